@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * delegate-client.c - the public client API: context, handshake, calls,
+ * handler model.  The library never logs: every failure is a -errno and a
+ * filled delegate_error.
+ */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "json.h"
+#include "local.h"
+#include "size.h"
+#include "wire.h"
+
+#define CLIENT_TIMEOUT_MS 30000
+#define MAX_HANDLERS 32
+
+typedef struct handler {
+        char *op;
+        delegate_handler_fn fn;
+        void *userdata;
+} handler;
+
+struct delegate_ctx {
+        int api;
+        char *socket_path;
+        char *client;
+        char *vm;
+        delegate_mode mode;
+        int fd;
+        int broker_api;
+        uint64_t session;
+        char *pod_cgroup;
+        uint64_t next_id;
+        handler handlers[MAX_HANDLERS];
+        size_t n_handlers;
+};
+
+static int api_check(int api, delegate_error *err) {
+        if (api != DELEGATE_API_VERSION)
+                return error_set(err, -EPROTO, "api-mismatch", EPROTO, "caller speaks API %d, libdelegate speaks API %d",
+                                 api, DELEGATE_API_VERSION);
+        return 0;
+}
+
+int delegate_ctx_new(int api_version, delegate_ctx **ret, delegate_error *err) {
+        int r = api_check(api_version, err);
+        if (r < 0)
+                return r;
+        delegate_ctx *c = calloc(1, sizeof(*c));
+        if (!c)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        c->api = api_version;
+        c->fd = -EBADF;
+        c->next_id = 1;
+        *ret = c;
+        return 0;
+}
+
+static void disconnect(delegate_ctx *c) {
+        c->fd = safe_close(c->fd);
+        c->broker_api = 0;
+        c->session = 0;
+        free(c->pod_cgroup);
+        c->pod_cgroup = NULL;
+}
+
+void delegate_ctx_free(delegate_ctx *c) {
+        if (!c)
+                return;
+        disconnect(c);
+        free(c->socket_path);
+        free(c->client);
+        free(c->vm);
+        for (size_t i = 0; i < c->n_handlers; i++)
+                free(c->handlers[i].op);
+        explicit_bzero(c, sizeof(*c));
+        free(c);
+}
+
+static int replace_str(char **dst, const char *src) {
+        char *n = NULL;
+        if (src && !(n = strdup(src)))
+                return -ENOMEM;
+        free(*dst);
+        *dst = n;
+        return 0;
+}
+
+int delegate_ctx_set_socket(delegate_ctx *c, const char *path) {
+        if (path && strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return -ENAMETOOLONG;
+        return replace_str(&c->socket_path, path);
+}
+
+int delegate_ctx_set_identity(delegate_ctx *c, const char *client, const char *vm) {
+        int r = replace_str(&c->client, client);
+        return r < 0 ? r : replace_str(&c->vm, vm);
+}
+
+int delegate_ctx_set_mode(delegate_ctx *c, delegate_mode mode) {
+        if (mode != DELEGATE_MODE_AUTO && mode != DELEGATE_MODE_LOCAL && mode != DELEGATE_MODE_BROKER)
+                return -EINVAL;
+        c->mode = mode;
+        return 0;
+}
+
+int delegate_ctx_broker_api(delegate_ctx *c) {
+        return c->broker_api;
+}
+
+uint64_t delegate_ctx_session(delegate_ctx *c) {
+        return c->session;
+}
+
+const char *delegate_ctx_pod_cgroup(delegate_ctx *c) {
+        return c->pod_cgroup;
+}
+
+uint64_t delegate_ctx_next_id(delegate_ctx *c) {
+        return c->next_id;
+}
+
+void delegate_free_string(char *s) {
+        erase_free(s);
+}
+
+static const char *socket_path(delegate_ctx *c) {
+        if (c->socket_path)
+                return c->socket_path;
+        const char *e = getenv(DELEGATE_SOCKET_ENV);
+        return e && *e ? e : DELEGATE_DEFAULT_SOCKET;
+}
+
+static int wait_fd(int fd, short events, delegate_error *err) {
+        struct pollfd p = { .fd = fd, .events = events };
+        for (;;) {
+                int r = poll(&p, 1, CLIENT_TIMEOUT_MS);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return error_set(err, negative_errno(), "local", errno, "poll on the broker socket: %m");
+                if (r == 0)
+                        return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT,
+                                         "the broker did not answer within %d seconds", CLIENT_TIMEOUT_MS / 1000);
+                return 0;
+        }
+}
+
+static int send_msg(delegate_ctx *c, const char *buf, size_t len, delegate_error *err) {
+        for (;;) {
+                int r = wire_send(c->fd, buf, len, NULL, 0);
+                if (r == -EAGAIN) {
+                        r = wait_fd(c->fd, POLLOUT, err);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r == -EMSGSIZE)
+                        return error_set(err, r, "too-large", EMSGSIZE, "request of %zu bytes exceeds the %d-byte limit",
+                                         len, DELEGATE_MAX_MESSAGE);
+                if (r < 0)
+                        return error_set(err, r, "local", -r, "sending to the broker: %s", strerror(-r));
+                return 0;
+        }
+}
+
+/* Receive one message and parse it; fds into @fds. */
+static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds, size_t *ret_n_fds,
+                    delegate_error *err) {
+        _cleanup_free_ char *buf = malloc(DELEGATE_MAX_MESSAGE);
+        if (!buf)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        for (;;) {
+                bool eof;
+                ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
+                if (n == -EAGAIN) {
+                        int r = wait_fd(c->fd, POLLIN, err);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (n == -ETOOMANYREFS)
+                        return error_set(err, -ETOOMANYREFS, "local", ETOOMANYREFS,
+                                         "the broker sent more than %zu fds", max_fds);
+                if (n < 0)
+                        return error_set(err, (int) n, "local", (int) -n, "receiving from the broker: %s",
+                                         strerror((int) -n));
+                if (n == 0 && eof)
+                        return error_set(err, -ECONNRESET, "local", ECONNRESET, "the broker closed the connection");
+                json_parse_error je;
+                int r = json_parse(buf, n, false, ret, &je);
+                explicit_bzero(buf, n);
+                if (r < 0 || (*ret)->type != JSON_OBJECT) {
+                        if (r == 0) {
+                                json_free(*ret);
+                                *ret = NULL;
+                        }
+                        close_fds(fds, *ret_n_fds);
+                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed reply from the broker: %s",
+                                         r < 0 ? je.message : "not an object");
+                }
+                return 0;
+        }
+}
+
+/* Fill @err from a reply's "error" object; returns a -errno. */
+static int reply_error(const json_value *e, delegate_error *err) {
+        const json_value *code = json_get(e, "code"), *msg = json_get(e, "message"), *rule = json_get(e, "rule"),
+                         *eno = json_get(e, "errno");
+        int64_t en = 0;
+        if (eno)
+                json_to_i64(eno, &en);
+        const char *cs = json_is_string(code) ? code->string.str : "system";
+        int ret;
+        switch (err_code_from_name(cs)) {
+        case ERR_BAD_REQUEST:
+                ret = -EINVAL;
+                break;
+        case ERR_API_MISMATCH:
+                ret = -EPROTO;
+                break;
+        case ERR_DENIED:
+                ret = -EACCES;
+                break;
+        case ERR_NOT_FOUND:
+                ret = -ESRCH;
+                break;
+        case ERR_EXISTS:
+                ret = -EEXIST;
+                break;
+        case ERR_TOO_LARGE:
+                ret = -EMSGSIZE;
+                break;
+        case ERR_RATE_LIMITED:
+                ret = -EBUSY;
+                break;
+        case ERR_UNSUPPORTED:
+                ret = -EOPNOTSUPP;
+                break;
+        default:
+                ret = en > 0 && en < 4096 ? -(int) en : -EIO;
+        }
+        error_set(err, ret, cs, (int) en, "%s", json_is_string(msg) ? msg->string.str : "(no message)");
+        if (err && json_is_string(rule))
+                snprintf(err->rule, sizeof(err->rule), "%s", rule->string.str);
+        return ret;
+}
+
+int delegate_connect(delegate_ctx *c, delegate_error *err) {
+        const char *path = socket_path(c);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int r;
+
+        disconnect(c);
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return error_set(err, -ENAMETOOLONG, "local", ENAMETOOLONG, "socket path '%s' is too long", path);
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return error_set(err, negative_errno(), "local", errno, "socket: %m");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return error_set(err, negative_errno(), "local", errno, "cannot connect to the broker at '%s': %m", path);
+        c->fd = TAKE_FD(fd);
+
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *hello = NULL;
+        size_t len;
+        if (!g)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "type", "hello");
+        json_gen_kv_i64(g, "api", c->api);
+        json_gen_kv_str(g, "client", c->client ? c->client : program_invocation_short_name);
+        if (c->vm)
+                json_gen_kv_str(g, "vm", c->vm);
+        yajl_gen_map_close(g);
+        r = json_gen_take(g, &hello, &len);
+        if (r < 0)
+                return error_set(err, r, "local", -r, "cannot build hello");
+        r = send_msg(c, hello, len, err);
+        if (r < 0)
+                goto fail;
+
+        _cleanup_json_ json_value *w = NULL;
+        size_t nfds;
+        r = recv_msg(c, &w, NULL, 0, &nfds, err);
+        if (r < 0)
+                goto fail;
+        const json_value *type = json_get(w, "type");
+        if (json_is_string(type) && streq(type->string.str, "error")) {
+                r = reply_error(w, err);
+                goto fail;
+        }
+        const json_value *api = json_get(w, "api");
+        int64_t bapi = 0;
+        if (!json_is_string(type) || !streq(type->string.str, "welcome") || json_to_i64(api, &bapi) < 0) {
+                r = error_set(err, -EBADMSG, "local", EBADMSG, "the broker's answer to hello is not a welcome");
+                goto fail;
+        }
+        if (bapi != c->api) {
+                r = error_set(err, -EPROTO, "api-mismatch", EPROTO, "client speaks API %d, broker speaks API %" PRIi64,
+                              c->api, bapi);
+                goto fail;
+        }
+        c->broker_api = (int) bapi;
+        const json_value *v = json_get(w, "session");
+        if (v)
+                json_to_u64(v, &c->session);
+        v = json_get(w, "cgroup");
+        if (json_is_string(v))
+                c->pod_cgroup = strdup(v->string.str);
+        return 0;
+fail:
+        disconnect(c);
+        return r;
+}
+
+int delegate_open(int api_version, const char *socket_path, const char *client, const char *vm, delegate_ctx **ret,
+                  delegate_error *err) {
+        delegate_ctx *c;
+        int r = delegate_ctx_new(api_version, &c, err);
+        if (r < 0)
+                return r;
+        if ((r = delegate_ctx_set_socket(c, socket_path)) < 0 || (r = delegate_ctx_set_identity(c, client, vm)) < 0) {
+                delegate_ctx_free(c);
+                return error_set(err, r, "local", -r, "invalid socket path or identity: %s", strerror(-r));
+        }
+        r = delegate_connect(c, err);
+        if (r < 0) {
+                delegate_ctx_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn, void *userdata) {
+        if (!op || !*op)
+                return -EINVAL;
+        for (size_t i = 0; i < c->n_handlers; i++) {
+                if (!streq(c->handlers[i].op, op))
+                        continue;
+                if (fn) {
+                        c->handlers[i].fn = fn;
+                        c->handlers[i].userdata = userdata;
+                } else {
+                        free(c->handlers[i].op);
+                        c->handlers[i] = c->handlers[--c->n_handlers];
+                }
+                return 0;
+        }
+        if (!fn)
+                return 0;
+        if (c->n_handlers >= MAX_HANDLERS)
+                return -ENOSPC;
+        char *o = strdup(op);
+        if (!o)
+                return -ENOMEM;
+        c->handlers[c->n_handlers++] = (handler) { o, fn, userdata };
+        return 0;
+}
+
+static int broker_call(delegate_ctx *c, const char *op, const json_value *args, char **ret_result, int *ret_fds,
+                       size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
+        int r;
+        if (c->fd < 0) {
+                r = delegate_connect(c, err);
+                if (r < 0)
+                        return r;
+        }
+        uint64_t id = c->next_id++;
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *req = NULL;
+        size_t len;
+        if (!g)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_u64(g, "id", id);
+        json_gen_kv_str(g, "op", op);
+        if (args) {
+                json_gen_str(g, "args");
+                json_gen_value(g, args);
+        }
+        yajl_gen_map_close(g);
+        r = json_gen_take(g, &req, &len);
+        if (r < 0)
+                return error_set(err, r, "local", -r, "cannot build the request");
+        r = send_msg(c, req, len, err);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                _cleanup_json_ json_value *rep = NULL;
+                int fds[DELEGATE_MAX_FDS];
+                size_t nfds = 0;
+                r = recv_msg(c, &rep, fds, DELEGATE_MAX_FDS, &nfds, err);
+                if (r < 0) {
+                        if (r == -ECONNRESET)
+                                disconnect(c);
+                        return r;
+                }
+                uint64_t rid;
+                const json_value *idv = json_get(rep, "id");
+                bool null_id = !idv || idv->type == JSON_NULL;
+                if (!null_id && (json_to_u64(idv, &rid) < 0 || rid != id)) {
+                        close_fds(fds, nfds); /* a late answer to an abandoned request */
+                        continue;
+                }
+                const json_value *ok = json_get(rep, "ok");
+                if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
+                        close_fds(fds, nfds);
+                        const json_value *e = json_get(rep, "error");
+                        return reply_error(e ? e : rep, err);
+                }
+                if (nfds > max_fds || (nfds > 0 && !ret_fds)) {
+                        close_fds(fds, nfds);
+                        return error_set(err, -ETOOMANYREFS, "local", ETOOMANYREFS,
+                                         "the reply carried %zu fds, the caller takes %zu", nfds, max_fds);
+                }
+                if (ret_result) {
+                        const json_value *res = json_get(rep, "result");
+                        if (res) {
+                                r = json_dump(res, ret_result);
+                                if (r < 0) {
+                                        close_fds(fds, nfds);
+                                        return error_set(err, r, "local", -r, "out of memory");
+                                }
+                        } else if (!(*ret_result = strdup("{}"))) {
+                                close_fds(fds, nfds);
+                                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+                        }
+                }
+                for (size_t i = 0; i < nfds; i++)
+                        ret_fds[i] = fds[i];
+                if (ret_n_fds)
+                        *ret_n_fds = nfds;
+                return 0;
+        }
+}
+
+int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, int *ret_fds,
+                  size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
+        _cleanup_json_ json_value *args = NULL;
+        int r;
+
+        if (ret_n_fds)
+                *ret_n_fds = 0;
+        if (!op || !*op)
+                return error_set(err, -EINVAL, "bad-request", EINVAL, "no operation named");
+        if (args_json) {
+                json_parse_error je;
+                r = json_parse(args_json, strlen(args_json), false, &args, &je);
+                if (r < 0)
+                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
+                                         je.message);
+                if (args->type != JSON_OBJECT)
+                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
+                                         json_type_name(args->type));
+        }
+
+        for (size_t i = 0; i < c->n_handlers; i++) {
+                if (!streq(c->handlers[i].op, op))
+                        continue;
+                char *res = NULL;
+                if (err)
+                        memset(err, 0, sizeof(*err));
+                r = c->handlers[i].fn(c, op, args_json ? args_json : "{}", &res, err, c->handlers[i].userdata);
+                if (r < 0) {
+                        erase_free(res);
+                        if (err && !err->code[0])
+                                error_set(err, r, "system", -r, "handler for %s failed: %s", op, strerror(-r));
+                        return r;
+                }
+                if (ret_result_json)
+                        *ret_result_json = res ? res : strdup("{}");
+                else
+                        erase_free(res);
+                if (ret_route)
+                        *ret_route = DELEGATE_ROUTE_HANDLER;
+                return 0;
+        }
+
+        if (c->mode != DELEGATE_MODE_BROKER) {
+                r = local_try(op, args, ret_result_json, err);
+                if (r > 0) {
+                        if (ret_route)
+                                *ret_route = DELEGATE_ROUTE_LOCAL;
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+                if (c->mode == DELEGATE_MODE_LOCAL)
+                        return error_set(err, -EPERM, "unsupported", EPERM,
+                                         "%s cannot be performed locally by this caller (mode is local-only)", op);
+        }
+        r = broker_call(c, op, args, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        if (r >= 0 && ret_route)
+                *ret_route = DELEGATE_ROUTE_BROKER;
+        return r;
+}
+
+int delegate_ping(delegate_ctx *c, delegate_error *err) {
+        delegate_mode saved = c->mode;
+        c->mode = DELEGATE_MODE_BROKER; /* ping is about the broker */
+        int r = delegate_call(c, "ping", NULL, NULL, NULL, 0, NULL, NULL, err);
+        c->mode = saved;
+        return r;
+}
+
+int delegate_state_get(delegate_ctx *c, char **ret_json, delegate_error *err) {
+        return delegate_call(c, "state.get", NULL, ret_json, NULL, 0, NULL, NULL, err);
+}
+
+static void gen_limit_arg(yajl_gen g, const char *k, uint64_t v) {
+        json_gen_str(g, k);
+        json_gen_limit(g, v);
+}
+
+static uint64_t limit_of(const json_value *v) {
+        uint64_t x = 0;
+        json_to_size(v, &x);
+        return x;
+}
+
+int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t hard, delegate_memlock_result *ret,
+                         delegate_error *err) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *args = NULL, *res = NULL;
+        _cleanup_json_ json_value *rv = NULL;
+        delegate_route route = 0;
+        int r;
+
+        if (!g)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_i64(g, "pid", pid);
+        gen_limit_arg(g, "soft", soft);
+        if (hard != DELEGATE_LIMIT_KEEP)
+                gen_limit_arg(g, "hard", hard);
+        yajl_gen_map_close(g);
+        r = json_gen_take(g, &args, NULL);
+        if (r < 0)
+                return error_set(err, r, "local", -r, "out of memory");
+        r = delegate_call(c, "memlock.set", args, &res, NULL, 0, NULL, &route, err);
+        if (r < 0)
+                return r;
+        if (ret) {
+                json_parse_error je;
+                if (json_parse(res, strlen(res), false, &rv, &je) < 0)
+                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed memlock.set result");
+                const json_value *old = json_get(rv, "old");
+                *ret = (delegate_memlock_result) {
+                        .soft = limit_of(json_get(rv, "soft")),
+                        .hard = limit_of(json_get(rv, "hard")),
+                        .old_soft = limit_of(json_get(old, "soft")),
+                        .old_hard = limit_of(json_get(old, "hard")),
+                        .route = route,
+                };
+        }
+        return 0;
+}

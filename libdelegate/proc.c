@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "proc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <cap-ng.h>
+
+#include "util.h"
+
+static int read_small_file(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        size_t got = 0;
+        while (got + 1 < size) {
+                ssize_t k = read(fd, buf + got, size - 1 - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        break;
+                got += k;
+        }
+        buf[got] = 0;
+        return (int) got;
+}
+
+int proc_cgroup(pid_t pid, char **ret) {
+        char path[64], buf[8192];
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        for (char *line = buf; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                        *nl = 0;
+                if (strncmp(line, "0::", 3) == 0) {
+                        char *s = strdup(line + 3);
+                        if (!s)
+                                return -ENOMEM;
+                        /* a cgroup removed under a process reads "/x (deleted)" */
+                        *ret = s;
+                        return 0;
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        return -ENOMEDIUM; /* no cgroup v2 hierarchy */
+}
+
+bool path_below(const char *path, const char *root) {
+        if (streq(root, "/"))
+                return path[0] == '/';
+        size_t n = strlen(root);
+        return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static int status_line(pid_t pid, const char *field, char *out, size_t size) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        size_t fl = strlen(field);
+        for (char *line = buf; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                        *nl = 0;
+                if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+                        snprintf(out, size, "%s", line + fl + 1);
+                        return 0;
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        return -ENODATA;
+}
+
+static int parse_ids(const char *s, long *ret, size_t max, size_t *ret_n) {
+        size_t n = 0;
+        while (*s) {
+                char *end;
+                while (*s == ' ' || *s == '\t')
+                        s++;
+                if (!*s)
+                        break;
+                errno = 0;
+                long v = strtol(s, &end, 10);
+                if (errno || end == s)
+                        return -EINVAL;
+                if (n < max)
+                        ret[n++] = v;
+                s = end;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n) {
+        char line[256];
+        long ids[PROC_MAX_NSPID];
+        size_t n;
+        int r = status_line(pid, "NSpid", line, sizeof(line));
+        if (r < 0)
+                return r;
+        r = parse_ids(line, ids, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return -ENODATA;
+        for (size_t i = 0; i < n && i < max; i++)
+                ret[i] = (pid_t) ids[i];
+        *ret_n = n < max ? n : max;
+        return 0;
+}
+
+int proc_ppid(pid_t pid, pid_t *ret) {
+        char line[64];
+        int r = status_line(pid, "PPid", line, sizeof(line));
+        if (r < 0)
+                return r;
+        *ret = (pid_t) strtol(line, NULL, 10);
+        return 0;
+}
+
+int proc_creds_read(pid_t pid, proc_creds *ret) {
+        char line[128];
+        long ids[4];
+        size_t n;
+        proc_creds c;
+        int r = status_line(pid, "Uid", line, sizeof(line));
+        if (r < 0)
+                return r;
+        if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
+                return -EINVAL;
+        for (int i = 0; i < 3; i++)
+                c.uid[i] = (uid_t) ids[i];
+        r = status_line(pid, "Gid", line, sizeof(line));
+        if (r < 0)
+                return r;
+        if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
+                return -EINVAL;
+        for (int i = 0; i < 3; i++)
+                c.gid[i] = (gid_t) ids[i];
+        *ret = c;
+        return 0;
+}
+
+int proc_children(pid_t pid, pid_t *list, size_t max, size_t *n) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        if (!d)
+                return negative_errno();
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char p2[384], buf[4096];
+                snprintf(p2, sizeof(p2), "/proc/%d/task/%s/children", (int) pid, de->d_name);
+                if (read_small_file(p2, buf, sizeof(buf)) < 0)
+                        continue;
+                for (char *s = buf; *s;) {
+                        char *end;
+                        long v = strtol(s, &end, 10);
+                        if (end == s)
+                                break;
+                        if (*n < max)
+                                list[(*n)++] = (pid_t) v;
+                        s = end;
+                        while (*s == ' ' || *s == '\n')
+                                s++;
+                }
+        }
+        closedir(d);
+        return 0;
+}
+
+bool have_effective_cap(int cap) {
+        capng_clear(CAPNG_SELECT_BOTH);
+        if (capng_get_caps_process() < 0)
+                return false;
+        return capng_have_capability(CAPNG_EFFECTIVE, cap) == 1;
+}
+
+bool have_bounding_cap(int cap) {
+        return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1;
+}

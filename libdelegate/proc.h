@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * proc.h - reading process facts from /proc: cgroup, parent, pid
+ * namespaces, credentials; resource limits.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#define PROC_MAX_NSPID 32
+
+/* The cgroup v2 path of @pid ("0::" line of /proc/PID/cgroup), malloc'd. */
+int proc_cgroup(pid_t pid, char **ret);
+
+/* Is @path equal to @root or below it ("/a/b" is below "/a", "/ab" is not)? */
+bool path_below(const char *path, const char *root);
+
+/* NSpid: the pid of @pid in each pid namespace, outermost (ours) first. */
+int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n);
+
+int proc_ppid(pid_t pid, pid_t *ret);
+
+/* Real, effective, saved uid and gid. */
+typedef struct proc_creds {
+        uid_t uid[3];
+        gid_t gid[3];
+} proc_creds;
+int proc_creds_read(pid_t pid, proc_creds *ret);
+
+/* Children of every thread of @pid, appended to @list (bounded by @max). */
+int proc_children(pid_t pid, pid_t *list, size_t max, size_t *n);
+
+/* Is @cap in this process's effective set? */
+bool have_effective_cap(int cap);
+/* Is @cap in this process's bounding set? */
+bool have_bounding_cap(int cap);
+
+/* rlimit <-> our limit values (RLIM_INFINITY <-> UINT64_MAX) */
+static inline uint64_t rlim_to_u64(rlim_t r) {
+        return r == RLIM_INFINITY ? UINT64_MAX : (uint64_t) r;
+}
+static inline rlim_t u64_to_rlim(uint64_t v) {
+        return v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * util.h - cleanup attributes and small helpers shared by every component.
+ *
+ * Part of the internal static library: never installed, never exported.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_ __attribute__((noreturn))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Hand ownership of a pointer on: returns it and leaves NULL behind. */
+#define TAKE_PTR(p)                                                         \
+        ({                                                                  \
+                __typeof__(p) _ptr_ = (p);                                  \
+                (p) = NULL;                                                 \
+                _ptr_;                                                      \
+        })
+
+/* Hand ownership of an fd on: returns it and leaves -EBADF behind. */
+#define TAKE_FD(fd)                                                         \
+        ({                                                                  \
+                int _fd_ = (fd);                                            \
+                (fd) = -EBADF;                                              \
+                _fd_;                                                       \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Erase then free a NUL-terminated string (request or secret content). */
+static inline void erase_free(char *s) {
+        if (!s)
+                return;
+        explicit_bzero(s, strlen(s));
+        free(s);
+}
+static inline void erase_freep(char **s) {
+        erase_free(*s);
+}
+#define _cleanup_erase_free_ _cleanup_(erase_freep)
+
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return streq(a, b);
+}
+
+/* Returns a negative errno from errno, never 0 (EIO when errno is unset). */
+static inline int negative_errno(void) {
+        return errno > 0 ? -errno : -EIO;
+}

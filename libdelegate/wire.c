@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static const char *const err_names[_ERR_MAX] = {
+        [ERR_BAD_REQUEST] = "bad-request",   [ERR_API_MISMATCH] = "api-mismatch",
+        [ERR_DENIED] = "denied",             [ERR_NOT_FOUND] = "not-found",
+        [ERR_EXISTS] = "exists",             [ERR_TOO_LARGE] = "too-large",
+        [ERR_RATE_LIMITED] = "rate-limited", [ERR_UNSUPPORTED] = "unsupported",
+        [ERR_SYSTEM] = "system",
+};
+
+const char *err_code_name(err_code c) {
+        return c < _ERR_MAX ? err_names[c] : "system";
+}
+
+int err_code_from_name(const char *name) {
+        for (int i = 0; i < _ERR_MAX; i++)
+                if (streq(err_names[i], name))
+                        return i;
+        return -1;
+}
+
+int error_set(delegate_error *e, int ret, const char *code, int errno_value, const char *fmt, ...) {
+        if (!e)
+                return ret;
+        memset(e, 0, sizeof(*e));
+        snprintf(e->code, sizeof(e->code), "%s", code);
+        e->errno_value = errno_value;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+        return ret;
+}
+
+void close_fds(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
+int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds) {
+        if (len > DELEGATE_MAX_MESSAGE)
+                return -EMSGSIZE;
+        if (n_fds > DELEGATE_MAX_FDS)
+                return -ETOOMANYREFS;
+
+        struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * DELEGATE_MAX_FDS)];
+        } control;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n_fds > 0) {
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = control.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n != len)
+                return -EIO;
+        return 0;
+}
+
+ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        union {
+                struct cmsghdr align;
+                /* room for a flood of fds so they can be closed, not leaked */
+                char buf[CMSG_SPACE(sizeof(int) * 253)];
+        } control;
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
+        };
+        size_t n_fds = 0;
+        bool extra = false;
+
+        *ret_n_fds = 0;
+        *ret_eof = false;
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0)
+                return negative_errno();
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                int *in = (int *) CMSG_DATA(c);
+                for (size_t i = 0; i < k; i++) {
+                        if (n_fds < max_fds && fds)
+                                fds[n_fds++] = in[i];
+                        else {
+                                safe_close(in[i]);
+                                extra = true;
+                        }
+                }
+        }
+        if (mh.msg_flags & MSG_CTRUNC)
+                extra = true;
+
+        if (n == 0 && n_fds == 0 && !extra) {
+                /* SEQPACKET: a zero-length read is either an empty datagram
+                 * or the peer's shutdown; only the latter sets RDHUP/HUP. */
+                struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+                if (poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        *ret_eof = true;
+                return 0;
+        }
+        if (mh.msg_flags & MSG_TRUNC) {
+                explicit_bzero(buf, size);
+                close_fds(fds, n_fds);
+                return -EMSGSIZE;
+        }
+        if (extra) {
+                explicit_bzero(buf, size);
+                close_fds(fds, n_fds);
+                return -ETOOMANYREFS;
+        }
+        *ret_n_fds = n_fds;
+        return n;
+}

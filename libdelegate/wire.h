@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * wire.h - one datagram = one message, fds as SCM_RIGHTS; error codes and
+ * the error object shared by library, broker and tools.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
+#include "delegate/delegate-internal.h"
+#include "util.h"
+
+/* Protocol error codes (delegate-protocol(7)). */
+typedef enum err_code {
+        ERR_BAD_REQUEST,
+        ERR_API_MISMATCH,
+        ERR_DENIED,
+        ERR_NOT_FOUND,
+        ERR_EXISTS,
+        ERR_TOO_LARGE,
+        ERR_RATE_LIMITED,
+        ERR_UNSUPPORTED,
+        ERR_SYSTEM,
+        _ERR_MAX,
+} err_code;
+
+const char *err_code_name(err_code c);
+/* -1 when @name is not a protocol error code. */
+int err_code_from_name(const char *name);
+
+/* Fill @e (may be NULL) and return @ret (a -errno) for chaining. */
+int error_set(delegate_error *e, int ret, const char *code, int errno_value, const char *fmt, ...)
+        _printf_(5, 6);
+
+/**
+ * wire_send() - send one datagram carrying @len bytes and @n_fds fds.
+ * Returns 0, -EAGAIN when the socket is full (non-blocking), -EMSGSIZE for
+ * more than DELEGATE_MAX_MESSAGE bytes, another -errno otherwise.
+ */
+int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds);
+
+/**
+ * wire_recv() - receive one datagram into @buf (@size bytes, at least
+ * DELEGATE_MAX_MESSAGE).  Received fds are O_CLOEXEC and stored in @fds (up
+ * to @max_fds; with more, all are closed, the datagram dropped and
+ * -ETOOMANYREFS returned).  Returns the length; 0 for an empty datagram or,
+ * with *ret_eof set, the peer's shutdown; -EMSGSIZE when the datagram was larger than @size (it is
+ * consumed and dropped, fds closed); -EAGAIN; another -errno.
+ */
+ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof);
+
+void close_fds(int *fds, size_t n);
