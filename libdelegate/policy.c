@@ -233,7 +233,7 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
         if (name->type != JSON_STRING || !rule_name_valid(name->string.str))
                 return PERR_AT(c, name, "rule name must be 1-64 characters of [A-Za-z0-9._-]");
         for (size_t i = 0; i < c->p->n_rules; i++)
-                if (streq(c->p->rules[i].name, name->string.str))
+                if (c->p->rules[i].name && streq(c->p->rules[i].name, name->string.str))
                         return PERR_AT(c, name, "duplicate rule name '%s' (first in %s:%u)", name->string.str,
                                        c->p->rules[i].file, c->p->rules[i].line);
         if (!(r->name = strdup(name->string.str)))

@@ -188,3 +188,39 @@ bool have_effective_cap(int cap) {
 bool have_bounding_cap(int cap) {
         return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1;
 }
+
+static int parse_limit_word(const char **s, uint64_t *ret) {
+        while (**s == ' ')
+                (*s)++;
+        if (strncmp(*s, "unlimited", 9) == 0) {
+                *s += 9;
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(*s, &end, 10);
+        if (errno || end == *s)
+                return -EINVAL;
+        *s = end;
+        *ret = v;
+        return 0;
+}
+
+int proc_memlock_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        const char *line = strstr(buf, "\nMax locked memory");
+        if (!line)
+                return -ENODATA;
+        const char *s = line + strlen("\nMax locked memory");
+        uint64_t soft, hard;
+        if (parse_limit_word(&s, &soft) < 0 || parse_limit_word(&s, &hard) < 0)
+                return -EINVAL;
+        *ret_soft = soft;
+        *ret_hard = hard;
+        return 0;
+}

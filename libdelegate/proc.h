@@ -45,3 +45,6 @@ static inline uint64_t rlim_to_u64(rlim_t r) {
 static inline rlim_t u64_to_rlim(uint64_t v) {
         return v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
 }
+
+/* RLIMIT_MEMLOCK of @pid from /proc/PID/limits (readable without privilege). */
+int proc_memlock_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-log.c - messages and the audit trail: the journal with structured
+ * fields, and stderr when running in the foreground.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+
+#include "broker.h"
+
+void log_msg(broker *b, int prio, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (!b || b->foreground)
+                fprintf(stderr, "delegate-broker: %s\n", msg);
+        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio, "SYSLOG_IDENTIFIER=delegate-broker", NULL);
+}
+
+void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d) {
+        _cleanup_erase_free_ char *args_text = NULL;
+        const char *rule = d->rule ? d->rule->name : "(default deny)";
+        /* ping and state.get concern only the caller: journal at debug level */
+        bool quiet = !op_lookup(op) || !op_lookup(op)->needs_policy;
+        int prio = quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;
+
+        if (args)
+                json_dump(args, &args_text);
+        if (b->foreground && !quiet)
+                fprintf(stderr,
+                        "delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s args=%s rule=%s: %s\n",
+                        d->allowed ? "ALLOW" : "DENY", op, (unsigned long long) c->session, (int) c->cred.pid,
+                        (unsigned) c->cred.uid, c->cgroup, c->vm ? c->vm : "-", args_text ? args_text : "{}", rule,
+                        d->reason);
+        sd_journal_send("MESSAGE=%s %s for pid %d uid %u (vm %s): rule %s: %s", d->allowed ? "allow" : "deny", op,
+                        (int) c->cred.pid, (unsigned) c->cred.uid, c->vm ? c->vm : "-", rule, d->reason,
+                        "PRIORITY=%i", prio, "SYSLOG_IDENTIFIER=delegate-broker", "DELEGATE_OP=%s", op,
+                        "DELEGATE_DECISION=%s", d->allowed ? "allow" : "deny", "DELEGATE_RULE=%s", rule,
+                        "DELEGATE_REASON=%s", d->reason, "DELEGATE_ARGS=%s", args_text ? args_text : "{}",
+                        "DELEGATE_SESSION=%llu", (unsigned long long) c->session, "DELEGATE_PEER_PID=%d",
+                        (int) c->cred.pid, "DELEGATE_PEER_UID=%u", (unsigned) c->cred.uid, "DELEGATE_PEER_GID=%u",
+                        (unsigned) c->cred.gid, "DELEGATE_POD_CGROUP=%s", c->cgroup, "DELEGATE_VM=%s",
+                        c->vm ? c->vm : "", "DELEGATE_CLIENT=%s", c->name ? c->name : "", NULL);
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-peer.c - who is asking, and may they name that process?
+ *
+ * At accept: SO_PEERCRED, a pidfd (SO_PEERPIDFD, else pidfd_open() checked
+ * against the peer's start), the peer's cgroup v2 path (its pod) and pid
+ * namespace level.  For each request naming a pid: the pid is read in the
+ * peer's pid namespace, found among the peer's descendants, pinned with a
+ * pidfd, and checked to be inside the pod cgroup; callers re-check the pidfd
+ * after acting.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/pidfd.h>
+#include <sys/syscall.h>
+
+#include "broker.h"
+#include "proc.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define MAX_DESCENDANTS 4096
+#define MAX_ANCESTRY 128
+
+bool pidfd_alive(int pidfd) {
+        return pidfd_send_signal(pidfd, 0, NULL, 0) == 0;
+}
+
+int peer_identify(client *c, delegate_error *err) {
+        socklen_t l = sizeof(c->cred);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &l) < 0)
+                return error_set(err, negative_errno(), "system", errno, "SO_PEERCRED: %m");
+        if (c->cred.pid <= 0)
+                return error_set(err, -ESRCH, "system", ESRCH,
+                                 "the peer's pid is not visible in the broker's pid namespace");
+
+        int pidfd = -EBADF;
+        l = sizeof(pidfd);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &l) < 0) {
+                if (errno != ENOPROTOOPT && errno != EINVAL)
+                        return error_set(err, negative_errno(), "system", errno, "SO_PEERPIDFD: %m");
+                /* older kernel: pin it now and re-check below that it is alive */
+                pidfd = pidfd_open(c->cred.pid, 0);
+                if (pidfd < 0)
+                        return error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m",
+                                         (int) c->cred.pid);
+        }
+        c->pidfd = pidfd;
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+
+        int r = proc_cgroup(c->cred.pid, &c->cgroup);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the cgroup of peer pid %d: %s",
+                                 (int) c->cred.pid, strerror(-r));
+        pid_t ns[PROC_MAX_NSPID];
+        size_t n;
+        r = proc_nspid(c->cred.pid, ns, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the pid namespaces of peer pid %d: %s",
+                                 (int) c->cred.pid, strerror(-r));
+        c->ns_level = n - 1;
+        c->ns_pid = ns[n - 1];
+        if (!pidfd_alive(c->pidfd))
+                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited while connecting");
+        return 0;
+}
+
+/* Is @pid (ours) the peer or below it in the process tree? */
+static bool descends_from_peer(client *c, pid_t pid) {
+        for (int i = 0; i < MAX_ANCESTRY; i++) {
+                if (pid == c->cred.pid)
+                        return true;
+                if (pid <= 1 || proc_ppid(pid, &pid) < 0)
+                        return false;
+        }
+        return false;
+}
+
+/* Find the descendant of the peer that the peer calls @pid. */
+static pid_t find_descendant(client *c, pid_t pid) {
+        _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
+        size_t head = 0, n = 0;
+        if (!q)
+                return -ENOMEM;
+        proc_children(c->cred.pid, q, MAX_DESCENDANTS, &n);
+        while (head < n) {
+                pid_t p = q[head++];
+                pid_t ns[PROC_MAX_NSPID];
+                size_t k;
+                if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > c->ns_level && ns[c->ns_level] == pid)
+                        return p;
+                proc_children(p, q, MAX_DESCENDANTS, &n);
+        }
+        return -ESRCH;
+}
+
+int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+        pid_t host;
+
+        if (pid == 0 || pid == c->ns_pid)
+                host = c->cred.pid;
+        else {
+                host = find_descendant(c, pid);
+                if (host == -ENOMEM)
+                        return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+                if (host < 0) {
+                        /* same pid namespace: we can tell a stranger from a ghost */
+                        if (c->ns_level == 0 && (kill(pid, 0) == 0 || errno == EPERM))
+                                return error_set(err, -EACCES, "denied", EACCES,
+                                                 "pid %d is neither the caller (pid %d) nor one of its descendants",
+                                                 (int) pid, (int) c->ns_pid);
+                        return error_set(err, -ESRCH, "not-found", ESRCH,
+                                         "no process %d among the caller's own processes (it may have exited)",
+                                         (int) pid);
+                }
+        }
+
+        _cleanup_close_ int pidfd = host == c->cred.pid ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3) : pidfd_open(host, 0);
+        if (pidfd < 0) {
+                if (errno == ESRCH)
+                        return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
+                return error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m", (int) host);
+        }
+        /* with the process pinned, check what the pid now refers to */
+        if (!descends_from_peer(c, host))
+                return error_set(err, -EACCES, "denied", EACCES,
+                                 "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid,
+                                 (int) c->ns_pid);
+        _cleanup_free_ char *cg = NULL;
+        int r = proc_cgroup(host, &cg);
+        if (r < 0)
+                return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
+        if (!path_below(cg, c->cgroup))
+                return error_set(err, -EACCES, "denied", EACCES,
+                                 "pid %d is in cgroup '%s', outside the caller's pod cgroup '%s'", (int) pid, cg,
+                                 c->cgroup);
+        if (!pidfd_alive(pidfd) || !pidfd_alive(c->pidfd))
+                return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
+        *ret_pid = host;
+        *ret_pidfd = TAKE_FD(pidfd);
+        return 0;
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-request.c - from datagram to decision: parse, handshake, validate,
+ * ask policy, audit, dispatch to the operation; and the replies.
+ *
+ * A client's mistake is always an error reply on its own connection,
+ * never a crash and never anybody else's problem.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "broker.h"
+#include "config.h"
+
+static const struct {
+        const char *name;
+        op_run_fn run;
+} op_table[] = {
+        { "ping", op_ping },
+        { "state.get", op_state_get },
+        { "memlock.set", op_memlock_set },
+};
+
+/* Largest id we accept: ids are exact in every JSON implementation. */
+#define MAX_REQUEST_ID ((UINT64_C(1) << 53) - 1)
+
+static char *gen_error(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule, const char *msg,
+                       size_t *ret_len) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *out = NULL;
+        if (!g)
+                return NULL;
+        yajl_gen_map_open(g);
+        if (!has_id) {
+                json_gen_str(g, "id");
+                json_gen_null(g);
+        } else
+                json_gen_kv_u64(g, "id", id);
+        json_gen_kv_bool(g, "ok", false);
+        json_gen_str(g, "error");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "code", err_code_name(code));
+        json_gen_kv_i64(g, "errno", errno_value);
+        json_gen_kv_str(g, "message", msg);
+        if (rule)
+                json_gen_kv_str(g, "rule", rule);
+        yajl_gen_map_close(g);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &out, ret_len) < 0)
+                return NULL;
+        return out;
+}
+
+void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) {
+        char msg[512];
+        size_t len;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        char *out = gen_error(false, 0, code, errno_value, NULL, msg, &len);
+        if (out)
+                client_send(c, out, len, NULL, 0);
+}
+
+/* Handshake-phase error: {"type":"error",...}; the connection then closes. */
+static void hello_error(client *c, err_code code, const char *fmt, ...) _printf_(3, 4);
+static void hello_error(client *c, err_code code, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *out;
+        size_t len;
+        log_msg(c->b, LOG_NOTICE, "session %llu (pid %d, uid %u): handshake refused: %s",
+                (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, msg);
+        c->closing = true;
+        if (!g)
+                return;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "type", "error");
+        json_gen_kv_str(g, "code", err_code_name(code));
+        json_gen_kv_str(g, "message", msg);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &out, &len) == 0)
+                client_send(c, out, len, NULL, 0);
+}
+
+static void cache_store(client *c, uint64_t id, const char *buf, size_t len) {
+        cached_reply *slot = &c->cache[c->cache_next];
+        c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
+        erase_free(slot->buf);
+        slot->buf = strndup(buf, len);
+        slot->len = slot->buf ? len : 0;
+        slot->id = id;
+}
+
+static const cached_reply *cache_find(client *c, uint64_t id) {
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
+                if (c->cache[i].buf && c->cache[i].id == id)
+                        return &c->cache[i];
+        return NULL;
+}
+
+static void request_send(request *req, char *buf, size_t len, const int *fds, size_t n_fds) {
+        if (!req->c) { /* the client left meanwhile */
+                erase_free(buf);
+                return;
+        }
+        cache_store(req->c, req->id, buf, len);
+        client_send(req->c, buf, len, fds, n_fds);
+}
+
+void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
+        size_t cap = strlen(result_json) + 64;
+        char *buf = malloc(cap);
+        if (!buf)
+                goto out;
+        int n = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, result_json);
+        request_send(req, buf, n, fds, n_fds);
+out:
+        request_free(req);
+}
+
+void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
+        char msg[512];
+        size_t len;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        char *out = gen_error(true, req->id, code, errno_value, rule, msg, &len);
+        if (out)
+                request_send(req, out, len, NULL, 0);
+        request_free(req);
+}
+
+void request_reply_delegate_error(request *req, const delegate_error *e) {
+        int code = err_code_from_name(e->code);
+        if (code == ERR_DENIED && req->c) {
+                /* the policy allowed the op, but the target is not the caller's */
+                policy_decision d = { .allowed = false };
+                snprintf(d.reason, sizeof(d.reason), "target refused: %s", e->message);
+                audit_decision(req->c->b, req->c, req->op, req->args, &d);
+                req->c->n_denied++;
+                req->c->n_allowed--;
+        }
+        request_reply_error(req, code < 0 ? ERR_SYSTEM : (err_code) code, e->errno_value, e->rule[0] ? e->rule : NULL,
+                            "%s", e->message);
+}
+
+void request_free(request *req) {
+        if (!req)
+                return;
+        helper_cancel(req);
+        client *c = req->c;
+        if (c) {
+                for (request **p = &c->pending; *p; p = &(*p)->next)
+                        if (*p == req) {
+                                *p = req->next;
+                                c->n_pending--;
+                                break;
+                        }
+                if (!c->dead) {
+                        /* room again: resume reading */
+                        uint32_t ev = EPOLLRDHUP;
+                        if (!c->closing && c->n_out < CLIENT_MAX_OUTQ && c->n_pending < CLIENT_MAX_PENDING)
+                                ev |= EPOLLIN;
+                        if (c->out_head)
+                                ev |= EPOLLOUT;
+                        sd_event_source_set_io_events(c->io, ev);
+                }
+        }
+        if (req->op && streq(req->op, "memlock.set"))
+                safe_close(req->memlock.pidfd);
+        erase_free(req->op);
+        json_free(req->args);
+        explicit_bzero(req, sizeof(*req));
+        free(req);
+}
+
+void request_detach_all(client *c) {
+        for (request *r = c->pending; r; r = r->next)
+                r->c = NULL;
+        c->pending = NULL;
+        c->n_pending = 0;
+}
+
+static bool printable(const char *s, size_t max) {
+        size_t n = 0;
+        for (; *s; s++, n++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return n > 0 && n <= max;
+}
+
+static void handle_hello(client *c, const json_value *m) {
+        const json_value *type = json_get(m, "type"), *api = json_get(m, "api"), *name = json_get(m, "client"),
+                         *vm = json_get(m, "vm");
+        int64_t v;
+
+        if (!json_is_string(type) || !streq(type->string.str, "hello"))
+                return hello_error(c, ERR_BAD_REQUEST,
+                                   "the first message must be {\"type\":\"hello\",\"api\":%d,...}; "
+                                   "nothing else is accepted before it",
+                                   DELEGATE_API_VERSION);
+        if (!api)
+                return hello_error(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
+                                   DELEGATE_API_VERSION);
+        if (json_to_i64(api, &v) < 0)
+                return hello_error(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
+                                   DELEGATE_API_VERSION);
+        if (v != DELEGATE_API_VERSION)
+                return hello_error(c, ERR_API_MISMATCH, "client speaks API %" PRIi64 ", broker speaks API %d", v,
+                                   DELEGATE_API_VERSION);
+        if (name && (!json_is_string(name) || !printable(name->string.str, 64)))
+                return hello_error(c, ERR_BAD_REQUEST, "hello: \"client\" must be 1-64 printable characters");
+        if (vm && (!json_is_string(vm) || !vm_name_valid(vm->string.str)))
+                return hello_error(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
+        for (size_t i = 0; i < m->object.n; i++) {
+                const char *k = m->object.members[i].key;
+                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm"))
+                        return hello_error(c, ERR_BAD_REQUEST,
+                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm)", k);
+        }
+        if ((name && !(c->name = strdup(name->string.str))) || (vm && !(c->vm = strdup(vm->string.str))))
+                return hello_error(c, ERR_SYSTEM, "out of memory");
+        c->welcomed = true;
+
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *out;
+        size_t len;
+        if (!g)
+                return;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "type", "welcome");
+        json_gen_kv_i64(g, "api", DELEGATE_API_VERSION);
+        json_gen_kv_str(g, "broker", DELEGATE_VERSION);
+        json_gen_kv_u64(g, "session", c->session);
+        json_gen_kv_i64(g, "pid", c->ns_pid);
+        json_gen_kv_u64(g, "uid", c->cred.uid);
+        json_gen_kv_u64(g, "gid", c->cred.gid);
+        json_gen_kv_str(g, "cgroup", c->cgroup);
+        json_gen_kv_u64(g, "policy_generation", c->b->policy_generation);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &out, &len) == 0)
+                client_send(c, out, len, NULL, 0);
+        log_msg(c->b, LOG_INFO, "session %llu opened: pid %d uid %u cgroup '%s' client '%s' vm '%s'",
+                (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, c->cgroup,
+                c->name ? c->name : "", c->vm ? c->vm : "");
+}
+
+void client_handle_message(client *c, char *buf, size_t len) {
+        _cleanup_json_ json_value *m = NULL;
+        json_parse_error je;
+
+        if (len == 0) {
+                if (!c->welcomed)
+                        return hello_error(c, ERR_BAD_REQUEST, "empty message instead of hello");
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "empty message");
+        }
+        int r = json_parse(buf, len, false, &m, &je);
+        if (r < 0) {
+                if (!c->welcomed)
+                        return hello_error(c, ERR_BAD_REQUEST, "malformed hello: line %u, column %u: %s", je.line,
+                                           je.column, je.message);
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "malformed JSON at line %u, column %u: %s",
+                                               je.line, je.column, je.message);
+        }
+        if (m->type != JSON_OBJECT) {
+                if (!c->welcomed)
+                        return hello_error(c, ERR_BAD_REQUEST, "hello must be a JSON object, not %s",
+                                           json_type_name(m->type));
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "a request must be a JSON object, not %s",
+                                               json_type_name(m->type));
+        }
+        if (!c->welcomed)
+                return handle_hello(c, m);
+
+        const json_value *idv = json_get(m, "id"), *opv = json_get(m, "op"), *args = json_get(m, "args");
+        uint64_t id;
+        if (!idv)
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "request without \"id\"");
+        if (json_to_u64(idv, &id) < 0 || id > MAX_REQUEST_ID)
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL,
+                                               "\"id\" must be an integer from 0 to 2^53-1, not %s%s%s",
+                                               idv->type == JSON_NUMBER ? "'" : "",
+                                               idv->type == JSON_NUMBER ? idv->number : json_type_name(idv->type),
+                                               idv->type == JSON_NUMBER ? "'" : "");
+
+        /* a retried id gets the first answer again, and nothing is redone */
+        const cached_reply *cached = cache_find(c, id);
+        if (cached) {
+                char *copy = strndup(cached->buf, cached->len);
+                if (copy)
+                        client_send(c, copy, cached->len, NULL, 0);
+                return;
+        }
+        for (request *p = c->pending; p; p = p->next)
+                if (p->id == id) {
+                        char *out = gen_error(true, id, ERR_BAD_REQUEST, EBUSY, NULL,
+                                              "request id is already being processed", &len);
+                        if (out)
+                                client_send(c, out, len, NULL, 0);
+                        return;
+                }
+
+        request *req = calloc(1, sizeof(*req));
+        if (!req)
+                return client_reply_error_noid(c, ERR_SYSTEM, ENOMEM, "out of memory");
+        req->id = id;
+        req->helper_fd = -EBADF;
+        req->memlock.pidfd = -EBADF;
+        req->c = c;
+        req->next = c->pending;
+        c->pending = req;
+        c->n_pending++;
+
+        for (size_t i = 0; i < m->object.n; i++) {
+                const char *k = m->object.members[i].key;
+                if (!streq(k, "id") && !streq(k, "op") && !streq(k, "args"))
+                        return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                                   "unknown request key '%.64s' (allowed: id, op, args)", k);
+        }
+        if (!opv)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "request without \"op\"");
+        if (!json_is_string(opv))
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "\"op\" must be a string, not %s",
+                                           json_type_name(opv->type));
+        if (args && args->type != JSON_OBJECT)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "\"args\" must be an object, not %s",
+                                           json_type_name(args->type));
+        req->op = strdup(opv->string.str);
+        if (!req->op)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+
+        op_run_fn run = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
+                if (streq(op_table[i].name, req->op))
+                        run = op_table[i].run;
+        policy_subject subj = { .uid = c->cred.uid, .gid = c->cred.gid, .cgroup = c->cgroup, .vm = c->vm };
+        policy_decision d;
+        char msg[512];
+        r = policy_decide(c->b->policy, &subj, req->op, args, &d, msg, sizeof(msg), NULL, NULL);
+        if (r == -EOPNOTSUPP)
+                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);
+        if (r == 0 && !run)
+                return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
+                                           "operation '%s' is not implemented by this broker", req->op);
+        if (r < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+
+        audit_decision(c->b, c, req->op, args, &d);
+        if (!d.allowed) {
+                c->n_denied++;
+                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
+                                           req->op, d.reason);
+        }
+        c->n_allowed++;
+        /* the request keeps the args: detach them from the message tree */
+        for (size_t i = 0; args && i < m->object.n; i++)
+                if (m->object.members[i].value == args)
+                        m->object.members[i].value = NULL;
+        req->args = (json_value *) args;
+        run(req, &d);
+}

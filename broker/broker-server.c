@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-server.c - the event loop: listening socket (bound or socket
+ * activated), accepting clients, non-blocking per-client I/O with bounded
+ * queues, signals (SIGHUP reloads, SIGTERM/SIGINT stop).
+ *
+ * No client can stall another: every socket is non-blocking, replies that
+ * do not fit are queued (bounded), and a client that stops reading stops
+ * being read from until its queue drains.
+ */
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+
+#include "broker.h"
+#include "proc.h"
+
+static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+int broker_new(broker **ret) {
+        broker *b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->listen_fd = -EBADF;
+        b->next_session = 1;
+        int r = sd_event_new(&b->event);
+        if (r < 0) {
+                free(b);
+                return r;
+        }
+        b->cap_sys_resource = have_effective_cap(CAP_SYS_RESOURCE);
+        *ret = b;
+        return 0;
+}
+
+void broker_free(broker *b) {
+        if (!b)
+                return;
+        while (b->clients)
+                client_free(b->clients);
+        sd_event_source_unref(b->listen_src);
+        if (b->listen_owned && b->socket_path)
+                unlink(b->socket_path);
+        safe_close(b->listen_fd);
+        sd_event_unref(b->event);
+        policy_free(b->policy);
+        free(b->socket_path);
+        free(b->policy_dir);
+        free(b);
+}
+
+static void outmsg_free(outmsg *m) {
+        if (!m)
+                return;
+        explicit_bzero(m->buf, m->len);
+        free(m->buf);
+        close_fds(m->fds, m->n_fds);
+        free(m);
+}
+
+void client_free(client *c) {
+        if (!c)
+                return;
+        broker *b = c->b;
+        request_detach_all(c);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                b->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        b->n_clients--;
+        sd_event_source_disable_unref(c->io);
+        safe_close(c->fd);
+        safe_close(c->pidfd);
+        while (c->out_head) {
+                outmsg *m = c->out_head;
+                c->out_head = m->next;
+                outmsg_free(m);
+        }
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
+                erase_free(c->cache[i].buf);
+        free(c->cgroup);
+        free(c->name);
+        free(c->vm);
+        explicit_bzero(c, sizeof(*c));
+        free(c);
+}
+
+/* Read while we may; write while the queue has something. */
+static void client_update_events(client *c) {
+        uint32_t ev = EPOLLRDHUP;
+        if (!c->closing && c->n_out < CLIENT_MAX_OUTQ && c->n_pending < CLIENT_MAX_PENDING)
+                ev |= EPOLLIN;
+        if (c->out_head)
+                ev |= EPOLLOUT;
+        sd_event_source_set_io_events(c->io, ev);
+}
+
+/*
+ * Send what is queued.  Never frees the client (callers still hold it):
+ * when it must go, it is marked dead and the I/O callback, at the top of
+ * the stack, frees it.
+ */
+static void client_flush(client *c) {
+        while (c->out_head && !c->dead) {
+                outmsg *m = c->out_head;
+                int r = wire_send(c->fd, m->buf, m->len, m->fds, m->n_fds);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0) {
+                        log_msg(c->b, LOG_DEBUG, "session %llu: send failed (%s), dropping client",
+                                (unsigned long long) c->session, strerror(-r));
+                        c->dead = true;
+                        break;
+                }
+                c->out_head = m->next;
+                if (!c->out_head)
+                        c->out_tail = NULL;
+                c->n_out--;
+                outmsg_free(m);
+        }
+        if (!c->out_head && c->closing)
+                c->dead = true;
+        if (c->dead) {
+                /* wake the I/O callback so it frees the client */
+                sd_event_source_set_io_events(c->io, EPOLLOUT);
+                return;
+        }
+        client_update_events(c);
+}
+
+void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds) {
+        outmsg *m = c->dead ? NULL : calloc(1, sizeof(*m));
+        if (!m) {
+                erase_free(buf);
+                return;
+        }
+        m->buf = buf;
+        m->len = len;
+        for (size_t i = 0; i < n_fds && i < DELEGATE_MAX_FDS; i++)
+                m->fds[m->n_fds++] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+        if (c->out_tail)
+                c->out_tail->next = m;
+        else
+                c->out_head = m;
+        c->out_tail = m;
+        c->n_out++;
+        client_flush(c);
+}
+
+static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        client *c = userdata;
+
+        if (c->dead) {
+                client_free(c);
+                return 0;
+        }
+        if (revents & EPOLLOUT) {
+                client_flush(c);
+                if (c->dead) {
+                        client_free(c);
+                        return 0;
+                }
+        }
+        if (revents & EPOLLIN) {
+                /* a bounded number of messages per wakeup keeps the loop fair */
+                for (int i = 0; i < 16 && !c->closing && c->n_pending < CLIENT_MAX_PENDING &&
+                                c->n_out < CLIENT_MAX_OUTQ;
+                     i++) {
+                        _cleanup_free_ char *buf = malloc(DELEGATE_MAX_MESSAGE);
+                        size_t n_fds;
+                        bool eof;
+                        if (!buf)
+                                return 0;
+                        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, NULL, 0, &n_fds, &eof);
+                        if (n == -EAGAIN)
+                                break;
+                        if (n == -EMSGSIZE) {
+                                client_reply_error_noid(c, ERR_TOO_LARGE, EMSGSIZE,
+                                                        "message larger than %d bytes dropped", DELEGATE_MAX_MESSAGE);
+                                continue;
+                        }
+                        if (n == -ETOOMANYREFS) {
+                                client_reply_error_noid(c, ERR_BAD_REQUEST, EBADF,
+                                                        "the broker accepts no file descriptors from clients; "
+                                                        "the message and its fds were dropped");
+                                continue;
+                        }
+                        if (n < 0 || eof) {
+                                if (n < 0)
+                                        log_msg(c->b, LOG_DEBUG, "session %llu: receive failed: %s",
+                                                (unsigned long long) c->session, strerror((int) -n));
+                                client_free(c);
+                                return 0;
+                        }
+                        client_handle_message(c, buf, n);
+                        explicit_bzero(buf, n);
+                        if (c->dead) {
+                                client_free(c);
+                                return 0;
+                        }
+                }
+                client_update_events(c);
+                return 0;
+        }
+        if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+                /* hung up with nothing left to read */
+                client_free(c);
+                return 0;
+        }
+        return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        broker *b = userdata;
+        for (;;) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                log_msg(b, LOG_WARNING, "accept: %m");
+                        return 0;
+                }
+                client *c = calloc(1, sizeof(*c));
+                if (!c) {
+                        safe_close(cfd);
+                        return 0;
+                }
+                c->b = b;
+                c->fd = cfd;
+                c->pidfd = -EBADF;
+                c->session = b->next_session++;
+                c->next = b->clients;
+                if (b->clients)
+                        b->clients->prev = c;
+                b->clients = c;
+                b->n_clients++;
+                int r = sd_event_add_io(b->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c);
+                if (r < 0) {
+                        client_free(c);
+                        continue;
+                }
+                if (b->n_clients > BROKER_MAX_CLIENTS) {
+                        c->welcomed = true; /* no hello expected; just the error */
+                        c->closing = true;
+                        client_reply_error_noid(c, ERR_RATE_LIMITED, EAGAIN,
+                                                "the broker serves at most %d clients; try again later",
+                                                BROKER_MAX_CLIENTS);
+                        continue;
+                }
+                delegate_error err;
+                r = peer_identify(c, &err);
+                if (r < 0) {
+                        log_msg(b, LOG_WARNING, "rejecting client: %s", err.message);
+                        c->closing = true;
+                        client_reply_error_noid(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code)
+                                                                                      : ERR_SYSTEM,
+                                                err.errno_value, "%s", err.message);
+                        continue;
+                }
+        }
+}
+
+/* Bind @path, refusing to steal it from a live broker. */
+static int bind_path(broker *b, const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                log_msg(b, LOG_ERR, "socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+                return -ENAMETOOLONG;
+        }
+        strcpy(sa.sun_path, path);
+
+        /* create the parent directory (one level, like /run/delegate) */
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = 0;
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                        log_msg(b, LOG_ERR, "cannot create socket directory '%s': %m", dir);
+                        return negative_errno();
+                }
+        }
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno != EADDRINUSE) {
+                        log_msg(b, LOG_ERR, "cannot bind '%s': %m", path);
+                        return negative_errno();
+                }
+                /* stale socket, or a live broker? */
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+                        log_msg(b, LOG_ERR, "another broker is listening on '%s'", path);
+                        return -EADDRINUSE;
+                }
+                struct stat st;
+                if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+                        log_msg(b, LOG_ERR, "'%s' exists and is not a socket; not removing it", path);
+                        return -EEXIST;
+                }
+                unlink(path);
+                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                        log_msg(b, LOG_ERR, "cannot bind '%s': %m", path);
+                        return negative_errno();
+                }
+        }
+        /* anyone may connect: who may do what is the policy's decision */
+        if (chmod(path, 0666) < 0) {
+                log_msg(b, LOG_ERR, "chmod '%s': %m", path);
+                unlink(path);
+                return negative_errno();
+        }
+        if (listen(fd, SOMAXCONN) < 0) {
+                unlink(path);
+                return negative_errno();
+        }
+        b->listen_owned = true;
+        return TAKE_FD(fd);
+}
+
+int broker_listen(broker *b, const char *path) {
+        int fd, r;
+        int n = sd_listen_fds(true);
+        if (n > 1) {
+                log_msg(b, LOG_ERR, "socket activation passed %d sockets; expected one SOCK_SEQPACKET socket", n);
+                return -EINVAL;
+        }
+        if (n == 1) {
+                fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+                        log_msg(b, LOG_ERR, "the socket-activated fd is not a listening AF_UNIX SOCK_SEQPACKET socket");
+                        return -EINVAL;
+                }
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+                log_msg(b, LOG_INFO, "listening on the socket passed by the service manager");
+        } else {
+                fd = bind_path(b, path);
+                if (fd < 0)
+                        return fd;
+                log_msg(b, LOG_INFO, "listening on '%s' (API %d)", path, DELEGATE_API_VERSION);
+        }
+        b->listen_fd = fd;
+        if (!(b->socket_path = strdup(path)))
+                return -ENOMEM;
+        r = sd_event_add_io(b->event, &b->listen_src, fd, EPOLLIN, on_accept, b);
+        return r;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        broker *b = userdata;
+        log_msg(b, LOG_INFO, "SIGHUP: reloading policy from '%s'", b->policy_dir);
+        broker_policy_reload(b);
+        return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        broker *b = userdata;
+        log_msg(b, LOG_INFO, "signal %u: stopping", si->ssi_signo);
+        return sd_event_exit(b->event, 0);
+}
+
+int broker_run(broker *b) {
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        int r = sd_event_add_signal(b->event, NULL, SIGHUP, on_sighup, b);
+        if (r >= 0)
+                r = sd_event_add_signal(b->event, NULL, SIGTERM, on_stop, b);
+        if (r >= 0)
+                r = sd_event_add_signal(b->event, NULL, SIGINT, on_stop, b);
+        if (r < 0)
+                return r;
+        sd_notify(false, "READY=1\nSTATUS=serving");
+        r = sd_event_loop(b->event);
+        sd_notify(false, "STOPPING=1");
+        return r;
+}

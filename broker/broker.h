@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker.h - delegate-broker's shared types: the broker, its clients
+ * (one session each), and requests in flight.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "json.h"
+#include "ops.h"
+#include "policy.h"
+#include "wire.h"
+
+/* Limits on what one client can make the broker hold. */
+#define BROKER_MAX_CLIENTS 1024
+#define CLIENT_MAX_OUTQ 64      /* queued replies before we stop reading */
+#define CLIENT_MAX_PENDING 8    /* requests in flight before we stop reading */
+#define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
+#define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
+#define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
+
+typedef struct broker broker;
+typedef struct client client;
+typedef struct request request;
+
+typedef struct outmsg {
+        struct outmsg *next;
+        char *buf;
+        size_t len;
+        int fds[DELEGATE_MAX_FDS];
+        size_t n_fds;
+} outmsg;
+
+typedef struct cached_reply {
+        uint64_t id;
+        char *buf; /* NULL: slot empty */
+        size_t len;
+} cached_reply;
+
+typedef struct memlock_record {
+        pid_t pid;      /* as the client named it */
+        pid_t host_pid; /* in the broker's pid namespace */
+        uint64_t soft, hard;
+} memlock_record;
+
+struct client {
+        broker *b;
+        client *prev, *next;
+        int fd;
+        sd_event_source *io;
+
+        /* identity, taken at accept */
+        struct ucred cred;
+        int pidfd;
+        char *cgroup;     /* pod cgroup: the peer's cgroup v2 path */
+        size_t ns_level;  /* index of the peer's pid namespace in NSpid */
+        pid_t ns_pid;     /* the peer's pid in its own namespace */
+
+        /* session */
+        bool welcomed;
+        bool closing; /* close once the queued replies are out */
+        bool dead;    /* to be freed by the I/O callback */
+        char *name;
+        char *vm;
+        uint64_t session;
+        uint64_t n_allowed, n_denied;
+        memlock_record memlock[SESSION_MAX_MEMLOCK];
+        size_t n_memlock;
+
+        outmsg *out_head, *out_tail;
+        size_t n_out;
+        request *pending;
+        size_t n_pending;
+        cached_reply cache[CLIENT_REPLY_CACHE];
+        size_t cache_next;
+};
+
+struct broker {
+        sd_event *event;
+        int listen_fd;
+        bool listen_owned; /* we bound it: unlink at exit */
+        sd_event_source *listen_src;
+        char *socket_path;
+        char *policy_dir;
+        policy *policy;
+        uint64_t policy_generation;
+        bool foreground;
+        client *clients;
+        size_t n_clients;
+        uint64_t next_session;
+        bool cap_sys_resource; /* effective at start */
+};
+
+/* A request being served.  When its client goes away first, c is NULL. */
+struct request {
+        client *c;
+        request *next;
+        uint64_t id;
+        char *op;
+        json_value *args;
+        /* helper process, for operations carried out with the target's ids */
+        pid_t helper_pid;
+        int helper_fd;
+        sd_event_source *helper_src, *timeout_src;
+        void (*helper_done)(request *req, int status, const void *out, size_t len);
+        unsigned char helper_out[256];
+        size_t helper_len;
+        /* op-specific scratch */
+        union {
+                struct {
+                        memlock_args args;
+                        pid_t host_pid;
+                        int pidfd;
+                } memlock;
+        };
+};
+
+/* broker-log.c */
+void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
+void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d);
+
+/* broker-server.c */
+int broker_new(broker **ret);
+void broker_free(broker *b);
+int broker_listen(broker *b, const char *path);
+int broker_run(broker *b);
+void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
+void client_free(client *c);
+
+/* broker-policy.c */
+int broker_policy_load(broker *b);
+int broker_policy_reload(broker *b);
+
+/* broker-peer.c */
+int peer_identify(client *c, delegate_error *err);
+/* Resolve a pid the peer names (0: itself) to ours, with a pidfd. */
+int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+/* Is the process behind @pidfd still alive? */
+bool pidfd_alive(int pidfd);
+
+/* broker-request.c */
+void client_handle_message(client *c, char *buf, size_t len);
+void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
+void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
+void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
+        _printf_(5, 6);
+/* Reply with a delegate_error filled by a helper (code name -> err_code). */
+void request_reply_delegate_error(request *req, const delegate_error *e);
+void request_free(request *req);
+void request_detach_all(client *c);
+
+/* broker-helper.c */
+/**
+ * helper_run() - run @fn in a short-lived child process holding @uid/@gid
+ * (all of real, effective, saved; no supplementary groups).  @fn writes at
+ * most sizeof(req->helper_out) bytes to @out and returns the length or a
+ * -errno.  @done runs in the event loop with status (>= 0 length, or
+ * -errno, -ETIMEDOUT after HELPER_TIMEOUT_USEC) and the output.
+ */
+int helper_run(request *req, uid_t uid, gid_t gid, ssize_t (*fn)(void *arg, void *out, size_t size), void *arg,
+               void (*done)(request *req, int status, const void *out, size_t len));
+void helper_cancel(request *req);
+
+/* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
+typedef void (*op_run_fn)(request *req, const policy_decision *d);
+void op_ping(request *req, const policy_decision *d);
+void op_state_get(request *req, const policy_decision *d);
+void op_memlock_set(request *req, const policy_decision *d);

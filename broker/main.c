@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * delegate-broker - the per-node privileged broker.  See delegate-broker(8).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "broker.h"
+#include "config.h"
+
+static const char *arg_socket = NULL;
+static const char *arg_policy_dir = DEFAULT_POLICY_DIR;
+static const char *arg_check_policy = NULL;
+static bool arg_foreground = false;
+
+static void help(void) {
+        printf("Usage: delegate-broker [OPTIONS]\n"
+               "\n"
+               "Privilege-delegation broker for unprivileged VM launchers (API %d).\n"
+               "\n"
+               "  -s, --socket PATH        listen on PATH (default: $%s or %s);\n"
+               "                           a socket passed by systemd socket activation wins\n"
+               "  -p, --policy-dir DIR     policy directory (default: %s)\n"
+               "      --check-policy DIR   validate the policy in DIR and exit (0: valid)\n"
+               "  -f, --foreground         also log decisions and messages to stderr\n"
+               "  -h, --help               show this help\n"
+               "      --version            show the version\n"
+               "\n"
+               "Signals: SIGHUP reloads the policy atomically; SIGTERM/SIGINT stop.\n"
+               "See delegate-broker(8), delegate-policy(5), delegate-protocol(7).\n",
+               DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR);
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "policy-dir", required_argument, NULL, 'p' },
+                { "check-policy", required_argument, NULL, ARG_CHECK },
+                { "foreground", no_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "s:p:fh", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        arg_socket = optarg;
+                        break;
+                case 'p':
+                        arg_policy_dir = optarg;
+                        break;
+                case ARG_CHECK:
+                        arg_check_policy = optarg;
+                        break;
+                case 'f':
+                        arg_foreground = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("delegate-broker %s (API %d)\n", DELEGATE_VERSION, DELEGATE_API_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'delegate-broker --help'.\n");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "delegate-broker: unexpected argument '%s'; try --help\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (!arg_socket) {
+                const char *e = getenv(DELEGATE_SOCKET_ENV);
+                arg_socket = e && *e ? e : DEFAULT_SOCKET_PATH;
+        }
+        return 1;
+}
+
+static int check_policy(const char *dir) {
+        policy *p = NULL;
+        policy_error err;
+        char buf[1024];
+        int r = policy_load_dir(dir, &p, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", policy_error_string(&err, buf, sizeof(buf)));
+                return r;
+        }
+        printf("%s: valid, %zu rule(s) in %zu file(s)\n", dir, p->n_rules, p->n_files);
+        policy_free(p);
+        return 0;
+}
+
+static int run(void) {
+        broker *b = NULL;
+        int r;
+
+        if (arg_check_policy)
+                return check_policy(arg_check_policy);
+
+        r = broker_new(&b);
+        if (r < 0) {
+                fprintf(stderr, "delegate-broker: cannot set up the event loop: %s\n", strerror(-r));
+                return r;
+        }
+        b->foreground = arg_foreground;
+        b->policy_dir = strdup(arg_policy_dir);
+        if (!b->policy_dir) {
+                broker_free(b);
+                return -ENOMEM;
+        }
+        r = broker_policy_load(b);
+        if (r >= 0)
+                r = broker_listen(b, arg_socket);
+        if (r >= 0) {
+                if (!b->cap_sys_resource)
+                        log_msg(b, LOG_NOTICE,
+                                "CAP_SYS_RESOURCE is not available: memlock.set can change soft limits "
+                                "up to the hard limit only");
+                r = broker_run(b);
+        }
+        broker_free(b);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        int r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        r = run();
+        return r < 0 ? 1 : 0;
+}
