@@ -144,7 +144,7 @@ void request_reply_delegate_error(request *req, const delegate_error *e) {
         if (code == ERR_DENIED && req->c) {
                 /* the policy allowed the op, but the target is not the caller's */
                 policy_decision d = { .allowed = false };
-                snprintf(d.reason, sizeof(d.reason), "target refused: %s", e->message);
+                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
                 audit_decision(req->c->b, req->c, req->op, req->args, &d);
                 req->c->n_denied++;
                 req->c->n_allowed--;
