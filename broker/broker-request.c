@@ -355,12 +355,13 @@ void client_handle_message(client *c, char *buf, size_t len) {
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
 
         audit_decision(c->b, c, req->op, args, &d);
+        bool counted = op_lookup(req->op)->needs_policy; /* delegations, not pings */
         if (!d.allowed) {
-                c->n_denied++;
+                c->n_denied += counted;
                 return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
                                            req->op, d.reason);
         }
-        c->n_allowed++;
+        c->n_allowed += counted;
         /* the request keeps the args: detach them from the message tree */
         for (size_t i = 0; args && i < m->object.n; i++)
                 if (m->object.members[i].value == args)

@@ -423,7 +423,9 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
         } else if (st != yajl_status_ok) {
                 r = -EINVAL;
                 if (err) {
-                        offset_to_pos(text, off > len ? len : off, &err->line, &err->column);
+                        /* point at the start of the token yajl choked on */
+                        size_t at = token_start(&p);
+                        offset_to_pos(text, at < off ? at : (off > len ? len : off), &err->line, &err->column);
                         copy_yajl_error(p.h, text, len, err->message, sizeof(err->message));
                 }
         } else if (!p.root) {

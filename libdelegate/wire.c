@@ -117,7 +117,7 @@ ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size
                 /* SEQPACKET: a zero-length read is either an empty datagram
                  * or the peer's shutdown; only the latter sets RDHUP/HUP. */
                 struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-                if (poll(&p, 1, 0) != 1 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
                         *ret_eof = true;
                 return 0;
         }

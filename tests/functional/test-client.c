@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-client - an unprivileged launcher stand-in for the functional
+ * tests, driven line by line on stdin; one JSON line per command on stdout.
+ *
+ *   ping | state | child | reap PID | setsoft BYTES | mode auto|broker
+ *   memlock PID SOFT HARD|keep
+ *
+ * argv[1]: the VM name to send in the hello ("" for none).
+ */
+#define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
+#include <delegate/delegate-internal.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void print_error(const delegate_error *e) {
+        /* messages come from our own broker: no quotes or control characters
+         * to escape except '"' and '\\', which we replace */
+        char msg[sizeof(e->message)];
+        snprintf(msg, sizeof(msg), "%s", e->message);
+        for (char *p = msg; *p; p++)
+                if (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20)
+                        *p = '\'';
+        printf("{\"ok\":false,\"code\":\"%s\",\"errno\":%d,\"rule\":\"%s\",\"message\":\"%s\"}\n", e->code,
+               e->errno_value, e->rule, msg);
+}
+
+static const char *route_name(delegate_route r) {
+        return r == DELEGATE_ROUTE_LOCAL ? "local" : r == DELEGATE_ROUTE_BROKER ? "broker" : "handler";
+}
+
+int main(int argc, char **argv) {
+        const char *vm = argc > 1 && argv[1][0] ? argv[1] : NULL;
+        delegate_ctx *ctx;
+        delegate_error e;
+        char line[1024];
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (delegate_ctx_new(DELEGATE_API_VERSION, &ctx, &e) < 0 ||
+            delegate_ctx_set_identity(ctx, "test-client", vm) < 0) {
+                fprintf(stderr, "test-client: %s\n", e.message);
+                return 1;
+        }
+        delegate_ctx_set_mode(ctx, DELEGATE_MODE_BROKER);
+
+        while (fgets(line, sizeof(line), stdin)) {
+                char cmd[32] = "", a1[64] = "", a2[64] = "", a3[64] = "";
+                sscanf(line, "%31s %63s %63s %63s", cmd, a1, a2, a3);
+                if (!strcmp(cmd, "ping")) {
+                        if (delegate_ping(ctx, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"session\":%" PRIu64 "}\n", delegate_ctx_session(ctx));
+                } else if (!strcmp(cmd, "state")) {
+                        char *s = NULL;
+                        if (delegate_state_get(ctx, &s, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"state\":%s}\n", s);
+                        delegate_free_string(s);
+                } else if (!strcmp(cmd, "child")) {
+                        pid_t p = fork();
+                        if (p == 0) {
+                                for (;;)
+                                        pause();
+                        }
+                        printf("{\"ok\":%s,\"pid\":%d}\n", p > 0 ? "true" : "false", (int) p);
+                } else if (!strcmp(cmd, "reap")) {
+                        pid_t p = (pid_t) atoi(a1);
+                        kill(p, SIGKILL);
+                        int r = waitpid(p, NULL, 0);
+                        printf("{\"ok\":%s}\n", r == p ? "true" : "false");
+                } else if (!strcmp(cmd, "setsoft")) {
+                        struct rlimit rl;
+                        getrlimit(RLIMIT_MEMLOCK, &rl);
+                        rl.rlim_cur = strtoull(a1, NULL, 10);
+                        int r = setrlimit(RLIMIT_MEMLOCK, &rl);
+                        printf("{\"ok\":%s}\n", r == 0 ? "true" : "false");
+                } else if (!strcmp(cmd, "mode")) {
+                        delegate_ctx_set_mode(ctx, !strcmp(a1, "auto") ? DELEGATE_MODE_AUTO : DELEGATE_MODE_BROKER);
+                        printf("{\"ok\":true}\n");
+                } else if (!strcmp(cmd, "memlock")) {
+                        uint64_t soft, hard = DELEGATE_LIMIT_KEEP;
+                        delegate_memlock_result res;
+                        if (delegate_parse_size(a2, &soft) < 0 ||
+                            (strcmp(a3, "keep") && delegate_parse_size(a3, &hard) < 0)) {
+                                printf("{\"ok\":false,\"code\":\"usage\"}\n");
+                                continue;
+                        }
+                        if (delegate_memlock_set(ctx, (pid_t) atoi(a1), soft, hard, &res, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"route\":\"%s\",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64
+                                       ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
+                                       route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
+                } else
+                        printf("{\"ok\":false,\"code\":\"unknown-command\"}\n");
+        }
+        delegate_ctx_free(ctx);
+        return 0;
+}

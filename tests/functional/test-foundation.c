@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-foundation - functional scenarios of the foundation: memlock.set
+ * end to end, target ownership, API mismatch, malformed input, policy
+ * reload, state and retries.  Each scenario runs in its own namespaces with
+ * its own broker (tests/lib/harness.h); assertions read the kernel's state
+ * (/proc/PID/limits, /proc/PID/fd), not the broker's claim.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MiB (1024ULL * 1024ULL)
+
+static const char policy_main[] =
+        "// scenario policy: pods' launchers may lock up to 1 GiB\n"
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-launchers\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" } },\n"
+        "    { \"name\": \"no-memlock\",\n"
+        "      \"match\": { \"uid\": 3000 } },\n"
+        "    { \"name\": \"node-root\",\n"
+        "      \"match\": { \"uid\": 0, \"cgroup\": \"/system\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" } }\n"
+        "  ]\n"
+        "}\n";
+
+/* --- small helpers --- */
+
+static char *cmd(tclient *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *cmd(tclient *c, const char *fmt, ...) {
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        char *out = NULL;
+        int r = tclient_cmd(c, &out, "%s", line);
+        if (r < 0) {
+                tap_diag("test-client command '%s' failed: %s", line, strerror(-r));
+                return strdup("{}");
+        }
+        return out;
+}
+
+static int64_t field_i64(const char *json, const char *path) {
+        int64_t v = -1;
+        json_field_i64(json, path, &v);
+        return v;
+}
+
+static const char *field_str(const char *json, const char *path) {
+        static char buf[4][600];
+        static int k;
+        char *b = buf[k++ % 4];
+        if (!json_field_str(json, path, b, sizeof(buf[0])))
+                snprintf(b, sizeof(buf[0]), "(missing %s)", path);
+        return b;
+}
+
+static pid_t spawn_child(tclient *c) {
+        char *r = cmd(c, "child");
+        pid_t p = (pid_t) field_i64(r, "pid");
+        free(r);
+        return p;
+}
+
+static void start_client(harness *h, tclient *c, const char *pod, uid_t uid, const char *vm) {
+        if (tclient_start(h, c, pod, uid, uid, vm) < 0)
+                tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
+}
+
+/* raw hello on a fresh connection; returns the fd, -1 on failure */
+static int raw_hello(void) {
+        int fd = raw_connect();
+        if (fd < 0)
+                return -1;
+        const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
+        raw_send(fd, hello, strlen(hello));
+        char *w = raw_recv(fd, 5000);
+        bool ok = w && strcmp(field_str(w, "type"), "welcome") == 0;
+        free(w);
+        if (!ok) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static char *raw_call(int fd, const char *msg) {
+        if (raw_send(fd, msg, strlen(msg)) < 0)
+                return NULL;
+        return raw_recv(fd, 5000);
+}
+
+static void ping_ok(tclient *c, const char *when) {
+        char *r = cmd(c, "ping");
+        tap_is_int(field_i64(r, "ok"), 1, "another client is still served %s", when);
+        free(r);
+}
+
+/* --- scenarios --- */
+
+static void memlock_raise(harness *h) {
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        tap_ok(c > 0, "launcher spawned a QEMU stand-in (pid %d)", (int) c);
+        tap_is_int(read_memlock(c, &s0, &h0), 0, "read its limits from /proc");
+        tap_is_int(s0, 1 * MiB, "its soft RLIMIT_MEMLOCK starts at 1 MiB");
+
+        char *r = cmd(&a, "memlock %d 4M keep", (int) c);
+        tap_is_int(field_i64(r, "ok"), 1, "memlock.set to 4 MiB within policy succeeds (%s)", r);
+        tap_is_str(field_str(r, "route"), "broker", "it went through the broker");
+        tap_is_int(field_i64(r, "soft"), 4 * MiB, "the reply carries the soft limit read back");
+        tap_is_int(field_i64(r, "old_soft"), 1 * MiB, "the reply carries the old soft limit");
+        free(r);
+        tap_is_int(read_memlock(c, &s, &hd), 0, "read limits again");
+        tap_is_int(s, 4 * MiB, "the kernel shows soft = 4 MiB");
+        tap_is_int(hd, h0, "the hard limit is unchanged");
+
+        r = cmd(&a, "memlock 0 2M keep");
+        tap_is_int(field_i64(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
+        free(r);
+        tap_is_int(read_memlock(a.pid, &s, &hd), 0, "read the launcher's limits");
+        tap_is_int(s, 2 * MiB, "the kernel shows the launcher's soft = 2 MiB");
+        tap_ok(harness_log_contains("ALLOW memlock.set"), "the decision is in the audit log");
+        tap_ok(harness_log_contains("rule=pod-launchers"), "the audit names the deciding rule");
+        tclient_stop(&a);
+}
+
+static void memlock_hard_raise(harness *h) {
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        bool cap = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1;
+        tap_diag("CAP_SYS_RESOURCE is %s the bounding set", cap ? "in" : "not in");
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        read_memlock(c, &s0, &h0);
+        uint64_t want = h0 + 1 * MiB;
+
+        char *r = cmd(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
+        if (cap) {
+                tap_is_int(field_i64(r, "ok"), 1, "hard raise succeeds where CAP_SYS_RESOURCE exists (%s)", r);
+                read_memlock(c, &s, &hd);
+                tap_is_int(hd, want, "the kernel shows the raised hard limit");
+                tap_is_int(s, want, "the kernel shows the raised soft limit");
+        } else {
+                tap_is_int(field_i64(r, "ok"), 0, "hard raise fails without CAP_SYS_RESOURCE (%s)", r);
+                tap_is_str(field_str(r, "code"), "system", "error code is 'system'");
+                tap_is_int(field_i64(r, "errno"), EPERM, "errno is EPERM");
+                tap_has_str(field_str(r, "message"), "CAP_SYS_RESOURCE", "the message names the missing capability");
+                read_memlock(c, &s, &hd);
+                tap_is_int(hd, h0, "the kernel's hard limit is unchanged");
+                tap_is_int(s, s0, "the kernel's soft limit is unchanged");
+        }
+        free(r);
+        /* a soft raise up to the hard limit works either way */
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
+        tap_is_int(field_i64(r, "ok"), 1, "soft raise up to the hard limit works (%s)", r);
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, cap ? h0 : h0, "the kernel shows soft = the old hard limit");
+        tclient_stop(&a);
+}
+
+static void memlock_over_max(harness *h) {
+        tclient a, n, x;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        read_memlock(c, &s0, &h0);
+        char *r = cmd(&a, "memlock %d 2G 2G", (int) c);
+        tap_is_int(field_i64(r, "ok"), 0, "2 GiB over the rule's 1 GiB max is refused");
+        tap_is_str(field_str(r, "code"), "denied", "error code is 'denied'");
+        tap_is_str(field_str(r, "rule"), "pod-launchers", "the error names the deciding rule");
+        tap_has_str(field_str(r, "message"), "exceeds the rule's memlock max 1 GiB", "the message says why");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the kernel's limits are unchanged");
+        tap_ok(harness_log_contains("DENY memlock.set"), "the denial is in the audit log");
+
+        start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
+        r = cmd(&n, "memlock 0 2M keep");
+        tap_is_str(field_str(r, "code"), "denied", "a rule without a memlock section denies");
+        tap_has_str(field_str(r, "message"), "has no section for memlock.set", "and says so");
+        tap_is_str(field_str(r, "rule"), "no-memlock", "naming that rule");
+        free(r);
+
+        start_client(h, &x, "kubepods.slice/pod-a", 5000, "vm-x");
+        r = cmd(&x, "memlock 0 2M keep");
+        tap_is_str(field_str(r, "code"), "denied", "no matching rule: default deny");
+        tap_is_str(field_str(r, "rule"), "(default deny)", "the rule is '(default deny)'");
+        free(r);
+
+        r = cmd(&a, "ping");
+        tap_is_int(field_i64(r, "ok"), 1, "the denied client's session goes on");
+        free(r);
+        tclient_stop(&a);
+        tclient_stop(&n);
+        tclient_stop(&x);
+}
+
+static void memlock_other_pod(harness *h) {
+        tclient a, b;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t cb = spawn_child(&b);
+        read_memlock(cb, &s0, &h0);
+        char *r = cmd(&a, "memlock %d 2M keep", (int) cb);
+        tap_is_str(field_str(r, "code"), "denied", "a pid of another pod is refused");
+        free(r);
+        read_memlock(cb, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the other pod's process is untouched");
+
+        /* a descendant of A that has been moved into pod-b */
+        pid_t ca = spawn_child(&a);
+        tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
+        read_memlock(ca, &s0, &h0);
+        r = cmd(&a, "memlock %d 2M keep", (int) ca);
+        tap_is_str(field_str(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
+        tap_has_str(field_str(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+                    "the message names the pod cgroup");
+        free(r);
+        read_memlock(ca, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tap_ok(harness_log_contains("target refused"), "the refusal is audited");
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
+static void memlock_not_descendant(harness *h) {
+        tclient a, a2;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
+        pid_t sib = spawn_child(&a2);
+        read_memlock(sib, &s0, &h0);
+        char *r = cmd(&a, "memlock %d 2M keep", (int) sib);
+        tap_is_str(field_str(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
+        tap_has_str(field_str(r, "message"), "neither the caller", "the message says it is not ours");
+        free(r);
+        read_memlock(sib, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the sibling's limits are untouched");
+
+        r = cmd(&a, "memlock %d 2M keep", (int) getpid());
+        tap_is_str(field_str(r, "code"), "denied", "the harness's own (root) pid is refused");
+        free(r);
+        r = cmd(&a, "memlock 1 2M keep");
+        tap_is_str(field_str(r, "code"), "denied", "pid 1 is refused");
+        free(r);
+        tclient_stop(&a);
+        tclient_stop(&a2);
+}
+
+static void memlock_dead_pid(harness *h) {
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        char *r = cmd(&a, "reap %d", (int) c);
+        tap_is_int(field_i64(r, "ok"), 1, "the child was killed and reaped");
+        free(r);
+        r = cmd(&a, "memlock %d 2M keep", (int) c);
+        tap_is_str(field_str(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
+        tap_is_int(field_i64(r, "errno"), ESRCH, "errno is ESRCH");
+        free(r);
+        ping_ok(&a, "after not-found");
+        tclient_stop(&a);
+}
+
+static void api_mismatch(harness *h) {
+        int fd = raw_connect();
+        tap_ok(fd >= 0, "connect");
+        const char *hello = "{\"type\":\"hello\",\"api\":2,\"client\":\"future\"}";
+        raw_send(fd, hello, strlen(hello));
+        char *r = raw_recv(fd, 5000);
+        tap_is_str(field_str(r, "type"), "error", "hello with API 2 is answered with an error");
+        tap_is_str(field_str(r, "code"), "api-mismatch", "code api-mismatch");
+        tap_is_str(field_str(r, "message"), "client speaks API 2, broker speaks API 1", "message names both versions");
+        free(r);
+        r = raw_recv(fd, 5000);
+        tap_ok(r == NULL, "the broker closes the connection");
+        free(r);
+        close(fd);
+        tap_ok(harness_log_contains("client speaks API 2, broker speaks API 1"), "the broker logs the mismatch too");
+
+        fd = raw_connect();
+        hello = "{\"type\":\"hello\",\"api\":\"1\"}";
+        raw_send(fd, hello, strlen(hello));
+        r = raw_recv(fd, 5000);
+        tap_is_str(field_str(r, "code"), "bad-request", "a string api is a bad request");
+        free(r);
+        close(fd);
+
+        fd = raw_connect();
+        const char *req = "{\"id\":1,\"op\":\"ping\"}";
+        raw_send(fd, req, strlen(req));
+        r = raw_recv(fd, 5000);
+        tap_is_str(field_str(r, "code"), "bad-request", "a request before hello is refused");
+        tap_has_str(field_str(r, "message"), "first message must be", "saying hello comes first");
+        free(r);
+        r = raw_recv(fd, 5000);
+        tap_ok(r == NULL, "and the connection is closed");
+        free(r);
+        close(fd);
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        ping_ok(&a, "after refused handshakes");
+        tclient_stop(&a);
+}
+
+static int count_fds(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static void malformed_input(harness *h) {
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        ping_ok(&a, "at the start");
+        int fd = raw_hello();
+        tap_ok(fd >= 0, "raw client completes the handshake");
+
+        char *r = raw_call(fd, "{not json");
+        tap_is_str(field_str(r, "error.code"), "bad-request", "malformed JSON: bad-request");
+        tap_has_str(field_str(r, "error.message"), "line 1, column 2", "with the position");
+        free(r);
+        ping_ok(&a, "after malformed JSON");
+
+        size_t big = 100 * 1024;
+        char *huge = malloc(big);
+        memset(huge, ' ', big);
+        huge[0] = '{';
+        huge[big - 1] = '}';
+        raw_send(fd, huge, big);
+        free(huge);
+        r = raw_recv(fd, 5000);
+        tap_is_str(field_str(r, "error.code"), "too-large", "a 100 KiB datagram: too-large");
+        free(r);
+        ping_ok(&a, "after an oversized datagram");
+
+        static const struct {
+                const char *msg, *want;
+        } cases[] = {
+                { "[1,2]", "must be a JSON object" },
+                { "{\"id\":1,\"op\":\"nope\"}", "unknown operation 'nope'" },
+                { "{\"id\":\"x\",\"op\":\"ping\"}", "\"id\" must be an integer" },
+                { "{\"id\":-4,\"op\":\"ping\"}", "\"id\" must be an integer" },
+                { "{\"op\":\"ping\"}", "without \"id\"" },
+                { "{\"id\":2,\"op\":7}", "\"op\" must be a string" },
+                { "{\"id\":3,\"op\":\"ping\",\"args\":[1]}", "\"args\" must be an object" },
+                { "{\"id\":4,\"op\":\"memlock.set\",\"args\":{\"pid\":\"x\",\"soft\":1}}", "\"pid\" must be" },
+                { "{\"id\":5,\"op\":\"memlock.set\",\"args\":{\"pid\":0}}", "missing \"soft\"" },
+                { "{\"id\":6,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"lots\"}}", "\"soft\" must be" },
+                { "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":1,\"x\":1}}", "unknown argument 'x'" },
+                { "{\"id\":8,\"op\":\"ping\",\"extra\":1}", "unknown request key 'extra'" },
+                { "{\"id\":9,\"op\":\"ping\",\"id\":10}", "duplicate key 'id'" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                r = raw_call(fd, cases[i].msg);
+                tap_is_str(field_str(r, "error.code"), "bad-request", "%s: bad-request", cases[i].msg);
+                tap_has_str(field_str(r, "error.message"), cases[i].want, "  saying %s", cases[i].want);
+                free(r);
+        }
+        raw_send(fd, "", 0);
+        r = raw_recv(fd, 5000);
+        tap_has_str(field_str(r, "error.message"), "empty message", "an empty datagram: bad-request");
+        free(r);
+
+        /* fds sent to the broker are refused and not kept */
+        int before = count_fds(h->broker_pid);
+        int pfd[2];
+        pipe2(pfd, O_CLOEXEC);
+        for (int k = 0; k < 3; k++) {
+                const char *msg = "{\"id\":20,\"op\":\"ping\"}";
+                struct iovec iov = { .iov_base = (void *) msg, .iov_len = strlen(msg) };
+                char ctl[CMSG_SPACE(sizeof(int) * 2)];
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * 2);
+                memcpy(CMSG_DATA(cm), pfd, sizeof(int) * 2);
+                sendmsg(fd, &mh, 0);
+                r = raw_recv(fd, 5000);
+                if (k == 0)
+                        tap_has_str(field_str(r, "error.message"), "accepts no file descriptors",
+                                    "fds sent to the broker are refused");
+                free(r);
+        }
+        close(pfd[0]);
+        close(pfd[1]);
+        tap_is_int(count_fds(h->broker_pid), before, "the broker holds no more fds than before");
+
+        r = raw_call(fd, "{\"id\":30,\"op\":\"ping\"}");
+        tap_is_int(field_i64(r, "ok"), 1, "the misbehaving client itself is still served");
+        free(r);
+        close(fd);
+        ping_ok(&a, "at the end");
+        tclient_stop(&a);
+}
+
+static void reload_broken_policy(harness *h) {
+        tclient a;
+        uint64_t s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        char *r = cmd(&a, "memlock %d 2M keep", (int) c);
+        tap_is_int(field_i64(r, "ok"), 1, "allowed under generation 1");
+        free(r);
+
+        harness_write_policy("20-broken.json", "{ \"version\": 1,\n  \"rules\": [\n    { \"name\": \"x\", \"bogus\": 1 } ] }\n");
+        kill(h->broker_pid, SIGHUP);
+        tap_ok(harness_log_contains("20-broken.json:3:20: unknown rule key 'bogus'"),
+               "the reload error names file, line and column");
+        tap_ok(harness_log_contains("generation 1 stays in force"), "the broker says the old policy stays");
+        r = cmd(&a, "memlock %d 3M keep", (int) c);
+        tap_is_int(field_i64(r, "ok"), 1, "the old policy still decides");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, 3 * MiB, "the kernel shows 3 MiB");
+
+        unlink(HARNESS_POLICY_DIR "/20-broken.json");
+        harness_write_policy("10-scenario.json",
+                             "{ \"version\": 1, \"rules\": [ { \"name\": \"tight\", \"match\": { \"uid\": 1000 },"
+                             " \"memlock\": { \"max\": \"3M\" } } ] }");
+        kill(h->broker_pid, SIGHUP);
+        tap_ok(harness_log_contains("policy generation 2 loaded"), "a good policy loads as generation 2");
+        r = cmd(&a, "memlock %d 4M keep", (int) c);
+        tap_is_str(field_str(r, "code"), "denied", "the new policy decides");
+        tap_is_str(field_str(r, "rule"), "tight", "naming its rule");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, 3 * MiB, "the kernel still shows 3 MiB");
+        tclient_stop(&a);
+}
+
+static void state_and_retry(harness *h) {
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        char *r = cmd(&a, "memlock %d 3M keep", (int) c);
+        free(r);
+        r = cmd(&a, "state");
+        tap_is_str(field_str(r, "state.vm"), "vm-a", "state.get names the VM");
+        tap_is_str(field_str(r, "state.peer.cgroup"), "/kubepods.slice/pod-a", "and the pod cgroup");
+        tap_is_int(field_i64(r, "state.requests.allowed"), 1, "one request allowed so far");
+        tap_has_str(r, "\"memlock\":[{\"pid\":", "and lists the memlock delegation");
+        char want[64];
+        snprintf(want, sizeof(want), "{\"pid\":%d,\"soft\":%llu", (int) c, 3 * MiB);
+        tap_has_str(r, want, "for the child, at 3 MiB");
+        free(r);
+
+        /* a retried id returns the first answer and does not act again */
+        int fd = raw_hello();
+        struct rlimit rl;
+        getrlimit(RLIMIT_MEMLOCK, &rl);
+        const char *req = "{\"id\":77,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":2097152}}";
+        char *first = raw_call(fd, req);
+        tap_is_int(field_i64(first, "ok"), 1, "raw memlock.set on itself succeeds (%s)", first);
+        uint64_t s, hd;
+        read_memlock(getpid(), &s, &hd);
+        tap_is_int(s, 2 * MiB, "the kernel shows 2 MiB");
+        rl.rlim_cur = 1 * MiB;
+        setrlimit(RLIMIT_MEMLOCK, &rl);
+        char *second = raw_call(fd, req);
+        tap_is_str(second, first, "the retried id gets the identical first answer");
+        read_memlock(getpid(), &s, &hd);
+        tap_is_int(s, 1 * MiB, "and nothing was done again (the kernel still shows 1 MiB)");
+        free(first);
+        free(second);
+        close(fd);
+        tclient_stop(&a);
+}
+
+static const scenario scenarios[] = {
+        { "memlock-raise", policy_main, memlock_raise },
+        { "memlock-hard-raise", policy_main, memlock_hard_raise },
+        { "memlock-over-max", policy_main, memlock_over_max },
+        { "memlock-other-pod", policy_main, memlock_other_pod },
+        { "memlock-not-descendant", policy_main, memlock_not_descendant },
+        { "memlock-dead-pid", policy_main, memlock_dead_pid },
+        { "api-mismatch", policy_main, api_mismatch },
+        { "malformed-input", policy_main, malformed_input },
+        { "reload-broken-policy", policy_main, reload_broken_policy },
+        { "state-and-retry", policy_main, state_and_retry },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}

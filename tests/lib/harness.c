@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * harness.c - see harness.h.
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+
+static char node_outside[512]; /* NODE as seen before the namespaces */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+        va_list ap;
+        printf("Bail out! ");
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf(" (%s)\n", strerror(errno));
+        fflush(stdout);
+        exit(1);
+}
+
+static int write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, text, strlen(text));
+        int r = n == (ssize_t) strlen(text) ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
+/* The cgroup2 mount point, from mountinfo (never hard-coded). */
+static int find_cgroup2(char *buf, size_t size) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096];
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - ");
+                char mnt[1024];
+                if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+                        continue;
+                if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1) {
+                        snprintf(buf, size, "%s", mnt);
+                        fclose(f);
+                        return 0;
+                }
+        }
+        fclose(f);
+        return -ENOENT;
+}
+
+void harness_cgroup_path(harness *h, const char *rel, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s", h->cgroot, rel);
+}
+
+int harness_move(harness *h, pid_t pid, const char *rel) {
+        char path[512], num[32];
+        snprintf(path, sizeof(path), "%s/%s/cgroup.procs", h->cgroot, rel);
+        snprintf(num, sizeof(num), "%d", (int) pid);
+        return write_file(path, num);
+}
+
+void harness_write_policy(const char *name, const char *text) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", HARNESS_POLICY_DIR, name);
+        if (write_file(path, text) < 0)
+                die("cannot write policy %s", path);
+}
+
+int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, HARNESS_SOCKET);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int raw_send(int fd, const void *buf, size_t len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        return n == (ssize_t) len ? 0 : -errno;
+}
+
+char *raw_recv(int fd, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, timeout_ms) != 1)
+                return NULL;
+        char *buf = malloc(65537);
+        if (!buf)
+                return NULL;
+        ssize_t n = recv(fd, buf, 65536, 0);
+        if (n <= 0) {
+                free(buf);
+                return NULL;
+        }
+        buf[n] = 0;
+        return buf;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int harness_start_broker(harness *h) {
+        const char *broker = getenv("DELEGATE_BROKER");
+        if (!broker)
+                die("DELEGATE_BROKER is not set (meson sets it)");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                int fd = open(HARNESS_BROKER_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        _exit(127);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
+                      HARNESS_POLICY_DIR, (char *) NULL);
+                _exit(127);
+        }
+        h->broker_pid = pid;
+        uint64_t t0 = now_ms();
+        while (now_ms() - t0 < 10000) {
+                int fd = raw_connect();
+                if (fd >= 0) {
+                        close(fd);
+                        return 0;
+                }
+                if (waitpid(pid, NULL, WNOHANG) == pid) {
+                        h->broker_pid = 0;
+                        return -ECHILD;
+                }
+                usleep(10000);
+        }
+        return -ETIMEDOUT;
+}
+
+void harness_stop_broker(harness *h) {
+        if (h->broker_pid <= 0)
+                return;
+        kill(h->broker_pid, SIGTERM);
+        for (int i = 0; i < 500; i++) {
+                if (waitpid(h->broker_pid, NULL, WNOHANG) == h->broker_pid) {
+                        h->broker_pid = 0;
+                        return;
+                }
+                usleep(10000);
+        }
+        kill(h->broker_pid, SIGKILL);
+        waitpid(h->broker_pid, NULL, 0);
+        h->broker_pid = 0;
+}
+
+static char *read_all(const char *path) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        size_t cap = 1 << 16, n = 0;
+        char *buf = malloc(cap);
+        size_t k;
+        while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+                n += k;
+                if (n + 1 == cap) {
+                        char *nb = realloc(buf, cap *= 2);
+                        if (!nb) {
+                                free(buf);
+                                buf = NULL;
+                        } else
+                                buf = nb;
+                }
+        }
+        fclose(f);
+        if (buf)
+                buf[n] = 0;
+        return buf;
+}
+
+bool harness_log_contains(const char *needle) {
+        uint64_t t0 = now_ms();
+        do {
+                char *log = read_all(HARNESS_BROKER_LOG);
+                bool found = log && strstr(log, needle);
+                free(log);
+                if (found)
+                        return true;
+                usleep(20000);
+        } while (now_ms() - t0 < 5000);
+        return false;
+}
+
+void harness_dump_log(void) {
+        char *log = read_all(HARNESS_BROKER_LOG);
+        if (!log)
+                return;
+        tap_diag("---- broker log ----");
+        for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
+                tap_diag("%s", l);
+        free(log);
+}
+
+int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid, const char *vm) {
+        const char *exe = getenv("DELEGATE_TEST_CLIENT");
+        int in[2], out[2];
+        if (!exe)
+                die("DELEGATE_TEST_CLIENT is not set (meson sets it)");
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+                die("pipe");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (harness_move(h, getpid(), pod) < 0)
+                        _exit(126);
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(125);
+                dup2(in[0], 0);
+                dup2(out[1], 1);
+                setenv("DELEGATE_SOCKET", HARNESS_SOCKET, 1);
+                execl(exe, "test-client", vm ? vm : "", (char *) NULL);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        c->pid = pid;
+        c->in = in[1];
+        c->out = out[0];
+        return 0;
+}
+
+int tclient_cmd(tclient *c, char **ret, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        line[n++] = '\n';
+        if (write(c->in, line, n) != n)
+                return -EPIPE;
+        size_t cap = 70000, len = 0;
+        char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                struct pollfd p = { .fd = c->out, .events = POLLIN };
+                if (poll(&p, 1, 15000) != 1) {
+                        free(buf);
+                        return -ETIMEDOUT;
+                }
+                ssize_t k = read(c->out, buf + len, 1);
+                if (k <= 0) {
+                        free(buf);
+                        return -EPIPE;
+                }
+                if (buf[len] == '\n')
+                        break;
+                if (++len + 1 >= cap) {
+                        free(buf);
+                        return -E2BIG;
+                }
+        }
+        buf[len] = 0;
+        *ret = buf;
+        return 0;
+}
+
+void tclient_stop(tclient *c) {
+        if (c->pid <= 0)
+                return;
+        close(c->in);
+        close(c->out);
+        for (int i = 0; i < 300; i++) {
+                if (waitpid(c->pid, NULL, WNOHANG) == c->pid) {
+                        c->pid = 0;
+                        return;
+                }
+                usleep(10000);
+        }
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+        c->pid = 0;
+}
+
+static const json_value *walk(const json_value *v, const char *path) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (char *k = strtok(buf, "."); k && v; k = strtok(NULL, "."))
+                v = json_get(v, k);
+        return v;
+}
+
+bool json_field_str(const char *json, const char *path, char *buf, size_t size) {
+        json_value *root = NULL;
+        json_parse_error e;
+        if (!json || json_parse(json, strlen(json), false, &root, &e) < 0)
+                return false;
+        const json_value *v = walk(root, path);
+        bool ok = v && v->type == JSON_STRING;
+        if (ok)
+                snprintf(buf, size, "%s", v->string.str);
+        json_free(root);
+        return ok;
+}
+
+bool json_field_i64(const char *json, const char *path, int64_t *ret) {
+        json_value *root = NULL;
+        json_parse_error e;
+        if (!json || json_parse(json, strlen(json), false, &root, &e) < 0)
+                return false;
+        const json_value *v = walk(root, path);
+        bool ok = v && json_to_i64(v, ret) == 0;
+        if (v && v->type == JSON_BOOL) {
+                *ret = v->boolean;
+                ok = true;
+        }
+        json_free(root);
+        return ok;
+}
+
+int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard) {
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        int r = -ENODATA;
+        while (fgets(line, sizeof(line), f)) {
+                char s[32], hd[32];
+                if (sscanf(line, "Max locked memory %31s %31s", s, hd) == 2) {
+                        *soft = strcmp(s, "unlimited") == 0 ? UINT64_MAX : strtoull(s, NULL, 10);
+                        *hard = strcmp(hd, "unlimited") == 0 ? UINT64_MAX : strtoull(hd, NULL, 10);
+                        r = 0;
+                        break;
+                }
+        }
+        fclose(f);
+        return r;
+}
+
+static void lo_up(void) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = { 0 };
+        if (fd < 0)
+                return;
+        strcpy(ifr.ifr_name, "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+                ifr.ifr_flags |= IFF_UP;
+                ioctl(fd, SIOCSIFFLAGS, &ifr);
+        }
+        close(fd);
+}
+
+/* Inside the namespaces: set up, run the scenario, tear down the broker. */
+static int run_inside(const scenario *s, const char *cg_mount) {
+        harness h = { 0 };
+        snprintf(h.cgroot, sizeof(h.cgroot), "%s", cg_mount);
+
+        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0) {
+                if (errno == EPERM || errno == EINVAL || errno == ENOSYS)
+                        tap_skip_all("cannot create mount/network/cgroup namespaces here");
+                die("unshare");
+        }
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                die("making / private");
+        if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+                die("mounting a private /run");
+        /* remount cgroup2 so that NODE is its root, as in a real pod node */
+        if (umount2(cg_mount, MNT_DETACH) < 0)
+                die("unmounting the outer cgroup2 view at %s", cg_mount);
+        if (mount("cgroup2", cg_mount, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                die("mounting cgroup2 at %s", cg_mount);
+        if (harness_move(&h, getpid(), "system") < 0)
+                die("joining the node's system cgroup");
+        lo_up();
+        /* known starting limits for every process of the scenario:
+         * soft 1 MiB, hard at most 64 MiB (lowering needs no privilege) */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+                if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 64 << 20)
+                        rl.rlim_max = 64 << 20;
+                if (rl.rlim_max < 8 << 20)
+                        tap_skip_all("the hard RLIMIT_MEMLOCK here is below 8 MiB");
+                rl.rlim_cur = 1 << 20;
+                if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+                        die("setrlimit");
+        }
+        if (mkdir("/run/delegate-test", 0755) < 0 || mkdir(HARNESS_POLICY_DIR, 0755) < 0)
+                die("mkdir /run/delegate-test");
+        harness_write_policy("10-scenario.json", s->policy);
+
+        int r = harness_start_broker(&h);
+        if (r < 0) {
+                tap_ok(0, "broker starts (%s)", strerror(-r));
+                harness_dump_log();
+                return tap_done() ? 1 : 1;
+        }
+        s->fn(&h);
+        harness_stop_broker(&h);
+        if (tap_failed_)
+                harness_dump_log();
+        return tap_done();
+}
+
+static void remove_tree(const char *path) {
+        DIR *d = opendir(path);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                                continue;
+                        char sub[1024];
+                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        remove_tree(sub);
+                }
+                closedir(d);
+        }
+        for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+                usleep(20000);
+}
+
+static void kill_node(void) {
+        char path[600], events[256];
+        snprintf(path, sizeof(path), "%s/cgroup.kill", node_outside);
+        write_file(path, "1");
+        snprintf(path, sizeof(path), "%s/cgroup.events", node_outside);
+        for (int i = 0; i < 250; i++) {
+                FILE *f = fopen(path, "re");
+                bool populated = true;
+                if (!f)
+                        break;
+                while (fgets(events, sizeof(events), f))
+                        if (strncmp(events, "populated 0", 11) == 0)
+                                populated = false;
+                fclose(f);
+                if (!populated)
+                        break;
+                usleep(20000);
+        }
+        remove_tree(node_outside);
+}
+
+int harness_main(int argc, char **argv, const scenario *list, size_t n) {
+        const scenario *s = NULL;
+        char cg[256];
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s SCENARIO\n", argv[0]);
+                return 2;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(list[i].name, argv[1]) == 0)
+                        s = &list[i];
+        if (!s) {
+                fprintf(stderr, "%s: no scenario '%s'\n", argv[0], argv[1]);
+                return 2;
+        }
+        if (geteuid() != 0)
+                tap_skip_all("functional scenarios need root (namespaces, cgroups, a root broker)");
+        if (find_cgroup2(cg, sizeof(cg)) < 0)
+                tap_skip_all("no cgroup v2 hierarchy is mounted");
+
+        snprintf(node_outside, sizeof(node_outside), "%s/delegate-test.%d.%s", cg, (int) getpid(), s->name);
+        char p[700];
+        const char *dirs[] = { "", "/system", "/kubepods.slice", "/kubepods.slice/pod-a", "/kubepods.slice/pod-b" };
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+                snprintf(p, sizeof(p), "%s%s", node_outside, dirs[i]);
+                if (mkdir(p, 0755) < 0) {
+                        if (errno == EROFS || errno == EACCES || errno == EPERM)
+                                tap_skip_all("cannot create cgroups in the v2 hierarchy");
+                        remove_tree(node_outside);
+                        die("mkdir %s", p);
+                }
+        }
+
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* join NODE itself: the cgroup namespace is rooted where we
+                 * stand when unsharing; run_inside() then moves to system */
+                snprintf(p, sizeof(p), "%s/cgroup.procs", node_outside);
+                if (write_file(p, "0") < 0)
+                        die("joining %s", p);
+                fflush(stdout);
+                _exit(run_inside(s, cg));
+        }
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        kill_node();
+        if (WIFSIGNALED(status)) {
+                printf("Bail out! scenario '%s' died from signal %d\n", s->name, WTERMSIG(status));
+                return 1;
+        }
+        return WEXITSTATUS(status);
+}

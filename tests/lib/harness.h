@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * harness.h - the functional test harness (DESIGN.md §8).
+ *
+ * harness_main() gives each scenario its own world:
+ *   - a cgroup v2 subtree standing for the node: NODE/system (broker and
+ *     harness), NODE/kubepods.slice/pod-a and pod-b (pods);
+ *   - a process in its own mount namespace (private /run, cgroup2
+ *     remounted so NODE is "/"), network namespace and cgroup namespace;
+ *   - a real delegate-broker, as root, with the scenario's policy.
+ * Clients are test-client processes running as an unprivileged uid inside
+ * a pod cgroup.  Everything is torn down by the outer process even when
+ * the scenario crashes: every process in NODE is killed (cgroup.kill) and
+ * the cgroups removed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tap.h"
+
+#define HARNESS_SOCKET "/run/delegate/broker.sock"
+#define HARNESS_POLICY_DIR "/run/delegate-test/policy.d"
+#define HARNESS_BROKER_LOG "/run/delegate-test/broker.log"
+
+typedef struct harness {
+        char cgroot[256]; /* cgroup2 mount point (inside: NODE is its root) */
+        pid_t broker_pid;
+} harness;
+
+typedef void (*scenario_fn)(harness *h);
+
+typedef struct scenario {
+        const char *name;
+        const char *policy; /* JSON text of the scenario's policy file */
+        scenario_fn fn;
+} scenario;
+
+/* Run the scenario named argv[1] from @list; returns the exit code. */
+int harness_main(int argc, char **argv, const scenario *list, size_t n);
+
+/* Broker control */
+int harness_start_broker(harness *h);
+void harness_stop_broker(harness *h);
+/* Replace the policy file (name like "10-test.json") with @text. */
+void harness_write_policy(const char *name, const char *text);
+/* Does the broker's log contain @needle (waits up to 5 s for it)? */
+bool harness_log_contains(const char *needle);
+void harness_dump_log(void);
+
+/* Absolute path of a cgroup (relative to NODE) as seen in here. */
+void harness_cgroup_path(harness *h, const char *rel, char *buf, size_t size);
+/* Move @pid into cgroup @rel (relative to NODE). */
+int harness_move(harness *h, pid_t pid, const char *rel);
+
+/* A test-client process: unprivileged, in a pod, driven line by line. */
+typedef struct tclient {
+        pid_t pid;
+        int in, out; /* its stdin (we write), its stdout (we read) */
+} tclient;
+
+/* Start test-client as @uid:@gid in cgroup @pod, sending vm name @vm. */
+int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid, const char *vm);
+/* Send one command line; the reply line (malloc'd JSON) in *ret. */
+int tclient_cmd(tclient *c, char **ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tclient_stop(tclient *c);
+
+/* A raw SEQPACKET connection to the broker (no library), from this process. */
+int raw_connect(void);
+int raw_send(int fd, const void *buf, size_t len);
+/* Receive one datagram as a malloc'd NUL-terminated string (NULL on EOF). */
+char *raw_recv(int fd, int timeout_ms);
+
+/* Tiny JSON field readers for assertions (via the project's JSON parser). */
+bool json_field_str(const char *json, const char *path, char *buf, size_t size);
+bool json_field_i64(const char *json, const char *path, int64_t *ret);
+
+/* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
+int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
