@@ -143,7 +143,8 @@ void request_reply_delegate_error(request *req, const delegate_error *e) {
         int code = err_code_from_name(e->code);
         if (code == ERR_DENIED && req->c) {
                 /* the policy allowed the op, but the target is not the caller's */
-                policy_decision d = { .allowed = false };
+                policy_rule r = { .name = req->rule };
+                policy_decision d = { .allowed = false, .rule = req->rule[0] ? &r : NULL };
                 snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
                 audit_decision(req->c->b, req->c, req->op, req->args, &d);
                 req->c->n_denied++;
@@ -362,6 +363,8 @@ void client_handle_message(client *c, char *buf, size_t len) {
                                            req->op, d.reason);
         }
         c->n_allowed += counted;
+        if (d.rule)
+                snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
         /* the request keeps the args: detach them from the message tree */
         for (size_t i = 0; args && i < m->object.n; i++)
                 if (m->object.members[i].value == args)

@@ -103,6 +103,7 @@ struct request {
         uint64_t id;
         char *op;
         json_value *args;
+        char rule[72]; /* the rule that allowed it, for later audit lines */
         /* helper process, for operations carried out with the target's ids */
         pid_t helper_pid;
         int helper_fd;

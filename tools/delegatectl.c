@@ -241,7 +241,8 @@ static int cmd_memlock(int argc, char **argv) {
                 res.old_hard == UINT64_MAX ? printf("\"unlimited\"") : printf("%" PRIu64, res.old_hard);
                 printf("}}\n");
         } else
-                printf("RLIMIT_MEMLOCK of pid %" PRIi64 ": soft %s (was %s), hard %s (was %s)\n", pid,
+                printf("RLIMIT_MEMLOCK of pid %" PRIi64 "%s: soft %s (was %s), hard %s (was %s)\n", pid,
+                       pid == 0 ? " (delegatectl itself)" : "",
                        format_size(res.soft, b1, sizeof(b1)), format_size(res.old_soft, b2, sizeof(b2)),
                        format_size(res.hard, b3, sizeof(b3)), format_size(res.old_hard, b4, sizeof(b4)));
         return 0;

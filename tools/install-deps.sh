@@ -1,0 +1,14 @@
+#!/bin/bash
+# Install what delegate needs to build, test and demo on Debian 12.
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: run as root (apt-get)" >&2
+        exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+        meson ninja-build pkg-config gcc libc6-dev \
+        libyajl-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
+        scdoc util-linux iproute2 python3 \
+        qemu-system-x86 dbus >/dev/null
