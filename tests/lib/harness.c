@@ -165,20 +165,22 @@ int harness_start_broker(harness *h) {
         return -ETIMEDOUT;
 }
 
-void harness_stop_broker(harness *h) {
+int harness_stop_broker(harness *h) {
+        int status = 0;
         if (h->broker_pid <= 0)
-                return;
+                return -ECHILD;
         kill(h->broker_pid, SIGTERM);
         for (int i = 0; i < 500; i++) {
-                if (waitpid(h->broker_pid, NULL, WNOHANG) == h->broker_pid) {
+                if (waitpid(h->broker_pid, &status, WNOHANG) == h->broker_pid) {
                         h->broker_pid = 0;
-                        return;
+                        return status;
                 }
                 usleep(10000);
         }
         kill(h->broker_pid, SIGKILL);
-        waitpid(h->broker_pid, NULL, 0);
+        waitpid(h->broker_pid, &status, 0);
         h->broker_pid = 0;
+        return status;
 }
 
 static char *read_all(const char *path) {
@@ -425,7 +427,10 @@ static int run_inside(const scenario *s, const char *cg_mount) {
                 return tap_done() ? 1 : 1;
         }
         s->fn(&h);
-        harness_stop_broker(&h);
+        /* under sanitizers a leak or error makes the broker exit non-zero */
+        int st = harness_stop_broker(&h);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops cleanly on SIGTERM (status 0x%x)",
+               st);
         if (tap_failed_)
                 harness_dump_log();
         return tap_done();

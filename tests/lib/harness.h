@@ -43,7 +43,8 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n);
 
 /* Broker control */
 int harness_start_broker(harness *h);
-void harness_stop_broker(harness *h);
+/* SIGTERM, then SIGKILL after 5 s; returns the wait status. */
+int harness_stop_broker(harness *h);
 /* Replace the policy file (name like "10-test.json") with @text. */
 void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */
