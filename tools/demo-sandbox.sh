@@ -40,9 +40,13 @@ say "what the policy would decide (offline): pod uid $POD_UID asks for 2 GiB"
 "$B/tools/delegatectl" policy explain --policy-dir "$POLICY" --uid $POD_UID \
         --cgroup "${POD#$CG}" --vm demo-vm memlock.set '{"pid":0,"soft":"2G"}' || true
 
-say "pod process (uid $POD_UID, cgroup ${POD#$CG}) lowers its soft RLIMIT_MEMLOCK to 1 MiB, then asks the broker for 4 MiB"
-in_pod bash -c "ulimit -S -l 1024; grep 'locked' /proc/\$\$/limits; \
-        '$B/tools/delegatectl' --vm demo-vm memlock --pid 0 --soft 4M && echo '(the broker acted as the pod user: no capability was given to the pod)'"
+# pick values below the hard limit in force here (it may be small)
+HARD=$(awk '/^Max locked memory/ { print $5 }' /proc/self/limits)
+[ "$HARD" = unlimited ] && HARD=$((64 << 20))
+LOW_KIB=$((HARD / 4 / 1024)); WANT=$((HARD / 2))
+say "pod process (uid $POD_UID, cgroup ${POD#$CG}) lowers its soft RLIMIT_MEMLOCK to $LOW_KIB KiB, then asks the broker for $WANT bytes"
+in_pod bash -c "ulimit -S -l $LOW_KIB; grep 'locked' /proc/\$\$/limits; \
+        '$B/tools/delegatectl' --vm demo-vm memlock --pid 0 --soft $WANT && echo '(the broker acted as the pod user: no capability was given to the pod)'"
 
 say "the pod asks for more than the policy allows (128 GiB): denied, naming the rule"
 in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 0 --soft 128G --hard 128G || true
@@ -51,6 +55,6 @@ say "the pod asks to raise its hard limit (16 GiB): needs CAP_SYS_RESOURCE in th
 in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 0 --soft 16G --hard 16G || true
 
 say "the pod names a process that is not its own (pid 1): refused"
-in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 1 --soft 4M || true
+in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 1 --soft $WANT || true
 sleep 0.2
 say "done; the sandbox (mount namespace, /run, pod cgroup) is torn down"

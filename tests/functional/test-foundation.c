@@ -21,6 +21,7 @@
 #include "harness.h"
 
 #define MiB (1024ULL * 1024ULL)
+#define H harness_hard /* the scenario's hard limit; soft starts at H / 8 */
 
 static const char policy_main[] =
         "// scenario policy: pods' launchers may lock up to 1 GiB\n"
@@ -120,23 +121,23 @@ static void memlock_raise(harness *h) {
         pid_t c = spawn_child(&a);
         tap_ok(c > 0, "launcher spawned a QEMU stand-in (pid %d)", (int) c);
         tap_is_int(read_memlock(c, &s0, &h0), 0, "read its limits from /proc");
-        tap_is_int(s0, 1 * MiB, "its soft RLIMIT_MEMLOCK starts at 1 MiB");
+        tap_is_int(s0, H / 8, "its soft RLIMIT_MEMLOCK starts at H/8");
 
-        char *r = cmd(&a, "memlock %d 4M keep", (int) c);
-        tap_is_int(field_i64(r, "ok"), 1, "memlock.set to 4 MiB within policy succeeds (%s)", r);
+        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(field_i64(r, "ok"), 1, "memlock.set to H/2 within policy succeeds (%s)", r);
         tap_is_str(field_str(r, "route"), "broker", "it went through the broker");
-        tap_is_int(field_i64(r, "soft"), 4 * MiB, "the reply carries the soft limit read back");
-        tap_is_int(field_i64(r, "old_soft"), 1 * MiB, "the reply carries the old soft limit");
+        tap_is_int(field_i64(r, "soft"), H / 2, "the reply carries the soft limit read back");
+        tap_is_int(field_i64(r, "old_soft"), H / 8, "the reply carries the old soft limit");
         free(r);
         tap_is_int(read_memlock(c, &s, &hd), 0, "read limits again");
-        tap_is_int(s, 4 * MiB, "the kernel shows soft = 4 MiB");
+        tap_is_int(s, H / 2, "the kernel shows soft = H/2");
         tap_is_int(hd, h0, "the hard limit is unchanged");
 
-        r = cmd(&a, "memlock 0 2M keep");
+        r = cmd(&a, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_int(field_i64(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
         free(r);
         tap_is_int(read_memlock(a.pid, &s, &hd), 0, "read the launcher's limits");
-        tap_is_int(s, 2 * MiB, "the kernel shows the launcher's soft = 2 MiB");
+        tap_is_int(s, H / 4, "the kernel shows the launcher's soft = H/4");
         tap_ok(harness_log_contains("ALLOW memlock.set"), "the decision is in the audit log");
         tap_ok(harness_log_contains("rule=pod-launchers"), "the audit names the deciding rule");
         tclient_stop(&a);
@@ -194,14 +195,14 @@ static void memlock_over_max(harness *h) {
         tap_ok(harness_log_contains("DENY memlock.set"), "the denial is in the audit log");
 
         start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
-        r = cmd(&n, "memlock 0 2M keep");
+        r = cmd(&n, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_str(field_str(r, "code"), "denied", "a rule without a memlock section denies");
         tap_has_str(field_str(r, "message"), "has no section for memlock.set", "and says so");
         tap_is_str(field_str(r, "rule"), "no-memlock", "naming that rule");
         free(r);
 
         start_client(h, &x, "kubepods.slice/pod-a", 5000, "vm-x");
-        r = cmd(&x, "memlock 0 2M keep");
+        r = cmd(&x, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_str(field_str(r, "code"), "denied", "no matching rule: default deny");
         tap_is_str(field_str(r, "rule"), "(default deny)", "the rule is '(default deny)'");
         free(r);
@@ -221,7 +222,7 @@ static void memlock_other_pod(harness *h) {
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t cb = spawn_child(&b);
         read_memlock(cb, &s0, &h0);
-        char *r = cmd(&a, "memlock %d 2M keep", (int) cb);
+        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
         tap_is_str(field_str(r, "code"), "denied", "a pid of another pod is refused");
         free(r);
         read_memlock(cb, &s, &hd);
@@ -231,7 +232,7 @@ static void memlock_other_pod(harness *h) {
         pid_t ca = spawn_child(&a);
         tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
         read_memlock(ca, &s0, &h0);
-        r = cmd(&a, "memlock %d 2M keep", (int) ca);
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
         tap_is_str(field_str(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
         tap_has_str(field_str(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
                     "the message names the pod cgroup");
@@ -250,17 +251,17 @@ static void memlock_not_descendant(harness *h) {
         start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
         pid_t sib = spawn_child(&a2);
         read_memlock(sib, &s0, &h0);
-        char *r = cmd(&a, "memlock %d 2M keep", (int) sib);
+        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
         tap_is_str(field_str(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
         tap_has_str(field_str(r, "message"), "neither the caller", "the message says it is not ours");
         free(r);
         read_memlock(sib, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the sibling's limits are untouched");
 
-        r = cmd(&a, "memlock %d 2M keep", (int) getpid());
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
         tap_is_str(field_str(r, "code"), "denied", "the harness's own (root) pid is refused");
         free(r);
-        r = cmd(&a, "memlock 1 2M keep");
+        r = cmd(&a, "memlock 1 %" PRIu64 " keep", H / 4);
         tap_is_str(field_str(r, "code"), "denied", "pid 1 is refused");
         free(r);
         tclient_stop(&a);
@@ -274,7 +275,7 @@ static void memlock_dead_pid(harness *h) {
         char *r = cmd(&a, "reap %d", (int) c);
         tap_is_int(field_i64(r, "ok"), 1, "the child was killed and reaped");
         free(r);
-        r = cmd(&a, "memlock %d 2M keep", (int) c);
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_str(field_str(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
         tap_is_int(field_i64(r, "errno"), ESRCH, "errno is ESRCH");
         free(r);
@@ -427,7 +428,7 @@ static void reload_broken_policy(harness *h) {
         uint64_t s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = cmd(&a, "memlock %d 2M keep", (int) c);
+        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(field_i64(r, "ok"), 1, "allowed under generation 1");
         free(r);
 
@@ -436,24 +437,27 @@ static void reload_broken_policy(harness *h) {
         tap_ok(harness_log_contains("20-broken.json:3:20: unknown rule key 'bogus'"),
                "the reload error names file, line and column");
         tap_ok(harness_log_contains("generation 1 stays in force"), "the broker says the old policy stays");
-        r = cmd(&a, "memlock %d 3M keep", (int) c);
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(field_i64(r, "ok"), 1, "the old policy still decides");
         free(r);
         read_memlock(c, &s, &hd);
-        tap_is_int(s, 3 * MiB, "the kernel shows 3 MiB");
+        tap_is_int(s, H / 2, "the kernel shows H/2");
 
         unlink(HARNESS_POLICY_DIR "/20-broken.json");
-        harness_write_policy("10-scenario.json",
-                             "{ \"version\": 1, \"rules\": [ { \"name\": \"tight\", \"match\": { \"uid\": 1000 },"
-                             " \"memlock\": { \"max\": \"3M\" } } ] }");
+        char tight[256];
+        snprintf(tight, sizeof(tight),
+                 "{ \"version\": 1, \"rules\": [ { \"name\": \"tight\", \"match\": { \"uid\": 1000 },"
+                 " \"memlock\": { \"max\": %" PRIu64 " } } ] }",
+                 H / 2);
+        harness_write_policy("10-scenario.json", tight);
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 2 loaded"), "a good policy loads as generation 2");
-        r = cmd(&a, "memlock %d 4M keep", (int) c);
+        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H * 3 / 4);
         tap_is_str(field_str(r, "code"), "denied", "the new policy decides");
         tap_is_str(field_str(r, "rule"), "tight", "naming its rule");
         free(r);
         read_memlock(c, &s, &hd);
-        tap_is_int(s, 3 * MiB, "the kernel still shows 3 MiB");
+        tap_is_int(s, H / 2, "the kernel still shows H/2");
         tclient_stop(&a);
 }
 
@@ -461,7 +465,7 @@ static void state_and_retry(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = cmd(&a, "memlock %d 3M keep", (int) c);
+        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         free(r);
         r = cmd(&a, "state");
         tap_is_str(field_str(r, "state.vm"), "vm-a", "state.get names the VM");
@@ -469,26 +473,28 @@ static void state_and_retry(harness *h) {
         tap_is_int(field_i64(r, "state.requests.allowed"), 1, "one request allowed so far");
         tap_has_str(r, "\"memlock\":[{\"pid\":", "and lists the memlock delegation");
         char want[64];
-        snprintf(want, sizeof(want), "{\"pid\":%d,\"soft\":%llu", (int) c, 3 * MiB);
-        tap_has_str(r, want, "for the child, at 3 MiB");
+        snprintf(want, sizeof(want), "{\"pid\":%d,\"soft\":%" PRIu64, (int) c, H / 2);
+        tap_has_str(r, want, "for the child, at H/2");
         free(r);
 
         /* a retried id returns the first answer and does not act again */
         int fd = raw_hello();
         struct rlimit rl;
         getrlimit(RLIMIT_MEMLOCK, &rl);
-        const char *req = "{\"id\":77,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":2097152}}";
+        char req[128];
+        snprintf(req, sizeof(req), "{\"id\":77,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
+                 H / 2);
         char *first = raw_call(fd, req);
         tap_is_int(field_i64(first, "ok"), 1, "raw memlock.set on itself succeeds (%s)", first);
         uint64_t s, hd;
         read_memlock(getpid(), &s, &hd);
-        tap_is_int(s, 2 * MiB, "the kernel shows 2 MiB");
-        rl.rlim_cur = 1 * MiB;
+        tap_is_int(s, H / 2, "the kernel shows H/2");
+        rl.rlim_cur = H / 4;
         setrlimit(RLIMIT_MEMLOCK, &rl);
         char *second = raw_call(fd, req);
         tap_is_str(second, first, "the retried id gets the identical first answer");
         read_memlock(getpid(), &s, &hd);
-        tap_is_int(s, 1 * MiB, "and nothing was done again (the kernel still shows 1 MiB)");
+        tap_is_int(s, H / 4, "and nothing was done again (the kernel still shows H/4)");
         free(first);
         free(second);
         close(fd);

@@ -27,6 +27,7 @@
 #include "json.h"
 
 static char node_outside[512]; /* NODE as seen before the namespaces */
+uint64_t harness_hard;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -404,18 +405,23 @@ static int run_inside(const scenario *s, const char *cg_mount) {
         if (harness_move(&h, getpid(), "system") < 0)
                 die("joining the node's system cgroup");
         lo_up();
-        /* known starting limits for every process of the scenario:
-         * soft 1 MiB, hard at most 64 MiB (lowering needs no privilege) */
+        /* known starting limits for every process of the scenario: hard H
+         * (what we have, at most 64 MiB; lowering needs no privilege) and
+         * soft H/8.  Scenarios express their values relative to H. */
         struct rlimit rl;
-        if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
-                if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 64 << 20)
-                        rl.rlim_max = 64 << 20;
-                if (rl.rlim_max < 8 << 20)
-                        tap_skip_all("the hard RLIMIT_MEMLOCK here is below 8 MiB");
-                rl.rlim_cur = 1 << 20;
-                if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-                        die("setrlimit");
-        }
+        if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+                die("getrlimit");
+        if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 64 << 20)
+                rl.rlim_max = 64 << 20;
+        if (rl.rlim_max < 64 << 10)
+                tap_skip_all("the hard RLIMIT_MEMLOCK here is below 64 KiB");
+        rl.rlim_max &= ~(rlim_t) 4095;
+        rl.rlim_cur = rl.rlim_max / 8;
+        if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+                die("setrlimit");
+        harness_hard = rl.rlim_max;
+        tap_diag("RLIMIT_MEMLOCK for this scenario: soft %llu, hard %llu", (unsigned long long) rl.rlim_cur,
+                 (unsigned long long) rl.rlim_max);
         if (mkdir("/run/delegate-test", 0755) < 0 || mkdir(HARNESS_POLICY_DIR, 0755) < 0)
                 die("mkdir /run/delegate-test");
         harness_write_policy("10-scenario.json", s->policy);

@@ -32,6 +32,9 @@ typedef struct harness {
 
 typedef void (*scenario_fn)(harness *h);
 
+/* The hard RLIMIT_MEMLOCK every scenario process starts with (soft is 1/8). */
+extern uint64_t harness_hard;
+
 typedef struct scenario {
         const char *name;
         const char *policy; /* JSON text of the scenario's policy file */
