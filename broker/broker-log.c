@@ -16,14 +16,14 @@ void log_msg(broker *b, int prio, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        if (!b || b->foreground)
+        if (!b || b->foreground || prio <= LOG_ERR)
                 fprintf(stderr, "delegate-broker: %s\n", msg);
         sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio, "SYSLOG_IDENTIFIER=delegate-broker", NULL);
 }
 
 void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d) {
         _cleanup_erase_free_ char *args_text = NULL;
-        const char *rule = d->rule ? d->rule->name : "(default deny)";
+        const char *rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)";
         /* ping and state.get concern only the caller: journal at debug level */
         bool quiet = !op_lookup(op) || !op_lookup(op)->needs_policy;
         int prio = quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;

@@ -66,8 +66,7 @@ void client_reply_error_noid(client *c, err_code code, int errno_value, const ch
 }
 
 /* Handshake-phase error: {"type":"error",...}; the connection then closes. */
-static void hello_error(client *c, err_code code, const char *fmt, ...) _printf_(3, 4);
-static void hello_error(client *c, err_code code, const char *fmt, ...) {
+void client_refuse(client *c, err_code code, const char *fmt, ...) {
         char msg[512];
         va_list ap;
         va_start(ap, fmt);
@@ -205,31 +204,31 @@ static void handle_hello(client *c, const json_value *m) {
         int64_t v;
 
         if (!json_is_string(type) || !streq(type->string.str, "hello"))
-                return hello_error(c, ERR_BAD_REQUEST,
+                return client_refuse(c, ERR_BAD_REQUEST,
                                    "the first message must be {\"type\":\"hello\",\"api\":%d,...}; "
                                    "nothing else is accepted before it",
                                    DELEGATE_API_VERSION);
         if (!api)
-                return hello_error(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
+                return client_refuse(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
         if (json_to_i64(api, &v) < 0)
-                return hello_error(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
+                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
         if (v != DELEGATE_API_VERSION)
-                return hello_error(c, ERR_API_MISMATCH, "client speaks API %" PRIi64 ", broker speaks API %d", v,
+                return client_refuse(c, ERR_API_MISMATCH, "client speaks API %" PRIi64 ", broker speaks API %d", v,
                                    DELEGATE_API_VERSION);
         if (name && (!json_is_string(name) || !printable(name->string.str, 64)))
-                return hello_error(c, ERR_BAD_REQUEST, "hello: \"client\" must be 1-64 printable characters");
+                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"client\" must be 1-64 printable characters");
         if (vm && (!json_is_string(vm) || !vm_name_valid(vm->string.str)))
-                return hello_error(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
+                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
         for (size_t i = 0; i < m->object.n; i++) {
                 const char *k = m->object.members[i].key;
                 if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm"))
-                        return hello_error(c, ERR_BAD_REQUEST,
+                        return client_refuse(c, ERR_BAD_REQUEST,
                                            "hello: unknown key '%.64s' (allowed: type, api, client, vm)", k);
         }
         if ((name && !(c->name = strdup(name->string.str))) || (vm && !(c->vm = strdup(vm->string.str))))
-                return hello_error(c, ERR_SYSTEM, "out of memory");
+                return client_refuse(c, ERR_SYSTEM, "out of memory");
         c->welcomed = true;
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
@@ -261,20 +260,20 @@ void client_handle_message(client *c, char *buf, size_t len) {
 
         if (len == 0) {
                 if (!c->welcomed)
-                        return hello_error(c, ERR_BAD_REQUEST, "empty message instead of hello");
+                        return client_refuse(c, ERR_BAD_REQUEST, "empty message instead of hello");
                 return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "empty message");
         }
         int r = json_parse(buf, len, false, &m, &je);
         if (r < 0) {
                 if (!c->welcomed)
-                        return hello_error(c, ERR_BAD_REQUEST, "malformed hello: line %u, column %u: %s", je.line,
+                        return client_refuse(c, ERR_BAD_REQUEST, "malformed hello: line %u, column %u: %s", je.line,
                                            je.column, je.message);
                 return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "malformed JSON at line %u, column %u: %s",
                                                je.line, je.column, je.message);
         }
         if (m->type != JSON_OBJECT) {
                 if (!c->welcomed)
-                        return hello_error(c, ERR_BAD_REQUEST, "hello must be a JSON object, not %s",
+                        return client_refuse(c, ERR_BAD_REQUEST, "hello must be a JSON object, not %s",
                                            json_type_name(m->type));
                 return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "a request must be a JSON object, not %s",
                                                json_type_name(m->type));

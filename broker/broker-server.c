@@ -246,21 +246,16 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         continue;
                 }
                 if (b->n_clients > BROKER_MAX_CLIENTS) {
-                        c->welcomed = true; /* no hello expected; just the error */
-                        c->closing = true;
-                        client_reply_error_noid(c, ERR_RATE_LIMITED, EAGAIN,
-                                                "the broker serves at most %d clients; try again later",
-                                                BROKER_MAX_CLIENTS);
+                        client_refuse(c, ERR_RATE_LIMITED, "the broker serves at most %d clients; try again later",
+                                      BROKER_MAX_CLIENTS);
                         continue;
                 }
                 delegate_error err;
                 r = peer_identify(c, &err);
                 if (r < 0) {
                         log_msg(b, LOG_WARNING, "rejecting client: %s", err.message);
-                        c->closing = true;
-                        client_reply_error_noid(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code)
-                                                                                      : ERR_SYSTEM,
-                                                err.errno_value, "%s", err.message);
+                        client_refuse(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code) : ERR_SYSTEM,
+                                      "%s", err.message);
                         continue;
                 }
         }

@@ -146,6 +146,8 @@ bool pidfd_alive(int pidfd);
 
 /* broker-request.c */
 void client_handle_message(client *c, char *buf, size_t len);
+/* Refuse a client before or at the handshake ({"type":"error",...}) and close. */
+void client_refuse(client *c, err_code code, const char *fmt, ...) _printf_(3, 4);
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)

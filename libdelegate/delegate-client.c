@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "config.h"
 #include "json.h"
 #include "local.h"
 #include "size.h"
@@ -132,7 +133,7 @@ static const char *socket_path(delegate_ctx *c) {
         if (c->socket_path)
                 return c->socket_path;
         const char *e = getenv(DELEGATE_SOCKET_ENV);
-        return e && *e ? e : DELEGATE_DEFAULT_SOCKET;
+        return e && *e ? e : DEFAULT_SOCKET_PATH; /* meson's socket_path option */
 }
 
 static int wait_fd(int fd, short events, delegate_error *err) {
@@ -295,6 +296,10 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
                 r = reply_error(w, err);
                 goto fail;
         }
+        if (json_get(w, "error")) { /* a refusal in request shape */
+                r = reply_error(json_get(w, "error"), err);
+                goto fail;
+        }
         const json_value *api = json_get(w, "api");
         int64_t bapi = 0;
         if (!json_is_string(type) || !streq(type->string.str, "welcome") || json_to_i64(api, &bapi) < 0) {
@@ -390,8 +395,11 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build the request");
         r = send_msg(c, req, len, err);
-        if (r < 0)
+        if (r < 0) {
+                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
+                        disconnect(c); /* the next call connects afresh */
                 return r;
+        }
 
         for (;;) {
                 _cleanup_json_ json_value *rep = NULL;
@@ -475,9 +483,11 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                                 error_set(err, r, "system", -r, "handler for %s failed: %s", op, strerror(-r));
                         return r;
                 }
-                if (ret_result_json)
+                if (ret_result_json) {
                         *ret_result_json = res ? res : strdup("{}");
-                else
+                        if (!*ret_result_json)
+                                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+                } else
                         erase_free(res);
                 if (ret_route)
                         *ret_route = DELEGATE_ROUTE_HANDLER;

@@ -284,9 +284,13 @@ int policy_load_text(policy *p, const char *file, const char *text, size_t len, 
                 const json_member *m = &root->object.members[i];
                 if (streq(m->key, "rules"))
                         rules = m->value;
-                else if (!streq(m->key, "version") && !streq(m->key, "comment"))
-                        return perr(&c, m->line, m->column, "unknown top-level key '%s' (allowed: version, rules)",
-                                    m->key);
+                else if (streq(m->key, "comment")) {
+                        r = expect(&c, m->value, JSON_STRING, "\"comment\"");
+                        if (r < 0)
+                                return r;
+                } else if (!streq(m->key, "version"))
+                        return perr(&c, m->line, m->column,
+                                    "unknown top-level key '%s' (allowed: version, comment, rules)", m->key);
         }
         if (!rules)
                 return PERR_AT(&c, root, "missing \"rules\"");

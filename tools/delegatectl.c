@@ -387,7 +387,8 @@ static int cmd_policy_explain(int argc, char **argv) {
                 printf("=> bad request: %s\n", msg);
         else
                 printf("=> %s by %s%s%s: %s\n", d.allowed ? "ALLOWED" : "DENIED", d.rule ? "rule '" : "",
-                       d.rule ? d.rule->name : "default deny", d.rule ? "'" : "", d.reason);
+                       d.rule ? d.rule->name : d.allowed ? "no rule (none needed)" : "default deny", d.rule ? "'" : "",
+                       d.reason);
         policy_free(p);
         if (r < 0)
                 return 2;
