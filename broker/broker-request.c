@@ -165,15 +165,8 @@ void request_free(request *req) {
                                 c->n_pending--;
                                 break;
                         }
-                if (!c->dead) {
-                        /* room again: resume reading */
-                        uint32_t ev = EPOLLRDHUP;
-                        if (!c->closing && c->n_out < CLIENT_MAX_OUTQ && c->n_pending < CLIENT_MAX_PENDING)
-                                ev |= EPOLLIN;
-                        if (c->out_head)
-                                ev |= EPOLLOUT;
-                        sd_event_source_set_io_events(c->io, ev);
-                }
+                if (!c->dead)
+                        client_update_events(c); /* room again: resume reading */
         }
         if (req->op && streq(req->op, "memlock.set"))
                 safe_close(req->memlock.pidfd);

@@ -93,7 +93,7 @@ void client_free(client *c) {
 }
 
 /* Read while we may; write while the queue has something. */
-static void client_update_events(client *c) {
+void client_update_events(client *c) {
         uint32_t ev = EPOLLRDHUP;
         if (!c->closing && c->n_out < CLIENT_MAX_OUTQ && c->n_pending < CLIENT_MAX_PENDING)
                 ev |= EPOLLIN;

@@ -132,6 +132,7 @@ int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_free(client *c);
+void client_update_events(client *c);
 
 /* broker-policy.c */
 int broker_policy_load(broker *b);
