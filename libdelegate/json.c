@@ -163,6 +163,7 @@ typedef struct parse_ctx {
         const char *text;
         size_t len;
         size_t prev_end; /* offset just after the previous token */
+        bool finishing;  /* in yajl_complete_parse(): offsets are not ours */
         json_value *root;
         json_value *stack[JSON_MAX_DEPTH];
         size_t depth;
@@ -210,9 +211,16 @@ static size_t token_start(const parse_ctx *p) {
         return i < p->len ? i : p->len;
 }
 
+/* Where the token just handed to a callback ends.  yajl_complete_parse()
+ * counts the bytes of its own one-byte buffer: a token it completes ends
+ * with the text. */
+static size_t token_end(const parse_ctx *p) {
+        return p->finishing ? p->len : yajl_get_bytes_consumed(p->h);
+}
+
 static void locate(parse_ctx *p, unsigned *line, unsigned *column) {
         offset_to_pos(p->text, token_start(p), line, column);
-        p->prev_end = yajl_get_bytes_consumed(p->h);
+        p->prev_end = token_end(p);
 }
 
 static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const char *fmt, ...) _printf_(5, 6);
@@ -335,7 +343,7 @@ static int push(parse_ctx *p, json_type t) {
 
 static int pop(void *ctx) {
         parse_ctx *p = ctx;
-        p->prev_end = yajl_get_bytes_consumed(p->h);
+        p->prev_end = token_end(p);
         p->depth--;
         return 1;
 }
@@ -409,6 +417,7 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
         yajl_status st = yajl_parse(p.h, (const unsigned char *) text, len);
         size_t off = yajl_get_bytes_consumed(p.h);
         if (st == yajl_status_ok) {
+                p.finishing = true;
                 st = yajl_complete_parse(p.h);
                 off = len;
         }

@@ -405,7 +405,8 @@ int policy_load_dir(const char *dir, policy **ret, policy_error *err) {
                 n++;
         }
         if (r == 0) {
-                qsort(names, n, sizeof(char *), name_cmp);
+                if (n > 0) /* an empty directory has no array to sort: qsort(NULL, ...) is undefined */
+                        qsort(names, n, sizeof(char *), name_cmp);
                 for (size_t i = 0; i < n && r == 0; i++)
                         r = load_file(p, dirfd(d), dir, names[i], err);
         }

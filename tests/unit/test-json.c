@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-json.c - the JSON tree of libdelegate/json.c: round trips through
+ * json_dump(), source positions, strict integer conversion, and the exact
+ * line and column of every class of malformed input.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "json.h"
+#include "tap.h"
+
+/* Deep equality of two trees (numbers compare as written). */
+static bool json_equal(const json_value *a, const json_value *b) {
+        if (!a || !b || a->type != b->type)
+                return false;
+        switch (a->type) {
+        case JSON_NULL:
+                return true;
+        case JSON_BOOL:
+                return a->boolean == b->boolean;
+        case JSON_NUMBER:
+                return streq(a->number, b->number);
+        case JSON_STRING:
+                return a->string.len == b->string.len && memcmp(a->string.str, b->string.str, a->string.len) == 0;
+        case JSON_ARRAY:
+                if (a->array.n != b->array.n)
+                        return false;
+                for (size_t i = 0; i < a->array.n; i++)
+                        if (!json_equal(a->array.items[i], b->array.items[i]))
+                                return false;
+                return true;
+        case JSON_OBJECT:
+                if (a->object.n != b->object.n)
+                        return false;
+                for (size_t i = 0; i < a->object.n; i++)
+                        if (!streq(a->object.members[i].key, b->object.members[i].key) ||
+                            !json_equal(a->object.members[i].value, b->object.members[i].value))
+                                return false;
+                return true;
+        }
+        return false;
+}
+
+static json_value *parse(const char *text, bool comments) {
+        json_value *v = NULL;
+        json_parse_error e;
+        if (json_parse(text, strlen(text), comments, &v, &e) < 0) {
+                tap_diag("unexpected parse failure at %u:%u: %s", e.line, e.column, e.message);
+                return NULL;
+        }
+        return v;
+}
+
+/* parse -> dump -> parse gives an equal tree, and dumping again is stable. */
+static void round_trip(const char *text, const char *what) {
+        _cleanup_json_ json_value *a = parse(text, false), *b = NULL;
+        _cleanup_free_ char *d1 = NULL, *d2 = NULL;
+        json_parse_error e;
+        int r = -1;
+
+        if (a && json_dump(a, &d1) == 0)
+                r = json_parse(d1, strlen(d1), false, &b, &e);
+        tap_ok(r == 0 && json_equal(a, b), "round trip: %s", what);
+        if (b && json_dump(b, &d2) == 0)
+                tap_is_str(d2, d1, "round trip: %s: second dump is identical", what);
+        else
+                tap_ok(false, "round trip: %s: second dump", what);
+}
+
+/* @text fails with -EINVAL at LINE:COLUMN and a message containing @msg. */
+static void bad_len(const char *text, size_t len, bool comments, unsigned line, unsigned column, const char *msg,
+                    const char *what) {
+        json_value *v = (json_value *) 0x1;
+        json_parse_error e = {};
+        char got[32], want[32];
+
+        int r = json_parse(text, len, comments, &v, &e);
+        tap_is_int(r, -EINVAL, "%s: rejected", what);
+        snprintf(got, sizeof(got), "%u:%u", e.line, e.column);
+        snprintf(want, sizeof(want), "%u:%u", line, column);
+        tap_is_str(got, want, "%s: position", what);
+        tap_has_str(e.message, msg, "%s: message", what);
+        tap_ok(v == (json_value *) 0x1, "%s: *ret untouched", what);
+        if (r == 0 && v != (json_value *) 0x1)
+                json_free(v);
+}
+
+static void bad(const char *text, unsigned line, unsigned column, const char *msg, const char *what) {
+        bad_len(text, strlen(text), false, line, column, msg, what);
+}
+
+static void test_round_trips(void) {
+        round_trip("{\"a\":{\"b\":[1,2,{\"c\":null}],\"d\":true,\"e\":false},\"o\":{},\"l\":[],\"x\":[[[]]]}",
+                   "nested objects and arrays");
+        round_trip("[\"tab\\tnl\\nq\\\"bs\\\\sl\\/\",\"\\u00e9\\u4e2d\\ud83d\\ude00\",\"ctl\\u0001\\u001f\\b\\f\\r\",\"\"]",
+                   "strings with escapes and unicode");
+        round_trip("[0,-1,1.5,-2.5e-3,1E10,18446744073709551615,-9223372036854775808,123456789012345678901234567890]",
+                   "numbers");
+        round_trip("\"top-level string\"", "top-level scalar");
+
+        /* escapes decode to the right bytes */
+        _cleanup_json_ json_value *v = parse("[\"q\\\"b\\\\s\\/n\\n\\u00e9\\ud83d\\ude00\\u0001\"]", false);
+        const char want[] = "q\"b\\s/n\n\xc3\xa9\xf0\x9f\x98\x80\x01";
+        tap_ok(v && v->array.n == 1 && v->array.items[0]->type == JSON_STRING &&
+                       v->array.items[0]->string.len == sizeof(want) - 1 &&
+                       memcmp(v->array.items[0]->string.str, want, sizeof(want) - 1) == 0,
+               "escapes and surrogate pairs decode to UTF-8");
+
+        /* big numbers keep their text exactly */
+        _cleanup_json_ json_value *n = parse("{\"max\": 18446744073709551615}", false);
+        _cleanup_free_ char *d = NULL;
+        tap_ok(n && json_dump(n, &d) == 0 && d && streq(d, "{\"max\":18446744073709551615}"),
+               "18446744073709551615 dumps as written");
+        uint64_t u = 0;
+        tap_ok(n && json_to_u64(json_get(n, "max"), &u) == 0 && u == UINT64_MAX,
+               "18446744073709551615 converts to UINT64_MAX");
+}
+
+static void test_positions(void) {
+        const char *text = "{\n"
+                           "  \"a\": [1,\n"
+                           "    true],\n"
+                           "\t\"b\" :\"x\"\n"
+                           "}";
+        _cleanup_json_ json_value *v = parse(text, false);
+        if (!v || v->type != JSON_OBJECT || v->object.n != 2) {
+                tap_ok(false, "positions: document parses");
+                return;
+        }
+        json_value *a = json_get(v, "a"), *b = json_get(v, "b");
+        tap_ok(v->line == 1 && v->column == 1, "positions: root at 1:1");
+        tap_ok(v->object.members[0].line == 2 && v->object.members[0].column == 3, "positions: key \"a\" at 2:3");
+        tap_ok(a && a->line == 2 && a->column == 8, "positions: array at 2:8");
+        tap_ok(a && a->array.n == 2 && a->array.items[0]->line == 2 && a->array.items[0]->column == 9 &&
+                       a->array.items[1]->line == 3 && a->array.items[1]->column == 5,
+               "positions: items at 2:9 and 3:5");
+        tap_ok(v->object.members[1].line == 4 && v->object.members[1].column == 2, "positions: key \"b\" at 4:2");
+        tap_ok(b && b->line == 4 && b->column == 7, "positions: string at 4:7");
+
+        /* comments are skipped when locating values */
+        _cleanup_json_ json_value *c = parse("// lead\n{\"a\": /* c */ 5, /* d */ \"b\": 6}", true);
+        json_value *ca = json_get(c, "a"), *cb = json_get(c, "b");
+        tap_ok(c && c->line == 2 && c->column == 1 && ca && ca->line == 2 && ca->column == 15 && cb &&
+                       c->object.members[1].line == 2 && c->object.members[1].column == 26 && cb->column == 31,
+               "positions: comments skipped (2:1, 2:15, key 2:26, value 2:31)");
+}
+
+static void test_integers(void) {
+        static const struct {
+                const char *text;
+                int r;
+                uint64_t v;
+        } u[] = {
+                { "0", 0, 0 },
+                { "42", 0, 42 },
+                { "-0", 0, 0 },
+                { "18446744073709551615", 0, UINT64_MAX },
+                { "18446744073709551616", -ERANGE, 0 },
+                { "99999999999999999999999", -ERANGE, 0 },
+                { "-1", -ERANGE, 0 },
+                { "-18446744073709551615", -ERANGE, 0 },
+                { "1.0", -EINVAL, 0 },
+                { "0.5", -EINVAL, 0 },
+                { "1e3", -EINVAL, 0 },
+                { "1E3", -EINVAL, 0 },
+                { "1e-0", -EINVAL, 0 },
+        };
+        static const struct {
+                const char *text;
+                int r;
+                int64_t v;
+        } s[] = {
+                { "0", 0, 0 },
+                { "-42", 0, -42 },
+                { "9223372036854775807", 0, INT64_MAX },
+                { "-9223372036854775808", 0, INT64_MIN },
+                { "9223372036854775808", -ERANGE, 0 },
+                { "-9223372036854775809", -ERANGE, 0 },
+                { "18446744073709551615", -ERANGE, 0 },
+                { "2.5", -EINVAL, 0 },
+                { "-1.0", -EINVAL, 0 },
+                { "-1e2", -EINVAL, 0 },
+                { "5E0", -EINVAL, 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(u); i++) {
+                _cleanup_json_ json_value *v = parse(u[i].text, false);
+                uint64_t x = 7;
+                int r = v ? json_to_u64(v, &x) : -999;
+                tap_ok(r == u[i].r && x == (u[i].r == 0 ? u[i].v : 7), "json_to_u64(%s) = %d, %" PRIu64, u[i].text,
+                       u[i].r, u[i].r == 0 ? u[i].v : 7);
+                if (r != u[i].r)
+                        tap_diag("  got %d, %" PRIu64, r, x);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(s); i++) {
+                _cleanup_json_ json_value *v = parse(s[i].text, false);
+                int64_t x = 7;
+                int r = v ? json_to_i64(v, &x) : -999;
+                tap_ok(r == s[i].r && x == (s[i].r == 0 ? s[i].v : 7), "json_to_i64(%s) = %d, %" PRIi64, s[i].text,
+                       s[i].r, s[i].r == 0 ? s[i].v : 7);
+                if (r != s[i].r)
+                        tap_diag("  got %d, %" PRIi64, r, x);
+        }
+
+        /* not a number at all */
+        _cleanup_json_ json_value *str = parse("\"5\"", false), *nul = parse("null", false);
+        uint64_t x;
+        int64_t y;
+        tap_is_int(json_to_u64(str, &x), -EINVAL, "json_to_u64 of a string is -EINVAL");
+        tap_is_int(json_to_i64(nul, &y), -EINVAL, "json_to_i64 of null is -EINVAL");
+        tap_is_int(json_to_u64(NULL, &x), -EINVAL, "json_to_u64 of NULL is -EINVAL");
+}
+
+static void test_malformed(void) {
+        /* syntax errors point at the first byte of the token yajl choked on */
+        bad("{\"a\":1,}", 1, 8, "invalid object key", "trailing comma in object");
+        bad("{\"a\" 1}", 1, 6, "separated by a colon", "missing colon");
+        bad("[true false]", 1, 7, "after array element", "missing comma");
+        bad("[01]", 1, 3, "after array element", "leading zero");
+        bad("[1.]", 1, 2, "malformed number", "no digit after the point");
+        bad("{\"a\":\n  [1,\n   {\"b\": x}]}", 3, 10, "invalid char", "bad character on line 3");
+        bad("tru", 1, 1, "invalid string", "truncated literal");
+        bad("[1,\n tru", 2, 2, "invalid string", "truncated literal at the end");
+        bad("[\"a\x01\"]", 1, 2, "invalid character inside string", "control character in a string");
+        /* premature end: the end of the text, also after a number yajl completes last */
+        bad("[1,2", 1, 5, "premature EOF", "unterminated array");
+        bad("{\"a\":\n", 2, 1, "premature EOF", "object without a value");
+        bad("\"abc", 1, 1, "premature EOF", "unterminated string");
+
+        /* trailing garbage */
+        bad("{} x", 1, 4, "trailing garbage", "trailing garbage");
+        bad("{}\n  x", 2, 3, "trailing garbage", "trailing garbage on the next line");
+        bad("[1] [2]", 1, 5, "trailing garbage", "two documents");
+        bad("{\"a\":1}}", 1, 8, "trailing garbage", "extra closing brace");
+        bad("1 2", 1, 3, "trailing garbage", "two numbers");
+
+        /* duplicate keys: the second one's position, the first one's in the message */
+        bad("{\"a\":1,\"b\":2,\n \"a\":3}", 2, 2, "duplicate key 'a' (first at line 1, column 2)", "duplicate key");
+        bad("{\"o\": {\n  \"kk\": 1,\n  \"kk\": 2}}", 3, 3, "duplicate key 'kk' (first at line 2, column 3)",
+            "duplicate key in a nested object");
+
+        /* NUL characters */
+        bad("[\"x\\u0000y\"]", 1, 2, "string contains a NUL character", "NUL in a string");
+        bad("{\n \"k\\u0000\": 1}", 2, 2, "object key contains a NUL character", "NUL in a key");
+
+        /* nesting */
+        char deep[2 * (JSON_MAX_DEPTH + 1) + 2];
+        size_t n = 0;
+        for (int i = 0; i < JSON_MAX_DEPTH + 1; i++)
+                deep[n++] = '[';
+        for (int i = 0; i < JSON_MAX_DEPTH + 1; i++)
+                deep[n++] = ']';
+        deep[n] = 0;
+        bad(deep, 1, JSON_MAX_DEPTH + 1, "nesting deeper than 64 levels", "65 nested arrays");
+        /* exactly JSON_MAX_DEPTH is fine */
+        n = 0;
+        for (int i = 0; i < JSON_MAX_DEPTH; i++)
+                deep[n++] = '[';
+        for (int i = 0; i < JSON_MAX_DEPTH; i++)
+                deep[n++] = ']';
+        deep[n] = 0;
+        json_value *v = NULL;
+        json_parse_error e;
+        tap_is_int(json_parse(deep, n, false, &v, &e), 0, "64 nested arrays are accepted");
+        json_free(v);
+        /* mixed objects and arrays, the too-deep one on line 2 */
+        char mixed[1024];
+        n = 0;
+        for (int i = 0; i < JSON_MAX_DEPTH - 1; i++)
+                n += snprintf(mixed + n, sizeof(mixed) - n, i % 2 ? "[" : "{\"k\":");
+        n += snprintf(mixed + n, sizeof(mixed) - n, "\n  [ {");
+        bad(mixed, 2, 5, "nesting deeper than 64 levels", "65 nested mixed containers");
+
+        /* empty documents */
+        bad_len("", 0, false, 1, 1, "premature EOF", "empty document");
+        bad("  \n ", 2, 2, "premature EOF", "blank document");
+        bad_len("// nothing\n", 11, true, 2, 1, "premature EOF", "document of only a comment");
+
+        /* comments only when allowed */
+        bad("[1 /* c */]", 1, 4, "comments are not enabled", "block comment without allow_comments");
+        bad("// c\n[1]", 1, 1, "comments are not enabled", "line comment without allow_comments");
+        _cleanup_json_ json_value *c1 = parse("[1 /* c */, // d\n 2]", true);
+        tap_ok(c1 && c1->type == JSON_ARRAY && c1->array.n == 2, "comments accepted with allow_comments");
+
+        /* invalid UTF-8 */
+        bad("[\"\xff\"]", 1, 2, "invalid bytes in UTF8 string", "invalid UTF-8 byte");
+        bad("[\n\"ab\xc3\"]", 2, 1, "invalid bytes in UTF8 string", "truncated UTF-8 sequence");
+        bad("{\"k\xe2\x82\":1}", 1, 2, "invalid bytes in UTF8 string", "invalid UTF-8 in a key");
+        /* a valid multi-byte sequence counts as one byte per column (bytes) */
+        _cleanup_json_ json_value *u = parse("[\"\xc3\xa9\", 1]", false);
+        tap_ok(u && u->array.n == 2 && u->array.items[1]->column == 8, "columns count bytes");
+}
+
+int main(void) {
+        test_round_trips();
+        test_positions();
+        test_integers();
+        test_malformed();
+        return tap_done();
+}
