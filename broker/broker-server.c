@@ -28,8 +28,10 @@ int broker_new(broker **ret) {
                 return -ENOMEM;
         b->listen_fd = -EBADF;
         b->next_session = 1;
-        int r = sd_event_new(&b->event);
+        b->rx = malloc(DELEGATE_MAX_MESSAGE);
+        int r = b->rx ? sd_event_new(&b->event) : -ENOMEM;
         if (r < 0) {
+                free(b->rx);
                 free(b);
                 return r;
         }
@@ -51,6 +53,9 @@ void broker_free(broker *b) {
         policy_free(b->policy);
         free(b->socket_path);
         free(b->policy_dir);
+        if (b->rx)
+                explicit_bzero(b->rx, DELEGATE_MAX_MESSAGE);
+        free(b->rx);
         free(b);
 }
 
@@ -173,11 +178,9 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 for (int i = 0; i < 16 && !c->closing && c->n_pending < CLIENT_MAX_PENDING &&
                                 c->n_out < CLIENT_MAX_OUTQ;
                      i++) {
-                        _cleanup_free_ char *buf = malloc(DELEGATE_MAX_MESSAGE);
+                        char *buf = c->b->rx;
                         size_t n_fds;
                         bool eof;
-                        if (!buf)
-                                return 0;
                         ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, NULL, 0, &n_fds, &eof);
                         if (n == -EAGAIN)
                                 break;

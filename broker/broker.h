@@ -94,6 +94,7 @@ struct broker {
         size_t n_clients;
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
+        char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
 };
 
 /* A request being served.  When its client goes away first, c is NULL. */
