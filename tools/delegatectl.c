@@ -11,8 +11,10 @@
 
 #include "config.h"
 #include "json.h"
+#include "memlock.h"
 #include "ops.h"
 #include "policy.h"
+#include "proc.h"
 #include "size.h"
 #include "wire.h"
 
@@ -231,15 +233,17 @@ static int cmd_memlock(int argc, char **argv) {
                 return report_error("memlock.set", &e);
         char b1[32], b2[32], b3[32], b4[32];
         if (arg_json) {
-                printf("{\"pid\":%" PRIi64 ",\"soft\":", pid);
-                res.soft == UINT64_MAX ? printf("\"unlimited\"") : printf("%" PRIu64, res.soft);
-                printf(",\"hard\":");
-                res.hard == UINT64_MAX ? printf("\"unlimited\"") : printf("%" PRIu64, res.hard);
-                printf(",\"old\":{\"soft\":");
-                res.old_soft == UINT64_MAX ? printf("\"unlimited\"") : printf("%" PRIu64, res.old_soft);
-                printf(",\"hard\":");
-                res.old_hard == UINT64_MAX ? printf("\"unlimited\"") : printf("%" PRIu64, res.old_hard);
-                printf("}}\n");
+                /* the protocol's own result shape, from the one generator of it */
+                struct rlimit old = { u64_to_rlim(res.old_soft), u64_to_rlim(res.old_hard) };
+                struct rlimit now = { u64_to_rlim(res.soft), u64_to_rlim(res.hard) };
+                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_free_ char *out = NULL;
+                if (!g)
+                        return 1;
+                memlock_result_gen(g, (pid_t) pid, &old, &now);
+                if (json_gen_take(g, &out, NULL) < 0)
+                        return 1;
+                printf("%s\n", out);
         } else
                 printf("RLIMIT_MEMLOCK of pid %" PRIi64 "%s: soft %s (was %s), hard %s (was %s)\n", pid,
                        pid == 0 ? " (delegatectl itself)" : "",
