@@ -20,18 +20,22 @@ static void strv_free(char **v, size_t n) {
         free(v);
 }
 
+/* Free what a rule owns; every section that allocates frees it here. */
+static void rule_clear(policy_rule *r) {
+        free(r->name);
+        free(r->file);
+        free(r->uids);
+        free(r->gids);
+        strv_free(r->cgroups, r->n_cgroups);
+        strv_free(r->vms, r->n_vms);
+        memset(r, 0, sizeof(*r));
+}
+
 void policy_free(policy *p) {
         if (!p)
                 return;
-        for (size_t i = 0; i < p->n_rules; i++) {
-                policy_rule *r = &p->rules[i];
-                free(r->name);
-                free(r->file);
-                free(r->uids);
-                free(r->gids);
-                strv_free(r->cgroups, r->n_cgroups);
-                strv_free(r->vms, r->n_vms);
-        }
+        for (size_t i = 0; i < p->n_rules; i++)
+                rule_clear(&p->rules[i]);
         free(p->rules);
         free(p);
 }
@@ -316,15 +320,8 @@ int policy_load_text(policy *p, const char *file, const char *text, size_t len, 
         return 0;
 fail:
         /* drop this file's rules: a failed load adds nothing */
-        for (size_t i = first; i < p->n_rules; i++) {
-                policy_rule *x = &p->rules[i];
-                free(x->name);
-                free(x->file);
-                free(x->uids);
-                free(x->gids);
-                strv_free(x->cgroups, x->n_cgroups);
-                strv_free(x->vms, x->n_vms);
-        }
+        for (size_t i = first; i < p->n_rules; i++)
+                rule_clear(&p->rules[i]);
         p->n_rules = first;
         return r;
 }
