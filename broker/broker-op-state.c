@@ -3,6 +3,8 @@
  * broker-op-state.c - ping and state.get: what the broker knows about the
  * caller's own session.  No policy section: they reveal nothing else.
  */
+#include <stdio.h>
+
 #include "broker.h"
 #include "config.h"
 #include "size.h"
@@ -59,6 +61,16 @@ void op_state_get(request *req, const policy_decision *d) {
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
+        json_gen_str(g, "cgroups_created");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < c->n_cgroups_created; i++) {
+                char path[1024];
+                snprintf(path, sizeof(path), "/%s", c->cgroups_created[i]);
+                json_gen_str(g, path);
+        }
+        yajl_gen_array_close(g);
+        json_gen_kv_u64(g, "threads_moved", c->n_threads_moved);
+        json_gen_kv_u64(g, "sched_changes", c->n_sched_changes);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");

@@ -9,7 +9,9 @@
  * pidfd, and checked to be inside the pod cgroup; callers re-check the pidfd
  * after acting.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
@@ -142,4 +144,135 @@ int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, de
         *ret_pid = host;
         *ret_pidfd = TAKE_FD(pidfd);
         return 0;
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for one thread */
+#endif
+
+void peer_threads_done(peer_thread *t, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                t[i].pidfd = safe_close(t[i].pidfd);
+}
+
+/* Is @host_tid a live thread of @tgid, which descends from the peer, in the pod? */
+static int thread_owned(client *c, pid_t tgid, pid_t host_tid, pid_t tid, delegate_error *err) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) tgid, (int) host_tid);
+        if (access(path, F_OK) < 0)
+                return error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) tid);
+        if (!descends_from_peer(c, tgid))
+                return error_set(err, -EACCES, "denied", EACCES,
+                                 "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) tid,
+                                 (int) c->ns_pid);
+        _cleanup_free_ char *cg = NULL;
+        if (proc_task_cgroup(tgid, host_tid, &cg) < 0)
+                return error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) tid);
+        if (!path_below(cg, c->cgroup))
+                return error_set(err, -EACCES, "denied", EACCES,
+                                 "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) tid, cg,
+                                 c->cgroup);
+        return 0;
+}
+
+int peer_resolve_threads(client *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
+        _cleanup_free_ pid_t *procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
+        size_t n_procs = 0, found = 0;
+        int r;
+
+        if (!procs)
+                return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                ret[i] = (peer_thread) { .tid = tids[i], .pidfd = -EBADF };
+
+        /* the peer and every descendant, then each one's threads by their id in the peer's namespace */
+        procs[n_procs++] = c->cred.pid;
+        for (size_t head = 0; head < n_procs; head++)
+                proc_children(procs[head], procs, MAX_DESCENDANTS, &n_procs);
+        for (size_t i = 0; i < n; i++)
+                if (tids[i] == 0 || tids[i] == c->ns_pid) {
+                        ret[i].host_tid = ret[i].host_tgid = c->cred.pid;
+                        found++;
+                }
+        for (size_t p = 0; p < n_procs && found < n; p++) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/task", (int) procs[p]);
+                _cleanup_(closedirp) DIR *d = opendir(path);
+                if (!d)
+                        continue; /* exited */
+                struct dirent *de;
+                while ((de = readdir(d)) && found < n) {
+                        pid_t t = (pid_t) atoi(de->d_name), ns_tid;
+                        if (t <= 0)
+                                continue;
+                        if (c->ns_level == 0)
+                                ns_tid = t;
+                        else if (proc_task_nstid(procs[p], t, c->ns_level, &ns_tid) < 0)
+                                continue;
+                        for (size_t i = 0; i < n; i++)
+                                if (ret[i].host_tid == 0 && tids[i] == ns_tid) {
+                                        ret[i].host_tid = t;
+                                        ret[i].host_tgid = procs[p];
+                                        found++;
+                                }
+                }
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                peer_thread *t = &ret[i];
+                if (t->host_tid == 0) {
+                        pid_t tgid;
+                        /* same pid namespace: a stranger's thread is told from a ghost */
+                        if (c->ns_level == 0 && proc_tgid(t->tid, &tgid) == 0)
+                                r = error_set(err, -EACCES, "denied", EACCES,
+                                              "tid %d is not a thread of the caller (pid %d) or of its descendants",
+                                              (int) t->tid, (int) c->ns_pid);
+                        else
+                                r = error_set(err, -ESRCH, "not-found", ESRCH,
+                                              "no thread %d among the caller's own processes (it may have exited)",
+                                              (int) t->tid);
+                        goto fail;
+                }
+                /* pin the thread, then check what the number now refers to */
+                t->pidfd = pidfd_open(t->host_tid, PIDFD_THREAD);
+                if (t->pidfd < 0 && errno == EINVAL && t->host_tid == t->host_tgid)
+                        t->pidfd = pidfd_open(t->host_tid, 0); /* kernel without PIDFD_THREAD */
+                if (t->pidfd < 0) {
+                        r = errno == ESRCH ? error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) t->tid)
+                                           : error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m",
+                                                       (int) t->host_tid);
+                        goto fail;
+                }
+                r = thread_owned(c, t->host_tgid, t->host_tid, t->tid, err);
+                if (r < 0)
+                        goto fail;
+                if (!pidfd_alive(t->pidfd)) {
+                        r = error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) t->tid);
+                        goto fail;
+                }
+        }
+        if (!pidfd_alive(c->pidfd)) {
+                r = error_set(err, -ESRCH, "not-found", ESRCH, "the caller exited");
+                goto fail;
+        }
+        return 0;
+fail:
+        peer_threads_done(ret, n);
+        return r;
+}
+
+int peer_cgroup_open(client *c, delegate_error *err) {
+        if (c->b->cgroup_fd < 0)
+                return error_set(err, -ENOMEDIUM, "unsupported", ENOMEDIUM,
+                                 "the broker found no cgroup v2 mount on this node");
+        struct open_how how = {
+                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+        };
+        const char *rel = c->cgroup[1] ? c->cgroup + 1 : ".";
+        int fd = (int) syscall(SYS_openat2, c->b->cgroup_fd, rel, &how, sizeof(how));
+        if (fd < 0)
+                return error_set(err, negative_errno(), "system", errno, "cannot open the caller's cgroup '%s': %m",
+                                 c->cgroup);
+        return fd;
 }

@@ -21,6 +21,8 @@ static const struct {
         { "ping", op_ping },
         { "state.get", op_state_get },
         { "memlock.set", op_memlock_set },
+        { "cgroup.move", op_cgroup_move },
+        { "sched.set", op_sched_set },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */

@@ -36,6 +36,12 @@ int broker_new(broker **ret) {
                 return r;
         }
         b->cap_sys_resource = have_effective_cap(CAP_SYS_RESOURCE);
+        b->cgroup_fd = -EBADF;
+        char cg[1024];
+        if (cgroup2_mount(cg, sizeof(cg)) == 0) {
+                b->cgroup_root = strdup(cg);
+                b->cgroup_fd = open(cg, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
         *ret = b;
         return 0;
 }
@@ -51,6 +57,8 @@ void broker_free(broker *b) {
         safe_close(b->listen_fd);
         sd_event_unref(b->event);
         policy_free(b->policy);
+        safe_close(b->cgroup_fd);
+        free(b->cgroup_root);
         free(b->socket_path);
         free(b->policy_dir);
         if (b->rx)
@@ -73,6 +81,7 @@ void client_free(client *c) {
                 return;
         broker *b = c->b;
         request_detach_all(c);
+        cgroup_session_end(c);
         if (c->prev)
                 c->prev->next = c->next;
         else

@@ -22,6 +22,7 @@
 #define CLIENT_MAX_PENDING 8    /* requests in flight before we stop reading */
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
+#define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
 
 typedef struct broker broker;
@@ -71,6 +72,14 @@ struct client {
         uint64_t n_allowed, n_denied;
         memlock_record memlock[SESSION_MAX_MEMLOCK];
         size_t n_memlock;
+        /* cgroups created for this session, relative to the cgroup2 root;
+         * removed (when empty) as the session ends */
+        char *cgroups_created[SESSION_MAX_CGROUPS];
+        size_t n_cgroups_created;
+        uint64_t n_threads_moved, n_sched_changes;
+        /* sched.set burst window (per session, as rtkit's per-user window) */
+        uint64_t sched_window_start;
+        unsigned sched_window_count;
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -94,6 +103,8 @@ struct broker {
         size_t n_clients;
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
+        char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
+        int cgroup_fd;         /* O_PATH of it, or -EBADF */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
 };
 
@@ -146,6 +157,23 @@ int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, de
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 
+/* A thread the peer named, resolved and pinned. */
+typedef struct peer_thread {
+        pid_t tid;       /* as the peer named it */
+        pid_t host_tid;  /* in our pid namespace */
+        pid_t host_tgid; /* its process */
+        int pidfd;       /* of the thread itself (PIDFD_THREAD) */
+} peer_thread;
+/*
+ * Resolve @n thread ids (0: the peer's main thread) that must each be a
+ * thread of the peer or of a descendant inside the pod cgroup; all or
+ * nothing.  Close the pidfds with peer_threads_done().
+ */
+int peer_resolve_threads(client *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
+void peer_threads_done(peer_thread *t, size_t n);
+/* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
+int peer_cgroup_open(client *c, delegate_error *err);
+
 /* broker-request.c */
 void client_handle_message(client *c, char *buf, size_t len);
 /* Refuse a client before or at the handshake ({"type":"error",...}) and close. */
@@ -176,3 +204,8 @@ typedef void (*op_run_fn)(request *req, const policy_decision *d);
 void op_ping(request *req, const policy_decision *d);
 void op_state_get(request *req, const policy_decision *d);
 void op_memlock_set(request *req, const policy_decision *d);
+void op_cgroup_move(request *req, const policy_decision *d);
+void op_sched_set(request *req, const policy_decision *d);
+
+/* broker-op-cgroup.c: remove what the session created, as it ends */
+void cgroup_session_end(client *c);

@@ -2,6 +2,7 @@
 #include "ops.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -89,6 +90,257 @@ static int memlock_check(const policy_rule *rule, const json_value *args, policy
         return 0;
 }
 
+static int parse_pid(const json_value *v, const char *op, const char *what, pid_t *ret, char *msg, size_t size) {
+        int64_t x;
+        if (v->type != JSON_NUMBER || json_to_i64(v, &x) < 0 || x < 0 || x > INT32_MAX)
+                return bad(msg, size, "%s: \"%s\" must be a %s id (0 for the caller itself)", op, what,
+                           streq(what, "pid") ? "process" : "thread");
+        *ret = (pid_t) x;
+        return 0;
+}
+
+static int parse_cpus_arg(const json_value *v, const char *op, cpu_mask *ret, char *msg, size_t size) {
+        char m[256];
+        if (v->type != JSON_STRING)
+                return bad(msg, size, "%s: \"cpus\" must be a CPU list string like \"0-3,8\"", op);
+        if (cpu_mask_parse(v->string.str, ret, m, sizeof(m)) < 0)
+                return bad(msg, size, "%s: %s", op, m);
+        return 0;
+}
+
+void cgroup_move_args_done(cgroup_move_args *a) {
+        free(a->tids);
+        a->tids = NULL;
+        a->n_tids = 0;
+}
+
+int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *msg, size_t size) {
+        static const char *const keys[] = { "tids", "pid", "target", "create", "cpus", NULL };
+        const char *op = "cgroup.move";
+        cgroup_move_args a = { 0 };
+        char m[384];
+
+        if (!args || args->type != JSON_OBJECT)
+                return bad(msg, size, "cgroup.move: \"args\" must be an object with \"target\" and \"tids\" or \"pid\"");
+        int r = check_keys(args, op, keys, msg, size);
+        if (r < 0)
+                return r;
+        const json_value *tids = json_get(args, "tids"), *pid = json_get(args, "pid"), *v;
+        if (!!tids == !!pid)
+                return bad(msg, size, "cgroup.move: give exactly one of \"tids\" (threads) or \"pid\" (a whole process)");
+        if (pid) {
+                r = parse_pid(pid, op, "pid", &a.pid, msg, size);
+                if (r < 0)
+                        return r;
+                a.by_pid = true;
+        } else {
+                if (tids->type != JSON_ARRAY || tids->array.n == 0)
+                        return bad(msg, size, "cgroup.move: \"tids\" must be a non-empty array of thread ids");
+                if (tids->array.n > CGROUP_MOVE_MAX_TIDS)
+                        return bad(msg, size, "cgroup.move: %zu tids; at most %d per request", tids->array.n,
+                                   CGROUP_MOVE_MAX_TIDS);
+                a.tids = calloc(tids->array.n, sizeof(pid_t));
+                if (!a.tids)
+                        return bad(msg, size, "out of memory");
+                for (size_t i = 0; i < tids->array.n; i++) {
+                        r = parse_pid(tids->array.items[i], op, "tids", &a.tids[i], msg, size);
+                        for (size_t k = 0; r >= 0 && k < i; k++)
+                                if (a.tids[k] == a.tids[i])
+                                        r = bad(msg, size, "cgroup.move: tid %d is listed twice", (int) a.tids[i]);
+                        if (r < 0) {
+                                cgroup_move_args_done(&a);
+                                return r;
+                        }
+                        a.n_tids++;
+                }
+        }
+        v = json_get(args, "target");
+        if (!v || v->type != JSON_STRING) {
+                cgroup_move_args_done(&a);
+                return bad(msg, size, "cgroup.move: \"target\" must be a cgroup path relative to the caller's own "
+                                      "cgroup, like \"housekeeping\"");
+        }
+        if (cgroup_target_check(v->string.str, false, m, sizeof(m)) < 0) {
+                cgroup_move_args_done(&a);
+                return bad(msg, size, "cgroup.move: %s", m);
+        }
+        snprintf(a.target, sizeof(a.target), "%s", v->string.str);
+        v = json_get(args, "create");
+        if (v && v->type != JSON_BOOL) {
+                cgroup_move_args_done(&a);
+                return bad(msg, size, "cgroup.move: \"create\" must be true or false");
+        }
+        a.create = v && v->boolean;
+        v = json_get(args, "cpus");
+        if (v) {
+                r = parse_cpus_arg(v, op, &a.cpus, msg, size);
+                if (r >= 0 && !a.create)
+                        r = bad(msg, size,
+                                "cgroup.move: \"cpus\" (cpuset.cpus) applies only to a target the broker creates: "
+                                "add \"create\": true");
+                if (r < 0) {
+                        cgroup_move_args_done(&a);
+                        return r;
+                }
+                a.has_cpus = true;
+        }
+        *ret = a;
+        return 0;
+}
+
+static int cgroup_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
+                        size_t size) {
+        cgroup_move_args a;
+        char c1[256], c2[256];
+        int r = cgroup_move_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        bool has_cpus = a.has_cpus, create = a.create;
+        cpu_mask cpus = a.cpus;
+        cgroup_move_args_done(&a);
+        if (!rule || !rule->cgroup.present)
+                return 0;
+        d->allowed = false;
+        size_t i;
+        for (i = 0; i < rule->cgroup.n_targets; i++)
+                if (glob_match(rule->cgroup.targets[i], a.target))
+                        break;
+        if (i == rule->cgroup.n_targets) {
+                snprintf(d->reason, sizeof(d->reason), "target '%s' matches none of the rule's cgroup targets",
+                         a.target);
+                return 0;
+        }
+        if (create && !rule->cgroup.create) {
+                snprintf(d->reason, sizeof(d->reason), "the rule does not let the broker create cgroups");
+                return 0;
+        }
+        if (has_cpus) {
+                unsigned cpu;
+                if (!rule->cgroup.has_cpus) {
+                        snprintf(d->reason, sizeof(d->reason), "the rule allows no cpuset \"cpus\"");
+                        return 0;
+                }
+                if (!cpu_mask_subset(&cpus, &rule->cgroup.cpus, &cpu)) {
+                        snprintf(d->reason, sizeof(d->reason),
+                                 "cpus '%s' include CPU %u, outside the rule's cgroup cpus '%s'",
+                                 cpu_mask_format(&cpus, c1, sizeof(c1)), cpu,
+                                 cpu_mask_format(&rule->cgroup.cpus, c2, sizeof(c2)));
+                        return 0;
+                }
+        }
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason), "target '%s' matches the rule's cgroup target '%s'", a.target,
+                 rule->cgroup.targets[i]);
+        return 0;
+}
+
+int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size) {
+        static const char *const keys[] = { "tid", "policy", "priority", "nice", "cpus", NULL };
+        const char *op = "sched.set";
+        sched_args a = { 0 };
+        int64_t x;
+
+        if (!args || args->type != JSON_OBJECT)
+                return bad(msg, size, "sched.set: \"args\" must be an object with \"tid\" and \"policy\"");
+        int r = check_keys(args, op, keys, msg, size);
+        if (r < 0)
+                return r;
+        const json_value *v = json_get(args, "tid");
+        if (!v)
+                return bad(msg, size, "sched.set: missing \"tid\"");
+        r = parse_pid(v, op, "tid", &a.tid, msg, size);
+        if (r < 0)
+                return r;
+        v = json_get(args, "policy");
+        if (!v)
+                return bad(msg, size, "sched.set: missing \"policy\" (%s)", SCHED_POLICY_NAMES);
+        a.policy = v->type == JSON_STRING ? sched_policy_from_name(v->string.str) : -1;
+        if (a.policy < 0)
+                return bad(msg, size, "sched.set: \"policy\" must be one of %s", SCHED_POLICY_NAMES);
+        bool rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
+        const json_value *prio = json_get(args, "priority"), *nice = json_get(args, "nice");
+        if (rt) {
+                if (!prio)
+                        return bad(msg, size, "sched.set: policy %s needs \"priority\" (1-99)",
+                                   sched_policy_name(a.policy));
+                if (prio->type != JSON_NUMBER || json_to_i64(prio, &x) < 0 || x < 1 || x > 99)
+                        return bad(msg, size, "sched.set: \"priority\" must be an integer from 1 to 99");
+                a.priority = (int) x;
+                if (nice)
+                        return bad(msg, size, "sched.set: \"nice\" does not apply to policy %s",
+                                   sched_policy_name(a.policy));
+        } else {
+                if (prio)
+                        return bad(msg, size, "sched.set: \"priority\" applies only to fifo and rr, not %s",
+                                   sched_policy_name(a.policy));
+                if (nice && a.policy == SCHED_IDLE)
+                        return bad(msg, size, "sched.set: \"nice\" does not apply to policy idle");
+                if (nice) {
+                        if (nice->type != JSON_NUMBER || json_to_i64(nice, &x) < 0 || x < -20 || x > 19)
+                                return bad(msg, size, "sched.set: \"nice\" must be an integer from -20 to 19");
+                        a.nice = (int) x;
+                }
+        }
+        v = json_get(args, "cpus");
+        if (v) {
+                r = parse_cpus_arg(v, op, &a.cpus, msg, size);
+                if (r < 0)
+                        return r;
+                a.has_cpus = true;
+        }
+        *ret = a;
+        return 0;
+}
+
+static int sched_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
+                       size_t size) {
+        sched_args a;
+        char c1[256], c2[256];
+        int r = sched_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        if (!rule || !rule->sched.present)
+                return 0;
+        d->allowed = false;
+        if (!(rule->sched.policies & (1u << a.policy))) {
+                snprintf(d->reason, sizeof(d->reason), "policy %s is not among the rule's sched policies",
+                         sched_policy_name(a.policy));
+                return 0;
+        }
+        if ((a.policy == SCHED_FIFO || a.policy == SCHED_RR) && a.priority > rule->sched.max_priority) {
+                snprintf(d->reason, sizeof(d->reason), "priority %d exceeds the rule's max_priority %d", a.priority,
+                         rule->sched.max_priority);
+                return 0;
+        }
+        if (a.nice < rule->sched.min_nice) {
+                snprintf(d->reason, sizeof(d->reason), "nice %d is below the rule's min_nice %d", a.nice,
+                         rule->sched.min_nice);
+                return 0;
+        }
+        if (a.has_cpus) {
+                unsigned cpu;
+                if (!rule->sched.has_cpus) {
+                        snprintf(d->reason, sizeof(d->reason), "the rule allows no affinity changes (no sched \"cpus\")");
+                        return 0;
+                }
+                if (!cpu_mask_subset(&a.cpus, &rule->sched.cpus, &cpu)) {
+                        snprintf(d->reason, sizeof(d->reason),
+                                 "cpus '%s' include CPU %u, outside the rule's sched cpus '%s'",
+                                 cpu_mask_format(&a.cpus, c1, sizeof(c1)), cpu,
+                                 cpu_mask_format(&rule->sched.cpus, c2, sizeof(c2)));
+                        return 0;
+                }
+        }
+        d->allowed = true;
+        if (a.policy == SCHED_FIFO || a.policy == SCHED_RR)
+                snprintf(d->reason, sizeof(d->reason), "%s priority %d is within the rule's max_priority %d",
+                         sched_policy_name(a.policy), a.priority, rule->sched.max_priority);
+        else
+                snprintf(d->reason, sizeof(d->reason), "%s nice %d is allowed by the rule (min_nice %d)",
+                         sched_policy_name(a.policy), a.nice, rule->sched.min_nice);
+        return 0;
+}
+
 static int noargs_check(const policy_rule *rule _unused_, const json_value *args, policy_decision *d, char *msg,
                         size_t size) {
         if (args && args->type != JSON_NULL && (args->type != JSON_OBJECT || args->object.n > 0))
@@ -102,6 +354,8 @@ static const op_desc ops[] = {
         { "ping", false, noargs_check },
         { "state.get", false, noargs_check },
         { "memlock.set", true, memlock_check },
+        { "cgroup.move", true, cgroup_check },
+        { "sched.set", true, sched_check },
 };
 
 const op_desc *op_lookup(const char *name) {
@@ -112,12 +366,16 @@ const op_desc *op_lookup(const char *name) {
 }
 
 const char *op_names(void) {
-        return "ping, state.get, memlock.set";
+        return "ping, state.get, memlock.set, cgroup.move, sched.set";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {
         if (streq(op, "memlock.set"))
                 return r->memlock.present;
+        if (streq(op, "cgroup.move"))
+                return r->cgroup.present;
+        if (streq(op, "sched.set"))
+                return r->sched.present;
         return false;
 }
 

@@ -20,6 +20,34 @@ typedef struct memlock_args {
 /* Parse memlock.set args; -EINVAL with @msg saying what is wrong. */
 int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, size_t size);
 
+#define CGROUP_MOVE_MAX_TIDS 1024
+
+typedef struct cgroup_move_args {
+        bool by_pid;   /* "pid": move the whole process, else "tids" */
+        pid_t pid;     /* as the client names it */
+        pid_t *tids;   /* malloc'd, n_tids of them, as the client names them */
+        size_t n_tids;
+        char target[256]; /* relative to the caller's cgroup, checked by cgroup_target_check() */
+        bool create;
+        bool has_cpus;
+        cpu_mask cpus; /* cpuset.cpus for a created target */
+} cgroup_move_args;
+
+/* Parse cgroup.move args; -EINVAL with @msg.  Free with cgroup_move_args_done(). */
+int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *msg, size_t size);
+void cgroup_move_args_done(cgroup_move_args *a);
+
+typedef struct sched_args {
+        pid_t tid;    /* as the client names it; 0: the caller's main thread */
+        int policy;   /* SCHED_* */
+        int priority; /* fifo/rr: 1-99, else 0 */
+        int nice;     /* other/batch: -20..19, else 0 */
+        bool has_cpus;
+        cpu_mask cpus;
+} sched_args;
+
+int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size);
+
 typedef struct op_desc {
         const char *name;
         /* Does this operation need a policy rule's section? (ping does not) */
@@ -34,7 +62,7 @@ typedef struct op_desc {
 
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);
-/* "ping, state.get, memlock.set" */
+/* "ping, state.get, memlock.set, ..." */
 const char *op_names(void);
 
 /**

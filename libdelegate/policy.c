@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@ static void rule_clear(policy_rule *r) {
         free(r->gids);
         strv_free(r->cgroups, r->n_cgroups);
         strv_free(r->vms, r->n_vms);
+        strv_free(r->cgroup.targets, r->cgroup.n_targets);
         memset(r, 0, sizeof(*r));
 }
 
@@ -213,6 +215,247 @@ static int parse_memlock(load_ctx *c, const json_value *v, policy_rule *r) {
         return 0;
 }
 
+int sched_policy_from_name(const char *s) {
+        static const struct {
+                const char *name;
+                int policy;
+        } t[] = {
+                { "other", SCHED_OTHER }, { "batch", SCHED_BATCH }, { "idle", SCHED_IDLE },
+                { "fifo", SCHED_FIFO },   { "rr", SCHED_RR },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                if (streq(t[i].name, s))
+                        return t[i].policy;
+        return -1;
+}
+
+const char *sched_policy_name(int pol) {
+        switch (pol) {
+        case SCHED_OTHER:
+                return "other";
+        case SCHED_BATCH:
+                return "batch";
+        case SCHED_IDLE:
+                return "idle";
+        case SCHED_FIFO:
+                return "fifo";
+        case SCHED_RR:
+                return "rr";
+        default:
+                return "unknown";
+        }
+}
+
+#define CGROUP_TARGET_MAX_DEPTH 8
+
+int cgroup_target_check(const char *s, bool glob, char *msg, size_t size) {
+        size_t n = strlen(s), depth = 0;
+        if (n == 0) {
+                snprintf(msg, size, "cgroup target is empty");
+                return -EINVAL;
+        }
+        if (n > 255) {
+                snprintf(msg, size, "cgroup target is longer than 255 bytes");
+                return -EINVAL;
+        }
+        if (s[0] == '/') {
+                snprintf(msg, size,
+                         "cgroup target '%.255s' is absolute; targets are paths relative to the caller's own cgroup",
+                         s);
+                return -EINVAL;
+        }
+        for (const char *c = s; *c;) {
+                size_t l = strcspn(c, "/");
+                if (l == 0 || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.')) {
+                        snprintf(msg, size,
+                                 "cgroup target '%.255s' has an empty, '.' or '..' component; targets must stay "
+                                 "below the caller's own cgroup",
+                                 s);
+                        return -EINVAL;
+                }
+                for (size_t i = 0; i < l; i++)
+                        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", c[i]) &&
+                            !(glob && (c[i] == '*' || c[i] == '?'))) {
+                                snprintf(msg, size,
+                                         "cgroup target '%.255s' contains '%c'; allowed are [A-Za-z0-9._-]%s and '/' "
+                                         "between components",
+                                         s, c[i], glob ? ", '*', '?'" : "");
+                                return -EINVAL;
+                        }
+                if (++depth > CGROUP_TARGET_MAX_DEPTH) {
+                        snprintf(msg, size, "cgroup target '%.255s' is deeper than %d levels", s,
+                                 CGROUP_TARGET_MAX_DEPTH);
+                        return -EINVAL;
+                }
+                c += l;
+                if (*c == '/') {
+                        c++;
+                        if (!*c) {
+                                snprintf(msg, size, "cgroup target '%.255s' ends with '/'", s);
+                                return -EINVAL;
+                        }
+                }
+        }
+        return 0;
+}
+
+static int parse_bool(load_ctx *c, const json_value *v, const char *what, bool *ret) {
+        if (v->type != JSON_BOOL)
+                return PERR_AT(c, v, "%s must be true or false, not %s", what, json_type_name(v->type));
+        *ret = v->boolean;
+        return 0;
+}
+
+static int parse_cpus(load_ctx *c, const json_value *v, const char *what, cpu_mask *ret) {
+        char msg[256];
+        if (v->type != JSON_STRING)
+                return PERR_AT(c, v, "%s must be a CPU list string like \"0-3,8\", not %s", what,
+                               json_type_name(v->type));
+        if (cpu_mask_parse(v->string.str, ret, msg, sizeof(msg)) < 0)
+                return PERR_AT(c, v, "%s: %s", what, msg);
+        return 0;
+}
+
+static int parse_int_in(load_ctx *c, const json_value *v, const char *what, int64_t lo, int64_t hi, int64_t *ret) {
+        if (v->type != JSON_NUMBER || json_to_i64(v, ret) < 0 || *ret < lo || *ret > hi)
+                return PERR_AT(c, v, "%s must be an integer from %" PRId64 " to %" PRId64, what, lo, hi);
+        return 0;
+}
+
+static int parse_cgroup(load_ctx *c, const json_value *v, policy_rule *r) {
+        int q = expect(c, v, JSON_OBJECT, "\"cgroup\"");
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                if (streq(m->key, "targets")) {
+                        q = parse_globs(c, m->value, "cgroup target", false, &r->cgroup.targets,
+                                        &r->cgroup.n_targets);
+                        for (size_t k = 0; q >= 0 && k < r->cgroup.n_targets; k++) {
+                                char msg[384];
+                                const json_value *e = m->value->type == JSON_ARRAY ? m->value->array.items[k]
+                                                                                   : m->value;
+                                if (strstr(r->cgroup.targets[k], "**"))
+                                        q = PERR_AT(c, e, "cgroup target glob '%s': '**' is not allowed here",
+                                                    r->cgroup.targets[k]);
+                                else if (cgroup_target_check(r->cgroup.targets[k], true, msg, sizeof(msg)) < 0)
+                                        q = PERR_AT(c, e, "%s", msg);
+                        }
+                } else if (streq(m->key, "create"))
+                        q = parse_bool(c, m->value, "cgroup \"create\"", &r->cgroup.create);
+                else if (streq(m->key, "cpus")) {
+                        q = parse_cpus(c, m->value, "cgroup \"cpus\"", &r->cgroup.cpus);
+                        r->cgroup.has_cpus = true;
+                } else
+                        q = perr(c, m->line, m->column, "unknown cgroup key '%s' (allowed: targets, create, cpus)",
+                                 m->key);
+                if (q < 0)
+                        return q;
+        }
+        if (!r->cgroup.targets)
+                return PERR_AT(c, v, "cgroup section needs \"targets\"");
+        r->cgroup.present = true;
+        return 0;
+}
+
+/* "25/20s": at most 25 per 20 seconds (units: ms, s, min). */
+static int parse_burst(load_ctx *c, const json_value *v, policy_rule *r) {
+        if (v->type != JSON_STRING)
+                goto bad;
+        const char *s = v->string.str;
+        char *end;
+        errno = 0;
+        if (*s < '1' || *s > '9')
+                goto bad;
+        unsigned long n = strtoul(s, &end, 10);
+        if (errno || n > 1000000 || *end != '/' || end[1] < '0' || end[1] > '9')
+                goto bad;
+        s = end + 1;
+        unsigned long t = strtoul(s, &end, 10);
+        uint64_t mul;
+        if (errno || t == 0 || t > 86400000)
+                goto bad;
+        if (streq(end, "ms"))
+                mul = 1000;
+        else if (streq(end, "s"))
+                mul = 1000000;
+        else if (streq(end, "min"))
+                mul = 60 * UINT64_C(1000000);
+        else
+                goto bad;
+        if (t * mul > 86400 * UINT64_C(1000000))
+                return PERR_AT(c, v, "sched \"burst\" window is longer than a day");
+        r->sched.burst_n = (unsigned) n;
+        r->sched.burst_usec = t * mul;
+        return 0;
+bad:
+        return PERR_AT(c, v,
+                       "sched \"burst\" must be a string like \"25/20s\": 1-1000000 changes per period "
+                       "(units ms, s, min)");
+}
+
+static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
+        int q = expect(c, v, JSON_OBJECT, "\"sched\"");
+        if (q < 0)
+                return q;
+        bool have_policies = false, have_prio = false, have_rttime = false;
+        int64_t x;
+        r->sched.min_nice = 0;
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                if (streq(m->key, "policies")) {
+                        const json_value *a = m->value;
+                        if (a->type != JSON_ARRAY || a->array.n == 0)
+                                return PERR_AT(c, a, "sched \"policies\" must be a non-empty array of names (%s)",
+                                               SCHED_POLICY_NAMES);
+                        for (size_t k = 0; k < a->array.n; k++) {
+                                const json_value *e = a->array.items[k];
+                                int p = e->type == JSON_STRING ? sched_policy_from_name(e->string.str) : -1;
+                                if (p < 0)
+                                        return PERR_AT(c, e, "unknown scheduling policy%s%s%s (allowed: %s)",
+                                                       e->type == JSON_STRING ? " '" : "",
+                                                       e->type == JSON_STRING ? e->string.str : "",
+                                                       e->type == JSON_STRING ? "'" : "", SCHED_POLICY_NAMES);
+                                r->sched.policies |= 1u << p;
+                        }
+                        have_policies = true;
+                } else if (streq(m->key, "max_priority")) {
+                        q = parse_int_in(c, m->value, "sched \"max_priority\"", 1, 99, &x);
+                        r->sched.max_priority = (int) x;
+                        have_prio = true;
+                } else if (streq(m->key, "min_nice")) {
+                        q = parse_int_in(c, m->value, "sched \"min_nice\"", -20, 19, &x);
+                        r->sched.min_nice = (int) x;
+                } else if (streq(m->key, "cpus")) {
+                        q = parse_cpus(c, m->value, "sched \"cpus\"", &r->sched.cpus);
+                        r->sched.has_cpus = true;
+                } else if (streq(m->key, "max_rttime_us")) {
+                        q = parse_int_in(c, m->value, "sched \"max_rttime_us\"", 1, INT64_MAX, &x);
+                        r->sched.max_rttime_us = (uint64_t) x;
+                        have_rttime = true;
+                } else if (streq(m->key, "burst"))
+                        q = parse_burst(c, m->value, r);
+                else
+                        q = perr(c, m->line, m->column,
+                                 "unknown sched key '%s' (allowed: policies, max_priority, min_nice, cpus, "
+                                 "max_rttime_us, burst)",
+                                 m->key);
+                if (q < 0)
+                        return q;
+        }
+        if (!have_policies)
+                return PERR_AT(c, v, "sched section needs \"policies\"");
+        bool rt = r->sched.policies & ((1u << SCHED_FIFO) | (1u << SCHED_RR));
+        if (rt && !have_prio)
+                return PERR_AT(c, v, "sched section allows fifo/rr and so needs \"max_priority\" (1-99)");
+        if (rt && !have_rttime)
+                return PERR_AT(c, v,
+                               "sched section allows fifo/rr and so needs \"max_rttime_us\": realtime threads "
+                               "must run under a finite RLIMIT_RTTIME");
+        r->sched.present = true;
+        return 0;
+}
+
 static bool rule_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 64)
@@ -251,11 +494,15 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_match(c, m->value, r);
                 else if (streq(m->key, "memlock"))
                         q = parse_memlock(c, m->value, r);
+                else if (streq(m->key, "cgroup"))
+                        q = parse_cgroup(c, m->value, r);
+                else if (streq(m->key, "sched"))
+                        q = parse_sched(c, m->value, r);
                 else if (streq(m->key, "comment"))
                         q = expect(c, m->value, JSON_STRING, "\"comment\"");
                 else
                         q = perr(c, m->line, m->column,
-                                 "unknown rule key '%s' (allowed: name, comment, match, memlock)", m->key);
+                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched)", m->key);
                 if (q < 0)
                         return q;
         }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cpus.h"
 #include "json.h"
 
 #define POLICY_VERSION 1
@@ -39,6 +40,25 @@ typedef struct policy_rule {
                 bool present;
                 uint64_t max;
         } memlock;
+        struct {
+                bool present;
+                char **targets; /* globs of paths relative to the peer's cgroup */
+                size_t n_targets;
+                bool create; /* may the broker create a missing target? */
+                bool has_cpus;
+                cpu_mask cpus; /* what cpuset.cpus of a created target may hold */
+        } cgroup;
+        struct {
+                bool present;
+                unsigned policies; /* bit (1 << SCHED_*) per allowed policy */
+                int max_priority;  /* ceiling for fifo/rr */
+                int min_nice;      /* lowest nice for other/batch */
+                bool has_cpus;
+                cpu_mask cpus; /* allowed affinity */
+                uint64_t max_rttime_us; /* the target's hard RLIMIT_RTTIME may not exceed it */
+                unsigned burst_n;       /* at most burst_n sched.set per burst_usec per session; 0: none */
+                uint64_t burst_usec;
+        } sched;
 } policy_rule;
 
 typedef struct policy {
@@ -93,6 +113,19 @@ typedef void (*policy_explain_fn)(const policy_rule *r, bool matched, const char
 const policy_rule *policy_match(const policy *p, const policy_subject *s, policy_explain_fn fn, void *userdata);
 
 bool glob_match(const char *pattern, const char *s);
+
+/* "fifo" -> SCHED_FIFO etc.; -1 for an unknown name. */
+int sched_policy_from_name(const char *s);
+const char *sched_policy_name(int policy);
+/* The names, for messages: "other, batch, idle, fifo, rr". */
+#define SCHED_POLICY_NAMES "other, batch, idle, fifo, rr"
+
+/*
+ * A cgroup target as requests and policies write it: a relative path of
+ * 1-8 components of [A-Za-z0-9_.-] (no "." or ".."), at most 255 bytes.
+ * With @glob, '*' and '?' are allowed too.  -EINVAL with @msg.
+ */
+int cgroup_target_check(const char *s, bool glob, char *msg, size_t size);
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);

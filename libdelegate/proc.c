@@ -28,9 +28,8 @@ static int read_small_file(const char *path, char *buf, size_t size) {
         return (int) got;
 }
 
-int proc_cgroup(pid_t pid, char **ret) {
-        char path[64], buf[8192];
-        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+static int cgroup_file_parse(const char *path, char **ret) {
+        char buf[8192];
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
@@ -51,6 +50,12 @@ int proc_cgroup(pid_t pid, char **ret) {
         return -ENOMEDIUM; /* no cgroup v2 hierarchy */
 }
 
+int proc_cgroup(pid_t pid, char **ret) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        return cgroup_file_parse(path, ret);
+}
+
 bool path_below(const char *path, const char *root) {
         if (streq(root, "/"))
                 return path[0] == '/';
@@ -58,9 +63,8 @@ bool path_below(const char *path, const char *root) {
         return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-static int status_line(pid_t pid, const char *field, char *out, size_t size) {
-        char path[64], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+static int status_line_path(const char *path, const char *field, char *out, size_t size) {
+        char buf[4096];
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
@@ -76,6 +80,12 @@ static int status_line(pid_t pid, const char *field, char *out, size_t size) {
                 line = nl ? nl + 1 : NULL;
         }
         return -ENODATA;
+}
+
+static int status_line(pid_t pid, const char *field, char *out, size_t size) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        return status_line_path(path, field, out, size);
 }
 
 static int parse_ids(const char *s, long *ret, size_t max, size_t *ret_n) {
@@ -207,20 +217,92 @@ static int parse_limit_word(const char **s, uint64_t *ret) {
         return 0;
 }
 
-int proc_memlock_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard) {
-        char path[64], buf[4096];
+static int proc_limits(pid_t pid, const char *name, uint64_t *ret_soft, uint64_t *ret_hard) {
+        char path[64], buf[4096], key[64];
         snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
+        snprintf(key, sizeof(key), "\n%s ", name);
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
-        const char *line = strstr(buf, "\nMax locked memory");
+        const char *line = strstr(buf, key);
         if (!line)
                 return -ENODATA;
-        const char *s = line + strlen("\nMax locked memory");
+        const char *s = line + strlen(key);
         uint64_t soft, hard;
         if (parse_limit_word(&s, &soft) < 0 || parse_limit_word(&s, &hard) < 0)
                 return -EINVAL;
         *ret_soft = soft;
         *ret_hard = hard;
         return 0;
+}
+
+int proc_memlock_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard) {
+        return proc_limits(pid, "Max locked memory", ret_soft, ret_hard);
+}
+
+int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard) {
+        return proc_limits(pid, "Max realtime timeout", ret_soft, ret_hard);
+}
+
+int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        return cgroup_file_parse(path, ret);
+}
+
+int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret) {
+        char path[96], line[512];
+        long ids[PROC_MAX_NSPID];
+        size_t n;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int) tgid, (int) tid);
+        int r = status_line_path(path, "NSpid", line, sizeof(line));
+        if (r < 0)
+                return r;
+        r = parse_ids(line, ids, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return r;
+        if (level >= n)
+                return -ENOENT;
+        *ret = (pid_t) ids[level];
+        return 0;
+}
+
+int proc_tgid(pid_t tid, pid_t *ret) {
+        char buf[32];
+        int r = status_line(tid, "Tgid", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        *ret = (pid_t) atoi(buf);
+        return *ret > 0 ? 0 : -EINVAL;
+}
+
+int cgroup2_mount(char *buf, size_t size) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096];
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
+                char *sep = strstr(line, " - ");
+                if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+                        continue;
+                char root[1024], mnt[1024];
+                if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
+                        continue;
+                if (!streq(root, "/"))
+                        continue; /* a bind mount of a subtree: paths would not line up */
+                /* mountinfo escapes space, tab, newline and backslash as \ooo */
+                size_t o = 0;
+                for (const char *p = mnt; *p && o + 1 < size; p++) {
+                        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                            p[3] >= '0' && p[3] <= '7') {
+                                buf[o++] = (char) ((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                                p += 3;
+                        } else
+                                buf[o++] = *p;
+                }
+                buf[o] = 0;
+                return 0;
+        }
+        return -ENOMEDIUM;
 }

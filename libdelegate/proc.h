@@ -48,3 +48,15 @@ static inline rlim_t u64_to_rlim(uint64_t v) {
 
 /* RLIMIT_MEMLOCK of @pid from /proc/PID/limits (readable without privilege). */
 int proc_memlock_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
+/* RLIMIT_RTTIME of @pid in microseconds (UINT64_MAX: unlimited). */
+int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
+
+/* The cgroup v2 path of thread @tid of process @tgid. */
+int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
+/* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
+int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
+/* The process a thread id belongs to. */
+int proc_tgid(pid_t tid, pid_t *ret);
+
+/* Where cgroup v2 is mounted (its root, from /proc/self/mountinfo). */
+int cgroup2_mount(char *buf, size_t size);

@@ -29,6 +29,10 @@ static void help(void) {
                "  ping                                  check the broker answers\n"
                "  state                                 what the broker did for this session\n"
                "  memlock --pid P --soft N [--hard N]   set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)\n"
+               "  cgroup-move --target T (--tid ID... | --pid P) [--create] [--cpus LIST]\n"
+               "                                        move threads or a process to a cgroup below ours\n"
+               "  sched --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]\n"
+               "                                        set a thread's scheduling (fifo, rr, other, ...)\n"
                "  policy check DIR                      validate a policy directory\n"
                "  policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]\n"
                "                                        which rule decides OP, and why (offline)\n"
@@ -252,6 +256,188 @@ static int cmd_memlock(int argc, char **argv) {
         return 0;
 }
 
+/* Send @op with @args to the broker; print the result (JSON, or via @show). */
+static int call_op(const char *op, const char *args, void (*show)(const json_value *res)) {
+        delegate_ctx *c;
+        delegate_error e;
+        _cleanup_free_ char *res = NULL;
+        if (open_ctx(&c, &e) < 0)
+                return report_error("connect", &e);
+        int r = delegate_call(c, op, args, &res, NULL, 0, NULL, NULL, &e);
+        delegate_ctx_free(c);
+        if (r < 0)
+                return report_error(op, &e);
+        if (arg_json) {
+                printf("%s\n", res ? res : "{}");
+                return 0;
+        }
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
+        if (!res || json_parse(res, strlen(res), false, &v, &je) < 0)
+                return 1;
+        show(v);
+        return 0;
+}
+
+static bool parse_id_arg(const char *s, int64_t *ret) {
+        char *end;
+        errno = 0;
+        *ret = strtoll(s, &end, 10);
+        return !errno && *end == 0 && *ret >= 0 && *ret <= INT32_MAX && s[0] >= '0' && s[0] <= '9';
+}
+
+static void show_moved(const json_value *v) {
+        const json_value *list = json_get(v, "threads");
+        bool procs = !list;
+        if (procs)
+                list = json_get(v, "processes");
+        printf("cgroup %s (%s%s): %" PRIu64 " moved, %" PRIu64 " failed\n", str_of(json_get(v, "cgroup")),
+               str_of(json_get(v, "type")), json_get(v, "created") && json_get(v, "created")->boolean ? ", created" : "",
+               u64_of(json_get(v, "moved")), u64_of(json_get(v, "failed")));
+        for (size_t i = 0; list && list->type == JSON_ARRAY && i < list->array.n; i++) {
+                const json_value *t = list->array.items[i];
+                bool ok = json_get(t, "moved") && json_get(t, "moved")->boolean;
+                printf("  %s %" PRIu64 ": %s%s\n", procs ? "pid" : "tid", u64_of(json_get(t, procs ? "pid" : "tid")),
+                       ok ? "moved to " : "not moved: ", ok ? str_of(json_get(t, "cgroup")) : str_of(json_get(t, "error")));
+        }
+}
+
+static int cmd_cgroup_move(int argc, char **argv) {
+        static const struct option options[] = {
+                { "target", required_argument, NULL, 't' }, { "tid", required_argument, NULL, 'T' },
+                { "pid", required_argument, NULL, 'p' },    { "create", no_argument, NULL, 'c' },
+                { "cpus", required_argument, NULL, 'C' },   {},
+        };
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *args = NULL;
+        const char *target = NULL, *cpus = NULL;
+        int64_t tids[64], pid = -1;
+        size_t n = 0;
+        bool create = false;
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (ch) {
+                case 't':
+                        target = optarg;
+                        break;
+                case 'T':
+                        if (n == ELEMENTSOF(tids) || !parse_id_arg(optarg, &tids[n]))
+                                return usage_error("--tid '%s' is not a thread id (at most 64 of them)", optarg);
+                        n++;
+                        break;
+                case 'p':
+                        if (!parse_id_arg(optarg, &pid))
+                                return usage_error("--pid '%s' is not a process id", optarg);
+                        break;
+                case 'c':
+                        create = true;
+                        break;
+                case 'C':
+                        cpus = optarg;
+                        break;
+                default:
+                        return usage_error("cgroup-move takes --target T (--tid ID... | --pid P) [--create] [--cpus LIST]");
+                }
+        }
+        if (!target || (n == 0) == (pid < 0))
+                return usage_error("cgroup-move needs --target and either --tid (repeatable) or --pid");
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        if (!g)
+                return 1;
+        yajl_gen_map_open(g);
+        if (pid >= 0)
+                json_gen_kv_i64(g, "pid", pid);
+        else {
+                json_gen_str(g, "tids");
+                yajl_gen_array_open(g);
+                for (size_t i = 0; i < n; i++)
+                        json_gen_i64(g, tids[i]);
+                yajl_gen_array_close(g);
+        }
+        json_gen_kv_str(g, "target", target);
+        if (create)
+                json_gen_kv_bool(g, "create", true);
+        if (cpus)
+                json_gen_kv_str(g, "cpus", cpus);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &args, NULL) < 0)
+                return 1;
+        return call_op("cgroup.move", args, show_moved);
+}
+
+static void show_sched(const json_value *v) {
+        const json_value *was = json_get(v, "was");
+        printf("thread %" PRIu64 ": %s priority %" PRIu64 " nice %s%s on CPUs %s (was %s priority %" PRIu64 ")\n",
+               u64_of(json_get(v, "tid")), str_of(json_get(v, "policy")), u64_of(json_get(v, "priority")),
+               json_get(v, "nice") ? json_get(v, "nice")->number : "?",
+               json_get(v, "reset_on_fork") && json_get(v, "reset_on_fork")->boolean ? ", reset-on-fork" : "",
+               str_of(json_get(v, "cpus")), str_of(json_get(was, "policy")), u64_of(json_get(was, "priority")));
+}
+
+static int cmd_sched(int argc, char **argv) {
+        static const struct option options[] = {
+                { "tid", required_argument, NULL, 'T' },      { "policy", required_argument, NULL, 'P' },
+                { "priority", required_argument, NULL, 'r' }, { "nice", required_argument, NULL, 'n' },
+                { "cpus", required_argument, NULL, 'C' },     {},
+        };
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *args = NULL;
+        const char *pol = NULL, *cpus = NULL;
+        int64_t tid = -1, prio = 0, nice = 0;
+        bool have_prio = false, have_nice = false;
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                char *end;
+                switch (ch) {
+                case 'T':
+                        if (!parse_id_arg(optarg, &tid))
+                                return usage_error("--tid '%s' is not a thread id", optarg);
+                        break;
+                case 'P':
+                        pol = optarg;
+                        break;
+                case 'r':
+                case 'n':
+                        errno = 0;
+                        int64_t x = strtoll(optarg, &end, 10);
+                        if (errno || *end || end == optarg)
+                                return usage_error("--%s '%s' is not an integer", ch == 'r' ? "priority" : "nice", optarg);
+                        if (ch == 'r')
+                                prio = x, have_prio = true;
+                        else
+                                nice = x, have_nice = true;
+                        break;
+                case 'C':
+                        cpus = optarg;
+                        break;
+                default:
+                        return usage_error("sched takes --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]");
+                }
+        }
+        if (tid < 0 || !pol)
+                return usage_error("sched needs --tid and --policy (other, batch, idle, fifo, rr)");
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        if (!g)
+                return 1;
+        yajl_gen_map_open(g);
+        json_gen_kv_i64(g, "tid", tid);
+        json_gen_kv_str(g, "policy", pol);
+        if (have_prio)
+                json_gen_kv_i64(g, "priority", prio);
+        if (have_nice)
+                json_gen_kv_i64(g, "nice", nice);
+        if (cpus)
+                json_gen_kv_str(g, "cpus", cpus);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &args, NULL) < 0)
+                return 1;
+        return call_op("sched.set", args, show_sched);
+}
+
 static int cmd_policy_check(int argc, char **argv) {
         if (argc != 2)
                 return usage_error("policy check takes one directory");
@@ -444,6 +630,10 @@ int main(int argc, char **argv) {
                 return cmd_state();
         if (streq(cmd, "memlock"))
                 return cmd_memlock(sub_argc, sub_argv);
+        if (streq(cmd, "cgroup-move"))
+                return cmd_cgroup_move(sub_argc, sub_argv);
+        if (streq(cmd, "sched"))
+                return cmd_sched(sub_argc, sub_argv);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "check"))
                 return cmd_policy_check(sub_argc - 1, sub_argv + 1);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "explain"))

@@ -5,6 +5,9 @@
  *
  *   ping | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
+ *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
+ *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
+ *   call OP JSON       any operation through delegate_call(); JSON is the rest of the line
  *
  * argv[1]: the VM name to send in the hello ("" for none).
  */
@@ -15,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void print_error(const delegate_error *e) {
@@ -33,6 +38,52 @@ static void print_error(const delegate_error *e) {
 
 static const char *route_name(delegate_route r) {
         return r == DELEGATE_ROUTE_LOCAL ? "local" : r == DELEGATE_ROUTE_BROKER ? "broker" : "handler";
+}
+
+static int tid_pipe = -1;
+
+static void *idle_thread(void *arg) {
+        (void) arg;
+        pid_t t = gettid();
+        if (write(tid_pipe, &t, sizeof(t)) != sizeof(t))
+                _exit(1);
+        for (;;)
+                pause();
+        return NULL;
+}
+
+/* A child with @n threads besides its main one; prints {"pid":P,"tids":[main, ...]}. */
+static void spawn_threads(int n) {
+        int p[2];
+        if (n < 0 || n > 64 || pipe2(p, O_CLOEXEC) < 0) {
+                printf("{\"ok\":false,\"code\":\"usage\"}\n");
+                return;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                tid_pipe = p[1];
+                pid_t self = gettid();
+                if (write(tid_pipe, &self, sizeof(self)) != sizeof(self))
+                        _exit(1);
+                for (int i = 0; i < n; i++) {
+                        pthread_t th;
+                        if (pthread_create(&th, NULL, idle_thread, NULL) != 0)
+                                _exit(1);
+                }
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        printf("{\"ok\":%s,\"pid\":%d,\"tids\":[", pid > 0 ? "true" : "false", (int) pid);
+        for (int i = 0; pid > 0 && i <= n; i++) {
+                pid_t t;
+                if (read(p[0], &t, sizeof(t)) != sizeof(t))
+                        break;
+                printf("%s%d", i ? "," : "", (int) t);
+        }
+        printf("]}\n");
+        close(p[0]);
 }
 
 int main(int argc, char **argv) {
@@ -99,6 +150,24 @@ int main(int argc, char **argv) {
                                 printf("{\"ok\":true,\"route\":\"%s\",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64
                                        ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
                                        route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
+                } else if (!strcmp(cmd, "threads")) {
+                        spawn_threads(atoi(a1));
+                } else if (!strcmp(cmd, "rttime")) {
+                        struct rlimit rl = { strtoull(a1, NULL, 10), strtoull(a1, NULL, 10) };
+                        int r = setrlimit(RLIMIT_RTTIME, &rl);
+                        printf("{\"ok\":%s}\n", r == 0 ? "true" : "false");
+                } else if (!strcmp(cmd, "call")) {
+                        char *args = strstr(line, a1) + strlen(a1), *res = NULL;
+                        args[strcspn(args, "\n")] = 0;
+                        int fds[DELEGATE_MAX_FDS];
+                        size_t n_fds = 0;
+                        if (delegate_call(ctx, a1, args, &res, fds, DELEGATE_MAX_FDS, &n_fds, NULL, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"fds\":%zu,\"result\":%s}\n", n_fds, res ? res : "null");
+                        for (size_t i = 0; i < n_fds; i++)
+                                close(fds[i]);
+                        delegate_free_string(res);
                 } else
                         printf("{\"ok\":false,\"code\":\"unknown-command\"}\n");
         }

@@ -40,40 +40,9 @@ static const char policy_main[] =
 
 /* --- small helpers --- */
 
-static char *cmd(tclient *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *cmd(tclient *c, const char *fmt, ...) {
-        char line[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
-        char *out = NULL;
-        int r = tclient_cmd(c, &out, "%s", line);
-        if (r < 0) {
-                tap_diag("test-client command '%s' failed: %s", line, strerror(-r));
-                return strdup("{}");
-        }
-        return out;
-}
-
-static int64_t field_i64(const char *json, const char *path) {
-        int64_t v = -1;
-        json_field_i64(json, path, &v);
-        return v;
-}
-
-static const char *field_str(const char *json, const char *path) {
-        static char buf[4][600];
-        static int k;
-        char *b = buf[k++ % 4];
-        if (!json_field_str(json, path, b, sizeof(buf[0])))
-                snprintf(b, sizeof(buf[0]), "(missing %s)", path);
-        return b;
-}
-
 static pid_t spawn_child(tclient *c) {
-        char *r = cmd(c, "child");
-        pid_t p = (pid_t) field_i64(r, "pid");
+        char *r = tcmd(c, "child");
+        pid_t p = (pid_t) jint(r, "pid");
         free(r);
         return p;
 }
@@ -91,7 +60,7 @@ static int raw_hello(void) {
         const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
         raw_send(fd, hello, strlen(hello));
         char *w = raw_recv(fd, 5000);
-        bool ok = w && strcmp(field_str(w, "type"), "welcome") == 0;
+        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
         free(w);
         if (!ok) {
                 close(fd);
@@ -107,8 +76,8 @@ static char *raw_call(int fd, const char *msg) {
 }
 
 static void ping_ok(tclient *c, const char *when) {
-        char *r = cmd(c, "ping");
-        tap_is_int(field_i64(r, "ok"), 1, "another client is still served %s", when);
+        char *r = tcmd(c, "ping");
+        tap_is_int(jint(r, "ok"), 1, "another client is still served %s", when);
         free(r);
 }
 
@@ -123,18 +92,18 @@ static void memlock_raise(harness *h) {
         tap_is_int(read_memlock(c, &s0, &h0), 0, "read its limits from /proc");
         tap_is_int(s0, H / 8, "its soft RLIMIT_MEMLOCK starts at H/8");
 
-        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_int(field_i64(r, "ok"), 1, "memlock.set to H/2 within policy succeeds (%s)", r);
-        tap_is_str(field_str(r, "route"), "broker", "it went through the broker");
-        tap_is_int(field_i64(r, "soft"), H / 2, "the reply carries the soft limit read back");
-        tap_is_int(field_i64(r, "old_soft"), H / 8, "the reply carries the old soft limit");
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set to H/2 within policy succeeds (%s)", r);
+        tap_is_str(jstr(r, "route"), "broker", "it went through the broker");
+        tap_is_int(jint(r, "soft"), H / 2, "the reply carries the soft limit read back");
+        tap_is_int(jint(r, "old_soft"), H / 8, "the reply carries the old soft limit");
         free(r);
         tap_is_int(read_memlock(c, &s, &hd), 0, "read limits again");
         tap_is_int(s, H / 2, "the kernel shows soft = H/2");
         tap_is_int(hd, h0, "the hard limit is unchanged");
 
-        r = cmd(&a, "memlock 0 %" PRIu64 " keep", H / 4);
-        tap_is_int(field_i64(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
+        r = tcmd(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
         free(r);
         tap_is_int(read_memlock(a.pid, &s, &hd), 0, "read the launcher's limits");
         tap_is_int(s, H / 4, "the kernel shows the launcher's soft = H/4");
@@ -153,25 +122,25 @@ static void memlock_hard_raise(harness *h) {
         read_memlock(c, &s0, &h0);
         uint64_t want = h0 + 1 * MiB;
 
-        char *r = cmd(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
         if (cap) {
-                tap_is_int(field_i64(r, "ok"), 1, "hard raise succeeds where CAP_SYS_RESOURCE exists (%s)", r);
+                tap_is_int(jint(r, "ok"), 1, "hard raise succeeds where CAP_SYS_RESOURCE exists (%s)", r);
                 read_memlock(c, &s, &hd);
                 tap_is_int(hd, want, "the kernel shows the raised hard limit");
                 tap_is_int(s, want, "the kernel shows the raised soft limit");
         } else {
-                tap_is_int(field_i64(r, "ok"), 0, "hard raise fails without CAP_SYS_RESOURCE (%s)", r);
-                tap_is_str(field_str(r, "code"), "system", "error code is 'system'");
-                tap_is_int(field_i64(r, "errno"), EPERM, "errno is EPERM");
-                tap_has_str(field_str(r, "message"), "CAP_SYS_RESOURCE", "the message names the missing capability");
+                tap_is_int(jint(r, "ok"), 0, "hard raise fails without CAP_SYS_RESOURCE (%s)", r);
+                tap_is_str(jstr(r, "code"), "system", "error code is 'system'");
+                tap_is_int(jint(r, "errno"), EPERM, "errno is EPERM");
+                tap_has_str(jstr(r, "message"), "CAP_SYS_RESOURCE", "the message names the missing capability");
                 read_memlock(c, &s, &hd);
                 tap_is_int(hd, h0, "the kernel's hard limit is unchanged");
                 tap_is_int(s, s0, "the kernel's soft limit is unchanged");
         }
         free(r);
         /* a soft raise up to the hard limit works either way */
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
-        tap_is_int(field_i64(r, "ok"), 1, "soft raise up to the hard limit works (%s)", r);
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
+        tap_is_int(jint(r, "ok"), 1, "soft raise up to the hard limit works (%s)", r);
         free(r);
         read_memlock(c, &s, &hd);
         tap_is_int(s, cap ? h0 : h0, "the kernel shows soft = the old hard limit");
@@ -184,31 +153,31 @@ static void memlock_over_max(harness *h) {
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
         read_memlock(c, &s0, &h0);
-        char *r = cmd(&a, "memlock %d 2G 2G", (int) c);
-        tap_is_int(field_i64(r, "ok"), 0, "2 GiB over the rule's 1 GiB max is refused");
-        tap_is_str(field_str(r, "code"), "denied", "error code is 'denied'");
-        tap_is_str(field_str(r, "rule"), "pod-launchers", "the error names the deciding rule");
-        tap_has_str(field_str(r, "message"), "exceeds the rule's memlock max 1 GiB", "the message says why");
+        char *r = tcmd(&a, "memlock %d 2G 2G", (int) c);
+        tap_is_int(jint(r, "ok"), 0, "2 GiB over the rule's 1 GiB max is refused");
+        tap_is_str(jstr(r, "code"), "denied", "error code is 'denied'");
+        tap_is_str(jstr(r, "rule"), "pod-launchers", "the error names the deciding rule");
+        tap_has_str(jstr(r, "message"), "exceeds the rule's memlock max 1 GiB", "the message says why");
         free(r);
         read_memlock(c, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the kernel's limits are unchanged");
         tap_ok(harness_log_contains("DENY memlock.set"), "the denial is in the audit log");
 
         start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
-        r = cmd(&n, "memlock 0 %" PRIu64 " keep", H / 4);
-        tap_is_str(field_str(r, "code"), "denied", "a rule without a memlock section denies");
-        tap_has_str(field_str(r, "message"), "has no section for memlock.set", "and says so");
-        tap_is_str(field_str(r, "rule"), "no-memlock", "naming that rule");
+        r = tcmd(&n, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "a rule without a memlock section denies");
+        tap_has_str(jstr(r, "message"), "has no section for memlock.set", "and says so");
+        tap_is_str(jstr(r, "rule"), "no-memlock", "naming that rule");
         free(r);
 
         start_client(h, &x, "kubepods.slice/pod-a", 5000, "vm-x");
-        r = cmd(&x, "memlock 0 %" PRIu64 " keep", H / 4);
-        tap_is_str(field_str(r, "code"), "denied", "no matching rule: default deny");
-        tap_is_str(field_str(r, "rule"), "(default deny)", "the rule is '(default deny)'");
+        r = tcmd(&x, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "no matching rule: default deny");
+        tap_is_str(jstr(r, "rule"), "(default deny)", "the rule is '(default deny)'");
         free(r);
 
-        r = cmd(&a, "ping");
-        tap_is_int(field_i64(r, "ok"), 1, "the denied client's session goes on");
+        r = tcmd(&a, "ping");
+        tap_is_int(jint(r, "ok"), 1, "the denied client's session goes on");
         free(r);
         tclient_stop(&a);
         tclient_stop(&n);
@@ -222,8 +191,8 @@ static void memlock_other_pod(harness *h) {
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t cb = spawn_child(&b);
         read_memlock(cb, &s0, &h0);
-        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
-        tap_is_str(field_str(r, "code"), "denied", "a pid of another pod is refused");
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "a pid of another pod is refused");
         free(r);
         read_memlock(cb, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the other pod's process is untouched");
@@ -232,9 +201,9 @@ static void memlock_other_pod(harness *h) {
         pid_t ca = spawn_child(&a);
         tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
         read_memlock(ca, &s0, &h0);
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
-        tap_is_str(field_str(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
-        tap_has_str(field_str(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
+        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
                     "the message names the pod cgroup");
         free(r);
         read_memlock(ca, &s, &hd);
@@ -251,18 +220,18 @@ static void memlock_not_descendant(harness *h) {
         start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
         pid_t sib = spawn_child(&a2);
         read_memlock(sib, &s0, &h0);
-        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
-        tap_is_str(field_str(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
-        tap_has_str(field_str(r, "message"), "neither the caller", "the message says it is not ours");
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
+        tap_has_str(jstr(r, "message"), "neither the caller", "the message says it is not ours");
         free(r);
         read_memlock(sib, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the sibling's limits are untouched");
 
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
-        tap_is_str(field_str(r, "code"), "denied", "the harness's own (root) pid is refused");
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "the harness's own (root) pid is refused");
         free(r);
-        r = cmd(&a, "memlock 1 %" PRIu64 " keep", H / 4);
-        tap_is_str(field_str(r, "code"), "denied", "pid 1 is refused");
+        r = tcmd(&a, "memlock 1 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "pid 1 is refused");
         free(r);
         tclient_stop(&a);
         tclient_stop(&a2);
@@ -272,12 +241,12 @@ static void memlock_dead_pid(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = cmd(&a, "reap %d", (int) c);
-        tap_is_int(field_i64(r, "ok"), 1, "the child was killed and reaped");
+        char *r = tcmd(&a, "reap %d", (int) c);
+        tap_is_int(jint(r, "ok"), 1, "the child was killed and reaped");
         free(r);
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_str(field_str(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
-        tap_is_int(field_i64(r, "errno"), ESRCH, "errno is ESRCH");
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_str(jstr(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
+        tap_is_int(jint(r, "errno"), ESRCH, "errno is ESRCH");
         free(r);
         ping_ok(&a, "after not-found");
         tclient_stop(&a);
@@ -289,9 +258,9 @@ static void api_mismatch(harness *h) {
         const char *hello = "{\"type\":\"hello\",\"api\":2,\"client\":\"future\"}";
         raw_send(fd, hello, strlen(hello));
         char *r = raw_recv(fd, 5000);
-        tap_is_str(field_str(r, "type"), "error", "hello with API 2 is answered with an error");
-        tap_is_str(field_str(r, "code"), "api-mismatch", "code api-mismatch");
-        tap_is_str(field_str(r, "message"), "client speaks API 2, broker speaks API 1", "message names both versions");
+        tap_is_str(jstr(r, "type"), "error", "hello with API 2 is answered with an error");
+        tap_is_str(jstr(r, "code"), "api-mismatch", "code api-mismatch");
+        tap_is_str(jstr(r, "message"), "client speaks API 2, broker speaks API 1", "message names both versions");
         free(r);
         r = raw_recv(fd, 5000);
         tap_ok(r == NULL, "the broker closes the connection");
@@ -303,7 +272,7 @@ static void api_mismatch(harness *h) {
         hello = "{\"type\":\"hello\",\"api\":\"1\"}";
         raw_send(fd, hello, strlen(hello));
         r = raw_recv(fd, 5000);
-        tap_is_str(field_str(r, "code"), "bad-request", "a string api is a bad request");
+        tap_is_str(jstr(r, "code"), "bad-request", "a string api is a bad request");
         free(r);
         close(fd);
 
@@ -311,8 +280,8 @@ static void api_mismatch(harness *h) {
         const char *req = "{\"id\":1,\"op\":\"ping\"}";
         raw_send(fd, req, strlen(req));
         r = raw_recv(fd, 5000);
-        tap_is_str(field_str(r, "code"), "bad-request", "a request before hello is refused");
-        tap_has_str(field_str(r, "message"), "first message must be", "saying hello comes first");
+        tap_is_str(jstr(r, "code"), "bad-request", "a request before hello is refused");
+        tap_has_str(jstr(r, "message"), "first message must be", "saying hello comes first");
         free(r);
         r = raw_recv(fd, 5000);
         tap_ok(r == NULL, "and the connection is closed");
@@ -345,8 +314,8 @@ static void malformed_input(harness *h) {
         tap_ok(fd >= 0, "raw client completes the handshake");
 
         char *r = raw_call(fd, "{not json");
-        tap_is_str(field_str(r, "error.code"), "bad-request", "malformed JSON: bad-request");
-        tap_has_str(field_str(r, "error.message"), "line 1, column 2", "with the position");
+        tap_is_str(jstr(r, "error.code"), "bad-request", "malformed JSON: bad-request");
+        tap_has_str(jstr(r, "error.message"), "line 1, column 2", "with the position");
         free(r);
         ping_ok(&a, "after malformed JSON");
 
@@ -358,7 +327,7 @@ static void malformed_input(harness *h) {
         raw_send(fd, huge, big);
         free(huge);
         r = raw_recv(fd, 5000);
-        tap_is_str(field_str(r, "error.code"), "too-large", "a 100 KiB datagram: too-large");
+        tap_is_str(jstr(r, "error.code"), "too-large", "a 100 KiB datagram: too-large");
         free(r);
         ping_ok(&a, "after an oversized datagram");
 
@@ -381,13 +350,13 @@ static void malformed_input(harness *h) {
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 r = raw_call(fd, cases[i].msg);
-                tap_is_str(field_str(r, "error.code"), "bad-request", "%s: bad-request", cases[i].msg);
-                tap_has_str(field_str(r, "error.message"), cases[i].want, "  saying %s", cases[i].want);
+                tap_is_str(jstr(r, "error.code"), "bad-request", "%s: bad-request", cases[i].msg);
+                tap_has_str(jstr(r, "error.message"), cases[i].want, "  saying %s", cases[i].want);
                 free(r);
         }
         raw_send(fd, "", 0);
         r = raw_recv(fd, 5000);
-        tap_has_str(field_str(r, "error.message"), "empty message", "an empty datagram: bad-request");
+        tap_has_str(jstr(r, "error.message"), "empty message", "an empty datagram: bad-request");
         free(r);
 
         /* fds sent to the broker are refused and not kept */
@@ -407,7 +376,7 @@ static void malformed_input(harness *h) {
                 sendmsg(fd, &mh, 0);
                 r = raw_recv(fd, 5000);
                 if (k == 0)
-                        tap_has_str(field_str(r, "error.message"), "accepts no file descriptors",
+                        tap_has_str(jstr(r, "error.message"), "accepts no file descriptors",
                                     "fds sent to the broker are refused");
                 free(r);
         }
@@ -416,7 +385,7 @@ static void malformed_input(harness *h) {
         tap_is_int(count_fds(h->broker_pid), before, "the broker holds no more fds than before");
 
         r = raw_call(fd, "{\"id\":30,\"op\":\"ping\"}");
-        tap_is_int(field_i64(r, "ok"), 1, "the misbehaving client itself is still served");
+        tap_is_int(jint(r, "ok"), 1, "the misbehaving client itself is still served");
         free(r);
         close(fd);
         ping_ok(&a, "at the end");
@@ -428,8 +397,8 @@ static void reload_broken_policy(harness *h) {
         uint64_t s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_int(field_i64(r, "ok"), 1, "allowed under generation 1");
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "allowed under generation 1");
         free(r);
 
         harness_write_policy("20-broken.json", "{ \"version\": 1,\n  \"rules\": [\n    { \"name\": \"x\", \"bogus\": 1 } ] }\n");
@@ -437,8 +406,8 @@ static void reload_broken_policy(harness *h) {
         tap_ok(harness_log_contains("20-broken.json:3:20: unknown rule key 'bogus'"),
                "the reload error names file, line and column");
         tap_ok(harness_log_contains("generation 1 stays in force"), "the broker says the old policy stays");
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_int(field_i64(r, "ok"), 1, "the old policy still decides");
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the old policy still decides");
         free(r);
         read_memlock(c, &s, &hd);
         tap_is_int(s, H / 2, "the kernel shows H/2");
@@ -452,9 +421,9 @@ static void reload_broken_policy(harness *h) {
         harness_write_policy("10-scenario.json", tight);
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 2 loaded"), "a good policy loads as generation 2");
-        r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H * 3 / 4);
-        tap_is_str(field_str(r, "code"), "denied", "the new policy decides");
-        tap_is_str(field_str(r, "rule"), "tight", "naming its rule");
+        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H * 3 / 4);
+        tap_is_str(jstr(r, "code"), "denied", "the new policy decides");
+        tap_is_str(jstr(r, "rule"), "tight", "naming its rule");
         free(r);
         read_memlock(c, &s, &hd);
         tap_is_int(s, H / 2, "the kernel still shows H/2");
@@ -465,12 +434,12 @@ static void state_and_retry(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = cmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         free(r);
-        r = cmd(&a, "state");
-        tap_is_str(field_str(r, "state.vm"), "vm-a", "state.get names the VM");
-        tap_is_str(field_str(r, "state.peer.cgroup"), "/kubepods.slice/pod-a", "and the pod cgroup");
-        tap_is_int(field_i64(r, "state.requests.allowed"), 1, "one request allowed so far");
+        r = tcmd(&a, "state");
+        tap_is_str(jstr(r, "state.vm"), "vm-a", "state.get names the VM");
+        tap_is_str(jstr(r, "state.peer.cgroup"), "/kubepods.slice/pod-a", "and the pod cgroup");
+        tap_is_int(jint(r, "state.requests.allowed"), 1, "one request allowed so far");
         tap_has_str(r, "\"memlock\":[{\"pid\":", "and lists the memlock delegation");
         char want[64];
         snprintf(want, sizeof(want), "{\"pid\":%d,\"soft\":%" PRIu64, (int) c, H / 2);
@@ -485,7 +454,7 @@ static void state_and_retry(harness *h) {
         snprintf(req, sizeof(req), "{\"id\":77,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
                  H / 2);
         char *first = raw_call(fd, req);
-        tap_is_int(field_i64(first, "ok"), 1, "raw memlock.set on itself succeeds (%s)", first);
+        tap_is_int(jint(first, "ok"), 1, "raw memlock.set on itself succeeds (%s)", first);
         uint64_t s, hd;
         read_memlock(getpid(), &s, &hd);
         tap_is_int(s, H / 2, "the kernel shows H/2");

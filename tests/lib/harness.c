@@ -317,8 +317,14 @@ void tclient_stop(tclient *c) {
 static const json_value *walk(const json_value *v, const char *path) {
         char buf[256];
         snprintf(buf, sizeof(buf), "%s", path);
-        for (char *k = strtok(buf, "."); k && v; k = strtok(NULL, "."))
-                v = json_get(v, k);
+        for (char *k = strtok(buf, "."); k && v; k = strtok(NULL, ".")) {
+                if (v->type == JSON_ARRAY) { /* "threads.0.tid" */
+                        char *end;
+                        unsigned long i = strtoul(k, &end, 10);
+                        v = *end == 0 && i < v->array.n ? v->array.items[i] : NULL;
+                } else
+                        v = json_get(v, k);
+        }
         return v;
 }
 
@@ -536,4 +542,34 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n) {
                 return 1;
         }
         return WEXITSTATUS(status);
+}
+
+char *tcmd(tclient *c, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        char *out = NULL;
+        int r = tclient_cmd(c, &out, "%s", line);
+        if (r < 0) {
+                tap_diag("test-client command '%s' failed: %s", line, strerror(-r));
+                return strdup("{}");
+        }
+        return out;
+}
+
+int64_t jint(const char *json, const char *path) {
+        int64_t v = -1;
+        json_field_i64(json, path, &v);
+        return v;
+}
+
+const char *jstr(const char *json, const char *path) {
+        static char buf[4][600];
+        static int k;
+        char *b = buf[k++ % 4];
+        if (!json_field_str(json, path, b, sizeof(buf[0])))
+                snprintf(b, sizeof(buf[0]), "(missing %s)", path);
+        return b;
 }

@@ -81,5 +81,12 @@ char *raw_recv(int fd, int timeout_ms);
 bool json_field_str(const char *json, const char *path, char *buf, size_t size);
 bool json_field_i64(const char *json, const char *path, int64_t *ret);
 
+/* Conveniences for scenarios: a command whose failure is a TAP diagnostic
+ * (returns "{}" then), and fields of a reply (-1 / "(missing PATH)" when absent;
+ * jstr() cycles through 4 static buffers). */
+char *tcmd(tclient *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t jint(const char *json, const char *path);
+const char *jstr(const char *json, const char *path);
+
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);

@@ -156,7 +156,7 @@ static void test_broken(void) {
 
         /* rules */
         broken(RULE("{ \"name\": \"a\", \"allow\": true }"), 3, 28,
-               "unknown rule key 'allow' (allowed: name, comment, match, memlock)", "unknown rule key");
+               "unknown rule key 'allow' (allowed: name, comment, match, memlock, cgroup, sched)", "unknown rule key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"user\": 1000 } }"), 3, 39,
                "unknown match key 'user' (allowed: uid, gid, cgroup, vm)", "unknown match key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"uid\": \"5-1\" } }"), 3, 46, "uid range '5-1' is empty: 5 > 1",
@@ -562,7 +562,7 @@ static void test_decide(void) {
 
         /* unknown operations */
         rejected(decide(p, 1000, "memlock.get", "{}"), -EOPNOTSUPP,
-                 "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set)", "unknown op");
+                 "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set, cgroup.move, sched.set)", "unknown op");
 
         /* ping and state.get: always allowed, no rule needed, no args taken */
         decide_result ping = decide(p, 5, "ping", NULL);
@@ -591,6 +591,168 @@ static void test_decide(void) {
                "op_lookup");
 }
 
+/* --- cgroup and sched sections, CPU lists, cgroup targets --- */
+
+static const char thread_policy[] =
+        "{ \"version\": 1, \"rules\": [\n"
+        "  { \"name\": \"placer\", \"match\": { \"uid\": 1000 },\n"
+        "    \"cgroup\": { \"targets\": [\"housekeeping\", \"vcpu*\"], \"create\": true, \"cpus\": \"0-3\" },\n"
+        "    \"sched\": { \"policies\": [\"other\", \"batch\", \"fifo\"], \"max_priority\": 10, \"min_nice\": 0,\n"
+        "               \"cpus\": \"0-1,8\", \"max_rttime_us\": 200000, \"burst\": \"25/20s\" } },\n"
+        "  { \"name\": \"no-create\", \"match\": { \"uid\": 2000 },\n"
+        "    \"cgroup\": { \"targets\": \"housekeeping\" },\n"
+        "    \"sched\": { \"policies\": [\"idle\"] } }\n"
+        "] }\n";
+
+static void test_thread_sections(void) {
+        _cleanup_policy_ policy *p = policy_new();
+        policy_error err = {};
+        char msg[512], buf[256];
+        cpu_mask m, m2;
+        unsigned cpu = 0;
+
+        /* CPU lists */
+        tap_is_int(cpu_mask_parse("0-3,8, 10", &m, msg, sizeof(msg)), 0, "cpu list '0-3,8, 10' parses");
+        tap_is_str(cpu_mask_format(&m, buf, sizeof(buf)), "0-3,8,10", "and formats back");
+        tap_is_int(cpu_mask_parse("5", &m2, msg, sizeof(msg)), 0, "cpu list '5' parses");
+        tap_ok(!cpu_mask_subset(&m2, &m, &cpu) && cpu == 5, "5 is not within 0-3,8,10, and CPU 5 is named");
+        tap_is_int(cpu_mask_parse("2,8", &m2, msg, sizeof(msg)), 0, "cpu list '2,8' parses");
+        tap_ok(cpu_mask_subset(&m2, &m, NULL), "2,8 is within 0-3,8,10");
+        tap_is_int(cpu_mask_parse("3-1", &m, msg, sizeof(msg)), -EINVAL, "range 3-1 is refused");
+        tap_has_str(msg, "range 3-1 is empty", "with a message");
+        tap_is_int(cpu_mask_parse("", &m, msg, sizeof(msg)), -EINVAL, "an empty list is refused");
+        tap_is_int(cpu_mask_parse("0,", &m, msg, sizeof(msg)), -EINVAL, "a trailing comma is refused");
+        tap_is_int(cpu_mask_parse("a", &m, msg, sizeof(msg)), -EINVAL, "letters are refused");
+        tap_has_str(msg, "is not like \"0-3,8\"", "with a message showing the form");
+        tap_is_int(cpu_mask_parse("1024", &m, msg, sizeof(msg)), -EINVAL, "CPU 1024 is refused");
+        tap_has_str(msg, "below 1024", "with the bound");
+
+        /* cgroup targets */
+        tap_is_int(cgroup_target_check("housekeeping", false, msg, sizeof(msg)), 0, "target housekeeping");
+        tap_is_int(cgroup_target_check("a/b.c/d_e-f", false, msg, sizeof(msg)), 0, "target a/b.c/d_e-f");
+        tap_is_int(cgroup_target_check("../pod-b", false, msg, sizeof(msg)), -EINVAL, "target ../pod-b refused");
+        tap_has_str(msg, "'..' component", "naming the '..' component");
+        tap_is_int(cgroup_target_check("a/../../b", false, msg, sizeof(msg)), -EINVAL, "target a/../../b refused");
+        tap_is_int(cgroup_target_check("./a", false, msg, sizeof(msg)), -EINVAL, "target ./a refused");
+        tap_is_int(cgroup_target_check("/kubepods", false, msg, sizeof(msg)), -EINVAL, "absolute target refused");
+        tap_has_str(msg, "is absolute", "saying it is absolute");
+        tap_is_int(cgroup_target_check("a//b", false, msg, sizeof(msg)), -EINVAL, "empty component refused");
+        tap_is_int(cgroup_target_check("a/", false, msg, sizeof(msg)), -EINVAL, "trailing slash refused");
+        tap_is_int(cgroup_target_check("", false, msg, sizeof(msg)), -EINVAL, "empty target refused");
+        tap_is_int(cgroup_target_check("a b", false, msg, sizeof(msg)), -EINVAL, "a space refused");
+        tap_has_str(msg, "contains ' '", "naming the character");
+        tap_is_int(cgroup_target_check("vcpu*", false, msg, sizeof(msg)), -EINVAL, "'*' refused in a request");
+        tap_is_int(cgroup_target_check("vcpu*", true, msg, sizeof(msg)), 0, "'*' allowed in a policy glob");
+        tap_is_int(cgroup_target_check("a/b/c/d/e/f/g/h/i", false, msg, sizeof(msg)), -EINVAL, "9 levels refused");
+
+        /* sections */
+        tap_is_int(policy_load_text(p, "t.json", thread_policy, strlen(thread_policy), &err), 0,
+                   "policy with cgroup and sched sections loads (%s)", err.message);
+        const policy_rule *r = rule_named(p, "placer");
+        tap_ok(r && r->cgroup.present && r->cgroup.n_targets == 2 && r->cgroup.create && r->cgroup.has_cpus,
+               "placer: cgroup targets, create, cpus");
+        tap_is_str(r ? cpu_mask_format(&r->sched.cpus, buf, sizeof(buf)) : "", "0-1,8", "placer: sched cpus");
+        tap_ok(r && r->sched.present && r->sched.max_priority == 10 && r->sched.max_rttime_us == 200000 &&
+                       r->sched.burst_n == 25 && r->sched.burst_usec == 20000000 &&
+                       r->sched.policies == ((1u << SCHED_OTHER) | (1u << SCHED_BATCH) | (1u << SCHED_FIFO)),
+               "placer: sched policies, ceiling, rttime, burst 25/20s");
+        r = rule_named(p, "no-create");
+        tap_ok(r && r->cgroup.n_targets == 1 && !r->cgroup.create && !r->sched.has_cpus && r->sched.min_nice == 0,
+               "no-create: a single target string, create defaults to false");
+
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"create\": true } }"), 3, 38, "cgroup section needs \"targets\"",
+               "cgroup without targets");
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"targets\": [\"../x\"] } }"), 3, 52, "'..' component",
+               "cgroup target with ..");
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"targets\": \"a/**\" } }"), 3, 51, "'**' is not allowed",
+               "cgroup target with **");
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"targets\": \"a\", \"cpus\": \"x\" } }"), 3, 64,
+               "cgroup \"cpus\": CPU list 'x'", "cgroup cpus not a list");
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"targets\": \"a\", \"create\": 1 } }"), 3, 66,
+               "cgroup \"create\" must be true or false", "cgroup create not a bool");
+        broken(RULE("{ \"name\": \"a\", \"cgroup\": { \"targets\": \"a\", \"move\": 1 } }"), 3, 56,
+               "unknown cgroup key 'move' (allowed: targets, create, cpus)", "unknown cgroup key");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"max_priority\": 5 } }"), 3, 37, "sched section needs \"policies\"",
+               "sched without policies");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"deadline\"] } }"), 3, 52,
+               "unknown scheduling policy 'deadline' (allowed: other, batch, idle, fifo, rr)", "unknown policy");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"fifo\"], \"max_rttime_us\": 1 } }"), 3, 37,
+               "allows fifo/rr and so needs \"max_priority\"", "fifo without a ceiling");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"rr\"], \"max_priority\": 5 } }"), 3, 37,
+               "needs \"max_rttime_us\"", "rr without max_rttime_us");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"rr\"], \"max_priority\": 100 } }"), 3, 75,
+               "sched \"max_priority\" must be an integer from 1 to 99", "max_priority 100");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"other\"], \"min_nice\": -21 } }"), 3, 74,
+               "sched \"min_nice\" must be an integer from -20 to 19", "min_nice -21");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"other\"], \"burst\": \"25/20h\" } }"), 3, 71,
+               "sched \"burst\" must be a string like \"25/20s\"", "burst with an unknown unit");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"other\"], \"burst\": \"0/1s\" } }"), 3, 71,
+               "sched \"burst\" must be a string like", "burst of 0");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"other\"], \"prio\": 1 } }"), 3, 62,
+               "unknown sched key 'prio'", "unknown sched key");
+
+        /* decisions */
+        decided(decide(p, 1000, "cgroup.move", "{\"tids\":[1,2],\"target\":\"housekeeping\",\"create\":true}"), true,
+                "placer", "matches the rule's cgroup target 'housekeeping'", "move to housekeeping");
+        decided(decide(p, 1000, "cgroup.move", "{\"pid\":7,\"target\":\"vcpu3\"}"), true, "placer",
+                "target 'vcpu3' matches the rule's cgroup target 'vcpu*'", "move to vcpu3 by glob");
+        decided(decide(p, 1000, "cgroup.move", "{\"pid\":7,\"target\":\"vcpu3/x\"}"), false, "placer",
+                "target 'vcpu3/x' matches none of the rule's cgroup targets", "'*' stays in one component");
+        decided(decide(p, 2000, "cgroup.move", "{\"pid\":7,\"target\":\"housekeeping\",\"create\":true}"), false,
+                "no-create", "does not let the broker create cgroups", "create not allowed");
+        decided(decide(p, 1000, "cgroup.move", "{\"tids\":[1],\"target\":\"vcpu0\",\"create\":true,\"cpus\":\"2-3\"}"),
+                true, "placer", "matches", "cpuset cpus within the rule");
+        decided(decide(p, 1000, "cgroup.move", "{\"tids\":[1],\"target\":\"vcpu0\",\"create\":true,\"cpus\":\"4\"}"),
+                false, "placer", "cpus '4' include CPU 4, outside the rule's cgroup cpus '0-3'", "cpuset cpus outside");
+        decided(decide(p, 2000, "cgroup.move", "{\"tids\":[1],\"target\":\"housekeeping\"}"), true, "no-create",
+                "matches", "existing target without create");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[1],\"target\":\"../x\"}"), -EINVAL, "'..' component",
+                 "move to ..");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[1],\"pid\":2,\"target\":\"a\"}"), -EINVAL,
+                 "give exactly one of \"tids\" (threads) or \"pid\"", "tids and pid");
+        rejected(decide(p, 1000, "cgroup.move", "{\"target\":\"a\"}"), -EINVAL, "give exactly one of", "neither");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[],\"target\":\"a\"}"), -EINVAL,
+                 "\"tids\" must be a non-empty array", "empty tids");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[3,3],\"target\":\"a\"}"), -EINVAL, "tid 3 is listed twice",
+                 "duplicate tid");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[\"3\"],\"target\":\"a\"}"), -EINVAL,
+                 "\"tids\" must be a thread id", "tid as a string");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[3],\"target\":\"a\",\"cpus\":\"0\"}"), -EINVAL,
+                 "applies only to a target the broker creates", "cpus without create");
+        rejected(decide(p, 1000, "cgroup.move", "{\"tids\":[3]}"), -EINVAL, "\"target\" must be a cgroup path",
+                 "missing target");
+
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"fifo\",\"priority\":10}"), true, "placer",
+                "fifo priority 10 is within the rule's max_priority 10", "fifo at the ceiling");
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"fifo\",\"priority\":11}"), false, "placer",
+                "priority 11 exceeds the rule's max_priority 10", "fifo above the ceiling");
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"rr\",\"priority\":1}"), false, "placer",
+                "policy rr is not among the rule's sched policies", "rr not listed");
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"batch\",\"nice\":3,\"cpus\":\"8\"}"), true,
+                "placer", "batch nice 3 is allowed", "batch nice 3 on CPU 8");
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"other\",\"nice\":-1}"), false, "placer",
+                "nice -1 is below the rule's min_nice 0", "nice below min_nice");
+        decided(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"other\",\"cpus\":\"0-2\"}"), false, "placer",
+                "cpus '0-2' include CPU 2, outside the rule's sched cpus '0-1,8'", "affinity outside");
+        decided(decide(p, 2000, "sched.set", "{\"tid\":5,\"policy\":\"idle\",\"cpus\":\"0\"}"), false, "no-create",
+                "the rule allows no affinity changes", "affinity without rule cpus");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"fifo\"}"), -EINVAL,
+                 "policy fifo needs \"priority\" (1-99)", "fifo without priority");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"fifo\",\"priority\":0}"), -EINVAL,
+                 "\"priority\" must be an integer from 1 to 99", "priority 0");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"other\",\"priority\":1}"), -EINVAL,
+                 "\"priority\" applies only to fifo and rr, not other", "priority for other");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"fifo\",\"priority\":1,\"nice\":0}"), -EINVAL,
+                 "\"nice\" does not apply to policy fifo", "nice for fifo");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"batch\",\"nice\":20}"), -EINVAL,
+                 "\"nice\" must be an integer from -20 to 19", "nice 20");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"deadline\"}"), -EINVAL,
+                 "\"policy\" must be one of other, batch, idle, fifo, rr", "unknown policy");
+        rejected(decide(p, 1000, "sched.set", "{\"policy\":\"other\"}"), -EINVAL, "missing \"tid\"", "missing tid");
+        rejected(decide(p, 1000, "sched.set", "{\"tid\":5,\"policy\":\"other\",\"cpus\":\"x\"}"), -EINVAL,
+                 "sched.set: CPU list 'x'", "bad cpus");
+}
+
 int main(void) {
         unit_tmpdir(tmpdir, sizeof(tmpdir), "test-policy");
         test_good();
@@ -598,6 +760,7 @@ int main(void) {
         test_dir();
         test_glob();
         test_match();
+        test_thread_sections();
         test_decide();
         rmdir(tmpdir);
         return tap_done();

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-cgroup.c - cgroup.move: threads (cgroup v2 threaded mode) or a
+ * whole process of the peer into a cgroup below the peer's own, e.g. QEMU's
+ * non-vCPU threads into "housekeeping".
+ *
+ * parse args -> (policy, in the dispatcher) -> resolve and pin every
+ * thread, all or nothing -> open the target component by component with
+ * openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from the
+ * peer's cgroup, creating what is missing when asked and allowed -> write
+ * each id -> read each thread's cgroup back from /proc and report per id.
+ *
+ * What the broker created is recorded in the session and removed (when
+ * empty) as the session ends.
+ */
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <syslog.h>
+
+#include "broker.h"
+#include "proc.h"
+
+#define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+static int openat2_dir(int dirfd, const char *path) {
+        struct open_how how = {
+                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_STRICT,
+        };
+        int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        return fd < 0 ? negative_errno() : fd;
+}
+
+static int read_at(int dirfd, const char *name, char *buf, size_t size) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        ssize_t k = read(fd, buf, size - 1);
+        if (k < 0)
+                return negative_errno();
+        buf[k] = 0;
+        while (k > 0 && buf[k - 1] == '\n')
+                buf[--k] = 0;
+        return 0;
+}
+
+static int write_at(int dirfd, const char *name, const char *value) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        size_t n = strlen(value);
+        ssize_t k = write(fd, value, n);
+        if (k < 0)
+                return negative_errno();
+        return (size_t) k == n ? 0 : -EIO;
+}
+
+/* "a/b/c" of the session's cgroup + target, relative to the cgroup2 root */
+static void rel_path(client *c, const char *target, size_t len, char *buf, size_t size) {
+        if (streq(c->cgroup, "/"))
+                snprintf(buf, size, "%.*s", (int) len, target);
+        else
+                snprintf(buf, size, "%s/%.*s", c->cgroup + 1, (int) len, target);
+}
+
+static void record_created(client *c, const char *rel) {
+        if (c->n_cgroups_created == SESSION_MAX_CGROUPS) {
+                log_msg(c->b, LOG_WARNING, "session %llu: more than %d cgroups created; '%s' will not be removed",
+                        (unsigned long long) c->session, SESSION_MAX_CGROUPS, rel);
+                return;
+        }
+        char *s = strdup(rel);
+        if (s)
+                c->cgroups_created[c->n_cgroups_created++] = s;
+}
+
+typedef struct walk_result {
+        int fd;
+        bool created;      /* the last component */
+        size_t n_created;  /* components created */
+} walk_result;
+
+/*
+ * Open @target below the peer's cgroup @base component by component,
+ * creating missing ones when @create (as threaded cgroups when @threaded).
+ */
+static int walk(request *req, int base, const cgroup_move_args *a, bool threaded, walk_result *ret,
+                delegate_error *err) {
+        client *c = req->c;
+        _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
+        const char *t = a->target;
+        char comp[256], rel[1024];
+
+        *ret = (walk_result) { .fd = -EBADF };
+        if (cur < 0)
+                return error_set(err, negative_errno(), "system", errno, "dup: %m");
+        for (const char *p = t; *p;) {
+                size_t l = strcspn(p, "/");
+                snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
+                int fd = openat2_dir(cur, comp);
+                bool created = false;
+                if (fd == -ENOENT && a->create) {
+                        if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
+                                return error_set(err, negative_errno(), "system", errno,
+                                                 "cannot create cgroup '%.*s' below '%s': %m", (int) (p - t + l), t,
+                                                 c->cgroup);
+                        created = errno != EEXIST;
+                        fd = openat2_dir(cur, comp);
+                }
+                switch (fd) {
+                case -ENOENT:
+                        return error_set(err, -ENOENT, "not-found", ENOENT,
+                                         "cgroup '%.*s' does not exist below the caller's cgroup '%s' (with "
+                                         "\"create\": true the broker creates it, where the policy allows)",
+                                         (int) (p - t + l), t, c->cgroup);
+                case -ELOOP:
+                        return error_set(err, -ELOOP, "denied", ELOOP,
+                                         "cgroup target '%s': '%s' is a symbolic link, which the broker never follows",
+                                         t, comp);
+                case -EXDEV:
+                        return error_set(err, -EXDEV, "denied", EXDEV,
+                                         "cgroup target '%s': '%s' crosses into another mount, outside the cgroup tree",
+                                         t, comp);
+                case -ENOTDIR:
+                        return error_set(err, -ENOTDIR, "bad-request", ENOTDIR,
+                                         "cgroup target '%s': '%s' is not a directory", t, comp);
+                default:
+                        if (fd < 0)
+                                return error_set(err, fd, "system", -fd, "cannot open cgroup '%s' below '%s': %s", t,
+                                                 c->cgroup, strerror(-fd));
+                }
+                safe_close(cur);
+                cur = fd;
+                struct statfs sf;
+                if (fstatfs(cur, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+                        return error_set(err, -EACCES, "denied", EACCES,
+                                         "cgroup target '%s': '%s' is not a cgroup v2 directory", t, comp);
+                if (created) {
+                        rel_path(c, t, p - t + l, rel, sizeof(rel));
+                        record_created(c, rel);
+                        ret->n_created++;
+                        if (threaded) {
+                                int r = write_at(cur, "cgroup.type", "threaded");
+                                if (r < 0)
+                                        return error_set(err, r, "system", -r,
+                                                         "cannot make the new cgroup '%s' threaded: %s (a controller "
+                                                         "enabled in '%s' may not support threaded mode)",
+                                                         rel, strerror(-r), c->cgroup);
+                        }
+                }
+                ret->created = created;
+                p += l;
+                if (*p == '/')
+                        p++;
+        }
+        ret->fd = TAKE_FD(cur);
+        return 0;
+}
+
+/* Give a created target its cpuset.cpus: enable cpuset down to it, then write. */
+static int set_cpuset(request *req, int base, const cgroup_move_args *a, int target_fd, delegate_error *err) {
+        char cpus[1024], comp[256];
+        _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return error_set(err, negative_errno(), "system", errno, "dup: %m");
+        for (const char *p = a->target; *p;) {
+                size_t l = strcspn(p, "/");
+                int r = write_at(cur, "cgroup.subtree_control", "+cpuset");
+                if (r < 0 && r != -EBUSY) /* EBUSY: already enabled with processes inside */
+                        return error_set(err, r, "system", -r,
+                                         "cannot enable the cpuset controller on the way to '%s': %s", a->target,
+                                         strerror(-r));
+                snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
+                int fd = openat2_dir(cur, comp);
+                if (fd < 0)
+                        return error_set(err, fd, "system", -fd, "cannot open cgroup '%s': %s", a->target,
+                                         strerror(-fd));
+                safe_close(cur);
+                cur = fd;
+                p += l;
+                if (*p == '/')
+                        p++;
+        }
+        int r = write_at(target_fd, "cpuset.cpus", cpu_mask_format(&a->cpus, cpus, sizeof(cpus)));
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot set cpuset.cpus of '%s' to '%s': %s", a->target, cpus,
+                                 strerror(-r));
+        return 0;
+}
+
+typedef struct move_outcome {
+        pid_t id;   /* as the client named it */
+        bool moved;
+        char cgroup[512];
+        int errno_value;
+        char error[256];
+} move_outcome;
+
+static void move_one(int target_fd, const char *file, pid_t tgid, pid_t host, int pidfd, const char *want,
+                     move_outcome *o) {
+        char num[32];
+        _cleanup_free_ char *now = NULL;
+        snprintf(num, sizeof(num), "%d", (int) host);
+        int r = write_at(target_fd, file, num);
+        if (r < 0) {
+                o->errno_value = -r;
+                snprintf(o->error, sizeof(o->error), "writing %s failed: %s", file, strerror(-r));
+        }
+        /* read back, and only trust it while the thread is the one we pinned */
+        int q = tgid == host ? proc_cgroup(host, &now) : proc_task_cgroup(tgid, host, &now);
+        if (q < 0 || !pidfd_alive(pidfd)) {
+                o->errno_value = ESRCH;
+                snprintf(o->error, sizeof(o->error), "exited during the move");
+                return;
+        }
+        snprintf(o->cgroup, sizeof(o->cgroup), "%s", now);
+        o->moved = r == 0 && streq(now, want);
+        if (r == 0 && !o->moved) {
+                o->errno_value = EIO;
+                snprintf(o->error, sizeof(o->error), "the kernel accepted the write, but it is in '%s'", now);
+        }
+}
+
+void op_cgroup_move(request *req, const policy_decision *d) {
+        client *c = req->c;
+        cgroup_move_args a;
+        delegate_error err;
+        char msg[512], want[1024], type[64];
+        int r;
+
+        if (cgroup_move_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        _cleanup_free_ pid_t *tids_owned = a.tids;
+        size_t n = a.by_pid ? 1 : a.n_tids;
+        _cleanup_free_ peer_thread *th = calloc(n, sizeof(peer_thread));
+        _cleanup_free_ move_outcome *out = calloc(n, sizeof(move_outcome));
+        _cleanup_close_ int base = -EBADF, pidfd = -EBADF;
+        walk_result w = { .fd = -EBADF };
+        pid_t host = 0;
+        /* declared before the first goto: cleanups run on every path */
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_erase_free_ char *res = NULL;
+
+        if (!th || !out)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        if (a.by_pid) {
+                r = peer_resolve_target(c, a.pid, &host, &pidfd, &err);
+                if (r < 0)
+                        return request_reply_delegate_error(req, &err);
+        } else {
+                r = peer_resolve_threads(c, a.tids, a.n_tids, th, &err);
+                if (r < 0)
+                        return request_reply_delegate_error(req, &err);
+        }
+
+        base = peer_cgroup_open(c, &err);
+        if (base < 0)
+                goto fail;
+        if (a.has_cpus) {
+                /* refuse before anything is created */
+                char ctl[512] = "";
+                r = read_at(base, "cgroup.controllers", ctl, sizeof(ctl));
+                bool have = false;
+                for (char *tok = ctl, *save = NULL; (tok = strtok_r(tok, " ", &save)); tok = NULL)
+                        have = have || streq(tok, "cpuset");
+                if (!have) {
+                        request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
+                                            "the cgroup v2 cpuset controller is not available below '%s' "
+                                            "(cgroup.controllers: '%s'), so \"cpus\" cannot be applied on this node",
+                                            c->cgroup, r < 0 ? "unreadable" : ctl);
+                        goto done;
+                }
+        }
+        r = walk(req, base, &a, !a.by_pid, &w, &err);
+        if (r < 0)
+                goto fail;
+        r = read_at(w.fd, "cgroup.type", type, sizeof(type));
+        if (r < 0) {
+                error_set(&err, r, "system", -r, "cannot read cgroup.type of '%s': %s", a.target, strerror(-r));
+                goto fail;
+        }
+        if (!a.by_pid && !streq(type, "threaded")) {
+                error_set(&err, -EINVAL, "bad-request", EINVAL,
+                          "cgroup '%s' is a %s cgroup: threads move only into a threaded cgroup (let the broker "
+                          "create it with \"create\": true, or move the whole process with \"pid\")",
+                          a.target, type);
+                goto fail;
+        }
+        if (a.by_pid && !streq(type, "domain") && !streq(type, "domain threaded")) {
+                error_set(&err, -EINVAL, "bad-request", EINVAL,
+                          "cgroup '%s' is a %s cgroup: a whole process moves only into a domain cgroup (use \"tids\" "
+                          "for threads)",
+                          a.target, type);
+                goto fail;
+        }
+        if (a.has_cpus) {
+                if (!w.created) {
+                        error_set(&err, -EEXIST, "exists", EEXIST,
+                                  "cgroup '%s' already exists; \"cpus\" is applied only to a target the broker "
+                                  "creates",
+                                  a.target);
+                        goto fail;
+                }
+                r = set_cpuset(req, base, &a, w.fd, &err);
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* act: every id, each reported */
+        rel_path(c, a.target, strlen(a.target), want, sizeof(want) - 1);
+        memmove(want + 1, want, strlen(want) + 1);
+        want[0] = '/';
+        size_t moved = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (a.by_pid) {
+                        out[i].id = a.pid;
+                        move_one(w.fd, "cgroup.procs", host, host, pidfd, want, &out[i]);
+                } else {
+                        out[i].id = th[i].tid;
+                        move_one(w.fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid, th[i].pidfd, want,
+                                 &out[i]);
+                }
+                moved += out[i].moved;
+        }
+        c->n_threads_moved += moved;
+        log_msg(c->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) c->session,
+                moved, n, a.by_pid ? "process" : "threads", want);
+
+        g = json_gen_new();
+        if (!g) {
+                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+                goto done;
+        }
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "target", a.target);
+        json_gen_kv_str(g, "cgroup", want);
+        json_gen_kv_str(g, "type", type);
+        json_gen_kv_bool(g, "created", w.created);
+        json_gen_kv_u64(g, "moved", moved);
+        json_gen_kv_u64(g, "failed", n - moved);
+        json_gen_str(g, a.by_pid ? "processes" : "threads");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < n; i++) {
+                yajl_gen_map_open(g);
+                json_gen_kv_i64(g, a.by_pid ? "pid" : "tid", out[i].id);
+                json_gen_kv_bool(g, "moved", out[i].moved);
+                if (out[i].cgroup[0])
+                        json_gen_kv_str(g, "cgroup", out[i].cgroup);
+                if (!out[i].moved) {
+                        json_gen_kv_i64(g, "errno", out[i].errno_value);
+                        json_gen_kv_str(g, "error", out[i].error);
+                }
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &res, NULL) < 0)
+                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        else
+                request_reply_result(req, res, NULL, 0);
+        goto done;
+fail:
+        request_reply_delegate_error(req, &err);
+done:
+        safe_close(w.fd);
+        if (!a.by_pid)
+                peer_threads_done(th, n);
+        (void) d;
+}
+
+void cgroup_session_end(client *c) {
+        /* deepest first: they were recorded parent before child */
+        for (size_t i = c->n_cgroups_created; i-- > 0;) {
+                char *rel = c->cgroups_created[i];
+                char *slash = strrchr(rel, '/');
+                _cleanup_close_ int parent = -EBADF;
+                if (slash) {
+                        *slash = 0;
+                        parent = openat2_dir(c->b->cgroup_fd, rel);
+                        *slash = '/';
+                } else
+                        parent = fcntl(c->b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
+                if (parent < 0 || unlinkat(parent, slash ? slash + 1 : rel, AT_REMOVEDIR) < 0) {
+                        if (parent >= 0 && errno == ENOENT)
+                                ; /* already gone (the pod was removed) */
+                        else
+                                log_msg(c->b, LOG_WARNING, "session %llu: cannot remove cgroup /%s it created: %s",
+                                        (unsigned long long) c->session, rel,
+                                        parent < 0 ? strerror(-parent) : strerror(errno));
+                } else
+                        log_msg(c->b, LOG_INFO, "session %llu: removed cgroup /%s", (unsigned long long) c->session,
+                                rel);
+                free(rel);
+                c->cgroups_created[i] = NULL;
+        }
+        c->n_cgroups_created = 0;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-sched.c - sched.set: scheduling policy, priority or nice, and
+ * affinity of one thread of the peer or of a descendant (QEMU's vCPUs).
+ *
+ * Realtime (fifo/rr) borrows rtkit's safety set: SCHED_RESET_ON_FORK
+ * always; the target process must run under a finite hard RLIMIT_RTTIME no
+ * larger than the rule's max_rttime_us, so a runaway thread is stopped by
+ * the kernel; the rule's priority ceiling (checked with the policy); and a
+ * burst limit per session.
+ *
+ * The thread is pinned with a thread pidfd before acting.  A thread id is
+ * only reused after its thread is gone, so if the pidfd still answers after
+ * sched_setattr() the change hit the right thread; if not, whatever now has
+ * that id gets the attributes read just before acting back.
+ */
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "broker.h"
+#include "proc.h"
+
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+
+/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
+typedef struct sched_attr_v0 {
+        uint32_t size;
+        uint32_t sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+} sched_attr_v0;
+
+static int get_attr(pid_t tid, sched_attr_v0 *a) {
+        memset(a, 0, sizeof(*a));
+        return syscall(SYS_sched_getattr, tid, a, sizeof(*a), 0) < 0 ? negative_errno() : 0;
+}
+
+static int set_attr(pid_t tid, const sched_attr_v0 *a) {
+        sched_attr_v0 x = *a;
+        x.size = sizeof(x);
+        return syscall(SYS_sched_setattr, tid, &x, 0) < 0 ? negative_errno() : 0;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* rtkit's window: at most burst_n changes per burst_usec, counted from the first. */
+static bool burst_take(client *c, const policy_rule *rule, uint64_t *retry_usec) {
+        if (!rule || rule->sched.burst_n == 0)
+                return true;
+        uint64_t now = now_usec();
+        if (c->sched_window_count == 0 || now - c->sched_window_start >= rule->sched.burst_usec) {
+                c->sched_window_start = now;
+                c->sched_window_count = 0;
+        }
+        if (c->sched_window_count >= rule->sched.burst_n) {
+                *retry_usec = c->sched_window_start + rule->sched.burst_usec - now;
+                return false;
+        }
+        c->sched_window_count++;
+        return true;
+}
+
+static void fmt_usec(uint64_t v, char *buf, size_t size) {
+        if (v == UINT64_MAX)
+                snprintf(buf, size, "unlimited");
+        else
+                snprintf(buf, size, "%" PRIu64 " us", v);
+}
+
+void op_sched_set(request *req, const policy_decision *d) {
+        client *c = req->c;
+        const policy_rule *rule = d->rule;
+        sched_args a;
+        delegate_error err;
+        peer_thread t;
+        char msg[512], b1[64], b2[64];
+        bool rt;
+        int r;
+        /* declared before the first goto: cleanups run on every path */
+        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_erase_free_ char *res = NULL;
+
+        if (sched_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
+        r = peer_resolve_threads(c, &a.tid, 1, &t, &err);
+        if (r < 0)
+                return request_reply_delegate_error(req, &err);
+
+        if (rt) {
+                uint64_t soft, hard;
+                r = proc_rttime_limits(t.host_tgid, &soft, &hard);
+                if (r < 0) {
+                        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
+                        goto out;
+                }
+                uint64_t max = rule ? rule->sched.max_rttime_us : 0;
+                if (hard == UINT64_MAX || hard > max) {
+                        fmt_usec(hard, b1, sizeof(b1));
+                        fmt_usec(max, b2, sizeof(b2));
+                        request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
+                                            "realtime scheduling needs the target process to run under a finite "
+                                            "RLIMIT_RTTIME no larger than the rule's max_rttime_us (%s); its hard "
+                                            "limit is %s: lower it with setrlimit(RLIMIT_RTTIME) first",
+                                            b2, b1);
+                        goto out;
+                }
+        }
+
+        uint64_t retry;
+        if (!burst_take(c, rule, &retry)) {
+                request_reply_error(req, ERR_RATE_LIMITED, EBUSY, rule->name,
+                                    "more than %u sched.set in %" PRIu64 " ms for this session; retry in %" PRIu64
+                                    " ms",
+                                    rule->sched.burst_n, rule->sched.burst_usec / 1000, (retry + 999) / 1000);
+                goto out;
+        }
+
+        sched_attr_v0 old, want = {
+                .sched_policy = (uint32_t) a.policy,
+                .sched_flags = rt ? SCHED_FLAG_RESET_ON_FORK : 0,
+                .sched_nice = a.nice,
+                .sched_priority = (uint32_t) a.priority,
+        };
+        cpu_set_t old_cpus, cpus;
+        r = get_attr(t.host_tid, &old);
+        if (r >= 0 && sched_getaffinity(t.host_tid, sizeof(old_cpus), &old_cpus) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
+                goto out;
+        }
+        if (a.has_cpus) {
+                cpu_mask_to_set(&a.cpus, &cpus);
+                if (sched_setaffinity(t.host_tid, sizeof(cpus), &cpus) < 0) {
+                        request_reply_error(req, errno == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, errno, NULL,
+                                            "sched_setaffinity(thread %d, %s) failed: %m%s", (int) a.tid,
+                                            cpu_mask_format(&a.cpus, msg, sizeof(msg)),
+                                            errno == EINVAL ? " (no CPU of the list is online and allowed to it)"
+                                                            : "");
+                        goto out;
+                }
+        }
+        r = set_attr(t.host_tid, &want);
+        if (r < 0) {
+                int e = -r;
+                if (a.has_cpus)
+                        (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
+                                    "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
+                                    sched_policy_name(a.policy), strerror(e));
+                goto out;
+        }
+
+        /* was it still our thread?  (its id cannot be reused while it lives) */
+        if (!pidfd_alive(t.pidfd)) {
+                (void) set_attr(t.host_tid, &old);
+                if (a.has_cpus)
+                        (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL,
+                                    "thread %d exited while its scheduling was being changed; the change was undone",
+                                    (int) a.tid);
+                goto out;
+        }
+
+        /* read back from the kernel */
+        sched_attr_v0 now;
+        if (get_attr(t.host_tid, &now) < 0 || sched_getaffinity(t.host_tid, sizeof(cpus), &cpus) < 0 ||
+            !pidfd_alive(t.pidfd)) {
+                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
+                goto out;
+        }
+        cpu_mask m;
+        cpu_mask_from_set(&cpus, &m);
+        c->n_sched_changes++;
+        log_msg(c->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
+                (unsigned long long) c->session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
+                now.sched_priority, now.sched_nice, cpu_mask_format(&m, msg, sizeof(msg)));
+
+        g = json_gen_new();
+        if (!g) {
+                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+                goto out;
+        }
+        yajl_gen_map_open(g);
+        json_gen_kv_i64(g, "tid", a.tid);
+        json_gen_kv_str(g, "policy", sched_policy_name((int) now.sched_policy));
+        json_gen_kv_i64(g, "priority", now.sched_priority);
+        json_gen_kv_i64(g, "nice", now.sched_nice);
+        json_gen_kv_bool(g, "reset_on_fork", now.sched_flags & SCHED_FLAG_RESET_ON_FORK);
+        json_gen_kv_str(g, "cpus", cpu_mask_format(&m, msg, sizeof(msg)));
+        json_gen_str(g, "was");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "policy", sched_policy_name((int) old.sched_policy));
+        json_gen_kv_i64(g, "priority", old.sched_priority);
+        json_gen_kv_i64(g, "nice", old.sched_nice);
+        yajl_gen_map_close(g);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &res, NULL) < 0)
+                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        else
+                request_reply_result(req, res, NULL, 0);
+out:
+        peer_threads_done(&t, 1);
+}
