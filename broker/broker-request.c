@@ -21,6 +21,8 @@ static const struct {
         { "ping", op_ping },
         { "state.get", op_state_get },
         { "memlock.set", op_memlock_set },
+        { "tap.create", op_tap_create },
+        { "tap.destroy", op_tap_destroy },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
@@ -170,6 +172,8 @@ void request_free(request *req) {
         }
         if (req->op && streq(req->op, "memlock.set"))
                 safe_close(req->memlock.pidfd);
+        if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
+                c->tap_inflight--;
         erase_free(req->op);
         json_free(req->args);
         explicit_bzero(req, sizeof(*req));

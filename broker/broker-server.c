@@ -73,6 +73,7 @@ void client_free(client *c) {
                 return;
         broker *b = c->b;
         request_detach_all(c);
+        tap_session_end(c);
         if (c->prev)
                 c->prev->next = c->next;
         else
