@@ -71,6 +71,17 @@ void op_state_get(request *req, const policy_decision *d) {
         yajl_gen_array_close(g);
         json_gen_kv_u64(g, "threads_moved", c->n_threads_moved);
         json_gen_kv_u64(g, "sched_changes", c->n_sched_changes);
+        json_gen_str(g, "tap");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < c->n_tap; i++) {
+                yajl_gen_map_open(g);
+                json_gen_kv_str(g, "name", c->tap[i].name);
+                json_gen_kv_i64(g, "ifindex", c->tap[i].ifindex);
+                json_gen_kv_bool(g, "persist", c->tap[i].persist);
+                json_gen_kv_bool(g, "adopted", c->tap[i].adopted);
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");

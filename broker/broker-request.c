@@ -23,6 +23,8 @@ static const struct {
         { "memlock.set", op_memlock_set },
         { "cgroup.move", op_cgroup_move },
         { "sched.set", op_sched_set },
+        { "tap.create", op_tap_create },
+        { "tap.destroy", op_tap_destroy },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
@@ -172,6 +174,8 @@ void request_free(request *req) {
         }
         if (req->op && streq(req->op, "memlock.set"))
                 safe_close(req->memlock.pidfd);
+        if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
+                c->tap_inflight--;
         erase_free(req->op);
         json_free(req->args);
         explicit_bzero(req, sizeof(*req));

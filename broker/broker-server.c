@@ -82,6 +82,7 @@ void client_free(client *c) {
         broker *b = c->b;
         request_detach_all(c);
         cgroup_session_end(c);
+        tap_session_end(c);
         if (c->prev)
                 c->prev->next = c->next;
         else

@@ -23,6 +23,7 @@
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
+#define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
 
 typedef struct broker broker;
@@ -48,6 +49,15 @@ typedef struct memlock_record {
         pid_t host_pid; /* in the broker's pid namespace */
         uint64_t soft, hard;
 } memlock_record;
+
+/* A TAP device this session created (or adopted), until destroyed. */
+typedef struct tap_record {
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        int netns_fd; /* the network namespace it was created in (nsfs fd) */
+        bool persist;
+        bool adopted; /* pre-existing: never removed at session end */
+} tap_record;
 
 struct client {
         broker *b;
@@ -80,6 +90,10 @@ struct client {
         /* sched.set burst window (per session, as rtkit's per-user window) */
         uint64_t sched_window_start;
         unsigned sched_window_count;
+        tap_record tap[SESSION_MAX_TAP];
+        size_t n_tap;
+        unsigned tap_inflight; /* tap.create requests in progress */
+        uint64_t tap_gen;      /* bumped whenever tap[] changes */
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -123,6 +137,8 @@ struct request {
         void (*helper_done)(request *req, int status, const void *out, size_t len);
         unsigned char helper_out[256];
         size_t helper_len;
+        int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
+        size_t helper_n_fds;
         /* op-specific scratch */
         union {
                 struct {
@@ -130,6 +146,17 @@ struct request {
                         pid_t host_pid;
                         int pidfd;
                 } memlock;
+                struct {
+                        tap_create_args args;
+                        uint32_t max_devices;
+                        bool adopt_existing;
+                        bool counted; /* in c->tap_inflight */
+                        uint64_t gen; /* c->tap_gen when the helper started */
+                } tap_create;
+                struct {
+                        tap_destroy_args args;
+                        tap_record rec; /* a copy; the netns fd stays the session's */
+                } tap_destroy;
         };
 };
 
@@ -197,6 +224,20 @@ void request_detach_all(client *c);
  */
 int helper_run(request *req, uid_t uid, gid_t gid, ssize_t (*fn)(void *arg, void *out, size_t size), void *arg,
                void (*done)(request *req, int status, const void *out, size_t len));
+/*
+ * A helper step that may also return fds: it stores up to
+ * ELEMENTSOF(req->helper_fds) in @fds and their count in *@n_fds; they
+ * reach @done in req->helper_fds (owned by the request: take them with
+ * TAKE_FD, the rest is closed with the request).
+ */
+typedef ssize_t (*helper_fn)(void *arg, void *out, size_t size, int *fds, size_t *n_fds);
+/**
+ * helper_run_netns() - like helper_run(), but the child stays root and
+ * enters the network namespace of @netns_fd (a pidfd or an nsfs fd) with
+ * setns() first.  The event loop's thread never changes namespace.
+ */
+int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
+                     void (*done)(request *req, int status, const void *out, size_t len));
 void helper_cancel(request *req);
 
 /* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
@@ -209,3 +250,8 @@ void op_sched_set(request *req, const policy_decision *d);
 
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
+void op_tap_create(request *req, const policy_decision *d);
+void op_tap_destroy(request *req, const policy_decision *d);
+/* broker-op-tap.c: the session ends: remove the devices it created that
+ * still exist, in a detached process, and forget them. */
+void tap_session_end(client *c);

@@ -9,8 +9,10 @@
 #include "size.h"
 #include "wire.h"
 
-static int bad(char *msg, size_t size, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *msg, size_t size, const char *fmt, ...) {
+#define bad ops_bad
+#define check_keys ops_check_keys
+
+int ops_bad(char *msg, size_t size, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, size, fmt, ap);
@@ -18,8 +20,7 @@ static int bad(char *msg, size_t size, const char *fmt, ...) {
         return -EINVAL;
 }
 
-/* Reject keys outside @allowed (NULL-terminated). */
-static int check_keys(const json_value *args, const char *op, const char *const *allowed, char *msg, size_t size) {
+int ops_check_keys(const json_value *args, const char *op, const char *const *allowed, char *msg, size_t size) {
         for (size_t i = 0; i < args->object.n; i++) {
                 const char *k = args->object.members[i].key;
                 bool ok = false;
@@ -356,6 +357,8 @@ static const op_desc ops[] = {
         { "memlock.set", true, memlock_check },
         { "cgroup.move", true, cgroup_check },
         { "sched.set", true, sched_check },
+        { "tap.create", true, tap_create_check },
+        { "tap.destroy", true, tap_destroy_check },
 };
 
 const op_desc *op_lookup(const char *name) {
@@ -366,7 +369,7 @@ const op_desc *op_lookup(const char *name) {
 }
 
 const char *op_names(void) {
-        return "ping, state.get, memlock.set, cgroup.move, sched.set";
+        return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {
@@ -376,6 +379,8 @@ static bool rule_has_section(const policy_rule *r, const char *op) {
                 return r->cgroup.present;
         if (streq(op, "sched.set"))
                 return r->sched.present;
+        if (streq(op, "tap.create") || streq(op, "tap.destroy"))
+                return r->tap.present;
         return false;
 }
 

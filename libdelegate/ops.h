@@ -47,6 +47,48 @@ typedef struct sched_args {
 } sched_args;
 
 int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size);
+/* --- tap.create / tap.destroy (ops-tap.c) --- */
+
+#define TAP_NAME_MAX 15 /* IFNAMSIZ - 1 */
+
+typedef struct tap_create_args {
+        char name[TAP_NAME_MAX + 2]; /* a template with one "%d", or an exact name */
+        bool is_template;
+        uint32_t queues;   /* 1 (default) to POLICY_TAP_MAX_QUEUES */
+        bool vnet_hdr;     /* default false */
+        uint32_t mtu;      /* 0 (default): the kernel's */
+        bool has_mac;      /* default: the kernel picks a random one */
+        uint8_t mac[6];
+        char bridge[TAP_NAME_MAX + 1]; /* "" (default): no master */
+        bool persist;      /* default false */
+} tap_create_args;
+
+typedef struct tap_destroy_args {
+        char name[TAP_NAME_MAX + 1];
+} tap_destroy_args;
+
+/* 1-15 characters of [A-Za-z0-9._-], neither "." nor "..". */
+bool tap_name_valid(const char *s);
+/* Exactly one "%d", otherwise tap_name_valid() characters, index 0 fits. */
+bool tap_template_valid(const char *s);
+/* @tmpl with "%d" replaced by @idx; -ENAMETOOLONG when it exceeds 15 characters. */
+int tap_template_expand(const char *tmpl, unsigned idx, char *buf, size_t size);
+/* Does @name fit policy pattern @pattern ("%d": a decimal index without
+ * leading zeros; without "%d": equality)? */
+bool tap_pattern_matches(const char *pattern, const char *name);
+/* "52:54:00:12:34:56" -> 6 bytes; -EINVAL unless a unicast, non-zero MAC. */
+int tap_mac_parse(const char *s, uint8_t ret[6]);
+const char *tap_mac_format(const uint8_t mac[6], char *buf, size_t size);
+
+int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *msg, size_t size);
+int tap_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size);
+int tap_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int tap_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+
+/* Shared by the op files: printf into @msg, return -EINVAL. */
+int ops_bad(char *msg, size_t size, const char *fmt, ...) _printf_(3, 4);
+/* Reject keys outside @allowed (NULL-terminated). */
+int ops_check_keys(const json_value *args, const char *op, const char *const *allowed, char *msg, size_t size);
 
 typedef struct op_desc {
         const char *name;

@@ -30,6 +30,7 @@ static void rule_clear(policy_rule *r) {
         strv_free(r->cgroups, r->n_cgroups);
         strv_free(r->vms, r->n_vms);
         strv_free(r->cgroup.targets, r->cgroup.n_targets);
+        policy_tap_clear(r);
         memset(r, 0, sizeof(*r));
 }
 
@@ -456,6 +457,15 @@ static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
         return 0;
 }
 
+static int parse_tap(load_ctx *c, const json_value *v, policy_rule *r) {
+        unsigned line = v->line, column = v->column;
+        char msg[512];
+        int q = policy_tap_parse(v, r, &line, &column, msg, sizeof(msg));
+        if (q == -EINVAL)
+                return perr(c, line, column, "%s", msg);
+        return q;
+}
+
 static bool rule_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 64)
@@ -498,11 +508,14 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_cgroup(c, m->value, r);
                 else if (streq(m->key, "sched"))
                         q = parse_sched(c, m->value, r);
+                else if (streq(m->key, "tap"))
+                        q = parse_tap(c, m->value, r);
                 else if (streq(m->key, "comment"))
                         q = expect(c, m->value, JSON_STRING, "\"comment\"");
                 else
                         q = perr(c, m->line, m->column,
-                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched)", m->key);
+                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap)",
+                                 m->key);
                 if (q < 0)
                         return q;
         }

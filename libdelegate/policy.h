@@ -59,6 +59,17 @@ typedef struct policy_rule {
                 unsigned burst_n;       /* at most burst_n sched.set per burst_usec per session; 0: none */
                 uint64_t burst_usec;
         } sched;
+        struct {
+                bool present;
+                char **templates; /* "vnet%d" (one %d) or exact names */
+                size_t n_templates;
+                char **bridges; /* exact names */
+                size_t n_bridges;
+                uint32_t max_devices; /* per session */
+                uint32_t max_queues;
+                uint32_t mtu_min, mtu_max;
+                bool vnet_hdr, persist, adopt_existing;
+        } tap;
 } policy_rule;
 
 typedef struct policy {
@@ -126,6 +137,20 @@ const char *sched_policy_name(int policy);
  * With @glob, '*' and '?' are allowed too.  -EINVAL with @msg.
  */
 int cgroup_target_check(const char *s, bool glob, char *msg, size_t size);
+/* policy-tap.c: the "tap" section.  Returns -EINVAL with the position and
+ * a message in @msg, or -ENOMEM; frees nothing (see policy_tap_clear()). */
+int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+                     size_t size);
+void policy_tap_clear(policy_rule *r);
+
+/* Section limits and defaults, see delegate-policy(5). */
+#define POLICY_TAP_MAX_LIST 32
+#define POLICY_TAP_MAX_DEVICES 64
+#define POLICY_TAP_MAX_QUEUES 16
+#define POLICY_TAP_DEFAULT_TEMPLATE "vnet%d"
+#define POLICY_TAP_DEFAULT_MAX_DEVICES 4
+#define POLICY_TAP_MTU_MIN 68
+#define POLICY_TAP_MTU_MAX 65535
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);

@@ -3,10 +3,12 @@
  * delegatectl - operator and debug client of delegate-broker.
  * See delegatectl(1).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "config.h"
@@ -29,6 +31,11 @@ static void help(void) {
                "  ping                                  check the broker answers\n"
                "  state                                 what the broker did for this session\n"
                "  memlock --pid P --soft N [--hard N]   set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)\n"
+               "  tap create --name N|TEMPLATE [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC]\n"
+               "             [--bridge BR] [--persist] [--exec CMD]\n"
+               "                                        create a TAP device in this netns; with --exec run\n"
+               "                                        CMD with its fds (3, 4, ...) until it exits\n"
+               "  tap destroy NAME                      remove a TAP device this session created\n"
                "  cgroup-move --target T (--tid ID... | --pid P) [--create] [--cpus LIST]\n"
                "                                        move threads or a process to a cgroup below ours\n"
                "  sched --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]\n"
@@ -253,6 +260,178 @@ static int cmd_memlock(int argc, char **argv) {
                        pid == 0 ? " (delegatectl itself)" : "",
                        format_size(res.soft, b1, sizeof(b1)), format_size(res.old_soft, b2, sizeof(b2)),
                        format_size(res.hard, b3, sizeof(b3)), format_size(res.old_hard, b4, sizeof(b4)));
+        return 0;
+}
+
+/* Run @cmd with the TAP fds as 3, 4, ... and wait for it; its exit status. */
+static int run_with_fds(const char *cmd, const char *name, int *fds, size_t n) {
+        char list[DELEGATE_MAX_FDS * 4 + 1] = "";
+        for (size_t i = 0; i < n; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%zu", i ? ":" : "", 3 + i);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+                fprintf(stderr, "delegatectl: fork: %m\n");
+                return 1;
+        }
+        if (pid == 0) {
+                int hi[DELEGATE_MAX_FDS];
+                /* first out of the way of 3..3+n, then into place (dup2 clears O_CLOEXEC) */
+                for (size_t i = 0; i < n; i++)
+                        if ((hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + (int) n)) < 0)
+                                _exit(127);
+                for (size_t i = 0; i < n; i++)
+                        if (dup2(hi[i], 3 + (int) i) < 0)
+                                _exit(127);
+                setenv("DELEGATE_TAP_FDS", list, 1);
+                setenv("DELEGATE_TAP_NAME", name, 1);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        close_fds(fds, n); /* the command holds the device now */
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return 1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int cmd_tap_create(int argc, char **argv) {
+        static const struct option options[] = {
+                { "name", required_argument, NULL, 'n' },     { "queues", required_argument, NULL, 'q' },
+                { "vnet-hdr", no_argument, NULL, 'v' },       { "mtu", required_argument, NULL, 'm' },
+                { "mac", required_argument, NULL, 'a' },      { "bridge", required_argument, NULL, 'b' },
+                { "persist", no_argument, NULL, 'p' },        { "exec", required_argument, NULL, 'e' },
+                {},
+        };
+        const char *name = NULL, *mac = NULL, *bridge = NULL, *exec_cmd = NULL;
+        uint64_t queues = 0, mtu = 0;
+        bool vnet_hdr = false, persist = false;
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                char *end;
+                switch (ch) {
+                case 'n':
+                        name = optarg;
+                        break;
+                case 'q':
+                case 'm':
+                        errno = 0;
+                        *(ch == 'q' ? &queues : &mtu) = strtoull(optarg, &end, 10);
+                        if (errno || *end || !*optarg || optarg[0] == '-')
+                                return usage_error("--%s '%s' is not a number", ch == 'q' ? "queues" : "mtu",
+                                                   optarg);
+                        break;
+                case 'v':
+                        vnet_hdr = true;
+                        break;
+                case 'a':
+                        mac = optarg;
+                        break;
+                case 'b':
+                        bridge = optarg;
+                        break;
+                case 'p':
+                        persist = true;
+                        break;
+                case 'e':
+                        exec_cmd = optarg;
+                        break;
+                default:
+                        return usage_error("tap create takes --name N [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC] "
+                                           "[--bridge BR] [--persist] [--exec CMD]");
+                }
+        }
+        if (!name)
+                return usage_error("tap create needs --name (a name, or a template like 'vnet%%d')");
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *args = NULL, *res = NULL;
+        if (!g)
+                return 1;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", name);
+        if (queues)
+                json_gen_kv_u64(g, "queues", queues);
+        if (vnet_hdr)
+                json_gen_kv_bool(g, "vnet_hdr", true);
+        if (mtu)
+                json_gen_kv_u64(g, "mtu", mtu);
+        if (mac)
+                json_gen_kv_str(g, "mac", mac);
+        if (bridge)
+                json_gen_kv_str(g, "bridge", bridge);
+        if (persist)
+                json_gen_kv_bool(g, "persist", true);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &args, NULL) < 0)
+                return 1;
+
+        delegate_ctx *c;
+        delegate_error e;
+        int fds[DELEGATE_MAX_FDS];
+        size_t n = 0;
+        if (open_ctx(&c, &e) < 0)
+                return report_error("connect", &e);
+        if (delegate_call(c, "tap.create", args, &res, fds, DELEGATE_MAX_FDS, &n, NULL, &e) < 0) {
+                delegate_ctx_free(c);
+                return report_error("tap.create", &e);
+        }
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
+        if (json_parse(res, strlen(res), false, &v, &je) < 0) {
+                close_fds(fds, n);
+                delegate_ctx_free(c);
+                return 1;
+        }
+        const char *dev = str_of(json_get(v, "name"));
+        if (!exec_cmd) {
+                if (arg_json)
+                        printf("%s\n", res);
+                else
+                        printf("TAP device %s (ifindex %" PRIu64 "): %zu queue(s), mtu %" PRIu64 ", mac %s%s%s%s\n"
+                               "(removed when this session ends: use --exec to hand its fds to a command)\n",
+                               dev, u64_of(json_get(v, "ifindex")), n, u64_of(json_get(v, "mtu")),
+                               str_of(json_get(v, "mac")), json_is_string(json_get(v, "bridge")) ? ", bridge " : "",
+                               str_of(json_get(v, "bridge")), persist ? ", persistent" : "");
+                close_fds(fds, n);
+                delegate_ctx_free(c);
+                return 0;
+        }
+        int st = run_with_fds(exec_cmd, dev, fds, n);
+        /* a clean shutdown: remove what we created before the session ends */
+        char dargs[64];
+        snprintf(dargs, sizeof(dargs), "{\"name\":\"%s\"}", dev);
+        if (delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e) < 0)
+                report_error("tap.destroy", &e);
+        delegate_ctx_free(c);
+        return st;
+}
+
+static int cmd_tap_destroy(int argc, char **argv) {
+        if (argc != 2)
+                return usage_error("tap destroy takes one interface name");
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *args = NULL, *res = NULL;
+        if (!g)
+                return 1;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", argv[1]);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &args, NULL) < 0)
+                return 1;
+        delegate_ctx *c;
+        delegate_error e;
+        if (open_ctx(&c, &e) < 0)
+                return report_error("connect", &e);
+        int r = delegate_call(c, "tap.destroy", args, &res, NULL, 0, NULL, NULL, &e);
+        delegate_ctx_free(c);
+        if (r < 0)
+                return report_error("tap.destroy", &e);
+        printf("%s\n", arg_json ? res : "removed");
         return 0;
 }
 
@@ -630,6 +809,10 @@ int main(int argc, char **argv) {
                 return cmd_state();
         if (streq(cmd, "memlock"))
                 return cmd_memlock(sub_argc, sub_argv);
+        if (streq(cmd, "tap") && sub_argc >= 2 && streq(sub_argv[1], "create"))
+                return cmd_tap_create(sub_argc - 1, sub_argv + 1);
+        if (streq(cmd, "tap") && sub_argc >= 2 && streq(sub_argv[1], "destroy"))
+                return cmd_tap_destroy(sub_argc - 1, sub_argv + 1);
         if (streq(cmd, "cgroup-move"))
                 return cmd_cgroup_move(sub_argc, sub_argv);
         if (streq(cmd, "sched"))

@@ -7,7 +7,12 @@
  *   memlock PID SOFT HARD|keep
  *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
- *   call OP JSON       any operation through delegate_call(); JSON is the rest of the line
+ *   call OP ARGS-JSON      any operation; received fds are kept in a slot
+ *   fdinfo SLOT            the "iff:" device of each fd of a slot (from /proc)
+ *   frame SLOT-A SLOT-B HDRLEN   write a broadcast frame (after HDRLEN zero
+ *                          bytes of vnet header) on A's first fd, read it
+ *                          back on any of B's fds
+ *   close SLOT             close a slot's fds
  *
  * argv[1]: the VM name to send in the hello ("" for none).
  */
@@ -22,7 +27,86 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
+
+#define MAX_SLOTS 32
+
+static struct slot {
+        int fds[DELEGATE_MAX_FDS];
+        size_t n;
+} slots[MAX_SLOTS];
+static size_t n_slots;
+
+static struct slot *get_slot(const char *s) {
+        int i = atoi(s);
+        return i >= 0 && (size_t) i < n_slots ? &slots[i] : NULL;
+}
+
+static void cmd_fdinfo(const char *a1) {
+        struct slot *sl = get_slot(a1);
+        if (!sl) {
+                printf("{\"ok\":false,\"code\":\"no-slot\"}\n");
+                return;
+        }
+        printf("{\"ok\":true,\"iff\":[");
+        for (size_t i = 0; i < sl->n; i++) {
+                char path[64], line[256], iff[64] = "";
+                snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", sl->fds[i]);
+                FILE *f = fopen(path, "re");
+                while (f && fgets(line, sizeof(line), f))
+                        if (sscanf(line, "iff: %63s", iff) == 1)
+                                break;
+                if (f)
+                        fclose(f);
+                int fl = fcntl(sl->fds[i], F_GETFD);
+                printf("%s{\"name\":\"%s\",\"cloexec\":%s}", i ? "," : "", iff,
+                       fl >= 0 && (fl & FD_CLOEXEC) ? "true" : "false");
+        }
+        printf("]}\n");
+}
+
+static void cmd_frame(const char *a1, const char *a2, const char *a3) {
+        struct slot *a = get_slot(a1), *b = get_slot(a2);
+        size_t hdr = (size_t) atoi(a3);
+        unsigned char frame[128] = { 0 }, buf[70000];
+        char tag[40];
+        if (!a || !b || !a->n || !b->n || hdr > 12) {
+                printf("{\"ok\":false,\"code\":\"usage\"}\n");
+                return;
+        }
+        snprintf(tag, sizeof(tag), "delegate-test-%ld", (long) getpid() ^ (long) time(NULL));
+        unsigned char *e = frame + hdr;
+        memset(e, 0xff, 6);                                        /* broadcast */
+        memcpy(e + 6, (unsigned char[]) { 0x52, 0x54, 0, 0xde, 0xad, 1 }, 6); /* source */
+        e[12] = 0x88, e[13] = 0xb5;                                /* local experimental ethertype */
+        memcpy(e + 14, tag, strlen(tag));
+        size_t len = hdr + 60 + 4;
+        if (write(a->fds[0], frame, len) != (ssize_t) len) {
+                printf("{\"ok\":false,\"code\":\"write\",\"errno\":%d}\n", errno);
+                return;
+        }
+        struct pollfd p[DELEGATE_MAX_FDS];
+        for (size_t i = 0; i < b->n; i++)
+                p[i] = (struct pollfd) { .fd = b->fds[i], .events = POLLIN };
+        for (int round = 0; round < 50; round++) {
+                if (poll(p, b->n, 100) <= 0)
+                        continue;
+                for (size_t i = 0; i < b->n; i++) {
+                        if (!(p[i].revents & POLLIN))
+                                continue;
+                        ssize_t n = read(b->fds[i], buf, sizeof(buf));
+                        if (n > 0 && memmem(buf, n, tag, strlen(tag))) {
+                                printf("{\"ok\":true,\"queue\":%zu,\"bytes\":%zd}\n", i, n);
+                                return;
+                        }
+                }
+        }
+        printf("{\"ok\":false,\"code\":\"no-frame\"}\n");
+}
 
 static void print_error(const delegate_error *e) {
         /* messages come from our own broker: no quotes or control characters
@@ -157,17 +241,37 @@ int main(int argc, char **argv) {
                         int r = setrlimit(RLIMIT_RTTIME, &rl);
                         printf("{\"ok\":%s}\n", r == 0 ? "true" : "false");
                 } else if (!strcmp(cmd, "call")) {
-                        char *args = strstr(line, a1) + strlen(a1), *res = NULL;
-                        args[strcspn(args, "\n")] = 0;
-                        int fds[DELEGATE_MAX_FDS];
-                        size_t n_fds = 0;
-                        if (delegate_call(ctx, a1, args, &res, fds, DELEGATE_MAX_FDS, &n_fds, NULL, &e) < 0)
+                        char op[64] = "", *args = NULL, *res = NULL;
+                        int n = 0;
+                        sscanf(line, "call %63s %n", op, &n);
+                        args = n > 0 ? line + n : NULL;
+                        if (args)
+                                args[strcspn(args, "\n")] = 0;
+                        struct slot sl = { .n = 0 };
+                        if (delegate_call(ctx, op, args && *args ? args : NULL, &res, sl.fds, DELEGATE_MAX_FDS, &sl.n,
+                                          NULL, &e) < 0)
                                 print_error(&e);
-                        else
-                                printf("{\"ok\":true,\"fds\":%zu,\"result\":%s}\n", n_fds, res ? res : "null");
-                        for (size_t i = 0; i < n_fds; i++)
-                                close(fds[i]);
+                        else {
+                                int idx = -1;
+                                if (sl.n > 0 && n_slots < MAX_SLOTS) {
+                                        idx = (int) n_slots;
+                                        slots[n_slots++] = sl;
+                                }
+                                printf("{\"ok\":true,\"slot\":%d,\"nfds\":%zu,\"result\":%s}\n", idx, sl.n,
+                                       res ? res : "{}");
+                        }
                         delegate_free_string(res);
+                } else if (!strcmp(cmd, "fdinfo")) {
+                        cmd_fdinfo(a1);
+                } else if (!strcmp(cmd, "frame")) {
+                        cmd_frame(a1, a2, a3);
+                } else if (!strcmp(cmd, "close")) {
+                        struct slot *sl = get_slot(a1);
+                        for (size_t i = 0; sl && i < sl->n; i++)
+                                close(sl->fds[i]);
+                        if (sl)
+                                sl->n = 0;
+                        printf("{\"ok\":%s}\n", sl ? "true" : "false");
                 } else
                         printf("{\"ok\":false,\"code\":\"unknown-command\"}\n");
         }

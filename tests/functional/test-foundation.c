@@ -41,7 +41,7 @@ static const char policy_main[] =
 /* --- small helpers --- */
 
 static pid_t spawn_child(tclient *c) {
-        char *r = tcmd(c, "child");
+        char *r = tclient_call(c, "child");
         pid_t p = (pid_t) jint(r, "pid");
         free(r);
         return p;
@@ -76,7 +76,7 @@ static char *raw_call(int fd, const char *msg) {
 }
 
 static void ping_ok(tclient *c, const char *when) {
-        char *r = tcmd(c, "ping");
+        char *r = tclient_call(c, "ping");
         tap_is_int(jint(r, "ok"), 1, "another client is still served %s", when);
         free(r);
 }
@@ -92,7 +92,7 @@ static void memlock_raise(harness *h) {
         tap_is_int(read_memlock(c, &s0, &h0), 0, "read its limits from /proc");
         tap_is_int(s0, H / 8, "its soft RLIMIT_MEMLOCK starts at H/8");
 
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(jint(r, "ok"), 1, "memlock.set to H/2 within policy succeeds (%s)", r);
         tap_is_str(jstr(r, "route"), "broker", "it went through the broker");
         tap_is_int(jint(r, "soft"), H / 2, "the reply carries the soft limit read back");
@@ -102,7 +102,7 @@ static void memlock_raise(harness *h) {
         tap_is_int(s, H / 2, "the kernel shows soft = H/2");
         tap_is_int(hd, h0, "the hard limit is unchanged");
 
-        r = tcmd(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
         free(r);
         tap_is_int(read_memlock(a.pid, &s, &hd), 0, "read the launcher's limits");
@@ -122,7 +122,7 @@ static void memlock_hard_raise(harness *h) {
         read_memlock(c, &s0, &h0);
         uint64_t want = h0 + 1 * MiB;
 
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
         if (cap) {
                 tap_is_int(jint(r, "ok"), 1, "hard raise succeeds where CAP_SYS_RESOURCE exists (%s)", r);
                 read_memlock(c, &s, &hd);
@@ -139,7 +139,7 @@ static void memlock_hard_raise(harness *h) {
         }
         free(r);
         /* a soft raise up to the hard limit works either way */
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
         tap_is_int(jint(r, "ok"), 1, "soft raise up to the hard limit works (%s)", r);
         free(r);
         read_memlock(c, &s, &hd);
@@ -153,7 +153,7 @@ static void memlock_over_max(harness *h) {
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
         read_memlock(c, &s0, &h0);
-        char *r = tcmd(&a, "memlock %d 2G 2G", (int) c);
+        char *r = tclient_call(&a, "memlock %d 2G 2G", (int) c);
         tap_is_int(jint(r, "ok"), 0, "2 GiB over the rule's 1 GiB max is refused");
         tap_is_str(jstr(r, "code"), "denied", "error code is 'denied'");
         tap_is_str(jstr(r, "rule"), "pod-launchers", "the error names the deciding rule");
@@ -164,19 +164,19 @@ static void memlock_over_max(harness *h) {
         tap_ok(harness_log_contains("DENY memlock.set"), "the denial is in the audit log");
 
         start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
-        r = tcmd(&n, "memlock 0 %" PRIu64 " keep", H / 4);
+        r = tclient_call(&n, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_str(jstr(r, "code"), "denied", "a rule without a memlock section denies");
         tap_has_str(jstr(r, "message"), "has no section for memlock.set", "and says so");
         tap_is_str(jstr(r, "rule"), "no-memlock", "naming that rule");
         free(r);
 
         start_client(h, &x, "kubepods.slice/pod-a", 5000, "vm-x");
-        r = tcmd(&x, "memlock 0 %" PRIu64 " keep", H / 4);
+        r = tclient_call(&x, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_str(jstr(r, "code"), "denied", "no matching rule: default deny");
         tap_is_str(jstr(r, "rule"), "(default deny)", "the rule is '(default deny)'");
         free(r);
 
-        r = tcmd(&a, "ping");
+        r = tclient_call(&a, "ping");
         tap_is_int(jint(r, "ok"), 1, "the denied client's session goes on");
         free(r);
         tclient_stop(&a);
@@ -191,7 +191,7 @@ static void memlock_other_pod(harness *h) {
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t cb = spawn_child(&b);
         read_memlock(cb, &s0, &h0);
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
         tap_is_str(jstr(r, "code"), "denied", "a pid of another pod is refused");
         free(r);
         read_memlock(cb, &s, &hd);
@@ -201,7 +201,7 @@ static void memlock_other_pod(harness *h) {
         pid_t ca = spawn_child(&a);
         tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
         read_memlock(ca, &s0, &h0);
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
         tap_is_str(jstr(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
         tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
                     "the message names the pod cgroup");
@@ -220,17 +220,17 @@ static void memlock_not_descendant(harness *h) {
         start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
         pid_t sib = spawn_child(&a2);
         read_memlock(sib, &s0, &h0);
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
         tap_is_str(jstr(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
         tap_has_str(jstr(r, "message"), "neither the caller", "the message says it is not ours");
         free(r);
         read_memlock(sib, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the sibling's limits are untouched");
 
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
         tap_is_str(jstr(r, "code"), "denied", "the harness's own (root) pid is refused");
         free(r);
-        r = tcmd(&a, "memlock 1 %" PRIu64 " keep", H / 4);
+        r = tclient_call(&a, "memlock 1 %" PRIu64 " keep", H / 4);
         tap_is_str(jstr(r, "code"), "denied", "pid 1 is refused");
         free(r);
         tclient_stop(&a);
@@ -241,10 +241,10 @@ static void memlock_dead_pid(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = tcmd(&a, "reap %d", (int) c);
+        char *r = tclient_call(&a, "reap %d", (int) c);
         tap_is_int(jint(r, "ok"), 1, "the child was killed and reaped");
         free(r);
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_str(jstr(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
         tap_is_int(jint(r, "errno"), ESRCH, "errno is ESRCH");
         free(r);
@@ -397,7 +397,7 @@ static void reload_broken_policy(harness *h) {
         uint64_t s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(jint(r, "ok"), 1, "allowed under generation 1");
         free(r);
 
@@ -406,7 +406,7 @@ static void reload_broken_policy(harness *h) {
         tap_ok(harness_log_contains("20-broken.json:3:20: unknown rule key 'bogus'"),
                "the reload error names file, line and column");
         tap_ok(harness_log_contains("generation 1 stays in force"), "the broker says the old policy stays");
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(jint(r, "ok"), 1, "the old policy still decides");
         free(r);
         read_memlock(c, &s, &hd);
@@ -421,7 +421,7 @@ static void reload_broken_policy(harness *h) {
         harness_write_policy("10-scenario.json", tight);
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 2 loaded"), "a good policy loads as generation 2");
-        r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H * 3 / 4);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H * 3 / 4);
         tap_is_str(jstr(r, "code"), "denied", "the new policy decides");
         tap_is_str(jstr(r, "rule"), "tight", "naming its rule");
         free(r);
@@ -434,9 +434,9 @@ static void state_and_retry(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = tcmd(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         free(r);
-        r = tcmd(&a, "state");
+        r = tclient_call(&a, "state");
         tap_is_str(jstr(r, "state.vm"), "vm-a", "state.get names the VM");
         tap_is_str(jstr(r, "state.peer.cgroup"), "/kubepods.slice/pod-a", "and the pod cgroup");
         tap_is_int(jint(r, "state.requests.allowed"), 1, "one request allowed so far");

@@ -55,7 +55,7 @@ typedef struct threads {
 
 static threads spawn_threads(tclient *c, int n) {
         threads t = { 0 };
-        char *r = tcmd(c, "threads %d", n);
+        char *r = tclient_call(c, "threads %d", n);
         t.pid = (pid_t) jint(r, "pid");
         for (int i = 0; i <= n && i < 8; i++) {
                 char path[32];
@@ -135,7 +135,7 @@ static void cgroup_move_threads(harness *h) {
         threads t = spawn_threads(&a, 3);
         snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
 
-        char *r = tcmd(&a, "call cgroup.move {\"tids\": [%d, %d], \"target\": \"housekeeping\", \"create\": true}",
+        char *r = tclient_call(&a, "call cgroup.move {\"tids\": [%d, %d], \"target\": \"housekeeping\", \"create\": true}",
                        (int) t.tid[1], (int) t.tid[2]);
         tap_is_int(jint(r, "ok"), 1, "moving 2 threads to a created housekeeping cgroup succeeds (%s)", r);
         tap_is_int(jint(r, "result.moved"), 2, "the reply says 2 moved");
@@ -158,19 +158,19 @@ static void cgroup_move_threads(harness *h) {
         tap_is_str(buf, "threaded", "cgroup.type of housekeeping is threaded");
 
         /* into the existing target, without create */
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[0]);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[0]);
         tap_is_int(jint(r, "ok"), 1, "moving the main thread into the existing target succeeds (%s)", r);
         tap_is_int(jint(r, "result.created"), 0, "and says it created nothing");
         free(r);
         tap_is_str(task_cgroup(t.pid, t.tid[0]), want, "kernel: the main thread is in housekeeping now");
 
-        r = tcmd(&a, "state");
+        r = tclient_call(&a, "state");
         tap_is_str(jstr(r, "state.cgroups_created.0"), want, "state.get lists the cgroup the session created");
         tap_is_int(jint(r, "state.threads_moved"), 3, "state.get counts 3 threads moved");
         free(r);
 
         /* the session ends with the cgroup empty: the broker removes it */
-        free(tcmd(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
         harness_cgroup_path(h, POD_A "/housekeeping", path, sizeof(path));
         bool gone = false;
@@ -189,7 +189,7 @@ static void cgroup_move_process(harness *h) {
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads(&a, 1);
 
-        char *r = tcmd(&a, "call cgroup.move {\"pid\": %d, \"target\": \"plain\", \"create\": true}", (int) t.pid);
+        char *r = tclient_call(&a, "call cgroup.move {\"pid\": %d, \"target\": \"plain\", \"create\": true}", (int) t.pid);
         tap_is_int(jint(r, "ok"), 1, "moving a whole process to a created cgroup succeeds (%s)", r);
         tap_is_str(jstr(r, "result.type"), "domain", "a whole-process target is a domain cgroup");
         tap_is_int(jint(r, "result.processes.0.pid"), t.pid, "the report names the pid");
@@ -200,11 +200,11 @@ static void cgroup_move_process(harness *h) {
         read_line(path, buf, sizeof(buf));
         tap_is_str(buf, "domain", "cgroup.type of plain is domain");
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"plain\"}", (int) t.tid[1]);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"plain\"}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "bad-request", "threads cannot move into a domain cgroup (%s)", r);
         tap_has_str(jstr(r, "message"), "threaded", "the message says a threaded cgroup is needed");
         free(r);
-        free(tcmd(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
 }
 
@@ -216,12 +216,12 @@ static void cgroup_move_refused(harness *h) {
         threads t = spawn_threads(&a, 2);
         threads o = spawn_threads(&b, 1);
 
-        char *r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"../pod-b\"}", (int) t.tid[1]);
+        char *r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"../pod-b\"}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "bad-request", "target ../pod-b is refused (%s)", r);
         tap_has_str(jstr(r, "message"), "'..'", "the message names the '..' component");
         free(r);
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"/" POD_B "\"}", (int) t.tid[1]);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"/" POD_B "\"}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "bad-request", "an absolute target is refused (%s)", r);
         tap_has_str(jstr(r, "message"), "absolute", "the message says it is absolute");
         free(r);
@@ -233,7 +233,7 @@ static void cgroup_move_refused(harness *h) {
         char link[600];
         snprintf(link, sizeof(link), "%s/link", path);
         tap_is_int(symlink("../../pod-b", link), 0, "holding a symlink to pod-b");
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"evil/link\"}", (int) t.tid[1]);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"evil/link\"}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "a target through the mount and symlink is refused (%s)", r);
         tap_has_str(jstr(r, "message"), "outside the cgroup tree", "the message says why");
         free(r);
@@ -241,7 +241,7 @@ static void cgroup_move_refused(harness *h) {
         rmdir(path);
         tap_is_str(task_cgroup(t.pid, t.tid[1]), "/" POD_A, "kernel: the thread did not move");
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d, %d], \"target\": \"housekeeping\", \"create\": true}",
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d, %d], \"target\": \"housekeeping\", \"create\": true}",
                  (int) t.tid[1], (int) o.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "a thread of another pod is refused (%s)", r);
         tap_has_str(jstr(r, "message"), "not a thread of the caller", "the message says whose it is not");
@@ -250,22 +250,22 @@ static void cgroup_move_refused(harness *h) {
         harness_cgroup_path(h, POD_A "/housekeeping", path, sizeof(path));
         tap_ok(access(path, F_OK) < 0, "and nothing was created");
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
                  (int) h->broker_pid);
         tap_is_str(jstr(r, "code"), "denied", "the broker's own tid is refused (%s)", r);
         free(r);
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"elsewhere\", \"create\": true}",
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"elsewhere\", \"create\": true}",
                  (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "a target outside the rule's patterns is denied (%s)", r);
         tap_is_str(jstr(r, "rule"), "pod-launchers", "naming the rule");
         free(r);
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"missing\"}", (int) t.tid[1]);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"missing\"}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "not-found", "a missing target without create is not-found (%s)", r);
         free(r);
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\", \"create\": true, \"cpus\": \"1\"}",
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\", \"create\": true, \"cpus\": \"1\"}",
                  (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "cpuset cpus outside the rule's cpus are denied (%s)", r);
         free(r);
@@ -274,7 +274,7 @@ static void cgroup_move_refused(harness *h) {
         harness_cgroup_path(h, POD_A "/cgroup.controllers", path, sizeof(path));
         char ctl[256];
         read_line(path, ctl, sizeof(ctl));
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\", \"create\": true, \"cpus\": \"0\"}",
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\", \"create\": true, \"cpus\": \"0\"}",
                  (int) t.tid[1]);
         harness_cgroup_path(h, POD_A "/vcpu0", path, sizeof(path));
         if (!strstr(ctl, "cpuset")) {
@@ -289,17 +289,17 @@ static void cgroup_move_refused(harness *h) {
                 snprintf(file, sizeof(file), "%s/cpuset.cpus", path);
                 read_line(file, cpus, sizeof(cpus));
                 tap_is_str(cpus, "0", "kernel: cpuset.cpus of vcpu0 is 0");
-                free(tcmd(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\"}", (int) t.tid[0]));
+                free(tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\"}", (int) t.tid[0]));
         }
         free(r);
 
-        r = tcmd(&a, "call cgroup.move {\"tids\": [%d], \"pid\": %d, \"target\": \"housekeeping\"}", (int) t.tid[1],
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"pid\": %d, \"target\": \"housekeeping\"}", (int) t.tid[1],
                  (int) t.pid);
         tap_is_str(jstr(r, "code"), "bad-request", "tids and pid together are a bad request (%s)", r);
         free(r);
 
-        free(tcmd(&a, "reap %d", (int) t.pid));
-        free(tcmd(&b, "reap %d", (int) o.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&b, "reap %d", (int) o.pid));
         tclient_stop(&a);
         tclient_stop(&b);
 }
@@ -309,10 +309,10 @@ static void cgroup_move_refused(harness *h) {
 static void sched_fifo(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
-        free(tcmd(&a, "rttime 100000"));
+        free(tclient_call(&a, "rttime 100000"));
         threads t = spawn_threads(&a, 2);
 
-        char *r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 5}", (int) t.tid[1]);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 5}", (int) t.tid[1]);
         tap_is_int(jint(r, "ok"), 1, "SCHED_FIFO priority 5 for a vCPU thread succeeds (%s)", r);
         tap_is_str(jstr(r, "result.policy"), "fifo", "the reply reads back fifo");
         tap_is_int(jint(r, "result.priority"), 5, "and priority 5");
@@ -325,13 +325,13 @@ static void sched_fifo(harness *h) {
         x = get_attr(t.tid[2]);
         tap_is_int(x.sched_policy, SCHED_OTHER, "kernel: the other thread is untouched");
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 11}", (int) t.tid[2]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 11}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "denied", "priority above the ceiling is denied (%s)", r);
         tap_has_str(jstr(r, "message"), "max_priority 10", "the message names the ceiling");
         free(r);
         tap_is_int(get_attr(t.tid[2]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\", \"nice\": 5, \"cpus\": \"0\"}",
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\", \"nice\": 5, \"cpus\": \"0\"}",
                  (int) t.tid[2]);
         tap_is_int(jint(r, "ok"), 1, "SCHED_BATCH nice 5 on CPU 0 succeeds (%s)", r);
         tap_is_str(jstr(r, "result.cpus"), "0", "the reply reads back the affinity");
@@ -344,29 +344,29 @@ static void sched_fifo(harness *h) {
         tap_is_int(sched_getaffinity(t.tid[2], sizeof(set), &set), 0, "read the affinity");
         tap_ok(CPU_ISSET(0, &set) && CPU_COUNT(&set) == 1, "kernel: the thread runs on CPU 0 only");
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"cpus\": \"1\"}", (int) t.tid[2]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"cpus\": \"1\"}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "denied", "affinity outside the allowed cpus is denied (%s)", r);
         tap_has_str(jstr(r, "message"), "CPU 1", "the message names the CPU");
         free(r);
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"nice\": -5}", (int) t.tid[2]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"nice\": -5}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "denied", "nice below min_nice is denied (%s)", r);
         free(r);
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"idle\"}", (int) t.tid[2]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"idle\"}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "denied", "a policy the rule does not list is denied (%s)", r);
         free(r);
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) h->broker_pid);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) h->broker_pid);
         tap_is_str(jstr(r, "code"), "denied", "the broker's own thread is refused (%s)", r);
         free(r);
         tap_is_int(get_attr(h->broker_pid).sched_policy, SCHED_OTHER, "kernel: the broker is still SCHED_OTHER");
 
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\"}", (int) t.tid[2]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\"}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "bad-request", "fifo without a priority is a bad request (%s)", r);
         free(r);
 
-        free(tcmd(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
 }
 
@@ -374,50 +374,50 @@ static void sched_rttime(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads(&a, 1);
-        char *r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "fifo for a process without RLIMIT_RTTIME is denied (%s)", r);
         tap_has_str(jstr(r, "message"), "RLIMIT_RTTIME", "the message names RLIMIT_RTTIME");
         tap_has_str(jstr(r, "message"), "unlimited", "and what the process has");
         free(r);
         tap_is_int(get_attr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
 
-        free(tcmd(&a, "rttime 300000"));
+        free(tclient_call(&a, "rttime 300000"));
         threads u = spawn_threads(&a, 1);
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 1}", (int) u.tid[1]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 1}", (int) u.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "an RLIMIT_RTTIME above max_rttime_us is denied (%s)", r);
         tap_has_str(jstr(r, "message"), "300000 us", "the message names the process's limit");
         free(r);
 
-        free(tcmd(&a, "rttime 200000"));
+        free(tclient_call(&a, "rttime 200000"));
         threads v = spawn_threads(&a, 1);
-        r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 2}", (int) v.tid[1]);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 2}", (int) v.tid[1]);
         tap_is_int(jint(r, "ok"), 1, "with RLIMIT_RTTIME at max_rttime_us, SCHED_RR is granted (%s)", r);
         free(r);
         tap_is_int(get_attr(v.tid[1]).sched_policy, SCHED_RR, "kernel: SCHED_RR");
-        free(tcmd(&a, "reap %d", (int) t.pid));
-        free(tcmd(&a, "reap %d", (int) u.pid));
-        free(tcmd(&a, "reap %d", (int) v.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&a, "reap %d", (int) u.pid));
+        free(tclient_call(&a, "reap %d", (int) v.pid));
         tclient_stop(&a);
 }
 
 static void sched_burst(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
-        free(tcmd(&a, "rttime 100000"));
+        free(tclient_call(&a, "rttime 100000"));
         threads t = spawn_threads(&a, 4);
         for (int i = 1; i <= 3; i++) {
-                char *r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}",
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}",
                                (int) t.tid[i]);
                 tap_is_int(jint(r, "ok"), 1, "change %d of the burst of 3 succeeds", i);
                 free(r);
         }
-        char *r = tcmd(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[4]);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[4]);
         tap_is_str(jstr(r, "code"), "rate-limited", "the 4th change within 60 s is rate-limited (%s)", r);
         tap_has_str(jstr(r, "message"), "retry in", "the message says when to retry");
         tap_is_str(jstr(r, "rule"), "bursty", "and names the rule");
         free(r);
         tap_is_int(get_attr(t.tid[4]).sched_policy, SCHED_OTHER, "kernel: the 4th thread is still SCHED_OTHER");
-        free(tcmd(&a, "reap %d", (int) t.pid));
+        free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
 }
 

@@ -231,7 +231,128 @@ void harness_dump_log(void) {
         free(log);
 }
 
+static void lo_up(void) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = { 0 };
+        if (fd < 0)
+                return;
+        strcpy(ifr.ifr_name, "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+                ifr.ifr_flags |= IFF_UP;
+                ioctl(fd, SIOCSIFFLAGS, &ifr);
+        }
+        close(fd);
+}
+
+/* In a forked child: join @netns (NULL: stay). */
+static int join_netns(const char *netns) {
+        char path[256];
+        if (!netns)
+                return 0;
+        snprintf(path, sizeof(path), "/run/netns/%s", netns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+int harness_netns_add(const char *name) {
+        char path[256];
+        mkdir("/run/netns", 0755);
+        snprintf(path, sizeof(path), "/run/netns/%s", name);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                /* same mount namespace as the scenario: the bind mount is seen there */
+                if (unshare(CLONE_NEWNET) < 0 || mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+                        _exit(1);
+                lo_up();
+                _exit(0);
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+static int run_sh(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, char **ret,
+                  const char *cmd) {
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (pod && harness_move(h, getpid(), pod) < 0)
+                        _exit(126);
+                if (join_netns(netns) < 0)
+                        _exit(124);
+                if (pod && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
+                        _exit(125);
+                dup2(out[1], 1);
+                setenv("DELEGATE_SOCKET", HARNESS_SOCKET, 1);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        size_t cap = 1 << 16, len = 0;
+        char *buf = malloc(cap);
+        ssize_t k;
+        while (buf && (k = read(out[0], buf + len, cap - len - 1)) > 0) {
+                len += k;
+                if (len + 1 == cap) {
+                        char *nb = realloc(buf, cap *= 2);
+                        if (!nb)
+                                free(buf);
+                        buf = nb;
+                }
+        }
+        close(out[0]);
+        if (buf)
+                buf[len] = 0;
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (ret)
+                *ret = buf;
+        else
+                free(buf);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int harness_sh(char **ret, const char *fmt, ...) {
+        char cmd[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return run_sh(NULL, NULL, NULL, 0, 0, ret, cmd);
+}
+
+int harness_sh_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, char **ret,
+                      const char *fmt, ...) {
+        char cmd[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return run_sh(h, pod, netns, uid, gid, ret, cmd);
+}
+
 int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid, const char *vm) {
+        return tclient_start_netns(h, c, pod, NULL, uid, gid, vm);
+}
+
+int tclient_start_netns(harness *h, tclient *c, const char *pod, const char *netns, uid_t uid, gid_t gid,
+                        const char *vm) {
         const char *exe = getenv("DELEGATE_TEST_CLIENT");
         int in[2], out[2];
         if (!exe)
@@ -245,6 +366,8 @@ int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid,
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (harness_move(h, getpid(), pod) < 0)
                         _exit(126);
+                if (join_netns(netns) < 0)
+                        _exit(124);
                 if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
                         _exit(125);
                 dup2(in[0], 0);
@@ -295,6 +418,36 @@ int tclient_cmd(tclient *c, char **ret, const char *fmt, ...) {
         buf[len] = 0;
         *ret = buf;
         return 0;
+}
+
+char *tclient_call(tclient *c, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        char *out = NULL;
+        int r = tclient_cmd(c, &out, "%s", line);
+        if (r < 0) {
+                tap_diag("test-client command '%s' failed: %s", line, strerror(-r));
+                return strdup("{}");
+        }
+        return out;
+}
+
+int64_t jint(const char *json, const char *path) {
+        int64_t v = -1;
+        json_field_i64(json, path, &v);
+        return v;
+}
+
+const char *jstr(const char *json, const char *path) {
+        static char buf[8][600];
+        static int k;
+        char *b = buf[k++ % 8];
+        if (!json_field_str(json, path, b, sizeof(buf[0])))
+                snprintf(b, sizeof(buf[0]), "(missing %s)", path);
+        return b;
 }
 
 void tclient_stop(tclient *c) {
@@ -374,19 +527,6 @@ int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard) {
         }
         fclose(f);
         return r;
-}
-
-static void lo_up(void) {
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct ifreq ifr = { 0 };
-        if (fd < 0)
-                return;
-        strcpy(ifr.ifr_name, "lo");
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-                ifr.ifr_flags |= IFF_UP;
-                ioctl(fd, SIOCSIFFLAGS, &ifr);
-        }
-        close(fd);
 }
 
 /* Inside the namespaces: set up, run the scenario, tear down the broker. */
@@ -542,34 +682,4 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n) {
                 return 1;
         }
         return WEXITSTATUS(status);
-}
-
-char *tcmd(tclient *c, const char *fmt, ...) {
-        char line[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
-        char *out = NULL;
-        int r = tclient_cmd(c, &out, "%s", line);
-        if (r < 0) {
-                tap_diag("test-client command '%s' failed: %s", line, strerror(-r));
-                return strdup("{}");
-        }
-        return out;
-}
-
-int64_t jint(const char *json, const char *path) {
-        int64_t v = -1;
-        json_field_i64(json, path, &v);
-        return v;
-}
-
-const char *jstr(const char *json, const char *path) {
-        static char buf[4][600];
-        static int k;
-        char *b = buf[k++ % 4];
-        if (!json_field_str(json, path, b, sizeof(buf[0])))
-                snprintf(b, sizeof(buf[0]), "(missing %s)", path);
-        return b;
 }

@@ -67,9 +67,30 @@ typedef struct tclient {
 
 /* Start test-client as @uid:@gid in cgroup @pod, sending vm name @vm. */
 int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid, const char *vm);
+/* The same in network namespace @netns (a name made by harness_netns_add(),
+ * NULL: the scenario's, which is also the broker's). */
+int tclient_start_netns(harness *h, tclient *c, const char *pod, const char *netns, uid_t uid, gid_t gid,
+                        const char *vm);
+
+/* Pod network namespaces: a new netns with lo up, bind-mounted at
+ * /run/netns/@name (the scenario's private /run), so "ip -n @name" works. */
+int harness_netns_add(const char *name);
+/* Run @cmd with /bin/sh in the scenario (as root); its stdout in *ret
+ * (malloc'd, may be NULL), the exit status returned (-errno on failure). */
+int harness_sh(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run @cmd with /bin/sh as @uid:@gid in cgroup @pod and netns @netns. */
+int harness_sh_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, char **ret,
+                      const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Send one command line; the reply line (malloc'd JSON) in *ret. */
 int tclient_cmd(tclient *c, char **ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tclient_stop(tclient *c);
+
+/* One command; the reply line, or "{}" (and a diagnostic) when it failed.
+ * The caller frees it. */
+char *tclient_call(tclient *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Field readers for assertions: -1 / "(missing PATH)" when absent. */
+int64_t jint(const char *json, const char *path);
+const char *jstr(const char *json, const char *path); /* rotating static buffers */
 
 /* A raw SEQPACKET connection to the broker (no library), from this process. */
 int raw_connect(void);
@@ -80,13 +101,6 @@ char *raw_recv(int fd, int timeout_ms);
 /* Tiny JSON field readers for assertions (via the project's JSON parser). */
 bool json_field_str(const char *json, const char *path, char *buf, size_t size);
 bool json_field_i64(const char *json, const char *path, int64_t *ret);
-
-/* Conveniences for scenarios: a command whose failure is a TAP diagnostic
- * (returns "{}" then), and fields of a reply (-1 / "(missing PATH)" when absent;
- * jstr() cycles through 4 static buffers). */
-char *tcmd(tclient *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int64_t jint(const char *json, const char *path);
-const char *jstr(const char *json, const char *path);
 
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);

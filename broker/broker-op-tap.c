@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-tap.c - tap.create and tap.destroy: TAP devices in the peer's
+ * own network namespace, handed over as fds; the session's record of them.
+ *
+ * parse args -> (policy, in the dispatcher) -> in a helper process that
+ * entered the peer's network namespace with setns(pidfd): check the
+ * session quota, pick or check the name, create the queues, owner and
+ * group, link setup with libnl-route-3 (MTU, MAC, master, up), persist ->
+ * read the link back and verify -> fds to the client.
+ *
+ * The broker's own threads never change namespace.  A device is created
+ * with IFF_TUN_EXCL, so the kernel itself refuses a name that exists; a
+ * pre-existing device is attached to only when the rule says
+ * adopt_existing.  Every device the session created is recorded with its
+ * ifindex and an fd of its network namespace; when the session ends the
+ * ones still there are removed (tap_session_end()), in a detached process.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/if_tun.h>
+#include <stdarg.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <syslog.h>
+
+#include "broker.h"
+
+#define TEMPLATE_MAX_INDEX 4096
+
+static inline void nl_socket_freep(struct nl_sock **p) {
+        if (*p)
+                nl_socket_free(*p);
+}
+static inline void rtnl_link_putp(struct rtnl_link **p) {
+        if (*p)
+                rtnl_link_put(*p);
+}
+#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
+#define _cleanup_rtnl_link_ _cleanup_(rtnl_link_putp)
+
+/* What a helper sends back (a few hundred bytes at most: helper_out). */
+typedef struct tap_out {
+        int err;      /* 0, or a positive errno */
+        int code;     /* err_code when err != 0 */
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        uint32_t mtu;
+        uint8_t mac[6];
+        bool adopted, removed;
+        uint64_t gone; /* bit i: the session's record i no longer exists */
+        char msg[160];
+} tap_out;
+
+static ssize_t fail(tap_out *o, err_code code, int err, const char *fmt, ...) _printf_(4, 5);
+static ssize_t fail(tap_out *o, err_code code, int err, const char *fmt, ...) {
+        va_list ap;
+        o->code = code;
+        o->err = err > 0 ? err : EIO;
+        va_start(ap, fmt);
+        vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
+        va_end(ap);
+        return sizeof(*o);
+}
+
+static int nl_errno(int nle) {
+        switch (nle < 0 ? -nle : nle) {
+        case NLE_NODEV:
+        case NLE_OBJ_NOTFOUND:
+                return ENODEV;
+        case NLE_EXIST:
+                return EEXIST;
+        case NLE_PERM:
+                return EPERM;
+        case NLE_INVAL:
+                return EINVAL;
+        case NLE_RANGE:
+                return ERANGE;
+        case NLE_BUSY:
+                return EBUSY;
+        case NLE_NOMEM:
+                return ENOMEM;
+        case NLE_NOACCESS:
+                return EACCES;
+        default:
+                return EIO;
+        }
+}
+
+static int nl_open(struct nl_sock **ret) {
+        struct nl_sock *sk = nl_socket_alloc();
+        if (!sk)
+                return -NLE_NOMEM;
+        int r = nl_connect(sk, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(sk);
+                return r;
+        }
+        *ret = sk;
+        return 0;
+}
+
+/* Is the device @name still the one with @ifindex in the current netns? */
+static bool link_is(struct nl_sock *sk, const char *name, int ifindex) {
+        _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
+        return rtnl_link_get_kernel(sk, ifindex, NULL, &l) == 0 && streq_ptr(rtnl_link_get_name(l), name);
+}
+
+/* In the helper: delete @name/@ifindex from the current netns; 1 removed, 0 gone already. */
+static int link_remove(const char *name, int ifindex) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
+        int r = nl_open(&sk);
+        if (r < 0)
+                return -nl_errno(r);
+        if (rtnl_link_get_kernel(sk, ifindex, NULL, &l) < 0 || !streq_ptr(rtnl_link_get_name(l), name))
+                return 0;
+        r = rtnl_link_delete(sk, l);
+        if (r < 0)
+                return r == -NLE_NODEV || r == -NLE_OBJ_NOTFOUND ? 0 : -nl_errno(r);
+        return 1;
+}
+
+static int tun_open(const char *name, short flags) {
+        _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        struct ifreq ifr = { .ifr_flags = flags };
+        if (fd < 0)
+                return negative_errno();
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+/* Records that vanished (QEMU closed a transient device): they free quota. */
+static unsigned prune(client *c, uint64_t *ret_gone) {
+        unsigned live = 0;
+        *ret_gone = 0;
+        for (size_t i = 0; i < c->n_tap; i++) {
+                _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+                if (setns(c->tap[i].netns_fd, CLONE_NEWNET) == 0 && nl_open(&sk) == 0 &&
+                    !link_is(sk, c->tap[i].name, c->tap[i].ifindex))
+                        *ret_gone |= UINT64_C(1) << i;
+                else
+                        live++;
+        }
+        return live;
+}
+
+/* Link setup through libnl-route-3, then read back and verify. */
+static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_rtnl_link_ struct rtnl_link *link = NULL, *br = NULL, *change = NULL, *now = NULL;
+        int r = nl_open(&sk);
+        if (r < 0)
+                return fail(o, ERR_SYSTEM, nl_errno(r), "netlink: %s", nl_geterror(r));
+        r = rtnl_link_get_kernel(sk, 0, o->name, &link);
+        if (r < 0)
+                return fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back link '%s': %s", o->name, nl_geterror(r));
+        if (a->bridge[0]) {
+                r = rtnl_link_get_kernel(sk, 0, a->bridge, &br);
+                if (r < 0)
+                        return fail(o, ERR_NOT_FOUND, ENODEV,
+                                    "bridge '%s' does not exist in the caller's network namespace", a->bridge);
+                if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
+                        return fail(o, ERR_BAD_REQUEST, EINVAL, "'%s' is a %s device, not a bridge", a->bridge,
+                                    rtnl_link_get_type(br) ? rtnl_link_get_type(br) : "plain");
+        }
+        if (!(change = rtnl_link_alloc()))
+                return fail(o, ERR_SYSTEM, ENOMEM, "out of memory");
+        if (a->mtu)
+                rtnl_link_set_mtu(change, a->mtu);
+        if (a->has_mac) {
+                struct nl_addr *addr = nl_addr_build(AF_LLC, a->mac, 6);
+                if (!addr)
+                        return fail(o, ERR_SYSTEM, ENOMEM, "out of memory");
+                rtnl_link_set_addr(change, addr);
+                nl_addr_put(addr);
+        }
+        if (br)
+                rtnl_link_set_master(change, rtnl_link_get_ifindex(br));
+        rtnl_link_set_flags(change, IFF_UP);
+        r = rtnl_link_change(sk, link, change, 0);
+        if (r < 0)
+                return fail(o, ERR_SYSTEM, nl_errno(r), "setting up link '%s' (mtu, mac, master, up): %s", o->name,
+                            nl_geterror(r));
+
+        r = rtnl_link_get_kernel(sk, 0, o->name, &now);
+        if (r < 0)
+                return fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back link '%s': %s", o->name, nl_geterror(r));
+        struct nl_addr *addr = rtnl_link_get_addr(now);
+        o->ifindex = rtnl_link_get_ifindex(now);
+        o->mtu = rtnl_link_get_mtu(now);
+        if (addr && nl_addr_get_len(addr) == 6)
+                memcpy(o->mac, nl_addr_get_binary_addr(addr), 6);
+        if ((a->mtu && o->mtu != a->mtu) || (a->has_mac && memcmp(o->mac, a->mac, 6) != 0) ||
+            (br && rtnl_link_get_master(now) != rtnl_link_get_ifindex(br)) || !(rtnl_link_get_flags(now) & IFF_UP))
+                return fail(o, ERR_SYSTEM, EIO, "link '%s' does not show the requested settings after setup",
+                            o->name);
+        return 0;
+}
+
+/* The helper's step, in the peer's network namespace, as root. */
+static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
+        request *req = arg;
+        client *c = req->c;
+        const tap_create_args *a = &req->tap_create.args;
+        tap_out *o = out;
+        _cleanup_close_ int first = -EBADF;
+        short flags = IFF_TAP | IFF_NO_PI | (a->vnet_hdr ? IFF_VNET_HDR : 0) | (a->queues > 1 ? IFF_MULTI_QUEUE : 0);
+        size_t n = 0;
+
+        if (size < sizeof(*o))
+                return -ENOBUFS;
+        memset(o, 0, sizeof(*o));
+        unsigned live = prune(c, &o->gone);
+        if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
+                return fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
+        unsigned others = c->tap_inflight - 1;
+        if (live + others >= req->tap_create.max_devices)
+                return fail(o, ERR_DENIED, EDQUOT,
+                            "tap.create: the session already holds %u TAP device(s)%s, the rule's tap max_devices is "
+                            "%" PRIu32,
+                            live, others ? " and creates more" : "", req->tap_create.max_devices);
+
+        /* the name: IFF_TUN_EXCL makes the kernel refuse an existing one */
+        if (a->is_template) {
+                for (unsigned i = 0;; i++) {
+                        if (i == TEMPLATE_MAX_INDEX ||
+                            tap_template_expand(a->name, i, o->name, sizeof(o->name)) == -ENAMETOOLONG)
+                                return fail(o, ERR_EXISTS, ENOSPC, "no free name for template '%s'", a->name);
+                        first = tun_open(o->name, flags | IFF_TUN_EXCL);
+                        if (first != -EBUSY)
+                                break;
+                }
+        } else {
+                memcpy(o->name, a->name, sizeof(o->name) - 1); /* an exact name: at most 15 */
+                first = tun_open(o->name, flags | IFF_TUN_EXCL);
+                if (first == -EBUSY) {
+                        if (!req->tap_create.adopt_existing)
+                                return fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", o->name);
+                        first = tun_open(o->name, flags);
+                        o->adopted = true;
+                        if (first < 0)
+                                return fail(o, ERR_SYSTEM, -first,
+                                            "cannot attach to the existing interface '%s' as a TAP device with "
+                                            "these flags: %s",
+                                            o->name, strerror(-first));
+                }
+        }
+        if (first < 0)
+                return fail(o, ERR_SYSTEM, -first, "cannot create TAP device '%s': %s", o->name, strerror(-first));
+
+        if (ioctl(first, TUNSETOWNER, (unsigned long) c->cred.uid) < 0 ||
+            ioctl(first, TUNSETGROUP, (unsigned long) c->cred.gid) < 0)
+                return fail(o, ERR_SYSTEM, errno, "setting owner and group of '%s': %m", o->name);
+        fds[n++] = TAKE_FD(first);
+        while (n < a->queues) {
+                int q = tun_open(o->name, flags);
+                if (q < 0) {
+                        close_fds(fds, n);
+                        return fail(o, ERR_SYSTEM, -q, "opening queue %zu of '%s': %s", n, o->name, strerror(-q));
+                }
+                fds[n++] = q;
+        }
+        ssize_t r = link_setup(a, o);
+        if (r == 0 && a->persist && ioctl(fds[0], TUNSETPERSIST, 1UL) < 0)
+                r = fail(o, ERR_SYSTEM, errno, "TUNSETPERSIST on '%s': %m", o->name);
+        if (r == 0 && (fds[n] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+                r = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
+        if (r != 0) {
+                if (a->persist && !o->adopted)
+                        ioctl(fds[0], TUNSETPERSIST, 0UL);
+                close_fds(fds, n); /* a transient device goes with its last fd */
+                return r;
+        }
+        *n_fds = n + 1;
+        return sizeof(*o);
+}
+
+/* In a detached process: remove @recs (not adopted) where they still exist. */
+static void remove_detached(broker *b, const char *why, const tap_record *recs, size_t n) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                k += !recs[i].adopted;
+        if (k == 0)
+                return;
+        pid_t pid = fork();
+        if (pid < 0) {
+                log_msg(b, LOG_ERR, "%s: cannot fork to remove TAP devices: %m", why);
+                return;
+        }
+        if (pid == 0) {
+                /* the grandchild does the work; init reaps it */
+                if (fork() != 0)
+                        _exit(0);
+                sigset_t all;
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                alarm(HELPER_TIMEOUT_USEC / 1000000);
+                for (size_t i = 0; i < n; i++)
+                        if (!recs[i].adopted && setns(recs[i].netns_fd, CLONE_NEWNET) == 0)
+                                link_remove(recs[i].name, recs[i].ifindex);
+                _exit(0);
+        }
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        char names[SESSION_MAX_TAP * (TAP_NAME_MAX + 2)] = "";
+        for (size_t i = 0; i < n; i++)
+                if (!recs[i].adopted)
+                        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", names[0] ? " " : "",
+                                 recs[i].name);
+        log_msg(b, LOG_INFO, "%s: removing TAP device(s) %s (where still present)", why, names);
+}
+
+void tap_session_end(client *c) {
+        char why[64];
+        snprintf(why, sizeof(why), "session %llu ended", (unsigned long long) c->session);
+        remove_detached(c->b, why, c->tap, c->n_tap);
+        for (size_t i = 0; i < c->n_tap; i++)
+                safe_close(c->tap[i].netns_fd);
+        c->n_tap = 0;
+        c->tap_gen++;
+}
+
+static void forget(client *c, size_t i) {
+        safe_close(c->tap[i].netns_fd);
+        memmove(&c->tap[i], &c->tap[i + 1], sizeof(c->tap[0]) * (c->n_tap - i - 1));
+        c->n_tap--;
+        c->tap_gen++;
+}
+
+static void create_done(request *req, int status, const void *out, size_t len) {
+        const tap_create_args *a = &req->tap_create.args;
+        client *c = req->c;
+        tap_out o;
+        char mac[32];
+
+        if (status == -ETIMEDOUT)
+                return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
+                                           "the helper in the caller's network namespace did not finish in time");
+        if (status == -ESRCH || status == -ENOENT)
+                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "the caller exited");
+        if (status < 0)
+                return request_reply_error(req, ERR_SYSTEM, -status, NULL, "cannot enter the caller's network "
+                                           "namespace: %s", strerror(-status));
+        if (len < sizeof(o))
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
+        memcpy(&o, out, sizeof(o));
+        o.name[sizeof(o.name) - 1] = o.msg[sizeof(o.msg) - 1] = 0;
+        if (c && c->tap_gen == req->tap_create.gen)
+                for (size_t i = c->n_tap; i-- > 0;)
+                        if (o.gone & (UINT64_C(1) << i))
+                                forget(c, i);
+        if (o.err) {
+                delegate_error e = { .errno_value = o.err };
+                snprintf(e.code, sizeof(e.code), "%s", err_code_name(o.code));
+                snprintf(e.message, sizeof(e.message), "%s", o.msg);
+                if (o.code == ERR_DENIED)
+                        snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
+                return request_reply_delegate_error(req, &e);
+        }
+        if (req->helper_n_fds != a->queues + 1)
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %u",
+                                           req->helper_n_fds, a->queues + 1);
+        tap_record rec = { .ifindex = o.ifindex, .persist = a->persist, .adopted = o.adopted,
+                           .netns_fd = TAKE_FD(req->helper_fds[a->queues]) };
+        snprintf(rec.name, sizeof(rec.name), "%s", o.name);
+        req->helper_n_fds--;
+        if (!c) { /* the session ended meanwhile: nothing may outlive it */
+                remove_detached(NULL, "tap.create finished after its session ended", &rec, 1);
+                safe_close(rec.netns_fd);
+                return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
+        }
+        c->tap[c->n_tap++] = rec; /* room: the quota is below SESSION_MAX_TAP */
+        c->tap_gen++;
+        log_msg(c->b, LOG_INFO, "session %llu: TAP device '%s' (ifindex %d, %u queue(s)%s%s) %s", (unsigned long long)
+                c->session, o.name, o.ifindex, a->queues, a->persist ? ", persistent" : "",
+                a->bridge[0] ? ", on a bridge" : "", o.adopted ? "adopted" : "created");
+
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *res = NULL;
+        if (!g)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", o.name);
+        json_gen_kv_i64(g, "ifindex", o.ifindex);
+        json_gen_kv_u64(g, "queues", a->queues);
+        json_gen_kv_bool(g, "vnet_hdr", a->vnet_hdr);
+        json_gen_kv_bool(g, "persist", a->persist);
+        json_gen_kv_u64(g, "mtu", o.mtu);
+        json_gen_kv_str(g, "mac", tap_mac_format(o.mac, mac, sizeof(mac)));
+        json_gen_str(g, "bridge");
+        a->bridge[0] ? json_gen_str(g, a->bridge) : json_gen_null(g);
+        json_gen_kv_bool(g, "adopted", o.adopted);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &res, NULL) < 0)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        request_reply_result(req, res, req->helper_fds, a->queues);
+}
+
+void op_tap_create(request *req, const policy_decision *d) {
+        client *c = req->c;
+        tap_create_args *a = &req->tap_create.args;
+        char msg[256];
+
+        if (tap_create_args_parse(req->args, a, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        req->tap_create.max_devices = d->rule->tap.max_devices;
+        req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
+        if (c->n_tap + c->tap_inflight >= SESSION_MAX_TAP)
+                return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
+                                           "tap.create: the session holds %d TAP devices, the most any session may",
+                                           SESSION_MAX_TAP);
+        c->tap_inflight++;
+        req->tap_create.counted = true;
+        req->tap_create.gen = c->tap_gen;
+        int r = helper_run_netns(req, c->pidfd, create_step, req, create_done);
+        if (r < 0)
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
+        request *req = arg;
+        tap_out *o = out;
+        if (size < sizeof(*o))
+                return -ENOBUFS;
+        memset(o, 0, sizeof(*o));
+        int r = link_remove(req->tap_destroy.rec.name, req->tap_destroy.rec.ifindex);
+        if (r < 0)
+                return fail(o, ERR_SYSTEM, -r, "cannot remove '%s': %s", req->tap_destroy.rec.name, strerror(-r));
+        o->removed = r > 0;
+        return sizeof(*o);
+}
+
+static void destroy_done(request *req, int status, const void *out, size_t len) {
+        const tap_record *rec = &req->tap_destroy.rec;
+        client *c = req->c;
+        tap_out o;
+        if (status == -ETIMEDOUT)
+                return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
+                                           "the helper in the device's network namespace did not finish in time");
+        if (status < 0)
+                return request_reply_error(req, ERR_SYSTEM, -status, NULL,
+                                           "cannot enter the device's network namespace: %s", strerror(-status));
+        if (len < sizeof(o))
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
+        memcpy(&o, out, sizeof(o));
+        o.msg[sizeof(o.msg) - 1] = 0;
+        if (o.err)
+                return request_reply_error(req, (err_code) o.code, o.err, NULL, "%s", o.msg);
+        for (size_t i = 0; c && i < c->n_tap; i++)
+                if (streq(c->tap[i].name, rec->name) && c->tap[i].ifindex == rec->ifindex) {
+                        forget(c, i);
+                        break;
+                }
+        if (c)
+                log_msg(c->b, LOG_INFO, "session %llu: TAP device '%s' %s", (unsigned long long) c->session,
+                        rec->name, o.removed ? "removed" : "was already gone");
+        char res[96];
+        snprintf(res, sizeof(res), "{\"name\":\"%s\",\"removed\":%s}", rec->name, o.removed ? "true" : "false");
+        request_reply_result(req, res, NULL, 0);
+}
+
+void op_tap_destroy(request *req, const policy_decision *d) {
+        client *c = req->c;
+        tap_destroy_args *a = &req->tap_destroy.args;
+        char msg[256];
+
+        if (tap_destroy_args_parse(req->args, a, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        size_t i;
+        for (i = 0; i < c->n_tap && !streq(c->tap[i].name, a->name); i++)
+                ;
+        if (i == c->n_tap)
+                return request_reply_error(req, ERR_NOT_FOUND, ENODEV, NULL,
+                                           "no TAP device '%s' was created by this session", a->name);
+        req->tap_destroy.rec = c->tap[i];
+        req->tap_destroy.rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
+        int r = helper_run_netns(req, c->tap[i].netns_fd, destroy_step, req, destroy_done);
+        if (r < 0)
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}

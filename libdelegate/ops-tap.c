@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ops-tap.c - tap.create and tap.destroy: interface names and templates,
+ * argument parsing, and the policy check of the "tap" section.
+ *
+ * What needs the session (max_devices) or the pod's network namespace
+ * (a pre-existing device, whether the bridge exists) is checked by the
+ * broker when it acts (broker/broker-op-tap.c).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "ops.h"
+
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
+bool tap_name_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > TAP_NAME_MAX || streq(s, ".") || streq(s, ".."))
+                return false;
+        return strspn(s, NAME_CHARS) == n;
+}
+
+bool tap_template_valid(const char *s) {
+        const char *p = strstr(s, "%d");
+        if (!p || strstr(p + 2, "%d"))
+                return false;
+        size_t n = strlen(s);
+        /* the other characters must be name characters: no second '%' */
+        if (strspn(s, NAME_CHARS) != (size_t) (p - s) || strspn(p + 2, NAME_CHARS) != n - (p - s) - 2)
+                return false;
+        char buf[TAP_NAME_MAX + 1];
+        return tap_template_expand(s, 0, buf, sizeof(buf)) == 0 && tap_name_valid(buf);
+}
+
+int tap_template_expand(const char *tmpl, unsigned idx, char *buf, size_t size) {
+        const char *p = strstr(tmpl, "%d");
+        char out[64];
+        if (!p)
+                return -EINVAL;
+        int n = snprintf(out, sizeof(out), "%.*s%u%s", (int) (p - tmpl), tmpl, idx, p + 2);
+        if (n < 0 || (size_t) n >= sizeof(out) || n > TAP_NAME_MAX)
+                return -ENAMETOOLONG;
+        if ((size_t) n >= size)
+                return -ENOBUFS;
+        memcpy(buf, out, n + 1);
+        return 0;
+}
+
+bool tap_pattern_matches(const char *pattern, const char *name) {
+        const char *p = strstr(pattern, "%d");
+        if (!p)
+                return streq(pattern, name);
+        size_t pre = p - pattern, suf = strlen(p + 2), n = strlen(name);
+        if (n < pre + suf + 1 || strncmp(pattern, name, pre) != 0 || !streq(name + n - suf, p + 2))
+                return false;
+        const char *d = name + pre, *e = name + n - suf;
+        if (e - d > 1 && *d == '0') /* no leading zeros: one name per index */
+                return false;
+        for (; d < e; d++)
+                if (*d < '0' || *d > '9')
+                        return false;
+        return true;
+}
+
+int tap_mac_parse(const char *s, uint8_t ret[6]) {
+        unsigned v[6];
+        char tail;
+        if (strlen(s) != 17 ||
+            sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+                return -EINVAL;
+        for (int i = 0; i < 6; i++) /* sscanf's %x accepts signs and spaces: refuse them */
+                if (!strchr("0123456789abcdefABCDEF", s[3 * i]) || !strchr("0123456789abcdefABCDEF", s[3 * i + 1]) ||
+                    (i < 5 && s[3 * i + 2] != ':'))
+                        return -EINVAL;
+        if ((v[0] & 1) || (v[0] | v[1] | v[2] | v[3] | v[4] | v[5]) == 0)
+                return -EINVAL; /* multicast, broadcast or zero */
+        for (int i = 0; i < 6; i++)
+                ret[i] = (uint8_t) v[i];
+        return 0;
+}
+
+const char *tap_mac_format(const uint8_t mac[6], char *buf, size_t size) {
+        snprintf(buf, size, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        return buf;
+}
+
+static int get_bool(const json_value *args, const char *key, bool *ret, char *msg, size_t size) {
+        const json_value *v = json_get(args, key);
+        if (!v)
+                return 0;
+        if (v->type != JSON_BOOL)
+                return ops_bad(msg, size, "tap.create: \"%s\" must be true or false, not %s", key,
+                               json_type_name(v->type));
+        *ret = v->boolean;
+        return 0;
+}
+
+/* An interface name argument: a string, valid, and (for @what) the reason. */
+static int get_name(const json_value *v, const char *op, const char *key, bool template_ok, char *buf, size_t bufsize,
+                    char *msg, size_t size) {
+        if (!json_is_string(v))
+                return ops_bad(msg, size, "%s: \"%s\" must be a string, not %s", op, key, json_type_name(v->type));
+        const char *s = v->string.str;
+        if (template_ok && strstr(s, "%d")) {
+                if (!tap_template_valid(s))
+                        return ops_bad(msg, size,
+                                       "%s: template '%.64s' is invalid: one \"%%d\", otherwise [A-Za-z0-9._-], "
+                                       "at most 15 characters once expanded",
+                                       op, s);
+        } else if (strlen(s) > TAP_NAME_MAX)
+                return ops_bad(msg, size, "%s: %s '%.64s' is longer than %d characters (IFNAMSIZ)", op, key, s,
+                               TAP_NAME_MAX);
+        else if (!tap_name_valid(s))
+                return ops_bad(msg, size,
+                               "%s: %s '%.64s' is not a valid interface name: 1-%d characters of [A-Za-z0-9._-], "
+                               "not '.' or '..'",
+                               op, key, s, TAP_NAME_MAX);
+        if (strlen(s) >= bufsize)
+                return ops_bad(msg, size, "%s: %s '%.64s' is too long", op, key, s);
+        strcpy(buf, s);
+        return 0;
+}
+
+static int get_u32(const json_value *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *ret, char *msg,
+                   size_t size) {
+        const json_value *v = json_get(args, key);
+        uint64_t x;
+        if (!v)
+                return 0;
+        if (json_to_u64(v, &x) < 0 || x < lo || x > hi)
+                return ops_bad(msg, size, "tap.create: \"%s\" must be an integer from %" PRIu32 " to %" PRIu32, key,
+                               lo, hi);
+        *ret = (uint32_t) x;
+        return 0;
+}
+
+int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *msg, size_t size) {
+        static const char *const keys[] = { "name", "queues", "vnet_hdr", "mtu", "mac", "bridge", "persist", NULL };
+        tap_create_args a = { .queues = 1 };
+        int r;
+
+        if (!args || args->type != JSON_OBJECT)
+                return ops_bad(msg, size, "tap.create: \"args\" must be an object with at least \"name\"");
+        r = ops_check_keys(args, "tap.create", keys, msg, size);
+        if (r < 0)
+                return r;
+        const json_value *v = json_get(args, "name");
+        if (!v)
+                return ops_bad(msg, size, "tap.create: missing \"name\" (a template like \"vnet%%d\" or a name)");
+        r = get_name(v, "tap.create", "name", true, a.name, sizeof(a.name), msg, size);
+        if (r < 0)
+                return r;
+        a.is_template = strstr(a.name, "%d") != NULL;
+        if ((r = get_u32(args, "queues", 1, POLICY_TAP_MAX_QUEUES, &a.queues, msg, size)) < 0 ||
+            (r = get_u32(args, "mtu", POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX, &a.mtu, msg, size)) < 0 ||
+            (r = get_bool(args, "vnet_hdr", &a.vnet_hdr, msg, size)) < 0 ||
+            (r = get_bool(args, "persist", &a.persist, msg, size)) < 0)
+                return r;
+        v = json_get(args, "mac");
+        if (v) {
+                if (!json_is_string(v) || tap_mac_parse(v->string.str, a.mac) < 0)
+                        return ops_bad(msg, size,
+                                       "tap.create: \"mac\" must be a unicast MAC address like \"52:54:00:12:34:56\"");
+                a.has_mac = true;
+        }
+        v = json_get(args, "bridge");
+        if (v && v->type != JSON_NULL) {
+                r = get_name(v, "tap.create", "bridge", false, a.bridge, sizeof(a.bridge), msg, size);
+                if (r < 0)
+                        return r;
+        }
+        *ret = a;
+        return 0;
+}
+
+int tap_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
+        static const char *const keys[] = { "name", NULL };
+        tap_destroy_args a = {};
+        if (!args || args->type != JSON_OBJECT)
+                return ops_bad(msg, size, "tap.destroy: \"args\" must be an object with \"name\"");
+        int r = ops_check_keys(args, "tap.destroy", keys, msg, size);
+        if (r < 0)
+                return r;
+        const json_value *v = json_get(args, "name");
+        if (!v)
+                return ops_bad(msg, size, "tap.destroy: missing \"name\"");
+        r = get_name(v, "tap.destroy", "name", false, a.name, sizeof(a.name), msg, size);
+        if (r < 0)
+                return r;
+        *ret = a;
+        return 0;
+}
+
+static int deny(policy_decision *d, const char *fmt, ...) _printf_(2, 3);
+static int deny(policy_decision *d, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
+        va_end(ap);
+        d->allowed = false;
+        return 0;
+}
+
+static void list_join(char *const *v, size_t n, char *buf, size_t size) {
+        buf[0] = 0;
+        for (size_t i = 0; i < n; i++)
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "", v[i]);
+        if (n == 0)
+                snprintf(buf, size, "none");
+}
+
+int tap_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
+        tap_create_args a;
+        char list[256];
+        int r = tap_create_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        if (!rule || !rule->tap.present)
+                return 0;
+        bool ok = false;
+        for (size_t i = 0; i < rule->tap.n_templates && !ok; i++)
+                ok = a.is_template ? streq(rule->tap.templates[i], a.name)
+                                   : tap_pattern_matches(rule->tap.templates[i], a.name);
+        if (!ok) {
+                list_join(rule->tap.templates, rule->tap.n_templates, list, sizeof(list));
+                return deny(d, "%s '%s' is not allowed by the rule's tap templates (%s)",
+                            a.is_template ? "template" : "name", a.name, list);
+        }
+        if (a.queues > rule->tap.max_queues)
+                return deny(d, "%" PRIu32 " queues exceed the rule's tap max_queues %" PRIu32, a.queues,
+                            rule->tap.max_queues);
+        if (a.vnet_hdr && !rule->tap.vnet_hdr)
+                return deny(d, "the rule's tap section does not allow vnet_hdr");
+        if (a.persist && !rule->tap.persist)
+                return deny(d, "the rule's tap section does not allow persist");
+        if (a.mtu && (a.mtu < rule->tap.mtu_min || a.mtu > rule->tap.mtu_max))
+                return deny(d, "MTU %" PRIu32 " is outside the rule's tap mtu range %" PRIu32 "-%" PRIu32, a.mtu,
+                            rule->tap.mtu_min, rule->tap.mtu_max);
+        if (a.bridge[0]) {
+                ok = false;
+                for (size_t i = 0; i < rule->tap.n_bridges && !ok; i++)
+                        ok = streq(rule->tap.bridges[i], a.bridge);
+                if (!ok) {
+                        list_join(rule->tap.bridges, rule->tap.n_bridges, list, sizeof(list));
+                        return deny(d, "bridge '%s' is not among the rule's tap bridges (%s)", a.bridge, list);
+                }
+        }
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason),
+                 "%s '%s' with %" PRIu32 " queue(s) is within the rule's tap section", a.is_template ? "template" : "name",
+                 a.name, a.queues);
+        return 0;
+}
+
+int tap_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
+        tap_destroy_args a;
+        int r = tap_destroy_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        if (!rule || !rule->tap.present)
+                return 0;
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason),
+                 "the rule has a tap section; only devices of the caller's own session can be destroyed");
+        return 0;
+}

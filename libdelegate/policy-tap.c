@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * policy-tap.c - the "tap" section of a policy rule (delegate-policy(5)):
+ * which TAP devices a rule lets its subjects create in their own network
+ * namespace, and with what.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "ops.h"
+#include "policy.h"
+
+typedef struct tap_ctx {
+        unsigned *line, *column;
+        char *msg;
+        size_t size;
+} tap_ctx;
+
+static int err_at(tap_ctx *c, unsigned line, unsigned column, const char *fmt, ...) _printf_(4, 5);
+static int err_at(tap_ctx *c, unsigned line, unsigned column, const char *fmt, ...) {
+        va_list ap;
+        *c->line = line;
+        *c->column = column;
+        va_start(ap, fmt);
+        vsnprintf(c->msg, c->size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+#define ERR_AT(c, v, ...) err_at((c), (v)->line, (v)->column, __VA_ARGS__)
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+void policy_tap_clear(policy_rule *r) {
+        strv_free(r->tap.templates, r->tap.n_templates);
+        strv_free(r->tap.bridges, r->tap.n_bridges);
+        r->tap.templates = r->tap.bridges = NULL;
+        r->tap.n_templates = r->tap.n_bridges = 0;
+}
+
+/* One string or a non-empty array of them, each accepted by @valid. */
+static int parse_names(tap_ctx *c, const json_value *v, const char *key, bool (*valid)(const char *), const char *rule,
+                       char ***ret, size_t *ret_n) {
+        size_t n = v->type == JSON_ARRAY ? v->array.n : 1;
+        if (v->type != JSON_ARRAY && v->type != JSON_STRING)
+                return ERR_AT(c, v, "tap %s must be a string or an array of strings, not %s", key,
+                              json_type_name(v->type));
+        if (v->type == JSON_ARRAY && (n == 0 || n > POLICY_TAP_MAX_LIST))
+                return ERR_AT(c, v, "tap %s must list 1 to %d names", key, POLICY_TAP_MAX_LIST);
+        char **l = calloc(n, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const json_value *e = v->type == JSON_ARRAY ? v->array.items[i] : v;
+                int q = 0;
+                if (!json_is_string(e))
+                        q = ERR_AT(c, e, "tap %s must be a string, not %s", key, json_type_name(e->type));
+                else if (!valid(e->string.str))
+                        q = ERR_AT(c, e, "tap %s '%.64s' is invalid: %s", key, e->string.str, rule);
+                else if (!(l[i] = strdup(e->string.str)))
+                        q = -ENOMEM;
+                if (q < 0) {
+                        strv_free(l, n);
+                        return q;
+                }
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
+}
+
+static bool template_or_name_valid(const char *s) {
+        return strstr(s, "%d") ? tap_template_valid(s) : tap_name_valid(s);
+}
+
+static int parse_u32(tap_ctx *c, const json_value *v, const char *key, uint32_t lo, uint32_t hi, uint32_t *ret) {
+        uint64_t x;
+        if (json_to_u64(v, &x) < 0 || x < lo || x > hi)
+                return ERR_AT(c, v, "tap %s must be an integer from %" PRIu32 " to %" PRIu32, key, lo, hi);
+        *ret = (uint32_t) x;
+        return 0;
+}
+
+/* "mtu": 9000 or "1280-9000" */
+static int parse_mtu(tap_ctx *c, const json_value *v, uint32_t *lo, uint32_t *hi) {
+        if (v->type == JSON_NUMBER) {
+                int q = parse_u32(c, v, "mtu", POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX, lo);
+                *hi = *lo;
+                return q;
+        }
+        unsigned a, b;
+        int end = 0;
+        if (!json_is_string(v) || sscanf(v->string.str, "%5u-%5u%n", &a, &b, &end) != 2 ||
+            (size_t) end != v->string.len || v->string.str[0] < '0' || v->string.str[0] > '9' ||
+            !strchr("0123456789", v->string.str[strcspn(v->string.str, "-") + 1]))
+                return ERR_AT(c, v, "tap mtu must be a number or a \"LOW-HIGH\" string like \"1280-9000\"");
+        if (a < POLICY_TAP_MTU_MIN || b > POLICY_TAP_MTU_MAX || a > b)
+                return ERR_AT(c, v, "tap mtu range '%s' must lie within %d-%d with LOW <= HIGH", v->string.str,
+                              POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
+        *lo = a;
+        *hi = b;
+        return 0;
+}
+
+static int parse_bool(tap_ctx *c, const json_value *v, const char *key, bool *ret) {
+        if (v->type != JSON_BOOL)
+                return ERR_AT(c, v, "tap %s must be true or false, not %s", key, json_type_name(v->type));
+        *ret = v->boolean;
+        return 0;
+}
+
+int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+                     size_t size) {
+        tap_ctx c = { ret_line, ret_column, msg, size };
+        if (v->type != JSON_OBJECT)
+                return ERR_AT(&c, v, "\"tap\" must be an object, not %s", json_type_name(v->type));
+        r->tap.max_devices = POLICY_TAP_DEFAULT_MAX_DEVICES;
+        r->tap.max_queues = 1;
+        r->tap.mtu_min = POLICY_TAP_MTU_MIN;
+        r->tap.mtu_max = POLICY_TAP_MTU_MAX;
+        r->tap.vnet_hdr = true;
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                const json_value *x = m->value;
+                int q;
+                if (streq(m->key, "template"))
+                        q = parse_names(&c, x, "template", template_or_name_valid,
+                                        "a template has one \"%d\", a name none; [A-Za-z0-9._-], at most 15 "
+                                        "characters",
+                                        &r->tap.templates, &r->tap.n_templates);
+                else if (streq(m->key, "bridges"))
+                        q = parse_names(&c, x, "bridges", tap_name_valid, "1-15 characters of [A-Za-z0-9._-]",
+                                        &r->tap.bridges, &r->tap.n_bridges);
+                else if (streq(m->key, "max_devices"))
+                        q = parse_u32(&c, x, "max_devices", 1, POLICY_TAP_MAX_DEVICES, &r->tap.max_devices);
+                else if (streq(m->key, "max_queues"))
+                        q = parse_u32(&c, x, "max_queues", 1, POLICY_TAP_MAX_QUEUES, &r->tap.max_queues);
+                else if (streq(m->key, "mtu"))
+                        q = parse_mtu(&c, x, &r->tap.mtu_min, &r->tap.mtu_max);
+                else if (streq(m->key, "vnet_hdr"))
+                        q = parse_bool(&c, x, "vnet_hdr", &r->tap.vnet_hdr);
+                else if (streq(m->key, "persist"))
+                        q = parse_bool(&c, x, "persist", &r->tap.persist);
+                else if (streq(m->key, "adopt_existing"))
+                        q = parse_bool(&c, x, "adopt_existing", &r->tap.adopt_existing);
+                else
+                        q = err_at(&c, m->line, m->column,
+                                   "unknown tap key '%s' (allowed: template, max_devices, max_queues, bridges, mtu, "
+                                   "vnet_hdr, persist, adopt_existing)",
+                                   m->key);
+                if (q < 0)
+                        return q;
+        }
+        if (!r->tap.templates) {
+                r->tap.templates = calloc(1, sizeof(char *));
+                if (!r->tap.templates || !(r->tap.templates[0] = strdup(POLICY_TAP_DEFAULT_TEMPLATE)))
+                        return -ENOMEM;
+                r->tap.n_templates = 1;
+        }
+        r->tap.present = true;
+        return 0;
+}

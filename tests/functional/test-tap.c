@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-tap - functional scenarios of tap.create and tap.destroy: devices in
+ * a pod's own network namespace, handed over as fds; naming, refusals,
+ * persistence and clean-up when the session ends.  Assertions read the
+ * kernel (ip -d -j link, /proc/PID/fdinfo, frames through the fds).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define UID_A 1500 /* pod-a's launcher */
+#define UID_ADOPT 1600
+#define UID_NOPERSIST 1700
+
+static const char policy_tap[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-a-tap\",\n"
+        "      \"match\": { \"uid\": 1500, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
+        "      \"tap\": { \"template\": [\"vnet%d\", \"tap-a0\"], \"max_devices\": 3, \"max_queues\": 4,\n"
+        "                 \"bridges\": [\"br0\", \"br9\"], \"mtu\": \"1280-9000\", \"persist\": true } },\n"
+        "    { \"name\": \"adopters\",\n"
+        "      \"match\": { \"uid\": 1600 },\n"
+        "      \"tap\": { \"template\": \"adopt0\", \"adopt_existing\": true } },\n"
+        "    { \"name\": \"no-persist\",\n"
+        "      \"match\": { \"uid\": 1700 },\n"
+        "      \"tap\": { \"vnet_hdr\": false } }\n"
+        "  ]\n"
+        "}\n";
+
+/* pod-a and pod-b get their own network namespaces; pod-a has br0 and br1 */
+static void pods_netns(void) {
+        int r = harness_netns_add("pod-a");
+        if (r == 0)
+                r = harness_netns_add("pod-b");
+        tap_is_int(r, 0, "pod-a and pod-b get their own network namespaces");
+        r = harness_sh(NULL, "ip -n pod-a link add br0 type bridge && ip -n pod-a link set br0 up && "
+                             "ip -n pod-a link add br1 type bridge");
+        tap_is_int(r, 0, "bridges br0 (up) and br1 exist in pod-a's netns");
+}
+
+static void start_a(harness *h, tclient *c, uid_t uid) {
+        if (tclient_start_netns(h, c, "kubepods.slice/pod-a", "pod-a", uid, uid, "vm-a") < 0)
+                tap_ok(0, "start test-client in pod-a as uid %u", (unsigned) uid);
+}
+
+/* `ip -d -j link show dev NAME` in @ns ("" = the scenario's) as one JSON object, or NULL. */
+static char *link_json(const char *ns, const char *name) {
+        char *out = NULL;
+        int r = ns[0] ? harness_sh(&out, "ip -n %s -d -j link show dev %s 2>/dev/null", ns, name)
+                      : harness_sh(&out, "ip -d -j link show dev %s 2>/dev/null", name);
+        if (r != 0 || !out || !strchr(out, '{')) {
+                free(out);
+                return NULL;
+        }
+        char *a = strchr(out, '{'), *b = strrchr(out, '}');
+        b[1] = 0;
+        char *obj = strdup(a);
+        free(out);
+        return obj;
+}
+
+static bool link_exists(const char *ns, const char *name) {
+        char *j = link_json(ns, name);
+        free(j);
+        return j != NULL;
+}
+
+/* Wait up to 5 s for @name to disappear from @ns. */
+static bool link_gone_soon(const char *ns, const char *name) {
+        for (int i = 0; i < 250; i++) {
+                if (!link_exists(ns, name))
+                        return true;
+                usleep(20000);
+        }
+        return false;
+}
+
+static void owner_is(const char *j, const char *key, unsigned id, const char *what) {
+        char want[64];
+        struct passwd *pw = strcmp(key, "user") == 0 ? getpwuid(id) : NULL;
+        snprintf(want, sizeof(want), "%u", id);
+        char path[64];
+        snprintf(path, sizeof(path), "linkinfo.info_data.%s", key);
+        if (pw)
+                tap_is_str(jstr(j, path), pw->pw_name, "%s", what);
+        else if (jint(j, path) >= 0)
+                tap_is_int(jint(j, path), id, "%s", what);
+        else
+                tap_is_str(jstr(j, path), want, "%s", what);
+}
+
+static void expect_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
+        char *r = tclient_call(c, "call tap.create %s", args);
+        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s'", what, code);
+        tap_has_str(jstr(r, "message"), needle, "%s: the message says why", what);
+        free(r);
+}
+
+/* --- scenarios --- */
+
+static void tap_create(harness *h) {
+        tclient a;
+        pods_netns();
+        start_a(h, &a, UID_A);
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"queues\":4,\"vnet_hdr\":true,"
+                                   "\"mtu\":9000,\"mac\":\"52:54:00:12:34:56\",\"bridge\":\"br0\"}");
+        tap_is_int(jint(r, "ok"), 1, "tap.create with 4 queues, vnet_hdr, MTU, MAC and bridge succeeds (%s)", r);
+        tap_is_int(jint(r, "nfds"), 4, "the reply carries 4 fds");
+        tap_is_str(jstr(r, "result.name"), "vnet0", "the template gives vnet0");
+        int64_t slot0 = jint(r, "slot");
+        free(r);
+
+        char *j = link_json("pod-a", "vnet0");
+        tap_ok(j != NULL, "vnet0 exists in pod-a's netns");
+        if (j) {
+                tap_is_str(jstr(j, "linkinfo.info_kind"), "tun", "it is a tun device");
+                tap_is_str(jstr(j, "linkinfo.info_data.type"), "tap", "in TAP mode");
+                tap_is_int(jint(j, "linkinfo.info_data.pi"), 0, "without packet information (IFF_NO_PI)");
+                tap_is_int(jint(j, "linkinfo.info_data.vnet_hdr"), 1, "with IFF_VNET_HDR");
+                tap_is_int(jint(j, "linkinfo.info_data.multi_queue"), 1, "with IFF_MULTI_QUEUE");
+                tap_is_int(jint(j, "linkinfo.info_data.numqueues"), 4, "4 queues attached");
+                tap_is_int(jint(j, "linkinfo.info_data.persist"), 0, "not persistent");
+                owner_is(j, "user", UID_A, "owner is the launcher's uid");
+                owner_is(j, "group", UID_A, "group is the launcher's gid");
+                tap_is_int(jint(j, "mtu"), 9000, "MTU 9000");
+                tap_is_str(jstr(j, "address"), "52:54:00:12:34:56", "the requested MAC");
+                tap_is_str(jstr(j, "master"), "br0", "enslaved to br0");
+                tap_ok(strstr(j, "\"UP\"") && strstr(j, "\"LOWER_UP\""), "up, with carrier (flags UP, LOWER_UP)");
+                tap_ok(!strcmp(jstr(j, "operstate"), "DOWN") == 0, "operstate is not DOWN (%s)", jstr(j, "operstate"));
+        }
+        free(j);
+        r = tclient_call(&a, "fdinfo %" PRIi64, slot0);
+        tap_ok(strstr(r, "\"name\":\"vnet0\",\"cloexec\":true") && !strstr(r, "\"name\":\"\""),
+               "every fd is attached to vnet0 and O_CLOEXEC in the client (%s)", r);
+        free(r);
+
+        r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"vnet_hdr\":true,\"bridge\":\"br0\"}");
+        tap_is_str(jstr(r, "result.name"), "vnet1", "a second device from the template is vnet1");
+        int64_t slot1 = jint(r, "slot");
+        free(r);
+        r = tclient_call(&a, "frame %" PRIi64 " %" PRIi64 " 10", slot0, slot1);
+        tap_is_int(jint(r, "ok"), 1, "a frame written on vnet0's fd crosses br0 and is read on vnet1's (%s)", r);
+        free(r);
+        r = tclient_call(&a, "frame %" PRIi64 " %" PRIi64 " 10", slot1, slot0);
+        tap_is_int(jint(r, "ok"), 1, "and back, on one of vnet0's 4 queues (%s)", r);
+        free(r);
+
+        tap_ok(!link_exists("", "vnet0") && !link_exists("", "vnet1"), "neither device is in the broker's netns");
+        tap_ok(!link_exists("pod-b", "vnet0") && !link_exists("pod-b", "vnet1"), "nor in pod-b's netns");
+
+        r = tclient_call(&a, "call state.get");
+        tap_ok(strstr(r, "\"tap\":[") && strstr(r, "\"vnet1\""), "state.get lists the session's devices (%s)", r);
+        free(r);
+
+        r = tclient_call(&a, "close %" PRIi64, slot1);
+        free(r);
+        tap_ok(link_gone_soon("pod-a", "vnet1"), "a transient device disappears when its fds are closed");
+        tap_ok(link_exists("pod-a", "vnet0"), "the other stays while its fds are open");
+        tclient_stop(&a);
+        tap_ok(link_gone_soon("pod-a", "vnet0"), "nothing outlives the session");
+        tap_ok(harness_log_contains("ALLOW tap.create"), "the decision is in the audit log");
+}
+
+static void tap_naming(harness *h) {
+        tclient a, b;
+        pods_netns();
+        int q = harness_sh(NULL, "ip -n pod-a tuntap add dev vnet0 mode tap && ip -n pod-a tuntap add dev vnet2 "
+                                 "mode tap && ip -n pod-a tuntap add dev adopt0 mode tap");
+        tap_is_int(q, 0, "pre-existing vnet0, vnet2 and adopt0 in pod-a's netns");
+        start_a(h, &a, UID_A);
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_str(jstr(r, "result.name"), "vnet1", "the template picks the first free index, vnet1 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_str(jstr(r, "result.name"), "vnet3", "then vnet3, skipping the existing vnet2");
+        free(r);
+        r = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
+        tap_is_str(jstr(r, "result.name"), "tap-a0", "an explicit name works (%s)", r);
+        free(r);
+        tap_ok(link_exists("pod-a", "tap-a0"), "tap-a0 exists in pod-a's netns");
+        tclient_stop(&a);
+        start_a(h, &a, UID_A);
+        expect_error(&a, "exists", "interface 'vnet0' already exists", "a pre-existing device",
+                     "{\"name\":\"vnet0\"}");
+        r = tclient_call(&a, "state");
+        tap_has_str(r, "\"tap\":[]", "the refused device is not recorded");
+        free(r);
+        tclient_stop(&a);
+        tap_ok(link_exists("pod-a", "vnet0"), "the pre-existing vnet0 is left alone");
+
+        start_a(h, &b, UID_ADOPT);
+        r = tclient_call(&b, "call tap.create {\"name\":\"adopt0\"}");
+        tap_is_int(jint(r, "result.adopted"), 1, "with adopt_existing the rule may attach to adopt0 (%s)", r);
+        free(r);
+        tclient_stop(&b);
+        usleep(300000);
+        tap_ok(link_exists("pod-a", "adopt0"), "an adopted device is not removed at the session's end");
+}
+
+static void tap_refused(harness *h) {
+        tclient a, n;
+        pods_netns();
+        start_a(h, &a, UID_A);
+        expect_error(&a, "bad-request", "longer than 15 characters", "a 16-character name",
+                     "{\"name\":\"vnet0123456789ab\"}");
+        expect_error(&a, "bad-request", "not a valid interface name", "a name with '/'", "{\"name\":\"vnet/0\"}");
+        expect_error(&a, "bad-request", "unknown argument 'queue'", "an unknown argument",
+                     "{\"name\":\"vnet%d\",\"queue\":2}");
+        expect_error(&a, "denied", "not allowed by the rule's tap templates", "a name outside the templates",
+                     "{\"name\":\"eth0\"}");
+        expect_error(&a, "denied", "bridge 'br1' is not among the rule's tap bridges", "a bridge not allowed",
+                     "{\"name\":\"vnet%d\",\"bridge\":\"br1\"}");
+        expect_error(&a, "not-found", "bridge 'br9' does not exist", "an allowed bridge missing in the pod",
+                     "{\"name\":\"vnet%d\",\"bridge\":\"br9\"}");
+        expect_error(&a, "denied", "5 queues exceed the rule's tap max_queues 4", "too many queues",
+                     "{\"name\":\"vnet%d\",\"queues\":5,\"vnet_hdr\":true}");
+        expect_error(&a, "denied", "MTU 9001 is outside", "MTU above the range", "{\"name\":\"vnet%d\",\"mtu\":9001}");
+        expect_error(&a, "denied", "MTU 1000 is outside", "MTU below the range", "{\"name\":\"vnet%d\",\"mtu\":1000}");
+        tap_ok(!link_exists("pod-a", "vnet0"), "no refused request left a device behind");
+
+        for (int i = 0; i < 3; i++) {
+                char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"persist\":true}");
+                tap_is_int(jint(r, "ok"), 1, "device %d of the quota of 3", i + 1);
+                free(r);
+        }
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_str(jstr(r, "code"), "denied", "a 4th device is over max_devices (%s)", r);
+        tap_is_int(jint(r, "errno"), EDQUOT, "errno EDQUOT");
+        tap_is_str(jstr(r, "rule"), "pod-a-tap", "the error names the rule");
+        free(r);
+        tap_ok(!link_exists("pod-a", "vnet3"), "and no vnet3 was created");
+        r = tclient_call(&a, "call tap.destroy {\"name\":\"vnet1\"}");
+        tap_is_int(jint(r, "result.removed"), 1, "tap.destroy frees a place (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_str(jstr(r, "result.name"), "vnet1", "then a new device fits, reusing vnet1 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call tap.destroy {\"name\":\"vnet7\"}");
+        tap_is_str(jstr(r, "code"), "not-found", "tap.destroy of a device the session did not create: not-found");
+        free(r);
+
+        if (tclient_start_netns(h, &n, "kubepods.slice/pod-a", "pod-a", UID_NOPERSIST, UID_NOPERSIST, "vm-n") == 0) {
+                expect_error(&n, "denied", "does not allow persist", "persist without the rule's consent",
+                             "{\"name\":\"vnet%d\",\"persist\":true}");
+                expect_error(&n, "denied", "does not allow vnet_hdr", "vnet_hdr without the rule's consent",
+                             "{\"name\":\"vnet%d\",\"vnet_hdr\":true}");
+                r = tclient_call(&n, "call tap.destroy {\"name\":\"vnet0\"}");
+                tap_is_str(jstr(r, "code"), "not-found", "another session cannot destroy vnet0 (%s)", r);
+                free(r);
+                tclient_stop(&n);
+        }
+        tap_ok(link_exists("pod-a", "vnet0"), "vnet0 is still there");
+        r = tclient_call(&a, "ping");
+        tap_is_int(jint(r, "ok"), 1, "the broker still serves the client");
+        free(r);
+        tclient_stop(&a);
+}
+
+static void tap_persist_destroy(harness *h) {
+        tclient a;
+        pods_netns();
+        start_a(h, &a, UID_A);
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"persist\":true,\"queues\":2}");
+        tap_is_int(jint(r, "result.persist"), 1, "a persistent device is created (%s)", r);
+        int64_t slot = jint(r, "slot");
+        free(r);
+        free(tclient_call(&a, "close %" PRIi64, slot));
+        usleep(200000);
+        char *j = link_json("pod-a", "vnet0");
+        tap_ok(j && jint(j, "linkinfo.info_data.persist") == 1, "it survives the close of its fds, persistent");
+        free(j);
+        r = tclient_call(&a, "call tap.destroy {\"name\":\"vnet0\"}");
+        tap_is_int(jint(r, "ok"), 1, "tap.destroy succeeds (%s)", r);
+        tap_is_int(jint(r, "result.removed"), 1, "and says it removed the device");
+        free(r);
+        tap_ok(!link_exists("pod-a", "vnet0"), "the device is gone from the kernel");
+        r = tclient_call(&a, "call tap.destroy {\"name\":\"vnet0\"}");
+        tap_is_str(jstr(r, "code"), "not-found", "destroying it again: not-found");
+        free(r);
+        tclient_stop(&a);
+        tap_ok(harness_log_contains("TAP device 'vnet0' removed"), "the removal is logged");
+}
+
+static void tap_client_dies(harness *h) {
+        tclient a;
+        pods_netns();
+        start_a(h, &a, UID_A);
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"persist\":true}");
+        int64_t slot = jint(r, "slot");
+        free(r);
+        free(tclient_call(&a, "close %" PRIi64, slot));
+        r = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\",\"persist\":true}");
+        tap_is_int(jint(r, "ok"), 1, "two persistent devices (%s)", r);
+        free(r);
+        tap_ok(link_exists("pod-a", "vnet0") && link_exists("pod-a", "tap-a0"), "both exist");
+        kill(a.pid, SIGKILL);
+        waitpid(a.pid, NULL, 0);
+        a.pid = 0;
+        close(a.in);
+        close(a.out);
+        tap_ok(link_gone_soon("pod-a", "vnet0"), "vnet0 is removed when the client dies (kill -9)");
+        tap_ok(link_gone_soon("pod-a", "tap-a0"), "tap-a0 too");
+        tap_ok(harness_log_contains("ended: removing TAP device(s) vnet0 tap-a0"), "the broker logs the clean-up");
+}
+
+static void tap_delegatectl(harness *h) {
+        pods_netns();
+        const char *ctl = getenv("DELEGATECTL");
+        char *out = NULL;
+        int r = harness_sh_in_pod(h, "kubepods.slice/pod-a", "pod-a", UID_A, UID_A, &out,
+                                  "%s --vm vm-a tap create --name 'vnet%%d' --queues 2 --vnet-hdr --bridge br0 "
+                                  "--exec 'echo \"fds=$DELEGATE_TAP_FDS name=$DELEGATE_TAP_NAME\"; "
+                                  "for f in $(echo $DELEGATE_TAP_FDS | tr : \" \"); do "
+                                  "grep iff: /proc/self/fdinfo/$f; done; ip -d link show dev vnet0 | grep -c "
+                                  "\"numqueues 2\"'",
+                                  ctl);
+        tap_is_int(r, 0, "delegatectl tap create --exec runs the command and returns its status");
+        tap_has_str(out ? out : "", "fds=3:4 name=vnet0", "the command gets the fds as 3:4 and the name");
+        tap_has_str(out ? out : "", "iff:\tvnet0", "its fds are attached to vnet0");
+        tap_ok(out && strstr(out, "\n1\n"), "the device has its 2 queues while the command runs");
+        free(out);
+        tap_ok(!link_exists("pod-a", "vnet0"), "the device is gone once delegatectl exits");
+        r = harness_sh_in_pod(h, "kubepods.slice/pod-a", "pod-a", UID_A, UID_A, &out,
+                              "%s --vm vm-a tap create --name 'vnet0123456789ab' 2>&1", ctl);
+        tap_is_int(r, 1, "delegatectl reports a refusal with status 1");
+        tap_has_str(out ? out : "", "longer than 15 characters", "and says why");
+        free(out);
+}
+
+static const scenario scenarios[] = {
+        { "tap-create", policy_tap, tap_create },
+        { "tap-naming", policy_tap, tap_naming },
+        { "tap-refused", policy_tap, tap_refused },
+        { "tap-persist-destroy", policy_tap, tap_persist_destroy },
+        { "tap-client-dies", policy_tap, tap_client_dies },
+        { "tap-delegatectl", policy_tap, tap_delegatectl },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
