@@ -56,5 +56,61 @@ in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 0 --soft 16G --hard 16G
 
 say "the pod names a process that is not its own (pid 1): refused"
 in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 1 --soft $WANT || true
+
+# --- the main job: a real VM from the unprivileged pod ---
+say "the pod gets its own network namespace with a bridge br0, and /dev/kvm as a device plugin would give it"
+ip netns add pod-demo
+ip -n pod-demo link set lo up
+ip -n pod-demo link add br0 type bridge
+ip -n pod-demo link set br0 up
+if [ -c /dev/kvm ]; then
+        # only in this sandbox's mount namespace
+        mknod -m 0600 /run/kvm-pod c 10 232 && chown $POD_UID:$POD_UID /run/kvm-pod && mount --bind /run/kvm-pod /dev/kvm
+fi
+VMDIR=/run/vm-demo
+mkdir -p $VMDIR && chown $POD_UID:$POD_UID $VMDIR
+cat > $VMDIR/vm.json <<EOF
+{ "name": "demo-vm", "qemu": "qemu-system-x86_64", "accel": "auto",
+  "memory": "128M", "vcpus": 2,
+  "realtime": { "vcpus": "1", "priority": 1, "rttime_us": 200000 },
+  "mem_lock": false, "memlock": $WANT,
+  "housekeeping": "housekeeping",
+  "nics": [ { "id": "net0", "bridge": "br0", "queues": 2, "mtu": 1500, "mac": "52:54:00:de:00:01" } ],
+  "firmware_log": "$VMDIR/firmware.log",
+  "shutdown_timeout": 3 }
+EOF
+say "delegate-launcher starts QEMU paused as uid $POD_UID in the pod and asks the broker for each privileged step"
+cat $VMDIR/vm.json
+bash -c 'echo $$ > "$1/cgroup.procs"; exec ip netns exec pod-demo setpriv --reuid '$POD_UID' --regid '$POD_UID' --clear-groups -- "$2/launcher/delegate-launcher" --spec "$3"' \
+        pod "$POD" "$B" "$VMDIR/vm.json" > $VMDIR/launcher.log 2>&1 &
+LAUNCHER=$!
+tail -n +1 -f $VMDIR/launcher.log --pid=$LAUNCHER &
+TAILER=$!
+for _ in $(seq 600); do grep -q "guest running" $VMDIR/launcher.log && break; [ -d /proc/$LAUNCHER ] || break; sleep 0.1; done
+sleep 2
+QEMU=$(pgrep -f "guest=demo-vm" | head -1 || true)
+if [ -n "$QEMU" ]; then
+        say "what the kernel says about the running VM (QEMU pid $QEMU, uid $(stat -c %u /proc/$QEMU))"
+        grep -E "locked memory|realtime timeout" /proc/$QEMU/limits
+        echo "threads: tid, name, cgroup v2, scheduling"
+        for t in /proc/$QEMU/task/*; do
+                tid=${t##*/}
+                printf '  %-8s %-18s %-48s %s\n' "$tid" "$(cat $t/comm)" "$(grep '^0::' $t/cgroup | cut -c4-)" \
+                        "$(chrt -p $tid | sed -n 's/.*scheduling policy: //p;s/.*scheduling priority: /prio /p' | paste -sd' ')"
+        done
+        echo "TAP device in the pod's netns (created by the broker, both queue fds held by QEMU):"
+        ip -n pod-demo -d link show vnet0 | sed 's/^/  /'
+        echo "vnet0 in the broker's netns? $(ip link show vnet0 >/dev/null 2>&1 && echo yes || echo no)"
+        echo "guest firmware log: $(head -n 4 $VMDIR/firmware.log | paste -sd'|')"
+        echo "launcher: $(grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/$LAUNCHER/status | tr -s '\t' ' ' | paste -sd' ')"
+fi
+say "SIGTERM to the launcher: system_powerdown, quit after the timeout; the session ends"
+kill -TERM $LAUNCHER 2>/dev/null || true
+wait $LAUNCHER && echo "delegate-launcher exited with status 0" || echo "delegate-launcher exited with status $?"
+kill $TAILER 2>/dev/null || true
+sleep 0.5
+echo "left behind: housekeeping cgroup $( [ -d $POD/housekeeping ] && echo present || echo removed ), vnet0 $(ip -n pod-demo link show vnet0 >/dev/null 2>&1 && echo present || echo removed)"
+ip netns delete pod-demo
+
 sleep 0.2
-say "done; the sandbox (mount namespace, /run, pod cgroup) is torn down"
+say "done; the sandbox (mount namespace, /run, pod cgroup and netns) is torn down"

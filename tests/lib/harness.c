@@ -347,6 +347,46 @@ int harness_sh_in_pod(harness *h, const char *pod, const char *netns, uid_t uid,
         return run_sh(h, pod, netns, uid, gid, ret, cmd);
 }
 
+pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, const char *log,
+                           char *const *argv) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0 || harness_move(h, getpid(), pod) < 0)
+                        _exit(126);
+                if (join_netns(netns) < 0)
+                        _exit(124);
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(125);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                setenv("DELEGATE_SOCKET", HARNESS_SOCKET, 1);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+bool harness_file_contains(const char *path, const char *needle, int timeout_ms) {
+        for (int waited = 0;; waited += 50) {
+                FILE *f = fopen(path, "re");
+                char line[4096];
+                bool found = false;
+                while (f && !found && fgets(line, sizeof(line), f))
+                        found = strstr(line, needle) != NULL;
+                if (f)
+                        fclose(f);
+                if (found)
+                        return true;
+                if (waited >= timeout_ms)
+                        return false;
+                usleep(50000);
+        }
+}
+
 int tclient_start(harness *h, tclient *c, const char *pod, uid_t uid, gid_t gid, const char *vm) {
         return tclient_start_netns(h, c, pod, NULL, uid, gid, vm);
 }

@@ -92,6 +92,13 @@ char *tclient_call(tclient *c, const char *fmt, ...) __attribute__((format(print
 int64_t jint(const char *json, const char *path);
 const char *jstr(const char *json, const char *path); /* rotating static buffers */
 
+/* Start @argv (argv[0] a path) as @uid:@gid in cgroup @pod and netns @netns
+ * (NULL: the scenario's), stdout and stderr to file @log; returns its pid. */
+pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, const char *log,
+                           char *const *argv);
+/* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
+bool harness_file_contains(const char *path, const char *needle, int timeout_ms);
+
 /* A raw SEQPACKET connection to the broker (no library), from this process. */
 int raw_connect(void);
 int raw_send(int fd, const void *buf, size_t len);

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * launcher-isolate.c - the launcher's privilege stages.
+ *
+ * 1. At start: no capabilities at all (libcap-ng clears every set, should
+ *    the pod have granted any) and PR_SET_NO_NEW_PRIVS, inherited by QEMU.
+ * 2. Once QEMU runs and every delegated step is done: a libseccomp
+ *    allowlist for the supervisor, default action kill.  From then on the
+ *    launcher only waits for signals and QEMU's exit, talks QMP, and
+ *    (re)connects to the broker.
+ */
+#include <cap-ng.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+
+#include "launcher.h"
+
+int launcher_drop_privileges(char *err, size_t size) {
+        if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE ||
+            capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE) {
+                capng_clear(CAPNG_SELECT_ALL);
+                /* the bounding set can only be cleared while CAP_SETPCAP is held */
+                int r = capng_apply(CAPNG_SELECT_ALL);
+                if (r < 0 && capng_apply(CAPNG_SELECT_CAPS) < 0) {
+                        snprintf(err, size, "cannot drop capabilities (libcap-ng error %d)", r);
+                        return -EPERM;
+                }
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                snprintf(err, size, "PR_SET_NO_NEW_PRIVS: %m");
+                return negative_errno();
+        }
+        return 0;
+}
+
+static void seccomp_releasep(scmp_filter_ctx *c) {
+        if (*c)
+                seccomp_release(*c);
+}
+
+int launcher_seccomp(char *err, size_t size) {
+        static const struct {
+                const char *name;
+                const char *why;
+        } allow[] = {
+                { "read", "QMP, signalfd, /proc" },
+                { "write", "stderr" },
+                { "writev", "stderr through stdio" },
+                { "recvmsg", "broker replies with fds" },
+                { "sendmsg", "broker requests" },
+                { "recvfrom", "QMP" },
+                { "sendto", "QMP" },
+                { "socket", "reconnecting to the broker" },
+                { "connect", "reconnecting to the broker" },
+                { "getsockopt", "library connection checks" },
+                { "poll", "waiting" },
+                { "ppoll", "waiting" },
+                { "wait4", "reaping QEMU" },
+                { "waitid", "reaping QEMU" },
+                { "kill", "SIGKILL to QEMU after the shutdown timeout" },
+                { "close", "fds" },
+                { "openat", "/proc reads" },
+                { "fstat", "stdio" },
+                { "newfstatat", "stdio" },
+                { "lseek", "stdio" },
+                { "fcntl", "fd flags" },
+                { "clock_gettime", "timeouts" },
+                { "clock_nanosleep", "reconnect backoff" },
+                { "nanosleep", "reconnect backoff" },
+                { "getpid", "library" },
+                { "gettid", "library" },
+                { "getrandom", "library" },
+                { "brk", "malloc" },
+                { "mmap", "malloc" },
+                { "munmap", "malloc" },
+                { "mremap", "realloc" },
+                { "madvise", "free" },
+                { "futex", "stdio locks" },
+                { "rt_sigprocmask", "signal mask" },
+                { "rt_sigreturn", "signal handlers" },
+                { "rt_sigaction", "signal setup" },
+                { "restart_syscall", "interrupted sleeps" },
+                { "exit", "exit" },
+                { "exit_group", "exit" },
+#ifdef __SANITIZE_ADDRESS__
+                /* ASan/LSan builds only: the leak check at exit runs a tracer thread */
+                { "clone", "LSan" },          { "clone3", "LSan" },         { "ptrace", "LSan" },
+                { "prctl", "LSan" },          { "sched_yield", "LSan" },    { "sigaltstack", "ASan" },
+                { "getrlimit", "ASan" },      { "prlimit64", "ASan" },      { "readlink", "ASan" },
+                { "readlinkat", "ASan" },     { "mprotect", "ASan" },       { "getppid", "LSan" },
+                { "set_robust_list", "LSan" }, { "rseq", "LSan" },          { "rt_sigtimedwait", "LSan" },
+                { "waitpid", "LSan" },        { "dup", "ASan" },            { "dup2", "ASan" },
+                { "pipe", "LSan" },           { "pipe2", "LSan" },          { "uname", "ASan" },
+                { "open", "ASan reads /proc/self/maps" }, { "stat", "ASan" },    { "sched_getaffinity", "LSan" },
+                { "getdents", "LSan" },       { "getdents64", "LSan" },     { "tgkill", "LSan" },
+                { "lstat", "ASan" },          { "access", "ASan" },         { "faccessat", "ASan" },
+#endif
+        };
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+        if (!ctx) {
+                snprintf(err, size, "seccomp_init failed");
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(allow); i++) {
+                int nr = seccomp_syscall_resolve_name(allow[i].name);
+                if (nr == __NR_SCMP_ERROR)
+                        continue; /* not on this architecture */
+                int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+                if (r < 0) {
+                        snprintf(err, size, "seccomp: cannot allow %s: %s", allow[i].name, strerror(-r));
+                        return r;
+                }
+        }
+        int r = seccomp_load(ctx);
+        if (r < 0) {
+                snprintf(err, size, "seccomp_load: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}

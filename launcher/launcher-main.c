@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * delegate-launcher - the pod's entrypoint: starts QEMU paused, asks the
+ * broker for every privileged step, resumes the guest and supervises QEMU
+ * until it exits (see delegate-launcher(1)).
+ *
+ *   connect (API 1) -> TAP fds -> fork QEMU held at a gate -> memlock for
+ *   its pid -> exec -> QMP: vCPU thread ids -> other threads to the
+ *   housekeeping cgroup -> SCHED_FIFO for realtime vCPUs -> cont (or
+ *   migrate-incoming) -> seccomp -> supervise.
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "config.h"
+#include "launcher.h"
+#include "proc.h"
+#include "size.h"
+
+#define QMP_TIMEOUT_MS 30000
+#define RECONNECT_TIMEOUT_S 60
+
+static const char *arg_spec = NULL;
+static const char *arg_socket = NULL;
+static const char *arg_incoming = NULL;
+
+static void say(const vm_spec *s, const char *fmt, ...) _printf_(2, 3);
+static void say(const vm_spec *s, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stdout, "delegate-launcher[%s]: ", s && s->name ? s->name : "-");
+        vfprintf(stdout, fmt, ap);
+        fputc('\n', stdout);
+        fflush(stdout);
+        va_end(ap);
+}
+
+static void help(void) {
+        printf("Usage: delegate-launcher --spec FILE [--socket PATH] [--incoming URI]\n"
+               "\n"
+               "Start the VM described by FILE with QEMU, paused; ask delegate-broker for\n"
+               "its TAP devices, memlock, housekeeping cgroup and realtime vCPUs; run it.\n"
+               "\n"
+               "  -f, --spec FILE       the VM spec (JSON, see delegate-launcher(1))\n"
+               "  -s, --socket PATH     broker socket (default: $%s or %s)\n"
+               "      --incoming URI    a live-migration target: QEMU waits with -incoming defer,\n"
+               "                        the same steps run, then migrate-incoming URI\n"
+               "  -h, --help            this help\n"
+               "      --version         the version\n",
+               DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH);
+}
+
+static bool connection_lost(const delegate_error *e) {
+        return streq(e->code, "local") &&
+               (e->errno_value == ECONNRESET || e->errno_value == EPIPE || e->errno_value == ENOTCONN ||
+                e->errno_value == ECONNREFUSED || e->errno_value == ENOENT);
+}
+
+/*
+ * One operation through the broker.  When the broker went away (restart),
+ * reconnect for up to RECONNECT_TIMEOUT_S, re-read state.get, and retry.
+ */
+static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char *args, char **ret, int *fds,
+                size_t max_fds, size_t *n_fds, delegate_error *e) {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        unsigned delay_ms = 100;
+        for (;;) {
+                int r = delegate_call(ctx, op, args, ret, fds, max_fds, n_fds, NULL, e);
+                if (r >= 0 || !connection_lost(e))
+                        return r;
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - start.tv_sec > RECONNECT_TIMEOUT_S)
+                        return r;
+                say(s, "%s: the broker went away (%s); reconnecting", op, e->message);
+                struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+                nanosleep(&d, NULL);
+                delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+                char *st = NULL;
+                if (delegate_state_get(ctx, &st, e) >= 0)
+                        say(s, "reconnected to the broker: session %" PRIu64, delegate_ctx_session(ctx));
+                delegate_free_string(st);
+        }
+}
+
+static int fail(const vm_spec *s, const char *what, const delegate_error *e) {
+        fprintf(stderr, "delegate-launcher[%s]: %s failed: %s%s%s%s (%s)\n", s->name, what, e->message,
+                e->rule[0] ? " [rule '" : "", e->rule, e->rule[0] ? "']" : "", e->code);
+        return -EPERM;
+}
+
+/* --- the steps --- */
+
+static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_QUEUES], size_t *n_fds) {
+        for (size_t i = 0; i < s->n_nics; i++) {
+                const nic_spec *n = &s->nics[i];
+                char args[512], mtu[32] = "", mac[48] = "", br[48] = "";
+                delegate_error e;
+                _cleanup_free_ char *res = NULL;
+                if (n->mtu)
+                        snprintf(mtu, sizeof(mtu), ",\"mtu\":%u", n->mtu);
+                if (n->mac[0])
+                        snprintf(mac, sizeof(mac), ",\"mac\":\"%s\"", n->mac);
+                if (n->bridge[0])
+                        snprintf(br, sizeof(br), ",\"bridge\":\"%s\"", n->bridge);
+                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}", n->queues,
+                         mtu, mac, br);
+                if (call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e) < 0)
+                        return fail(s, "tap.create", &e);
+                if (n_fds[i] != n->queues) {
+                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues\n", s->name,
+                                n_fds[i], n->queues);
+                        return -EIO;
+                }
+                _cleanup_json_ json_value *v = NULL;
+                json_parse_error je;
+                const char *name = "?";
+                if (json_parse(res, strlen(res), false, &v, &je) == 0 && json_get(v, "name") &&
+                    json_get(v, "name")->type == JSON_STRING)
+                        name = json_get(v, "name")->string.str;
+                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s, fds from the broker", name, n->id, n->queues,
+                    n->bridge[0] ? ", on bridge " : "", n->bridge);
+        }
+        return 0;
+}
+
+static int set_memlock(delegate_ctx *ctx, const vm_spec *s, pid_t qemu) {
+        uint64_t want = vm_spec_memlock(s), soft, hard;
+        char b1[32], b2[32], b3[32];
+        if (want == 0) {
+                say(s, "memlock: nothing to ask (memlock \"auto\" and QEMU does not lock its memory)");
+                return 0;
+        }
+        if (proc_memlock_limits(qemu, &soft, &hard) < 0)
+                return -ESRCH;
+        delegate_memlock_result res;
+        delegate_error e;
+        /* raise the hard limit only when it is too low: that needs the broker's CAP_SYS_RESOURCE */
+        uint64_t new_hard = want > hard ? want : DELEGATE_LIMIT_KEEP;
+        int r = delegate_memlock_set(ctx, qemu, want, new_hard, &res, &e);
+        if (r < 0 && connection_lost(&e)) {
+                r = call(ctx, s, "ping", NULL, NULL, NULL, 0, NULL, &e);
+                if (r >= 0)
+                        r = delegate_memlock_set(ctx, qemu, want, new_hard, &res, &e);
+        }
+        if (r < 0)
+                return fail(s, "memlock.set", &e);
+        say(s, "memlock of QEMU (pid %d): soft %s, hard %s (was soft %s); %s", (int) qemu,
+            format_size(res.soft, b1, sizeof(b1)), format_size(res.hard, b2, sizeof(b2)),
+            format_size(res.old_soft, b3, sizeof(b3)),
+            s->memlock_auto ? "\"auto\": guest RAM + 256 MiB + 16 MiB per vCPU" : "bytes from the spec");
+        return 0;
+}
+
+/* vCPU index -> thread id, from query-cpus-fast */
+static int vcpu_threads(qmp *q, const vm_spec *s, pid_t *tids, size_t max, size_t *n) {
+        char err[512];
+        _cleanup_json_ json_value *v = NULL;
+        int r = qmp_execute(q, "query-cpus-fast", NULL, &v, QMP_TIMEOUT_MS, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
+                return r;
+        }
+        *n = 0;
+        for (size_t i = 0; v->type == JSON_ARRAY && i < v->array.n; i++) {
+                const json_value *c = v->array.items[i];
+                uint64_t idx, tid;
+                if (json_to_u64(json_get(c, "cpu-index"), &idx) < 0 || json_to_u64(json_get(c, "thread-id"), &tid) < 0 ||
+                    idx >= max)
+                        continue;
+                tids[idx] = (pid_t) tid;
+                if (idx + 1 > *n)
+                        *n = idx + 1;
+        }
+        if (*n != s->vcpus) {
+                fprintf(stderr, "delegate-launcher[%s]: QEMU reports %zu vCPUs, the spec says %u\n", s->name, *n,
+                        s->vcpus);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const pid_t *vcpus, size_t n_vcpus) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) qemu);
+        _cleanup_(closedirp) DIR *d = opendir(path);
+        if (!d)
+                return -ESRCH;
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *args = NULL, *res = NULL;
+        size_t n = 0;
+        if (!g)
+                return -ENOMEM;
+        yajl_gen_map_open(g);
+        json_gen_str(g, "tids");
+        yajl_gen_array_open(g);
+        for (struct dirent *de; (de = readdir(d));) {
+                pid_t t = (pid_t) atoi(de->d_name);
+                bool vcpu = false;
+                for (size_t i = 0; i < n_vcpus; i++)
+                        vcpu = vcpu || vcpus[i] == t;
+                if (t <= 0 || vcpu)
+                        continue;
+                json_gen_i64(g, t);
+                n++;
+        }
+        yajl_gen_array_close(g);
+        json_gen_kv_str(g, "target", s->housekeeping);
+        json_gen_kv_bool(g, "create", true);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &args, NULL) < 0)
+                return -ENOMEM;
+        delegate_error e;
+        if (call(ctx, s, "cgroup.move", args, &res, NULL, 0, NULL, &e) < 0)
+                return fail(s, "cgroup.move", &e);
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
+        uint64_t moved = 0, failed = 0;
+        const char *cg = "?";
+        if (json_parse(res, strlen(res), false, &v, &je) == 0) {
+                json_to_u64(json_get(v, "moved"), &moved);
+                json_to_u64(json_get(v, "failed"), &failed);
+                if (json_get(v, "cgroup") && json_get(v, "cgroup")->type == JSON_STRING)
+                        cg = json_get(v, "cgroup")->string.str;
+        }
+        if (failed > 0) {
+                fprintf(stderr, "delegate-launcher[%s]: cgroup.move: %" PRIu64 " of %zu threads not moved: %s\n",
+                        s->name, failed, n, res);
+                return -EIO;
+        }
+        say(s, "housekeeping: %" PRIu64 " non-vCPU thread(s) of QEMU moved to %s", moved, cg);
+        return 0;
+}
+
+static int realtime(delegate_ctx *ctx, const vm_spec *s, const pid_t *vcpus, size_t n_vcpus) {
+        for (size_t i = 0; i < n_vcpus; i++) {
+                if (!cpu_mask_test(&s->rt_vcpus, (unsigned) i))
+                        continue;
+                char args[128];
+                delegate_error e;
+                _cleanup_free_ char *res = NULL;
+                snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"fifo\",\"priority\":%d}", (int) vcpus[i],
+                         s->rt_priority);
+                if (call(ctx, s, "sched.set", args, &res, NULL, 0, NULL, &e) < 0)
+                        return fail(s, "sched.set", &e);
+                say(s, "vCPU %zu (tid %d): SCHED_FIFO priority %d, reset-on-fork, RLIMIT_RTTIME %" PRIu64 " us", i,
+                    (int) vcpus[i], s->rt_priority, s->rt_rttime_us);
+        }
+        return 0;
+}
+
+/* --- supervision --- */
+
+static int exit_status(int st) {
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return 1;
+}
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int supervise(const vm_spec *s, qmp *q, pid_t qemu, int sfd) {
+        int64_t quit_at = -1, kill_at = -1;
+        char err[512];
+        for (;;) {
+                struct pollfd p[2] = { { sfd, POLLIN, 0 }, { q->fd, POLLIN, 0 } };
+                int timeout = -1;
+                int64_t now = mono_ms(), next = quit_at >= 0 ? quit_at : kill_at;
+                if (next >= 0)
+                        timeout = next > now ? (int) (next - now) : 0;
+                int r = poll(p, q->fd >= 0 ? 2 : 1, timeout);
+                if (r < 0 && errno != EINTR)
+                        return 1;
+                now = mono_ms();
+                if (quit_at >= 0 && now >= quit_at) {
+                        say(s, "QEMU did not power down within %u s: quit", s->shutdown_timeout_s);
+                        if (q->fd >= 0)
+                                qmp_execute(q, "quit", NULL, NULL, 5000, err, sizeof(err));
+                        quit_at = -1;
+                        kill_at = now + 10000;
+                } else if (kill_at >= 0 && now >= kill_at) {
+                        say(s, "QEMU still runs: SIGKILL");
+                        kill(qemu, SIGKILL);
+                        kill_at = -1;
+                }
+                if (q->fd >= 0 && p[1].revents) {
+                        if (qmp_drain(q) < 0)
+                                q->fd = safe_close(q->fd); /* QEMU is going; wait for its exit */
+                }
+                if (!(p[0].revents & POLLIN))
+                        continue;
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                        continue;
+                if (si.ssi_signo == SIGCHLD) {
+                        int st;
+                        pid_t w;
+                        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                                if (w == qemu) {
+                                        say(s, "QEMU exited (status %d)", exit_status(st));
+                                        return exit_status(st);
+                                }
+                } else if (quit_at < 0 && kill_at < 0) {
+                        say(s, "signal %u: asking the guest to power down (system_powerdown)", si.ssi_signo);
+                        if (q->fd < 0 || qmp_execute(q, "system_powerdown", NULL, NULL, 5000, err, sizeof(err)) < 0)
+                                kill_at = mono_ms();
+                        else
+                                quit_at = mono_ms() + (int64_t) s->shutdown_timeout_s * 1000;
+                }
+        }
+}
+
+static int run(void) {
+        _cleanup_(vm_spec_done) vm_spec s = { 0 };
+        char err[1024], why[256];
+        delegate_error e;
+        delegate_ctx *ctx = NULL;
+        qemu_proc qp = { .pid = -1, .gate = -EBADF };
+        qmp q = { .fd = -EBADF };
+        int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES];
+        size_t n_fds[SPEC_MAX_NICS] = { 0 };
+        int qmp_pair[2] = { -EBADF, -EBADF };
+        int ret = 1;
+
+        if (launcher_drop_privileges(err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher: %s\n", err);
+                return 1;
+        }
+        if (vm_spec_load(arg_spec, &s, err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher: %s\n", err);
+                return 1;
+        }
+        if (s.kvmi) {
+                fprintf(stderr, "delegate-launcher[%s]: kvmi is enabled, but this launcher cannot hand the "
+                                "introspection channel to Debian's QEMU, which has no KVMI support\n",
+                        s.name);
+                return 1;
+        }
+        /* signals arrive through a signalfd: block them first */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (sfd < 0) {
+                fprintf(stderr, "delegate-launcher: signalfd: %m\n");
+                return 1;
+        }
+
+        /* 1. the broker, API version 1 */
+        if (delegate_ctx_new(DELEGATE_API_VERSION, &ctx, &e) < 0) {
+                fprintf(stderr, "delegate-launcher: %s\n", e.message);
+                return 1;
+        }
+        delegate_ctx_set_identity(ctx, "delegate-launcher", s.name);
+        delegate_ctx_set_mode(ctx, DELEGATE_MODE_BROKER);
+        if (arg_socket)
+                delegate_ctx_set_socket(ctx, arg_socket);
+        if (delegate_connect(ctx, &e) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: cannot start a session with the broker: %s\n", s.name,
+                        e.message);
+                goto out;
+        }
+        say(&s, "session %" PRIu64 " with the broker (API %d), pod cgroup %s", delegate_ctx_session(ctx),
+            delegate_ctx_broker_api(ctx), delegate_ctx_pod_cgroup(ctx));
+
+        /* 2. TAPs, QEMU's command line, QEMU held at its gate */
+        if (create_taps(ctx, &s, fds, n_fds) < 0)
+                goto out;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp_pair) < 0) {
+                fprintf(stderr, "delegate-launcher: socketpair: %m\n");
+                goto out;
+        }
+        const char *accel = qemu_pick_accel(&s, why, sizeof(why));
+        int *fd_lists[SPEC_MAX_NICS];
+        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES];
+        size_t n_keep = 0;
+        keep[n_keep++] = qmp_pair[1];
+        for (size_t i = 0; i < s.n_nics; i++) {
+                fd_lists[i] = fds[i];
+                for (size_t k = 0; k < n_fds[i]; k++)
+                        keep[n_keep++] = fds[i][k];
+        }
+        if (qemu_build_argv(&s, accel, qmp_pair[1], fd_lists, n_fds, arg_incoming, &qp) < 0 ||
+            qemu_fork(&s, &qp, keep, n_keep) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: cannot start QEMU: %m\n", s.name);
+                goto out;
+        }
+        qmp_pair[1] = safe_close(qmp_pair[1]);
+        for (size_t i = 0; i < s.n_nics; i++)
+                for (size_t k = 0; k < n_fds[i]; k++)
+                        fds[i][k] = safe_close(fds[i][k]);
+        say(&s, "QEMU pid %d, accel %s (%s)", (int) qp.pid, accel, why);
+
+        /* 3. memlock for QEMU's pid, before QEMU runs (it may lock memory at start) */
+        if (set_memlock(ctx, &s, qp.pid) < 0)
+                goto out;
+        qemu_release(&qp);
+
+        /* 4. QMP: vCPU threads; housekeeping; realtime */
+        if (qmp_init(&q, TAKE_FD(qmp_pair[0])) < 0 || qmp_handshake(&q, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                goto out;
+        }
+        pid_t vcpus[SPEC_MAX_VCPUS];
+        size_t n_vcpus = 0;
+        if (vcpu_threads(&q, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
+                goto out;
+        if (s.housekeeping && housekeeping(ctx, &s, qp.pid, vcpus, n_vcpus) < 0)
+                goto out;
+        if (s.realtime && realtime(ctx, &s, vcpus, n_vcpus) < 0)
+                goto out;
+
+        /* 5. run */
+        if (arg_incoming) {
+                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_free_ char *a = NULL;
+                if (!g)
+                        goto out;
+                yajl_gen_map_open(g);
+                json_gen_kv_str(g, "uri", arg_incoming);
+                yajl_gen_map_close(g);
+                if (json_gen_take(g, &a, NULL) < 0 ||
+                    qmp_execute(&q, "migrate-incoming", a, NULL, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                        goto out;
+                }
+                say(&s, "incoming migration from %s: the guest runs when it completes", arg_incoming);
+        } else {
+                if (qmp_execute(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                        goto out;
+                }
+                say(&s, "guest running");
+        }
+
+        /* 6. supervise, confined */
+        if (launcher_seccomp(err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                goto out;
+        }
+        ret = supervise(&s, &q, qp.pid, sfd);
+        qp.pid = -1;
+out:
+        if (qp.pid > 0) {
+                /* a step failed: QEMU must not run without what it was promised */
+                qemu_proc_done(&qp);
+                kill(qp.pid, SIGKILL);
+                waitpid(qp.pid, NULL, 0);
+        } else
+                qemu_proc_done(&qp);
+        qmp_done(&q);
+        safe_close(qmp_pair[0]);
+        safe_close(qmp_pair[1]);
+        for (size_t i = 0; i < s.n_nics; i++)
+                for (size_t k = 0; k < n_fds[i]; k++)
+                        safe_close(fds[i][k]);
+        delegate_ctx_free(ctx);
+        return ret;
+}
+
+int main(int argc, char **argv) {
+        enum { ARG_VERSION = 0x100, ARG_INCOMING };
+        static const struct option options[] = {
+                { "spec", required_argument, NULL, 'f' },
+                { "socket", required_argument, NULL, 's' },
+                { "incoming", required_argument, NULL, ARG_INCOMING },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "f:s:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'f':
+                        arg_spec = optarg;
+                        break;
+                case 's':
+                        arg_socket = optarg;
+                        break;
+                case ARG_INCOMING:
+                        arg_incoming = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("delegate-launcher %s (API %d)\n", DELEGATE_VERSION, DELEGATE_API_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'delegate-launcher --help'.\n");
+                        return 2;
+                }
+        }
+        if (!arg_spec || optind < argc) {
+                fprintf(stderr, "delegate-launcher: %s\nTry 'delegate-launcher --help'.\n",
+                        optind < argc ? "unexpected argument" : "--spec FILE is required");
+                return 2;
+        }
+        return run();
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * launcher-qmp.c - a small QMP client: one JSON object per line, the
+ * greeting, qmp_capabilities, commands with ids, events noted on the way.
+ * The socket is one end of a socketpair whose other end QEMU got with
+ * "-chardev socket,fd=N".
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "launcher.h"
+
+int qmp_init(qmp *q, int fd) {
+        *q = (qmp) { .fd = fd };
+        q->buf = malloc(QMP_BUF);
+        return q->buf ? 0 : -ENOMEM;
+}
+
+void qmp_done(qmp *q) {
+        free(q->buf);
+        q->buf = NULL;
+        q->fd = safe_close(q->fd);
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Fill the buffer; timeout_ms < 0: do not wait.  0 on data, -EAGAIN, -ECONNRESET, -ETIMEDOUT. */
+static int fill(qmp *q, int timeout_ms) {
+        if (q->len == QMP_BUF)
+                return -E2BIG; /* a line longer than the buffer */
+        struct pollfd p = { q->fd, POLLIN, 0 };
+        int r = poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms);
+        if (r < 0)
+                return errno == EINTR ? -EAGAIN : negative_errno();
+        if (r == 0)
+                return timeout_ms < 0 ? -EAGAIN : -ETIMEDOUT;
+        ssize_t k = recv(q->fd, q->buf + q->len, QMP_BUF - q->len, MSG_DONTWAIT);
+        if (k < 0)
+                return errno == EAGAIN || errno == EINTR ? -EAGAIN : negative_errno();
+        if (k == 0)
+                return -ECONNRESET;
+        q->len += k;
+        return 0;
+}
+
+/* Take one complete line as a parsed object into *ret, or -EAGAIN. */
+static int take_line(qmp *q, json_value **ret) {
+        char *nl = memchr(q->buf, '\n', q->len);
+        if (!nl)
+                return -EAGAIN;
+        size_t n = nl - q->buf;
+        json_parse_error je;
+        int r = json_parse(q->buf, n, false, ret, &je);
+        memmove(q->buf, nl + 1, q->len - n - 1);
+        q->len -= n + 1;
+        if (r < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+static void note_event(qmp *q, const json_value *v) {
+        const json_value *e = json_get(v, "event");
+        if (e && e->type == JSON_STRING && streq(e->string.str, "SHUTDOWN"))
+                q->shutdown_seen = true;
+}
+
+/* Next non-event message within the deadline. */
+static int next_message(qmp *q, int64_t deadline, json_value **ret) {
+        for (;;) {
+                json_value *v = NULL;
+                int r = take_line(q, &v);
+                if (r == 0) {
+                        if (json_get(v, "event")) {
+                                note_event(q, v);
+                                json_free(v);
+                                continue;
+                        }
+                        *ret = v;
+                        return 0;
+                }
+                if (r != -EAGAIN)
+                        return r;
+                int64_t left = deadline - now_ms();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                r = fill(q, (int) left);
+                if (r < 0 && r != -EAGAIN)
+                        return r;
+        }
+}
+
+static int send_all(int fd, const char *s, size_t n) {
+        while (n > 0) {
+                ssize_t k = send(fd, s, n, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                s += k;
+                n -= k;
+        }
+        return 0;
+}
+
+int qmp_handshake(qmp *q, int timeout_ms, char *err, size_t size) {
+        _cleanup_json_ json_value *g = NULL;
+        int r = next_message(q, now_ms() + timeout_ms, &g);
+        if (r < 0) {
+                snprintf(err, size, "no QMP greeting from QEMU: %s", strerror(-r));
+                return r;
+        }
+        if (!json_get(g, "QMP")) {
+                snprintf(err, size, "QEMU's first QMP message is not a greeting");
+                return -EBADMSG;
+        }
+        return qmp_execute(q, "qmp_capabilities", NULL, NULL, timeout_ms, err, size);
+}
+
+int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret, int timeout_ms, char *err,
+                size_t size) {
+        static uint64_t next_id = 1;
+        uint64_t id = next_id++;
+        char *line = NULL;
+        int n = asprintf(&line, "{\"execute\":\"%s\"%s%s,\"id\":%llu}\n", cmd, args_json ? ",\"arguments\":" : "",
+                         args_json ? args_json : "", (unsigned long long) id);
+        if (n < 0)
+                return -ENOMEM;
+        int r = send_all(q->fd, line, (size_t) n);
+        free(line);
+        if (r < 0) {
+                snprintf(err, size, "QMP %s: cannot send: %s", cmd, strerror(-r));
+                return r;
+        }
+        int64_t deadline = now_ms() + timeout_ms;
+        for (;;) {
+                _cleanup_json_ json_value *v = NULL;
+                r = next_message(q, deadline, &v);
+                if (r < 0) {
+                        snprintf(err, size, "QMP %s: %s", cmd,
+                                 r == -ETIMEDOUT ? "no answer in time" : r == -ECONNRESET ? "QEMU closed QMP" : strerror(-r));
+                        return r;
+                }
+                uint64_t got;
+                const json_value *idv = json_get(v, "id");
+                if (!idv || json_to_u64(idv, &got) < 0 || got != id)
+                        continue; /* an answer to something we gave up on */
+                const json_value *e = json_get(v, "error");
+                if (e) {
+                        const json_value *d = json_get(e, "desc");
+                        snprintf(err, size, "QMP %s failed: %s", cmd,
+                                 d && d->type == JSON_STRING ? d->string.str : "(no description)");
+                        return -EIO;
+                }
+                if (ret) {
+                        json_member *m = NULL;
+                        for (size_t i = 0; i < v->object.n; i++)
+                                if (streq(v->object.members[i].key, "return"))
+                                        m = &v->object.members[i];
+                        if (!m) {
+                                snprintf(err, size, "QMP %s: the answer has no \"return\"", cmd);
+                                return -EBADMSG;
+                        }
+                        *ret = m->value;
+                        m->value = NULL; /* taken: json_free() skips it */
+                }
+                return 0;
+        }
+}
+
+int qmp_drain(qmp *q) {
+        for (;;) {
+                json_value *v = NULL;
+                int r = take_line(q, &v);
+                if (r == 0) {
+                        note_event(q, v);
+                        json_free(v);
+                        continue;
+                }
+                r = fill(q, -1);
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0)
+                        return r;
+        }
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * launcher.h - delegate-launcher's shared types: the VM spec, QEMU and its
+ * QMP connection, and the steps delegated to the broker.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
+#include <delegate/delegate-internal.h>
+
+#include "cpus.h"
+#include "json.h"
+#include "util.h"
+
+#define SPEC_MAX_NICS 8
+#define SPEC_MAX_EXTRA_ARGS 64
+#define SPEC_MAX_VCPUS 256
+#define NIC_MAX_QUEUES 16
+
+/* memlock "auto": guest RAM + this, when QEMU locks its memory */
+#define MEMLOCK_OVERHEAD_BASE (256ULL << 20)
+#define MEMLOCK_OVERHEAD_PER_VCPU (16ULL << 20)
+
+typedef struct nic_spec {
+        char id[32];
+        char bridge[16];
+        unsigned queues; /* default 1 */
+        unsigned mtu;    /* 0: the broker's default */
+        char mac[18];    /* "" : QEMU's default */
+} nic_spec;
+
+typedef struct vm_spec {
+        char *name;
+        char *qemu;     /* binary: a path, or a name looked up in $PATH */
+        char *accel;    /* "auto", "kvm", "tcg" */
+        uint64_t memory; /* guest RAM, bytes */
+        unsigned vcpus;
+        bool realtime;
+        cpu_mask rt_vcpus;      /* vCPU indices that get SCHED_FIFO */
+        int rt_priority;
+        uint64_t rt_rttime_us;  /* RLIMIT_RTTIME QEMU runs under */
+        char *housekeeping;     /* cgroup for non-vCPU threads; NULL: none */
+        bool memlock_auto;
+        uint64_t memlock;       /* bytes when not auto */
+        bool mem_lock;          /* QEMU locks guest memory (-overcommit mem-lock=on) */
+        nic_spec nics[SPEC_MAX_NICS];
+        size_t n_nics;
+        bool kvmi;
+        char *firmware_log;     /* SeaBIOS debug console to this file; NULL: none */
+        unsigned shutdown_timeout_s;
+        char *extra_args[SPEC_MAX_EXTRA_ARGS];
+        size_t n_extra_args;
+} vm_spec;
+
+/* launcher-spec.c */
+/**
+ * vm_spec_load() - read and validate the VM spec at @path.  On error returns
+ * -errno with @err saying "FILE:LINE:COLUMN: what is wrong".
+ */
+int vm_spec_load(const char *path, vm_spec *ret, char *err, size_t size);
+int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, char *err, size_t size);
+void vm_spec_done(vm_spec *s);
+/**
+ * vm_spec_memlock() - the one place that computes QEMU's RLIMIT_MEMLOCK:
+ * with "auto", guest RAM + 256 MiB + 16 MiB per vCPU when QEMU locks its
+ * memory, else 0 (no request); otherwise the spec's bytes.
+ */
+uint64_t vm_spec_memlock(const vm_spec *s);
+
+/* launcher-qmp.c: QMP over a connected stream socket */
+typedef struct qmp {
+        int fd;
+        char *buf; /* QMP_BUF bytes */
+        size_t len;
+        bool shutdown_seen; /* a SHUTDOWN event arrived */
+} qmp;
+#define QMP_BUF (256 * 1024)
+
+int qmp_init(qmp *q, int fd);
+void qmp_done(qmp *q);
+/* Read the greeting and negotiate capabilities. */
+int qmp_handshake(qmp *q, int timeout_ms, char *err, size_t size);
+/**
+ * qmp_execute() - run @cmd with @args_json (may be NULL); events read on
+ * the way are noted.  Returns 0 with the "return" value in *ret (may be
+ * NULL), -EIO with @err holding QEMU's error, -ETIMEDOUT, or -errno.
+ */
+int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret, int timeout_ms, char *err,
+                size_t size);
+/* Read whatever is available without blocking (events); -ECONNRESET on EOF. */
+int qmp_drain(qmp *q);
+
+/* launcher-qemu.c */
+typedef struct qemu_proc {
+        pid_t pid;
+        int gate; /* write end: closing it lets the child exec QEMU */
+        char **argv;
+        size_t argc;
+} qemu_proc;
+
+/**
+ * qemu_build_argv() - QEMU's command line for @s, with QMP on fd @qmp_fd and
+ * each NIC's TAP fds from @tap_fds / @n_tap_fds (per NIC, queues of them).
+ */
+int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const *tap_fds, const size_t *n_tap_fds,
+                    const char *incoming, qemu_proc *q);
+/**
+ * qemu_fork() - fork the QEMU process, held before exec until
+ * qemu_release(): its pid exists (for per-pid requests) before QEMU runs.
+ * @keep_fds stay open across exec; everything else is close-on-exec.
+ */
+int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep);
+int qemu_release(qemu_proc *q);
+void qemu_proc_done(qemu_proc *q);
+/* "kvm" when /dev/kvm can be opened and used, else "tcg" (for "auto"). */
+const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size);
+
+/* launcher-isolate.c */
+/* No capabilities and no_new_privs, from the start. */
+int launcher_drop_privileges(char *err, size_t size);
+/* The supervisor's seccomp allowlist, once QEMU runs. */
+int launcher_seccomp(char *err, size_t size);
