@@ -102,6 +102,9 @@ static const op_desc ops[] = {
         { "ping", false, noargs_check },
         { "state.get", false, noargs_check },
         { "memlock.set", true, memlock_check },
+        { "kvmi.attach", true, kvmi_attach_check },
+        { "kvmi.set-page-access", true, kvmi_spa_check },
+        { "kvmi.detach", false, kvmi_detach_check },
 };
 
 const op_desc *op_lookup(const char *name) {
@@ -112,12 +115,14 @@ const op_desc *op_lookup(const char *name) {
 }
 
 const char *op_names(void) {
-        return "ping, state.get, memlock.set";
+        return "ping, state.get, memlock.set, kvmi.attach, kvmi.set-page-access, kvmi.detach";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {
         if (streq(op, "memlock.set"))
                 return r->memlock.present;
+        if (!strncmp(op, "kvmi.", 5))
+                return r->kvmi.present;
         return false;
 }
 

@@ -28,6 +28,7 @@ static void rule_clear(policy_rule *r) {
         free(r->gids);
         strv_free(r->cgroups, r->n_cgroups);
         strv_free(r->vms, r->n_vms);
+        policy_kvmi_clear(r);
         memset(r, 0, sizeof(*r));
 }
 
@@ -213,6 +214,15 @@ static int parse_memlock(load_ctx *c, const json_value *v, policy_rule *r) {
         return 0;
 }
 
+static int parse_kvmi(load_ctx *c, const json_value *v, policy_rule *r) {
+        char msg[256];
+        unsigned line = v->line, column = v->column;
+        int q = policy_kvmi_parse(v, r, &line, &column, msg, sizeof(msg));
+        if (q == -EINVAL)
+                return perr(c, line, column, "%s", msg);
+        return q;
+}
+
 static bool rule_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 64)
@@ -251,11 +261,13 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_match(c, m->value, r);
                 else if (streq(m->key, "memlock"))
                         q = parse_memlock(c, m->value, r);
+                else if (streq(m->key, "kvmi"))
+                        q = parse_kvmi(c, m->value, r);
                 else if (streq(m->key, "comment"))
                         q = expect(c, m->value, JSON_STRING, "\"comment\"");
                 else
                         q = perr(c, m->line, m->column,
-                                 "unknown rule key '%s' (allowed: name, comment, match, memlock)", m->key);
+                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, kvmi)", m->key);
                 if (q < 0)
                         return q;
         }

@@ -156,7 +156,7 @@ static void test_broken(void) {
 
         /* rules */
         broken(RULE("{ \"name\": \"a\", \"allow\": true }"), 3, 28,
-               "unknown rule key 'allow' (allowed: name, comment, match, memlock)", "unknown rule key");
+               "unknown rule key 'allow' (allowed: name, comment, match, memlock, kvmi)", "unknown rule key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"user\": 1000 } }"), 3, 39,
                "unknown match key 'user' (allowed: uid, gid, cgroup, vm)", "unknown match key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"uid\": \"5-1\" } }"), 3, 46, "uid range '5-1' is empty: 5 > 1",
@@ -562,7 +562,7 @@ static void test_decide(void) {
 
         /* unknown operations */
         rejected(decide(p, 1000, "memlock.get", "{}"), -EOPNOTSUPP,
-                 "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set)", "unknown op");
+                 "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set, kvmi.attach, kvmi.set-page-access, kvmi.detach)", "unknown op");
 
         /* ping and state.get: always allowed, no rule needed, no args taken */
         decide_result ping = decide(p, 5, "ping", NULL);
