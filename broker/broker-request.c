@@ -21,6 +21,9 @@ static const struct {
         { "ping", op_ping },
         { "state.get", op_state_get },
         { "memlock.set", op_memlock_set },
+        { "kvmi.attach", op_kvmi_attach },
+        { "kvmi.set-page-access", op_kvmi_set_page_access },
+        { "kvmi.detach", op_kvmi_detach },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
@@ -170,6 +173,7 @@ void request_free(request *req) {
         }
         if (req->op && streq(req->op, "memlock.set"))
                 safe_close(req->memlock.pidfd);
+        close_fds(req->fds, req->n_fds);
         erase_free(req->op);
         json_free(req->args);
         explicit_bzero(req, sizeof(*req));
@@ -247,7 +251,7 @@ static void handle_hello(client *c, const json_value *m) {
                 c->name ? c->name : "", c->vm ? c->vm : "");
 }
 
-void client_handle_message(client *c, char *buf, size_t len) {
+void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds) {
         _cleanup_json_ json_value *m = NULL;
         json_parse_error je;
 
@@ -309,6 +313,8 @@ void client_handle_message(client *c, char *buf, size_t len) {
         req->helper_fd = -EBADF;
         req->memlock.pidfd = -EBADF;
         req->c = c;
+        for (size_t i = 0; i < n_fds; i++)
+                req->fds[req->n_fds++] = TAKE_FD(fds[i]);
         req->next = c->pending;
         c->pending = req;
         c->n_pending++;
@@ -331,6 +337,11 @@ void client_handle_message(client *c, char *buf, size_t len) {
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
+        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access"))
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
+                                           "takes one, its memfd); the %zu received were closed",
+                                           req->op, req->n_fds);
         op_run_fn run = NULL;
         for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
                 if (streq(op_table[i].name, req->op))
