@@ -55,7 +55,8 @@ typedef struct kbatch {
         uint64_t *last_gfn_index; /* sorted (gfn, last index) pairs, built when probing */
         size_t err_index; /* SIZE_MAX: none */
         int32_t err;
-        size_t applied;
+        size_t applied; /* entries recorded in the shadow */
+        size_t refused; /* entries the kernel refused (found by probing) */
         uint64_t deadline; /* while waiting for the channel to be ready */
         uint64_t started;
 } kbatch;
@@ -309,9 +310,10 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
                 int e = b->err == -KVMI_KVM_ENOSYS ? ENOSYS : -b->err;
                 request_reply_error(b->req, ERR_SYSTEM, e, b->req->rule[0] ? b->req->rule : NULL,
                                     "kvmi.set-page-access: the kernel refused entry %zu (gpa 0x%" PRIx64
-                                    ", '%s'): %s (KVMI error %d); the other %zu entries were applied",
+                                    ", '%s'): %s (KVMI error %d); %zu refused in all, the other %zu entries "
+                                    "were applied",
                                     b->err_index, b->e[b->err_index].gpa, kvmi_access_format(b->e[b->err_index].access, a),
-                                    strerror(e), (int) b->err, b->applied);
+                                    strerror(e), (int) b->err, b->refused, b->n - b->refused);
         } else {
                 char res[256];
                 snprintf(res, sizeof(res),
@@ -373,6 +375,7 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
                 return;
         }
         if (k->probe) {
+                b->refused++;
                 if (k->first < b->err_index) {
                         b->err_index = k->first;
                         b->err = err;

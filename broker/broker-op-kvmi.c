@@ -115,11 +115,11 @@ void op_kvmi_set_page_access(request *req, const policy_decision *d) {
                         const kvmi_page_access_entry *e = &a.entries[i];
                         static const uint8_t zero[7];
                         if (e->access > KVMI_PAGE_ACCESS_RWX || memcmp(e->padding, zero, sizeof(zero))) {
-                                munmap(map, map_len);
+                                const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x"
+                                                                                   : "padding is not zero";
+                                munmap(map, map_len); /* @e points into it */
                                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
-                                                           "kvmi.set-page-access: memfd entry %zu: %s", i,
-                                                           e->access > 7 ? "access has bits other than r, w, x"
-                                                                         : "padding is not zero");
+                                                           "kvmi.set-page-access: memfd entry %zu: %s", i, why);
                         }
                 }
         }
