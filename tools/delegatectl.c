@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "delegatectl-kvmi.h"
 #include "json.h"
 #include "memlock.h"
 #include "ops.h"
@@ -29,6 +30,9 @@ static void help(void) {
                "  ping                                  check the broker answers\n"
                "  state                                 what the broker did for this session\n"
                "  memlock --pid P --soft N [--hard N]   set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)\n"
+               "  kvmi run [--unkeyed] [--] PROG [ARG...]\n"
+               "                                        attach KVMI, run PROG with the channel as fd 3,\n"
+               "                                        then read set/file/state/detach lines from stdin\n"
                "  policy check DIR                      validate a policy directory\n"
                "  policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]\n"
                "                                        which rule decides OP, and why (offline)\n"
@@ -444,6 +448,8 @@ int main(int argc, char **argv) {
                 return cmd_state();
         if (streq(cmd, "memlock"))
                 return cmd_memlock(sub_argc, sub_argv);
+        if (streq(cmd, "kvmi"))
+                return cmd_kvmi(sub_argc, sub_argv, arg_socket, arg_vm, arg_json);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "check"))
                 return cmd_policy_check(sub_argc - 1, sub_argv + 1);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "explain"))
