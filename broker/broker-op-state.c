@@ -82,6 +82,8 @@ void op_state_get(request *req, const policy_decision *d) {
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
+        json_gen_str(g, "kvmi");
+        kvmi_state_gen(c, g);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");

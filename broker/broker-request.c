@@ -25,6 +25,9 @@ static const struct {
         { "sched.set", op_sched_set },
         { "tap.create", op_tap_create },
         { "tap.destroy", op_tap_destroy },
+        { "kvmi.attach", op_kvmi_attach },
+        { "kvmi.set-page-access", op_kvmi_set_page_access },
+        { "kvmi.detach", op_kvmi_detach },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
@@ -176,6 +179,7 @@ void request_free(request *req) {
                 safe_close(req->memlock.pidfd);
         if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
                 c->tap_inflight--;
+        close_fds(req->fds, req->n_fds);
         erase_free(req->op);
         json_free(req->args);
         explicit_bzero(req, sizeof(*req));
@@ -253,7 +257,7 @@ static void handle_hello(client *c, const json_value *m) {
                 c->name ? c->name : "", c->vm ? c->vm : "");
 }
 
-void client_handle_message(client *c, char *buf, size_t len) {
+void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds) {
         _cleanup_json_ json_value *m = NULL;
         json_parse_error je;
 
@@ -315,6 +319,8 @@ void client_handle_message(client *c, char *buf, size_t len) {
         req->helper_fd = -EBADF;
         req->memlock.pidfd = -EBADF;
         req->c = c;
+        for (size_t i = 0; i < n_fds; i++)
+                req->fds[req->n_fds++] = TAKE_FD(fds[i]);
         req->next = c->pending;
         c->pending = req;
         c->n_pending++;
@@ -337,6 +343,11 @@ void client_handle_message(client *c, char *buf, size_t len) {
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
+        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access"))
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
+                                           "takes one, its memfd); the %zu received were closed",
+                                           req->op, req->n_fds);
         op_run_fn run = NULL;
         for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
                 if (streq(op_table[i].name, req->op))

@@ -90,6 +90,7 @@ void client_free(client *c) {
         if (c->next)
                 c->next->prev = c->prev;
         b->n_clients--;
+        kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         safe_close(c->pidfd);
@@ -189,9 +190,10 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 c->n_out < CLIENT_MAX_OUTQ;
                      i++) {
                         char *buf = c->b->rx;
+                        int fds[DELEGATE_MAX_FDS];
                         size_t n_fds;
                         bool eof;
-                        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, NULL, 0, &n_fds, &eof);
+                        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, fds, DELEGATE_MAX_FDS, &n_fds, &eof);
                         if (n == -EAGAIN)
                                 break;
                         if (n == -EMSGSIZE) {
@@ -201,18 +203,21 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         }
                         if (n == -ETOOMANYREFS) {
                                 client_reply_error_noid(c, ERR_BAD_REQUEST, EBADF,
-                                                        "the broker accepts no file descriptors from clients; "
-                                                        "the message and its fds were dropped");
+                                                        "more than %d file descriptors on one message; "
+                                                        "the message and its fds were dropped",
+                                                        DELEGATE_MAX_FDS);
                                 continue;
                         }
                         if (n < 0 || eof) {
+                                close_fds(fds, n_fds);
                                 if (n < 0)
                                         log_msg(c->b, LOG_DEBUG, "session %llu: receive failed: %s",
                                                 (unsigned long long) c->session, strerror((int) -n));
                                 client_free(c);
                                 return 0;
                         }
-                        client_handle_message(c, buf, n);
+                        client_handle_message(c, buf, n, fds, n_fds);
+                        close_fds(fds, n_fds); /* those the request did not keep */
                         explicit_bzero(buf, n);
                         if (c->dead) {
                                 client_free(c);

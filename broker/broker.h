@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "json.h"
+#include "kvmi-shadow.h"
 #include "ops.h"
 #include "policy.h"
 #include "wire.h"
@@ -25,6 +26,11 @@
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
 #define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
+#define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* per KVMI command, and for the handshake */
+#define KVMI_WINDOW 64                     /* KVMI messages in flight per channel */
+#define SESSION_MAX_KVMI_PAGES (16 * 1024 * 1024) /* pages one session's shadow may hold */
+
+typedef struct kvmi_channel kvmi_channel;
 
 typedef struct broker broker;
 typedef struct client client;
@@ -94,6 +100,8 @@ struct client {
         size_t n_tap;
         unsigned tap_inflight; /* tap.create requests in progress */
         uint64_t tap_gen;      /* bumped whenever tap[] changes */
+        kvmi_channel *kvmi;      /* NULL until kvmi.attach, and after kvmi.detach */
+        kvmi_shadow kvmi_shadow; /* what we programmed; survives a re-attach */
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -130,6 +138,8 @@ struct request {
         char *op;
         json_value *args;
         char rule[72]; /* the rule that allowed it, for later audit lines */
+        int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
+        size_t n_fds;
         /* helper process, for operations carried out with the target's ids */
         pid_t helper_pid;
         int helper_fd;
@@ -173,6 +183,28 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
 void client_free(client *c);
 void client_update_events(client *c);
 
+/* broker-kvmi.c: the KVMI channel of a session (tool side of KVMI v12) */
+/**
+ * kvmi_channel_open() - a new channel for @c (replacing any old one, whose
+ * waiting requests fail): a socketpair whose far end, *ret_qemu_fd, is for
+ * QEMU.  With @keyed, *ret_secret gets the shared secret (64 hex chars,
+ * malloc'd: erase_free() it).  The handshake and the re-application of
+ * the shadow run in the event loop.  Returns 0 or -errno.
+ */
+int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret);
+/* Close the channel (its requests fail with @why); the shadow stays. */
+void kvmi_channel_close(client *c, const char *why);
+/* The session ends: channel closed, shadow dropped. */
+void kvmi_session_end(client *c);
+/**
+ * kvmi_submit() - program @n entries for @req (which it answers).  @e is
+ * owned (freed) when @map is NULL, else it points into the mapping @map of
+ * @map_len bytes, which is unmapped when done.
+ */
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len);
+/* The session's KVMI state as a JSON object (state.get). */
+void kvmi_state_gen(client *c, yajl_gen g);
+
 /* broker-policy.c */
 int broker_policy_load(broker *b);
 int broker_policy_reload(broker *b);
@@ -202,7 +234,8 @@ void peer_threads_done(peer_thread *t, size_t n);
 int peer_cgroup_open(client *c, delegate_error *err);
 
 /* broker-request.c */
-void client_handle_message(client *c, char *buf, size_t len);
+/* Handle one datagram; fds it keeps are set to -EBADF in @fds, the caller closes the rest. */
+void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds);
 /* Refuse a client before or at the handshake ({"type":"error",...}) and close. */
 void client_refuse(client *c, err_code code, const char *fmt, ...) _printf_(3, 4);
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
@@ -255,3 +288,6 @@ void op_tap_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
+void op_kvmi_attach(request *req, const policy_decision *d);
+void op_kvmi_set_page_access(request *req, const policy_decision *d);
+void op_kvmi_detach(request *req, const policy_decision *d);

@@ -151,9 +151,10 @@ static int wait_fd(int fd, short events, delegate_error *err) {
         }
 }
 
-static int send_msg(delegate_ctx *c, const char *buf, size_t len, delegate_error *err) {
+static int send_msg(delegate_ctx *c, const char *buf, size_t len, const int *fds, size_t n_fds,
+                    delegate_error *err) {
         for (;;) {
-                int r = wire_send(c->fd, buf, len, NULL, 0);
+                int r = wire_send(c->fd, buf, len, fds, n_fds);
                 if (r == -EAGAIN) {
                         r = wait_fd(c->fd, POLLOUT, err);
                         if (r < 0)
@@ -282,7 +283,7 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         r = json_gen_take(g, &hello, &len);
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build hello");
-        r = send_msg(c, hello, len, err);
+        r = send_msg(c, hello, len, NULL, 0, err);
         if (r < 0)
                 goto fail;
 
@@ -369,8 +370,8 @@ int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn
         return 0;
 }
 
-static int broker_call(delegate_ctx *c, const char *op, const json_value *args, char **ret_result, int *ret_fds,
-                       size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
+static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
+                       char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
         if (c->fd < 0) {
                 r = delegate_connect(c, err);
@@ -394,7 +395,7 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
         r = json_gen_take(g, &req, &len);
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build the request");
-        r = send_msg(c, req, len, err);
+        r = send_msg(c, req, len, in_fds, n_in_fds, err);
         if (r < 0) {
                 if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
                         disconnect(c); /* the next call connects afresh */
@@ -507,10 +508,34 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                         return error_set(err, -EPERM, "unsupported", EPERM,
                                          "%s cannot be performed locally by this caller (mode is local-only)", op);
         }
-        r = broker_call(c, op, args, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        r = broker_call(c, op, args, NULL, 0, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
         if (r >= 0 && ret_route)
                 *ret_route = DELEGATE_ROUTE_BROKER;
         return r;
+}
+
+int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_json, const int *fds, size_t n_fds,
+                           char **ret_result_json, int *ret_fds, size_t max_fds, size_t *ret_n_fds,
+                           delegate_error *err) {
+        _cleanup_json_ json_value *args = NULL;
+        if (ret_n_fds)
+                *ret_n_fds = 0;
+        if (!op || !*op)
+                return error_set(err, -EINVAL, "bad-request", EINVAL, "no operation named");
+        if (n_fds > DELEGATE_MAX_FDS)
+                return error_set(err, -ETOOMANYREFS, "local", ETOOMANYREFS, "at most %d fds travel with a request",
+                                 DELEGATE_MAX_FDS);
+        if (args_json) {
+                json_parse_error je;
+                int r = json_parse(args_json, strlen(args_json), false, &args, &je);
+                if (r < 0)
+                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
+                                         je.message);
+                if (args->type != JSON_OBJECT)
+                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
+                                         json_type_name(args->type));
+        }
+        return broker_call(c, op, args, fds, n_fds, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
 }
 
 int delegate_ping(delegate_ctx *c, delegate_error *err) {

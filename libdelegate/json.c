@@ -163,6 +163,10 @@ typedef struct parse_ctx {
         const char *text;
         size_t len;
         size_t prev_end; /* offset just after the previous token */
+        /* the last position computed: tokens come in order, so each
+         * position is found from the previous one (linear, not quadratic) */
+        size_t pos_off;
+        unsigned pos_line, pos_column;
         bool finishing;  /* in yajl_complete_parse(): offsets are not ours */
         json_value *root;
         json_value *stack[JSON_MAX_DEPTH];
@@ -219,7 +223,20 @@ static size_t token_end(const parse_ctx *p) {
 }
 
 static void locate(parse_ctx *p, unsigned *line, unsigned *column) {
-        offset_to_pos(p->text, token_start(p), line, column);
+        size_t off = token_start(p);
+        if (off < p->pos_off || p->pos_line == 0) {
+                p->pos_off = 0;
+                p->pos_line = p->pos_column = 1;
+        }
+        for (; p->pos_off < off; p->pos_off++) {
+                if (p->text[p->pos_off] == '\n') {
+                        p->pos_line++;
+                        p->pos_column = 1;
+                } else
+                        p->pos_column++;
+        }
+        *line = p->pos_line;
+        *column = p->pos_column;
         p->prev_end = token_end(p);
 }
 

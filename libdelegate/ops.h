@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "kvmi-proto.h"
 #include "policy.h"
 
 typedef struct memlock_args {
@@ -89,6 +90,29 @@ int tap_destroy_check(const policy_rule *rule, const json_value *args, policy_de
 int ops_bad(char *msg, size_t size, const char *fmt, ...) _printf_(3, 4);
 /* Reject keys outside @allowed (NULL-terminated). */
 int ops_check_keys(const json_value *args, const char *op, const char *const *allowed, char *msg, size_t size);
+/* kvmi.attach: {"keyed": true|false} (default true). */
+int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, char *msg, size_t size);
+
+/* kvmi.set-page-access args: inline entries, or the index of a memfd. */
+typedef struct kvmi_spa_args {
+        kvmi_page_access_entry *entries; /* inline: malloc'd, n entries */
+        size_t n;
+        int memfd_index; /* -1: inline */
+} kvmi_spa_args;
+
+/*
+ * Parse kvmi.set-page-access args: {"entries": [[GPA, ACCESS], ...]} with
+ * GPA a number or "0x..." string and ACCESS "rwx"-style or 0-7, or
+ * {"memfd": 0}.  -EINVAL with @msg; the caller frees ret->entries.
+ */
+int kvmi_spa_args_parse(const json_value *args, kvmi_spa_args *ret, char *msg, size_t size);
+
+/*
+ * Check @n entries against @rule's kvmi section: count against
+ * max_entries, each entry's page inside a gpa range, its bits inside the
+ * allowed access.  Fills @d (denied names the first failing index).
+ */
+void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e, size_t n, policy_decision *d);
 
 typedef struct op_desc {
         const char *name;
@@ -101,6 +125,11 @@ typedef struct op_desc {
          */
         int (*check)(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 } op_desc;
+
+/* the kvmi.* rows of the op table (ops-kvmi.c) */
+int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int kvmi_detach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);

@@ -31,6 +31,7 @@ static void rule_clear(policy_rule *r) {
         strv_free(r->vms, r->n_vms);
         strv_free(r->cgroup.targets, r->cgroup.n_targets);
         policy_tap_clear(r);
+        policy_kvmi_clear(r);
         memset(r, 0, sizeof(*r));
 }
 
@@ -466,6 +467,15 @@ static int parse_tap(load_ctx *c, const json_value *v, policy_rule *r) {
         return q;
 }
 
+static int parse_kvmi(load_ctx *c, const json_value *v, policy_rule *r) {
+        char msg[256];
+        unsigned line = v->line, column = v->column;
+        int q = policy_kvmi_parse(v, r, &line, &column, msg, sizeof(msg));
+        if (q == -EINVAL)
+                return perr(c, line, column, "%s", msg);
+        return q;
+}
+
 static bool rule_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 64)
@@ -510,11 +520,14 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_sched(c, m->value, r);
                 else if (streq(m->key, "tap"))
                         q = parse_tap(c, m->value, r);
+                else if (streq(m->key, "kvmi"))
+                        q = parse_kvmi(c, m->value, r);
                 else if (streq(m->key, "comment"))
                         q = expect(c, m->value, JSON_STRING, "\"comment\"");
                 else
                         q = perr(c, m->line, m->column,
-                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap)",
+                                 "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap, "
+                                 "kvmi)",
                                  m->key);
                 if (q < 0)
                         return q;

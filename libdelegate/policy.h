@@ -23,6 +23,15 @@ typedef struct id_range {
         uint32_t lo, hi;
 } id_range;
 
+/* A guest-physical address range, bytes, both ends inclusive. */
+typedef struct gpa_range {
+        uint64_t lo, hi;
+} gpa_range;
+
+#define KVMI_POLICY_DEFAULT_MAX_ENTRIES 65536
+#define KVMI_POLICY_MAX_MAX_ENTRIES (16 * 1024 * 1024)
+#define KVMI_POLICY_MAX_RANGES 256
+
 typedef struct policy_rule {
         char *name;
         char *file;
@@ -70,6 +79,14 @@ typedef struct policy_rule {
                 uint32_t mtu_min, mtu_max;
                 bool vnet_hdr, persist, adopt_existing;
         } tap;
+        struct {
+                bool present;
+                gpa_range *ranges; /* an entry's page must lie in one of them */
+                size_t n_ranges;
+                uint8_t access;       /* bits an entry may hold (R=1 W=2 X=4) */
+                uint64_t max_entries; /* per kvmi.set-page-access request */
+                bool require_key;     /* kvmi.attach must use a keyed handshake */
+        } kvmi;
 } policy_rule;
 
 typedef struct policy {
@@ -122,6 +139,14 @@ typedef void (*policy_explain_fn)(const policy_rule *r, bool matched, const char
 
 /* The first rule whose match block accepts @s, or NULL. */
 const policy_rule *policy_match(const policy *p, const policy_subject *s, policy_explain_fn fn, void *userdata);
+
+/*
+ * The "kvmi" section (policy-kvmi.c), for the parser in policy.c: returns 0,
+ * -ENOMEM, or -EINVAL with the position (*ret_line, *ret_column) and @msg.
+ */
+int policy_kvmi_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+                      size_t size);
+void policy_kvmi_clear(policy_rule *r);
 
 bool glob_match(const char *pattern, const char *s);
 

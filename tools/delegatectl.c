@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "delegatectl-kvmi.h"
 #include "json.h"
 #include "memlock.h"
 #include "ops.h"
@@ -40,6 +41,9 @@ static void help(void) {
                "                                        move threads or a process to a cgroup below ours\n"
                "  sched --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]\n"
                "                                        set a thread's scheduling (fifo, rr, other, ...)\n"
+               "  kvmi run [--unkeyed] [--] PROG [ARG...]\n"
+               "                                        attach KVMI, run PROG with the channel as fd 3,\n"
+               "                                        then read set/file/state/detach lines from stdin\n"
                "  policy check DIR                      validate a policy directory\n"
                "  policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]\n"
                "                                        which rule decides OP, and why (offline)\n"
@@ -817,6 +821,8 @@ int main(int argc, char **argv) {
                 return cmd_cgroup_move(sub_argc, sub_argv);
         if (streq(cmd, "sched"))
                 return cmd_sched(sub_argc, sub_argv);
+        if (streq(cmd, "kvmi"))
+                return cmd_kvmi(sub_argc, sub_argv, arg_socket, arg_vm, arg_json);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "check"))
                 return cmd_policy_check(sub_argc - 1, sub_argv + 1);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "explain"))

@@ -137,6 +137,16 @@ int delegate_call(delegate_ctx *ctx, const char *op, const char *args_json, char
                   int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route,
                   delegate_error *err);
 
+/**
+ * delegate_call_with_fds() - like delegate_call(), always through the
+ * broker, with @n_fds (at most DELEGATE_MAX_FDS) fds sent along with the
+ * request as SCM_RIGHTS (the caller keeps its copies), e.g. the sealed
+ * memfd of kvmi.set-page-access.
+ */
+int delegate_call_with_fds(delegate_ctx *ctx, const char *op, const char *args_json, const int *fds, size_t n_fds,
+                           char **ret_result_json, int *ret_fds, size_t max_fds, size_t *ret_n_fds,
+                           delegate_error *err);
+
 /* Request id the next broker call will carry (ids are per context). */
 uint64_t delegate_ctx_next_id(delegate_ctx *ctx);
 

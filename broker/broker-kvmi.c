@@ -1,0 +1,801 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-kvmi.c - the KVMI channel of a session: the broker is the
+ * introspection tool of KVMI v12 (DESIGN.md §7).
+ *
+ * kvmi.attach makes a SOCK_STREAM socketpair; the broker keeps one end and
+ * the launcher hands the other to QEMU.  QEMU sends its hello, we answer
+ * with the cookie hash, QEMU hooks the socket into KVM and from then on
+ * the kernel speaks KVMI on it: GET_VERSION, VM_CHECK_COMMAND
+ * (SET_PAGE_ACCESS), VM_GET_INFO, then page-access batches.
+ *
+ * Never blocking: the socket is non-blocking in the sd-event loop, output
+ * waits in a byte queue, at most KVMI_WINDOW commands are in flight, and
+ * each command has a deadline (one timer, armed for the oldest); a silent,
+ * closed or misbehaving peer fails what is pending with a clear error.
+ *
+ * Batches run one at a time, in order, each split into messages of at
+ * most 511 entries.  The kernel applies every entry of a message and
+ * returns only the first error, without its index; so the entries of a
+ * failed message are re-sent one by one afterwards (setting an access
+ * twice is idempotent), skipping those a later entry of the batch
+ * overrides, which keeps the kernel's final state what the batch asked.
+ * The shadow records what the kernel accepted.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <syslog.h>
+
+#include "broker.h"
+#include "kvmi-proto.h"
+
+typedef enum ch_state { CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
+
+typedef struct range {
+        size_t first, n;
+} range;
+
+typedef struct kbatch {
+        struct kbatch *next;
+        request *req; /* NULL: re-application of the shadow */
+        kvmi_page_access_entry *e;
+        size_t n;
+        void *map; /* e points into this memfd mapping, or NULL: e is owned */
+        size_t map_len;
+        size_t next_entry; /* main pass: next entry to send */
+        size_t in_flight;
+        size_t n_msgs, n_answered;
+        range *failed; /* messages the kernel refused, to probe */
+        size_t n_failed, cap_failed;
+        size_t probe_msg, probe_entry; /* probe pass position */
+        uint64_t *last_gfn_index; /* sorted (gfn, last index) pairs, built when probing */
+        size_t err_index; /* SIZE_MAX: none */
+        int32_t err;
+        size_t applied; /* entries recorded in the shadow */
+        size_t refused; /* entries the kernel refused (found by probing) */
+        uint64_t deadline; /* while waiting for the channel to be ready */
+        uint64_t started;
+} kbatch;
+
+typedef struct kcmd {
+        struct kcmd *next;
+        uint16_t id;
+        uint32_t seq;
+        uint64_t deadline;
+        kbatch *b;
+        size_t first, n;
+        bool probe;
+} kcmd;
+
+#define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
+#define HELLO_KEEP (KVMI_HELLO_FIXED + 255 * KVMI_HELLO_E820_SIZE)
+
+struct kvmi_channel {
+        client *c;
+        int fd;
+        sd_event_source *io, *timer;
+        ch_state state;
+        char why[256];
+        bool keyed;
+        char secret[65];
+        uint8_t rx[RX_CAP > HELLO_KEEP ? RX_CAP : HELLO_KEEP];
+        size_t rx_len;
+        uint32_t hello_size;
+        size_t hello_got;
+        kvmi_hello hello;
+        uint8_t *tx;
+        size_t tx_len, tx_off, tx_cap;
+        kcmd *head, *tail;
+        size_t n_cmds;
+        uint32_t seq;
+        uint32_t version, max_msg_size, vcpus;
+        size_t per_msg;
+        kbatch *bhead, *btail;
+        uint64_t msgs_sent, entries_sent;
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void batch_free(kbatch *b) {
+        if (b->map)
+                munmap(b->map, b->map_len);
+        else if (b->e) {
+                explicit_bzero(b->e, b->n * sizeof(*b->e));
+                free(b->e);
+        }
+        free(b->failed);
+        free(b->last_gfn_index);
+        free(b);
+}
+
+static void batch_fail(kbatch *b, err_code code, int errno_value, const char *why) {
+        if (b->req)
+                request_reply_error(b->req, code, errno_value, NULL,
+                                    "kvmi.set-page-access: %s; %zu of %zu messages were answered (%zu entries "
+                                    "applied, in the shadow)",
+                                    why, b->n_answered, b->n_msgs, b->applied);
+        batch_free(b);
+}
+
+static void ch_arm(kvmi_channel *ch);
+static void ch_pump(kvmi_channel *ch);
+static void ch_update_io(kvmi_channel *ch);
+
+/* Close the socket and fail everything pending with @why (errno @e). */
+static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
+static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
+        if (ch->state == CH_CLOSED)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
+        va_end(ap);
+        ch->state = CH_CLOSED;
+        log_msg(ch->c->b, LOG_NOTICE, "session %llu: KVMI channel closed: %s", (unsigned long long) ch->c->session,
+                ch->why);
+        ch->io = sd_event_source_disable_unref(ch->io);
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        ch->fd = safe_close(ch->fd);
+        while (ch->head) {
+                kcmd *k = ch->head;
+                ch->head = k->next;
+                free(k);
+        }
+        ch->tail = NULL;
+        ch->n_cmds = 0;
+        free(ch->tx);
+        ch->tx = NULL;
+        ch->tx_len = ch->tx_off = ch->tx_cap = 0;
+        while (ch->bhead) {
+                kbatch *b = ch->bhead;
+                ch->bhead = b->next;
+                batch_fail(b, ERR_SYSTEM, e, ch->why);
+        }
+        ch->btail = NULL;
+        explicit_bzero(ch->secret, sizeof(ch->secret));
+}
+
+static void ch_free(kvmi_channel *ch) {
+        if (!ch)
+                return;
+        ch_fail(ch, ECANCELED, "closed");
+        explicit_bzero(ch, sizeof(*ch));
+        free(ch);
+}
+
+/* --- output --- */
+
+static int tx_reserve(kvmi_channel *ch, size_t n) {
+        if (ch->tx_off > 0 && ch->tx_off == ch->tx_len)
+                ch->tx_off = ch->tx_len = 0;
+        if (ch->tx_len + n <= ch->tx_cap)
+                return 0;
+        if (ch->tx_off > 0) {
+                memmove(ch->tx, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off);
+                ch->tx_len -= ch->tx_off;
+                ch->tx_off = 0;
+                if (ch->tx_len + n <= ch->tx_cap)
+                        return 0;
+        }
+        size_t cap = ch->tx_cap ? ch->tx_cap : 65536;
+        while (cap < ch->tx_len + n)
+                cap *= 2;
+        uint8_t *t = realloc(ch->tx, cap);
+        if (!t)
+                return -ENOMEM;
+        ch->tx = t;
+        ch->tx_cap = cap;
+        return 0;
+}
+
+static void ch_flush(kvmi_channel *ch) {
+        while (ch->state != CH_CLOSED && ch->tx_off < ch->tx_len) {
+                ssize_t n = send(ch->fd, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0)
+                        return ch_fail(ch, errno == EPIPE ? EPIPE : errno, "sending to the KVMI peer failed: %m");
+                ch->tx_off += n;
+        }
+        if (ch->state != CH_CLOSED)
+                ch_update_io(ch);
+}
+
+/* Queue a command whose message is already in @msg (@len bytes). */
+static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_t first, size_t n,
+                        bool probe) {
+        kvmi_msg_hdr h;
+        memcpy(&h, msg, sizeof(h));
+        kcmd *k = calloc(1, sizeof(*k));
+        if (!k || tx_reserve(ch, len) < 0) {
+                free(k);
+                return -ENOMEM;
+        }
+        memcpy(ch->tx + ch->tx_len, msg, len);
+        ch->tx_len += len;
+        *k = (kcmd) { .id = h.id, .seq = h.seq, .deadline = now_usec() + KVMI_TIMEOUT_USEC, .b = b,
+                      .first = first, .n = n, .probe = probe };
+        if (ch->tail)
+                ch->tail->next = k;
+        else
+                ch->head = k;
+        ch->tail = k;
+        ch->n_cmds++;
+        ch->msgs_sent++;
+        if (b) {
+                b->in_flight++;
+                ch->entries_sent += n;
+        }
+        return 0;
+}
+
+static int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
+        uint8_t buf[KVMI_HDR_SIZE + 16];
+        int n = kvmi_build_msg(buf, id, ch->seq++, payload, len);
+        return ch_queue_cmd(ch, buf, n, NULL, 0, 0, false);
+}
+
+/* --- batches --- */
+
+static int cmp_u64_pair(const void *a, const void *b) {
+        const uint64_t *x = a, *y = b;
+        if (x[0] != y[0])
+                return x[0] < y[0] ? -1 : 1;
+        return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Sorted (gfn, index) pairs of the whole batch, to learn what a later entry overrides. */
+static int build_last_index(kbatch *b) {
+        b->last_gfn_index = malloc(b->n * 2 * sizeof(uint64_t));
+        if (!b->last_gfn_index)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n; i++) {
+                b->last_gfn_index[2 * i] = b->e[i].gpa >> KVMI_PAGE_SHIFT;
+                b->last_gfn_index[2 * i + 1] = i;
+        }
+        qsort(b->last_gfn_index, b->n, 2 * sizeof(uint64_t), cmp_u64_pair);
+        return 0;
+}
+
+/* Does an entry after @i set the same gfn? */
+static bool overridden_later(const kbatch *b, size_t i) {
+        uint64_t gfn = b->e[i].gpa >> KVMI_PAGE_SHIFT;
+        size_t lo = 0, hi = b->n;
+        while (lo < hi) { /* first pair with gfn > @gfn */
+                size_t mid = (lo + hi) / 2;
+                if (b->last_gfn_index[2 * mid] <= gfn)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo > 0 && b->last_gfn_index[2 * (lo - 1)] == gfn && b->last_gfn_index[2 * (lo - 1) + 1] > i;
+}
+
+static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
+        for (size_t i = first; i < first + n; i++)
+                if (kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
+                        log_msg(ch->c->b, LOG_WARNING, "session %llu: KVMI shadow full, gpa 0x%" PRIx64 " not recorded",
+                                (unsigned long long) ch->c->session, b->e[i].gpa);
+        ((kbatch *) b)->applied += n;
+}
+
+static void batch_done(kvmi_channel *ch, kbatch *b) {
+        ch->bhead = b->next;
+        if (!ch->bhead)
+                ch->btail = NULL;
+        double secs = (now_usec() - b->started) / 1e6;
+        if (!b->req) {
+                if (b->err_index != SIZE_MAX)
+                        log_msg(ch->c->b, LOG_WARNING,
+                                "session %llu: re-applying the KVMI shadow: entry gpa 0x%" PRIx64 " refused (%d)",
+                                (unsigned long long) ch->c->session, b->e[b->err_index].gpa, (int) b->err);
+                else
+                        log_msg(ch->c->b, LOG_INFO, "session %llu: KVMI shadow of %zu pages re-applied",
+                                (unsigned long long) ch->c->session, b->n);
+                batch_free(b);
+                return;
+        }
+        if (b->err_index != SIZE_MAX) {
+                char a[4];
+                int e = b->err == -KVMI_KVM_ENOSYS ? ENOSYS : -b->err;
+                request_reply_error(b->req, ERR_SYSTEM, e, b->req->rule[0] ? b->req->rule : NULL,
+                                    "kvmi.set-page-access: the kernel refused entry %zu (gpa 0x%" PRIx64
+                                    ", '%s'): %s (KVMI error %d); %zu refused in all, the other %zu entries "
+                                    "were applied",
+                                    b->err_index, b->e[b->err_index].gpa, kvmi_access_format(b->e[b->err_index].access, a),
+                                    strerror(e), (int) b->err, b->refused, b->n - b->refused);
+        } else {
+                char res[256];
+                snprintf(res, sizeof(res),
+                         "{\"entries\":%zu,\"messages\":%zu,\"applied\":%zu,\"shadow_pages\":%zu,\"seconds\":%.6f}",
+                         b->n, b->n_msgs, b->applied, ch->c->kvmi_shadow.n, secs);
+                request_reply_result(b->req, res, NULL, 0);
+        }
+        batch_free(b);
+}
+
+/* Send what the head batch may send now; finish batches that are done. */
+static void ch_pump(kvmi_channel *ch) {
+        static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
+        while (ch->state == CH_READY && ch->bhead) {
+                kbatch *b = ch->bhead;
+                if (!b->started)
+                        b->started = now_usec();
+                while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
+                        size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
+                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + b->next_entry, k);
+                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, b->next_entry, k, false) < 0)
+                                return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
+                        b->next_entry += k;
+                        b->n_msgs++;
+                }
+                if (b->next_entry < b->n || b->in_flight > 0)
+                        break;
+                /* main pass answered: probe the refused messages entry by entry */
+                if (b->n_failed > 0 && !b->last_gfn_index && build_last_index(b) < 0)
+                        return ch_fail(ch, ENOMEM, "out of memory probing refused entries");
+                while (ch->n_cmds < KVMI_WINDOW && b->probe_msg < b->n_failed) {
+                        range *f = &b->failed[b->probe_msg];
+                        size_t i = f->first + b->probe_entry;
+                        if (++b->probe_entry == f->n) {
+                                b->probe_msg++;
+                                b->probe_entry = 0;
+                        }
+                        if (overridden_later(b, i))
+                                continue;
+                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + i, 1);
+                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, i, 1, true) < 0)
+                                return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
+                }
+                if (b->probe_msg < b->n_failed || b->in_flight > 0)
+                        break;
+                batch_done(ch, b);
+        }
+        ch_flush(ch);
+        ch_arm(ch);
+}
+
+static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
+        kbatch *b = k->b;
+        b->in_flight--;
+        if (!k->probe)
+                b->n_answered++;
+        if (err == 0) {
+                record(ch, b, k->first, k->n);
+                return;
+        }
+        if (k->probe) {
+                b->refused++;
+                if (k->first < b->err_index) {
+                        b->err_index = k->first;
+                        b->err = err;
+                }
+                return;
+        }
+        if (b->n_failed == b->cap_failed) {
+                size_t cap = b->cap_failed ? b->cap_failed * 2 : 8;
+                range *f = realloc(b->failed, cap * sizeof(*f));
+                if (!f)
+                        return ch_fail(ch, ENOMEM, "out of memory");
+                b->failed = f;
+                b->cap_failed = cap;
+        }
+        b->failed[b->n_failed++] = (range) { k->first, k->n };
+}
+
+/* --- handshake and replies --- */
+
+static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
+        kcmd *k = ch->head, *prev = NULL;
+        while (k && k->seq != h->seq) {
+                prev = k;
+                k = k->next;
+        }
+        if (!k || k->id != h->id)
+                return ch_fail(ch, EPROTO, "the KVMI peer sent a reply (id %u, seq %u) to no command we sent",
+                               h->id, h->seq);
+        if (prev)
+                prev->next = k->next;
+        else
+                ch->head = k->next;
+        if (ch->tail == k)
+                ch->tail = prev;
+        ch->n_cmds--;
+
+        int32_t err;
+        int r = 0;
+        kvmi_get_version_reply ver;
+        kvmi_vm_get_info_reply info;
+        switch (k->id) {
+        case KVMI_GET_VERSION:
+                r = kvmi_parse_reply(payload, h->size, &err, &ver, sizeof(ver));
+                if (r == 0 && err == 0) {
+                        ch->version = ver.version;
+                        ch->max_msg_size = ver.max_msg_size;
+                }
+                break;
+        case KVMI_VM_GET_INFO:
+                r = kvmi_parse_reply(payload, h->size, &err, &info, sizeof(info));
+                if (r == 0 && err == 0)
+                        ch->vcpus = info.vcpu_count;
+                break;
+        default:
+                r = kvmi_parse_reply(payload, h->size, &err, NULL, 0);
+        }
+        if (r < 0) {
+                uint16_t id = k->id;
+                free(k);
+                return ch_fail(ch, EPROTO, "malformed KVMI reply to %s (%u bytes)", kvmi_msg_name(id), h->size);
+        }
+        uint16_t id = k->id;
+        if (k->b) {
+                batch_reply(ch, k, err);
+                free(k);
+                return;
+        }
+        free(k);
+        if (err != 0)
+                return ch_fail(ch, EPROTO, "the kernel refused %s: error %d%s", kvmi_msg_name(id), (int) err,
+                               id == KVMI_VM_CHECK_COMMAND ? " (SET_PAGE_ACCESS is not allowed for this VM)" : "");
+        if (id == KVMI_GET_VERSION) {
+                if (ch->version != KVMI_VERSION)
+                        return ch_fail(ch, EPROTO, "the kernel speaks KVMI version %u; the broker needs version %d",
+                                       ch->version, KVMI_VERSION);
+                if (ch->max_msg_size < KVMI_HDR_SIZE + 8 + 16)
+                        return ch_fail(ch, EPROTO, "the kernel's max_msg_size %u is too small", ch->max_msg_size);
+                uint32_t m = ch->max_msg_size < KVMI_MAX_MSG_SIZE ? ch->max_msg_size : KVMI_MAX_MSG_SIZE;
+                ch->per_msg = (m - 8) / 16;
+                if (ch->per_msg > KVMI_PAGE_ACCESS_MAX_ENTRIES)
+                        ch->per_msg = KVMI_PAGE_ACCESS_MAX_ENTRIES;
+        } else if (id == KVMI_VM_GET_INFO) {
+                ch->state = CH_READY;
+                log_msg(ch->c->b, LOG_INFO,
+                        "session %llu: KVMI ready: version %u, max_msg_size %u, %u vCPUs, %zu entries per message",
+                        (unsigned long long) ch->c->session, ch->version, ch->max_msg_size, ch->vcpus, ch->per_msg);
+        }
+}
+
+static void hello_done(kvmi_channel *ch) {
+        char msg[256];
+        size_t keep = ch->hello_size < HELLO_KEEP ? ch->hello_size : HELLO_KEEP;
+        if (kvmi_hello_parse(ch->rx, keep, &ch->hello, msg, sizeof(msg)) < 0)
+                return ch_fail(ch, EPROTO, "QEMU's introspection hello is malformed: %s", msg);
+        const char *vm = ch->c->vm ? ch->c->vm : "";
+        if (!streq(ch->hello.name, vm))
+                return ch_fail(ch, EPERM, "the VM name '%.64s' in QEMU's hello is not the session's VM '%s'",
+                               ch->hello.name, vm);
+        uint8_t reply[KVMI_HELLO_REPLY_SIZE];
+        kvmi_hello_reply_build(reply, ch->keyed ? ch->secret : NULL);
+        int r = tx_reserve(ch, sizeof(reply));
+        if (r < 0)
+                return ch_fail(ch, ENOMEM, "out of memory");
+        memcpy(ch->tx + ch->tx_len, reply, sizeof(reply));
+        ch->tx_len += sizeof(reply);
+        explicit_bzero(reply, sizeof(reply));
+        explicit_bzero(ch->rx, sizeof(ch->rx));
+        ch->rx_len = 0;
+        ch->state = CH_SETUP;
+        /* QEMU hooks the socket into KVM after our reply; the kernel reads these then */
+        kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
+        if (ch_send_simple(ch, KVMI_GET_VERSION, NULL, 0) < 0 ||
+            ch_send_simple(ch, KVMI_VM_CHECK_COMMAND, &cc, sizeof(cc)) < 0 ||
+            ch_send_simple(ch, KVMI_VM_GET_INFO, NULL, 0) < 0)
+                return ch_fail(ch, ENOMEM, "out of memory");
+}
+
+/* Read the hello: u32 struct_size, then the rest (kept up to HELLO_KEEP, the excess discarded). */
+static int read_hello(kvmi_channel *ch) {
+        for (;;) {
+                uint8_t scratch[4096];
+                size_t want;
+                uint8_t *dst;
+                if (ch->hello_got < 4) {
+                        want = 4 - ch->hello_got;
+                        dst = ch->rx + ch->hello_got;
+                } else if (ch->hello_got < ch->hello_size) {
+                        size_t left = ch->hello_size - ch->hello_got;
+                        if (ch->hello_got < HELLO_KEEP) {
+                                want = HELLO_KEEP - ch->hello_got < left ? HELLO_KEEP - ch->hello_got : left;
+                                dst = ch->rx + ch->hello_got;
+                        } else {
+                                want = left < sizeof(scratch) ? left : sizeof(scratch);
+                                dst = scratch;
+                        }
+                } else {
+                        hello_done(ch);
+                        return 0;
+                }
+                ssize_t n = recv(ch->fd, dst, want, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EPIPE;
+                ch->hello_got += n;
+                if (ch->hello_got == 4) {
+                        memcpy(&ch->hello_size, ch->rx, 4);
+                        if (ch->hello_size < KVMI_HELLO_FIXED || ch->hello_size > KVMI_HELLO_MAX_SIZE) {
+                                ch_fail(ch, EPROTO, "QEMU's introspection hello has struct_size %u (need %d-%d)",
+                                        ch->hello_size, KVMI_HELLO_FIXED, KVMI_HELLO_MAX_SIZE);
+                                return 0;
+                        }
+                }
+        }
+}
+
+static int read_replies(kvmi_channel *ch) {
+        for (;;) {
+                ssize_t n = recv(ch->fd, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len, MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EPIPE;
+                ch->rx_len += n;
+                size_t off = 0;
+                while (ch->state != CH_CLOSED && ch->rx_len - off >= KVMI_HDR_SIZE) {
+                        kvmi_msg_hdr h;
+                        memcpy(&h, ch->rx + off, sizeof(h));
+                        if (h.size > KVMI_MAX_MSG_SIZE) {
+                                ch_fail(ch, EPROTO, "the KVMI peer sent a message of %u bytes (limit %d)", h.size,
+                                        KVMI_MAX_MSG_SIZE);
+                                return 0;
+                        }
+                        if (ch->rx_len - off < KVMI_HDR_SIZE + (size_t) h.size)
+                                break;
+                        handle_reply(ch, &h, ch->rx + off + KVMI_HDR_SIZE);
+                        off += KVMI_HDR_SIZE + h.size;
+                }
+                if (ch->state == CH_CLOSED)
+                        return 0;
+                memmove(ch->rx, ch->rx + off, ch->rx_len - off);
+                ch->rx_len -= off;
+        }
+}
+
+static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        kvmi_channel *ch = userdata;
+        int r = 0;
+        if (revents & EPOLLOUT)
+                ch_flush(ch);
+        if (ch->state != CH_CLOSED && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
+                r = ch->state == CH_HELLO ? read_hello(ch) : read_replies(ch);
+                if (r == 0 && ch->state == CH_HELLO && (revents & (EPOLLHUP | EPOLLRDHUP)))
+                        r = -EPIPE;
+        }
+        if (r < 0) {
+                size_t unanswered = ch->n_cmds;
+                if (r == -EPIPE || r == -ECONNRESET)
+                        ch_fail(ch, EPIPE, "the KVMI peer closed the connection with %zu command%s unanswered",
+                                unanswered, unanswered == 1 ? "" : "s");
+                else
+                        ch_fail(ch, -r, "reading from the KVMI peer failed: %s", strerror(-r));
+                return 0;
+        }
+        ch_pump(ch);
+        return 0;
+}
+
+static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        kvmi_channel *ch = userdata;
+        uint64_t now = now_usec();
+        if (ch->head && ch->head->deadline <= now) {
+                ch_fail(ch, ETIMEDOUT, "the KVMI peer did not answer %s (seq %u) within %llu s",
+                        kvmi_msg_name(ch->head->id), ch->head->seq,
+                        (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000));
+                return 0;
+        }
+        /* requests waiting for a handshake that does not come */
+        while (ch->state != CH_READY && ch->bhead && ch->bhead->deadline <= now) {
+                kbatch *b = ch->bhead;
+                ch->bhead = b->next;
+                if (!ch->bhead)
+                        ch->btail = NULL;
+                batch_fail(b, ERR_SYSTEM, ETIMEDOUT,
+                           ch->state == CH_HELLO ? "QEMU did not connect and send its introspection hello in time"
+                                                 : "the KVMI handshake did not finish in time");
+        }
+        ch_arm(ch);
+        return 0;
+}
+
+static void ch_arm(kvmi_channel *ch) {
+        if (ch->state == CH_CLOSED || !ch->timer)
+                return;
+        uint64_t t = UINT64_MAX;
+        if (ch->head)
+                t = ch->head->deadline;
+        if (ch->state != CH_READY && ch->bhead && ch->bhead->deadline < t)
+                t = ch->bhead->deadline;
+        if (t == UINT64_MAX) {
+                sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
+                return;
+        }
+        sd_event_source_set_time(ch->timer, t);
+        sd_event_source_set_enabled(ch->timer, SD_EVENT_ONESHOT);
+}
+
+static void ch_update_io(kvmi_channel *ch) {
+        if (ch->io)
+                sd_event_source_set_io_events(ch->io, EPOLLIN | EPOLLRDHUP | (ch->tx_off < ch->tx_len ? EPOLLOUT : 0));
+}
+
+/* --- the session's interface --- */
+
+static void queue_batch(kvmi_channel *ch, kbatch *b) {
+        b->err_index = SIZE_MAX;
+        b->deadline = now_usec() + KVMI_TIMEOUT_USEC;
+        if (ch->btail)
+                ch->btail->next = b;
+        else
+                ch->bhead = b;
+        ch->btail = b;
+}
+
+int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret) {
+        int sv[2];
+        _cleanup_erase_free_ char *secret = NULL;
+        if (c->kvmi)
+                kvmi_channel_close(c, "replaced by a new kvmi.attach");
+        kvmi_channel *ch = calloc(1, sizeof(*ch));
+        if (!ch)
+                return -ENOMEM;
+        ch->c = c;
+        ch->fd = -EBADF;
+        ch->keyed = keyed;
+        if (keyed) {
+                uint8_t raw[32];
+                if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
+                        free(ch);
+                        return -EIO;
+                }
+                for (size_t i = 0; i < sizeof(raw); i++)
+                        snprintf(ch->secret + 2 * i, 3, "%02x", raw[i]);
+                explicit_bzero(raw, sizeof(raw));
+                if (!(secret = strdup(ch->secret))) {
+                        ch_free(ch);
+                        return -ENOMEM;
+                }
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                int r = negative_errno();
+                ch_free(ch);
+                return r;
+        }
+        ch->fd = sv[0];
+        fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
+        int r = sd_event_add_io(c->b->event, &ch->io, ch->fd, EPOLLIN | EPOLLRDHUP, ch_io, ch);
+        if (r >= 0)
+                r = sd_event_add_time(c->b->event, &ch->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, ch_timeout, ch);
+        if (r < 0) {
+                safe_close(sv[1]);
+                ch_free(ch);
+                return r;
+        }
+        sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
+        c->kvmi = ch;
+
+        /* a re-attach programs the shadow again first */
+        if (c->kvmi_shadow.n > 0) {
+                kbatch *b = calloc(1, sizeof(*b));
+                kvmi_page_access_entry *e = b ? calloc(c->kvmi_shadow.n, sizeof(*e)) : NULL;
+                if (!e) {
+                        free(b);
+                        safe_close(sv[1]);
+                        kvmi_channel_close(c, "out of memory");
+                        return -ENOMEM;
+                }
+                size_t pos = 0, i = 0;
+                uint64_t gfn;
+                uint8_t a;
+                while (i < c->kvmi_shadow.n && kvmi_shadow_next(&c->kvmi_shadow, &pos, &gfn, &a) > 0)
+                        e[i++] = (kvmi_page_access_entry) { .gpa = gfn << KVMI_PAGE_SHIFT, .access = a };
+                b->e = e;
+                b->n = i;
+                queue_batch(ch, b);
+                b->deadline = UINT64_MAX; /* nobody waits for it */
+        }
+        *ret_qemu_fd = sv[1];
+        if (ret_secret)
+                *ret_secret = TAKE_PTR(secret);
+        return 0;
+}
+
+void kvmi_channel_close(client *c, const char *why) {
+        if (!c->kvmi)
+                return;
+        ch_fail(c->kvmi, ECANCELED, "%s", why);
+        ch_free(c->kvmi);
+        c->kvmi = NULL;
+}
+
+void kvmi_session_end(client *c) {
+        kvmi_channel_close(c, "the session ended");
+        kvmi_shadow_clear(&c->kvmi_shadow);
+}
+
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len) {
+        client *c = req->c;
+        kvmi_channel *ch = c->kvmi;
+        kbatch *b = calloc(1, sizeof(*b));
+        if (!b) {
+                if (map)
+                        munmap(map, map_len);
+                else
+                        free(e);
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        }
+        *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
+        if (!ch || ch->state == CH_CLOSED) {
+                char why[400];
+                snprintf(why, sizeof(why), "no KVMI channel in this session%s%s: kvmi.attach first",
+                         ch ? "; it closed: " : "", ch ? ch->why : "");
+                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
+                b->req = NULL;
+                batch_free(b);
+                return;
+        }
+        if (c->kvmi_shadow.n + n > SESSION_MAX_KVMI_PAGES) {
+                request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
+                                    "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
+                                    "exceed its limit of %d",
+                                    c->kvmi_shadow.n, n, SESSION_MAX_KVMI_PAGES);
+                b->req = NULL;
+                batch_free(b);
+                return;
+        }
+        queue_batch(ch, b);
+        ch_pump(ch);
+}
+
+void kvmi_state_gen(client *c, yajl_gen g) {
+        static const char *const names[] = { "hello", "setup", "ready", "closed" };
+        kvmi_channel *ch = c->kvmi;
+        char a[4];
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
+        if (ch) {
+                json_gen_kv_bool(g, "keyed", ch->keyed);
+                if (ch->state == CH_CLOSED)
+                        json_gen_kv_str(g, "closed_because", ch->why);
+                if (ch->state == CH_READY) {
+                        json_gen_kv_u64(g, "version", ch->version);
+                        json_gen_kv_u64(g, "max_msg_size", ch->max_msg_size);
+                        json_gen_kv_u64(g, "vcpus", ch->vcpus);
+                }
+                json_gen_kv_u64(g, "messages_sent", ch->msgs_sent);
+                json_gen_kv_u64(g, "entries_sent", ch->entries_sent);
+                json_gen_kv_u64(g, "commands_in_flight", ch->n_cmds);
+                size_t waiting = 0;
+                for (kbatch *b = ch->bhead; b; b = b->next)
+                        waiting++;
+                json_gen_kv_u64(g, "batches_pending", waiting);
+        }
+        json_gen_str(g, "shadow");
+        yajl_gen_map_open(g);
+        json_gen_kv_u64(g, "pages", c->kvmi_shadow.n);
+        json_gen_str(g, "by_access");
+        yajl_gen_map_open(g);
+        for (uint8_t i = 0; i < 7; i++)
+                if (c->kvmi_shadow.by_access[i])
+                        json_gen_kv_u64(g, kvmi_access_format(i, a), c->kvmi_shadow.by_access[i]);
+        yajl_gen_map_close(g);
+        yajl_gen_map_close(g);
+        yajl_gen_map_close(g);
+}

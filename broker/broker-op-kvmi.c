@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-kvmi.c - kvmi.attach, kvmi.set-page-access, kvmi.detach.
+ *
+ * parse args -> (policy, in the dispatcher) -> act: open the channel and
+ * hand QEMU's end over; or read and check the entries (inline, or from a
+ * sealed memfd) and queue them on the channel, which answers when the
+ * kernel has answered every message (broker-kvmi.c).
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "broker.h"
+
+void op_kvmi_attach(request *req, const policy_decision *d) {
+        client *c = req->c;
+        char msg[256];
+        bool keyed;
+        if (kvmi_attach_args_parse(req->args, &keyed, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        if (!c->vm)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                           "kvmi.attach: the session has no VM name; send \"vm\" in the hello "
+                                           "(QEMU's introspection hello is checked against it)");
+        if (strlen(c->vm) >= KVMI_HELLO_NAME_SIZE)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                           "kvmi.attach: VM name '%s' is longer than the %d characters QEMU's "
+                                           "introspection hello carries",
+                                           c->vm, KVMI_HELLO_NAME_SIZE - 1);
+        _cleanup_close_ int qemu_fd = -EBADF;
+        _cleanup_erase_free_ char *secret = NULL;
+        int r = kvmi_channel_open(c, keyed, &qemu_fd, &secret);
+        if (r < 0)
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "kvmi.attach: cannot open the channel: %s",
+                                           strerror(-r));
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *res = NULL;
+        if (!g)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_u64(g, "fd", 0);
+        json_gen_kv_str(g, "vm", c->vm);
+        json_gen_kv_bool(g, "keyed", keyed);
+        if (secret)
+                json_gen_kv_str(g, "secret", secret);
+        json_gen_kv_u64(g, "reapply_pages", c->kvmi_shadow.n);
+        json_gen_kv_u64(g, "timeout_ms", KVMI_TIMEOUT_USEC / 1000);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &res, NULL) < 0)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        log_msg(c->b, LOG_INFO, "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages)",
+                (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", c->kvmi_shadow.n);
+        request_reply_result(req, res, &qemu_fd, 1);
+}
+
+/* Map the sealed memfd of packed entries; -errno with @msg. */
+static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_len, char *msg, size_t size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return snprintf(msg, size, "the fd is not a memfd (not a regular file)"), -EINVAL;
+        int seals = fcntl(fd, F_GET_SEALS);
+        int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+        if (seals < 0 || (seals & need) != need)
+                return snprintf(msg, size,
+                                "the memfd must be sealed with F_SEAL_SHRINK, F_SEAL_GROW and F_SEAL_WRITE "
+                                "(seals: 0x%x)",
+                                seals < 0 ? 0 : seals),
+                       -EINVAL;
+        if (st.st_size == 0 || st.st_size % sizeof(kvmi_page_access_entry))
+                return snprintf(msg, size, "the memfd's size %lld is not a positive multiple of 16 bytes",
+                                (long long) st.st_size),
+                       -EINVAL;
+        uint64_t n = st.st_size / sizeof(kvmi_page_access_entry);
+        if (n > max_entries)
+                return snprintf(msg, size, "%" PRIu64 " entries exceed the rule's kvmi max_entries %" PRIu64, n,
+                                max_entries),
+                       -E2BIG;
+        void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+                return snprintf(msg, size, "cannot map the memfd: %m"), negative_errno();
+        *ret_map = m;
+        *ret_len = st.st_size;
+        return 0;
+}
+
+void op_kvmi_set_page_access(request *req, const policy_decision *d) {
+        client *c = req->c;
+        char msg[256];
+        kvmi_spa_args a;
+        void *map = NULL;
+        size_t map_len = 0;
+
+        if (kvmi_spa_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        if (a.memfd_index >= 0) {
+                if ((size_t) a.memfd_index >= req->n_fds)
+                        return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                                   "kvmi.set-page-access: \"memfd\" is fd %d but the request carried "
+                                                   "%zu fds",
+                                                   a.memfd_index, req->n_fds);
+                int r = map_memfd(req->fds[a.memfd_index], d->rule->kvmi.max_entries, &map, &map_len, msg,
+                                  sizeof(msg));
+                if (r == -E2BIG)
+                        return request_reply_error(req, ERR_TOO_LARGE, E2BIG, d->rule->name, "kvmi.set-page-access: %s",
+                                                   msg);
+                if (r < 0)
+                        return request_reply_error(req, ERR_BAD_REQUEST, -r, NULL, "kvmi.set-page-access: %s", msg);
+                a.entries = map;
+                a.n = map_len / sizeof(kvmi_page_access_entry);
+                for (size_t i = 0; i < a.n; i++) {
+                        const kvmi_page_access_entry *e = &a.entries[i];
+                        static const uint8_t zero[7];
+                        if (e->access > KVMI_PAGE_ACCESS_RWX || memcmp(e->padding, zero, sizeof(zero))) {
+                                const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x"
+                                                                                   : "padding is not zero";
+                                munmap(map, map_len); /* @e points into it */
+                                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                                           "kvmi.set-page-access: memfd entry %zu: %s", i, why);
+                        }
+                }
+        }
+        /* every entry against the rule before anything is sent */
+        policy_decision ed = { .rule = d->rule };
+        kvmi_entries_check(d->rule, a.entries, a.n, &ed);
+        if (!ed.allowed) {
+                audit_decision(c->b, c, req->op, req->args, &ed);
+                c->n_denied++;
+                c->n_allowed--;
+                if (map)
+                        munmap(map, map_len);
+                else
+                        free(a.entries);
+                return request_reply_error(req, ERR_DENIED, EPERM, d->rule->name, "%s: %s", req->op, ed.reason);
+        }
+        kvmi_submit(req, a.entries, a.n, map, map_len);
+}
+
+void op_kvmi_detach(request *req, const policy_decision *d) {
+        client *c = req->c;
+        bool was = c->kvmi != NULL;
+        size_t pages = c->kvmi_shadow.n;
+        kvmi_session_end(c);
+        char res[128];
+        snprintf(res, sizeof(res), "{\"detached\":%s,\"forgotten_pages\":%zu}", was ? "true" : "false", pages);
+        log_msg(c->b, LOG_INFO, "session %llu: KVMI detached, %zu shadow pages forgotten",
+                (unsigned long long) c->session, pages);
+        request_reply_result(req, res, NULL, 0);
+}

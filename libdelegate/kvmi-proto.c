@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "kvmi-proto.h"
+
+#include <errno.h>
+#include <nettle/sha1.h>
+#include <stdio.h>
+#include <string.h>
+
+int kvmi_build_msg(void *buf, uint16_t id, uint32_t seq, const void *payload, size_t payload_len) {
+        if (payload_len > KVMI_MAX_MSG_SIZE)
+                return -EMSGSIZE;
+        kvmi_msg_hdr h = { .id = id, .size = (uint16_t) payload_len, .seq = seq };
+        memcpy(buf, &h, sizeof(h));
+        if (payload_len)
+                memcpy((uint8_t *) buf + sizeof(h), payload, payload_len);
+        return (int) (sizeof(h) + payload_len);
+}
+
+int kvmi_build_set_page_access(void *buf, uint32_t seq, const kvmi_page_access_entry *in, size_t n) {
+        if (n == 0 || n > KVMI_PAGE_ACCESS_MAX_ENTRIES)
+                return -EINVAL;
+        uint8_t *p = buf;
+        size_t payload = sizeof(kvmi_vm_set_page_access) + n * sizeof(kvmi_page_access_entry);
+        kvmi_msg_hdr h = { .id = KVMI_VM_SET_PAGE_ACCESS, .size = (uint16_t) payload, .seq = seq };
+        kvmi_vm_set_page_access cmd = { .count = (uint16_t) n };
+        memcpy(p, &h, sizeof(h));
+        memcpy(p + sizeof(h), &cmd, sizeof(cmd));
+        p += sizeof(h) + sizeof(cmd);
+        for (size_t i = 0; i < n; i++, p += sizeof(kvmi_page_access_entry)) {
+                kvmi_page_access_entry e = { .gpa = in[i].gpa, .access = in[i].access };
+                memcpy(p, &e, sizeof(e));
+        }
+        return (int) (sizeof(h) + payload);
+}
+
+int kvmi_parse_reply(const void *payload, size_t len, int32_t *ret_err, void *data, size_t data_len) {
+        kvmi_error_code ec;
+        if (len < sizeof(ec))
+                return -EPROTO;
+        memcpy(&ec, payload, sizeof(ec));
+        if (ec.err > 0)
+                return -EPROTO;
+        if (ec.err == 0) {
+                if (len != sizeof(ec) + data_len)
+                        return -EPROTO;
+                if (data_len)
+                        memcpy(data, (const uint8_t *) payload + sizeof(ec), data_len);
+        } else if (len != sizeof(ec))
+                return -EPROTO;
+        *ret_err = ec.err;
+        return 0;
+}
+
+int kvmi_hello_parse(const void *buf, size_t len, kvmi_hello *ret, char *msg, size_t size) {
+        const uint8_t *p = buf;
+        uint32_t struct_size;
+        if (len < KVMI_HELLO_FIXED) {
+                snprintf(msg, size, "hello of %zu bytes is shorter than the %d fixed bytes", len, KVMI_HELLO_FIXED);
+                return -EPROTO;
+        }
+        memset(ret, 0, sizeof(*ret));
+        memcpy(&struct_size, p, 4);
+        ret->struct_size = struct_size;
+        memcpy(ret->uuid, p + 4, 16);
+        ret->cpu_type = p[20];
+        memcpy(&ret->start_time, p + 24, 8);
+        memcpy(ret->name, p + 32, KVMI_HELLO_NAME_SIZE);
+        if (!memchr(p + 32, 0, KVMI_HELLO_NAME_SIZE)) {
+                snprintf(msg, size, "the VM name in the hello is not NUL-terminated");
+                return -EPROTO;
+        }
+        ret->e820_count = p[96];
+        size_t need = KVMI_HELLO_FIXED + (size_t) ret->e820_count * KVMI_HELLO_E820_SIZE;
+        if (struct_size < need || len < need) {
+                snprintf(msg, size, "hello struct_size %u is smaller than 104 + 24 * %u e820 entries", struct_size,
+                         ret->e820_count);
+                return -EPROTO;
+        }
+        for (size_t i = 0; i < ret->e820_count; i++) {
+                const uint8_t *e = p + KVMI_HELLO_FIXED + i * KVMI_HELLO_E820_SIZE;
+                memcpy(&ret->e820[i].address, e, 8);
+                memcpy(&ret->e820[i].length, e + 8, 8);
+                memcpy(&ret->e820[i].type, e + 16, 4);
+        }
+        return 0;
+}
+
+size_t kvmi_hello_build(void *buf, const uint8_t uuid[16], uint8_t cpu_type, int64_t start_time, const char *name,
+                        const kvmi_e820_entry *e820, uint8_t n) {
+        uint8_t *p = buf;
+        uint32_t size = KVMI_HELLO_FIXED + (uint32_t) n * KVMI_HELLO_E820_SIZE;
+        memset(p, 0, size);
+        memcpy(p, &size, 4);
+        memcpy(p + 4, uuid, 16);
+        p[20] = cpu_type;
+        memcpy(p + 24, &start_time, 8);
+        strncpy((char *) p + 32, name, KVMI_HELLO_NAME_SIZE - 1);
+        p[96] = n;
+        for (size_t i = 0; i < n; i++) {
+                uint8_t *e = p + KVMI_HELLO_FIXED + i * KVMI_HELLO_E820_SIZE;
+                memcpy(e, &e820[i].address, 8);
+                memcpy(e + 8, &e820[i].length, 8);
+                memcpy(e + 16, &e820[i].type, 4);
+        }
+        return size;
+}
+
+void kvmi_sha1(const void *data, size_t len, uint8_t ret[KVMI_COOKIE_HASH_SIZE]) {
+        struct sha1_ctx ctx;
+        sha1_init(&ctx);
+        sha1_update(&ctx, len, data);
+        sha1_digest(&ctx, KVMI_COOKIE_HASH_SIZE, ret);
+        explicit_bzero(&ctx, sizeof(ctx));
+}
+
+void kvmi_hello_reply_build(uint8_t buf[KVMI_HELLO_REPLY_SIZE], const char *secret) {
+        uint32_t size = KVMI_HELLO_REPLY_SIZE;
+        memset(buf, 0, KVMI_HELLO_REPLY_SIZE);
+        memcpy(buf, &size, 4);
+        if (secret)
+                kvmi_sha1(secret, strlen(secret), buf + 4);
+}
+
+int kvmi_access_parse(const char *s) {
+        int bits = 0;
+        if (strlen(s) > 3)
+                return -EINVAL;
+        for (; *s; s++) {
+                int b = *s == 'r' ? KVMI_PAGE_ACCESS_R : *s == 'w' ? KVMI_PAGE_ACCESS_W : *s == 'x' ? KVMI_PAGE_ACCESS_X : 0;
+                if (*s == '-')
+                        continue;
+                if (!b || (bits & b))
+                        return -EINVAL;
+                bits |= b;
+        }
+        return bits;
+}
+
+const char *kvmi_access_format(uint8_t a, char *buf) {
+        buf[0] = a & KVMI_PAGE_ACCESS_R ? 'r' : '-';
+        buf[1] = a & KVMI_PAGE_ACCESS_W ? 'w' : '-';
+        buf[2] = a & KVMI_PAGE_ACCESS_X ? 'x' : '-';
+        buf[3] = 0;
+        return buf;
+}
+
+const char *kvmi_msg_name(uint16_t id) {
+        switch (id) {
+        case KVMI_GET_VERSION:
+                return "GET_VERSION";
+        case KVMI_VM_CHECK_COMMAND:
+                return "VM_CHECK_COMMAND";
+        case KVMI_VM_GET_INFO:
+                return "VM_GET_INFO";
+        case KVMI_VM_SET_PAGE_ACCESS:
+                return "VM_SET_PAGE_ACCESS";
+        default:
+                return "unknown";
+        }
+}

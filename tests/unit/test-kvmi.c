@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-kvmi.c - KVMI v12 message building and reply parsing, the hello
+ * and cookie (libdelegate/kvmi-proto.c), the page-access shadow
+ * (kvmi-shadow.c), the "kvmi" policy section and the kvmi.* argument
+ * checks (policy-kvmi.c, ops-kvmi.c).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "kvmi-proto.h"
+#include "kvmi-shadow.h"
+#include "ops.h"
+#include "policy.h"
+#include "tap.h"
+#include "unit-util.h"
+
+static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
+
+static void test_messages(void) {
+        kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
+        int n = kvmi_build_msg(buf, KVMI_VM_CHECK_COMMAND, 0x01020304, &cc, sizeof(cc));
+        tap_is_int(n, 16, "VM_CHECK_COMMAND is 8 + 8 bytes");
+        uint16_t u16;
+        uint32_t u32;
+        memcpy(&u16, buf, 2);
+        tap_is_int(u16, 4, "header id 4 (2 << 1)");
+        memcpy(&u16, buf + 2, 2);
+        tap_is_int(u16, 8, "header size counts the bytes after the header");
+        memcpy(&u32, buf + 4, 4);
+        tap_is_int(u32, 0x01020304, "header seq, host byte order");
+        memcpy(&u16, buf + 8, 2);
+        tap_is_int(u16, 20, "the checked command is SET_PAGE_ACCESS (20)");
+        tap_is_int(kvmi_build_msg(buf, 2, 1, NULL, 0), 8, "GET_VERSION is a bare header");
+        tap_is_int(kvmi_build_msg(buf, 2, 1, buf, KVMI_MAX_MSG_SIZE + 1), -EMSGSIZE, "payload above 8184: -EMSGSIZE");
+
+        kvmi_page_access_entry e[KVMI_PAGE_ACCESS_MAX_ENTRIES + 1];
+        for (size_t i = 0; i < ELEMENTSOF(e); i++) {
+                e[i] = (kvmi_page_access_entry) { .gpa = i << 12, .access = (uint8_t) (i % 7) };
+                memset(e[i].padding, 0xff, sizeof(e[i].padding)); /* never sent */
+        }
+        n = kvmi_build_set_page_access(buf, 9, e, KVMI_PAGE_ACCESS_MAX_ENTRIES);
+        tap_is_int(n, 8 + 8 + 511 * 16, "511 entries: 8184-byte payload");
+        memcpy(&u16, buf + 2, 2);
+        tap_is_int(u16, KVMI_MAX_MSG_SIZE, "size is exactly the limit");
+        memcpy(&u16, buf + 8, 2);
+        tap_is_int(u16, 511, "count 511");
+        bool pad_zero = true;
+        for (size_t i = 8 + 4; i < 8 + 8; i++)
+                pad_zero = pad_zero && buf[i] == 0;
+        for (size_t i = 0; i < 511; i++)
+                for (size_t j = 9; j < 16; j++)
+                        pad_zero = pad_zero && buf[16 + i * 16 + j] == 0;
+        tap_ok(pad_zero, "header and entry padding are zero");
+        uint64_t gpa;
+        memcpy(&gpa, buf + 16 + 300 * 16, 8);
+        tap_ok(gpa == 300 << 12 && buf[16 + 300 * 16 + 8] == 300 % 7, "entry 300 at its offset");
+        tap_is_int(kvmi_build_set_page_access(buf, 9, e, 512), -EINVAL, "512 entries do not fit one message");
+        tap_is_int(kvmi_build_set_page_access(buf, 9, e, 0), -EINVAL, "0 entries is no message");
+}
+
+static void test_replies(void) {
+        int32_t err = 99;
+        kvmi_get_version_reply v;
+        uint8_t r[16] = { 0 };
+        uint32_t one = 1, max = 8184;
+        memcpy(r + 8, &one, 4);
+        memcpy(r + 12, &max, 4);
+        tap_is_int(kvmi_parse_reply(r, 16, &err, &v, sizeof(v)), 0, "GET_VERSION reply parses");
+        tap_ok(err == 0 && v.version == 1 && v.max_msg_size == 8184, "version 1, max_msg_size 8184");
+        tap_is_int(kvmi_parse_reply(r, 12, &err, &v, sizeof(v)), -EPROTO, "short data: -EPROTO");
+        tap_is_int(kvmi_parse_reply(r, 4, &err, NULL, 0), -EPROTO, "no error code: -EPROTO");
+        int32_t e = -22;
+        memcpy(r, &e, 4);
+        tap_is_int(kvmi_parse_reply(r, 8, &err, &v, sizeof(v)), 0, "an error reply carries no data");
+        tap_is_int(err, -22, "err -EINVAL");
+        tap_is_int(kvmi_parse_reply(r, 16, &err, &v, sizeof(v)), -EPROTO, "an error reply with data: -EPROTO");
+        e = 5;
+        memcpy(r, &e, 4);
+        tap_is_int(kvmi_parse_reply(r, 8, &err, NULL, 0), -EPROTO, "a positive err: -EPROTO");
+        e = 0;
+        memcpy(r, &e, 4);
+        tap_is_int(kvmi_parse_reply(r, 8, &err, NULL, 0), 0, "SET_PAGE_ACCESS success: 8 bytes");
+}
+
+static void test_hello(void) {
+        uint8_t h[KVMI_HELLO_FIXED + 3 * KVMI_HELLO_E820_SIZE + 40];
+        uint8_t uuid[16] = { 1, 2, 3 };
+        kvmi_e820_entry e820[2] = { { 0, 0x9fc00, 1 }, { 0x100000, 0x7ff00000, 1 } };
+        size_t n = kvmi_hello_build(h, uuid, 1, 1234567, "vm-a", e820, 2);
+        tap_is_int(n, 104 + 48, "hello of 2 e820 entries: 104 + 24 * 2 bytes");
+        tap_ok(!memcmp(h + 32, "vm-a", 5) && h[96] == 2 && h[20] == 1, "name at 32, e820_count at 96, cpu_type at 20");
+        kvmi_hello p;
+        char msg[256];
+        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), 0, "it parses");
+        tap_ok(p.e820_count == 2 && p.e820[1].address == 0x100000 && p.e820[1].length == 0x7ff00000 &&
+                       p.start_time == 1234567 && streq(p.name, "vm-a") && p.uuid[2] == 3,
+               "fields read back");
+        uint32_t ss = 104 + 24; /* claims fewer bytes than its 2 entries need */
+        memcpy(h, &ss, 4);
+        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), -EPROTO, "struct_size too small for e820_count");
+        tap_has_str(msg, "smaller than 104 + 24 * 2", "says why");
+        tap_is_int(kvmi_hello_parse(h, 100, &p, msg, sizeof(msg)), -EPROTO, "fewer than 104 bytes: -EPROTO");
+        ss = n + 40; /* larger than we know: the rest is ignored */
+        memcpy(h, &ss, 4);
+        tap_is_int(kvmi_hello_parse(h, n + 40, &p, msg, sizeof(msg)), 0, "a larger struct_size is tolerated");
+        memset(h + 32, 'a', 64);
+        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), -EPROTO, "a name without NUL: -EPROTO");
+
+        uint8_t d[20], reply[KVMI_HELLO_REPLY_SIZE];
+        static const uint8_t abc[20] = { 0xa9, 0x99, 0x3e, 0x36, 0x47, 0x06, 0x81, 0x6a, 0xba, 0x3e,
+                                         0x25, 0x71, 0x78, 0x50, 0xc2, 0x6c, 0x9c, 0xd0, 0xd8, 0x9d };
+        kvmi_sha1("abc", 3, d);
+        tap_ok(!memcmp(d, abc, 20), "SHA-1(\"abc\") is the FIPS 180 test vector");
+        kvmi_hello_reply_build(reply, "abc");
+        memcpy(&ss, reply, 4);
+        tap_ok(ss == 24 && !memcmp(reply + 4, abc, 20), "hello reply: struct_size 24, SHA-1 of the secret");
+        kvmi_hello_reply_build(reply, NULL);
+        static const uint8_t zero[20];
+        tap_ok(!memcmp(reply + 4, zero, 20), "unkeyed: zero cookie");
+}
+
+static void test_access(void) {
+        char a[4];
+        tap_is_int(kvmi_access_parse("rwx"), 7, "rwx");
+        tap_is_int(kvmi_access_parse("r-x"), 5, "r-x");
+        tap_is_int(kvmi_access_parse("xw"), 6, "xw");
+        tap_is_int(kvmi_access_parse("---"), 0, "---");
+        tap_is_int(kvmi_access_parse(""), 0, "empty");
+        tap_is_int(kvmi_access_parse("rr"), -EINVAL, "a letter twice");
+        tap_is_int(kvmi_access_parse("rwxx"), -EINVAL, "too long");
+        tap_is_int(kvmi_access_parse("q"), -EINVAL, "unknown letter");
+        tap_is_str(kvmi_access_format(3, a), "rw-", "format 3");
+}
+
+static void test_shadow(void) {
+        kvmi_shadow s = { .max = 0 };
+        tap_is_int(kvmi_shadow_get(&s, 5), 7, "empty shadow: rwx");
+        size_t n = 1000000;
+        bool ok = true;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && kvmi_shadow_set(&s, i * 3, (uint8_t) (i % 7)) == 0;
+        tap_ok(ok && s.n == n, "a million pages recorded");
+        ok = true;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && kvmi_shadow_get(&s, i * 3) == i % 7 && kvmi_shadow_get(&s, i * 3 + 1) == 7;
+        tap_ok(ok, "each reads back; others are rwx");
+        tap_ok(s.cap * sizeof(uint64_t) <= 4 * n * sizeof(uint64_t), "at most 32 bytes per page (%zu slots)", s.cap);
+        for (size_t i = 0; i < n; i += 2)
+                kvmi_shadow_set(&s, i * 3, 7);
+        tap_is_int(s.n, n / 2, "rwx forgets: half are gone");
+        ok = true;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && kvmi_shadow_get(&s, i * 3) == (i % 2 ? i % 7 : 7);
+        tap_ok(ok, "deletion keeps every other entry findable");
+        size_t pos = 0, walked = 0, sum = 0;
+        uint64_t gfn;
+        uint8_t acc;
+        while (kvmi_shadow_next(&s, &pos, &gfn, &acc) > 0) {
+                walked++;
+                sum += s.by_access[acc] > 0;
+        }
+        tap_ok(walked == n / 2 && sum == walked, "the walk visits each recorded page once");
+        size_t total = 0;
+        for (int i = 0; i < 8; i++)
+                total += s.by_access[i];
+        tap_is_int(total, n / 2, "by_access counts add up");
+        kvmi_shadow_clear(&s);
+        tap_ok(s.n == 0 && kvmi_shadow_get(&s, 3) == 7, "clear");
+        s.max = 2;
+        kvmi_shadow_set(&s, 1, 0);
+        kvmi_shadow_set(&s, 2, 0);
+        tap_is_int(kvmi_shadow_set(&s, 3, 0), -ENOSPC, "the limit holds");
+        tap_is_int(kvmi_shadow_set(&s, 2, 1), 0, "changing a recorded page is fine at the limit");
+        tap_is_int(kvmi_shadow_set(&s, KVMI_SHADOW_MAX_GFN + 1, 0), -ERANGE, "gfn out of range");
+        kvmi_shadow_clear(&s);
+}
+
+static policy *load(const char *text, policy_error *err) {
+        policy *p = policy_new();
+        if (policy_load_text(p, "t.json", text, strlen(text), err) < 0) {
+                policy_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+static void test_policy(void) {
+        policy_error err;
+        policy *p = load("{\"version\":1,\"rules\":[{\"name\":\"k\",\"kvmi\":{\"gpa\":[\"0-0xfffff\",\"0x200000-3145727\"],"
+                         "\"access\":\"rw\",\"max_entries\":4}}]}",
+                         &err);
+        tap_ok(p != NULL, "a kvmi section loads");
+        if (!p)
+                return;
+        const policy_rule *r = &p->rules[0];
+        tap_ok(r->kvmi.present && r->kvmi.n_ranges == 2 && r->kvmi.ranges[1].lo == 0x200000 &&
+                       r->kvmi.ranges[1].hi == 3145727 && r->kvmi.access == 3 && r->kvmi.max_entries == 4 &&
+                       r->kvmi.require_key,
+               "ranges, access, max_entries; require_key defaults to true");
+        policy_decision d = { 0 };
+        kvmi_page_access_entry e[5] = { { .gpa = 0x1000, .access = 1 }, { .gpa = 0xff000 }, { .gpa = 0x200000 } };
+        kvmi_entries_check(r, e, 3, &d);
+        tap_ok(d.allowed, "entries inside the ranges are allowed (%s)", d.reason);
+        e[1].gpa = 0x100000;
+        kvmi_entries_check(r, e, 3, &d);
+        tap_ok(!d.allowed, "a page outside the ranges is denied");
+        tap_has_str(d.reason, "entry 1: page of gpa 0x100000", "naming the entry");
+        e[1].gpa = 0xfffff; /* the page 0xff000-0xfffff is inside */
+        e[2].access = 4;
+        kvmi_entries_check(r, e, 3, &d);
+        tap_has_str(d.reason, "entry 2: access '--x' has bits outside the rule's kvmi access 'rw-'", "access bits");
+        kvmi_entries_check(r, e, 5, &d);
+        tap_has_str(d.reason, "5 entries exceed the rule's kvmi max_entries 4", "max_entries");
+
+        json_value *args = NULL;
+        json_parse_error je;
+        const char *a = "{\"entries\":[[4096,\"r\"],[\"0x2000\",\"r\"]]}";
+        json_parse(a, strlen(a), false, &args, &je);
+        char msg[256];
+        tap_is_int(kvmi_spa_check(r, args, &d, msg, sizeof(msg)), 0, "kvmi.set-page-access inline args check");
+        tap_ok(d.allowed, "and are allowed");
+        json_free(args);
+        a = "{\"entries\":[[4096,\"r\"]],\"memfd\":0}";
+        json_parse(a, strlen(a), false, &args, &je);
+        tap_is_int(kvmi_spa_check(r, args, &d, msg, sizeof(msg)), -EINVAL, "entries and memfd together: -EINVAL");
+        json_free(args);
+        a = "{\"entries\":[[-1,\"r\"]]}";
+        json_parse(a, strlen(a), false, &args, &je);
+        tap_is_int(kvmi_spa_check(r, args, &d, msg, sizeof(msg)), -EINVAL, "a negative gpa: -EINVAL");
+        tap_has_str(msg, "entry 0: GPA must be", "says which entry");
+        json_free(args);
+        a = "{\"keyed\":false}";
+        json_parse(a, strlen(a), false, &args, &je);
+        kvmi_attach_check(r, args, &d, msg, sizeof(msg));
+        tap_ok(!d.allowed, "unkeyed attach under require_key is denied");
+        json_free(args);
+        policy_free(p);
+
+        static const struct {
+                const char *kvmi, *want;
+        } bad[] = {
+                { "{}", "kvmi section needs \"gpa\"" },
+                { "{\"gpa\":[\"5-4\"]}", "kvmi gpa range must be" },
+                { "{\"gpa\":[]}", "kvmi gpa must list 1-256 ranges" },
+                { "{\"gpa\":\"0-1\",\"access\":\"rwq\"}", "kvmi access must be" },
+                { "{\"gpa\":\"0-1\",\"max_entries\":0}", "kvmi max_entries must be 1-16777216" },
+                { "{\"gpa\":\"0-1\",\"require_key\":1}", "kvmi require_key must be true or false" },
+                { "{\"gpa\":\"0-1\",\"ranges\":1}", "unknown kvmi key 'ranges'" },
+                { "[]", "\"kvmi\" must be an object" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[256];
+                snprintf(text, sizeof(text), "{\"version\":1,\"rules\":[{\"name\":\"k\",\"kvmi\":%s}]}", bad[i].kvmi);
+                p = load(text, &err);
+                tap_ok(!p, "kvmi %s is refused", bad[i].kvmi);
+                tap_has_str(err.message, bad[i].want, "  with '%s'", bad[i].want);
+                policy_free(p);
+        }
+}
+
+int main(void) {
+        test_messages();
+        test_replies();
+        test_hello();
+        test_access();
+        test_shadow();
+        test_policy();
+        return tap_done();
+}

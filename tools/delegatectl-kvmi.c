@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * delegatectl-kvmi.c - "delegatectl kvmi run [--unkeyed] [--] PROG [ARG...]":
+ * attach a KVMI channel, start PROG with the channel's socket as fd 3 and
+ * the secret in $DELEGATE_KVMI_SECRET (the part QEMU plays), then read
+ * commands from stdin until end of input, and detach.  The session lives
+ * as long as this command: the channel closes when it exits.
+ *
+ *   set GPA ACCESS [GPA ACCESS ...]   inline entries
+ *   file PATH                         packed {u64 gpa; u8 access; u8 pad[7]} entries, via a sealed memfd
+ *   state                             the session's KVMI state
+ *   detach
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "delegatectl-kvmi.h"
+#include "json.h"
+#include "wire.h"
+
+static int print_reply(int r, const char *res, const delegate_error *e, bool json) {
+        if (r >= 0) {
+                printf("%s%s%s\n", json ? "{\"ok\":true,\"result\":" : "", res ? res : "{}", json ? "}" : "");
+                return 0;
+        }
+        if (json)
+                printf("{\"ok\":false,\"error\":{\"code\":\"%s\",\"errno\":%d}}\n", e->code, e->errno_value);
+        fprintf(stderr, "delegatectl: kvmi: %s (%s, errno %d)%s%s\n", e->message, e->code, e->errno_value,
+                e->rule[0] ? ", rule " : "", e->rule);
+        fflush(stdout);
+        return 1;
+}
+
+/* Copy @path into a memfd sealed against shrink, grow and write. */
+static int sealed_copy(const char *path) {
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = memfd_create("delegatectl-kvmi", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        char buf[65536];
+        if (in < 0 || fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n = read(in, buf, sizeof(buf));
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                if (write(fd, buf, n) != n)
+                        return -EIO;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static int command(delegate_ctx *c, char *line, bool json) {
+        delegate_error e = { 0 };
+        _cleanup_free_ char *res = NULL;
+        char *save, *w = strtok_r(line, " \t\n", &save);
+        if (!w)
+                return 0;
+        if (streq(w, "state") || streq(w, "detach")) {
+                int r = delegate_call_with_fds(c, streq(w, "state") ? "state.get" : "kvmi.detach", NULL, NULL, 0, &res,
+                                               NULL, 0, NULL, &e);
+                return print_reply(r, res, &e, json);
+        }
+        if (streq(w, "file")) {
+                const char *path = strtok_r(NULL, " \t\n", &save);
+                int fd = path ? sealed_copy(path) : -EINVAL;
+                if (fd < 0) {
+                        fprintf(stderr, "delegatectl: kvmi: file '%s': %s\n", path ? path : "", strerror(-fd));
+                        return 1;
+                }
+                int r = delegate_call_with_fds(c, "kvmi.set-page-access", "{\"memfd\":0}", &fd, 1, &res, NULL, 0,
+                                               NULL, &e);
+                close(fd);
+                return print_reply(r, res, &e, json);
+        }
+        if (streq(w, "set")) {
+                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_free_ char *args = NULL;
+                yajl_gen_map_open(g);
+                json_gen_str(g, "entries");
+                yajl_gen_array_open(g);
+                for (char *gpa; (gpa = strtok_r(NULL, " \t\n", &save));) {
+                        char *acc = strtok_r(NULL, " \t\n", &save);
+                        if (!acc) {
+                                fprintf(stderr, "delegatectl: kvmi: set takes GPA ACCESS pairs\n");
+                                return 1;
+                        }
+                        yajl_gen_array_open(g);
+                        if (!strncmp(gpa, "0x", 2))
+                                json_gen_str(g, gpa);
+                        else
+                                json_gen_u64(g, strtoull(gpa, NULL, 10));
+                        json_gen_str(g, acc);
+                        yajl_gen_array_close(g);
+                }
+                yajl_gen_array_close(g);
+                yajl_gen_map_close(g);
+                if (json_gen_take(g, &args, NULL) < 0)
+                        return 1;
+                int r = delegate_call_with_fds(c, "kvmi.set-page-access", args, NULL, 0, &res, NULL, 0, NULL, &e);
+                return print_reply(r, res, &e, json);
+        }
+        fprintf(stderr, "delegatectl: kvmi: unknown command '%s' (set, file, state, detach)\n", w);
+        return 1;
+}
+
+int cmd_kvmi(int argc, char **argv, const char *socket, const char *vm, bool json) {
+        static const struct option options[] = { { "unkeyed", no_argument, NULL, 'u' }, {} };
+        bool keyed = true;
+        int ch;
+        optind = 1;
+        if (argc < 2 || !streq(argv[1], "run")) {
+                fprintf(stderr, "delegatectl: kvmi run [--unkeyed] [--] PROG [ARG...]\n");
+                return 2;
+        }
+        argc--;
+        argv++;
+        while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                if (ch != 'u')
+                        return 2;
+                keyed = false;
+        }
+        if (optind >= argc) {
+                fprintf(stderr, "delegatectl: kvmi run needs the program that plays QEMU's part\n");
+                return 2;
+        }
+        delegate_ctx *c;
+        delegate_error e;
+        if (delegate_open(DELEGATE_API_VERSION, socket, "delegatectl", vm, &c, &e) < 0)
+                return print_reply(-1, NULL, &e, json);
+        _cleanup_free_ char *res = NULL;
+        int fd = -1;
+        size_t n_fds = 0;
+        int r = delegate_call_with_fds(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0,
+                                       &res, &fd, 1, &n_fds, &e);
+        if (r < 0 || n_fds != 1) {
+                delegate_ctx_free(c);
+                return print_reply(r < 0 ? r : -EIO, NULL, &e, json);
+        }
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
+        json_parse(res, strlen(res), false, &v, &je);
+        const json_value *secret = json_get(v, "secret");
+        pid_t pid = fork();
+        if (pid == 0) {
+                if (dup2(fd, 3) < 0)
+                        _exit(127);
+                if (json_is_string(secret))
+                        setenv("DELEGATE_KVMI_SECRET", secret->string.str, 1);
+                execvp(argv[optind], argv + optind);
+                fprintf(stderr, "delegatectl: kvmi: cannot run '%s': %m\n", argv[optind]);
+                _exit(127);
+        }
+        close(fd);
+        char line[4096];
+        int rc = 0;
+        while (fgets(line, sizeof(line), stdin)) {
+                rc |= command(c, line, json);
+                fflush(stdout);
+        }
+        delegate_error e2;
+        delegate_call_with_fds(c, "kvmi.detach", NULL, NULL, 0, NULL, NULL, 0, NULL, &e2);
+        delegate_ctx_free(c);
+        int st = 0;
+        if (pid > 0)
+                waitpid(pid, &st, 0);
+        return rc;
+}
