@@ -343,11 +343,16 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
-        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access"))
+        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access")) {
+                /* closed before the answer leaves, so the client never sees them still held */
+                size_t n = req->n_fds;
+                close_fds(req->fds, req->n_fds);
+                req->n_fds = 0;
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
                                            "takes one, its memfd); the %zu received were closed",
-                                           req->op, req->n_fds);
+                                           req->op, n);
+        }
         op_run_fn run = NULL;
         for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
                 if (streq(op_table[i].name, req->op))
