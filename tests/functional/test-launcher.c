@@ -31,7 +31,7 @@ static const char policy_all[] =
         "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
         "      \"memlock\": { \"max\": \"1G\" },\n"
         "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
-        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 10, \"max_rttime_us\": 200000 },\n"
+        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 10, \"max_rttime_us\": 30000000 },\n"
         "      \"tap\": { \"template\": \"vnet%d\", \"max_queues\": 4, \"bridges\": \"br0\", \"mtu\": \"1280-9000\" } }\n"
         "  ]\n"
         "}\n";
@@ -66,7 +66,7 @@ static void prepare(harness *h, uint64_t memlock) {
                  "// a small VM: SeaBIOS idles without a disk\n"
                  "{ \"name\": \"vm-a\", \"qemu\": \"qemu-system-x86_64\", \"accel\": \"auto\",\n"
                  "  \"memory\": \"64M\", \"vcpus\": 2,\n"
-                 "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, \"rttime_us\": 200000 },\n"
+                 "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, \"rttime_us\": 30000000 },\n"
                  "  \"mem_lock\": false, \"memlock\": %" PRIu64 ",\n"
                  "  \"housekeeping\": \"housekeeping\",\n"
                  "  \"nics\": [ { \"id\": \"net0\", \"bridge\": \"br0\", \"queues\": 2, \"mtu\": 1400,\n"
@@ -201,8 +201,8 @@ static void launcher_vm(harness *h) {
         char path[96];
         snprintf(path, sizeof(path), "/proc/%d/limits", (int) q);
         read_file(path, buf, sizeof(buf));
-        tap_has_str(buf, "Max realtime timeout      200000               200000               us",
-                    "kernel: QEMU runs under RLIMIT_RTTIME 200000 us");
+        tap_has_str(buf, "Max realtime timeout      30000000             30000000             us",
+                    "kernel: QEMU runs under RLIMIT_RTTIME 30 s (TCG vCPUs may spin)");
 
         /* threads: vCPUs stay, the rest goes to housekeeping; vCPU 1 is SCHED_FIFO */
         snprintf(want, sizeof(want), "0::/%s/housekeeping", POD_A);
