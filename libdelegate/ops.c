@@ -189,16 +189,32 @@ int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *
         return 0;
 }
 
+/*
+ * Are the requested @cpus within the rule's @allowed (when @has_allowed)?
+ * If not, the denial's reason names the first CPU outside, or @none_reason.
+ */
+static bool cpus_allowed(const cpu_mask *cpus, bool has_allowed, const cpu_mask *allowed, const char *section,
+                         const char *none_reason, policy_decision *d) {
+        char c1[256], c2[256];
+        unsigned cpu;
+        if (!has_allowed) {
+                snprintf(d->reason, sizeof(d->reason), "%s", none_reason);
+                return false;
+        }
+        if (!cpu_mask_subset(cpus, allowed, &cpu)) {
+                snprintf(d->reason, sizeof(d->reason), "cpus '%s' include CPU %u, outside the rule's %s cpus '%s'",
+                         cpu_mask_format(cpus, c1, sizeof(c1)), cpu, section, cpu_mask_format(allowed, c2, sizeof(c2)));
+                return false;
+        }
+        return true;
+}
+
 static int cgroup_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
                         size_t size) {
-        cgroup_move_args a;
-        char c1[256], c2[256];
+        _cleanup_(cgroup_move_args_done) cgroup_move_args a = {};
         int r = cgroup_move_args_parse(args, &a, msg, size);
         if (r < 0)
                 return r;
-        bool has_cpus = a.has_cpus, create = a.create;
-        cpu_mask cpus = a.cpus;
-        cgroup_move_args_done(&a);
         if (!rule || !rule->cgroup.present)
                 return 0;
         d->allowed = false;
@@ -211,24 +227,13 @@ static int cgroup_check(const policy_rule *rule, const json_value *args, policy_
                          a.target);
                 return 0;
         }
-        if (create && !rule->cgroup.create) {
+        if (a.create && !rule->cgroup.create) {
                 snprintf(d->reason, sizeof(d->reason), "the rule does not let the broker create cgroups");
                 return 0;
         }
-        if (has_cpus) {
-                unsigned cpu;
-                if (!rule->cgroup.has_cpus) {
-                        snprintf(d->reason, sizeof(d->reason), "the rule allows no cpuset \"cpus\"");
-                        return 0;
-                }
-                if (!cpu_mask_subset(&cpus, &rule->cgroup.cpus, &cpu)) {
-                        snprintf(d->reason, sizeof(d->reason),
-                                 "cpus '%s' include CPU %u, outside the rule's cgroup cpus '%s'",
-                                 cpu_mask_format(&cpus, c1, sizeof(c1)), cpu,
-                                 cpu_mask_format(&rule->cgroup.cpus, c2, sizeof(c2)));
-                        return 0;
-                }
-        }
+        if (a.has_cpus && !cpus_allowed(&a.cpus, rule->cgroup.has_cpus, &rule->cgroup.cpus, "cgroup",
+                                        "the rule allows no cpuset \"cpus\"", d))
+                return 0;
         d->allowed = true;
         snprintf(d->reason, sizeof(d->reason), "target '%s' matches the rule's cgroup target '%s'", a.target,
                  rule->cgroup.targets[i]);
@@ -296,7 +301,6 @@ int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t 
 static int sched_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
                        size_t size) {
         sched_args a;
-        char c1[256], c2[256];
         int r = sched_args_parse(args, &a, msg, size);
         if (r < 0)
                 return r;
@@ -318,20 +322,9 @@ static int sched_check(const policy_rule *rule, const json_value *args, policy_d
                          rule->sched.min_nice);
                 return 0;
         }
-        if (a.has_cpus) {
-                unsigned cpu;
-                if (!rule->sched.has_cpus) {
-                        snprintf(d->reason, sizeof(d->reason), "the rule allows no affinity changes (no sched \"cpus\")");
-                        return 0;
-                }
-                if (!cpu_mask_subset(&a.cpus, &rule->sched.cpus, &cpu)) {
-                        snprintf(d->reason, sizeof(d->reason),
-                                 "cpus '%s' include CPU %u, outside the rule's sched cpus '%s'",
-                                 cpu_mask_format(&a.cpus, c1, sizeof(c1)), cpu,
-                                 cpu_mask_format(&rule->sched.cpus, c2, sizeof(c2)));
-                        return 0;
-                }
-        }
+        if (a.has_cpus && !cpus_allowed(&a.cpus, rule->sched.has_cpus, &rule->sched.cpus, "sched",
+                                        "the rule allows no affinity changes (no sched \"cpus\")", d))
+                return 0;
         d->allowed = true;
         if (a.policy == SCHED_FIFO || a.policy == SCHED_RR)
                 snprintf(d->reason, sizeof(d->reason), "%s priority %d is within the rule's max_priority %d",
