@@ -60,12 +60,9 @@ static int write_at(int dirfd, const char *name, const char *value) {
         return (size_t) k == n ? 0 : -EIO;
 }
 
-/* "a/b/c" of the session's cgroup + target, relative to the cgroup2 root */
-static void rel_path(client *c, const char *target, size_t len, char *buf, size_t size) {
-        if (streq(c->cgroup, "/"))
-                snprintf(buf, size, "%.*s", (int) len, target);
-        else
-                snprintf(buf, size, "%s/%.*s", c->cgroup + 1, (int) len, target);
+/* "/pod/cgroup/TARGET" (the first @len bytes of @target), as /proc/PID/cgroup writes it */
+static void target_path(client *c, const char *target, size_t len, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%.*s", streq(c->cgroup, "/") ? "" : c->cgroup, (int) len, target);
 }
 
 static void record_created(client *c, const char *rel) {
@@ -141,7 +138,7 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                         return error_set(err, -EACCES, "denied", EACCES,
                                          "cgroup target '%s': '%s' is not a cgroup v2 directory", t, comp);
                 if (created) {
-                        rel_path(c, t, p - t + l, rel, sizeof(rel));
+                        target_path(c, t, p - t + l, rel, sizeof(rel));
                         record_created(c, rel);
                         ret->n_created++;
                         if (threaded) {
@@ -228,14 +225,13 @@ static void move_one(int target_fd, const char *file, pid_t tgid, pid_t host, in
 
 void op_cgroup_move(request *req, const policy_decision *d) {
         client *c = req->c;
-        cgroup_move_args a;
+        _cleanup_(cgroup_move_args_done) cgroup_move_args a = {};
         delegate_error err;
         char msg[512], want[1024], type[64];
         int r;
 
         if (cgroup_move_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-        _cleanup_free_ pid_t *tids_owned = a.tids;
         size_t n = a.by_pid ? 1 : a.n_tids;
         _cleanup_free_ peer_thread *th = calloc(n, sizeof(peer_thread));
         _cleanup_free_ move_outcome *out = calloc(n, sizeof(move_outcome));
@@ -312,9 +308,7 @@ void op_cgroup_move(request *req, const policy_decision *d) {
         }
 
         /* act: every id, each reported */
-        rel_path(c, a.target, strlen(a.target), want, sizeof(want) - 1);
-        memmove(want + 1, want, strlen(want) + 1);
-        want[0] = '/';
+        target_path(c, a.target, strlen(a.target), want, sizeof(want));
         size_t moved = 0;
         for (size_t i = 0; i < n; i++) {
                 if (a.by_pid) {
@@ -376,26 +370,26 @@ done:
 void cgroup_session_end(client *c) {
         /* deepest first: they were recorded parent before child */
         for (size_t i = c->n_cgroups_created; i-- > 0;) {
-                char *rel = c->cgroups_created[i];
-                char *slash = strrchr(rel, '/');
+                char *path = c->cgroups_created[i]; /* "/a/b/name" */
+                char *slash = strrchr(path, '/');
                 _cleanup_close_ int parent = -EBADF;
-                if (slash) {
+                if (slash > path) {
                         *slash = 0;
-                        parent = openat2_dir(c->b->cgroup_fd, rel);
+                        parent = openat2_dir(c->b->cgroup_fd, path + 1);
                         *slash = '/';
                 } else
                         parent = fcntl(c->b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
-                if (parent < 0 || unlinkat(parent, slash ? slash + 1 : rel, AT_REMOVEDIR) < 0) {
+                if (parent < 0 || unlinkat(parent, slash + 1, AT_REMOVEDIR) < 0) {
                         if (parent >= 0 && errno == ENOENT)
                                 ; /* already gone (the pod was removed) */
                         else
-                                log_msg(c->b, LOG_WARNING, "session %llu: cannot remove cgroup /%s it created: %s",
-                                        (unsigned long long) c->session, rel,
+                                log_msg(c->b, LOG_WARNING, "session %llu: cannot remove cgroup %s it created: %s",
+                                        (unsigned long long) c->session, path,
                                         parent < 0 ? strerror(-parent) : strerror(errno));
                 } else
-                        log_msg(c->b, LOG_INFO, "session %llu: removed cgroup /%s", (unsigned long long) c->session,
-                                rel);
-                free(rel);
+                        log_msg(c->b, LOG_INFO, "session %llu: removed cgroup %s", (unsigned long long) c->session,
+                                path);
+                free(path);
                 c->cgroups_created[i] = NULL;
         }
         c->n_cgroups_created = 0;

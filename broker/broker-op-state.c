@@ -63,11 +63,8 @@ void op_state_get(request *req, const policy_decision *d) {
         yajl_gen_array_close(g);
         json_gen_str(g, "cgroups_created");
         yajl_gen_array_open(g);
-        for (size_t i = 0; i < c->n_cgroups_created; i++) {
-                char path[1024];
-                snprintf(path, sizeof(path), "/%s", c->cgroups_created[i]);
-                json_gen_str(g, path);
-        }
+        for (size_t i = 0; i < c->n_cgroups_created; i++)
+                json_gen_str(g, c->cgroups_created[i]);
         yajl_gen_array_close(g);
         json_gen_kv_u64(g, "threads_moved", c->n_threads_moved);
         json_gen_kv_u64(g, "sched_changes", c->n_sched_changes);

@@ -88,8 +88,8 @@ struct client {
         uint64_t n_allowed, n_denied;
         memlock_record memlock[SESSION_MAX_MEMLOCK];
         size_t n_memlock;
-        /* cgroups created for this session, relative to the cgroup2 root;
-         * removed (when empty) as the session ends */
+        /* cgroups created for this session ("/a/b/housekeeping", as in
+         * /proc/PID/cgroup); removed (when empty) as the session ends */
         char *cgroups_created[SESSION_MAX_CGROUPS];
         size_t n_cgroups_created;
         uint64_t n_threads_moved, n_sched_changes;
