@@ -143,21 +143,26 @@ static int set_memlock(delegate_ctx *ctx, const vm_spec *s, pid_t qemu) {
         }
         if (proc_memlock_limits(qemu, &soft, &hard) < 0)
                 return -ESRCH;
-        delegate_memlock_result res;
         delegate_error e;
+        char args[128];
+        _cleanup_free_ char *res = NULL;
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
         /* raise the hard limit only when it is too low: that needs the broker's CAP_SYS_RESOURCE */
-        uint64_t new_hard = want > hard ? want : DELEGATE_LIMIT_KEEP;
-        int r = delegate_memlock_set(ctx, qemu, want, new_hard, &res, &e);
-        if (r < 0 && connection_lost(&e)) {
-                r = call(ctx, s, "ping", NULL, NULL, NULL, 0, NULL, &e);
-                if (r >= 0)
-                        r = delegate_memlock_set(ctx, qemu, want, new_hard, &res, &e);
-        }
-        if (r < 0)
+        int n = snprintf(args, sizeof(args), "{\"pid\":%d,\"soft\":%" PRIu64, (int) qemu, want);
+        snprintf(args + n, sizeof(args) - n, want > hard ? ",\"hard\":%" PRIu64 "}" : "}", want);
+        if (call(ctx, s, "memlock.set", args, &res, NULL, 0, NULL, &e) < 0)
                 return fail(s, "memlock.set", &e);
+        uint64_t now_soft = 0, now_hard = 0, old_soft = 0;
+        if (json_parse(res, strlen(res), false, &v, &je) < 0 || json_to_size(json_get(v, "soft"), &now_soft) < 0 ||
+            json_to_size(json_get(v, "hard"), &now_hard) < 0 ||
+            json_to_size(json_get(json_get(v, "old"), "soft"), &old_soft) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: memlock.set: unexpected result %s\n", s->name, res);
+                return -EBADMSG;
+        }
         say(s, "memlock of QEMU (pid %d): soft %s, hard %s (was soft %s); %s", (int) qemu,
-            format_size(res.soft, b1, sizeof(b1)), format_size(res.hard, b2, sizeof(b2)),
-            format_size(res.old_soft, b3, sizeof(b3)),
+            format_size(now_soft, b1, sizeof(b1)), format_size(now_hard, b2, sizeof(b2)),
+            format_size(old_soft, b3, sizeof(b3)),
             s->memlock_auto ? "\"auto\": guest RAM + 256 MiB + 16 MiB per vCPU" : "bytes from the spec");
         return 0;
 }
