@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,22 +111,12 @@ static pid_t qemu_pid_from_log(void) {
         return p;
 }
 
-static void read_file(const char *path, char *buf, size_t size) {
-        snprintf(buf, size, "(unreadable)");
-        FILE *f = fopen(path, "re");
-        if (f) {
-                size_t n = fread(buf, 1, size - 1, f);
-                buf[n] = 0;
-                fclose(f);
-        }
-}
-
 static const char *status_field(pid_t pid, const char *field) {
         static char out[4][128];
         static int k;
         char *o = out[k++ % 4], path[64], buf[8192];
         snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        read_file(path, buf, sizeof(buf));
+        harness_read_file(path, buf, sizeof(buf));
         snprintf(o, 128, "(missing)");
         char *l = strstr(buf, field);
         if (l) {
@@ -138,25 +127,6 @@ static const char *status_field(pid_t pid, const char *field) {
         }
         return o;
 }
-
-/* A file of a thread; for "cgroup", its cgroup v2 line ("0::/path"). */
-static void task_file(pid_t pid, pid_t tid, const char *name, char *buf, size_t size) {
-        char path[96];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int) pid, (int) tid, name);
-        read_file(path, buf, size);
-        char *v2 = strstr(buf, "0::");
-        if (strcmp(name, "cgroup") == 0 && v2 && (v2 == buf || v2[-1] == '\n'))
-                memmove(buf, v2, strlen(v2) + 1);
-        buf[strcspn(buf, "\n")] = 0;
-}
-
-typedef struct sched_attr_v0 {
-        uint32_t size, sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
 
 static int wait_exit(pid_t pid, int timeout_ms) {
         for (int t = 0; t < timeout_ms; t += 50) {
@@ -200,27 +170,27 @@ static void launcher_vm(harness *h) {
         tap_is_int(soft, want_memlock, "kernel: QEMU's soft RLIMIT_MEMLOCK is what the spec asked");
         char path[96];
         snprintf(path, sizeof(path), "/proc/%d/limits", (int) q);
-        read_file(path, buf, sizeof(buf));
+        harness_read_file(path, buf, sizeof(buf));
         tap_has_str(buf, "Max realtime timeout      30000000             30000000             us",
                     "kernel: QEMU runs under RLIMIT_RTTIME 30 s (TCG vCPUs may spin)");
 
         /* threads: vCPUs stay, the rest goes to housekeeping; vCPU 1 is SCHED_FIFO */
-        snprintf(want, sizeof(want), "0::/%s/housekeeping", POD_A);
+        snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
         snprintf(path, sizeof(path), "/proc/%d/task", (int) q);
         DIR *d = opendir(path);
         int n_vcpu = 0, n_other = 0, misplaced = 0, fifo_ok = 0;
         for (struct dirent *de; d && (de = readdir(d));) {
                 pid_t t = atoi(de->d_name);
-                char comm[64], cg[512];
+                char comm[64], cpath[96];
                 if (t <= 0)
                         continue;
-                task_file(q, t, "comm", comm, sizeof(comm));
-                task_file(q, t, "cgroup", cg, sizeof(cg));
-                sched_attr_v0 a = { 0 };
-                syscall(SYS_sched_getattr, t, &a, sizeof(a), 0);
+                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%d/comm", (int) q, (int) t);
+                harness_read_line(cpath, comm, sizeof(comm));
+                const char *cg = harness_task_cgroup(q, t);
+                harness_sched_attr a = harness_sched_getattr(t);
                 if (strncmp(comm, "CPU ", 4) == 0) {
                         n_vcpu++;
-                        misplaced += strcmp(cg, "0::/" POD_A) != 0;
+                        misplaced += strcmp(cg, "/" POD_A) != 0;
                         if (strncmp(comm, "CPU 1/", 6) == 0)
                                 fifo_ok = a.sched_policy == SCHED_FIFO && a.sched_priority == 1 && (a.sched_flags & 1);
                         else if (a.sched_policy != SCHED_OTHER)
@@ -257,7 +227,7 @@ static void launcher_vm(harness *h) {
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
-                read_file(p2, buf, sizeof(buf));
+                harness_read_file(p2, buf, sizeof(buf));
                 tapfds += strstr(buf, "iff:\tvnet0") != NULL;
         }
         if (d)
@@ -306,7 +276,7 @@ static void launcher_denied(harness *h) {
         tap_ok(q > 0 && kill(q, 0) < 0 && errno == ESRCH, "QEMU was not left running");
         char procs[512], path[256];
         harness_cgroup_path(h, POD_A "/cgroup.procs", path, sizeof(path));
-        read_file(path, procs, sizeof(procs));
+        harness_read_file(path, procs, sizeof(procs));
         tap_is_str(procs, "", "no process is left in the pod");
         if (tap_failed_)
                 dump_launcher_log();

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -73,24 +72,6 @@ static void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
                 tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
 }
 
-/* The cgroup v2 path of a thread, as the kernel says. */
-static const char *task_cgroup(pid_t pid, pid_t tid) {
-        static char buf[4][512];
-        static int k;
-        char *b = buf[k++ % 4], path[96], line[512];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) pid, (int) tid);
-        snprintf(b, 512, "(unreadable)");
-        FILE *f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (strncmp(line, "0::", 3) == 0) {
-                        line[strcspn(line, "\n")] = 0;
-                        snprintf(b, 512, "%s", line + 3);
-                }
-        if (f)
-                fclose(f);
-        return b;
-}
-
 static bool file_has_id(const char *path, pid_t id) {
         char line[64];
         bool found = false;
@@ -100,30 +81,6 @@ static bool file_has_id(const char *path, pid_t id) {
         if (f)
                 fclose(f);
         return found;
-}
-
-static void read_line(const char *path, char *buf, size_t size) {
-        snprintf(buf, size, "(unreadable)");
-        FILE *f = fopen(path, "re");
-        if (f && fgets(buf, (int) size, f))
-                buf[strcspn(buf, "\n")] = 0;
-        if (f)
-                fclose(f);
-}
-
-typedef struct sched_attr_v0 {
-        uint32_t size, sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
-
-static sched_attr_v0 get_attr(pid_t tid) {
-        sched_attr_v0 a = { 0 };
-        if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
-                a.sched_policy = 999;
-        return a;
 }
 
 /* --- cgroup.move --- */
@@ -146,15 +103,15 @@ static void cgroup_move_threads(harness *h) {
         tap_is_str(jstr(r, "result.threads.0.cgroup"), want, "and where the kernel put it");
         free(r);
 
-        tap_is_str(task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in housekeeping");
-        tap_is_str(task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
-        tap_is_str(task_cgroup(t.pid, t.tid[0]), "/" POD_A, "kernel: the main thread stayed in the pod cgroup");
-        tap_is_str(task_cgroup(t.pid, t.tid[3]), "/" POD_A, "kernel: thread 3 (a vCPU) stayed too");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in housekeeping");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[0]), "/" POD_A, "kernel: the main thread stayed in the pod cgroup");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[3]), "/" POD_A, "kernel: thread 3 (a vCPU) stayed too");
         harness_cgroup_path(h, POD_A "/housekeeping/cgroup.threads", path, sizeof(path));
         tap_ok(file_has_id(path, t.tid[1]) && file_has_id(path, t.tid[2]), "cgroup.threads lists both threads");
         tap_ok(!file_has_id(path, t.tid[0]), "cgroup.threads does not list the main thread");
         harness_cgroup_path(h, POD_A "/housekeeping/cgroup.type", path, sizeof(path));
-        read_line(path, buf, sizeof(buf));
+        harness_read_line(path, buf, sizeof(buf));
         tap_is_str(buf, "threaded", "cgroup.type of housekeeping is threaded");
 
         /* into the existing target, without create */
@@ -162,7 +119,7 @@ static void cgroup_move_threads(harness *h) {
         tap_is_int(jint(r, "ok"), 1, "moving the main thread into the existing target succeeds (%s)", r);
         tap_is_int(jint(r, "result.created"), 0, "and says it created nothing");
         free(r);
-        tap_is_str(task_cgroup(t.pid, t.tid[0]), want, "kernel: the main thread is in housekeeping now");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[0]), want, "kernel: the main thread is in housekeeping now");
 
         r = tclient_call(&a, "state");
         tap_is_str(jstr(r, "state.cgroups_created.0"), want, "state.get lists the cgroup the session created");
@@ -194,10 +151,10 @@ static void cgroup_move_process(harness *h) {
         tap_is_str(jstr(r, "result.type"), "domain", "a whole-process target is a domain cgroup");
         tap_is_int(jint(r, "result.processes.0.pid"), t.pid, "the report names the pid");
         free(r);
-        tap_is_str(task_cgroup(t.pid, t.tid[0]), "/" POD_A "/plain", "kernel: the main thread moved");
-        tap_is_str(task_cgroup(t.pid, t.tid[1]), "/" POD_A "/plain", "kernel: so did its other thread");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[0]), "/" POD_A "/plain", "kernel: the main thread moved");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_A "/plain", "kernel: so did its other thread");
         harness_cgroup_path(h, POD_A "/plain/cgroup.type", path, sizeof(path));
-        read_line(path, buf, sizeof(buf));
+        harness_read_line(path, buf, sizeof(buf));
         tap_is_str(buf, "domain", "cgroup.type of plain is domain");
 
         r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"plain\"}", (int) t.tid[1]);
@@ -239,14 +196,14 @@ static void cgroup_move_refused(harness *h) {
         free(r);
         umount(path);
         rmdir(path);
-        tap_is_str(task_cgroup(t.pid, t.tid[1]), "/" POD_A, "kernel: the thread did not move");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_A, "kernel: the thread did not move");
 
         r = tclient_call(&a, "call cgroup.move {\"tids\": [%d, %d], \"target\": \"housekeeping\", \"create\": true}",
                  (int) t.tid[1], (int) o.tid[1]);
         tap_is_str(jstr(r, "code"), "denied", "a thread of another pod is refused (%s)", r);
         tap_has_str(jstr(r, "message"), "not a thread of the caller", "the message says whose it is not");
         free(r);
-        tap_is_str(task_cgroup(t.pid, t.tid[1]), "/" POD_A, "all or nothing: the caller's own thread did not move");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_A, "all or nothing: the caller's own thread did not move");
         harness_cgroup_path(h, POD_A "/housekeeping", path, sizeof(path));
         tap_ok(access(path, F_OK) < 0, "and nothing was created");
 
@@ -273,7 +230,7 @@ static void cgroup_move_refused(harness *h) {
         /* this node's cgroup v2 has no cpuset controller (hybrid mount): say so exactly */
         harness_cgroup_path(h, POD_A "/cgroup.controllers", path, sizeof(path));
         char ctl[256];
-        read_line(path, ctl, sizeof(ctl));
+        harness_read_line(path, ctl, sizeof(ctl));
         r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\", \"create\": true, \"cpus\": \"0\"}",
                  (int) t.tid[1]);
         harness_cgroup_path(h, POD_A "/vcpu0", path, sizeof(path));
@@ -287,7 +244,7 @@ static void cgroup_move_refused(harness *h) {
                 char cpus[64], file[600];
                 tap_is_int(jint(r, "ok"), 1, "with a v2 cpuset controller, a created target gets cpus (%s)", r);
                 snprintf(file, sizeof(file), "%s/cpuset.cpus", path);
-                read_line(file, cpus, sizeof(cpus));
+                harness_read_line(file, cpus, sizeof(cpus));
                 tap_is_str(cpus, "0", "kernel: cpuset.cpus of vcpu0 is 0");
                 free(tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"vcpu0\"}", (int) t.tid[0]));
         }
@@ -318,25 +275,25 @@ static void sched_fifo(harness *h) {
         tap_is_int(jint(r, "result.priority"), 5, "and priority 5");
         tap_is_int(jint(r, "result.reset_on_fork"), 1, "and SCHED_RESET_ON_FORK");
         free(r);
-        sched_attr_v0 x = get_attr(t.tid[1]);
+        harness_sched_attr x = harness_sched_getattr(t.tid[1]);
         tap_is_int(x.sched_policy, SCHED_FIFO, "kernel: the thread is SCHED_FIFO");
         tap_is_int(x.sched_priority, 5, "kernel: priority 5");
         tap_ok(x.sched_flags & 1 /* SCHED_FLAG_RESET_ON_FORK */, "kernel: reset-on-fork is set");
-        x = get_attr(t.tid[2]);
+        x = harness_sched_getattr(t.tid[2]);
         tap_is_int(x.sched_policy, SCHED_OTHER, "kernel: the other thread is untouched");
 
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 11}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "denied", "priority above the ceiling is denied (%s)", r);
         tap_has_str(jstr(r, "message"), "max_priority 10", "the message names the ceiling");
         free(r);
-        tap_is_int(get_attr(t.tid[2]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sched_getattr(t.tid[2]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
 
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\", \"nice\": 5, \"cpus\": \"0\"}",
                  (int) t.tid[2]);
         tap_is_int(jint(r, "ok"), 1, "SCHED_BATCH nice 5 on CPU 0 succeeds (%s)", r);
         tap_is_str(jstr(r, "result.cpus"), "0", "the reply reads back the affinity");
         free(r);
-        x = get_attr(t.tid[2]);
+        x = harness_sched_getattr(t.tid[2]);
         tap_is_int(x.sched_policy, SCHED_BATCH, "kernel: SCHED_BATCH");
         tap_is_int(x.sched_nice, 5, "kernel: nice 5");
         cpu_set_t set;
@@ -360,7 +317,7 @@ static void sched_fifo(harness *h) {
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) h->broker_pid);
         tap_is_str(jstr(r, "code"), "denied", "the broker's own thread is refused (%s)", r);
         free(r);
-        tap_is_int(get_attr(h->broker_pid).sched_policy, SCHED_OTHER, "kernel: the broker is still SCHED_OTHER");
+        tap_is_int(harness_sched_getattr(h->broker_pid).sched_policy, SCHED_OTHER, "kernel: the broker is still SCHED_OTHER");
 
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\"}", (int) t.tid[2]);
         tap_is_str(jstr(r, "code"), "bad-request", "fifo without a priority is a bad request (%s)", r);
@@ -379,7 +336,7 @@ static void sched_rttime(harness *h) {
         tap_has_str(jstr(r, "message"), "RLIMIT_RTTIME", "the message names RLIMIT_RTTIME");
         tap_has_str(jstr(r, "message"), "unlimited", "and what the process has");
         free(r);
-        tap_is_int(get_attr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
 
         free(tclient_call(&a, "rttime 300000"));
         threads u = spawn_threads(&a, 1);
@@ -393,7 +350,7 @@ static void sched_rttime(harness *h) {
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 2}", (int) v.tid[1]);
         tap_is_int(jint(r, "ok"), 1, "with RLIMIT_RTTIME at max_rttime_us, SCHED_RR is granted (%s)", r);
         free(r);
-        tap_is_int(get_attr(v.tid[1]).sched_policy, SCHED_RR, "kernel: SCHED_RR");
+        tap_is_int(harness_sched_getattr(v.tid[1]).sched_policy, SCHED_RR, "kernel: SCHED_RR");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         free(tclient_call(&a, "reap %d", (int) u.pid));
         free(tclient_call(&a, "reap %d", (int) v.pid));
@@ -416,7 +373,7 @@ static void sched_burst(harness *h) {
         tap_has_str(jstr(r, "message"), "retry in", "the message says when to retry");
         tap_is_str(jstr(r, "rule"), "bursty", "and names the rule");
         free(r);
-        tap_is_int(get_attr(t.tid[4]).sched_policy, SCHED_OTHER, "kernel: the 4th thread is still SCHED_OTHER");
+        tap_is_int(harness_sched_getattr(t.tid[4]).sched_policy, SCHED_OTHER, "kernel: the 4th thread is still SCHED_OTHER");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
 }

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -722,4 +723,41 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n) {
                 return 1;
         }
         return WEXITSTATUS(status);
+}
+
+void harness_read_file(const char *path, char *buf, size_t size) {
+        snprintf(buf, size, "(unreadable)");
+        FILE *f = fopen(path, "re");
+        if (f) {
+                size_t n = fread(buf, 1, size - 1, f);
+                buf[n] = 0;
+                fclose(f);
+        }
+}
+
+void harness_read_line(const char *path, char *buf, size_t size) {
+        harness_read_file(path, buf, size);
+        buf[strcspn(buf, "\n")] = 0;
+}
+
+const char *harness_task_cgroup(pid_t pid, pid_t tid) {
+        static char out[4][512];
+        static int k;
+        char *o = out[k++ % 4], path[96], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) pid, (int) tid);
+        harness_read_file(path, buf, sizeof(buf));
+        snprintf(o, 512, "(unreadable)");
+        for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, "0::", 3) == 0) {
+                        snprintf(o, 512, "%.*s", (int) strcspn(l + 3, "\n"), l + 3);
+                        break;
+                }
+        return o;
+}
+
+harness_sched_attr harness_sched_getattr(pid_t tid) {
+        harness_sched_attr a = { 0 };
+        if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0) < 0)
+                a.sched_policy = 999;
+        return a;
 }

@@ -109,5 +109,24 @@ char *raw_recv(int fd, int timeout_ms);
 bool json_field_str(const char *json, const char *path, char *buf, size_t size);
 bool json_field_i64(const char *json, const char *path, int64_t *ret);
 
+/* A whole small file into @buf ("(unreadable)" when it cannot be read). */
+void harness_read_file(const char *path, char *buf, size_t size);
+/* Its first line, without the newline. */
+void harness_read_line(const char *path, char *buf, size_t size);
+/* The cgroup v2 path of thread @tid of @pid, from /proc ("(unreadable)" when gone);
+ * rotating static buffers. */
+const char *harness_task_cgroup(pid_t pid, pid_t tid);
+
+/* sched_getattr(2) of @tid (struct sched_attr, SCHED_ATTR_SIZE_VER0);
+ * sched_policy is 999 when the call fails. */
+typedef struct harness_sched_attr {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+} harness_sched_attr;
+harness_sched_attr harness_sched_getattr(pid_t tid);
+
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
