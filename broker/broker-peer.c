@@ -27,8 +27,11 @@
 #define MAX_DESCENDANTS 4096
 #define MAX_ANCESTRY 128
 
+/* Signal 0 only checks existence.  EPERM means the process exists but is
+ * another user's and the broker holds no CAP_KILL (it keeps none for
+ * this): still alive.  ESRCH: gone. */
 bool pidfd_alive(int pidfd) {
-        return pidfd_send_signal(pidfd, 0, NULL, 0) == 0;
+        return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
 }
 
 int peer_identify(client *c, delegate_error *err) {

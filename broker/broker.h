@@ -125,6 +125,7 @@ struct broker {
         size_t n_clients;
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
+        uint64_t caps_kept;    /* the capabilities kept after setup (broker-caps.c) */
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
@@ -173,6 +174,13 @@ struct request {
 /* broker-log.c */
 void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
 void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d);
+
+/* broker-caps.c: keep only the capabilities the operations need; clear the
+ * inheritable, ambient and bounding sets.  Returns 0 or -errno (logged). */
+int broker_caps_drop(broker *b);
+/* broker-seccomp.c: PR_SET_NO_NEW_PRIVS and the syscall allowlist (default
+ * kill), inherited by every helper.  Returns 0 or -errno (logged). */
+int broker_seccomp_install(broker *b);
 
 /* broker-server.c */
 int broker_new(broker **ret);

@@ -115,13 +115,13 @@ static int run(void) {
         r = broker_policy_load(b);
         if (r >= 0)
                 r = broker_listen(b, arg_socket);
-        if (r >= 0) {
-                if (!b->cap_sys_resource)
-                        log_msg(b, LOG_NOTICE,
-                                "CAP_SYS_RESOURCE is not available: memlock.set can change soft limits "
-                                "up to the hard limit only");
+        /* setup done: the last privilege stages (broker-caps.c, broker-seccomp.c) */
+        if (r >= 0)
+                r = broker_caps_drop(b);
+        if (r >= 0)
+                r = broker_seccomp_install(b);
+        if (r >= 0)
                 r = broker_run(b);
-        }
         broker_free(b);
         return r;
 }

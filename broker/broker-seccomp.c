@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-seccomp.c - the broker's last privilege stage: PR_SET_NO_NEW_PRIVS
+ * and a libseccomp allowlist, default action SCMP_ACT_KILL_PROCESS.
+ *
+ * Installed after setup (the socket is bound, the policy loaded, the
+ * capabilities dropped: broker-caps.c) and before the event loop.  The
+ * helper processes (broker-helper.c: memlock as the target's user, TAP
+ * steps in the peer's network namespace) and the detached TAP cleanup
+ * processes are forked from the broker and inherit the filter, so the list
+ * covers them too.  Each syscall says who needs it; a few are allowed only
+ * with certain arguments, where that is cheap and shuts a door:
+ *
+ *   socket()      AF_UNIX, and AF_NETLINK with NETLINK_ROUTE only
+ *   socketpair()  AF_UNIX only
+ *   ioctl()       the TUN requests of tap.create and nothing else
+ *   clone()       fork-like only: no new namespace (so no CLONE_NEWUSER),
+ *                 no thread; clone3() fails with ENOSYS (its flags sit
+ *                 behind a pointer seccomp cannot read), so the C library
+ *                 falls back to clone()
+ *   setns()       network namespaces only
+ *   prctl()       PR_SET_PDEATHSIG only (helpers)
+ *   kill()        signal 0 (does it exist?) and SIGKILL (a hung helper)
+ *   pidfd_send_signal()  signal 0 only (is it alive?)
+ *   setgroups()   to the empty list only
+ *   mmap(), mprotect()  never PROT_EXEC: no new code after setup
+ *
+ * A syscall outside the list kills the whole broker with SIGSYS (the kernel
+ * logs it as audit type 1326); a helper that strays dies alone and its
+ * request fails.  Builds with AddressSanitizer need more for the sanitizer
+ * runtime; those are added only under __SANITIZE_ADDRESS__.
+ */
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <syslog.h>
+
+#include "broker.h"
+#include "config.h"
+
+typedef struct allowed {
+        const char *name;
+        const char *why;
+} allowed;
+
+/* Allowed with any arguments. */
+static const allowed allow[] = {
+        /* I/O on client sockets, helper sockets, KVMI channels, files */
+        { "read", "signalfd, timerfd, /proc and policy files" },
+        { "write", "stderr, cgroup files" },
+        { "writev", "stderr through stdio" },
+        { "pread64", "file reads by the C library" },
+        { "recvmsg", "client requests with fds, helper answers, netlink" },
+        { "sendmsg", "replies with fds, helper answers, journal, netlink" },
+        { "recvfrom", "KVMI channel, netlink (libnl)" },
+        { "sendto", "KVMI channel, netlink (libnl), sd_notify" },
+        { "accept4", "new clients" },
+        { "connect", "journal and sd_notify sockets" },
+        { "bind", "netlink sockets (libnl binds its port)" },
+        { "getsockname", "netlink sockets (libnl)" },
+        { "getsockopt", "SO_PEERCRED, SO_PEERPIDFD of clients" },
+        { "setsockopt", "netlink buffer sizes (libnl), journal socket" },
+        { "shutdown", "closing client and KVMI connections" },
+        { "close", "everything" },
+        { "fcntl", "F_DUPFD_CLOEXEC, F_GET_SEALS (KVMI memfd), F_SETFD" },
+        { "dup", "stdio" },
+        /* files and directories */
+        { "openat", "/proc, policy files, cgroup files, /dev/net/tun" },
+        { "openat2", "cgroup targets with RESOLVE_BENEATH (cgroup.move)" },
+        { "newfstatat", "stat of files" },
+        { "fstat", "stdio, KVMI memfd" },
+        { "statx", "stat of files (C library)" },
+        { "fstatfs", "cgroup v2 check (cgroup.move)" },
+        { "statfs", "cgroup v2 check" },
+        { "lseek", "stdio" },
+        { "getdents64", "/proc/PID/task, policy directory" },
+        { "access", "/proc/PID/task/TID exists? (peer threads)" },
+        { "faccessat", "the same (C library)" },
+        { "faccessat2", "the same (C library)" },
+        { "mkdirat", "cgroup.move creating targets" },
+        { "mkdir", "the same (C library)" },
+        { "unlinkat", "removing created cgroups; the socket at exit" },
+        { "unlink", "the socket at exit" },
+        { "rmdir", "removing created cgroups" },
+        /* memory */
+        { "brk", "malloc" },
+        { "munmap", "malloc, KVMI memfd" },
+        { "mremap", "realloc" },
+        { "madvise", "free" },
+        { "memfd_create", "journal: large entries travel as a sealed memfd" },
+        { "ftruncate", "journal memfd" },
+        /* event loop (sd-event) */
+        { "epoll_create1", "sd-event" },
+        { "epoll_ctl", "sd-event" },
+        { "epoll_wait", "sd-event" },
+        { "epoll_pwait", "sd-event" },
+        { "epoll_pwait2", "sd-event" },
+        { "timerfd_create", "sd-event timers" },
+        { "timerfd_settime", "sd-event timers" },
+        { "timerfd_gettime", "sd-event timers" },
+        { "signalfd4", "sd-event signals (SIGHUP, SIGTERM, SIGINT)" },
+        { "poll", "wire: hang-up check" },
+        { "ppoll", "wire: hang-up check" },
+        { "clock_gettime", "timeouts, burst windows" },
+        { "clock_nanosleep", "C library sleeps" },
+        { "nanosleep", "C library sleeps" },
+        { "getrandom", "KVMI secrets, hash seeds" },
+        { "sysinfo", "qsort() of large arrays (KVMI probing) asks for the memory size" },
+        { "futex", "C library locks" },
+        { "rt_sigprocmask", "signal masks (loop, helpers)" },
+        { "rt_sigaction", "SIGPIPE ignored" },
+        { "rt_sigreturn", "signal handlers" },
+        { "restart_syscall", "interrupted sleeps" },
+        { "alarm", "detached TAP cleanup bounds its own run time" },
+        /* processes: helpers and detached cleanup */
+        { "wait4", "reaping helpers" },
+        { "waitid", "reaping helpers" },
+        { "exit", "exit" },
+        { "exit_group", "exit" },
+        { "set_robust_list", "the C library in a forked child" },
+        { "getpid", "C library, sd-event" },
+        { "gettid", "C library, sd-event" },
+        { "getppid", "sd-daemon" },
+        { "getuid", "memlock: same ids as the target?" },
+        { "getgid", "memlock: same ids as the target?" },
+        { "geteuid", "C library, libsystemd" },
+        { "getegid", "C library, libsystemd" },
+        { "setresuid", "memlock helper: the target's uid" },
+        { "setresgid", "memlock helper: the target's gid" },
+        { "pidfd_open", "pinning peers and targets" },
+        /* the operations themselves */
+        { "prlimit64", "memlock.set (and its read-back)" },
+        { "sched_getattr", "sched.set: the old attributes" },
+        { "sched_setattr", "sched.set" },
+        { "sched_getaffinity", "sched.set: the old affinity" },
+        { "sched_setaffinity", "sched.set: cpus" },
+#ifdef __SANITIZE_ADDRESS__
+        /* ASan/LSan builds only: the runtime reads /proc/self/maps, and the
+         * leak check at exit runs a tracer thread that ptraces the process */
+        { "clone", "LSan" },          { "ptrace", "LSan" },         { "prctl", "LSan" },
+        { "sched_yield", "LSan" },    { "sigaltstack", "ASan" },    { "getrlimit", "ASan" },
+        { "readlink", "ASan" },       { "readlinkat", "ASan" },     { "rseq", "LSan" },
+        { "rt_sigtimedwait", "LSan" }, { "dup2", "ASan" },          { "dup3", "ASan" },
+        { "pipe", "LSan" },           { "pipe2", "LSan" },          { "uname", "ASan" },
+        { "open", "ASan" },           { "stat", "ASan" },           { "lstat", "ASan" },
+        { "getdents", "LSan" },       { "tgkill", "LSan" },         { "mmap", "ASan" },
+        { "mprotect", "ASan" },       { "kill", "LSan" },           { "setgroups", "helpers" },
+#endif
+};
+
+static void seccomp_releasep(scmp_filter_ctx *c) {
+        if (*c)
+                seccomp_release(*c);
+}
+
+/* Distinct syscalls allowed (with or without argument checks), for the log. */
+static int allowed_nrs[512];
+static size_t n_allowed_nrs;
+
+static void count_allowed(int nr) {
+        for (size_t i = 0; i < n_allowed_nrs; i++)
+                if (allowed_nrs[i] == nr)
+                        return;
+        if (n_allowed_nrs < ELEMENTSOF(allowed_nrs))
+                allowed_nrs[n_allowed_nrs++] = nr;
+}
+
+static int rule(broker *b, scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+                const struct scmp_arg_cmp *cmp) {
+        int nr = seccomp_syscall_resolve_name(name);
+        if (nr == __NR_SCMP_ERROR)
+                return 0; /* not on this architecture */
+        int r = seccomp_rule_add_array(ctx, action, nr, n, cmp);
+        if (r < 0)
+                log_msg(b, LOG_ERR, "seccomp: cannot add the rule for %s: %s", name, strerror(-r));
+        else if (action == SCMP_ACT_ALLOW)
+                count_allowed(nr);
+        return r;
+}
+
+#define ALLOW_IF(b, ctx, name, ...)                                                                             \
+        rule(b, ctx, SCMP_ACT_ALLOW, name, ELEMENTSOF(((struct scmp_arg_cmp[]) { __VA_ARGS__ })),              \
+             (struct scmp_arg_cmp[]) { __VA_ARGS__ })
+
+/* The syscalls allowed only with some arguments; see the top of the file. */
+static int add_restricted(broker *b, scmp_filter_ctx ctx) {
+        /* TUN requests of tap.create (fds of /dev/net/tun; ioctl's request is an int) */
+        static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST };
+        const uint64_t ns_or_thread = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_THREAD | CLONE_VM;
+        int r = 0;
+
+        /* sockets: clients, journal, sd_notify (AF_UNIX); libnl in TAP helpers */
+        r = r ?: ALLOW_IF(b, ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        r = r ?: ALLOW_IF(b, ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE));
+        /* helper answers, KVMI channels */
+        r = r ?: ALLOW_IF(b, ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        for (size_t i = 0; i < ELEMENTSOF(ioctls); i++)
+                r = r ?: ALLOW_IF(b, ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
+#ifndef __SANITIZE_ADDRESS__
+        /* fork() of helpers and cleanup processes */
+        r = r ?: ALLOW_IF(b, ctx, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, ns_or_thread, 0));
+        /* helpers set PR_SET_PDEATHSIG */
+        r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+        /* peer_resolve_target() probes with signal 0; a hung helper gets SIGKILL */
+        r = r ?: ALLOW_IF(b, ctx, "kill", SCMP_A1(SCMP_CMP_EQ, 0));
+        r = r ?: ALLOW_IF(b, ctx, "kill", SCMP_A1(SCMP_CMP_EQ, SIGKILL));
+        /* malloc, the KVMI memfd mapping: never executable */
+        r = r ?: ALLOW_IF(b, ctx, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        r = r ?: ALLOW_IF(b, ctx, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        /* memlock helper: setgroups(0, NULL) */
+        r = r ?: ALLOW_IF(b, ctx, "setgroups", SCMP_A0(SCMP_CMP_EQ, 0));
+#else
+        (void) ns_or_thread;
+#endif
+        /* pidfd_alive(): signal 0 */
+        r = r ?: ALLOW_IF(b, ctx, "pidfd_send_signal", SCMP_A1(SCMP_CMP_EQ, 0));
+        /* TAP helpers and cleanup enter network namespaces, no other kind */
+        r = r ?: ALLOW_IF(b, ctx, "setns", SCMP_A1(SCMP_CMP_EQ, CLONE_NEWNET));
+        /* clone3's flags are behind a pointer: make the C library use clone() */
+        r = r ?: rule(b, ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+        return r;
+}
+
+#if DELEGATE_TEST_HOOKS
+/*
+ * Test builds only (meson option test_hooks): with DELEGATE_TEST_SECCOMP_TRIGGER
+ * set in its environment at start, the broker answers SIGUSR1 by calling
+ * getpgid(2), a harmless query that is not on the list, so the test suite can see the
+ * filter kill it.  Production builds (-Dtest_hooks=false) have no such code.
+ */
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_msg(userdata, LOG_WARNING, "test hook: calling getpgid(2), which the seccomp filter does not allow");
+        syscall(SYS_getpgid, 0);
+        log_msg(userdata, LOG_ERR, "test hook: still alive after getpgid(2)");
+        return 0;
+}
+
+static int test_hook_setup(broker *b) {
+        const char *e = getenv("DELEGATE_TEST_SECCOMP_TRIGGER");
+        if (!e || !*e)
+                return 0;
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        log_msg(b, LOG_WARNING, "test hook armed: SIGUSR1 makes the broker call a syscall outside its filter");
+        return sd_event_add_signal(b->event, NULL, SIGUSR1, on_sigusr1, b);
+}
+#else
+static int test_hook_setup(broker *b) {
+        return 0;
+}
+#endif
+
+int broker_seccomp_install(broker *b) {
+        int r = test_hook_setup(b);
+        if (r < 0) {
+                log_msg(b, LOG_ERR, "cannot set up the seccomp test hook: %s", strerror(-r));
+                return r;
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                log_msg(b, LOG_ERR, "PR_SET_NO_NEW_PRIVS: %m");
+                return negative_errno();
+        }
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+        if (!ctx) {
+                log_msg(b, LOG_ERR, "seccomp_init failed");
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(allow); i++) {
+                r = rule(b, ctx, SCMP_ACT_ALLOW, allow[i].name, 0, NULL);
+                if (r < 0)
+                        return r;
+        }
+        r = add_restricted(b, ctx);
+        if (r < 0)
+                return r;
+        r = seccomp_load(ctx);
+        if (r < 0) {
+                log_msg(b, LOG_ERR, "seccomp_load: %s", strerror(-r));
+                return r;
+        }
+        log_msg(b, LOG_INFO, "seccomp filter installed: %zu syscalls allowed, anything else kills the broker",
+                n_allowed_nrs);
+        return 0;
+}
