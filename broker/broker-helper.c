@@ -116,7 +116,7 @@ int helper_run(request *req, uid_t uid, gid_t gid, ssize_t (*fn)(void *arg, void
         req->helper_fd = p[0];
         req->helper_len = 0;
         req->helper_done = done;
-        broker *b = req->c->b;
+        broker *b = req->b;
         int r = sd_event_add_io(b->event, &req->helper_src, p[0], EPOLLIN, on_helper_io, req);
         if (r >= 0)
                 r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,

@@ -68,8 +68,46 @@ int peer_identify(client *c, delegate_error *err) {
         return 0;
 }
 
+peer client_peer(const client *c) {
+        return (peer) { .cred = c->cred, .pidfd = c->pidfd, .cgroup = c->cgroup, .ns_level = c->ns_level,
+                        .ns_pid = c->ns_pid };
+}
+
+int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
+                  delegate_error *err) {
+        if (pid <= 0)
+                return error_set(err, -ESRCH, "system", ESRCH, "the caller's pid is not known");
+        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0)
+                return error_set(err, negative_errno(), "not-found", errno, "pidfd_open(%d): %m", (int) pid);
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+        /* pinned: check the pid still is the process the bus described */
+        proc_creds cr;
+        if (proc_creds_read(pid, &cr) < 0 || cr.uid[1] != uid)
+                return error_set(err, -ESRCH, "not-found", ESRCH,
+                                 "caller pid %d exited or changed identity while being identified", (int) pid);
+        _cleanup_free_ char *cg = NULL;
+        int r = proc_cgroup(pid, &cg);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
+                                 strerror(-r));
+        pid_t ns[PROC_MAX_NSPID];
+        size_t n;
+        r = proc_nspid(pid, ns, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the pid namespaces of caller pid %d: %s",
+                                 (int) pid, strerror(-r));
+        if (!pidfd_alive(pidfd))
+                return error_set(err, -ESRCH, "not-found", ESRCH, "caller pid %d exited", (int) pid);
+        *ret = (peer) { .cred = { .pid = pid, .uid = uid, .gid = gid }, .pidfd = pidfd, .cgroup = cg,
+                        .ns_level = n - 1, .ns_pid = ns[n - 1] };
+        *ret_pidfd = TAKE_FD(pidfd);
+        *ret_cgroup = TAKE_PTR(cg);
+        return 0;
+}
+
 /* Is @pid (ours) the peer or below it in the process tree? */
-static bool descends_from_peer(client *c, pid_t pid) {
+static bool descends_from_peer(const peer *c, pid_t pid) {
         for (int i = 0; i < MAX_ANCESTRY; i++) {
                 if (pid == c->cred.pid)
                         return true;
@@ -80,7 +118,7 @@ static bool descends_from_peer(client *c, pid_t pid) {
 }
 
 /* Find the descendant of the peer that the peer calls @pid. */
-static pid_t find_descendant(client *c, pid_t pid) {
+static pid_t find_descendant(const peer *c, pid_t pid) {
         _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t head = 0, n = 0;
         if (!q)
@@ -97,7 +135,13 @@ static pid_t find_descendant(client *c, pid_t pid) {
         return -ESRCH;
 }
 
-int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+        if (!req->has_peer)
+                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+        return peer_resolve_target(&req->peer, pid, ret_pid, ret_pidfd, err);
+}
+
+int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
         pid_t host;
 
         if (pid == 0 || pid == c->ns_pid)

@@ -27,6 +27,55 @@
 typedef struct broker broker;
 typedef struct client client;
 typedef struct request request;
+typedef struct bus_state bus_state;
+
+/*
+ * A process whose processes a request may name (DESIGN.md §4): a socket
+ * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
+ * borrowed from whoever owns the peer (the client, or the request).
+ */
+typedef struct peer {
+        struct ucred cred;
+        int pidfd;
+        const char *cgroup;
+        size_t ns_level; /* index of the peer's pid namespace in NSpid */
+        pid_t ns_pid;    /* the peer's pid in its own namespace */
+} peer;
+
+/* Who asks, as the policy and the audit see it.  Owned copies. */
+typedef struct caller {
+        bool via_bus;     /* D-Bus method call (else the socket) */
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;        /* in the broker's pid namespace */
+        char *cgroup;
+        char *vm;
+        char *name;       /* client name from the hello, or the bus sender */
+        uint64_t session; /* the session acted in or for; 0: none */
+} caller;
+
+/* One reply to a request, whatever carries it. */
+typedef struct reply_info {
+        bool ok;
+        const char *result_json; /* ok: the result object */
+        const int *fds;
+        size_t n_fds;
+        err_code code; /* !ok */
+        int errno_value;
+        const char *rule;
+        const char *message;
+} reply_info;
+
+/*
+ * Where a request came from, and how its answer goes back: the socket
+ * (broker-request.c) or D-Bus (broker-bus.c).  The op layer only calls
+ * request_reply_*(), which ends in @reply; @release drops what the origin
+ * keeps in request->origin_data.  Either may be NULL.
+ */
+typedef struct request_origin {
+        void (*reply)(request *req, const reply_info *r);
+        void (*release)(request *req);
+} request_origin;
 
 typedef struct outmsg {
         struct outmsg *next;
@@ -60,6 +109,7 @@ struct client {
         char *cgroup;     /* pod cgroup: the peer's cgroup v2 path */
         size_t ns_level;  /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;     /* the peer's pid in its own namespace */
+        bool revoked;     /* closed by RevokeSession */
 
         /* session */
         bool welcomed;
@@ -74,8 +124,9 @@ struct client {
 
         outmsg *out_head, *out_tail;
         size_t n_out;
-        request *pending;
+        request *pending;       /* its own requests, counted against CLIENT_MAX_PENDING */
         size_t n_pending;
+        request *acting;        /* D-Bus requests acting for this session */
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
 };
@@ -95,16 +146,31 @@ struct broker {
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
+        bus_state *bus; /* broker-bus.c; NULL with --bus none */
 };
 
-/* A request being served.  When its client goes away first, c is NULL. */
+/*
+ * A request being served.  c is the session it belongs to (socket) or acts
+ * for (D-Bus); NULL when there is none or it went away first.  The peer is
+ * whose processes the request may name: the client's (borrowed), or a
+ * D-Bus caller's own (owned: own_pidfd, own_cgroup).
+ */
 struct request {
+        broker *b;
         client *c;
+        const request_origin *origin;
+        void *origin_data;
         request *next;
         uint64_t id;
         char *op;
         json_value *args;
         char rule[72]; /* the rule that allowed it, for later audit lines */
+        bool counted;  /* counted in c->n_allowed */
+        caller who;
+        peer peer;
+        bool has_peer;
+        int own_pidfd;
+        char *own_cgroup;
         /* helper process, for operations carried out with the target's ids */
         pid_t helper_pid;
         int helper_fd;
@@ -124,7 +190,7 @@ struct request {
 
 /* broker-log.c */
 void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
-void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d);
+void audit_decision(broker *b, const caller *who, const char *op, const json_value *args, const policy_decision *d);
 
 /* broker-server.c */
 int broker_new(broker **ret);
@@ -141,8 +207,15 @@ int broker_policy_reload(broker *b);
 
 /* broker-peer.c */
 int peer_identify(client *c, delegate_error *err);
+/* The peer view of a client (borrows its pidfd and cgroup). */
+peer client_peer(const client *c);
+/* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
+int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
+                  delegate_error *err);
 /* Resolve a pid the peer names (0: itself) to ours, with a pidfd. */
-int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+/* The same, for the peer of @req (-EACCES when the request has none). */
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 
@@ -158,6 +231,18 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
 void request_reply_delegate_error(request *req, const delegate_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
+/* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
+request *request_new(broker *b, const request_origin *origin);
+/* Fill req->who from the socket client @c (copies). */
+int caller_from_client(caller *who, const client *c);
+void caller_clear(caller *who);
+policy_subject caller_subject(const caller *who);
+/*
+ * Decide and carry out @req (op, args, who and peer set): policy, audit,
+ * counting on req->c, then the operation.  Always ends in exactly one
+ * reply, now or later, and frees @req then.
+ */
+void request_dispatch(request *req);
 
 /* broker-helper.c */
 /**
