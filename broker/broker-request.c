@@ -158,7 +158,8 @@ void caller_clear(caller *who) {
 }
 
 policy_subject caller_subject(const caller *who) {
-        return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm };
+        return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
+                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
 }
 
 static void request_reply(request *req, const reply_info *r) {
@@ -257,6 +258,10 @@ void request_dispatch(request *req) {
         policy_subject subj = caller_subject(&req->who);
         policy_decision d;
         char msg[512];
+        if (op_is_bus_only(req->op) && !req->who.via_bus)
+                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL,
+                                           "unknown operation '%.64s' (API %d knows: %s)", req->op,
+                                           DELEGATE_API_VERSION, op_names());
         int r = policy_decide(req->b->policy, &subj, req->op, req->args, &d, msg, sizeof(msg), NULL, NULL);
         if (r == -EOPNOTSUPP)
                 return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);

@@ -32,6 +32,10 @@ typedef struct op_desc {
         int (*check)(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 } op_desc;
 
+/* manage.*: the broker's own management, decided like operations but only
+ * ever asked over D-Bus, never a socket request. */
+bool op_is_bus_only(const char *name);
+
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);
 /* "ping, state.get, memlock.set" */

@@ -18,6 +18,20 @@
 #define POLICY_MAX_FILE_SIZE (1024 * 1024)
 #define POLICY_MAX_RULES 4096
 
+/* How a request reached the broker (match key "via"). */
+typedef enum policy_via {
+        POLICY_VIA_SOCKET = 0, /* the default: the broker's socket */
+        POLICY_VIA_DBUS = 1,   /* a D-Bus method call */
+} policy_via;
+
+/* What a "manage" section may grant to D-Bus callers (delegate-policy(5)). */
+enum {
+        MANAGE_INSPECT = 1 << 0,  /* ListSessions, GetSession */
+        MANAGE_EVALUATE = 1 << 1, /* Evaluate */
+        MANAGE_RELOAD = 1 << 2,   /* ReloadPolicy */
+        MANAGE_REVOKE = 1 << 3,   /* RevokeSession */
+};
+
 typedef struct id_range {
         uint32_t lo, hi;
 } id_range;
@@ -34,11 +48,16 @@ typedef struct policy_rule {
         size_t n_cgroups;
         char **vms; /* globs */
         size_t n_vms;
+        unsigned via_mask; /* 1 << policy_via; 0: any */
         /* operation sections; an absent section denies the operation */
         struct {
                 bool present;
                 uint64_t max;
         } memlock;
+        struct {
+                bool present;
+                unsigned actions; /* MANAGE_* */
+        } manage;
 } policy_rule;
 
 typedef struct policy {
@@ -58,6 +77,7 @@ typedef struct policy_subject {
         gid_t gid;
         const char *cgroup; /* the pod cgroup, as "/a/b" */
         const char *vm;
+        policy_via via;
 } policy_subject;
 
 typedef struct policy_decision {
@@ -93,6 +113,11 @@ typedef void (*policy_explain_fn)(const policy_rule *r, bool matched, const char
 const policy_rule *policy_match(const policy *p, const policy_subject *s, policy_explain_fn fn, void *userdata);
 
 bool glob_match(const char *pattern, const char *s);
+
+/* "socket", "dbus" */
+const char *policy_via_name(policy_via v);
+/* -EINVAL for anything but "socket" or "dbus" */
+int policy_via_from_name(const char *s, policy_via *ret);
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);
