@@ -46,4 +46,5 @@ void audit_decision(broker *b, const caller *who, const char *op, const json_val
                         "DELEGATE_PEER_UID=%u", (unsigned) who->uid, "DELEGATE_PEER_GID=%u", (unsigned) who->gid,
                         "DELEGATE_POD_CGROUP=%s", who->cgroup ? who->cgroup : "", "DELEGATE_VM=%s", vm,
                         "DELEGATE_CLIENT=%s", who->name ? who->name : "", "DELEGATE_VIA=%s", via, NULL);
+        bus_emit_decision(b, who, op, d);
 }

@@ -45,6 +45,7 @@ void broker_free(broker *b) {
                 return;
         while (b->clients)
                 client_free(b->clients);
+        bus_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)
                 unlink(b->socket_path);
@@ -72,6 +73,7 @@ void client_free(client *c) {
         if (!c)
                 return;
         broker *b = c->b;
+        bool was_session = c->welcomed && !c->dead;
         request_detach_all(c);
         if (c->prev)
                 c->prev->next = c->next;
@@ -90,6 +92,9 @@ void client_free(client *c) {
         }
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 erase_free(c->cache[i].buf);
+        c->dead = true; /* not counted by SessionCount any more */
+        if (was_session || c->revoked)
+                bus_emit_session_closed(b, c, c->revoked ? "revoked" : "disconnected");
         free(c->cgroup);
         free(c->name);
         free(c->vm);
@@ -357,7 +362,7 @@ int broker_listen(broker *b, const char *path) {
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         broker *b = userdata;
         log_msg(b, LOG_INFO, "SIGHUP: reloading policy from '%s'", b->policy_dir);
-        broker_policy_reload(b);
+        broker_policy_reload(b, NULL, 0);
         return 0;
 }
 

@@ -203,7 +203,8 @@ void client_update_events(client *c);
 
 /* broker-policy.c */
 int broker_policy_load(broker *b);
-int broker_policy_reload(broker *b);
+/* Atomic: on error the old policy stays and @err (may be NULL) says why. */
+int broker_policy_reload(broker *b, char *err, size_t size);
 
 /* broker-peer.c */
 int peer_identify(client *c, delegate_error *err);
@@ -243,6 +244,37 @@ policy_subject caller_subject(const caller *who);
  * reply, now or later, and frees @req then.
  */
 void request_dispatch(request *req);
+
+/* broker-session.c */
+/*
+ * What an operation leaves in a session: how many things (@count), its
+ * part of the state (@state writes one JSON value, under key @name), and
+ * how to undo them on RevokeSession (@revoke returns how many it undid or
+ * -errno; NULL: nothing to undo).
+ */
+typedef struct session_hook {
+        const char *name;
+        size_t (*count)(const client *c);
+        void (*state)(const client *c, yajl_gen g);
+        int (*revoke)(client *c);
+} session_hook;
+const session_hook *session_hook_list(size_t *ret_n);
+/* The state.get object of @c. */
+void session_state_gen(const client *c, yajl_gen g);
+/* A welcomed session by its decimal id, or NULL. */
+client *session_find(broker *b, const char *id);
+size_t session_count(broker *b);
+/* Undo what the hooks can undo, then close the session (frees @c). */
+void session_revoke(client *c, const char *by);
+
+/* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
+/* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
+int bus_setup(broker *b, const char *spec);
+void bus_free(broker *b);
+void bus_emit_session_opened(broker *b, const client *c);
+void bus_emit_session_closed(broker *b, const client *c, const char *reason);
+void bus_emit_decision(broker *b, const caller *who, const char *op, const policy_decision *d);
+void bus_emit_policy_changed(broker *b);
 
 /* broker-helper.c */
 /**
