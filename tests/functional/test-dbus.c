@@ -254,6 +254,17 @@ static int evaluate(sd_bus *bus, const char *op, const char *args, uid_t uid, co
         return r < 0 ? r : allowed;
 }
 
+/* Run delegatectl --bus ADDRESS ARGS; its stdout in @out; the exit status. */
+static int ctl(char *out, size_t size, const char *args) {
+        char line[1024];
+        snprintf(line, sizeof(line), "%s --bus %s %s 2>&1", getenv("DELEGATECTL"), HARNESS_BUS_ADDRESS, args);
+        FILE *f = popen(line, "re");
+        size_t n = f ? fread(out, 1, size - 1, f) : 0;
+        out[n] = 0;
+        int st = f ? pclose(f) : -1;
+        return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* --- scenarios --- */
 
 static void bus_api(harness *h) {
@@ -409,6 +420,26 @@ static void bus_api(harness *h) {
         tap_is_int(s, H / 4, "the kernel still shows H/4");
         tap_ok(harness_log_contains("DENY manage.inspect"), "denials are audited");
 
+        /* delegatectl over D-Bus */
+        char out[4096], ctlargs[256];
+        tap_is_int(ctl(out, sizeof(out), "status"), 0, "delegatectl status");
+        tap_has_str(out, "API 1, policy generation 1, 1 session(s)", "prints API, generation and sessions");
+        tap_is_int(ctl(out, sizeof(out), "sessions"), 0, "delegatectl sessions");
+        tap_has_str(out, "vm-a", "lists vm-a");
+        tap_has_str(out, "memlock=1", "with its delegation count");
+        snprintf(ctlargs, sizeof(ctlargs), "--json session %s", id);
+        tap_is_int(ctl(out, sizeof(out), ctlargs), 0, "delegatectl --json session %s", id);
+        tap_is_str(field_str(out, "vm"), "vm-a", "prints the state");
+        tap_is_int(ctl(out, sizeof(out),
+                       "explain --uid 1000 --cgroup /kubepods.slice/pod-a --vm vm-a memlock.set '{\"pid\":0,\"soft\":\"2G\"}'"),
+                   1, "delegatectl explain: denied exits 1");
+        tap_has_str(out, "=> DENIED by pod-launchers: requested 2 GiB exceeds", "and says why");
+        tap_is_int(ctl(out, sizeof(out), "explain --uid 1000 --cgroup /x --via tcp ping"), 2,
+                   "delegatectl explain with a bad subject exits 2");
+        tap_has_str(out, "InvalidArgs", "with InvalidArgs");
+        tap_is_int(ctl(out, sizeof(out), "session 999"), 1, "delegatectl session 999 fails");
+        tap_has_str(out, "NoSuchSession", "naming the error");
+
         /* RevokeSession: undo what can be undone, close */
         tap_ok(call(bus, NULL, e, sizeof(e), "RevokeSession", "s", id) >= 0, "RevokeSession %s (%s)", id, e);
         snprintf(want, sizeof(want), "SessionClosed:%s\n", id);
@@ -456,9 +487,14 @@ static void bus_reload(harness *h) {
         tap_ok(wait_signal(bus, "PropertiesChanged:" IFACE), "PropertiesChanged is signalled");
         tap_ok(call(bus, NULL, e, sizeof(e), "ListSessions", "") < 0, "the new policy decides");
         tap_has_str(e, "rule 'only-reload' manage list does not include 'inspect'", "naming its rule");
+        char out[2048];
+        tap_is_int(ctl(out, sizeof(out), "reload"), 0, "delegatectl reload");
+        tap_has_str(out, "policy generation 3 loaded", "reports the generation");
+        tap_is_int(ctl(out, sizeof(out), "sessions"), 1, "delegatectl sessions is denied now");
+        tap_has_str(out, "org.delegate.Broker1.Error.Denied", "with Denied");
         kill(h->broker_pid, SIGHUP);
-        tap_ok(harness_log_contains("policy generation 3 loaded"), "SIGHUP still reloads");
-        tap_is_int(prop_u64(bus, "PolicyGeneration", 't'), 3, "PolicyGeneration follows it");
+        tap_ok(harness_log_contains("policy generation 4 loaded"), "SIGHUP still reloads");
+        tap_is_int(prop_u64(bus, "PolicyGeneration", 't'), 4, "PolicyGeneration follows it");
         sd_bus_flush_close_unref(bus);
 }
 
