@@ -276,6 +276,24 @@ static void bus_api(harness *h) {
         sd_bus_match_signal(bus, NULL, DEST, PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", on_signal,
                             NULL);
 
+        /* the installed introspection XML is what the broker serves */
+        sd_bus_message *intro = NULL;
+        const char *live = NULL;
+        if (sd_bus_call_method(bus, DEST, PATH, "org.freedesktop.DBus.Introspectable", "Introspect", NULL, &intro,
+                               "") >= 0)
+                sd_bus_message_read(intro, "s", &live);
+        FILE *xf = fopen(getenv("DELEGATE_DBUS_XML"), "re");
+        static char xml[16384];
+        size_t xn = xf ? fread(xml, 1, sizeof(xml) - 1, xf) : 0;
+        xml[xn] = 0;
+        if (xf)
+                fclose(xf);
+        const char *xa = live ? strstr(live, " <interface name=\"" IFACE "\">") : NULL, *xb = strstr(xml, " <interface name=\"" IFACE "\">");
+        const char *ae = xa ? strstr(xa, "</interface>") : NULL, *be = xb ? strstr(xb, "</interface>") : NULL;
+        tap_ok(ae && be && ae - xa == be - xb && memcmp(xa, xb, ae - xa) == 0,
+               "the installed introspection XML matches the broker's interface");
+        sd_bus_message_unref(intro);
+
         tap_is_int(prop_u64(bus, "ApiVersion", 'u'), 1, "ApiVersion is 1");
         tap_is_int(prop_u64(bus, "PolicyGeneration", 't'), 1, "PolicyGeneration is 1");
         tap_is_int(prop_u64(bus, "SessionCount", 'u'), 0, "SessionCount is 0");
