@@ -51,6 +51,7 @@ void broker_free(broker *b) {
                 return;
         while (b->clients)
                 client_free(b->clients);
+        bus_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)
                 unlink(b->socket_path);
@@ -80,6 +81,7 @@ void client_free(client *c) {
         if (!c)
                 return;
         broker *b = c->b;
+        bool was_session = c->welcomed && !c->dead;
         request_detach_all(c);
         cgroup_session_end(c);
         tap_session_end(c);
@@ -101,6 +103,9 @@ void client_free(client *c) {
         }
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 erase_free(c->cache[i].buf);
+        c->dead = true; /* not counted by SessionCount any more */
+        if (was_session || c->revoked)
+                bus_emit_session_closed(b, c, c->revoked ? "revoked" : "disconnected");
         free(c->cgroup);
         free(c->name);
         free(c->vm);
@@ -372,7 +377,7 @@ int broker_listen(broker *b, const char *path) {
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         broker *b = userdata;
         log_msg(b, LOG_INFO, "SIGHUP: reloading policy from '%s'", b->policy_dir);
-        broker_policy_reload(b);
+        broker_policy_reload(b, NULL, 0);
         return 0;
 }
 

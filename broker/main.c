@@ -13,6 +13,7 @@ static const char *arg_socket = NULL;
 static const char *arg_policy_dir = DEFAULT_POLICY_DIR;
 static const char *arg_check_policy = NULL;
 static bool arg_foreground = false;
+static const char *arg_bus = "system";
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -23,6 +24,8 @@ static void help(void) {
                "                           a socket passed by systemd socket activation wins\n"
                "  -p, --policy-dir DIR     policy directory (default: %s)\n"
                "      --check-policy DIR   validate the policy in DIR and exit (0: valid)\n"
+               "  -b, --bus BUS            serve org.delegate.Broker1 on BUS: system (default),\n"
+               "                           session, none, or a D-Bus address (unix:path=...)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n"
@@ -39,12 +42,13 @@ static int parse_argv(int argc, char **argv) {
                 { "policy-dir", required_argument, NULL, 'p' },
                 { "check-policy", required_argument, NULL, ARG_CHECK },
                 { "foreground", no_argument, NULL, 'f' },
+                { "bus", required_argument, NULL, 'b' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "s:p:fh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "s:p:b:fh", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         arg_socket = optarg;
@@ -57,6 +61,9 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case 'f':
                         arg_foreground = true;
+                        break;
+                case 'b':
+                        arg_bus = optarg;
                         break;
                 case 'h':
                         help();
@@ -115,6 +122,8 @@ static int run(void) {
         r = broker_policy_load(b);
         if (r >= 0)
                 r = broker_listen(b, arg_socket);
+        if (r >= 0)
+                r = bus_setup(b, arg_bus);
         if (r >= 0) {
                 if (!b->cap_sys_resource)
                         log_msg(b, LOG_NOTICE,
