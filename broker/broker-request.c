@@ -96,13 +96,14 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
                 client_send(c, out, len, NULL, 0);
 }
 
-static void cache_store(client *c, uint64_t id, const char *buf, size_t len) {
+static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
         cached_reply *slot = &c->cache[c->cache_next];
         c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
         erase_free(slot->buf);
         slot->buf = strndup(buf, len);
         slot->len = slot->buf ? len : 0;
         slot->id = id;
+        slot->has_fds = has_fds;
 }
 
 static const cached_reply *cache_find(client *c, uint64_t id) {
@@ -129,7 +130,10 @@ static void socket_reply(request *req, const reply_info *r) {
                 if (!buf)
                         return;
         }
-        cache_store(req->c, req->id, buf, len);
+        cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+        /* what a delegation changed is on disk before the client hears of it */
+        if (r->ok && req->counted)
+                state_save(req->c);
         client_send(req->c, buf, len, r->fds, r->n_fds);
 }
 
@@ -177,6 +181,8 @@ static void request_reply(request *req, const reply_info *r) {
 
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
         reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
+        if (req->who.via_bus && req->c && req->counted)
+                state_save(req->c); /* a D-Bus caller acted for the session */
         request_reply(req, &r);
 }
 
@@ -308,7 +314,7 @@ static bool printable(const char *s, size_t max) {
 
 static void handle_hello(client *c, const json_value *m) {
         const json_value *type = json_get(m, "type"), *api = json_get(m, "api"), *name = json_get(m, "client"),
-                         *vm = json_get(m, "vm");
+                         *vm = json_get(m, "vm"), *resume = json_get(m, "resume");
         int64_t v;
 
         if (!json_is_string(type) || !streq(type->string.str, "hello"))
@@ -331,13 +337,27 @@ static void handle_hello(client *c, const json_value *m) {
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
         for (size_t i = 0; i < m->object.n; i++) {
                 const char *k = m->object.members[i].key;
-                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm"))
+                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm") &&
+                    !streq(k, "resume"))
                         return client_refuse(c, ERR_BAD_REQUEST,
-                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm)", k);
+                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm, resume)", k);
         }
         if ((name && !(c->name = strdup(name->string.str))) || (vm && !(c->vm = strdup(vm->string.str))))
                 return client_refuse(c, ERR_SYSTEM, "out of memory");
+        if (resume) {
+                char msg[512];
+                err_code code;
+                uint64_t fresh = c->session;
+                if (state_resume(c, resume, &code, msg, sizeof(msg)) < 0) {
+                        log_msg(c->b, LOG_NOTICE, "pid %d: %s", (int) c->cred.pid, msg);
+                        return client_refuse(c, code, "%s", msg);
+                }
+                log_msg(c->b, LOG_NOTICE, "session %llu resumed by pid %d (connection %llu)",
+                        (unsigned long long) c->session, (int) c->cred.pid, (unsigned long long) fresh);
+        } else if (state_token_new(c) < 0)
+                return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
         c->welcomed = true;
+        state_save(c);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out;
@@ -354,6 +374,8 @@ static void handle_hello(client *c, const json_value *m) {
         json_gen_kv_u64(g, "gid", c->cred.gid);
         json_gen_kv_str(g, "cgroup", c->cgroup);
         json_gen_kv_u64(g, "policy_generation", c->b->policy_generation);
+        json_gen_kv_str(g, "resume_token", c->token);
+        json_gen_kv_bool(g, "resumed", resume != NULL);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
                 client_send(c, out, len, NULL, 0);

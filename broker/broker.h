@@ -103,7 +103,10 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
+        bool has_fds; /* the answer carried fds: not kept across restarts */
 } cached_reply;
+
+#define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 
 typedef struct memlock_record {
         pid_t pid;      /* as the client named it */
@@ -133,6 +136,17 @@ struct client {
         size_t ns_level;  /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;     /* the peer's pid in its own namespace */
         bool revoked;     /* closed by RevokeSession */
+        uint64_t starttime;           /* of the peer (/proc/PID/stat): a pid is not enough after a restart */
+        uint64_t netns_dev, netns_ino; /* the peer's network namespace */
+
+        /* persistence (broker-state.c) */
+        char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
+        char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
+        bool state_saved;        /* its state file exists */
+        bool state_error_logged;
+        bool detached;           /* recovered from a state file, waiting for its launcher */
+        bool detached_keep;      /* freed without undoing: resumed, or left for the next broker */
+        sd_event_source *resume_timer;
 
         /* session */
         bool welcomed;
@@ -185,6 +199,11 @@ struct broker {
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
         bus_state *bus; /* broker-bus.c; NULL with --bus none */
+        bool exiting;   /* stopping: saved sessions are kept for the next broker */
+        char *state_dir;
+        int state_fd;    /* -EBADF: --state-dir none */
+        client *detached; /* recovered sessions waiting to be resumed (linked by next) */
+        uint64_t resume_timeout_usec;
         burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */
 };
 
@@ -362,6 +381,21 @@ client *session_find(broker *b, const char *id);
 size_t session_count(broker *b);
 /* Undo what the hooks can undo, then close the session (frees @c). */
 void session_revoke(client *c, const char *by);
+
+/* broker-state.c: sessions that survive a broker restart */
+/* Open (creating) @dir ("none": no persistence) and recover the sessions saved there. */
+int state_setup(broker *b, const char *dir);
+/* A new resume token for @c (c->token, c->token_hash). */
+int state_token_new(client *c);
+/* The peer's start time and network namespace, for recognising it after a restart. */
+int state_peer_identity(client *c);
+/* Write @c's state file atomically; 0 or -errno (logged once). */
+int state_save(client *c);
+/* Remove @c's state file (its session ended for good). */
+void state_drop(client *c);
+/* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
+int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
+void state_free_detached(broker *b);
 
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
