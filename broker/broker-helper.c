@@ -181,7 +181,7 @@ static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *ar
         req->helper_len = 0;
         req->helper_n_fds = 0;
         req->helper_done = done;
-        broker *b = req->c->b;
+        broker *b = req->b;
         int r = sd_event_add_io(b->event, &req->helper_src, p[0], EPOLLIN, on_helper_io, req);
         if (r >= 0)
                 r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,

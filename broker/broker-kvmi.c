@@ -764,7 +764,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
         ch_pump(ch);
 }
 
-void kvmi_state_gen(client *c, yajl_gen g) {
+void kvmi_state_gen(const client *c, yajl_gen g) {
         static const char *const names[] = { "hello", "setup", "ready", "closed" };
         kvmi_channel *ch = c->kvmi;
         char a[4];

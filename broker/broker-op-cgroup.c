@@ -61,11 +61,13 @@ static int write_at(int dirfd, const char *name, const char *value) {
 }
 
 /* "/pod/cgroup/TARGET" (the first @len bytes of @target), as /proc/PID/cgroup writes it */
-static void target_path(client *c, const char *target, size_t len, char *buf, size_t size) {
-        snprintf(buf, size, "%s/%.*s", streq(c->cgroup, "/") ? "" : c->cgroup, (int) len, target);
+static void target_path(const char *base, const char *target, size_t len, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%.*s", streq(base, "/") ? "" : base, (int) len, target);
 }
 
 static void record_created(client *c, const char *rel) {
+        if (!c)
+                return; /* refused before: creating needs a session (op_cgroup_move) */
         if (c->n_cgroups_created == SESSION_MAX_CGROUPS) {
                 log_msg(c->b, LOG_WARNING, "session %llu: more than %d cgroups created; '%s' will not be removed",
                         (unsigned long long) c->session, SESSION_MAX_CGROUPS, rel);
@@ -88,7 +90,7 @@ typedef struct walk_result {
  */
 static int walk(request *req, int base, const cgroup_move_args *a, bool threaded, walk_result *ret,
                 delegate_error *err) {
-        client *c = req->c;
+        const peer *c = &req->peer;
         _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
         const char *t = a->target;
         char comp[256], rel[1024];
@@ -138,8 +140,8 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                         return error_set(err, -EACCES, "denied", EACCES,
                                          "cgroup target '%s': '%s' is not a cgroup v2 directory", t, comp);
                 if (created) {
-                        target_path(c, t, p - t + l, rel, sizeof(rel));
-                        record_created(c, rel);
+                        target_path(c->cgroup, t, p - t + l, rel, sizeof(rel));
+                        record_created(req->c, rel);
                         ret->n_created++;
                         if (threaded) {
                                 int r = write_at(cur, "cgroup.type", "threaded");
@@ -244,17 +246,22 @@ void op_cgroup_move(request *req, const policy_decision *d) {
 
         if (!th || !out)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        if (a.create && !c)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                           "\"create\" needs a session: the broker removes the cgroups it creates "
+                                           "when their session ends (act for a session, or create '%s' beforehand)",
+                                           a.target);
         if (a.by_pid) {
-                r = peer_resolve_target(c, a.pid, &host, &pidfd, &err);
+                r = request_resolve_target(req, a.pid, &host, &pidfd, &err);
                 if (r < 0)
                         return request_reply_delegate_error(req, &err);
         } else {
-                r = peer_resolve_threads(c, a.tids, a.n_tids, th, &err);
+                r = request_resolve_threads(req, a.tids, a.n_tids, th, &err);
                 if (r < 0)
                         return request_reply_delegate_error(req, &err);
         }
 
-        base = peer_cgroup_open(c, &err);
+        base = request_cgroup_open(req, &err);
         if (base < 0)
                 goto fail;
         if (a.has_cpus) {
@@ -268,7 +275,7 @@ void op_cgroup_move(request *req, const policy_decision *d) {
                         request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
                                             "the cgroup v2 cpuset controller is not available below '%s' "
                                             "(cgroup.controllers: '%s'), so \"cpus\" cannot be applied on this node",
-                                            c->cgroup, r < 0 ? "unreadable" : ctl);
+                                            req->peer.cgroup, r < 0 ? "unreadable" : ctl);
                         goto done;
                 }
         }
@@ -308,7 +315,7 @@ void op_cgroup_move(request *req, const policy_decision *d) {
         }
 
         /* act: every id, each reported */
-        target_path(c, a.target, strlen(a.target), want, sizeof(want));
+        target_path(req->peer.cgroup, a.target, strlen(a.target), want, sizeof(want));
         size_t moved = 0;
         for (size_t i = 0; i < n; i++) {
                 if (a.by_pid) {
@@ -321,8 +328,9 @@ void op_cgroup_move(request *req, const policy_decision *d) {
                 }
                 moved += out[i].moved;
         }
-        c->n_threads_moved += moved;
-        log_msg(c->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) c->session,
+        if (c)
+                c->n_threads_moved += moved;
+        log_msg(req->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) req->who.session,
                 moved, n, a.by_pid ? "process" : "threads", want);
 
         g = json_gen_new();

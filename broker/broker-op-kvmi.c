@@ -127,7 +127,7 @@ void op_kvmi_set_page_access(request *req, const policy_decision *d) {
         policy_decision ed = { .rule = d->rule };
         kvmi_entries_check(d->rule, a.entries, a.n, &ed);
         if (!ed.allowed) {
-                audit_decision(c->b, c, req->op, req->args, &ed);
+                audit_decision(req->b, &req->who, req->op, req->args, &ed);
                 c->n_denied++;
                 c->n_allowed--;
                 if (map)

@@ -49,7 +49,7 @@ static void finish(request *req, const struct rlimit *old) {
                                            "process %d exited while its limit was being changed", (int) a->pid);
         if (req->c) {
                 record(req->c, a->pid, req->memlock.host_pid, soft, hard);
-                log_msg(req->c->b, LOG_INFO, "session %llu: RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
+                log_msg(req->b, LOG_INFO, "session %llu: RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
                         (unsigned long long) req->c->session, (int) req->memlock.host_pid,
                         format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         }
@@ -96,7 +96,6 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
 }
 
 void op_memlock_set(request *req, const policy_decision *d) {
-        client *c = req->c;
         memlock_args *a = &req->memlock.args;
         delegate_error err;
         char msg[256], b1[32], b2[32];
@@ -104,7 +103,7 @@ void op_memlock_set(request *req, const policy_decision *d) {
 
         if (memlock_args_parse(req->args, a, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-        int r = peer_resolve_target(c, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
+        int r = request_resolve_target(req, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
         if (r < 0)
                 return request_reply_delegate_error(req, &err);
         pid_t host = req->memlock.host_pid;
@@ -118,7 +117,7 @@ void op_memlock_set(request *req, const policy_decision *d) {
                                            "soft limit %s exceeds the hard limit %s of pid %d; raise \"hard\" too",
                                            format_size(a->soft, b1, sizeof(b1)), format_size(new_hard, b2, sizeof(b2)),
                                            (int) a->pid);
-        if (new_hard > old_hard && !c->b->cap_sys_resource)
+        if (new_hard > old_hard && !req->b->cap_sys_resource)
                 return request_reply_error(req, ERR_SYSTEM, EPERM, d->rule ? d->rule->name : NULL,
                                            "raising the hard RLIMIT_MEMLOCK of pid %d from %s to %s needs "
                                            "CAP_SYS_RESOURCE, which the broker does not hold on this node",
@@ -132,7 +131,7 @@ void op_memlock_set(request *req, const policy_decision *d) {
         bool same_ids = cr.uid[0] == getuid() && cr.uid[1] == getuid() && cr.uid[2] == getuid() &&
                         cr.gid[0] == getgid() && cr.gid[1] == getgid() && cr.gid[2] == getgid();
 
-        if (c->b->cap_sys_resource || same_ids) {
+        if (req->b->cap_sys_resource || same_ids) {
                 struct rlimit old, now;
                 r = memlock_apply(host, a->soft, a->hard, &old, &now);
                 if (r < 0)

@@ -56,19 +56,19 @@ static uint64_t now_usec(void) {
 }
 
 /* rtkit's window: at most burst_n changes per burst_usec, counted from the first. */
-static bool burst_take(client *c, const policy_rule *rule, uint64_t *retry_usec) {
+static bool burst_take(burst_window *w, const policy_rule *rule, uint64_t *retry_usec) {
         if (!rule || rule->sched.burst_n == 0)
                 return true;
         uint64_t now = now_usec();
-        if (c->sched_window_count == 0 || now - c->sched_window_start >= rule->sched.burst_usec) {
-                c->sched_window_start = now;
-                c->sched_window_count = 0;
+        if (w->count == 0 || now - w->start >= rule->sched.burst_usec) {
+                w->start = now;
+                w->count = 0;
         }
-        if (c->sched_window_count >= rule->sched.burst_n) {
-                *retry_usec = c->sched_window_start + rule->sched.burst_usec - now;
+        if (w->count >= rule->sched.burst_n) {
+                *retry_usec = w->start + rule->sched.burst_usec - now;
                 return false;
         }
-        c->sched_window_count++;
+        w->count++;
         return true;
 }
 
@@ -95,7 +95,7 @@ void op_sched_set(request *req, const policy_decision *d) {
         if (sched_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
-        r = peer_resolve_threads(c, &a.tid, 1, &t, &err);
+        r = request_resolve_threads(req, &a.tid, 1, &t, &err);
         if (r < 0)
                 return request_reply_delegate_error(req, &err);
 
@@ -120,11 +120,12 @@ void op_sched_set(request *req, const policy_decision *d) {
         }
 
         uint64_t retry;
-        if (!burst_take(c, rule, &retry)) {
+        /* per session; D-Bus callers acting for themselves share one window */
+        if (!burst_take(c ? &c->sched_burst : &req->b->bus_sched_burst, rule, &retry)) {
                 request_reply_error(req, ERR_RATE_LIMITED, EBUSY, rule->name,
-                                    "more than %u sched.set in %" PRIu64 " ms for this session; retry in %" PRIu64
-                                    " ms",
-                                    rule->sched.burst_n, rule->sched.burst_usec / 1000, (retry + 999) / 1000);
+                                    "more than %u sched.set in %" PRIu64 " ms for this %s; retry in %" PRIu64 " ms",
+                                    rule->sched.burst_n, rule->sched.burst_usec / 1000,
+                                    c ? "session" : "broker's sessionless D-Bus callers", (retry + 999) / 1000);
                 goto out;
         }
 
@@ -184,9 +185,10 @@ void op_sched_set(request *req, const policy_decision *d) {
         }
         cpu_mask m;
         cpu_mask_from_set(&cpus, &m);
-        c->n_sched_changes++;
-        log_msg(c->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
-                (unsigned long long) c->session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
+        if (c)
+                c->n_sched_changes++;
+        log_msg(req->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
+                (unsigned long long) req->who.session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
                 now.sched_priority, now.sched_nice, cpu_mask_format(&m, msg, sizeof(msg)));
 
         g = json_gen_new();

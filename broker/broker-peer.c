@@ -73,8 +73,46 @@ int peer_identify(client *c, delegate_error *err) {
         return 0;
 }
 
+peer client_peer(const client *c) {
+        return (peer) { .cred = c->cred, .pidfd = c->pidfd, .cgroup = c->cgroup, .ns_level = c->ns_level,
+                        .ns_pid = c->ns_pid };
+}
+
+int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
+                  delegate_error *err) {
+        if (pid <= 0)
+                return error_set(err, -ESRCH, "system", ESRCH, "the caller's pid is not known");
+        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0)
+                return error_set(err, negative_errno(), "not-found", errno, "pidfd_open(%d): %m", (int) pid);
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+        /* pinned: check the pid still is the process the bus described */
+        proc_creds cr;
+        if (proc_creds_read(pid, &cr) < 0 || cr.uid[1] != uid)
+                return error_set(err, -ESRCH, "not-found", ESRCH,
+                                 "caller pid %d exited or changed identity while being identified", (int) pid);
+        _cleanup_free_ char *cg = NULL;
+        int r = proc_cgroup(pid, &cg);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
+                                 strerror(-r));
+        pid_t ns[PROC_MAX_NSPID];
+        size_t n;
+        r = proc_nspid(pid, ns, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return error_set(err, r, "system", -r, "cannot read the pid namespaces of caller pid %d: %s",
+                                 (int) pid, strerror(-r));
+        if (!pidfd_alive(pidfd))
+                return error_set(err, -ESRCH, "not-found", ESRCH, "caller pid %d exited", (int) pid);
+        *ret = (peer) { .cred = { .pid = pid, .uid = uid, .gid = gid }, .pidfd = pidfd, .cgroup = cg,
+                        .ns_level = n - 1, .ns_pid = ns[n - 1] };
+        *ret_pidfd = TAKE_FD(pidfd);
+        *ret_cgroup = TAKE_PTR(cg);
+        return 0;
+}
+
 /* Is @pid (ours) the peer or below it in the process tree? */
-static bool descends_from_peer(client *c, pid_t pid) {
+static bool descends_from_peer(const peer *c, pid_t pid) {
         for (int i = 0; i < MAX_ANCESTRY; i++) {
                 if (pid == c->cred.pid)
                         return true;
@@ -85,7 +123,7 @@ static bool descends_from_peer(client *c, pid_t pid) {
 }
 
 /* Find the descendant of the peer that the peer calls @pid. */
-static pid_t find_descendant(client *c, pid_t pid) {
+static pid_t find_descendant(const peer *c, pid_t pid) {
         _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t head = 0, n = 0;
         if (!q)
@@ -102,7 +140,13 @@ static pid_t find_descendant(client *c, pid_t pid) {
         return -ESRCH;
 }
 
-int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+        if (!req->has_peer)
+                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+        return peer_resolve_target(&req->peer, pid, ret_pid, ret_pidfd, err);
+}
+
+int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
         pid_t host;
 
         if (pid == 0 || pid == c->ns_pid)
@@ -159,7 +203,7 @@ void peer_threads_done(peer_thread *t, size_t n) {
 }
 
 /* Is @host_tid a live thread of @tgid, which descends from the peer, in the pod? */
-static int thread_owned(client *c, pid_t tgid, pid_t host_tid, pid_t tid, delegate_error *err) {
+static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, delegate_error *err) {
         char path[96];
         snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) tgid, (int) host_tid);
         if (access(path, F_OK) < 0)
@@ -178,7 +222,7 @@ static int thread_owned(client *c, pid_t tgid, pid_t host_tid, pid_t tid, delega
         return 0;
 }
 
-int peer_resolve_threads(client *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
+int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
         _cleanup_free_ pid_t *procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t n_procs = 0, found = 0;
         int r;
@@ -264,8 +308,8 @@ fail:
         return r;
 }
 
-int peer_cgroup_open(client *c, delegate_error *err) {
-        if (c->b->cgroup_fd < 0)
+int peer_cgroup_open(const peer *c, int cgroup_fd, delegate_error *err) {
+        if (cgroup_fd < 0)
                 return error_set(err, -ENOMEDIUM, "unsupported", ENOMEDIUM,
                                  "the broker found no cgroup v2 mount on this node");
         struct open_how how = {
@@ -273,9 +317,21 @@ int peer_cgroup_open(client *c, delegate_error *err) {
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         };
         const char *rel = c->cgroup[1] ? c->cgroup + 1 : ".";
-        int fd = (int) syscall(SYS_openat2, c->b->cgroup_fd, rel, &how, sizeof(how));
+        int fd = (int) syscall(SYS_openat2, cgroup_fd, rel, &how, sizeof(how));
         if (fd < 0)
                 return error_set(err, negative_errno(), "system", errno, "cannot open the caller's cgroup '%s': %m",
                                  c->cgroup);
         return fd;
+}
+
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
+        if (!req->has_peer)
+                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+        return peer_resolve_threads(&req->peer, tids, n, ret, err);
+}
+
+int request_cgroup_open(request *req, delegate_error *err) {
+        if (!req->has_peer)
+                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+        return peer_cgroup_open(&req->peer, req->b->cgroup_fd, err);
 }

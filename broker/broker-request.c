@@ -96,13 +96,14 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
                 client_send(c, out, len, NULL, 0);
 }
 
-static void cache_store(client *c, uint64_t id, const char *buf, size_t len) {
+static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
         cached_reply *slot = &c->cache[c->cache_next];
         c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
         erase_free(slot->buf);
         slot->buf = strndup(buf, len);
         slot->len = slot->buf ? len : 0;
         slot->id = id;
+        slot->has_fds = has_fds;
 }
 
 static const cached_reply *cache_find(client *c, uint64_t id) {
@@ -112,52 +113,113 @@ static const cached_reply *cache_find(client *c, uint64_t id) {
         return NULL;
 }
 
-static void request_send(request *req, char *buf, size_t len, const int *fds, size_t n_fds) {
-        if (!req->c) { /* the client left meanwhile */
-                erase_free(buf);
+/* The socket origin: the answer goes to the client, and into its cache. */
+static void socket_reply(request *req, const reply_info *r) {
+        char *buf;
+        size_t len;
+        if (!req->c) /* the client left meanwhile */
                 return;
+        if (r->ok) {
+                size_t cap = strlen(r->result_json) + 64;
+                buf = malloc(cap);
+                if (!buf)
+                        return;
+                len = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, r->result_json);
+        } else {
+                buf = gen_error(true, req->id, r->code, r->errno_value, r->rule, r->message, &len);
+                if (!buf)
+                        return;
         }
-        cache_store(req->c, req->id, buf, len);
-        client_send(req->c, buf, len, fds, n_fds);
+        cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+        /* what a delegation changed is on disk before the client hears of it */
+        if (r->ok && req->counted)
+                state_save(req->c);
+        client_send(req->c, buf, len, r->fds, r->n_fds);
+}
+
+static const request_origin socket_origin = { .reply = socket_reply };
+
+request *request_new(broker *b, const request_origin *origin) {
+        request *req = calloc(1, sizeof(*req));
+        if (!req)
+                return NULL;
+        req->b = b;
+        req->origin = origin;
+        req->helper_fd = -EBADF;
+        req->memlock.pidfd = -EBADF;
+        req->own_pidfd = -EBADF;
+        return req;
+}
+
+int caller_from_client(caller *who, const client *c) {
+        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session };
+        if (!(who->cgroup = strdup(c->cgroup ? c->cgroup : "")) || (c->vm && !(who->vm = strdup(c->vm))) ||
+            (c->name && !(who->name = strdup(c->name)))) {
+                caller_clear(who);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void caller_clear(caller *who) {
+        free(who->cgroup);
+        free(who->vm);
+        free(who->name);
+        *who = (caller) {};
+}
+
+policy_subject caller_subject(const caller *who) {
+        return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
+                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
+}
+
+static void request_reply(request *req, const reply_info *r) {
+        if (req->origin && req->origin->reply)
+                req->origin->reply(req, r);
+        request_free(req);
 }
 
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
-        size_t cap = strlen(result_json) + 64;
-        char *buf = malloc(cap);
-        if (!buf)
-                goto out;
-        int n = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, result_json);
-        request_send(req, buf, n, fds, n_fds);
-out:
-        request_free(req);
+        reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
+        if (req->who.via_bus && req->c && req->counted)
+                state_save(req->c); /* a D-Bus caller acted for the session */
+        request_reply(req, &r);
 }
 
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
         char msg[512];
-        size_t len;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        char *out = gen_error(true, req->id, code, errno_value, rule, msg, &len);
-        if (out)
-                request_send(req, out, len, NULL, 0);
-        request_free(req);
+        reply_info r = { .code = code, .errno_value = errno_value, .rule = rule, .message = msg };
+        request_reply(req, &r);
 }
 
 void request_reply_delegate_error(request *req, const delegate_error *e) {
         int code = err_code_from_name(e->code);
-        if (code == ERR_DENIED && req->c) {
+        if (code == ERR_DENIED) {
                 /* the policy allowed the op, but the target is not the caller's */
                 policy_rule r = { .name = req->rule };
                 policy_decision d = { .allowed = false, .rule = req->rule[0] ? &r : NULL };
                 snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
-                audit_decision(req->c->b, req->c, req->op, req->args, &d);
-                req->c->n_denied++;
-                req->c->n_allowed--;
+                audit_decision(req->b, &req->who, req->op, req->args, &d);
+                if (req->c && req->counted) {
+                        req->c->n_denied++;
+                        req->c->n_allowed--;
+                }
         }
         request_reply_error(req, code < 0 ? ERR_SYSTEM : (err_code) code, e->errno_value, e->rule[0] ? e->rule : NULL,
                             "%s", e->message);
+}
+
+static bool unlink_from(request **list, request *req) {
+        for (request **p = list; *p; p = &(*p)->next)
+                if (*p == req) {
+                        *p = req->next;
+                        return true;
+                }
+        return false;
 }
 
 void request_free(request *req) {
@@ -166,20 +228,23 @@ void request_free(request *req) {
         helper_cancel(req);
         client *c = req->c;
         if (c) {
-                for (request **p = &c->pending; *p; p = &(*p)->next)
-                        if (*p == req) {
-                                *p = req->next;
-                                c->n_pending--;
-                                break;
-                        }
-                if (!c->dead)
-                        client_update_events(c); /* room again: resume reading */
+                if (unlink_from(&c->pending, req)) {
+                        c->n_pending--;
+                        if (!c->dead)
+                                client_update_events(c); /* room again: resume reading */
+                } else
+                        unlink_from(&c->acting, req);
         }
+        if (req->origin && req->origin->release)
+                req->origin->release(req);
         if (req->op && streq(req->op, "memlock.set"))
                 safe_close(req->memlock.pidfd);
         if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
                 c->tap_inflight--;
         close_fds(req->fds, req->n_fds);
+        safe_close(req->own_pidfd);
+        free(req->own_cgroup);
+        caller_clear(&req->who);
         erase_free(req->op);
         json_free(req->args);
         explicit_bzero(req, sizeof(*req));
@@ -187,10 +252,56 @@ void request_free(request *req) {
 }
 
 void request_detach_all(client *c) {
-        for (request *r = c->pending; r; r = r->next)
+        /* requests that borrowed the client's peer lose it with the client */
+        for (request *r = c->pending; r; r = r->next) {
                 r->c = NULL;
-        c->pending = NULL;
+                r->has_peer = false;
+        }
+        for (request *r = c->acting; r; r = r->next) {
+                r->c = NULL;
+                if (r->own_pidfd < 0)
+                        r->has_peer = false;
+        }
+        c->pending = c->acting = NULL;
         c->n_pending = 0;
+}
+
+void request_dispatch(request *req) {
+        op_run_fn run = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
+                if (streq(op_table[i].name, req->op))
+                        run = op_table[i].run;
+        policy_subject subj = caller_subject(&req->who);
+        policy_decision d;
+        char msg[512];
+        if (op_is_bus_only(req->op) && !req->who.via_bus)
+                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL,
+                                           "unknown operation '%.64s' (API %d knows: %s)", req->op,
+                                           DELEGATE_API_VERSION, op_names());
+        int r = policy_decide(req->b->policy, &subj, req->op, req->args, &d, msg, sizeof(msg), NULL, NULL);
+        if (r == -EOPNOTSUPP)
+                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);
+        if (r == 0 && !run)
+                return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
+                                           "operation '%s' is not implemented by this broker", req->op);
+        if (r < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+
+        audit_decision(req->b, &req->who, req->op, req->args, &d);
+        bool counted = op_lookup(req->op)->needs_policy; /* delegations, not pings */
+        client *c = req->c;
+        if (!d.allowed) {
+                if (c)
+                        c->n_denied += counted;
+                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
+                                           req->op, d.reason);
+        }
+        if (c)
+                c->n_allowed += counted;
+        req->counted = counted;
+        if (d.rule)
+                snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
+        run(req, &d);
 }
 
 static bool printable(const char *s, size_t max) {
@@ -203,7 +314,7 @@ static bool printable(const char *s, size_t max) {
 
 static void handle_hello(client *c, const json_value *m) {
         const json_value *type = json_get(m, "type"), *api = json_get(m, "api"), *name = json_get(m, "client"),
-                         *vm = json_get(m, "vm");
+                         *vm = json_get(m, "vm"), *resume = json_get(m, "resume");
         int64_t v;
 
         if (!json_is_string(type) || !streq(type->string.str, "hello"))
@@ -226,13 +337,27 @@ static void handle_hello(client *c, const json_value *m) {
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
         for (size_t i = 0; i < m->object.n; i++) {
                 const char *k = m->object.members[i].key;
-                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm"))
+                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm") &&
+                    !streq(k, "resume"))
                         return client_refuse(c, ERR_BAD_REQUEST,
-                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm)", k);
+                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm, resume)", k);
         }
         if ((name && !(c->name = strdup(name->string.str))) || (vm && !(c->vm = strdup(vm->string.str))))
                 return client_refuse(c, ERR_SYSTEM, "out of memory");
+        if (resume) {
+                char msg[512];
+                err_code code;
+                uint64_t fresh = c->session;
+                if (state_resume(c, resume, &code, msg, sizeof(msg)) < 0) {
+                        log_msg(c->b, LOG_NOTICE, "pid %d: %s", (int) c->cred.pid, msg);
+                        return client_refuse(c, code, "%s", msg);
+                }
+                log_msg(c->b, LOG_NOTICE, "session %llu resumed by pid %d (connection %llu)",
+                        (unsigned long long) c->session, (int) c->cred.pid, (unsigned long long) fresh);
+        } else if (state_token_new(c) < 0)
+                return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
         c->welcomed = true;
+        state_save(c);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out;
@@ -249,12 +374,15 @@ static void handle_hello(client *c, const json_value *m) {
         json_gen_kv_u64(g, "gid", c->cred.gid);
         json_gen_kv_str(g, "cgroup", c->cgroup);
         json_gen_kv_u64(g, "policy_generation", c->b->policy_generation);
+        json_gen_kv_str(g, "resume_token", c->token);
+        json_gen_kv_bool(g, "resumed", resume != NULL);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
                 client_send(c, out, len, NULL, 0);
         log_msg(c->b, LOG_INFO, "session %llu opened: pid %d uid %u cgroup '%s' client '%s' vm '%s'",
                 (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, c->cgroup,
                 c->name ? c->name : "", c->vm ? c->vm : "");
+        bus_emit_session_opened(c->b, c);
 }
 
 void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds) {
@@ -312,15 +440,17 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
                         return;
                 }
 
-        request *req = calloc(1, sizeof(*req));
-        if (!req)
+        request *req = request_new(c->b, &socket_origin);
+        if (!req || caller_from_client(&req->who, c) < 0) {
+                free(req);
                 return client_reply_error_noid(c, ERR_SYSTEM, ENOMEM, "out of memory");
+        }
         req->id = id;
-        req->helper_fd = -EBADF;
-        req->memlock.pidfd = -EBADF;
         req->c = c;
         for (size_t i = 0; i < n_fds; i++)
                 req->fds[req->n_fds++] = TAKE_FD(fds[i]);
+        req->peer = client_peer(c);
+        req->has_peer = true;
         req->next = c->pending;
         c->pending = req;
         c->n_pending++;
@@ -353,36 +483,10 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
                                            "takes one, its memfd); the %zu received were closed",
                                            req->op, n);
         }
-        op_run_fn run = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
-                if (streq(op_table[i].name, req->op))
-                        run = op_table[i].run;
-        policy_subject subj = { .uid = c->cred.uid, .gid = c->cred.gid, .cgroup = c->cgroup, .vm = c->vm };
-        policy_decision d;
-        char msg[512];
-        r = policy_decide(c->b->policy, &subj, req->op, args, &d, msg, sizeof(msg), NULL, NULL);
-        if (r == -EOPNOTSUPP)
-                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);
-        if (r == 0 && !run)
-                return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
-                                           "operation '%s' is not implemented by this broker", req->op);
-        if (r < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-
-        audit_decision(c->b, c, req->op, args, &d);
-        bool counted = op_lookup(req->op)->needs_policy; /* delegations, not pings */
-        if (!d.allowed) {
-                c->n_denied += counted;
-                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
-                                           req->op, d.reason);
-        }
-        c->n_allowed += counted;
-        if (d.rule)
-                snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
         /* the request keeps the args: detach them from the message tree */
         for (size_t i = 0; args && i < m->object.n; i++)
                 if (m->object.members[i].value == args)
                         m->object.members[i].value = NULL;
         req->args = (json_value *) args;
-        run(req, &d);
+        request_dispatch(req);
 }

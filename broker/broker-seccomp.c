@@ -13,7 +13,7 @@
  *
  *   socket()      AF_UNIX, and AF_NETLINK with NETLINK_ROUTE only
  *   socketpair()  AF_UNIX only
- *   ioctl()       the TUN requests of tap.create and nothing else
+ *   ioctl()       the TUN requests of tap.create, and TCGETS (isatty())
  *   clone()       fork-like only: no new namespace (so no CLONE_NEWUSER),
  *                 no thread; clone3() fails with ENOSYS (its flags sit
  *                 behind a pointer seccomp cannot read), so the C library
@@ -42,6 +42,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <syslog.h>
 
 #include "broker.h"
@@ -86,6 +87,10 @@ static const allowed allow[] = {
         { "access", "/proc/PID/task/TID exists? (peer threads)" },
         { "faccessat", "the same (C library)" },
         { "faccessat2", "the same (C library)" },
+        { "fsync", "session state files (write, fsync, rename)" },
+        { "renameat", "session state files" },
+        { "rename", "session state files (C library)" },
+        { "renameat2", "session state files (C library)" },
         { "mkdirat", "cgroup.move creating targets" },
         { "mkdir", "the same (C library)" },
         { "unlinkat", "removing created cgroups; the socket at exit" },
@@ -193,8 +198,10 @@ static int rule(broker *b, scmp_filter_ctx ctx, uint32_t action, const char *nam
 
 /* The syscalls allowed only with some arguments; see the top of the file. */
 static int add_restricted(broker *b, scmp_filter_ctx ctx) {
-        /* TUN requests of tap.create (fds of /dev/net/tun; ioctl's request is an int) */
-        static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST };
+        /* TUN requests of tap.create (fds of /dev/net/tun); TCGETS, a query,
+         * for isatty() in libsystemd's /proc readers (sd-bus credentials).
+         * ioctl's request is an int: compare the low 32 bits. */
+        static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST, TCGETS };
         const uint64_t ns_or_thread = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                       CLONE_NEWPID | CLONE_NEWNET | CLONE_THREAD | CLONE_VM;
         int r = 0;

@@ -27,6 +27,7 @@ int broker_new(broker **ret) {
         if (!b)
                 return -ENOMEM;
         b->listen_fd = -EBADF;
+        b->state_fd = -EBADF;
         b->next_session = 1;
         b->rx = malloc(DELEGATE_MAX_MESSAGE);
         int r = b->rx ? sd_event_new(&b->event) : -ENOMEM;
@@ -49,8 +50,13 @@ int broker_new(broker **ret) {
 void broker_free(broker *b) {
         if (!b)
                 return;
+        b->exiting = true; /* saved sessions are kept, not undone */
         while (b->clients)
                 client_free(b->clients);
+        state_free_detached(b);
+        safe_close(b->state_fd);
+        free(b->state_dir);
+        bus_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)
                 unlink(b->socket_path);
@@ -76,21 +82,43 @@ static void outmsg_free(outmsg *m) {
         free(m);
 }
 
+/*
+ * Free @c.  When its session ends for good (the client left, was revoked,
+ * or a detached session timed out), what it created is undone and its state
+ * file removed.  When the broker stops with the session saved, or a
+ * detached session is resumed or left for the next broker, nothing is
+ * undone: the VM keeps running and the state stays (broker-state.c).
+ */
 void client_free(client *c) {
         if (!c)
                 return;
         broker *b = c->b;
+        bool was_session = c->welcomed && !c->dead && !c->detached;
+        bool keep = c->detached ? c->detached_keep
+                                : (b->exiting && was_session && b->state_fd >= 0 && state_save(c) >= 0);
         request_detach_all(c);
-        cgroup_session_end(c);
-        tap_session_end(c);
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                b->clients = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        b->n_clients--;
+        if (!keep) {
+                cgroup_session_end(c);
+                tap_session_end(c);
+        }
+        for (size_t i = 0; i < c->n_tap; i++)
+                c->tap[i].netns_fd = safe_close(c->tap[i].netns_fd);
+        if (!c->detached) {
+                if (c->prev)
+                        c->prev->next = c->next;
+                else
+                        b->clients = c->next;
+                if (c->next)
+                        c->next->prev = c->prev;
+                b->n_clients--;
+        }
         kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
+        if (!keep)
+                state_drop(c);
+        else if (!c->detached)
+                log_msg(b, LOG_INFO, "session %llu kept for the next broker (vm '%s', pid %d)",
+                        (unsigned long long) c->session, c->vm ? c->vm : "", (int) c->cred.pid);
+        sd_event_source_disable_unref(c->resume_timer);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         safe_close(c->pidfd);
@@ -101,6 +129,11 @@ void client_free(client *c) {
         }
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 erase_free(c->cache[i].buf);
+        for (size_t i = 0; i < c->n_cgroups_created; i++)
+                free(c->cgroups_created[i]);
+        c->dead = true; /* not counted by SessionCount any more */
+        if (was_session || (c->revoked && !c->detached))
+                bus_emit_session_closed(b, c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
         free(c->cgroup);
         free(c->name);
         free(c->vm);
@@ -270,6 +303,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 }
                 delegate_error err;
                 r = peer_identify(c, &err);
+                if (r >= 0)
+                        state_peer_identity(c); /* best effort: only resuming needs it */
                 if (r < 0) {
                         log_msg(b, LOG_WARNING, "rejecting client: %s", err.message);
                         client_refuse(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code) : ERR_SYSTEM,
@@ -372,7 +407,7 @@ int broker_listen(broker *b, const char *path) {
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         broker *b = userdata;
         log_msg(b, LOG_INFO, "SIGHUP: reloading policy from '%s'", b->policy_dir);
-        broker_policy_reload(b);
+        broker_policy_reload(b, NULL, 0);
         return 0;
 }
 

@@ -35,6 +35,61 @@ typedef struct kvmi_channel kvmi_channel;
 typedef struct broker broker;
 typedef struct client client;
 typedef struct request request;
+typedef struct bus_state bus_state;
+
+/*
+ * A process whose processes a request may name (DESIGN.md §4): a socket
+ * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
+ * borrowed from whoever owns the peer (the client, or the request).
+ */
+typedef struct peer {
+        struct ucred cred;
+        int pidfd;
+        const char *cgroup;
+        size_t ns_level; /* index of the peer's pid namespace in NSpid */
+        pid_t ns_pid;    /* the peer's pid in its own namespace */
+} peer;
+
+/* Who asks, as the policy and the audit see it.  Owned copies. */
+typedef struct caller {
+        bool via_bus;     /* D-Bus method call (else the socket) */
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;        /* in the broker's pid namespace */
+        char *cgroup;
+        char *vm;
+        char *name;       /* client name from the hello, or the bus sender */
+        uint64_t session; /* the session acted in or for; 0: none */
+} caller;
+
+/* One reply to a request, whatever carries it. */
+typedef struct reply_info {
+        bool ok;
+        const char *result_json; /* ok: the result object */
+        const int *fds;
+        size_t n_fds;
+        err_code code; /* !ok */
+        int errno_value;
+        const char *rule;
+        const char *message;
+} reply_info;
+
+/*
+ * Where a request came from, and how its answer goes back: the socket
+ * (broker-request.c) or D-Bus (broker-bus.c).  The op layer only calls
+ * request_reply_*(), which ends in @reply; @release drops what the origin
+ * keeps in request->origin_data.  Either may be NULL.
+ */
+typedef struct request_origin {
+        void (*reply)(request *req, const reply_info *r);
+        void (*release)(request *req);
+} request_origin;
+
+/* rtkit's burst window: at most N changes per period, counted from the first */
+typedef struct burst_window {
+        uint64_t start; /* CLOCK_MONOTONIC, us */
+        unsigned count;
+} burst_window;
 
 typedef struct outmsg {
         struct outmsg *next;
@@ -48,7 +103,10 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
+        bool has_fds; /* the answer carried fds: not kept across restarts */
 } cached_reply;
+
+#define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 
 typedef struct memlock_record {
         pid_t pid;      /* as the client named it */
@@ -77,6 +135,18 @@ struct client {
         char *cgroup;     /* pod cgroup: the peer's cgroup v2 path */
         size_t ns_level;  /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;     /* the peer's pid in its own namespace */
+        bool revoked;     /* closed by RevokeSession */
+        uint64_t starttime;           /* of the peer (/proc/PID/stat): a pid is not enough after a restart */
+        uint64_t netns_dev, netns_ino; /* the peer's network namespace */
+
+        /* persistence (broker-state.c) */
+        char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
+        char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
+        bool state_saved;        /* its state file exists */
+        bool state_error_logged;
+        bool detached;           /* recovered from a state file, waiting for its launcher */
+        bool detached_keep;      /* freed without undoing: resumed, or left for the next broker */
+        sd_event_source *resume_timer;
 
         /* session */
         bool welcomed;
@@ -94,8 +164,7 @@ struct client {
         size_t n_cgroups_created;
         uint64_t n_threads_moved, n_sched_changes;
         /* sched.set burst window (per session, as rtkit's per-user window) */
-        uint64_t sched_window_start;
-        unsigned sched_window_count;
+        burst_window sched_burst;
         tap_record tap[SESSION_MAX_TAP];
         size_t n_tap;
         unsigned tap_inflight; /* tap.create requests in progress */
@@ -105,8 +174,9 @@ struct client {
 
         outmsg *out_head, *out_tail;
         size_t n_out;
-        request *pending;
+        request *pending;       /* its own requests, counted against CLIENT_MAX_PENDING */
         size_t n_pending;
+        request *acting;        /* D-Bus requests acting for this session */
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
 };
@@ -129,11 +199,26 @@ struct broker {
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
+        bus_state *bus; /* broker-bus.c; NULL with --bus none */
+        bool exiting;   /* stopping: saved sessions are kept for the next broker */
+        char *state_dir;
+        int state_fd;    /* -EBADF: --state-dir none */
+        client *detached; /* recovered sessions waiting to be resumed (linked by next) */
+        uint64_t resume_timeout_usec;
+        burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */
 };
 
-/* A request being served.  When its client goes away first, c is NULL. */
+/*
+ * A request being served.  c is the session it belongs to (socket) or acts
+ * for (D-Bus); NULL when there is none or it went away first.  The peer is
+ * whose processes the request may name: the client's (borrowed), or a
+ * D-Bus caller's own (owned: own_pidfd, own_cgroup).
+ */
 struct request {
+        broker *b;
         client *c;
+        const request_origin *origin;
+        void *origin_data;
         request *next;
         uint64_t id;
         char *op;
@@ -141,6 +226,12 @@ struct request {
         char rule[72]; /* the rule that allowed it, for later audit lines */
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
+        bool counted;  /* counted in c->n_allowed */
+        caller who;
+        peer peer;
+        bool has_peer;
+        int own_pidfd;
+        char *own_cgroup;
         /* helper process, for operations carried out with the target's ids */
         pid_t helper_pid;
         int helper_fd;
@@ -173,7 +264,7 @@ struct request {
 
 /* broker-log.c */
 void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
-void audit_decision(broker *b, client *c, const char *op, const json_value *args, const policy_decision *d);
+void audit_decision(broker *b, const caller *who, const char *op, const json_value *args, const policy_decision *d);
 
 /* broker-caps.c: keep only the capabilities the operations need; clear the
  * inheritable, ambient and bounding sets.  Returns 0 or -errno (logged). */
@@ -211,16 +302,24 @@ void kvmi_session_end(client *c);
  */
 void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len);
 /* The session's KVMI state as a JSON object (state.get). */
-void kvmi_state_gen(client *c, yajl_gen g);
+void kvmi_state_gen(const client *c, yajl_gen g);
 
 /* broker-policy.c */
 int broker_policy_load(broker *b);
-int broker_policy_reload(broker *b);
+/* Atomic: on error the old policy stays and @err (may be NULL) says why. */
+int broker_policy_reload(broker *b, char *err, size_t size);
 
 /* broker-peer.c */
 int peer_identify(client *c, delegate_error *err);
+/* The peer view of a client (borrows its pidfd and cgroup). */
+peer client_peer(const client *c);
+/* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
+int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
+                  delegate_error *err);
 /* Resolve a pid the peer names (0: itself) to ours, with a pidfd. */
-int peer_resolve_target(client *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+/* The same, for the peer of @req (-EACCES when the request has none). */
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 
@@ -236,10 +335,12 @@ typedef struct peer_thread {
  * thread of the peer or of a descendant inside the pod cgroup; all or
  * nothing.  Close the pidfds with peer_threads_done().
  */
-int peer_resolve_threads(client *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
+int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
-int peer_cgroup_open(client *c, delegate_error *err);
+int peer_cgroup_open(const peer *p, int cgroup_fd, delegate_error *err);
+int request_cgroup_open(request *req, delegate_error *err);
 
 /* broker-request.c */
 /* Handle one datagram; fds it keeps are set to -EBADF in @fds, the caller closes the rest. */
@@ -254,6 +355,64 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
 void request_reply_delegate_error(request *req, const delegate_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
+/* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
+request *request_new(broker *b, const request_origin *origin);
+/* Fill req->who from the socket client @c (copies). */
+int caller_from_client(caller *who, const client *c);
+void caller_clear(caller *who);
+policy_subject caller_subject(const caller *who);
+/*
+ * Decide and carry out @req (op, args, who and peer set): policy, audit,
+ * counting on req->c, then the operation.  Always ends in exactly one
+ * reply, now or later, and frees @req then.
+ */
+void request_dispatch(request *req);
+
+/* broker-session.c */
+/*
+ * What an operation leaves in a session: how many things (@count), its
+ * part of the state (@state writes one JSON value, under key @name), and
+ * how to undo them on RevokeSession (@revoke returns how many it undid or
+ * -errno; NULL: nothing to undo).
+ */
+typedef struct session_hook {
+        const char *name;
+        size_t (*count)(const client *c);
+        void (*state)(const client *c, yajl_gen g);
+        int (*revoke)(client *c);
+} session_hook;
+const session_hook *session_hook_list(size_t *ret_n);
+/* The state.get object of @c. */
+void session_state_gen(const client *c, yajl_gen g);
+/* A welcomed session by its decimal id, or NULL. */
+client *session_find(broker *b, const char *id);
+size_t session_count(broker *b);
+/* Undo what the hooks can undo, then close the session (frees @c). */
+void session_revoke(client *c, const char *by);
+
+/* broker-state.c: sessions that survive a broker restart */
+/* Open (creating) @dir ("none": no persistence) and recover the sessions saved there. */
+int state_setup(broker *b, const char *dir);
+/* A new resume token for @c (c->token, c->token_hash). */
+int state_token_new(client *c);
+/* The peer's start time and network namespace, for recognising it after a restart. */
+int state_peer_identity(client *c);
+/* Write @c's state file atomically; 0 or -errno (logged once). */
+int state_save(client *c);
+/* Remove @c's state file (its session ended for good). */
+void state_drop(client *c);
+/* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
+int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
+void state_free_detached(broker *b);
+
+/* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
+/* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
+int bus_setup(broker *b, const char *spec);
+void bus_free(broker *b);
+void bus_emit_session_opened(broker *b, const client *c);
+void bus_emit_session_closed(broker *b, const client *c, const char *reason);
+void bus_emit_decision(broker *b, const caller *who, const char *op, const policy_decision *d);
+void bus_emit_policy_changed(broker *b);
 
 /* broker-helper.c */
 /**

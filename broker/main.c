@@ -13,6 +13,9 @@ static const char *arg_socket = NULL;
 static const char *arg_policy_dir = DEFAULT_POLICY_DIR;
 static const char *arg_check_policy = NULL;
 static bool arg_foreground = false;
+static const char *arg_bus = "system";
+static const char *arg_state_dir = DEFAULT_STATE_DIR;
+static unsigned arg_resume_timeout = 90;
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -23,28 +26,37 @@ static void help(void) {
                "                           a socket passed by systemd socket activation wins\n"
                "  -p, --policy-dir DIR     policy directory (default: %s)\n"
                "      --check-policy DIR   validate the policy in DIR and exit (0: valid)\n"
+               "  -b, --bus BUS            serve org.delegate.Broker1 on BUS: system (default),\n"
+               "                           session, none, or a D-Bus address (unix:path=...)\n"
+               "      --state-dir DIR      keep session state in DIR, so that sessions survive a\n"
+               "                           broker restart (default: %s; \"none\": do not)\n"
+               "      --resume-timeout S   how long a recovered session waits for its launcher\n"
+               "                           to resume it, 1-86400 seconds (default: 90)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n"
                "\n"
                "Signals: SIGHUP reloads the policy atomically; SIGTERM/SIGINT stop.\n"
                "See delegate-broker(8), delegate-policy(5), delegate-protocol(7).\n",
-               DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR);
+               DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR, DEFAULT_STATE_DIR);
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "policy-dir", required_argument, NULL, 'p' },
                 { "check-policy", required_argument, NULL, ARG_CHECK },
                 { "foreground", no_argument, NULL, 'f' },
+                { "bus", required_argument, NULL, 'b' },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "resume-timeout", required_argument, NULL, ARG_RESUME_TIMEOUT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "s:p:fh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "s:p:b:fh", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         arg_socket = optarg;
@@ -58,6 +70,29 @@ static int parse_argv(int argc, char **argv) {
                 case 'f':
                         arg_foreground = true;
                         break;
+                case 'b':
+                        arg_bus = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        if (!streq(optarg, "none") && optarg[0] != '/') {
+                                fprintf(stderr, "delegate-broker: --state-dir must be an absolute path or \"none\", "
+                                                "not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_RESUME_TIMEOUT: {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || v < 1 || v > 86400) {
+                                fprintf(stderr, "delegate-broker: --resume-timeout must be 1-86400 seconds, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        arg_resume_timeout = (unsigned) v;
+                        break;
+                }
                 case 'h':
                         help();
                         return 0;
@@ -112,9 +147,14 @@ static int run(void) {
                 broker_free(b);
                 return -ENOMEM;
         }
+        b->resume_timeout_usec = (uint64_t) arg_resume_timeout * 1000000;
         r = broker_policy_load(b);
         if (r >= 0)
+                r = state_setup(b, arg_state_dir);
+        if (r >= 0)
                 r = broker_listen(b, arg_socket);
+        if (r >= 0)
+                r = bus_setup(b, arg_bus);
         /* setup done: the last privilege stages (broker-caps.c, broker-seccomp.c) */
         if (r >= 0)
                 r = broker_caps_drop(b);

@@ -344,6 +344,29 @@ static int noargs_check(const policy_rule *rule _unused_, const json_value *args
         return 0;
 }
 
+/* manage.*: the rule's "manage" list must name the action */
+static int manage_check(unsigned action, const char *name, const policy_rule *rule, const json_value *args,
+                        policy_decision *d, char *msg, size_t size) {
+        if (args && args->type != JSON_NULL && (args->type != JSON_OBJECT || args->object.n > 0))
+                return bad(msg, size, "manage.%s takes no arguments", name);
+        if (!rule)
+                return 0;
+        d->allowed = (rule->manage.actions & action) != 0;
+        snprintf(d->reason, sizeof(d->reason), "rule '%s' manage list %s '%s'", rule->name,
+                 d->allowed ? "includes" : "does not include", name);
+        return 0;
+}
+
+#define MANAGE_CHECK(action, name)                                                                              \
+        static int manage_##name##_check(const policy_rule *rule, const json_value *args, policy_decision *d,   \
+                                         char *msg, size_t size) {                                              \
+                return manage_check(action, #name, rule, args, d, msg, size);                                   \
+        }
+MANAGE_CHECK(MANAGE_INSPECT, inspect)
+MANAGE_CHECK(MANAGE_EVALUATE, evaluate)
+MANAGE_CHECK(MANAGE_RELOAD, reload)
+MANAGE_CHECK(MANAGE_REVOKE, revoke)
+
 static const op_desc ops[] = {
         { "ping", false, noargs_check },
         { "state.get", false, noargs_check },
@@ -355,7 +378,15 @@ static const op_desc ops[] = {
         { "kvmi.attach", true, kvmi_attach_check },
         { "kvmi.set-page-access", true, kvmi_spa_check },
         { "kvmi.detach", false, kvmi_detach_check },
+        { "manage.inspect", true, manage_inspect_check },
+        { "manage.evaluate", true, manage_evaluate_check },
+        { "manage.reload", true, manage_reload_check },
+        { "manage.revoke", true, manage_revoke_check },
 };
+
+bool op_is_bus_only(const char *name) {
+        return strncmp(name, "manage.", 7) == 0;
+}
 
 const op_desc *op_lookup(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(ops); i++)
@@ -380,6 +411,8 @@ static bool rule_has_section(const policy_rule *r, const char *op) {
                 return r->tap.present;
         if (!strncmp(op, "kvmi.", 5))
                 return r->kvmi.present;
+        if (op_is_bus_only(op))
+                return r->manage.present;
         return false;
 }
 
@@ -402,8 +435,9 @@ int policy_decide(const policy *p, const policy_subject *s, const char *op, cons
                         return q;
                 d->allowed = false;
                 d->rule = NULL;
-                snprintf(d->reason, sizeof(d->reason), "no rule matches uid %u, cgroup '%s', vm '%s' (default deny)",
-                         (unsigned) s->uid, s->cgroup ? s->cgroup : "", s->vm ? s->vm : "");
+                snprintf(d->reason, sizeof(d->reason),
+                         "no rule matches uid %u, cgroup '%s', vm '%s'%s (default deny)", (unsigned) s->uid,
+                         s->cgroup ? s->cgroup : "", s->vm ? s->vm : "", s->via == POLICY_VIA_DBUS ? " via dbus" : "");
                 return 0;
         }
         d->rule = r;

@@ -130,6 +130,9 @@ typedef struct op_desc {
 int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_detach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+/* manage.*: the broker's own management, decided like operations but only
+ * ever asked over D-Bus, never a socket request. */
+bool op_is_bus_only(const char *name);
 
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);

@@ -170,6 +170,46 @@ static int parse_globs(load_ctx *c, const json_value *v, const char *what, bool 
         return 0;
 }
 
+const char *policy_via_name(policy_via v) {
+        return v == POLICY_VIA_DBUS ? "dbus" : "socket";
+}
+
+int policy_via_from_name(const char *s, policy_via *ret) {
+        if (streq(s, "socket"))
+                *ret = POLICY_VIA_SOCKET;
+        else if (streq(s, "dbus"))
+                *ret = POLICY_VIA_DBUS;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* A string or an array of strings; each must be one of @names (NULL-terminated); bit i for names[i]. */
+static int parse_name_set(load_ctx *c, const json_value *v, const char *what, const char *const *names,
+                          unsigned *ret) {
+        size_t n = v->type == JSON_ARRAY ? v->array.n : 1;
+        unsigned mask = 0;
+        char list[128] = "";
+        for (const char *const *a = names; *a; a++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", a == names ? "" : ", ", *a);
+        if (v->type == JSON_ARRAY && n == 0)
+                return PERR_AT(c, v, "%s list is empty", what);
+        for (size_t i = 0; i < n; i++) {
+                const json_value *e = v->type == JSON_ARRAY ? v->array.items[i] : v;
+                if (e->type != JSON_STRING)
+                        return PERR_AT(c, e, "%s must be a string or an array of strings (%s), not %s", what, list,
+                                       json_type_name(e->type));
+                size_t k = 0;
+                while (names[k] && !streq(names[k], e->string.str))
+                        k++;
+                if (!names[k])
+                        return PERR_AT(c, e, "unknown %s '%s' (allowed: %s)", what, e->string.str, list);
+                mask |= 1u << k;
+        }
+        *ret = mask;
+        return 0;
+}
+
 static int parse_match(load_ctx *c, const json_value *v, policy_rule *r) {
         int q = expect(c, v, JSON_OBJECT, "\"match\"");
         if (q < 0)
@@ -186,8 +226,12 @@ static int parse_match(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_globs(c, m->value, "cgroup", true, &r->cgroups, &r->n_cgroups);
                 else if (streq(m->key, "vm"))
                         q = parse_globs(c, m->value, "vm", false, &r->vms, &r->n_vms);
-                else
-                        q = perr(c, m->line, m->column, "unknown match key '%s' (allowed: uid, gid, cgroup, vm)",
+                else if (streq(m->key, "via")) {
+                        /* bit i is policy_via i */
+                        static const char *const vias[] = { "socket", "dbus", NULL };
+                        q = parse_name_set(c, m->value, "via", vias, &r->via_mask);
+                } else
+                        q = perr(c, m->line, m->column, "unknown match key '%s' (allowed: uid, gid, cgroup, vm, via)",
                                  m->key);
                 if (q < 0)
                         return q;
@@ -476,6 +520,16 @@ static int parse_kvmi(load_ctx *c, const json_value *v, policy_rule *r) {
         return q;
 }
 
+static int parse_manage(load_ctx *c, const json_value *v, policy_rule *r) {
+        /* bit i is MANAGE_* i */
+        static const char *const actions[] = { "inspect", "evaluate", "reload", "revoke", NULL };
+        int q = parse_name_set(c, v, "manage action", actions, &r->manage.actions);
+        if (q < 0)
+                return q;
+        r->manage.present = true;
+        return 0;
+}
+
 static bool rule_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 64)
@@ -522,12 +576,14 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_tap(c, m->value, r);
                 else if (streq(m->key, "kvmi"))
                         q = parse_kvmi(c, m->value, r);
+                else if (streq(m->key, "manage"))
+                        q = parse_manage(c, m->value, r);
                 else if (streq(m->key, "comment"))
                         q = expect(c, m->value, JSON_STRING, "\"comment\"");
                 else
                         q = perr(c, m->line, m->column,
                                  "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap, "
-                                 "kvmi)",
+                                 "kvmi, manage)",
                                  m->key);
                 if (q < 0)
                         return q;
@@ -762,9 +818,12 @@ const policy_rule *policy_match(const policy *p, const policy_subject *s, policy
                                  s->cgroup ? s->cgroup : "");
                 else if (r->n_vms && !glob_in(r->vms, r->n_vms, s->vm ? s->vm : ""))
                         snprintf(why, sizeof(why), "vm '%s' matches none of the rule's vm globs", s->vm ? s->vm : "");
+                else if (r->via_mask && !(r->via_mask & (1u << s->via)))
+                        snprintf(why, sizeof(why), "the request came via %s, which the rule's via does not list",
+                                 policy_via_name(s->via));
                 else {
                         if (fn)
-                                fn(r, true, "uid, gid, cgroup and vm all match", userdata);
+                                fn(r, true, "uid, gid, cgroup, vm and via all match", userdata);
                         return r;
                 }
                 if (fn)

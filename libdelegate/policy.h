@@ -19,6 +19,20 @@
 #define POLICY_MAX_FILE_SIZE (1024 * 1024)
 #define POLICY_MAX_RULES 4096
 
+/* How a request reached the broker (match key "via"). */
+typedef enum policy_via {
+        POLICY_VIA_SOCKET = 0, /* the default: the broker's socket */
+        POLICY_VIA_DBUS = 1,   /* a D-Bus method call */
+} policy_via;
+
+/* What a "manage" section may grant to D-Bus callers (delegate-policy(5)). */
+enum {
+        MANAGE_INSPECT = 1 << 0,  /* ListSessions, GetSession */
+        MANAGE_EVALUATE = 1 << 1, /* Evaluate */
+        MANAGE_RELOAD = 1 << 2,   /* ReloadPolicy */
+        MANAGE_REVOKE = 1 << 3,   /* RevokeSession */
+};
+
 typedef struct id_range {
         uint32_t lo, hi;
 } id_range;
@@ -44,6 +58,7 @@ typedef struct policy_rule {
         size_t n_cgroups;
         char **vms; /* globs */
         size_t n_vms;
+        unsigned via_mask; /* 1 << policy_via; 0: any */
         /* operation sections; an absent section denies the operation */
         struct {
                 bool present;
@@ -87,6 +102,10 @@ typedef struct policy_rule {
                 uint64_t max_entries; /* per kvmi.set-page-access request */
                 bool require_key;     /* kvmi.attach must use a keyed handshake */
         } kvmi;
+        struct {
+                bool present;
+                unsigned actions; /* MANAGE_* */
+        } manage;
 } policy_rule;
 
 typedef struct policy {
@@ -106,6 +125,7 @@ typedef struct policy_subject {
         gid_t gid;
         const char *cgroup; /* the pod cgroup, as "/a/b" */
         const char *vm;
+        policy_via via;
 } policy_subject;
 
 typedef struct policy_decision {
@@ -176,6 +196,10 @@ void policy_tap_clear(policy_rule *r);
 #define POLICY_TAP_DEFAULT_MAX_DEVICES 4
 #define POLICY_TAP_MTU_MIN 68
 #define POLICY_TAP_MTU_MAX 65535
+/* "socket", "dbus" */
+const char *policy_via_name(policy_via v);
+/* -EINVAL for anything but "socket" or "dbus" */
+int policy_via_from_name(const char *s, policy_via *ret);
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);

@@ -135,6 +135,35 @@ int proc_ppid(pid_t pid, pid_t *ret) {
         return 0;
 }
 
+int proc_starttime(pid_t pid, uint64_t *ret) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return n < 0 ? negative_errno() : -EIO;
+        buf[n] = 0;
+        /* the command name may hold anything: fields start after its last ')' */
+        char *p = strrchr(buf, ')');
+        if (!p)
+                return -EIO;
+        p++;
+        for (int field = 3; field < 22; field++) { /* p: the space before field 3 */
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EIO;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p + 1, &end, 10);
+        if (errno || end == p + 1)
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
 int proc_creds_read(pid_t pid, proc_creds *ret) {
         char line[128];
         long ids[4];

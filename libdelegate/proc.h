@@ -22,6 +22,8 @@ bool path_below(const char *path, const char *root);
 int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n);
 
 int proc_ppid(pid_t pid, pid_t *ret);
+/* Field 22 of /proc/PID/stat (clock ticks since boot): with the pid, names a process across time. */
+int proc_starttime(pid_t pid, uint64_t *ret);
 
 /* Real, effective, saved uid and gid. */
 typedef struct proc_creds {

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "delegatectl-kvmi.h"
+#include "delegatectl.h"
 #include "json.h"
 #include "memlock.h"
 #include "ops.h"
@@ -23,7 +24,8 @@
 
 static const char *arg_socket = NULL;
 static const char *arg_vm = NULL;
-static bool arg_json = false;
+bool arg_json = false;
+static const char *arg_bus = "system";
 
 static void help(void) {
         printf("Usage: delegatectl [OPTIONS] COMMAND ...\n"
@@ -48,9 +50,19 @@ static void help(void) {
                "  policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]\n"
                "                                        which rule decides OP, and why (offline)\n"
                "\n"
+               "Over D-Bus (org.delegate.Broker1, see --bus):\n"
+               "  status                                API version, policy generation, sessions\n"
+               "  sessions                              list the sessions\n"
+               "  session ID                            one session's state\n"
+               "  explain --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] OP [ARGS-JSON]\n"
+               "                                        which rule decides OP, asked of the broker\n"
+               "  reload                                reload the broker's policy\n"
+               "  revoke ID                             undo a session's delegations and close it\n"
+               "\n"
                "Options:\n"
                "  -s, --socket PATH   broker socket (default: $%s or %s)\n"
                "      --vm NAME       VM name sent in the hello\n"
+               "  -b, --bus BUS       system (default), session, or a D-Bus address\n"
                "      --json          machine-readable output\n"
                "  -h, --help          show this help\n"
                "      --version       show the version\n",
@@ -68,7 +80,7 @@ static int usage_error(const char *fmt, ...) {
         return 2;
 }
 
-static void print_json_string(const char *s) {
+void print_json_string(const char *s) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_free_ char *out = NULL;
         json_gen_str(g, s);
@@ -768,24 +780,81 @@ static int cmd_policy_explain(int argc, char **argv) {
         return d.allowed ? 0 : 1;
 }
 
+static int cmd_bus_explain(int argc, char **argv) {
+        static const struct option options[] = {
+                { "uid", required_argument, NULL, 'u' },
+                { "gid", required_argument, NULL, 'g' },
+                { "cgroup", required_argument, NULL, 'c' },
+                { "vm", required_argument, NULL, 'v' },
+                { "via", required_argument, NULL, 'V' },
+                {},
+        };
+        bus_explain x = { .uid = (uid_t) -1, .gid = (gid_t) -1 };
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                char *end;
+                unsigned long v;
+                switch (ch) {
+                case 'u':
+                case 'g':
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno || *end || v >= UINT32_MAX)
+                                return usage_error("--%s '%s' is not a numeric id", ch == 'u' ? "uid" : "gid", optarg);
+                        if (ch == 'u')
+                                x.uid = v;
+                        else
+                                x.gid = v;
+                        break;
+                case 'c':
+                        x.cgroup = optarg;
+                        break;
+                case 'v':
+                        x.vm = optarg;
+                        break;
+                case 'V':
+                        x.via = optarg;
+                        break;
+                default:
+                        return usage_error("explain --uid U [--gid G] --cgroup C [--vm V] [--via V] OP [ARGS]");
+                }
+        }
+        if (x.uid == (uid_t) -1 || !x.cgroup)
+                return usage_error("explain needs --uid and --cgroup");
+        if (x.gid == (gid_t) -1)
+                x.gid = x.uid;
+        if (optind >= argc)
+                return usage_error("explain needs an operation (%s)", op_names());
+        x.op = argv[optind++];
+        x.args = optind < argc ? argv[optind++] : "";
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        return bus_command(arg_bus, "explain", NULL, &x);
+}
+
 int main(int argc, char **argv) {
         enum { ARG_JSON = 0x100, ARG_VERSION, ARG_VM };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "vm", required_argument, NULL, ARG_VM },
+                { "bus", required_argument, NULL, 'b' },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "+s:h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+s:b:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         arg_socket = optarg;
                         break;
                 case ARG_VM:
                         arg_vm = optarg;
+                        break;
+                case 'b':
+                        arg_bus = optarg;
                         break;
                 case ARG_JSON:
                         arg_json = true;
@@ -827,5 +896,11 @@ int main(int argc, char **argv) {
                 return cmd_policy_check(sub_argc - 1, sub_argv + 1);
         if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "explain"))
                 return cmd_policy_explain(sub_argc - 1, sub_argv + 1);
-        return usage_error("unknown command '%s'", cmd);
+        if ((streq(cmd, "status") || streq(cmd, "sessions") || streq(cmd, "reload")) && sub_argc == 1)
+                return bus_command(arg_bus, cmd, NULL, NULL);
+        if ((streq(cmd, "session") || streq(cmd, "revoke")) && sub_argc == 2)
+                return bus_command(arg_bus, cmd, sub_argv[1], NULL);
+        if (streq(cmd, "explain"))
+                return cmd_bus_explain(sub_argc, sub_argv);
+        return usage_error("unknown command '%s' (or wrong arguments)", cmd);
 }

@@ -133,6 +133,56 @@ static uint64_t now_ms(void) {
 }
 
 int harness_start_broker(harness *h) {
+        return harness_start_broker_bus(h, NULL);
+}
+
+int harness_start_dbus(harness *h) {
+        const char *conf = getenv("DELEGATE_DBUS_CONFIG");
+        char arg[600];
+        if (!conf)
+                die("DELEGATE_DBUS_CONFIG is not set (meson sets it)");
+        if (access("/usr/bin/dbus-daemon", X_OK) < 0)
+                tap_skip_all("dbus-daemon is not installed");
+        mkdir("/run/dbus-test", 0755);
+        unlink("/run/dbus-test/bus");
+        snprintf(arg, sizeof(arg), "--config-file=%s", conf);
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                int fd = open("/run/delegate-test/dbus.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execl("/usr/bin/dbus-daemon", "dbus-daemon", arg, "--nofork", "--nopidfile", (char *) NULL);
+                _exit(127);
+        }
+        h->dbus_pid = pid;
+        uint64_t t0 = now_ms();
+        while (now_ms() - t0 < 10000) {
+                struct stat st;
+                if (stat("/run/dbus-test/bus", &st) == 0)
+                        return 0;
+                if (waitpid(pid, NULL, WNOHANG) == pid) {
+                        h->dbus_pid = 0;
+                        return -ECHILD;
+                }
+                usleep(10000);
+        }
+        return -ETIMEDOUT;
+}
+
+void harness_stop_dbus(harness *h) {
+        if (h->dbus_pid <= 0)
+                return;
+        kill(h->dbus_pid, SIGTERM);
+        waitpid(h->dbus_pid, NULL, 0);
+        h->dbus_pid = 0;
+}
+
+int harness_start_broker_bus(harness *h, const char *bus) {
         const char *broker = getenv("DELEGATE_BROKER");
         if (!broker)
                 die("DELEGATE_BROKER is not set (meson sets it)");
@@ -146,8 +196,12 @@ int harness_start_broker(harness *h) {
                 dup2(fd, 1);
                 dup2(fd, 2);
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
-                execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                      HARNESS_POLICY_DIR, (char *) NULL);
+                if (bus)
+                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
+                              HARNESS_POLICY_DIR, "--bus", bus, (char *) NULL);
+                else
+                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
+                              HARNESS_POLICY_DIR, (char *) NULL);
                 _exit(127);
         }
         h->broker_pid = pid;
@@ -624,6 +678,7 @@ static int run_inside(const scenario *s, const char *cg_mount) {
         int st = harness_stop_broker(&h);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops cleanly on SIGTERM (status 0x%x)",
                st);
+        harness_stop_dbus(&h);
         if (tap_failed_)
                 harness_dump_log();
         return tap_done();

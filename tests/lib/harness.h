@@ -28,7 +28,11 @@
 typedef struct harness {
         char cgroot[256]; /* cgroup2 mount point (inside: NODE is its root) */
         pid_t broker_pid;
+        pid_t dbus_pid;
 } harness;
+
+/* The private bus of D-Bus scenarios (dbus-daemon, tests/functional/dbus-test.conf). */
+#define HARNESS_BUS_ADDRESS "unix:path=/run/dbus-test/bus"
 
 typedef void (*scenario_fn)(harness *h);
 
@@ -46,6 +50,11 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n);
 
 /* Broker control */
 int harness_start_broker(harness *h);
+/* The same with "--bus @bus" (NULL: the broker's default). */
+int harness_start_broker_bus(harness *h, const char *bus);
+/* Start the private dbus-daemon ($DELEGATE_DBUS_CONFIG); waits for its socket. */
+int harness_start_dbus(harness *h);
+void harness_stop_dbus(harness *h);
 /* SIGTERM, then SIGKILL after 5 s; returns the wait status. */
 int harness_stop_broker(harness *h);
 /* Replace the policy file (name like "10-test.json") with @text. */

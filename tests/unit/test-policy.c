@@ -156,10 +156,10 @@ static void test_broken(void) {
 
         /* rules */
         broken(RULE("{ \"name\": \"a\", \"allow\": true }"), 3, 28,
-               "unknown rule key 'allow' (allowed: name, comment, match, memlock, cgroup, sched, tap, kvmi)",
+               "unknown rule key 'allow' (allowed: name, comment, match, memlock, cgroup, sched, tap, kvmi, manage)",
                "unknown rule key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"user\": 1000 } }"), 3, 39,
-               "unknown match key 'user' (allowed: uid, gid, cgroup, vm)", "unknown match key");
+               "unknown match key 'user' (allowed: uid, gid, cgroup, vm, via)", "unknown match key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"uid\": \"5-1\" } }"), 3, 46, "uid range '5-1' is empty: 5 > 1",
                "uid range 5-1");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"uid\": \"abc\" } }"), 3, 46,
@@ -457,7 +457,7 @@ static void test_match(void) {
         s = (policy_subject) { .uid = 5, .gid = 5, .cgroup = "/pods/a.scope" };
         const policy_rule *m = policy_match(p, &s, explain, &l);
         tap_ok(m && streq(m->name, "cgroup") && l.n == 2 && !l.matched[0] && l.matched[1] &&
-                       streq(l.names[1], "cgroup") && streq(l.why[1], "uid, gid, cgroup and vm all match"),
+                       streq(l.names[1], "cgroup") && streq(l.why[1], "uid, gid, cgroup, vm and via all match"),
                "explain: stops at the matching rule and says why");
 }
 
@@ -756,6 +756,78 @@ static void test_thread_sections(void) {
                  "sched.set: CPU list 'x'", "bad cpus");
 }
 
+/* --- via and manage (D-Bus callers) --- */
+
+static const char via_policy[] = "{\"version\":1,\"rules\":[\n"
+                                 "{\"name\":\"bus-admin\",\"match\":{\"uid\":0,\"via\":\"dbus\"},"
+                                 "\"manage\":[\"inspect\",\"evaluate\"]},\n"
+                                 "{\"name\":\"bus-all\",\"match\":{\"uid\":7,\"via\":[\"dbus\"]},"
+                                 "\"manage\":[\"inspect\",\"evaluate\",\"reload\",\"revoke\"],\"memlock\":{\"max\":\"1G\"}},\n"
+                                 "{\"name\":\"socket-only\",\"match\":{\"uid\":1000,\"via\":\"socket\"},"
+                                 "\"memlock\":{\"max\":\"1G\"}},\n"
+                                 "{\"name\":\"either\",\"match\":{\"uid\":2000,\"via\":[\"socket\",\"dbus\"]},"
+                                 "\"memlock\":{\"max\":\"1G\"}}\n"
+                                 "]}";
+
+static decide_result decide_via(const policy *p, uid_t uid, policy_via via, const char *op, const char *args) {
+        decide_result res = { .r = -999 };
+        _cleanup_json_ json_value *a = NULL;
+        json_parse_error je;
+        if (args && json_parse(args, strlen(args), false, &a, &je) < 0)
+                return res;
+        policy_subject s = { .uid = uid, .gid = uid, .cgroup = "/system", .via = via };
+        res.r = policy_decide(p, &s, op, a, &res.d, res.msg, sizeof(res.msg), NULL, NULL);
+        return res;
+}
+
+static void test_via_manage(void) {
+        _cleanup_policy_ policy *p = policy_new();
+        tap_is_int(load(p, "v.json", via_policy, NULL), 0, "via/manage policy loads");
+        tap_ok(p->rules[0].via_mask == 1u << POLICY_VIA_DBUS && p->rules[0].manage.present &&
+                       p->rules[0].manage.actions == (MANAGE_INSPECT | MANAGE_EVALUATE),
+               "via \"dbus\" and a manage list parse");
+        tap_ok(p->rules[3].via_mask == ((1u << POLICY_VIA_DBUS) | (1u << POLICY_VIA_SOCKET)) && !p->rules[3].manage.present,
+               "via as a list of both");
+
+        decided(decide_via(p, 0, POLICY_VIA_DBUS, "manage.inspect", NULL), true, "bus-admin",
+                "rule 'bus-admin' manage list includes 'inspect'", "root over D-Bus may inspect");
+        decided(decide_via(p, 0, POLICY_VIA_DBUS, "manage.reload", NULL), false, "bus-admin",
+                "rule 'bus-admin' manage list does not include 'reload'", "but not reload");
+        decided(decide_via(p, 0, POLICY_VIA_SOCKET, "manage.inspect", NULL), false, NULL,
+                "no rule matches uid 0, cgroup '/system', vm '' (default deny)", "via socket the dbus rule does not match");
+        decided(decide_via(p, 1, POLICY_VIA_DBUS, "manage.inspect", "{}"), false, NULL, "via dbus (default deny)",
+                "another uid over D-Bus: default deny, saying via dbus");
+        decided(decide_via(p, 7, POLICY_VIA_DBUS, "manage.revoke", NULL), true, "bus-all", "includes 'revoke'",
+                "all four actions");
+        decided(decide_via(p, 7, POLICY_VIA_DBUS, "memlock.set", "{\"pid\":0,\"soft\":1}"), true, "bus-all",
+                "within", "a D-Bus rule with a memlock section allows memlock.set over D-Bus");
+        decided(decide_via(p, 1000, POLICY_VIA_DBUS, "memlock.set", "{\"pid\":0,\"soft\":1}"), false, NULL,
+                "default deny", "a socket-only rule does not match a D-Bus caller");
+        decided(decide_via(p, 1000, POLICY_VIA_SOCKET, "memlock.set", "{\"pid\":0,\"soft\":1}"), true, "socket-only",
+                "within", "but matches the socket");
+        decided(decide_via(p, 2000, POLICY_VIA_DBUS, "memlock.set", "{\"pid\":0,\"soft\":1}"), true, "either",
+                "within", "via [socket, dbus] matches D-Bus");
+        decided(decide_via(p, 2000, POLICY_VIA_DBUS, "manage.inspect", NULL), false, "either",
+                "rule 'either' has no section for manage.inspect", "a rule without manage denies management");
+        rejected(decide_via(p, 0, POLICY_VIA_DBUS, "manage.inspect", "{\"x\":1}"), -EINVAL,
+                 "manage.inspect takes no arguments", "manage ops take no arguments");
+        tap_ok(op_is_bus_only("manage.reload") && !op_is_bus_only("memlock.set"), "manage.* is D-Bus only");
+        tap_is_str(policy_via_name(POLICY_VIA_DBUS), "dbus", "via name");
+        policy_via v;
+        tap_ok(policy_via_from_name("dbus", &v) == 0 && v == POLICY_VIA_DBUS &&
+                       policy_via_from_name("socket", &v) == 0 && v == POLICY_VIA_SOCKET &&
+                       policy_via_from_name("tcp", &v) == -EINVAL,
+               "via names parse");
+
+        broken(RULE("{\"name\":\"a\",\"match\":{\"via\":\"tcp\"}}"), 3, 40,
+               "unknown via 'tcp' (allowed: socket, dbus)", "unknown via");
+        broken(RULE("{\"name\":\"a\",\"match\":{\"via\":[]}}"), 3, 40, "via list is empty", "empty via list");
+        broken(RULE("{\"name\":\"a\",\"manage\":[\"inspect\",\"rm\"]}"), 3, 45,
+               "unknown manage action 'rm' (allowed: inspect, evaluate, reload, revoke)", "unknown manage action");
+        broken(RULE("{\"name\":\"a\",\"manage\":true}"), 3, 34, "manage action must be a string or an array",
+               "manage must be strings");
+}
+
 int main(void) {
         unit_tmpdir(tmpdir, sizeof(tmpdir), "test-policy");
         test_good();
@@ -765,6 +837,7 @@ int main(void) {
         test_match();
         test_thread_sections();
         test_decide();
+        test_via_manage();
         rmdir(tmpdir);
         return tap_done();
 }
