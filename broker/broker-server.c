@@ -23,6 +23,16 @@
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 int broker_new(broker **ret) {
+        /* the signals the loop handles are blocked from the start: one that
+         * arrives during setup (before broker_run()) waits for the loop
+         * instead of killing a half-set-up broker */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
         broker *b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
