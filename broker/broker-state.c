@@ -433,6 +433,8 @@ static void recover_one(broker *b, const char *name) {
         }
         _cleanup_erase_free_ char *text = malloc((size_t) st.st_size + 1);
         ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
+        if (text)
+                text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
         _cleanup_json_ json_value *s = NULL;
         json_parse_error je;
         client *c = NULL;

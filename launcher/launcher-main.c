@@ -86,9 +86,12 @@ static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char 
                 struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
                 nanosleep(&d, NULL);
                 delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+                /* resumes the session (the broker kept what it did), then the same request
+                 * goes again with the same id: done already, it is answered, not redone */
                 char *st = NULL;
                 if (delegate_state_get(ctx, &st, e) >= 0)
-                        say(s, "reconnected to the broker: session %" PRIu64, delegate_ctx_session(ctx));
+                        say(s, "reconnected to the broker: session %" PRIu64 " %s", delegate_ctx_session(ctx),
+                            delegate_ctx_resumed(ctx) ? "resumed" : "(a new one: the broker did not keep the old one)");
                 delegate_free_string(st);
         }
 }

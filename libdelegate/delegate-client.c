@@ -36,6 +36,12 @@ struct delegate_ctx {
         uint64_t session;
         char *pod_cgroup;
         uint64_t next_id;
+        /* resuming after a lost connection */
+        uint64_t resume_session;
+        char resume_token[72];
+        bool resumed;
+        uint64_t lost_id;  /* the request whose answer was lost, 0: none */
+        char *lost_req;    /* its op, args and fd count, to recognise it when retried */
         handler handlers[MAX_HANDLERS];
         size_t n_handlers;
 };
@@ -73,6 +79,7 @@ void delegate_ctx_free(delegate_ctx *c) {
         if (!c)
                 return;
         disconnect(c);
+        erase_free(c->lost_req);
         free(c->socket_path);
         free(c->client);
         free(c->vm);
@@ -119,6 +126,10 @@ uint64_t delegate_ctx_session(delegate_ctx *c) {
 
 const char *delegate_ctx_pod_cgroup(delegate_ctx *c) {
         return c->pod_cgroup;
+}
+
+bool delegate_ctx_resumed(delegate_ctx *c) {
+        return c->resumed;
 }
 
 uint64_t delegate_ctx_next_id(delegate_ctx *c) {
@@ -252,7 +263,7 @@ static int reply_error(const json_value *e, delegate_error *err) {
         return ret;
 }
 
-int delegate_connect(delegate_ctx *c, delegate_error *err) {
+static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         const char *path = socket_path(c);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int r;
@@ -279,6 +290,13 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         json_gen_kv_str(g, "client", c->client ? c->client : program_invocation_short_name);
         if (c->vm)
                 json_gen_kv_str(g, "vm", c->vm);
+        if (resume) {
+                json_gen_str(g, "resume");
+                yajl_gen_map_open(g);
+                json_gen_kv_u64(g, "session", c->resume_session);
+                json_gen_kv_str(g, "token", c->resume_token);
+                yajl_gen_map_close(g);
+        }
         yajl_gen_map_close(g);
         r = json_gen_take(g, &hello, &len);
         if (r < 0)
@@ -319,10 +337,35 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         v = json_get(w, "cgroup");
         if (json_is_string(v))
                 c->pod_cgroup = strdup(v->string.str);
+        v = json_get(w, "resumed");
+        c->resumed = v && v->type == JSON_BOOL && v->boolean;
+        v = json_get(w, "resume_token");
+        if (json_is_string(v) && strlen(v->string.str) < sizeof(c->resume_token)) {
+                snprintf(c->resume_token, sizeof(c->resume_token), "%s", v->string.str);
+                c->resume_session = c->session;
+        }
+        if (!c->resumed) {
+                /* a new session: nothing of the old one can be retried */
+                c->lost_id = 0;
+                erase_free(c->lost_req);
+                c->lost_req = NULL;
+        }
         return 0;
 fail:
         disconnect(c);
         return r;
+}
+
+int delegate_connect(delegate_ctx *c, delegate_error *err) {
+        if (c->resume_session && c->resume_token[0]) {
+                int r = connect_once(c, true, err);
+                /* the broker does not hold that session (-ESRCH), or not for us (-EACCES): a new one */
+                if (r != -ESRCH && r != -EACCES)
+                        return r;
+                c->resume_session = 0;
+                explicit_bzero(c->resume_token, sizeof(c->resume_token));
+        }
+        return connect_once(c, false, err);
 }
 
 int delegate_open(int api_version, const char *socket_path, const char *client, const char *vm, delegate_ctx **ret,
@@ -370,6 +413,24 @@ int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn
         return 0;
 }
 
+/* What identifies a request for a retry: op, args and how many fds it carries. */
+static char *lost_key(const char *op, const json_value *args, size_t n_fds) {
+        _cleanup_erase_free_ char *a = NULL;
+        char *key = NULL;
+        if (args && json_dump(args, &a) < 0)
+                return NULL;
+        if (asprintf(&key, "%s\n%s\n%zu", op, a ? a : "", n_fds) < 0)
+                return NULL;
+        return key;
+}
+
+static void remember_lost(delegate_ctx *c, uint64_t id, char **key) {
+        erase_free(c->lost_req);
+        c->lost_req = *key;
+        *key = NULL;
+        c->lost_id = c->lost_req ? id : 0;
+}
+
 static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
                        char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
@@ -378,7 +439,15 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 if (r < 0)
                         return r;
         }
-        uint64_t id = c->next_id++;
+        _cleanup_erase_free_ char *key = lost_key(op, args, n_in_fds);
+        uint64_t id;
+        if (c->lost_id && c->lost_req && key && streq(key, c->lost_req)) {
+                id = c->lost_id; /* the retry of a request whose answer was lost */
+                c->lost_id = 0;
+                erase_free(c->lost_req);
+                c->lost_req = NULL;
+        } else
+                id = c->next_id++;
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *req = NULL;
         size_t len;
@@ -397,8 +466,10 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 return error_set(err, r, "local", -r, "cannot build the request");
         r = send_msg(c, req, len, in_fds, n_in_fds, err);
         if (r < 0) {
-                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
+                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
                         disconnect(c); /* the next call connects afresh */
+                        remember_lost(c, id, &key);
+                }
                 return r;
         }
 
@@ -408,8 +479,10 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 size_t nfds = 0;
                 r = recv_msg(c, &rep, fds, DELEGATE_MAX_FDS, &nfds, err);
                 if (r < 0) {
-                        if (r == -ECONNRESET)
+                        if (r == -ECONNRESET) {
                                 disconnect(c);
+                                remember_lost(c, id, &key);
+                        }
                         return r;
                 }
                 uint64_t rid;

@@ -192,6 +192,13 @@ int main(int argc, char **argv) {
                                 print_error(&e);
                         else
                                 printf("{\"ok\":true,\"session\":%" PRIu64 "}\n", delegate_ctx_session(ctx));
+                } else if (!strcmp(cmd, "connect")) {
+                        /* (re)connect now: resumes the session after a broker restart */
+                        if (delegate_connect(ctx, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"session\":%" PRIu64 ",\"resumed\":%s}\n",
+                                       delegate_ctx_session(ctx), delegate_ctx_resumed(ctx) ? "true" : "false");
                 } else if (!strcmp(cmd, "state")) {
                         char *s = NULL;
                         if (delegate_state_get(ctx, &s, &e) < 0)

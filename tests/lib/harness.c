@@ -183,6 +183,10 @@ void harness_stop_dbus(harness *h) {
 }
 
 int harness_start_broker_bus(harness *h, const char *bus) {
+        return harness_start_broker_argv(h, bus, NULL);
+}
+
+int harness_start_broker_argv(harness *h, const char *bus, const char *const *extra) {
         const char *broker = getenv("DELEGATE_BROKER");
         if (!broker)
                 die("DELEGATE_BROKER is not set (meson sets it)");
@@ -196,12 +200,17 @@ int harness_start_broker_bus(harness *h, const char *bus) {
                 dup2(fd, 1);
                 dup2(fd, 2);
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (bus)
-                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                              HARNESS_POLICY_DIR, "--bus", bus, (char *) NULL);
-                else
-                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                              HARNESS_POLICY_DIR, (char *) NULL);
+                const char *argv[32] = { "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET,
+                                         "--policy-dir", HARNESS_POLICY_DIR };
+                size_t n = 6;
+                if (bus) {
+                        argv[n++] = "--bus";
+                        argv[n++] = bus;
+                }
+                for (size_t i = 0; extra && extra[i] && n < 31; i++)
+                        argv[n++] = extra[i];
+                argv[n] = NULL;
+                execv(broker, (char *const *) argv);
                 _exit(127);
         }
         h->broker_pid = pid;

@@ -20,6 +20,7 @@
 #endif
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -92,8 +93,15 @@ int delegate_ctx_set_mode(delegate_ctx *ctx, delegate_mode mode);
  * Returns 0; -EPROTO with code "api-mismatch" and a message naming both
  * versions when the broker speaks another API version; another -errno on
  * transport failure.  Calls that need the broker connect on their own.
+ *
+ * Reconnecting after the connection was lost (the broker restarted) resumes
+ * the context's session with the token from its welcome, so the broker
+ * keeps what it did for it; when the broker no longer holds that session
+ * the context opens a new one.  delegate_ctx_resumed() tells which.
  */
 int delegate_connect(delegate_ctx *ctx, delegate_error *err);
+/* Did the last delegate_connect() resume the previous session? */
+bool delegate_ctx_resumed(delegate_ctx *ctx);
 
 /**
  * delegate_open() - delegate_ctx_new() + identity + delegate_connect().
@@ -147,7 +155,13 @@ int delegate_call_with_fds(delegate_ctx *ctx, const char *op, const char *args_j
                            char **ret_result_json, int *ret_fds, size_t max_fds, size_t *ret_n_fds,
                            delegate_error *err);
 
-/* Request id the next broker call will carry (ids are per context). */
+/*
+ * Request id the next broker call will carry (ids are per context).  One
+ * exception: when the answer to a request was lost with the connection, the
+ * same request (same op, args and fds count) issued again after a reconnect
+ * carries the same id, so a broker that had done it answers from its retry
+ * cache instead of doing it twice.
+ */
 uint64_t delegate_ctx_next_id(delegate_ctx *ctx);
 
 int delegate_ping(delegate_ctx *ctx, delegate_error *err);
