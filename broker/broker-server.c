@@ -51,6 +51,7 @@ void broker_free(broker *b) {
                 return;
         while (b->clients)
                 client_free(b->clients);
+        cgroup_reap_all_free(b);
         bus_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)
