@@ -121,6 +121,10 @@ const char *delegate_ctx_pod_cgroup(delegate_ctx *c) {
         return c->pod_cgroup;
 }
 
+int delegate_ctx_fd(delegate_ctx *c) {
+        return c->fd >= 0 ? c->fd : -ENOTCONN;
+}
+
 uint64_t delegate_ctx_next_id(delegate_ctx *c) {
         return c->next_id;
 }
