@@ -54,6 +54,7 @@ static void help(void) {
                "  -s, --socket PATH     broker socket (default: $%s or %s)\n"
                "      --incoming URI    a live-migration target: QEMU waits with -incoming defer,\n"
                "                        the same steps run, then migrate-incoming URI\n"
+               "                        (unix:PATH or tcp:HOST:PORT; exec: and fd: are refused)\n"
                "  -h, --help            this help\n"
                "      --version         the version\n",
                DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH);
@@ -601,6 +602,30 @@ out:
         return ret;
 }
 
+/*
+ * QEMU runs with -sandbox spawn=deny and inherits only the QMP and TAP fds:
+ * "exec:" would have it spawn a process (seccomp kills it with SIGSYS, after
+ * every step was done) and "fd:" names an fd it does not have.  Refused up
+ * front; other URIs (unix:, tcp:, ...) are QEMU's to judge.
+ */
+static int incoming_uri_check(const char *uri) {
+        if (strncmp(uri, "exec:", 5) == 0) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s': exec: migration needs QEMU to spawn a process, "
+                                "which its -sandbox spawn=deny forbids; use unix:PATH or tcp:HOST:PORT\n", uri);
+                return -EINVAL;
+        }
+        if (strncmp(uri, "fd:", 3) == 0) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s': QEMU inherits no fd but QMP's and the TAP "
+                                "devices'; use unix:PATH or tcp:HOST:PORT\n", uri);
+                return -EINVAL;
+        }
+        if (!strchr(uri, ':')) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s' is not a migration URI (like unix:PATH)\n", uri);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         enum { ARG_VERSION = 0x100, ARG_INCOMING };
         static const struct option options[] = {
@@ -639,5 +664,7 @@ int main(int argc, char **argv) {
                         optind < argc ? "unexpected argument" : "--spec FILE is required");
                 return 2;
         }
+        if (arg_incoming && incoming_uri_check(arg_incoming) < 0)
+                return 2;
         return run();
 }

@@ -783,6 +783,23 @@ out:
         }
 }
 
+
+/* exec: would have QEMU spawn a process, which its -sandbox forbids: refused before anything is asked. */
+static void launcher_incoming_exec(harness *h) {
+        pod_net("pod-a");
+        vm_dir();
+        spec_opts o = { "vm-a", harness_hard / 2, true, VMDIR "/firmware.log", NULL };
+        write_spec(VMDIR "/vm.json", &o);
+        pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, "exec:cat " VMDIR "/state");
+        int st = wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "--incoming exec:... is a usage error (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "exec: migration needs QEMU to spawn a process", 0), "saying why");
+        tap_is_int(sessions_of(l), 0, "the launcher asked the broker for nothing");
+        tap_is_int(qemu_pid_from_log(), -1, "and started no QEMU");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
 static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
@@ -792,6 +809,7 @@ static const scenario scenarios[] = {
         { "launcher-qemu-killed", policy_all, launcher_qemu_killed },
         { "launcher-broker-restart", policy_all, launcher_broker_restart },
         { "launcher-incoming", policy_all, launcher_incoming },
+        { "launcher-incoming-exec", policy_all, launcher_incoming_exec },
 };
 
 int main(int argc, char **argv) {
