@@ -601,7 +601,7 @@ static void launcher_broker_restart(harness *h) {
         tap_ok(s2 > 0, "in session %" PRIu64 " (the first was %" PRIu64 ")", s2, s1);
         tap_is_int(sessions_of(l), 2, "the broker's log: the launcher opened a session with each broker");
         if (taps == 0) {
-                tap_ok(!link_exists("pod-a", "vnet0"),
+                tap_ok(wait_link_gone("pod-a", "vnet0"),
                        "the stopping broker removed vnet0, and the new session holds no TAP device");
                 tap_ok(cgroup_exists(h, POD_A "/housekeeping"),
                        "the housekeeping cgroup stays: QEMU's threads are still in it");

@@ -5,6 +5,7 @@
  * directly (query-status, migrate, quit) instead of trusting the launcher.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -76,8 +77,15 @@ int harness_qmp_open(const char *path, int timeout_ms) {
 }
 
 char *harness_qmp(int fd, const char *command_json) {
-        size_t n = strlen(command_json);
-        if (write(fd, command_json, n) != (ssize_t) n || write(fd, "\n", 1) != 1)
+        /* one send, no SIGPIPE: QEMU runs a command as soon as the object is
+         * complete, and after "quit" it may close before a second write */
+        char *cmd = NULL;
+        int n = asprintf(&cmd, "%s\n", command_json);
+        if (n < 0)
+                return NULL;
+        ssize_t k = send(fd, cmd, (size_t) n, MSG_NOSIGNAL);
+        free(cmd);
+        if (k != n)
                 return NULL;
         for (;;) {
                 char *line = read_line(fd, 30000);
