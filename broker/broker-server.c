@@ -56,6 +56,7 @@ void broker_free(broker *b) {
         state_free_detached(b);
         safe_close(b->state_fd);
         free(b->state_dir);
+        cgroup_reap_all_free(b);
         bus_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)

@@ -24,6 +24,7 @@
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
+#define BROKER_MAX_REAPS 1024   /* ended sessions' busy cgroups waiting to be removed */
 #define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
 #define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* per KVMI command, and for the handshake */
@@ -33,6 +34,7 @@
 typedef struct kvmi_channel kvmi_channel;
 
 typedef struct broker broker;
+typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
@@ -205,6 +207,8 @@ struct broker {
         client *detached; /* recovered sessions waiting to be resumed (linked by next) */
         uint64_t resume_timeout_usec;
         burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */
+        cgroup_reap *reaps;  /* created cgroups removed once empty (broker-op-cgroup.c) */
+        size_t n_reaps;
 };
 
 /*
@@ -442,6 +446,8 @@ void op_sched_set(request *req, const policy_decision *d);
 
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
+/* ... and free what still waits for a busy cgroup to empty (at exit) */
+void cgroup_reap_all_free(broker *b);
 void op_tap_create(request *req, const policy_decision *d);
 void op_tap_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that

@@ -68,6 +68,8 @@ static void note_event(qmp *q, const json_value *v) {
         const json_value *e = json_get(v, "event");
         if (e && e->type == JSON_STRING && streq(e->string.str, "SHUTDOWN"))
                 q->shutdown_seen = true;
+        if (e && e->type == JSON_STRING && streq(e->string.str, "RESUME"))
+                q->resume_seen = true;
 }
 
 /* Next non-event message within the deadline. */

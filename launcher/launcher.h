@@ -77,6 +77,7 @@ typedef struct qmp {
         char *buf; /* QMP_BUF bytes */
         size_t len;
         bool shutdown_seen; /* a SHUTDOWN event arrived */
+        bool resume_seen;   /* a RESUME event arrived: the guest runs */
 } qmp;
 #define QMP_BUF (256 * 1024)
 

@@ -132,6 +132,10 @@ bool delegate_ctx_resumed(delegate_ctx *c) {
         return c->resumed;
 }
 
+int delegate_ctx_fd(delegate_ctx *c) {
+        return c->fd >= 0 ? c->fd : -ENOTCONN;
+}
+
 uint64_t delegate_ctx_next_id(delegate_ctx *c) {
         return c->next_id;
 }

@@ -139,5 +139,16 @@ typedef struct harness_sched_attr {
 } harness_sched_attr;
 harness_sched_attr harness_sched_getattr(pid_t tid);
 
+/* harness-qmp.c: the test's own QMP client for a monitor QEMU serves at
+ * @path ("-qmp unix:PATH,server=on,wait=off").  Connects (retrying up to
+ * @timeout_ms while the socket does not exist yet), reads the greeting and
+ * negotiates capabilities; returns the fd or -errno. */
+int harness_qmp_open(const char *path, int timeout_ms);
+/* Send one command (a JSON object); the answer line, malloc'd, events
+ * skipped; NULL when QEMU closed the monitor or did not answer. */
+char *harness_qmp(int fd, const char *command_json);
+/* query-status's "status" ("running", "inmigrate", ...), malloc'd. */
+char *harness_qmp_status(int fd);
+
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);

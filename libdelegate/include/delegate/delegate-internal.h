@@ -115,6 +115,10 @@ int delegate_open(int api_version, const char *socket_path, const char *client, 
 int delegate_ctx_broker_api(delegate_ctx *ctx);
 uint64_t delegate_ctx_session(delegate_ctx *ctx);
 const char *delegate_ctx_pod_cgroup(delegate_ctx *ctx);
+/* The connection's socket, only to poll(2) it: the broker never speaks
+ * unasked, so "readable" between calls means it closed the connection.
+ * -ENOTCONN when not connected.  The context keeps owning it. */
+int delegate_ctx_fd(delegate_ctx *ctx);
 
 /**
  * delegate_handler_fn - an application's implementation of an operation.
