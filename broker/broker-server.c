@@ -201,7 +201,7 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         int fds[BROKER_MAX_FDS_IN];
                         size_t n_fds;
                         bool eof;
-                        /* fds beyond BROKER_MAX_FDS_IN are closed by wire_recv() as they arrive */
+                        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
                         ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
                         if (n == -EAGAIN)
                                 break;
