@@ -751,11 +751,11 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 batch_free(b);
                 return;
         }
-        if (c->kvmi_shadow.n + n > SESSION_MAX_KVMI_PAGES) {
+        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
                                     "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %d",
-                                    c->kvmi_shadow.n, n, SESSION_MAX_KVMI_PAGES);
+                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;

@@ -264,6 +264,10 @@ static int reply_error(const json_value *e, delegate_error *err) {
         error_set(err, ret, cs, (int) en, "%s", json_is_string(msg) ? msg->string.str : "(no message)");
         if (err && json_is_string(rule))
                 snprintf(err->rule, sizeof(err->rule), "%s", rule->string.str);
+        uint64_t retry;
+        const json_value *rv = json_get(e, "retry_after_ms");
+        if (err && rv && json_to_u64(rv, &retry) == 0)
+                err->retry_after_ms = retry > UINT32_MAX ? UINT32_MAX : (uint32_t) retry;
         return ret;
 }
 
@@ -306,14 +310,25 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build hello");
         r = send_msg(c, hello, len, NULL, 0, err);
-        if (r < 0)
+        /* refused on connect (too many clients): the broker said why, then closed */
+        bool refused = r == -EPIPE || r == -ECONNRESET;
+        if (r < 0 && !refused)
                 goto fail;
 
         _cleanup_json_ json_value *w = NULL;
         size_t nfds;
-        r = recv_msg(c, &w, NULL, 0, &nfds, err);
-        if (r < 0)
+        delegate_error recv_err;
+        int rr = recv_msg(c, &w, NULL, 0, &nfds, refused ? &recv_err : err);
+        if (rr == -ECONNRESET && !w) {
+                /* closed with our hello unread: the reset is reported before the refusal queued for us */
+                refused = true;
+                r = rr;
+                rr = recv_msg(c, &w, NULL, 0, &nfds, &recv_err);
+        }
+        if (rr < 0) {
+                r = refused ? r : rr;
                 goto fail;
+        }
         const json_value *type = json_get(w, "type");
         if (json_is_string(type) && streq(type->string.str, "error")) {
                 r = reply_error(w, err);

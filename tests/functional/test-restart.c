@@ -191,7 +191,7 @@ static void restart_timeout(harness *h) {
 
         kill9_broker(h);
         const char *const extra[] = { "--resume-timeout", "2", NULL };
-        tap_is_int(harness_start_broker_argv(h, NULL, extra), 0, "a new broker starts with --resume-timeout 2");
+        tap_is_int(harness_start_broker_args(h, extra), 0, "a new broker starts with --resume-timeout 2");
         tap_ok(harness_log_contains("recovered: waiting 2 s"), "it waits for the live launcher");
         tap_ok(link_exists("vnet0"), "meanwhile vnet0 stays");
         tap_ok(harness_log_contains("did not resume it in time"), "the launcher never resumes: undone");

@@ -52,8 +52,8 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n);
 int harness_start_broker(harness *h);
 /* The same with "--bus @bus" (NULL: the broker's default). */
 int harness_start_broker_bus(harness *h, const char *bus);
-/* The same with more options (NULL-terminated, may be NULL). */
-int harness_start_broker_argv(harness *h, const char *bus, const char *const *extra);
+/* The same with extra broker arguments (@extra NULL-terminated, may be NULL). */
+int harness_start_broker_args(harness *h, const char *const *extra);
 /* Start the private dbus-daemon ($DELEGATE_DBUS_CONFIG); waits for its socket. */
 int harness_start_dbus(harness *h);
 void harness_stop_dbus(harness *h);

@@ -48,13 +48,16 @@ extern "C" {
  * "api-mismatch", "denied", "not-found", "exists", "too-large",
  * "rate-limited", "unsupported", "system") or "local" for failures inside
  * this library before anything was sent; @errno_value a positive errno or 0;
- * @rule the policy rule that decided a denial, when known.
+ * @rule the policy rule that decided a denial, when known; @retry_after_ms,
+ * with "rate-limited", how long to wait before the broker takes another
+ * request (0: not said).
  */
 typedef struct delegate_error {
         char code[32];
         int errno_value;
         char rule[128];
         char message[512];
+        uint32_t retry_after_ms;
 } delegate_error;
 
 typedef struct delegate_ctx delegate_ctx;
