@@ -255,6 +255,8 @@ static int reply_error(const json_value *e, delegate_error *err) {
 int delegate_connect(delegate_ctx *c, delegate_error *err) {
         const char *path = socket_path(c);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        /* before the first "goto fail": its cleanup runs at every exit */
+        _cleanup_json_ json_value *w = NULL;
         int r;
 
         disconnect(c);
@@ -287,7 +289,6 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         if (r < 0)
                 goto fail;
 
-        _cleanup_json_ json_value *w = NULL;
         size_t nfds;
         r = recv_msg(c, &w, NULL, 0, &nfds, err);
         if (r < 0)
