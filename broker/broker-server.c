@@ -102,8 +102,8 @@ void client_free(client *c) {
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 erase_free(c->cache[i].buf);
         free(c->cgroup);
-        free(c->name);
-        free(c->vm);
+        erase_free(c->name); /* from the client's hello */
+        erase_free(c->vm);
         explicit_bzero(c, sizeof(*c));
         free(c);
 }

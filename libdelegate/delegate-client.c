@@ -74,8 +74,9 @@ void delegate_ctx_free(delegate_ctx *c) {
                 return;
         disconnect(c);
         free(c->socket_path);
-        free(c->client);
-        free(c->vm);
+        /* the identity travels in every hello: request content */
+        erase_free(c->client);
+        erase_free(c->vm);
         for (size_t i = 0; i < c->n_handlers; i++)
                 free(c->handlers[i].op);
         explicit_bzero(c, sizeof(*c));
@@ -86,7 +87,7 @@ static int replace_str(char **dst, const char *src) {
         char *n = NULL;
         if (src && !(n = strdup(src)))
                 return -ENOMEM;
-        free(*dst);
+        erase_free(*dst);
         *dst = n;
         return 0;
 }
