@@ -204,10 +204,11 @@ int caller_from_client(caller *who, const client *c) {
         return 0;
 }
 
+/* The names came from a request (hello, bus caller): erased like it. */
 void caller_clear(caller *who) {
-        free(who->cgroup);
-        free(who->vm);
-        free(who->name);
+        erase_free(who->cgroup);
+        erase_free(who->vm);
+        erase_free(who->name);
         *who = (caller) {};
 }
 

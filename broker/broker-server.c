@@ -139,8 +139,8 @@ void client_free(client *c) {
         if (was_session || (c->revoked && !c->detached))
                 bus_emit_session_closed(b, c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
         free(c->cgroup);
-        free(c->name);
-        free(c->vm);
+        erase_free(c->name); /* from the client's hello */
+        erase_free(c->vm);
         explicit_bzero(c, sizeof(*c));
         free(c);
 }

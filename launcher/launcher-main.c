@@ -180,16 +180,10 @@ static int vcpu_threads(qmp *q, const vm_spec *s, pid_t *tids, size_t max, size_
                 fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
                 return r;
         }
-        *n = 0;
-        for (size_t i = 0; v->type == JSON_ARRAY && i < v->array.n; i++) {
-                const json_value *c = v->array.items[i];
-                uint64_t idx, tid;
-                if (json_to_u64(json_get(c, "cpu-index"), &idx) < 0 || json_to_u64(json_get(c, "thread-id"), &tid) < 0 ||
-                    idx >= max)
-                        continue;
-                tids[idx] = (pid_t) tid;
-                if (idx + 1 > *n)
-                        *n = idx + 1;
+        if (qmp_vcpu_threads_parse(v, tids, max, n) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: query-cpus-fast: QEMU's answer is not a table of "
+                        "distinct vCPU indexes 0..n-1 with thread ids\n", s->name);
+                return -EBADMSG;
         }
         if (*n != s->vcpus) {
                 fprintf(stderr, "delegate-launcher[%s]: QEMU reports %zu vCPUs, the spec says %u\n", s->name, *n,

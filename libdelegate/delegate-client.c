@@ -81,8 +81,9 @@ void delegate_ctx_free(delegate_ctx *c) {
         disconnect(c);
         erase_free(c->lost_req);
         free(c->socket_path);
-        free(c->client);
-        free(c->vm);
+        /* the identity travels in every hello: request content */
+        erase_free(c->client);
+        erase_free(c->vm);
         for (size_t i = 0; i < c->n_handlers; i++)
                 free(c->handlers[i].op);
         explicit_bzero(c, sizeof(*c));
@@ -93,7 +94,7 @@ static int replace_str(char **dst, const char *src) {
         char *n = NULL;
         if (src && !(n = strdup(src)))
                 return -ENOMEM;
-        free(*dst);
+        erase_free(*dst);
         *dst = n;
         return 0;
 }
@@ -274,6 +275,8 @@ static int reply_error(const json_value *e, delegate_error *err) {
 static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         const char *path = socket_path(c);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        /* before the first "goto fail": its cleanup runs at every exit */
+        _cleanup_json_ json_value *w = NULL;
         int r;
 
         disconnect(c);
@@ -315,7 +318,6 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         if (r < 0 && !refused)
                 goto fail;
 
-        _cleanup_json_ json_value *w = NULL;
         size_t nfds;
         delegate_error recv_err;
         int rr = recv_msg(c, &w, NULL, 0, &nfds, refused ? &recv_err : err);
