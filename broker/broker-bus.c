@@ -693,9 +693,29 @@ static void retry_later(bus_state *s, uint64_t usec) {
                 log_msg(s->b, LOG_ERR, "cannot arm the D-Bus retry timer; D-Bus stays off");
 }
 
-/* Every incoming message passes here first: notice a lost connection. */
+/* A method call of our interface over its caller's rate: answered here (1), else 0. */
+static int rate_limited(broker *b, sd_bus_message *m) {
+        _cleanup_(bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        uint64_t retry_ms;
+        if (!sd_bus_message_is_method_call(m, BUS_IFACE, NULL))
+                return 0;
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) < 0 || sd_bus_creds_get_euid(creds, &uid) < 0)
+                return 0; /* bus_caller() refuses it with the reason */
+        if (limits_rate_take_uid(b, uid, &retry_ms))
+                return 0;
+        sd_bus_reply_method_errorf(m, BUS_IFACE ".Error.RateLimited",
+                                   "uid %u: more than %u calls per second (burst %u); not carried out, retry after "
+                                   "%" PRIu64 " ms",
+                                   (unsigned) uid, b->limits.rate, b->limits.burst, retry_ms);
+        return 1;
+}
+
+/* Every incoming message passes here first: the rate limit; notice a lost connection. */
 static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         bus_state *s = userdata;
+        if (rate_limited(s->b, m))
+                return 1;
         if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected"))
                 return 0;
         if (!s->complained)

@@ -122,7 +122,8 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
-        unsigned char buf[sizeof(int) + sizeof(((request *) NULL)->helper_out)];
+        /* aligned for the step's output struct (tap_out holds 64-bit fields) */
+        _Alignas(max_align_t) unsigned char out[sizeof(((request *) NULL)->helper_out)];
         int fds[ELEMENTSOF(((request *) NULL)->helper_fds)];
         size_t n_fds = 0;
         int status;
@@ -134,17 +135,17 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
             (setup->netns_fd >= 0 && setns(setup->netns_fd, CLONE_NEWNET) < 0))
                 status = negative_errno();
         else {
-                n = fn(arg, buf + sizeof(int), sizeof(buf) - sizeof(int), fds, &n_fds);
+                n = fn(arg, out, sizeof(out), fds, &n_fds);
                 status = n < 0 ? (int) n : 0;
         }
-        memcpy(buf, &status, sizeof(int));
         size_t len = sizeof(int) + (n > 0 ? (size_t) n : 0);
         union {
                 struct cmsghdr h;
                 char b[CMSG_SPACE(sizeof(fds))];
         } cm = {};
-        struct iovec iov = { buf, len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        /* the answer: the status, then the output */
+        struct iovec iov[2] = { { &status, sizeof(int) }, { out, len - sizeof(int) } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
         if (status >= 0 && n_fds > 0) {
                 mh.msg_control = &cm;
                 mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
@@ -155,7 +156,7 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
                 memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
         }
         ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        explicit_bzero(buf, sizeof(buf));
+        explicit_bzero(out, sizeof(out));
         _exit(w == (ssize_t) len ? 0 : 1);
 }
 

@@ -151,6 +151,9 @@ static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         }
         ch->tail = NULL;
         ch->n_cmds = 0;
+        /* it held the hello reply (the secret's hash) and page-access commands */
+        if (ch->tx)
+                explicit_bzero(ch->tx, ch->tx_cap);
         free(ch->tx);
         ch->tx = NULL;
         ch->tx_len = ch->tx_off = ch->tx_cap = 0;
@@ -188,9 +191,15 @@ static int tx_reserve(kvmi_channel *ch, size_t n) {
         size_t cap = ch->tx_cap ? ch->tx_cap : 65536;
         while (cap < ch->tx_len + n)
                 cap *= 2;
-        uint8_t *t = realloc(ch->tx, cap);
+        /* not realloc(): the old block must be erased before it is freed */
+        uint8_t *t = malloc(cap);
         if (!t)
                 return -ENOMEM;
+        if (ch->tx) {
+                memcpy(t, ch->tx, ch->tx_len);
+                explicit_bzero(ch->tx, ch->tx_cap);
+                free(ch->tx);
+        }
         ch->tx = t;
         ch->tx_cap = cap;
         return 0;
@@ -751,11 +760,11 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 batch_free(b);
                 return;
         }
-        if (c->kvmi_shadow.n + n > SESSION_MAX_KVMI_PAGES) {
+        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
                                     "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %d",
-                                    c->kvmi_shadow.n, n, SESSION_MAX_KVMI_PAGES);
+                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;

@@ -10,8 +10,8 @@
  * peer's cgroup, creating what is missing when asked and allowed -> write
  * each id -> read each thread's cgroup back from /proc and report per id.
  *
- * What the broker created is recorded in the session and removed (when
- * empty) as the session ends.
+ * What the broker created is recorded in the session and removed as the
+ * session ends, or, while threads remain in it, once it is empty.
  */
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 
@@ -375,30 +376,158 @@ done:
         (void) d;
 }
 
-void cgroup_session_end(client *c) {
-        /* deepest first: they were recorded parent before child */
+/*
+ * Removing what a session created.  A created cgroup may still hold threads
+ * when the session ends: a launcher killed with SIGKILL closes its
+ * connection before its QEMU, killed by PR_SET_PDEATHSIG, has exited.  Such
+ * a cgroup (and the ones above it that the session created) is removed once
+ * it is empty: an inotify watch on its cgroup.events, which the kernel
+ * modifies when "populated" changes.  At most BROKER_MAX_REAPS wait at once;
+ * a broker that stops leaves the waiting ones (and logs them).
+ */
+struct cgroup_reap {
+        broker *b;
+        uint64_t session;
+        char *paths[SESSION_MAX_CGROUPS]; /* in removal order: deepest first */
+        size_t n, next;
+        sd_event_source *watch; /* on paths[watching]'s cgroup.events */
+        size_t watching;
+        cgroup_reap *prev, *nx;
+};
+
+/* rmdir of the created cgroup @path ("/a/b/name"): 0 (also when already gone) or -errno */
+static int remove_created(broker *b, const char *path) {
+        const char *slash = strrchr(path, '/');
+        _cleanup_close_ int parent = -EBADF;
+        if (!slash)
+                return -EINVAL;
+        if (slash > path) {
+                _cleanup_free_ char *dir = strndup(path + 1, slash - path - 1);
+                if (!dir)
+                        return -ENOMEM;
+                parent = openat2_dir(b->cgroup_fd, dir);
+        } else
+                parent = fcntl(b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
+        if (parent < 0)
+                return parent == -ENOENT ? 0 : parent; /* the pod was removed */
+        if (unlinkat(parent, slash + 1, AT_REMOVEDIR) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        return 0;
+}
+
+static void reap_free(cgroup_reap *r) {
+        if (!r)
+                return;
+        broker *b = r->b;
+        if (r->prev)
+                r->prev->nx = r->nx;
+        else
+                b->reaps = r->nx;
+        if (r->nx)
+                r->nx->prev = r->prev;
+        b->n_reaps--;
+        sd_event_source_disable_unref(r->watch);
+        for (size_t i = 0; i < r->n; i++)
+                free(r->paths[i]);
+        free(r);
+}
+
+static int on_reap_event(sd_event_source *s, const struct inotify_event *ev, void *userdata);
+
+/* Watch paths[i]'s cgroup.events (replacing an older watch). */
+static int reap_watch(cgroup_reap *r, size_t i) {
+        _cleanup_close_ int dir = openat2_dir(r->b->cgroup_fd, r->paths[i] + 1);
+        if (dir < 0)
+                return dir;
+        _cleanup_close_ int ev = openat(dir, "cgroup.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (ev < 0)
+                return negative_errno();
+        r->watch = sd_event_source_disable_unref(r->watch);
+        int k = sd_event_add_inotify_fd(r->b->event, &r->watch, ev, IN_MODIFY, on_reap_event, r);
+        if (k < 0)
+                return k;
+        r->watching = i;
+        return 0;
+}
+
+/* Remove what can be removed now; true when nothing is left to wait for. */
+static bool reap_try(cgroup_reap *r) {
+        broker *b = r->b;
+        while (r->next < r->n) {
+                const char *path = r->paths[r->next];
+                int k = remove_created(b, path);
+                if (k == -EBUSY && !(r->watch && r->watching == r->next)) {
+                        int w = reap_watch(r, r->next);
+                        if (w >= 0)
+                                continue; /* once more: it may have emptied before the watch */
+                        k = w;
+                }
+                if (k == -EBUSY)
+                        return false; /* the watch tells when it empties */
+                if (k < 0)
+                        log_msg(b, LOG_WARNING, "session %llu: cannot remove cgroup %s it created: %s",
+                                (unsigned long long) r->session, path, strerror(-k));
+                else
+                        log_msg(b, LOG_INFO, "session %llu: removed cgroup %s", (unsigned long long) r->session, path);
+                r->next++;
+        }
+        return true;
+}
+
+static int on_reap_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        cgroup_reap *r = userdata;
+        if (reap_try(r))
+                reap_free(r);
+        return 0;
+}
+
+void cgroup_reap_all_free(broker *b) {
+        while (b->reaps) {
+                cgroup_reap *r = b->reaps;
+                for (size_t i = r->next; i < r->n; i++)
+                        log_msg(b, LOG_WARNING, "session %llu: cgroup %s it created is still in use; left behind",
+                                (unsigned long long) r->session, r->paths[i]);
+                reap_free(r);
+        }
+}
+
+/* Take the session's created cgroups, deepest first, and remove them now or once empty. */
+static void reap_start(client *c) {
+        broker *b = c->b;
+        bool running = sd_event_get_state(b->event) != SD_EVENT_FINISHED;
+        cgroup_reap *r = NULL;
+        if (running && b->n_reaps < BROKER_MAX_REAPS)
+                r = calloc(1, sizeof(*r));
+        if (r) {
+                *r = (cgroup_reap) { .b = b, .session = c->session, .nx = b->reaps };
+                if (b->reaps)
+                        b->reaps->prev = r;
+                b->reaps = r;
+                b->n_reaps++;
+        }
+        /* they were recorded parent before child */
         for (size_t i = c->n_cgroups_created; i-- > 0;) {
-                char *path = c->cgroups_created[i]; /* "/a/b/name" */
-                char *slash = strrchr(path, '/');
-                _cleanup_close_ int parent = -EBADF;
-                if (slash > path) {
-                        *slash = 0;
-                        parent = openat2_dir(c->b->cgroup_fd, path + 1);
-                        *slash = '/';
-                } else
-                        parent = fcntl(c->b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
-                if (parent < 0 || unlinkat(parent, slash + 1, AT_REMOVEDIR) < 0) {
-                        if (parent >= 0 && errno == ENOENT)
-                                ; /* already gone (the pod was removed) */
-                        else
-                                log_msg(c->b, LOG_WARNING, "session %llu: cannot remove cgroup %s it created: %s",
-                                        (unsigned long long) c->session, path,
-                                        parent < 0 ? strerror(-parent) : strerror(errno));
-                } else
-                        log_msg(c->b, LOG_INFO, "session %llu: removed cgroup %s", (unsigned long long) c->session,
-                                path);
+                char *path = TAKE_PTR(c->cgroups_created[i]);
+                if (r) {
+                        r->paths[r->n++] = path;
+                        continue;
+                }
+                int k = remove_created(b, path); /* stopping, or too many waiting: now or never */
+                if (k < 0)
+                        log_msg(b, LOG_WARNING, "session %llu: cannot remove cgroup %s it created: %s",
+                                (unsigned long long) c->session, path, strerror(-k));
+                else
+                        log_msg(b, LOG_INFO, "session %llu: removed cgroup %s", (unsigned long long) c->session, path);
                 free(path);
-                c->cgroups_created[i] = NULL;
         }
         c->n_cgroups_created = 0;
+        if (r && reap_try(r))
+                reap_free(r);
+        else if (r)
+                log_msg(b, LOG_INFO, "session %llu: cgroup %s still holds threads; removing it once empty",
+                        (unsigned long long) r->session, r->paths[r->next]);
+}
+
+void cgroup_session_end(client *c) {
+        reap_start(c);
 }

@@ -415,10 +415,12 @@ void op_tap_create(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->tap_create.max_devices = d->rule->tap.max_devices;
         req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
-        if (c->n_tap + c->tap_inflight >= SESSION_MAX_TAP)
+        if (c->n_tap + c->tap_inflight >= req->b->limits.max_tap)
                 return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                           "tap.create: the session holds %d TAP devices, the most any session may",
-                                           SESSION_MAX_TAP);
+                                           "tap.create: the session holds %zu TAP device(s)%s, the most any session "
+                                           "may (--max-tap %u)",
+                                           c->n_tap, c->tap_inflight ? " and creates more" : "",
+                                           req->b->limits.max_tap);
         c->tap_inflight++;
         req->tap_create.counted = true;
         req->tap_create.gen = c->tap_gen;

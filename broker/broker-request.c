@@ -33,8 +33,8 @@ static const struct {
 /* Largest id we accept: ids are exact in every JSON implementation. */
 #define MAX_REQUEST_ID ((UINT64_C(1) << 53) - 1)
 
-static char *gen_error(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule, const char *msg,
-                       size_t *ret_len) {
+static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule,
+                             const char *msg, uint64_t retry_after_ms, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out = NULL;
         if (!g)
@@ -53,11 +53,42 @@ static char *gen_error(bool has_id, uint64_t id, err_code code, int errno_value,
         json_gen_kv_str(g, "message", msg);
         if (rule)
                 json_gen_kv_str(g, "rule", rule);
+        if (retry_after_ms)
+                json_gen_kv_u64(g, "retry_after_ms", retry_after_ms);
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, ret_len) < 0)
                 return NULL;
         return out;
+}
+
+static char *gen_error(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule, const char *msg,
+                       size_t *ret_len) {
+        return gen_error_retry(has_id, id, code, errno_value, rule, msg, 0, ret_len);
+}
+
+/*
+ * @c is over its request rate: answer the message in @buf without acting,
+ * with its id when it has a usable one.  Not remembered for retries.
+ */
+static void reply_rate_limited(client *c, const char *buf, size_t len, uint64_t retry_ms) {
+        _cleanup_json_ json_value *m = NULL;
+        json_parse_error je;
+        uint64_t id = 0;
+        bool has_id = false;
+        char msg[256], *out;
+        size_t out_len;
+        if (json_parse(buf, len, false, &m, &je) == 0 && m->type == JSON_OBJECT) {
+                const json_value *idv = json_get(m, "id");
+                has_id = idv && json_to_u64(idv, &id) == 0 && id <= MAX_REQUEST_ID;
+        }
+        snprintf(msg, sizeof(msg),
+                 "more than %u requests per second (burst %u) from pid %d; not carried out, retry after %" PRIu64
+                 " ms",
+                 c->b->limits.rate, c->b->limits.burst, (int) c->ns_pid, retry_ms);
+        out = gen_error_retry(has_id, id, ERR_RATE_LIMITED, EAGAIN, NULL, msg, retry_ms, &out_len);
+        if (out)
+                client_send(c, out, out_len, NULL, 0);
 }
 
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) {
@@ -82,8 +113,8 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out;
         size_t len;
-        log_msg(c->b, LOG_NOTICE, "session %llu (pid %d, uid %u): handshake refused: %s",
-                (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, msg);
+        log_burst_msg(c->b, &c->b->log_hello, LOG_NOTICE, "session %llu (pid %d, uid %u): handshake refused: %s",
+                      (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, msg);
         c->closing = true;
         if (!g)
                 return;
@@ -96,14 +127,26 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
                 client_send(c, out, len, NULL, 0);
 }
 
-static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
-        cached_reply *slot = &c->cache[c->cache_next];
-        c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
+static void cache_drop(client *c, cached_reply *slot) {
+        c->cache_bytes -= slot->len;
         erase_free(slot->buf);
+        *slot = (cached_reply) {};
+}
+
+/* The oldest answers make room: at most CLIENT_REPLY_CACHE and LIMIT_CACHE_BYTES. */
+static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
+        if (len > LIMIT_CACHE_BYTES)
+                return;
+        cached_reply *slot = &c->cache[c->cache_next];
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE && c->cache_bytes + len > LIMIT_CACHE_BYTES; k++)
+                cache_drop(c, &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE]);
+        cache_drop(c, slot);
+        c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
         slot->buf = strndup(buf, len);
         slot->len = slot->buf ? len : 0;
         slot->id = id;
         slot->has_fds = has_fds;
+        c->cache_bytes += slot->len;
 }
 
 static const cached_reply *cache_find(client *c, uint64_t id) {
@@ -161,10 +204,11 @@ int caller_from_client(caller *who, const client *c) {
         return 0;
 }
 
+/* The names came from a request (hello, bus caller): erased like it. */
 void caller_clear(caller *who) {
-        free(who->cgroup);
-        free(who->vm);
-        free(who->name);
+        erase_free(who->cgroup);
+        erase_free(who->vm);
+        erase_free(who->name);
         *who = (caller) {};
 }
 
@@ -358,6 +402,7 @@ static void handle_hello(client *c, const json_value *m) {
                 return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
         c->welcomed = true;
         state_save(c);
+        limits_client_welcomed(c);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out;
@@ -389,6 +434,9 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         _cleanup_json_ json_value *m = NULL;
         json_parse_error je;
 
+        uint64_t retry_ms;
+        if (c->welcomed && !limits_rate_take(c, &retry_ms))
+                return reply_rate_limited(c, buf, len, retry_ms);
         if (len == 0) {
                 if (!c->welcomed)
                         return client_refuse(c, ERR_BAD_REQUEST, "empty message instead of hello");

@@ -39,6 +39,7 @@ int broker_new(broker **ret) {
         b->listen_fd = -EBADF;
         b->state_fd = -EBADF;
         b->next_session = 1;
+        limits_default(&b->limits);
         b->rx = malloc(DELEGATE_MAX_MESSAGE);
         int r = b->rx ? sd_event_new(&b->event) : -ENOMEM;
         if (r < 0) {
@@ -66,7 +67,9 @@ void broker_free(broker *b) {
         state_free_detached(b);
         safe_close(b->state_fd);
         free(b->state_dir);
+        cgroup_reap_all_free(b);
         bus_free(b);
+        limits_free(b);
         sd_event_source_unref(b->listen_src);
         if (b->listen_owned && b->socket_path)
                 unlink(b->socket_path);
@@ -121,6 +124,7 @@ void client_free(client *c) {
                 if (c->next)
                         c->next->prev = c->prev;
                 b->n_clients--;
+                limits_client_end(c);
         }
         kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
         if (!keep)
@@ -145,8 +149,8 @@ void client_free(client *c) {
         if (was_session || (c->revoked && !c->detached))
                 bus_emit_session_closed(b, c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
         free(c->cgroup);
-        free(c->name);
-        free(c->vm);
+        erase_free(c->name); /* from the client's hello */
+        erase_free(c->vm);
         explicit_bzero(c, sizeof(*c));
         free(c);
 }
@@ -154,7 +158,7 @@ void client_free(client *c) {
 /* Read while we may; write while the queue has something. */
 void client_update_events(client *c) {
         uint32_t ev = EPOLLRDHUP;
-        if (!c->closing && c->n_out < CLIENT_MAX_OUTQ && c->n_pending < CLIENT_MAX_PENDING)
+        if (limits_may_read(c))
                 ev |= EPOLLIN;
         if (c->out_head)
                 ev |= EPOLLOUT;
@@ -182,6 +186,7 @@ static void client_flush(client *c) {
                 if (!c->out_head)
                         c->out_tail = NULL;
                 c->n_out--;
+                c->out_bytes -= m->len;
                 outmsg_free(m);
         }
         if (!c->out_head && c->closing)
@@ -210,6 +215,7 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
                 c->out_head = m;
         c->out_tail = m;
         c->n_out++;
+        c->out_bytes += len;
         client_flush(c);
 }
 
@@ -229,26 +235,31 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         if (revents & EPOLLIN) {
                 /* a bounded number of messages per wakeup keeps the loop fair */
-                for (int i = 0; i < 16 && !c->closing && c->n_pending < CLIENT_MAX_PENDING &&
-                                c->n_out < CLIENT_MAX_OUTQ;
-                     i++) {
+                for (int i = 0; i < 16 && limits_may_read(c); i++) {
                         char *buf = c->b->rx;
-                        int fds[DELEGATE_MAX_FDS];
+                        int fds[BROKER_MAX_FDS_IN];
                         size_t n_fds;
                         bool eof;
-                        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, fds, DELEGATE_MAX_FDS, &n_fds, &eof);
+                        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
+                        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
                         if (n == -EAGAIN)
                                 break;
-                        if (n == -EMSGSIZE) {
+                        if (n == -EMSGSIZE || n > (ssize_t) c->b->limits.max_message) {
+                                if (n > 0) {
+                                        close_fds(fds, n_fds);
+                                        explicit_bzero(buf, n);
+                                }
                                 client_reply_error_noid(c, ERR_TOO_LARGE, EMSGSIZE,
-                                                        "message larger than %d bytes dropped", DELEGATE_MAX_MESSAGE);
+                                                        "message larger than %zu bytes (--max-message) dropped",
+                                                        c->b->limits.max_message);
                                 continue;
                         }
                         if (n == -ETOOMANYREFS) {
                                 client_reply_error_noid(c, ERR_BAD_REQUEST, EBADF,
-                                                        "more than %d file descriptors on one message; "
-                                                        "the message and its fds were dropped",
-                                                        DELEGATE_MAX_FDS);
+                                                        "more than %d file descriptor(s) on one message, or a "
+                                                        "truncated SCM_RIGHTS; the message was dropped and every "
+                                                        "fd that arrived closed",
+                                                        BROKER_MAX_FDS_IN);
                                 continue;
                         }
                         if (n < 0 || eof) {
@@ -280,12 +291,17 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         broker *b = userdata;
-        for (;;) {
+        /* a bounded number per wakeup: a connection flood cannot starve the clients */
+        for (int i = 0; i < LIMIT_ACCEPT_BURST; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno != EAGAIN && errno != EINTR)
-                                log_msg(b, LOG_WARNING, "accept: %m");
+                        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                limits_accept_failed(b, errno);
                         return 0;
+                }
+                if (limits_admit(b, cfd) < 0) {
+                        safe_close(cfd);
+                        continue;
                 }
                 client *c = calloc(1, sizeof(*c));
                 if (!c) {
@@ -306,22 +322,21 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         client_free(c);
                         continue;
                 }
-                if (b->n_clients > BROKER_MAX_CLIENTS) {
-                        client_refuse(c, ERR_RATE_LIMITED, "the broker serves at most %d clients; try again later",
-                                      BROKER_MAX_CLIENTS);
-                        continue;
-                }
                 delegate_error err;
                 r = peer_identify(c, &err);
                 if (r >= 0)
                         state_peer_identity(c); /* best effort: only resuming needs it */
                 if (r < 0) {
-                        log_msg(b, LOG_WARNING, "rejecting client: %s", err.message);
+                        log_burst_msg(b, &b->log_refused, LOG_WARNING, "rejecting client: %s", err.message);
                         client_refuse(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code) : ERR_SYSTEM,
                                       "%s", err.message);
                         continue;
                 }
+                r = limits_client_start(c);
+                if (r < 0)
+                        client_refuse(c, ERR_SYSTEM, "cannot set up the connection: %s", strerror(-r));
         }
+        return 0;
 }
 
 /* Bind @path, refusing to steal it from a live broker. */

@@ -365,6 +365,7 @@ static int client_from_state(broker *b, const json_value *s, client **ret, char 
                 slot->buf = strdup(text->string.str);
                 slot->len = slot->buf ? strlen(slot->buf) : 0;
                 slot->id = get_u64(r, "id");
+                c->cache_bytes += slot->len;
         }
         *ret = c;
         return 0;
@@ -433,6 +434,8 @@ static void recover_one(broker *b, const char *name) {
         }
         _cleanup_erase_free_ char *text = malloc((size_t) st.st_size + 1);
         ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
+        if (text)
+                text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
         _cleanup_json_ json_value *s = NULL;
         json_parse_error je;
         client *c = NULL;
@@ -590,6 +593,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
                 z->cache[i].buf = NULL;
         }
         c->cache_next = z->cache_next;
+        c->cache_bytes = z->cache_bytes;
         c->state_saved = true;
         z->state_saved = false; /* the file is the resumed session's now */
         z->detached_keep = true;

@@ -11,19 +11,20 @@
 #include <sys/socket.h>
 #include <systemd/sd-event.h>
 
+#include "broker-limits.h"
 #include "json.h"
 #include "kvmi-shadow.h"
 #include "ops.h"
 #include "policy.h"
 #include "wire.h"
 
-/* Limits on what one client can make the broker hold. */
-#define BROKER_MAX_CLIENTS 1024
+/* Limits on what one client can make the broker hold (the runtime ones: broker-limits.h). */
 #define CLIENT_MAX_OUTQ 64      /* queued replies before we stop reading */
-#define CLIENT_MAX_PENDING 8    /* requests in flight before we stop reading */
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
+#define BROKER_MAX_FDS_IN 1     /* fds a request may carry: kvmi.set-page-access's memfd */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
+#define BROKER_MAX_REAPS 1024   /* ended sessions' busy cgroups waiting to be removed */
 #define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
 #define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* per KVMI command, and for the handshake */
@@ -33,6 +34,7 @@
 typedef struct kvmi_channel kvmi_channel;
 
 typedef struct broker broker;
+typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
@@ -174,11 +176,15 @@ struct client {
 
         outmsg *out_head, *out_tail;
         size_t n_out;
-        request *pending;       /* its own requests, counted against CLIENT_MAX_PENDING */
+        size_t out_bytes;       /* queued in out_head..., bounded by LIMIT_OUTQ_BYTES */
+        sd_event_source *hello_timer; /* until the hello: --hello-timeout */
+        rate_bucket *bucket;    /* the peer process's token bucket (shared) */
+        request *pending;       /* its own requests, counted against --max-inflight */
         size_t n_pending;
         request *acting;        /* D-Bus requests acting for this session */
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
+        size_t cache_bytes; /* bounded by LIMIT_CACHE_BYTES */
 };
 
 struct broker {
@@ -206,6 +212,13 @@ struct broker {
         client *detached; /* recovered sessions waiting to be resumed (linked by next) */
         uint64_t resume_timeout_usec;
         burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */
+        cgroup_reap *reaps;  /* created cgroups removed once empty (broker-op-cgroup.c) */
+        size_t n_reaps;
+        broker_limits limits;
+        rate_bucket *buckets;         /* broker-limits.c */
+        size_t n_bus_buckets;
+        sd_event_source *accept_pause; /* out of fds: accepting resumes on this timer */
+        log_burst log_refused, log_hello, log_nofds, log_rate;
 };
 
 /*
@@ -281,6 +294,31 @@ int broker_run(broker *b);
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_free(client *c);
 void client_update_events(client *c);
+
+/* broker-limits.c */
+/* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
+void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _printf_(4, 5);
+/* Raise our own RLIMIT_NOFILE soft limit to the hard one; warn when the limits may not fit. */
+void limits_fd_budget(broker *b);
+/*
+ * A fresh connection @cfd: over --max-clients or --max-sessions-per-uid it
+ * is sent a rate-limited error and -EUSERS/-EAGAIN is returned (the caller
+ * closes it); else 0.
+ */
+int limits_admit(broker *b, int cfd);
+/* accept4() failed with @error: out of fds pauses accepting a little. */
+void limits_accept_failed(broker *b, int error);
+void limits_free(broker *b);
+/* A new client: hello timer and token bucket.  Undone by limits_client_end(). */
+int limits_client_start(client *c);
+void limits_client_welcomed(client *c);
+void limits_client_end(client *c);
+/* May the server read another message from @c (inflight and queue bounds)? */
+bool limits_may_read(const client *c);
+/* Take a token for one request of @c; false: none left, *ret_retry_ms says when. */
+bool limits_rate_take(client *c, uint64_t *ret_retry_ms);
+/* The same for a D-Bus caller of uid @uid. */
+bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms);
 
 /* broker-kvmi.c: the KVMI channel of a session (tool side of KVMI v12) */
 /**
@@ -450,6 +488,8 @@ void op_sched_set(request *req, const policy_decision *d);
 
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
+/* ... and free what still waits for a busy cgroup to empty (at exit) */
+void cgroup_reap_all_free(broker *b);
 void op_tap_create(request *req, const policy_decision *d);
 void op_tap_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that

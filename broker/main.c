@@ -16,6 +16,7 @@ static bool arg_foreground = false;
 static const char *arg_bus = "system";
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static unsigned arg_resume_timeout = 90;
+static broker_limits arg_limits;
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -33,16 +34,31 @@ static void help(void) {
                "      --resume-timeout S   how long a recovered session waits for its launcher\n"
                "                           to resume it, 1-86400 seconds (default: 90)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
+               "\n"
+               "Limits (see LIMITS in delegate-broker(8)):\n"
+               "      --max-clients N           connections in all (default %d)\n"
+               "      --max-sessions-per-uid N  connections of one uid (default %d)\n"
+               "      --max-inflight N          requests in progress per connection (default %d)\n"
+               "      --rate N[/s]              requests per second per client process and per\n"
+               "                                D-Bus caller uid; 0: unlimited (default %d)\n"
+               "      --burst N                 requests above the rate at once (default %d)\n"
+               "      --hello-timeout SECONDS   close connections that send no hello (default %llu)\n"
+               "      --max-message BYTES       largest request accepted (default and most %d)\n"
+               "      --max-tap N               TAP devices per session (default and most %d)\n"
+               "      --max-kvmi-pages N        KVMI pages per session (default and most %d)\n"
                "  -h, --help               show this help\n"
                "      --version            show the version\n"
                "\n"
                "Signals: SIGHUP reloads the policy atomically; SIGTERM/SIGINT stop.\n"
                "See delegate-broker(8), delegate-policy(5), delegate-protocol(7).\n",
-               DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR, DEFAULT_STATE_DIR);
+               DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR, DEFAULT_STATE_DIR,
+               LIMIT_DEFAULT_MAX_CLIENTS, LIMIT_DEFAULT_SESSIONS_PER_UID, LIMIT_DEFAULT_INFLIGHT, LIMIT_DEFAULT_RATE,
+               LIMIT_DEFAULT_BURST, LIMIT_DEFAULT_HELLO_TIMEOUT_USEC / 1000000ULL, DELEGATE_MAX_MESSAGE,
+               SESSION_MAX_TAP, SESSION_MAX_KVMI_PAGES);
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT, ARG_LIMIT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "policy-dir", required_argument, NULL, 'p' },
@@ -53,11 +69,28 @@ static int parse_argv(int argc, char **argv) {
                 { "resume-timeout", required_argument, NULL, ARG_RESUME_TIMEOUT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "max-clients", required_argument, NULL, ARG_LIMIT },
+                { "max-sessions-per-uid", required_argument, NULL, ARG_LIMIT },
+                { "max-inflight", required_argument, NULL, ARG_LIMIT },
+                { "rate", required_argument, NULL, ARG_LIMIT },
+                { "burst", required_argument, NULL, ARG_LIMIT },
+                { "hello-timeout", required_argument, NULL, ARG_LIMIT },
+                { "max-message", required_argument, NULL, ARG_LIMIT },
+                { "max-tap", required_argument, NULL, ARG_LIMIT },
+                { "max-kvmi-pages", required_argument, NULL, ARG_LIMIT },
                 {},
         };
-        int c;
-        while ((c = getopt_long(argc, argv, "s:p:b:fh", options, NULL)) >= 0) {
+        int c, idx;
+        char err[256];
+        limits_default(&arg_limits);
+        while ((c = getopt_long(argc, argv, "s:p:b:fh", options, &idx)) >= 0) {
                 switch (c) {
+                case ARG_LIMIT:
+                        if (limits_set(&arg_limits, options[idx].name, optarg, err, sizeof(err)) < 0) {
+                                fprintf(stderr, "delegate-broker: %s\n", err);
+                                return -EINVAL;
+                        }
+                        break;
                 case 's':
                         arg_socket = optarg;
                         break;
@@ -142,6 +175,8 @@ static int run(void) {
                 return r;
         }
         b->foreground = arg_foreground;
+        b->limits = arg_limits;
+        limits_fd_budget(b);
         b->policy_dir = strdup(arg_policy_dir);
         if (!b->policy_dir) {
                 broker_free(b);

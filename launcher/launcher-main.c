@@ -54,6 +54,7 @@ static void help(void) {
                "  -s, --socket PATH     broker socket (default: $%s or %s)\n"
                "      --incoming URI    a live-migration target: QEMU waits with -incoming defer,\n"
                "                        the same steps run, then migrate-incoming URI\n"
+               "                        (unix:PATH or tcp:HOST:PORT; exec: and fd: are refused)\n"
                "  -h, --help            this help\n"
                "      --version         the version\n",
                DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH);
@@ -86,9 +87,12 @@ static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char 
                 struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
                 nanosleep(&d, NULL);
                 delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+                /* resumes the session (the broker kept what it did), then the same request
+                 * goes again with the same id: done already, it is answered, not redone */
                 char *st = NULL;
                 if (delegate_state_get(ctx, &st, e) >= 0)
-                        say(s, "reconnected to the broker: session %" PRIu64, delegate_ctx_session(ctx));
+                        say(s, "reconnected to the broker: session %" PRIu64 " %s", delegate_ctx_session(ctx),
+                            delegate_ctx_resumed(ctx) ? "resumed" : "(a new one: the broker did not keep the old one)");
                 delegate_free_string(st);
         }
 }
@@ -176,16 +180,10 @@ static int vcpu_threads(qmp *q, const vm_spec *s, pid_t *tids, size_t max, size_
                 fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
                 return r;
         }
-        *n = 0;
-        for (size_t i = 0; v->type == JSON_ARRAY && i < v->array.n; i++) {
-                const json_value *c = v->array.items[i];
-                uint64_t idx, tid;
-                if (json_to_u64(json_get(c, "cpu-index"), &idx) < 0 || json_to_u64(json_get(c, "thread-id"), &tid) < 0 ||
-                    idx >= max)
-                        continue;
-                tids[idx] = (pid_t) tid;
-                if (idx + 1 > *n)
-                        *n = idx + 1;
+        if (qmp_vcpu_threads_parse(v, tids, max, n) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: query-cpus-fast: QEMU's answer is not a table of "
+                        "distinct vCPU indexes 0..n-1 with thread ids\n", s->name);
+                return -EBADMSG;
         }
         if (*n != s->vcpus) {
                 fprintf(stderr, "delegate-launcher[%s]: QEMU reports %zu vCPUs, the spec says %u\n", s->name, *n,
@@ -280,55 +278,172 @@ static int64_t mono_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int supervise(const vm_spec *s, qmp *q, pid_t qemu, int sfd) {
-        int64_t quit_at = -1, kill_at = -1;
+/*
+ * The broker connection while the VM runs.  The broker never speaks unasked,
+ * so its socket turning readable means it went away (a restart): the VM
+ * keeps running and the launcher reconnects with backoff for as long as
+ * QEMU runs, then re-reads state.get.
+ */
+typedef struct broker_watch {
+        delegate_ctx *ctx;
+        int64_t retry_at; /* -1: connected */
+        unsigned delay_ms;
+        unsigned attempts;
+} broker_watch;
+
+static int broker_watch_fd(const broker_watch *w) {
+        return w->retry_at < 0 ? delegate_ctx_fd(w->ctx) : -1;
+}
+
+/* "session 4: 1 TAP device(s), 1 cgroup(s) created", from a state.get answer */
+static void state_summary(const char *st, char *buf, size_t size) {
+        _cleanup_json_ json_value *v = NULL;
+        json_parse_error je;
+        const json_value *tap = NULL, *cg = NULL;
+        uint64_t session = 0;
+        if (json_parse(st, strlen(st), false, &v, &je) == 0) {
+                json_to_u64(json_get(v, "session"), &session);
+                tap = json_get(v, "tap");
+                cg = json_get(v, "cgroups_created");
+        }
+        snprintf(buf, size, "session %" PRIu64 ": %zu TAP device(s), %zu cgroup(s) created", session,
+                 tap && tap->type == JSON_ARRAY ? tap->array.n : 0, cg && cg->type == JSON_ARRAY ? cg->array.n : 0);
+}
+
+/* The socket turned readable: make sure the broker is gone before reconnecting
+ * (a new session would end the old one and with it the VM's TAP devices). */
+static void broker_watch_event(broker_watch *w, const vm_spec *s) {
+        delegate_error e;
+        char *st = NULL;
+        int r = delegate_state_get(w->ctx, &st, &e);
+        delegate_free_string(st);
+        if (r >= 0)
+                return;
+        say(s, "the broker went away (%s); the VM keeps running; reconnecting", e.message);
+        w->retry_at = mono_ms();
+        w->delay_ms = 100;
+        w->attempts = 0;
+}
+
+static void broker_watch_retry(broker_watch *w, const vm_spec *s) {
+        delegate_error e;
+        char *st = NULL, sum[160];
+        w->attempts++;
+        if (delegate_connect(w->ctx, &e) < 0 || delegate_state_get(w->ctx, &st, &e) < 0) {
+                if (w->attempts == 1)
+                        say(s, "the broker is not back yet (%s); retrying while the VM runs", e.message);
+                w->delay_ms = w->delay_ms < 2000 ? w->delay_ms * 2 : 2000;
+                w->retry_at = mono_ms() + w->delay_ms;
+                return;
+        }
+        state_summary(st, sum, sizeof(sum));
+        delegate_free_string(st);
+        say(s, "reconnected to the broker after %u attempt(s), %s; state.get: %s", w->attempts,
+            delegate_ctx_resumed(w->ctx) ? "session resumed" : "in a new session (the broker had not kept the old one)",
+            sum);
+        w->retry_at = -1;
+}
+
+typedef struct supervisor {
+        const vm_spec *s;
+        qmp *q;
+        pid_t qemu;
+        int sfd;
+        broker_watch broker;
+        bool incoming;   /* say when the incoming migration completes */
+        int64_t quit_at, kill_at;
+} supervisor;
+
+static int next_timeout(const supervisor *v) {
+        int64_t next = -1, now = mono_ms();
+        const int64_t at[] = { v->quit_at, v->kill_at, v->broker.retry_at };
+        for (size_t i = 0; i < ELEMENTSOF(at); i++)
+                if (at[i] >= 0 && (next < 0 || at[i] < next))
+                        next = at[i];
+        return next < 0 ? -1 : next > now ? (int) (next - now) : 0;
+}
+
+static void shutdown_timers(supervisor *v) {
         char err[512];
+        int64_t now = mono_ms();
+        if (v->quit_at >= 0 && now >= v->quit_at) {
+                say(v->s, "QEMU did not power down within %u s: quit", v->s->shutdown_timeout_s);
+                if (v->q->fd >= 0)
+                        qmp_execute(v->q, "quit", NULL, NULL, 5000, err, sizeof(err));
+                v->quit_at = -1;
+                v->kill_at = now + 10000;
+        } else if (v->kill_at >= 0 && now >= v->kill_at) {
+                say(v->s, "QEMU still runs: SIGKILL");
+                kill(v->qemu, SIGKILL);
+                v->kill_at = -1;
+        }
+}
+
+/* A signal: > 0 (QEMU's exit status + 1) when QEMU exited, else 0. */
+static int on_signal(supervisor *v) {
+        char err[512];
+        struct signalfd_siginfo si;
+        if (read(v->sfd, &si, sizeof(si)) != sizeof(si))
+                return 0;
+        if (si.ssi_signo == SIGCHLD) {
+                int st;
+                pid_t w;
+                while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+                        if (w == v->qemu) {
+                                say(v->s, "QEMU exited (status %d)", exit_status(st));
+                                return exit_status(st) + 1;
+                        }
+        } else if (v->quit_at < 0 && v->kill_at < 0) {
+                say(v->s, "signal %u: asking the guest to power down (system_powerdown)", si.ssi_signo);
+                if (v->q->fd < 0 || qmp_execute(v->q, "system_powerdown", NULL, NULL, 5000, err, sizeof(err)) < 0)
+                        v->kill_at = mono_ms();
+                else
+                        v->quit_at = mono_ms() + (int64_t) v->s->shutdown_timeout_s * 1000;
+        }
+        return 0;
+}
+
+static int supervise(supervisor *v) {
         for (;;) {
-                struct pollfd p[2] = { { sfd, POLLIN, 0 }, { q->fd, POLLIN, 0 } };
-                int timeout = -1;
-                int64_t now = mono_ms(), next = quit_at >= 0 ? quit_at : kill_at;
-                if (next >= 0)
-                        timeout = next > now ? (int) (next - now) : 0;
-                int r = poll(p, q->fd >= 0 ? 2 : 1, timeout);
+                if (v->incoming && v->q->resume_seen) {
+                        say(v->s, "incoming migration completed: guest running");
+                        v->incoming = false;
+                }
+                struct pollfd p[3] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
+                                       { broker_watch_fd(&v->broker), POLLIN, 0 } };
+                int r = poll(p, 3, next_timeout(v)); /* negative fds are ignored */
                 if (r < 0 && errno != EINTR)
                         return 1;
-                now = mono_ms();
-                if (quit_at >= 0 && now >= quit_at) {
-                        say(s, "QEMU did not power down within %u s: quit", s->shutdown_timeout_s);
-                        if (q->fd >= 0)
-                                qmp_execute(q, "quit", NULL, NULL, 5000, err, sizeof(err));
-                        quit_at = -1;
-                        kill_at = now + 10000;
-                } else if (kill_at >= 0 && now >= kill_at) {
-                        say(s, "QEMU still runs: SIGKILL");
-                        kill(qemu, SIGKILL);
-                        kill_at = -1;
-                }
-                if (q->fd >= 0 && p[1].revents) {
-                        if (qmp_drain(q) < 0)
-                                q->fd = safe_close(q->fd); /* QEMU is going; wait for its exit */
-                }
-                if (!(p[0].revents & POLLIN))
-                        continue;
-                struct signalfd_siginfo si;
-                if (read(sfd, &si, sizeof(si)) != sizeof(si))
-                        continue;
-                if (si.ssi_signo == SIGCHLD) {
-                        int st;
-                        pid_t w;
-                        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-                                if (w == qemu) {
-                                        say(s, "QEMU exited (status %d)", exit_status(st));
-                                        return exit_status(st);
-                                }
-                } else if (quit_at < 0 && kill_at < 0) {
-                        say(s, "signal %u: asking the guest to power down (system_powerdown)", si.ssi_signo);
-                        if (q->fd < 0 || qmp_execute(q, "system_powerdown", NULL, NULL, 5000, err, sizeof(err)) < 0)
-                                kill_at = mono_ms();
-                        else
-                                quit_at = mono_ms() + (int64_t) s->shutdown_timeout_s * 1000;
-                }
+                shutdown_timers(v);
+                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at)
+                        broker_watch_retry(&v->broker, v->s);
+                if (p[2].fd >= 0 && p[2].revents)
+                        broker_watch_event(&v->broker, v->s);
+                if (v->q->fd >= 0 && p[1].revents && qmp_drain(v->q) < 0)
+                        v->q->fd = safe_close(v->q->fd); /* QEMU is going; wait for its exit */
+                if ((p[0].revents & POLLIN) && (r = on_signal(v)) > 0)
+                        return r - 1;
         }
+}
+
+/* QEMU must still be paused when every step is done: "prelaunch" (-S) or "inmigrate". */
+static int check_paused(qmp *q, const vm_spec *s, const char *want) {
+        char err[512];
+        _cleanup_json_ json_value *v = NULL;
+        int r = qmp_execute(q, "query-status", NULL, &v, QMP_TIMEOUT_MS, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
+                return r;
+        }
+        const json_value *st = json_get(v, "status");
+        const char *status = st && st->type == JSON_STRING ? st->string.str : "(none)";
+        if (!streq(status, want)) {
+                fprintf(stderr, "delegate-launcher[%s]: QEMU's status is '%s' before it was resumed, not '%s'\n",
+                        s->name, status, want);
+                return -EIO;
+        }
+        say(s, "every step done while QEMU is paused (query-status: %s)", status);
+        return 0;
 }
 
 static int run(void) {
@@ -435,6 +550,8 @@ static int run(void) {
                 goto out;
 
         /* 5. run */
+        if (check_paused(&q, &s, arg_incoming ? "inmigrate" : "prelaunch") < 0)
+                goto out;
         if (arg_incoming) {
                 _cleanup_json_gen_ yajl_gen g = json_gen_new();
                 _cleanup_free_ char *a = NULL;
@@ -462,7 +579,9 @@ static int run(void) {
                 fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
                 goto out;
         }
-        ret = supervise(&s, &q, qp.pid, sfd);
+        supervisor v = { .s = &s, .q = &q, .qemu = qp.pid, .sfd = sfd, .incoming = arg_incoming != NULL,
+                         .broker = { .ctx = ctx, .retry_at = -1 }, .quit_at = -1, .kill_at = -1 };
+        ret = supervise(&v);
         qp.pid = -1;
 out:
         if (qp.pid > 0) {
@@ -480,6 +599,30 @@ out:
                         safe_close(fds[i][k]);
         delegate_ctx_free(ctx);
         return ret;
+}
+
+/*
+ * QEMU runs with -sandbox spawn=deny and inherits only the QMP and TAP fds:
+ * "exec:" would have it spawn a process (seccomp kills it with SIGSYS, after
+ * every step was done) and "fd:" names an fd it does not have.  Refused up
+ * front; other URIs (unix:, tcp:, ...) are QEMU's to judge.
+ */
+static int incoming_uri_check(const char *uri) {
+        if (strncmp(uri, "exec:", 5) == 0) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s': exec: migration needs QEMU to spawn a process, "
+                                "which its -sandbox spawn=deny forbids; use unix:PATH or tcp:HOST:PORT\n", uri);
+                return -EINVAL;
+        }
+        if (strncmp(uri, "fd:", 3) == 0) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s': QEMU inherits no fd but QMP's and the TAP "
+                                "devices'; use unix:PATH or tcp:HOST:PORT\n", uri);
+                return -EINVAL;
+        }
+        if (!strchr(uri, ':')) {
+                fprintf(stderr, "delegate-launcher: --incoming '%s' is not a migration URI (like unix:PATH)\n", uri);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -520,5 +663,7 @@ int main(int argc, char **argv) {
                         optind < argc ? "unexpected argument" : "--spec FILE is required");
                 return 2;
         }
+        if (arg_incoming && incoming_uri_check(arg_incoming) < 0)
+                return 2;
         return run();
 }

@@ -19,6 +19,8 @@ int qmp_init(qmp *q, int fd) {
 }
 
 void qmp_done(qmp *q) {
+        if (q->buf)
+                explicit_bzero(q->buf, QMP_BUF);
         free(q->buf);
         q->buf = NULL;
         q->fd = safe_close(q->fd);
@@ -49,35 +51,16 @@ static int fill(qmp *q, int timeout_ms) {
         return 0;
 }
 
-/* Take one complete line as a parsed object into *ret, or -EAGAIN. */
-static int take_line(qmp *q, json_value **ret) {
-        char *nl = memchr(q->buf, '\n', q->len);
-        if (!nl)
-                return -EAGAIN;
-        size_t n = nl - q->buf;
-        json_parse_error je;
-        int r = json_parse(q->buf, n, false, ret, &je);
-        memmove(q->buf, nl + 1, q->len - n - 1);
-        q->len -= n + 1;
-        if (r < 0)
-                return -EBADMSG;
-        return 0;
-}
-
-static void note_event(qmp *q, const json_value *v) {
-        const json_value *e = json_get(v, "event");
-        if (e && e->type == JSON_STRING && streq(e->string.str, "SHUTDOWN"))
-                q->shutdown_seen = true;
-}
-
 /* Next non-event message within the deadline. */
 static int next_message(qmp *q, int64_t deadline, json_value **ret) {
         for (;;) {
                 json_value *v = NULL;
-                int r = take_line(q, &v);
+                int r = qmp_take_line(q->buf, &q->len, &v);
                 if (r == 0) {
-                        if (json_get(v, "event")) {
-                                note_event(q, v);
+                        if (qmp_classify(v) == QMP_EVENT) {
+                                q->shutdown_seen |= qmp_is_shutdown_event(v);
+                        q->resume_seen |= qmp_is_event(v, "RESUME");
+                                q->resume_seen |= qmp_is_event(v, "RESUME");
                                 json_free(v);
                                 continue;
                         }
@@ -115,7 +98,7 @@ int qmp_handshake(qmp *q, int timeout_ms, char *err, size_t size) {
                 snprintf(err, size, "no QMP greeting from QEMU: %s", strerror(-r));
                 return r;
         }
-        if (!json_get(g, "QMP")) {
+        if (qmp_classify(g) != QMP_GREETING) {
                 snprintf(err, size, "QEMU's first QMP message is not a greeting");
                 return -EBADMSG;
         }
@@ -132,7 +115,7 @@ int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret
         if (n < 0)
                 return -ENOMEM;
         int r = send_all(q->fd, line, (size_t) n);
-        free(line);
+        erase_free(line);
         if (r < 0) {
                 snprintf(err, size, "QMP %s: cannot send: %s", cmd, strerror(-r));
                 return r;
@@ -146,39 +129,20 @@ int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret
                                  r == -ETIMEDOUT ? "no answer in time" : r == -ECONNRESET ? "QEMU closed QMP" : strerror(-r));
                         return r;
                 }
-                uint64_t got;
-                const json_value *idv = json_get(v, "id");
-                if (!idv || json_to_u64(idv, &got) < 0 || got != id)
+                r = qmp_reply_parse(v, cmd, id, ret, err, size);
+                if (r == -EAGAIN)
                         continue; /* an answer to something we gave up on */
-                const json_value *e = json_get(v, "error");
-                if (e) {
-                        const json_value *d = json_get(e, "desc");
-                        snprintf(err, size, "QMP %s failed: %s", cmd,
-                                 d && d->type == JSON_STRING ? d->string.str : "(no description)");
-                        return -EIO;
-                }
-                if (ret) {
-                        json_member *m = NULL;
-                        for (size_t i = 0; i < v->object.n; i++)
-                                if (streq(v->object.members[i].key, "return"))
-                                        m = &v->object.members[i];
-                        if (!m) {
-                                snprintf(err, size, "QMP %s: the answer has no \"return\"", cmd);
-                                return -EBADMSG;
-                        }
-                        *ret = m->value;
-                        m->value = NULL; /* taken: json_free() skips it */
-                }
-                return 0;
+                return r;
         }
 }
 
 int qmp_drain(qmp *q) {
         for (;;) {
                 json_value *v = NULL;
-                int r = take_line(q, &v);
+                int r = qmp_take_line(q->buf, &q->len, &v);
                 if (r == 0) {
-                        note_event(q, v);
+                        q->shutdown_seen |= qmp_is_shutdown_event(v);
+                        q->resume_seen |= qmp_is_event(v, "RESUME");
                         json_free(v);
                         continue;
                 }

@@ -77,6 +77,7 @@ typedef struct qmp {
         char *buf; /* QMP_BUF bytes */
         size_t len;
         bool shutdown_seen; /* a SHUTDOWN event arrived */
+        bool resume_seen;   /* a RESUME event arrived: the guest runs */
 } qmp;
 #define QMP_BUF (256 * 1024)
 
@@ -93,6 +94,38 @@ int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret
                 size_t size);
 /* Read whatever is available without blocking (events); -ECONNRESET on EOF. */
 int qmp_drain(qmp *q);
+
+/* launcher-qmp-parse.c: the pure parsing half of the QMP client (fuzzed) */
+typedef enum qmp_kind {
+        QMP_GREETING,
+        QMP_EVENT,
+        QMP_REPLY,
+} qmp_kind;
+/**
+ * qmp_take_line() - cut the first complete line out of the @*len bytes at
+ * @buf (consumed and erased, parsed or not).  Returns 0 with the object in
+ * *ret (free with json_free()), -EAGAIN when no line is complete, -EBADMSG
+ * when the line is not a JSON object.
+ */
+int qmp_take_line(char *buf, size_t *len, json_value **ret);
+qmp_kind qmp_classify(const json_value *v);
+bool qmp_is_shutdown_event(const json_value *v);
+/* Is @v the QMP event @name? */
+bool qmp_is_event(const json_value *v, const char *name);
+/**
+ * qmp_reply_parse() - the answer @v to command @cmd with @id: -EAGAIN when
+ * it answers another id, -EIO with @err holding QEMU's error, -EBADMSG with
+ * @err when it has no "return", else 0 and (when @ret is not NULL) the
+ * "return" value moved out of @v into *ret.
+ */
+int qmp_reply_parse(json_value *v, const char *cmd, uint64_t id, json_value **ret, char *err, size_t size);
+/**
+ * qmp_vcpu_threads_parse() - query-cpus-fast's return value @v into @tids
+ * (@max slots, indexed by cpu-index).  Returns 0 with the vCPU count in
+ * *ret_n, or -EBADMSG for anything but an array of distinct cpu-index /
+ * thread-id pairs covering 0..n-1 with positive thread ids.
+ */
+int qmp_vcpu_threads_parse(const json_value *v, pid_t *tids, size_t max, size_t *ret_n);
 
 /* launcher-qemu.c */
 typedef struct qemu_proc {

@@ -36,6 +36,12 @@ struct delegate_ctx {
         uint64_t session;
         char *pod_cgroup;
         uint64_t next_id;
+        /* resuming after a lost connection */
+        uint64_t resume_session;
+        char resume_token[72];
+        bool resumed;
+        uint64_t lost_id;  /* the request whose answer was lost, 0: none */
+        char *lost_req;    /* its op, args and fd count, to recognise it when retried */
         handler handlers[MAX_HANDLERS];
         size_t n_handlers;
 };
@@ -73,9 +79,11 @@ void delegate_ctx_free(delegate_ctx *c) {
         if (!c)
                 return;
         disconnect(c);
+        erase_free(c->lost_req);
         free(c->socket_path);
-        free(c->client);
-        free(c->vm);
+        /* the identity travels in every hello: request content */
+        erase_free(c->client);
+        erase_free(c->vm);
         for (size_t i = 0; i < c->n_handlers; i++)
                 free(c->handlers[i].op);
         explicit_bzero(c, sizeof(*c));
@@ -86,7 +94,7 @@ static int replace_str(char **dst, const char *src) {
         char *n = NULL;
         if (src && !(n = strdup(src)))
                 return -ENOMEM;
-        free(*dst);
+        erase_free(*dst);
         *dst = n;
         return 0;
 }
@@ -119,6 +127,14 @@ uint64_t delegate_ctx_session(delegate_ctx *c) {
 
 const char *delegate_ctx_pod_cgroup(delegate_ctx *c) {
         return c->pod_cgroup;
+}
+
+bool delegate_ctx_resumed(delegate_ctx *c) {
+        return c->resumed;
+}
+
+int delegate_ctx_fd(delegate_ctx *c) {
+        return c->fd >= 0 ? c->fd : -ENOTCONN;
 }
 
 uint64_t delegate_ctx_next_id(delegate_ctx *c) {
@@ -249,12 +265,18 @@ static int reply_error(const json_value *e, delegate_error *err) {
         error_set(err, ret, cs, (int) en, "%s", json_is_string(msg) ? msg->string.str : "(no message)");
         if (err && json_is_string(rule))
                 snprintf(err->rule, sizeof(err->rule), "%s", rule->string.str);
+        uint64_t retry;
+        const json_value *rv = json_get(e, "retry_after_ms");
+        if (err && rv && json_to_u64(rv, &retry) == 0)
+                err->retry_after_ms = retry > UINT32_MAX ? UINT32_MAX : (uint32_t) retry;
         return ret;
 }
 
-int delegate_connect(delegate_ctx *c, delegate_error *err) {
+static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         const char *path = socket_path(c);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        /* before the first "goto fail": its cleanup runs at every exit */
+        _cleanup_json_ json_value *w = NULL;
         int r;
 
         disconnect(c);
@@ -279,19 +301,36 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         json_gen_kv_str(g, "client", c->client ? c->client : program_invocation_short_name);
         if (c->vm)
                 json_gen_kv_str(g, "vm", c->vm);
+        if (resume) {
+                json_gen_str(g, "resume");
+                yajl_gen_map_open(g);
+                json_gen_kv_u64(g, "session", c->resume_session);
+                json_gen_kv_str(g, "token", c->resume_token);
+                yajl_gen_map_close(g);
+        }
         yajl_gen_map_close(g);
         r = json_gen_take(g, &hello, &len);
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build hello");
         r = send_msg(c, hello, len, NULL, 0, err);
-        if (r < 0)
+        /* refused on connect (too many clients): the broker said why, then closed */
+        bool refused = r == -EPIPE || r == -ECONNRESET;
+        if (r < 0 && !refused)
                 goto fail;
 
-        _cleanup_json_ json_value *w = NULL;
         size_t nfds;
-        r = recv_msg(c, &w, NULL, 0, &nfds, err);
-        if (r < 0)
+        delegate_error recv_err;
+        int rr = recv_msg(c, &w, NULL, 0, &nfds, refused ? &recv_err : err);
+        if (rr == -ECONNRESET && !w) {
+                /* closed with our hello unread: the reset is reported before the refusal queued for us */
+                refused = true;
+                r = rr;
+                rr = recv_msg(c, &w, NULL, 0, &nfds, &recv_err);
+        }
+        if (rr < 0) {
+                r = refused ? r : rr;
                 goto fail;
+        }
         const json_value *type = json_get(w, "type");
         if (json_is_string(type) && streq(type->string.str, "error")) {
                 r = reply_error(w, err);
@@ -319,10 +358,35 @@ int delegate_connect(delegate_ctx *c, delegate_error *err) {
         v = json_get(w, "cgroup");
         if (json_is_string(v))
                 c->pod_cgroup = strdup(v->string.str);
+        v = json_get(w, "resumed");
+        c->resumed = v && v->type == JSON_BOOL && v->boolean;
+        v = json_get(w, "resume_token");
+        if (json_is_string(v) && strlen(v->string.str) < sizeof(c->resume_token)) {
+                snprintf(c->resume_token, sizeof(c->resume_token), "%s", v->string.str);
+                c->resume_session = c->session;
+        }
+        if (!c->resumed) {
+                /* a new session: nothing of the old one can be retried */
+                c->lost_id = 0;
+                erase_free(c->lost_req);
+                c->lost_req = NULL;
+        }
         return 0;
 fail:
         disconnect(c);
         return r;
+}
+
+int delegate_connect(delegate_ctx *c, delegate_error *err) {
+        if (c->resume_session && c->resume_token[0]) {
+                int r = connect_once(c, true, err);
+                /* the broker does not hold that session (-ESRCH), or not for us (-EACCES): a new one */
+                if (r != -ESRCH && r != -EACCES)
+                        return r;
+                c->resume_session = 0;
+                explicit_bzero(c->resume_token, sizeof(c->resume_token));
+        }
+        return connect_once(c, false, err);
 }
 
 int delegate_open(int api_version, const char *socket_path, const char *client, const char *vm, delegate_ctx **ret,
@@ -370,6 +434,24 @@ int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn
         return 0;
 }
 
+/* What identifies a request for a retry: op, args and how many fds it carries. */
+static char *lost_key(const char *op, const json_value *args, size_t n_fds) {
+        _cleanup_erase_free_ char *a = NULL;
+        char *key = NULL;
+        if (args && json_dump(args, &a) < 0)
+                return NULL;
+        if (asprintf(&key, "%s\n%s\n%zu", op, a ? a : "", n_fds) < 0)
+                return NULL;
+        return key;
+}
+
+static void remember_lost(delegate_ctx *c, uint64_t id, char **key) {
+        erase_free(c->lost_req);
+        c->lost_req = *key;
+        *key = NULL;
+        c->lost_id = c->lost_req ? id : 0;
+}
+
 static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
                        char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
@@ -378,7 +460,15 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 if (r < 0)
                         return r;
         }
-        uint64_t id = c->next_id++;
+        _cleanup_erase_free_ char *key = lost_key(op, args, n_in_fds);
+        uint64_t id;
+        if (c->lost_id && c->lost_req && key && streq(key, c->lost_req)) {
+                id = c->lost_id; /* the retry of a request whose answer was lost */
+                c->lost_id = 0;
+                erase_free(c->lost_req);
+                c->lost_req = NULL;
+        } else
+                id = c->next_id++;
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *req = NULL;
         size_t len;
@@ -397,8 +487,10 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 return error_set(err, r, "local", -r, "cannot build the request");
         r = send_msg(c, req, len, in_fds, n_in_fds, err);
         if (r < 0) {
-                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
+                if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
                         disconnect(c); /* the next call connects afresh */
+                        remember_lost(c, id, &key);
+                }
                 return r;
         }
 
@@ -408,8 +500,10 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 size_t nfds = 0;
                 r = recv_msg(c, &rep, fds, DELEGATE_MAX_FDS, &nfds, err);
                 if (r < 0) {
-                        if (r == -ECONNRESET)
+                        if (r == -ECONNRESET) {
                                 disconnect(c);
+                                remember_lost(c, id, &key);
+                        }
                         return r;
                 }
                 uint64_t rid;

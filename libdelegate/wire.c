@@ -78,14 +78,20 @@ ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size
         struct iovec iov = { .iov_base = buf, .iov_len = size };
         union {
                 struct cmsghdr align;
-                /* room for a flood of fds so they can be closed, not leaked */
-                char buf[CMSG_SPACE(sizeof(int) * 253)];
+                char buf[CMSG_SPACE(sizeof(int) * DELEGATE_MAX_FDS)];
         } control;
+        /*
+         * Room for @max_fds only: the kernel installs no more than fit and
+         * drops the references to the rest itself (MSG_CTRUNC), so a flood
+         * of fds never enters our fd table.
+         */
+        if (!fds || max_fds > DELEGATE_MAX_FDS)
+                max_fds = fds ? DELEGATE_MAX_FDS : 0;
         struct msghdr mh = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = sizeof(control.buf),
+                .msg_control = max_fds ? control.buf : NULL,
+                .msg_controllen = max_fds ? CMSG_SPACE(sizeof(int) * max_fds) : 0,
         };
         size_t n_fds = 0;
         bool extra = false;

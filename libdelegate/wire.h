@@ -45,8 +45,9 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
 /**
  * wire_recv() - receive one datagram into @buf (@size bytes, at least
  * DELEGATE_MAX_MESSAGE).  Received fds are O_CLOEXEC and stored in @fds (up
- * to @max_fds; with more, all are closed, the datagram dropped and
- * -ETOOMANYREFS returned).  Returns the length; 0 for an empty datagram or,
+ * to @max_fds, at most DELEGATE_MAX_FDS; with more, the kernel installs
+ * none beyond the room we offer, the ones installed are closed, the
+ * datagram dropped and -ETOOMANYREFS returned).  Returns the length; 0 for an empty datagram or,
  * with *ret_eof set, the peer's shutdown; -EMSGSIZE when the datagram was larger than @size (it is
  * consumed and dropped, fds closed); -EAGAIN; another -errno.
  */

@@ -58,7 +58,7 @@ static int sealed_copy(const char *path) {
 
 static int command(delegate_ctx *c, char *line, bool json) {
         delegate_error e = { 0 };
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         char *save, *w = strtok_r(line, " \t\n", &save);
         if (!w)
                 return 0;
@@ -81,7 +81,7 @@ static int command(delegate_ctx *c, char *line, bool json) {
         }
         if (streq(w, "set")) {
                 _cleanup_json_gen_ yajl_gen g = json_gen_new();
-                _cleanup_free_ char *args = NULL;
+                _cleanup_erase_free_ char *args = NULL;
                 yajl_gen_map_open(g);
                 json_gen_str(g, "entries");
                 yajl_gen_array_open(g);
@@ -134,7 +134,7 @@ int cmd_kvmi(int argc, char **argv, const char *socket, const char *vm, bool jso
         delegate_error e;
         if (delegate_open(DELEGATE_API_VERSION, socket, "delegatectl", vm, &c, &e) < 0)
                 return print_reply(-1, NULL, &e, json);
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         int fd = -1;
         size_t n_fds = 0;
         int r = delegate_call_with_fds(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0,

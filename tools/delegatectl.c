@@ -82,7 +82,7 @@ static int usage_error(const char *fmt, ...) {
 
 void print_json_string(const char *s) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_free_ char *out = NULL;
+        _cleanup_erase_free_ char *out = NULL;
         json_gen_str(g, s);
         if (json_gen_take(g, &out, NULL) == 0)
                 fputs(out, stdout);
@@ -149,7 +149,7 @@ static uint64_t u64_of(const json_value *v) {
 static int cmd_ping(void) {
         delegate_ctx *c;
         delegate_error e;
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
         uint64_t t0 = now_usec();
@@ -177,7 +177,7 @@ static int cmd_ping(void) {
 static int cmd_state(void) {
         delegate_ctx *c;
         delegate_error e;
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
         int r = delegate_state_get(c, &res, &e);
@@ -264,7 +264,7 @@ static int cmd_memlock(int argc, char **argv) {
                 struct rlimit old = { u64_to_rlim(res.old_soft), u64_to_rlim(res.old_hard) };
                 struct rlimit now = { u64_to_rlim(res.soft), u64_to_rlim(res.hard) };
                 _cleanup_json_gen_ yajl_gen g = json_gen_new();
-                _cleanup_free_ char *out = NULL;
+                _cleanup_erase_free_ char *out = NULL;
                 if (!g)
                         return 1;
                 memlock_result_gen(g, (pid_t) pid, &old, &now);
@@ -365,7 +365,7 @@ static int cmd_tap_create(int argc, char **argv) {
                 return usage_error("unexpected argument '%s'", argv[optind]);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_free_ char *args = NULL, *res = NULL;
+        _cleanup_erase_free_ char *args = NULL, *res = NULL;
         if (!g)
                 return 1;
         yajl_gen_map_open(g);
@@ -431,7 +431,7 @@ static int cmd_tap_destroy(int argc, char **argv) {
         if (argc != 2)
                 return usage_error("tap destroy takes one interface name");
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_free_ char *args = NULL, *res = NULL;
+        _cleanup_erase_free_ char *args = NULL, *res = NULL;
         if (!g)
                 return 1;
         yajl_gen_map_open(g);
@@ -455,7 +455,7 @@ static int cmd_tap_destroy(int argc, char **argv) {
 static int call_op(const char *op, const char *args, void (*show)(const json_value *res)) {
         delegate_ctx *c;
         delegate_error e;
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
         int r = delegate_call(c, op, args, &res, NULL, 0, NULL, NULL, &e);
@@ -504,7 +504,7 @@ static int cmd_cgroup_move(int argc, char **argv) {
                 { "cpus", required_argument, NULL, 'C' },   {},
         };
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_free_ char *args = NULL;
+        _cleanup_erase_free_ char *args = NULL;
         const char *target = NULL, *cpus = NULL;
         int64_t tids[64], pid = -1;
         size_t n = 0;
@@ -578,7 +578,7 @@ static int cmd_sched(int argc, char **argv) {
                 { "cpus", required_argument, NULL, 'C' },     {},
         };
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_free_ char *args = NULL;
+        _cleanup_erase_free_ char *args = NULL;
         const char *pol = NULL, *cpus = NULL;
         int64_t tid = -1, prio = 0, nice = 0;
         bool have_prio = false, have_nice = false;
@@ -764,7 +764,7 @@ static int cmd_policy_explain(int argc, char **argv) {
                         json_gen_kv_str(x.g, "reason", d.reason);
                 }
                 yajl_gen_map_close(x.g);
-                _cleanup_free_ char *out = NULL;
+                _cleanup_erase_free_ char *out = NULL;
                 if (json_gen_take(x.g, &out, NULL) == 0)
                         printf("%s\n", out);
                 yajl_gen_free(x.g);

@@ -1,27 +1,61 @@
 #!/bin/bash
-# The README's test command: install, build, run every suite, and end with
-# one line "N passed, N failed, N skipped" from meson's results.
+# The README's test command: install, build, run every suite in three
+# build directories, and end with one line "N passed, N failed, N skipped"
+# summing meson's results of all of them.
+#   build/          gcc: unit, functional, fuzz (seed replay)
+#   build-sanitize/ gcc, ASan+UBSan: the same suites; any report fails
+#   build-fuzz/     clang, libFuzzer+ASan+UBSan: the fuzz suite, briefly
+#                   (DELEGATE_FUZZ_SECONDS per target, default 20)
+# Arguments go to the first two "meson test" runs (e.g. --suite unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 tools/build.sh
 status=0
 meson test -C build --print-errorlogs "$@" || status=$?
-python3 - build/meson-logs/testlog.json <<'PY'
-import json, sys
+
+# Sanitizers: halt on the first report so that it fails the test that
+# caused it (the harness checks the broker's exit status; helpers and
+# clients exit non-zero).  Leak checking stays on: a leak is a bug.
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+if [ ! -f build-sanitize/build.ninja ]; then
+        meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C build-sanitize >/dev/null
+meson test -C build-sanitize --print-errorlogs "$@" || status=$?
+
+if [ ! -f build-fuzz/build.ninja ]; then
+        CC=clang meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C build-fuzz >/dev/null
+DELEGATE_FUZZ_SECONDS=${DELEGATE_FUZZ_SECONDS:-20} meson test -C build-fuzz --print-errorlogs --suite fuzz || status=$?
+
+python3 - build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json \
+        build-fuzz/meson-logs/testlog.json <<'PY' || status=1
+import json, re, sys
+# a sanitizer report that did not make its test fail still fails it here
+report = re.compile(r"runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer")
 passed = failed = skipped = 0
-with open(sys.argv[1]) as f:
-    for line in f:
-        line = line.strip()
-        if not line:
-            continue
-        r = json.loads(line).get("result", "")
-        if r in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif r == "SKIP":
-            skipped += 1
-        else:
-            failed += 1
+for path in sys.argv[1:]:
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            t = json.loads(line)
+            r = t.get("result", "")
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
+            if r in ("OK", "EXPECTEDFAIL") and report.search(out):
+                print(f"{path}: {t.get('name')}: a sanitizer report in a passing test", file=sys.stderr)
+                r = "FAIL"
+            if r in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif r == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
 PY
 exit $status

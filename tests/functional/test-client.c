@@ -3,7 +3,7 @@
  * test-client - an unprivileged launcher stand-in for the functional
  * tests, driven line by line on stdin; one JSON line per command on stdout.
  *
- *   ping | state | child | reap PID | setsoft BYTES | mode auto|broker
+ *   ping | pings N | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
  *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
@@ -108,7 +108,8 @@ static void cmd_frame(const char *a1, const char *a2, const char *a3) {
         printf("{\"ok\":false,\"code\":\"no-frame\"}\n");
 }
 
-static void print_error(const delegate_error *e) {
+/* The error as one JSON line; @extra (may be "") are more members, each ending in ','. */
+static void print_error_with(const delegate_error *e, const char *extra) {
         /* messages come from our own broker: no quotes or control characters
          * to escape except '"' and '\\', which we replace */
         char msg[sizeof(e->message)];
@@ -116,8 +117,12 @@ static void print_error(const delegate_error *e) {
         for (char *p = msg; *p; p++)
                 if (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20)
                         *p = '\'';
-        printf("{\"ok\":false,\"code\":\"%s\",\"errno\":%d,\"rule\":\"%s\",\"message\":\"%s\"}\n", e->code,
-               e->errno_value, e->rule, msg);
+        printf("{%s\"ok\":false,\"code\":\"%s\",\"errno\":%d,\"rule\":\"%s\",\"retry_after_ms\":%u,\"message\":\"%s\"}\n",
+               extra, e->code, e->errno_value, e->rule, (unsigned) e->retry_after_ms, msg);
+}
+
+static void print_error(const delegate_error *e) {
+        print_error_with(e, "");
 }
 
 static const char *route_name(delegate_route r) {
@@ -192,6 +197,24 @@ int main(int argc, char **argv) {
                                 print_error(&e);
                         else
                                 printf("{\"ok\":true,\"session\":%" PRIu64 "}\n", delegate_ctx_session(ctx));
+                } else if (!strcmp(cmd, "connect")) {
+                        /* (re)connect now: resumes the session after a broker restart */
+                        if (delegate_connect(ctx, &e) < 0)
+                                print_error(&e);
+                        else
+                                printf("{\"ok\":true,\"session\":%" PRIu64 ",\"resumed\":%s}\n",
+                                       delegate_ctx_session(ctx), delegate_ctx_resumed(ctx) ? "true" : "false");
+                } else if (!strcmp(cmd, "pings")) {
+                        /* N pings in a row; the first failure ends them */
+                        int n = atoi(a1), k = 0;
+                        while (k < n && delegate_ping(ctx, &e) >= 0)
+                                k++;
+                        if (k < n) {
+                                char done[32];
+                                snprintf(done, sizeof(done), "\"done\":%d,", k);
+                                print_error_with(&e, done);
+                        } else
+                                printf("{\"ok\":true,\"done\":%d}\n", k);
                 } else if (!strcmp(cmd, "state")) {
                         char *s = NULL;
                         if (delegate_state_get(ctx, &s, &e) < 0)

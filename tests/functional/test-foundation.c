@@ -376,7 +376,7 @@ static void malformed_input(harness *h) {
                 sendmsg(fd, &mh, 0);
                 r = raw_recv(fd, 5000);
                 if (k == 0)
-                        tap_has_str(jstr(r, "error.message"), "accepts no file descriptors",
+                        tap_has_str(jstr(r, "error.message"), "file descriptor",
                                     "fds sent to the broker are refused");
                 free(r);
         }
@@ -482,6 +482,149 @@ static void state_and_retry(harness *h) {
         tclient_stop(&a);
 }
 
+
+/*
+ * erase-request-buffers: run with tests/lib/erase-check.c preloaded (see
+ * meson.build): every block the broker or delegatectl frees, and every
+ * private writable mapping of the broker once the session is over, is
+ * scanned for a marker that this scenario sends in every part of a
+ * request it can: the hello, keys, values, malformed and oversized
+ * datagrams, a retried id, a reply that echoes it.  None may remain.
+ * This process frees a reply holding the marker without erasing it, on
+ * purpose: the control that proves the hook sees unerased frees.
+ */
+#define MARKER "Xerase-7f3a9c1d"
+#define ERASE_REPORT "/run/delegate-test/erase-report"
+
+static char *report_text(void) {
+        FILE *f = fopen(ERASE_REPORT, "re");
+        if (!f)
+                return strdup("");
+        char *buf = NULL;
+        size_t n = 0;
+        ssize_t k = getdelim(&buf, &n, '\0', f);
+        fclose(f);
+        if (k < 0) {
+                free(buf);
+                return strdup("");
+        }
+        return buf;
+}
+
+/* Lines of the report about @who (FREED/REALLOC-MOVED/LIVE), each to TAP diag; their count. */
+static unsigned findings_of(const char *text, const char *who) {
+        unsigned n = 0;
+        char *copy = strdup(text), *save = NULL;
+        bool in = false; /* backtrace lines follow their finding */
+        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char pat[64];
+                snprintf(pat, sizeof(pat), " %s ", who);
+                bool head = !strncmp(l, "FREED ", 6) || !strncmp(l, "REALLOC-MOVED ", 14) || !strncmp(l, "LIVE ", 5);
+                if (head)
+                        in = strstr(l, pat) != NULL;
+                else if (!strncmp(l, "SCAN-DONE ", 10))
+                        in = false;
+                if (in) {
+                        if (head)
+                                n++;
+                        tap_diag("  %s", l);
+                }
+        }
+        free(copy);
+        return n;
+}
+
+static void erase_request_buffers(harness *h) {
+        if (!getenv("DELEGATE_ERASE_MARKER") || strcmp(getenv("DELEGATE_ERASE_MARKER"), MARKER) != 0) {
+                tap_ok(0, "DELEGATE_ERASE_MARKER is '" MARKER "' (meson sets it with LD_PRELOAD)");
+                return;
+        }
+        int fd = raw_connect();
+        tap_ok(fd >= 0, "raw client connects");
+        const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"c-" MARKER "\",\"vm\":\"vm-" MARKER "\"}";
+        raw_send(fd, hello, strlen(hello));
+        char *w = raw_recv(fd, 5000);
+        tap_is_str(jstr(w, "type"), "welcome", "a hello naming the marker is welcomed");
+        free(w);
+
+        static const char *const requests[] = {
+                "{\"id\":1,\"op\":\"ping\",\"args\":{\"" MARKER "\":\"" MARKER "\"}}",
+                "{\"id\":2,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"" MARKER "\"}}",
+                "{\"id\":3,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"1M\",\"" MARKER "\":1}}",
+                "{\"id\":4,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"64K\"},\"note\":\"" MARKER "\"}",
+                "{\"id\":5,\"op\":\"" MARKER "\"}",
+                "{\"id\":6,\"op\":\"tap.create\",\"args\":{\"name\":\"" MARKER "\"}}",
+                "{\"id\":7,\"op\":\"cgroup.move\",\"args\":{\"tids\":[1],\"target\":\"" MARKER "\"}}",
+                "{\"id\":8,\"op\":\"sched.set\",\"args\":{\"tid\":0,\"policy\":\"" MARKER "\"}}",
+                "{\"id\":9,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[\"" MARKER "\",\"rw\"]]}}",
+                "{\"id\":10,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"64K\",\"hard\":\"keep\"}}",
+                "{\"id\":11,\"op\":\"state.get\"}",
+                "{\"id\":11,\"op\":\"state.get\",\"args\":{\"retry\":\"" MARKER "\"}}",
+                "{\"id\":12,\"op\":\"" MARKER "\" \"not json",
+                "[\"" MARKER "\"]",
+        };
+        unsigned answered = 0, echoed = 0;
+        for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+                raw_send(fd, requests[i], strlen(requests[i]));
+                char *r = raw_recv(fd, 5000);
+                answered += r != NULL;
+                echoed += r && strstr(r, MARKER);
+                free(r); /* not erased: the control */
+        }
+        tap_is_int(answered, sizeof(requests) / sizeof(requests[0]), "every request is answered");
+        tap_ok(echoed > 0, "some replies echo the marker (%u): reply buffers are covered too", echoed);
+
+        size_t big = 80 * 1024;
+        char *huge = malloc(big);
+        memset(huge, ' ', big);
+        memcpy(huge, "{\"x\":\"" MARKER "\"", 6 + strlen(MARKER) + 1);
+        huge[big - 1] = '}';
+        raw_send(fd, huge, big);
+        explicit_bzero(huge, big);
+        free(huge);
+        w = raw_recv(fd, 5000);
+        tap_is_str(jstr(w, "error.code"), "too-large", "an oversized datagram holding the marker: too-large");
+        free(w);
+        close(fd);
+
+        /* the library's buffers: delegatectl with the marker in its hello and replies */
+        pid_t pid = fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(null, 1);
+                execl(getenv("DELEGATECTL"), "delegatectl", "--vm", "vm-" MARKER, "state", (char *) NULL);
+                _exit(127);
+        }
+        int st = -1;
+        waitpid(pid, &st, 0);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "delegatectl state for vm-" MARKER " succeeds");
+
+        /* the session is over: nothing of it may remain in the broker's memory */
+        usleep(300 * 1000);
+        kill(h->broker_pid, SIGUSR2);
+        bool scanned = false;
+        for (int i = 0; i < 500 && !scanned; i++) {
+                char *t = report_text();
+                scanned = strstr(t, "SCAN-DONE") != NULL;
+                free(t);
+                if (!scanned)
+                        usleep(10000);
+        }
+        tap_ok(scanned, "the broker's memory was scanned after the session closed");
+        st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker exits cleanly (frees scanned too)");
+
+        char *t = report_text();
+        tap_ok(findings_of(t, "test-foundation") > 0,
+               "control: the hook reports this test's own unerased frees of replies");
+        tap_is_int(findings_of(t, "delegate-broker"), 0,
+                   "no block the broker freed, and nothing live after the session, holds request content");
+        tap_is_int(findings_of(t, "delegatectl"), 0, "no block libdelegate freed in delegatectl holds request content");
+        free(t);
+        /* the harness stops the broker at the end of every scenario */
+        tap_ok(harness_start_broker(h) == 0, "the broker restarts");
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -493,6 +636,7 @@ static const scenario scenarios[] = {
         { "malformed-input", policy_main, malformed_input },
         { "reload-broken-policy", policy_main, reload_broken_policy },
         { "state-and-retry", policy_main, state_and_retry },
+        { "erase-request-buffers", policy_main, erase_request_buffers },
 };
 
 int main(int argc, char **argv) {

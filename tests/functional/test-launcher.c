@@ -53,42 +53,85 @@ static void write_file(const char *path, const char *text) {
                 tap_ok(0, "write %s", path);
 }
 
-static void prepare(harness *h, uint64_t memlock) {
-        char spec[2048];
-        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
-        tap_is_int(harness_sh(NULL, "ip -n pod-a link add br0 type bridge && ip -n pod-a link set br0 up"), 0,
+/* The pod's own network namespace @netns with a bridge br0. */
+static void pod_net(const char *netns) {
+        tap_is_int(harness_netns_add(netns), 0, "%s gets its own network namespace", netns);
+        tap_is_int(harness_sh(NULL, "ip -n %s link add br0 type bridge && ip -n %s link set br0 up", netns, netns), 0,
                    "with a bridge br0");
+}
+
+typedef struct spec_opts {
+        const char *name;
+        uint64_t memlock;
+        bool steps;        /* realtime vCPU 1 and the housekeeping cgroup */
+        const char *fwlog; /* firmware log file */
+        const char *qmp;   /* NULL, or a second QMP monitor for the test at this path */
+} spec_opts;
+
+/* A small VM (SeaBIOS idles without a disk); source and target of a
+ * migration differ only in what is outside the guest's device model. */
+static void write_spec(const char *path, const spec_opts *o) {
+        char spec[2048], rt[256] = "", extra[256] = "";
+        if (o->steps)
+                snprintf(rt, sizeof(rt),
+                         "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, \"rttime_us\": 30000000 },\n"
+                         "  \"housekeeping\": \"housekeeping\",\n");
+        if (o->qmp)
+                snprintf(extra, sizeof(extra), "  \"extra_args\": [ \"-qmp\", \"unix:%s,server=on,wait=off\" ],\n",
+                         o->qmp);
+        snprintf(spec, sizeof(spec),
+                 "// a small VM: SeaBIOS idles without a disk\n"
+                 "{ \"name\": \"%s\", \"qemu\": \"qemu-system-x86_64\", \"accel\": \"auto\",\n"
+                 "  \"memory\": \"64M\", \"vcpus\": 2,\n"
+                 "%s"
+                 "  \"mem_lock\": false, \"memlock\": %" PRIu64 ",\n"
+                 "  \"nics\": [ { \"id\": \"net0\", \"bridge\": \"br0\", \"queues\": 2, \"mtu\": 1400,\n"
+                 "              \"mac\": \"52:54:00:12:34:56\" } ],\n"
+                 "  \"firmware_log\": \"%s\",\n"
+                 "%s"
+                 "  \"shutdown_timeout\": 2 }\n",
+                 o->name, rt, o->memlock, o->fwlog, extra);
+        write_file(path, spec);
+}
+
+static void vm_dir(void) {
         mkdir(VMDIR, 0755);
         if (chown(VMDIR, 1000, 1000) < 0)
                 tap_ok(0, "chown " VMDIR);
-        snprintf(spec, sizeof(spec),
-                 "// a small VM: SeaBIOS idles without a disk\n"
-                 "{ \"name\": \"vm-a\", \"qemu\": \"qemu-system-x86_64\", \"accel\": \"auto\",\n"
-                 "  \"memory\": \"64M\", \"vcpus\": 2,\n"
-                 "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, \"rttime_us\": 30000000 },\n"
-                 "  \"mem_lock\": false, \"memlock\": %" PRIu64 ",\n"
-                 "  \"housekeeping\": \"housekeeping\",\n"
-                 "  \"nics\": [ { \"id\": \"net0\", \"bridge\": \"br0\", \"queues\": 2, \"mtu\": 1400,\n"
-                 "              \"mac\": \"52:54:00:12:34:56\" } ],\n"
-                 "  \"firmware_log\": \"" VMDIR "/firmware.log\",\n"
-                 "  \"shutdown_timeout\": 2 }\n",
-                 memlock);
-        write_file(VMDIR "/vm.json", spec);
+}
+
+/* pod-a with br0, and VMDIR/vm.json for vm-a (realtime, housekeeping; @qmp: a test monitor) */
+static void prepare_qmp(harness *h, uint64_t memlock, const char *qmp) {
+        pod_net("pod-a");
+        vm_dir();
+        spec_opts o = { "vm-a", memlock, true, VMDIR "/firmware.log", qmp };
+        write_spec(VMDIR "/vm.json", &o);
         (void) h;
 }
 
-static pid_t start_launcher(harness *h) {
-        const char *exe = getenv("DELEGATE_LAUNCHER");
-        char *argv[] = { (char *) exe, "--spec", VMDIR "/vm.json", NULL };
-        if (!exe)
-                tap_ok(0, "DELEGATE_LAUNCHER is set (meson sets it)");
-        return harness_spawn_in_pod(h, POD_A, "pod-a", 1000, 1000, LOG, argv);
+static void prepare(harness *h, uint64_t memlock) {
+        prepare_qmp(h, memlock, NULL);
 }
 
-static void dump_launcher_log(void) {
-        FILE *f = fopen(LOG, "re");
+/* delegate-launcher --spec @spec [--incoming @incoming] as uid 1000 in @pod and @netns */
+static pid_t spawn_launcher(harness *h, const char *pod, const char *netns, const char *spec, const char *log,
+                            const char *incoming) {
+        const char *exe = getenv("DELEGATE_LAUNCHER");
+        char *argv[] = { (char *) exe, "--spec", (char *) spec, incoming ? "--incoming" : NULL, (char *) incoming,
+                         NULL };
+        if (!exe)
+                tap_ok(0, "DELEGATE_LAUNCHER is set (meson sets it)");
+        return harness_spawn_in_pod(h, pod, netns, 1000, 1000, log, argv);
+}
+
+static pid_t start_launcher(harness *h) {
+        return spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, NULL);
+}
+
+static void dump_log(const char *log) {
+        FILE *f = fopen(log, "re");
         char line[1024];
-        tap_diag("---- launcher log ----");
+        tap_diag("---- %s ----", log);
         while (f && fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\n")] = 0;
                 tap_diag("%s", line);
@@ -97,8 +140,12 @@ static void dump_launcher_log(void) {
                 fclose(f);
 }
 
-static pid_t qemu_pid_from_log(void) {
-        FILE *f = fopen(LOG, "re");
+static void dump_launcher_log(void) {
+        dump_log(LOG);
+}
+
+static pid_t qemu_pid_in(const char *log) {
+        FILE *f = fopen(log, "re");
         char line[1024];
         pid_t p = -1;
         while (f && fgets(line, sizeof(line), f)) {
@@ -109,6 +156,10 @@ static pid_t qemu_pid_from_log(void) {
         if (f)
                 fclose(f);
         return p;
+}
+
+static pid_t qemu_pid_from_log(void) {
+        return qemu_pid_in(LOG);
 }
 
 static const char *status_field(pid_t pid, const char *field) {
@@ -138,8 +189,52 @@ static int wait_exit(pid_t pid, int timeout_ms) {
         return -ETIMEDOUT;
 }
 
+/*
+ * QEMU's threads, from the kernel: the 2 vCPUs stay in the pod cgroup, every
+ * other thread is in housekeeping, vCPU 1 is SCHED_FIFO 1 with reset-on-fork
+ * and vCPU 0 is untouched.  @when prefixes the descriptions.
+ */
+static void check_threads(pid_t q, const char *when) {
+        char path[96], want[256];
+        snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) q);
+        DIR *d = opendir(path);
+        int n_vcpu = 0, n_other = 0, misplaced = 0, fifo_ok = 0;
+        for (struct dirent *de; d && (de = readdir(d));) {
+                pid_t t = atoi(de->d_name);
+                char comm[64], cpath[96];
+                if (t <= 0)
+                        continue;
+                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%d/comm", (int) q, (int) t);
+                harness_read_line(cpath, comm, sizeof(comm));
+                const char *cg = harness_task_cgroup(q, t);
+                harness_sched_attr a = harness_sched_getattr(t);
+                if (strncmp(comm, "CPU ", 4) == 0) {
+                        n_vcpu++;
+                        misplaced += strcmp(cg, "/" POD_A) != 0;
+                        if (strncmp(comm, "CPU 1/", 6) == 0)
+                                fifo_ok = a.sched_policy == SCHED_FIFO && a.sched_priority == 1 && (a.sched_flags & 1);
+                        else if (a.sched_policy != SCHED_OTHER)
+                                misplaced++;
+                } else {
+                        n_other++;
+                        if (strcmp(cg, want) != 0) {
+                                tap_diag("thread %d '%s' is in %s", (int) t, comm, cg);
+                                misplaced++;
+                        }
+                }
+        }
+        if (d)
+                closedir(d);
+        tap_is_int(n_vcpu, 2, "%sQEMU has 2 vCPU threads (named by debug-threads=on)", when);
+        tap_ok(n_other >= 1, "%sand %d other threads", when, n_other);
+        tap_is_int(misplaced, 0,
+                   "%skernel: vCPU threads stayed in the pod cgroup, every other thread is in housekeeping", when);
+        tap_ok(fifo_ok, "%skernel: vCPU 1 is SCHED_FIFO priority 1 with reset-on-fork; vCPU 0 is untouched", when);
+}
+
 static void launcher_vm(harness *h) {
-        char buf[8192], want[256];
+        char buf[8192];
         uint64_t want_memlock = harness_hard / 2;
         prepare(h, want_memlock);
         pid_t l = start_launcher(h);
@@ -174,41 +269,7 @@ static void launcher_vm(harness *h) {
         tap_has_str(buf, "Max realtime timeout      30000000             30000000             us",
                     "kernel: QEMU runs under RLIMIT_RTTIME 30 s (TCG vCPUs may spin)");
 
-        /* threads: vCPUs stay, the rest goes to housekeeping; vCPU 1 is SCHED_FIFO */
-        snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
-        snprintf(path, sizeof(path), "/proc/%d/task", (int) q);
-        DIR *d = opendir(path);
-        int n_vcpu = 0, n_other = 0, misplaced = 0, fifo_ok = 0;
-        for (struct dirent *de; d && (de = readdir(d));) {
-                pid_t t = atoi(de->d_name);
-                char comm[64], cpath[96];
-                if (t <= 0)
-                        continue;
-                snprintf(cpath, sizeof(cpath), "/proc/%d/task/%d/comm", (int) q, (int) t);
-                harness_read_line(cpath, comm, sizeof(comm));
-                const char *cg = harness_task_cgroup(q, t);
-                harness_sched_attr a = harness_sched_getattr(t);
-                if (strncmp(comm, "CPU ", 4) == 0) {
-                        n_vcpu++;
-                        misplaced += strcmp(cg, "/" POD_A) != 0;
-                        if (strncmp(comm, "CPU 1/", 6) == 0)
-                                fifo_ok = a.sched_policy == SCHED_FIFO && a.sched_priority == 1 && (a.sched_flags & 1);
-                        else if (a.sched_policy != SCHED_OTHER)
-                                misplaced++;
-                } else {
-                        n_other++;
-                        if (strcmp(cg, want) != 0) {
-                                tap_diag("thread %d '%s' is in %s", (int) t, comm, cg);
-                                misplaced++;
-                        }
-                }
-        }
-        if (d)
-                closedir(d);
-        tap_is_int(n_vcpu, 2, "QEMU has 2 vCPU threads (named by debug-threads=on)");
-        tap_ok(n_other >= 1, "and %d other threads", n_other);
-        tap_is_int(misplaced, 0, "kernel: vCPU threads stayed in the pod cgroup, every other thread is in housekeeping");
-        tap_ok(fifo_ok, "kernel: vCPU 1 is SCHED_FIFO priority 1 with reset-on-fork; vCPU 0 is untouched");
+        check_threads(q, "");
 
         /* the TAP device, in the pod's netns, held by QEMU */
         char *out = NULL;
@@ -220,7 +281,7 @@ static void launcher_vm(harness *h) {
         free(out);
         tap_ok(harness_sh(NULL, "ip link show vnet0 >/dev/null 2>&1") != 0, "vnet0 is not in the broker's netns");
         snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
-        d = opendir(path);
+        DIR *d = opendir(path);
         int tapfds = 0;
         for (struct dirent *de; d && (de = readdir(d));) {
                 char p2[400];
@@ -295,10 +356,453 @@ static void launcher_bad_spec(harness *h) {
                 dump_launcher_log();
 }
 
+
+/* --- QEMU's and the launcher's end, the broker's clean-up, a restarted broker, migration --- */
+
+/* Gone, or a zombie nobody reaped yet: either way it runs no more. */
+static bool pid_gone(pid_t pid) {
+        char path[64], buf[512];
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return true;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        harness_read_file(path, buf, sizeof(buf));
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static bool wait_gone(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms && !pid_gone(pid); t += 50)
+                usleep(50000);
+        return pid_gone(pid);
+}
+
+static bool link_exists(const char *netns, const char *dev) {
+        return harness_sh(NULL, "ip -n %s link show %s >/dev/null 2>&1", netns, dev) == 0;
+}
+
+static bool cgroup_exists(harness *h, const char *rel) {
+        char path[512];
+        harness_cgroup_path(h, rel, path, sizeof(path));
+        return access(path, F_OK) == 0;
+}
+
+/* The broker's clean-up is asynchronous to the test: wait (bounded) for it. */
+static bool wait_link_gone(const char *netns, const char *dev) {
+        for (int i = 0; i < 200 && link_exists(netns, dev); i++)
+                usleep(50000);
+        return !link_exists(netns, dev);
+}
+
+static bool wait_cgroup_gone(harness *h, const char *rel) {
+        for (int i = 0; i < 200 && cgroup_exists(h, rel); i++)
+                usleep(50000);
+        return !cgroup_exists(h, rel);
+}
+
+/* Nothing of the VM is left: no TAP device in @netns, no housekeeping cgroup, no process in the pod. */
+static void nothing_left(harness *h, const char *netns) {
+        char procs[512], path[256];
+        tap_ok(wait_link_gone(netns, "vnet0"), "vnet0 is removed from %s's netns", netns);
+        tap_ok(wait_cgroup_gone(h, POD_A "/housekeeping"), "the housekeeping cgroup the broker created is removed");
+        harness_cgroup_path(h, POD_A "/cgroup.procs", path, sizeof(path));
+        harness_read_file(path, procs, sizeof(procs));
+        tap_is_str(procs, "", "no process is left in the pod");
+}
+
+/* Line number (from 1) of the first line of @log containing @needle; 0 when absent. */
+static int log_line(const char *log, const char *needle) {
+        FILE *f = fopen(log, "re");
+        char line[1024];
+        int n = 0, found = 0;
+        while (f && !found && fgets(line, sizeof(line), f)) {
+                n++;
+                if (strstr(line, needle))
+                        found = n;
+        }
+        if (f)
+                fclose(f);
+        return found;
+}
+
+/* Start vm-a in pod-a and wait until the launcher says it runs; its QEMU pid, or -1. */
+static pid_t start_running(harness *h, pid_t *ret_launcher) {
+        pid_t l = start_launcher(h);
+        *ret_launcher = l;
+        tap_ok(l > 0, "delegate-launcher started as uid 1000 in pod-a");
+        if (!harness_file_contains(LOG, "guest running", 60000)) {
+                tap_ok(0, "the launcher reports the guest running");
+                dump_launcher_log();
+                return -1;
+        }
+        pid_t q = qemu_pid_from_log();
+        tap_ok(q > 0 && !pid_gone(q), "the guest runs, QEMU pid %d", (int) q);
+        return q;
+}
+
+static void stop_launcher(pid_t l) {
+        if (l > 0 && waitpid(l, NULL, WNOHANG) == 0) {
+                kill(l, SIGKILL);
+                waitpid(l, NULL, 0);
+        }
+}
+
+/* The launcher is SIGKILLed: QEMU dies with it (PR_SET_PDEATHSIG), the broker
+ * ends the session and removes the TAP device and, once QEMU's threads are
+ * gone, the housekeeping cgroup. */
+static void launcher_killed(harness *h) {
+        prepare(h, harness_hard / 2);
+        pid_t l, q = start_running(h, &l);
+        if (q <= 0) {
+                stop_launcher(l);
+                return;
+        }
+        tap_ok(link_exists("pod-a", "vnet0"), "before: vnet0 exists in pod-a's netns");
+        tap_ok(cgroup_exists(h, POD_A "/housekeeping"), "before: the housekeeping cgroup exists");
+
+        kill(l, SIGKILL);
+        int st = wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the launcher died from SIGKILL (0x%x)", st);
+        tap_ok(wait_gone(q, 10000), "QEMU does not outlive the launcher");
+        nothing_left(h, "pod-a");
+        tap_ok(harness_log_contains("removed cgroup"), "the broker says it removed the cgroup");
+        tap_diag("QEMU's threads %s when the session ended",
+                 harness_log_contains("removing it once empty") ? "were still in the cgroup" : "had left the cgroup");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
+/* QEMU ends on its own, the launcher asked nothing: "quit" on the test's own
+ * QMP monitor, or SIGKILL.  The launcher exits with QEMU's status and
+ * nothing is left behind. */
+static void qemu_exits(harness *h, bool quit) {
+        prepare_qmp(h, harness_hard / 2, VMDIR "/qmp.sock");
+        pid_t l, q = start_running(h, &l);
+        if (q <= 0) {
+                stop_launcher(l);
+                return;
+        }
+        int want;
+        if (quit) {
+                int fd = harness_qmp_open(VMDIR "/qmp.sock", 10000);
+                tap_ok(fd >= 0, "the test reaches QEMU's second QMP monitor (%s)", fd < 0 ? strerror(-fd) : "ok");
+                char *r = fd >= 0 ? harness_qmp(fd, "{\"execute\":\"quit\"}") : NULL;
+                tap_ok(r && strstr(r, "\"return\""), "QEMU accepts quit");
+                free(r);
+                if (fd >= 0)
+                        close(fd);
+                want = 0;
+        } else {
+                tap_is_int(kill(q, SIGKILL), 0, "SIGKILL to QEMU");
+                want = 128 + SIGKILL;
+        }
+        int st = wait_exit(l, 30000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == want, "the launcher exits with QEMU's status %d (0x%x)",
+               want, st);
+        char exited[64];
+        snprintf(exited, sizeof(exited), "QEMU exited (status %d)", want);
+        tap_ok(harness_file_contains(LOG, exited, 0), "its log says '%s'", exited);
+        tap_ok(!harness_file_contains(LOG, "system_powerdown", 0), "the launcher did not start the shutdown");
+        tap_ok(pid_gone(q), "QEMU is gone");
+        nothing_left(h, "pod-a");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
+static void launcher_qemu_quit(harness *h) {
+        qemu_exits(h, true);
+}
+
+static void launcher_qemu_killed(harness *h) {
+        qemu_exits(h, false);
+}
+
+/* "reconnected to the broker after N attempt(s); state.get: session S: T TAP device(s), C cgroup(s) created" */
+static bool reconnect_summary(uint64_t *session, unsigned *taps, unsigned *cgroups) {
+        FILE *f = fopen(LOG, "re");
+        char line[1024];
+        bool ok = false;
+        while (f && !ok && fgets(line, sizeof(line), f)) {
+                const char *k = strstr(line, "state.get: session ");
+                ok = strstr(line, "reconnected to the broker") && k &&
+                     sscanf(k, "state.get: session %" SCNu64 ": %u TAP device(s), %u cgroup(s) created", session, taps,
+                            cgroups) == 3;
+        }
+        if (f)
+                fclose(f);
+        return ok;
+}
+
+/* How many sessions the broker's log shows pid @l opening. */
+static int sessions_of(pid_t l) {
+        static char log[1 << 16];
+        char needle[64];
+        int n = 0;
+        harness_read_file(HARNESS_BROKER_LOG, log, sizeof(log));
+        snprintf(needle, sizeof(needle), " opened: pid %d ", (int) l);
+        for (const char *p = log; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+static uint64_t first_session(void) {
+        FILE *f = fopen(LOG, "re");
+        char line[1024];
+        uint64_t n = 0;
+        while (f && !n && fgets(line, sizeof(line), f)) {
+                const char *k = strstr(line, "]: session ");
+                if (k && strstr(k, "with the broker"))
+                        n = strtoull(k + 11, NULL, 10);
+        }
+        if (f)
+                fclose(f);
+        return n;
+}
+
+/*
+ * The broker restarts while the VM runs.  The VM is unaffected (same QEMU,
+ * running, vCPU 1 still SCHED_FIFO, threads still in housekeeping) and the
+ * launcher notices, reconnects and re-reads state.get.  What the broker
+ * undoes when it stops is asserted as the restarted broker reports it:
+ * today a stopping broker ends every session and removes its TAP devices
+ * (the restarted one knows nothing of them); a broker that keeps sessions
+ * across restarts reports the device, and then it must still exist.
+ */
+static void launcher_broker_restart(harness *h) {
+        prepare_qmp(h, harness_hard / 2, VMDIR "/qmp.sock");
+        pid_t l, q = start_running(h, &l);
+        if (q <= 0) {
+                stop_launcher(l);
+                return;
+        }
+        uint64_t s1 = first_session();
+        tap_ok(s1 > 0, "the launcher's first session is %" PRIu64, s1);
+        tap_ok(link_exists("pod-a", "vnet0"), "before: vnet0 exists in pod-a's netns");
+        int fd = harness_qmp_open(VMDIR "/qmp.sock", 10000);
+        tap_ok(fd >= 0, "the test reaches QEMU's second QMP monitor");
+
+        int st = harness_stop_broker(h);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "the broker went away", 10000), "the launcher notices the broker went away");
+        tap_is_int(harness_start_broker(h), 0, "the broker starts again");
+        bool back = harness_file_contains(LOG, "reconnected to the broker", 30000);
+        tap_ok(back, "the launcher reconnects to the restarted broker");
+
+        tap_is_int(waitpid(l, NULL, WNOHANG), 0, "the launcher is still running");
+        tap_ok(!pid_gone(q), "QEMU (pid %d) is still running", (int) q);
+        tap_is_int(qemu_pid_from_log(), q, "and it is the same QEMU: the launcher started no other");
+        char *status = fd >= 0 ? harness_qmp_status(fd) : strdup("(no QMP)");
+        tap_is_str(status, "running", "QMP query-status: the guest runs");
+        free(status);
+        check_threads(q, "after the restart: ");
+
+        uint64_t s2 = 0;
+        unsigned taps = 99, cgroups = 99;
+        tap_ok(reconnect_summary(&s2, &taps, &cgroups), "the launcher logs what state.get of its new session says");
+        tap_ok(s2 == s1, "it resumed its session %" PRIu64 " (now %" PRIu64 ")", s1, s2);
+        tap_ok(harness_file_contains(LOG, " resumed", 1000), "the launcher logs that it resumed");
+        tap_ok(harness_log_contains("kept for the next broker") && harness_log_contains("resumed by pid"),
+               "the broker's log: kept by the stopping broker, resumed with the next");
+        tap_is_int(taps, 1, "the resumed session still holds its TAP device");
+        tap_is_int(cgroups, 1, "and its created cgroup");
+        tap_ok(link_exists("pod-a", "vnet0"), "vnet0 was never removed: the guest's NIC stayed connected");
+        tap_ok(cgroup_exists(h, POD_A "/housekeeping"), "the housekeeping cgroup exists");
+
+        char *r = fd >= 0 ? harness_qmp(fd, "{\"execute\":\"quit\"}") : NULL;
+        free(r);
+        if (fd >= 0)
+                close(fd);
+        st = wait_exit(l, 30000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "after quit the launcher exits 0 (0x%x)", st);
+        tap_ok(wait_link_gone("pod-a", "vnet0"), "vnet0 is gone");
+        tap_ok(wait_cgroup_gone(h, POD_A "/housekeeping"), "the housekeeping cgroup is removed");
+        stop_launcher(l);
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
+
+#define SRC_LOG VMDIR "/source.log"
+#define SRC_QMP VMDIR "/source-qmp.sock"
+#define DST_QMP VMDIR "/qmp.sock"
+#define MIG_URI "unix:" VMDIR "/migrate.sock"
+
+/* query-migrate on the source until it is done; its last answer (malloc'd). */
+static char *wait_migration(int fd) {
+        char *r = NULL;
+        for (int i = 0; i < 600; i++, usleep(100000)) {
+                free(r);
+                r = harness_qmp(fd, "{\"execute\":\"query-migrate\"}");
+                const char *st = r ? jstr(r, "return.status") : "(no answer)";
+                if (!r || strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0)
+                        break;
+        }
+        return r;
+}
+
+static char *wait_status(int fd, const char *want) {
+        char *st = NULL;
+        for (int i = 0; i < 300; i++, usleep(100000)) {
+                free(st);
+                st = harness_qmp_status(fd);
+                if (strcmp(st, want) == 0)
+                        break;
+        }
+        return st;
+}
+
+/* The launcher's steps were logged in order, all before the guest ran. */
+static void check_step_order(void) {
+        static const char *const steps[] = {
+                "TAP vnet0 for nic net0",
+                "QEMU pid ",
+                "memlock of QEMU",
+                "housekeeping: ",
+                "vCPU 1 (tid ",
+                "every step done while QEMU is paused (query-status: inmigrate)",
+                "incoming migration from " MIG_URI,
+                "incoming migration completed: guest running",
+        };
+        int prev = 0;
+        bool ordered = true;
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+                int n = log_line(LOG, steps[i]);
+                if (n <= prev) {
+                        tap_diag("'%s' is at line %d, after line %d", steps[i], n, prev);
+                        ordered = false;
+                }
+                prev = n;
+        }
+        tap_ok(ordered, "the launcher's log: TAP, QEMU, memlock, housekeeping, SCHED_FIFO, paused (inmigrate), "
+                        "migrate-incoming, guest running, in this order");
+}
+
+/* While the target waits for the migration stream, everything is in place in the kernel. */
+static void check_target_paused(harness *h, pid_t q, int dst) {
+        char *st = harness_qmp_status(dst);
+        tap_is_str(st, "inmigrate", "target: QEMU waits for the migration stream (query-status)");
+        free(st);
+        uint64_t soft = 0, hard = 0;
+        tap_is_int(read_memlock(q, &soft, &hard), 0, "read the target QEMU's limits");
+        tap_is_int(soft, harness_hard / 2, "target, paused: kernel: QEMU's soft RLIMIT_MEMLOCK is the spec's");
+        check_threads(q, "target, paused: ");
+        tap_ok(link_exists("pod-a", "vnet0"), "target, paused: vnet0 exists in pod-a's netns");
+        tap_ok(!harness_file_contains(VMDIR "/firmware.log", "SeaBIOS", 0),
+               "target, paused: no guest code ran here yet (its firmware log is empty)");
+        st = harness_qmp_status(dst);
+        tap_is_str(st, "inmigrate", "target: still waiting after those checks");
+        free(st);
+        (void) h;
+}
+
+/*
+ * A real live migration into a launcher started with --incoming: a source
+ * VM (the same guest, started by a launcher in pod-b) runs the firmware and
+ * is migrated with QMP "migrate" over a unix socket to the target, whose
+ * TAP, memlock, housekeeping cgroup and SCHED_FIFO vCPU are all in place
+ * while QEMU is still "inmigrate".  The guest then runs on the target.
+ */
+static void launcher_incoming(harness *h) {
+        pod_net("pod-a");
+        pod_net("pod-b");
+        vm_dir();
+        spec_opts src = { "vm-src", harness_hard / 2, false, VMDIR "/source-firmware.log", SRC_QMP };
+        spec_opts dst = { "vm-a", harness_hard / 2, true, VMDIR "/firmware.log", DST_QMP };
+        write_spec(VMDIR "/source.json", &src);
+        write_spec(VMDIR "/vm.json", &dst);
+
+        pid_t ls = spawn_launcher(h, "kubepods.slice/pod-b", "pod-b", VMDIR "/source.json", SRC_LOG, NULL), ld = -1;
+        int sfd = -1, dfd = -1;
+        bool ok = harness_file_contains(SRC_LOG, "guest running", 60000);
+        tap_ok(ok, "source: a launcher in pod-b runs the guest");
+        tap_ok(ok && harness_file_contains(VMDIR "/source-firmware.log", "SeaBIOS", 20000),
+               "source: the guest's firmware ran there");
+        sfd = harness_qmp_open(SRC_QMP, 10000);
+        tap_ok(sfd >= 0, "source: the test reaches its QMP monitor");
+        if (!ok || sfd < 0)
+                goto out;
+
+        ld = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, MIG_URI);
+        ok = harness_file_contains(LOG, "incoming migration from", 60000);
+        tap_ok(ok, "target: the launcher in pod-a did every step and asked for migrate-incoming");
+        pid_t q = qemu_pid_from_log();
+        dfd = harness_qmp_open(DST_QMP, 10000);
+        tap_ok(dfd >= 0, "target: the test reaches its QMP monitor");
+        if (!ok || dfd < 0 || q <= 0)
+                goto out;
+        check_target_paused(h, q, dfd);
+
+        char *r = harness_qmp(sfd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"" MIG_URI "\"}}");
+        tap_ok(r && strstr(r, "\"return\""), "source: QMP migrate to the target accepted");
+        free(r);
+        r = wait_migration(sfd);
+        tap_is_str(r ? jstr(r, "return.status") : "(no answer)", "completed", "source: the migration completed");
+        tap_ok(r && jint(r, "return.ram.transferred") > 0, "source: guest RAM was transferred (%lld bytes)",
+               r ? (long long) jint(r, "return.ram.transferred") : -1LL);
+        free(r);
+        char *st = harness_qmp_status(sfd);
+        tap_is_str(st, "postmigrate", "source: the guest stopped there");
+        free(st);
+        st = wait_status(dfd, "running");
+        tap_is_str(st, "running", "target: the guest runs (query-status)");
+        free(st);
+        tap_ok(harness_file_contains(LOG, "incoming migration completed: guest running", 10000),
+               "target: the launcher says the guest runs once the migration completed");
+        tap_is_int(qemu_pid_from_log(), q, "target: the same QEMU");
+        check_threads(q, "target, running: ");
+        check_step_order();
+
+        r = harness_qmp(dfd, "{\"execute\":\"quit\"}");
+        free(r);
+        int wst = wait_exit(ld, 30000);
+        tap_ok(wst >= 0 && WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "target: the launcher exits 0 after quit (0x%x)",
+               wst);
+        ld = -1;
+        nothing_left(h, "pod-a");
+out:
+        if (sfd >= 0) {
+                free(harness_qmp(sfd, "{\"execute\":\"quit\"}"));
+                close(sfd);
+                int sst = wait_exit(ls, 30000);
+                tap_ok(sst >= 0 && WIFEXITED(sst) && WEXITSTATUS(sst) == 0, "source: the launcher exits 0 after quit");
+        }
+        if (dfd >= 0)
+                close(dfd);
+        stop_launcher(ld);
+        stop_launcher(ls);
+        tap_ok(wait_link_gone("pod-b", "vnet0"), "source: vnet0 is removed from pod-b's netns");
+        if (tap_failed_) {
+                dump_log(SRC_LOG);
+                dump_launcher_log();
+        }
+}
+
+
+/* exec: would have QEMU spawn a process, which its -sandbox forbids: refused before anything is asked. */
+static void launcher_incoming_exec(harness *h) {
+        pod_net("pod-a");
+        vm_dir();
+        spec_opts o = { "vm-a", harness_hard / 2, true, VMDIR "/firmware.log", NULL };
+        write_spec(VMDIR "/vm.json", &o);
+        pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, "exec:cat " VMDIR "/state");
+        int st = wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "--incoming exec:... is a usage error (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "exec: migration needs QEMU to spawn a process", 0), "saying why");
+        tap_is_int(sessions_of(l), 0, "the launcher asked the broker for nothing");
+        tap_is_int(qemu_pid_from_log(), -1, "and started no QEMU");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
 static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
+        { "launcher-killed", policy_all, launcher_killed },
+        { "launcher-qemu-quit", policy_all, launcher_qemu_quit },
+        { "launcher-qemu-killed", policy_all, launcher_qemu_killed },
+        { "launcher-broker-restart", policy_all, launcher_broker_restart },
+        { "launcher-incoming", policy_all, launcher_incoming },
+        { "launcher-incoming-exec", policy_all, launcher_incoming_exec },
 };
 
 int main(int argc, char **argv) {

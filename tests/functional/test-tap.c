@@ -135,7 +135,7 @@ static void tap_create(harness *h) {
                 tap_is_str(jstr(j, "address"), "52:54:00:12:34:56", "the requested MAC");
                 tap_is_str(jstr(j, "master"), "br0", "enslaved to br0");
                 tap_ok(strstr(j, "\"UP\"") && strstr(j, "\"LOWER_UP\""), "up, with carrier (flags UP, LOWER_UP)");
-                tap_ok(!strcmp(jstr(j, "operstate"), "DOWN") == 0, "operstate is not DOWN (%s)", jstr(j, "operstate"));
+                tap_ok(strcmp(jstr(j, "operstate"), "DOWN") != 0, "operstate is not DOWN (%s)", jstr(j, "operstate"));
         }
         free(j);
         r = tclient_call(&a, "fdinfo %" PRIi64, slot0);

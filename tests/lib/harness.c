@@ -183,9 +183,23 @@ void harness_stop_dbus(harness *h) {
 }
 
 int harness_start_broker_bus(harness *h, const char *bus) {
+        const char *extra[] = { "--bus", bus, NULL };
+        return harness_start_broker_args(h, bus ? extra : NULL);
+}
+
+int harness_start_broker_args(harness *h, const char *const *extra) {
         const char *broker = getenv("DELEGATE_BROKER");
+        const char *argv[32] = { "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
+                                 HARNESS_POLICY_DIR };
+        size_t n = 6;
         if (!broker)
                 die("DELEGATE_BROKER is not set (meson sets it)");
+        for (size_t i = 0; extra && extra[i]; i++) {
+                if (n + 1 >= sizeof(argv) / sizeof(argv[0]))
+                        die("too many broker arguments");
+                argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
         pid_t pid = fork();
         if (pid < 0)
                 die("fork");
@@ -196,12 +210,7 @@ int harness_start_broker_bus(harness *h, const char *bus) {
                 dup2(fd, 1);
                 dup2(fd, 2);
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (bus)
-                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                              HARNESS_POLICY_DIR, "--bus", bus, (char *) NULL);
-                else
-                        execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                              HARNESS_POLICY_DIR, (char *) NULL);
+                execv(broker, (char *const *) argv);
                 _exit(127);
         }
         h->broker_pid = pid;

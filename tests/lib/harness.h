@@ -52,6 +52,8 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n);
 int harness_start_broker(harness *h);
 /* The same with "--bus @bus" (NULL: the broker's default). */
 int harness_start_broker_bus(harness *h, const char *bus);
+/* The same with extra broker arguments (@extra NULL-terminated, may be NULL). */
+int harness_start_broker_args(harness *h, const char *const *extra);
 /* Start the private dbus-daemon ($DELEGATE_DBUS_CONFIG); waits for its socket. */
 int harness_start_dbus(harness *h);
 void harness_stop_dbus(harness *h);
@@ -136,6 +138,17 @@ typedef struct harness_sched_attr {
         uint64_t sched_runtime, sched_deadline, sched_period;
 } harness_sched_attr;
 harness_sched_attr harness_sched_getattr(pid_t tid);
+
+/* harness-qmp.c: the test's own QMP client for a monitor QEMU serves at
+ * @path ("-qmp unix:PATH,server=on,wait=off").  Connects (retrying up to
+ * @timeout_ms while the socket does not exist yet), reads the greeting and
+ * negotiates capabilities; returns the fd or -errno. */
+int harness_qmp_open(const char *path, int timeout_ms);
+/* Send one command (a JSON object); the answer line, malloc'd, events
+ * skipped; NULL when QEMU closed the monitor or did not answer. */
+char *harness_qmp(int fd, const char *command_json);
+/* query-status's "status" ("running", "inmigrate", ...), malloc'd. */
+char *harness_qmp_status(int fd);
 
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);

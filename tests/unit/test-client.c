@@ -83,6 +83,8 @@ typedef struct fake {
         const char *reply_fmt; /* NULL: no request expected; "%llu" stands for the request's id */
         int reply_fd;          /* attached to the reply when >= 0 */
         int rounds;            /* connections to serve one after the other (0: 1) */
+        int drop_rounds;       /* the first N connections read the request and hang up unanswered */
+        const char *welcome2;  /* answer to the second hello, when set */
 
         int listen_fd;
         char path[300];
@@ -91,6 +93,7 @@ typedef struct fake {
         int accepted;
         char hello[4096];
         char request[4096];
+        char first_request[4096]; /* on the first connection */
 } fake;
 
 static uint64_t request_id(const char *request) {
@@ -112,12 +115,17 @@ static void fake_serve(fake *f) {
         if (n <= 0)
                 goto out;
         f->hello[n] = 0;
-        if (send(c, f->welcome, strlen(f->welcome), MSG_NOSIGNAL) < 0 || !f->reply_fmt)
+        const char *w = f->welcome2 && f->accepted == 2 ? f->welcome2 : f->welcome;
+        if (send(c, w, strlen(w), MSG_NOSIGNAL) < 0 || !f->reply_fmt)
                 goto out;
         n = recv(c, f->request, sizeof(f->request) - 1, 0);
         if (n <= 0)
                 goto out;
         f->request[n] = 0;
+        if (f->accepted == 1)
+                memcpy(f->first_request, f->request, sizeof(f->request));
+        if (f->accepted <= f->drop_rounds)
+                goto out; /* the "broker" dies before it answers */
         if (f->stale && send(c, f->stale, strlen(f->stale), MSG_NOSIGNAL) < 0)
                 goto out;
         snprintf(reply, sizeof(reply), f->reply_fmt, (unsigned long long) request_id(f->request));
@@ -543,6 +551,61 @@ static void test_fake_reconnect(void) {
         tap_is_int(f.accepted, 2, "... on a second connection");
 }
 
+/* The answer is lost with the connection: the reconnect resumes the session
+ * with its token, and the same request goes again with the same id. */
+static void test_fake_resume(void) {
+        fake f = {
+                .welcome = "{\"type\":\"welcome\",\"api\":1,\"session\":5,"
+                           "\"resume_token\":\"00112233445566778899aabbccddeeff\"}",
+                .welcome2 = "{\"type\":\"welcome\",\"api\":1,\"session\":5,\"resumed\":true,"
+                            "\"resume_token\":\"00112233445566778899aabbccddeeff\"}",
+                .reply_fmt = "{\"id\":%llu,\"ok\":true,\"result\":{}}",
+                .reply_fd = -1,
+                .rounds = 2,
+                .drop_rounds = 1,
+        };
+        fake_start(&f, "resume.sock");
+        delegate_ctx *c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+        delegate_error e = {};
+        tap_is_int(delegate_ping(c, &e), -ECONNRESET, "the broker dies before answering (%s)", e.message);
+        tap_ok(!delegate_ctx_resumed(c), "... nothing resumed yet");
+        tap_is_int(delegate_ping(c, &e), 0, "the same call again, after a reconnect");
+        tap_ok(delegate_ctx_resumed(c) && delegate_ctx_session(c) == 5, "... resumed session 5");
+        delegate_ctx_free(c);
+        fake_stop(&f);
+        tap_has_str(f.hello, "\"resume\":{\"session\":5,\"token\":\"00112233445566778899aabbccddeeff\"}",
+                    "the second hello asks to resume with the token");
+        tap_ok(request_id(f.first_request) == 1 && request_id(f.request) == 1,
+               "the retried request carries the same id (%" PRIu64 ", %" PRIu64 ")", request_id(f.first_request),
+               request_id(f.request));
+}
+
+/* A broker that no longer holds the session: the context opens a new one, and ids move on. */
+static void test_fake_resume_refused(void) {
+        fake f = {
+                .welcome = "{\"type\":\"welcome\",\"api\":1,\"session\":5,"
+                           "\"resume_token\":\"00112233445566778899aabbccddeeff\"}",
+                .welcome2 = "{\"type\":\"error\",\"code\":\"not-found\",\"errno\":2,"
+                            "\"message\":\"session 5 cannot be resumed\"}",
+                .reply_fmt = "{\"id\":%llu,\"ok\":true,\"result\":{}}",
+                .reply_fd = -1,
+                .rounds = 3,
+                .drop_rounds = 1,
+        };
+        fake_start(&f, "refused.sock");
+        delegate_ctx *c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+        delegate_error e = {};
+        tap_is_int(delegate_ping(c, &e), -ECONNRESET, "the broker dies before answering");
+        tap_is_int(delegate_ping(c, &e), 0, "the same call again: resume refused, a new session serves it (%s)",
+                   e.message);
+        tap_ok(!delegate_ctx_resumed(c), "... not resumed");
+        delegate_ctx_free(c);
+        fake_stop(&f);
+        tap_is_int(f.accepted, 3, "three connections: the lost one, the refused resume, the new session");
+        tap_ok(!strstr(f.hello, "\"resume\""), "the last hello does not ask to resume");
+        tap_is_int(request_id(f.request), 2, "a new session: the request gets a new id");
+}
+
 static void test_fake_denied(void) {
         fake f = {
                 .welcome = "{\"type\":\"welcome\",\"api\":1}",
@@ -652,6 +715,8 @@ int main(void) {
         test_fake_api_mismatch();
         test_fake_ping();
         test_fake_reconnect();
+        test_fake_resume();
+        test_fake_resume_refused();
         test_fake_denied();
         test_fake_success();
         test_local_only(); /* last: may lower the hard limit for good */

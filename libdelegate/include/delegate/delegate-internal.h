@@ -20,6 +20,7 @@
 #endif
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -47,13 +48,16 @@ extern "C" {
  * "api-mismatch", "denied", "not-found", "exists", "too-large",
  * "rate-limited", "unsupported", "system") or "local" for failures inside
  * this library before anything was sent; @errno_value a positive errno or 0;
- * @rule the policy rule that decided a denial, when known.
+ * @rule the policy rule that decided a denial, when known; @retry_after_ms,
+ * with "rate-limited", how long to wait before the broker takes another
+ * request (0: not said).
  */
 typedef struct delegate_error {
         char code[32];
         int errno_value;
         char rule[128];
         char message[512];
+        uint32_t retry_after_ms;
 } delegate_error;
 
 typedef struct delegate_ctx delegate_ctx;
@@ -92,8 +96,15 @@ int delegate_ctx_set_mode(delegate_ctx *ctx, delegate_mode mode);
  * Returns 0; -EPROTO with code "api-mismatch" and a message naming both
  * versions when the broker speaks another API version; another -errno on
  * transport failure.  Calls that need the broker connect on their own.
+ *
+ * Reconnecting after the connection was lost (the broker restarted) resumes
+ * the context's session with the token from its welcome, so the broker
+ * keeps what it did for it; when the broker no longer holds that session
+ * the context opens a new one.  delegate_ctx_resumed() tells which.
  */
 int delegate_connect(delegate_ctx *ctx, delegate_error *err);
+/* Did the last delegate_connect() resume the previous session? */
+bool delegate_ctx_resumed(delegate_ctx *ctx);
 
 /**
  * delegate_open() - delegate_ctx_new() + identity + delegate_connect().
@@ -107,6 +118,10 @@ int delegate_open(int api_version, const char *socket_path, const char *client, 
 int delegate_ctx_broker_api(delegate_ctx *ctx);
 uint64_t delegate_ctx_session(delegate_ctx *ctx);
 const char *delegate_ctx_pod_cgroup(delegate_ctx *ctx);
+/* The connection's socket, only to poll(2) it: the broker never speaks
+ * unasked, so "readable" between calls means it closed the connection.
+ * -ENOTCONN when not connected.  The context keeps owning it. */
+int delegate_ctx_fd(delegate_ctx *ctx);
 
 /**
  * delegate_handler_fn - an application's implementation of an operation.
@@ -147,7 +162,13 @@ int delegate_call_with_fds(delegate_ctx *ctx, const char *op, const char *args_j
                            char **ret_result_json, int *ret_fds, size_t max_fds, size_t *ret_n_fds,
                            delegate_error *err);
 
-/* Request id the next broker call will carry (ids are per context). */
+/*
+ * Request id the next broker call will carry (ids are per context).  One
+ * exception: when the answer to a request was lost with the connection, the
+ * same request (same op, args and fds count) issued again after a reconnect
+ * carries the same id, so a broker that had done it answers from its retry
+ * cache instead of doing it twice.
+ */
 uint64_t delegate_ctx_next_id(delegate_ctx *ctx);
 
 int delegate_ping(delegate_ctx *ctx, delegate_error *err);

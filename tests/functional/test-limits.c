@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-limits - the broker's limits against hostile and greedy clients
+ * (delegate-broker(8), LIMITS): too many clients, sessions per uid,
+ * requests in flight, message size, request rate (socket and D-Bus), fd
+ * floods, a client that never reads, the hello timeout, TAP devices and
+ * KVMI pages per session.  Each scenario restarts its broker with the
+ * limit set low, hits it, and checks what the client sees and that the
+ * broker's fds (/proc/PID/fd) and memory (VmRSS) stay bounded and other
+ * clients are still served.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char policy_limits[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pods\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" },\n"
+        "      \"tap\": { \"template\": \"vnet%d\", \"max_devices\": 3 } },\n"
+        "    { \"name\": \"node-raw\",\n"
+        "      \"match\": { \"uid\": [0, 1000, 1001], \"cgroup\": \"/system\" },\n"
+        "      \"kvmi\": { \"gpa\": [\"0-0xfffffff\"], \"access\": \"rwx\", \"max_entries\": 100000,\n"
+        "                  \"require_key\": false } }\n"
+        "  ]\n"
+        "}\n";
+
+/* --- helpers --- */
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Restart the broker with the limit options in the NULL-terminated list. */
+static void restart(harness *h, ...) {
+        const char *args[16];
+        size_t n = 0;
+        va_list ap;
+        va_start(ap, h);
+        for (const char *a; n < 15 && (a = va_arg(ap, const char *));)
+                args[n++] = a;
+        va_end(ap);
+        args[n] = NULL;
+        harness_stop_broker(h);
+        int r = harness_start_broker_args(h, args);
+        tap_is_int(r, 0, "the broker restarts with %s %s", args[0], n > 1 ? args[1] : "");
+}
+
+/* A raw connection whose SO_PEERCRED says @uid (the effective uid at connect). */
+static int connect_as(uid_t uid) {
+        if (setresuid(-1, uid, -1) < 0)
+                return -errno;
+        int fd = raw_connect();
+        setresuid(-1, 0, -1);
+        return fd;
+}
+
+static bool hello(int fd, const char *vm) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "{\"type\":\"hello\",\"api\":1,\"client\":\"limits\"%s%s%s}", vm ? ",\"vm\":\"" : "",
+                 vm ? vm : "", vm ? "\"" : "");
+        if (raw_send(fd, msg, strlen(msg)) < 0)
+                return false;
+        char *w = raw_recv(fd, 5000);
+        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
+        if (!ok)
+                tap_diag("hello answered with %s", w ? w : "(nothing)");
+        free(w);
+        return ok;
+}
+
+static int hello_as(uid_t uid, const char *vm) {
+        int fd = connect_as(uid);
+        if (fd >= 0 && !hello(fd, vm)) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static char *call(int fd, const char *msg) {
+        if (raw_send(fd, msg, strlen(msg)) < 0)
+                return NULL;
+        return raw_recv(fd, 5000);
+}
+
+/* One datagram carrying @n copies of @pass (SCM_RIGHTS). */
+static int send_fds(int fd, const char *msg, int pass, size_t n) {
+        struct iovec iov = { .iov_base = (void *) msg, .iov_len = strlen(msg) };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 253)];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = CMSG_SPACE(sizeof(int) * n) };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        for (size_t i = 0; i < n; i++)
+                memcpy(CMSG_DATA(cm) + i * sizeof(int), &pass, sizeof(int));
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Receive one datagram and the fd it carries (-1: none). */
+static char *recv_fd(int fd, int *ret_fd) {
+        char *buf = calloc(1, 65537);
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 16)];
+        } ctl;
+        struct iovec iov = { .iov_base = buf, .iov_len = 65536 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl) };
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        *ret_fd = -1;
+        if (!buf || poll(&p, 1, 5000) != 1 || recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) <= 0) {
+                free(buf);
+                return NULL;
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+        return buf;
+}
+
+static int count_fds(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* The broker's fd count settles back to @want (it may still be closing). */
+static int fds_settle(harness *h, int want) {
+        int n = count_fds(h->broker_pid);
+        for (int i = 0; i < 200 && n != want; i++) {
+                usleep(10000);
+                n = count_fds(h->broker_pid);
+        }
+        return n;
+}
+
+static long vmrss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
+/* How many lines of the broker's log contain @needle. */
+static int log_count(const char *needle) {
+        char cmd[256], *out = NULL;
+        snprintf(cmd, sizeof(cmd), "grep -c -- '%s' " HARNESS_BROKER_LOG, needle);
+        harness_sh(&out, "%s", cmd);
+        int n = out ? atoi(out) : -1;
+        free(out);
+        return n;
+}
+
+static void start_client(harness *h, tclient *c, uid_t uid, const char *vm) {
+        if (tclient_start(h, c, "kubepods.slice/pod-a", uid, uid, vm) < 0)
+                tap_ok(0, "start test-client as uid %u", (unsigned) uid);
+}
+
+static void ping_ok(tclient *c, const char *when) {
+        char *r = tclient_call(c, "ping");
+        tap_is_int(jint(r, "ok"), 1, "another client is still served %s (%s)", when, r);
+        free(r);
+}
+
+/* --- scenarios --- */
+
+static void limit_clients(harness *h) {
+        restart(h, "--max-clients", "3", NULL);
+        int fd[3];
+        for (int i = 0; i < 3; i++)
+                fd[i] = hello_as(0, NULL);
+        tap_ok(fd[0] >= 0 && fd[1] >= 0 && fd[2] >= 0, "three clients are served");
+        int fds0 = count_fds(h->broker_pid) - 3 * 2; /* what it holds without them */
+
+        int x = raw_connect();
+        char *r = raw_recv(x, 5000);
+        tap_is_str(jstr(r, "type"), "error", "the 4th connection gets an error at once, before any hello (%s)", r);
+        tap_is_str(jstr(r, "code"), "rate-limited", "code rate-limited");
+        tap_is_int(jint(r, "errno"), EAGAIN, "errno EAGAIN");
+        tap_has_str(jstr(r, "message"), "at most 3 clients (--max-clients)", "the message names the limit");
+        free(r);
+        r = raw_recv(x, 2000);
+        tap_ok(r == NULL, "and the connection is closed");
+        free(r);
+        close(x);
+
+        for (int i = 0; i < 20; i++) {
+                x = raw_connect();
+                if (x >= 0)
+                        close(x);
+        }
+        tap_ok(harness_log_contains("refused a connection"), "the refusal is logged");
+        tap_is_int(log_count("refused a connection"), 1, "once for the whole burst of 21");
+
+        tclient a;
+        start_client(h, &a, 1000, "vm-a");
+        r = tclient_call(&a, "ping");
+        tap_is_str(jstr(r, "code"), "rate-limited", "libdelegate surfaces the refusal (%s)", r);
+        tap_has_str(jstr(r, "message"), "--max-clients", "with the broker's message");
+        free(r);
+        close(fd[0]);
+        r = NULL;
+        for (int i = 0; i < 100; i++) { /* until the broker has seen the close */
+                free(r);
+                r = tclient_call(&a, "ping");
+                if (jint(r, "ok") == 1)
+                        break;
+                usleep(20000);
+        }
+        tap_is_int(jint(r, "ok"), 1, "once a client leaves, a new one is served");
+        free(r);
+        tclient_stop(&a);
+        close(fd[1]);
+        close(fd[2]);
+        tap_is_int(fds_settle(h, fds0), fds0, "the broker holds no more fds than before");
+}
+
+static void limit_sessions_per_uid(harness *h) {
+        restart(h, "--max-sessions-per-uid", "2", NULL);
+        int a = hello_as(1000, NULL), b = hello_as(1000, NULL);
+        tap_ok(a >= 0 && b >= 0, "uid 1000 opens two sessions");
+        int c = connect_as(1000);
+        char *r = raw_recv(c, 5000);
+        tap_is_str(jstr(r, "code"), "rate-limited", "its third connection is refused: rate-limited (%s)", r);
+        tap_is_int(jint(r, "errno"), EUSERS, "errno EUSERS");
+        tap_has_str(jstr(r, "message"), "uid 1000 already has 2 connections", "naming the uid and the limit");
+        free(r);
+        close(c);
+        int d = hello_as(1001, NULL);
+        tap_ok(d >= 0, "uid 1001 is still served");
+        r = call(a, "{\"id\":1,\"op\":\"ping\"}");
+        tap_is_int(jint(r, "ok"), 1, "uid 1000's sessions go on");
+        free(r);
+        close(a);
+        int e = -1;
+        for (int i = 0; i < 100 && e < 0; i++) {
+                e = hello_as(1000, NULL);
+                if (e < 0)
+                        usleep(20000);
+        }
+        tap_ok(e >= 0, "after one closes, uid 1000 may connect again");
+        close(b);
+        close(d);
+        close(e);
+}
+
+static void limit_inflight(harness *h) {
+        restart(h, "--max-inflight", "2", NULL);
+        int fd = hello_as(0, "vm-l");
+        tap_ok(fd >= 0, "a client with a VM name is served");
+        const char *att = "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}";
+        raw_send(fd, att, strlen(att));
+        int qemu = -1;
+        char *r = recv_fd(fd, &qemu);
+        tap_ok(jint(r, "ok") == 1 && qemu >= 0, "kvmi.attach hands over QEMU's end (%s)", r);
+        free(r);
+        /* no handshake on QEMU's end: page-access requests wait for the channel */
+        for (int id = 2; id <= 3; id++) {
+                char req[128];
+                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}",
+                         id);
+                raw_send(fd, req, strlen(req));
+        }
+        raw_send(fd, "{\"id\":4,\"op\":\"ping\"}", 20);
+        r = raw_recv(fd, 1000);
+        tap_ok(r == NULL, "with 2 requests in flight the 3rd is not read: no answer to the ping (%s)", r ? r : "");
+        free(r);
+        close(qemu); /* the channel closes: the waiting requests fail, reading resumes */
+        int64_t order[3] = { -1, -1, -1 };
+        for (int i = 0; i < 3; i++) {
+                r = raw_recv(fd, 5000);
+                order[i] = jint(r, "id");
+                if (i < 2)
+                        tap_is_int(jint(r, "ok"), 0, "request %" PRIi64 " fails as the channel closes", order[i]);
+                else
+                        tap_is_int(jint(r, "ok"), 1, "then the ping is answered");
+                free(r);
+        }
+        tap_is_int(order[2], 4, "the ping's answer comes last");
+        close(fd);
+}
+
+static void limit_message(harness *h) {
+        restart(h, "--max-message", "2048", NULL);
+        int fd = hello_as(0, NULL);
+        char big[4096];
+        snprintf(big, sizeof(big), "{\"id\":1,\"op\":\"ping\"%*s}", 3000, "");
+        char *r = call(fd, big);
+        tap_is_str(jstr(r, "error.code"), "too-large", "a 3 KiB request over --max-message 2048: too-large (%s)", r);
+        tap_is_int(jint(r, "error.errno"), EMSGSIZE, "errno EMSGSIZE");
+        tap_has_str(jstr(r, "error.message"), "larger than 2048 bytes (--max-message)", "naming the limit");
+        free(r);
+        char *huge = malloc(100 * 1024);
+        memset(huge, ' ', 100 * 1024);
+        raw_send(fd, huge, 100 * 1024);
+        free(huge);
+        r = raw_recv(fd, 5000);
+        tap_is_str(jstr(r, "error.code"), "too-large", "a 100 KiB datagram: too-large");
+        free(r);
+        snprintf(big, sizeof(big), "{\"id\":2,\"op\":\"ping\"%*s}", 1900, "");
+        r = call(fd, big);
+        tap_is_int(jint(r, "ok"), 1, "a 1.9 KiB request is served on the same connection");
+        free(r);
+        close(fd);
+}
+
+static void limit_rate(harness *h) {
+        restart(h, "--rate", "10/s", "--burst", "5", NULL);
+        int fd = hello_as(1000, NULL);
+        int ok = 0;
+        char *r = NULL;
+        for (int id = 1; id <= 6; id++) {
+                char req[64];
+                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"ping\"}", id);
+                free(r);
+                r = call(fd, req);
+                ok += jint(r, "ok") == 1;
+        }
+        tap_is_int(ok, 5, "uid 1000: a burst of 5 pings is served");
+        tap_is_str(jstr(r, "error.code"), "rate-limited", "the 6th is rate-limited (%s)", r);
+        tap_is_int(jint(r, "id"), 6, "the answer carries its id");
+        tap_is_int(jint(r, "error.errno"), EAGAIN, "errno EAGAIN");
+        int64_t retry = jint(r, "error.retry_after_ms");
+        tap_ok(retry >= 1 && retry <= 100, "retry_after_ms is within 1/rate (%" PRIi64 ")", retry);
+        free(r);
+        usleep((useconds_t) (retry + 20) * 1000);
+        r = call(fd, "{\"id\":6,\"op\":\"ping\"}");
+        tap_is_int(jint(r, "ok"), 1, "after retry_after_ms the same id is served (the refusal was not remembered)");
+        free(r);
+        tap_ok(harness_log_contains("answering rate-limited"), "the broker logs it");
+        close(fd);
+
+        int root = hello_as(0, NULL);
+        ok = 0;
+        for (int id = 1; id <= 50; id++) {
+                r = call(root, "{\"id\":1,\"op\":\"ping\"}");
+                ok += jint(r, "ok") == 1;
+                free(r);
+        }
+        tap_is_int(ok, 50, "uid 0 is not rate-limited");
+        close(root);
+
+        tclient a;
+        start_client(h, &a, 1000, "vm-a");
+        r = tclient_call(&a, "pings 30");
+        int64_t done = jint(r, "done");
+        tap_ok(done >= 5 && done < 30, "libdelegate: a burst of pings ends after about 5 (%s)", r);
+        tap_is_str(jstr(r, "code"), "rate-limited", "with code rate-limited");
+        tap_ok(jint(r, "retry_after_ms") > 0, "and delegate_error.retry_after_ms set");
+        free(r);
+        tclient_stop(&a);
+}
+
+static void limit_rate_bus(harness *h) {
+        if (harness_start_dbus(h) < 0)
+                tap_ok(0, "the private dbus-daemon starts");
+        restart(h, "--bus", HARNESS_BUS_ADDRESS, "--rate", "1", "--burst", "3", NULL);
+        char *out = NULL;
+        int ok = 0;
+        /* each busctl is a new process: the bucket is the uid's */
+        for (int i = 0; i < 4; i++) {
+                free(out);
+                out = NULL;
+                harness_sh(&out,
+                           "setpriv --reuid 1000 --regid 1000 --clear-groups busctl --address=%s call "
+                           "org.delegate.Broker1 /org/delegate/Broker1 org.delegate.Broker1 ListSessions 2>&1",
+                           HARNESS_BUS_ADDRESS);
+                out[strcspn(out ? out : "", "\n")] = 0;
+                tap_diag("busctl as uid 1000: %s", out ? out : "(no output)");
+                if (out && !strstr(out, "retry after"))
+                        ok++;
+        }
+        tap_is_int(ok, 3, "a D-Bus caller of uid 1000 gets 3 answers (burst 3)");
+        tap_has_str(out, "retry after", "the 4th call is refused with a retry time (%s)", out ? out : "");
+        free(out);
+        out = NULL;
+        harness_sh(&out, "busctl --address=%s call org.delegate.Broker1 /org/delegate/Broker1 "
+                         "org.delegate.Broker1 ListSessions 2>&1", HARNESS_BUS_ADDRESS);
+        if (out)
+                out[strcspn(out, "\n")] = 0;
+        tap_ok(out && !strstr(out, "retry after"), "root on the bus is not limited (%s)", out ? out : "");
+        free(out);
+}
+
+static void limit_fd_flood(harness *h) {
+        tclient a;
+        start_client(h, &a, 1000, "vm-a");
+        ping_ok(&a, "at the start");
+        int fd = hello_as(0, NULL);
+        int before = count_fds(h->broker_pid);
+        long rss0 = vmrss_kib(h->broker_pid);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int sent = 0, bad = 0;
+        for (int i = 0; i < 64; i++)
+                sent += send_fds(fd, "{\"id\":1,\"op\":\"ping\"}", null, 253) == 0;
+        tap_is_int(sent, 64, "64 datagrams with 253 fds each are sent");
+        for (int i = 0; i < 64; i++) {
+                char *r = raw_recv(fd, 5000);
+                bad += strcmp(jstr(r, "error.code"), "bad-request") == 0 && jint(r, "error.errno") == EBADF;
+                if (i == 0)
+                        tap_has_str(jstr(r, "error.message"), "every fd that arrived closed", "saying so (%s)", r);
+                free(r);
+        }
+        tap_is_int(bad, 64, "each is answered bad-request (EBADF)");
+        tap_is_int(fds_settle(h, before), before, "the broker holds no more fds than before");
+        send_fds(fd, "{\"id\":2,\"op\":\"ping\"}", null, 1);
+        char *r = raw_recv(fd, 5000);
+        tap_has_str(jstr(r, "error.message"), "accepts no file descriptors", "one fd on a ping is refused too");
+        free(r);
+        tap_is_int(fds_settle(h, before), before, "and closed");
+        close(null);
+        ping_ok(&a, "during the flood");
+        r = call(fd, "{\"id\":3,\"op\":\"ping\"}");
+        tap_is_int(jint(r, "ok"), 1, "the flooding client itself is still served");
+        free(r);
+        long rss1 = vmrss_kib(h->broker_pid);
+        tap_ok(rss1 - rss0 < 4096, "the broker's memory grew by %ld KiB (< 4 MiB)", rss1 - rss0);
+        close(fd);
+        tclient_stop(&a);
+}
+
+static void limit_never_reading(harness *h) {
+        tclient b;
+        start_client(h, &b, 1000, "vm-b");
+        ping_ok(&b, "at the start");
+        int fd = hello_as(0, NULL);
+        int fds0 = count_fds(h->broker_pid);
+        long rss0 = vmrss_kib(h->broker_pid);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        const char *ping = "{\"id\":1,\"op\":\"state.get\"}";
+        int n = 0;
+        bool blocked = false;
+        for (uint64_t t0 = now_ms(); n < 200000 && now_ms() - t0 < 10000; n++)
+                if (send(fd, ping, strlen(ping), MSG_NOSIGNAL) < 0) {
+                        if (errno != EAGAIN)
+                                break;
+                        /* the broker may just be busy: wait a little, then count it */
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        if (poll(&p, 1, 500) == 0) {
+                                blocked = true;
+                                break;
+                        }
+                }
+        tap_ok(blocked, "a client that never reads is stopped after %d requests: its sends block", n);
+        uint64_t worst = 0;
+        int ok = 0;
+        for (int i = 0; i < 20; i++) {
+                uint64_t t0 = now_ms();
+                char *r = tclient_call(&b, "ping");
+                uint64_t dt = now_ms() - t0;
+                worst = dt > worst ? dt : worst;
+                ok += jint(r, "ok") == 1;
+                free(r);
+        }
+        tap_is_int(ok, 20, "another client's 20 pings are all answered");
+        tap_ok(worst < 1000, "within %" PRIu64 " ms each at worst (bound 1000 ms)", worst);
+        long rss1 = vmrss_kib(h->broker_pid);
+        tap_ok(rss1 - rss0 < 8192, "the broker's memory grew by %ld KiB (< 8 MiB)", rss1 - rss0);
+        tap_is_int(count_fds(h->broker_pid), fds0, "and its fds did not");
+        close(fd);
+        ping_ok(&b, "after the non-reader left");
+        tap_is_int(fds_settle(h, fds0 - 2), fds0 - 2, "its socket and pidfd are closed");
+        tclient_stop(&b);
+}
+
+static void limit_hello_timeout(harness *h) {
+        restart(h, "--hello-timeout", "1", NULL);
+        int quiet = raw_connect();
+        int fine = hello_as(0, NULL);
+        tap_ok(quiet >= 0 && fine >= 0, "two connections, one says hello");
+        uint64_t t0 = now_ms();
+        char *r = raw_recv(quiet, 5000);
+        uint64_t dt = now_ms() - t0;
+        tap_is_str(jstr(r, "type"), "error", "the silent one gets an error (%s)", r);
+        tap_is_str(jstr(r, "code"), "bad-request", "code bad-request");
+        tap_is_int(jint(r, "errno"), ETIMEDOUT, "errno ETIMEDOUT");
+        tap_has_str(jstr(r, "message"), "no hello within 1 s", "saying why");
+        tap_ok(dt >= 800 && dt < 3000, "after about a second (%" PRIu64 " ms)", dt);
+        free(r);
+        r = raw_recv(quiet, 2000);
+        tap_ok(r == NULL, "and is closed");
+        free(r);
+        close(quiet);
+        r = call(fine, "{\"id\":1,\"op\":\"ping\"}");
+        tap_is_int(jint(r, "ok"), 1, "the one that said hello is served after the timeout");
+        free(r);
+        close(fine);
+}
+
+static void limit_tap(harness *h) {
+        restart(h, "--max-tap", "1", NULL);
+        tclient a;
+        start_client(h, &a, 1000, "vm-a");
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_int(jint(r, "ok"), 1, "the first TAP device is created (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+        tap_is_str(jstr(r, "code"), "denied", "a second one is over --max-tap 1 (the rule allows 3) (%s)", r);
+        tap_is_int(jint(r, "errno"), EDQUOT, "errno EDQUOT");
+        tap_has_str(jstr(r, "message"), "(--max-tap 1)", "naming the limit");
+        free(r);
+        tclient_stop(&a);
+}
+
+static void limit_kvmi_pages(harness *h) {
+        restart(h, "--max-kvmi-pages", "100", NULL);
+        int fd = hello_as(0, "vm-k");
+        const char *att = "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}";
+        raw_send(fd, att, strlen(att));
+        int qemu = -1;
+        char *r = recv_fd(fd, &qemu);
+        tap_ok(jint(r, "ok") == 1 && qemu >= 0, "kvmi.attach (%s)", r);
+        free(r);
+        char req[8192];
+        int k = snprintf(req, sizeof(req), "{\"id\":2,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[");
+        for (int i = 0; i < 101; i++)
+                k += snprintf(req + k, sizeof(req) - k, "%s[%d,\"r\"]", i ? "," : "", i * 4096);
+        snprintf(req + k, sizeof(req) - k, "]}}");
+        r = call(fd, req);
+        tap_is_str(jstr(r, "error.code"), "too-large", "101 pages over --max-kvmi-pages 100: too-large (%s)", r);
+        tap_is_int(jint(r, "error.errno"), ENOSPC, "errno ENOSPC");
+        tap_has_str(jstr(r, "error.message"), "limit of 100 (--max-kvmi-pages)", "naming the limit");
+        free(r);
+        close(qemu);
+        close(fd);
+}
+
+static void limit_options(harness *h) {
+        char *out = NULL;
+        const char *broker = getenv("DELEGATE_BROKER");
+        int st = harness_sh(&out, "%s --max-inflight 0 --check-policy /nonexistent 2>&1", broker);
+        tap_is_int(st, 2, "--max-inflight 0 is a usage error (exit 2)");
+        tap_has_str(out, "--max-inflight '0': expected an integer from 1 to 64", "saying what is allowed");
+        free(out);
+        out = NULL;
+        st = harness_sh(&out, "%s --rate fast --check-policy /nonexistent 2>&1", broker);
+        tap_has_str(out, "--rate 'fast'", "a bad --rate is named");
+        free(out);
+        out = NULL;
+        harness_sh(&out, "%s --help", broker);
+        tap_has_str(out, "--max-sessions-per-uid N", "--help lists the limits");
+        free(out);
+}
+
+static const scenario scenarios[] = {
+        { "limit-clients", policy_limits, limit_clients },
+        { "limit-sessions-per-uid", policy_limits, limit_sessions_per_uid },
+        { "limit-inflight", policy_limits, limit_inflight },
+        { "limit-message", policy_limits, limit_message },
+        { "limit-rate", policy_limits, limit_rate },
+        { "limit-rate-bus", policy_limits, limit_rate_bus },
+        { "limit-fd-flood", policy_limits, limit_fd_flood },
+        { "limit-never-reading", policy_limits, limit_never_reading },
+        { "limit-hello-timeout", policy_limits, limit_hello_timeout },
+        { "limit-tap", policy_limits, limit_tap },
+        { "limit-kvmi-pages", policy_limits, limit_kvmi_pages },
+        { "limit-options", policy_limits, limit_options },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}

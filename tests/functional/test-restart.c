@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-restart.c - sessions across a broker restart (broker-state.c):
+ * a launcher resumes its session after SIGTERM + restart and the broker
+ * still knows its TAP device and cgroup; after kill -9, the sessions whose
+ * launcher died meanwhile are undone (the TAP is removed from the pod's
+ * network namespace, the cgroup removed, the state file dropped); a live
+ * launcher that never resumes is undone after --resume-timeout; a request
+ * retried with the same id after the restart gets its first answer and is
+ * not redone.  Assertions read the kernel (ip link, the cgroup tree,
+ * getrlimit) and the state directory.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define POD_A "kubepods.slice/pod-a"
+#define STATE_DIR "/run/delegate/state"
+
+static const char policy_restart[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-a\",\n"
+        "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" },\n"
+        "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
+        "      \"tap\": { \"persist\": true } },\n"
+        "    { \"name\": \"node-root\",\n"
+        "      \"match\": { \"uid\": 0 },\n"
+        "      \"memlock\": { \"max\": \"1G\" } }\n"
+        "  ]\n"
+        "}\n";
+
+static bool link_exists(const char *name) {
+        return harness_sh(NULL, "ip -n pod-a link show dev %s >/dev/null 2>&1", name) == 0;
+}
+
+static int count_links(void) {
+        char *out = NULL;
+        int n = -1;
+        if (harness_sh(&out, "ip -n pod-a -o link show | wc -l") == 0 && out)
+                n = atoi(out);
+        free(out);
+        return n;
+}
+
+static bool cgroup_exists(harness *h, const char *rel) {
+        char p[700];
+        harness_cgroup_path(h, rel, p, sizeof(p));
+        return access(p, F_OK) == 0;
+}
+
+static bool state_file(uint64_t session) {
+        char p[128];
+        snprintf(p, sizeof(p), STATE_DIR "/session-%" PRIu64 ".json", session);
+        return access(p, F_OK) == 0;
+}
+
+/* Wait up to 5 s for @cond to become true. */
+#define WAIT_FOR(cond)                                                                                      \
+        ({                                                                                                  \
+                bool _ok = false;                                                                           \
+                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
+                        usleep(20000);                                                                      \
+                _ok;                                                                                        \
+        })
+
+static void kill9_broker(harness *h) {
+        kill(h->broker_pid, SIGKILL);
+        waitpid(h->broker_pid, NULL, 0);
+        h->broker_pid = 0;
+}
+
+/* A pod with a "pause" process holding its network namespace, as Kubernetes has. */
+static pid_t pod_with_pause(harness *h) {
+        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
+        char *const argv[] = { "/bin/sleep", "1000", NULL };
+        pid_t pause = harness_spawn_in_pod(h, POD_A, "pod-a", 65534, 65534, "/run/delegate-test/pause.log", argv);
+        tap_ok(pause > 0, "a pause process holds pod-a's netns");
+        return pause;
+}
+
+/*
+ * A launcher stand-in in pod-a with a housekeeping cgroup (its child moved
+ * there) and a TAP device; returns its session.  With @persist the device
+ * is persistent and its fds are closed, so only the broker's records keep
+ * track of it.
+ */
+static uint64_t session_with_things(tclient *a, pid_t *ret_child, bool persist) {
+        char *r = tclient_call(a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        tap_is_int(jint(r, "ok"), 1, "the launcher opens session %" PRIu64, session);
+        free(r);
+        r = tclient_call(a, "child");
+        pid_t child = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(a, "call cgroup.move {\"tids\":[%d],\"target\":\"housekeeping\",\"create\":true}",
+                         (int) child);
+        tap_is_int(jint(r, "result.moved"), 1, "its child moves into a created housekeeping cgroup (%s)", r);
+        free(r);
+        r = tclient_call(a, "call tap.create {\"name\":\"vnet%%d\",\"persist\":%s}", persist ? "true" : "false");
+        tap_is_str(jstr(r, "result.name"), "vnet0", "it gets TAP vnet0 (%s)", r);
+        if (persist)
+                free(tclient_call(a, "close %" PRIi64, jint(r, "slot")));
+        free(r);
+        tap_ok(state_file(session), "the session's state file exists");
+        *ret_child = child;
+        return session;
+}
+
+static void restart_resume(harness *h) {
+        tclient a;
+        pid_t pause = pod_with_pause(h), child;
+        if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        uint64_t session = session_with_things(&a, &child, false);
+
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
+        tap_ok(harness_log_contains("kept for the next broker"), "it keeps the session for the next broker");
+        tap_ok(link_exists("vnet0") && cgroup_exists(h, POD_A "/housekeeping"),
+               "the VM's TAP and cgroup are left alone");
+        tap_ok(state_file(session), "the state file stays");
+
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_log_contains("recovered: waiting 90 s for its launcher"), "it recovers the session");
+        char *r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session,
+               "the launcher reconnects and resumes session %" PRIu64 " (%s)", session, r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_is_str(jstr(r, "state.tap.0.name"), "vnet0", "state.get still lists vnet0 (%s)", r);
+        tap_has_str(jstr(r, "state.cgroups_created.0"), "/kubepods.slice/pod-a/housekeeping",
+                    "and the created cgroup");
+        tap_is_int(jint(r, "state.requests.allowed"), 2, "and the counts");
+        free(r);
+        r = tclient_call(&a, "call memlock.set {\"pid\":0,\"soft\":%" PRIu64 "}", harness_hard / 4);
+        tap_is_int(jint(r, "ok"), 1, "the resumed session is served (%s)", r);
+        free(r);
+
+        /* the session ends for good: what it created is undone */
+        free(tclient_call(&a, "reap %d", (int) child));
+        tclient_stop(&a);
+        tap_ok(WAIT_FOR(!link_exists("vnet0")), "when the launcher exits, vnet0 goes");
+        tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
+        tap_ok(WAIT_FOR(!state_file(session)), "and the state file");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
+static void restart_dead(harness *h) {
+        tclient a;
+        pid_t pause = pod_with_pause(h), child;
+        int links0 = count_links();
+        if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        uint64_t session = session_with_things(&a, &child, true);
+        free(tclient_call(&a, "reap %d", (int) child)); /* the cgroup is empty, removable */
+
+        kill9_broker(h);
+        tclient_stop(&a);
+        tap_ok(link_exists("vnet0") && cgroup_exists(h, POD_A "/housekeeping") && state_file(session),
+               "kill -9 of the broker, then of the launcher: the persistent TAP, cgroup and state remain");
+
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_log_contains("its launcher exited while the broker was down"),
+               "it finds the launcher gone");
+        tap_ok(WAIT_FOR(!link_exists("vnet0")), "and removes vnet0 from pod-a's netns");
+        tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
+        tap_ok(!state_file(session), "and the state file");
+        tap_is_int(count_links(), links0, "pod-a has as many links as before (%d)", links0);
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
+static void restart_timeout(harness *h) {
+        tclient a;
+        pid_t pause = pod_with_pause(h), child;
+        if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        uint64_t session = session_with_things(&a, &child, true);
+        free(tclient_call(&a, "reap %d", (int) child));
+
+        kill9_broker(h);
+        const char *const extra[] = { "--resume-timeout", "2", NULL };
+        tap_is_int(harness_start_broker_args(h, extra), 0, "a new broker starts with --resume-timeout 2");
+        tap_ok(harness_log_contains("recovered: waiting 2 s"), "it waits for the live launcher");
+        tap_ok(link_exists("vnet0"), "meanwhile vnet0 stays");
+        tap_ok(harness_log_contains("did not resume it in time"), "the launcher never resumes: undone");
+        tap_ok(WAIT_FOR(!link_exists("vnet0")), "vnet0 is removed");
+        tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
+        tap_ok(!state_file(session), "and the state file");
+        char *r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "ok") == 1 && jint(r, "resumed") == 0 && (uint64_t) jint(r, "session") != session,
+               "a late reconnect gets a new session (%s)", r);
+        free(r);
+        tclient_stop(&a);
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
+static uint64_t soft_memlock(void) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_MEMLOCK, &rl);
+        return rl.rlim_cur;
+}
+
+static void restart_same_id(harness *h) {
+        char buf[512], token[80] = "";
+        int fd = raw_connect();
+        {
+                const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
+                raw_send(fd, hello, strlen(hello));
+        }
+        char *w = raw_recv(fd, 5000);
+        uint64_t session = (uint64_t) jint(w, "session");
+        snprintf(token, sizeof(token), "%s", jstr(w, "resume_token"));
+        tap_is_int((int) strlen(token), 32, "the welcome carries a 128-bit resume token");
+        free(w);
+        snprintf(buf, sizeof(buf), "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
+                 harness_hard / 4);
+        raw_send(fd, buf, strlen(buf));
+        char *first = raw_recv(fd, 5000);
+        tap_is_int(jint(first, "ok"), 1, "request 7 raises the soft limit to H/4 (%s)", first);
+        tap_is_int(soft_memlock(), harness_hard / 4, "the kernel shows H/4");
+
+        kill9_broker(h);
+        close(fd);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts after kill -9");
+        fd = raw_connect();
+        snprintf(buf, sizeof(buf), "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\",\"resume\":{\"session\":%" PRIu64
+                 ",\"token\":\"%s\"}}", session, token);
+        raw_send(fd, buf, strlen(buf));
+        w = raw_recv(fd, 5000);
+        tap_ok(jint(w, "resumed") == 1 && (uint64_t) jint(w, "session") == session, "resumed session %" PRIu64 " (%s)",
+               session, w);
+        free(w);
+        /* the same id again, with other args: the first answer, nothing redone */
+        snprintf(buf, sizeof(buf), "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
+                 harness_hard / 2);
+        raw_send(fd, buf, strlen(buf));
+        char *again = raw_recv(fd, 5000);
+        tap_is_str(again, first, "request 7 retried after the restart gets the first answer");
+        tap_is_int(soft_memlock(), harness_hard / 4, "and is not redone: the kernel still shows H/4");
+        snprintf(buf, sizeof(buf), "{\"id\":8,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
+                 harness_hard / 2);
+        raw_send(fd, buf, strlen(buf));
+        char *next = raw_recv(fd, 5000);
+        tap_is_int(jint(next, "ok"), 1, "a new id is done");
+        tap_is_int(soft_memlock(), harness_hard / 2, "the kernel shows H/2");
+        free(first);
+        free(again);
+        free(next);
+        close(fd);
+
+        /* resuming is for the session's own process, with its token */
+        fd = raw_connect();
+        snprintf(buf, sizeof(buf), "{\"type\":\"hello\",\"api\":1,\"resume\":{\"session\":%" PRIu64
+                 ",\"token\":\"00000000000000000000000000000000\"}}", session + 100);
+        raw_send(fd, buf, strlen(buf));
+        w = raw_recv(fd, 5000);
+        tap_is_str(jstr(w, "code"), "not-found", "an unknown session cannot be resumed (%s)", w);
+        free(w);
+        close(fd);
+}
+
+static const scenario scenarios[] = {
+        { "restart-resume", policy_restart, restart_resume },
+        { "restart-dead", policy_restart, restart_dead },
+        { "restart-timeout", policy_restart, restart_timeout },
+        { "restart-same-id", policy_restart, restart_same_id },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
