@@ -401,7 +401,8 @@ static void handle_hello(client *c, const json_value *m) {
         } else if (state_token_new(c) < 0)
                 return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
         c->welcomed = true;
-        state_save(c);
+        if (resume)
+                state_save(c); /* the file is this session's now; others are saved once they hold something */
         limits_client_welcomed(c);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-stress.c - the broker does not leak: 100k connect/hello/disconnect
+ * cycles and two rounds of 10k concurrent sessions leave its fd count where
+ * it was and its RSS flat (the second round costs no more than the first).
+ * Bounded in time by the suite's timeout, not by assertions on speed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define CYCLES 100000
+/* Each session costs the broker two fds (socket, pidfd); this machine's hard
+ * RLIMIT_NOFILE is 20000, which the broker cannot raise, so 10000 sessions
+ * would not fit next to its own fds. */
+#define SESSIONS 9900
+
+static const char policy_stress[] = "{ \"version\": 1, \"rules\": [] }\n";
+
+static int broker_fds(pid_t pid) {
+        char *out = NULL;
+        int n = -1;
+        if (harness_sh(&out, "ls /proc/%d/fd | wc -l", (int) pid) == 0 && out)
+                n = atoi(out);
+        free(out);
+        return n;
+}
+
+static long broker_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
+/* Connect and say hello; the fd, or -1. */
+static int session(void) {
+        static const char hello[] = "{\"type\":\"hello\",\"api\":1,\"client\":\"stress\"}";
+        int fd = raw_connect();
+        if (fd < 0)
+                return -1;
+        raw_send(fd, hello, sizeof(hello) - 1);
+        char *w = raw_recv(fd, 10000);
+        bool ok = w && strstr(w, "\"welcome\"");
+        free(w);
+        if (!ok) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* Until the broker has seen every close: its fd count settles. */
+static int settled_fds(pid_t pid, int want) {
+        int n = -1;
+        for (int i = 0; i < 500 && (n = broker_fds(pid)) != want; i++)
+                usleep(20000);
+        return n;
+}
+
+static bool round_of_sessions(pid_t b, int fds0, int *fds) {
+        int failed = 0;
+        for (int i = 0; i < SESSIONS; i++)
+                if ((fds[i] = session()) < 0)
+                        failed++;
+        int held = broker_fds(b);
+        tap_is_int(failed, 0, "%d sessions open at once", SESSIONS);
+        tap_ok(held >= fds0 + 2 * SESSIONS, "the broker holds a socket and a pidfd for each (%d fds)", held);
+        for (int i = 0; i < SESSIONS; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        return failed == 0;
+}
+
+static void stress_sessions(harness *h) {
+        struct rlimit nofile;
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        nofile.rlim_cur = nofile.rlim_max;
+        if (nofile.rlim_max < SESSIONS + 100 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                tap_skip_all("the RLIMIT_NOFILE hard limit is too low for 9900 sessions");
+
+        harness_stop_broker(h);
+        const char *const extra[] = { "--bus", "none", "--max-clients", "20000", "--max-sessions-per-uid", "20000",
+                                      "--hello-timeout", "0", NULL };
+        tap_is_int(harness_start_broker_args(h, extra), 0, "the broker starts with room for %d clients", SESSIONS);
+        pid_t b = h->broker_pid;
+        int fd = session(); /* one session first: lazily allocated things exist */
+        close(fd);
+        int fds0 = settled_fds(b, broker_fds(b));
+        long rss0 = broker_rss_kib(b);
+        tap_diag("broker at start: %d fds, RSS %ld KiB", fds0, rss0);
+
+        int failed = 0;
+        for (int i = 0; i < CYCLES; i++) {
+                fd = session();
+                if (fd < 0)
+                        failed++;
+                else
+                        close(fd);
+        }
+        tap_is_int(failed, 0, "%d connect/hello/close cycles all welcomed", CYCLES);
+        tap_is_int(settled_fds(b, fds0), fds0, "the broker's fd count is back to %d", fds0);
+        long rss1 = broker_rss_kib(b);
+        tap_ok(rss1 - rss0 < 1024, "its RSS grew by less than 1 MiB (%ld -> %ld KiB)", rss0, rss1);
+
+        int *fds = calloc(SESSIONS, sizeof(int));
+        round_of_sessions(b, fds0, fds);
+        tap_is_int(settled_fds(b, fds0), fds0, "all closed: fds back to %d", fds0);
+        long rss2 = broker_rss_kib(b);
+        round_of_sessions(b, fds0, fds);
+        tap_is_int(settled_fds(b, fds0), fds0, "a second round: fds back to %d", fds0);
+        long rss3 = broker_rss_kib(b);
+        tap_diag("RSS after the first round of %d sessions %ld KiB, after the second %ld KiB", SESSIONS, rss2, rss3);
+        tap_ok(rss3 - rss2 < 1024, "the second round leaves RSS flat (+%ld KiB)", rss3 - rss2);
+        char *out = NULL;
+        harness_sh(&out, "ls /run/delegate/state | wc -l");
+        tap_is_int(out ? atoi(out) : -1, 0, "no state file is left behind");
+        free(out);
+        free(fds);
+}
+
+static const scenario scenarios[] = {
+        { "stress-sessions", policy_stress, stress_sessions },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
