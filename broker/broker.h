@@ -412,6 +412,7 @@ typedef struct session_hook {
         int (*revoke)(client *c);
 } session_hook;
 const session_hook *session_hook_list(size_t *ret_n);
+const session_hook *session_hook_find(const char *name);
 /* The state.get object of @c. */
 void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */
