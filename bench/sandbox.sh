@@ -13,9 +13,9 @@ set -euo pipefail
 B=${BENCH_BUILD:?}
 N=${N:-20000}
 POD_UID=1000
-OUT=/run/bench
+OUT=$B/bench-logs  # daemon logs, kept after the run
 mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p $OUT /run/delegate /run/netns
+rm -rf $OUT && mkdir -p $OUT /run/delegate /run/netns
 CG=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 [ -n "$CG" ] || { echo "no cgroup v2 hierarchy mounted" >&2; exit 1; }
 NODE=$CG/delegate-bench.$$
@@ -28,11 +28,12 @@ cleanup() {
         [ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null
         echo $$ > "$ORIG/cgroup.procs"
         echo 1 > "$NODE/cgroup.kill" 2>/dev/null
-        for _ in $(seq 50); do [ -s "$NODE/cgroup.procs" ] || break; sleep 0.1; done
+        for _ in $(seq 50); do grep -q "populated 0" "$NODE/cgroup.events" && break; sleep 0.1; done
         find "$NODE" -depth -type d -exec rmdir {} + 2>/dev/null
         ip netns delete pod-bench 2>/dev/null
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM HUP
 mkdir -p "$POD" "$NODE/system"
 echo $$ > "$NODE/system/cgroup.procs"
 # "ip netns exec" mounts a fresh /sys: the pod's cgroup as seen from in there
@@ -80,7 +81,76 @@ section_roundtrip() {
         echo
 }
 
+section_alternatives() {
+        echo "## Against the alternatives (microseconds)"
+        echo
+        echo "| what | path | n | median | p99 |"
+        echo "|---|---|---|---|---|"
+        # a private system bus on the private /run, polkit with a rule for the
+        # pod user (no logind here), rtkit with its rate limits opened up
+        mkdir -p /run/dbus
+        # /etc as an overlay whose upper layer is on the private /run: the
+        # polkit rule and qemu-bridge-helper's ACL exist only in here
+        mkdir -p /run/etc-upper /run/etc-work
+        mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work /etc
+        sed "s/@POD_USER@/$(id -nu $POD_UID)/" bench/polkit/50-bench-rtkit.rules > /etc/polkit-1/rules.d/50-bench-rtkit.rules
+        chmod 0644 /etc/polkit-1/rules.d/50-bench-rtkit.rules
+        mkdir -p /etc/qemu && echo "allow br0" > /etc/qemu/bridge.conf
+        dbus-daemon --config-file=bench/dbus-bench.conf --nofork --nopidfile 2>>$OUT/dbus.log &
+        for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
+        # polkitd starts as root and changes to user polkitd itself
+        /usr/lib/polkit-1/polkitd --no-debug 2>>$OUT/polkit.log &
+        /usr/libexec/rtkit-daemon --stderr --no-canary --scheduling-policy=FIFO --actions-burst-sec=1 --actions-per-burst-max=1000000 \
+                --threads-per-user-max=1000 \
+                2> >(cat >>$OUT/rtkit.log) & # not a file: rtkit sets RLIMIT_FSIZE 0 on itself
+        "$B/bench/bench-dbus" server 2>>$OUT/dbus.log &
+        for _ in $(seq 100); do
+                dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ListNames \
+                        2>/dev/null | grep -q PolicyKit1 && break
+                sleep 0.05
+        done
+        sleep 0.3
+        in_pod "$B/bench/bench-dbus" echo "$N"
+        in_pod "$B/bench/bench-dbus" rtkit "$((N / 10))"
+        # qemu-bridge-helper with an ACL for br0 (in the /etc overlay)
+        as_root_in_pod "$B/bench/bench-bridge-helper" /usr/lib/qemu/qemu-bridge-helper br0 "$N"
+        echo
+}
+
+section_load() {
+        echo "## Throughput (pod clients, one session each, back-to-back requests for ${SECS:-3} s)"
+        echo
+        echo "| clients | op | requests/s | median us | p99 us |"
+        echo "|---|---|---|---|---|"
+        for c in 1 8 64 256; do
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping
+        done
+        for c in 1 64; do
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set
+        done
+        echo
+}
+
+section_memory() {
+        echo "## Broker memory"
+        echo
+        echo "| what | value |"
+        echo "|---|---|"
+        in_pod "$B/bench/bench-load" sessions 1000 "$BROKER"
+        echo
+}
+
+section_kvmi() {
+        echo "## kvmi.set-page-access throughput (median of 5)"
+        echo
+        echo "| how | entries | requests | seconds | entries/s |"
+        echo "|---|---|---|---|---|"
+        in_pod "$B/bench/bench-kvmi" "$B/tests/functional/kvmi-peer" 1048576 5 2>>$OUT/kvmi-peer.log
+        echo
+}
+
 start_broker
-for s in ${SECTIONS:-roundtrip}; do
+for s in ${SECTIONS:-memory roundtrip alternatives load kvmi}; do
         "section_$s"
 done
