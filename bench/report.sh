@@ -75,7 +75,7 @@ cat bench/NOTES.md
 } > "$DIR/RESULTS.md"
 
 # the plot: medians of the latency rows (unpinned where there is a choice), log scale
-awk -F' *\\| *' 'NF >= 7 && $5 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && $3 !~ /^[0-9]+$/ && $2 !~ /CPU 0/ {
+awk -F' *\\| *' 'NF >= 7 && $5 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && $3 !~ /^[0-9]+$/ && $2 !~ /^[0-9]+$/ && $2 !~ /CPU 0/ {
         gsub(/"/, "", $2); printf "\"%s\" %s\n", $2, $5 }' "$IN" > "$DIR/.plot.dat"
 gnuplot <<GP
 set terminal pngcairo size 1100,600 font ",9" noenhanced
