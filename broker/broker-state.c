@@ -185,6 +185,7 @@ int state_save(client *c) {
                 return r;
         }
         c->state_saved = true;
+        c->state_dirty = false;
         return 0;
 }
 

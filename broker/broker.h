@@ -145,6 +145,7 @@ struct client {
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
         bool state_saved;        /* its state file exists */
+        bool state_dirty;        /* what it holds changed since the last save */
         bool state_error_logged;
         bool detached;           /* recovered from a state file, waiting for its launcher */
         bool detached_keep;      /* freed without undoing: resumed, or left for the next broker */
