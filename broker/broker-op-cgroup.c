@@ -77,6 +77,7 @@ static void record_created(client *c, const char *rel) {
         char *s = strdup(rel);
         if (s)
                 c->cgroups_created[c->n_cgroups_created++] = s;
+        c->state_dirty = true;
 }
 
 typedef struct walk_result {

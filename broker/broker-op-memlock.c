@@ -27,6 +27,7 @@ typedef struct memlock_out {
 } memlock_out;
 
 static void record(client *c, pid_t pid, pid_t host, uint64_t soft, uint64_t hard) {
+        c->state_dirty = true;
         for (size_t i = 0; i < c->n_memlock; i++)
                 if (c->memlock[i].host_pid == host) {
                         c->memlock[i] = (memlock_record) { pid, host, soft, hard };

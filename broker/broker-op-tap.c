@@ -328,6 +328,7 @@ void tap_session_end(client *c) {
                 safe_close(c->tap[i].netns_fd);
         c->n_tap = 0;
         c->tap_gen++;
+        c->state_dirty = true;
 }
 
 static void forget(client *c, size_t i) {
@@ -335,6 +336,7 @@ static void forget(client *c, size_t i) {
         memmove(&c->tap[i], &c->tap[i + 1], sizeof(c->tap[0]) * (c->n_tap - i - 1));
         c->n_tap--;
         c->tap_gen++;
+        c->state_dirty = true;
 }
 
 static void create_done(request *req, int status, const void *out, size_t len) {
@@ -381,6 +383,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         }
         c->tap[c->n_tap++] = rec; /* room: the quota is below SESSION_MAX_TAP */
         c->tap_gen++;
+        c->state_dirty = true;
         log_msg(c->b, LOG_INFO, "session %llu: TAP device '%s' (ifindex %d, %u queue(s)%s%s) %s", (unsigned long long)
                 c->session, o.name, o.ifindex, a->queues, a->persist ? ", persistent" : "",
                 a->bridge[0] ? ", on a bridge" : "", o.adopted ? "adopted" : "created");

@@ -175,7 +175,7 @@ static void socket_reply(request *req, const reply_info *r) {
         }
         cache_store(req->c, req->id, buf, len, r->n_fds > 0);
         /* what a delegation changed is on disk before the client hears of it */
-        if (r->ok && req->counted)
+        if (r->ok && req->counted && req->c->state_dirty)
                 state_save(req->c);
         client_send(req->c, buf, len, r->fds, r->n_fds);
 }
@@ -225,7 +225,7 @@ static void request_reply(request *req, const reply_info *r) {
 
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
         reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
-        if (req->who.via_bus && req->c && req->counted)
+        if (req->who.via_bus && req->c && req->counted && req->c->state_dirty)
                 state_save(req->c); /* a D-Bus caller acted for the session */
         request_reply(req, &r);
 }

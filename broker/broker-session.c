@@ -122,6 +122,13 @@ static const session_hook session_hooks[] = {
         { "kvmi", kvmi_count, kvmi_state_gen, kvmi_revoke },
 };
 
+const session_hook *session_hook_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(session_hooks); i++)
+                if (streq(session_hooks[i].name, name))
+                        return &session_hooks[i];
+        return NULL;
+}
+
 const session_hook *session_hook_list(size_t *ret_n) {
         *ret_n = ELEMENTSOF(session_hooks);
         return session_hooks;

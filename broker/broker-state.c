@@ -117,22 +117,12 @@ static void gen_state(const client *c, yajl_gen g) {
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
-        json_gen_str(g, "cgroups_created");
-        yajl_gen_array_open(g);
-        for (size_t i = 0; i < c->n_cgroups_created; i++)
-                json_gen_str(g, c->cgroups_created[i]);
-        yajl_gen_array_close(g);
-        json_gen_str(g, "tap");
-        yajl_gen_array_open(g);
-        for (size_t i = 0; i < c->n_tap; i++) {
-                yajl_gen_map_open(g);
-                json_gen_kv_str(g, "name", c->tap[i].name);
-                json_gen_kv_i64(g, "ifindex", c->tap[i].ifindex);
-                json_gen_kv_bool(g, "persist", c->tap[i].persist);
-                json_gen_kv_bool(g, "adopted", c->tap[i].adopted);
-                yajl_gen_map_close(g);
+        /* as state.get shows them */
+        static const char *const kinds[] = { "cgroups_created", "tap" };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                json_gen_str(g, kinds[i]);
+                session_hook_find(kinds[i])->state(c, g);
         }
-        yajl_gen_array_close(g);
         json_gen_str(g, "replies");
         yajl_gen_array_open(g);
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
@@ -195,6 +185,7 @@ int state_save(client *c) {
                 return r;
         }
         c->state_saved = true;
+        c->state_dirty = false;
         return 0;
 }
 

@@ -145,6 +145,7 @@ struct client {
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
         bool state_saved;        /* its state file exists */
+        bool state_dirty;        /* what it holds changed since the last save */
         bool state_error_logged;
         bool detached;           /* recovered from a state file, waiting for its launcher */
         bool detached_keep;      /* freed without undoing: resumed, or left for the next broker */
@@ -420,6 +421,7 @@ typedef struct session_hook {
         int (*revoke)(client *c);
 } session_hook;
 const session_hook *session_hook_list(size_t *ret_n);
+const session_hook *session_hook_find(const char *name);
 /* The state.get object of @c. */
 void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */

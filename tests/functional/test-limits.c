@@ -135,42 +135,6 @@ static char *recv_fd(int fd, int *ret_fd) {
         return buf;
 }
 
-static int count_fds(pid_t pid) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        DIR *d = opendir(path);
-        int n = 0;
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
-/* The broker's fd count settles back to @want (it may still be closing). */
-static int fds_settle(harness *h, int want) {
-        int n = count_fds(h->broker_pid);
-        for (int i = 0; i < 200 && n != want; i++) {
-                usleep(10000);
-                n = count_fds(h->broker_pid);
-        }
-        return n;
-}
-
-static long vmrss_kib(pid_t pid) {
-        char path[64], line[256];
-        long kib = -1;
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        FILE *f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        if (f)
-                fclose(f);
-        return kib;
-}
-
 /* How many lines of the broker's log contain @needle. */
 static int log_count(const char *needle) {
         char cmd[256], *out = NULL;
@@ -200,7 +164,7 @@ static void limit_clients(harness *h) {
         for (int i = 0; i < 3; i++)
                 fd[i] = hello_as(0, NULL);
         tap_ok(fd[0] >= 0 && fd[1] >= 0 && fd[2] >= 0, "three clients are served");
-        int fds0 = count_fds(h->broker_pid) - 3 * 2; /* what it holds without them */
+        int fds0 = harness_fd_count(h->broker_pid) - 3 * 2; /* what it holds without them */
 
         int x = raw_connect();
         char *r = raw_recv(x, 5000);
@@ -242,7 +206,7 @@ static void limit_clients(harness *h) {
         tclient_stop(&a);
         close(fd[1]);
         close(fd[2]);
-        tap_is_int(fds_settle(h, fds0), fds0, "the broker holds no more fds than before");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0), fds0, "the broker holds no more fds than before");
 }
 
 static void limit_sessions_per_uid(harness *h) {
@@ -417,8 +381,8 @@ static void limit_fd_flood(harness *h) {
         start_client(h, &a, 1000, "vm-a");
         ping_ok(&a, "at the start");
         int fd = hello_as(0, NULL);
-        int before = count_fds(h->broker_pid);
-        long rss0 = vmrss_kib(h->broker_pid);
+        int before = harness_fd_count(h->broker_pid);
+        long rss0 = harness_rss_kib(h->broker_pid);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         int sent = 0, bad = 0;
         for (int i = 0; i < 64; i++)
@@ -432,18 +396,18 @@ static void limit_fd_flood(harness *h) {
                 free(r);
         }
         tap_is_int(bad, 64, "each is answered bad-request (EBADF)");
-        tap_is_int(fds_settle(h, before), before, "the broker holds no more fds than before");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, before), before, "the broker holds no more fds than before");
         send_fds(fd, "{\"id\":2,\"op\":\"ping\"}", null, 1);
         char *r = raw_recv(fd, 5000);
         tap_has_str(jstr(r, "error.message"), "accepts no file descriptors", "one fd on a ping is refused too");
         free(r);
-        tap_is_int(fds_settle(h, before), before, "and closed");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, before), before, "and closed");
         close(null);
         ping_ok(&a, "during the flood");
         r = call(fd, "{\"id\":3,\"op\":\"ping\"}");
         tap_is_int(jint(r, "ok"), 1, "the flooding client itself is still served");
         free(r);
-        long rss1 = vmrss_kib(h->broker_pid);
+        long rss1 = harness_rss_kib(h->broker_pid);
         tap_ok(rss1 - rss0 < 4096, "the broker's memory grew by %ld KiB (< 4 MiB)", rss1 - rss0);
         close(fd);
         tclient_stop(&a);
@@ -454,8 +418,8 @@ static void limit_never_reading(harness *h) {
         start_client(h, &b, 1000, "vm-b");
         ping_ok(&b, "at the start");
         int fd = hello_as(0, NULL);
-        int fds0 = count_fds(h->broker_pid);
-        long rss0 = vmrss_kib(h->broker_pid);
+        int fds0 = harness_fd_count(h->broker_pid);
+        long rss0 = harness_rss_kib(h->broker_pid);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         const char *ping = "{\"id\":1,\"op\":\"state.get\"}";
         int n = 0;
@@ -484,12 +448,12 @@ static void limit_never_reading(harness *h) {
         }
         tap_is_int(ok, 20, "another client's 20 pings are all answered");
         tap_ok(worst < 1000, "within %" PRIu64 " ms each at worst (bound 1000 ms)", worst);
-        long rss1 = vmrss_kib(h->broker_pid);
+        long rss1 = harness_rss_kib(h->broker_pid);
         tap_ok(rss1 - rss0 < 8192, "the broker's memory grew by %ld KiB (< 8 MiB)", rss1 - rss0);
-        tap_is_int(count_fds(h->broker_pid), fds0, "and its fds did not");
+        tap_is_int(harness_fd_count(h->broker_pid), fds0, "and its fds did not");
         close(fd);
         ping_ok(&b, "after the non-reader left");
-        tap_is_int(fds_settle(h, fds0 - 2), fds0 - 2, "its socket and pidfd are closed");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0 - 2), fds0 - 2, "its socket and pidfd are closed");
         tclient_stop(&b);
 }
 

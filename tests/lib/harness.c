@@ -91,6 +91,41 @@ void harness_write_policy(const char *name, const char *text) {
                 die("cannot write policy %s", path);
 }
 
+int harness_fd_count(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n - 2; /* . and .. */
+}
+
+int harness_fd_count_settle(pid_t pid, int want) {
+        int n = harness_fd_count(pid);
+        for (int i = 0; i < 200 && n != want; i++) {
+                usleep(10000);
+                n = harness_fd_count(pid);
+        }
+        return n;
+}
+
+long harness_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
 int raw_connect(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         strcpy(sa.sun_path, HARNESS_SOCKET);

@@ -110,6 +110,12 @@ pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t
 /* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
 bool harness_file_contains(const char *path, const char *needle, int timeout_ms);
 
+/* How many fds @pid holds (-1: gone); waiting up to 2 s for the count to settle at @want. */
+int harness_fd_count(pid_t pid);
+int harness_fd_count_settle(pid_t pid, int want);
+/* VmRSS of @pid in KiB (-1: gone). */
+long harness_rss_kib(pid_t pid);
+
 /* A raw SEQPACKET connection to the broker (no library), from this process. */
 int raw_connect(void);
 int raw_send(int fd, const void *buf, size_t len);

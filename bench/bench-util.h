@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench-util.h - timing and reporting shared by the bench/ programs.
+ *
+ * Every latency row is printed as a markdown table row
+ *   | what | path | n | median us | p99 us |
+ * which bench/run collects into RESULTS.md and into the plot's data.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t bench_now_ns(void);
+/* Sort @t (@n samples in ns) and print one row; @t is reordered. */
+void bench_report(const char *what, const char *path, uint64_t *t, size_t n);
+/* Median and p99 of @t in ns (sorts @t). */
+void bench_stats(uint64_t *t, size_t n, uint64_t *ret_median, uint64_t *ret_p99);
+/* Pin the calling thread to @cpu (-1: every CPU); returns 0 or -errno. */
+int bench_pin(int cpu);
+/* Print "what: msg" on stderr and exit 1. */
+void bench_die(const char *what, const char *msg) __attribute__((noreturn));

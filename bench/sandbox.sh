@@ -1,0 +1,220 @@
+#!/bin/bash
+# The benchmark world, entered by bench/run through
+#   unshare --mount --net --propagation private
+# so that nothing here reaches the host: a tmpfs /run, a network namespace
+# of our own for the broker, and a "node" cgroup below the cgroup v2 mount
+# (found from /proc/self/mountinfo) that is killed and removed on exit.
+#
+#   NODE/system                     the broker and the root-side tools
+#   NODE/kubepods.slice/pod-bench   the pod: uid 1000, its own netns with br0
+#
+# Each section prints markdown to stdout; bench/run turns it into RESULTS.md.
+set -euo pipefail
+B=${BENCH_BUILD:?}
+N=${N:-20000}
+POD_UID=1000
+OUT=$B/bench-logs  # daemon logs, kept after the run
+mount -t tmpfs -o mode=0755 tmpfs /run
+rm -rf $OUT && mkdir -p $OUT /run/delegate /run/netns
+CG=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+[ -n "$CG" ] || { echo "no cgroup v2 hierarchy mounted" >&2; exit 1; }
+NODE=$CG/delegate-bench.$$
+POD=$NODE/kubepods.slice/pod-bench
+ORIG=$CG$(sed -n 's/^0:://p' /proc/self/cgroup)
+BROKER=
+
+cleanup() {
+        set +e
+        [ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null
+        echo $$ > "$ORIG/cgroup.procs"
+        echo 1 > "$NODE/cgroup.kill" 2>/dev/null
+        for _ in $(seq 50); do grep -q "populated 0" "$NODE/cgroup.events" && break; sleep 0.1; done
+        find "$NODE" -depth -type d -exec rmdir {} + 2>/dev/null
+        ip netns delete pod-bench 2>/dev/null
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM HUP
+mkdir -p "$POD" "$NODE/system"
+echo $$ > "$NODE/system/cgroup.procs"
+# "ip netns exec" mounts a fresh /sys: the pod's cgroup as seen from in there
+mkdir /run/cgroup2 && mount --bind "$CG" /run/cgroup2
+POD_IN=/run/cgroup2/${POD#$CG/}
+
+ip link set lo up
+ip netns add pod-bench
+ip -n pod-bench link set lo up
+ip -n pod-bench link add br0 type bridge
+ip -n pod-bench link set br0 up
+
+# Run "$@" as the pod's uid, in its cgroup and netns.
+in_pod() {
+        bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench setpriv --reuid '$POD_UID' \
+                --regid '$POD_UID' --clear-groups -- "$@"' in-pod "$POD" "$@"
+}
+# Run "$@" as root in the pod's cgroup and netns (the floors, the alternatives).
+as_root_in_pod() {
+        bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench "$@"' as-root "$POD" "$@"
+}
+
+start_broker() {
+        # the limits are lifted for the load sections: 256 clients of one uid,
+        # 1000 sessions, back-to-back requests (the defaults would rate-limit
+        # them, which is what section_hostile shows instead)
+        "$B/broker/delegate-broker" --foreground --policy-dir bench/policy.d \
+                --socket /run/delegate/broker.sock --bus none --state-dir /run/delegate/state \
+                --rate 0 --max-clients 4096 --max-sessions-per-uid 4096 2>>$OUT/broker.log &
+        BROKER=$!
+        for _ in $(seq 100); do [ -S /run/delegate/broker.sock ] && return 0; sleep 0.05; done
+        echo "the broker did not start" >&2
+        exit 1
+}
+export DELEGATE_SOCKET=/run/delegate/broker.sock
+
+section_roundtrip() {
+        echo "## Round trip latency (microseconds)"
+        echo
+        echo "| what | path | n | median | p99 |"
+        echo "|---|---|---|---|---|"
+        as_root_in_pod "$B/bench/bench-floor" "$N" "$POD_IN" br0
+        in_pod "$B/bench/bench-roundtrip" "$N" "unpinned"
+        taskset -p -c 0 $BROKER >/dev/null
+        BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client and broker on CPU 0"
+        taskset -p -c 1 $BROKER >/dev/null
+        BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client on CPU 0, broker on CPU 1"
+        taskset -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
+        echo
+}
+
+section_alternatives() {
+        echo "## Against the alternatives (microseconds)"
+        echo
+        echo "| what | path | n | median | p99 |"
+        echo "|---|---|---|---|---|"
+        # a private system bus on the private /run, polkit with a rule for the
+        # pod user (no logind here), rtkit with its rate limits opened up
+        mkdir -p /run/dbus
+        # /etc as an overlay whose upper layer is on the private /run: the
+        # polkit rule and qemu-bridge-helper's ACL exist only in here
+        mkdir -p /run/etc-upper /run/etc-work
+        mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work /etc
+        sed "s/@POD_USER@/$(id -nu $POD_UID)/" bench/polkit/50-bench-rtkit.rules > /etc/polkit-1/rules.d/50-bench-rtkit.rules
+        chmod 0644 /etc/polkit-1/rules.d/50-bench-rtkit.rules
+        mkdir -p /etc/qemu && echo "allow br0" > /etc/qemu/bridge.conf
+        dbus-daemon --config-file=bench/dbus-bench.conf --nofork --nopidfile 2>>$OUT/dbus.log &
+        for _ in $(seq 100); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.05; done
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
+        # polkitd starts as root and changes to user polkitd itself
+        /usr/lib/polkit-1/polkitd --no-debug 2>>$OUT/polkit.log &
+        /usr/libexec/rtkit-daemon --stderr --no-canary --scheduling-policy=FIFO --actions-burst-sec=1 --actions-per-burst-max=1000000 \
+                --threads-per-user-max=1000 \
+                2> >(cat >>$OUT/rtkit.log) & # not a file: rtkit sets RLIMIT_FSIZE 0 on itself
+        "$B/bench/bench-dbus" server 2>>$OUT/dbus.log &
+        for _ in $(seq 100); do
+                dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ListNames \
+                        2>/dev/null | grep -q PolicyKit1 && break
+                sleep 0.05
+        done
+        sleep 0.3
+        in_pod "$B/bench/bench-dbus" echo "$N"
+        in_pod "$B/bench/bench-dbus" rtkit "$((N / 10))"
+        # qemu-bridge-helper with an ACL for br0 (in the /etc overlay)
+        as_root_in_pod "$B/bench/bench-bridge-helper" /usr/lib/qemu/qemu-bridge-helper br0 "$N"
+        echo
+}
+
+section_load() {
+        echo "## Throughput (pod clients, one session each, back-to-back requests for ${SECS:-3} s)"
+        echo
+        echo "| clients | op | requests/s | median us | p99 us |"
+        echo "|---|---|---|---|---|"
+        for c in 1 8 64 256; do
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping
+        done
+        for c in 1 64; do
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set
+        done
+        echo
+}
+
+section_memory() {
+        echo "## Broker memory"
+        echo
+        echo "| what | value |"
+        echo "|---|---|"
+        in_pod "$B/bench/bench-load" sessions 1000 "$BROKER"
+        echo
+}
+
+section_kvmi() {
+        echo "## kvmi.set-page-access throughput (median of 5)"
+        echo
+        echo "| how | entries | requests | seconds | entries/s |"
+        echo "|---|---|---|---|---|"
+        in_pod "$B/bench/bench-kvmi" "$B/tests/functional/kvmi-peer" 1048576 5 2>>$OUT/kvmi-peer.log
+        echo
+}
+
+# delegate-launcher's own account of a start, and QEMU started directly
+section_vmstart() {
+        local d=/run/vm-bench runs=${VM_RUNS:-5} i l
+        mkdir -p $d && chown $POD_UID:$POD_UID $d
+        # memlock: what the pod already has (no CAP_SYS_RESOURCE here to go above the hard limit)
+        cat > $d/spec.json <<JSON
+{ "name": "vm-bench", "qemu": "qemu-system-x86_64", "accel": "tcg", "memory": "64M", "vcpus": 2,
+  "realtime": { "vcpus": "1", "priority": 1, "rttime_us": 200000 }, "housekeeping": "housekeeping",
+  "mem_lock": false, "memlock": $(( $(ulimit -l) * 1024 )),
+  "nics": [ { "id": "net0", "bridge": "br0", "queues": 2 } ], "shutdown_timeout": 1 }
+JSON
+        : > $d/launcher.txt
+        for i in $(seq "$runs"); do
+                in_pod "$B/launcher/delegate-launcher" --spec $d/spec.json > $d/l$i.log 2>&1 &
+                l=$!
+                for _ in $(seq 600); do grep -q "guest running" $d/l$i.log && break; sleep 0.1; done
+                grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; }
+                kill -TERM $l; wait $l || true
+        done
+        as_root_in_pod python3 bench/vm-start.py "$runs" $d > $d/direct.txt
+        python3 - $d/launcher.txt $d/direct.txt <<'PY'
+import re, statistics, sys
+lines = open(sys.argv[1]).read().splitlines()
+num = lambda pat: statistics.median(float(re.search(pat, l).group(1)) for l in lines)
+total = num(r"running ([0-9.]+) ms after the launcher started")
+exec_ = num(r"([0-9.]+) ms after QEMU's exec")
+steps = num(r"steps took ([0-9.]+) ms")
+taps = num(r"TAPs \+ fork ([0-9.]+) ms")
+memlock = num(r"memlock ([0-9.]+) ms before exec")
+after = num(r"status ([0-9.]+) ms before cont")
+direct = float(open(sys.argv[2]).read().split()[0])
+n = len(lines)
+print("| what | runs | median ms |")
+print("|---|---|---|")
+print(f"| QEMU started directly as root (opens its own TAP): exec to cont answered | {n} | {direct:.1f} |")
+print(f"| through delegate-launcher: launcher start to cont answered | {n} | {total:.1f} |")
+print(f"| ... of which QEMU's exec to cont answered | {n} | {exec_:.1f} |")
+print(f"| ... of which the delegated steps (TAPs, memlock, cgroup.move, sched.set, checks) | {n} | {steps:.1f} |")
+print(f"| ...... tap.create (2 queues, on br0) and QEMU's fork to its gate | {n} | {taps:.1f} |")
+print(f"| ...... memlock.set for QEMU's pid (a helper process as the pod's uid) | {n} | {memlock:.1f} |")
+print(f"| ...... query-cpus-fast, cgroup.move, sched.set, query-status | {n} | {after:.1f} |")
+print(f"| **delegation's cost: launcher total minus direct** | {n} | **{total - direct:.1f}** |")
+PY
+        echo
+        echo "TCG, 64 MiB, 2 vCPUs (vCPU 1 SCHED_FIFO), one 2-queue NIC on br0; the pod's uid runs the launcher."
+        echo
+}
+
+section_hostile() {
+        echo "## A well-behaved client while hostile clients flood the broker (microseconds)"
+        echo
+        echo "Hostile clients run as uid 65534 under the default rate limit of this broker (--rate 0 here:"
+        echo "unlimited), so this shows the event loop's fairness, not the token bucket."
+        echo
+        echo "| what | n | median | p99 | broker fds | broker RSS KiB |"
+        echo "|---|---|---|---|---|---|"
+        "$B/bench/bench-hostile" "$N"
+        echo
+}
+
+start_broker
+for s in ${SECTIONS:-memory roundtrip alternatives load kvmi vmstart hostile}; do
+        "section_$s"
+done
