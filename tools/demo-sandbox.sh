@@ -103,6 +103,7 @@ if [ -n "$QEMU" ]; then
         echo "vnet0 in the broker's netns? $(ip link show vnet0 >/dev/null 2>&1 && echo yes || echo no)"
         echo "guest firmware log: $(head -n 4 $VMDIR/firmware.log | paste -sd'|')"
         echo "launcher: $(grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/$LAUNCHER/status | tr -s '\t' ' ' | paste -sd' ')"
+        echo "broker:   $(grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/$BROKER/status | tr -s '\t' ' ' | paste -sd' ') (see SECURITY in delegate-broker(8))"
 fi
 say "SIGTERM to the launcher: system_powerdown, quit after the timeout; the session ends"
 kill -TERM $LAUNCHER 2>/dev/null || true
