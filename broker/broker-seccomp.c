@@ -42,6 +42,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <syslog.h>
 
@@ -141,7 +142,8 @@ static const allowed allow[] = {
         /* ASan/LSan builds only (found with SCMP_ACT_LOG over the suite): the
          * leak check at exit runs a tracer task (clone with CLONE_VM, then
          * prctl and ptrace of the broker's threads), reads /proc/self/maps
-         * and /proc/self/task; reports read /proc/self/exe */
+         * and /proc/self/task; reports read /proc/self/exe.  clone() loses
+         * only its CLONE_VM/CLONE_THREAD check, prctl() its argument check. */
         { "ptrace", "LSan tracer" },      { "sched_yield", "LSan tracer" }, { "sigaltstack", "ASan" },
         { "open", "ASan: /proc/self/maps" }, { "getdents", "LSan: /proc/self/task" },
         { "readlink", "ASan reports" },   { "readlinkat", "ASan reports" },
@@ -188,8 +190,16 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
          * for isatty() in libsystemd's /proc readers (sd-bus credentials).
          * ioctl's request is an int: compare the low 32 bits. */
         static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST, TCGETS };
-        const uint64_t ns_or_thread = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_THREAD | CLONE_VM;
+        /* no new namespace of any kind, so no user namespace */
+        const uint64_t new_ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                CLONE_NEWPID | CLONE_NEWNET;
+#ifndef __SANITIZE_ADDRESS__
+        /* and no thread: the broker has none */
+        const uint64_t clone_refused = new_ns | CLONE_THREAD | CLONE_VM;
+#else
+        /* ASan builds: LSan's tracer task is a clone(CLONE_VM) */
+        const uint64_t clone_refused = new_ns;
+#endif
         int r = 0;
 
         /* sockets: clients, journal, sd_notify (AF_UNIX); libnl in TAP helpers */
@@ -199,15 +209,13 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         r = r ?: ALLOW_IF(b, ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         for (size_t i = 0; i < ELEMENTSOF(ioctls); i++)
                 r = r ?: ALLOW_IF(b, ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
-#ifndef __SANITIZE_ADDRESS__
         /* fork() of helpers and cleanup processes */
-        r = r ?: ALLOW_IF(b, ctx, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, ns_or_thread, 0));
+        r = r ?: ALLOW_IF(b, ctx, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, clone_refused, 0));
+#ifndef __SANITIZE_ADDRESS__
         /* helpers set PR_SET_PDEATHSIG */
         r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
 #else
-        /* ASan builds: LSan's tracer task is a clone(CLONE_VM) and uses other prctl()s */
-        (void) ns_or_thread;
-        r = r ?: rule(b, ctx, SCMP_ACT_ALLOW, "clone", 0, NULL);
+        /* ASan builds: LSan's tracer uses other prctl()s too */
         r = r ?: rule(b, ctx, SCMP_ACT_ALLOW, "prctl", 0, NULL);
 #endif
         /* peer_resolve_target() probes with signal 0; a hung helper gets SIGKILL */
@@ -230,14 +238,27 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
 #if DELEGATE_TEST_HOOKS
 /*
  * Test builds only (meson option test_hooks): with DELEGATE_TEST_SECCOMP_TRIGGER
- * set in its environment at start, the broker answers SIGUSR1 by calling
- * getpgid(2), a harmless query that is not on the list, so the test suite can see the
- * filter kill it.  Production builds (-Dtest_hooks=false) have no such code.
+ * set in its environment at start, the broker answers SIGUSR1 with a call
+ * its filter refuses, so the test suite can see the filter kill it:
+ *   "unlisted"  getpgid(2), a harmless query that is not on the list;
+ *   "newuser"   clone(CLONE_NEWUSER), a listed call with refused arguments
+ *               (were it allowed, the child would exit at once).
+ * Production builds (-Dtest_hooks=false) have no such code.
  */
+static bool hook_newuser;
+
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_msg(userdata, LOG_WARNING, "test hook: calling getpgid(2), which the seccomp filter does not allow");
-        syscall(SYS_getpgid, 0);
-        log_msg(userdata, LOG_ERR, "test hook: still alive after getpgid(2)");
+        log_msg(userdata, LOG_WARNING, "test hook: calling %s, which the seccomp filter does not allow",
+                hook_newuser ? "clone(CLONE_NEWUSER)" : "getpgid(2)");
+        if (hook_newuser) {
+                long pid = syscall(SYS_clone, (unsigned long) (CLONE_NEWUSER | SIGCHLD), NULL, NULL, NULL, 0UL);
+                if (pid == 0)
+                        _exit(0);
+                if (pid > 0)
+                        waitpid((pid_t) pid, NULL, 0);
+        } else
+                syscall(SYS_getpgid, 0);
+        log_msg(userdata, LOG_ERR, "test hook: still alive after the call");
         return 0;
 }
 
@@ -245,11 +266,13 @@ static int test_hook_setup(broker *b) {
         const char *e = getenv("DELEGATE_TEST_SECCOMP_TRIGGER");
         if (!e || !*e)
                 return 0;
+        hook_newuser = streq(e, "newuser");
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGUSR1);
         sigprocmask(SIG_BLOCK, &ss, NULL);
-        log_msg(b, LOG_WARNING, "test hook armed: SIGUSR1 makes the broker call a syscall outside its filter");
+        log_msg(b, LOG_WARNING, "test hook armed: SIGUSR1 makes the broker call %s, outside its filter",
+                hook_newuser ? "clone(CLONE_NEWUSER)" : "getpgid(2)");
         return sd_event_add_signal(b->event, NULL, SIGUSR1, on_sigusr1, b);
 }
 #else
