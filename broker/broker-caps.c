@@ -39,7 +39,8 @@ typedef struct cap_want {
 
 /*
  * The keep-mask, each capability with the operation that needs it.  Found
- * by running the functional suite without each one: nothing else is
+ * by running the functional suite without each one (CAP_KILL from the
+ * kernel's rules for kill(2): no test hangs a helper): nothing else is
  * needed (reading /proc/PID/{status,limits,cgroup,task/...} of other users'
  * processes, pidfd_open() and writing cgroup.procs/cgroup.threads of
  * root-owned cgroups need no capability for uid 0).
