@@ -94,7 +94,12 @@ static void stress_sessions(harness *h) {
         tap_is_int(failed, 0, "%d connect/hello/close cycles all welcomed", cycles);
         tap_is_int(settled_fds(b, fds0), fds0, "the broker's fd count is back to %d", fds0);
         long rss1 = harness_rss_kib(b);
-        tap_ok(rss1 - rss0 < 1024, "its RSS grew by less than 1 MiB (%ld -> %ld KiB)", rss0, rss1);
+        bool rss = !getenv("DELEGATE_STRESS_RSS") || atoi(getenv("DELEGATE_STRESS_RSS"));
+        if (rss)
+                tap_ok(rss1 - rss0 < 1024, "its RSS grew by less than 1 MiB (%ld -> %ld KiB)", rss0, rss1);
+        else
+                tap_diag("RSS %ld -> %ld KiB, not checked: a sanitizer build's quarantine keeps freed memory", rss0,
+                         rss1);
 
         int *fds = calloc(SESSIONS, sizeof(int));
         round_of_sessions(b, fds0, fds);
@@ -104,7 +109,8 @@ static void stress_sessions(harness *h) {
         tap_is_int(settled_fds(b, fds0), fds0, "a second round: fds back to %d", fds0);
         long rss3 = harness_rss_kib(b);
         tap_diag("RSS after the first round of %d sessions %ld KiB, after the second %ld KiB", SESSIONS, rss2, rss3);
-        tap_ok(rss3 - rss2 < 1024, "the second round leaves RSS flat (+%ld KiB)", rss3 - rss2);
+        if (rss)
+                tap_ok(rss3 - rss2 < 1024, "the second round leaves RSS flat (+%ld KiB)", rss3 - rss2);
         char *out = NULL;
         harness_sh(&out, "ls /run/delegate/state | wc -l");
         tap_is_int(out ? atoi(out) : -1, 0, "no state file is left behind");
