@@ -324,8 +324,6 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 }
                 delegate_error err;
                 r = peer_identify(c, &err);
-                if (r >= 0)
-                        state_peer_identity(c); /* best effort: only resuming needs it */
                 if (r < 0) {
                         log_burst_msg(b, &b->log_refused, LOG_WARNING, "rejecting client: %s", err.message);
                         client_refuse(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code) : ERR_SYSTEM,

@@ -79,6 +79,30 @@ static bool hash_equal(const char *a, const char *b) {
         return d == 0;
 }
 
+/* --- identity of a peer across restarts --- */
+
+/*
+ * The peer's start time and network namespace, for recognising it after a
+ * restart.  Read when first needed (the first save, or a resume), not at
+ * accept: most connections never need it, and while connected the peer is
+ * pinned by its pidfd.
+ */
+static int peer_identity(client *c) {
+        if (c->starttime)
+                return 0;
+        char path[64];
+        struct stat st;
+        int r = proc_starttime(c->cred.pid, &c->starttime);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) c->cred.pid);
+        if (stat(path, &st) == 0) {
+                c->netns_dev = st.st_dev;
+                c->netns_ino = st.st_ino;
+        }
+        return 0;
+}
+
 /* --- writing --- */
 
 static int file_name(uint64_t session, char *buf, size_t size) {
@@ -157,6 +181,7 @@ int state_save(client *c) {
         char name[64], tmp[80];
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
+        peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
         size_t len;
@@ -197,22 +222,6 @@ void state_drop(client *c) {
         if (unlinkat(c->b->state_fd, name, 0) < 0 && errno != ENOENT)
                 log_msg(c->b, LOG_WARNING, "session %" PRIu64 ": cannot remove its state file: %m", c->session);
         c->state_saved = false;
-}
-
-/* --- identity of a peer across restarts --- */
-
-int state_peer_identity(client *c) {
-        char path[64];
-        struct stat st;
-        int r = proc_starttime(c->cred.pid, &c->starttime);
-        if (r < 0)
-                return r;
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) c->cred.pid);
-        if (stat(path, &st) == 0) {
-                c->netns_dev = st.st_dev;
-                c->netns_ino = st.st_ino;
-        }
-        return 0;
 }
 
 /* An nsfs fd for the network namespace (@dev, @ino), entered by some process in @cgroup or below. */
@@ -543,6 +552,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
                          "or was never saved); connect without \"resume\" for a new session", id);
                 return -ENOENT;
         }
+        peer_identity(c);
         char h[2 * SHA256_DIGEST_SIZE + 1];
         token_hash(tv->string.str, h);
         if (!hash_equal(h, z->token_hash)) {

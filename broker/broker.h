@@ -435,8 +435,6 @@ void session_revoke(client *c, const char *by);
 int state_setup(broker *b, const char *dir);
 /* A new resume token for @c (c->token, c->token_hash). */
 int state_token_new(client *c);
-/* The peer's start time and network namespace, for recognising it after a restart. */
-int state_peer_identity(client *c);
 /* Write @c's state file atomically; 0 or -errno (logged once). */
 int state_save(client *c);
 /* Remove @c's state file (its session ended for good). */
