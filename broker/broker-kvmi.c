@@ -27,7 +27,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <syslog.h>
 
 #include "broker.h"
@@ -669,14 +668,10 @@ int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret
         ch->fd = -EBADF;
         ch->keyed = keyed;
         if (keyed) {
-                uint8_t raw[32];
-                if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
+                if (random_hex(32, ch->secret) < 0) {
                         free(ch);
                         return -EIO;
                 }
-                for (size_t i = 0; i < sizeof(raw); i++)
-                        snprintf(ch->secret + 2 * i, 3, "%02x", raw[i]);
-                explicit_bzero(raw, sizeof(raw));
                 if (!(secret = strdup(ch->secret))) {
                         ch_free(ch);
                         return -ENOMEM;

@@ -113,7 +113,7 @@ static const allowed allow[] = {
         { "poll", "wire: hang-up check" },
         { "ppoll", "wire: hang-up check" },
         { "clock_gettime", "timeouts, burst windows" },
-        { "getrandom", "KVMI secrets, hash seeds" },
+        { "getrandom", "KVMI secrets, resume tokens, hash seeds" },
         { "sysinfo", "qsort() of large arrays (KVMI probing) asks for the memory size" },
         { "futex", "C library locks" },
         { "rt_sigprocmask", "signal masks (loop, helpers)" },

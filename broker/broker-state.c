@@ -29,7 +29,6 @@
 #include <nettle/sha2.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -42,31 +41,19 @@
 
 /* --- tokens --- */
 
-static void hex(const uint8_t *in, size_t n, char *out) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[in[i] >> 4];
-                out[2 * i + 1] = digits[in[i] & 15];
-        }
-        out[2 * n] = 0;
-}
-
 static void token_hash(const char *token, char out[2 * SHA256_DIGEST_SIZE + 1]) {
         struct sha256_ctx ctx;
         uint8_t d[SHA256_DIGEST_SIZE];
         sha256_init(&ctx);
         sha256_update(&ctx, strlen(token), (const uint8_t *) token);
         sha256_digest(&ctx, sizeof(d), d);
-        hex(d, sizeof(d), out);
+        hex_format(d, sizeof(d), out);
         explicit_bzero(&ctx, sizeof(ctx));
 }
 
 int state_token_new(client *c) {
-        uint8_t raw[STATE_TOKEN_BYTES];
-        if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
+        if (random_hex(STATE_TOKEN_BYTES, c->token) < 0)
                 return -EIO;
-        hex(raw, sizeof(raw), c->token);
-        explicit_bzero(raw, sizeof(raw));
         token_hash(c->token, c->token_hash);
         return 0;
 }

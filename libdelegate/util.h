@@ -11,8 +11,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -93,4 +95,24 @@ static inline bool streq_ptr(const char *a, const char *b) {
 /* Returns a negative errno from errno, never 0 (EIO when errno is unset). */
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
+}
+
+/* @n bytes as 2 * @n lowercase hex digits and a NUL in @out. */
+static inline void hex_format(const uint8_t *in, size_t n, char *out) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 15];
+        }
+        out[2 * n] = 0;
+}
+
+/* A secret: @n random bytes as hex in @out (2 * @n + 1 bytes); the raw bytes are erased. */
+static inline int random_hex(size_t n, char *out) {
+        uint8_t raw[64];
+        if (n > sizeof(raw) || getrandom(raw, n, 0) != (ssize_t) n)
+                return -EIO;
+        hex_format(raw, n, out);
+        explicit_bzero(raw, n);
+        return 0;
 }
