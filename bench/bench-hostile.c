@@ -36,22 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define MAX_HOSTILE 8
 
 static const char *sock_path(void) {
         const char *e = getenv("DELEGATE_SOCKET");
         return e && *e ? e : DELEGATE_DEFAULT_SOCKET;
-}
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return x < y ? -1 : x > y;
 }
 
 static int raw_connect(void) {
@@ -189,32 +180,20 @@ static int broker_fds(pid_t pid) {
         return n;
 }
 
-static long broker_rss_kib(pid_t pid) {
-        char path[64], line[256];
-        long kib = -1;
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        FILE *f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        if (f)
-                fclose(f);
-        return kib;
-}
-
 static int measure(const char *what, delegate_ctx *ctx, size_t n, uint64_t *t, pid_t broker) {
         delegate_error e;
         for (size_t i = 0; i < n; i++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 if (delegate_ping(ctx, &e) < 0) {
                         fprintf(stderr, "bench-hostile: ping (%s): %s: %s\n", what, e.code, e.message);
                         return -1;
                 }
-                t[i] = now_ns() - t0;
+                t[i] = bench_now_ns() - t0;
         }
-        qsort(t, n, sizeof(*t), cmp_u64);
-        printf("| %s | %zu | %.1f | %.1f | %d | %ld |\n", what, n, t[n / 2] / 1000.0, t[(n * 99) / 100] / 1000.0,
-               broker_fds(broker), broker_rss_kib(broker));
+        uint64_t med, p99;
+        bench_stats(t, n, &med, &p99);
+        printf("| %s | %zu | %.1f | %.1f | %d | %ld |\n", what, n, med / 1000.0, p99 / 1000.0, broker_fds(broker),
+               bench_rss_kib(broker));
         fflush(stdout);
         return 0;
 }

@@ -100,17 +100,11 @@ static int throughput(size_t clients, uint64_t seconds, const char *op) {
         return 0;
 }
 
+/* The broker's VmRSS; it must be readable. */
 static long rss_kib(pid_t pid) {
-        char path[64], line[256];
-        long kib = -1;
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                bench_die(path, "cannot open");
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        fclose(f);
+        long kib = bench_rss_kib(pid);
+        if (kib < 0)
+                bench_die("/proc/PID/status", "cannot read VmRSS");
         return kib;
 }
 

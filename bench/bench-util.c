@@ -39,6 +39,19 @@ void bench_report(const char *what, const char *path, uint64_t *t, size_t n) {
         fflush(stdout);
 }
 
+long bench_rss_kib(int pid) {
+        char path[64], line[256];
+        long kib = -1;
+        snprintf(path, sizeof(path), "/proc/%d/status", pid);
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
 int bench_pin(int cpu) {
         cpu_set_t set;
         CPU_ZERO(&set);

@@ -16,6 +16,8 @@ uint64_t bench_now_ns(void);
 void bench_report(const char *what, const char *path, uint64_t *t, size_t n);
 /* Median and p99 of @t in ns (sorts @t). */
 void bench_stats(uint64_t *t, size_t n, uint64_t *ret_median, uint64_t *ret_p99);
+/* VmRSS of @pid in KiB, -1 when it cannot be read. */
+long bench_rss_kib(int pid);
 /* Pin the calling thread to @cpu (-1: every CPU); returns 0 or -errno. */
 int bench_pin(int cpu);
 /* Print "what: msg" on stderr and exit 1. */
