@@ -206,7 +206,7 @@ static void limit_clients(harness *h) {
         tclient_stop(&a);
         close(fd[1]);
         close(fd[2]);
-        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0), fds0, "the broker holds no more fds than before");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0, 2000), fds0, "the broker holds no more fds than before");
 }
 
 static void limit_sessions_per_uid(harness *h) {
@@ -396,12 +396,12 @@ static void limit_fd_flood(harness *h) {
                 free(r);
         }
         tap_is_int(bad, 64, "each is answered bad-request (EBADF)");
-        tap_is_int(harness_fd_count_settle(h->broker_pid, before), before, "the broker holds no more fds than before");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, before, 2000), before, "the broker holds no more fds than before");
         send_fds(fd, "{\"id\":2,\"op\":\"ping\"}", null, 1);
         char *r = raw_recv(fd, 5000);
         tap_has_str(jstr(r, "error.message"), "accepts no file descriptors", "one fd on a ping is refused too");
         free(r);
-        tap_is_int(harness_fd_count_settle(h->broker_pid, before), before, "and closed");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, before, 2000), before, "and closed");
         close(null);
         ping_ok(&a, "during the flood");
         r = call(fd, "{\"id\":3,\"op\":\"ping\"}");
@@ -453,7 +453,7 @@ static void limit_never_reading(harness *h) {
         tap_is_int(harness_fd_count(h->broker_pid), fds0, "and its fds did not");
         close(fd);
         ping_ok(&b, "after the non-reader left");
-        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0 - 2), fds0 - 2, "its socket and pidfd are closed");
+        tap_is_int(harness_fd_count_settle(h->broker_pid, fds0 - 2, 2000), fds0 - 2, "its socket and pidfd are closed");
         tclient_stop(&b);
 }
 

@@ -104,9 +104,9 @@ int harness_fd_count(pid_t pid) {
         return n - 2; /* . and .. */
 }
 
-int harness_fd_count_settle(pid_t pid, int want) {
+int harness_fd_count_settle(pid_t pid, int want, int timeout_ms) {
         int n = harness_fd_count(pid);
-        for (int i = 0; i < 200 && n != want; i++) {
+        for (int i = 0; i < timeout_ms / 10 && n != want; i++) {
                 usleep(10000);
                 n = harness_fd_count(pid);
         }

@@ -110,9 +110,9 @@ pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t
 /* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
 bool harness_file_contains(const char *path, const char *needle, int timeout_ms);
 
-/* How many fds @pid holds (-1: gone); waiting up to 2 s for the count to settle at @want. */
+/* How many fds @pid holds (-1: gone); waiting up to @timeout_ms for the count to settle at @want. */
 int harness_fd_count(pid_t pid);
-int harness_fd_count_settle(pid_t pid, int want);
+int harness_fd_count_settle(pid_t pid, int want, int timeout_ms);
 /* VmRSS of @pid in KiB (-1: gone). */
 long harness_rss_kib(pid_t pid);
 
