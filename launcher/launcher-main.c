@@ -479,6 +479,10 @@ static int run(void) {
                         s.name);
                 return 1;
         }
+        if (devices_prepare(&s, err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                return 1;
+        }
         /* signals arrive through a signalfd: block them first */
         sigset_t mask;
         sigemptyset(&mask);
@@ -519,9 +523,12 @@ static int run(void) {
         }
         const char *accel = qemu_pick_accel(&s, why, sizeof(why));
         int *fd_lists[SPEC_MAX_NICS];
-        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES];
+        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES + SPEC_MAX_DISKS];
         size_t n_keep = 0;
         keep[n_keep++] = qmp_pair[1];
+        for (size_t i = 0; i < s.n_disks; i++)
+                if (s.disks[i].key_fd >= 0)
+                        keep[n_keep++] = s.disks[i].key_fd;
         for (size_t i = 0; i < s.n_nics; i++) {
                 fd_lists[i] = fds[i];
                 for (size_t k = 0; k < n_fds[i]; k++)
@@ -533,6 +540,7 @@ static int run(void) {
                 goto out;
         }
         qmp_pair[1] = safe_close(qmp_pair[1]);
+        devices_close_keys(&s); /* the held child has its own copies */
         for (size_t i = 0; i < s.n_nics; i++)
                 for (size_t k = 0; k < n_fds[i]; k++)
                         fds[i][k] = safe_close(fds[i][k]);

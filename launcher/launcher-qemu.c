@@ -15,21 +15,26 @@
 
 #include "launcher.h"
 
-static int add(qemu_proc *q, const char *fmt, ...) _printf_(2, 3);
-static int add(qemu_proc *q, const char *fmt, ...) {
+static int vadd(qemu_proc *q, const char *fmt, va_list ap) {
         char **n = realloc(q->argv, (q->argc + 2) * sizeof(char *));
         if (!n)
                 return -ENOMEM;
         q->argv = n;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&q->argv[q->argc], fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        if (vasprintf(&q->argv[q->argc], fmt, ap) < 0)
                 return -ENOMEM;
         q->argv[++q->argc] = NULL;
         return 0;
 }
+
+int qemu_arg(qemu_proc *q, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vadd(q, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+#define add qemu_arg
 
 const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size) {
         if (!streq(s->accel, "auto")) {
@@ -98,6 +103,7 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
                 r |= add(q, "-device");
                 r |= add(q, "isa-debugcon,iobase=0x402,chardev=fwlog");
         }
+        r |= devices_argv(s, q);
         r |= add(q, "-sandbox");
         r |= add(q, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         for (size_t i = 0; i < s->n_extra_args; i++)
