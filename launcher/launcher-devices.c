@@ -198,12 +198,12 @@ static int disk_argv(const disk_spec *d, bool *scsi_added, qemu_proc *q) {
                         *scsi_added = true;
                 }
                 r |= qemu_arg(q, "-device");
-                r |= qemu_arg(q, "scsi-hd,bus=scsi0.0,drive=%s-format,id=%s,write-cache=%s", d->id, d->id,
-                              cache_write_cache(d->cache) ? "on" : "off");
+                r |= qemu_arg(q, "scsi-hd,bus=scsi0.0,drive=%s-format,id=%s,write-cache=%s%s", d->id, d->id,
+                              cache_write_cache(d->cache) ? "on" : "off", d->boot ? ",bootindex=1" : "");
         } else {
                 r |= qemu_arg(q, "-device");
-                r |= qemu_arg(q, "virtio-blk-pci,drive=%s-format,id=%s,write-cache=%s", d->id, d->id,
-                              cache_write_cache(d->cache) ? "on" : "off");
+                r |= qemu_arg(q, "virtio-blk-pci,drive=%s-format,id=%s,write-cache=%s%s", d->id, d->id,
+                              cache_write_cache(d->cache) ? "on" : "off", d->boot ? ",bootindex=1" : "");
         }
         return r < 0 ? -ENOMEM : 0;
 }

@@ -227,10 +227,12 @@ static int parse_disk(spec_ctx *c, const json_value *v, disk_spec *d, size_t ind
                         d->cache = (disk_cache) e;
                 } else if (streq(m->key, "readonly"))
                         r = get_bool(c, x, "disk \"readonly\"", &d->readonly);
+                else if (streq(m->key, "boot"))
+                        r = get_bool(c, x, "disk \"boot\"", &d->boot);
                 else if (streq(m->key, "encryption"))
                         r = parse_encryption(c, x, d);
                 else
-                        r = unknown(c, m, "disk", "id, path, format, bus, cache, readonly, encryption");
+                        r = unknown(c, m, "disk", "id, path, format, bus, cache, readonly, boot, encryption");
                 if (r < 0)
                         return r;
         }
@@ -344,6 +346,9 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                                 for (size_t j = 0; r >= 0 && j < k; j++)
                                         if (streq(s.disks[j].id, s.disks[k].id))
                                                 r = serr(&c, v->array.items[k], "disk id '%s' is used twice", s.disks[k].id);
+                                        else if (s.disks[j].boot && s.disks[k].boot)
+                                                r = serr(&c, v->array.items[k], "only one disk can have \"boot\": true "
+                                                         "(disk '%s' has it already)", s.disks[j].id);
                         }
                 } else if (streq(m->key, "console"))
                         r = parse_console(&c, v, &s.console);

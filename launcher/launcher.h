@@ -53,6 +53,7 @@ typedef struct disk_spec {
         disk_format format;
         disk_bus bus;
         bool readonly;
+        bool boot;         /* the firmware boots this disk first (bootindex=1) */
         disk_cache cache;
         char *key_file;    /* LUKS passphrase file (a Secret volume); NULL: not encrypted */
         int key_fd;        /* at run time: the sealed memfd QEMU reads the key from; -1: none */

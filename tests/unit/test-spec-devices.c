@@ -59,7 +59,10 @@ static void test_errors(void) {
                 "{ \"format\": \"aes\", \"key_file\": \"/k\" } } ] }",
                 "disk encryption \"format\" must be \"luks\"");
         refused("{ \"name\": \"v\", \"memory\": \"64M\", \"disks\": [ { \"path\": \"/a\", \"size\": 1 } ] }",
-                "unknown disk key 'size' (allowed: id, path, format, bus, cache, readonly, encryption)");
+                "unknown disk key 'size' (allowed: id, path, format, bus, cache, readonly, boot, encryption)");
+        refused("{ \"name\": \"v\", \"memory\": \"64M\", \"disks\": [ { \"id\": \"a\", \"path\": \"/a\", \"boot\": true }, "
+                "{ \"path\": \"/b\", \"boot\": true } ] }",
+                "only one disk can have \"boot\": true (disk 'a' has it already)");
         refused("{ \"name\": \"v\", \"memory\": \"64M\", \"disks\": [ { \"id\": \"d\", \"path\": \"/a\" }, "
                 "{ \"id\": \"d\", \"path\": \"/b\" } ] }",
                 "disk id 'd' is used twice");
@@ -85,7 +88,7 @@ static void test_argv(void) {
         snprintf(spec, sizeof(spec),
                  "{ \"name\": \"vm-a\", \"memory\": \"64M\",\n"
                  "  \"kernel\": \"%s\", \"initrd\": \"%s\", \"cmdline\": \"console=ttyS0 quiet\",\n"
-                 "  \"disks\": [ { \"id\": \"root\", \"path\": \"%s\", \"format\": \"qcow2\", \"cache\": \"none\",\n"
+                 "  \"disks\": [ { \"id\": \"root\", \"path\": \"%s\", \"format\": \"qcow2\", \"cache\": \"none\", \"boot\": true,\n"
                  "                 \"encryption\": { \"format\": \"luks\", \"key_file\": \"%s\" } },\n"
                  "               { \"path\": \"%s\", \"bus\": \"virtio-scsi\", \"readonly\": true,\n"
                  "                 \"cache\": \"writethrough\" } ],\n"
@@ -131,7 +134,7 @@ static void test_argv(void) {
                          "\"file\":\"root-file\",\"driver\":\"qcow2\",\"encrypt\":{\"format\":\"luks\",\"key-secret\":"
                          "\"root-key\"}}") != NULL,
                "the format node: qcow2 with LUKS encryption keyed by the secret");
-        tap_ok(arg_after(&q, "-device", "virtio-blk-pci,drive=root-format,id=root,write-cache=on") != NULL,
+        tap_ok(arg_after(&q, "-device", "virtio-blk-pci,drive=root-format,id=root,write-cache=on,bootindex=1") != NULL,
                "virtio-blk with the guest's write cache on (cache none)");
         tap_ok(arg_after(&q, "-blockdev", "{\"node-name\":\"disk1-format\",\"read-only\":true,") != NULL,
                "the second disk is read-only");
