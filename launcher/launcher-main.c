@@ -123,13 +123,24 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                         snprintf(mac, sizeof(mac), ",\"mac\":\"%s\"", n->mac);
                 if (n->bridge[0])
                         snprintf(br, sizeof(br), ",\"bridge\":\"%s\"", n->bridge);
-                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}", n->queues,
-                         mtu, mac, br);
-                if (call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e) < 0)
+                bool vhost = n->vhost != NIC_VHOST_OFF;
+                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
+                         n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
+                int r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && streq(e.code, "unsupported")) {
+                        say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
+                            e.message);
+                        vhost = false;
+                        snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}",
+                                 n->queues, mtu, mac, br);
+                        r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                }
+                if (r < 0)
                         return fail(s, "tap.create", &e);
-                if (n_fds[i] != n->queues) {
-                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues\n", s->name,
-                                n_fds[i], n->queues);
+                /* the TAP queues, then (with vhost) as many vhost-net fds: qemu_build_argv() tells them apart by count */
+                if (n_fds[i] != n->queues * (vhost ? 2 : 1)) {
+                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues%s\n", s->name,
+                                n_fds[i], n->queues, vhost ? " with vhost" : "");
                         return -EIO;
                 }
                 _cleanup_json_ json_value *v = NULL;
@@ -138,8 +149,8 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 if (json_parse(res, strlen(res), false, &v, &je) == 0 && json_get(v, "name") &&
                     json_get(v, "name")->type == JSON_STRING)
                         name = json_get(v, "name")->string.str;
-                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s, fds from the broker", name, n->id, n->queues,
-                    n->bridge[0] ? ", on bridge " : "", n->bridge);
+                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s%s, fds from the broker", name, n->id, n->queues,
+                    vhost ? ", vhost-net" : "", n->bridge[0] ? ", on bridge " : "", n->bridge);
         }
         return 0;
 }

@@ -87,14 +87,24 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
         r |= add(q, "chardev=qmp,mode=control");
         for (size_t i = 0; i < s->n_nics; i++) {
                 const nic_spec *n = &s->nics[i];
-                char fds[256] = "";
-                for (size_t k = 0; k < n_tap_fds[i]; k++)
+                char fds[256] = "", vhostfds[256] = "";
+                /* with vhost the broker sent 2 fds per queue: the TAP queues, then the vhost-net fds */
+                bool vhost = n->vhost != NIC_VHOST_OFF && n_tap_fds[i] == 2 * (size_t) n->queues;
+                size_t queues = vhost ? n->queues : n_tap_fds[i];
+                for (size_t k = 0; k < queues; k++) {
                         snprintf(fds + strlen(fds), sizeof(fds) - strlen(fds), "%s%d", k ? ":" : "", tap_fds[i][k]);
+                        if (vhost)
+                                snprintf(vhostfds + strlen(vhostfds), sizeof(vhostfds) - strlen(vhostfds), "%s%d",
+                                         k ? ":" : "", tap_fds[i][queues + k]);
+                }
                 r |= add(q, "-netdev");
-                r |= add(q, "tap,id=%s,fds=%s,vhost=off", n->id, fds);
+                if (vhost)
+                        r |= add(q, "tap,id=%s,fds=%s,vhost=on,vhostfds=%s", n->id, fds, vhostfds);
+                else
+                        r |= add(q, "tap,id=%s,fds=%s,vhost=off", n->id, fds);
                 r |= add(q, "-device");
                 r |= add(q, "virtio-net-pci,netdev=%s,id=%s-dev%s%s%s", n->id, n->id, n->mac[0] ? ",mac=" : "",
-                         n->mac, n_tap_fds[i] > 1 ? ",mq=on" : "");
+                         n->mac, queues > 1 ? ",mq=on" : "");
         }
         if (s->firmware_log) {
                 /* SeaBIOS writes its log to I/O port 0x402: proof the guest ran */

@@ -143,6 +143,9 @@ static int parse_nic(spec_ctx *c, const json_value *v, nic_spec *n, size_t index
                 if (r < 0)
                         return r;
         }
+        if (n->vhost != NIC_VHOST_OFF && n->queues > NIC_MAX_QUEUES / 2)
+                return serr(c, v, "nic '%s': with \"vhost\", at most %d queues (a TAP and a vhost-net fd each)", n->id,
+                            NIC_MAX_QUEUES / 2);
         return 0;
 }
 
