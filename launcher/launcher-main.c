@@ -127,7 +127,7 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
                          n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
                 int r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
-                if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && streq(e.code, "unsupported")) {
+                if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && (streq(e.code, "unsupported") || streq(e.code, "denied"))) {
                         say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
                             e.message);
                         vhost = false;
