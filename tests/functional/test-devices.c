@@ -207,20 +207,10 @@ static pid_t qemu_pid(void) {
         return p;
 }
 
-static int wait_exit(pid_t pid, int timeout_ms) {
-        for (int t = 0; t < timeout_ms; t += 50) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return st;
-                usleep(50000);
-        }
-        return -ETIMEDOUT;
-}
-
 /* SIGTERM: the launcher powers the guest down (it ignores ACPI: SIGKILL after the timeout) and exits. */
 static void stop_launcher(pid_t l) {
         kill(l, SIGTERM);
-        int st = wait_exit(l, 30000);
+        int st = harness_wait_exit(l, 30000);
         tap_ok(st >= 0 && WIFEXITED(st), "the launcher exits after SIGTERM");
         if (st < 0) {
                 kill(l, SIGKILL);
@@ -260,6 +250,20 @@ static bool qemu_fd(pid_t pid, const char *name, int *ret_flags) {
         return false;
 }
 
+/* A random key in KEY_FILE (starting with @prefix) and a boot disk writing @line, encrypted by qemu-img into @out. */
+static void encrypted_boot_disk(char *key, size_t size, const char *prefix, const char *line, const char *out,
+                                const char *format) {
+        vm_dir();
+        make_key(key, size, prefix);
+        write_bytes(KEY_FILE, key, strlen(key), 0400);
+        write_boot_disk(VMDIR "/plain.img", line);
+        tap_is_int(encrypt_disk(VMDIR "/plain.img", out, format), 0,
+                   "qemu-img makes %s from the plaintext boot disk", strcmp(format, "qcow2") == 0
+                           ? "a qcow2 image with LUKS encryption" : "a raw LUKS volume");
+        unlink(VMDIR "/plain.img");
+        tap_ok(!file_has(out, MARKER), "the guest's line is not in %s: it is encrypted", out);
+}
+
 /*
  * launcher-disk-qcow2-luks: the boot disk is qcow2 with LUKS encryption,
  * its passphrase in a key file; a second, plaintext disk is read-only on
@@ -267,15 +271,10 @@ static bool qemu_fd(pid_t pid, const char *name, int *ret_flags) {
  */
 static void disk_qcow2_luks(harness *h) {
         char key[64], spec[2048];
-        vm_dir();
-        make_key(key, sizeof(key), getenv("DELEGATE_ERASE_MARKER") ? getenv("DELEGATE_ERASE_MARKER") : "k-");
-        write_bytes(KEY_FILE, key, strlen(key), 0400);
-        write_boot_disk(VMDIR "/plain.img", MARKER " booted from qcow2+luks");
+        encrypted_boot_disk(key, sizeof(key),
+                            getenv("DELEGATE_ERASE_MARKER") ? getenv("DELEGATE_ERASE_MARKER") : "k-",
+                            MARKER " booted from qcow2+luks", VMDIR "/root.qcow2", "qcow2");
         write_boot_disk(VMDIR "/data.img", "the data disk");
-        tap_is_int(encrypt_disk(VMDIR "/plain.img", VMDIR "/root.qcow2", "qcow2"), 0,
-                   "qemu-img makes a qcow2 image with LUKS encryption from the plaintext boot disk");
-        unlink(VMDIR "/plain.img");
-        tap_ok(!file_has(VMDIR "/root.qcow2", MARKER), "the guest's line is not in the image file: it is encrypted");
         /* the data disk must not boot: SeaBIOS skips it (no 55AA) */
         harness_sh(NULL, "printf '\\0\\0' | dd of=%s bs=1 seek=510 conv=notrunc status=none", VMDIR "/data.img");
         snprintf(spec, sizeof(spec),
@@ -332,14 +331,7 @@ static void disk_qcow2_luks(harness *h) {
 /* launcher-disk-raw-luks: a raw LUKS volume on virtio-scsi, the console on a unix socket. */
 static void disk_raw_luks(harness *h) {
         char key[64], spec[2048];
-        vm_dir();
-        make_key(key, sizeof(key), "k-");
-        write_bytes(KEY_FILE, key, strlen(key), 0400);
-        write_boot_disk(VMDIR "/plain.img", MARKER " booted from raw luks");
-        tap_is_int(encrypt_disk(VMDIR "/plain.img", VMDIR "/root.luks", "luks"), 0,
-                   "qemu-img makes a raw LUKS volume from the plaintext boot disk");
-        unlink(VMDIR "/plain.img");
-        tap_ok(!file_has(VMDIR "/root.luks", MARKER), "the guest's line is not in the volume: it is encrypted");
+        encrypted_boot_disk(key, sizeof(key), "k-", MARKER " booted from raw luks", VMDIR "/root.luks", "luks");
         snprintf(spec, sizeof(spec),
                  "{ \"name\": \"vm-disks\", \"memory\": \"32M\", \"mem_lock\": false,\n"
                  "  \"disks\": [ { \"path\": \"%s\", \"format\": \"raw\", \"bus\": \"virtio-scsi\",\n"
@@ -389,11 +381,7 @@ static void disk_raw_luks(harness *h) {
 /* launcher-disk-wrong-key: QEMU cannot unlock the volume; the VM does not start and says why. */
 static void disk_wrong_key(harness *h) {
         char key[64], spec[2048];
-        vm_dir();
-        make_key(key, sizeof(key), "k-");
-        write_bytes(KEY_FILE, key, strlen(key), 0400);
-        write_boot_disk(VMDIR "/plain.img", MARKER " must not boot");
-        tap_is_int(encrypt_disk(VMDIR "/plain.img", VMDIR "/root.qcow2", "qcow2"), 0, "an encrypted qcow2 image");
+        encrypted_boot_disk(key, sizeof(key), "k-", MARKER " must not boot", VMDIR "/root.qcow2", "qcow2");
         make_key(key, sizeof(key), "wrong-");
         write_bytes(VMDIR "/wrong.key", key, strlen(key), 0400);
         snprintf(spec, sizeof(spec),
@@ -404,7 +392,7 @@ static void disk_wrong_key(harness *h) {
                  VMDIR "/root.qcow2", VMDIR "/wrong.key", CONSOLE);
         write_text(VMDIR "/vm.json", spec);
         pid_t l = spawn_launcher(h, VMDIR "/vm.json");
-        int st = wait_exit(l, 60000);
+        int st = harness_wait_exit(l, 60000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0, "the launcher fails (status %d)",
                st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         tap_ok(file_has(LOG, "Invalid password, cannot unlock any keyslot"),
@@ -450,7 +438,7 @@ static void kernel_boot(harness *h) {
         if (chown(VMDIR "/kernel", 0, 0) < 0)
                 tap_ok(0, "chown the kernel to root");
         l = spawn_launcher(h, VMDIR "/vm.json");
-        int st = wait_exit(l, 20000);
+        int st = harness_wait_exit(l, 20000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "an unreadable kernel: the launcher exits 1");
         tap_ok(file_has(LOG, "kernel '" VMDIR "/kernel' cannot be opened for reading by uid 1000: Permission denied"),
                "naming the file, the uid and the reason");
@@ -529,7 +517,7 @@ static void launcher_vhost(harness *h) {
                 tap_ok(harness_file_contains(LOG, "guest running", 60000), "vhost true: the VM runs");
                 stop_launcher(l);
         } else {
-                int st = wait_exit(l, 30000);
+                int st = harness_wait_exit(l, 30000);
                 tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "vhost true without vhost-net: the launcher exits 1");
                 tap_ok(file_has(LOG, "/dev/vhost-net is not available on this node"), "with the broker's reason");
                 tap_ok(!file_has(LOG, "QEMU pid"), "before QEMU was started");

@@ -897,3 +897,13 @@ unsigned harness_erase_findings(const char *report, const char *who) {
         free(copy);
         return n;
 }
+
+int harness_wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}
