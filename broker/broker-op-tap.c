@@ -275,13 +275,27 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                 r = fail(o, ERR_SYSTEM, errno, "TUNSETPERSIST on '%s': %m", o->name);
         if (r == 0 && (fds[n] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
                 r = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
+        else if (r == 0)
+                n++;
+        /* vhost-net: one fd per queue after the netns fd; QEMU's VHOST_SET_OWNER binds each to itself */
+        for (size_t v = 0; r == 0 && a->vhost && v < a->queues; v++) {
+                int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+                if (fd >= 0)
+                        fds[n++] = fd;
+                else if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+                        r = fail(o, ERR_UNSUPPORTED, errno,
+                                 "tap.create: vhost: /dev/vhost-net is not available on this node (%m): load the "
+                                 "vhost_net module, or ask without \"vhost\"");
+                else
+                        r = fail(o, ERR_SYSTEM, errno, "tap.create: vhost: cannot open /dev/vhost-net: %m");
+        }
         if (r != 0) {
                 if (a->persist && !o->adopted)
                         ioctl(fds[0], TUNSETPERSIST, 0UL);
                 close_fds(fds, n); /* a transient device goes with its last fd */
                 return r;
         }
-        *n_fds = n + 1;
+        *n_fds = n;
         return sizeof(*o);
 }
 
@@ -369,12 +383,15 @@ static void create_done(request *req, int status, const void *out, size_t len) {
                         snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
                 return request_reply_delegate_error(req, &e);
         }
-        if (req->helper_n_fds != a->queues + 1)
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %u",
-                                           req->helper_n_fds, a->queues + 1);
+        size_t n_vhost = a->vhost ? a->queues : 0;
+        if (req->helper_n_fds != a->queues + 1 + n_vhost)
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %zu",
+                                           req->helper_n_fds, a->queues + 1 + n_vhost);
         tap_record rec = { .ifindex = o.ifindex, .persist = a->persist, .adopted = o.adopted,
                            .netns_fd = TAKE_FD(req->helper_fds[a->queues]) };
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
+        /* the reply's fds: the TAP queues, then the vhost-net fds */
+        memmove(&req->helper_fds[a->queues], &req->helper_fds[a->queues + 1], n_vhost * sizeof(int));
         req->helper_n_fds--;
         if (!c) { /* the session ended meanwhile: nothing may outlive it */
                 remove_detached(NULL, "tap.create finished after its session ended", &rec, 1);
@@ -403,10 +420,11 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         json_gen_str(g, "bridge");
         a->bridge[0] ? json_gen_str(g, a->bridge) : json_gen_null(g);
         json_gen_kv_bool(g, "adopted", o.adopted);
+        json_gen_kv_bool(g, "vhost", a->vhost);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        request_reply_result(req, res, req->helper_fds, a->queues);
+        request_reply_result(req, res, req->helper_fds, a->queues + n_vhost);
 }
 
 void op_tap_create(request *req, const policy_decision *d) {

@@ -123,13 +123,24 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                         snprintf(mac, sizeof(mac), ",\"mac\":\"%s\"", n->mac);
                 if (n->bridge[0])
                         snprintf(br, sizeof(br), ",\"bridge\":\"%s\"", n->bridge);
-                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}", n->queues,
-                         mtu, mac, br);
-                if (call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e) < 0)
+                bool vhost = n->vhost != NIC_VHOST_OFF;
+                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
+                         n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
+                int r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && (streq(e.code, "unsupported") || streq(e.code, "denied"))) {
+                        say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
+                            e.message);
+                        vhost = false;
+                        snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}",
+                                 n->queues, mtu, mac, br);
+                        r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                }
+                if (r < 0)
                         return fail(s, "tap.create", &e);
-                if (n_fds[i] != n->queues) {
-                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues\n", s->name,
-                                n_fds[i], n->queues);
+                /* the TAP queues, then (with vhost) as many vhost-net fds: qemu_build_argv() tells them apart by count */
+                if (n_fds[i] != n->queues * (vhost ? 2 : 1)) {
+                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues%s\n", s->name,
+                                n_fds[i], n->queues, vhost ? " with vhost" : "");
                         return -EIO;
                 }
                 _cleanup_json_ json_value *v = NULL;
@@ -138,8 +149,8 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 if (json_parse(res, strlen(res), false, &v, &je) == 0 && json_get(v, "name") &&
                     json_get(v, "name")->type == JSON_STRING)
                         name = json_get(v, "name")->string.str;
-                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s, fds from the broker", name, n->id, n->queues,
-                    n->bridge[0] ? ", on bridge " : "", n->bridge);
+                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s%s, fds from the broker", name, n->id, n->queues,
+                    vhost ? ", vhost-net" : "", n->bridge[0] ? ", on bridge " : "", n->bridge);
         }
         return 0;
 }
@@ -479,6 +490,10 @@ static int run(void) {
                         s.name);
                 return 1;
         }
+        if (devices_prepare(&s, err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                return 1;
+        }
         /* signals arrive through a signalfd: block them first */
         sigset_t mask;
         sigemptyset(&mask);
@@ -519,9 +534,12 @@ static int run(void) {
         }
         const char *accel = qemu_pick_accel(&s, why, sizeof(why));
         int *fd_lists[SPEC_MAX_NICS];
-        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES];
+        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES + SPEC_MAX_DISKS];
         size_t n_keep = 0;
         keep[n_keep++] = qmp_pair[1];
+        for (size_t i = 0; i < s.n_disks; i++)
+                if (s.disks[i].key_fd >= 0)
+                        keep[n_keep++] = s.disks[i].key_fd;
         for (size_t i = 0; i < s.n_nics; i++) {
                 fd_lists[i] = fds[i];
                 for (size_t k = 0; k < n_fds[i]; k++)
@@ -533,6 +551,7 @@ static int run(void) {
                 goto out;
         }
         qmp_pair[1] = safe_close(qmp_pair[1]);
+        devices_close_keys(&s); /* the held child has its own copies */
         for (size_t i = 0; i < s.n_nics; i++)
                 for (size_t k = 0; k < n_fds[i]; k++)
                         fds[i][k] = safe_close(fds[i][k]);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "wire.h" /* DELEGATE_MAX_FDS */
 #include "kvmi-proto.h"
 #include "policy.h"
 
@@ -62,7 +63,11 @@ typedef struct tap_create_args {
         uint8_t mac[6];
         char bridge[TAP_NAME_MAX + 1]; /* "" (default): no master */
         bool persist;      /* default false */
+        bool vhost;        /* default false: also one /dev/vhost-net fd per queue */
 } tap_create_args;
+
+/* With vhost, a reply carries 2 fds per queue: at most this many queues. */
+#define TAP_VHOST_MAX_QUEUES (DELEGATE_MAX_FDS / 2)
 
 typedef struct tap_destroy_args {
         char name[TAP_NAME_MAX + 1];

@@ -496,44 +496,6 @@ static void state_and_retry(harness *h) {
 #define MARKER "Xerase-7f3a9c1d"
 #define ERASE_REPORT "/run/delegate-test/erase-report"
 
-static char *report_text(void) {
-        FILE *f = fopen(ERASE_REPORT, "re");
-        if (!f)
-                return strdup("");
-        char *buf = NULL;
-        size_t n = 0;
-        ssize_t k = getdelim(&buf, &n, '\0', f);
-        fclose(f);
-        if (k < 0) {
-                free(buf);
-                return strdup("");
-        }
-        return buf;
-}
-
-/* Lines of the report about @who (FREED/REALLOC-MOVED/LIVE), each to TAP diag; their count. */
-static unsigned findings_of(const char *text, const char *who) {
-        unsigned n = 0;
-        char *copy = strdup(text), *save = NULL;
-        bool in = false; /* backtrace lines follow their finding */
-        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                char pat[64];
-                snprintf(pat, sizeof(pat), " %s ", who);
-                bool head = !strncmp(l, "FREED ", 6) || !strncmp(l, "REALLOC-MOVED ", 14) || !strncmp(l, "LIVE ", 5);
-                if (head)
-                        in = strstr(l, pat) != NULL;
-                else if (!strncmp(l, "SCAN-DONE ", 10))
-                        in = false;
-                if (in) {
-                        if (head)
-                                n++;
-                        tap_diag("  %s", l);
-                }
-        }
-        free(copy);
-        return n;
-}
-
 static void erase_request_buffers(harness *h) {
         if (!getenv("DELEGATE_ERASE_MARKER") || strcmp(getenv("DELEGATE_ERASE_MARKER"), MARKER) != 0) {
                 tap_ok(0, "DELEGATE_ERASE_MARKER is '" MARKER "' (meson sets it with LD_PRELOAD)");
@@ -604,7 +566,7 @@ static void erase_request_buffers(harness *h) {
         kill(h->broker_pid, SIGUSR2);
         bool scanned = false;
         for (int i = 0; i < 500 && !scanned; i++) {
-                char *t = report_text();
+                char *t = harness_erase_report(ERASE_REPORT);
                 scanned = strstr(t, "SCAN-DONE") != NULL;
                 free(t);
                 if (!scanned)
@@ -614,12 +576,12 @@ static void erase_request_buffers(harness *h) {
         st = harness_stop_broker(h);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker exits cleanly (frees scanned too)");
 
-        char *t = report_text();
-        tap_ok(findings_of(t, "test-foundation") > 0,
+        char *t = harness_erase_report(ERASE_REPORT);
+        tap_ok(harness_erase_findings(t, "test-foundation") > 0,
                "control: the hook reports this test's own unerased frees of replies");
-        tap_is_int(findings_of(t, "delegate-broker"), 0,
+        tap_is_int(harness_erase_findings(t, "delegate-broker"), 0,
                    "no block the broker freed, and nothing live after the session, holds request content");
-        tap_is_int(findings_of(t, "delegatectl"), 0, "no block libdelegate freed in delegatectl holds request content");
+        tap_is_int(harness_erase_findings(t, "delegatectl"), 0, "no block libdelegate freed in delegatectl holds request content");
         free(t);
         /* the harness stops the broker at the end of every scenario */
         tap_ok(harness_start_broker(h) == 0, "the broker restarts");

@@ -860,3 +860,50 @@ harness_sched_attr harness_sched_getattr(pid_t tid) {
                 a.sched_policy = 999;
         return a;
 }
+
+char *harness_erase_report(const char *path) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return strdup("");
+        char *buf = NULL;
+        size_t n = 0;
+        ssize_t k = getdelim(&buf, &n, '\0', f);
+        fclose(f);
+        if (k < 0) {
+                free(buf);
+                return strdup("");
+        }
+        return buf;
+}
+
+unsigned harness_erase_findings(const char *report, const char *who) {
+        unsigned n = 0;
+        char *copy = strdup(report), *save = NULL;
+        bool in = false; /* backtrace lines follow their finding */
+        for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+                char pat[64];
+                snprintf(pat, sizeof(pat), " %s ", who);
+                bool head = !strncmp(l, "FREED ", 6) || !strncmp(l, "REALLOC-MOVED ", 14) || !strncmp(l, "LIVE ", 5);
+                if (head)
+                        in = strstr(l, pat) != NULL;
+                else if (!strncmp(l, "SCAN-DONE ", 10))
+                        in = false;
+                if (in) {
+                        if (head)
+                                n++;
+                        tap_diag("  %s", l);
+                }
+        }
+        free(copy);
+        return n;
+}
+
+int harness_wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}

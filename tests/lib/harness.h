@@ -158,3 +158,10 @@ char *harness_qmp_status(int fd);
 
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
+
+/* tests/lib/erase-check.c's report at @path (an empty string when there is none); free() it. */
+char *harness_erase_report(const char *path);
+/* Findings (FREED/REALLOC-MOVED/LIVE lines) about the process named @who in @report, each to TAP diag; their count. */
+unsigned harness_erase_findings(const char *report, const char *who);
+/* Reap the child @pid within @timeout_ms: its wait status, or -ETIMEDOUT (it still runs). */
+int harness_wait_exit(pid_t pid, int timeout_ms);
