@@ -40,7 +40,8 @@ typedef struct request request;
 typedef struct bus_state bus_state;
 
 /*
- * A process whose processes a request may name (DESIGN.md §4): a socket
+ * A process whose processes a request may name (CLIENT IDENTITY in
+ * delegate-broker(8)): a socket
  * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
  * borrowed from whoever owns the peer (the client, or the request).
  */

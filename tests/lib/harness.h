@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * harness.h - the functional test harness (DESIGN.md §8).
+ * harness.h - the functional test harness (the namespace tier of the suite).
  *
  * harness_main() gives each scenario its own world:
  *   - a cgroup v2 subtree standing for the node: NODE/system (broker and
