@@ -597,4 +597,13 @@ func TestBrokerRestart(t *testing.T) {
 	if err != nil || len(st.Memlock) != 1 || st.Memlock[0].Soft != hard/4 {
 		t.Fatalf("the resumed session's state: %+v %v", st, err)
 	}
+
+	// closing the connection to a running broker ends the session: an
+	// explicit reconnect is a new session, whose token is not the old one's
+	if err := c.Reconnect(ctx); err != nil || c.Welcome().Resumed || c.Welcome().Session == w.Session {
+		t.Fatalf("Reconnect: %v, welcome %+v", err, c.Welcome())
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -136,17 +136,25 @@ func (c *Client) Close() error {
 }
 
 // Reconnect drops the current connection, if any, and connects again,
-// resuming the session when the broker still holds it.
+// resuming the session when the broker still holds it: that is after the
+// broker restarted.  A running broker ends a session when its connection
+// closes, so reconnecting to it starts a new one.  Calls waiting on the
+// old connection fail as Lost.
 func (c *Client) Reconnect(ctx context.Context) error {
+	c.mu.Lock()
+	cn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if cn != nil {
+		cn.shutdown(nil, c.recordLost) // takes c.mu itself
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return localError(syscall.EBADF, "the client is closed")
 	}
-	if c.conn != nil {
-		cn := c.conn
-		c.conn = nil
-		cn.shutdown(nil, c.recordLost)
+	if c.conn != nil { // another goroutine connected meanwhile
+		return nil
 	}
 	return c.connectLocked(ctx)
 }
