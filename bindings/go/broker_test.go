@@ -35,16 +35,26 @@ func needHarness(t *testing.T) {
 	}
 }
 
+// The control pipe to the harness, opened once: an *os.File closes its
+// descriptor when it is garbage-collected.
+var (
+	ctlOnce  sync.Once
+	ctl, ack *os.File
+)
+
 // harnessCtl asks the harness to act on the broker: stop, cont, kill, start, term.
 func harnessCtl(t *testing.T, cmd string) {
 	t.Helper()
-	ctlFD, err1 := strconv.Atoi(os.Getenv("DELEGATE_GO_CTL_FD"))
-	ackFD, err2 := strconv.Atoi(os.Getenv("DELEGATE_GO_ACK_FD"))
-	if err1 != nil || err2 != nil {
+	ctlOnce.Do(func() {
+		ctlFD, err1 := strconv.Atoi(os.Getenv("DELEGATE_GO_CTL_FD"))
+		ackFD, err2 := strconv.Atoi(os.Getenv("DELEGATE_GO_ACK_FD"))
+		if err1 == nil && err2 == nil {
+			ctl, ack = os.NewFile(uintptr(ctlFD), "ctl"), os.NewFile(uintptr(ackFD), "ack")
+		}
+	})
+	if ctl == nil {
 		t.Fatalf("no control pipe to the harness")
 	}
-	ctl := os.NewFile(uintptr(ctlFD), "ctl")
-	ack := os.NewFile(uintptr(ackFD), "ack")
 	if _, err := ctl.Write([]byte(cmd + "\n")); err != nil {
 		t.Fatalf("harness %s: %v", cmd, err)
 	}
@@ -284,6 +294,18 @@ func TestBrokerOps(t *testing.T) {
 		}
 		_, err = c.SchedSet(ctx, SchedArgs{TID: tid, Policy: "fifo", Priority: 50})
 		wantCode(t, "priority 50", err, CodeDenied, syscall.EPERM)
+		if p := schedField(t, tid, "policy"); p != "1" {
+			t.Fatalf("kernel: a denied request changed the policy to %s", p)
+		}
+		// back to SCHED_OTHER: a realtime thread left in the Go runtime's
+		// pool would count against RLIMIT_RTTIME
+		r, err = c.SchedSet(ctx, SchedArgs{TID: tid, Policy: "other"})
+		if err != nil || r.Policy != "other" || r.Was.Policy != "fifo" {
+			t.Fatalf("back to other: %+v %v", r, err)
+		}
+		if p := schedField(t, tid, "policy"); p != "0" {
+			t.Fatalf("kernel: policy %s, want 0 (SCHED_OTHER)", p)
+		}
 	})
 
 	t.Run("tap", func(t *testing.T) {
@@ -341,7 +363,7 @@ func TestBrokerOps(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Session != w.Session || st.Client != "go-test" || st.VM != "vm-go" || st.Peer.PID != os.Getpid() ||
-			st.Requests.Allowed == 0 || st.Requests.Denied < 3 || st.ThreadsMoved != 1 || st.SchedChanges != 1 ||
+			st.Requests.Allowed == 0 || st.Requests.Denied < 3 || st.ThreadsMoved != 1 || st.SchedChanges != 2 ||
 			len(st.CgroupsCreated) != 1 || len(st.Memlock) != 1 {
 			b, _ := json.Marshal(st)
 			t.Fatalf("state %s", b)
@@ -410,6 +432,42 @@ func TestBrokerOps(t *testing.T) {
 		p, err := c.Ping(ctx)
 		if err != nil || !p.Pong {
 			t.Fatalf("after a timeout: %+v %v", p, err)
+		}
+	})
+
+	// last: it spends the session's tokens
+	t.Run("rate-limited", func(t *testing.T) {
+		var limited *Error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 400; i++ {
+					_, err := c.Ping(ctx)
+					var e *Error
+					if errors.As(err, &e) && e.Code == CodeRateLimited {
+						mu.Lock()
+						limited = e
+						mu.Unlock()
+						return
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if limited == nil || limited.Errno != syscall.EAGAIN || limited.RetryAfterMS == 0 ||
+			!errors.Is(limited, syscall.EAGAIN) || !errors.Is(limited, &Error{Code: CodeRateLimited}) {
+			t.Fatalf("3200 pings at once: %+v", limited)
+		}
+		time.Sleep(time.Duration(limited.RetryAfterMS+5) * time.Millisecond)
+		if _, err := c.Ping(ctx); err != nil {
+			t.Fatalf("after retry_after_ms: %v", err)
 		}
 	})
 }

@@ -482,6 +482,9 @@ func (c *Client) call(ctx context.Context, op string, args interface{}, send *os
 	key := op + "\n" + string(argsJSON) + "\n" + strconv.Itoa(nfds)
 	wipe(argsJSON)
 
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err // nothing is sent for a context already done
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
