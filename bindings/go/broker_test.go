@@ -65,13 +65,18 @@ func harnessCtl(t *testing.T, cmd string) {
 	}
 }
 
-func dialTest(t *testing.T, vm string) *Client {
+// brokerSession connects to the harness's broker for VM vm-go; the
+// session ends with the test.
+func brokerSession(t *testing.T) (context.Context, *Client, Welcome) {
 	t.Helper()
-	c, err := Dial(testCtx(t), Config{Client: "go-test", VM: vm})
+	needHarness(t)
+	ctx := testCtx(t)
+	c, err := Dial(ctx, Config{Client: "go-test", VM: "vm-go"})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	return c
+	t.Cleanup(func() { c.Close() })
+	return ctx, c, c.Welcome()
 }
 
 // memlockOf reads RLIMIT_MEMLOCK of pid from /proc/PID/limits.
@@ -199,11 +204,7 @@ func wantCode(t *testing.T, what string, err error, code string, errno syscall.E
 }
 
 func TestBrokerOps(t *testing.T) {
-	needHarness(t)
-	ctx := testCtx(t)
-	c := dialTest(t, "vm-go")
-	defer c.Close()
-	w := c.Welcome()
+	ctx, c, w := brokerSession(t)
 	if w.API != 1 || w.PID != os.Getpid() || w.UID != uint32(os.Getuid()) || w.Session == 0 {
 		t.Fatalf("welcome %+v (pid %d uid %d)", w, os.Getpid(), os.Getuid())
 	}
@@ -592,11 +593,7 @@ func testKVMI(t *testing.T, ctx context.Context, c *Client) {
 // the welcome's token, and a request whose answer was lost is sent again
 // under its first id.
 func TestBrokerRestart(t *testing.T) {
-	needHarness(t)
-	ctx := testCtx(t)
-	c := dialTest(t, "vm-go")
-	defer c.Close()
-	w := c.Welcome()
+	ctx, c, w := brokerSession(t)
 	_, hard := memlockOf(t, os.Getpid())
 	// something granted, so that the broker keeps the session over a restart
 	if _, err := c.MemlockSet(ctx, MemlockArgs{Soft: hard / 8}); err != nil {

@@ -148,9 +148,7 @@ func typedArgs(t *testing.T, op string, raw json.RawMessage) interface{} {
 	case "tap.create":
 		v = &TapArgs{}
 	case "tap.destroy":
-		v = &struct {
-			Name string `json:"name"`
-		}{}
+		v = &tapDestroyArgs{}
 	case "kvmi.attach":
 		v = &KVMIAttachArgs{}
 	case "kvmi.set-page-access":
@@ -266,21 +264,19 @@ func resultFor(t testing.TB, op string) interface{} {
 }
 
 // A scripted peer on a SEQPACKET socket: answers the hello with welcome,
-// then each request with the next of replies (one descriptor with it when
-// withFD).  What it received is sent on got.
+// then each request with the next of replies, with nfds descriptors (of
+// /dev/null) attached.  What it received is sent on got.
 type peer struct {
 	path string
 	got  chan []byte
-	ln   *net.UnixListener
 }
 
-func newPeer(t *testing.T, welcome string, withFD bool, replies ...[]byte) *peer {
+func newPeer(t *testing.T, welcome string, nfds int, replies ...[]byte) *peer {
 	p := &peer{path: filepath.Join(t.TempDir(), "broker.sock"), got: make(chan []byte, 16)}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: p.path, Net: "unixpacket"})
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	p.ln = ln
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.AcceptUnix()
@@ -303,14 +299,18 @@ func newPeer(t *testing.T, welcome string, withFD bool, replies ...[]byte) *peer
 				return
 			}
 			p.got <- append([]byte(nil), buf[:n]...)
-			var oob []byte
-			if withFD {
-				f, err := os.Open("/dev/null")
+			var fds []int
+			for i := 0; i < nfds; i++ {
+				fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 				if err != nil {
 					return
 				}
-				defer f.Close()
-				oob = syscall.UnixRights(int(f.Fd()))
+				defer syscall.Close(fd)
+				fds = append(fds, fd)
+			}
+			var oob []byte
+			if nfds > 0 {
+				oob = syscall.UnixRights(fds...)
 			}
 			c.WriteMsgUnix(r, oob, nil)
 		}
@@ -327,7 +327,7 @@ func testCtx(t *testing.T) context.Context {
 
 func TestConformanceWelcome(t *testing.T) {
 	for _, w := range loadVectors(t).Welcome {
-		p := newPeer(t, w.Wire, false)
+		p := newPeer(t, w.Wire, 0)
 		c, err := Dial(testCtx(t), Config{Socket: p.path, Client: "conformance", VM: "vm-7"})
 		if w.Error != nil {
 			checkError(t, w.Name, err, w.Error)
@@ -357,7 +357,11 @@ func TestConformanceClient(t *testing.T) {
 		if op == "" {
 			op = "ping"
 		}
-		p := newPeer(t, welcome, op == "tap.create", []byte(r.Wire))
+		nfds := 0
+		if op == "tap.create" {
+			nfds = 1
+		}
+		p := newPeer(t, welcome, nfds, []byte(r.Wire))
 		c, err := Dial(testCtx(t), Config{Socket: p.path})
 		if err != nil {
 			t.Fatalf("%s: %v", r.Name, err)
@@ -394,7 +398,7 @@ func TestConformanceClient(t *testing.T) {
 	}
 	for i := range v.RepliesInvalid {
 		r := &v.RepliesInvalid[i]
-		p := newPeer(t, welcome, false, r.bytes(t))
+		p := newPeer(t, welcome, 0, r.bytes(t))
 		c, err := Dial(testCtx(t), Config{Socket: p.path})
 		if err != nil {
 			t.Fatalf("%s: %v", r.Name, err)
@@ -413,7 +417,7 @@ func TestConformanceClient(t *testing.T) {
 func TestConformanceClientSends(t *testing.T) {
 	v := loadVectors(t)
 	h := v.Hello[0]
-	p := newPeer(t, v.Welcome[0].Wire, false, []byte(`{"id":1,"ok":true,"result":{"name":"vnet0","removed":true}}`))
+	p := newPeer(t, v.Welcome[0].Wire, 0, []byte(`{"id":1,"ok":true,"result":{"name":"vnet0","removed":true}}`))
 	c, err := Dial(testCtx(t), Config{Socket: p.path, Client: h.Client, VM: *h.VM})
 	if err != nil {
 		t.Fatal(err)

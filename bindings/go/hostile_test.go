@@ -5,9 +5,7 @@ package delegate
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -18,48 +16,6 @@ func countFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
-}
-
-// hostilePeer answers the hello with welcome and the first request with
-// one datagram of data carrying nfds descriptors (of /dev/null).
-func hostilePeer(t *testing.T, welcome string, data []byte, nfds int) string {
-	path := filepath.Join(t.TempDir(), "broker.sock")
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, MaxMessage)
-		if _, err := c.Read(buf); err != nil {
-			return
-		}
-		c.Write([]byte(welcome))
-		if _, err := c.Read(buf); err != nil {
-			return
-		}
-		var fds []int
-		for i := 0; i < nfds; i++ {
-			fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-			if err != nil {
-				return
-			}
-			defer syscall.Close(fd)
-			fds = append(fds, fd)
-		}
-		var oob []byte
-		if nfds > 0 {
-			oob = syscall.UnixRights(fds...)
-		}
-		c.WriteMsgUnix(data, oob, nil)
-		c.Read(buf)
-	}()
-	return path
 }
 
 // What a broker (or whatever answers on its socket) may send that breaks
@@ -83,7 +39,7 @@ func TestHostileReplies(t *testing.T) {
 		{"a result of the wrong shape", []byte(`{"id":1,"ok":true,"result":{"name":7}}`), 2, syscall.EBADMSG},
 	}
 	for _, tc := range cases {
-		path := hostilePeer(t, welcome, tc.data, tc.nfds)
+		path := newPeer(t, welcome, tc.nfds, tc.data).path
 		before := countFDs(t) // with the peer's listening socket
 		c, err := Dial(testCtx(t), Config{Socket: path})
 		if err != nil {

@@ -66,12 +66,19 @@ func (c *Client) do(ctx context.Context, op string, args interface{}, send *os.F
 	return files, nil
 }
 
-func noFiles(op string, files []*os.File, err error) error {
-	if err == nil && len(files) > 0 {
-		closeFiles(files)
-		return localError(syscall.EBADMSG, "the %s reply carried %d unexpected descriptors", op, len(files))
+// doPlain calls an operation whose reply carries no descriptors and
+// decodes its result into a T.
+func doPlain[T any](ctx context.Context, c *Client, op string, args interface{}, send *os.File) (*T, error) {
+	var r T
+	files, err := c.do(ctx, op, args, send, &r)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	if len(files) > 0 {
+		closeFiles(files)
+		return nil, localError(syscall.EBADMSG, "the %s reply carried %d unexpected descriptors", op, len(files))
+	}
+	return &r, nil
 }
 
 // PingResult is the result of ping.
@@ -85,12 +92,7 @@ type PingResult struct {
 
 // Ping checks that the broker answers.
 func (c *Client) Ping(ctx context.Context) (*PingResult, error) {
-	var r PingResult
-	files, err := c.do(ctx, "ping", nil, nil, &r)
-	if err := noFiles("ping", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[PingResult](ctx, c, "ping", nil, nil)
 }
 
 // State is the result of state.get: what the broker knows and did for
@@ -147,12 +149,7 @@ type KVMIState struct {
 
 // State asks state.get.
 func (c *Client) State(ctx context.Context) (*State, error) {
-	var r State
-	files, err := c.do(ctx, "state.get", nil, nil, &r)
-	if err := noFiles("state.get", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[State](ctx, c, "state.get", nil, nil)
 }
 
 // MemlockArgs are the arguments of memlock.set.
@@ -175,12 +172,7 @@ type MemlockResult struct {
 
 // MemlockSet sets RLIMIT_MEMLOCK of the caller or of a descendant.
 func (c *Client) MemlockSet(ctx context.Context, a MemlockArgs) (*MemlockResult, error) {
-	var r MemlockResult
-	files, err := c.do(ctx, "memlock.set", a, nil, &r)
-	if err := noFiles("memlock.set", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[MemlockResult](ctx, c, "memlock.set", a, nil)
 }
 
 // CgroupMoveArgs are the arguments of cgroup.move: exactly one of TIDs and PID.
@@ -216,12 +208,7 @@ type CgroupMoveResult struct {
 
 // CgroupMove moves threads or a process into a cgroup below the caller's.
 func (c *Client) CgroupMove(ctx context.Context, a CgroupMoveArgs) (*CgroupMoveResult, error) {
-	var r CgroupMoveResult
-	files, err := c.do(ctx, "cgroup.move", a, nil, &r)
-	if err := noFiles("cgroup.move", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[CgroupMoveResult](ctx, c, "cgroup.move", a, nil)
 }
 
 // SchedArgs are the arguments of sched.set.
@@ -250,12 +237,7 @@ type SchedResult struct {
 
 // SchedSet sets the scheduling policy of a thread of the caller or a descendant.
 func (c *Client) SchedSet(ctx context.Context, a SchedArgs) (*SchedResult, error) {
-	var r SchedResult
-	files, err := c.do(ctx, "sched.set", a, nil, &r)
-	if err := noFiles("sched.set", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[SchedResult](ctx, c, "sched.set", a, nil)
 }
 
 // TapArgs are the arguments of tap.create.
@@ -309,14 +291,11 @@ type TapDestroyResult struct {
 
 // TapDestroy removes a TAP device this session created or adopted.
 func (c *Client) TapDestroy(ctx context.Context, name string) (*TapDestroyResult, error) {
-	var r TapDestroyResult
-	files, err := c.do(ctx, "tap.destroy", struct {
-		Name string `json:"name"`
-	}{name}, nil, &r)
-	if err := noFiles("tap.destroy", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[TapDestroyResult](ctx, c, "tap.destroy", tapDestroyArgs{name}, nil)
+}
+
+type tapDestroyArgs struct {
+	Name string `json:"name"`
 }
 
 // KVMIAttachArgs are the arguments of kvmi.attach.
@@ -394,25 +373,15 @@ type pageAccessArgs struct {
 // KVMISetPageAccess programs guest page access with the entries inline in
 // the request (about 2500 at most: one datagram).
 func (c *Client) KVMISetPageAccess(ctx context.Context, entries []PageAccess) (*PageAccessResult, error) {
-	var r PageAccessResult
-	files, err := c.do(ctx, "kvmi.set-page-access", pageAccessArgs{Entries: entries}, nil, &r)
-	if err := noFiles("kvmi.set-page-access", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[PageAccessResult](ctx, c, "kvmi.set-page-access", pageAccessArgs{Entries: entries}, nil)
 }
 
 // KVMISetPageAccessMemfd programs guest page access with the entries in a
 // sealed memfd sent with the request (see NewPageAccessMemfd): for large
 // batches.  The caller keeps ownership of f.
 func (c *Client) KVMISetPageAccessMemfd(ctx context.Context, f *os.File) (*PageAccessResult, error) {
-	var r PageAccessResult
 	zero := 0
-	files, err := c.do(ctx, "kvmi.set-page-access", pageAccessArgs{Memfd: &zero}, f, &r)
-	if err := noFiles("kvmi.set-page-access", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[PageAccessResult](ctx, c, "kvmi.set-page-access", pageAccessArgs{Memfd: &zero}, f)
 }
 
 // KVMIDetachResult is the result of kvmi.detach.
@@ -423,10 +392,5 @@ type KVMIDetachResult struct {
 
 // KVMIDetach closes the session's KVMI channel and drops its shadow.
 func (c *Client) KVMIDetach(ctx context.Context) (*KVMIDetachResult, error) {
-	var r KVMIDetachResult
-	files, err := c.do(ctx, "kvmi.detach", nil, nil, &r)
-	if err := noFiles("kvmi.detach", files, err); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return doPlain[KVMIDetachResult](ctx, c, "kvmi.detach", nil, nil)
 }

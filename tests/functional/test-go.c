@@ -46,14 +46,6 @@ static void __attribute__((noreturn)) bail(const char *what) {
         exit(1);
 }
 
-#define WAIT_FOR(cond)                                                                                      \
-        ({                                                                                                  \
-                bool _ok = false;                                                                           \
-                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
-                        usleep(20000);                                                                      \
-                _ok;                                                                                        \
-        })
-
 static bool link_exists(const char *name) {
         return harness_sh(NULL, "ip -n pod-a link show dev %s >/dev/null 2>&1", name) == 0;
 }

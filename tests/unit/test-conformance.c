@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "json-equal.h"
 #include "json.h"
 #include "tap.h"
 #include "unit-util.h"
@@ -70,32 +71,7 @@ static json_value *parse(const char *text, size_t len) {
 }
 
 static bool json_equal(const json_value *a, const json_value *b) {
-        if (!a || !b || a->type != b->type)
-                return false;
-        switch (a->type) {
-        case JSON_NUMBER:
-                return streq(a->number, b->number);
-        case JSON_STRING:
-                return a->string.len == b->string.len && memcmp(a->string.str, b->string.str, a->string.len) == 0;
-        case JSON_BOOL:
-                return a->boolean == b->boolean;
-        case JSON_ARRAY:
-                if (a->array.n != b->array.n)
-                        return false;
-                for (size_t i = 0; i < a->array.n; i++)
-                        if (!json_equal(a->array.items[i], b->array.items[i]))
-                                return false;
-                return true;
-        case JSON_OBJECT:
-                if (a->object.n != b->object.n)
-                        return false;
-                for (size_t i = 0; i < a->object.n; i++)
-                        if (!json_equal(a->object.members[i].value, json_get(b, a->object.members[i].key)))
-                                return false;
-                return true;
-        default:
-                return true;
-        }
+        return json_tree_equal(a, b, false);
 }
 
 static bool text_equal(const char *a, const char *b) {
@@ -214,20 +190,28 @@ static void do_request(script *s, const json_value *vec, void *data) {
 
 /* --- replies --- */
 
+/* Connect and call @op without args at the broker; its result (or NULL) in *ret_res. */
+static int call_broker(const char *op, char **ret_res, delegate_error *e) {
+        int r;
+        delegate_ctx *c = open_ctx("conformance", "vm-7", e, &r);
+        if (r == 0) {
+                int fds[DELEGATE_MAX_FDS];
+                size_t nfds = 0;
+                delegate_ctx_set_mode(c, DELEGATE_MODE_BROKER);
+                r = delegate_call(c, op, NULL, ret_res, fds, DELEGATE_MAX_FDS, &nfds, NULL, e);
+                for (size_t i = 0; i < nfds; i++)
+                        close(fds[i]);
+        }
+        delegate_ctx_free(c);
+        return r;
+}
+
 static void do_reply(script *s, const json_value *vec, void *data) {
         (void) s, (void) data;
         const char *name = str_of(vec, "name"), *op = str_of(vec, "op");
         delegate_error e = {};
-        int r;
         _cleanup_free_ char *res = NULL;
-        delegate_ctx *c = open_ctx("conformance", "vm-7", &e, &r);
-        if (r == 0) {
-                delegate_ctx_set_mode(c, DELEGATE_MODE_BROKER);
-                int fds[DELEGATE_MAX_FDS];
-                size_t nfds = 0;
-                r = delegate_call(c, op ? op : "ping", NULL, &res, fds, DELEGATE_MAX_FDS, &nfds, NULL, &e);
-        }
-        delegate_ctx_free(c);
+        int r = call_broker(op ? op : "ping", &res, &e);
         const json_value *want = json_get(vec, "error");
         if (want) {
                 check_error(name, r, &e, want);
@@ -242,14 +226,8 @@ static void do_invalid(script *s, const json_value *vec, void *data) {
         (void) s, (void) data;
         const char *name = str_of(vec, "name"), *how = str_of(vec, "libdelegate");
         delegate_error e = {};
-        int r;
         _cleanup_free_ char *res = NULL;
-        delegate_ctx *c = open_ctx("conformance", "vm-7", &e, &r);
-        if (r == 0) {
-                delegate_ctx_set_mode(c, DELEGATE_MODE_BROKER);
-                r = delegate_call(c, "ping", NULL, &res, NULL, 0, NULL, NULL, &e);
-        }
-        delegate_ctx_free(c);
+        int r = call_broker("ping", &res, &e);
         if (streq(how, "rejects"))
                 tap_ok(r == -EBADMSG && streq(e.code, "local") && e.errno_value == EBADMSG,
                        "%s: libdelegate rejects it as malformed (%d, %s: %s)", name, r, e.code, e.message);
