@@ -209,6 +209,15 @@ func TestBrokerOps(t *testing.T) {
 		t.Fatalf("welcome %+v (pid %d uid %d)", w, os.Getpid(), os.Getuid())
 	}
 
+	t.Run("api-mismatch", func(t *testing.T) {
+		// Dial refuses API 2 itself; this hello says 2 to the real broker
+		other := &Client{cfg: Config{Socket: c.cfg.Socket, API: 2, Client: "go-test"}, lost: map[string]uint64{}}
+		e := wantCode(t, "a hello with API 2", other.connectOnce(ctx, nil), CodeAPIMismatch, 0)
+		if !e.Handshake || e.Message != "client speaks API 2, broker speaks API 1" {
+			t.Fatalf("refusal %+v", e)
+		}
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		p, err := c.Ping(ctx)
 		if err != nil || !p.Pong || p.API != 1 || p.Session != w.Session {
