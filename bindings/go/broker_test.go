@@ -662,6 +662,32 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatalf("the resumed session's state: %+v %v", st, err)
 	}
 
+	// An answer lost after the broker carried the request out: the retry
+	// gets the first answer from the resumed session's reply cache and the
+	// broker does not do it again.  The loss is staged (the answer came,
+	// and is then forgotten); what the broker does is not.
+	first, err := c.MemlockSet(ctx, MemlockArgs{Soft: hard / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := requestKey("memlock.set", MemlockArgs{Soft: hard / 2}, 0)
+	c.mu.Lock()
+	c.lost[key] = c.nextID - 1
+	c.mu.Unlock()
+	harnessCtl(t, "kill")
+	// meanwhile the limit moves: a request done again would move it back
+	if err := syscall.Setrlimit(8 /* RLIMIT_MEMLOCK */, &syscall.Rlimit{Cur: uint64(hard / 8), Max: uint64(hard)}); err != nil {
+		t.Fatal(err)
+	}
+	harnessCtl(t, "start")
+	again, err := c.MemlockSet(ctx, MemlockArgs{Soft: hard / 2})
+	if err != nil || !c.Welcome().Resumed || *again != *first {
+		t.Fatalf("the retry: %+v (first %+v), %v", again, first, err)
+	}
+	if soft, _ := memlockOf(t, os.Getpid()); soft != hard/8 {
+		t.Fatalf("kernel: %v; the retried request was carried out again", soft)
+	}
+
 	// closing the connection to a running broker ends the session: an
 	// explicit reconnect is a new session, whose token is not the old one's
 	if err := c.Reconnect(ctx); err != nil || c.Welcome().Resumed || c.Welcome().Session == w.Session {

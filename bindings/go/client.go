@@ -467,20 +467,30 @@ func (cn *conn) isDead() bool {
 }
 
 // call sends one request (with at most one descriptor) and waits for its reply.
-func (c *Client) call(ctx context.Context, op string, args interface{}, send *os.File) (json.RawMessage, []*os.File, error) {
+// requestKey is what identifies a request for a same-id retry: its
+// operation, its arguments and how many descriptors go with it.
+func requestKey(op string, args interface{}, nfds int) (string, error) {
 	var argsJSON []byte
 	if args != nil {
 		var err error
 		if argsJSON, err = marshalArgs(args); err != nil {
-			return nil, nil, localError(syscall.EINVAL, "%s: cannot encode the arguments: %v", op, err)
+			return "", localError(syscall.EINVAL, "%s: cannot encode the arguments: %v", op, err)
 		}
 	}
+	key := op + "\n" + string(argsJSON) + "\n" + strconv.Itoa(nfds)
+	wipe(argsJSON)
+	return key, nil
+}
+
+func (c *Client) call(ctx context.Context, op string, args interface{}, send *os.File) (json.RawMessage, []*os.File, error) {
 	nfds := 0
 	if send != nil {
 		nfds = 1
 	}
-	key := op + "\n" + string(argsJSON) + "\n" + strconv.Itoa(nfds)
-	wipe(argsJSON)
+	key, err := requestKey(op, args, nfds)
+	if err != nil {
+		return nil, nil, err
+	}
 
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err // nothing is sent for a context already done
