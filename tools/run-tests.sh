@@ -2,10 +2,13 @@
 # The README's test command: install, build, run every suite in three
 # build directories, and end with one line "N passed, N failed, N skipped"
 # summing meson's results of all of them.
-#   build/          gcc: unit, functional, fuzz (seed replay)
+#   build/          gcc: unit, functional, fuzz (seed replay); the Go client's
+#                   tests are meson tests of these suites (tests/go/), so
+#                   they count in the closing line like any other
 #   build-sanitize/ gcc, ASan+UBSan: the same suites; any report fails
 #   build-fuzz/     clang, libFuzzer+ASan+UBSan: the fuzz suite, briefly
-#                   (DELEGATE_FUZZ_SECONDS per target, default 20)
+#                   (DELEGATE_FUZZ_SECONDS per target, default 20; also
+#                   go test -fuzz for the Go client's reply decoder)
 # Arguments go to the first two "meson test" runs (e.g. --suite unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -64,15 +64,6 @@ static bool state_file(uint64_t session) {
         return access(p, F_OK) == 0;
 }
 
-/* Wait up to 5 s for @cond to become true. */
-#define WAIT_FOR(cond)                                                                                      \
-        ({                                                                                                  \
-                bool _ok = false;                                                                           \
-                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
-                        usleep(20000);                                                                      \
-                _ok;                                                                                        \
-        })
-
 static void kill9_broker(harness *h) {
         kill(h->broker_pid, SIGKILL);
         waitpid(h->broker_pid, NULL, 0);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -155,6 +156,15 @@ int harness_qmp_open(const char *path, int timeout_ms);
 char *harness_qmp(int fd, const char *command_json);
 /* query-status's "status" ("running", "inmigrate", ...), malloc'd. */
 char *harness_qmp_status(int fd);
+
+/* Wait up to 5 s for @cond to hold (checked every 20 ms); its last value. */
+#define WAIT_FOR(cond)                                                                                      \
+        ({                                                                                                  \
+                bool _ok = false;                                                                           \
+                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
+                        usleep(20000);                                                                      \
+                _ok;                                                                                        \
+        })
 
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
