@@ -249,6 +249,10 @@ type TapArgs struct {
 	MAC     string `json:"mac,omitempty"`
 	Bridge  string `json:"bridge,omitempty"`
 	Persist bool   `json:"persist,omitempty"`
+	// Vhost also asks for one /dev/vhost-net descriptor per queue (at most
+	// 8 queues then); the rule must allow it, and a node without
+	// /dev/vhost-net answers "unsupported".
+	Vhost bool `json:"vhost,omitempty"`
 }
 
 // Tap is the result of tap.create with its queue descriptors.
@@ -262,9 +266,13 @@ type Tap struct {
 	MAC     string  `json:"mac"`
 	Bridge  *string `json:"bridge"` // nil: no master
 	Adopted bool    `json:"adopted"`
+	Vhost   bool    `json:"vhost"`
 	// Files are the queues' descriptors, in queue order, close-on-exec.
 	// The caller owns them.
 	Files []*os.File `json:"-"`
+	// VhostFiles are the /dev/vhost-net descriptors (with Vhost), one per
+	// queue, for QEMU's vhostfds=.  The caller owns them.
+	VhostFiles []*os.File `json:"-"`
 }
 
 // TapCreate creates a TAP device in the caller's network namespace and
@@ -275,11 +283,19 @@ func (c *Client) TapCreate(ctx context.Context, a TapArgs) (*Tap, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(files) != r.Queues {
-		closeFiles(files)
-		return nil, localError(syscall.EBADMSG, "tap.create answered %d queues with %d descriptors", r.Queues, len(files))
+	want := r.Queues
+	if r.Vhost {
+		want *= 2 // the queues, then as many vhost-net descriptors
 	}
-	r.Files = files
+	if len(files) != want {
+		closeFiles(files)
+		return nil, localError(syscall.EBADMSG, "tap.create answered %d queues (vhost %v) with %d descriptors",
+			r.Queues, r.Vhost, len(files))
+	}
+	r.Files = files[:r.Queues]
+	if r.Vhost {
+		r.VhostFiles = files[r.Queues:]
+	}
 	return &r, nil
 }
 
