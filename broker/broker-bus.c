@@ -735,6 +735,7 @@ static int on_name(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         }
         s->complained = false;
         log_msg(s->b, LOG_INFO, "D-Bus: serving " BUS_NAME " on '%s'", s->address);
+        broker_notify_ready(s->b);
         return 0;
 }
 

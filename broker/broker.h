@@ -198,6 +198,8 @@ struct broker {
         policy *policy;
         uint64_t policy_generation;
         bool foreground;
+        bool ready_sent; /* READY=1 went to the service manager */
+        bool end_saved;  /* --end-sessions: recovered sessions are undone, none waits */
         client *clients;
         size_t n_clients;
         uint64_t next_session;
@@ -292,6 +294,8 @@ int broker_new(broker **ret);
 void broker_free(broker *b);
 int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
+/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served. */
+void broker_notify_ready(broker *b);
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_free(client *c);
 void client_update_events(client *c);
