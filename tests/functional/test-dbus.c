@@ -548,6 +548,14 @@ static void bus_reload(harness *h) {
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 4 loaded"), "SIGHUP still reloads");
         tap_is_int(prop_u64(bus, "PolicyGeneration", 't'), 4, "PolicyGeneration follows it");
+        /* root needs no rule to reload (it may send SIGHUP anyway): systemctl reload runs
+         * "delegatectl reload" as root whatever the policy says */
+        harness_write_policy("10-scenario.json", "{ \"version\": 1, \"rules\": [] }");
+        tap_is_int(ctl(out, sizeof(out), "reload"), 0, "delegatectl reload as root without a manage rule");
+        tap_has_str(out, "policy generation 5 loaded", "loads generation 5");
+        harness_write_policy("10-scenario.json", "{ \"version\": 1, \"rules\": [ { \"bogus\": 1 } ] }");
+        tap_ok(ctl(out, sizeof(out), "reload") != 0, "delegatectl reload of a broken policy fails (exit status)");
+        tap_has_str(out, "generation 5 stays in force", "keeping generation 5");
         sd_bus_flush_close_unref(bus);
 }
 
