@@ -28,13 +28,77 @@
 
 #define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
-static int openat2_dir(int dirfd, const char *path) {
+static int mount_id(int fd, uint64_t *ret) {
+        struct statx stx;
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0)
+                return negative_errno();
+        if (!(stx.stx_mask & STATX_MNT_ID))
+                return -EOPNOTSUPP;
+        *ret = stx.stx_mnt_id;
+        return 0;
+}
+
+/*
+ * RESOLVE_STRICT without openat2(): one component at a time from @dirfd, each
+ * opened with O_NOFOLLOW (a symlink, magic or not, is never followed: ELOOP),
+ * ".." refused outright (EXDEV; stricter than RESOLVE_BENEATH, which allows a
+ * ".." that stays below), an absolute path refused (EXDEV), and every step
+ * checked to stay on @dirfd's mount (EXDEV).  Each step is relative to the
+ * descriptor of the last, so a concurrent rename cannot lead the walk out.
+ */
+static int open_beneath_walk(int dirfd, const char *path) {
+        uint64_t root_mnt, mnt;
+        int r = mount_id(dirfd, &root_mnt);
+        if (r < 0)
+                return r;
+        if (path[0] == '/')
+                return -EXDEV;
+        _cleanup_close_ int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return negative_errno();
+        for (const char *p = path; *p;) {
+                size_t l = strcspn(p, "/");
+                char comp[NAME_MAX + 1];
+                if (l > NAME_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, l);
+                comp[l] = 0;
+                p += l;
+                p += strspn(p, "/");
+                if (l == 0 || streq(comp, "."))
+                        continue;
+                if (streq(comp, ".."))
+                        return -EXDEV;
+                int fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        struct stat st;
+                        r = negative_errno();
+                        if (r == -ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                                r = -ELOOP;
+                        return r;
+                }
+                safe_close(cur);
+                cur = fd;
+                r = mount_id(cur, &mnt);
+                if (r < 0)
+                        return r;
+                if (mnt != root_mnt)
+                        return -EXDEV;
+        }
+        return TAKE_FD(cur);
+}
+
+int cgroup_open_beneath(int dirfd, const char *path) {
         struct open_how how = {
                 .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
                 .resolve = RESOLVE_STRICT,
         };
         int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-        return fd < 0 ? negative_errno() : fd;
+        if (fd >= 0)
+                return fd;
+        /* ENOSYS: a kernel before 5.6, or systemd's RestrictSUIDSGID=, whose filter
+         * cannot read the mode inside struct open_how and so refuses every openat2() */
+        return errno == ENOSYS ? open_beneath_walk(dirfd, path) : negative_errno();
 }
 
 static int read_at(int dirfd, const char *name, char *buf, size_t size) {
@@ -103,7 +167,7 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
         for (const char *p = t; *p;) {
                 size_t l = strcspn(p, "/");
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
-                int fd = openat2_dir(cur, comp);
+                int fd = cgroup_open_beneath(cur, comp);
                 bool created = false;
                 if (fd == -ENOENT && a->create) {
                         if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
@@ -111,7 +175,7 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                                                  "cannot create cgroup '%.*s' below '%s': %m", (int) (p - t + l), t,
                                                  c->cgroup);
                         created = errno != EEXIST;
-                        fd = openat2_dir(cur, comp);
+                        fd = cgroup_open_beneath(cur, comp);
                 }
                 switch (fd) {
                 case -ENOENT:
@@ -177,7 +241,7 @@ static int set_cpuset(request *req, int base, const cgroup_move_args *a, int tar
                                          "cannot enable the cpuset controller on the way to '%s': %s", a->target,
                                          strerror(-r));
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
-                int fd = openat2_dir(cur, comp);
+                int fd = cgroup_open_beneath(cur, comp);
                 if (fd < 0)
                         return error_set(err, fd, "system", -fd, "cannot open cgroup '%s': %s", a->target,
                                          strerror(-fd));
@@ -406,7 +470,7 @@ static int remove_created(broker *b, const char *path) {
                 _cleanup_free_ char *dir = strndup(path + 1, slash - path - 1);
                 if (!dir)
                         return -ENOMEM;
-                parent = openat2_dir(b->cgroup_fd, dir);
+                parent = cgroup_open_beneath(b->cgroup_fd, dir);
         } else
                 parent = fcntl(b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
         if (parent < 0)
@@ -437,7 +501,7 @@ static int on_reap_event(sd_event_source *s, const struct inotify_event *ev, voi
 
 /* Watch paths[i]'s cgroup.events (replacing an older watch). */
 static int reap_watch(cgroup_reap *r, size_t i) {
-        _cleanup_close_ int dir = openat2_dir(r->b->cgroup_fd, r->paths[i] + 1);
+        _cleanup_close_ int dir = cgroup_open_beneath(r->b->cgroup_fd, r->paths[i] + 1);
         if (dir < 0)
                 return dir;
         _cleanup_close_ int ev = openat(dir, "cgroup.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
@@ -312,15 +311,11 @@ int peer_cgroup_open(const peer *c, int cgroup_fd, delegate_error *err) {
         if (cgroup_fd < 0)
                 return error_set(err, -ENOMEDIUM, "unsupported", ENOMEDIUM,
                                  "the broker found no cgroup v2 mount on this node");
-        struct open_how how = {
-                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-        };
         const char *rel = c->cgroup[1] ? c->cgroup + 1 : ".";
-        int fd = (int) syscall(SYS_openat2, cgroup_fd, rel, &how, sizeof(how));
+        int fd = cgroup_open_beneath(cgroup_fd, rel);
         if (fd < 0)
-                return error_set(err, negative_errno(), "system", errno, "cannot open the caller's cgroup '%s': %m",
-                                 c->cgroup);
+                return error_set(err, fd, "system", -fd, "cannot open the caller's cgroup '%s': %s", c->cgroup,
+                                 strerror(-fd));
         return fd;
 }
 

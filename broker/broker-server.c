@@ -440,6 +440,14 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(b->event, 0);
 }
 
+void broker_notify_ready(broker *b) {
+        if (b->ready_sent)
+                return;
+        b->ready_sent = true;
+        sd_notify(false, b->bus ? "READY=1\nSTATUS=serving the socket and org.delegate.Broker1"
+                                : "READY=1\nSTATUS=serving the socket");
+}
+
 int broker_run(broker *b) {
         sigset_t ss;
         sigemptyset(&ss);
@@ -454,9 +462,13 @@ int broker_run(broker *b) {
                 r = sd_event_add_signal(b->event, NULL, SIGTERM, on_stop, b);
         if (r >= 0)
                 r = sd_event_add_signal(b->event, NULL, SIGINT, on_stop, b);
+        /* WatchdogSec=: WATCHDOG=1 from the loop itself, so a stuck loop is noticed */
+        if (r >= 0)
+                r = sd_event_set_watchdog(b->event, true);
         if (r < 0)
                 return r;
-        sd_notify(false, "READY=1\nSTATUS=serving");
+        if (!b->bus)
+                broker_notify_ready(b); /* else once the bus name is ours (broker-bus.c) */
         r = sd_event_loop(b->event);
         sd_notify(false, "STOPPING=1");
         return r;

@@ -454,6 +454,10 @@ static void recover_one(broker *b, const char *name) {
                 reopen_netns(c, 0);
                 return detached_end(c, "its launcher exited while the broker was down");
         }
+        if (b->end_saved) {
+                reopen_netns(c, c->cred.pid);
+                return detached_end(c, "the broker was stopped for good (--end-sessions)");
+        }
         reopen_netns(c, c->cred.pid);
         r = sd_event_add_time_relative(b->event, &c->resume_timer, CLOCK_MONOTONIC, b->resume_timeout_usec, 0,
                                        on_resume_timeout, c);

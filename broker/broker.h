@@ -199,6 +199,8 @@ struct broker {
         policy *policy;
         uint64_t policy_generation;
         bool foreground;
+        bool ready_sent; /* READY=1 went to the service manager */
+        bool end_saved;  /* --end-sessions: recovered sessions are undone, none waits */
         client *clients;
         size_t n_clients;
         uint64_t next_session;
@@ -293,6 +295,8 @@ int broker_new(broker **ret);
 void broker_free(broker *b);
 int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
+/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served. */
+void broker_notify_ready(broker *b);
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_free(client *c);
 void client_update_events(client *c);
@@ -380,6 +384,9 @@ int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thre
 void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, delegate_error *err);
+/* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
+ * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
+int cgroup_open_beneath(int dirfd, const char *path);
 int request_cgroup_open(request *req, delegate_error *err);
 
 /* broker-request.c */

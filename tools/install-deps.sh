@@ -12,4 +12,5 @@ apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev \
         libyajl-dev nettle-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
         scdoc util-linux iproute2 python3 \
-        qemu-system-x86 qemu-utils dbus golang-go >/dev/null
+        qemu-system-x86 qemu-utils dbus golang-go \
+        systemd-container debootstrap >/dev/null
