@@ -55,6 +55,10 @@ int peer_identify(client *c, delegate_error *err) {
         }
         c->pidfd = pidfd;
         fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+        /* alive before /proc is read: a pid that was recycled would describe someone else's process,
+         * and nothing about it may reach the refusal; alive after: what was read was the peer's */
+        if (!pidfd_alive(c->pidfd))
+                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited before it was accepted");
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
         if (r < 0)
