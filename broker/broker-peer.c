@@ -66,7 +66,7 @@ int peer_identify(client *c, delegate_error *err) {
                                  (int) c->cred.pid, strerror(-r));
         pid_t ns[PROC_MAX_NSPID];
         size_t n;
-        r = proc_nspid(c->cred.pid, ns, PROC_MAX_NSPID, &n);
+        r = pidfd_nspid(c->pidfd, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the pid namespaces of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
