@@ -13,6 +13,9 @@
  *   faults-zombies      the TAP-removal process and a helper in flight at
  *                       SIGTERM are reaped by the broker (this process is a
  *                       child subreaper: what the broker leaves, it finds);
+ *   faults-pid-reuse    the broker, traced, is held just before it writes
+ *                       a pid to cgroup.procs while that pid is given to a
+ *                       process in another pod: the stranger is put back;
  *   faults-chaos        kill -9 of the broker and its client at random
  *                       points, counting TAPs, cgroups, state files, the
  *                       broker's fds and zombies after every cycle.
@@ -28,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -499,6 +504,133 @@ static void faults_zombies(harness *h) {
         tap_is_int(harness_start_broker(h), 0, "the broker starts again");
 }
 
+/* --- faults-pid-reuse --- */
+
+/*
+ * The pid-reuse window of a whole-process cgroup.move, made to happen: the
+ * broker is traced (ptrace, syscall stops) and held at the openat() of
+ * cgroup.procs for writing, after every check it makes before the write.
+ * There the client (the target, "pid": 0) is killed and reaped, and a
+ * process in pod-b is forked with the same pid (ns_last_pid).  The broker
+ * then writes that number: it must notice its pidfd no longer answers and
+ * put the stranger back where it came from.
+ */
+static bool broker_at_procs_write(pid_t b) {
+        struct __ptrace_syscall_info si;
+        if (ptrace(PTRACE_GET_SYSCALL_INFO, b, sizeof(si), &si) <= 0 || si.op != PTRACE_SYSCALL_INFO_ENTRY ||
+            si.entry.nr != SYS_openat || (si.entry.args[2] & O_ACCMODE) != O_WRONLY)
+                return false;
+        char path[64] = "", mem[64];
+        snprintf(mem, sizeof(mem), "/proc/%d/mem", (int) b);
+        int fd = open(mem, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                ssize_t n = pread(fd, path, sizeof(path) - 1, (off_t) si.entry.args[1]);
+                path[n > 0 ? n : 0] = 0;
+                close(fd);
+        }
+        return strcmp(path, "cgroup.procs") == 0;
+}
+
+/* Fork, in @cg, a process that gets pid @want (or another: retried by the caller); its pid. */
+static pid_t spawn_with_pid(harness *h, const char *cg, pid_t want) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid_t spawner = fork();
+        if (spawner == 0) {
+                harness_move(h, getpid(), cg);
+                pid_t got = -1;
+                for (int i = 0; i < 50 && got != want; i++) {
+                        if (got > 0) {
+                                kill(got, SIGKILL);
+                                waitpid(got, NULL, 0);
+                        }
+                        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "we");
+                        if (f) {
+                                fprintf(f, "%d", (int) want - 1);
+                                fclose(f);
+                        }
+                        got = fork();
+                        if (got == 0) {
+                                for (;;)
+                                        pause();
+                        }
+                }
+                if (write(p[1], &got, sizeof(got)) != sizeof(got))
+                        _exit(1);
+                for (;;)
+                        pause(); /* the stranger's parent, in @cg */
+        }
+        close(p[1]);
+        pid_t got = -1;
+        if (read(p[0], &got, sizeof(got)) != sizeof(got))
+                got = -1;
+        close(p[0]);
+        return got;
+}
+
+/* One try; false when another process took the pid first (the machine is busy): try again. */
+static bool pid_reuse_once(harness *h, int attempt) {
+        tclient a;
+        char target_cg[16];
+        snprintf(target_cg, sizeof(target_cg), "c%d", attempt);
+        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        free(tclient_call(&a, "ping"));
+        pid_t target = a.pid, b = h->broker_pid;
+        if (ptrace(PTRACE_SEIZE, b, 0, PTRACE_O_TRACESYSGOOD) < 0) {
+                tap_ok(0, "the broker is traced (%s)", strerror(errno));
+                return true;
+        }
+        ptrace(PTRACE_INTERRUPT, b, 0, 0);
+        waitpid(b, NULL, __WALL);
+        char req[128];
+        int n = snprintf(req, sizeof(req), "call cgroup.move {\"pid\":0,\"target\":\"%s\",\"create\":true}\n", target_cg);
+        if (write(a.in, req, n) != n)
+                tap_diag("short write to the client");
+        bool held = false;
+        for (int i = 0; i < 200000 && !held; i++) {
+                int st;
+                if (ptrace(PTRACE_SYSCALL, b, 0, 0) < 0 || waitpid(b, &st, __WALL) != b || WIFEXITED(st))
+                        break;
+                held = WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80) && broker_at_procs_write(b);
+        }
+        if (!held) {
+                ptrace(PTRACE_DETACH, b, 0, 0);
+                tap_ok(0, "the broker is held at opening cgroup.procs for the write");
+                return true;
+        }
+        /* the target exits and is reaped; a stranger in pod-b gets its pid */
+        kill(target, SIGKILL);
+        waitpid(target, NULL, 0);
+        a.pid = 0;
+        pid_t stranger = spawn_with_pid(h, "kubepods.slice/pod-b", target);
+        ptrace(PTRACE_DETACH, b, 0, 0);
+        tclient_stop(&a);
+        if (stranger != target) {
+                tap_diag("try %d: pid %d was taken by another process first (got %d)", attempt, (int) target,
+                         (int) stranger);
+                return false;
+        }
+        tap_ok(1, "held at opening cgroup.procs, the client (pid %d) was killed and reaped, and a process in "
+               "pod-b got its pid",
+               (int) target);
+        tap_ok(harness_log_contains("was reused while it was moved"), "the broker notices the pid was reused");
+        tap_is_str(harness_task_cgroup(stranger, stranger), "/kubepods.slice/pod-b",
+                   "the stranger is back in pod-b, not left in pod-a's cgroup");
+        char rel[64];
+        snprintf(rel, sizeof(rel), POD_A "/%s", target_cg);
+        tap_ok(WAIT_MS(!cgroup_exists(h, rel), 5000), "the created cgroup is removed with the session");
+        return true;
+}
+
+static void faults_pid_reuse(harness *h) {
+        bool done = false;
+        for (int i = 0; i < 8 && !done; i++)
+                done = pid_reuse_once(h, i);
+        tap_ok(done, "the pid could be reused within 8 tries");
+}
+
 /* --- faults-chaos --- */
 
 #define CHAOS_CYCLES 150
@@ -626,6 +758,7 @@ static const scenario scenarios[] = {
         { "faults-cgroup-cap", policy_faults, faults_cgroup_cap },
         { "faults-state-files", policy_faults, faults_state_files },
         { "faults-zombies", policy_faults, faults_zombies },
+        { "faults-pid-reuse", policy_faults, faults_pid_reuse },
         { "faults-chaos", policy_faults, faults_chaos },
 };
 
