@@ -177,32 +177,52 @@ static int count_files(const char *dir, const char *suffix) {
         return n;
 }
 
-/* Zombies whose parent is this process or @other. */
-static int count_zombies(pid_t other) {
+/* State letter, parent and start time (field 22) of process @pid from
+ * /proc/PID/stat; false when it is gone. */
+static bool proc_stat(pid_t pid, char *ret_state, int *ret_ppid, unsigned long long *ret_start) {
+        char path[64], buf[1024];
+        unsigned long long start = 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        char *e = strrchr(buf, ')');
+        /* after ')' come fields 3.. */
+        if (!e || sscanf(e + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         ret_state, ret_ppid, &start) != 3)
+                return false;
+        if (ret_start)
+                *ret_start = start;
+        return true;
+}
+
+/* Each child of @parent, with its state, to @fn; how many @fn returned true for. */
+static int children_where(pid_t parent, bool (*fn)(pid_t pid, char state)) {
         DIR *d = opendir("/proc");
         int n = 0;
         struct dirent *de;
         while (d && (de = readdir(d))) {
-                char path[300], buf[512];
-                if (de->d_name[0] < '1' || de->d_name[0] > '9')
-                        continue;
-                snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-                FILE *f = fopen(path, "re");
-                if (!f)
-                        continue;
-                size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-                fclose(f);
-                buf[k] = 0;
-                char *e = strrchr(buf, ')');
                 char state;
                 int ppid;
-                if (e && sscanf(e + 2, "%c %d", &state, &ppid) == 2 && state == 'Z' &&
-                    (ppid == getpid() || (other > 0 && ppid == other)))
-                        n++;
+                pid_t pid = (pid_t) atoi(de->d_name);
+                if (pid > 0 && proc_stat(pid, &state, &ppid, NULL) && ppid == parent)
+                        n += fn(pid, state);
         }
         if (d)
                 closedir(d);
         return n;
+}
+
+static bool is_zombie(pid_t pid, char state) {
+        return state == 'Z';
+}
+
+/* Zombies whose parent is this process or @other. */
+static int count_zombies(pid_t other) {
+        return children_where(getpid(), is_zombie) + (other > 0 ? children_where(other, is_zombie) : 0);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -230,19 +250,10 @@ static void write_state(const char *name, const char *session, const char *pid, 
 }
 
 static uint64_t starttime_of(pid_t pid) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        FILE *f = fopen(path, "re");
-        size_t k = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-                fclose(f);
-        buf[k] = 0;
-        char *e = strrchr(buf, ')');
+        char state;
+        int ppid;
         unsigned long long t = 0;
-        /* field 22; after ')' come fields 3.. */
-        if (e)
-                sscanf(e + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t);
-        return t;
+        return proc_stat(pid, &state, &ppid, &t) ? t : 0;
 }
 
 /* --- faults-replies --- */
@@ -646,40 +657,26 @@ static void chaos_reap_child(pid_t child) {
         }
 }
 
+/* Not @keep: counted; a zombie: reaped too. */
+static pid_t orphans_keep;
+static int orphans_reaped;
+static bool orphan(pid_t pid, char state) {
+        if (pid == orphans_keep)
+                return false;
+        if (state == 'Z' && waitpid(pid, NULL, WNOHANG) == pid)
+                orphans_reaped++;
+        return true;
+}
+
 /* What a killed broker left running (helpers, removal processes) became
  * ours: wait for it to end and reap it, as a service manager would.
  * Returns how many were reaped. */
 static int reap_orphans(pid_t keep) {
-        int reaped = 0;
-        for (int i = 0; i < 300; i++) {
-                int left = 0;
-                DIR *d = opendir("/proc");
-                struct dirent *de;
-                while (d && (de = readdir(d))) {
-                        char path[300], buf[512];
-                        if (de->d_name[0] < '1' || de->d_name[0] > '9' || atoi(de->d_name) == keep)
-                                continue;
-                        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-                        FILE *f = fopen(path, "re");
-                        size_t k = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-                        if (f)
-                                fclose(f);
-                        buf[k] = 0;
-                        char *e = strrchr(buf, ')'), state;
-                        int ppid;
-                        if (!e || sscanf(e + 2, "%c %d", &state, &ppid) != 2 || ppid != getpid())
-                                continue;
-                        left++;
-                        if (state == 'Z' && waitpid(atoi(de->d_name), NULL, WNOHANG) > 0)
-                                reaped++;
-                }
-                if (d)
-                        closedir(d);
-                if (left == 0)
-                        break;
+        orphans_keep = keep;
+        orphans_reaped = 0;
+        for (int i = 0; i < 300 && children_where(getpid(), orphan) > 0; i++)
                 usleep(10000);
-        }
-        return reaped;
+        return orphans_reaped;
 }
 
 static void faults_chaos(harness *h) {
