@@ -54,6 +54,10 @@ int peer_identify(client *c, delegate_error *err) {
         }
         c->pidfd = pidfd;
         fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+        /* alive before /proc is read: a pid that was recycled would describe someone else's process,
+         * and nothing about it may reach the refusal; alive after: what was read was the peer's */
+        if (!pidfd_alive(c->pidfd))
+                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited before it was accepted");
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
         if (r < 0)
@@ -61,7 +65,7 @@ int peer_identify(client *c, delegate_error *err) {
                                  (int) c->cred.pid, strerror(-r));
         pid_t ns[PROC_MAX_NSPID];
         size_t n;
-        r = proc_nspid(c->cred.pid, ns, PROC_MAX_NSPID, &n);
+        r = pidfd_nspid(c->pidfd, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the pid namespaces of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));

@@ -187,6 +187,10 @@ request *request_new(broker *b, const request_origin *origin) {
         if (!req)
                 return NULL;
         req->b = b;
+        req->all_next = b->requests;
+        if (b->requests)
+                b->requests->all_prev = req;
+        b->requests = req;
         req->origin = origin;
         req->helper_fd = -EBADF;
         req->memlock.pidfd = -EBADF;
@@ -270,6 +274,12 @@ void request_free(request *req) {
         if (!req)
                 return;
         helper_cancel(req);
+        if (req->all_prev)
+                req->all_prev->all_next = req->all_next;
+        else if (req->b->requests == req)
+                req->b->requests = req->all_next;
+        if (req->all_next)
+                req->all_next->all_prev = req->all_prev;
         client *c = req->c;
         if (c) {
                 if (unlink_from(&c->pending, req)) {
@@ -308,6 +318,11 @@ void request_detach_all(client *c) {
         }
         c->pending = c->acting = NULL;
         c->n_pending = 0;
+}
+
+void request_free_all(broker *b) {
+        while (b->requests)
+                request_free(b->requests);
 }
 
 void request_dispatch(request *req) {
@@ -369,7 +384,11 @@ static void handle_hello(client *c, const json_value *m) {
         if (!api)
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
-        if (json_to_i64(api, &v) < 0)
+        int vr = json_to_i64(api, &v);
+        if (vr == -ERANGE) /* an integer, just not one we speak */
+                return client_refuse(c, ERR_API_MISMATCH, "client speaks API %.32s, broker speaks API %d",
+                                     api->number, DELEGATE_API_VERSION);
+        if (vr < 0)
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
         if (v != DELEGATE_API_VERSION)
@@ -438,6 +457,11 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         uint64_t retry_ms;
         if (c->welcomed && !limits_rate_take(c, &retry_ms))
                 return reply_rate_limited(c, buf, len, retry_ms);
+        if (!c->welcomed && n_fds > 0) {
+                close_fds(fds, n_fds);
+                return client_refuse(c, ERR_BAD_REQUEST, "the hello carried %zu file descriptor(s); a hello takes "
+                                     "none (they were closed)", n_fds);
+        }
         if (len == 0) {
                 if (!c->welcomed)
                         return client_refuse(c, ERR_BAD_REQUEST, "empty message instead of hello");
@@ -491,7 +515,7 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
 
         request *req = request_new(c->b, &socket_origin);
         if (!req || caller_from_client(&req->who, c) < 0) {
-                free(req);
+                request_free(req);
                 return client_reply_error_noid(c, ERR_SYSTEM, ENOMEM, "out of memory");
         }
         req->id = id;

@@ -65,6 +65,7 @@ void broker_free(broker *b) {
         while (b->clients)
                 client_free(b->clients);
         state_free_detached(b);
+        request_free_all(b); /* what the clients left in flight: helpers killed and reaped */
         safe_close(b->state_fd);
         free(b->state_dir);
         cgroup_reap_all_free(b);
@@ -311,7 +312,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->b = b;
                 c->fd = cfd;
                 c->pidfd = -EBADF;
-                c->session = b->next_session++;
+                c->session = state_session_next(b);
                 c->next = b->clients;
                 if (b->clients)
                         b->clients->prev = c;

@@ -223,6 +223,7 @@ struct broker {
         size_t n_bus_buckets;
         sd_event_source *accept_pause; /* out of fds: accepting resumes on this timer */
         log_burst log_refused, log_hello, log_nofds, log_rate;
+        request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
 };
 
 /*
@@ -237,6 +238,7 @@ struct request {
         const request_origin *origin;
         void *origin_data;
         request *next;
+        request *all_prev, *all_next; /* b->requests: every request not yet freed */
         uint64_t id;
         char *op;
         json_value *args;
@@ -402,6 +404,8 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
 void request_reply_delegate_error(request *req, const delegate_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
+/* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
+void request_free_all(broker *b);
 /* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
 request *request_new(broker *b, const request_origin *origin);
 /* Fill req->who from the socket client @c (copies). */
@@ -450,6 +454,8 @@ void state_drop(client *c);
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
 void state_free_detached(broker *b);
+/* A session number for a new connection: never 0, never one a live or recovered session holds. */
+uint64_t state_session_next(broker *b);
 
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */

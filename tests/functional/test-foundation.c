@@ -52,29 +52,6 @@ static void start_client(harness *h, tclient *c, const char *pod, uid_t uid, con
                 tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
 }
 
-/* raw hello on a fresh connection; returns the fd, -1 on failure */
-static int raw_hello(void) {
-        int fd = raw_connect();
-        if (fd < 0)
-                return -1;
-        const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
-        raw_send(fd, hello, strlen(hello));
-        char *w = raw_recv(fd, 5000);
-        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
-        free(w);
-        if (!ok) {
-                close(fd);
-                return -1;
-        }
-        return fd;
-}
-
-static char *raw_call(int fd, const char *msg) {
-        if (raw_send(fd, msg, strlen(msg)) < 0)
-                return NULL;
-        return raw_recv(fd, 5000);
-}
-
 static void ping_ok(tclient *c, const char *when) {
         char *r = tclient_call(c, "ping");
         tap_is_int(jint(r, "ok"), 1, "another client is still served %s", when);

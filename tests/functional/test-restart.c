@@ -70,15 +70,6 @@ static void kill9_broker(harness *h) {
         h->broker_pid = 0;
 }
 
-/* A pod with a "pause" process holding its network namespace, as Kubernetes has. */
-static pid_t pod_with_pause(harness *h) {
-        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
-        char *const argv[] = { "/bin/sleep", "1000", NULL };
-        pid_t pause = harness_spawn_in_pod(h, POD_A, "pod-a", 65534, 65534, "/run/delegate-test/pause.log", argv);
-        tap_ok(pause > 0, "a pause process holds pod-a's netns");
-        return pause;
-}
-
 /*
  * A launcher stand-in in pod-a with a housekeeping cgroup (its child moved
  * there) and a TAP device; returns its session.  With @persist the device
@@ -109,7 +100,7 @@ static uint64_t session_with_things(tclient *a, pid_t *ret_child, bool persist) 
 
 static void restart_resume(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, false);
@@ -149,7 +140,7 @@ static void restart_resume(harness *h) {
 
 static void restart_dead(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         int links0 = count_links();
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
@@ -174,7 +165,7 @@ static void restart_dead(harness *h) {
 
 static void restart_timeout(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, true);

@@ -161,6 +161,26 @@ char *raw_recv(int fd, int timeout_ms) {
         return buf;
 }
 
+char *raw_call(int fd, const char *msg) {
+        if (raw_send(fd, msg, strlen(msg)) < 0)
+                return NULL;
+        return raw_recv(fd, 5000);
+}
+
+int raw_hello(void) {
+        int fd = raw_connect();
+        if (fd < 0)
+                return -1;
+        char *w = raw_call(fd, "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}");
+        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
+        free(w);
+        if (!ok) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
 static uint64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -906,4 +926,12 @@ int harness_wait_exit(pid_t pid, int timeout_ms) {
                 usleep(50000);
         }
         return -ETIMEDOUT;
+}
+
+pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
+        tap_is_int(harness_netns_add(netns), 0, "%s gets its own network namespace", netns);
+        char *const argv[] = { "/bin/sleep", "1000", NULL };
+        pid_t pause = harness_spawn_in_pod(h, pod, netns, 65534, 65534, "/run/delegate-test/pause.log", argv);
+        tap_ok(pause > 0, "a pause process holds %s's netns", netns);
+        return pause;
 }

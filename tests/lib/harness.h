@@ -87,6 +87,9 @@ int tclient_start_netns(harness *h, tclient *c, const char *pod, const char *net
 /* Pod network namespaces: a new netns with lo up, bind-mounted at
  * /run/netns/@name (the scenario's private /run), so "ip -n @name" works. */
 int harness_netns_add(const char *name);
+/* Network namespace @netns (harness_netns_add()) held by a "pause" process
+ * (sleep, uid 65534) in cgroup @pod, as Kubernetes has; its pid. */
+pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns);
 /* Run @cmd with /bin/sh in the scenario (as root); its stdout in *ret
  * (malloc'd, may be NULL), the exit status returned (-errno on failure). */
 int harness_sh(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -122,6 +125,10 @@ int raw_connect(void);
 int raw_send(int fd, const void *buf, size_t len);
 /* Receive one datagram as a malloc'd NUL-terminated string (NULL on EOF). */
 char *raw_recv(int fd, int timeout_ms);
+/* raw_send() then raw_recv() with 5 s; NULL when either failed. */
+char *raw_call(int fd, const char *msg);
+/* raw_connect() and a hello (client "raw"); the fd once welcomed, else -1. */
+int raw_hello(void);
 
 /* Tiny JSON field readers for assertions (via the project's JSON parser). */
 bool json_field_str(const char *json, const char *path, char *buf, size_t size);

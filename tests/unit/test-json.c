@@ -261,10 +261,35 @@ static void test_malformed(void) {
         tap_ok(u && u->array.n == 2 && u->array.items[1]->column == 8, "columns count bytes");
 }
 
+/* RFC 3629 UTF-8 only: what the parser refuses, and what the generator never emits. */
+static void test_utf8(void) {
+        bad("[\"\xc0\xaf\"]", 1, 2, "not valid UTF-8 at byte 0", "overlong '/' (2 bytes)");
+        bad("[\"ab\xe0\x80\xaf\"]", 1, 2, "not valid UTF-8 at byte 2", "overlong '/' (3 bytes)");
+        bad("[\"\xf0\x80\x80\xaf\"]", 1, 2, "not valid UTF-8 at byte 0", "overlong '/' (4 bytes)");
+        bad("[\"\xed\xa0\x80\"]", 1, 2, "not valid UTF-8", "encoded high surrogate U+D800");
+        bad("[\"\xed\xbf\xbf\"]", 1, 2, "not valid UTF-8", "encoded low surrogate U+DFFF");
+        bad("[\"\\udc00\"]", 1, 2, "not valid UTF-8", "escaped lone low surrogate");
+        bad("[\"\xf4\x90\x80\x80\"]", 1, 2, "not valid UTF-8", "U+110000, above U+10FFFF");
+        bad("[\"\xf5\x80\x80\x80\"]", 1, 2, "not valid UTF-8", "lead byte 0xf5");
+        bad("{\"k\xc0\x80\":1}", 1, 2, "object key is not valid UTF-8 at byte 1", "overlong NUL in a key");
+        _cleanup_json_ json_value *v = parse("[\"h\xc3\xb3use \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"]", false);
+        tap_ok(v && v->array.n == 1, "2-, 3- and 4-byte sequences up to U+10FFFF are accepted");
+
+        /* the generator replaces what is not UTF-8: a message quoting a truncated name stays valid */
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *out = NULL;
+        json_gen_str(g, "target 'h\xc3' \xed\xa0\x80!");
+        tap_ok(json_gen_take(g, &out, NULL) == 0, "a string with invalid UTF-8 is generated");
+        tap_is_str(out, "\"target 'h\xef\xbf\xbd' \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!\"",
+                   "each invalid byte became U+FFFD");
+        tap_ok(out && json_utf8_invalid(out, strlen(out)) == SIZE_MAX, "the output is valid UTF-8");
+}
+
 int main(void) {
         test_round_trips();
         test_positions();
         test_integers();
         test_malformed();
+        test_utf8();
         return tap_done();
 }
