@@ -3,16 +3,25 @@
  * broker-kvmi.c - the KVMI channel of a session: the broker is the
  * introspection tool of KVMI v12 (DESIGN.md §7).
  *
- * kvmi.attach makes a SOCK_STREAM socketpair; the broker keeps one end and
- * the launcher hands the other to QEMU.  QEMU sends its hello, we answer
- * with the cookie hash, QEMU hooks the socket into KVM and from then on
- * the kernel speaks KVMI on it: GET_VERSION, VM_CHECK_COMMAND
- * (SET_PAGE_ACCESS), VM_GET_INFO, then page-access batches.
+ * kvmi.attach opens the channel (and makes the shared secret); QEMU, the
+ * client of a socket the launcher listens on, connects and reconnects by
+ * itself, and the launcher hands every accepted connection over with
+ * kvmi.connect.  On each connection QEMU sends its hello, we answer with
+ * the cookie hash, QEMU hooks the socket into KVM and then grants the
+ * command permissions; the kernel speaks KVMI from then on: GET_VERSION,
+ * VM_CHECK_COMMAND (SET_PAGE_ACCESS), VM_CONTROL_EVENTS (UNHOOK),
+ * VM_GET_INFO, one at a time, each answered -KVM_EPERM retried until the
+ * setup deadline (QEMU may not have granted it yet).  Then the shadow is
+ * re-applied (pages beyond the guest's RAM skipped, pages the kernel
+ * refuses dropped from it), and kvmi.connect is answered with what was
+ * done.  An UNHOOK event (pause, suspend, migration, shutdown) is answered
+ * by closing the connection: that tells QEMU to go on, and it reconnects
+ * later with a fresh hello.
  *
  * Never blocking: the socket is non-blocking in the sd-event loop, output
  * waits in a byte queue, at most KVMI_WINDOW commands are in flight, and
- * each command has a deadline (one timer, armed for the oldest); a silent,
- * closed or misbehaving peer fails what is pending with a clear error.
+ * the channel fails when commands are in flight and no reply came for
+ * KVMI_TIMEOUT_USEC (a slow kernel that makes progress is waited for).
  *
  * Batches run one at a time, in order, each split into messages of at
  * most 511 entries.  The kernel applies every entry of a message and
@@ -32,7 +41,10 @@
 #include "broker.h"
 #include "kvmi-proto.h"
 
-typedef enum ch_state { CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
+typedef enum ch_state { CH_WAITING, CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
+
+/* The setup commands, in order, after the hello is answered. */
+typedef enum setup_step { STEP_VERSION, STEP_CHECK, STEP_UNHOOK, STEP_INFO, STEP_DONE } setup_step;
 
 typedef struct range {
         size_t first, n;
@@ -56,7 +68,6 @@ typedef struct kbatch {
         int32_t err;
         size_t applied; /* entries recorded in the shadow */
         size_t refused; /* entries the kernel refused (found by probing) */
-        uint64_t deadline; /* while waiting for the channel to be ready */
         uint64_t started;
 } kbatch;
 
@@ -64,24 +75,27 @@ typedef struct kcmd {
         struct kcmd *next;
         uint16_t id;
         uint32_t seq;
-        uint64_t deadline;
         kbatch *b;
         size_t first, n;
         bool probe;
 } kcmd;
 
 #define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
-#define HELLO_KEEP (KVMI_HELLO_FIXED + 255 * KVMI_HELLO_E820_SIZE)
+#define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
+
+typedef struct reapply_report {
+        size_t pages, applied, refused, beyond_ram;
+} reapply_report;
 
 struct kvmi_channel {
         client *c;
         int fd;
         sd_event_source *io, *timer;
         ch_state state;
-        char why[256];
+        char why[320];
         bool keyed;
         char secret[65];
-        uint8_t rx[RX_CAP > HELLO_KEEP ? RX_CAP : HELLO_KEEP];
+        uint8_t rx[RX_CAP];
         size_t rx_len;
         uint32_t hello_size;
         size_t hello_got;
@@ -90,10 +104,20 @@ struct kvmi_channel {
         size_t tx_len, tx_off, tx_cap;
         kcmd *head, *tail;
         size_t n_cmds;
+        uint64_t progress_at; /* last reply, or the send that started the in-flight set */
         uint32_t seq;
+        setup_step step;
+        uint64_t phase_deadline; /* hello and setup must finish by then */
+        uint64_t retry_at;       /* re-send the current setup command then (0: none) */
+        size_t eperm_retries;
         uint32_t version, max_msg_size, vcpus;
+        bool unhook_enabled;
         size_t per_msg;
         kbatch *bhead, *btail;
+        request *connect_req; /* kvmi.connect, answered when the connection is ready and the shadow re-applied */
+        bool reapplying;
+        reapply_report last_reapply;
+        uint64_t connections, unhooks;
         uint64_t msgs_sent, entries_sent;
 };
 
@@ -128,20 +152,26 @@ static void ch_arm(kvmi_channel *ch);
 static void ch_pump(kvmi_channel *ch);
 static void ch_update_io(kvmi_channel *ch);
 
-/* Close the socket and fail everything pending with @why (errno @e). */
+/*
+ * Close the connection and fail everything pending with @why (errno @e):
+ * the batches, and kvmi.connect when it waits.  The channel stays (its
+ * secret, its counters): QEMU reconnects and kvmi.connect hands the new
+ * connection over.
+ */
 static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
 static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
-        if (ch->state == CH_CLOSED)
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
                 return;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
         va_end(ap);
         ch->state = CH_CLOSED;
-        log_msg(ch->c->b, LOG_NOTICE, "session %llu: KVMI channel closed: %s", (unsigned long long) ch->c->session,
-                ch->why);
+        log_msg(ch->c->b, LOG_NOTICE, "session %llu: KVMI connection %llu closed: %s",
+                (unsigned long long) ch->c->session, (unsigned long long) ch->connections, ch->why);
         ch->io = sd_event_source_disable_unref(ch->io);
-        ch->timer = sd_event_source_disable_unref(ch->timer);
+        if (ch->timer)
+                sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
         ch->fd = safe_close(ch->fd);
         while (ch->head) {
                 kcmd *k = ch->head;
@@ -150,25 +180,34 @@ static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         }
         ch->tail = NULL;
         ch->n_cmds = 0;
+        ch->retry_at = 0;
+        ch->reapplying = false;
         /* it held the hello reply (the secret's hash) and page-access commands */
         if (ch->tx)
                 explicit_bzero(ch->tx, ch->tx_cap);
         free(ch->tx);
         ch->tx = NULL;
         ch->tx_len = ch->tx_off = ch->tx_cap = 0;
+        explicit_bzero(ch->rx, sizeof(ch->rx));
+        ch->rx_len = 0;
         while (ch->bhead) {
                 kbatch *b = ch->bhead;
                 ch->bhead = b->next;
                 batch_fail(b, ERR_SYSTEM, e, ch->why);
         }
         ch->btail = NULL;
-        explicit_bzero(ch->secret, sizeof(ch->secret));
+        if (ch->connect_req) {
+                request *req = TAKE_PTR(ch->connect_req);
+                request_reply_error(req, ERR_SYSTEM, e, NULL, "kvmi.connect: connection %llu: %s",
+                                    (unsigned long long) ch->connections, ch->why);
+        }
 }
 
 static void ch_free(kvmi_channel *ch) {
         if (!ch)
                 return;
         ch_fail(ch, ECANCELED, "closed");
+        ch->timer = sd_event_source_disable_unref(ch->timer);
         explicit_bzero(ch, sizeof(*ch));
         free(ch);
 }
@@ -231,8 +270,9 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
         }
         memcpy(ch->tx + ch->tx_len, msg, len);
         ch->tx_len += len;
-        *k = (kcmd) { .id = h.id, .seq = h.seq, .deadline = now_usec() + KVMI_TIMEOUT_USEC, .b = b,
-                      .first = first, .n = n, .probe = probe };
+        *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
+        if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
+                ch->progress_at = now_usec();
         if (ch->tail)
                 ch->tail->next = k;
         else
@@ -297,20 +337,28 @@ static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
         ((kbatch *) b)->applied += n;
 }
 
+static void connect_reply(kvmi_channel *ch);
+
 static void batch_done(kvmi_channel *ch, kbatch *b) {
         ch->bhead = b->next;
         if (!ch->bhead)
                 ch->btail = NULL;
         double secs = (now_usec() - b->started) / 1e6;
         if (!b->req) {
-                if (b->err_index != SIZE_MAX)
+                ch->last_reapply.applied = b->n - b->refused;
+                ch->last_reapply.refused = b->refused;
+                if (b->refused > 0)
                         log_msg(ch->c->b, LOG_WARNING,
-                                "session %llu: re-applying the KVMI shadow: entry gpa 0x%" PRIx64 " refused (%d)",
-                                (unsigned long long) ch->c->session, b->e[b->err_index].gpa, (int) b->err);
+                                "session %llu: re-applying the KVMI shadow: the kernel refused %zu of %zu pages (first "
+                                "gpa 0x%" PRIx64 ", error %d); they are dropped from the shadow",
+                                (unsigned long long) ch->c->session, b->refused, b->n, b->e[b->err_index].gpa,
+                                (int) b->err);
                 else
                         log_msg(ch->c->b, LOG_INFO, "session %llu: KVMI shadow of %zu pages re-applied",
                                 (unsigned long long) ch->c->session, b->n);
                 batch_free(b);
+                ch->reapplying = false;
+                connect_reply(ch);
                 return;
         }
         if (b->err_index != SIZE_MAX) {
@@ -332,13 +380,40 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
         batch_free(b);
 }
 
+/*
+ * A client batch about to start: refuse it whole, before anything is sent,
+ * when an entry lies beyond the guest's RAM (the kernel would refuse it).
+ */
+static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
+        uint64_t max = ch->hello.max_gpa;
+        if (!b->req || max == 0)
+                return false;
+        for (size_t i = 0; i < b->n; i++)
+                if (b->e[i].gpa >= max) {
+                        ch->bhead = b->next;
+                        if (!ch->bhead)
+                                ch->btail = NULL;
+                        request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
+                                            "kvmi.set-page-access: entry %zu: gpa 0x%" PRIx64
+                                            " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
+                                            "); nothing was sent",
+                                            i, b->e[i].gpa, max);
+                        batch_free(b);
+                        return true;
+                }
+        return false;
+}
+
 /* Send what the head batch may send now; finish batches that are done. */
 static void ch_pump(kvmi_channel *ch) {
         static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
         while (ch->state == CH_READY && ch->bhead) {
                 kbatch *b = ch->bhead;
-                if (!b->started)
+                if (!b->started) {
+                        if (batch_beyond_ram(ch, b))
+                                continue;
                         b->started = now_usec();
+                }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
                         int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + b->next_entry, k);
@@ -384,6 +459,9 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         }
         if (k->probe) {
                 b->refused++;
+                if (!b->req) /* the kernel does not hold it: neither does the shadow */
+                        kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
+                                        KVMI_PAGE_ACCESS_RWX);
                 if (k->first < b->err_index) {
                         b->err_index = k->first;
                         b->err = err;
@@ -403,7 +481,202 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
 
 /* --- handshake and replies --- */
 
+static const char *kvm_err_name(int32_t err) {
+        switch (err) {
+        case -KVMI_KVM_EPERM:
+                return "-KVM_EPERM";
+        case -KVMI_KVM_ENOENT:
+                return "-KVM_ENOENT";
+        case -KVMI_KVM_ENOSYS:
+                return "-KVM_ENOSYS";
+        case -EINVAL:
+                return "-KVM_EINVAL";
+        default:
+                return "an error";
+        }
+}
+
+/* Send the command of the current setup step (one at a time). */
+static void setup_send(kvmi_channel *ch) {
+        int r = 0;
+        ch->retry_at = 0;
+        switch (ch->step) {
+        case STEP_VERSION:
+                r = ch_send_simple(ch, KVMI_GET_VERSION, NULL, 0);
+                break;
+        case STEP_CHECK: {
+                kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
+                r = ch_send_simple(ch, KVMI_VM_CHECK_COMMAND, &cc, sizeof(cc));
+                break;
+        }
+        case STEP_UNHOOK: {
+                kvmi_vm_control_events ce = { .event_id = KVMI_VM_EVENT_UNHOOK, .enable = 1 };
+                r = ch_send_simple(ch, KVMI_VM_CONTROL_EVENTS, &ce, sizeof(ce));
+                break;
+        }
+        case STEP_INFO:
+                r = ch_send_simple(ch, KVMI_VM_GET_INFO, NULL, 0);
+                break;
+        case STEP_DONE:
+                break;
+        }
+        if (r < 0)
+                ch_fail(ch, ENOMEM, "out of memory");
+}
+
+/* The shadow, minus what lies beyond the guest's RAM, as the head batch. */
+static int queue_reapply(kvmi_channel *ch) {
+        kvmi_shadow *sh = &ch->c->kvmi_shadow;
+        ch->last_reapply = (reapply_report) { .pages = sh->n };
+        if (sh->n == 0)
+                return 0;
+        kbatch *b = calloc(1, sizeof(*b));
+        kvmi_page_access_entry *e = b ? calloc(sh->n, sizeof(*e)) : NULL;
+        if (!e) {
+                free(b);
+                return -ENOMEM;
+        }
+        /* pages in the guest's RAM from the front of @e, the others' gfns from the back */
+        size_t pos = 0, n = 0, beyond = 0, total = sh->n;
+        uint64_t gfn, max = ch->hello.max_gpa;
+        uint8_t a;
+        while (n + beyond < total && kvmi_shadow_next(sh, &pos, &gfn, &a) > 0) {
+                if (max && gfn << KVMI_PAGE_SHIFT >= max)
+                        e[total - 1 - beyond++].gpa = gfn;
+                else
+                        e[n++] = (kvmi_page_access_entry) { .gpa = gfn << KVMI_PAGE_SHIFT, .access = a };
+        }
+        if (beyond > 0) {
+                /* the guest has no such pages (any more): the shadow forgets them */
+                for (size_t i = 0; i < beyond; i++)
+                        kvmi_shadow_set(sh, e[total - 1 - i].gpa, KVMI_PAGE_ACCESS_RWX);
+                ch->last_reapply.beyond_ram = beyond;
+                log_msg(ch->c->b, LOG_WARNING,
+                        "session %llu: %zu shadow pages lie beyond the guest's RAM (max_gpa 0x%" PRIx64
+                        "): not re-applied, dropped from the shadow",
+                        (unsigned long long) ch->c->session, beyond, max);
+        }
+        if (n == 0) {
+                free(e);
+                free(b);
+                return 0;
+        }
+        *b = (kbatch) { .e = e, .n = n, .err_index = SIZE_MAX, .next = ch->bhead };
+        ch->bhead = b;
+        if (!ch->btail)
+                ch->btail = b;
+        ch->reapplying = true;
+        return 0;
+}
+
+/* Answer kvmi.connect with what this connection did, once ready and re-applied. */
+static void connect_reply(kvmi_channel *ch) {
+        if (!ch->connect_req || ch->state != CH_READY || ch->reapplying)
+                return;
+        request *req = TAKE_PTR(ch->connect_req);
+        char res[700];
+        snprintf(res, sizeof(res),
+                 "{\"connection\":%llu,\"vm\":\"%s\",\"keyed\":%s,\"version\":%u,\"max_msg_size\":%u,"
+                 "\"vcpus\":%u,\"max_gpa\":%" PRIu64 ",\"unhook\":%s,\"eperm_retries\":%zu,"
+                 "\"reapplied\":{\"pages\":%zu,\"applied\":%zu,\"refused\":%zu,\"beyond_ram\":%zu},"
+                 "\"shadow_pages\":%zu}",
+                 (unsigned long long) ch->connections, ch->hello.name, ch->keyed ? "true" : "false", ch->version,
+                 ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "true" : "false",
+                 ch->eperm_retries, ch->last_reapply.pages, ch->last_reapply.applied, ch->last_reapply.refused,
+                 ch->last_reapply.beyond_ram, ch->c->kvmi_shadow.n);
+        request_reply_result(req, res, NULL, 0);
+}
+
+static void setup_done(kvmi_channel *ch) {
+        ch->state = CH_READY;
+        log_msg(ch->c->b, LOG_INFO,
+                "session %llu: KVMI connection %llu ready: version %u, max_msg_size %u, %u vCPUs, max_gpa 0x%" PRIx64
+                ", UNHOOK %s, %zu entries per message, %zu shadow pages to re-apply",
+                (unsigned long long) ch->c->session, (unsigned long long) ch->connections, ch->version,
+                ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "enabled" : "not enabled",
+                ch->per_msg, ch->c->kvmi_shadow.n);
+        if (queue_reapply(ch) < 0)
+                return ch_fail(ch, ENOMEM, "out of memory re-applying the shadow");
+        connect_reply(ch);
+}
+
+/* A setup command's answer: next step, retry on -KVM_EPERM, or fail. */
+static void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
+        uint64_t now = now_usec();
+        if (err == -KVMI_KVM_EPERM && id != KVMI_VM_GET_INFO && now + SETUP_RETRY_USEC < ch->phase_deadline) {
+                /* QEMU hooks the socket first and grants the permissions right after */
+                ch->eperm_retries++;
+                ch->retry_at = now + SETUP_RETRY_USEC;
+                return;
+        }
+        switch (id) {
+        case KVMI_GET_VERSION:
+                if (err != 0)
+                        return ch_fail(ch, EPROTO, "the kernel refused GET_VERSION (error %d)", (int) err);
+                if (ch->version != KVMI_VERSION)
+                        return ch_fail(ch, EPROTO, "the kernel speaks KVMI version %u; the broker needs version %d",
+                                       ch->version, KVMI_VERSION);
+                if (ch->max_msg_size < 8 + 16)
+                        return ch_fail(ch, EPROTO, "the kernel's max_msg_size %u is too small", ch->max_msg_size);
+                uint32_t m = ch->max_msg_size < KVMI_MAX_MSG_SIZE ? ch->max_msg_size : KVMI_MAX_MSG_SIZE;
+                ch->per_msg = (m - 8) / 16;
+                if (ch->per_msg > KVMI_PAGE_ACCESS_MAX_ENTRIES)
+                        ch->per_msg = KVMI_PAGE_ACCESS_MAX_ENTRIES;
+                break;
+        case KVMI_VM_CHECK_COMMAND:
+                if (err == -KVMI_KVM_ENOENT || err == -KVMI_KVM_ENOSYS)
+                        return ch_fail(ch, EOPNOTSUPP,
+                                       "the kernel does not support VM_SET_PAGE_ACCESS (VM_CHECK_COMMAND: %s)",
+                                       kvm_err_name(err));
+                if (err == -KVMI_KVM_EPERM)
+                        return ch_fail(ch, EPERM,
+                                       "VM_SET_PAGE_ACCESS is not allowed for this VM (VM_CHECK_COMMAND: -KVM_EPERM "
+                                       "for %llu s): QEMU's introspection object must allow command %d",
+                                       (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000), KVMI_VM_SET_PAGE_ACCESS / 2);
+                if (err != 0)
+                        return ch_fail(ch, EPROTO, "the kernel refused VM_CHECK_COMMAND: error %d", (int) err);
+                break;
+        case KVMI_VM_CONTROL_EVENTS:
+                ch->unhook_enabled = err == 0;
+                if (err != 0)
+                        log_msg(ch->c->b, LOG_WARNING,
+                                "session %llu: the kernel refused to enable the UNHOOK event (%s, error %d): a pause or "
+                                "migration lifts the page restrictions without warning",
+                                (unsigned long long) ch->c->session, kvm_err_name(err), (int) err);
+                break;
+        case KVMI_VM_GET_INFO:
+                /* not always allowed in v12; page access does not need it */
+                if (err != 0)
+                        ch->vcpus = 0;
+                break;
+        }
+        ch->step++;
+        if (ch->step == STEP_DONE)
+                return setup_done(ch);
+        setup_send(ch);
+}
+
+static void handle_event(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
+        kvmi_event_hdr ev;
+        if (h->size < sizeof(ev))
+                return ch_fail(ch, EPROTO, "the kernel sent a VM event of %u bytes", h->size);
+        memcpy(&ev, payload, sizeof(ev));
+        if (ev.event != KVMI_VM_EVENT_UNHOOK) {
+                log_msg(ch->c->b, LOG_NOTICE, "session %llu: ignoring KVMI VM event %u",
+                        (unsigned long long) ch->c->session, ev.event);
+                return;
+        }
+        ch->unhooks++;
+        /* closing the connection is the answer: QEMU may pause, migrate or stop */
+        ch_fail(ch, ESHUTDOWN,
+                "QEMU unhooked the introspection (pause, suspend, migration or shutdown); the shadow of %zu pages is "
+                "re-applied when it reconnects",
+                ch->c->kvmi_shadow.n);
+}
+
 static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
+        if (h->id == KVMI_VM_EVENT)
+                return handle_event(ch, h, payload);
         kcmd *k = ch->head, *prev = NULL;
         while (k && k->seq != h->seq) {
                 prev = k;
@@ -419,6 +692,7 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         if (ch->tail == k)
                 ch->tail = prev;
         ch->n_cmds--;
+        ch->progress_at = now_usec();
 
         int32_t err;
         int r = 0;
@@ -440,42 +714,25 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         default:
                 r = kvmi_parse_reply(payload, h->size, &err, NULL, 0);
         }
-        if (r < 0) {
-                uint16_t id = k->id;
-                free(k);
-                return ch_fail(ch, EPROTO, "malformed KVMI reply to %s (%u bytes)", kvmi_msg_name(id), h->size);
-        }
         uint16_t id = k->id;
+        if (r < 0) {
+                free(k);
+                return ch_fail(ch, EPROTO, "malformed KVMI reply to %s (%u bytes of data%s)", kvmi_msg_name(id),
+                               h->size,
+                               id == KVMI_GET_VERSION ? "; v12 answers with 8 + 16: version, max_msg_size, features" : "");
+        }
         if (k->b) {
                 batch_reply(ch, k, err);
                 free(k);
                 return;
         }
         free(k);
-        if (err != 0)
-                return ch_fail(ch, EPROTO, "the kernel refused %s: error %d%s", kvmi_msg_name(id), (int) err,
-                               id == KVMI_VM_CHECK_COMMAND ? " (SET_PAGE_ACCESS is not allowed for this VM)" : "");
-        if (id == KVMI_GET_VERSION) {
-                if (ch->version != KVMI_VERSION)
-                        return ch_fail(ch, EPROTO, "the kernel speaks KVMI version %u; the broker needs version %d",
-                                       ch->version, KVMI_VERSION);
-                if (ch->max_msg_size < KVMI_HDR_SIZE + 8 + 16)
-                        return ch_fail(ch, EPROTO, "the kernel's max_msg_size %u is too small", ch->max_msg_size);
-                uint32_t m = ch->max_msg_size < KVMI_MAX_MSG_SIZE ? ch->max_msg_size : KVMI_MAX_MSG_SIZE;
-                ch->per_msg = (m - 8) / 16;
-                if (ch->per_msg > KVMI_PAGE_ACCESS_MAX_ENTRIES)
-                        ch->per_msg = KVMI_PAGE_ACCESS_MAX_ENTRIES;
-        } else if (id == KVMI_VM_GET_INFO) {
-                ch->state = CH_READY;
-                log_msg(ch->c->b, LOG_INFO,
-                        "session %llu: KVMI ready: version %u, max_msg_size %u, %u vCPUs, %zu entries per message",
-                        (unsigned long long) ch->c->session, ch->version, ch->max_msg_size, ch->vcpus, ch->per_msg);
-        }
+        setup_reply(ch, id, err);
 }
 
 static void hello_done(kvmi_channel *ch) {
         char msg[256];
-        size_t keep = ch->hello_size < HELLO_KEEP ? ch->hello_size : HELLO_KEEP;
+        size_t keep = ch->hello_size < KVMI_HELLO_FIXED ? ch->hello_size : KVMI_HELLO_FIXED;
         if (kvmi_hello_parse(ch->rx, keep, &ch->hello, msg, sizeof(msg)) < 0)
                 return ch_fail(ch, EPROTO, "QEMU's introspection hello is malformed: %s", msg);
         const char *vm = ch->c->vm ? ch->c->vm : "";
@@ -493,15 +750,13 @@ static void hello_done(kvmi_channel *ch) {
         explicit_bzero(ch->rx, sizeof(ch->rx));
         ch->rx_len = 0;
         ch->state = CH_SETUP;
-        /* QEMU hooks the socket into KVM after our reply; the kernel reads these then */
-        kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
-        if (ch_send_simple(ch, KVMI_GET_VERSION, NULL, 0) < 0 ||
-            ch_send_simple(ch, KVMI_VM_CHECK_COMMAND, &cc, sizeof(cc)) < 0 ||
-            ch_send_simple(ch, KVMI_VM_GET_INFO, NULL, 0) < 0)
-                return ch_fail(ch, ENOMEM, "out of memory");
+        ch->step = STEP_VERSION;
+        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
+        /* QEMU hooks the socket into KVM after our answer; the kernel reads this then */
+        setup_send(ch);
 }
 
-/* Read the hello: u32 struct_size, then the rest (kept up to HELLO_KEEP, the excess discarded). */
+/* Read the hello: u32 struct_size, then the rest (104 bytes kept, what later QEMUs append discarded). */
 static int read_hello(kvmi_channel *ch) {
         for (;;) {
                 uint8_t scratch[4096];
@@ -512,8 +767,8 @@ static int read_hello(kvmi_channel *ch) {
                         dst = ch->rx + ch->hello_got;
                 } else if (ch->hello_got < ch->hello_size) {
                         size_t left = ch->hello_size - ch->hello_got;
-                        if (ch->hello_got < HELLO_KEEP) {
-                                want = HELLO_KEEP - ch->hello_got < left ? HELLO_KEEP - ch->hello_got : left;
+                        if (ch->hello_got < KVMI_HELLO_FIXED) {
+                                want = KVMI_HELLO_FIXED - ch->hello_got < left ? KVMI_HELLO_FIXED - ch->hello_got : left;
                                 dst = ch->rx + ch->hello_got;
                         } else {
                                 want = left < sizeof(scratch) ? left : sizeof(scratch);
@@ -603,34 +858,40 @@ static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         kvmi_channel *ch = userdata;
         uint64_t now = now_usec();
-        if (ch->head && ch->head->deadline <= now) {
-                ch_fail(ch, ETIMEDOUT, "the KVMI peer did not answer %s (seq %u) within %llu s",
-                        kvmi_msg_name(ch->head->id), ch->head->seq,
-                        (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000));
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
+                return 0;
+        if (ch->head && ch->progress_at + KVMI_TIMEOUT_USEC <= now) {
+                ch_fail(ch, ETIMEDOUT,
+                        "the KVMI peer did not answer %s (seq %u): nothing answered for %llu s with %zu commands in "
+                        "flight",
+                        kvmi_msg_name(ch->head->id), ch->head->seq, (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000),
+                        ch->n_cmds);
                 return 0;
         }
-        /* requests waiting for a handshake that does not come */
-        while (ch->state != CH_READY && ch->bhead && ch->bhead->deadline <= now) {
-                kbatch *b = ch->bhead;
-                ch->bhead = b->next;
-                if (!ch->bhead)
-                        ch->btail = NULL;
-                batch_fail(b, ERR_SYSTEM, ETIMEDOUT,
-                           ch->state == CH_HELLO ? "QEMU did not connect and send its introspection hello in time"
-                                                 : "the KVMI handshake did not finish in time");
+        if (ch->state != CH_READY && ch->phase_deadline <= now) {
+                ch_fail(ch, ETIMEDOUT, "%s",
+                        ch->state == CH_HELLO ? "QEMU did not send its introspection hello in time"
+                                              : "the KVMI setup did not finish in time");
+                return 0;
+        }
+        if (ch->retry_at && ch->retry_at <= now) {
+                setup_send(ch);
+                ch_flush(ch);
         }
         ch_arm(ch);
         return 0;
 }
 
 static void ch_arm(kvmi_channel *ch) {
-        if (ch->state == CH_CLOSED || !ch->timer)
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING || !ch->timer)
                 return;
         uint64_t t = UINT64_MAX;
         if (ch->head)
-                t = ch->head->deadline;
-        if (ch->state != CH_READY && ch->bhead && ch->bhead->deadline < t)
-                t = ch->bhead->deadline;
+                t = ch->progress_at + KVMI_TIMEOUT_USEC;
+        if (ch->state != CH_READY && ch->phase_deadline < t)
+                t = ch->phase_deadline;
+        if (ch->retry_at && ch->retry_at < t)
+                t = ch->retry_at;
         if (t == UINT64_MAX) {
                 sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
                 return;
@@ -646,18 +907,7 @@ static void ch_update_io(kvmi_channel *ch) {
 
 /* --- the session's interface --- */
 
-static void queue_batch(kvmi_channel *ch, kbatch *b) {
-        b->err_index = SIZE_MAX;
-        b->deadline = now_usec() + KVMI_TIMEOUT_USEC;
-        if (ch->btail)
-                ch->btail->next = b;
-        else
-                ch->bhead = b;
-        ch->btail = b;
-}
-
-int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret) {
-        int sv[2];
+int kvmi_channel_open(client *c, bool keyed, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
         if (c->kvmi)
                 kvmi_channel_close(c, "replaced by a new kvmi.attach");
@@ -667,6 +917,7 @@ int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret
         ch->c = c;
         ch->fd = -EBADF;
         ch->keyed = keyed;
+        ch->state = CH_WAITING;
         if (keyed) {
                 if (random_hex(32, ch->secret) < 0) {
                         free(ch);
@@ -677,47 +928,56 @@ int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret
                         return -ENOMEM;
                 }
         }
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                int r = negative_errno();
-                ch_free(ch);
-                return r;
-        }
-        ch->fd = sv[0];
-        fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
-        int r = sd_event_add_io(c->b->event, &ch->io, ch->fd, EPOLLIN | EPOLLRDHUP, ch_io, ch);
-        if (r >= 0)
-                r = sd_event_add_time(c->b->event, &ch->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, ch_timeout, ch);
+        int r = sd_event_add_time(c->b->event, &ch->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, ch_timeout, ch);
         if (r < 0) {
-                safe_close(sv[1]);
                 ch_free(ch);
                 return r;
         }
         sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
         c->kvmi = ch;
-
-        /* a re-attach programs the shadow again first */
-        if (c->kvmi_shadow.n > 0) {
-                kbatch *b = calloc(1, sizeof(*b));
-                kvmi_page_access_entry *e = b ? calloc(c->kvmi_shadow.n, sizeof(*e)) : NULL;
-                if (!e) {
-                        free(b);
-                        safe_close(sv[1]);
-                        kvmi_channel_close(c, "out of memory");
-                        return -ENOMEM;
-                }
-                size_t pos = 0, i = 0;
-                uint64_t gfn;
-                uint8_t a;
-                while (i < c->kvmi_shadow.n && kvmi_shadow_next(&c->kvmi_shadow, &pos, &gfn, &a) > 0)
-                        e[i++] = (kvmi_page_access_entry) { .gpa = gfn << KVMI_PAGE_SHIFT, .access = a };
-                b->e = e;
-                b->n = i;
-                queue_batch(ch, b);
-                b->deadline = UINT64_MAX; /* nobody waits for it */
-        }
-        *ret_qemu_fd = sv[1];
         if (ret_secret)
                 *ret_secret = TAKE_PTR(secret);
+        return 0;
+}
+
+int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
+        client *c = req->c;
+        kvmi_channel *ch = c->kvmi;
+        if (!ch) {
+                snprintf(msg, size, "kvmi.connect: no KVMI channel in this session: kvmi.attach first");
+                return -ENOTCONN;
+        }
+        if (ch->state != CH_CLOSED && ch->state != CH_WAITING)
+                ch_fail(ch, ECONNRESET, "replaced by a new connection from QEMU (it reconnected)");
+        _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (own < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot keep the connection: %m");
+                return negative_errno();
+        }
+        if (fcntl(own, F_SETFL, fcntl(own, F_GETFL) | O_NONBLOCK) < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot make the connection non-blocking: %m");
+                return negative_errno();
+        }
+        int r = sd_event_add_io(c->b->event, &ch->io, own, EPOLLIN | EPOLLRDHUP, ch_io, ch);
+        if (r < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot watch the connection: %s", strerror(-r));
+                return r;
+        }
+        ch->fd = TAKE_FD(own);
+        ch->connections++;
+        ch->state = CH_HELLO;
+        ch->why[0] = 0;
+        ch->hello_got = ch->hello_size = 0;
+        memset(&ch->hello, 0, sizeof(ch->hello));
+        ch->rx_len = 0;
+        ch->version = ch->max_msg_size = ch->vcpus = 0;
+        ch->unhook_enabled = false;
+        ch->eperm_retries = 0;
+        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
+        ch->connect_req = req;
+        log_msg(c->b, LOG_INFO, "session %llu: KVMI connection %llu from QEMU handed over; waiting for its hello",
+                (unsigned long long) c->session, (unsigned long long) ch->connections);
+        ch_arm(ch);
         return 0;
 }
 
@@ -746,10 +1006,14 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
-        if (!ch || ch->state == CH_CLOSED) {
+        if (!ch || ch->state == CH_CLOSED || ch->state == CH_WAITING) {
                 char why[400];
-                snprintf(why, sizeof(why), "no KVMI channel in this session%s%s: kvmi.attach first",
-                         ch ? "; it closed: " : "", ch ? ch->why : "");
+                snprintf(why, sizeof(why), "%s%s%s",
+                         !ch ? "no KVMI channel in this session: kvmi.attach first"
+                             : "no connection from QEMU right now (it connects and reconnects by itself; the "
+                               "launcher hands each connection over with kvmi.connect)",
+                         ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
+                         ch && ch->state == CH_CLOSED ? ch->why : "");
                 request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
                 b->req = NULL;
                 batch_free(b);
@@ -764,25 +1028,41 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 batch_free(b);
                 return;
         }
-        queue_batch(ch, b);
+        b->err_index = SIZE_MAX;
+        if (ch->btail)
+                ch->btail->next = b;
+        else
+                ch->bhead = b;
+        ch->btail = b;
         ch_pump(ch);
 }
 
 void kvmi_state_gen(const client *c, yajl_gen g) {
-        static const char *const names[] = { "hello", "setup", "ready", "closed" };
+        static const char *const names[] = { "waiting", "hello", "setup", "ready", "closed" };
         kvmi_channel *ch = c->kvmi;
         char a[4];
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
         if (ch) {
                 json_gen_kv_bool(g, "keyed", ch->keyed);
+                json_gen_kv_u64(g, "connections", ch->connections);
+                json_gen_kv_u64(g, "unhooks", ch->unhooks);
                 if (ch->state == CH_CLOSED)
                         json_gen_kv_str(g, "closed_because", ch->why);
                 if (ch->state == CH_READY) {
                         json_gen_kv_u64(g, "version", ch->version);
                         json_gen_kv_u64(g, "max_msg_size", ch->max_msg_size);
                         json_gen_kv_u64(g, "vcpus", ch->vcpus);
+                        json_gen_kv_u64(g, "max_gpa", ch->hello.max_gpa);
+                        json_gen_kv_bool(g, "unhook_enabled", ch->unhook_enabled);
                 }
+                json_gen_str(g, "last_reapply");
+                yajl_gen_map_open(g);
+                json_gen_kv_u64(g, "pages", ch->last_reapply.pages);
+                json_gen_kv_u64(g, "applied", ch->last_reapply.applied);
+                json_gen_kv_u64(g, "refused", ch->last_reapply.refused);
+                json_gen_kv_u64(g, "beyond_ram", ch->last_reapply.beyond_ram);
+                yajl_gen_map_close(g);
                 json_gen_kv_u64(g, "messages_sent", ch->msgs_sent);
                 json_gen_kv_u64(g, "entries_sent", ch->entries_sent);
                 json_gen_kv_u64(g, "commands_in_flight", ch->n_cmds);

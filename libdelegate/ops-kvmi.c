@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ops-kvmi.c - argument parsing and policy checks of kvmi.attach,
- * kvmi.set-page-access and kvmi.detach (delegate-protocol(7)).
+ * kvmi.connect, kvmi.set-page-access and kvmi.detach (delegate-protocol(7)).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -51,6 +51,31 @@ int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_de
         d->allowed = true;
         snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; %s handshake",
                  keyed ? "keyed" : "unkeyed");
+        return 0;
+}
+
+int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size) {
+        const json_value *v = args && args->type == JSON_OBJECT ? json_get(args, "socket") : NULL;
+        for (size_t i = 0; args && args->type == JSON_OBJECT && i < args->object.n; i++)
+                if (!streq(args->object.members[i].key, "socket"))
+                        return bad(msg, size, "kvmi.connect: unknown argument '%.64s' (allowed: socket)",
+                                   args->object.members[i].key);
+        uint64_t idx;
+        if (!v || v->type != JSON_NUMBER || json_to_u64(v, &idx) < 0 || idx >= DELEGATE_MAX_FDS)
+                return bad(msg, size,
+                           "kvmi.connect: \"socket\" must be the index of QEMU's connection among the request's fds "
+                           "(0)");
+        *ret_index = (int64_t) idx;
+        return 0;
+}
+
+int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
+        int64_t idx;
+        int r = kvmi_connect_args_parse(args, &idx, msg, size);
+        if (r < 0 || !rule || !rule->kvmi.present)
+                return r;
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
         return 0;
 }
 

@@ -93,6 +93,9 @@ int ops_check_keys(const json_value *args, const char *op, const char *const *al
 /* kvmi.attach: {"keyed": true|false} (default true). */
 int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, char *msg, size_t size);
 
+/* kvmi.connect: {"socket": N}, the index of QEMU's connection among the request's fds. */
+int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size);
+
 /* kvmi.set-page-access args: inline entries, or the index of a memfd. */
 typedef struct kvmi_spa_args {
         kvmi_page_access_entry *entries; /* inline: malloc'd, n entries */
@@ -128,6 +131,7 @@ typedef struct op_desc {
 
 /* the kvmi.* rows of the op table (ops-kvmi.c) */
 int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_detach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 /* manage.*: the broker's own management, decided like operations but only

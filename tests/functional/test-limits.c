@@ -242,24 +242,22 @@ static void limit_inflight(harness *h) {
         restart(h, "--max-inflight", "2", NULL);
         int fd = hello_as(0, "vm-l");
         tap_ok(fd >= 0, "a client with a VM name is served");
-        const char *att = "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}";
-        raw_send(fd, att, strlen(att));
-        int qemu = -1;
-        char *r = recv_fd(fd, &qemu);
-        tap_ok(jint(r, "ok") == 1 && qemu >= 0, "kvmi.attach hands over QEMU's end (%s)", r);
+        char *r = call(fd, "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}");
+        tap_ok(jint(r, "ok") == 1, "kvmi.attach opens the channel (%s)", r);
         free(r);
-        /* no handshake on QEMU's end: page-access requests wait for the channel */
-        for (int id = 2; id <= 3; id++) {
-                char req[128];
-                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}",
-                         id);
-                raw_send(fd, req, strlen(req));
-        }
+        /* a connection that never sends QEMU's hello: kvmi.connect and a page-access request wait */
+        int sv[2];
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+        int qemu = sv[1];
+        send_fds(fd, "{\"id\":2,\"op\":\"kvmi.connect\",\"args\":{\"socket\":0}}", sv[0], 1);
+        close(sv[0]);
+        raw_send(fd, "{\"id\":3,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}",
+                 strlen("{\"id\":3,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}"));
         raw_send(fd, "{\"id\":4,\"op\":\"ping\"}", 20);
         r = raw_recv(fd, 1000);
         tap_ok(r == NULL, "with 2 requests in flight the 3rd is not read: no answer to the ping (%s)", r ? r : "");
         free(r);
-        close(qemu); /* the channel closes: the waiting requests fail, reading resumes */
+        close(qemu); /* the connection closes: the waiting requests fail, reading resumes */
         int64_t order[3] = { -1, -1, -1 };
         for (int i = 0; i < 3; i++) {
                 r = raw_recv(fd, 5000);
