@@ -49,7 +49,9 @@ typedef struct vm_spec {
         bool mem_lock;          /* QEMU locks guest memory (-overcommit mem-lock=on) */
         nic_spec nics[SPEC_MAX_NICS];
         size_t n_nics;
-        bool kvmi;
+        bool kvmi;              /* QEMU has KVM-VMI's introspection object (kvmi-v12) */
+        bool kvmi_keyed;        /* a shared secret in the handshake (default) */
+        unsigned kvmi_reconnect_s; /* QEMU's chardev reconnect=N */
         char *firmware_log;     /* SeaBIOS debug console to this file; NULL: none */
         unsigned shutdown_timeout_s;
         char *extra_args[SPEC_MAX_EXTRA_ARGS];
@@ -151,6 +153,26 @@ int qemu_release(qemu_proc *q);
 void qemu_proc_done(qemu_proc *q);
 /* "kvm" when /dev/kvm can be opened and used, else "tcg" (for "auto"). */
 const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size);
+
+/* launcher-kvmi.c: QEMU's introspection channel, handed to the broker */
+typedef struct kvmi_hand {
+        int lfd;          /* the socket QEMU connects to, in the pod */
+        char dir[64];     /* private directory: the socket and the secret */
+        char sock[96];
+        char key[96];     /* the secret, for QEMU's -object secret,file= (removed once QEMU runs) */
+        unsigned handed;
+} kvmi_hand;
+/**
+ * kvmi_hand_prepare() - kvmi.attach, a listening socket and the secret file
+ * in a private directory, and QEMU's options appended to @s's extra args.
+ * Returns 0 or -errno with @err.
+ */
+int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, size_t size);
+/* QEMU has read its secret: remove the file. */
+void kvmi_hand_forget_key(kvmi_hand *k);
+/* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */
+void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
+void kvmi_hand_done(kvmi_hand *k);
 
 /* launcher-isolate.c */
 /* No capabilities and no_new_privs, from the start. */

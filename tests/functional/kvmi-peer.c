@@ -22,7 +22,8 @@
  * -object introspection,chardev=...,key=..., -object secret,file=...,
  * -name), forks itself as the introspection client and execs the real
  * QEMU ($DELEGATE_REAL_QEMU) with those options removed: Debian's QEMU has
- * no introspection object.
+ * no introspection object.  $KVMI_PEER_STATUS and $KVMI_PEER_MAP stand for
+ * --status and --map there.
  *
  *   kvmi-peer --connect PATH --name VM [--pages N] [--map PREFIX]
  *             [--status FILE] [--secret S | --secret-file F]
@@ -50,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -438,6 +440,7 @@ static int run(void) {
         memset(map, 7, arg_pages);
         kernel k = { .fd = -1 };
         bool paused = false;
+        status("pid %d", (int) getpid());
         int64_t connect_at = now_ms();
         for (;;) {
                 if (arg_connections >= 0 && conn_no >= arg_connections && k.fd < 0)
@@ -604,6 +607,9 @@ static int as_qemu(int argc, char **argv) {
                         prctl(PR_SET_PDEATHSIG, SIGTERM);
                         if (getppid() != parent)
                                 _exit(0);
+                        close_range(3, ~0U, 0); /* QMP, TAPs: QEMU's, not ours */
+                        arg_status = getenv("KVMI_PEER_STATUS");
+                        arg_map = getenv("KVMI_PEER_MAP");
                         _exit(run());
                 }
         }

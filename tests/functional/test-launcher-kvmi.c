@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-launcher-kvmi - delegate-launcher with "kvmi": {"enabled": true}, end
+ * to end: the launcher (uid 1000 in a pod) listens, gives QEMU the
+ * introspection options of KVM-VMI's QEMU (kvmi-v12), and hands every
+ * connection QEMU makes to the broker.  The spec's QEMU binary is
+ * kvmi-peer run as QEMU: it takes the introspection options the way vmi.c
+ * does (a socket chardev with reconnect=N, the secret from -object secret),
+ * plays the introspection client and the kernel, and execs Debian's real
+ * QEMU (TCG) for the rest.  Debian's QEMU has no introspection object and
+ * no kernel here has KVMI; the test says so.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define POD "kubepods.slice/pod-b"
+#define VMDIR "/run/delegate-test/vmk"
+#define LOG VMDIR "/launcher.log"
+#define STATUS VMDIR "/peer.status"
+
+static const char policy[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"kvmi-launchers\",\n"
+        "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" },\n"
+        "      \"kvmi\": { \"gpa\": [\"0-0xffffffff\"], \"access\": \"rwx\", \"max_entries\": 1024,\n"
+        "                \"require_key\": true } }\n"
+        "  ]\n"
+        "}\n";
+
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                tap_ok(0, "write %s", path);
+}
+
+static void dump(const char *path) {
+        FILE *f = fopen(path, "re");
+        char line[1024];
+        tap_diag("---- %s ----", path);
+        while (f && fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = 0;
+                tap_diag("%s", line);
+        }
+        if (f)
+                fclose(f);
+}
+
+/* The simulated introspection client's pid (the peer writes "pid N" first). */
+static pid_t peer_pid(void) {
+        char buf[4096];
+        harness_read_file(STATUS, buf, sizeof(buf));
+        const char *p = strstr(buf, "pid ");
+        return p ? (pid_t) atoi(p + 4) : -1;
+}
+
+static int wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}
+
+static void launcher_kvmi(harness *h) {
+        tap_diag("Debian's QEMU has no introspection object and no kernel here has KVMI: the spec's QEMU is "
+                 "kvmi-peer, which plays vmi.c's client and the kernel and execs Debian's QEMU for the rest");
+        mkdir(VMDIR, 0755);
+        if (chown(VMDIR, 1000, 1000) < 0)
+                tap_ok(0, "chown " VMDIR);
+        char spec[1024];
+        snprintf(spec, sizeof(spec),
+                 "{ \"name\": \"vm-k\", \"qemu\": \"%s\", \"accel\": \"tcg\",\n"
+                 "  \"memory\": \"64M\", \"vcpus\": 1, \"mem_lock\": false, \"memlock\": 0,\n"
+                 "  \"kvmi\": { \"enabled\": true, \"keyed\": true, \"reconnect\": 1 },\n"
+                 "  \"shutdown_timeout\": 2 }\n",
+                 getenv("DELEGATE_KVMI_PEER"));
+        write_file(VMDIR "/vm.json", spec);
+        setenv("KVMI_PEER_STATUS", STATUS, 1);
+        setenv("TMPDIR", VMDIR, 1); /* the launcher's private directory for the socket and the secret */
+        char *argv[] = { getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
+        pid_t l = harness_spawn_in_pod(h, POD, NULL, 1000, 1000, LOG, argv);
+        tap_ok(l > 0, "delegate-launcher started as uid 1000 in the pod");
+
+        bool handed = harness_file_contains(LOG, "QEMU's connection 1 handed to the broker", 60000);
+        tap_ok(handed, "the launcher handed QEMU's first connection to the broker");
+        tap_ok(harness_file_contains(LOG, "\"unhook\":true", 0), "the broker enabled the UNHOOK event");
+        tap_ok(harness_file_contains(STATUS, "answer 1 ok", 0),
+               "QEMU found the SHA-1 of the secret (passed in a 0600 file) in the broker's answer");
+        tap_ok(harness_file_contains(STATUS, "unhook-enabled 1 1", 0), "the kernel saw UNHOOK enabled");
+        tap_ok(harness_file_contains(LOG, "guest running", 60000), "the guest runs (Debian's QEMU, TCG)");
+        char *out = NULL;
+        bool listed = harness_sh(&out, "ls %s/delegate-kvmi-*/", VMDIR) == 0 && out;
+        tap_ok(listed && !strstr(out, "key") && strstr(out, "kvmi.sock"),
+               "the secret file is gone once QEMU runs; the socket stays (%s)", listed ? out : "");
+        free(out);
+        pid_t p = peer_pid();
+        tap_ok(p > 0, "the introspection client runs (pid %d)", (int) p);
+
+        /* guest reset: QEMU drops the connection and reconnects */
+        kill(p, SIGHUP);
+        tap_ok(harness_file_contains(LOG, "QEMU's connection 2 handed to the broker", 10000),
+               "reset: QEMU reconnected with a fresh hello, handed over again");
+        tap_ok(harness_file_contains(LOG, "\"connection\":2", 0), "the broker reports connection 2");
+        /* pause: UNHOOK, the broker closes; resume: reconnection */
+        kill(p, SIGUSR1);
+        tap_ok(harness_file_contains(STATUS, "unhook-event 2", 10000), "pause: QEMU sent the UNHOOK event");
+        tap_ok(harness_file_contains(STATUS, "closed 2 by-tool-after-unhook", 10000),
+               "the broker closed the connection: QEMU may pause");
+        kill(p, SIGUSR2);
+        tap_ok(harness_file_contains(LOG, "QEMU's connection 3 handed to the broker", 10000),
+               "resume: QEMU reconnected, handed over again");
+
+        kill(l, SIGTERM);
+        int st = wait_exit(l, 30000);
+        tap_ok(st >= 0 && WIFEXITED(st), "the launcher exits after SIGTERM (0x%x)", st);
+        tap_ok(harness_file_contains(STATUS, "shutdown", 10000), "QEMU's shutdown reached the introspection client");
+        out = NULL;
+        harness_sh(&out, "ls %s/ | grep -c delegate-kvmi- || true", VMDIR);
+        tap_ok(out && atoi(out) == 0, "the launcher removed its KVMI directory");
+        free(out);
+        if (tap_failed_ || !handed) {
+                dump(LOG);
+                dump(STATUS);
+        }
+        if (waitpid(l, NULL, WNOHANG) == 0) {
+                kill(l, SIGKILL);
+                waitpid(l, NULL, 0);
+        }
+        (void) h;
+}
+
+static const scenario scenarios[] = {
+        { "launcher-kvmi", policy, launcher_kvmi },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
