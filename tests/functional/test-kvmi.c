@@ -859,6 +859,26 @@ static void reapply_refused(harness *h) {
         delegate_ctx_free(c);
 }
 
+/* delegatectl kvmi run: the program it starts connects to $DELEGATE_KVMI_SOCKET like QEMU. */
+static void ctl_run(harness *h) {
+        char *out = NULL;
+        int r = harness_sh(&out,
+                           "(sleep 1; printf 'set 0x1000 r-- 0x2000 ---\\nstate\\n') | %s --socket %s --vm vm-a kvmi run "
+                           "--unkeyed -- sh -c 'exec %s --connect \"$DELEGATE_KVMI_SOCKET\" --name vm-a --pages 1024 "
+                           "--connections 1 --map /run/delegate-test/ctl-map' 2>&1",
+                           getenv("DELEGATECTL"), HARNESS_SOCKET, getenv("DELEGATE_KVMI_PEER"));
+        tap_is_int(r, 0, "delegatectl kvmi run succeeds");
+        tap_has_str(out ? out : "", "\"connection\":1", "it handed the program's connection over (kvmi.connect)");
+        tap_has_str(out ? out : "", "\"shadow_pages\":2", "and programmed 2 pages");
+        free(out);
+        uint8_t m[1024];
+        FILE *f = fopen("/run/delegate-test/ctl-map.1", "re");
+        tap_ok(f && fread(m, 1, sizeof(m), f) == sizeof(m) && m[1] == 1 && m[2] == 0 && m[3] == 7,
+               "the kernel held page 1 r--, page 2 ---");
+        if (f)
+                fclose(f);
+}
+
 static const scenario scenarios[] = {
         { "kvmi-handshakes", policy_kvmi, handshakes },
         { "kvmi-inline-100k", policy_kvmi, inline_100k },
@@ -873,6 +893,7 @@ static const scenario scenarios[] = {
         { "kvmi-enoent", policy_kvmi, enoent },
         { "kvmi-unhook", policy_kvmi, unhook },
         { "kvmi-reapply-refused", policy_kvmi, reapply_refused },
+        { "kvmi-delegatectl", policy_kvmi, ctl_run },
 };
 
 int main(int argc, char **argv) {
