@@ -631,8 +631,8 @@ static void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
                 if (err == -KVMI_KVM_EPERM)
                         return ch_fail(ch, EPERM,
                                        "VM_SET_PAGE_ACCESS is not allowed for this VM (VM_CHECK_COMMAND: -KVM_EPERM "
-                                       "for %llu s): QEMU's introspection object must allow command %d",
-                                       (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000), KVMI_VM_SET_PAGE_ACCESS / 2);
+                                       "for %llu s): QEMU's introspection object must allow command=%d",
+                                       (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000), KVMI_VM_SET_PAGE_ACCESS);
                 if (err != 0)
                         return ch_fail(ch, EPROTO, "the kernel refused VM_CHECK_COMMAND: error %d", (int) err);
                 break;

@@ -388,10 +388,10 @@ static int qemu_handshake(int fd, kernel *k) {
 
 /* The unhook: the kernel forgets every restriction (kvmi_clear_mem_access). */
 static void unhook(kernel *k, const char *how) {
+        write_map(); /* first: whoever sees the close or the status line finds it */
         status("closed %ld %s spa=%ld", conn_no, how, spa_msgs);
         close(k->fd);
         k->fd = -1;
-        write_map();
         memset(map, 7, arg_pages);
 }
 

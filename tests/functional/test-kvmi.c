@@ -292,6 +292,13 @@ static void compare_maps(peer *p, int conn, const uint8_t *want, const char *wha
         free(got);
 }
 
+/* QEMU shuts down; the kernel's map of its (only) connection must be @want, which is freed. */
+static void stop_and_compare(peer *p, uint8_t *want, const char *what) {
+        peer_stop(p);
+        compare_maps(p, 1, want, what);
+        free(want);
+}
+
 /* Send @n entries inline in requests of @chunk; the first failing reply or NULL. */
 static char *send_inline(delegate_ctx *c, const kvmi_page_access_entry *e, size_t n, size_t chunk, size_t *ret_reqs) {
         size_t reqs = 0, cap = 4 * DELEGATE_MAX_MESSAGE; /* room to build one too large, too */
@@ -332,6 +339,17 @@ static double now_s(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* kvmi.set-page-access of @n entries through a sealed memfd; its reply, and how long it took in *ret_dt. */
+static char *spa_memfd(delegate_ctx *c, const kvmi_page_access_entry *e, size_t n, double *ret_dt) {
+        int mfd = make_memfd(e, n, true);
+        double t0 = now_s();
+        char *r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
+        if (ret_dt)
+                *ret_dt = now_s() - t0;
+        close(mfd);
+        return r;
 }
 
 /* --- scenarios --- */
@@ -514,9 +532,7 @@ static void first_error(harness *h) {
                         e[i].gpa = 5 << 12;
         delegate_ctx *c = open_ctx("vm-a");
         peer p;
-        attach(c, false, NULL, 0);
-        peer_start(&p, "vm-a", NULL, "--hole", "1000000-1000100", NULL);
-        free(connect_next(c));
+        attach_connect(c, &p, "vm-a", false, NULL, "--hole", "1000000-1000100");
 
         /* a page beyond max_gpa: refused before anything is sent */
         char *s = call(c, "state.get", NULL, NULL, 0, NULL);
@@ -549,10 +565,8 @@ static void first_error(harness *h) {
         for (size_t i = 0; i < n; i++)
                 if (i != 700 && i != 1500)
                         want[e[i].gpa >> 12] = e[i].access;
-        peer_stop(&p);
-        compare_maps(&p, 1, want, "every valid entry applied, a later entry still overriding an earlier one");
+        stop_and_compare(&p, want, "every valid entry applied, a later entry still overriding an earlier one");
         delegate_ctx_free(c);
-        free(want);
         free(e);
 }
 
@@ -589,10 +603,7 @@ static void policy_refusals(harness *h) {
         s = call(c, "state.get", NULL, NULL, 0, NULL);
         tap_is_int(fi(s, "result.kvmi.messages_sent"), sent, "nothing was sent to the peer for refused requests");
         free(s);
-        peer_stop(&p);
-        uint8_t *want = blank_map();
-        compare_maps(&p, 1, want, "an untouched map");
-        free(want);
+        stop_and_compare(&p, blank_map(), "an untouched map");
 
         delegate_ctx *k = open_ctx("keyed-b");
         r = call(k, "kvmi.set-page-access", "{\"entries\":[[4096,\"r-x\"]]}", NULL, 0, NULL);
@@ -620,12 +631,8 @@ static void peer_close(harness *h) {
         gen_entries(e, n, 11);
         delegate_ctx *c = open_ctx("vm-a");
         peer p;
-        attach(c, false, NULL, 0);
-        peer_start(&p, "vm-a", NULL, "--close-after", "3", NULL);
-        free(connect_next(c));
-        int mfd = make_memfd(e, n, true);
-        char *r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
-        close(mfd);
+        attach_connect(c, &p, "vm-a", false, NULL, "--close-after", "3");
+        char *r = spa_memfd(c, e, n, NULL);
         tap_is_int(fi(r, "error.errno"), EPIPE, "a kernel closing mid-batch fails the request with EPIPE");
         tap_has_str(fs(r, "error.message"), "closed the connection", "saying the peer closed the connection");
         free(r);
@@ -687,9 +694,7 @@ static void timeout(harness *h) {
         gen_entries(e, n, 13);
         delegate_ctx *c = open_ctx("vm-a");
         peer p;
-        attach(c, false, NULL, 0);
-        peer_start(&p, "vm-a", NULL, "--silent-after", "2", NULL);
-        free(connect_next(c));
+        attach_connect(c, &p, "vm-a", false, NULL, "--silent-after", "2");
         int mfd = make_memfd(e, n, true);
         pid_t pinger = fork();
         if (pinger == 0) { /* another client is served while the peer is silent */
@@ -721,21 +726,14 @@ static void slow(harness *h) {
         gen_entries(e, n, 17);
         delegate_ctx *c = open_ctx("vm-a");
         peer p;
-        attach(c, false, NULL, 0);
-        peer_start(&p, "vm-a", NULL, "--delay-ms", "100", NULL);
-        free(connect_next(c));
-        int mfd = make_memfd(e, n, true);
-        double t0 = now_s();
-        char *r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
-        double dt = now_s() - t0;
-        close(mfd);
+        attach_connect(c, &p, "vm-a", false, NULL, "--delay-ms", "100");
+        double dt;
+        char *r = spa_memfd(c, e, n, &dt);
         tap_is_int(fi(r, "ok"), 1, "70 messages at 100 ms each (64 in flight) finish in %.1f s (%s)", dt, r);
         free(r);
         uint8_t *want = blank_map();
         apply(want, e, n, SIZE_MAX);
-        peer_stop(&p);
-        compare_maps(&p, 1, want, "every entry applied");
-        free(want);
+        stop_and_compare(&p, want, "every entry applied");
         delegate_ctx_free(c);
         free(e);
 }
@@ -756,11 +754,9 @@ static void eperm(harness *h) {
         r = call(c, "kvmi.set-page-access", "{\"entries\":[[4096,\"r\"]]}", NULL, 0, NULL);
         tap_is_int(fi(r, "ok"), 1, "pages are programmed");
         free(r);
-        peer_stop(&p);
         uint8_t *want = blank_map();
         want[1] = 1;
-        compare_maps(&p, 1, want, "the page");
-        free(want);
+        stop_and_compare(&p, want, "the page");
         delegate_ctx_free(c);
 }
 
@@ -828,9 +824,7 @@ static void reapply_refused(harness *h) {
         delegate_ctx *c = open_ctx("vm-a");
         peer p;
         attach_connect(c, &p, "vm-a", false, NULL, NULL, NULL);
-        int mfd = make_memfd(e, n, true);
-        char *r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
-        close(mfd);
+        char *r = spa_memfd(c, e, n, NULL);
         tap_is_int(fi(r, "result.shadow_pages"), 400, "400 pages programmed");
         free(r);
         kill(p.pid, SIGKILL);
@@ -850,12 +844,10 @@ static void reapply_refused(harness *h) {
         tap_is_int(fi(s, "result.kvmi.shadow.pages"), 200, "state.get agrees: 200");
         tap_is_int(fi(s, "result.kvmi.last_reapply.refused"), 100, "and reports the refusals");
         free(s);
-        peer_stop(&p);
         uint8_t *want = blank_map();
         for (size_t i = 0; i < 200; i++)
                 want[10 + i] = 1;
-        compare_maps(&p, 1, want, "the 200 pages the kernel holds");
-        free(want);
+        stop_and_compare(&p, want, "the 200 pages the kernel holds");
         delegate_ctx_free(c);
 }
 

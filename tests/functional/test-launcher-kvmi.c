@@ -37,40 +37,12 @@ static const char policy[] =
         "  ]\n"
         "}\n";
 
-static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-                tap_ok(0, "write %s", path);
-}
-
-static void dump(const char *path) {
-        FILE *f = fopen(path, "re");
-        char line[1024];
-        tap_diag("---- %s ----", path);
-        while (f && fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\n")] = 0;
-                tap_diag("%s", line);
-        }
-        if (f)
-                fclose(f);
-}
-
 /* The simulated introspection client's pid (the peer writes "pid N" first). */
 static pid_t peer_pid(void) {
         char buf[4096];
         harness_read_file(STATUS, buf, sizeof(buf));
         const char *p = strstr(buf, "pid ");
         return p ? (pid_t) atoi(p + 4) : -1;
-}
-
-static int wait_exit(pid_t pid, int timeout_ms) {
-        for (int t = 0; t < timeout_ms; t += 50) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return st;
-                usleep(50000);
-        }
-        return -ETIMEDOUT;
 }
 
 static void launcher_kvmi(harness *h) {
@@ -86,7 +58,7 @@ static void launcher_kvmi(harness *h) {
                  "  \"kvmi\": { \"enabled\": true, \"keyed\": true, \"reconnect\": 1 },\n"
                  "  \"shutdown_timeout\": 2 }\n",
                  getenv("DELEGATE_KVMI_PEER"));
-        write_file(VMDIR "/vm.json", spec);
+        harness_write_file(VMDIR "/vm.json", spec);
         setenv("KVMI_PEER_STATUS", STATUS, 1);
         setenv("TMPDIR", VMDIR, 1); /* the launcher's private directory for the socket and the secret */
         char *argv[] = { getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
@@ -123,7 +95,7 @@ static void launcher_kvmi(harness *h) {
                "resume: QEMU reconnected, handed over again");
 
         kill(l, SIGTERM);
-        int st = wait_exit(l, 30000);
+        int st = harness_wait_exit(l, 30000);
         tap_ok(st >= 0 && WIFEXITED(st), "the launcher exits after SIGTERM (0x%x)", st);
         tap_ok(harness_file_contains(STATUS, "shutdown", 10000), "QEMU's shutdown reached the introspection client");
         out = NULL;
@@ -131,8 +103,8 @@ static void launcher_kvmi(harness *h) {
         tap_ok(out && atoi(out) == 0, "the launcher removed its KVMI directory");
         free(out);
         if (tap_failed_ || !handed) {
-                dump(LOG);
-                dump(STATUS);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(STATUS, NULL);
         }
         if (waitpid(l, NULL, WNOHANG) == 0) {
                 kill(l, SIGKILL);
