@@ -60,8 +60,13 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
                 snprintf(err, size, "kvmi.attach: the broker's answer has no secret");
                 return -EPROTO;
         }
-        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(k->dir, sizeof(k->dir), "%.40s/delegate-kvmi-XXXXXX", tmp);
+        const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        if (strlen(tmp) > 40) { /* the socket's path must fit sun_path, and ours */
+                json_free(v);
+                snprintf(err, size, "$TMPDIR '%s' is longer than 40 characters: no room for the socket's path", tmp);
+                return -ENAMETOOLONG;
+        }
+        snprintf(k->dir, sizeof(k->dir), "%s/delegate-kvmi-XXXXXX", tmp);
         if (!mkdtemp(k->dir)) {
                 json_free(v);
                 snprintf(err, size, "cannot make a private directory in %s: %m", tmp);
