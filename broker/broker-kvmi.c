@@ -82,6 +82,7 @@ typedef struct kcmd {
 
 #define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
 #define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
+#define SETUP_LAST_TRY_USEC (1000 * 1000ULL) /* the last try leaves this much of the setup time for its reply */
 
 typedef struct reapply_report {
         size_t pages, applied, refused, beyond_ram;
@@ -603,7 +604,8 @@ static void setup_done(kvmi_channel *ch) {
 /* A setup command's answer: next step, retry on -KVM_EPERM, or fail. */
 static void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
         uint64_t now = now_usec();
-        if (err == -KVMI_KVM_EPERM && id != KVMI_VM_GET_INFO && now + SETUP_RETRY_USEC < ch->phase_deadline) {
+        if (err == -KVMI_KVM_EPERM && id != KVMI_VM_GET_INFO &&
+            now + SETUP_RETRY_USEC + SETUP_LAST_TRY_USEC < ch->phase_deadline) {
                 /* QEMU hooks the socket first and grants the permissions right after */
                 ch->eperm_retries++;
                 ch->retry_at = now + SETUP_RETRY_USEC;
@@ -632,7 +634,8 @@ static void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
                         return ch_fail(ch, EPERM,
                                        "VM_SET_PAGE_ACCESS is not allowed for this VM (VM_CHECK_COMMAND: -KVM_EPERM "
                                        "for %llu s): QEMU's introspection object must allow command=%d",
-                                       (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000), KVMI_VM_SET_PAGE_ACCESS);
+                                       (unsigned long long) ((KVMI_TIMEOUT_USEC - SETUP_LAST_TRY_USEC) / 1000000),
+                                       KVMI_VM_SET_PAGE_ACCESS);
                 if (err != 0)
                         return ch_fail(ch, EPROTO, "the kernel refused VM_CHECK_COMMAND: error %d", (int) err);
                 break;

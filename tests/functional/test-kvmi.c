@@ -772,6 +772,15 @@ static void enoent(harness *h) {
         tap_ok(!strstr(fs(r, "error.message"), "not allowed"), "not as 'not allowed'");
         free(r);
         peer_stop(&p);
+        /* permissions never granted: that one is 'not allowed', once the retries are over */
+        attach(c, false, NULL, 0);
+        peer_start(&p, "vm-a", NULL, "--eperm-ms", "600000", NULL);
+        r = connect_next(c);
+        tap_is_int(fi(r, "error.errno"), EPERM, "VM_CHECK_COMMAND -KVM_EPERM for good: EPERM");
+        tap_has_str(fs(r, "error.message"), "VM_SET_PAGE_ACCESS is not allowed for this VM", "reported as not allowed");
+        tap_has_str(fs(r, "error.message"), "command=20", "naming what QEMU must allow");
+        free(r);
+        peer_stop(&p);
         delegate_ctx_free(c);
 }
 
