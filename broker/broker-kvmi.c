@@ -1009,6 +1009,15 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
+        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
+                request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
+                                    "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
+                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
+                b->req = NULL;
+                batch_free(b);
+                return;
+        }
         if (!ch || ch->state == CH_CLOSED || ch->state == CH_WAITING) {
                 char why[400];
                 snprintf(why, sizeof(why), "%s%s%s",
@@ -1018,15 +1027,6 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                          ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
                          ch && ch->state == CH_CLOSED ? ch->why : "");
                 request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
-                b->req = NULL;
-                batch_free(b);
-                return;
-        }
-        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
-                request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
-                                    "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
-                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;
