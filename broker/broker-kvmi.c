@@ -30,6 +30,9 @@
  * twice is idempotent), skipping those a later entry of the batch
  * overrides, which keeps the kernel's final state what the batch asked.
  * The shadow records what the kernel accepted.
+ *
+ * Each connection's hello, setup and re-application of the shadow live in
+ * broker-kvmi-setup.c; the types both files share in broker-kvmi.h.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,95 +41,7 @@
 #include <sys/mman.h>
 #include <syslog.h>
 
-#include "broker.h"
-#include "kvmi-proto.h"
-
-typedef enum ch_state { CH_WAITING, CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
-
-/* The setup commands, in order, after the hello is answered. */
-typedef enum setup_step { STEP_VERSION, STEP_CHECK, STEP_UNHOOK, STEP_INFO, STEP_DONE } setup_step;
-
-typedef struct range {
-        size_t first, n;
-} range;
-
-typedef struct kbatch {
-        struct kbatch *next;
-        request *req; /* NULL: re-application of the shadow */
-        kvmi_page_access_entry *e;
-        size_t n;
-        void *map; /* e points into this memfd mapping, or NULL: e is owned */
-        size_t map_len;
-        size_t next_entry; /* main pass: next entry to send */
-        size_t in_flight;
-        size_t n_msgs, n_answered;
-        range *failed; /* messages the kernel refused, to probe */
-        size_t n_failed, cap_failed;
-        size_t probe_msg, probe_entry; /* probe pass position */
-        uint64_t *last_gfn_index; /* sorted (gfn, last index) pairs, built when probing */
-        size_t err_index; /* SIZE_MAX: none */
-        int32_t err;
-        size_t applied; /* entries recorded in the shadow */
-        size_t refused; /* entries the kernel refused (found by probing) */
-        uint64_t started;
-} kbatch;
-
-typedef struct kcmd {
-        struct kcmd *next;
-        uint16_t id;
-        uint32_t seq;
-        kbatch *b;
-        size_t first, n;
-        bool probe;
-} kcmd;
-
-#define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
-#define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
-#define SETUP_LAST_TRY_USEC (1000 * 1000ULL) /* the last try leaves this much of the setup time for its reply */
-
-typedef struct reapply_report {
-        size_t pages, applied, refused, beyond_ram;
-} reapply_report;
-
-struct kvmi_channel {
-        client *c;
-        int fd;
-        sd_event_source *io, *timer;
-        ch_state state;
-        char why[320];
-        bool keyed;
-        char secret[65];
-        uint8_t rx[RX_CAP];
-        size_t rx_len;
-        uint32_t hello_size;
-        size_t hello_got;
-        kvmi_hello hello;
-        uint8_t *tx;
-        size_t tx_len, tx_off, tx_cap;
-        kcmd *head, *tail;
-        size_t n_cmds;
-        uint64_t progress_at; /* last reply, or the send that started the in-flight set */
-        uint32_t seq;
-        setup_step step;
-        uint64_t phase_deadline; /* hello and setup must finish by then */
-        uint64_t retry_at;       /* re-send the current setup command then (0: none) */
-        size_t eperm_retries;
-        uint32_t version, max_msg_size, vcpus;
-        bool unhook_enabled;
-        size_t per_msg;
-        kbatch *bhead, *btail;
-        request *connect_req; /* kvmi.connect, answered when the connection is ready and the shadow re-applied */
-        bool reapplying;
-        reapply_report last_reapply;
-        uint64_t connections, unhooks;
-        uint64_t msgs_sent, entries_sent;
-};
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "broker-kvmi.h"
 
 static void batch_free(kbatch *b) {
         if (b->map)
@@ -149,7 +64,7 @@ static void batch_fail(kbatch *b, err_code code, int errno_value, const char *wh
         batch_free(b);
 }
 
-static void ch_arm(kvmi_channel *ch);
+void ch_arm(kvmi_channel *ch);
 static void ch_pump(kvmi_channel *ch);
 static void ch_update_io(kvmi_channel *ch);
 
@@ -159,8 +74,8 @@ static void ch_update_io(kvmi_channel *ch);
  * secret, its counters): QEMU reconnects and kvmi.connect hands the new
  * connection over.
  */
-static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
-static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
+void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
+void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
                 return;
         va_list ap;
@@ -215,7 +130,7 @@ static void ch_free(kvmi_channel *ch) {
 
 /* --- output --- */
 
-static int tx_reserve(kvmi_channel *ch, size_t n) {
+int tx_reserve(kvmi_channel *ch, size_t n) {
         if (ch->tx_off > 0 && ch->tx_off == ch->tx_len)
                 ch->tx_off = ch->tx_len = 0;
         if (ch->tx_len + n <= ch->tx_cap)
@@ -244,7 +159,7 @@ static int tx_reserve(kvmi_channel *ch, size_t n) {
         return 0;
 }
 
-static void ch_flush(kvmi_channel *ch) {
+void ch_flush(kvmi_channel *ch) {
         while (ch->state != CH_CLOSED && ch->tx_off < ch->tx_len) {
                 ssize_t n = send(ch->fd, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
@@ -273,7 +188,7 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
         ch->tx_len += len;
         *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
-                ch->progress_at = now_usec();
+                ch->progress_at = kvmi_now_usec();
         if (ch->tail)
                 ch->tail->next = k;
         else
@@ -288,7 +203,7 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
         return 0;
 }
 
-static int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
+int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
         uint8_t buf[KVMI_HDR_SIZE + 16];
         int n = kvmi_build_msg(buf, id, ch->seq++, payload, len);
         return ch_queue_cmd(ch, buf, n, NULL, 0, 0, false);
@@ -338,13 +253,12 @@ static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
         ((kbatch *) b)->applied += n;
 }
 
-static void connect_reply(kvmi_channel *ch);
 
 static void batch_done(kvmi_channel *ch, kbatch *b) {
         ch->bhead = b->next;
         if (!ch->bhead)
                 ch->btail = NULL;
-        double secs = (now_usec() - b->started) / 1e6;
+        double secs = (kvmi_now_usec() - b->started) / 1e6;
         if (!b->req) {
                 ch->last_reapply.applied = b->n - b->refused;
                 ch->last_reapply.refused = b->refused;
@@ -413,7 +327,7 @@ static void ch_pump(kvmi_channel *ch) {
                 if (!b->started) {
                         if (batch_beyond_ram(ch, b))
                                 continue;
-                        b->started = now_usec();
+                        b->started = kvmi_now_usec();
                 }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
@@ -480,202 +394,7 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         b->failed[b->n_failed++] = (range) { k->first, k->n };
 }
 
-/* --- handshake and replies --- */
-
-static const char *kvm_err_name(int32_t err) {
-        switch (err) {
-        case -KVMI_KVM_EPERM:
-                return "-KVM_EPERM";
-        case -KVMI_KVM_ENOENT:
-                return "-KVM_ENOENT";
-        case -KVMI_KVM_ENOSYS:
-                return "-KVM_ENOSYS";
-        case -EINVAL:
-                return "-KVM_EINVAL";
-        default:
-                return "an error";
-        }
-}
-
-/* Send the command of the current setup step (one at a time). */
-static void setup_send(kvmi_channel *ch) {
-        int r = 0;
-        ch->retry_at = 0;
-        switch (ch->step) {
-        case STEP_VERSION:
-                r = ch_send_simple(ch, KVMI_GET_VERSION, NULL, 0);
-                break;
-        case STEP_CHECK: {
-                kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
-                r = ch_send_simple(ch, KVMI_VM_CHECK_COMMAND, &cc, sizeof(cc));
-                break;
-        }
-        case STEP_UNHOOK: {
-                kvmi_vm_control_events ce = { .event_id = KVMI_VM_EVENT_UNHOOK, .enable = 1 };
-                r = ch_send_simple(ch, KVMI_VM_CONTROL_EVENTS, &ce, sizeof(ce));
-                break;
-        }
-        case STEP_INFO:
-                r = ch_send_simple(ch, KVMI_VM_GET_INFO, NULL, 0);
-                break;
-        case STEP_DONE:
-                break;
-        }
-        if (r < 0)
-                ch_fail(ch, ENOMEM, "out of memory");
-}
-
-/* The shadow, minus what lies beyond the guest's RAM, as the head batch. */
-static int queue_reapply(kvmi_channel *ch) {
-        kvmi_shadow *sh = &ch->c->kvmi_shadow;
-        ch->last_reapply = (reapply_report) { .pages = sh->n };
-        if (sh->n == 0)
-                return 0;
-        kbatch *b = calloc(1, sizeof(*b));
-        kvmi_page_access_entry *e = b ? calloc(sh->n, sizeof(*e)) : NULL;
-        if (!e) {
-                free(b);
-                return -ENOMEM;
-        }
-        /* pages in the guest's RAM from the front of @e, the others' gfns from the back */
-        size_t pos = 0, n = 0, beyond = 0, total = sh->n;
-        uint64_t gfn, max = ch->hello.max_gpa;
-        uint8_t a;
-        while (n + beyond < total && kvmi_shadow_next(sh, &pos, &gfn, &a) > 0) {
-                if (max && gfn << KVMI_PAGE_SHIFT >= max)
-                        e[total - 1 - beyond++].gpa = gfn;
-                else
-                        e[n++] = (kvmi_page_access_entry) { .gpa = gfn << KVMI_PAGE_SHIFT, .access = a };
-        }
-        if (beyond > 0) {
-                /* the guest has no such pages (any more): the shadow forgets them */
-                for (size_t i = 0; i < beyond; i++)
-                        kvmi_shadow_set(sh, e[total - 1 - i].gpa, KVMI_PAGE_ACCESS_RWX);
-                ch->last_reapply.beyond_ram = beyond;
-                log_msg(ch->c->b, LOG_WARNING,
-                        "session %llu: %zu shadow pages lie beyond the guest's RAM (max_gpa 0x%" PRIx64
-                        "): not re-applied, dropped from the shadow",
-                        (unsigned long long) ch->c->session, beyond, max);
-        }
-        if (n == 0) {
-                free(e);
-                free(b);
-                return 0;
-        }
-        *b = (kbatch) { .e = e, .n = n, .err_index = SIZE_MAX, .next = ch->bhead };
-        ch->bhead = b;
-        if (!ch->btail)
-                ch->btail = b;
-        ch->reapplying = true;
-        return 0;
-}
-
-/* Answer kvmi.connect with what this connection did, once ready and re-applied. */
-static void connect_reply(kvmi_channel *ch) {
-        if (!ch->connect_req || ch->state != CH_READY || ch->reapplying)
-                return;
-        request *req = TAKE_PTR(ch->connect_req);
-        char res[700];
-        snprintf(res, sizeof(res),
-                 "{\"connection\":%llu,\"vm\":\"%s\",\"keyed\":%s,\"version\":%u,\"max_msg_size\":%u,"
-                 "\"vcpus\":%u,\"max_gpa\":%" PRIu64 ",\"unhook\":%s,\"eperm_retries\":%zu,"
-                 "\"reapplied\":{\"pages\":%zu,\"applied\":%zu,\"refused\":%zu,\"beyond_ram\":%zu},"
-                 "\"shadow_pages\":%zu}",
-                 (unsigned long long) ch->connections, ch->hello.name, ch->keyed ? "true" : "false", ch->version,
-                 ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "true" : "false",
-                 ch->eperm_retries, ch->last_reapply.pages, ch->last_reapply.applied, ch->last_reapply.refused,
-                 ch->last_reapply.beyond_ram, ch->c->kvmi_shadow.n);
-        request_reply_result(req, res, NULL, 0);
-}
-
-static void setup_done(kvmi_channel *ch) {
-        ch->state = CH_READY;
-        log_msg(ch->c->b, LOG_INFO,
-                "session %llu: KVMI connection %llu ready: version %u, max_msg_size %u, %u vCPUs, max_gpa 0x%" PRIx64
-                ", UNHOOK %s, %zu entries per message, %zu shadow pages to re-apply",
-                (unsigned long long) ch->c->session, (unsigned long long) ch->connections, ch->version,
-                ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "enabled" : "not enabled",
-                ch->per_msg, ch->c->kvmi_shadow.n);
-        if (queue_reapply(ch) < 0)
-                return ch_fail(ch, ENOMEM, "out of memory re-applying the shadow");
-        connect_reply(ch);
-}
-
-/* A setup command's answer: next step, retry on -KVM_EPERM, or fail. */
-static void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
-        uint64_t now = now_usec();
-        if (err == -KVMI_KVM_EPERM && id != KVMI_VM_GET_INFO &&
-            now + SETUP_RETRY_USEC + SETUP_LAST_TRY_USEC < ch->phase_deadline) {
-                /* QEMU hooks the socket first and grants the permissions right after */
-                ch->eperm_retries++;
-                ch->retry_at = now + SETUP_RETRY_USEC;
-                return;
-        }
-        switch (id) {
-        case KVMI_GET_VERSION:
-                if (err != 0)
-                        return ch_fail(ch, EPROTO, "the kernel refused GET_VERSION (error %d)", (int) err);
-                if (ch->version != KVMI_VERSION)
-                        return ch_fail(ch, EPROTO, "the kernel speaks KVMI version %u; the broker needs version %d",
-                                       ch->version, KVMI_VERSION);
-                if (ch->max_msg_size < 8 + 16)
-                        return ch_fail(ch, EPROTO, "the kernel's max_msg_size %u is too small", ch->max_msg_size);
-                uint32_t m = ch->max_msg_size < KVMI_MAX_MSG_SIZE ? ch->max_msg_size : KVMI_MAX_MSG_SIZE;
-                ch->per_msg = (m - 8) / 16;
-                if (ch->per_msg > KVMI_PAGE_ACCESS_MAX_ENTRIES)
-                        ch->per_msg = KVMI_PAGE_ACCESS_MAX_ENTRIES;
-                break;
-        case KVMI_VM_CHECK_COMMAND:
-                if (err == -KVMI_KVM_ENOENT || err == -KVMI_KVM_ENOSYS)
-                        return ch_fail(ch, EOPNOTSUPP,
-                                       "the kernel does not support VM_SET_PAGE_ACCESS (VM_CHECK_COMMAND: %s)",
-                                       kvm_err_name(err));
-                if (err == -KVMI_KVM_EPERM)
-                        return ch_fail(ch, EPERM,
-                                       "VM_SET_PAGE_ACCESS is not allowed for this VM (VM_CHECK_COMMAND: -KVM_EPERM "
-                                       "for %llu s): QEMU's introspection object must allow command=%d",
-                                       (unsigned long long) ((KVMI_TIMEOUT_USEC - SETUP_LAST_TRY_USEC) / 1000000),
-                                       KVMI_VM_SET_PAGE_ACCESS);
-                if (err != 0)
-                        return ch_fail(ch, EPROTO, "the kernel refused VM_CHECK_COMMAND: error %d", (int) err);
-                break;
-        case KVMI_VM_CONTROL_EVENTS:
-                ch->unhook_enabled = err == 0;
-                if (err != 0)
-                        log_msg(ch->c->b, LOG_WARNING,
-                                "session %llu: the kernel refused to enable the UNHOOK event (%s, error %d): a pause or "
-                                "migration lifts the page restrictions without warning",
-                                (unsigned long long) ch->c->session, kvm_err_name(err), (int) err);
-                break;
-        case KVMI_VM_GET_INFO:
-                /* not always allowed in v12; page access does not need it */
-                if (err != 0)
-                        ch->vcpus = 0;
-                break;
-        }
-        ch->step++;
-        if (ch->step == STEP_DONE)
-                return setup_done(ch);
-        setup_send(ch);
-}
-
-static void handle_event(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
-        kvmi_event_hdr ev;
-        if (h->size < sizeof(ev))
-                return ch_fail(ch, EPROTO, "the kernel sent a VM event of %u bytes", h->size);
-        memcpy(&ev, payload, sizeof(ev));
-        if (ev.event != KVMI_VM_EVENT_UNHOOK) {
-                log_msg(ch->c->b, LOG_NOTICE, "session %llu: ignoring KVMI VM event %u",
-                        (unsigned long long) ch->c->session, ev.event);
-                return;
-        }
-        ch->unhooks++;
-        /* closing the connection is the answer: QEMU may pause, migrate or stop */
-        ch_fail(ch, ESHUTDOWN,
-                "QEMU unhooked the introspection (pause, suspend, migration or shutdown); the shadow of %zu pages is "
-                "re-applied when it reconnects",
-                ch->c->kvmi_shadow.n);
-}
+/* --- replies --- */
 
 static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
         if (h->id == KVMI_VM_EVENT)
@@ -695,7 +414,7 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         if (ch->tail == k)
                 ch->tail = prev;
         ch->n_cmds--;
-        ch->progress_at = now_usec();
+        ch->progress_at = kvmi_now_usec();
 
         int32_t err;
         int r = 0;
@@ -731,75 +450,6 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         }
         free(k);
         setup_reply(ch, id, err);
-}
-
-static void hello_done(kvmi_channel *ch) {
-        char msg[256];
-        size_t keep = ch->hello_size < KVMI_HELLO_FIXED ? ch->hello_size : KVMI_HELLO_FIXED;
-        if (kvmi_hello_parse(ch->rx, keep, &ch->hello, msg, sizeof(msg)) < 0)
-                return ch_fail(ch, EPROTO, "QEMU's introspection hello is malformed: %s", msg);
-        const char *vm = ch->c->vm ? ch->c->vm : "";
-        if (!streq(ch->hello.name, vm))
-                return ch_fail(ch, EPERM, "the VM name '%.64s' in QEMU's hello is not the session's VM '%s'",
-                               ch->hello.name, vm);
-        uint8_t reply[KVMI_HELLO_REPLY_SIZE];
-        kvmi_hello_reply_build(reply, ch->keyed ? ch->secret : NULL);
-        int r = tx_reserve(ch, sizeof(reply));
-        if (r < 0)
-                return ch_fail(ch, ENOMEM, "out of memory");
-        memcpy(ch->tx + ch->tx_len, reply, sizeof(reply));
-        ch->tx_len += sizeof(reply);
-        explicit_bzero(reply, sizeof(reply));
-        explicit_bzero(ch->rx, sizeof(ch->rx));
-        ch->rx_len = 0;
-        ch->state = CH_SETUP;
-        ch->step = STEP_VERSION;
-        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
-        /* QEMU hooks the socket into KVM after our answer; the kernel reads this then */
-        setup_send(ch);
-}
-
-/* Read the hello: u32 struct_size, then the rest (104 bytes kept, what later QEMUs append discarded). */
-static int read_hello(kvmi_channel *ch) {
-        for (;;) {
-                uint8_t scratch[4096];
-                size_t want;
-                uint8_t *dst;
-                if (ch->hello_got < 4) {
-                        want = 4 - ch->hello_got;
-                        dst = ch->rx + ch->hello_got;
-                } else if (ch->hello_got < ch->hello_size) {
-                        size_t left = ch->hello_size - ch->hello_got;
-                        if (ch->hello_got < KVMI_HELLO_FIXED) {
-                                want = KVMI_HELLO_FIXED - ch->hello_got < left ? KVMI_HELLO_FIXED - ch->hello_got : left;
-                                dst = ch->rx + ch->hello_got;
-                        } else {
-                                want = left < sizeof(scratch) ? left : sizeof(scratch);
-                                dst = scratch;
-                        }
-                } else {
-                        hello_done(ch);
-                        return 0;
-                }
-                ssize_t n = recv(ch->fd, dst, want, MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EPIPE;
-                ch->hello_got += n;
-                if (ch->hello_got == 4) {
-                        memcpy(&ch->hello_size, ch->rx, 4);
-                        if (ch->hello_size < KVMI_HELLO_FIXED || ch->hello_size > KVMI_HELLO_MAX_SIZE) {
-                                ch_fail(ch, EPROTO, "QEMU's introspection hello has struct_size %u (need %d-%d)",
-                                        ch->hello_size, KVMI_HELLO_FIXED, KVMI_HELLO_MAX_SIZE);
-                                return 0;
-                        }
-                }
-        }
 }
 
 static int read_replies(kvmi_channel *ch) {
@@ -860,7 +510,7 @@ static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         kvmi_channel *ch = userdata;
-        uint64_t now = now_usec();
+        uint64_t now = kvmi_now_usec();
         if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
                 return 0;
         if (ch->head && ch->progress_at + KVMI_TIMEOUT_USEC <= now) {
@@ -885,7 +535,7 @@ static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void ch_arm(kvmi_channel *ch) {
+void ch_arm(kvmi_channel *ch) {
         if (ch->state == CH_CLOSED || ch->state == CH_WAITING || !ch->timer)
                 return;
         uint64_t t = UINT64_MAX;
@@ -976,7 +626,7 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         ch->version = ch->max_msg_size = ch->vcpus = 0;
         ch->unhook_enabled = false;
         ch->eperm_retries = 0;
-        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
+        ch->phase_deadline = kvmi_now_usec() + KVMI_TIMEOUT_USEC;
         ch->connect_req = req;
         log_msg(c->b, LOG_INFO, "session %llu: KVMI connection %llu from QEMU handed over; waiting for its hello",
                 (unsigned long long) c->session, (unsigned long long) ch->connections);
