@@ -560,7 +560,7 @@ static void ch_update_io(kvmi_channel *ch) {
 
 /* --- the session's interface --- */
 
-int kvmi_channel_open(client *c, bool keyed, char **ret_secret) {
+int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
         if (c->kvmi)
                 kvmi_channel_close(c, "replaced by a new kvmi.attach");
@@ -571,8 +571,10 @@ int kvmi_channel_open(client *c, bool keyed, char **ret_secret) {
         ch->fd = -EBADF;
         ch->keyed = keyed;
         ch->state = CH_WAITING;
+        if (keyed && given)
+                snprintf(ch->secret, sizeof(ch->secret), "%s", given);
         if (keyed) {
-                if (random_hex(32, ch->secret) < 0) {
+                if (!given && random_hex(32, ch->secret) < 0) {
                         free(ch);
                         return -EIO;
                 }

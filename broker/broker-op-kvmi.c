@@ -23,7 +23,8 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
         client *c = req->c;
         char msg[256];
         bool keyed;
-        if (kvmi_attach_args_parse(req->args, &keyed, msg, sizeof(msg)) < 0)
+        const char *given = NULL;
+        if (kvmi_attach_args_parse(req->args, &keyed, &given, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         if (!c->vm)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
@@ -35,7 +36,7 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
                                            "introspection hello carries",
                                            c->vm, KVMI_HELLO_NAME_SIZE - 1);
         _cleanup_erase_free_ char *secret = NULL;
-        int r = kvmi_channel_open(c, keyed, &secret);
+        int r = kvmi_channel_open(c, keyed, given, &secret);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "kvmi.attach: cannot open the channel: %s",
                                            strerror(-r));

@@ -326,9 +326,10 @@ bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms);
  * kvmi_channel_open() - a new channel for @c (replacing any old one, whose
  * waiting requests fail), without a connection yet.  With @keyed,
  * *ret_secret gets the shared secret (64 hex chars, malloc'd: erase_free()
- * it), the same for every connection QEMU makes.  Returns 0 or -errno.
+ * it), the same for every connection QEMU makes: @given (checked by the
+ * caller), or a new random one when NULL.  Returns 0 or -errno.
  */
-int kvmi_channel_open(client *c, bool keyed, char **ret_secret);
+int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret);
 /**
  * kvmi_channel_connect() - adopt a connection QEMU made (a dup of @fd) for
  * the channel of @req's session, replacing any live one.  The hello, the

@@ -78,6 +78,7 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
                 int fd = open(k->key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                 size_t len = strlen(sec->string.str);
                 bool ok = fd >= 0 && write(fd, sec->string.str, len) == (ssize_t) len;
+                snprintf(k->secret, sizeof(k->secret), "%s", sec->string.str);
                 if (fd >= 0)
                         close(fd);
                 explicit_bzero(sec->string.str, len);
@@ -88,6 +89,7 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
                 }
         }
         json_free(v);
+        k->keyed = s->kvmi_keyed;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", k->sock);
         k->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -115,6 +117,26 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
                 return r;
         }
         return 0;
+}
+
+void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
+        delegate_error e;
+        char args[128];
+        if (k->keyed)
+                snprintf(args, sizeof(args), "{\"keyed\":true,\"secret\":\"%s\"}", k->secret);
+        else
+                snprintf(args, sizeof(args), "{\"keyed\":false}");
+        int r = delegate_call(ctx, "kvmi.attach", args, NULL, NULL, 0, NULL, NULL, &e);
+        explicit_bzero(args, sizeof(args));
+        if (r < 0)
+                printf("delegate-launcher[%s]: KVMI: kvmi.attach with the restarted broker failed: %s; QEMU's "
+                       "connections will be refused\n",
+                       s->name, e.message);
+        else
+                printf("delegate-launcher[%s]: KVMI: channel opened again with the restarted broker (the secret "
+                       "QEMU holds); QEMU's next connection is handed over\n",
+                       s->name);
+        fflush(stdout);
 }
 
 void kvmi_hand_forget_key(kvmi_hand *k) {
@@ -153,5 +175,6 @@ void kvmi_hand_done(kvmi_hand *k) {
                 unlink(k->sock);
         if (k->dir[0])
                 rmdir(k->dir);
+        explicit_bzero(k->secret, sizeof(k->secret));
         k->dir[0] = k->sock[0] = 0;
 }

@@ -423,8 +423,11 @@ static int supervise(supervisor *v) {
                 if (r < 0 && errno != EINTR)
                         return 1;
                 shutdown_timers(v);
-                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at)
+                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at) {
                         broker_watch_retry(&v->broker, v->s);
+                        if (v->broker.retry_at < 0 && v->kvmi) /* back: KVMI channels do not survive */
+                                kvmi_hand_reattach(v->broker.ctx, v->s, v->kvmi);
+                }
                 if (p[2].fd >= 0 && p[2].revents)
                         broker_watch_event(&v->broker, v->s);
                 if (p[3].fd >= 0 && (p[3].revents & POLLIN))

@@ -160,6 +160,8 @@ typedef struct kvmi_hand {
         char dir[64];     /* private directory: the socket and the secret */
         char sock[96];
         char key[96];     /* the secret, for QEMU's -object secret,file= (removed once QEMU runs) */
+        char secret[65];  /* QEMU holds it for good: given again to a restarted broker */
+        bool keyed;
         unsigned handed;
 } kvmi_hand;
 /**
@@ -168,6 +170,12 @@ typedef struct kvmi_hand {
  * Returns 0 or -errno with @err.
  */
 int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, size_t size);
+/*
+ * The broker restarted (its KVMI channels do not survive): kvmi.attach
+ * again with the secret QEMU already holds, so its next connection is
+ * answered.  Says what happened.
+ */
+void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
 /* QEMU has read its secret: remove the file. */
 void kvmi_hand_forget_key(kvmi_hand *k);
 /* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */

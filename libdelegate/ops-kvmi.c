@@ -20,27 +20,45 @@ static int bad(char *msg, size_t size, const char *fmt, ...) {
         return -EINVAL;
 }
 
-int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, char *msg, size_t size) {
+/* 64 lowercase hex characters, as the broker makes them. */
+static bool secret_valid(const char *s) {
+        size_t n = strspn(s, "0123456789abcdef");
+        return n == 64 && !s[n];
+}
+
+int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char **ret_secret, char *msg, size_t size) {
         bool keyed = true;
+        const char *secret = NULL;
         if (args && args->type == JSON_OBJECT) {
                 for (size_t i = 0; i < args->object.n; i++) {
                         const json_member *m = &args->object.members[i];
-                        if (!streq(m->key, "keyed"))
-                                return bad(msg, size, "kvmi.attach: unknown argument '%.64s' (allowed: keyed)",
-                                           m->key);
-                        if (m->value->type != JSON_BOOL)
-                                return bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
-                        keyed = m->value->boolean;
+                        if (streq(m->key, "keyed")) {
+                                if (m->value->type != JSON_BOOL)
+                                        return bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
+                                keyed = m->value->boolean;
+                        } else if (streq(m->key, "secret")) {
+                                if (m->value->type != JSON_STRING || !secret_valid(m->value->string.str))
+                                        return bad(msg, size,
+                                                   "kvmi.attach: \"secret\" must be 64 lowercase hex characters (the "
+                                                   "secret an earlier kvmi.attach returned)");
+                                secret = m->value->string.str;
+                        } else
+                                return bad(msg, size,
+                                           "kvmi.attach: unknown argument '%.64s' (allowed: keyed, secret)", m->key);
                 }
         } else if (args && args->type != JSON_NULL)
                 return bad(msg, size, "kvmi.attach: \"args\" must be an object");
+        if (secret && !keyed)
+                return bad(msg, size, "kvmi.attach: \"secret\" needs a keyed handshake");
         *ret_keyed = keyed;
+        if (ret_secret)
+                *ret_secret = secret;
         return 0;
 }
 
 int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
         bool keyed;
-        int r = kvmi_attach_args_parse(args, &keyed, msg, size);
+        int r = kvmi_attach_args_parse(args, &keyed, NULL, msg, size);
         if (r < 0 || !rule || !rule->kvmi.present)
                 return r;
         if (!keyed && rule->kvmi.require_key) {

@@ -407,6 +407,22 @@ static void handshakes(harness *h) {
         free(r);
         peer_stop(&p);
 
+        /* a secret QEMU already holds (a restarted broker): given back to kvmi.attach */
+        static const char held[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        r = call(c, "kvmi.attach", "{\"keyed\":true,\"secret\":\"0123\"}", NULL, 0, NULL);
+        tap_has_str(fs(r, "error.message"), "secret' must be 64 lowercase hex characters",
+                    "a malformed secret is a bad request");
+        free(r);
+        r = call(c, "kvmi.attach", "{\"keyed\":true,\"secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+                 NULL, 0, NULL);
+        tap_is_str(fs(r, "result.secret"), held, "kvmi.attach keeps the secret given");
+        free(r);
+        peer_start(&p, "vm-a", held, NULL);
+        r = connect_next(c);
+        tap_is_int(fi(r, "ok"), 1, "QEMU holding that secret finds its hash in the answer");
+        free(r);
+        peer_stop(&p);
+
         /* a wrong secret: QEMU drops the connection and reconnects with a fresh hello */
         attach(c, true, NULL, 0);
         peer_start(&p, "vm-a", "not-the-secret", NULL);

@@ -45,6 +45,24 @@ static pid_t peer_pid(void) {
         return p ? (pid_t) atoi(p + 4) : -1;
 }
 
+/* Lines of file @path containing @needle, waiting up to @timeout_ms for at least @want. */
+static int count_lines(const char *path, const char *needle, int want, int timeout_ms) {
+        int n = 0;
+        for (int t = 0; t <= timeout_ms; t += 100) {
+                char line[4096];
+                FILE *f = fopen(path, "re");
+                n = 0;
+                while (f && fgets(line, sizeof(line), f))
+                        n += strstr(line, needle) != NULL;
+                if (f)
+                        fclose(f);
+                if (n >= want)
+                        break;
+                usleep(100000);
+        }
+        return n;
+}
+
 static void launcher_kvmi(harness *h) {
         tap_diag("Debian's QEMU has no introspection object and no kernel here has KVMI: the spec's QEMU is "
                  "kvmi-peer, which plays vmi.c's client and the kernel and execs Debian's QEMU for the rest");
@@ -94,8 +112,20 @@ static void launcher_kvmi(harness *h) {
         tap_ok(harness_file_contains(LOG, "QEMU's connection 3 handed to the broker", 10000),
                "resume: QEMU reconnected, handed over again");
 
+        /* the broker restarts: the channel is opened again with the secret QEMU holds */
+        int st = harness_stop_broker(h);
+        tap_ok(st >= 0 && WIFEXITED(st), "the broker stops (0x%x)", st);
+        tap_is_int(harness_start_broker(h), 0, "and starts again");
+        tap_ok(harness_file_contains(LOG, "KVMI: channel opened again with the restarted broker", 30000),
+               "the launcher attaches again with the secret QEMU holds");
+        tap_ok(count_lines(LOG, "handed to the broker: {", 4, 20000) >= 4,
+               "QEMU's next connection is handed to the new broker and answered");
+        tap_ok(harness_file_contains(STATUS, "answer 4 ok", 0) || harness_file_contains(STATUS, "answer 5 ok", 0) ||
+                       harness_file_contains(STATUS, "answer 6 ok", 0),
+               "QEMU found the same secret's hash in the new broker's answer");
+
         kill(l, SIGTERM);
-        int st = harness_wait_exit(l, 30000);
+        st = harness_wait_exit(l, 30000);
         tap_ok(st >= 0 && WIFEXITED(st), "the launcher exits after SIGTERM (0x%x)", st);
         tap_ok(harness_file_contains(STATUS, "shutdown", 10000), "QEMU's shutdown reached the introspection client");
         out = NULL;
