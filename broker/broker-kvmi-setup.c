@@ -259,15 +259,9 @@ int read_hello(kvmi_channel *ch) {
                         hello_done(ch);
                         return 0;
                 }
-                ssize_t n = recv(ch->fd, dst, want, MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EPIPE;
+                ssize_t n = ch_recv(ch, dst, want);
+                if (n <= 0)
+                        return (int) n;
                 ch->hello_got += n;
                 if (ch->hello_got == 4) {
                         memcpy(&ch->hello_size, ch->rx, 4);

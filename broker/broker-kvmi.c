@@ -452,17 +452,22 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         setup_reply(ch, id, err);
 }
 
-static int read_replies(kvmi_channel *ch) {
+ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len) {
         for (;;) {
-                ssize_t n = recv(ch->fd, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len, MSG_DONTWAIT);
+                ssize_t n = recv(ch->fd, buf, len, MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
                 if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EPIPE;
+                        return errno == EAGAIN ? 0 : -errno;
+                return n == 0 ? -EPIPE : n;
+        }
+}
+
+static int read_replies(kvmi_channel *ch) {
+        for (;;) {
+                ssize_t n = ch_recv(ch, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len);
+                if (n <= 0)
+                        return (int) n;
                 ch->rx_len += n;
                 size_t off = 0;
                 while (ch->state != CH_CLOSED && ch->rx_len - off >= KVMI_HDR_SIZE) {

@@ -107,6 +107,8 @@ int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t le
 /* Room for @n more bytes in the output queue: 0 or -ENOMEM. */
 int tx_reserve(kvmi_channel *ch, size_t n);
 void ch_flush(kvmi_channel *ch);
+/* recv() without blocking: > 0 bytes read, 0 when nothing is there, -EPIPE at end of stream, or -errno. */
+ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len);
 /* (Re)arm the channel's timer for its next deadline. */
 void ch_arm(kvmi_channel *ch);
 
