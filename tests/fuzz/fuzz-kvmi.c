@@ -9,7 +9,7 @@
  *        data, every other command only its error code (a VM event is
  *        framed the same way).
  *
- * Seeds: tests/fuzz/corpus/kvmi (hellos as QEMU builds them, replies as
+ * Seeds: tests/fuzz/corpus/kvmi (v12 hellos as the kvmi-v12 QEMU builds them, replies and events as
  * the kernel sends them).
  */
 #include <stdio.h>
