@@ -20,8 +20,9 @@
  * The retry cache comes back with the session, so a request retried with
  * the same id after the restart gets its first answer and is not redone.
  *
- * Not kept: KVMI channels (the broker's end of the socketpair dies with the
- * broker; QEMU sees EOF) and their shadows - a launcher re-attaches.
+ * Not kept: KVMI channels (QEMU's connection dies with the broker; QEMU
+ * sees EOF, unhooks and reconnects to the launcher) and their shadows - a
+ * launcher attaches again and hands the next connection over.
  */
 #include <dirent.h>
 #include <fcntl.h>

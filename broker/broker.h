@@ -21,13 +21,13 @@
 /* Limits on what one client can make the broker hold (the runtime ones: broker-limits.h). */
 #define CLIENT_MAX_OUTQ 64      /* queued replies before we stop reading */
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
-#define BROKER_MAX_FDS_IN 1     /* fds a request may carry: kvmi.set-page-access's memfd */
+#define BROKER_MAX_FDS_IN 1     /* fds a request may carry: kvmi.set-page-access's memfd, kvmi.connect's socket */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
 #define BROKER_MAX_REAPS 1024   /* ended sessions' busy cgroups waiting to be removed */
 #define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
-#define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* per KVMI command, and for the handshake */
+#define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* KVMI: without a reply while commands wait; hello; setup */
 #define KVMI_WINDOW 64                     /* KVMI messages in flight per channel */
 #define SESSION_MAX_KVMI_PAGES (16 * 1024 * 1024) /* pages one session's shadow may hold */
 
@@ -331,12 +331,20 @@ bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms);
 /* broker-kvmi.c: the KVMI channel of a session (tool side of KVMI v12) */
 /**
  * kvmi_channel_open() - a new channel for @c (replacing any old one, whose
- * waiting requests fail): a socketpair whose far end, *ret_qemu_fd, is for
- * QEMU.  With @keyed, *ret_secret gets the shared secret (64 hex chars,
- * malloc'd: erase_free() it).  The handshake and the re-application of
- * the shadow run in the event loop.  Returns 0 or -errno.
+ * waiting requests fail), without a connection yet.  With @keyed,
+ * *ret_secret gets the shared secret (64 hex chars, malloc'd: erase_free()
+ * it), the same for every connection QEMU makes: @given (checked by the
+ * caller), or a new random one when NULL.  Returns 0 or -errno.
  */
-int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret);
+int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret);
+/**
+ * kvmi_channel_connect() - adopt a connection QEMU made (a dup of @fd) for
+ * the channel of @req's session, replacing any live one.  The hello, the
+ * setup and the re-application of the shadow run in the event loop; @req
+ * is answered when they are done or failed.  Returns 0, or -errno with
+ * @msg (then @req is the caller's to answer).
+ */
+int kvmi_channel_connect(request *req, int fd, char *msg, size_t size);
 /* Close the channel (its requests fail with @why); the shadow stays. */
 void kvmi_channel_close(client *c, const char *why);
 /* The session ends: channel closed, shadow dropped. */
@@ -510,5 +518,6 @@ void op_tap_destroy(request *req, const policy_decision *d);
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
 void op_kvmi_attach(request *req, const policy_decision *d);
+void op_kvmi_connect(request *req, const policy_decision *d);
 void op_kvmi_set_page_access(request *req, const policy_decision *d);
 void op_kvmi_detach(request *req, const policy_decision *d);

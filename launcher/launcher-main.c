@@ -367,6 +367,7 @@ typedef struct supervisor {
         pid_t qemu;
         int sfd;
         broker_watch broker;
+        kvmi_hand *kvmi; /* NULL: no introspection */
         bool incoming;   /* say when the incoming migration completes */
         int64_t quit_at, kill_at;
 } supervisor;
@@ -426,16 +427,22 @@ static int supervise(supervisor *v) {
                         say(v->s, "incoming migration completed: guest running");
                         v->incoming = false;
                 }
-                struct pollfd p[3] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
-                                       { broker_watch_fd(&v->broker), POLLIN, 0 } };
-                int r = poll(p, 3, next_timeout(v)); /* negative fds are ignored */
+                struct pollfd p[4] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
+                                       { broker_watch_fd(&v->broker), POLLIN, 0 },
+                                       { v->kvmi ? v->kvmi->lfd : -1, POLLIN, 0 } };
+                int r = poll(p, 4, next_timeout(v)); /* negative fds are ignored */
                 if (r < 0 && errno != EINTR)
                         return 1;
                 shutdown_timers(v);
-                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at)
+                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at) {
                         broker_watch_retry(&v->broker, v->s);
+                        if (v->broker.retry_at < 0 && v->kvmi) /* back: KVMI channels do not survive */
+                                kvmi_hand_reattach(v->broker.ctx, v->s, v->kvmi);
+                }
                 if (p[2].fd >= 0 && p[2].revents)
                         broker_watch_event(&v->broker, v->s);
+                if (p[3].fd >= 0 && (p[3].revents & POLLIN))
+                        kvmi_hand_accept(v->broker.ctx, v->s, v->kvmi);
                 if (v->q->fd >= 0 && p[1].revents && qmp_drain(v->q) < 0)
                         v->q->fd = safe_close(v->q->fd); /* QEMU is going; wait for its exit */
                 if ((p[0].revents & POLLIN) && (r = on_signal(v)) > 0)
@@ -471,6 +478,7 @@ static int run(void) {
         delegate_ctx *ctx = NULL;
         qemu_proc qp = { .pid = -1, .gate = -EBADF };
         qmp q = { .fd = -EBADF };
+        kvmi_hand kh = { .lfd = -EBADF };
         int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES];
         size_t n_fds[SPEC_MAX_NICS] = { 0 };
         int qmp_pair[2] = { -EBADF, -EBADF };
@@ -482,12 +490,6 @@ static int run(void) {
         }
         if (vm_spec_load(arg_spec, &s, err, sizeof(err)) < 0) {
                 fprintf(stderr, "delegate-launcher: %s\n", err);
-                return 1;
-        }
-        if (s.kvmi) {
-                fprintf(stderr, "delegate-launcher[%s]: kvmi is enabled, but this launcher cannot hand the "
-                                "introspection channel to Debian's QEMU, which has no KVMI support\n",
-                        s.name);
                 return 1;
         }
         if (devices_prepare(&s, err, sizeof(err)) < 0) {
@@ -528,6 +530,14 @@ static int run(void) {
         int64_t t_taps = mono_us();
         if (create_taps(ctx, &s, fds, n_fds) < 0)
                 goto out;
+        if (s.kvmi) {
+                if (kvmi_hand_prepare(ctx, &s, &kh, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "delegate-launcher[%s]: KVMI: %s\n", s.name, err);
+                        goto out;
+                }
+                say(&s, "KVMI: QEMU connects to %s (reconnect=%u, %s); each connection goes to the broker", kh.sock,
+                    s.kvmi_reconnect_s, s.kvmi_keyed ? "keyed" : "unkeyed");
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp_pair) < 0) {
                 fprintf(stderr, "delegate-launcher: socketpair: %m\n");
                 goto out;
@@ -570,6 +580,7 @@ static int run(void) {
                 goto out;
         }
         int64_t t_qmp = mono_us();
+        kvmi_hand_forget_key(&kh); /* QEMU read it when it made its objects */
         pid_t vcpus[SPEC_MAX_VCPUS];
         size_t n_vcpus = 0;
         if (vcpu_threads(&q, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
@@ -617,7 +628,8 @@ static int run(void) {
                 goto out;
         }
         supervisor v = { .s = &s, .q = &q, .qemu = qp.pid, .sfd = sfd, .incoming = arg_incoming != NULL,
-                         .broker = { .ctx = ctx, .retry_at = -1 }, .quit_at = -1, .kill_at = -1 };
+                         .broker = { .ctx = ctx, .retry_at = -1 }, .kvmi = s.kvmi ? &kh : NULL, .quit_at = -1,
+                         .kill_at = -1 };
         ret = supervise(&v);
         qp.pid = -1;
 out:
@@ -629,6 +641,7 @@ out:
         } else
                 qemu_proc_done(&qp);
         qmp_done(&q);
+        kvmi_hand_done(&kh);
         safe_close(qmp_pair[0]);
         safe_close(qmp_pair[1]);
         for (size_t i = 0; i < s.n_nics; i++)

@@ -328,11 +328,24 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                                 s.n_nics = k + 1;
                         }
                 } else if (streq(m->key, "kvmi")) {
-                        const json_value *e = v->type == JSON_OBJECT ? json_get(v, "enabled") : NULL;
-                        if (v->type != JSON_OBJECT || !e || v->object.n != 1)
-                                r = serr(&c, v, "\"kvmi\" must be an object like {\"enabled\": false}");
-                        else
-                                r = get_bool(&c, e, "kvmi \"enabled\"", &s.kvmi);
+                        s.kvmi_keyed = true;
+                        s.kvmi_reconnect_s = 1;
+                        if (v->type != JSON_OBJECT || !json_get(v, "enabled"))
+                                r = serr(&c, v, "\"kvmi\" must be an object like {\"enabled\": true, \"keyed\": true, "
+                                                "\"reconnect\": 1}");
+                        for (size_t k = 0; r >= 0 && v->type == JSON_OBJECT && k < v->object.n; k++) {
+                                const json_member *km = &v->object.members[k];
+                                if (streq(km->key, "enabled"))
+                                        r = get_bool(&c, km->value, "kvmi \"enabled\"", &s.kvmi);
+                                else if (streq(km->key, "keyed"))
+                                        r = get_bool(&c, km->value, "kvmi \"keyed\"", &s.kvmi_keyed);
+                                else if (streq(km->key, "reconnect")) {
+                                        r = get_uint(&c, km->value, "kvmi \"reconnect\" (seconds)", 1, 60, &x);
+                                        s.kvmi_reconnect_s = (unsigned) x;
+                                } else
+                                        r = serr(&c, km->value, "unknown kvmi key '%s' (allowed: enabled, keyed, reconnect)",
+                                                 km->key);
+                        }
                 } else if (streq(m->key, "kernel"))
                         r = get_path(&c, v, "\"kernel\"", &s.kernel);
                 else if (streq(m->key, "initrd"))

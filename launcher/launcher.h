@@ -80,7 +80,9 @@ typedef struct vm_spec {
         bool mem_lock;          /* QEMU locks guest memory (-overcommit mem-lock=on) */
         nic_spec nics[SPEC_MAX_NICS];
         size_t n_nics;
-        bool kvmi;
+        bool kvmi;              /* QEMU has KVM-VMI's introspection object (kvmi-v12) */
+        bool kvmi_keyed;        /* a shared secret in the handshake (default) */
+        unsigned kvmi_reconnect_s; /* QEMU's chardev reconnect=N */
         char *kernel;   /* direct kernel boot: files readable by the pod's uid; NULL: firmware */
         char *initrd;
         char *cmdline;
@@ -207,6 +209,34 @@ void devices_close_keys(vm_spec *s);
  * console.  Returns 0 or -ENOMEM.
  */
 int devices_argv(const vm_spec *s, qemu_proc *q);
+
+/* launcher-kvmi.c: QEMU's introspection channel, handed to the broker */
+typedef struct kvmi_hand {
+        int lfd;          /* the socket QEMU connects to, in the pod */
+        char dir[64];     /* private directory: the socket and the secret */
+        char sock[96];
+        char key[96];     /* the secret, for QEMU's -object secret,file= (removed once QEMU runs) */
+        char secret[65];  /* QEMU holds it for good: given again to a restarted broker */
+        bool keyed;
+        unsigned handed;
+} kvmi_hand;
+/**
+ * kvmi_hand_prepare() - kvmi.attach, a listening socket and the secret file
+ * in a private directory, and QEMU's options appended to @s's extra args.
+ * Returns 0 or -errno with @err.
+ */
+int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, size_t size);
+/*
+ * The broker restarted (its KVMI channels do not survive): kvmi.attach
+ * again with the secret QEMU already holds, so its next connection is
+ * answered.  Says what happened.
+ */
+void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
+/* QEMU has read its secret: remove the file. */
+void kvmi_hand_forget_key(kvmi_hand *k);
+/* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */
+void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
+void kvmi_hand_done(kvmi_hand *k);
 
 /* launcher-isolate.c */
 /* No capabilities and no_new_privs, from the start. */

@@ -340,14 +340,34 @@ bool harness_log_contains(const char *needle) {
         return false;
 }
 
-void harness_dump_log(void) {
-        char *log = read_all(HARNESS_BROKER_LOG);
+void harness_dump_file(const char *path, const char *title) {
+        char *log = read_all(path);
         if (!log)
                 return;
-        tap_diag("---- broker log ----");
+        tap_diag("---- %s ----", title ? title : path);
         for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
                 tap_diag("%s", l);
         free(log);
+}
+
+void harness_dump_log(void) {
+        harness_dump_file(HARNESS_BROKER_LOG, "broker log");
+}
+
+int harness_wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}
+
+void harness_write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                tap_ok(0, "write %s", path);
 }
 
 static void lo_up(void) {

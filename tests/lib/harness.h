@@ -65,6 +65,12 @@ void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */
 bool harness_log_contains(const char *needle);
 void harness_dump_log(void);
+/* Each line of file @path as a TAP diagnostic, under a "---- @title ----" line (NULL: the path). */
+void harness_dump_file(const char *path, const char *title);
+/* Write @text to @path (a failed TAP test when it cannot). */
+void harness_write_file(const char *path, const char *text);
+/* Reap child @pid within @timeout_ms: its wait status, or -ETIMEDOUT (still running). */
+int harness_wait_exit(pid_t pid, int timeout_ms);
 
 /* Absolute path of a cgroup (relative to NODE) as seen in here. */
 void harness_cgroup_path(harness *h, const char *rel, char *buf, size_t size);
