@@ -528,32 +528,42 @@ func testKVMI(t *testing.T, ctx context.Context, c *Client) {
 	if !ch.Keyed || len(ch.Secret) != 64 || ch.VM != "vm-go" {
 		t.Fatalf("attach %+v", ch)
 	}
-	mapPath := filepath.Join(t.TempDir(), "map")
-	cmd := exec.Command(peer, "--fd", "3", "--name", "vm-go", "--pages", "64", "--map", mapPath, "--secret", ch.Secret)
-	cmd.ExtraFiles = []*os.File{ch.File}
+	// QEMU is the client of a socket the tool side listens on: the peer
+	// connects as KVM-VMI's QEMU does, and the connection goes to the broker
+	dir := t.TempDir()
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "kvmi.sock"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	mapPrefix := filepath.Join(dir, "map")
+	cmd := exec.Command(peer, "--connect", filepath.Join(dir, "kvmi.sock"), "--name", "vm-go", "--pages", "64",
+		"--map", mapPrefix, "--secret", ch.Secret, "--connections", "1")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ch.File.Close()
 	defer func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
 	}()
-	for i := 0; ; i++ {
-		st, err := c.State(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.KVMI.Channel == "ready" {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("channel %s (%s)", st.KVMI.Channel, st.KVMI.ClosedBecause)
-		}
-		time.Sleep(50 * time.Millisecond)
+	l.SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := l.AcceptUnix()
+	if err != nil {
+		t.Fatalf("the peer did not connect: %v", err)
+	}
+	f, err := conn.File()
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := c.KVMIConnect(ctx, f)
+	f.Close()
+	if err != nil || cr.Connection != 1 || cr.VM != "vm-go" || !cr.Keyed || cr.Version != 1 || !cr.Unhook ||
+		cr.MaxGPA != 64*4096 {
+		t.Fatalf("connect: %+v %v", cr, err)
 	}
 	r, err := c.KVMISetPageAccess(ctx, []PageAccess{{0x1000, AccessR}, {0x2000, AccessR | AccessW}})
 	if err != nil || r.Entries != 2 || r.Applied != 2 {
@@ -581,7 +591,7 @@ func testKVMI(t *testing.T, ctx context.Context, c *Client) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("kvmi-peer: %v", err)
 	}
-	m, err := os.ReadFile(mapPath)
+	m, err := os.ReadFile(mapPrefix + ".1")
 	if err != nil || len(m) != 64 {
 		t.Fatalf("the peer's access map: %d bytes, %v", len(m), err)
 	}

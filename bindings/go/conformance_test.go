@@ -151,6 +151,8 @@ func typedArgs(t *testing.T, op string, raw json.RawMessage) interface{} {
 		v = &tapDestroyArgs{}
 	case "kvmi.attach":
 		v = &KVMIAttachArgs{}
+	case "kvmi.connect":
+		v = &kvmiConnectArgs{}
 	case "kvmi.set-page-access":
 		v = &pageAccessArgs{}
 	default:
@@ -254,6 +256,8 @@ func resultFor(t testing.TB, op string) interface{} {
 		return &TapDestroyResult{}
 	case "kvmi.attach":
 		return &KVMIChannel{}
+	case "kvmi.connect":
+		return &KVMIConnection{}
 	case "kvmi.set-page-access":
 		return &PageAccessResult{}
 	case "kvmi.detach":
@@ -383,6 +387,15 @@ func TestConformanceClient(t *testing.T) {
 				tap.Files = nil
 			}
 			got = tap
+		case "kvmi.connect":
+			// any descriptor stands for QEMU's connection here: the peer only replies
+			pr, pw, perr := os.Pipe()
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			got, err = c.KVMIConnect(testCtx(t), pr)
+			pr.Close()
+			pw.Close()
 		}
 		if r.Error != nil {
 			checkError(t, r.Name, err, r.Error)

@@ -24,8 +24,11 @@
 //
 // Every operation of API 1 is a method with typed arguments and result:
 // Ping, State (state.get), MemlockSet, CgroupMove, SchedSet, TapCreate
-// (the queue descriptors arrive by SCM_RIGHTS as Tap.Files, close-on-exec),
-// TapDestroy, KVMIAttach (KVMIChannel.File, the socket to hand to QEMU),
+// (the queue descriptors arrive by SCM_RIGHTS as Tap.Files, close-on-exec,
+// and with Vhost the /dev/vhost-net ones as Tap.VhostFiles), TapDestroy,
+// KVMIAttach (opens the channel and gives the secret for QEMU), KVMIConnect
+// (hands over each connection KVM-VMI's QEMU makes to a socket the caller
+// listens on; the broker answers its hello and programs the shadow again),
 // KVMISetPageAccess (entries inline), KVMISetPageAccessMemfd (a sealed memfd
 // made by NewPageAccessMemfd) and KVMIDetach:
 //

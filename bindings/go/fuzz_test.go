@@ -24,7 +24,7 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("{"))
 	ops := []string{"ping", "state.get", "memlock.set", "cgroup.move", "sched.set", "tap.create", "tap.destroy",
-		"kvmi.attach", "kvmi.set-page-access", "kvmi.detach"}
+		"kvmi.attach", "kvmi.connect", "kvmi.set-page-access", "kvmi.detach"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeReply(data)
 		if err == nil {

@@ -131,16 +131,21 @@ type State struct {
 
 // KVMIState is the session's KVMI channel in State.
 type KVMIState struct {
-	Channel          string `json:"channel"` // detached, hello, setup, ready or closed
-	Keyed            bool   `json:"keyed,omitempty"`
-	ClosedBecause    string `json:"closed_because,omitempty"`
-	Version          uint64 `json:"version,omitempty"`
-	MaxMsgSize       uint64 `json:"max_msg_size,omitempty"`
-	VCPUs            uint64 `json:"vcpus,omitempty"`
-	MessagesSent     uint64 `json:"messages_sent,omitempty"`
-	EntriesSent      uint64 `json:"entries_sent,omitempty"`
-	CommandsInFlight uint64 `json:"commands_in_flight,omitempty"`
-	BatchesPending   uint64 `json:"batches_pending,omitempty"`
+	Channel          string       `json:"channel"` // detached, waiting, hello, setup, ready or closed
+	Keyed            bool         `json:"keyed,omitempty"`
+	Connections      uint64       `json:"connections,omitempty"` // QEMU's connections handed over so far
+	Unhooks          uint64       `json:"unhooks,omitempty"`     // UNHOOK events (pause, shutdown, ...)
+	ClosedBecause    string       `json:"closed_because,omitempty"`
+	Version          uint64       `json:"version,omitempty"`
+	MaxMsgSize       uint64       `json:"max_msg_size,omitempty"`
+	VCPUs            uint64       `json:"vcpus,omitempty"`
+	MaxGPA           uint64       `json:"max_gpa,omitempty"`
+	UnhookEnabled    bool         `json:"unhook_enabled,omitempty"`
+	LastReapply      *KVMIReapply `json:"last_reapply,omitempty"`
+	MessagesSent     uint64       `json:"messages_sent,omitempty"`
+	EntriesSent      uint64       `json:"entries_sent,omitempty"`
+	CommandsInFlight uint64       `json:"commands_in_flight,omitempty"`
+	BatchesPending   uint64       `json:"batches_pending,omitempty"`
 	Shadow           struct {
 		Pages    uint64            `json:"pages"`
 		ByAccess map[string]uint64 `json:"by_access"`
@@ -317,33 +322,61 @@ type tapDestroyArgs struct {
 // KVMIAttachArgs are the arguments of kvmi.attach.
 type KVMIAttachArgs struct {
 	Keyed *bool `json:"keyed,omitempty"` // nil: true
+	// Secret is the secret an earlier attach returned, used again: QEMU
+	// reads its secret once, so a client whose broker restarted attaches
+	// with the one QEMU holds.
+	Secret string `json:"secret,omitempty"`
 }
 
-// KVMIChannel is the result of kvmi.attach with the channel's socket.
+// KVMIChannel is the result of kvmi.attach.  The channel has no socket
+// yet: QEMU connects to a socket the client listens on, and each
+// connection is handed over with KVMIConnect.
 type KVMIChannel struct {
-	FD           int    `json:"fd"`
-	VM           string `json:"vm"`
-	Keyed        bool   `json:"keyed"`
-	Secret       string `json:"secret,omitempty"` // give it to QEMU: -object secret
-	ReapplyPages uint64 `json:"reapply_pages"`
-	TimeoutMS    uint64 `json:"timeout_ms"`
-	// File is the connected socket to hand to QEMU; the caller owns it.
-	File *os.File `json:"-"`
+	VM          string `json:"vm"`
+	Keyed       bool   `json:"keyed"`
+	Secret      string `json:"secret,omitempty"` // give it to QEMU: -object secret
+	ShadowPages uint64 `json:"shadow_pages"`
+	TimeoutMS   uint64 `json:"timeout_ms"`
 }
 
 // KVMIAttach opens the session's KVMI channel.
 func (c *Client) KVMIAttach(ctx context.Context, a KVMIAttachArgs) (*KVMIChannel, error) {
-	var r KVMIChannel
-	files, err := c.do(ctx, "kvmi.attach", a, nil, &r)
-	if err != nil {
-		return nil, err
-	}
-	if len(files) != 1 || r.FD != 0 {
-		closeFiles(files)
-		return nil, localError(syscall.EBADMSG, "kvmi.attach answered with %d descriptors (fd %d)", len(files), r.FD)
-	}
-	r.File = files[0]
-	return &r, nil
+	return doPlain[KVMIChannel](ctx, c, "kvmi.attach", a, nil)
+}
+
+// KVMIReapply says what re-programming the shadow on a connection did.
+type KVMIReapply struct {
+	Pages     uint64 `json:"pages"`
+	Applied   uint64 `json:"applied"`
+	Refused   uint64 `json:"refused"`    // the kernel refused them: they left the shadow
+	BeyondRAM uint64 `json:"beyond_ram"` // at or beyond max_gpa: not sent, left the shadow
+}
+
+// KVMIConnection is the result of kvmi.connect.
+type KVMIConnection struct {
+	Connection   uint64      `json:"connection"`
+	VM           string      `json:"vm"`
+	Keyed        bool        `json:"keyed"`
+	Version      uint64      `json:"version"`
+	MaxMsgSize   uint64      `json:"max_msg_size"`
+	VCPUs        uint64      `json:"vcpus"`
+	MaxGPA       uint64      `json:"max_gpa"`
+	Unhook       bool        `json:"unhook"` // the UNHOOK event is enabled
+	EpermRetries uint64      `json:"eperm_retries"`
+	Reapplied    KVMIReapply `json:"reapplied"`
+	ShadowPages  uint64      `json:"shadow_pages"`
+}
+
+type kvmiConnectArgs struct {
+	Socket int `json:"socket"`
+}
+
+// KVMIConnect hands one connection QEMU made to the client's socket over
+// to the broker, which answers QEMU's hello, enables UNHOOK and programs
+// the shadow again; it returns when the connection is ready.  conn stays
+// the caller's (close it afterwards).
+func (c *Client) KVMIConnect(ctx context.Context, conn *os.File) (*KVMIConnection, error) {
+	return doPlain[KVMIConnection](ctx, c, "kvmi.connect", kvmiConnectArgs{0}, conn)
 }
 
 // Access bits of a guest page (KVMI): R=1, W=2, X=4.

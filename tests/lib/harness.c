@@ -938,16 +938,6 @@ unsigned harness_erase_findings(const char *report, const char *who) {
         return n;
 }
 
-int harness_wait_exit(pid_t pid, int timeout_ms) {
-        for (int t = 0; t < timeout_ms; t += 50) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return st;
-                usleep(50000);
-        }
-        return -ETIMEDOUT;
-}
-
 pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
         tap_is_int(harness_netns_add(netns), 0, "%s gets its own network namespace", netns);
         char *const argv[] = { "/bin/sleep", "1000", NULL };

@@ -186,5 +186,3 @@ int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
 char *harness_erase_report(const char *path);
 /* Findings (FREED/REALLOC-MOVED/LIVE lines) about the process named @who in @report, each to TAP diag; their count. */
 unsigned harness_erase_findings(const char *report, const char *who);
-/* Reap the child @pid within @timeout_ms: its wait status, or -ETIMEDOUT (it still runs). */
-int harness_wait_exit(pid_t pid, int timeout_ms);
