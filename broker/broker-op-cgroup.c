@@ -300,14 +300,18 @@ typedef struct move_outcome {
  * that process still held it after the write (a pid is not reused before
  * its process is reaped).  When it did not, a new process may have got the
  * number in between and been moved: a process now in @want that started
- * after ours is put back where a new process starts, in its parent's
- * cgroup, and the broker says so.
+ * no earlier than ours is put back where a new process starts, in its
+ * parent's cgroup, and the broker says so.  Start times count clock ticks
+ * (10 ms): a process forked in the same tick as ours has the same one, and
+ * since ours was dead when the number was read again, the process holding
+ * it now is another one even then.  Only an earlier start (impossible
+ * while ours held the number) is left alone.
  */
 static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const char *want) {
         _cleanup_free_ char *now = NULL, *back = NULL;
         uint64_t t;
         pid_t parent;
-        if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t == started ||
+        if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t < started ||
             proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
                 return;
         char num[32];

@@ -189,15 +189,6 @@ static pid_t spawn_launcher(harness *h, const char *spec) {
         return harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
 }
 
-static void dump_file(const char *path) {
-        size_t n = 0;
-        char *t = slurp(path, &n);
-        tap_diag("---- %s ----", path);
-        for (char *save = NULL, *l = t ? strtok_r(t, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
-                tap_diag("%s", l);
-        free(t);
-}
-
 static pid_t qemu_pid(void) {
         size_t n = 0;
         char *t = slurp(LOG, &n);
@@ -325,7 +316,7 @@ static void disk_qcow2_luks(harness *h) {
                 free(t);
         }
         if (tap_failed_)
-                dump_file(LOG);
+                harness_dump_file(LOG, NULL);
 }
 
 /* launcher-disk-raw-luks: a raw LUKS volume on virtio-scsi, the console on a unix socket. */
@@ -375,7 +366,7 @@ static void disk_raw_luks(harness *h) {
         }
         stop_launcher(l);
         if (tap_failed_)
-                dump_file(LOG);
+                harness_dump_file(LOG, NULL);
 }
 
 /* launcher-disk-wrong-key: QEMU cannot unlock the volume; the VM does not start and says why. */
@@ -404,7 +395,7 @@ static void disk_wrong_key(harness *h) {
                 waitpid(l, NULL, 0);
         }
         if (tap_failed_)
-                dump_file(LOG);
+                harness_dump_file(LOG, NULL);
 }
 
 /* launcher-kernel-boot: direct kernel boot with an initrd and a command line, no firmware disk. */
@@ -429,8 +420,8 @@ static void kernel_boot(harness *h) {
                "console: and the initrd as its module");
         stop_launcher(l);
         if (tap_failed_) {
-                dump_file(LOG);
-                dump_file(CONSOLE);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(CONSOLE, NULL);
         }
 
         /* a kernel the pod's uid cannot read: the launcher says so before QEMU runs */
@@ -527,7 +518,7 @@ static void launcher_vhost(harness *h) {
                 }
         }
         if (tap_failed_)
-                dump_file(LOG);
+                harness_dump_file(LOG, NULL);
 }
 
 static const scenario scenarios[] = {

@@ -626,7 +626,9 @@ static bool pid_reuse_once(harness *h, int attempt) {
         tap_ok(1, "held at opening cgroup.procs, the client (pid %d) was killed and reaped, and a process in "
                "pod-b got its pid",
                (int) target);
-        tap_ok(harness_log_contains("was reused while it was moved"), "the broker notices the pid was reused");
+        /* the broker goes on once detached: wait (bounded) for its word */
+        tap_ok(WAIT_MS(harness_log_contains("was reused while it was moved"), 5000),
+               "the broker notices the pid was reused");
         tap_is_str(harness_task_cgroup(stranger, stranger), "/kubepods.slice/pod-b",
                    "the stranger is back in pod-b, not left in pod-a's cgroup");
         char rel[64];
