@@ -343,6 +343,8 @@ static void launcher_denied(harness *h) {
                 dump_launcher_log();
 }
 
+static bool pid_gone(pid_t pid);
+
 static void launcher_bad_spec(harness *h) {
         char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
         mkdir(VMDIR, 0755);
@@ -352,6 +354,46 @@ static void launcher_bad_spec(harness *h) {
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "a bad spec makes the launcher exit 1");
         tap_ok(harness_file_contains(LOG, VMDIR "/vm.json:3:12: \"vcpus\" must be an integer from 1 to 256", 0),
                "with FILE:LINE:COLUMN and what is allowed");
+        /* what cannot work is refused before anything starts: QEMU cannot lock 64 MiB within 32 MiB */
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\",\n"
+                                     "  \"mem_lock\": true, \"memlock\": \"32M\" }\n");
+        l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        st = wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "memlock below guest RAM with mem_lock: exit 1");
+        tap_ok(harness_file_contains(LOG, VMDIR "/vm.json:2:32: \"memlock\" (32 MiB) is smaller than guest RAM "
+                                          "(\"memory\": 64 MiB) while QEMU locks its memory", 0),
+               "saying memlock is smaller than guest RAM, where");
+        tap_ok(!harness_file_contains(LOG, "QEMU pid", 0), "QEMU was never started");
+        /* realtime "dedicated" without its CPUs */
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\", \"vcpus\": 2,\n"
+                                     "  \"realtime\": { \"vcpus\": \"1\", \"safety\": \"dedicated\" } }\n");
+        l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        st = wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "safety dedicated without cpus: exit 1");
+        tap_ok(harness_file_contains(LOG, "\"dedicated\" needs \"cpus\"", 0), "saying it needs cpus");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
+/* QEMU exits before it is resumed: the launcher says how it ended, not that QMP closed */
+static void launcher_qemu_early_exit(harness *h) {
+        char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
+        vm_dir();
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\", \"accel\": \"tcg\",\n"
+                                     "  \"extra_args\": [ \"-kernel\", \"" VMDIR "/no-such-kernel\" ] }\n");
+        pid_t l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        int st = wait_exit(l, 60000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "the launcher exits 1 (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "QEMU exited with status 1 before the guest was resumed", 0),
+               "its error names QEMU's exit status");
+        tap_ok(harness_file_contains(LOG, "its last words on stderr: qemu: could not open kernel file '"
+                                          VMDIR "/no-such-kernel'", 0),
+               "and QEMU's last words");
+        tap_ok(!harness_file_contains(LOG, "closed QMP", 0), "not a closed QMP socket");
+        /* QEMU's stderr still reaches the log as it was written */
+        tap_ok(harness_file_contains(LOG, "qemu: could not open kernel file", 0), "QEMU's own line is in the log");
+        pid_t q = qemu_pid_from_log();
+        tap_ok(q > 0 && pid_gone(q), "QEMU is gone");
         if (tap_failed_)
                 dump_launcher_log();
 }
@@ -797,6 +839,7 @@ static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
+        { "launcher-qemu-early-exit", policy_all, launcher_qemu_early_exit },
         { "launcher-killed", policy_all, launcher_killed },
         { "launcher-qemu-quit", policy_all, launcher_qemu_quit },
         { "launcher-qemu-killed", policy_all, launcher_qemu_killed },
