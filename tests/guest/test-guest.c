@@ -89,15 +89,6 @@ static void write_file(const char *path, const char *text) {
                 tap_ok(0, "write %s", path);
 }
 
-static int wait_exit(pid_t pid, int timeout_ms) {
-        for (int t = 0; t < timeout_ms; t += 50) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return st;
-                usleep(50000);
-        }
-        return -ETIMEDOUT;
-}
 
 static void dump_file(const char *path) {
         FILE *f = fopen(path, "re");
@@ -135,20 +126,6 @@ static bool console_line(const char *prefix, char *out, size_t size, int timeout
                         return false;
                 usleep(100000);
         }
-}
-
-static pid_t qemu_pid_from_log(void) {
-        FILE *f = fopen(LOG, "re");
-        char line[1024];
-        pid_t p = -1;
-        while (f && fgets(line, sizeof(line), f)) {
-                const char *k = strstr(line, "QEMU pid ");
-                if (k)
-                        p = (pid_t) atoi(k + 9);
-        }
-        if (f)
-                fclose(f);
-        return p;
 }
 
 typedef struct guest_opts {
@@ -193,10 +170,10 @@ static pid_t start_launcher(harness *h) {
 }
 
 static void stop_launcher(pid_t l) {
-        int st = wait_exit(l, 60000); /* the guest powers off by itself */
+        int st = harness_wait_exit(l, 60000); /* the guest powers off by itself */
         if (st == -ETIMEDOUT) {
                 kill(l, SIGTERM);
-                st = wait_exit(l, 30000);
+                st = harness_wait_exit(l, 30000);
         }
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the guest powered off and the launcher exits 0 (0x%x)",
                st);
@@ -251,7 +228,7 @@ static void guest_net(harness *h) {
         tap_ok(up, "the guest kernel runs its /init:%s", line);
         if (!up)
                 goto fail;
-        pid_t q = qemu_pid_from_log();
+        pid_t q = harness_qemu_pid_in(LOG);
         tap_ok(console_line("queues ", line, sizeof(line), 60000), "the guest has eth0");
         tap_is_str(line, "rx-0 rx-1 tx-0 tx-1 ", "guest: both queue pairs are enabled (/sys/class/net/eth0/queues)");
         tap_ok(console_line("network up", line, sizeof(line), 60000), "guest: ping reaches the bridge and back:%s", line);
@@ -349,7 +326,7 @@ static void guest_realtime(harness *h) {
                 dump_file(CONSOLE);
                 return;
         }
-        pid_t q = qemu_pid_from_log();
+        pid_t q = harness_qemu_pid_in(LOG);
         pid_t v1 = vcpu_thread(q, 1);
         tap_ok(v1 > 0, "QEMU's vCPU 1 thread: %d", (int) v1);
         harness_sched_attr a = harness_sched_getattr(v1);
@@ -408,7 +385,7 @@ static void guest_early_exit(harness *h) {
         guest_opts o = { .initrd = VMDIR "/no-such-initrd" };
         prepare(&o);
         pid_t l = start_launcher(h);
-        int st = wait_exit(l, 60000);
+        int st = harness_wait_exit(l, 60000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "the launcher exits 1 (0x%x)", st);
         tap_ok(harness_file_contains(LOG, "QEMU exited with status 1 before the guest was resumed", 0),
                "its error names QEMU's exit status");

@@ -860,3 +860,27 @@ harness_sched_attr harness_sched_getattr(pid_t tid) {
                 a.sched_policy = 999;
         return a;
 }
+
+pid_t harness_qemu_pid_in(const char *log) {
+        FILE *f = fopen(log, "re");
+        char line[1024];
+        pid_t p = -1;
+        while (f && fgets(line, sizeof(line), f)) {
+                const char *k = strstr(line, "QEMU pid ");
+                if (k)
+                        p = (pid_t) atoi(k + 9);
+        }
+        if (f)
+                fclose(f);
+        return p;
+}
+
+int harness_wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}

@@ -107,6 +107,10 @@ const char *jstr(const char *json, const char *path); /* rotating static buffers
  * (NULL: the scenario's), stdout and stderr to file @log; returns its pid. */
 pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, const char *log,
                            char *const *argv);
+/* The last "QEMU pid N" a launcher wrote to @log (-1: none). */
+pid_t harness_qemu_pid_in(const char *log);
+/* waitpid() for @pid for up to @timeout_ms: its status, or -ETIMEDOUT. */
+int harness_wait_exit(pid_t pid, int timeout_ms);
 /* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
 bool harness_file_contains(const char *path, const char *needle, int timeout_ms);
 
