@@ -12,6 +12,9 @@
  *                   "dedicated"), the guest keeps it busy for 30 s: QEMU
  *                   lives, and a normal-priority host task on CPU 1 still
  *                   gets CPU time;
+ *   guest-rttime    the same busy guest under safety "rttime" (RLIMIT_RTTIME
+ *                   200 ms, rtkit's rule): the kernel kills QEMU, which is
+ *                   why VMs need "dedicated";
  *   guest-early-exit  QEMU exits before the guest runs: the launcher names
  *                   its exit status.
  * The guest reports on its serial console ("DT: ..." lines, a file); the
@@ -53,6 +56,18 @@ static const char policy_guest[] =
         "      \"memlock\": { \"max\": \"1G\" },\n"
         "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
         "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 10, \"safety\": \"dedicated\", \"cpus\": \"1\" },\n"
+        "      \"tap\": { \"template\": \"vnet%d\", \"max_queues\": 4, \"bridges\": \"br0\" } }\n"
+        "  ]\n"
+        "}\n";
+
+/* the same, with rtkit's rule */
+static const char policy_rttime[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"guests-rttime\",\n"
+        "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
+        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 10, \"max_rttime_us\": 200000 },\n"
         "      \"tap\": { \"template\": \"vnet%d\", \"max_queues\": 4, \"bridges\": \"br0\" } }\n"
         "  ]\n"
         "}\n";
@@ -130,6 +145,7 @@ static bool console_line(const char *prefix, char *out, size_t size, int timeout
 
 typedef struct guest_opts {
         bool realtime;
+        bool rttime; /* realtime under safety "rttime" (200 ms) instead of "dedicated" on CPU 1 */
         unsigned mib, busy_s;
         const char *initrd; /* NULL: the built one */
 } guest_opts;
@@ -146,8 +162,10 @@ static void prepare(const guest_opts *o) {
         if (chown(VMDIR, 1000, 1000) < 0)
                 tap_ok(0, "chown " VMDIR);
         if (o->realtime)
-                snprintf(rt, sizeof(rt), "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, \"safety\": \"dedicated\", "
-                                         "\"cpus\": \"1\" },\n  \"housekeeping\": \"housekeeping\",\n");
+                snprintf(rt, sizeof(rt), "  \"realtime\": { \"vcpus\": \"1\", \"priority\": 1, %s },\n"
+                                         "  \"housekeeping\": \"housekeeping\",\n",
+                         o->rttime ? "\"safety\": \"rttime\", \"rttime_us\": 200000"
+                                   : "\"safety\": \"dedicated\", \"cpus\": \"1\"");
         snprintf(spec, sizeof(spec),
                  "{ \"name\": \"vm-a\", \"accel\": \"%s\", \"memory\": \"256M\", \"vcpus\": 2,\n"
                  "%s"
@@ -381,6 +399,33 @@ static void guest_realtime(harness *h) {
         }
 }
 
+/* rtkit's rule on a vCPU: the first busy stretch of 200 ms gets QEMU killed */
+static void guest_rttime(harness *h) {
+        guest_opts o = { .realtime = true, .rttime = true, .busy_s = BUSY_S };
+        prepare(&o);
+        pid_t l = start_launcher(h);
+        tap_ok(l > 0, "delegate-launcher started as uid 1000 in pod-a");
+        int st = harness_wait_exit(l, 180000);
+        if (st == -ETIMEDOUT) {
+                kill(l, SIGKILL);
+                waitpid(l, NULL, 0);
+        }
+        char line[512];
+        bool busy = console_line("busy start", line, sizeof(line), 0);
+        tap_diag("the guest %s its busy loop before QEMU ended", busy ? "had started" : "had not reached");
+        tap_ok(!console_line("busy end", line, sizeof(line), 0), "the guest never finished its %d s busy loop", BUSY_S);
+        /* RLIMIT_RTTIME soft = hard: the kernel sends SIGKILL (SIGXCPU when only the soft limit is passed) */
+        tap_ok(st >= 0 && WIFEXITED(st) && (WEXITSTATUS(st) == 128 + SIGKILL || WEXITSTATUS(st) == 128 + SIGXCPU),
+               "the launcher exits with QEMU's status: killed by the kernel's RLIMIT_RTTIME (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "QEMU exited (status 137)", 0) ||
+                       harness_file_contains(LOG, "QEMU exited (status 152)", 0),
+               "the launcher says QEMU was killed (status 137 or 152)");
+        if (tap_failed_) {
+                dump_file(LOG);
+                dump_file(CONSOLE);
+        }
+}
+
 static void guest_early_exit(harness *h) {
         guest_opts o = { .initrd = VMDIR "/no-such-initrd" };
         prepare(&o);
@@ -400,6 +445,7 @@ static void guest_early_exit(harness *h) {
 static const scenario scenarios[] = {
         { "guest-net", policy_guest, guest_net },
         { "guest-realtime", policy_guest, guest_realtime },
+        { "guest-rttime", policy_rttime, guest_rttime },
         { "guest-early-exit", policy_guest, guest_early_exit },
 };
 
