@@ -223,19 +223,22 @@ section_guest() {
         python3 - $d/runs.jsonl <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-med = lambda mode, k: statistics.median(r[k] for r in runs if r["mode"] == mode and r["ok"])
-n = lambda mode: sum(1 for r in runs if r["mode"] == mode and r["ok"])
-print("| what | QEMU started directly by root | through delegate-launcher | runs (ok) |")
+vals = lambda mode, k: [r[k] for r in runs if r["mode"] == mode and r["ok"]]
+n = lambda mode: len(vals(mode, "ok"))
+def cell(mode, k, fmt):
+    v = vals(mode, k)
+    return (f"{statistics.median(v):{fmt}} ({min(v):{fmt}}-{max(v):{fmt}})") if v else "-"
+print("| what (median, range) | QEMU started directly by root | through delegate-launcher | runs ok |")
 print("|---|---|---|---|")
-print(f"| boot to network, s (start to the guest's ping of the bridge) | {med('direct', 'boot_to_network_s'):.2f} "
-      f"| {med('launcher', 'boot_to_network_s'):.2f} | {n('direct')} / {n('launcher')} |")
+print(f"| boot to network, s (start to the guest's ping of the bridge) | {cell('direct', 'boot_to_network_s', '.2f')} "
+      f"| {cell('launcher', 'boot_to_network_s', '.2f')} | {n('direct')} / {n('launcher')} |")
 for k, what in (("host_to_guest_MBps", "host to guest, MB/s"), ("guest_to_host_MBps", "guest to host, MB/s")):
-    print(f"| {what} | {med('direct', k):.1f} | {med('launcher', k):.1f} | {n('direct')} / {n('launcher')} |")
+    print(f"| {what} | {cell('direct', k, '.1f')} | {cell('launcher', k, '.1f')} | {n('direct')} / {n('launcher')} |")
 PY
         echo
         echo "Debian's kernel and busybox (tests/guest/build-guest.sh) under TCG (this host's KVM cannot run a guest"
         echo "kernel), 256 MiB, 2 vCPUs, one 2-queue virtio-net NIC (vnet_hdr) on br0; ${GUEST_MIB:-64} MiB each way"
-        echo "with busybox nc in the guest and tests/guest/bulk-peer.py on the bridge; medians of $runs runs each."
+        echo "with busybox nc in the guest and tests/guest/bulk-peer.py on the bridge; $runs runs each, alternating."
         echo "Direct: QEMU opens its own TAP and root puts it on br0 between QMP and cont; the launcher: the pod's"
         echo "uid, TAP fds, memlock and the rest from the broker."
         echo
