@@ -48,8 +48,7 @@ static const char policy_no_sched[] =
         "}\n";
 
 static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        if (harness_write_file(path, text) < 0)
                 tap_ok(0, "write %s", path);
 }
 
@@ -128,20 +127,9 @@ static pid_t start_launcher(harness *h) {
         return spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, NULL);
 }
 
-static void dump_log(const char *log) {
-        FILE *f = fopen(log, "re");
-        char line[1024];
-        tap_diag("---- %s ----", log);
-        while (f && fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\n")] = 0;
-                tap_diag("%s", line);
-        }
-        if (f)
-                fclose(f);
-}
 
 static void dump_launcher_log(void) {
-        dump_log(LOG);
+        harness_dump_file(LOG, NULL);
 }
 
 static pid_t qemu_pid_from_log(void) {
@@ -257,19 +245,7 @@ static void launcher_vm(harness *h) {
         tap_has_str(out, "\"multi_queue\"", "kernel: multi-queue");
         free(out);
         tap_ok(harness_sh(NULL, "ip link show vnet0 >/dev/null 2>&1") != 0, "vnet0 is not in the broker's netns");
-        snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
-        DIR *d = opendir(path);
-        int tapfds = 0;
-        for (struct dirent *de; d && (de = readdir(d));) {
-                char p2[400];
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
-                harness_read_file(p2, buf, sizeof(buf));
-                tapfds += strstr(buf, "iff:\tvnet0") != NULL;
-        }
-        if (d)
-                closedir(d);
+        int tapfds = harness_tap_fds(q, "vnet0");
         tap_is_int(tapfds, 2, "QEMU holds both queues of vnet0");
 
         tap_ok(harness_file_contains(VMDIR "/firmware.log", "SeaBIOS", 20000), "the guest's firmware ran (SeaBIOS log)");
@@ -790,7 +766,7 @@ out:
         stop_launcher(ls);
         tap_ok(wait_link_gone("pod-b", "vnet0"), "source: vnet0 is removed from pod-b's netns");
         if (tap_failed_) {
-                dump_log(SRC_LOG);
+                harness_dump_file(SRC_LOG, NULL);
                 dump_launcher_log();
         }
 }

@@ -99,23 +99,11 @@ static int build_guest(void) {
 }
 
 static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        if (harness_write_file(path, text) < 0)
                 tap_ok(0, "write %s", path);
 }
 
 
-static void dump_file(const char *path) {
-        FILE *f = fopen(path, "re");
-        char line[1024];
-        tap_diag("---- %s ----", path);
-        while (f && fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\n")] = 0;
-                tap_diag("%s", line);
-        }
-        if (f)
-                fclose(f);
-}
 
 /* The rest of the console line that starts with "DT: @prefix", waiting up to @timeout_ms. */
 static bool console_line(const char *prefix, char *out, size_t size, int timeout_ms) {
@@ -197,25 +185,6 @@ static void stop_launcher(pid_t l) {
                st);
 }
 
-/* QEMU's fds on TAP @dev that are attached to it (a detached queue's fdinfo shows "iff:" empty). */
-static int tap_queues_attached(pid_t q, const char *dev) {
-        char path[96], want[64], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
-        snprintf(want, sizeof(want), "iff:\t%s\n", dev);
-        DIR *d = opendir(path);
-        int n = 0;
-        for (struct dirent *de; d && (de = readdir(d));) {
-                char p2[400];
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
-                harness_read_file(p2, buf, sizeof(buf));
-                n += strstr(buf, want) != NULL;
-        }
-        if (d)
-                closedir(d);
-        return n;
-}
 
 /* Start bulk-peer.py in pod-a's netns (background); its JSON line goes to @out. */
 static void bulk_peer(const char *args, const char *out) {
@@ -251,7 +220,7 @@ static void guest_net(harness *h) {
         tap_is_str(line, "rx-0 rx-1 tx-0 tx-1 ", "guest: both queue pairs are enabled (/sys/class/net/eth0/queues)");
         tap_ok(console_line("network up", line, sizeof(line), 60000), "guest: ping reaches the bridge and back:%s", line);
         tap_has_str(line, "3 packets received from 10.0.0.1", "guest: 3 of 3 replies");
-        tap_is_int(tap_queues_attached(q, "vnet0"), 2, "host: both of QEMU's queue fds are attached to vnet0");
+        tap_is_int(harness_tap_fds(q, "vnet0"), 2, "host: both of QEMU's queue fds are attached to vnet0");
         char *out = NULL;
         harness_sh(&out, "ip netns exec pod-a ls /sys/class/net/vnet0/queues | tr '\\n' ' '");
         tap_is_str(out ? out : "", "rx-0 rx-1 tx-0 tx-1 ", "host: vnet0 runs 2 queue pairs");
@@ -276,15 +245,15 @@ static void guest_net(harness *h) {
         tap_ok(console_line("done", line, sizeof(line), 60000), "the guest finished its sequence");
         stop_launcher(l);
         if (tap_failed_) {
-                dump_file(LOG);
-                dump_file(CONSOLE);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(CONSOLE, NULL);
         }
         return;
 fail:
         kill(l, SIGKILL);
         waitpid(l, NULL, 0);
-        dump_file(LOG);
-        dump_file(CONSOLE);
+        harness_dump_file(LOG, NULL);
+        harness_dump_file(CONSOLE, NULL);
 }
 
 /* utime + stime of thread @tid of @pid in clock ticks (-1: gone) */
@@ -340,8 +309,8 @@ static void guest_realtime(harness *h) {
         if (!up) {
                 kill(l, SIGKILL);
                 waitpid(l, NULL, 0);
-                dump_file(LOG);
-                dump_file(CONSOLE);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(CONSOLE, NULL);
                 return;
         }
         pid_t q = harness_qemu_pid_in(LOG);
@@ -394,8 +363,8 @@ static void guest_realtime(harness *h) {
         tap_ok(harness_file_contains(LOG, "safety \"dedicated\"", 0), "the launcher reports the model it used");
         stop_launcher(l);
         if (tap_failed_) {
-                dump_file(LOG);
-                dump_file(CONSOLE);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(CONSOLE, NULL);
         }
 }
 
@@ -421,8 +390,8 @@ static void guest_rttime(harness *h) {
                        harness_file_contains(LOG, "QEMU exited (status 152)", 0),
                "the launcher says QEMU was killed (status 137 or 152)");
         if (tap_failed_) {
-                dump_file(LOG);
-                dump_file(CONSOLE);
+                harness_dump_file(LOG, NULL);
+                harness_dump_file(CONSOLE, NULL);
         }
 }
 
@@ -439,7 +408,7 @@ static void guest_early_exit(harness *h) {
                "and QEMU's last words");
         tap_ok(!harness_file_contains(LOG, "closed QMP", 0), "not a closed QMP socket");
         if (tap_failed_)
-                dump_file(LOG);
+                harness_dump_file(LOG, NULL);
 }
 
 static const scenario scenarios[] = {

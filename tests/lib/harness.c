@@ -42,7 +42,7 @@ static void die(const char *fmt, ...) {
         exit(1);
 }
 
-static int write_file(const char *path, const char *text) {
+int harness_write_file(const char *path, const char *text) {
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644);
         if (fd < 0)
                 return -errno;
@@ -81,13 +81,13 @@ int harness_move(harness *h, pid_t pid, const char *rel) {
         char path[512], num[32];
         snprintf(path, sizeof(path), "%s/%s/cgroup.procs", h->cgroot, rel);
         snprintf(num, sizeof(num), "%d", (int) pid);
-        return write_file(path, num);
+        return harness_write_file(path, num);
 }
 
 void harness_write_policy(const char *name, const char *text) {
         char path[512];
         snprintf(path, sizeof(path), "%s/%s", HARNESS_POLICY_DIR, name);
-        if (write_file(path, text) < 0)
+        if (harness_write_file(path, text) < 0)
                 die("cannot write policy %s", path);
 }
 
@@ -320,14 +320,18 @@ bool harness_log_contains(const char *needle) {
         return false;
 }
 
-void harness_dump_log(void) {
-        char *log = read_all(HARNESS_BROKER_LOG);
-        if (!log)
+void harness_dump_file(const char *path, const char *title) {
+        char *text = read_all(path);
+        if (!text)
                 return;
-        tap_diag("---- broker log ----");
-        for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
+        tap_diag("---- %s ----", title ? title : path);
+        for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
                 tap_diag("%s", l);
-        free(log);
+        free(text);
+}
+
+void harness_dump_log(void) {
+        harness_dump_file(HARNESS_BROKER_LOG, "broker log");
 }
 
 static void lo_up(void) {
@@ -748,7 +752,7 @@ static void remove_tree(const char *path) {
 static void kill_node(void) {
         char path[600], events[256];
         snprintf(path, sizeof(path), "%s/cgroup.kill", node_outside);
-        write_file(path, "1");
+        harness_write_file(path, "1");
         snprintf(path, sizeof(path), "%s/cgroup.events", node_outside);
         for (int i = 0; i < 250; i++) {
                 FILE *f = fopen(path, "re");
@@ -808,7 +812,7 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n) {
                 /* join NODE itself: the cgroup namespace is rooted where we
                  * stand when unsharing; run_inside() then moves to system */
                 snprintf(p, sizeof(p), "%s/cgroup.procs", node_outside);
-                if (write_file(p, "0") < 0)
+                if (harness_write_file(p, "0") < 0)
                         die("joining %s", p);
                 fflush(stdout);
                 _exit(run_inside(s, cg));
@@ -883,4 +887,23 @@ int harness_wait_exit(pid_t pid, int timeout_ms) {
                 usleep(50000);
         }
         return -ETIMEDOUT;
+}
+
+int harness_tap_fds(pid_t q, const char *dev) {
+        char path[96], want[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
+        snprintf(want, sizeof(want), "iff:\t%s\n", dev);
+        DIR *d = opendir(path);
+        int n = 0;
+        for (struct dirent *de; d && (de = readdir(d));) {
+                char p2[400];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
+                harness_read_file(p2, buf, sizeof(buf));
+                n += strstr(buf, want) != NULL;
+        }
+        if (d)
+                closedir(d);
+        return n;
 }

@@ -64,6 +64,10 @@ void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */
 bool harness_log_contains(const char *needle);
 void harness_dump_log(void);
+/* Every line of file @path as a TAP diagnostic, under "---- @title ----" (NULL: the path). */
+void harness_dump_file(const char *path, const char *title);
+/* Write @text to file @path (created 0644 or truncated); 0 or -errno. */
+int harness_write_file(const char *path, const char *text);
 
 /* Absolute path of a cgroup (relative to NODE) as seen in here. */
 void harness_cgroup_path(harness *h, const char *rel, char *buf, size_t size);
@@ -107,6 +111,9 @@ const char *jstr(const char *json, const char *path); /* rotating static buffers
  * (NULL: the scenario's), stdout and stderr to file @log; returns its pid. */
 pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, const char *log,
                            char *const *argv);
+/* How many of @pid's fds are queues attached to TAP device @dev (a detached
+ * queue's fdinfo shows an empty "iff:"). */
+int harness_tap_fds(pid_t pid, const char *dev);
 /* The last "QEMU pid N" a launcher wrote to @log (-1: none). */
 pid_t harness_qemu_pid_in(const char *log);
 /* waitpid() for @pid for up to @timeout_ms: its status, or -ETIMEDOUT. */
