@@ -603,7 +603,8 @@ static int run(void) {
         if (s.realtime && realtime(ctx, &s, vcpus, n_vcpus) < 0)
                 goto out;
 
-        /* 5. run */
+        /* 5. run (what QEMU said so far goes to the log first) */
+        (void) qemu_stderr_pump(&qp);
         if (check_paused(&q, &qp, &s, arg_incoming ? "inmigrate" : "prelaunch") < 0)
                 goto out;
         if (arg_incoming) {

@@ -166,6 +166,9 @@ int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep
         close(gate[0]);
         close(err[1]);
         (void) fcntl(err[0], F_SETFL, O_NONBLOCK);
+        /* read only between steps until QEMU runs: room for its warnings meanwhile (best effort,
+         * up to fs.pipe-max-size) */
+        (void) fcntl(err[0], F_SETPIPE_SZ, 1 << 20);
         q->pid = pid;
         q->gate = gate[1];
         q->err_fd = err[0];
