@@ -6,7 +6,6 @@
  * words ("mlockall: Cannot allocate memory") rather than as a closed QMP
  * socket.
  */
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -56,14 +55,15 @@ int qemu_stderr_pump(qemu_proc *q) {
 }
 
 void qemu_stderr_drain(qemu_proc *q) {
-        if (q->err_fd < 0)
-                return;
-        /* QEMU is gone: what is left in the pipe is all it said (EOF unless a child of it
-         * still holds the pipe; QEMU runs with -sandbox spawn=deny) */
-        int fl = fcntl(q->err_fd, F_GETFL);
-        if (fl >= 0)
-                (void) fcntl(q->err_fd, F_SETFL, fl & ~O_NONBLOCK);
-        (void) qemu_stderr_pump(q);
+        /* QEMU is gone: what is left in the pipe is all it said, up to EOF; bounded, in case
+         * something QEMU left behind still holds the pipe */
+        for (int t = 0; t < 2000 && q->err_fd >= 0; t += 50) {
+                if (qemu_stderr_pump(q) < 0)
+                        return;
+                struct pollfd p = { q->err_fd, POLLIN, 0 };
+                if (poll(&p, 1, 50) < 0 && errno != EINTR)
+                        return;
+        }
 }
 
 const char *qemu_last_words(const qemu_proc *q, unsigned lines, char *buf, size_t size) {

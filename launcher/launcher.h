@@ -168,7 +168,7 @@ int qemu_status_code(int st);
  * -EPIPE once QEMU's end is closed (err_fd is closed then).
  */
 int qemu_stderr_pump(qemu_proc *q);
-/* After QEMU exited: forward the rest of its stderr, up to EOF. */
+/* After QEMU exited: forward the rest of its stderr, up to EOF (at most 2 s). */
 void qemu_stderr_drain(qemu_proc *q);
 /* Its last @lines lines of stderr, joined by " | ", printable, in @buf. */
 const char *qemu_last_words(const qemu_proc *q, unsigned lines, char *buf, size_t size);
