@@ -59,9 +59,17 @@ chmod 0755 "$work" # apt-get download runs as _apt
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 # linux-image-amd64 is a metapackage: its dependency is the kernel
-kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
-[ -n "$kpkg" ] || { echo "build-guest: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }
-apt-get -o DPkg::Lock::Timeout=900 -q download "$kpkg" busybox-static >&2
+kernel_pkg() {
+        apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1 | grep . ||
+                { echo "build-guest: apt knows no linux-image-amd64" >&2; return 1; }
+}
+download() { apt-get -o DPkg::Lock::Timeout=900 -q download "$(kernel_pkg)" busybox-static >&2; }
+if ! download; then
+        # a stale package index names files the archive no longer has
+        apt-get -o DPkg::Lock::Timeout=900 -q update >&2
+        download
+fi
+kpkg=$(kernel_pkg)
 dpkg-deb -x busybox-static_*.deb bb
 dpkg-deb -x "$kpkg"_*.deb k
 root=$work/root
