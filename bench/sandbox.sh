@@ -202,6 +202,48 @@ PY
         echo
 }
 
+# A real guest (tests/guest/build-guest.sh, built by bench/run): QEMU
+# started directly by root doing the same steps itself vs through the
+# launcher; boot to network and the guest's network throughput both ways
+section_guest() {
+        local d=/run/guest-bench runs=${GUEST_RUNS:-3} i
+        [ -n "${BENCH_GUEST_VMLINUZ:-}" ] || { echo "no guest (bench/run builds it)" >&2; return 0; }
+        mkdir -p $d && chown $POD_UID:$POD_UID $d
+        ip -n pod-bench addr add 10.0.0.1/24 dev br0
+        : > $d/runs.jsonl
+        for i in $(seq "$runs"); do
+                as_root_in_pod python3 bench/guest-bench.py launcher $d "$BENCH_GUEST_VMLINUZ" "$BENCH_GUEST_INITRD" \
+                        "${GUEST_MIB:-64}" $POD_UID "$B/launcher/delegate-launcher" >> $d/runs.jsonl
+                as_root_in_pod python3 bench/guest-bench.py direct $d "$BENCH_GUEST_VMLINUZ" "$BENCH_GUEST_INITRD" \
+                        "${GUEST_MIB:-64}" >> $d/runs.jsonl
+        done
+        cp $d/runs.jsonl $OUT/guest-runs.jsonl
+        echo "## A real guest: boot to network and network throughput"
+        echo
+        python3 - $d/runs.jsonl <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+vals = lambda mode, k: [r[k] for r in runs if r["mode"] == mode and r["ok"]]
+n = lambda mode: len(vals(mode, "ok"))
+def cell(mode, k, fmt):
+    v = vals(mode, k)
+    return (f"{statistics.median(v):{fmt}} ({min(v):{fmt}}-{max(v):{fmt}})") if v else "-"
+print("| what (median, range) | QEMU started directly by root | through delegate-launcher | runs ok |")
+print("|---|---|---|---|")
+print(f"| boot to network, s (start to the guest's ping of the bridge) | {cell('direct', 'boot_to_network_s', '.2f')} "
+      f"| {cell('launcher', 'boot_to_network_s', '.2f')} | {n('direct')} / {n('launcher')} |")
+for k, what in (("host_to_guest_MBps", "host to guest, MB/s"), ("guest_to_host_MBps", "guest to host, MB/s")):
+    print(f"| {what} | {cell('direct', k, '.1f')} | {cell('launcher', k, '.1f')} | {n('direct')} / {n('launcher')} |")
+PY
+        echo
+        echo "Debian's kernel and busybox (tests/guest/build-guest.sh) under TCG (this host's KVM cannot run a guest"
+        echo "kernel), 256 MiB, 2 vCPUs, one 2-queue virtio-net NIC (vnet_hdr) on br0; ${GUEST_MIB:-64} MiB each way"
+        echo "with busybox nc in the guest and tests/guest/bulk-peer.py on the bridge; $runs runs each, alternating."
+        echo "Direct: QEMU opens its own TAP and root puts it on br0 between QMP and cont; the launcher: the pod's"
+        echo "uid, TAP fds, memlock and the rest from the broker."
+        echo
+}
+
 section_hostile() {
         echo "## A well-behaved client while hostile clients flood the broker (microseconds)"
         echo
@@ -215,6 +257,6 @@ section_hostile() {
 }
 
 start_broker
-for s in ${SECTIONS:-memory roundtrip alternatives load kvmi vmstart hostile}; do
+for s in ${SECTIONS:-memory roundtrip alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
 done

@@ -8,17 +8,11 @@ as "guest running N ms after QEMU's exec".
 
 usage: vm-start.py RUNS SOCKDIR  (in the pod's network namespace, as root)
 prints one line: the median and every run, in milliseconds."""
-import json, os, socket, statistics, subprocess, sys, time
+import os, statistics, subprocess, sys, time
+
+from qmpc import connect, qmp
 
 runs, sockdir = int(sys.argv[1]), sys.argv[2]
-
-
-def qmp(sock, f, cmd):
-    sock.sendall((json.dumps({"execute": cmd}) + "\n").encode())
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
 
 
 def once(i):
@@ -32,17 +26,7 @@ def once(i):
     t0 = time.monotonic()
     q = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        while True:
-            try:
-                s.connect(path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                if q.poll() is not None:
-                    sys.exit("QEMU exited: " + q.stderr.read().decode())
-                time.sleep(0.0005)
-        f = s.makefile("r")
-        f.readline()  # greeting
+        s, f = connect(path, q)
         qmp(s, f, "qmp_capabilities")
         qmp(s, f, "query-cpus-fast")  # the launcher asks this too
         qmp(s, f, "query-status")

@@ -3,11 +3,21 @@
  * broker-op-sched.c - sched.set: scheduling policy, priority or nice, and
  * affinity of one thread of the peer or of a descendant (QEMU's vCPUs).
  *
- * Realtime (fifo/rr) borrows rtkit's safety set: SCHED_RESET_ON_FORK
- * always; the target process must run under a finite hard RLIMIT_RTTIME no
- * larger than the rule's max_rttime_us, so a runaway thread is stopped by
- * the kernel; the rule's priority ceiling (checked with the policy); and a
- * burst limit per session.
+ * Realtime (fifo/rr) always gets SCHED_RESET_ON_FORK, the rule's priority
+ * ceiling (checked with the policy) and a burst limit per session; what
+ * keeps a busy realtime thread from starving the node is the rule's
+ * "safety" (delegate-policy(5)):
+ *   rttime     rtkit's rule: the target process must run under a finite hard
+ *              RLIMIT_RTTIME no larger than max_rttime_us, so the kernel
+ *              kills a thread that runs that long without sleeping;
+ *   dedicated  for vCPUs that never sleep: the thread is confined to the
+ *              rule's cpus (set here, read back from the kernel), and only
+ *              while the kernel's RT throttling is in force, read from
+ *              /proc/sys/kernel at each decision, so that the other tasks
+ *              of that CPU keep the rest of every period.
+ * Where the kernel gives cgroups an RT budget (cgroup v1 cpu with
+ * CONFIG_RT_GROUP_SCHED), a target whose group has none is refused with
+ * what is missing instead of sched_setattr()'s bare EPERM.
  *
  * The thread is pinned with a thread pidfd before acting.  A thread id is
  * only reused after its thread is gone, so if the pidfd still answers after
@@ -79,13 +89,82 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
+/*
+ * Is the kernel's RT throttling in force now?  0 when realtime tasks get at
+ * most sched_rt_runtime_us of every sched_rt_period_us; else -EPERM with
+ * @msg saying what the kernel has.
+ */
+static int rt_throttling_check(char *msg, size_t size) {
+        int64_t runtime, period;
+        if (proc_read_i64("/proc/sys/kernel/sched_rt_runtime_us", &runtime) < 0 ||
+            proc_read_i64("/proc/sys/kernel/sched_rt_period_us", &period) < 0) {
+                snprintf(msg, size, "the kernel's RT throttling cannot be read (/proc/sys/kernel/sched_rt_runtime_us)");
+                return -EPERM;
+        }
+        if (runtime < 0) {
+                snprintf(msg, size, "the kernel's RT throttling is off (sched_rt_runtime_us is -1): a busy realtime "
+                         "thread would own its CPU; safety \"dedicated\" needs it on (e.g. 950000 of %" PRId64 ")",
+                         period);
+                return -EPERM;
+        }
+        if (runtime >= period) {
+                snprintf(msg, size, "the kernel's RT throttling leaves nothing to other tasks (sched_rt_runtime_us "
+                         "%" PRId64 " of sched_rt_period_us %" PRId64 "); safety \"dedicated\" needs it below the "
+                         "period", runtime, period);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/*
+ * The rule's safety model for a realtime request on thread @t (asked as
+ * @tid): 0 to go on, or -EPERM after replying why not.
+ */
+static int rt_safety_check(request *req, const policy_rule *rule, const peer_thread *t, pid_t tid) {
+        char msg[400], b1[64], b2[64], cg[256];
+        int64_t budget;
+        /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
+        if (proc_task_rt_budget(t->host_tgid, t->host_tid, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
+                request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
+                                    "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
+                                    "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
+                                    "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
+                                    "that has one", (int) tid, cg);
+                return -EPERM;
+        }
+        if (rule && rule->sched.safety == RT_SAFETY_DEDICATED) {
+                if (rt_throttling_check(msg, sizeof(msg)) < 0) {
+                        request_reply_error(req, ERR_DENIED, EPERM, rule->name, "%s", msg);
+                        return -EPERM;
+                }
+                return 0;
+        }
+        uint64_t soft, hard;
+        if (proc_rttime_limits(t->host_tgid, &soft, &hard) < 0) {
+                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
+                return -ESRCH;
+        }
+        uint64_t max = rule ? rule->sched.max_rttime_us : 0;
+        if (hard == UINT64_MAX || hard > max) {
+                fmt_usec(hard, b1, sizeof(b1));
+                fmt_usec(max, b2, sizeof(b2));
+                request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
+                                    "realtime scheduling needs the target process to run under a finite "
+                                    "RLIMIT_RTTIME no larger than the rule's max_rttime_us (%s); its hard "
+                                    "limit is %s: lower it with setrlimit(RLIMIT_RTTIME) first",
+                                    b2, b1);
+                return -EPERM;
+        }
+        return 0;
+}
+
 void op_sched_set(request *req, const policy_decision *d) {
         client *c = req->c;
         const policy_rule *rule = d->rule;
         sched_args a;
         delegate_error err;
         peer_thread t;
-        char msg[512], b1[64], b2[64];
+        char msg[512];
         bool rt;
         int r;
         /* declared before the first goto: cleanups run on every path */
@@ -99,25 +178,8 @@ void op_sched_set(request *req, const policy_decision *d) {
         if (r < 0)
                 return request_reply_delegate_error(req, &err);
 
-        if (rt) {
-                uint64_t soft, hard;
-                r = proc_rttime_limits(t.host_tgid, &soft, &hard);
-                if (r < 0) {
-                        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
-                        goto out;
-                }
-                uint64_t max = rule ? rule->sched.max_rttime_us : 0;
-                if (hard == UINT64_MAX || hard > max) {
-                        fmt_usec(hard, b1, sizeof(b1));
-                        fmt_usec(max, b2, sizeof(b2));
-                        request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
-                                            "realtime scheduling needs the target process to run under a finite "
-                                            "RLIMIT_RTTIME no larger than the rule's max_rttime_us (%s); its hard "
-                                            "limit is %s: lower it with setrlimit(RLIMIT_RTTIME) first",
-                                            b2, b1);
-                        goto out;
-                }
-        }
+        if (rt && rt_safety_check(req, rule, &t, a.tid) < 0)
+                goto out;
 
         uint64_t retry;
         /* per session; D-Bus callers acting for themselves share one window */
@@ -142,6 +204,12 @@ void op_sched_set(request *req, const policy_decision *d) {
         if (r < 0) {
                 request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
                 goto out;
+        }
+        /* safety "dedicated": a realtime thread runs on the rule's CPUs (or the subset asked) */
+        bool confine = rt && rule && rule->sched.safety == RT_SAFETY_DEDICATED;
+        if (confine && !a.has_cpus) {
+                a.cpus = rule->sched.cpus;
+                a.has_cpus = true;
         }
         if (a.has_cpus) {
                 cpu_mask_to_set(&a.cpus, &cpus);
@@ -185,6 +253,17 @@ void op_sched_set(request *req, const policy_decision *d) {
         }
         cpu_mask m;
         cpu_mask_from_set(&cpus, &m);
+        unsigned stray;
+        if (confine && !cpu_mask_subset(&m, &rule->sched.cpus, &stray)) {
+                /* someone widened it between our two calls: undo, never leave it realtime there */
+                (void) set_attr(t.host_tid, &old);
+                (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                request_reply_error(req, ERR_SYSTEM, EAGAIN, rule->name,
+                                    "thread %d may run on CPU %u, outside the rule's cpus '%s', after its affinity "
+                                    "was set; the change was undone", (int) a.tid, stray,
+                                    cpu_mask_format(&rule->sched.cpus, msg, sizeof(msg)));
+                goto out;
+        }
         if (c)
                 c->n_sched_changes++;
         log_msg(req->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",

@@ -188,15 +188,24 @@ static int set_memlock(delegate_ctx *ctx, const vm_spec *s, pid_t qemu) {
         return 0;
 }
 
+/*
+ * A QMP step failed with @r and @err.  When QEMU closed QMP because it is
+ * exiting, its exit status and last words say more: report those instead.
+ */
+static int qmp_failed(const vm_spec *s, qemu_proc *qp, int r, const char *err) {
+        if (r == -ECONNRESET && qemu_exit_report(s, qp, 5000))
+                return r;
+        fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
+        return r;
+}
+
 /* vCPU index -> thread id, from query-cpus-fast */
-static int vcpu_threads(qmp *q, const vm_spec *s, pid_t *tids, size_t max, size_t *n) {
+static int vcpu_threads(qmp *q, qemu_proc *qp, const vm_spec *s, pid_t *tids, size_t max, size_t *n) {
         char err[512];
         _cleanup_json_ json_value *v = NULL;
         int r = qmp_execute(q, "query-cpus-fast", NULL, &v, QMP_TIMEOUT_MS, err, sizeof(err));
-        if (r < 0) {
-                fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
-                return r;
-        }
+        if (r < 0)
+                return qmp_failed(s, qp, r, err);
         if (qmp_vcpu_threads_parse(v, tids, max, n) < 0) {
                 fprintf(stderr, "delegate-launcher[%s]: query-cpus-fast: QEMU's answer is not a table of "
                         "distinct vCPU indexes 0..n-1 with thread ids\n", s->name);
@@ -262,32 +271,54 @@ static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const p
         return 0;
 }
 
+/*
+ * The host CPUs of the @k-th realtime vCPU (safety "dedicated"): one CPU
+ * each, in order, when the spec lists as many CPUs as realtime vCPUs; else
+ * every CPU of the list.
+ */
+static void rt_vcpu_cpus(const vm_spec *s, size_t k, cpu_mask *ret) {
+        size_t n_vcpus = 0, n_cpus = 0;
+        for (unsigned i = 0; i < CPU_MASK_MAX; i++) {
+                n_vcpus += cpu_mask_test(&s->rt_vcpus, i);
+                n_cpus += cpu_mask_test(&s->rt_cpus, i);
+        }
+        *ret = s->rt_cpus;
+        if (n_vcpus != n_cpus)
+                return;
+        memset(ret, 0, sizeof(*ret));
+        for (unsigned i = 0; i < CPU_MASK_MAX; i++)
+                if (cpu_mask_test(&s->rt_cpus, i) && k-- == 0) {
+                        cpu_mask_set(ret, i);
+                        return;
+                }
+}
+
 static int realtime(delegate_ctx *ctx, const vm_spec *s, const pid_t *vcpus, size_t n_vcpus) {
-        for (size_t i = 0; i < n_vcpus; i++) {
+        for (size_t i = 0, k = 0; i < n_vcpus; i++) {
                 if (!cpu_mask_test(&s->rt_vcpus, (unsigned) i))
                         continue;
-                char args[128];
+                char args[256], cpus[128] = "", how[320];
                 delegate_error e;
                 _cleanup_free_ char *res = NULL;
-                snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"fifo\",\"priority\":%d}", (int) vcpus[i],
-                         s->rt_priority);
+                if (s->rt_dedicated) {
+                        cpu_mask m;
+                        rt_vcpu_cpus(s, k++, &m);
+                        cpu_mask_format(&m, cpus, sizeof(cpus));
+                        snprintf(how, sizeof(how), "on host CPU(s) %s (safety \"dedicated\": no RLIMIT_RTTIME, "
+                                 "the kernel's RT throttling)", cpus);
+                } else
+                        snprintf(how, sizeof(how), "RLIMIT_RTTIME %" PRIu64 " us", s->rt_rttime_us);
+                snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"fifo\",\"priority\":%d%s%s%s}",
+                         (int) vcpus[i], s->rt_priority, cpus[0] ? ",\"cpus\":\"" : "", cpus, cpus[0] ? "\"" : "");
                 if (call(ctx, s, "sched.set", args, &res, NULL, 0, NULL, &e) < 0)
                         return fail(s, "sched.set", &e);
-                say(s, "vCPU %zu (tid %d): SCHED_FIFO priority %d, reset-on-fork, RLIMIT_RTTIME %" PRIu64 " us", i,
-                    (int) vcpus[i], s->rt_priority, s->rt_rttime_us);
+                say(s, "vCPU %zu (tid %d): SCHED_FIFO priority %d, reset-on-fork, %s", i, (int) vcpus[i],
+                    s->rt_priority, how);
         }
         return 0;
 }
 
 /* --- supervision --- */
-
-static int exit_status(int st) {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
 
 static int64_t mono_ms(void) {
         struct timespec ts;
@@ -364,6 +395,7 @@ static void broker_watch_retry(broker_watch *w, const vm_spec *s) {
 typedef struct supervisor {
         const vm_spec *s;
         qmp *q;
+        qemu_proc *qp; /* its stderr */
         pid_t qemu;
         int sfd;
         broker_watch broker;
@@ -408,8 +440,14 @@ static int on_signal(supervisor *v) {
                 pid_t w;
                 while ((w = waitpid(-1, &st, WNOHANG)) > 0)
                         if (w == v->qemu) {
-                                say(v->s, "QEMU exited (status %d)", exit_status(st));
-                                return exit_status(st) + 1;
+                                char words[1024];
+                                qemu_stderr_drain(v->qp); /* everything it said before it went */
+                                if (qemu_status_code(st) == 0)
+                                        say(v->s, "QEMU exited (status 0)");
+                                else
+                                        say(v->s, "QEMU exited (status %d); its last words on stderr: %s",
+                                            qemu_status_code(st), qemu_last_words(v->qp, 4, words, sizeof(words)));
+                                return qemu_status_code(st) + 1;
                         }
         } else if (v->quit_at < 0 && v->kill_at < 0) {
                 say(v->s, "signal %u: asking the guest to power down (system_powerdown)", si.ssi_signo);
@@ -427,10 +465,10 @@ static int supervise(supervisor *v) {
                         say(v->s, "incoming migration completed: guest running");
                         v->incoming = false;
                 }
-                struct pollfd p[4] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
+                struct pollfd p[5] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
                                        { broker_watch_fd(&v->broker), POLLIN, 0 },
-                                       { v->kvmi ? v->kvmi->lfd : -1, POLLIN, 0 } };
-                int r = poll(p, 4, next_timeout(v)); /* negative fds are ignored */
+                                       { v->kvmi ? v->kvmi->lfd : -1, POLLIN, 0 }, { v->qp->err_fd, POLLIN, 0 } };
+                int r = poll(p, 5, next_timeout(v)); /* negative fds are ignored */
                 if (r < 0 && errno != EINTR)
                         return 1;
                 shutdown_timers(v);
@@ -443,6 +481,8 @@ static int supervise(supervisor *v) {
                         broker_watch_event(&v->broker, v->s);
                 if (p[3].fd >= 0 && (p[3].revents & POLLIN))
                         kvmi_hand_accept(v->broker.ctx, v->s, v->kvmi);
+                if (p[4].fd >= 0 && p[4].revents)
+                        (void) qemu_stderr_pump(v->qp);
                 if (v->q->fd >= 0 && p[1].revents && qmp_drain(v->q) < 0)
                         v->q->fd = safe_close(v->q->fd); /* QEMU is going; wait for its exit */
                 if ((p[0].revents & POLLIN) && (r = on_signal(v)) > 0)
@@ -451,14 +491,12 @@ static int supervise(supervisor *v) {
 }
 
 /* QEMU must still be paused when every step is done: "prelaunch" (-S) or "inmigrate". */
-static int check_paused(qmp *q, const vm_spec *s, const char *want) {
+static int check_paused(qmp *q, qemu_proc *qp, const vm_spec *s, const char *want) {
         char err[512];
         _cleanup_json_ json_value *v = NULL;
         int r = qmp_execute(q, "query-status", NULL, &v, QMP_TIMEOUT_MS, err, sizeof(err));
-        if (r < 0) {
-                fprintf(stderr, "delegate-launcher[%s]: %s\n", s->name, err);
-                return r;
-        }
+        if (r < 0)
+                return qmp_failed(s, qp, r, err);
         const json_value *st = json_get(v, "status");
         const char *status = st && st->type == JSON_STRING ? st->string.str : "(none)";
         if (!streq(status, want)) {
@@ -476,7 +514,7 @@ static int run(void) {
         char err[1024], why[256];
         delegate_error e;
         delegate_ctx *ctx = NULL;
-        qemu_proc qp = { .pid = -1, .gate = -EBADF };
+        qemu_proc qp = { .pid = -1, .gate = -EBADF, .err_fd = -EBADF };
         qmp q = { .fd = -EBADF };
         kvmi_hand kh = { .lfd = -EBADF };
         int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES];
@@ -575,23 +613,29 @@ static int run(void) {
         qemu_release(&qp);
 
         /* 4. QMP: vCPU threads; housekeeping; realtime */
-        if (qmp_init(&q, TAKE_FD(qmp_pair[0])) < 0 || qmp_handshake(&q, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
-                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+        if (qmp_init(&q, TAKE_FD(qmp_pair[0])) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: out of memory\n", s.name);
+                goto out;
+        }
+        int r = qmp_handshake(&q, QMP_TIMEOUT_MS, err, sizeof(err));
+        if (r < 0) {
+                qmp_failed(&s, &qp, r, err);
                 goto out;
         }
         int64_t t_qmp = mono_us();
         kvmi_hand_forget_key(&kh); /* QEMU read it when it made its objects */
         pid_t vcpus[SPEC_MAX_VCPUS];
         size_t n_vcpus = 0;
-        if (vcpu_threads(&q, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
+        if (vcpu_threads(&q, &qp, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
                 goto out;
         if (s.housekeeping && housekeeping(ctx, &s, qp.pid, vcpus, n_vcpus) < 0)
                 goto out;
         if (s.realtime && realtime(ctx, &s, vcpus, n_vcpus) < 0)
                 goto out;
 
-        /* 5. run */
-        if (check_paused(&q, &s, arg_incoming ? "inmigrate" : "prelaunch") < 0)
+        /* 5. run (what QEMU said so far goes to the log first) */
+        (void) qemu_stderr_pump(&qp);
+        if (check_paused(&q, &qp, &s, arg_incoming ? "inmigrate" : "prelaunch") < 0)
                 goto out;
         if (arg_incoming) {
                 _cleanup_json_gen_ yajl_gen g = json_gen_new();
@@ -601,15 +645,18 @@ static int run(void) {
                 yajl_gen_map_open(g);
                 json_gen_kv_str(g, "uri", arg_incoming);
                 yajl_gen_map_close(g);
-                if (json_gen_take(g, &a, NULL) < 0 ||
-                    qmp_execute(&q, "migrate-incoming", a, NULL, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
-                        fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                if (json_gen_take(g, &a, NULL) < 0)
+                        goto out;
+                r = qmp_execute(&q, "migrate-incoming", a, NULL, QMP_TIMEOUT_MS, err, sizeof(err));
+                if (r < 0) {
+                        qmp_failed(&s, &qp, r, err);
                         goto out;
                 }
                 say(&s, "incoming migration from %s: the guest runs when it completes", arg_incoming);
         } else {
-                if (qmp_execute(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err, sizeof(err)) < 0) {
-                        fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
+                r = qmp_execute(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err, sizeof(err));
+                if (r < 0) {
+                        qmp_failed(&s, &qp, r, err);
                         goto out;
                 }
                 int64_t t_run = mono_us();
@@ -627,13 +674,14 @@ static int run(void) {
                 fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
                 goto out;
         }
-        supervisor v = { .s = &s, .q = &q, .qemu = qp.pid, .sfd = sfd, .incoming = arg_incoming != NULL,
+        supervisor v = { .s = &s, .q = &q, .qp = &qp, .qemu = qp.pid, .sfd = sfd, .incoming = arg_incoming != NULL,
                          .broker = { .ctx = ctx, .retry_at = -1 }, .kvmi = s.kvmi ? &kh : NULL, .quit_at = -1,
                          .kill_at = -1 };
         ret = supervise(&v);
         qp.pid = -1;
 out:
-        if (qp.pid > 0) {
+        /* a step failed: if QEMU is gone already, say how it ended; else stop it */
+        if (qp.pid > 0 && !qemu_exit_report(&s, &qp, 0)) {
                 /* a step failed: QEMU must not run without what it was promised */
                 qemu_proc_done(&qp);
                 kill(qp.pid, SIGKILL);

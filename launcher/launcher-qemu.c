@@ -122,19 +122,31 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
 }
 
 int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep) {
-        int gate[2];
+        int gate[2], err[2];
         if (pipe2(gate, O_CLOEXEC) < 0)
                 return negative_errno();
-        pid_t pid = fork();
-        if (pid < 0) {
+        /* QEMU's stderr: through us (launcher-qemu-log.c) */
+        if (pipe2(err, O_CLOEXEC) < 0) {
                 int e = errno;
                 close(gate[0]);
                 close(gate[1]);
                 return -e;
         }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(gate[0]);
+                close(gate[1]);
+                close(err[0]);
+                close(err[1]);
+                return -e;
+        }
         if (pid == 0) {
                 char c;
                 close(gate[1]);
+                close(err[0]);
+                if (dup2(err[1], STDERR_FILENO) < 0) /* the copy is not close-on-exec */
+                        _exit(127);
                 /* die with the launcher */
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 /* its own process group: terminal and group signals go to the launcher, which
@@ -145,8 +157,9 @@ int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
-                if (s->realtime) {
-                        /* rtkit's rule: realtime threads run under a finite RLIMIT_RTTIME */
+                if (s->realtime && !s->rt_dedicated) {
+                        /* safety "rttime", rtkit's rule: realtime threads run under a finite RLIMIT_RTTIME
+                         * ("dedicated" leaves it unlimited: a busy vCPU never sleeps) */
                         struct rlimit rl = { s->rt_rttime_us, s->rt_rttime_us };
                         if (setrlimit(RLIMIT_RTTIME, &rl) < 0) {
                                 fprintf(stderr, "delegate-launcher: setrlimit(RLIMIT_RTTIME): %m\n");
@@ -167,8 +180,14 @@ int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep
                 _exit(127);
         }
         close(gate[0]);
+        close(err[1]);
+        (void) fcntl(err[0], F_SETFL, O_NONBLOCK);
+        /* read only between steps until QEMU runs: room for its warnings meanwhile (best effort,
+         * up to fs.pipe-max-size) */
+        (void) fcntl(err[0], F_SETPIPE_SZ, 1 << 20);
         q->pid = pid;
         q->gate = gate[1];
+        q->err_fd = err[0];
         return 0;
 }
 
@@ -183,6 +202,7 @@ void qemu_proc_done(qemu_proc *q) {
                 (void) !write(q->gate, "x", 1);
                 q->gate = safe_close(q->gate);
         }
+        q->err_fd = safe_close(q->err_fd);
         for (size_t i = 0; i < q->argc; i++)
                 free(q->argv[i]);
         free(q->argv);

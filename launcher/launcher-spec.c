@@ -70,9 +70,10 @@ static bool mac_valid(const char *s) {
 
 static int parse_realtime(spec_ctx *c, const json_value *v, vm_spec *s) {
         char msg[256];
-        bool have_vcpus = false;
+        const json_value *vcpus = NULL, *rttime = NULL, *cpus = NULL;
         if (v->type != JSON_OBJECT)
-                return serr(c, v, "\"realtime\" must be an object like {\"vcpus\": \"0-1\", \"priority\": 1}");
+                return serr(c, v, "\"realtime\" must be an object like {\"vcpus\": \"1\", \"priority\": 1, "
+                                  "\"safety\": \"dedicated\", \"cpus\": \"1\"}");
         s->realtime = true;
         s->rt_priority = 1;
         s->rt_rttime_us = 200000;
@@ -84,20 +85,40 @@ static int parse_realtime(spec_ctx *c, const json_value *v, vm_spec *s) {
                         if (m->value->type != JSON_STRING ||
                             cpu_mask_parse(m->value->string.str, &s->rt_vcpus, msg, sizeof(msg)) < 0)
                                 return serr(c, m->value, "realtime \"vcpus\" must be a list of vCPU indices like \"0-1\"");
-                        have_vcpus = true;
+                        vcpus = m->value;
                 } else if (streq(m->key, "priority")) {
                         r = get_uint(c, m->value, "realtime \"priority\"", 1, 99, &x);
                         s->rt_priority = (int) x;
+                } else if (streq(m->key, "safety")) {
+                        const json_value *y = m->value;
+                        if (y->type != JSON_STRING || (!streq(y->string.str, "rttime") && !streq(y->string.str, "dedicated")))
+                                return serr(c, y, "realtime \"safety\" must be \"rttime\" or \"dedicated\", as the "
+                                                  "broker's policy rule says (delegate-policy(5))");
+                        s->rt_dedicated = streq(y->string.str, "dedicated");
+                } else if (streq(m->key, "cpus")) {
+                        if (m->value->type != JSON_STRING ||
+                            cpu_mask_parse(m->value->string.str, &s->rt_cpus, msg, sizeof(msg)) < 0)
+                                return serr(c, m->value, "realtime \"cpus\" must be a list of host CPUs like \"1\" or \"2-3\"");
+                        cpus = m->value;
                 } else if (streq(m->key, "rttime_us")) {
                         r = get_uint(c, m->value, "realtime \"rttime_us\"", 1000, 60000000, &x);
                         s->rt_rttime_us = x;
+                        rttime = m->value;
                 } else
-                        r = unknown(c, m, "realtime", "vcpus, priority, rttime_us");
+                        r = unknown(c, m, "realtime", "vcpus, priority, safety, cpus, rttime_us");
                 if (r < 0)
                         return r;
         }
-        if (!have_vcpus)
+        if (!vcpus)
                 return serr(c, v, "\"realtime\" needs \"vcpus\"");
+        if (s->rt_dedicated && !cpus)
+                return serr(c, v, "realtime \"safety\": \"dedicated\" needs \"cpus\": the host CPUs the realtime "
+                                  "vCPUs run on (within the policy rule's sched cpus)");
+        if (s->rt_dedicated && rttime)
+                return serr(c, rttime, "realtime \"rttime_us\" applies to safety \"rttime\" only: with \"dedicated\" "
+                                       "QEMU runs without RLIMIT_RTTIME");
+        if (!s->rt_dedicated && cpus)
+                return serr(c, cpus, "realtime \"cpus\" applies to safety \"dedicated\" only");
         return 0;
 }
 
@@ -409,6 +430,13 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                 r = -ENOMEM;
         if (!have_mem_lock)
                 s.mem_lock = s.realtime; /* realtime guests must not page */
+        if (r >= 0 && s.mem_lock && !s.memlock_auto && s.memlock < s.memory) {
+                char b1[32], b2[32];
+                r = serr(&c, json_get(root, "memlock"),
+                         "\"memlock\" (%s) is smaller than guest RAM (\"memory\": %s) while QEMU locks its memory "
+                         "(\"mem_lock\": true): QEMU would fail to start; use \"auto\" or guest RAM + overhead",
+                         format_size(s.memlock, b1, sizeof(b1)), format_size(s.memory, b2, sizeof(b2)));
+        }
         if (r < 0) {
                 vm_spec_done(&s);
                 return r;

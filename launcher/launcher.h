@@ -73,7 +73,9 @@ typedef struct vm_spec {
         bool realtime;
         cpu_mask rt_vcpus;      /* vCPU indices that get SCHED_FIFO */
         int rt_priority;
-        uint64_t rt_rttime_us;  /* RLIMIT_RTTIME QEMU runs under */
+        bool rt_dedicated;      /* safety "dedicated": on host CPUs rt_cpus, no RLIMIT_RTTIME */
+        cpu_mask rt_cpus;       /* host CPUs for the realtime vCPUs (dedicated) */
+        uint64_t rt_rttime_us;  /* safety "rttime": the RLIMIT_RTTIME QEMU runs under */
         char *housekeeping;     /* cgroup for non-vCPU threads; NULL: none */
         bool memlock_auto;
         uint64_t memlock;       /* bytes when not auto */
@@ -167,9 +169,14 @@ int qmp_reply_parse(json_value *v, const char *cmd, uint64_t id, json_value **re
 int qmp_vcpu_threads_parse(const json_value *v, pid_t *tids, size_t max, size_t *ret_n);
 
 /* launcher-qemu.c */
+#define QEMU_TAIL 4096
+
 typedef struct qemu_proc {
         pid_t pid;
         int gate; /* write end: closing it lets the child exec QEMU */
+        int err_fd; /* read end of QEMU's stderr (non-blocking) */
+        char tail[QEMU_TAIL]; /* the last bytes QEMU wrote there */
+        size_t tail_len;
         char **argv;
         size_t argc;
 } qemu_proc;
@@ -237,6 +244,26 @@ void kvmi_hand_forget_key(kvmi_hand *k);
 /* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */
 void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
 void kvmi_hand_done(kvmi_hand *k);
+
+/* launcher-qemu-log.c: QEMU's stderr goes through the launcher */
+/* A wait status as an exit code: the code, or 128 + the signal. */
+int qemu_status_code(int st);
+/**
+ * qemu_stderr_pump() - forward what QEMU wrote to its stderr to ours,
+ * keeping the last QEMU_TAIL bytes.  0 when nothing more is there now,
+ * -EPIPE once QEMU's end is closed (err_fd is closed then).
+ */
+int qemu_stderr_pump(qemu_proc *q);
+/* After QEMU exited: forward the rest of its stderr, up to EOF (at most 2 s). */
+void qemu_stderr_drain(qemu_proc *q);
+/* Its last @lines lines of stderr, joined by " | ", printable, in @buf. */
+const char *qemu_last_words(const qemu_proc *q, unsigned lines, char *buf, size_t size);
+/**
+ * qemu_exit_report() - after a step failed: if QEMU exits within @wait_ms,
+ * reap it, say its exit status and last words on stderr, set q->pid to -1
+ * and return true; false while it still runs.
+ */
+bool qemu_exit_report(const vm_spec *s, qemu_proc *q, int wait_ms);
 
 /* launcher-isolate.c */
 /* No capabilities and no_new_privs, from the start. */

@@ -326,9 +326,15 @@ static int sched_check(const policy_rule *rule, const json_value *args, policy_d
                                         "the rule allows no affinity changes (no sched \"cpus\")", d))
                 return 0;
         d->allowed = true;
-        if (a.policy == SCHED_FIFO || a.policy == SCHED_RR)
-                snprintf(d->reason, sizeof(d->reason), "%s priority %d is within the rule's max_priority %d",
-                         sched_policy_name(a.policy), a.priority, rule->sched.max_priority);
+        if (a.policy == SCHED_FIFO || a.policy == SCHED_RR) {
+                char cpus[128];
+                snprintf(d->reason, sizeof(d->reason), "%s priority %d is within the rule's max_priority %d; "
+                         "safety %s%s%s", sched_policy_name(a.policy), a.priority, rule->sched.max_priority,
+                         policy_rt_safety_name(rule->sched.safety),
+                         rule->sched.safety == RT_SAFETY_DEDICATED ? ": confined to CPUs " : "",
+                         rule->sched.safety == RT_SAFETY_DEDICATED ?
+                                 cpu_mask_format(a.has_cpus ? &a.cpus : &rule->sched.cpus, cpus, sizeof(cpus)) : "");
+        }
         else
                 snprintf(d->reason, sizeof(d->reason), "%s nice %d is allowed by the rule (min_nice %d)",
                          sched_policy_name(a.policy), a.nice, rule->sched.min_nice);

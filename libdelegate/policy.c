@@ -440,13 +440,19 @@ bad:
                        "(units ms, s, min)");
 }
 
+const char *policy_rt_safety_name(policy_rt_safety s) {
+        return s == RT_SAFETY_DEDICATED ? "dedicated" : "rttime";
+}
+
 static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
         int q = expect(c, v, JSON_OBJECT, "\"sched\"");
         if (q < 0)
                 return q;
-        bool have_policies = false, have_prio = false, have_rttime = false;
+        bool have_policies = false, have_prio = false;
+        const json_value *rttime = NULL;
         int64_t x;
         r->sched.min_nice = 0;
+        r->sched.safety = RT_SAFETY_RTTIME;
         for (size_t i = 0; i < v->object.n; i++) {
                 const json_member *m = &v->object.members[i];
                 if (streq(m->key, "policies")) {
@@ -475,16 +481,26 @@ static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
                 } else if (streq(m->key, "cpus")) {
                         q = parse_cpus(c, m->value, "sched \"cpus\"", &r->sched.cpus);
                         r->sched.has_cpus = true;
+                } else if (streq(m->key, "safety")) {
+                        const json_value *s = m->value;
+                        if (s->type == JSON_STRING && streq(s->string.str, "rttime"))
+                                r->sched.safety = RT_SAFETY_RTTIME;
+                        else if (s->type == JSON_STRING && streq(s->string.str, "dedicated"))
+                                r->sched.safety = RT_SAFETY_DEDICATED;
+                        else
+                                return PERR_AT(c, s, "sched \"safety\" must be \"rttime\" (a finite RLIMIT_RTTIME, "
+                                                     "for threads that sleep) or \"dedicated\" (the rule's cpus, "
+                                                     "under the kernel's RT throttling, for busy vCPUs)");
                 } else if (streq(m->key, "max_rttime_us")) {
                         q = parse_int_in(c, m->value, "sched \"max_rttime_us\"", 1, INT64_MAX, &x);
                         r->sched.max_rttime_us = (uint64_t) x;
-                        have_rttime = true;
+                        rttime = m->value;
                 } else if (streq(m->key, "burst"))
                         q = parse_burst(c, m->value, r);
                 else
                         q = perr(c, m->line, m->column,
                                  "unknown sched key '%s' (allowed: policies, max_priority, min_nice, cpus, "
-                                 "max_rttime_us, burst)",
+                                 "safety, max_rttime_us, burst)",
                                  m->key);
                 if (q < 0)
                         return q;
@@ -494,10 +510,19 @@ static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
         bool rt = r->sched.policies & ((1u << SCHED_FIFO) | (1u << SCHED_RR));
         if (rt && !have_prio)
                 return PERR_AT(c, v, "sched section allows fifo/rr and so needs \"max_priority\" (1-99)");
-        if (rt && !have_rttime)
+        if (r->sched.safety == RT_SAFETY_DEDICATED) {
+                if (rttime)
+                        return PERR_AT(c, rttime,
+                                       "sched \"max_rttime_us\" does not apply to safety \"dedicated\", which "
+                                       "requires no RLIMIT_RTTIME (the kernel's RT throttling bounds the thread)");
+                if (rt && !r->sched.has_cpus)
+                        return PERR_AT(c, v,
+                                       "sched safety \"dedicated\" needs \"cpus\": the CPUs realtime threads are "
+                                       "confined to");
+        } else if (rt && !rttime)
                 return PERR_AT(c, v,
                                "sched section allows fifo/rr and so needs \"max_rttime_us\": realtime threads "
-                               "must run under a finite RLIMIT_RTTIME");
+                               "must run under a finite RLIMIT_RTTIME (or use \"safety\": \"dedicated\")");
         r->sched.present = true;
         return 0;
 }

@@ -46,6 +46,23 @@ typedef struct gpa_range {
 #define KVMI_POLICY_MAX_MAX_ENTRIES (16 * 1024 * 1024)
 #define KVMI_POLICY_MAX_RANGES 256
 
+/*
+ * How a rule keeps realtime (fifo/rr) threads from starving the node:
+ *   RTTIME     the target runs under a finite hard RLIMIT_RTTIME no larger
+ *              than max_rttime_us: the kernel kills a thread that runs that
+ *              long without sleeping (rtkit's rule, for threads that sleep);
+ *   DEDICATED  the thread is confined to the rule's "cpus", and only while
+ *              the kernel's RT throttling is in force (sched_rt_runtime_us
+ *              below its period): a busy vCPU keeps running, and the other
+ *              tasks of its CPU keep the rest of each period.
+ */
+typedef enum policy_rt_safety {
+        RT_SAFETY_RTTIME,
+        RT_SAFETY_DEDICATED,
+} policy_rt_safety;
+
+const char *policy_rt_safety_name(policy_rt_safety s);
+
 typedef struct policy_rule {
         char *name;
         char *file;
@@ -79,7 +96,8 @@ typedef struct policy_rule {
                 int min_nice;      /* lowest nice for other/batch */
                 bool has_cpus;
                 cpu_mask cpus; /* allowed affinity */
-                uint64_t max_rttime_us; /* the target's hard RLIMIT_RTTIME may not exceed it */
+                policy_rt_safety safety; /* what keeps a realtime thread from starving the node */
+                uint64_t max_rttime_us; /* rttime: the target's hard RLIMIT_RTTIME may not exceed it */
                 unsigned burst_n;       /* at most burst_n sched.set per burst_usec per session; 0: none */
                 uint64_t burst_usec;
         } sched;

@@ -320,7 +320,35 @@ int proc_tgid(pid_t tid, pid_t *ret) {
         return *ret > 0 ? 0 : -EINVAL;
 }
 
-int cgroup2_mount(char *buf, size_t size) {
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void mountinfo_unescape(const char *in, char *buf, size_t size) {
+        size_t o = 0;
+        for (const char *p = in; *p && o + 1 < size; p++) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+                    p[3] <= '7') {
+                        buf[o++] = (char) ((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                        p += 3;
+                } else
+                        buf[o++] = *p;
+        }
+        buf[o] = 0;
+}
+
+/* Is @item one of the comma-separated words of @list? */
+static bool list_has(const char *list, const char *item) {
+        size_t n = strlen(item);
+        for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, item, n) == 0 && (p[n] == ',' || p[n] == 0 || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
+/*
+ * The first cgroup mount of cgroup2 (@v1_controller NULL) or of the v1
+ * hierarchy holding @v1_controller: its mount point in @mnt and the cgroup
+ * it shows as its root in @root.
+ */
+static int cgroup_mount_find(const char *v1_controller, char *root, size_t root_size, char *mnt, size_t mnt_size) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         char line[4096];
         if (!f)
@@ -328,25 +356,71 @@ int cgroup2_mount(char *buf, size_t size) {
         while (fgets(line, sizeof(line), f)) {
                 /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
                 char *sep = strstr(line, " - ");
-                if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+                char r[1024], m[1024], opts[1024];
+                if (!sep)
                         continue;
-                char root[1024], mnt[1024];
-                if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
+                if (v1_controller ? strncmp(sep + 3, "cgroup ", 7) != 0 ||
+                                            sscanf(sep + 3, "%*s %*s %1023s", opts) != 1 ||
+                                            !list_has(opts, v1_controller)
+                                  : strncmp(sep + 3, "cgroup2 ", 8) != 0)
                         continue;
-                if (!streq(root, "/"))
-                        continue; /* a bind mount of a subtree: paths would not line up */
-                /* mountinfo escapes space, tab, newline and backslash as \ooo */
-                size_t o = 0;
-                for (const char *p = mnt; *p && o + 1 < size; p++) {
-                        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-                            p[3] >= '0' && p[3] <= '7') {
-                                buf[o++] = (char) ((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-                                p += 3;
-                        } else
-                                buf[o++] = *p;
-                }
-                buf[o] = 0;
+                if (sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2)
+                        continue;
+                mountinfo_unescape(r, root, root_size);
+                mountinfo_unescape(m, mnt, mnt_size);
                 return 0;
         }
         return -ENOMEDIUM;
+}
+
+int cgroup2_mount(char *buf, size_t size) {
+        char root[1024];
+        int r = cgroup_mount_find(NULL, root, sizeof(root), buf, size);
+        if (r >= 0 && !streq(root, "/"))
+                return -ENOMEDIUM; /* a bind mount of a subtree: paths would not line up */
+        return r;
+}
+
+int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us) {
+        char file[96], buf[8192], root[1024], mnt[1024], *cg = NULL;
+        snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        int r = read_small_file(file, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        /* "N:cpu,cpuacct:/path": the v1 hierarchy with the cpu controller */
+        for (char *line = buf; line && *line && !cg;) {
+                char *nl = strchr(line, '\n'), *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (nl)
+                        *nl = 0;
+                if (c2) {
+                        *c2 = 0;
+                        if (list_has(c1 + 1, "cpu"))
+                                cg = c2 + 1;
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        if (!cg)
+                return -ENOENT; /* cgroup v2 only: it has no RT budget per group */
+        r = cgroup_mount_find("cpu", root, sizeof(root), mnt, sizeof(mnt));
+        if (r < 0 || !path_below(cg, root))
+                return -ENOENT; /* not mounted here, or its group is not visible */
+        snprintf(path, size, "%s", cg);
+        _cleanup_free_ char *budget = NULL;
+        if (asprintf(&budget, "%s%s/cpu.rt_runtime_us", mnt, cg + (streq(root, "/") ? 0 : strlen(root))) < 0)
+                return -ENOMEM;
+        return proc_read_i64(budget, ret_us); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+}
+
+int proc_read_i64(const char *path, int64_t *ret) {
+        char buf[64];
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        long long v = strtoll(buf, &end, 10);
+        if (errno || end == buf)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
 }

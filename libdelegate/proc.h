@@ -64,5 +64,18 @@ int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
 /* The process a thread id belongs to. */
 int proc_tgid(pid_t tid, pid_t *ret);
 
+/**
+ * proc_task_rt_budget() - the realtime budget the kernel gives the cgroup
+ * of thread @tid of @tgid (cgroup v1 "cpu" with CONFIG_RT_GROUP_SCHED: its
+ * cpu.rt_runtime_us).  Returns 0 with the budget in microseconds in
+ * *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when the
+ * kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted, or
+ * no cpu.rt_runtime_us in it).
+ */
+int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us);
+
+/* A file holding one decimal integer (a sysctl, a cgroup setting). */
+int proc_read_i64(const char *path, int64_t *ret);
+
 /* Where cgroup v2 is mounted (its root, from /proc/self/mountinfo). */
 int cgroup2_mount(char *buf, size_t size);

@@ -90,7 +90,7 @@ chown $POD_UID:$POD_UID $VMDIR/disk.key $VMDIR/root.qcow2 && chmod 0400 $VMDIR/d
 cat > $VMDIR/vm.json <<EOF
 { "name": "demo-vm", "qemu": "qemu-system-x86_64", "accel": "auto",
   "memory": "128M", "vcpus": 2,
-  "realtime": { "vcpus": "1", "priority": 1, "rttime_us": 200000 },
+  "realtime": { "vcpus": "1", "priority": 1, "safety": "dedicated", "cpus": "1" },
   "mem_lock": false, "memlock": $WANT,
   "housekeeping": "housekeeping",
   "nics": [ { "id": "net0", "bridge": "br0", "queues": 2, "mtu": 1500, "mac": "52:54:00:de:00:01",

@@ -48,8 +48,7 @@ static const char policy_no_sched[] =
         "}\n";
 
 static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        if (harness_write_file(path, text) < 0)
                 tap_ok(0, "write %s", path);
 }
 
@@ -128,38 +127,13 @@ static pid_t start_launcher(harness *h) {
         return spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, NULL);
 }
 
-static void dump_log(const char *log) {
-        FILE *f = fopen(log, "re");
-        char line[1024];
-        tap_diag("---- %s ----", log);
-        while (f && fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\n")] = 0;
-                tap_diag("%s", line);
-        }
-        if (f)
-                fclose(f);
-}
 
 static void dump_launcher_log(void) {
-        dump_log(LOG);
-}
-
-static pid_t qemu_pid_in(const char *log) {
-        FILE *f = fopen(log, "re");
-        char line[1024];
-        pid_t p = -1;
-        while (f && fgets(line, sizeof(line), f)) {
-                const char *k = strstr(line, "QEMU pid ");
-                if (k)
-                        p = (pid_t) atoi(k + 9);
-        }
-        if (f)
-                fclose(f);
-        return p;
+        harness_dump_file(LOG, NULL);
 }
 
 static pid_t qemu_pid_from_log(void) {
-        return qemu_pid_in(LOG);
+        return harness_qemu_pid_in(LOG);
 }
 
 static const char *status_field(pid_t pid, const char *field) {
@@ -270,19 +244,7 @@ static void launcher_vm(harness *h) {
         tap_has_str(out, "\"multi_queue\"", "kernel: multi-queue");
         free(out);
         tap_ok(harness_sh(NULL, "ip link show vnet0 >/dev/null 2>&1") != 0, "vnet0 is not in the broker's netns");
-        snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
-        DIR *d = opendir(path);
-        int tapfds = 0;
-        for (struct dirent *de; d && (de = readdir(d));) {
-                char p2[400];
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
-                harness_read_file(p2, buf, sizeof(buf));
-                tapfds += strstr(buf, "iff:\tvnet0") != NULL;
-        }
-        if (d)
-                closedir(d);
+        int tapfds = harness_tap_fds(q, "vnet0");
         tap_is_int(tapfds, 2, "QEMU holds both queues of vnet0");
 
         tap_ok(harness_file_contains(VMDIR "/firmware.log", "SeaBIOS", 20000), "the guest's firmware ran (SeaBIOS log)");
@@ -333,6 +295,8 @@ static void launcher_denied(harness *h) {
                 dump_launcher_log();
 }
 
+static bool pid_gone(pid_t pid);
+
 static void launcher_bad_spec(harness *h) {
         char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
         mkdir(VMDIR, 0755);
@@ -342,6 +306,46 @@ static void launcher_bad_spec(harness *h) {
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "a bad spec makes the launcher exit 1");
         tap_ok(harness_file_contains(LOG, VMDIR "/vm.json:3:12: \"vcpus\" must be an integer from 1 to 256", 0),
                "with FILE:LINE:COLUMN and what is allowed");
+        /* what cannot work is refused before anything starts: QEMU cannot lock 64 MiB within 32 MiB */
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\",\n"
+                                     "  \"mem_lock\": true, \"memlock\": \"32M\" }\n");
+        l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        st = harness_wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "memlock below guest RAM with mem_lock: exit 1");
+        tap_ok(harness_file_contains(LOG, VMDIR "/vm.json:2:32: \"memlock\" (32 MiB) is smaller than guest RAM "
+                                          "(\"memory\": 64 MiB) while QEMU locks its memory", 0),
+               "saying memlock is smaller than guest RAM, where");
+        tap_ok(!harness_file_contains(LOG, "QEMU pid", 0), "QEMU was never started");
+        /* realtime "dedicated" without its CPUs */
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\", \"vcpus\": 2,\n"
+                                     "  \"realtime\": { \"vcpus\": \"1\", \"safety\": \"dedicated\" } }\n");
+        l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        st = harness_wait_exit(l, 10000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "safety dedicated without cpus: exit 1");
+        tap_ok(harness_file_contains(LOG, "\"dedicated\" needs \"cpus\"", 0), "saying it needs cpus");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
+/* QEMU exits before it is resumed: the launcher says how it ended, not that QMP closed */
+static void launcher_qemu_early_exit(harness *h) {
+        char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
+        vm_dir();
+        write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\", \"memory\": \"64M\", \"accel\": \"tcg\",\n"
+                                     "  \"extra_args\": [ \"-kernel\", \"" VMDIR "/no-such-kernel\" ] }\n");
+        pid_t l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
+        int st = harness_wait_exit(l, 60000);
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "the launcher exits 1 (0x%x)", st);
+        tap_ok(harness_file_contains(LOG, "QEMU exited with status 1 before the guest was resumed", 0),
+               "its error names QEMU's exit status");
+        tap_ok(harness_file_contains(LOG, "its last words on stderr: qemu: could not open kernel file '"
+                                          VMDIR "/no-such-kernel'", 0),
+               "and QEMU's last words");
+        tap_ok(!harness_file_contains(LOG, "closed QMP", 0), "not a closed QMP socket");
+        /* QEMU's stderr still reaches the log as it was written */
+        tap_ok(harness_file_contains(LOG, "qemu: could not open kernel file", 0), "QEMU's own line is in the log");
+        pid_t q = qemu_pid_from_log();
+        tap_ok(q > 0 && pid_gone(q), "QEMU is gone");
         if (tap_failed_)
                 dump_launcher_log();
 }
@@ -761,7 +765,7 @@ out:
         stop_launcher(ls);
         tap_ok(wait_link_gone("pod-b", "vnet0"), "source: vnet0 is removed from pod-b's netns");
         if (tap_failed_) {
-                dump_log(SRC_LOG);
+                harness_dump_file(SRC_LOG, NULL);
                 dump_launcher_log();
         }
 }
@@ -787,6 +791,7 @@ static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
+        { "launcher-qemu-early-exit", policy_all, launcher_qemu_early_exit },
         { "launcher-killed", policy_all, launcher_killed },
         { "launcher-qemu-quit", policy_all, launcher_qemu_quit },
         { "launcher-qemu-killed", policy_all, launcher_qemu_killed },

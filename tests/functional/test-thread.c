@@ -44,6 +44,17 @@ static const char policy_burst[] =
         "  ]\n"
         "}\n";
 
+/* realtime vCPUs on a dedicated CPU: no RLIMIT_RTTIME, confined to CPU 1 */
+static const char policy_dedicated[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"dedicated\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\" },\n"
+        "      \"sched\": { \"policies\": [\"other\", \"fifo\"], \"max_priority\": 10,\n"
+        "                 \"safety\": \"dedicated\", \"cpus\": \"1\" } }\n"
+        "  ]\n"
+        "}\n";
+
 /* --- helpers --- */
 
 typedef struct threads {
@@ -392,6 +403,120 @@ static void cgroup_move_no_openat2(harness *h) {
         cgroup_move_refused(h);
 }
 
+static bool runs_only_on(pid_t tid, int cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        return sched_getaffinity(tid, sizeof(set), &set) == 0 && CPU_ISSET(cpu, &set) && CPU_COUNT(&set) == 1;
+}
+
+static void sched_dedicated(harness *h) {
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+                tap_skip_all("safety \"dedicated\" on CPU 1 needs 2 online CPUs");
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 3);
+        /* no RLIMIT_RTTIME at all: the test-client runs with the default (unlimited) */
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 3}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "fifo without RLIMIT_RTTIME is granted under safety dedicated (%s)", r);
+        tap_is_str(jstr(r, "result.cpus"), "1", "the reply reads back the rule's CPU 1");
+        free(r);
+        harness_sched_attr x = harness_sched_getattr(t.tid[1]);
+        tap_is_int(x.sched_policy, SCHED_FIFO, "kernel: SCHED_FIFO");
+        tap_is_int(x.sched_priority, 3, "kernel: priority 3");
+        tap_ok(x.sched_flags & 1, "kernel: reset-on-fork");
+        tap_ok(runs_only_on(t.tid[1], 1), "kernel: the broker confined the thread to CPU 1");
+
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 3, \"cpus\": \"0\"}",
+                         (int) t.tid[2]);
+        tap_is_str(jstr(r, "code"), "denied", "realtime on a CPU the rule does not list is denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "CPU 0", "the message names the CPU");
+        free(r);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 11}", (int) t.tid[2]);
+        tap_is_str(jstr(r, "code"), "denied", "the priority ceiling still holds (%s)", r);
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[2]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+
+        /* RT throttling off.  The sysctl is global and other work shares this machine, so the
+         * kernel's -1 is shown to the broker by a file mounted over it in this scenario's
+         * private mount namespace, which the broker shares; the real sysctl is untouched. */
+        const char *sysctl = "/proc/sys/kernel/sched_rt_runtime_us";
+        tap_is_int(harness_sh(NULL, "echo -1 > /run/delegate-test/rt_runtime_off && mount --bind "
+                                    "/run/delegate-test/rt_runtime_off %s", sysctl), 0,
+                   "sched_rt_runtime_us reads -1 in this scenario's mount namespace");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 3}", (int) t.tid[3]);
+        tap_is_str(jstr(r, "code"), "denied", "with RT throttling off, realtime is denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "RT throttling is off (sched_rt_runtime_us is -1)", "saying why");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[3]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sh(NULL, "umount %s", sysctl), 0, "the kernel's value is back");
+        /* read at each decision: the same request now goes through */
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 3}", (int) t.tid[3]);
+        tap_is_int(jint(r, "ok"), 1, "with throttling in force again it is granted (%s)", r);
+        free(r);
+        tap_ok(runs_only_on(t.tid[3], 1), "kernel: on CPU 1");
+
+        /* a thread that is not realtime is not confined */
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\"}", (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "SCHED_OTHER is granted (%s)", r);
+        free(r);
+        tap_ok(!runs_only_on(t.tid[2], 1), "kernel: a SCHED_OTHER thread keeps its affinity");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
+/* The v1 cpu hierarchy, when the kernel gives cgroups an RT budget (CONFIG_RT_GROUP_SCHED). */
+static bool cpu_v1_mount(char *buf, size_t size) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096], mnt[1024], opts[1024];
+        bool found = false;
+        while (f && !found && fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - cgroup ");
+                if (!sep || sscanf(sep + 10, "%*s %1023s", opts) != 1 || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
+                        continue;
+                for (char *o = strtok(opts, ","); o && !found; o = strtok(NULL, ","))
+                        found = strcmp(o, "cpu") == 0;
+                if (found)
+                        snprintf(buf, size, "%s", mnt);
+        }
+        if (f)
+                fclose(f);
+        char p[1100];
+        snprintf(p, sizeof(p), "%s/cpu.rt_runtime_us", buf);
+        return found && access(p, F_OK) == 0;
+}
+
+static void sched_rt_budget(harness *h) {
+        char mnt[1024], grp[1200];
+        if (!cpu_v1_mount(mnt, sizeof(mnt)))
+                tap_skip_all("the kernel gives cgroups no RT budget here (no v1 cpu hierarchy with cpu.rt_runtime_us)");
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        free(tclient_call(&a, "rttime 100000"));
+        threads t = spawn_threads(&a, 1);
+        /* a new group gets no realtime time: cpu.rt_runtime_us 0 */
+        snprintf(grp, sizeof(grp), "%s/delegate-rt-test.%d", mnt, (int) getpid());
+        tap_is_int(mkdir(grp, 0755), 0, "a cpu cgroup of our own");
+        tap_is_int(harness_sh(NULL, "cat %s/cpu.rt_runtime_us | grep -qx 0 && echo %d > %s/tasks", grp, (int) t.tid[1],
+                              grp), 0, "its cpu.rt_runtime_us is 0; the thread moves in");
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "realtime for a thread in a group without RT budget is denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
+        tap_has_str(jstr(r, "message"), "/delegate-rt-test.", "and which group");
+        free(r);
+        /* the kernel agrees: root itself cannot make that thread realtime */
+        struct sched_param sp = { .sched_priority = 1 };
+        errno = 0;
+        tap_ok(sched_setscheduler(t.tid[1], SCHED_FIFO, &sp) < 0 && errno == EPERM,
+               "kernel: sched_setscheduler() as root fails with EPERM there too");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "in the root group (it has a budget) it is granted (%s)", r);
+        free(r);
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+        tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
+}
+
 static const scenario scenarios[] = {
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
@@ -400,6 +525,8 @@ static const scenario scenarios[] = {
         { "sched-fifo", policy_main, sched_fifo },
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-burst", policy_burst, sched_burst },
+        { "sched-dedicated", policy_dedicated, sched_dedicated },
+        { "sched-rt-budget", policy_main, sched_rt_budget },
 };
 
 int main(int argc, char **argv) {

@@ -42,7 +42,7 @@ static void die(const char *fmt, ...) {
         exit(1);
 }
 
-static int write_file(const char *path, const char *text) {
+int harness_write_file(const char *path, const char *text) {
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644);
         if (fd < 0)
                 return -errno;
@@ -81,13 +81,13 @@ int harness_move(harness *h, pid_t pid, const char *rel) {
         char path[512], num[32];
         snprintf(path, sizeof(path), "%s/%s/cgroup.procs", h->cgroot, rel);
         snprintf(num, sizeof(num), "%d", (int) pid);
-        return write_file(path, num);
+        return harness_write_file(path, num);
 }
 
 void harness_write_policy(const char *name, const char *text) {
         char path[512];
         snprintf(path, sizeof(path), "%s/%s", HARNESS_POLICY_DIR, name);
-        if (write_file(path, text) < 0)
+        if (harness_write_file(path, text) < 0)
                 die("cannot write policy %s", path);
 }
 
@@ -341,13 +341,13 @@ bool harness_log_contains(const char *needle) {
 }
 
 void harness_dump_file(const char *path, const char *title) {
-        char *log = read_all(path);
-        if (!log)
+        char *text = read_all(path);
+        if (!text)
                 return;
         tap_diag("---- %s ----", title ? title : path);
-        for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
+        for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
                 tap_diag("%s", l);
-        free(log);
+        free(text);
 }
 
 void harness_dump_log(void) {
@@ -362,12 +362,6 @@ int harness_wait_exit(pid_t pid, int timeout_ms) {
                 usleep(50000);
         }
         return -ETIMEDOUT;
-}
-
-void harness_write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-                tap_ok(0, "write %s", path);
 }
 
 static void lo_up(void) {
@@ -788,7 +782,7 @@ static void remove_tree(const char *path) {
 static void kill_node(void) {
         char path[600], events[256];
         snprintf(path, sizeof(path), "%s/cgroup.kill", node_outside);
-        write_file(path, "1");
+        harness_write_file(path, "1");
         snprintf(path, sizeof(path), "%s/cgroup.events", node_outside);
         for (int i = 0; i < 250; i++) {
                 FILE *f = fopen(path, "re");
@@ -848,7 +842,7 @@ int harness_main(int argc, char **argv, const scenario *list, size_t n) {
                 /* join NODE itself: the cgroup namespace is rooted where we
                  * stand when unsharing; run_inside() then moves to system */
                 snprintf(p, sizeof(p), "%s/cgroup.procs", node_outside);
-                if (write_file(p, "0") < 0)
+                if (harness_write_file(p, "0") < 0)
                         die("joining %s", p);
                 fflush(stdout);
                 _exit(run_inside(s, cg));
@@ -944,4 +938,37 @@ pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
         pid_t pause = harness_spawn_in_pod(h, pod, netns, 65534, 65534, "/run/delegate-test/pause.log", argv);
         tap_ok(pause > 0, "a pause process holds %s's netns", netns);
         return pause;
+}
+
+pid_t harness_qemu_pid_in(const char *log) {
+        FILE *f = fopen(log, "re");
+        char line[1024];
+        pid_t p = -1;
+        while (f && fgets(line, sizeof(line), f)) {
+                const char *k = strstr(line, "QEMU pid ");
+                if (k)
+                        p = (pid_t) atoi(k + 9);
+        }
+        if (f)
+                fclose(f);
+        return p;
+}
+
+int harness_tap_fds(pid_t q, const char *dev) {
+        char path[96], want[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int) q);
+        snprintf(want, sizeof(want), "iff:\t%s\n", dev);
+        DIR *d = opendir(path);
+        int n = 0;
+        for (struct dirent *de; d && (de = readdir(d));) {
+                char p2[400];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
+                harness_read_file(p2, buf, sizeof(buf));
+                n += strstr(buf, want) != NULL;
+        }
+        if (d)
+                closedir(d);
+        return n;
 }

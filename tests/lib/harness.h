@@ -67,8 +67,8 @@ bool harness_log_contains(const char *needle);
 void harness_dump_log(void);
 /* Each line of file @path as a TAP diagnostic, under a "---- @title ----" line (NULL: the path). */
 void harness_dump_file(const char *path, const char *title);
-/* Write @text to @path (a failed TAP test when it cannot). */
-void harness_write_file(const char *path, const char *text);
+/* Write @text to file @path (created 0644 or truncated); 0 or -errno. */
+int harness_write_file(const char *path, const char *text);
 /* Reap child @pid within @timeout_ms: its wait status, or -ETIMEDOUT (still running). */
 int harness_wait_exit(pid_t pid, int timeout_ms);
 
@@ -117,6 +117,11 @@ const char *jstr(const char *json, const char *path); /* rotating static buffers
  * (NULL: the scenario's), stdout and stderr to file @log; returns its pid. */
 pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, const char *log,
                            char *const *argv);
+/* How many of @pid's fds are queues attached to TAP device @dev (a detached
+ * queue's fdinfo shows an empty "iff:"). */
+int harness_tap_fds(pid_t pid, const char *dev);
+/* The last "QEMU pid N" a launcher wrote to @log (-1: none). */
+pid_t harness_qemu_pid_in(const char *log);
 /* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
 bool harness_file_contains(const char *path, const char *needle, int timeout_ms);
 

@@ -693,6 +693,29 @@ static void test_thread_sections(void) {
                "sched \"burst\" must be a string like", "burst of 0");
         broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"other\"], \"prio\": 1 } }"), 3, 62,
                "unknown sched key 'prio'", "unknown sched key");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 5, "
+                    "\"safety\": \"dedicated\" } }"), 3, 37, "safety \"dedicated\" needs \"cpus\"",
+               "dedicated without cpus");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 5, "
+                    "\"safety\": \"dedicated\", \"cpus\": \"1\", \"max_rttime_us\": 1000 } }"), 3, 133,
+               "\"max_rttime_us\" does not apply to safety \"dedicated\"", "dedicated with max_rttime_us");
+        broken(RULE("{ \"name\": \"a\", \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 5, "
+                    "\"safety\": \"none\" } }"), 3, 90, "sched \"safety\" must be \"rttime\"", "unknown safety");
+        {
+                static const char rt[] = RULE("{ \"name\": \"rt\", \"sched\": { \"policies\": [\"fifo\"], "
+                                              "\"max_priority\": 5, \"safety\": \"dedicated\", \"cpus\": \"1-2\" } }");
+                _cleanup_policy_ policy *q = policy_new();
+                tap_is_int(policy_load_text(q, "rt.json", rt, strlen(rt), &err), 0,
+                           "safety dedicated with cpus and no max_rttime_us loads (%s)", err.message);
+                const policy_rule *d = rule_named(q, "rt");
+                tap_ok(d && d->sched.safety == RT_SAFETY_DEDICATED && d->sched.has_cpus, "rt: safety dedicated on cpus");
+                decided(decide(q, 1000, "sched.set", "{\"tid\":7,\"policy\":\"fifo\",\"priority\":5}"), true, "rt",
+                        "safety dedicated: confined to CPUs 1-2", "fifo under dedicated");
+                decided(decide(q, 1000, "sched.set", "{\"tid\":7,\"policy\":\"fifo\",\"priority\":5,\"cpus\":\"2\"}"),
+                        true, "rt", "confined to CPUs 2", "fifo under dedicated on a subset");
+                decided(decide(q, 1000, "sched.set", "{\"tid\":7,\"policy\":\"fifo\",\"priority\":5,\"cpus\":\"0\"}"),
+                        false, "rt", "CPU 0, outside the rule's sched cpus", "fifo under dedicated off its cpus");
+        }
 
         /* decisions */
         decided(decide(p, 1000, "cgroup.move", "{\"tids\":[1,2],\"target\":\"housekeeping\",\"create\":true}"), true,
