@@ -3,7 +3,7 @@
 # /var/cache/delegate-tests/guest): the kernel of linux-image-amd64
 # (vmlinuz taken out of the package with dpkg-deb, nothing installed on
 # this host), busybox-static, and an initramfs (cpio, newc) holding busybox,
-# tests/guest/guest-init.sh as /init and the virtio modules eth0 needs,
+# tests/guest/guest-init.sh as /init and the virtio modules eth0 and vda need,
 # dependencies resolved from the modules' own "depends" fields.
 # Rebuilt when a file is missing or this script or the init changed.
 # Prints what it has, one "key=value..." line each: the files
@@ -94,6 +94,7 @@ add() {
 }
 add virtio_pci
 add virtio_net
+add virtio_blk
 cp order "$root/lib/modules/order"
 echo "build-guest: modules $(tr '\n' ' ' < order)" >&2
 (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > initrd.img

@@ -36,6 +36,8 @@ for m in $(cat /lib/modules/order); do
 done
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+# a disk, when the spec gives one: what the guest reads from it (QEMU decrypts it)
+[ -e /sys/block/vda ] && say "disk vda $(wc -c </dev/vda) bytes $(sha256sum </dev/vda | cut -d' ' -f1)"
 [ -e /sys/class/net/eth0 ] || { say "no eth0"; poweroff -f; }
 ip link set lo up
 ip link set eth0 up
