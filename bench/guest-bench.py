@@ -8,6 +8,8 @@
       QEMU started directly by root doing the same steps itself: its own
       2-queue TAP, -S, QMP (query-cpus-fast, query-status), the TAP onto br0,
       cont
+  launcher-vhost, direct-vhost: the same with vhost-net (the broker's
+      /dev/vhost-net fds, or QEMU opening it as root), where the node has it
 
 Run as root in the pod's cgroup and netns (br0 at 10.0.0.1/24).  Measures,
 on the host's clock, start to the guest's "network up" console line
@@ -24,6 +26,7 @@ peer = os.path.join(here, "..", "tests", "guest", "bulk-peer.py")
 console = os.path.join(d, "console-%s.log" % mode)
 append = "console=ttyS0 quiet panic=-1 dt.ip=10.0.0.2/24 dt.host=10.0.0.1 dt.mib=%d dt.busy=0" % mib
 guest = ["-no-reboot", "-serial", "file:" + console, "-kernel", vmlinuz, "-initrd", initrd, "-append", append]
+vhost = mode.endswith("-vhost")
 for f in (console,):
     if os.path.exists(f):
         os.unlink(f)
@@ -41,13 +44,14 @@ send = subprocess.Popen([sys.executable, peer, "send", "10.0.0.1", "5001", str(m
 recv = subprocess.Popen([sys.executable, peer, "recv", "10.0.0.1", "5002"], stdout=subprocess.PIPE)
 time.sleep(0.3)
 t0 = time.monotonic()
-if mode == "launcher":
+if mode.startswith("launcher"):
     uid, launcher = sys.argv[6], sys.argv[7]
     spec = os.path.join(d, "guest.json")
     with open(spec, "w") as f:
         json.dump({"name": "vm-guest", "accel": "tcg", "memory": "256M", "vcpus": 2, "mem_lock": False,
-                   "nics": [{"id": "net0", "bridge": "br0", "queues": 2}], "shutdown_timeout": 5,
-                   "extra_args": guest}, f)
+                   "nics": [{"id": "net0", "bridge": "br0", "queues": 2, "vhost": vhost}], "shutdown_timeout": 5,
+                   "kernel": vmlinuz, "initrd": initrd, "cmdline": append, "console": {"file": console},
+                   "extra_args": ["-no-reboot"]}, f)
     vm = subprocess.Popen(["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "--", launcher,
                            "--spec", spec], stdout=open(os.path.join(d, "guest-launcher.log"), "w"),
                           stderr=subprocess.STDOUT)
@@ -56,7 +60,7 @@ else:
     argv = ["qemu-system-x86_64", "-name", "guest=guest-direct,debug-threads=on", "-S", "-nodefaults",
             "-no-user-config", "-display", "none", "-accel", "tcg", "-m", "256", "-smp", "2",
             "-chardev", "socket,id=qmp,path=%s,server=on,wait=off" % path, "-mon", "chardev=qmp,mode=control",
-            "-netdev", "tap,id=net0,ifname=bgdirect0,script=no,downscript=no,queues=2,vhost=off",
+            "-netdev", "tap,id=net0,ifname=bgdirect0,script=no,downscript=no,queues=2,vhost=%s" % ("on" if vhost else "off"),
             "-device", "virtio-net-pci,netdev=net0,id=net0-dev,mq=on",
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"] + guest
     vm = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)

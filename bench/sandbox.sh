@@ -211,11 +211,14 @@ section_guest() {
         mkdir -p $d && chown $POD_UID:$POD_UID $d
         ip -n pod-bench addr add 10.0.0.1/24 dev br0
         : > $d/runs.jsonl
+        # vhost-net on and off in the same run, where the node has /dev/vhost-net
+        local modes="launcher direct"
+        [ -c /dev/vhost-net ] && modes="$modes launcher-vhost direct-vhost"
         for i in $(seq "$runs"); do
-                as_root_in_pod python3 bench/guest-bench.py launcher $d "$BENCH_GUEST_VMLINUZ" "$BENCH_GUEST_INITRD" \
-                        "${GUEST_MIB:-64}" $POD_UID "$B/launcher/delegate-launcher" >> $d/runs.jsonl
-                as_root_in_pod python3 bench/guest-bench.py direct $d "$BENCH_GUEST_VMLINUZ" "$BENCH_GUEST_INITRD" \
-                        "${GUEST_MIB:-64}" >> $d/runs.jsonl
+                for m in $modes; do
+                        as_root_in_pod python3 bench/guest-bench.py $m $d "$BENCH_GUEST_VMLINUZ" "$BENCH_GUEST_INITRD" \
+                                "${GUEST_MIB:-64}" $POD_UID "$B/launcher/delegate-launcher" >> $d/runs.jsonl
+                done
         done
         cp $d/runs.jsonl $OUT/guest-runs.jsonl
         echo "## A real guest: boot to network and network throughput"
@@ -234,7 +237,11 @@ print(f"| boot to network, s (start to the guest's ping of the bridge) | {cell('
       f"| {cell('launcher', 'boot_to_network_s', '.2f')} | {n('direct')} / {n('launcher')} |")
 for k, what in (("host_to_guest_MBps", "host to guest, MB/s"), ("guest_to_host_MBps", "guest to host, MB/s")):
     print(f"| {what} | {cell('direct', k, '.1f')} | {cell('launcher', k, '.1f')} | {n('direct')} / {n('launcher')} |")
+    if n('direct-vhost') or n('launcher-vhost'):
+        print(f"| {what}, vhost-net | {cell('direct-vhost', k, '.1f')} | {cell('launcher-vhost', k, '.1f')} "
+              f"| {n('direct-vhost')} / {n('launcher-vhost')} |")
 PY
+        [ -c /dev/vhost-net ] || echo "vhost-net rows: not measured, this node has no /dev/vhost-net (its kernel has no vhost_net)."
         echo
         echo "Debian's kernel and busybox (tests/guest/build-guest.sh) under TCG (this host's KVM cannot run a guest"
         echo "kernel), 256 MiB, 2 vCPUs, one 2-queue virtio-net NIC (vnet_hdr) on br0; ${GUEST_MIB:-64} MiB each way"
