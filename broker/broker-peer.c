@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
@@ -31,7 +32,13 @@
  * another user's and the broker holds no CAP_KILL (it keeps none for
  * this): still alive.  ESRCH: gone. */
 bool pidfd_alive(int pidfd) {
-        return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+        /* a pidfd polls readable once its process (or thread) has exited, zombie or not;
+         * signal 0 would still reach a zombie */
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r = poll(&p, 1, 0);
+        if (r < 0)
+                return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+        return r == 0;
 }
 
 int peer_identify(client *c, delegate_error *err) {

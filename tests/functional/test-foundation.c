@@ -252,6 +252,25 @@ static void memlock_dead_pid(harness *h) {
         tclient_stop(&a);
 }
 
+/* A child that exited but is not reaped yet (QEMU dying at its gate) is not alive:
+ * signal 0 still reaches a zombie, and prlimit() still acts on it. */
+static void memlock_zombie(harness *h) {
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        char *r = tclient_call(&a, "kill %d", (int) c);
+        tap_is_int(jint(r, "ok"), 1, "the child was killed and is a zombie");
+        free(r);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_str(jstr(r, "code"), "not-found", "memlock.set on a zombie gives not-found, not success (%s)", r);
+        tap_is_int(jint(r, "errno"), ESRCH, "errno is ESRCH");
+        free(r);
+        r = tclient_call(&a, "reap %d", (int) c);
+        free(r);
+        ping_ok(&a, "after not-found");
+        tclient_stop(&a);
+}
+
 static void api_mismatch(harness *h) {
         int fd = raw_connect();
         tap_ok(fd >= 0, "connect");
@@ -632,6 +651,7 @@ static const scenario scenarios[] = {
         { "memlock-other-pod", policy_main, memlock_other_pod },
         { "memlock-not-descendant", policy_main, memlock_not_descendant },
         { "memlock-dead-pid", policy_main, memlock_dead_pid },
+        { "memlock-zombie", policy_main, memlock_zombie },
         { "api-mismatch", policy_main, api_mismatch },
         { "malformed-input", policy_main, malformed_input },
         { "reload-broken-policy", policy_main, reload_broken_policy },

@@ -516,6 +516,31 @@ static void launcher_qemu_killed(harness *h) {
         qemu_exits(h, false);
 }
 
+/* The launcher as PID 1 of its own pid namespace, as a container's entrypoint
+ * is: QEMU's child must not take getppid() == 1 for its parent's death. */
+static void launcher_pid1(harness *h) {
+        prepare(h, harness_hard / 2);
+        const char *exe = getenv("DELEGATE_LAUNCHER");
+        char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--kill-child", "/usr/bin/setpriv", "--reuid=1000",
+                         "--regid=1000", "--clear-groups", (char *) exe, "--spec", VMDIR "/vm.json", NULL };
+        pid_t u = harness_spawn_in_pod(h, POD_A, "pod-a", 0, 0, LOG, argv);
+        tap_ok(u > 0, "unshare --pid started the launcher as PID 1 of a new pid namespace");
+        bool running = harness_file_contains(LOG, "guest running", 60000);
+        tap_ok(running, "the launcher as PID 1 reports the guest running");
+        tap_ok(harness_file_contains(VMDIR "/firmware.log", "SeaBIOS", 20000), "QEMU ran the guest's firmware");
+        tap_ok(link_exists("pod-a", "vnet0"), "vnet0 exists in pod-a's netns");
+        /* setpriv's change of ids cleared --kill-child's death signal: kill the launcher itself */
+        char path[64], kids[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) u, (int) u);
+        harness_read_line(path, kids, sizeof(kids));
+        pid_t l = atoi(kids);
+        tap_ok(l > 0 && kill(l, SIGKILL) == 0, "SIGKILL to the launcher (pid %d here)", (int) l);
+        waitpid(u, NULL, 0);
+        nothing_left(h, "pod-a");
+        if (tap_failed_)
+                dump_launcher_log();
+}
+
 /* "reconnected to the broker after N attempt(s); state.get: session S: T TAP device(s), C cgroup(s) created" */
 static bool reconnect_summary(uint64_t *session, unsigned *taps, unsigned *cgroups) {
         FILE *f = fopen(LOG, "re");
@@ -798,6 +823,7 @@ static const scenario scenarios[] = {
         { "launcher-denied", policy_no_sched, launcher_denied },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
         { "launcher-killed", policy_all, launcher_killed },
+        { "launcher-pid1", policy_all, launcher_pid1 },
         { "launcher-qemu-quit", policy_all, launcher_qemu_quit },
         { "launcher-qemu-killed", policy_all, launcher_qemu_killed },
         { "launcher-broker-restart", policy_all, launcher_broker_restart },
