@@ -25,6 +25,8 @@ static const struct {
         { "sched.set", op_sched_set },
         { "tap.create", op_tap_create },
         { "tap.destroy", op_tap_destroy },
+        { "bridge.create", op_bridge_create },
+        { "bridge.destroy", op_bridge_destroy },
         { "kvmi.attach", op_kvmi_attach },
         { "kvmi.set-page-access", op_kvmi_set_page_access },
         { "kvmi.detach", op_kvmi_detach },

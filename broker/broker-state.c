@@ -323,6 +323,17 @@ static int client_from_state(broker *b, const json_value *s, client **ret, char 
                                       .persist = p && p->type == JSON_BOOL && p->boolean,
                                       .adopted = ad && ad->type == JSON_BOOL && ad->boolean };
                 snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
+                const json_value *kind = json_get(t, "kind"), *sl = json_get(t, "enslaved");
+                rec->bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
+                for (size_t k = 0; rec->bridge && sl && sl->type == JSON_ARRAY && k < sl->array.n &&
+                                   rec->n_enslaved < BRIDGE_MAX_ENSLAVE;
+                     k++) {
+                        uint64_t x;
+                        if (json_to_u64(sl->array.items[k], &x) == 0 && x > 0 && x <= INT32_MAX)
+                                rec->enslaved[rec->n_enslaved++] = (int) x;
+                }
+                if (rec->bridge)
+                        rec->addr_from = (int) get_i64(t, "addresses_from");
         }
         a = json_get(s, "replies");
         for (size_t i = 0; a && a->type == JSON_ARRAY && i < a->array.n; i++) {

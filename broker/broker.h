@@ -116,13 +116,17 @@ typedef struct memlock_record {
         uint64_t soft, hard;
 } memlock_record;
 
-/* A TAP device this session created (or adopted), until destroyed. */
+/* A TAP device or bridge this session created (or adopted), until destroyed. */
 typedef struct tap_record {
         char name[TAP_NAME_MAX + 1];
         int ifindex;
         int netns_fd; /* the network namespace it was created in (nsfs fd) */
         bool persist;
         bool adopted; /* pre-existing: never removed at session end */
+        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
+        int enslaved[BRIDGE_MAX_ENSLAVE];
+        unsigned n_enslaved;
+        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
 } tap_record;
 
 struct client {
@@ -272,7 +276,13 @@ struct request {
                 struct {
                         tap_destroy_args args;
                         tap_record rec; /* a copy; the netns fd stays the session's */
-                } tap_destroy;
+                } tap_destroy; /* and bridge.destroy */
+                struct {
+                        bridge_create_args args;
+                        uint32_t max_devices;
+                        bool adopt_existing;
+                        uint64_t gen;
+                } bridge_create;
         };
 };
 
@@ -492,6 +502,8 @@ void cgroup_session_end(client *c);
 void cgroup_reap_all_free(broker *b);
 void op_tap_create(request *req, const policy_decision *d);
 void op_tap_destroy(request *req, const policy_decision *d);
+void op_bridge_create(request *req, const policy_decision *d);
+void op_bridge_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);

@@ -31,6 +31,9 @@ typedef struct nic_spec {
         unsigned queues; /* default 1 */
         unsigned mtu;    /* 0: the broker's default */
         char mac[18];    /* "" : QEMU's default */
+        bool bridge_create; /* ask the broker for the bridge first (bridge.create) */
+        char enslave[4][16]; /* and to put these pod interfaces on it */
+        size_t n_enslave;
 } nic_spec;
 
 typedef struct vm_spec {

@@ -375,6 +375,8 @@ static const op_desc ops[] = {
         { "sched.set", true, sched_check },
         { "tap.create", true, tap_create_check },
         { "tap.destroy", true, tap_destroy_check },
+        { "bridge.create", true, bridge_create_check },
+        { "bridge.destroy", true, bridge_destroy_check },
         { "kvmi.attach", true, kvmi_attach_check },
         { "kvmi.set-page-access", true, kvmi_spa_check },
         { "kvmi.detach", false, kvmi_detach_check },
@@ -396,7 +398,8 @@ const op_desc *op_lookup(const char *name) {
 }
 
 const char *op_names(void) {
-        return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, kvmi.attach, "
+        return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, bridge.create, "
+               "bridge.destroy, kvmi.attach, "
                "kvmi.set-page-access, kvmi.detach";
 }
 
@@ -409,6 +412,8 @@ static bool rule_has_section(const policy_rule *r, const char *op) {
                 return r->sched.present;
         if (streq(op, "tap.create") || streq(op, "tap.destroy"))
                 return r->tap.present;
+        if (streq(op, "bridge.create") || streq(op, "bridge.destroy"))
+                return r->bridge.present;
         if (!strncmp(op, "kvmi.", 5))
                 return r->kvmi.present;
         if (op_is_bus_only(op))

@@ -31,6 +31,7 @@ static void rule_clear(policy_rule *r) {
         strv_free(r->vms, r->n_vms);
         strv_free(r->cgroup.targets, r->cgroup.n_targets);
         policy_tap_clear(r);
+        policy_bridge_clear(r);
         policy_kvmi_clear(r);
         memset(r, 0, sizeof(*r));
 }
@@ -511,6 +512,15 @@ static int parse_tap(load_ctx *c, const json_value *v, policy_rule *r) {
         return q;
 }
 
+static int parse_bridge(load_ctx *c, const json_value *v, policy_rule *r) {
+        unsigned line = v->line, column = v->column;
+        char msg[512];
+        int q = policy_bridge_parse(v, r, &line, &column, msg, sizeof(msg));
+        if (q == -EINVAL)
+                return perr(c, line, column, "%s", msg);
+        return q;
+}
+
 static int parse_kvmi(load_ctx *c, const json_value *v, policy_rule *r) {
         char msg[256];
         unsigned line = v->line, column = v->column;
@@ -574,6 +584,8 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_sched(c, m->value, r);
                 else if (streq(m->key, "tap"))
                         q = parse_tap(c, m->value, r);
+                else if (streq(m->key, "bridge"))
+                        q = parse_bridge(c, m->value, r);
                 else if (streq(m->key, "kvmi"))
                         q = parse_kvmi(c, m->value, r);
                 else if (streq(m->key, "manage"))
@@ -583,7 +595,7 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                 else
                         q = perr(c, m->line, m->column,
                                  "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap, "
-                                 "kvmi, manage)",
+                                 "bridge, kvmi, manage)",
                                  m->key);
                 if (q < 0)
                         return q;

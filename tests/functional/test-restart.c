@@ -32,7 +32,8 @@ static const char policy_restart[] =
         "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
         "      \"memlock\": { \"max\": \"1G\" },\n"
         "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
-        "      \"tap\": { \"persist\": true } },\n"
+        "      \"bridge\": { \"names\": \"br0\", \"enslave\": \"eth0\" },\n"
+        "      \"tap\": { \"persist\": true, \"bridges\": \"br0\" } },\n"
         "    { \"name\": \"pod-a-containers\",\n"
         "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/pod-a/*\" },\n"
         "      \"memlock\": { \"max\": \"1G\" },\n"
@@ -229,6 +230,58 @@ static void restart_dead_sibling(harness *h) {
         waitpid(pause, NULL, 0);
 }
 
+static bool sh_has(const char *needle, const char *cmd) {
+        char *out = NULL;
+        bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
+        free(out);
+        return has;
+}
+
+/* A bridge that took over eth0's address and route is resumed by a restarted
+ * broker (SIGTERM), and undone by one started after kill -9 of the broker and
+ * then of the launcher: eth0 gets its address and default route back. */
+static void restart_bridge(harness *h) {
+        tclient a;
+        pid_t pause = pod_with_pause(h);
+        tap_is_int(harness_sh(NULL, "ip link add eth0-rb type veth peer name eth0 netns pod-a && "
+                                    "ip -n pod-a addr add 10.244.9.5/24 dev eth0 && ip -n pod-a link set eth0 up && "
+                                    "ip -n pod-a route add default via 10.244.9.1 dev eth0"),
+                   0, "pod-a has eth0 with an address and a default route");
+        if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(&a, "call bridge.create {\"name\":\"br0\",\"enslave\":[\"eth0\"]}");
+        tap_is_int(jint(r, "ok"), 1, "bridge.create br0 enslaving eth0 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        tap_ok(state_file(session), "the session's state file exists");
+
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
+        tap_ok(link_exists("br0") && sh_has("10.244.9.5", "ip -n pod-a -o addr show dev br0"),
+               "br0 and its address stay while the broker is away");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the launcher resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_has_str(r, "\"kind\":\"bridge\"", "the resumed session still holds the bridge (%s)", r);
+        free(r);
+
+        kill9_broker(h);
+        tclient_stop(&a);
+        tap_ok(link_exists("br0"), "kill -9 of the broker, then of the launcher: br0 remains");
+        tap_is_int(harness_start_broker(h), 0, "a third broker starts");
+        tap_ok(WAIT_FOR(!link_exists("br0")), "it removes br0");
+        tap_ok(WAIT_FOR(sh_has("10.244.9.5/24", "ip -n pod-a -o addr show dev eth0")), "eth0 has its address again");
+        tap_ok(sh_has("default via 10.244.9.1 dev eth0", "ip -n pod-a route show"), "and its default route");
+        tap_ok(WAIT_FOR(!state_file(session)), "the state file is removed");
+        harness_sh(NULL, "ip link del eth0-rb");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 static void restart_timeout(harness *h) {
         tclient a;
         pid_t pause = pod_with_pause(h), child;
@@ -325,6 +378,7 @@ static const scenario scenarios[] = {
         { "restart-dead", policy_restart, restart_dead },
         { "restart-dead-sibling", policy_restart, restart_dead_sibling },
         { "restart-timeout", policy_restart, restart_timeout },
+        { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
 };
 
