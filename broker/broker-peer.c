@@ -64,6 +64,10 @@ int peer_identify(client *c, delegate_error *err) {
         fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
+        if (r == -EXDEV)
+                return error_set(err, r, "denied", EXDEV,
+                                 "the cgroup of peer pid %d lies outside the broker's cgroup namespace (it reads as "
+                                 "'/../...'); no rule can match it", (int) c->cred.pid);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the cgroup of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
@@ -100,6 +104,10 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
                                  "caller pid %d exited or changed identity while being identified", (int) pid);
         _cleanup_free_ char *cg = NULL;
         int r = proc_cgroup(pid, &cg);
+        if (r == -EXDEV)
+                return error_set(err, r, "denied", EXDEV,
+                                 "the cgroup of caller pid %d lies outside the broker's cgroup namespace (it reads "
+                                 "as '/../...'); no rule can match it", (int) pid);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
                                  strerror(-r));

@@ -38,6 +38,11 @@ static int cgroup_file_parse(const char *path, char **ret) {
                 if (nl)
                         *nl = 0;
                 if (strncmp(line, "0::", 3) == 0) {
+                        /* "/../x": outside this process's cgroup namespace; such a path
+                         * names nothing below our cgroup mount and must match no rule */
+                        const char *p = line + 3;
+                        if (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == 0))
+                                return -EXDEV;
                         char *s = strdup(line + 3);
                         if (!s)
                                 return -ENOMEM;
@@ -303,6 +308,23 @@ int proc_tgid(pid_t tid, pid_t *ret) {
                 return r;
         *ret = (pid_t) atoi(buf);
         return *ret > 0 ? 0 : -EINVAL;
+}
+
+int cgroup2_mount_root(char *buf, size_t size) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096], root[1024];
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                char *sep = strstr(line, " - ");
+                if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+                        continue;
+                if (sscanf(line, "%*s %*s %*s %1023s", root) != 1)
+                        continue;
+                snprintf(buf, size, "%s", root);
+                return 0;
+        }
+        return -ENOMEDIUM;
 }
 
 int cgroup2_mount(char *buf, size_t size) {
