@@ -79,6 +79,71 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
+/* Does the mount line's super options (after " - TYPE SOURCE ") hold controller @ctl? */
+static bool opts_have(const char *opts, const char *ctl) {
+        size_t n = strlen(ctl);
+        for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, ctl, n) == 0 && (p[n] == ',' || p[n] == 0 || p[n] == '\n' || p[n] == ' '))
+                        return true;
+        return false;
+}
+
+/* Where the cgroup v1 hierarchy with controller "cpu" is mounted: its mount point and root. */
+static int cpu_v1_mount(char *mnt, size_t mnt_size, char *root, size_t root_size) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096];
+        while (f && fgets(line, sizeof(line), f)) {
+                char r[1024], m[1024], type[32], src[256], opts[1024];
+                const char *sep = strstr(line, " - ");
+                if (!sep || sscanf(sep + 3, "%31s %255s %1023s", type, src, opts) != 3 || !streq(type, "cgroup") ||
+                    !opts_have(opts, "cpu") || sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2)
+                        continue;
+                snprintf(mnt, mnt_size, "%s", m);
+                snprintf(root, root_size, "%s", r);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/*
+ * With RT group scheduling (cgroup v1's cpu controller on this kind of
+ * node) a thread whose cpu cgroup has cpu.rt_runtime_us = 0 cannot become
+ * SCHED_FIFO/RR: sched_setattr() fails with EPERM whatever our privilege.
+ * Container runtimes create cgroups with a budget of 0.  The thread's
+ * cgroup when that is the cause, so that the message can say so.
+ */
+static bool rt_budget_zero(pid_t tgid, pid_t tid, char *where, size_t size) {
+        char path[96], mnt[1024], root[1024], file[2600], buf[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[1400];
+        if (!f || cpu_v1_mount(mnt, sizeof(mnt), root, sizeof(root)) < 0)
+                return false;
+        while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = 0;
+                char *ctl = strchr(line, ':'), *cg = ctl ? strchr(ctl + 1, ':') : NULL;
+                if (!cg)
+                        continue;
+                *cg++ = 0;
+                if (!opts_have(ctl + 1, "cpu"))
+                        continue;
+                const char *rel = cg;
+                if (!streq(root, "/")) {
+                        size_t n = strlen(root);
+                        if (strncmp(cg, root, n) != 0 || (cg[n] && cg[n] != '/'))
+                                return false;
+                        rel = cg + n;
+                }
+                snprintf(file, sizeof(file), "%s%s/cpu.rt_runtime_us", mnt, rel);
+                _cleanup_fclose_ FILE *g = fopen(file, "re");
+                if (!g || !fgets(buf, sizeof(buf), g) || atoll(buf) != 0)
+                        return false;
+                snprintf(where, size, "%s", cg);
+                return true;
+        }
+        return false;
+}
+
 void op_sched_set(request *req, const policy_decision *d) {
         client *c = req->c;
         const policy_rule *rule = d->rule;
@@ -159,6 +224,16 @@ void op_sched_set(request *req, const policy_decision *d) {
                 int e = -r;
                 if (a.has_cpus)
                         (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                char cg[1024];
+                if (rt && e == EPERM && rt_budget_zero(t.host_tgid, t.host_tid, cg, sizeof(cg))) {
+                        request_reply_error(req, ERR_SYSTEM, e, NULL,
+                                            "sched_setattr(thread %d, %s) failed: %s: its cpu cgroup '%s' has "
+                                            "cpu.rt_runtime_us = 0, no realtime budget (RT group scheduling): the "
+                                            "node must give the pod's cgroups one (delegate-broker(8), REALTIME "
+                                            "BUDGET)",
+                                            (int) a.tid, sched_policy_name(a.policy), strerror(e), cg);
+                        goto out;
+                }
                 request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
                                     "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
                                     sched_policy_name(a.policy), strerror(e));

@@ -263,6 +263,52 @@ static void cgroup_move_refused(harness *h) {
 
 /* --- sched.set --- */
 
+/*
+ * RT group scheduling (cgroup v1's cpu controller here): a thread whose cpu
+ * cgroup has cpu.rt_runtime_us = 0, as container runtimes create them,
+ * cannot become SCHED_FIFO whatever the broker's privilege.  The error must
+ * say so, naming the cgroup.
+ */
+static void sched_rt_budget(harness *h) {
+        char dir[256], mnt[200] = "", line[4096];
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        while (f && !mnt[0] && fgets(line, sizeof(line), f)) {
+                char m[200], type[32], src[64], opts[512];
+                const char *sep = strstr(line, " - ");
+                if (sep && sscanf(sep + 3, "%31s %63s %511s", type, src, opts) == 3 && !strcmp(type, "cgroup") &&
+                    (strstr(opts, ",cpu,") || !strncmp(opts, "cpu,", 4) || strstr(opts, ",cpu\0") ||
+                     !strcmp(opts, "cpu") || (strlen(opts) > 4 && !strcmp(opts + strlen(opts) - 4, ",cpu"))) &&
+                    sscanf(line, "%*s %*s %*s %*s %199s", m) == 1)
+                        snprintf(mnt, sizeof(mnt), "%s", m);
+        }
+        if (f)
+                fclose(f);
+        if (!mnt[0])
+                tap_skip_all("no cgroup v1 cpu hierarchy: the kernel's RT group scheduling is not in use here");
+        snprintf(dir, sizeof(dir), "%s/delegate-test-rt-%d", mnt, (int) getpid());
+        char probe[300];
+        snprintf(probe, sizeof(probe), "%s/cpu.rt_runtime_us", mnt);
+        if (access(probe, F_OK) < 0)
+                tap_skip_all("the kernel has no RT group scheduling (no cpu.rt_runtime_us)");
+        tap_is_int(harness_sh(NULL, "mkdir %s && echo 0 > %s/cpu.rt_runtime_us", dir, dir), 0,
+                   "a cpu cgroup with cpu.rt_runtime_us = 0, as a container runtime makes");
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        free(tclient_call(&a, "rttime 100000"));
+        threads t = spawn_threads(&a, 1);
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], dir), 0, "the thread is moved into it");
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "errno"), EPERM, "SCHED_FIFO fails with EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us = 0, no realtime budget",
+                    "the message names the missing RT budget");
+        tap_has_str(jstr(r, "message"), "delegate-test-rt-", "and the cgroup");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: the thread is still SCHED_OTHER");
+        harness_sh(NULL, "echo %d > %s/../tasks", (int) t.tid[1], dir);
+        tclient_stop(&a);
+        harness_sh(NULL, "rmdir %s", dir);
+}
+
 static void sched_fifo(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
@@ -379,6 +425,7 @@ static void sched_burst(harness *h) {
 }
 
 static const scenario scenarios[] = {
+        { "sched-rt-budget", policy_main, sched_rt_budget },
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
         { "cgroup-move-refused", policy_main, cgroup_move_refused },
