@@ -321,16 +321,15 @@ static void remove_detached(broker *b, const char *why, const tap_record *recs, 
         }
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
-        char names[SESSION_MAX_TAP * (TAP_NAME_MAX + 2)] = "";
-        for (size_t i = 0; i < n; i++)
+        char taps[SESSION_MAX_TAP * (TAP_NAME_MAX + 2)] = "", bridges[sizeof(taps)] = "";
+        for (size_t i = 0; i < n; i++) {
+                char *l = recs[i].bridge ? bridges : taps;
                 if (!recs[i].adopted)
-                        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", names[0] ? " " : "",
-                                 recs[i].name);
-        bool bridges = false;
-        for (size_t i = 0; i < n; i++)
-                bridges |= recs[i].bridge && !recs[i].adopted;
-        log_msg(b, LOG_INFO, "%s: removing TAP device(s) %s (where still present)%s", why, names,
-                bridges ? "; a bridge gives the addresses and routes it took over back to their interface" : "");
+                        snprintf(l + strlen(l), sizeof(taps) - strlen(l), "%s%s", l[0] ? " " : "", recs[i].name);
+        }
+        log_msg(b, LOG_INFO, "%s: removing %s%s%s%s%s (where still present)%s", why, taps[0] ? "TAP device(s) " : "",
+                taps, taps[0] && bridges[0] ? " and " : "", bridges[0] ? "bridge(s) " : "", bridges,
+                bridges[0] ? "; a bridge gives the addresses and routes it took over back to their interface" : "");
 }
 
 void tap_session_end(client *c) {

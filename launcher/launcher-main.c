@@ -524,7 +524,14 @@ static int run(void) {
         delegate_ctx_set_mode(ctx, DELEGATE_MODE_BROKER);
         if (arg_socket)
                 delegate_ctx_set_socket(ctx, arg_socket);
-        if (delegate_connect(ctx, &e) < 0) {
+        int cr;
+        /* the broker's crash-loop back-off: wait as long as it says, then try again */
+        while ((cr = delegate_connect(ctx, &e)) < 0 && streq(e.code, "rate-limited") && e.retry_after_ms > 0) {
+                say(&s, "the broker asks to wait %u ms: %s", e.retry_after_ms, e.message);
+                struct timespec d = { e.retry_after_ms / 1000, (e.retry_after_ms % 1000) * 1000000L };
+                nanosleep(&d, NULL);
+        }
+        if (cr < 0) {
                 fprintf(stderr, "delegate-launcher[%s]: cannot start a session with the broker: %s\n", s.name,
                         e.message);
                 goto out;

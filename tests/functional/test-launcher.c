@@ -343,6 +343,31 @@ static void launcher_denied(harness *h) {
                 dump_launcher_log();
 }
 
+/* A launcher that fails right after it starts, restarted by its runtime at
+ * once (a crash loop): from the third failed session in a row the broker
+ * makes the next one wait, and the launcher waits as told. */
+static void launcher_crash_loop(harness *h) {
+        prepare(h, harness_hard / 4);
+        for (int i = 1; i <= 3; i++) {
+                char log[96];
+                snprintf(log, sizeof(log), VMDIR "/run%d.log", i);
+                pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", log, NULL);
+                int st = wait_exit(l, 60000);
+                tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "run %d fails at sched.set (0x%x)", i, st);
+                tap_ok(!harness_file_contains(log, "the broker asks to wait", 0), "run %d did not have to wait", i);
+        }
+        tap_ok(harness_log_contains("sessions in a row failed within 10 s"), "the broker notices the crash loop");
+        pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", VMDIR "/run4.log", NULL);
+        int st = wait_exit(l, 60000);
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "the broker asks to wait", 0),
+               "run 4 is told to wait (back-off)");
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "back-off: retry in", 0), "and why");
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "then it runs, and fails as before (0x%x)", st);
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "sched.set failed", 0), "at sched.set");
+        if (tap_failed_)
+                dump_log(VMDIR "/run4.log");
+}
+
 static void launcher_bad_spec(harness *h) {
         char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
         mkdir(VMDIR, 0755);
@@ -821,6 +846,7 @@ static void launcher_incoming_exec(harness *h) {
 static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
+        { "launcher-crash-loop", policy_no_sched, launcher_crash_loop },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
         { "launcher-killed", policy_all, launcher_killed },
         { "launcher-pid1", policy_all, launcher_pid1 },
