@@ -300,9 +300,10 @@ static void cgroup_outside(harness *h) {
                 int c = -1;
                 if (mkdir(dir, 0755) == 0 && (c = open(procs, O_WRONLY | O_CLOEXEC)) >= 0 &&
                     write(c, pid, strlen(pid)) > 0) {
+                        /* the broker identifies a peer when it accepts it: the refusal comes unasked
+                         * (sending a hello could race with the close that follows it) */
                         int s = raw_connect();
-                        const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"outside\"}";
-                        char *r = s >= 0 && raw_send(s, hello, strlen(hello)) == 0 ? raw_recv(s, 5000) : NULL;
+                        char *r = s >= 0 ? raw_recv(s, 5000) : NULL;
                         snprintf(msg, sizeof(msg), "%s", r ? r : "(no answer)");
                         free(r);
                 }
@@ -326,7 +327,7 @@ static void cgroup_outside(harness *h) {
         waitpid(p, &st, 0);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a client in a cgroup outside the broker's namespace ran (0x%x)",
                st);
-        tap_is_str(jstr(buf, "type"), "error", "its hello is refused (%s)", buf);
+        tap_is_str(jstr(buf, "type"), "error", "it is refused (%s)", buf);
         tap_has_str(jstr(buf, "message"), "lies outside the broker's cgroup namespace",
                     "the message says the cgroup lies outside the broker's cgroup namespace");
         tap_ok(!harness_log_contains("session 1 opened"), "no session was opened for '/../...'");
