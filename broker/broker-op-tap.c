@@ -351,36 +351,51 @@ static void forget(client *c, size_t i) {
         c->state_dirty = true;
 }
 
+/*
+ * A create helper's answer in @o, the session's records that vanished
+ * meanwhile forgotten (when its records are still those the helper saw,
+ * @gen); false when it failed, answered already.
+ */
+static bool create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o) {
+        client *c = req->c;
+        if (status == -ETIMEDOUT)
+                return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
+                                           "the helper in the caller's network namespace did not finish in time"),
+                       false;
+        if (status == -ESRCH || status == -ENOENT)
+                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "the caller exited"), false;
+        if (status < 0)
+                return request_reply_error(req, ERR_SYSTEM, -status, NULL,
+                                           "cannot enter the caller's network namespace: %s", strerror(-status)),
+                       false;
+        if (len < sizeof(*o))
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer"), false;
+        memcpy(o, out, sizeof(*o));
+        o->name[sizeof(o->name) - 1] = o->msg[sizeof(o->msg) - 1] = 0;
+        if (c && c->tap_gen == gen)
+                for (size_t i = c->n_tap; i-- > 0;)
+                        if (o->gone & (UINT64_C(1) << i))
+                                forget(c, i);
+        if (o->err) {
+                delegate_error e = { .errno_value = o->err };
+                snprintf(e.code, sizeof(e.code), "%s", err_code_name(o->code));
+                snprintf(e.message, sizeof(e.message), "%s", o->msg);
+                if (o->code == ERR_DENIED)
+                        snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
+                request_reply_delegate_error(req, &e);
+                return false;
+        }
+        return true;
+}
+
 static void create_done(request *req, int status, const void *out, size_t len) {
         const tap_create_args *a = &req->tap_create.args;
         client *c = req->c;
         tap_out o;
         char mac[32];
 
-        if (status == -ETIMEDOUT)
-                return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
-                                           "the helper in the caller's network namespace did not finish in time");
-        if (status == -ESRCH || status == -ENOENT)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "the caller exited");
-        if (status < 0)
-                return request_reply_error(req, ERR_SYSTEM, -status, NULL, "cannot enter the caller's network "
-                                           "namespace: %s", strerror(-status));
-        if (len < sizeof(o))
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
-        memcpy(&o, out, sizeof(o));
-        o.name[sizeof(o.name) - 1] = o.msg[sizeof(o.msg) - 1] = 0;
-        if (c && c->tap_gen == req->tap_create.gen)
-                for (size_t i = c->n_tap; i-- > 0;)
-                        if (o.gone & (UINT64_C(1) << i))
-                                forget(c, i);
-        if (o.err) {
-                delegate_error e = { .errno_value = o.err };
-                snprintf(e.code, sizeof(e.code), "%s", err_code_name(o.code));
-                snprintf(e.message, sizeof(e.message), "%s", o.msg);
-                if (o.code == ERR_DENIED)
-                        snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
-                return request_reply_delegate_error(req, &e);
-        }
+        if (!create_answer(req, status, out, len, req->tap_create.gen, &o))
+                return;
         if (req->helper_n_fds != a->queues + 1)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %u",
                                            req->helper_n_fds, a->queues + 1);
@@ -446,13 +461,16 @@ void op_tap_create(request *req, const policy_decision *d) {
 
 static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
+        const tap_record *rec = &req->tap_destroy.rec;
         tap_out *o = out;
+        char why[sizeof(o->msg)] = "";
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        int r = link_remove(req->tap_destroy.rec.name, req->tap_destroy.rec.ifindex);
+        int r = rec->bridge ? bridge_remove(rec, why, sizeof(why)) : link_remove(rec->name, rec->ifindex);
         if (r < 0)
-                return fail(o, ERR_SYSTEM, -r, "cannot remove '%s': %s", req->tap_destroy.rec.name, strerror(-r));
+                return why[0] ? fail(o, ERR_SYSTEM, -r, "%s", why)
+                              : fail(o, ERR_SYSTEM, -r, "cannot remove '%s': %s", rec->name, strerror(-r));
         o->removed = r > 0;
         return sizeof(*o);
 }
@@ -479,31 +497,44 @@ static void destroy_done(request *req, int status, const void *out, size_t len) 
                         break;
                 }
         if (c)
-                log_msg(c->b, LOG_INFO, "session %llu: TAP device '%s' %s", (unsigned long long) c->session,
+                log_msg(c->b, LOG_INFO, "session %llu: %s '%s' %s", (unsigned long long) c->session,
+                        rec->bridge ? "bridge" : "TAP device",
                         rec->name, o.removed ? "removed" : "was already gone");
         char res[96];
         snprintf(res, sizeof(res), "{\"name\":\"%s\",\"removed\":%s}", rec->name, o.removed ? "true" : "false");
         request_reply_result(req, res, NULL, 0);
 }
 
-void op_tap_destroy(request *req, const policy_decision *d) {
+/* tap.destroy and bridge.destroy: a record of this session, of that kind. */
+static void destroy(request *req, bool bridge) {
         client *c = req->c;
         tap_destroy_args *a = &req->tap_destroy.args;
         char msg[256];
 
-        if (tap_destroy_args_parse(req->args, a, msg, sizeof(msg)) < 0)
+        if ((bridge ? bridge_destroy_args_parse : tap_destroy_args_parse)(req->args, a, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         size_t i;
-        for (i = 0; i < c->n_tap && (c->tap[i].bridge || !streq(c->tap[i].name, a->name)); i++)
+        for (i = 0; i < c->n_tap && (c->tap[i].bridge != bridge || !streq(c->tap[i].name, a->name)); i++)
                 ;
         if (i == c->n_tap)
-                return request_reply_error(req, ERR_NOT_FOUND, ENODEV, NULL,
-                                           "no TAP device '%s' was created by this session", a->name);
+                return request_reply_error(req, ERR_NOT_FOUND, ENODEV, NULL, "no %s '%s' was created by this session",
+                                           bridge ? "bridge" : "TAP device", a->name);
+        if (bridge && c->tap[i].adopted)
+                return request_reply_error(req, ERR_DENIED, EPERM, NULL,
+                                           "bridge '%s' was adopted, not created by this session: it stays", a->name);
         req->tap_destroy.rec = c->tap[i];
         req->tap_destroy.rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
         int r = helper_run_netns(req, c->tap[i].netns_fd, destroy_step, req, destroy_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+void op_tap_destroy(request *req, const policy_decision *d) {
+        destroy(req, false);
+}
+
+void op_bridge_destroy(request *req, const policy_decision *d) {
+        destroy(req, true);
 }
 
 /* --- bridge.create / bridge.destroy --- */
@@ -853,30 +884,8 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         client *c = req->c;
         tap_out o;
 
-        if (status == -ETIMEDOUT)
-                return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
-                                           "the helper in the caller's network namespace did not finish in time");
-        if (status == -ESRCH || status == -ENOENT)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "the caller exited");
-        if (status < 0)
-                return request_reply_error(req, ERR_SYSTEM, -status, NULL, "cannot enter the caller's network "
-                                           "namespace: %s", strerror(-status));
-        if (len < sizeof(o))
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
-        memcpy(&o, out, sizeof(o));
-        o.name[sizeof(o.name) - 1] = o.msg[sizeof(o.msg) - 1] = 0;
-        if (c && c->tap_gen == req->bridge_create.gen)
-                for (size_t i = c->n_tap; i-- > 0;)
-                        if (o.gone & (UINT64_C(1) << i))
-                                forget(c, i);
-        if (o.err) {
-                delegate_error e = { .errno_value = o.err };
-                snprintf(e.code, sizeof(e.code), "%s", err_code_name(o.code));
-                snprintf(e.message, sizeof(e.message), "%s", o.msg);
-                if (o.code == ERR_DENIED)
-                        snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
-                return request_reply_delegate_error(req, &e);
-        }
+        if (!create_answer(req, status, out, len, req->bridge_create.gen, &o))
+                return;
         if (req->helper_n_fds != 1)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not 1",
                                            req->helper_n_fds);
@@ -938,38 +947,3 @@ void op_bridge_create(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
-static ssize_t bridge_destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        request *req = arg;
-        tap_out *o = out;
-        if (size < sizeof(*o))
-                return -ENOBUFS;
-        memset(o, 0, sizeof(*o));
-        int r = bridge_remove(&req->tap_destroy.rec, o->msg, sizeof(o->msg));
-        if (r < 0)
-                return fail(o, ERR_SYSTEM, -r, "%s", o->msg);
-        o->removed = r > 0;
-        return sizeof(*o);
-}
-
-void op_bridge_destroy(request *req, const policy_decision *d) {
-        client *c = req->c;
-        tap_destroy_args *a = &req->tap_destroy.args;
-        char msg[256];
-
-        if (bridge_destroy_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-        size_t i;
-        for (i = 0; i < c->n_tap && (!c->tap[i].bridge || !streq(c->tap[i].name, a->name)); i++)
-                ;
-        if (i == c->n_tap)
-                return request_reply_error(req, ERR_NOT_FOUND, ENODEV, NULL,
-                                           "no bridge '%s' was created by this session", a->name);
-        if (c->tap[i].adopted)
-                return request_reply_error(req, ERR_DENIED, EPERM, NULL,
-                                           "bridge '%s' was adopted, not created by this session: it stays", a->name);
-        req->tap_destroy.rec = c->tap[i];
-        req->tap_destroy.rec.netns_fd = -EBADF;
-        int r = helper_run_netns(req, c->tap[i].netns_fd, bridge_destroy_step, req, destroy_done);
-        if (r < 0)
-                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
-}

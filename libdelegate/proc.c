@@ -310,24 +310,8 @@ int proc_tgid(pid_t tid, pid_t *ret) {
         return *ret > 0 ? 0 : -EINVAL;
 }
 
-int cgroup2_mount_root(char *buf, size_t size) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        char line[4096], root[1024];
-        if (!f)
-                return negative_errno();
-        while (fgets(line, sizeof(line), f)) {
-                char *sep = strstr(line, " - ");
-                if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
-                        continue;
-                if (sscanf(line, "%*s %*s %*s %1023s", root) != 1)
-                        continue;
-                snprintf(buf, size, "%s", root);
-                return 0;
-        }
-        return -ENOMEDIUM;
-}
-
-int cgroup2_mount(char *buf, size_t size) {
+/* The first cgroup2 mount (@any_root), or the first whose root is "/": its root and unescaped mount point. */
+static int cgroup2_find(bool any_root, char *ret_root, size_t root_size, char *buf, size_t size) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         char line[4096];
         if (!f)
@@ -340,8 +324,10 @@ int cgroup2_mount(char *buf, size_t size) {
                 char root[1024], mnt[1024];
                 if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
                         continue;
-                if (!streq(root, "/"))
+                if (!any_root && !streq(root, "/"))
                         continue; /* a bind mount of a subtree: paths would not line up */
+                if (ret_root)
+                        snprintf(ret_root, root_size, "%s", root);
                 /* mountinfo escapes space, tab, newline and backslash as \ooo */
                 size_t o = 0;
                 for (const char *p = mnt; *p && o + 1 < size; p++) {
@@ -356,4 +342,13 @@ int cgroup2_mount(char *buf, size_t size) {
                 return 0;
         }
         return -ENOMEDIUM;
+}
+
+int cgroup2_mount(char *buf, size_t size) {
+        return cgroup2_find(false, NULL, 0, buf, size);
+}
+
+int cgroup2_mount_root(char *buf, size_t size) {
+        char mnt[1024];
+        return cgroup2_find(true, buf, size, mnt, sizeof(mnt));
 }

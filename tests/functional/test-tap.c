@@ -98,11 +98,16 @@ static void owner_is(const char *j, const char *key, unsigned id, const char *wh
                 tap_is_str(jstr(j, path), want, "%s", what);
 }
 
-static void expect_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
-        char *r = tclient_call(c, "call tap.create %s", args);
-        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s'", what, code);
+static void expect_op_error(tclient *c, const char *op, const char *code, const char *needle, const char *what,
+                            const char *args) {
+        char *r = tclient_call(c, "call %s %s", op, args);
+        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s' (%s)", what, code, r);
         tap_has_str(jstr(r, "message"), needle, "%s: the message says why", what);
         free(r);
+}
+
+static void expect_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
+        expect_op_error(c, "tap.create", code, needle, what, args);
 }
 
 /* --- scenarios --- */
@@ -415,10 +420,7 @@ static void bridge_create(harness *h) {
 }
 
 static void expect_bridge_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
-        char *r = tclient_call(c, "call bridge.create %s", args);
-        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s' (%s)", what, code, r);
-        tap_has_str(jstr(r, "message"), needle, "%s: the message says why", what);
-        free(r);
+        expect_op_error(c, "bridge.create", code, needle, what, args);
 }
 
 static void bridge_refused(harness *h) {
@@ -442,6 +444,16 @@ static void bridge_refused(harness *h) {
         char *r = tclient_call(&a, "call bridge.destroy {\"name\":\"br-old\"}");
         tap_is_str(jstr(r, "code"), "not-found", "bridge.destroy of a bridge the session did not create (%s)", r);
         free(r);
+        r = tclient_call(&a, "call bridge.create {\"name\":\"br0\",\"enslave\":[\"eth0\"]}");
+        tap_is_int(jint(r, "result.addresses_moved"), 1, "br0 takes over eth0 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call bridge.destroy {\"name\":\"br0\"}");
+        tap_is_int(jint(r, "result.removed"), 1, "bridge.destroy removes it (%s)", r);
+        free(r);
+        tap_ok(!link_exists("pod-a", "br0"), "kernel: br0 is gone");
+        tap_ok(sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0") &&
+                       sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
+               "kernel: eth0 has its address and default route back");
         tclient_stop(&a);
         if (tclient_start_netns(h, &b, "kubepods.slice/pod-a", "pod-a", UID_ADOPT, UID_ADOPT, "vm-a") < 0)
                 tap_ok(0, "start the adopter");
