@@ -481,6 +481,7 @@ def cleanup():
         if name.startswith("cni-podman") and not any(l.get("master") == name for l in now.values()):
             sh(["ip", "link", "del", name])
     shutil.rmtree(WORK, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(RUNROOT), ignore_errors=True)  # podman makes it again next time
 
 
 # --- the scenarios -------------------------------------------------------------
