@@ -230,13 +230,6 @@ static void restart_dead_sibling(harness *h) {
         waitpid(pause, NULL, 0);
 }
 
-static bool sh_has(const char *needle, const char *cmd) {
-        char *out = NULL;
-        bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
-        free(out);
-        return has;
-}
-
 /* A bridge that took over eth0's address and route is resumed by a restarted
  * broker (SIGTERM), and undone by one started after kill -9 of the broker and
  * then of the launcher: eth0 gets its address and default route back. */
@@ -259,7 +252,7 @@ static void restart_bridge(harness *h) {
 
         int st = harness_stop_broker(h);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
-        tap_ok(link_exists("br0") && sh_has("10.244.9.5", "ip -n pod-a -o addr show dev br0"),
+        tap_ok(link_exists("br0") && harness_sh_has("10.244.9.5", "ip -n pod-a -o addr show dev br0"),
                "br0 and its address stay while the broker is away");
         tap_is_int(harness_start_broker(h), 0, "a new broker starts");
         r = tclient_call(&a, "connect");
@@ -274,8 +267,8 @@ static void restart_bridge(harness *h) {
         tap_ok(link_exists("br0"), "kill -9 of the broker, then of the launcher: br0 remains");
         tap_is_int(harness_start_broker(h), 0, "a third broker starts");
         tap_ok(WAIT_FOR(!link_exists("br0")), "it removes br0");
-        tap_ok(WAIT_FOR(sh_has("10.244.9.5/24", "ip -n pod-a -o addr show dev eth0")), "eth0 has its address again");
-        tap_ok(sh_has("default via 10.244.9.1 dev eth0", "ip -n pod-a route show"), "and its default route");
+        tap_ok(WAIT_FOR(harness_sh_has("10.244.9.5/24", "ip -n pod-a -o addr show dev eth0")), "eth0 has its address again");
+        tap_ok(harness_sh_has("default via 10.244.9.1 dev eth0", "ip -n pod-a route show"), "and its default route");
         tap_ok(WAIT_FOR(!state_file(session)), "the state file is removed");
         harness_sh(NULL, "ip link del eth0-rb");
         kill(pause, SIGKILL);

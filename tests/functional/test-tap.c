@@ -365,13 +365,6 @@ static void pod_cni(void) {
         tap_is_int(r, 0, "pod-a has eth0 with 10.244.7.5/24 and a default route via 10.244.7.1 (as a CNI does)");
 }
 
-static bool sh_has(const char *needle, const char *cmd) {
-        char *out = NULL;
-        bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
-        free(out);
-        return has;
-}
-
 static void bridge_create(harness *h) {
         tclient a;
         pod_cni();
@@ -384,15 +377,15 @@ static void bridge_create(harness *h) {
         tap_ok(j != NULL, "kernel: br0 exists in pod-a's netns");
         tap_is_str(jstr(j, "linkinfo.info_kind"), "bridge", "kernel: br0 is a bridge");
         tap_is_int(jint(j, "mtu"), 1400, "kernel: br0 has MTU 1400");
-        tap_ok(sh_has(",UP", "ip -n pod-a -o link show dev br0"), "kernel: br0 is up");
+        tap_ok(harness_sh_has(",UP", "ip -n pod-a -o link show dev br0"), "kernel: br0 is up");
         free(j);
         j = link_json("pod-a", "eth0");
         tap_is_str(jstr(j, "master"), "br0", "kernel: eth0 is on br0");
         free(j);
         tap_ok(!link_exists("", "br0"), "br0 is not in the broker's netns");
-        tap_ok(sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev br0"), "kernel: br0 took over 10.244.7.5/24");
-        tap_ok(!sh_has("10.244.7.5", "ip -n pod-a -o addr show dev eth0"), "kernel: eth0 no longer has it");
-        tap_ok(sh_has("default via 10.244.7.1 dev br0", "ip -n pod-a route show"),
+        tap_ok(harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev br0"), "kernel: br0 took over 10.244.7.5/24");
+        tap_ok(!harness_sh_has("10.244.7.5", "ip -n pod-a -o addr show dev eth0"), "kernel: eth0 no longer has it");
+        tap_ok(harness_sh_has("default via 10.244.7.1 dev br0", "ip -n pod-a route show"),
                "kernel: the default route goes through br0 now");
         r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"bridge\":\"br0\"}");
         tap_is_str(jstr(r, "result.name"), "vnet0", "a TAP device on the new bridge (%s)", r);
@@ -409,9 +402,9 @@ static void bridge_create(harness *h) {
         tap_ok(link_gone_soon("pod-a", "vnet0"), "and vnet0");
         bool back = false;
         for (int i = 0; i < 250 && !back; i++, usleep(20000))
-                back = sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0");
+                back = harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0");
         tap_ok(back, "kernel: eth0 has 10.244.7.5/24 again");
-        tap_ok(sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
+        tap_ok(harness_sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
                "kernel: the default route goes through eth0 again");
         j = link_json("pod-a", "eth0");
         tap_is_str(jstr(j, "master"), "(missing master)", "kernel: eth0 is on no bridge");
@@ -451,8 +444,8 @@ static void bridge_refused(harness *h) {
         tap_is_int(jint(r, "result.removed"), 1, "bridge.destroy removes it (%s)", r);
         free(r);
         tap_ok(!link_exists("pod-a", "br0"), "kernel: br0 is gone");
-        tap_ok(sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0") &&
-                       sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
+        tap_ok(harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0") &&
+                       harness_sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
                "kernel: eth0 has its address and default route back");
         tclient_stop(&a);
         if (tclient_start_netns(h, &b, "kubepods.slice/pod-a", "pod-a", UID_ADOPT, UID_ADOPT, "vm-a") < 0)

@@ -860,3 +860,10 @@ harness_sched_attr harness_sched_getattr(pid_t tid) {
                 a.sched_policy = 999;
         return a;
 }
+
+bool harness_sh_has(const char *needle, const char *cmd) {
+        char *out = NULL;
+        bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
+        free(out);
+        return has;
+}
