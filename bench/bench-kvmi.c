@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,21 +47,30 @@ static void die(const char *what, const delegate_error *e) {
         exit(1);
 }
 
-/* Attach and start the peer; returns its pid. */
+/* Attach, start the peer (it connects to our socket as QEMU does), hand its connection over; its pid. */
 static pid_t attach(delegate_ctx *c, const char *peer) {
         delegate_error e;
-        int fd = -1;
-        size_t n = 0;
-        if (delegate_call(c, "kvmi.attach", "{\"keyed\":false}", NULL, &fd, 1, &n, NULL, &e) < 0 || n != 1)
+        if (delegate_call(c, "kvmi.attach", "{\"keyed\":false}", NULL, NULL, 0, NULL, NULL, &e) < 0)
                 die("kvmi.attach", &e);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/bench-kvmi-%d.sock", (int) getpid());
+        unlink(sa.sun_path);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+                die("listen", NULL);
         pid_t pid = fork();
         if (pid == 0) {
                 char pages[32];
                 snprintf(pages, sizeof(pages), "%u", PAGES);
-                dup2(fd, 3);
-                execl(peer, "kvmi-peer", "--fd", "3", "--name", "bench", "--pages", pages, (char *) NULL);
+                execl(peer, "kvmi-peer", "--connect", sa.sun_path, "--name", "bench", "--pages", pages,
+                      "--connections", "1", (char *) NULL);
                 _exit(127);
         }
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        close(lfd);
+        unlink(sa.sun_path);
+        if (fd < 0 || delegate_call_with_fds(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, NULL, NULL, 0, NULL, &e) < 0)
+                die("kvmi.connect", &e);
         close(fd);
         return pid;
 }
@@ -120,12 +131,10 @@ int main(int argc, char **argv) {
         if (rep > 32)
                 rep = 32;
         for (size_t r = 0; r < rep; r++) {
-                pid_t p = attach(c, argv[1]);
-                usleep(20000); /* let the handshake finish: not part of the batch */
+                pid_t p = attach(c, argv[1]); /* kvmi.connect answers once the handshake is done */
                 t_in[r] = run_inline(c, e, n, &reqs);
                 detach(c, p);
                 p = attach(c, argv[1]);
-                usleep(20000);
                 t_mf[r] = run_memfd(c, e, n);
                 detach(c, p);
         }

@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * broker-kvmi.c - the KVMI channel of a session: the broker is the
- * introspection tool of KVMI v12 (DESIGN.md §7).
+ * introspection tool of KVMI v12 (the kvmi.* operations of delegate-protocol(7)).
  *
- * kvmi.attach makes a SOCK_STREAM socketpair; the broker keeps one end and
- * the launcher hands the other to QEMU.  QEMU sends its hello, we answer
- * with the cookie hash, QEMU hooks the socket into KVM and from then on
- * the kernel speaks KVMI on it: GET_VERSION, VM_CHECK_COMMAND
- * (SET_PAGE_ACCESS), VM_GET_INFO, then page-access batches.
+ * kvmi.attach opens the channel (and makes the shared secret); QEMU, the
+ * client of a socket the launcher listens on, connects and reconnects by
+ * itself, and the launcher hands every accepted connection over with
+ * kvmi.connect.  On each connection QEMU sends its hello, we answer with
+ * the cookie hash, QEMU hooks the socket into KVM and then grants the
+ * command permissions; the kernel speaks KVMI from then on: GET_VERSION,
+ * VM_CHECK_COMMAND (SET_PAGE_ACCESS), VM_CONTROL_EVENTS (UNHOOK),
+ * VM_GET_INFO, one at a time, each answered -KVM_EPERM retried until the
+ * setup deadline (QEMU may not have granted it yet).  Then the shadow is
+ * re-applied (pages beyond the guest's RAM skipped, pages the kernel
+ * refuses dropped from it), and kvmi.connect is answered with what was
+ * done.  An UNHOOK event (pause, suspend, migration, shutdown) is answered
+ * by closing the connection: that tells QEMU to go on, and it reconnects
+ * later with a fresh hello.
  *
  * Never blocking: the socket is non-blocking in the sd-event loop, output
  * waits in a byte queue, at most KVMI_WINDOW commands are in flight, and
- * each command has a deadline (one timer, armed for the oldest); a silent,
- * closed or misbehaving peer fails what is pending with a clear error.
+ * the channel fails when commands are in flight and no reply came for
+ * KVMI_TIMEOUT_USEC (a slow kernel that makes progress is waited for).
  *
  * Batches run one at a time, in order, each split into messages of at
  * most 511 entries.  The kernel applies every entry of a message and
@@ -21,6 +30,9 @@
  * twice is idempotent), skipping those a later entry of the batch
  * overrides, which keeps the kernel's final state what the batch asked.
  * The shadow records what the kernel accepted.
+ *
+ * Each connection's hello, setup and re-application of the shadow live in
+ * broker-kvmi-setup.c; the types both files share in broker-kvmi.h.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,79 +41,7 @@
 #include <sys/mman.h>
 #include <syslog.h>
 
-#include "broker.h"
-#include "kvmi-proto.h"
-
-typedef enum ch_state { CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
-
-typedef struct range {
-        size_t first, n;
-} range;
-
-typedef struct kbatch {
-        struct kbatch *next;
-        request *req; /* NULL: re-application of the shadow */
-        kvmi_page_access_entry *e;
-        size_t n;
-        void *map; /* e points into this memfd mapping, or NULL: e is owned */
-        size_t map_len;
-        size_t next_entry; /* main pass: next entry to send */
-        size_t in_flight;
-        size_t n_msgs, n_answered;
-        range *failed; /* messages the kernel refused, to probe */
-        size_t n_failed, cap_failed;
-        size_t probe_msg, probe_entry; /* probe pass position */
-        uint64_t *last_gfn_index; /* sorted (gfn, last index) pairs, built when probing */
-        size_t err_index; /* SIZE_MAX: none */
-        int32_t err;
-        size_t applied; /* entries recorded in the shadow */
-        size_t refused; /* entries the kernel refused (found by probing) */
-        uint64_t deadline; /* while waiting for the channel to be ready */
-        uint64_t started;
-} kbatch;
-
-typedef struct kcmd {
-        struct kcmd *next;
-        uint16_t id;
-        uint32_t seq;
-        uint64_t deadline;
-        kbatch *b;
-        size_t first, n;
-        bool probe;
-} kcmd;
-
-#define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
-#define HELLO_KEEP (KVMI_HELLO_FIXED + 255 * KVMI_HELLO_E820_SIZE)
-
-struct kvmi_channel {
-        client *c;
-        int fd;
-        sd_event_source *io, *timer;
-        ch_state state;
-        char why[256];
-        bool keyed;
-        char secret[65];
-        uint8_t rx[RX_CAP > HELLO_KEEP ? RX_CAP : HELLO_KEEP];
-        size_t rx_len;
-        uint32_t hello_size;
-        size_t hello_got;
-        kvmi_hello hello;
-        uint8_t *tx;
-        size_t tx_len, tx_off, tx_cap;
-        kcmd *head, *tail;
-        size_t n_cmds;
-        uint32_t seq;
-        uint32_t version, max_msg_size, vcpus;
-        size_t per_msg;
-        kbatch *bhead, *btail;
-        uint64_t msgs_sent, entries_sent;
-};
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "broker-kvmi.h"
 
 static void batch_free(kbatch *b) {
         if (b->map)
@@ -124,24 +64,30 @@ static void batch_fail(kbatch *b, err_code code, int errno_value, const char *wh
         batch_free(b);
 }
 
-static void ch_arm(kvmi_channel *ch);
+void ch_arm(kvmi_channel *ch);
 static void ch_pump(kvmi_channel *ch);
 static void ch_update_io(kvmi_channel *ch);
 
-/* Close the socket and fail everything pending with @why (errno @e). */
-static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
-static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
-        if (ch->state == CH_CLOSED)
+/*
+ * Close the connection and fail everything pending with @why (errno @e):
+ * the batches, and kvmi.connect when it waits.  The channel stays (its
+ * secret, its counters): QEMU reconnects and kvmi.connect hands the new
+ * connection over.
+ */
+void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
+void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
                 return;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
         va_end(ap);
         ch->state = CH_CLOSED;
-        log_msg(ch->c->b, LOG_NOTICE, "session %llu: KVMI channel closed: %s", (unsigned long long) ch->c->session,
-                ch->why);
+        log_msg(ch->c->b, LOG_NOTICE, "session %llu: KVMI connection %llu closed: %s",
+                (unsigned long long) ch->c->session, (unsigned long long) ch->connections, ch->why);
         ch->io = sd_event_source_disable_unref(ch->io);
-        ch->timer = sd_event_source_disable_unref(ch->timer);
+        if (ch->timer)
+                sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
         ch->fd = safe_close(ch->fd);
         while (ch->head) {
                 kcmd *k = ch->head;
@@ -150,32 +96,41 @@ static void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         }
         ch->tail = NULL;
         ch->n_cmds = 0;
+        ch->retry_at = 0;
+        ch->reapplying = false;
         /* it held the hello reply (the secret's hash) and page-access commands */
         if (ch->tx)
                 explicit_bzero(ch->tx, ch->tx_cap);
         free(ch->tx);
         ch->tx = NULL;
         ch->tx_len = ch->tx_off = ch->tx_cap = 0;
+        explicit_bzero(ch->rx, sizeof(ch->rx));
+        ch->rx_len = 0;
         while (ch->bhead) {
                 kbatch *b = ch->bhead;
                 ch->bhead = b->next;
                 batch_fail(b, ERR_SYSTEM, e, ch->why);
         }
         ch->btail = NULL;
-        explicit_bzero(ch->secret, sizeof(ch->secret));
+        if (ch->connect_req) {
+                request *req = TAKE_PTR(ch->connect_req);
+                request_reply_error(req, ERR_SYSTEM, e, NULL, "kvmi.connect: connection %llu: %s",
+                                    (unsigned long long) ch->connections, ch->why);
+        }
 }
 
 static void ch_free(kvmi_channel *ch) {
         if (!ch)
                 return;
         ch_fail(ch, ECANCELED, "closed");
+        ch->timer = sd_event_source_disable_unref(ch->timer);
         explicit_bzero(ch, sizeof(*ch));
         free(ch);
 }
 
 /* --- output --- */
 
-static int tx_reserve(kvmi_channel *ch, size_t n) {
+int tx_reserve(kvmi_channel *ch, size_t n) {
         if (ch->tx_off > 0 && ch->tx_off == ch->tx_len)
                 ch->tx_off = ch->tx_len = 0;
         if (ch->tx_len + n <= ch->tx_cap)
@@ -204,7 +159,7 @@ static int tx_reserve(kvmi_channel *ch, size_t n) {
         return 0;
 }
 
-static void ch_flush(kvmi_channel *ch) {
+void ch_flush(kvmi_channel *ch) {
         while (ch->state != CH_CLOSED && ch->tx_off < ch->tx_len) {
                 ssize_t n = send(ch->fd, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
@@ -231,8 +186,9 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
         }
         memcpy(ch->tx + ch->tx_len, msg, len);
         ch->tx_len += len;
-        *k = (kcmd) { .id = h.id, .seq = h.seq, .deadline = now_usec() + KVMI_TIMEOUT_USEC, .b = b,
-                      .first = first, .n = n, .probe = probe };
+        *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
+        if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
+                ch->progress_at = kvmi_now_usec();
         if (ch->tail)
                 ch->tail->next = k;
         else
@@ -247,7 +203,7 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
         return 0;
 }
 
-static int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
+int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
         uint8_t buf[KVMI_HDR_SIZE + 16];
         int n = kvmi_build_msg(buf, id, ch->seq++, payload, len);
         return ch_queue_cmd(ch, buf, n, NULL, 0, 0, false);
@@ -297,20 +253,27 @@ static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
         ((kbatch *) b)->applied += n;
 }
 
+
 static void batch_done(kvmi_channel *ch, kbatch *b) {
         ch->bhead = b->next;
         if (!ch->bhead)
                 ch->btail = NULL;
-        double secs = (now_usec() - b->started) / 1e6;
+        double secs = (kvmi_now_usec() - b->started) / 1e6;
         if (!b->req) {
-                if (b->err_index != SIZE_MAX)
+                ch->last_reapply.applied = b->n - b->refused;
+                ch->last_reapply.refused = b->refused;
+                if (b->refused > 0)
                         log_msg(ch->c->b, LOG_WARNING,
-                                "session %llu: re-applying the KVMI shadow: entry gpa 0x%" PRIx64 " refused (%d)",
-                                (unsigned long long) ch->c->session, b->e[b->err_index].gpa, (int) b->err);
+                                "session %llu: re-applying the KVMI shadow: the kernel refused %zu of %zu pages (first "
+                                "gpa 0x%" PRIx64 ", error %d); they are dropped from the shadow",
+                                (unsigned long long) ch->c->session, b->refused, b->n, b->e[b->err_index].gpa,
+                                (int) b->err);
                 else
                         log_msg(ch->c->b, LOG_INFO, "session %llu: KVMI shadow of %zu pages re-applied",
                                 (unsigned long long) ch->c->session, b->n);
                 batch_free(b);
+                ch->reapplying = false;
+                connect_reply(ch);
                 return;
         }
         if (b->err_index != SIZE_MAX) {
@@ -332,13 +295,40 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
         batch_free(b);
 }
 
+/*
+ * A client batch about to start: refuse it whole, before anything is sent,
+ * when an entry lies beyond the guest's RAM (the kernel would refuse it).
+ */
+static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
+        uint64_t max = ch->hello.max_gpa;
+        if (!b->req || max == 0)
+                return false;
+        for (size_t i = 0; i < b->n; i++)
+                if (b->e[i].gpa >= max) {
+                        ch->bhead = b->next;
+                        if (!ch->bhead)
+                                ch->btail = NULL;
+                        request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
+                                            "kvmi.set-page-access: entry %zu: gpa 0x%" PRIx64
+                                            " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
+                                            "); nothing was sent",
+                                            i, b->e[i].gpa, max);
+                        batch_free(b);
+                        return true;
+                }
+        return false;
+}
+
 /* Send what the head batch may send now; finish batches that are done. */
 static void ch_pump(kvmi_channel *ch) {
         static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
         while (ch->state == CH_READY && ch->bhead) {
                 kbatch *b = ch->bhead;
-                if (!b->started)
-                        b->started = now_usec();
+                if (!b->started) {
+                        if (batch_beyond_ram(ch, b))
+                                continue;
+                        b->started = kvmi_now_usec();
+                }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
                         int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + b->next_entry, k);
@@ -384,6 +374,9 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         }
         if (k->probe) {
                 b->refused++;
+                if (!b->req) /* the kernel does not hold it: neither does the shadow */
+                        kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
+                                        KVMI_PAGE_ACCESS_RWX);
                 if (k->first < b->err_index) {
                         b->err_index = k->first;
                         b->err = err;
@@ -401,9 +394,11 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         b->failed[b->n_failed++] = (range) { k->first, k->n };
 }
 
-/* --- handshake and replies --- */
+/* --- replies --- */
 
 static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload) {
+        if (h->id == KVMI_VM_EVENT)
+                return handle_event(ch, h, payload);
         kcmd *k = ch->head, *prev = NULL;
         while (k && k->seq != h->seq) {
                 prev = k;
@@ -419,6 +414,7 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         if (ch->tail == k)
                 ch->tail = prev;
         ch->n_cmds--;
+        ch->progress_at = kvmi_now_usec();
 
         int32_t err;
         int r = 0;
@@ -440,121 +436,38 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         default:
                 r = kvmi_parse_reply(payload, h->size, &err, NULL, 0);
         }
-        if (r < 0) {
-                uint16_t id = k->id;
-                free(k);
-                return ch_fail(ch, EPROTO, "malformed KVMI reply to %s (%u bytes)", kvmi_msg_name(id), h->size);
-        }
         uint16_t id = k->id;
+        if (r < 0) {
+                free(k);
+                return ch_fail(ch, EPROTO, "malformed KVMI reply to %s (%u bytes of data%s)", kvmi_msg_name(id),
+                               h->size,
+                               id == KVMI_GET_VERSION ? "; v12 answers with 8 + 16: version, max_msg_size, features" : "");
+        }
         if (k->b) {
                 batch_reply(ch, k, err);
                 free(k);
                 return;
         }
         free(k);
-        if (err != 0)
-                return ch_fail(ch, EPROTO, "the kernel refused %s: error %d%s", kvmi_msg_name(id), (int) err,
-                               id == KVMI_VM_CHECK_COMMAND ? " (SET_PAGE_ACCESS is not allowed for this VM)" : "");
-        if (id == KVMI_GET_VERSION) {
-                if (ch->version != KVMI_VERSION)
-                        return ch_fail(ch, EPROTO, "the kernel speaks KVMI version %u; the broker needs version %d",
-                                       ch->version, KVMI_VERSION);
-                if (ch->max_msg_size < KVMI_HDR_SIZE + 8 + 16)
-                        return ch_fail(ch, EPROTO, "the kernel's max_msg_size %u is too small", ch->max_msg_size);
-                uint32_t m = ch->max_msg_size < KVMI_MAX_MSG_SIZE ? ch->max_msg_size : KVMI_MAX_MSG_SIZE;
-                ch->per_msg = (m - 8) / 16;
-                if (ch->per_msg > KVMI_PAGE_ACCESS_MAX_ENTRIES)
-                        ch->per_msg = KVMI_PAGE_ACCESS_MAX_ENTRIES;
-        } else if (id == KVMI_VM_GET_INFO) {
-                ch->state = CH_READY;
-                log_msg(ch->c->b, LOG_INFO,
-                        "session %llu: KVMI ready: version %u, max_msg_size %u, %u vCPUs, %zu entries per message",
-                        (unsigned long long) ch->c->session, ch->version, ch->max_msg_size, ch->vcpus, ch->per_msg);
-        }
+        setup_reply(ch, id, err);
 }
 
-static void hello_done(kvmi_channel *ch) {
-        char msg[256];
-        size_t keep = ch->hello_size < HELLO_KEEP ? ch->hello_size : HELLO_KEEP;
-        if (kvmi_hello_parse(ch->rx, keep, &ch->hello, msg, sizeof(msg)) < 0)
-                return ch_fail(ch, EPROTO, "QEMU's introspection hello is malformed: %s", msg);
-        const char *vm = ch->c->vm ? ch->c->vm : "";
-        if (!streq(ch->hello.name, vm))
-                return ch_fail(ch, EPERM, "the VM name '%.64s' in QEMU's hello is not the session's VM '%s'",
-                               ch->hello.name, vm);
-        uint8_t reply[KVMI_HELLO_REPLY_SIZE];
-        kvmi_hello_reply_build(reply, ch->keyed ? ch->secret : NULL);
-        int r = tx_reserve(ch, sizeof(reply));
-        if (r < 0)
-                return ch_fail(ch, ENOMEM, "out of memory");
-        memcpy(ch->tx + ch->tx_len, reply, sizeof(reply));
-        ch->tx_len += sizeof(reply);
-        explicit_bzero(reply, sizeof(reply));
-        explicit_bzero(ch->rx, sizeof(ch->rx));
-        ch->rx_len = 0;
-        ch->state = CH_SETUP;
-        /* QEMU hooks the socket into KVM after our reply; the kernel reads these then */
-        kvmi_vm_check_command cc = { .id = KVMI_VM_SET_PAGE_ACCESS };
-        if (ch_send_simple(ch, KVMI_GET_VERSION, NULL, 0) < 0 ||
-            ch_send_simple(ch, KVMI_VM_CHECK_COMMAND, &cc, sizeof(cc)) < 0 ||
-            ch_send_simple(ch, KVMI_VM_GET_INFO, NULL, 0) < 0)
-                return ch_fail(ch, ENOMEM, "out of memory");
-}
-
-/* Read the hello: u32 struct_size, then the rest (kept up to HELLO_KEEP, the excess discarded). */
-static int read_hello(kvmi_channel *ch) {
+ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len) {
         for (;;) {
-                uint8_t scratch[4096];
-                size_t want;
-                uint8_t *dst;
-                if (ch->hello_got < 4) {
-                        want = 4 - ch->hello_got;
-                        dst = ch->rx + ch->hello_got;
-                } else if (ch->hello_got < ch->hello_size) {
-                        size_t left = ch->hello_size - ch->hello_got;
-                        if (ch->hello_got < HELLO_KEEP) {
-                                want = HELLO_KEEP - ch->hello_got < left ? HELLO_KEEP - ch->hello_got : left;
-                                dst = ch->rx + ch->hello_got;
-                        } else {
-                                want = left < sizeof(scratch) ? left : sizeof(scratch);
-                                dst = scratch;
-                        }
-                } else {
-                        hello_done(ch);
-                        return 0;
-                }
-                ssize_t n = recv(ch->fd, dst, want, MSG_DONTWAIT);
+                ssize_t n = recv(ch->fd, buf, len, MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
                 if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EPIPE;
-                ch->hello_got += n;
-                if (ch->hello_got == 4) {
-                        memcpy(&ch->hello_size, ch->rx, 4);
-                        if (ch->hello_size < KVMI_HELLO_FIXED || ch->hello_size > KVMI_HELLO_MAX_SIZE) {
-                                ch_fail(ch, EPROTO, "QEMU's introspection hello has struct_size %u (need %d-%d)",
-                                        ch->hello_size, KVMI_HELLO_FIXED, KVMI_HELLO_MAX_SIZE);
-                                return 0;
-                        }
-                }
+                        return errno == EAGAIN ? 0 : -errno;
+                return n == 0 ? -EPIPE : n;
         }
 }
 
 static int read_replies(kvmi_channel *ch) {
         for (;;) {
-                ssize_t n = recv(ch->fd, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len, MSG_DONTWAIT);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EPIPE;
+                ssize_t n = ch_recv(ch, ch->rx + ch->rx_len, sizeof(ch->rx) - ch->rx_len);
+                if (n <= 0)
+                        return (int) n;
                 ch->rx_len += n;
                 size_t off = 0;
                 while (ch->state != CH_CLOSED && ch->rx_len - off >= KVMI_HDR_SIZE) {
@@ -602,35 +515,41 @@ static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         kvmi_channel *ch = userdata;
-        uint64_t now = now_usec();
-        if (ch->head && ch->head->deadline <= now) {
-                ch_fail(ch, ETIMEDOUT, "the KVMI peer did not answer %s (seq %u) within %llu s",
-                        kvmi_msg_name(ch->head->id), ch->head->seq,
-                        (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000));
+        uint64_t now = kvmi_now_usec();
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
+                return 0;
+        if (ch->head && ch->progress_at + KVMI_TIMEOUT_USEC <= now) {
+                ch_fail(ch, ETIMEDOUT,
+                        "the KVMI peer did not answer %s (seq %u): nothing answered for %llu s with %zu commands in "
+                        "flight",
+                        kvmi_msg_name(ch->head->id), ch->head->seq, (unsigned long long) (KVMI_TIMEOUT_USEC / 1000000),
+                        ch->n_cmds);
                 return 0;
         }
-        /* requests waiting for a handshake that does not come */
-        while (ch->state != CH_READY && ch->bhead && ch->bhead->deadline <= now) {
-                kbatch *b = ch->bhead;
-                ch->bhead = b->next;
-                if (!ch->bhead)
-                        ch->btail = NULL;
-                batch_fail(b, ERR_SYSTEM, ETIMEDOUT,
-                           ch->state == CH_HELLO ? "QEMU did not connect and send its introspection hello in time"
-                                                 : "the KVMI handshake did not finish in time");
+        if (ch->state != CH_READY && ch->phase_deadline <= now) {
+                ch_fail(ch, ETIMEDOUT, "%s",
+                        ch->state == CH_HELLO ? "QEMU did not send its introspection hello in time"
+                                              : "the KVMI setup did not finish in time");
+                return 0;
+        }
+        if (ch->retry_at && ch->retry_at <= now) {
+                setup_send(ch);
+                ch_flush(ch);
         }
         ch_arm(ch);
         return 0;
 }
 
-static void ch_arm(kvmi_channel *ch) {
-        if (ch->state == CH_CLOSED || !ch->timer)
+void ch_arm(kvmi_channel *ch) {
+        if (ch->state == CH_CLOSED || ch->state == CH_WAITING || !ch->timer)
                 return;
         uint64_t t = UINT64_MAX;
         if (ch->head)
-                t = ch->head->deadline;
-        if (ch->state != CH_READY && ch->bhead && ch->bhead->deadline < t)
-                t = ch->bhead->deadline;
+                t = ch->progress_at + KVMI_TIMEOUT_USEC;
+        if (ch->state != CH_READY && ch->phase_deadline < t)
+                t = ch->phase_deadline;
+        if (ch->retry_at && ch->retry_at < t)
+                t = ch->retry_at;
         if (t == UINT64_MAX) {
                 sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
                 return;
@@ -646,18 +565,7 @@ static void ch_update_io(kvmi_channel *ch) {
 
 /* --- the session's interface --- */
 
-static void queue_batch(kvmi_channel *ch, kbatch *b) {
-        b->err_index = SIZE_MAX;
-        b->deadline = now_usec() + KVMI_TIMEOUT_USEC;
-        if (ch->btail)
-                ch->btail->next = b;
-        else
-                ch->bhead = b;
-        ch->btail = b;
-}
-
-int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret) {
-        int sv[2];
+int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
         if (c->kvmi)
                 kvmi_channel_close(c, "replaced by a new kvmi.attach");
@@ -667,8 +575,11 @@ int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret
         ch->c = c;
         ch->fd = -EBADF;
         ch->keyed = keyed;
+        ch->state = CH_WAITING;
+        if (keyed && given)
+                snprintf(ch->secret, sizeof(ch->secret), "%s", given);
         if (keyed) {
-                if (random_hex(32, ch->secret) < 0) {
+                if (!given && random_hex(32, ch->secret) < 0) {
                         free(ch);
                         return -EIO;
                 }
@@ -677,47 +588,56 @@ int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret
                         return -ENOMEM;
                 }
         }
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                int r = negative_errno();
-                ch_free(ch);
-                return r;
-        }
-        ch->fd = sv[0];
-        fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
-        int r = sd_event_add_io(c->b->event, &ch->io, ch->fd, EPOLLIN | EPOLLRDHUP, ch_io, ch);
-        if (r >= 0)
-                r = sd_event_add_time(c->b->event, &ch->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, ch_timeout, ch);
+        int r = sd_event_add_time(c->b->event, &ch->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, ch_timeout, ch);
         if (r < 0) {
-                safe_close(sv[1]);
                 ch_free(ch);
                 return r;
         }
         sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
         c->kvmi = ch;
-
-        /* a re-attach programs the shadow again first */
-        if (c->kvmi_shadow.n > 0) {
-                kbatch *b = calloc(1, sizeof(*b));
-                kvmi_page_access_entry *e = b ? calloc(c->kvmi_shadow.n, sizeof(*e)) : NULL;
-                if (!e) {
-                        free(b);
-                        safe_close(sv[1]);
-                        kvmi_channel_close(c, "out of memory");
-                        return -ENOMEM;
-                }
-                size_t pos = 0, i = 0;
-                uint64_t gfn;
-                uint8_t a;
-                while (i < c->kvmi_shadow.n && kvmi_shadow_next(&c->kvmi_shadow, &pos, &gfn, &a) > 0)
-                        e[i++] = (kvmi_page_access_entry) { .gpa = gfn << KVMI_PAGE_SHIFT, .access = a };
-                b->e = e;
-                b->n = i;
-                queue_batch(ch, b);
-                b->deadline = UINT64_MAX; /* nobody waits for it */
-        }
-        *ret_qemu_fd = sv[1];
         if (ret_secret)
                 *ret_secret = TAKE_PTR(secret);
+        return 0;
+}
+
+int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
+        client *c = req->c;
+        kvmi_channel *ch = c->kvmi;
+        if (!ch) {
+                snprintf(msg, size, "kvmi.connect: no KVMI channel in this session: kvmi.attach first");
+                return -ENOTCONN;
+        }
+        if (ch->state != CH_CLOSED && ch->state != CH_WAITING)
+                ch_fail(ch, ECONNRESET, "replaced by a new connection from QEMU (it reconnected)");
+        _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (own < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot keep the connection: %m");
+                return negative_errno();
+        }
+        if (fcntl(own, F_SETFL, fcntl(own, F_GETFL) | O_NONBLOCK) < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot make the connection non-blocking: %m");
+                return negative_errno();
+        }
+        int r = sd_event_add_io(c->b->event, &ch->io, own, EPOLLIN | EPOLLRDHUP, ch_io, ch);
+        if (r < 0) {
+                snprintf(msg, size, "kvmi.connect: cannot watch the connection: %s", strerror(-r));
+                return r;
+        }
+        ch->fd = TAKE_FD(own);
+        ch->connections++;
+        ch->state = CH_HELLO;
+        ch->why[0] = 0;
+        ch->hello_got = ch->hello_size = 0;
+        memset(&ch->hello, 0, sizeof(ch->hello));
+        ch->rx_len = 0;
+        ch->version = ch->max_msg_size = ch->vcpus = 0;
+        ch->unhook_enabled = false;
+        ch->eperm_retries = 0;
+        ch->phase_deadline = kvmi_now_usec() + KVMI_TIMEOUT_USEC;
+        ch->connect_req = req;
+        log_msg(c->b, LOG_INFO, "session %llu: KVMI connection %llu from QEMU handed over; waiting for its hello",
+                (unsigned long long) c->session, (unsigned long long) ch->connections);
+        ch_arm(ch);
         return 0;
 }
 
@@ -746,15 +666,6 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
-        if (!ch || ch->state == CH_CLOSED) {
-                char why[400];
-                snprintf(why, sizeof(why), "no KVMI channel in this session%s%s: kvmi.attach first",
-                         ch ? "; it closed: " : "", ch ? ch->why : "");
-                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
-                b->req = NULL;
-                batch_free(b);
-                return;
-        }
         if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
                                     "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
@@ -764,25 +675,54 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 batch_free(b);
                 return;
         }
-        queue_batch(ch, b);
+        if (!ch || ch->state == CH_CLOSED || ch->state == CH_WAITING) {
+                char why[400];
+                snprintf(why, sizeof(why), "%s%s%s",
+                         !ch ? "no KVMI channel in this session: kvmi.attach first"
+                             : "no connection from QEMU right now (it connects and reconnects by itself; the "
+                               "launcher hands each connection over with kvmi.connect)",
+                         ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
+                         ch && ch->state == CH_CLOSED ? ch->why : "");
+                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
+                b->req = NULL;
+                batch_free(b);
+                return;
+        }
+        b->err_index = SIZE_MAX;
+        if (ch->btail)
+                ch->btail->next = b;
+        else
+                ch->bhead = b;
+        ch->btail = b;
         ch_pump(ch);
 }
 
 void kvmi_state_gen(const client *c, yajl_gen g) {
-        static const char *const names[] = { "hello", "setup", "ready", "closed" };
+        static const char *const names[] = { "waiting", "hello", "setup", "ready", "closed" };
         kvmi_channel *ch = c->kvmi;
         char a[4];
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
         if (ch) {
                 json_gen_kv_bool(g, "keyed", ch->keyed);
+                json_gen_kv_u64(g, "connections", ch->connections);
+                json_gen_kv_u64(g, "unhooks", ch->unhooks);
                 if (ch->state == CH_CLOSED)
                         json_gen_kv_str(g, "closed_because", ch->why);
                 if (ch->state == CH_READY) {
                         json_gen_kv_u64(g, "version", ch->version);
                         json_gen_kv_u64(g, "max_msg_size", ch->max_msg_size);
                         json_gen_kv_u64(g, "vcpus", ch->vcpus);
+                        json_gen_kv_u64(g, "max_gpa", ch->hello.max_gpa);
+                        json_gen_kv_bool(g, "unhook_enabled", ch->unhook_enabled);
                 }
+                json_gen_str(g, "last_reapply");
+                yajl_gen_map_open(g);
+                json_gen_kv_u64(g, "pages", ch->last_reapply.pages);
+                json_gen_kv_u64(g, "applied", ch->last_reapply.applied);
+                json_gen_kv_u64(g, "refused", ch->last_reapply.refused);
+                json_gen_kv_u64(g, "beyond_ram", ch->last_reapply.beyond_ram);
+                yajl_gen_map_close(g);
                 json_gen_kv_u64(g, "messages_sent", ch->msgs_sent);
                 json_gen_kv_u64(g, "entries_sent", ch->entries_sent);
                 json_gen_kv_u64(g, "commands_in_flight", ch->n_cmds);

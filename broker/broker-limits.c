@@ -205,7 +205,8 @@ int limits_admit(broker *b, int cfd) {
                          b->limits.max_clients);
                 r = -EAGAIN;
                 e = EAGAIN;
-        } else if (sessions_of_uid(b, cred.uid) >= b->limits.max_sessions_per_uid) {
+        } else if (b->n_clients >= b->limits.max_sessions_per_uid && /* else no uid can be over: no scan */
+                   sessions_of_uid(b, cred.uid) >= b->limits.max_sessions_per_uid) {
                 snprintf(msg, sizeof(msg),
                          "uid %u already has %u connections to the broker (--max-sessions-per-uid); close one first",
                          (unsigned) cred.uid, b->limits.max_sessions_per_uid);

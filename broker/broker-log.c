@@ -38,13 +38,14 @@ _printf_(2, 3) static void field(journal_entry *j, const char *fmt, ...) {
         j->iov[j->n++] = (struct iovec) { s, (size_t) len };
 }
 
-static void journal_send_erase(journal_entry *j) {
-        sd_journal_sendv(j->iov, (int) j->n);
+static int journal_send_erase(journal_entry *j) {
+        int r = j->n ? sd_journal_sendv(j->iov, (int) j->n) : -ENOMEM;
         for (size_t i = 0; i < j->n; i++) {
                 explicit_bzero(j->iov[i].iov_base, j->iov[i].iov_len);
                 free(j->iov[i].iov_base);
         }
         j->n = 0;
+        return r;
 }
 
 void log_msg(broker *b, int prio, const char *fmt, ...) {
@@ -53,13 +54,16 @@ void log_msg(broker *b, int prio, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        if (!b || b->foreground || prio <= LOG_ERR)
-                fprintf(stderr, "delegate-broker: %s\n", msg);
         journal_entry j = {};
         field(&j, "MESSAGE=%s", msg);
         field(&j, "PRIORITY=%i", prio);
         field(&j, "SYSLOG_IDENTIFIER=delegate-broker");
-        journal_send_erase(&j);
+        /* stderr with --foreground; else only an error the journal did not take
+         * (no journald: a broker started by hand must not fail silently).  Under
+         * systemd stderr goes to the journal too: never both. */
+        bool foreground = b && b->foreground;
+        if (journal_send_erase(&j) < 0 ? foreground || prio <= LOG_ERR : foreground)
+                fprintf(stderr, "delegate-broker: %s\n", msg);
         explicit_bzero(msg, sizeof(msg));
 }
 

@@ -28,13 +28,77 @@
 
 #define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
-static int openat2_dir(int dirfd, const char *path) {
+static int mount_id(int fd, uint64_t *ret) {
+        struct statx stx;
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0)
+                return negative_errno();
+        if (!(stx.stx_mask & STATX_MNT_ID))
+                return -EOPNOTSUPP;
+        *ret = stx.stx_mnt_id;
+        return 0;
+}
+
+/*
+ * RESOLVE_STRICT without openat2(): one component at a time from @dirfd, each
+ * opened with O_NOFOLLOW (a symlink, magic or not, is never followed: ELOOP),
+ * ".." refused outright (EXDEV; stricter than RESOLVE_BENEATH, which allows a
+ * ".." that stays below), an absolute path refused (EXDEV), and every step
+ * checked to stay on @dirfd's mount (EXDEV).  Each step is relative to the
+ * descriptor of the last, so a concurrent rename cannot lead the walk out.
+ */
+static int open_beneath_walk(int dirfd, const char *path) {
+        uint64_t root_mnt, mnt;
+        int r = mount_id(dirfd, &root_mnt);
+        if (r < 0)
+                return r;
+        if (path[0] == '/')
+                return -EXDEV;
+        _cleanup_close_ int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return negative_errno();
+        for (const char *p = path; *p;) {
+                size_t l = strcspn(p, "/");
+                char comp[NAME_MAX + 1];
+                if (l > NAME_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, l);
+                comp[l] = 0;
+                p += l;
+                p += strspn(p, "/");
+                if (l == 0 || streq(comp, "."))
+                        continue;
+                if (streq(comp, ".."))
+                        return -EXDEV;
+                int fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        struct stat st;
+                        r = negative_errno();
+                        if (r == -ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                                r = -ELOOP;
+                        return r;
+                }
+                safe_close(cur);
+                cur = fd;
+                r = mount_id(cur, &mnt);
+                if (r < 0)
+                        return r;
+                if (mnt != root_mnt)
+                        return -EXDEV;
+        }
+        return TAKE_FD(cur);
+}
+
+int cgroup_open_beneath(int dirfd, const char *path) {
         struct open_how how = {
                 .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
                 .resolve = RESOLVE_STRICT,
         };
         int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-        return fd < 0 ? negative_errno() : fd;
+        if (fd >= 0)
+                return fd;
+        /* ENOSYS: a kernel before 5.6, or systemd's RestrictSUIDSGID=, whose filter
+         * cannot read the mode inside struct open_how and so refuses every openat2() */
+        return errno == ENOSYS ? open_beneath_walk(dirfd, path) : negative_errno();
 }
 
 static int read_at(int dirfd, const char *name, char *buf, size_t size) {
@@ -66,18 +130,40 @@ static void target_path(const char *base, const char *target, size_t len, char *
         snprintf(buf, size, "%s/%.*s", streq(base, "/") ? "" : base, (int) len, target);
 }
 
-static void record_created(client *c, const char *rel) {
-        if (!c)
-                return; /* refused before: creating needs a session (op_cgroup_move) */
-        if (c->n_cgroups_created == SESSION_MAX_CGROUPS) {
-                log_msg(c->b, LOG_WARNING, "session %llu: more than %d cgroups created; '%s' will not be removed",
-                        (unsigned long long) c->session, SESSION_MAX_CGROUPS, rel);
-                return;
-        }
+/*
+ * Record @rel ("/pod/x/y") in @c before it is created, and save the session:
+ * a broker killed at any point after this knows about it (the next broker
+ * removes it, or finds it never came to exist).  At most SESSION_MAX_CGROUPS
+ * per session: beyond that creating is refused, never done unrecorded.
+ */
+static int record_intent(client *c, const char *rel, delegate_error *err) {
+        if (c->n_cgroups_created == SESSION_MAX_CGROUPS)
+                return error_set(err, -EDQUOT, "denied", EDQUOT,
+                                 "cannot create cgroup '%s': the session already created %d cgroups, the most one "
+                                 "session may (they are removed as it ends)",
+                                 rel, SESSION_MAX_CGROUPS);
         char *s = strdup(rel);
-        if (s)
-                c->cgroups_created[c->n_cgroups_created++] = s;
+        if (!s)
+                return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+        c->cgroups_created[c->n_cgroups_created++] = s;
         c->state_dirty = true;
+        int r = state_save(c);
+        if (r < 0) {
+                free(c->cgroups_created[--c->n_cgroups_created]);
+                return error_set(err, r, "system", -r,
+                                 "cannot create cgroup '%s': the session's state cannot be saved first (%s)", rel,
+                                 strerror(-r));
+        }
+        return 0;
+}
+
+/* It was not ours to remove after all (it existed, or was not created). */
+static void record_drop(client *c, const char *rel) {
+        if (c->n_cgroups_created > 0 && streq(c->cgroups_created[c->n_cgroups_created - 1], rel)) {
+                free(c->cgroups_created[--c->n_cgroups_created]);
+                c->state_dirty = true;
+                state_save(c); /* a crash now must not remove what someone else made */
+        }
 }
 
 typedef struct walk_result {
@@ -103,15 +189,24 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
         for (const char *p = t; *p;) {
                 size_t l = strcspn(p, "/");
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
-                int fd = openat2_dir(cur, comp);
+                int fd = cgroup_open_beneath(cur, comp);
                 bool created = false;
                 if (fd == -ENOENT && a->create) {
-                        if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
-                                return error_set(err, negative_errno(), "system", errno,
-                                                 "cannot create cgroup '%.*s' below '%s': %m", (int) (p - t + l), t,
-                                                 c->cgroup);
-                        created = errno != EEXIST;
-                        fd = openat2_dir(cur, comp);
+                        /* intent, act, confirm: recorded and saved before it exists */
+                        target_path(c->cgroup, t, p - t + l, rel, sizeof(rel));
+                        int r = record_intent(req->c, rel, err);
+                        if (r < 0)
+                                return r;
+                        created = mkdirat(cur, comp, 0755) == 0;
+                        if (!created) {
+                                int e = errno;
+                                record_drop(req->c, rel);
+                                if (e != EEXIST)
+                                        return error_set(err, -e, "system", e,
+                                                         "cannot create cgroup '%.*s' below '%s': %s",
+                                                         (int) (p - t + l), t, c->cgroup, strerror(e));
+                        }
+                        fd = cgroup_open_beneath(cur, comp);
                 }
                 switch (fd) {
                 case -ENOENT:
@@ -142,8 +237,6 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                         return error_set(err, -EACCES, "denied", EACCES,
                                          "cgroup target '%s': '%s' is not a cgroup v2 directory", t, comp);
                 if (created) {
-                        target_path(c->cgroup, t, p - t + l, rel, sizeof(rel));
-                        record_created(req->c, rel);
                         ret->n_created++;
                         if (threaded) {
                                 int r = write_at(cur, "cgroup.type", "threaded");
@@ -177,7 +270,7 @@ static int set_cpuset(request *req, int base, const cgroup_move_args *a, int tar
                                          "cannot enable the cpuset controller on the way to '%s': %s", a->target,
                                          strerror(-r));
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
-                int fd = openat2_dir(cur, comp);
+                int fd = cgroup_open_beneath(cur, comp);
                 if (fd < 0)
                         return error_set(err, fd, "system", -fd, "cannot open cgroup '%s': %s", a->target,
                                          strerror(-fd));
@@ -202,15 +295,55 @@ typedef struct move_outcome {
         char error[256];
 } move_outcome;
 
-static void move_one(int target_fd, const char *file, pid_t tgid, pid_t host, int pidfd, const char *want,
-                     move_outcome *o) {
+/*
+ * The pid number written to cgroup.procs named our pinned process only if
+ * that process still held it after the write (a pid is not reused before
+ * its process is reaped).  When it did not, a new process may have got the
+ * number in between and been moved: a process now in @want that started
+ * after ours is put back where a new process starts, in its parent's
+ * cgroup, and the broker says so.
+ */
+static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const char *want) {
+        _cleanup_free_ char *now = NULL, *back = NULL;
+        uint64_t t;
+        pid_t parent;
+        if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t == started ||
+            proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
+                return;
+        char num[32];
+        snprintf(num, sizeof(num), "%d", (int) host);
+        _cleanup_close_ int dir = streq(back, "/") ? fcntl(b->cgroup_fd, F_DUPFD_CLOEXEC, 3)
+                                                   : cgroup_open_beneath(b->cgroup_fd, back + 1);
+        int r = dir < 0 ? dir : write_at(dir, "cgroup.procs", num);
+        log_msg(b, r < 0 ? LOG_ERR : LOG_WARNING, "cgroup.move: pid %d was reused while it was moved; the new "
+                "process was moved into %s and %s its parent's cgroup %s%s%s", (int) host, want,
+                r < 0 ? "could not be put back into" : "was put back into", back, r < 0 ? ": " : "",
+                r < 0 ? strerror(-r) : "");
+}
+
+static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid_t host, int pidfd,
+                     const char *want, move_outcome *o) {
         char num[32];
         _cleanup_free_ char *now = NULL;
+        uint64_t started = 0;
+        bool whole = streq(file, "cgroup.procs");
+        /* the start time while the pidfd says the number is still ours */
+        if (whole && (proc_starttime(host, &started) < 0 || !pidfd_alive(pidfd))) {
+                o->errno_value = ESRCH;
+                snprintf(o->error, sizeof(o->error), "exited during the move");
+                return;
+        }
         snprintf(num, sizeof(num), "%d", (int) host);
         int r = write_at(target_fd, file, num);
         if (r < 0) {
                 o->errno_value = -r;
                 snprintf(o->error, sizeof(o->error), "writing %s failed: %s", file, strerror(-r));
+        }
+        if (whole && r == 0 && !pidfd_alive(pidfd)) {
+                move_undo_stranger(b, host, started, want);
+                o->errno_value = ESRCH;
+                snprintf(o->error, sizeof(o->error), "exited during the move");
+                return;
         }
         /* read back, and only trust it while the thread is the one we pinned */
         int q = tgid == host ? proc_cgroup(host, &now) : proc_task_cgroup(tgid, host, &now);
@@ -322,11 +455,11 @@ void op_cgroup_move(request *req, const policy_decision *d) {
         for (size_t i = 0; i < n; i++) {
                 if (a.by_pid) {
                         out[i].id = a.pid;
-                        move_one(w.fd, "cgroup.procs", host, host, pidfd, want, &out[i]);
+                        move_one(req->b, w.fd, "cgroup.procs", host, host, pidfd, want, &out[i]);
                 } else {
                         out[i].id = th[i].tid;
-                        move_one(w.fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid, th[i].pidfd, want,
-                                 &out[i]);
+                        move_one(req->b, w.fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid, th[i].pidfd,
+                                 want, &out[i]);
                 }
                 moved += out[i].moved;
         }
@@ -406,7 +539,7 @@ static int remove_created(broker *b, const char *path) {
                 _cleanup_free_ char *dir = strndup(path + 1, slash - path - 1);
                 if (!dir)
                         return -ENOMEM;
-                parent = openat2_dir(b->cgroup_fd, dir);
+                parent = cgroup_open_beneath(b->cgroup_fd, dir);
         } else
                 parent = fcntl(b->cgroup_fd, F_DUPFD_CLOEXEC, 3);
         if (parent < 0)
@@ -437,7 +570,7 @@ static int on_reap_event(sd_event_source *s, const struct inotify_event *ev, voi
 
 /* Watch paths[i]'s cgroup.events (replacing an older watch). */
 static int reap_watch(cgroup_reap *r, size_t i) {
-        _cleanup_close_ int dir = openat2_dir(r->b->cgroup_fd, r->paths[i] + 1);
+        _cleanup_close_ int dir = cgroup_open_beneath(r->b->cgroup_fd, r->paths[i] + 1);
         if (dir < 0)
                 return dir;
         _cleanup_close_ int ev = openat(dir, "cgroup.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-op-kvmi.c - kvmi.attach, kvmi.set-page-access, kvmi.detach.
+ * broker-op-kvmi.c - kvmi.attach, kvmi.connect, kvmi.set-page-access,
+ * kvmi.detach.
  *
- * parse args -> (policy, in the dispatcher) -> act: open the channel and
- * hand QEMU's end over; or read and check the entries (inline, or from a
- * sealed memfd) and queue them on the channel, which answers when the
- * kernel has answered every message (broker-kvmi.c).
+ * parse args -> (policy, in the dispatcher) -> act: open the channel (and
+ * make its secret); adopt a connection QEMU made to the launcher's socket;
+ * or read and check the entries (inline, or from a sealed memfd) and queue
+ * them on the channel, which answers when the kernel has answered every
+ * message (broker-kvmi.c).
  */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
@@ -20,7 +23,8 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
         client *c = req->c;
         char msg[256];
         bool keyed;
-        if (kvmi_attach_args_parse(req->args, &keyed, msg, sizeof(msg)) < 0)
+        const char *given = NULL;
+        if (kvmi_attach_args_parse(req->args, &keyed, &given, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         if (!c->vm)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
@@ -31,9 +35,8 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
                                            "kvmi.attach: VM name '%s' is longer than the %d characters QEMU's "
                                            "introspection hello carries",
                                            c->vm, KVMI_HELLO_NAME_SIZE - 1);
-        _cleanup_close_ int qemu_fd = -EBADF;
         _cleanup_erase_free_ char *secret = NULL;
-        int r = kvmi_channel_open(c, keyed, &qemu_fd, &secret);
+        int r = kvmi_channel_open(c, keyed, given, &secret);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "kvmi.attach: cannot open the channel: %s",
                                            strerror(-r));
@@ -42,19 +45,46 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         yajl_gen_map_open(g);
-        json_gen_kv_u64(g, "fd", 0);
         json_gen_kv_str(g, "vm", c->vm);
         json_gen_kv_bool(g, "keyed", keyed);
         if (secret)
                 json_gen_kv_str(g, "secret", secret);
-        json_gen_kv_u64(g, "reapply_pages", c->kvmi_shadow.n);
+        json_gen_kv_u64(g, "shadow_pages", c->kvmi_shadow.n);
         json_gen_kv_u64(g, "timeout_ms", KVMI_TIMEOUT_USEC / 1000);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        log_msg(c->b, LOG_INFO, "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages)",
+        log_msg(c->b, LOG_INFO,
+                "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages); waiting for QEMU's "
+                "connections (kvmi.connect)",
                 (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", c->kvmi_shadow.n);
-        request_reply_result(req, res, &qemu_fd, 1);
+        request_reply_result(req, res, NULL, 0);
+}
+
+void op_kvmi_connect(request *req, const policy_decision *d) {
+        char msg[256];
+        int64_t idx;
+        if (kvmi_connect_args_parse(req->args, &idx, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        if ((size_t) idx >= req->n_fds)
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "kvmi.connect: \"socket\" is fd %" PRIi64 " but the request carried %zu fds",
+                                           idx, req->n_fds);
+        int fd = req->fds[idx], type = 0, domain = 0;
+        socklen_t l = sizeof(type);
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+            type != SOCK_STREAM || (l = sizeof(domain), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0) ||
+            domain != AF_UNIX)
+                return request_reply_error(req, ERR_BAD_REQUEST, ENOTSOCK, NULL,
+                                           "kvmi.connect: the fd is not a connected AF_UNIX stream socket (QEMU's "
+                                           "introspection chardev connects with one)");
+        int r = kvmi_channel_connect(req, fd, msg, sizeof(msg));
+        if (r == -ENOTCONN)
+                return request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "%s", msg);
+        if (r < 0)
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "%s", msg);
+        /* answered by the channel */
 }
 
 /* Map the sealed memfd of packed entries; -errno with @msg. */

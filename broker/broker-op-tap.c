@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -119,14 +120,20 @@ static bool link_is(struct nl_sock *sk, const char *name, int ifindex) {
         return rtnl_link_get_kernel(sk, ifindex, NULL, &l) == 0 && streq_ptr(rtnl_link_get_name(l), name);
 }
 
-/* In the helper: delete @name/@ifindex from the current netns; 1 removed, 0 gone already. */
+/*
+ * In the helper: delete @name/@ifindex from the current netns; 1 removed,
+ * 0 gone already.  Only a TUN/TAP device ("tun" kind) of that name and
+ * index counts: a record (or a forged state file) naming a bridge or any
+ * other device never removes it.
+ */
 static int link_remove(const char *name, int ifindex) {
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
         int r = nl_open(&sk);
         if (r < 0)
                 return -nl_errno(r);
-        if (rtnl_link_get_kernel(sk, ifindex, NULL, &l) < 0 || !streq_ptr(rtnl_link_get_name(l), name))
+        if (ifindex <= 0 || rtnl_link_get_kernel(sk, ifindex, NULL, &l) < 0 ||
+            !streq_ptr(rtnl_link_get_name(l), name) || !streq_ptr(rtnl_link_get_type(l), "tun"))
                 return 0;
         r = rtnl_link_delete(sk, l);
         if (r < 0)
@@ -277,24 +284,77 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                 }
                 fds[n++] = q;
         }
+        /* not made persistent here: the broker does that once the device is
+         * recorded in the session's state file (create_done()) */
         ssize_t r = link_setup(a, o);
-        if (r == 0 && a->persist && ioctl(fds[0], TUNSETPERSIST, 1UL) < 0)
-                r = fail(o, ERR_SYSTEM, errno, "TUNSETPERSIST on '%s': %m", o->name);
         if (r == 0 && (fds[n] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
                 r = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
+        else if (r == 0)
+                n++;
+        /* vhost-net: one fd per queue after the netns fd; QEMU's VHOST_SET_OWNER binds each to itself */
+        for (size_t v = 0; r == 0 && a->vhost && v < a->queues; v++) {
+                int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+                if (fd >= 0)
+                        fds[n++] = fd;
+                else if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+                        r = fail(o, ERR_UNSUPPORTED, errno,
+                                 "tap.create: vhost: /dev/vhost-net is not available on this node (%m): load the "
+                                 "vhost_net module, or ask without \"vhost\"");
+                else
+                        r = fail(o, ERR_SYSTEM, errno, "tap.create: vhost: cannot open /dev/vhost-net: %m");
+        }
         if (r != 0) {
-                if (a->persist && !o->adopted)
-                        ioctl(fds[0], TUNSETPERSIST, 0UL);
                 close_fds(fds, n); /* a transient device goes with its last fd */
                 return r;
         }
-        *n_fds = n + 1;
+        *n_fds = n;
         return sizeof(*o);
+}
+
+/* The removal process, reaped when it exits (or as the loop is freed). */
+typedef struct cleanup_proc {
+        pid_t pid;
+        int pidfd;
+} cleanup_proc;
+
+static void cleanup_reap(void *userdata) {
+        cleanup_proc *p = userdata;
+        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        safe_close(p->pidfd);
+        free(p);
+}
+
+static int on_cleanup_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        sd_event_source_disable_unref(s); /* the loop's reference, the last: cleanup_reap() runs as it goes */
+        return 0;
+}
+
+/* Reap @pid when it exits, without blocking the loop; at exit, now (it has an alarm). */
+static void cleanup_watch(broker *b, pid_t pid) {
+        cleanup_proc *p = calloc(1, sizeof(*p));
+        sd_event_source *src = NULL;
+        if (p) {
+                *p = (cleanup_proc) { .pid = pid, .pidfd = pidfd_open(pid, 0) };
+                fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+        }
+        if (!p || p->pidfd < 0 || sd_event_get_state(b->event) == SD_EVENT_FINISHED ||
+            sd_event_add_io(b->event, &src, p->pidfd, EPOLLIN, on_cleanup_exit, p) < 0) {
+                if (p)
+                        cleanup_reap(p);
+                else
+                        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                return;
+        }
+        sd_event_source_set_destroy_callback(src, cleanup_reap);
+        sd_event_source_set_floating(src, true);
+        sd_event_source_unref(src);
 }
 
 static int bridge_remove(const tap_record *rec, char *msg, size_t size);
 
-/* In a detached process: remove @recs (not adopted) where they still exist. */
+/* In a child process: remove @recs (not adopted) where they still exist. */
 static void remove_detached(broker *b, const char *why, const tap_record *recs, size_t n) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
@@ -307,9 +367,6 @@ static void remove_detached(broker *b, const char *why, const tap_record *recs, 
                 return;
         }
         if (pid == 0) {
-                /* the grandchild does the work; init reaps it */
-                if (fork() != 0)
-                        _exit(0);
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
@@ -319,8 +376,7 @@ static void remove_detached(broker *b, const char *why, const tap_record *recs, 
                                 recs[i].bridge ? bridge_remove(&recs[i], NULL, 0) : link_remove(recs[i].name, recs[i].ifindex);
                 _exit(0);
         }
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        cleanup_watch(b, pid);
         char taps[SESSION_MAX_TAP * (TAP_NAME_MAX + 2)] = "", bridges[sizeof(taps)] = "";
         for (size_t i = 0; i < n; i++) {
                 char *l = recs[i].bridge ? bridges : taps;
@@ -396,21 +452,38 @@ static void create_done(request *req, int status, const void *out, size_t len) {
 
         if (!create_answer(req, status, out, len, req->tap_create.gen, &o))
                 return;
-        if (req->helper_n_fds != a->queues + 1)
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %u",
-                                           req->helper_n_fds, a->queues + 1);
+        size_t n_vhost = a->vhost ? a->queues : 0;
+        if (req->helper_n_fds != a->queues + 1 + n_vhost)
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %zu",
+                                           req->helper_n_fds, a->queues + 1 + n_vhost);
         tap_record rec = { .ifindex = o.ifindex, .persist = a->persist, .adopted = o.adopted,
                            .netns_fd = TAKE_FD(req->helper_fds[a->queues]) };
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
+        /* the reply's fds: the TAP queues, then the vhost-net fds */
+        memmove(&req->helper_fds[a->queues], &req->helper_fds[a->queues + 1], n_vhost * sizeof(int));
         req->helper_n_fds--;
         if (!c) { /* the session ended meanwhile: nothing may outlive it */
-                remove_detached(NULL, "tap.create finished after its session ended", &rec, 1);
+                remove_detached(req->b, "tap.create finished after its session ended", &rec, 1);
                 safe_close(rec.netns_fd);
                 return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
         }
+        /* intent, act, confirm: a persistent device outlives every fd, so it
+         * is on disk before it becomes persistent; until then it goes with
+         * the fds (a broker killed meanwhile leaves nothing behind) */
         c->tap[c->n_tap++] = rec; /* room: the quota is below SESSION_MAX_TAP */
         c->tap_gen++;
         c->state_dirty = true;
+        if (a->persist) {
+                int r = state_save(c);
+                if (r >= 0 && ioctl(req->helper_fds[0], TUNSETPERSIST, 1UL) < 0)
+                        r = negative_errno();
+                if (r < 0) {
+                        forget(c, c->n_tap - 1);
+                        return request_reply_error(req, ERR_SYSTEM, -r, NULL,
+                                                   "cannot make '%s' persistent: %s (the device goes with its fds)",
+                                                   o.name, strerror(-r));
+                }
+        }
         log_msg(c->b, LOG_INFO, "session %llu: TAP device '%s' (ifindex %d, %u queue(s)%s%s) %s", (unsigned long long)
                 c->session, o.name, o.ifindex, a->queues, a->persist ? ", persistent" : "",
                 a->bridge[0] ? ", on a bridge" : "", o.adopted ? "adopted" : "created");
@@ -430,10 +503,11 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         json_gen_str(g, "bridge");
         a->bridge[0] ? json_gen_str(g, a->bridge) : json_gen_null(g);
         json_gen_kv_bool(g, "adopted", o.adopted);
+        json_gen_kv_bool(g, "vhost", a->vhost);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        request_reply_result(req, res, req->helper_fds, a->queues);
+        request_reply_result(req, res, req->helper_fds, a->queues + n_vhost);
 }
 
 void op_tap_create(request *req, const policy_decision *d) {
@@ -895,7 +969,7 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
         req->helper_n_fds = 0;
         if (!c || c->n_tap >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
-                remove_detached(c ? c->b : NULL, "bridge.create finished after its session ended", &rec, 1);
+                remove_detached(req->b, "bridge.create finished after its session ended", &rec, 1);
                 safe_close(rec.netns_fd);
                 return request_reply_error(req, ERR_SYSTEM, c ? EDQUOT : ECONNRESET, NULL,
                                            c ? "the session holds too many devices" : "the session ended");

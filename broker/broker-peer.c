@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +61,10 @@ int peer_identify(client *c, delegate_error *err) {
         }
         c->pidfd = pidfd;
         fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+        /* alive before /proc is read: a pid that was recycled would describe someone else's process,
+         * and nothing about it may reach the refusal; alive after: what was read was the peer's */
+        if (!pidfd_alive(c->pidfd))
+                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited before it was accepted");
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
         if (r == -EXDEV)
@@ -73,7 +76,7 @@ int peer_identify(client *c, delegate_error *err) {
                                  (int) c->cred.pid, strerror(-r));
         pid_t ns[PROC_MAX_NSPID];
         size_t n;
-        r = proc_nspid(c->cred.pid, ns, PROC_MAX_NSPID, &n);
+        r = pidfd_nspid(c->pidfd, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the pid namespaces of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
@@ -327,15 +330,11 @@ int peer_cgroup_open(const peer *c, int cgroup_fd, delegate_error *err) {
         if (cgroup_fd < 0)
                 return error_set(err, -ENOMEDIUM, "unsupported", ENOMEDIUM,
                                  "the broker found no cgroup v2 mount on this node");
-        struct open_how how = {
-                .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-        };
         const char *rel = c->cgroup[1] ? c->cgroup + 1 : ".";
-        int fd = (int) syscall(SYS_openat2, cgroup_fd, rel, &how, sizeof(how));
+        int fd = cgroup_open_beneath(cgroup_fd, rel);
         if (fd < 0)
-                return error_set(err, negative_errno(), "system", errno, "cannot open the caller's cgroup '%s': %m",
-                                 c->cgroup);
+                return error_set(err, fd, "system", -fd, "cannot open the caller's cgroup '%s': %s", c->cgroup,
+                                 strerror(-fd));
         return fd;
 }
 

@@ -28,6 +28,7 @@ static const struct {
         { "bridge.create", op_bridge_create },
         { "bridge.destroy", op_bridge_destroy },
         { "kvmi.attach", op_kvmi_attach },
+        { "kvmi.connect", op_kvmi_connect },
         { "kvmi.set-page-access", op_kvmi_set_page_access },
         { "kvmi.detach", op_kvmi_detach },
 };
@@ -209,6 +210,10 @@ request *request_new(broker *b, const request_origin *origin) {
         if (!req)
                 return NULL;
         req->b = b;
+        req->all_next = b->requests;
+        if (b->requests)
+                b->requests->all_prev = req;
+        b->requests = req;
         req->origin = origin;
         req->helper_fd = -EBADF;
         req->memlock.pidfd = -EBADF;
@@ -294,6 +299,12 @@ void request_free(request *req) {
         if (!req)
                 return;
         helper_cancel(req);
+        if (req->all_prev)
+                req->all_prev->all_next = req->all_next;
+        else if (req->b->requests == req)
+                req->b->requests = req->all_next;
+        if (req->all_next)
+                req->all_next->all_prev = req->all_prev;
         client *c = req->c;
         if (c) {
                 if (unlink_from(&c->pending, req)) {
@@ -332,6 +343,11 @@ void request_detach_all(client *c) {
         }
         c->pending = c->acting = NULL;
         c->n_pending = 0;
+}
+
+void request_free_all(broker *b) {
+        while (b->requests)
+                request_free(b->requests);
 }
 
 void request_dispatch(request *req) {
@@ -393,7 +409,11 @@ static void handle_hello(client *c, const json_value *m) {
         if (!api)
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
-        if (json_to_i64(api, &v) < 0)
+        int vr = json_to_i64(api, &v);
+        if (vr == -ERANGE) /* an integer, just not one we speak */
+                return client_refuse(c, ERR_API_MISMATCH, "client speaks API %.32s, broker speaks API %d",
+                                     api->number, DELEGATE_API_VERSION);
+        if (vr < 0)
                 return client_refuse(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
                                    DELEGATE_API_VERSION);
         if (v != DELEGATE_API_VERSION)
@@ -471,6 +491,11 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         uint64_t retry_ms;
         if (c->welcomed && !limits_rate_take(c, &retry_ms))
                 return reply_rate_limited(c, buf, len, retry_ms);
+        if (!c->welcomed && n_fds > 0) {
+                close_fds(fds, n_fds);
+                return client_refuse(c, ERR_BAD_REQUEST, "the hello carried %zu file descriptor(s); a hello takes "
+                                     "none (they were closed)", n_fds);
+        }
         if (len == 0) {
                 if (!c->welcomed)
                         return client_refuse(c, ERR_BAD_REQUEST, "empty message instead of hello");
@@ -524,7 +549,7 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
 
         request *req = request_new(c->b, &socket_origin);
         if (!req || caller_from_client(&req->who, c) < 0) {
-                free(req);
+                request_free(req);
                 return client_reply_error_noid(c, ERR_SYSTEM, ENOMEM, "out of memory");
         }
         req->id = id;
@@ -555,14 +580,15 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
-        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access")) {
+        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access") && !streq(req->op, "kvmi.connect")) {
                 /* closed before the answer leaves, so the client never sees them still held */
                 size_t n = req->n_fds;
                 close_fds(req->fds, req->n_fds);
                 req->n_fds = 0;
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
-                                           "takes one, its memfd); the %zu received were closed",
+                                           "takes one, its memfd, and kvmi.connect, QEMU's connection); the %zu "
+                                           "received were closed",
                                            req->op, n);
         }
         /* the request keeps the args: detach them from the message tree */

@@ -210,7 +210,7 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         /* sockets: clients, journal, sd_notify (AF_UNIX); libnl in TAP helpers */
         r = r ?: ALLOW_IF(b, ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         r = r ?: ALLOW_IF(b, ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE));
-        /* helper answers, KVMI channels */
+        /* helper answers */
         r = r ?: ALLOW_IF(b, ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         for (size_t i = 0; i < ELEMENTSOF(ioctls); i++)
                 r = r ?: ALLOW_IF(b, ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));

@@ -65,6 +65,7 @@ void broker_free(broker *b) {
         while (b->clients)
                 client_free(b->clients);
         state_free_detached(b);
+        request_free_all(b); /* what the clients left in flight: helpers killed and reaped */
         safe_close(b->state_fd);
         free(b->state_dir);
         cgroup_reap_all_free(b);
@@ -314,7 +315,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->b = b;
                 c->fd = cfd;
                 c->pidfd = -EBADF;
-                c->session = b->next_session++;
+                c->session = state_session_next(b);
                 c->next = b->clients;
                 if (b->clients)
                         b->clients->prev = c;
@@ -443,6 +444,14 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(b->event, 0);
 }
 
+void broker_notify_ready(broker *b) {
+        if (b->ready_sent)
+                return;
+        b->ready_sent = true;
+        sd_notify(false, b->bus ? "READY=1\nSTATUS=serving the socket and org.delegate.Broker1"
+                                : "READY=1\nSTATUS=serving the socket");
+}
+
 int broker_run(broker *b) {
         sigset_t ss;
         sigemptyset(&ss);
@@ -457,9 +466,13 @@ int broker_run(broker *b) {
                 r = sd_event_add_signal(b->event, NULL, SIGTERM, on_stop, b);
         if (r >= 0)
                 r = sd_event_add_signal(b->event, NULL, SIGINT, on_stop, b);
+        /* WatchdogSec=: WATCHDOG=1 from the loop itself, so a stuck loop is noticed */
+        if (r >= 0)
+                r = sd_event_set_watchdog(b->event, true);
         if (r < 0)
                 return r;
-        sd_notify(false, "READY=1\nSTATUS=serving");
+        if (!b->bus)
+                broker_notify_ready(b); /* else once the bus name is ours (broker-bus.c) */
         r = sd_event_loop(b->event);
         sd_notify(false, "STOPPING=1");
         return r;

@@ -20,14 +20,16 @@
  * The retry cache comes back with the session, so a request retried with
  * the same id after the restart gets its first answer and is not redone.
  *
- * Not kept: KVMI channels (the broker's end of the socketpair dies with the
- * broker; QEMU sees EOF) and their shadows - a launcher re-attaches.
+ * Not kept: KVMI channels (QEMU's connection dies with the broker; QEMU
+ * sees EOF, unhooks and reconnects to the launcher) and their shadows - a
+ * launcher attaches again and hands the next connection over.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <nettle/sha2.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -237,34 +239,115 @@ static int netns_holder(uint64_t dev, uint64_t ino) {
 
 /* --- reading --- */
 
-static char *dup_str(const json_value *v) {
-        return strdup(json_is_string(v) ? v->string.str : "");
+/*
+ * A state file is root's own, but a bug, a stale file from another version
+ * or a hand edit must never turn into damage: every field is checked for
+ * type and range, and a file with any field wrong is not recovered.  It is
+ * moved aside (*.rejected) and reported; what it names that can still be
+ * identified safely is undone (recover_one()).
+ */
+#define STATE_MAX_SESSION ((UINT64_C(1) << 53) - 1)
+#define STATE_MAX_PID 4194304 /* the kernel's PID_MAX_LIMIT */
+#define STATE_MAX_PATH 1024
+
+typedef struct state_check {
+        char msg[256]; /* the first problem found; "" when none */
+} state_check;
+
+static void bad(state_check *ck, const char *fmt, ...) _printf_(2, 3);
+static void bad(state_check *ck, const char *fmt, ...) {
+        if (ck->msg[0])
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ck->msg, sizeof(ck->msg), fmt, ap);
+        va_end(ap);
 }
 
-static uint64_t get_u64(const json_value *o, const char *k) {
+/* @o.@k: an integer from @min to @max (absent: 0 when @optional). */
+static uint64_t get_u64(state_check *ck, const json_value *o, const char *k, uint64_t min, uint64_t max,
+                        bool optional) {
         uint64_t x = 0;
         const json_value *v = json_get(o, k);
-        if (v)
-                json_to_u64(v, &x);
-        return x;
-}
-
-static int64_t get_i64(const json_value *o, const char *k) {
-        int64_t x = 0;
-        const json_value *v = json_get(o, k);
-        if (v)
-                json_to_i64(v, &x);
-        return x;
-}
-
-/* A detached client from a state file: everything but a connection. */
-static int client_from_state(broker *b, const json_value *s, client **ret, char *msg, size_t size) {
-        const json_value *pv = json_get(s, "peer"), *hash = json_get(s, "token_sha256");
-        if (get_i64(s, "version") != STATE_VERSION || !pv || !json_is_string(hash) ||
-            strlen(hash->string.str) != 2 * SHA256_DIGEST_SIZE || get_u64(s, "session") == 0) {
-                snprintf(msg, size, "not a version %d session state", STATE_VERSION);
-                return -EINVAL;
+        if (!v && optional)
+                return 0;
+        if (!v || json_to_u64(v, &x) < 0 || x < min || x > max) {
+                bad(ck, "\"%s\" must be an integer from %" PRIu64 " to %" PRIu64, k, min, max);
+                return 0;
         }
+        return x;
+}
+
+static bool get_bool(state_check *ck, const json_value *o, const char *k) {
+        const json_value *v = json_get(o, k);
+        if (!v || v->type != JSON_BOOL) {
+                bad(ck, "\"%s\" must be true or false", k);
+                return false;
+        }
+        return v->boolean;
+}
+
+static const json_value *get_array(state_check *ck, const json_value *o, const char *k, size_t max) {
+        const json_value *a = json_get(o, k);
+        if (!a || a->type != JSON_ARRAY || a->array.n > max) {
+                bad(ck, "\"%s\" must be an array of at most %zu entries", k, max);
+                return NULL;
+        }
+        return a;
+}
+
+/* A pod cgroup as /proc/PID/cgroup writes it: absolute, not the root, no
+ * empty, "." or ".." component, printable. */
+static bool pod_cgroup_valid(const char *p) {
+        if (p[0] != '/' || !p[1] || strlen(p) >= STATE_MAX_PATH)
+                return false;
+        for (const char *q = p; *q; q++)
+                if ((unsigned char) *q < 0x20 || *q == 0x7f)
+                        return false;
+        for (const char *q = p + 1; *q;) {
+                size_t l = strcspn(q, "/");
+                if (l == 0 || (l == 1 && q[0] == '.') || (l == 2 && q[0] == '.' && q[1] == '.'))
+                        return false;
+                q += l;
+                if (*q == '/' && !*++q)
+                        return false; /* trailing slash */
+        }
+        return true;
+}
+
+/* A cgroup the session created: strictly below its pod cgroup, as a target would name it. */
+static bool created_cgroup_valid(const char *p, const char *pod) {
+        char msg[128];
+        size_t n = strlen(pod);
+        return strlen(p) < STATE_MAX_PATH && !strncmp(p, pod, n) && p[n] == '/' &&
+               cgroup_target_check(p + n + 1, false, msg, sizeof(msg)) == 0;
+}
+
+static char *get_str(state_check *ck, const json_value *o, const char *k, bool (*valid)(const char *)) {
+        const json_value *v = json_get(o, k);
+        if (!json_is_string(v) || (v->string.str[0] && valid && !valid(v->string.str))) {
+                bad(ck, "\"%s\" is not a valid string for it", k);
+                return strdup("");
+        }
+        return strdup(v->string.str);
+}
+
+static bool client_name_valid(const char *s) {
+        size_t n = 0;
+        for (; *s; s++, n++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return n <= 64;
+}
+
+/*
+ * A detached client from a state file: everything but a connection.  With
+ * any field wrong, *@ck says which; the client then holds only the records
+ * that were valid on their own (cgroups below a valid pod cgroup, TAP
+ * records of a valid name and index), for undoing, and must not be resumed.
+ */
+static int client_from_state(broker *b, const json_value *s, client **ret, state_check *ck) {
+        const json_value *pv = json_get(s, "peer"), *hash = json_get(s, "token_sha256");
         client *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -273,58 +356,69 @@ static int client_from_state(broker *b, const json_value *s, client **ret, char 
         c->detached = true;
         c->welcomed = true;
         c->state_saved = true;
-        c->session = get_u64(s, "session");
-        snprintf(c->token_hash, sizeof(c->token_hash), "%s", hash->string.str);
-        c->name = dup_str(json_get(s, "client"));
-        c->vm = dup_str(json_get(s, "vm"));
-        c->cgroup = dup_str(json_get(pv, "cgroup"));
-        c->cred.pid = (pid_t) get_i64(pv, "pid");
-        c->cred.uid = (uid_t) get_u64(pv, "uid");
-        c->cred.gid = (gid_t) get_u64(pv, "gid");
-        c->starttime = get_u64(pv, "starttime");
-        c->netns_dev = get_u64(pv, "netns_dev");
-        c->netns_ino = get_u64(pv, "netns_ino");
-        c->n_allowed = get_u64(s, "allowed");
-        c->n_denied = get_u64(s, "denied");
-        c->n_threads_moved = get_u64(s, "threads_moved");
-        c->n_sched_changes = get_u64(s, "sched_changes");
-        if (!c->name || !c->vm || !c->cgroup || c->cgroup[0] != '/') {
+        if (get_u64(ck, s, "version", STATE_VERSION, STATE_VERSION, false) != STATE_VERSION)
+                bad(ck, "not a version %d session state", STATE_VERSION);
+        c->session = get_u64(ck, s, "session", 1, STATE_MAX_SESSION, false);
+        if (!json_is_string(hash) || strlen(hash->string.str) != 2 * SHA256_DIGEST_SIZE ||
+            strspn(hash->string.str, "0123456789abcdef") != 2 * SHA256_DIGEST_SIZE)
+                bad(ck, "\"token_sha256\" must be %d lower-case hex digits", 2 * SHA256_DIGEST_SIZE);
+        else
+                snprintf(c->token_hash, sizeof(c->token_hash), "%s", hash->string.str);
+        c->name = get_str(ck, s, "client", client_name_valid);
+        c->vm = get_str(ck, s, "vm", vm_name_valid);
+        if (!pv || pv->type != JSON_OBJECT)
+                bad(ck, "no \"peer\" object");
+        c->cgroup = get_str(ck, pv, "cgroup", NULL);
+        if (c->cgroup && !pod_cgroup_valid(c->cgroup)) {
+                bad(ck, "peer cgroup '%.200s' is not a cgroup below the root", c->cgroup);
+                free(c->cgroup);
+                c->cgroup = NULL; /* nothing below it can be trusted either */
+        }
+        c->cred.pid = (pid_t) get_u64(ck, pv, "pid", 1, STATE_MAX_PID, false);
+        c->cred.uid = (uid_t) get_u64(ck, pv, "uid", 0, UINT32_MAX - 1, false);
+        c->cred.gid = (gid_t) get_u64(ck, pv, "gid", 0, UINT32_MAX - 1, false);
+        c->starttime = get_u64(ck, pv, "starttime", 0, UINT64_MAX, false);
+        c->netns_dev = get_u64(ck, pv, "netns_dev", 0, UINT64_MAX, false);
+        c->netns_ino = get_u64(ck, pv, "netns_ino", 0, UINT64_MAX, false);
+        c->n_allowed = get_u64(ck, s, "allowed", 0, UINT64_MAX, false);
+        c->n_denied = get_u64(ck, s, "denied", 0, UINT64_MAX, false);
+        c->n_threads_moved = get_u64(ck, s, "threads_moved", 0, UINT64_MAX, false);
+        c->n_sched_changes = get_u64(ck, s, "sched_changes", 0, UINT64_MAX, false);
+        if (!c->name || !c->vm) {
                 client_free(c);
-                snprintf(msg, size, "no pod cgroup");
-                return -EINVAL;
+                return -ENOMEM;
         }
-        const json_value *a = json_get(s, "memlock");
-        for (size_t i = 0; a && a->type == JSON_ARRAY && i < a->array.n && c->n_memlock < SESSION_MAX_MEMLOCK; i++) {
-                const json_value *m = a->array.items[i];
-                c->memlock[c->n_memlock++] = (memlock_record) { (pid_t) get_i64(m, "pid"),
-                                                                (pid_t) get_i64(m, "host_pid"), get_u64(m, "soft"),
-                                                                get_u64(m, "hard") };
-        }
-        a = json_get(s, "cgroups_created");
-        for (size_t i = 0; a && a->type == JSON_ARRAY && i < a->array.n && c->n_cgroups_created < SESSION_MAX_CGROUPS;
-             i++) {
+
+        const json_value *a = get_array(ck, s, "cgroups_created", SESSION_MAX_CGROUPS);
+        for (size_t i = 0; a && i < a->array.n; i++) {
                 const json_value *p = a->array.items[i];
-                /* only below the session's own cgroup: a forged file cannot make us remove others */
-                if (!json_is_string(p) || !path_below(p->string.str, c->cgroup) || streq(p->string.str, c->cgroup) ||
-                    strstr(p->string.str, "/../") || strstr(p->string.str, "/./"))
+                if (!json_is_string(p) || !c->cgroup || !created_cgroup_valid(p->string.str, c->cgroup)) {
+                        bad(ck, "cgroups_created[%zu] is not a cgroup below the session's pod cgroup", i);
                         continue;
+                }
                 char *dup = strdup(p->string.str);
                 if (dup)
                         c->cgroups_created[c->n_cgroups_created++] = dup;
         }
-        a = json_get(s, "tap");
-        for (size_t i = 0; a && a->type == JSON_ARRAY && i < a->array.n && c->n_tap < SESSION_MAX_TAP; i++) {
-                const json_value *t = a->array.items[i], *name = json_get(t, "name"), *p = json_get(t, "persist"),
-                                 *ad = json_get(t, "adopted");
-                if (!json_is_string(name) || strlen(name->string.str) > TAP_NAME_MAX)
-                        continue;
-                tap_record *rec = &c->tap[c->n_tap++];
-                *rec = (tap_record) { .ifindex = (int) get_i64(t, "ifindex"), .netns_fd = -EBADF,
-                                      .persist = p && p->type == JSON_BOOL && p->boolean,
-                                      .adopted = ad && ad->type == JSON_BOOL && ad->boolean };
-                snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
+        a = get_array(ck, s, "tap", SESSION_MAX_TAP);
+        for (size_t i = 0; a && i < a->array.n; i++) {
+                const json_value *t = a->array.items[i], *name = json_get(t, "name");
+                state_check one = {};
+                int ifindex = (int) get_u64(&one, t, "ifindex", 1, INT32_MAX, false);
+                bool persist = get_bool(&one, t, "persist"), adopted = get_bool(&one, t, "adopted");
                 const json_value *kind = json_get(t, "kind"), *sl = json_get(t, "enslaved");
-                rec->bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
+                bool bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
+                int addr_from = bridge ? (int) get_u64(&one, t, "addresses_from", 0, INT32_MAX, true) : 0;
+                if (!json_is_string(name) || !tap_name_valid(name->string.str))
+                        bad(&one, "no valid interface name");
+                if (one.msg[0]) {
+                        bad(ck, "tap[%zu]: %s", i, one.msg);
+                        continue;
+                }
+                tap_record *rec = &c->tap[c->n_tap++];
+                *rec = (tap_record) { .ifindex = ifindex, .netns_fd = -EBADF, .persist = persist, .adopted = adopted };
+                snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
+                rec->bridge = bridge;
                 for (size_t k = 0; rec->bridge && sl && sl->type == JSON_ARRAY && k < sl->array.n &&
                                    rec->n_enslaved < BRIDGE_MAX_ENSLAVE;
                      k++) {
@@ -332,20 +426,32 @@ static int client_from_state(broker *b, const json_value *s, client **ret, char 
                         if (json_to_u64(sl->array.items[k], &x) == 0 && x > 0 && x <= INT32_MAX)
                                 rec->enslaved[rec->n_enslaved++] = (int) x;
                 }
-                if (rec->bridge)
-                        rec->addr_from = (int) get_i64(t, "addresses_from");
+                rec->addr_from = addr_from;
         }
-        a = json_get(s, "replies");
-        for (size_t i = 0; a && a->type == JSON_ARRAY && i < a->array.n; i++) {
+        a = get_array(ck, s, "memlock", SESSION_MAX_MEMLOCK);
+        for (size_t i = 0; a && i < a->array.n; i++) {
+                const json_value *m = a->array.items[i];
+                c->memlock[c->n_memlock++] = (memlock_record) {
+                        (pid_t) get_u64(ck, m, "pid", 0, STATE_MAX_PID, false),
+                        (pid_t) get_u64(ck, m, "host_pid", 1, STATE_MAX_PID, false),
+                        get_u64(ck, m, "soft", 0, UINT64_MAX, false), get_u64(ck, m, "hard", 0, UINT64_MAX, false)
+                };
+        }
+        a = get_array(ck, s, "replies", CLIENT_REPLY_CACHE);
+        for (size_t i = 0; a && i < a->array.n; i++) {
                 const json_value *r = a->array.items[i], *text = json_get(r, "reply");
-                if (!json_is_string(text))
+                uint64_t id = get_u64(ck, r, "id", 0, STATE_MAX_SESSION, false);
+                if (!json_is_string(text) || text->string.len > LIMIT_CACHE_BYTES) {
+                        bad(ck, "replies[%zu] has no reply text", i);
                         continue;
+                }
                 cached_reply *slot = &c->cache[c->cache_next];
                 c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
+                c->cache_bytes -= slot->len;
                 erase_free(slot->buf);
                 slot->buf = strdup(text->string.str);
                 slot->len = slot->buf ? strlen(slot->buf) : 0;
-                slot->id = get_u64(r, "id");
+                slot->id = id;
                 c->cache_bytes += slot->len;
         }
         *ret = c;
@@ -404,15 +510,69 @@ static int on_resume_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-static void recover_one(broker *b, const char *name) {
-        char msg[256];
-        _cleanup_close_ int fd = openat(b->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE) {
-                log_msg(b, LOG_WARNING, "state '%s/%s': not a regular file of at most %d bytes; removed", b->state_dir,
-                        name, STATE_MAX_FILE);
-                unlinkat(b->state_fd, name, 0);
+/* Move @name aside as NAME.rejected (replacing an older one) and say why. */
+static void reject_file(broker *b, const char *name, const char *why) {
+        char aside[300];
+        snprintf(aside, sizeof(aside), "%s.rejected", name);
+        if (renameat(b->state_fd, name, b->state_fd, aside) < 0) {
+                log_msg(b, LOG_ERR, "state '%s/%s': %s; cannot move it aside: %m", b->state_dir, name, why);
                 return;
+        }
+        log_msg(b, LOG_WARNING, "state '%s/%s': %s; not recovered, moved aside to '%s'", b->state_dir, name, why,
+                aside);
+}
+
+/*
+ * Undo what a rejected file names, where that is safe: TAP devices by name,
+ * index and kind ("tun") in the network namespace of a process still in its
+ * pod cgroup (link_remove() checks all three), and cgroups below its pod
+ * cgroup when a rule of the policy lets that pod's launchers create cgroups.
+ */
+static void salvage(client *c) {
+        broker *b = c->b;
+        c->state_saved = false; /* the file was moved aside: nothing to remove */
+        policy_subject subj = { .uid = c->cred.uid, .gid = c->cred.gid, .cgroup = c->cgroup, .vm = c->vm,
+                                .via = POLICY_VIA_SOCKET };
+        const policy_rule *rule = c->cgroup && b->policy ? policy_match(b->policy, &subj, NULL, NULL) : NULL;
+        if (!rule || !rule->cgroup.present || !rule->cgroup.create) {
+                if (c->n_cgroups_created > 0)
+                        log_msg(b, LOG_WARNING, "rejected session %" PRIu64 ": no rule lets pod '%s' create cgroups; "
+                                "its %zu cgroup(s) are left alone", c->session, c->cgroup ? c->cgroup : "(invalid)",
+                                c->n_cgroups_created);
+                for (size_t i = 0; i < c->n_cgroups_created; i++)
+                        free(c->cgroups_created[i]);
+                c->n_cgroups_created = 0;
+        }
+        if (!c->cgroup)
+                c->n_tap = 0; /* no pod to find the network namespace in */
+        if (c->n_tap + c->n_cgroups_created == 0)
+                return client_free(c);
+        reopen_netns(c, 0);
+        detached_end(c, "its state file was rejected");
+}
+
+static void recover_one(broker *b, const char *name) {
+        char msg[320];
+        uint64_t num;
+        int used = 0;
+        /* the name itself: session-N.json, N as the broker writes it */
+        if (sscanf(name, "session-%" SCNu64 ".json%n", &num, &used) != 1 || (size_t) used != strlen(name) ||
+            num == 0 || num > STATE_MAX_SESSION) {
+                if (!strstr(name, ".rejected"))
+                        reject_file(b, name, "not a name the broker writes (session-N.json)");
+                return;
+        }
+        /* O_NONBLOCK: a FIFO of that name must not hang the start; O_NOFOLLOW: no symlink */
+        _cleanup_close_ int fd = openat(b->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                snprintf(msg, sizeof(msg), "cannot be opened: %m");
+                return reject_file(b, name, msg);
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE || st.st_uid != geteuid() || st.st_nlink != 1) {
+                snprintf(msg, sizeof(msg), "not a regular file of at most %d bytes with one link, owned by uid %u",
+                         STATE_MAX_FILE, (unsigned) geteuid());
+                return reject_file(b, name, msg);
         }
         _cleanup_erase_free_ char *text = malloc((size_t) st.st_size + 1);
         ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
@@ -421,25 +581,29 @@ static void recover_one(broker *b, const char *name) {
         _cleanup_json_ json_value *s = NULL;
         json_parse_error je;
         client *c = NULL;
+        state_check ck = {};
         int r = n == st.st_size ? json_parse(text, (size_t) n, false, &s, &je) : -EIO;
-        if (r < 0)
-                snprintf(msg, sizeof(msg), "%s", r == -EIO ? "short read" : je.message);
-        else
-                r = client_from_state(b, s, &c, msg, sizeof(msg));
         if (r < 0) {
-                log_msg(b, LOG_WARNING, "state '%s/%s': %s; removed", b->state_dir, name, msg);
-                unlinkat(b->state_fd, name, 0);
+                snprintf(msg, sizeof(msg), "%s", r == -EIO ? "short read" : je.message);
+                return reject_file(b, name, msg);
+        }
+        if (s->type != JSON_OBJECT)
+                return reject_file(b, name, "not a JSON object");
+        r = client_from_state(b, s, &c, &ck);
+        if (r < 0) {
+                log_msg(b, LOG_ERR, "state '%s/%s': %s; left for the next start", b->state_dir, name, strerror(-r));
                 return;
         }
-        char want[64];
-        file_name(c->session, want, sizeof(want));
-        if (!streq(want, name)) {
-                log_msg(b, LOG_WARNING, "state '%s/%s' names session %" PRIu64 "; removed", b->state_dir, name,
-                        c->session);
-                c->state_saved = false;
-                client_free(c);
-                unlinkat(b->state_fd, name, 0);
-                return;
+        if (!ck.msg[0] && c->session != num)
+                snprintf(ck.msg, sizeof(ck.msg), "it names session %" PRIu64, c->session);
+        if (!ck.msg[0])
+                for (client *z = b->detached; z; z = z->next)
+                        if (z->session == c->session)
+                                snprintf(ck.msg, sizeof(ck.msg), "session %" PRIu64 " is recovered already",
+                                         c->session);
+        if (ck.msg[0]) {
+                reject_file(b, name, ck.msg);
+                return salvage(c);
         }
         if (c->session >= b->next_session)
                 b->next_session = c->session + 1;
@@ -449,6 +613,10 @@ static void recover_one(broker *b, const char *name) {
                 reopen_netns(c, 0);
                 return detached_end(c, "its launcher exited while the broker was down");
         }
+        if (b->end_saved) {
+                reopen_netns(c, c->cred.pid);
+                return detached_end(c, "the broker was stopped for good (--end-sessions)");
+        }
         reopen_netns(c, c->cred.pid);
         r = sd_event_add_time_relative(b->event, &c->resume_timer, CLOCK_MONOTONIC, b->resume_timeout_usec, 0,
                                        on_resume_timeout, c);
@@ -456,6 +624,25 @@ static void recover_one(broker *b, const char *name) {
                 return detached_end(c, "no timer to wait for its launcher");
         log_msg(b, LOG_NOTICE, "session %" PRIu64 " (vm '%s', pid %d) recovered: waiting %" PRIu64 " s for its "
                 "launcher to resume it", c->session, c->vm, (int) c->cred.pid, b->resume_timeout_usec / 1000000);
+}
+
+uint64_t state_session_next(broker *b) {
+        static bool wrapped = false; /* only then may a live session hold a number ahead */
+        for (;;) {
+                uint64_t id = b->next_session++;
+                if (id == 0 || id > STATE_MAX_SESSION) {
+                        b->next_session = 1; /* 2^53 sessions later: ids of ended sessions are free again */
+                        wrapped = true;
+                        continue;
+                }
+                bool taken = false;
+                for (client *z = b->detached; z && !taken; z = z->next)
+                        taken = z->session == id;
+                for (client *z = wrapped ? b->clients : NULL; z && !taken; z = z->next)
+                        taken = z->session == id;
+                if (!taken)
+                        return id;
+        }
 }
 
 int state_setup(broker *b, const char *dir) {
@@ -518,11 +705,15 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         broker *b = c->b;
         const json_value *sv = json_get(resume, "session"), *tv = json_get(resume, "token");
         uint64_t id;
-        if (!resume || resume->type != JSON_OBJECT || !sv || json_to_u64(sv, &id) < 0 || !json_is_string(tv) ||
-            strlen(tv->string.str) != 2 * STATE_TOKEN_BYTES) {
+        bool ok = resume && resume->type == JSON_OBJECT && sv && json_to_u64(sv, &id) == 0 && id > 0 &&
+                  json_is_string(tv) && strlen(tv->string.str) == 2 * STATE_TOKEN_BYTES &&
+                  strspn(tv->string.str, "0123456789abcdef") == 2 * STATE_TOKEN_BYTES;
+        for (size_t i = 0; ok && i < resume->object.n; i++)
+                ok = streq(resume->object.members[i].key, "session") || streq(resume->object.members[i].key, "token");
+        if (!ok) {
                 *ret_code = ERR_BAD_REQUEST;
-                snprintf(msg, size, "hello: \"resume\" must be {\"session\": N, \"token\": \"%d hex digits\"}",
-                         2 * STATE_TOKEN_BYTES);
+                snprintf(msg, size, "hello: \"resume\" must be {\"session\": N, \"token\": \"%d lower-case hex "
+                         "digits\"} with no other key", 2 * STATE_TOKEN_BYTES);
                 return -EINVAL;
         }
         client *z = NULL;

@@ -21,13 +21,13 @@
 /* Limits on what one client can make the broker hold (the runtime ones: broker-limits.h). */
 #define CLIENT_MAX_OUTQ 64      /* queued replies before we stop reading */
 #define CLIENT_REPLY_CACHE 32   /* answers remembered for retried ids */
-#define BROKER_MAX_FDS_IN 1     /* fds a request may carry: kvmi.set-page-access's memfd */
+#define BROKER_MAX_FDS_IN 1     /* fds a request may carry: kvmi.set-page-access's memfd, kvmi.connect's socket */
 #define SESSION_MAX_MEMLOCK 64  /* distinct pids with a recorded memlock */
 #define SESSION_MAX_CGROUPS 32  /* cgroups the broker created for one session */
 #define BROKER_MAX_REAPS 1024   /* ended sessions' busy cgroups waiting to be removed */
 #define SESSION_MAX_TAP POLICY_TAP_MAX_DEVICES /* TAP devices one session may hold */
 #define HELPER_TIMEOUT_USEC (5 * 1000000ULL)
-#define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* per KVMI command, and for the handshake */
+#define KVMI_TIMEOUT_USEC (5 * 1000000ULL) /* KVMI: without a reply while commands wait; hello; setup */
 #define KVMI_WINDOW 64                     /* KVMI messages in flight per channel */
 #define SESSION_MAX_KVMI_PAGES (16 * 1024 * 1024) /* pages one session's shadow may hold */
 
@@ -40,7 +40,8 @@ typedef struct request request;
 typedef struct bus_state bus_state;
 
 /*
- * A process whose processes a request may name (DESIGN.md §4): a socket
+ * A process whose processes a request may name (CLIENT IDENTITY in
+ * delegate-broker(8)): a socket
  * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
  * borrowed from whoever owns the peer (the client, or the request).
  */
@@ -213,6 +214,8 @@ struct broker {
         policy *policy;
         uint64_t policy_generation;
         bool foreground;
+        bool ready_sent; /* READY=1 went to the service manager */
+        bool end_saved;  /* --end-sessions: recovered sessions are undone, none waits */
         client *clients;
         size_t n_clients;
         uint64_t next_session;
@@ -237,6 +240,7 @@ struct broker {
         log_burst log_refused, log_hello, log_nofds, log_rate;
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
+        request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
 };
 
 /*
@@ -251,6 +255,7 @@ struct request {
         const request_origin *origin;
         void *origin_data;
         request *next;
+        request *all_prev, *all_next; /* b->requests: every request not yet freed */
         uint64_t id;
         char *op;
         json_value *args;
@@ -315,6 +320,8 @@ int broker_new(broker **ret);
 void broker_free(broker *b);
 int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
+/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served. */
+void broker_notify_ready(broker *b);
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_free(client *c);
 void client_update_events(client *c);
@@ -352,12 +359,20 @@ bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms);
 /* broker-kvmi.c: the KVMI channel of a session (tool side of KVMI v12) */
 /**
  * kvmi_channel_open() - a new channel for @c (replacing any old one, whose
- * waiting requests fail): a socketpair whose far end, *ret_qemu_fd, is for
- * QEMU.  With @keyed, *ret_secret gets the shared secret (64 hex chars,
- * malloc'd: erase_free() it).  The handshake and the re-application of
- * the shadow run in the event loop.  Returns 0 or -errno.
+ * waiting requests fail), without a connection yet.  With @keyed,
+ * *ret_secret gets the shared secret (64 hex chars, malloc'd: erase_free()
+ * it), the same for every connection QEMU makes: @given (checked by the
+ * caller), or a new random one when NULL.  Returns 0 or -errno.
  */
-int kvmi_channel_open(client *c, bool keyed, int *ret_qemu_fd, char **ret_secret);
+int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret);
+/**
+ * kvmi_channel_connect() - adopt a connection QEMU made (a dup of @fd) for
+ * the channel of @req's session, replacing any live one.  The hello, the
+ * setup and the re-application of the shadow run in the event loop; @req
+ * is answered when they are done or failed.  Returns 0, or -errno with
+ * @msg (then @req is the caller's to answer).
+ */
+int kvmi_channel_connect(request *req, int fd, char *msg, size_t size);
 /* Close the channel (its requests fail with @why); the shadow stays. */
 void kvmi_channel_close(client *c, const char *why);
 /* The session ends: channel closed, shadow dropped. */
@@ -407,6 +422,9 @@ int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thre
 void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, delegate_error *err);
+/* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
+ * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
+int cgroup_open_beneath(int dirfd, const char *path);
 int request_cgroup_open(request *req, delegate_error *err);
 
 /* broker-request.c */
@@ -424,6 +442,8 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
 void request_reply_delegate_error(request *req, const delegate_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
+/* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
+void request_free_all(broker *b);
 /* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
 request *request_new(broker *b, const request_origin *origin);
 /* Fill req->who from the socket client @c (copies). */
@@ -472,6 +492,8 @@ void state_drop(client *c);
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
 void state_free_detached(broker *b);
+/* A session number for a new connection: never 0, never one a live or recovered session holds. */
+uint64_t state_session_next(broker *b);
 
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
@@ -528,5 +550,6 @@ void op_bridge_destroy(request *req, const policy_decision *d);
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
 void op_kvmi_attach(request *req, const policy_decision *d);
+void op_kvmi_connect(request *req, const policy_decision *d);
 void op_kvmi_set_page_access(request *req, const policy_decision *d);
 void op_kvmi_detach(request *req, const policy_decision *d);

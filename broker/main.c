@@ -7,6 +7,9 @@
 #include <sched.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "config.h"
@@ -16,6 +19,7 @@ static const char *arg_socket = NULL;
 static const char *arg_policy_dir = DEFAULT_POLICY_DIR;
 static const char *arg_check_policy = NULL;
 static bool arg_foreground = false;
+static bool arg_end_sessions = false;
 static const char *arg_bus = "system";
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static unsigned arg_resume_timeout = 90;
@@ -36,6 +40,8 @@ static void help(void) {
                "                           broker restart (default: %s; \"none\": do not)\n"
                "      --resume-timeout S   how long a recovered session waits for its launcher\n"
                "                           to resume it, 1-86400 seconds (default: 90)\n"
+               "      --end-sessions       undo every session saved in the state directory and\n"
+               "                           exit (a final stop: the socket unit's ExecStopPost=)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
                "\n"
                "Limits (see LIMITS in delegate-broker(8)):\n"
@@ -61,7 +67,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT, ARG_LIMIT };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT, ARG_END_SESSIONS, ARG_LIMIT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "policy-dir", required_argument, NULL, 'p' },
@@ -70,6 +76,7 @@ static int parse_argv(int argc, char **argv) {
                 { "bus", required_argument, NULL, 'b' },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "resume-timeout", required_argument, NULL, ARG_RESUME_TIMEOUT },
+                { "end-sessions", no_argument, NULL, ARG_END_SESSIONS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "max-clients", required_argument, NULL, ARG_LIMIT },
@@ -129,6 +136,9 @@ static int parse_argv(int argc, char **argv) {
                         arg_resume_timeout = (unsigned) v;
                         break;
                 }
+                case ARG_END_SESSIONS:
+                        arg_end_sessions = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -218,6 +228,26 @@ static int join_host_cgroupns(void) {
         return 0;
 }
 
+/*
+ * A final stop (the socket unit's ExecStopPost=): no broker will come to
+ * resume the saved sessions, so undo them now, as a stopping broker without
+ * --state-dir would, and remove their files.  The TAP removal helpers are
+ * reparented to us (subreaper) and waited for, so that they finish before
+ * the service manager cleans up the unit.
+ */
+static int end_sessions(broker *b) {
+        if (streq(arg_state_dir, "none"))
+                return 0;
+        if (access(arg_state_dir, F_OK) < 0 && errno == ENOENT)
+                return 0; /* nothing was saved */
+        (void) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        b->end_saved = true;
+        int r = state_setup(b, arg_state_dir);
+        while (wait(NULL) >= 0 || errno == EINTR)
+                ;
+        return r;
+}
+
 static int run(void) {
         broker *b = NULL;
         int r;
@@ -242,6 +272,11 @@ static int run(void) {
                 return -ENOMEM;
         }
         b->resume_timeout_usec = (uint64_t) arg_resume_timeout * 1000000;
+        if (arg_end_sessions) {
+                r = end_sessions(b);
+                broker_free(b);
+                return r;
+        }
         r = broker_policy_load(b);
         if (r >= 0)
                 r = state_setup(b, arg_state_dir);

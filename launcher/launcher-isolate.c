@@ -17,12 +17,16 @@
 #include "launcher.h"
 
 int launcher_drop_privileges(char *err, size_t size) {
+        /* The bounding set can only be cleared with CAP_SETPCAP.  Without it (an
+         * unprivileged pod) it is left alone: asking libcap-ng anyway only makes it
+         * warn on stderr, and no_new_privs below keeps any bit in it unreachable. */
+        bool setpcap = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
+        capng_select_t what = setpcap ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS;
         if (capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE ||
-            capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE) {
-                capng_clear(CAPNG_SELECT_ALL);
-                /* the bounding set can only be cleared while CAP_SETPCAP is held */
-                int r = capng_apply(CAPNG_SELECT_ALL);
-                if (r < 0 && capng_apply(CAPNG_SELECT_CAPS) < 0) {
+            (setpcap && capng_have_capabilities(CAPNG_SELECT_BOUNDS) != CAPNG_NONE)) {
+                capng_clear(what);
+                int r = capng_apply(what);
+                if (r < 0) {
                         snprintf(err, size, "cannot drop capabilities (libcap-ng error %d)", r);
                         return -EPERM;
                 }
@@ -54,6 +58,10 @@ int launcher_seccomp(char *err, size_t size) {
                 { "socket", "reconnecting to the broker" },
                 { "connect", "reconnecting to the broker" },
                 { "getsockopt", "library connection checks" },
+                { "accept4", "QEMU's introspection connections (launcher-kvmi.c)" },
+                { "unlink", "the KVMI socket and secret file at exit" },
+                { "unlinkat", "the KVMI socket and secret file at exit" },
+                { "rmdir", "the KVMI directory at exit" },
                 { "poll", "waiting" },
                 { "ppoll", "waiting" },
                 { "wait4", "reaping QEMU" },

@@ -146,13 +146,24 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                         snprintf(mac, sizeof(mac), ",\"mac\":\"%s\"", n->mac);
                 if (n->bridge[0])
                         snprintf(br, sizeof(br), ",\"bridge\":\"%s\"", n->bridge);
-                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}", n->queues,
-                         mtu, mac, br);
-                if (call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e) < 0)
+                bool vhost = n->vhost != NIC_VHOST_OFF;
+                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
+                         n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
+                int r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && (streq(e.code, "unsupported") || streq(e.code, "denied"))) {
+                        say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
+                            e.message);
+                        vhost = false;
+                        snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}",
+                                 n->queues, mtu, mac, br);
+                        r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                }
+                if (r < 0)
                         return fail(s, "tap.create", &e);
-                if (n_fds[i] != n->queues) {
-                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues\n", s->name,
-                                n_fds[i], n->queues);
+                /* the TAP queues, then (with vhost) as many vhost-net fds: qemu_build_argv() tells them apart by count */
+                if (n_fds[i] != n->queues * (vhost ? 2 : 1)) {
+                        fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues%s\n", s->name,
+                                n_fds[i], n->queues, vhost ? " with vhost" : "");
                         return -EIO;
                 }
                 _cleanup_json_ json_value *v = NULL;
@@ -161,8 +172,8 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 if (json_parse(res, strlen(res), false, &v, &je) == 0 && json_get(v, "name") &&
                     json_get(v, "name")->type == JSON_STRING)
                         name = json_get(v, "name")->string.str;
-                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s, fds from the broker", name, n->id, n->queues,
-                    n->bridge[0] ? ", on bridge " : "", n->bridge);
+                say(s, "TAP %s for nic %s: %u queue(s), vnet_hdr%s%s%s, fds from the broker", name, n->id, n->queues,
+                    vhost ? ", vhost-net" : "", n->bridge[0] ? ", on bridge " : "", n->bridge);
         }
         return 0;
 }
@@ -379,6 +390,7 @@ typedef struct supervisor {
         pid_t qemu;
         int sfd;
         broker_watch broker;
+        kvmi_hand *kvmi; /* NULL: no introspection */
         bool incoming;   /* say when the incoming migration completes */
         int64_t quit_at, kill_at;
 } supervisor;
@@ -438,16 +450,22 @@ static int supervise(supervisor *v) {
                         say(v->s, "incoming migration completed: guest running");
                         v->incoming = false;
                 }
-                struct pollfd p[3] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
-                                       { broker_watch_fd(&v->broker), POLLIN, 0 } };
-                int r = poll(p, 3, next_timeout(v)); /* negative fds are ignored */
+                struct pollfd p[4] = { { v->sfd, POLLIN, 0 }, { v->q->fd, POLLIN, 0 },
+                                       { broker_watch_fd(&v->broker), POLLIN, 0 },
+                                       { v->kvmi ? v->kvmi->lfd : -1, POLLIN, 0 } };
+                int r = poll(p, 4, next_timeout(v)); /* negative fds are ignored */
                 if (r < 0 && errno != EINTR)
                         return 1;
                 shutdown_timers(v);
-                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at)
+                if (v->broker.retry_at >= 0 && mono_ms() >= v->broker.retry_at) {
                         broker_watch_retry(&v->broker, v->s);
+                        if (v->broker.retry_at < 0 && v->kvmi) /* back: KVMI channels do not survive */
+                                kvmi_hand_reattach(v->broker.ctx, v->s, v->kvmi);
+                }
                 if (p[2].fd >= 0 && p[2].revents)
                         broker_watch_event(&v->broker, v->s);
+                if (p[3].fd >= 0 && (p[3].revents & POLLIN))
+                        kvmi_hand_accept(v->broker.ctx, v->s, v->kvmi);
                 if (v->q->fd >= 0 && p[1].revents && qmp_drain(v->q) < 0)
                         v->q->fd = safe_close(v->q->fd); /* QEMU is going; wait for its exit */
                 if ((p[0].revents & POLLIN) && (r = on_signal(v)) > 0)
@@ -483,6 +501,7 @@ static int run(void) {
         delegate_ctx *ctx = NULL;
         qemu_proc qp = { .pid = -1, .gate = -EBADF };
         qmp q = { .fd = -EBADF };
+        kvmi_hand kh = { .lfd = -EBADF };
         int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES];
         size_t n_fds[SPEC_MAX_NICS] = { 0 };
         int qmp_pair[2] = { -EBADF, -EBADF };
@@ -496,10 +515,8 @@ static int run(void) {
                 fprintf(stderr, "delegate-launcher: %s\n", err);
                 return 1;
         }
-        if (s.kvmi) {
-                fprintf(stderr, "delegate-launcher[%s]: kvmi is enabled, but this launcher cannot hand the "
-                                "introspection channel to Debian's QEMU, which has no KVMI support\n",
-                        s.name);
+        if (devices_prepare(&s, err, sizeof(err)) < 0) {
+                fprintf(stderr, "delegate-launcher[%s]: %s\n", s.name, err);
                 return 1;
         }
         /* signals arrive through a signalfd: block them first */
@@ -543,15 +560,26 @@ static int run(void) {
         int64_t t_taps = mono_us();
         if (create_taps(ctx, &s, fds, n_fds) < 0)
                 goto out;
+        if (s.kvmi) {
+                if (kvmi_hand_prepare(ctx, &s, &kh, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "delegate-launcher[%s]: KVMI: %s\n", s.name, err);
+                        goto out;
+                }
+                say(&s, "KVMI: QEMU connects to %s (reconnect=%u, %s); each connection goes to the broker", kh.sock,
+                    s.kvmi_reconnect_s, s.kvmi_keyed ? "keyed" : "unkeyed");
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp_pair) < 0) {
                 fprintf(stderr, "delegate-launcher: socketpair: %m\n");
                 goto out;
         }
         const char *accel = qemu_pick_accel(&s, why, sizeof(why));
         int *fd_lists[SPEC_MAX_NICS];
-        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES];
+        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES + SPEC_MAX_DISKS];
         size_t n_keep = 0;
         keep[n_keep++] = qmp_pair[1];
+        for (size_t i = 0; i < s.n_disks; i++)
+                if (s.disks[i].key_fd >= 0)
+                        keep[n_keep++] = s.disks[i].key_fd;
         for (size_t i = 0; i < s.n_nics; i++) {
                 fd_lists[i] = fds[i];
                 for (size_t k = 0; k < n_fds[i]; k++)
@@ -563,6 +591,7 @@ static int run(void) {
                 goto out;
         }
         qmp_pair[1] = safe_close(qmp_pair[1]);
+        devices_close_keys(&s); /* the held child has its own copies */
         for (size_t i = 0; i < s.n_nics; i++)
                 for (size_t k = 0; k < n_fds[i]; k++)
                         fds[i][k] = safe_close(fds[i][k]);
@@ -581,6 +610,7 @@ static int run(void) {
                 goto out;
         }
         int64_t t_qmp = mono_us();
+        kvmi_hand_forget_key(&kh); /* QEMU read it when it made its objects */
         pid_t vcpus[SPEC_MAX_VCPUS];
         size_t n_vcpus = 0;
         if (vcpu_threads(&q, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
@@ -628,7 +658,8 @@ static int run(void) {
                 goto out;
         }
         supervisor v = { .s = &s, .q = &q, .qemu = qp.pid, .sfd = sfd, .incoming = arg_incoming != NULL,
-                         .broker = { .ctx = ctx, .retry_at = -1 }, .quit_at = -1, .kill_at = -1 };
+                         .broker = { .ctx = ctx, .retry_at = -1 }, .kvmi = s.kvmi ? &kh : NULL, .quit_at = -1,
+                         .kill_at = -1 };
         ret = supervise(&v);
         qp.pid = -1;
 out:
@@ -640,6 +671,7 @@ out:
         } else
                 qemu_proc_done(&qp);
         qmp_done(&q);
+        kvmi_hand_done(&kh);
         safe_close(qmp_pair[0]);
         safe_close(qmp_pair[1]);
         for (size_t i = 0; i < s.n_nics; i++)

@@ -15,21 +15,26 @@
 
 #include "launcher.h"
 
-static int add(qemu_proc *q, const char *fmt, ...) _printf_(2, 3);
-static int add(qemu_proc *q, const char *fmt, ...) {
+static int vadd(qemu_proc *q, const char *fmt, va_list ap) {
         char **n = realloc(q->argv, (q->argc + 2) * sizeof(char *));
         if (!n)
                 return -ENOMEM;
         q->argv = n;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&q->argv[q->argc], fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        if (vasprintf(&q->argv[q->argc], fmt, ap) < 0)
                 return -ENOMEM;
         q->argv[++q->argc] = NULL;
         return 0;
 }
+
+int qemu_arg(qemu_proc *q, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vadd(q, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+#define add qemu_arg
 
 const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size) {
         if (!streq(s->accel, "auto")) {
@@ -82,14 +87,24 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
         r |= add(q, "chardev=qmp,mode=control");
         for (size_t i = 0; i < s->n_nics; i++) {
                 const nic_spec *n = &s->nics[i];
-                char fds[256] = "";
-                for (size_t k = 0; k < n_tap_fds[i]; k++)
+                char fds[256] = "", vhostfds[256] = "";
+                /* with vhost the broker sent 2 fds per queue: the TAP queues, then the vhost-net fds */
+                bool vhost = n->vhost != NIC_VHOST_OFF && n_tap_fds[i] == 2 * (size_t) n->queues;
+                size_t queues = vhost ? n->queues : n_tap_fds[i];
+                for (size_t k = 0; k < queues; k++) {
                         snprintf(fds + strlen(fds), sizeof(fds) - strlen(fds), "%s%d", k ? ":" : "", tap_fds[i][k]);
+                        if (vhost)
+                                snprintf(vhostfds + strlen(vhostfds), sizeof(vhostfds) - strlen(vhostfds), "%s%d",
+                                         k ? ":" : "", tap_fds[i][queues + k]);
+                }
                 r |= add(q, "-netdev");
-                r |= add(q, "tap,id=%s,fds=%s,vhost=off", n->id, fds);
+                if (vhost)
+                        r |= add(q, "tap,id=%s,fds=%s,vhost=on,vhostfds=%s", n->id, fds, vhostfds);
+                else
+                        r |= add(q, "tap,id=%s,fds=%s,vhost=off", n->id, fds);
                 r |= add(q, "-device");
                 r |= add(q, "virtio-net-pci,netdev=%s,id=%s-dev%s%s%s", n->id, n->id, n->mac[0] ? ",mac=" : "",
-                         n->mac, n_tap_fds[i] > 1 ? ",mq=on" : "");
+                         n->mac, queues > 1 ? ",mq=on" : "");
         }
         if (s->firmware_log) {
                 /* SeaBIOS writes its log to I/O port 0x402: proof the guest ran */
@@ -98,6 +113,7 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
                 r |= add(q, "-device");
                 r |= add(q, "isa-debugcon,iobase=0x402,chardev=fwlog");
         }
+        r |= devices_argv(s, q);
         r |= add(q, "-sandbox");
         r |= add(q, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         for (size_t i = 0; i < s->n_extra_args; i++)

@@ -156,14 +156,134 @@ static int parse_nic(spec_ctx *c, const json_value *v, nic_spec *n, size_t index
                         snprintf(n->mac, sizeof(n->mac), "%s", x->string.str);
                 } else if (streq(m->key, "bridge_create")) {
                         r = parse_bridge_create(c, x, n);
+                } else if (streq(m->key, "vhost")) {
+                        if (x->type == JSON_BOOL)
+                                n->vhost = x->boolean ? NIC_VHOST_ON : NIC_VHOST_OFF;
+                        else if (json_is_string(x) && streq(x->string.str, "optional"))
+                                n->vhost = NIC_VHOST_OPTIONAL;
+                        else
+                                return serr(c, x, "nic \"vhost\" must be true, false or \"optional\"");
                 } else
-                        r = unknown(c, m, "nic", "id, bridge, bridge_create, queues, mtu, mac");
+                        r = unknown(c, m, "nic", "id, bridge, bridge_create, queues, mtu, mac, vhost");
                 if (r < 0)
                         return r;
         }
+        if (n->vhost != NIC_VHOST_OFF && n->queues > NIC_MAX_QUEUES / 2)
+                return serr(c, v, "nic '%s': with \"vhost\", at most %d queues (a TAP and a vhost-net fd each)", n->id,
+                            NIC_MAX_QUEUES / 2);
         if (n->bridge_create && !n->bridge[0])
                 return serr(c, v, "nic \"bridge_create\" needs \"bridge\": the name of the bridge to create");
         return 0;
+}
+
+static bool id_valid(const json_value *x, size_t max) {
+        return x->type == JSON_STRING && x->string.len > 0 && x->string.len < max &&
+               strspn(x->string.str, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == x->string.len;
+}
+
+/* A path in the pod: absolute, no NUL, at most PATH_MAX. */
+static int get_path(spec_ctx *c, const json_value *v, const char *what, char **ret) {
+        if (!json_is_string(v) || v->string.str[0] != '/')
+                return serr(c, v, "%s must be an absolute path in the pod", what);
+        return get_str(c, v, what, 4095, ret);
+}
+
+static int pick(spec_ctx *c, const json_value *v, const char *what, const char *const *names, size_t n, int *ret) {
+        char allowed[256] = "";
+        for (size_t i = 0; json_is_string(v) && i < n; i++)
+                if (streq(v->string.str, names[i])) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        for (size_t i = 0; i < n; i++)
+                snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed), "%s\"%s\"", i ? ", " : "",
+                         names[i]);
+        return serr(c, v, "%s must be one of %s", what, allowed);
+}
+
+static const char *const disk_formats[] = { [DISK_RAW] = "raw", [DISK_QCOW2] = "qcow2" };
+static const char *const disk_buses[] = { [DISK_VIRTIO_BLK] = "virtio-blk", [DISK_VIRTIO_SCSI] = "virtio-scsi" };
+static const char *const disk_caches[] = { [DISK_CACHE_WRITEBACK] = "writeback", [DISK_CACHE_NONE] = "none",
+                                           [DISK_CACHE_WRITETHROUGH] = "writethrough",
+                                           [DISK_CACHE_DIRECTSYNC] = "directsync", [DISK_CACHE_UNSAFE] = "unsafe" };
+
+static int parse_encryption(spec_ctx *c, const json_value *v, disk_spec *d) {
+        const json_value *f = NULL;
+        if (v->type != JSON_OBJECT)
+                return serr(c, v, "disk \"encryption\" must be an object like {\"format\": \"luks\", \"key_file\": PATH}");
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                int r;
+                if (streq(m->key, "format")) {
+                        f = m->value;
+                        r = json_is_string(f) && streq(f->string.str, "luks")
+                                    ? 0
+                                    : serr(c, f, "disk encryption \"format\" must be \"luks\"");
+                } else if (streq(m->key, "key_file"))
+                        r = get_path(c, m->value, "disk encryption \"key_file\"", &d->key_file);
+                else
+                        r = unknown(c, m, "disk encryption", "format, key_file");
+                if (r < 0)
+                        return r;
+        }
+        if (!f || !d->key_file)
+                return serr(c, v, "disk \"encryption\" needs \"format\": \"luks\" and \"key_file\"");
+        return 0;
+}
+
+static int parse_disk(spec_ctx *c, const json_value *v, disk_spec *d, size_t index) {
+        if (v->type != JSON_OBJECT)
+                return serr(c, v, "each of \"disks\" must be an object with \"path\"");
+        snprintf(d->id, sizeof(d->id), "disk%zu", index);
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                const json_value *x = m->value;
+                int r, e;
+                if (streq(m->key, "id")) {
+                        r = id_valid(x, sizeof(d->id) - 8) ? 0
+                                                           : serr(c, x, "disk \"id\" must be 1-23 characters of [A-Za-z0-9_-]");
+                        if (r >= 0)
+                                snprintf(d->id, sizeof(d->id), "%s", x->string.str);
+                } else if (streq(m->key, "path"))
+                        r = get_path(c, x, "disk \"path\"", &d->path);
+                else if (streq(m->key, "format")) {
+                        r = pick(c, x, "disk \"format\"", disk_formats, ELEMENTSOF(disk_formats), &e);
+                        d->format = (disk_format) e;
+                } else if (streq(m->key, "bus")) {
+                        r = pick(c, x, "disk \"bus\"", disk_buses, ELEMENTSOF(disk_buses), &e);
+                        d->bus = (disk_bus) e;
+                } else if (streq(m->key, "cache")) {
+                        r = pick(c, x, "disk \"cache\"", disk_caches, ELEMENTSOF(disk_caches), &e);
+                        d->cache = (disk_cache) e;
+                } else if (streq(m->key, "readonly"))
+                        r = get_bool(c, x, "disk \"readonly\"", &d->readonly);
+                else if (streq(m->key, "boot"))
+                        r = get_bool(c, x, "disk \"boot\"", &d->boot);
+                else if (streq(m->key, "encryption"))
+                        r = parse_encryption(c, x, d);
+                else
+                        r = unknown(c, m, "disk", "id, path, format, bus, cache, readonly, boot, encryption");
+                if (r < 0)
+                        return r;
+        }
+        if (!d->path)
+                return serr(c, v, "a disk needs \"path\"");
+        return 0;
+}
+
+static int parse_console(spec_ctx *c, const json_value *v, console_spec *con) {
+        if (v->type != JSON_OBJECT || v->object.n != 1)
+                return serr(c, v, "\"console\" must be an object with one of \"file\" or \"socket\", like "
+                                  "{\"file\": \"/var/log/vm/console.log\"}");
+        const json_member *m = &v->object.members[0];
+        if (streq(m->key, "file"))
+                return get_path(c, m->value, "console \"file\"", &con->file);
+        if (streq(m->key, "socket")) {
+                if (json_is_string(m->value) && m->value->string.len >= 108)
+                        return serr(c, m->value, "console \"socket\" must be shorter than 108 bytes (a unix socket path)");
+                return get_path(c, m->value, "console \"socket\"", &con->socket);
+        }
+        return unknown(c, m, "console", "file, socket");
 }
 
 int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, char *err, size_t size) {
@@ -235,12 +355,47 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                                 s.n_nics = k + 1;
                         }
                 } else if (streq(m->key, "kvmi")) {
-                        const json_value *e = v->type == JSON_OBJECT ? json_get(v, "enabled") : NULL;
-                        if (v->type != JSON_OBJECT || !e || v->object.n != 1)
-                                r = serr(&c, v, "\"kvmi\" must be an object like {\"enabled\": false}");
-                        else
-                                r = get_bool(&c, e, "kvmi \"enabled\"", &s.kvmi);
-                } else if (streq(m->key, "firmware_log"))
+                        s.kvmi_keyed = true;
+                        s.kvmi_reconnect_s = 1;
+                        if (v->type != JSON_OBJECT || !json_get(v, "enabled"))
+                                r = serr(&c, v, "\"kvmi\" must be an object like {\"enabled\": true, \"keyed\": true, "
+                                                "\"reconnect\": 1}");
+                        for (size_t k = 0; r >= 0 && v->type == JSON_OBJECT && k < v->object.n; k++) {
+                                const json_member *km = &v->object.members[k];
+                                if (streq(km->key, "enabled"))
+                                        r = get_bool(&c, km->value, "kvmi \"enabled\"", &s.kvmi);
+                                else if (streq(km->key, "keyed"))
+                                        r = get_bool(&c, km->value, "kvmi \"keyed\"", &s.kvmi_keyed);
+                                else if (streq(km->key, "reconnect")) {
+                                        r = get_uint(&c, km->value, "kvmi \"reconnect\" (seconds)", 1, 60, &x);
+                                        s.kvmi_reconnect_s = (unsigned) x;
+                                } else
+                                        r = serr(&c, km->value, "unknown kvmi key '%s' (allowed: enabled, keyed, reconnect)",
+                                                 km->key);
+                        }
+                } else if (streq(m->key, "kernel"))
+                        r = get_path(&c, v, "\"kernel\"", &s.kernel);
+                else if (streq(m->key, "initrd"))
+                        r = get_path(&c, v, "\"initrd\"", &s.initrd);
+                else if (streq(m->key, "cmdline"))
+                        r = get_str(&c, v, "\"cmdline\"", 4096, &s.cmdline);
+                else if (streq(m->key, "disks")) {
+                        if (v->type != JSON_ARRAY || v->array.n > SPEC_MAX_DISKS)
+                                r = serr(&c, v, "\"disks\" must be an array of at most %d objects", SPEC_MAX_DISKS);
+                        for (size_t k = 0; r >= 0 && k < v->array.n; k++) {
+                                s.disks[k].key_fd = -EBADF;
+                                s.n_disks = k + 1;
+                                r = parse_disk(&c, v->array.items[k], &s.disks[k], k);
+                                for (size_t j = 0; r >= 0 && j < k; j++)
+                                        if (streq(s.disks[j].id, s.disks[k].id))
+                                                r = serr(&c, v->array.items[k], "disk id '%s' is used twice", s.disks[k].id);
+                                        else if (s.disks[j].boot && s.disks[k].boot)
+                                                r = serr(&c, v->array.items[k], "only one disk can have \"boot\": true "
+                                                         "(disk '%s' has it already)", s.disks[j].id);
+                        }
+                } else if (streq(m->key, "console"))
+                        r = parse_console(&c, v, &s.console);
+                else if (streq(m->key, "firmware_log"))
                         r = get_str(&c, v, "\"firmware_log\"", 4096, &s.firmware_log);
                 else if (streq(m->key, "shutdown_timeout")) {
                         r = get_uint(&c, v, "\"shutdown_timeout\"", 1, 3600, &x);
@@ -258,8 +413,8 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                 else
                         r = serr(&c, v,
                                  "unknown spec key '%s' (allowed: name, qemu, accel, memory, vcpus, realtime, "
-                                 "housekeeping, memlock, mem_lock, nics, kvmi, firmware_log, shutdown_timeout, "
-                                 "extra_args, comment)",
+                                 "housekeeping, memlock, mem_lock, nics, kvmi, kernel, initrd, cmdline, disks, console, "
+                                 "firmware_log, shutdown_timeout, extra_args, comment)",
                                  m->key);
         }
         if (r >= 0 && !s.name)
@@ -272,6 +427,9 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                                 r = serr(&c, json_get(root, "realtime"), "realtime vCPU %u does not exist (\"vcpus\" is %u)",
                                          cpu, s.vcpus);
         }
+        if (r >= 0 && !s.kernel && (s.initrd || s.cmdline))
+                r = serr(&c, json_get(root, s.initrd ? "initrd" : "cmdline"),
+                         "\"%s\" needs \"kernel\" (direct kernel boot)", s.initrd ? "initrd" : "cmdline");
         if (r >= 0 && !s.qemu && !(s.qemu = strdup("qemu-system-x86_64")))
                 r = -ENOMEM;
         if (r >= 0 && !s.accel && !(s.accel = strdup("auto")))
@@ -315,6 +473,16 @@ void vm_spec_done(vm_spec *s) {
         free(s->accel);
         free(s->housekeeping);
         free(s->firmware_log);
+        free(s->kernel);
+        free(s->initrd);
+        free(s->cmdline);
+        free(s->console.file);
+        free(s->console.socket);
+        for (size_t i = 0; i < s->n_disks; i++) {
+                free(s->disks[i].path);
+                free(s->disks[i].key_file);
+                safe_close(s->disks[i].key_fd);
+        }
         for (size_t i = 0; i < s->n_extra_args; i++)
                 free(s->extra_args[i]);
         memset(s, 0, sizeof(*s));

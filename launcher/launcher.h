@@ -20,10 +20,18 @@
 #define SPEC_MAX_EXTRA_ARGS 64
 #define SPEC_MAX_VCPUS 256
 #define NIC_MAX_QUEUES 16
+#define SPEC_MAX_DISKS 16
+#define SPEC_KEY_MAX (64 * 1024) /* a disk key file's size at most */
 
 /* memlock "auto": guest RAM + this, when QEMU locks its memory */
 #define MEMLOCK_OVERHEAD_BASE (256ULL << 20)
 #define MEMLOCK_OVERHEAD_PER_VCPU (16ULL << 20)
+
+typedef enum nic_vhost {
+        NIC_VHOST_OFF,      /* QEMU's userspace virtio-net (the default) */
+        NIC_VHOST_ON,       /* vhost-net fds from the broker, or the VM does not start */
+        NIC_VHOST_OPTIONAL, /* vhost-net when the broker can give it, else the plain path */
+} nic_vhost;
 
 typedef struct nic_spec {
         char id[32];
@@ -34,7 +42,30 @@ typedef struct nic_spec {
         bool bridge_create; /* ask the broker for the bridge first (bridge.create) */
         char enslave[4][16]; /* and to put these pod interfaces on it */
         size_t n_enslave;
+        nic_vhost vhost; /* /dev/vhost-net fds from the broker */
 } nic_spec;
+
+typedef enum disk_format { DISK_RAW, DISK_QCOW2 } disk_format;
+typedef enum disk_bus { DISK_VIRTIO_BLK, DISK_VIRTIO_SCSI } disk_bus;
+typedef enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE, DISK_CACHE_WRITETHROUGH, DISK_CACHE_DIRECTSYNC,
+                          DISK_CACHE_UNSAFE } disk_cache;
+
+typedef struct disk_spec {
+        char id[32];
+        char *path;        /* image file in the pod */
+        disk_format format;
+        disk_bus bus;
+        bool readonly;
+        bool boot;         /* the firmware boots this disk first (bootindex=1) */
+        disk_cache cache;
+        char *key_file;    /* LUKS passphrase file (a Secret volume); NULL: not encrypted */
+        int key_fd;        /* at run time: the sealed memfd QEMU reads the key from; -1: none */
+} disk_spec;
+
+typedef struct console_spec {
+        char *file;   /* the guest's serial console appended to this file, or */
+        char *socket; /* served on this unix socket (QEMU listens); NULL both: none */
+} console_spec;
 
 typedef struct vm_spec {
         char *name;
@@ -52,7 +83,15 @@ typedef struct vm_spec {
         bool mem_lock;          /* QEMU locks guest memory (-overcommit mem-lock=on) */
         nic_spec nics[SPEC_MAX_NICS];
         size_t n_nics;
-        bool kvmi;
+        bool kvmi;              /* QEMU has KVM-VMI's introspection object (kvmi-v12) */
+        bool kvmi_keyed;        /* a shared secret in the handshake (default) */
+        unsigned kvmi_reconnect_s; /* QEMU's chardev reconnect=N */
+        char *kernel;   /* direct kernel boot: files readable by the pod's uid; NULL: firmware */
+        char *initrd;
+        char *cmdline;
+        disk_spec disks[SPEC_MAX_DISKS];
+        size_t n_disks;
+        console_spec console;
         char *firmware_log;     /* SeaBIOS debug console to this file; NULL: none */
         unsigned shutdown_timeout_s;
         char *extra_args[SPEC_MAX_EXTRA_ARGS];
@@ -151,9 +190,56 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
  */
 int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep);
 int qemu_release(qemu_proc *q);
+/* Append one argument, printf-style, to @q's argv. */
+int qemu_arg(qemu_proc *q, const char *fmt, ...) _printf_(2, 3);
 void qemu_proc_done(qemu_proc *q);
 /* "kvm" when /dev/kvm can be opened and used, else "tcg" (for "auto"). */
 const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size);
+
+/* launcher-devices.c: boot source, disks and their keys, console */
+/**
+ * devices_prepare() - check that the boot files and disk images can be read
+ * by the launcher's (the pod's) uid, and turn each disk's key file into a
+ * sealed memfd in its key_fd (the key erased from the launcher's memory).
+ * Returns 0, or -errno with @err naming the file and what is wrong.
+ */
+int devices_prepare(vm_spec *s, char *err, size_t size);
+/* Close the key memfds (QEMU holds its own copies once it runs). */
+void devices_close_keys(vm_spec *s);
+/**
+ * devices_argv() - QEMU's arguments for the boot source, the disks (a
+ * -blockdev chain each, secret objects reading the key memfds) and the
+ * console.  Returns 0 or -ENOMEM.
+ */
+int devices_argv(const vm_spec *s, qemu_proc *q);
+
+/* launcher-kvmi.c: QEMU's introspection channel, handed to the broker */
+typedef struct kvmi_hand {
+        int lfd;          /* the socket QEMU connects to, in the pod */
+        char dir[64];     /* private directory: the socket and the secret */
+        char sock[96];
+        char key[96];     /* the secret, for QEMU's -object secret,file= (removed once QEMU runs) */
+        char secret[65];  /* QEMU holds it for good: given again to a restarted broker */
+        bool keyed;
+        unsigned handed;
+} kvmi_hand;
+/**
+ * kvmi_hand_prepare() - kvmi.attach, a listening socket and the secret file
+ * in a private directory, and QEMU's options appended to @s's extra args.
+ * Returns 0 or -errno with @err.
+ */
+int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, size_t size);
+/*
+ * The broker restarted (its KVMI channels do not survive): kvmi.attach
+ * again with the secret QEMU already holds, so its next connection is
+ * answered.  Says what happened.
+ */
+void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
+/* QEMU has read its secret: remove the file. */
+void kvmi_hand_forget_key(kvmi_hand *k);
+/* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */
+void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
+void kvmi_hand_done(kvmi_hand *k);
 
 /* launcher-isolate.c */
 /* No capabilities and no_new_privs, from the start. */

@@ -324,6 +324,40 @@ static int cb_number(void *ctx, const char *s, size_t len) {
         return add_value(p, v);
 }
 
+
+/*
+ * Length of the well-formed UTF-8 sequence at @s (at most @len bytes) as
+ * RFC 3629 defines it: no overlong forms, no encoded surrogates
+ * (U+D800-U+DFFF), nothing above U+10FFFF.  0 when it is not one.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t len) {
+        unsigned char c = s[0];
+        if (c < 0x80)
+                return 1;
+        size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (n == 0 || n > len)
+                return 0;
+        for (size_t i = 1; i < n; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        /* the second byte's range rules out the overlong, surrogate and too-large forms */
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+            (c == 0xf4 && s[1] > 0x8f))
+                return 0;
+        return n;
+}
+
+size_t json_utf8_invalid(const char *s, size_t len) {
+        const unsigned char *u = (const unsigned char *) s;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq(u + i, len - i);
+                if (n == 0)
+                        return i;
+                i += n;
+        }
+        return SIZE_MAX;
+}
+
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         parse_ctx *p = ctx;
         json_value *v = new_value(p, JSON_STRING);
@@ -333,6 +367,13 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
                 unsigned l = v->line, c = v->column;
                 json_free(v);
                 return fail(p, -EINVAL, l, c, "string contains a NUL character");
+        }
+        size_t bad = json_utf8_invalid((const char *) s, len);
+        if (bad != SIZE_MAX) {
+                unsigned l = v->line, c = v->column;
+                json_free(v);
+                return fail(p, -EINVAL, l, c, "string is not valid UTF-8 at byte %zu (overlong forms, surrogates "
+                            "and code points above U+10FFFF are refused)", bad);
         }
         v->string.str = strndup((const char *) s, len);
         v->string.len = len;
@@ -379,6 +420,10 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
         locate(p, &l, &c);
         if (memchr(s, 0, len))
                 return fail(p, -EINVAL, l, c, "object key contains a NUL character");
+        size_t bad = json_utf8_invalid((const char *) s, len);
+        if (bad != SIZE_MAX)
+                return fail(p, -EINVAL, l, c, "object key is not valid UTF-8 at byte %zu (overlong forms, "
+                            "surrogates and code points above U+10FFFF are refused)", bad);
         json_value *obj = p->stack[p->depth - 1];
         for (size_t i = 0; i < obj->object.n; i++)
                 if (strlen(obj->object.members[i].key) == len && memcmp(obj->object.members[i].key, s, len) == 0)
@@ -513,7 +558,33 @@ int json_gen_take(yajl_gen g, char **ret, size_t *ret_len) {
 }
 
 void json_gen_str(yajl_gen g, const char *s) {
-        yajl_gen_string(g, (const unsigned char *) s, strlen(s));
+        size_t len = strlen(s), bad = json_utf8_invalid(s, len);
+        if (bad == SIZE_MAX) {
+                yajl_gen_string(g, (const unsigned char *) s, len);
+                return;
+        }
+        /* never emit invalid UTF-8 (a message quoting refused or truncated
+         * input): each byte that does not start a valid sequence becomes U+FFFD */
+        _cleanup_erase_free_ char *t = malloc(3 * len + 1);
+        if (!t) {
+                yajl_gen_string(g, (const unsigned char *) "", 0);
+                return;
+        }
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq((const unsigned char *) s + i, len - i);
+                if (n == 0) {
+                        memcpy(t + o, "\xef\xbf\xbd", 3);
+                        o += 3;
+                        i++;
+                        continue;
+                }
+                memcpy(t + o, s + i, n);
+                o += n;
+                i += n;
+        }
+        t[o] = 0;
+        yajl_gen_string(g, (const unsigned char *) t, o);
 }
 
 void json_gen_u64(yajl_gen g, uint64_t v) {

@@ -104,7 +104,12 @@ void json_gen_freep(yajl_gen *g);
 /* Copy the generated text out (NUL-terminated) and erase yajl's buffer. */
 int json_gen_take(yajl_gen g, char **ret, size_t *ret_len);
 
+/* A string; bytes that are not valid UTF-8 are replaced by U+FFFD, so
+ * what is generated is always valid UTF-8. */
 void json_gen_str(yajl_gen g, const char *s);
+/* Offset of the first byte of @s that is not well-formed UTF-8 (RFC 3629:
+ * no overlong forms, surrogates or code points above U+10FFFF), or SIZE_MAX. */
+size_t json_utf8_invalid(const char *s, size_t len);
 void json_gen_u64(yajl_gen g, uint64_t v);
 void json_gen_i64(yajl_gen g, int64_t v);
 void json_gen_bool(yajl_gen g, bool b);

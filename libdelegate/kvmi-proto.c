@@ -41,7 +41,8 @@ int kvmi_parse_reply(const void *payload, size_t len, int32_t *ret_err, void *da
         if (ec.err > 0)
                 return -EPROTO;
         if (ec.err == 0) {
-                if (len != sizeof(ec) + data_len)
+                /* a newer kernel may append fields: at least what we know */
+                if (len < sizeof(ec) + data_len)
                         return -EPROTO;
                 if (data_len)
                         memcpy(data, (const uint8_t *) payload + sizeof(ec), data_len);
@@ -53,56 +54,23 @@ int kvmi_parse_reply(const void *payload, size_t len, int32_t *ret_err, void *da
 
 int kvmi_hello_parse(const void *buf, size_t len, kvmi_hello *ret, char *msg, size_t size) {
         const uint8_t *p = buf;
-        uint32_t struct_size;
         if (len < KVMI_HELLO_FIXED) {
-                snprintf(msg, size, "hello of %zu bytes is shorter than the %d fixed bytes", len, KVMI_HELLO_FIXED);
+                snprintf(msg, size, "hello of %zu bytes is shorter than the %d bytes of QEMU's v12 hello", len,
+                         KVMI_HELLO_FIXED);
                 return -EPROTO;
         }
         memset(ret, 0, sizeof(*ret));
-        memcpy(&struct_size, p, 4);
-        ret->struct_size = struct_size;
+        /* u32 struct_size; u8 uuid[16]; u32 padding; s64 start_time; char name[64]; u64 max_gpa */
+        memcpy(&ret->struct_size, p, 4);
         memcpy(ret->uuid, p + 4, 16);
-        ret->cpu_type = p[20];
         memcpy(&ret->start_time, p + 24, 8);
-        memcpy(ret->name, p + 32, KVMI_HELLO_NAME_SIZE);
         if (!memchr(p + 32, 0, KVMI_HELLO_NAME_SIZE)) {
                 snprintf(msg, size, "the VM name in the hello is not NUL-terminated");
                 return -EPROTO;
         }
-        ret->e820_count = p[96];
-        size_t need = KVMI_HELLO_FIXED + (size_t) ret->e820_count * KVMI_HELLO_E820_SIZE;
-        if (struct_size < need || len < need) {
-                snprintf(msg, size, "hello struct_size %u is smaller than 104 + 24 * %u e820 entries", struct_size,
-                         ret->e820_count);
-                return -EPROTO;
-        }
-        for (size_t i = 0; i < ret->e820_count; i++) {
-                const uint8_t *e = p + KVMI_HELLO_FIXED + i * KVMI_HELLO_E820_SIZE;
-                memcpy(&ret->e820[i].address, e, 8);
-                memcpy(&ret->e820[i].length, e + 8, 8);
-                memcpy(&ret->e820[i].type, e + 16, 4);
-        }
+        memcpy(ret->name, p + 32, KVMI_HELLO_NAME_SIZE);
+        memcpy(&ret->max_gpa, p + 96, 8);
         return 0;
-}
-
-size_t kvmi_hello_build(void *buf, const uint8_t uuid[16], uint8_t cpu_type, int64_t start_time, const char *name,
-                        const kvmi_e820_entry *e820, uint8_t n) {
-        uint8_t *p = buf;
-        uint32_t size = KVMI_HELLO_FIXED + (uint32_t) n * KVMI_HELLO_E820_SIZE;
-        memset(p, 0, size);
-        memcpy(p, &size, 4);
-        memcpy(p + 4, uuid, 16);
-        p[20] = cpu_type;
-        memcpy(p + 24, &start_time, 8);
-        strncpy((char *) p + 32, name, KVMI_HELLO_NAME_SIZE - 1);
-        p[96] = n;
-        for (size_t i = 0; i < n; i++) {
-                uint8_t *e = p + KVMI_HELLO_FIXED + i * KVMI_HELLO_E820_SIZE;
-                memcpy(e, &e820[i].address, 8);
-                memcpy(e + 8, &e820[i].length, 8);
-                memcpy(e + 16, &e820[i].type, 4);
-        }
-        return size;
 }
 
 void kvmi_sha1(const void *data, size_t len, uint8_t ret[KVMI_COOKIE_HASH_SIZE]) {
@@ -150,8 +118,12 @@ const char *kvmi_msg_name(uint16_t id) {
                 return "GET_VERSION";
         case KVMI_VM_CHECK_COMMAND:
                 return "VM_CHECK_COMMAND";
+        case KVMI_VM_CHECK_EVENT:
+                return "VM_CHECK_EVENT";
         case KVMI_VM_GET_INFO:
                 return "VM_GET_INFO";
+        case KVMI_VM_CONTROL_EVENTS:
+                return "VM_CONTROL_EVENTS";
         case KVMI_VM_SET_PAGE_ACCESS:
                 return "VM_SET_PAGE_ACCESS";
         default:

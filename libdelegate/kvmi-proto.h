@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * kvmi-proto.h - the KVMI v12 wire format (DESIGN.md §7), byte for byte:
+ * kvmi-proto.h - the KVMI v12 wire format (the kvmi.* operations of delegate-protocol(7)), byte for byte:
  * QEMU's introspection handshake, the message header, the commands the
  * broker uses, and their replies.  Shared by the broker (tool side), the
  * simulated peer of the tests (QEMU + kernel side) and the unit tests.
@@ -17,8 +17,14 @@
 /* Message ids of VM commands: the command number shifted left by one. */
 #define KVMI_GET_VERSION 2
 #define KVMI_VM_CHECK_COMMAND 4
+#define KVMI_VM_CHECK_EVENT 6
 #define KVMI_VM_GET_INFO 8
+#define KVMI_VM_CONTROL_EVENTS 10
 #define KVMI_VM_SET_PAGE_ACCESS 20
+/* Message id of the kernel's VM events (KVMI_VM_EVENT); no reply is expected. */
+#define KVMI_VM_EVENT 0
+/* VM event ids (in struct kvmi_event_hdr): the event id shifted left by one. */
+#define KVMI_VM_EVENT_UNHOOK 0
 
 #define KVMI_VERSION 1
 /* Largest payload after the header: 4096 * 2 - 8. */
@@ -33,12 +39,14 @@
 #define KVMI_PAGE_ACCESS_RWX 7
 
 #define KVMI_PAGE_SHIFT 12
-/* The kernel's "function not implemented" in KVMI replies. */
+/* The kernel's error codes in KVMI replies (negated): KVM_ENOSYS is its own,
+ * the others are the host's errno values. */
 #define KVMI_KVM_ENOSYS 1000
+#define KVMI_KVM_EPERM 1
+#define KVMI_KVM_ENOENT 2
 
-/* QEMU's hello: 104 fixed bytes, then e820_count entries of 24 bytes. */
+/* QEMU's hello (kvmi-v12 vmi-handshake.h): 104 bytes today, later fields appended. */
 #define KVMI_HELLO_FIXED 104
-#define KVMI_HELLO_E820_SIZE 24
 #define KVMI_HELLO_NAME_SIZE 64
 /* The tool's answer: u32 struct_size + 20-byte SHA-1 cookie hash. */
 #define KVMI_HELLO_REPLY_SIZE 24
@@ -57,10 +65,30 @@ typedef struct kvmi_error_code {
         uint32_t padding;
 } kvmi_error_code;
 
+typedef struct kvmi_features {
+        uint8_t singlestep;
+        uint8_t padding[7];
+} kvmi_features;
+
+/* v12's reply: 16 bytes of data after the error code. */
 typedef struct kvmi_get_version_reply {
         uint32_t version;
         uint32_t max_msg_size;
+        kvmi_features features;
 } kvmi_get_version_reply;
+
+typedef struct kvmi_vm_control_events {
+        uint16_t event_id;
+        uint8_t enable;
+        uint8_t padding1;
+        uint32_t padding2;
+} kvmi_vm_control_events;
+
+/* The data of a KVMI_VM_EVENT message. */
+typedef struct kvmi_event_hdr {
+        uint16_t event;
+        uint16_t padding[3];
+} kvmi_event_hdr;
 
 typedef struct kvmi_vm_check_command {
         uint16_t id;
@@ -87,25 +115,20 @@ typedef struct kvmi_vm_set_page_access {
 } kvmi_vm_set_page_access;
 
 _Static_assert(sizeof(kvmi_msg_hdr) == KVMI_HDR_SIZE, "kvmi_msg_hdr");
+_Static_assert(sizeof(kvmi_get_version_reply) == 16, "kvmi_get_version_reply");
+_Static_assert(sizeof(kvmi_vm_control_events) == 8, "kvmi_vm_control_events");
+_Static_assert(sizeof(kvmi_event_hdr) == 8, "kvmi_event_hdr");
 _Static_assert(sizeof(kvmi_page_access_entry) == 16, "kvmi_page_access_entry");
 _Static_assert(sizeof(kvmi_vm_set_page_access) == 8, "kvmi_vm_set_page_access");
 _Static_assert(8 + KVMI_PAGE_ACCESS_MAX_ENTRIES * 16 <= KVMI_MAX_MSG_SIZE, "511 entries fit one message");
-
-typedef struct kvmi_e820_entry {
-        uint64_t address;
-        uint64_t length;
-        uint32_t type;
-} kvmi_e820_entry;
 
 /* The parsed hello (what the broker keeps of it). */
 typedef struct kvmi_hello {
         uint32_t struct_size;
         uint8_t uuid[16];
-        uint8_t cpu_type; /* 0 i386, 1 x86_64, 255 unknown */
         int64_t start_time;
         char name[KVMI_HELLO_NAME_SIZE + 1]; /* NUL-terminated copy */
-        uint8_t e820_count;
-        kvmi_e820_entry e820[255];
+        uint64_t max_gpa; /* end of the highest E820 RAM entry; 0: QEMU did not say */
 } kvmi_hello;
 
 /**
@@ -126,8 +149,9 @@ int kvmi_build_set_page_access(void *buf, uint32_t seq, const kvmi_page_access_e
 
 /**
  * kvmi_parse_reply() - check a reply's payload (the @len bytes after its
- * header): at least the 8-byte error code; when err is 0, exactly
- * @data_len bytes of data follow (copied to @data, may be NULL when 0).
+ * header): at least the 8-byte error code; when err is 0, at least
+ * @data_len bytes of data follow (copied to @data, may be NULL when 0;
+ * bytes a newer kernel appends are ignored).
  * Returns 0 with *ret_err set (0 or the peer's negative errno), or -EPROTO
  * for a malformed reply.
  */
@@ -135,16 +159,12 @@ int kvmi_parse_reply(const void *payload, size_t len, int32_t *ret_err, void *da
 
 /**
  * kvmi_hello_parse() - parse the first @len bytes of a hello whose
- * struct_size is *(u32 *)@buf.  @len is min(struct_size, what the caller
- * kept); bytes past the e820 table are ignored.  Returns 0, or -EPROTO with
- * @msg saying why (struct_size smaller than 104 + 24 * e820_count, name not
- * NUL-terminated).
+ * struct_size is *(u32 *)@buf: { u32 struct_size; u8 uuid[16]; u32 padding;
+ * s64 start_time; char name[64]; u64 max_gpa; } and whatever later QEMUs
+ * append (ignored).  Returns 0, or -EPROTO with @msg saying why (fewer than
+ * 104 bytes, name not NUL-terminated).
  */
 int kvmi_hello_parse(const void *buf, size_t len, kvmi_hello *ret, char *msg, size_t size);
-
-/* Build a hello (as QEMU sends it) into @buf (>= 104 + 24 * n); returns its length. */
-size_t kvmi_hello_build(void *buf, const uint8_t uuid[16], uint8_t cpu_type, int64_t start_time, const char *name,
-                        const kvmi_e820_entry *e820, uint8_t n);
 
 /**
  * kvmi_sha1() - SHA-1 of @len bytes at @data into @ret (20 bytes), with

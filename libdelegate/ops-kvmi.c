@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ops-kvmi.c - argument parsing and policy checks of kvmi.attach,
- * kvmi.set-page-access and kvmi.detach (delegate-protocol(7)).
+ * kvmi.connect, kvmi.set-page-access and kvmi.detach (delegate-protocol(7)).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,27 +20,45 @@ static int bad(char *msg, size_t size, const char *fmt, ...) {
         return -EINVAL;
 }
 
-int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, char *msg, size_t size) {
+/* 64 lowercase hex characters, as the broker makes them. */
+static bool secret_valid(const char *s) {
+        size_t n = strspn(s, "0123456789abcdef");
+        return n == 64 && !s[n];
+}
+
+int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char **ret_secret, char *msg, size_t size) {
         bool keyed = true;
+        const char *secret = NULL;
         if (args && args->type == JSON_OBJECT) {
                 for (size_t i = 0; i < args->object.n; i++) {
                         const json_member *m = &args->object.members[i];
-                        if (!streq(m->key, "keyed"))
-                                return bad(msg, size, "kvmi.attach: unknown argument '%.64s' (allowed: keyed)",
-                                           m->key);
-                        if (m->value->type != JSON_BOOL)
-                                return bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
-                        keyed = m->value->boolean;
+                        if (streq(m->key, "keyed")) {
+                                if (m->value->type != JSON_BOOL)
+                                        return bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
+                                keyed = m->value->boolean;
+                        } else if (streq(m->key, "secret")) {
+                                if (m->value->type != JSON_STRING || !secret_valid(m->value->string.str))
+                                        return bad(msg, size,
+                                                   "kvmi.attach: \"secret\" must be 64 lowercase hex characters (the "
+                                                   "secret an earlier kvmi.attach returned)");
+                                secret = m->value->string.str;
+                        } else
+                                return bad(msg, size,
+                                           "kvmi.attach: unknown argument '%.64s' (allowed: keyed, secret)", m->key);
                 }
         } else if (args && args->type != JSON_NULL)
                 return bad(msg, size, "kvmi.attach: \"args\" must be an object");
+        if (secret && !keyed)
+                return bad(msg, size, "kvmi.attach: \"secret\" needs a keyed handshake");
         *ret_keyed = keyed;
+        if (ret_secret)
+                *ret_secret = secret;
         return 0;
 }
 
 int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
         bool keyed;
-        int r = kvmi_attach_args_parse(args, &keyed, msg, size);
+        int r = kvmi_attach_args_parse(args, &keyed, NULL, msg, size);
         if (r < 0 || !rule || !rule->kvmi.present)
                 return r;
         if (!keyed && rule->kvmi.require_key) {
@@ -51,6 +69,31 @@ int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_de
         d->allowed = true;
         snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; %s handshake",
                  keyed ? "keyed" : "unkeyed");
+        return 0;
+}
+
+int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size) {
+        const json_value *v = args && args->type == JSON_OBJECT ? json_get(args, "socket") : NULL;
+        for (size_t i = 0; args && args->type == JSON_OBJECT && i < args->object.n; i++)
+                if (!streq(args->object.members[i].key, "socket"))
+                        return bad(msg, size, "kvmi.connect: unknown argument '%.64s' (allowed: socket)",
+                                   args->object.members[i].key);
+        uint64_t idx;
+        if (!v || v->type != JSON_NUMBER || json_to_u64(v, &idx) < 0 || idx >= DELEGATE_MAX_FDS)
+                return bad(msg, size,
+                           "kvmi.connect: \"socket\" must be the index of QEMU's connection among the request's fds "
+                           "(0)");
+        *ret_index = (int64_t) idx;
+        return 0;
+}
+
+int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
+        int64_t idx;
+        int r = kvmi_connect_args_parse(args, &idx, msg, size);
+        if (r < 0 || !rule || !rule->kvmi.present)
+                return r;
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
         return 0;
 }
 

@@ -138,7 +138,8 @@ static int get_u32(const json_value *args, const char *key, uint32_t lo, uint32_
 }
 
 int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *msg, size_t size) {
-        static const char *const keys[] = { "name", "queues", "vnet_hdr", "mtu", "mac", "bridge", "persist", NULL };
+        static const char *const keys[] = { "name", "queues", "vnet_hdr", "mtu", "mac", "bridge", "persist", "vhost",
+                                            NULL };
         tap_create_args a = { .queues = 1 };
         int r;
 
@@ -157,8 +158,14 @@ int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *ms
         if ((r = get_u32(args, "queues", 1, POLICY_TAP_MAX_QUEUES, &a.queues, msg, size)) < 0 ||
             (r = get_u32(args, "mtu", POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX, &a.mtu, msg, size)) < 0 ||
             (r = get_bool(args, "vnet_hdr", &a.vnet_hdr, msg, size)) < 0 ||
-            (r = get_bool(args, "persist", &a.persist, msg, size)) < 0)
+            (r = get_bool(args, "persist", &a.persist, msg, size)) < 0 ||
+            (r = get_bool(args, "vhost", &a.vhost, msg, size)) < 0)
                 return r;
+        if (a.vhost && a.queues > TAP_VHOST_MAX_QUEUES)
+                return ops_bad(msg, size,
+                               "tap.create: with \"vhost\", at most %d queues (a reply carries at most %d fds: one TAP "
+                               "and one vhost-net fd per queue)",
+                               TAP_VHOST_MAX_QUEUES, DELEGATE_MAX_FDS);
         v = json_get(args, "mac");
         if (v) {
                 if (!json_is_string(v) || tap_mac_parse(v->string.str, a.mac) < 0)
@@ -286,6 +293,8 @@ int tap_create_check(const policy_rule *rule, const json_value *args, policy_dec
                 return deny(d, "the rule's tap section does not allow vnet_hdr");
         if (a.persist && !rule->tap.persist)
                 return deny(d, "the rule's tap section does not allow persist");
+        if (a.vhost && !rule->tap.vhost)
+                return deny(d, "the rule's tap section does not allow vhost");
         if (a.mtu && (a.mtu < rule->tap.mtu_min || a.mtu > rule->tap.mtu_max))
                 return deny(d, "MTU %" PRIu32 " is outside the rule's tap mtu range %" PRIu32 "-%" PRIu32, a.mtu,
                             rule->tap.mtu_min, rule->tap.mtu_max);

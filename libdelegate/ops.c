@@ -378,6 +378,7 @@ static const op_desc ops[] = {
         { "bridge.create", true, bridge_create_check },
         { "bridge.destroy", true, bridge_destroy_check },
         { "kvmi.attach", true, kvmi_attach_check },
+        { "kvmi.connect", true, kvmi_connect_check },
         { "kvmi.set-page-access", true, kvmi_spa_check },
         { "kvmi.detach", false, kvmi_detach_check },
         { "manage.inspect", true, manage_inspect_check },
@@ -399,8 +400,7 @@ const op_desc *op_lookup(const char *name) {
 
 const char *op_names(void) {
         return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, bridge.create, "
-               "bridge.destroy, kvmi.attach, "
-               "kvmi.set-page-access, kvmi.detach";
+               "bridge.destroy, kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {

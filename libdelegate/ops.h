@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "wire.h" /* DELEGATE_MAX_FDS */
 #include "kvmi-proto.h"
 #include "policy.h"
 
@@ -62,7 +63,11 @@ typedef struct tap_create_args {
         uint8_t mac[6];
         char bridge[TAP_NAME_MAX + 1]; /* "" (default): no master */
         bool persist;      /* default false */
+        bool vhost;        /* default false: also one /dev/vhost-net fd per queue */
 } tap_create_args;
+
+/* With vhost, a reply carries 2 fds per queue: at most this many queues. */
+#define TAP_VHOST_MAX_QUEUES (DELEGATE_MAX_FDS / 2)
 
 typedef struct tap_destroy_args {
         char name[TAP_NAME_MAX + 1];
@@ -107,8 +112,15 @@ int tap_destroy_check(const policy_rule *rule, const json_value *args, policy_de
 int ops_bad(char *msg, size_t size, const char *fmt, ...) _printf_(3, 4);
 /* Reject keys outside @allowed (NULL-terminated). */
 int ops_check_keys(const json_value *args, const char *op, const char *const *allowed, char *msg, size_t size);
-/* kvmi.attach: {"keyed": true|false} (default true). */
-int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, char *msg, size_t size);
+/*
+ * kvmi.attach: {"keyed": true|false (default true), "secret": 64 hex chars
+ * (optional: QEMU already holds it)}.  *ret_secret (may be NULL) points into
+ * @args, or is NULL.
+ */
+int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char **ret_secret, char *msg, size_t size);
+
+/* kvmi.connect: {"socket": N}, the index of QEMU's connection among the request's fds. */
+int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size);
 
 /* kvmi.set-page-access args: inline entries, or the index of a memfd. */
 typedef struct kvmi_spa_args {
@@ -145,6 +157,7 @@ typedef struct op_desc {
 
 /* the kvmi.* rows of the op table (ops-kvmi.c) */
 int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_detach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 /* manage.*: the broker's own management, decided like operations but only

@@ -149,10 +149,12 @@ int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
                         q = parse_bool(&c, x, "persist", &r->tap.persist);
                 else if (streq(m->key, "adopt_existing"))
                         q = parse_bool(&c, x, "adopt_existing", &r->tap.adopt_existing);
+                else if (streq(m->key, "vhost"))
+                        q = parse_bool(&c, x, "vhost", &r->tap.vhost);
                 else
                         q = err_at(&c, m->line, m->column,
                                    "unknown tap key '%s' (allowed: template, max_devices, max_queues, bridges, mtu, "
-                                   "vnet_hdr, persist, adopt_existing)",
+                                   "vnet_hdr, persist, adopt_existing, vhost)",
                                    m->key);
                 if (q < 0)
                         return q;

@@ -93,6 +93,7 @@ typedef struct policy_rule {
                 uint32_t max_queues;
                 uint32_t mtu_min, mtu_max;
                 bool vnet_hdr, persist, adopt_existing;
+                bool vhost; /* may hand out /dev/vhost-net fds (default false) */
         } tap;
         struct {
                 bool present;

@@ -113,11 +113,11 @@ static int parse_ids(const char *s, long *ret, size_t max, size_t *ret_n) {
         return 0;
 }
 
-int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n) {
+static int nspid_at(const char *path, pid_t *ret, size_t max, size_t *ret_n) {
         char line[256];
         long ids[PROC_MAX_NSPID];
         size_t n;
-        int r = status_line(pid, "NSpid", line, sizeof(line));
+        int r = status_line_path(path, "NSpid", line, sizeof(line));
         if (r < 0)
                 return r;
         r = parse_ids(line, ids, PROC_MAX_NSPID, &n);
@@ -125,10 +125,25 @@ int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n) {
                 return r;
         if (n == 0)
                 return -ENODATA;
-        for (size_t i = 0; i < n && i < max; i++)
+        for (size_t i = 0; i < n && i < max; i++) {
+                if (ids[i] <= 0)
+                        return -ESRCH; /* a pidfd's process that exited reads -1 */
                 ret[i] = (pid_t) ids[i];
+        }
         *ret_n = n < max ? n : max;
         return 0;
+}
+
+int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        return nspid_at(path, ret, max, ret_n);
+}
+
+int pidfd_nspid(int pidfd, pid_t *ret, size_t max, size_t *ret_n) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        return nspid_at(path, ret, max, ret_n);
 }
 
 int proc_ppid(pid_t pid, pid_t *ret) {

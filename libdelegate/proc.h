@@ -20,6 +20,10 @@ bool path_below(const char *path, const char *root);
 
 /* NSpid: the pid of @pid in each pid namespace, outermost (ours) first. */
 int proc_nspid(pid_t pid, pid_t *ret, size_t max, size_t *ret_n);
+/* The same for the process of @pidfd, from its fdinfo: a few lines, not a
+ * whole /proc/PID/status, and of that process whatever its pid became.
+ * -ESRCH when it exited. */
+int pidfd_nspid(int pidfd, pid_t *ret, size_t max, size_t *ret_n);
 
 int proc_ppid(pid_t pid, pid_t *ret);
 /* Field 22 of /proc/PID/stat (clock ticks since boot): with the pid, names a process across time. */

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * delegatectl-kvmi.c - "delegatectl kvmi run [--unkeyed] [--] PROG [ARG...]":
- * attach a KVMI channel, start PROG with the channel's socket as fd 3 and
- * the secret in $DELEGATE_KVMI_SECRET (the part QEMU plays), then read
- * commands from stdin until end of input, and detach.  The session lives
- * as long as this command: the channel closes when it exits.
+ * attach a KVMI channel, listen on a socket in a private directory and
+ * start PROG with its path in $DELEGATE_KVMI_SOCKET and the secret in
+ * $DELEGATE_KVMI_SECRET (the part QEMU plays: it connects, and reconnects
+ * after every drop); every connection is handed to the broker with
+ * kvmi.connect and its reply printed.  Meanwhile commands are read from
+ * stdin until end of input; then it detaches.  The session lives as long
+ * as this command: the channel closes when it exits.
  *
  *   set GPA ACCESS [GPA ACCESS ...]   inline entries
  *   file PATH                         packed {u64 gpa; u8 access; u8 pad[7]} entries, via a sealed memfd
@@ -13,9 +16,13 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "delegatectl-kvmi.h"
@@ -110,7 +117,7 @@ static int command(delegate_ctx *c, char *line, bool json) {
         return 1;
 }
 
-int cmd_kvmi(int argc, char **argv, const char *socket, const char *vm, bool json) {
+int cmd_kvmi(int argc, char **argv, const char *broker_socket, const char *vm, bool json) {
         static const struct option options[] = { { "unkeyed", no_argument, NULL, 'u' }, {} };
         bool keyed = true;
         int ch;
@@ -132,41 +139,71 @@ int cmd_kvmi(int argc, char **argv, const char *socket, const char *vm, bool jso
         }
         delegate_ctx *c;
         delegate_error e;
-        if (delegate_open(DELEGATE_API_VERSION, socket, "delegatectl", vm, &c, &e) < 0)
+        if (delegate_open(DELEGATE_API_VERSION, broker_socket, "delegatectl", vm, &c, &e) < 0)
                 return print_reply(-1, NULL, &e, json);
         _cleanup_erase_free_ char *res = NULL;
-        int fd = -1;
-        size_t n_fds = 0;
         int r = delegate_call_with_fds(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0,
-                                       &res, &fd, 1, &n_fds, &e);
-        if (r < 0 || n_fds != 1) {
+                                       &res, NULL, 0, NULL, &e);
+        if (r < 0) {
                 delegate_ctx_free(c);
-                return print_reply(r < 0 ? r : -EIO, NULL, &e, json);
+                return print_reply(r, NULL, &e, json);
         }
         _cleanup_json_ json_value *v = NULL;
         json_parse_error je;
         json_parse(res, strlen(res), false, &v, &je);
         const json_value *secret = json_get(v, "secret");
+        char dir[] = "/tmp/delegatectl-kvmi-XXXXXX";
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (!mkdtemp(dir) || lfd < 0) {
+                fprintf(stderr, "delegatectl: kvmi: cannot make a socket in /tmp: %m\n");
+                delegate_ctx_free(c);
+                return 1;
+        }
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/kvmi.sock", dir);
+        if (bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0) {
+                fprintf(stderr, "delegatectl: kvmi: cannot listen on %s: %m\n", sa.sun_path);
+                rmdir(dir);
+                delegate_ctx_free(c);
+                return 1;
+        }
         pid_t pid = fork();
         if (pid == 0) {
-                if (dup2(fd, 3) < 0)
-                        _exit(127);
+                setenv("DELEGATE_KVMI_SOCKET", sa.sun_path, 1);
                 if (json_is_string(secret))
                         setenv("DELEGATE_KVMI_SECRET", secret->string.str, 1);
                 execvp(argv[optind], argv + optind);
                 fprintf(stderr, "delegatectl: kvmi: cannot run '%s': %m\n", argv[optind]);
                 _exit(127);
         }
-        close(fd);
         char line[4096];
         int rc = 0;
-        while (fgets(line, sizeof(line), stdin)) {
-                rc |= command(c, line, json);
-                fflush(stdout);
+        for (;;) {
+                struct pollfd p[2] = { { STDIN_FILENO, POLLIN, 0 }, { lfd, POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents & POLLIN) {
+                        _cleanup_close_ int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        _cleanup_free_ char *cres = NULL;
+                        if (fd >= 0) {
+                                r = delegate_call_with_fds(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, &cres, NULL, 0,
+                                                           NULL, &e);
+                                print_reply(r, cres, &e, json);
+                                fflush(stdout);
+                        }
+                }
+                if (p[0].revents) {
+                        if (!fgets(line, sizeof(line), stdin))
+                                break;
+                        rc |= command(c, line, json);
+                        fflush(stdout);
+                }
         }
         delegate_error e2;
         delegate_call_with_fds(c, "kvmi.detach", NULL, NULL, 0, NULL, NULL, 0, NULL, &e2);
         delegate_ctx_free(c);
+        unlink(sa.sun_path);
+        rmdir(dir);
         int st = 0;
         if (pid > 0)
                 waitpid(pid, &st, 0);

@@ -5,9 +5,11 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -279,8 +281,63 @@ static int cmd_memlock(int argc, char **argv) {
         return 0;
 }
 
-/* Run @cmd with the TAP fds as 3, 4, ... and wait for it; its exit status. */
-static int run_with_fds(const char *cmd, const char *name, int *fds, size_t n) {
+/* Reconnect to the broker, resuming the session, for up to @timeout_ms. */
+static int reconnect(delegate_ctx *c, int timeout_ms, delegate_error *e) {
+        unsigned delay_ms = 100;
+        for (int waited = 0;; waited += (int) delay_ms) {
+                if (delegate_connect(c, e) >= 0) {
+                        fprintf(stderr, "delegatectl: reconnected to the broker: %s\n",
+                                delegate_ctx_resumed(c) ? "session resumed"
+                                                        : "a new session (the broker had not kept the old one)");
+                        return 0;
+                }
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+                nanosleep(&d, NULL);
+                delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+        }
+}
+
+/*
+ * While the command @pid runs, keep the session that holds its TAP devices:
+ * the broker never speaks unasked, so its socket turning readable means it
+ * went away (a restart); reconnect at once, resuming the session, before
+ * the new broker's --resume-timeout undoes it.
+ */
+static void wait_keeping_session(delegate_ctx *c, pid_t pid) {
+        _cleanup_close_ int pfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pfd < 0)
+                return; /* waitpid() alone */
+        for (;;) {
+                struct pollfd p[2] = { { pfd, POLLIN, 0 }, { delegate_ctx_fd(c), POLLIN, 0 } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                if (p[0].revents)
+                        return; /* the command exited */
+                if (!p[1].revents)
+                        continue;
+                delegate_error e;
+                char *st = NULL;
+                if (delegate_state_get(c, &st, &e) >= 0) {
+                        delegate_free_string(st);
+                        continue;
+                }
+                fprintf(stderr, "delegatectl: the broker went away (%s); reconnecting while the command runs\n",
+                        e.message);
+                while (reconnect(c, 2000, &e) < 0) {
+                        struct pollfd q = { pfd, POLLIN, 0 };
+                        if (poll(&q, 1, 0) > 0)
+                                return; /* the command is done: the caller reconnects for tap.destroy */
+                }
+        }
+}
+
+/* Run @cmd with the TAP fds as 3, 4, ... and wait for it, keeping the session; its exit status. */
+static int run_with_fds(delegate_ctx *c, const char *cmd, const char *name, int *fds, size_t n) {
         char list[DELEGATE_MAX_FDS * 4 + 1] = "";
         for (size_t i = 0; i < n; i++)
                 snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%zu", i ? ":" : "", 3 + i);
@@ -305,6 +362,7 @@ static int run_with_fds(const char *cmd, const char *name, int *fds, size_t n) {
                 _exit(127);
         }
         close_fds(fds, n); /* the command holds the device now */
+        wait_keeping_session(c, pid);
         int st;
         while (waitpid(pid, &st, 0) < 0)
                 if (errno != EINTR)
@@ -417,11 +475,15 @@ static int cmd_tap_create(int argc, char **argv) {
                 delegate_ctx_free(c);
                 return 0;
         }
-        int st = run_with_fds(exec_cmd, dev, fds, n);
-        /* a clean shutdown: remove what we created before the session ends */
+        int st = run_with_fds(c, exec_cmd, dev, fds, n);
+        /* a clean shutdown: remove what we created before the session ends; the
+         * broker may have gone away meanwhile (restart): reconnect first */
         char dargs[64];
         snprintf(dargs, sizeof(dargs), "{\"name\":\"%s\"}", dev);
-        if (delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e) < 0)
+        int r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
+        if (r < 0 && streq(e.code, "local") && reconnect(c, 60000, &e) >= 0)
+                r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
+        if (r < 0)
                 report_error("tap.destroy", &e);
         delegate_ctx_free(c);
         return st;

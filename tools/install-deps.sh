@@ -6,11 +6,11 @@ if [ "$(id -u)" != 0 ]; then
         exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# other installs may run at the same time: wait for dpkg's lock
+# other installs may run at the same time: wait for the dpkg lock
 apt-get -o DPkg::Lock::Timeout=900 update -qq
 apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev \
         libyajl-dev nettle-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
         scdoc util-linux iproute2 python3 \
-        qemu-system-x86 dbus \
-        podman runc python3-yaml >/dev/null
+        qemu-system-x86 qemu-utils dbus golang-go \
+        systemd-container debootstrap podman runc python3-yaml >/dev/null

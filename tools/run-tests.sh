@@ -2,11 +2,16 @@
 # The README's test command: install, build, run every suite in three
 # build directories, and end with one line "N passed, N failed, N skipped"
 # summing meson's results of all of them.
-#   build/          gcc: unit, functional, runtime, fuzz (seed replay)
-#   build-sanitize/ gcc, ASan+UBSan: the same suites but runtime (the
-#                   shipped Kubernetes examples in podman); any report fails
+#   build/          gcc: unit, functional, fuzz (seed replay), system (a real
+#                   systemd booted with systemd-nspawn; tests/system/), runtime
+#                   (the shipped Kubernetes examples in podman); the Go
+#                   client's tests are meson tests of these suites (tests/go/),
+#                   so they count in the closing line like any other
+#   build-sanitize/ gcc, ASan+UBSan: the same suites but system and runtime;
+#                   any report fails
 #   build-fuzz/     clang, libFuzzer+ASan+UBSan: the fuzz suite, briefly
-#                   (DELEGATE_FUZZ_SECONDS per target, default 20)
+#                   (DELEGATE_FUZZ_SECONDS per target, default 20; also
+#                   go test -fuzz for the Go client's reply decoder)
 # Arguments go to the first two "meson test" runs (e.g. --suite unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +29,7 @@ if [ ! -f build-sanitize/build.ninja ]; then
         meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C build-sanitize >/dev/null
-meson test -C build-sanitize --print-errorlogs --no-suite runtime "$@" || status=$?
+meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite runtime "$@" || status=$?
 
 if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

@@ -8,7 +8,7 @@
  *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
  *   call OP ARGS-JSON      any operation; received fds are kept in a slot
- *   fdinfo SLOT            the "iff:" device of each fd of a slot (from /proc)
+ *   fdinfo SLOT            the "iff:" device and the path of each fd of a slot (from /proc)
  *   frame SLOT-A SLOT-B HDRLEN   write a broadcast frame (after HDRLEN zero
  *                          bytes of vnet header) on A's first fd, read it
  *                          back on any of B's fds
@@ -63,8 +63,12 @@ static void cmd_fdinfo(const char *a1) {
                 if (f)
                         fclose(f);
                 int fl = fcntl(sl->fds[i], F_GETFD);
-                printf("%s{\"name\":\"%s\",\"cloexec\":%s}", i ? "," : "", iff,
-                       fl >= 0 && (fl & FD_CLOEXEC) ? "true" : "false");
+                char link[64], target[256] = "";
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", sl->fds[i]);
+                ssize_t k = readlink(link, target, sizeof(target) - 1);
+                target[k > 0 ? k : 0] = 0;
+                printf("%s{\"name\":\"%s\",\"cloexec\":%s,\"path\":\"%s\"}", i ? "," : "", iff,
+                       fl >= 0 && (fl & FD_CLOEXEC) ? "true" : "false", target);
         }
         printf("]}\n");
 }

@@ -14,6 +14,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
@@ -546,19 +548,69 @@ static void bus_reload(harness *h) {
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 4 loaded"), "SIGHUP still reloads");
         tap_is_int(prop_u64(bus, "PolicyGeneration", 't'), 4, "PolicyGeneration follows it");
+        /* root needs no rule to reload (it may send SIGHUP anyway): systemctl reload runs
+         * "delegatectl reload" as root whatever the policy says */
+        harness_write_policy("10-scenario.json", "{ \"version\": 1, \"rules\": [] }");
+        tap_is_int(ctl(out, sizeof(out), "reload"), 0, "delegatectl reload as root without a manage rule");
+        tap_has_str(out, "policy generation 5 loaded", "loads generation 5");
+        harness_write_policy("10-scenario.json", "{ \"version\": 1, \"rules\": [ { \"bogus\": 1 } ] }");
+        tap_ok(ctl(out, sizeof(out), "reload") != 0, "delegatectl reload of a broken policy fails (exit status)");
+        tap_has_str(out, "generation 5 stays in force", "keeping generation 5");
         sd_bus_flush_close_unref(bus);
+}
+
+/* A service manager's notification socket, as sd_notify(3) describes it. */
+#define NOTIFY_PATH "/run/delegate-test/notify"
+static int notify_socket(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = NOTIFY_PATH };
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        unlink(NOTIFY_PATH);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                tap_ok(0, "notify socket: %m");
+        return fd;
+}
+
+/* Count the notifications holding @what that arrive within @ms. */
+static int notify_count(int fd, const char *what, int ms) {
+        int n = 0;
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                int left = ms - (int) ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+                struct pollfd p = { fd, POLLIN, 0 };
+                if (left <= 0 || poll(&p, 1, left) <= 0)
+                        return n;
+                char buf[512];
+                ssize_t k = recv(fd, buf, sizeof(buf) - 1, 0);
+                if (k > 0) {
+                        buf[k] = 0;
+                        n += strstr(buf, what) != NULL;
+                }
+        }
 }
 
 static void bus_late(harness *h) {
         /* the broker starts first: the bus is not there */
         harness_stop_broker(h);
+        int nfd = notify_socket();
+        setenv("NOTIFY_SOCKET", NOTIFY_PATH, 1);
+        /* pings every second: this scenario reads the socket only now and then, and a
+         * datagram socket filled up over the 12 s wait below would block sd_notify() */
+        setenv("WATCHDOG_USEC", "2000000", 1);
         tap_is_int(harness_start_broker_bus(h, HARNESS_BUS_ADDRESS), 0, "the broker starts without its bus");
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
         tap_ok(harness_log_contains("is not reachable"), "it says the bus is not reachable");
+        tap_ok(notify_count(nfd, "WATCHDOG=1", 2500) >= 2, "its event loop sends WATCHDOG=1 (WatchdogSec=)");
+        tap_is_int(notify_count(nfd, "READY=1", 300), 0, "no READY=1 while its bus name is not served");
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         tap_is_int(harness_start_dbus(h), 0, "the bus appears");
         sd_bus *bus = bus_open();
         tap_ok(bus && wait_name(bus, 12000), "the broker connects and owns its name");
+        tap_is_int(notify_count(nfd, "READY=1", 2000), 1, "then READY=1, once");
+        close(nfd);
         tap_ok(harness_log_contains("D-Bus: serving " DEST), "and says so");
         char *log = NULL;
         /* "says so once": one line for the whole outage */

@@ -55,29 +55,6 @@ static void start_client(harness *h, tclient *c, const char *pod, uid_t uid, con
                 tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
 }
 
-/* raw hello on a fresh connection; returns the fd, -1 on failure */
-static int raw_hello(void) {
-        int fd = raw_connect();
-        if (fd < 0)
-                return -1;
-        const char *hello = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
-        raw_send(fd, hello, strlen(hello));
-        char *w = raw_recv(fd, 5000);
-        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
-        free(w);
-        if (!ok) {
-                close(fd);
-                return -1;
-        }
-        return fd;
-}
-
-static char *raw_call(int fd, const char *msg) {
-        if (raw_send(fd, msg, strlen(msg)) < 0)
-                return NULL;
-        return raw_recv(fd, 5000);
-}
-
 static void ping_ok(tclient *c, const char *when) {
         char *r = tclient_call(c, "ping");
         tap_is_int(jint(r, "ok"), 1, "another client is still served %s", when);
@@ -618,44 +595,6 @@ static void state_and_retry(harness *h) {
 #define MARKER "Xerase-7f3a9c1d"
 #define ERASE_REPORT "/run/delegate-test/erase-report"
 
-static char *report_text(void) {
-        FILE *f = fopen(ERASE_REPORT, "re");
-        if (!f)
-                return strdup("");
-        char *buf = NULL;
-        size_t n = 0;
-        ssize_t k = getdelim(&buf, &n, '\0', f);
-        fclose(f);
-        if (k < 0) {
-                free(buf);
-                return strdup("");
-        }
-        return buf;
-}
-
-/* Lines of the report about @who (FREED/REALLOC-MOVED/LIVE), each to TAP diag; their count. */
-static unsigned findings_of(const char *text, const char *who) {
-        unsigned n = 0;
-        char *copy = strdup(text), *save = NULL;
-        bool in = false; /* backtrace lines follow their finding */
-        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                char pat[64];
-                snprintf(pat, sizeof(pat), " %s ", who);
-                bool head = !strncmp(l, "FREED ", 6) || !strncmp(l, "REALLOC-MOVED ", 14) || !strncmp(l, "LIVE ", 5);
-                if (head)
-                        in = strstr(l, pat) != NULL;
-                else if (!strncmp(l, "SCAN-DONE ", 10))
-                        in = false;
-                if (in) {
-                        if (head)
-                                n++;
-                        tap_diag("  %s", l);
-                }
-        }
-        free(copy);
-        return n;
-}
-
 static void erase_request_buffers(harness *h) {
         if (!getenv("DELEGATE_ERASE_MARKER") || strcmp(getenv("DELEGATE_ERASE_MARKER"), MARKER) != 0) {
                 tap_ok(0, "DELEGATE_ERASE_MARKER is '" MARKER "' (meson sets it with LD_PRELOAD)");
@@ -726,7 +665,7 @@ static void erase_request_buffers(harness *h) {
         kill(h->broker_pid, SIGUSR2);
         bool scanned = false;
         for (int i = 0; i < 500 && !scanned; i++) {
-                char *t = report_text();
+                char *t = harness_erase_report(ERASE_REPORT);
                 scanned = strstr(t, "SCAN-DONE") != NULL;
                 free(t);
                 if (!scanned)
@@ -736,12 +675,12 @@ static void erase_request_buffers(harness *h) {
         st = harness_stop_broker(h);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker exits cleanly (frees scanned too)");
 
-        char *t = report_text();
-        tap_ok(findings_of(t, "test-foundation") > 0,
+        char *t = harness_erase_report(ERASE_REPORT);
+        tap_ok(harness_erase_findings(t, "test-foundation") > 0,
                "control: the hook reports this test's own unerased frees of replies");
-        tap_is_int(findings_of(t, "delegate-broker"), 0,
+        tap_is_int(harness_erase_findings(t, "delegate-broker"), 0,
                    "no block the broker freed, and nothing live after the session, holds request content");
-        tap_is_int(findings_of(t, "delegatectl"), 0, "no block libdelegate freed in delegatectl holds request content");
+        tap_is_int(harness_erase_findings(t, "delegatectl"), 0, "no block libdelegate freed in delegatectl holds request content");
         free(t);
         /* the harness stops the broker at the end of every scenario */
         tap_ok(harness_start_broker(h) == 0, "the broker restarts");

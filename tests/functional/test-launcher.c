@@ -179,16 +179,6 @@ static const char *status_field(pid_t pid, const char *field) {
         return o;
 }
 
-static int wait_exit(pid_t pid, int timeout_ms) {
-        for (int t = 0; t < timeout_ms; t += 50) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return st;
-                usleep(50000);
-        }
-        return -ETIMEDOUT;
-}
-
 /*
  * QEMU's threads, from the kernel: the 2 vCPUs stay in the pod cgroup, every
  * other thread is in housekeeping, vCPU 1 is SCHED_FIFO 1 with reset-on-fork
@@ -299,7 +289,7 @@ static void launcher_vm(harness *h) {
 
         /* SIGTERM: system_powerdown, then quit after the timeout; exit with QEMU's status */
         kill(l, SIGTERM);
-        int st = wait_exit(l, 30000);
+        int st = harness_wait_exit(l, 30000);
         /* QEMU quits (0), unless the kernel's RLIMIT_RTTIME watchdog killed a realtime vCPU
          * that spun under TCG (137): either way the launcher exits with QEMU's status */
         char exited[64];
@@ -327,7 +317,7 @@ static void launcher_vm(harness *h) {
 static void launcher_denied(harness *h) {
         prepare(h, harness_hard / 4);
         pid_t l = start_launcher(h);
-        int st = wait_exit(l, 60000);
+        int st = harness_wait_exit(l, 60000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "without realtime in the policy the launcher fails (0x%x)",
                st);
         tap_ok(harness_file_contains(LOG, "sched.set failed", 0), "saying sched.set failed");
@@ -352,13 +342,13 @@ static void launcher_crash_loop(harness *h) {
                 char log[96];
                 snprintf(log, sizeof(log), VMDIR "/run%d.log", i);
                 pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", log, NULL);
-                int st = wait_exit(l, 60000);
+                int st = harness_wait_exit(l, 60000);
                 tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "run %d fails at sched.set (0x%x)", i, st);
                 tap_ok(!harness_file_contains(log, "the broker asks to wait", 0), "run %d did not have to wait", i);
         }
         tap_ok(harness_log_contains("sessions in a row failed within 10 s"), "the broker notices the crash loop");
         pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", VMDIR "/run4.log", NULL);
-        int st = wait_exit(l, 60000);
+        int st = harness_wait_exit(l, 60000);
         tap_ok(harness_file_contains(VMDIR "/run4.log", "the broker asks to wait", 0),
                "run 4 is told to wait (back-off)");
         tap_ok(harness_file_contains(VMDIR "/run4.log", "back-off: retry in", 0), "and why");
@@ -373,7 +363,7 @@ static void launcher_bad_spec(harness *h) {
         mkdir(VMDIR, 0755);
         write_file(VMDIR "/vm.json", "{ \"name\": \"vm-a\",\n  \"memory\": \"64M\",\n  \"vcpus\": 0 }\n");
         pid_t l = harness_spawn_in_pod(h, POD_A, NULL, 1000, 1000, LOG, argv);
-        int st = wait_exit(l, 10000);
+        int st = harness_wait_exit(l, 10000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "a bad spec makes the launcher exit 1");
         tap_ok(harness_file_contains(LOG, VMDIR "/vm.json:3:12: \"vcpus\" must be an integer from 1 to 256", 0),
                "with FILE:LINE:COLUMN and what is allowed");
@@ -485,7 +475,7 @@ static void launcher_killed(harness *h) {
         tap_ok(cgroup_exists(h, POD_A "/housekeeping"), "before: the housekeeping cgroup exists");
 
         kill(l, SIGKILL);
-        int st = wait_exit(l, 10000);
+        int st = harness_wait_exit(l, 10000);
         tap_ok(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the launcher died from SIGKILL (0x%x)", st);
         tap_ok(wait_gone(q, 10000), "QEMU does not outlive the launcher");
         nothing_left(h, "pod-a");
@@ -520,7 +510,7 @@ static void qemu_exits(harness *h, bool quit) {
                 tap_is_int(kill(q, SIGKILL), 0, "SIGKILL to QEMU");
                 want = 128 + SIGKILL;
         }
-        int st = wait_exit(l, 30000);
+        int st = harness_wait_exit(l, 30000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == want, "the launcher exits with QEMU's status %d (0x%x)",
                want, st);
         char exited[64];
@@ -661,7 +651,7 @@ static void launcher_broker_restart(harness *h) {
         free(r);
         if (fd >= 0)
                 close(fd);
-        st = wait_exit(l, 30000);
+        st = harness_wait_exit(l, 30000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "after quit the launcher exits 0 (0x%x)", st);
         tap_ok(wait_link_gone("pod-a", "vnet0"), "vnet0 is gone");
         tap_ok(wait_cgroup_gone(h, POD_A "/housekeeping"), "the housekeeping cgroup is removed");
@@ -803,7 +793,7 @@ static void launcher_incoming(harness *h) {
 
         r = harness_qmp(dfd, "{\"execute\":\"quit\"}");
         free(r);
-        int wst = wait_exit(ld, 30000);
+        int wst = harness_wait_exit(ld, 30000);
         tap_ok(wst >= 0 && WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "target: the launcher exits 0 after quit (0x%x)",
                wst);
         ld = -1;
@@ -812,7 +802,7 @@ out:
         if (sfd >= 0) {
                 free(harness_qmp(sfd, "{\"execute\":\"quit\"}"));
                 close(sfd);
-                int sst = wait_exit(ls, 30000);
+                int sst = harness_wait_exit(ls, 30000);
                 tap_ok(sst >= 0 && WIFEXITED(sst) && WEXITSTATUS(sst) == 0, "source: the launcher exits 0 after quit");
         }
         if (dfd >= 0)
@@ -834,7 +824,7 @@ static void launcher_incoming_exec(harness *h) {
         spec_opts o = { "vm-a", harness_hard / 2, true, VMDIR "/firmware.log", NULL };
         write_spec(VMDIR "/vm.json", &o);
         pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", LOG, "exec:cat " VMDIR "/state");
-        int st = wait_exit(l, 10000);
+        int st = harness_wait_exit(l, 10000);
         tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "--incoming exec:... is a usage error (0x%x)", st);
         tap_ok(harness_file_contains(LOG, "exec: migration needs QEMU to spawn a process", 0), "saying why");
         tap_is_int(sessions_of(l), 0, "the launcher asked the broker for nothing");

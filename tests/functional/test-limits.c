@@ -114,27 +114,6 @@ static int send_fds(int fd, const char *msg, int pass, size_t n) {
         return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* Receive one datagram and the fd it carries (-1: none). */
-static char *recv_fd(int fd, int *ret_fd) {
-        char *buf = calloc(1, 65537);
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * 16)];
-        } ctl;
-        struct iovec iov = { .iov_base = buf, .iov_len = 65536 };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl) };
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        *ret_fd = -1;
-        if (!buf || poll(&p, 1, 5000) != 1 || recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) <= 0) {
-                free(buf);
-                return NULL;
-        }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                        memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
-        return buf;
-}
-
 /* How many lines of the broker's log contain @needle. */
 static int log_count(const char *needle) {
         char cmd[256], *out = NULL;
@@ -242,24 +221,22 @@ static void limit_inflight(harness *h) {
         restart(h, "--max-inflight", "2", NULL);
         int fd = hello_as(0, "vm-l");
         tap_ok(fd >= 0, "a client with a VM name is served");
-        const char *att = "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}";
-        raw_send(fd, att, strlen(att));
-        int qemu = -1;
-        char *r = recv_fd(fd, &qemu);
-        tap_ok(jint(r, "ok") == 1 && qemu >= 0, "kvmi.attach hands over QEMU's end (%s)", r);
+        char *r = call(fd, "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}");
+        tap_ok(jint(r, "ok") == 1, "kvmi.attach opens the channel (%s)", r);
         free(r);
-        /* no handshake on QEMU's end: page-access requests wait for the channel */
-        for (int id = 2; id <= 3; id++) {
-                char req[128];
-                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}",
-                         id);
-                raw_send(fd, req, strlen(req));
-        }
+        /* a connection that never sends QEMU's hello: kvmi.connect and a page-access request wait */
+        int sv[2];
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+        int qemu = sv[1];
+        send_fds(fd, "{\"id\":2,\"op\":\"kvmi.connect\",\"args\":{\"socket\":0}}", sv[0], 1);
+        close(sv[0]);
+        raw_send(fd, "{\"id\":3,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}",
+                 strlen("{\"id\":3,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[[4096,\"r\"]]}}"));
         raw_send(fd, "{\"id\":4,\"op\":\"ping\"}", 20);
         r = raw_recv(fd, 1000);
         tap_ok(r == NULL, "with 2 requests in flight the 3rd is not read: no answer to the ping (%s)", r ? r : "");
         free(r);
-        close(qemu); /* the channel closes: the waiting requests fail, reading resumes */
+        close(qemu); /* the connection closes: the waiting requests fail, reading resumes */
         int64_t order[3] = { -1, -1, -1 };
         for (int i = 0; i < 3; i++) {
                 r = raw_recv(fd, 5000);
@@ -499,12 +476,10 @@ static void limit_tap(harness *h) {
 static void limit_kvmi_pages(harness *h) {
         restart(h, "--max-kvmi-pages", "100", NULL);
         int fd = hello_as(0, "vm-k");
-        const char *att = "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}";
-        raw_send(fd, att, strlen(att));
-        int qemu = -1;
-        char *r = recv_fd(fd, &qemu);
-        tap_ok(jint(r, "ok") == 1 && qemu >= 0, "kvmi.attach (%s)", r);
+        char *r = call(fd, "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}");
+        tap_ok(jint(r, "ok") == 1, "kvmi.attach (%s)", r);
         free(r);
+        /* the limit is checked first: no connection from QEMU is needed to hit it */
         char req[8192];
         int k = snprintf(req, sizeof(req), "{\"id\":2,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[");
         for (int i = 0; i < 101; i++)
@@ -515,7 +490,6 @@ static void limit_kvmi_pages(harness *h) {
         tap_is_int(jint(r, "error.errno"), ENOSPC, "errno ENOSPC");
         tap_has_str(jstr(r, "error.message"), "limit of 100 (--max-kvmi-pages)", "naming the limit");
         free(r);
-        close(qemu);
         close(fd);
 }
 

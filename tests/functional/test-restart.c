@@ -70,28 +70,10 @@ static bool state_file(uint64_t session) {
         return access(p, F_OK) == 0;
 }
 
-/* Wait up to 5 s for @cond to become true. */
-#define WAIT_FOR(cond)                                                                                      \
-        ({                                                                                                  \
-                bool _ok = false;                                                                           \
-                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
-                        usleep(20000);                                                                      \
-                _ok;                                                                                        \
-        })
-
 static void kill9_broker(harness *h) {
         kill(h->broker_pid, SIGKILL);
         waitpid(h->broker_pid, NULL, 0);
         h->broker_pid = 0;
-}
-
-/* A pod with a "pause" process holding its network namespace, as Kubernetes has. */
-static pid_t pod_with_pause(harness *h) {
-        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
-        char *const argv[] = { "/bin/sleep", "1000", NULL };
-        pid_t pause = harness_spawn_in_pod(h, POD_A, "pod-a", 65534, 65534, "/run/delegate-test/pause.log", argv);
-        tap_ok(pause > 0, "a pause process holds pod-a's netns");
-        return pause;
 }
 
 /*
@@ -124,7 +106,7 @@ static uint64_t session_with_things(tclient *a, pid_t *ret_child, bool persist) 
 
 static void restart_resume(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, false);
@@ -164,7 +146,7 @@ static void restart_resume(harness *h) {
 
 static void restart_dead(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         int links0 = count_links();
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
@@ -235,7 +217,7 @@ static void restart_dead_sibling(harness *h) {
  * then of the launcher: eth0 gets its address and default route back. */
 static void restart_bridge(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h);
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
         tap_is_int(harness_sh(NULL, "ip link add eth0-rb type veth peer name eth0 netns pod-a && "
                                     "ip -n pod-a addr add 10.244.9.5/24 dev eth0 && ip -n pod-a link set eth0 up && "
                                     "ip -n pod-a route add default via 10.244.9.1 dev eth0"),
@@ -277,7 +259,7 @@ static void restart_bridge(harness *h) {
 
 static void restart_timeout(harness *h) {
         tclient a;
-        pid_t pause = pod_with_pause(h), child;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, true);

@@ -424,11 +424,26 @@ static void sched_burst(harness *h) {
         tclient_stop(&a);
 }
 
+/* The same cgroup.move checks with openat2() failing with ENOSYS, as under
+ * the unit's RestrictSUIDSGID=: the broker's component walk must be as strict. */
+static void cgroup_move_no_openat2(harness *h) {
+        char real[4096];
+        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
+        harness_stop_broker(h);
+        setenv("NO_OPENAT2_EXEC", real, 1);
+        setenv("DELEGATE_BROKER", getenv("DELEGATE_NO_OPENAT2"), 1);
+        tap_is_int(harness_start_broker(h), 0, "the broker runs with openat2() failing with ENOSYS");
+        setenv("DELEGATE_BROKER", real, 1);
+        cgroup_move_threads(h);
+        cgroup_move_refused(h);
+}
+
 static const scenario scenarios[] = {
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
         { "cgroup-move-refused", policy_main, cgroup_move_refused },
+        { "cgroup-move-no-openat2", policy_main, cgroup_move_no_openat2 },
         { "sched-fifo", policy_main, sched_fifo },
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-burst", policy_burst, sched_burst },

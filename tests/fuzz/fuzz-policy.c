@@ -25,6 +25,7 @@ static const struct {
         { "tap.create", "{\"name\":\"vnet%d\",\"queues\":2,\"vnet_hdr\":true,\"bridge\":\"br0\",\"mtu\":1500}" },
         { "tap.destroy", "{\"name\":\"vnet0\"}" },
         { "kvmi.attach", "{\"keyed\":true}" },
+        { "kvmi.connect", "{\"socket\":0}" },
         { "kvmi.set-page-access", "{\"entries\":[[4096,\"r--\"],[\"0x2000\",\"rw\"]]}" },
         { "kvmi.detach", NULL },
 };

@@ -59,7 +59,10 @@ static void parse_all_args(const json_value *args) {
         (void) bridge_destroy_args_parse(args, &td, msg, sizeof(msg));
         if (!args || args->type == JSON_OBJECT) {
                 bool keyed;
-                (void) kvmi_attach_args_parse(args, &keyed, msg, sizeof(msg));
+                const char *secret;
+                (void) kvmi_attach_args_parse(args, &keyed, &secret, msg, sizeof(msg));
+                int64_t sock;
+                (void) kvmi_connect_args_parse(args, &sock, msg, sizeof(msg));
                 kvmi_spa_args ka = {};
                 if (kvmi_spa_args_parse(args, &ka, msg, sizeof(msg)) == 0)
                         free(ka.entries);

@@ -161,6 +161,26 @@ char *raw_recv(int fd, int timeout_ms) {
         return buf;
 }
 
+char *raw_call(int fd, const char *msg) {
+        if (raw_send(fd, msg, strlen(msg)) < 0)
+                return NULL;
+        return raw_recv(fd, 5000);
+}
+
+int raw_hello(void) {
+        int fd = raw_connect();
+        if (fd < 0)
+                return -1;
+        char *w = raw_call(fd, "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}");
+        bool ok = w && strcmp(jstr(w, "type"), "welcome") == 0;
+        free(w);
+        if (!ok) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
 static uint64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -320,14 +340,34 @@ bool harness_log_contains(const char *needle) {
         return false;
 }
 
-void harness_dump_log(void) {
-        char *log = read_all(HARNESS_BROKER_LOG);
+void harness_dump_file(const char *path, const char *title) {
+        char *log = read_all(path);
         if (!log)
                 return;
-        tap_diag("---- broker log ----");
+        tap_diag("---- %s ----", title ? title : path);
         for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
                 tap_diag("%s", l);
         free(log);
+}
+
+void harness_dump_log(void) {
+        harness_dump_file(HARNESS_BROKER_LOG, "broker log");
+}
+
+int harness_wait_exit(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                        return st;
+                usleep(50000);
+        }
+        return -ETIMEDOUT;
+}
+
+void harness_write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                tap_ok(0, "write %s", path);
 }
 
 static void lo_up(void) {
@@ -866,4 +906,49 @@ bool harness_sh_has(const char *needle, const char *cmd) {
         bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
         free(out);
         return has;
+}
+
+char *harness_erase_report(const char *path) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return strdup("");
+        char *buf = NULL;
+        size_t n = 0;
+        ssize_t k = getdelim(&buf, &n, '\0', f);
+        fclose(f);
+        if (k < 0) {
+                free(buf);
+                return strdup("");
+        }
+        return buf;
+}
+
+unsigned harness_erase_findings(const char *report, const char *who) {
+        unsigned n = 0;
+        char *copy = strdup(report), *save = NULL;
+        bool in = false; /* backtrace lines follow their finding */
+        for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+                char pat[64];
+                snprintf(pat, sizeof(pat), " %s ", who);
+                bool head = !strncmp(l, "FREED ", 6) || !strncmp(l, "REALLOC-MOVED ", 14) || !strncmp(l, "LIVE ", 5);
+                if (head)
+                        in = strstr(l, pat) != NULL;
+                else if (!strncmp(l, "SCAN-DONE ", 10))
+                        in = false;
+                if (in) {
+                        if (head)
+                                n++;
+                        tap_diag("  %s", l);
+                }
+        }
+        free(copy);
+        return n;
+}
+
+pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
+        tap_is_int(harness_netns_add(netns), 0, "%s gets its own network namespace", netns);
+        char *const argv[] = { "/bin/sleep", "1000", NULL };
+        pid_t pause = harness_spawn_in_pod(h, pod, netns, 65534, 65534, "/run/delegate-test/pause.log", argv);
+        tap_ok(pause > 0, "a pause process holds %s's netns", netns);
+        return pause;
 }

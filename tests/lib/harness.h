@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * harness.h - the functional test harness (DESIGN.md §8).
+ * harness.h - the functional test harness (the namespace tier of the suite).
  *
  * harness_main() gives each scenario its own world:
  *   - a cgroup v2 subtree standing for the node: NODE/system (broker and
@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -64,6 +65,12 @@ void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */
 bool harness_log_contains(const char *needle);
 void harness_dump_log(void);
+/* Each line of file @path as a TAP diagnostic, under a "---- @title ----" line (NULL: the path). */
+void harness_dump_file(const char *path, const char *title);
+/* Write @text to @path (a failed TAP test when it cannot). */
+void harness_write_file(const char *path, const char *text);
+/* Reap child @pid within @timeout_ms: its wait status, or -ETIMEDOUT (still running). */
+int harness_wait_exit(pid_t pid, int timeout_ms);
 
 /* Absolute path of a cgroup (relative to NODE) as seen in here. */
 void harness_cgroup_path(harness *h, const char *rel, char *buf, size_t size);
@@ -86,6 +93,9 @@ int tclient_start_netns(harness *h, tclient *c, const char *pod, const char *net
 /* Pod network namespaces: a new netns with lo up, bind-mounted at
  * /run/netns/@name (the scenario's private /run), so "ip -n @name" works. */
 int harness_netns_add(const char *name);
+/* Network namespace @netns (harness_netns_add()) held by a "pause" process
+ * (sleep, uid 65534) in cgroup @pod, as Kubernetes has; its pid. */
+pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns);
 /* Run @cmd with /bin/sh in the scenario (as root); its stdout in *ret
  * (malloc'd, may be NULL), the exit status returned (-errno on failure). */
 int harness_sh(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -123,6 +133,10 @@ int raw_connect(void);
 int raw_send(int fd, const void *buf, size_t len);
 /* Receive one datagram as a malloc'd NUL-terminated string (NULL on EOF). */
 char *raw_recv(int fd, int timeout_ms);
+/* raw_send() then raw_recv() with 5 s; NULL when either failed. */
+char *raw_call(int fd, const char *msg);
+/* raw_connect() and a hello (client "raw"); the fd once welcomed, else -1. */
+int raw_hello(void);
 
 /* Tiny JSON field readers for assertions (via the project's JSON parser). */
 bool json_field_str(const char *json, const char *path, char *buf, size_t size);
@@ -158,5 +172,19 @@ char *harness_qmp(int fd, const char *command_json);
 /* query-status's "status" ("running", "inmigrate", ...), malloc'd. */
 char *harness_qmp_status(int fd);
 
+/* Wait up to 5 s for @cond to hold (checked every 20 ms); its last value. */
+#define WAIT_FOR(cond)                                                                                      \
+        ({                                                                                                  \
+                bool _ok = false;                                                                           \
+                for (int _i = 0; _i < 250 && !(_ok = (cond)); _i++)                                         \
+                        usleep(20000);                                                                      \
+                _ok;                                                                                        \
+        })
+
 /* RLIMIT_MEMLOCK of @pid straight from /proc/PID/limits. */
 int read_memlock(pid_t pid, uint64_t *soft, uint64_t *hard);
+
+/* tests/lib/erase-check.c's report at @path (an empty string when there is none); free() it. */
+char *harness_erase_report(const char *path);
+/* Findings (FREED/REALLOC-MOVED/LIVE lines) about the process named @who in @report, each to TAP diag; their count. */
+unsigned harness_erase_findings(const char *report, const char *who);

@@ -7,40 +7,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "json-equal.h"
 #include "json.h"
 #include "tap.h"
-
-/* Deep equality of two trees (numbers compare as written). */
-static bool json_equal(const json_value *a, const json_value *b) {
-        if (!a || !b || a->type != b->type)
-                return false;
-        switch (a->type) {
-        case JSON_NULL:
-                return true;
-        case JSON_BOOL:
-                return a->boolean == b->boolean;
-        case JSON_NUMBER:
-                return streq(a->number, b->number);
-        case JSON_STRING:
-                return a->string.len == b->string.len && memcmp(a->string.str, b->string.str, a->string.len) == 0;
-        case JSON_ARRAY:
-                if (a->array.n != b->array.n)
-                        return false;
-                for (size_t i = 0; i < a->array.n; i++)
-                        if (!json_equal(a->array.items[i], b->array.items[i]))
-                                return false;
-                return true;
-        case JSON_OBJECT:
-                if (a->object.n != b->object.n)
-                        return false;
-                for (size_t i = 0; i < a->object.n; i++)
-                        if (!streq(a->object.members[i].key, b->object.members[i].key) ||
-                            !json_equal(a->object.members[i].value, b->object.members[i].value))
-                                return false;
-                return true;
-        }
-        return false;
-}
 
 static json_value *parse(const char *text, bool comments) {
         json_value *v = NULL;
@@ -61,7 +30,7 @@ static void round_trip(const char *text, const char *what) {
 
         if (a && json_dump(a, &d1) == 0)
                 r = json_parse(d1, strlen(d1), false, &b, &e);
-        tap_ok(r == 0 && json_equal(a, b), "round trip: %s", what);
+        tap_ok(r == 0 && json_tree_equal(a, b, true), "round trip: %s", what);
         if (b && json_dump(b, &d2) == 0)
                 tap_is_str(d2, d1, "round trip: %s: second dump is identical", what);
         else
@@ -292,10 +261,35 @@ static void test_malformed(void) {
         tap_ok(u && u->array.n == 2 && u->array.items[1]->column == 8, "columns count bytes");
 }
 
+/* RFC 3629 UTF-8 only: what the parser refuses, and what the generator never emits. */
+static void test_utf8(void) {
+        bad("[\"\xc0\xaf\"]", 1, 2, "not valid UTF-8 at byte 0", "overlong '/' (2 bytes)");
+        bad("[\"ab\xe0\x80\xaf\"]", 1, 2, "not valid UTF-8 at byte 2", "overlong '/' (3 bytes)");
+        bad("[\"\xf0\x80\x80\xaf\"]", 1, 2, "not valid UTF-8 at byte 0", "overlong '/' (4 bytes)");
+        bad("[\"\xed\xa0\x80\"]", 1, 2, "not valid UTF-8", "encoded high surrogate U+D800");
+        bad("[\"\xed\xbf\xbf\"]", 1, 2, "not valid UTF-8", "encoded low surrogate U+DFFF");
+        bad("[\"\\udc00\"]", 1, 2, "not valid UTF-8", "escaped lone low surrogate");
+        bad("[\"\xf4\x90\x80\x80\"]", 1, 2, "not valid UTF-8", "U+110000, above U+10FFFF");
+        bad("[\"\xf5\x80\x80\x80\"]", 1, 2, "not valid UTF-8", "lead byte 0xf5");
+        bad("{\"k\xc0\x80\":1}", 1, 2, "object key is not valid UTF-8 at byte 1", "overlong NUL in a key");
+        _cleanup_json_ json_value *v = parse("[\"h\xc3\xb3use \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"]", false);
+        tap_ok(v && v->array.n == 1, "2-, 3- and 4-byte sequences up to U+10FFFF are accepted");
+
+        /* the generator replaces what is not UTF-8: a message quoting a truncated name stays valid */
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *out = NULL;
+        json_gen_str(g, "target 'h\xc3' \xed\xa0\x80!");
+        tap_ok(json_gen_take(g, &out, NULL) == 0, "a string with invalid UTF-8 is generated");
+        tap_is_str(out, "\"target 'h\xef\xbf\xbd' \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!\"",
+                   "each invalid byte became U+FFFD");
+        tap_ok(out && json_utf8_invalid(out, strlen(out)) == SIZE_MAX, "the output is valid UTF-8");
+}
+
 int main(void) {
         test_round_trips();
         test_positions();
         test_integers();
         test_malformed();
+        test_utf8();
         return tap_done();
 }

@@ -62,19 +62,22 @@ static void test_messages(void) {
 static void test_replies(void) {
         int32_t err = 99;
         kvmi_get_version_reply v;
-        uint8_t r[16] = { 0 };
+        uint8_t r[32] = { 0 };
         uint32_t one = 1, max = 8184;
         memcpy(r + 8, &one, 4);
         memcpy(r + 12, &max, 4);
-        tap_is_int(kvmi_parse_reply(r, 16, &err, &v, sizeof(v)), 0, "GET_VERSION reply parses");
-        tap_ok(err == 0 && v.version == 1 && v.max_msg_size == 8184, "version 1, max_msg_size 8184");
-        tap_is_int(kvmi_parse_reply(r, 12, &err, &v, sizeof(v)), -EPROTO, "short data: -EPROTO");
+        r[16] = 1; /* features.singlestep */
+        tap_is_int(kvmi_parse_reply(r, 24, &err, &v, sizeof(v)), 0, "v12 GET_VERSION reply (8 + 16 bytes) parses");
+        tap_ok(err == 0 && v.version == 1 && v.max_msg_size == 8184 && v.features.singlestep == 1,
+               "version 1, max_msg_size 8184, singlestep");
+        tap_is_int(kvmi_parse_reply(r, 16, &err, &v, sizeof(v)), -EPROTO, "the pre-v12 8-byte data: -EPROTO");
+        tap_is_int(kvmi_parse_reply(r, 32, &err, &v, sizeof(v)), 0, "fields a newer kernel appends are ignored");
         tap_is_int(kvmi_parse_reply(r, 4, &err, NULL, 0), -EPROTO, "no error code: -EPROTO");
         int32_t e = -22;
         memcpy(r, &e, 4);
         tap_is_int(kvmi_parse_reply(r, 8, &err, &v, sizeof(v)), 0, "an error reply carries no data");
         tap_is_int(err, -22, "err -EINVAL");
-        tap_is_int(kvmi_parse_reply(r, 16, &err, &v, sizeof(v)), -EPROTO, "an error reply with data: -EPROTO");
+        tap_is_int(kvmi_parse_reply(r, 24, &err, &v, sizeof(v)), -EPROTO, "an error reply with data: -EPROTO");
         e = 5;
         memcpy(r, &e, 4);
         tap_is_int(kvmi_parse_reply(r, 8, &err, NULL, 0), -EPROTO, "a positive err: -EPROTO");
@@ -83,29 +86,35 @@ static void test_replies(void) {
         tap_is_int(kvmi_parse_reply(r, 8, &err, NULL, 0), 0, "SET_PAGE_ACCESS success: 8 bytes");
 }
 
+/* QEMU's v12 hello, written byte by byte from vmi-handshake.h's layout. */
+static size_t hello_bytes(uint8_t *h, uint32_t size, const char *name, uint64_t max_gpa) {
+        memset(h, 0, size);
+        memcpy(h, &size, 4);
+        for (int i = 0; i < 16; i++)
+                h[4 + i] = (uint8_t) (i + 1);
+        int64_t t = 1234567;
+        memcpy(h + 24, &t, 8);
+        memcpy(h + 32, name, strlen(name));
+        memcpy(h + 96, &max_gpa, 8);
+        return size;
+}
+
 static void test_hello(void) {
-        uint8_t h[KVMI_HELLO_FIXED + 3 * KVMI_HELLO_E820_SIZE + 40];
-        uint8_t uuid[16] = { 1, 2, 3 };
-        kvmi_e820_entry e820[2] = { { 0, 0x9fc00, 1 }, { 0x100000, 0x7ff00000, 1 } };
-        size_t n = kvmi_hello_build(h, uuid, 1, 1234567, "vm-a", e820, 2);
-        tap_is_int(n, 104 + 48, "hello of 2 e820 entries: 104 + 24 * 2 bytes");
-        tap_ok(!memcmp(h + 32, "vm-a", 5) && h[96] == 2 && h[20] == 1, "name at 32, e820_count at 96, cpu_type at 20");
+        uint8_t h[104 + 40];
         kvmi_hello p;
         char msg[256];
-        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), 0, "it parses");
-        tap_ok(p.e820_count == 2 && p.e820[1].address == 0x100000 && p.e820[1].length == 0x7ff00000 &&
-                       p.start_time == 1234567 && streq(p.name, "vm-a") && p.uuid[2] == 3,
-               "fields read back");
-        uint32_t ss = 104 + 24; /* claims fewer bytes than its 2 entries need */
-        memcpy(h, &ss, 4);
-        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), -EPROTO, "struct_size too small for e820_count");
-        tap_has_str(msg, "smaller than 104 + 24 * 2", "says why");
+        size_t n = hello_bytes(h, 104, "vm-a", 0x240000000ULL + 0x7f); /* byte 96 is not zero */
+        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), 0, "a 104-byte v12 hello parses (%s)", msg);
+        tap_ok(p.max_gpa == 0x24000007fULL && p.start_time == 1234567 && streq(p.name, "vm-a") && p.uuid[2] == 3 &&
+                       p.struct_size == 104,
+               "uuid at 4, start_time at 24, name at 32, max_gpa at 96");
         tap_is_int(kvmi_hello_parse(h, 100, &p, msg, sizeof(msg)), -EPROTO, "fewer than 104 bytes: -EPROTO");
-        ss = n + 40; /* larger than we know: the rest is ignored */
-        memcpy(h, &ss, 4);
-        tap_is_int(kvmi_hello_parse(h, n + 40, &p, msg, sizeof(msg)), 0, "a larger struct_size is tolerated");
+        n = hello_bytes(h, 104 + 40, "vm-a", 0x80000000);
+        tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), 0, "fields a later QEMU appends are ignored");
+        tap_ok(p.max_gpa == 0x80000000 && p.struct_size == 144, "max_gpa still read");
         memset(h + 32, 'a', 64);
         tap_is_int(kvmi_hello_parse(h, n, &p, msg, sizeof(msg)), -EPROTO, "a name without NUL: -EPROTO");
+        uint32_t ss;
 
         uint8_t d[20], reply[KVMI_HELLO_REPLY_SIZE];
         static const uint8_t abc[20] = { 0xa9, 0x99, 0x3e, 0x36, 0x47, 0x06, 0x81, 0x6a, 0xba, 0x3e,

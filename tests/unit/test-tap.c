@@ -65,7 +65,7 @@ static const char policy_text[] =
         "  { \"name\": \"full\", \"match\": { \"uid\": 1000 },\n"
         "    \"tap\": { \"template\": [\"vnet%d\", \"tap-a0\"], \"max_devices\": 2, \"max_queues\": 8,\n"
         "             \"bridges\": [\"br0\"], \"mtu\": \"1280-9000\", \"vnet_hdr\": false, \"persist\": true,\n"
-        "             \"adopt_existing\": true } },\n"
+        "             \"adopt_existing\": true, \"vhost\": true } },\n"
         "  { \"name\": \"defaults\", \"match\": { \"uid\": 2000 }, \"tap\": {} },\n"
         "  { \"name\": \"exact-mtu\", \"match\": { \"uid\": 3000 }, \"tap\": { \"mtu\": 1500, \"template\": \"t%d\" } },\n"
         "  { \"name\": \"none\", \"match\": { \"uid\": 4000 } }\n"
@@ -88,11 +88,12 @@ static void test_section(void) {
                        streq(f->tap.bridges[0], "br0"),
                "max_devices, max_queues, bridges");
         tap_ok(f->tap.mtu_min == 1280 && f->tap.mtu_max == 9000, "mtu range \"1280-9000\"");
-        tap_ok(!f->tap.vnet_hdr && f->tap.persist && f->tap.adopt_existing, "vnet_hdr, persist, adopt_existing");
+        tap_ok(!f->tap.vnet_hdr && f->tap.persist && f->tap.adopt_existing && f->tap.vhost,
+               "vnet_hdr, persist, adopt_existing, vhost");
         tap_ok(d->tap.present && d->tap.n_templates == 1 && streq(d->tap.templates[0], "vnet%d") &&
                        d->tap.max_devices == 4 && d->tap.max_queues == 1 && d->tap.n_bridges == 0 &&
                        d->tap.mtu_min == 68 && d->tap.mtu_max == 65535 && d->tap.vnet_hdr && !d->tap.persist &&
-                       !d->tap.adopt_existing,
+                       !d->tap.adopt_existing && !d->tap.vhost,
                "an empty section takes the documented defaults");
         tap_ok(e->tap.mtu_min == 1500 && e->tap.mtu_max == 1500 && e->tap.n_templates == 1, "mtu as one number");
         tap_ok(!p->rules[3].tap.present, "a rule without the section has none");
@@ -129,6 +130,7 @@ static void test_broken(void) {
         broken("{\"mtu\":\" 1280-9000\"}", 48, "tap mtu must be a number", "mtu with a space");
         broken("{\"mtu\":70000}", 48, "tap mtu must be an integer from 68 to 65535", "mtu too large");
         broken("{\"persist\":\"yes\"}", 52, "tap persist must be true or false, not string", "persist a string");
+        broken("{\"vhost\":1}", 50, "tap vhost must be true or false, not number", "vhost a number");
 }
 
 static const char *decide(const policy *p, uid_t uid, const char *op, const char *args, bool *allowed, int *r) {

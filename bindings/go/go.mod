@@ -1,0 +1,3 @@
+module delegate/bindings/go
+
+go 1.19

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-kvmi.h - inside a session's KVMI channel, shared by broker-kvmi.c
+ * (the channel, its I/O, timers and page-access batches) and
+ * broker-kvmi-setup.c (each connection's hello, setup and re-application
+ * of the shadow).  Not for other files: they use broker.h's kvmi_*().
+ */
+#pragma once
+
+#include <time.h>
+
+#include "broker.h"
+#include "kvmi-proto.h"
+
+typedef enum ch_state { CH_WAITING, CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
+
+/* The setup commands, in order, after the hello is answered. */
+typedef enum setup_step { STEP_VERSION, STEP_CHECK, STEP_UNHOOK, STEP_INFO, STEP_DONE } setup_step;
+
+typedef struct range {
+        size_t first, n;
+} range;
+
+typedef struct kbatch {
+        struct kbatch *next;
+        request *req; /* NULL: re-application of the shadow */
+        kvmi_page_access_entry *e;
+        size_t n;
+        void *map; /* e points into this memfd mapping, or NULL: e is owned */
+        size_t map_len;
+        size_t next_entry; /* main pass: next entry to send */
+        size_t in_flight;
+        size_t n_msgs, n_answered;
+        range *failed; /* messages the kernel refused, to probe */
+        size_t n_failed, cap_failed;
+        size_t probe_msg, probe_entry; /* probe pass position */
+        uint64_t *last_gfn_index; /* sorted (gfn, last index) pairs, built when probing */
+        size_t err_index; /* SIZE_MAX: none */
+        int32_t err;
+        size_t applied; /* entries recorded in the shadow */
+        size_t refused; /* entries the kernel refused (found by probing) */
+        uint64_t started;
+} kbatch;
+
+typedef struct kcmd {
+        struct kcmd *next;
+        uint16_t id;
+        uint32_t seq;
+        kbatch *b;
+        size_t first, n;
+        bool probe;
+} kcmd;
+
+#define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
+#define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
+#define SETUP_LAST_TRY_USEC (1000 * 1000ULL) /* the last try leaves this much of the setup time for its reply */
+
+typedef struct reapply_report {
+        size_t pages, applied, refused, beyond_ram;
+} reapply_report;
+
+struct kvmi_channel {
+        client *c;
+        int fd;
+        sd_event_source *io, *timer;
+        ch_state state;
+        char why[320];
+        bool keyed;
+        char secret[65];
+        uint8_t rx[RX_CAP];
+        size_t rx_len;
+        uint32_t hello_size;
+        size_t hello_got;
+        kvmi_hello hello;
+        uint8_t *tx;
+        size_t tx_len, tx_off, tx_cap;
+        kcmd *head, *tail;
+        size_t n_cmds;
+        uint64_t progress_at; /* last reply, or the send that started the in-flight set */
+        uint32_t seq;
+        setup_step step;
+        uint64_t phase_deadline; /* hello and setup must finish by then */
+        uint64_t retry_at;       /* re-send the current setup command then (0: none) */
+        size_t eperm_retries;
+        uint32_t version, max_msg_size, vcpus;
+        bool unhook_enabled;
+        size_t per_msg;
+        kbatch *bhead, *btail;
+        request *connect_req; /* kvmi.connect, answered when the connection is ready and the shadow re-applied */
+        bool reapplying;
+        reapply_report last_reapply;
+        uint64_t connections, unhooks;
+        uint64_t msgs_sent, entries_sent;
+};
+
+static inline uint64_t kvmi_now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* broker-kvmi.c */
+/* Close the connection and fail everything pending with @why (errno @e); the channel stays. */
+void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
+/* Queue a command of @len bytes of payload at @payload (no batch) with a fresh seq. */
+int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len);
+/* Room for @n more bytes in the output queue: 0 or -ENOMEM. */
+int tx_reserve(kvmi_channel *ch, size_t n);
+void ch_flush(kvmi_channel *ch);
+/* recv() without blocking: > 0 bytes read, 0 when nothing is there, -EPIPE at end of stream, or -errno. */
+ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len);
+/* (Re)arm the channel's timer for its next deadline. */
+void ch_arm(kvmi_channel *ch);
+
+/* broker-kvmi-setup.c */
+/* Read QEMU's hello; answered and the setup started once complete.  0, or -errno to drop. */
+int read_hello(kvmi_channel *ch);
+/* Send the command of the current setup step. */
+void setup_send(kvmi_channel *ch);
+/* A setup command's answer: next step, retry on -KVM_EPERM, or fail. */
+void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err);
+/* A KVMI_VM_EVENT message: UNHOOK closes the connection. */
+void handle_event(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payload);
+/* Answer kvmi.connect with what the connection did, once ready and re-applied. */
+void connect_reply(kvmi_channel *ch);
