@@ -187,7 +187,8 @@ static void restart_dead_sibling(harness *h) {
         char *const argv[] = { "/bin/sleep", "1000", NULL };
         pid_t pause = harness_spawn_in_pod(h, POD_A "/pause", "pod-a", 65534, 65534, "/run/delegate-test/pause.log",
                                            argv);
-        tap_ok(pause > 0, "a pause process in the sibling cgroup holds pod-a's netns");
+        tap_ok(pause > 0 && harness_in_netns(pause, "pod-a", 5000),
+               "a pause process in the sibling cgroup holds pod-a's netns");
         /* only the pause process keeps the netns: not the test's bind mount */
         tap_is_int(harness_sh(NULL, "umount /run/netns/pod-a"), 0, "the netns is held by processes only");
         char ns[64];
