@@ -303,12 +303,25 @@ typedef struct move_outcome {
  * after ours is put back where a new process starts, in its parent's
  * cgroup, and the broker says so.
  */
+/* Is @pid a zombie (exited, not reaped: it still holds its number)? */
+static bool pid_is_zombie(pid_t pid) {
+        char path[64], buf[512] = "";
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_(fclosep) FILE *f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof(buf), f))
+                return false;
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const char *want) {
         _cleanup_free_ char *now = NULL, *back = NULL;
         uint64_t t;
         pid_t parent;
-        if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t == started ||
-            proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
+        /* our process exited (its pidfd says so): the number is still ours while it is a zombie;
+         * once reaped, whoever has it is a stranger, even one started in the same clock tick */
+        if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 ||
+            (t == started && pid_is_zombie(host)) || proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
                 return;
         char num[32];
         snprintf(num, sizeof(num), "%d", (int) host);
