@@ -444,7 +444,8 @@ static const bus_op bus_ops[] = {
         { "SetMemlock", "memlock.set", memlock_bus_args, memlock_reply },
         { "MoveThreads", "cgroup.move", json_args, json_reply },
         { "SetScheduler", "sched.set", json_args, json_reply },
-        /* tap.* and kvmi.* stay socket-only: their fds belong in the launcher that runs QEMU */
+        /* tap.*, bridge.* and kvmi.* stay socket-only: their fds and the pod network belong to the
+         * launcher that runs QEMU */
 };
 
 static const bus_op *bus_op_by_op(const char *op) {

@@ -17,6 +17,11 @@
  *                   retry_after_ms.  uid 0 is not rate-limited.
  *   fds             RLIMIT_NOFILE raised to its hard limit at start; out of
  *                   fds, accepting pauses instead of spinning.
+ *   crash loops     a session that ends within 10 s of its start after an
+ *                   error reply counts as failed; from the third such
+ *                   session in a row of a uid and pod cgroup, the next hello
+ *                   (not a resume) waits 1 s, 2 s, 4 s ... 60 s: refused
+ *                   rate-limited with retry_after_ms until then.
  *
  * Every refusal that a flood can repeat is logged at most once per
  * LIMIT_LOG_WINDOW_USEC, with the count of those suppressed.
@@ -315,6 +320,7 @@ int limits_client_start(client *c) {
 
 void limits_client_welcomed(client *c) {
         c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
+        c->opened_usec = now_usec();
 }
 
 void limits_client_end(client *c) {
@@ -396,4 +402,84 @@ bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms) {
         log_burst_msg(b, &b->log_rate, LOG_NOTICE, "D-Bus caller uid %u: over %u requests/s (burst %u); answering "
                       "RateLimited", (unsigned) uid, b->limits.rate, b->limits.burst);
         return false;
+}
+
+/* --- crash-loop back-off --- */
+
+#define LIMIT_BACKOFF_SHORT_USEC (10 * MICRO) /* a session shorter than this that failed counts */
+#define LIMIT_BACKOFF_FREE 2                  /* failed sessions in a row let through at once */
+#define LIMIT_BACKOFF_MAX_USEC (60 * MICRO)
+#define LIMIT_BACKOFF_FORGET_USEC (600 * MICRO) /* an entry idle this long is dropped */
+#define LIMIT_BACKOFF_SLOTS 256
+
+static crash_backoff *backoff_find(broker *b, uid_t uid, const char *cgroup) {
+        for (size_t i = 0; i < b->n_backoffs; i++)
+                if (b->backoffs[i].uid == uid && streq(b->backoffs[i].cgroup, cgroup))
+                        return &b->backoffs[i];
+        return NULL;
+}
+
+static void backoff_drop(broker *b, size_t i) {
+        free(b->backoffs[i].cgroup);
+        b->backoffs[i] = b->backoffs[--b->n_backoffs];
+        if (b->n_backoffs == 0) {
+                free(b->backoffs);
+                b->backoffs = NULL;
+        }
+}
+
+uint64_t limits_backoff_ms(client *c, unsigned *ret_fails) {
+        crash_backoff *e = c->cgroup ? backoff_find(c->b, c->cred.uid, c->cgroup) : NULL;
+        uint64_t now = now_usec();
+        if (!e || e->until_usec <= now)
+                return 0;
+        *ret_fails = e->fails;
+        return (e->until_usec - now + 999) / 1000;
+}
+
+void limits_session_end(client *c) {
+        broker *b = c->b;
+        uint64_t now = now_usec();
+        for (size_t i = b->n_backoffs; i-- > 0;) /* forget the idle ones */
+                if (now - b->backoffs[i].last_usec > LIMIT_BACKOFF_FORGET_USEC)
+                        backoff_drop(b, i);
+        if (!c->cgroup)
+                return;
+        crash_backoff *e = backoff_find(b, c->cred.uid, c->cgroup);
+        if (!c->failed || now - c->opened_usec >= LIMIT_BACKOFF_SHORT_USEC) {
+                if (e) /* it ran, or did nothing wrong: start afresh */
+                        backoff_drop(b, (size_t) (e - b->backoffs));
+                return;
+        }
+        if (!e) {
+                if (b->n_backoffs == LIMIT_BACKOFF_SLOTS)
+                        return; /* full of crash loops: the per-process rate limit still applies */
+                crash_backoff *n = realloc(b->backoffs, (b->n_backoffs + 1) * sizeof(*n));
+                char *cg = strdup(c->cgroup);
+                if (!n || !cg) {
+                        if (n)
+                                b->backoffs = n;
+                        free(cg);
+                        return;
+                }
+                b->backoffs = n;
+                e = &b->backoffs[b->n_backoffs++];
+                *e = (crash_backoff) { .uid = c->cred.uid, .cgroup = cg };
+        }
+        e->fails++;
+        e->last_usec = now;
+        if (e->fails > LIMIT_BACKOFF_FREE) {
+                unsigned k = e->fails - LIMIT_BACKOFF_FREE - 1;
+                uint64_t d = k >= 6 ? LIMIT_BACKOFF_MAX_USEC : MICRO << k;
+                e->until_usec = now + (d > LIMIT_BACKOFF_MAX_USEC ? LIMIT_BACKOFF_MAX_USEC : d);
+                log_burst_msg(b, &b->log_hello, LOG_NOTICE,
+                              "uid %u in cgroup '%s': %u sessions in a row failed within 10 s of their start (a "
+                              "crash-looping launcher?); its next session waits %" PRIu64 " ms",
+                              (unsigned) c->cred.uid, c->cgroup, e->fails, (e->until_usec - now) / 1000);
+        }
+}
+
+void limits_backoff_free(broker *b) {
+        while (b->n_backoffs > 0)
+                backoff_drop(b, b->n_backoffs - 1);
 }

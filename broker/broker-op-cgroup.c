@@ -307,12 +307,25 @@ typedef struct move_outcome {
  * it now is another one even then.  Only an earlier start (impossible
  * while ours held the number) is left alone.
  */
+/* Is @pid a zombie (exited, not reaped: it still holds its number)? */
+static bool pid_is_zombie(pid_t pid) {
+        char path[64], buf[512] = "";
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_(fclosep) FILE *f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof(buf), f))
+                return false;
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const char *want) {
         _cleanup_free_ char *now = NULL, *back = NULL;
         uint64_t t;
         pid_t parent;
+        /* our process exited (its pidfd says so): while it is a zombie the number is still
+         * its own; once reaped, whoever has it is a stranger, even one started in the same tick */
         if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t < started ||
-            proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
+            (t == started && pid_is_zombie(host)) || proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
                 return;
         char num[32];
         snprintf(num, sizeof(num), "%d", (int) host);

@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
@@ -30,7 +31,13 @@
  * another user's and the broker holds no CAP_KILL (it keeps none for
  * this): still alive.  ESRCH: gone. */
 bool pidfd_alive(int pidfd) {
-        return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+        /* a pidfd polls readable once its process (or thread) has exited, zombie or not;
+         * signal 0 would still reach a zombie */
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r = poll(&p, 1, 0);
+        if (r < 0)
+                return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+        return r == 0;
 }
 
 int peer_identify(client *c, delegate_error *err) {
@@ -60,6 +67,10 @@ int peer_identify(client *c, delegate_error *err) {
                 return error_set(err, -ESRCH, "system", ESRCH, "the peer exited before it was accepted");
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
+        if (r == -EXDEV)
+                return error_set(err, r, "denied", EXDEV,
+                                 "the cgroup of peer pid %d lies outside the broker's cgroup namespace (it reads as "
+                                 "'/../...'); no rule can match it", (int) c->cred.pid);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the cgroup of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
@@ -96,6 +107,10 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
                                  "caller pid %d exited or changed identity while being identified", (int) pid);
         _cleanup_free_ char *cg = NULL;
         int r = proc_cgroup(pid, &cg);
+        if (r == -EXDEV)
+                return error_set(err, r, "denied", EXDEV,
+                                 "the cgroup of caller pid %d lies outside the broker's cgroup namespace (it reads "
+                                 "as '/../...'); no rule can match it", (int) pid);
         if (r < 0)
                 return error_set(err, r, "system", -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
                                  strerror(-r));

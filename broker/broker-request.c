@@ -25,6 +25,8 @@ static const struct {
         { "sched.set", op_sched_set },
         { "tap.create", op_tap_create },
         { "tap.destroy", op_tap_destroy },
+        { "bridge.create", op_bridge_create },
+        { "bridge.destroy", op_bridge_destroy },
         { "kvmi.attach", op_kvmi_attach },
         { "kvmi.connect", op_kvmi_connect },
         { "kvmi.set-page-access", op_kvmi_set_page_access },
@@ -104,6 +106,8 @@ void client_reply_error_noid(client *c, err_code code, int errno_value, const ch
                 client_send(c, out, len, NULL, 0);
 }
 
+static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *msg);
+
 /* Handshake-phase error: {"type":"error",...}; the connection then closes. */
 void client_refuse(client *c, err_code code, const char *fmt, ...) {
         char msg[512];
@@ -111,6 +115,20 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        refuse(c, code, 0, 0, msg);
+}
+
+/* The same with an errno and "retry_after_ms". */
+void client_refuse_retry(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        refuse(c, code, errno_value, retry_ms, msg);
+}
+
+static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *msg) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out;
         size_t len;
@@ -122,6 +140,10 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) {
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "type", "error");
         json_gen_kv_str(g, "code", err_code_name(code));
+        if (errno_value)
+                json_gen_kv_i64(g, "errno", errno_value);
+        if (retry_ms)
+                json_gen_kv_u64(g, "retry_after_ms", retry_ms);
         json_gen_kv_str(g, "message", msg);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
@@ -223,6 +245,8 @@ policy_subject caller_subject(const caller *who) {
 }
 
 static void request_reply(request *req, const reply_info *r) {
+        if (!r->ok && req->c && r->code != ERR_RATE_LIMITED)
+                req->c->failed = true; /* for the crash-loop back-off */
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
         request_free(req);
@@ -418,8 +442,17 @@ static void handle_hello(client *c, const json_value *m) {
                 }
                 log_msg(c->b, LOG_NOTICE, "session %llu resumed by pid %d (connection %llu)",
                         (unsigned long long) c->session, (int) c->cred.pid, (unsigned long long) fresh);
-        } else if (state_token_new(c) < 0)
-                return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
+        } else {
+                unsigned fails = 0;
+                uint64_t wait_ms = limits_backoff_ms(c, &fails);
+                if (wait_ms > 0)
+                        return client_refuse_retry(c, ERR_RATE_LIMITED, EAGAIN, wait_ms,
+                                                   "the last %u sessions of uid %u in cgroup '%s' failed within 10 s "
+                                                   "of their start (a crash loop?); back-off: retry in %" PRIu64 " ms",
+                                                   fails, (unsigned) c->cred.uid, c->cgroup, wait_ms);
+                if (state_token_new(c) < 0)
+                        return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
+        }
         c->welcomed = true;
         if (resume)
                 state_save(c); /* the file is this session's now; others are saved once they hold something */

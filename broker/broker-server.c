@@ -79,6 +79,7 @@ void broker_free(broker *b) {
         policy_free(b->policy);
         safe_close(b->cgroup_fd);
         free(b->cgroup_root);
+        limits_backoff_free(b);
         free(b->socket_path);
         free(b->policy_dir);
         if (b->rx)
@@ -115,6 +116,8 @@ void client_free(client *c) {
                 cgroup_session_end(c);
                 tap_session_end(c);
         }
+        if (c->welcomed && !c->detached && !keep)
+                limits_session_end(c);
         for (size_t i = 0; i < c->n_tap; i++)
                 c->tap[i].netns_fd = safe_close(c->tap[i].netns_fd);
         if (!c->detached) {

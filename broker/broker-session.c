@@ -79,6 +79,15 @@ static void tap_state(const client *c, yajl_gen g) {
                 json_gen_kv_i64(g, "ifindex", c->tap[i].ifindex);
                 json_gen_kv_bool(g, "persist", c->tap[i].persist);
                 json_gen_kv_bool(g, "adopted", c->tap[i].adopted);
+                if (c->tap[i].bridge) {
+                        json_gen_kv_str(g, "kind", "bridge");
+                        json_gen_str(g, "enslaved");
+                        yajl_gen_array_open(g);
+                        for (unsigned k = 0; k < c->tap[i].n_enslaved; k++)
+                                yajl_gen_integer(g, c->tap[i].enslaved[k]);
+                        yajl_gen_array_close(g);
+                        json_gen_kv_i64(g, "addresses_from", c->tap[i].addr_from);
+                }
                 yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);

@@ -213,43 +213,26 @@ void state_drop(client *c) {
         c->state_saved = false;
 }
 
-/* An nsfs fd for the network namespace (@dev, @ino), entered by some process in @cgroup or below. */
-static int netns_in_cgroup(broker *b, const char *cgroup, uint64_t dev, uint64_t ino, unsigned depth) {
-        char path[1200];
-        if (b->cgroup_fd < 0 || depth > 8)
-                return -ENOENT;
-        snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup[1] ? cgroup + 1 : ".");
-        _cleanup_close_ int pfd = openat(b->cgroup_fd, path, O_RDONLY | O_CLOEXEC);
-        _cleanup_(fclosep) FILE *f = pfd >= 0 ? fdopen(pfd, "re") : NULL;
-        if (f) {
-                pfd = -EBADF; /* the FILE owns it */
-                char line[32];
-                while (fgets(line, sizeof(line), f)) {
-                        char ns[64];
-                        struct stat st;
-                        snprintf(ns, sizeof(ns), "/proc/%d/ns/net", atoi(line));
-                        if (stat(ns, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
-                                int fd = open(ns, O_RDONLY | O_CLOEXEC);
-                                if (fd >= 0)
-                                        return fd;
-                        }
-                }
-        }
-        snprintf(path, sizeof(path), "%s", cgroup[1] ? cgroup + 1 : ".");
-        _cleanup_close_ int dfd = openat(b->cgroup_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_(closedirp) DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+/*
+ * An nsfs fd for the network namespace (@dev, @ino), from any process in it.
+ * All of /proc, not the session's cgroup: in a real pod the namespace is
+ * held by the pause (infra) container, a sibling of the launcher's cgroup.
+ */
+static int netns_holder(uint64_t dev, uint64_t ino) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
         if (!d)
-                return -ENOENT;
-        dfd = -EBADF;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                return negative_errno();
+        for (struct dirent *de; (de = readdir(d));) {
+                char ns[64];
+                struct stat st;
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
                         continue;
-                char sub[1200];
-                snprintf(sub, sizeof(sub), "%s/%s", streq(cgroup, "/") ? "" : cgroup, de->d_name);
-                int fd = netns_in_cgroup(b, sub, dev, ino, depth + 1);
-                if (fd >= 0)
-                        return fd;
+                snprintf(ns, sizeof(ns), "/proc/%.20s/ns/net", de->d_name);
+                if (stat(ns, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+                        int fd = open(ns, O_RDONLY | O_CLOEXEC);
+                        if (fd >= 0)
+                                return fd;
+                }
         }
         return -ENOENT;
 }
@@ -423,6 +406,9 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                 state_check one = {};
                 int ifindex = (int) get_u64(&one, t, "ifindex", 1, INT32_MAX, false);
                 bool persist = get_bool(&one, t, "persist"), adopted = get_bool(&one, t, "adopted");
+                const json_value *kind = json_get(t, "kind"), *sl = json_get(t, "enslaved");
+                bool bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
+                int addr_from = bridge ? (int) get_u64(&one, t, "addresses_from", 0, INT32_MAX, true) : 0;
                 if (!json_is_string(name) || !tap_name_valid(name->string.str))
                         bad(&one, "no valid interface name");
                 if (one.msg[0]) {
@@ -432,6 +418,15 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                 tap_record *rec = &c->tap[c->n_tap++];
                 *rec = (tap_record) { .ifindex = ifindex, .netns_fd = -EBADF, .persist = persist, .adopted = adopted };
                 snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
+                rec->bridge = bridge;
+                for (size_t k = 0; rec->bridge && sl && sl->type == JSON_ARRAY && k < sl->array.n &&
+                                   rec->n_enslaved < BRIDGE_MAX_ENSLAVE;
+                     k++) {
+                        uint64_t x;
+                        if (json_to_u64(sl->array.items[k], &x) == 0 && x > 0 && x <= INT32_MAX)
+                                rec->enslaved[rec->n_enslaved++] = (int) x;
+                }
+                rec->addr_from = addr_from;
         }
         a = get_array(ck, s, "memlock", SESSION_MAX_MEMLOCK);
         for (size_t i = 0; a && i < a->array.n; i++) {
@@ -476,7 +471,7 @@ static void reopen_netns(client *c, pid_t pid) {
                         fd = open(ns, O_RDONLY | O_CLOEXEC);
         }
         if (fd < 0)
-                fd = netns_in_cgroup(c->b, c->cgroup, c->netns_dev, c->netns_ino, 0);
+                fd = netns_holder(c->netns_dev, c->netns_ino);
         for (size_t i = 0; i < c->n_tap; i++) {
                 safe_close(c->tap[i].netns_fd);
                 c->tap[i].netns_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -EBADF;
@@ -496,8 +491,9 @@ static void detached_end(client *c, const char *why) {
                 "device(s), %zu cgroup(s))", c->session, c->vm, (int) c->cred.pid, why, c->n_tap,
                 c->n_cgroups_created);
         if (c->n_tap > 0 && c->tap[0].netns_fd < 0)
-                log_msg(b, LOG_INFO, "session %" PRIu64 ": no process left in its network namespace; its TAP "
-                        "devices went with it", c->session);
+                log_msg(b, LOG_INFO, "session %" PRIu64 ": no process is in its network namespace any more (all "
+                        "of /proc searched); its TAP devices cannot be reached and are not removed by the broker "
+                        "(they go with the namespace unless a mount keeps it)", c->session);
         /* unlink from the detached list */
         for (client **p = &b->detached; *p; p = &(*p)->next)
                 if (*p == c) {

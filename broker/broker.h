@@ -117,13 +117,26 @@ typedef struct memlock_record {
         uint64_t soft, hard;
 } memlock_record;
 
-/* A TAP device this session created (or adopted), until destroyed. */
+/* A TAP device or bridge this session created (or adopted), until destroyed. */
+/* A uid and pod cgroup whose sessions keep failing right after they start. */
+typedef struct crash_backoff {
+        uid_t uid;
+        char *cgroup;
+        unsigned fails;     /* consecutive sessions that failed within LIMIT_BACKOFF_SHORT_USEC */
+        uint64_t until_usec; /* no new session before (CLOCK_MONOTONIC) */
+        uint64_t last_usec;  /* its last session's end: old entries are dropped */
+} crash_backoff;
+
 typedef struct tap_record {
         char name[TAP_NAME_MAX + 1];
         int ifindex;
         int netns_fd; /* the network namespace it was created in (nsfs fd) */
         bool persist;
         bool adopted; /* pre-existing: never removed at session end */
+        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
+        int enslaved[BRIDGE_MAX_ENSLAVE];
+        unsigned n_enslaved;
+        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
 } tap_record;
 
 struct client {
@@ -160,6 +173,8 @@ struct client {
         char *vm;
         uint64_t session;
         uint64_t n_allowed, n_denied;
+        uint64_t opened_usec; /* CLOCK_MONOTONIC at the welcome */
+        bool failed;          /* a request of it was answered with an error */
         memlock_record memlock[SESSION_MAX_MEMLOCK];
         size_t n_memlock;
         /* cgroups created for this session ("/a/b/housekeeping", as in
@@ -223,6 +238,8 @@ struct broker {
         size_t n_bus_buckets;
         sd_event_source *accept_pause; /* out of fds: accepting resumes on this timer */
         log_burst log_refused, log_hello, log_nofds, log_rate;
+        crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
+        size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
 };
 
@@ -277,7 +294,13 @@ struct request {
                 struct {
                         tap_destroy_args args;
                         tap_record rec; /* a copy; the netns fd stays the session's */
-                } tap_destroy;
+                } tap_destroy; /* and bridge.destroy */
+                struct {
+                        bridge_create_args args;
+                        uint32_t max_devices;
+                        bool adopt_existing;
+                        uint64_t gen;
+                } bridge_create;
         };
 };
 
@@ -320,6 +343,11 @@ void limits_free(broker *b);
 /* A new client: hello timer and token bucket.  Undone by limits_client_end(). */
 int limits_client_start(client *c);
 void limits_client_welcomed(client *c);
+/* Crash-loop back-off: 0, or the ms a new session of @c's uid and pod cgroup must still wait
+ * (its last sessions failed soon after they started); limits_session_end() counts them. */
+uint64_t limits_backoff_ms(client *c, unsigned *ret_fails);
+void limits_session_end(client *c);
+void limits_backoff_free(broker *b);
 void limits_client_end(client *c);
 /* May the server read another message from @c (inflight and queue bounds)? */
 bool limits_may_read(const client *c);
@@ -404,6 +432,8 @@ int request_cgroup_open(request *req, delegate_error *err);
 void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds);
 /* Refuse a client before or at the handshake ({"type":"error",...}) and close. */
 void client_refuse(client *c, err_code code, const char *fmt, ...) _printf_(3, 4);
+void client_refuse_retry(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *fmt, ...)
+        _printf_(5, 6);
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
@@ -514,6 +544,8 @@ void cgroup_session_end(client *c);
 void cgroup_reap_all_free(broker *b);
 void op_tap_create(request *req, const policy_decision *d);
 void op_tap_destroy(request *req, const policy_decision *d);
+void op_bridge_create(request *req, const policy_decision *d);
+void op_bridge_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);

@@ -2,7 +2,9 @@
 /*
  * delegate-broker - the per-node privileged broker.  See delegate-broker(8).
  */
+#include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <syslog.h>
 #include <sys/prctl.h>
@@ -11,6 +13,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "proc.h"
 
 static const char *arg_socket = NULL;
 static const char *arg_policy_dir = DEFAULT_POLICY_DIR;
@@ -173,6 +176,59 @@ static int check_policy(const char *dir) {
 }
 
 /*
+ * In a container's private cgroup namespace (the default for non-privileged
+ * containers on cgroup v2) the host's cgroup tree, mounted from a hostPath,
+ * has its root above the namespace's, and every peer's cgroup reads as
+ * "/../<pod>/<container>".  The broker runs with hostPID and CAP_SYS_ADMIN,
+ * so it joins the host's cgroup namespace, where the paths line up with the
+ * mount: pid 1's, or kthreadd's (pid 2: kernel threads live in the initial
+ * namespaces) where pid 1's cannot be opened (a non-dumpable init).  If that
+ * fails or does not help, it refuses to start.
+ */
+static int open_host_cgroupns(void) {
+        int fd = open("/proc/1/ns/cgroup", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+                return fd;
+        char comm[32] = "";
+        FILE *f = fopen("/proc/2/comm", "re");
+        if (f) {
+                if (!fgets(comm, sizeof(comm), f))
+                        comm[0] = 0;
+                fclose(f);
+        }
+        if (!streq(comm, "kthreadd\n"))
+                return -ENOENT;
+        return open("/proc/2/ns/cgroup", O_RDONLY | O_CLOEXEC);
+}
+
+static int join_host_cgroupns(void) {
+        char root[1024];
+        if (cgroup2_mount_root(root, sizeof(root)) < 0 || strncmp(root, "/..", 3) != 0)
+                return 0; /* no cgroup v2, or its root is visible: nothing to line up */
+        _cleanup_close_ int fd = open_host_cgroupns();
+        if (fd < 0 || setns(fd, CLONE_NEWCGROUP) < 0) {
+                fprintf(stderr,
+                        "delegate-broker: the broker's cgroup namespace lies below the root of the cgroup v2 mount "
+                        "(mount root '%s'), so peers' cgroups would read as '/../...'; joining the host's cgroup "
+                        "namespace (pid 1's or kthreadd's) failed (%m). Run the broker in the host's cgroup "
+                        "namespace, or with hostPID and CAP_SYS_ADMIN so that it can join it\n",
+                        root);
+                return -EXDEV;
+        }
+        if (cgroup2_mount_root(root, sizeof(root)) < 0 || !streq(root, "/")) {
+                fprintf(stderr,
+                        "delegate-broker: in the host's cgroup namespace the cgroup v2 mount's root is still '%s', not "
+                        "'/': the mounted tree is not the whole hierarchy. Mount the host's whole cgroup v2 tree "
+                        "(hostPath /sys/fs/cgroup) and run the broker with hostPID\n",
+                        root);
+                return -EXDEV;
+        }
+        fprintf(stderr, "delegate-broker: joined the host's cgroup namespace: the broker's own (a container's) did not "
+                        "see the root of the cgroup v2 mount\n");
+        return 0;
+}
+
+/*
  * A final stop (the socket unit's ExecStopPost=): no broker will come to
  * resume the saved sessions, so undo them now, as a stopping broker without
  * --state-dir would, and remove their files.  The TAP removal helpers are
@@ -198,6 +254,9 @@ static int run(void) {
 
         if (arg_check_policy)
                 return check_policy(arg_check_policy);
+        r = join_host_cgroupns();
+        if (r < 0)
+                return r;
 
         r = broker_new(&b);
         if (r < 0) {

@@ -111,9 +111,32 @@ static int fail(const vm_spec *s, const char *what, const delegate_error *e) {
 
 /* --- the steps --- */
 
+/* bridge.create for a NIC that asks for it (once per bridge), before its TAP. */
+static int create_bridge(delegate_ctx *ctx, const vm_spec *s, size_t i) {
+        const nic_spec *n = &s->nics[i];
+        char args[512], mtu[32] = "";
+        delegate_error e;
+        _cleanup_free_ char *res = NULL;
+        for (size_t k = 0; k < i; k++)
+                if (s->nics[k].bridge_create && streq(s->nics[k].bridge, n->bridge))
+                        return 0;
+        if (n->mtu)
+                snprintf(mtu, sizeof(mtu), ",\"mtu\":%u", n->mtu);
+        snprintf(args, sizeof(args), "{\"name\":\"%s\"%s,\"enslave\":[", n->bridge, mtu);
+        for (size_t k = 0; k < n->n_enslave; k++)
+                snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s\"%s\"", k ? "," : "", n->enslave[k]);
+        snprintf(args + strlen(args), sizeof(args) - strlen(args), "]}");
+        if (call(ctx, s, "bridge.create", args, &res, NULL, 0, NULL, &e) < 0)
+                return fail(s, "bridge.create", &e);
+        say(s, "bridge %s for nic %s from the broker: %s", n->bridge, n->id, res);
+        return 0;
+}
+
 static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_QUEUES], size_t *n_fds) {
         for (size_t i = 0; i < s->n_nics; i++) {
                 const nic_spec *n = &s->nics[i];
+                if (n->bridge_create && create_bridge(ctx, s, i) < 0)
+                        return -EPERM;
                 char args[512], mtu[32] = "", mac[48] = "", br[48] = "";
                 delegate_error e;
                 _cleanup_free_ char *res = NULL;
@@ -556,7 +579,14 @@ static int run(void) {
         delegate_ctx_set_mode(ctx, DELEGATE_MODE_BROKER);
         if (arg_socket)
                 delegate_ctx_set_socket(ctx, arg_socket);
-        if (delegate_connect(ctx, &e) < 0) {
+        int cr;
+        /* the broker's crash-loop back-off: wait as long as it says, then try again */
+        while ((cr = delegate_connect(ctx, &e)) < 0 && streq(e.code, "rate-limited") && e.retry_after_ms > 0) {
+                say(&s, "the broker asks to wait %u ms: %s", e.retry_after_ms, e.message);
+                struct timespec d = { e.retry_after_ms / 1000, (e.retry_after_ms % 1000) * 1000000L };
+                nanosleep(&d, NULL);
+        }
+        if (cr < 0) {
                 fprintf(stderr, "delegate-launcher[%s]: cannot start a session with the broker: %s\n", s.name,
                         e.message);
                 goto out;

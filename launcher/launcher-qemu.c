@@ -123,6 +123,7 @@ int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const 
 
 int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep) {
         int gate[2], err[2];
+        pid_t launcher = getpid();
         if (pipe2(gate, O_CLOEXEC) < 0)
                 return negative_errno();
         /* QEMU's stderr: through us (launcher-qemu-log.c) */
@@ -147,13 +148,13 @@ int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep
                 close(err[0]);
                 if (dup2(err[1], STDERR_FILENO) < 0) /* the copy is not close-on-exec */
                         _exit(127);
-                /* die with the launcher */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* die with the launcher; if it died before the prctl, our parent is no longer
+                 * it (comparing with 1 would be wrong: the launcher may be a container's PID 1) */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != launcher)
+                        _exit(127);
                 /* its own process group: terminal and group signals go to the launcher, which
                  * shuts QEMU down in order */
                 setpgid(0, 0);
-                if (getppid() == 1)
-                        _exit(127);
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);

@@ -122,6 +122,29 @@ static int parse_realtime(spec_ctx *c, const json_value *v, vm_spec *s) {
         return 0;
 }
 
+/* "bridge_create": true, or { "enslave": [ "eth0" ] } */
+static int parse_bridge_create(spec_ctx *c, const json_value *x, nic_spec *n) {
+        if (x->type == JSON_BOOL) {
+                n->bridge_create = x->boolean;
+                return 0;
+        }
+        const json_value *e = json_get(x, "enslave");
+        if (x->type != JSON_OBJECT || x->object.n != (e ? 1u : 0u))
+                return serr(c, x, "nic \"bridge_create\" must be true, false or an object with only \"enslave\"");
+        if (e && (e->type != JSON_ARRAY || e->array.n > ELEMENTSOF(n->enslave)))
+                return serr(c, e, "bridge_create \"enslave\" must be an array of at most %zu interface names",
+                            ELEMENTSOF(n->enslave));
+        for (size_t i = 0; e && i < e->array.n; i++) {
+                const json_value *s = e->array.items[i];
+                if (s->type != JSON_STRING || s->string.len == 0 || s->string.len >= sizeof(n->enslave[0]))
+                        return serr(c, s, "bridge_create \"enslave\" names interfaces of 1-15 bytes");
+                snprintf(n->enslave[i], sizeof(n->enslave[i]), "%s", s->string.str);
+                n->n_enslave++;
+        }
+        n->bridge_create = true;
+        return 0;
+}
+
 static int parse_nic(spec_ctx *c, const json_value *v, nic_spec *n, size_t index) {
         if (v->type != JSON_OBJECT)
                 return serr(c, v, "each of \"nics\" must be an object with \"id\"");
@@ -152,6 +175,8 @@ static int parse_nic(spec_ctx *c, const json_value *v, nic_spec *n, size_t index
                         if (x->type != JSON_STRING || !mac_valid(x->string.str))
                                 return serr(c, x, "nic \"mac\" must look like \"52:54:00:12:34:56\"");
                         snprintf(n->mac, sizeof(n->mac), "%s", x->string.str);
+                } else if (streq(m->key, "bridge_create")) {
+                        r = parse_bridge_create(c, x, n);
                 } else if (streq(m->key, "vhost")) {
                         if (x->type == JSON_BOOL)
                                 n->vhost = x->boolean ? NIC_VHOST_ON : NIC_VHOST_OFF;
@@ -160,13 +185,15 @@ static int parse_nic(spec_ctx *c, const json_value *v, nic_spec *n, size_t index
                         else
                                 return serr(c, x, "nic \"vhost\" must be true, false or \"optional\"");
                 } else
-                        r = unknown(c, m, "nic", "id, bridge, queues, mtu, mac, vhost");
+                        r = unknown(c, m, "nic", "id, bridge, bridge_create, queues, mtu, mac, vhost");
                 if (r < 0)
                         return r;
         }
         if (n->vhost != NIC_VHOST_OFF && n->queues > NIC_MAX_QUEUES / 2)
                 return serr(c, v, "nic '%s': with \"vhost\", at most %d queues (a TAP and a vhost-net fd each)", n->id,
                             NIC_MAX_QUEUES / 2);
+        if (n->bridge_create && !n->bridge[0])
+                return serr(c, v, "nic \"bridge_create\" needs \"bridge\": the name of the bridge to create");
         return 0;
 }
 

@@ -39,6 +39,9 @@ typedef struct nic_spec {
         unsigned queues; /* default 1 */
         unsigned mtu;    /* 0: the broker's default */
         char mac[18];    /* "" : QEMU's default */
+        bool bridge_create; /* ask the broker for the bridge first (bridge.create) */
+        char enslave[4][16]; /* and to put these pod interfaces on it */
+        size_t n_enslave;
         nic_vhost vhost; /* /dev/vhost-net fds from the broker */
 } nic_spec;
 

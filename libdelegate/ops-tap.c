@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * ops-tap.c - tap.create and tap.destroy: interface names and templates,
- * argument parsing, and the policy check of the "tap" section.
+ * ops-tap.c - tap.create and tap.destroy, bridge.create and bridge.destroy:
+ * interface names and templates, argument parsing, and the policy check of
+ * the "tap" and "bridge" sections.
  *
  * What needs the session (max_devices) or the pod's network namespace
  * (a pre-existing device, whether the bridge exists) is checked by the
@@ -182,20 +183,70 @@ int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *ms
         return 0;
 }
 
-int tap_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
+static int destroy_args_parse(const char *op, const json_value *args, tap_destroy_args *ret, char *msg,
+                              size_t size) {
         static const char *const keys[] = { "name", NULL };
         tap_destroy_args a = {};
         if (!args || args->type != JSON_OBJECT)
-                return ops_bad(msg, size, "tap.destroy: \"args\" must be an object with \"name\"");
-        int r = ops_check_keys(args, "tap.destroy", keys, msg, size);
+                return ops_bad(msg, size, "%s: \"args\" must be an object with \"name\"", op);
+        int r = ops_check_keys(args, op, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *v = json_get(args, "name");
         if (!v)
-                return ops_bad(msg, size, "tap.destroy: missing \"name\"");
-        r = get_name(v, "tap.destroy", "name", false, a.name, sizeof(a.name), msg, size);
+                return ops_bad(msg, size, "%s: missing \"name\"", op);
+        r = get_name(v, op, "name", false, a.name, sizeof(a.name), msg, size);
         if (r < 0)
                 return r;
+        *ret = a;
+        return 0;
+}
+
+int tap_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
+        return destroy_args_parse("tap.destroy", args, ret, msg, size);
+}
+
+int bridge_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
+        return destroy_args_parse("bridge.destroy", args, ret, msg, size);
+}
+
+int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, char *msg, size_t size) {
+        static const char *const keys[] = { "name", "mtu", "enslave", NULL };
+        bridge_create_args a = {};
+        int r;
+        if (!args || args->type != JSON_OBJECT)
+                return ops_bad(msg, size, "bridge.create: \"args\" must be an object with at least \"name\"");
+        r = ops_check_keys(args, "bridge.create", keys, msg, size);
+        if (r < 0)
+                return r;
+        const json_value *v = json_get(args, "name");
+        if (!v)
+                return ops_bad(msg, size, "bridge.create: missing \"name\" (the bridge's exact name)");
+        if ((r = get_name(v, "bridge.create", "name", false, a.name, sizeof(a.name), msg, size)) < 0)
+                return r;
+        v = json_get(args, "mtu");
+        uint64_t x;
+        if (v && (json_to_u64(v, &x) < 0 || x < POLICY_TAP_MTU_MIN || x > POLICY_TAP_MTU_MAX))
+                return ops_bad(msg, size, "bridge.create: \"mtu\" must be an integer from %d to %d",
+                               POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
+        a.mtu = v ? (uint32_t) x : 0;
+        v = json_get(args, "enslave");
+        if (v && (v->type != JSON_ARRAY || v->array.n > BRIDGE_MAX_ENSLAVE))
+                return ops_bad(msg, size, "bridge.create: \"enslave\" must be an array of at most %d interface names",
+                               BRIDGE_MAX_ENSLAVE);
+        for (size_t i = 0; v && i < v->array.n; i++) {
+                r = get_name(v->array.items[i], "bridge.create", "enslave", false, a.enslave[i],
+                             sizeof(a.enslave[i]), msg, size);
+                if (r < 0)
+                        return r;
+                if (streq(a.enslave[i], a.name))
+                        return ops_bad(msg, size, "bridge.create: a bridge cannot enslave itself ('%s')", a.name);
+                for (size_t k = 0; k < i; k++)
+                        if (streq(a.enslave[k], a.enslave[i]))
+                                return ops_bad(msg, size, "bridge.create: '%s' is named twice in \"enslave\"",
+                                               a.enslave[i]);
+                a.n_enslave++;
+        }
         *ret = a;
         return 0;
 }
@@ -260,6 +311,55 @@ int tap_create_check(const policy_rule *rule, const json_value *args, policy_dec
         snprintf(d->reason, sizeof(d->reason),
                  "%s '%s' with %" PRIu32 " queue(s) is within the rule's tap section", a.is_template ? "template" : "name",
                  a.name, a.queues);
+        return 0;
+}
+
+static bool in_list(char *const *v, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i], name))
+                        return true;
+        return false;
+}
+
+int bridge_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
+                        size_t size) {
+        bridge_create_args a;
+        char list[256];
+        int r = bridge_create_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        if (!rule || !rule->bridge.present)
+                return 0;
+        if (!in_list(rule->bridge.names, rule->bridge.n_names, a.name)) {
+                list_join(rule->bridge.names, rule->bridge.n_names, list, sizeof(list));
+                return deny(d, "bridge '%s' is not among the rule's bridge names (%s)", a.name, list);
+        }
+        for (size_t i = 0; i < a.n_enslave; i++)
+                if (!in_list(rule->bridge.enslave, rule->bridge.n_enslave, a.enslave[i])) {
+                        list_join(rule->bridge.enslave, rule->bridge.n_enslave, list, sizeof(list));
+                        return deny(d, "interface '%s' is not among the rule's bridge enslave names (%s)",
+                                    a.enslave[i], list);
+                }
+        if (a.mtu && (a.mtu < rule->bridge.mtu_min || a.mtu > rule->bridge.mtu_max))
+                return deny(d, "MTU %" PRIu32 " is outside the rule's bridge mtu range %" PRIu32 "-%" PRIu32, a.mtu,
+                            rule->bridge.mtu_min, rule->bridge.mtu_max);
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason), "bridge '%s' with %zu enslaved interface(s) is within the rule's bridge "
+                 "section", a.name, a.n_enslave);
+        return 0;
+}
+
+int bridge_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
+                         size_t size) {
+        tap_destroy_args a;
+        int r = bridge_destroy_args_parse(args, &a, msg, size);
+        if (r < 0)
+                return r;
+        if (!rule || !rule->bridge.present)
+                return 0;
+        d->allowed = true;
+        snprintf(d->reason, sizeof(d->reason),
+                 "the rule has a bridge section; only bridges of the caller's own session can be destroyed");
         return 0;
 }
 

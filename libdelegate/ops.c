@@ -381,6 +381,8 @@ static const op_desc ops[] = {
         { "sched.set", true, sched_check },
         { "tap.create", true, tap_create_check },
         { "tap.destroy", true, tap_destroy_check },
+        { "bridge.create", true, bridge_create_check },
+        { "bridge.destroy", true, bridge_destroy_check },
         { "kvmi.attach", true, kvmi_attach_check },
         { "kvmi.connect", true, kvmi_connect_check },
         { "kvmi.set-page-access", true, kvmi_spa_check },
@@ -403,8 +405,8 @@ const op_desc *op_lookup(const char *name) {
 }
 
 const char *op_names(void) {
-        return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, kvmi.attach, "
-               "kvmi.connect, kvmi.set-page-access, kvmi.detach";
+        return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, bridge.create, "
+               "bridge.destroy, kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {
@@ -416,6 +418,8 @@ static bool rule_has_section(const policy_rule *r, const char *op) {
                 return r->sched.present;
         if (streq(op, "tap.create") || streq(op, "tap.destroy"))
                 return r->tap.present;
+        if (streq(op, "bridge.create") || streq(op, "bridge.destroy"))
+                return r->bridge.present;
         if (!strncmp(op, "kvmi.", 5))
                 return r->kvmi.present;
         if (op_is_bus_only(op))

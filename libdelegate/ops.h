@@ -73,6 +73,23 @@ typedef struct tap_destroy_args {
         char name[TAP_NAME_MAX + 1];
 } tap_destroy_args;
 
+/* --- bridge.create / bridge.destroy (ops-tap.c) --- */
+
+#define BRIDGE_MAX_ENSLAVE 4
+
+typedef struct bridge_create_args {
+        char name[TAP_NAME_MAX + 1]; /* an exact name */
+        uint32_t mtu;                /* 0 (default): the kernel's */
+        char enslave[BRIDGE_MAX_ENSLAVE][TAP_NAME_MAX + 1]; /* the pod's interfaces to put on it */
+        size_t n_enslave;
+} bridge_create_args;
+
+int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, char *msg, size_t size);
+/* bridge.destroy takes {"name"} like tap.destroy */
+int bridge_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size);
+int bridge_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+int bridge_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+
 /* 1-15 characters of [A-Za-z0-9._-], neither "." nor "..". */
 bool tap_name_valid(const char *s);
 /* Exactly one "%d", otherwise tap_name_valid() characters, index 0 fits. */

@@ -12,6 +12,7 @@
 #include "policy.h"
 
 typedef struct tap_ctx {
+        const char *section; /* "tap" or "bridge", for messages */
         unsigned *line, *column;
         char *msg;
         size_t size;
@@ -48,10 +49,10 @@ static int parse_names(tap_ctx *c, const json_value *v, const char *key, bool (*
                        char ***ret, size_t *ret_n) {
         size_t n = v->type == JSON_ARRAY ? v->array.n : 1;
         if (v->type != JSON_ARRAY && v->type != JSON_STRING)
-                return ERR_AT(c, v, "tap %s must be a string or an array of strings, not %s", key,
+                return ERR_AT(c, v, "%s %s must be a string or an array of strings, not %s", c->section, key,
                               json_type_name(v->type));
         if (v->type == JSON_ARRAY && (n == 0 || n > POLICY_TAP_MAX_LIST))
-                return ERR_AT(c, v, "tap %s must list 1 to %d names", key, POLICY_TAP_MAX_LIST);
+                return ERR_AT(c, v, "%s %s must list 1 to %d names", c->section, key, POLICY_TAP_MAX_LIST);
         char **l = calloc(n, sizeof(char *));
         if (!l)
                 return -ENOMEM;
@@ -59,9 +60,9 @@ static int parse_names(tap_ctx *c, const json_value *v, const char *key, bool (*
                 const json_value *e = v->type == JSON_ARRAY ? v->array.items[i] : v;
                 int q = 0;
                 if (!json_is_string(e))
-                        q = ERR_AT(c, e, "tap %s must be a string, not %s", key, json_type_name(e->type));
+                        q = ERR_AT(c, e, "%s %s must be a string, not %s", c->section, key, json_type_name(e->type));
                 else if (!valid(e->string.str))
-                        q = ERR_AT(c, e, "tap %s '%.64s' is invalid: %s", key, e->string.str, rule);
+                        q = ERR_AT(c, e, "%s %s '%.64s' is invalid: %s", c->section, key, e->string.str, rule);
                 else if (!(l[i] = strdup(e->string.str)))
                         q = -ENOMEM;
                 if (q < 0) {
@@ -81,7 +82,7 @@ static bool template_or_name_valid(const char *s) {
 static int parse_u32(tap_ctx *c, const json_value *v, const char *key, uint32_t lo, uint32_t hi, uint32_t *ret) {
         uint64_t x;
         if (json_to_u64(v, &x) < 0 || x < lo || x > hi)
-                return ERR_AT(c, v, "tap %s must be an integer from %" PRIu32 " to %" PRIu32, key, lo, hi);
+                return ERR_AT(c, v, "%s %s must be an integer from %" PRIu32 " to %" PRIu32, c->section, key, lo, hi);
         *ret = (uint32_t) x;
         return 0;
 }
@@ -98,10 +99,10 @@ static int parse_mtu(tap_ctx *c, const json_value *v, uint32_t *lo, uint32_t *hi
         if (!json_is_string(v) || sscanf(v->string.str, "%5u-%5u%n", &a, &b, &end) != 2 ||
             (size_t) end != v->string.len || v->string.str[0] < '0' || v->string.str[0] > '9' ||
             !strchr("0123456789", v->string.str[strcspn(v->string.str, "-") + 1]))
-                return ERR_AT(c, v, "tap mtu must be a number or a \"LOW-HIGH\" string like \"1280-9000\"");
+                return ERR_AT(c, v, "%s mtu must be a number or a \"LOW-HIGH\" string like \"1280-9000\"", c->section);
         if (a < POLICY_TAP_MTU_MIN || b > POLICY_TAP_MTU_MAX || a > b)
-                return ERR_AT(c, v, "tap mtu range '%s' must lie within %d-%d with LOW <= HIGH", v->string.str,
-                              POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
+                return ERR_AT(c, v, "%s mtu range '%s' must lie within %d-%d with LOW <= HIGH", c->section,
+                              v->string.str, POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
         *lo = a;
         *hi = b;
         return 0;
@@ -109,14 +110,14 @@ static int parse_mtu(tap_ctx *c, const json_value *v, uint32_t *lo, uint32_t *hi
 
 static int parse_bool(tap_ctx *c, const json_value *v, const char *key, bool *ret) {
         if (v->type != JSON_BOOL)
-                return ERR_AT(c, v, "tap %s must be true or false, not %s", key, json_type_name(v->type));
+                return ERR_AT(c, v, "%s %s must be true or false, not %s", c->section, key, json_type_name(v->type));
         *ret = v->boolean;
         return 0;
 }
 
 int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                      size_t size) {
-        tap_ctx c = { ret_line, ret_column, msg, size };
+        tap_ctx c = { "tap", ret_line, ret_column, msg, size };
         if (v->type != JSON_OBJECT)
                 return ERR_AT(&c, v, "\"tap\" must be an object, not %s", json_type_name(v->type));
         r->tap.max_devices = POLICY_TAP_DEFAULT_MAX_DEVICES;
@@ -165,5 +166,51 @@ int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
                 r->tap.n_templates = 1;
         }
         r->tap.present = true;
+        return 0;
+}
+
+void policy_bridge_clear(policy_rule *r) {
+        strv_free(r->bridge.names, r->bridge.n_names);
+        strv_free(r->bridge.enslave, r->bridge.n_enslave);
+        r->bridge.names = r->bridge.enslave = NULL;
+        r->bridge.n_names = r->bridge.n_enslave = 0;
+}
+
+int policy_bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+                        size_t size) {
+        tap_ctx c = { "bridge", ret_line, ret_column, msg, size };
+        if (v->type != JSON_OBJECT)
+                return ERR_AT(&c, v, "\"bridge\" must be an object, not %s", json_type_name(v->type));
+        r->bridge.max_devices = POLICY_BRIDGE_DEFAULT_MAX_DEVICES;
+        r->bridge.mtu_min = POLICY_TAP_MTU_MIN;
+        r->bridge.mtu_max = POLICY_TAP_MTU_MAX;
+        for (size_t i = 0; i < v->object.n; i++) {
+                const json_member *m = &v->object.members[i];
+                const json_value *x = m->value;
+                int q;
+                if (streq(m->key, "names"))
+                        q = parse_names(&c, x, "names", tap_name_valid, "1-15 characters of [A-Za-z0-9._-]",
+                                        &r->bridge.names, &r->bridge.n_names);
+                else if (streq(m->key, "enslave"))
+                        q = parse_names(&c, x, "enslave", tap_name_valid, "1-15 characters of [A-Za-z0-9._-]",
+                                        &r->bridge.enslave, &r->bridge.n_enslave);
+                else if (streq(m->key, "max_devices"))
+                        q = parse_u32(&c, x, "max_devices", 1, POLICY_TAP_MAX_DEVICES, &r->bridge.max_devices);
+                else if (streq(m->key, "mtu"))
+                        q = parse_mtu(&c, x, &r->bridge.mtu_min, &r->bridge.mtu_max);
+                else if (streq(m->key, "adopt_existing"))
+                        q = parse_bool(&c, x, "adopt_existing", &r->bridge.adopt_existing);
+                else
+                        q = err_at(&c, m->line, m->column,
+                                   "unknown bridge key '%s' (allowed: names, enslave, max_devices, mtu, "
+                                   "adopt_existing)",
+                                   m->key);
+                if (q < 0)
+                        return q;
+        }
+        if (!r->bridge.names)
+                return err_at(&c, v->line, v->column, "bridge needs \"names\": the bridges the rule lets its "
+                              "subjects create");
+        r->bridge.present = true;
         return 0;
 }

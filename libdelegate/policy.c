@@ -31,6 +31,7 @@ static void rule_clear(policy_rule *r) {
         strv_free(r->vms, r->n_vms);
         strv_free(r->cgroup.targets, r->cgroup.n_targets);
         policy_tap_clear(r);
+        policy_bridge_clear(r);
         policy_kvmi_clear(r);
         memset(r, 0, sizeof(*r));
 }
@@ -527,10 +528,12 @@ static int parse_sched(load_ctx *c, const json_value *v, policy_rule *r) {
         return 0;
 }
 
-static int parse_tap(load_ctx *c, const json_value *v, policy_rule *r) {
+/* A section parsed by policy-tap.c (@fn: the tap or the bridge section). */
+static int parse_net(load_ctx *c, const json_value *v, policy_rule *r,
+                     int (*fn)(const json_value *, policy_rule *, unsigned *, unsigned *, char *, size_t)) {
         unsigned line = v->line, column = v->column;
         char msg[512];
-        int q = policy_tap_parse(v, r, &line, &column, msg, sizeof(msg));
+        int q = fn(v, r, &line, &column, msg, sizeof(msg));
         if (q == -EINVAL)
                 return perr(c, line, column, "%s", msg);
         return q;
@@ -598,7 +601,9 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                 else if (streq(m->key, "sched"))
                         q = parse_sched(c, m->value, r);
                 else if (streq(m->key, "tap"))
-                        q = parse_tap(c, m->value, r);
+                        q = parse_net(c, m->value, r, policy_tap_parse);
+                else if (streq(m->key, "bridge"))
+                        q = parse_net(c, m->value, r, policy_bridge_parse);
                 else if (streq(m->key, "kvmi"))
                         q = parse_kvmi(c, m->value, r);
                 else if (streq(m->key, "manage"))
@@ -608,7 +613,7 @@ static int parse_rule(load_ctx *c, const json_value *v, policy_rule *r) {
                 else
                         q = perr(c, m->line, m->column,
                                  "unknown rule key '%s' (allowed: name, comment, match, memlock, cgroup, sched, tap, "
-                                 "kvmi, manage)",
+                                 "bridge, kvmi, manage)",
                                  m->key);
                 if (q < 0)
                         return q;

@@ -115,6 +115,16 @@ typedef struct policy_rule {
         } tap;
         struct {
                 bool present;
+                char **names; /* exact bridge names the subject may create */
+                size_t n_names;
+                char **enslave; /* exact names of pod interfaces it may put on them */
+                size_t n_enslave;
+                uint32_t max_devices; /* per session */
+                uint32_t mtu_min, mtu_max;
+                bool adopt_existing;
+        } bridge;
+        struct {
+                bool present;
                 gpa_range *ranges; /* an entry's page must lie in one of them */
                 size_t n_ranges;
                 uint8_t access;       /* bits an entry may hold (R=1 W=2 X=4) */
@@ -206,6 +216,10 @@ int cgroup_target_check(const char *s, bool glob, char *msg, size_t size);
 int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                      size_t size);
 void policy_tap_clear(policy_rule *r);
+/* The "bridge" section, the same way. */
+int policy_bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+                        size_t size);
+void policy_bridge_clear(policy_rule *r);
 
 /* Section limits and defaults, see delegate-policy(5). */
 #define POLICY_TAP_MAX_LIST 32
@@ -215,6 +229,7 @@ void policy_tap_clear(policy_rule *r);
 #define POLICY_TAP_DEFAULT_MAX_DEVICES 4
 #define POLICY_TAP_MTU_MIN 68
 #define POLICY_TAP_MTU_MAX 65535
+#define POLICY_BRIDGE_DEFAULT_MAX_DEVICES 1
 /* "socket", "dbus" */
 const char *policy_via_name(policy_via v);
 /* -EINVAL for anything but "socket" or "dbus" */

@@ -38,6 +38,11 @@ static int cgroup_file_parse(const char *path, char **ret) {
                 if (nl)
                         *nl = 0;
                 if (strncmp(line, "0::", 3) == 0) {
+                        /* "/../x": outside this process's cgroup namespace; such a path
+                         * names nothing below our cgroup mount and must match no rule */
+                        const char *p = line + 3;
+                        if (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == 0))
+                                return -EXDEV;
                         char *s = strdup(line + 3);
                         if (!s)
                                 return -ENOMEM;
@@ -423,4 +428,9 @@ int proc_read_i64(const char *path, int64_t *ret) {
                 return -EBADMSG;
         *ret = v;
         return 0;
+}
+
+int cgroup2_mount_root(char *buf, size_t size) {
+        char mnt[1024];
+        return cgroup_mount_find(NULL, buf, size, mnt, sizeof(mnt));
 }

@@ -79,3 +79,7 @@ int proc_read_i64(const char *path, int64_t *ret);
 
 /* Where cgroup v2 is mounted (its root, from /proc/self/mountinfo). */
 int cgroup2_mount(char *buf, size_t size);
+/* The root field of the first cgroup v2 mount as this process's cgroup
+ * namespace sees it: "/" normally, "/../.." when the namespace's root lies
+ * below the mount's root (a container's private cgroup namespace). */
+int cgroup2_mount_root(char *buf, size_t size);

@@ -14,4 +14,4 @@ apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
         libyajl-dev nettle-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
         scdoc util-linux iproute2 python3 \
         qemu-system-x86 qemu-utils dbus golang-go kmod cpio \
-        systemd-container debootstrap >/dev/null
+        systemd-container debootstrap podman runc python3-yaml >/dev/null

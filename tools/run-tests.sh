@@ -3,12 +3,13 @@
 # build directories, and end with one line "N passed, N failed, N skipped"
 # summing meson's results of all of them.
 #   build/          gcc: unit, functional, fuzz (seed replay), system (a real
-#                   systemd booted with systemd-nspawn; tests/system/), guest
-#                   (a real Linux guest through the launcher, tests/guest/); the
-#                   Go client's tests are meson tests of these suites
+#                   systemd booted with systemd-nspawn; tests/system/), runtime
+#                   (the shipped Kubernetes examples in podman; tests/runtime/),
+#                   guest (a real Linux guest through the launcher; tests/guest/);
+#                   the Go client's tests are meson tests of these suites
 #                   (tests/go/), so they count in the closing line like any other
-#   build-sanitize/ gcc, ASan+UBSan: the same suites but system and guest; any
-#                   report fails
+#   build-sanitize/ gcc, ASan+UBSan: the same suites but system, runtime and
+#                   guest; any report fails
 #   build-fuzz/     clang, libFuzzer+ASan+UBSan: the fuzz suite, briefly
 #                   (DELEGATE_FUZZ_SECONDS per target, default 20; also
 #                   go test -fuzz for the Go client's reply decoder)
@@ -29,7 +30,7 @@ if [ ! -f build-sanitize/build.ninja ]; then
         meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja -C build-sanitize >/dev/null
-meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite guest "$@" || status=$?
+meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite runtime --no-suite guest "$@" || status=$?
 
 if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

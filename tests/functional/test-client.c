@@ -238,6 +238,13 @@ int main(int argc, char **argv) {
                         kill(p, SIGKILL);
                         int r = waitpid(p, NULL, 0);
                         printf("{\"ok\":%s}\n", r == p ? "true" : "false");
+                } else if (!strcmp(cmd, "kill")) { /* killed, left a zombie */
+                        pid_t p = (pid_t) atoi(a1);
+                        int r = kill(p, SIGKILL);
+                        siginfo_t si;
+                        if (r == 0)
+                                r = waitid(P_PID, (id_t) p, &si, WEXITED | WNOWAIT);
+                        printf("{\"ok\":%s}\n", r == 0 ? "true" : "false");
                 } else if (!strcmp(cmd, "setsoft")) {
                         struct rlimit rl;
                         getrlimit(RLIMIT_MEMLOCK, &rl);

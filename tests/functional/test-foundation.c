@@ -10,7 +10,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -214,19 +217,135 @@ static void memlock_not_descendant(harness *h) {
         tclient_stop(&a2);
 }
 
-static void memlock_dead_pid(harness *h) {
+/*
+ * memlock.set on the client's child once it is gone: reaped, or (@zombie)
+ * killed but not reaped yet, as QEMU dying at its gate is: signal 0 still
+ * reaches a zombie, and prlimit() still acts on it, so the broker must
+ * tell it from a live process.
+ */
+static void memlock_gone(harness *h, bool zombie) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         pid_t c = spawn_child(&a);
-        char *r = tclient_call(&a, "reap %d", (int) c);
-        tap_is_int(jint(r, "ok"), 1, "the child was killed and reaped");
+        char *r = tclient_call(&a, "%s %d", zombie ? "kill" : "reap", (int) c);
+        tap_is_int(jint(r, "ok"), 1, "the child was killed and %s", zombie ? "is a zombie" : "reaped");
         free(r);
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_str(jstr(r, "code"), "not-found", "a dead pid gives not-found (%s)", r);
+        tap_is_str(jstr(r, "code"), "not-found", "a %s pid gives not-found (%s)", zombie ? "zombie" : "dead", r);
         tap_is_int(jint(r, "errno"), ESRCH, "errno is ESRCH");
         free(r);
+        if (zombie)
+                free(tclient_call(&a, "reap %d", (int) c));
         ping_ok(&a, "after not-found");
         tclient_stop(&a);
+}
+
+static void memlock_dead_pid(harness *h) {
+        memlock_gone(h, false);
+}
+
+static void memlock_zombie(harness *h) {
+        memlock_gone(h, true);
+}
+
+/*
+ * A peer whose cgroup lies outside the broker's cgroup namespace reads as
+ * "/../x" in /proc/PID/cgroup: the broker refuses it by name instead of
+ * matching rules against a path that names nothing in its tree.  The peer
+ * is put there through the host's cgroup namespace (the whole tree).
+ */
+static void cgroup_outside(harness *h) {
+        int pfd[2];
+        tap_is_int(pipe2(pfd, O_CLOEXEC), 0, "pipe");
+        pid_t p = fork();
+        if (p == 0) {
+                char dir[128], procs[160], pid[32], msg[1024] = "";
+                /* the host's cgroup namespace: kthreadd's (pid 1 may be non-dumpable) */
+                int fd = open("/proc/2/ns/cgroup", O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || setns(fd, CLONE_NEWCGROUP) < 0 || unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        _exit(2);
+                mkdir("/run/delegate-test/hostcg", 0755);
+                if (mount("cgroup2", "/run/delegate-test/hostcg", "cgroup2", 0, NULL) < 0)
+                        _exit(3);
+                snprintf(dir, sizeof(dir), "/run/delegate-test/hostcg/delegate-test-outside-%d", (int) getpid());
+                snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+                snprintf(pid, sizeof(pid), "%d", (int) getpid());
+                int c = -1;
+                if (mkdir(dir, 0755) == 0 && (c = open(procs, O_WRONLY | O_CLOEXEC)) >= 0 &&
+                    write(c, pid, strlen(pid)) > 0) {
+                        /* the broker identifies a peer when it accepts it: the refusal comes unasked
+                         * (sending a hello could race with the close that follows it) */
+                        int s = raw_connect();
+                        char *r = s >= 0 ? raw_recv(s, 5000) : NULL;
+                        snprintf(msg, sizeof(msg), "%s", r ? r : "(no answer)");
+                        free(r);
+                }
+                if (c >= 0)
+                        close(c);
+                /* back to the host's root cgroup, and remove ours */
+                c = open("/run/delegate-test/hostcg/cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (c >= 0 && write(c, pid, strlen(pid)) < 0)
+                        msg[0] = 0;
+                rmdir(dir);
+                if (write(pfd[1], msg, strlen(msg)) < 0)
+                        _exit(4);
+                _exit(0);
+        }
+        close(pfd[1]);
+        char buf[1024] = "";
+        ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = 0;
+        close(pfd[0]);
+        int st;
+        waitpid(p, &st, 0);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a client in a cgroup outside the broker's namespace ran (0x%x)",
+               st);
+        tap_is_str(jstr(buf, "type"), "error", "it is refused (%s)", buf);
+        tap_has_str(jstr(buf, "message"), "lies outside the broker's cgroup namespace",
+                    "the message says the cgroup lies outside the broker's cgroup namespace");
+        tap_ok(!harness_log_contains("session 1 opened"), "no session was opened for '/../...'");
+        (void) h;
+}
+
+/*
+ * The broker started in a private cgroup namespace below the root of the
+ * cgroup mount (as in a container): peers' cgroups would read as "/../...".
+ * It joins the host's cgroup namespace; here (the test's own cgroup tree is
+ * mounted, not the whole hierarchy) that still does not line the paths up,
+ * so it must refuse to start with a clear message, not serve.
+ */
+static void broker_cgroupns(harness *h) {
+        char path[512];
+        tap_ok(WIFEXITED(harness_stop_broker(h)), "the scenario's broker stops");
+        harness_cgroup_path(h, "system/cgns", path, sizeof(path));
+        tap_is_int(mkdir(path, 0755), 0, "a cgroup system/cgns for the broker");
+        const char *broker = getenv("DELEGATE_BROKER");
+        pid_t p = fork();
+        if (p == 0) {
+                int fd = open(HARNESS_BROKER_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd < 0 || harness_move(h, getpid(), "system/cgns") < 0 || unshare(CLONE_NEWCGROUP) < 0)
+                        _exit(126);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execl(broker, "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
+                      HARNESS_POLICY_DIR, (char *) NULL);
+                _exit(127);
+        }
+        int st = -1;
+        for (int i = 0; i < 200 && waitpid(p, &st, WNOHANG) != p; i++, st = -1)
+                usleep(25000);
+        if (st == -1) {
+                kill(p, SIGKILL);
+                waitpid(p, NULL, 0);
+        }
+        tap_ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) < 126,
+               "a broker in a private cgroup namespace refuses to start (0x%x)", st);
+        tap_ok(harness_log_contains("the cgroup v2 mount's root is still"), "it says why: the paths do not line up");
+        tap_ok(harness_log_contains("run the broker with hostPID"), "and what the node needs");
+        rmdir(path);
+        tap_is_int(harness_start_broker(h), 0, "the scenario's broker starts again");
 }
 
 static void api_mismatch(harness *h) {
@@ -571,6 +690,9 @@ static const scenario scenarios[] = {
         { "memlock-other-pod", policy_main, memlock_other_pod },
         { "memlock-not-descendant", policy_main, memlock_not_descendant },
         { "memlock-dead-pid", policy_main, memlock_dead_pid },
+        { "memlock-zombie", policy_main, memlock_zombie },
+        { "cgroup-outside", policy_main, cgroup_outside },
+        { "broker-cgroupns", policy_main, broker_cgroupns },
         { "api-mismatch", policy_main, api_mismatch },
         { "malformed-input", policy_main, malformed_input },
         { "reload-broken-policy", policy_main, reload_broken_policy },

@@ -297,6 +297,31 @@ static void launcher_denied(harness *h) {
 
 static bool pid_gone(pid_t pid);
 
+/* A launcher that fails right after it starts, restarted by its runtime at
+ * once (a crash loop): from the third failed session in a row the broker
+ * makes the next one wait, and the launcher waits as told. */
+static void launcher_crash_loop(harness *h) {
+        prepare(h, harness_hard / 4);
+        for (int i = 1; i <= 3; i++) {
+                char log[96];
+                snprintf(log, sizeof(log), VMDIR "/run%d.log", i);
+                pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", log, NULL);
+                int st = harness_wait_exit(l, 60000);
+                tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "run %d fails at sched.set (0x%x)", i, st);
+                tap_ok(!harness_file_contains(log, "the broker asks to wait", 0), "run %d did not have to wait", i);
+        }
+        tap_ok(harness_log_contains("sessions in a row failed within 10 s"), "the broker notices the crash loop");
+        pid_t l = spawn_launcher(h, POD_A, "pod-a", VMDIR "/vm.json", VMDIR "/run4.log", NULL);
+        int st = harness_wait_exit(l, 60000);
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "the broker asks to wait", 0),
+               "run 4 is told to wait (back-off)");
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "back-off: retry in", 0), "and why");
+        tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "then it runs, and fails as before (0x%x)", st);
+        tap_ok(harness_file_contains(VMDIR "/run4.log", "sched.set failed", 0), "at sched.set");
+        if (tap_failed_)
+                harness_dump_file(VMDIR "/run4.log", NULL);
+}
+
 static void launcher_bad_spec(harness *h) {
         char *argv[] = { (char *) getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
         mkdir(VMDIR, 0755);
@@ -508,6 +533,31 @@ static void launcher_qemu_quit(harness *h) {
 
 static void launcher_qemu_killed(harness *h) {
         qemu_exits(h, false);
+}
+
+/* The launcher as PID 1 of its own pid namespace, as a container's entrypoint
+ * is: QEMU's child must not take getppid() == 1 for its parent's death. */
+static void launcher_pid1(harness *h) {
+        prepare(h, harness_hard / 2);
+        const char *exe = getenv("DELEGATE_LAUNCHER");
+        char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--kill-child", "/usr/bin/setpriv", "--reuid=1000",
+                         "--regid=1000", "--clear-groups", (char *) exe, "--spec", VMDIR "/vm.json", NULL };
+        pid_t u = harness_spawn_in_pod(h, POD_A, "pod-a", 0, 0, LOG, argv);
+        tap_ok(u > 0, "unshare --pid started the launcher as PID 1 of a new pid namespace");
+        bool running = harness_file_contains(LOG, "guest running", 60000);
+        tap_ok(running, "the launcher as PID 1 reports the guest running");
+        tap_ok(harness_file_contains(VMDIR "/firmware.log", "SeaBIOS", 20000), "QEMU ran the guest's firmware");
+        tap_ok(link_exists("pod-a", "vnet0"), "vnet0 exists in pod-a's netns");
+        /* setpriv's change of ids cleared --kill-child's death signal: kill the launcher itself */
+        char path[64], kids[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) u, (int) u);
+        harness_read_line(path, kids, sizeof(kids));
+        pid_t l = atoi(kids);
+        tap_ok(l > 0 && kill(l, SIGKILL) == 0, "SIGKILL to the launcher (pid %d here)", (int) l);
+        waitpid(u, NULL, 0);
+        nothing_left(h, "pod-a");
+        if (tap_failed_)
+                dump_launcher_log();
 }
 
 /* "reconnected to the broker after N attempt(s); state.get: session S: T TAP device(s), C cgroup(s) created" */
@@ -790,9 +840,11 @@ static void launcher_incoming_exec(harness *h) {
 static const scenario scenarios[] = {
         { "launcher-vm", policy_all, launcher_vm },
         { "launcher-denied", policy_no_sched, launcher_denied },
+        { "launcher-crash-loop", policy_no_sched, launcher_crash_loop },
         { "launcher-bad-spec", policy_all, launcher_bad_spec },
         { "launcher-qemu-early-exit", policy_all, launcher_qemu_early_exit },
         { "launcher-killed", policy_all, launcher_killed },
+        { "launcher-pid1", policy_all, launcher_pid1 },
         { "launcher-qemu-quit", policy_all, launcher_qemu_quit },
         { "launcher-qemu-killed", policy_all, launcher_qemu_killed },
         { "launcher-broker-restart", policy_all, launcher_broker_restart },

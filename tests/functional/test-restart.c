@@ -32,6 +32,12 @@ static const char policy_restart[] =
         "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
         "      \"memlock\": { \"max\": \"1G\" },\n"
         "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
+        "      \"bridge\": { \"names\": \"br0\", \"enslave\": \"eth0\" },\n"
+        "      \"tap\": { \"persist\": true, \"bridges\": \"br0\" } },\n"
+        "    { \"name\": \"pod-a-containers\",\n"
+        "      \"match\": { \"uid\": 1000, \"cgroup\": \"/kubepods.slice/pod-a/*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" },\n"
+        "      \"cgroup\": { \"targets\": \"housekeeping\", \"create\": true },\n"
         "      \"tap\": { \"persist\": true } },\n"
         "    { \"name\": \"node-root\",\n"
         "      \"match\": { \"uid\": 0 },\n"
@@ -163,6 +169,95 @@ static void restart_dead(harness *h) {
         waitpid(pause, NULL, 0);
 }
 
+/*
+ * As a container runtime lays a pod out: the launcher's container and the
+ * pause (infra) container are siblings below the pod's cgroup, so the
+ * launcher's cgroup holds no other process in the pod's netns.  The
+ * launcher dies while the broker is down: the new broker must still find
+ * the netns (held by the pause container) and remove the persistent TAP.
+ */
+static void restart_dead_sibling(harness *h) {
+        char p[700];
+        tclient a;
+        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
+        harness_cgroup_path(h, POD_A "/ctr", p, sizeof(p));
+        tap_is_int(mkdir(p, 0755), 0, "the launcher's container cgroup pod-a/ctr");
+        harness_cgroup_path(h, POD_A "/pause", p, sizeof(p));
+        tap_is_int(mkdir(p, 0755), 0, "and its sibling pod-a/pause");
+        char *const argv[] = { "/bin/sleep", "1000", NULL };
+        pid_t pause = harness_spawn_in_pod(h, POD_A "/pause", "pod-a", 65534, 65534, "/run/delegate-test/pause.log",
+                                           argv);
+        tap_ok(pause > 0 && harness_in_netns(pause, "pod-a", 5000),
+               "a pause process in the sibling cgroup holds pod-a's netns");
+        /* only the pause process keeps the netns: not the test's bind mount */
+        tap_is_int(harness_sh(NULL, "umount /run/netns/pod-a"), 0, "the netns is held by processes only");
+        char ns[64];
+        snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int) pause);
+        tap_is_int(harness_sh(NULL, "mount --bind %s /run/netns/pod-a", ns), 0, "(ip -n pod-a reaches it through the pause process)");
+        pid_t child;
+        if (tclient_start_netns(h, &a, POD_A "/ctr", "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        uint64_t session = session_with_things(&a, &child, true);
+        free(tclient_call(&a, "reap %d", (int) child));
+        kill9_broker(h);
+        tclient_stop(&a);
+        tap_ok(link_exists("vnet0") && state_file(session), "kill -9 of the broker, then of the launcher: vnet0 remains");
+        tap_is_int(harness_sh(NULL, "umount /run/netns/pod-a"), 0, "again only the pause process holds the netns");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_log_contains("its launcher exited while the broker was down"), "it finds the launcher gone");
+        tap_is_int(harness_sh(NULL, "mount --bind %s /run/netns/pod-a", ns), 0, "(ip -n pod-a again)");
+        tap_ok(WAIT_FOR(!link_exists("vnet0")), "it finds the netns through the pause container and removes vnet0");
+        tap_ok(!harness_log_contains("went with it"), "and does not claim the TAP went with the namespace");
+        tap_ok(WAIT_FOR(!state_file(session)), "the state file is removed");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
+/* A bridge that took over eth0's address and route is resumed by a restarted
+ * broker (SIGTERM), and undone by one started after kill -9 of the broker and
+ * then of the launcher: eth0 gets its address and default route back. */
+static void restart_bridge(harness *h) {
+        tclient a;
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        tap_is_int(harness_sh(NULL, "ip link add eth0-rb type veth peer name eth0 netns pod-a && "
+                                    "ip -n pod-a addr add 10.244.9.5/24 dev eth0 && ip -n pod-a link set eth0 up && "
+                                    "ip -n pod-a route add default via 10.244.9.1 dev eth0"),
+                   0, "pod-a has eth0 with an address and a default route");
+        if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(&a, "call bridge.create {\"name\":\"br0\",\"enslave\":[\"eth0\"]}");
+        tap_is_int(jint(r, "ok"), 1, "bridge.create br0 enslaving eth0 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        tap_ok(state_file(session), "the session's state file exists");
+
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
+        tap_ok(link_exists("br0") && harness_sh_has("10.244.9.5", "ip -n pod-a -o addr show dev br0"),
+               "br0 and its address stay while the broker is away");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the launcher resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_has_str(r, "\"kind\":\"bridge\"", "the resumed session still holds the bridge (%s)", r);
+        free(r);
+
+        kill9_broker(h);
+        tclient_stop(&a);
+        tap_ok(link_exists("br0"), "kill -9 of the broker, then of the launcher: br0 remains");
+        tap_is_int(harness_start_broker(h), 0, "a third broker starts");
+        tap_ok(WAIT_FOR(!link_exists("br0")), "it removes br0");
+        tap_ok(WAIT_FOR(harness_sh_has("10.244.9.5/24", "ip -n pod-a -o addr show dev eth0")), "eth0 has its address again");
+        tap_ok(harness_sh_has("default via 10.244.9.1 dev eth0", "ip -n pod-a route show"), "and its default route");
+        tap_ok(WAIT_FOR(!state_file(session)), "the state file is removed");
+        harness_sh(NULL, "ip link del eth0-rb");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 static void restart_timeout(harness *h) {
         tclient a;
         pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a"), child;
@@ -257,7 +352,9 @@ static void restart_same_id(harness *h) {
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
         { "restart-dead", policy_restart, restart_dead },
+        { "restart-dead-sibling", policy_restart, restart_dead_sibling },
         { "restart-timeout", policy_restart, restart_timeout },
+        { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
 };
 

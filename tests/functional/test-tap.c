@@ -102,11 +102,16 @@ static void owner_is(const char *j, const char *key, unsigned id, const char *wh
                 tap_is_str(jstr(j, path), want, "%s", what);
 }
 
-static void expect_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
-        char *r = tclient_call(c, "call tap.create %s", args);
-        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s'", what, code);
+static void expect_op_error(tclient *c, const char *op, const char *code, const char *needle, const char *what,
+                            const char *args) {
+        char *r = tclient_call(c, "call %s %s", op, args);
+        tap_is_str(jstr(r, "code"), code, "%s: refused with '%s' (%s)", what, code, r);
         tap_has_str(jstr(r, "message"), needle, "%s: the message says why", what);
         free(r);
+}
+
+static void expect_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
+        expect_op_error(c, "tap.create", code, needle, what, args);
 }
 
 /* --- scenarios --- */
@@ -340,6 +345,124 @@ static void tap_delegatectl(harness *h) {
         free(out);
 }
 
+/* --- bridge.create --- */
+
+static const char policy_bridge[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-a-net\",\n"
+        "      \"match\": { \"uid\": 1500, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
+        "      \"bridge\": { \"names\": [\"br0\", \"br-old\"], \"enslave\": \"eth0\", \"mtu\": \"1280-9000\" },\n"
+        "      \"tap\": { \"template\": \"vnet%d\", \"bridges\": \"br0\", \"max_queues\": 2 } },\n"
+        "    { \"name\": \"adopters\",\n"
+        "      \"match\": { \"uid\": 1600 },\n"
+        "      \"bridge\": { \"names\": \"br-old\", \"adopt_existing\": true } }\n"
+        "  ]\n"
+        "}\n";
+
+/* pod-a as a CNI leaves it: eth0 (one end of a veth pair) with an address and a default route */
+static void pod_cni(void) {
+        tap_is_int(harness_netns_add("pod-a"), 0, "pod-a gets its own network namespace");
+        int r = harness_sh(NULL, "ip link add eth0-host type veth peer name eth0 netns pod-a && "
+                                 "ip -n pod-a addr add 10.244.7.5/24 dev eth0 && ip -n pod-a link set eth0 up && "
+                                 "ip -n pod-a route add default via 10.244.7.1 dev eth0");
+        tap_is_int(r, 0, "pod-a has eth0 with 10.244.7.5/24 and a default route via 10.244.7.1 (as a CNI does)");
+}
+
+static void bridge_create(harness *h) {
+        tclient a;
+        pod_cni();
+        start_a(h, &a, UID_A);
+        char *r = tclient_call(&a, "call bridge.create {\"name\":\"br0\",\"mtu\":1400,\"enslave\":[\"eth0\"]}");
+        tap_is_int(jint(r, "ok"), 1, "bridge.create br0 enslaving eth0 succeeds (%s)", r);
+        tap_is_str(jstr(r, "result.enslaved.0"), "eth0", "the reply names eth0 as enslaved");
+        free(r);
+        char *j = link_json("pod-a", "br0");
+        tap_ok(j != NULL, "kernel: br0 exists in pod-a's netns");
+        tap_is_str(jstr(j, "linkinfo.info_kind"), "bridge", "kernel: br0 is a bridge");
+        tap_is_int(jint(j, "mtu"), 1400, "kernel: br0 has MTU 1400");
+        tap_ok(harness_sh_has(",UP", "ip -n pod-a -o link show dev br0"), "kernel: br0 is up");
+        free(j);
+        j = link_json("pod-a", "eth0");
+        tap_is_str(jstr(j, "master"), "br0", "kernel: eth0 is on br0");
+        free(j);
+        tap_ok(!link_exists("", "br0"), "br0 is not in the broker's netns");
+        tap_ok(harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev br0"), "kernel: br0 took over 10.244.7.5/24");
+        tap_ok(!harness_sh_has("10.244.7.5", "ip -n pod-a -o addr show dev eth0"), "kernel: eth0 no longer has it");
+        tap_ok(harness_sh_has("default via 10.244.7.1 dev br0", "ip -n pod-a route show"),
+               "kernel: the default route goes through br0 now");
+        r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"bridge\":\"br0\"}");
+        tap_is_str(jstr(r, "result.name"), "vnet0", "a TAP device on the new bridge (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_has_str(r, "\"kind\":\"bridge\"", "state.get lists the bridge");
+        free(r);
+        r = tclient_call(&a, "call bridge.create {\"name\":\"br-old\"}");
+        tap_is_str(jstr(r, "code"), "denied", "a second bridge is over the rule's max_devices 1 (%s)", r);
+        free(r);
+
+        tclient_stop(&a); /* the session ends: everything goes back */
+        tap_ok(link_gone_soon("pod-a", "br0"), "the session ended: br0 is removed");
+        tap_ok(link_gone_soon("pod-a", "vnet0"), "and vnet0");
+        bool back = false;
+        for (int i = 0; i < 250 && !back; i++, usleep(20000))
+                back = harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0");
+        tap_ok(back, "kernel: eth0 has 10.244.7.5/24 again");
+        tap_ok(harness_sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
+               "kernel: the default route goes through eth0 again");
+        j = link_json("pod-a", "eth0");
+        tap_is_str(jstr(j, "master"), "(missing master)", "kernel: eth0 is on no bridge");
+        free(j);
+        harness_sh(NULL, "ip link del eth0-host");
+}
+
+static void expect_bridge_error(tclient *c, const char *code, const char *needle, const char *what, const char *args) {
+        expect_op_error(c, "bridge.create", code, needle, what, args);
+}
+
+static void bridge_refused(harness *h) {
+        tclient a, b;
+        pod_cni();
+        tap_is_int(harness_sh(NULL, "ip -n pod-a link add br-old type bridge && ip -n pod-a link add lo9 type veth peer name lo9p"),
+                   0, "pod-a also has a bridge br-old and a veth lo9");
+        start_a(h, &a, UID_A);
+        expect_bridge_error(&a, "denied", "not among the rule's bridge names", "a name the rule does not list",
+                            "{\"name\":\"br7\"}");
+        expect_bridge_error(&a, "denied", "not among the rule's bridge enslave names", "enslaving lo9",
+                            "{\"name\":\"br0\",\"enslave\":[\"lo9\"]}");
+        expect_bridge_error(&a, "denied", "outside the rule's bridge mtu range", "MTU 1000",
+                            "{\"name\":\"br0\",\"mtu\":1000}");
+        expect_bridge_error(&a, "exists", "already exists", "an existing bridge the rule does not adopt",
+                            "{\"name\":\"br-old\"}");
+        expect_bridge_error(&a, "bad-request", "must be a string", "a number as enslave name",
+                            "{\"name\":\"br0\",\"enslave\":[7]}");
+        expect_bridge_error(&a, "bad-request", "unknown", "an unknown key", "{\"name\":\"br0\",\"stp\":true}");
+        tap_ok(!link_exists("pod-a", "br0"), "kernel: nothing was created");
+        char *r = tclient_call(&a, "call bridge.destroy {\"name\":\"br-old\"}");
+        tap_is_str(jstr(r, "code"), "not-found", "bridge.destroy of a bridge the session did not create (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call bridge.create {\"name\":\"br0\",\"enslave\":[\"eth0\"]}");
+        tap_is_int(jint(r, "result.addresses_moved"), 1, "br0 takes over eth0 (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call bridge.destroy {\"name\":\"br0\"}");
+        tap_is_int(jint(r, "result.removed"), 1, "bridge.destroy removes it (%s)", r);
+        free(r);
+        tap_ok(!link_exists("pod-a", "br0"), "kernel: br0 is gone");
+        tap_ok(harness_sh_has("10.244.7.5/24", "ip -n pod-a -o addr show dev eth0") &&
+                       harness_sh_has("default via 10.244.7.1 dev eth0", "ip -n pod-a route show"),
+               "kernel: eth0 has its address and default route back");
+        tclient_stop(&a);
+        if (tclient_start_netns(h, &b, "kubepods.slice/pod-a", "pod-a", UID_ADOPT, UID_ADOPT, "vm-a") < 0)
+                tap_ok(0, "start the adopter");
+        r = tclient_call(&b, "call bridge.create {\"name\":\"br-old\"}");
+        tap_ok(jint(r, "result.adopted") == 1, "a rule with adopt_existing adopts br-old (%s)", r);
+        free(r);
+        tclient_stop(&b);
+        usleep(300000);
+        tap_ok(link_exists("pod-a", "br-old"), "an adopted bridge stays when the session ends");
+        harness_sh(NULL, "ip link del eth0-host");
+}
+
 /*
  * tap-vhost: vhost-net fds beside the TAP queues, when the rule allows it.
  * Without /dev/vhost-net (kernels without vhost_net, such as this test
@@ -387,6 +510,8 @@ static void tap_vhost(harness *h) {
 }
 
 static const scenario scenarios[] = {
+        { "bridge-create", policy_bridge, bridge_create },
+        { "bridge-refused", policy_bridge, bridge_refused },
         { "tap-vhost", policy_tap, tap_vhost },
         { "tap-create", policy_tap, tap_create },
         { "tap-naming", policy_tap, tap_naming },

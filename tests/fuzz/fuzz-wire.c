@@ -54,6 +54,9 @@ static void parse_all_args(const json_value *args) {
         (void) tap_create_args_parse(args, &ta, msg, sizeof(msg));
         tap_destroy_args td;
         (void) tap_destroy_args_parse(args, &td, msg, sizeof(msg));
+        bridge_create_args ba;
+        (void) bridge_create_args_parse(args, &ba, msg, sizeof(msg));
+        (void) bridge_destroy_args_parse(args, &td, msg, sizeof(msg));
         if (!args || args->type == JSON_OBJECT) {
                 bool keyed;
                 const char *secret;

@@ -895,6 +895,13 @@ harness_sched_attr harness_sched_getattr(pid_t tid) {
         return a;
 }
 
+bool harness_sh_has(const char *needle, const char *cmd) {
+        char *out = NULL;
+        bool has = harness_sh(&out, "%s", cmd) == 0 && out && strstr(out, needle);
+        free(out);
+        return has;
+}
+
 char *harness_erase_report(const char *path) {
         FILE *f = fopen(path, "re");
         if (!f)
@@ -936,7 +943,7 @@ pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
         tap_is_int(harness_netns_add(netns), 0, "%s gets its own network namespace", netns);
         char *const argv[] = { "/bin/sleep", "1000", NULL };
         pid_t pause = harness_spawn_in_pod(h, pod, netns, 65534, 65534, "/run/delegate-test/pause.log", argv);
-        tap_ok(pause > 0, "a pause process holds %s's netns", netns);
+        tap_ok(pause > 0 && harness_in_netns(pause, netns, 5000), "a pause process holds %s's netns", netns);
         return pause;
 }
 
@@ -971,4 +978,18 @@ int harness_tap_fds(pid_t q, const char *dev) {
         if (d)
                 closedir(d);
         return n;
+}
+
+bool harness_in_netns(pid_t pid, const char *netns, int timeout_ms) {
+        char mine[64], want[300];
+        snprintf(mine, sizeof(mine), "/proc/%d/ns/net", (int) pid);
+        snprintf(want, sizeof(want), "/run/netns/%s", netns);
+        for (int t = 0;; t += 10) {
+                struct stat a, b;
+                if (stat(mine, &a) == 0 && stat(want, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                        return true;
+                if (t >= timeout_ms)
+                        return false;
+                usleep(10000);
+        }
 }

@@ -99,6 +99,10 @@ pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns);
 /* Run @cmd with /bin/sh in the scenario (as root); its stdout in *ret
  * (malloc'd, may be NULL), the exit status returned (-errno on failure). */
 int harness_sh(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Wait up to @timeout_ms for @pid to have entered netns @netns (harness_netns_add()). */
+bool harness_in_netns(pid_t pid, const char *netns, int timeout_ms);
+/* Does @cmd (run with /bin/sh, as harness_sh()) succeed with @needle in its output? */
+bool harness_sh_has(const char *needle, const char *cmd);
 /* Run @cmd with /bin/sh as @uid:@gid in cgroup @pod and netns @netns. */
 int harness_sh_in_pod(harness *h, const char *pod, const char *netns, uid_t uid, gid_t gid, char **ret,
                       const char *fmt, ...) __attribute__((format(printf, 7, 8)));

@@ -156,7 +156,7 @@ static void test_broken(void) {
 
         /* rules */
         broken(RULE("{ \"name\": \"a\", \"allow\": true }"), 3, 28,
-               "unknown rule key 'allow' (allowed: name, comment, match, memlock, cgroup, sched, tap, kvmi, manage)",
+               "unknown rule key 'allow' (allowed: name, comment, match, memlock, cgroup, sched, tap, bridge, kvmi, manage)",
                "unknown rule key");
         broken(RULE("{ \"name\": \"a\", \"match\": { \"user\": 1000 } }"), 3, 39,
                "unknown match key 'user' (allowed: uid, gid, cgroup, vm, via)", "unknown match key");
@@ -564,7 +564,8 @@ static void test_decide(void) {
         /* unknown operations */
         rejected(decide(p, 1000, "memlock.get", "{}"), -EOPNOTSUPP,
                  "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set, cgroup.move, sched.set, "
-                 "tap.create, tap.destroy, kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach)",
+                 "tap.create, tap.destroy, bridge.create, bridge.destroy, kvmi.attach, kvmi.connect, "
+                 "kvmi.set-page-access, kvmi.detach)",
                  "unknown op");
 
         /* ping and state.get: always allowed, no rule needed, no args taken */

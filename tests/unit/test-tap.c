@@ -223,8 +223,56 @@ static void test_decide(void) {
         tap_ok(r == 0 && !ok, "and denied by one without");
 }
 
+/* the "bridge" section and bridge.create / bridge.destroy decisions */
+static void test_bridge(void) {
+        static const char text[] =
+                "{ \"version\": 1, \"rules\": [\n"
+                "  { \"name\": \"net\", \"match\": { \"uid\": 1000 },\n"
+                "    \"bridge\": { \"names\": [\"br0\", \"br1\"], \"enslave\": \"eth0\", \"mtu\": \"1280-9000\" } },\n"
+                "  { \"name\": \"tap-only\", \"match\": { \"uid\": 2000 }, \"tap\": {} } ] }\n";
+        _cleanup_policy_ policy *p = policy_new();
+        policy_error err = {};
+        tap_is_int(policy_load_text(p, "b.json", text, strlen(text), &err), 0, "a policy with a bridge section loads");
+        const policy_rule *r = &p->rules[0];
+        tap_ok(r->bridge.present && r->bridge.n_names == 2 && r->bridge.n_enslave == 1 && r->bridge.max_devices == 1 &&
+                       r->bridge.mtu_min == 1280 && r->bridge.mtu_max == 9000 && !r->bridge.adopt_existing,
+               "names, enslave, mtu range; max_devices defaults to 1, adopt_existing to false");
+        bool ok;
+        int q;
+        const char *why = decide(p, 1000, "bridge.create", "{\"name\":\"br0\",\"mtu\":1500,\"enslave\":[\"eth0\"]}", &ok, &q);
+        tap_ok(q == 0 && ok, "br0 enslaving eth0: allowed (%s)", why);
+        why = decide(p, 1000, "bridge.create", "{\"name\":\"br2\"}", &ok, &q);
+        tap_ok(q == 0 && !ok, "br2: denied");
+        tap_has_str(why, "bridge 'br2' is not among the rule's bridge names (br0, br1)", "br2: reason");
+        why = decide(p, 1000, "bridge.create", "{\"name\":\"br0\",\"enslave\":[\"eth1\"]}", &ok, &q);
+        tap_has_str(why, "interface 'eth1' is not among the rule's bridge enslave names (eth0)", "eth1: denied");
+        why = decide(p, 1000, "bridge.create", "{\"name\":\"br0\",\"mtu\":1000}", &ok, &q);
+        tap_has_str(why, "outside the rule's bridge mtu range 1280-9000", "MTU 1000: denied");
+        why = decide(p, 2000, "bridge.create", "{\"name\":\"br0\"}", &ok, &q);
+        tap_has_str(why, "has no section for bridge.create", "a rule with tap but no bridge section: denied");
+        why = decide(p, 1000, "bridge.destroy", "{\"name\":\"br0\"}", &ok, &q);
+        tap_ok(q == 0 && ok, "bridge.destroy: allowed (%s)", why);
+        bad(p, "bridge.create", "{}", "missing \"name\"", "bridge.create without a name");
+        bad(p, "bridge.create", "{\"name\":\"br%d\"}", "not a valid interface name", "a template as bridge name");
+        bad(p, "bridge.create", "{\"name\":\"br0\",\"enslave\":[\"br0\"]}", "cannot enslave itself", "itself");
+        bad(p, "bridge.create", "{\"name\":\"br0\",\"enslave\":[\"eth0\",\"eth0\"]}", "named twice", "twice");
+        bad(p, "bridge.create", "{\"name\":\"br0\",\"enslave\":\"eth0\"}", "must be an array", "not an array");
+        bad(p, "bridge.create", "{\"name\":\"br0\",\"mtu\":67}", "\"mtu\" must be an integer from 68", "MTU 67");
+
+        static const char nonames[] = "{ \"version\": 1, \"rules\": [ { \"name\": \"x\", \"bridge\": {} } ] }";
+        _cleanup_policy_ policy *p2 = policy_new();
+        tap_is_int(policy_load_text(p2, "n.json", nonames, strlen(nonames), &err), -EINVAL,
+                   "a bridge section without names is refused");
+        tap_has_str(err.message, "bridge needs \"names\"", "and says so");
+        static const char unknown[] =
+                "{ \"version\": 1, \"rules\": [ { \"name\": \"x\", \"bridge\": { \"names\": \"br0\", \"stp\": true } } ] }";
+        tap_is_int(policy_load_text(p2, "u.json", unknown, strlen(unknown), &err), -EINVAL, "an unknown bridge key");
+        tap_has_str(err.message, "unknown bridge key 'stp'", "is refused by name");
+}
+
 int main(void) {
         test_names();
+        test_bridge();
         test_section();
         test_broken();
         test_decide();
