@@ -129,7 +129,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
                                     "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
                                     "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
                                     "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
-                                    "that has one", (int) tid, cg);
+                                    "that has one (delegate-broker(8), REALTIME BUDGET)", (int) tid, cg);
                 return -EPERM;
         }
         if (rule && rule->sched.safety == RT_SAFETY_DEDICATED) {

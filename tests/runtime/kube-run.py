@@ -680,7 +680,7 @@ def run():
     if rt_kernel:
         vpod, vname = start_vm()
         failed = wait_for(lambda: "sched.set failed" in logs(vname), 90, 0.5)
-        ok(failed and "cpu.rt_runtime_us = 0, no realtime budget" in logs(vname),
+        ok(failed and "whose cpu.rt_runtime_us is 0" in logs(vname),
            "without a realtime budget, sched.set FIFO fails and says why (RT group scheduling)")
         if not failed:
             diag(logs(vname))
