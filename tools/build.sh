@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 if [ ! -f build/build.ninja ]; then
         meson setup build >/dev/null
 fi
-ninja -C build >/dev/null
+ninja --quiet -C build  # compiler output (errors, warnings) shows; progress does not

@@ -29,13 +29,13 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if [ ! -f build-sanitize/build.ninja ]; then
         meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C build-sanitize >/dev/null
+ninja --quiet -C build-sanitize
 meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite runtime --no-suite guest "$@" || status=$?
 
 if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C build-fuzz >/dev/null
+ninja --quiet -C build-fuzz
 DELEGATE_FUZZ_SECONDS=${DELEGATE_FUZZ_SECONDS:-20} meson test -C build-fuzz --print-errorlogs --suite fuzz || status=$?
 
 python3 - build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json \
