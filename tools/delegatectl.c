@@ -37,7 +37,7 @@ static void help(void) {
                "  state                                 what the broker did for this session\n"
                "  memlock --pid P --soft N [--hard N]   set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)\n"
                "  tap create --name N|TEMPLATE [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC]\n"
-               "             [--bridge BR] [--persist] [--exec CMD]\n"
+               "             [--bridge BR] [--persist] [--vhost] [--exec CMD]\n"
                "                                        create a TAP device in this netns; with --exec run\n"
                "                                        CMD with its fds (3, 4, ...) until it exits\n"
                "  tap destroy NAME                      remove a TAP device this session created\n"
@@ -336,11 +336,17 @@ static void wait_keeping_session(delegate_ctx *c, pid_t pid) {
         }
 }
 
-/* Run @cmd with the TAP fds as 3, 4, ... and wait for it, keeping the session; its exit status. */
-static int run_with_fds(delegate_ctx *c, const char *cmd, const char *name, int *fds, size_t n) {
-        char list[DELEGATE_MAX_FDS * 4 + 1] = "";
-        for (size_t i = 0; i < n; i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%zu", i ? ":" : "", 3 + i);
+/*
+ * Run @cmd with the @n fds as 3, 4, ... and wait for it, keeping the session;
+ * its exit status.  The first @queues are the TAP queues ($DELEGATE_TAP_FDS),
+ * the others vhost-net fds ($DELEGATE_VHOST_FDS).
+ */
+static int run_with_fds(delegate_ctx *c, const char *cmd, const char *name, int *fds, size_t n, size_t queues) {
+        char list[DELEGATE_MAX_FDS * 4 + 1] = "", vlist[DELEGATE_MAX_FDS * 4 + 1] = "";
+        for (size_t i = 0; i < n; i++) {
+                char *l = i < queues ? list : vlist;
+                snprintf(l + strlen(l), sizeof(list) - strlen(l), "%s%zu", l[0] ? ":" : "", 3 + i);
+        }
         fflush(stdout);
         pid_t pid = fork();
         if (pid < 0) {
@@ -357,6 +363,8 @@ static int run_with_fds(delegate_ctx *c, const char *cmd, const char *name, int 
                         if (dup2(hi[i], 3 + (int) i) < 0)
                                 _exit(127);
                 setenv("DELEGATE_TAP_FDS", list, 1);
+                if (vlist[0])
+                        setenv("DELEGATE_VHOST_FDS", vlist, 1);
                 setenv("DELEGATE_TAP_NAME", name, 1);
                 execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
                 _exit(127);
@@ -376,11 +384,11 @@ static int cmd_tap_create(int argc, char **argv) {
                 { "vnet-hdr", no_argument, NULL, 'v' },       { "mtu", required_argument, NULL, 'm' },
                 { "mac", required_argument, NULL, 'a' },      { "bridge", required_argument, NULL, 'b' },
                 { "persist", no_argument, NULL, 'p' },        { "exec", required_argument, NULL, 'e' },
-                {},
+                { "vhost", no_argument, NULL, 'V' },          {},
         };
         const char *name = NULL, *mac = NULL, *bridge = NULL, *exec_cmd = NULL;
         uint64_t queues = 0, mtu = 0;
-        bool vnet_hdr = false, persist = false;
+        bool vnet_hdr = false, persist = false, vhost = false;
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
@@ -412,9 +420,12 @@ static int cmd_tap_create(int argc, char **argv) {
                 case 'e':
                         exec_cmd = optarg;
                         break;
+                case 'V':
+                        vhost = true;
+                        break;
                 default:
                         return usage_error("tap create takes --name N [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC] "
-                                           "[--bridge BR] [--persist] [--exec CMD]");
+                                           "[--bridge BR] [--persist] [--vhost] [--exec CMD]");
                 }
         }
         if (!name)
@@ -440,6 +451,8 @@ static int cmd_tap_create(int argc, char **argv) {
                 json_gen_kv_str(g, "bridge", bridge);
         if (persist)
                 json_gen_kv_bool(g, "persist", true);
+        if (vhost)
+                json_gen_kv_bool(g, "vhost", true);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
@@ -466,16 +479,18 @@ static int cmd_tap_create(int argc, char **argv) {
                 if (arg_json)
                         printf("%s\n", res);
                 else
-                        printf("TAP device %s (ifindex %" PRIu64 "): %zu queue(s), mtu %" PRIu64 ", mac %s%s%s%s\n"
+                        printf("TAP device %s (ifindex %" PRIu64 "): %" PRIu64 " queue(s)%s, mtu %" PRIu64
+                               ", mac %s%s%s%s\n"
                                "(removed when this session ends: use --exec to hand its fds to a command)\n",
-                               dev, u64_of(json_get(v, "ifindex")), n, u64_of(json_get(v, "mtu")),
+                               dev, u64_of(json_get(v, "ifindex")), u64_of(json_get(v, "queues")),
+                               vhost ? " with vhost-net fds" : "", u64_of(json_get(v, "mtu")),
                                str_of(json_get(v, "mac")), json_is_string(json_get(v, "bridge")) ? ", bridge " : "",
                                str_of(json_get(v, "bridge")), persist ? ", persistent" : "");
                 close_fds(fds, n);
                 delegate_ctx_free(c);
                 return 0;
         }
-        int st = run_with_fds(c, exec_cmd, dev, fds, n);
+        int st = run_with_fds(c, exec_cmd, dev, fds, n, u64_of(json_get(v, "queues")));
         /* a clean shutdown: remove what we created before the session ends; the
          * broker may have gone away meanwhile (restart): reconnect first */
         char dargs[64];

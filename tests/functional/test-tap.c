@@ -493,6 +493,13 @@ static void tap_vhost(harness *h) {
                 tap_is_int(jint(r, "errno"), ENOENT, "errno ENOENT");
                 tap_has_str(r, "/dev/vhost-net is not available on this node", "saying what is missing");
                 tap_ok(link_gone_soon("pod-a", "vnet0"), "the TAP device made before the refusal is gone");
+                char *out = NULL;
+                int rc = harness_sh_in_pod(h, "kubepods.slice/pod-a", "pod-a", UID_VHOST, UID_VHOST, &out,
+                                           "%s --vm vm-a tap create --name 'vnet%%d' --queues 2 --vhost --exec true 2>&1",
+                                           getenv("DELEGATECTL"));
+                tap_is_int(rc, 1, "delegatectl tap create --vhost reports the refusal with status 1");
+                tap_has_str(out ? out : "", "/dev/vhost-net is not available on this node", "with the broker's reason");
+                free(out);
         } else {
                 tap_is_int(jint(r, "ok"), 1, "tap.create with vhost succeeds (%s)", r);
                 tap_is_int(jint(r, "nfds"), 4, "4 fds: 2 TAP queues and 2 vhost-net fds");
@@ -504,6 +511,15 @@ static void tap_vhost(harness *h) {
                 tap_ok(p && strstr(p, "{\"name\":\"vnet0\"") &&
                                strstr(strstr(strstr(p, "/dev/vhost-net") ? p : "", "/dev/vhost-net") + 1, "/dev/vhost-net"),
                        "the first 2 fds are vnet0's queues, the last 2 /dev/vhost-net (%s)", r);
+                char *out = NULL;
+                int rc = harness_sh_in_pod(h, "kubepods.slice/pod-a", "pod-a", UID_VHOST, UID_VHOST, &out,
+                                           "%s --vm vm-a tap create --name 'vnet%%d' --queues 2 --vhost --exec "
+                                           "'echo \"tap=$DELEGATE_TAP_FDS vhost=$DELEGATE_VHOST_FDS\"; "
+                                           "readlink /proc/self/fd/5'", getenv("DELEGATECTL"));
+                tap_is_int(rc, 0, "delegatectl tap create --vhost --exec runs the command");
+                tap_has_str(out ? out : "", "tap=3:4 vhost=5:6", "the queues are fds 3:4, the vhost-net fds 5:6");
+                tap_has_str(out ? out : "", "/dev/vhost-net", "fd 5 is /dev/vhost-net");
+                free(out);
         }
         free(r);
         tclient_stop(&v);
