@@ -470,7 +470,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         /* intent, act, confirm: a persistent device outlives every fd, so it
          * is on disk before it becomes persistent; until then it goes with
          * the fds (a broker killed meanwhile leaves nothing behind) */
-        c->tap[c->n_tap++] = rec; /* room: the quota is below SESSION_MAX_TAP */
+        c->tap[c->n_tap++] = rec; /* room: device_admit() counted it, within --max-tap <= SESSION_MAX_TAP */
         c->tap_gen++;
         c->state_dirty = true;
         if (a->persist) {
@@ -510,6 +510,27 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         request_reply_result(req, res, req->helper_fds, a->queues + n_vhost);
 }
 
+/*
+ * Admit one more device of the session, a TAP device or a bridge: they share
+ * the records and --max-tap, and the creations still in progress count too,
+ * so the records have room for every one that finishes.  0 with *@inflight
+ * and *@counted raised, or -EDQUOT after replying.
+ */
+static int device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted) {
+        client *c = req->c;
+        unsigned pending = c->tap_inflight + c->bridge_inflight;
+        if (c->n_tap + pending >= req->b->limits.max_tap) {
+                request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
+                                    "%s: the session holds %zu device(s) (TAP devices and bridges)%s, the most any "
+                                    "session may (--max-tap %u)",
+                                    req->op, c->n_tap, pending ? " and creates more" : "", req->b->limits.max_tap);
+                return -EDQUOT;
+        }
+        (*inflight)++;
+        *counted = true;
+        return 0;
+}
+
 void op_tap_create(request *req, const policy_decision *d) {
         client *c = req->c;
         tap_create_args *a = &req->tap_create.args;
@@ -519,14 +540,8 @@ void op_tap_create(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->tap_create.max_devices = d->rule->tap.max_devices;
         req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
-        if (c->n_tap + c->tap_inflight >= req->b->limits.max_tap)
-                return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                           "tap.create: the session holds %zu TAP device(s)%s, the most any session "
-                                           "may (--max-tap %u)",
-                                           c->n_tap, c->tap_inflight ? " and creates more" : "",
-                                           req->b->limits.max_tap);
-        c->tap_inflight++;
-        req->tap_create.counted = true;
+        if (device_admit(req, d, &c->tap_inflight, &req->tap_create.counted) < 0)
+                return;
         req->tap_create.gen = c->tap_gen;
         int r = helper_run_netns(req, c->pidfd, create_step, req, create_done);
         if (r < 0)
@@ -814,10 +829,12 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         unsigned live = prune(c, &o->gone, true);
         if (setns(c->pidfd, CLONE_NEWNET) < 0)
                 return fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
-        if (live >= req->bridge_create.max_devices)
+        unsigned others = c->bridge_inflight - 1;
+        if (live + others >= req->bridge_create.max_devices)
                 return fail(o, ERR_DENIED, EDQUOT,
-                            "bridge.create: the session already holds %u bridge(s), the rule's bridge max_devices is "
-                            "%" PRIu32, live, req->bridge_create.max_devices);
+                            "bridge.create: the session already holds %u bridge(s)%s, the rule's bridge max_devices is "
+                            "%" PRIu32,
+                            live, others ? " and creates more" : "", req->bridge_create.max_devices);
         if ((r = nl_open(&sk)) < 0)
                 return fail(o, ERR_SYSTEM, nl_errno(r), "netlink: %s", nl_geterror(r));
         snprintf(o->name, sizeof(o->name), "%s", a->name);
@@ -1011,10 +1028,8 @@ void op_bridge_create(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->bridge_create.max_devices = d->rule->bridge.max_devices;
         req->bridge_create.adopt_existing = d->rule->bridge.adopt_existing;
-        if (c->n_tap + c->tap_inflight >= SESSION_MAX_TAP)
-                return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                           "bridge.create: the session holds %zu device(s), the most any session may",
-                                           c->n_tap);
+        if (device_admit(req, d, &c->bridge_inflight, &req->bridge_create.counted) < 0)
+                return;
         req->bridge_create.gen = c->tap_gen;
         int r = helper_run_netns(req, c->pidfd, bridge_create_step, req, bridge_create_done);
         if (r < 0)

@@ -320,6 +320,8 @@ void request_free(request *req) {
                 safe_close(req->memlock.pidfd);
         if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
                 c->tap_inflight--;
+        if (req->op && streq(req->op, "bridge.create") && req->bridge_create.counted && c)
+                c->bridge_inflight--;
         close_fds(req->fds, req->n_fds);
         safe_close(req->own_pidfd);
         free(req->own_cgroup);

@@ -186,7 +186,8 @@ struct client {
         burst_window sched_burst;
         tap_record tap[SESSION_MAX_TAP];
         size_t n_tap;
-        unsigned tap_inflight; /* tap.create requests in progress */
+        unsigned tap_inflight;    /* tap.create requests in progress */
+        unsigned bridge_inflight; /* bridge.create requests in progress */
         uint64_t tap_gen;      /* bumped whenever tap[] changes */
         kvmi_channel *kvmi;      /* NULL until kvmi.attach, and after kvmi.detach */
         kvmi_shadow kvmi_shadow; /* what we programmed; survives a re-attach */
@@ -299,6 +300,7 @@ struct request {
                         bridge_create_args args;
                         uint32_t max_devices;
                         bool adopt_existing;
+                        bool counted; /* in c->bridge_inflight */
                         uint64_t gen;
                 } bridge_create;
         };

@@ -27,7 +27,8 @@ static const char policy_limits[] =
         "    { \"name\": \"pods\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\" },\n"
         "      \"memlock\": { \"max\": \"1G\" },\n"
-        "      \"tap\": { \"template\": \"vnet%d\", \"max_devices\": 3 } },\n"
+        "      \"tap\": { \"template\": \"vnet%d\", \"max_devices\": 3 },\n"
+        "      \"bridge\": { \"names\": \"br0\" } },\n"
         "    { \"name\": \"node-raw\",\n"
         "      \"match\": { \"uid\": [0, 1000, 1001], \"cgroup\": \"/system\" },\n"
         "      \"kvmi\": { \"gpa\": [\"0-0xfffffff\"], \"access\": \"rwx\", \"max_entries\": 100000,\n"
@@ -470,6 +471,13 @@ static void limit_tap(harness *h) {
         tap_is_int(jint(r, "errno"), EDQUOT, "errno EDQUOT");
         tap_has_str(jstr(r, "message"), "(--max-tap 1)", "naming the limit");
         free(r);
+        /* bridges count with TAP devices (delegate-broker(8), --max-tap) */
+        r = tclient_call(&a, "call bridge.create {\"name\":\"br0\"}");
+        tap_is_str(jstr(r, "code"), "denied", "a bridge is over --max-tap 1 too (the rule allows one) (%s)", r);
+        tap_is_int(jint(r, "errno"), EDQUOT, "errno EDQUOT");
+        tap_has_str(jstr(r, "message"), "(--max-tap 1)", "naming the limit");
+        free(r);
+        tap_ok(harness_sh(NULL, "ip link show br0 >/dev/null 2>&1") != 0, "kernel: no br0 was made");
         tclient_stop(&a);
 }
 
