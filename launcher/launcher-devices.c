@@ -17,9 +17,10 @@
 
 #include "launcher.h"
 
-static const char *const cache_direct[] = { [DISK_CACHE_WRITEBACK] = "off", [DISK_CACHE_NONE] = "on",
-                                            [DISK_CACHE_WRITETHROUGH] = "off", [DISK_CACHE_DIRECTSYNC] = "on",
-                                            [DISK_CACHE_UNSAFE] = "off" };
+/* The host's page cache is bypassed (O_DIRECT) in these modes. */
+static bool cache_direct(disk_cache c) {
+        return c == DISK_CACHE_NONE || c == DISK_CACHE_DIRECTSYNC;
+}
 
 /* The guest sees a write cache unless the mode writes through. */
 static bool cache_write_cache(disk_cache c) {
@@ -149,7 +150,7 @@ static int blockdev_json(const disk_spec *d, bool file_node, char **ret) {
         json_gen_kv_bool(g, "read-only", d->readonly);
         json_gen_str(g, "cache");
         yajl_gen_map_open(g);
-        json_gen_kv_bool(g, "direct", streq(cache_direct[d->cache], "on"));
+        json_gen_kv_bool(g, "direct", cache_direct(d->cache));
         json_gen_kv_bool(g, "no-flush", d->cache == DISK_CACHE_UNSAFE);
         yajl_gen_map_close(g);
         if (file_node) {
