@@ -303,21 +303,11 @@ typedef struct move_outcome {
  * no earlier than ours is put back where a new process starts, in its
  * parent's cgroup, and the broker says so.  Start times count clock ticks
  * (10 ms): a process forked in the same tick as ours has the same one, and
- * since ours was dead when the number was read again, the process holding
- * it now is another one even then.  Only an earlier start (impossible
- * while ours held the number) is left alone.
+ * since ours had exited when the number was read again, the process holding
+ * it now is another one even then, unless it is ours not yet reaped (a
+ * zombie).  An earlier start (impossible while ours held the number) is
+ * left alone too.
  */
-/* Is @pid a zombie (exited, not reaped: it still holds its number)? */
-static bool pid_is_zombie(pid_t pid) {
-        char path[64], buf[512] = "";
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        if (!f || !fgets(buf, sizeof(buf), f))
-                return false;
-        const char *p = strrchr(buf, ')');
-        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-}
-
 static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const char *want) {
         _cleanup_free_ char *now = NULL, *back = NULL;
         uint64_t t;
@@ -325,7 +315,7 @@ static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const ch
         /* our process exited (its pidfd says so): while it is a zombie the number is still
          * its own; once reaped, whoever has it is a stranger, even one started in the same tick */
         if (proc_cgroup(host, &now) < 0 || !streq(now, want) || proc_starttime(host, &t) < 0 || t < started ||
-            (t == started && pid_is_zombie(host)) || proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
+            (t == started && proc_is_zombie(host)) || proc_ppid(host, &parent) < 0 || proc_cgroup(parent, &back) < 0)
                 return;
         char num[32];
         snprintf(num, sizeof(num), "%d", (int) host);

@@ -27,12 +27,13 @@
 #define MAX_DESCENDANTS 4096
 #define MAX_ANCESTRY 128
 
-/* Signal 0 only checks existence.  EPERM means the process exists but is
- * another user's and the broker holds no CAP_KILL (it keeps none for
- * this): still alive.  ESRCH: gone. */
+/*
+ * A pidfd polls readable once its process (or thread) has exited, zombie
+ * or not: signal 0 would still reach a zombie.  Only where poll() fails,
+ * signal 0: EPERM means the process exists but is another user's and the
+ * broker holds no CAP_KILL for it (still alive), ESRCH that it is gone.
+ */
 bool pidfd_alive(int pidfd) {
-        /* a pidfd polls readable once its process (or thread) has exited, zombie or not;
-         * signal 0 would still reach a zombie */
         struct pollfd p = { .fd = pidfd, .events = POLLIN };
         int r = poll(&p, 1, 0);
         if (r < 0)

@@ -155,21 +155,37 @@ int proc_ppid(pid_t pid, pid_t *ret) {
         return 0;
 }
 
-int proc_starttime(pid_t pid, uint64_t *ret) {
-        char path[64], buf[1024];
+/*
+ * /proc/@pid/stat into @buf; *ret_fields points at the space before field 3
+ * (the state), after the command name, which may hold anything (its last ')').
+ */
+static int stat_read(pid_t pid, char *buf, size_t size, char **ret_fields) {
+        char path[64];
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        ssize_t n = read(fd, buf, size - 1);
         if (n <= 0)
                 return n < 0 ? negative_errno() : -EIO;
         buf[n] = 0;
-        /* the command name may hold anything: fields start after its last ')' */
         char *p = strrchr(buf, ')');
-        if (!p)
+        if (!p || p[1] != ' ')
                 return -EIO;
-        p++;
+        *ret_fields = p + 1;
+        return 0;
+}
+
+bool proc_is_zombie(pid_t pid) {
+        char buf[1024], *p;
+        return stat_read(pid, buf, sizeof(buf), &p) >= 0 && (p[1] == 'Z' || p[1] == 'X');
+}
+
+int proc_starttime(pid_t pid, uint64_t *ret) {
+        char buf[1024], *p;
+        int r = stat_read(pid, buf, sizeof(buf), &p);
+        if (r < 0)
+                return r;
         for (int field = 3; field < 22; field++) { /* p: the space before field 3 */
                 p = strchr(p + 1, ' ');
                 if (!p)

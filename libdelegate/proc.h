@@ -28,6 +28,8 @@ int pidfd_nspid(int pidfd, pid_t *ret, size_t max, size_t *ret_n);
 int proc_ppid(pid_t pid, pid_t *ret);
 /* Field 22 of /proc/PID/stat (clock ticks since boot): with the pid, names a process across time. */
 int proc_starttime(pid_t pid, uint64_t *ret);
+/* Has @pid exited without being reaped yet (a zombie, still holding its number)? */
+bool proc_is_zombie(pid_t pid);
 
 /* Real, effective, saved uid and gid. */
 typedef struct proc_creds {
