@@ -5,7 +5,8 @@
  * secret objects through sealed memfds, and the serial console.
  *
  * A disk key is read from its file (a Kubernetes Secret volume) into one
- * buffer, written into a sealed memfd and erased at once; QEMU gets
+ * buffer, written into a sealed memfd (secret_memfd(), which the KVMI
+ * secret uses too) and erased at once; QEMU gets
  * "-object secret,file=/dev/fd/N" and reads the memfd itself.  The key is
  * never on QEMU's command line, in its environment or in the launcher's
  * log, and no launcher buffer keeps it.
@@ -47,6 +48,23 @@ static int check_file(const char *what, const char *path, bool rw, char *err, si
         return 0;
 }
 
+int secret_memfd(const char *name, const void *data, size_t len, const char *what, char *err, size_t size) {
+        _cleanup_close_ int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (mfd < 0) {
+                snprintf(err, size, "%s: memfd_create: %m", what);
+                return negative_errno();
+        }
+        if (write(mfd, data, len) != (ssize_t) len) {
+                snprintf(err, size, "%s: cannot write the secret's memfd: %m", what);
+                return -EIO;
+        }
+        if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+                snprintf(err, size, "%s: sealing the secret's memfd: %m", what);
+                return negative_errno();
+        }
+        return TAKE_FD(mfd);
+}
+
 /**
  * key_memfd() - the key in @path as a sealed memfd (returned), read
  * through one buffer that is erased on every path.
@@ -64,32 +82,20 @@ static int key_memfd(const disk_spec *d, char *err, size_t size) {
                          d->key_file, SPEC_KEY_MAX);
                 return -EINVAL;
         }
-        _cleanup_close_ int mfd = memfd_create("delegate-disk-key", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (mfd < 0) {
-                snprintf(err, size, "disk '%s': memfd_create: %m", d->id);
-                return negative_errno();
-        }
-        char *buf = malloc(SPEC_KEY_MAX);
+        char *buf = malloc(SPEC_KEY_MAX), what[64];
         if (!buf)
                 return -ENOMEM;
+        snprintf(what, sizeof(what), "disk '%s'", d->id);
         ssize_t n = read(fd, buf, SPEC_KEY_MAX);
-        int r = 0;
+        int r;
         if (n <= 0) {
                 snprintf(err, size, "disk '%s': key file '%s': %s", d->id, d->key_file, n < 0 ? strerror(errno) : "empty");
                 r = n < 0 ? negative_errno() : -EINVAL;
-        } else if (write(mfd, buf, (size_t) n) != n) {
-                snprintf(err, size, "disk '%s': cannot write the key memfd: %m", d->id);
-                r = -EIO;
-        }
+        } else
+                r = secret_memfd("delegate-disk-key", buf, (size_t) n, what, err, size);
         explicit_bzero(buf, SPEC_KEY_MAX);
         free(buf);
-        if (r < 0)
-                return r;
-        if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-                snprintf(err, size, "disk '%s': sealing the key memfd: %m", d->id);
-                return negative_errno();
-        }
-        return TAKE_FD(mfd);
+        return r;
 }
 
 int devices_prepare(vm_spec *s, char *err, size_t size) {

@@ -8,7 +8,8 @@
  * listens on a socket in a private directory of the pod (no privilege
  * needed), gives QEMU
  *   -chardev socket,id=kvmi-chr,path=SOCK,reconnect=N
- *   -object secret,id=kvmi-key,file=KEY,format=raw      (keyed)
+ *   -object secret,id=kvmi-key,format=raw,file=/dev/fd/N (keyed: a sealed
+ *                                                          memfd, as disk keys)
  *   -object introspection,id=kvmi,chardev=kvmi-chr[,key=kvmi-key]
  * and hands every connection QEMU makes (the first, and each reconnection
  * after a reset, a resume or a dropped handshake) to the broker with
@@ -74,18 +75,13 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
         }
         snprintf(k->sock, sizeof(k->sock), "%s/kvmi.sock", k->dir);
         if (s->kvmi_keyed) {
-                snprintf(k->key, sizeof(k->key), "%s/key", k->dir);
-                int fd = open(k->key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                 size_t len = strlen(sec->string.str);
-                bool ok = fd >= 0 && write(fd, sec->string.str, len) == (ssize_t) len;
+                k->key_fd = secret_memfd("delegate-kvmi-key", sec->string.str, len, "the KVMI secret", err, size);
                 snprintf(k->secret, sizeof(k->secret), "%s", sec->string.str);
-                if (fd >= 0)
-                        close(fd);
                 explicit_bzero(sec->string.str, len);
-                if (!ok) {
+                if (k->key_fd < 0) {
                         json_free(v);
-                        snprintf(err, size, "cannot write the KVMI secret to %s: %m", k->key);
-                        return -EIO;
+                        return k->key_fd;
                 }
         }
         json_free(v);
@@ -102,7 +98,7 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
         if (r >= 0)
                 r = add_arg(s, opt);
         if (r >= 0 && s->kvmi_keyed) {
-                snprintf(opt, sizeof(opt), "secret,id=kvmi-key,file=%s,format=raw", k->key);
+                snprintf(opt, sizeof(opt), "secret,id=kvmi-key,format=raw,file=/dev/fd/%d", k->key_fd);
                 r = add_arg(s, "-object");
                 if (r >= 0)
                         r = add_arg(s, opt);
@@ -140,10 +136,7 @@ void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
 }
 
 void kvmi_hand_forget_key(kvmi_hand *k) {
-        if (k->key[0]) {
-                unlink(k->key);
-                k->key[0] = 0;
-        }
+        k->key_fd = safe_close(k->key_fd);
 }
 
 void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {

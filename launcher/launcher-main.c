@@ -539,7 +539,7 @@ static int run(void) {
         delegate_ctx *ctx = NULL;
         qemu_proc qp = { .pid = -1, .gate = -EBADF, .err_fd = -EBADF };
         qmp q = { .fd = -EBADF };
-        kvmi_hand kh = { .lfd = -EBADF };
+        kvmi_hand kh = { .lfd = -EBADF, .key_fd = -EBADF };
         int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES];
         size_t n_fds[SPEC_MAX_NICS] = { 0 };
         int qmp_pair[2] = { -EBADF, -EBADF };
@@ -612,9 +612,11 @@ static int run(void) {
         }
         const char *accel = qemu_pick_accel(&s, why, sizeof(why));
         int *fd_lists[SPEC_MAX_NICS];
-        int keep[1 + SPEC_MAX_NICS * NIC_MAX_QUEUES + SPEC_MAX_DISKS];
+        int keep[2 + SPEC_MAX_NICS * NIC_MAX_QUEUES + SPEC_MAX_DISKS];
         size_t n_keep = 0;
         keep[n_keep++] = qmp_pair[1];
+        if (kh.key_fd >= 0)
+                keep[n_keep++] = kh.key_fd;
         for (size_t i = 0; i < s.n_disks; i++)
                 if (s.disks[i].key_fd >= 0)
                         keep[n_keep++] = s.disks[i].key_fd;
@@ -630,6 +632,7 @@ static int run(void) {
         }
         qmp_pair[1] = safe_close(qmp_pair[1]);
         devices_close_keys(&s); /* the held child has its own copies */
+        kvmi_hand_forget_key(&kh);
         for (size_t i = 0; i < s.n_nics; i++)
                 for (size_t k = 0; k < n_fds[i]; k++)
                         fds[i][k] = safe_close(fds[i][k]);
@@ -653,7 +656,6 @@ static int run(void) {
                 goto out;
         }
         int64_t t_qmp = mono_us();
-        kvmi_hand_forget_key(&kh); /* QEMU read it when it made its objects */
         pid_t vcpus[SPEC_MAX_VCPUS];
         size_t n_vcpus = 0;
         if (vcpu_threads(&q, &qp, &s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)

@@ -211,6 +211,13 @@ const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size);
  * Returns 0, or -errno with @err naming the file and what is wrong.
  */
 int devices_prepare(vm_spec *s, char *err, size_t size);
+/**
+ * secret_memfd() - a memfd named @name holding the @len bytes at @data,
+ * sealed against writes, growth, shrinking and further seals, for QEMU's
+ * "-object secret,format=raw,file=/dev/fd/N": returned (close-on-exec), or
+ * -errno with @err saying what failed for @what.  The caller erases @data.
+ */
+int secret_memfd(const char *name, const void *data, size_t len, const char *what, char *err, size_t size);
 /* Close the key memfds (QEMU holds its own copies once it runs). */
 void devices_close_keys(vm_spec *s);
 /**
@@ -225,7 +232,7 @@ typedef struct kvmi_hand {
         int lfd;          /* the socket QEMU connects to, in the pod */
         char dir[64];     /* private directory: the socket and the secret */
         char sock[96];
-        char key[96];     /* the secret, for QEMU's -object secret,file= (removed once QEMU runs) */
+        int key_fd;       /* the secret in a sealed memfd, for QEMU's -object secret; -1 once QEMU has it */
         char secret[65];  /* QEMU holds it for good: given again to a restarted broker */
         bool keyed;
         unsigned handed;
@@ -242,7 +249,7 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
  * answered.  Says what happened.
  */
 void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);
-/* QEMU has read its secret: remove the file. */
+/* QEMU holds its copy of the secret's memfd: close ours. */
 void kvmi_hand_forget_key(kvmi_hand *k);
 /* Accept QEMU's pending connection and hand it over with kvmi.connect; says what the broker did. */
 void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k);

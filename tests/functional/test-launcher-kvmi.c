@@ -78,7 +78,7 @@ static void launcher_kvmi(harness *h) {
                  getenv("DELEGATE_KVMI_PEER"));
         harness_write_file(VMDIR "/vm.json", spec);
         setenv("KVMI_PEER_STATUS", STATUS, 1);
-        setenv("TMPDIR", VMDIR, 1); /* the launcher's private directory for the socket and the secret */
+        setenv("TMPDIR", VMDIR, 1); /* the launcher's private directory for the socket */
         char *argv[] = { getenv("DELEGATE_LAUNCHER"), "--spec", VMDIR "/vm.json", NULL };
         pid_t l = harness_spawn_in_pod(h, POD, NULL, 1000, 1000, LOG, argv);
         tap_ok(l > 0, "delegate-launcher started as uid 1000 in the pod");
@@ -87,13 +87,13 @@ static void launcher_kvmi(harness *h) {
         tap_ok(handed, "the launcher handed QEMU's first connection to the broker");
         tap_ok(harness_file_contains(LOG, "\"unhook\":true", 0), "the broker enabled the UNHOOK event");
         tap_ok(harness_file_contains(STATUS, "answer 1 ok", 0),
-               "QEMU found the SHA-1 of the secret (passed in a 0600 file) in the broker's answer");
+               "QEMU found the SHA-1 of the secret (passed in a sealed memfd) in the broker's answer");
         tap_ok(harness_file_contains(STATUS, "unhook-enabled 1 1", 0), "the kernel saw UNHOOK enabled");
         tap_ok(harness_file_contains(LOG, "guest running", 60000), "the guest runs (Debian's QEMU, TCG)");
         char *out = NULL;
         bool listed = harness_sh(&out, "ls %s/delegate-kvmi-*/", VMDIR) == 0 && out;
         tap_ok(listed && !strstr(out, "key") && strstr(out, "kvmi.sock"),
-               "the secret file is gone once QEMU runs; the socket stays (%s)", listed ? out : "");
+               "no secret file in the launcher's directory; the socket is there (%s)", listed ? out : "");
         free(out);
         pid_t p = peer_pid();
         tap_ok(p > 0, "the introspection client runs (pid %d)", (int) p);
