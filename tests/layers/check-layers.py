@@ -56,8 +56,6 @@ PENDING_CIRCLES = [
     # include policy.h; policy-tap.c calls ops-tap.c; ops.h includes policy.h
     {"libdelegate/ops", "libdelegate/ops-kvmi", "libdelegate/ops-tap", "libdelegate/policy",
      "libdelegate/policy-kvmi", "libdelegate/policy-tap"},
-    # issue 17, helper "layers": the launcher split removes this
-    {"launcher/launcher-devices", "launcher/launcher-qemu"},
 ]
 PENDING_LONG = {
     "broker/broker-bus.c": "registry",
