@@ -185,7 +185,7 @@ typedef struct qemu_proc {
 } qemu_proc;
 
 /**
- * qemu_build_argv() - QEMU's command line for @s, with QMP on fd @qmp_fd and
+ * qemu_build_argv() (launcher-cmdline.c) - QEMU's command line for @s, with QMP on fd @qmp_fd and
  * each NIC's TAP fds from @tap_fds / @n_tap_fds (per NIC, queues of them).
  */
 int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const *tap_fds, const size_t *n_tap_fds,
