@@ -263,19 +263,14 @@ int cmd_bus_explain(int argc, char **argv) {
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
-                char *end;
-                unsigned long v;
                 switch (ch) {
                 case 'u':
+                        if (parse_id(ch, optarg, &x.uid) < 0)
+                                return 2;
+                        break;
                 case 'g':
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || *end || v >= UINT32_MAX)
-                                return usage_error("--%s '%s' is not a numeric id", ch == 'u' ? "uid" : "gid", optarg);
-                        if (ch == 'u')
-                                x.uid = v;
-                        else
-                                x.gid = v;
+                        if (parse_id(ch, optarg, &x.gid) < 0)
+                                return 2;
                         break;
                 case 'c':
                         x.cgroup = optarg;

@@ -72,22 +72,17 @@ int cmd_policy_explain(int argc, char **argv) {
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
-                char *end;
-                unsigned long v;
                 switch (ch) {
                 case 'd':
                         dir = optarg;
                         break;
                 case 'u':
+                        if (parse_id(ch, optarg, &s.uid) < 0)
+                                return 2;
+                        break;
                 case 'g':
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || *end || v >= UINT32_MAX)
-                                return usage_error("--%s '%s' is not a numeric id", ch == 'u' ? "uid" : "gid", optarg);
-                        if (ch == 'u')
-                                s.uid = v;
-                        else
-                                s.gid = v;
+                        if (parse_id(ch, optarg, &s.gid) < 0)
+                                return 2;
                         break;
                 case 'c':
                         s.cgroup = optarg;

@@ -74,3 +74,15 @@ int open_ctx(delegate_ctx **ret, delegate_error *err) {
         *ret = c;
         return 0;
 }
+
+int parse_id(int opt, const char *arg, uint32_t *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (errno || *end || v >= UINT32_MAX) {
+                usage_error("--%s '%s' is not a numeric id", opt == 'u' ? "uid" : "gid", arg);
+                return -EINVAL;
+        }
+        *ret = (uint32_t) v;
+        return 0;
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "wire.h"
 #include "util.h"
@@ -21,3 +22,5 @@ void print_json_string(const char *s);
 int report_error(const char *op, const delegate_error *e);
 /* Connect to the broker (--socket, --vm); 0 with *ret, or -errno with @err. */
 int open_ctx(delegate_ctx **ret, delegate_error *err);
+/* --uid ('u') or --gid ('g') @arg: 0 with *ret, or -EINVAL with the usage error said. */
+int parse_id(int opt, const char *arg, uint32_t *ret);

@@ -22,7 +22,7 @@
 
 typedef struct verb {
         const char *name;     /* one word, or two ("tap create") */
-        const char *synopsis; /* its arguments; '\n' continues on the next line */
+        const char *synopsis; /* its arguments; '\n' continues on the next line, indented as written */
         const char *help;     /* '\n' continues on the next line */
         bool bus;             /* a D-Bus command (listed apart in --help) */
         int n_args;           /* arguments after the name; -1: the handler parses them */
@@ -37,7 +37,7 @@ static const verb verbs[] = {
           -1, cmd_memlock },
         { "tap create",
           "--name N|TEMPLATE [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC]\n"
-          "          [--bridge BR] [--persist] [--vhost] [--exec CMD]",
+          "             [--bridge BR] [--persist] [--vhost] [--exec CMD]",
           "create a TAP device in this netns; with --exec run\n"
           "CMD with its fds (3, 4, ...) until it exits",
           false, -1, cmd_tap_create },
@@ -83,16 +83,10 @@ static void help_verbs(bool bus) {
                 const verb *v = &verbs[i];
                 if (v->bus != bus)
                         continue;
-                int col = printf("  %s", v->name);
-                for (const char *s = v->synopsis; *s;) {
-                        size_t len = strcspn(s, "\n");
-                        col += printf(" %.*s", (int) len, s);
-                        s += len;
-                        if (*s == '\n') {
-                                s++;
-                                col = printf("\n  ") - 1;
-                        }
-                }
+                int col = printf("  %s%s%s", v->name, *v->synopsis ? " " : "", v->synopsis);
+                const char *last = strrchr(v->synopsis, '\n');
+                if (last)
+                        col = (int) strlen(last + 1);
                 help_text(col, v->help);
         }
 }
