@@ -626,50 +626,55 @@ static const sd_bus_vtable broker_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* --- signals --- */
+/* --- signals: the D-Bus sink of broker-log.h --- */
 
-static sd_bus *live_bus(broker *b) {
-        return b->bus && b->bus->bus && sd_bus_is_open(b->bus->bus) > 0 ? b->bus->bus : NULL;
+static sd_bus *live_bus(bus_state *s) {
+        return s->bus && sd_bus_is_open(s->bus) > 0 ? s->bus : NULL;
 }
 
-void bus_emit_session_opened(broker *b, const client *c) {
-        sd_bus *bus = live_bus(b);
+static void emit_session_opened(void *userdata, const log_session *e) {
+        sd_bus *bus = live_bus(userdata);
         char id[24];
         if (!bus)
                 return;
-        snprintf(id, sizeof(id), "%" PRIu64, c->session);
-        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "SessionOpened", "ssuus", id, c->vm ? c->vm : "",
-                           (uint32_t) c->cred.pid, (uint32_t) c->cred.uid, c->cgroup ? c->cgroup : "");
+        snprintf(id, sizeof(id), "%" PRIu64, e->session);
+        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "SessionOpened", "ssuus", id, e->vm ? e->vm : "",
+                           (uint32_t) e->pid, (uint32_t) e->uid, e->cgroup ? e->cgroup : "");
         sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_IFACE, "SessionCount", NULL);
 }
 
-void bus_emit_session_closed(broker *b, const client *c, const char *reason) {
-        sd_bus *bus = live_bus(b);
+static void emit_session_closed(void *userdata, const log_session *e) {
+        sd_bus *bus = live_bus(userdata);
         char id[24];
         if (!bus)
                 return;
-        snprintf(id, sizeof(id), "%" PRIu64, c->session);
-        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "SessionClosed", "sss", id, c->vm ? c->vm : "", reason);
+        snprintf(id, sizeof(id), "%" PRIu64, e->session);
+        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "SessionClosed", "sss", id, e->vm ? e->vm : "", e->reason);
         sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_IFACE, "SessionCount", NULL);
 }
 
-void bus_emit_decision(broker *b, const caller *who, const char *op, const policy_decision *d) {
-        sd_bus *bus = live_bus(b);
+static void emit_decision(void *userdata, const log_decision *d) {
+        sd_bus *bus = live_bus(userdata);
         if (!bus)
                 return;
-        const char *rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)";
-        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "Decision", "sa{sv}bss", op, 7, "via", "s",
-                           who->via_bus ? "dbus" : "socket", "uid", "u", (uint32_t) who->uid, "gid", "u",
-                           (uint32_t) who->gid, "pid", "u", (uint32_t) who->pid, "cgroup", "s",
-                           who->cgroup ? who->cgroup : "", "vm", "s", who->vm ? who->vm : "", "session", "t",
-                           who->session, d->allowed, rule, d->reason);
+        sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "Decision", "sa{sv}bss", d->op, 7, "via", "s", d->via, "uid",
+                           "u", (uint32_t) d->uid, "gid", "u", (uint32_t) d->gid, "pid", "u", (uint32_t) d->pid,
+                           "cgroup", "s", d->cgroup ? d->cgroup : "", "vm", "s", d->vm ? d->vm : "", "session", "t",
+                           d->session, d->allowed, d->rule, d->reason);
 }
 
-void bus_emit_policy_changed(broker *b) {
-        sd_bus *bus = live_bus(b);
+static void emit_policy_changed(void *userdata, _unused_ uint64_t generation) {
+        sd_bus *bus = live_bus(userdata);
         if (bus)
                 sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_IFACE, "PolicyGeneration", NULL);
 }
+
+static const log_sink bus_sink = {
+        .decision = emit_decision,
+        .session_opened = emit_session_opened,
+        .session_closed = emit_session_closed,
+        .policy_changed = emit_policy_changed,
+};
 
 /* --- connection, and retries --- */
 
@@ -815,6 +820,12 @@ int bus_setup(broker *b, const char *spec) {
                 return -ENOMEM;
         s->b = b;
         s->address = TAKE_PTR(address);
+        r = log_sink_add(&bus_sink, s);
+        if (r < 0) {
+                free(s->address);
+                free(s);
+                return r;
+        }
         b->bus = s;
         on_retry(NULL, 0, s); /* the first attempt, now */
         return 0;
@@ -824,6 +835,7 @@ void bus_free(broker *b) {
         bus_state *s = b->bus;
         if (!s)
                 return;
+        log_sink_remove(&bus_sink, s);
         sd_event_source_disable_unref(s->retry);
         if (s->bus)
                 sd_bus_detach_event(s->bus);

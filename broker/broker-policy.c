@@ -26,7 +26,7 @@ static int load(broker *b, char *errbuf, size_t size) {
         b->policy_generation++;
         log_msg(b, LOG_INFO, "policy generation %llu loaded from '%s': %zu rule(s) in %zu file(s)",
                 (unsigned long long) b->policy_generation, b->policy_dir, p->n_rules, p->n_files);
-        bus_emit_policy_changed(b);
+        audit_policy_changed(b);
         return 0;
 }
 

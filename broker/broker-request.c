@@ -480,10 +480,7 @@ static void handle_hello(client *c, const json_value *m) {
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
                 client_send(c, out, len, NULL, 0);
-        log_msg(c->b, LOG_INFO, "session %llu opened: pid %d uid %u cgroup '%s' client '%s' vm '%s'",
-                (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, c->cgroup,
-                c->name ? c->name : "", c->vm ? c->vm : "");
-        bus_emit_session_opened(c->b, c);
+        audit_session_opened(c);
 }
 
 void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds) {

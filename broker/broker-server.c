@@ -151,7 +151,7 @@ void client_free(client *c) {
                 free(c->cgroups_created[i]);
         c->dead = true; /* not counted by SessionCount any more */
         if (was_session || (c->revoked && !c->detached))
-                bus_emit_session_closed(b, c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
+                audit_session_closed(c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
         free(c->cgroup);
         erase_free(c->name); /* from the client's hello */
         erase_free(c->vm);

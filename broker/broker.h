@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "broker-limits.h"
+#include "broker-log.h"
 #include "json.h"
 #include "kvmi-shadow.h"
 #include "ops.h"
@@ -214,7 +215,6 @@ struct broker {
         char *policy_dir;
         policy *policy;
         uint64_t policy_generation;
-        bool foreground;
         bool ready_sent; /* READY=1 went to the service manager */
         bool end_saved;  /* --end-sessions: recovered sessions are undone, none waits */
         client *clients;
@@ -306,9 +306,11 @@ struct request {
         };
 };
 
-/* broker-log.c */
-void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
+/* broker-audit.c: decisions and session events, as records, to the sinks of broker-log.h */
 void audit_decision(broker *b, const caller *who, const char *op, const json_value *args, const policy_decision *d);
+void audit_session_opened(const client *c);
+void audit_session_closed(const client *c, const char *reason);
+void audit_policy_changed(const broker *b);
 
 /* broker-caps.c: keep only the capabilities the operations need; clear the
  * inheritable, ambient and bounding sets.  Returns 0 or -errno (logged). */
@@ -501,10 +503,6 @@ uint64_t state_session_next(broker *b);
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
 int bus_setup(broker *b, const char *spec);
 void bus_free(broker *b);
-void bus_emit_session_opened(broker *b, const client *c);
-void bus_emit_session_closed(broker *b, const client *c, const char *reason);
-void bus_emit_decision(broker *b, const caller *who, const char *op, const policy_decision *d);
-void bus_emit_policy_changed(broker *b);
 
 /* broker-helper.c */
 /**

@@ -263,7 +263,7 @@ static int run(void) {
                 fprintf(stderr, "delegate-broker: cannot set up the event loop: %s\n", strerror(-r));
                 return r;
         }
-        b->foreground = arg_foreground;
+        log_set_foreground(arg_foreground);
         b->limits = arg_limits;
         limits_fd_budget(b);
         b->policy_dir = strdup(arg_policy_dir);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * launcher-qemu.c - QEMU's command line, and starting it held at a gate:
- * the child exists (so the broker can act on its pid, e.g. RLIMIT_MEMLOCK)
- * before it execs QEMU.
+ * launcher-qemu.c - starting QEMU held at a gate: the child exists (so the
+ * broker can act on its pid, e.g. RLIMIT_MEMLOCK) before it execs QEMU;
+ * its argv is built with qemu_arg() (launcher-cmdline.c, launcher-devices.c).
  */
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -34,8 +34,6 @@ int qemu_arg(qemu_proc *q, const char *fmt, ...) {
         return r;
 }
 
-#define add qemu_arg
-
 const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size) {
         if (!streq(s->accel, "auto")) {
                 snprintf(why, size, "the spec asks for %s", s->accel);
@@ -53,72 +51,6 @@ const char *qemu_pick_accel(const vm_spec *s, char *why, size_t size) {
         }
         snprintf(why, size, "/dev/kvm works");
         return "kvm";
-}
-
-int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const *tap_fds, const size_t *n_tap_fds,
-                    const char *incoming, qemu_proc *q) {
-        int r = 0;
-        r |= add(q, "%s", s->qemu);
-        r |= add(q, "-name");
-        r |= add(q, "guest=%s,debug-threads=on", s->name);
-        /* paused: every delegated step happens before the guest runs */
-        if (incoming) {
-                r |= add(q, "-incoming");
-                r |= add(q, "defer");
-        } else
-                r |= add(q, "-S");
-        r |= add(q, "-nodefaults");
-        r |= add(q, "-no-user-config");
-        r |= add(q, "-display");
-        r |= add(q, "none");
-        r |= add(q, "-accel");
-        r |= add(q, "%s", accel);
-        r |= add(q, "-m");
-        r |= add(q, "%llu", (unsigned long long) (s->memory >> 20));
-        r |= add(q, "-smp");
-        r |= add(q, "%u", s->vcpus);
-        if (s->mem_lock) {
-                r |= add(q, "-overcommit");
-                r |= add(q, "mem-lock=on");
-        }
-        r |= add(q, "-chardev");
-        r |= add(q, "socket,id=qmp,fd=%d", qmp_fd);
-        r |= add(q, "-mon");
-        r |= add(q, "chardev=qmp,mode=control");
-        for (size_t i = 0; i < s->n_nics; i++) {
-                const nic_spec *n = &s->nics[i];
-                char fds[256] = "", vhostfds[256] = "";
-                /* with vhost the broker sent 2 fds per queue: the TAP queues, then the vhost-net fds */
-                bool vhost = n->vhost != NIC_VHOST_OFF && n_tap_fds[i] == 2 * (size_t) n->queues;
-                size_t queues = vhost ? n->queues : n_tap_fds[i];
-                for (size_t k = 0; k < queues; k++) {
-                        snprintf(fds + strlen(fds), sizeof(fds) - strlen(fds), "%s%d", k ? ":" : "", tap_fds[i][k]);
-                        if (vhost)
-                                snprintf(vhostfds + strlen(vhostfds), sizeof(vhostfds) - strlen(vhostfds), "%s%d",
-                                         k ? ":" : "", tap_fds[i][queues + k]);
-                }
-                r |= add(q, "-netdev");
-                if (vhost)
-                        r |= add(q, "tap,id=%s,fds=%s,vhost=on,vhostfds=%s", n->id, fds, vhostfds);
-                else
-                        r |= add(q, "tap,id=%s,fds=%s,vhost=off", n->id, fds);
-                r |= add(q, "-device");
-                r |= add(q, "virtio-net-pci,netdev=%s,id=%s-dev%s%s%s", n->id, n->id, n->mac[0] ? ",mac=" : "",
-                         n->mac, queues > 1 ? ",mq=on" : "");
-        }
-        if (s->firmware_log) {
-                /* SeaBIOS writes its log to I/O port 0x402: proof the guest ran */
-                r |= add(q, "-chardev");
-                r |= add(q, "file,id=fwlog,path=%s", s->firmware_log);
-                r |= add(q, "-device");
-                r |= add(q, "isa-debugcon,iobase=0x402,chardev=fwlog");
-        }
-        r |= devices_argv(s, q);
-        r |= add(q, "-sandbox");
-        r |= add(q, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
-        for (size_t i = 0; i < s->n_extra_args; i++)
-                r |= add(q, "%s", s->extra_args[i]);
-        return r < 0 ? -ENOMEM : 0;
 }
 
 int qemu_fork(const vm_spec *s, qemu_proc *q, const int *keep_fds, size_t n_keep) {

@@ -185,7 +185,7 @@ typedef struct qemu_proc {
 } qemu_proc;
 
 /**
- * qemu_build_argv() - QEMU's command line for @s, with QMP on fd @qmp_fd and
+ * qemu_build_argv() (launcher-cmdline.c) - QEMU's command line for @s, with QMP on fd @qmp_fd and
  * each NIC's TAP fds from @tap_fds / @n_tap_fds (per NIC, queues of them).
  */
 int qemu_build_argv(const vm_spec *s, const char *accel, int qmp_fd, int *const *tap_fds, const size_t *n_tap_fds,
@@ -280,3 +280,40 @@ bool qemu_exit_report(const vm_spec *s, qemu_proc *q, int wait_ms);
 int launcher_drop_privileges(char *err, size_t size);
 /* The supervisor's seccomp allowlist, once QEMU runs. */
 int launcher_seccomp(char *err, size_t size);
+
+/* launcher-log.c: "delegate-launcher[VM]: ..." on stdout */
+void launcher_say(const vm_spec *s, const char *fmt, ...) _printf_(2, 3);
+
+/* launcher-steps.c: the delegated steps, in order, while QEMU is paused */
+typedef struct launch {
+        vm_spec *s;
+        const char *socket;   /* the broker's; NULL: the default */
+        const char *incoming; /* a migration URI; NULL: start the guest */
+        int64_t t_start;      /* CLOCK_MONOTONIC, us: when the launcher started */
+        delegate_ctx *ctx;
+        qemu_proc qp;
+        qmp q;
+        kvmi_hand kh;
+        int fds[SPEC_MAX_NICS][NIC_MAX_QUEUES]; /* each NIC's TAP (and vhost-net) fds until QEMU has them */
+        size_t n_fds[SPEC_MAX_NICS];
+        int qmp_pair[2];
+} launch;
+/* Start the clock; nothing held yet.  @s is loaded later, before launch_steps(). */
+void launch_init(launch *l, vm_spec *s, const char *socket, const char *incoming);
+/**
+ * launch_steps() - the session, the TAP devices, QEMU forked at its gate,
+ * memlock, exec, then over QMP the vCPU threads, housekeeping and realtime,
+ * and cont (or migrate-incoming).  Returns 0 with the guest running (or
+ * migrating in), or -errno, said on stderr.
+ */
+int launch_steps(launch *l);
+/* Stop QEMU if it still runs (saying how it ended if it did), close and free everything. */
+void launch_done(launch *l);
+
+/* launcher-supervise.c */
+/**
+ * supervise() - the VM runs: signals from @sfd, QMP, the broker connection,
+ * KVMI connections and QEMU's stderr, until QEMU exits.  Returns its exit
+ * code (the signal's 128 + n), or 1 when polling fails; QEMU is reaped.
+ */
+int supervise(launch *l, int sfd);

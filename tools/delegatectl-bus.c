@@ -4,12 +4,21 @@
  * session, explain, reload, revoke): an sd-bus client of
  * org.delegate.Broker1.  See delegatectl(1).
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <systemd/sd-bus.h>
 
-#include "delegatectl.h"
+#include "delegatectl-bus.h"
+#include "delegatectl-util.h"
+#include "ops.h"
 #include "policy.h"
+
+typedef struct bus_explain {
+        const char *op, *args, *cgroup, *vm, *via;
+        uid_t uid;
+        gid_t gid;
+} bus_explain;
 
 #define DEST "org.delegate.Broker1"
 #define PATH "/org/delegate/Broker1"
@@ -219,7 +228,8 @@ static int cmd_explain(sd_bus *bus, const bus_explain *x) {
         return allowed ? 0 : 1;
 }
 
-int bus_command(const char *spec, const char *cmd, const char *id, const bus_explain *x) {
+/* status | sessions | session ID | reload | revoke ID | explain (@x) over D-Bus @spec. */
+static int bus_command(const char *spec, const char *cmd, const char *id, const bus_explain *x) {
         _cleanup_(bus_unrefp) sd_bus *bus = NULL;
         if (open_bus(spec, &bus) < 0)
                 return 1;
@@ -234,4 +244,56 @@ int bus_command(const char *spec, const char *cmd, const char *id, const bus_exp
         if (streq(cmd, "revoke"))
                 return cmd_revoke(bus, id);
         return cmd_explain(bus, x);
+}
+
+int cmd_bus(int argc, char **argv) {
+        return bus_command(arg_bus, argv[0], argc > 1 ? argv[1] : NULL, NULL);
+}
+
+int cmd_bus_explain(int argc, char **argv) {
+        static const struct option options[] = {
+                { "uid", required_argument, NULL, 'u' },
+                { "gid", required_argument, NULL, 'g' },
+                { "cgroup", required_argument, NULL, 'c' },
+                { "vm", required_argument, NULL, 'v' },
+                { "via", required_argument, NULL, 'V' },
+                {},
+        };
+        bus_explain x = { .uid = (uid_t) -1, .gid = (gid_t) -1 };
+        int ch;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
+                switch (ch) {
+                case 'u':
+                        if (parse_id(ch, optarg, &x.uid) < 0)
+                                return 2;
+                        break;
+                case 'g':
+                        if (parse_id(ch, optarg, &x.gid) < 0)
+                                return 2;
+                        break;
+                case 'c':
+                        x.cgroup = optarg;
+                        break;
+                case 'v':
+                        x.vm = optarg;
+                        break;
+                case 'V':
+                        x.via = optarg;
+                        break;
+                default:
+                        return usage_error("explain --uid U [--gid G] --cgroup C [--vm V] [--via V] OP [ARGS]");
+                }
+        }
+        if (x.uid == (uid_t) -1 || !x.cgroup)
+                return usage_error("explain needs --uid and --cgroup");
+        if (x.gid == (gid_t) -1)
+                x.gid = x.uid;
+        if (optind >= argc)
+                return usage_error("explain needs an operation (%s)", op_names());
+        x.op = argv[optind++];
+        x.args = optind < argc ? argv[optind++] : "";
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        return bus_command(arg_bus, "explain", NULL, &x);
 }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 
 #include "delegatectl-kvmi.h"
+#include "delegatectl-util.h"
 #include "json.h"
 #include "wire.h"
 
@@ -117,17 +118,11 @@ static int command(delegate_ctx *c, char *line, bool json) {
         return 1;
 }
 
-int cmd_kvmi(int argc, char **argv, const char *broker_socket, const char *vm, bool json) {
+int cmd_kvmi(int argc, char **argv) {
         static const struct option options[] = { { "unkeyed", no_argument, NULL, 'u' }, {} };
         bool keyed = true;
         int ch;
         optind = 1;
-        if (argc < 2 || !streq(argv[1], "run")) {
-                fprintf(stderr, "delegatectl: kvmi run [--unkeyed] [--] PROG [ARG...]\n");
-                return 2;
-        }
-        argc--;
-        argv++;
         while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
                 if (ch != 'u')
                         return 2;
@@ -139,14 +134,14 @@ int cmd_kvmi(int argc, char **argv, const char *broker_socket, const char *vm, b
         }
         delegate_ctx *c;
         delegate_error e;
-        if (delegate_open(DELEGATE_API_VERSION, broker_socket, "delegatectl", vm, &c, &e) < 0)
-                return print_reply(-1, NULL, &e, json);
+        if (delegate_open(DELEGATE_API_VERSION, arg_socket, "delegatectl", arg_vm, &c, &e) < 0)
+                return print_reply(-1, NULL, &e, arg_json);
         _cleanup_erase_free_ char *res = NULL;
         int r = delegate_call_with_fds(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0,
                                        &res, NULL, 0, NULL, &e);
         if (r < 0) {
                 delegate_ctx_free(c);
-                return print_reply(r, NULL, &e, json);
+                return print_reply(r, NULL, &e, arg_json);
         }
         _cleanup_json_ json_value *v = NULL;
         json_parse_error je;
@@ -188,14 +183,14 @@ int cmd_kvmi(int argc, char **argv, const char *broker_socket, const char *vm, b
                         if (fd >= 0) {
                                 r = delegate_call_with_fds(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, &cres, NULL, 0,
                                                            NULL, &e);
-                                print_reply(r, cres, &e, json);
+                                print_reply(r, cres, &e, arg_json);
                                 fflush(stdout);
                         }
                 }
                 if (p[0].revents) {
                         if (!fgets(line, sizeof(line), stdin))
                                 break;
-                        rc |= command(c, line, json);
+                        rc |= command(c, line, arg_json);
                         fflush(stdout);
                 }
         }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* delegatectl-kvmi.h - the kvmi command (delegatectl-kvmi.c) */
 #pragma once
 
-#include <stdbool.h>
-
-/* "delegatectl kvmi run ..." (delegatectl(1)); returns the exit status. */
-int cmd_kvmi(int argc, char **argv, const char *socket, const char *vm, bool json);
+/* "delegatectl kvmi run ..." (delegatectl(1)), from "run" on; returns the exit status. */
+int cmd_kvmi(int argc, char **argv);

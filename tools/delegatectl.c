@@ -2,65 +2,101 @@
 /*
  * delegatectl - operator and debug client of delegate-broker.
  * See delegatectl(1).
+ *
+ * Every command is one row of the verb table below: its words, synopsis,
+ * help and handler.  The table drives the dispatch and --help; the
+ * commands themselves live in delegatectl-ops.c (broker socket),
+ * delegatectl-kvmi.c, delegatectl-policy.c (offline) and
+ * delegatectl-bus.c (D-Bus).
  */
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <stdarg.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #include "config.h"
+#include "delegatectl-bus.h"
 #include "delegatectl-kvmi.h"
-#include "delegatectl.h"
-#include "json.h"
-#include "memlock.h"
-#include "ops.h"
-#include "policy.h"
-#include "proc.h"
-#include "size.h"
+#include "delegatectl-ops.h"
+#include "delegatectl-policy.h"
+#include "delegatectl-util.h"
 #include "wire.h"
 
-static const char *arg_socket = NULL;
-static const char *arg_vm = NULL;
-bool arg_json = false;
-static const char *arg_bus = "system";
+typedef struct verb {
+        const char *name;     /* one word, or two ("tap create") */
+        const char *synopsis; /* its arguments; '\n' continues on the next line, indented as written */
+        const char *help;     /* '\n' continues on the next line */
+        bool bus;             /* a D-Bus command (listed apart in --help) */
+        int n_args;           /* arguments after the name; -1: the handler parses them */
+        /* the command's words from the last of its name on; returns the exit status */
+        int (*run)(int argc, char **argv);
+} verb;
+
+static const verb verbs[] = {
+        { "ping", "", "check the broker answers", false, 0, cmd_ping },
+        { "state", "", "what the broker did for this session", false, 0, cmd_state },
+        { "memlock", "--pid P --soft N [--hard N]", "set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)", false,
+          -1, cmd_memlock },
+        { "tap create",
+          "--name N|TEMPLATE [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC]\n"
+          "             [--bridge BR] [--persist] [--vhost] [--exec CMD]",
+          "create a TAP device in this netns; with --exec run\n"
+          "CMD with its fds (3, 4, ...) until it exits",
+          false, -1, cmd_tap_create },
+        { "tap destroy", "NAME", "remove a TAP device this session created", false, -1, cmd_tap_destroy },
+        { "cgroup-move", "--target T (--tid ID... | --pid P) [--create] [--cpus LIST]",
+          "move threads or a process to a cgroup below ours", false, -1, cmd_cgroup_move },
+        { "sched", "--tid ID --policy P [--priority N] [--nice N] [--cpus LIST]",
+          "set a thread's scheduling (fifo, rr, other, ...)", false, -1, cmd_sched },
+        { "kvmi run", "[--unkeyed] [--] PROG [ARG...]",
+          "attach KVMI, run PROG with the channel as fd 3,\n"
+          "then read set/file/state/detach lines from stdin",
+          false, -1, cmd_kvmi },
+        { "policy check", "DIR", "validate a policy directory", false, -1, cmd_policy_check },
+        { "policy explain", "--policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]",
+          "which rule decides OP, and why (offline)", false, -1, cmd_policy_explain },
+        { "status", "", "API version, policy generation, sessions", true, 0, cmd_bus },
+        { "sessions", "", "list the sessions", true, 0, cmd_bus },
+        { "session", "ID", "one session's state", true, 1, cmd_bus },
+        { "explain", "--uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] OP [ARGS-JSON]",
+          "which rule decides OP, asked of the broker", true, -1, cmd_bus_explain },
+        { "reload", "", "reload the broker's policy", true, 0, cmd_bus },
+        { "revoke", "ID", "undo a session's delegations and close it", true, 1, cmd_bus },
+};
+
+#define HELP_COLUMN 40
+
+/* One line of text after @col columns were printed: pad to HELP_COLUMN, or go to the next line. */
+static void help_text(int col, const char *text) {
+        for (const char *s = text; *s;) {
+                size_t len = strcspn(s, "\n");
+                if (col >= HELP_COLUMN - 1) {
+                        putchar('\n');
+                        col = 0;
+                }
+                printf("%*s%.*s\n", HELP_COLUMN - col, "", (int) len, s);
+                col = 0;
+                s += len + (s[len] == '\n');
+        }
+}
+
+static void help_verbs(bool bus) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                const verb *v = &verbs[i];
+                if (v->bus != bus)
+                        continue;
+                int col = printf("  %s%s%s", v->name, *v->synopsis ? " " : "", v->synopsis);
+                const char *last = strrchr(v->synopsis, '\n');
+                if (last)
+                        col = (int) strlen(last + 1);
+                help_text(col, v->help);
+        }
+}
 
 static void help(void) {
-        printf("Usage: delegatectl [OPTIONS] COMMAND ...\n"
-               "\n"
-               "Commands:\n"
-               "  ping                                  check the broker answers\n"
-               "  state                                 what the broker did for this session\n"
-               "  memlock --pid P --soft N [--hard N]   set RLIMIT_MEMLOCK of P (sizes: 64M, 2G, unlimited)\n"
-               "  tap create --name N|TEMPLATE [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC]\n"
-               "             [--bridge BR] [--persist] [--vhost] [--exec CMD]\n"
-               "                                        create a TAP device in this netns; with --exec run\n"
-               "                                        CMD with its fds (3, 4, ...) until it exits\n"
-               "  tap destroy NAME                      remove a TAP device this session created\n"
-               "  cgroup-move --target T (--tid ID... | --pid P) [--create] [--cpus LIST]\n"
-               "                                        move threads or a process to a cgroup below ours\n"
-               "  sched --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]\n"
-               "                                        set a thread's scheduling (fifo, rr, other, ...)\n"
-               "  kvmi run [--unkeyed] [--] PROG [ARG...]\n"
-               "                                        attach KVMI, run PROG with the channel as fd 3,\n"
-               "                                        then read set/file/state/detach lines from stdin\n"
-               "  policy check DIR                      validate a policy directory\n"
-               "  policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS-JSON]\n"
-               "                                        which rule decides OP, and why (offline)\n"
-               "\n"
-               "Over D-Bus (org.delegate.Broker1, see --bus):\n"
-               "  status                                API version, policy generation, sessions\n"
-               "  sessions                              list the sessions\n"
-               "  session ID                            one session's state\n"
-               "  explain --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] OP [ARGS-JSON]\n"
-               "                                        which rule decides OP, asked of the broker\n"
-               "  reload                                reload the broker's policy\n"
-               "  revoke ID                             undo a session's delegations and close it\n"
-               "\n"
+        printf("Usage: delegatectl [OPTIONS] COMMAND ...\n\nCommands:\n");
+        help_verbs(false);
+        printf("\nOver D-Bus (org.delegate.Broker1, see --bus):\n");
+        help_verbs(true);
+        printf("\n"
                "Options:\n"
                "  -s, --socket PATH   broker socket (default: $%s or %s)\n"
                "      --vm NAME       VM name sent in the hello\n"
@@ -71,843 +107,23 @@ static void help(void) {
                DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH);
 }
 
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "delegatectl: ");
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\nTry 'delegatectl --help'.\n");
-        va_end(ap);
-        return 2;
-}
-
-void print_json_string(const char *s) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *out = NULL;
-        json_gen_str(g, s);
-        if (json_gen_take(g, &out, NULL) == 0)
-                fputs(out, stdout);
-}
-
-static int report_error(const char *op, const delegate_error *e) {
-        if (arg_json) {
-                printf("{\"ok\":false,\"error\":{\"code\":");
-                print_json_string(e->code);
-                printf(",\"errno\":%d,\"message\":", e->errno_value);
-                print_json_string(e->message);
-                if (e->rule[0]) {
-                        printf(",\"rule\":");
-                        print_json_string(e->rule);
-                }
-                printf("}}\n");
-        } else {
-                fprintf(stderr, "delegatectl: %s failed: %s", op, e->code);
-                if (e->errno_value)
-                        fprintf(stderr, " (errno %d, %s)", e->errno_value, strerror(e->errno_value));
-                if (e->rule[0])
-                        fprintf(stderr, ", rule '%s'", e->rule);
-                fprintf(stderr, ": %s\n", e->message);
-        }
-        return 1;
-}
-
-static int open_ctx(delegate_ctx **ret, delegate_error *err) {
-        delegate_ctx *c;
-        int r = delegate_ctx_new(DELEGATE_API_VERSION, &c, err);
-        if (r < 0)
-                return r;
-        if ((r = delegate_ctx_set_socket(c, arg_socket)) < 0 ||
-            (r = delegate_ctx_set_identity(c, "delegatectl", arg_vm)) < 0) {
-                delegate_ctx_free(c);
-                return error_set(err, r, "local", -r, "invalid socket path or VM name");
-        }
-        delegate_ctx_set_mode(c, DELEGATE_MODE_BROKER);
-        r = delegate_connect(c, err);
-        if (r < 0) {
-                delegate_ctx_free(c);
-                return r;
-        }
-        *ret = c;
-        return 0;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static const char *str_of(const json_value *v) {
-        return json_is_string(v) ? v->string.str : "";
-}
-
-static uint64_t u64_of(const json_value *v) {
-        uint64_t x = 0;
-        json_to_size(v, &x);
-        return x;
-}
-
-static int cmd_ping(void) {
-        delegate_ctx *c;
-        delegate_error e;
-        _cleanup_erase_free_ char *res = NULL;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        uint64_t t0 = now_usec();
-        int r = delegate_call(c, "ping", NULL, &res, NULL, 0, NULL, NULL, &e);
-        uint64_t dt = now_usec() - t0;
-        if (r < 0) {
-                delegate_ctx_free(c);
-                return report_error("ping", &e);
-        }
-        if (arg_json)
-                printf("%s\n", res);
-        else {
-                _cleanup_json_ json_value *v = NULL;
-                json_parse_error je;
-                if (json_parse(res, strlen(res), false, &v, &je) == 0)
-                        printf("broker %s speaks API %d; session %" PRIu64 ", policy generation %" PRIu64
-                               ", round trip %" PRIu64 " us\n",
-                               str_of(json_get(v, "broker")), delegate_ctx_broker_api(c), delegate_ctx_session(c),
-                               u64_of(json_get(v, "policy_generation")), dt);
-        }
-        delegate_ctx_free(c);
-        return 0;
-}
-
-static int cmd_state(void) {
-        delegate_ctx *c;
-        delegate_error e;
-        _cleanup_erase_free_ char *res = NULL;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        int r = delegate_state_get(c, &res, &e);
-        delegate_ctx_free(c);
-        if (r < 0)
-                return report_error("state.get", &e);
-        if (arg_json) {
-                printf("%s\n", res);
-                return 0;
-        }
-        _cleanup_json_ json_value *v = NULL;
-        json_parse_error je;
-        if (json_parse(res, strlen(res), false, &v, &je) < 0)
-                return 1;
-        const json_value *peer = json_get(v, "peer"), *req = json_get(v, "requests"), *ml = json_get(v, "memlock");
-        printf("session %" PRIu64 " (vm '%s'): peer pid %" PRIu64 ", uid %" PRIu64 ", cgroup %s\n",
-               u64_of(json_get(v, "session")), str_of(json_get(v, "vm")), u64_of(json_get(peer, "pid")),
-               u64_of(json_get(peer, "uid")), str_of(json_get(peer, "cgroup")));
-        printf("requests: %" PRIu64 " allowed, %" PRIu64 " denied\n", u64_of(json_get(req, "allowed")),
-               u64_of(json_get(req, "denied")));
-        for (size_t i = 0; ml && ml->type == JSON_ARRAY && i < ml->array.n; i++) {
-                char b1[32], b2[32];
-                const json_value *m = ml->array.items[i];
-                printf("memlock: pid %" PRIu64 " soft %s hard %s\n", u64_of(json_get(m, "pid")),
-                       format_size(u64_of(json_get(m, "soft")), b1, sizeof(b1)),
-                       format_size(u64_of(json_get(m, "hard")), b2, sizeof(b2)));
-        }
-        return 0;
-}
-
-static int cmd_memlock(int argc, char **argv) {
-        static const struct option options[] = {
-                { "pid", required_argument, NULL, 'p' },
-                { "soft", required_argument, NULL, 's' },
-                { "hard", required_argument, NULL, 'H' },
-                {},
-        };
-        int64_t pid = -1;
-        uint64_t soft = 0, hard = DELEGATE_LIMIT_KEEP;
-        bool have_soft = false;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                char *end;
-                switch (ch) {
-                case 'p':
-                        errno = 0;
-                        pid = strtoll(optarg, &end, 10);
-                        if (errno || *end || pid < 0 || pid > INT32_MAX)
-                                return usage_error("--pid '%s' is not a process id", optarg);
-                        break;
-                case 's':
-                        if (parse_size(optarg, &soft) < 0)
-                                return usage_error("--soft '%s' is not a size (e.g. 65536, 64M, 2G, unlimited)",
-                                                   optarg);
-                        have_soft = true;
-                        break;
-                case 'H':
-                        if (parse_size(optarg, &hard) < 0)
-                                return usage_error("--hard '%s' is not a size (e.g. 65536, 64M, 2G, unlimited)",
-                                                   optarg);
-                        break;
-                default:
-                        return usage_error("memlock takes --pid P --soft N [--hard N]");
-                }
-        }
-        if (pid < 0 || !have_soft)
-                return usage_error("memlock needs --pid and --soft");
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-
-        delegate_ctx *c;
-        delegate_error e;
-        delegate_memlock_result res;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        int r = delegate_memlock_set(c, (pid_t) pid, soft, hard, &res, &e);
-        delegate_ctx_free(c);
-        if (r < 0)
-                return report_error("memlock.set", &e);
-        char b1[32], b2[32], b3[32], b4[32];
-        if (arg_json) {
-                /* the protocol's own result shape, from the one generator of it */
-                struct rlimit old = { u64_to_rlim(res.old_soft), u64_to_rlim(res.old_hard) };
-                struct rlimit now = { u64_to_rlim(res.soft), u64_to_rlim(res.hard) };
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
-                _cleanup_erase_free_ char *out = NULL;
-                if (!g)
-                        return 1;
-                memlock_result_gen(g, (pid_t) pid, &old, &now);
-                if (json_gen_take(g, &out, NULL) < 0)
-                        return 1;
-                printf("%s\n", out);
-        } else
-                printf("RLIMIT_MEMLOCK of pid %" PRIi64 "%s: soft %s (was %s), hard %s (was %s)\n", pid,
-                       pid == 0 ? " (delegatectl itself)" : "",
-                       format_size(res.soft, b1, sizeof(b1)), format_size(res.old_soft, b2, sizeof(b2)),
-                       format_size(res.hard, b3, sizeof(b3)), format_size(res.old_hard, b4, sizeof(b4)));
-        return 0;
-}
-
-/* Reconnect to the broker, resuming the session, for up to @timeout_ms. */
-static int reconnect(delegate_ctx *c, int timeout_ms, delegate_error *e) {
-        unsigned delay_ms = 100;
-        for (int waited = 0;; waited += (int) delay_ms) {
-                if (delegate_connect(c, e) >= 0) {
-                        fprintf(stderr, "delegatectl: reconnected to the broker: %s\n",
-                                delegate_ctx_resumed(c) ? "session resumed"
-                                                        : "a new session (the broker had not kept the old one)");
-                        return 0;
-                }
-                if (waited >= timeout_ms)
-                        return -ETIMEDOUT;
-                struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
-                nanosleep(&d, NULL);
-                delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
-        }
-}
-
-/*
- * While the command @pid runs, keep the session that holds its TAP devices:
- * the broker never speaks unasked, so its socket turning readable means it
- * went away (a restart); reconnect at once, resuming the session, before
- * the new broker's --resume-timeout undoes it.
- */
-static void wait_keeping_session(delegate_ctx *c, pid_t pid) {
-        _cleanup_close_ int pfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        if (pfd < 0)
-                return; /* waitpid() alone */
-        for (;;) {
-                struct pollfd p[2] = { { pfd, POLLIN, 0 }, { delegate_ctx_fd(c), POLLIN, 0 } };
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return;
-                }
-                if (p[0].revents)
-                        return; /* the command exited */
-                if (!p[1].revents)
+/* The row whose words begin @argv (@argc of them), with *ret_words its number of words; NULL: none. */
+static const verb *verb_find(int argc, char **argv, int *ret_words) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                const char *name = verbs[i].name, *space = strchr(name, ' ');
+                size_t first = space ? (size_t) (space - name) : strlen(name);
+                if (strlen(argv[0]) != first || strncmp(argv[0], name, first) != 0)
                         continue;
-                delegate_error e;
-                char *st = NULL;
-                if (delegate_state_get(c, &st, &e) >= 0) {
-                        delegate_free_string(st);
-                        continue;
+                if (!space) {
+                        *ret_words = 1;
+                        return &verbs[i];
                 }
-                fprintf(stderr, "delegatectl: the broker went away (%s); reconnecting while the command runs\n",
-                        e.message);
-                while (reconnect(c, 2000, &e) < 0) {
-                        struct pollfd q = { pfd, POLLIN, 0 };
-                        if (poll(&q, 1, 0) > 0)
-                                return; /* the command is done: the caller reconnects for tap.destroy */
+                if (argc >= 2 && streq(argv[1], space + 1)) {
+                        *ret_words = 2;
+                        return &verbs[i];
                 }
         }
-}
-
-/*
- * Run @cmd with the @n fds as 3, 4, ... and wait for it, keeping the session;
- * its exit status.  The first @queues are the TAP queues ($DELEGATE_TAP_FDS),
- * the others vhost-net fds ($DELEGATE_VHOST_FDS).
- */
-static int run_with_fds(delegate_ctx *c, const char *cmd, const char *name, int *fds, size_t n, size_t queues) {
-        char list[DELEGATE_MAX_FDS * 4 + 1] = "", vlist[DELEGATE_MAX_FDS * 4 + 1] = "";
-        for (size_t i = 0; i < n; i++) {
-                char *l = i < queues ? list : vlist;
-                snprintf(l + strlen(l), sizeof(list) - strlen(l), "%s%zu", l[0] ? ":" : "", 3 + i);
-        }
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) {
-                fprintf(stderr, "delegatectl: fork: %m\n");
-                return 1;
-        }
-        if (pid == 0) {
-                int hi[DELEGATE_MAX_FDS];
-                /* first out of the way of 3..3+n, then into place (dup2 clears O_CLOEXEC) */
-                for (size_t i = 0; i < n; i++)
-                        if ((hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + (int) n)) < 0)
-                                _exit(127);
-                for (size_t i = 0; i < n; i++)
-                        if (dup2(hi[i], 3 + (int) i) < 0)
-                                _exit(127);
-                setenv("DELEGATE_TAP_FDS", list, 1);
-                if (vlist[0])
-                        setenv("DELEGATE_VHOST_FDS", vlist, 1);
-                setenv("DELEGATE_TAP_NAME", name, 1);
-                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
-                _exit(127);
-        }
-        close_fds(fds, n); /* the command holds the device now */
-        wait_keeping_session(c, pid);
-        int st;
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return 1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int cmd_tap_create(int argc, char **argv) {
-        static const struct option options[] = {
-                { "name", required_argument, NULL, 'n' },     { "queues", required_argument, NULL, 'q' },
-                { "vnet-hdr", no_argument, NULL, 'v' },       { "mtu", required_argument, NULL, 'm' },
-                { "mac", required_argument, NULL, 'a' },      { "bridge", required_argument, NULL, 'b' },
-                { "persist", no_argument, NULL, 'p' },        { "exec", required_argument, NULL, 'e' },
-                { "vhost", no_argument, NULL, 'V' },          {},
-        };
-        const char *name = NULL, *mac = NULL, *bridge = NULL, *exec_cmd = NULL;
-        uint64_t queues = 0, mtu = 0;
-        bool vnet_hdr = false, persist = false, vhost = false;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                char *end;
-                switch (ch) {
-                case 'n':
-                        name = optarg;
-                        break;
-                case 'q':
-                case 'm':
-                        errno = 0;
-                        *(ch == 'q' ? &queues : &mtu) = strtoull(optarg, &end, 10);
-                        if (errno || *end || !*optarg || optarg[0] == '-')
-                                return usage_error("--%s '%s' is not a number", ch == 'q' ? "queues" : "mtu",
-                                                   optarg);
-                        break;
-                case 'v':
-                        vnet_hdr = true;
-                        break;
-                case 'a':
-                        mac = optarg;
-                        break;
-                case 'b':
-                        bridge = optarg;
-                        break;
-                case 'p':
-                        persist = true;
-                        break;
-                case 'e':
-                        exec_cmd = optarg;
-                        break;
-                case 'V':
-                        vhost = true;
-                        break;
-                default:
-                        return usage_error("tap create takes --name N [--queues Q] [--vnet-hdr] [--mtu M] [--mac MAC] "
-                                           "[--bridge BR] [--persist] [--vhost] [--exec CMD]");
-                }
-        }
-        if (!name)
-                return usage_error("tap create needs --name (a name, or a template like 'vnet%%d')");
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL, *res = NULL;
-        if (!g)
-                return 1;
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "name", name);
-        if (queues)
-                json_gen_kv_u64(g, "queues", queues);
-        if (vnet_hdr)
-                json_gen_kv_bool(g, "vnet_hdr", true);
-        if (mtu)
-                json_gen_kv_u64(g, "mtu", mtu);
-        if (mac)
-                json_gen_kv_str(g, "mac", mac);
-        if (bridge)
-                json_gen_kv_str(g, "bridge", bridge);
-        if (persist)
-                json_gen_kv_bool(g, "persist", true);
-        if (vhost)
-                json_gen_kv_bool(g, "vhost", true);
-        yajl_gen_map_close(g);
-        if (json_gen_take(g, &args, NULL) < 0)
-                return 1;
-
-        delegate_ctx *c;
-        delegate_error e;
-        int fds[DELEGATE_MAX_FDS];
-        size_t n = 0;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        if (delegate_call(c, "tap.create", args, &res, fds, DELEGATE_MAX_FDS, &n, NULL, &e) < 0) {
-                delegate_ctx_free(c);
-                return report_error("tap.create", &e);
-        }
-        _cleanup_json_ json_value *v = NULL;
-        json_parse_error je;
-        if (json_parse(res, strlen(res), false, &v, &je) < 0) {
-                close_fds(fds, n);
-                delegate_ctx_free(c);
-                return 1;
-        }
-        const char *dev = str_of(json_get(v, "name"));
-        if (!exec_cmd) {
-                if (arg_json)
-                        printf("%s\n", res);
-                else
-                        printf("TAP device %s (ifindex %" PRIu64 "): %" PRIu64 " queue(s)%s, mtu %" PRIu64
-                               ", mac %s%s%s%s\n"
-                               "(removed when this session ends: use --exec to hand its fds to a command)\n",
-                               dev, u64_of(json_get(v, "ifindex")), u64_of(json_get(v, "queues")),
-                               vhost ? " with vhost-net fds" : "", u64_of(json_get(v, "mtu")),
-                               str_of(json_get(v, "mac")), json_is_string(json_get(v, "bridge")) ? ", bridge " : "",
-                               str_of(json_get(v, "bridge")), persist ? ", persistent" : "");
-                close_fds(fds, n);
-                delegate_ctx_free(c);
-                return 0;
-        }
-        int st = run_with_fds(c, exec_cmd, dev, fds, n, u64_of(json_get(v, "queues")));
-        /* a clean shutdown: remove what we created before the session ends; the
-         * broker may have gone away meanwhile (restart): reconnect first */
-        char dargs[64];
-        snprintf(dargs, sizeof(dargs), "{\"name\":\"%s\"}", dev);
-        int r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
-        if (r < 0 && streq(e.code, "local") && reconnect(c, 60000, &e) >= 0)
-                r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
-        if (r < 0)
-                report_error("tap.destroy", &e);
-        delegate_ctx_free(c);
-        return st;
-}
-
-static int cmd_tap_destroy(int argc, char **argv) {
-        if (argc != 2)
-                return usage_error("tap destroy takes one interface name");
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL, *res = NULL;
-        if (!g)
-                return 1;
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "name", argv[1]);
-        yajl_gen_map_close(g);
-        if (json_gen_take(g, &args, NULL) < 0)
-                return 1;
-        delegate_ctx *c;
-        delegate_error e;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        int r = delegate_call(c, "tap.destroy", args, &res, NULL, 0, NULL, NULL, &e);
-        delegate_ctx_free(c);
-        if (r < 0)
-                return report_error("tap.destroy", &e);
-        printf("%s\n", arg_json ? res : "removed");
-        return 0;
-}
-
-/* Send @op with @args to the broker; print the result (JSON, or via @show). */
-static int call_op(const char *op, const char *args, void (*show)(const json_value *res)) {
-        delegate_ctx *c;
-        delegate_error e;
-        _cleanup_erase_free_ char *res = NULL;
-        if (open_ctx(&c, &e) < 0)
-                return report_error("connect", &e);
-        int r = delegate_call(c, op, args, &res, NULL, 0, NULL, NULL, &e);
-        delegate_ctx_free(c);
-        if (r < 0)
-                return report_error(op, &e);
-        if (arg_json) {
-                printf("%s\n", res ? res : "{}");
-                return 0;
-        }
-        _cleanup_json_ json_value *v = NULL;
-        json_parse_error je;
-        if (!res || json_parse(res, strlen(res), false, &v, &je) < 0)
-                return 1;
-        show(v);
-        return 0;
-}
-
-static bool parse_id_arg(const char *s, int64_t *ret) {
-        char *end;
-        errno = 0;
-        *ret = strtoll(s, &end, 10);
-        return !errno && *end == 0 && *ret >= 0 && *ret <= INT32_MAX && s[0] >= '0' && s[0] <= '9';
-}
-
-static void show_moved(const json_value *v) {
-        const json_value *list = json_get(v, "threads");
-        bool procs = !list;
-        if (procs)
-                list = json_get(v, "processes");
-        printf("cgroup %s (%s%s): %" PRIu64 " moved, %" PRIu64 " failed\n", str_of(json_get(v, "cgroup")),
-               str_of(json_get(v, "type")), json_get(v, "created") && json_get(v, "created")->boolean ? ", created" : "",
-               u64_of(json_get(v, "moved")), u64_of(json_get(v, "failed")));
-        for (size_t i = 0; list && list->type == JSON_ARRAY && i < list->array.n; i++) {
-                const json_value *t = list->array.items[i];
-                bool ok = json_get(t, "moved") && json_get(t, "moved")->boolean;
-                printf("  %s %" PRIu64 ": %s%s\n", procs ? "pid" : "tid", u64_of(json_get(t, procs ? "pid" : "tid")),
-                       ok ? "moved to " : "not moved: ", ok ? str_of(json_get(t, "cgroup")) : str_of(json_get(t, "error")));
-        }
-}
-
-static int cmd_cgroup_move(int argc, char **argv) {
-        static const struct option options[] = {
-                { "target", required_argument, NULL, 't' }, { "tid", required_argument, NULL, 'T' },
-                { "pid", required_argument, NULL, 'p' },    { "create", no_argument, NULL, 'c' },
-                { "cpus", required_argument, NULL, 'C' },   {},
-        };
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL;
-        const char *target = NULL, *cpus = NULL;
-        int64_t tids[64], pid = -1;
-        size_t n = 0;
-        bool create = false;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                switch (ch) {
-                case 't':
-                        target = optarg;
-                        break;
-                case 'T':
-                        if (n == ELEMENTSOF(tids) || !parse_id_arg(optarg, &tids[n]))
-                                return usage_error("--tid '%s' is not a thread id (at most 64 of them)", optarg);
-                        n++;
-                        break;
-                case 'p':
-                        if (!parse_id_arg(optarg, &pid))
-                                return usage_error("--pid '%s' is not a process id", optarg);
-                        break;
-                case 'c':
-                        create = true;
-                        break;
-                case 'C':
-                        cpus = optarg;
-                        break;
-                default:
-                        return usage_error("cgroup-move takes --target T (--tid ID... | --pid P) [--create] [--cpus LIST]");
-                }
-        }
-        if (!target || (n == 0) == (pid < 0))
-                return usage_error("cgroup-move needs --target and either --tid (repeatable) or --pid");
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-        if (!g)
-                return 1;
-        yajl_gen_map_open(g);
-        if (pid >= 0)
-                json_gen_kv_i64(g, "pid", pid);
-        else {
-                json_gen_str(g, "tids");
-                yajl_gen_array_open(g);
-                for (size_t i = 0; i < n; i++)
-                        json_gen_i64(g, tids[i]);
-                yajl_gen_array_close(g);
-        }
-        json_gen_kv_str(g, "target", target);
-        if (create)
-                json_gen_kv_bool(g, "create", true);
-        if (cpus)
-                json_gen_kv_str(g, "cpus", cpus);
-        yajl_gen_map_close(g);
-        if (json_gen_take(g, &args, NULL) < 0)
-                return 1;
-        return call_op("cgroup.move", args, show_moved);
-}
-
-static void show_sched(const json_value *v) {
-        const json_value *was = json_get(v, "was");
-        printf("thread %" PRIu64 ": %s priority %" PRIu64 " nice %s%s on CPUs %s (was %s priority %" PRIu64 ")\n",
-               u64_of(json_get(v, "tid")), str_of(json_get(v, "policy")), u64_of(json_get(v, "priority")),
-               json_get(v, "nice") ? json_get(v, "nice")->number : "?",
-               json_get(v, "reset_on_fork") && json_get(v, "reset_on_fork")->boolean ? ", reset-on-fork" : "",
-               str_of(json_get(v, "cpus")), str_of(json_get(was, "policy")), u64_of(json_get(was, "priority")));
-}
-
-static int cmd_sched(int argc, char **argv) {
-        static const struct option options[] = {
-                { "tid", required_argument, NULL, 'T' },      { "policy", required_argument, NULL, 'P' },
-                { "priority", required_argument, NULL, 'r' }, { "nice", required_argument, NULL, 'n' },
-                { "cpus", required_argument, NULL, 'C' },     {},
-        };
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL;
-        const char *pol = NULL, *cpus = NULL;
-        int64_t tid = -1, prio = 0, nice = 0;
-        bool have_prio = false, have_nice = false;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "", options, NULL)) >= 0) {
-                char *end;
-                switch (ch) {
-                case 'T':
-                        if (!parse_id_arg(optarg, &tid))
-                                return usage_error("--tid '%s' is not a thread id", optarg);
-                        break;
-                case 'P':
-                        pol = optarg;
-                        break;
-                case 'r':
-                case 'n':
-                        errno = 0;
-                        int64_t x = strtoll(optarg, &end, 10);
-                        if (errno || *end || end == optarg)
-                                return usage_error("--%s '%s' is not an integer", ch == 'r' ? "priority" : "nice", optarg);
-                        if (ch == 'r')
-                                prio = x, have_prio = true;
-                        else
-                                nice = x, have_nice = true;
-                        break;
-                case 'C':
-                        cpus = optarg;
-                        break;
-                default:
-                        return usage_error("sched takes --tid ID --policy P [--priority N] [--nice N] [--cpus LIST]");
-                }
-        }
-        if (tid < 0 || !pol)
-                return usage_error("sched needs --tid and --policy (other, batch, idle, fifo, rr)");
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-        if (!g)
-                return 1;
-        yajl_gen_map_open(g);
-        json_gen_kv_i64(g, "tid", tid);
-        json_gen_kv_str(g, "policy", pol);
-        if (have_prio)
-                json_gen_kv_i64(g, "priority", prio);
-        if (have_nice)
-                json_gen_kv_i64(g, "nice", nice);
-        if (cpus)
-                json_gen_kv_str(g, "cpus", cpus);
-        yajl_gen_map_close(g);
-        if (json_gen_take(g, &args, NULL) < 0)
-                return 1;
-        return call_op("sched.set", args, show_sched);
-}
-
-static int cmd_policy_check(int argc, char **argv) {
-        if (argc != 2)
-                return usage_error("policy check takes one directory");
-        policy *p = NULL;
-        policy_error err;
-        char buf[1400];
-        int r = policy_load_dir(argv[1], &p, &err);
-        if (r < 0) {
-                if (arg_json) {
-                        printf("{\"valid\":false,\"file\":");
-                        print_json_string(err.file);
-                        printf(",\"line\":%u,\"column\":%u,\"message\":", err.line, err.column);
-                        print_json_string(err.message);
-                        printf("}\n");
-                } else
-                        fprintf(stderr, "%s\n", policy_error_string(&err, buf, sizeof(buf)));
-                return 1;
-        }
-        if (arg_json)
-                printf("{\"valid\":true,\"rules\":%zu,\"files\":%zu}\n", p->n_rules, p->n_files);
-        else
-                printf("%s: valid, %zu rule(s) in %zu file(s)\n", argv[1], p->n_rules, p->n_files);
-        policy_free(p);
-        return 0;
-}
-
-typedef struct explain_ctx {
-        yajl_gen g;
-} explain_ctx;
-
-static void explain_rule(const policy_rule *r, bool matched, const char *why, void *userdata) {
-        explain_ctx *x = userdata;
-        if (x->g) {
-                yajl_gen_map_open(x->g);
-                json_gen_kv_str(x->g, "rule", r->name);
-                json_gen_kv_str(x->g, "file", r->file);
-                json_gen_kv_u64(x->g, "line", r->line);
-                json_gen_kv_bool(x->g, "matched", matched);
-                json_gen_kv_str(x->g, "why", why);
-                yajl_gen_map_close(x->g);
-        } else
-                printf("  rule '%s' (%s:%u): %s: %s\n", r->name, r->file, r->line, matched ? "matches" : "skipped",
-                       why);
-}
-
-static int cmd_policy_explain(int argc, char **argv) {
-        static const struct option options[] = {
-                { "policy-dir", required_argument, NULL, 'd' },
-                { "uid", required_argument, NULL, 'u' },
-                { "gid", required_argument, NULL, 'g' },
-                { "cgroup", required_argument, NULL, 'c' },
-                { "vm", required_argument, NULL, 'v' },
-                {},
-        };
-        const char *dir = NULL;
-        policy_subject s = { .uid = (uid_t) -1, .gid = (gid_t) -1 };
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
-                char *end;
-                unsigned long v;
-                switch (ch) {
-                case 'd':
-                        dir = optarg;
-                        break;
-                case 'u':
-                case 'g':
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || *end || v >= UINT32_MAX)
-                                return usage_error("--%s '%s' is not a numeric id", ch == 'u' ? "uid" : "gid", optarg);
-                        if (ch == 'u')
-                                s.uid = v;
-                        else
-                                s.gid = v;
-                        break;
-                case 'c':
-                        s.cgroup = optarg;
-                        break;
-                case 'v':
-                        s.vm = optarg;
-                        break;
-                default:
-                        return usage_error("policy explain --policy-dir D --uid U [--gid G] --cgroup C [--vm V] OP [ARGS]");
-                }
-        }
-        if (!dir || s.uid == (uid_t) -1 || !s.cgroup)
-                return usage_error("policy explain needs --policy-dir, --uid and --cgroup");
-        if (s.gid == (gid_t) -1)
-                s.gid = s.uid;
-        if (optind >= argc)
-                return usage_error("policy explain needs an operation (%s)", op_names());
-        const char *op = argv[optind++];
-        const char *args_text = optind < argc ? argv[optind++] : "{}";
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-
-        _cleanup_json_ json_value *args = NULL;
-        json_parse_error je;
-        if (json_parse(args_text, strlen(args_text), false, &args, &je) < 0)
-                return usage_error("ARGS-JSON: line %u, column %u: %s", je.line, je.column, je.message);
-
-        policy *p = NULL;
-        policy_error perr;
-        char buf[1400];
-        if (policy_load_dir(dir, &p, &perr) < 0) {
-                fprintf(stderr, "delegatectl: %s\n", policy_error_string(&perr, buf, sizeof(buf)));
-                return 1;
-        }
-        explain_ctx x = { .g = arg_json ? json_gen_new() : NULL };
-        policy_decision d;
-        char msg[512] = "";
-        if (x.g) {
-                yajl_gen_map_open(x.g);
-                json_gen_str(x.g, "rules");
-                yajl_gen_array_open(x.g);
-        } else
-                printf("%s by uid %u gid %u, cgroup '%s', vm '%s':\n", op, (unsigned) s.uid, (unsigned) s.gid,
-                       s.cgroup, s.vm ? s.vm : "");
-        int r = policy_decide(p, &s, op, args, &d, msg, sizeof(msg), explain_rule, &x);
-        if (x.g) {
-                yajl_gen_array_close(x.g);
-                if (r < 0) {
-                        json_gen_kv_str(x.g, "error", msg);
-                } else {
-                        json_gen_kv_bool(x.g, "allowed", d.allowed);
-                        json_gen_str(x.g, "rule");
-                        d.rule ? json_gen_str(x.g, d.rule->name) : json_gen_null(x.g);
-                        json_gen_kv_str(x.g, "reason", d.reason);
-                }
-                yajl_gen_map_close(x.g);
-                _cleanup_erase_free_ char *out = NULL;
-                if (json_gen_take(x.g, &out, NULL) == 0)
-                        printf("%s\n", out);
-                yajl_gen_free(x.g);
-        } else if (r < 0)
-                printf("=> bad request: %s\n", msg);
-        else
-                printf("=> %s by %s%s%s: %s\n", d.allowed ? "ALLOWED" : "DENIED", d.rule ? "rule '" : "",
-                       d.rule ? d.rule->name : d.allowed ? "no rule (none needed)" : "default deny", d.rule ? "'" : "",
-                       d.reason);
-        policy_free(p);
-        if (r < 0)
-                return 2;
-        return d.allowed ? 0 : 1;
-}
-
-static int cmd_bus_explain(int argc, char **argv) {
-        static const struct option options[] = {
-                { "uid", required_argument, NULL, 'u' },
-                { "gid", required_argument, NULL, 'g' },
-                { "cgroup", required_argument, NULL, 'c' },
-                { "vm", required_argument, NULL, 'v' },
-                { "via", required_argument, NULL, 'V' },
-                {},
-        };
-        bus_explain x = { .uid = (uid_t) -1, .gid = (gid_t) -1 };
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
-                char *end;
-                unsigned long v;
-                switch (ch) {
-                case 'u':
-                case 'g':
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || *end || v >= UINT32_MAX)
-                                return usage_error("--%s '%s' is not a numeric id", ch == 'u' ? "uid" : "gid", optarg);
-                        if (ch == 'u')
-                                x.uid = v;
-                        else
-                                x.gid = v;
-                        break;
-                case 'c':
-                        x.cgroup = optarg;
-                        break;
-                case 'v':
-                        x.vm = optarg;
-                        break;
-                case 'V':
-                        x.via = optarg;
-                        break;
-                default:
-                        return usage_error("explain --uid U [--gid G] --cgroup C [--vm V] [--via V] OP [ARGS]");
-                }
-        }
-        if (x.uid == (uid_t) -1 || !x.cgroup)
-                return usage_error("explain needs --uid and --cgroup");
-        if (x.gid == (gid_t) -1)
-                x.gid = x.uid;
-        if (optind >= argc)
-                return usage_error("explain needs an operation (%s)", op_names());
-        x.op = argv[optind++];
-        x.args = optind < argc ? argv[optind++] : "";
-        if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
-        return bus_command(arg_bus, "explain", NULL, &x);
+        return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -949,35 +165,14 @@ int main(int argc, char **argv) {
         }
         if (optind >= argc)
                 return usage_error("no command given");
-        const char *cmd = argv[optind];
-        int sub_argc = argc - optind;
-        char **sub_argv = argv + optind;
-
-        if (streq(cmd, "ping") && sub_argc == 1)
-                return cmd_ping();
-        if (streq(cmd, "state") && sub_argc == 1)
-                return cmd_state();
-        if (streq(cmd, "memlock"))
-                return cmd_memlock(sub_argc, sub_argv);
-        if (streq(cmd, "tap") && sub_argc >= 2 && streq(sub_argv[1], "create"))
-                return cmd_tap_create(sub_argc - 1, sub_argv + 1);
-        if (streq(cmd, "tap") && sub_argc >= 2 && streq(sub_argv[1], "destroy"))
-                return cmd_tap_destroy(sub_argc - 1, sub_argv + 1);
-        if (streq(cmd, "cgroup-move"))
-                return cmd_cgroup_move(sub_argc, sub_argv);
-        if (streq(cmd, "sched"))
-                return cmd_sched(sub_argc, sub_argv);
-        if (streq(cmd, "kvmi"))
-                return cmd_kvmi(sub_argc, sub_argv, arg_socket, arg_vm, arg_json);
-        if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "check"))
-                return cmd_policy_check(sub_argc - 1, sub_argv + 1);
-        if (streq(cmd, "policy") && sub_argc >= 2 && streq(sub_argv[1], "explain"))
-                return cmd_policy_explain(sub_argc - 1, sub_argv + 1);
-        if ((streq(cmd, "status") || streq(cmd, "sessions") || streq(cmd, "reload")) && sub_argc == 1)
-                return bus_command(arg_bus, cmd, NULL, NULL);
-        if ((streq(cmd, "session") || streq(cmd, "revoke")) && sub_argc == 2)
-                return bus_command(arg_bus, cmd, sub_argv[1], NULL);
-        if (streq(cmd, "explain"))
-                return cmd_bus_explain(sub_argc, sub_argv);
-        return usage_error("unknown command '%s' (or wrong arguments)", cmd);
+        int words;
+        const verb *v = verb_find(argc - optind, argv + optind, &words);
+        if (!v)
+                return usage_error("unknown command '%s' (or wrong arguments)", argv[optind]);
+        /* the handler sees the command's words from the last of its name on */
+        int sub_argc = argc - optind - (words - 1);
+        char **sub_argv = argv + optind + (words - 1);
+        if (v->n_args >= 0 && sub_argc - 1 != v->n_args)
+                return usage_error("usage: delegatectl %s%s%s", v->name, *v->synopsis ? " " : "", v->synopsis);
+        return v->run(sub_argc, sub_argv);
 }
