@@ -23,7 +23,7 @@
 #include <sys/syscall.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op.h"
 #include "proc.h"
 
 #define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
@@ -367,15 +367,13 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
         }
 }
 
-void op_cgroup_move(request *req, const policy_decision *d) {
+static void cgroup_move(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        _cleanup_(cgroup_move_args_done) cgroup_move_args a = {};
+        const cgroup_move_args a = *(const cgroup_move_args *) args; /* tids stay the request's */
         delegate_error err;
-        char msg[512], want[1024], type[64];
+        char want[1024], type[64];
         int r;
 
-        if (cgroup_move_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         size_t n = a.by_pid ? 1 : a.n_tids;
         _cleanup_free_ peer_thread *th = calloc(n, sizeof(peer_thread));
         _cleanup_free_ move_outcome *out = calloc(n, sizeof(move_outcome));
@@ -672,3 +670,12 @@ static void reap_start(client *c) {
 void cgroup_session_end(client *c) {
         reap_start(c);
 }
+
+static const broker_bus_method cgroup_bus = {
+        .member = "MoveThreads",
+        .signature = "ss",
+        .result = "s",
+        .names = "session\0args_json\0result_json\0",
+};
+
+const broker_op bop_cgroup_move = { .op = &op_cgroup_move, .act = cgroup_move, .bus = &cgroup_bus };

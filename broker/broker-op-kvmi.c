@@ -17,15 +17,13 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op.h"
 
-void op_kvmi_attach(request *req, const policy_decision *d) {
+static void kvmi_attach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        char msg[256];
-        bool keyed;
-        const char *given = NULL;
-        if (kvmi_attach_args_parse(req->args, &keyed, &given, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        const kvmi_attach_args *a = args;
+        bool keyed = a->keyed;
+        const char *given = a->secret;
         if (!c->vm)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
                                            "kvmi.attach: the session has no VM name; send \"vm\" in the hello "
@@ -61,11 +59,9 @@ void op_kvmi_attach(request *req, const policy_decision *d) {
         request_reply_result(req, res, NULL, 0);
 }
 
-void op_kvmi_connect(request *req, const policy_decision *d) {
+static void kvmi_connect(request *req, void *args, const policy_decision *d) {
         char msg[256];
-        int64_t idx;
-        if (kvmi_connect_args_parse(req->args, &idx, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        int64_t idx = ((const kvmi_connect_args *) args)->socket;
         if ((size_t) idx >= req->n_fds)
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "kvmi.connect: \"socket\" is fd %" PRIi64 " but the request carried %zu fds",
@@ -117,15 +113,14 @@ static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_l
         return 0;
 }
 
-void op_kvmi_set_page_access(request *req, const policy_decision *d) {
+static void kvmi_set_page_access(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         char msg[256];
-        kvmi_spa_args a;
+        kvmi_spa_args a = *(kvmi_spa_args *) args;
         void *map = NULL;
         size_t map_len = 0;
 
-        if (kvmi_spa_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        ((kvmi_spa_args *) args)->entries = NULL; /* ours now: kvmi_submit() takes them */
         if (a.memfd_index >= 0) {
                 if ((size_t) a.memfd_index >= req->n_fds)
                         return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
@@ -169,7 +164,7 @@ void op_kvmi_set_page_access(request *req, const policy_decision *d) {
         kvmi_submit(req, a.entries, a.n, map, map_len);
 }
 
-void op_kvmi_detach(request *req, const policy_decision *d) {
+static void kvmi_detach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         bool was = c->kvmi != NULL;
         size_t pages = c->kvmi_shadow.n;
@@ -180,3 +175,8 @@ void op_kvmi_detach(request *req, const policy_decision *d) {
                 (unsigned long long) c->session, pages);
         request_reply_result(req, res, NULL, 0);
 }
+
+const broker_op bop_kvmi_attach = { .op = &op_kvmi_attach, .act = kvmi_attach };
+const broker_op bop_kvmi_connect = { .op = &op_kvmi_connect, .act = kvmi_connect };
+const broker_op bop_kvmi_set_page_access = { .op = &op_kvmi_set_page_access, .act = kvmi_set_page_access };
+const broker_op bop_kvmi_detach = { .op = &op_kvmi_detach, .act = kvmi_detach };

@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op.h"
 #include "memlock.h"
 #include "proc.h"
 #include "size.h"
@@ -39,7 +39,7 @@ static void record(client *c, pid_t pid, pid_t host, uint64_t soft, uint64_t har
 }
 
 static void finish(request *req, const struct rlimit *old) {
-        memlock_args *a = &req->memlock.args;
+        const memlock_args *a = req->op_args;
         uint64_t soft, hard;
         char b1[32], b2[32];
 
@@ -63,7 +63,7 @@ static void finish(request *req, const struct rlimit *old) {
 }
 
 static void fail_apply(request *req, int r) {
-        memlock_args *a = &req->memlock.args;
+        const memlock_args *a = req->op_args;
         if (r == -ESRCH)
                 return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
         return request_reply_error(req, ERR_SYSTEM, -r, NULL, "prlimit(pid %d, RLIMIT_MEMLOCK) failed: %s",
@@ -75,7 +75,8 @@ static ssize_t helper_apply(void *arg, void *out, size_t size) {
         memlock_out o;
         if (size < sizeof(o))
                 return -ENOBUFS;
-        int r = memlock_apply(req->memlock.host_pid, req->memlock.args.soft, req->memlock.args.hard, &o.old, &o.now);
+        const memlock_args *a = req->op_args;
+        int r = memlock_apply(req->memlock.host_pid, a->soft, a->hard, &o.old, &o.now);
         if (r < 0)
                 return r;
         memcpy(out, &o, sizeof(o));
@@ -86,7 +87,7 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
         if (status == -ETIMEDOUT)
                 return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
                                            "the helper acting as pid %d's user did not finish in time",
-                                           (int) req->memlock.args.pid);
+                                           (int) ((const memlock_args *) req->op_args)->pid);
         if (status < 0)
                 return fail_apply(req, status);
         if (len < sizeof(memlock_out))
@@ -96,14 +97,12 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
         finish(req, &o.old);
 }
 
-void op_memlock_set(request *req, const policy_decision *d) {
-        memlock_args *a = &req->memlock.args;
+static void memlock_set(request *req, void *args, const policy_decision *d) {
+        const memlock_args *a = args;
         delegate_error err;
-        char msg[256], b1[32], b2[32];
+        char b1[32], b2[32];
         uint64_t old_soft, old_hard;
 
-        if (memlock_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         int r = request_resolve_target(req, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
         if (r < 0)
                 return request_reply_delegate_error(req, &err);
@@ -148,3 +147,60 @@ void op_memlock_set(request *req, const policy_decision *d) {
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
+
+/* D-Bus SetMemlock(s session, u pid, t soft, t hard) -> (t old_soft, t old_hard, t soft, t hard) */
+static int bus_args(sd_bus_message *m, json_value **ret, sd_bus_error *error) {
+        uint32_t pid;
+        uint64_t soft, hard;
+        char text[128];
+        int r = sd_bus_message_read(m, "utt", &pid, &soft, &hard);
+        if (r < 0)
+                return r;
+        if (pid > INT32_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "pid %" PRIu32 " is not a process id", pid);
+        if (hard == DELEGATE_LIMIT_KEEP)
+                snprintf(text, sizeof(text), "{\"pid\":%" PRIu32 ",\"soft\":%" PRIu64 "}", pid, soft);
+        else
+                snprintf(text, sizeof(text), "{\"pid\":%" PRIu32 ",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64 "}", pid,
+                         soft, hard);
+        return bus_args_json(text, ret, error);
+}
+
+static uint64_t limit_of(const json_value *v) {
+        uint64_t x = 0;
+        if (v)
+                json_to_size(v, &x);
+        return x;
+}
+
+static int bus_reply(sd_bus_message *call, const json_value *res) {
+        const json_value *old = json_get(res, "old");
+        return sd_bus_reply_method_return(call, "tttt", limit_of(json_get(old, "soft")),
+                                          limit_of(json_get(old, "hard")), limit_of(json_get(res, "soft")),
+                                          limit_of(json_get(res, "hard")));
+}
+
+static const broker_bus_method memlock_bus = {
+        .member = "SetMemlock",
+        .signature = "sutt",
+        .result = "tttt",
+        .names = "session\0pid\0soft\0hard\0old_soft\0old_hard\0soft\0hard\0",
+        .args = bus_args,
+        .reply = bus_reply,
+};
+
+static void memlock_request_init(request *req) {
+        req->memlock.pidfd = -EBADF;
+}
+
+static void memlock_request_free(request *req) {
+        safe_close(req->memlock.pidfd);
+}
+
+const broker_op bop_memlock_set = {
+        .op = &op_memlock_set,
+        .act = memlock_set,
+        .request_init = memlock_request_init,
+        .request_free = memlock_request_free,
+        .bus = &memlock_bus,
+};

@@ -31,7 +31,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "broker.h"
+#include "broker-op.h"
 #include "proc.h"
 
 #ifndef SCHED_FLAG_RESET_ON_FORK
@@ -158,10 +158,10 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
         return 0;
 }
 
-void op_sched_set(request *req, const policy_decision *d) {
+static void sched_set(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         const policy_rule *rule = d->rule;
-        sched_args a;
+        sched_args a = *(const sched_args *) args;
         delegate_error err;
         peer_thread t;
         char msg[512];
@@ -171,8 +171,6 @@ void op_sched_set(request *req, const policy_decision *d) {
         _cleanup_json_gen_ yajl_gen g = NULL;
         _cleanup_erase_free_ char *res = NULL;
 
-        if (sched_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
         r = request_resolve_threads(req, &a.tid, 1, &t, &err);
         if (r < 0)
@@ -296,3 +294,12 @@ void op_sched_set(request *req, const policy_decision *d) {
 out:
         peer_threads_done(&t, 1);
 }
+
+static const broker_bus_method sched_bus = {
+        .member = "SetScheduler",
+        .signature = "ss",
+        .result = "s",
+        .names = "session\0args_json\0result_json\0",
+};
+
+const broker_op bop_sched_set = { .op = &op_sched_set, .act = sched_set, .bus = &sched_bus };

@@ -35,7 +35,7 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op.h"
 
 #define TEMPLATE_MAX_INDEX 4096
 
@@ -225,7 +225,7 @@ static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
 static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
-        const tap_create_args *a = &req->tap_create.args;
+        const tap_create_args *a = req->op_args;
         tap_out *o = out;
         _cleanup_close_ int first = -EBADF;
         short flags = IFF_TAP | IFF_NO_PI | (a->vnet_hdr ? IFF_VNET_HDR : 0) | (a->queues > 1 ? IFF_MULTI_QUEUE : 0);
@@ -445,7 +445,7 @@ static bool create_answer(request *req, int status, const void *out, size_t len,
 }
 
 static void create_done(request *req, int status, const void *out, size_t len) {
-        const tap_create_args *a = &req->tap_create.args;
+        const tap_create_args *a = req->op_args;
         client *c = req->c;
         tap_out o;
         char mac[32];
@@ -531,13 +531,9 @@ static int device_admit(request *req, const policy_decision *d, unsigned *inflig
         return 0;
 }
 
-void op_tap_create(request *req, const policy_decision *d) {
+static void tap_create(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        tap_create_args *a = &req->tap_create.args;
-        char msg[256];
 
-        if (tap_create_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->tap_create.max_devices = d->rule->tap.max_devices;
         req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
         if (device_admit(req, d, &c->tap_inflight, &req->tap_create.counted) < 0)
@@ -595,13 +591,9 @@ static void destroy_done(request *req, int status, const void *out, size_t len) 
 }
 
 /* tap.destroy and bridge.destroy: a record of this session, of that kind. */
-static void destroy(request *req, bool bridge) {
+static void destroy(request *req, const tap_destroy_args *a, bool bridge) {
         client *c = req->c;
-        tap_destroy_args *a = &req->tap_destroy.args;
-        char msg[256];
 
-        if ((bridge ? bridge_destroy_args_parse : tap_destroy_args_parse)(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         size_t i;
         for (i = 0; i < c->n_tap && (c->tap[i].bridge != bridge || !streq(c->tap[i].name, a->name)); i++)
                 ;
@@ -618,12 +610,12 @@ static void destroy(request *req, bool bridge) {
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
-void op_tap_destroy(request *req, const policy_decision *d) {
-        destroy(req, false);
+static void tap_destroy(request *req, void *args, const policy_decision *d) {
+        destroy(req, args, false);
 }
 
-void op_bridge_destroy(request *req, const policy_decision *d) {
-        destroy(req, true);
+static void bridge_destroy(request *req, void *args, const policy_decision *d) {
+        destroy(req, args, true);
 }
 
 /* --- bridge.create / bridge.destroy --- */
@@ -815,7 +807,7 @@ static int bridge_remove(const tap_record *rec, char *msg, size_t size) {
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
-        const bridge_create_args *a = &req->bridge_create.args;
+        const bridge_create_args *a = req->op_args;
         tap_out *o = out;
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         _cleanup_rtnl_link_ struct rtnl_link *br = NULL, *now = NULL;
@@ -971,7 +963,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 }
 
 static void bridge_create_done(request *req, int status, const void *out, size_t len) {
-        const bridge_create_args *a = &req->bridge_create.args;
+        const bridge_create_args *a = req->op_args;
         client *c = req->c;
         tap_out o;
 
@@ -1019,13 +1011,9 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         request_reply_result(req, res, NULL, 0);
 }
 
-void op_bridge_create(request *req, const policy_decision *d) {
+static void bridge_create(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        bridge_create_args *a = &req->bridge_create.args;
-        char msg[256];
 
-        if (bridge_create_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->bridge_create.max_devices = d->rule->bridge.max_devices;
         req->bridge_create.adopt_existing = d->rule->bridge.adopt_existing;
         if (device_admit(req, d, &c->bridge_inflight, &req->bridge_create.counted) < 0)
@@ -1036,3 +1024,20 @@ void op_bridge_create(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
+
+static void tap_create_request_free(request *req) {
+        if (req->tap_create.counted && req->c)
+                req->c->tap_inflight--;
+}
+
+static void bridge_create_request_free(request *req) {
+        if (req->bridge_create.counted && req->c)
+                req->c->bridge_inflight--;
+}
+
+const broker_op bop_tap_create = { .op = &op_tap_create, .act = tap_create, .request_free = tap_create_request_free };
+const broker_op bop_tap_destroy = { .op = &op_tap_destroy, .act = tap_destroy };
+const broker_op bop_bridge_create = { .op = &op_bridge_create,
+                                      .act = bridge_create,
+                                      .request_free = bridge_create_request_free };
+const broker_op bop_bridge_destroy = { .op = &op_bridge_destroy, .act = bridge_destroy };

@@ -38,6 +38,7 @@ typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
+typedef struct broker_op broker_op; /* broker-op.h */
 
 /*
  * A process whose processes a request may name (CLIENT IDENTITY in
@@ -260,6 +261,8 @@ struct request {
         uint64_t id;
         char *op;
         json_value *args;
+        const broker_op *bop; /* found once by the dispatcher */
+        void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */
         char rule[72]; /* the rule that allowed it, for later audit lines */
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
@@ -281,23 +284,19 @@ struct request {
         /* op-specific scratch */
         union {
                 struct {
-                        memlock_args args;
                         pid_t host_pid;
                         int pidfd;
                 } memlock;
                 struct {
-                        tap_create_args args;
                         uint32_t max_devices;
                         bool adopt_existing;
                         bool counted; /* in c->tap_inflight */
                         uint64_t gen; /* c->tap_gen when the helper started */
                 } tap_create;
                 struct {
-                        tap_destroy_args args;
                         tap_record rec; /* a copy; the netns fd stays the session's */
                 } tap_destroy; /* and bridge.destroy */
                 struct {
-                        bridge_create_args args;
                         uint32_t max_devices;
                         bool adopt_existing;
                         bool counted; /* in c->bridge_inflight */
@@ -532,26 +531,11 @@ int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
                      void (*done)(request *req, int status, const void *out, size_t len));
 void helper_cancel(request *req);
 
-/* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
-typedef void (*op_run_fn)(request *req, const policy_decision *d);
-void op_ping(request *req, const policy_decision *d);
-void op_state_get(request *req, const policy_decision *d);
-void op_memlock_set(request *req, const policy_decision *d);
-void op_cgroup_move(request *req, const policy_decision *d);
-void op_sched_set(request *req, const policy_decision *d);
-
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
 /* ... and free what still waits for a busy cgroup to empty (at exit) */
 void cgroup_reap_all_free(broker *b);
-void op_tap_create(request *req, const policy_decision *d);
-void op_tap_destroy(request *req, const policy_decision *d);
-void op_bridge_create(request *req, const policy_decision *d);
-void op_bridge_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
-void op_kvmi_attach(request *req, const policy_decision *d);
-void op_kvmi_connect(request *req, const policy_decision *d);
-void op_kvmi_set_page_access(request *req, const policy_decision *d);
-void op_kvmi_detach(request *req, const policy_decision *d);
+
