@@ -125,13 +125,12 @@ static int find_session(broker *b, const char *id, client **ret, sd_bus_error *e
 /* --- sessions --- */
 
 static int append_counts(sd_bus_message *reply, const client *c) {
-        size_t n;
-        const session_hook *h = session_hook_list(&n);
         int r = sd_bus_message_open_container(reply, 'a', "{st}");
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{st}{st}", "allowed", c->n_allowed, "denied", c->n_denied);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = sd_bus_message_append(reply, "{st}", h[i].name, (uint64_t) h[i].count(c));
+        SESSION_HOOKS_FOREACH(h)
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{st}", h->name, (uint64_t) h->count(c));
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;

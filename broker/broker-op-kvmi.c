@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "broker-kvmi.h"
 #include "broker-op.h"
 
 static void kvmi_attach(request *req, void *args, const policy_decision *d) {
@@ -47,7 +48,7 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
         json_gen_kv_bool(g, "keyed", keyed);
         if (secret)
                 json_gen_kv_str(g, "secret", secret);
-        json_gen_kv_u64(g, "shadow_pages", c->kvmi_shadow.n);
+        json_gen_kv_u64(g, "shadow_pages", KS(c)->shadow.n);
         json_gen_kv_u64(g, "timeout_ms", KVMI_TIMEOUT_USEC / 1000);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
@@ -55,7 +56,7 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
         log_msg(c->b, LOG_INFO,
                 "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages); waiting for QEMU's "
                 "connections (kvmi.connect)",
-                (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", c->kvmi_shadow.n);
+                (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", KS(c)->shadow.n);
         request_reply_result(req, res, NULL, 0);
 }
 
@@ -166,8 +167,8 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
 
 static void kvmi_detach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        bool was = c->kvmi != NULL;
-        size_t pages = c->kvmi_shadow.n;
+        bool was = KS(c)->ch != NULL;
+        size_t pages = KS(c)->shadow.n;
         kvmi_session_end(c);
         char res[128];
         snprintf(res, sizeof(res), "{\"detached\":%s,\"forgotten_pages\":%zu}", was ? "true" : "false", pages);
@@ -180,3 +181,30 @@ const broker_op bop_kvmi_attach = { .op = &op_kvmi_attach, .act = kvmi_attach };
 const broker_op bop_kvmi_connect = { .op = &op_kvmi_connect, .act = kvmi_connect };
 const broker_op bop_kvmi_set_page_access = { .op = &op_kvmi_set_page_access, .act = kvmi_set_page_access };
 const broker_op bop_kvmi_detach = { .op = &op_kvmi_detach, .act = kvmi_detach };
+
+/* --- what a session holds: its channel and the shadow of what it programmed --- */
+
+static size_t count(const client *c) {
+        return KS(c)->shadow.n; /* pages programmed */
+}
+
+/* Detaches the channel and forgets the shadow (pages already programmed in
+ * the guest stay as they are: KVMI has no "undo" but a new program). */
+static int kvmi_revoke(client *c) {
+        int n = KS(c)->ch ? 1 : 0;
+        kvmi_session_end(c);
+        return n;
+}
+
+static const session_hook hooks[] = {
+        { "kvmi", count, kvmi_state_gen, kvmi_revoke },
+};
+
+/* Not kept across restarts: QEMU's connection dies with the broker, and a launcher attaches again. */
+const session_part session_part_kvmi = {
+        .slot = SESSION_PART_kvmi,
+        .size = sizeof(kvmi_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .release = kvmi_session_end,
+};

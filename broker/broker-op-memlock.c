@@ -22,20 +22,38 @@
 #include "proc.h"
 #include "size.h"
 
+/* A raised limit this session holds, kept for state.get and across restarts. */
+typedef struct memlock_record {
+        pid_t pid;      /* as the client named it */
+        pid_t host_pid; /* in the broker's pid namespace */
+        uint64_t soft, hard;
+} memlock_record;
+
+/* session_part_memlock: c->part[SESSION_PART_memlock] */
+typedef struct memlock_session {
+        memlock_record rec[SESSION_MAX_MEMLOCK];
+        size_t n;
+} memlock_session;
+
+static memlock_session *MS(const client *c) {
+        return c->part[SESSION_PART_memlock];
+}
+
 typedef struct memlock_out {
         struct rlimit old, now;
 } memlock_out;
 
 static void record(client *c, pid_t pid, pid_t host, uint64_t soft, uint64_t hard) {
+        memlock_session *s = MS(c);
         c->state_dirty = true;
-        for (size_t i = 0; i < c->n_memlock; i++)
-                if (c->memlock[i].host_pid == host) {
-                        c->memlock[i] = (memlock_record) { pid, host, soft, hard };
+        for (size_t i = 0; i < s->n; i++)
+                if (s->rec[i].host_pid == host) {
+                        s->rec[i] = (memlock_record) { pid, host, soft, hard };
                         return;
                 }
-        if (c->n_memlock == SESSION_MAX_MEMLOCK) /* forget the oldest */
-                memmove(c->memlock, c->memlock + 1, sizeof(c->memlock[0]) * --c->n_memlock);
-        c->memlock[c->n_memlock++] = (memlock_record) { pid, host, soft, hard };
+        if (s->n == SESSION_MAX_MEMLOCK) /* forget the oldest */
+                memmove(s->rec, s->rec + 1, sizeof(s->rec[0]) * --s->n);
+        s->rec[s->n++] = (memlock_record) { pid, host, soft, hard };
 }
 
 static void finish(request *req, const struct rlimit *old) {
@@ -203,4 +221,72 @@ const broker_op bop_memlock_set = {
         .request_init = memlock_request_init,
         .request_free = memlock_request_free,
         .bus = &memlock_bus,
+};
+
+/* --- what a session holds --- */
+
+static size_t count(const client *c) {
+        return MS(c)->n;
+}
+
+static void state(const client *c, yajl_gen g) {
+        const memlock_session *s = MS(c);
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < s->n; i++) {
+                yajl_gen_map_open(g);
+                json_gen_kv_i64(g, "pid", s->rec[i].pid);
+                json_gen_str(g, "soft");
+                json_gen_limit(g, s->rec[i].soft);
+                json_gen_str(g, "hard");
+                json_gen_limit(g, s->rec[i].hard);
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+}
+
+static void save(const client *c, yajl_gen g) {
+        const memlock_session *s = MS(c);
+        json_gen_str(g, "memlock");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < s->n; i++) {
+                yajl_gen_map_open(g);
+                json_gen_kv_i64(g, "pid", s->rec[i].pid);
+                json_gen_kv_i64(g, "host_pid", s->rec[i].host_pid);
+                json_gen_kv_u64(g, "soft", s->rec[i].soft);
+                json_gen_kv_u64(g, "hard", s->rec[i].hard);
+                yajl_gen_map_close(g);
+        }
+        yajl_gen_array_close(g);
+}
+
+static void restore(client *c, const json_value *st, state_check *ck) {
+        memlock_session *s = MS(c);
+        const json_value *a = state_get_array(ck, st, "memlock", SESSION_MAX_MEMLOCK);
+        for (size_t i = 0; a && i < a->array.n; i++) {
+                const json_value *m = a->array.items[i];
+                s->rec[s->n++] = (memlock_record) {
+                        (pid_t) state_get_u64(ck, m, "pid", 0, STATE_MAX_PID, false),
+                        (pid_t) state_get_u64(ck, m, "host_pid", 1, STATE_MAX_PID, false),
+                        state_get_u64(ck, m, "soft", 0, UINT64_MAX, false),
+                        state_get_u64(ck, m, "hard", 0, UINT64_MAX, false)
+                };
+        }
+}
+
+/*
+ * revoke NULL: raised memlock limits are not lowered on revoke, since
+ * lowering RLIMIT_MEMLOCK below what a running QEMU has locked does not
+ * unlock it and only breaks its next mlock().
+ */
+static const session_hook hooks[] = {
+        { "memlock", count, state, NULL },
+};
+
+const session_part session_part_memlock = {
+        .slot = SESSION_PART_memlock,
+        .size = sizeof(memlock_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .save = save,
+        .restore = restore,
 };

@@ -49,9 +49,68 @@ int bus_args_json(const char *text, json_value **ret, sd_bus_error *error);
 int bus_read_json_args(sd_bus_message *m, json_value **ret, sd_bus_error *error);
 int bus_reply_json(sd_bus_message *call, const json_value *result);
 
+/*
+ * What a session holds for one operation (or a family: tap and bridge
+ * share one): its state lives in c->part[@slot] (@size bytes, zeroed, then
+ * @init), nowhere else; the session's life walks these hooks.  Any of them
+ * may be NULL.
+ */
+typedef struct state_check state_check;
+struct session_part {
+        unsigned slot; /* SESSION_PART_<id> */
+        size_t size;
+        void (*init)(void *state);
+        /* Its entries in state.get, GetSession, ListSessions counts and RevokeSession (broker-session.c). */
+        const session_hook *hooks;
+        size_t n_hooks;
+        /* The session ended for good (not kept for a resume or the next broker): undo what it created. */
+        void (*end)(client *c);
+        /* The client is freed, ended or kept: close and free what the state holds. */
+        void (*release)(client *c);
+        /* The state file (broker-state.c): write its keys into the open map / read them back, checking
+         * every field into @ck.  NULL: not kept across a restart. */
+        void (*save)(const client *c, yajl_gen g);
+        void (*restore)(client *c, const json_value *s, state_check *ck);
+        /* A restored session: reopen what it needs, through @pid (its launcher) or, when 0, anything. */
+        void (*recovered)(client *c, pid_t pid);
+        /* A rejected state file: keep only what @rule (NULL: none matched) lets the broker undo safely. */
+        void (*salvage)(client *c, const policy_rule *rule);
+};
+
 #define BROKER_OP(id) extern const broker_op bop_##id;
+#define SESSION_PART(id) extern const session_part session_part_##id;
 #include "broker-ops-list.h"
 #undef BROKER_OP
+#undef SESSION_PART
+
+/* Every session part, in registry order. */
+const session_part *const *session_part_registry(size_t *ret_n);
+/* Every hook of every part, in registry order (the order state.get lists them). */
+#define SESSION_HOOKS_FOREACH(h)                                                                                \
+        for (size_t _n, _i = 0; _i < (session_part_registry(&_n), _n); _i++)                                  \
+                for (const session_hook *h = session_part_registry(&_n)[_i]->hooks;                             \
+                     h && h < session_part_registry(&_n)[_i]->hooks + session_part_registry(&_n)[_i]->n_hooks; h++)
+/* Give @c a zeroed state of every part: 0 or -ENOMEM (then free @c with client_free()). */
+int session_parts_new(client *c);
+/* Release and free every part's state (client_free()). */
+void session_parts_free(client *c);
+/* The session ends for good: every part undoes what it created. */
+void session_parts_end(client *c);
+/* Hand what @from holds over to @to, and @to's (fresh) state to @from (a resume). */
+void session_parts_swap(client *to, client *from);
+
+/* Reading state files (broker-state-read.c): the first problem found goes to @ck. */
+struct state_check {
+        char msg[256]; /* "" when none */
+};
+#define STATE_MAX_SESSION ((UINT64_C(1) << 53) - 1)
+#define STATE_MAX_PID 4194304 /* the kernel's PID_MAX_LIMIT */
+#define STATE_MAX_PATH 1024
+void state_bad(state_check *ck, const char *fmt, ...) _printf_(2, 3);
+/* @o.@k: an integer from @min to @max (absent: 0 when @optional). */
+uint64_t state_get_u64(state_check *ck, const json_value *o, const char *k, uint64_t min, uint64_t max, bool optional);
+bool state_get_bool(state_check *ck, const json_value *o, const char *k);
+const json_value *state_get_array(state_check *ck, const json_value *o, const char *k, size_t max);
 
 /* Every broker operation, in registry order. */
 const broker_op *const *broker_op_registry(size_t *ret_n);

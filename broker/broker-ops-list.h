@@ -2,7 +2,9 @@
 /*
  * broker-ops-list.h - the operations this broker carries out, once each:
  * `bop_<id>`, defined beside the operation's act (broker-op-*.c).
- * Included by broker-op.h and broker-op.c only, with BROKER_OP defined.
+ * Then what sessions hold, once each: `session_part_<id>`, defined beside
+ * the operations that fill it.  Included with BROKER_OP and SESSION_PART
+ * defined (broker.h, broker-op.h, broker-op.c).
  */
 BROKER_OP(ping)
 BROKER_OP(state_get)
@@ -17,3 +19,9 @@ BROKER_OP(kvmi_attach)
 BROKER_OP(kvmi_connect)
 BROKER_OP(kvmi_set_page_access)
 BROKER_OP(kvmi_detach)
+
+SESSION_PART(memlock)
+SESSION_PART(cgroup)
+SESSION_PART(sched)
+SESSION_PART(tap)
+SESSION_PART(kvmi)
