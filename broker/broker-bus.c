@@ -396,14 +396,15 @@ static void op_reply(request *req, const reply_info *ri) {
                 r = -EPROTO;
         else {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                if (ri->code == ERR_DENIED)
-                        sd_bus_error_setf(&e, BUS_ERROR_DENIED, "%s (rule '%s')", ri->message,
-                                          ri->rule ? ri->rule : "(default deny)");
-                else if (ri->code == ERR_SYSTEM)
-                        sd_bus_error_setf(&e, error_name(ri->code, ri->errno_value), "%s (errno %d)", ri->message,
-                                          ri->errno_value);
+                const op_error *oe = ri->error;
+                if (oe->code == ERR_DENIED)
+                        sd_bus_error_setf(&e, BUS_ERROR_DENIED, "%s (rule '%s')", oe->message,
+                                          oe->rule[0] ? oe->rule : "(default deny)");
+                else if (oe->code == ERR_SYSTEM)
+                        sd_bus_error_setf(&e, error_name(oe->code, oe->errno_value), "%s (errno %d)", oe->message,
+                                          oe->errno_value);
                 else
-                        sd_bus_error_setf(&e, error_name(ri->code, ri->errno_value), "%s", ri->message);
+                        sd_bus_error_setf(&e, error_name(oe->code, oe->errno_value), "%s", oe->message);
                 r = sd_bus_reply_method_error(call, &e);
         }
         if (r < 0)
@@ -467,7 +468,7 @@ static int method_op(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 req->next = c->acting;
                 c->acting = req;
         } else {
-                delegate_error err;
+                op_error err;
                 r = peer_from_pid(req->who.pid, req->who.uid, req->who.gid, &req->peer, &req->own_pidfd,
                                   &req->own_cgroup, &err);
                 if (r < 0) {

@@ -150,21 +150,21 @@ static void target_path(const char *base, const char *target, size_t len, char *
  * removes it, or finds it never came to exist).  At most SESSION_MAX_CGROUPS
  * per session: beyond that creating is refused, never done unrecorded.
  */
-static int record_intent(client *c, const char *rel, delegate_error *err) {
+static int record_intent(client *c, const char *rel, op_error *err) {
         if (CS(c)->n_created == SESSION_MAX_CGROUPS)
-                return error_set(err, -EDQUOT, "denied", EDQUOT,
+                return op_error_set(err, -EDQUOT, ERR_DENIED, EDQUOT,
                                  "cannot create cgroup '%s': the session already created %d cgroups, the most one "
                                  "session may (they are removed as it ends)",
                                  rel, SESSION_MAX_CGROUPS);
         char *s = strdup(rel);
         if (!s)
-                return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+                return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
         CS(c)->created[CS(c)->n_created++] = s;
         c->state_dirty = true;
         int r = state_save(c);
         if (r < 0) {
                 free(CS(c)->created[--CS(c)->n_created]);
-                return error_set(err, r, "system", -r,
+                return op_error_set(err, r, ERR_SYSTEM, -r,
                                  "cannot create cgroup '%s': the session's state cannot be saved first (%s)", rel,
                                  strerror(-r));
         }
@@ -191,7 +191,7 @@ typedef struct walk_result {
  * creating missing ones when @create (as threaded cgroups when @threaded).
  */
 static int walk(request *req, int base, const cgroup_move_args *a, bool threaded, walk_result *ret,
-                delegate_error *err) {
+                op_error *err) {
         const peer *c = &req->peer;
         _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
         const char *t = a->target;
@@ -199,7 +199,7 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
 
         *ret = (walk_result) { .fd = -EBADF };
         if (cur < 0)
-                return error_set(err, negative_errno(), "system", errno, "dup: %m");
+                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "dup: %m");
         for (const char *p = t; *p;) {
                 size_t l = strcspn(p, "/");
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
@@ -216,7 +216,7 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                                 int e = errno;
                                 record_drop(req->c, rel);
                                 if (e != EEXIST)
-                                        return error_set(err, -e, "system", e,
+                                        return op_error_set(err, -e, ERR_SYSTEM, e,
                                                          "cannot create cgroup '%.*s' below '%s': %s",
                                                          (int) (p - t + l), t, c->cgroup, strerror(e));
                         }
@@ -224,38 +224,38 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                 }
                 switch (fd) {
                 case -ENOENT:
-                        return error_set(err, -ENOENT, "not-found", ENOENT,
+                        return op_error_set(err, -ENOENT, ERR_NOT_FOUND, ENOENT,
                                          "cgroup '%.*s' does not exist below the caller's cgroup '%s' (with "
                                          "\"create\": true the broker creates it, where the policy allows)",
                                          (int) (p - t + l), t, c->cgroup);
                 case -ELOOP:
-                        return error_set(err, -ELOOP, "denied", ELOOP,
+                        return op_error_set(err, -ELOOP, ERR_DENIED, ELOOP,
                                          "cgroup target '%s': '%s' is a symbolic link, which the broker never follows",
                                          t, comp);
                 case -EXDEV:
-                        return error_set(err, -EXDEV, "denied", EXDEV,
+                        return op_error_set(err, -EXDEV, ERR_DENIED, EXDEV,
                                          "cgroup target '%s': '%s' crosses into another mount, outside the cgroup tree",
                                          t, comp);
                 case -ENOTDIR:
-                        return error_set(err, -ENOTDIR, "bad-request", ENOTDIR,
+                        return op_error_set(err, -ENOTDIR, ERR_BAD_REQUEST, ENOTDIR,
                                          "cgroup target '%s': '%s' is not a directory", t, comp);
                 default:
                         if (fd < 0)
-                                return error_set(err, fd, "system", -fd, "cannot open cgroup '%s' below '%s': %s", t,
+                                return op_error_set(err, fd, ERR_SYSTEM, -fd, "cannot open cgroup '%s' below '%s': %s", t,
                                                  c->cgroup, strerror(-fd));
                 }
                 safe_close(cur);
                 cur = fd;
                 struct statfs sf;
                 if (fstatfs(cur, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
-                        return error_set(err, -EACCES, "denied", EACCES,
+                        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                          "cgroup target '%s': '%s' is not a cgroup v2 directory", t, comp);
                 if (created) {
                         ret->n_created++;
                         if (threaded) {
                                 int r = write_at(cur, "cgroup.type", "threaded");
                                 if (r < 0)
-                                        return error_set(err, r, "system", -r,
+                                        return op_error_set(err, r, ERR_SYSTEM, -r,
                                                          "cannot make the new cgroup '%s' threaded: %s (a controller "
                                                          "enabled in '%s' may not support threaded mode)",
                                                          rel, strerror(-r), c->cgroup);
@@ -271,22 +271,22 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
 }
 
 /* Give a created target its cpuset.cpus: enable cpuset down to it, then write. */
-static int set_cpuset(request *req, int base, const cgroup_move_args *a, int target_fd, delegate_error *err) {
+static int set_cpuset(request *req, int base, const cgroup_move_args *a, int target_fd, op_error *err) {
         char cpus[1024], comp[256];
         _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
-                return error_set(err, negative_errno(), "system", errno, "dup: %m");
+                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "dup: %m");
         for (const char *p = a->target; *p;) {
                 size_t l = strcspn(p, "/");
                 int r = write_at(cur, "cgroup.subtree_control", "+cpuset");
                 if (r < 0 && r != -EBUSY) /* EBUSY: already enabled with processes inside */
-                        return error_set(err, r, "system", -r,
+                        return op_error_set(err, r, ERR_SYSTEM, -r,
                                          "cannot enable the cpuset controller on the way to '%s': %s", a->target,
                                          strerror(-r));
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
                 int fd = cgroup_open_beneath(cur, comp);
                 if (fd < 0)
-                        return error_set(err, fd, "system", -fd, "cannot open cgroup '%s': %s", a->target,
+                        return op_error_set(err, fd, ERR_SYSTEM, -fd, "cannot open cgroup '%s': %s", a->target,
                                          strerror(-fd));
                 safe_close(cur);
                 cur = fd;
@@ -296,7 +296,7 @@ static int set_cpuset(request *req, int base, const cgroup_move_args *a, int tar
         }
         int r = write_at(target_fd, "cpuset.cpus", cpu_mask_format(&a->cpus, cpus, sizeof(cpus)));
         if (r < 0)
-                return error_set(err, r, "system", -r, "cannot set cpuset.cpus of '%s' to '%s': %s", a->target, cpus,
+                return op_error_set(err, r, ERR_SYSTEM, -r, "cannot set cpuset.cpus of '%s' to '%s': %s", a->target, cpus,
                                  strerror(-r));
         return 0;
 }
@@ -384,7 +384,7 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
 static void cgroup_move(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         const cgroup_move_args a = *(const cgroup_move_args *) args; /* tids stay the request's */
-        delegate_error err;
+        op_error err;
         char want[1024], type[64];
         int r;
 
@@ -408,11 +408,11 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         if (a.by_pid) {
                 r = request_resolve_target(req, a.pid, &host, &pidfd, &err);
                 if (r < 0)
-                        return request_reply_delegate_error(req, &err);
+                        return request_fail(req, &err);
         } else {
                 r = request_resolve_threads(req, a.tids, a.n_tids, th, &err);
                 if (r < 0)
-                        return request_reply_delegate_error(req, &err);
+                        return request_fail(req, &err);
         }
 
         base = request_cgroup_open(req, &err);
@@ -438,18 +438,18 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
                 goto fail;
         r = read_at(w.fd, "cgroup.type", type, sizeof(type));
         if (r < 0) {
-                error_set(&err, r, "system", -r, "cannot read cgroup.type of '%s': %s", a.target, strerror(-r));
+                op_error_set(&err, r, ERR_SYSTEM, -r, "cannot read cgroup.type of '%s': %s", a.target, strerror(-r));
                 goto fail;
         }
         if (!a.by_pid && !streq(type, "threaded")) {
-                error_set(&err, -EINVAL, "bad-request", EINVAL,
+                op_error_set(&err, -EINVAL, ERR_BAD_REQUEST, EINVAL,
                           "cgroup '%s' is a %s cgroup: threads move only into a threaded cgroup (let the broker "
                           "create it with \"create\": true, or move the whole process with \"pid\")",
                           a.target, type);
                 goto fail;
         }
         if (a.by_pid && !streq(type, "domain") && !streq(type, "domain threaded")) {
-                error_set(&err, -EINVAL, "bad-request", EINVAL,
+                op_error_set(&err, -EINVAL, ERR_BAD_REQUEST, EINVAL,
                           "cgroup '%s' is a %s cgroup: a whole process moves only into a domain cgroup (use \"tids\" "
                           "for threads)",
                           a.target, type);
@@ -457,7 +457,7 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         }
         if (a.has_cpus) {
                 if (!w.created) {
-                        error_set(&err, -EEXIST, "exists", EEXIST,
+                        op_error_set(&err, -EEXIST, ERR_EXISTS, EEXIST,
                                   "cgroup '%s' already exists; \"cpus\" is applied only to a target the broker "
                                   "creates",
                                   a.target);
@@ -521,7 +521,7 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
                 request_reply_result(req, res, NULL, 0);
         goto done;
 fail:
-        request_reply_delegate_error(req, &err);
+        request_fail(req, &err);
 done:
         safe_close(w.fd);
         if (!a.by_pid)

@@ -115,7 +115,6 @@ static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_l
 }
 
 static void kvmi_set_page_access(request *req, void *args, const policy_decision *d) {
-        client *c = req->c;
         char msg[256];
         kvmi_spa_args a = *(kvmi_spa_args *) args;
         void *map = NULL;
@@ -149,17 +148,12 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                         }
                 }
         }
-        /* every entry against the rule before anything is sent */
-        policy_decision ed = { .rule = d->rule };
-        kvmi_entries_check(d->rule, a.entries, a.n, &ed);
+        /* a memfd's entries against the rule before anything is sent (inline ones were, by the policy check) */
+        policy_decision ed = { .rule = d->rule, .allowed = true };
+        if (map)
+                kvmi_entries_check(d->rule, a.entries, a.n, &ed);
         if (!ed.allowed) {
-                audit_decision(req->b, &req->who, req->op, req->args, &ed);
-                c->n_denied++;
-                c->n_allowed--;
-                if (map)
-                        munmap(map, map_len);
-                else
-                        free(a.entries);
+                munmap(map, map_len);
                 return request_reply_error(req, ERR_DENIED, EPERM, d->rule->name, "%s: %s", req->op, ed.reason);
         }
         kvmi_submit(req, a.entries, a.n, map, map_len);

@@ -117,13 +117,13 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
 
 static void memlock_set(request *req, void *args, const policy_decision *d) {
         const memlock_args *a = args;
-        delegate_error err;
+        op_error err;
         char b1[32], b2[32];
         uint64_t old_soft, old_hard;
 
         int r = request_resolve_target(req, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
         if (r < 0)
-                return request_reply_delegate_error(req, &err);
+                return request_fail(req, &err);
         pid_t host = req->memlock.host_pid;
 
         r = proc_memlock_limits(host, &old_soft, &old_hard);

@@ -172,7 +172,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         const policy_rule *rule = d->rule;
         sched_args a = *(const sched_args *) args;
-        delegate_error err;
+        op_error err;
         peer_thread t;
         char msg[512];
         bool rt;
@@ -184,7 +184,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
         r = request_resolve_threads(req, &a.tid, 1, &t, &err);
         if (r < 0)
-                return request_reply_delegate_error(req, &err);
+                return request_fail(req, &err);
 
         if (rt && rt_safety_check(req, rule, &t, a.tid) < 0)
                 goto out;

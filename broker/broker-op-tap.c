@@ -53,8 +53,7 @@ static inline void rtnl_link_putp(struct rtnl_link **p) {
 
 /* What a helper sends back (a few hundred bytes at most: helper_out). */
 typedef struct tap_out {
-        int err;      /* 0, or a positive errno */
-        int code;     /* err_code when err != 0 */
+        op_error error; /* error.errno_value 0: none */
         char name[TAP_NAME_MAX + 1];
         int ifindex;
         uint32_t mtu;
@@ -64,16 +63,14 @@ typedef struct tap_out {
         int enslaved[BRIDGE_MAX_ENSLAVE]; /* bridge.create */
         unsigned n_enslaved;
         int addr_from;
-        char msg[160];
 } tap_out;
 
 static ssize_t fail(tap_out *o, err_code code, int err, const char *fmt, ...) _printf_(4, 5);
 static ssize_t fail(tap_out *o, err_code code, int err, const char *fmt, ...) {
         va_list ap;
-        o->code = code;
-        o->err = err > 0 ? err : EIO;
+        o->error = (op_error) { .code = code, .errno_value = err > 0 ? err : EIO };
         va_start(ap, fmt);
-        vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
+        vsnprintf(o->error.message, sizeof(o->error.message), fmt, ap);
         va_end(ap);
         return sizeof(*o);
 }
@@ -428,18 +425,15 @@ static bool create_answer(request *req, int status, const void *out, size_t len,
         if (len < sizeof(*o))
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer"), false;
         memcpy(o, out, sizeof(*o));
-        o->name[sizeof(o->name) - 1] = o->msg[sizeof(o->msg) - 1] = 0;
+        o->name[sizeof(o->name) - 1] = o->error.message[sizeof(o->error.message) - 1] = 0;
         if (c && TS(c)->gen == gen)
                 for (size_t i = TS(c)->n; i-- > 0;)
                         if (o->gone & (UINT64_C(1) << i))
                                 forget(c, i);
-        if (o->err) {
-                delegate_error e = { .errno_value = o->err };
-                snprintf(e.code, sizeof(e.code), "%s", err_code_name(o->code));
-                snprintf(e.message, sizeof(e.message), "%s", o->msg);
-                if (o->code == ERR_DENIED)
-                        snprintf(e.rule, sizeof(e.rule), "%s", req->rule);
-                request_reply_delegate_error(req, &e);
+        if (o->error.errno_value) {
+                if (o->error.code == ERR_DENIED)
+                        snprintf(o->error.rule, sizeof(o->error.rule), "%s", req->rule);
+                request_fail(req, &o->error);
                 return false;
         }
         return true;
@@ -549,7 +543,7 @@ static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t 
         request *req = arg;
         const tap_record *rec = &req->tap_destroy.rec;
         tap_out *o = out;
-        char why[sizeof(o->msg)] = "";
+        char why[256] = "";
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
@@ -574,9 +568,9 @@ static void destroy_done(request *req, int status, const void *out, size_t len) 
         if (len < sizeof(o))
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
         memcpy(&o, out, sizeof(o));
-        o.msg[sizeof(o.msg) - 1] = 0;
-        if (o.err)
-                return request_reply_error(req, (err_code) o.code, o.err, NULL, "%s", o.msg);
+        o.error.message[sizeof(o.error.message) - 1] = 0;
+        if (o.error.errno_value)
+                return request_fail(req, &o.error);
         for (size_t i = 0; c && i < TS(c)->n; i++)
                 if (streq(TS(c)->rec[i].name, rec->name) && TS(c)->rec[i].ifindex == rec->ifindex) {
                         forget(c, i);

@@ -174,7 +174,8 @@ static void socket_reply(request *req, const reply_info *r) {
                         return;
                 len = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, r->result_json);
         } else {
-                buf = gen_error(true, req->id, r->code, r->errno_value, r->rule, r->message, &len);
+                const op_error *e = r->error;
+                buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message, &len);
                 if (!buf)
                         return;
         }
@@ -225,9 +226,34 @@ policy_subject caller_subject(const caller *who) {
                                   .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
 }
 
+/*
+ * The audit line of a decided request, once, when its outcome is known: the
+ * policy's decision, unless acting found the target refused (a denial, said
+ * by @e with ERR_DENIED), or @e is NULL and the request ended unanswered.
+ * Counted in the session (delegations only) at the same time.
+ */
+static void audit_outcome(request *req, const op_error *e) {
+        policy_rule r = { .name = req->rule };
+        policy_decision d = { .allowed = req->allowed, .rule = req->rule[0] ? &r : NULL };
+        if (!req->decided || req->audited)
+                return;
+        req->audited = true;
+        if (req->allowed && e && e->code == ERR_DENIED) {
+                d.allowed = false;
+                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
+        } else
+                snprintf(d.reason, sizeof(d.reason), "%s", req->reason);
+        audit_decision(req->b, &req->who, req->op, req->args, &d);
+        if (req->c && req->counted) {
+                req->c->n_allowed += d.allowed;
+                req->c->n_denied += !d.allowed;
+        }
+}
+
 static void request_reply(request *req, const reply_info *r) {
-        if (!r->ok && req->c && r->code != ERR_RATE_LIMITED)
+        if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED)
                 req->c->failed = true; /* for the crash-loop back-off */
+        audit_outcome(req, r->ok ? NULL : r->error);
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
         request_free(req);
@@ -241,30 +267,18 @@ void request_reply_result(request *req, const char *result_json, const int *fds,
 }
 
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
-        char msg[512];
+        op_error e = { .code = code, .errno_value = errno_value };
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(e.message, sizeof(e.message), fmt, ap);
         va_end(ap);
-        reply_info r = { .code = code, .errno_value = errno_value, .rule = rule, .message = msg };
-        request_reply(req, &r);
+        snprintf(e.rule, sizeof(e.rule), "%s", rule ? rule : "");
+        request_fail(req, &e);
 }
 
-void request_reply_delegate_error(request *req, const delegate_error *e) {
-        int code = err_code_from_name(e->code);
-        if (code == ERR_DENIED) {
-                /* the policy allowed the op, but the target is not the caller's */
-                policy_rule r = { .name = req->rule };
-                policy_decision d = { .allowed = false, .rule = req->rule[0] ? &r : NULL };
-                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
-                audit_decision(req->b, &req->who, req->op, req->args, &d);
-                if (req->c && req->counted) {
-                        req->c->n_denied++;
-                        req->c->n_allowed--;
-                }
-        }
-        request_reply_error(req, code < 0 ? ERR_SYSTEM : (err_code) code, e->errno_value, e->rule[0] ? e->rule : NULL,
-                            "%s", e->message);
+void request_fail(request *req, const op_error *e) {
+        reply_info r = { .error = e };
+        request_reply(req, &r);
 }
 
 static bool unlink_from(request **list, request *req) {
@@ -297,6 +311,7 @@ void request_free(request *req) {
         }
         if (req->origin && req->origin->release)
                 req->origin->release(req);
+        audit_outcome(req, NULL); /* unanswered (the broker stops): it was allowed and under way */
         if (req->bop && req->bop->request_free)
                 req->bop->request_free(req);
         if (req->bop)
@@ -372,20 +387,16 @@ void request_dispatch(request *req) {
         policy_subject subj = caller_subject(&req->who);
         policy_decision d;
         policy_decide_parsed(req->b->policy, &subj, o, req->op_args, &d, NULL, NULL);
-        audit_decision(req->b, &req->who, req->op, req->args, &d);
-        bool counted = o->needs_policy; /* delegations, not pings */
-        client *c = req->c;
-        if (!d.allowed) {
-                if (c)
-                        c->n_denied += counted;
-                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
-                                           req->op, d.reason);
-        }
-        if (c)
-                c->n_allowed += counted;
-        req->counted = counted;
+        /* decided once: audited and counted with the answer (audit_outcome()) */
+        req->decided = true;
+        req->allowed = d.allowed;
+        req->counted = o->needs_policy; /* delegations, not pings */
+        snprintf(req->reason, sizeof(req->reason), "%s", d.reason);
         if (d.rule)
                 snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
+        if (!d.allowed)
+                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
+                                           req->op, d.reason);
         bop->act(req, req->op_args, &d);
 }
 

@@ -323,12 +323,11 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         client_free(c);
                         continue;
                 }
-                delegate_error err;
+                op_error err;
                 r = peer_identify(c, &err);
                 if (r < 0) {
                         log_burst_msg(b, &b->log_refused, LOG_WARNING, "rejecting client: %s", err.message);
-                        client_refuse(c, err_code_from_name(err.code) >= 0 ? err_code_from_name(err.code) : ERR_SYSTEM,
-                                      "%s", err.message);
+                        client_refuse(c, err.code, "%s", err.message);
                         continue;
                 }
                 r = limits_client_start(c);

@@ -83,10 +83,7 @@ typedef struct reply_info {
         const char *result_json; /* ok: the result object */
         const int *fds;
         size_t n_fds;
-        err_code code; /* !ok */
-        int errno_value;
-        const char *rule;
-        const char *message;
+        const op_error *error; /* !ok */
 } reply_info;
 
 /*
@@ -254,10 +251,12 @@ struct request {
         json_value *args;
         const broker_op *bop; /* found once by the dispatcher */
         void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */
-        char rule[72]; /* the rule that allowed it, for later audit lines */
+        char rule[72]; /* the rule that decided it, for the audit line */
+        bool decided, allowed, audited; /* the policy's decision, audited once with the outcome */
+        char reason[512];
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
-        bool counted;  /* counted in c->n_allowed */
+        bool counted;  /* a delegation: counted in c->n_allowed or n_denied once audited */
         caller who;
         peer peer;
         bool has_peer;
@@ -268,7 +267,7 @@ struct request {
         int helper_fd;
         sd_event_source *helper_src, *timeout_src;
         void (*helper_done)(request *req, int status, const void *out, size_t len);
-        unsigned char helper_out[256];
+        unsigned char helper_out[1024];
         size_t helper_len;
         int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
         size_t helper_n_fds;
@@ -384,16 +383,16 @@ int broker_policy_load(broker *b);
 int broker_policy_reload(broker *b, char *err, size_t size);
 
 /* broker-peer.c */
-int peer_identify(client *c, delegate_error *err);
+int peer_identify(client *c, op_error *err);
 /* The peer view of a client (borrows its pidfd and cgroup). */
 peer client_peer(const client *c);
 /* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
-                  delegate_error *err);
+                  op_error *err);
 /* Resolve a pid the peer names (0: itself) to ours, with a pidfd. */
-int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
-int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 
@@ -409,15 +408,15 @@ typedef struct peer_thread {
  * thread of the peer or of a descendant inside the pod cgroup; all or
  * nothing.  Close the pidfds with peer_threads_done().
  */
-int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
+int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
-int peer_cgroup_open(const peer *p, int cgroup_fd, delegate_error *err);
+int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
-int request_cgroup_open(request *req, delegate_error *err);
+int request_cgroup_open(request *req, op_error *err);
 
 /* broker-request.c */
 /* Handle one datagram; fds it keeps are set to -EBADF in @fds, the caller closes the rest. */
@@ -430,8 +429,8 @@ void client_reply_error_noid(client *c, err_code code, int errno_value, const ch
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
         _printf_(5, 6);
-/* Reply with a delegate_error filled by a helper (code name -> err_code). */
-void request_reply_delegate_error(request *req, const delegate_error *e);
+/* Reply with @e, the error an operation found (ERR_DENIED: the target refused, audited as a denial). */
+void request_fail(request *req, const op_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
 /* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
