@@ -58,8 +58,8 @@ static void batch_free(kbatch *b) {
 static void batch_fail(kbatch *b, err_code code, int errno_value, const char *why) {
         if (b->req)
                 request_reply_error(b->req, code, errno_value, NULL,
-                                    "kvmi.set-page-access: %s; %zu of %zu messages were answered (%zu entries "
-                                    "applied, in the shadow)",
+                                    "%s: %s; %zu of %zu messages were answered (%zu entries "
+                                    "applied, in the shadow)", op_kvmi_set_page_access.name,
                                     why, b->n_answered, b->n_msgs, b->applied);
         batch_free(b);
 }
@@ -114,7 +114,7 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         ch->btail = NULL;
         if (ch->connect_req) {
                 request *req = TAKE_PTR(ch->connect_req);
-                request_reply_error(req, ERR_SYSTEM, e, NULL, "kvmi.connect: connection %llu: %s",
+                request_reply_error(req, ERR_SYSTEM, e, NULL, "%s: connection %llu: %s", op_kvmi_connect.name,
                                     (unsigned long long) ch->connections, ch->why);
         }
 }
@@ -280,9 +280,9 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
                 char a[4];
                 int e = b->err == -KVMI_KVM_ENOSYS ? ENOSYS : -b->err;
                 request_reply_error(b->req, ERR_SYSTEM, e, b->req->rule[0] ? b->req->rule : NULL,
-                                    "kvmi.set-page-access: the kernel refused entry %zu (gpa 0x%" PRIx64
+                                    "%s: the kernel refused entry %zu (gpa 0x%" PRIx64
                                     ", '%s'): %s (KVMI error %d); %zu refused in all, the other %zu entries "
-                                    "were applied",
+                                    "were applied", op_kvmi_set_page_access.name,
                                     b->err_index, b->e[b->err_index].gpa, kvmi_access_format(b->e[b->err_index].access, a),
                                     strerror(e), (int) b->err, b->refused, b->n - b->refused);
         } else {
@@ -309,9 +309,9 @@ static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
                         if (!ch->bhead)
                                 ch->btail = NULL;
                         request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
-                                            "kvmi.set-page-access: entry %zu: gpa 0x%" PRIx64
+                                            "%s: entry %zu: gpa 0x%" PRIx64
                                             " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
-                                            "); nothing was sent",
+                                            "); nothing was sent", op_kvmi_set_page_access.name,
                                             i, b->e[i].gpa, max);
                         batch_free(b);
                         return true;
@@ -604,23 +604,24 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         client *c = req->c;
         kvmi_channel *ch = KS(c)->ch;
         if (!ch) {
-                snprintf(msg, size, "kvmi.connect: no KVMI channel in this session: kvmi.attach first");
+                snprintf(msg, size, "%s: no KVMI channel in this session: %s first", op_kvmi_connect.name,
+                         op_kvmi_attach.name);
                 return -ENOTCONN;
         }
         if (ch->state != CH_CLOSED && ch->state != CH_WAITING)
                 ch_fail(ch, ECONNRESET, "replaced by a new connection from QEMU (it reconnected)");
         _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (own < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot keep the connection: %m");
+                snprintf(msg, size, "%s: cannot keep the connection: %m", op_kvmi_connect.name);
                 return negative_errno();
         }
         if (fcntl(own, F_SETFL, fcntl(own, F_GETFL) | O_NONBLOCK) < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot make the connection non-blocking: %m");
+                snprintf(msg, size, "%s: cannot make the connection non-blocking: %m", op_kvmi_connect.name);
                 return negative_errno();
         }
         int r = sd_event_add_io(c->b->event, &ch->io, own, EPOLLIN | EPOLLRDHUP, ch_io, ch);
         if (r < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot watch the connection: %s", strerror(-r));
+                snprintf(msg, size, "%s: cannot watch the connection: %s", op_kvmi_connect.name, strerror(-r));
                 return r;
         }
         ch->fd = TAKE_FD(own);
@@ -668,8 +669,8 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
         if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
-                                    "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    "%s: the session's shadow holds %zu pages; %zu more could "
+                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)", op_kvmi_set_page_access.name,
                                     KS(c)->shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
@@ -683,7 +684,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                                "launcher hands each connection over with kvmi.connect)",
                          ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
                          ch && ch->state == CH_CLOSED ? ch->why : "");
-                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
+                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "%s: %s", op_kvmi_set_page_access.name, why);
                 b->req = NULL;
                 batch_free(b);
                 return;

@@ -6,6 +6,9 @@
  */
 #pragma once
 
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+
 #include "broker.h"
 
 /* session_part_tap: c->part[SESSION_PART_tap] */
@@ -24,3 +27,50 @@ static inline tap_session *TS(const client *c) {
 /* The session ends: remove the devices it created that still exist, in a
  * detached process, and forget them (broker-op-tap.c). */
 void tap_session_end(client *c);
+
+/* --- shared by broker-op-tap.c and broker-op-bridge.c --- */
+
+static inline void nl_socket_freep(struct nl_sock **p) {
+        if (*p)
+                nl_socket_free(*p);
+}
+static inline void rtnl_link_putp(struct rtnl_link **p) {
+        if (*p)
+                rtnl_link_put(*p);
+}
+#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
+#define _cleanup_rtnl_link_ _cleanup_(rtnl_link_putp)
+
+/* What a helper sends back (a few hundred bytes at most: helper_out). */
+typedef struct tap_out {
+        op_error error; /* error.errno_value 0: none */
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        uint32_t mtu;
+        uint8_t mac[6];
+        bool adopted, removed;
+        uint64_t gone; /* bit i: the session's record i no longer exists */
+        int enslaved[BRIDGE_MAX_ENSLAVE]; /* bridge.create */
+        unsigned n_enslaved;
+        int addr_from;
+} tap_out;
+
+/* In a helper: fill @o's error; returns sizeof(*o). */
+ssize_t tap_fail(tap_out *o, err_code code, int err, const char *fmt, ...) _printf_(4, 5);
+/* A libnl error as a positive errno. */
+int tap_nl_errno(int nle);
+int tap_nl_open(struct nl_sock **ret);
+/* Is @name still the link @ifindex? */
+bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
+/* In a helper: how many of the session's records (@bridges: bridges, else TAP devices) still exist;
+ * bit i of *@ret_gone for record i that does not. */
+unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges);
+/* A helper's answer for a creation started at generation @gen: false when it failed (answered). */
+bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
+/* Admit one more device of the session against --max-tap: 0, or -EDQUOT after replying. */
+int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted);
+/* In a detached child: remove @recs (not adopted) where they still exist. */
+void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
+/* Remove the bridge of @rec, giving back what it took over (broker-op-bridge.c); 1 removed, 0 gone, -errno
+ * with @msg. */
+int bridge_remove(const tap_record *rec, char *msg, size_t size);

@@ -22,7 +22,7 @@
 const op_desc *const *op_registry(size_t *ret_n);
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);
-/* "ping, state.get, memlock.set, ..." (socket operations, not manage.*) */
+/* The names of the socket operations (not the bus-only ones), comma-separated, in registry order. */
 const char *op_names(void);
 /* manage.*: decided like operations but only ever asked over D-Bus. */
 bool op_is_bus_only(const char *name);
