@@ -208,7 +208,6 @@ int bridge_remove(const tap_record *rec, char *msg, size_t size) {
 /* The helper's step for bridge.create, in the peer's network namespace, as root. */
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
-        client *c = req->c;
         const bridge_create_args *a = req->op_args;
         tap_out *o = out;
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
@@ -220,15 +219,9 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        unsigned live = tap_prune(c, &o->gone, true);
-        if (setns(c->pidfd, CLONE_NEWNET) < 0)
-                return fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
-        unsigned others = TS(c)->bridge_inflight - 1;
-        if (live + others >= req->bridge_create.max_devices)
-                return fail(o, ERR_DENIED, EDQUOT,
-                            "bridge.create: the session already holds %u bridge(s)%s, the rule's bridge max_devices is "
-                            "%" PRIu32,
-                            live, others ? " and creates more" : "", req->bridge_create.max_devices);
+        ssize_t q = tap_step_quota(req, o, true);
+        if (q != 0)
+                return q;
         if ((r = tap_nl_open(&sk)) < 0)
                 return fail(o, ERR_SYSTEM, nl_errno(r), "netlink: %s", nl_geterror(r));
         snprintf(o->name, sizeof(o->name), "%s", a->name);
@@ -261,7 +254,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 
         r = rtnl_link_get_kernel(sk, 0, a->name, &br);
         if (r == 0) {
-                if (!req->bridge_create.adopt_existing)
+                if (!req->device_create.adopt_existing)
                         return fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
                 if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
                         return fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
@@ -369,7 +362,7 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         client *c = req->c;
         tap_out o;
 
-        if (!tap_create_answer(req, status, out, len, req->bridge_create.gen, &o))
+        if (!tap_create_answer(req, status, out, len, req->device_create.gen, &o))
                 return;
         if (req->helper_n_fds != 1)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not 1",
@@ -414,21 +407,13 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
 }
 
 static void bridge_create(request *req, void *args, const policy_decision *d) {
-        client *c = req->c;
-
-        req->bridge_create.max_devices = d->rule->bridge.max_devices;
-        req->bridge_create.adopt_existing = d->rule->bridge.adopt_existing;
-        if (tap_device_admit(req, d, &TS(c)->bridge_inflight, &req->bridge_create.counted) < 0)
-                return;
-        req->bridge_create.gen = TS(c)->gen;
-        int r = helper_run_netns(req, c->pidfd, bridge_create_step, req, bridge_create_done);
-        if (r < 0)
-                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+        tap_device_start(req, d, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing,
+                         &TS(req->c)->bridge_inflight, bridge_create_step, bridge_create_done);
 }
 
 
 static void bridge_create_request_free(request *req) {
-        if (req->bridge_create.counted && req->c)
+        if (req->device_create.counted && req->c)
                 TS(req->c)->bridge_inflight--;
 }
 

@@ -196,6 +196,21 @@ static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
 }
 
 /* The helper's step, in the peer's network namespace, as root. */
+ssize_t tap_step_quota(request *req, tap_out *o, bool bridges) {
+        client *c = req->c;
+        unsigned live = tap_prune(c, &o->gone, bridges);
+        if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
+                return tap_fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
+        unsigned others = (bridges ? TS(c)->bridge_inflight : TS(c)->tap_inflight) - 1;
+        if (live + others >= req->device_create.max_devices)
+                return tap_fail(o, ERR_DENIED, EDQUOT,
+                                "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32,
+                                req->op, live, bridges ? "bridge(s)" : "TAP device(s)",
+                                others ? " and creates more" : "", bridges ? "bridge" : "tap",
+                                req->device_create.max_devices);
+        return 0;
+}
+
 static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
@@ -208,15 +223,9 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        unsigned live = tap_prune(c, &o->gone, false);
-        if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
-                return tap_fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
-        unsigned others = TS(c)->tap_inflight - 1;
-        if (live + others >= req->tap_create.max_devices)
-                return tap_fail(o, ERR_DENIED, EDQUOT,
-                            "tap.create: the session already holds %u TAP device(s)%s, the rule's tap max_devices is "
-                            "%" PRIu32,
-                            live, others ? " and creates more" : "", req->tap_create.max_devices);
+        ssize_t quota = tap_step_quota(req, o, false);
+        if (quota != 0)
+                return quota;
 
         /* the name: IFF_TUN_EXCL makes the kernel refuse an existing one */
         if (a->is_template) {
@@ -232,7 +241,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                 memcpy(o->name, a->name, sizeof(o->name) - 1); /* an exact name: at most 15 */
                 first = tun_open(o->name, flags | IFF_TUN_EXCL);
                 if (first == -EBUSY) {
-                        if (!req->tap_create.adopt_existing)
+                        if (!req->device_create.adopt_existing)
                                 return tap_fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", o->name);
                         first = tun_open(o->name, flags);
                         o->adopted = true;
@@ -419,7 +428,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         tap_out o;
         char mac[32];
 
-        if (!tap_create_answer(req, status, out, len, req->tap_create.gen, &o))
+        if (!tap_create_answer(req, status, out, len, req->device_create.gen, &o))
                 return;
         size_t n_vhost = a->vhost ? a->queues : 0;
         if (req->helper_n_fds != a->queues + 1 + n_vhost)
@@ -500,17 +509,23 @@ int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight,
         return 0;
 }
 
-static void tap_create(request *req, void *args, const policy_decision *d) {
+void tap_device_start(request *req, const policy_decision *d, uint32_t max_devices, bool adopt_existing,
+                      unsigned *inflight, helper_fn step, void (*done)(request *req, int status, const void *out,
+                                                                      size_t len)) {
         client *c = req->c;
-
-        req->tap_create.max_devices = d->rule->tap.max_devices;
-        req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
-        if (tap_device_admit(req, d, &TS(c)->tap_inflight, &req->tap_create.counted) < 0)
+        req->device_create.max_devices = max_devices;
+        req->device_create.adopt_existing = adopt_existing;
+        if (tap_device_admit(req, d, inflight, &req->device_create.counted) < 0)
                 return;
-        req->tap_create.gen = TS(c)->gen;
-        int r = helper_run_netns(req, c->pidfd, create_step, req, create_done);
+        req->device_create.gen = TS(c)->gen;
+        int r = helper_run_netns(req, c->pidfd, step, req, done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+static void tap_create(request *req, void *args, const policy_decision *d) {
+        tap_device_start(req, d, d->rule->tap.max_devices, d->rule->tap.adopt_existing, &TS(req->c)->tap_inflight,
+                         create_step, create_done);
 }
 
 static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
@@ -588,7 +603,7 @@ static void bridge_destroy(request *req, void *args, const policy_decision *d) {
 }
 
 static void tap_create_request_free(request *req) {
-        if (req->tap_create.counted && req->c)
+        if (req->device_create.counted && req->c)
                 TS(req->c)->tap_inflight--;
 }
 

@@ -67,8 +67,15 @@ bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
 unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges);
 /* A helper's answer for a creation started at generation @gen: false when it failed (answered). */
 bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
+/* In a creation helper: forget the session's records of this kind that are gone, return to the peer's
+ * network namespace and check the rule's max_devices; 0, or the size of @o's error. */
+ssize_t tap_step_quota(request *req, tap_out *o, bool bridges);
 /* Admit one more device of the session against --max-tap: 0, or -EDQUOT after replying. */
 int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted);
+/* Admit a device creation (counted in *@inflight) and start its @step in the peer's network namespace. */
+void tap_device_start(request *req, const policy_decision *d, uint32_t max_devices, bool adopt_existing,
+                      unsigned *inflight, helper_fn step,
+                      void (*done)(request *req, int status, const void *out, size_t len));
 /* In a detached child: remove @recs (not adopted) where they still exist. */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
 /* Remove the bridge of @rec, giving back what it took over (broker-op-bridge.c); 1 removed, 0 gone, -errno

@@ -280,18 +280,12 @@ struct request {
                 struct {
                         uint32_t max_devices;
                         bool adopt_existing;
-                        bool counted; /* in c->tap_inflight */
-                        uint64_t gen; /* c->tap_gen when the helper started */
-                } tap_create;
+                        bool counted; /* in the session's tap_inflight or bridge_inflight */
+                        uint64_t gen; /* the session's device generation when the helper started */
+                } device_create; /* tap.create and bridge.create (broker-op-tap.h) */
                 struct {
                         tap_record rec; /* a copy; the netns fd stays the session's */
                 } tap_destroy; /* and bridge.destroy */
-                struct {
-                        uint32_t max_devices;
-                        bool adopt_existing;
-                        bool counted; /* in c->bridge_inflight */
-                        uint64_t gen;
-                } bridge_create;
         };
 };
 
