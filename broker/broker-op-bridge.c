@@ -254,7 +254,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 
         r = rtnl_link_get_kernel(sk, 0, a->name, &br);
         if (r == 0) {
-                if (!req->device_create.adopt_existing)
+                if (!DC(req)->adopt_existing)
                         return fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
                 if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
                         return fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
@@ -362,7 +362,7 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         client *c = req->c;
         tap_out o;
 
-        if (!tap_create_answer(req, status, out, len, req->device_create.gen, &o))
+        if (!tap_create_answer(req, status, out, len, DC(req)->gen, &o))
                 return;
         if (req->helper_n_fds != 1)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not 1",
@@ -413,10 +413,11 @@ static void bridge_create(request *req, void *args, const policy_decision *d) {
 
 
 static void bridge_create_request_free(request *req) {
-        if (req->device_create.counted && req->c)
+        if (DC(req)->counted && req->c)
                 TS(req->c)->bridge_inflight--;
 }
 
 const broker_op bop_bridge_create = { .op = &op_bridge_create,
+                                      .scratch_size = sizeof(device_create),
                                       .act = bridge_create,
                                       .request_free = bridge_create_request_free };

@@ -39,6 +39,16 @@ static memlock_session *MS(const client *c) {
         return c->part[SESSION_PART_memlock];
 }
 
+/* A request's scratch: the target, resolved and pinned. */
+typedef struct memlock_scratch {
+        pid_t host_pid;
+        int pidfd;
+} memlock_scratch;
+
+static memlock_scratch *MEM(const request *req) {
+        return req->scratch;
+}
+
 typedef struct memlock_out {
         struct rlimit old, now;
 } memlock_out;
@@ -62,14 +72,14 @@ static void finish(request *req, const struct rlimit *old) {
         char b1[32], b2[32];
 
         /* read back from the kernel, and only trust it while the target lives */
-        int r = proc_memlock_limits(req->memlock.host_pid, &soft, &hard);
-        if (r < 0 || !pidfd_alive(req->memlock.pidfd))
+        int r = proc_memlock_limits(MEM(req)->host_pid, &soft, &hard);
+        if (r < 0 || !pidfd_alive(MEM(req)->pidfd))
                 return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL,
                                            "process %d exited while its limit was being changed", (int) a->pid);
         if (req->c) {
-                record(req->c, a->pid, req->memlock.host_pid, soft, hard);
+                record(req->c, a->pid, MEM(req)->host_pid, soft, hard);
                 log_msg(req->b, LOG_INFO, "session %llu: RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
-                        (unsigned long long) req->c->session, (int) req->memlock.host_pid,
+                        (unsigned long long) req->c->session, (int) MEM(req)->host_pid,
                         format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         }
         struct rlimit now = { u64_to_rlim(soft), u64_to_rlim(hard) };
@@ -94,7 +104,7 @@ static ssize_t helper_apply(void *arg, void *out, size_t size) {
         if (size < sizeof(o))
                 return -ENOBUFS;
         const memlock_args *a = req->op_args;
-        int r = memlock_apply(req->memlock.host_pid, a->soft, a->hard, &o.old, &o.now);
+        int r = memlock_apply(MEM(req)->host_pid, a->soft, a->hard, &o.old, &o.now);
         if (r < 0)
                 return r;
         memcpy(out, &o, sizeof(o));
@@ -121,10 +131,10 @@ static void memlock_set(request *req, void *args, const policy_decision *d) {
         char b1[32], b2[32];
         uint64_t old_soft, old_hard;
 
-        int r = request_resolve_target(req, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
+        int r = request_resolve_target(req, a->pid, &MEM(req)->host_pid, &MEM(req)->pidfd, &err);
         if (r < 0)
                 return request_fail(req, &err);
-        pid_t host = req->memlock.host_pid;
+        pid_t host = MEM(req)->host_pid;
 
         r = proc_memlock_limits(host, &old_soft, &old_hard);
         if (r < 0)
@@ -208,16 +218,17 @@ static const broker_bus_method memlock_bus = {
 };
 
 static void memlock_request_init(request *req) {
-        req->memlock.pidfd = -EBADF;
+        MEM(req)->pidfd = -EBADF;
 }
 
 static void memlock_request_free(request *req) {
-        safe_close(req->memlock.pidfd);
+        safe_close(MEM(req)->pidfd);
 }
 
 const broker_op bop_memlock_set = {
         .op = &op_memlock_set,
         .act = memlock_set,
+        .scratch_size = sizeof(memlock_scratch),
         .request_init = memlock_request_init,
         .request_free = memlock_request_free,
         .bus = &memlock_bus,

@@ -196,18 +196,27 @@ static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
 }
 
 /* The helper's step, in the peer's network namespace, as root. */
+/* tap.destroy's and bridge.destroy's scratch: the record, a copy (the netns fd stays the session's) */
+typedef struct destroy_scratch {
+        tap_record rec;
+} destroy_scratch;
+
+static destroy_scratch *DESTROY(const request *req) {
+        return req->scratch;
+}
+
 ssize_t tap_step_quota(request *req, tap_out *o, bool bridges) {
         client *c = req->c;
         unsigned live = tap_prune(c, &o->gone, bridges);
         if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
                 return tap_fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
         unsigned others = (bridges ? TS(c)->bridge_inflight : TS(c)->tap_inflight) - 1;
-        if (live + others >= req->device_create.max_devices)
+        if (live + others >= DC(req)->max_devices)
                 return tap_fail(o, ERR_DENIED, EDQUOT,
                                 "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32,
                                 req->op, live, bridges ? "bridge(s)" : "TAP device(s)",
                                 others ? " and creates more" : "", bridges ? "bridge" : "tap",
-                                req->device_create.max_devices);
+                                DC(req)->max_devices);
         return 0;
 }
 
@@ -241,7 +250,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                 memcpy(o->name, a->name, sizeof(o->name) - 1); /* an exact name: at most 15 */
                 first = tun_open(o->name, flags | IFF_TUN_EXCL);
                 if (first == -EBUSY) {
-                        if (!req->device_create.adopt_existing)
+                        if (!DC(req)->adopt_existing)
                                 return tap_fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", o->name);
                         first = tun_open(o->name, flags);
                         o->adopted = true;
@@ -428,7 +437,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         tap_out o;
         char mac[32];
 
-        if (!tap_create_answer(req, status, out, len, req->device_create.gen, &o))
+        if (!tap_create_answer(req, status, out, len, DC(req)->gen, &o))
                 return;
         size_t n_vhost = a->vhost ? a->queues : 0;
         if (req->helper_n_fds != a->queues + 1 + n_vhost)
@@ -513,11 +522,11 @@ void tap_device_start(request *req, const policy_decision *d, uint32_t max_devic
                       unsigned *inflight, helper_fn step, void (*done)(request *req, int status, const void *out,
                                                                       size_t len)) {
         client *c = req->c;
-        req->device_create.max_devices = max_devices;
-        req->device_create.adopt_existing = adopt_existing;
-        if (tap_device_admit(req, d, inflight, &req->device_create.counted) < 0)
+        DC(req)->max_devices = max_devices;
+        DC(req)->adopt_existing = adopt_existing;
+        if (tap_device_admit(req, d, inflight, &DC(req)->counted) < 0)
                 return;
-        req->device_create.gen = TS(c)->gen;
+        DC(req)->gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, step, req, done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -530,7 +539,7 @@ static void tap_create(request *req, void *args, const policy_decision *d) {
 
 static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
-        const tap_record *rec = &req->tap_destroy.rec;
+        const tap_record *rec = &DESTROY(req)->rec;
         tap_out *o = out;
         char why[256] = "";
         if (size < sizeof(*o))
@@ -545,7 +554,7 @@ static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t 
 }
 
 static void destroy_done(request *req, int status, const void *out, size_t len) {
-        const tap_record *rec = &req->tap_destroy.rec;
+        const tap_record *rec = &DESTROY(req)->rec;
         client *c = req->c;
         tap_out o;
         if (status == -ETIMEDOUT)
@@ -587,8 +596,8 @@ static void destroy(request *req, const tap_destroy_args *a, bool bridge) {
         if (bridge && TS(c)->rec[i].adopted)
                 return request_reply_error(req, ERR_DENIED, EPERM, NULL,
                                            "bridge '%s' was adopted, not created by this session: it stays", a->name);
-        req->tap_destroy.rec = TS(c)->rec[i];
-        req->tap_destroy.rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
+        DESTROY(req)->rec = TS(c)->rec[i];
+        DESTROY(req)->rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
         int r = helper_run_netns(req, TS(c)->rec[i].netns_fd, destroy_step, req, destroy_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -603,10 +612,15 @@ static void bridge_destroy(request *req, void *args, const policy_decision *d) {
 }
 
 static void tap_create_request_free(request *req) {
-        if (req->device_create.counted && req->c)
+        if (DC(req)->counted && req->c)
                 TS(req->c)->tap_inflight--;
 }
 
-const broker_op bop_tap_create = { .op = &op_tap_create, .act = tap_create, .request_free = tap_create_request_free };
-const broker_op bop_tap_destroy = { .op = &op_tap_destroy, .act = tap_destroy };
-const broker_op bop_bridge_destroy = { .op = &op_bridge_destroy, .act = bridge_destroy };
+const broker_op bop_tap_create = { .op = &op_tap_create,
+                                   .act = tap_create,
+                                   .scratch_size = sizeof(device_create),
+                                   .request_free = tap_create_request_free };
+const broker_op bop_tap_destroy = { .op = &op_tap_destroy, .act = tap_destroy, .scratch_size = sizeof(destroy_scratch) };
+const broker_op bop_bridge_destroy = { .op = &op_bridge_destroy,
+                                       .act = bridge_destroy,
+                                       .scratch_size = sizeof(destroy_scratch) };

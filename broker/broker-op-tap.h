@@ -11,6 +11,19 @@
 
 #include "broker.h"
 
+/* A TAP device or bridge this session created (or adopted), until destroyed. */
+typedef struct tap_record {
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        int netns_fd; /* the network namespace it was created in (nsfs fd) */
+        bool persist;
+        bool adopted; /* pre-existing: never removed at session end */
+        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
+        int enslaved[BRIDGE_MAX_ENSLAVE];
+        unsigned n_enslaved;
+        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
+} tap_record;
+
 /* session_part_tap: c->part[SESSION_PART_tap] */
 typedef struct tap_session {
         tap_record rec[SESSION_MAX_TAP];
@@ -29,6 +42,18 @@ static inline tap_session *TS(const client *c) {
 void tap_session_end(client *c);
 
 /* --- shared by broker-op-tap.c and broker-op-bridge.c --- */
+
+/* A creation's scratch (tap.create, bridge.create): req->scratch */
+typedef struct device_create {
+        uint32_t max_devices;
+        bool adopt_existing;
+        bool counted; /* in the session's tap_inflight or bridge_inflight */
+        uint64_t gen; /* the session's device generation when the helper started */
+} device_create;
+
+static inline device_create *DC(const request *req) {
+        return req->scratch;
+}
 
 static inline void nl_socket_freep(struct nl_sock **p) {
         if (*p)

@@ -37,7 +37,9 @@ struct broker_op {
          * Ends in exactly one reply, now or later.
          */
         void (*act)(request *req, void *args, const policy_decision *d);
-        /* Set up the operation's scratch in @req (zeroed) once it is known to be this operation; NULL: none. */
+        /* Its scratch in each request, req->scratch: @scratch_size bytes, zeroed, then @request_init. */
+        size_t scratch_size;
+        /* Set up the operation's scratch in @req once it is known to be this operation; NULL: none. */
         void (*request_init)(request *req);
         /* Release what the operation keeps in @req (its scratch) as the request is freed; NULL: nothing. */
         void (*request_free)(request *req);

@@ -312,8 +312,12 @@ void request_free(request *req) {
         if (req->origin && req->origin->release)
                 req->origin->release(req);
         audit_outcome(req, NULL); /* unanswered (the broker stops): it was allowed and under way */
-        if (req->bop && req->bop->request_free)
+        if (req->bop && req->bop->request_free && (req->scratch || !req->bop->scratch_size))
                 req->bop->request_free(req);
+        if (req->bop && req->scratch) {
+                explicit_bzero(req->scratch, req->bop->scratch_size);
+                free(req->scratch);
+        }
         if (req->bop)
                 op_args_free(req->bop->op, req->op_args);
         close_fds(req->fds, req->n_fds);
@@ -376,6 +380,8 @@ void request_dispatch(request *req) {
                                            req->op, takers, n);
         }
         req->bop = bop;
+        if (bop->scratch_size && !(req->scratch = calloc(1, bop->scratch_size)))
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         if (bop->request_init)
                 bop->request_init(req);
         int r = op_args_parse(o, req->args, &req->op_args, msg, sizeof(msg));

@@ -120,7 +120,6 @@ typedef struct cached_reply {
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 
-/* A TAP device or bridge this session created (or adopted), until destroyed. */
 /* A uid and pod cgroup whose sessions keep failing right after they start. */
 typedef struct crash_backoff {
         uid_t uid;
@@ -130,17 +129,6 @@ typedef struct crash_backoff {
         uint64_t last_usec;  /* its last session's end: old entries are dropped */
 } crash_backoff;
 
-typedef struct tap_record {
-        char name[TAP_NAME_MAX + 1];
-        int ifindex;
-        int netns_fd; /* the network namespace it was created in (nsfs fd) */
-        bool persist;
-        bool adopted; /* pre-existing: never removed at session end */
-        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
-        int enslaved[BRIDGE_MAX_ENSLAVE];
-        unsigned n_enslaved;
-        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
-} tap_record;
 
 struct client {
         broker *b;
@@ -271,22 +259,9 @@ struct request {
         size_t helper_len;
         int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
         size_t helper_n_fds;
-        /* op-specific scratch */
-        union {
-                struct {
-                        pid_t host_pid;
-                        int pidfd;
-                } memlock;
-                struct {
-                        uint32_t max_devices;
-                        bool adopt_existing;
-                        bool counted; /* in the session's tap_inflight or bridge_inflight */
-                        uint64_t gen; /* the session's device generation when the helper started */
-                } device_create; /* tap.create and bridge.create (broker-op-tap.h) */
-                struct {
-                        tap_record rec; /* a copy; the netns fd stays the session's */
-                } tap_destroy; /* and bridge.destroy */
-        };
+        /* the operation's own scratch: bop->scratch_size bytes, zeroed, then bop->request_init; its type
+         * is known only to the operation's files */
+        void *scratch;
 };
 
 /* broker-log.c */
