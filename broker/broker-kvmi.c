@@ -567,8 +567,11 @@ static void ch_update_io(kvmi_channel *ch) {
 
 int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
-        if (KS(c)->ch)
-                kvmi_channel_close(c, "replaced by a new kvmi.attach");
+        if (KS(c)->ch) {
+                char why[64];
+                snprintf(why, sizeof(why), "replaced by a new %s", op_kvmi_attach.name);
+                kvmi_channel_close(c, why);
+        }
         kvmi_channel *ch = calloc(1, sizeof(*ch));
         if (!ch)
                 return -ENOMEM;
@@ -678,12 +681,14 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
         }
         if (!ch || ch->state == CH_CLOSED || ch->state == CH_WAITING) {
                 char why[400];
-                snprintf(why, sizeof(why), "%s%s%s",
-                         !ch ? "no KVMI channel in this session: kvmi.attach first"
-                             : "no connection from QEMU right now (it connects and reconnects by itself; the "
-                               "launcher hands each connection over with kvmi.connect)",
-                         ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
-                         ch && ch->state == CH_CLOSED ? ch->why : "");
+                if (!ch)
+                        snprintf(why, sizeof(why), "no KVMI channel in this session: %s first", op_kvmi_attach.name);
+                else
+                        snprintf(why, sizeof(why),
+                                 "no connection from QEMU right now (it connects and reconnects by itself; the "
+                                 "launcher hands each connection over with %s)%s%.200s",
+                                 op_kvmi_connect.name, ch->state == CH_CLOSED ? "; the last one closed: " : "",
+                                 ch->state == CH_CLOSED ? ch->why : "");
                 request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "%s: %s", op_kvmi_set_page_access.name, why);
                 b->req = NULL;
                 batch_free(b);

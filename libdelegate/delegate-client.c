@@ -681,7 +681,7 @@ int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t har
         if (ret) {
                 json_parse_error je;
                 if (json_parse(res, strlen(res), false, &rv, &je) < 0)
-                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed memlock.set result");
+                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed %s result", op_memlock_set.name);
                 const json_value *old = json_get(rv, "old");
                 *ret = (delegate_memlock_result) {
                         .soft = limit_of(json_get(rv, "soft")),

@@ -42,7 +42,7 @@ typedef struct bridge_create_args {
 } bridge_create_args;
 
 int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, char *msg, size_t size);
-/* bridge.destroy takes {"name"} like tap.destroy */
+/* bridge.destroy takes {"name"} like tap.destroy (tap_destroy_args) */
 int bridge_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size);
 
 /* 1-15 characters of [A-Za-z0-9._-], neither "." nor "..". */
