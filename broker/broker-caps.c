@@ -32,7 +32,7 @@
 
 typedef struct cap_want {
         int cap;
-        const char *ops; /* the operations that need it */
+        const op_desc *ops[2]; /* the operations that need it */
         const char *why;
         int only_without; /* >= 0: wanted only when this capability is unavailable */
 } cap_want;
@@ -47,25 +47,25 @@ typedef struct cap_want {
  */
 static const cap_want wants[] = {
         /* prlimit() on another user's process; raising a hard limit */
-        { CAP_SYS_RESOURCE, "memlock.set", "hard limits cannot be raised; soft changes run as the target's user", -1 },
+        { CAP_SYS_RESOURCE, { &op_memlock_set }, "hard limits cannot be raised; soft changes run as the target's user", -1 },
         /* without CAP_SYS_RESOURCE the helper takes the target's ids:
          * setgroups(), setresgid(), setresuid() */
-        { CAP_SETUID, "memlock.set", "soft limits of other users' processes cannot be changed", CAP_SYS_RESOURCE },
-        { CAP_SETGID, "memlock.set", "soft limits of other users' processes cannot be changed", CAP_SYS_RESOURCE },
+        { CAP_SETUID, { &op_memlock_set }, "soft limits of other users' processes cannot be changed", CAP_SYS_RESOURCE },
+        { CAP_SETGID, { &op_memlock_set }, "soft limits of other users' processes cannot be changed", CAP_SYS_RESOURCE },
         /* ... and SIGKILL to such a helper that timed out: it runs as the
          * target's user, no longer ours */
-        { CAP_KILL, "memlock.set", "a hung helper cannot be killed", CAP_SYS_RESOURCE },
+        { CAP_KILL, { &op_memlock_set }, "a hung helper cannot be killed", CAP_SYS_RESOURCE },
         /* sched_setattr() (realtime policies, other users' threads) and
          * sched_setaffinity() of other users' threads */
-        { CAP_SYS_NICE, "sched.set", "other users' threads cannot be changed", -1 },
+        { CAP_SYS_NICE, { &op_sched_set }, "other users' threads cannot be changed", -1 },
         /* TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST; rtnetlink
          * link changes and deletion, in the peer's network namespace */
-        { CAP_NET_ADMIN, "tap.create, tap.destroy", "TAP devices cannot be created or removed", -1 },
+        { CAP_NET_ADMIN, { &op_tap_create, &op_tap_destroy }, "TAP devices cannot be created or removed", -1 },
         /* setns(CLONE_NEWNET) into the peer's network namespace (helpers) */
-        { CAP_SYS_ADMIN, "tap.create, tap.destroy", "the peer's network namespace cannot be entered", -1 },
+        { CAP_SYS_ADMIN, { &op_tap_create, &op_tap_destroy }, "the peer's network namespace cannot be entered", -1 },
         /* setns() through the peer's pidfd checks ptrace read access to it
          * (PTRACE_MODE_READ_REALCREDS): the peer is another user */
-        { CAP_SYS_PTRACE, "tap.create", "the peer's network namespace cannot be entered", -1 },
+        { CAP_SYS_PTRACE, { &op_tap_create }, "the peer's network namespace cannot be entered", -1 },
 };
 
 /* "CAP_SYS_NICE" for CAP_SYS_NICE (libcap-ng says "sys_nice"). */
@@ -91,8 +91,9 @@ static void log_unavailable(broker *b) {
                         continue;
                 if (w->only_without >= 0 && cap_available(w->only_without))
                         continue; /* not wanted here */
-                log_msg(b, LOG_NOTICE, "%s is not available (not in the bounding or permitted set at start): %s: %s",
-                        cap_name(w->cap, name, sizeof(name)), w->ops, w->why);
+                log_msg(b, LOG_NOTICE, "%s is not available (not in the bounding or permitted set at start): %s%s%s: %s",
+                        cap_name(w->cap, name, sizeof(name)), w->ops[0]->name, w->ops[1] ? ", " : "",
+                        w->ops[1] ? w->ops[1]->name : "", w->why);
         }
 }
 

@@ -58,8 +58,8 @@ static void batch_free(kbatch *b) {
 static void batch_fail(kbatch *b, err_code code, int errno_value, const char *why) {
         if (b->req)
                 request_reply_error(b->req, code, errno_value, NULL,
-                                    "kvmi.set-page-access: %s; %zu of %zu messages were answered (%zu entries "
-                                    "applied, in the shadow)",
+                                    "%s: %s; %zu of %zu messages were answered (%zu entries "
+                                    "applied, in the shadow)", op_kvmi_set_page_access.name,
                                     why, b->n_answered, b->n_msgs, b->applied);
         batch_free(b);
 }
@@ -114,7 +114,7 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         ch->btail = NULL;
         if (ch->connect_req) {
                 request *req = TAKE_PTR(ch->connect_req);
-                request_reply_error(req, ERR_SYSTEM, e, NULL, "kvmi.connect: connection %llu: %s",
+                request_reply_error(req, ERR_SYSTEM, e, NULL, "%s: connection %llu: %s", op_kvmi_connect.name,
                                     (unsigned long long) ch->connections, ch->why);
         }
 }
@@ -247,7 +247,7 @@ static bool overridden_later(const kbatch *b, size_t i) {
 
 static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
         for (size_t i = first; i < first + n; i++)
-                if (kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
+                if (kvmi_shadow_set(&KS(ch->c)->shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
                         log_msg(ch->c->b, LOG_WARNING, "session %llu: KVMI shadow full, gpa 0x%" PRIx64 " not recorded",
                                 (unsigned long long) ch->c->session, b->e[i].gpa);
         ((kbatch *) b)->applied += n;
@@ -280,16 +280,16 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
                 char a[4];
                 int e = b->err == -KVMI_KVM_ENOSYS ? ENOSYS : -b->err;
                 request_reply_error(b->req, ERR_SYSTEM, e, b->req->rule[0] ? b->req->rule : NULL,
-                                    "kvmi.set-page-access: the kernel refused entry %zu (gpa 0x%" PRIx64
+                                    "%s: the kernel refused entry %zu (gpa 0x%" PRIx64
                                     ", '%s'): %s (KVMI error %d); %zu refused in all, the other %zu entries "
-                                    "were applied",
+                                    "were applied", op_kvmi_set_page_access.name,
                                     b->err_index, b->e[b->err_index].gpa, kvmi_access_format(b->e[b->err_index].access, a),
                                     strerror(e), (int) b->err, b->refused, b->n - b->refused);
         } else {
                 char res[256];
                 snprintf(res, sizeof(res),
                          "{\"entries\":%zu,\"messages\":%zu,\"applied\":%zu,\"shadow_pages\":%zu,\"seconds\":%.6f}",
-                         b->n, b->n_msgs, b->applied, ch->c->kvmi_shadow.n, secs);
+                         b->n, b->n_msgs, b->applied, KS(ch->c)->shadow.n, secs);
                 request_reply_result(b->req, res, NULL, 0);
         }
         batch_free(b);
@@ -309,9 +309,9 @@ static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
                         if (!ch->bhead)
                                 ch->btail = NULL;
                         request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
-                                            "kvmi.set-page-access: entry %zu: gpa 0x%" PRIx64
+                                            "%s: entry %zu: gpa 0x%" PRIx64
                                             " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
-                                            "); nothing was sent",
+                                            "); nothing was sent", op_kvmi_set_page_access.name,
                                             i, b->e[i].gpa, max);
                         batch_free(b);
                         return true;
@@ -375,7 +375,7 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         if (k->probe) {
                 b->refused++;
                 if (!b->req) /* the kernel does not hold it: neither does the shadow */
-                        kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
+                        kvmi_shadow_set(&KS(ch->c)->shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
                                         KVMI_PAGE_ACCESS_RWX);
                 if (k->first < b->err_index) {
                         b->err_index = k->first;
@@ -567,8 +567,11 @@ static void ch_update_io(kvmi_channel *ch) {
 
 int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
-        if (c->kvmi)
-                kvmi_channel_close(c, "replaced by a new kvmi.attach");
+        if (KS(c)->ch) {
+                char why[64];
+                snprintf(why, sizeof(why), "replaced by a new %s", op_kvmi_attach.name);
+                kvmi_channel_close(c, why);
+        }
         kvmi_channel *ch = calloc(1, sizeof(*ch));
         if (!ch)
                 return -ENOMEM;
@@ -594,7 +597,7 @@ int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secre
                 return r;
         }
         sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
-        c->kvmi = ch;
+        KS(c)->ch = ch;
         if (ret_secret)
                 *ret_secret = TAKE_PTR(secret);
         return 0;
@@ -602,25 +605,26 @@ int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secre
 
 int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         client *c = req->c;
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         if (!ch) {
-                snprintf(msg, size, "kvmi.connect: no KVMI channel in this session: kvmi.attach first");
+                snprintf(msg, size, "%s: no KVMI channel in this session: %s first", op_kvmi_connect.name,
+                         op_kvmi_attach.name);
                 return -ENOTCONN;
         }
         if (ch->state != CH_CLOSED && ch->state != CH_WAITING)
                 ch_fail(ch, ECONNRESET, "replaced by a new connection from QEMU (it reconnected)");
         _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (own < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot keep the connection: %m");
+                snprintf(msg, size, "%s: cannot keep the connection: %m", op_kvmi_connect.name);
                 return negative_errno();
         }
         if (fcntl(own, F_SETFL, fcntl(own, F_GETFL) | O_NONBLOCK) < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot make the connection non-blocking: %m");
+                snprintf(msg, size, "%s: cannot make the connection non-blocking: %m", op_kvmi_connect.name);
                 return negative_errno();
         }
         int r = sd_event_add_io(c->b->event, &ch->io, own, EPOLLIN | EPOLLRDHUP, ch_io, ch);
         if (r < 0) {
-                snprintf(msg, size, "kvmi.connect: cannot watch the connection: %s", strerror(-r));
+                snprintf(msg, size, "%s: cannot watch the connection: %s", op_kvmi_connect.name, strerror(-r));
                 return r;
         }
         ch->fd = TAKE_FD(own);
@@ -642,21 +646,21 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
 }
 
 void kvmi_channel_close(client *c, const char *why) {
-        if (!c->kvmi)
+        if (!KS(c)->ch)
                 return;
-        ch_fail(c->kvmi, ECANCELED, "%s", why);
-        ch_free(c->kvmi);
-        c->kvmi = NULL;
+        ch_fail(KS(c)->ch, ECANCELED, "%s", why);
+        ch_free(KS(c)->ch);
+        KS(c)->ch = NULL;
 }
 
 void kvmi_session_end(client *c) {
         kvmi_channel_close(c, "the session ended");
-        kvmi_shadow_clear(&c->kvmi_shadow);
+        kvmi_shadow_clear(&KS(c)->shadow);
 }
 
 void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len) {
         client *c = req->c;
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         kbatch *b = calloc(1, sizeof(*b));
         if (!b) {
                 if (map)
@@ -666,24 +670,26 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
-        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
+        if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
-                                    "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
-                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
+                                    "%s: the session's shadow holds %zu pages; %zu more could "
+                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)", op_kvmi_set_page_access.name,
+                                    KS(c)->shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;
         }
         if (!ch || ch->state == CH_CLOSED || ch->state == CH_WAITING) {
                 char why[400];
-                snprintf(why, sizeof(why), "%s%s%s",
-                         !ch ? "no KVMI channel in this session: kvmi.attach first"
-                             : "no connection from QEMU right now (it connects and reconnects by itself; the "
-                               "launcher hands each connection over with kvmi.connect)",
-                         ch && ch->state == CH_CLOSED ? "; the last one closed: " : "",
-                         ch && ch->state == CH_CLOSED ? ch->why : "");
-                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "kvmi.set-page-access: %s", why);
+                if (!ch)
+                        snprintf(why, sizeof(why), "no KVMI channel in this session: %s first", op_kvmi_attach.name);
+                else
+                        snprintf(why, sizeof(why),
+                                 "no connection from QEMU right now (it connects and reconnects by itself; the "
+                                 "launcher hands each connection over with %s)%s%.200s",
+                                 op_kvmi_connect.name, ch->state == CH_CLOSED ? "; the last one closed: " : "",
+                                 ch->state == CH_CLOSED ? ch->why : "");
+                request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "%s: %s", op_kvmi_set_page_access.name, why);
                 b->req = NULL;
                 batch_free(b);
                 return;
@@ -699,7 +705,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
 
 void kvmi_state_gen(const client *c, yajl_gen g) {
         static const char *const names[] = { "waiting", "hello", "setup", "ready", "closed" };
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         char a[4];
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
@@ -733,12 +739,12 @@ void kvmi_state_gen(const client *c, yajl_gen g) {
         }
         json_gen_str(g, "shadow");
         yajl_gen_map_open(g);
-        json_gen_kv_u64(g, "pages", c->kvmi_shadow.n);
+        json_gen_kv_u64(g, "pages", KS(c)->shadow.n);
         json_gen_str(g, "by_access");
         yajl_gen_map_open(g);
         for (uint8_t i = 0; i < 7; i++)
-                if (c->kvmi_shadow.by_access[i])
-                        json_gen_kv_u64(g, kvmi_access_format(i, a), c->kvmi_shadow.by_access[i]);
+                if (KS(c)->shadow.by_access[i])
+                        json_gen_kv_u64(g, kvmi_access_format(i, a), KS(c)->shadow.by_access[i]);
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);

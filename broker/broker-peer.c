@@ -41,23 +41,23 @@ bool pidfd_alive(int pidfd) {
         return r == 0;
 }
 
-int peer_identify(client *c, delegate_error *err) {
+int peer_identify(client *c, op_error *err) {
         socklen_t l = sizeof(c->cred);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &l) < 0)
-                return error_set(err, negative_errno(), "system", errno, "SO_PEERCRED: %m");
+                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "SO_PEERCRED: %m");
         if (c->cred.pid <= 0)
-                return error_set(err, -ESRCH, "system", ESRCH,
+                return op_error_set(err, -ESRCH, ERR_SYSTEM, ESRCH,
                                  "the peer's pid is not visible in the broker's pid namespace");
 
         int pidfd = -EBADF;
         l = sizeof(pidfd);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &l) < 0) {
                 if (errno != ENOPROTOOPT && errno != EINVAL)
-                        return error_set(err, negative_errno(), "system", errno, "SO_PEERPIDFD: %m");
+                        return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "SO_PEERPIDFD: %m");
                 /* older kernel: pin it now and re-check below that it is alive */
                 pidfd = pidfd_open(c->cred.pid, 0);
                 if (pidfd < 0)
-                        return error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m",
+                        return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m",
                                          (int) c->cred.pid);
         }
         c->pidfd = pidfd;
@@ -65,26 +65,26 @@ int peer_identify(client *c, delegate_error *err) {
         /* alive before /proc is read: a pid that was recycled would describe someone else's process,
          * and nothing about it may reach the refusal; alive after: what was read was the peer's */
         if (!pidfd_alive(c->pidfd))
-                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited before it was accepted");
+                return op_error_set(err, -ESRCH, ERR_SYSTEM, ESRCH, "the peer exited before it was accepted");
 
         int r = proc_cgroup(c->cred.pid, &c->cgroup);
         if (r == -EXDEV)
-                return error_set(err, r, "denied", EXDEV,
+                return op_error_set(err, r, ERR_DENIED, EXDEV,
                                  "the cgroup of peer pid %d lies outside the broker's cgroup namespace (it reads as "
                                  "'/../...'); no rule can match it", (int) c->cred.pid);
         if (r < 0)
-                return error_set(err, r, "system", -r, "cannot read the cgroup of peer pid %d: %s",
+                return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read the cgroup of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
         pid_t ns[PROC_MAX_NSPID];
         size_t n;
         r = pidfd_nspid(c->pidfd, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
-                return error_set(err, r, "system", -r, "cannot read the pid namespaces of peer pid %d: %s",
+                return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read the pid namespaces of peer pid %d: %s",
                                  (int) c->cred.pid, strerror(-r));
         c->ns_level = n - 1;
         c->ns_pid = ns[n - 1];
         if (!pidfd_alive(c->pidfd))
-                return error_set(err, -ESRCH, "system", ESRCH, "the peer exited while connecting");
+                return op_error_set(err, -ESRCH, ERR_SYSTEM, ESRCH, "the peer exited while connecting");
         return 0;
 }
 
@@ -94,35 +94,35 @@ peer client_peer(const client *c) {
 }
 
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
-                  delegate_error *err) {
+                  op_error *err) {
         if (pid <= 0)
-                return error_set(err, -ESRCH, "system", ESRCH, "the caller's pid is not known");
+                return op_error_set(err, -ESRCH, ERR_SYSTEM, ESRCH, "the caller's pid is not known");
         _cleanup_close_ int pidfd = pidfd_open(pid, 0);
         if (pidfd < 0)
-                return error_set(err, negative_errno(), "not-found", errno, "pidfd_open(%d): %m", (int) pid);
+                return op_error_set(err, negative_errno(), ERR_NOT_FOUND, errno, "pidfd_open(%d): %m", (int) pid);
         fcntl(pidfd, F_SETFD, FD_CLOEXEC);
         /* pinned: check the pid still is the process the bus described */
         proc_creds cr;
         if (proc_creds_read(pid, &cr) < 0 || cr.uid[1] != uid)
-                return error_set(err, -ESRCH, "not-found", ESRCH,
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
                                  "caller pid %d exited or changed identity while being identified", (int) pid);
         _cleanup_free_ char *cg = NULL;
         int r = proc_cgroup(pid, &cg);
         if (r == -EXDEV)
-                return error_set(err, r, "denied", EXDEV,
+                return op_error_set(err, r, ERR_DENIED, EXDEV,
                                  "the cgroup of caller pid %d lies outside the broker's cgroup namespace (it reads "
                                  "as '/../...'); no rule can match it", (int) pid);
         if (r < 0)
-                return error_set(err, r, "system", -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
+                return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read the cgroup of caller pid %d: %s", (int) pid,
                                  strerror(-r));
         pid_t ns[PROC_MAX_NSPID];
         size_t n;
         r = proc_nspid(pid, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
-                return error_set(err, r, "system", -r, "cannot read the pid namespaces of caller pid %d: %s",
+                return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read the pid namespaces of caller pid %d: %s",
                                  (int) pid, strerror(-r));
         if (!pidfd_alive(pidfd))
-                return error_set(err, -ESRCH, "not-found", ESRCH, "caller pid %d exited", (int) pid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "caller pid %d exited", (int) pid);
         *ret = (peer) { .cred = { .pid = pid, .uid = uid, .gid = gid }, .pidfd = pidfd, .cgroup = cg,
                         .ns_level = n - 1, .ns_pid = ns[n - 1] };
         *ret_pidfd = TAKE_FD(pidfd);
@@ -159,13 +159,13 @@ static pid_t find_descendant(const peer *c, pid_t pid) {
         return -ESRCH;
 }
 
-int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err) {
         if (!req->has_peer)
-                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
         return peer_resolve_target(&req->peer, pid, ret_pid, ret_pidfd, err);
 }
 
-int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err) {
+int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err) {
         pid_t host;
 
         if (pid == 0 || pid == c->ns_pid)
@@ -173,14 +173,14 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
         else {
                 host = find_descendant(c, pid);
                 if (host == -ENOMEM)
-                        return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+                        return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
                 if (host < 0) {
                         /* same pid namespace: we can tell a stranger from a ghost */
                         if (c->ns_level == 0 && (kill(pid, 0) == 0 || errno == EPERM))
-                                return error_set(err, -EACCES, "denied", EACCES,
+                                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                                  "pid %d is neither the caller (pid %d) nor one of its descendants",
                                                  (int) pid, (int) c->ns_pid);
-                        return error_set(err, -ESRCH, "not-found", ESRCH,
+                        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
                                          "no process %d among the caller's own processes (it may have exited)",
                                          (int) pid);
                 }
@@ -189,24 +189,24 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
         _cleanup_close_ int pidfd = host == c->cred.pid ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3) : pidfd_open(host, 0);
         if (pidfd < 0) {
                 if (errno == ESRCH)
-                        return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
-                return error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m", (int) host);
+                        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m", (int) host);
         }
         /* with the process pinned, check what the pid now refers to */
         if (!descends_from_peer(c, host))
-                return error_set(err, -EACCES, "denied", EACCES,
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid,
                                  (int) c->ns_pid);
         _cleanup_free_ char *cg = NULL;
         int r = proc_cgroup(host, &cg);
         if (r < 0)
-                return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
         if (!path_below(cg, c->cgroup))
-                return error_set(err, -EACCES, "denied", EACCES,
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "pid %d is in cgroup '%s', outside the caller's pod cgroup '%s'", (int) pid, cg,
                                  c->cgroup);
         if (!pidfd_alive(pidfd) || !pidfd_alive(c->pidfd))
-                return error_set(err, -ESRCH, "not-found", ESRCH, "process %d exited", (int) pid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
         *ret_pid = host;
         *ret_pidfd = TAKE_FD(pidfd);
         return 0;
@@ -222,32 +222,32 @@ void peer_threads_done(peer_thread *t, size_t n) {
 }
 
 /* Is @host_tid a live thread of @tgid, which descends from the peer, in the pod? */
-static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, delegate_error *err) {
+static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, op_error *err) {
         char path[96];
         snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) tgid, (int) host_tid);
         if (access(path, F_OK) < 0)
-                return error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) tid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
         if (!descends_from_peer(c, tgid))
-                return error_set(err, -EACCES, "denied", EACCES,
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) tid,
                                  (int) c->ns_pid);
         _cleanup_free_ char *cg = NULL;
         if (proc_task_cgroup(tgid, host_tid, &cg) < 0)
-                return error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) tid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
         if (!path_below(cg, c->cgroup))
-                return error_set(err, -EACCES, "denied", EACCES,
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) tid, cg,
                                  c->cgroup);
         return 0;
 }
 
-int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
+int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
         _cleanup_free_ pid_t *procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t n_procs = 0, found = 0;
         int r;
 
         if (!procs)
-                return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
+                return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++)
                 ret[i] = (peer_thread) { .tid = tids[i], .pidfd = -EBADF };
 
@@ -290,11 +290,11 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                         pid_t tgid;
                         /* same pid namespace: a stranger's thread is told from a ghost */
                         if (c->ns_level == 0 && proc_tgid(t->tid, &tgid) == 0)
-                                r = error_set(err, -EACCES, "denied", EACCES,
+                                r = op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                               "tid %d is not a thread of the caller (pid %d) or of its descendants",
                                               (int) t->tid, (int) c->ns_pid);
                         else
-                                r = error_set(err, -ESRCH, "not-found", ESRCH,
+                                r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
                                               "no thread %d among the caller's own processes (it may have exited)",
                                               (int) t->tid);
                         goto fail;
@@ -304,8 +304,8 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                 if (t->pidfd < 0 && errno == EINVAL && t->host_tid == t->host_tgid)
                         t->pidfd = pidfd_open(t->host_tid, 0); /* kernel without PIDFD_THREAD */
                 if (t->pidfd < 0) {
-                        r = errno == ESRCH ? error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) t->tid)
-                                           : error_set(err, negative_errno(), "system", errno, "pidfd_open(%d): %m",
+                        r = errno == ESRCH ? op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid)
+                                           : op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m",
                                                        (int) t->host_tid);
                         goto fail;
                 }
@@ -313,12 +313,12 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                 if (r < 0)
                         goto fail;
                 if (!pidfd_alive(t->pidfd)) {
-                        r = error_set(err, -ESRCH, "not-found", ESRCH, "thread %d exited", (int) t->tid);
+                        r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
                         goto fail;
                 }
         }
         if (!pidfd_alive(c->pidfd)) {
-                r = error_set(err, -ESRCH, "not-found", ESRCH, "the caller exited");
+                r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "the caller exited");
                 goto fail;
         }
         return 0;
@@ -327,26 +327,26 @@ fail:
         return r;
 }
 
-int peer_cgroup_open(const peer *c, int cgroup_fd, delegate_error *err) {
+int peer_cgroup_open(const peer *c, int cgroup_fd, op_error *err) {
         if (cgroup_fd < 0)
-                return error_set(err, -ENOMEDIUM, "unsupported", ENOMEDIUM,
+                return op_error_set(err, -ENOMEDIUM, ERR_UNSUPPORTED, ENOMEDIUM,
                                  "the broker found no cgroup v2 mount on this node");
         const char *rel = c->cgroup[1] ? c->cgroup + 1 : ".";
         int fd = cgroup_open_beneath(cgroup_fd, rel);
         if (fd < 0)
-                return error_set(err, fd, "system", -fd, "cannot open the caller's cgroup '%s': %s", c->cgroup,
+                return op_error_set(err, fd, ERR_SYSTEM, -fd, "cannot open the caller's cgroup '%s': %s", c->cgroup,
                                  strerror(-fd));
         return fd;
 }
 
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err) {
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
         if (!req->has_peer)
-                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
         return peer_resolve_threads(&req->peer, tids, n, ret, err);
 }
 
-int request_cgroup_open(request *req, delegate_error *err) {
+int request_cgroup_open(request *req, op_error *err) {
         if (!req->has_peer)
-                return error_set(err, -EACCES, "denied", EACCES, "this request has no process to act for");
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
         return peer_cgroup_open(&req->peer, req->b->cgroup_fd, err);
 }

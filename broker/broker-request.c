@@ -11,27 +11,9 @@
 #include <stdio.h>
 #include <syslog.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "config.h"
-
-static const struct {
-        const char *name;
-        op_run_fn run;
-} op_table[] = {
-        { "ping", op_ping },
-        { "state.get", op_state_get },
-        { "memlock.set", op_memlock_set },
-        { "cgroup.move", op_cgroup_move },
-        { "sched.set", op_sched_set },
-        { "tap.create", op_tap_create },
-        { "tap.destroy", op_tap_destroy },
-        { "bridge.create", op_bridge_create },
-        { "bridge.destroy", op_bridge_destroy },
-        { "kvmi.attach", op_kvmi_attach },
-        { "kvmi.connect", op_kvmi_connect },
-        { "kvmi.set-page-access", op_kvmi_set_page_access },
-        { "kvmi.detach", op_kvmi_detach },
-};
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
 #define MAX_REQUEST_ID ((UINT64_C(1) << 53) - 1)
@@ -192,7 +174,8 @@ static void socket_reply(request *req, const reply_info *r) {
                         return;
                 len = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, r->result_json);
         } else {
-                buf = gen_error(true, req->id, r->code, r->errno_value, r->rule, r->message, &len);
+                const op_error *e = r->error;
+                buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message, &len);
                 if (!buf)
                         return;
         }
@@ -216,7 +199,6 @@ request *request_new(broker *b, const request_origin *origin) {
         b->requests = req;
         req->origin = origin;
         req->helper_fd = -EBADF;
-        req->memlock.pidfd = -EBADF;
         req->own_pidfd = -EBADF;
         return req;
 }
@@ -244,9 +226,34 @@ policy_subject caller_subject(const caller *who) {
                                   .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
 }
 
+/*
+ * The audit line of a decided request, once, when its outcome is known: the
+ * policy's decision, unless acting found the target refused (a denial, said
+ * by @e with ERR_DENIED), or @e is NULL and the request ended unanswered.
+ * Counted in the session (delegations only) at the same time.
+ */
+static void audit_outcome(request *req, const op_error *e) {
+        policy_rule r = { .name = req->rule };
+        policy_decision d = { .allowed = req->allowed, .rule = req->rule[0] ? &r : NULL };
+        if (!req->decided || req->audited)
+                return;
+        req->audited = true;
+        if (req->allowed && e && e->code == ERR_DENIED) {
+                d.allowed = false;
+                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
+        } else
+                snprintf(d.reason, sizeof(d.reason), "%s", req->reason);
+        audit_decision(req->b, &req->who, req->op, req->args, &d);
+        if (req->c && req->counted) {
+                req->c->n_allowed += d.allowed;
+                req->c->n_denied += !d.allowed;
+        }
+}
+
 static void request_reply(request *req, const reply_info *r) {
-        if (!r->ok && req->c && r->code != ERR_RATE_LIMITED)
+        if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED)
                 req->c->failed = true; /* for the crash-loop back-off */
+        audit_outcome(req, r->ok ? NULL : r->error);
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
         request_free(req);
@@ -260,30 +267,18 @@ void request_reply_result(request *req, const char *result_json, const int *fds,
 }
 
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
-        char msg[512];
+        op_error e = { .code = code, .errno_value = errno_value };
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(e.message, sizeof(e.message), fmt, ap);
         va_end(ap);
-        reply_info r = { .code = code, .errno_value = errno_value, .rule = rule, .message = msg };
-        request_reply(req, &r);
+        snprintf(e.rule, sizeof(e.rule), "%s", rule ? rule : "");
+        request_fail(req, &e);
 }
 
-void request_reply_delegate_error(request *req, const delegate_error *e) {
-        int code = err_code_from_name(e->code);
-        if (code == ERR_DENIED) {
-                /* the policy allowed the op, but the target is not the caller's */
-                policy_rule r = { .name = req->rule };
-                policy_decision d = { .allowed = false, .rule = req->rule[0] ? &r : NULL };
-                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
-                audit_decision(req->b, &req->who, req->op, req->args, &d);
-                if (req->c && req->counted) {
-                        req->c->n_denied++;
-                        req->c->n_allowed--;
-                }
-        }
-        request_reply_error(req, code < 0 ? ERR_SYSTEM : (err_code) code, e->errno_value, e->rule[0] ? e->rule : NULL,
-                            "%s", e->message);
+void request_fail(request *req, const op_error *e) {
+        reply_info r = { .error = e };
+        request_reply(req, &r);
 }
 
 static bool unlink_from(request **list, request *req) {
@@ -316,12 +311,15 @@ void request_free(request *req) {
         }
         if (req->origin && req->origin->release)
                 req->origin->release(req);
-        if (req->op && streq(req->op, "memlock.set"))
-                safe_close(req->memlock.pidfd);
-        if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
-                c->tap_inflight--;
-        if (req->op && streq(req->op, "bridge.create") && req->bridge_create.counted && c)
-                c->bridge_inflight--;
+        audit_outcome(req, NULL); /* unanswered (the broker stops): it was allowed and under way */
+        if (req->bop && req->bop->request_free && (req->scratch || !req->bop->scratch_size))
+                req->bop->request_free(req);
+        if (req->bop && req->scratch) {
+                explicit_bzero(req->scratch, req->bop->scratch_size);
+                free(req->scratch);
+        }
+        if (req->bop)
+                op_args_free(req->bop->op, req->op_args);
         close_fds(req->fds, req->n_fds);
         safe_close(req->own_pidfd);
         free(req->own_cgroup);
@@ -353,41 +351,59 @@ void request_free_all(broker *b) {
 }
 
 void request_dispatch(request *req) {
-        op_run_fn run = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
-                if (streq(op_table[i].name, req->op))
-                        run = op_table[i].run;
-        policy_subject subj = caller_subject(&req->who);
-        policy_decision d;
+        const broker_op *bop = broker_op_lookup(req->op);
         char msg[512];
-        if (op_is_bus_only(req->op) && !req->who.via_bus)
+        if (!bop) {
+                const op_desc *o = op_lookup(req->op);
+                if (o && !(o->flags & OP_BUS_ONLY))
+                        return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
+                                                   "operation '%s' is not implemented by this broker", req->op);
                 return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL,
                                            "unknown operation '%.64s' (API %d knows: %s)", req->op,
                                            DELEGATE_API_VERSION, op_names());
-        int r = policy_decide(req->b->policy, &subj, req->op, req->args, &d, msg, sizeof(msg), NULL, NULL);
-        if (r == -EOPNOTSUPP)
-                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);
-        if (r == 0 && !run)
-                return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
-                                           "operation '%s' is not implemented by this broker", req->op);
+        }
+        const op_desc *o = bop->op;
+        if (req->n_fds > 0 && !(o->flags & OP_TAKES_FDS)) {
+                /* closed before the answer leaves, so the client never sees them still held */
+                size_t n = req->n_fds, k;
+                char takers[256] = "";
+                const broker_op *const *all = broker_op_registry(&k);
+                close_fds(req->fds, req->n_fds);
+                req->n_fds = 0;
+                for (size_t i = 0; i < k; i++)
+                        if (all[i]->op->flags & OP_TAKES_FDS)
+                                snprintf(takers + strlen(takers), sizeof(takers) - strlen(takers), "%s%s",
+                                         takers[0] ? ", " : "", all[i]->op->name);
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "operation '%.64s' accepts no file descriptors (only %s take one); the %zu "
+                                           "received were closed",
+                                           req->op, takers, n);
+        }
+        req->bop = bop;
+        if (bop->scratch_size && !(req->scratch = calloc(1, bop->scratch_size)))
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        if (bop->request_init)
+                bop->request_init(req);
+        int r = op_args_parse(o, req->args, &req->op_args, msg, sizeof(msg));
+        if (r == -ENOMEM)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         if (r < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
 
-        audit_decision(req->b, &req->who, req->op, req->args, &d);
-        bool counted = op_lookup(req->op)->needs_policy; /* delegations, not pings */
-        client *c = req->c;
-        if (!d.allowed) {
-                if (c)
-                        c->n_denied += counted;
-                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
-                                           req->op, d.reason);
-        }
-        if (c)
-                c->n_allowed += counted;
-        req->counted = counted;
+        policy_subject subj = caller_subject(&req->who);
+        policy_decision d;
+        policy_decide_parsed(req->b->policy, &subj, o, req->op_args, &d, NULL, NULL);
+        /* decided once: audited and counted with the answer (audit_outcome()) */
+        req->decided = true;
+        req->allowed = d.allowed;
+        req->counted = o->needs_policy; /* delegations, not pings */
+        snprintf(req->reason, sizeof(req->reason), "%s", d.reason);
         if (d.rule)
                 snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
-        run(req, &d);
+        if (!d.allowed)
+                return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
+                                           req->op, d.reason);
+        bop->act(req, req->op_args, &d);
 }
 
 static bool printable(const char *s, size_t max) {
@@ -579,17 +595,6 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
-        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access") && !streq(req->op, "kvmi.connect")) {
-                /* closed before the answer leaves, so the client never sees them still held */
-                size_t n = req->n_fds;
-                close_fds(req->fds, req->n_fds);
-                req->n_fds = 0;
-                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
-                                           "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
-                                           "takes one, its memfd, and kvmi.connect, QEMU's connection); the %zu "
-                                           "received were closed",
-                                           req->op, n);
-        }
         /* the request keeps the args: detach them from the message tree */
         for (size_t i = 0; args && i < m->object.n; i++)
                 if (m->object.members[i].value == args)

@@ -80,17 +80,17 @@ static const allowed allow[] = {
         { "fcntl", "F_DUPFD_CLOEXEC, F_GET_SEALS (KVMI memfd), F_SETFD" },
         /* files and directories */
         { "openat", "/proc, policy files, cgroup files, /dev/net/tun" },
-        { "openat2", "cgroup targets with RESOLVE_BENEATH (cgroup.move)" },
+        { "openat2", "cgroup targets with RESOLVE_BENEATH (moving threads)" },
         { "newfstatat", "stat of files" },
         { "statx", "libsystemd" },
-        { "fstatfs", "cgroup v2 check (cgroup.move)" },
+        { "fstatfs", "cgroup v2 check (moving threads)" },
         { "lseek", "stdio (fclose of a partly read stream), libsystemd" },
         { "getdents64", "/proc/PID/task, policy directory" },
         { "access", "/proc/PID/task/TID exists? (peer threads)" },
         { "faccessat", "libsystemd" },
         { "fsync", "session state files (write, fsync, rename)" },
         { "renameat", "session state files (rename into place)" },
-        { "mkdirat", "cgroup.move creating targets" },
+        { "mkdirat", "creating cgroup targets" },
         { "unlinkat", "removing created cgroups (AT_REMOVEDIR), state files" },
         { "unlink", "the socket at exit" },
         /* memory */
@@ -138,11 +138,11 @@ static const allowed allow[] = {
         { "setresgid", "memlock helper: the target's gid" },
         { "pidfd_open", "pinning peers and targets" },
         /* the operations themselves */
-        { "prlimit64", "memlock.set (and its read-back)" },
-        { "sched_getattr", "sched.set: the old attributes" },
-        { "sched_setattr", "sched.set" },
-        { "sched_getaffinity", "sched.set: the old affinity" },
-        { "sched_setaffinity", "sched.set: cpus" },
+        { "prlimit64", "RLIMIT_MEMLOCK raises (and their read-back)" },
+        { "sched_getattr", "scheduling changes: the old attributes" },
+        { "sched_setattr", "scheduling changes" },
+        { "sched_getaffinity", "scheduling changes: the old affinity" },
+        { "sched_setaffinity", "scheduling changes: cpus" },
 #ifdef __SANITIZE_ADDRESS__
         /* ASan/LSan builds only (found with SCMP_ACT_LOG over the suite): the
          * leak check at exit runs a tracer task (clone with CLONE_VM, then

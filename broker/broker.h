@@ -39,6 +39,18 @@ typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
+typedef struct broker_op broker_op;       /* broker-op.h */
+typedef struct session_part session_part; /* broker-op.h */
+
+/* The slots of client.part[]: one per session part (broker-ops-list.h). */
+enum {
+#define BROKER_OP(id)
+#define SESSION_PART(id) SESSION_PART_##id,
+#include "broker-ops-list.h"
+#undef BROKER_OP
+#undef SESSION_PART
+        SESSION_N_PARTS
+};
 
 /*
  * A process whose processes a request may name (CLIENT IDENTITY in
@@ -72,10 +84,7 @@ typedef struct reply_info {
         const char *result_json; /* ok: the result object */
         const int *fds;
         size_t n_fds;
-        err_code code; /* !ok */
-        int errno_value;
-        const char *rule;
-        const char *message;
+        const op_error *error; /* !ok */
 } reply_info;
 
 /*
@@ -112,13 +121,6 @@ typedef struct cached_reply {
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 
-typedef struct memlock_record {
-        pid_t pid;      /* as the client named it */
-        pid_t host_pid; /* in the broker's pid namespace */
-        uint64_t soft, hard;
-} memlock_record;
-
-/* A TAP device or bridge this session created (or adopted), until destroyed. */
 /* A uid and pod cgroup whose sessions keep failing right after they start. */
 typedef struct crash_backoff {
         uid_t uid;
@@ -128,17 +130,6 @@ typedef struct crash_backoff {
         uint64_t last_usec;  /* its last session's end: old entries are dropped */
 } crash_backoff;
 
-typedef struct tap_record {
-        char name[TAP_NAME_MAX + 1];
-        int ifindex;
-        int netns_fd; /* the network namespace it was created in (nsfs fd) */
-        bool persist;
-        bool adopted; /* pre-existing: never removed at session end */
-        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
-        int enslaved[BRIDGE_MAX_ENSLAVE];
-        unsigned n_enslaved;
-        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
-} tap_record;
 
 struct client {
         broker *b;
@@ -176,22 +167,8 @@ struct client {
         uint64_t n_allowed, n_denied;
         uint64_t opened_usec; /* CLOCK_MONOTONIC at the welcome */
         bool failed;          /* a request of it was answered with an error */
-        memlock_record memlock[SESSION_MAX_MEMLOCK];
-        size_t n_memlock;
-        /* cgroups created for this session ("/a/b/housekeeping", as in
-         * /proc/PID/cgroup); removed (when empty) as the session ends */
-        char *cgroups_created[SESSION_MAX_CGROUPS];
-        size_t n_cgroups_created;
-        uint64_t n_threads_moved, n_sched_changes;
-        /* sched.set burst window (per session, as rtkit's per-user window) */
-        burst_window sched_burst;
-        tap_record tap[SESSION_MAX_TAP];
-        size_t n_tap;
-        unsigned tap_inflight;    /* tap.create requests in progress */
-        unsigned bridge_inflight; /* bridge.create requests in progress */
-        uint64_t tap_gen;      /* bumped whenever tap[] changes */
-        kvmi_channel *kvmi;      /* NULL until kvmi.attach, and after kvmi.detach */
-        kvmi_shadow kvmi_shadow; /* what we programmed; survives a re-attach */
+        /* what it holds, per session part (broker-op.h): each part's own type, known to its own files */
+        void *part[SESSION_N_PARTS];
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -260,10 +237,14 @@ struct request {
         uint64_t id;
         char *op;
         json_value *args;
-        char rule[72]; /* the rule that allowed it, for later audit lines */
+        const broker_op *bop; /* found once by the dispatcher */
+        void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */
+        char rule[72]; /* the rule that decided it, for the audit line */
+        bool decided, allowed, audited; /* the policy's decision, audited once with the outcome */
+        char reason[512];
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
-        bool counted;  /* counted in c->n_allowed */
+        bool counted;  /* a delegation: counted in c->n_allowed or n_denied once audited */
         caller who;
         peer peer;
         bool has_peer;
@@ -274,36 +255,13 @@ struct request {
         int helper_fd;
         sd_event_source *helper_src, *timeout_src;
         void (*helper_done)(request *req, int status, const void *out, size_t len);
-        unsigned char helper_out[256];
+        unsigned char helper_out[1024];
         size_t helper_len;
         int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
         size_t helper_n_fds;
-        /* op-specific scratch */
-        union {
-                struct {
-                        memlock_args args;
-                        pid_t host_pid;
-                        int pidfd;
-                } memlock;
-                struct {
-                        tap_create_args args;
-                        uint32_t max_devices;
-                        bool adopt_existing;
-                        bool counted; /* in c->tap_inflight */
-                        uint64_t gen; /* c->tap_gen when the helper started */
-                } tap_create;
-                struct {
-                        tap_destroy_args args;
-                        tap_record rec; /* a copy; the netns fd stays the session's */
-                } tap_destroy; /* and bridge.destroy */
-                struct {
-                        bridge_create_args args;
-                        uint32_t max_devices;
-                        bool adopt_existing;
-                        bool counted; /* in c->bridge_inflight */
-                        uint64_t gen;
-                } bridge_create;
-        };
+        /* the operation's own scratch: bop->scratch_size bytes, zeroed, then bop->request_init; its type
+         * is known only to the operation's files */
+        void *scratch;
 };
 
 /* broker-audit.c: decisions and session events, as records, to the sinks of broker-log.h */
@@ -396,16 +354,16 @@ int broker_policy_load(broker *b);
 int broker_policy_reload(broker *b, char *err, size_t size);
 
 /* broker-peer.c */
-int peer_identify(client *c, delegate_error *err);
+int peer_identify(client *c, op_error *err);
 /* The peer view of a client (borrows its pidfd and cgroup). */
 peer client_peer(const client *c);
 /* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
-                  delegate_error *err);
+                  op_error *err);
 /* Resolve a pid the peer names (0: itself) to ours, with a pidfd. */
-int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
-int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, delegate_error *err);
+int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 
@@ -421,15 +379,15 @@ typedef struct peer_thread {
  * thread of the peer or of a descendant inside the pod cgroup; all or
  * nothing.  Close the pidfds with peer_threads_done().
  */
-int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, delegate_error *err);
+int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
-int peer_cgroup_open(const peer *p, int cgroup_fd, delegate_error *err);
+int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
-int request_cgroup_open(request *req, delegate_error *err);
+int request_cgroup_open(request *req, op_error *err);
 
 /* broker-request.c */
 /* Handle one datagram; fds it keeps are set to -EBADF in @fds, the caller closes the rest. */
@@ -442,8 +400,8 @@ void client_reply_error_noid(client *c, err_code code, int errno_value, const ch
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
         _printf_(5, 6);
-/* Reply with a delegate_error filled by a helper (code name -> err_code). */
-void request_reply_delegate_error(request *req, const delegate_error *e);
+/* Reply with @e, the error an operation found (ERR_DENIED: the target refused, audited as a denial). */
+void request_fail(request *req, const op_error *e);
 void request_free(request *req);
 void request_detach_all(client *c);
 /* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
@@ -474,8 +432,6 @@ typedef struct session_hook {
         void (*state)(const client *c, yajl_gen g);
         int (*revoke)(client *c);
 } session_hook;
-const session_hook *session_hook_list(size_t *ret_n);
-const session_hook *session_hook_find(const char *name);
 /* The state.get object of @c. */
 void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */
@@ -530,26 +486,8 @@ int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
                      void (*done)(request *req, int status, const void *out, size_t len));
 void helper_cancel(request *req);
 
-/* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
-typedef void (*op_run_fn)(request *req, const policy_decision *d);
-void op_ping(request *req, const policy_decision *d);
-void op_state_get(request *req, const policy_decision *d);
-void op_memlock_set(request *req, const policy_decision *d);
-void op_cgroup_move(request *req, const policy_decision *d);
-void op_sched_set(request *req, const policy_decision *d);
-
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
 /* ... and free what still waits for a busy cgroup to empty (at exit) */
 void cgroup_reap_all_free(broker *b);
-void op_tap_create(request *req, const policy_decision *d);
-void op_tap_destroy(request *req, const policy_decision *d);
-void op_bridge_create(request *req, const policy_decision *d);
-void op_bridge_destroy(request *req, const policy_decision *d);
-/* broker-op-tap.c: the session ends: remove the devices it created that
- * still exist, in a detached process, and forget them. */
-void tap_session_end(client *c);
-void op_kvmi_attach(request *req, const policy_decision *d);
-void op_kvmi_connect(request *req, const policy_decision *d);
-void op_kvmi_set_page_access(request *req, const policy_decision *d);
-void op_kvmi_detach(request *req, const policy_decision *d);
+

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "json.h"
 #include "local.h"
+#include "ops.h"
 #include "size.h"
 #include "wire.h"
 
@@ -635,13 +636,13 @@ int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_jso
 int delegate_ping(delegate_ctx *c, delegate_error *err) {
         delegate_mode saved = c->mode;
         c->mode = DELEGATE_MODE_BROKER; /* ping is about the broker */
-        int r = delegate_call(c, "ping", NULL, NULL, NULL, 0, NULL, NULL, err);
+        int r = delegate_call(c, op_ping.name, NULL, NULL, NULL, 0, NULL, NULL, err);
         c->mode = saved;
         return r;
 }
 
 int delegate_state_get(delegate_ctx *c, char **ret_json, delegate_error *err) {
-        return delegate_call(c, "state.get", NULL, ret_json, NULL, 0, NULL, NULL, err);
+        return delegate_call(c, op_state_get.name, NULL, ret_json, NULL, 0, NULL, NULL, err);
 }
 
 static void gen_limit_arg(yajl_gen g, const char *k, uint64_t v) {
@@ -674,13 +675,13 @@ int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t har
         r = json_gen_take(g, &args, NULL);
         if (r < 0)
                 return error_set(err, r, "local", -r, "out of memory");
-        r = delegate_call(c, "memlock.set", args, &res, NULL, 0, NULL, &route, err);
+        r = delegate_call(c, op_memlock_set.name, args, &res, NULL, 0, NULL, &route, err);
         if (r < 0)
                 return r;
         if (ret) {
                 json_parse_error je;
                 if (json_parse(res, strlen(res), false, &rv, &je) < 0)
-                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed memlock.set result");
+                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed %s result", op_memlock_set.name);
                 const json_value *old = json_get(rv, "old");
                 *ret = (delegate_memlock_result) {
                         .soft = limit_of(json_get(rv, "soft")),

@@ -38,6 +38,27 @@ int error_set(delegate_error *e, int ret, const char *code, int errno_value, con
         return ret;
 }
 
+int op_error_set(op_error *e, int ret, err_code code, int errno_value, const char *fmt, ...) {
+        if (!e)
+                return ret;
+        memset(e, 0, sizeof(*e));
+        e->code = code;
+        e->errno_value = errno_value;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+        return ret;
+}
+
+void op_error_to_delegate(const op_error *e, delegate_error *ret) {
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->code, sizeof(ret->code), "%s", err_code_name(e->code));
+        ret->errno_value = e->errno_value;
+        snprintf(ret->rule, sizeof(ret->rule), "%s", e->rule);
+        snprintf(ret->message, sizeof(ret->message), "%s", e->message);
+}
+
 void close_fds(int *fds, size_t n) {
         for (size_t i = 0; i < n; i++)
                 fds[i] = safe_close(fds[i]);

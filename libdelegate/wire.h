@@ -31,6 +31,24 @@ const char *err_code_name(err_code c);
 /* -1 when @name is not a protocol error code. */
 int err_code_from_name(const char *name);
 
+/*
+ * The one error carried inside the broker and the library: a protocol
+ * code, a positive errno (or 0), the rule that decided it ("" when none)
+ * and a message.  It becomes JSON only on the wire, a delegate_error only
+ * at the library's API, an sd_bus_error only at the D-Bus boundary.
+ */
+typedef struct op_error {
+        err_code code;
+        int errno_value;
+        char rule[128];
+        char message[512];
+} op_error;
+
+/* Fill @e (may be NULL) and return @ret (a -errno) for chaining. */
+int op_error_set(op_error *e, int ret, err_code code, int errno_value, const char *fmt, ...) _printf_(5, 6);
+/* The library's API form of @e. */
+void op_error_to_delegate(const op_error *e, delegate_error *ret);
+
 /* Fill @e (may be NULL) and return @ret (a -errno) for chaining. */
 int error_set(delegate_error *e, int ret, const char *code, int errno_value, const char *fmt, ...)
         _printf_(5, 6);

@@ -189,6 +189,11 @@ static void memlock_other_pod(harness *h) {
         read_memlock(ca, &s, &hd);
         tap_ok(s == s0 && hd == h0, "its limits are untouched");
         tap_ok(harness_log_contains("target refused"), "the refusal is audited");
+        /* decided once: the policy allowed it, acting found the target refused; one line, a denial */
+        tap_ok(!harness_log_contains("ALLOW memlock.set"), "and audited once, as a denial (no allow line first)");
+        r = tclient_call(&a, "state");
+        tap_ok(r && strstr(r, "\"allowed\":0,\"denied\":2"), "counted once, as denials (%s)", r ? r : "");
+        free(r);
         tclient_stop(&a);
         tclient_stop(&b);
 }

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-bridge.c - bridge.create: a bridge in the peer's own network
+ * namespace that takes over the pod interfaces it enslaves, with their
+ * addresses and routes (given back when it is removed).  bridge.destroy
+ * shares tap.destroy's path (broker-op-tap.c); both share the session's
+ * device records and --max-tap with tap.create.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/route.h>
+#include <sched.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "broker-op-tap.h"
+#include "broker-op.h"
+
+#define fail tap_fail
+#define nl_errno tap_nl_errno
+
+static inline void nl_cache_freep(struct nl_cache **p) {
+        if (*p)
+                nl_cache_free(*p);
+}
+#define _cleanup_nl_cache_ _cleanup_(nl_cache_freep)
+static inline void rtnl_addr_putp(struct rtnl_addr **p) {
+        if (*p)
+                rtnl_addr_put(*p);
+}
+static inline void rtnl_route_putp(struct rtnl_route **p) {
+        if (*p)
+                rtnl_route_put(*p);
+}
+
+/* Addresses that move with a bridge binding: not IPv6 link-local (each link keeps its own). */
+static bool addr_moves(struct rtnl_addr *a) {
+        struct nl_addr *l = rtnl_addr_get_local(a);
+        if (!l)
+                return false;
+        if (rtnl_addr_get_family(a) == AF_INET6) {
+                const uint8_t *b = nl_addr_get_binary_addr(l);
+                return !(nl_addr_get_len(l) == 16 && b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+        }
+        return rtnl_addr_get_family(a) == AF_INET;
+}
+
+/* Routes that move: in the main table, through @ifindex only, not made by the kernel for an address. */
+static bool route_moves(struct rtnl_route *rt, int ifindex) {
+        if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || rtnl_route_get_protocol(rt) == RTPROT_KERNEL ||
+            rtnl_route_get_nnexthops(rt) != 1)
+                return false;
+        return rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0)) == ifindex;
+}
+
+typedef struct moved {
+        struct rtnl_addr *addrs[16];
+        size_t n_addrs;
+        struct rtnl_route *routes[32];
+        size_t n_routes;
+} moved;
+
+static void moved_done(moved *m) {
+        for (size_t i = 0; i < m->n_addrs; i++)
+                rtnl_addr_put(m->addrs[i]);
+        for (size_t i = 0; i < m->n_routes; i++)
+                rtnl_route_put(m->routes[i]);
+        m->n_addrs = m->n_routes = 0;
+}
+
+/* What @ifindex holds that a bridge binding moves, as clones. */
+static int collect(struct nl_sock *sk, int ifindex, moved *m) {
+        _cleanup_nl_cache_ struct nl_cache *ac = NULL, *rc = NULL;
+        int r = rtnl_addr_alloc_cache(sk, &ac);
+        if (r < 0 || (r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &rc)) < 0)
+                return -nl_errno(r);
+        for (struct nl_object *o = nl_cache_get_first(ac); o; o = nl_cache_get_next(o)) {
+                struct rtnl_addr *a = (struct rtnl_addr *) o;
+                if (rtnl_addr_get_ifindex(a) != ifindex || !addr_moves(a))
+                        continue;
+                if (m->n_addrs == ELEMENTSOF(m->addrs))
+                        return -E2BIG;
+                m->addrs[m->n_addrs++] = (struct rtnl_addr *) nl_object_clone(o);
+        }
+        for (struct nl_object *o = nl_cache_get_first(rc); o; o = nl_cache_get_next(o)) {
+                if (!route_moves((struct rtnl_route *) o, ifindex))
+                        continue;
+                if (m->n_routes == ELEMENTSOF(m->routes))
+                        return -E2BIG;
+                m->routes[m->n_routes++] = (struct rtnl_route *) nl_object_clone(o);
+        }
+        for (size_t i = 0; i < m->n_addrs; i++)
+                if (!m->addrs[i])
+                        return -ENOMEM;
+        for (size_t i = 0; i < m->n_routes; i++)
+                if (!m->routes[i])
+                        return -ENOMEM;
+        return 0;
+}
+
+/* A new route like @from through @ifindex (libnl does not build a message from a cached route). */
+static struct rtnl_route *route_through(struct rtnl_route *from, int ifindex) {
+        struct rtnl_route *rt = rtnl_route_alloc();
+        struct rtnl_nexthop *nh = rtnl_route_nh_alloc(), *old = rtnl_route_nexthop_n(from, 0);
+        if (!rt || !nh) {
+                if (rt)
+                        rtnl_route_put(rt);
+                if (nh)
+                        rtnl_route_nh_free(nh);
+                return NULL;
+        }
+        rtnl_route_set_family(rt, rtnl_route_get_family(from));
+        rtnl_route_set_table(rt, RT_TABLE_MAIN);
+        rtnl_route_set_dst(rt, rtnl_route_get_dst(from));
+        rtnl_route_set_protocol(rt, rtnl_route_get_protocol(from));
+        rtnl_route_set_scope(rt, rtnl_route_get_scope(from));
+        rtnl_route_set_priority(rt, rtnl_route_get_priority(from));
+        rtnl_route_set_type(rt, rtnl_route_get_type(from));
+        if (rtnl_route_get_pref_src(from))
+                rtnl_route_set_pref_src(rt, rtnl_route_get_pref_src(from));
+        rtnl_route_nh_set_ifindex(nh, ifindex);
+        if (rtnl_route_nh_get_gateway(old))
+                rtnl_route_nh_set_gateway(nh, rtnl_route_nh_get_gateway(old));
+        rtnl_route_add_nexthop(rt, nh);
+        return rt;
+}
+
+/* Put the collected addresses, then routes, on @ifindex (the link must be up for routes). */
+static int place(struct nl_sock *sk, const moved *m, int ifindex) {
+        _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
+        int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+        if (r < 0)
+                return -nl_errno(r);
+        for (size_t i = 0; i < m->n_addrs; i++) {
+                _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = (struct rtnl_addr *) nl_object_clone(
+                        (struct nl_object *) m->addrs[i]);
+                if (!a)
+                        return -ENOMEM;
+                rtnl_addr_set_ifindex(a, ifindex);
+                if (rtnl_addr_get_family(a) == AF_INET) /* an IPv4 label must start with its link's name */
+                        rtnl_addr_set_label(a, rtnl_link_get_name(l));
+                int q = rtnl_addr_add(sk, a, NLM_F_REPLACE);
+                if (q < 0 && r == 0)
+                        r = -nl_errno(q);
+        }
+        for (size_t i = 0; i < m->n_routes; i++) {
+                _cleanup_(rtnl_route_putp) struct rtnl_route *rt = route_through(m->routes[i], ifindex);
+                if (!rt)
+                        return -ENOMEM;
+                int q = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+                if (q < 0 && r == 0)
+                        r = -nl_errno(q);
+        }
+        return r;
+}
+
+/* IFF_UP on @ifindex, and MTU @mtu unless 0 (a bridge takes its first port's MTU when it enslaves it). */
+static int link_up(struct nl_sock *sk, int ifindex, uint32_t mtu) {
+        _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *change = rtnl_link_alloc();
+        if (!change)
+                return -ENOMEM;
+        int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+        if (r < 0)
+                return -nl_errno(r);
+        rtnl_link_set_flags(change, IFF_UP);
+        if (mtu)
+                rtnl_link_set_mtu(change, mtu);
+        r = rtnl_link_change(sk, l, change, 0);
+        return r < 0 ? -nl_errno(r) : 0;
+}
+
+/*
+ * In the bridge's netns: remove bridge @rec, then give what it took over
+ * (addresses and routes, read from the bridge itself) back to the
+ * interface they came from.  1 removed, 0 gone already, -errno.
+ */
+int bridge_remove(const tap_record *rec, char *msg, size_t size) {
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *from = NULL;
+        moved m = {};
+        int r = tap_nl_open(&sk);
+        if (r < 0)
+                return -nl_errno(r);
+        if (!tap_link_is(sk, rec->name, rec->ifindex))
+                return 0;
+        if (rec->addr_from > 0 && rtnl_link_get_kernel(sk, rec->addr_from, NULL, &from) == 0 &&
+            rtnl_link_get_master(from) == rec->ifindex)
+                r = collect(sk, rec->ifindex, &m);
+        if (r == 0 && rtnl_link_get_kernel(sk, rec->ifindex, NULL, &l) == 0) {
+                int q = rtnl_link_delete(sk, l); /* releases the enslaved interfaces */
+                if (q < 0 && q != -NLE_NODEV && q != -NLE_OBJ_NOTFOUND)
+                        r = -nl_errno(q);
+        }
+        if (r == 0 && from) {
+                link_up(sk, rec->addr_from, 0);
+                r = place(sk, &m, rec->addr_from);
+        }
+        if (r < 0 && msg)
+                snprintf(msg, size, "removing bridge '%s' and giving its addresses back: %s", rec->name,
+                         strerror(-r));
+        moved_done(&m);
+        return r < 0 ? r : 1;
+}
+
+/* The helper's step for bridge.create, in the peer's network namespace, as root. */
+static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
+        request *req = arg;
+        const bridge_create_args *a = req->op_args;
+        tap_out *o = out;
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        _cleanup_rtnl_link_ struct rtnl_link *br = NULL, *now = NULL;
+        tap_record rec = { .bridge = true };
+        moved m = {};
+        int r;
+
+        if (size < sizeof(*o))
+                return -ENOBUFS;
+        memset(o, 0, sizeof(*o));
+        ssize_t q = tap_step_quota(req, o, true);
+        if (q != 0)
+                return q;
+        if ((r = tap_nl_open(&sk)) < 0)
+                return fail(o, ERR_SYSTEM, nl_errno(r), "netlink: %s", nl_geterror(r));
+        snprintf(o->name, sizeof(o->name), "%s", a->name);
+
+        /* the interfaces to enslave: present, not enslaved yet, at most one with addresses */
+        int slaves[BRIDGE_MAX_ENSLAVE];
+        for (size_t i = 0; i < a->n_enslave; i++) {
+                _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
+                if (rtnl_link_get_kernel(sk, 0, a->enslave[i], &l) < 0)
+                        return fail(o, ERR_NOT_FOUND, ENODEV,
+                                    "interface '%s' to enslave does not exist in the caller's network namespace",
+                                    a->enslave[i]);
+                if (rtnl_link_get_master(l) > 0)
+                        return fail(o, ERR_EXISTS, EBUSY, "interface '%s' is already on a bridge", a->enslave[i]);
+                slaves[i] = rtnl_link_get_ifindex(l);
+                moved here = {};
+                r = collect(sk, slaves[i], &here);
+                size_t n = here.n_addrs;
+                moved_done(&here);
+                if (r < 0)
+                        return fail(o, ERR_SYSTEM, -r, "reading the addresses and routes of '%s': %s", a->enslave[i],
+                                    strerror(-r));
+                if (n > 0 && rec.addr_from)
+                        return fail(o, ERR_BAD_REQUEST, EINVAL,
+                                    "more than one interface to enslave has addresses: the bridge takes over the "
+                                    "addresses and routes of one");
+                if (n > 0)
+                        rec.addr_from = slaves[i];
+        }
+
+        r = rtnl_link_get_kernel(sk, 0, a->name, &br);
+        if (r == 0) {
+                if (!DC(req)->adopt_existing)
+                        return fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
+                if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
+                        return fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
+                                    rtnl_link_get_type(br) ? rtnl_link_get_type(br) : "plain");
+                if (a->n_enslave > 0)
+                        return fail(o, ERR_BAD_REQUEST, EINVAL, "bridge '%s' exists and is adopted as it is: the "
+                                    "broker enslaves interfaces only to a bridge it creates", a->name);
+                o->adopted = true;
+        } else {
+                _cleanup_rtnl_link_ struct rtnl_link *n = rtnl_link_bridge_alloc();
+                if (!n)
+                        return fail(o, ERR_SYSTEM, ENOMEM, "out of memory");
+                rtnl_link_set_name(n, a->name);
+                if (a->mtu)
+                        rtnl_link_set_mtu(n, a->mtu);
+                r = rtnl_link_add(sk, n, NLM_F_CREATE | NLM_F_EXCL);
+                if (r < 0)
+                        return fail(o, r == -NLE_EXIST ? ERR_EXISTS : ERR_SYSTEM, nl_errno(r),
+                                    "cannot create bridge '%s': %s", a->name, nl_geterror(r));
+                if ((r = rtnl_link_get_kernel(sk, 0, a->name, &br)) < 0)
+                        return fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back bridge '%s': %s", a->name,
+                                    nl_geterror(r));
+        }
+        snprintf(rec.name, sizeof(rec.name), "%s", a->name);
+        rec.ifindex = rtnl_link_get_ifindex(br);
+        rec.adopted = o->adopted;
+
+        /* enslave; the addresses and routes of the one that has them move to the bridge */
+        ssize_t ret = 0;
+        if (rec.addr_from && (r = collect(sk, rec.addr_from, &m)) < 0)
+                ret = fail(o, ERR_SYSTEM, -r, "reading addresses and routes: %s", strerror(-r));
+        for (size_t i = 0; ret == 0 && i < a->n_enslave; i++) {
+                _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *change = rtnl_link_alloc();
+                if (!change || (r = rtnl_link_get_kernel(sk, slaves[i], NULL, &l)) < 0) {
+                        ret = fail(o, ERR_SYSTEM, change ? nl_errno(r) : ENOMEM, "cannot read '%s' again",
+                                   a->enslave[i]);
+                        break;
+                }
+                rtnl_link_set_master(change, rec.ifindex);
+                rtnl_link_set_flags(change, IFF_UP);
+                if ((r = rtnl_link_change(sk, l, change, 0)) < 0)
+                        ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot put '%s' on bridge '%s': %s", a->enslave[i],
+                                   a->name, nl_geterror(r));
+                else
+                        rec.enslaved[rec.n_enslaved++] = slaves[i];
+        }
+        for (size_t i = 0; ret == 0 && i < m.n_addrs; i++)
+                if ((r = rtnl_addr_delete(sk, m.addrs[i], 0)) < 0 && r != -NLE_NOADDR)
+                        ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot remove an address from '%s': %s",
+                                   a->enslave[0], nl_geterror(r));
+        if (ret == 0 && (r = link_up(sk, rec.ifindex, o->adopted ? 0 : a->mtu)) < 0)
+                ret = fail(o, ERR_SYSTEM, -r, "cannot set bridge '%s' up: %s", a->name, strerror(-r));
+        if (ret == 0 && (r = place(sk, &m, rec.ifindex)) < 0)
+                ret = fail(o, ERR_SYSTEM, -r, "cannot move the addresses and routes to bridge '%s': %s", a->name,
+                           strerror(-r));
+
+        /* read back and verify */
+        if (ret == 0 && (r = rtnl_link_get_kernel(sk, rec.ifindex, NULL, &now)) < 0)
+                ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back bridge '%s': %s", a->name, nl_geterror(r));
+        if (ret == 0 && (!streq_ptr(rtnl_link_get_name(now), a->name) || !streq_ptr(rtnl_link_get_type(now), "bridge") ||
+                         !(rtnl_link_get_flags(now) & IFF_UP) || (a->mtu && !o->adopted && rtnl_link_get_mtu(now) != a->mtu)))
+                ret = fail(o, ERR_SYSTEM, EIO, "bridge '%s' does not show the requested settings after setup "
+                           "(type %s, flags 0x%x, MTU %u)", a->name, rtnl_link_get_type(now) ? rtnl_link_get_type(now) : "-",
+                           rtnl_link_get_flags(now), rtnl_link_get_mtu(now));
+        for (unsigned i = 0; ret == 0 && i < rec.n_enslaved; i++) {
+                _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
+                if (rtnl_link_get_kernel(sk, rec.enslaved[i], NULL, &l) < 0 || rtnl_link_get_master(l) != rec.ifindex)
+                        ret = fail(o, ERR_SYSTEM, EIO, "'%s' is not on bridge '%s' after setup", a->enslave[i], a->name);
+        }
+        if (ret == 0 && rec.addr_from) {
+                moved on = {};
+                r = collect(sk, rec.ifindex, &on);
+                if (r < 0 || on.n_addrs != m.n_addrs)
+                        ret = fail(o, ERR_SYSTEM, EIO, "bridge '%s' holds %zu of the %zu addresses moved to it",
+                                   a->name, on.n_addrs, m.n_addrs);
+                moved_done(&on);
+        }
+        if (ret == 0 && (fds[0] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+                ret = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
+        if (ret != 0) {
+                if (!rec.adopted) { /* undo: the interface gets back what it had */
+                        tap_record undo = rec;
+                        undo.addr_from = 0;
+                        bridge_remove(&undo, NULL, 0);
+                        if (rec.addr_from) {
+                                link_up(sk, rec.addr_from, 0);
+                                place(sk, &m, rec.addr_from);
+                        }
+                }
+                moved_done(&m);
+                return ret;
+        }
+        moved_done(&m);
+        o->ifindex = rec.ifindex;
+        o->mtu = rtnl_link_get_mtu(now);
+        o->n_enslaved = rec.n_enslaved;
+        memcpy(o->enslaved, rec.enslaved, sizeof(o->enslaved));
+        o->addr_from = rec.addr_from;
+        *n_fds = 1;
+        return sizeof(*o);
+}
+
+static void bridge_create_done(request *req, int status, const void *out, size_t len) {
+        const bridge_create_args *a = req->op_args;
+        client *c = req->c;
+        tap_out o;
+
+        if (!tap_create_answer(req, status, out, len, DC(req)->gen, &o))
+                return;
+        if (req->helper_n_fds != 1)
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not 1",
+                                           req->helper_n_fds);
+        tap_record rec = { .ifindex = o.ifindex, .adopted = o.adopted, .bridge = true, .addr_from = o.addr_from,
+                           .n_enslaved = o.n_enslaved, .netns_fd = TAKE_FD(req->helper_fds[0]) };
+        memcpy(rec.enslaved, o.enslaved, sizeof(rec.enslaved));
+        snprintf(rec.name, sizeof(rec.name), "%s", o.name);
+        req->helper_n_fds = 0;
+        if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
+                tap_remove_detached(req->b, "bridge.create finished after its session ended", &rec, 1);
+                safe_close(rec.netns_fd);
+                return request_reply_error(req, ERR_SYSTEM, c ? EDQUOT : ECONNRESET, NULL,
+                                           c ? "the session holds too many devices" : "the session ended");
+        }
+        TS(c)->rec[TS(c)->n++] = rec;
+        TS(c)->gen++;
+        c->state_dirty = true;
+        log_msg(c->b, LOG_INFO, "session %llu: bridge '%s' (ifindex %d, %u interface(s) enslaved%s) %s",
+                (unsigned long long) c->session, o.name, o.ifindex, o.n_enslaved,
+                o.addr_from ? ", their addresses and routes moved to it" : "", o.adopted ? "adopted" : "created");
+
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_erase_free_ char *res = NULL;
+        if (!g)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", o.name);
+        json_gen_kv_i64(g, "ifindex", o.ifindex);
+        json_gen_kv_u64(g, "mtu", o.mtu);
+        json_gen_str(g, "enslaved");
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < a->n_enslave && i < o.n_enslaved; i++)
+                json_gen_str(g, a->enslave[i]);
+        yajl_gen_array_close(g);
+        json_gen_kv_bool(g, "addresses_moved", o.addr_from != 0);
+        json_gen_kv_bool(g, "adopted", o.adopted);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &res, NULL) < 0)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        request_reply_result(req, res, NULL, 0);
+}
+
+static void bridge_create(request *req, void *args, const policy_decision *d) {
+        tap_device_start(req, d, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing,
+                         &TS(req->c)->bridge_inflight, bridge_create_step, bridge_create_done);
+}
+
+
+static void bridge_create_request_free(request *req) {
+        if (DC(req)->counted && req->c)
+                TS(req->c)->bridge_inflight--;
+}
+
+const broker_op bop_bridge_create = { .op = &op_bridge_create,
+                                      .scratch_size = sizeof(device_create),
+                                      .act = bridge_create,
+                                      .request_free = bridge_create_request_free };

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-op-tap.h - what tap.create, tap.destroy, bridge.create and
+ * bridge.destroy share in the broker: the devices a session holds
+ * (session_part_tap, broker-op-tap-session.c).
+ */
+#pragma once
+
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+
+#include "broker.h"
+
+/* A TAP device or bridge this session created (or adopted), until destroyed. */
+typedef struct tap_record {
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        int netns_fd; /* the network namespace it was created in (nsfs fd) */
+        bool persist;
+        bool adopted; /* pre-existing: never removed at session end */
+        bool bridge;  /* bridge.create: a bridge, with the pod's interfaces it enslaved */
+        int enslaved[BRIDGE_MAX_ENSLAVE];
+        unsigned n_enslaved;
+        int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
+} tap_record;
+
+/* session_part_tap: c->part[SESSION_PART_tap] */
+typedef struct tap_session {
+        tap_record rec[SESSION_MAX_TAP];
+        size_t n;
+        unsigned tap_inflight;    /* tap.create requests in progress */
+        unsigned bridge_inflight; /* bridge.create requests in progress */
+        uint64_t gen;             /* bumped whenever rec[] changes */
+} tap_session;
+
+static inline tap_session *TS(const client *c) {
+        return c->part[SESSION_PART_tap];
+}
+
+/* The session ends: remove the devices it created that still exist, in a
+ * detached process, and forget them (broker-op-tap.c). */
+void tap_session_end(client *c);
+
+/* --- shared by broker-op-tap.c and broker-op-bridge.c --- */
+
+/* A creation's scratch (tap.create, bridge.create): req->scratch */
+typedef struct device_create {
+        uint32_t max_devices;
+        bool adopt_existing;
+        bool counted; /* in the session's tap_inflight or bridge_inflight */
+        uint64_t gen; /* the session's device generation when the helper started */
+} device_create;
+
+static inline device_create *DC(const request *req) {
+        return req->scratch;
+}
+
+static inline void nl_socket_freep(struct nl_sock **p) {
+        if (*p)
+                nl_socket_free(*p);
+}
+static inline void rtnl_link_putp(struct rtnl_link **p) {
+        if (*p)
+                rtnl_link_put(*p);
+}
+#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
+#define _cleanup_rtnl_link_ _cleanup_(rtnl_link_putp)
+
+/* What a helper sends back (a few hundred bytes at most: helper_out). */
+typedef struct tap_out {
+        op_error error; /* error.errno_value 0: none */
+        char name[TAP_NAME_MAX + 1];
+        int ifindex;
+        uint32_t mtu;
+        uint8_t mac[6];
+        bool adopted, removed;
+        uint64_t gone; /* bit i: the session's record i no longer exists */
+        int enslaved[BRIDGE_MAX_ENSLAVE]; /* bridge.create */
+        unsigned n_enslaved;
+        int addr_from;
+} tap_out;
+
+/* In a helper: fill @o's error; returns sizeof(*o). */
+ssize_t tap_fail(tap_out *o, err_code code, int err, const char *fmt, ...) _printf_(4, 5);
+/* A libnl error as a positive errno. */
+int tap_nl_errno(int nle);
+int tap_nl_open(struct nl_sock **ret);
+/* Is @name still the link @ifindex? */
+bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
+/* In a helper: how many of the session's records (@bridges: bridges, else TAP devices) still exist;
+ * bit i of *@ret_gone for record i that does not. */
+unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges);
+/* A helper's answer for a creation started at generation @gen: false when it failed (answered). */
+bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
+/* In a creation helper: forget the session's records of this kind that are gone, return to the peer's
+ * network namespace and check the rule's max_devices; 0, or the size of @o's error. */
+ssize_t tap_step_quota(request *req, tap_out *o, bool bridges);
+/* Admit one more device of the session against --max-tap: 0, or -EDQUOT after replying. */
+int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted);
+/* Admit a device creation (counted in *@inflight) and start its @step in the peer's network namespace. */
+void tap_device_start(request *req, const policy_decision *d, uint32_t max_devices, bool adopt_existing,
+                      unsigned *inflight, helper_fn step,
+                      void (*done)(request *req, int status, const void *out, size_t len));
+/* In a detached child: remove @recs (not adopted) where they still exist. */
+void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
+/* Remove the bridge of @rec, giving back what it took over (broker-op-bridge.c); 1 removed, 0 gone, -errno
+ * with @msg. */
+int bridge_remove(const tap_record *rec, char *msg, size_t size);
