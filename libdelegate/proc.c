@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <cap-ng.h>
@@ -140,8 +141,11 @@ int proc_nspid_parse(const char *line, pid_t *ret, size_t max, size_t *ret_n) {
         for (size_t i = 0; i < n && i < max; i++) {
                 if (ids[i] <= 0)
                         return -ESRCH; /* a pidfd's process that exited reads -1 */
-                ret[i] = (pid_t) ids[i];
+                if (ids[i] > INT_MAX)
+                        return -EINVAL; /* no pid: as a pid_t it would name another process */
         }
+        for (size_t i = 0; i < n && i < max; i++)
+                ret[i] = (pid_t) ids[i];
         *ret_n = n < max ? n : max;
         return 0;
 }
@@ -229,6 +233,14 @@ int proc_creds_read(pid_t pid, proc_creds *ret) {
         return proc_creds_parse(buf, ret);
 }
 
+/* uid_t and gid_t hold them as they are (a larger one would alias another id) */
+static bool ids_are_u32(const long *ids, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (ids[i] < 0 || (unsigned long) ids[i] > UINT32_MAX)
+                        return false;
+        return true;
+}
+
 int proc_creds_parse(const char *buf, proc_creds *ret) {
         char uid[128], gid[128];
         long ids[4];
@@ -240,11 +252,11 @@ int proc_creds_parse(const char *buf, proc_creds *ret) {
         r = proc_status_field(buf, "Gid", gid, sizeof(gid));
         if (r < 0)
                 return r;
-        if (proc_ids_parse(uid, ids, 4, &n) < 0 || n < 3)
+        if (proc_ids_parse(uid, ids, 4, &n) < 0 || n < 3 || !ids_are_u32(ids, 3))
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 c.uid[i] = (uid_t) ids[i];
-        if (proc_ids_parse(gid, ids, 4, &n) < 0 || n < 3)
+        if (proc_ids_parse(gid, ids, 4, &n) < 0 || n < 3 || !ids_are_u32(ids, 3))
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 c.gid[i] = (gid_t) ids[i];

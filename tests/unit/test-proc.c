@@ -76,6 +76,12 @@ static void test_status(void) {
         tap_is_int(proc_nspid_parse("\t-1", ns, PROC_MAX_NSPID, &n), -ESRCH, "a pidfd's exited process (-1): -ESRCH");
         tap_is_int(proc_nspid_parse("\t", ns, PROC_MAX_NSPID, &n), -ENODATA, "no ids: -ENODATA");
         tap_is_int(proc_nspid_parse("\t12x", ns, PROC_MAX_NSPID, &n), -EINVAL, "garbage: -EINVAL");
+        /* as a pid_t, 4294967297 would be pid 1 (found by fuzz-proc) */
+        ns[0] = 77;
+        tap_is_int(proc_nspid_parse("\t4294967297", ns, PROC_MAX_NSPID, &n), -EINVAL, "an id above INT_MAX: -EINVAL");
+        tap_is_int(ns[0], 77, "  ret untouched");
+        tap_is_int(proc_creds_parse("Uid:\t4294968296\t0\t0\nGid:\t0\t0\t0\n", &c), -EINVAL,
+                   "a uid above UINT32_MAX (it would read as 1000): -EINVAL");
 
         long ids[2];
         tap_is_int(proc_ids_parse(" 5\t6 7 ", ids, 2, &n), 0, "ids: spaces and tabs");
