@@ -35,8 +35,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "broker-frame.h"
 #include "broker.h"
 #include "proc.h"
+
+_Static_assert(2 * STATE_TOKEN_BYTES == FRAME_TOKEN_HEX, "a resume token is the welcome's token");
 
 #define STATE_VERSION 1
 #define STATE_MAX_FILE (1024 * 1024)
@@ -703,17 +706,10 @@ int state_setup(broker *b, const char *dir) {
 
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size) {
         broker *b = c->b;
-        const json_value *sv = json_get(resume, "session"), *tv = json_get(resume, "token");
         uint64_t id;
-        bool ok = resume && resume->type == JSON_OBJECT && sv && json_to_u64(sv, &id) == 0 && id > 0 &&
-                  json_is_string(tv) && strlen(tv->string.str) == 2 * STATE_TOKEN_BYTES &&
-                  strspn(tv->string.str, "0123456789abcdef") == 2 * STATE_TOKEN_BYTES;
-        for (size_t i = 0; ok && i < resume->object.n; i++)
-                ok = streq(resume->object.members[i].key, "session") || streq(resume->object.members[i].key, "token");
-        if (!ok) {
+        const char *token;
+        if (resume_frame_parse(resume, &id, &token, msg, size) < 0) {
                 *ret_code = ERR_BAD_REQUEST;
-                snprintf(msg, size, "hello: \"resume\" must be {\"session\": N, \"token\": \"%d lower-case hex "
-                         "digits\"} with no other key", 2 * STATE_TOKEN_BYTES);
                 return -EINVAL;
         }
         client *z = NULL;
@@ -727,7 +723,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         }
         peer_identity(c);
         char h[2 * SHA256_DIGEST_SIZE + 1];
-        token_hash(tv->string.str, h);
+        token_hash(token, h);
         if (!hash_equal(h, z->token_hash)) {
                 *ret_code = ERR_DENIED;
                 snprintf(msg, size, "session %" PRIu64 " cannot be resumed: wrong token", id);
@@ -749,7 +745,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         z->resume_timer = sd_event_source_disable_unref(z->resume_timer);
         c->session = z->session;
         memcpy(c->token_hash, z->token_hash, sizeof(c->token_hash));
-        snprintf(c->token, sizeof(c->token), "%s", tv->string.str);
+        snprintf(c->token, sizeof(c->token), "%s", token);
         c->n_allowed = z->n_allowed;
         c->n_denied = z->n_denied;
         c->n_threads_moved = z->n_threads_moved;
