@@ -101,7 +101,7 @@ static int file_name(uint64_t session, char *buf, size_t size) {
         return snprintf(buf, size, "session-%" PRIu64 ".json", session) < (int) size ? 0 : -ENAMETOOLONG;
 }
 
-static void gen_state(const client *c, yajl_gen g) {
+void state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -179,7 +179,7 @@ int state_save(client *c) {
         size_t len;
         if (!g)
                 return -ENOMEM;
-        gen_state(c, g);
+        state_gen(c, g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
                 return r;
@@ -554,6 +554,25 @@ static void salvage(client *c) {
         detached_end(c, "its state file was rejected");
 }
 
+int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg, size_t size) {
+        _cleanup_json_ json_value *s = NULL;
+        json_parse_error je;
+        state_check ck = {};
+        int r = json_parse(text, len, false, &s, &je);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return snprintf(msg, size, "%s", je.message), -EBADMSG;
+        if (s->type != JSON_OBJECT)
+                return snprintf(msg, size, "not a JSON object"), -EBADMSG;
+        r = client_from_state(b, s, ret, &ck);
+        if (r < 0)
+                return r;
+        if (ck.msg[0])
+                return snprintf(msg, size, "%s", ck.msg), -EINVAL;
+        return 0;
+}
+
 static void recover_one(broker *b, const char *name) {
         char msg[320];
         uint64_t num;
@@ -581,19 +600,12 @@ static void recover_one(broker *b, const char *name) {
         ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
         if (text)
                 text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
-        _cleanup_json_ json_value *s = NULL;
-        json_parse_error je;
         client *c = NULL;
         state_check ck = {};
-        int r = n == st.st_size ? json_parse(text, (size_t) n, false, &s, &je) : -EIO;
-        if (r < 0) {
-                snprintf(msg, sizeof(msg), "%s", r == -EIO ? "short read" : je.message);
-                return reject_file(b, name, msg);
-        }
-        if (s->type != JSON_OBJECT)
-                return reject_file(b, name, "not a JSON object");
-        r = client_from_state(b, s, &c, &ck);
-        if (r < 0) {
+        int r = n == st.st_size ? state_parse(b, text, (size_t) n, &c, ck.msg, sizeof(ck.msg)) : -EIO;
+        if (r == -EIO || r == -EBADMSG)
+                return reject_file(b, name, r == -EIO ? "short read" : ck.msg);
+        if (r < 0 && r != -EINVAL) {
                 log_msg(b, LOG_ERR, "state '%s/%s': %s; left for the next start", b->state_dir, name, strerror(-r));
                 return;
         }
