@@ -29,6 +29,7 @@
 
 #include "broker-op.h"
 #include "fuzz.h"
+#include "fuzz-policy-once.h"
 #include "ops.h"
 #include "policy.h"
 
@@ -163,15 +164,9 @@ static sd_bus *the_bus(void) {
         return bus;
 }
 
-static policy *the_policy(void) {
+static const policy *the_policy(void) {
         static policy *p;
-        if (!p) {
-                policy_error err;
-                p = policy_new();
-                FUZZ_ASSERT(p);
-                FUZZ_ASSERT(policy_load_text(p, "fuzz.json", fuzz_policy, sizeof(fuzz_policy) - 1, &err) == 0);
-        }
-        return p;
+        return fuzz_policy_once(&p, fuzz_policy, sizeof(fuzz_policy) - 1);
 }
 
 /* @member's message with values from @rd, sealed and rewound to be read; NULL: the values do not fit. */

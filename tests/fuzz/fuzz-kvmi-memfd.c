@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
+#include "fuzz-policy-once.h"
 #include "kvmi-proto.h"
 #include "kvmi-shadow.h"
 #include "ops.h"
@@ -32,13 +33,7 @@ static const char fuzz_policy[] =
 
 static const policy_rule *the_rule(void) {
         static policy *p;
-        if (!p) {
-                policy_error err;
-                p = policy_new();
-                FUZZ_ASSERT(p);
-                FUZZ_ASSERT(policy_load_text(p, "fuzz.json", fuzz_policy, sizeof(fuzz_policy) - 1, &err) == 0);
-        }
-        return &p->rules[0];
+        return &fuzz_policy_once(&p, fuzz_policy, sizeof(fuzz_policy) - 1)->rules[0];
 }
 
 /* The memfd's rules, as delegate-protocol(7) states them. */

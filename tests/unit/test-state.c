@@ -97,6 +97,17 @@ static size_t count(const json_value *v, const char *key) {
         return a && a->type == JSON_ARRAY ? a->array.n : SIZE_MAX;
 }
 
+/* Parse @text with @from replaced by @to: -EINVAL with @want expected; the client it yields (to drop). */
+static client *refused_edit(const char *text, const char *from, const char *to, const char *what, const char *want) {
+        char msg[256] = "";
+        client *c = NULL;
+        char *t = edit(text, from, to);
+        tap_is_int(state_parse(&b, t, strlen(t), &c, msg, sizeof(msg)), -EINVAL, "%s: -EINVAL", what);
+        tap_is_str(msg, want, "  says so");
+        free(t);
+        return c;
+}
+
 static void test_real_file(void) {
         size_t len;
         char *text = slurp("broker-all-records.json", &len);
@@ -129,17 +140,11 @@ static void test_real_file(void) {
         free(again);
         drop(c);
 
-        char *t2 = edit(text, "\"session\":1,", "\"session\":9007199254740992,");
-        c = NULL;
-        tap_is_int(state_parse(&b, t2, strlen(t2), &c, msg, sizeof(msg)), -EINVAL, "session 2^53: -EINVAL");
-        tap_is_str(msg, "\"session\" must be an integer from 1 to 9007199254740991", "  says so");
-        drop(c);
-        free(t2);
+        drop(refused_edit(text, "\"session\":1,", "\"session\":9007199254740992,", "session 2^53",
+                          "\"session\" must be an integer from 1 to 9007199254740991"));
 
-        t2 = edit(text, "\"cgroup\":\"/fuzzseed-15038/pod\"", "\"cgroup\":\"/../other-pod\"");
-        c = NULL;
-        tap_is_int(state_parse(&b, t2, strlen(t2), &c, msg, sizeof(msg)), -EINVAL, "a peer cgroup with '..': -EINVAL");
-        tap_is_str(msg, "peer cgroup '/../other-pod' is not a cgroup below the root", "  says so");
+        c = refused_edit(text, "\"cgroup\":\"/fuzzseed-15038/pod\"", "\"cgroup\":\"/../other-pod\"",
+                         "a peer cgroup with '..'", "peer cgroup '/../other-pod' is not a cgroup below the root");
         /* what it still holds, as it would be saved (state.get never shows a rejected session) */
         char *kept = c ? gen(c) : NULL;
         json_parse_error je;
@@ -151,29 +156,21 @@ static void test_real_file(void) {
         json_free(v);
         free(kept);
         drop(c);
-        free(t2);
 
-        t2 = edit(text, "\"cgroups_created\":[\"/fuzzseed-15038/pod/housekeeping\"]",
-                  "\"cgroups_created\":[\"/fuzzseed-15038/pod/vcpu0\",\"/fuzzseed-15038/podx/a\","
-                  "\"/fuzzseed-15038/pod/../x\"]");
-        c = NULL;
-        tap_is_int(state_parse(&b, t2, strlen(t2), &c, msg, sizeof(msg)), -EINVAL,
-                   "created cgroups beside or above the pod: -EINVAL");
-        tap_is_str(msg, "cgroups_created[1] is not a cgroup below the session's pod cgroup", "  names the first");
+        c = refused_edit(text, "\"cgroups_created\":[\"/fuzzseed-15038/pod/housekeeping\"]",
+                         "\"cgroups_created\":[\"/fuzzseed-15038/pod/vcpu0\",\"/fuzzseed-15038/podx/a\","
+                         "\"/fuzzseed-15038/pod/../x\"]",
+                         "created cgroups beside or above the pod",
+                         "cgroups_created[1] is not a cgroup below the session's pod cgroup");
         v = c ? shown(c) : NULL;
         tap_ok(c && count(v, "cgroups_created") == 1 &&
                        streq(at_str(v, "cgroups_created", 0, NULL), "/fuzzseed-15038/pod/vcpu0"),
                "  only the one below the pod is kept, for removal");
         json_free(v);
         drop(c);
-        free(t2);
 
-        t2 = edit(text, "\"token_sha256\":\"99a5", "\"token_sha256\":\"99A5");
-        c = NULL;
-        tap_is_int(state_parse(&b, t2, strlen(t2), &c, msg, sizeof(msg)), -EINVAL, "an upper-case token hash: -EINVAL");
-        tap_is_str(msg, "\"token_sha256\" must be 64 lower-case hex digits", "  says so");
-        drop(c);
-        free(t2);
+        drop(refused_edit(text, "\"token_sha256\":\"99a5", "\"token_sha256\":\"99A5", "an upper-case token hash",
+                          "\"token_sha256\" must be 64 lower-case hex digits"));
 
         c = NULL;
         tap_is_int(state_parse(&b, "[]", 2, &c, msg, sizeof(msg)), -EBADMSG, "an array: -EBADMSG");
