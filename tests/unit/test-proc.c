@@ -15,33 +15,31 @@
 #include "util.h"
 
 static void test_cgroup(void) {
-        char *path = NULL;
-        char hybrid[] = "12:cpu,cpuacct:/system.slice\n1:name=systemd:/init.scope\n0::/kubepods.slice/pod-a\n";
-        tap_is_int(proc_cgroup_parse(hybrid, &path), 0, "hybrid cgroup file: found the 0:: line");
-        tap_is_str(path, "/kubepods.slice/pod-a", "  its path, without the newline");
-        free(path);
-        path = NULL;
-
-        char deleted[] = "0::/pod-a/vcpu0 (deleted)";
-        tap_is_int(proc_cgroup_parse(deleted, &path), 0, "last line without a newline is read");
-        tap_is_str(path, "/pod-a/vcpu0 (deleted)", "  a removed cgroup keeps its suffix (it matches no rule)");
-        free(path);
-        path = NULL;
-
-        char outside[] = "0::/../../other-pod\n";
-        tap_is_int(proc_cgroup_parse(outside, &path), -EXDEV, "'/../..' (outside our cgroup namespace): -EXDEV");
-        char dotdot[] = "0::/..";
-        tap_is_int(proc_cgroup_parse(dotdot, &path), -EXDEV, "'/..' alone: -EXDEV");
-        char dots[] = "0::/..pod\n";
-        tap_is_int(proc_cgroup_parse(dots, &path), 0, "'/..pod' is a name, not a parent");
-        tap_is_str(path, "/..pod", "  kept as it is");
-        free(path);
-        path = NULL;
-        char v1only[] = "12:cpu,cpuacct:/a\n";
-        tap_is_int(proc_cgroup_parse(v1only, &path), -ENOMEDIUM, "v1 only: -ENOMEDIUM");
-        char empty[] = "";
-        tap_is_int(proc_cgroup_parse(empty, &path), -ENOMEDIUM, "empty file: -ENOMEDIUM");
-        tap_ok(path == NULL, "  *ret untouched on failure");
+        static const struct {
+                const char *file, *what;
+                int ret;
+                const char *path;
+        } cases[] = {
+                { "12:cpu,cpuacct:/system.slice\n1:name=systemd:/init.scope\n0::/kubepods.slice/pod-a\n",
+                  "hybrid cgroup file: the 0:: line, without its newline", 0, "/kubepods.slice/pod-a" },
+                { "0::/pod-a/vcpu0 (deleted)", "a last line without a newline; a removed cgroup keeps its suffix", 0,
+                  "/pod-a/vcpu0 (deleted)" },
+                { "0::/../../other-pod\n", "'/../..' (outside our cgroup namespace): -EXDEV", -EXDEV, NULL },
+                { "0::/..", "'/..' alone: -EXDEV", -EXDEV, NULL },
+                { "0::/..pod\n", "'/..pod' is a name, not a parent", 0, "/..pod" },
+                { "12:cpu,cpuacct:/a\n", "v1 only: -ENOMEDIUM", -ENOMEDIUM, NULL },
+                { "", "empty file: -ENOMEDIUM", -ENOMEDIUM, NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char buf[256], *path = NULL;
+                snprintf(buf, sizeof(buf), "%s", cases[i].file);
+                int r = proc_cgroup_parse(buf, &path);
+                tap_ok(r == cases[i].ret && (cases[i].path ? path && streq(path, cases[i].path) : !path), "%s",
+                       cases[i].what);
+                if (r != cases[i].ret || (cases[i].path && (!path || !streq(path, cases[i].path))))
+                        tap_diag("  got %d, '%s'", r, path ? path : "(untouched)");
+                free(path);
+        }
 
         char v1[] = "13:cpuset:/x\n12:cpu,cpuacct:/kube/pod\n0::/p\n";
         tap_is_str(proc_cgroup_v1_path(v1, "cpu"), "/kube/pod", "v1 cpu hierarchy: 'cpu' among 'cpu,cpuacct'");
