@@ -128,30 +128,15 @@ static void integer(const uint8_t *data, size_t size) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        if (size == 0)
-                return 0;
-        switch (data[0]) {
-        case 'c':
-                cgroup(data + 1, size - 1);
-                break;
-        case 's':
-                status(data + 1, size - 1);
-                break;
-        case 't':
-                stat_file(data + 1, size - 1);
-                break;
-        case 'l':
-                limits(data + 1, size - 1);
-                break;
-        case 'k':
-                children(data + 1, size - 1);
-                break;
-        case 'm':
-                mountinfo(data + 1, size - 1);
-                break;
-        case 'i':
-                integer(data + 1, size - 1);
-                break;
-        }
+        static const struct {
+                char letter;
+                void (*parse)(const uint8_t *data, size_t size);
+        } files[] = {
+                { 'c', cgroup }, { 's', status }, { 't', stat_file }, { 'l', limits },
+                { 'k', children }, { 'm', mountinfo }, { 'i', integer },
+        };
+        for (size_t i = 0; size > 0 && i < ELEMENTSOF(files); i++)
+                if (data[0] == files[i].letter)
+                        files[i].parse(data + 1, size - 1);
         return 0;
 }
