@@ -18,8 +18,9 @@
  * The input: the method's name, then its values in order (see
  * next_string(), next_u64(), append_one()).
  *
- * Seeds: tests/fuzz/corpus/bus (what delegatectl and the functional D-Bus
- * test send, in this encoding).
+ * Seeds: tests/fuzz/corpus/bus (the calls tests/functional/test-dbus.c
+ * makes, good and bad, and one valid call of each method, written in this
+ * encoding by hand: no capture of a bus).
  * -max_len: 65536 + 64: the broker's largest request (DELEGATE_MAX_MESSAGE,
  * an args_json text is a request's args) and the method's name.
  */
