@@ -263,7 +263,7 @@ static int method_reload_policy(sd_bus_message *m, void *userdata, sd_bus_error 
 }
 
 /* Read the Evaluate subject a{sv}: uid and cgroup required. */
-static int read_subject(sd_bus_message *m, policy_subject *s, sd_bus_error *error) {
+int bus_read_subject(sd_bus_message *m, policy_subject *s, sd_bus_error *error) {
         bool have_uid = false, have_gid = false;
         int r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -342,7 +342,7 @@ static int method_evaluate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         int r = sd_bus_message_read(m, "ss", &op, &args_text);
         if (r < 0)
                 return r;
-        r = read_subject(m, &s, error);
+        r = bus_read_subject(m, &s, error);
         if (r < 0)
                 return r;
         r = bus_args_json(args_text, &args, error);

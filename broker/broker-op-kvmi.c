@@ -134,19 +134,13 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                                                    msg);
                 if (r < 0)
                         return request_reply_error(req, ERR_BAD_REQUEST, -r, NULL, "kvmi.set-page-access: %s", msg);
-                a.entries = map;
-                a.n = map_len / sizeof(kvmi_page_access_entry);
-                for (size_t i = 0; i < a.n; i++) {
-                        const kvmi_page_access_entry *e = &a.entries[i];
-                        static const uint8_t zero[7];
-                        if (e->access > KVMI_PAGE_ACCESS_RWX || memcmp(e->padding, zero, sizeof(zero))) {
-                                const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x"
-                                                                                   : "padding is not zero";
-                                munmap(map, map_len); /* @e points into it */
-                                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
-                                                           "kvmi.set-page-access: memfd entry %zu: %s", i, why);
-                        }
+                ssize_t n = kvmi_memfd_decode(map, map_len, msg, sizeof(msg));
+                if (n < 0) {
+                        munmap(map, map_len);
+                        return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "kvmi.set-page-access: %s", msg);
                 }
+                a.entries = map;
+                a.n = (size_t) n;
         }
         /* a memfd's entries against the rule before anything is sent (inline ones were, by the policy check) */
         policy_decision ed = { .rule = d->rule, .allowed = true };

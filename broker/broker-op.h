@@ -50,6 +50,8 @@ struct broker_op {
 int bus_args_json(const char *text, json_value **ret, sd_bus_error *error);
 int bus_read_json_args(sd_bus_message *m, json_value **ret, sd_bus_error *error);
 int bus_reply_json(sd_bus_message *call, const json_value *result);
+/* Evaluate's subject a{sv} (broker-bus.c): uid and cgroup required; its strings point into @m. */
+int bus_read_subject(sd_bus_message *m, policy_subject *s, sd_bus_error *error);
 
 /*
  * What a session holds for one operation (or a family: tap and bridge

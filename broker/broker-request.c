@@ -11,12 +11,10 @@
 #include <stdio.h>
 #include <syslog.h>
 
+#include "broker-frame.h"
 #include "broker-op.h"
 #include "broker.h"
 #include "config.h"
-
-/* Largest id we accept: ids are exact in every JSON implementation. */
-#define MAX_REQUEST_ID ((UINT64_C(1) << 53) - 1)
 
 static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule,
                              const char *msg, uint64_t retry_after_ms, size_t *ret_len) {
@@ -65,7 +63,7 @@ static void reply_rate_limited(client *c, const char *buf, size_t len, uint64_t 
         size_t out_len;
         if (json_parse(buf, len, false, &m, &je) == 0 && m->type == JSON_OBJECT) {
                 const json_value *idv = json_get(m, "id");
-                has_id = idv && json_to_u64(idv, &id) == 0 && id <= MAX_REQUEST_ID;
+                has_id = idv && json_to_u64(idv, &id) == 0 && id <= FRAME_MAX_ID;
         }
         snprintf(msg, sizeof(msg),
                  "more than %u requests per second (burst %u) from pid %d; not carried out, retry after %" PRIu64
@@ -406,53 +404,16 @@ void request_dispatch(request *req) {
         bop->act(req, req->op_args, &d);
 }
 
-static bool printable(const char *s, size_t max) {
-        size_t n = 0;
-        for (; *s; s++, n++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return false;
-        return n > 0 && n <= max;
-}
-
 static void handle_hello(client *c, const json_value *m) {
-        const json_value *type = json_get(m, "type"), *api = json_get(m, "api"), *name = json_get(m, "client"),
-                         *vm = json_get(m, "vm"), *resume = json_get(m, "resume");
-        int64_t v;
-
-        if (!json_is_string(type) || !streq(type->string.str, "hello"))
-                return client_refuse(c, ERR_BAD_REQUEST,
-                                   "the first message must be {\"type\":\"hello\",\"api\":%d,...}; "
-                                   "nothing else is accepted before it",
-                                   DELEGATE_API_VERSION);
-        if (!api)
-                return client_refuse(c, ERR_BAD_REQUEST, "hello: missing \"api\" (this broker speaks API %d)",
-                                   DELEGATE_API_VERSION);
-        int vr = json_to_i64(api, &v);
-        if (vr == -ERANGE) /* an integer, just not one we speak */
-                return client_refuse(c, ERR_API_MISMATCH, "client speaks API %.32s, broker speaks API %d",
-                                     api->number, DELEGATE_API_VERSION);
-        if (vr < 0)
-                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"api\" must be an integer (this broker speaks API %d)",
-                                   DELEGATE_API_VERSION);
-        if (v != DELEGATE_API_VERSION)
-                return client_refuse(c, ERR_API_MISMATCH, "client speaks API %" PRIi64 ", broker speaks API %d", v,
-                                   DELEGATE_API_VERSION);
-        if (name && (!json_is_string(name) || !printable(name->string.str, 64)))
-                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"client\" must be 1-64 printable characters");
-        if (vm && (!json_is_string(vm) || !vm_name_valid(vm->string.str)))
-                return client_refuse(c, ERR_BAD_REQUEST, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");
-        for (size_t i = 0; i < m->object.n; i++) {
-                const char *k = m->object.members[i].key;
-                if (!streq(k, "type") && !streq(k, "api") && !streq(k, "client") && !streq(k, "vm") &&
-                    !streq(k, "resume"))
-                        return client_refuse(c, ERR_BAD_REQUEST,
-                                           "hello: unknown key '%.64s' (allowed: type, api, client, vm, resume)", k);
-        }
-        if ((name && !(c->name = strdup(name->string.str))) || (vm && !(c->vm = strdup(vm->string.str))))
+        hello_frame h;
+        err_code code;
+        char msg[512];
+        if (hello_frame_parse(m, &h, &code, msg, sizeof(msg)) < 0)
+                return client_refuse(c, code, "%s", msg);
+        const json_value *resume = h.resume;
+        if ((h.client && !(c->name = strdup(h.client))) || (h.vm && !(c->vm = strdup(h.vm))))
                 return client_refuse(c, ERR_SYSTEM, "out of memory");
         if (resume) {
-                char msg[512];
-                err_code code;
                 uint64_t fresh = c->session;
                 if (state_resume(c, resume, &code, msg, sizeof(msg)) < 0) {
                         log_msg(c->b, LOG_NOTICE, "pid %d: %s", (int) c->cred.pid, msg);
@@ -501,7 +462,6 @@ static void handle_hello(client *c, const json_value *m) {
 
 void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_fds) {
         _cleanup_json_ json_value *m = NULL;
-        json_parse_error je;
 
         uint64_t retry_ms;
         if (c->welcomed && !limits_rate_take(c, &retry_ms))
@@ -511,39 +471,18 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
                 return client_refuse(c, ERR_BAD_REQUEST, "the hello carried %zu file descriptor(s); a hello takes "
                                      "none (they were closed)", n_fds);
         }
-        if (len == 0) {
+        char msg[512];
+        if (frame_parse(buf, len, !c->welcomed, &m, msg, sizeof(msg)) < 0) {
                 if (!c->welcomed)
-                        return client_refuse(c, ERR_BAD_REQUEST, "empty message instead of hello");
-                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "empty message");
-        }
-        int r = json_parse(buf, len, false, &m, &je);
-        if (r < 0) {
-                if (!c->welcomed)
-                        return client_refuse(c, ERR_BAD_REQUEST, "malformed hello: line %u, column %u: %s", je.line,
-                                           je.column, je.message);
-                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "malformed JSON at line %u, column %u: %s",
-                                               je.line, je.column, je.message);
-        }
-        if (m->type != JSON_OBJECT) {
-                if (!c->welcomed)
-                        return client_refuse(c, ERR_BAD_REQUEST, "hello must be a JSON object, not %s",
-                                           json_type_name(m->type));
-                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "a request must be a JSON object, not %s",
-                                               json_type_name(m->type));
+                        return client_refuse(c, ERR_BAD_REQUEST, "%s", msg);
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "%s", msg);
         }
         if (!c->welcomed)
                 return handle_hello(c, m);
 
-        const json_value *idv = json_get(m, "id"), *opv = json_get(m, "op"), *args = json_get(m, "args");
         uint64_t id;
-        if (!idv)
-                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "request without \"id\"");
-        if (json_to_u64(idv, &id) < 0 || id > MAX_REQUEST_ID)
-                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL,
-                                               "\"id\" must be an integer from 0 to 2^53-1, not %s%s%s",
-                                               idv->type == JSON_NUMBER ? "'" : "",
-                                               idv->type == JSON_NUMBER ? idv->number : json_type_name(idv->type),
-                                               idv->type == JSON_NUMBER ? "'" : "");
+        if (request_id_parse(m, &id, msg, sizeof(msg)) < 0)
+                return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "%s", msg);
 
         /* a retried id gets the first answer again, and nothing is redone */
         const cached_reply *cached = cache_find(c, id);
@@ -577,21 +516,11 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         c->pending = req;
         c->n_pending++;
 
-        for (size_t i = 0; i < m->object.n; i++) {
-                const char *k = m->object.members[i].key;
-                if (!streq(k, "id") && !streq(k, "op") && !streq(k, "args"))
-                        return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
-                                                   "unknown request key '%.64s' (allowed: id, op, args)", k);
-        }
-        if (!opv)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "request without \"op\"");
-        if (!json_is_string(opv))
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "\"op\" must be a string, not %s",
-                                           json_type_name(opv->type));
-        if (args && args->type != JSON_OBJECT)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "\"args\" must be an object, not %s",
-                                           json_type_name(args->type));
-        req->op = strdup(opv->string.str);
+        const char *op;
+        const json_value *args;
+        if (request_body_parse(m, &op, &args, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        req->op = strdup(op);
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 

@@ -35,9 +35,12 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "broker-frame.h"
 #include "broker-op.h"
 #include "broker.h"
 #include "proc.h"
+
+_Static_assert(2 * STATE_TOKEN_BYTES == FRAME_TOKEN_HEX, "a resume token is the welcome's token");
 
 #define STATE_VERSION 1
 #define STATE_MAX_FILE (1024 * 1024)
@@ -99,7 +102,7 @@ static int file_name(uint64_t session, char *buf, size_t size) {
         return snprintf(buf, size, "session-%" PRIu64 ".json", session) < (int) size ? 0 : -ENAMETOOLONG;
 }
 
-static void gen_state(const client *c, yajl_gen g) {
+void state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -163,7 +166,7 @@ int state_save(client *c) {
         size_t len;
         if (!g)
                 return -ENOMEM;
-        gen_state(c, g);
+        state_gen(c, g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
                 return r;
@@ -405,6 +408,25 @@ static void salvage(client *c) {
         detached_end(c, "its state file was rejected");
 }
 
+int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg, size_t size) {
+        _cleanup_json_ json_value *s = NULL;
+        json_parse_error je;
+        state_check ck = {};
+        int r = json_parse(text, len, false, &s, &je);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return snprintf(msg, size, "%s", je.message), -EBADMSG;
+        if (s->type != JSON_OBJECT)
+                return snprintf(msg, size, "not a JSON object"), -EBADMSG;
+        r = client_from_state(b, s, ret, &ck);
+        if (r < 0)
+                return r;
+        if (ck.msg[0])
+                return snprintf(msg, size, "%s", ck.msg), -EINVAL;
+        return 0;
+}
+
 static void recover_one(broker *b, const char *name) {
         char msg[320];
         uint64_t num;
@@ -432,19 +454,12 @@ static void recover_one(broker *b, const char *name) {
         ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
         if (text)
                 text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
-        _cleanup_json_ json_value *s = NULL;
-        json_parse_error je;
         client *c = NULL;
         state_check ck = {};
-        int r = n == st.st_size ? json_parse(text, (size_t) n, false, &s, &je) : -EIO;
-        if (r < 0) {
-                snprintf(msg, sizeof(msg), "%s", r == -EIO ? "short read" : je.message);
-                return reject_file(b, name, msg);
-        }
-        if (s->type != JSON_OBJECT)
-                return reject_file(b, name, "not a JSON object");
-        r = client_from_state(b, s, &c, &ck);
-        if (r < 0) {
+        int r = n == st.st_size ? state_parse(b, text, (size_t) n, &c, ck.msg, sizeof(ck.msg)) : -EIO;
+        if (r == -EIO || r == -EBADMSG)
+                return reject_file(b, name, r == -EIO ? "short read" : ck.msg);
+        if (r < 0 && r != -EINVAL) {
                 log_msg(b, LOG_ERR, "state '%s/%s': %s; left for the next start", b->state_dir, name, strerror(-r));
                 return;
         }
@@ -557,17 +572,10 @@ int state_setup(broker *b, const char *dir) {
 
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size) {
         broker *b = c->b;
-        const json_value *sv = json_get(resume, "session"), *tv = json_get(resume, "token");
         uint64_t id;
-        bool ok = resume && resume->type == JSON_OBJECT && sv && json_to_u64(sv, &id) == 0 && id > 0 &&
-                  json_is_string(tv) && strlen(tv->string.str) == 2 * STATE_TOKEN_BYTES &&
-                  strspn(tv->string.str, "0123456789abcdef") == 2 * STATE_TOKEN_BYTES;
-        for (size_t i = 0; ok && i < resume->object.n; i++)
-                ok = streq(resume->object.members[i].key, "session") || streq(resume->object.members[i].key, "token");
-        if (!ok) {
+        const char *token;
+        if (resume_frame_parse(resume, &id, &token, msg, size) < 0) {
                 *ret_code = ERR_BAD_REQUEST;
-                snprintf(msg, size, "hello: \"resume\" must be {\"session\": N, \"token\": \"%d lower-case hex "
-                         "digits\"} with no other key", 2 * STATE_TOKEN_BYTES);
                 return -EINVAL;
         }
         client *z = NULL;
@@ -581,7 +589,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         }
         peer_identity(c);
         char h[2 * SHA256_DIGEST_SIZE + 1];
-        token_hash(tv->string.str, h);
+        token_hash(token, h);
         if (!hash_equal(h, z->token_hash)) {
                 *ret_code = ERR_DENIED;
                 snprintf(msg, size, "session %" PRIu64 " cannot be resumed: wrong token", id);
@@ -603,7 +611,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         z->resume_timer = sd_event_source_disable_unref(z->resume_timer);
         c->session = z->session;
         memcpy(c->token_hash, z->token_hash, sizeof(c->token_hash));
-        snprintf(c->token, sizeof(c->token), "%s", tv->string.str);
+        snprintf(c->token, sizeof(c->token), "%s", token);
         c->n_allowed = z->n_allowed;
         c->n_denied = z->n_denied;
         session_parts_swap(c, z);

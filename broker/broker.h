@@ -454,6 +454,17 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
 void state_free_detached(broker *b);
 /* A session number for a new connection: never 0, never one a live or recovered session holds. */
 uint64_t state_session_next(broker *b);
+/*
+ * The state file's text, both ways (pure: no file, no clock, no /proc):
+ * state_gen() writes @c's state as state_save() saves it; state_parse()
+ * reads one file's @len bytes into a detached client of @b.  state_parse()
+ * returns 0; -EBADMSG with @msg when the text is no JSON object (*@ret
+ * untouched); -EINVAL with @msg naming the first bad field, *@ret then
+ * holding only the records valid on their own (for undoing, never for
+ * resuming); -ENOMEM.
+ */
+void state_gen(const client *c, yajl_gen g);
+int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg, size_t size);
 
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */

@@ -336,9 +336,10 @@ int vm_spec_parse(const char *file, const char *text, size_t len, vm_spec *ret, 
                         if (r >= 0 && !streq(s.accel, "auto") && !streq(s.accel, "kvm") && !streq(s.accel, "tcg"))
                                 r = serr(&c, v, "\"accel\" must be \"auto\", \"kvm\" or \"tcg\"");
                 } else if (streq(m->key, "memory")) {
-                        if (json_to_size(v, &s.memory) < 0 || s.memory < (16ULL << 20) || s.memory == UINT64_MAX ||
+                        if (json_to_size(v, &s.memory) < 0 || s.memory < (16ULL << 20) || s.memory > SPEC_MAX_MEMORY ||
                             s.memory % (1ULL << 20))
-                                r = serr(&c, v, "\"memory\" must be a size of at least 16M in whole MiB, like \"512M\"");
+                                r = serr(&c, v, "\"memory\" must be a size from 16M to 4096T (x86-64's physical address "
+                                                "space) in whole MiB, like \"512M\"");
                         have_memory = true;
                 } else if (streq(m->key, "vcpus")) {
                         r = get_uint(&c, v, "\"vcpus\"", 1, SPEC_MAX_VCPUS, &x);

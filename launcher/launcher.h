@@ -24,6 +24,8 @@
 #define SPEC_KEY_MAX (64 * 1024) /* a disk key file's size at most */
 
 /* memlock "auto": guest RAM + this, when QEMU locks its memory */
+/* Guest RAM at most: x86-64's 52-bit physical address space (4096T); the memlock sum stays below 2^64 */
+#define SPEC_MAX_MEMORY (1ULL << 52)
 #define MEMLOCK_OVERHEAD_BASE (256ULL << 20)
 #define MEMLOCK_OVERHEAD_PER_VCPU (16ULL << 20)
 

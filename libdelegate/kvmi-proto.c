@@ -2,6 +2,7 @@
 #include "kvmi-proto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <nettle/sha1.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,4 +130,21 @@ const char *kvmi_msg_name(uint16_t id) {
         default:
                 return "unknown";
         }
+}
+
+ssize_t kvmi_memfd_decode(const void *buf, size_t len, char *msg, size_t size) {
+        if (len == 0 || len % sizeof(kvmi_page_access_entry) || len / sizeof(kvmi_page_access_entry) > SSIZE_MAX)
+                return snprintf(msg, size, "the memfd's size %zu is not a positive multiple of 16 bytes", len), -EINVAL;
+        const kvmi_page_access_entry *entries = buf;
+        size_t n = len / sizeof(kvmi_page_access_entry);
+        for (size_t i = 0; i < n; i++) {
+                const kvmi_page_access_entry *e = &entries[i];
+                static const uint8_t zero[7];
+                if (e->access > KVMI_PAGE_ACCESS_RWX || memcmp(e->padding, zero, sizeof(zero))) {
+                        const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x"
+                                                                           : "padding is not zero";
+                        return snprintf(msg, size, "memfd entry %zu: %s", i, why), -EINVAL;
+                }
+        }
+        return (ssize_t) n;
 }

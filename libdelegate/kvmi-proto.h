@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Message ids of VM commands: the command number shifted left by one. */
 #define KVMI_GET_VERSION 2
@@ -121,6 +122,15 @@ _Static_assert(sizeof(kvmi_event_hdr) == 8, "kvmi_event_hdr");
 _Static_assert(sizeof(kvmi_page_access_entry) == 16, "kvmi_page_access_entry");
 _Static_assert(sizeof(kvmi_vm_set_page_access) == 8, "kvmi_vm_set_page_access");
 _Static_assert(8 + KVMI_PAGE_ACCESS_MAX_ENTRIES * 16 <= KVMI_MAX_MSG_SIZE, "511 entries fit one message");
+
+/**
+ * kvmi_memfd_decode() - the packed entries of kvmi.set-page-access's memfd
+ * (@len bytes at @buf, 8-byte aligned: a mapping) as entries: a positive
+ * multiple of 16 bytes, each entry's access within rwx and its padding zero.
+ * Returns the number of entries (kvmi_page_access_entry, at @buf), or
+ * -EINVAL with @msg naming the first bad entry ("memfd entry N: why").  Pure.
+ */
+ssize_t kvmi_memfd_decode(const void *buf, size_t len, char *msg, size_t size);
 
 /* The parsed hello (what the broker keeps of it). */
 typedef struct kvmi_hello {

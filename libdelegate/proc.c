@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <cap-ng.h>
@@ -29,10 +30,14 @@ static int read_small_file(const char *path, char *buf, size_t size) {
 }
 
 static int cgroup_file_parse(const char *path, char **ret) {
-        char buf[8192];
+        char buf[PROC_CGROUP_FILE_MAX];
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
+        return proc_cgroup_parse(buf, ret);
+}
+
+int proc_cgroup_parse(char *buf, char **ret) {
         for (char *line = buf; line && *line;) {
                 char *nl = strchr(line, '\n');
                 if (nl)
@@ -69,17 +74,21 @@ bool path_below(const char *path, const char *root) {
 }
 
 static int status_line_path(const char *path, const char *field, char *out, size_t size) {
-        char buf[4096];
+        char buf[PROC_STATUS_FILE_MAX];
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
+        return proc_status_field(buf, field, out, size);
+}
+
+int proc_status_field(const char *buf, const char *field, char *out, size_t size) {
         size_t fl = strlen(field);
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n');
-                if (nl)
-                        *nl = 0;
+        for (const char *line = buf; line && *line;) {
+                const char *nl = strchr(line, '\n');
                 if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
-                        snprintf(out, size, "%s", line + fl + 1);
+                        const char *v = line + fl + 1;
+                        size_t n = nl ? (size_t) (nl - v) : strlen(v);
+                        snprintf(out, size, "%.*s", (int) (n < size ? n : size - 1), v);
                         return 0;
                 }
                 line = nl ? nl + 1 : NULL;
@@ -93,7 +102,7 @@ static int status_line(pid_t pid, const char *field, char *out, size_t size) {
         return status_line_path(path, field, out, size);
 }
 
-static int parse_ids(const char *s, long *ret, size_t max, size_t *ret_n) {
+int proc_ids_parse(const char *s, long *ret, size_t max, size_t *ret_n) {
         size_t n = 0;
         while (*s) {
                 char *end;
@@ -115,12 +124,16 @@ static int parse_ids(const char *s, long *ret, size_t max, size_t *ret_n) {
 
 static int nspid_at(const char *path, pid_t *ret, size_t max, size_t *ret_n) {
         char line[256];
-        long ids[PROC_MAX_NSPID];
-        size_t n;
         int r = status_line_path(path, "NSpid", line, sizeof(line));
         if (r < 0)
                 return r;
-        r = parse_ids(line, ids, PROC_MAX_NSPID, &n);
+        return proc_nspid_parse(line, ret, max, ret_n);
+}
+
+int proc_nspid_parse(const char *line, pid_t *ret, size_t max, size_t *ret_n) {
+        long ids[PROC_MAX_NSPID];
+        size_t n;
+        int r = proc_ids_parse(line, ids, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return r;
         if (n == 0)
@@ -128,8 +141,11 @@ static int nspid_at(const char *path, pid_t *ret, size_t max, size_t *ret_n) {
         for (size_t i = 0; i < n && i < max; i++) {
                 if (ids[i] <= 0)
                         return -ESRCH; /* a pidfd's process that exited reads -1 */
-                ret[i] = (pid_t) ids[i];
+                if (ids[i] > INT_MAX)
+                        return -EINVAL; /* no pid: as a pid_t it would name another process */
         }
+        for (size_t i = 0; i < n && i < max; i++)
+                ret[i] = (pid_t) ids[i];
         *ret_n = n < max ? n : max;
         return 0;
 }
@@ -169,6 +185,10 @@ static int stat_read(pid_t pid, char *buf, size_t size, char **ret_fields) {
         if (n <= 0)
                 return n < 0 ? negative_errno() : -EIO;
         buf[n] = 0;
+        return proc_stat_fields(buf, ret_fields);
+}
+
+int proc_stat_fields(char *buf, char **ret_fields) {
         char *p = strrchr(buf, ')');
         if (!p || p[1] != ' ')
                 return -EIO;
@@ -177,15 +197,19 @@ static int stat_read(pid_t pid, char *buf, size_t size, char **ret_fields) {
 }
 
 bool proc_is_zombie(pid_t pid) {
-        char buf[1024], *p;
+        char buf[PROC_STAT_FILE_MAX], *p;
         return stat_read(pid, buf, sizeof(buf), &p) >= 0 && (p[1] == 'Z' || p[1] == 'X');
 }
 
 int proc_starttime(pid_t pid, uint64_t *ret) {
-        char buf[1024], *p;
+        char buf[PROC_STAT_FILE_MAX], *p;
         int r = stat_read(pid, buf, sizeof(buf), &p);
         if (r < 0)
                 return r;
+        return proc_stat_starttime(p, ret);
+}
+
+int proc_stat_starttime(char *p, uint64_t *ret) {
         for (int field = 3; field < 22; field++) { /* p: the space before field 3 */
                 p = strchr(p + 1, ' ');
                 if (!p)
@@ -201,21 +225,38 @@ int proc_starttime(pid_t pid, uint64_t *ret) {
 }
 
 int proc_creds_read(pid_t pid, proc_creds *ret) {
-        char line[128];
+        char buf[PROC_STATUS_FILE_MAX], path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return proc_creds_parse(buf, ret);
+}
+
+/* uid_t and gid_t hold them as they are (a larger one would alias another id) */
+static bool ids_are_u32(const long *ids, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (ids[i] < 0 || (unsigned long) ids[i] > UINT32_MAX)
+                        return false;
+        return true;
+}
+
+int proc_creds_parse(const char *buf, proc_creds *ret) {
+        char uid[128], gid[128];
         long ids[4];
         size_t n;
         proc_creds c;
-        int r = status_line(pid, "Uid", line, sizeof(line));
+        int r = proc_status_field(buf, "Uid", uid, sizeof(uid));
         if (r < 0)
                 return r;
-        if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
+        r = proc_status_field(buf, "Gid", gid, sizeof(gid));
+        if (r < 0)
+                return r;
+        if (proc_ids_parse(uid, ids, 4, &n) < 0 || n < 3 || !ids_are_u32(ids, 3))
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 c.uid[i] = (uid_t) ids[i];
-        r = status_line(pid, "Gid", line, sizeof(line));
-        if (r < 0)
-                return r;
-        if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
+        if (proc_ids_parse(gid, ids, 4, &n) < 0 || n < 3 || !ids_are_u32(ids, 3))
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 c.gid[i] = (gid_t) ids[i];
@@ -233,24 +274,28 @@ int proc_children(pid_t pid, pid_t *list, size_t max, size_t *n) {
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                char p2[384], buf[4096];
+                char p2[384], buf[PROC_CHILDREN_FILE_MAX];
                 snprintf(p2, sizeof(p2), "/proc/%d/task/%s/children", (int) pid, de->d_name);
                 if (read_small_file(p2, buf, sizeof(buf)) < 0)
                         continue;
-                for (char *s = buf; *s;) {
-                        char *end;
-                        long v = strtol(s, &end, 10);
-                        if (end == s)
-                                break;
-                        if (*n < max)
-                                list[(*n)++] = (pid_t) v;
-                        s = end;
-                        while (*s == ' ' || *s == '\n')
-                                s++;
-                }
+                proc_children_parse(buf, list, max, n);
         }
         closedir(d);
         return 0;
+}
+
+void proc_children_parse(const char *buf, pid_t *list, size_t max, size_t *n) {
+        for (const char *s = buf; *s;) {
+                char *end;
+                long v = strtol(s, &end, 10);
+                if (end == s)
+                        break;
+                if (*n < max)
+                        list[(*n)++] = (pid_t) v;
+                s = end;
+                while (*s == ' ' || *s == '\n')
+                        s++;
+        }
 }
 
 bool have_effective_cap(int cap) {
@@ -283,12 +328,17 @@ static int parse_limit_word(const char **s, uint64_t *ret) {
 }
 
 static int proc_limits(pid_t pid, const char *name, uint64_t *ret_soft, uint64_t *ret_hard) {
-        char path[64], buf[4096], key[64];
+        char path[64], buf[PROC_LIMITS_FILE_MAX];
         snprintf(path, sizeof(path), "/proc/%d/limits", (int) pid);
-        snprintf(key, sizeof(key), "\n%s ", name);
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
+        return proc_limits_parse(buf, name, ret_soft, ret_hard);
+}
+
+int proc_limits_parse(const char *buf, const char *name, uint64_t *ret_soft, uint64_t *ret_hard) {
+        char key[64];
+        snprintf(key, sizeof(key), "\n%s ", name);
         const char *line = strstr(buf, key);
         if (!line)
                 return -ENODATA;
@@ -323,7 +373,7 @@ int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret) {
         int r = status_line_path(path, "NSpid", line, sizeof(line));
         if (r < 0)
                 return r;
-        r = parse_ids(line, ids, PROC_MAX_NSPID, &n);
+        r = proc_ids_parse(line, ids, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return r;
         if (level >= n)
@@ -371,27 +421,32 @@ static bool list_has(const char *list, const char *item) {
  */
 static int cgroup_mount_find(const char *v1_controller, char *root, size_t root_size, char *mnt, size_t mnt_size) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        char line[4096];
+        char line[PROC_MOUNTINFO_LINE_MAX];
         if (!f)
                 return negative_errno();
-        while (fgets(line, sizeof(line), f)) {
-                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
-                char *sep = strstr(line, " - ");
-                char r[1024], m[1024], opts[1024];
-                if (!sep)
-                        continue;
-                if (v1_controller ? strncmp(sep + 3, "cgroup ", 7) != 0 ||
-                                            sscanf(sep + 3, "%*s %*s %1023s", opts) != 1 ||
-                                            !list_has(opts, v1_controller)
-                                  : strncmp(sep + 3, "cgroup2 ", 8) != 0)
-                        continue;
-                if (sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2)
-                        continue;
-                mountinfo_unescape(r, root, root_size);
-                mountinfo_unescape(m, mnt, mnt_size);
-                return 0;
-        }
+        while (fgets(line, sizeof(line), f))
+                if (proc_mountinfo_cgroup(line, v1_controller, root, root_size, mnt, mnt_size) == 0)
+                        return 0;
         return -ENOMEDIUM;
+}
+
+int proc_mountinfo_cgroup(const char *line, const char *v1_controller, char *root, size_t root_size, char *mnt,
+                          size_t mnt_size) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
+        const char *sep = strstr(line, " - ");
+        char r[1024], m[1024], opts[1024];
+        if (!sep)
+                return -ENOENT;
+        if (v1_controller ? strncmp(sep + 3, "cgroup ", 7) != 0 ||
+                                    sscanf(sep + 3, "%*s %*s %1023s", opts) != 1 ||
+                                    !list_has(opts, v1_controller)
+                          : strncmp(sep + 3, "cgroup2 ", 8) != 0)
+                return -ENOENT;
+        if (sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2)
+                return -ENOENT;
+        mountinfo_unescape(r, root, root_size);
+        mountinfo_unescape(m, mnt, mnt_size);
+        return 0;
 }
 
 int cgroup2_mount(char *buf, size_t size) {
@@ -402,12 +457,8 @@ int cgroup2_mount(char *buf, size_t size) {
         return r;
 }
 
-int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us) {
-        char file[96], buf[8192], root[1024], mnt[1024], *cg = NULL;
-        snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
-        int r = read_small_file(file, buf, sizeof(buf));
-        if (r < 0)
-                return r;
+const char *proc_cgroup_v1_path(char *buf, const char *controller) {
+        const char *cg = NULL;
         /* "N:cpu,cpuacct:/path": the v1 hierarchy with the cpu controller */
         for (char *line = buf; line && *line && !cg;) {
                 char *nl = strchr(line, '\n'), *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -415,11 +466,21 @@ int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t 
                         *nl = 0;
                 if (c2) {
                         *c2 = 0;
-                        if (list_has(c1 + 1, "cpu"))
+                        if (list_has(c1 + 1, controller))
                                 cg = c2 + 1;
                 }
                 line = nl ? nl + 1 : NULL;
         }
+        return cg;
+}
+
+int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us) {
+        char file[96], buf[PROC_CGROUP_FILE_MAX], root[1024], mnt[1024];
+        snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        int r = read_small_file(file, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        const char *cg = proc_cgroup_v1_path(buf, "cpu");
         if (!cg)
                 return -ENOENT; /* cgroup v2 only: it has no RT budget per group */
         r = cgroup_mount_find("cpu", root, sizeof(root), mnt, sizeof(mnt));
@@ -437,6 +498,10 @@ int proc_read_i64(const char *path, int64_t *ret) {
         int r = read_small_file(path, buf, sizeof(buf));
         if (r < 0)
                 return r;
+        return proc_i64_parse(buf, ret);
+}
+
+int proc_i64_parse(const char *buf, int64_t *ret) {
         char *end;
         errno = 0;
         long long v = strtoll(buf, &end, 10);

@@ -12,6 +12,14 @@
 
 #define PROC_MAX_NSPID 32
 
+/* How much of each /proc file the readers below take in (NUL included). */
+#define PROC_CGROUP_FILE_MAX 8192   /* /proc/PID[/task/TID]/cgroup */
+#define PROC_STATUS_FILE_MAX 4096   /* /proc/PID/status, /proc/self/fdinfo/PIDFD */
+#define PROC_STAT_FILE_MAX 1024     /* /proc/PID/stat */
+#define PROC_LIMITS_FILE_MAX 4096   /* /proc/PID/limits */
+#define PROC_CHILDREN_FILE_MAX 4096 /* /proc/PID/task/TID/children */
+#define PROC_MOUNTINFO_LINE_MAX 4096 /* one line of /proc/self/mountinfo */
+
 /* The cgroup v2 path of @pid ("0::" line of /proc/PID/cgroup), malloc'd. */
 int proc_cgroup(pid_t pid, char **ret);
 
@@ -85,3 +93,30 @@ int cgroup2_mount(char *buf, size_t size);
  * namespace sees it: "/" normally, "/../.." when the namespace's root lies
  * below the mount's root (a container's private cgroup namespace). */
 int cgroup2_mount_root(char *buf, size_t size);
+
+/*
+ * The parsers behind the readers above, on text already read (NUL-terminated
+ * @buf): pure, so that unit tests and tests/fuzz/fuzz-proc.c drive them.
+ * Same returns as the readers.  Those taking a non-const @buf cut it into
+ * lines in place; *ret and the returned pointers point into it or are malloc'd
+ * as the reader says.
+ */
+int proc_cgroup_parse(char *buf, char **ret);
+/* The value after "FIELD:" (tab included) of a status-like file, cut at @size. */
+int proc_status_field(const char *buf, const char *field, char *out, size_t size);
+/* Whitespace-separated decimal ids; at most @max kept, all counted in *ret_n up to @max. */
+int proc_ids_parse(const char *s, long *ret, size_t max, size_t *ret_n);
+int proc_nspid_parse(const char *line, pid_t *ret, size_t max, size_t *ret_n);
+int proc_creds_parse(const char *buf, proc_creds *ret);
+/* *ret_fields: the space before field 3 of a /proc/PID/stat line, after the (any) command name. */
+int proc_stat_fields(char *buf, char **ret_fields);
+/* Field 22 from what proc_stat_fields() returned. */
+int proc_stat_starttime(char *fields, uint64_t *ret);
+int proc_limits_parse(const char *buf, const char *name, uint64_t *ret_soft, uint64_t *ret_hard);
+void proc_children_parse(const char *buf, pid_t *list, size_t max, size_t *n);
+/* One mountinfo line: 0 with root and mount point unescaped when it is the mount looked for, else -ENOENT. */
+int proc_mountinfo_cgroup(const char *line, const char *v1_controller, char *root, size_t root_size, char *mnt,
+                          size_t mnt_size);
+/* The path of the cgroup v1 hierarchy holding @controller in a cgroup file, or NULL. */
+const char *proc_cgroup_v1_path(char *buf, const char *controller);
+int proc_i64_parse(const char *buf, int64_t *ret);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
+#include "fuzz-policy-once.h"
 #include "ops.h"
 #include "wire.h"
 #include "policy.h"
@@ -29,15 +30,9 @@ static const char fuzz_policy[] =
         "  { \"name\": \"memlock-only\", \"match\": { \"uid\": 2000 }, \"memlock\": { \"max\": \"1G\" } }\n"
         "] }\n";
 
-static policy *the_policy(void) {
+static const policy *the_policy(void) {
         static policy *p;
-        if (!p) {
-                policy_error err;
-                p = policy_new();
-                FUZZ_ASSERT(p);
-                FUZZ_ASSERT(policy_load_text(p, "fuzz.json", fuzz_policy, sizeof(fuzz_policy) - 1, &err) == 0);
-        }
-        return p;
+        return fuzz_policy_once(&p, fuzz_policy, sizeof(fuzz_policy) - 1);
 }
 
 /* Every argument parser on @args, whatever the op: none may crash or leak. */

@@ -129,6 +129,33 @@ static void test_hello(void) {
         tap_ok(!memcmp(reply + 4, zero, 20), "unkeyed: zero cookie");
 }
 
+/* kvmi.set-page-access's memfd: packed 16-byte entries, written here byte by byte */
+static void test_memfd_decode(void) {
+        static uint64_t words[3 * 2]; /* 8-byte aligned, as a mapping is */
+        uint8_t *b = (uint8_t *) words;
+        char msg[128] = "";
+        for (int i = 0; i < 3; i++) {
+                uint64_t gpa = 0x1000 * (i + 1);
+                memcpy(b + 16 * i, &gpa, 8);
+                b[16 * i + 8] = (uint8_t) (i + 1);
+        }
+        tap_is_int(kvmi_memfd_decode(b, 48, msg, sizeof(msg)), 3, "memfd: 48 bytes are 3 entries");
+        const kvmi_page_access_entry *e = (const kvmi_page_access_entry *) b;
+        tap_ok(e[2].gpa == 0x3000 && e[2].access == 3, "  entry 2 reads gpa 0x3000, access 3 (rw)");
+        tap_is_int(kvmi_memfd_decode(b, 0, msg, sizeof(msg)), -EINVAL, "empty: -EINVAL");
+        tap_is_int(kvmi_memfd_decode(b, 40, msg, sizeof(msg)), -EINVAL, "40 bytes: -EINVAL");
+        tap_has_str(msg, "not a positive multiple of 16", "  says why");
+        b[16 * 1 + 15] = 1;
+        tap_is_int(kvmi_memfd_decode(b, 48, msg, sizeof(msg)), -EINVAL, "last padding byte of entry 1 set: -EINVAL");
+        tap_is_str(msg, "memfd entry 1: padding is not zero", "  names entry 1");
+        b[16 * 1 + 15] = 0;
+        b[16 * 2 + 8] = 8;
+        tap_is_int(kvmi_memfd_decode(b, 48, msg, sizeof(msg)), -EINVAL, "access 8 in entry 2: -EINVAL");
+        tap_is_str(msg, "memfd entry 2: access has bits other than r, w, x", "  names entry 2");
+        b[16 * 2 + 8] = 7;
+        tap_is_int(kvmi_memfd_decode(b, 48, msg, sizeof(msg)), 3, "access 7 (rwx: forget) is valid");
+}
+
 static void test_access(void) {
         char a[4];
         tap_is_int(kvmi_access_parse("rwx"), 7, "rwx");
@@ -277,6 +304,7 @@ int main(void) {
         test_messages();
         test_replies();
         test_hello();
+        test_memfd_decode();
         test_access();
         test_shadow();
         test_policy();

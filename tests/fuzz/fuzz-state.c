@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fuzz-state.c - a session state file as a starting broker reads it
+ * (broker/broker-state.c: state_parse(), the whole broker linked): a file
+ * that is no JSON object is refused with a reason; one with a bad field
+ * yields a client holding only what is valid on its own, with the reason;
+ * an accepted one must come back unchanged: what state_gen() writes for it
+ * is accepted again and written again byte for byte (the next broker reads
+ * what this one saves).  Clients are freed as state_free_detached() does:
+ * nothing is undone.
+ *
+ * Seeds: tests/fuzz/corpus/state (files a real broker wrote: a session with
+ * a created cgroup and two TAP devices, one with a memlock record and the
+ * retry cache; edits of them).
+ * -max_len: 1048576, STATE_MAX_FILE (a larger file is rejected unread).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "broker.h"
+#include "fuzz.h"
+
+#define STATE_FILE_MAX (1024 * 1024)
+
+static broker the_broker = { .state_fd = -EBADF };
+
+static void drop(client *c) {
+        c->detached_keep = true; /* as state_free_detached(): nothing undone */
+        client_free(c);
+}
+
+static char *gen(const client *c, size_t *ret_len) {
+        yajl_gen g = json_gen_new();
+        char *text = NULL;
+        FUZZ_ASSERT(g);
+        state_gen(c, g);
+        FUZZ_ASSERT(json_gen_take(g, &text, ret_len) == 0);
+        json_gen_freep(&g);
+        return text;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        if (size > STATE_FILE_MAX)
+                return 0;
+        /* recover_one() reads the file into a buffer one byte larger, NUL-terminated */
+        char *text = malloc(size + 1);
+        FUZZ_ASSERT(text);
+        memcpy(text, data, size);
+        text[size] = 0;
+        client *c = NULL;
+        char msg[256] = "";
+        int r = state_parse(&the_broker, text, size, &c, msg, sizeof(msg));
+        free(text);
+        FUZZ_ASSERT(r == 0 || r == -EBADMSG || r == -EINVAL || r == -ENOMEM);
+        if (r == -EBADMSG || r == -ENOMEM) {
+                FUZZ_ASSERT(!c && (r == -ENOMEM || msg[0]));
+                return 0;
+        }
+        FUZZ_ASSERT(c && c->detached && c->b == &the_broker);
+        if (r == -EINVAL) {
+                FUZZ_ASSERT(msg[0] && memchr(msg, 0, sizeof(msg)));
+                drop(c);
+                return 0;
+        }
+        /* accepted: what this broker would save for it, the next one reads back the same */
+        size_t l1, l2;
+        char *t1 = gen(c, &l1);
+        client *c2 = NULL;
+        r = state_parse(&the_broker, t1, l1, &c2, msg, sizeof(msg));
+        if (r != 0) {
+                fprintf(stderr, "a saved state is refused (%d: %s):\n%s\n", r, msg, t1);
+                abort();
+        }
+        char *t2 = gen(c2, &l2);
+        if (l1 != l2 || memcmp(t1, t2, l1) != 0) {
+                fprintf(stderr, "saved state changes on reading:\n%s\n%s\n", t1, t2);
+                abort();
+        }
+        free(t1);
+        free(t2);
+        drop(c2);
+        drop(c);
+        return 0;
+}

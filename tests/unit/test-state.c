@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-state.c - the session state file (broker/broker-state.c:
+ * state_parse(), state_gen()) on files a real broker wrote
+ * (tests/fuzz/corpus/state, read from the source tree) and on edits of
+ * them: what is read, what is refused with which reason, what a refused
+ * file still yields for undoing, and that saving what was read gives back
+ * the broker's own bytes; files an older broker wrote are read too.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "broker.h"
+#include "tap.h"
+#include "unit-util.h"
+
+static broker b = { .state_fd = -EBADF };
+static char corpus[4096];
+
+static char *slurp(const char *name, size_t *ret_len) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", corpus, name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                unit_bail("%s: %m", path);
+        char *buf = calloc(1, 1 << 20);
+        size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+        fclose(f);
+        if (!buf || n == 0)
+                unit_bail("%s: empty", path);
+        *ret_len = n;
+        return buf;
+}
+
+static void drop(client *c) {
+        if (!c)
+                return;
+        c->detached_keep = true;
+        client_free(c);
+}
+
+static char *gen(const client *c) {
+        yajl_gen g = json_gen_new();
+        char *text = NULL;
+        state_gen(c, g);
+        json_gen_take(g, &text, NULL);
+        json_gen_freep(&g);
+        return text;
+}
+
+/* @text with the first @from replaced by @to */
+static char *edit(const char *text, const char *from, const char *to) {
+        const char *p = strstr(text, from);
+        if (!p)
+                unit_bail("'%s' not in the file", from);
+        char *out = NULL;
+        if (asprintf(&out, "%.*s%s%s", (int) (p - text), text, to, p + strlen(from)) < 0)
+                unit_bail("asprintf");
+        return out;
+}
+
+/* What state.get shows of @c (session_state_gen()), parsed. */
+static json_value *shown(const client *c) {
+        yajl_gen g = json_gen_new();
+        char *text = NULL;
+        json_value *v = NULL;
+        json_parse_error je;
+        session_state_gen(c, g);
+        json_gen_take(g, &text, NULL);
+        json_gen_freep(&g);
+        if (!text || json_parse(text, strlen(text), false, &v, &je) < 0)
+                unit_bail("session_state_gen() gave no JSON: %s", text ? text : "(null)");
+        free(text);
+        return v;
+}
+
+/* @v.@key[@i].@field as an integer, or -1 */
+static int64_t at(const json_value *v, const char *key, size_t i, const char *field) {
+        const json_value *a = json_get(v, key);
+        int64_t x;
+        if (!a || a->type != JSON_ARRAY || i >= a->array.n)
+                return -1;
+        const json_value *e = field ? json_get(a->array.items[i], field) : a->array.items[i];
+        return e && json_to_i64(e, &x) == 0 ? x : -1;
+}
+
+static const char *at_str(const json_value *v, const char *key, size_t i, const char *field) {
+        const json_value *a = json_get(v, key);
+        if (!a || a->type != JSON_ARRAY || i >= a->array.n)
+                return NULL;
+        const json_value *e = field ? json_get(a->array.items[i], field) : a->array.items[i];
+        return json_is_string(e) ? e->string.str : NULL;
+}
+
+static size_t count(const json_value *v, const char *key) {
+        const json_value *a = json_get(v, key);
+        return a && a->type == JSON_ARRAY ? a->array.n : SIZE_MAX;
+}
+
+/* Parse @text with @from replaced by @to: -EINVAL with @want expected; the client it yields (to drop). */
+static client *refused_edit(const char *text, const char *from, const char *to, const char *what, const char *want) {
+        char msg[256] = "";
+        client *c = NULL;
+        char *t = edit(text, from, to);
+        tap_is_int(state_parse(&b, t, strlen(t), &c, msg, sizeof(msg)), -EINVAL, "%s: -EINVAL", what);
+        tap_is_str(msg, want, "  says so");
+        free(t);
+        return c;
+}
+
+static void test_real_file(void) {
+        size_t len;
+        char *text = slurp("broker-all-records.json", &len);
+        client *c = NULL;
+        char msg[256] = "";
+        tap_is_int(state_parse(&b, text, len, &c, msg, sizeof(msg)), 0, "a file the broker wrote is read");
+        tap_ok(c && c->detached && c->welcomed, "  as a detached session");
+        tap_is_int(c->session, 1, "  session 1");
+        tap_is_str(c->vm, "vm-seed3", "  vm");
+        tap_is_str(c->name, "test-client", "  client");
+        tap_is_str(c->cgroup, "/fuzzseed-15038/pod", "  pod cgroup");
+        tap_ok(c->cred.pid == 4884 && c->cred.uid == 0 && c->starttime == 1005912, "  pid 4884, uid 0, start 1005912");
+        json_value *v = shown(c);
+        tap_ok(count(v, "memlock") == 1 && at(v, "memlock", 0, "pid") == 0 && at(v, "memlock", 0, "soft") == 4194304 &&
+                       at(v, "memlock", 0, "hard") == 8388608,
+               "  state.get shows the memlock record: pid 0 (itself), soft 4M, hard 8M");
+        tap_ok(count(v, "cgroups_created") == 1 &&
+                       streq(at_str(v, "cgroups_created", 0, NULL), "/fuzzseed-15038/pod/housekeeping"),
+               "  the cgroup it created");
+        tap_ok(count(v, "tap") == 2 && streq(at_str(v, "tap", 0, "name"), "vnet0") && at(v, "tap", 1, "ifindex") == 3,
+               "  and two TAP records: vnet0, vnet1 at ifindex 3");
+        json_free(v);
+        size_t replies = 0;
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
+                replies += c->cache[i].buf != NULL;
+        tap_is_int(replies, 3, "  three cached replies");
+        char *again = gen(c);
+        tap_ok(again && strlen(again) == len && memcmp(again, text, len) == 0,
+               "  saved again: the broker's own bytes, unchanged");
+        free(again);
+        drop(c);
+
+        drop(refused_edit(text, "\"session\":1,", "\"session\":9007199254740992,", "session 2^53",
+                          "\"session\" must be an integer from 1 to 9007199254740991"));
+
+        c = refused_edit(text, "\"cgroup\":\"/fuzzseed-15038/pod\"", "\"cgroup\":\"/../other-pod\"",
+                         "a peer cgroup with '..'", "peer cgroup '/../other-pod' is not a cgroup below the root");
+        /* what it still holds, as it would be saved (state.get never shows a rejected session) */
+        char *kept = c ? gen(c) : NULL;
+        json_parse_error je;
+        v = NULL;
+        if (kept)
+                json_parse(kept, strlen(kept), false, &v, &je);
+        tap_ok(c && !c->cgroup && count(v, "tap") == 2,
+               "  the client keeps no cgroup, still its TAP records (to undo)");
+        json_free(v);
+        free(kept);
+        drop(c);
+
+        c = refused_edit(text, "\"cgroups_created\":[\"/fuzzseed-15038/pod/housekeeping\"]",
+                         "\"cgroups_created\":[\"/fuzzseed-15038/pod/vcpu0\",\"/fuzzseed-15038/podx/a\","
+                         "\"/fuzzseed-15038/pod/../x\"]",
+                         "created cgroups beside or above the pod",
+                         "cgroups_created[1] is not a cgroup below the session's pod cgroup");
+        v = c ? shown(c) : NULL;
+        tap_ok(c && count(v, "cgroups_created") == 1 &&
+                       streq(at_str(v, "cgroups_created", 0, NULL), "/fuzzseed-15038/pod/vcpu0"),
+               "  only the one below the pod is kept, for removal");
+        json_free(v);
+        drop(c);
+
+        drop(refused_edit(text, "\"token_sha256\":\"99a5", "\"token_sha256\":\"99A5", "an upper-case token hash",
+                          "\"token_sha256\" must be 64 lower-case hex digits"));
+
+        c = NULL;
+        tap_is_int(state_parse(&b, "[]", 2, &c, msg, sizeof(msg)), -EBADMSG, "an array: -EBADMSG");
+        tap_ok(c == NULL, "  no client");
+        tap_is_int(state_parse(&b, text, len - 1, &c, msg, sizeof(msg)), -EBADMSG, "a file cut short: -EBADMSG");
+        free(text);
+}
+
+/* A file an older broker wrote (its keys in another order): read, and saved in today's form stably. */
+static void test_older_file(void) {
+        size_t len;
+        char *text = slurp("older-broker-memlock-replies.json", &len);
+        client *c = NULL, *c2 = NULL;
+        char msg[256] = "";
+        tap_is_int(state_parse(&b, text, len, &c, msg, sizeof(msg)), 0, "a file the previous broker wrote is read");
+        json_value *v = c ? shown(c) : NULL;
+        tap_ok(count(v, "memlock") == 1 && at(v, "memlock", 0, "soft") == 4194304 && count(v, "tap") == 2,
+               "  with its memlock record and both TAP records");
+        json_free(v);
+        char *t1 = gen(c);
+        tap_is_int(state_parse(&b, t1, strlen(t1), &c2, msg, sizeof(msg)), 0, "  saved by this broker, read again");
+        char *t2 = gen(c2);
+        tap_is_str(t2, t1, "  and saved the same");
+        free(t1);
+        free(t2);
+        drop(c2);
+        drop(c);
+        free(text);
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2)
+                unit_bail("usage: %s CORPUS-DIR", argv[0]);
+        snprintf(corpus, sizeof(corpus), "%s", argv[1]);
+        test_real_file();
+        test_older_file();
+        return tap_done();
+}
