@@ -4,7 +4,7 @@
  * with comments, written by whoever owns the pod): parse and validate it;
  * when it is refused, the error names the file; when it is accepted, its
  * limits hold, the memlock computation runs, and QEMU's command line is
- * built from it (launcher-qemu.c, launcher-devices.c) with one made-up fd
+ * built from it (launcher-cmdline.c, launcher-qemu.c, launcher-devices.c) with one made-up fd
  * number per queue, as the broker's TAP fds would be.
  *
  * Seeds: tests/fuzz/corpus/spec (the example of deploy/kubernetes/vm-pod.yaml,
