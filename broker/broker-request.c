@@ -31,6 +31,7 @@ static const struct {
         { "kvmi.connect", op_kvmi_connect },
         { "kvmi.set-page-access", op_kvmi_set_page_access },
         { "kvmi.detach", op_kvmi_detach },
+        { "unotify.attach", op_unotify_attach },
 };
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
@@ -588,15 +589,16 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
-        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access") && !streq(req->op, "kvmi.connect")) {
+        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access") && !streq(req->op, "kvmi.connect") &&
+            !streq(req->op, "unotify.attach")) {
                 /* closed before the answer leaves, so the client never sees them still held */
                 size_t n = req->n_fds;
                 close_fds(req->fds, req->n_fds);
                 req->n_fds = 0;
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
-                                           "takes one, its memfd, and kvmi.connect, QEMU's connection); the %zu "
-                                           "received were closed",
+                                           "takes one, its memfd, kvmi.connect, QEMU's connection, and "
+                                           "unotify.attach, a seccomp listener); the %zu received were closed",
                                            req->op, n);
         }
         /* the request keeps the args: detach them from the message tree */

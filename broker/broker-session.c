@@ -122,6 +122,11 @@ static int kvmi_revoke(client *c) {
  * moved threads and scheduler changes have nothing left to undo that would
  * not break the running VM (RLIMIT_RTTIME still bounds realtime threads).
  */
+/* delegate-run's listener: attached or not (its calls are counted by the operations they became) */
+static size_t unotify_count(const client *c) {
+        return c->unotify != NULL;
+}
+
 static const session_hook session_hooks[] = {
         { "memlock", memlock_count, memlock_state, NULL },
         { "cgroups_created", cgroups_count, cgroups_state, cgroups_revoke },
@@ -129,6 +134,7 @@ static const session_hook session_hooks[] = {
         { "sched_changes", sched_count, sched_state, NULL },
         { "tap", tap_count, tap_state, tap_revoke },
         { "kvmi", kvmi_count, kvmi_state_gen, kvmi_revoke },
+        { "unotify", unotify_count, unotify_state_gen, NULL },
 };
 
 const session_hook *session_hook_find(const char *name) {

@@ -406,6 +406,7 @@ static const op_desc ops[] = {
         { "kvmi.connect", true, kvmi_connect_check },
         { "kvmi.set-page-access", true, kvmi_spa_check },
         { "kvmi.detach", false, kvmi_detach_check },
+        { "unotify.attach", false, unotify_attach_check },
         { "manage.inspect", true, manage_inspect_check },
         { "manage.evaluate", true, manage_evaluate_check },
         { "manage.reload", true, manage_reload_check },
@@ -425,7 +426,7 @@ const op_desc *op_lookup(const char *name) {
 
 const char *op_names(void) {
         return "ping, state.get, memlock.set, cgroup.move, sched.set, tap.create, tap.destroy, bridge.create, "
-               "bridge.destroy, kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach";
+               "bridge.destroy, kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach, unotify.attach";
 }
 
 static bool rule_has_section(const policy_rule *r, const char *op) {
