@@ -111,6 +111,7 @@ void client_free(client *c) {
         bool was_session = c->welcomed && !c->dead && !c->detached;
         bool keep = c->detached ? c->detached_keep
                                 : (b->exiting && was_session && b->state_fd >= 0 && state_save(c) >= 0);
+        unotify_session_end(c); /* first: its calls in progress still name the session's listener */
         request_detach_all(c);
         if (!keep) {
                 cgroup_session_end(c);
@@ -131,7 +132,6 @@ void client_free(client *c) {
                 limits_client_end(c);
         }
         kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
-        unotify_session_end(c); /* a kept session gets the listener again from delegate-run on resume */
         if (!keep)
                 state_drop(c);
         else if (!c->detached)

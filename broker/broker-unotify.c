@@ -482,6 +482,8 @@ static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
+/* Before the session's requests are detached from it: they are found through c->acting.  A kept
+ * session gets the listener again from delegate-run when it resumes. */
 void unotify_session_end(client *c) {
         unotify_close(c, NULL);
 }

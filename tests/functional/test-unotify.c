@@ -113,6 +113,22 @@ static pid_t child_running(pid_t parent, const char *comm) {
         return -1;
 }
 
+/* Has @pid (not necessarily our child) exited, within @timeout_ms? */
+static bool gone(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                char path[64], buf[512];
+                snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+                buf[0] = 0;
+                harness_read_file(path, buf, sizeof(buf));
+                const char *e = strrchr(buf, ')');
+                if (!buf[0] || (e && e[1] == ' ' && e[2] == 'Z'))
+                        return true;
+                waitpid(pid, NULL, WNOHANG);
+                usleep(50000);
+        }
+        return false;
+}
+
 static pid_t spawn_dr(harness *h, const char *pod, const char *netns, const char *log, const char *vm,
                       char *const *prog) {
         char *argv[32] = { (char *) dr(), "--vm", (char *) vm, "--" };
@@ -411,6 +427,19 @@ static void unotify_flood(harness *h) {
         tap_ok(harness_wait_exit(d, 20000) >= 0, "the flooding program ends");
         tap_ok(harness_file_contains("/run/delegate-test/dr-flood.log", "calls=", 100), "and reports its calls");
         harness_dump_file("/run/delegate-test/dr-flood.log", "flood");
+
+        /* the session's process dies while its program's calls are in progress */
+        d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-flood2.log", "vm-a", flood);
+        pid_t prog = child_running(d, "unotify-caller");
+        usleep(500000);
+        kill(d, SIGKILL);
+        waitpid(d, NULL, 0);
+        tap_ok(harness_log_contains("session") && prog > 0, "delegate-run killed during a flood (program pid %d)",
+               (int) prog);
+        char *r = tclient_call(&b, "ping");
+        tap_is_int(jint(r, "ok"), 1, "the broker still serves pod-b");
+        free(r);
+        tap_ok(prog > 0 && gone(prog, 20000), "the orphaned program ends (its calls fail alone)");
         tclient_stop(&b);
 }
 
