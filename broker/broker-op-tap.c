@@ -411,6 +411,16 @@ static void forget(client *c, size_t i) {
         c->state_dirty = true;
 }
 
+unsigned tap_prune(client *c, uint64_t *ret_gone) {
+        return prune(c, ret_gone, false);
+}
+
+void tap_forget_gone(client *c, uint64_t gone) {
+        for (size_t i = c->n_tap; i-- > 0;)
+                if (gone & (UINT64_C(1) << i))
+                        forget(c, i);
+}
+
 /*
  * A create helper's answer in @o, the session's records that vanished
  * meanwhile forgotten (when its records are still those the helper saw,

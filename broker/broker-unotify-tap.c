@@ -47,6 +47,8 @@
 typedef struct tun_out {
         int err;      /* 0, or a positive errno */
         bool exists;  /* the name is taken: the kernel judges the call */
+        bool full;    /* the session holds as many devices as it may: the kernel judges the call */
+        uint64_t gone; /* the session's records whose devices vanished (their fds were closed) */
         char name[IFNAMSIZ];
         int ifindex;
         char msg[128];
@@ -92,6 +94,14 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
+        if (!call->tap_attach) {
+                /* devices whose last fd was closed are gone: they free the quota */
+                unsigned live = tap_prune(call->sess, &o->gone);
+                if (live + call->sess->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
+                        o->full = true;
+                        return sizeof(*o);
+                }
+        }
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
         ifr.ifr_flags = (short) (*(uint16_t *) (call->ifrbuf + IFNAMSIZ) | (call->tap_attach ? 0 : IFF_TUN_EXCL));
         if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
@@ -130,6 +140,13 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
         memcpy(&o, out, sizeof(o));
         o.msg[sizeof(o.msg) - 1] = 0;
         o.name[sizeof(o.name) - 1] = 0;
+        if (c && o.gone && c->tap_gen == call->tap_gen)
+                tap_forget_gone(c, o.gone);
+        if (o.full) {
+                call->tap_continue = true;
+                return request_reply_error(req, ERR_DENIED, EDQUOT, req->rule,
+                                           "the session holds %u TAP device(s), the most it may", call->max_devices);
+        }
         if (o.exists) {
                 /* not ours to take: what the caller may do with it, the kernel says */
                 call->tap_continue = true;
@@ -172,18 +189,19 @@ static void tun_run(request *req, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
         if (!call->tap_attach) {
-                size_t n = 0;
+                /* counted now, checked by the helper once vanished devices are pruned */
+                unsigned used = c->bridge_inflight, max_tap = req->b->limits.max_tap;
                 for (size_t i = 0; i < c->n_tap; i++)
-                        n += !c->tap[i].bridge;
-                if (n + c->tap_inflight >= d->rule->tap.max_devices ||
-                    c->n_tap + c->tap_inflight + c->bridge_inflight >= req->b->limits.max_tap) {
-                        call->tap_continue = true;
-                        return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                                   "the session holds %zu TAP device(s), the most it may", n);
-                }
+                        used += c->tap[i].bridge;
+                call->max_devices = d->rule->tap.max_devices;
+                unsigned room = used < max_tap ? max_tap - used : 0;
+                if (room < call->max_devices)
+                        call->max_devices = room;
                 c->tap_inflight++;
                 req->tap_create.counted = true;
         }
+        call->sess = c;
+        call->tap_gen = c->tap_gen;
         int r = helper_run_netns(req, c->pidfd, tun_step, call, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));

@@ -45,6 +45,9 @@ typedef struct unotify_call {
         uid_t owner;          /* TUNSETIFF: the session's uid, which owns the device */
         bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
         bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
+        client *sess;         /* TUNSETIFF: the session, as the helper's copy of memory has it */
+        uint64_t tap_gen;     /* ... and its c->tap_gen then */
+        unsigned max_devices; /* ... the most TAP devices it may hold (rule and --max-tap) */
 } unotify_call;
 
 /* Read @len bytes at @addr of the caller of @call into @buf; -EFAULT and friends. */

@@ -559,6 +559,11 @@ void op_bridge_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
+/* In a helper (it enters each record's netns): bit i of *@ret_gone for record i of @c that no longer
+ * exists; returns how many TAP devices (not bridges) still do.  Then, in the loop, while c->tap_gen
+ * is still what the helper saw, tap_forget_gone() drops those records. */
+unsigned tap_prune(client *c, uint64_t *ret_gone);
+void tap_forget_gone(client *c, uint64_t gone);
 /* Remove @recs (not adopted) where they still exist, in a detached process (@why: for the log). */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
 void op_kvmi_attach(request *req, const policy_decision *d);

@@ -365,6 +365,13 @@ static void unotify_tuntap(harness *h) {
         tap_ok(link_has("pod-a", "mq0", "\"multi_queue\""), "mq0 is a multi-queue TAP");
         stop_pid(d2);
 
+        /* transient devices (gone with their fd) free the rule's max_devices (4) again */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s tun 6", dr(), caller_prog());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "created=6"),
+               "6 TAP devices made and closed one after another, with max_devices 4 (%s)", out ? out : "");
+        free(out);
+
         /* the session ends: its devices go, root's stays */
         stop_pid(d);
         bool gone = false;

@@ -8,11 +8,18 @@
  *                                soft limit is read back.  Prints
  *                                "ok=A denied=B bad=C" (C: calls whose limit
  *                                became BAD).
+ *   tun N                        N times: open /dev/net/tun, TUNSETIFF
+ *                                {"utap%d", IFF_TAP|IFF_NO_PI}, close (the
+ *                                device goes with the fd); prints "created=N".
  *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
  *                                SCHED_FIFO, 99) as fast as they can; prints
  *                                "calls=N eperm=M".
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -81,6 +88,22 @@ int main(int argc, char **argv) {
                 printf("ok=%d denied=%d bad=%d\n", ok, denied, bad);
                 return 0;
         }
+        if (argc == 3 && !strcmp(argv[1], "tun")) {
+                int n = atoi(argv[2]), created = 0;
+                for (int i = 0; i < n; i++) {
+                        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+                        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "utap%%d");
+                        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                        if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && strncmp(ifr.ifr_name, "utap", 4) == 0)
+                                created++;
+                        else
+                                fprintf(stderr, "TUNSETIFF %d: %s\n", i, strerror(errno));
+                        if (fd >= 0)
+                                close(fd);
+                }
+                printf("created=%d\n", created);
+                return 0;
+        }
         if (argc == 4 && !strcmp(argv[1], "flood")) {
                 int n = atoi(argv[2]);
                 pthread_t t[64];
@@ -92,6 +115,6 @@ int main(int argc, char **argv) {
                 printf("calls=%lu eperm=%lu\n", atomic_load(&calls), atomic_load(&eperm));
                 return 0;
         }
-        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | flood THREADS SECONDS\n");
+        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | flood THREADS SECONDS\n");
         return 2;
 }
