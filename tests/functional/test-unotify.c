@@ -92,7 +92,11 @@ static void need(const char *prog) {
 
 /* Run @cmd with sh as UID in @pod (@netns); its output (stdout and stderr) in *ret; the exit status. */
 static int in_pod(harness *h, const char *pod, const char *netns, char **ret, const char *cmd) {
-        return harness_sh_in_pod(h, pod, netns, UID, UID, ret, "%s 2>&1", cmd);
+        int st = harness_sh_in_pod(h, pod, netns, UID, UID, ret, "%s 2>&1", cmd);
+        for (char *p = ret && *ret ? *ret : NULL; p && *p; p++)
+                if (*p == '\n')
+                        *p = ' '; /* one TAP line per assertion */
+        return st;
 }
 
 /* The pid of @parent's first child (delegate-run's program), waiting for it to run @comm. */
