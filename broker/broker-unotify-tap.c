@@ -103,7 +103,7 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
                 }
         }
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
-        ifr.ifr_flags = (short) (*(uint16_t *) (call->ifrbuf + IFNAMSIZ) | (call->tap_attach ? 0 : IFF_TUN_EXCL));
+        ifr.ifr_flags = (short) (call->ifr.ifr_flags | (call->tap_attach ? 0 : IFF_TUN_EXCL));
         if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
                 o->exists = errno == EBUSY && !call->tap_attach;
                 o->err = o->exists ? 0 : errno;
@@ -214,13 +214,13 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
         call->ioctl_cmd = TUNSETIFF;
         call->ifr_ptr = arg;
         call->owner = c->cred.uid;
-        if (unotify_read(call, arg, call->ifrbuf, sizeof(call->ifrbuf)) < 0)
+        if (unotify_read(call, arg, &call->ifr, sizeof(call->ifr)) < 0)
                 return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
         if (!unotify_valid(call))
                 return unotify_call_free(call);
-        memcpy(call->devname, call->ifrbuf, IFNAMSIZ);
+        memcpy(call->devname, call->ifr.ifr_name, IFNAMSIZ);
         call->devname[IFNAMSIZ - 1] = 0; /* as the kernel does */
-        uint16_t flags = *(uint16_t *) (call->ifrbuf + IFNAMSIZ);
+        uint16_t flags = (uint16_t) call->ifr.ifr_flags;
         call->tun_fd = caller_fd(call, fd);
         if (call->tun_fd == -EBADF)
                 return unotify_answer(call, 0, EBADF), unotify_call_free(call);
@@ -256,7 +256,7 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
 static void netdev_run(request *req, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         struct ifreq ifr, idx = {};
-        memcpy(&ifr, call->ifrbuf, sizeof(ifr));
+        ifr = call->ifr;
         memcpy(idx.ifr_name, call->devname, IFNAMSIZ);
         tap_record *rec = session_device(req->c, call->devname);
         /* still the device we made: same name, same ifindex */
@@ -275,11 +275,11 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         call->syscall = call->ioctl_cmd == SIOCSIFHWADDR ? "ioctl(SIOCSIFHWADDR)"
                         : call->ioctl_cmd == SIOCSIFFLAGS ? "ioctl(SIOCSIFFLAGS)"
                                                           : "ioctl(SIOCSIFMTU)";
-        if (unotify_read(call, arg, call->ifrbuf, sizeof(call->ifrbuf)) < 0)
+        if (unotify_read(call, arg, &call->ifr, sizeof(call->ifr)) < 0)
                 return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
         if (!unotify_valid(call))
                 return unotify_call_free(call);
-        memcpy(call->devname, call->ifrbuf, IFNAMSIZ);
+        memcpy(call->devname, call->ifr.ifr_name, IFNAMSIZ);
         call->devname[IFNAMSIZ - 1] = 0;
         tap_record *rec = session_device(c, call->devname);
         if (!rec) /* not a device of this session: the kernel judges */
@@ -292,7 +292,7 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         _cleanup_close_ int ns = ioctl(call->sock_fd, SIOCGSKNS);
         if (ns < 0 || !same_netns(ns, rec->netns_fd)) /* a socket of another netns names another device */
                 return unotify_continue(call), unotify_call_free(call);
-        const struct ifreq *ifr = (const struct ifreq *) call->ifrbuf;
+        const struct ifreq *ifr = &call->ifr;
         if (call->ioctl_cmd == SIOCSIFMTU)
                 snprintf(args, sizeof(args), "{\"name\":\"%s\",\"mtu\":%d}", call->devname, ifr->ifr_mtu);
         else if (call->ioctl_cmd == SIOCSIFHWADDR) {

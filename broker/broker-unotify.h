@@ -7,6 +7,7 @@
 #pragma once
 
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <stdint.h>
 
 #include "broker.h"
@@ -41,7 +42,7 @@ typedef struct unotify_call {
         int tun_fd;           /* TUNSETIFF: our copy of the caller's fd */
         int sock_fd;          /* SIOCSIF*: our copy of the caller's socket */
         uint32_t ioctl_cmd;
-        unsigned char ifrbuf[40]; /* the struct ifreq as read */
+        struct ifreq ifr;     /* TUNSETIFF, SIOCSIF*: the request as read, once */
         uid_t owner;          /* TUNSETIFF: the session's uid, which owns the device */
         bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
         bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
