@@ -80,9 +80,9 @@ static bool same_netns(int a, int b) {
 
 /* This session's record of a device it created (not adopted, not a bridge) named @name, or NULL. */
 static tap_record *session_device(client *c, const char *name) {
-        for (size_t i = 0; c && i < c->n_tap; i++)
-                if (!c->tap[i].adopted && !c->tap[i].bridge && streq(c->tap[i].name, name))
-                        return &c->tap[i];
+        for (size_t i = 0; c && i < TS(c)->n; i++)
+                if (!TS(c)->rec[i].adopted && !TS(c)->rec[i].bridge && streq(TS(c)->rec[i].name, name))
+                        return &TS(c)->rec[i];
         return NULL;
 }
 
@@ -97,7 +97,7 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         if (!call->tap_attach) {
                 /* devices whose last fd was closed are gone: they free the quota */
                 unsigned live = tap_prune(call->sess, &o->gone);
-                if (live + call->sess->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
+                if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
                         o->full = true;
                         return sizeof(*o);
                 }
@@ -140,7 +140,7 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
         memcpy(&o, out, sizeof(o));
         o.msg[sizeof(o.msg) - 1] = 0;
         o.name[sizeof(o.name) - 1] = 0;
-        if (c && o.gone && c->tap_gen == call->tap_gen)
+        if (c && o.gone && TS(c)->gen == call->tap_gen)
                 tap_forget_gone(c, o.gone);
         if (o.full) {
                 call->tap_continue = true;
@@ -164,13 +164,13 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
                 tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]), .via_seccomp = true,
                                    .queues = 1 };
                 snprintf(rec.name, sizeof(rec.name), "%s", o.name);
-                if (!c || c->n_tap >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
+                if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
                         tap_remove_detached(req->b, "TUNSETIFF finished after its session ended", &rec, 1);
                         safe_close(rec.netns_fd);
                         return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
                 }
-                c->tap[c->n_tap++] = rec;
-                c->tap_gen++;
+                TS(c)->rec[TS(c)->n++] = rec;
+                TS(c)->gen++;
                 c->state_dirty = true;
         }
         if (c)
@@ -185,23 +185,23 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
 }
 
 /* tap.create allowed it: act (the device count as tap.create counts it) */
-static void tun_run(request *req, const policy_decision *d) {
+static void tun_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
         if (!call->tap_attach) {
                 /* counted now, checked by the helper once vanished devices are pruned */
-                unsigned used = c->bridge_inflight, max_tap = req->b->limits.max_tap;
-                for (size_t i = 0; i < c->n_tap; i++)
-                        used += c->tap[i].bridge;
+                unsigned used = TS(c)->bridge_inflight, max_tap = req->b->limits.max_tap;
+                for (size_t i = 0; i < TS(c)->n; i++)
+                        used += TS(c)->rec[i].bridge;
                 call->max_devices = d->rule->tap.max_devices;
                 unsigned room = used < max_tap ? max_tap - used : 0;
                 if (room < call->max_devices)
                         call->max_devices = room;
-                c->tap_inflight++;
+                TS(c)->tap_inflight++;
                 req->tap_create.counted = true;
         }
         call->sess = c;
-        call->tap_gen = c->tap_gen;
+        call->tap_gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, tun_step, call, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -253,7 +253,7 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
 }
 
 /* The decision allowed it: carry out the request on our copy of the caller's socket. */
-static void netdev_run(request *req, const policy_decision *d) {
+static void netdev_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         struct ifreq ifr, idx = {};
         ifr = call->ifr;

@@ -42,6 +42,8 @@
 #include <syslog.h>
 
 #include "broker-unotify.h"
+#include "ops.h"
+#include "ops-unotify.h"
 #include "proc.h"
 
 #ifndef SCHED_RESET_ON_FORK
@@ -101,12 +103,29 @@ void unotify_continue(const unotify_call *call) {
         send_resp(call, &resp);
 }
 
-/* The session's listener may read again when a call ends below the bound. */
-static void unotify_done(unotify *u) {
+static void call_link(unotify *u, unotify_call *call) {
+        call->u = u;
+        call->prev = NULL;
+        call->next = u->calls;
+        if (u->calls)
+                u->calls->prev = call;
+        u->calls = call;
+        u->inflight++;
+}
+
+/* @call ends: the session's listener may read again below the bound. */
+static void call_unlink(unotify_call *call) {
+        unotify *u = call->u;
         if (!u)
                 return;
-        if (u->inflight > 0)
-                u->inflight--;
+        if (call->prev)
+                call->prev->next = call->next;
+        else
+                u->calls = call->next;
+        if (call->next)
+                call->next->prev = call->prev;
+        call->u = NULL;
+        u->inflight--;
         if (u->src && u->inflight < UNOTIFY_MAX_INFLIGHT)
                 sd_event_source_set_enabled(u->src, SD_EVENT_ON);
 }
@@ -120,17 +139,16 @@ static unotify_call *call_new(unotify *u, const struct seccomp_notif *n) {
                 free(call);
                 return NULL;
         }
-        call->u = u;
         call->n = *n;
         call->tun_fd = call->sock_fd = -EBADF;
-        u->inflight++;
+        call_link(u, call);
         return call;
 }
 
 void unotify_call_free(unotify_call *call) {
         if (!call)
                 return;
-        unotify_done(call->u);
+        call_unlink(call);
         safe_close(call->listener);
         safe_close(call->tun_fd);
         safe_close(call->sock_fd);
@@ -189,7 +207,8 @@ static void call_release(request *req) {
 
 static const request_origin unotify_origin = { .reply = call_reply, .release = call_release };
 
-int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, op_run_fn run) {
+int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
+                     void (*act)(request *req, void *args, const policy_decision *d)) {
         client *c = call->u ? call->u->c : NULL;
         json_parse_error je;
         if (!c)
@@ -216,7 +235,7 @@ int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, 
         req->origin_data = call;
         log_msg(c->b, LOG_DEBUG, "session %llu: seccomp: %s of tid %d as %s %s", (unsigned long long) c->session,
                 call->syscall, (int) call->n.pid, op, args_json);
-        request_dispatch_run(req, run);
+        request_dispatch_act(req, act);
         return 0;
 }
 
@@ -428,20 +447,20 @@ static void handle(unotify *u, const struct seccomp_notif *n) {
 
 /* Stop reading @c's listener; the calls in progress now count against @next (may be NULL). */
 static void unotify_close(client *c, unotify *next) {
-        unotify *u = c->unotify;
+        unotify *u = US(c)->listener;
         if (!u)
                 return;
         /* calls in progress keep their own dup of the listener and answer through it */
-        for (request *r = c->acting; r; r = r->next)
-                if (r->origin == &unotify_origin && r->origin_data) {
-                        ((unotify_call *) r->origin_data)->u = next;
-                        if (next)
-                                next->inflight++;
-                }
+        while (u->calls) {
+                unotify_call *call = u->calls;
+                call_unlink(call);
+                if (next)
+                        call_link(next, call);
+        }
         sd_event_source_disable_unref(u->src);
         safe_close(u->fd);
         free(u);
-        c->unotify = NULL;
+        US(c)->listener = NULL;
 }
 
 static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -476,37 +495,49 @@ static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userd
                         return 0;
                 }
                 handle(u, &n);
-                if (!c->unotify)
+                if (!US(c)->listener)
                         return 0;
         }
         return 0;
 }
 
-/* Before the session's requests are detached from it: they are found through c->acting.  A kept
- * session gets the listener again from delegate-run when it resumes. */
-void unotify_session_end(client *c) {
-        unotify_close(c, NULL);
+/* --- what a session holds: the listener --- */
+
+static void unotify_release(client *c) {
+        unotify_close(c, NULL); /* a kept session gets the listener again from delegate-run when it resumes */
 }
 
-void unotify_state_gen(const client *c, yajl_gen g) {
+static size_t count(const client *c) {
+        return US(c)->listener != NULL;
+}
+
+static void state_gen(const client *c, yajl_gen g) {
+        const unotify *u = US(c)->listener;
         yajl_gen_map_open(g);
-        json_gen_kv_bool(g, "attached", c->unotify != NULL);
-        json_gen_kv_u64(g, "notified", c->unotify ? c->unotify->n_notified : 0);
-        json_gen_kv_u64(g, "continued", c->unotify ? c->unotify->n_continued : 0);
-        json_gen_kv_u64(g, "in_progress", c->unotify ? c->unotify->inflight : 0);
+        json_gen_kv_bool(g, "attached", u != NULL);
+        json_gen_kv_u64(g, "notified", u ? u->n_notified : 0);
+        json_gen_kv_u64(g, "continued", u ? u->n_continued : 0);
+        json_gen_kv_u64(g, "in_progress", u ? u->inflight : 0);
         yajl_gen_map_close(g);
 }
 
+static const session_hook hooks[] = { { "unotify", count, state_gen, NULL } };
+
+const session_part session_part_unotify = {
+        .slot = SESSION_PART_unotify,
+        .size = sizeof(unotify_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .release = unotify_release,
+};
+
 /* unotify.attach: {"listener": 0}, the index of the seccomp listener among the request's fds. */
-void op_unotify_attach(request *req, const policy_decision *d) {
+static void unotify_attach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        int64_t index;
-        char msg[256];
-        if (!c || req->who.via_bus)
+        int64_t index = ((const unotify_attach_args *) args)->listener;
+        if (!c || req->who.via_bus || req->who.via_seccomp)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
                                            "unotify.attach: only a session's own process hands over its listener");
-        if (unotify_attach_args_parse(req->args, &index, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         if ((size_t) index >= req->n_fds)
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "unotify.attach: \"listener\" is fd index %" PRIi64
@@ -530,9 +561,9 @@ void op_unotify_attach(request *req, const policy_decision *d) {
                 free(u);
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot watch the listener: %s", strerror(-r));
         }
-        bool again = c->unotify != NULL;
+        bool again = US(c)->listener != NULL;
         unotify_close(c, u); /* its calls in progress still end, counted here */
-        c->unotify = u;
+        US(c)->listener = u;
         log_msg(c->b, LOG_INFO, "session %llu: seccomp listener %s (pid %d)", (unsigned long long) c->session,
                 again ? "replaced" : "attached", (int) c->cred.pid);
         request_reply_result(req,
@@ -540,3 +571,5 @@ void op_unotify_attach(request *req, const policy_decision *d) {
                              "\"sched_setattr\",\"ioctl\"]}",
                              NULL, 0);
 }
+
+const broker_op bop_unotify_attach = { .op = &op_unotify_attach, .act = unotify_attach };

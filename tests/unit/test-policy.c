@@ -565,7 +565,7 @@ static void test_decide(void) {
         rejected(decide(p, 1000, "memlock.get", "{}"), -EOPNOTSUPP,
                  "unknown operation 'memlock.get' (API 1 knows: ping, state.get, memlock.set, cgroup.move, sched.set, "
                  "tap.create, tap.destroy, bridge.create, bridge.destroy, kvmi.attach, kvmi.connect, "
-                 "kvmi.set-page-access, kvmi.detach)",
+                 "kvmi.set-page-access, kvmi.detach, unotify.attach)",
                  "unknown op");
 
         /* ping and state.get: always allowed, no rule needed, no args taken */
