@@ -334,16 +334,6 @@ static void on_rlimit(unotify_call *call, pid_t pid, uint64_t new_ptr, uint64_t 
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
 
-/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
-typedef struct sched_attr_v0 {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
-
 /* sched_setscheduler()/sched_setattr() to fifo or rr: sched.set (which adds SCHED_RESET_ON_FORK) */
 static void on_sched(unotify_call *call, pid_t tid, int sched_policy, int priority) {
         client *c = call->u->c;
