@@ -31,12 +31,14 @@
 #include <inttypes.h>
 #include <linux/audit.h>
 #include <linux/if_tun.h>
+#include <linux/nsfs.h>
 #include <linux/sockios.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <syslog.h>
@@ -239,12 +241,28 @@ int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
         return 0;
 }
 
+/* The inode of the pid namespace @up levels above the one process @p lives in; 0 when unknown. */
+static ino_t pidns_above(pid_t p, size_t up) {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) p);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        for (size_t i = 0; fd >= 0 && i < up; i++) {
+                int parent = ioctl(fd, NS_GET_PARENT);
+                safe_close(fd);
+                fd = parent;
+        }
+        return fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 /*
  * @id, a pid (or with @tid a thread id) the caller named in its own pid
  * namespace, as the session's peer names it; 0 stands for the caller
  * itself (its process, or with @tid its calling thread).  A caller in the
- * session's namespace names processes as the session does; one in a
- * nested namespace can only name itself and what lies below it.
+ * session's namespace names processes as the session does.  One in a
+ * nested namespace (unshare -p) names what its namespace sees: the
+ * session's processes are searched for the one with that id at the
+ * caller's level whose namespace there is the caller's own.
  */
 static int translate(const unotify_call *call, const client *c, pid_t id, bool tid, pid_t *ret) {
         pid_t ns[PROC_MAX_NSPID];
@@ -252,39 +270,42 @@ static int translate(const unotify_call *call, const client *c, pid_t id, bool t
         int r;
         if (id < 0)
                 return -EINVAL;
-        if (id == 0)
-                return tid ? proc_task_nstid(call->tgid, call->n.pid, c->ns_level, ret)
-                           : (r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n)) < 0 ? r
-                           : n <= c->ns_level                                          ? -ESRCH
-                                                                                       : (*ret = ns[c->ns_level], 0);
         r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return r;
         if (n <= c->ns_level)
                 return -ESRCH;
+        if (id == 0) {
+                if (tid)
+                        return proc_task_nstid(call->tgid, call->n.pid, c->ns_level, ret);
+                *ret = ns[c->ns_level];
+                return 0;
+        }
         size_t level = n - 1;
         if (level == c->ns_level) {
                 *ret = id;
                 return 0;
         }
-        /* nested: the caller and its descendants, by their ids at the caller's level */
+        ino_t mine = pidns_above(call->tgid, 0);
         _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t head = 0, nq = 0;
         if (!q)
                 return -ENOMEM;
-        q[nq++] = call->tgid;
+        if (mine == 0)
+                return -ESRCH;
+        q[nq++] = c->cred.pid;
         for (; head < nq; head++) {
                 pid_t p = q[head], x;
-                if (!tid) {
-                        size_t k;
-                        if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > level && ns[level] == id) {
+                size_t k;
+                /* in the caller's namespace (or below it), seen there as @id */
+                if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > level && pidns_above(p, k - 1 - level) == mine) {
+                        if (!tid && ns[level] == id) {
                                 *ret = ns[c->ns_level];
                                 return 0;
                         }
-                } else {
                         char path[64];
                         snprintf(path, sizeof(path), "/proc/%d/task", (int) p);
-                        _cleanup_(closedirp) DIR *d = opendir(path);
+                        _cleanup_(closedirp) DIR *d = tid ? opendir(path) : NULL;
                         for (struct dirent *de; d && (de = readdir(d));) {
                                 pid_t t = (pid_t) atoi(de->d_name);
                                 if (t > 0 && proc_task_nstid(p, t, level, &x) == 0 && x == id)

@@ -270,6 +270,33 @@ static void unotify_chrt(harness *h) {
         tap_is_int(in_pod(h, POD_A, NULL, NULL, cmd), 0, "chrt -b 0 (batch) is left to the kernel, which allows it");
 }
 
+/* --- a caller in a nested pid namespace names a sibling by its id there --- */
+
+static void unotify_pidns(harness *h) {
+        use_policy(h);
+        need("chrt");
+        need("unshare");
+        if (harness_sh(NULL, "setpriv --reuid %d --regid %d --clear-groups -- unshare -Upfr true", UID, UID) != 0)
+                tap_skip_all("no unprivileged user and pid namespaces here (unshare -Upfr fails)");
+        /* sleep is pid 2 there; chrt, pid 3, is not its parent: the id is read in the caller's namespace */
+        char *const prog[] = { "/usr/bin/prlimit", "--rttime=100000:100000", "/usr/bin/unshare", "-Upfr", "/bin/sh", "-c",
+                               "sleep 30 & sleep 0.2; chrt -f -p 4 $!; echo RC=$? INNER=$!; wait", NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-pidns.log", "vm-a", prog);
+        bool done = harness_file_contains("/run/delegate-test/dr-pidns.log", "RC=", 5000);
+        harness_dump_file("/run/delegate-test/dr-pidns.log", "delegate-run");
+        tap_ok(done && harness_file_contains("/run/delegate-test/dr-pidns.log", "RC=0 INNER=2", 100),
+               "chrt -f -p 4 2 inside a new pid namespace succeeds");
+        char cmd[128], *out = NULL;
+        snprintf(cmd, sizeof(cmd), "pgrep -n -x sleep -u %d", UID);
+        harness_sh(&out, "%s", cmd);
+        pid_t s = out ? (pid_t) atoi(out) : -1;
+        free(out);
+        harness_sched_attr a = harness_sched_getattr(s);
+        tap_ok(s > 0 && a.sched_policy == SCHED_FIFO && a.sched_priority == 4,
+               "the kernel shows that sleep (pid %d here, 2 there) at SCHED_FIFO 4", (int) s);
+        stop_pid(d);
+}
+
 /* --- TAP: ip tuntap, ifconfig --- */
 
 static bool link_has(const char *netns, const char *dev, const char *needle) {
@@ -480,6 +507,7 @@ static void unotify_resume(harness *h) {
 static const scenario scenarios[] = {
         { "unotify-prlimit", policy_none, unotify_prlimit },
         { "unotify-chrt", policy_none, unotify_chrt },
+        { "unotify-pidns", policy_none, unotify_pidns },
         { "unotify-tuntap", policy_none, unotify_tuntap },
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
