@@ -44,7 +44,7 @@ static const char policy_template[] =
         "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-a\", \"via\": \"seccomp\" },\n"
         "      \"memlock\": { \"max\": %llu, \"unlimited\": \"max\" },\n"
         "      \"sched\": { \"policies\": [\"fifo\", \"rr\"], \"max_priority\": 10, \"max_rttime_us\": 200000 },\n"
-        "      \"tap\": { \"template\": [\"utap%%d\", \"mq0\"], \"max_devices\": 4, \"max_queues\": 2,\n"
+        "      \"tap\": { \"template\": [\"utap%%d\", \"mq0\", \"mq1\"], \"max_devices\": 4, \"max_queues\": 2,\n"
         "                 \"mtu\": \"1280-9000\" } },\n"
         "    { \"name\": \"seccomp-deny-unlimited\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-b\", \"via\": \"seccomp\" },\n"
@@ -395,6 +395,14 @@ static void unotify_tuntap(harness *h) {
         tap_ok(harness_file_contains("/run/delegate-test/dr-mq.log", "MQ", 5000), "ip tuntap add multi_queue works");
         tap_ok(link_has("pod-a", "mq0", "\"multi_queue\""), "mq0 is a multi-queue TAP");
         stop_pid(d2);
+
+        /* a third queue of the session's own device, beyond max_queues 2: refused, not left to the
+         * kernel (which would let the owning uid attach it) */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s mq mq1 3", dr(), caller_prog());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "queues=2") && strstr(out, "Operation not permitted"),
+               "mq1: 2 queues, the third refused with EPERM (%s)", out ? out : "");
+        free(out);
 
         /* transient devices (gone with their fd) free the rule's max_devices (4) again */
         snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s tun 6", dr(), caller_prog());

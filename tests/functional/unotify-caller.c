@@ -11,6 +11,9 @@
  *   tun N                        N times: open /dev/net/tun, TUNSETIFF
  *                                {"utap%d", IFF_TAP|IFF_NO_PI}, close (the
  *                                device goes with the fd); prints "created=N".
+ *   mq NAME N                    N queues of multi-queue TAP NAME, each its own
+ *                                fd, all held until the end; prints "queues=K"
+ *                                (how many TUNSETIFF calls succeeded).
  *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
  *                                SCHED_FIFO, 99) as fast as they can; prints
  *                                "calls=N eperm=M".
@@ -104,6 +107,20 @@ int main(int argc, char **argv) {
                 printf("created=%d\n", created);
                 return 0;
         }
+        if (argc == 4 && !strcmp(argv[1], "mq")) {
+                int n = atoi(argv[3]), queues = 0;
+                for (int i = 0; i < n; i++) {
+                        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE };
+                        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[2]);
+                        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                        if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0)
+                                queues++; /* the fd stays open: the queue stays attached */
+                        else
+                                fprintf(stderr, "TUNSETIFF queue %d: %s\n", i, strerror(errno));
+                }
+                printf("queues=%d\n", queues);
+                return 0;
+        }
         if (argc == 4 && !strcmp(argv[1], "flood")) {
                 int n = atoi(argv[2]);
                 pthread_t t[64];
@@ -115,6 +132,6 @@ int main(int argc, char **argv) {
                 printf("calls=%lu eperm=%lu\n", atomic_load(&calls), atomic_load(&eperm));
                 return 0;
         }
-        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | flood THREADS SECONDS\n");
+        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | flood THREADS SECONDS\n");
         return 2;
 }
