@@ -37,6 +37,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -542,6 +543,25 @@ const session_part session_part_unotify = {
         .release = unotify_release,
 };
 
+/*
+ * Can this broker read a caller's memory and copy its fds?  The shipped
+ * unit leaves process_vm_readv/writev and pidfd_getfd (systemd's @debug)
+ * out unless its unotify.conf drop-in is installed: tried on ourselves.
+ */
+static const char *missing_call(int *ret_errno) {
+        char src = 1, dst = 0;
+        struct iovec l = { &dst, 1 }, r = { &src, 1 };
+        if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != 1)
+                return *ret_errno = errno, "process_vm_readv";
+        if (process_vm_writev(getpid(), &l, 1, &r, 1, 0) != 1)
+                return *ret_errno = errno, "process_vm_writev";
+        _cleanup_close_ int self = pidfd_open(getpid(), 0);
+        _cleanup_close_ int copy = self < 0 ? -EBADF : pidfd_getfd(self, self, 0);
+        if (self >= 0 && copy < 0)
+                return *ret_errno = errno, "pidfd_getfd";
+        return NULL;
+}
+
 /* unotify.attach: {"listener": 0}, the index of the seccomp listener among the request's fds. */
 static void unotify_attach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
@@ -554,6 +574,14 @@ static void unotify_attach(request *req, void *args, const policy_decision *d) {
                                            "unotify.attach: \"listener\" is fd index %" PRIi64
                                            " but the request carried %zu fd(s)",
                                            index, req->n_fds);
+        int e = 0;
+        const char *missing = missing_call(&e);
+        if (missing)
+                return request_reply_error(req, ERR_UNSUPPORTED, EPERM, NULL,
+                                           "unotify.attach: this broker may not call %s(2) (%s), so it cannot read "
+                                           "intercepted syscalls; under systemd install the unotify.conf drop-in "
+                                           "(delegate-broker(8), SYSTEMD UNIT)",
+                                           missing, strerror(e));
         uint64_t probe = 0;
         /* a seccomp listener knows SECCOMP_IOCTL_NOTIF_ID_VALID (ENOENT for an id it does not hold) */
         if (ioctl(req->fds[index], SECCOMP_IOCTL_NOTIF_ID_VALID, &probe) == 0 || errno != ENOENT)

@@ -512,6 +512,26 @@ static void unotify_resume(harness *h) {
         stop_pid(d);
 }
 
+/* --- the shipped unit without its unotify.conf drop-in: @debug calls fail with EPERM --- */
+
+static void unotify_unit_filter(harness *h) {
+        char real[4096], cmd[512], *out = NULL;
+        use_policy(h);
+        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
+        harness_stop_broker(h);
+        setenv("DENY_CALLS_EXEC", real, 1);
+        setenv("DENY_CALLS", "process_vm_readv process_vm_writev pidfd_getfd", 1);
+        setenv("DELEGATE_BROKER", getenv("DELEGATE_DENY_CALLS"), 1);
+        tap_is_int(harness_start_broker(h), 0, "the broker runs with process_vm_readv/writev and pidfd_getfd denied");
+        setenv("DELEGATE_BROKER", real, 1);
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- true", dr());
+        int st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_is_int(st, 125, "delegate-run fails before running the program (%s)", out ? out : "");
+        tap_ok(out && strstr(out, "may not call process_vm_readv") && strstr(out, "unotify.conf"),
+               "the refusal names the missing call and the drop-in");
+        free(out);
+}
+
 static const scenario scenarios[] = {
         { "unotify-prlimit", policy_none, unotify_prlimit },
         { "unotify-chrt", policy_none, unotify_chrt },
@@ -520,6 +540,7 @@ static const scenario scenarios[] = {
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
         { "unotify-resume", policy_none, unotify_resume },
+        { "unotify-unit-filter", policy_none, unotify_unit_filter },
 };
 
 int main(int argc, char **argv) {
