@@ -189,6 +189,17 @@ static void unotify_prlimit(harness *h) {
         free(out);
         tap_ok(harness_log_contains("DENY memlock.set") && harness_log_contains("exceeds the rule's memlock max"),
                "the audit says DENY and why");
+        /* ... and the kernel kept the limit: a shell asks for its own, then stays as sleep */
+        char sh[256];
+        snprintf(sh, sizeof(sh), "prlimit --pid $$ --memlock=%llu:%llu; echo TRIED; exec sleep 30", 3 * H / 4, H);
+        char *const deny[] = { "/bin/sh", "-c", sh, NULL };
+        d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-deny.log", "vm-a", deny);
+        p = child_running(d, "sleep");
+        tap_ok(p > 0 && harness_file_contains("/run/delegate-test/dr-deny.log", "Operation not permitted", 100),
+               "prlimit --pid of its shell is refused too");
+        tap_is_int(read_memlock(p, &s, &hd), 0, "read /proc/%d/limits", (int) p);
+        tap_ok(s == H / 8 && hd == H, "the kernel still shows soft H/8, hard H");
+        stop_pid(d);
 
         /* unlimited, rule "max": the rule's max is set and success reported */
         snprintf(a2, sizeof(a2), "--memlock=unlimited:unlimited");
@@ -264,6 +275,13 @@ static void unotify_chrt(harness *h) {
         tap_ok(st != 0 && out && strstr(out, "Operation not permitted"), "chrt -f 50: EPERM (%s)", out ? out : "");
         free(out);
         tap_ok(harness_log_contains("DENY sched.set"), "the audit says DENY sched.set");
+        char *const deny[] = { "/usr/bin/prlimit", "--rttime=100000:100000", "/bin/sh", "-c",
+                               "chrt -f -p 50 $$; exec sleep 30", NULL };
+        d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-chrt-deny.log", "vm-a", deny);
+        p = child_running(d, "sleep");
+        a = harness_sched_getattr(p);
+        tap_ok(p > 0 && a.sched_policy == SCHED_OTHER, "the kernel shows the shell refused fifo 50 still SCHED_OTHER");
+        stop_pid(d);
 
         /* not realtime: the kernel judges (and allows) */
         snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- chrt -b 0 true", dr());
