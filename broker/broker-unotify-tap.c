@@ -305,13 +305,20 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
 
+/*
+ * TUNSETIFF the policy does not give, or of a device that exists: the kernel judges it with the
+ * caller's own rights (EPERM, unless it may use that device).  Not another queue of a device of this
+ * session: its uid owns it, the kernel would allow that.
+ */
+bool unotify_tap_to_kernel(const unotify_call *call, const reply_info *r) {
+        return !r->ok && call->ioctl_cmd == TUNSETIFF && !call->tap_attach &&
+               (call->tap_continue || r->code == ERR_DENIED);
+}
+
 void unotify_tap_reply(request *req, const reply_info *r) {
         unotify_call *call = req->origin_data;
         if (!r->ok) {
-                /* TUNSETIFF the policy does not give, or of a device that exists: the kernel judges it
-                 * with the caller's own rights (EPERM, unless it may use that device).  Not another
-                 * queue of a device of this session: its uid owns it, the kernel would allow that. */
-                if (call->ioctl_cmd == TUNSETIFF && !call->tap_attach && (call->tap_continue || r->code == ERR_DENIED))
+                if (unotify_tap_to_kernel(call, r))
                         return unotify_continue(call);
                 int e = r->code == ERR_DENIED ? EPERM : r->errno_value > 0 && r->errno_value < 4096 ? r->errno_value : EPERM;
                 if (r->code == ERR_BAD_REQUEST)

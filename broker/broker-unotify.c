@@ -179,6 +179,12 @@ static void call_reply(request *req, const reply_info *r) {
         unotify_call *call = req->origin_data;
         if (!call)
                 return;
+        /* the program sees only the errno: say why here (a policy denial is in the audit too), as often
+         * as the session's listener may: a flooding program must not flood the journal through us */
+        if (!r->ok && call->u && !unotify_tap_to_kernel(call, r))
+                log_burst_msg(req->b, &call->u->refusals, LOG_NOTICE, "session %llu: seccomp: %s of tid %d refused: %s",
+                        (unsigned long long) req->who.session, call->syscall, (int) call->n.pid,
+                        r->message ? r->message : "");
         if (call->ioctl_cmd)
                 return unotify_tap_reply(req, r);
         if (!r->ok)

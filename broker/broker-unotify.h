@@ -28,6 +28,7 @@ typedef struct unotify {
         unotify_call *calls; /* in progress (linked by next), counted in inflight */
         unsigned inflight;
         uint64_t n_notified, n_continued;
+        log_burst refusals; /* why calls were refused, logged at most once a window per listener */
 } unotify;
 
 /* session_part_unotify: c->part[SESSION_PART_unotify] */
@@ -89,5 +90,7 @@ void unotify_call_free(unotify_call *call);
 /* broker-unotify-tap.c: ioctl(TUNSETIFF) and SIOCSIFHWADDR/SIOCSIFFLAGS/SIOCSIFMTU. */
 void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg);
 void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg);
+/* Is the answer @r to @call (a TUNSETIFF) "let the kernel judge it"? */
+bool unotify_tap_to_kernel(const unotify_call *call, const reply_info *r);
 /* The reply of a request that unotify_dispatch() started with a @run of broker-unotify-tap.c. */
 void unotify_tap_reply(request *req, const reply_info *r);

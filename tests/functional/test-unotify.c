@@ -283,6 +283,16 @@ static void unotify_chrt(harness *h) {
         tap_ok(p > 0 && a.sched_policy == SCHED_OTHER, "the kernel shows the shell refused fifo 50 still SCHED_OTHER");
         stop_pid(d);
 
+        /* the rule's safety "rttime": a target without a finite hard RLIMIT_RTTIME is refused */
+        snprintf(cmd, sizeof(cmd), "prlimit --rttime=unlimited:unlimited true && %s --vm vm-a -- chrt -f 5 true",
+                 dr());
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "chrt -f 5 without a finite RLIMIT_RTTIME: EPERM (%s)", out ? out : "");
+        free(out);
+        tap_ok(harness_log_contains("sched_setscheduler of tid") && harness_log_contains("RLIMIT_RTTIME no larger than"),
+               "the broker logs that the rule's rttime safety refused it");
+
         /* not realtime: the kernel judges (and allows) */
         snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- chrt -b 0 true", dr());
         tap_is_int(in_pod(h, POD_A, NULL, NULL, cmd), 0, "chrt -b 0 (batch) is left to the kernel, which allows it");
