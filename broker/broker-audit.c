@@ -21,7 +21,7 @@ void audit_decision(_unused_ broker *b, const caller *who, const char *op, const
                 .rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)",
                 .reason = d->reason,
                 .args = args_text,
-                .via = who->via_bus ? "dbus" : "socket",
+                .via = who->via_bus ? "dbus" : who->via_seccomp ? "seccomp" : "socket",
                 .session = who->session,
                 .pid = who->pid,
                 .uid = who->uid,

@@ -126,11 +126,12 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
 }
 
 static void memlock_set(request *req, void *args, const policy_decision *d) {
-        const memlock_args *a = args;
+        memlock_args *a = args;
         op_error err;
         char b1[32], b2[32];
         uint64_t old_soft, old_hard;
 
+        memlock_args_clamp(d->rule, a); /* the rule may answer "unlimited" with its max */
         int r = request_resolve_target(req, a->pid, &MEM(req)->host_pid, &MEM(req)->pidfd, &err);
         if (r < 0)
                 return request_fail(req, &err);

@@ -48,16 +48,6 @@ static sched_session *SS(const client *c) {
 #define SCHED_FLAG_RESET_ON_FORK 0x01
 #endif
 
-/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
-typedef struct sched_attr_v0 {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
-
 static int get_attr(pid_t tid, sched_attr_v0 *a) {
         memset(a, 0, sizeof(*a));
         return syscall(SYS_sched_getattr, tid, a, sizeof(*a), 0) < 0 ? negative_errno() : 0;

@@ -397,6 +397,12 @@ static void forget(client *c, size_t i) {
         c->state_dirty = true;
 }
 
+void tap_forget_gone(client *c, uint64_t gone) {
+        for (size_t i = TS(c)->n; i-- > 0;)
+                if (gone & (UINT64_C(1) << i))
+                        forget(c, i);
+}
+
 /*
  * A create helper's answer in @o, the session's records that vanished
  * meanwhile forgotten (when its records are still those the helper saw,
@@ -419,9 +425,7 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
         memcpy(o, out, sizeof(*o));
         o->name[sizeof(o->name) - 1] = o->error.message[sizeof(o->error.message) - 1] = 0;
         if (c && TS(c)->gen == gen)
-                for (size_t i = TS(c)->n; i-- > 0;)
-                        if (o->gone & (UINT64_C(1) << i))
-                                forget(c, i);
+                tap_forget_gone(c, o->gone);
         if (o->error.errno_value) {
                 if (o->error.code == ERR_DENIED)
                         snprintf(o->error.rule, sizeof(o->error.rule), "%s", req->rule);

@@ -22,6 +22,8 @@ typedef struct tap_record {
         int enslaved[BRIDGE_MAX_ENSLAVE];
         unsigned n_enslaved;
         int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
+        bool via_seccomp; /* made by an intercepted TUNSETIFF (broker-unotify-tap.c) */
+        unsigned queues;  /* ... and its queues so far */
 } tap_record;
 
 /* session_part_tap: c->part[SESSION_PART_tap] */
@@ -90,6 +92,8 @@ bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
 /* In a helper: how many of the session's records (@bridges: bridges, else TAP devices) still exist;
  * bit i of *@ret_gone for record i that does not. */
 unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges);
+/* In the loop, while TS(c)->gen is still what the helper saw: drop the records a helper found gone. */
+void tap_forget_gone(client *c, uint64_t gone);
 /* A helper's answer for a creation started at generation @gen: false when it failed (answered). */
 bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
 /* In a creation helper: forget the session's records of this kind that are gone, return to the peer's

@@ -221,7 +221,9 @@ void caller_clear(caller *who) {
 
 policy_subject caller_subject(const caller *who) {
         return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
-                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
+                                  .via = who->via_bus       ? POLICY_VIA_DBUS
+                                         : who->via_seccomp ? POLICY_VIA_SECCOMP
+                                                            : POLICY_VIA_SOCKET };
 }
 
 /*
@@ -249,8 +251,9 @@ static void audit_outcome(request *req, const op_error *e) {
 }
 
 static void request_reply(request *req, const reply_info *r) {
-        if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED)
-                req->c->failed = true; /* for the crash-loop back-off */
+        /* for the crash-loop back-off; a program's refused syscall is not its launcher failing */
+        if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED && !req->who.via_seccomp)
+                req->c->failed = true;
         audit_outcome(req, r->ok ? NULL : r->error);
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
@@ -349,6 +352,10 @@ void request_free_all(broker *b) {
 }
 
 void request_dispatch(request *req) {
+        request_dispatch_act(req, NULL);
+}
+
+void request_dispatch_act(request *req, void (*act)(request *req, void *args, const policy_decision *d)) {
         const broker_op *bop = broker_op_lookup(req->op);
         char msg[512];
         if (!bop) {
@@ -401,7 +408,7 @@ void request_dispatch(request *req) {
         if (!d.allowed)
                 return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
                                            req->op, d.reason);
-        bop->act(req, req->op_args, &d);
+        (act ? act : bop->act)(req, req->op_args, &d);
 }
 
 static void handle_hello(client *c, const json_value *m) {

@@ -69,6 +69,7 @@ typedef struct peer {
 /* Who asks, as the policy and the audit see it.  Owned copies. */
 typedef struct caller {
         bool via_bus;     /* D-Bus method call (else the socket) */
+        bool via_seccomp; /* a syscall intercepted by seccomp user notification (broker-unotify.c) */
         uid_t uid;
         gid_t gid;
         pid_t pid;        /* in the broker's pid namespace */
@@ -418,6 +419,9 @@ policy_subject caller_subject(const caller *who);
  * reply, now or later, and frees @req then.
  */
 void request_dispatch(request *req);
+/* The same, with @act (when not NULL) acting instead of the operation's own, after the same parsing,
+ * policy decision and audit (broker-unotify-tap.c: TUNSETIFF on the caller's own fd). */
+void request_dispatch_act(request *req, void (*act)(request *req, void *args, const policy_decision *d));
 
 /* broker-session.c */
 /*

@@ -51,11 +51,26 @@ static int parse(const json_value *args, void *ret, char *msg, size_t size) {
         return memlock_args_parse(args, ret, msg, size);
 }
 
+void memlock_args_clamp(const policy_rule *rule, memlock_args *a) {
+        if (!rule || !rule->memlock.present || !rule->memlock.unlimited_max)
+                return;
+        if (a->soft == UINT64_MAX)
+                a->soft = rule->memlock.max;
+        if (a->hard == UINT64_MAX)
+                a->hard = rule->memlock.max;
+}
+
 static void check(const policy_rule *rule, const void *args, policy_decision *d) {
-        const memlock_args *a = args;
+        memlock_args a = *(const memlock_args *) args;
         char b1[32], b2[32];
-        uint64_t top = a->hard == DELEGATE_LIMIT_KEEP ? a->soft : (a->hard > a->soft ? a->hard : a->soft);
-        if (top > rule->memlock.max)
+        bool clamped = rule->memlock.unlimited_max && rule->memlock.max != UINT64_MAX &&
+                       (a.soft == UINT64_MAX || a.hard == UINT64_MAX);
+        memlock_args_clamp(rule, &a);
+        uint64_t top = a.hard == DELEGATE_LIMIT_KEEP ? a.soft : (a.hard > a.soft ? a.hard : a.soft);
+        if (clamped && top <= rule->memlock.max)
+                ops_allow(d, "unlimited requested: the rule's \"unlimited\": \"max\" sets its memlock max %s instead",
+                          format_size(rule->memlock.max, b2, sizeof(b2)));
+        else if (top > rule->memlock.max)
                 ops_deny(d, "requested %s exceeds the rule's memlock max %s", format_size(top, b1, sizeof(b1)),
                          format_size(rule->memlock.max, b2, sizeof(b2)));
         else

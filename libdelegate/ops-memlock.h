@@ -15,5 +15,8 @@ typedef struct memlock_args {
 /* Parse memlock.set args; -EINVAL with @msg saying what is wrong. */
 int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, size_t size);
 
+/* A rule with "unlimited": "max": an unlimited soft or hard limit in @a becomes the rule's max. */
+void memlock_args_clamp(const policy_rule *rule, memlock_args *a);
+
 /* The rule's "memlock" section. */
 extern const policy_section policy_section_memlock;

@@ -117,8 +117,9 @@ void policy_decide_parsed(const policy *p, const policy_subject *s, const op_des
         d->rule = r;
         if (!r)
                 snprintf(d->reason, sizeof(d->reason),
-                         "no rule matches uid %u, cgroup '%s', vm '%s'%s (default deny)", (unsigned) s->uid,
-                         s->cgroup ? s->cgroup : "", s->vm ? s->vm : "", s->via == POLICY_VIA_DBUS ? " via dbus" : "");
+                         "no rule matches uid %u, cgroup '%s', vm '%s'%s%s (default deny)", (unsigned) s->uid,
+                         s->cgroup ? s->cgroup : "", s->vm ? s->vm : "", s->via != POLICY_VIA_SOCKET ? " via " : "",
+                         s->via != POLICY_VIA_SOCKET ? policy_via_name(s->via) : "");
         else if (!o->section->present(r))
                 snprintf(d->reason, sizeof(d->reason), "rule '%s' has no section for %s", r->name, o->name);
         else

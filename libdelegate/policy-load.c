@@ -169,7 +169,7 @@ static int parse_match(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = WHERE(c, policy_get_globs(&w, m->value, "vm", false, &r->vms, &r->n_vms));
                 else if (streq(m->key, "via")) {
                         /* bit i is policy_via i */
-                        static const char *const vias[] = { "socket", "dbus", NULL };
+                        static const char *const vias[] = { "socket", "dbus", "seccomp", NULL };
                         q = WHERE(c, policy_get_name_set(&w, m->value, "via", vias, &r->via_mask));
                 } else
                         q = perr(c, m->line, m->column, "unknown match key '%s' (allowed: uid, gid, cgroup, vm, via)",

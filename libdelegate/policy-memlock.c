@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* policy-memlock.c - the "memlock" section of a policy rule (delegate-policy(5)): { "max": SIZE }. */
+/* policy-memlock.c - the "memlock" section of a policy rule (delegate-policy(5)):
+ * { "max": SIZE, "unlimited": "deny"|"max" }. */
 #include "ops-memlock.h"
 #include "size.h"
 
@@ -11,9 +12,16 @@ static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *
         bool have_max = false;
         for (size_t i = 0; i < v->object.n; i++) {
                 const json_member *m = &v->object.members[i];
+                if (streq(m->key, "unlimited")) {
+                        if (!json_is_string(m->value) ||
+                            (!streq(m->value->string.str, "deny") && !streq(m->value->string.str, "max")))
+                                return policy_err(&w, m->value, "memlock unlimited must be \"deny\" or \"max\"");
+                        r->memlock.unlimited_max = streq(m->value->string.str, "max");
+                        continue;
+                }
                 if (!streq(m->key, "max"))
-                        return policy_err_at(&w, m->line, m->column, "unknown memlock key '%s' (allowed: max)",
-                                             m->key);
+                        return policy_err_at(&w, m->line, m->column,
+                                             "unknown memlock key '%s' (allowed: max, unlimited)", m->key);
                 if (json_to_size(m->value, &r->memlock.max) < 0)
                         return policy_err(&w, m->value,
                                           "memlock max must be bytes or a size like \"64G\" or \"unlimited\"");

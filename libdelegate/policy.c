@@ -126,7 +126,7 @@ int policy_get_globs(policy_where *w, const json_value *v, const char *what, boo
 }
 
 const char *policy_via_name(policy_via v) {
-        return v == POLICY_VIA_DBUS ? "dbus" : "socket";
+        return v == POLICY_VIA_DBUS ? "dbus" : v == POLICY_VIA_SECCOMP ? "seccomp" : "socket";
 }
 
 int policy_via_from_name(const char *s, policy_via *ret) {
@@ -134,6 +134,8 @@ int policy_via_from_name(const char *s, policy_via *ret) {
                 *ret = POLICY_VIA_SOCKET;
         else if (streq(s, "dbus"))
                 *ret = POLICY_VIA_DBUS;
+        else if (streq(s, "seccomp"))
+                *ret = POLICY_VIA_SECCOMP;
         else
                 return -EINVAL;
         return 0;

@@ -56,7 +56,7 @@ static const verb verbs[] = {
         { "status", "", "API version, policy generation, sessions", true, 0, cmd_bus },
         { "sessions", "", "list the sessions", true, 0, cmd_bus },
         { "session", "ID", "one session's state", true, 1, cmd_bus },
-        { "explain", "--uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] OP [ARGS-JSON]",
+        { "explain", "--uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus|seccomp] OP [ARGS-JSON]",
           "which rule decides OP, asked of the broker", true, -1, cmd_bus_explain },
         { "reload", "", "reload the broker's policy", true, 0, cmd_bus },
         { "revoke", "ID", "undo a session's delegations and close it", true, 1, cmd_bus },

@@ -20,6 +20,7 @@ static const struct {
         { "ping", NULL },
         { "state.get", NULL },
         { "memlock.set", "{\"pid\":0,\"soft\":\"2G\"}" },
+        { "memlock.set", "{\"pid\":0,\"soft\":\"unlimited\",\"hard\":\"unlimited\"}" },
         { "cgroup.move", "{\"tids\":[1,2],\"target\":\"housekeeping\",\"create\":true,\"cpus\":\"0\"}" },
         { "sched.set", "{\"tid\":0,\"policy\":\"fifo\",\"priority\":5,\"cpus\":\"0-1\"}" },
         { "tap.create", "{\"name\":\"vnet%d\",\"queues\":2,\"vnet_hdr\":true,\"bridge\":\"br0\",\"mtu\":1500}" },
@@ -28,12 +29,14 @@ static const struct {
         { "kvmi.connect", "{\"socket\":0}" },
         { "kvmi.set-page-access", "{\"entries\":[[4096,\"r--\"],[\"0x2000\",\"rw\"]]}" },
         { "kvmi.detach", NULL },
+        { "unotify.attach", "{\"listener\":0}" },
 };
 
 static const policy_subject subjects[] = {
         { .uid = 107, .gid = 107, .cgroup = "/kubepods.slice/pod-a", .vm = "vm-1" },
         { .uid = 1000, .gid = 100, .cgroup = "/machine.slice/x.scope", .vm = "web-1" },
         { .uid = 0, .gid = 0, .cgroup = "/system", .vm = NULL },
+        { .uid = 107, .gid = 107, .cgroup = "/kubepods.slice/pod-a", .vm = "vm-1", .via = POLICY_VIA_SECCOMP },
 };
 
 static void explain(const policy_rule *r, bool matched, const char *why, void *userdata) {

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * deny-calls - run $DENY_CALLS_EXEC (with this program's argv) with each
+ * syscall named in $DENY_CALLS (space-separated) failing with EPERM, as a
+ * systemd unit's SystemCallFilter= does with SystemCallErrorNumber=EPERM.
+ * test-unotify.c starts the broker through it to stand for the shipped
+ * unit without its unotify.conf drop-in.
+ */
+#include <errno.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+        const char *exe = getenv("DENY_CALLS_EXEC"), *calls = getenv("DENY_CALLS");
+        if (!exe || !calls || argc < 1) {
+                fprintf(stderr, "deny-calls: set DENY_CALLS_EXEC and DENY_CALLS\n");
+                return 127;
+        }
+        scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
+        char *list = strdup(calls), *save = NULL;
+        for (char *n = list ? strtok_r(list, " ", &save) : NULL; c && n; n = strtok_r(NULL, " ", &save)) {
+                int nr = seccomp_syscall_resolve_name(n);
+                if (nr == __NR_SCMP_ERROR || seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0) {
+                        fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);
+                        return 127;
+                }
+        }
+        if (!c || !list || seccomp_load(c) < 0) {
+                fprintf(stderr, "deny-calls: cannot install the filter\n");
+                return 127;
+        }
+        seccomp_release(c);
+        free(list);
+        execv(exe, argv);
+        fprintf(stderr, "deny-calls: cannot execute %s: %m\n", exe);
+        return 127;
+}
