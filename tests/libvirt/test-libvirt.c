@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-libvirt - Debian 12's libvirtd (9.0, monolithic, session mode
+ * "qemu:///session") run unmodified as uid 107 ("qemu", KubeVirt's) in the
+ * pod sandbox of tests/lib/harness.c: pod-a's cgroup and network namespace,
+ * HOME and XDG_RUNTIME_DIR of its own, a passwd entry for uid 107 and a
+ * /dev/net/tun of mode 0666 as a pod image and a device plugin give it
+ * (bind mounts in the scenario's private mount namespace; the host's files
+ * are not touched).  Its domains are TCG (type 'qemu'): no guest OS, no
+ * disk, SeaBIOS finds nothing to boot and waits; enough for libvirt to
+ * reach every privileged step it takes at start.
+ *
+ * The three features a VM in a pod wants, one domain each:
+ *   vcpusched  <vcpusched vcpus='0' scheduler='fifo' priority='1'/>
+ *   tap        a managed 2-queue TAP (<interface type='ethernet'>,
+ *              target dev TAP_DEV, <driver queues='2'/>)
+ *   locked     <memoryBacking><locked/></memoryBacking>
+ *
+ *   libvirt-no-interception  a plain domain starts (the sandbox is fine),
+ *                 each of the three fails with libvirt's own error for the
+ *                 EPERM it got, leaving nothing behind; the broker runs with
+ *                 a policy that would allow them, so the failure is the
+ *                 missing interception, not the policy.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define POD_A "kubepods.slice/pod-a"
+#define NETNS "pod-a"
+#define QEMU_UID 107
+#define LV_DIR "/run/delegate-test/libvirt"
+#define LV_HOME LV_DIR "/home"
+#define LV_RUN LV_DIR "/run"
+#define LV_LOG LV_DIR "/libvirtd.log"
+#define LV_SOCK LV_RUN "/libvirt/libvirt-sock"
+#define LV_QEMU_LOGS LV_HOME "/.cache/libvirt/qemu/log"
+#define LV_PIDS LV_RUN "/libvirt/qemu/run"
+#define TAP_DEV "vmtap0"
+#define LIBVIRTD "/usr/sbin/libvirtd"
+#define VIRSH "/usr/bin/virsh"
+#define EMULATOR "/usr/bin/qemu-system-x86_64"
+/* what libvirtd and virsh get as their whole environment */
+#define LV_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" LV_HOME, "XDG_RUNTIME_DIR=" LV_RUN, "USER=qemu"
+#define LV_ENV_SH "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=" LV_HOME " XDG_RUNTIME_DIR=" LV_RUN " USER=qemu"
+
+/* What the intercepted scenarios will need; the same here, so that (a)'s
+ * failure is the missing interception and not the policy. */
+static const char policy_allow[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"libvirt-pod\",\n"
+        "      \"match\": { \"uid\": 107, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
+        "      \"memlock\": { \"max\": \"4M\" },\n"
+        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 1, \"safety\": \"dedicated\", \"cpus\": \"1\" },\n"
+        "      \"tap\": { \"template\": \"" TAP_DEV "\", \"max_queues\": 2 } }\n"
+        "  ]\n"
+        "}\n";
+
+/* each line of @text as a TAP diagnostic after "@prefix: " */
+static void diag_lines(const char *prefix, const char *text) {
+        for (const char *l = text; l && *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0))
+                if (l[0] != '\n')
+                        tap_diag("%s: %.*s", prefix, (int) strcspn(l, "\n"), l);
+}
+
+static void write_file(const char *path, const char *text) {
+        if (harness_write_file(path, text) < 0)
+                tap_ok(0, "write %s", path);
+}
+
+/* A copy of /etc/@name with @line added, bind-mounted over it (this mount namespace only). */
+static int bind_etc_with(const char *name, const char *line) {
+        char src[64], dst[128];
+        snprintf(src, sizeof(src), "/etc/%s", name);
+        snprintf(dst, sizeof(dst), LV_DIR "/%s", name);
+        if (harness_sh(NULL, "cp %s %s && echo '%s' >> %s", src, dst, line, dst) != 0)
+                return -EIO;
+        return mount(dst, src, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+}
+
+/*
+ * The pod: its netns, what a pod image and KubeVirt's device plugins give
+ * the "qemu" user (a passwd entry, /dev/net/tun usable by it), and
+ * libvirt's per-user directories.  Skips when libvirt is not installed.
+ */
+static void pod_prepare(void) {
+        if (access(LIBVIRTD, X_OK) < 0 || access(VIRSH, X_OK) < 0 || access(EMULATOR, X_OK) < 0)
+                tap_skip_all("libvirt is not installed (libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients, "
+                             "qemu-system-x86: tools/install-deps.sh)");
+        tap_is_int(harness_netns_add(NETNS), 0, "pod-a gets its own network namespace");
+        tap_ok(mkdir(LV_DIR, 0755) == 0 && mkdir(LV_HOME, 0700) == 0 && mkdir(LV_RUN, 0700) == 0 &&
+                       chown(LV_HOME, QEMU_UID, QEMU_UID) == 0 && chown(LV_RUN, QEMU_UID, QEMU_UID) == 0,
+               "HOME and XDG_RUNTIME_DIR for uid %d", QEMU_UID);
+        tap_ok(bind_etc_with("passwd", "qemu:x:107:107:qemu:" LV_HOME ":/bin/sh") == 0 &&
+                       bind_etc_with("group", "qemu:x:107:") == 0,
+               "uid 107 is 'qemu' in this sandbox's /etc/passwd (libvirt looks the user up)");
+        bool tun = mount("tmpfs", "/dev/net", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") == 0 &&
+                   mknod("/dev/net/tun", S_IFCHR | 0666, makedev(10, 200)) == 0 && chmod("/dev/net/tun", 0666) == 0;
+        tap_ok(tun, "/dev/net/tun of mode 0666, as a pod gets it");
+}
+
+/* libvirtd as uid 107 in pod-a (@wrap: argv before it, NULL-terminated, or NULL); waits for its socket. */
+static pid_t libvirtd_start(harness *h, const char *const *wrap) {
+        const char *argv[24] = { "/usr/bin/env", "-i", LV_ENV };
+        size_t n = 6;
+        for (size_t i = 0; wrap && wrap[i] && n < 20; i++)
+                argv[n++] = wrap[i];
+        argv[n++] = LIBVIRTD;
+        argv[n] = NULL;
+        pid_t pid = harness_spawn_in_pod(h, POD_A, NETNS, QEMU_UID, QEMU_UID, LV_LOG, (char *const *) argv);
+        bool up = false;
+        for (int i = 0; pid > 0 && i < 600 && !up; i++) {
+                up = access(LV_SOCK, F_OK) == 0;
+                if (!up && waitpid(pid, NULL, WNOHANG) == pid) {
+                        pid = -1;
+                        break;
+                }
+                usleep(50000);
+        }
+        tap_ok(up, "libvirtd runs as uid %d in pod-a, session mode (%s)", QEMU_UID, LV_SOCK);
+        if (!up)
+                harness_dump_file(LV_LOG, "libvirtd log");
+        return pid;
+}
+
+/* SIGTERM, its exit awaited: the end of the session */
+static void libvirtd_stop(pid_t pid) {
+        if (pid <= 0)
+                return;
+        kill(pid, SIGTERM);
+        int st = harness_wait_exit(pid, 30000);
+        if (st == -ETIMEDOUT) {
+                kill(pid, SIGKILL);
+                st = harness_wait_exit(pid, 5000);
+        }
+        tap_ok(st >= 0 && WIFEXITED(st), "libvirtd exits on SIGTERM (status 0x%x)", st);
+}
+
+/* virsh -c qemu:///session @args as uid 107 in pod-a; its output (stdout and stderr) in *ret; exit status. */
+static int virsh(harness *h, char **ret, const char *args) {
+        return harness_sh_in_pod(h, POD_A, NETNS, QEMU_UID, QEMU_UID, ret,
+                                 "env -i " LV_ENV_SH " " VIRSH " -q -c qemu:///session %s 2>&1", args);
+}
+
+/*
+ * The domain XML of @name with @extra inside <domain> and @devices inside
+ * <devices>, written to LV_DIR/@name.xml (readable by uid 107).  TCG, 32 MiB,
+ * one vCPU, no disk: SeaBIOS finds nothing to boot.
+ */
+static void domain_xml(const char *name, const char *extra, const char *devices) {
+        char xml[4096], path[256];
+        snprintf(xml, sizeof(xml),
+                 "<domain type='qemu'>\n"
+                 "  <name>%s</name>\n"
+                 "  <memory unit='MiB'>32</memory>\n"
+                 "  <vcpu>1</vcpu>\n"
+                 "%s"
+                 "  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\n"
+                 "  <features><tcg><tb-cache unit='MiB'>16</tb-cache></tcg></features>\n"
+                 "  <devices>\n"
+                 "    <emulator>" EMULATOR "</emulator>\n"
+                 "%s"
+                 "    <memballoon model='none'/>\n"
+                 "  </devices>\n"
+                 "</domain>\n",
+                 name, extra, devices);
+        snprintf(path, sizeof(path), LV_DIR "/%s.xml", name);
+        write_file(path, xml);
+}
+
+#define XML_VCPUSCHED "  <cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>\n"
+#define XML_LOCKED "  <memoryBacking><locked/></memoryBacking>\n"
+#define XML_TAP                                                                                                    \
+        "    <interface type='ethernet'>\n"                                                                         \
+        "      <target dev='" TAP_DEV "' managed='yes'/>\n"                                                         \
+        "      <model type='virtio'/>\n"                                                                            \
+        "      <driver queues='2'/>\n"                                                                              \
+        "    </interface>\n"
+
+/* virsh create LV_DIR/@name.xml; its output in *ret (malloc'd); exit status */
+static int domain_create(harness *h, const char *name, char **ret) {
+        char args[256];
+        snprintf(args, sizeof(args), "create " LV_DIR "/%s.xml", name);
+        return virsh(h, ret, args);
+}
+
+/* QEMU's pid from libvirt's pid file of domain @name (-1: none) */
+static pid_t qemu_pid(const char *name) {
+        char path[256], buf[64];
+        snprintf(path, sizeof(path), LV_PIDS "/%s.pid", name);
+        harness_read_line(path, buf, sizeof(buf));
+        return atoi(buf) > 0 ? atoi(buf) : -1;
+}
+
+/* Is a process of pod-a running @exe? (libvirt kills QEMU when a start fails) */
+static int pod_processes_of(harness *h, const char *exe) {
+        char path[600], buf[65536];
+        harness_cgroup_path(h, POD_A "/cgroup.procs", path, sizeof(path));
+        harness_read_file(path, buf, sizeof(buf));
+        int n = 0;
+        for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+                char link[64], target[512];
+                snprintf(link, sizeof(link), "/proc/%s/exe", l);
+                ssize_t k = readlink(link, target, sizeof(target) - 1);
+                if (k > 0) {
+                        target[k] = 0;
+                        n += strcmp(target, exe) == 0;
+                }
+        }
+        return n;
+}
+
+static bool tap_exists(void) {
+        return harness_sh(NULL, "ip -n " NETNS " link show " TAP_DEV " >/dev/null 2>&1") == 0;
+}
+
+static void dump_qemu_log(const char *name) {
+        char path[256];
+        snprintf(path, sizeof(path), LV_QEMU_LOGS "/%s.log", name);
+        harness_dump_file(path, NULL);
+}
+
+/*
+ * One domain that libvirt must fail to start with @want (its message for
+ * the EPERM it got) in virsh's output, and that leaves no domain, no QEMU
+ * and no TAP behind.
+ */
+static void expect_start_fails(harness *h, const char *name, const char *feature, const char *want) {
+        char *out = NULL;
+        int r = domain_create(h, name, &out);
+        tap_ok(r != 0, "%s: the domain does not start (virsh exit %d)", feature, r);
+        diag_lines("virsh", out);
+        tap_has_str(out, want, "%s: libvirt says why", feature);
+        tap_has_str(out, "Operation not permitted", "%s: the kernel's EPERM", feature);
+        free(out);
+        out = NULL;
+        virsh(h, &out, "list --name");
+        tap_ok(out && strspn(out, " \n") == strlen(out), "%s: no domain is left running", feature);
+        free(out);
+        tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0), "%s: no QEMU is left in the pod", feature);
+        tap_ok(!tap_exists(), "%s: no " TAP_DEV " in the pod's netns", feature);
+        if (tap_failed_)
+                dump_qemu_log(name);
+}
+
+/* (a) */
+static void no_interception(harness *h) {
+        pod_prepare();
+        pid_t d = libvirtd_start(h, NULL);
+        if (d <= 0)
+                return;
+        /* the control: none of the three features, the domain runs */
+        domain_xml("plain", "", "");
+        char *out = NULL;
+        int r = domain_create(h, "plain", &out);
+        tap_is_int(r, 0, "a domain without the three features starts (TCG, SeaBIOS, no disk)");
+        if (r != 0)
+                diag_lines("virsh", out);
+        free(out);
+        out = NULL;
+        virsh(h, &out, "domstate plain");
+        tap_has_str(out, "running", "and runs");
+        free(out);
+        pid_t q = qemu_pid("plain");
+        tap_is_str(q > 0 ? harness_task_cgroup(q, q) : "(no pid file)", "/" POD_A, "its QEMU (pid %d) is in pod-a's cgroup",
+                   (int) q);
+        out = NULL;
+        tap_is_int(virsh(h, &out, "destroy plain"), 0, "virsh destroy plain");
+        free(out);
+        tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0), "its QEMU is gone");
+
+        domain_xml("vcpusched", XML_VCPUSCHED, "");
+        expect_start_fails(h, "vcpusched", "<vcpusched scheduler='fifo'>", "Cannot set scheduler parameters for pid");
+        domain_xml("tap", "", XML_TAP);
+        expect_start_fails(h, "tap", "managed 2-queue TAP", "Unable to create tap device " TAP_DEV);
+        domain_xml("locked", XML_LOCKED, "");
+        expect_start_fails(h, "locked", "<memoryBacking><locked/>", "cannot limit locked memory of process");
+        libvirtd_stop(d);
+        if (tap_failed_)
+                harness_dump_file(LV_LOG, "libvirtd log");
+}
+
+static const scenario scenarios[] = {
+        { "libvirt-no-interception", policy_allow, no_interception },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
