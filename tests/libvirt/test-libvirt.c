@@ -21,16 +21,41 @@
  *                 EPERM it got, leaving nothing behind; the broker runs with
  *                 a policy that would allow them, so the failure is the
  *                 missing interception, not the policy.
+ *   libvirt-intercepted  the same libvirtd under delegate-run (seccomp user
+ *                 notification, the broker performs the calls): a domain
+ *                 with <vcpusched> and the managed TAP starts; the kernel
+ *                 shows its vCPU thread SCHED_FIFO 1 with RESET_ON_FORK on
+ *                 the rule's dedicated CPU, and the TAP in pod-a's netns,
+ *                 owned by uid 107, up, with QEMU holding its 2 queues (not in
+ *                 the broker's netns).  <locked/> under "unlimited": "max":
+ *                 libvirt's prlimit(RLIMIT_MEMLOCK, unlimited) succeeds and
+ *                 QEMU execs with the rule's maximum (read from
+ *                 /proc/self/limits by a wrapper that execs QEMU).  After
+ *                 virsh destroy and the end of the session (libvirtd and so
+ *                 delegate-run exit) no TAP is left in the pod.
+ *   libvirt-locked-deny  <locked/> under "unlimited": "deny": start fails
+ *                 with libvirt's memlock error (EPERM), the broker's denial
+ *                 names the rule.
+ *
+ * The memlock maximum is bounded by this machine: CAP_SYS_RESOURCE is not
+ * in the bounding set, so nobody can raise a hard RLIMIT_MEMLOCK above the
+ * harness's H (8 MiB here), and QEMU 7.2's -overcommit mem-lock=on is
+ * mlockall(MCL_CURRENT|MCL_FUTURE) of its whole address space: with the
+ * rule's H/2, QEMU then stops with its own "locking memory failed".  Where
+ * the broker keeps CAP_SYS_RESOURCE the rule says 4G and the domain runs.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -56,14 +81,32 @@
 #define LV_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" LV_HOME, "XDG_RUNTIME_DIR=" LV_RUN, "USER=qemu"
 #define LV_ENV_SH "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=" LV_HOME " XDG_RUNTIME_DIR=" LV_RUN " USER=qemu"
 
-/* What the intercepted scenarios will need; the same here, so that (a)'s
- * failure is the missing interception and not the policy. */
-static const char policy_allow[] =
+/*
+ * The pod's rule: realtime FIFO 1 on dedicated CPU 1, the TAP TAP_DEV with
+ * up to 2 queues, RLIMIT_MEMLOCK up to %s with %s as the answer to a
+ * request for unlimited (the intercepted scenarios write it with their
+ * values and restart the broker, see use_policy()).
+ */
+#define POLICY_FMT                                                                                                 \
+        "{ \"version\": 1,\n"                                                                                       \
+        "  \"rules\": [\n"                                                                                          \
+        "    { \"name\": \"libvirt-pod\",\n"                                                                        \
+        "      \"match\": { \"uid\": 107, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"                               \
+        "      \"memlock\": { \"max\": %s%s },\n"                                                                   \
+        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 1, \"safety\": \"dedicated\", \"cpus\": \"1\" },\n" \
+        "      \"tap\": { \"template\": \"" TAP_DEV "\", \"max_queues\": 2 } }\n"                                    \
+        "  ]\n"                                                                                                     \
+        "}\n"
+
+/* libvirt-no-interception's: the same grants, so that its failures are the
+ * missing interception and not the policy (written without the key only the
+ * interception reads, so it loads with any broker of API 1) */
+static const char policy_plain[] =
         "{ \"version\": 1,\n"
         "  \"rules\": [\n"
         "    { \"name\": \"libvirt-pod\",\n"
         "      \"match\": { \"uid\": 107, \"cgroup\": \"/kubepods.slice/pod-a\" },\n"
-        "      \"memlock\": { \"max\": \"4M\" },\n"
+        "      \"memlock\": { \"max\": \"unlimited\" },\n"
         "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 1, \"safety\": \"dedicated\", \"cpus\": \"1\" },\n"
         "      \"tap\": { \"template\": \"" TAP_DEV "\", \"max_queues\": 2 } }\n"
         "  ]\n"
@@ -156,11 +199,11 @@ static int virsh(harness *h, char **ret, const char *args) {
 }
 
 /*
- * The domain XML of @name with @extra inside <domain> and @devices inside
- * <devices>, written to LV_DIR/@name.xml (readable by uid 107).  TCG, 32 MiB,
+ * The domain XML of @name run by @emulator, with @extra inside <domain> and
+ * @devices inside <devices>, written to LV_DIR/@name.xml (readable by uid 107).  TCG, 32 MiB,
  * one vCPU, no disk: SeaBIOS finds nothing to boot.
  */
-static void domain_xml(const char *name, const char *extra, const char *devices) {
+static void domain_xml(const char *name, const char *emulator, const char *extra, const char *devices) {
         char xml[4096], path[256];
         snprintf(xml, sizeof(xml),
                  "<domain type='qemu'>\n"
@@ -171,12 +214,12 @@ static void domain_xml(const char *name, const char *extra, const char *devices)
                  "  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\n"
                  "  <features><tcg><tb-cache unit='MiB'>16</tb-cache></tcg></features>\n"
                  "  <devices>\n"
-                 "    <emulator>" EMULATOR "</emulator>\n"
+                 "    <emulator>%s</emulator>\n"
                  "%s"
                  "    <memballoon model='none'/>\n"
                  "  </devices>\n"
                  "</domain>\n",
-                 name, extra, devices);
+                 name, extra, emulator, devices);
         snprintf(path, sizeof(path), LV_DIR "/%s.xml", name);
         write_file(path, xml);
 }
@@ -263,7 +306,7 @@ static void no_interception(harness *h) {
         if (d <= 0)
                 return;
         /* the control: none of the three features, the domain runs */
-        domain_xml("plain", "", "");
+        domain_xml("plain", EMULATOR, "", "");
         char *out = NULL;
         int r = domain_create(h, "plain", &out);
         tap_is_int(r, 0, "a domain without the three features starts (TCG, SeaBIOS, no disk)");
@@ -282,19 +325,194 @@ static void no_interception(harness *h) {
         free(out);
         tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0), "its QEMU is gone");
 
-        domain_xml("vcpusched", XML_VCPUSCHED, "");
+        domain_xml("vcpusched", EMULATOR, XML_VCPUSCHED, "");
         expect_start_fails(h, "vcpusched", "<vcpusched scheduler='fifo'>", "Cannot set scheduler parameters for pid");
-        domain_xml("tap", "", XML_TAP);
+        domain_xml("tap", EMULATOR, "", XML_TAP);
         expect_start_fails(h, "tap", "managed 2-queue TAP", "Unable to create tap device " TAP_DEV);
-        domain_xml("locked", XML_LOCKED, "");
+        domain_xml("locked", EMULATOR, XML_LOCKED, "");
         expect_start_fails(h, "locked", "<memoryBacking><locked/>", "cannot limit locked memory of process");
         libvirtd_stop(d);
         if (tap_failed_)
                 harness_dump_file(LV_LOG, "libvirtd log");
 }
 
+/* ---- under interception ---- */
+
+#define VM_NAME "vm-libvirt"
+/* QEMU behind a wrapper that saves the limits it is exec'd with (the same
+ * process: the kernel's /proc/self/limits just before QEMU runs) */
+#define EMULATOR_REC LV_DIR "/qemu-limits"
+#define LIMITS_REC LV_HOME "/locked.limits"
+
+static const char *g_run; /* delegate-run */
+
+/* delegate-run is the interception entrypoint: without it there is nothing to test. */
+static void need_delegate_run(void) {
+        g_run = getenv("DELEGATE_RUN");
+        if (!g_run || !*g_run || access(g_run, X_OK) < 0)
+                tap_skip_all("delegate-run, the seccomp user-notification entrypoint (tools/delegate-run.c), is not "
+                             "built in this tree: nothing runs libvirtd under interception");
+}
+
+/* The rule's memlock max (bytes) for use_policy(): see the file's comment. */
+static bool g_big;
+static uint64_t memlock_max(void) {
+        g_big = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE) == 1;
+        return g_big ? UINT64_C(4) << 30 : harness_hard / 2;
+}
+
+/* Restart the broker with the pod's rule answering @unlimited ("max", "deny"). */
+static uint64_t use_policy(harness *h, const char *unlimited) {
+        char text[2048], max[32], unl[64];
+        uint64_t m = memlock_max();
+        snprintf(max, sizeof(max), "%" PRIu64, m);
+        snprintf(unl, sizeof(unl), ", \"unlimited\": \"%s\"", unlimited);
+        snprintf(text, sizeof(text), POLICY_FMT, max, unl);
+        harness_stop_broker(h);
+        harness_write_policy("10-scenario.json", text);
+        tap_is_int(harness_start_broker(h), 0, "the broker runs the pod's rule: memlock max %" PRIu64 " bytes, \"unlimited\": \"%s\"%s",
+                   m, unlimited, g_big ? "" : " (H/2: nothing here can raise a hard limit above H, no CAP_SYS_RESOURCE)");
+        return m;
+}
+
+static pid_t libvirtd_intercepted(harness *h) {
+        const char *wrap[] = { g_run, "--socket", HARNESS_SOCKET, "--vm", VM_NAME, "--", NULL };
+        return libvirtd_start(h, wrap);
+}
+
+/* The thread's Cpus_allowed_list from /proc */
+static void cpus_allowed(pid_t pid, pid_t tid, char *buf, size_t size) {
+        char path[96], text[4096];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int) pid, (int) tid);
+        harness_read_file(path, text, sizeof(text));
+        const char *p = strstr(text, "Cpus_allowed_list:");
+        snprintf(buf, size, "%.*s", p ? (int) strcspn(p + 18, "\n") : 0, p ? p + 18 + strspn(p + 18, " \t") : "");
+}
+
+/* (b): the realtime vCPU and the managed multi-queue TAP, from the kernel */
+static void check_rt_tap(harness *h) {
+        char *out = NULL, buf[256];
+        domain_xml("rt-tap", EMULATOR, XML_VCPUSCHED, XML_TAP);
+        int r = domain_create(h, "rt-tap", &out);
+        tap_is_int(r, 0, "under interception the domain with <vcpusched> FIFO 1 and the managed 2-queue TAP starts");
+        if (r != 0)
+                diag_lines("virsh", out);
+        free(out);
+        pid_t q = qemu_pid("rt-tap");
+        pid_t t = q > 0 ? harness_vcpu_thread(q, 0) : -1;
+        tap_ok(t > 0, "QEMU (pid %d) runs its vCPU 0 thread (tid %d)", (int) q, (int) t);
+        harness_sched_attr a = harness_sched_getattr(t);
+        tap_is_int(a.sched_policy, SCHED_FIFO, "kernel: the vCPU thread is SCHED_FIFO (sched_getattr)");
+        tap_is_int(a.sched_priority, 1, "kernel: at priority 1");
+        tap_ok(a.sched_flags & 1 /* SCHED_FLAG_RESET_ON_FORK */, "kernel: with reset-on-fork");
+        cpus_allowed(q, t, buf, sizeof(buf));
+        tap_is_str(buf, "1", "kernel: confined to the rule's dedicated CPU 1");
+        tap_is_str(harness_task_cgroup(q, t), "/" POD_A, "and still in pod-a's cgroup (session mode moves nothing)");
+
+        tap_ok(tap_exists(), "kernel: " TAP_DEV " exists in pod-a's netns");
+        tap_ok(harness_sh(NULL, "ip link show " TAP_DEV " >/dev/null 2>&1") != 0, "and not in the broker's netns");
+        out = NULL;
+        harness_sh(&out, "ip -n " NETNS " -d link show " TAP_DEV);
+        tap_has_str(out, ",UP", "kernel: it is up (SIOCSIFFLAGS)");
+        tap_has_str(out, "tun type tap", "a TAP");
+        tap_has_str(out, "multi_queue", "with IFF_MULTI_QUEUE");
+        tap_has_str(out, "user 107", "owned by uid 107");
+        tap_has_str(out, "link/ether fe:54:00:", "with the MAC libvirt derives from the guest's (SIOCSIFHWADDR)");
+        if (tap_failed_)
+                diag_lines("ip", out);
+        free(out);
+        tap_is_int(harness_tap_fds(q, TAP_DEV), 2, "kernel: QEMU holds both queues of " TAP_DEV " (fdinfo iff:)");
+        tap_ok(harness_log_contains("via=seccomp"), "the broker's audit says via=seccomp");
+        tap_ok(harness_log_contains("rule=libvirt-pod"), "and names the rule");
+
+        out = NULL;
+        tap_is_int(virsh(h, &out, "destroy rt-tap"), 0, "virsh destroy rt-tap");
+        free(out);
+        tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0), "its QEMU is gone");
+        tap_diag("after destroy, before the session ends: %s %s", TAP_DEV,
+                 tap_exists() ? "still exists" : "is gone");
+}
+
+/* The wrapper that records the limits QEMU is exec'd with (domain "locked" only), then execs QEMU. */
+static void write_recorder(void) {
+        write_file(EMULATOR_REC, "#!/bin/sh\n"
+                                 "case \" $* \" in *\" guest=locked,\"*) cat /proc/$$/limits > " LIMITS_REC " ;; esac\n"
+                                 "exec " EMULATOR " \"$@\"\n");
+        tap_is_int(chmod(EMULATOR_REC, 0755), 0, "an emulator wrapper records QEMU's limits at exec");
+}
+
+/* (b): <locked/> under "unlimited": "max" */
+static void check_locked_max(harness *h, uint64_t max) {
+        char *out = NULL, rec[8192];
+        write_recorder();
+        domain_xml("locked", EMULATOR_REC, XML_LOCKED, "");
+        int r = domain_create(h, "locked", &out);
+        diag_lines("virsh", out);
+        tap_ok(!out || !strstr(out, "cannot limit locked memory"),
+               "<locked/>: libvirt's prlimit(RLIMIT_MEMLOCK, unlimited) is answered with success");
+        harness_read_file(LIMITS_REC, rec, sizeof(rec));
+        const char *l = strstr(rec, "Max locked memory");
+        tap_ok(l != NULL, "QEMU was exec'd (its limits recorded)");
+        uint64_t soft = 0, hard = 0;
+        if (l)
+                sscanf(l, "Max locked memory %" SCNu64 " %" SCNu64, &soft, &hard);
+        tap_ok(soft == max && hard == max, "kernel: QEMU runs with RLIMIT_MEMLOCK %" PRIu64 "/%" PRIu64 ", the rule's maximum",
+               soft, hard);
+        if (g_big) {
+                tap_is_int(r, 0, "<locked/>: the domain starts");
+                pid_t q = qemu_pid("locked");
+                tap_ok(q > 0 && read_memlock(q, &soft, &hard) == 0 && soft == max && hard == max,
+                       "kernel: /proc/%d/limits shows the rule's maximum", (int) q);
+                free(out);
+                out = NULL;
+                virsh(h, &out, "destroy locked");
+        } else {
+                /* QEMU 7.2 mlockall()s its whole address space; H/2 cannot hold it */
+                tap_ok(r != 0 && out && strstr(out, "locking memory failed"),
+                       "<locked/>: QEMU itself then stops: its mlockall() cannot fit in %" PRIu64 " bytes (this machine's "
+                       "ceiling; with CAP_SYS_RESOURCE the rule says 4G and the domain runs)", max);
+        }
+        free(out);
+        tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0), "no QEMU is left");
+}
+
+/* (b) and (c) */
+static void intercepted(harness *h) {
+        need_delegate_run();
+        uint64_t max = use_policy(h, "max");
+        pod_prepare();
+        pid_t d = libvirtd_intercepted(h);
+        if (d <= 0)
+                return;
+        check_rt_tap(h);
+        check_locked_max(h, max);
+        /* (c) the end of the session: libvirtd, and with it delegate-run, exits */
+        libvirtd_stop(d);
+        tap_ok(WAIT_FOR(!tap_exists()), "after the session ended no " TAP_DEV " is left in pod-a's netns");
+        if (tap_failed_)
+                harness_dump_file(LV_LOG, "libvirtd log");
+}
+
+static void locked_deny(harness *h) {
+        need_delegate_run();
+        use_policy(h, "deny");
+        pod_prepare();
+        pid_t d = libvirtd_intercepted(h);
+        if (d <= 0)
+                return;
+        domain_xml("locked", EMULATOR, XML_LOCKED, "");
+        expect_start_fails(h, "locked", "<locked/> under \"unlimited\": \"deny\"", "cannot limit locked memory of process");
+        tap_ok(harness_log_contains("DENY memlock.set"), "the broker's denial is audited");
+        tap_ok(harness_log_contains("rule=libvirt-pod"), "naming the rule");
+        libvirtd_stop(d);
+        if (tap_failed_)
+                harness_dump_file(LV_LOG, "libvirtd log");
+}
+
 static const scenario scenarios[] = {
-        { "libvirt-no-interception", policy_allow, no_interception },
+        { "libvirt-no-interception", policy_plain, no_interception },
+        { "libvirt-intercepted", policy_plain, intercepted },
+        { "libvirt-locked-deny", policy_plain, locked_deny },
 };
 
 int main(int argc, char **argv) {
