@@ -312,7 +312,7 @@ static int read_subject(sd_bus_message *m, policy_subject *s, sd_bus_error *erro
                                 s->vm = str;
                         } else if (policy_via_from_name(str, &s->via) < 0)
                                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "subject via '%.64s' must be 'socket' or 'dbus'", str);
+                                                         "subject via '%.64s' must be 'socket', 'dbus' or 'seccomp'", str);
                 } else
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "unknown subject key '%.64s' (allowed: uid, gid, cgroup, vm, via)",

@@ -64,8 +64,11 @@ static const cap_want wants[] = {
         /* setns(CLONE_NEWNET) into the peer's network namespace (helpers) */
         { CAP_SYS_ADMIN, "tap.create, tap.destroy", "the peer's network namespace cannot be entered", -1 },
         /* setns() through the peer's pidfd checks ptrace read access to it
-         * (PTRACE_MODE_READ_REALCREDS): the peer is another user */
-        { CAP_SYS_PTRACE, "tap.create", "the peer's network namespace cannot be entered", -1 },
+         * (PTRACE_MODE_READ_REALCREDS): the peer is another user; unotify:
+         * process_vm_readv()/writev() of an intercepted call's arguments and
+         * pidfd_getfd() of its fds check ptrace attach access to the caller */
+        { CAP_SYS_PTRACE, "tap.create, unotify.attach",
+          "the peer's network namespace cannot be entered; intercepted syscalls cannot be read", -1 },
 };
 
 /* "CAP_SYS_NICE" for CAP_SYS_NICE (libcap-ng says "sys_nice"). */

@@ -70,7 +70,7 @@ void log_msg(broker *b, int prio, const char *fmt, ...) {
 void audit_decision(broker *b, const caller *who, const char *op, const json_value *args, const policy_decision *d) {
         _cleanup_erase_free_ char *args_text = NULL;
         const char *rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)";
-        const char *via = who->via_bus ? "dbus" : "socket", *vm = who->vm ? who->vm : "";
+        const char *via = who->via_bus ? "dbus" : who->via_seccomp ? "seccomp" : "socket", *vm = who->vm ? who->vm : "";
         /* ping and state.get concern only the caller: journal at debug level */
         bool quiet = !op_lookup(op) || !op_lookup(op)->needs_policy;
         int prio = quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;

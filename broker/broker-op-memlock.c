@@ -104,6 +104,7 @@ void op_memlock_set(request *req, const policy_decision *d) {
 
         if (memlock_args_parse(req->args, a, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        memlock_args_clamp(d->rule, a); /* the rule may answer "unlimited" with its max */
         int r = request_resolve_target(req, a->pid, &req->memlock.host_pid, &req->memlock.pidfd, &err);
         if (r < 0)
                 return request_reply_delegate_error(req, &err);

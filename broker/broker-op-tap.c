@@ -388,6 +388,10 @@ static void remove_detached(broker *b, const char *why, const tap_record *recs, 
                 bridges[0] ? "; a bridge gives the addresses and routes it took over back to their interface" : "");
 }
 
+void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n) {
+        remove_detached(b, why, recs, n);
+}
+
 void tap_session_end(client *c) {
         char why[64];
         snprintf(why, sizeof(why), "session %llu ended", (unsigned long long) c->session);

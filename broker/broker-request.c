@@ -241,12 +241,15 @@ void caller_clear(caller *who) {
 
 policy_subject caller_subject(const caller *who) {
         return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
-                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
+                                  .via = who->via_bus       ? POLICY_VIA_DBUS
+                                         : who->via_seccomp ? POLICY_VIA_SECCOMP
+                                                            : POLICY_VIA_SOCKET };
 }
 
 static void request_reply(request *req, const reply_info *r) {
-        if (!r->ok && req->c && r->code != ERR_RATE_LIMITED)
-                req->c->failed = true; /* for the crash-loop back-off */
+        /* for the crash-loop back-off; a program's refused syscall is not its launcher failing */
+        if (!r->ok && req->c && r->code != ERR_RATE_LIMITED && !req->who.via_seccomp)
+                req->c->failed = true;
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
         request_free(req);
@@ -353,8 +356,11 @@ void request_free_all(broker *b) {
 }
 
 void request_dispatch(request *req) {
-        op_run_fn run = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(op_table); i++)
+        request_dispatch_run(req, NULL);
+}
+
+void request_dispatch_run(request *req, op_run_fn run) {
+        for (size_t i = 0; !run && i < ELEMENTSOF(op_table); i++)
                 if (streq(op_table[i].name, req->op))
                         run = op_table[i].run;
         policy_subject subj = caller_subject(&req->who);

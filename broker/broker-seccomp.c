@@ -37,6 +37,8 @@
 #endif
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <linux/sockios.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -137,6 +139,9 @@ static const allowed allow[] = {
         { "setresuid", "memlock helper: the target's uid" },
         { "setresgid", "memlock helper: the target's gid" },
         { "pidfd_open", "pinning peers and targets" },
+        { "pidfd_getfd", "unotify: a copy of the caller's /dev/net/tun fd (TUNSETIFF) or socket (SIOCSIF*)" },
+        { "process_vm_readv", "unotify: the arguments of an intercepted syscall, read once from the caller" },
+        { "process_vm_writev", "unotify: what the syscall returns through a pointer (old limits, device name)" },
         /* the operations themselves */
         { "prlimit64", "memlock.set (and its read-back)" },
         { "sched_getattr", "sched.set: the old attributes" },
@@ -194,7 +199,11 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         /* TUN requests of tap.create (fds of /dev/net/tun); TCGETS, a query,
          * for isatty() in libsystemd's /proc readers (sd-bus credentials).
          * ioctl's request is an int: compare the low 32 bits. */
-        static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST, TCGETS };
+        static const unsigned long ioctls[] = { TUNSETIFF, TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST, TCGETS,
+                /* unotify (broker-unotify*.c): the listener; the device and socket of an
+                 * intercepted TUNSETIFF or SIOCSIF* request, carried out on copies of the caller's fds */
+                SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_ID_VALID, TUNGETIFF,
+                TUNGETDEVNETNS, SIOCGSKNS, SIOCGIFINDEX, SIOCSIFHWADDR, SIOCSIFFLAGS, SIOCSIFMTU };
         /* no new namespace of any kind, so no user namespace */
         const uint64_t new_ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                 CLONE_NEWPID | CLONE_NEWNET;

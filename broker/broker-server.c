@@ -131,6 +131,7 @@ void client_free(client *c) {
                 limits_client_end(c);
         }
         kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
+        unotify_session_end(c); /* a kept session gets the listener again from delegate-run on resume */
         if (!keep)
                 state_drop(c);
         else if (!c->detached)

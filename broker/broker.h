@@ -32,12 +32,14 @@
 #define SESSION_MAX_KVMI_PAGES (16 * 1024 * 1024) /* pages one session's shadow may hold */
 
 typedef struct kvmi_channel kvmi_channel;
+typedef struct unotify unotify;
 
 typedef struct broker broker;
 typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
+typedef void (*op_run_fn)(request *req, const policy_decision *d);
 
 /*
  * A process whose processes a request may name (CLIENT IDENTITY in
@@ -56,6 +58,7 @@ typedef struct peer {
 /* Who asks, as the policy and the audit see it.  Owned copies. */
 typedef struct caller {
         bool via_bus;     /* D-Bus method call (else the socket) */
+        bool via_seccomp; /* a syscall intercepted by seccomp user notification (broker-unotify.c) */
         uid_t uid;
         gid_t gid;
         pid_t pid;        /* in the broker's pid namespace */
@@ -137,6 +140,8 @@ typedef struct tap_record {
         int enslaved[BRIDGE_MAX_ENSLAVE];
         unsigned n_enslaved;
         int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
+        bool via_seccomp; /* made by an intercepted TUNSETIFF (broker-unotify-tap.c) */
+        unsigned queues;  /* ... and its queues so far */
 } tap_record;
 
 struct client {
@@ -191,6 +196,7 @@ struct client {
         uint64_t tap_gen;      /* bumped whenever tap[] changes */
         kvmi_channel *kvmi;      /* NULL until kvmi.attach, and after kvmi.detach */
         kvmi_shadow kvmi_shadow; /* what we programmed; survives a re-attach */
+        unotify *unotify;        /* the seccomp listener delegate-run handed over (broker-unotify.c), or NULL */
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -458,6 +464,9 @@ policy_subject caller_subject(const caller *who);
  * reply, now or later, and frees @req then.
  */
 void request_dispatch(request *req);
+/* The same, with @run (when not NULL) acting instead of the operation's own step, after the same
+ * policy decision and audit (broker-unotify-tap.c: TUNSETIFF on the caller's own fd). */
+void request_dispatch_run(request *req, op_run_fn run);
 
 /* broker-session.c */
 /*
@@ -533,7 +542,6 @@ int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
 void helper_cancel(request *req);
 
 /* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
-typedef void (*op_run_fn)(request *req, const policy_decision *d);
 void op_ping(request *req, const policy_decision *d);
 void op_state_get(request *req, const policy_decision *d);
 void op_memlock_set(request *req, const policy_decision *d);
@@ -551,7 +559,16 @@ void op_bridge_destroy(request *req, const policy_decision *d);
 /* broker-op-tap.c: the session ends: remove the devices it created that
  * still exist, in a detached process, and forget them. */
 void tap_session_end(client *c);
+/* Remove @recs (not adopted) where they still exist, in a detached process (@why: for the log). */
+void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
 void op_kvmi_attach(request *req, const policy_decision *d);
 void op_kvmi_connect(request *req, const policy_decision *d);
 void op_kvmi_set_page_access(request *req, const policy_decision *d);
 void op_kvmi_detach(request *req, const policy_decision *d);
+
+/* broker-unotify.c: syscalls of delegate-run(1)'s programs, through seccomp user notification */
+void op_unotify_attach(request *req, const policy_decision *d);
+/* The session ends (or is kept for the next broker): the listener is closed. */
+void unotify_session_end(client *c);
+/* The session's listener as a JSON object (state.get). */
+void unotify_state_gen(const client *c, yajl_gen g);

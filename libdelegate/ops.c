@@ -69,6 +69,15 @@ int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, siz
         return 0;
 }
 
+void memlock_args_clamp(const policy_rule *rule, memlock_args *a) {
+        if (!rule || !rule->memlock.present || !rule->memlock.unlimited_max)
+                return;
+        if (a->soft == UINT64_MAX)
+                a->soft = rule->memlock.max;
+        if (a->hard == UINT64_MAX)
+                a->hard = rule->memlock.max;
+}
+
 static int memlock_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
                          size_t size) {
         memlock_args a;
@@ -78,7 +87,17 @@ static int memlock_check(const policy_rule *rule, const json_value *args, policy
                 return r;
         if (!rule || !rule->memlock.present)
                 return 0; /* args are valid; the caller decides the denial */
+        bool clamped = rule->memlock.unlimited_max && rule->memlock.max != UINT64_MAX &&
+                       (a.soft == UINT64_MAX || a.hard == UINT64_MAX);
+        memlock_args_clamp(rule, &a);
         uint64_t top = a.hard == DELEGATE_LIMIT_KEEP ? a.soft : (a.hard > a.soft ? a.hard : a.soft);
+        if (clamped && top <= rule->memlock.max) {
+                d->allowed = true;
+                snprintf(d->reason, sizeof(d->reason),
+                         "unlimited requested: the rule's \"unlimited\": \"max\" sets its memlock max %s instead",
+                         format_size(rule->memlock.max, b2, sizeof(b2)));
+                return 0;
+        }
         if (top > rule->memlock.max) {
                 d->allowed = false;
                 snprintf(d->reason, sizeof(d->reason), "requested %s exceeds the rule's memlock max %s",
@@ -447,8 +466,9 @@ int policy_decide(const policy *p, const policy_subject *s, const char *op, cons
                 d->allowed = false;
                 d->rule = NULL;
                 snprintf(d->reason, sizeof(d->reason),
-                         "no rule matches uid %u, cgroup '%s', vm '%s'%s (default deny)", (unsigned) s->uid,
-                         s->cgroup ? s->cgroup : "", s->vm ? s->vm : "", s->via == POLICY_VIA_DBUS ? " via dbus" : "");
+                         "no rule matches uid %u, cgroup '%s', vm '%s'%s%s (default deny)", (unsigned) s->uid,
+                         s->cgroup ? s->cgroup : "", s->vm ? s->vm : "", s->via != POLICY_VIA_SOCKET ? " via " : "",
+                         s->via != POLICY_VIA_SOCKET ? policy_via_name(s->via) : "");
                 return 0;
         }
         d->rule = r;

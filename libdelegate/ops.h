@@ -21,6 +21,8 @@ typedef struct memlock_args {
 
 /* Parse memlock.set args; -EINVAL with @msg saying what is wrong. */
 int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, size_t size);
+/* A rule with "unlimited": "max": an unlimited soft or hard limit in @a becomes the rule's max. */
+void memlock_args_clamp(const policy_rule *rule, memlock_args *a);
 
 #define CGROUP_MOVE_MAX_TIDS 1024
 
@@ -160,6 +162,10 @@ int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_de
 int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
 int kvmi_detach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size);
+/* unotify.attach (ops-unotify.c): {"listener": N}, the index of delegate-run's seccomp listener among the fds */
+int unotify_attach_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size);
+int unotify_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
+                         size_t size);
 /* manage.*: the broker's own management, decided like operations but only
  * ever asked over D-Bus, never a socket request. */
 bool op_is_bus_only(const char *name);

@@ -172,7 +172,7 @@ static int parse_globs(load_ctx *c, const json_value *v, const char *what, bool 
 }
 
 const char *policy_via_name(policy_via v) {
-        return v == POLICY_VIA_DBUS ? "dbus" : "socket";
+        return v == POLICY_VIA_DBUS ? "dbus" : v == POLICY_VIA_SECCOMP ? "seccomp" : "socket";
 }
 
 int policy_via_from_name(const char *s, policy_via *ret) {
@@ -180,6 +180,8 @@ int policy_via_from_name(const char *s, policy_via *ret) {
                 *ret = POLICY_VIA_SOCKET;
         else if (streq(s, "dbus"))
                 *ret = POLICY_VIA_DBUS;
+        else if (streq(s, "seccomp"))
+                *ret = POLICY_VIA_SECCOMP;
         else
                 return -EINVAL;
         return 0;
@@ -229,7 +231,7 @@ static int parse_match(load_ctx *c, const json_value *v, policy_rule *r) {
                         q = parse_globs(c, m->value, "vm", false, &r->vms, &r->n_vms);
                 else if (streq(m->key, "via")) {
                         /* bit i is policy_via i */
-                        static const char *const vias[] = { "socket", "dbus", NULL };
+                        static const char *const vias[] = { "socket", "dbus", "seccomp", NULL };
                         q = parse_name_set(c, m->value, "via", vias, &r->via_mask);
                 } else
                         q = perr(c, m->line, m->column, "unknown match key '%s' (allowed: uid, gid, cgroup, vm, via)",
@@ -253,8 +255,14 @@ static int parse_memlock(load_ctx *c, const json_value *v, policy_rule *r) {
                                 return PERR_AT(c, m->value,
                                                "memlock max must be bytes or a size like \"64G\" or \"unlimited\"");
                         have_max = true;
+                } else if (streq(m->key, "unlimited")) {
+                        if (!json_is_string(m->value) ||
+                            (!streq(m->value->string.str, "deny") && !streq(m->value->string.str, "max")))
+                                return PERR_AT(c, m->value, "memlock unlimited must be \"deny\" or \"max\"");
+                        r->memlock.unlimited_max = streq(m->value->string.str, "max");
                 } else
-                        return perr(c, m->line, m->column, "unknown memlock key '%s' (allowed: max)", m->key);
+                        return perr(c, m->line, m->column, "unknown memlock key '%s' (allowed: max, unlimited)",
+                                    m->key);
         }
         if (!have_max)
                 return PERR_AT(c, v, "memlock section needs \"max\"");

@@ -23,6 +23,7 @@
 typedef enum policy_via {
         POLICY_VIA_SOCKET = 0, /* the default: the broker's socket */
         POLICY_VIA_DBUS = 1,   /* a D-Bus method call */
+        POLICY_VIA_SECCOMP = 2, /* a syscall of a program run by delegate-run(1), seccomp user notification */
 } policy_via;
 
 /* What a "manage" section may grant to D-Bus callers (delegate-policy(5)). */
@@ -80,6 +81,7 @@ typedef struct policy_rule {
         struct {
                 bool present;
                 uint64_t max;
+                bool unlimited_max; /* "unlimited": "max": a request for unlimited gets max instead of a denial */
         } memlock;
         struct {
                 bool present;
@@ -230,9 +232,9 @@ void policy_bridge_clear(policy_rule *r);
 #define POLICY_TAP_MTU_MIN 68
 #define POLICY_TAP_MTU_MAX 65535
 #define POLICY_BRIDGE_DEFAULT_MAX_DEVICES 1
-/* "socket", "dbus" */
+/* "socket", "dbus", "seccomp" */
 const char *policy_via_name(policy_via v);
-/* -EINVAL for anything but "socket" or "dbus" */
+/* -EINVAL for anything but "socket", "dbus" or "seccomp" */
 int policy_via_from_name(const char *s, policy_via *ret);
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */

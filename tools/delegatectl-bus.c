@@ -192,7 +192,7 @@ static int cmd_revoke(sd_bus *bus, const char *id) {
         return 0;
 }
 
-/* explain OP [ARGS-JSON] --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] */
+/* explain OP [ARGS-JSON] --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus|seccomp] */
 static int cmd_explain(sd_bus *bus, const bus_explain *x) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(msg_unrefp) sd_bus_message *m = NULL, *reply = NULL;

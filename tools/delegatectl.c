@@ -56,7 +56,7 @@ static void help(void) {
                "  status                                API version, policy generation, sessions\n"
                "  sessions                              list the sessions\n"
                "  session ID                            one session's state\n"
-               "  explain --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus] OP [ARGS-JSON]\n"
+               "  explain --uid U [--gid G] --cgroup C [--vm V] [--via socket|dbus|seccomp] OP [ARGS-JSON]\n"
                "                                        which rule decides OP, asked of the broker\n"
                "  reload                                reload the broker's policy\n"
                "  revoke ID                             undo a session's delegations and close it\n"

@@ -65,6 +65,7 @@ binaries = [
     ("broker/delegate-broker", "delegate-broker.8.scd"),
     ("launcher/delegate-launcher", "delegate-launcher.1.scd"),
     ("tools/delegatectl", "delegatectl.1.scd"),
+    ("tools/delegate-run", "delegate-run.1.scd"),
 ]
 for exe, page in binaries:
     have = help_options(os.path.join(build, exe))

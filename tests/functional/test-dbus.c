@@ -383,7 +383,7 @@ static void bus_api(harness *h) {
         tap_ok(evaluate(bus, "memlock.set", "{}", 1000, "x", "", "socket", rule, reason, e) < 0, "relative cgroup");
         tap_has_str(e, "must start with '/'", "is InvalidArgs");
         tap_ok(evaluate(bus, "memlock.set", "{}", 1000, "/x", "", "tcp", rule, reason, e) < 0, "bad via");
-        tap_has_str(e, "via 'tcp' must be 'socket' or 'dbus'", "is InvalidArgs");
+        tap_has_str(e, "via 'tcp' must be 'socket', 'dbus' or 'seccomp'", "is InvalidArgs");
         tap_ok(call(bus, NULL, e, sizeof(e), "Evaluate", "ssa{sv}", "ping", "", 1, "uid", "s", "0") < 0,
                "subject uid as a string");
         tap_has_str(e, "subject 'uid' must be a 'u'", "is InvalidArgs");

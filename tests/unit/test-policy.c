@@ -189,7 +189,7 @@ static void test_broken(void) {
         broken(RULE("{ \"name\": \"a\", \"memlock\": { \"max\": -1 } }"), 3, 48, "memlock max must be bytes",
                "negative size");
         broken(RULE("{ \"name\": \"a\", \"memlock\": { \"max\": \"1G\", \"min\": 0 } }"), 3, 54,
-               "unknown memlock key 'min' (allowed: max)", "unknown memlock key");
+               "unknown memlock key 'min' (allowed: max, unlimited)", "unknown memlock key");
         broken(RULE("{ \"name\": \"bad name!\" }"), 3, 23, "rule name must be 1-64 characters of [A-Za-z0-9._-]",
                "rule name with a space");
         broken(RULE("{ \"name\": \"\" }"), 3, 23, "rule name must be 1-64 characters", "empty rule name");
@@ -780,6 +780,49 @@ static void test_thread_sections(void) {
                  "sched.set: CPU list 'x'", "bad cpus");
 }
 
+/* --- via seccomp and the memlock "unlimited" answer (delegate-run) --- */
+
+static const char seccomp_policy[] =
+        "{\"version\":1,\"rules\":[\n"
+        "{\"name\":\"clamp\",\"match\":{\"uid\":1000,\"via\":\"seccomp\"},"
+        "\"memlock\":{\"max\":\"1G\",\"unlimited\":\"max\"}},\n"
+        "{\"name\":\"deny\",\"match\":{\"uid\":2000,\"via\":[\"seccomp\"]},"
+        "\"memlock\":{\"max\":\"1G\",\"unlimited\":\"deny\"}},\n"
+        "{\"name\":\"socket\",\"match\":{\"uid\":1000},\"memlock\":{\"max\":\"2G\"}}\n"
+        "]}";
+
+static decide_result decide_via(const policy *p, uid_t uid, policy_via via, const char *op, const char *args);
+
+static void test_seccomp_unlimited(void) {
+        _cleanup_policy_ policy *p = policy_new();
+        tap_is_int(load(p, "s.json", seccomp_policy, NULL), 0, "a policy with via seccomp and memlock unlimited loads");
+        tap_ok(p->rules[0].memlock.unlimited_max && !p->rules[1].memlock.unlimited_max, "unlimited max/deny parse");
+        decided(decide_via(p, 1000, POLICY_VIA_SECCOMP, "memlock.set", "{\"pid\":0,\"soft\":\"unlimited\",\"hard\":\"unlimited\"}"),
+                true, "clamp", "sets its memlock max 1 GiB instead", "\"unlimited\": \"max\" allows unlimited as max");
+        decided(decide_via(p, 1000, POLICY_VIA_SECCOMP, "memlock.set", "{\"pid\":0,\"soft\":\"2G\"}"), false, "clamp",
+                "exceeds the rule's memlock max", "a finite request above max is still denied");
+        decided(decide_via(p, 2000, POLICY_VIA_SECCOMP, "memlock.set", "{\"pid\":0,\"soft\":\"unlimited\"}"), false,
+                "deny", "exceeds the rule's memlock max", "\"unlimited\": \"deny\" denies");
+        decided(decide_via(p, 1000, POLICY_VIA_SOCKET, "memlock.set", "{\"pid\":0,\"soft\":\"2G\"}"), true, "socket",
+                "within", "via socket the seccomp rule does not match");
+        decided(decide_via(p, 2000, POLICY_VIA_SOCKET, "memlock.set", "{\"pid\":0,\"soft\":1}"), false, NULL,
+                "(default deny)", "nothing for uid 2000 over the socket");
+        decided(decide_via(p, 3000, POLICY_VIA_SECCOMP, "memlock.set", "{\"pid\":0,\"soft\":1}"), false, NULL,
+                "via seccomp (default deny)", "default deny says via seccomp");
+        memlock_args a = { .soft = UINT64_MAX, .hard = UINT64_MAX };
+        memlock_args_clamp(&p->rules[0], &a);
+        tap_ok(a.soft == 1ULL << 30 && a.hard == 1ULL << 30, "memlock_args_clamp() sets max for unlimited");
+        a = (memlock_args) { .soft = UINT64_MAX, .hard = UINT64_MAX };
+        memlock_args_clamp(&p->rules[1], &a);
+        tap_ok(a.soft == UINT64_MAX, "... and not with \"unlimited\": \"deny\"");
+        policy_via v;
+        tap_ok(policy_via_from_name("seccomp", &v) == 0 && v == POLICY_VIA_SECCOMP &&
+                       streq(policy_via_name(POLICY_VIA_SECCOMP), "seccomp"),
+               "via seccomp names");
+        broken(RULE("{\"name\":\"a\",\"memlock\":{\"max\":1,\"unlimited\":\"yes\"}}"), 3, 56,
+               "memlock unlimited must be \"deny\" or \"max\"", "a bad memlock unlimited");
+}
+
 /* --- via and manage (D-Bus callers) --- */
 
 static const char via_policy[] = "{\"version\":1,\"rules\":[\n"
@@ -844,7 +887,7 @@ static void test_via_manage(void) {
                "via names parse");
 
         broken(RULE("{\"name\":\"a\",\"match\":{\"via\":\"tcp\"}}"), 3, 40,
-               "unknown via 'tcp' (allowed: socket, dbus)", "unknown via");
+               "unknown via 'tcp' (allowed: socket, dbus, seccomp)", "unknown via");
         broken(RULE("{\"name\":\"a\",\"match\":{\"via\":[]}}"), 3, 40, "via list is empty", "empty via list");
         broken(RULE("{\"name\":\"a\",\"manage\":[\"inspect\",\"rm\"]}"), 3, 45,
                "unknown manage action 'rm' (allowed: inspect, evaluate, reload, revoke)", "unknown manage action");
@@ -862,6 +905,7 @@ int main(void) {
         test_thread_sections();
         test_decide();
         test_via_manage();
+        test_seccomp_unlimited();
         rmdir(tmpdir);
         return tap_done();
 }

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-unotify.c - syscalls of unmodified programs, delegated through
+ * seccomp user notification: the listener delegate-run(1) hands over with
+ * unotify.attach, read on the event loop, one per session.
+ *
+ * Each notification becomes a request of the operation it amounts to
+ * (memlock.set, sched.set, tap.create), decided by the same policy code,
+ * audited with via=seccomp and carried out by the same operation code as
+ * over the socket; its reply answers the syscall.  Safety, in order:
+ *   - the arguments behind pointers are read once (process_vm_readv) and
+ *     only that copy is looked at and acted on;
+ *   - SECCOMP_IOCTL_NOTIF_ID_VALID after reading: the pid that was read
+ *     from still is the caller, blocked in that very syscall;
+ *   - pids and tids the caller names are read in the caller's pid
+ *     namespace and translated to the session's (whose descendants, inside
+ *     its pod cgroup, the operations accept as targets);
+ *   - a call the broker acted on is answered, never continued; CONTINUE
+ *     only for calls it leaves to the kernel to judge with the caller's own
+ *     rights (a limit other than RLIMIT_MEMLOCK, a non-realtime policy, a
+ *     device the policy does not give: the kernel says EPERM or lets the
+ *     caller use what it owns);
+ *   - a session has at most UNOTIFY_MAX_INFLIGHT calls in progress and is
+ *     read UNOTIFY_BATCH at a time: beyond, its callers wait in the kernel
+ *     while the other sessions are served.  Nothing here waits for a caller:
+ *     reads of its memory do not block (an unprivileged pod's userfaultfd
+ *     only handles its own user-mode faults), slow steps run in helpers.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/audit.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <syslog.h>
+
+#include "broker-unotify.h"
+#include "proc.h"
+
+#ifndef SCHED_RESET_ON_FORK
+#define SCHED_RESET_ON_FORK 0x40000000
+#endif
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+#define MAX_DESCENDANTS 4096
+
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+int unotify_read(const unotify_call *call, uint64_t addr, void *buf, size_t len) {
+        struct iovec local = { buf, len }, remote = { (void *) (uintptr_t) addr, len };
+        if (addr == 0)
+                return -EFAULT;
+        ssize_t n = process_vm_readv(call->n.pid, &local, 1, &remote, 1, 0);
+        if (n < 0)
+                return negative_errno();
+        return (size_t) n == len ? 0 : -EFAULT;
+}
+
+int unotify_write(const unotify_call *call, uint64_t addr, const void *buf, size_t len) {
+        struct iovec local = { (void *) buf, len }, remote = { (void *) (uintptr_t) addr, len };
+        if (!unotify_valid(call)) /* the tid could be someone else's by now */
+                return -ESRCH;
+        ssize_t n = process_vm_writev(call->n.pid, &local, 1, &remote, 1, 0);
+        if (n < 0)
+                return negative_errno();
+        return (size_t) n == len ? 0 : -EFAULT;
+}
+
+bool unotify_valid(const unotify_call *call) {
+        uint64_t id = call->n.id;
+        return ioctl(call->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+static void send_resp(const unotify_call *call, struct seccomp_notif_resp *resp) {
+        if (ioctl(call->listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
+                log_msg(NULL, LOG_WARNING, "seccomp: cannot answer %s of tid %d: %m", call->syscall,
+                        (int) call->n.pid);
+}
+
+void unotify_answer(const unotify_call *call, int64_t val, int error) {
+        struct seccomp_notif_resp resp = { .id = call->n.id, .val = error ? 0 : val, .error = error ? -error : 0 };
+        send_resp(call, &resp);
+}
+
+void unotify_continue(const unotify_call *call) {
+        struct seccomp_notif_resp resp = { .id = call->n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+        if (call->u)
+                call->u->n_continued++;
+        send_resp(call, &resp);
+}
+
+/* The session's listener may read again when a call ends below the bound. */
+static void unotify_done(unotify *u) {
+        if (!u)
+                return;
+        if (u->inflight > 0)
+                u->inflight--;
+        if (u->src && u->inflight < UNOTIFY_MAX_INFLIGHT)
+                sd_event_source_set_enabled(u->src, SD_EVENT_ON);
+}
+
+static unotify_call *call_new(unotify *u, const struct seccomp_notif *n) {
+        unotify_call *call = calloc(1, sizeof(*call));
+        if (!call)
+                return NULL;
+        call->listener = fcntl(u->fd, F_DUPFD_CLOEXEC, 3);
+        if (call->listener < 0) {
+                free(call);
+                return NULL;
+        }
+        call->u = u;
+        call->n = *n;
+        call->tun_fd = call->sock_fd = -EBADF;
+        u->inflight++;
+        return call;
+}
+
+void unotify_call_free(unotify_call *call) {
+        if (!call)
+                return;
+        unotify_done(call->u);
+        safe_close(call->listener);
+        safe_close(call->tun_fd);
+        safe_close(call->sock_fd);
+        explicit_bzero(call, sizeof(*call));
+        free(call);
+}
+
+/* An errno the caller's program knows from this syscall: what it would have got without us. */
+static int reply_errno(const reply_info *r) {
+        if (r->code == ERR_DENIED || r->code == ERR_RATE_LIMITED || r->errno_value == EACCES)
+                return EPERM;
+        if (r->code == ERR_NOT_FOUND)
+                return ESRCH;
+        return r->errno_value > 0 && r->errno_value < 4096 ? r->errno_value : EPERM;
+}
+
+static uint64_t limit_of(const json_value *v) {
+        uint64_t x = RLIM_INFINITY;
+        if (v && !json_is_string(v) && json_to_u64(v, &x) < 0)
+                x = RLIM_INFINITY;
+        return x;
+}
+
+static void call_reply(request *req, const reply_info *r) {
+        unotify_call *call = req->origin_data;
+        if (!call)
+                return;
+        if (call->ioctl_cmd)
+                return unotify_tap_reply(req, r);
+        if (!r->ok)
+                return unotify_answer(call, 0, reply_errno(r));
+        if (call->old_ptr) {
+                /* prlimit64's old limits, from the operation's own reading */
+                _cleanup_json_ json_value *v = NULL;
+                json_parse_error je;
+                const json_value *old = NULL;
+                if (json_parse(r->result_json, strlen(r->result_json), false, &v, &je) == 0)
+                        old = json_get(v, "old");
+                struct rlimit o = { limit_of(json_get(old, "soft")), limit_of(json_get(old, "hard")) };
+                if (!old || unotify_write(call, call->old_ptr, &o, sizeof(o)) < 0)
+                        return unotify_answer(call, 0, EFAULT);
+        }
+        unotify_answer(call, 0, 0);
+}
+
+/* Freed without a reply (the broker stops): the caller must not wait for nobody. */
+static void call_release(request *req) {
+        unotify_call *call = req->origin_data;
+        if (!call)
+                return;
+        if (req->b->exiting)
+                unotify_answer(call, 0, EINTR);
+        req->origin_data = NULL;
+        unotify_call_free(call);
+}
+
+static const request_origin unotify_origin = { .reply = call_reply, .release = call_release };
+
+int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, op_run_fn run) {
+        client *c = call->u ? call->u->c : NULL;
+        json_parse_error je;
+        if (!c)
+                return -ECONNRESET;
+        request *req = request_new(c->b, &unotify_origin);
+        if (!req)
+                return -ENOMEM;
+        int r = caller_from_client(&req->who, c);
+        if (r >= 0 && !(req->op = strdup(op)))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = json_parse(args_json, strlen(args_json), false, &req->args, &je);
+        if (r < 0) {
+                request_free(req);
+                return r < 0 ? r : -EINVAL;
+        }
+        req->who.via_seccomp = true;
+        req->who.pid = call->tgid; /* the audit names the process that made the call */
+        req->c = c;
+        req->peer = client_peer(c);
+        req->has_peer = true;
+        req->next = c->acting;
+        c->acting = req;
+        req->origin_data = call;
+        log_msg(c->b, LOG_DEBUG, "session %llu: seccomp: %s of tid %d as %s %s", (unsigned long long) c->session,
+                call->syscall, (int) call->n.pid, op, args_json);
+        request_dispatch_run(req, run);
+        return 0;
+}
+
+/*
+ * @id, a pid (or with @tid a thread id) the caller named in its own pid
+ * namespace, as the session's peer names it; 0 stands for the caller
+ * itself (its process, or with @tid its calling thread).  A caller in the
+ * session's namespace names processes as the session does; one in a
+ * nested namespace can only name itself and what lies below it.
+ */
+static int translate(const unotify_call *call, const client *c, pid_t id, bool tid, pid_t *ret) {
+        pid_t ns[PROC_MAX_NSPID];
+        size_t n;
+        int r;
+        if (id < 0)
+                return -EINVAL;
+        if (id == 0)
+                return tid ? proc_task_nstid(call->tgid, call->n.pid, c->ns_level, ret)
+                           : (r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n)) < 0 ? r
+                           : n <= c->ns_level                                          ? -ESRCH
+                                                                                       : (*ret = ns[c->ns_level], 0);
+        r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n);
+        if (r < 0)
+                return r;
+        if (n <= c->ns_level)
+                return -ESRCH;
+        size_t level = n - 1;
+        if (level == c->ns_level) {
+                *ret = id;
+                return 0;
+        }
+        /* nested: the caller and its descendants, by their ids at the caller's level */
+        _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
+        size_t head = 0, nq = 0;
+        if (!q)
+                return -ENOMEM;
+        q[nq++] = call->tgid;
+        for (; head < nq; head++) {
+                pid_t p = q[head], x;
+                if (!tid) {
+                        size_t k;
+                        if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > level && ns[level] == id) {
+                                *ret = ns[c->ns_level];
+                                return 0;
+                        }
+                } else {
+                        char path[64];
+                        snprintf(path, sizeof(path), "/proc/%d/task", (int) p);
+                        _cleanup_(closedirp) DIR *d = opendir(path);
+                        for (struct dirent *de; d && (de = readdir(d));) {
+                                pid_t t = (pid_t) atoi(de->d_name);
+                                if (t > 0 && proc_task_nstid(p, t, level, &x) == 0 && x == id)
+                                        return proc_task_nstid(p, t, c->ns_level, ret);
+                        }
+                }
+                proc_children(p, q, MAX_DESCENDANTS, &nq);
+        }
+        return -ESRCH;
+}
+
+/* prlimit64(pid, RLIMIT_MEMLOCK, new, old) and setrlimit(RLIMIT_MEMLOCK, new): memlock.set */
+static void on_rlimit(unotify_call *call, pid_t pid, uint64_t new_ptr, uint64_t old_ptr) {
+        client *c = call->u->c;
+        struct rlimit nl;
+        char args[160], soft[32], hard[32];
+        pid_t target;
+        int r = unotify_read(call, new_ptr, &nl, sizeof(nl));
+        if (r < 0)
+                return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
+        if (!unotify_valid(call))
+                return unotify_call_free(call);
+        r = translate(call, c, pid, false, &target);
+        if (r < 0)
+                return unotify_answer(call, 0, r == -ENOMEM ? ENOMEM : ESRCH), unotify_call_free(call);
+        if (nl.rlim_cur == RLIM_INFINITY)
+                snprintf(soft, sizeof(soft), "\"unlimited\"");
+        else
+                snprintf(soft, sizeof(soft), "%" PRIu64, (uint64_t) nl.rlim_cur);
+        uint64_t cur_soft, cur_hard;
+        pid_t self;
+        if ((pid == 0 || (proc_task_nstid(call->tgid, call->tgid, c->ns_level, &self) == 0 && self == target)) &&
+            proc_memlock_limits(call->tgid, &cur_soft, &cur_hard) == 0 && cur_hard == (uint64_t) nl.rlim_max)
+                hard[0] = 0; /* the caller's own hard limit, unchanged: nothing to grant (memlock.set keeps it) */
+        else if (nl.rlim_max == RLIM_INFINITY)
+                snprintf(hard, sizeof(hard), "\"unlimited\"");
+        else
+                snprintf(hard, sizeof(hard), "%" PRIu64, (uint64_t) nl.rlim_max);
+        if (nl.rlim_cur > nl.rlim_max) /* RLIM_INFINITY is the largest value */
+                return unotify_answer(call, 0, EINVAL), unotify_call_free(call); /* as the kernel says */
+        if (hard[0])
+                snprintf(args, sizeof(args), "{\"pid\":%d,\"soft\":%s,\"hard\":%s}", (int) target, soft, hard);
+        else
+                snprintf(args, sizeof(args), "{\"pid\":%d,\"soft\":%s}", (int) target, soft);
+        call->old_ptr = old_ptr;
+        if (unotify_dispatch(call, "memlock.set", args, NULL) < 0)
+                return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
+}
+
+/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
+typedef struct sched_attr_v0 {
+        uint32_t size;
+        uint32_t sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+} sched_attr_v0;
+
+/* sched_setscheduler()/sched_setattr() to fifo or rr: sched.set (which adds SCHED_RESET_ON_FORK) */
+static void on_sched(unotify_call *call, pid_t tid, int sched_policy, int priority) {
+        client *c = call->u->c;
+        char args[128];
+        pid_t target;
+        int r = translate(call, c, tid, true, &target);
+        if (r < 0)
+                return unotify_answer(call, 0, r == -ENOMEM ? ENOMEM : ESRCH), unotify_call_free(call);
+        if (priority < 1 || priority > 99)
+                return unotify_answer(call, 0, EINVAL), unotify_call_free(call); /* as the kernel says */
+        snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"%s\",\"priority\":%d}", (int) target,
+                 sched_policy == SCHED_FIFO ? "fifo" : "rr", priority);
+        if (unotify_dispatch(call, "sched.set", args, NULL) < 0)
+                return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
+}
+
+static void on_setscheduler(unotify_call *call) {
+        int sp = (int) call->n.data.args[1] & ~SCHED_RESET_ON_FORK, prio;
+        if (sp != SCHED_FIFO && sp != SCHED_RR)
+                return unotify_continue(call), unotify_call_free(call);
+        if (unotify_read(call, call->n.data.args[2], &prio, sizeof(prio)) < 0)
+                return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
+        if (!unotify_valid(call))
+                return unotify_call_free(call);
+        on_sched(call, (pid_t) call->n.data.args[0], sp, prio);
+}
+
+static void on_setattr(unotify_call *call) {
+        sched_attr_v0 a;
+        if (call->n.data.args[2] != 0) /* flags: the kernel says EINVAL */
+                return unotify_continue(call), unotify_call_free(call);
+        if (unotify_read(call, call->n.data.args[1], &a, sizeof(a)) < 0)
+                return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
+        if (!unotify_valid(call))
+                return unotify_call_free(call);
+        /* not realtime, or a layout the kernel rejects by itself: its call */
+        if ((a.sched_policy != SCHED_FIFO && a.sched_policy != SCHED_RR) || a.size < sizeof(a))
+                return unotify_continue(call), unotify_call_free(call);
+        if (a.sched_flags & ~(uint64_t) SCHED_FLAG_RESET_ON_FORK) {
+                /* utilization clamps, keep-policy and the like: nothing a rule grants */
+                log_msg(call->u->c->b, LOG_NOTICE,
+                        "session %llu: seccomp: sched_setattr of tid %d with flags 0x%" PRIx64
+                        " beyond SCHED_FLAG_RESET_ON_FORK refused with EPERM",
+                        (unsigned long long) call->u->c->session, (int) call->n.pid, a.sched_flags);
+                return unotify_answer(call, 0, EPERM), unotify_call_free(call);
+        }
+        on_sched(call, (pid_t) call->n.data.args[0], (int) a.sched_policy, (int) a.sched_priority);
+}
+
+/* One notification: decide what it is; every path ends in an answer (or a request that gives one). */
+static void handle(unotify *u, const struct seccomp_notif *n) {
+        unotify_call *call = call_new(u, n);
+        if (!call) {
+                /* cannot even keep track of it: EAGAIN for the caller, nothing done */
+                struct seccomp_notif_resp resp = { .id = n->id, .error = -EAGAIN };
+                ioctl(u->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+                return;
+        }
+        u->n_notified++;
+        const __u64 *a = n->data.args;
+        if (proc_tgid(n->pid, &call->tgid) < 0 || !unotify_valid(call))
+                return unotify_call_free(call); /* gone: nobody to answer */
+#ifdef NATIVE_ARCH
+        if (n->data.arch != NATIVE_ARCH) {
+                call->syscall = "(other arch)";
+                return unotify_continue(call), unotify_call_free(call);
+        }
+#endif
+        switch (n->data.nr) {
+        case SYS_prlimit64:
+                call->syscall = "prlimit64";
+                if (a[1] != RLIMIT_MEMLOCK || a[2] == 0) /* another limit, or only a read */
+                        return unotify_continue(call), unotify_call_free(call);
+                return on_rlimit(call, (pid_t) a[0], a[2], a[3]);
+#ifdef SYS_setrlimit
+        case SYS_setrlimit:
+                call->syscall = "setrlimit";
+                if (a[0] != RLIMIT_MEMLOCK)
+                        return unotify_continue(call), unotify_call_free(call);
+                return on_rlimit(call, 0, a[1], 0);
+#endif
+        case SYS_sched_setscheduler:
+                call->syscall = "sched_setscheduler";
+                return on_setscheduler(call);
+        case SYS_sched_setattr:
+                call->syscall = "sched_setattr";
+                return on_setattr(call);
+        case SYS_ioctl:
+                call->syscall = "ioctl";
+                if ((uint32_t) a[1] == (uint32_t) TUNSETIFF)
+                        return unotify_tunsetiff(call, a[0], a[2]);
+                if ((uint32_t) a[1] == SIOCSIFHWADDR || (uint32_t) a[1] == SIOCSIFFLAGS ||
+                    (uint32_t) a[1] == SIOCSIFMTU)
+                        return unotify_netdev(call, a[0], a[2]);
+                return unotify_continue(call), unotify_call_free(call);
+        default:
+                call->syscall = "(not intercepted)";
+                return unotify_continue(call), unotify_call_free(call);
+        }
+}
+
+/* Stop reading @c's listener; the calls in progress now count against @next (may be NULL). */
+static void unotify_close(client *c, unotify *next) {
+        unotify *u = c->unotify;
+        if (!u)
+                return;
+        /* calls in progress keep their own dup of the listener and answer through it */
+        for (request *r = c->acting; r; r = r->next)
+                if (r->origin == &unotify_origin && r->origin_data) {
+                        ((unotify_call *) r->origin_data)->u = next;
+                        if (next)
+                                next->inflight++;
+                }
+        sd_event_source_disable_unref(u->src);
+        safe_close(u->fd);
+        free(u);
+        c->unotify = NULL;
+}
+
+static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        unotify *u = userdata;
+        client *c = u->c;
+        for (unsigned i = 0; i < UNOTIFY_BATCH; i++) {
+                if (u->inflight >= UNOTIFY_MAX_INFLIGHT) {
+                        /* its callers wait in the kernel; the others are served meanwhile */
+                        sd_event_source_set_enabled(u->src, SD_EVENT_OFF);
+                        return 0;
+                }
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
+                        if (p.revents & (POLLHUP | POLLERR)) {
+                                /* every process under the filter is gone */
+                                log_msg(c->b, LOG_INFO,
+                                        "session %llu: seccomp listener closed: its programs exited (%" PRIu64
+                                        " calls notified, %" PRIu64 " left to the kernel)",
+                                        (unsigned long long) c->session, u->n_notified, u->n_continued);
+                                unotify_close(c, NULL);
+                        }
+                        return 0;
+                }
+                struct seccomp_notif n;
+                memset(&n, 0, sizeof(n));
+                if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+                        if (errno == ENOENT || errno == EINTR) /* the caller was interrupted meanwhile */
+                                continue;
+                        log_msg(c->b, LOG_WARNING, "session %llu: seccomp listener: %m; closed",
+                                (unsigned long long) c->session);
+                        unotify_close(c, NULL);
+                        return 0;
+                }
+                handle(u, &n);
+                if (!c->unotify)
+                        return 0;
+        }
+        return 0;
+}
+
+void unotify_session_end(client *c) {
+        unotify_close(c, NULL);
+}
+
+void unotify_state_gen(const client *c, yajl_gen g) {
+        yajl_gen_map_open(g);
+        json_gen_kv_bool(g, "attached", c->unotify != NULL);
+        json_gen_kv_u64(g, "notified", c->unotify ? c->unotify->n_notified : 0);
+        json_gen_kv_u64(g, "continued", c->unotify ? c->unotify->n_continued : 0);
+        json_gen_kv_u64(g, "in_progress", c->unotify ? c->unotify->inflight : 0);
+        yajl_gen_map_close(g);
+}
+
+/* unotify.attach: {"listener": 0}, the index of the seccomp listener among the request's fds. */
+void op_unotify_attach(request *req, const policy_decision *d) {
+        client *c = req->c;
+        int64_t index;
+        char msg[256];
+        if (!c || req->who.via_bus)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                           "unotify.attach: only a session's own process hands over its listener");
+        if (unotify_attach_args_parse(req->args, &index, msg, sizeof(msg)) < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
+        if ((size_t) index >= req->n_fds)
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "unotify.attach: \"listener\" is fd index %" PRIi64
+                                           " but the request carried %zu fd(s)",
+                                           index, req->n_fds);
+        uint64_t probe = 0;
+        /* a seccomp listener knows SECCOMP_IOCTL_NOTIF_ID_VALID (ENOENT for an id it does not hold) */
+        if (ioctl(req->fds[index], SECCOMP_IOCTL_NOTIF_ID_VALID, &probe) == 0 || errno != ENOENT)
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "unotify.attach: fd %" PRIi64 " is not a seccomp listener (one made with "
+                                           "SECCOMP_FILTER_FLAG_NEW_LISTENER)",
+                                           index);
+        unotify *u = calloc(1, sizeof(*u));
+        if (!u)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        u->c = c;
+        u->fd = TAKE_FD(req->fds[index]);
+        int r = sd_event_add_io(c->b->event, &u->src, u->fd, EPOLLIN, on_listener, u);
+        if (r < 0) {
+                safe_close(u->fd);
+                free(u);
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot watch the listener: %s", strerror(-r));
+        }
+        bool again = c->unotify != NULL;
+        unotify_close(c, u); /* its calls in progress still end, counted here */
+        c->unotify = u;
+        log_msg(c->b, LOG_INFO, "session %llu: seccomp listener %s (pid %d)", (unsigned long long) c->session,
+                again ? "replaced" : "attached", (int) c->cred.pid);
+        request_reply_result(req,
+                             "{\"attached\":true,\"intercepted\":[\"prlimit64\",\"setrlimit\",\"sched_setscheduler\","
+                             "\"sched_setattr\",\"ioctl\"]}",
+                             NULL, 0);
+}

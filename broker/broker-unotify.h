@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-unotify.h - syscalls of unmodified programs, delegated through
+ * seccomp user notification (delegate-run(1)): shared by the listener loop
+ * (broker-unotify.c) and the TAP calls (broker-unotify-tap.c).
+ */
+#pragma once
+
+#include <linux/seccomp.h>
+#include <stdint.h>
+
+#include "broker.h"
+
+#ifndef TUNSETIFF
+#include <linux/if_tun.h>
+#endif
+
+#define UNOTIFY_MAX_INFLIGHT 16 /* notifications one session's listener may have in progress */
+#define UNOTIFY_BATCH 8         /* notifications taken per wake-up, so that sessions take turns */
+
+/* A session's listener. */
+struct unotify {
+        client *c;
+        int fd;
+        sd_event_source *src;
+        unsigned inflight;
+        uint64_t n_notified, n_continued;
+};
+
+/* One notification being served: the origin data of its request. */
+typedef struct unotify_call {
+        unotify *u;           /* NULL once the session's listener is gone */
+        int listener;         /* our own dup: the answer goes out even if the session ended */
+        struct seccomp_notif n;
+        pid_t tgid;           /* the caller's process (our pid namespace) */
+        const char *syscall;  /* for messages */
+        /* what to do with a successful answer */
+        uint64_t old_ptr;     /* prlimit64: where the old limits go (0: nowhere) */
+        uint64_t ifr_ptr;     /* TUNSETIFF: where the name goes back */
+        char devname[16];      /* the ifreq's device name, NUL-terminated */
+        int tun_fd;           /* TUNSETIFF: our copy of the caller's fd */
+        int sock_fd;          /* SIOCSIF*: our copy of the caller's socket */
+        uint32_t ioctl_cmd;
+        unsigned char ifrbuf[40]; /* the struct ifreq as read */
+        uid_t owner;          /* TUNSETIFF: the session's uid, which owns the device */
+        bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
+        bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
+} unotify_call;
+
+/* Read @len bytes at @addr of the caller of @call into @buf; -EFAULT and friends. */
+int unotify_read(const unotify_call *call, uint64_t addr, void *buf, size_t len);
+/* Write them back (the results a syscall returns through a pointer). */
+int unotify_write(const unotify_call *call, uint64_t addr, const void *buf, size_t len);
+/* Is the notification still waiting (its caller has not gone or been interrupted)? */
+bool unotify_valid(const unotify_call *call);
+/* Answer: @error 0 and @val, or a positive errno. Consumes nothing. */
+void unotify_answer(const unotify_call *call, int64_t val, int error);
+/* Let the kernel judge the call as if nothing intercepted it. */
+void unotify_continue(const unotify_call *call);
+/*
+ * A request for @op with @args_json (built by the caller, its values
+ * checked) acting for @call's session, decided and carried out like the
+ * same operation over the socket; @call becomes the request's (answered by
+ * unotify_reply() unless @run is given, which then runs instead of the
+ * operation's own step with the decision).  Returns 0, or -errno when no
+ * request could be made (then @call is still the caller's).
+ */
+int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, op_run_fn run);
+/* Free @call (its request ended). */
+void unotify_call_free(unotify_call *call);
+
+/* broker-unotify-tap.c: ioctl(TUNSETIFF) and SIOCSIFHWADDR/SIOCSIFFLAGS/SIOCSIFMTU. */
+void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg);
+void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg);
+/* The reply of a request that unotify_dispatch() started with a @run of broker-unotify-tap.c. */
+void unotify_tap_reply(request *req, const reply_info *r);
