@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <systemd/sd-bus.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "config.h"
 #include "proc.h"
@@ -88,22 +89,19 @@ static int bus_caller(sd_bus_message *m, caller *ret, sd_bus_error *error) {
 }
 
 /* Ask the policy whether @who may do the management action @op; audit it. */
-static int authorize(broker *b, const caller *who, const char *op, sd_bus_error *error) {
+static int authorize(broker *b, const caller *who, const op_desc *op, sd_bus_error *error) {
         policy_subject s = caller_subject(who);
         policy_decision d;
-        char msg[512];
-        int r = policy_decide(b->policy, &s, op, NULL, &d, msg, sizeof(msg), NULL, NULL);
-        if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "%s", msg);
-        audit_decision(b, who, op, NULL, &d);
+        policy_decide_parsed(b->policy, &s, op, NULL, &d, NULL, NULL);
+        audit_decision(b, who, op->name, NULL, &d);
         if (!d.allowed)
-                return sd_bus_error_setf(error, BUS_ERROR_DENIED, "%s: %s (rule '%s')", op, d.reason,
+                return sd_bus_error_setf(error, BUS_ERROR_DENIED, "%s: %s (rule '%s')", op->name, d.reason,
                                          d.rule ? d.rule->name : "(default deny)");
         return 0;
 }
 
 /* The caller of @m, allowed to do @op, or an error reply. */
-static int caller_may(sd_bus_message *m, broker *b, const char *op, caller *ret, sd_bus_error *error) {
+static int caller_may(sd_bus_message *m, broker *b, const op_desc *op, caller *ret, sd_bus_error *error) {
         int r = bus_caller(m, ret, error);
         if (r < 0)
                 return r;
@@ -127,13 +125,12 @@ static int find_session(broker *b, const char *id, client **ret, sd_bus_error *e
 /* --- sessions --- */
 
 static int append_counts(sd_bus_message *reply, const client *c) {
-        size_t n;
-        const session_hook *h = session_hook_list(&n);
         int r = sd_bus_message_open_container(reply, 'a', "{st}");
         if (r >= 0)
                 r = sd_bus_message_append(reply, "{st}{st}", "allowed", c->n_allowed, "denied", c->n_denied);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = sd_bus_message_append(reply, "{st}", h[i].name, (uint64_t) h[i].count(c));
+        SESSION_HOOKS_FOREACH(h)
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{st}", h->name, (uint64_t) h->count(c));
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
@@ -143,7 +140,7 @@ static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error 
         broker *b = userdata;
         _cleanup_(callerp) caller who = {};
         _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r = caller_may(m, b, "manage.inspect", &who, error);
+        int r = caller_may(m, b, &op_manage_inspect, &who, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_new_method_return(m, &reply);
@@ -181,7 +178,7 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
         int r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
-        r = caller_may(m, b, "manage.inspect", &who, error);
+        r = caller_may(m, b, &op_manage_inspect, &who, error);
         if (r < 0)
                 return r;
         r = find_session(b, id, &c, error);
@@ -229,7 +226,7 @@ static int method_revoke_session(sd_bus_message *m, void *userdata, sd_bus_error
         int r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
-        r = caller_may(m, b, "manage.revoke", &who, error);
+        r = caller_may(m, b, &op_manage_revoke, &who, error);
         if (r < 0)
                 return r;
         r = find_session(b, id, &c, error);
@@ -254,8 +251,8 @@ static int method_reload_policy(sd_bus_message *m, void *userdata, sd_bus_error 
                  * "delegatectl reload" as root, and must work with any policy) */
                 policy_decision d = { .allowed = true };
                 snprintf(d.reason, sizeof(d.reason), "uid 0 may always reload (as with SIGHUP)");
-                audit_decision(b, &who, "manage.reload", NULL, &d);
-        } else if ((r = authorize(b, &who, "manage.reload", error)) < 0)
+                audit_decision(b, &who, op_manage_reload.name, NULL, &d);
+        } else if ((r = authorize(b, &who, &op_manage_reload, error)) < 0)
                 return r;
         log_msg(b, LOG_INFO, "D-Bus caller %s (uid %u): reloading policy from '%s'", who.name, (unsigned) who.uid,
                 b->policy_dir);
@@ -334,27 +331,6 @@ static int read_subject(sd_bus_message *m, policy_subject *s, sd_bus_error *erro
         return 0;
 }
 
-static int parse_args_json(const char *text, json_value **ret, sd_bus_error *error) {
-        json_parse_error je;
-        if (!*text) {
-                *ret = NULL;
-                return 0;
-        }
-        int r = json_parse(text, strlen(text), false, ret, &je);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "args: line %u, column %u: %s", je.line,
-                                         je.column, je.message);
-        if ((*ret)->type != JSON_OBJECT) {
-                const char *t = json_type_name((*ret)->type);
-                json_free(*ret);
-                *ret = NULL;
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "args must be a JSON object, not %s", t);
-        }
-        return 0;
-}
-
 static int method_evaluate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         broker *b = userdata;
         _cleanup_(callerp) caller who = {};
@@ -369,10 +345,10 @@ static int method_evaluate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = read_subject(m, &s, error);
         if (r < 0)
                 return r;
-        r = parse_args_json(args_text, &args, error);
+        r = bus_args_json(args_text, &args, error);
         if (r < 0)
                 return r;
-        r = caller_may(m, b, "manage.evaluate", &who, error);
+        r = caller_may(m, b, &op_manage_evaluate, &who, error);
         if (r < 0)
                 return r;
         r = policy_decide(b->policy, &s, op, args, &d, msg, sizeof(msg), NULL, NULL);
@@ -382,78 +358,7 @@ static int method_evaluate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(m, "bss", d.allowed, rule, d.reason);
 }
 
-/* --- operations: one table from D-Bus method to socket operation --- */
-
-typedef struct bus_op {
-        const char *method; /* D-Bus member */
-        const char *op;     /* the operation, as on the socket */
-        /* Read the method's arguments after the session id into an args object. */
-        int (*args)(sd_bus_message *m, json_value **ret, sd_bus_error *error);
-        /* Answer @call with the operation's result object. */
-        int (*reply)(sd_bus_message *call, const json_value *result);
-} bus_op;
-
-static int memlock_bus_args(sd_bus_message *m, json_value **ret, sd_bus_error *error) {
-        uint32_t pid;
-        uint64_t soft, hard;
-        char text[128];
-        int r = sd_bus_message_read(m, "utt", &pid, &soft, &hard);
-        if (r < 0)
-                return r;
-        if (pid > INT32_MAX)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "pid %" PRIu32 " is not a process id", pid);
-        if (hard == DELEGATE_LIMIT_KEEP)
-                snprintf(text, sizeof(text), "{\"pid\":%" PRIu32 ",\"soft\":%" PRIu64 "}", pid, soft);
-        else
-                snprintf(text, sizeof(text), "{\"pid\":%" PRIu32 ",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64 "}", pid,
-                         soft, hard);
-        return parse_args_json(text, ret, error);
-}
-
-static uint64_t limit_of(const json_value *v) {
-        uint64_t x = 0;
-        if (v)
-                json_to_size(v, &x);
-        return x;
-}
-
-static int memlock_reply(sd_bus_message *call, const json_value *res) {
-        const json_value *old = json_get(res, "old");
-        return sd_bus_reply_method_return(call, "tttt", limit_of(json_get(old, "soft")),
-                                          limit_of(json_get(old, "hard")), limit_of(json_get(res, "soft")),
-                                          limit_of(json_get(res, "hard")));
-}
-
-/* Operations whose D-Bus form takes the socket args as JSON text. */
-static int json_args(sd_bus_message *m, json_value **ret, sd_bus_error *error) {
-        const char *text;
-        int r = sd_bus_message_read(m, "s", &text);
-        if (r < 0)
-                return r;
-        return parse_args_json(text, ret, error);
-}
-
-static int json_reply(sd_bus_message *call, const json_value *res) {
-        _cleanup_free_ char *text = NULL;
-        if (json_dump(res, &text) < 0)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(call, "s", text);
-}
-
-static const bus_op bus_ops[] = {
-        { "SetMemlock", "memlock.set", memlock_bus_args, memlock_reply },
-        { "MoveThreads", "cgroup.move", json_args, json_reply },
-        { "SetScheduler", "sched.set", json_args, json_reply },
-        /* tap.*, bridge.* and kvmi.* stay socket-only: their fds and the pod network belong to the
-         * launcher that runs QEMU */
-};
-
-static const bus_op *bus_op_by_op(const char *op) {
-        for (size_t i = 0; i < ELEMENTSOF(bus_ops); i++)
-                if (streq(bus_ops[i].op, op))
-                        return &bus_ops[i];
-        return NULL;
-}
+/* --- operations: each broker_op with a D-Bus method (broker-op.h) --- */
 
 /* D-Bus error names for the protocol's error codes. */
 static const char *error_name(err_code code, int errno_value) {
@@ -479,14 +384,14 @@ static const char *error_name(err_code code, int errno_value) {
 
 static void op_reply(request *req, const reply_info *ri) {
         sd_bus_message *call = req->origin_data;
-        const bus_op *o = bus_op_by_op(req->op);
+        const broker_bus_method *o = req->bop ? req->bop->bus : NULL;
         int r;
         if (ri->ok && o) {
                 _cleanup_json_ json_value *res = NULL;
                 json_parse_error je;
                 r = json_parse(ri->result_json, strlen(ri->result_json), false, &res, &je);
                 if (r >= 0)
-                        r = o->reply(call, res);
+                        r = (o->reply ? o->reply : bus_reply_json)(call, res);
         } else if (ri->ok)
                 r = -EPROTO;
         else {
@@ -519,12 +424,14 @@ static const request_origin bus_origin = { .reply = op_reply, .release = op_rele
 static int method_op(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         broker *b = userdata;
         const char *member = sd_bus_message_get_member(m), *session;
-        const bus_op *o = NULL;
+        const broker_op *o = NULL;
         json_value *args = NULL;
         client *c = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(bus_ops); i++)
-                if (streq(bus_ops[i].method, member))
-                        o = &bus_ops[i];
+        size_t n;
+        const broker_op *const *all = broker_op_registry(&n);
+        for (size_t i = 0; i < n && !o; i++)
+                if (all[i]->bus && streq(all[i]->bus->member, member))
+                        o = all[i];
         if (!o)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_METHOD, "no method '%s'", member);
         int r = sd_bus_message_read(m, "s", &session);
@@ -532,7 +439,7 @@ static int method_op(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         if (*session && (r = find_session(b, session, &c, error)) < 0)
                 return r;
-        r = o->args(m, &args, error);
+        r = (o->bus->args ? o->bus->args : bus_read_json_args)(m, &args, error);
         if (r < 0)
                 return r;
         request *req = request_new(b, &bus_origin);
@@ -544,7 +451,7 @@ static int method_op(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = bus_caller(m, &req->who, error);
         if (r < 0)
                 goto fail;
-        if (!(req->op = strdup(o->op))) {
+        if (!(req->op = strdup(o->op->name))) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -596,7 +503,8 @@ static int prop_sessions(sd_bus *bus, const char *path, const char *iface, const
         return sd_bus_message_append(reply, "u", (uint32_t) session_count(b));
 }
 
-static const sd_bus_vtable broker_vtable[] = {
+/* The interface: the broker's own members, then a method per operation that has one. */
+static const sd_bus_vtable vtable_head[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("ApiVersion", "u", prop_api, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("PolicyGeneration", "t", prop_generation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -612,19 +520,40 @@ static const sd_bus_vtable broker_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RevokeSession", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_revoke_session,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("SetMemlock", SD_BUS_ARGS("s", session, "u", pid, "t", soft, "t", hard),
-                                SD_BUS_RESULT("t", old_soft, "t", old_hard, "t", soft, "t", hard), method_op,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("MoveThreads", SD_BUS_ARGS("s", session, "s", args_json),
-                                SD_BUS_RESULT("s", result_json), method_op, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("SetScheduler", SD_BUS_ARGS("s", session, "s", args_json),
-                                SD_BUS_RESULT("s", result_json), method_op, SD_BUS_VTABLE_UNPRIVILEGED),
+};
+
+static const sd_bus_vtable vtable_tail[] = {
         SD_BUS_SIGNAL_WITH_ARGS("SessionOpened", SD_BUS_ARGS("s", id, "s", vm, "u", pid, "u", uid, "s", cgroup), 0),
         SD_BUS_SIGNAL_WITH_ARGS("SessionClosed", SD_BUS_ARGS("s", id, "s", vm, "s", reason), 0),
         SD_BUS_SIGNAL_WITH_ARGS("Decision",
                                 SD_BUS_ARGS("s", op, "a{sv}", subject, "b", allowed, "s", rule, "s", reason), 0),
         SD_BUS_VTABLE_END,
 };
+
+/* Built once from the registry: sd-bus keeps pointing at it. */
+static sd_bus_vtable *broker_vtable(void) {
+        static sd_bus_vtable *vt;
+        size_t n, k = 0;
+        const broker_op *const *all = broker_op_registry(&n);
+        if (vt)
+                return vt;
+        vt = calloc(ELEMENTSOF(vtable_head) + n + ELEMENTSOF(vtable_tail), sizeof(sd_bus_vtable));
+        if (!vt)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(vtable_head); i++)
+                vt[k++] = vtable_head[i];
+        for (size_t i = 0; i < n; i++) {
+                const broker_bus_method *m = all[i]->bus;
+                if (m)
+                        vt[k++] = (sd_bus_vtable) SD_BUS_METHOD_WITH_NAMES_OFFSET(
+                                m->member, m->signature, "", m->result, "", method_op, 0, SD_BUS_VTABLE_UNPRIVILEGED);
+                if (m) /* the names are one NUL-separated list: arguments, then results */
+                        vt[k - 1].x.method.names = m->names;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(vtable_tail); i++)
+                vt[k++] = vtable_tail[i];
+        return vt;
+}
 
 /* --- signals --- */
 
@@ -762,7 +691,8 @@ static int bus_connect(bus_state *s) {
         if (r >= 0)
                 r = sd_bus_add_filter(bus, NULL, on_bus_message, s);
         if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE, broker_vtable, s->b);
+                r = broker_vtable() ? sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_IFACE, broker_vtable(), s->b)
+                                    : -ENOMEM;
         if (r >= 0)
                 r = sd_bus_request_name_async(bus, NULL, BUS_NAME, 0, on_name, s);
         if (r >= 0)

@@ -61,7 +61,7 @@ void setup_send(kvmi_channel *ch) {
 
 /* The shadow, minus what lies beyond the guest's RAM, as the head batch. */
 static int queue_reapply(kvmi_channel *ch) {
-        kvmi_shadow *sh = &ch->c->kvmi_shadow;
+        kvmi_shadow *sh = &KS(ch->c)->shadow;
         ch->last_reapply = (reapply_report) { .pages = sh->n };
         if (sh->n == 0)
                 return 0;
@@ -118,7 +118,7 @@ void connect_reply(kvmi_channel *ch) {
                  (unsigned long long) ch->connections, ch->hello.name, ch->keyed ? "true" : "false", ch->version,
                  ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "true" : "false",
                  ch->eperm_retries, ch->last_reapply.pages, ch->last_reapply.applied, ch->last_reapply.refused,
-                 ch->last_reapply.beyond_ram, ch->c->kvmi_shadow.n);
+                 ch->last_reapply.beyond_ram, KS(ch->c)->shadow.n);
         request_reply_result(req, res, NULL, 0);
 }
 
@@ -129,7 +129,7 @@ static void setup_done(kvmi_channel *ch) {
                 ", UNHOOK %s, %zu entries per message, %zu shadow pages to re-apply",
                 (unsigned long long) ch->c->session, (unsigned long long) ch->connections, ch->version,
                 ch->max_msg_size, ch->vcpus, ch->hello.max_gpa, ch->unhook_enabled ? "enabled" : "not enabled",
-                ch->per_msg, ch->c->kvmi_shadow.n);
+                ch->per_msg, KS(ch->c)->shadow.n);
         if (queue_reapply(ch) < 0)
                 return ch_fail(ch, ENOMEM, "out of memory re-applying the shadow");
         connect_reply(ch);
@@ -208,7 +208,7 @@ void handle_event(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t *payloa
         ch_fail(ch, ESHUTDOWN,
                 "QEMU unhooked the introspection (pause, suspend, migration or shutdown); the shadow of %zu pages is "
                 "re-applied when it reconnects",
-                ch->c->kvmi_shadow.n);
+                KS(ch->c)->shadow.n);
 }
 
 static void hello_done(kvmi_channel *ch) {

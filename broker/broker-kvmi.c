@@ -247,7 +247,7 @@ static bool overridden_later(const kbatch *b, size_t i) {
 
 static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
         for (size_t i = first; i < first + n; i++)
-                if (kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
+                if (kvmi_shadow_set(&KS(ch->c)->shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
                         log_msg(ch->c->b, LOG_WARNING, "session %llu: KVMI shadow full, gpa 0x%" PRIx64 " not recorded",
                                 (unsigned long long) ch->c->session, b->e[i].gpa);
         ((kbatch *) b)->applied += n;
@@ -289,7 +289,7 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
                 char res[256];
                 snprintf(res, sizeof(res),
                          "{\"entries\":%zu,\"messages\":%zu,\"applied\":%zu,\"shadow_pages\":%zu,\"seconds\":%.6f}",
-                         b->n, b->n_msgs, b->applied, ch->c->kvmi_shadow.n, secs);
+                         b->n, b->n_msgs, b->applied, KS(ch->c)->shadow.n, secs);
                 request_reply_result(b->req, res, NULL, 0);
         }
         batch_free(b);
@@ -375,7 +375,7 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         if (k->probe) {
                 b->refused++;
                 if (!b->req) /* the kernel does not hold it: neither does the shadow */
-                        kvmi_shadow_set(&ch->c->kvmi_shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
+                        kvmi_shadow_set(&KS(ch->c)->shadow, b->e[k->first].gpa >> KVMI_PAGE_SHIFT,
                                         KVMI_PAGE_ACCESS_RWX);
                 if (k->first < b->err_index) {
                         b->err_index = k->first;
@@ -567,7 +567,7 @@ static void ch_update_io(kvmi_channel *ch) {
 
 int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret) {
         _cleanup_erase_free_ char *secret = NULL;
-        if (c->kvmi)
+        if (KS(c)->ch)
                 kvmi_channel_close(c, "replaced by a new kvmi.attach");
         kvmi_channel *ch = calloc(1, sizeof(*ch));
         if (!ch)
@@ -594,7 +594,7 @@ int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secre
                 return r;
         }
         sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
-        c->kvmi = ch;
+        KS(c)->ch = ch;
         if (ret_secret)
                 *ret_secret = TAKE_PTR(secret);
         return 0;
@@ -602,7 +602,7 @@ int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secre
 
 int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         client *c = req->c;
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         if (!ch) {
                 snprintf(msg, size, "kvmi.connect: no KVMI channel in this session: kvmi.attach first");
                 return -ENOTCONN;
@@ -642,21 +642,21 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
 }
 
 void kvmi_channel_close(client *c, const char *why) {
-        if (!c->kvmi)
+        if (!KS(c)->ch)
                 return;
-        ch_fail(c->kvmi, ECANCELED, "%s", why);
-        ch_free(c->kvmi);
-        c->kvmi = NULL;
+        ch_fail(KS(c)->ch, ECANCELED, "%s", why);
+        ch_free(KS(c)->ch);
+        KS(c)->ch = NULL;
 }
 
 void kvmi_session_end(client *c) {
         kvmi_channel_close(c, "the session ended");
-        kvmi_shadow_clear(&c->kvmi_shadow);
+        kvmi_shadow_clear(&KS(c)->shadow);
 }
 
 void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len) {
         client *c = req->c;
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         kbatch *b = calloc(1, sizeof(*b));
         if (!b) {
                 if (map)
@@ -666,11 +666,11 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
-        if (c->kvmi_shadow.n + n > req->b->limits.max_kvmi_pages) {
+        if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
                                     "kvmi.set-page-access: the session's shadow holds %zu pages; %zu more could "
                                     "exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
-                                    c->kvmi_shadow.n, n, req->b->limits.max_kvmi_pages);
+                                    KS(c)->shadow.n, n, req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;
@@ -699,7 +699,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
 
 void kvmi_state_gen(const client *c, yajl_gen g) {
         static const char *const names[] = { "waiting", "hello", "setup", "ready", "closed" };
-        kvmi_channel *ch = c->kvmi;
+        kvmi_channel *ch = KS(c)->ch;
         char a[4];
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
@@ -733,12 +733,12 @@ void kvmi_state_gen(const client *c, yajl_gen g) {
         }
         json_gen_str(g, "shadow");
         yajl_gen_map_open(g);
-        json_gen_kv_u64(g, "pages", c->kvmi_shadow.n);
+        json_gen_kv_u64(g, "pages", KS(c)->shadow.n);
         json_gen_str(g, "by_access");
         yajl_gen_map_open(g);
         for (uint8_t i = 0; i < 7; i++)
-                if (c->kvmi_shadow.by_access[i])
-                        json_gen_kv_u64(g, kvmi_access_format(i, a), c->kvmi_shadow.by_access[i]);
+                if (KS(c)->shadow.by_access[i])
+                        json_gen_kv_u64(g, kvmi_access_format(i, a), KS(c)->shadow.by_access[i]);
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);

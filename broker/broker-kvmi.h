@@ -3,7 +3,8 @@
  * broker-kvmi.h - inside a session's KVMI channel, shared by broker-kvmi.c
  * (the channel, its I/O, timers and page-access batches) and
  * broker-kvmi-setup.c (each connection's hello, setup and re-application
- * of the shadow).  Not for other files: they use broker.h's kvmi_*().
+ * of the shadow), and the session's KVMI state (broker-op-kvmi.c).  Not
+ * for other files: they use broker.h's kvmi_*().
  */
 #pragma once
 
@@ -11,6 +12,16 @@
 
 #include "broker.h"
 #include "kvmi-proto.h"
+
+/* session_part_kvmi: c->part[SESSION_PART_kvmi] */
+typedef struct kvmi_session {
+        kvmi_channel *ch;   /* NULL until kvmi.attach, and after kvmi.detach */
+        kvmi_shadow shadow; /* what we programmed; survives a re-attach */
+} kvmi_session;
+
+static inline kvmi_session *KS(const client *c) {
+        return c->part[SESSION_PART_kvmi];
+}
 
 typedef enum ch_state { CH_WAITING, CH_HELLO, CH_SETUP, CH_READY, CH_CLOSED } ch_state;
 

@@ -14,6 +14,7 @@
  * session ends, or, while threads remain in it, once it is empty.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -23,8 +24,21 @@
 #include <sys/syscall.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op.h"
 #include "proc.h"
+
+/* session_part_cgroup: c->part[SESSION_PART_cgroup] */
+typedef struct cgroup_session {
+        /* cgroups created for this session ("/a/b/housekeeping", as in /proc/PID/cgroup), parent before
+         * child; removed (when empty) as the session ends */
+        char *created[SESSION_MAX_CGROUPS];
+        size_t n_created;
+        uint64_t n_threads_moved;
+} cgroup_session;
+
+static cgroup_session *CS(const client *c) {
+        return c->part[SESSION_PART_cgroup];
+}
 
 #define RESOLVE_STRICT (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
@@ -137,7 +151,7 @@ static void target_path(const char *base, const char *target, size_t len, char *
  * per session: beyond that creating is refused, never done unrecorded.
  */
 static int record_intent(client *c, const char *rel, delegate_error *err) {
-        if (c->n_cgroups_created == SESSION_MAX_CGROUPS)
+        if (CS(c)->n_created == SESSION_MAX_CGROUPS)
                 return error_set(err, -EDQUOT, "denied", EDQUOT,
                                  "cannot create cgroup '%s': the session already created %d cgroups, the most one "
                                  "session may (they are removed as it ends)",
@@ -145,11 +159,11 @@ static int record_intent(client *c, const char *rel, delegate_error *err) {
         char *s = strdup(rel);
         if (!s)
                 return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
-        c->cgroups_created[c->n_cgroups_created++] = s;
+        CS(c)->created[CS(c)->n_created++] = s;
         c->state_dirty = true;
         int r = state_save(c);
         if (r < 0) {
-                free(c->cgroups_created[--c->n_cgroups_created]);
+                free(CS(c)->created[--CS(c)->n_created]);
                 return error_set(err, r, "system", -r,
                                  "cannot create cgroup '%s': the session's state cannot be saved first (%s)", rel,
                                  strerror(-r));
@@ -159,8 +173,8 @@ static int record_intent(client *c, const char *rel, delegate_error *err) {
 
 /* It was not ours to remove after all (it existed, or was not created). */
 static void record_drop(client *c, const char *rel) {
-        if (c->n_cgroups_created > 0 && streq(c->cgroups_created[c->n_cgroups_created - 1], rel)) {
-                free(c->cgroups_created[--c->n_cgroups_created]);
+        if (CS(c)->n_created > 0 && streq(CS(c)->created[CS(c)->n_created - 1], rel)) {
+                free(CS(c)->created[--CS(c)->n_created]);
                 c->state_dirty = true;
                 state_save(c); /* a crash now must not remove what someone else made */
         }
@@ -367,15 +381,13 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
         }
 }
 
-void op_cgroup_move(request *req, const policy_decision *d) {
+static void cgroup_move(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        _cleanup_(cgroup_move_args_done) cgroup_move_args a = {};
+        const cgroup_move_args a = *(const cgroup_move_args *) args; /* tids stay the request's */
         delegate_error err;
-        char msg[512], want[1024], type[64];
+        char want[1024], type[64];
         int r;
 
-        if (cgroup_move_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         size_t n = a.by_pid ? 1 : a.n_tids;
         _cleanup_free_ peer_thread *th = calloc(n, sizeof(peer_thread));
         _cleanup_free_ move_outcome *out = calloc(n, sizeof(move_outcome));
@@ -471,7 +483,7 @@ void op_cgroup_move(request *req, const policy_decision *d) {
                 moved += out[i].moved;
         }
         if (c)
-                c->n_threads_moved += moved;
+                CS(c)->n_threads_moved += moved;
         log_msg(req->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) req->who.session,
                 moved, n, a.by_pid ? "process" : "threads", want);
 
@@ -647,8 +659,8 @@ static void reap_start(client *c) {
                 b->n_reaps++;
         }
         /* they were recorded parent before child */
-        for (size_t i = c->n_cgroups_created; i-- > 0;) {
-                char *path = TAKE_PTR(c->cgroups_created[i]);
+        for (size_t i = CS(c)->n_created; i-- > 0;) {
+                char *path = TAKE_PTR(CS(c)->created[i]);
                 if (r) {
                         r->paths[r->n++] = path;
                         continue;
@@ -661,7 +673,7 @@ static void reap_start(client *c) {
                         log_msg(b, LOG_INFO, "session %llu: removed cgroup %s", (unsigned long long) c->session, path);
                 free(path);
         }
-        c->n_cgroups_created = 0;
+        CS(c)->n_created = 0;
         if (r && reap_try(r))
                 reap_free(r);
         else if (r)
@@ -672,3 +684,106 @@ static void reap_start(client *c) {
 void cgroup_session_end(client *c) {
         reap_start(c);
 }
+
+static const broker_bus_method cgroup_bus = {
+        .member = "MoveThreads",
+        .signature = "ss",
+        .result = "s",
+        .names = "session\0args_json\0result_json\0",
+};
+
+const broker_op bop_cgroup_move = { .op = &op_cgroup_move, .act = cgroup_move, .bus = &cgroup_bus };
+
+/* --- what a session holds --- */
+
+static size_t cgroups_count(const client *c) {
+        return CS(c)->n_created;
+}
+
+static void cgroups_state(const client *c, yajl_gen g) {
+        yajl_gen_array_open(g);
+        for (size_t i = 0; i < CS(c)->n_created; i++)
+                json_gen_str(g, CS(c)->created[i]);
+        yajl_gen_array_close(g);
+}
+
+/* Created cgroups are removed where empty; a revoked VM's threads still in
+ * one keep it (logged), as at any session end. */
+static int cgroups_revoke(client *c) {
+        int n = (int) CS(c)->n_created;
+        cgroup_session_end(c);
+        return n;
+}
+
+static size_t threads_count(const client *c) {
+        return CS(c)->n_threads_moved;
+}
+
+static void threads_state(const client *c, yajl_gen g) {
+        yajl_gen_integer(g, (long long) CS(c)->n_threads_moved);
+}
+
+static void release(client *c) {
+        for (size_t i = 0; i < CS(c)->n_created; i++)
+                free(CS(c)->created[i]);
+        CS(c)->n_created = 0;
+}
+
+static void save(const client *c, yajl_gen g) {
+        json_gen_kv_u64(g, "threads_moved", CS(c)->n_threads_moved);
+        json_gen_str(g, "cgroups_created");
+        cgroups_state(c, g);
+}
+
+/* A cgroup the session created: strictly below its pod cgroup, as a target would name it. */
+static bool created_cgroup_valid(const char *p, const char *pod) {
+        char msg[128];
+        size_t n = strlen(pod);
+        return strlen(p) < STATE_MAX_PATH && !strncmp(p, pod, n) && p[n] == '/' &&
+               cgroup_target_check(p + n + 1, false, msg, sizeof(msg)) == 0;
+}
+
+static void restore(client *c, const json_value *st, state_check *ck) {
+        cgroup_session *s = CS(c);
+        s->n_threads_moved = state_get_u64(ck, st, "threads_moved", 0, UINT64_MAX, false);
+        const json_value *a = state_get_array(ck, st, "cgroups_created", SESSION_MAX_CGROUPS);
+        for (size_t i = 0; a && i < a->array.n; i++) {
+                const json_value *p = a->array.items[i];
+                if (!json_is_string(p) || !c->cgroup || !created_cgroup_valid(p->string.str, c->cgroup)) {
+                        state_bad(ck, "cgroups_created[%zu] is not a cgroup below the session's pod cgroup", i);
+                        continue;
+                }
+                char *dup = strdup(p->string.str);
+                if (dup)
+                        s->created[s->n_created++] = dup;
+        }
+}
+
+/* Cgroups below the pod cgroup are removed only when a rule lets that pod's launchers create cgroups. */
+static void salvage(client *c, const policy_rule *rule) {
+        if (rule && rule->cgroup.present && rule->cgroup.create)
+                return;
+        if (CS(c)->n_created > 0)
+                log_msg(c->b, LOG_WARNING, "rejected session %" PRIu64 ": no rule lets pod '%s' create cgroups; its "
+                        "%zu cgroup(s) are left alone", c->session, c->cgroup ? c->cgroup : "(invalid)",
+                        CS(c)->n_created);
+        release(c);
+}
+
+/* Moved threads have nothing left to undo that would not break the running VM. */
+static const session_hook hooks[] = {
+        { "cgroups_created", cgroups_count, cgroups_state, cgroups_revoke },
+        { "threads_moved", threads_count, threads_state, NULL },
+};
+
+const session_part session_part_cgroup = {
+        .slot = SESSION_PART_cgroup,
+        .size = sizeof(cgroup_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .end = cgroup_session_end,
+        .release = release,
+        .save = save,
+        .restore = restore,
+        .salvage = salvage,
+};

@@ -31,22 +31,22 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "broker.h"
+#include "broker-op.h"
+
+/* session_part_sched: c->part[SESSION_PART_sched] */
+typedef struct sched_session {
+        uint64_t n_changes;
+        burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
+} sched_session;
+
+static sched_session *SS(const client *c) {
+        return c->part[SESSION_PART_sched];
+}
 #include "proc.h"
 
 #ifndef SCHED_FLAG_RESET_ON_FORK
 #define SCHED_FLAG_RESET_ON_FORK 0x01
 #endif
-
-/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
-typedef struct sched_attr_v0 {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
 
 static int get_attr(pid_t tid, sched_attr_v0 *a) {
         memset(a, 0, sizeof(*a));
@@ -158,10 +158,10 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
         return 0;
 }
 
-void op_sched_set(request *req, const policy_decision *d) {
+static void sched_set(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
         const policy_rule *rule = d->rule;
-        sched_args a;
+        sched_args a = *(const sched_args *) args;
         delegate_error err;
         peer_thread t;
         char msg[512];
@@ -171,8 +171,6 @@ void op_sched_set(request *req, const policy_decision *d) {
         _cleanup_json_gen_ yajl_gen g = NULL;
         _cleanup_erase_free_ char *res = NULL;
 
-        if (sched_args_parse(req->args, &a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
         r = request_resolve_threads(req, &a.tid, 1, &t, &err);
         if (r < 0)
@@ -183,7 +181,7 @@ void op_sched_set(request *req, const policy_decision *d) {
 
         uint64_t retry;
         /* per session; D-Bus callers acting for themselves share one window */
-        if (!burst_take(c ? &c->sched_burst : &req->b->bus_sched_burst, rule, &retry)) {
+        if (!burst_take(c ? &SS(c)->burst : &req->b->bus_sched_burst, rule, &retry)) {
                 request_reply_error(req, ERR_RATE_LIMITED, EBUSY, rule->name,
                                     "more than %u sched.set in %" PRIu64 " ms for this %s; retry in %" PRIu64 " ms",
                                     rule->sched.burst_n, rule->sched.burst_usec / 1000,
@@ -265,7 +263,7 @@ void op_sched_set(request *req, const policy_decision *d) {
                 goto out;
         }
         if (c)
-                c->n_sched_changes++;
+                SS(c)->n_changes++;
         log_msg(req->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
                 (unsigned long long) req->who.session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
                 now.sched_priority, now.sched_nice, cpu_mask_format(&m, msg, sizeof(msg)));
@@ -296,3 +294,44 @@ void op_sched_set(request *req, const policy_decision *d) {
 out:
         peer_threads_done(&t, 1);
 }
+
+static const broker_bus_method sched_bus = {
+        .member = "SetScheduler",
+        .signature = "ss",
+        .result = "s",
+        .names = "session\0args_json\0result_json\0",
+};
+
+const broker_op bop_sched_set = { .op = &op_sched_set, .act = sched_set, .bus = &sched_bus };
+
+/* --- what a session holds: a count; scheduler changes are not undone (RLIMIT_RTTIME still bounds
+ * realtime threads) --- */
+
+static size_t count(const client *c) {
+        return SS(c)->n_changes;
+}
+
+static void state(const client *c, yajl_gen g) {
+        yajl_gen_integer(g, (long long) SS(c)->n_changes);
+}
+
+static void save(const client *c, yajl_gen g) {
+        json_gen_kv_u64(g, "sched_changes", SS(c)->n_changes);
+}
+
+static void restore(client *c, const json_value *st, state_check *ck) {
+        SS(c)->n_changes = state_get_u64(ck, st, "sched_changes", 0, UINT64_MAX, false);
+}
+
+static const session_hook hooks[] = {
+        { "sched_changes", count, state, NULL },
+};
+
+const session_part session_part_sched = {
+        .slot = SESSION_PART_sched,
+        .size = sizeof(sched_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .save = save,
+        .restore = restore,
+};

@@ -5,11 +5,11 @@
  */
 #include <stdio.h>
 
-#include "broker.h"
+#include "broker-op.h"
 #include "config.h"
 #include "size.h"
 
-void op_ping(request *req, const policy_decision *d) {
+static void ping(request *req, void *args, const policy_decision *d) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
@@ -26,7 +26,7 @@ void op_ping(request *req, const policy_decision *d) {
         request_reply_result(req, res, NULL, 0);
 }
 
-void op_state_get(request *req, const policy_decision *d) {
+static void state_get(request *req, void *args, const policy_decision *d) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
@@ -36,3 +36,6 @@ void op_state_get(request *req, const policy_decision *d) {
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         request_reply_result(req, res, NULL, 0);
 }
+
+const broker_op bop_ping = { .op = &op_ping, .act = ping };
+const broker_op bop_state_get = { .op = &op_state_get, .act = state_get };

@@ -35,7 +35,8 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-op-tap.h"
+#include "broker-op.h"
 
 #define TEMPLATE_MAX_INDEX 4096
 
@@ -157,13 +158,13 @@ static int tun_open(const char *name, short flags) {
 static unsigned prune(client *c, uint64_t *ret_gone, bool bridges) {
         unsigned live = 0;
         *ret_gone = 0;
-        for (size_t i = 0; i < c->n_tap; i++) {
+        for (size_t i = 0; i < TS(c)->n; i++) {
                 _cleanup_nl_sock_ struct nl_sock *sk = NULL;
-                if (setns(c->tap[i].netns_fd, CLONE_NEWNET) == 0 && nl_open(&sk) == 0 &&
-                    !link_is(sk, c->tap[i].name, c->tap[i].ifindex))
+                if (setns(TS(c)->rec[i].netns_fd, CLONE_NEWNET) == 0 && nl_open(&sk) == 0 &&
+                    !link_is(sk, TS(c)->rec[i].name, TS(c)->rec[i].ifindex))
                         *ret_gone |= UINT64_C(1) << i;
                 else
-                        live += c->tap[i].bridge == bridges;
+                        live += TS(c)->rec[i].bridge == bridges;
         }
         return live;
 }
@@ -225,7 +226,7 @@ static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
 static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
-        const tap_create_args *a = &req->tap_create.args;
+        const tap_create_args *a = req->op_args;
         tap_out *o = out;
         _cleanup_close_ int first = -EBADF;
         short flags = IFF_TAP | IFF_NO_PI | (a->vnet_hdr ? IFF_VNET_HDR : 0) | (a->queues > 1 ? IFF_MULTI_QUEUE : 0);
@@ -237,7 +238,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         unsigned live = prune(c, &o->gone, false);
         if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
                 return fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
-        unsigned others = c->tap_inflight - 1;
+        unsigned others = TS(c)->tap_inflight - 1;
         if (live + others >= req->tap_create.max_devices)
                 return fail(o, ERR_DENIED, EDQUOT,
                             "tap.create: the session already holds %u TAP device(s)%s, the rule's tap max_devices is "
@@ -395,20 +396,30 @@ void tap_remove_detached(broker *b, const char *why, const tap_record *recs, siz
 void tap_session_end(client *c) {
         char why[64];
         snprintf(why, sizeof(why), "session %llu ended", (unsigned long long) c->session);
-        remove_detached(c->b, why, c->tap, c->n_tap);
-        for (size_t i = 0; i < c->n_tap; i++)
-                safe_close(c->tap[i].netns_fd);
-        c->n_tap = 0;
-        c->tap_gen++;
+        remove_detached(c->b, why, TS(c)->rec, TS(c)->n);
+        for (size_t i = 0; i < TS(c)->n; i++)
+                safe_close(TS(c)->rec[i].netns_fd);
+        TS(c)->n = 0;
+        TS(c)->gen++;
         c->state_dirty = true;
 }
 
 static void forget(client *c, size_t i) {
-        safe_close(c->tap[i].netns_fd);
-        memmove(&c->tap[i], &c->tap[i + 1], sizeof(c->tap[0]) * (c->n_tap - i - 1));
-        c->n_tap--;
-        c->tap_gen++;
+        safe_close(TS(c)->rec[i].netns_fd);
+        memmove(&TS(c)->rec[i], &TS(c)->rec[i + 1], sizeof(TS(c)->rec[0]) * (TS(c)->n - i - 1));
+        TS(c)->n--;
+        TS(c)->gen++;
         c->state_dirty = true;
+}
+
+unsigned tap_prune(client *c, uint64_t *ret_gone) {
+        return prune(c, ret_gone, false);
+}
+
+void tap_forget_gone(client *c, uint64_t gone) {
+        for (size_t i = TS(c)->n; i-- > 0;)
+                if (gone & (UINT64_C(1) << i))
+                        forget(c, i);
 }
 
 /*
@@ -432,8 +443,8 @@ static bool create_answer(request *req, int status, const void *out, size_t len,
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer"), false;
         memcpy(o, out, sizeof(*o));
         o->name[sizeof(o->name) - 1] = o->msg[sizeof(o->msg) - 1] = 0;
-        if (c && c->tap_gen == gen)
-                for (size_t i = c->n_tap; i-- > 0;)
+        if (c && TS(c)->gen == gen)
+                for (size_t i = TS(c)->n; i-- > 0;)
                         if (o->gone & (UINT64_C(1) << i))
                                 forget(c, i);
         if (o->err) {
@@ -449,7 +460,7 @@ static bool create_answer(request *req, int status, const void *out, size_t len,
 }
 
 static void create_done(request *req, int status, const void *out, size_t len) {
-        const tap_create_args *a = &req->tap_create.args;
+        const tap_create_args *a = req->op_args;
         client *c = req->c;
         tap_out o;
         char mac[32];
@@ -474,15 +485,15 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         /* intent, act, confirm: a persistent device outlives every fd, so it
          * is on disk before it becomes persistent; until then it goes with
          * the fds (a broker killed meanwhile leaves nothing behind) */
-        c->tap[c->n_tap++] = rec; /* room: device_admit() counted it, within --max-tap <= SESSION_MAX_TAP */
-        c->tap_gen++;
+        TS(c)->rec[TS(c)->n++] = rec; /* room: device_admit() counted it, within --max-tap <= SESSION_MAX_TAP */
+        TS(c)->gen++;
         c->state_dirty = true;
         if (a->persist) {
                 int r = state_save(c);
                 if (r >= 0 && ioctl(req->helper_fds[0], TUNSETPERSIST, 1UL) < 0)
                         r = negative_errno();
                 if (r < 0) {
-                        forget(c, c->n_tap - 1);
+                        forget(c, TS(c)->n - 1);
                         return request_reply_error(req, ERR_SYSTEM, -r, NULL,
                                                    "cannot make '%s' persistent: %s (the device goes with its fds)",
                                                    o.name, strerror(-r));
@@ -522,12 +533,12 @@ static void create_done(request *req, int status, const void *out, size_t len) {
  */
 static int device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted) {
         client *c = req->c;
-        unsigned pending = c->tap_inflight + c->bridge_inflight;
-        if (c->n_tap + pending >= req->b->limits.max_tap) {
+        unsigned pending = TS(c)->tap_inflight + TS(c)->bridge_inflight;
+        if (TS(c)->n + pending >= req->b->limits.max_tap) {
                 request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
                                     "%s: the session holds %zu device(s) (TAP devices and bridges)%s, the most any "
                                     "session may (--max-tap %u)",
-                                    req->op, c->n_tap, pending ? " and creates more" : "", req->b->limits.max_tap);
+                                    req->op, TS(c)->n, pending ? " and creates more" : "", req->b->limits.max_tap);
                 return -EDQUOT;
         }
         (*inflight)++;
@@ -535,18 +546,14 @@ static int device_admit(request *req, const policy_decision *d, unsigned *inflig
         return 0;
 }
 
-void op_tap_create(request *req, const policy_decision *d) {
+static void tap_create(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        tap_create_args *a = &req->tap_create.args;
-        char msg[256];
 
-        if (tap_create_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->tap_create.max_devices = d->rule->tap.max_devices;
         req->tap_create.adopt_existing = d->rule->tap.adopt_existing;
-        if (device_admit(req, d, &c->tap_inflight, &req->tap_create.counted) < 0)
+        if (device_admit(req, d, &TS(c)->tap_inflight, &req->tap_create.counted) < 0)
                 return;
-        req->tap_create.gen = c->tap_gen;
+        req->tap_create.gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, create_step, req, create_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -584,8 +591,8 @@ static void destroy_done(request *req, int status, const void *out, size_t len) 
         o.msg[sizeof(o.msg) - 1] = 0;
         if (o.err)
                 return request_reply_error(req, (err_code) o.code, o.err, NULL, "%s", o.msg);
-        for (size_t i = 0; c && i < c->n_tap; i++)
-                if (streq(c->tap[i].name, rec->name) && c->tap[i].ifindex == rec->ifindex) {
+        for (size_t i = 0; c && i < TS(c)->n; i++)
+                if (streq(TS(c)->rec[i].name, rec->name) && TS(c)->rec[i].ifindex == rec->ifindex) {
                         forget(c, i);
                         break;
                 }
@@ -599,35 +606,31 @@ static void destroy_done(request *req, int status, const void *out, size_t len) 
 }
 
 /* tap.destroy and bridge.destroy: a record of this session, of that kind. */
-static void destroy(request *req, bool bridge) {
+static void destroy(request *req, const tap_destroy_args *a, bool bridge) {
         client *c = req->c;
-        tap_destroy_args *a = &req->tap_destroy.args;
-        char msg[256];
 
-        if ((bridge ? bridge_destroy_args_parse : tap_destroy_args_parse)(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         size_t i;
-        for (i = 0; i < c->n_tap && (c->tap[i].bridge != bridge || !streq(c->tap[i].name, a->name)); i++)
+        for (i = 0; i < TS(c)->n && (TS(c)->rec[i].bridge != bridge || !streq(TS(c)->rec[i].name, a->name)); i++)
                 ;
-        if (i == c->n_tap)
+        if (i == TS(c)->n)
                 return request_reply_error(req, ERR_NOT_FOUND, ENODEV, NULL, "no %s '%s' was created by this session",
                                            bridge ? "bridge" : "TAP device", a->name);
-        if (bridge && c->tap[i].adopted)
+        if (bridge && TS(c)->rec[i].adopted)
                 return request_reply_error(req, ERR_DENIED, EPERM, NULL,
                                            "bridge '%s' was adopted, not created by this session: it stays", a->name);
-        req->tap_destroy.rec = c->tap[i];
+        req->tap_destroy.rec = TS(c)->rec[i];
         req->tap_destroy.rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
-        int r = helper_run_netns(req, c->tap[i].netns_fd, destroy_step, req, destroy_done);
+        int r = helper_run_netns(req, TS(c)->rec[i].netns_fd, destroy_step, req, destroy_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
-void op_tap_destroy(request *req, const policy_decision *d) {
-        destroy(req, false);
+static void tap_destroy(request *req, void *args, const policy_decision *d) {
+        destroy(req, args, false);
 }
 
-void op_bridge_destroy(request *req, const policy_decision *d) {
-        destroy(req, true);
+static void bridge_destroy(request *req, void *args, const policy_decision *d) {
+        destroy(req, args, true);
 }
 
 /* --- bridge.create / bridge.destroy --- */
@@ -819,7 +822,7 @@ static int bridge_remove(const tap_record *rec, char *msg, size_t size) {
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
-        const bridge_create_args *a = &req->bridge_create.args;
+        const bridge_create_args *a = req->op_args;
         tap_out *o = out;
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         _cleanup_rtnl_link_ struct rtnl_link *br = NULL, *now = NULL;
@@ -833,7 +836,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         unsigned live = prune(c, &o->gone, true);
         if (setns(c->pidfd, CLONE_NEWNET) < 0)
                 return fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
-        unsigned others = c->bridge_inflight - 1;
+        unsigned others = TS(c)->bridge_inflight - 1;
         if (live + others >= req->bridge_create.max_devices)
                 return fail(o, ERR_DENIED, EDQUOT,
                             "bridge.create: the session already holds %u bridge(s)%s, the rule's bridge max_devices is "
@@ -975,7 +978,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 }
 
 static void bridge_create_done(request *req, int status, const void *out, size_t len) {
-        const bridge_create_args *a = &req->bridge_create.args;
+        const bridge_create_args *a = req->op_args;
         client *c = req->c;
         tap_out o;
 
@@ -989,14 +992,14 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         memcpy(rec.enslaved, o.enslaved, sizeof(rec.enslaved));
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
         req->helper_n_fds = 0;
-        if (!c || c->n_tap >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
+        if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
                 remove_detached(req->b, "bridge.create finished after its session ended", &rec, 1);
                 safe_close(rec.netns_fd);
                 return request_reply_error(req, ERR_SYSTEM, c ? EDQUOT : ECONNRESET, NULL,
                                            c ? "the session holds too many devices" : "the session ended");
         }
-        c->tap[c->n_tap++] = rec;
-        c->tap_gen++;
+        TS(c)->rec[TS(c)->n++] = rec;
+        TS(c)->gen++;
         c->state_dirty = true;
         log_msg(c->b, LOG_INFO, "session %llu: bridge '%s' (ifindex %d, %u interface(s) enslaved%s) %s",
                 (unsigned long long) c->session, o.name, o.ifindex, o.n_enslaved,
@@ -1023,20 +1026,33 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         request_reply_result(req, res, NULL, 0);
 }
 
-void op_bridge_create(request *req, const policy_decision *d) {
+static void bridge_create(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        bridge_create_args *a = &req->bridge_create.args;
-        char msg[256];
 
-        if (bridge_create_args_parse(req->args, a, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         req->bridge_create.max_devices = d->rule->bridge.max_devices;
         req->bridge_create.adopt_existing = d->rule->bridge.adopt_existing;
-        if (device_admit(req, d, &c->bridge_inflight, &req->bridge_create.counted) < 0)
+        if (device_admit(req, d, &TS(c)->bridge_inflight, &req->bridge_create.counted) < 0)
                 return;
-        req->bridge_create.gen = c->tap_gen;
+        req->bridge_create.gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, bridge_create_step, req, bridge_create_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
+
+static void tap_create_request_free(request *req) {
+        if (req->tap_create.counted && req->c)
+                TS(req->c)->tap_inflight--;
+}
+
+static void bridge_create_request_free(request *req) {
+        if (req->bridge_create.counted && req->c)
+                TS(req->c)->bridge_inflight--;
+}
+
+const broker_op bop_tap_create = { .op = &op_tap_create, .act = tap_create, .request_free = tap_create_request_free };
+const broker_op bop_tap_destroy = { .op = &op_tap_destroy, .act = tap_destroy };
+const broker_op bop_bridge_create = { .op = &op_bridge_create,
+                                      .act = bridge_create,
+                                      .request_free = bridge_create_request_free };
+const broker_op bop_bridge_destroy = { .op = &op_bridge_destroy, .act = bridge_destroy };

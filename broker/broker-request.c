@@ -11,27 +11,9 @@
 #include <stdio.h>
 #include <syslog.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "config.h"
-
-static const struct {
-        const char *name;
-        op_run_fn run;
-} op_table[] = {
-        { "ping", op_ping },
-        { "state.get", op_state_get },
-        { "memlock.set", op_memlock_set },
-        { "cgroup.move", op_cgroup_move },
-        { "sched.set", op_sched_set },
-        { "tap.create", op_tap_create },
-        { "tap.destroy", op_tap_destroy },
-        { "bridge.create", op_bridge_create },
-        { "bridge.destroy", op_bridge_destroy },
-        { "kvmi.attach", op_kvmi_attach },
-        { "kvmi.connect", op_kvmi_connect },
-        { "kvmi.set-page-access", op_kvmi_set_page_access },
-        { "kvmi.detach", op_kvmi_detach },
-};
 
 /* Largest id we accept: ids are exact in every JSON implementation. */
 #define MAX_REQUEST_ID ((UINT64_C(1) << 53) - 1)
@@ -216,7 +198,6 @@ request *request_new(broker *b, const request_origin *origin) {
         b->requests = req;
         req->origin = origin;
         req->helper_fd = -EBADF;
-        req->memlock.pidfd = -EBADF;
         req->own_pidfd = -EBADF;
         return req;
 }
@@ -319,12 +300,10 @@ void request_free(request *req) {
         }
         if (req->origin && req->origin->release)
                 req->origin->release(req);
-        if (req->op && streq(req->op, "memlock.set"))
-                safe_close(req->memlock.pidfd);
-        if (req->op && streq(req->op, "tap.create") && req->tap_create.counted && c)
-                c->tap_inflight--;
-        if (req->op && streq(req->op, "bridge.create") && req->bridge_create.counted && c)
-                c->bridge_inflight--;
+        if (req->bop && req->bop->request_free)
+                req->bop->request_free(req);
+        if (req->bop)
+                op_args_free(req->bop->op, req->op_args);
         close_fds(req->fds, req->n_fds);
         safe_close(req->own_pidfd);
         free(req->own_cgroup);
@@ -356,31 +335,52 @@ void request_free_all(broker *b) {
 }
 
 void request_dispatch(request *req) {
-        request_dispatch_run(req, NULL);
+        request_dispatch_act(req, NULL);
 }
 
-void request_dispatch_run(request *req, op_run_fn run) {
-        for (size_t i = 0; !run && i < ELEMENTSOF(op_table); i++)
-                if (streq(op_table[i].name, req->op))
-                        run = op_table[i].run;
-        policy_subject subj = caller_subject(&req->who);
-        policy_decision d;
+void request_dispatch_act(request *req, void (*act)(request *req, void *args, const policy_decision *d)) {
+        const broker_op *bop = broker_op_lookup(req->op);
         char msg[512];
-        if (op_is_bus_only(req->op) && !req->who.via_bus)
+        if (!bop) {
+                const op_desc *o = op_lookup(req->op);
+                if (o && !(o->flags & OP_BUS_ONLY))
+                        return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
+                                                   "operation '%s' is not implemented by this broker", req->op);
                 return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL,
                                            "unknown operation '%.64s' (API %d knows: %s)", req->op,
                                            DELEGATE_API_VERSION, op_names());
-        int r = policy_decide(req->b->policy, &subj, req->op, req->args, &d, msg, sizeof(msg), NULL, NULL);
-        if (r == -EOPNOTSUPP)
-                return request_reply_error(req, ERR_BAD_REQUEST, EOPNOTSUPP, NULL, "%s", msg);
-        if (r == 0 && !run)
-                return request_reply_error(req, ERR_UNSUPPORTED, EOPNOTSUPP, NULL,
-                                           "operation '%s' is not implemented by this broker", req->op);
+        }
+        const op_desc *o = bop->op;
+        if (req->n_fds > 0 && !(o->flags & OP_TAKES_FDS)) {
+                /* closed before the answer leaves, so the client never sees them still held */
+                size_t n = req->n_fds, k;
+                char takers[256] = "";
+                const broker_op *const *all = broker_op_registry(&k);
+                close_fds(req->fds, req->n_fds);
+                req->n_fds = 0;
+                for (size_t i = 0; i < k; i++)
+                        if (all[i]->op->flags & OP_TAKES_FDS)
+                                snprintf(takers + strlen(takers), sizeof(takers) - strlen(takers), "%s%s",
+                                         takers[0] ? ", " : "", all[i]->op->name);
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "operation '%.64s' accepts no file descriptors (only %s take one); the %zu "
+                                           "received were closed",
+                                           req->op, takers, n);
+        }
+        req->bop = bop;
+        if (bop->request_init)
+                bop->request_init(req);
+        int r = op_args_parse(o, req->args, &req->op_args, msg, sizeof(msg));
+        if (r == -ENOMEM)
+                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         if (r < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
 
+        policy_subject subj = caller_subject(&req->who);
+        policy_decision d;
+        policy_decide_parsed(req->b->policy, &subj, o, req->op_args, &d, NULL, NULL);
         audit_decision(req->b, &req->who, req->op, req->args, &d);
-        bool counted = op_lookup(req->op)->needs_policy; /* delegations, not pings */
+        bool counted = o->needs_policy; /* delegations, not pings */
         client *c = req->c;
         if (!d.allowed) {
                 if (c)
@@ -393,7 +393,7 @@ void request_dispatch_run(request *req, op_run_fn run) {
         req->counted = counted;
         if (d.rule)
                 snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
-        run(req, &d);
+        (act ? act : bop->act)(req, req->op_args, &d);
 }
 
 static bool printable(const char *s, size_t max) {
@@ -588,17 +588,6 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         if (!req->op)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
-        if (req->n_fds > 0 && !streq(req->op, "kvmi.set-page-access") && !streq(req->op, "kvmi.connect")) {
-                /* closed before the answer leaves, so the client never sees them still held */
-                size_t n = req->n_fds;
-                close_fds(req->fds, req->n_fds);
-                req->n_fds = 0;
-                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
-                                           "operation '%.64s' accepts no file descriptors (only kvmi.set-page-access "
-                                           "takes one, its memfd, and kvmi.connect, QEMU's connection); the %zu "
-                                           "received were closed",
-                                           req->op, n);
-        }
         /* the request keeps the args: detach them from the message tree */
         for (size_t i = 0; args && i < m->object.n; i++)
                 if (m->object.members[i].value == args)

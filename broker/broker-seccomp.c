@@ -37,6 +37,7 @@
 #endif
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/nsfs.h>
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <sched.h>
@@ -203,7 +204,9 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
                 /* unotify (broker-unotify*.c): the listener; the device and socket of an
                  * intercepted TUNSETIFF or SIOCSIF* request, carried out on copies of the caller's fds */
                 SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_ID_VALID, TUNGETIFF,
-                TUNGETDEVNETNS, SIOCGSKNS, SIOCGIFINDEX, SIOCSIFHWADDR, SIOCSIFFLAGS, SIOCSIFMTU };
+                TUNGETDEVNETNS, SIOCGSKNS, SIOCGIFINDEX, SIOCSIFHWADDR, SIOCSIFFLAGS, SIOCSIFMTU,
+                /* unotify: a caller's pid namespace and those above it, to read the ids it names */
+                NS_GET_PARENT };
         /* no new namespace of any kind, so no user namespace */
         const uint64_t new_ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                 CLONE_NEWPID | CLONE_NEWNET;

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "proc.h"
 
@@ -112,14 +113,10 @@ void client_free(client *c) {
         bool keep = c->detached ? c->detached_keep
                                 : (b->exiting && was_session && b->state_fd >= 0 && state_save(c) >= 0);
         request_detach_all(c);
-        if (!keep) {
-                cgroup_session_end(c);
-                tap_session_end(c);
-        }
+        if (!keep)
+                session_parts_end(c);
         if (c->welcomed && !c->detached && !keep)
                 limits_session_end(c);
-        for (size_t i = 0; i < c->n_tap; i++)
-                c->tap[i].netns_fd = safe_close(c->tap[i].netns_fd);
         if (!c->detached) {
                 if (c->prev)
                         c->prev->next = c->next;
@@ -130,8 +127,7 @@ void client_free(client *c) {
                 b->n_clients--;
                 limits_client_end(c);
         }
-        kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
-        unotify_session_end(c); /* a kept session gets the listener again from delegate-run on resume */
+        session_parts_free(c); /* after request_detach_all: failures (a KVMI channel's) reach nobody */
         if (!keep)
                 state_drop(c);
         else if (!c->detached)
@@ -148,8 +144,6 @@ void client_free(client *c) {
         }
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 erase_free(c->cache[i].buf);
-        for (size_t i = 0; i < c->n_cgroups_created; i++)
-                free(c->cgroups_created[i]);
         c->dead = true; /* not counted by SessionCount any more */
         if (was_session || (c->revoked && !c->detached))
                 bus_emit_session_closed(b, c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
@@ -322,7 +316,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         b->clients->prev = c;
                 b->clients = c;
                 b->n_clients++;
-                int r = sd_event_add_io(b->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c);
+                int r = session_parts_new(c);
+                if (r >= 0)
+                        r = sd_event_add_io(b->event, &c->io, cfd, EPOLLIN | EPOLLRDHUP, client_io, c);
                 if (r < 0) {
                         client_free(c);
                         continue;

@@ -35,6 +35,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "proc.h"
 
@@ -117,25 +118,11 @@ static void gen_state(const client *c, yajl_gen g) {
         yajl_gen_map_close(g);
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
-        json_gen_kv_u64(g, "threads_moved", c->n_threads_moved);
-        json_gen_kv_u64(g, "sched_changes", c->n_sched_changes);
-        json_gen_str(g, "memlock");
-        yajl_gen_array_open(g);
-        for (size_t i = 0; i < c->n_memlock; i++) {
-                yajl_gen_map_open(g);
-                json_gen_kv_i64(g, "pid", c->memlock[i].pid);
-                json_gen_kv_i64(g, "host_pid", c->memlock[i].host_pid);
-                json_gen_kv_u64(g, "soft", c->memlock[i].soft);
-                json_gen_kv_u64(g, "hard", c->memlock[i].hard);
-                yajl_gen_map_close(g);
-        }
-        yajl_gen_array_close(g);
-        /* as state.get shows them */
-        static const char *const kinds[] = { "cgroups_created", "tap" };
-        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
-                json_gen_str(g, kinds[i]);
-                session_hook_find(kinds[i])->state(c, g);
-        }
+        size_t n;
+        const session_part *const *parts = session_part_registry(&n);
+        for (size_t i = 0; i < n; i++)
+                if (parts[i]->save)
+                        parts[i]->save(c, g);
         json_gen_str(g, "replies");
         yajl_gen_array_open(g);
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
@@ -213,30 +200,6 @@ void state_drop(client *c) {
         c->state_saved = false;
 }
 
-/*
- * An nsfs fd for the network namespace (@dev, @ino), from any process in it.
- * All of /proc, not the session's cgroup: in a real pod the namespace is
- * held by the pause (infra) container, a sibling of the launcher's cgroup.
- */
-static int netns_holder(uint64_t dev, uint64_t ino) {
-        _cleanup_(closedirp) DIR *d = opendir("/proc");
-        if (!d)
-                return negative_errno();
-        for (struct dirent *de; (de = readdir(d));) {
-                char ns[64];
-                struct stat st;
-                if (de->d_name[0] < '1' || de->d_name[0] > '9')
-                        continue;
-                snprintf(ns, sizeof(ns), "/proc/%.20s/ns/net", de->d_name);
-                if (stat(ns, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
-                        int fd = open(ns, O_RDONLY | O_CLOEXEC);
-                        if (fd >= 0)
-                                return fd;
-                }
-        }
-        return -ENOENT;
-}
-
 /* --- reading --- */
 
 /*
@@ -246,55 +209,10 @@ static int netns_holder(uint64_t dev, uint64_t ino) {
  * moved aside (*.rejected) and reported; what it names that can still be
  * identified safely is undone (recover_one()).
  */
-#define STATE_MAX_SESSION ((UINT64_C(1) << 53) - 1)
-#define STATE_MAX_PID 4194304 /* the kernel's PID_MAX_LIMIT */
-#define STATE_MAX_PATH 1024
-
-typedef struct state_check {
-        char msg[256]; /* the first problem found; "" when none */
-} state_check;
-
-static void bad(state_check *ck, const char *fmt, ...) _printf_(2, 3);
-static void bad(state_check *ck, const char *fmt, ...) {
-        if (ck->msg[0])
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ck->msg, sizeof(ck->msg), fmt, ap);
-        va_end(ap);
-}
-
-/* @o.@k: an integer from @min to @max (absent: 0 when @optional). */
-static uint64_t get_u64(state_check *ck, const json_value *o, const char *k, uint64_t min, uint64_t max,
-                        bool optional) {
-        uint64_t x = 0;
-        const json_value *v = json_get(o, k);
-        if (!v && optional)
-                return 0;
-        if (!v || json_to_u64(v, &x) < 0 || x < min || x > max) {
-                bad(ck, "\"%s\" must be an integer from %" PRIu64 " to %" PRIu64, k, min, max);
-                return 0;
-        }
-        return x;
-}
-
-static bool get_bool(state_check *ck, const json_value *o, const char *k) {
-        const json_value *v = json_get(o, k);
-        if (!v || v->type != JSON_BOOL) {
-                bad(ck, "\"%s\" must be true or false", k);
-                return false;
-        }
-        return v->boolean;
-}
-
-static const json_value *get_array(state_check *ck, const json_value *o, const char *k, size_t max) {
-        const json_value *a = json_get(o, k);
-        if (!a || a->type != JSON_ARRAY || a->array.n > max) {
-                bad(ck, "\"%s\" must be an array of at most %zu entries", k, max);
-                return NULL;
-        }
-        return a;
-}
+#define bad state_bad
+#define get_u64 state_get_u64
+#define get_bool state_get_bool
+#define get_array state_get_array
 
 /* A pod cgroup as /proc/PID/cgroup writes it: absolute, not the root, no
  * empty, "." or ".." component, printable. */
@@ -313,14 +231,6 @@ static bool pod_cgroup_valid(const char *p) {
                         return false; /* trailing slash */
         }
         return true;
-}
-
-/* A cgroup the session created: strictly below its pod cgroup, as a target would name it. */
-static bool created_cgroup_valid(const char *p, const char *pod) {
-        char msg[128];
-        size_t n = strlen(pod);
-        return strlen(p) < STATE_MAX_PATH && !strncmp(p, pod, n) && p[n] == '/' &&
-               cgroup_target_check(p + n + 1, false, msg, sizeof(msg)) == 0;
 }
 
 static char *get_str(state_check *ck, const json_value *o, const char *k, bool (*valid)(const char *)) {
@@ -353,6 +263,10 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                 return -ENOMEM;
         c->b = b;
         c->fd = c->pidfd = -EBADF;
+        if (session_parts_new(c) < 0) {
+                client_free(c);
+                return -ENOMEM;
+        }
         c->detached = true;
         c->welcomed = true;
         c->state_saved = true;
@@ -382,62 +296,17 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         c->netns_ino = get_u64(ck, pv, "netns_ino", 0, UINT64_MAX, false);
         c->n_allowed = get_u64(ck, s, "allowed", 0, UINT64_MAX, false);
         c->n_denied = get_u64(ck, s, "denied", 0, UINT64_MAX, false);
-        c->n_threads_moved = get_u64(ck, s, "threads_moved", 0, UINT64_MAX, false);
-        c->n_sched_changes = get_u64(ck, s, "sched_changes", 0, UINT64_MAX, false);
         if (!c->name || !c->vm) {
                 client_free(c);
                 return -ENOMEM;
         }
 
-        const json_value *a = get_array(ck, s, "cgroups_created", SESSION_MAX_CGROUPS);
-        for (size_t i = 0; a && i < a->array.n; i++) {
-                const json_value *p = a->array.items[i];
-                if (!json_is_string(p) || !c->cgroup || !created_cgroup_valid(p->string.str, c->cgroup)) {
-                        bad(ck, "cgroups_created[%zu] is not a cgroup below the session's pod cgroup", i);
-                        continue;
-                }
-                char *dup = strdup(p->string.str);
-                if (dup)
-                        c->cgroups_created[c->n_cgroups_created++] = dup;
-        }
-        a = get_array(ck, s, "tap", SESSION_MAX_TAP);
-        for (size_t i = 0; a && i < a->array.n; i++) {
-                const json_value *t = a->array.items[i], *name = json_get(t, "name");
-                state_check one = {};
-                int ifindex = (int) get_u64(&one, t, "ifindex", 1, INT32_MAX, false);
-                bool persist = get_bool(&one, t, "persist"), adopted = get_bool(&one, t, "adopted");
-                const json_value *kind = json_get(t, "kind"), *sl = json_get(t, "enslaved");
-                bool bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
-                int addr_from = bridge ? (int) get_u64(&one, t, "addresses_from", 0, INT32_MAX, true) : 0;
-                if (!json_is_string(name) || !tap_name_valid(name->string.str))
-                        bad(&one, "no valid interface name");
-                if (one.msg[0]) {
-                        bad(ck, "tap[%zu]: %s", i, one.msg);
-                        continue;
-                }
-                tap_record *rec = &c->tap[c->n_tap++];
-                *rec = (tap_record) { .ifindex = ifindex, .netns_fd = -EBADF, .persist = persist, .adopted = adopted };
-                snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
-                rec->bridge = bridge;
-                for (size_t k = 0; rec->bridge && sl && sl->type == JSON_ARRAY && k < sl->array.n &&
-                                   rec->n_enslaved < BRIDGE_MAX_ENSLAVE;
-                     k++) {
-                        uint64_t x;
-                        if (json_to_u64(sl->array.items[k], &x) == 0 && x > 0 && x <= INT32_MAX)
-                                rec->enslaved[rec->n_enslaved++] = (int) x;
-                }
-                rec->addr_from = addr_from;
-        }
-        a = get_array(ck, s, "memlock", SESSION_MAX_MEMLOCK);
-        for (size_t i = 0; a && i < a->array.n; i++) {
-                const json_value *m = a->array.items[i];
-                c->memlock[c->n_memlock++] = (memlock_record) {
-                        (pid_t) get_u64(ck, m, "pid", 0, STATE_MAX_PID, false),
-                        (pid_t) get_u64(ck, m, "host_pid", 1, STATE_MAX_PID, false),
-                        get_u64(ck, m, "soft", 0, UINT64_MAX, false), get_u64(ck, m, "hard", 0, UINT64_MAX, false)
-                };
-        }
-        a = get_array(ck, s, "replies", CLIENT_REPLY_CACHE);
+        size_t n;
+        const session_part *const *parts = session_part_registry(&n);
+        for (size_t i = 0; i < n; i++)
+                if (parts[i]->restore)
+                        parts[i]->restore(c, s, ck);
+        const json_value *a = get_array(ck, s, "replies", CLIENT_REPLY_CACHE);
         for (size_t i = 0; a && i < a->array.n; i++) {
                 const json_value *r = a->array.items[i], *text = json_get(r, "reply");
                 uint64_t id = get_u64(ck, r, "id", 0, STATE_MAX_SESSION, false);
@@ -458,25 +327,13 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         return 0;
 }
 
-/* Give the TAP records an nsfs fd, from @fd_source (a pid) or any process in the pod. */
-static void reopen_netns(client *c, pid_t pid) {
-        if (c->n_tap == 0)
-                return;
-        int fd = -ENOENT;
-        if (pid > 0) {
-                char ns[64];
-                struct stat st;
-                snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int) pid);
-                if (stat(ns, &st) == 0 && st.st_dev == c->netns_dev && st.st_ino == c->netns_ino)
-                        fd = open(ns, O_RDONLY | O_CLOEXEC);
-        }
-        if (fd < 0)
-                fd = netns_holder(c->netns_dev, c->netns_ino);
-        for (size_t i = 0; i < c->n_tap; i++) {
-                safe_close(c->tap[i].netns_fd);
-                c->tap[i].netns_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -EBADF;
-        }
-        safe_close(fd);
+/* A restored session: every part reopens what it needs, through @pid (0: anything). */
+static void recovered(client *c, pid_t pid) {
+        size_t n;
+        const session_part *const *parts = session_part_registry(&n);
+        for (size_t i = 0; i < n; i++)
+                if (parts[i]->recovered)
+                        parts[i]->recovered(c, pid);
 }
 
 static bool peer_alive(const client *c) {
@@ -487,13 +344,13 @@ static bool peer_alive(const client *c) {
 /* Undo what a detached session holds, drop its file, free it. */
 static void detached_end(client *c, const char *why) {
         broker *b = c->b;
-        log_msg(b, LOG_NOTICE, "session %" PRIu64 " (vm '%s', pid %d): %s; undoing what it created (%zu TAP "
-                "device(s), %zu cgroup(s))", c->session, c->vm, (int) c->cred.pid, why, c->n_tap,
-                c->n_cgroups_created);
-        if (c->n_tap > 0 && c->tap[0].netns_fd < 0)
-                log_msg(b, LOG_INFO, "session %" PRIu64 ": no process is in its network namespace any more (all "
-                        "of /proc searched); its TAP devices cannot be reached and are not removed by the broker "
-                        "(they go with the namespace unless a mount keeps it)", c->session);
+        char what[256] = "";
+        SESSION_HOOKS_FOREACH(h)
+                if (h->revoke)
+                        snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s %zu", what[0] ? ", " : "",
+                                 h->name, h->count(c));
+        log_msg(b, LOG_NOTICE, "session %" PRIu64 " (vm '%s', pid %d): %s; undoing what it created (%s)", c->session,
+                c->vm, (int) c->cred.pid, why, what);
         /* unlink from the detached list */
         for (client **p = &b->detached; *p; p = &(*p)->next)
                 if (*p == c) {
@@ -534,20 +391,17 @@ static void salvage(client *c) {
         policy_subject subj = { .uid = c->cred.uid, .gid = c->cred.gid, .cgroup = c->cgroup, .vm = c->vm,
                                 .via = POLICY_VIA_SOCKET };
         const policy_rule *rule = c->cgroup && b->policy ? policy_match(b->policy, &subj, NULL, NULL) : NULL;
-        if (!rule || !rule->cgroup.present || !rule->cgroup.create) {
-                if (c->n_cgroups_created > 0)
-                        log_msg(b, LOG_WARNING, "rejected session %" PRIu64 ": no rule lets pod '%s' create cgroups; "
-                                "its %zu cgroup(s) are left alone", c->session, c->cgroup ? c->cgroup : "(invalid)",
-                                c->n_cgroups_created);
-                for (size_t i = 0; i < c->n_cgroups_created; i++)
-                        free(c->cgroups_created[i]);
-                c->n_cgroups_created = 0;
-        }
-        if (!c->cgroup)
-                c->n_tap = 0; /* no pod to find the network namespace in */
-        if (c->n_tap + c->n_cgroups_created == 0)
+        size_t n, left = 0;
+        const session_part *const *parts = session_part_registry(&n);
+        for (size_t i = 0; i < n; i++)
+                if (parts[i]->salvage)
+                        parts[i]->salvage(c, rule);
+        SESSION_HOOKS_FOREACH(h)
+                if (h->revoke)
+                        left += h->count(c);
+        if (left == 0)
                 return client_free(c);
-        reopen_netns(c, 0);
+        recovered(c, 0);
         detached_end(c, "its state file was rejected");
 }
 
@@ -610,14 +464,14 @@ static void recover_one(broker *b, const char *name) {
         c->next = b->detached;
         b->detached = c;
         if (!peer_alive(c)) {
-                reopen_netns(c, 0);
+                recovered(c, 0);
                 return detached_end(c, "its launcher exited while the broker was down");
         }
         if (b->end_saved) {
-                reopen_netns(c, c->cred.pid);
+                recovered(c, c->cred.pid);
                 return detached_end(c, "the broker was stopped for good (--end-sessions)");
         }
-        reopen_netns(c, c->cred.pid);
+        recovered(c, c->cred.pid);
         r = sd_event_add_time_relative(b->event, &c->resume_timer, CLOCK_MONOTONIC, b->resume_timeout_usec, 0,
                                        on_resume_timeout, c);
         if (r < 0)
@@ -752,16 +606,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         snprintf(c->token, sizeof(c->token), "%s", tv->string.str);
         c->n_allowed = z->n_allowed;
         c->n_denied = z->n_denied;
-        c->n_threads_moved = z->n_threads_moved;
-        c->n_sched_changes = z->n_sched_changes;
-        memcpy(c->memlock, z->memlock, sizeof(c->memlock));
-        c->n_memlock = z->n_memlock;
-        memcpy(c->cgroups_created, z->cgroups_created, sizeof(c->cgroups_created));
-        c->n_cgroups_created = z->n_cgroups_created;
-        z->n_cgroups_created = 0;
-        memcpy(c->tap, z->tap, sizeof(c->tap));
-        c->n_tap = z->n_tap;
-        z->n_tap = 0;
+        session_parts_swap(c, z);
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
                 c->cache[i] = z->cache[i];
                 z->cache[i].buf = NULL;

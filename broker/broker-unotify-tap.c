@@ -47,6 +47,8 @@
 typedef struct tun_out {
         int err;      /* 0, or a positive errno */
         bool exists;  /* the name is taken: the kernel judges the call */
+        bool full;    /* the session holds as many devices as it may: the kernel judges the call */
+        uint64_t gone; /* the session's records whose devices vanished (their fds were closed) */
         char name[IFNAMSIZ];
         int ifindex;
         char msg[128];
@@ -78,9 +80,9 @@ static bool same_netns(int a, int b) {
 
 /* This session's record of a device it created (not adopted, not a bridge) named @name, or NULL. */
 static tap_record *session_device(client *c, const char *name) {
-        for (size_t i = 0; c && i < c->n_tap; i++)
-                if (!c->tap[i].adopted && !c->tap[i].bridge && streq(c->tap[i].name, name))
-                        return &c->tap[i];
+        for (size_t i = 0; c && i < TS(c)->n; i++)
+                if (!TS(c)->rec[i].adopted && !TS(c)->rec[i].bridge && streq(TS(c)->rec[i].name, name))
+                        return &TS(c)->rec[i];
         return NULL;
 }
 
@@ -92,8 +94,16 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
+        if (!call->tap_attach) {
+                /* devices whose last fd was closed are gone: they free the quota */
+                unsigned live = tap_prune(call->sess, &o->gone);
+                if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
+                        o->full = true;
+                        return sizeof(*o);
+                }
+        }
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
-        ifr.ifr_flags = (short) (*(uint16_t *) (call->ifrbuf + IFNAMSIZ) | (call->tap_attach ? 0 : IFF_TUN_EXCL));
+        ifr.ifr_flags = (short) (call->ifr.ifr_flags | (call->tap_attach ? 0 : IFF_TUN_EXCL));
         if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
                 o->exists = errno == EBUSY && !call->tap_attach;
                 o->err = o->exists ? 0 : errno;
@@ -130,6 +140,13 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
         memcpy(&o, out, sizeof(o));
         o.msg[sizeof(o.msg) - 1] = 0;
         o.name[sizeof(o.name) - 1] = 0;
+        if (c && o.gone && TS(c)->gen == call->tap_gen)
+                tap_forget_gone(c, o.gone);
+        if (o.full) {
+                call->tap_continue = true;
+                return request_reply_error(req, ERR_DENIED, EDQUOT, req->rule,
+                                           "the session holds %u TAP device(s), the most it may", call->max_devices);
+        }
         if (o.exists) {
                 /* not ours to take: what the caller may do with it, the kernel says */
                 call->tap_continue = true;
@@ -147,13 +164,13 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
                 tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]), .via_seccomp = true,
                                    .queues = 1 };
                 snprintf(rec.name, sizeof(rec.name), "%s", o.name);
-                if (!c || c->n_tap >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
+                if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
                         tap_remove_detached(req->b, "TUNSETIFF finished after its session ended", &rec, 1);
                         safe_close(rec.netns_fd);
                         return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
                 }
-                c->tap[c->n_tap++] = rec;
-                c->tap_gen++;
+                TS(c)->rec[TS(c)->n++] = rec;
+                TS(c)->gen++;
                 c->state_dirty = true;
         }
         if (c)
@@ -168,22 +185,23 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
 }
 
 /* tap.create allowed it: act (the device count as tap.create counts it) */
-static void tun_run(request *req, const policy_decision *d) {
+static void tun_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
         if (!call->tap_attach) {
-                size_t n = 0;
-                for (size_t i = 0; i < c->n_tap; i++)
-                        n += !c->tap[i].bridge;
-                if (n + c->tap_inflight >= d->rule->tap.max_devices ||
-                    c->n_tap + c->tap_inflight + c->bridge_inflight >= req->b->limits.max_tap) {
-                        call->tap_continue = true;
-                        return request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                                   "the session holds %zu TAP device(s), the most it may", n);
-                }
-                c->tap_inflight++;
+                /* counted now, checked by the helper once vanished devices are pruned */
+                unsigned used = TS(c)->bridge_inflight, max_tap = req->b->limits.max_tap;
+                for (size_t i = 0; i < TS(c)->n; i++)
+                        used += TS(c)->rec[i].bridge;
+                call->max_devices = d->rule->tap.max_devices;
+                unsigned room = used < max_tap ? max_tap - used : 0;
+                if (room < call->max_devices)
+                        call->max_devices = room;
+                TS(c)->tap_inflight++;
                 req->tap_create.counted = true;
         }
+        call->sess = c;
+        call->tap_gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, tun_step, call, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -196,13 +214,13 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
         call->ioctl_cmd = TUNSETIFF;
         call->ifr_ptr = arg;
         call->owner = c->cred.uid;
-        if (unotify_read(call, arg, call->ifrbuf, sizeof(call->ifrbuf)) < 0)
+        if (unotify_read(call, arg, &call->ifr, sizeof(call->ifr)) < 0)
                 return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
         if (!unotify_valid(call))
                 return unotify_call_free(call);
-        memcpy(call->devname, call->ifrbuf, IFNAMSIZ);
+        memcpy(call->devname, call->ifr.ifr_name, IFNAMSIZ);
         call->devname[IFNAMSIZ - 1] = 0; /* as the kernel does */
-        uint16_t flags = *(uint16_t *) (call->ifrbuf + IFNAMSIZ);
+        uint16_t flags = (uint16_t) call->ifr.ifr_flags;
         call->tun_fd = caller_fd(call, fd);
         if (call->tun_fd == -EBADF)
                 return unotify_answer(call, 0, EBADF), unotify_call_free(call);
@@ -235,10 +253,10 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
 }
 
 /* The decision allowed it: carry out the request on our copy of the caller's socket. */
-static void netdev_run(request *req, const policy_decision *d) {
+static void netdev_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         struct ifreq ifr, idx = {};
-        memcpy(&ifr, call->ifrbuf, sizeof(ifr));
+        ifr = call->ifr;
         memcpy(idx.ifr_name, call->devname, IFNAMSIZ);
         tap_record *rec = session_device(req->c, call->devname);
         /* still the device we made: same name, same ifindex */
@@ -257,11 +275,11 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         call->syscall = call->ioctl_cmd == SIOCSIFHWADDR ? "ioctl(SIOCSIFHWADDR)"
                         : call->ioctl_cmd == SIOCSIFFLAGS ? "ioctl(SIOCSIFFLAGS)"
                                                           : "ioctl(SIOCSIFMTU)";
-        if (unotify_read(call, arg, call->ifrbuf, sizeof(call->ifrbuf)) < 0)
+        if (unotify_read(call, arg, &call->ifr, sizeof(call->ifr)) < 0)
                 return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
         if (!unotify_valid(call))
                 return unotify_call_free(call);
-        memcpy(call->devname, call->ifrbuf, IFNAMSIZ);
+        memcpy(call->devname, call->ifr.ifr_name, IFNAMSIZ);
         call->devname[IFNAMSIZ - 1] = 0;
         tap_record *rec = session_device(c, call->devname);
         if (!rec) /* not a device of this session: the kernel judges */
@@ -274,7 +292,7 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         _cleanup_close_ int ns = ioctl(call->sock_fd, SIOCGSKNS);
         if (ns < 0 || !same_netns(ns, rec->netns_fd)) /* a socket of another netns names another device */
                 return unotify_continue(call), unotify_call_free(call);
-        const struct ifreq *ifr = (const struct ifreq *) call->ifrbuf;
+        const struct ifreq *ifr = &call->ifr;
         if (call->ioctl_cmd == SIOCSIFMTU)
                 snprintf(args, sizeof(args), "{\"name\":\"%s\",\"mtu\":%d}", call->devname, ifr->ifr_mtu);
         else if (call->ioctl_cmd == SIOCSIFHWADDR) {
@@ -291,8 +309,9 @@ void unotify_tap_reply(request *req, const reply_info *r) {
         unotify_call *call = req->origin_data;
         if (!r->ok) {
                 /* TUNSETIFF the policy does not give, or of a device that exists: the kernel judges it
-                 * with the caller's own rights (EPERM, unless it may use that device) */
-                if (call->ioctl_cmd == TUNSETIFF && (call->tap_continue || r->code == ERR_DENIED))
+                 * with the caller's own rights (EPERM, unless it may use that device).  Not another
+                 * queue of a device of this session: its uid owns it, the kernel would allow that. */
+                if (call->ioctl_cmd == TUNSETIFF && !call->tap_attach && (call->tap_continue || r->code == ERR_DENIED))
                         return unotify_continue(call);
                 int e = r->code == ERR_DENIED ? EPERM : r->errno_value > 0 && r->errno_value < 4096 ? r->errno_value : EPERM;
                 if (r->code == ERR_BAD_REQUEST)

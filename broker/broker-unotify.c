@@ -31,17 +31,21 @@
 #include <inttypes.h>
 #include <linux/audit.h>
 #include <linux/if_tun.h>
+#include <linux/nsfs.h>
 #include <linux/sockios.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <syslog.h>
 
 #include "broker-unotify.h"
+#include "ops.h"
+#include "ops-unotify.h"
 #include "proc.h"
 
 #ifndef SCHED_RESET_ON_FORK
@@ -101,12 +105,29 @@ void unotify_continue(const unotify_call *call) {
         send_resp(call, &resp);
 }
 
-/* The session's listener may read again when a call ends below the bound. */
-static void unotify_done(unotify *u) {
+static void call_link(unotify *u, unotify_call *call) {
+        call->u = u;
+        call->prev = NULL;
+        call->next = u->calls;
+        if (u->calls)
+                u->calls->prev = call;
+        u->calls = call;
+        u->inflight++;
+}
+
+/* @call ends: the session's listener may read again below the bound. */
+static void call_unlink(unotify_call *call) {
+        unotify *u = call->u;
         if (!u)
                 return;
-        if (u->inflight > 0)
-                u->inflight--;
+        if (call->prev)
+                call->prev->next = call->next;
+        else
+                u->calls = call->next;
+        if (call->next)
+                call->next->prev = call->prev;
+        call->u = NULL;
+        u->inflight--;
         if (u->src && u->inflight < UNOTIFY_MAX_INFLIGHT)
                 sd_event_source_set_enabled(u->src, SD_EVENT_ON);
 }
@@ -120,17 +141,16 @@ static unotify_call *call_new(unotify *u, const struct seccomp_notif *n) {
                 free(call);
                 return NULL;
         }
-        call->u = u;
         call->n = *n;
         call->tun_fd = call->sock_fd = -EBADF;
-        u->inflight++;
+        call_link(u, call);
         return call;
 }
 
 void unotify_call_free(unotify_call *call) {
         if (!call)
                 return;
-        unotify_done(call->u);
+        call_unlink(call);
         safe_close(call->listener);
         safe_close(call->tun_fd);
         safe_close(call->sock_fd);
@@ -189,7 +209,8 @@ static void call_release(request *req) {
 
 static const request_origin unotify_origin = { .reply = call_reply, .release = call_release };
 
-int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, op_run_fn run) {
+int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
+                     void (*act)(request *req, void *args, const policy_decision *d)) {
         client *c = call->u ? call->u->c : NULL;
         json_parse_error je;
         if (!c)
@@ -216,16 +237,32 @@ int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, 
         req->origin_data = call;
         log_msg(c->b, LOG_DEBUG, "session %llu: seccomp: %s of tid %d as %s %s", (unsigned long long) c->session,
                 call->syscall, (int) call->n.pid, op, args_json);
-        request_dispatch_run(req, run);
+        request_dispatch_act(req, act);
         return 0;
+}
+
+/* The inode of the pid namespace @up levels above the one process @p lives in; 0 when unknown. */
+static ino_t pidns_above(pid_t p, size_t up) {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) p);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        for (size_t i = 0; fd >= 0 && i < up; i++) {
+                int parent = ioctl(fd, NS_GET_PARENT);
+                safe_close(fd);
+                fd = parent;
+        }
+        return fd >= 0 && fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
 /*
  * @id, a pid (or with @tid a thread id) the caller named in its own pid
  * namespace, as the session's peer names it; 0 stands for the caller
  * itself (its process, or with @tid its calling thread).  A caller in the
- * session's namespace names processes as the session does; one in a
- * nested namespace can only name itself and what lies below it.
+ * session's namespace names processes as the session does.  One in a
+ * nested namespace (unshare -p) names what its namespace sees: the
+ * session's processes are searched for the one with that id at the
+ * caller's level whose namespace there is the caller's own.
  */
 static int translate(const unotify_call *call, const client *c, pid_t id, bool tid, pid_t *ret) {
         pid_t ns[PROC_MAX_NSPID];
@@ -233,39 +270,42 @@ static int translate(const unotify_call *call, const client *c, pid_t id, bool t
         int r;
         if (id < 0)
                 return -EINVAL;
-        if (id == 0)
-                return tid ? proc_task_nstid(call->tgid, call->n.pid, c->ns_level, ret)
-                           : (r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n)) < 0 ? r
-                           : n <= c->ns_level                                          ? -ESRCH
-                                                                                       : (*ret = ns[c->ns_level], 0);
         r = proc_nspid(call->tgid, ns, PROC_MAX_NSPID, &n);
         if (r < 0)
                 return r;
         if (n <= c->ns_level)
                 return -ESRCH;
+        if (id == 0) {
+                if (tid)
+                        return proc_task_nstid(call->tgid, call->n.pid, c->ns_level, ret);
+                *ret = ns[c->ns_level];
+                return 0;
+        }
         size_t level = n - 1;
         if (level == c->ns_level) {
                 *ret = id;
                 return 0;
         }
-        /* nested: the caller and its descendants, by their ids at the caller's level */
+        ino_t mine = pidns_above(call->tgid, 0);
         _cleanup_free_ pid_t *q = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
         size_t head = 0, nq = 0;
         if (!q)
                 return -ENOMEM;
-        q[nq++] = call->tgid;
+        if (mine == 0)
+                return -ESRCH;
+        q[nq++] = c->cred.pid;
         for (; head < nq; head++) {
                 pid_t p = q[head], x;
-                if (!tid) {
-                        size_t k;
-                        if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > level && ns[level] == id) {
+                size_t k;
+                /* in the caller's namespace (or below it), seen there as @id */
+                if (proc_nspid(p, ns, PROC_MAX_NSPID, &k) == 0 && k > level && pidns_above(p, k - 1 - level) == mine) {
+                        if (!tid && ns[level] == id) {
                                 *ret = ns[c->ns_level];
                                 return 0;
                         }
-                } else {
                         char path[64];
                         snprintf(path, sizeof(path), "/proc/%d/task", (int) p);
-                        _cleanup_(closedirp) DIR *d = opendir(path);
+                        _cleanup_(closedirp) DIR *d = tid ? opendir(path) : NULL;
                         for (struct dirent *de; d && (de = readdir(d));) {
                                 pid_t t = (pid_t) atoi(de->d_name);
                                 if (t > 0 && proc_task_nstid(p, t, level, &x) == 0 && x == id)
@@ -314,16 +354,6 @@ static void on_rlimit(unotify_call *call, pid_t pid, uint64_t new_ptr, uint64_t 
         if (unotify_dispatch(call, "memlock.set", args, NULL) < 0)
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
-
-/* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0 */
-typedef struct sched_attr_v0 {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-} sched_attr_v0;
 
 /* sched_setscheduler()/sched_setattr() to fifo or rr: sched.set (which adds SCHED_RESET_ON_FORK) */
 static void on_sched(unotify_call *call, pid_t tid, int sched_policy, int priority) {
@@ -428,20 +458,20 @@ static void handle(unotify *u, const struct seccomp_notif *n) {
 
 /* Stop reading @c's listener; the calls in progress now count against @next (may be NULL). */
 static void unotify_close(client *c, unotify *next) {
-        unotify *u = c->unotify;
+        unotify *u = US(c)->listener;
         if (!u)
                 return;
         /* calls in progress keep their own dup of the listener and answer through it */
-        for (request *r = c->acting; r; r = r->next)
-                if (r->origin == &unotify_origin && r->origin_data) {
-                        ((unotify_call *) r->origin_data)->u = next;
-                        if (next)
-                                next->inflight++;
-                }
+        while (u->calls) {
+                unotify_call *call = u->calls;
+                call_unlink(call);
+                if (next)
+                        call_link(next, call);
+        }
         sd_event_source_disable_unref(u->src);
         safe_close(u->fd);
         free(u);
-        c->unotify = NULL;
+        US(c)->listener = NULL;
 }
 
 static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -476,35 +506,49 @@ static int on_listener(sd_event_source *s, int fd, uint32_t revents, void *userd
                         return 0;
                 }
                 handle(u, &n);
-                if (!c->unotify)
+                if (!US(c)->listener)
                         return 0;
         }
         return 0;
 }
 
-void unotify_session_end(client *c) {
-        unotify_close(c, NULL);
+/* --- what a session holds: the listener --- */
+
+static void unotify_release(client *c) {
+        unotify_close(c, NULL); /* a kept session gets the listener again from delegate-run when it resumes */
 }
 
-void unotify_state_gen(const client *c, yajl_gen g) {
+static size_t count(const client *c) {
+        return US(c)->listener != NULL;
+}
+
+static void state_gen(const client *c, yajl_gen g) {
+        const unotify *u = US(c)->listener;
         yajl_gen_map_open(g);
-        json_gen_kv_bool(g, "attached", c->unotify != NULL);
-        json_gen_kv_u64(g, "notified", c->unotify ? c->unotify->n_notified : 0);
-        json_gen_kv_u64(g, "continued", c->unotify ? c->unotify->n_continued : 0);
-        json_gen_kv_u64(g, "in_progress", c->unotify ? c->unotify->inflight : 0);
+        json_gen_kv_bool(g, "attached", u != NULL);
+        json_gen_kv_u64(g, "notified", u ? u->n_notified : 0);
+        json_gen_kv_u64(g, "continued", u ? u->n_continued : 0);
+        json_gen_kv_u64(g, "in_progress", u ? u->inflight : 0);
         yajl_gen_map_close(g);
 }
 
+static const session_hook hooks[] = { { "unotify", count, state_gen, NULL } };
+
+const session_part session_part_unotify = {
+        .slot = SESSION_PART_unotify,
+        .size = sizeof(unotify_session),
+        .hooks = hooks,
+        .n_hooks = ELEMENTSOF(hooks),
+        .release = unotify_release,
+};
+
 /* unotify.attach: {"listener": 0}, the index of the seccomp listener among the request's fds. */
-void op_unotify_attach(request *req, const policy_decision *d) {
+static void unotify_attach(request *req, void *args, const policy_decision *d) {
         client *c = req->c;
-        int64_t index;
-        char msg[256];
-        if (!c || req->who.via_bus)
+        int64_t index = ((const unotify_attach_args *) args)->listener;
+        if (!c || req->who.via_bus || req->who.via_seccomp)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
                                            "unotify.attach: only a session's own process hands over its listener");
-        if (unotify_attach_args_parse(req->args, &index, msg, sizeof(msg)) < 0)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
         if ((size_t) index >= req->n_fds)
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
                                            "unotify.attach: \"listener\" is fd index %" PRIi64
@@ -528,9 +572,9 @@ void op_unotify_attach(request *req, const policy_decision *d) {
                 free(u);
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot watch the listener: %s", strerror(-r));
         }
-        bool again = c->unotify != NULL;
+        bool again = US(c)->listener != NULL;
         unotify_close(c, u); /* its calls in progress still end, counted here */
-        c->unotify = u;
+        US(c)->listener = u;
         log_msg(c->b, LOG_INFO, "session %llu: seccomp listener %s (pid %d)", (unsigned long long) c->session,
                 again ? "replaced" : "attached", (int) c->cred.pid);
         request_reply_result(req,
@@ -538,3 +582,5 @@ void op_unotify_attach(request *req, const policy_decision *d) {
                              "\"sched_setattr\",\"ioctl\"]}",
                              NULL, 0);
 }
+
+const broker_op bop_unotify_attach = { .op = &op_unotify_attach, .act = unotify_attach };

@@ -7,29 +7,42 @@
 #pragma once
 
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "broker-op.h"
+#include "broker-op-tap.h"
 
-#ifndef TUNSETIFF
 #include <linux/if_tun.h>
-#endif
 
 #define UNOTIFY_MAX_INFLIGHT 16 /* notifications one session's listener may have in progress */
 #define UNOTIFY_BATCH 8         /* notifications taken per wake-up, so that sessions take turns */
 
+typedef struct unotify_call unotify_call;
+
 /* A session's listener. */
-struct unotify {
+typedef struct unotify {
         client *c;
         int fd;
         sd_event_source *src;
+        unotify_call *calls; /* in progress (linked by next), counted in inflight */
         unsigned inflight;
         uint64_t n_notified, n_continued;
-};
+} unotify;
+
+/* session_part_unotify: c->part[SESSION_PART_unotify] */
+typedef struct unotify_session {
+        unotify *listener; /* NULL until unotify.attach, and once its programs are gone */
+} unotify_session;
+
+static inline unotify_session *US(const client *c) {
+        return c->part[SESSION_PART_unotify];
+}
 
 /* One notification being served: the origin data of its request. */
-typedef struct unotify_call {
+struct unotify_call {
         unotify *u;           /* NULL once the session's listener is gone */
+        unotify_call *prev, *next; /* in u->calls */
         int listener;         /* our own dup: the answer goes out even if the session ended */
         struct seccomp_notif n;
         pid_t tgid;           /* the caller's process (our pid namespace) */
@@ -41,11 +54,14 @@ typedef struct unotify_call {
         int tun_fd;           /* TUNSETIFF: our copy of the caller's fd */
         int sock_fd;          /* SIOCSIF*: our copy of the caller's socket */
         uint32_t ioctl_cmd;
-        unsigned char ifrbuf[40]; /* the struct ifreq as read */
+        struct ifreq ifr;     /* TUNSETIFF, SIOCSIF*: the request as read, once */
         uid_t owner;          /* TUNSETIFF: the session's uid, which owns the device */
         bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
         bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
-} unotify_call;
+        client *sess;         /* TUNSETIFF: the session, as the helper's copy of memory has it */
+        uint64_t tap_gen;     /* ... and its c->tap_gen then */
+        unsigned max_devices; /* ... the most TAP devices it may hold (rule and --max-tap) */
+};
 
 /* Read @len bytes at @addr of the caller of @call into @buf; -EFAULT and friends. */
 int unotify_read(const unotify_call *call, uint64_t addr, void *buf, size_t len);
@@ -65,7 +81,8 @@ void unotify_continue(const unotify_call *call);
  * operation's own step with the decision).  Returns 0, or -errno when no
  * request could be made (then @call is still the caller's).
  */
-int unotify_dispatch(unotify_call *call, const char *op, const char *args_json, op_run_fn run);
+int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
+                     void (*act)(request *req, void *args, const policy_decision *d));
 /* Free @call (its request ended). */
 void unotify_call_free(unotify_call *call);
 

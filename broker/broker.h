@@ -32,14 +32,24 @@
 #define SESSION_MAX_KVMI_PAGES (16 * 1024 * 1024) /* pages one session's shadow may hold */
 
 typedef struct kvmi_channel kvmi_channel;
-typedef struct unotify unotify;
 
 typedef struct broker broker;
 typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
-typedef void (*op_run_fn)(request *req, const policy_decision *d);
+typedef struct broker_op broker_op;       /* broker-op.h */
+typedef struct session_part session_part; /* broker-op.h */
+
+/* The slots of client.part[]: one per session part (broker-ops-list.h). */
+enum {
+#define BROKER_OP(id)
+#define SESSION_PART(id) SESSION_PART_##id,
+#include "broker-ops-list.h"
+#undef BROKER_OP
+#undef SESSION_PART
+        SESSION_N_PARTS
+};
 
 /*
  * A process whose processes a request may name (CLIENT IDENTITY in
@@ -114,12 +124,6 @@ typedef struct cached_reply {
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 
-typedef struct memlock_record {
-        pid_t pid;      /* as the client named it */
-        pid_t host_pid; /* in the broker's pid namespace */
-        uint64_t soft, hard;
-} memlock_record;
-
 /* A TAP device or bridge this session created (or adopted), until destroyed. */
 /* A uid and pod cgroup whose sessions keep failing right after they start. */
 typedef struct crash_backoff {
@@ -180,23 +184,8 @@ struct client {
         uint64_t n_allowed, n_denied;
         uint64_t opened_usec; /* CLOCK_MONOTONIC at the welcome */
         bool failed;          /* a request of it was answered with an error */
-        memlock_record memlock[SESSION_MAX_MEMLOCK];
-        size_t n_memlock;
-        /* cgroups created for this session ("/a/b/housekeeping", as in
-         * /proc/PID/cgroup); removed (when empty) as the session ends */
-        char *cgroups_created[SESSION_MAX_CGROUPS];
-        size_t n_cgroups_created;
-        uint64_t n_threads_moved, n_sched_changes;
-        /* sched.set burst window (per session, as rtkit's per-user window) */
-        burst_window sched_burst;
-        tap_record tap[SESSION_MAX_TAP];
-        size_t n_tap;
-        unsigned tap_inflight;    /* tap.create requests in progress */
-        unsigned bridge_inflight; /* bridge.create requests in progress */
-        uint64_t tap_gen;      /* bumped whenever tap[] changes */
-        kvmi_channel *kvmi;      /* NULL until kvmi.attach, and after kvmi.detach */
-        kvmi_shadow kvmi_shadow; /* what we programmed; survives a re-attach */
-        unotify *unotify;        /* the seccomp listener delegate-run handed over (broker-unotify.c), or NULL */
+        /* what it holds, per session part (broker-op.h): each part's own type, known to its own files */
+        void *part[SESSION_N_PARTS];
 
         outmsg *out_head, *out_tail;
         size_t n_out;
@@ -266,6 +255,8 @@ struct request {
         uint64_t id;
         char *op;
         json_value *args;
+        const broker_op *bop; /* found once by the dispatcher */
+        void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */
         char rule[72]; /* the rule that allowed it, for later audit lines */
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
@@ -287,23 +278,19 @@ struct request {
         /* op-specific scratch */
         union {
                 struct {
-                        memlock_args args;
                         pid_t host_pid;
                         int pidfd;
                 } memlock;
                 struct {
-                        tap_create_args args;
                         uint32_t max_devices;
                         bool adopt_existing;
                         bool counted; /* in c->tap_inflight */
                         uint64_t gen; /* c->tap_gen when the helper started */
                 } tap_create;
                 struct {
-                        tap_destroy_args args;
                         tap_record rec; /* a copy; the netns fd stays the session's */
                 } tap_destroy; /* and bridge.destroy */
                 struct {
-                        bridge_create_args args;
                         uint32_t max_devices;
                         bool adopt_existing;
                         bool counted; /* in c->bridge_inflight */
@@ -464,9 +451,9 @@ policy_subject caller_subject(const caller *who);
  * reply, now or later, and frees @req then.
  */
 void request_dispatch(request *req);
-/* The same, with @run (when not NULL) acting instead of the operation's own step, after the same
+/* The same, with @act (when not NULL) acting instead of the operation's own, after the same parsing,
  * policy decision and audit (broker-unotify-tap.c: TUNSETIFF on the caller's own fd). */
-void request_dispatch_run(request *req, op_run_fn run);
+void request_dispatch_act(request *req, void (*act)(request *req, void *args, const policy_decision *d));
 
 /* broker-session.c */
 /*
@@ -481,8 +468,6 @@ typedef struct session_hook {
         void (*state)(const client *c, yajl_gen g);
         int (*revoke)(client *c);
 } session_hook;
-const session_hook *session_hook_list(size_t *ret_n);
-const session_hook *session_hook_find(const char *name);
 /* The state.get object of @c. */
 void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */
@@ -541,34 +526,8 @@ int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
                      void (*done)(request *req, int status, const void *out, size_t len));
 void helper_cancel(request *req);
 
-/* ops: each parses, asks policy (done by the dispatcher), acts and verifies */
-void op_ping(request *req, const policy_decision *d);
-void op_state_get(request *req, const policy_decision *d);
-void op_memlock_set(request *req, const policy_decision *d);
-void op_cgroup_move(request *req, const policy_decision *d);
-void op_sched_set(request *req, const policy_decision *d);
-
 /* broker-op-cgroup.c: remove what the session created, as it ends */
 void cgroup_session_end(client *c);
 /* ... and free what still waits for a busy cgroup to empty (at exit) */
 void cgroup_reap_all_free(broker *b);
-void op_tap_create(request *req, const policy_decision *d);
-void op_tap_destroy(request *req, const policy_decision *d);
-void op_bridge_create(request *req, const policy_decision *d);
-void op_bridge_destroy(request *req, const policy_decision *d);
-/* broker-op-tap.c: the session ends: remove the devices it created that
- * still exist, in a detached process, and forget them. */
-void tap_session_end(client *c);
-/* Remove @recs (not adopted) where they still exist, in a detached process (@why: for the log). */
-void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
-void op_kvmi_attach(request *req, const policy_decision *d);
-void op_kvmi_connect(request *req, const policy_decision *d);
-void op_kvmi_set_page_access(request *req, const policy_decision *d);
-void op_kvmi_detach(request *req, const policy_decision *d);
 
-/* broker-unotify.c: syscalls of delegate-run(1)'s programs, through seccomp user notification */
-void op_unotify_attach(request *req, const policy_decision *d);
-/* The session ends (or is kept for the next broker): the listener is closed. */
-void unotify_session_end(client *c);
-/* The session's listener as a JSON object (state.get). */
-void unotify_state_gen(const client *c, yajl_gen g);

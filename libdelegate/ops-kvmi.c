@@ -7,18 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ops.h"
+#include "ops-kvmi.h"
 #include "size.h"
 #include "wire.h"
 
-static int bad(char *msg, size_t size, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *msg, size_t size, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+#define bad ops_bad
 
 /* 64 lowercase hex characters, as the broker makes them. */
 static bool secret_valid(const char *s) {
@@ -56,21 +49,27 @@ int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char *
         return 0;
 }
 
-int kvmi_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
-        bool keyed;
-        int r = kvmi_attach_args_parse(args, &keyed, NULL, msg, size);
-        if (r < 0 || !rule || !rule->kvmi.present)
-                return r;
-        if (!keyed && rule->kvmi.require_key) {
-                d->allowed = false;
-                snprintf(d->reason, sizeof(d->reason), "the rule requires a keyed KVMI handshake (require_key)");
-                return 0;
-        }
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; %s handshake",
-                 keyed ? "keyed" : "unkeyed");
-        return 0;
+static int attach_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        kvmi_attach_args *a = ret;
+        return kvmi_attach_args_parse(args, &a->keyed, &a->secret, msg, size);
 }
+
+static void attach_check(const policy_rule *rule, const void *args, policy_decision *d) {
+        const kvmi_attach_args *a = args;
+        if (!a->keyed && rule->kvmi.require_key)
+                ops_deny(d, "the rule requires a keyed KVMI handshake (require_key)");
+        else
+                ops_allow(d, "the rule has a kvmi section; %s handshake", a->keyed ? "keyed" : "unkeyed");
+}
+
+const op_desc op_kvmi_attach = {
+        .name = "kvmi.attach",
+        .needs_policy = true,
+        .section = &policy_section_kvmi,
+        .args_size = sizeof(kvmi_attach_args),
+        .parse = attach_parse,
+        .check = attach_check,
+};
 
 int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size) {
         const json_value *v = args && args->type == JSON_OBJECT ? json_get(args, "socket") : NULL;
@@ -87,15 +86,24 @@ int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *ms
         return 0;
 }
 
-int kvmi_connect_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
-        int64_t idx;
-        int r = kvmi_connect_args_parse(args, &idx, msg, size);
-        if (r < 0 || !rule || !rule->kvmi.present)
-                return r;
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason), "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
-        return 0;
+static int connect_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        kvmi_connect_args *a = ret;
+        return kvmi_connect_args_parse(args, &a->socket, msg, size);
 }
+
+static void connect_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
+        ops_allow(d, "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
+}
+
+const op_desc op_kvmi_connect = {
+        .name = "kvmi.connect",
+        .needs_policy = true,
+        .flags = OP_TAKES_FDS,
+        .section = &policy_section_kvmi,
+        .args_size = sizeof(kvmi_connect_args),
+        .parse = connect_parse,
+        .check = connect_check,
+};
 
 static int parse_gpa(const json_value *v, uint64_t *ret) {
         if (v->type == JSON_NUMBER)
@@ -208,30 +216,36 @@ void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e
         snprintf(d->reason, sizeof(d->reason), "%zu entries within the rule's kvmi gpa ranges and access", n);
 }
 
-int kvmi_spa_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
-        kvmi_spa_args a;
-        int r = kvmi_spa_args_parse(args, &a, msg, size);
-        if (r < 0 || !rule || !rule->kvmi.present) {
-                if (r >= 0)
-                        free(a.entries);
-                return r;
-        }
-        if (a.memfd_index >= 0) {
-                d->allowed = true;
-                snprintf(d->reason, sizeof(d->reason),
-                         "the rule has a kvmi section; the memfd's entries are checked when it is read");
-                return 0;
-        }
-        kvmi_entries_check(rule, a.entries, a.n, d);
-        free(a.entries);
-        return 0;
+static int spa_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return kvmi_spa_args_parse(args, ret, msg, size);
 }
 
-int kvmi_detach_check(const policy_rule *rule _unused_, const json_value *args, policy_decision *d, char *msg,
-                      size_t size) {
-        if (args && args->type != JSON_NULL && (args->type != JSON_OBJECT || args->object.n > 0))
-                return bad(msg, size, "kvmi.detach takes no arguments");
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason), "always allowed: it only concerns the caller's own session");
-        return 0;
+static void spa_done(void *args) {
+        kvmi_spa_args *a = args;
+        free(a->entries);
+        a->entries = NULL;
 }
+
+static void spa_check(const policy_rule *rule, const void *args, policy_decision *d) {
+        const kvmi_spa_args *a = args;
+        if (a->memfd_index >= 0)
+                ops_allow(d, "the rule has a kvmi section; the memfd's entries are checked when it is read");
+        else
+                kvmi_entries_check(rule, a->entries, a->n, d);
+}
+
+const op_desc op_kvmi_set_page_access = {
+        .name = "kvmi.set-page-access",
+        .needs_policy = true,
+        .flags = OP_TAKES_FDS,
+        .section = &policy_section_kvmi,
+        .args_size = sizeof(kvmi_spa_args),
+        .parse = spa_parse,
+        .done = spa_done,
+        .check = spa_check,
+};
+
+const op_desc op_kvmi_detach = {
+        .name = "kvmi.detach",
+        .check = ops_check_own_session,
+};

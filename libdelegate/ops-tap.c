@@ -12,7 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ops.h"
+#include "ops-tap.h"
 
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
@@ -251,16 +251,6 @@ int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, ch
         return 0;
 }
 
-static int deny(policy_decision *d, const char *fmt, ...) _printf_(2, 3);
-static int deny(policy_decision *d, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
-        va_end(ap);
-        d->allowed = false;
-        return 0;
-}
-
 static void list_join(char *const *v, size_t n, char *buf, size_t size) {
         buf[0] = 0;
         for (size_t i = 0; i < n; i++)
@@ -269,34 +259,29 @@ static void list_join(char *const *v, size_t n, char *buf, size_t size) {
                 snprintf(buf, size, "none");
 }
 
-int tap_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
-        tap_create_args a;
+static void tap_create_check(const policy_rule *rule, const void *args, policy_decision *d) {
+        const tap_create_args a = *(const tap_create_args *) args;
         char list[256];
-        int r = tap_create_args_parse(args, &a, msg, size);
-        if (r < 0)
-                return r;
-        if (!rule || !rule->tap.present)
-                return 0;
         bool ok = false;
         for (size_t i = 0; i < rule->tap.n_templates && !ok; i++)
                 ok = a.is_template ? streq(rule->tap.templates[i], a.name)
                                    : tap_pattern_matches(rule->tap.templates[i], a.name);
         if (!ok) {
                 list_join(rule->tap.templates, rule->tap.n_templates, list, sizeof(list));
-                return deny(d, "%s '%s' is not allowed by the rule's tap templates (%s)",
+                return (void) ops_deny(d, "%s '%s' is not allowed by the rule's tap templates (%s)",
                             a.is_template ? "template" : "name", a.name, list);
         }
         if (a.queues > rule->tap.max_queues)
-                return deny(d, "%" PRIu32 " queues exceed the rule's tap max_queues %" PRIu32, a.queues,
+                return (void) ops_deny(d, "%" PRIu32 " queues exceed the rule's tap max_queues %" PRIu32, a.queues,
                             rule->tap.max_queues);
         if (a.vnet_hdr && !rule->tap.vnet_hdr)
-                return deny(d, "the rule's tap section does not allow vnet_hdr");
+                return (void) ops_deny(d, "the rule's tap section does not allow vnet_hdr");
         if (a.persist && !rule->tap.persist)
-                return deny(d, "the rule's tap section does not allow persist");
+                return (void) ops_deny(d, "the rule's tap section does not allow persist");
         if (a.vhost && !rule->tap.vhost)
-                return deny(d, "the rule's tap section does not allow vhost");
+                return (void) ops_deny(d, "the rule's tap section does not allow vhost");
         if (a.mtu && (a.mtu < rule->tap.mtu_min || a.mtu > rule->tap.mtu_max))
-                return deny(d, "MTU %" PRIu32 " is outside the rule's tap mtu range %" PRIu32 "-%" PRIu32, a.mtu,
+                return (void) ops_deny(d, "MTU %" PRIu32 " is outside the rule's tap mtu range %" PRIu32 "-%" PRIu32, a.mtu,
                             rule->tap.mtu_min, rule->tap.mtu_max);
         if (a.bridge[0]) {
                 ok = false;
@@ -304,14 +289,11 @@ int tap_create_check(const policy_rule *rule, const json_value *args, policy_dec
                         ok = streq(rule->tap.bridges[i], a.bridge);
                 if (!ok) {
                         list_join(rule->tap.bridges, rule->tap.n_bridges, list, sizeof(list));
-                        return deny(d, "bridge '%s' is not among the rule's tap bridges (%s)", a.bridge, list);
+                        return (void) ops_deny(d, "bridge '%s' is not among the rule's tap bridges (%s)", a.bridge, list);
                 }
         }
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason),
-                 "%s '%s' with %" PRIu32 " queue(s) is within the rule's tap section", a.is_template ? "template" : "name",
-                 a.name, a.queues);
-        return 0;
+        ops_allow(d, "%s '%s' with %" PRIu32 " queue(s) is within the rule's tap section",
+                  a.is_template ? "template" : "name", a.name, a.queues);
 }
 
 static bool in_list(char *const *v, size_t n, const char *name) {
@@ -321,57 +303,83 @@ static bool in_list(char *const *v, size_t n, const char *name) {
         return false;
 }
 
-int bridge_create_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
-                        size_t size) {
-        bridge_create_args a;
+static void bridge_create_check(const policy_rule *rule, const void *args, policy_decision *d) {
+        const bridge_create_args *p = args, a = *p;
         char list[256];
-        int r = bridge_create_args_parse(args, &a, msg, size);
-        if (r < 0)
-                return r;
-        if (!rule || !rule->bridge.present)
-                return 0;
         if (!in_list(rule->bridge.names, rule->bridge.n_names, a.name)) {
                 list_join(rule->bridge.names, rule->bridge.n_names, list, sizeof(list));
-                return deny(d, "bridge '%s' is not among the rule's bridge names (%s)", a.name, list);
+                return (void) ops_deny(d, "bridge '%s' is not among the rule's bridge names (%s)", a.name, list);
         }
         for (size_t i = 0; i < a.n_enslave; i++)
                 if (!in_list(rule->bridge.enslave, rule->bridge.n_enslave, a.enslave[i])) {
                         list_join(rule->bridge.enslave, rule->bridge.n_enslave, list, sizeof(list));
-                        return deny(d, "interface '%s' is not among the rule's bridge enslave names (%s)",
+                        return (void) ops_deny(d, "interface '%s' is not among the rule's bridge enslave names (%s)",
                                     a.enslave[i], list);
                 }
         if (a.mtu && (a.mtu < rule->bridge.mtu_min || a.mtu > rule->bridge.mtu_max))
-                return deny(d, "MTU %" PRIu32 " is outside the rule's bridge mtu range %" PRIu32 "-%" PRIu32, a.mtu,
+                return (void) ops_deny(d, "MTU %" PRIu32 " is outside the rule's bridge mtu range %" PRIu32 "-%" PRIu32, a.mtu,
                             rule->bridge.mtu_min, rule->bridge.mtu_max);
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason), "bridge '%s' with %zu enslaved interface(s) is within the rule's bridge "
-                 "section", a.name, a.n_enslave);
-        return 0;
+        ops_allow(d, "bridge '%s' with %zu enslaved interface(s) is within the rule's bridge section", a.name,
+                  a.n_enslave);
 }
 
-int bridge_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
-                         size_t size) {
-        tap_destroy_args a;
-        int r = bridge_destroy_args_parse(args, &a, msg, size);
-        if (r < 0)
-                return r;
-        if (!rule || !rule->bridge.present)
-                return 0;
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason),
-                 "the rule has a bridge section; only bridges of the caller's own session can be destroyed");
-        return 0;
+static void bridge_destroy_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
+        ops_allow(d, "the rule has a bridge section; only bridges of the caller's own session can be destroyed");
 }
 
-int tap_destroy_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg, size_t size) {
-        tap_destroy_args a;
-        int r = tap_destroy_args_parse(args, &a, msg, size);
-        if (r < 0)
-                return r;
-        if (!rule || !rule->tap.present)
-                return 0;
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason),
-                 "the rule has a tap section; only devices of the caller's own session can be destroyed");
-        return 0;
+static void tap_destroy_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
+        ops_allow(d, "the rule has a tap section; only devices of the caller's own session can be destroyed");
 }
+
+static int tap_create_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return tap_create_args_parse(args, ret, msg, size);
+}
+
+static int tap_destroy_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return tap_destroy_args_parse(args, ret, msg, size);
+}
+
+static int bridge_create_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return bridge_create_args_parse(args, ret, msg, size);
+}
+
+static int bridge_destroy_parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return bridge_destroy_args_parse(args, ret, msg, size);
+}
+
+const op_desc op_tap_create = {
+        .name = "tap.create",
+        .needs_policy = true,
+        .flags = OP_RETURNS_FDS,
+        .section = &policy_section_tap,
+        .args_size = sizeof(tap_create_args),
+        .parse = tap_create_parse,
+        .check = tap_create_check,
+};
+
+const op_desc op_tap_destroy = {
+        .name = "tap.destroy",
+        .needs_policy = true,
+        .section = &policy_section_tap,
+        .args_size = sizeof(tap_destroy_args),
+        .parse = tap_destroy_parse,
+        .check = tap_destroy_check,
+};
+
+const op_desc op_bridge_create = {
+        .name = "bridge.create",
+        .needs_policy = true,
+        .section = &policy_section_bridge,
+        .args_size = sizeof(bridge_create_args),
+        .parse = bridge_create_parse,
+        .check = bridge_create_check,
+};
+
+const op_desc op_bridge_destroy = {
+        .name = "bridge.destroy",
+        .needs_policy = true,
+        .section = &policy_section_bridge,
+        .args_size = sizeof(tap_destroy_args),
+        .parse = bridge_destroy_parse,
+        .check = bridge_destroy_check,
+};

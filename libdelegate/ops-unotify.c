@@ -7,33 +7,39 @@
  */
 #include <stdio.h>
 
-#include "ops.h"
+#include "ops-unotify.h"
 
-int unotify_attach_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size) {
+#define OP "unotify.attach"
+
+int unotify_attach_args_parse(const json_value *args, unotify_attach_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "listener", NULL };
         if (!args || args->type != JSON_OBJECT)
-                return ops_bad(msg, size, "unotify.attach: \"args\" must be {\"listener\": 0}");
-        int r = ops_check_keys(args, "unotify.attach", keys, msg, size);
+                return ops_bad(msg, size, OP ": \"args\" must be {\"listener\": 0}");
+        int r = ops_check_keys(args, OP, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *v = json_get(args, "listener");
         uint64_t idx;
         if (!v || v->type != JSON_NUMBER || json_to_u64(v, &idx) < 0 || idx >= DELEGATE_MAX_FDS)
                 return ops_bad(msg, size,
-                               "unotify.attach: \"listener\" must be the index of the seccomp listener among the "
-                               "request's fds (0)");
-        *ret_index = (int64_t) idx;
+                               OP ": \"listener\" must be the index of the seccomp listener among the request's fds "
+                               "(0)");
+        ret->listener = (int64_t) idx;
         return 0;
 }
 
-int unotify_attach_check(const policy_rule *rule, const json_value *args, policy_decision *d, char *msg,
-                         size_t size) {
-        int64_t idx;
-        int r = unotify_attach_args_parse(args, &idx, msg, size);
-        if (r < 0)
-                return r;
-        d->allowed = true;
-        snprintf(d->reason, sizeof(d->reason),
-                 "attaching grants nothing: each notified call is decided as its own operation, via seccomp");
-        return 0;
+static int parse(const json_value *args, void *ret, char *msg, size_t size) {
+        return unotify_attach_args_parse(args, ret, msg, size);
 }
+
+static void check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
+        ops_allow(d, "attaching grants nothing: each notified call is decided as its own operation, via seccomp");
+}
+
+const op_desc op_unotify_attach = {
+        .name = OP,
+        .flags = OP_TAKES_FDS,
+        .args_size = sizeof(unotify_attach_args),
+        .parse = parse,
+        .check = check,
+};

@@ -9,8 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "kvmi-proto.h"
-#include "policy.h"
+#include "ops-kvmi.h"
 
 static int at(const json_value *v, unsigned *line, unsigned *column, char *msg, size_t size, const char *fmt, ...)
         _printf_(6, 7);
@@ -50,13 +49,13 @@ static int parse_range(const json_value *v, gpa_range *ret) {
         return 0;
 }
 
-void policy_kvmi_clear(policy_rule *r) {
+static void clear(policy_rule *r) {
         free(r->kvmi.ranges);
         r->kvmi.ranges = NULL;
         r->kvmi.n_ranges = 0;
 }
 
-int policy_kvmi_parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg,
+static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg,
                       size_t size) {
         if (v->type != JSON_OBJECT)
                 return at(v, line, column, msg, size, "\"kvmi\" must be an object, not %s", json_type_name(v->type));
@@ -116,3 +115,9 @@ int policy_kvmi_parse(const json_value *v, policy_rule *r, unsigned *line, unsig
         r->kvmi.present = true;
         return 0;
 }
+
+static bool present(const policy_rule *r) {
+        return r->kvmi.present;
+}
+
+const policy_section policy_section_kvmi = { .key = "kvmi", .parse = parse, .clear = clear, .present = present };

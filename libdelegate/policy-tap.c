@@ -8,8 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ops.h"
-#include "policy.h"
+#include "ops-tap.h"
 
 typedef struct tap_ctx {
         const char *section; /* "tap" or "bridge", for messages */
@@ -31,13 +30,9 @@ static int err_at(tap_ctx *c, unsigned line, unsigned column, const char *fmt, .
 
 #define ERR_AT(c, v, ...) err_at((c), (v)->line, (v)->column, __VA_ARGS__)
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
+#define strv_free policy_strv_free
 
-void policy_tap_clear(policy_rule *r) {
+static void tap_clear(policy_rule *r) {
         strv_free(r->tap.templates, r->tap.n_templates);
         strv_free(r->tap.bridges, r->tap.n_bridges);
         r->tap.templates = r->tap.bridges = NULL;
@@ -115,7 +110,7 @@ static int parse_bool(tap_ctx *c, const json_value *v, const char *key, bool *re
         return 0;
 }
 
-int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+static int tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                      size_t size) {
         tap_ctx c = { "tap", ret_line, ret_column, msg, size };
         if (v->type != JSON_OBJECT)
@@ -169,14 +164,14 @@ int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
         return 0;
 }
 
-void policy_bridge_clear(policy_rule *r) {
+static void bridge_clear(policy_rule *r) {
         strv_free(r->bridge.names, r->bridge.n_names);
         strv_free(r->bridge.enslave, r->bridge.n_enslave);
         r->bridge.names = r->bridge.enslave = NULL;
         r->bridge.n_names = r->bridge.n_enslave = 0;
 }
 
-int policy_bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
+static int bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                         size_t size) {
         tap_ctx c = { "bridge", ret_line, ret_column, msg, size };
         if (v->type != JSON_OBJECT)
@@ -214,3 +209,16 @@ int policy_bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line,
         r->bridge.present = true;
         return 0;
 }
+
+static bool tap_present(const policy_rule *r) {
+        return r->tap.present;
+}
+
+static bool bridge_present(const policy_rule *r) {
+        return r->bridge.present;
+}
+
+const policy_section policy_section_tap = { .key = "tap", .parse = tap_parse, .clear = tap_clear,
+                                            .present = tap_present };
+const policy_section policy_section_bridge = { .key = "bridge", .parse = bridge_parse, .clear = bridge_clear,
+                                               .present = bridge_present };

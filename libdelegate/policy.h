@@ -191,14 +191,6 @@ typedef void (*policy_explain_fn)(const policy_rule *r, bool matched, const char
 /* The first rule whose match block accepts @s, or NULL. */
 const policy_rule *policy_match(const policy *p, const policy_subject *s, policy_explain_fn fn, void *userdata);
 
-/*
- * The "kvmi" section (policy-kvmi.c), for the parser in policy.c: returns 0,
- * -ENOMEM, or -EINVAL with the position (*ret_line, *ret_column) and @msg.
- */
-int policy_kvmi_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
-                      size_t size);
-void policy_kvmi_clear(policy_rule *r);
-
 bool glob_match(const char *pattern, const char *s);
 
 /* "fifo" -> SCHED_FIFO etc.; -1 for an unknown name. */
@@ -213,16 +205,6 @@ const char *sched_policy_name(int policy);
  * With @glob, '*' and '?' are allowed too.  -EINVAL with @msg.
  */
 int cgroup_target_check(const char *s, bool glob, char *msg, size_t size);
-/* policy-tap.c: the "tap" section.  Returns -EINVAL with the position and
- * a message in @msg, or -ENOMEM; frees nothing (see policy_tap_clear()). */
-int policy_tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
-                     size_t size);
-void policy_tap_clear(policy_rule *r);
-/* The "bridge" section, the same way. */
-int policy_bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
-                        size_t size);
-void policy_bridge_clear(policy_rule *r);
-
 /* Section limits and defaults, see delegate-policy(5). */
 #define POLICY_TAP_MAX_LIST 32
 #define POLICY_TAP_MAX_DEVICES 64
@@ -236,6 +218,33 @@ void policy_bridge_clear(policy_rule *r);
 const char *policy_via_name(policy_via v);
 /* -EINVAL for anything but "socket", "dbus" or "seccomp" */
 int policy_via_from_name(const char *s, policy_via *ret);
+
+/*
+ * Where a section parser reports an error (policy_section in opdesc.h):
+ * the position of the offending value and a message.
+ */
+typedef struct policy_where {
+        unsigned *line, *column;
+        char *msg;
+        size_t size;
+} policy_where;
+
+/* Point @w at @v with a message; returns -EINVAL. */
+int policy_err(policy_where *w, const json_value *v, const char *fmt, ...) _printf_(3, 4);
+/* The same at an explicit position (an object member's key). */
+int policy_err_at(policy_where *w, unsigned line, unsigned column, const char *fmt, ...) _printf_(4, 5);
+/* A section value must be an object ("\"memlock\" must be an object, not ..."). */
+int policy_expect_object(policy_where *w, const json_value *v, const char *key);
+int policy_get_bool(policy_where *w, const json_value *v, const char *what, bool *ret);
+int policy_get_int(policy_where *w, const json_value *v, const char *what, int64_t lo, int64_t hi, int64_t *ret);
+int policy_get_cpus(policy_where *w, const json_value *v, const char *what, cpu_mask *ret);
+/* A string or an array of strings; each must be one of @names (NULL-terminated); bit i for names[i]. */
+int policy_get_name_set(policy_where *w, const json_value *v, const char *what, const char *const *names,
+                        unsigned *ret);
+void policy_strv_free(char **v, size_t n);
+/* A glob string or a non-empty array of them (with @need_slash each starts with '/'). */
+int policy_get_globs(policy_where *w, const json_value *v, const char *what, bool need_slash, char ***ret,
+                     size_t *ret_n);
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);

@@ -126,7 +126,17 @@ type State struct {
 		Persist bool   `json:"persist"`
 		Adopted bool   `json:"adopted"`
 	} `json:"tap"`
-	KVMI KVMIState `json:"kvmi"`
+	KVMI    KVMIState    `json:"kvmi"`
+	Unotify UnotifyState `json:"unotify"`
+}
+
+// UnotifyState is the seccomp listener delegate-run(1) handed over
+// (unotify.attach), in State.
+type UnotifyState struct {
+	Attached   bool   `json:"attached"`
+	Notified   uint64 `json:"notified"`    // syscalls the listener reported
+	Continued  uint64 `json:"continued"`   // of those, left to the kernel
+	InProgress uint64 `json:"in_progress"` // being served now
 }
 
 // KVMIState is the session's KVMI channel in State.

@@ -227,6 +227,9 @@ static void test_policy(void) {
         const char *a = "{\"entries\":[[4096,\"r\"],[\"0x2000\",\"r\"]]}";
         json_parse(a, strlen(a), false, &args, &je);
         char msg[256];
+        policy_subject s = { .cgroup = "/pod" };
+#define kvmi_spa_check(r, args, d, msg, size) policy_decide(p, &s, "kvmi.set-page-access", args, d, msg, size, NULL, NULL)
+#define kvmi_attach_check(r, args, d, msg, size) policy_decide(p, &s, "kvmi.attach", args, d, msg, size, NULL, NULL)
         tap_is_int(kvmi_spa_check(r, args, &d, msg, sizeof(msg)), 0, "kvmi.set-page-access inline args check");
         tap_ok(d.allowed, "and are allowed");
         json_free(args);
@@ -244,6 +247,8 @@ static void test_policy(void) {
         kvmi_attach_check(r, args, &d, msg, sizeof(msg));
         tap_ok(!d.allowed, "unkeyed attach under require_key is denied");
         json_free(args);
+#undef kvmi_spa_check
+#undef kvmi_attach_check
         policy_free(p);
 
         static const struct {

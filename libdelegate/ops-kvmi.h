@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ops-kvmi.h - kvmi.attach, kvmi.connect, kvmi.set-page-access, kvmi.detach (ops-kvmi.c, policy-kvmi.c). */
+#pragma once
+
+#include "kvmi-proto.h"
+#include "opdesc.h"
+
+/*
+ * kvmi.attach: {"keyed": true|false (default true), "secret": 64 hex chars
+ * (optional: QEMU already holds it)}.  *ret_secret (may be NULL) points into
+ * @args, or is NULL.
+ */
+int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char **ret_secret, char *msg, size_t size);
+
+typedef struct kvmi_attach_args {
+        bool keyed;
+        const char *secret; /* points into the request's JSON, or NULL */
+} kvmi_attach_args;
+
+/* kvmi.connect: {"socket": N}, the index of QEMU's connection among the request's fds. */
+int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *msg, size_t size);
+
+typedef struct kvmi_connect_args {
+        int64_t socket;
+} kvmi_connect_args;
+
+/* kvmi.set-page-access args: inline entries, or the index of a memfd. */
+typedef struct kvmi_spa_args {
+        kvmi_page_access_entry *entries; /* inline: malloc'd, n entries */
+        size_t n;
+        int memfd_index; /* -1: inline */
+} kvmi_spa_args;
+
+/*
+ * Parse kvmi.set-page-access args: {"entries": [[GPA, ACCESS], ...]} with
+ * GPA a number or "0x..." string and ACCESS "rwx"-style or 0-7, or
+ * {"memfd": 0}.  -EINVAL with @msg; the caller frees ret->entries.
+ */
+int kvmi_spa_args_parse(const json_value *args, kvmi_spa_args *ret, char *msg, size_t size);
+
+/*
+ * Check @n entries against @rule's kvmi section: count against
+ * max_entries, each entry's page inside a gpa range, its bits inside the
+ * allowed access.  Fills @d (denied names the first failing index).
+ */
+void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e, size_t n, policy_decision *d);
+
+/* The rule's "kvmi" section (policy-kvmi.c). */
+extern const policy_section policy_section_kvmi;

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-unotify - unmodified programs under delegate-run(1): Debian's
+ * prlimit, chrt, ip tuntap and ifconfig run as a pod uid with their
+ * privileged syscalls delegated through seccomp user notification.  Each
+ * allowed and denied case is checked in the kernel (/proc/PID/limits,
+ * sched_getattr(2) of the thread, a netlink link dump of the pod's netns
+ * with ip -d -j), and each is also run without delegate-run to show the
+ * kernel refuses it there.  Hostile callers: memory changed after the
+ * notification, a tid outside the pod, TUNSETIFF on an existing device, a
+ * flood of notifications while another client's ping round trip is
+ * measured; and the listener handed over again after a broker restart.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+#define POD_A "kubepods.slice/pod-a"
+#define POD_B "kubepods.slice/pod-b"
+#define UID 1000
+#define H ((unsigned long long) harness_hard) /* 64 MiB at most, known once the scenario runs */
+
+/* The scenario's policy, written once H (harness.c) is known: the rules' memlock max is H/2. */
+static const char policy_template[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"seccomp-clamp\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-a\", \"via\": \"seccomp\" },\n"
+        "      \"memlock\": { \"max\": %llu, \"unlimited\": \"max\" },\n"
+        "      \"sched\": { \"policies\": [\"fifo\", \"rr\"], \"max_priority\": 10, \"max_rttime_us\": 200000 },\n"
+        "      \"tap\": { \"template\": [\"utap%%d\", \"mq0\", \"mq1\"], \"max_devices\": 4, \"max_queues\": 2,\n"
+        "                 \"mtu\": \"1280-9000\" } },\n"
+        "    { \"name\": \"seccomp-deny-unlimited\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-b\", \"via\": \"seccomp\" },\n"
+        "      \"memlock\": { \"max\": %llu, \"unlimited\": \"deny\" } },\n"
+        "    { \"name\": \"sockets\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"via\": \"socket\" } }\n"
+        "  ]\n"
+        "}\n";
+
+/* until use_policy(): nothing is allowed */
+static const char policy_none[] = "{ \"version\": 1, \"rules\": [] }\n";
+
+static void use_policy(harness *h) {
+        char text[sizeof(policy_template) + 64];
+        unsigned long long max = H / 2;
+        snprintf(text, sizeof(text), policy_template, max, max);
+        harness_write_policy("10-scenario.json", text);
+        kill(h->broker_pid, SIGHUP);
+        tap_ok(harness_log_contains("policy generation 2 loaded"), "the scenario's policy is loaded (max H/2)");
+}
+
+static const char *dr(void) {
+        const char *p = getenv("DELEGATE_RUN");
+        if (!p)
+                tap_skip_all("DELEGATE_RUN is not set (meson sets it)");
+        return p;
+}
+
+static const char *caller_prog(void) {
+        const char *p = getenv("DELEGATE_UNOTIFY_CALLER");
+        if (!p)
+                tap_skip_all("DELEGATE_UNOTIFY_CALLER is not set (meson sets it)");
+        return p;
+}
+
+static void need(const char *prog) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null", prog);
+        if (harness_sh(NULL, "%s", cmd) != 0) {
+                char why[160];
+                snprintf(why, sizeof(why), "Debian's %s is not installed (tools/install-deps.sh installs it)", prog);
+                tap_skip_all(why);
+        }
+}
+
+/* Run @cmd with sh as UID in @pod (@netns); its output (stdout and stderr) in *ret; the exit status. */
+static int in_pod(harness *h, const char *pod, const char *netns, char **ret, const char *cmd) {
+        int st = harness_sh_in_pod(h, pod, netns, UID, UID, ret, "%s 2>&1", cmd);
+        for (char *p = ret && *ret ? *ret : NULL; p && *p; p++)
+                if (*p == '\n')
+                        *p = ' '; /* one TAP line per assertion */
+        return st;
+}
+
+/* The pid of @parent's first child (delegate-run's program), waiting for it to run @comm. */
+static pid_t child_running(pid_t parent, const char *comm) {
+        for (int i = 0; i < 200; i++) {
+                char path[64], buf[256], c[64];
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) parent, (int) parent);
+                harness_read_file(path, buf, sizeof(buf));
+                pid_t p = (pid_t) atoi(buf);
+                if (p > 0) {
+                        snprintf(path, sizeof(path), "/proc/%d/comm", (int) p);
+                        harness_read_line(path, c, sizeof(c));
+                        if (streq(c, comm))
+                                return p;
+                }
+                usleep(25000);
+        }
+        return -1;
+}
+
+/* Has @pid (not necessarily our child) exited, within @timeout_ms? */
+static bool gone(pid_t pid, int timeout_ms) {
+        for (int t = 0; t < timeout_ms; t += 50) {
+                char path[64], buf[512];
+                snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+                buf[0] = 0;
+                harness_read_file(path, buf, sizeof(buf));
+                const char *e = strrchr(buf, ')');
+                if (!buf[0] || (e && e[1] == ' ' && e[2] == 'Z'))
+                        return true;
+                waitpid(pid, NULL, WNOHANG);
+                usleep(50000);
+        }
+        return false;
+}
+
+static pid_t spawn_dr(harness *h, const char *pod, const char *netns, const char *log, const char *vm,
+                      char *const *prog) {
+        char *argv[32] = { (char *) dr(), "--vm", (char *) vm, "--" };
+        size_t n = 4;
+        for (size_t i = 0; prog[i] && n < 31; i++)
+                argv[n++] = prog[i];
+        argv[n] = NULL;
+        return harness_spawn_in_pod(h, pod, netns, UID, UID, log, argv);
+}
+
+static int stop_pid(pid_t p) {
+        int st = 0;
+        kill(p, SIGTERM);
+        if (harness_wait_exit(p, 5000) < 0) {
+                kill(p, SIGKILL);
+                waitpid(p, &st, 0);
+        }
+        return st;
+}
+
+/* --- RLIMIT_MEMLOCK: prlimit --- */
+
+static void unotify_prlimit(harness *h) {
+        char *out = NULL, cmd[512], a1[64], a2[64];
+        uint64_t s, hd;
+        need("prlimit");
+        use_policy(h);
+
+        /* without interception the kernel refuses the unlimited request a pod uid makes */
+        int st = in_pod(h, POD_A, NULL, &out, "prlimit --memlock=unlimited:unlimited true");
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "without delegate-run, prlimit --memlock=unlimited fails with EPERM (%s)", out ? out : "");
+        free(out);
+
+        /* allowed: soft H/4, hard kept at H, within the rule's H/2 */
+        snprintf(a1, sizeof(a1), "--memlock=%llu:%llu", H / 4, H);
+        char *const raise[] = { "/usr/bin/prlimit", a1, "/bin/sleep", "30", NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-prlimit.log", "vm-a", raise);
+        pid_t p = child_running(d, "sleep");
+        tap_ok(p > 0, "delegate-run runs prlimit %s, which execs sleep (pid %d)", a1, (int) p);
+        tap_is_int(read_memlock(p, &s, &hd), 0, "read /proc/%d/limits", (int) p);
+        tap_is_int(s, H / 4, "the kernel shows soft RLIMIT_MEMLOCK H/4");
+        tap_is_int(hd, H, "and the hard limit H");
+        tap_ok(harness_log_contains("ALLOW memlock.set") && harness_log_contains("via=seccomp") &&
+                       harness_log_contains("rule=seccomp-clamp"),
+               "the audit says ALLOW memlock.set via=seccomp with the rule");
+        stop_pid(d);
+
+        /* denied: above the rule's max, though the kernel alone would allow 3H/4 <= H */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- prlimit --memlock=%llu:%llu true", dr(), 3 * H / 4, H);
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "soft 3H/4 above the rule's max: prlimit gets EPERM (%s)", out ? out : "");
+        free(out);
+        tap_ok(harness_log_contains("DENY memlock.set") && harness_log_contains("exceeds the rule's memlock max"),
+               "the audit says DENY and why");
+
+        /* unlimited, rule "max": the rule's max is set and success reported */
+        snprintf(a2, sizeof(a2), "--memlock=unlimited:unlimited");
+        char *const unl[] = { "/usr/bin/prlimit", a2, "/bin/sleep", "30", NULL };
+        d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-unl.log", "vm-a", unl);
+        p = child_running(d, "sleep");
+        tap_ok(p > 0, "prlimit --memlock=unlimited:unlimited succeeds under delegate-run (vm-a) and execs sleep");
+        tap_is_int(read_memlock(p, &s, &hd), 0, "read /proc/%d/limits", (int) p);
+        tap_is_int(s, H / 2, "the kernel shows soft = the rule's max H/2");
+        tap_is_int(hd, H / 2, "and hard = H/2");
+        tap_ok(harness_log_contains("sets its memlock max"), "the audit says the rule answered unlimited with its max");
+        stop_pid(d);
+
+        /* unlimited, rule "deny" */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-b -- prlimit --memlock=unlimited:unlimited true", dr());
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "vm-b's rule denies unlimited: EPERM (%s)", out ? out : "");
+        free(out);
+        tap_ok(harness_log_contains("rule=seccomp-deny-unlimited"), "the audit names the denying rule");
+
+        /* a read of the limit is left to the kernel */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- prlimit --memlock --noheadings --raw", dr());
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "MEMLOCK"), "prlimit reading the limit works (%s)", out ? out : "");
+        free(out);
+}
+
+/* --- realtime: chrt --- */
+
+static void unotify_chrt(harness *h) {
+        char *out = NULL, cmd[512];
+        use_policy(h);
+        need("chrt");
+
+        /* without interception: EPERM */
+        int st = in_pod(h, POD_A, NULL, &out, "prlimit --rttime=100000:100000 chrt -f 5 true");
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "without delegate-run, chrt -f 5 fails with EPERM (%s)", out ? out : "");
+        free(out);
+
+        /* allowed: fifo 5 under a finite RLIMIT_RTTIME, the rule's safety */
+        char *const fifo[] = { "/usr/bin/prlimit", "--rttime=100000:100000", "/usr/bin/chrt", "-f", "5",
+                               "/bin/sleep", "30", NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-chrt.log", "vm-a", fifo);
+        pid_t p = child_running(d, "sleep");
+        tap_ok(p > 0, "chrt -f 5 sleep runs under delegate-run (pid %d)", (int) p);
+        harness_sched_attr a = harness_sched_getattr(p);
+        tap_is_int(a.sched_policy, SCHED_FIFO, "the kernel shows SCHED_FIFO");
+        tap_is_int(a.sched_priority, 5, "priority 5");
+        tap_ok(a.sched_flags & 1, "with SCHED_RESET_ON_FORK, always");
+        tap_ok(harness_log_contains("ALLOW sched.set"), "the audit says ALLOW sched.set");
+
+        /* hostile: a tid outside the pod (pod-b's sleep, same uid) */
+        char *const other[] = { "/bin/sleep", "30", NULL };
+        pid_t q = harness_spawn_in_pod(h, POD_B, NULL, UID, UID, "/run/delegate-test/other.log", other);
+        usleep(100000);
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- chrt -f -p 5 %d", dr(), (int) q);
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "chrt -p on a process of another pod: EPERM (%s)", out ? out : "");
+        free(out);
+        tap_is_int(harness_sched_getattr(q).sched_policy, SCHED_OTHER, "the kernel shows it untouched");
+        tap_ok(harness_log_contains("outside the caller's") || harness_log_contains("not a thread of the caller"),
+               "the broker says why");
+        kill(q, SIGKILL);
+        waitpid(q, NULL, 0);
+        stop_pid(d);
+
+        /* denied: above the rule's priority ceiling */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- prlimit --rttime=100000:100000 chrt -f 50 true", dr());
+        st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"), "chrt -f 50: EPERM (%s)", out ? out : "");
+        free(out);
+        tap_ok(harness_log_contains("DENY sched.set"), "the audit says DENY sched.set");
+
+        /* not realtime: the kernel judges (and allows) */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- chrt -b 0 true", dr());
+        tap_is_int(in_pod(h, POD_A, NULL, NULL, cmd), 0, "chrt -b 0 (batch) is left to the kernel, which allows it");
+}
+
+/* --- a caller in a nested pid namespace names a sibling by its id there --- */
+
+static void unotify_pidns(harness *h) {
+        use_policy(h);
+        need("chrt");
+        need("unshare");
+        if (harness_sh(NULL, "setpriv --reuid %d --regid %d --clear-groups -- unshare -Upfr true", UID, UID) != 0)
+                tap_skip_all("no unprivileged user and pid namespaces here (unshare -Upfr fails)");
+        /* sleep is pid 2 there; chrt, pid 3, is not its parent: the id is read in the caller's namespace */
+        char *const prog[] = { "/usr/bin/prlimit", "--rttime=100000:100000", "/usr/bin/unshare", "-Upfr", "/bin/sh", "-c",
+                               "sleep 30 & sleep 0.2; chrt -f -p 4 $!; echo RC=$? INNER=$!; wait", NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-pidns.log", "vm-a", prog);
+        bool done = harness_file_contains("/run/delegate-test/dr-pidns.log", "RC=", 5000);
+        harness_dump_file("/run/delegate-test/dr-pidns.log", "delegate-run");
+        tap_ok(done && harness_file_contains("/run/delegate-test/dr-pidns.log", "RC=0 INNER=2", 100),
+               "chrt -f -p 4 2 inside a new pid namespace succeeds");
+        char cmd[128], *out = NULL;
+        snprintf(cmd, sizeof(cmd), "pgrep -n -x sleep -u %d", UID);
+        harness_sh(&out, "%s", cmd);
+        pid_t s = out ? (pid_t) atoi(out) : -1;
+        free(out);
+        harness_sched_attr a = harness_sched_getattr(s);
+        tap_ok(s > 0 && a.sched_policy == SCHED_FIFO && a.sched_priority == 4,
+               "the kernel shows that sleep (pid %d here, 2 there) at SCHED_FIFO 4", (int) s);
+        stop_pid(d);
+}
+
+/* --- TAP: ip tuntap, ifconfig --- */
+
+static bool link_has(const char *netns, const char *dev, const char *needle) {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "ip -n %s -d -j link show dev %s", netns, dev);
+        return harness_sh_has(needle, cmd);
+}
+
+static bool link_exists(const char *netns, const char *dev) {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "ip -n %s link show dev %s >/dev/null 2>&1", netns, dev);
+        return harness_sh(NULL, "%s", cmd) == 0;
+}
+
+/*
+ * A pod is given /dev/net/tun usable by its uid (device plugins and
+ * runtimes do so; Debian's udev makes it 0666).  This machine's is 0600:
+ * in the scenario's own mount namespace a 0666 node of the same device is
+ * bound over it, from a tmpfs that allows device nodes.
+ */
+static void pod_tun(void) {
+        struct stat st;
+        if (stat("/dev/net/tun", &st) == 0 && (st.st_mode & 0006) == 0006)
+                return;
+        mkdir("/run/delegate-test/dev", 0755);
+        bool ok = mount("tmpfs", "/run/delegate-test/dev", "tmpfs", MS_NOSUID, "mode=0755") == 0 &&
+                  mknod("/run/delegate-test/dev/tun", S_IFCHR | 0666, makedev(10, 200)) == 0 &&
+                  chmod("/run/delegate-test/dev/tun", 0666) == 0 &&
+                  mount("/run/delegate-test/dev/tun", "/dev/net/tun", NULL, MS_BIND, NULL) == 0;
+        tap_ok(ok, "the pod gets a /dev/net/tun its uid may open (here: a 0666 node bound over it) (%s)",
+               ok ? "ok" : strerror(errno));
+}
+
+static void unotify_tuntap(harness *h) {
+        char *out = NULL, cmd[512];
+        use_policy(h);
+        need("ip");
+        need("ifconfig");
+        pod_tun();
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+
+        int st = in_pod(h, POD_A, "pod-a", &out, "ip tuntap add dev utap0 mode tap");
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
+               "without delegate-run, ip tuntap add fails with EPERM (%s)", out ? out : "");
+        free(out);
+
+        /* allowed: the device appears in the pod's netns, owned by the pod uid, and stays while the session lives */
+        char *const add[] = { "/bin/sh", "-c",
+                              "ip tuntap add dev utap0 mode tap && ifconfig utap0 mtu 1400 hw ether 52:54:00:12:34:56 up"
+                              " && echo READY && exec sleep 30",
+                              NULL };
+        pid_t d = spawn_dr(h, POD_A, "pod-a", "/run/delegate-test/dr-tap.log", "vm-a", add);
+        bool ready = harness_file_contains("/run/delegate-test/dr-tap.log", "READY", 5000);
+        if (!ready)
+                harness_dump_file("/run/delegate-test/dr-tap.log", "delegate-run");
+        tap_ok(ready, "ip tuntap add and ifconfig succeed under delegate-run");
+        tap_ok(link_has("pod-a", "utap0", "\"type\":\"tap\""), "netlink shows utap0 in pod-a's netns, a TAP");
+        tap_ok(link_has("pod-a", "utap0", "\"user\":\"" ) || link_has("pod-a", "utap0", "\"user\":1000"),
+               "owned by the pod's uid");
+        tap_ok(link_has("pod-a", "utap0", "\"mtu\":1400"), "the MTU set by ifconfig (SIOCSIFMTU)");
+        tap_ok(link_has("pod-a", "utap0", "\"address\":\"52:54:00:12:34:56\""), "the MAC (SIOCSIFHWADDR)");
+        tap_ok(link_has("pod-a", "utap0", "\"UP\""), "and up (SIOCSIFFLAGS)");
+
+        /* SIOCSIF* on a device the session did not create: the kernel refuses */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- ifconfig lo mtu 1300", dr());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st != 0 && out && (strstr(out, "Operation not permitted") || strstr(out, "SIOCSIFMTU")),
+               "ifconfig lo mtu 1300 (not the session's device): refused (%s)", out ? out : "");
+        free(out);
+        tap_ok(!link_has("pod-a", "lo", "\"mtu\":1300"), "lo's MTU is untouched");
+
+        /* denied: a name the rule does not give */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- ip tuntap add dev bad0 mode tap", dr());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st != 0 && out && strstr(out, "Operation not permitted"), "bad0 is refused: EPERM (%s)",
+               out ? out : "");
+        free(out);
+        tap_ok(!link_exists("pod-a", "bad0"), "no bad0 in the kernel");
+        tap_ok(harness_log_contains("DENY tap.create"), "the audit says DENY tap.create");
+
+        /* hostile: TUNSETIFF naming an existing device (root's, a name the rule gives) */
+        tap_is_int(harness_sh(NULL, "ip -n pod-a tuntap add dev utap7 mode tap && ip -n pod-a link set utap7 mtu 1500"),
+                   0, "root pre-creates utap7 in pod-a");
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- ip tuntap add dev utap7 mode tap", dr());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        /* ip asks IFF_TUN_EXCL: the kernel's answer for an existing device is EBUSY */
+        tap_ok(st != 0 && out && strstr(out, "Device or resource busy"),
+               "TUNSETIFF on root's existing utap7 is left to the kernel: EBUSY (%s)", out ? out : "");
+        free(out);
+        tap_ok(!link_has("pod-a", "utap7", "\"user\""), "utap7 is still root's (no owner set)");
+
+        /* multi-queue: two queues of mq0, held by one process */
+        char *const mq[] = { "/bin/sh", "-c",
+                             "ip tuntap add dev mq0 mode tap multi_queue && echo MQ && exec sleep 30", NULL };
+        pid_t d2 = spawn_dr(h, POD_A, "pod-a", "/run/delegate-test/dr-mq.log", "vm-a", mq);
+        tap_ok(harness_file_contains("/run/delegate-test/dr-mq.log", "MQ", 5000), "ip tuntap add multi_queue works");
+        tap_ok(link_has("pod-a", "mq0", "\"multi_queue\""), "mq0 is a multi-queue TAP");
+        stop_pid(d2);
+
+        /* a third queue of the session's own device, beyond max_queues 2: refused, not left to the
+         * kernel (which would let the owning uid attach it) */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s mq mq1 3", dr(), caller_prog());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "queues=2") && strstr(out, "Operation not permitted"),
+               "mq1: 2 queues, the third refused with EPERM (%s)", out ? out : "");
+        free(out);
+
+        /* transient devices (gone with their fd) free the rule's max_devices (4) again */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s tun 6", dr(), caller_prog());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "created=6"),
+               "6 TAP devices made and closed one after another, with max_devices 4 (%s)", out ? out : "");
+        free(out);
+
+        /* the session ends: its devices go, root's stays */
+        stop_pid(d);
+        bool gone = false;
+        for (int i = 0; i < 100 && !gone; i++, usleep(50000))
+                gone = !link_exists("pod-a", "utap0") && !link_exists("pod-a", "mq0");
+        tap_ok(gone, "when delegate-run's session ends, utap0 and mq0 are removed");
+        tap_ok(link_exists("pod-a", "utap7"), "root's utap7 stays");
+        harness_sh(NULL, "ip -n pod-a link del utap7");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
+/* --- hostile: memory changed after the notification --- */
+
+static void unotify_toctou(harness *h) {
+        char *out = NULL, cmd[512];
+        use_policy(h);
+        /* OK: H/4 (within the rule's H/2), BAD: 3H/4 (within H: the kernel alone would allow it) */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s race-memlock %llu %llu %llu 300", dr(), caller_prog(),
+                 H / 4, 3 * H / 4, H);
+        int st = in_pod(h, POD_A, NULL, &out, cmd);
+        tap_is_int(st, 0, "the racing caller ran (%s)", out ? out : "");
+        int ok = -1, denied = -1, bad = -1;
+        if (out)
+                sscanf(out, "ok=%d denied=%d bad=%d", &ok, &denied, &bad);
+        tap_diag("setrlimit calls: %d allowed, %d denied", ok, denied);
+        tap_ok(ok + denied == 300, "every call was answered");
+        tap_is_int(bad, 0, "the kernel never held the over-max 3H/4: the broker acted on what it read and checked");
+        free(out);
+}
+
+/* --- hostile: a flood while another client's round trip is measured --- */
+
+static void unotify_flood(harness *h) {
+        tclient b;
+        char cmd[512];
+        use_policy(h);
+        if (tclient_start(h, &b, POD_B, 1001, 1001, "vm-b") < 0)
+                tap_ok(0, "start another pod's client");
+        snprintf(cmd, sizeof(cmd), "%s", caller_prog());
+        char *const flood[] = { cmd, "flood", "8", "4", NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-flood.log", "vm-a", flood);
+        usleep(300000);
+        int served = 0;
+        double worst = 0;
+        for (int i = 0; i < 50; i++) {
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                char *r = tclient_call(&b, "ping");
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                served += jint(r, "ok") == 1;
+                free(r);
+                double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+                if (ms > worst)
+                        worst = ms;
+                usleep(20000);
+        }
+        tap_is_int(served, 50, "all 50 pings of pod-b's client were answered during the flood");
+        tap_diag("worst ping round trip during the flood: %.2f ms (measured, not asserted)", worst);
+        tap_ok(harness_wait_exit(d, 20000) >= 0, "the flooding program ends");
+        tap_ok(harness_file_contains("/run/delegate-test/dr-flood.log", "calls=", 100), "and reports its calls");
+        harness_dump_file("/run/delegate-test/dr-flood.log", "flood");
+
+        /* the session's process dies while its program's calls are in progress */
+        d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-flood2.log", "vm-a", flood);
+        pid_t prog = child_running(d, "unotify-caller");
+        usleep(500000);
+        kill(d, SIGKILL);
+        waitpid(d, NULL, 0);
+        tap_ok(harness_log_contains("session") && prog > 0, "delegate-run killed during a flood (program pid %d)",
+               (int) prog);
+        char *r = tclient_call(&b, "ping");
+        tap_is_int(jint(r, "ok"), 1, "the broker still serves pod-b");
+        free(r);
+        tap_ok(prog > 0 && gone(prog, 20000), "the orphaned program ends (its calls fail alone)");
+        tclient_stop(&b);
+}
+
+/* --- the listener is handed over again after a broker restart --- */
+
+static void unotify_resume(harness *h) {
+        use_policy(h);
+        need("chrt");
+        char *const loop[] = { "/bin/sh", "-c",
+                               "while ! [ -e /run/delegate-test/go ]; do sleep 0.1; done; "
+                               "exec prlimit --rttime=100000:100000 chrt -f 3 sleep 30",
+                               NULL };
+        pid_t d = spawn_dr(h, POD_A, NULL, "/run/delegate-test/dr-resume.log", "vm-a", loop);
+        tap_ok(harness_log_contains("seccomp listener attached"), "delegate-run attached its listener");
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st), "the broker stops");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_file_contains("/run/delegate-test/dr-resume.log", "listener handed over again", 10000),
+               "delegate-run hands the listener over again");
+        harness_write_file("/run/delegate-test/go", "");
+        pid_t p = child_running(d, "sleep");
+        tap_ok(p > 0, "the program goes on (pid %d)", (int) p);
+        tap_is_int(harness_sched_getattr(p).sched_policy, SCHED_FIFO, "its chrt after the restart was served: FIFO");
+        stop_pid(d);
+}
+
+static const scenario scenarios[] = {
+        { "unotify-prlimit", policy_none, unotify_prlimit },
+        { "unotify-chrt", policy_none, unotify_chrt },
+        { "unotify-pidns", policy_none, unotify_pidns },
+        { "unotify-tuntap", policy_none, unotify_tuntap },
+        { "unotify-toctou", policy_none, unotify_toctou },
+        { "unotify-flood", policy_none, unotify_flood },
+        { "unotify-resume", policy_none, unotify_resume },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * unotify-caller - a hostile program for delegate-run's interception
+ * (test-unotify.c), built from nothing of the project:
+ *   race-memlock OK BAD HARD N   setrlimit(RLIMIT_MEMLOCK) N times on a struct
+ *                                a second thread keeps flipping between soft OK
+ *                                and soft BAD; after each call the kernel's
+ *                                soft limit is read back.  Prints
+ *                                "ok=A denied=B bad=C" (C: calls whose limit
+ *                                became BAD).
+ *   tun N                        N times: open /dev/net/tun, TUNSETIFF
+ *                                {"utap%d", IFF_TAP|IFF_NO_PI}, close (the
+ *                                device goes with the fd); prints "created=N".
+ *   mq NAME N                    N queues of multi-queue TAP NAME, each its own
+ *                                fd, all held until the end; prints "queues=K"
+ *                                (how many TUNSETIFF calls succeeded).
+ *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
+ *                                SCHED_FIFO, 99) as fast as they can; prints
+ *                                "calls=N eperm=M".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct rlimit shared;
+static atomic_bool stop;
+static unsigned long long ok_soft, bad_soft;
+
+static void *flipper(void *arg) {
+        volatile struct rlimit *p = &shared;
+        while (!atomic_load(&stop)) {
+                p->rlim_cur = bad_soft;
+                p->rlim_cur = ok_soft;
+        }
+        return NULL;
+}
+
+static atomic_ulong calls, eperm;
+static double deadline;
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *flooder(void *arg) {
+        struct sched_param sp = { .sched_priority = 99 };
+        while (now() < deadline) {
+                if (syscall(SYS_sched_setscheduler, 0, SCHED_FIFO, &sp) < 0 && errno == EPERM)
+                        atomic_fetch_add(&eperm, 1);
+                atomic_fetch_add(&calls, 1);
+        }
+        return NULL;
+}
+
+int main(int argc, char **argv) {
+        if (argc == 6 && !strcmp(argv[1], "race-memlock")) {
+                ok_soft = strtoull(argv[2], NULL, 0);
+                bad_soft = strtoull(argv[3], NULL, 0);
+                shared.rlim_max = strtoull(argv[4], NULL, 0);
+                shared.rlim_cur = ok_soft;
+                int n = atoi(argv[5]), ok = 0, denied = 0, bad = 0;
+                pthread_t t;
+                pthread_create(&t, NULL, flipper, NULL);
+                for (int i = 0; i < n; i++) {
+                        struct rlimit now_rl;
+                        if (syscall(SYS_setrlimit, RLIMIT_MEMLOCK, &shared) == 0)
+                                ok++;
+                        else
+                                denied++;
+                        getrlimit(RLIMIT_MEMLOCK, &now_rl);
+                        if (now_rl.rlim_cur == bad_soft)
+                                bad++;
+                }
+                atomic_store(&stop, true);
+                pthread_join(t, NULL);
+                printf("ok=%d denied=%d bad=%d\n", ok, denied, bad);
+                return 0;
+        }
+        if (argc == 3 && !strcmp(argv[1], "tun")) {
+                int n = atoi(argv[2]), created = 0;
+                for (int i = 0; i < n; i++) {
+                        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+                        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "utap%%d");
+                        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                        if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && strncmp(ifr.ifr_name, "utap", 4) == 0)
+                                created++;
+                        else
+                                fprintf(stderr, "TUNSETIFF %d: %s\n", i, strerror(errno));
+                        if (fd >= 0)
+                                close(fd);
+                }
+                printf("created=%d\n", created);
+                return 0;
+        }
+        if (argc == 4 && !strcmp(argv[1], "mq")) {
+                int n = atoi(argv[3]), queues = 0;
+                for (int i = 0; i < n; i++) {
+                        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE };
+                        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[2]);
+                        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                        if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0)
+                                queues++; /* the fd stays open: the queue stays attached */
+                        else
+                                fprintf(stderr, "TUNSETIFF queue %d: %s\n", i, strerror(errno));
+                }
+                printf("queues=%d\n", queues);
+                return 0;
+        }
+        if (argc == 4 && !strcmp(argv[1], "flood")) {
+                int n = atoi(argv[2]);
+                pthread_t t[64];
+                deadline = now() + atof(argv[3]);
+                for (int i = 0; i < n && i < 64; i++)
+                        pthread_create(&t[i], NULL, flooder, NULL);
+                for (int i = 0; i < n && i < 64; i++)
+                        pthread_join(t[i], NULL);
+                printf("calls=%lu eperm=%lu\n", atomic_load(&calls), atomic_load(&eperm));
+                return 0;
+        }
+        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | flood THREADS SECONDS\n");
+        return 2;
+}
