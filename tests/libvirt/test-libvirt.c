@@ -252,6 +252,17 @@ static pid_t qemu_pid(const char *name) {
         return atoi(buf) > 0 ? atoi(buf) : -1;
 }
 
+/* Domain @name must start (@what says which, for the assertion); its QEMU's pid (-1: none). */
+static pid_t domain_start(harness *h, const char *name, const char *what) {
+        char *out = NULL;
+        int r = domain_create(h, name, &out);
+        tap_is_int(r, 0, "%s", what);
+        if (r != 0)
+                diag_lines("virsh", out);
+        free(out);
+        return r == 0 ? qemu_pid(name) : -1;
+}
+
 /* Is a process of pod-a running @exe? (libvirt kills QEMU when a start fails) */
 static int pod_processes_of(harness *h, const char *exe) {
         char path[600], buf[65536];
@@ -319,17 +330,11 @@ static void no_interception(harness *h) {
                 return;
         /* the control: none of the three features, the domain runs */
         domain_xml("plain", EMULATOR, "", "");
+        pid_t q = domain_start(h, "plain", "a domain without the three features starts (TCG, SeaBIOS, no disk)");
         char *out = NULL;
-        int r = domain_create(h, "plain", &out);
-        tap_is_int(r, 0, "a domain without the three features starts (TCG, SeaBIOS, no disk)");
-        if (r != 0)
-                diag_lines("virsh", out);
-        free(out);
-        out = NULL;
         virsh(h, &out, "domstate plain");
         tap_has_str(out, "running", "and runs");
         free(out);
-        pid_t q = qemu_pid("plain");
         tap_is_str(q > 0 ? harness_task_cgroup(q, q) : "(no pid file)", "/" POD_A, "its QEMU (pid %d) is in pod-a's cgroup",
                    (int) q);
         out = NULL;
@@ -392,6 +397,16 @@ static pid_t libvirtd_intercepted(harness *h) {
         return libvirtd_start(h, wrap);
 }
 
+/* Every intercepted scenario: the rule answering @unlimited, the pod, libvirtd under delegate-run (its pid, or -1). */
+static pid_t intercepted_session(harness *h, const char *unlimited, uint64_t *ret_max) {
+        need_delegate_run();
+        uint64_t max = use_policy(h, unlimited);
+        if (ret_max)
+                *ret_max = max;
+        pod_prepare();
+        return libvirtd_intercepted(h);
+}
+
 /* The thread's Cpus_allowed_list from /proc */
 static void cpus_allowed(pid_t pid, pid_t tid, char *buf, size_t size) {
         char path[96], text[4096];
@@ -419,12 +434,8 @@ static bool audited(const char *decision, const char *op) {
 static void check_rt_tap(harness *h) {
         char *out = NULL, buf[256];
         domain_xml("rt-tap", EMULATOR, XML_VCPUSCHED, XML_TAP);
-        int r = domain_create(h, "rt-tap", &out);
-        tap_is_int(r, 0, "under interception the domain with <vcpusched> FIFO 1 and the managed 2-queue TAP starts");
-        if (r != 0)
-                diag_lines("virsh", out);
-        free(out);
-        pid_t q = qemu_pid("rt-tap");
+        pid_t q = domain_start(h, "rt-tap",
+                               "under interception the domain with <vcpusched> FIFO 1 and the managed 2-queue TAP starts");
         pid_t t = q > 0 ? harness_vcpu_thread(q, 0) : -1;
         tap_ok(t > 0, "QEMU (pid %d) runs its vCPU 0 thread (tid %d)", (int) q, (int) t);
         harness_sched_attr a = harness_sched_getattr(t);
@@ -505,10 +516,8 @@ static void check_locked_max(harness *h, uint64_t max) {
 
 /* (b) and (c) */
 static void intercepted(harness *h) {
-        need_delegate_run();
-        uint64_t max = use_policy(h, "max");
-        pod_prepare();
-        pid_t d = libvirtd_intercepted(h);
+        uint64_t max = 0;
+        pid_t d = intercepted_session(h, "max", &max);
         if (d <= 0)
                 return;
         check_rt_tap(h);
@@ -521,13 +530,7 @@ static void intercepted(harness *h) {
         d = libvirtd_intercepted(h);
         if (d <= 0)
                 return;
-        char *out = NULL;
-        int r = domain_create(h, "rt-tap", &out);
-        tap_is_int(r, 0, "a new session: rt-tap starts");
-        if (r != 0)
-                diag_lines("virsh", out);
-        free(out);
-        pid_t q = qemu_pid("rt-tap");
+        pid_t q = domain_start(h, "rt-tap", "a new session: rt-tap starts");
         tap_ok(q > 0 && tap_exists() && harness_tap_fds(q, TAP_DEV) == 2, "QEMU (pid %d) holds both queues of " TAP_DEV,
                (int) q);
         libvirtd_stop(d);
@@ -545,23 +548,15 @@ static void intercepted(harness *h) {
  * restart): the TAP of the first run vanished with QEMU's queues.
  */
 static void domain_restart(harness *h) {
-        need_delegate_run();
-        use_policy(h, "max");
-        pod_prepare();
-        pid_t d = libvirtd_intercepted(h);
+        pid_t d = intercepted_session(h, "max", NULL);
         if (d <= 0)
                 return;
         domain_xml("rt-tap", EMULATOR, XML_VCPUSCHED, XML_TAP);
         for (int run = 1; run <= 2; run++) {
-                char *out = NULL;
-                int r = domain_create(h, "rt-tap", &out);
-                tap_is_int(r, 0, "run %d: rt-tap starts", run);
-                if (r != 0)
-                        diag_lines("virsh", out);
-                free(out);
-                pid_t q = qemu_pid("rt-tap");
+                char what[64], *out = NULL;
+                snprintf(what, sizeof(what), "run %d: rt-tap starts", run);
+                pid_t q = domain_start(h, "rt-tap", what);
                 tap_is_int(q > 0 ? harness_tap_fds(q, TAP_DEV) : -1, 2, "run %d: QEMU holds both queues of " TAP_DEV, run);
-                out = NULL;
                 virsh(h, &out, "destroy rt-tap");
                 free(out);
                 tap_ok(WAIT_FOR(pod_processes_of(h, EMULATOR) == 0 && !tap_exists()), "run %d: destroyed, " TAP_DEV " gone",
@@ -571,10 +566,7 @@ static void domain_restart(harness *h) {
 }
 
 static void locked_deny(harness *h) {
-        need_delegate_run();
-        use_policy(h, "deny");
-        pod_prepare();
-        pid_t d = libvirtd_intercepted(h);
+        pid_t d = intercepted_session(h, "deny", NULL);
         if (d <= 0)
                 return;
         domain_xml("locked", EMULATOR, XML_LOCKED, "");
