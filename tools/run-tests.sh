@@ -5,11 +5,12 @@
 #   build/          gcc: unit, functional, fuzz (seed replay), system (a real
 #                   systemd booted with systemd-nspawn; tests/system/), runtime
 #                   (the shipped Kubernetes examples in podman; tests/runtime/),
-#                   guest (a real Linux guest through the launcher; tests/guest/);
+#                   guest (a real Linux guest through the launcher; tests/guest/),
+#                   libvirt (Debian's libvirtd as a pod uid; tests/libvirt/);
 #                   the Go client's tests are meson tests of these suites
 #                   (tests/go/), so they count in the closing line like any other
-#   build-sanitize/ gcc, ASan+UBSan: the same suites but system, runtime and
-#                   guest; any report fails
+#   build-sanitize/ gcc, ASan+UBSan: the same suites but system, runtime,
+#                   guest and libvirt; any report fails
 #   build-fuzz/     clang, libFuzzer+ASan+UBSan: the fuzz suite, briefly
 #                   (DELEGATE_FUZZ_SECONDS per target, default 20; also
 #                   go test -fuzz for the Go client's reply decoder)
@@ -30,7 +31,7 @@ if [ ! -f build-sanitize/build.ninja ]; then
         meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 ninja --quiet -C build-sanitize
-meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite runtime --no-suite guest "$@" || status=$?
+meson test -C build-sanitize --print-errorlogs --no-suite system --no-suite runtime --no-suite guest --no-suite libvirt "$@" || status=$?
 
 if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

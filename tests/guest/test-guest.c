@@ -24,7 +24,6 @@
  * KVM when this host's KVM can run the guest kernel, TCG otherwise (said
  * in the output).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -317,28 +316,6 @@ static long long task_cpu_ticks(pid_t pid, pid_t tid) {
         return (long long) (ut + st);
 }
 
-/* The thread of QEMU named "CPU @n/..." (debug-threads=on names them; the launcher asks QMP instead). */
-static pid_t vcpu_thread(pid_t q, int n) {
-        char path[96], comm[64], want[16];
-        snprintf(path, sizeof(path), "/proc/%d/task", (int) q);
-        snprintf(want, sizeof(want), "CPU %d/", n);
-        DIR *d = opendir(path);
-        pid_t r = -1;
-        for (struct dirent *de; d && (de = readdir(d));) {
-                pid_t t = atoi(de->d_name);
-                char cpath[128];
-                if (t <= 0)
-                        continue;
-                snprintf(cpath, sizeof(cpath), "%s/%d/comm", path, (int) t);
-                harness_read_line(cpath, comm, sizeof(comm));
-                if (strncmp(comm, want, strlen(want)) == 0)
-                        r = t;
-        }
-        if (d)
-                closedir(d);
-        return r;
-}
-
 static double mono_s(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -363,7 +340,7 @@ static void guest_realtime(harness *h) {
                 return;
         }
         pid_t q = harness_qemu_pid_in(LOG);
-        pid_t v1 = vcpu_thread(q, 1);
+        pid_t v1 = harness_vcpu_thread(q, 1);
         tap_ok(v1 > 0, "QEMU's vCPU 1 thread: %d", (int) v1);
         harness_sched_attr a = harness_sched_getattr(v1);
         tap_ok(a.sched_policy == SCHED_FIFO && a.sched_priority == 1 && (a.sched_flags & 1),

@@ -947,6 +947,27 @@ pid_t harness_pod_with_pause(harness *h, const char *pod, const char *netns) {
         return pause;
 }
 
+pid_t harness_vcpu_thread(pid_t q, int n) {
+        char path[96], comm[64], want[16];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) q);
+        snprintf(want, sizeof(want), "CPU %d/", n);
+        DIR *d = opendir(path);
+        pid_t r = -1;
+        for (struct dirent *de; d && (de = readdir(d));) {
+                pid_t t = atoi(de->d_name);
+                char cpath[128];
+                if (t <= 0)
+                        continue;
+                snprintf(cpath, sizeof(cpath), "%s/%d/comm", path, (int) t);
+                harness_read_line(cpath, comm, sizeof(comm));
+                if (strncmp(comm, want, strlen(want)) == 0)
+                        r = t;
+        }
+        if (d)
+                closedir(d);
+        return r;
+}
+
 pid_t harness_qemu_pid_in(const char *log) {
         FILE *f = fopen(log, "re");
         char line[1024];

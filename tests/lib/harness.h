@@ -124,6 +124,8 @@ pid_t harness_spawn_in_pod(harness *h, const char *pod, const char *netns, uid_t
 /* How many of @pid's fds are queues attached to TAP device @dev (a detached
  * queue's fdinfo shows an empty "iff:"). */
 int harness_tap_fds(pid_t pid, const char *dev);
+/* The thread of QEMU @q named "CPU @n/..." (QEMU's -name debug-threads=on names them), -1: none. */
+pid_t harness_vcpu_thread(pid_t q, int n);
 /* The last "QEMU pid N" a launcher wrote to @log (-1: none). */
 pid_t harness_qemu_pid_in(const char *log);
 /* Does a line of file @path contain @needle (waiting up to @timeout_ms)? */
