@@ -251,6 +251,29 @@ PY
         echo
 }
 
+# The broker's system calls per request (strace -c -f on the broker while
+# one pod client sends NS requests of one op): repeatable where the
+# latencies are not, and the profile that says where a row's time goes.
+section_syscalls() {
+        local ns=${NS:-500} op f
+        echo "## Broker system calls per request (strace -c -f, $ns requests of one op, the broker and its helpers)"
+        echo
+        echo "| op | syscalls per request | the most frequent (calls per request) |"
+        echo "|---|---|---|"
+        for op in ping memlock.set sched.set cgroup.move; do
+                f=$OUT/strace-$op.txt
+                strace -c -f -o "$f" -p "$BROKER" 2>/dev/null &
+                local st=$!
+                sleep 0.5
+                BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" "$ns" >/dev/null
+                kill -INT $st; wait $st || true
+                awk -v n="$ns" -v op="$op" '
+                        $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { c = $4; name = $NF; tot += c; if (c >= n / 2) top = top sprintf("%s %.1f, ", name, c / n) }
+                        END { sub(/, $/, "", top); printf "| %s | %.1f | %s |\n", op, tot / n, top }' "$f"
+        done
+        echo
+}
+
 section_hostile() {
         echo "## A well-behaved client while hostile clients flood the broker (microseconds)"
         echo
