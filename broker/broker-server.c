@@ -66,6 +66,7 @@ void broker_free(broker *b) {
                 client_free(b->clients);
         state_free_detached(b);
         request_free_all(b); /* what the clients left in flight: helpers killed and reaped */
+        uid_helpers_free(b);
         safe_close(b->state_fd);
         free(b->state_dir);
         cgroup_reap_all_free(b);
@@ -131,6 +132,7 @@ void client_free(client *c) {
                 limits_client_end(c);
         }
         kvmi_session_end(c); /* after request_detach_all: its failures reach nobody */
+        uid_helpers_session_end(b, c);
         if (!keep)
                 state_drop(c);
         else if (!c->detached)
