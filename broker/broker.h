@@ -225,6 +225,7 @@ struct broker {
         uint64_t caps_kept;    /* the capabilities kept after setup (broker-caps.c) */
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
+        struct cgroup_v1_mount *cpu_v1; /* the v1 cpu hierarchy (RT budgets, sched.set): found once at start */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
         bus_state *bus; /* broker-bus.c; NULL with --bus none */
         bool exiting;   /* stopping: saved sessions are kept for the next broker */
