@@ -150,7 +150,19 @@ section_kvmi() {
         echo
         echo "| how | entries | requests | seconds | entries/s |"
         echo "|---|---|---|---|---|"
+        local st=
+        # PERF=1: the broker's profile over the section, $OUT/perf-kvmi.txt
+        if [ -n "${PERF:-}" ]; then
+                perf record -q -F 10000 -g -o "$OUT/perf-kvmi.data" -p "$BROKER" 2>/dev/null &
+                st=$!
+                sleep 0.5
+        fi
         in_pod "$B/bench/bench-kvmi" "$B/tests/functional/kvmi-peer" 1048576 5 2>>$OUT/kvmi-peer.log
+        if [ -n "$st" ]; then
+                kill -INT $st; wait $st || true
+                perf report -q --no-children --percent-limit 1 --stdio -g none -i "$OUT/perf-kvmi.data" \
+                        > "$OUT/perf-kvmi.txt" 2>/dev/null || true
+        fi
         echo
 }
 
@@ -270,6 +282,22 @@ section_syscalls() {
                 awk -v n="$ns" -v op="$op" '
                         $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { c = $4; name = $NF; tot += c; if (c >= n / 2) top = top sprintf("%s %.1f, ", name, c / n) }
                         END { sub(/, $/, "", top); printf "| %s | %.1f | %s |\n", op, tot / n, top }' "$f"
+                # PERF=1: where the broker's CPU time goes, $OUT/perf-OP.txt
+                if [ -n "${PERF:-}" ]; then
+                        perf record -q -F 10000 -g -o "$OUT/perf-$op.data" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                        sleep 0.5
+                        BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" "$ns" >/dev/null
+                        kill -INT $st; wait $st || true
+                        perf report -q --no-children --percent-limit 1 --stdio -i "$OUT/perf-$op.data" \
+                                > "$OUT/perf-$op.txt" 2>/dev/null || true
+                fi
+                # and every call of 3 requests, to read: $OUT/trace-OP.txt
+                strace -f -tt -o "$OUT/trace-$op.txt" -p "$BROKER" 2>/dev/null &
+                st=$!
+                sleep 0.5
+                BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" 3 >/dev/null
+                kill -INT $st; wait $st || true
         done
         echo
 }

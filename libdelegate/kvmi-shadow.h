@@ -29,6 +29,15 @@ typedef struct kvmi_shadow {
  * -ERANGE for a gfn beyond KVMI_SHADOW_MAX_GFN.
  */
 int kvmi_shadow_set(kvmi_shadow *s, uint64_t gfn, uint8_t access);
+/**
+ * kvmi_shadow_reserve() - make room for @n more gfns (at most up to the
+ * maximum) at once, so that recording a large batch does not rehash the
+ * table at every doubling.  Returns 0 or -ENOMEM (the table unchanged;
+ * kvmi_shadow_set() still grows it as needed).
+ */
+int kvmi_shadow_reserve(kvmi_shadow *s, size_t n);
+/* A hint before kvmi_shadow_set(@gfn) some entries later: fetch its slot's cache line. */
+void kvmi_shadow_prefetch(const kvmi_shadow *s, uint64_t gfn);
 /* The recorded access of @gfn: 7 (rwx) when none is recorded. */
 uint8_t kvmi_shadow_get(const kvmi_shadow *s, uint64_t gfn);
 /* Drop everything (the table memory is freed). */
