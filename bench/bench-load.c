@@ -5,7 +5,8 @@
  *   bench-load throughput CLIENTS SECONDS OP
  *       CLIENTS processes, one session each, send OP ("ping" or
  *       "memlock.set") back to back for SECONDS; prints one row:
- *       | clients | op | requests/s | median us | p99 us |
+ *       | clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client |
+ *       (-1 as the worst p99: a client got no request through)
  *   bench-load sessions COUNT BROKER_PID
  *       the broker's RSS idle, then with COUNT open sessions; prints rows:
  *       | what | KiB |
@@ -14,6 +15,7 @@
  */
 #define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
 #include <delegate/delegate-internal.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,18 +86,30 @@ static int throughput(size_t clients, uint64_t seconds, const char *op) {
         sh->go = 1;
         while (wait(NULL) > 0)
                 ;
-        uint64_t total = 0;
+        uint64_t total = 0, worst = 0, fewest = UINT64_MAX;
         size_t per = SAMPLES_MAX / clients, m = 0;
+        uint64_t *one = malloc(per * sizeof(uint64_t));
+        if (!one)
+                bench_die("bench-load", "out of memory");
         for (size_t k = 0; k < clients; k++) {
                 total += sh->requests[k];
+                if (sh->requests[k] < fewest)
+                        fewest = sh->requests[k];
                 size_t got = sh->requests[k] < per ? sh->requests[k] : per;
+                /* this client's own p99: the worst of them says whether one was starved */
+                uint64_t cmed, cp99;
+                memcpy(one, &sh->samples[k * per], got * sizeof(uint64_t));
+                bench_stats(one, got, &cmed, &cp99);
+                if (got == 0 || cp99 > worst)
+                        worst = got == 0 ? UINT64_MAX : cp99;
                 memmove(&sh->samples[m], &sh->samples[k * per], got * sizeof(uint64_t));
                 m += got;
         }
+        free(one);
         uint64_t med, p99;
         bench_stats(sh->samples, m, &med, &p99);
-        printf("| %zu | %s | %.0f | %.1f | %.1f |\n", clients, op, (double) total / seconds, med / 1000.0,
-               p99 / 1000.0);
+        printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " |\n", clients, op, (double) total / seconds,
+               med / 1000.0, p99 / 1000.0, worst == UINT64_MAX ? -1.0 : worst / 1000.0, fewest);
         munmap(sh, sizeof(*sh));
         return 0;
 }
