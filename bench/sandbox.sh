@@ -330,6 +330,6 @@ section_hostile() {
 }
 
 start_broker
-for s in ${SECTIONS:-memory roundtrip alternatives load kvmi vmstart guest hostile}; do
+for s in ${SECTIONS:-memory roundtrip syscalls alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
 done
