@@ -68,23 +68,27 @@ bool path_below(const char *path, const char *root) {
         return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-static int status_line_path(const char *path, const char *field, char *out, size_t size) {
-        char buf[4096];
-        int r = read_small_file(path, buf, sizeof(buf));
-        if (r < 0)
-                return r;
+/* The value of "@field:" in the status text @buf, up to its line's end. */
+static int status_find(const char *buf, const char *field, char *out, size_t size) {
         size_t fl = strlen(field);
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n');
-                if (nl)
-                        *nl = 0;
+        for (const char *line = buf; line && *line;) {
+                const char *nl = strchr(line, '\n');
                 if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
-                        snprintf(out, size, "%s", line + fl + 1);
+                        size_t len = nl ? (size_t) (nl - line) - fl - 1 : strlen(line + fl + 1);
+                        snprintf(out, size, "%.*s", (int) len, line + fl + 1);
                         return 0;
                 }
                 line = nl ? nl + 1 : NULL;
         }
         return -ENODATA;
+}
+
+static int status_line_path(const char *path, const char *field, char *out, size_t size) {
+        char buf[4096];
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return status_find(buf, field, out, size);
 }
 
 static int status_line(pid_t pid, const char *field, char *out, size_t size) {
@@ -205,14 +209,20 @@ int proc_creds_read(pid_t pid, proc_creds *ret) {
         long ids[4];
         size_t n;
         proc_creds c;
-        int r = status_line(pid, "Uid", line, sizeof(line));
+        char buf[4096], path[64];
+        /* one read for both lines */
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        r = status_find(buf, "Uid", line, sizeof(line));
         if (r < 0)
                 return r;
         if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 c.uid[i] = (uid_t) ids[i];
-        r = status_line(pid, "Gid", line, sizeof(line));
+        r = status_find(buf, "Gid", line, sizeof(line));
         if (r < 0)
                 return r;
         if (parse_ids(line, ids, 4, &n) < 0 || n < 3)
