@@ -125,13 +125,13 @@ section_alternatives() {
 section_load() {
         echo "## Throughput (pod clients, one session each, back-to-back requests for ${SECS:-3} s)"
         echo
-        echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client |"
-        echo "|---|---|---|---|---|---|---|"
+        echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client | broker CPU us per request | CPUs busy % |"
+        echo "|---|---|---|---|---|---|---|---|---|"
         for c in 1 8 64 256; do
-                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER"
         done
         for c in 1 64; do
-                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set "$BROKER"
         done
         echo
 }
