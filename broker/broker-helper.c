@@ -170,10 +170,14 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         _exit(w == (ssize_t) len ? 0 : 1);
 }
 
-static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
-                 void (*done)(request *req, int status, const void *out, size_t len)) {
+/*
+ * fork() with a SOCK_SEQPACKET socketpair (@flags added) between parent and
+ * child: returns the child's pid in the parent, 0 in the child, or -errno;
+ * *@ret_fd is this side's end.
+ */
+static pid_t fork_paired(int flags, int *ret_fd) {
         int p[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, p) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0, p) < 0)
                 return negative_errno();
         pid_t pid = fork();
         if (pid < 0) {
@@ -182,18 +186,26 @@ static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *ar
                 safe_close(p[1]);
                 return r;
         }
-        if (pid == 0) {
-                safe_close(p[0]);
-                child(p[1], setup, fn, arg);
-        }
-        safe_close(p[1]);
+        safe_close(p[pid == 0 ? 0 : 1]);
+        *ret_fd = p[pid == 0 ? 1 : 0];
+        return pid;
+}
+
+static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
+                 void (*done)(request *req, int status, const void *out, size_t len)) {
+        int fd;
+        pid_t pid = fork_paired(SOCK_NONBLOCK, &fd);
+        if (pid < 0)
+                return pid;
+        if (pid == 0)
+                child(fd, setup, fn, arg);
         req->helper_pid = pid;
-        req->helper_fd = p[0];
+        req->helper_fd = fd;
         req->helper_len = 0;
         req->helper_n_fds = 0;
         req->helper_done = done;
         broker *b = req->b;
-        int r = sd_event_add_io(b->event, &req->helper_src, p[0], EPOLLIN, on_helper_io, req);
+        int r = sd_event_add_io(b->event, &req->helper_src, fd, EPOLLIN, on_helper_io, req);
         if (r >= 0)
                 r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,
                                                on_helper_timeout, req);
@@ -405,23 +417,14 @@ static int on_uid_helper_timeout(sd_event_source *s, uint64_t usec, void *userda
 }
 
 static int uid_helper_start(uid_helper *h) {
-        int p[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
-                return negative_errno();
-        pid_t parent = getpid(), pid = fork();
-        if (pid < 0) {
-                int r = negative_errno();
-                safe_close(p[0]);
-                safe_close(p[1]);
-                return r;
-        }
-        if (pid == 0) {
-                safe_close(p[0]);
-                uid_helper_child(p[1], parent, h->uid, h->gid, h->fn);
-        }
-        safe_close(p[1]);
+        int fd;
+        pid_t parent = getpid(), pid = fork_paired(0, &fd);
+        if (pid < 0)
+                return pid;
+        if (pid == 0)
+                uid_helper_child(fd, parent, h->uid, h->gid, h->fn);
         h->pid = pid;
-        h->fd = p[0];
+        h->fd = fd;
         h->seq_head = h->seq_next;
         int r = fcntl(h->fd, F_SETFL, O_NONBLOCK) < 0 ? negative_errno() : 0;
         if (r >= 0)
