@@ -699,7 +699,8 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return;
         }
         b->err_index = SIZE_MAX;
-        /* room for the whole batch now, not a rehash at every doubling while it is recorded */
+        /* room for the whole batch now, not a rehash at every doubling while it is recorded
+         * (a batch that re-applies recorded pages needs none) */
         (void) kvmi_shadow_reserve(&c->kvmi_shadow, n);
         if (ch->btail)
                 ch->btail->next = b;

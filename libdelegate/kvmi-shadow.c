@@ -38,7 +38,7 @@ static int grow(kvmi_shadow *s) {
 }
 
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n) {
-        size_t want = s->n + n, cap = s->cap ? s->cap : 1024;
+        size_t want = n, cap = s->cap ? s->cap : 1024;
         if (s->max && want > s->max)
                 want = s->max;
         if (want > SIZE_MAX / 4)

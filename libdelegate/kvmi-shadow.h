@@ -30,10 +30,12 @@ typedef struct kvmi_shadow {
  */
 int kvmi_shadow_set(kvmi_shadow *s, uint64_t gfn, uint8_t access);
 /**
- * kvmi_shadow_reserve() - make room for @n more gfns (at most up to the
- * maximum) at once, so that recording a large batch does not rehash the
- * table at every doubling.  Returns 0 or -ENOMEM (the table unchanged;
- * kvmi_shadow_set() still grows it as needed).
+ * kvmi_shadow_reserve() - make room for @n gfns in all (at most the
+ * maximum) at once, so that recording a batch of @n entries into a small
+ * table does not rehash it at every doubling.  A batch that re-applies
+ * recorded gfns needs no more room, so nothing is added for the gfns
+ * already held; new ones beyond @n grow the table as kvmi_shadow_set()
+ * always does.  Returns 0 or -ENOMEM (the table unchanged).
  */
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n);
 /* A hint before kvmi_shadow_set(@gfn) some entries later: fetch its slot's cache line. */

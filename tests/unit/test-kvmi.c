@@ -175,8 +175,11 @@ static void test_shadow(void) {
                 total += s.by_access[i];
         tap_is_int(total, n / 2, "by_access counts add up");
         /* a reserved table takes that many more without growing, and holds them right */
-        tap_is_int(kvmi_shadow_reserve(&s, 100000), 0, "reserve room for 100000 more");
         size_t cap = s.cap, before = s.n;
+        tap_is_int(kvmi_shadow_reserve(&s, before), 0, "reserving what it holds");
+        tap_is_int(s.cap, cap, "adds nothing (a batch re-applying them needs no room)");
+        tap_is_int(kvmi_shadow_reserve(&s, before + 100000), 0, "reserve room for 100000 more");
+        cap = s.cap;
         tap_ok(cap >= 2 * (before + 100000), "the table is at most half full with them (%zu slots)", cap);
         ok = true;
         for (uint64_t i = 0; i < 100000; i++) {
