@@ -5,7 +5,8 @@
  *
  *   bench-kvmi PEER ENTRIES [REPEAT]   (DELEGATE_SOCKET names the broker)
  *
- * PEER is tests/functional/kvmi-peer.  Prints markdown table rows: entries,
+ * PEER is tests/functional/kvmi-peer.  BENCH_KVMI=memfd runs only the memfd
+ * rows (for a profile of that path).  Prints markdown table rows: entries,
  * requests, median seconds, entries per second.  The peer answers from
  * memory, so this measures the broker and the transport, not a kernel.
  */
@@ -13,6 +14,7 @@
 #include <delegate/delegate-internal.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,12 +130,16 @@ int main(int argc, char **argv) {
                 die("connect", &err);
         double t_in[32], t_mf[32];
         size_t reqs = 0;
+        bool only_memfd = getenv("BENCH_KVMI") && strcmp(getenv("BENCH_KVMI"), "memfd") == 0;
         if (rep > 32)
                 rep = 32;
         for (size_t r = 0; r < rep; r++) {
-                pid_t p = attach(c, argv[1]); /* kvmi.connect answers once the handshake is done */
-                t_in[r] = run_inline(c, e, n, &reqs);
-                detach(c, p);
+                pid_t p; /* kvmi.connect answers once the handshake is done */
+                if (!only_memfd) {
+                        p = attach(c, argv[1]);
+                        t_in[r] = run_inline(c, e, n, &reqs);
+                        detach(c, p);
+                }
                 p = attach(c, argv[1]);
                 t_mf[r] = run_memfd(c, e, n);
                 detach(c, p);
@@ -152,8 +158,9 @@ int main(int argc, char **argv) {
         qsort(t_cp, rep, sizeof(double), cmp_d);
         qsort(t_in, rep, sizeof(double), cmp_d);
         qsort(t_mf, rep, sizeof(double), cmp_d);
-        printf("| inline JSON, %d entries per request | %zu | %zu | %.3f | %.0f |\n", CHUNK, n, reqs, t_in[rep / 2],
-               n / t_in[rep / 2]);
+        if (!only_memfd)
+                printf("| inline JSON, %d entries per request | %zu | %zu | %.3f | %.0f |\n", CHUNK, n, reqs,
+                       t_in[rep / 2], n / t_in[rep / 2]);
         printf("| sealed memfd, one request | %zu | 1 | %.3f | %.0f |\n", n, t_mf[rep / 2], n / t_mf[rep / 2]);
         printf("| memcpy of the same %zu bytes (floor) | %zu | - | %.4f | %.0f |\n", n * sizeof(*e), n, t_cp[rep / 2],
                n / t_cp[rep / 2]);

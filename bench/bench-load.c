@@ -2,10 +2,13 @@
 /*
  * bench-load - the broker under load, from pod clients.
  *
- *   bench-load throughput CLIENTS SECONDS OP
+ *   bench-load throughput CLIENTS SECONDS OP [BROKER_PID]
  *       CLIENTS processes, one session each, send OP ("ping" or
  *       "memlock.set") back to back for SECONDS; prints one row:
- *       | clients | op | requests/s | median us | p99 us |
+ *       | clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client
+ *       | broker CPU us per request | CPUs busy % |
+ *       (-1 as the worst p99: a client got no request through; as the
+ *       broker's CPU: no BROKER_PID given)
  *   bench-load sessions COUNT BROKER_PID
  *       the broker's RSS idle, then with COUNT open sessions; prints rows:
  *       | what | KiB |
@@ -14,6 +17,7 @@
  */
 #define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
 #include <delegate/delegate-internal.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +77,36 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
         _exit(0);
 }
 
-static int throughput(size_t clients, uint64_t seconds, const char *op) {
+/* utime + stime of @pid in clock ticks; -1 when unreadable */
+static long long cpu_ticks(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+                fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')'); /* the name may hold spaces */
+        unsigned long long ut, st;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+                return -1;
+        return (long long) (ut + st);
+}
+
+/* busy and total ticks of all CPUs, from /proc/stat */
+static void cpu_busy(unsigned long long *busy, unsigned long long *total) {
+        unsigned long long v[8] = { 0 };
+        FILE *f = fopen("/proc/stat", "re");
+        if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                         &v[6], &v[7]) != 8)
+                memset(v, 0, sizeof(v));
+        if (f)
+                fclose(f);
+        *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+        *busy = *total - v[3] - v[4]; /* not idle, not iowait */
+}
+
+static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t broker) {
         shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (sh == MAP_FAILED || clients == 0 || clients > 256)
                 bench_die("bench-load", "1 to 256 clients");
@@ -81,21 +114,43 @@ static int throughput(size_t clients, uint64_t seconds, const char *op) {
                 if (fork() == 0)
                         client(sh, k, clients, seconds, op);
         usleep(200000 + 2000 * clients); /* every session open before "go" */
+        unsigned long long busy0, total0, busy1, total1;
+        long long b0 = broker > 0 ? cpu_ticks(broker) : -1;
+        cpu_busy(&busy0, &total0);
         sh->go = 1;
         while (wait(NULL) > 0)
                 ;
-        uint64_t total = 0;
+        long long b1 = broker > 0 ? cpu_ticks(broker) : -1;
+        cpu_busy(&busy1, &total1);
+        uint64_t total = 0, worst = 0, fewest = UINT64_MAX;
         size_t per = SAMPLES_MAX / clients, m = 0;
+        uint64_t *one = malloc(per * sizeof(uint64_t));
+        if (!one)
+                bench_die("bench-load", "out of memory");
         for (size_t k = 0; k < clients; k++) {
                 total += sh->requests[k];
+                if (sh->requests[k] < fewest)
+                        fewest = sh->requests[k];
                 size_t got = sh->requests[k] < per ? sh->requests[k] : per;
+                /* this client's own p99: the worst of them says whether one was starved */
+                uint64_t cmed, cp99;
+                memcpy(one, &sh->samples[k * per], got * sizeof(uint64_t));
+                bench_stats(one, got, &cmed, &cp99);
+                if (got == 0 || cp99 > worst)
+                        worst = got == 0 ? UINT64_MAX : cp99;
                 memmove(&sh->samples[m], &sh->samples[k * per], got * sizeof(uint64_t));
                 m += got;
         }
+        free(one);
         uint64_t med, p99;
         bench_stats(sh->samples, m, &med, &p99);
-        printf("| %zu | %s | %.0f | %.1f | %.1f |\n", clients, op, (double) total / seconds, med / 1000.0,
-               p99 / 1000.0);
+        /* where the CPU went: the broker's time per request, and how busy the CPUs were */
+        double hz = (double) sysconf(_SC_CLK_TCK);
+        double broker_us = b0 >= 0 && b1 >= b0 && total ? (b1 - b0) / hz * 1e6 / total : -1;
+        double busy = total1 > total0 ? 100.0 * (busy1 - busy0) / (total1 - total0) : -1;
+        printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " | %.1f | %.0f |\n", clients, op,
+               (double) total / seconds, med / 1000.0, p99 / 1000.0, worst == UINT64_MAX ? -1.0 : worst / 1000.0,
+               fewest, broker_us, busy);
         munmap(sh, sizeof(*sh));
         return 0;
 }
@@ -133,10 +188,11 @@ static int sessions(size_t count, pid_t broker) {
 }
 
 int main(int argc, char **argv) {
-        if (argc == 5 && strcmp(argv[1], "throughput") == 0)
-                return throughput(strtoul(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4]);
+        if ((argc == 5 || argc == 6) && strcmp(argv[1], "throughput") == 0)
+                return throughput(strtoul(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4],
+                                  argc == 6 ? (pid_t) atoi(argv[5]) : 0);
         if (argc == 4 && strcmp(argv[1], "sessions") == 0)
                 return sessions(strtoul(argv[2], NULL, 10), (pid_t) atoi(argv[3]));
-        fprintf(stderr, "usage: bench-load throughput CLIENTS SECONDS OP | sessions COUNT BROKER_PID\n");
+        fprintf(stderr, "usage: bench-load throughput CLIENTS SECONDS OP [BROKER_PID] | sessions COUNT BROKER_PID\n");
         return 2;
 }

@@ -5,6 +5,9 @@
  *
  *   bench-roundtrip ITERATIONS [LABEL]     (DELEGATE_SOCKET names the broker)
  *
+ * BENCH_OPS="ping sched.set ..." runs only those rows (and "echo" the
+ * echo rows); unset, every row.
+ *
  * Run it as the pod's uid inside its pod cgroup and network namespace
  * (bench/run does): every operation then takes the path a launcher's does.
  * The thread that sched.set and cgroup.move act on is a second thread of
@@ -16,6 +19,7 @@
 #define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
 #include <delegate/delegate-internal.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,18 @@
 #define TAP_MAX 400 /* each tap.create also costs a device teardown */
 
 static const char *label = "";
+
+/* BENCH_OPS ("ping memlock.set ..."): only those rows; unset: every row */
+static bool wanted(const char *op) {
+        const char *ops = getenv("BENCH_OPS");
+        if (!ops)
+                return true;
+        size_t n = strlen(op);
+        for (const char *p = strstr(ops, op); p; p = strstr(p + 1, op))
+                if ((p == ops || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+                        return true;
+        return false;
+}
 
 static void row(const char *what, const char *path, uint64_t *t, size_t n) {
         char name[256];
@@ -94,25 +110,27 @@ static void bench_ops(delegate_ctx *c, uint64_t *t, size_t n) {
         struct rlimit rl;
         delegate_error e;
 
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && wanted("ping"); i++) {
                 uint64_t t0 = bench_now_ns();
                 if (delegate_ping(c, &e) < 0)
                         bench_die("ping", e.message);
                 t[i] = bench_now_ns() - t0;
         }
-        row("ping", path, t, n);
+        if (wanted("ping"))
+                row("ping", path, t, n);
 
         getrlimit(RLIMIT_MEMLOCK, &rl);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && wanted("memlock.set"); i++) {
                 uint64_t soft = i % 2 ? rl.rlim_cur : rl.rlim_cur / 2;
                 uint64_t t0 = bench_now_ns();
                 if (delegate_memlock_set(c, 0, soft, DELEGATE_LIMIT_KEEP, NULL, &e) < 0)
                         bench_die("memlock.set", e.message);
                 t[i] = bench_now_ns() - t0;
         }
-        row("memlock.set", "pod uid -> broker -> helper process as pod uid", t, n);
+        if (wanted("memlock.set"))
+                row("memlock.set", "pod uid -> broker -> helper process as pod uid", t, n);
 
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && wanted("sched.set"); i++) {
                 if (i % 2)
                         snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"other\"}", worker_tid);
                 else
@@ -121,18 +139,20 @@ static void bench_ops(delegate_ctx *c, uint64_t *t, size_t n) {
                 call(c, "sched.set", args, NULL, 0, NULL);
                 t[i] = bench_now_ns() - t0;
         }
-        row("sched.set fifo/other", path, t, n);
+        if (wanted("sched.set"))
+                row("sched.set fifo/other", path, t, n);
 
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && wanted("cgroup.move"); i++) {
                 snprintf(args, sizeof(args), "{\"tids\":[%d],\"target\":\"hk-%c\",\"create\":%s}", worker_tid,
                          i % 2 ? 'b' : 'a', i < 2 ? "true" : "false");
                 uint64_t t0 = bench_now_ns();
                 call(c, "cgroup.move", args, NULL, 0, NULL);
                 t[i] = bench_now_ns() - t0;
         }
-        row("cgroup.move one thread", path, t, n);
+        if (wanted("cgroup.move"))
+                row("cgroup.move one thread", path, t, n);
 
-        size_t m = n < TAP_MAX ? n : TAP_MAX;
+        size_t m = !wanted("tap.create") ? 0 : n < TAP_MAX ? n : TAP_MAX;
         for (size_t i = 0; i < m; i++) {
                 int fd = -1;
                 size_t k = 0;
@@ -141,7 +161,8 @@ static void bench_ops(delegate_ctx *c, uint64_t *t, size_t n) {
                 t[i] = bench_now_ns() - t0;
                 close(fd); /* transient: the device goes with its last fd */
         }
-        row("tap.create + bridge", "pod uid -> broker -> helper in pod netns", t, m);
+        if (m)
+                row("tap.create + bridge", "pod uid -> broker -> helper in pod netns", t, m);
 }
 
 int main(int argc, char **argv) {
@@ -156,7 +177,7 @@ int main(int argc, char **argv) {
                 bench_die("bench-roundtrip", "bad iteration count");
         if (argc > 2)
                 label = argv[2];
-        if (!cpu) {
+        if (!cpu && wanted("echo")) {
                 bench_echo(t, n, -1, -1, "SEQPACKET echo, unpinned");
                 bench_echo(t, n, 0, 0, "SEQPACKET echo, both ends on CPU 0");
                 bench_echo(t, n, 0, 1, "SEQPACKET echo, ends on CPU 0 and 1");

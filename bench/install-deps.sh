@@ -2,10 +2,12 @@
 # Install what bench/run needs beyond the build dependencies: the
 # alternatives it compares against (rtkit + polkit, qemu-bridge-helper,
 # dbus-daemon), gnuplot for the plot, and what tests/guest/build-guest.sh
-# needs for the real-guest section (kmod, cpio, python3).  Only installs
-# what is missing.
+# needs for the real-guest section (kmod, cpio, python3), strace for the
+# syscalls section, and linux-perf when PERF=1 asks for profiles.  Only
+# installs what is missing.
 set -euo pipefail
-pkgs=(rtkit polkitd dbus-daemon qemu-system-x86 gnuplot-nox iproute2 libsystemd-dev kmod cpio python3)
+pkgs=(rtkit polkitd dbus-daemon qemu-system-x86 gnuplot-nox iproute2 libsystemd-dev kmod cpio python3 strace)
+[ -n "${PERF:-}" ] && pkgs+=(linux-perf)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

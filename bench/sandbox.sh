@@ -129,13 +129,13 @@ section_alternatives() {
 section_load() {
         echo "## Throughput (pod clients, one session each, back-to-back requests for ${SECS:-3} s)"
         echo
-        echo "| clients | op | requests/s | median us | p99 us |"
-        echo "|---|---|---|---|---|"
+        echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client | broker CPU us per request | CPUs busy % |"
+        echo "|---|---|---|---|---|---|---|---|---|"
         for c in 1 8 64 256; do
-                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER"
         done
         for c in 1 64; do
-                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set
+                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set "$BROKER"
         done
         echo
 }
@@ -154,52 +154,79 @@ section_kvmi() {
         echo
         echo "| how | entries | requests | seconds | entries/s |"
         echo "|---|---|---|---|---|"
+        local st=
+        # PERF=1: the broker's profile over the section, $OUT/perf-kvmi.txt
+        if [ -n "${PERF:-}" ]; then
+                perf record -q -F 10000 -g -o "$OUT/perf-kvmi.data" -p "$BROKER" 2>/dev/null &
+                st=$!
+                sleep 0.5
+        fi
         in_pod "$B/bench/bench-kvmi" "$B/tests/functional/kvmi-peer" 1048576 5 2>>$OUT/kvmi-peer.log
+        if [ -n "$st" ]; then
+                kill -INT $st; wait $st || true
+                perf report -q --no-children --percent-limit 1 --stdio -g none -i "$OUT/perf-kvmi.data" \
+                        > "$OUT/perf-kvmi.txt" 2>/dev/null || true
+        fi
         echo
 }
 
-# delegate-launcher's own account of a start, and QEMU started directly
+# delegate-launcher's own account of a start, and QEMU started directly by
+# root doing the same steps itself (bench/vm-start.py), runs alternating
 section_vmstart() {
-        local d=/run/vm-bench runs=${VM_RUNS:-5} i l
+        local d=/run/vm-bench runs=${VM_RUNS:-9} i l memlock=$(( $(ulimit -l) * 1024 ))
         mkdir -p $d && chown $POD_UID:$POD_UID $d
         # memlock: what the pod already has (no CAP_SYS_RESOURCE here to go above the hard limit)
         cat > $d/spec.json <<JSON
 { "name": "vm-bench", "qemu": "qemu-system-x86_64", "accel": "tcg", "memory": "64M", "vcpus": 2,
   "realtime": { "vcpus": "1", "priority": 1, "rttime_us": 200000 }, "housekeeping": "housekeeping",
-  "mem_lock": false, "memlock": $(( $(ulimit -l) * 1024 )),
+  "mem_lock": false, "memlock": $memlock,
   "nics": [ { "id": "net0", "bridge": "br0", "queues": 2 } ], "shutdown_timeout": 1 }
 JSON
         : > $d/launcher.txt
+        : > $d/direct.jsonl
         for i in $(seq "$runs"); do
                 in_pod "$B/launcher/delegate-launcher" --spec $d/spec.json > $d/l$i.log 2>&1 &
                 l=$!
                 for _ in $(seq 600); do grep -q "guest running" $d/l$i.log && break; sleep 0.1; done
                 grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; }
                 kill -TERM $l; wait $l || true
+                as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl
         done
-        as_root_in_pod python3 bench/vm-start.py "$runs" $d > $d/direct.txt
-        python3 - $d/launcher.txt $d/direct.txt <<'PY'
-import re, statistics, sys
+        cp $d/launcher.txt $d/direct.jsonl $OUT/
+        python3 - $d/launcher.txt $d/direct.jsonl <<'PY'
+import json, re, statistics, sys
 lines = open(sys.argv[1]).read().splitlines()
-num = lambda pat: statistics.median(float(re.search(pat, l).group(1)) for l in lines)
-total = num(r"running ([0-9.]+) ms after the launcher started")
-exec_ = num(r"([0-9.]+) ms after QEMU's exec")
-steps = num(r"steps took ([0-9.]+) ms")
-taps = num(r"TAPs \+ fork ([0-9.]+) ms")
-memlock = num(r"memlock ([0-9.]+) ms before exec")
-after = num(r"status ([0-9.]+) ms before cont")
-direct = float(open(sys.argv[2]).read().split()[0])
-n = len(lines)
-print("| what | runs | median ms |")
-print("|---|---|---|")
-print(f"| QEMU started directly as root (opens its own TAP): exec to cont answered | {n} | {direct:.1f} |")
-print(f"| through delegate-launcher: launcher start to cont answered | {n} | {total:.1f} |")
-print(f"| ... of which QEMU's exec to cont answered | {n} | {exec_:.1f} |")
-print(f"| ... of which the delegated steps (TAPs, memlock, cgroup.move, sched.set, checks) | {n} | {steps:.1f} |")
-print(f"| ...... tap.create (2 queues, on br0) and QEMU's fork to its gate | {n} | {taps:.1f} |")
-print(f"| ...... memlock.set for QEMU's pid (a helper process as the pod's uid) | {n} | {memlock:.1f} |")
-print(f"| ...... query-cpus-fast, cgroup.move, sched.set, query-status | {n} | {after:.1f} |")
-print(f"| **delegation's cost: launcher total minus direct** | {n} | **{total - direct:.1f}** |")
+direct = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+med = statistics.median
+def launcher(pat):
+    return [float(re.search(pat, l).group(1)) for l in lines]
+L = {"total": launcher(r"running ([0-9.]+) ms after the launcher started"),
+     "exec_to_cont": launcher(r"([0-9.]+) ms after QEMU's exec"),
+     "taps": launcher(r"TAPs \+ fork ([0-9.]+) ms"),
+     "memlock": launcher(r"memlock ([0-9.]+) ms before exec"),
+     "after": launcher(r"status ([0-9.]+) ms before cont")}
+L["qmp"] = [e - a for e, a in zip(L["exec_to_cont"], L["after"])]
+L["before"] = [t - (a + b + e) for t, a, b, e in zip(L["total"], L["taps"], L["memlock"], L["exec_to_cont"])]
+D = {k: [r[k] for r in direct] for k in ("total", "exec_to_cont", "taps", "memlock", "qmp", "after")}
+D["before"] = [0.0 for _ in direct]
+rows = [("before", "before the first step: the launcher's session with the broker (direct: nothing)"),
+        ("taps", "TAP (2 queues, on br0, up) + QEMU forked to its gate"),
+        ("memlock", "RLIMIT_MEMLOCK of QEMU's pid, then exec"),
+        ("qmp", "QEMU's exec to QMP ready (QEMU itself)"),
+        ("after", "query-cpus-fast, housekeeping cgroup, SCHED_FIFO vCPU, query-status, cont"),
+        ("total", "**start to cont answered**")]
+print("| step | direct, as root (median ms) | through delegate-launcher (median ms) | delegation's cost (ms) |")
+print("|---|---|---|---|")
+for k, what in rows:
+    d, l = med(D[k]), med(L[k])
+    print(f"| {what} | {d:.1f} | {l:.1f} | {l - d:+.1f} |")
+steps = sum(med(L[k]) - med(D[k]) for k in ("before", "taps", "memlock", "after"))
+print(f"| **delegation's cost: the delegated steps' differences (all but QEMU's own start)** | | | **{steps:+.1f}** |")
+print()
+print(f"{len(lines)} launcher runs and {len(direct)} direct runs, alternating.  Each row is the median of that step;")
+print("the total's median is not the sum of the steps' medians.  QEMU's own start (exec to QMP ready) is the same")
+print("work either way and its difference is noise (TCG on a shared 2-CPU VM), so delegation's cost is the sum of")
+print("the other steps' differences.")
 PY
         echo
         echo "TCG, 64 MiB, 2 vCPUs (vCPU 1 SCHED_FIFO), one 2-queue NIC on br0; the pod's uid runs the launcher."
@@ -255,6 +282,45 @@ PY
         echo
 }
 
+# The broker's system calls per request (strace -c -f on the broker while
+# one pod client sends NS requests of one op): repeatable where the
+# latencies are not, and the profile that says where a row's time goes.
+section_syscalls() {
+        local ns=${NS:-500} op f
+        echo "## Broker system calls per request (strace -c -f, $ns requests of one op, the broker and its helpers)"
+        echo
+        echo "| op | syscalls per request | the most frequent (calls per request) |"
+        echo "|---|---|---|"
+        for op in ping memlock.set sched.set cgroup.move; do
+                f=$OUT/strace-$op.txt
+                strace -c -f -o "$f" -p "$BROKER" 2>/dev/null &
+                local st=$!
+                sleep 0.5
+                BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" "$ns" >/dev/null
+                kill -INT $st; wait $st || true
+                awk -v n="$ns" -v op="$op" '
+                        $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { c = $4; name = $NF; tot += c; if (c >= n / 2) top = top sprintf("%s %.1f, ", name, c / n) }
+                        END { sub(/, $/, "", top); printf "| %s | %.1f | %s |\n", op, tot / n, top }' "$f"
+                # PERF=1: where the broker's CPU time goes, $OUT/perf-OP.txt
+                if [ -n "${PERF:-}" ]; then
+                        perf record -q -F 10000 -g -o "$OUT/perf-$op.data" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                        sleep 0.5
+                        BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" "$ns" >/dev/null
+                        kill -INT $st; wait $st || true
+                        perf report -q --no-children --percent-limit 1 --stdio -i "$OUT/perf-$op.data" \
+                                > "$OUT/perf-$op.txt" 2>/dev/null || true
+                fi
+                # and every call of 3 requests, to read: $OUT/trace-OP.txt
+                strace -f -tt -o "$OUT/trace-$op.txt" -p "$BROKER" 2>/dev/null &
+                st=$!
+                sleep 0.5
+                BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" 3 >/dev/null
+                kill -INT $st; wait $st || true
+        done
+        echo
+}
+
 section_hostile() {
         echo "## A well-behaved client while hostile clients flood the broker (microseconds)"
         echo
@@ -268,6 +334,6 @@ section_hostile() {
 }
 
 start_broker
-for s in ${SECTIONS:-memory roundtrip alternatives load kvmi vmstart guest hostile}; do
+for s in ${SECTIONS:-memory roundtrip syscalls alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
 done

@@ -1,46 +1,123 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""VM start without delegation: QEMU started directly, as root, with the
-arguments delegate-launcher gives it (same machine, memory, vCPUs, a
-2-queue virtio-net NIC on a TAP QEMU opens itself on br0, -S, QMP), then
-the time from its exec to the answer to "cont" - what the launcher reports
-as "guest running N ms after QEMU's exec".
+"""VM start without delegation, like for like: root does itself, in the
+same order, every step delegate-launcher asks the broker for, and starts
+QEMU with the arguments the launcher gives it (same machine, memory,
+vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
 
-usage: vm-start.py RUNS SOCKDIR  (in the pod's network namespace, as root)
-prints one line: the median and every run, in milliseconds."""
-import os, statistics, subprocess, sys, time
+  taps     a 2-queue TAP (vnet_hdr) opened on /dev/net/tun, put on the
+           bridge and up; QEMU forked and held at a gate (as the launcher
+           holds it) with the fds and the QMP socket
+  memlock  prlimit(RLIMIT_MEMLOCK) of QEMU's pid, then the gate opens (exec)
+  qmp      QMP greeting and qmp_capabilities
+  after    query-cpus-fast; QEMU's non-vCPU threads into a threaded
+           housekeeping cgroup below the pod's (cgroup.threads); the
+           realtime vCPU SCHED_FIFO 1 with SCHED_RESET_ON_FORK; query-status;
+           cont
 
-from qmpc import connect, qmp
+usage: vm-start.py POD_CGROUP_DIR BRIDGE MEMLOCK_BYTES RT_VCPU
+       (one run, in the pod's cgroup and network namespace, as root)
+prints one JSON line: each step's milliseconds, "total" (first step to
+cont answered) and "exec_to_cont", the launcher's own figures' names."""
+import fcntl, json, os, resource, socket, struct, sys, time
 
-runs, sockdir = int(sys.argv[1]), sys.argv[2]
+from qmpc import qmp
+
+pod, bridge, memlock, rt_vcpu = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+TUNSETIFF, SIOCBRADDIF, SIOCGIFFLAGS, SIOCSIFFLAGS = 0x400454CA, 0x89A2, 0x8913, 0x8914
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, IFF_UP = 0x2, 0x1000, 0x4000, 0x100, 0x1
+QUEUES = 2
+ms = lambda a, b: (b - a) * 1000
 
 
-def once(i):
-    path = os.path.join(sockdir, "direct-%d.sock" % i)
+def tap(name):
+    fds = []
+    for _ in range(QUEUES):
+        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(),
+                                                IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE))
+        fds.append(fd)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s, SIOCBRADDIF, struct.pack("16si", bridge.encode(), socket.if_nametoindex(name)))
+        flags = struct.unpack("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH", name.encode(), 0)))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", name.encode(), flags | IFF_UP))
+    return fds
+
+
+def main():
+    hk = os.path.join(pod, "housekeeping-direct.%d" % os.getpid())
+    t_start = time.monotonic()
+    fds = tap("bdirect%d" % (os.getpid() % 10000))
+    qmp_ours, qmp_qemu = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    gate_r, gate_w = os.pipe()
     argv = ["qemu-system-x86_64", "-name", "guest=bench-direct,debug-threads=on", "-S", "-nodefaults",
             "-no-user-config", "-display", "none", "-accel", "tcg", "-m", "64", "-smp", "2",
-            "-chardev", "socket,id=qmp,path=%s,server=on,wait=off" % path, "-mon", "chardev=qmp,mode=control",
-            "-netdev", "tap,id=net0,ifname=bdirect0,script=no,downscript=no,queues=2,vhost=off",
+            "-chardev", "socket,id=qmp,fd=%d" % qmp_qemu.fileno(), "-mon", "chardev=qmp,mode=control",
+            "-netdev", "tap,id=net0,fds=%s,vhost=off" % ":".join(str(f) for f in fds),
             "-device", "virtio-net-pci,netdev=net0,id=net0-dev,mq=on",
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
-    t0 = time.monotonic()
-    q = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # held at a gate until its memlock is set, as the launcher holds it
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(gate_w)
+            devnull = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            for fd in fds + [qmp_qemu.fileno()]:
+                os.set_inheritable(fd, True)
+            if os.read(gate_r, 1) == b"x":
+                os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    t_gate = time.monotonic()
+    qmp_qemu.close()
+    os.close(gate_r)
+    for fd in fds:
+        os.close(fd)
+    resource.prlimit(pid, resource.RLIMIT_MEMLOCK, (memlock, memlock))
+    t_exec = time.monotonic()
+    os.write(gate_w, b"x")
+    os.close(gate_w)
     try:
-        s, f = connect(path, q)
-        qmp(s, f, "qmp_capabilities")
-        qmp(s, f, "query-cpus-fast")  # the launcher asks this too
-        qmp(s, f, "query-status")
-        r = qmp(s, f, "cont")
-        t1 = time.monotonic()
+        f = qmp_ours.makefile("r")
+        f.readline()  # greeting
+        qmp(qmp_ours, f, "qmp_capabilities")
+        t_qmp = time.monotonic()
+        cpus = qmp(qmp_ours, f, "query-cpus-fast")["return"]
+        vcpus = {c["cpu-index"]: c["thread-id"] for c in cpus}
+        os.mkdir(hk)
+        with open(os.path.join(hk, "cgroup.type"), "w") as t:
+            t.write("threaded")
+        with open(os.path.join(hk, "cgroup.threads"), "w") as t:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                if int(tid) not in vcpus.values():
+                    t.write(tid)
+                    t.flush()
+        os.sched_setscheduler(vcpus[rt_vcpu], os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(1))
+        if qmp(qmp_ours, f, "query-status")["return"]["status"] != "prelaunch":
+            sys.exit("QEMU is not paused")
+        r = qmp(qmp_ours, f, "cont")
+        t_run = time.monotonic()
         if "error" in r:
             sys.exit("cont: %s" % r)
-        subprocess.run(["ip", "link", "set", "bdirect0", "master", "br0"], check=True)
-        qmp(s, f, "quit")
-        s.close()
+        qmp(qmp_ours, f, "quit")
+    except BaseException:
+        os.kill(pid, 9)
+        raise
     finally:
-        q.wait()
-    return (t1 - t0) * 1000
+        os.waitpid(pid, 0)
+        qmp_ours.close()
+        for _ in range(100):
+            try:
+                os.rmdir(hk)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+    print(json.dumps({"total": ms(t_start, t_run), "exec_to_cont": ms(t_exec, t_run), "taps": ms(t_start, t_gate),
+                      "memlock": ms(t_gate, t_exec), "qmp": ms(t_exec, t_qmp), "after": ms(t_qmp, t_run)}))
 
 
-ms = [once(i) for i in range(runs)]
-print("%.1f %s" % (statistics.median(ms), " ".join("%.1f" % x for x in ms)))
+main()

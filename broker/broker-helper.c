@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-helper.c - run a step with another user's credentials in a
- * short-lived child process, without blocking the event loop.
+ * broker-helper.c - run steps with another user's credentials, or in a
+ * pod's network namespace, in child processes, without blocking the event
+ * loop.
  *
  * Why a process and not a thread with per-thread setresuid(): a thread
  * whose real uid is the client's can be sent SIGKILL with tgkill() by that
@@ -9,12 +10,25 @@
  * killed (or stopped) on its own; a stopped or hung helper times out after
  * HELPER_TIMEOUT_USEC and its request fails alone.
  *
- * The same machinery runs steps that must happen in a pod's network
- * namespace (helper_run_netns()): the child enters it with setns() and stays
- * root, so the broker's own threads never change namespace.  The answer
- * travels back as one datagram on a SOCK_SEQPACKET socketpair, with any fds
- * the step opened as SCM_RIGHTS.
+ * Two kinds:
+ *   - uid helpers (uid_helper_call(): memlock.set without CAP_SYS_RESOURCE)
+ *     are long-lived, one per target uid/gid and step: started at the first
+ *     request, reused by every session after it (a request is one datagram
+ *     each way on a SOCK_SEQPACKET socketpair, answered in order), ended
+ *     with the last session that used it.  The helper closes every fd it
+ *     inherited but its socket, is not dumpable (no ptrace, no /proc/PID/fd
+ *     for the uid it runs as) and exits when the broker goes (EOF on its
+ *     socket, and PR_SET_PDEATHSIG set after the id change, which clears
+ *     it).  If it dies (its uid may kill it), its requests in flight fail
+ *     with EPIPE and the next request starts a new one; if it hangs or is
+ *     stopped, the request times out and the helper is killed.
+ *   - netns helpers (helper_run_netns(): TAP steps) are short-lived: the
+ *     child enters the pod's network namespace with setns() and stays
+ *     root, so the broker's own threads never change namespace.  The
+ *     answer travels back as one datagram, with any fds the step opened as
+ *     SCM_RIGHTS.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -27,7 +41,10 @@
 
 #include "broker.h"
 
+static void uid_helper_forget(request *req);
+
 void helper_cancel(request *req) {
+        uid_helper_forget(req);
         req->helper_src = sd_event_source_disable_unref(req->helper_src);
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         req->helper_fd = safe_close(req->helper_fd);
@@ -112,10 +129,7 @@ static int on_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
 
 /* What the child becomes before running the step. */
 typedef struct helper_setup {
-        bool as_user; /* drop to uid/gid */
-        uid_t uid;
-        gid_t gid;
-        int netns_fd; /* >= 0: setns(CLONE_NEWNET) into it, staying root */
+        int netns_fd; /* setns(CLONE_NEWNET) into it, staying root */
 } helper_setup;
 
 static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, void *arg) {
@@ -128,11 +142,7 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         size_t n_fds = 0;
         int status;
         ssize_t n = 0;
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-            (setup->as_user &&
-             (setgroups(0, NULL) < 0 || setresgid(setup->gid, setup->gid, setup->gid) < 0 ||
-              setresuid(setup->uid, setup->uid, setup->uid) < 0)) ||
-            (setup->netns_fd >= 0 && setns(setup->netns_fd, CLONE_NEWNET) < 0))
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || setns(setup->netns_fd, CLONE_NEWNET) < 0)
                 status = negative_errno();
         else {
                 n = fn(arg, out, sizeof(out), fds, &n_fds);
@@ -160,10 +170,14 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         _exit(w == (ssize_t) len ? 0 : 1);
 }
 
-static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
-                 void (*done)(request *req, int status, const void *out, size_t len)) {
+/*
+ * fork() with a SOCK_SEQPACKET socketpair (@flags added) between parent and
+ * child: returns the child's pid in the parent, 0 in the child, or -errno;
+ * *@ret_fd is this side's end.
+ */
+static pid_t fork_paired(int flags, int *ret_fd) {
         int p[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, p) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0, p) < 0)
                 return negative_errno();
         pid_t pid = fork();
         if (pid < 0) {
@@ -172,18 +186,26 @@ static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *ar
                 safe_close(p[1]);
                 return r;
         }
-        if (pid == 0) {
-                safe_close(p[0]);
-                child(p[1], setup, fn, arg);
-        }
-        safe_close(p[1]);
+        safe_close(p[pid == 0 ? 0 : 1]);
+        *ret_fd = p[pid == 0 ? 1 : 0];
+        return pid;
+}
+
+static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
+                 void (*done)(request *req, int status, const void *out, size_t len)) {
+        int fd;
+        pid_t pid = fork_paired(SOCK_NONBLOCK, &fd);
+        if (pid < 0)
+                return pid;
+        if (pid == 0)
+                child(fd, setup, fn, arg);
         req->helper_pid = pid;
-        req->helper_fd = p[0];
+        req->helper_fd = fd;
         req->helper_len = 0;
         req->helper_n_fds = 0;
         req->helper_done = done;
         broker *b = req->b;
-        int r = sd_event_add_io(b->event, &req->helper_src, p[0], EPOLLIN, on_helper_io, req);
+        int r = sd_event_add_io(b->event, &req->helper_src, fd, EPOLLIN, on_helper_io, req);
         if (r >= 0)
                 r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,
                                                on_helper_timeout, req);
@@ -194,25 +216,307 @@ static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *ar
         return 0;
 }
 
-typedef struct plain_call {
-        ssize_t (*fn)(void *arg, void *out, size_t size);
-        void *arg;
-} plain_call;
-
-static ssize_t call_plain(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        plain_call *p = arg;
-        return p->fn(p->arg, out, size);
-}
-
-int helper_run(request *req, uid_t uid, gid_t gid, ssize_t (*fn)(void *arg, void *out, size_t size), void *arg,
-               void (*done)(request *req, int status, const void *out, size_t len)) {
-        helper_setup s = { .as_user = true, .uid = uid, .gid = gid, .netns_fd = -EBADF };
-        plain_call p = { fn, arg }; /* the child gets a copy of the stack */
-        return spawn(req, &s, call_plain, &p, done);
-}
-
 int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,
                      void (*done)(request *req, int status, const void *out, size_t len)) {
         helper_setup s = { .netns_fd = netns_fd };
         return spawn(req, &s, fn, arg, done);
+}
+
+/* --- long-lived helpers per target uid/gid --- */
+
+#define UID_HELPER_MAX_QUEUE 256 /* requests in flight per helper */
+
+/* one datagram each way: the broker's sequence number heads both */
+typedef struct uid_helper_in {
+        uint64_t seq;
+        unsigned char in[UID_HELPER_MAX_IN];
+} uid_helper_in;
+typedef struct uid_helper_out {
+        uint64_t seq;
+        int32_t status;
+        _Alignas(max_align_t) unsigned char out[sizeof(((request *) NULL)->helper_out)];
+} uid_helper_out;
+
+struct uid_helper {
+        uid_helper *next;
+        broker *b;
+        uid_t uid;
+        gid_t gid;
+        uid_helper_fn fn;
+        pid_t pid; /* 0: not running (started at the next call) */
+        int fd;
+        sd_event_source *io;
+        client **users; /* the sessions that used it: it ends with the last */
+        size_t n_users;
+        request **queue; /* in flight, in the order sent; NULL: cancelled, its answer dropped */
+        size_t n_queue;
+        uint64_t seq_next, seq_head; /* seq_head: that of queue[0] */
+};
+
+static _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        /* keep nothing of the broker's but our socket: no client connection
+         * stays open in here after the broker closed it */
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                _exit(1);
+        for (struct dirent *de; (de = readdir(d));) {
+                int fd = atoi(de->d_name);
+                if (fd > 2 && fd != sock && fd != dirfd(d))
+                        close(fd);
+        }
+        closedir(TAKE_PTR(d));
+        /* the id change clears PR_SET_PDEATHSIG: set it after; not dumpable,
+         * so the uid we become can neither ptrace us nor open our fds */
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 ||
+            prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(1);
+        for (;;) {
+                uid_helper_in in;
+                uid_helper_out out = {};
+                ssize_t n = recv(sock, &in, sizeof(in), 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        _exit(0); /* the broker closed our socket, or went */
+                if (n < (ssize_t) sizeof(in.seq))
+                        _exit(1);
+                ssize_t k = fn(in.in, n - sizeof(in.seq), out.out, sizeof(out.out));
+                out.seq = in.seq;
+                out.status = k < 0 ? (int32_t) k : 0;
+                size_t len = offsetof(uid_helper_out, out) + (k > 0 ? (size_t) k : 0);
+                ssize_t w = send(sock, &out, len, MSG_NOSIGNAL);
+                explicit_bzero(&in, sizeof(in));
+                explicit_bzero(&out, sizeof(out));
+                if (w != (ssize_t) len)
+                        _exit(1);
+        }
+}
+
+/* Stop the process (if any): its socket closed, SIGKILL, reaped. */
+static void uid_helper_stop(uid_helper *h) {
+        h->io = sd_event_source_disable_unref(h->io);
+        h->fd = safe_close(h->fd);
+        if (h->pid > 0) {
+                kill(h->pid, SIGKILL);
+                while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        h->pid = 0;
+}
+
+static void uid_helper_free(uid_helper *h) {
+        uid_helper_stop(h);
+        for (uid_helper **p = &h->b->uid_helpers; *p; p = &(*p)->next)
+                if (*p == h) {
+                        *p = h->next;
+                        break;
+                }
+        free(h->users);
+        free(h->queue);
+        free(h);
+}
+
+static bool uid_helper_busy(const uid_helper *h) {
+        for (size_t i = 0; i < h->n_queue; i++)
+                if (h->queue[i])
+                        return true;
+        return false;
+}
+
+/* Ended with its last session, once nothing waits for it. */
+static void uid_helper_maybe_end(uid_helper *h) {
+        if (h->n_users == 0 && !uid_helper_busy(h))
+                uid_helper_free(h);
+}
+
+/* Take @req off its helper's queue (its answer, if it comes, is dropped). */
+static void uid_helper_forget(request *req) {
+        uid_helper *h = req->uid_helper;
+        if (!h)
+                return;
+        req->uid_helper = NULL;
+        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
+        for (size_t i = 0; i < h->n_queue; i++)
+                if (h->queue[i] == req)
+                        h->queue[i] = NULL;
+        uid_helper_maybe_end(h);
+}
+
+/* Answer @req with @status and @out, after taking it off the queue. */
+static void uid_helper_answer(request *req, int status, const void *out, size_t len) {
+        void (*done)(request *, int, const void *, size_t) = req->helper_done;
+        req->uid_helper = NULL;
+        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
+        done(req, status, out, len);
+}
+
+/*
+ * The process died, hung or broke the protocol: kill and reap it, and fail
+ * every request waiting for it with @status.  The next call starts another.
+ */
+static void uid_helper_lost(uid_helper *h, int status) {
+        request **q = h->queue;
+        size_t n = h->n_queue;
+        log_msg(h->b, LOG_WARNING, "memlock helper for uid %u (pid %d) %s; %zu request(s) in flight fail",
+                (unsigned) h->uid, (int) h->pid, status == -ETIMEDOUT ? "did not answer in time, killed" : "ended",
+                n);
+        uid_helper_stop(h);
+        h->queue = NULL;
+        h->n_queue = 0;
+        for (size_t i = 0; i < n; i++)
+                if (q[i])
+                        q[i]->uid_helper = NULL; /* no forget() from what done() frees */
+        for (size_t i = 0; i < n; i++)
+                if (q[i])
+                        uid_helper_answer(q[i], status, NULL, 0);
+        free(q);
+        uid_helper_maybe_end(h);
+}
+
+static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        uid_helper *h = userdata;
+        /* a bounded number of answers per wakeup, as for clients */
+        for (int i = 0; i < 16; i++) {
+                uid_helper_out out;
+                ssize_t n = recv(fd, &out, sizeof(out), MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < (ssize_t) offsetof(uid_helper_out, out) || h->n_queue == 0 || out.seq != h->seq_head) {
+                        explicit_bzero(&out, sizeof(out));
+                        uid_helper_lost(h, -EPIPE); /* EOF: it died; else it broke the protocol */
+                        return 0;
+                }
+                request *req = h->queue[0];
+                memmove(h->queue, h->queue + 1, sizeof(*h->queue) * --h->n_queue);
+                h->seq_head++;
+                if (req) {
+                        size_t len = n - offsetof(uid_helper_out, out);
+                        int status = out.status < 0 ? out.status : (int) len;
+                        uid_helper_answer(req, status, out.out, out.status < 0 ? 0 : len);
+                }
+                explicit_bzero(&out, sizeof(out));
+                if (h->n_users == 0 && !uid_helper_busy(h)) {
+                        uid_helper_free(h); /* a D-Bus request's helper, or its sessions left */
+                        return 0;
+                }
+        }
+        return 0;
+}
+
+static int on_uid_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        request *req = userdata;
+        uid_helper *h = req->uid_helper;
+        if (h)
+                uid_helper_lost(h, -ETIMEDOUT);
+        return 0;
+}
+
+static int uid_helper_start(uid_helper *h) {
+        int fd;
+        pid_t parent = getpid(), pid = fork_paired(0, &fd);
+        if (pid < 0)
+                return pid;
+        if (pid == 0)
+                uid_helper_child(fd, parent, h->uid, h->gid, h->fn);
+        h->pid = pid;
+        h->fd = fd;
+        h->seq_head = h->seq_next;
+        int r = fcntl(h->fd, F_SETFL, O_NONBLOCK) < 0 ? negative_errno() : 0;
+        if (r >= 0)
+                r = sd_event_add_io(h->b->event, &h->io, h->fd, EPOLLIN, on_uid_helper_io, h);
+        if (r < 0)
+                uid_helper_stop(h);
+        else
+                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u started (pid %d)", (unsigned) h->uid, (int) pid);
+        return r;
+}
+
+static int add_user(uid_helper *h, client *c) {
+        for (size_t i = 0; i < h->n_users; i++)
+                if (h->users[i] == c)
+                        return 0;
+        client **u = realloc(h->users, sizeof(*u) * (h->n_users + 1));
+        if (!u)
+                return -ENOMEM;
+        h->users = u;
+        h->users[h->n_users++] = c;
+        return 0;
+}
+
+int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const void *in, size_t in_len,
+                    void (*done)(request *req, int status, const void *out, size_t len)) {
+        broker *b = req->b;
+        uid_helper *h;
+        int r;
+        if (in_len > UID_HELPER_MAX_IN)
+                return -EINVAL;
+        for (h = b->uid_helpers; h; h = h->next)
+                if (h->uid == uid && h->gid == gid && h->fn == fn)
+                        break;
+        if (!h) {
+                h = calloc(1, sizeof(*h));
+                if (!h)
+                        return -ENOMEM;
+                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .fn = fn, .fd = -EBADF };
+                b->uid_helpers = h;
+        }
+        /* a session keeps the helper it used; a request without one (D-Bus) only while in flight */
+        r = req->c ? add_user(h, req->c) : 0;
+        if (r >= 0 && h->n_queue >= UID_HELPER_MAX_QUEUE)
+                r = -EBUSY;
+        request **q = r >= 0 ? realloc(h->queue, sizeof(*q) * (h->n_queue + 1)) : NULL;
+        if (r >= 0 && !q)
+                r = -ENOMEM;
+        if (q)
+                h->queue = q;
+        if (r >= 0 && h->pid == 0)
+                r = uid_helper_start(h);
+        if (r >= 0)
+                r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,
+                                               on_uid_helper_timeout, req);
+        if (r >= 0) {
+                uid_helper_in m = { .seq = h->seq_next };
+                memcpy(m.in, in, in_len);
+                ssize_t w = send(h->fd, &m, offsetof(uid_helper_in, in) + in_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                explicit_bzero(&m, sizeof(m));
+                r = w < 0 ? (errno == EAGAIN ? -EBUSY : negative_errno()) : 0;
+                if (r < 0)
+                        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
+        }
+        if (r < 0) {
+                uid_helper_maybe_end(h);
+                return r;
+        }
+        h->seq_next++;
+        h->queue[h->n_queue++] = req;
+        req->uid_helper = h;
+        req->helper_done = done;
+        return 0;
+}
+
+void uid_helpers_session_end(broker *b, client *c) {
+        for (uid_helper *h = b->uid_helpers, *next; h; h = next) {
+                next = h->next;
+                for (size_t i = 0; i < h->n_users; i++)
+                        if (h->users[i] == c) {
+                                h->users[i] = h->users[--h->n_users];
+                                break;
+                        }
+                uid_helper_maybe_end(h);
+        }
+}
+
+void uid_helpers_free(broker *b) {
+        while (b->uid_helpers) {
+                uid_helper *h = b->uid_helpers;
+                for (size_t i = 0; i < h->n_queue; i++)
+                        if (h->queue[i])
+                                h->queue[i]->uid_helper = NULL;
+                uid_helper_free(h);
+        }
 }

@@ -245,11 +245,21 @@ static bool overridden_later(const kbatch *b, size_t i) {
         return lo > 0 && b->last_gfn_index[2 * (lo - 1)] == gfn && b->last_gfn_index[2 * (lo - 1) + 1] > i;
 }
 
+/* entries ahead whose slot is fetched while one is recorded: the table is
+ * larger than the caches and the gfns arrive in any order */
+#define RECORD_PREFETCH 8
+
 static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
-        for (size_t i = first; i < first + n; i++)
-                if (kvmi_shadow_set(&KS(ch->c)->shadow, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
+        kvmi_shadow *sh = &KS(ch->c)->shadow;
+        for (size_t i = first; i < first + n && i < first + RECORD_PREFETCH; i++)
+                kvmi_shadow_prefetch(sh, b->e[i].gpa >> KVMI_PAGE_SHIFT);
+        for (size_t i = first; i < first + n; i++) {
+                if (i + RECORD_PREFETCH < first + n)
+                        kvmi_shadow_prefetch(sh, b->e[i + RECORD_PREFETCH].gpa >> KVMI_PAGE_SHIFT);
+                if (kvmi_shadow_set(sh, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
                         log_msg(ch->c->b, LOG_WARNING, "session %llu: KVMI shadow full, gpa 0x%" PRIx64 " not recorded",
                                 (unsigned long long) ch->c->session, b->e[i].gpa);
+        }
         ((kbatch *) b)->applied += n;
 }
 
@@ -695,6 +705,9 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return;
         }
         b->err_index = SIZE_MAX;
+        /* room for the whole batch now, not a rehash at every doubling while it is recorded
+         * (a batch that re-applies recorded pages needs none) */
+        (void) kvmi_shadow_reserve(&KS(c)->shadow, n);
         if (ch->btail)
                 ch->btail->next = b;
         else

@@ -10,8 +10,9 @@
  * Acting: with CAP_SYS_RESOURCE (a real node) prlimit() directly.  Without
  * it the kernel refuses prlimit() on another user's process unless the
  * caller's real/effective/saved ids equal the target's, so soft changes (up
- * to the hard limit) run in a helper process holding the target's ids, and
- * a hard raise is refused with EPERM naming the missing capability.
+ * to the hard limit) run in a helper process holding the target's ids (one
+ * per uid/gid, long-lived: broker-helper.c), and a hard raise is refused
+ * with EPERM naming the missing capability.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -98,13 +99,20 @@ static void fail_apply(request *req, int r) {
                                    (int) a->pid, strerror(-r));
 }
 
-static ssize_t helper_apply(void *arg, void *out, size_t size) {
-        request *req = arg;
+/* What the helper gets: the target and the limits to set. */
+typedef struct memlock_in {
+        pid_t pid;
+        uint64_t soft, hard;
+} memlock_in;
+
+/* In the long-lived helper holding the target's ids (broker-helper.c). */
+static ssize_t helper_apply(const void *in, size_t in_len, void *out, size_t size) {
+        memlock_in m;
         memlock_out o;
-        if (size < sizeof(o))
-                return -ENOBUFS;
-        const memlock_args *a = req->op_args;
-        int r = memlock_apply(MEM(req)->host_pid, a->soft, a->hard, &o.old, &o.now);
+        if (size < sizeof(o) || in_len != sizeof(m))
+                return -EINVAL;
+        memcpy(&m, in, sizeof(m));
+        int r = memlock_apply(m.pid, m.soft, m.hard, &o.old, &o.now);
         if (r < 0)
                 return r;
         memcpy(out, &o, sizeof(o));
@@ -115,6 +123,10 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
         if (status == -ETIMEDOUT)
                 return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
                                            "the helper acting as pid %d's user did not finish in time",
+                                           (int) ((const memlock_args *) req->op_args)->pid);
+        if (status == -EPIPE)
+                return request_reply_error(req, ERR_SYSTEM, EPIPE, NULL,
+                                           "the helper acting as pid %d's user ended before it answered (killed?)",
                                            (int) ((const memlock_args *) req->op_args)->pid);
         if (status < 0)
                 return fail_apply(req, status);
@@ -172,7 +184,8 @@ static void memlock_set(request *req, void *args, const policy_decision *d) {
                                            "pid %d has differing real/effective/saved ids; without CAP_SYS_RESOURCE "
                                            "the kernel lets nobody change its limits",
                                            (int) a->pid);
-        r = helper_run(req, cr.uid[0], cr.gid[0], helper_apply, req, helper_done);
+        memlock_in m = { host, a->soft, a->hard };
+        r = uid_helper_call(req, cr.uid[0], cr.gid[0], helper_apply, &m, sizeof(m), helper_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
@@ -294,11 +307,18 @@ static const session_hook hooks[] = {
         { "memlock", count, state, NULL },
 };
 
+/* The session no longer uses the long-lived helpers it asked (broker-helper.c): each ends with its last
+ * session. */
+static void release(client *c) {
+        uid_helpers_session_end(c->b, c);
+}
+
 const session_part session_part_memlock = {
         .slot = SESSION_PART_memlock,
         .size = sizeof(memlock_session),
         .hooks = hooks,
         .n_hooks = ELEMENTSOF(hooks),
+        .release = release,
         .save = save,
         .restore = restore,
 };

@@ -124,7 +124,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
         char msg[400], b1[64], b2[64], cg[256];
         int64_t budget;
         /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
-        if (proc_task_rt_budget(t->host_tgid, t->host_tid, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
+        if (proc_task_rt_budget(req->b->cpu_v1, t->host_tgid, t->host_tid, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
                 request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
                                     "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
                                     "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "

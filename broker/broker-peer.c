@@ -242,24 +242,37 @@ static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, op
 }
 
 int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
-        _cleanup_free_ pid_t *procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
+        _cleanup_free_ pid_t *procs = NULL;
         size_t n_procs = 0, found = 0;
         int r;
 
-        if (!procs)
-                return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++)
                 ret[i] = (peer_thread) { .tid = tids[i], .pidfd = -EBADF };
-
-        /* the peer and every descendant, then each one's threads by their id in the peer's namespace */
-        procs[n_procs++] = c->cred.pid;
-        for (size_t head = 0; head < n_procs; head++)
-                proc_children(procs[head], procs, MAX_DESCENDANTS, &n_procs);
         for (size_t i = 0; i < n; i++)
                 if (tids[i] == 0 || tids[i] == c->ns_pid) {
                         ret[i].host_tid = ret[i].host_tgid = c->cred.pid;
                         found++;
                 }
+        /* the peer in our pid namespace: a tid is ours too, and its process is
+         * in its status; whether that process descends from the peer, in the
+         * pod, is checked below once the thread is pinned, as for any */
+        for (size_t i = 0; i < n && c->ns_level == 0; i++) {
+                pid_t tgid;
+                if (ret[i].host_tid == 0 && tids[i] > 0 && proc_tgid(tids[i], &tgid) == 0) {
+                        ret[i].host_tid = tids[i];
+                        ret[i].host_tgid = tgid;
+                        found++;
+                }
+        }
+        /* else the peer and every descendant, then each one's threads by their id in the peer's namespace */
+        if (found < n && c->ns_level > 0) {
+                procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
+                if (!procs)
+                        return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                procs[n_procs++] = c->cred.pid;
+                for (size_t head = 0; head < n_procs; head++)
+                        proc_children(procs[head], procs, MAX_DESCENDANTS, &n_procs);
+        }
         for (size_t p = 0; p < n_procs && found < n; p++) {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%d/task", (int) procs[p]);
@@ -271,9 +284,7 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                         pid_t t = (pid_t) atoi(de->d_name), ns_tid;
                         if (t <= 0)
                                 continue;
-                        if (c->ns_level == 0)
-                                ns_tid = t;
-                        else if (proc_task_nstid(procs[p], t, c->ns_level, &ns_tid) < 0)
+                        if (proc_task_nstid(procs[p], t, c->ns_level, &ns_tid) < 0)
                                 continue;
                         for (size_t i = 0; i < n; i++)
                                 if (ret[i].host_tid == 0 && tids[i] == ns_tid) {

@@ -19,7 +19,7 @@
  *                 behind a pointer seccomp cannot read), so the C library
  *                 falls back to clone()
  *   setns()       network namespaces only
- *   prctl()       PR_SET_PDEATHSIG only (helpers)
+ *   prctl()       PR_SET_PDEATHSIG and PR_SET_DUMPABLE 0 only (helpers)
  *   kill()        signal 0 (does it exist?) and SIGKILL (a hung helper)
  *   pidfd_send_signal()  signal 0 only (is it alive?)
  *   setgroups()   to the empty list only
@@ -231,6 +231,8 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
 #ifndef __SANITIZE_ADDRESS__
         /* helpers set PR_SET_PDEATHSIG */
         r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+        /* the uid helper makes itself undumpable (no ptrace by the uid it runs as) */
+        r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE), SCMP_A1(SCMP_CMP_EQ, 0));
 #else
         /* ASan builds: LSan's tracer uses other prctl()s too */
         r = r ?: rule(b, ctx, SCMP_ACT_ALLOW, "prctl", 0, NULL);

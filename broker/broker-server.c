@@ -42,12 +42,16 @@ int broker_new(broker **ret) {
         b->next_session = 1;
         limits_default(&b->limits);
         b->rx = malloc(DELEGATE_MAX_MESSAGE);
-        int r = b->rx ? sd_event_new(&b->event) : -ENOMEM;
+        b->cpu_v1 = calloc(1, sizeof(*b->cpu_v1));
+        int r = b->rx && b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
         if (r < 0) {
+                free(b->cpu_v1);
                 free(b->rx);
                 free(b);
                 return r;
         }
+        /* the node's cgroup mounts do not move while it runs: not read per request */
+        (void) cgroup_v1_mount_find("cpu", b->cpu_v1);
         b->cap_sys_resource = have_effective_cap(CAP_SYS_RESOURCE);
         b->cgroup_fd = -EBADF;
         char cg[1024];
@@ -67,6 +71,7 @@ void broker_free(broker *b) {
                 client_free(b->clients);
         state_free_detached(b);
         request_free_all(b); /* what the clients left in flight: helpers killed and reaped */
+        uid_helpers_free(b);
         safe_close(b->state_fd);
         free(b->state_dir);
         cgroup_reap_all_free(b);
@@ -80,6 +85,7 @@ void broker_free(broker *b) {
         policy_free(b->policy);
         safe_close(b->cgroup_fd);
         free(b->cgroup_root);
+        free(b->cpu_v1);
         limits_backoff_free(b);
         free(b->socket_path);
         free(b->policy_dir);

@@ -39,6 +39,7 @@ typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct request request;
 typedef struct bus_state bus_state;
+typedef struct uid_helper uid_helper;
 typedef struct broker_op broker_op;       /* broker-op.h */
 typedef struct session_part session_part; /* broker-op.h */
 
@@ -202,6 +203,7 @@ struct broker {
         uint64_t caps_kept;    /* the capabilities kept after setup (broker-caps.c) */
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
+        struct cgroup_v1_mount *cpu_v1; /* the v1 cpu hierarchy (RT budgets, sched.set): found once at start */
         char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
         bus_state *bus; /* broker-bus.c; NULL with --bus none */
         bool exiting;   /* stopping: saved sessions are kept for the next broker */
@@ -220,6 +222,7 @@ struct broker {
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
+        uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid */
 };
 
 /*
@@ -260,6 +263,7 @@ struct request {
         size_t helper_len;
         int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
         size_t helper_n_fds;
+        uid_helper *uid_helper; /* the long-lived helper whose answer it waits for */
         /* the operation's own scratch: bop->scratch_size bytes, zeroed, then bop->request_init; its type
          * is known only to the operation's files */
         void *scratch;
@@ -476,15 +480,24 @@ int bus_setup(broker *b, const char *spec);
 void bus_free(broker *b);
 
 /* broker-helper.c */
+/* A step run by a long-lived helper: @in (@in_len bytes, as the broker sent
+ * it) -> at most @size bytes of @out; returns the length or -errno. */
+typedef ssize_t (*uid_helper_fn)(const void *in, size_t in_len, void *out, size_t size);
+#define UID_HELPER_MAX_IN 64 /* bytes of a step's input */
 /**
- * helper_run() - run @fn in a short-lived child process holding @uid/@gid
- * (all of real, effective, saved; no supplementary groups).  @fn writes at
- * most sizeof(req->helper_out) bytes to @out and returns the length or a
- * -errno.  @done runs in the event loop with status (>= 0 length, or
- * -errno, -ETIMEDOUT after HELPER_TIMEOUT_USEC) and the output.
+ * uid_helper_call() - run @fn on @in in the long-lived helper process of
+ * @uid/@gid (all of real, effective, saved; no supplementary groups),
+ * started at the first call and reused; it ends with the last session that
+ * used it (uid_helpers_session_end()).  @done runs in the event loop with
+ * status (>= 0 length, or -errno; -ETIMEDOUT after HELPER_TIMEOUT_USEC,
+ * -EPIPE when the helper died) and the output.
  */
-int helper_run(request *req, uid_t uid, gid_t gid, ssize_t (*fn)(void *arg, void *out, size_t size), void *arg,
-               void (*done)(request *req, int status, const void *out, size_t len));
+int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const void *in, size_t in_len,
+                    void (*done)(request *req, int status, const void *out, size_t len));
+/* @c ends: the helpers no other session uses end with it. */
+void uid_helpers_session_end(broker *b, client *c);
+/* The broker stops: every helper is killed and reaped. */
+void uid_helpers_free(broker *b);
 /*
  * A helper step that may also return fds: it stores up to
  * ELEMENTSOF(req->helper_fds) in @fds and their count in *@n_fds; they

@@ -2,6 +2,7 @@
 #include "kvmi-shadow.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,7 @@ static uint64_t key_of(uint64_t slot) {
         return (slot >> 3) - 1;
 }
 
-static int grow(kvmi_shadow *s) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
+static int resize(kvmi_shadow *s, size_t cap) {
         uint64_t *n = calloc(cap, sizeof(uint64_t));
         if (!n)
                 return -ENOMEM;
@@ -31,6 +31,26 @@ static int grow(kvmi_shadow *s) {
         s->slots = n;
         s->cap = cap;
         return 0;
+}
+
+static int grow(kvmi_shadow *s) {
+        return resize(s, s->cap ? s->cap * 2 : 1024);
+}
+
+int kvmi_shadow_reserve(kvmi_shadow *s, size_t n) {
+        size_t want = n, cap = s->cap ? s->cap : 1024;
+        if (s->max && want > s->max)
+                want = s->max;
+        if (want > SIZE_MAX / 4)
+                return -ENOMEM;
+        while (want * 2 > cap)
+                cap *= 2;
+        return cap == s->cap ? 0 : resize(s, cap);
+}
+
+void kvmi_shadow_prefetch(const kvmi_shadow *s, uint64_t gfn) {
+        if (s->cap)
+                __builtin_prefetch(&s->slots[slot_of(gfn, s->cap)], 1);
 }
 
 /* Index of @gfn's slot, or of the empty slot where it would go. */

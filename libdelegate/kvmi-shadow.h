@@ -29,6 +29,17 @@ typedef struct kvmi_shadow {
  * -ERANGE for a gfn beyond KVMI_SHADOW_MAX_GFN.
  */
 int kvmi_shadow_set(kvmi_shadow *s, uint64_t gfn, uint8_t access);
+/**
+ * kvmi_shadow_reserve() - make room for @n gfns in all (at most the
+ * maximum) at once, so that recording a batch of @n entries into a small
+ * table does not rehash it at every doubling.  A batch that re-applies
+ * recorded gfns needs no more room, so nothing is added for the gfns
+ * already held; new ones beyond @n grow the table as kvmi_shadow_set()
+ * always does.  Returns 0 or -ENOMEM (the table unchanged).
+ */
+int kvmi_shadow_reserve(kvmi_shadow *s, size_t n);
+/* A hint before kvmi_shadow_set(@gfn) some entries later: fetch its slot's cache line. */
+void kvmi_shadow_prefetch(const kvmi_shadow *s, uint64_t gfn);
 /* The recorded access of @gfn: 7 (rwx) when none is recorded. */
 uint8_t kvmi_shadow_get(const kvmi_shadow *s, uint64_t gfn);
 /* Drop everything (the table memory is freed). */

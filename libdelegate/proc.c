@@ -457,6 +457,12 @@ int cgroup2_mount(char *buf, size_t size) {
         return r;
 }
 
+int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret) {
+        int r = cgroup_mount_find(controller, ret->root, sizeof(ret->root), ret->mnt, sizeof(ret->mnt));
+        ret->found = r >= 0;
+        return r;
+}
+
 const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         const char *cg = NULL;
         /* "N:cpu,cpuacct:/path": the v1 hierarchy with the cpu controller */
@@ -474,8 +480,11 @@ const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         return cg;
 }
 
-int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us) {
-        char file[96], buf[PROC_CGROUP_FILE_MAX], root[1024], mnt[1024];
+int proc_task_rt_budget(const cgroup_v1_mount *cpu, pid_t tgid, pid_t tid, char *path, size_t size,
+                        int64_t *ret_us) {
+        char file[96], buf[PROC_CGROUP_FILE_MAX];
+        if (!cpu->found)
+                return -ENOENT; /* no v1 cpu hierarchy: no RT budget per group */
         snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
         int r = read_small_file(file, buf, sizeof(buf));
         if (r < 0)
@@ -483,12 +492,12 @@ int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t 
         const char *cg = proc_cgroup_v1_path(buf, "cpu");
         if (!cg)
                 return -ENOENT; /* cgroup v2 only: it has no RT budget per group */
-        r = cgroup_mount_find("cpu", root, sizeof(root), mnt, sizeof(mnt));
-        if (r < 0 || !path_below(cg, root))
-                return -ENOENT; /* not mounted here, or its group is not visible */
+        if (!path_below(cg, cpu->root))
+                return -ENOENT; /* its group is not visible in our mount */
         snprintf(path, size, "%s", cg);
         _cleanup_free_ char *budget = NULL;
-        if (asprintf(&budget, "%s%s/cpu.rt_runtime_us", mnt, cg + (streq(root, "/") ? 0 : strlen(root))) < 0)
+        if (asprintf(&budget, "%s%s/cpu.rt_runtime_us", cpu->mnt,
+                     cg + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
                 return -ENOMEM;
         return proc_read_i64(budget, ret_us); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
 }

@@ -74,15 +74,27 @@ int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
 /* The process a thread id belongs to. */
 int proc_tgid(pid_t tid, pid_t *ret);
 
+/* Where a cgroup v1 hierarchy is mounted (cgroup_v1_mount_find()). */
+typedef struct cgroup_v1_mount {
+        bool found;
+        char root[1024]; /* the cgroup it shows as its root */
+        char mnt[1024];  /* its mount point */
+} cgroup_v1_mount;
+/* The first mount of the v1 hierarchy holding @controller, from
+ * /proc/self/mountinfo: 0, or -ENOMEDIUM (ret->found false) when none. */
+int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
+
 /**
  * proc_task_rt_budget() - the realtime budget the kernel gives the cgroup
  * of thread @tid of @tgid (cgroup v1 "cpu" with CONFIG_RT_GROUP_SCHED: its
- * cpu.rt_runtime_us).  Returns 0 with the budget in microseconds in
- * *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when the
- * kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted, or
- * no cpu.rt_runtime_us in it).
+ * cpu.rt_runtime_us), @cpu being where that hierarchy is mounted (found
+ * once with cgroup_v1_mount_find("cpu")).  Returns 0 with the budget in
+ * microseconds in *ret_us (-1: unlimited) and the group's path in @path;
+ * -ENOENT when the kernel gives cgroups no RT budget here (no v1 cpu
+ * hierarchy mounted, then nothing is read, or no cpu.rt_runtime_us in it).
  */
-int proc_task_rt_budget(pid_t tgid, pid_t tid, char *path, size_t size, int64_t *ret_us);
+int proc_task_rt_budget(const cgroup_v1_mount *cpu, pid_t tgid, pid_t tid, char *path, size_t size,
+                        int64_t *ret_us);
 
 /* A file holding one decimal integer (a sysctl, a cgroup setting). */
 int proc_read_i64(const char *path, int64_t *ret);

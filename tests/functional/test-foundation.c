@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -251,6 +252,146 @@ static void memlock_dead_pid(harness *h) {
 
 static void memlock_zombie(harness *h) {
         memlock_gone(h, true);
+}
+
+/* The broker's children running as @uid (its memlock helpers for that uid). */
+static size_t broker_children_as(harness *h, uid_t uid, pid_t *ret, size_t max) {
+        char path[96], buf[4096];
+        size_t n = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) h->broker_pid, (int) h->broker_pid);
+        harness_read_file(path, buf, sizeof(buf));
+        for (char *p = buf, *end; *p; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                char status[96], line[4096];
+                snprintf(status, sizeof(status), "/proc/%ld/status", pid);
+                harness_read_file(status, line, sizeof(line));
+                char *u = strstr(line, "\nUid:");
+                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
+                        ret[n++] = (pid_t) pid;
+        }
+        return n;
+}
+
+/* Run @fn(@arg) in a child process holding @uid's ids; its exit status. */
+static int as_uid(uid_t uid, int (*fn)(pid_t), pid_t arg) {
+        pid_t p = fork();
+        if (p == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(100);
+                _exit(fn(arg));
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 101;
+}
+
+static int kill_it(pid_t pid) {
+        return kill(pid, SIGKILL) == 0 ? 0 : errno;
+}
+static int stop_it(pid_t pid) {
+        return kill(pid, SIGSTOP) == 0 ? 0 : errno;
+}
+static int open_its_fds(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        if (d)
+                closedir(d);
+        return d ? 0 : errno;
+}
+
+/* Gone and reaped (a zombie still answers signal 0) within @ms? */
+static bool reaped(pid_t pid, int ms) {
+        for (int t = 0; t < ms; t += 10) {
+                if (kill(pid, 0) < 0 && errno == ESRCH)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+static bool broker_alive(harness *h) {
+        return kill(h->broker_pid, 0) == 0 && waitpid(h->broker_pid, NULL, WNOHANG) == 0;
+}
+
+/* Wait until the broker has @want children as @uid; their count then. */
+static size_t helpers_settle(harness *h, uid_t uid, size_t want, pid_t *ret) {
+        size_t n = 0;
+        for (int i = 0; i < 200 && (n = broker_children_as(h, uid, ret, 8)) != want; i++)
+                usleep(10000);
+        return n;
+}
+
+/*
+ * Without CAP_SYS_RESOURCE, memlock.set runs in a helper holding the
+ * target's ids: one long-lived process per uid, reused by every request and
+ * session, ended with the last session; the pod's uid may kill or stop it,
+ * which fails its requests alone, never the broker.
+ */
+static void memlock_helper(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1) {
+                tap_diag("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself");
+                tap_skip_all("the helper is only used without CAP_SYS_RESOURCE");
+        }
+        tclient a, b;
+        pid_t hp[8], hp2[8];
+        uint64_t s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t c = spawn_child(&a);
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "no helper before the first memlock.set");
+
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set through the helper succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 1, "one helper runs as uid 1000 (pid %d)", (int) hp[0]);
+        for (int i = 0; i < 20; i++) {
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, i % 2 ? H / 4 : H / 2);
+                free(r);
+        }
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, H / 4, "20 more requests applied (the kernel shows the last)");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "another session of the same uid succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "still one helper for uid 1000");
+        tap_is_int(hp2[0], hp[0], "the same process served every request of both sessions");
+        tap_ok(harness_fd_count(hp[0]) <= 4, "the helper holds no fd of the broker's but its socket (%d open)",
+               harness_fd_count(hp[0]));
+        tap_is_int(as_uid(1000, open_its_fds, hp[0]), EACCES, "uid 1000 cannot open the helper's fds (not dumpable)");
+
+        /* the pod's uid kills the helper: the broker lives, the next request gets a new one */
+        tap_is_int(as_uid(1000, kill_it, hp[0]), 0, "uid 1000 may SIGKILL the helper");
+        tap_ok(reaped(hp[0], 2000), "the helper is gone (reaped by the broker)");
+        tap_ok(broker_alive(h), "the broker survives its helper's death");
+        ping_ok(&a, "after the helper was killed");
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set works again (%s)", r);
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, H / 2, "the kernel shows it");
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "one helper again");
+        tap_ok(hp2[0] != hp[0], "a new one (pid %d)", (int) hp2[0]);
+
+        /* stopped: its request times out, the helper is killed, the broker serves on */
+        tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops the helper (SIGSTOP)");
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "errno"), ETIMEDOUT, "the request times out (%s)", r);
+        free(r);
+        tap_ok(reaped(hp2[0], 2000), "the stopped helper was killed and reaped");
+        tap_ok(broker_alive(h), "the broker survives");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
+        tap_is_int(jint(r, "ok"), 1, "and the next request starts a new helper (%s)", r);
+        free(r);
+
+        /* it ends with the last session that used it */
+        tclient_stop(&a);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one session left: the helper stays");
+        tclient_stop(&b);
+        tap_is_int(helpers_settle(h, 1000, 0, hp), 0, "the last session ended: so did the helper");
+        tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
 }
 
 /*
@@ -696,6 +837,7 @@ static const scenario scenarios[] = {
         { "memlock-not-descendant", policy_main, memlock_not_descendant },
         { "memlock-dead-pid", policy_main, memlock_dead_pid },
         { "memlock-zombie", policy_main, memlock_zombie },
+        { "memlock-helper", policy_main, memlock_helper },
         { "cgroup-outside", policy_main, cgroup_outside },
         { "broker-cgroupns", policy_main, broker_cgroupns },
         { "api-mismatch", policy_main, api_mismatch },

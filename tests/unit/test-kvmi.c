@@ -201,9 +201,28 @@ static void test_shadow(void) {
         for (int i = 0; i < 8; i++)
                 total += s.by_access[i];
         tap_is_int(total, n / 2, "by_access counts add up");
+        /* a reserved table takes that many more without growing, and holds them right */
+        size_t cap = s.cap, before = s.n;
+        tap_is_int(kvmi_shadow_reserve(&s, before), 0, "reserving what it holds");
+        tap_is_int(s.cap, cap, "adds nothing (a batch re-applying them needs no room)");
+        tap_is_int(kvmi_shadow_reserve(&s, before + 100000), 0, "reserve room for 100000 more");
+        cap = s.cap;
+        tap_ok(cap >= 2 * (before + 100000), "the table is at most half full with them (%zu slots)", cap);
+        ok = true;
+        for (uint64_t i = 0; i < 100000; i++) {
+                kvmi_shadow_prefetch(&s, 5000000 + i * 7);
+                ok = ok && kvmi_shadow_set(&s, 5000000 + i * 7, (uint8_t) (i % 7)) == 0;
+        }
+        tap_ok(ok && s.cap == cap && s.n == before + 100000, "recorded without growing");
+        ok = true;
+        for (uint64_t i = 0; i < 100000; i++)
+                ok = ok && kvmi_shadow_get(&s, 5000000 + i * 7) == i % 7;
+        tap_ok(ok, "and each reads back");
         kvmi_shadow_clear(&s);
         tap_ok(s.n == 0 && kvmi_shadow_get(&s, 3) == 7, "clear");
         s.max = 2;
+        tap_is_int(kvmi_shadow_reserve(&s, 1000000), 0, "reserve beyond the maximum");
+        tap_ok(s.cap <= 1024, "takes no more than the maximum needs (%zu slots)", s.cap);
         kvmi_shadow_set(&s, 1, 0);
         kvmi_shadow_set(&s, 2, 0);
         tap_is_int(kvmi_shadow_set(&s, 3, 0), -ENOSPC, "the limit holds");
