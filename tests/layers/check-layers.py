@@ -61,11 +61,6 @@ PENDING_LONG = {
     "broker/broker-bus.c": "registry",
     "broker/broker-op-tap.c": "registry",
     "libdelegate/policy.c": "registry",
-    # tests no helper of issue 17 splits; the lead decides
-    "tests/functional/test-kvmi.c": "nobody yet",
-    "tests/functional/test-launcher.c": "nobody yet",
-    "tests/lib/harness.c": "nobody yet",
-    "tests/unit/test-policy.c": "nobody yet",
 }
 # modules that must depend on nothing else of their directory
 LEAVES = ["broker/broker-log"]

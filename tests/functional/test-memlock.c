@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-memlock - memlock.set end to end: soft and hard raises, the rule's
+ * maximum, targets in another pod or not descending from the caller, dead
+ * and zombie targets, and the long-lived helper per target user that acts
+ * without CAP_SYS_RESOURCE.  Assertions read /proc/PID/limits, not the
+ * broker's claim.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include "foundation-scenario.h"
+
+static void memlock_raise(harness *h) {
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        tap_ok(c > 0, "launcher spawned a QEMU stand-in (pid %d)", (int) c);
+        tap_is_int(read_memlock(c, &s0, &h0), 0, "read its limits from /proc");
+        tap_is_int(s0, H / 8, "its soft RLIMIT_MEMLOCK starts at H/8");
+
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set to H/2 within policy succeeds (%s)", r);
+        tap_is_str(jstr(r, "route"), "broker", "it went through the broker");
+        tap_is_int(jint(r, "soft"), H / 2, "the reply carries the soft limit read back");
+        tap_is_int(jint(r, "old_soft"), H / 8, "the reply carries the old soft limit");
+        free(r);
+        tap_is_int(read_memlock(c, &s, &hd), 0, "read limits again");
+        tap_is_int(s, H / 2, "the kernel shows soft = H/2");
+        tap_is_int(hd, h0, "the hard limit is unchanged");
+
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself (pid 0) succeeds");
+        free(r);
+        tap_is_int(read_memlock(a.pid, &s, &hd), 0, "read the launcher's limits");
+        tap_is_int(s, H / 4, "the kernel shows the launcher's soft = H/4");
+        tap_ok(harness_log_contains("ALLOW memlock.set"), "the decision is in the audit log");
+        tap_ok(harness_log_contains("rule=pod-launchers"), "the audit names the deciding rule");
+        tclient_stop(&a);
+}
+
+static void memlock_hard_raise(harness *h) {
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        bool cap = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1;
+        tap_diag("CAP_SYS_RESOURCE is %s the bounding set", cap ? "in" : "not in");
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        read_memlock(c, &s0, &h0);
+        uint64_t want = h0 + 1 * MiB;
+
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, want, want);
+        if (cap) {
+                tap_is_int(jint(r, "ok"), 1, "hard raise succeeds where CAP_SYS_RESOURCE exists (%s)", r);
+                read_memlock(c, &s, &hd);
+                tap_is_int(hd, want, "the kernel shows the raised hard limit");
+                tap_is_int(s, want, "the kernel shows the raised soft limit");
+        } else {
+                tap_is_int(jint(r, "ok"), 0, "hard raise fails without CAP_SYS_RESOURCE (%s)", r);
+                tap_is_str(jstr(r, "code"), "system", "error code is 'system'");
+                tap_is_int(jint(r, "errno"), EPERM, "errno is EPERM");
+                tap_has_str(jstr(r, "message"), "CAP_SYS_RESOURCE", "the message names the missing capability");
+                read_memlock(c, &s, &hd);
+                tap_is_int(hd, h0, "the kernel's hard limit is unchanged");
+                tap_is_int(s, s0, "the kernel's soft limit is unchanged");
+        }
+        free(r);
+        /* a soft raise up to the hard limit works either way */
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, h0);
+        tap_is_int(jint(r, "ok"), 1, "soft raise up to the hard limit works (%s)", r);
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, cap ? h0 : h0, "the kernel shows soft = the old hard limit");
+        tclient_stop(&a);
+}
+
+static void memlock_over_max(harness *h) {
+        tclient a, n, x;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        read_memlock(c, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d 2G 2G", (int) c);
+        tap_is_int(jint(r, "ok"), 0, "2 GiB over the rule's 1 GiB max is refused");
+        tap_is_str(jstr(r, "code"), "denied", "error code is 'denied'");
+        tap_is_str(jstr(r, "rule"), "pod-launchers", "the error names the deciding rule");
+        tap_has_str(jstr(r, "message"), "exceeds the rule's memlock max 1 GiB", "the message says why");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the kernel's limits are unchanged");
+        tap_ok(harness_log_contains("DENY memlock.set"), "the denial is in the audit log");
+
+        start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
+        r = tclient_call(&n, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "a rule without a memlock section denies");
+        tap_has_str(jstr(r, "message"), "has no section for memlock.set", "and says so");
+        tap_is_str(jstr(r, "rule"), "no-memlock", "naming that rule");
+        free(r);
+
+        start_client(h, &x, "kubepods.slice/pod-a", 5000, "vm-x");
+        r = tclient_call(&x, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "no matching rule: default deny");
+        tap_is_str(jstr(r, "rule"), "(default deny)", "the rule is '(default deny)'");
+        free(r);
+
+        r = tclient_call(&a, "ping");
+        tap_is_int(jint(r, "ok"), 1, "the denied client's session goes on");
+        free(r);
+        tclient_stop(&a);
+        tclient_stop(&n);
+        tclient_stop(&x);
+}
+
+static void memlock_other_pod(harness *h) {
+        tclient a, b;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t cb = spawn_child(&b);
+        read_memlock(cb, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) cb, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "a pid of another pod is refused");
+        free(r);
+        read_memlock(cb, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the other pod's process is untouched");
+
+        /* a descendant of A that has been moved into pod-b */
+        pid_t ca = spawn_child(&a);
+        tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
+        read_memlock(ca, &s0, &h0);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
+        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+                    "the message names the pod cgroup");
+        free(r);
+        read_memlock(ca, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tap_ok(harness_log_contains("target refused"), "the refusal is audited");
+        /* decided once: the policy allowed it, acting found the target refused; one line, a denial */
+        tap_ok(!harness_log_contains("ALLOW memlock.set"), "and audited once, as a denial (no allow line first)");
+        r = tclient_call(&a, "state");
+        tap_ok(r && strstr(r, "\"allowed\":0,\"denied\":2"), "counted once, as denials (%s)", r ? r : "");
+        free(r);
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
+static void memlock_not_descendant(harness *h) {
+        tclient a, a2;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
+        pid_t sib = spawn_child(&a2);
+        read_memlock(sib, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) sib, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "a same-uid, same-pod process that is not a descendant is refused");
+        tap_has_str(jstr(r, "message"), "neither the caller", "the message says it is not ours");
+        free(r);
+        read_memlock(sib, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "the sibling's limits are untouched");
+
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) getpid(), H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "the harness's own (root) pid is refused");
+        free(r);
+        r = tclient_call(&a, "memlock 1 %" PRIu64 " keep", H / 4);
+        tap_is_str(jstr(r, "code"), "denied", "pid 1 is refused");
+        free(r);
+        tclient_stop(&a);
+        tclient_stop(&a2);
+}
+
+/*
+ * memlock.set on the client's child once it is gone: reaped, or (@zombie)
+ * killed but not reaped yet, as QEMU dying at its gate is: signal 0 still
+ * reaches a zombie, and prlimit() still acts on it, so the broker must
+ * tell it from a live process.
+ */
+static void memlock_gone(harness *h, bool zombie) {
+        tclient a;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        pid_t c = spawn_child(&a);
+        char *r = tclient_call(&a, "%s %d", zombie ? "kill" : "reap", (int) c);
+        tap_is_int(jint(r, "ok"), 1, "the child was killed and %s", zombie ? "is a zombie" : "reaped");
+        free(r);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_str(jstr(r, "code"), "not-found", "a %s pid gives not-found (%s)", zombie ? "zombie" : "dead", r);
+        tap_is_int(jint(r, "errno"), ESRCH, "errno is ESRCH");
+        free(r);
+        if (zombie)
+                free(tclient_call(&a, "reap %d", (int) c));
+        ping_ok(&a, "after not-found");
+        tclient_stop(&a);
+}
+
+static void memlock_dead_pid(harness *h) {
+        memlock_gone(h, false);
+}
+
+static void memlock_zombie(harness *h) {
+        memlock_gone(h, true);
+}
+
+/* The broker's children running as @uid (its memlock helpers for that uid). */
+static size_t broker_children_as(harness *h, uid_t uid, pid_t *ret, size_t max) {
+        char path[96], buf[4096];
+        size_t n = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) h->broker_pid, (int) h->broker_pid);
+        harness_read_file(path, buf, sizeof(buf));
+        for (char *p = buf, *end; *p; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                char status[96], line[4096];
+                snprintf(status, sizeof(status), "/proc/%ld/status", pid);
+                harness_read_file(status, line, sizeof(line));
+                char *u = strstr(line, "\nUid:");
+                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
+                        ret[n++] = (pid_t) pid;
+        }
+        return n;
+}
+
+/* Run @fn(@arg) in a child process holding @uid's ids; its exit status. */
+static int as_uid(uid_t uid, int (*fn)(pid_t), pid_t arg) {
+        pid_t p = fork();
+        if (p == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(100);
+                _exit(fn(arg));
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 101;
+}
+
+static int kill_it(pid_t pid) {
+        return kill(pid, SIGKILL) == 0 ? 0 : errno;
+}
+static int stop_it(pid_t pid) {
+        return kill(pid, SIGSTOP) == 0 ? 0 : errno;
+}
+static int open_its_fds(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        if (d)
+                closedir(d);
+        return d ? 0 : errno;
+}
+
+/* Gone and reaped (a zombie still answers signal 0) within @ms? */
+static bool reaped(pid_t pid, int ms) {
+        for (int t = 0; t < ms; t += 10) {
+                if (kill(pid, 0) < 0 && errno == ESRCH)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+static bool broker_alive(harness *h) {
+        return kill(h->broker_pid, 0) == 0 && waitpid(h->broker_pid, NULL, WNOHANG) == 0;
+}
+
+/* Wait until the broker has @want children as @uid; their count then. */
+static size_t helpers_settle(harness *h, uid_t uid, size_t want, pid_t *ret) {
+        size_t n = 0;
+        for (int i = 0; i < 200 && (n = broker_children_as(h, uid, ret, 8)) != want; i++)
+                usleep(10000);
+        return n;
+}
+
+/*
+ * Without CAP_SYS_RESOURCE, memlock.set runs in a helper holding the
+ * target's ids: one long-lived process per uid, reused by every request and
+ * session, ended with the last session; the pod's uid may kill or stop it,
+ * which fails its requests alone, never the broker.
+ */
+static void memlock_helper(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1) {
+                tap_diag("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself");
+                tap_skip_all("the helper is only used without CAP_SYS_RESOURCE");
+        }
+        tclient a, b;
+        pid_t hp[8], hp2[8];
+        uint64_t s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t c = spawn_child(&a);
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "no helper before the first memlock.set");
+
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set through the helper succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 1, "one helper runs as uid 1000 (pid %d)", (int) hp[0]);
+        for (int i = 0; i < 20; i++) {
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, i % 2 ? H / 4 : H / 2);
+                free(r);
+        }
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, H / 4, "20 more requests applied (the kernel shows the last)");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "another session of the same uid succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "still one helper for uid 1000");
+        tap_is_int(hp2[0], hp[0], "the same process served every request of both sessions");
+        tap_ok(harness_fd_count(hp[0]) <= 4, "the helper holds no fd of the broker's but its socket (%d open)",
+               harness_fd_count(hp[0]));
+        tap_is_int(as_uid(1000, open_its_fds, hp[0]), EACCES, "uid 1000 cannot open the helper's fds (not dumpable)");
+
+        /* the pod's uid kills the helper: the broker lives, the next request gets a new one */
+        tap_is_int(as_uid(1000, kill_it, hp[0]), 0, "uid 1000 may SIGKILL the helper");
+        tap_ok(reaped(hp[0], 2000), "the helper is gone (reaped by the broker)");
+        tap_ok(broker_alive(h), "the broker survives its helper's death");
+        ping_ok(&a, "after the helper was killed");
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set works again (%s)", r);
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, H / 2, "the kernel shows it");
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "one helper again");
+        tap_ok(hp2[0] != hp[0], "a new one (pid %d)", (int) hp2[0]);
+
+        /* stopped: its request times out, the helper is killed, the broker serves on */
+        tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops the helper (SIGSTOP)");
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "errno"), ETIMEDOUT, "the request times out (%s)", r);
+        free(r);
+        tap_ok(reaped(hp2[0], 2000), "the stopped helper was killed and reaped");
+        tap_ok(broker_alive(h), "the broker survives");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
+        tap_is_int(jint(r, "ok"), 1, "and the next request starts a new helper (%s)", r);
+        free(r);
+
+        /* it ends with the last session that used it */
+        tclient_stop(&a);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one session left: the helper stays");
+        tclient_stop(&b);
+        tap_is_int(helpers_settle(h, 1000, 0, hp), 0, "the last session ended: so did the helper");
+        tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
+}
+
+static const scenario scenarios[] = {
+        { "memlock-raise", policy_main, memlock_raise },
+        { "memlock-hard-raise", policy_main, memlock_hard_raise },
+        { "memlock-over-max", policy_main, memlock_over_max },
+        { "memlock-other-pod", policy_main, memlock_other_pod },
+        { "memlock-not-descendant", policy_main, memlock_not_descendant },
+        { "memlock-dead-pid", policy_main, memlock_dead_pid },
+        { "memlock-zombie", policy_main, memlock_zombie },
+        { "memlock-helper", policy_main, memlock_helper },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
