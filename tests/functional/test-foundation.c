@@ -168,19 +168,6 @@ static void api_mismatch(harness *h) {
         tclient_stop(&a);
 }
 
-static int count_fds(pid_t pid) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        DIR *d = opendir(path);
-        int n = 0;
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
 static void malformed_input(harness *h) {
         tclient a;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
@@ -235,7 +222,7 @@ static void malformed_input(harness *h) {
         free(r);
 
         /* fds sent to the broker are refused and not kept */
-        int before = count_fds(h->broker_pid);
+        int before = harness_fd_count(h->broker_pid);
         int pfd[2];
         pipe2(pfd, O_CLOEXEC);
         for (int k = 0; k < 3; k++) {
@@ -258,10 +245,10 @@ static void malformed_input(harness *h) {
         close(pfd[0]);
         close(pfd[1]);
         /* "not kept": the broker may still be closing them as the answer arrives */
-        int after = count_fds(h->broker_pid);
+        int after = harness_fd_count(h->broker_pid);
         for (int i = 0; i < 100 && after != before; i++) {
                 usleep(10000);
-                after = count_fds(h->broker_pid);
+                after = harness_fd_count(h->broker_pid);
         }
         if (after != before) {
                 char *ls = NULL;
