@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "opdesc.h"
+#include "policy-memlock.h"
 
 typedef struct memlock_args {
         pid_t pid;     /* as the client names it (its own pid namespace) */
@@ -14,6 +15,3 @@ typedef struct memlock_args {
 
 /* Parse memlock.set args; -EINVAL with @msg saying what is wrong. */
 int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, size_t size);
-
-/* The rule's "memlock" section. */
-extern const policy_section policy_section_memlock;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "opdesc.h"
+#include "policy-sched.h"
 
 typedef struct sched_args {
         pid_t tid;    /* as the client names it; 0: the caller's main thread */
@@ -17,6 +18,3 @@ typedef struct sched_args {
 } sched_args;
 
 int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size);
-
-/* The rule's "sched" section. */
-extern const policy_section policy_section_sched;
