@@ -4,7 +4,8 @@
  * (libdelegate/opdesc.h): how it acts, what it releases with a request,
  * its D-Bus method.  Each operation defines one `const broker_op` beside
  * its act (broker-op-*.c) and is listed once in broker-ops-list.h; the
- * dispatcher (broker-request.c) and the bus (broker-bus.c) find it there.
+ * dispatcher (broker-request.c) and the bus (broker-bus.c) find it through
+ * broker_op_lookup() and broker_op_registry() (broker-op.c).
  */
 #pragma once
 
@@ -114,6 +115,11 @@ uint64_t state_get_u64(state_check *ck, const json_value *o, const char *k, uint
 bool state_get_bool(state_check *ck, const json_value *o, const char *k);
 const json_value *state_get_array(state_check *ck, const json_value *o, const char *k, size_t max);
 
+/* The registry's tables (broker-ops-table.c, at the top), handed over once at start (main.c), before anything walks them. */
+void broker_ops_register(void);
+/* Take the tables (broker-op.c); called only by broker_ops_register(). */
+void broker_ops_set(const broker_op *const *ops, size_t n_ops, const session_part *const *session_parts,
+                    size_t n_session_parts);
 /* Every broker operation, in registry order. */
 const broker_op *const *broker_op_registry(size_t *ret_n);
 /* NULL: the broker does not carry out @name (unknown, or decided only: manage.*). */
