@@ -288,6 +288,37 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+static int on_hello_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        client *c = userdata;
+        char msg[160];
+        size_t len;
+        c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
+        if (c->welcomed || c->closing || c->dead)
+                return 0;
+        snprintf(msg, sizeof(msg), "no hello within %llu s of connecting (--hello-timeout); closing",
+                 (unsigned long long) (c->b->limits.hello_timeout_usec / 1000000ULL));
+        log_burst_msg(c->b, &c->b->log_refused, LOG_NOTICE, "connection from pid %d uid %u: %s", (int) c->cred.pid,
+                      (unsigned) c->cred.uid, msg);
+        c->closing = true;
+        char *out = limits_refusal_json(ERR_BAD_REQUEST, ETIMEDOUT, msg, &len);
+        if (out)
+                client_send(c, out, len, NULL, 0); /* closes once sent */
+        else {
+                c->dead = true;
+                sd_event_source_set_io_events(c->io, EPOLLOUT); /* freed by its I/O callback */
+        }
+        return 0;
+}
+
+/* --hello-timeout: a connection that says nothing is refused (armed at accept, disarmed by the welcome). */
+static int hello_timer_start(client *c) {
+        broker *b = c->b;
+        if (!b->limits.hello_timeout_usec)
+                return 0;
+        return sd_event_add_time_relative(b->event, &c->hello_timer, CLOCK_MONOTONIC, b->limits.hello_timeout_usec, 0,
+                                          on_hello_timeout, c);
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         broker *b = userdata;
         /* a bounded number per wakeup: a connection flood cannot starve the clients */
@@ -330,7 +361,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         client_refuse(c, err.code, "%s", err.message);
                         continue;
                 }
-                r = limits_client_start(c);
+                r = hello_timer_start(c);
+                if (r >= 0)
+                        r = limits_client_start(c);
                 if (r < 0)
                         client_refuse(c, ERR_SYSTEM, "cannot set up the connection: %s", strerror(-r));
         }
