@@ -282,11 +282,19 @@ int broker_new(broker **ret);
 void broker_free(broker *b);
 int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
-/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served. */
+/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served (broker-bus.c). */
 void broker_notify_ready(broker *b);
+
+/* broker-conn.c: a client's outgoing queue */
+/* Queue @buf (owned, erased when sent) with dups of @fds, and send what the socket takes. */
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
-void client_free(client *c);
 void client_update_events(client *c);
+/* Send what is queued; never frees @c (marks it dead for the I/O callback). */
+void client_flush(client *c);
+void outmsg_free(outmsg *m);
+
+/* broker-client.c */
+void client_free(client *c);
 
 /* broker-limits.c */
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
