@@ -120,6 +120,7 @@ typedef struct cached_reply {
 } cached_reply;
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
+#define STATE_VERSION 1      /* of the state files (broker-state-save.c writes, broker-state.c reads) */
 
 /* A uid and pod cgroup whose sessions keep failing right after they start. */
 typedef struct crash_backoff {
@@ -407,6 +408,8 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) _printf_(3, 4
 void client_refuse_retry(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *fmt, ...)
         _printf_(5, 6);
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
+
+/* broker-reply.c: a request's life, below the operations */
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
         _printf_(5, 6);
@@ -422,6 +425,8 @@ request *request_new(broker *b, const request_origin *origin);
 int caller_from_client(caller *who, const client *c);
 void caller_clear(caller *who);
 policy_subject caller_subject(const caller *who);
+
+/* broker-request.c, again */
 /*
  * Decide and carry out @req (op, args, who and peer set): policy, audit,
  * counting on req->c, then the operation.  Always ends in exactly one
@@ -453,12 +458,18 @@ void session_revoke(client *c, const char *by);
 /* broker-state.c: sessions that survive a broker restart */
 /* Open (creating) @dir ("none": no persistence) and recover the sessions saved there. */
 int state_setup(broker *b, const char *dir);
+/* broker-state-save.c: writing them */
 /* A new resume token for @c (c->token, c->token_hash). */
 int state_token_new(client *c);
+/* SHA-256 of @token, hex: what a state file keeps of it. */
+void state_token_hash(const char *token, char out[65]);
+/* Read @c's start time and network namespace once (for recognising it after a restart). */
+int state_peer_identity(client *c);
 /* Write @c's state file atomically; 0 or -errno (logged once). */
 int state_save(client *c);
 /* Remove @c's state file (its session ended for good). */
 void state_drop(client *c);
+/* broker-state.c, again: recovery and resume */
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
 void state_free_detached(broker *b);
