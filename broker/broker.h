@@ -396,7 +396,7 @@ void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
- * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
+ * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
 int request_cgroup_open(request *req, op_error *err);
 

@@ -45,8 +45,6 @@ PENDING_CIRCLES = [
     {"broker/broker-kvmi", "broker/broker-kvmi-setup"},
     # tap.create and bridge.create share helpers both ways
     {"broker/broker-op-bridge", "broker/broker-op-tap"},
-    # the peer opens cgroups with broker-op-cgroup.c's walk, which asks the peer
-    {"broker/broker-op-cgroup", "broker/broker-peer"},
 ]
 PENDING_LONG = {
     # tests no helper of issue 17 splits; the lead decides
