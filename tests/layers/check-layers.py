@@ -43,8 +43,6 @@ MAX_LINES = 800
 PENDING_CIRCLES = [
     # the KVMI channel: its reader calls the setup, the setup sends through it
     {"broker/broker-kvmi", "broker/broker-kvmi-setup"},
-    # tap.create and bridge.create share helpers both ways
-    {"broker/broker-op-bridge", "broker/broker-op-tap"},
 ]
 PENDING_LONG = {
     # tests no helper of issue 17 splits; the lead decides
