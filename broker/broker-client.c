@@ -3,8 +3,10 @@
  * broker-client.c - the end of a client: what its session holds is undone
  * or kept, its requests lose it, its state file goes or stays.  Above the
  * replies and the state files it calls, below the session, the state
- * recovery and the server that free clients.
+ * recovery and the server that free clients.  Also RevokeSession's
+ * session_revoke(): undo what the session parts can undo, then free.
  */
+#include <stdio.h>
 #include <syslog.h>
 
 #include "broker-op.h"
@@ -66,3 +68,21 @@ void client_free(client *c) {
         free(c);
 }
 
+void session_revoke(client *c, const char *by) {
+        broker *b = c->b;
+        log_msg(b, LOG_NOTICE, "session %llu (vm '%s', pid %d): revoked by %s", (unsigned long long) c->session,
+                c->vm ? c->vm : "", (int) c->cred.pid, by);
+        SESSION_HOOKS_FOREACH(h) {
+                if (!h->revoke)
+                        continue;
+                int r = h->revoke(c);
+                if (r < 0)
+                        log_msg(b, LOG_WARNING, "session %llu: undoing %s failed: %s", (unsigned long long) c->session,
+                                h->name, strerror(-r));
+                else
+                        log_msg(b, LOG_INFO, "session %llu: %s: %d undone", (unsigned long long) c->session, h->name,
+                                r);
+        }
+        c->revoked = true;
+        client_free(c);
+}

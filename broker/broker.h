@@ -2,6 +2,26 @@
 /*
  * broker.h - delegate-broker's shared types: the broker, its clients
  * (one session each), and requests in flight.
+ *
+ * The layers (lowest first; a file calls only into its own layer and the
+ * ones below; tests/layers/check-layers.py checks it, LAYERS):
+ *   base        broker-log (a leaf: sinks), broker-limits, broker-audit,
+ *               broker-caps, broker-seccomp, broker-helper, broker-peer,
+ *               broker-cgroup-open, broker-policy, broker-conn (a client's
+ *               outgoing queue), broker-reply (a request's life and its one
+ *               answer), broker-state-save and broker-state-read (the state
+ *               files), broker-session (what a session holds), broker-op
+ *               (the registry as walked: the tables are handed over at
+ *               start), broker-bus-args
+ *   operations  broker-op-*.c with their channels and netlink steps
+ *               (broker-kvmi*.c, broker-tap-net.c): they answer through
+ *               broker-reply.c and save through broker-state-save.c
+ *   sessions    broker-client (client_free, session_revoke), broker-state
+ *               (recovery, resume), broker-request (hello, dispatcher)
+ *   front       broker-server (the loop), broker-bus, broker-ops-table (the
+ *               only file that names every operation), main
+ * Nothing below calls up: what must run up there goes through a pointer
+ * (a descriptor's hooks, a request's origin, a log sink).
  */
 #pragma once
 
@@ -452,7 +472,7 @@ void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */
 client *session_find(broker *b, const char *id);
 size_t session_count(broker *b);
-/* Undo what the hooks can undo, then close the session (frees @c). */
+/* Undo what the hooks can undo, then close the session (frees @c; broker-client.c). */
 void session_revoke(client *c, const char *by);
 
 /* broker-state.c: sessions that survive a broker restart */

@@ -17,7 +17,8 @@ Module A DEPENDS on module B when
 A circle is a set of two or more modules that depend on each other
 (a strongly connected component of that graph).  The check covers
 broker/, libdelegate/, launcher/ and tools/, and fails on any circle, on
-broker/broker-log not being a leaf of the broker, and on any source file
+broker/broker-log not being a leaf of the broker, on a broker module
+without a layer or depending on a higher layer (LAYERS), and on any source file
 (.c .h .py .sh .go; man pages and Markdown are documents) over MAX_LINES
 lines.
 
@@ -28,6 +29,7 @@ and fails the test, so that its line here is removed.
 Arguments: SOURCE_ROOT BUILD_ROOT.
 """
 import collections
+import fnmatch
 import json
 import os
 import re
@@ -50,6 +52,22 @@ PENDING_LONG = {
 }
 # modules that must depend on nothing else of their directory
 LEAVES = ["broker/broker-log"]
+# The broker's layers, lowest first (the comment at the top of broker/broker.h
+# says why): a module may depend on modules of its own layer or of a lower
+# one, never of a higher one; every module of broker/ has a layer (fnmatch
+# patterns, the first layer that matches counts).
+LAYERS = [
+    ("base: leaves, the connection, replies, the state file writer, the registry as walked",
+     ["broker/broker-log", "broker/broker-limits", "broker/broker-audit", "broker/broker-caps",
+      "broker/broker-seccomp", "broker/broker-helper", "broker/broker-conn", "broker/broker-reply",
+      "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
+      "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session"]),
+    ("operations", ["broker/broker-op-*", "broker/broker-kvmi*", "broker/broker-tap-*"]),
+    ("sessions: client_free, recovery and resume, the dispatcher",
+     ["broker/broker-client", "broker/broker-state", "broker/broker-request"]),
+    ("front: the loop, the bus, the registry's tables, main",
+     ["broker/broker-server", "broker/broker-bus", "broker/broker-ops-table", "broker/main"]),
+]
 
 n = 0
 failed = 0
@@ -225,6 +243,28 @@ for leaf in LEAVES:
     mine = sorted(b for b in deps[leaf] if os.path.dirname(b) == os.path.dirname(leaf))
     tap(is_module(leaf) and not mine, "%s is a leaf: it depends on nothing else in %s/" %
         (leaf, os.path.dirname(leaf)), "\n".join("%s: %s" % (b, ", ".join(sorted(deps[leaf][b]))) for b in mine))
+
+
+
+def layer_of(m):
+    for i, (_, pats) in enumerate(LAYERS):
+        if any(fnmatch.fnmatchcase(m, p) for p in pats):
+            return i
+    return None
+
+
+broker_modules = sorted(m for m in stems if m.startswith("broker/"))
+unplaced = [m for m in broker_modules if layer_of(m) is None]
+tap(not unplaced, "every module of broker/ has a layer in LAYERS (%d modules, %d layers)" %
+    (len(broker_modules), len(LAYERS)), "no layer: " + ", ".join(unplaced))
+upward = []
+for a in broker_modules:
+    for b in sorted(deps[a]):
+        la, lb = layer_of(a), layer_of(b)
+        if la is not None and lb is not None and lb > la:
+            upward.append("%s (%s) -> %s (%s): %s" % (a, LAYERS[la][0].split(":")[0], b, LAYERS[lb][0].split(":")[0],
+                                                      ", ".join(sorted(deps[a][b])[:4])))
+tap(not upward, "no module of broker/ depends on a higher layer", "\n".join(upward))
 
 long_ = 0
 for rel in sources(DIRS + ("tests", "bench", "bindings"), (".c", ".h", ".py", ".sh", ".go")):
