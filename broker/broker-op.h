@@ -63,15 +63,16 @@ struct session_part {
         unsigned slot; /* SESSION_PART_<id> */
         size_t size;
         void (*init)(void *state);
-        /* Its entries in state.get, GetSession, ListSessions counts and RevokeSession (broker-session.c). */
+        /* Its entries in state.get, GetSession, ListSessions counts and RevokeSession (broker-session.c,
+         * broker-client.c). */
         const session_hook *hooks;
         size_t n_hooks;
         /* The session ended for good (not kept for a resume or the next broker): undo what it created. */
         void (*end)(client *c);
         /* The client is freed, ended or kept: close and free what the state holds. */
         void (*release)(client *c);
-        /* The state file (broker-state.c): write its keys into the open map / read them back, checking
-         * every field into @ck.  NULL: not kept across a restart. */
+        /* The state file (broker-state-save.c, broker-state.c): write its keys into the open map / read
+         * them back, checking every field into @ck.  NULL: not kept across a restart. */
         void (*save)(const client *c, yajl_gen g);
         void (*restore)(client *c, const json_value *s, state_check *ck);
         /* A restored session: reopen what it needs, through @pid (its launcher) or, when 0, anything. */
@@ -115,7 +116,8 @@ uint64_t state_get_u64(state_check *ck, const json_value *o, const char *k, uint
 bool state_get_bool(state_check *ck, const json_value *o, const char *k);
 const json_value *state_get_array(state_check *ck, const json_value *o, const char *k, size_t max);
 
-/* The registry's tables (broker-ops-table.c, at the top), handed over once at start (main.c), before anything walks them. */
+/* The registry's tables (broker-ops-table.c, at the top), handed over once at start (main.c),
+ * before anything walks them. */
 void broker_ops_register(void);
 /* Take the tables (broker-op.c); called only by broker_ops_register(). */
 void broker_ops_set(const broker_op *const *ops, size_t n_ops, const session_part *const *session_parts,

@@ -110,7 +110,7 @@ typedef struct reply_info {
 /*
  * Where a request came from, and how its answer goes back: the socket
  * (broker-request.c) or D-Bus (broker-bus.c).  The op layer only calls
- * request_reply_*(), which ends in @reply; @release drops what the origin
+ * request_reply_*() (broker-reply.c), which ends in @reply; @release drops what the origin
  * keeps in request->origin_data.  Either may be NULL.
  */
 typedef struct request_origin {
