@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <syslog.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
 
 #include "broker-op.h"
 #include "broker.h"
@@ -774,4 +775,13 @@ void bus_free(broker *b) {
         free(s->address);
         free(s);
         b->bus = NULL;
+}
+
+/* Here, not in the server: the bus calls it once its name is ours, and the server is above the bus. */
+void broker_notify_ready(broker *b) {
+        if (b->ready_sent)
+                return;
+        b->ready_sent = true;
+        sd_notify(false, b->bus ? "READY=1\nSTATUS=serving the socket and org.delegate.Broker1"
+                                : "READY=1\nSTATUS=serving the socket");
 }

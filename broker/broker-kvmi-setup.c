@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#include "broker-kvmi.h"
+#include "broker-kvmi-chan.h"
 
 static const char *kvm_err_name(int32_t err) {
         switch (err) {

@@ -168,7 +168,7 @@ void limits_fd_budget(broker *b) {
 }
 
 /* {"type":"error","code":...,"errno":...,"message":...} */
-static char *refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len) {
+char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out = NULL;
         if (!g)
@@ -218,7 +218,7 @@ int limits_admit(broker *b, int cfd) {
         log_burst_msg(b, &b->log_refused, LOG_WARNING, "refused a connection from pid %d uid %u: %s",
                       (int) cred.pid, (unsigned) cred.uid, msg);
         size_t len;
-        _cleanup_erase_free_ char *out = refusal_json(ERR_RATE_LIMITED, e, msg, &len);
+        _cleanup_erase_free_ char *out = limits_refusal_json(ERR_RATE_LIMITED, e, msg, &len);
         if (out)
                 (void) wire_send(cfd, out, len, NULL, 0); /* a fresh socket: room for one datagram */
         return r;
@@ -245,28 +245,6 @@ void limits_accept_failed(broker *b, int error) {
         if (sd_event_add_time_relative(b->event, &b->accept_pause, CLOCK_MONOTONIC, ACCEPT_PAUSE_USEC, 0,
                                        on_accept_resume, b) >= 0)
                 sd_event_source_set_enabled(b->listen_src, SD_EVENT_OFF);
-}
-
-static int on_hello_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        client *c = userdata;
-        char msg[160];
-        size_t len;
-        c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
-        if (c->welcomed || c->closing || c->dead)
-                return 0;
-        snprintf(msg, sizeof(msg), "no hello within %llu s of connecting (--hello-timeout); closing",
-                 (unsigned long long) (c->b->limits.hello_timeout_usec / MICRO));
-        log_burst_msg(c->b, &c->b->log_refused, LOG_NOTICE, "connection from pid %d uid %u: %s", (int) c->cred.pid,
-                      (unsigned) c->cred.uid, msg);
-        c->closing = true;
-        char *out = refusal_json(ERR_BAD_REQUEST, ETIMEDOUT, msg, &len);
-        if (out)
-                client_send(c, out, len, NULL, 0); /* closes once sent */
-        else {
-                c->dead = true;
-                sd_event_source_set_io_events(c->io, EPOLLOUT); /* freed by its I/O callback */
-        }
-        return 0;
 }
 
 static rate_bucket *bucket_get(broker *b, bool bus, uint32_t key) {
@@ -303,12 +281,6 @@ void limits_free(broker *b) {
 
 int limits_client_start(client *c) {
         broker *b = c->b;
-        if (b->limits.hello_timeout_usec) {
-                int r = sd_event_add_time_relative(b->event, &c->hello_timer, CLOCK_MONOTONIC,
-                                                   b->limits.hello_timeout_usec, 0, on_hello_timeout, c);
-                if (r < 0)
-                        return r;
-        }
         if (b->limits.rate && c->cred.uid != 0) {
                 c->bucket = bucket_get(b, false, (uint32_t) c->cred.pid);
                 if (!c->bucket)

@@ -16,194 +16,11 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#include "broker-op-tap.h"
+#include "broker-tap.h"
 #include "broker-op.h"
 
 #define fail tap_fail
 #define nl_errno tap_nl_errno
-
-static inline void nl_cache_freep(struct nl_cache **p) {
-        if (*p)
-                nl_cache_free(*p);
-}
-#define _cleanup_nl_cache_ _cleanup_(nl_cache_freep)
-static inline void rtnl_addr_putp(struct rtnl_addr **p) {
-        if (*p)
-                rtnl_addr_put(*p);
-}
-static inline void rtnl_route_putp(struct rtnl_route **p) {
-        if (*p)
-                rtnl_route_put(*p);
-}
-
-/* Addresses that move with a bridge binding: not IPv6 link-local (each link keeps its own). */
-static bool addr_moves(struct rtnl_addr *a) {
-        struct nl_addr *l = rtnl_addr_get_local(a);
-        if (!l)
-                return false;
-        if (rtnl_addr_get_family(a) == AF_INET6) {
-                const uint8_t *b = nl_addr_get_binary_addr(l);
-                return !(nl_addr_get_len(l) == 16 && b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
-        }
-        return rtnl_addr_get_family(a) == AF_INET;
-}
-
-/* Routes that move: in the main table, through @ifindex only, not made by the kernel for an address. */
-static bool route_moves(struct rtnl_route *rt, int ifindex) {
-        if (rtnl_route_get_table(rt) != RT_TABLE_MAIN || rtnl_route_get_protocol(rt) == RTPROT_KERNEL ||
-            rtnl_route_get_nnexthops(rt) != 1)
-                return false;
-        return rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(rt, 0)) == ifindex;
-}
-
-typedef struct moved {
-        struct rtnl_addr *addrs[16];
-        size_t n_addrs;
-        struct rtnl_route *routes[32];
-        size_t n_routes;
-} moved;
-
-static void moved_done(moved *m) {
-        for (size_t i = 0; i < m->n_addrs; i++)
-                rtnl_addr_put(m->addrs[i]);
-        for (size_t i = 0; i < m->n_routes; i++)
-                rtnl_route_put(m->routes[i]);
-        m->n_addrs = m->n_routes = 0;
-}
-
-/* What @ifindex holds that a bridge binding moves, as clones. */
-static int collect(struct nl_sock *sk, int ifindex, moved *m) {
-        _cleanup_nl_cache_ struct nl_cache *ac = NULL, *rc = NULL;
-        int r = rtnl_addr_alloc_cache(sk, &ac);
-        if (r < 0 || (r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &rc)) < 0)
-                return -nl_errno(r);
-        for (struct nl_object *o = nl_cache_get_first(ac); o; o = nl_cache_get_next(o)) {
-                struct rtnl_addr *a = (struct rtnl_addr *) o;
-                if (rtnl_addr_get_ifindex(a) != ifindex || !addr_moves(a))
-                        continue;
-                if (m->n_addrs == ELEMENTSOF(m->addrs))
-                        return -E2BIG;
-                m->addrs[m->n_addrs++] = (struct rtnl_addr *) nl_object_clone(o);
-        }
-        for (struct nl_object *o = nl_cache_get_first(rc); o; o = nl_cache_get_next(o)) {
-                if (!route_moves((struct rtnl_route *) o, ifindex))
-                        continue;
-                if (m->n_routes == ELEMENTSOF(m->routes))
-                        return -E2BIG;
-                m->routes[m->n_routes++] = (struct rtnl_route *) nl_object_clone(o);
-        }
-        for (size_t i = 0; i < m->n_addrs; i++)
-                if (!m->addrs[i])
-                        return -ENOMEM;
-        for (size_t i = 0; i < m->n_routes; i++)
-                if (!m->routes[i])
-                        return -ENOMEM;
-        return 0;
-}
-
-/* A new route like @from through @ifindex (libnl does not build a message from a cached route). */
-static struct rtnl_route *route_through(struct rtnl_route *from, int ifindex) {
-        struct rtnl_route *rt = rtnl_route_alloc();
-        struct rtnl_nexthop *nh = rtnl_route_nh_alloc(), *old = rtnl_route_nexthop_n(from, 0);
-        if (!rt || !nh) {
-                if (rt)
-                        rtnl_route_put(rt);
-                if (nh)
-                        rtnl_route_nh_free(nh);
-                return NULL;
-        }
-        rtnl_route_set_family(rt, rtnl_route_get_family(from));
-        rtnl_route_set_table(rt, RT_TABLE_MAIN);
-        rtnl_route_set_dst(rt, rtnl_route_get_dst(from));
-        rtnl_route_set_protocol(rt, rtnl_route_get_protocol(from));
-        rtnl_route_set_scope(rt, rtnl_route_get_scope(from));
-        rtnl_route_set_priority(rt, rtnl_route_get_priority(from));
-        rtnl_route_set_type(rt, rtnl_route_get_type(from));
-        if (rtnl_route_get_pref_src(from))
-                rtnl_route_set_pref_src(rt, rtnl_route_get_pref_src(from));
-        rtnl_route_nh_set_ifindex(nh, ifindex);
-        if (rtnl_route_nh_get_gateway(old))
-                rtnl_route_nh_set_gateway(nh, rtnl_route_nh_get_gateway(old));
-        rtnl_route_add_nexthop(rt, nh);
-        return rt;
-}
-
-/* Put the collected addresses, then routes, on @ifindex (the link must be up for routes). */
-static int place(struct nl_sock *sk, const moved *m, int ifindex) {
-        _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
-        int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
-        if (r < 0)
-                return -nl_errno(r);
-        for (size_t i = 0; i < m->n_addrs; i++) {
-                _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = (struct rtnl_addr *) nl_object_clone(
-                        (struct nl_object *) m->addrs[i]);
-                if (!a)
-                        return -ENOMEM;
-                rtnl_addr_set_ifindex(a, ifindex);
-                if (rtnl_addr_get_family(a) == AF_INET) /* an IPv4 label must start with its link's name */
-                        rtnl_addr_set_label(a, rtnl_link_get_name(l));
-                int q = rtnl_addr_add(sk, a, NLM_F_REPLACE);
-                if (q < 0 && r == 0)
-                        r = -nl_errno(q);
-        }
-        for (size_t i = 0; i < m->n_routes; i++) {
-                _cleanup_(rtnl_route_putp) struct rtnl_route *rt = route_through(m->routes[i], ifindex);
-                if (!rt)
-                        return -ENOMEM;
-                int q = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
-                if (q < 0 && r == 0)
-                        r = -nl_errno(q);
-        }
-        return r;
-}
-
-/* IFF_UP on @ifindex, and MTU @mtu unless 0 (a bridge takes its first port's MTU when it enslaves it). */
-static int link_up(struct nl_sock *sk, int ifindex, uint32_t mtu) {
-        _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *change = rtnl_link_alloc();
-        if (!change)
-                return -ENOMEM;
-        int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
-        if (r < 0)
-                return -nl_errno(r);
-        rtnl_link_set_flags(change, IFF_UP);
-        if (mtu)
-                rtnl_link_set_mtu(change, mtu);
-        r = rtnl_link_change(sk, l, change, 0);
-        return r < 0 ? -nl_errno(r) : 0;
-}
-
-/*
- * In the bridge's netns: remove bridge @rec, then give what it took over
- * (addresses and routes, read from the bridge itself) back to the
- * interface they came from.  1 removed, 0 gone already, -errno.
- */
-int bridge_remove(const tap_record *rec, char *msg, size_t size) {
-        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
-        _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *from = NULL;
-        moved m = {};
-        int r = tap_nl_open(&sk);
-        if (r < 0)
-                return -nl_errno(r);
-        if (!tap_link_is(sk, rec->name, rec->ifindex))
-                return 0;
-        if (rec->addr_from > 0 && rtnl_link_get_kernel(sk, rec->addr_from, NULL, &from) == 0 &&
-            rtnl_link_get_master(from) == rec->ifindex)
-                r = collect(sk, rec->ifindex, &m);
-        if (r == 0 && rtnl_link_get_kernel(sk, rec->ifindex, NULL, &l) == 0) {
-                int q = rtnl_link_delete(sk, l); /* releases the enslaved interfaces */
-                if (q < 0 && q != -NLE_NODEV && q != -NLE_OBJ_NOTFOUND)
-                        r = -nl_errno(q);
-        }
-        if (r == 0 && from) {
-                link_up(sk, rec->addr_from, 0);
-                r = place(sk, &m, rec->addr_from);
-        }
-        if (r < 0 && msg)
-                snprintf(msg, size, "removing bridge '%s' and giving its addresses back: %s", rec->name,
-                         strerror(-r));
-        moved_done(&m);
-        return r < 0 ? r : 1;
-}
 
 /* The helper's step for bridge.create, in the peer's network namespace, as root. */
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
@@ -238,9 +55,9 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
                         return fail(o, ERR_EXISTS, EBUSY, "interface '%s' is already on a bridge", a->enslave[i]);
                 slaves[i] = rtnl_link_get_ifindex(l);
                 moved here = {};
-                r = collect(sk, slaves[i], &here);
+                r = bridge_collect(sk, slaves[i], &here);
                 size_t n = here.n_addrs;
-                moved_done(&here);
+                bridge_moved_done(&here);
                 if (r < 0)
                         return fail(o, ERR_SYSTEM, -r, "reading the addresses and routes of '%s': %s", a->enslave[i],
                                     strerror(-r));
@@ -284,7 +101,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 
         /* enslave; the addresses and routes of the one that has them move to the bridge */
         ssize_t ret = 0;
-        if (rec.addr_from && (r = collect(sk, rec.addr_from, &m)) < 0)
+        if (rec.addr_from && (r = bridge_collect(sk, rec.addr_from, &m)) < 0)
                 ret = fail(o, ERR_SYSTEM, -r, "reading addresses and routes: %s", strerror(-r));
         for (size_t i = 0; ret == 0 && i < a->n_enslave; i++) {
                 _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *change = rtnl_link_alloc();
@@ -305,9 +122,9 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
                 if ((r = rtnl_addr_delete(sk, m.addrs[i], 0)) < 0 && r != -NLE_NOADDR)
                         ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot remove an address from '%s': %s",
                                    a->enslave[0], nl_geterror(r));
-        if (ret == 0 && (r = link_up(sk, rec.ifindex, o->adopted ? 0 : a->mtu)) < 0)
+        if (ret == 0 && (r = bridge_link_up(sk, rec.ifindex, o->adopted ? 0 : a->mtu)) < 0)
                 ret = fail(o, ERR_SYSTEM, -r, "cannot set bridge '%s' up: %s", a->name, strerror(-r));
-        if (ret == 0 && (r = place(sk, &m, rec.ifindex)) < 0)
+        if (ret == 0 && (r = bridge_place(sk, &m, rec.ifindex)) < 0)
                 ret = fail(o, ERR_SYSTEM, -r, "cannot move the addresses and routes to bridge '%s': %s", a->name,
                            strerror(-r));
 
@@ -326,11 +143,11 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         }
         if (ret == 0 && rec.addr_from) {
                 moved on = {};
-                r = collect(sk, rec.ifindex, &on);
+                r = bridge_collect(sk, rec.ifindex, &on);
                 if (r < 0 || on.n_addrs != m.n_addrs)
                         ret = fail(o, ERR_SYSTEM, EIO, "bridge '%s' holds %zu of the %zu addresses moved to it",
                                    a->name, on.n_addrs, m.n_addrs);
-                moved_done(&on);
+                bridge_moved_done(&on);
         }
         if (ret == 0 && (fds[0] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
                 ret = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
@@ -340,14 +157,14 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
                         undo.addr_from = 0;
                         bridge_remove(&undo, NULL, 0);
                         if (rec.addr_from) {
-                                link_up(sk, rec.addr_from, 0);
-                                place(sk, &m, rec.addr_from);
+                                bridge_link_up(sk, rec.addr_from, 0);
+                                bridge_place(sk, &m, rec.addr_from);
                         }
                 }
-                moved_done(&m);
+                bridge_moved_done(&m);
                 return ret;
         }
-        moved_done(&m);
+        bridge_moved_done(&m);
         o->ifindex = rec.ifindex;
         o->mtu = rtnl_link_get_mtu(now);
         o->n_enslaved = rec.n_enslaved;

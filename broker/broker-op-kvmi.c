@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "broker-kvmi.h"
+#include "broker-kvmi-chan.h"
 #include "broker-op.h"
 
 static void kvmi_attach(request *req, void *args, const policy_decision *d) {

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include "broker-op-tap.h"
+#include "broker-tap.h"
 #include "broker-op.h"
 
 static size_t count(const client *c) {

@@ -35,7 +35,7 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
-#include "broker-op-tap.h"
+#include "broker-tap.h"
 #include "broker-op.h"
 
 #define TEMPLATE_MAX_INDEX 4096
@@ -49,49 +49,6 @@ ssize_t tap_fail(tap_out *o, err_code code, int err, const char *fmt, ...) {
         vsnprintf(o->error.message, sizeof(o->error.message), fmt, ap);
         va_end(ap);
         return sizeof(*o);
-}
-
-int tap_nl_errno(int nle) {
-        switch (nle < 0 ? -nle : nle) {
-        case NLE_NODEV:
-        case NLE_OBJ_NOTFOUND:
-                return ENODEV;
-        case NLE_EXIST:
-                return EEXIST;
-        case NLE_PERM:
-                return EPERM;
-        case NLE_INVAL:
-                return EINVAL;
-        case NLE_RANGE:
-                return ERANGE;
-        case NLE_BUSY:
-                return EBUSY;
-        case NLE_NOMEM:
-                return ENOMEM;
-        case NLE_NOACCESS:
-                return EACCES;
-        default:
-                return EIO;
-        }
-}
-
-int tap_nl_open(struct nl_sock **ret) {
-        struct nl_sock *sk = nl_socket_alloc();
-        if (!sk)
-                return -NLE_NOMEM;
-        int r = nl_connect(sk, NETLINK_ROUTE);
-        if (r < 0) {
-                nl_socket_free(sk);
-                return r;
-        }
-        *ret = sk;
-        return 0;
-}
-
-/* Is the device @name still the one with @ifindex in the current netns? */
-bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex) {
-        _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
-        return rtnl_link_get_kernel(sk, ifindex, NULL, &l) == 0 && streq_ptr(rtnl_link_get_name(l), name);
 }
 
 /*

@@ -1,42 +1,45 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* broker-op.c - the broker's operation registry (broker-ops-list.h). */
+/*
+ * broker-op.c - the broker's operation registry, as the layers below the
+ * operations see it: the tables are named only by broker-ops-table.c (at
+ * the top, beside main.c), which hands them over at start with
+ * broker_ops_set(); everything else walks them through the functions here,
+ * so that nothing an operation calls has to name the operations.
+ */
 #include "broker-op.h"
 
-#define BROKER_OP(id) &bop_##id,
-#define SESSION_PART(id)
-static const broker_op *const registry[] = {
-#include "broker-ops-list.h"
-};
-#undef BROKER_OP
-#undef SESSION_PART
+static const broker_op *const *registry;
+static size_t n_registry;
+static const session_part *const *parts;
+static size_t n_parts;
 
-#define BROKER_OP(id)
-#define SESSION_PART(id) &session_part_##id,
-static const session_part *const parts[] = {
-#include "broker-ops-list.h"
-};
-#undef BROKER_OP
-#undef SESSION_PART
+void broker_ops_set(const broker_op *const *ops, size_t n_ops, const session_part *const *session_parts,
+                    size_t n_session_parts) {
+        registry = ops;
+        n_registry = n_ops;
+        parts = session_parts;
+        n_parts = n_session_parts;
+}
 
 const broker_op *const *broker_op_registry(size_t *ret_n) {
-        *ret_n = ELEMENTSOF(registry);
+        *ret_n = n_registry;
         return registry;
 }
 
 const broker_op *broker_op_lookup(const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(registry); i++)
+        for (size_t i = 0; i < n_registry; i++)
                 if (streq(registry[i]->op->name, name))
                         return registry[i];
         return NULL;
 }
 
 const session_part *const *session_part_registry(size_t *ret_n) {
-        *ret_n = ELEMENTSOF(parts);
+        *ret_n = n_parts;
         return parts;
 }
 
 int session_parts_new(client *c) {
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+        for (size_t i = 0; i < n_parts; i++) {
                 const session_part *p = parts[i];
                 if (!(c->part[p->slot] = calloc(1, p->size)))
                         return -ENOMEM;
@@ -47,7 +50,7 @@ int session_parts_new(client *c) {
 }
 
 void session_parts_free(client *c) {
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+        for (size_t i = 0; i < n_parts; i++) {
                 const session_part *p = parts[i];
                 if (!c->part[p->slot])
                         continue;
@@ -60,13 +63,13 @@ void session_parts_free(client *c) {
 }
 
 void session_parts_end(client *c) {
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+        for (size_t i = 0; i < n_parts; i++)
                 if (parts[i]->end && c->part[parts[i]->slot])
                         parts[i]->end(c);
 }
 
 void session_parts_swap(client *to, client *from) {
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+        for (size_t i = 0; i < n_parts; i++) {
                 unsigned s = parts[i]->slot;
                 void *t = to->part[s];
                 to->part[s] = from->part[s];

@@ -4,7 +4,8 @@
  * (libdelegate/opdesc.h): how it acts, what it releases with a request,
  * its D-Bus method.  Each operation defines one `const broker_op` beside
  * its act (broker-op-*.c) and is listed once in broker-ops-list.h; the
- * dispatcher (broker-request.c) and the bus (broker-bus.c) find it there.
+ * dispatcher (broker-request.c) and the bus (broker-bus.c) find it through
+ * broker_op_lookup() and broker_op_registry() (broker-op.c).
  */
 #pragma once
 
@@ -64,15 +65,16 @@ struct session_part {
         unsigned slot; /* SESSION_PART_<id> */
         size_t size;
         void (*init)(void *state);
-        /* Its entries in state.get, GetSession, ListSessions counts and RevokeSession (broker-session.c). */
+        /* Its entries in state.get, GetSession, ListSessions counts and RevokeSession (broker-session.c,
+         * broker-client.c). */
         const session_hook *hooks;
         size_t n_hooks;
         /* The session ended for good (not kept for a resume or the next broker): undo what it created. */
         void (*end)(client *c);
         /* The client is freed, ended or kept: close and free what the state holds. */
         void (*release)(client *c);
-        /* The state file (broker-state.c): write its keys into the open map / read them back, checking
-         * every field into @ck.  NULL: not kept across a restart. */
+        /* The state file (broker-state-save.c, broker-state.c): write its keys into the open map / read
+         * them back, checking every field into @ck.  NULL: not kept across a restart. */
         void (*save)(const client *c, yajl_gen g);
         void (*restore)(client *c, const json_value *s, state_check *ck);
         /* A restored session: reopen what it needs, through @pid (its launcher) or, when 0, anything. */
@@ -116,6 +118,12 @@ uint64_t state_get_u64(state_check *ck, const json_value *o, const char *k, uint
 bool state_get_bool(state_check *ck, const json_value *o, const char *k);
 const json_value *state_get_array(state_check *ck, const json_value *o, const char *k, size_t max);
 
+/* The registry's tables (broker-ops-table.c, at the top), handed over once at start (main.c),
+ * before anything walks them. */
+void broker_ops_register(void);
+/* Take the tables (broker-op.c); called only by broker_ops_register(). */
+void broker_ops_set(const broker_op *const *ops, size_t n_ops, const session_part *const *session_parts,
+                    size_t n_session_parts);
 /* Every broker operation, in registry order. */
 const broker_op *const *broker_op_registry(size_t *ret_n);
 /* NULL: the broker does not carry out @name (unknown, or decided only: manage.*). */

@@ -4,7 +4,7 @@
  * `bop_<id>`, defined beside the operation's act (broker-op-*.c).
  * Then what sessions hold, once each: `session_part_<id>`, defined beside
  * the operations that fill it.  Included with BROKER_OP and SESSION_PART
- * defined (broker.h, broker-op.h, broker-op.c).
+ * defined (broker.h, broker-op.h, broker-ops-table.c).
  */
 BROKER_OP(ping)
 BROKER_OP(state_get)

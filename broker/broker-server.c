@@ -95,135 +95,6 @@ void broker_free(broker *b) {
         free(b);
 }
 
-static void outmsg_free(outmsg *m) {
-        if (!m)
-                return;
-        explicit_bzero(m->buf, m->len);
-        free(m->buf);
-        close_fds(m->fds, m->n_fds);
-        free(m);
-}
-
-/*
- * Free @c.  When its session ends for good (the client left, was revoked,
- * or a detached session timed out), what it created is undone and its state
- * file removed.  When the broker stops with the session saved, or a
- * detached session is resumed or left for the next broker, nothing is
- * undone: the VM keeps running and the state stays (broker-state.c).
- */
-void client_free(client *c) {
-        if (!c)
-                return;
-        broker *b = c->b;
-        bool was_session = c->welcomed && !c->dead && !c->detached;
-        bool keep = c->detached ? c->detached_keep
-                                : (b->exiting && was_session && b->state_fd >= 0 && state_save(c) >= 0);
-        request_detach_all(c);
-        if (!keep)
-                session_parts_end(c);
-        if (c->welcomed && !c->detached && !keep)
-                limits_session_end(c);
-        if (!c->detached) {
-                if (c->prev)
-                        c->prev->next = c->next;
-                else
-                        b->clients = c->next;
-                if (c->next)
-                        c->next->prev = c->prev;
-                b->n_clients--;
-                limits_client_end(c);
-        }
-        session_parts_free(c); /* after request_detach_all: failures (a KVMI channel's) reach nobody */
-        if (!keep)
-                state_drop(c);
-        else if (!c->detached)
-                log_msg(b, LOG_INFO, "session %llu kept for the next broker (vm '%s', pid %d)",
-                        (unsigned long long) c->session, c->vm ? c->vm : "", (int) c->cred.pid);
-        sd_event_source_disable_unref(c->resume_timer);
-        sd_event_source_disable_unref(c->io);
-        safe_close(c->fd);
-        safe_close(c->pidfd);
-        while (c->out_head) {
-                outmsg *m = c->out_head;
-                c->out_head = m->next;
-                outmsg_free(m);
-        }
-        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
-                erase_free(c->cache[i].buf);
-        c->dead = true; /* not counted by SessionCount any more */
-        if (was_session || (c->revoked && !c->detached))
-                audit_session_closed(c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
-        free(c->cgroup);
-        erase_free(c->name); /* from the client's hello */
-        erase_free(c->vm);
-        explicit_bzero(c, sizeof(*c));
-        free(c);
-}
-
-/* Read while we may; write while the queue has something. */
-void client_update_events(client *c) {
-        uint32_t ev = EPOLLRDHUP;
-        if (limits_may_read(c))
-                ev |= EPOLLIN;
-        if (c->out_head)
-                ev |= EPOLLOUT;
-        sd_event_source_set_io_events(c->io, ev);
-}
-
-/*
- * Send what is queued.  Never frees the client (callers still hold it):
- * when it must go, it is marked dead and the I/O callback, at the top of
- * the stack, frees it.
- */
-static void client_flush(client *c) {
-        while (c->out_head && !c->dead) {
-                outmsg *m = c->out_head;
-                int r = wire_send(c->fd, m->buf, m->len, m->fds, m->n_fds);
-                if (r == -EAGAIN)
-                        break;
-                if (r < 0) {
-                        log_msg(c->b, LOG_DEBUG, "session %llu: send failed (%s), dropping client",
-                                (unsigned long long) c->session, strerror(-r));
-                        c->dead = true;
-                        break;
-                }
-                c->out_head = m->next;
-                if (!c->out_head)
-                        c->out_tail = NULL;
-                c->n_out--;
-                c->out_bytes -= m->len;
-                outmsg_free(m);
-        }
-        if (!c->out_head && c->closing)
-                c->dead = true;
-        if (c->dead) {
-                /* wake the I/O callback so it frees the client */
-                sd_event_source_set_io_events(c->io, EPOLLOUT);
-                return;
-        }
-        client_update_events(c);
-}
-
-void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds) {
-        outmsg *m = c->dead ? NULL : calloc(1, sizeof(*m));
-        if (!m) {
-                erase_free(buf);
-                return;
-        }
-        m->buf = buf;
-        m->len = len;
-        for (size_t i = 0; i < n_fds && i < DELEGATE_MAX_FDS; i++)
-                m->fds[m->n_fds++] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-        if (c->out_tail)
-                c->out_tail->next = m;
-        else
-                c->out_head = m;
-        c->out_tail = m;
-        c->n_out++;
-        c->out_bytes += len;
-        client_flush(c);
-}
-
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         client *c = userdata;
 
@@ -294,6 +165,37 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+static int on_hello_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        client *c = userdata;
+        char msg[160];
+        size_t len;
+        c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
+        if (c->welcomed || c->closing || c->dead)
+                return 0;
+        snprintf(msg, sizeof(msg), "no hello within %llu s of connecting (--hello-timeout); closing",
+                 (unsigned long long) (c->b->limits.hello_timeout_usec / 1000000ULL));
+        log_burst_msg(c->b, &c->b->log_refused, LOG_NOTICE, "connection from pid %d uid %u: %s", (int) c->cred.pid,
+                      (unsigned) c->cred.uid, msg);
+        c->closing = true;
+        char *out = limits_refusal_json(ERR_BAD_REQUEST, ETIMEDOUT, msg, &len);
+        if (out)
+                client_send(c, out, len, NULL, 0); /* closes once sent */
+        else {
+                c->dead = true;
+                sd_event_source_set_io_events(c->io, EPOLLOUT); /* freed by its I/O callback */
+        }
+        return 0;
+}
+
+/* --hello-timeout: a connection that says nothing is refused (armed at accept, disarmed by the welcome). */
+static int hello_timer_start(client *c) {
+        broker *b = c->b;
+        if (!b->limits.hello_timeout_usec)
+                return 0;
+        return sd_event_add_time_relative(b->event, &c->hello_timer, CLOCK_MONOTONIC, b->limits.hello_timeout_usec, 0,
+                                          on_hello_timeout, c);
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         broker *b = userdata;
         /* a bounded number per wakeup: a connection flood cannot starve the clients */
@@ -336,7 +238,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         client_refuse(c, err.code, "%s", err.message);
                         continue;
                 }
-                r = limits_client_start(c);
+                r = hello_timer_start(c);
+                if (r >= 0)
+                        r = limits_client_start(c);
                 if (r < 0)
                         client_refuse(c, ERR_SYSTEM, "cannot set up the connection: %s", strerror(-r));
         }
@@ -444,14 +348,6 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         broker *b = userdata;
         log_msg(b, LOG_INFO, "signal %u: stopping", si->ssi_signo);
         return sd_event_exit(b->event, 0);
-}
-
-void broker_notify_ready(broker *b) {
-        if (b->ready_sent)
-                return;
-        b->ready_sent = true;
-        sd_notify(false, b->bus ? "READY=1\nSTATUS=serving the socket and org.delegate.Broker1"
-                                : "READY=1\nSTATUS=serving the socket");
 }
 
 int broker_run(broker *b) {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * broker-session.c - what a session holds, for every operation at once:
- * its counts (ListSessions), its state (state.get, GetSession) and how to
- * undo it (RevokeSession), walking the hooks of every session part
- * (broker-op.h); the parts themselves live with their operations.
+ * its counts (ListSessions) and its state (state.get, GetSession), walking
+ * the hooks of every session part (broker-op.h); the parts themselves live
+ * with their operations.  Undoing it (RevokeSession) frees the client:
+ * session_revoke() is in broker-client.c, above the operations, while
+ * state.get reads this file from below.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -56,23 +58,4 @@ size_t session_count(broker *b) {
         for (client *c = b->clients; c; c = c->next)
                 n += c->welcomed && !c->dead;
         return n;
-}
-
-void session_revoke(client *c, const char *by) {
-        broker *b = c->b;
-        log_msg(b, LOG_NOTICE, "session %llu (vm '%s', pid %d): revoked by %s", (unsigned long long) c->session,
-                c->vm ? c->vm : "", (int) c->cred.pid, by);
-        SESSION_HOOKS_FOREACH(h) {
-                if (!h->revoke)
-                        continue;
-                int r = h->revoke(c);
-                if (r < 0)
-                        log_msg(b, LOG_WARNING, "session %llu: undoing %s failed: %s", (unsigned long long) c->session,
-                                h->name, strerror(-r));
-                else
-                        log_msg(b, LOG_INFO, "session %llu: %s: %d undone", (unsigned long long) c->session, h->name,
-                                r);
-        }
-        c->revoked = true;
-        client_free(c);
 }

@@ -41,28 +41,9 @@
 #include "proc.h"
 
 _Static_assert(2 * STATE_TOKEN_BYTES == FRAME_TOKEN_HEX, "a resume token is the welcome's token");
-
-#define STATE_VERSION 1
 #define STATE_MAX_FILE (1024 * 1024)
 
-/* --- tokens --- */
-
-static void token_hash(const char *token, char out[2 * SHA256_DIGEST_SIZE + 1]) {
-        struct sha256_ctx ctx;
-        uint8_t d[SHA256_DIGEST_SIZE];
-        sha256_init(&ctx);
-        sha256_update(&ctx, strlen(token), (const uint8_t *) token);
-        sha256_digest(&ctx, sizeof(d), d);
-        hex_format(d, sizeof(d), out);
-        explicit_bzero(&ctx, sizeof(ctx));
-}
-
-int state_token_new(client *c) {
-        if (random_hex(STATE_TOKEN_BYTES, c->token) < 0)
-                return -EIO;
-        token_hash(c->token, c->token_hash);
-        return 0;
-}
+/* --- the resume token --- */
 
 /* Constant-time: the hash of a guess tells nothing about how close it was. */
 static bool hash_equal(const char *a, const char *b) {
@@ -70,137 +51,6 @@ static bool hash_equal(const char *a, const char *b) {
         for (size_t i = 0; i < 2 * SHA256_DIGEST_SIZE; i++)
                 d |= (unsigned char) (a[i] ^ b[i]);
         return d == 0;
-}
-
-/* --- identity of a peer across restarts --- */
-
-/*
- * The peer's start time and network namespace, for recognising it after a
- * restart.  Read when first needed (the first save, or a resume), not at
- * accept: most connections never need it, and while connected the peer is
- * pinned by its pidfd.
- */
-static int peer_identity(client *c) {
-        if (c->starttime)
-                return 0;
-        char path[64];
-        struct stat st;
-        int r = proc_starttime(c->cred.pid, &c->starttime);
-        if (r < 0)
-                return r;
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) c->cred.pid);
-        if (stat(path, &st) == 0) {
-                c->netns_dev = st.st_dev;
-                c->netns_ino = st.st_ino;
-        }
-        return 0;
-}
-
-/* --- writing --- */
-
-static int file_name(uint64_t session, char *buf, size_t size) {
-        return snprintf(buf, size, "session-%" PRIu64 ".json", session) < (int) size ? 0 : -ENAMETOOLONG;
-}
-
-void state_gen(const client *c, yajl_gen g) {
-        yajl_gen_map_open(g);
-        json_gen_kv_i64(g, "version", STATE_VERSION);
-        json_gen_kv_u64(g, "session", c->session);
-        json_gen_kv_str(g, "token_sha256", c->token_hash);
-        json_gen_kv_str(g, "client", c->name ? c->name : "");
-        json_gen_kv_str(g, "vm", c->vm ? c->vm : "");
-        json_gen_str(g, "peer");
-        yajl_gen_map_open(g);
-        json_gen_kv_i64(g, "pid", c->cred.pid);
-        json_gen_kv_u64(g, "starttime", c->starttime);
-        json_gen_kv_u64(g, "uid", c->cred.uid);
-        json_gen_kv_u64(g, "gid", c->cred.gid);
-        json_gen_kv_str(g, "cgroup", c->cgroup ? c->cgroup : "");
-        json_gen_kv_u64(g, "netns_dev", c->netns_dev);
-        json_gen_kv_u64(g, "netns_ino", c->netns_ino);
-        yajl_gen_map_close(g);
-        json_gen_kv_u64(g, "allowed", c->n_allowed);
-        json_gen_kv_u64(g, "denied", c->n_denied);
-        size_t n;
-        const session_part *const *parts = session_part_registry(&n);
-        for (size_t i = 0; i < n; i++)
-                if (parts[i]->save)
-                        parts[i]->save(c, g);
-        json_gen_str(g, "replies");
-        yajl_gen_array_open(g);
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
-                /* oldest first, so that restoring keeps the order */
-                const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
-                if (!r->buf || r->has_fds)
-                        continue; /* fds cannot be sent again: such requests are redone */
-                yajl_gen_map_open(g);
-                json_gen_kv_u64(g, "id", r->id);
-                json_gen_kv_str(g, "reply", r->buf);
-                yajl_gen_map_close(g);
-        }
-        yajl_gen_array_close(g);
-        yajl_gen_map_close(g);
-}
-
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                buf += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
-int state_save(client *c) {
-        broker *b = c->b;
-        char name[64], tmp[80];
-        if (b->state_fd < 0 || !c->welcomed)
-                return 0;
-        peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *text = NULL;
-        size_t len;
-        if (!g)
-                return -ENOMEM;
-        state_gen(c, g);
-        int r = json_gen_take(g, &text, &len);
-        if (r < 0)
-                return r;
-        file_name(c->session, name, sizeof(name));
-        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                r = negative_errno();
-        else if ((r = write_all(fd, text, len)) >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r >= 0 && renameat(b->state_fd, tmp, b->state_fd, name) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                unlinkat(b->state_fd, tmp, 0);
-                if (!c->state_error_logged)
-                        log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot save its state in '%s': %s; it will not "
-                                "survive a broker restart", c->session, b->state_dir, strerror(-r));
-                c->state_error_logged = true;
-                c->state_saved = false;
-                return r;
-        }
-        c->state_saved = true;
-        c->state_dirty = false;
-        return 0;
-}
-
-void state_drop(client *c) {
-        char name[64];
-        if (c->b->state_fd < 0 || !c->state_saved)
-                return;
-        file_name(c->session, name, sizeof(name));
-        if (unlinkat(c->b->state_fd, name, 0) < 0 && errno != ENOENT)
-                log_msg(c->b, LOG_WARNING, "session %" PRIu64 ": cannot remove its state file: %m", c->session);
-        c->state_saved = false;
 }
 
 /* --- reading --- */
@@ -587,9 +437,9 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
                          "or was never saved); connect without \"resume\" for a new session", id);
                 return -ENOENT;
         }
-        peer_identity(c);
+        state_peer_identity(c);
         char h[2 * SHA256_DIGEST_SIZE + 1];
-        token_hash(token, h);
+        state_token_hash(token, h);
         if (!hash_equal(h, z->token_hash)) {
                 *ret_code = ERR_DENIED;
                 snprintf(msg, size, "session %" PRIu64 " cannot be resumed: wrong token", id);

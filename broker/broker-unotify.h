@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "broker-op.h"
-#include "broker-op-tap.h"
+#include "broker-tap.h"
 
 #include <linux/if_tun.h>
 

@@ -2,6 +2,26 @@
 /*
  * broker.h - delegate-broker's shared types: the broker, its clients
  * (one session each), and requests in flight.
+ *
+ * The layers (lowest first; a file calls only into its own layer and the
+ * ones below; tests/layers/check-layers.py checks it, LAYERS):
+ *   base        broker-log (a leaf: sinks), broker-limits, broker-audit,
+ *               broker-caps, broker-seccomp, broker-helper, broker-peer,
+ *               broker-cgroup-open, broker-policy, broker-conn (a client's
+ *               outgoing queue), broker-reply (a request's life and its one
+ *               answer), broker-state-save and broker-state-read (the state
+ *               files), broker-session (what a session holds), broker-op
+ *               (the registry as walked: the tables are handed over at
+ *               start), broker-bus-args
+ *   operations  broker-op-*.c with their channels and netlink steps
+ *               (broker-kvmi*.c, broker-tap-net.c): they answer through
+ *               broker-reply.c and save through broker-state-save.c
+ *   sessions    broker-client (client_free, session_revoke), broker-state
+ *               (recovery, resume), broker-request (hello, dispatcher)
+ *   front       broker-server (the loop), broker-bus, broker-ops-table (the
+ *               only file that names every operation), main
+ * Nothing below calls up: what must run up there goes through a pointer
+ * (a descriptor's hooks, a request's origin, a log sink).
  */
 #pragma once
 
@@ -92,7 +112,7 @@ typedef struct reply_info {
 /*
  * Where a request came from, and how its answer goes back: the socket
  * (broker-request.c) or D-Bus (broker-bus.c).  The op layer only calls
- * request_reply_*(), which ends in @reply; @release drops what the origin
+ * request_reply_*() (broker-reply.c), which ends in @reply; @release drops what the origin
  * keeps in request->origin_data.  Either may be NULL.
  */
 typedef struct request_origin {
@@ -122,6 +142,7 @@ typedef struct cached_reply {
 } cached_reply;
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
+#define STATE_VERSION 1      /* of the state files (broker-state-save.c writes, broker-state.c reads) */
 
 /* A uid and pod cgroup whose sessions keep failing right after they start. */
 typedef struct crash_backoff {
@@ -287,11 +308,19 @@ int broker_new(broker **ret);
 void broker_free(broker *b);
 int broker_listen(broker *b, const char *path);
 int broker_run(broker *b);
-/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served. */
+/* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served (broker-bus.c). */
 void broker_notify_ready(broker *b);
+
+/* broker-conn.c: a client's outgoing queue */
+/* Queue @buf (owned, erased when sent) with dups of @fds, and send what the socket takes. */
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
-void client_free(client *c);
 void client_update_events(client *c);
+/* Send what is queued; never frees @c (marks it dead for the I/O callback). */
+void client_flush(client *c);
+void outmsg_free(outmsg *m);
+
+/* broker-client.c */
+void client_free(client *c);
 
 /* broker-limits.c */
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
@@ -306,8 +335,10 @@ void limits_fd_budget(broker *b);
 int limits_admit(broker *b, int cfd);
 /* accept4() failed with @error: out of fds pauses accepting a little. */
 void limits_accept_failed(broker *b, int error);
+/* {"type":"error",...}: a refusal before any hello (malloc'd, erase it); NULL: out of memory. */
+char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len);
 void limits_free(broker *b);
-/* A new client: hello timer and token bucket.  Undone by limits_client_end(). */
+/* A new client's token bucket (its hello timer: broker-server.c).  Undone by limits_client_end(). */
 int limits_client_start(client *c);
 void limits_client_welcomed(client *c);
 /* Crash-loop back-off: 0, or the ms a new session of @c's uid and pod cgroup must still wait
@@ -390,7 +421,7 @@ void peer_threads_done(peer_thread *t, size_t n);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
- * or, where openat2() answers ENOSYS, an equally strict walk (broker-op-cgroup.c); an O_PATH fd or -errno */
+ * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
 int request_cgroup_open(request *req, op_error *err);
 
@@ -402,6 +433,8 @@ void client_refuse(client *c, err_code code, const char *fmt, ...) _printf_(3, 4
 void client_refuse_retry(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *fmt, ...)
         _printf_(5, 6);
 void client_reply_error_noid(client *c, err_code code, int errno_value, const char *fmt, ...) _printf_(4, 5);
+
+/* broker-reply.c: a request's life, below the operations */
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
         _printf_(5, 6);
@@ -417,6 +450,8 @@ request *request_new(broker *b, const request_origin *origin);
 int caller_from_client(caller *who, const client *c);
 void caller_clear(caller *who);
 policy_subject caller_subject(const caller *who);
+
+/* broker-request.c, again */
 /*
  * Decide and carry out @req (op, args, who and peer set): policy, audit,
  * counting on req->c, then the operation.  Always ends in exactly one
@@ -445,18 +480,24 @@ void session_state_gen(const client *c, yajl_gen g);
 /* A welcomed session by its decimal id, or NULL. */
 client *session_find(broker *b, const char *id);
 size_t session_count(broker *b);
-/* Undo what the hooks can undo, then close the session (frees @c). */
+/* Undo what the hooks can undo, then close the session (frees @c; broker-client.c). */
 void session_revoke(client *c, const char *by);
 
 /* broker-state.c: sessions that survive a broker restart */
 /* Open (creating) @dir ("none": no persistence) and recover the sessions saved there. */
 int state_setup(broker *b, const char *dir);
+/* broker-state-save.c: writing them */
 /* A new resume token for @c (c->token, c->token_hash). */
 int state_token_new(client *c);
+/* SHA-256 of @token, hex: what a state file keeps of it. */
+void state_token_hash(const char *token, char out[65]);
+/* Read @c's start time and network namespace once (for recognising it after a restart). */
+int state_peer_identity(client *c);
 /* Write @c's state file atomically; 0 or -errno (logged once). */
 int state_save(client *c);
 /* Remove @c's state file (its session ended for good). */
 void state_drop(client *c);
+/* broker-state.c, again: recovery and resume */
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);
 void state_free_detached(broker *b);

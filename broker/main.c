@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "config.h"
 #include "proc.h"
@@ -296,6 +297,7 @@ static int run(void) {
 }
 
 int main(int argc, char **argv) {
+        broker_ops_register();
         int r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;

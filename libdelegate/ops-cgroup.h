@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "opdesc.h"
+#include "policy-cgroup.h"
 
 #define CGROUP_MOVE_MAX_TIDS 1024
 
@@ -23,6 +24,3 @@ typedef struct cgroup_move_args {
 /* Parse cgroup.move args; -EINVAL with @msg.  Free with cgroup_move_args_done(). */
 int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *msg, size_t size);
 void cgroup_move_args_done(cgroup_move_args *a);
-
-/* The rule's "cgroup" section. */
-extern const policy_section policy_section_cgroup;

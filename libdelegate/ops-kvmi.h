@@ -4,6 +4,7 @@
 
 #include "kvmi-proto.h"
 #include "opdesc.h"
+#include "policy-kvmi.h"
 
 /*
  * kvmi.attach: {"keyed": true|false (default true), "secret": 64 hex chars
@@ -44,6 +45,3 @@ int kvmi_spa_args_parse(const json_value *args, kvmi_spa_args *ret, char *msg, s
  * allowed access.  Fills @d (denied names the first failing index).
  */
 void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e, size_t n, policy_decision *d);
-
-/* The rule's "kvmi" section (policy-kvmi.c). */
-extern const policy_section policy_section_kvmi;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "opdesc.h"
+#include "policy-memlock.h"
 
 typedef struct memlock_args {
         pid_t pid;     /* as the client names it (its own pid namespace) */
@@ -17,6 +18,3 @@ int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, siz
 
 /* A rule with "unlimited": "max": an unlimited soft or hard limit in @a becomes the rule's max. */
 void memlock_args_clamp(const policy_rule *rule, memlock_args *a);
-
-/* The rule's "memlock" section. */
-extern const policy_section policy_section_memlock;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "opdesc.h"
+#include "policy-sched.h"
 
 /* struct sched_attr of sched_setattr(2), SCHED_ATTR_SIZE_VER0: the broker's sched.set and the
  * sched_setattr() calls it intercepts (broker-unotify.c) */
@@ -29,6 +30,3 @@ typedef struct sched_args {
 } sched_args;
 
 int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size);
-
-/* The rule's "sched" section. */
-extern const policy_section policy_section_sched;

@@ -3,7 +3,7 @@
  * policy-cgroup.c - the "cgroup" section of a policy rule (delegate-policy(5)):
  * { "targets": GLOBS, "create": BOOL, "cpus": CPULIST }.
  */
-#include "ops-cgroup.h"
+#include "policy-cgroup.h"
 
 static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg, size_t size) {
         policy_where w = { line, column, msg, size };

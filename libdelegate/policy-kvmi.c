@@ -9,7 +9,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ops-kvmi.h"
+#include "kvmi-proto.h"
+#include "policy-kvmi.h"
 
 static int at(const json_value *v, unsigned *line, unsigned *column, char *msg, size_t size, const char *fmt, ...)
         _printf_(6, 7);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* policy-memlock.c - the "memlock" section of a policy rule (delegate-policy(5)):
  * { "max": SIZE, "unlimited": "deny"|"max" }. */
-#include "ops-memlock.h"
+#include "policy-memlock.h"
 #include "size.h"
 
 static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg, size_t size) {

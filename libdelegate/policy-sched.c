@@ -6,7 +6,7 @@
 #include <inttypes.h>
 #include <sched.h>
 
-#include "ops-sched.h"
+#include "policy-sched.h"
 
 static int parse_burst(policy_where *c, const json_value *v, policy_rule *r) {
         if (v->type != JSON_STRING)

@@ -8,7 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ops-tap.h"
+#include "policy-tap.h"
+#include "tap-names.h"
 
 typedef struct tap_ctx {
         const char *section; /* "tap" or "bridge", for messages */

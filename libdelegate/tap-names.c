@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * tap-names.c - interface names, templates and MAC addresses, as requests
- * and the "tap" and "bridge" policy sections write them (ops-tap.h).  A
+ * and the "tap" and "bridge" policy sections write them (tap-names.h).  A
  * leaf: the operations and the sections both use it.
  */
 #include <stdio.h>
 
-#include "ops-tap.h"
+#include "tap-names.h"
+#include "util.h"
 
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 

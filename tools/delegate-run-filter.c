@@ -22,7 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include "delegate-run.h"
+#include "delegate-run-filter.h"
 
 #ifndef SCHED_RESET_ON_FORK
 #define SCHED_RESET_ON_FORK 0x40000000

@@ -31,7 +31,7 @@
 #include <delegate/delegate-internal.h>
 
 #include "config.h"
-#include "delegate-run.h"
+#include "delegate-run-filter.h"
 #include "util.h"
 
 /* exit codes of delegate-run itself, as env(1) and timeout(1) have them */

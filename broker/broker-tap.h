@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-op-tap.h - what tap.create, tap.destroy, bridge.create and
+ * broker-tap.h - what tap.create, tap.destroy, bridge.create and
  * bridge.destroy share in the broker: the devices a session holds
- * (session_part_tap, broker-op-tap-session.c).
+ * (session_part_tap, broker-op-tap-session.c) and the netlink steps
+ * (broker-tap-net.c).  Types and prototypes only, no module of its own:
+ * broker-tap-net.c is below broker-op-tap.c, which is below
+ * broker-op-bridge.c and broker-op-tap-session.c.
  */
 #pragma once
 
 #include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/route.h>
 
 #include "broker.h"
 
@@ -43,7 +48,7 @@ static inline tap_session *TS(const client *c) {
  * detached process, and forget them (broker-op-tap.c). */
 void tap_session_end(client *c);
 
-/* --- shared by broker-op-tap.c and broker-op-bridge.c --- */
+/* --- shared by broker-op-tap.c and broker-op-bridge.c (the netlink steps: broker-tap-net.c) --- */
 
 /* A creation's scratch (tap.create, bridge.create): req->scratch */
 typedef struct device_create {
@@ -107,6 +112,34 @@ void tap_device_start(request *req, const policy_decision *d, uint32_t max_devic
                       void (*done)(request *req, int status, const void *out, size_t len));
 /* In a detached child: remove @recs (not adopted) where they still exist. */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
-/* Remove the bridge of @rec, giving back what it took over (broker-op-bridge.c); 1 removed, 0 gone, -errno
+static inline void nl_cache_freep(struct nl_cache **p) {
+        if (*p)
+                nl_cache_free(*p);
+}
+#define _cleanup_nl_cache_ _cleanup_(nl_cache_freep)
+static inline void rtnl_addr_putp(struct rtnl_addr **p) {
+        if (*p)
+                rtnl_addr_put(*p);
+}
+static inline void rtnl_route_putp(struct rtnl_route **p) {
+        if (*p)
+                rtnl_route_put(*p);
+}
+
+/* What a bridge binding moves from an interface to the bridge, and back (broker-tap-net.c). */
+typedef struct moved {
+        struct rtnl_addr *addrs[16];
+        size_t n_addrs;
+        struct rtnl_route *routes[32];
+        size_t n_routes;
+} moved;
+
+void bridge_moved_done(moved *m);
+/* What @ifindex holds that a bridge binding moves, as clones. */
+int bridge_collect(struct nl_sock *sk, int ifindex, moved *m);
+/* Put the collected addresses, then routes, on @ifindex (the link must be up for routes). */
+int bridge_place(struct nl_sock *sk, const moved *m, int ifindex);
+int bridge_link_up(struct nl_sock *sk, int ifindex, uint32_t mtu);
+/* Remove the bridge of @rec, giving back what it took over (broker-tap-net.c); 1 removed, 0 gone, -errno
  * with @msg. */
 int bridge_remove(const tap_record *rec, char *msg, size_t size);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * delegate-run.h - the seccomp filter of delegate-run(1).
+ * delegate-run-filter.h - the seccomp filter of delegate-run(1).
  */
 #pragma once
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-kvmi.h - inside a session's KVMI channel, shared by broker-kvmi.c
- * (the channel, its I/O, timers and page-access batches) and
- * broker-kvmi-setup.c (each connection's hello, setup and re-application
- * of the shadow), and the session's KVMI state (broker-op-kvmi.c).  Not
+ * broker-kvmi-chan.h - inside a session's KVMI channel, shared by
+ * broker-kvmi-chan.c (the connection: output queue, failing it, its timer),
+ * broker-kvmi.c (the reader, page-access batches, the session's interface)
+ * and broker-kvmi-setup.c (each connection's hello, setup and
+ * re-application of the shadow), and the session's KVMI state
+ * (broker-op-kvmi.c).  Layers: chan, then setup, then broker-kvmi.c.  Not
  * for other files: they use broker.h's kvmi_*().
  */
 #pragma once
@@ -110,7 +112,14 @@ static inline uint64_t kvmi_now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* broker-kvmi.c */
+/* broker-kvmi-chan.c */
+void batch_free(kbatch *b);
+/* Fail @b's request (if any) with @why, and free @b. */
+void batch_fail(kbatch *b, err_code code, int errno_value, const char *why);
+/* Queue a command whose message is already in @msg (@len bytes), of batch @b (NULL: none). */
+int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_t first, size_t n, bool probe);
+/* Wait for output only while some is queued. */
+void ch_update_io(kvmi_channel *ch);
 /* Close the connection and fail everything pending with @why (errno @e); the channel stays. */
 void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
 /* Queue a command of @len bytes of payload at @payload (no batch) with a fresh seq. */

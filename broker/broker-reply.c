@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-reply.c - a request's life below the operations: made, answered
+ * exactly once through its origin (the socket's, in broker-request.c, or
+ * D-Bus's), audited with its outcome, freed.  The operations end in
+ * request_reply_result(), request_reply_error() or request_fail() here; it
+ * calls nothing that dispatches (broker-request.c is above it).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "broker-op.h"
+#include "broker.h"
+
+request *request_new(broker *b, const request_origin *origin) {
+        request *req = calloc(1, sizeof(*req));
+        if (!req)
+                return NULL;
+        req->b = b;
+        req->all_next = b->requests;
+        if (b->requests)
+                b->requests->all_prev = req;
+        b->requests = req;
+        req->origin = origin;
+        req->helper_fd = -EBADF;
+        req->own_pidfd = -EBADF;
+        return req;
+}
+
+int caller_from_client(caller *who, const client *c) {
+        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session };
+        if (!(who->cgroup = strdup(c->cgroup ? c->cgroup : "")) || (c->vm && !(who->vm = strdup(c->vm))) ||
+            (c->name && !(who->name = strdup(c->name)))) {
+                caller_clear(who);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The names came from a request (hello, bus caller): erased like it. */
+void caller_clear(caller *who) {
+        erase_free(who->cgroup);
+        erase_free(who->vm);
+        erase_free(who->name);
+        *who = (caller) {};
+}
+
+policy_subject caller_subject(const caller *who) {
+        return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
+                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
+}
+
+/*
+ * The audit line of a decided request, once, when its outcome is known: the
+ * policy's decision, unless acting found the target refused (a denial, said
+ * by @e with ERR_DENIED), or @e is NULL and the request ended unanswered.
+ * Counted in the session (delegations only) at the same time.
+ */
+static void audit_outcome(request *req, const op_error *e) {
+        policy_rule r = { .name = req->rule };
+        policy_decision d = { .allowed = req->allowed, .rule = req->rule[0] ? &r : NULL };
+        if (!req->decided || req->audited)
+                return;
+        req->audited = true;
+        if (req->allowed && e && e->code == ERR_DENIED) {
+                d.allowed = false;
+                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
+        } else
+                snprintf(d.reason, sizeof(d.reason), "%s", req->reason);
+        audit_decision(req->b, &req->who, req->op, req->args, &d);
+        if (req->c && req->counted) {
+                req->c->n_allowed += d.allowed;
+                req->c->n_denied += !d.allowed;
+        }
+}
+
+static void request_reply(request *req, const reply_info *r) {
+        /* for the crash-loop back-off; a program's refused syscall is not its launcher failing */
+        if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED && !req->who.via_seccomp)
+                req->c->failed = true;
+        audit_outcome(req, r->ok ? NULL : r->error);
+        if (req->origin && req->origin->reply)
+                req->origin->reply(req, r);
+        request_free(req);
+}
+
+void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
+        reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
+        if (req->who.via_bus && req->c && req->counted && req->c->state_dirty)
+                state_save(req->c); /* a D-Bus caller acted for the session */
+        request_reply(req, &r);
+}
+
+void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
+        op_error e = { .code = code, .errno_value = errno_value };
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e.message, sizeof(e.message), fmt, ap);
+        va_end(ap);
+        snprintf(e.rule, sizeof(e.rule), "%s", rule ? rule : "");
+        request_fail(req, &e);
+}
+
+void request_fail(request *req, const op_error *e) {
+        reply_info r = { .error = e };
+        request_reply(req, &r);
+}
+
+static bool unlink_from(request **list, request *req) {
+        for (request **p = list; *p; p = &(*p)->next)
+                if (*p == req) {
+                        *p = req->next;
+                        return true;
+                }
+        return false;
+}
+
+void request_free(request *req) {
+        if (!req)
+                return;
+        helper_cancel(req);
+        if (req->all_prev)
+                req->all_prev->all_next = req->all_next;
+        else if (req->b->requests == req)
+                req->b->requests = req->all_next;
+        if (req->all_next)
+                req->all_next->all_prev = req->all_prev;
+        client *c = req->c;
+        if (c) {
+                if (unlink_from(&c->pending, req)) {
+                        c->n_pending--;
+                        if (!c->dead)
+                                client_update_events(c); /* room again: resume reading */
+                } else
+                        unlink_from(&c->acting, req);
+        }
+        if (req->origin && req->origin->release)
+                req->origin->release(req);
+        audit_outcome(req, NULL); /* unanswered (the broker stops): it was allowed and under way */
+        if (req->bop && req->bop->request_free && (req->scratch || !req->bop->scratch_size))
+                req->bop->request_free(req);
+        if (req->bop && req->scratch) {
+                explicit_bzero(req->scratch, req->bop->scratch_size);
+                free(req->scratch);
+        }
+        if (req->bop)
+                op_args_free(req->bop->op, req->op_args);
+        close_fds(req->fds, req->n_fds);
+        safe_close(req->own_pidfd);
+        free(req->own_cgroup);
+        caller_clear(&req->who);
+        erase_free(req->op);
+        json_free(req->args);
+        explicit_bzero(req, sizeof(*req));
+        free(req);
+}
+
+void request_detach_all(client *c) {
+        /* requests that borrowed the client's peer lose it with the client */
+        for (request *r = c->pending; r; r = r->next) {
+                r->c = NULL;
+                r->has_peer = false;
+        }
+        for (request *r = c->acting; r; r = r->next) {
+                r->c = NULL;
+                if (r->own_pidfd < 0)
+                        r->has_peer = false;
+        }
+        c->pending = c->acting = NULL;
+        c->n_pending = 0;
+}
+
+void request_free_all(broker *b) {
+        while (b->requests)
+                request_free(b->requests);
+}
