@@ -47,7 +47,9 @@ void caller_clear(caller *who) {
 
 policy_subject caller_subject(const caller *who) {
         return (policy_subject) { .uid = who->uid, .gid = who->gid, .cgroup = who->cgroup, .vm = who->vm,
-                                  .via = who->via_bus ? POLICY_VIA_DBUS : POLICY_VIA_SOCKET };
+                                  .via = who->via_bus       ? POLICY_VIA_DBUS
+                                         : who->via_seccomp ? POLICY_VIA_SECCOMP
+                                                            : POLICY_VIA_SOCKET };
 }
 
 /*

@@ -244,6 +244,7 @@ static void op_method(const broker_op *o, reader *rd) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size > DELEGATE_MAX_MESSAGE + 64)
                 return 0;
+        broker_ops_register(); /* the registry, as the broker's main() hands it over */
         reader rd = { data, size };
         _cleanup_free_ char *member = next_string(&rd);
         if (streq(member, "Evaluate"))

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "fuzz.h"
 
@@ -42,6 +43,7 @@ static char *gen(const client *c, size_t *ret_len) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size > STATE_FILE_MAX)
                 return 0;
+        broker_ops_register(); /* the registry, as the broker's main() hands it over */
         /* recover_one() reads the file into a buffer one byte larger, NUL-terminated */
         char *text = malloc(size + 1);
         FUZZ_ASSERT(text);

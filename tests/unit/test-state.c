@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 
+#include "broker-op.h"
 #include "broker.h"
 #include "tap.h"
 #include "unit-util.h"
@@ -205,6 +206,7 @@ int main(int argc, char **argv) {
         if (argc < 2)
                 unit_bail("usage: %s CORPUS-DIR", argv[0]);
         snprintf(corpus, sizeof(corpus), "%s", argv[1]);
+        broker_ops_register(); /* the session parts the state files name, as main() hands them over */
         test_real_file();
         test_older_file();
         return tap_done();
