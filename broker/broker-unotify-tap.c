@@ -99,6 +99,19 @@ static tap_record *session_device(client *c, const char *name) {
         return NULL;
 }
 
+/* In the helper: enter the network namespace of nsfs fd @ns (kept in @fds for the loop); 0, or the size of
+ * @o with the error. */
+static ssize_t enter_netns(int ns, tun_out *o, int *fds, size_t *n_fds) {
+        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+                o->err = errno;
+                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
+                safe_close(ns);
+                return sizeof(*o);
+        }
+        fds[(*n_fds)++] = ns;
+        return 0;
+}
+
 /*
  * In the helper: another queue of the recorded device, joined as the session's uid and gid.  Without
  * CAP_NET_ADMIN the kernel creates no device (the recorded one vanished meanwhile: EPERM) and attaches
@@ -107,14 +120,9 @@ static tap_record *session_device(client *c, const char *name) {
 static ssize_t attach_step(const unotify_call *call, tun_out *o, int *fds, size_t *n_fds) {
         struct ifreq ifr = {}, got = {};
         /* names resolve where the caller opened /dev/net/tun: the record's netns (checked by the loop) */
-        int ns = ioctl(call->tun_fd, SIOCGSKNS);
-        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
-                safe_close(ns);
-                return sizeof(*o);
-        }
-        fds[(*n_fds)++] = ns;
+        ssize_t r = enter_netns(ioctl(call->tun_fd, SIOCGSKNS), o, fds, n_fds);
+        if (r != 0)
+                return r;
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || setgroups(0, NULL) < 0 ||
             setresgid(call->group, call->group, call->group) < 0 ||
             setresuid(call->owner, call->owner, call->owner) < 0) {
@@ -178,15 +186,10 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
                 return sizeof(*o);
         }
         /* where the device is: the netns the caller opened /dev/net/tun in */
-        int ns = ioctl(call->tun_fd, TUNGETDEVNETNS);
-        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
-                safe_close(ns);
-                return sizeof(*o);
-        }
+        ssize_t r = enter_netns(ioctl(call->tun_fd, TUNGETDEVNETNS), o, fds, n_fds);
+        if (r != 0)
+                return r;
         o->ifindex = (int) if_nametoindex(o->name);
-        fds[(*n_fds)++] = ns;
         return sizeof(*o);
 }
 
