@@ -32,13 +32,13 @@
  * other device the kernel judges them (EPERM without CAP_NET_ADMIN).
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
-#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -163,13 +163,11 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         memset(o, 0, sizeof(*o));
         if (call->tap_attach)
                 return attach_step(call, o, fds, n_fds);
-        {
-                /* devices whose last fd was closed are gone: they free the quota */
-                unsigned live = tap_prune(call->sess, &o->gone, false);
-                if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
-                        o->full = true;
-                        return sizeof(*o);
-                }
+        /* devices whose last fd was closed are gone: they free the quota */
+        unsigned live = tap_prune(call->sess, &o->gone, false);
+        if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
+                o->full = true;
+                return sizeof(*o);
         }
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
         ifr.ifr_flags = (short) (call->ifr.ifr_flags | IFF_TUN_EXCL);
@@ -307,9 +305,9 @@ static void probe_done(request *req, int status, const void *out, size_t len) {
         unotify_call *call = TAKE_PTR(req->origin_data);
         client *c = req->c;
         probe_out o = {};
-        if (status >= 0 && len >= sizeof(o))
-                memcpy(&o, out, sizeof(o));
         bool ok = status >= 0 && len >= sizeof(o);
+        if (ok)
+                memcpy(&o, out, sizeof(o));
         request_free(req);
         if (!c) /* the session ended meanwhile */
                 return unotify_answer(call, 0, ECONNRESET), unotify_call_free(call);
@@ -371,8 +369,9 @@ static void tun_decide(unotify_call *call, client *c) {
         }
         snprintf(args, sizeof(args), "{\"name\":\"%s\",\"queues\":%u,\"vnet_hdr\":%s}", call->devname, queues,
                  flags & IFF_VNET_HDR ? "true" : "false");
-        if (unotify_dispatch(call, "tap.create", args, tun_run) < 0)
-                return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
+        int r = unotify_dispatch(call, "tap.create", args, tun_run);
+        if (r < 0) /* ECONNRESET: the session's listener went while the probe ran */
+                return unotify_answer(call, 0, -r), unotify_call_free(call);
 }
 
 void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
