@@ -10,6 +10,10 @@
  * notification, a tid outside the pod, TUNSETIFF on an existing device, a
  * flood of notifications while another client's ping round trip is
  * measured; and the listener handed over again after a broker restart.
+ * A TAP made again under the same session after its first incarnation
+ * vanished (libvirt's domain destroyed and started again) is a new device,
+ * owned and counted, and one root made with that name meanwhile is never
+ * attached to on the caller's behalf.
  */
 #include <errno.h>
 #include <inttypes.h>
