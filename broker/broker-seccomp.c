@@ -137,8 +137,8 @@ static const allowed allow[] = {
         { "getgid", "memlock: same ids as the target?" },
         { "geteuid", "C library, libsystemd" },
         { "getegid", "C library, libsystemd" },
-        { "setresuid", "memlock helper: the target's uid" },
-        { "setresgid", "memlock helper: the target's gid" },
+        { "setresuid", "memlock helper: the target's uid; unotify: another TAP queue joined as the session's uid" },
+        { "setresgid", "memlock helper: the target's gid; unotify: ... and gid" },
         { "pidfd_open", "pinning peers and targets" },
         { "pidfd_getfd", "unotify: a copy of the caller's /dev/net/tun fd (TUNSETIFF) or socket (SIOCSIF*)" },
         { "process_vm_readv", "unotify: the arguments of an intercepted syscall, read once from the caller" },
@@ -205,6 +205,8 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
                  * intercepted TUNSETIFF or SIOCSIF* request, carried out on copies of the caller's fds */
                 SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_IOCTL_NOTIF_ID_VALID, TUNGETIFF,
                 TUNGETDEVNETNS, SIOCGSKNS, SIOCGIFINDEX, SIOCSIFHWADDR, SIOCSIFFLAGS, SIOCSIFMTU,
+                /* unotify: a queue that joined another device than the recorded one is detached */
+                TUNSETQUEUE,
                 /* unotify: a caller's pid namespace and those above it, to read the ids it names */
                 NS_GET_PARENT };
         /* no new namespace of any kind, so no user namespace */
@@ -243,7 +245,7 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         /* malloc, the KVMI memfd mapping: never executable */
         r = r ?: ALLOW_IF(b, ctx, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
         r = r ?: ALLOW_IF(b, ctx, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-        /* memlock helper: setgroups(0, NULL) */
+        /* memlock helper, unotify TAP queue helper: setgroups(0, NULL) */
         r = r ?: ALLOW_IF(b, ctx, "setgroups", SCMP_A0(SCMP_CMP_EQ, 0));
         /* pidfd_alive(): signal 0 */
         r = r ?: ALLOW_IF(b, ctx, "pidfd_send_signal", SCMP_A1(SCMP_CMP_EQ, 0));

@@ -15,12 +15,24 @@
  * max_queues.  The device is owned by the session's uid and recorded in
  * the session like tap.create's: removed when the session ends.
  *
+ * A record can outlive its device: a transient device goes with its last
+ * queue (QEMU exits, libvirt starts the domain again under the same
+ * session).  So before a TUNSETIFF naming a recorded device is decided, a
+ * helper in that network namespace looks whether the device with that name
+ * AND ifindex is still there; if not, the record is forgotten and the call
+ * is a new creation (exclusive, owned, counted; a device that took the
+ * name meanwhile is the kernel's to judge).  Another queue is attached with
+ * the session's uid and gid, not as root: the kernel creates nothing then
+ * and attaches only to a device they may use; the queue is kept only if
+ * it joined the device with the recorded ifindex.
+ *
  * The SIOCSIF* requests are carried out only on a device this session
  * created, by name and ifindex in the network namespace of the caller's
  * socket, decided as tap.create {name, mtu} / {name, mac} / {name}; on any
  * other device the kernel judges them (EPERM without CAP_NET_ADMIN).
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
@@ -29,6 +41,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <syslog.h>
@@ -86,6 +99,60 @@ static tap_record *session_device(client *c, const char *name) {
         return NULL;
 }
 
+/* In the helper: enter the network namespace of nsfs fd @ns (kept in @fds for the loop); 0, or the size of
+ * @o with the error. */
+static ssize_t enter_netns(int ns, tun_out *o, int *fds, size_t *n_fds) {
+        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+                o->err = errno;
+                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
+                safe_close(ns);
+                return sizeof(*o);
+        }
+        fds[(*n_fds)++] = ns;
+        return 0;
+}
+
+/*
+ * In the helper: another queue of the recorded device, joined as the session's uid and gid.  Without
+ * CAP_NET_ADMIN the kernel creates no device (the recorded one vanished meanwhile: EPERM) and attaches
+ * only to one they may use; the queue stays only if it joined the device with the recorded ifindex.
+ */
+static ssize_t attach_step(const unotify_call *call, tun_out *o, int *fds, size_t *n_fds) {
+        struct ifreq ifr = {}, got = {};
+        /* names resolve where the caller opened /dev/net/tun: the record's netns (checked by the loop) */
+        ssize_t r = enter_netns(ioctl(call->tun_fd, SIOCGSKNS), o, fds, n_fds);
+        if (r != 0)
+                return r;
+        if (prctl(PR_SET_DUMPABLE, 0) < 0 || setgroups(0, NULL) < 0 ||
+            setresgid(call->group, call->group, call->group) < 0 ||
+            setresuid(call->owner, call->owner, call->owner) < 0) {
+                o->err = errno;
+                snprintf(o->msg, sizeof(o->msg), "cannot become uid %u: %s", (unsigned) call->owner, strerror(errno));
+                return sizeof(*o);
+        }
+        memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
+        ifr.ifr_flags = (short) (call->ifr.ifr_flags & ~IFF_TUN_EXCL);
+        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
+                o->err = errno;
+                snprintf(o->msg, sizeof(o->msg), "TUNSETIFF '%s' as uid %u: %s (the device of ifindex %d is gone?)",
+                         call->devname, (unsigned) call->owner, strerror(errno), call->tap_ifindex);
+                return sizeof(*o);
+        }
+        /* the queue pins the device it joined: its name gives its ifindex */
+        if (ioctl(call->tun_fd, TUNGETIFF, &got) < 0 || (int) if_nametoindex(got.ifr_name) != call->tap_ifindex) {
+                struct ifreq off = { .ifr_flags = IFF_DETACH_QUEUE };
+                ioctl(call->tun_fd, TUNSETQUEUE, &off);
+                o->err = EBUSY;
+                snprintf(o->msg, sizeof(o->msg), "'%s' is no longer the device of ifindex %d: its queue was detached",
+                         call->devname, call->tap_ifindex);
+                return sizeof(*o);
+        }
+        memcpy(o->name, got.ifr_name, IFNAMSIZ);
+        o->name[IFNAMSIZ - 1] = 0;
+        o->ifindex = call->tap_ifindex;
+        return sizeof(*o);
+}
+
 /* In the helper, root in the caller's network namespace: TUNSETIFF on the copy. */
 static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         unotify_call *call = arg;
@@ -94,38 +161,33 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        if (!call->tap_attach) {
-                /* devices whose last fd was closed are gone: they free the quota */
-                unsigned live = tap_prune(call->sess, &o->gone, false);
-                if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
-                        o->full = true;
-                        return sizeof(*o);
-                }
+        if (call->tap_attach)
+                return attach_step(call, o, fds, n_fds);
+        /* devices whose last fd was closed are gone: they free the quota */
+        unsigned live = tap_prune(call->sess, &o->gone, false);
+        if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
+                o->full = true;
+                return sizeof(*o);
         }
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
-        ifr.ifr_flags = (short) (call->ifr.ifr_flags | (call->tap_attach ? 0 : IFF_TUN_EXCL));
+        ifr.ifr_flags = (short) (call->ifr.ifr_flags | IFF_TUN_EXCL);
         if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
-                o->exists = errno == EBUSY && !call->tap_attach;
+                o->exists = errno == EBUSY;
                 o->err = o->exists ? 0 : errno;
                 snprintf(o->msg, sizeof(o->msg), "TUNSETIFF '%s': %s", call->devname, strerror(errno));
                 return sizeof(*o);
         }
         snprintf(o->name, sizeof(o->name), "%s", ifr.ifr_name);
-        if (!call->tap_attach && ioctl(call->tun_fd, TUNSETOWNER, (unsigned long) call->owner) < 0) {
+        if (ioctl(call->tun_fd, TUNSETOWNER, (unsigned long) call->owner) < 0) {
                 o->err = errno;
                 snprintf(o->msg, sizeof(o->msg), "TUNSETOWNER: %s", strerror(errno));
                 return sizeof(*o);
         }
         /* where the device is: the netns the caller opened /dev/net/tun in */
-        int ns = ioctl(call->tun_fd, TUNGETDEVNETNS);
-        if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
-                safe_close(ns);
-                return sizeof(*o);
-        }
+        ssize_t r = enter_netns(ioctl(call->tun_fd, TUNGETDEVNETNS), o, fds, n_fds);
+        if (r != 0)
+                return r;
         o->ifindex = (int) if_nametoindex(o->name);
-        fds[(*n_fds)++] = ns;
         return sizeof(*o);
 }
 
@@ -158,7 +220,7 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper did not find the new device");
         if (call->tap_attach) {
                 tap_record *rec = session_device(c, o.name);
-                if (rec)
+                if (rec && rec->ifindex == o.ifindex)
                         rec->queues++;
         } else {
                 tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]), .via_seccomp = true,
@@ -207,13 +269,118 @@ static void tun_run(request *req, void *args _unused_, const policy_decision *d)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
+static void tun_decide(unotify_call *call, client *c);
+
+/* What the probe of a recorded device found, in its network namespace. */
+typedef struct probe_out {
+        bool there; /* the device of that name and ifindex exists */
+} probe_out;
+
+static ssize_t probe_step(void *arg, void *out, size_t size, int *fds _unused_, size_t *n_fds _unused_) {
+        const unotify_call *call = arg;
+        probe_out *o = out;
+        _cleanup_nl_sock_ struct nl_sock *sk = NULL;
+        if (size < sizeof(*o))
+                return -ENOBUFS;
+        memset(o, 0, sizeof(*o));
+        int r = tap_nl_open(&sk);
+        if (r < 0)
+                return -tap_nl_errno(r);
+        o->there = tap_link_is(sk, call->devname, call->tap_ifindex);
+        return sizeof(*o);
+}
+
+static void probe_release(request *req) {
+        unotify_call *call = TAKE_PTR(req->origin_data);
+        if (!call)
+                return;
+        unotify_answer(call, 0, req->b->exiting ? EINTR : EIO);
+        unotify_call_free(call);
+}
+
+/* The probe's request: no operation, never decided nor audited, only the helper's carrier. */
+static const request_origin probe_origin = { .release = probe_release };
+
+static void probe_done(request *req, int status, const void *out, size_t len) {
+        unotify_call *call = TAKE_PTR(req->origin_data);
+        client *c = req->c;
+        probe_out o = {};
+        bool ok = status >= 0 && len >= sizeof(o);
+        if (ok)
+                memcpy(&o, out, sizeof(o));
+        request_free(req);
+        if (!c) /* the session ended meanwhile */
+                return unotify_answer(call, 0, ECONNRESET), unotify_call_free(call);
+        if (!ok) {
+                log_msg(c->b, LOG_WARNING, "session %llu: seccomp: TUNSETIFF '%s': cannot look for the recorded device: %s",
+                        (unsigned long long) c->session, call->devname, strerror(status < 0 ? -status : EIO));
+                return unotify_answer(call, 0, EIO), unotify_call_free(call);
+        }
+        for (size_t i = 0; !o.there && i < TS(c)->n; i++)
+                if (!TS(c)->rec[i].adopted && !TS(c)->rec[i].bridge && TS(c)->rec[i].ifindex == call->tap_ifindex &&
+                    streq(TS(c)->rec[i].name, call->devname)) {
+                        log_msg(c->b, LOG_INFO,
+                                "session %llu: seccomp: TAP device '%s' (ifindex %d) vanished with its queues: "
+                                "forgotten, TUNSETIFF of pid %d creates it anew",
+                                (unsigned long long) c->session, call->devname, call->tap_ifindex, (int) call->tgid);
+                        tap_forget_gone(c, UINT64_C(1) << i);
+                        break;
+                }
+        tun_decide(call, c);
+}
+
+/* Is the recorded device of this TUNSETIFF still there?  A helper in its network namespace says. */
+static void probe_start(unotify_call *call, client *c, const tap_record *rec) {
+        call->tap_probed = true;
+        call->tap_ifindex = rec->ifindex;
+        request *req = request_new(c->b, &probe_origin);
+        if (!req)
+                return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
+        req->c = c;
+        req->next = c->acting;
+        c->acting = req;
+        req->origin_data = call;
+        int r = helper_run_netns(req, rec->netns_fd, probe_step, call, probe_done);
+        if (r < 0)
+                request_free(req); /* probe_release() answers EIO */
+}
+
+/* Decide the TUNSETIFF of @call: another queue of a device of this session, or a creation. */
+static void tun_decide(unotify_call *call, client *c) {
+        uint16_t flags = (uint16_t) call->ifr.ifr_flags;
+        char args[160];
+        tap_record *rec = session_device(c, call->devname);
+        unsigned queues = 1;
+        if (rec && !call->tap_probed) {
+                /* the name is the record's only where the caller opened /dev/net/tun in the record's netns */
+                _cleanup_close_ int ns = ioctl(call->tun_fd, SIOCGSKNS);
+                if (ns >= 0 && same_netns(ns, rec->netns_fd))
+                        return probe_start(call, c, rec);
+                rec = NULL;
+        }
+        if (rec && rec->ifindex != call->tap_ifindex)
+                rec = NULL; /* not the device the probe found: a creation, exclusive */
+        if (rec) {
+                /* another queue of a device this session made */
+                if (!(flags & IFF_MULTI_QUEUE))
+                        return unotify_continue(call), unotify_call_free(call);
+                call->tap_attach = true;
+                queues = rec->queues + 1;
+        }
+        snprintf(args, sizeof(args), "{\"name\":\"%s\",\"queues\":%u,\"vnet_hdr\":%s}", call->devname, queues,
+                 flags & IFF_VNET_HDR ? "true" : "false");
+        int r = unotify_dispatch(call, "tap.create", args, tun_run);
+        if (r < 0) /* ECONNRESET: the session's listener went while the probe ran */
+                return unotify_answer(call, 0, -r), unotify_call_free(call);
+}
+
 void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
         client *c = call->u->c;
         struct stat st;
-        char args[160];
         call->ioctl_cmd = TUNSETIFF;
         call->ifr_ptr = arg;
         call->owner = c->cred.uid;
+        call->group = c->cred.gid;
         if (unotify_read(call, arg, &call->ifr, sizeof(call->ifr)) < 0)
                 return unotify_answer(call, 0, EFAULT), unotify_call_free(call);
         if (!unotify_valid(call))
@@ -236,20 +403,7 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
                 snprintf(call->devname, sizeof(call->devname), "tap%%d"); /* the kernel's default */
         if (strchr(call->devname, '%') ? !tap_template_valid(call->devname) : !tap_name_valid(call->devname))
                 return unotify_continue(call), unotify_call_free(call);
-
-        tap_record *rec = session_device(c, call->devname);
-        unsigned queues = 1;
-        if (rec) {
-                /* another queue of a device this session made */
-                if (!(flags & IFF_MULTI_QUEUE))
-                        return unotify_continue(call), unotify_call_free(call);
-                call->tap_attach = true;
-                queues = rec->queues + 1;
-        }
-        snprintf(args, sizeof(args), "{\"name\":\"%s\",\"queues\":%u,\"vnet_hdr\":%s}", call->devname, queues,
-                 flags & IFF_VNET_HDR ? "true" : "false");
-        if (unotify_dispatch(call, "tap.create", args, tun_run) < 0)
-                return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
+        tun_decide(call, c);
 }
 
 /* The decision allowed it: carry out the request on our copy of the caller's socket. */

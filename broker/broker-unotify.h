@@ -57,7 +57,10 @@ struct unotify_call {
         uint32_t ioctl_cmd;
         struct ifreq ifr;     /* TUNSETIFF, SIOCSIF*: the request as read, once */
         uid_t owner;          /* TUNSETIFF: the session's uid, which owns the device */
+        gid_t group;          /* ... and its gid (an attach runs as both) */
         bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
+        bool tap_probed;      /* ... whose record was checked against the kernel first */
+        int tap_ifindex;      /* ... its recorded ifindex: the only device the queue may join */
         bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
         client *sess;         /* TUNSETIFF: the session, as the helper's copy of memory has it */
         uint64_t tap_gen;     /* ... and its c->tap_gen then */

@@ -10,9 +10,14 @@
  * notification, a tid outside the pod, TUNSETIFF on an existing device, a
  * flood of notifications while another client's ping round trip is
  * measured; and the listener handed over again after a broker restart.
+ * A TAP made again under the same session after its first incarnation
+ * vanished (libvirt's domain destroyed and started again) is a new device,
+ * owned and counted, and one root made with that name meanwhile is never
+ * attached to on the caller's behalf.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sched.h>
 #include <stdio.h>
@@ -46,6 +51,9 @@ static const char policy_template[] =
         "      \"sched\": { \"policies\": [\"fifo\", \"rr\"], \"max_priority\": 10, \"max_rttime_us\": 200000 },\n"
         "      \"tap\": { \"template\": [\"utap%%d\", \"mq0\", \"mq1\"], \"max_devices\": 4, \"max_queues\": 2,\n"
         "                 \"mtu\": \"1280-9000\" } },\n"
+        "    { \"name\": \"seccomp-mq4\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-c\", \"via\": \"seccomp\" },\n"
+        "      \"tap\": { \"template\": [\"mqr0\", \"mqr1\"], \"max_devices\": 4, \"max_queues\": 4 } },\n"
         "    { \"name\": \"seccomp-deny-unlimited\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-b\", \"via\": \"seccomp\" },\n"
         "      \"memlock\": { \"max\": %llu, \"unlimited\": \"deny\" } },\n"
@@ -451,6 +459,113 @@ static void unotify_tuntap(harness *h) {
         waitpid(pause, NULL, 0);
 }
 
+/* The "user" link_has() shows for a TAP owned by @uid. */
+static void user_needle(uid_t uid, char *buf, size_t size) {
+        struct passwd *pw = getpwuid(uid);
+        if (pw)
+                snprintf(buf, size, "\"user\":\"%s\"", pw->pw_name);
+        else
+                snprintf(buf, size, "\"user\":%u", (unsigned) uid);
+}
+
+/*
+ * One session, two rounds of a 2-queue TAP @dev (utap*: 1 queue, not multi-queue): the first round's queues
+ * closed (the transient device vanishes, as when libvirt destroys a
+ * domain), the second round's asked once @between ran (NULL: nothing).
+ * Returns what the second round printed ("second=K"), or "" (free()d by
+ * the caller); delegate-run, holding the second round's queues, in *@ret_pid.
+ */
+static char *tap_twice(harness *h, const char *vm, const char *dev, const char *between, pid_t *ret_pid) {
+        bool single = strncmp(dev, "utap", 4) == 0; /* a single-queue TAP: the rule's template utap%d */
+        bool vanished = false;
+        char go[128], log[128], line[4096];
+        snprintf(go, sizeof(go), "/run/delegate-test/go-%s", dev);
+        snprintf(log, sizeof(log), "/run/delegate-test/dr-again-%s.log", dev);
+        char *const prog[] = { (char *) caller_prog(), "mq-again", (char *) dev, go, single ? "single" : NULL, NULL };
+        pid_t d = *ret_pid = spawn_dr(h, POD_A, "pod-a", log, vm, prog);
+        bool first = harness_file_contains(log, single ? "first=1" : "first=2", 5000);
+        if (!first)
+                harness_dump_file(log, "delegate-run");
+        tap_ok(first, "%s: the first round gets its queue(s) under delegate-run (--vm %s)", dev, vm);
+        for (int i = 0; i < 100 && !vanished; i++, usleep(50000))
+                vanished = !link_exists("pod-a", dev);
+        tap_ok(vanished, "%s: its queues closed, the transient device vanished", dev);
+        if (between)
+                tap_is_int(harness_sh(NULL, "%s", between), 0, "meanwhile root: %s", between);
+        harness_write_file(go, "");
+        char *out = NULL;
+        for (int i = 0; i < 100; i++, usleep(50000)) {
+                if (!harness_file_contains(log, "second=", 50))
+                        continue;
+                harness_read_file(log, line, sizeof(line)); /* "first=2\n...second=K" */
+                const char *p = strstr(line, "second=");
+                out = strndup(p ? p : "", p ? strcspn(p, "\n") : 0);
+                break;
+        }
+        if (!out) {
+                kill(d, SIGTERM);
+                harness_dump_file(log, "delegate-run");
+                out = strdup("");
+        }
+        return out;
+}
+
+/*
+ * The same TAP made again under the same session once the first vanished
+ * (libvirt's domain destroyed and started again): a new creation, owned
+ * and counted, not another queue of the record; and a device root made
+ * with that name meanwhile is never attached to on the caller's behalf.
+ */
+static void unotify_tap_again(harness *h) {
+        char owner[96], root[96];
+        pid_t d;
+        use_policy(h);
+        need("ip");
+        pod_tun();
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        user_needle(UID, owner, sizeof(owner));
+        user_needle(0, root, sizeof(root));
+
+        /* max_queues 2: the second round's first queue is not "queue 3" of the vanished device */
+        char *out = tap_twice(h, "vm-a", "mq0", NULL, &d);
+        tap_ok(streq(out, "second=2"), "mq0 made again under the same session: 2 queues (%s)", out);
+        free(out);
+        tap_ok(link_has("pod-a", "mq0", "\"numqueues\":2") && link_has("pod-a", "mq0", "\"multi_queue\":true"),
+               "the kernel shows mq0 multi-queue with 2 queues attached");
+        tap_ok(link_has("pod-a", "mq0", owner), "owned by the pod's uid (%s)", owner);
+        tap_ok(harness_log_contains("'mq0'") && harness_log_contains("vanished with its queues: forgotten"),
+               "the broker says it forgot the vanished mq0");
+        stop_pid(d);
+
+        /* a single-queue TAP made again: not left to the kernel (which would refuse to create it) */
+        out = tap_twice(h, "vm-a", "utap5", NULL, &d);
+        tap_ok(streq(out, "second=1"), "utap5 (single queue) made again under the same session (%s)", out);
+        free(out);
+        tap_ok(link_has("pod-a", "utap5", "\"multi_queue\":false") && link_has("pod-a", "utap5", owner),
+               "the kernel shows utap5, a single-queue TAP owned by the pod's uid");
+        stop_pid(d);
+
+        /* max_queues 4: room for "queues 3 and 4" of the vanished record; still a creation, owned */
+        out = tap_twice(h, "vm-c", "mqr1", NULL, &d);
+        tap_ok(streq(out, "second=2"), "mqr1 (max_queues 4) made again: 2 queues (%s)", out);
+        free(out);
+        tap_ok(link_has("pod-a", "mqr1", "\"numqueues\":2"), "the kernel shows 2 queues of mqr1");
+        tap_ok(link_has("pod-a", "mqr1", owner), "mqr1 is owned by the pod's uid, not an unowned device root made");
+        stop_pid(d);
+
+        /* hostile: root takes the name between the rounds (its device, owned by root) */
+        out = tap_twice(h, "vm-c", "mqr0", "ip -n pod-a tuntap add dev mqr0 mode tap multi_queue user 0", &d);
+        tap_ok(streq(out, "second=0"), "root's mqr0 is not attached: the kernel refuses the pod uid (%s)", out);
+        free(out);
+        tap_ok(link_has("pod-a", "mqr0", "\"numqueues\":0"), "root's mqr0 has no queue attached");
+        tap_ok(link_has("pod-a", "mqr0", root), "and is still root's");
+        stop_pid(d);
+        harness_sh(NULL, "ip -n pod-a link del mqr0");
+
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 /* --- hostile: memory changed after the notification --- */
 
 static void unotify_toctou(harness *h) {
@@ -566,6 +681,7 @@ static const scenario scenarios[] = {
         { "unotify-chrt", policy_none, unotify_chrt },
         { "unotify-pidns", policy_none, unotify_pidns },
         { "unotify-tuntap", policy_none, unotify_tuntap },
+        { "unotify-tap-again", policy_none, unotify_tap_again },
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
         { "unotify-resume", policy_none, unotify_resume },

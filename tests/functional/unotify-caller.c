@@ -14,6 +14,11 @@
  *   mq NAME N                    N queues of multi-queue TAP NAME, each its own
  *                                fd, all held until the end; prints "queues=K"
  *                                (how many TUNSETIFF calls succeeded).
+ *   mq-again NAME GO [single]    two queues of multi-queue TAP NAME, closed (a
+ *                                transient device goes with them), then once the
+ *                                file GO exists two queues of NAME again, held for
+ *                                30 s; prints "first=K", then "second=K".  With
+ *                                "single": one queue of a single-queue TAP.
  *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
  *                                SCHED_FIFO, 99) as fast as they can; prints
  *                                "calls=N eperm=M".
@@ -65,6 +70,25 @@ static void *flooder(void *arg) {
                 atomic_fetch_add(&calls, 1);
         }
         return NULL;
+}
+
+/* @n queues of multi-queue TAP @name, their fds in @fds (-1: refused); how many were made. */
+static int mq_queues(const char *name, int *fds, int n) {
+        int queues = 0;
+        for (int i = 0; i < n; i++) {
+                struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0) };
+                snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+                fds[i] = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                if (fds[i] >= 0 && ioctl(fds[i], TUNSETIFF, &ifr) == 0)
+                        queues++;
+                else {
+                        fprintf(stderr, "TUNSETIFF queue %d of %s: %s\n", i, name, strerror(errno));
+                        if (fds[i] >= 0)
+                                close(fds[i]);
+                        fds[i] = -1;
+                }
+        }
+        return queues;
 }
 
 int main(int argc, char **argv) {
@@ -121,6 +145,20 @@ int main(int argc, char **argv) {
                 printf("queues=%d\n", queues);
                 return 0;
         }
+        if ((argc == 4 || (argc == 5 && !strcmp(argv[4], "single"))) && !strcmp(argv[1], "mq-again")) {
+                int fds[2] = { -1, -1 }, n = argc == 5 ? 1 : 2;
+                printf("first=%d\n", mq_queues(argv[2], fds, n));
+                fflush(stdout);
+                for (int i = 0; i < 2; i++)
+                        if (fds[i] >= 0)
+                                close(fds[i]);
+                for (int i = 0; i < 300 && access(argv[3], F_OK) < 0; i++)
+                        usleep(100000);
+                printf("second=%d\n", mq_queues(argv[2], fds, n));
+                fflush(stdout);
+                sleep(30);
+                return 0;
+        }
         if (argc == 4 && !strcmp(argv[1], "flood")) {
                 int n = atoi(argv[2]);
                 pthread_t t[64];
@@ -132,6 +170,6 @@ int main(int argc, char **argv) {
                 printf("calls=%lu eperm=%lu\n", atomic_load(&calls), atomic_load(&eperm));
                 return 0;
         }
-        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | flood THREADS SECONDS\n");
+        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | mq-again NAME GO [single] | flood THREADS SECONDS\n");
         return 2;
 }
