@@ -46,7 +46,7 @@
 #include <sys/sysmacros.h>
 #include <syslog.h>
 
-#include "broker-unotify.h"
+#include "broker-unotify-tap.h"
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -378,6 +378,8 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
         client *c = call->u->c;
         struct stat st;
         call->ioctl_cmd = TUNSETIFF;
+        call->on_reply = unotify_tap_reply;
+        call->to_kernel = unotify_tap_to_kernel;
         call->ifr_ptr = arg;
         call->owner = c->cred.uid;
         call->group = c->cred.gid;
@@ -426,6 +428,8 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         client *c = call->u->c;
         char args[160];
         call->ioctl_cmd = (uint32_t) call->n.data.args[1];
+        call->on_reply = unotify_tap_reply;
+        call->to_kernel = unotify_tap_to_kernel;
         call->syscall = call->ioctl_cmd == SIOCSIFHWADDR ? "ioctl(SIOCSIFHWADDR)"
                         : call->ioctl_cmd == SIOCSIFFLAGS ? "ioctl(SIOCSIFFLAGS)"
                                                           : "ioctl(SIOCSIFMTU)";

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-unotify.h - syscalls of unmodified programs, delegated through
- * seccomp user notification (delegate-run(1)): shared by the listener loop
+ * broker-unotify-call.h - syscalls of unmodified programs, delegated through
+ * seccomp user notification (delegate-run(1)): a session's listener and
+ * one call being served (broker-unotify-call.c), below the listener loop
  * (broker-unotify.c) and the TAP calls (broker-unotify-tap.c).
  */
 #pragma once
@@ -65,6 +66,10 @@ struct unotify_call {
         client *sess;         /* TUNSETIFF: the session, as the helper's copy of memory has it */
         uint64_t tap_gen;     /* ... and its c->tap_gen then */
         unsigned max_devices; /* ... the most TAP devices it may hold (rule and --max-tap) */
+        /* set by the code that dispatches the call when it answers by itself (broker-unotify-tap.c) */
+        void (*on_reply)(request *req, const reply_info *r);
+        /* is a refusal @r "let the kernel judge it" (not logged as refused)? */
+        bool (*to_kernel)(const unotify_call *call, const reply_info *r);
 };
 
 /* Read @len bytes at @addr of the caller of @call into @buf; -EFAULT and friends. */
@@ -89,11 +94,8 @@ int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
                      void (*act)(request *req, void *args, const policy_decision *d));
 /* Free @call (its request ended). */
 void unotify_call_free(unotify_call *call);
-
-/* broker-unotify-tap.c: ioctl(TUNSETIFF) and SIOCSIFHWADDR/SIOCSIFFLAGS/SIOCSIFMTU. */
-void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg);
-void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg);
-/* Is the answer @r to @call (a TUNSETIFF) "let the kernel judge it"? */
-bool unotify_tap_to_kernel(const unotify_call *call, const reply_info *r);
-/* The reply of a request that unotify_dispatch() started with a @run of broker-unotify-tap.c. */
-void unotify_tap_reply(request *req, const reply_info *r);
+/* A call of @n for listener @u, counted in its calls in progress. */
+unotify_call *unotify_call_new(unotify *u, const struct seccomp_notif *n);
+/* Count @call against @u (NULL: nobody) / no longer against its listener. */
+void unotify_call_link(unotify *u, unotify_call *call);
+void unotify_call_unlink(unotify_call *call);
