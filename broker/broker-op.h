@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * broker-op.h - what the broker adds to an operation's descriptor
- * (libdelegate/opdesc.h): how it acts, what it releases with a request,
+ * (engine/opdesc.h): how it acts, what it releases with a request,
  * its D-Bus method.  Each operation defines one `const broker_op` beside
  * its act (broker-op-*.c) and is listed once in broker-ops-list.h; the
  * dispatcher (broker-request.c) and the bus (broker-bus.c) find it through

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "launcher.h"
-#include "policy.h"
+#include "names.h"
 #include "size.h"
 
 typedef struct spec_ctx {

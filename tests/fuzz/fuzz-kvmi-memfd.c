@@ -2,7 +2,7 @@
 /*
  * fuzz-kvmi-memfd.c - the sealed memfd of kvmi.set-page-access as the
  * broker reads it (broker-op-kvmi.c): the packed entries are decoded
- * (libdelegate/kvmi-proto.c: kvmi_memfd_decode(), checked against a
+ * (common/kvmi-proto.c: kvmi_memfd_decode(), checked against a
  * reference written here, so a faster decoder must agree with the slow
  * one), checked against a rule's gpa ranges and access (kvmi_entries_check),
  * packed into SET_PAGE_ACCESS messages of at most 511 entries as the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fuzz-policy.c - one policy file (libdelegate/policy*.c, JSON with
+ * fuzz-policy.c - one policy file (engine/policy*.c, JSON with
  * comments): load it; when it loads, match subjects and decide one valid
  * request of every operation against it; when it does not, the error must
  * name a position inside the text.

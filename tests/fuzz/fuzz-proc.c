@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fuzz-proc.c - the /proc parsers of libdelegate/proc.c on the text the
+ * fuzz-proc.c - the /proc parsers of common/proc.c on the text the
  * readers take in, cut as they cut it (at most PROC_*_FILE_MAX - 1 bytes,
  * NUL-terminated).  The first byte picks the file:
  *   'c'  /proc/PID/cgroup: the v2 path, and the v1 "cpu" hierarchy's path

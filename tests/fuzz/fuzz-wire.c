@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fuzz-wire.c - one datagram as the broker receives it: the JSON codec
- * (libdelegate/json.c) without comments, the message shape (hello or
+ * (common/json.c) without comments, the message shape (hello or
  * request), every operation's argument parser and policy check
- * (libdelegate/ops*.c) against a policy with every section, and the
+ * (engine/ops*.c) against a policy with every section, and the
  * generator: dump(parse(dump(v))) must equal dump(v).
  *
  * Seeds: tests/fuzz/corpus/wire (a hello and a valid request of each op).

@@ -4,7 +4,7 @@
 
 A MODULE is a .c file together with the .h of the same name beside it
 (broker/broker-log.c + broker/broker-log.h is the module broker/broker-log).
-A header with no .c of its own (broker/broker.h, libdelegate/util.h,
+A header with no .c of its own (broker/broker.h, common/util.h,
 launcher/launcher.h) is a bag of shared types and prototypes, not a module:
 including it counts as including what it includes.
 
@@ -16,7 +16,8 @@ Module A DEPENDS on module B when
     twenty files, and an #include of it does not say which of them are used.
 A circle is a set of two or more modules that depend on each other
 (a strongly connected component of that graph).  The check covers
-broker/, libdelegate/, launcher/ and tools/, and fails on any circle, on
+common/, engine/, libdelegate/, broker/, launcher/ and tools/, and fails on
+any circle, on a folder using one it may not (FOLDERS), on
 broker/broker-log not being a leaf of the broker, on a broker module
 without a layer or depending on a higher layer (LAYERS), and on any source file
 (.c .h .py .sh .go; man pages and Markdown are documents) over MAX_LINES
@@ -38,7 +39,7 @@ import subprocess
 import sys
 
 src, build = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
-DIRS = ("broker", "libdelegate", "launcher", "tools")
+DIRS = ("common", "engine", "libdelegate", "broker", "launcher", "tools")  # FOLDERS below says who uses whom
 MAX_LINES = 800
 
 # Nothing is knowingly pending (issue 17 emptied both): a circle or a long
@@ -58,7 +59,7 @@ LAYERS = [
       "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
       "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session",
       "broker/broker-frame"]),
-    ("operations", ["broker/broker-op-*", "broker/broker-kvmi*", "broker/broker-tap-*"]),
+    ("operations", ["broker/ops/*"]),
     ("sessions: client_free, recovery and resume, the dispatcher",
      ["broker/broker-client", "broker/broker-state", "broker/broker-request"]),
     ("front: the loop, the bus, the seccomp listener of delegate-run's programs, the registry's tables, main",
@@ -262,6 +263,30 @@ for a in broker_modules:
             upward.append("%s (%s) -> %s (%s): %s" % (a, LAYERS[la][0].split(":")[0], b, LAYERS[lb][0].split(":")[0],
                                                       ", ".join(sorted(deps[a][b])[:4])))
 tap(not upward, "no module of broker/ depends on a higher layer", "\n".join(upward))
+
+# The folders are layers too: what each may use besides itself.  common/ is
+# what everything shares and uses nothing; engine/ is the pure policy engine
+# with each operation's check; libdelegate/ is the public library; the
+# broker acts on the engine's decisions; the launcher is a client of the
+# public library only; the tools may use all but the broker and launcher.
+FOLDERS = {
+    "common": [],
+    "engine": ["common"],
+    "libdelegate": ["common", "engine"],
+    "broker": ["common", "engine"],
+    "launcher": ["common", "libdelegate"],
+    "tools": ["common", "engine", "libdelegate"],
+}
+crossing = []
+for a in sorted(stems):
+    fa = a.split("/")[0]
+    for b in sorted(deps[a]):
+        fb = b.split("/")[0]
+        if fb != fa and fb not in FOLDERS.get(fa, []):
+            crossing.append("%s -> %s: %s" % (a, b, ", ".join(sorted(deps[a][b])[:4])))
+tap(not crossing and set(FOLDERS) == set(DIRS),
+    "each folder uses only the folders below it (%s)" %
+    "; ".join("%s: %s" % (f, ", ".join(u) or "nothing") for f, u in FOLDERS.items()), "\n".join(crossing))
 
 long_ = 0
 for rel in sources(DIRS + ("tests", "bench", "bindings"), (".c", ".h", ".py", ".sh", ".go")):

@@ -369,7 +369,7 @@ static const char *g_run; /* delegate-run */
 static void need_delegate_run(void) {
         g_run = getenv("DELEGATE_RUN");
         if (!g_run || !*g_run || access(g_run, X_OK) < 0)
-                tap_skip_all("delegate-run, the seccomp user-notification entrypoint (tools/delegate-run.c), is not "
+                tap_skip_all("delegate-run, the seccomp user-notification entrypoint (tools/delegate-run/delegate-run.c), is not "
                              "built in this tree: nothing runs libvirtd under interception");
 }
 

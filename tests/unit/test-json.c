@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-json.c - the JSON tree of libdelegate/json.c: round trips through
+ * test-json.c - the JSON tree of common/json.c: round trips through
  * json_dump(), source positions, strict integer conversion, and the exact
  * line and column of every class of malformed input.
  */

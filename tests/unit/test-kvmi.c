@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-kvmi.c - KVMI v12 message building and reply parsing, the hello
- * and cookie (libdelegate/kvmi-proto.c), the page-access shadow
+ * and cookie (common/kvmi-proto.c), the page-access shadow
  * (kvmi-shadow.c), the "kvmi" policy section and the kvmi.* argument
  * checks (policy-kvmi.c, ops-kvmi.c).
  */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-policy.c - policy files (libdelegate/policy*.c): good and broken
+ * test-policy.c - policy files (engine/policy*.c): good and broken
  * files with exact FILE:LINE:COLUMN, directory loading, glob_match(),
- * policy_match() and policy_decide() (libdelegate/ops.c); the cgroup,
+ * policy_match() and policy_decide() (engine/ops.c); the cgroup,
  * sched, via and manage sections are in test-policy-ops.c.
  */
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-proc.c - the /proc parsers (libdelegate/proc.c): on texts in the
+ * test-proc.c - the /proc parsers (common/proc.c): on texts in the
  * kernel's formats, edge cases included, and the readers against what the
  * kernel says through other means (getpid(), getrlimit(), a sscanf of
  * /proc/self/stat written here).

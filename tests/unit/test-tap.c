@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-tap.c - the TAP pieces of the internal library: interface names,
- * templates and their expansion, MAC addresses (libdelegate/ops-tap.c), the
- * policy's "tap" section (libdelegate/policy-tap.c) and the decisions of
+ * templates and their expansion, MAC addresses (engine/ops-tap.c), the
+ * policy's "tap" section (engine/policy-tap.c) and the decisions of
  * tap.create / tap.destroy through policy_decide().
  */
 #include <stdio.h>

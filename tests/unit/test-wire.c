@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-wire.c - datagrams with fds over SOCK_SEQPACKET (libdelegate/wire.c),
- * protocol error codes, and sizes (libdelegate/size.c).
+ * test-wire.c - datagrams with fds over SOCK_SEQPACKET (common/wire.c),
+ * protocol error codes, and sizes (common/size.c).
  */
 #include <fcntl.h>
 #include <inttypes.h>

@@ -14,6 +14,7 @@
 
 #include "cpus.h"
 #include "json.h"
+#include "names.h"
 
 #define POLICY_VERSION 1
 #define POLICY_MAX_FILE_SIZE (1024 * 1024)
@@ -199,12 +200,6 @@ const char *sched_policy_name(int policy);
 /* The names, for messages: "other, batch, idle, fifo, rr". */
 #define SCHED_POLICY_NAMES "other, batch, idle, fifo, rr"
 
-/*
- * A cgroup target as requests and policies write it: a relative path of
- * 1-8 components of [A-Za-z0-9_.-] (no "." or ".."), at most 255 bytes.
- * With @glob, '*' and '?' are allowed too.  -EINVAL with @msg.
- */
-int cgroup_target_check(const char *s, bool glob, char *msg, size_t size);
 /* Section limits and defaults, see delegate-policy(5). */
 #define POLICY_TAP_MAX_LIST 32
 #define POLICY_TAP_MAX_DEVICES 64
@@ -246,5 +241,3 @@ void policy_strv_free(char **v, size_t n);
 int policy_get_globs(policy_where *w, const json_value *v, const char *what, bool need_slash, char ***ret,
                      size_t *ret_n);
 
-/* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
-bool vm_name_valid(const char *s);

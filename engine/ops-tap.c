@@ -6,7 +6,7 @@
  *
  * What needs the session (max_devices) or the pod's network namespace
  * (a pre-existing device, whether the bridge exists) is checked by the
- * broker when it acts (broker/broker-op-tap.c).
+ * broker when it acts (broker/ops/broker-op-tap.c).
  */
 #include <inttypes.h>
 #include <stdarg.h>
