@@ -369,7 +369,7 @@ static void tun_decide(unotify_call *call, client *c) {
         }
         snprintf(args, sizeof(args), "{\"name\":\"%s\",\"queues\":%u,\"vnet_hdr\":%s}", call->devname, queues,
                  flags & IFF_VNET_HDR ? "true" : "false");
-        int r = unotify_dispatch(call, "tap.create", args, tun_run);
+        int r = unotify_dispatch(call, DELEGATE_OP_TAP_CREATE, args, tun_run);
         if (r < 0) /* ECONNRESET: the session's listener went while the probe ran */
                 return unotify_answer(call, 0, -r), unotify_call_free(call);
 }
@@ -459,7 +459,7 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
                 snprintf(args, sizeof(args), "{\"name\":\"%s\",\"mac\":\"%s\"}", call->devname, mac);
         } else
                 snprintf(args, sizeof(args), "{\"name\":\"%s\"}", call->devname);
-        if (unotify_dispatch(call, "tap.create", args, netdev_run) < 0)
+        if (unotify_dispatch(call, DELEGATE_OP_TAP_CREATE, args, netdev_run) < 0)
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
 

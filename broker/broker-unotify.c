@@ -174,7 +174,7 @@ static void on_rlimit(unotify_call *call, pid_t pid, uint64_t new_ptr, uint64_t 
         else
                 snprintf(args, sizeof(args), "{\"pid\":%d,\"soft\":%s}", (int) target, soft);
         call->old_ptr = old_ptr;
-        if (unotify_dispatch(call, "memlock.set", args, NULL) < 0)
+        if (unotify_dispatch(call, DELEGATE_OP_MEMLOCK_SET, args, NULL) < 0)
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
 
@@ -190,7 +190,7 @@ static void on_sched(unotify_call *call, pid_t tid, int sched_policy, int priori
                 return unotify_answer(call, 0, EINVAL), unotify_call_free(call); /* as the kernel says */
         snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"%s\",\"priority\":%d}", (int) target,
                  sched_policy == SCHED_FIFO ? "fifo" : "rr", priority);
-        if (unotify_dispatch(call, "sched.set", args, NULL) < 0)
+        if (unotify_dispatch(call, DELEGATE_OP_SCHED_SET, args, NULL) < 0)
                 return unotify_answer(call, 0, ENOMEM), unotify_call_free(call);
 }
 

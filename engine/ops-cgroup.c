@@ -20,7 +20,7 @@ void cgroup_move_args_done(cgroup_move_args *a) {
 
 int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "tids", "pid", "target", "create", "cpus", NULL };
-        const char *op = "cgroup.move";
+        const char *op = DELEGATE_OP_CGROUP_MOVE;
         cgroup_move_args a = { 0 };
         char m[384];
 
@@ -116,7 +116,7 @@ static void check(const policy_rule *rule, const void *args, policy_decision *d)
 }
 
 const op_desc op_cgroup_move = {
-        .name = "cgroup.move",
+        .name = DELEGATE_OP_CGROUP_MOVE,
         .needs_policy = true,
         .section = &policy_section_cgroup,
         .args_size = sizeof(cgroup_move_args),

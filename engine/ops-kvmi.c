@@ -63,7 +63,7 @@ static void attach_check(const policy_rule *rule, const void *args, policy_decis
 }
 
 const op_desc op_kvmi_attach = {
-        .name = "kvmi.attach",
+        .name = DELEGATE_OP_KVMI_ATTACH,
         .needs_policy = true,
         .section = &policy_section_kvmi,
         .args_size = sizeof(kvmi_attach_args),
@@ -96,7 +96,7 @@ static void connect_check(const policy_rule *rule _unused_, const void *args _un
 }
 
 const op_desc op_kvmi_connect = {
-        .name = "kvmi.connect",
+        .name = DELEGATE_OP_KVMI_CONNECT,
         .needs_policy = true,
         .flags = OP_TAKES_FDS,
         .section = &policy_section_kvmi,
@@ -235,7 +235,7 @@ static void spa_check(const policy_rule *rule, const void *args, policy_decision
 }
 
 const op_desc op_kvmi_set_page_access = {
-        .name = "kvmi.set-page-access",
+        .name = DELEGATE_OP_KVMI_SET_PAGE_ACCESS,
         .needs_policy = true,
         .flags = OP_TAKES_FDS,
         .section = &policy_section_kvmi,
@@ -246,6 +246,6 @@ const op_desc op_kvmi_set_page_access = {
 };
 
 const op_desc op_kvmi_detach = {
-        .name = "kvmi.detach",
+        .name = DELEGATE_OP_KVMI_DETACH,
         .check = ops_check_own_session,
 };

@@ -13,7 +13,7 @@
 #include "proc.h"
 #include "size.h"
 
-#define OP "memlock.set"
+#define OP DELEGATE_OP_MEMLOCK_SET
 
 int memlock_args_parse(const json_value *args, memlock_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "pid", "soft", "hard", NULL };

@@ -15,7 +15,7 @@
 
 int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "tid", "policy", "priority", "nice", "cpus", NULL };
-        const char *op = "sched.set";
+        const char *op = DELEGATE_OP_SCHED_SET;
         sched_args a = { 0 };
         int64_t x;
 
@@ -102,7 +102,7 @@ static void check(const policy_rule *rule, const void *args, policy_decision *d)
 }
 
 const op_desc op_sched_set = {
-        .name = "sched.set",
+        .name = DELEGATE_OP_SCHED_SET,
         .needs_policy = true,
         .section = &policy_section_sched,
         .args_size = sizeof(sched_args),

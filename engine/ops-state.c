@@ -10,11 +10,11 @@ void ops_check_own_session(const policy_rule *rule _unused_, const void *args _u
 }
 
 const op_desc op_ping = {
-        .name = "ping",
+        .name = DELEGATE_OP_PING,
         .check = ops_check_own_session,
 };
 
 const op_desc op_state_get = {
-        .name = "state.get",
+        .name = DELEGATE_OP_STATE_GET,
         .check = ops_check_own_session,
 };

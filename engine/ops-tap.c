@@ -72,13 +72,13 @@ int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *ms
 
         if (!args || args->type != JSON_OBJECT)
                 return ops_bad(msg, size, "tap.create: \"args\" must be an object with at least \"name\"");
-        r = ops_check_keys(args, "tap.create", keys, msg, size);
+        r = ops_check_keys(args, DELEGATE_OP_TAP_CREATE, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *v = json_get(args, "name");
         if (!v)
                 return ops_bad(msg, size, "tap.create: missing \"name\" (a template like \"vnet%%d\" or a name)");
-        r = get_name(v, "tap.create", "name", true, a.name, sizeof(a.name), msg, size);
+        r = get_name(v, DELEGATE_OP_TAP_CREATE, "name", true, a.name, sizeof(a.name), msg, size);
         if (r < 0)
                 return r;
         a.is_template = strstr(a.name, "%d") != NULL;
@@ -102,7 +102,7 @@ int tap_create_args_parse(const json_value *args, tap_create_args *ret, char *ms
         }
         v = json_get(args, "bridge");
         if (v && v->type != JSON_NULL) {
-                r = get_name(v, "tap.create", "bridge", false, a.bridge, sizeof(a.bridge), msg, size);
+                r = get_name(v, DELEGATE_OP_TAP_CREATE, "bridge", false, a.bridge, sizeof(a.bridge), msg, size);
                 if (r < 0)
                         return r;
         }
@@ -130,11 +130,11 @@ static int destroy_args_parse(const char *op, const json_value *args, tap_destro
 }
 
 int tap_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
-        return destroy_args_parse("tap.destroy", args, ret, msg, size);
+        return destroy_args_parse(DELEGATE_OP_TAP_DESTROY, args, ret, msg, size);
 }
 
 int bridge_destroy_args_parse(const json_value *args, tap_destroy_args *ret, char *msg, size_t size) {
-        return destroy_args_parse("bridge.destroy", args, ret, msg, size);
+        return destroy_args_parse(DELEGATE_OP_BRIDGE_DESTROY, args, ret, msg, size);
 }
 
 int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, char *msg, size_t size) {
@@ -143,13 +143,13 @@ int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, ch
         int r;
         if (!args || args->type != JSON_OBJECT)
                 return ops_bad(msg, size, "bridge.create: \"args\" must be an object with at least \"name\"");
-        r = ops_check_keys(args, "bridge.create", keys, msg, size);
+        r = ops_check_keys(args, DELEGATE_OP_BRIDGE_CREATE, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *v = json_get(args, "name");
         if (!v)
                 return ops_bad(msg, size, "bridge.create: missing \"name\" (the bridge's exact name)");
-        if ((r = get_name(v, "bridge.create", "name", false, a.name, sizeof(a.name), msg, size)) < 0)
+        if ((r = get_name(v, DELEGATE_OP_BRIDGE_CREATE, "name", false, a.name, sizeof(a.name), msg, size)) < 0)
                 return r;
         v = json_get(args, "mtu");
         uint64_t x;
@@ -162,7 +162,7 @@ int bridge_create_args_parse(const json_value *args, bridge_create_args *ret, ch
                 return ops_bad(msg, size, "bridge.create: \"enslave\" must be an array of at most %d interface names",
                                BRIDGE_MAX_ENSLAVE);
         for (size_t i = 0; v && i < v->array.n; i++) {
-                r = get_name(v->array.items[i], "bridge.create", "enslave", false, a.enslave[i],
+                r = get_name(v->array.items[i], DELEGATE_OP_BRIDGE_CREATE, "enslave", false, a.enslave[i],
                              sizeof(a.enslave[i]), msg, size);
                 if (r < 0)
                         return r;
@@ -275,7 +275,7 @@ static int bridge_destroy_parse(const json_value *args, void *ret, char *msg, si
 }
 
 const op_desc op_tap_create = {
-        .name = "tap.create",
+        .name = DELEGATE_OP_TAP_CREATE,
         .needs_policy = true,
         .flags = OP_RETURNS_FDS,
         .section = &policy_section_tap,
@@ -285,7 +285,7 @@ const op_desc op_tap_create = {
 };
 
 const op_desc op_tap_destroy = {
-        .name = "tap.destroy",
+        .name = DELEGATE_OP_TAP_DESTROY,
         .needs_policy = true,
         .section = &policy_section_tap,
         .args_size = sizeof(tap_destroy_args),
@@ -294,7 +294,7 @@ const op_desc op_tap_destroy = {
 };
 
 const op_desc op_bridge_create = {
-        .name = "bridge.create",
+        .name = DELEGATE_OP_BRIDGE_CREATE,
         .needs_policy = true,
         .section = &policy_section_bridge,
         .args_size = sizeof(bridge_create_args),
@@ -303,7 +303,7 @@ const op_desc op_bridge_create = {
 };
 
 const op_desc op_bridge_destroy = {
-        .name = "bridge.destroy",
+        .name = DELEGATE_OP_BRIDGE_DESTROY,
         .needs_policy = true,
         .section = &policy_section_bridge,
         .args_size = sizeof(tap_destroy_args),

@@ -9,7 +9,7 @@
 
 #include "ops-unotify.h"
 
-#define OP "unotify.attach"
+#define OP DELEGATE_OP_UNOTIFY_ATTACH
 
 int unotify_attach_args_parse(const json_value *args, unotify_attach_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "listener", NULL };

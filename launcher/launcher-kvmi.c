@@ -46,7 +46,7 @@ int kvmi_hand_prepare(delegate_ctx *ctx, vm_spec *s, kvmi_hand *k, char *err, si
         json_value *v = NULL;
         int r;
         snprintf(args, sizeof(args), "{\"keyed\":%s}", s->kvmi_keyed ? "true" : "false");
-        r = delegate_call(ctx, "kvmi.attach", args, &res, NULL, 0, NULL, NULL, &e);
+        r = delegate_call(ctx, DELEGATE_OP_KVMI_ATTACH, args, &res, NULL, 0, NULL, NULL, &e);
         if (r < 0) {
                 snprintf(err, size, "kvmi.attach: %s", e.message);
                 return r;
@@ -122,7 +122,7 @@ void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
                 snprintf(args, sizeof(args), "{\"keyed\":true,\"secret\":\"%s\"}", k->secret);
         else
                 snprintf(args, sizeof(args), "{\"keyed\":false}");
-        int r = delegate_call(ctx, "kvmi.attach", args, NULL, NULL, 0, NULL, NULL, &e);
+        int r = delegate_call(ctx, DELEGATE_OP_KVMI_ATTACH, args, NULL, NULL, 0, NULL, NULL, &e);
         explicit_bzero(args, sizeof(args));
         if (r < 0)
                 printf("delegate-launcher[%s]: KVMI: kvmi.attach with the restarted broker failed: %s; QEMU's "
@@ -146,7 +146,8 @@ void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
         delegate_error e;
         char *res = NULL;
         k->handed++;
-        int r = delegate_call_with_fds(ctx, "kvmi.connect", "{\"socket\":0}", &fd, 1, &res, NULL, 0, NULL, &e);
+        int r = delegate_call_with_fds(ctx, DELEGATE_OP_KVMI_CONNECT, "{\"socket\":0}", &fd, 1, &res, NULL, 0, NULL,
+                                       &e);
         close(fd);
         if (r < 0)
                 printf("delegate-launcher[%s]: KVMI: QEMU's connection %u: the broker could not take it over: %s "

@@ -88,8 +88,8 @@ static int create_bridge(delegate_ctx *ctx, const vm_spec *s, size_t i) {
         for (size_t k = 0; k < n->n_enslave; k++)
                 snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s\"%s\"", k ? "," : "", n->enslave[k]);
         snprintf(args + strlen(args), sizeof(args) - strlen(args), "]}");
-        if (call(ctx, s, "bridge.create", args, &res, NULL, 0, NULL, &e) < 0)
-                return fail(s, "bridge.create", &e);
+        if (call(ctx, s, DELEGATE_OP_BRIDGE_CREATE, args, &res, NULL, 0, NULL, &e) < 0)
+                return fail(s, DELEGATE_OP_BRIDGE_CREATE, &e);
         launcher_say(s, "bridge %s for nic %s from the broker: %s", n->bridge, n->id, res);
         return 0;
 }
@@ -111,17 +111,17 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 bool vhost = n->vhost != NIC_VHOST_OFF;
                 snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
                          n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
-                int r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                int r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
                 if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && (streq(e.code, "unsupported") || streq(e.code, "denied"))) {
                         launcher_say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
                                      e.message);
                         vhost = false;
                         snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}",
                                  n->queues, mtu, mac, br);
-                        r = call(ctx, s, "tap.create", args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
+                        r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
                 }
                 if (r < 0)
-                        return fail(s, "tap.create", &e);
+                        return fail(s, DELEGATE_OP_TAP_CREATE, &e);
                 /* the TAP queues, then (with vhost) as many vhost-net fds: qemu_build_argv() tells them apart by count */
                 if (n_fds[i] != n->queues * (vhost ? 2 : 1)) {
                         fprintf(stderr, "delegate-launcher[%s]: tap.create returned %zu fds for %u queues%s\n", s->name,
@@ -157,8 +157,8 @@ static int set_memlock(delegate_ctx *ctx, const vm_spec *s, pid_t qemu) {
         /* raise the hard limit only when it is too low: that needs the broker's CAP_SYS_RESOURCE */
         int n = snprintf(args, sizeof(args), "{\"pid\":%d,\"soft\":%" PRIu64, (int) qemu, want);
         snprintf(args + n, sizeof(args) - n, want > hard ? ",\"hard\":%" PRIu64 "}" : "}", want);
-        if (call(ctx, s, "memlock.set", args, &res, NULL, 0, NULL, &e) < 0)
-                return fail(s, "memlock.set", &e);
+        if (call(ctx, s, DELEGATE_OP_MEMLOCK_SET, args, &res, NULL, 0, NULL, &e) < 0)
+                return fail(s, DELEGATE_OP_MEMLOCK_SET, &e);
         uint64_t now_soft = 0, now_hard = 0, old_soft = 0;
         if (json_parse(res, strlen(res), false, &v, &je) < 0 || json_to_size(json_get(v, "soft"), &now_soft) < 0 ||
             json_to_size(json_get(v, "hard"), &now_hard) < 0 ||
@@ -235,8 +235,8 @@ static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const p
         if (json_gen_take(g, &args, NULL) < 0)
                 return -ENOMEM;
         delegate_error e;
-        if (call(ctx, s, "cgroup.move", args, &res, NULL, 0, NULL, &e) < 0)
-                return fail(s, "cgroup.move", &e);
+        if (call(ctx, s, DELEGATE_OP_CGROUP_MOVE, args, &res, NULL, 0, NULL, &e) < 0)
+                return fail(s, DELEGATE_OP_CGROUP_MOVE, &e);
         _cleanup_json_ json_value *v = NULL;
         json_parse_error je;
         uint64_t moved = 0, failed = 0;
@@ -295,8 +295,8 @@ static int realtime(delegate_ctx *ctx, const vm_spec *s, const pid_t *vcpus, siz
                         snprintf(how, sizeof(how), "RLIMIT_RTTIME %" PRIu64 " us", s->rt_rttime_us);
                 snprintf(args, sizeof(args), "{\"tid\":%d,\"policy\":\"fifo\",\"priority\":%d%s%s%s}",
                          (int) vcpus[i], s->rt_priority, cpus[0] ? ",\"cpus\":\"" : "", cpus, cpus[0] ? "\"" : "");
-                if (call(ctx, s, "sched.set", args, &res, NULL, 0, NULL, &e) < 0)
-                        return fail(s, "sched.set", &e);
+                if (call(ctx, s, DELEGATE_OP_SCHED_SET, args, &res, NULL, 0, NULL, &e) < 0)
+                        return fail(s, DELEGATE_OP_SCHED_SET, &e);
                 launcher_say(s, "vCPU %zu (tid %d): SCHED_FIFO priority %d, reset-on-fork, %s", i, (int) vcpus[i],
                              s->rt_priority, how);
         }

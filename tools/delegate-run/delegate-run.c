@@ -112,8 +112,8 @@ static int parse_argv(int argc, char **argv) {
 static int attach(delegate_ctx *ctx, int listener) {
         delegate_error err = {};
         _cleanup_free_ char *res = NULL;
-        int r = delegate_call_with_fds(ctx, "unotify.attach", "{\"listener\":0}", &listener, 1, &res, NULL, 0, NULL,
-                                       &err);
+        int r = delegate_call_with_fds(ctx, DELEGATE_OP_UNOTIFY_ATTACH, "{\"listener\":0}", &listener, 1, &res, NULL, 0,
+                                       NULL, &err);
         if (r < 0)
                 fprintf(stderr, "delegate-run: handing the seccomp listener to the broker failed: %s (%s)\n",
                         err.message[0] ? err.message : strerror(-r), err.code[0] ? err.code : "local");

@@ -71,8 +71,8 @@ static int command(delegate_ctx *c, char *line, bool json) {
         if (!w)
                 return 0;
         if (streq(w, "state") || streq(w, "detach")) {
-                int r = delegate_call_with_fds(c, streq(w, "state") ? "state.get" : "kvmi.detach", NULL, NULL, 0, &res,
-                                               NULL, 0, NULL, &e);
+                int r = delegate_call_with_fds(c, streq(w, "state") ? DELEGATE_OP_STATE_GET : DELEGATE_OP_KVMI_DETACH,
+                                               NULL, NULL, 0, &res, NULL, 0, NULL, &e);
                 return print_reply(r, res, &e, json);
         }
         if (streq(w, "file")) {
@@ -82,8 +82,8 @@ static int command(delegate_ctx *c, char *line, bool json) {
                         fprintf(stderr, "delegatectl: kvmi: file '%s': %s\n", path ? path : "", strerror(-fd));
                         return 1;
                 }
-                int r = delegate_call_with_fds(c, "kvmi.set-page-access", "{\"memfd\":0}", &fd, 1, &res, NULL, 0,
-                                               NULL, &e);
+                int r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_SET_PAGE_ACCESS, "{\"memfd\":0}", &fd, 1, &res, NULL,
+                                               0, NULL, &e);
                 close(fd);
                 return print_reply(r, res, &e, json);
         }
@@ -111,7 +111,8 @@ static int command(delegate_ctx *c, char *line, bool json) {
                 yajl_gen_map_close(g);
                 if (json_gen_take(g, &args, NULL) < 0)
                         return 1;
-                int r = delegate_call_with_fds(c, "kvmi.set-page-access", args, NULL, 0, &res, NULL, 0, NULL, &e);
+                int r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_SET_PAGE_ACCESS, args, NULL, 0, &res, NULL, 0, NULL,
+                                               &e);
                 return print_reply(r, res, &e, json);
         }
         fprintf(stderr, "delegatectl: kvmi: unknown command '%s' (set, file, state, detach)\n", w);
@@ -137,8 +138,8 @@ int cmd_kvmi(int argc, char **argv) {
         if (delegate_open(DELEGATE_API_VERSION, arg_socket, "delegatectl", arg_vm, &c, &e) < 0)
                 return print_reply(-1, NULL, &e, arg_json);
         _cleanup_erase_free_ char *res = NULL;
-        int r = delegate_call_with_fds(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0,
-                                       &res, NULL, 0, NULL, &e);
+        int r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_ATTACH, keyed ? "{\"keyed\":true}" : "{\"keyed\":false}",
+                                       NULL, 0, &res, NULL, 0, NULL, &e);
         if (r < 0) {
                 delegate_ctx_free(c);
                 return print_reply(r, NULL, &e, arg_json);
@@ -181,8 +182,8 @@ int cmd_kvmi(int argc, char **argv) {
                         _cleanup_close_ int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                         _cleanup_free_ char *cres = NULL;
                         if (fd >= 0) {
-                                r = delegate_call_with_fds(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, &cres, NULL, 0,
-                                                           NULL, &e);
+                                r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_CONNECT, "{\"socket\":0}", &fd, 1, &cres,
+                                                           NULL, 0, NULL, &e);
                                 print_reply(r, cres, &e, arg_json);
                                 fflush(stdout);
                         }
@@ -195,7 +196,7 @@ int cmd_kvmi(int argc, char **argv) {
                 }
         }
         delegate_error e2;
-        delegate_call_with_fds(c, "kvmi.detach", NULL, NULL, 0, NULL, NULL, 0, NULL, &e2);
+        delegate_call_with_fds(c, DELEGATE_OP_KVMI_DETACH, NULL, NULL, 0, NULL, NULL, 0, NULL, &e2);
         delegate_ctx_free(c);
         unlink(sa.sun_path);
         rmdir(dir);

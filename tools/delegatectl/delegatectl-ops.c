@@ -47,11 +47,11 @@ int cmd_ping(int argc, char **argv) {
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
         uint64_t t0 = now_usec();
-        int r = delegate_call(c, "ping", NULL, &res, NULL, 0, NULL, NULL, &e);
+        int r = delegate_call(c, DELEGATE_OP_PING, NULL, &res, NULL, 0, NULL, NULL, &e);
         uint64_t dt = now_usec() - t0;
         if (r < 0) {
                 delegate_ctx_free(c);
-                return report_error("ping", &e);
+                return report_error(DELEGATE_OP_PING, &e);
         }
         if (arg_json)
                 printf("%s\n", res);
@@ -77,7 +77,7 @@ int cmd_state(int argc, char **argv) {
         int r = delegate_state_get(c, &res, &e);
         delegate_ctx_free(c);
         if (r < 0)
-                return report_error("state.get", &e);
+                return report_error(DELEGATE_OP_STATE_GET, &e);
         if (arg_json) {
                 printf("%s\n", res);
                 return 0;
@@ -151,7 +151,7 @@ int cmd_memlock(int argc, char **argv) {
         int r = delegate_memlock_set(c, (pid_t) pid, soft, hard, &res, &e);
         delegate_ctx_free(c);
         if (r < 0)
-                return report_error("memlock.set", &e);
+                return report_error(DELEGATE_OP_MEMLOCK_SET, &e);
         char b1[32], b2[32], b3[32], b4[32];
         if (arg_json) {
                 /* the protocol's own result shape, from the one generator of it */
@@ -355,9 +355,9 @@ int cmd_tap_create(int argc, char **argv) {
         size_t n = 0;
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
-        if (delegate_call(c, "tap.create", args, &res, fds, DELEGATE_MAX_FDS, &n, NULL, &e) < 0) {
+        if (delegate_call(c, DELEGATE_OP_TAP_CREATE, args, &res, fds, DELEGATE_MAX_FDS, &n, NULL, &e) < 0) {
                 delegate_ctx_free(c);
-                return report_error("tap.create", &e);
+                return report_error(DELEGATE_OP_TAP_CREATE, &e);
         }
         _cleanup_json_ json_value *v = NULL;
         json_parse_error je;
@@ -387,11 +387,11 @@ int cmd_tap_create(int argc, char **argv) {
          * broker may have gone away meanwhile (restart): reconnect first */
         char dargs[64];
         snprintf(dargs, sizeof(dargs), "{\"name\":\"%s\"}", dev);
-        int r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
+        int r = delegate_call(c, DELEGATE_OP_TAP_DESTROY, dargs, NULL, NULL, 0, NULL, NULL, &e);
         if (r < 0 && streq(e.code, "local") && reconnect(c, 60000, &e) >= 0)
-                r = delegate_call(c, "tap.destroy", dargs, NULL, NULL, 0, NULL, NULL, &e);
+                r = delegate_call(c, DELEGATE_OP_TAP_DESTROY, dargs, NULL, NULL, 0, NULL, NULL, &e);
         if (r < 0)
-                report_error("tap.destroy", &e);
+                report_error(DELEGATE_OP_TAP_DESTROY, &e);
         delegate_ctx_free(c);
         return st;
 }
@@ -412,10 +412,10 @@ int cmd_tap_destroy(int argc, char **argv) {
         delegate_error e;
         if (open_ctx(&c, &e) < 0)
                 return report_error("connect", &e);
-        int r = delegate_call(c, "tap.destroy", args, &res, NULL, 0, NULL, NULL, &e);
+        int r = delegate_call(c, DELEGATE_OP_TAP_DESTROY, args, &res, NULL, 0, NULL, NULL, &e);
         delegate_ctx_free(c);
         if (r < 0)
-                return report_error("tap.destroy", &e);
+                return report_error(DELEGATE_OP_TAP_DESTROY, &e);
         printf("%s\n", arg_json ? res : "removed");
         return 0;
 }
@@ -528,7 +528,7 @@ int cmd_cgroup_move(int argc, char **argv) {
         yajl_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
-        return call_op("cgroup.move", args, show_moved);
+        return call_op(DELEGATE_OP_CGROUP_MOVE, args, show_moved);
 }
 
 static void show_sched(const json_value *v) {
@@ -599,6 +599,6 @@ int cmd_sched(int argc, char **argv) {
         yajl_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
-        return call_op("sched.set", args, show_sched);
+        return call_op(DELEGATE_OP_SCHED_SET, args, show_sched);
 }
 

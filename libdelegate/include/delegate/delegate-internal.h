@@ -43,6 +43,22 @@ extern "C" {
 #define DELEGATE_LIMIT_INFINITY UINT64_MAX
 #define DELEGATE_LIMIT_KEEP (UINT64_MAX - 1)
 
+/* The operations of API 1 as the wire names them (delegate-protocol(7)): the one place a name is written. */
+#define DELEGATE_OP_PING "ping"
+#define DELEGATE_OP_STATE_GET "state.get"
+#define DELEGATE_OP_MEMLOCK_SET "memlock.set"
+#define DELEGATE_OP_CGROUP_MOVE "cgroup.move"
+#define DELEGATE_OP_SCHED_SET "sched.set"
+#define DELEGATE_OP_TAP_CREATE "tap.create"
+#define DELEGATE_OP_TAP_DESTROY "tap.destroy"
+#define DELEGATE_OP_BRIDGE_CREATE "bridge.create"
+#define DELEGATE_OP_BRIDGE_DESTROY "bridge.destroy"
+#define DELEGATE_OP_KVMI_ATTACH "kvmi.attach"
+#define DELEGATE_OP_KVMI_CONNECT "kvmi.connect"
+#define DELEGATE_OP_KVMI_SET_PAGE_ACCESS "kvmi.set-page-access"
+#define DELEGATE_OP_KVMI_DETACH "kvmi.detach"
+#define DELEGATE_OP_UNOTIFY_ATTACH "unotify.attach"
+
 /*
  * An error: @code is one of the protocol's error codes ("bad-request",
  * "api-mismatch", "denied", "not-found", "exists", "too-large",
