@@ -20,31 +20,32 @@
  * stack; on the heap only when an entry outgrows it) and sent with one
  * sd_journal_sendv(): sd_journal_send() formats through vasprintf(), whose
  * growing buffers are freed without being erased, and these fields carry
- * request content (arguments, client and VM names).  The buffer is erased
- * after sending.  A field is at most formatted twice: when it did not fit.
+ * request content (arguments, client and VM names).  Fields are put
+ * together from strings and integers without printf; the buffer is erased
+ * after sending.
  */
 #define JOURNAL_FIELDS 20
 #define JOURNAL_STACK 1024
 
 typedef struct journal_entry {
         char *buf; /* stack, or a heap copy once it outgrew it */
-        size_t size, used;
+        size_t size, used, start;
         size_t off[JOURNAL_FIELDS], len[JOURNAL_FIELDS];
         size_t n;
-        bool failed; /* a field could not be added: the entry is not sent */
+        bool failed; /* out of memory or fields: the entry is not sent */
         char stack[JOURNAL_STACK];
 } journal_entry;
 
 #define JOURNAL_ENTRY_INIT(j) ((j)->buf = (j)->stack, (j)->size = sizeof((j)->stack), (j)->used = (j)->n = 0, (j)->failed = false)
 
-/* Room for @need more bytes (and a NUL); false (entry failed) without memory. */
+/* Room for @need more bytes; false (entry failed) without memory. */
 static bool journal_reserve(journal_entry *j, size_t need) {
-        if (j->failed || j->n >= JOURNAL_FIELDS)
-                return !(j->failed = true);
-        if (need < j->size - j->used)
+        if (j->failed)
+                return false;
+        if (need <= j->size - j->used)
                 return true;
         size_t size = j->size;
-        while (size - j->used <= need)
+        while (size - j->used < need)
                 size *= 2;
         char *b = malloc(size);
         if (!b)
@@ -58,41 +59,56 @@ static bool journal_reserve(journal_entry *j, size_t need) {
         return true;
 }
 
-static void journal_push(journal_entry *j, size_t len) {
-        j->off[j->n] = j->used;
-        j->len[j->n++] = len;
+static void put(journal_entry *j, const char *s, size_t len) {
+        if (!journal_reserve(j, len))
+                return;
+        memcpy(j->buf + j->used, s, len);
         j->used += len;
 }
 
-/* @name (with its '=') followed by @value, copied: no formatting. */
-static void field_str(journal_entry *j, const char *name, const char *value) {
-        size_t a = strlen(name), b = strlen(value);
-        if (!journal_reserve(j, a + b))
-                return;
-        memcpy(j->buf + j->used, name, a);
-        memcpy(j->buf + j->used + a, value, b);
-        journal_push(j, a + b);
+static void put_str(journal_entry *j, const char *s) {
+        put(j, s, strlen(s));
 }
 
-_printf_(2, 3) static void field(journal_entry *j, const char *fmt, ...) {
-        if (!journal_reserve(j, 0))
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        int len = vsnprintf(j->buf + j->used, j->size - j->used, fmt, ap);
-        va_end(ap);
-        if (len < 0) {
+static void put_u64(journal_entry *j, uint64_t v) {
+        char tmp[24], *p = tmp + sizeof(tmp);
+        do
+                *--p = (char) ('0' + v % 10);
+        while (v /= 10);
+        put(j, p, (size_t) (tmp + sizeof(tmp) - p));
+}
+
+static void put_i64(journal_entry *j, int64_t v) {
+        if (v < 0)
+                put(j, "-", 1);
+        put_u64(j, v < 0 ? -(uint64_t) v : (uint64_t) v);
+}
+
+static void field_open(journal_entry *j, const char *name) {
+        if (j->n >= JOURNAL_FIELDS)
                 j->failed = true;
+        j->start = j->used;
+        put_str(j, name);
+}
+
+static void field_close(journal_entry *j) {
+        if (j->failed)
                 return;
-        }
-        if ((size_t) len >= j->size - j->used) {
-                if (!journal_reserve(j, (size_t) len))
-                        return;
-                va_start(ap, fmt);
-                vsnprintf(j->buf + j->used, j->size - j->used, fmt, ap);
-                va_end(ap);
-        }
-        journal_push(j, (size_t) len);
+        j->off[j->n] = j->start;
+        j->len[j->n++] = j->used - j->start;
+}
+
+/* @name (with its '=') followed by @value */
+static void field_str(journal_entry *j, const char *name, const char *value) {
+        field_open(j, name);
+        put_str(j, value);
+        field_close(j);
+}
+
+static void field_int(journal_entry *j, const char *name, int64_t value) {
+        field_open(j, name);
+        put_i64(j, value);
+        field_close(j);
 }
 
 static int journal_send_erase(journal_entry *j) {
@@ -119,7 +135,7 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
         journal_entry j;
         JOURNAL_ENTRY_INIT(&j);
         field_str(&j, "MESSAGE=", text);
-        field(&j, "PRIORITY=%i", prio);
+        field_int(&j, "PRIORITY=", prio);
         field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
         /* stderr with --foreground; else only an error the journal did not take
          * (no journald: a broker started by hand must not fail silently).  Under
@@ -140,19 +156,36 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
                         d->reason);
         journal_entry j;
         JOURNAL_ENTRY_INIT(&j);
-        field(&j, "MESSAGE=%s %s for pid %d uid %u (vm %s, via %s): rule %s: %s", d->allowed ? "allow" : "deny",
-              d->op, (int) d->pid, (unsigned) d->uid, *vm ? vm : "-", d->via, d->rule, d->reason);
-        field(&j, "PRIORITY=%i", prio);
+        /* "allow|deny OP for pid P uid U (vm V, via VIA): rule R: REASON" */
+        field_open(&j, "MESSAGE=");
+        put_str(&j, d->allowed ? "allow " : "deny ");
+        put_str(&j, d->op);
+        put_str(&j, " for pid ");
+        put_i64(&j, d->pid);
+        put_str(&j, " uid ");
+        put_u64(&j, d->uid);
+        put_str(&j, " (vm ");
+        put_str(&j, *vm ? vm : "-");
+        put_str(&j, ", via ");
+        put_str(&j, d->via);
+        put_str(&j, "): rule ");
+        put_str(&j, d->rule);
+        put_str(&j, ": ");
+        put_str(&j, d->reason);
+        field_close(&j);
+        field_int(&j, "PRIORITY=", prio);
         field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
         field_str(&j, "DELEGATE_OP=", d->op);
         field_str(&j, "DELEGATE_DECISION=", d->allowed ? "allow" : "deny");
         field_str(&j, "DELEGATE_RULE=", d->rule);
         field_str(&j, "DELEGATE_REASON=", d->reason);
         field_str(&j, "DELEGATE_ARGS=", args);
-        field(&j, "DELEGATE_SESSION=%llu", (unsigned long long) d->session);
-        field(&j, "DELEGATE_PEER_PID=%d", (int) d->pid);
-        field(&j, "DELEGATE_PEER_UID=%u", (unsigned) d->uid);
-        field(&j, "DELEGATE_PEER_GID=%u", (unsigned) d->gid);
+        field_open(&j, "DELEGATE_SESSION=");
+        put_u64(&j, d->session);
+        field_close(&j);
+        field_int(&j, "DELEGATE_PEER_PID=", d->pid);
+        field_int(&j, "DELEGATE_PEER_UID=", d->uid);
+        field_int(&j, "DELEGATE_PEER_GID=", d->gid);
         field_str(&j, "DELEGATE_POD_CGROUP=", d->cgroup ? d->cgroup : "");
         field_str(&j, "DELEGATE_VM=", vm);
         field_str(&j, "DELEGATE_CLIENT=", d->client ? d->client : "");
