@@ -175,16 +175,13 @@ void ch_flush(kvmi_channel *ch) {
 }
 
 /* Queue a command whose message is already in @msg (@len bytes). */
-static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_t first, size_t n,
-                        bool probe) {
+/* Queue the command of @len bytes already written at the end of ch->tx (room made with tx_reserve()). */
+static int ch_queue_built(kvmi_channel *ch, size_t len, kbatch *b, size_t first, size_t n, bool probe) {
         kvmi_msg_hdr h;
-        memcpy(&h, msg, sizeof(h));
+        memcpy(&h, ch->tx + ch->tx_len, sizeof(h));
         kcmd *k = calloc(1, sizeof(*k));
-        if (!k || tx_reserve(ch, len) < 0) {
-                free(k);
+        if (!k)
                 return -ENOMEM;
-        }
-        memcpy(ch->tx + ch->tx_len, msg, len);
         ch->tx_len += len;
         *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
@@ -204,9 +201,18 @@ static int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b
 }
 
 int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
-        uint8_t buf[KVMI_HDR_SIZE + 16];
-        int n = kvmi_build_msg(buf, id, ch->seq++, payload, len);
-        return ch_queue_cmd(ch, buf, n, NULL, 0, 0, false);
+        if (tx_reserve(ch, KVMI_HDR_SIZE + len) < 0)
+                return -ENOMEM;
+        int n = kvmi_build_msg(ch->tx + ch->tx_len, id, ch->seq++, payload, len);
+        return n < 0 ? n : ch_queue_built(ch, (size_t) n, NULL, 0, 0, false);
+}
+
+/* A KVMI_VM_SET_PAGE_ACCESS of @n entries from @first of @b, built in place in ch->tx. */
+static int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe) {
+        if (tx_reserve(ch, KVMI_HDR_SIZE + sizeof(kvmi_vm_set_page_access) + n * sizeof(kvmi_page_access_entry)) < 0)
+                return -ENOMEM;
+        int len = kvmi_build_set_page_access(ch->tx + ch->tx_len, ch->seq++, b->e + first, n);
+        return len < 0 ? len : ch_queue_built(ch, (size_t) len, b, first, n, probe);
 }
 
 /* --- batches --- */
@@ -331,7 +337,6 @@ static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
 
 /* Send what the head batch may send now; finish batches that are done. */
 static void ch_pump(kvmi_channel *ch) {
-        static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
         while (ch->state == CH_READY && ch->bhead) {
                 kbatch *b = ch->bhead;
                 if (!b->started) {
@@ -341,8 +346,7 @@ static void ch_pump(kvmi_channel *ch) {
                 }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
-                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + b->next_entry, k);
-                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, b->next_entry, k, false) < 0)
+                        if (ch_queue_page_access(ch, b, b->next_entry, k, false) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                         b->next_entry += k;
                         b->n_msgs++;
@@ -361,8 +365,7 @@ static void ch_pump(kvmi_channel *ch) {
                         }
                         if (overridden_later(b, i))
                                 continue;
-                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + i, 1);
-                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, i, 1, true) < 0)
+                        if (ch_queue_page_access(ch, b, i, 1, true) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                 }
                 if (b->probe_msg < b->n_failed || b->in_flight > 0)
