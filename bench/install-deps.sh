@@ -3,10 +3,11 @@
 # alternatives it compares against (rtkit + polkit, qemu-bridge-helper,
 # dbus-daemon), gnuplot for the plot, and what tests/guest/build-guest.sh
 # needs for the real-guest section (kmod, cpio, python3), strace for the
-# syscalls section, and linux-perf when PERF=1 asks for profiles.  Only
+# syscalls section, valgrind for the instructions section, and linux-perf
+# when PERF=1 asks for profiles.  Only
 # installs what is missing.
 set -euo pipefail
-pkgs=(rtkit polkitd dbus-daemon qemu-system-x86 gnuplot-nox iproute2 libsystemd-dev kmod cpio python3 strace)
+pkgs=(rtkit polkitd dbus-daemon qemu-system-x86 gnuplot-nox iproute2 libsystemd-dev kmod cpio python3 strace valgrind)
 [ -n "${PERF:-}" ] && pkgs+=(linux-perf)
 missing=()
 for p in "${pkgs[@]}"; do

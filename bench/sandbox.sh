@@ -321,6 +321,24 @@ section_syscalls() {
         echo
 }
 
+# Instructions per audit record under callgrind (bench/bench-audit.c): a
+# count that a loaded machine does not move, where times do.  The
+# difference of NI and 6*NI records leaves the program's start out.
+section_instructions() {
+        local ni=${NI:-1000} n f ir=()
+        echo "## Instructions per audit record (callgrind, bench-audit: a ping's record through the broker's log sinks)"
+        echo
+        echo "| what | instructions per record | mean us per record (200000, not under callgrind) |"
+        echo "|---|---|---|"
+        for n in $ni $((6 * ni)); do
+                f=$OUT/callgrind-audit-$n.out
+                valgrind -q --tool=callgrind --callgrind-out-file="$f" "$B/bench/bench-audit" "$n" >/dev/null
+                ir+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$f")")
+        done
+        echo "| audit record of a ping | $(( (ir[1] - ir[0]) / (5 * ni) )) | $("$B/bench/bench-audit" 200000) |"
+        echo
+}
+
 section_hostile() {
         echo "## A well-behaved client while hostile clients flood the broker (microseconds)"
         echo
@@ -334,6 +352,6 @@ section_hostile() {
 }
 
 start_broker
-for s in ${SECTIONS:-memory roundtrip syscalls alternatives load kvmi vmstart guest hostile}; do
+for s in ${SECTIONS:-memory roundtrip syscalls instructions alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
 done

@@ -16,38 +16,110 @@
 #include "broker-log.h"
 
 /*
- * Journal entries are built here, field by field, and sent with
+ * Journal entries are built here, field by field, into one buffer (on the
+ * stack; on the heap only when an entry outgrows it) and sent with one
  * sd_journal_sendv(): sd_journal_send() formats through vasprintf(), whose
  * growing buffers are freed without being erased, and these fields carry
- * request content (arguments, client and VM names).  Each field is
- * formatted into an exactly sized buffer and erased after sending.
+ * request content (arguments, client and VM names).  Fields are put
+ * together from strings and integers without printf; the buffer is erased
+ * after sending.
  */
+#define JOURNAL_FIELDS 20
+#define JOURNAL_STACK 1024
+
 typedef struct journal_entry {
-        struct iovec iov[20];
+        char *buf; /* stack, or a heap copy once it outgrew it */
+        size_t size, used, start;
+        size_t off[JOURNAL_FIELDS], len[JOURNAL_FIELDS];
         size_t n;
+        bool failed; /* out of memory or fields: the entry is not sent */
+        char stack[JOURNAL_STACK];
 } journal_entry;
 
-_printf_(2, 3) static void field(journal_entry *j, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int len = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        char *s = len >= 0 && j->n < ELEMENTSOF(j->iov) ? malloc((size_t) len + 1) : NULL;
-        if (!s)
+#define JOURNAL_ENTRY_INIT(j) ((j)->buf = (j)->stack, (j)->size = sizeof((j)->stack), (j)->used = (j)->n = 0, (j)->failed = false)
+
+/* Room for @need more bytes; false (entry failed) without memory. */
+static bool journal_reserve(journal_entry *j, size_t need) {
+        if (j->failed)
+                return false;
+        if (need <= j->size - j->used)
+                return true;
+        size_t size = j->size;
+        while (size - j->used < need)
+                size *= 2;
+        char *b = malloc(size);
+        if (!b)
+                return !(j->failed = true);
+        memcpy(b, j->buf, j->used);
+        explicit_bzero(j->buf, j->used);
+        if (j->buf != j->stack)
+                free(j->buf);
+        j->buf = b;
+        j->size = size;
+        return true;
+}
+
+static void put(journal_entry *j, const char *s, size_t len) {
+        if (!journal_reserve(j, len))
                 return;
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t) len + 1, fmt, ap);
-        va_end(ap);
-        j->iov[j->n++] = (struct iovec) { s, (size_t) len };
+        memcpy(j->buf + j->used, s, len);
+        j->used += len;
+}
+
+static void put_str(journal_entry *j, const char *s) {
+        put(j, s, strlen(s));
+}
+
+static void put_u64(journal_entry *j, uint64_t v) {
+        char tmp[24], *p = tmp + sizeof(tmp);
+        do
+                *--p = (char) ('0' + v % 10);
+        while (v /= 10);
+        put(j, p, (size_t) (tmp + sizeof(tmp) - p));
+}
+
+static void put_i64(journal_entry *j, int64_t v) {
+        if (v < 0)
+                put(j, "-", 1);
+        put_u64(j, v < 0 ? -(uint64_t) v : (uint64_t) v);
+}
+
+static void field_open(journal_entry *j, const char *name) {
+        if (j->n >= JOURNAL_FIELDS)
+                j->failed = true;
+        j->start = j->used;
+        put_str(j, name);
+}
+
+static void field_close(journal_entry *j) {
+        if (j->failed)
+                return;
+        j->off[j->n] = j->start;
+        j->len[j->n++] = j->used - j->start;
+}
+
+/* @name (with its '=') followed by @value */
+static void field_str(journal_entry *j, const char *name, const char *value) {
+        field_open(j, name);
+        put_str(j, value);
+        field_close(j);
+}
+
+static void field_int(journal_entry *j, const char *name, int64_t value) {
+        field_open(j, name);
+        put_i64(j, value);
+        field_close(j);
 }
 
 static int journal_send_erase(journal_entry *j) {
-        int r = j->n ? sd_journal_sendv(j->iov, (int) j->n) : -ENOMEM;
-        for (size_t i = 0; i < j->n; i++) {
-                explicit_bzero(j->iov[i].iov_base, j->iov[i].iov_len);
-                free(j->iov[i].iov_base);
-        }
-        j->n = 0;
+        struct iovec iov[JOURNAL_FIELDS];
+        for (size_t i = 0; i < j->n; i++)
+                iov[i] = (struct iovec) { j->buf + j->off[i], j->len[i] };
+        int r = j->failed || !j->n ? -ENOMEM : sd_journal_sendv(iov, (int) j->n);
+        explicit_bzero(j->buf, j->used);
+        if (j->buf != j->stack)
+                free(j->buf);
+        JOURNAL_ENTRY_INIT(j);
         return r;
 }
 
@@ -60,10 +132,11 @@ void log_set_foreground(bool on) {
 }
 
 static void journal_message(_unused_ void *userdata, int prio, const char *text) {
-        journal_entry j = {};
-        field(&j, "MESSAGE=%s", text);
-        field(&j, "PRIORITY=%i", prio);
-        field(&j, "SYSLOG_IDENTIFIER=delegate-broker");
+        journal_entry j;
+        JOURNAL_ENTRY_INIT(&j);
+        field_str(&j, "MESSAGE=", text);
+        field_int(&j, "PRIORITY=", prio);
+        field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
         /* stderr with --foreground; else only an error the journal did not take
          * (no journald: a broker started by hand must not fail silently).  Under
          * systemd stderr goes to the journal too: never both. */
@@ -81,24 +154,42 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
                         d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session, (int) d->pid,
                         (unsigned) d->uid, d->cgroup ? d->cgroup : "", *vm ? vm : "-", d->via, args, d->rule,
                         d->reason);
-        journal_entry j = {};
-        field(&j, "MESSAGE=%s %s for pid %d uid %u (vm %s, via %s): rule %s: %s", d->allowed ? "allow" : "deny",
-              d->op, (int) d->pid, (unsigned) d->uid, *vm ? vm : "-", d->via, d->rule, d->reason);
-        field(&j, "PRIORITY=%i", prio);
-        field(&j, "SYSLOG_IDENTIFIER=delegate-broker");
-        field(&j, "DELEGATE_OP=%s", d->op);
-        field(&j, "DELEGATE_DECISION=%s", d->allowed ? "allow" : "deny");
-        field(&j, "DELEGATE_RULE=%s", d->rule);
-        field(&j, "DELEGATE_REASON=%s", d->reason);
-        field(&j, "DELEGATE_ARGS=%s", args);
-        field(&j, "DELEGATE_SESSION=%llu", (unsigned long long) d->session);
-        field(&j, "DELEGATE_PEER_PID=%d", (int) d->pid);
-        field(&j, "DELEGATE_PEER_UID=%u", (unsigned) d->uid);
-        field(&j, "DELEGATE_PEER_GID=%u", (unsigned) d->gid);
-        field(&j, "DELEGATE_POD_CGROUP=%s", d->cgroup ? d->cgroup : "");
-        field(&j, "DELEGATE_VM=%s", vm);
-        field(&j, "DELEGATE_CLIENT=%s", d->client ? d->client : "");
-        field(&j, "DELEGATE_VIA=%s", d->via);
+        journal_entry j;
+        JOURNAL_ENTRY_INIT(&j);
+        /* "allow|deny OP for pid P uid U (vm V, via VIA): rule R: REASON" */
+        field_open(&j, "MESSAGE=");
+        put_str(&j, d->allowed ? "allow " : "deny ");
+        put_str(&j, d->op);
+        put_str(&j, " for pid ");
+        put_i64(&j, d->pid);
+        put_str(&j, " uid ");
+        put_u64(&j, d->uid);
+        put_str(&j, " (vm ");
+        put_str(&j, *vm ? vm : "-");
+        put_str(&j, ", via ");
+        put_str(&j, d->via);
+        put_str(&j, "): rule ");
+        put_str(&j, d->rule);
+        put_str(&j, ": ");
+        put_str(&j, d->reason);
+        field_close(&j);
+        field_int(&j, "PRIORITY=", prio);
+        field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
+        field_str(&j, "DELEGATE_OP=", d->op);
+        field_str(&j, "DELEGATE_DECISION=", d->allowed ? "allow" : "deny");
+        field_str(&j, "DELEGATE_RULE=", d->rule);
+        field_str(&j, "DELEGATE_REASON=", d->reason);
+        field_str(&j, "DELEGATE_ARGS=", args);
+        field_open(&j, "DELEGATE_SESSION=");
+        put_u64(&j, d->session);
+        field_close(&j);
+        field_int(&j, "DELEGATE_PEER_PID=", d->pid);
+        field_int(&j, "DELEGATE_PEER_UID=", d->uid);
+        field_int(&j, "DELEGATE_PEER_GID=", d->gid);
+        field_str(&j, "DELEGATE_POD_CGROUP=", d->cgroup ? d->cgroup : "");
+        field_str(&j, "DELEGATE_VM=", vm);
+        field_str(&j, "DELEGATE_CLIENT=", d->client ? d->client : "");
+        field_str(&j, "DELEGATE_VIA=", d->via);
         journal_send_erase(&j);
 }
 

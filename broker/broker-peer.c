@@ -217,22 +217,28 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
 #endif
 
 void peer_threads_done(peer_thread *t, size_t n) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 t[i].pidfd = safe_close(t[i].pidfd);
+                free(t[i].cpu_v1);
+                t[i].cpu_v1 = NULL;
+        }
 }
 
-/* Is @host_tid a live thread of @tgid, which descends from the peer, in the pod? */
-static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, op_error *err) {
-        char path[96];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d", (int) tgid, (int) host_tid);
-        if (access(path, F_OK) < 0)
+/*
+ * Is @host_tid a live thread of @tgid, which descends from the peer, in the
+ * pod?  Its cgroup file, read once, says whether it lives (it is gone with
+ * the thread) and, kept in *@ret_cpu_v1, its cgroup v1 "cpu" group.
+ */
+static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, char **ret_cpu_v1, op_error *err) {
+        _cleanup_free_ char *cg = NULL;
+        int r = proc_task_cgroups(tgid, host_tid, &cg, ret_cpu_v1);
+        if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
         if (!descends_from_peer(c, tgid))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) tid,
                                  (int) c->ns_pid);
-        _cleanup_free_ char *cg = NULL;
-        if (proc_task_cgroup(tgid, host_tid, &cg) < 0)
+        if (r < 0)
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
         if (!path_below(cg, c->cgroup))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
@@ -320,7 +326,7 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                                                        (int) t->host_tid);
                         goto fail;
                 }
-                r = thread_owned(c, t->host_tgid, t->host_tid, t->tid, err);
+                r = thread_owned(c, t->host_tgid, t->host_tid, t->tid, &t->cpu_v1, err);
                 if (r < 0)
                         goto fail;
                 if (!pidfd_alive(t->pidfd)) {

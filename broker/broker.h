@@ -409,6 +409,7 @@ typedef struct peer_thread {
         pid_t host_tid;  /* in our pid namespace */
         pid_t host_tgid; /* its process */
         int pidfd;       /* of the thread itself (PIDFD_THREAD) */
+        char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;
 /*
  * Resolve @n thread ids (0: the peer's main thread) that must each be a

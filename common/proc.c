@@ -365,6 +365,26 @@ int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret) {
         return cgroup_file_parse(path, ret);
 }
 
+int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1) {
+        char path[96], buf[PROC_CGROUP_FILE_MAX], copy[PROC_CGROUP_FILE_MAX];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */
+        const char *cpu = proc_cgroup_v1_path(copy, "cpu");
+        char *v1 = NULL;
+        if (cpu && !(v1 = strdup(cpu)))
+                return -ENOMEM;
+        r = proc_cgroup_parse(buf, ret);
+        if (r < 0) {
+                free(v1);
+                return r;
+        }
+        *ret_cpu_v1 = v1;
+        return 0;
+}
+
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret) {
         char path[96], line[512];
         long ids[PROC_MAX_NSPID];
@@ -480,16 +500,9 @@ const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         return cg;
 }
 
-int proc_task_rt_budget(const cgroup_v1_mount *cpu, pid_t tgid, pid_t tid, char *path, size_t size,
-                        int64_t *ret_us) {
-        char file[96], buf[PROC_CGROUP_FILE_MAX];
+int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
         if (!cpu->found)
                 return -ENOENT; /* no v1 cpu hierarchy: no RT budget per group */
-        snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
-        int r = read_small_file(file, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        const char *cg = proc_cgroup_v1_path(buf, "cpu");
         if (!cg)
                 return -ENOENT; /* cgroup v2 only: it has no RT budget per group */
         if (!path_below(cg, cpu->root))

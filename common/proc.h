@@ -69,6 +69,8 @@ int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 
 /* The cgroup v2 path of thread @tid of process @tgid. */
 int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
+/* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file. */
+int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
 /* The process a thread id belongs to. */
@@ -85,16 +87,16 @@ typedef struct cgroup_v1_mount {
 int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
 
 /**
- * proc_task_rt_budget() - the realtime budget the kernel gives the cgroup
- * of thread @tid of @tgid (cgroup v1 "cpu" with CONFIG_RT_GROUP_SCHED: its
- * cpu.rt_runtime_us), @cpu being where that hierarchy is mounted (found
- * once with cgroup_v1_mount_find("cpu")).  Returns 0 with the budget in
- * microseconds in *ret_us (-1: unlimited) and the group's path in @path;
- * -ENOENT when the kernel gives cgroups no RT budget here (no v1 cpu
- * hierarchy mounted, then nothing is read, or no cpu.rt_runtime_us in it).
+ * proc_cgroup_rt_budget() - the realtime budget the kernel gives the cgroup
+ * v1 "cpu" group @cg of a thread (from proc_task_cgroups(); NULL: it has
+ * none), with CONFIG_RT_GROUP_SCHED: its cpu.rt_runtime_us, @cpu being
+ * where that hierarchy is mounted (found once with
+ * cgroup_v1_mount_find("cpu")).  Returns 0 with the budget in microseconds
+ * in *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when
+ * the kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted
+ * or no group in it, then nothing is read, or no cpu.rt_runtime_us in it).
  */
-int proc_task_rt_budget(const cgroup_v1_mount *cpu, pid_t tgid, pid_t tid, char *path, size_t size,
-                        int64_t *ret_us);
+int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
 
 /* A file holding one decimal integer (a sysctl, a cgroup setting). */
 int proc_read_i64(const char *path, int64_t *ret);

@@ -131,17 +131,13 @@ void ch_flush(kvmi_channel *ch) {
                 ch_update_io(ch);
 }
 
-/* Queue a command whose message is already in @msg (@len bytes). */
-int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_t first, size_t n,
-                        bool probe) {
+/* Queue the command of @len bytes already written at the end of ch->tx (room made with tx_reserve()). */
+static int ch_queue_built(kvmi_channel *ch, size_t len, kbatch *b, size_t first, size_t n, bool probe) {
         kvmi_msg_hdr h;
-        memcpy(&h, msg, sizeof(h));
+        memcpy(&h, ch->tx + ch->tx_len, sizeof(h));
         kcmd *k = calloc(1, sizeof(*k));
-        if (!k || tx_reserve(ch, len) < 0) {
-                free(k);
+        if (!k)
                 return -ENOMEM;
-        }
-        memcpy(ch->tx + ch->tx_len, msg, len);
         ch->tx_len += len;
         *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
@@ -161,9 +157,17 @@ int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_
 }
 
 int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
-        uint8_t buf[KVMI_HDR_SIZE + 16];
-        int n = kvmi_build_msg(buf, id, ch->seq++, payload, len);
-        return ch_queue_cmd(ch, buf, n, NULL, 0, 0, false);
+        if (tx_reserve(ch, KVMI_HDR_SIZE + len) < 0)
+                return -ENOMEM;
+        int n = kvmi_build_msg(ch->tx + ch->tx_len, id, ch->seq++, payload, len);
+        return n < 0 ? n : ch_queue_built(ch, (size_t) n, NULL, 0, 0, false);
+}
+
+int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe) {
+        if (tx_reserve(ch, KVMI_HDR_SIZE + sizeof(kvmi_vm_set_page_access) + n * sizeof(kvmi_page_access_entry)) < 0)
+                return -ENOMEM;
+        int len = kvmi_build_set_page_access(ch->tx + ch->tx_len, ch->seq++, b->e + first, n);
+        return len < 0 ? len : ch_queue_built(ch, (size_t) len, b, first, n, probe);
 }
 
 ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len) {

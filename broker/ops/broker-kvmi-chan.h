@@ -116,8 +116,8 @@ static inline uint64_t kvmi_now_usec(void) {
 void batch_free(kbatch *b);
 /* Fail @b's request (if any) with @why, and free @b. */
 void batch_fail(kbatch *b, err_code code, int errno_value, const char *why);
-/* Queue a command whose message is already in @msg (@len bytes), of batch @b (NULL: none). */
-int ch_queue_cmd(kvmi_channel *ch, const void *msg, size_t len, kbatch *b, size_t first, size_t n, bool probe);
+/* Queue a KVMI_VM_SET_PAGE_ACCESS of @n entries from @first of batch @b, built in place in the output queue. */
+int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe);
 /* Wait for output only while some is queued. */
 void ch_update_io(kvmi_channel *ch);
 /* Close the connection and fail everything pending with @why (errno @e); the channel stays. */

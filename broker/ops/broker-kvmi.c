@@ -177,7 +177,6 @@ static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
 
 /* Send what the head batch may send now; finish batches that are done. */
 static void ch_pump(kvmi_channel *ch) {
-        static uint8_t buf[KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE];
         while (ch->state == CH_READY && ch->bhead) {
                 kbatch *b = ch->bhead;
                 if (!b->started) {
@@ -187,8 +186,7 @@ static void ch_pump(kvmi_channel *ch) {
                 }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
-                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + b->next_entry, k);
-                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, b->next_entry, k, false) < 0)
+                        if (ch_queue_page_access(ch, b, b->next_entry, k, false) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                         b->next_entry += k;
                         b->n_msgs++;
@@ -207,8 +205,7 @@ static void ch_pump(kvmi_channel *ch) {
                         }
                         if (overridden_later(b, i))
                                 continue;
-                        int len = kvmi_build_set_page_access(buf, ch->seq++, b->e + i, 1);
-                        if (len < 0 || ch_queue_cmd(ch, buf, len, b, i, 1, true) < 0)
+                        if (ch_queue_page_access(ch, b, i, 1, true) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                 }
                 if (b->probe_msg < b->n_failed || b->in_flight > 0)

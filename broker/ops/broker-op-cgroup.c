@@ -117,13 +117,12 @@ typedef struct walk_result {
 static int walk(request *req, int base, const cgroup_move_args *a, bool threaded, walk_result *ret,
                 op_error *err) {
         const peer *c = &req->peer;
-        _cleanup_close_ int cur = fcntl(base, F_DUPFD_CLOEXEC, 3);
+        _cleanup_close_ int owned = -EBADF; /* cur once it is no longer @base, which stays the caller's */
+        int cur = base;
         const char *t = a->target;
         char comp[256], rel[1024];
 
         *ret = (walk_result) { .fd = -EBADF };
-        if (cur < 0)
-                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "dup: %m");
         for (const char *p = t; *p;) {
                 size_t l = strcspn(p, "/");
                 snprintf(comp, sizeof(comp), "%.*s", (int) l, p);
@@ -168,8 +167,8 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                                 return op_error_set(err, fd, ERR_SYSTEM, -fd, "cannot open cgroup '%s' below '%s': %s", t,
                                                  c->cgroup, strerror(-fd));
                 }
-                safe_close(cur);
-                cur = fd;
+                safe_close(owned);
+                owned = cur = fd;
                 struct statfs sf;
                 if (fstatfs(cur, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
                         return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
@@ -190,7 +189,9 @@ static int walk(request *req, int base, const cgroup_move_args *a, bool threaded
                 if (*p == '/')
                         p++;
         }
-        ret->fd = TAKE_FD(cur);
+        if (owned < 0 && (owned = fcntl(base, F_DUPFD_CLOEXEC, 3)) < 0)
+                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "dup: %m");
+        ret->fd = TAKE_FD(owned);
         return 0;
 }
 

@@ -124,7 +124,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
         char msg[400], b1[64], b2[64], cg[256];
         int64_t budget;
         /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
-        if (proc_task_rt_budget(req->b->cpu_v1, t->host_tgid, t->host_tid, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
+        if (proc_cgroup_rt_budget(req->b->cpu_v1, t->cpu_v1, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
                 request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
                                     "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
                                     "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
@@ -196,18 +196,19 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 .sched_priority = (uint32_t) a.priority,
         };
         cpu_set_t old_cpus, cpus;
-        r = get_attr(t.host_tid, &old);
-        if (r >= 0 && sched_getaffinity(t.host_tid, sizeof(old_cpus), &old_cpus) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
-                goto out;
-        }
         /* safety "dedicated": a realtime thread runs on the rule's CPUs (or the subset asked) */
         bool confine = rt && rule && rule->sched.safety == RT_SAFETY_DEDICATED;
         if (confine && !a.has_cpus) {
                 a.cpus = rule->sched.cpus;
                 a.has_cpus = true;
+        }
+        /* what to put back if it goes wrong (the affinity only when it is changed) */
+        r = get_attr(t.host_tid, &old);
+        if (r >= 0 && a.has_cpus && sched_getaffinity(t.host_tid, sizeof(old_cpus), &old_cpus) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
+                goto out;
         }
         if (a.has_cpus) {
                 cpu_mask_to_set(&a.cpus, &cpus);

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-journal - the broker's audit records as journald receives them.
+ * Each scenario runs in its own namespaces with its own broker
+ * (tests/lib/harness.h), whose private /run holds our journal socket.
+ */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char policy_main[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-launchers\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" } }\n"
+        "  ]\n"
+        "}\n";
+
+/*
+ * journal-record: the audit record as journald receives it, read by a
+ * journal socket of our own in the scenario's private /run, decoding
+ * journald's native protocol (docs: "Native Journal Protocol"): KEY=VALUE
+ * lines, or KEY, a newline, a little-endian 64-bit length and the value.
+ * Every field of delegate-broker(8), AUDIT AND LOGGING, once, for a ping
+ * (debug) and an allowed memlock.set (info), with a VM name of the longest
+ * allowed length (a record of more than a kilobyte).
+ */
+#define JFIELDS 24
+typedef struct jrecord {
+        size_t n, bytes;
+        char key[JFIELDS][32];
+        char *val[JFIELDS];
+} jrecord;
+
+static void jrecord_free(jrecord *j) {
+        for (size_t i = 0; i < j->n; i++)
+                free(j->val[i]);
+        j->n = 0;
+}
+
+static bool jrecord_parse(jrecord *j, const char *p, size_t len) {
+        const char *end = p + len;
+        j->n = 0;
+        j->bytes = len;
+        while (p < end) {
+                const char *k = p;
+                const char *nl = memchr(p, '\n', (size_t) (end - p)), *eq = memchr(p, '=', (size_t) (end - p));
+                if (!nl || j->n >= JFIELDS)
+                        return false;
+                size_t klen, vlen;
+                const char *v;
+                if (eq && eq < nl) {
+                        klen = (size_t) (eq - p), v = eq + 1, vlen = (size_t) (nl - v);
+                        p = nl + 1;
+                } else {
+                        uint64_t l = 0;
+                        klen = (size_t) (nl - p);
+                        if (end - (nl + 1) < 8)
+                                return false;
+                        for (int i = 7; i >= 0; i--)
+                                l = l << 8 | (unsigned char) nl[1 + i];
+                        v = nl + 9;
+                        if (l > (uint64_t) (end - v) || (uint64_t) (end - v) - l < 1 || v[l] != '\n')
+                                return false;
+                        vlen = (size_t) l, p = v + l + 1;
+                }
+                if (klen == 0 || klen >= sizeof(j->key[0]))
+                        return false;
+                memcpy(j->key[j->n], k, klen);
+                j->key[j->n][klen] = 0;
+                j->val[j->n] = strndup(v, vlen);
+                j->n++;
+        }
+        return true;
+}
+
+/* the value of @key, NULL if absent; *count: how often it is there */
+static const char *jget(const jrecord *j, const char *key, int *count) {
+        const char *r = NULL;
+        *count = 0;
+        for (size_t i = 0; i < j->n; i++)
+                if (strcmp(j->key[i], key) == 0) {
+                        r = j->val[i];
+                        ++*count;
+                }
+        return r;
+}
+
+/* the next record from the broker whose DELEGATE_OP is @op */
+static bool jrecord_wait(int fd, const char *op, jrecord *j) {
+        static char buf[65536];
+        for (;;) {
+                struct pollfd pfd = { fd, POLLIN, 0 };
+                if (poll(&pfd, 1, 5000) <= 0)
+                        return false;
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n < 0)
+                        return false;
+                if (!jrecord_parse(j, buf, (size_t) n)) {
+                        tap_ok(0, "a journal datagram parses (%zd bytes)", n);
+                        return false;
+                }
+                int c;
+                const char *o = jget(j, "DELEGATE_OP", &c);
+                if (o && strcmp(o, op) == 0)
+                        return true;
+                jrecord_free(j);
+        }
+}
+
+static void journal_record(harness *h) {
+        tap_ok(mkdir("/run/systemd", 0755) == 0 && mkdir("/run/systemd/journal", 0755) == 0,
+               "a private /run/systemd/journal");
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        int big = 1 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+        tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "a journal socket of our own");
+
+        char vm[254];
+        memset(vm, 'v', 253);
+        memcpy(vm, "vm-", 3);
+        vm[253] = 0;
+        tclient a;
+        tap_ok(tclient_start(h, &a, "kubepods.slice/pod-a", 1000, 1000, vm) == 0, "a client with a VM name of 253 characters");
+        char *r = tclient_call(&a, "ping");
+        free(r);
+        jrecord j = { 0 };
+        char want[512];
+        int c;
+        tap_ok(jrecord_wait(fd, "ping", &j), "the ping's record reaches the journal socket");
+        tap_diag("the ping's record: %zu fields, %zu bytes", j.n, j.bytes);
+        tap_ok(j.bytes > 1024, "it is longer than a kilobyte (%zu bytes)", j.bytes);
+        static const char *const keys[] = { "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "DELEGATE_OP",
+                "DELEGATE_DECISION", "DELEGATE_RULE", "DELEGATE_REASON", "DELEGATE_ARGS", "DELEGATE_SESSION",
+                "DELEGATE_PEER_PID", "DELEGATE_PEER_UID", "DELEGATE_PEER_GID", "DELEGATE_POD_CGROUP", "DELEGATE_VM",
+                "DELEGATE_CLIENT", "DELEGATE_VIA" };
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                jget(&j, keys[i], &c);
+                tap_is_int(c, 1, "%s is in the record once", keys[i]);
+        }
+        tap_is_str(jget(&j, "PRIORITY", &c), "7", "ping is at debug level");
+        tap_is_str(jget(&j, "SYSLOG_IDENTIFIER", &c), "delegate-broker", "SYSLOG_IDENTIFIER");
+        tap_is_str(jget(&j, "DELEGATE_DECISION", &c), "allow", "DELEGATE_DECISION");
+        tap_is_str(jget(&j, "DELEGATE_RULE", &c), "(no policy needed)", "DELEGATE_RULE");
+        tap_is_str(jget(&j, "DELEGATE_ARGS", &c), "{}", "DELEGATE_ARGS");
+        tap_is_str(jget(&j, "DELEGATE_VM", &c), vm, "DELEGATE_VM, all 253 characters");
+        tap_is_str(jget(&j, "DELEGATE_PEER_UID", &c), "1000", "DELEGATE_PEER_UID");
+        tap_is_str(jget(&j, "DELEGATE_PEER_GID", &c), "1000", "DELEGATE_PEER_GID");
+        snprintf(want, sizeof(want), "%d", (int) a.pid);
+        tap_is_str(jget(&j, "DELEGATE_PEER_PID", &c), want, "DELEGATE_PEER_PID");
+        tap_is_str(jget(&j, "DELEGATE_POD_CGROUP", &c), "/kubepods.slice/pod-a", "DELEGATE_POD_CGROUP");
+        tap_is_str(jget(&j, "DELEGATE_VIA", &c), "socket", "DELEGATE_VIA");
+        const char *msg = jget(&j, "MESSAGE", &c);
+        snprintf(want, sizeof(want), "allow ping for pid %d uid 1000 (vm %s, via socket): rule (no policy needed): ",
+                 (int) a.pid, vm);
+        tap_ok(msg && strncmp(msg, want, strlen(want)) == 0, "MESSAGE: %.80s...", msg ? msg : "(none)");
+        jrecord_free(&j);
+
+        r = tclient_call(&a, "child");
+        pid_t ch = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ch, harness_hard / 2);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set succeeds");
+        free(r);
+        tap_ok(jrecord_wait(fd, "memlock.set", &j), "the memlock.set's record reaches the journal socket");
+        tap_is_str(jget(&j, "PRIORITY", &c), "6", "an allowed memlock.set is at info level");
+        tap_is_str(jget(&j, "DELEGATE_RULE", &c), "pod-launchers", "DELEGATE_RULE names the rule");
+        snprintf(want, sizeof(want), "\"pid\":%d", (int) ch);
+        tap_has_str(jget(&j, "DELEGATE_ARGS", &c), want, "DELEGATE_ARGS has the request's arguments");
+        jget(&j, "DELEGATE_SESSION", &c);
+        tap_is_int(c, 1, "DELEGATE_SESSION once");
+        jrecord_free(&j);
+        tclient_stop(&a);
+        unlink(sa.sun_path);
+        close(fd);
+}
+
+static const scenario scenarios[] = {
+        { "journal-record", policy_main, journal_record },
+};
+
+int main(int argc, char **argv) {
+        return harness_main(argc, argv, scenarios, sizeof(scenarios) / sizeof(scenarios[0]));
+}
