@@ -51,14 +51,6 @@ int op_error_set(op_error *e, int ret, err_code code, int errno_value, const cha
         return ret;
 }
 
-void op_error_to_delegate(const op_error *e, delegate_error *ret) {
-        memset(ret, 0, sizeof(*ret));
-        snprintf(ret->code, sizeof(ret->code), "%s", err_code_name(e->code));
-        ret->errno_value = e->errno_value;
-        snprintf(ret->rule, sizeof(ret->rule), "%s", e->rule);
-        snprintf(ret->message, sizeof(ret->message), "%s", e->message);
-}
-
 void close_fds(int *fds, size_t n) {
         for (size_t i = 0; i < n; i++)
                 fds[i] = safe_close(fds[i]);

@@ -46,8 +46,6 @@ typedef struct op_error {
 
 /* Fill @e (may be NULL) and return @ret (a -errno) for chaining. */
 int op_error_set(op_error *e, int ret, err_code code, int errno_value, const char *fmt, ...) _printf_(5, 6);
-/* The library's API form of @e. */
-void op_error_to_delegate(const op_error *e, delegate_error *ret);
 
 /* Fill @e (may be NULL) and return @ret (a -errno) for chaining. */
 int error_set(delegate_error *e, int ret, const char *code, int errno_value, const char *fmt, ...)

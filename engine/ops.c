@@ -15,11 +15,6 @@ static const op_desc *const registry[] = {
 };
 #undef DELEGATE_OP
 
-const op_desc *const *op_registry(size_t *ret_n) {
-        *ret_n = ELEMENTSOF(registry);
-        return registry;
-}
-
 const op_desc *op_lookup(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(registry); i++)
                 if (streq(registry[i]->name, name))

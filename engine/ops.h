@@ -18,8 +18,6 @@
 #include "ops-list.h"
 #undef DELEGATE_OP
 
-/* Every operation, in registry order; *ret_n of them. */
-const op_desc *const *op_registry(size_t *ret_n);
 /* NULL for an unknown operation. */
 const op_desc *op_lookup(const char *name);
 /* The names of the socket operations (not the bus-only ones), comma-separated, in registry order. */
