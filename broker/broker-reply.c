@@ -81,6 +81,9 @@ static void request_reply(request *req, const reply_info *r) {
         if (!r->ok && req->c && r->error->code != ERR_RATE_LIMITED && !req->who.via_seccomp)
                 req->c->failed = true;
         audit_outcome(req, r->ok ? NULL : r->error);
+        /* what a delegation changed is on disk, counted, before the caller hears of it */
+        if (r->ok && req->c && req->counted && req->c->state_dirty && !(req->origin && req->origin->saves_state))
+                state_save(req->c);
         if (req->origin && req->origin->reply)
                 req->origin->reply(req, r);
         request_free(req);
@@ -88,8 +91,6 @@ static void request_reply(request *req, const reply_info *r) {
 
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
         reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
-        if (req->who.via_bus && req->c && req->counted && req->c->state_dirty)
-                state_save(req->c); /* a D-Bus caller acted for the session */
         request_reply(req, &r);
 }
 

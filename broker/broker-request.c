@@ -185,7 +185,7 @@ static void socket_reply(request *req, const reply_info *r) {
         client_send(req->c, buf, len, r->fds, r->n_fds);
 }
 
-static const request_origin socket_origin = { .reply = socket_reply };
+static const request_origin socket_origin = { .reply = socket_reply, .saves_state = true };
 
 void request_dispatch(request *req) {
         request_dispatch_act(req, NULL);

@@ -118,6 +118,9 @@ typedef struct reply_info {
 typedef struct request_origin {
         void (*reply)(request *req, const reply_info *r);
         void (*release)(request *req);
+        /* @reply saves the session's state itself (the socket: after caching the reply, which the state
+         * file keeps); else request_reply() saves what a delegation changed before @reply runs */
+        bool saves_state;
 } request_origin;
 
 /* rtkit's burst window: at most N changes per period, counted from the first */
