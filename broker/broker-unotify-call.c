@@ -62,6 +62,12 @@ void unotify_answer(const unotify_call *call, int64_t val, int error) {
         send_resp(call, &resp);
 }
 
+void unotify_gone_or_continue(unotify_call *call) {
+        if (unotify_valid(call))
+                unotify_continue(call);
+        unotify_call_free(call);
+}
+
 void unotify_continue(const unotify_call *call) {
         struct seccomp_notif_resp resp = { .id = call->n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
         if (call->u)

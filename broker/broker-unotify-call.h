@@ -82,6 +82,9 @@ bool unotify_valid(const unotify_call *call);
 void unotify_answer(const unotify_call *call, int64_t val, int error);
 /* Let the kernel judge the call as if nothing intercepted it. */
 void unotify_continue(const unotify_call *call);
+/* A call the broker cannot serve (its caller's fd or process could not be read): if it still waits, the
+ * kernel judges it (a caller is never left blocked); either way @call is freed. */
+void unotify_gone_or_continue(unotify_call *call);
 /*
  * A request for @op with @args_json (built by the caller, its values
  * checked) acting for @call's session, decided and carried out like the

@@ -223,7 +223,7 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
                 if (rec && rec->ifindex == o.ifindex)
                         rec->queues++;
         } else {
-                tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]), .via_seccomp = true,
+                tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]),
                                    .queues = 1 };
                 snprintf(rec.name, sizeof(rec.name), "%s", o.name);
                 if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
@@ -393,8 +393,8 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
         call->tun_fd = caller_fd(call, fd);
         if (call->tun_fd == -EBADF)
                 return unotify_answer(call, 0, EBADF), unotify_call_free(call);
-        if (call->tun_fd < 0)
-                return unotify_call_free(call); /* gone */
+        if (call->tun_fd < 0) /* gone, or its fd cannot be copied: then the kernel judges, never a hang */
+                return unotify_gone_or_continue(call);
         /* not /dev/net/tun, already attached, a TUN, flags we do not know: the kernel's to judge */
         struct ifreq probe = {};
         if (fstat(call->tun_fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 10 ||
@@ -446,7 +446,7 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
         if (call->sock_fd == -EBADF)
                 return unotify_answer(call, 0, EBADF), unotify_call_free(call);
         if (call->sock_fd < 0)
-                return unotify_call_free(call);
+                return unotify_gone_or_continue(call);
         _cleanup_close_ int ns = ioctl(call->sock_fd, SIOCGSKNS);
         if (ns < 0 || !same_netns(ns, rec->netns_fd)) /* a socket of another netns names another device */
                 return unotify_continue(call), unotify_call_free(call);

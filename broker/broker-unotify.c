@@ -238,8 +238,10 @@ static void handle(unotify *u, const struct seccomp_notif *n) {
         }
         u->n_notified++;
         const __u64 *a = n->data.args;
-        if (proc_tgid(n->pid, &call->tgid) < 0 || !unotify_valid(call))
-                return unotify_call_free(call); /* gone: nobody to answer */
+        if (proc_tgid(n->pid, &call->tgid) < 0)
+                return unotify_gone_or_continue(call);
+        if (!unotify_valid(call)) /* the tid may name another task by now: gone, nobody to answer */
+                return unotify_call_free(call);
 #ifdef NATIVE_ARCH
         if (n->data.arch != NATIVE_ARCH) {
                 call->syscall = "(other arch)";

@@ -404,7 +404,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         if (req->helper_n_fds != a->queues + 1 + n_vhost)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned %zu fds, not %zu",
                                            req->helper_n_fds, a->queues + 1 + n_vhost);
-        tap_record rec = { .ifindex = o.ifindex, .persist = a->persist, .adopted = o.adopted,
+        tap_record rec = { .ifindex = o.ifindex, .queues = a->queues, .persist = a->persist, .adopted = o.adopted,
                            .netns_fd = TAKE_FD(req->helper_fds[a->queues]) };
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
         /* the reply's fds: the TAP queues, then the vhost-net fds */

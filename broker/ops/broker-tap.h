@@ -27,8 +27,7 @@ typedef struct tap_record {
         int enslaved[BRIDGE_MAX_ENSLAVE];
         unsigned n_enslaved;
         int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
-        bool via_seccomp; /* made by an intercepted TUNSETIFF (broker-unotify-tap.c) */
-        unsigned queues;  /* ... and its queues so far */
+        unsigned queues;  /* the queues made so far (tap.create, or an intercepted TUNSETIFF), not kept over a restart */
 } tap_record;
 
 /* session_part_tap: c->part[SESSION_PART_tap] */
