@@ -73,21 +73,57 @@ static int fail(const vm_spec *s, const char *what, const delegate_error *e) {
         return -EPERM;
 }
 
+/* bridge.create's arguments for @n (names from the spec are written as JSON strings, escaped); NULL: no memory. */
+static char *bridge_args(const nic_spec *n) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *args = NULL;
+        if (!g)
+                return NULL;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", n->bridge);
+        if (n->mtu)
+                json_gen_kv_u64(g, "mtu", n->mtu);
+        json_gen_str(g, "enslave");
+        yajl_gen_array_open(g);
+        for (size_t k = 0; k < n->n_enslave; k++)
+                json_gen_str(g, n->enslave[k]);
+        yajl_gen_array_close(g);
+        yajl_gen_map_close(g);
+        return json_gen_take(g, &args, NULL) < 0 ? NULL : args;
+}
+
+/* tap.create's arguments for @n, with or without vhost-net; NULL: no memory. */
+static char *tap_args(const nic_spec *n, bool vhost) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *args = NULL;
+        if (!g)
+                return NULL;
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "name", "vnet%d");
+        json_gen_kv_u64(g, "queues", n->queues);
+        json_gen_kv_bool(g, "vnet_hdr", true);
+        if (n->mtu)
+                json_gen_kv_u64(g, "mtu", n->mtu);
+        if (n->mac[0])
+                json_gen_kv_str(g, "mac", n->mac);
+        if (n->bridge[0])
+                json_gen_kv_str(g, "bridge", n->bridge);
+        if (vhost)
+                json_gen_kv_bool(g, "vhost", true);
+        yajl_gen_map_close(g);
+        return json_gen_take(g, &args, NULL) < 0 ? NULL : args;
+}
+
 /* bridge.create for a NIC that asks for it (once per bridge), before its TAP. */
 static int create_bridge(delegate_ctx *ctx, const vm_spec *s, size_t i) {
         const nic_spec *n = &s->nics[i];
-        char args[512], mtu[32] = "";
         delegate_error e;
-        _cleanup_free_ char *res = NULL;
+        _cleanup_free_ char *res = NULL, *args = NULL;
         for (size_t k = 0; k < i; k++)
                 if (s->nics[k].bridge_create && streq(s->nics[k].bridge, n->bridge))
                         return 0;
-        if (n->mtu)
-                snprintf(mtu, sizeof(mtu), ",\"mtu\":%u", n->mtu);
-        snprintf(args, sizeof(args), "{\"name\":\"%s\"%s,\"enslave\":[", n->bridge, mtu);
-        for (size_t k = 0; k < n->n_enslave; k++)
-                snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s\"%s\"", k ? "," : "", n->enslave[k]);
-        snprintf(args + strlen(args), sizeof(args) - strlen(args), "]}");
+        if (!(args = bridge_args(n)))
+                return -ENOMEM;
         if (call(ctx, s, DELEGATE_OP_BRIDGE_CREATE, args, &res, NULL, 0, NULL, &e) < 0)
                 return fail(s, DELEGATE_OP_BRIDGE_CREATE, &e);
         launcher_say(s, "bridge %s for nic %s from the broker: %s", n->bridge, n->id, res);
@@ -99,25 +135,20 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 const nic_spec *n = &s->nics[i];
                 if (n->bridge_create && create_bridge(ctx, s, i) < 0)
                         return -EPERM;
-                char args[512], mtu[32] = "", mac[48] = "", br[48] = "";
                 delegate_error e;
                 _cleanup_free_ char *res = NULL;
-                if (n->mtu)
-                        snprintf(mtu, sizeof(mtu), ",\"mtu\":%u", n->mtu);
-                if (n->mac[0])
-                        snprintf(mac, sizeof(mac), ",\"mac\":\"%s\"", n->mac);
-                if (n->bridge[0])
-                        snprintf(br, sizeof(br), ",\"bridge\":\"%s\"", n->bridge);
                 bool vhost = n->vhost != NIC_VHOST_OFF;
-                snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s%s}",
-                         n->queues, mtu, mac, br, vhost ? ",\"vhost\":true" : "");
+                _cleanup_free_ char *args = tap_args(n, vhost);
+                if (!args)
+                        return -ENOMEM;
                 int r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
                 if (r < 0 && n->vhost == NIC_VHOST_OPTIONAL && (streq(e.code, "unsupported") || streq(e.code, "denied"))) {
                         launcher_say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
                                      e.message);
                         vhost = false;
-                        snprintf(args, sizeof(args), "{\"name\":\"vnet%%d\",\"queues\":%u,\"vnet_hdr\":true%s%s%s}",
-                                 n->queues, mtu, mac, br);
+                        free(args);
+                        if (!(args = tap_args(n, false)))
+                                return -ENOMEM;
                         r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
                 }
                 if (r < 0)

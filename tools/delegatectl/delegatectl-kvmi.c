@@ -164,6 +164,14 @@ int cmd_kvmi(int argc, char **argv) {
                 return 1;
         }
         pid_t pid = fork();
+        if (pid < 0) {
+                fprintf(stderr, "delegatectl: kvmi: cannot start '%s': fork: %m\n", argv[optind]);
+                delegate_call_with_fds(c, DELEGATE_OP_KVMI_DETACH, NULL, NULL, 0, NULL, NULL, 0, NULL, &e);
+                delegate_ctx_free(c);
+                unlink(sa.sun_path);
+                rmdir(dir);
+                return 1;
+        }
         if (pid == 0) {
                 setenv("DELEGATE_KVMI_SOCKET", sa.sun_path, 1);
                 if (json_is_string(secret))
@@ -174,6 +182,8 @@ int cmd_kvmi(int argc, char **argv) {
         }
         char line[4096];
         int rc = 0;
+        /* poll() sees only what is still in the pipe: stdio must not read lines ahead of fgets() */
+        setvbuf(stdin, NULL, _IONBF, 0);
         for (;;) {
                 struct pollfd p[2] = { { STDIN_FILENO, POLLIN, 0 }, { lfd, POLLIN, 0 } };
                 if (poll(p, 2, -1) < 0 && errno != EINTR)
