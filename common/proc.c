@@ -123,7 +123,7 @@ int proc_ids_parse(const char *s, long *ret, size_t max, size_t *ret_n) {
 }
 
 static int nspid_at(const char *path, pid_t *ret, size_t max, size_t *ret_n) {
-        char line[256];
+        char line[512];
         int r = status_line_path(path, "NSpid", line, sizeof(line));
         if (r < 0)
                 return r;
@@ -386,19 +386,16 @@ int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1) {
 }
 
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret) {
-        char path[96], line[512];
-        long ids[PROC_MAX_NSPID];
+        char path[96];
+        pid_t ids[PROC_MAX_NSPID];
         size_t n;
         snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int) tgid, (int) tid);
-        int r = status_line_path(path, "NSpid", line, sizeof(line));
-        if (r < 0)
-                return r;
-        r = proc_ids_parse(line, ids, PROC_MAX_NSPID, &n);
+        int r = nspid_at(path, ids, PROC_MAX_NSPID, &n); /* the same checks as every NSpid: ids in 1..INT_MAX */
         if (r < 0)
                 return r;
         if (level >= n)
                 return -ENOENT;
-        *ret = (pid_t) ids[level];
+        *ret = ids[level];
         return 0;
 }
 

@@ -186,6 +186,13 @@ static void list_join(char *const *v, size_t n, char *buf, size_t size) {
                 snprintf(buf, size, "none");
 }
 
+static bool in_list(char *const *v, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i], name))
+                        return true;
+        return false;
+}
+
 static void tap_create_check(const policy_rule *rule, const void *args, policy_decision *d) {
         const tap_create_args a = *(const tap_create_args *) args;
         char list[256];
@@ -210,24 +217,12 @@ static void tap_create_check(const policy_rule *rule, const void *args, policy_d
         if (a.mtu && (a.mtu < rule->tap.mtu_min || a.mtu > rule->tap.mtu_max))
                 return (void) ops_deny(d, "MTU %" PRIu32 " is outside the rule's tap mtu range %" PRIu32 "-%" PRIu32, a.mtu,
                             rule->tap.mtu_min, rule->tap.mtu_max);
-        if (a.bridge[0]) {
-                ok = false;
-                for (size_t i = 0; i < rule->tap.n_bridges && !ok; i++)
-                        ok = streq(rule->tap.bridges[i], a.bridge);
-                if (!ok) {
-                        list_join(rule->tap.bridges, rule->tap.n_bridges, list, sizeof(list));
-                        return (void) ops_deny(d, "bridge '%s' is not among the rule's tap bridges (%s)", a.bridge, list);
-                }
+        if (a.bridge[0] && !in_list(rule->tap.bridges, rule->tap.n_bridges, a.bridge)) {
+                list_join(rule->tap.bridges, rule->tap.n_bridges, list, sizeof(list));
+                return (void) ops_deny(d, "bridge '%s' is not among the rule's tap bridges (%s)", a.bridge, list);
         }
         ops_allow(d, "%s '%s' with %" PRIu32 " queue(s) is within the rule's tap section",
                   a.is_template ? "template" : "name", a.name, a.queues);
-}
-
-static bool in_list(char *const *v, size_t n, const char *name) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], name))
-                        return true;
-        return false;
 }
 
 static void bridge_create_check(const policy_rule *rule, const void *args, policy_decision *d) {

@@ -125,14 +125,12 @@ void kvmi_hand_reattach(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
         int r = delegate_call(ctx, DELEGATE_OP_KVMI_ATTACH, args, NULL, NULL, 0, NULL, NULL, &e);
         explicit_bzero(args, sizeof(args));
         if (r < 0)
-                printf("delegate-launcher[%s]: KVMI: kvmi.attach with the restarted broker failed: %s; QEMU's "
-                       "connections will be refused\n",
-                       s->name, e.message);
+                launcher_say(s, "KVMI: kvmi.attach with the restarted broker failed: %s; QEMU's connections will be "
+                             "refused",
+                             e.message);
         else
-                printf("delegate-launcher[%s]: KVMI: channel opened again with the restarted broker (the secret "
-                       "QEMU holds); QEMU's next connection is handed over\n",
-                       s->name);
-        fflush(stdout);
+                launcher_say(s, "KVMI: channel opened again with the restarted broker (the secret QEMU holds); "
+                             "QEMU's next connection is handed over");
 }
 
 void kvmi_hand_forget_key(kvmi_hand *k) {
@@ -150,13 +148,11 @@ void kvmi_hand_accept(delegate_ctx *ctx, const vm_spec *s, kvmi_hand *k) {
                                        &e);
         close(fd);
         if (r < 0)
-                printf("delegate-launcher[%s]: KVMI: QEMU's connection %u: the broker could not take it over: %s "
-                       "(QEMU reconnects by itself)\n",
-                       s->name, k->handed, e.message);
+                launcher_say(s, "KVMI: QEMU's connection %u: the broker could not take it over: %s (QEMU reconnects "
+                             "by itself)",
+                             k->handed, e.message);
         else
-                printf("delegate-launcher[%s]: KVMI: QEMU's connection %u handed to the broker: %s\n", s->name,
-                       k->handed, res);
-        fflush(stdout);
+                launcher_say(s, "KVMI: QEMU's connection %u handed to the broker: %s", k->handed, res);
         delegate_free_string(res);
 }
 
