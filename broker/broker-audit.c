@@ -6,18 +6,17 @@
  */
 #include "broker.h"
 
-void audit_decision(_unused_ broker *b, const caller *who, const char *op, const json_value *args,
+void audit_decision(_unused_ broker *b, const caller *who, const op_desc *op, const json_value *args,
                     const policy_decision *d) {
         _cleanup_erase_free_ char *args_text = NULL;
-        const op_desc *desc = op_lookup(op);
 
         if (args)
                 json_dump(args, &args_text);
         log_decision_emit(&(log_decision) {
-                .op = op,
+                .op = op->name,
                 .allowed = d->allowed,
                 /* ping and state.get concern only the caller */
-                .quiet = !desc || !desc->needs_policy,
+                .quiet = !op->needs_policy,
                 .rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)",
                 .reason = d->reason,
                 .args = args_text,

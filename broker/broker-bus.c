@@ -94,7 +94,7 @@ static int authorize(broker *b, const caller *who, const op_desc *op, sd_bus_err
         policy_subject s = caller_subject(who);
         policy_decision d;
         policy_decide_parsed(b->policy, &s, op, NULL, &d, NULL, NULL);
-        audit_decision(b, who, op->name, NULL, &d);
+        audit_decision(b, who, op, NULL, &d);
         if (!d.allowed)
                 return sd_bus_error_setf(error, BUS_ERROR_DENIED, "%s: %s (rule '%s')", op->name, d.reason,
                                          d.rule ? d.rule->name : "(default deny)");
@@ -252,7 +252,7 @@ static int method_reload_policy(sd_bus_message *m, void *userdata, sd_bus_error 
                  * "delegatectl reload" as root, and must work with any policy) */
                 policy_decision d = { .allowed = true };
                 snprintf(d.reason, sizeof(d.reason), "uid 0 may always reload (as with SIGHUP)");
-                audit_decision(b, &who, op_manage_reload.name, NULL, &d);
+                audit_decision(b, &who, &op_manage_reload, NULL, &d);
         } else if ((r = authorize(b, &who, &op_manage_reload, error)) < 0)
                 return r;
         log_msg(b, LOG_INFO, "D-Bus caller %s (uid %u): reloading policy from '%s'", who.name, (unsigned) who.uid,

@@ -69,7 +69,7 @@ static void audit_outcome(request *req, const op_error *e) {
                 snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
         } else
                 snprintf(d.reason, sizeof(d.reason), "%s", req->reason);
-        audit_decision(req->b, &req->who, req->op, req->args, &d);
+        audit_decision(req->b, &req->who, req->bop->op, req->args, &d); /* decided: its operation was found */
         if (req->c && req->counted) {
                 req->c->n_allowed += d.allowed;
                 req->c->n_denied += !d.allowed;

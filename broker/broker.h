@@ -294,7 +294,7 @@ struct request {
 };
 
 /* broker-audit.c: decisions and session events, as records, to the sinks of broker-log.h */
-void audit_decision(broker *b, const caller *who, const char *op, const json_value *args, const policy_decision *d);
+void audit_decision(broker *b, const caller *who, const op_desc *op, const json_value *args, const policy_decision *d);
 void audit_session_opened(const client *c);
 void audit_session_closed(const client *c, const char *reason);
 void audit_policy_changed(const broker *b);
