@@ -47,7 +47,8 @@ static const verb verbs[] = {
         { "sched", "--tid ID --policy P [--priority N] [--nice N] [--cpus LIST]",
           "set a thread's scheduling (fifo, rr, other, ...)", false, -1, cmd_sched },
         { "kvmi run", "[--unkeyed] [--] PROG [ARG...]",
-          "attach KVMI, run PROG with the channel as fd 3,\n"
+          "attach KVMI, run PROG with a socket to connect to in\n"
+          "$DELEGATE_KVMI_SOCKET, hand its connections over,\n"
           "then read set/file/state/detach lines from stdin",
           false, -1, cmd_kvmi },
         { "policy check", "DIR", "validate a policy directory", false, -1, cmd_policy_check },
