@@ -101,11 +101,21 @@ static int page_resize(kvmi_shadow *s, size_t cap) {
         return 0;
 }
 
-/* Room for @more page slots, the table at most half full. */
-static int page_room(kvmi_shadow *s, size_t more) {
-        size_t cap = s->cap ? s->cap : MIN_CAP;
-        while ((s->nslots + more) * 2 > cap)
+/* The capacity of a table of @cap slots (0: none yet) for @used + @more entries, at most half full. */
+static size_t cap_for(size_t cap, size_t used, size_t more) {
+        for (cap = cap ? cap : MIN_CAP; (used + more) * 2 > cap;)
                 cap *= 2;
+        return cap;
+}
+
+/* Linear probing without tombstones: may the entry at @j, whose home is @home, stay when slot @i empties? */
+static bool stays(size_t i, size_t j, size_t home) {
+        return i <= j ? (home > i && home <= j) : (home > i || home <= j);
+}
+
+/* Room for @more page slots. */
+static int page_room(kvmi_shadow *s, size_t more) {
+        size_t cap = cap_for(s->cap, s->nslots, more);
         return cap == s->cap ? 0 : page_resize(s, cap);
 }
 
@@ -118,10 +128,7 @@ static void page_erase(kvmi_shadow *s, size_t i) {
                 j = (j + 1) & mask;
                 if (!s->slots[j])
                         return;
-                size_t home = home_of(gfn_of(s->slots[j]) >> BLOCK_SHIFT, s->cap);
-                /* move j to i when its home is not cyclically within (i, j] */
-                bool stay = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-                if (!stay) {
+                if (!stays(i, j, home_of(gfn_of(s->slots[j]) >> BLOCK_SHIFT, s->cap))) {
                         s->slots[i] = s->slots[j];
                         s->slots[j] = 0;
                         i = j;
@@ -159,9 +166,7 @@ static int block_resize(kvmi_shadow *s, size_t cap) {
 }
 
 static int block_room(kvmi_shadow *s, size_t more) {
-        size_t cap = s->bcap ? s->bcap : MIN_CAP;
-        while ((s->nblocks + more) * 2 > cap)
-                cap *= 2;
+        size_t cap = cap_for(s->bcap, s->nblocks, more);
         return cap == s->bcap ? 0 : block_resize(s, cap);
 }
 
@@ -173,9 +178,7 @@ static void block_erase(kvmi_shadow *s, size_t i) {
                 j = (j + 1) & mask;
                 if (!s->blocks[j].key)
                         return;
-                size_t home = home_of(block_of(&s->blocks[j]), s->bcap);
-                bool stay = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-                if (!stay) {
+                if (!stays(i, j, home_of(block_of(&s->blocks[j]), s->bcap))) {
                         s->blocks[i] = s->blocks[j];
                         s->blocks[j].key = 0;
                         i = j;
