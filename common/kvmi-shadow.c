@@ -7,7 +7,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define BLOCK_SHIFT 6
+#define BLOCK_SHIFT KVMI_SHADOW_BLOCK_SHIFT
+#define BIT_MASK (KVMI_SHADOW_BLOCK_GFNS - 1)
+
+_Static_assert(sizeof(kvmi_shadow_block) == 64, "a block slot is a cache line");
 #define MIN_CAP 1024
 
 static size_t home_of(uint64_t block, size_t cap) {
@@ -23,18 +26,25 @@ static uint64_t slot_for(uint64_t gfn, uint8_t access) {
 }
 
 static inline uint8_t block_get(const kvmi_shadow_block *b, unsigned bit) {
-        return (uint8_t) ((b->plane[0] >> bit & 1) | (b->plane[1] >> bit & 1) << 1 | (b->plane[2] >> bit & 1) << 2);
+        unsigned w = bit >> 6, m = bit & 63;
+        return (uint8_t) ((b->plane[0][w] >> m & 1) | (b->plane[1][w] >> m & 1) << 1 | (b->plane[2][w] >> m & 1) << 2);
 }
 
 static inline void block_put(kvmi_shadow_block *b, unsigned bit, uint8_t access) {
-        uint64_t m = UINT64_C(1) << bit;
-        b->plane[0] = (b->plane[0] & ~m) | (-(uint64_t) (access & 1) & m);
-        b->plane[1] = (b->plane[1] & ~m) | (-(uint64_t) (access >> 1 & 1) & m);
-        b->plane[2] = (b->plane[2] & ~m) | (-(uint64_t) (access >> 2 & 1) & m);
+        unsigned w = bit >> 6;
+        uint64_t m = UINT64_C(1) << (bit & 63);
+        b->plane[0][w] = (b->plane[0][w] & ~m) | (-(uint64_t) (access & 1) & m);
+        b->plane[1][w] = (b->plane[1][w] & ~m) | (-(uint64_t) (access >> 1 & 1) & m);
+        b->plane[2][w] = (b->plane[2][w] & ~m) | (-(uint64_t) (access >> 2 & 1) & m);
+}
+
+/* The restricted gfns among the 64 of word @w: their three bits are not all set. */
+static inline uint64_t block_word_pages(const kvmi_shadow_block *b, unsigned w) {
+        return ~(b->plane[0][w] & b->plane[1][w] & b->plane[2][w]);
 }
 
 /* A block slot's key: its block + 1, and in the top bits how many pages it holds (no popcount on x86-64's baseline). */
-#define COUNT_SHIFT 57
+#define COUNT_SHIFT KVMI_SHADOW_COUNT_SHIFT
 #define KEY_MASK ((UINT64_C(1) << COUNT_SHIFT) - 1)
 
 static uint64_t block_of(const kvmi_shadow_block *b) {
@@ -188,14 +198,14 @@ static void block_erase(kvmi_shadow *s, size_t i) {
 
 /*
  * A block slot for @gfn's block, whose pages (if any) leave the page table:
- * its fourth page, or a page of a batch under way (kvmi_shadow_reserve()).
+ * its 8th page, or a page of a batch under way (kvmi_shadow_reserve()).
  */
 static __attribute__((noinline)) int promote(kvmi_shadow *s, uint64_t gfn, uint8_t access) {
         uint64_t block = gfn >> BLOCK_SHIFT;
         int r = block_room(s, 1);
         if (r < 0)
                 return r;
-        kvmi_shadow_block b = { .plane = { UINT64_MAX, UINT64_MAX, UINT64_MAX } };
+        kvmi_shadow_block b = { .plane = { { UINT64_MAX, UINT64_MAX }, { UINT64_MAX, UINT64_MAX }, { UINT64_MAX, UINT64_MAX } } };
         uint64_t pages = 1;
         size_t mask = s->cap - 1, j = s->nslots ? home_of(block, s->cap) : 0;
         while (s->nslots && s->slots[j]) {
@@ -204,11 +214,11 @@ static __attribute__((noinline)) int promote(kvmi_shadow *s, uint64_t gfn, uint8
                         j = (j + 1) & mask;
                         continue;
                 }
-                block_put(&b, g & 63, s->slots[j] & 7);
+                block_put(&b, g & BIT_MASK, s->slots[j] & 7);
                 page_erase(s, j); /* slot j now holds the next of the run, or is empty */
                 pages++;
         }
-        block_put(&b, gfn & 63, access);
+        block_put(&b, gfn & BIT_MASK, access);
         b.key = (block + 1) | pages << COUNT_SHIFT;
         s->blocks[block_find(s, block)] = b;
         s->nblocks++;
@@ -224,13 +234,12 @@ static __attribute__((noinline)) void demote(kvmi_shadow *s, size_t i) {
         block_erase(s, i);
         s->underfull--;
         uint64_t first = block_of(&b) << BLOCK_SHIFT;
-        uint64_t pages = ~(b.plane[0] & b.plane[1] & b.plane[2]);
-        while (pages) {
-                unsigned bit = (unsigned) __builtin_ctzll(pages);
-                pages &= pages - 1;
-                page_place(s->slots, s->cap, slot_for(first + bit, block_get(&b, bit)));
-                s->nslots++;
-        }
+        for (unsigned w = 0; w < KVMI_SHADOW_BLOCK_GFNS / 64; w++)
+                for (uint64_t pages = block_word_pages(&b, w); pages; pages &= pages - 1) {
+                        unsigned bit = w * 64 + (unsigned) __builtin_ctzll(pages);
+                        page_place(s->slots, s->cap, slot_for(first + bit, block_get(&b, bit)));
+                        s->nslots++;
+                }
 }
 
 /* A page of a block slot: branches only where a batch's pages seldom go (the limit, a block emptied). */
@@ -252,7 +261,7 @@ static inline __attribute__((always_inline)) int block_set(kvmi_shadow *s, kvmi_
         return 0;
 }
 
-/* A page of a block without a block slot: the page table, or the block's fourth page. */
+/* A page of a block without a block slot: the page table, or the block's 8th page. */
 static __attribute__((noinline)) int page_set(kvmi_shadow *s, uint64_t gfn, uint8_t access) {
         size_t same = 0;
         if (s->nslots) {
@@ -273,7 +282,7 @@ static __attribute__((noinline)) int page_set(kvmi_shadow *s, uint64_t gfn, uint
                 return 0;
         if (s->max && s->n >= s->max)
                 return -ENOSPC;
-        /* a block slot at its fourth page, or at once while a batch may take one */
+        /* a block slot at its 8th page, or at once while a batch may take one */
         bool block = same + 1 >= KVMI_SHADOW_BLOCK_MIN || s->loose > 0;
         int r = block ? promote(s, gfn, access) : page_room(s, 1);
         if (r < 0)
@@ -295,7 +304,7 @@ static inline int set_one(kvmi_shadow *s, uint64_t gfn, uint8_t access) {
         if (s->nblocks) {
                 kvmi_shadow_block *b = &s->blocks[block_find(s, gfn >> BLOCK_SHIFT)];
                 if (b->key)
-                        return block_set(s, b, gfn & 63, access);
+                        return block_set(s, b, gfn & BIT_MASK, access);
         }
         return page_set(s, gfn, access);
 }
@@ -324,8 +333,8 @@ size_t kvmi_shadow_record(kvmi_shadow *s, const kvmi_page_access_entry *e, size_
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n) {
         if (s->max && n > s->max)
                 n = s->max;
-        /* block slots for a batch with a page in four of its gfns' blocks (fewer grow the table) */
-        size_t blocks = n / 16;
+        /* block slots for a batch with a page in four of its blocks' gfns (fewer grow the table) */
+        size_t blocks = n / (KVMI_SHADOW_BLOCK_GFNS / 4);
         int r = block_room(s, blocks > s->nblocks ? blocks - s->nblocks : 0);
         if (r < 0)
                 return r;
@@ -355,7 +364,7 @@ uint8_t kvmi_shadow_get(const kvmi_shadow *s, uint64_t gfn) {
         if (s->nblocks) {
                 size_t i = block_find(s, gfn >> BLOCK_SHIFT);
                 if (s->blocks[i].key)
-                        return block_get(&s->blocks[i], gfn & 63);
+                        return block_get(&s->blocks[i], gfn & BIT_MASK);
         }
         if (!s->nslots)
                 return 7;
@@ -373,17 +382,18 @@ void kvmi_shadow_clear(kvmi_shadow *s) {
 
 int kvmi_shadow_next(const kvmi_shadow *s, size_t *pos, uint64_t *ret_gfn, uint8_t *ret_access) {
         size_t i = *pos, in_blocks = s->bcap << BLOCK_SHIFT;
-        /* positions [0, bcap * 64): gfn (i & 63) of block slot i >> 6; then the page slots */
+        /* positions [0, bcap * 128): gfn i % 128 of block slot i / 128; then the page slots */
         while (i < in_blocks) {
                 const kvmi_shadow_block *b = &s->blocks[i >> BLOCK_SHIFT];
-                uint64_t left = b->key ? ~(b->plane[0] & b->plane[1] & b->plane[2]) >> (i & 63) : 0;
+                unsigned bit = (unsigned) (i & BIT_MASK);
+                uint64_t left = b->key ? block_word_pages(b, bit >> 6) >> (bit & 63) : 0;
                 if (!left) {
-                        i = ((i >> BLOCK_SHIFT) + 1) << BLOCK_SHIFT;
+                        i = (i | 63) + 1; /* the next word, or the next block */
                         continue;
                 }
                 i += (size_t) __builtin_ctzll(left);
-                *ret_gfn = (block_of(b) << BLOCK_SHIFT) + (i & 63);
-                *ret_access = block_get(b, i & 63);
+                *ret_gfn = (block_of(b) << BLOCK_SHIFT) + (i & BIT_MASK);
+                *ret_access = block_get(b, (unsigned) (i & BIT_MASK));
                 *pos = i + 1;
                 return 1;
         }

@@ -6,17 +6,18 @@
  *
  * Two open-addressing tables, each at most half full, so that a page
  * costs at most 16 bytes whatever the layout of the gfns:
- *  - blocks of 64 consecutive gfns holding at least 4 restricted pages:
- *    a 32-byte slot each (the block and three bit planes, r, w and x,
- *    a gfn's three bits being its access), so that a dense region costs
- *    about a bit and a half per gfn and a batch scattered over it touches
- *    far fewer cache lines than a slot per page would;
+ *  - blocks of 128 consecutive gfns holding at least 8 restricted pages:
+ *    a 64-byte slot each, one cache line (the block, its page count and
+ *    three bit planes, r, w and x, a gfn's three bits being its access),
+ *    so that a dense region costs about 4 bits per gfn and a batch
+ *    scattered over it touches far fewer cache lines than a slot per page
+ *    would;
  *  - the pages of the other blocks: an 8-byte slot each, placed by their
  *    block, so that a block's pages lie in one run of slots and are
- *    counted there (the fourth page of a block moves them into a block
- *    slot; a block left with three moves them back).
+ *    counted there (the 8th page of a block moves them into a block slot;
+ *    a block left with 7 moves them back).
  * O(1) set and lookup; a million pages scattered over 4 million gfns take
- * a 4 MiB table instead of 16 MiB.
+ * 32768 block slots (2 MiB of cache lines) instead of 16 MiB.
  */
 #pragma once
 
@@ -26,9 +27,17 @@
 
 #include "kvmi-proto.h"
 
+#define KVMI_SHADOW_BLOCK_SHIFT 7
+#define KVMI_SHADOW_BLOCK_GFNS (1u << KVMI_SHADOW_BLOCK_SHIFT)
+/* Pages a block slot holds at least (128 bytes at most half full: 16 bytes a page). */
+#define KVMI_SHADOW_BLOCK_MIN 8
+/* A block slot's key: its block + 1, and above this bit how many pages it holds. */
+#define KVMI_SHADOW_COUNT_SHIFT 56
+
 typedef struct kvmi_shadow_block {
-        uint64_t key;      /* 0 = empty, else (gfn >> 6) + 1, and the pages it holds << 57 */
-        uint64_t plane[3]; /* bit j of plane k: bit k of the access of the block's gfn j (rwx: none) */
+        uint64_t key;         /* 0 = empty, else (gfn >> 7) + 1, and the pages it holds << 56 */
+        uint64_t plane[3][2]; /* bit j % 64 of plane[k][j / 64]: bit k of the access of the block's gfn j (rwx: none) */
+        uint64_t unused;      /* a slot is a cache line */
 } kvmi_shadow_block;
 
 typedef struct kvmi_shadow {
@@ -48,8 +57,6 @@ typedef struct kvmi_shadow {
 
 /* The largest gfn the slot encoding holds (52-bit gfns: 64-bit gpas). */
 #define KVMI_SHADOW_MAX_GFN ((UINT64_C(1) << 60) - 2)
-/* Pages a block slot holds at least (32 bytes at most half full: 16 bytes a page). */
-#define KVMI_SHADOW_BLOCK_MIN 4
 
 /**
  * kvmi_shadow_set() - record @access for @gfn (7 removes it).
@@ -69,7 +76,7 @@ size_t kvmi_shadow_record(kvmi_shadow *s, const kvmi_page_access_entry *e, size_
  * page in four of its blocks' gfns, so that a small shadow does not rehash
  * at every doubling; room already there, such as for a batch re-applying
  * recorded pages, is not added again), and until kvmi_shadow_settle() up
- * to @n / 4 block slots for blocks of fewer than 4 pages: a batch spread
+ * to @n / 8 block slots for blocks of fewer than 8 pages: a batch spread
  * over many blocks fills them without passing through the page table,
  * for at most 16 bytes more per entry of the batch (its memfd takes as
  * much).  Returns 0 or -ENOMEM (no page is lost).
@@ -77,11 +84,11 @@ size_t kvmi_shadow_record(kvmi_shadow *s, const kvmi_page_access_entry *e, size_
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n);
 /**
  * kvmi_shadow_settle() - the batches are recorded: blocks left with fewer
- * than 4 pages go back to the page table (16 bytes a page at most again).
+ * than 8 pages go back to the page table (16 bytes a page at most again).
  * Walks the block table only when there are such blocks.
  */
 void kvmi_shadow_settle(kvmi_shadow *s);
-/* Fibonacci hashing of a block number (gfn >> 6): the top bits of the product. */
+/* Fibonacci hashing of a block number (gfn >> 7): the top bits of the product. */
 static inline size_t kvmi_shadow_home(uint64_t block, unsigned shift) {
         return (size_t) ((block * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
 }
@@ -95,7 +102,7 @@ static inline unsigned kvmi_shadow_shift(size_t cap) {
 #define kvmi_shadow_prefetch(s, gfn)                                                                      \
         do {                                                                                              \
                 const kvmi_shadow *_s = (s);                                                              \
-                uint64_t _b = (gfn) >> 6;                                                                 \
+                uint64_t _b = (gfn) >> KVMI_SHADOW_BLOCK_SHIFT;                                           \
                 if (_s->nblocks)                                                                          \
                         __builtin_prefetch(&_s->blocks[kvmi_shadow_home(_b, _s->bshift)], 1);             \
                 if (_s->nslots)                                                                           \

@@ -150,9 +150,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (!later)
                                 FUZZ_ASSERT(kvmi_shadow_get(&sh, e[i].gpa >> 12) == e[i].access);
                 }
-                /* settled: no block slot holds fewer than 4 pages */
+                /* settled: no block slot holds fewer than KVMI_SHADOW_BLOCK_MIN pages */
                 for (size_t i = 0; i < sh.bcap; i++)
-                        FUZZ_ASSERT(!sh.blocks[i].key || sh.blocks[i].key >> 57 >= KVMI_SHADOW_BLOCK_MIN);
+                        FUZZ_ASSERT(!sh.blocks[i].key ||
+                                    sh.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT >= KVMI_SHADOW_BLOCK_MIN);
                 kvmi_shadow_clear(&sh);
         }
         free(map);

@@ -173,7 +173,7 @@ static size_t shadow_bytes(const kvmi_shadow *s) {
 
 /* Random settings of a few blocks' gfns against a plain array: pages move between the tables. */
 static void test_shadow_model(void) {
-        enum { GFNS = 64 * 40 };
+        enum { GFNS = KVMI_SHADOW_BLOCK_GFNS * 20 };
         static uint8_t model[GFNS];
         kvmi_shadow s = { .max = 0 };
         memset(model, 7, sizeof(model));
@@ -183,7 +183,8 @@ static void test_shadow_model(void) {
         for (size_t step = 0; step < 400000 && ok; step++) {
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17;
                 /* mostly few pages a block (the page table), sometimes many (block slots) */
-                uint64_t gfn = step % 50000 < 25000 ? (x >> 8) % GFNS : ((x >> 8) % 40) * 64 + (x >> 32) % 5;
+                uint64_t gfn = step % 50000 < 25000 ? (x >> 8) % GFNS
+                                                    : ((x >> 8) % 20) * KVMI_SHADOW_BLOCK_GFNS + (x >> 32) % 12;
                 uint8_t a = (uint8_t) ((x >> 40) % 9 < 3 ? 7 : (x >> 44) % 7);
                 ok = kvmi_shadow_set(&s, gfn, a) == 0;
                 model[gfn] = a;
@@ -203,12 +204,16 @@ static void test_shadow_model(void) {
                         while (kvmi_shadow_next(&s, &pos, &g, &acc) > 0)
                                 ok = ok && g < GFNS && model[g] == acc && ++walked <= n;
                         ok = ok && walked == n;
-                        /* at most 16 bytes a page in use: a block slot holds 4 pages or more */
+                        /* at most 16 bytes a page in use: a block slot holds 8 pages or more, and counts them */
                         for (size_t i = 0; i < s.bcap; i++)
                                 if (s.blocks[i].key) {
-                                        uint64_t p = ~(s.blocks[i].plane[0] & s.blocks[i].plane[1] &
-                                                       s.blocks[i].plane[2]);
-                                        ok = ok && __builtin_popcountll(p) >= KVMI_SHADOW_BLOCK_MIN;
+                                        int pages = 0;
+                                        for (int k = 0; k < 2; k++)
+                                                pages += __builtin_popcountll(~(s.blocks[i].plane[0][k] &
+                                                                                s.blocks[i].plane[1][k] &
+                                                                                s.blocks[i].plane[2][k]));
+                                        ok = ok && pages >= KVMI_SHADOW_BLOCK_MIN &&
+                                             (uint64_t) pages == s.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT;
                                 }
                         blocks_seen += s.nblocks > 0;
                         pages_seen += s.nslots > 0;
@@ -231,7 +236,8 @@ static void test_shadow_batch(void) {
                 e[i] = (kvmi_page_access_entry) { .gpa = (uint64_t) ((i * 2654435761u) % (1u << 20)) << 12,
                                                   .access = (uint8_t) (i % 7) };
         for (size_t i = 0; i < SPARSE; i++)
-                e[DENSE + i] = (kvmi_page_access_entry) { .gpa = ((UINT64_C(1) << 30) + i * 64) << 12, .access = 1 };
+                e[DENSE + i] = (kvmi_page_access_entry) { .gpa = ((UINT64_C(1) << 30) + i * KVMI_SHADOW_BLOCK_GFNS) << 12,
+                                                          .access = 1 };
         kvmi_shadow s = { .max = 0 };
         tap_is_int(kvmi_shadow_reserve(&s, N), 0, "reserve for a batch of %d", N);
         size_t failed = 0, first = 0;
@@ -244,8 +250,8 @@ static void test_shadow_batch(void) {
         tap_ok(s.underfull == 0 && s.nslots == SPARSE, "settled: the lone pages moved to the page table");
         bool ok = true;
         for (size_t i = 0; i < s.bcap; i++)
-                ok = ok && (!s.blocks[i].key || s.blocks[i].key >> 57 >= KVMI_SHADOW_BLOCK_MIN);
-        tap_ok(ok, "no block slot holds fewer than 4 pages");
+                ok = ok && (!s.blocks[i].key || s.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT >= KVMI_SHADOW_BLOCK_MIN);
+        tap_ok(ok, "no block slot holds fewer than 8 pages");
         ok = true;
         /* the permutation visits each gfn once: no entry is overridden */
         for (size_t i = 0; i < N; i++)
@@ -270,7 +276,7 @@ static void test_shadow(void) {
         for (size_t i = 0; i < n; i++)
                 ok = ok && kvmi_shadow_get(&s, i * 3) == i % 7 && kvmi_shadow_get(&s, i * 3 + 1) == 7;
         tap_ok(ok, "each reads back; others are rwx");
-        tap_ok(shadow_bytes(&s) <= n * 8, "a page in three: in blocks of 64 gfns, at most 8 bytes a page (%zu bytes)",
+        tap_ok(shadow_bytes(&s) <= n * 8, "a page in three: in blocks of 128 gfns, at most 8 bytes a page (%zu bytes)",
                shadow_bytes(&s));
         for (size_t i = 0; i < n; i += 2)
                 kvmi_shadow_set(&s, i * 3, 7);
@@ -293,29 +299,30 @@ static void test_shadow(void) {
         tap_is_int(total, n / 2, "by_access counts add up");
         kvmi_shadow_clear(&s);
 
-        /* one page every 64 gfns: no block fills, each page in the page table */
+        /* one page every 128 gfns: no block fills, each page in the page table */
         ok = true;
         for (size_t i = 0; i < n; i++)
-                ok = ok && kvmi_shadow_set(&s, i * 64 + i % 64, (uint8_t) (i % 7)) == 0;
+                ok = ok && kvmi_shadow_set(&s, i * 128 + i % 128, (uint8_t) (i % 7)) == 0;
         tap_ok(ok && s.nblocks == 0 && s.nslots == n, "scattered pages: a slot each");
         tap_ok(shadow_bytes(&s) <= n * 32, "at most 32 bytes a page (%zu bytes)", shadow_bytes(&s));
         ok = true;
         for (size_t i = 0; i < n; i++)
-                ok = ok && kvmi_shadow_get(&s, i * 64 + i % 64) == i % 7 && kvmi_shadow_get(&s, i * 64 + (i + 1) % 64) == 7;
+                ok = ok && kvmi_shadow_get(&s, i * 128 + i % 128) == i % 7 &&
+                     kvmi_shadow_get(&s, i * 128 + (i + 1) % 128) == 7;
         tap_ok(ok, "each reads back");
 
         /* a reserved shadow takes a dense batch that many more without growing, and holds it right */
         size_t before = s.n;
-        tap_is_int(kvmi_shadow_reserve(&s, 640000), 0, "reserve room for 640000 dense pages (10000 blocks)");
+        tap_is_int(kvmi_shadow_reserve(&s, 640000), 0, "reserve room for 640000 dense pages (5000 blocks)");
         size_t bcap = s.bcap, cap = s.cap;
-        tap_ok(bcap >= 2 * 10000, "the block table is at most half full with them (%zu slots)", bcap);
+        tap_ok(bcap >= 2 * 5000, "the block table is at most half full with them (%zu slots)", bcap);
         ok = true;
         for (uint64_t i = 0; i < 640000; i++) {
                 kvmi_shadow_prefetch(&s, (UINT64_C(1) << 40) + i);
                 ok = ok && kvmi_shadow_set(&s, (UINT64_C(1) << 40) + i, (uint8_t) (i % 7)) == 0;
         }
-        tap_ok(ok && s.bcap == bcap && s.cap == cap && s.n == before + 640000 && s.nblocks == 10000,
-               "recorded without growing, in 10000 blocks");
+        tap_ok(ok && s.bcap == bcap && s.cap == cap && s.n == before + 640000 && s.nblocks == 5000,
+               "recorded without growing, in 5000 blocks");
         ok = true;
         for (uint64_t i = 0; i < 640000; i++)
                 ok = ok && kvmi_shadow_get(&s, (UINT64_C(1) << 40) + i) == i % 7;
@@ -334,13 +341,13 @@ static void test_shadow(void) {
         tap_is_int(kvmi_shadow_set(&s, KVMI_SHADOW_MAX_GFN + 1, 0), -ERANGE, "gfn out of range");
         kvmi_shadow_clear(&s);
         /* the limit in a block slot too */
-        s.max = 5;
-        for (uint64_t g = 0; g < 5; g++)
+        s.max = 9;
+        for (uint64_t g = 0; g < 9; g++)
                 kvmi_shadow_set(&s, g, 1);
-        tap_ok(s.nblocks == 1 && s.n == 5, "five pages of one block: a block slot");
-        tap_is_int(kvmi_shadow_set(&s, 5, 0), -ENOSPC, "the limit holds in a block");
+        tap_ok(s.nblocks == 1 && s.n == 9, "nine pages of one block: a block slot");
+        tap_is_int(kvmi_shadow_set(&s, 9, 0), -ENOSPC, "the limit holds in a block");
         tap_is_int(kvmi_shadow_set(&s, 4, 7), 0, "forgetting one");
-        tap_is_int(kvmi_shadow_set(&s, 5, 0), 0, "makes room for another");
+        tap_is_int(kvmi_shadow_set(&s, 9, 0), 0, "makes room for another");
         kvmi_shadow_clear(&s);
 }
 
