@@ -25,22 +25,25 @@ static uint64_t slot_for(uint64_t gfn, uint8_t access) {
         return ((gfn + 1) << 3) | access;
 }
 
+/* Which field of which word holds gfn @bit of a block: 21 three-bit fields a word. */
+#define FIELDS 21
+#define FIELDS_ALL (UINT64_C(0x7FFFFFFFFFFFFFFF)) /* 21 fields of rwx: nothing recorded */
+#define FIELD_LOW (UINT64_C(0x1249249249249249))  /* the lowest bit of each field */
+
 static inline uint8_t block_get(const kvmi_shadow_block *b, unsigned bit) {
-        unsigned w = bit >> 6, m = bit & 63;
-        return (uint8_t) ((b->plane[0][w] >> m & 1) | (b->plane[1][w] >> m & 1) << 1 | (b->plane[2][w] >> m & 1) << 2);
+        return (uint8_t) (b->field[bit / FIELDS] >> (bit % FIELDS * 3) & 7);
 }
 
 static inline void block_put(kvmi_shadow_block *b, unsigned bit, uint8_t access) {
-        unsigned w = bit >> 6;
-        uint64_t m = UINT64_C(1) << (bit & 63);
-        b->plane[0][w] = (b->plane[0][w] & ~m) | (-(uint64_t) (access & 1) & m);
-        b->plane[1][w] = (b->plane[1][w] & ~m) | (-(uint64_t) (access >> 1 & 1) & m);
-        b->plane[2][w] = (b->plane[2][w] & ~m) | (-(uint64_t) (access >> 2 & 1) & m);
+        uint64_t *f = &b->field[bit / FIELDS];
+        unsigned shift = bit % FIELDS * 3;
+        *f = (*f & ~(UINT64_C(7) << shift)) | (uint64_t) access << shift;
 }
 
-/* The restricted gfns among the 64 of word @w: their three bits are not all set. */
+/* The restricted gfns of word @w: the lowest bit of each field that is not rwx. */
 static inline uint64_t block_word_pages(const kvmi_shadow_block *b, unsigned w) {
-        return ~(b->plane[0][w] & b->plane[1][w] & b->plane[2][w]);
+        uint64_t x = ~b->field[w] & FIELDS_ALL;
+        return (x | x >> 1 | x >> 2) & FIELD_LOW;
 }
 
 /* A block slot's key: its block + 1, and in the top bits how many pages it holds (no popcount on x86-64's baseline). */
@@ -205,7 +208,9 @@ static __attribute__((noinline)) int promote(kvmi_shadow *s, uint64_t gfn, uint8
         int r = block_room(s, 1);
         if (r < 0)
                 return r;
-        kvmi_shadow_block b = { .plane = { { UINT64_MAX, UINT64_MAX }, { UINT64_MAX, UINT64_MAX }, { UINT64_MAX, UINT64_MAX } } };
+        kvmi_shadow_block b = { .key = 0 };
+        for (unsigned w = 0; w < KVMI_SHADOW_BLOCK_WORDS; w++)
+                b.field[w] = FIELDS_ALL;
         uint64_t pages = 1;
         size_t mask = s->cap - 1, j = s->nslots ? home_of(block, s->cap) : 0;
         while (s->nslots && s->slots[j]) {
@@ -234,9 +239,9 @@ static __attribute__((noinline)) void demote(kvmi_shadow *s, size_t i) {
         block_erase(s, i);
         s->underfull--;
         uint64_t first = block_of(&b) << BLOCK_SHIFT;
-        for (unsigned w = 0; w < KVMI_SHADOW_BLOCK_GFNS / 64; w++)
+        for (unsigned w = 0; w < KVMI_SHADOW_BLOCK_WORDS; w++)
                 for (uint64_t pages = block_word_pages(&b, w); pages; pages &= pages - 1) {
-                        unsigned bit = w * 64 + (unsigned) __builtin_ctzll(pages);
+                        unsigned bit = w * FIELDS + (unsigned) __builtin_ctzll(pages) / 3;
                         page_place(s->slots, s->cap, slot_for(first + bit, block_get(&b, bit)));
                         s->nslots++;
                 }
@@ -245,7 +250,7 @@ static __attribute__((noinline)) void demote(kvmi_shadow *s, size_t i) {
 /* A page of a block slot: branches only where a batch's pages seldom go (the limit, a block emptied). */
 static inline __attribute__((always_inline)) int block_set(kvmi_shadow *s, kvmi_shadow_block *b, unsigned bit, uint8_t access) {
         uint8_t old = block_get(b, bit);
-        if (old == 7 && access != 7 && s->max && s->n >= s->max)
+        if (__builtin_expect(s->max && s->n >= s->max, 0) && old == 7 && access != 7)
                 return -ENOSPC;
         bool was_under = block_pages(b) < KVMI_SHADOW_BLOCK_MIN;
         block_put(b, bit, access);
@@ -384,17 +389,20 @@ int kvmi_shadow_next(const kvmi_shadow *s, size_t *pos, uint64_t *ret_gfn, uint8
         size_t i = *pos, in_blocks = s->bcap << BLOCK_SHIFT;
         /* positions [0, bcap * 128): gfn i % 128 of block slot i / 128; then the page slots */
         while (i < in_blocks) {
+                size_t first = i & ~(size_t) BIT_MASK;
                 const kvmi_shadow_block *b = &s->blocks[i >> BLOCK_SHIFT];
-                unsigned bit = (unsigned) (i & BIT_MASK);
-                uint64_t left = b->key ? block_word_pages(b, bit >> 6) >> (bit & 63) : 0;
+                unsigned bit = (unsigned) (i & BIT_MASK), w = bit / FIELDS;
+                uint64_t left = b->key ? block_word_pages(b, w) >> (bit % FIELDS * 3) : 0;
                 if (!left) {
-                        i = (i | 63) + 1; /* the next word, or the next block */
+                        /* the next word, or the next block (the fields past gfn 127 are never restricted) */
+                        unsigned next = b->key ? (w + 1) * FIELDS : KVMI_SHADOW_BLOCK_GFNS;
+                        i = first + (next < KVMI_SHADOW_BLOCK_GFNS ? next : KVMI_SHADOW_BLOCK_GFNS);
                         continue;
                 }
-                i += (size_t) __builtin_ctzll(left);
-                *ret_gfn = (block_of(b) << BLOCK_SHIFT) + (i & BIT_MASK);
-                *ret_access = block_get(b, (unsigned) (i & BIT_MASK));
-                *pos = i + 1;
+                bit += (unsigned) __builtin_ctzll(left) / 3;
+                *ret_gfn = (block_of(b) << BLOCK_SHIFT) + bit;
+                *ret_access = block_get(b, bit);
+                *pos = first + bit + 1;
                 return 1;
         }
         for (i -= in_blocks; i < s->cap; i++)

@@ -8,8 +8,8 @@
  * costs at most 16 bytes whatever the layout of the gfns:
  *  - blocks of 128 consecutive gfns holding at least 8 restricted pages:
  *    a 64-byte slot each, one cache line (the block, its page count and
- *    three bit planes, r, w and x, a gfn's three bits being its access),
- *    so that a dense region costs about 4 bits per gfn and a batch
+ *    the 128 accesses, three bits each, 21 to a word), so that a dense
+ *    region costs 4 bits per gfn and a batch
  *    scattered over it touches far fewer cache lines than a slot per page
  *    would;
  *  - the pages of the other blocks: an 8-byte slot each, placed by their
@@ -29,6 +29,8 @@
 
 #define KVMI_SHADOW_BLOCK_SHIFT 7
 #define KVMI_SHADOW_BLOCK_GFNS (1u << KVMI_SHADOW_BLOCK_SHIFT)
+/* Words of 21 three-bit fields that hold a block's accesses: 7, and the key, make a cache line. */
+#define KVMI_SHADOW_BLOCK_WORDS 7
 /* Pages a block slot holds at least (128 bytes at most half full: 16 bytes a page). */
 #define KVMI_SHADOW_BLOCK_MIN 8
 /* A block slot's key: its block + 1, and above this bit how many pages it holds. */
@@ -36,8 +38,7 @@
 
 typedef struct kvmi_shadow_block {
         uint64_t key;         /* 0 = empty, else (gfn >> 7) + 1, and the pages it holds << 56 */
-        uint64_t plane[3][2]; /* bit j % 64 of plane[k][j / 64]: bit k of the access of the block's gfn j (rwx: none) */
-        uint64_t unused;      /* a slot is a cache line */
+        uint64_t field[KVMI_SHADOW_BLOCK_WORDS]; /* gfn j's access: bits 3 * (j % 21) of field[j / 21] (rwx: none) */
 } kvmi_shadow_block;
 
 typedef struct kvmi_shadow {

@@ -208,10 +208,8 @@ static void test_shadow_model(void) {
                         for (size_t i = 0; i < s.bcap; i++)
                                 if (s.blocks[i].key) {
                                         int pages = 0;
-                                        for (int k = 0; k < 2; k++)
-                                                pages += __builtin_popcountll(~(s.blocks[i].plane[0][k] &
-                                                                                s.blocks[i].plane[1][k] &
-                                                                                s.blocks[i].plane[2][k]));
+                                        for (unsigned j = 0; j < KVMI_SHADOW_BLOCK_GFNS; j++)
+                                                pages += (s.blocks[i].field[j / 21] >> (j % 21 * 3) & 7) != 7;
                                         ok = ok && pages >= KVMI_SHADOW_BLOCK_MIN &&
                                              (uint64_t) pages == s.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT;
                                 }
