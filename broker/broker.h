@@ -381,9 +381,10 @@ void kvmi_session_end(client *c);
 /**
  * kvmi_submit() - program @n entries for @req (which it answers).  @e is
  * owned (freed) when @map is NULL, else it points into the mapping @map of
- * @map_len bytes, which is unmapped when done.
+ * @map_len bytes, which is unmapped when done.  The entries' padding is
+ * zero (they are sent as they are); @top_gpa is the highest gpa among them.
  */
-void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len);
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, uint64_t top_gpa);
 /* The session's KVMI state as a JSON object (state.get). */
 void kvmi_state_gen(const client *c, yajl_gen g);
 

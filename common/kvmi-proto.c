@@ -17,21 +17,15 @@ int kvmi_build_msg(void *buf, uint16_t id, uint32_t seq, const void *payload, si
         return (int) (sizeof(h) + payload_len);
 }
 
-int kvmi_build_set_page_access(void *buf, uint32_t seq, const kvmi_page_access_entry *in, size_t n) {
+int kvmi_set_page_access_head(void *buf, uint32_t seq, size_t n) {
         if (n == 0 || n > KVMI_PAGE_ACCESS_MAX_ENTRIES)
                 return -EINVAL;
-        uint8_t *p = buf;
         size_t payload = sizeof(kvmi_vm_set_page_access) + n * sizeof(kvmi_page_access_entry);
         kvmi_msg_hdr h = { .id = KVMI_VM_SET_PAGE_ACCESS, .size = (uint16_t) payload, .seq = seq };
         kvmi_vm_set_page_access cmd = { .count = (uint16_t) n };
-        memcpy(p, &h, sizeof(h));
-        memcpy(p + sizeof(h), &cmd, sizeof(cmd));
-        p += sizeof(h) + sizeof(cmd);
-        for (size_t i = 0; i < n; i++, p += sizeof(kvmi_page_access_entry)) {
-                kvmi_page_access_entry e = { .gpa = in[i].gpa, .access = in[i].access };
-                memcpy(p, &e, sizeof(e));
-        }
-        return (int) (sizeof(h) + payload);
+        memcpy(buf, &h, sizeof(h));
+        memcpy((uint8_t *) buf + sizeof(h), &cmd, sizeof(cmd));
+        return KVMI_PAGE_ACCESS_HEAD_SIZE;
 }
 
 int kvmi_parse_reply(const void *payload, size_t len, int32_t *ret_err, void *data, size_t data_len) {
@@ -132,19 +126,25 @@ const char *kvmi_msg_name(uint16_t id) {
         }
 }
 
-ssize_t kvmi_memfd_decode(const void *buf, size_t len, char *msg, size_t size) {
+int kvmi_memfd_size_check(size_t len, char *msg, size_t size) {
         if (len == 0 || len % sizeof(kvmi_page_access_entry) || len / sizeof(kvmi_page_access_entry) > SSIZE_MAX)
                 return snprintf(msg, size, "the memfd's size %zu is not a positive multiple of 16 bytes", len), -EINVAL;
+        return 0;
+}
+
+int kvmi_memfd_entry_invalid(const kvmi_page_access_entry *e, size_t i, char *msg, size_t size) {
+        const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x" : "padding is not zero";
+        return snprintf(msg, size, "memfd entry %zu: %s", i, why), -EINVAL;
+}
+
+ssize_t kvmi_memfd_decode(const void *buf, size_t len, char *msg, size_t size) {
+        int r = kvmi_memfd_size_check(len, msg, size);
+        if (r < 0)
+                return r;
         const kvmi_page_access_entry *entries = buf;
         size_t n = len / sizeof(kvmi_page_access_entry);
-        for (size_t i = 0; i < n; i++) {
-                const kvmi_page_access_entry *e = &entries[i];
-                static const uint8_t zero[7];
-                if (e->access > KVMI_PAGE_ACCESS_RWX || memcmp(e->padding, zero, sizeof(zero))) {
-                        const char *why = e->access > KVMI_PAGE_ACCESS_RWX ? "access has bits other than r, w, x"
-                                                                           : "padding is not zero";
-                        return snprintf(msg, size, "memfd entry %zu: %s", i, why), -EINVAL;
-                }
-        }
+        for (size_t i = 0; i < n; i++)
+                if (!kvmi_entry_valid(&entries[i]))
+                        return kvmi_memfd_entry_invalid(&entries[i], i, msg, size);
         return (ssize_t) n;
 }

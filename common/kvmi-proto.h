@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* Message ids of VM commands: the command number shifted left by one. */
@@ -123,12 +124,33 @@ _Static_assert(sizeof(kvmi_page_access_entry) == 16, "kvmi_page_access_entry");
 _Static_assert(sizeof(kvmi_vm_set_page_access) == 8, "kvmi_vm_set_page_access");
 _Static_assert(8 + KVMI_PAGE_ACCESS_MAX_ENTRIES * 16 <= KVMI_MAX_MSG_SIZE, "511 entries fit one message");
 
+/* The access byte inside an entry's second 8 bytes (access, then 7 bytes of padding), host byte order. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KVMI_ENTRY_ACCESS_BITS UINT64_C(0x7)
+#else
+#define KVMI_ENTRY_ACCESS_BITS (UINT64_C(0x7) << 56)
+#endif
+
+/* An entry as the memfd may hold it: access within rwx and its padding zero (one 8-byte load). */
+static inline bool kvmi_entry_valid(const kvmi_page_access_entry *e) {
+        uint64_t w;
+        memcpy(&w, &e->access, sizeof(w));
+        return (w & ~KVMI_ENTRY_ACCESS_BITS) == 0;
+}
+
+/* The memfd's size: a positive multiple of 16 bytes.  0, or -EINVAL with @msg. */
+int kvmi_memfd_size_check(size_t len, char *msg, size_t size);
+/* Why entry @i (@e, not kvmi_entry_valid()) is refused: -EINVAL with @msg ("memfd entry N: why"). */
+int kvmi_memfd_entry_invalid(const kvmi_page_access_entry *e, size_t i, char *msg, size_t size);
+
 /**
  * kvmi_memfd_decode() - the packed entries of kvmi.set-page-access's memfd
  * (@len bytes at @buf, 8-byte aligned: a mapping) as entries: a positive
  * multiple of 16 bytes, each entry's access within rwx and its padding zero.
  * Returns the number of entries (kvmi_page_access_entry, at @buf), or
  * -EINVAL with @msg naming the first bad entry ("memfd entry N: why").  Pure.
+ * (The broker checks the entries against its rule in the same pass:
+ * kvmi_memfd_check() of engine/ops-kvmi.h.)
  */
 ssize_t kvmi_memfd_decode(const void *buf, size_t len, char *msg, size_t size);
 
@@ -149,13 +171,19 @@ typedef struct kvmi_hello {
  */
 int kvmi_build_msg(void *buf, uint16_t id, uint32_t seq, const void *payload, size_t payload_len);
 
+/* What a KVMI_VM_SET_PAGE_ACCESS message holds before its entries: the header and the count. */
+#define KVMI_PAGE_ACCESS_HEAD_SIZE (KVMI_HDR_SIZE + 8)
+
 /**
- * kvmi_build_set_page_access() - a KVMI_VM_SET_PAGE_ACCESS message of the
- * @n entries at @e into @buf (at least KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE
- * bytes).  Padding is written as zero whatever @e holds.
- * Returns the length, or -EINVAL when @n is 0 or above 511.
+ * kvmi_set_page_access_head() - the first KVMI_PAGE_ACCESS_HEAD_SIZE bytes
+ * of a KVMI_VM_SET_PAGE_ACCESS message of @n entries into @buf: its
+ * header (size counting the entries) and the command's count and zero
+ * padding.  The @n entries follow as kvmi_page_access_entry, 16 bytes
+ * each with zero padding: the channel sends them from where they are (a
+ * sealed memfd whose padding was checked, or entries it built zeroed).
+ * Returns KVMI_PAGE_ACCESS_HEAD_SIZE, or -EINVAL when @n is 0 or above 511.
  */
-int kvmi_build_set_page_access(void *buf, uint32_t seq, const kvmi_page_access_entry *e, size_t n);
+int kvmi_set_page_access_head(void *buf, uint32_t seq, size_t n);
 
 /**
  * kvmi_parse_reply() - check a reply's payload (the @len bytes after its

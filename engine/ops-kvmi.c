@@ -190,30 +190,69 @@ static bool page_in(const policy_rule *r, uint64_t gpa) {
         return false;
 }
 
-void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e, size_t n, policy_decision *d) {
+static bool entry_allowed(const policy_rule *r, const kvmi_page_access_entry *e) {
+        return !(e->access & ~r->kvmi.access) && page_in(r, e->gpa);
+}
+
+/* @d denied for entry @i (not entry_allowed()), saying why. */
+static void entry_deny(const policy_rule *r, const kvmi_page_access_entry *e, size_t i, policy_decision *d) {
         char a1[4], a2[4];
+        d->allowed = false;
+        if (e->access & ~r->kvmi.access)
+                snprintf(d->reason, sizeof(d->reason), "entry %zu: access '%s' has bits outside the rule's kvmi access '%s'",
+                         i, kvmi_access_format(e->access, a1), kvmi_access_format(r->kvmi.access, a2));
+        else
+                snprintf(d->reason, sizeof(d->reason),
+                         "entry %zu: page of gpa 0x%" PRIx64 " is outside the rule's kvmi gpa ranges", i, e->gpa);
+}
+
+static bool entries_count_ok(const policy_rule *rule, size_t n, policy_decision *d) {
         d->allowed = false;
         if (n > rule->kvmi.max_entries) {
                 snprintf(d->reason, sizeof(d->reason), "%zu entries exceed the rule's kvmi max_entries %" PRIu64, n,
                          rule->kvmi.max_entries);
-                return;
+                return false;
         }
-        for (size_t i = 0; i < n; i++) {
-                if (e[i].access & ~rule->kvmi.access) {
-                        snprintf(d->reason, sizeof(d->reason),
-                                 "entry %zu: access '%s' has bits outside the rule's kvmi access '%s'", i,
-                                 kvmi_access_format(e[i].access, a1), kvmi_access_format(rule->kvmi.access, a2));
-                        return;
-                }
-                if (!page_in(rule, e[i].gpa)) {
-                        snprintf(d->reason, sizeof(d->reason),
-                                 "entry %zu: page of gpa 0x%" PRIx64 " is outside the rule's kvmi gpa ranges", i,
-                                 e[i].gpa);
-                        return;
-                }
-        }
+        return true;
+}
+
+static void entries_allowed(size_t n, policy_decision *d) {
         d->allowed = true;
         snprintf(d->reason, sizeof(d->reason), "%zu entries within the rule's kvmi gpa ranges and access", n);
+}
+
+void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e, size_t n, policy_decision *d) {
+        if (!entries_count_ok(rule, n, d))
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (!entry_allowed(rule, &e[i]))
+                        return entry_deny(rule, &e[i], i, d);
+        entries_allowed(n, d);
+}
+
+ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, policy_decision *d,
+                         uint64_t *ret_top_gpa, char *msg, size_t size) {
+        int r = kvmi_memfd_size_check(len, msg, size);
+        if (r < 0)
+                return r;
+        const kvmi_page_access_entry *e = buf;
+        size_t n = len / sizeof(*e), denied = SIZE_MAX;
+        uint64_t top = 0;
+        if (!entries_count_ok(rule, n, d))
+                denied = n; /* the entries are still decoded: a malformed one is bad-request first */
+        for (size_t i = 0; i < n; i++) {
+                if (!kvmi_entry_valid(&e[i]))
+                        return kvmi_memfd_entry_invalid(&e[i], i, msg, size);
+                if (denied == SIZE_MAX && !entry_allowed(rule, &e[i]))
+                        denied = i;
+                top = e[i].gpa > top ? e[i].gpa : top;
+        }
+        if (denied < n)
+                entry_deny(rule, &e[denied], denied, d);
+        else if (denied == SIZE_MAX)
+                entries_allowed(n, d);
+        *ret_top_gpa = top;
+        return (ssize_t) n;
 }
 
 static int spa_parse(const json_value *args, void *ret, char *msg, size_t size) {

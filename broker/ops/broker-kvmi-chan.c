@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <syslog.h>
 
 #include "broker-kvmi-chan.h"
@@ -72,6 +74,10 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         free(ch->tx);
         ch->tx = NULL;
         ch->tx_len = ch->tx_off = ch->tx_cap = 0;
+        free(ch->segs);
+        ch->segs = NULL;
+        ch->seg_head = ch->seg_n = ch->seg_cap = ch->seg_skip = 0;
+        ch->tx_queued = ch->tx_sent = 0;
         explicit_bzero(ch->rx, sizeof(ch->rx));
         ch->rx_len = 0;
         while (ch->bhead) {
@@ -80,6 +86,7 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
                 batch_fail(b, ERR_SYSTEM, e, ch->why);
         }
         ch->btail = NULL;
+        kvmi_shadow_settle(&KS(ch->c)->shadow);
         if (ch->connect_req) {
                 request *req = TAKE_PTR(ch->connect_req);
                 request_reply_error(req, ERR_SYSTEM, e, NULL, "%s: connection %llu: %s", op_kvmi_connect.name,
@@ -116,30 +123,100 @@ int tx_reserve(kvmi_channel *ch, size_t n) {
         return 0;
 }
 
+static int seg_push(kvmi_channel *ch, const uint8_t *ext, size_t len) {
+        if (ch->seg_head > 0 && ch->seg_head == ch->seg_n)
+                ch->seg_head = ch->seg_n = 0;
+        /* the queue's own bytes after its own bytes: one piece */
+        if (!ext && ch->seg_n > ch->seg_head && !ch->segs[ch->seg_n - 1].ext) {
+                ch->segs[ch->seg_n - 1].len += len;
+                ch->tx_queued += len;
+                return 0;
+        }
+        if (ch->seg_n == ch->seg_cap) {
+                if (ch->seg_head > 0) {
+                        memmove(ch->segs, ch->segs + ch->seg_head, (ch->seg_n - ch->seg_head) * sizeof(txseg));
+                        ch->seg_n -= ch->seg_head;
+                        ch->seg_head = 0;
+                } else {
+                        size_t cap = ch->seg_cap ? ch->seg_cap * 2 : 4 * KVMI_WINDOW;
+                        txseg *t = realloc(ch->segs, cap * sizeof(txseg));
+                        if (!t)
+                                return -ENOMEM;
+                        ch->segs = t;
+                        ch->seg_cap = cap;
+                }
+        }
+        ch->segs[ch->seg_n++] = (txseg) { .ext = ext, .len = len };
+        ch->tx_queued += len;
+        return 0;
+}
+
+int tx_commit(kvmi_channel *ch, size_t n) {
+        int r = seg_push(ch, NULL, n);
+        if (r >= 0)
+                ch->tx_len += n;
+        return r;
+}
+
+/* Pieces sent in one sendmsg(): a window of page-access messages (head and entries each). */
+#define TX_IOV (2 * KVMI_WINDOW + 8)
+
+/* Drop the first @n bytes of the queue: they were sent. */
+static void tx_consumed(kvmi_channel *ch, size_t n) {
+        ch->tx_sent += n;
+        while (n > 0) {
+                txseg *g = &ch->segs[ch->seg_head];
+                size_t take = g->len - ch->seg_skip < n ? g->len - ch->seg_skip : n;
+                if (!g->ext)
+                        ch->tx_off += take;
+                ch->seg_skip += take;
+                n -= take;
+                if (ch->seg_skip == g->len) {
+                        ch->seg_head++;
+                        ch->seg_skip = 0;
+                }
+        }
+}
+
 void ch_flush(kvmi_channel *ch) {
-        while (ch->state != CH_CLOSED && ch->tx_off < ch->tx_len) {
-                ssize_t n = send(ch->fd, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (ch->state != CH_CLOSED && ch->seg_head < ch->seg_n) {
+                struct iovec iov[TX_IOV];
+                size_t k = 0, pos = ch->tx_off;
+                for (size_t i = ch->seg_head; i < ch->seg_n && k < TX_IOV; i++, k++) {
+                        const txseg *g = &ch->segs[i];
+                        size_t skip = i == ch->seg_head ? ch->seg_skip : 0;
+                        if (g->ext)
+                                iov[k] = (struct iovec) { (void *) (g->ext + skip), g->len - skip };
+                        else {
+                                iov[k] = (struct iovec) { ch->tx + pos, g->len - skip };
+                                pos += g->len - skip;
+                        }
+                }
+                struct msghdr mh = { .msg_iov = iov, .msg_iovlen = k };
+                ssize_t n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
                         break;
                 if (n < 0)
                         return ch_fail(ch, errno == EPIPE ? EPIPE : errno, "sending to the KVMI peer failed: %m");
-                ch->tx_off += n;
+                tx_consumed(ch, (size_t) n);
         }
         if (ch->state != CH_CLOSED)
                 ch_update_io(ch);
 }
 
-/* Queue the command of @len bytes already written at the end of ch->tx (room made with tx_reserve()). */
-static int ch_queue_built(kvmi_channel *ch, size_t len, kbatch *b, size_t first, size_t n, bool probe) {
-        kvmi_msg_hdr h;
-        memcpy(&h, ch->tx + ch->tx_len, sizeof(h));
+/* Queue a command whose bytes are in the queue now (its own, then @ext_len bytes at @ext). */
+static int ch_queue_cmd(kvmi_channel *ch, uint16_t id, uint32_t seq, size_t own, const void *ext, size_t ext_len,
+                        kbatch *b, size_t first, size_t n, bool probe) {
         kcmd *k = calloc(1, sizeof(*k));
         if (!k)
                 return -ENOMEM;
-        ch->tx_len += len;
-        *k = (kcmd) { .id = h.id, .seq = h.seq, .b = b, .first = first, .n = n, .probe = probe };
+        if (tx_commit(ch, own) < 0 || (ext_len && seg_push(ch, ext, ext_len) < 0)) {
+                free(k);
+                return -ENOMEM; /* the caller fails the connection: the queue is dropped whole */
+        }
+        *k = (kcmd) { .end = ch->tx_queued, .id = id, .seq = seq, .b = b, .first = first, .n = n, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
                 ch->progress_at = kvmi_now_usec();
         if (ch->tail)
@@ -159,15 +236,19 @@ static int ch_queue_built(kvmi_channel *ch, size_t len, kbatch *b, size_t first,
 int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len) {
         if (tx_reserve(ch, KVMI_HDR_SIZE + len) < 0)
                 return -ENOMEM;
-        int n = kvmi_build_msg(ch->tx + ch->tx_len, id, ch->seq++, payload, len);
-        return n < 0 ? n : ch_queue_built(ch, (size_t) n, NULL, 0, 0, false);
+        uint32_t seq = ch->seq++;
+        int n = kvmi_build_msg(ch->tx + ch->tx_len, id, seq, payload, len);
+        return n < 0 ? n : ch_queue_cmd(ch, id, seq, (size_t) n, NULL, 0, NULL, 0, 0, false);
 }
 
 int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe) {
-        if (tx_reserve(ch, KVMI_HDR_SIZE + sizeof(kvmi_vm_set_page_access) + n * sizeof(kvmi_page_access_entry)) < 0)
+        if (tx_reserve(ch, KVMI_PAGE_ACCESS_HEAD_SIZE) < 0)
                 return -ENOMEM;
-        int len = kvmi_build_set_page_access(ch->tx + ch->tx_len, ch->seq++, b->e + first, n);
-        return len < 0 ? len : ch_queue_built(ch, (size_t) len, b, first, n, probe);
+        uint32_t seq = ch->seq++;
+        int len = kvmi_set_page_access_head(ch->tx + ch->tx_len, seq, n);
+        return len < 0 ? len
+                       : ch_queue_cmd(ch, KVMI_VM_SET_PAGE_ACCESS, seq, (size_t) len, b->e + first,
+                                      n * sizeof(kvmi_page_access_entry), b, first, n, probe);
 }
 
 ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len) {
@@ -201,5 +282,6 @@ void ch_arm(kvmi_channel *ch) {
 
 void ch_update_io(kvmi_channel *ch) {
         if (ch->io)
-                sd_event_source_set_io_events(ch->io, EPOLLIN | EPOLLRDHUP | (ch->tx_off < ch->tx_len ? EPOLLOUT : 0));
+                sd_event_source_set_io_events(ch->io,
+                                              EPOLLIN | EPOLLRDHUP | (ch->seg_head < ch->seg_n ? EPOLLOUT : 0));
 }

@@ -39,6 +39,7 @@ typedef struct kbatch {
         request *req; /* NULL: re-application of the shadow */
         kvmi_page_access_entry *e;
         size_t n;
+        uint64_t top_gpa; /* the highest gpa among the entries */
         void *map; /* e points into this memfd mapping, or NULL: e is owned */
         size_t map_len;
         size_t next_entry; /* main pass: next entry to send */
@@ -57,6 +58,7 @@ typedef struct kbatch {
 
 typedef struct kcmd {
         struct kcmd *next;
+        uint64_t end; /* the output queue's byte count (tx_queued) once this command is in it */
         uint16_t id;
         uint32_t seq;
         kbatch *b;
@@ -67,6 +69,17 @@ typedef struct kcmd {
 #define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
 #define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
 #define SETUP_LAST_TRY_USEC (1000 * 1000ULL) /* the last try leaves this much of the setup time for its reply */
+
+/*
+ * A piece of the output queue: @len bytes of ch->tx (ext NULL: the queue's
+ * own bytes, in order from tx_off), or of a batch's entries, sent from
+ * where they are (the batch outlives them: it ends only when every command
+ * it queued was answered, and only a command sent whole may be).
+ */
+typedef struct txseg {
+        const uint8_t *ext;
+        size_t len;
+} txseg;
 
 typedef struct reapply_report {
         size_t pages, applied, refused, beyond_ram;
@@ -85,8 +98,11 @@ struct kvmi_channel {
         uint32_t hello_size;
         size_t hello_got;
         kvmi_hello hello;
-        uint8_t *tx;
+        uint8_t *tx; /* the queue's own bytes: headers, setup commands, the hello's answer */
         size_t tx_len, tx_off, tx_cap;
+        txseg *segs; /* the queue, in order: segs[seg_head] from its byte seg_skip on */
+        size_t seg_head, seg_n, seg_cap, seg_skip;
+        uint64_t tx_queued, tx_sent; /* bytes put in the queue and sent, since the connection began */
         kcmd *head, *tail;
         size_t n_cmds;
         uint64_t progress_at; /* last reply, or the send that started the in-flight set */
@@ -126,6 +142,8 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) _printf_(3, 4);
 int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t len);
 /* Room for @n more bytes in the output queue: 0 or -ENOMEM. */
 int tx_reserve(kvmi_channel *ch, size_t n);
+/* Queue the @n bytes written at ch->tx + ch->tx_len (room made with tx_reserve()): 0 or -ENOMEM. */
+int tx_commit(kvmi_channel *ch, size_t n);
 void ch_flush(kvmi_channel *ch);
 /* recv() without blocking: > 0 bytes read, 0 when nothing is there, -EPIPE at end of stream, or -errno. */
 ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len);

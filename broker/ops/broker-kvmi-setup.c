@@ -226,8 +226,9 @@ static void hello_done(kvmi_channel *ch) {
         if (r < 0)
                 return ch_fail(ch, ENOMEM, "out of memory");
         memcpy(ch->tx + ch->tx_len, reply, sizeof(reply));
-        ch->tx_len += sizeof(reply);
         explicit_bzero(reply, sizeof(reply));
+        if (tx_commit(ch, sizeof(reply)) < 0)
+                return ch_fail(ch, ENOMEM, "out of memory");
         explicit_bzero(ch->rx, sizeof(ch->rx));
         ch->rx_len = 0;
         ch->state = CH_SETUP;

@@ -19,8 +19,12 @@
  * later with a fresh hello.
  *
  * Never blocking: the socket is non-blocking in the sd-event loop, output
- * waits in a byte queue, at most KVMI_WINDOW commands are in flight, and
- * the channel fails when commands are in flight and no reply came for
+ * waits in a queue (the messages' heads in bytes of its own, a batch's
+ * entries sent from the batch: a memfd's mapping is not copied; an answer
+ * to a command not yet sent whole is a protocol error, so a batch never
+ * ends while its entries wait to be sent), at most KVMI_WINDOW commands
+ * are in flight, and the channel fails when commands are in flight and no
+ * reply came for
  * KVMI_TIMEOUT_USEC (a slow kernel that makes progress is waited for).
  *
  * Batches run one at a time, in order, each split into messages of at
@@ -29,7 +33,9 @@
  * failed message are re-sent one by one afterwards (setting an access
  * twice is idempotent), skipping those a later entry of the batch
  * overrides, which keeps the kernel's final state what the batch asked.
- * The shadow records what the kernel accepted.
+ * The shadow records what the kernel accepted, message by message (a batch
+ * may give its blocks of gfns slots at once: kvmi_shadow_reserve(), settled
+ * when the last batch ends).
  *
  * Each connection's hello, setup and re-application of the shadow live in
  * broker-kvmi-setup.c; the connection itself (output queue, failing it,
@@ -91,29 +97,22 @@ static bool overridden_later(const kbatch *b, size_t i) {
         return lo > 0 && b->last_gfn_index[2 * (lo - 1)] == gfn && b->last_gfn_index[2 * (lo - 1) + 1] > i;
 }
 
-/* entries ahead whose slot is fetched while one is recorded: the table is
- * larger than the caches and the gfns arrive in any order */
-#define RECORD_PREFETCH 8
-
-static void record(kvmi_channel *ch, const kbatch *b, size_t first, size_t n) {
-        kvmi_shadow *sh = &KS(ch->c)->shadow;
-        for (size_t i = first; i < first + n && i < first + RECORD_PREFETCH; i++)
-                kvmi_shadow_prefetch(sh, b->e[i].gpa >> KVMI_PAGE_SHIFT);
-        for (size_t i = first; i < first + n; i++) {
-                if (i + RECORD_PREFETCH < first + n)
-                        kvmi_shadow_prefetch(sh, b->e[i + RECORD_PREFETCH].gpa >> KVMI_PAGE_SHIFT);
-                if (kvmi_shadow_set(sh, b->e[i].gpa >> KVMI_PAGE_SHIFT, b->e[i].access) < 0)
-                        log_msg(ch->c->b, LOG_WARNING, "session %llu: KVMI shadow full, gpa 0x%" PRIx64 " not recorded",
-                                (unsigned long long) ch->c->session, b->e[i].gpa);
-        }
-        ((kbatch *) b)->applied += n;
+static void record(kvmi_channel *ch, kbatch *b, size_t first, size_t n) {
+        size_t bad = 0, failed = kvmi_shadow_record(&KS(ch->c)->shadow, b->e + first, n, &bad);
+        if (failed > 0)
+                log_msg(ch->c->b, LOG_WARNING,
+                        "session %llu: KVMI shadow full: %zu of the %zu pages of a message not recorded (first gpa "
+                        "0x%" PRIx64 ")",
+                        (unsigned long long) ch->c->session, failed, n, b->e[first + bad].gpa);
+        b->applied += n;
 }
-
 
 static void batch_done(kvmi_channel *ch, kbatch *b) {
         ch->bhead = b->next;
-        if (!ch->bhead)
+        if (!ch->bhead) {
                 ch->btail = NULL;
+                kvmi_shadow_settle(&KS(ch->c)->shadow);
+        }
         double secs = (kvmi_now_usec() - b->started) / 1e6;
         if (!b->req) {
                 ch->last_reapply.applied = b->n - b->refused;
@@ -157,13 +156,15 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
  */
 static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
         uint64_t max = ch->hello.max_gpa;
-        if (!b->req || max == 0)
+        if (!b->req || max == 0 || b->top_gpa < max)
                 return false;
         for (size_t i = 0; i < b->n; i++)
                 if (b->e[i].gpa >= max) {
                         ch->bhead = b->next;
-                        if (!ch->bhead)
+                        if (!ch->bhead) {
                                 ch->btail = NULL;
+                                kvmi_shadow_settle(&KS(ch->c)->shadow);
+                        }
                         request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
                                             "%s: entry %zu: gpa 0x%" PRIx64
                                             " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
@@ -260,6 +261,10 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         if (!k || k->id != h->id)
                 return ch_fail(ch, EPROTO, "the KVMI peer sent a reply (id %u, seq %u) to no command we sent",
                                h->id, h->seq);
+        /* a page-access command's entries are sent from the batch, which ends with its last answer */
+        if (k->end > ch->tx_sent)
+                return ch_fail(ch, EPROTO, "the KVMI peer answered %s (seq %u) before it was sent whole",
+                               kvmi_msg_name(h->id), h->seq);
         if (prev)
                 prev->next = k->next;
         else
@@ -477,7 +482,7 @@ void kvmi_session_end(client *c) {
         kvmi_shadow_clear(&KS(c)->shadow);
 }
 
-void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len) {
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, uint64_t top_gpa) {
         client *c = req->c;
         kvmi_channel *ch = KS(c)->ch;
         kbatch *b = calloc(1, sizeof(*b));
@@ -488,7 +493,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                         free(e);
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
-        *b = (kbatch) { .req = req, .e = e, .n = n, .map = map, .map_len = map_len };
+        *b = (kbatch) { .req = req, .e = e, .n = n, .top_gpa = top_gpa, .map = map, .map_len = map_len };
         if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
                                     "%s: the session's shadow holds %zu pages; %zu more could "
@@ -514,8 +519,8 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return;
         }
         b->err_index = SIZE_MAX;
-        /* room for the whole batch now, not a rehash at every doubling while it is recorded
-         * (a batch that re-applies recorded pages needs none) */
+        /* room for the whole batch now, not a rehash at every doubling while it is recorded, and
+         * block slots its pages may take at once (settled when the last batch ends) */
         (void) kvmi_shadow_reserve(&KS(c)->shadow, n);
         if (ch->btail)
                 ch->btail->next = b;

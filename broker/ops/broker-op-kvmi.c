@@ -106,7 +106,8 @@ static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_l
                 return snprintf(msg, size, "%" PRIu64 " entries exceed the rule's kvmi max_entries %" PRIu64, n,
                                 max_entries),
                        -E2BIG;
-        void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        /* populated: the entries are read at once, then sent */
+        void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED)
                 return snprintf(msg, size, "cannot map the memfd: %m"), negative_errno();
         *ret_map = m;
@@ -119,38 +120,37 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
         kvmi_spa_args a = *(kvmi_spa_args *) args;
         void *map = NULL;
         size_t map_len = 0;
+        uint64_t top = 0;
 
         ((kvmi_spa_args *) args)->entries = NULL; /* ours now: kvmi_submit() takes them */
-        if (a.memfd_index >= 0) {
-                if ((size_t) a.memfd_index >= req->n_fds)
-                        return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
-                                                   "kvmi.set-page-access: \"memfd\" is fd %d but the request carried "
-                                                   "%zu fds",
-                                                   a.memfd_index, req->n_fds);
-                int r = map_memfd(req->fds[a.memfd_index], d->rule->kvmi.max_entries, &map, &map_len, msg,
-                                  sizeof(msg));
-                if (r == -E2BIG)
-                        return request_reply_error(req, ERR_TOO_LARGE, E2BIG, d->rule->name, "kvmi.set-page-access: %s",
-                                                   msg);
-                if (r < 0)
-                        return request_reply_error(req, ERR_BAD_REQUEST, -r, NULL, "kvmi.set-page-access: %s", msg);
-                ssize_t n = kvmi_memfd_decode(map, map_len, msg, sizeof(msg));
-                if (n < 0) {
-                        munmap(map, map_len);
-                        return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "kvmi.set-page-access: %s", msg);
-                }
-                a.entries = map;
-                a.n = (size_t) n;
+        if (a.memfd_index < 0) {
+                /* checked against the rule by the policy check; built zeroed by the parser */
+                for (size_t i = 0; i < a.n; i++)
+                        top = a.entries[i].gpa > top ? a.entries[i].gpa : top;
+                return kvmi_submit(req, a.entries, a.n, NULL, 0, top);
         }
-        /* a memfd's entries against the rule before anything is sent (inline ones were, by the policy check) */
-        policy_decision ed = { .rule = d->rule, .allowed = true };
-        if (map)
-                kvmi_entries_check(d->rule, a.entries, a.n, &ed);
+        if ((size_t) a.memfd_index >= req->n_fds)
+                return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
+                                           "kvmi.set-page-access: \"memfd\" is fd %d but the request carried "
+                                           "%zu fds",
+                                           a.memfd_index, req->n_fds);
+        int r = map_memfd(req->fds[a.memfd_index], d->rule->kvmi.max_entries, &map, &map_len, msg, sizeof(msg));
+        if (r == -E2BIG)
+                return request_reply_error(req, ERR_TOO_LARGE, E2BIG, d->rule->name, "kvmi.set-page-access: %s", msg);
+        if (r < 0)
+                return request_reply_error(req, ERR_BAD_REQUEST, -r, NULL, "kvmi.set-page-access: %s", msg);
+        /* one pass: each entry decoded and checked against the rule before anything is sent */
+        policy_decision ed = { .rule = d->rule };
+        ssize_t n = kvmi_memfd_check(d->rule, map, map_len, &ed, &top, msg, sizeof(msg));
+        if (n < 0) {
+                munmap(map, map_len);
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "kvmi.set-page-access: %s", msg);
+        }
         if (!ed.allowed) {
                 munmap(map, map_len);
                 return request_reply_error(req, ERR_DENIED, EPERM, d->rule->name, "%s: %s", req->op, ed.reason);
         }
-        kvmi_submit(req, a.entries, a.n, map, map_len);
+        kvmi_submit(req, map, (size_t) n, map, map_len, top);
 }
 
 static void kvmi_detach(request *req, void *args, const policy_decision *d) {

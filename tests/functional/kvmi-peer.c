@@ -29,10 +29,15 @@
  *             [--status FILE] [--secret S | --secret-file F]
  *             [--hello-extra N] [--reconnect-ms N] [--eperm-ms N] [--no-spa]
  *             [--old-version] [--deny-info] [--hole FIRST-END] [--delay-ms N]
- *             [--close-after N] [--silent-after N] [--connections N]
+ *             [--close-after N] [--silent-after N] [--answer-ahead N] [--connections N]
  *
  * --close-after N drops the first connection at its (N+1)th SET_PAGE_ACCESS
- * message; --silent-after N applies but never answers from the (N+1)th on.
+ * message; --silent-after N applies but never answers from the (N+1)th on;
+ * --answer-ahead N answers, right after the first SET_PAGE_ACCESS message, the
+ * N commands the tool will send after it (their seqs guessed: one more
+ * each) before reading them, and does not answer them again (a kernel that
+ * lies, or a tool that must not take an answer as proof that it sent a
+ * message whole).
  *
  * --map PREFIX writes PREFIX.N when connection N ends: one byte per page
  * (R=1 W=2 X=4, 7 = no restriction), the kernel's state just before the
@@ -82,7 +87,8 @@ static const char *arg_connect, *arg_name = "", *arg_map, *arg_status, *arg_secr
 static uint64_t arg_pages = 1024, arg_hole_first, arg_hole_end;
 static size_t arg_hello_extra;
 static long arg_reconnect_ms = 200, arg_eperm_ms, arg_delay_ms, arg_close_after = -1, arg_silent_after = -1,
-            arg_connections = -1;
+            arg_connections = -1, arg_answer_ahead;
+static uint32_t ahead_first, ahead_last; /* seqs answered ahead (none when equal) */
 static bool arg_no_spa, arg_old_version, arg_deny_info;
 
 static uint8_t *map;
@@ -312,6 +318,22 @@ static int kernel_serve(kernel *k) {
                 spa_msgs++;
                 if (arg_delay_ms)
                         usleep(arg_delay_ms * 1000);
+                uint32_t seq = get32(hdr + 4);
+                if (ahead_first != ahead_last && seq - ahead_first < ahead_last - ahead_first)
+                        return 0; /* answered ahead */
+                if (arg_answer_ahead > 0 && spa_msgs == 1) {
+                        uint8_t h[8];
+                        memcpy(h, hdr, 8);
+                        ahead_first = seq + 1;
+                        ahead_last = ahead_first + (uint32_t) arg_answer_ahead;
+                        /* said first: the tool may answer its client before this process goes on */
+                        status("answered-ahead %ld %ld", conn_no, arg_answer_ahead);
+                        for (uint32_t s = ahead_first; s != ahead_last; s++) {
+                                put32(h + 4, s);
+                                if (reply(k->fd, h, 0, NULL, 0) < 0)
+                                        return -EPIPE;
+                        }
+                }
                 if (arg_silent_after >= 0 && spa_msgs > arg_silent_after)
                         return 0; /* applied, never answered */
                 break;
@@ -631,7 +653,8 @@ int main(int argc, char **argv) {
                 { "old-version", no_argument, NULL, 'O' },        { "deny-info", no_argument, NULL, 'I' },
                 { "hole", required_argument, NULL, 'H' },         { "delay-ms", required_argument, NULL, 'd' },
                 { "close-after", required_argument, NULL, 'c' },  { "silent-after", required_argument, NULL, 'q' },
-                { "connections", required_argument, NULL, 'k' },  {},
+                { "connections", required_argument, NULL, 'k' },  { "answer-ahead", required_argument, NULL, 'A' },
+                {},
         };
         int c;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
@@ -687,6 +710,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'k':
                         arg_connections = atol(optarg);
+                        break;
+                case 'A':
+                        arg_answer_ahead = atol(optarg);
                         break;
                 default:
                         return 1;

@@ -176,11 +176,15 @@ bool peer_said(peer *p, const char *line) {
 }
 
 /* Accept QEMU's next connection and hand it over; kvmi.connect's reply (answered once ready). */
+int connect_sndbuf;
+
 char *connect_next(delegate_ctx *c) {
         struct pollfd pf = { lfd, POLLIN, 0 };
         if (poll(&pf, 1, 10000) <= 0)
                 return strdup("{\"ok\":false,\"error\":{\"message\":\"QEMU did not connect\"}}");
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0 && connect_sndbuf > 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &connect_sndbuf, sizeof(connect_sndbuf));
         char *r = call(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, NULL);
         close(fd);
         return r;

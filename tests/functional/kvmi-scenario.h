@@ -45,6 +45,8 @@ uint8_t *peer_map(peer *p, int conn);
 bool peer_said(peer *p, const char *line);
 /* Accept QEMU's next connection and hand it over; kvmi.connect's reply (answered once ready). */
 char *connect_next(delegate_ctx *c);
+/* SO_SNDBUF of the broker's end of the connections connect_next() hands over (0: the default). */
+extern int connect_sndbuf;
 /* Attach, start the peer, hand over its first connection: ok or not. */
 bool attach_connect(delegate_ctx *c, peer *p, const char *vm, bool keyed, const char *peer_secret_override,
                   const char *extra1, const char *extra2);

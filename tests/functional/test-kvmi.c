@@ -341,6 +341,39 @@ static void peer_close(harness *h) {
         free(e);
 }
 
+/*
+ * The broker sends a batch's entries from the batch itself (no copy), so an
+ * answer must not end a batch whose messages still wait to be sent: a
+ * kernel answering commands it has not read yet (the broker's socket buffer
+ * made small, so that most of the 64 in flight wait in the broker) is a
+ * protocol error, and nothing is sent from a batch that ended.
+ */
+static void answer_ahead(harness *h) {
+        const size_t n = 100000;
+        kvmi_page_access_entry *e = calloc(n, sizeof(*e));
+        gen_entries(e, n, 13);
+        delegate_ctx *c = open_ctx("vm-a");
+        peer p;
+        connect_sndbuf = 16384;
+        attach_connect(c, &p, "vm-a", false, NULL, "--answer-ahead", "63");
+        connect_sndbuf = 0;
+        char *r = spa_memfd(c, e, n, NULL);
+        tap_ok(peer_said(&p, "answered-ahead 1 63"), "the kernel answered 63 commands before reading them");
+        tap_is_int(fi(r, "error.errno"), EPROTO, "an answer to a command not sent whole fails the request (%s)", r);
+        tap_has_str(fs(r, "error.message"), "before it was sent whole", "saying so");
+        free(r);
+        char *s = wait_idle(c);
+        tap_is_str(fs(s, "result.kvmi.channel"), "closed", "the connection is closed");
+        tap_ok(fi(s, "result.kvmi.shadow.pages") < (int64_t) n, "the shadow holds only answered messages sent whole");
+        free(s);
+        s = call(c, "ping", NULL, NULL, 0, NULL);
+        tap_is_int(fi(s, "ok"), 1, "the broker goes on");
+        free(s);
+        peer_stop(&p);
+        delegate_ctx_free(c);
+        free(e);
+}
+
 static void reattach(harness *h) {
         const size_t n = 10000;
         kvmi_page_access_entry *e = calloc(n, sizeof(*e));
@@ -576,6 +609,7 @@ static const scenario scenarios[] = {
         { "kvmi-first-error", policy_kvmi, first_error },
         { "kvmi-policy", policy_kvmi, policy_refusals },
         { "kvmi-peer-close", policy_kvmi, peer_close },
+        { "kvmi-answer-ahead", policy_kvmi, answer_ahead },
         { "kvmi-reattach", policy_kvmi, reattach },
         { "kvmi-timeout", policy_kvmi, timeout },
         { "kvmi-slow", policy_kvmi, slow },

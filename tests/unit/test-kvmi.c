@@ -34,29 +34,26 @@ static void test_messages(void) {
         tap_is_int(kvmi_build_msg(buf, 2, 1, NULL, 0), 8, "GET_VERSION is a bare header");
         tap_is_int(kvmi_build_msg(buf, 2, 1, buf, KVMI_MAX_MSG_SIZE + 1), -EMSGSIZE, "payload above 8184: -EMSGSIZE");
 
-        kvmi_page_access_entry e[KVMI_PAGE_ACCESS_MAX_ENTRIES + 1];
-        for (size_t i = 0; i < ELEMENTSOF(e); i++) {
-                e[i] = (kvmi_page_access_entry) { .gpa = i << 12, .access = (uint8_t) (i % 7) };
-                memset(e[i].padding, 0xff, sizeof(e[i].padding)); /* never sent */
-        }
-        n = kvmi_build_set_page_access(buf, 9, e, KVMI_PAGE_ACCESS_MAX_ENTRIES);
-        tap_is_int(n, 8 + 8 + 511 * 16, "511 entries: 8184-byte payload");
+        memset(buf, 0xff, 16);
+        n = kvmi_set_page_access_head(buf, 9, KVMI_PAGE_ACCESS_MAX_ENTRIES);
+        tap_is_int(n, 16, "a page-access message's head: 8 + 8 bytes before its entries");
+        memcpy(&u16, buf, 2);
+        tap_is_int(u16, KVMI_VM_SET_PAGE_ACCESS, "id SET_PAGE_ACCESS (10 << 1)");
         memcpy(&u16, buf + 2, 2);
-        tap_is_int(u16, KVMI_MAX_MSG_SIZE, "size is exactly the limit");
+        tap_is_int(u16, KVMI_MAX_MSG_SIZE, "511 entries: the size counts them, exactly the limit 8184");
+        memcpy(&u32, buf + 4, 4);
+        tap_is_int(u32, 9, "seq");
         memcpy(&u16, buf + 8, 2);
         tap_is_int(u16, 511, "count 511");
         bool pad_zero = true;
-        for (size_t i = 8 + 4; i < 8 + 8; i++)
+        for (size_t i = 8 + 2; i < 8 + 8; i++)
                 pad_zero = pad_zero && buf[i] == 0;
-        for (size_t i = 0; i < 511; i++)
-                for (size_t j = 9; j < 16; j++)
-                        pad_zero = pad_zero && buf[16 + i * 16 + j] == 0;
-        tap_ok(pad_zero, "header and entry padding are zero");
-        uint64_t gpa;
-        memcpy(&gpa, buf + 16 + 300 * 16, 8);
-        tap_ok(gpa == 300 << 12 && buf[16 + 300 * 16 + 8] == 300 % 7, "entry 300 at its offset");
-        tap_is_int(kvmi_build_set_page_access(buf, 9, e, 512), -EINVAL, "512 entries do not fit one message");
-        tap_is_int(kvmi_build_set_page_access(buf, 9, e, 0), -EINVAL, "0 entries is no message");
+        tap_ok(pad_zero, "the command's padding is zero");
+        kvmi_set_page_access_head(buf, 10, 1);
+        memcpy(&u16, buf + 2, 2);
+        tap_is_int(u16, 8 + 16, "one entry: size 24");
+        tap_is_int(kvmi_set_page_access_head(buf, 9, 512), -EINVAL, "512 entries do not fit one message");
+        tap_is_int(kvmi_set_page_access_head(buf, 9, 0), -EINVAL, "0 entries is no message");
 }
 
 static void test_replies(void) {
@@ -169,6 +166,102 @@ static void test_access(void) {
         tap_is_str(kvmi_access_format(3, a), "rw-", "format 3");
 }
 
+/* Bytes the shadow's tables take. */
+static size_t shadow_bytes(const kvmi_shadow *s) {
+        return s->bcap * sizeof(kvmi_shadow_block) + s->cap * sizeof(uint64_t);
+}
+
+/* Random settings of a few blocks' gfns against a plain array: pages move between the tables. */
+static void test_shadow_model(void) {
+        enum { GFNS = KVMI_SHADOW_BLOCK_GFNS * 20 };
+        static uint8_t model[GFNS];
+        kvmi_shadow s = { .max = 0 };
+        memset(model, 7, sizeof(model));
+        uint64_t x = 88172645463325252ull;
+        bool ok = true;
+        size_t blocks_seen = 0, pages_seen = 0;
+        for (size_t step = 0; step < 400000 && ok; step++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                /* mostly few pages a block (the page table), sometimes many (block slots) */
+                uint64_t gfn = step % 50000 < 25000 ? (x >> 8) % GFNS
+                                                    : ((x >> 8) % 20) * KVMI_SHADOW_BLOCK_GFNS + (x >> 32) % 12;
+                uint8_t a = (uint8_t) ((x >> 40) % 9 < 3 ? 7 : (x >> 44) % 7);
+                ok = kvmi_shadow_set(&s, gfn, a) == 0;
+                model[gfn] = a;
+                if (step % 997 == 0) {
+                        size_t n = 0, by[8] = { 0 };
+                        for (size_t g = 0; g < GFNS; g++) {
+                                ok = ok && kvmi_shadow_get(&s, g) == model[g];
+                                n += model[g] != 7;
+                                by[model[g]]++;
+                        }
+                        ok = ok && s.n == n && s.nslots + 0 <= n;
+                        for (int i = 0; i < 7; i++)
+                                ok = ok && s.by_access[i] == by[i];
+                        size_t pos = 0, walked = 0;
+                        uint64_t g;
+                        uint8_t acc;
+                        while (kvmi_shadow_next(&s, &pos, &g, &acc) > 0)
+                                ok = ok && g < GFNS && model[g] == acc && ++walked <= n;
+                        ok = ok && walked == n;
+                        /* at most 16 bytes a page in use: a block slot holds 8 pages or more, and counts them */
+                        for (size_t i = 0; i < s.bcap; i++)
+                                if (s.blocks[i].key) {
+                                        int pages = 0;
+                                        for (unsigned j = 0; j < KVMI_SHADOW_BLOCK_GFNS; j++)
+                                                pages += (s.blocks[i].field[j / 21] >> (j % 21 * 3) & 7) != 7;
+                                        ok = ok && pages >= KVMI_SHADOW_BLOCK_MIN &&
+                                             (uint64_t) pages == s.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT;
+                                }
+                        blocks_seen += s.nblocks > 0;
+                        pages_seen += s.nslots > 0;
+                }
+        }
+        tap_ok(ok, "400000 random settings read back as a plain array holds them (get, n, by_access, the walk)");
+        tap_ok(blocks_seen > 0 && pages_seen > 0, "both tables were used (%zu, %zu checks)", blocks_seen, pages_seen);
+        for (size_t g = 0; g < GFNS; g++)
+                kvmi_shadow_set(&s, g, 7);
+        tap_ok(s.n == 0 && s.nblocks == 0 && s.nslots == 0, "all forgotten: both tables empty");
+        kvmi_shadow_clear(&s);
+}
+
+/* A batch recorded message by message after kvmi_shadow_reserve(), then settled. */
+static void test_shadow_batch(void) {
+        enum { DENSE = 200000, SPARSE = 1000, N = DENSE + SPARSE };
+        kvmi_page_access_entry *e = calloc(N, sizeof(*e));
+        /* scattered over 1M gfns as bench-kvmi does, then pages alone in blocks far away */
+        for (size_t i = 0; i < DENSE; i++)
+                e[i] = (kvmi_page_access_entry) { .gpa = (uint64_t) ((i * 2654435761u) % (1u << 20)) << 12,
+                                                  .access = (uint8_t) (i % 7) };
+        for (size_t i = 0; i < SPARSE; i++)
+                e[DENSE + i] = (kvmi_page_access_entry) { .gpa = ((UINT64_C(1) << 30) + i * KVMI_SHADOW_BLOCK_GFNS) << 12,
+                                                          .access = 1 };
+        kvmi_shadow s = { .max = 0 };
+        tap_is_int(kvmi_shadow_reserve(&s, N), 0, "reserve for a batch of %d", N);
+        size_t failed = 0, first = 0;
+        for (size_t at = 0; at < N; at += 511)
+                failed += kvmi_shadow_record(&s, e + at, N - at < 511 ? N - at : 511, &first);
+        tap_is_int(failed, 0, "recorded message by message");
+        tap_ok(s.nslots == 0 && s.underfull >= SPARSE, "the batch's pages went to block slots at once (%zu short)",
+               s.underfull);
+        kvmi_shadow_settle(&s);
+        tap_ok(s.underfull == 0 && s.nslots == SPARSE, "settled: the lone pages moved to the page table");
+        bool ok = true;
+        for (size_t i = 0; i < s.bcap; i++)
+                ok = ok && (!s.blocks[i].key || s.blocks[i].key >> KVMI_SHADOW_COUNT_SHIFT >= KVMI_SHADOW_BLOCK_MIN);
+        tap_ok(ok, "no block slot holds fewer than 8 pages");
+        ok = true;
+        /* the permutation visits each gfn once: no entry is overridden */
+        for (size_t i = 0; i < N; i++)
+                ok = ok && kvmi_shadow_get(&s, e[i].gpa >> 12) == e[i].access;
+        tap_ok(ok, "every page reads back");
+        tap_is_int(s.n, N, "n counts them");
+        kvmi_shadow_settle(&s);
+        tap_is_int(s.n, N, "settling again changes nothing");
+        kvmi_shadow_clear(&s);
+        free(e);
+}
+
 static void test_shadow(void) {
         kvmi_shadow s = { .max = 0 };
         tap_is_int(kvmi_shadow_get(&s, 5), 7, "empty shadow: rwx");
@@ -181,7 +274,8 @@ static void test_shadow(void) {
         for (size_t i = 0; i < n; i++)
                 ok = ok && kvmi_shadow_get(&s, i * 3) == i % 7 && kvmi_shadow_get(&s, i * 3 + 1) == 7;
         tap_ok(ok, "each reads back; others are rwx");
-        tap_ok(s.cap * sizeof(uint64_t) <= 4 * n * sizeof(uint64_t), "at most 32 bytes per page (%zu slots)", s.cap);
+        tap_ok(shadow_bytes(&s) <= n * 8, "a page in three: in blocks of 128 gfns, at most 8 bytes a page (%zu bytes)",
+               shadow_bytes(&s));
         for (size_t i = 0; i < n; i += 2)
                 kvmi_shadow_set(&s, i * 3, 7);
         tap_is_int(s.n, n / 2, "rwx forgets: half are gone");
@@ -201,33 +295,57 @@ static void test_shadow(void) {
         for (int i = 0; i < 8; i++)
                 total += s.by_access[i];
         tap_is_int(total, n / 2, "by_access counts add up");
-        /* a reserved table takes that many more without growing, and holds them right */
-        size_t cap = s.cap, before = s.n;
-        tap_is_int(kvmi_shadow_reserve(&s, before), 0, "reserving what it holds");
-        tap_is_int(s.cap, cap, "adds nothing (a batch re-applying them needs no room)");
-        tap_is_int(kvmi_shadow_reserve(&s, before + 100000), 0, "reserve room for 100000 more");
-        cap = s.cap;
-        tap_ok(cap >= 2 * (before + 100000), "the table is at most half full with them (%zu slots)", cap);
+        kvmi_shadow_clear(&s);
+
+        /* one page every 128 gfns: no block fills, each page in the page table */
         ok = true;
-        for (uint64_t i = 0; i < 100000; i++) {
-                kvmi_shadow_prefetch(&s, 5000000 + i * 7);
-                ok = ok && kvmi_shadow_set(&s, 5000000 + i * 7, (uint8_t) (i % 7)) == 0;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && kvmi_shadow_set(&s, i * 128 + i % 128, (uint8_t) (i % 7)) == 0;
+        tap_ok(ok && s.nblocks == 0 && s.nslots == n, "scattered pages: a slot each");
+        tap_ok(shadow_bytes(&s) <= n * 32, "at most 32 bytes a page (%zu bytes)", shadow_bytes(&s));
+        ok = true;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && kvmi_shadow_get(&s, i * 128 + i % 128) == i % 7 &&
+                     kvmi_shadow_get(&s, i * 128 + (i + 1) % 128) == 7;
+        tap_ok(ok, "each reads back");
+
+        /* a reserved shadow takes a dense batch that many more without growing, and holds it right */
+        size_t before = s.n;
+        tap_is_int(kvmi_shadow_reserve(&s, 640000), 0, "reserve room for 640000 dense pages (5000 blocks)");
+        size_t bcap = s.bcap, cap = s.cap;
+        tap_ok(bcap >= 2 * 5000, "the block table is at most half full with them (%zu slots)", bcap);
+        ok = true;
+        for (uint64_t i = 0; i < 640000; i++) {
+                kvmi_shadow_prefetch(&s, (UINT64_C(1) << 40) + i);
+                ok = ok && kvmi_shadow_set(&s, (UINT64_C(1) << 40) + i, (uint8_t) (i % 7)) == 0;
         }
-        tap_ok(ok && s.cap == cap && s.n == before + 100000, "recorded without growing");
+        tap_ok(ok && s.bcap == bcap && s.cap == cap && s.n == before + 640000 && s.nblocks == 5000,
+               "recorded without growing, in 5000 blocks");
         ok = true;
-        for (uint64_t i = 0; i < 100000; i++)
-                ok = ok && kvmi_shadow_get(&s, 5000000 + i * 7) == i % 7;
+        for (uint64_t i = 0; i < 640000; i++)
+                ok = ok && kvmi_shadow_get(&s, (UINT64_C(1) << 40) + i) == i % 7;
         tap_ok(ok, "and each reads back");
+        tap_is_int(kvmi_shadow_reserve(&s, 640000), 0, "reserving what it holds");
+        tap_ok(s.bcap == bcap && s.cap == cap, "adds nothing (a batch re-applying them needs no room)");
         kvmi_shadow_clear(&s);
         tap_ok(s.n == 0 && kvmi_shadow_get(&s, 3) == 7, "clear");
         s.max = 2;
         tap_is_int(kvmi_shadow_reserve(&s, 1000000), 0, "reserve beyond the maximum");
-        tap_ok(s.cap <= 1024, "takes no more than the maximum needs (%zu slots)", s.cap);
+        tap_ok(s.cap <= 1024 && s.bcap <= 1024, "takes no more than the maximum needs (%zu, %zu slots)", s.cap, s.bcap);
         kvmi_shadow_set(&s, 1, 0);
         kvmi_shadow_set(&s, 2, 0);
         tap_is_int(kvmi_shadow_set(&s, 3, 0), -ENOSPC, "the limit holds");
         tap_is_int(kvmi_shadow_set(&s, 2, 1), 0, "changing a recorded page is fine at the limit");
         tap_is_int(kvmi_shadow_set(&s, KVMI_SHADOW_MAX_GFN + 1, 0), -ERANGE, "gfn out of range");
+        kvmi_shadow_clear(&s);
+        /* the limit in a block slot too */
+        s.max = 9;
+        for (uint64_t g = 0; g < 9; g++)
+                kvmi_shadow_set(&s, g, 1);
+        tap_ok(s.nblocks == 1 && s.n == 9, "nine pages of one block: a block slot");
+        tap_is_int(kvmi_shadow_set(&s, 9, 0), -ENOSPC, "the limit holds in a block");
+        tap_is_int(kvmi_shadow_set(&s, 4, 7), 0, "forgetting one");
+        tap_is_int(kvmi_shadow_set(&s, 9, 0), 0, "makes room for another");
         kvmi_shadow_clear(&s);
 }
 
@@ -326,6 +444,8 @@ int main(void) {
         test_memfd_decode();
         test_access();
         test_shadow();
+        test_shadow_model();
+        test_shadow_batch();
         test_policy();
         return tap_done();
 }
