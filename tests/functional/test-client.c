@@ -6,6 +6,9 @@
  *   ping | pings N | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
  *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
+ *   childids RUID EUID SUID GID   fork a child with these ids (needs a root client); prints its pid
+ *   childns            fork a child in a user namespace of its own; once the test writes its maps
+ *                      (0 and 1 mapped), it becomes uid 0/1/0, gid 0 in there; prints its pid
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
  *   call OP ARGS-JSON      any operation; received fds are kept in a slot
  *   fdinfo SLOT            the "iff:" device and the path of each fd of a slot (from /proc)
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -179,6 +183,56 @@ static void spawn_threads(int n) {
         close(p[0]);
 }
 
+/* A child with other ids: all of @gid, and @r/@e/@s as real/effective/saved uids. */
+static void spawn_with_ids(uid_t r, uid_t e, uid_t s, gid_t gid) {
+        int p[2];
+        int err = 0;
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                printf("{\"ok\":false,\"code\":\"pipe\"}\n");
+                return;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+                err = setresgid(gid, gid, gid) < 0 || setresuid(r, e, s) < 0 ? errno : 0;
+                if (write(p[1], &err, sizeof(err)) != sizeof(err) || err)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        if (pid < 0 || read(p[0], &err, sizeof(err)) != sizeof(err))
+                err = pid < 0 ? errno : EIO;
+        close(p[0]);
+        printf("{\"ok\":%s,\"pid\":%d,\"errno\":%d}\n", err ? "false" : "true", (int) pid, err);
+}
+
+/* A child in a user namespace it creates; it takes ids 0/1/0 in there once they are mapped. */
+static void spawn_in_userns(void) {
+        int p[2];
+        int err = 0;
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                printf("{\"ok\":false,\"code\":\"pipe\"}\n");
+                return;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+                err = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+                if (write(p[1], &err, sizeof(err)) != sizeof(err) || err)
+                        _exit(1);
+                while (getuid() != 0) /* unmapped: the overflow uid, until the test writes uid_map */
+                        usleep(10000);
+                if (setresgid(0, 0, 0) < 0 || setresuid(0, 1, 0) < 0)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        if (pid < 0 || read(p[0], &err, sizeof(err)) != sizeof(err))
+                err = pid < 0 ? errno : EIO;
+        close(p[0]);
+        printf("{\"ok\":%s,\"pid\":%d,\"errno\":%d}\n", err ? "false" : "true", (int) pid, err);
+}
+
 int main(int argc, char **argv) {
         const char *vm = argc > 1 && argv[1][0] ? argv[1] : NULL;
         delegate_ctx *ctx;
@@ -268,6 +322,12 @@ int main(int argc, char **argv) {
                                 printf("{\"ok\":true,\"route\":\"%s\",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64
                                        ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
                                        route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
+                } else if (!strcmp(cmd, "childids")) {
+                        char a4[64] = "";
+                        sscanf(line, "%*s %*s %*s %*s %63s", a4);
+                        spawn_with_ids((uid_t) atoi(a1), (uid_t) atoi(a2), (uid_t) atoi(a3), (gid_t) atoi(a4));
+                } else if (!strcmp(cmd, "childns")) {
+                        spawn_in_userns();
                 } else if (!strcmp(cmd, "threads")) {
                         spawn_threads(atoi(a1));
                 } else if (!strcmp(cmd, "rttime")) {
