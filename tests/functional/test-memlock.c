@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <grp.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "foundation-scenario.h"
@@ -335,11 +336,18 @@ static void memlock_helper(harness *h) {
         tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "one helper again");
         tap_ok(hp2[0] != hp[0], "a new one (pid %d)", (int) hp2[0]);
 
-        /* stopped: its request times out, the helper is killed, the broker serves on */
+        /* stopped: its request times out, the helper is killed, the broker serves on.  The timer was
+         * armed by the request 2 s before, at that one's deadline: this one still gets its own 5 s */
+        sleep(2);
         tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops the helper (SIGSTOP)");
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         tap_is_int(jint(r, "errno"), ETIMEDOUT, "the request times out (%s)", r);
         free(r);
+        double waited = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        tap_ok(waited >= 4.9, "after its own 5 s, not at the deadline of the request before it (%.2f s)", waited);
         tap_ok(reaped(hp2[0], 2000), "the stopped helper was killed and reaped");
         tap_ok(broker_alive(h), "the broker survives");
         r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
