@@ -92,7 +92,7 @@ static const allowed allow[] = {
         { "getdents64", "/proc/PID/task, policy directory" },
         { "access", "/proc/PID/task/TID exists? (peer threads)" },
         { "faccessat", "libsystemd" },
-        { "fsync", "session state files (write, fsync, rename)" },
+        { "fsync", "session state files (write, fsync unless on tmpfs, rename)" },
         { "renameat", "session state files (rename into place)" },
         { "mkdirat", "creating cgroup targets" },
         { "unlinkat", "removing created cgroups (AT_REMOVEDIR), state files" },

@@ -138,7 +138,7 @@ int state_save(client *c) {
         _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 r = negative_errno();
-        else if ((r = write_all(fd, text, len)) >= 0 && fsync(fd) < 0)
+        else if ((r = write_all(fd, text, len)) >= 0 && b->state_sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(b->state_fd, tmp, b->state_fd, name) < 0)
                 r = negative_errno();
