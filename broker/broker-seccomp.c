@@ -94,6 +94,7 @@ static const allowed allow[] = {
         { "faccessat", "libsystemd" },
         { "fsync", "session state files (write, fsync unless on tmpfs, rename)" },
         { "renameat", "session state files (rename into place)" },
+        { "renameat2", "session state files (RENAME_EXCHANGE into place)" },
         { "mkdirat", "creating cgroup targets" },
         { "unlinkat", "removing created cgroups (AT_REMOVEDIR), state files" },
         { "unlink", "the socket at exit" },

@@ -3,8 +3,8 @@
  * broker-state.c - sessions outlive the broker process.
  *
  * Each session that holds something is written to STATE_DIR/session-N.json
- * (write to a temporary file, fsync unless on tmpfs, rename: a crash leaves
- * the old file or the new one, never half of one): the peer's identity, a SHA-256 of its
+ * (write to a temporary file, fsync unless on tmpfs, exchange or rename: a
+ * crash leaves the old file or the new one, never half of one): the peer's identity, a SHA-256 of its
  * resume token, what it was granted (memlock records, created cgroups, TAP
  * devices, counts) and the answers it was last given (the retry cache).
  *
@@ -428,7 +428,7 @@ int state_setup(broker *b, const char *dir) {
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.') {
                         if (strstr(de->d_name, ".tmp"))
-                                unlinkat(fd, de->d_name, 0); /* a write the crash interrupted */
+                                unlinkat(fd, de->d_name, 0); /* a write the crash interrupted, or the version before */
                         continue;
                 }
                 if (!strncmp(de->d_name, "session-", 8))

@@ -391,7 +391,12 @@ static void restart_kill9_reply(harness *h) {
                 free(r);
                 tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
         }
+        char prev[128];
+        snprintf(prev, sizeof(prev), STATE_DIR "/.session-%" PRIu64 ".json.tmp", session);
+        tap_ok(access(prev, F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
         tclient_stop(&a);
+        tap_ok(WAIT_FOR(!state_file(session) && access(prev, F_OK) < 0),
+               "the session ends: its state file and the one before it are removed");
 }
 
 static const scenario scenarios[] = {
