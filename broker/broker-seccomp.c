@@ -95,6 +95,7 @@ static const allowed allow[] = {
         { "fsync", "session state files (write, fsync unless on tmpfs, rename)" },
         { "renameat", "session state files (rename into place)" },
         { "renameat2", "session state files (RENAME_EXCHANGE into place)" },
+        { "ftruncate", "session state files (the previous version written over, cut to length)" },
         { "mkdirat", "creating cgroup targets" },
         { "unlinkat", "removing created cgroups (AT_REMOVEDIR), state files" },
         { "unlink", "the socket at exit" },

@@ -157,10 +157,13 @@ int state_save(client *c) {
                 return r;
         file_name(c->session, name, sizeof(name));
         tmp_name(name, tmp, sizeof(tmp));
-        _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* the version before the last, if there is one, is written over and cut to length: its pages are
+         * reused (O_TRUNC would free them and the write allocate them again) */
+        _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 r = negative_errno();
-        else if ((r = write_all(fd, text, len)) >= 0 && b->state_sync && fsync(fd) < 0)
+        else if ((r = write_all(fd, text, len)) >= 0 &&
+                 (ftruncate(fd, (off_t) len) < 0 || (b->state_sync && fsync(fd) < 0)))
                 r = negative_errno();
         if (r >= 0)
                 r = replace(b, tmp, name);
