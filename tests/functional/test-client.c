@@ -183,8 +183,11 @@ static void spawn_threads(int n) {
         close(p[0]);
 }
 
-/* A child with other ids: all of @gid, and @r/@e/@s as real/effective/saved uids. */
-static void spawn_with_ids(uid_t r, uid_t e, uid_t s, gid_t gid) {
+/*
+ * Fork a child that runs @first(@ids) (0 or an errno, reported back before
+ * this prints its pid), then @then(@ids) if given, then waits to be killed.
+ */
+static void spawn_becoming(int (*first)(const unsigned *ids), void (*then)(const unsigned *ids), const unsigned *ids) {
         int p[2];
         int err = 0;
         if (pipe2(p, O_CLOEXEC) < 0) {
@@ -193,9 +196,11 @@ static void spawn_with_ids(uid_t r, uid_t e, uid_t s, gid_t gid) {
         }
         pid_t pid = fork();
         if (pid == 0) {
-                err = setresgid(gid, gid, gid) < 0 || setresuid(r, e, s) < 0 ? errno : 0;
+                err = first(ids);
                 if (write(p[1], &err, sizeof(err)) != sizeof(err) || err)
                         _exit(1);
+                if (then)
+                        then(ids);
                 for (;;)
                         pause();
         }
@@ -206,31 +211,22 @@ static void spawn_with_ids(uid_t r, uid_t e, uid_t s, gid_t gid) {
         printf("{\"ok\":%s,\"pid\":%d,\"errno\":%d}\n", err ? "false" : "true", (int) pid, err);
 }
 
-/* A child in a user namespace it creates; it takes ids 0/1/0 in there once they are mapped. */
-static void spawn_in_userns(void) {
-        int p[2];
-        int err = 0;
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                printf("{\"ok\":false,\"code\":\"pipe\"}\n");
-                return;
-        }
-        pid_t pid = fork();
-        if (pid == 0) {
-                err = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
-                if (write(p[1], &err, sizeof(err)) != sizeof(err) || err)
-                        _exit(1);
-                while (getuid() != 0) /* unmapped: the overflow uid, until the test writes uid_map */
-                        usleep(10000);
-                if (setresgid(0, 0, 0) < 0 || setresuid(0, 1, 0) < 0)
-                        _exit(1);
-                for (;;)
-                        pause();
-        }
-        close(p[1]);
-        if (pid < 0 || read(p[0], &err, sizeof(err)) != sizeof(err))
-                err = pid < 0 ? errno : EIO;
-        close(p[0]);
-        printf("{\"ok\":%s,\"pid\":%d,\"errno\":%d}\n", err ? "false" : "true", (int) pid, err);
+/* @ids: real, effective and saved uid, then the gid for all three */
+static int take_ids(const unsigned *ids) {
+        return setresgid(ids[3], ids[3], ids[3]) < 0 || setresuid(ids[0], ids[1], ids[2]) < 0 ? errno : 0;
+}
+
+static int own_userns(const unsigned *ids) {
+        return unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+}
+
+/* In its user namespace: once the test maps 0 and 1, uids 0/1/0 and gid 0 there. */
+static void take_userns_ids(const unsigned *ids) {
+        while (getuid() != 0) /* unmapped: the overflow uid, until the test writes uid_map */
+                usleep(10000);
+        static const unsigned mine[] = { 0, 1, 0, 0 };
+        if (take_ids(mine))
+                _exit(1);
 }
 
 int main(int argc, char **argv) {
@@ -325,9 +321,11 @@ int main(int argc, char **argv) {
                 } else if (!strcmp(cmd, "childids")) {
                         char a4[64] = "";
                         sscanf(line, "%*s %*s %*s %*s %63s", a4);
-                        spawn_with_ids((uid_t) atoi(a1), (uid_t) atoi(a2), (uid_t) atoi(a3), (gid_t) atoi(a4));
+                        const unsigned ids[] = { (unsigned) atoi(a1), (unsigned) atoi(a2), (unsigned) atoi(a3),
+                                                 (unsigned) atoi(a4) };
+                        spawn_becoming(take_ids, NULL, ids);
                 } else if (!strcmp(cmd, "childns")) {
-                        spawn_in_userns();
+                        spawn_becoming(own_userns, take_userns_ids, NULL);
                 } else if (!strcmp(cmd, "threads")) {
                         spawn_threads(atoi(a1));
                 } else if (!strcmp(cmd, "rttime")) {
