@@ -391,6 +391,16 @@ static void restart_kill9_reply(harness *h) {
                 free(r);
                 tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
         }
+        /* the same limits again change nothing kept: no write, the file keeps its bytes */
+        char file[128], before[16384], after[16384];
+        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
+        harness_read_file(file, before, sizeof(before));
+        uint64_t last = harness_hard / 8 + 4096 * 4;
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, last);
+        tap_is_int(jint(r, "soft"), last, "the same limits again (%s)", r);
+        free(r);
+        harness_read_file(file, after, sizeof(after));
+        tap_is_str(after, before, "leave the state file as it was: nothing kept changed");
         char prev[128];
         snprintf(prev, sizeof(prev), STATE_DIR "/.session-%" PRIu64 ".json.tmp", session);
         tap_ok(access(prev, F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
