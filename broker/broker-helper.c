@@ -237,6 +237,12 @@ typedef struct uid_helper_out {
         _Alignas(max_align_t) unsigned char out[sizeof(((request *) NULL)->helper_out)];
 } uid_helper_out;
 
+/* a request in flight, and when it times out */
+typedef struct uid_helper_slot {
+        request *req; /* NULL: cancelled, its answer dropped */
+        uint64_t deadline;
+} uid_helper_slot;
+
 struct uid_helper {
         uid_helper *next;
         broker *b;
@@ -248,8 +254,9 @@ struct uid_helper {
         sd_event_source *io;
         client **users; /* the sessions that used it: it ends with the last */
         size_t n_users;
-        request **queue; /* in flight, in the order sent; NULL: cancelled, its answer dropped */
-        size_t n_queue;
+        uid_helper_slot *queue; /* in flight, in the order sent */
+        size_t n_queue, n_alloc;
+        sd_event_source *timer; /* at the oldest slot's deadline, armed only while requests wait */
         uint64_t seq_next, seq_head; /* seq_head: that of queue[0] */
 };
 
@@ -298,6 +305,7 @@ static _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t
 /* Stop the process (if any): its socket closed, SIGKILL, reaped. */
 static void uid_helper_stop(uid_helper *h) {
         h->io = sd_event_source_disable_unref(h->io);
+        sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
         h->fd = safe_close(h->fd);
         if (h->pid > 0) {
                 kill(h->pid, SIGKILL);
@@ -309,6 +317,7 @@ static void uid_helper_stop(uid_helper *h) {
 
 static void uid_helper_free(uid_helper *h) {
         uid_helper_stop(h);
+        h->timer = sd_event_source_disable_unref(h->timer);
         for (uid_helper **p = &h->b->uid_helpers; *p; p = &(*p)->next)
                 if (*p == h) {
                         *p = h->next;
@@ -321,7 +330,7 @@ static void uid_helper_free(uid_helper *h) {
 
 static bool uid_helper_busy(const uid_helper *h) {
         for (size_t i = 0; i < h->n_queue; i++)
-                if (h->queue[i])
+                if (h->queue[i].req)
                         return true;
         return false;
 }
@@ -338,10 +347,9 @@ static void uid_helper_forget(request *req) {
         if (!h)
                 return;
         req->uid_helper = NULL;
-        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         for (size_t i = 0; i < h->n_queue; i++)
-                if (h->queue[i] == req)
-                        h->queue[i] = NULL;
+                if (h->queue[i].req == req)
+                        h->queue[i].req = NULL;
         uid_helper_maybe_end(h);
 }
 
@@ -349,7 +357,6 @@ static void uid_helper_forget(request *req) {
 static void uid_helper_answer(request *req, int status, const void *out, size_t len) {
         void (*done)(request *, int, const void *, size_t) = req->helper_done;
         req->uid_helper = NULL;
-        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         done(req, status, out, len);
 }
 
@@ -358,28 +365,29 @@ static void uid_helper_answer(request *req, int status, const void *out, size_t 
  * every request waiting for it with @status.  The next call starts another.
  */
 static void uid_helper_lost(uid_helper *h, int status) {
-        request **q = h->queue;
+        uid_helper_slot *q = h->queue;
         size_t n = h->n_queue;
         log_msg(h->b, LOG_WARNING, "memlock helper for uid %u (pid %d) %s; %zu request(s) in flight fail",
                 (unsigned) h->uid, (int) h->pid, status == -ETIMEDOUT ? "did not answer in time, killed" : "ended",
                 n);
         uid_helper_stop(h);
         h->queue = NULL;
-        h->n_queue = 0;
+        h->n_queue = h->n_alloc = 0;
         for (size_t i = 0; i < n; i++)
-                if (q[i])
-                        q[i]->uid_helper = NULL; /* no forget() from what done() frees */
+                if (q[i].req)
+                        q[i].req->uid_helper = NULL; /* no forget() from what done() frees */
         for (size_t i = 0; i < n; i++)
-                if (q[i])
-                        uid_helper_answer(q[i], status, NULL, 0);
+                if (q[i].req)
+                        uid_helper_answer(q[i].req, status, NULL, 0);
         free(q);
         uid_helper_maybe_end(h);
 }
 
 static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         uid_helper *h = userdata;
-        /* a bounded number of answers per wakeup, as for clients */
-        for (int i = 0; i < 16; i++) {
+        /* a bounded number of answers per wakeup, as for clients; none expected when none is owed (an
+         * EOF or a stray datagram is read on the first pass, the socket being readable) */
+        for (int i = 0; i < 16 && (i == 0 || h->n_queue > 0); i++) {
                 uid_helper_out out;
                 ssize_t n = recv(fd, &out, sizeof(out), MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
@@ -391,7 +399,7 @@ static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *
                         uid_helper_lost(h, -EPIPE); /* EOF: it died; else it broke the protocol */
                         return 0;
                 }
-                request *req = h->queue[0];
+                request *req = h->queue[0].req;
                 memmove(h->queue, h->queue + 1, sizeof(*h->queue) * --h->n_queue);
                 h->seq_head++;
                 if (req) {
@@ -408,12 +416,41 @@ static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
-static int on_uid_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        request *req = userdata;
-        uid_helper *h = req->uid_helper;
-        if (h)
+/* The timer runs at @deadline, once. */
+static int uid_helper_arm(uid_helper *h, uint64_t deadline);
+
+/*
+ * The oldest request's deadline came (the timer is armed at it only when it
+ * is off, so it may find a later one in front: then it waits for that).  An
+ * answer does not touch the timer: one request after another costs no timer
+ * change until the first deadline.
+ */
+static int on_uid_helper_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        uid_helper *h = userdata;
+        uint64_t now;
+        if (h->n_queue == 0)
+                return 0; /* off until the next call */
+        if (sd_event_now(h->b->event, CLOCK_MONOTONIC, &now) < 0 || h->queue[0].deadline <= now) {
                 uid_helper_lost(h, -ETIMEDOUT);
+                return 0;
+        }
+        if (uid_helper_arm(h, h->queue[0].deadline) < 0)
+                uid_helper_lost(h, -ETIMEDOUT); /* no timer, no guarantee: start over */
         return 0;
+}
+
+static int uid_helper_arm(uid_helper *h, uint64_t deadline) {
+        if (!h->timer)
+                return sd_event_add_time(h->b->event, &h->timer, CLOCK_MONOTONIC, deadline, 0, on_uid_helper_timer,
+                                         h);
+        int r = sd_event_source_set_time(h->timer, deadline);
+        return r < 0 ? r : sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
+}
+
+/* Is the timer running?  (It is one-shot: it stops when it fires.) */
+static bool uid_helper_armed(const uid_helper *h) {
+        int e = SD_EVENT_OFF;
+        return h->timer && sd_event_source_get_enabled(h->timer, &e) >= 0 && e != SD_EVENT_OFF;
 }
 
 static int uid_helper_start(uid_helper *h) {
@@ -469,31 +506,36 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
         r = req->c ? add_user(h, req->c) : 0;
         if (r >= 0 && h->n_queue >= UID_HELPER_MAX_QUEUE)
                 r = -EBUSY;
-        request **q = r >= 0 ? realloc(h->queue, sizeof(*q) * (h->n_queue + 1)) : NULL;
-        if (r >= 0 && !q)
-                r = -ENOMEM;
-        if (q)
-                h->queue = q;
+        if (r >= 0 && h->n_queue == h->n_alloc) {
+                size_t k = h->n_alloc ? 2 * h->n_alloc : 4;
+                uid_helper_slot *q = realloc(h->queue, sizeof(*q) * k);
+                if (q) {
+                        h->queue = q;
+                        h->n_alloc = k;
+                } else
+                        r = -ENOMEM;
+        }
         if (r >= 0 && h->pid == 0)
                 r = uid_helper_start(h);
+        uint64_t now = 0;
         if (r >= 0)
-                r = sd_event_add_time_relative(b->event, &req->timeout_src, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0,
-                                               on_uid_helper_timeout, req);
+                r = sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+        /* the timer is armed at the oldest deadline: this one's when nothing else waits */
+        if (r >= 0 && !uid_helper_armed(h))
+                r = uid_helper_arm(h, now + HELPER_TIMEOUT_USEC);
         if (r >= 0) {
                 uid_helper_in m = { .seq = h->seq_next };
                 memcpy(m.in, in, in_len);
                 ssize_t w = send(h->fd, &m, offsetof(uid_helper_in, in) + in_len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 explicit_bzero(&m, sizeof(m));
                 r = w < 0 ? (errno == EAGAIN ? -EBUSY : negative_errno()) : 0;
-                if (r < 0)
-                        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         }
         if (r < 0) {
                 uid_helper_maybe_end(h);
                 return r;
         }
         h->seq_next++;
-        h->queue[h->n_queue++] = req;
+        h->queue[h->n_queue++] = (uid_helper_slot) { req, now + HELPER_TIMEOUT_USEC };
         req->uid_helper = h;
         req->helper_done = done;
         return 0;
@@ -515,8 +557,8 @@ void uid_helpers_free(broker *b) {
         while (b->uid_helpers) {
                 uid_helper *h = b->uid_helpers;
                 for (size_t i = 0; i < h->n_queue; i++)
-                        if (h->queue[i])
-                                h->queue[i]->uid_helper = NULL;
+                        if (h->queue[i].req)
+                                h->queue[i].req->uid_helper = NULL;
                 uid_helper_free(h);
         }
 }

@@ -3,8 +3,8 @@
  * broker-state.c - sessions outlive the broker process.
  *
  * Each session that holds something is written to STATE_DIR/session-N.json
- * (write to a temporary file, fsync, rename: a crash leaves the old file or
- * the new one, never half of one): the peer's identity, a SHA-256 of its
+ * (write to a temporary file, fsync unless on tmpfs, exchange or rename: a
+ * crash leaves the old file or the new one, never half of one): the peer's identity, a SHA-256 of its
  * resume token, what it was granted (memlock records, created cgroups, TAP
  * devices, counts) and the answers it was last given (the retry cache).
  *
@@ -31,7 +31,9 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -364,6 +366,22 @@ uint64_t state_session_next(broker *b) {
         }
 }
 
+/*
+ * Does a state file in @dir_fd need fsync() to survive what it is for?  A
+ * broker killed at any point loses nothing it wrote: write() and rename()
+ * are done in the kernel when they return, and the next broker reads the
+ * same page cache.  fsync() only matters if the machine itself goes down,
+ * and on tmpfs or ramfs (/run, the default) it does nothing - the file does
+ * not outlive a reboot, nor do the VMs it describes - so it is skipped
+ * there.  Anywhere else (or when unknown) each file is synced.
+ */
+static bool state_dir_persistent(int dir_fd) {
+        struct statfs sf;
+        if (fstatfs(dir_fd, &sf) < 0)
+                return true;
+        return sf.f_type != TMPFS_MAGIC && sf.f_type != RAMFS_MAGIC;
+}
+
 int state_setup(broker *b, const char *dir) {
         b->state_fd = -EBADF;
         if (!dir || streq(dir, "none"))
@@ -400,6 +418,7 @@ int state_setup(broker *b, const char *dir) {
                 return -EPERM;
         }
         b->state_fd = fd;
+        b->state_sync = state_dir_persistent(fd);
         _cleanup_close_ int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         _cleanup_(closedirp) DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
         if (!d)
@@ -409,7 +428,7 @@ int state_setup(broker *b, const char *dir) {
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.') {
                         if (strstr(de->d_name, ".tmp"))
-                                unlinkat(fd, de->d_name, 0); /* a write the crash interrupted */
+                                unlinkat(fd, de->d_name, 0); /* a write the crash interrupted, or the version before */
                         continue;
                 }
                 if (!strncmp(de->d_name, "session-", 8))

@@ -233,6 +233,8 @@ struct broker {
         bool exiting;   /* stopping: saved sessions are kept for the next broker */
         char *state_dir;
         int state_fd;    /* -EBADF: --state-dir none */
+        bool state_sync; /* fsync each state file: its directory is not on tmpfs/ramfs (broker-state.c) */
+        bool state_no_exchange; /* its file system refused RENAME_EXCHANGE: plain renames (broker-state-save.c) */
         client *detached; /* recovered sessions waiting to be resumed (linked by next) */
         uint64_t resume_timeout_usec;
         burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */

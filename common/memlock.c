@@ -5,18 +5,43 @@
 #include "size.h"
 #include "wire.h"
 
-int memlock_apply(pid_t pid, uint64_t soft, uint64_t hard, struct rlimit *ret_old, struct rlimit *ret_new) {
+memlock_verdict memlock_verdict_of(uint64_t old_hard, uint64_t soft, uint64_t hard, bool may_raise_hard) {
+        uint64_t new_hard = hard == DELEGATE_LIMIT_KEEP ? old_hard : hard;
+        if (soft > new_hard)
+                return MEMLOCK_SOFT_OVER_HARD;
+        if (new_hard > old_hard && !may_raise_hard)
+                return MEMLOCK_HARD_RAISE;
+        return MEMLOCK_CHANGED;
+}
+
+int memlock_change(pid_t pid, uint64_t soft, uint64_t hard, bool may_raise_hard, struct rlimit *ret_old,
+                   struct rlimit *ret_now) {
         struct rlimit old, want, now;
         if (prlimit(pid, RLIMIT_MEMLOCK, NULL, &old) < 0)
-                return negative_errno();
+                return errno == EPERM ? MEMLOCK_NOT_PERMITTED : negative_errno();
+        memlock_verdict v = memlock_verdict_of(rlim_to_u64(old.rlim_max), soft, hard, may_raise_hard);
+        if (v != MEMLOCK_CHANGED) {
+                *ret_old = old;
+                return v;
+        }
         want.rlim_max = hard == DELEGATE_LIMIT_KEEP ? old.rlim_max : u64_to_rlim(hard);
         want.rlim_cur = u64_to_rlim(soft);
-        if (rlim_to_u64(want.rlim_cur) > rlim_to_u64(want.rlim_max))
+        if (prlimit(pid, RLIMIT_MEMLOCK, &want, NULL) < 0 || prlimit(pid, RLIMIT_MEMLOCK, NULL, &now) < 0)
+                return negative_errno();
+        *ret_old = old;
+        *ret_now = now;
+        return MEMLOCK_CHANGED;
+}
+
+int memlock_apply(pid_t pid, uint64_t soft, uint64_t hard, struct rlimit *ret_old, struct rlimit *ret_new) {
+        struct rlimit old, now;
+        int r = memlock_change(pid, soft, hard, true, &old, &now);
+        if (r == MEMLOCK_SOFT_OVER_HARD)
                 return -EINVAL;
-        if (prlimit(pid, RLIMIT_MEMLOCK, &want, NULL) < 0)
-                return negative_errno();
-        if (prlimit(pid, RLIMIT_MEMLOCK, NULL, &now) < 0)
-                return negative_errno();
+        if (r == MEMLOCK_NOT_PERMITTED)
+                return -EPERM;
+        if (r < 0)
+                return r;
         *ret_old = old;
         *ret_new = now;
         return 0;

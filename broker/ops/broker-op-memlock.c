@@ -4,18 +4,22 @@
  * its descendants.
  *
  * parse args -> (policy, in the dispatcher) -> resolve and pin the target
- * -> act -> read back from the kernel and check the target is still the
- * same process.
+ * -> act: read the limits, check them, set them and read them back, with
+ * three prlimit() calls in one process (memlock_change()) -> check the
+ * target is still the same process.
  *
  * Acting: with CAP_SYS_RESOURCE (a real node) prlimit() directly.  Without
  * it the kernel refuses prlimit() on another user's process unless the
  * caller's real/effective/saved ids equal the target's, so soft changes (up
  * to the hard limit) run in a helper process holding the target's ids (one
  * per uid/gid, long-lived: broker-helper.c), and a hard raise is refused
- * with EPERM naming the missing capability.
+ * with EPERM naming the missing capability.  Which ids: those of the one
+ * who asks, confirmed by the kernel's check of the first prlimit(); when
+ * that fails, those /proc/PID/status shows.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <syslog.h>
 
 #include "broker-op.h"
@@ -44,37 +48,37 @@ static memlock_session *MS(const client *c) {
 typedef struct memlock_scratch {
         pid_t host_pid;
         int pidfd;
+        bool ids_read; /* its ids came from /proc/PID/status, not from the first try */
 } memlock_scratch;
 
 static memlock_scratch *MEM(const request *req) {
         return req->scratch;
 }
 
-typedef struct memlock_out {
-        struct rlimit old, now;
-} memlock_out;
-
 static void record(client *c, pid_t pid, pid_t host, uint64_t soft, uint64_t hard) {
         memlock_session *s = MS(c);
-        c->state_dirty = true;
         for (size_t i = 0; i < s->n; i++)
                 if (s->rec[i].host_pid == host) {
+                        /* unchanged: nothing to save (a retry after a restart sets the same again) */
+                        if (s->rec[i].pid != pid || s->rec[i].soft != soft || s->rec[i].hard != hard)
+                                c->state_dirty = true;
                         s->rec[i] = (memlock_record) { pid, host, soft, hard };
                         return;
                 }
+        c->state_dirty = true;
         if (s->n == SESSION_MAX_MEMLOCK) /* forget the oldest */
                 memmove(s->rec, s->rec + 1, sizeof(s->rec[0]) * --s->n);
         s->rec[s->n++] = (memlock_record) { pid, host, soft, hard };
 }
 
-static void finish(request *req, const struct rlimit *old) {
+/* @old and @now as the one who called prlimit() read them, before and after. */
+static void finish(request *req, const struct rlimit *old, const struct rlimit *now) {
         const memlock_args *a = req->op_args;
-        uint64_t soft, hard;
+        uint64_t soft = rlim_to_u64(now->rlim_cur), hard = rlim_to_u64(now->rlim_max);
         char b1[32], b2[32];
 
-        /* read back from the kernel, and only trust it while the target lives */
-        int r = proc_memlock_limits(MEM(req)->host_pid, &soft, &hard);
-        if (r < 0 || !pidfd_alive(MEM(req)->pidfd))
+        /* only trust what was read while the target lives (the pid was not reused meanwhile) */
+        if (!pidfd_alive(MEM(req)->pidfd))
                 return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL,
                                            "process %d exited while its limit was being changed", (int) a->pid);
         if (req->c) {
@@ -83,10 +87,9 @@ static void finish(request *req, const struct rlimit *old) {
                         (unsigned long long) req->c->session, (int) MEM(req)->host_pid,
                         format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         }
-        struct rlimit now = { u64_to_rlim(soft), u64_to_rlim(hard) };
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
-        if (!g || (memlock_result_gen(g, a->pid, old, &now), json_gen_take(g, &res, NULL)) < 0)
+        if (!g || (memlock_result_gen(g, a->pid, old, now), json_gen_take(g, &res, NULL)) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         request_reply_result(req, res, NULL, 0);
 }
@@ -99,22 +102,67 @@ static void fail_apply(request *req, int r) {
                                    (int) a->pid, strerror(-r));
 }
 
-/* What the helper gets: the target and the limits to set. */
+/* The checks against the hard limit the target had (memlock_verdict_of()) refused the request. */
+static void refuse(request *req, memlock_verdict v, uint64_t old_hard) {
+        const memlock_args *a = req->op_args;
+        uint64_t new_hard = a->hard == DELEGATE_LIMIT_KEEP ? old_hard : a->hard;
+        char b1[32], b2[32];
+        if (v == MEMLOCK_SOFT_OVER_HARD)
+                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
+                                           "soft limit %s exceeds the hard limit %s of pid %d; raise \"hard\" too",
+                                           format_size(a->soft, b1, sizeof(b1)), format_size(new_hard, b2, sizeof(b2)),
+                                           (int) a->pid);
+        return request_reply_error(req, ERR_SYSTEM, EPERM, req->rule[0] ? req->rule : NULL,
+                                   "raising the hard RLIMIT_MEMLOCK of pid %d from %s to %s needs "
+                                   "CAP_SYS_RESOURCE, which the broker does not hold on this node",
+                                   (int) a->pid, format_size(old_hard, b1, sizeof(b1)),
+                                   format_size(new_hard, b2, sizeof(b2)));
+}
+
+static void act_by_ids(request *req);
+
+/* What memlock_change() returned, here or in a helper. */
+static void outcome(request *req, int r, const struct rlimit *old, const struct rlimit *now) {
+        if (r == MEMLOCK_NOT_PERMITTED && !MEM(req)->ids_read)
+                return act_by_ids(req); /* the guess was wrong: read its ids */
+        if (r == MEMLOCK_NOT_PERMITTED)
+                r = -EPERM; /* its ids changed since we read them */
+        if (r < 0)
+                return fail_apply(req, r);
+        if (r != MEMLOCK_CHANGED)
+                return refuse(req, r, rlim_to_u64(old->rlim_max));
+        finish(req, old, now);
+}
+
+/* The broker calls prlimit() itself: with CAP_SYS_RESOURCE, or on a target with its own ids. */
+static void act_here(request *req) {
+        const memlock_args *a = req->op_args;
+        struct rlimit old, now;
+        int r = memlock_change(MEM(req)->host_pid, a->soft, a->hard, req->b->cap_sys_resource, &old, &now);
+        outcome(req, r, &old, &now);
+}
+
+/* What the helper gets: the target and the limits to set; and what it answers. */
 typedef struct memlock_in {
         pid_t pid;
         uint64_t soft, hard;
 } memlock_in;
+typedef struct memlock_out {
+        int32_t verdict;
+        struct rlimit old, now;
+} memlock_out;
 
-/* In the long-lived helper holding the target's ids (broker-helper.c). */
+/* In the long-lived helper holding the target's ids (broker-helper.c), without CAP_SYS_RESOURCE. */
 static ssize_t helper_apply(const void *in, size_t in_len, void *out, size_t size) {
         memlock_in m;
-        memlock_out o;
+        memlock_out o = {};
         if (size < sizeof(o) || in_len != sizeof(m))
                 return -EINVAL;
         memcpy(&m, in, sizeof(m));
-        int r = memlock_apply(m.pid, m.soft, m.hard, &o.old, &o.now);
+        int r = memlock_change(m.pid, m.soft, m.hard, false, &o.old, &o.now);
         if (r < 0)
                 return r;
+        o.verdict = r;
         memcpy(out, &o, sizeof(o));
         return sizeof(o);
 }
@@ -130,64 +178,101 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
                                            (int) ((const memlock_args *) req->op_args)->pid);
         if (status < 0)
                 return fail_apply(req, status);
-        if (len < sizeof(memlock_out))
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
         memlock_out o;
+        if (len < sizeof(o))
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
         memcpy(&o, out, sizeof(o));
-        finish(req, &o.old);
+        if (o.verdict < MEMLOCK_CHANGED || o.verdict > MEMLOCK_NOT_PERMITTED)
+                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a bad answer");
+        outcome(req, o.verdict, &o.old, &o.now);
+}
+
+/* The ids the broker runs with, read once (it never changes them). */
+static bool broker_ids(uid_t uid, gid_t gid) {
+        static uid_t u = (uid_t) -1;
+        static gid_t g;
+        if (u == (uid_t) -1) {
+                u = getuid();
+                g = getgid();
+        }
+        return uid == u && gid == g;
+}
+
+/* Act as @uid/@gid: here when they are the broker's, else in their helper. */
+static void act_as(request *req, uid_t uid, gid_t gid) {
+        const memlock_args *a = req->op_args;
+        if (broker_ids(uid, gid))
+                return act_here(req);
+        memlock_in m = { MEM(req)->host_pid, a->soft, a->hard };
+        int r = uid_helper_call(req, uid, gid, helper_apply, &m, sizeof(m), helper_done);
+        if (r < 0)
+                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+/* Act as the ids /proc/PID/status shows: all equal, or the request fails. */
+static void act_by_ids(request *req) {
+        const memlock_args *a = req->op_args;
+        pid_t host = MEM(req)->host_pid;
+        proc_creds cr;
+        MEM(req)->ids_read = true;
+        if (proc_creds_read(host, &cr) < 0)
+                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
+        if (cr.uid[0] == cr.uid[1] && cr.uid[0] == cr.uid[2] && cr.gid[0] == cr.gid[1] && cr.gid[0] == cr.gid[2])
+                return act_as(req, cr.uid[0], cr.gid[0]);
+        /* nobody may read its limits with prlimit(): /proc, for the checks that come first */
+        uint64_t old_soft, old_hard;
+        if (proc_memlock_limits(host, &old_soft, &old_hard) < 0)
+                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
+        memlock_verdict v = memlock_verdict_of(old_hard, a->soft, a->hard, false);
+        if (v != MEMLOCK_CHANGED)
+                return refuse(req, v, old_hard);
+        request_reply_error(req, ERR_SYSTEM, EPERM, NULL,
+                            "pid %d has differing real/effective/saved ids; without CAP_SYS_RESOURCE "
+                            "the kernel lets nobody change its limits",
+                            (int) a->pid);
+}
+
+/* Is @pid in the broker's user namespace?  There the kernel lets a helper without capabilities read and
+ * set a process's limits exactly when its real, effective and saved ids are the helper's.  (The link
+ * names the namespace, "user:[INODE]": cheaper to read than to stat.) */
+static bool in_our_userns(pid_t pid) {
+        static char self[64];
+        char path[64], ns[64];
+        ssize_t n;
+        if (!self[0]) {
+                n = readlinkat(AT_FDCWD, "/proc/self/ns/user", self, sizeof(self) - 1);
+                if (n <= 0)
+                        return (self[0] = 0);
+                self[n] = 0;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        n = readlinkat(AT_FDCWD, path, ns, sizeof(ns) - 1);
+        if (n <= 0)
+                return false;
+        ns[n] = 0;
+        return streq(ns, self);
 }
 
 static void memlock_set(request *req, void *args, const policy_decision *d) {
         memlock_args *a = args;
         op_error err;
-        char b1[32], b2[32];
-        uint64_t old_soft, old_hard;
 
         memlock_args_clamp(d->rule, a); /* the rule may answer "unlimited" with its max */
         int r = request_resolve_target(req, a->pid, &MEM(req)->host_pid, &MEM(req)->pidfd, &err);
         if (r < 0)
                 return request_fail(req, &err);
-        pid_t host = MEM(req)->host_pid;
-
-        r = proc_memlock_limits(host, &old_soft, &old_hard);
-        if (r < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
-        uint64_t new_hard = a->hard == DELEGATE_LIMIT_KEEP ? old_hard : a->hard;
-        if (a->soft > new_hard)
-                return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL,
-                                           "soft limit %s exceeds the hard limit %s of pid %d; raise \"hard\" too",
-                                           format_size(a->soft, b1, sizeof(b1)), format_size(new_hard, b2, sizeof(b2)),
-                                           (int) a->pid);
-        if (new_hard > old_hard && !req->b->cap_sys_resource)
-                return request_reply_error(req, ERR_SYSTEM, EPERM, d->rule ? d->rule->name : NULL,
-                                           "raising the hard RLIMIT_MEMLOCK of pid %d from %s to %s needs "
-                                           "CAP_SYS_RESOURCE, which the broker does not hold on this node",
-                                           (int) a->pid, format_size(old_hard, b1, sizeof(b1)),
-                                           format_size(new_hard, b2, sizeof(b2)));
-
-        proc_creds cr;
-        r = proc_creds_read(host, &cr);
-        if (r < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
-        bool same_ids = cr.uid[0] == getuid() && cr.uid[1] == getuid() && cr.uid[2] == getuid() &&
-                        cr.gid[0] == getgid() && cr.gid[1] == getgid() && cr.gid[2] == getgid();
-
-        if (req->b->cap_sys_resource || same_ids) {
-                struct rlimit old, now;
-                r = memlock_apply(host, a->soft, a->hard, &old, &now);
-                if (r < 0)
-                        return fail_apply(req, r);
-                return finish(req, &old);
-        }
-        if (cr.uid[0] != cr.uid[1] || cr.uid[0] != cr.uid[2] || cr.gid[0] != cr.gid[1] || cr.gid[0] != cr.gid[2])
-                return request_reply_error(req, ERR_SYSTEM, EPERM, NULL,
-                                           "pid %d has differing real/effective/saved ids; without CAP_SYS_RESOURCE "
-                                           "the kernel lets nobody change its limits",
-                                           (int) a->pid);
-        memlock_in m = { host, a->soft, a->hard };
-        r = uid_helper_call(req, cr.uid[0], cr.gid[0], helper_apply, &m, sizeof(m), helper_done);
-        if (r < 0)
-                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+        if (req->b->cap_sys_resource)
+                return act_here(req);
+        /*
+         * Without CAP_SYS_RESOURCE only a process with the target's ids may change its limits.  First try
+         * the ids of the one who asks (a launcher and its QEMU share them): the kernel's own check in
+         * the first prlimit() says whether they are the target's, and only when they are not are its
+         * ids read from /proc.  Outside our user namespace the helper's user may own the target's and
+         * pass that check without the ids: read them first there.
+         */
+        if (!in_our_userns(MEM(req)->host_pid))
+                return act_by_ids(req);
+        act_as(req, req->peer.cred.uid, req->peer.cred.gid);
 }
 
 /* D-Bus SetMemlock(s session, u pid, t soft, t hard) -> (t old_soft, t old_hard, t soft, t hard) */

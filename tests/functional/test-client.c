@@ -6,6 +6,9 @@
  *   ping | pings N | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
  *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
+ *   childids RUID EUID SUID GID   fork a child with these ids (needs a root client); prints its pid
+ *   childns            fork a child in a user namespace of its own; once the test writes its maps
+ *                      (0 and 1 mapped), it becomes uid 0/1/0, gid 0 in there; prints its pid
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
  *   call OP ARGS-JSON      any operation; received fds are kept in a slot
  *   fdinfo SLOT            the "iff:" device and the path of each fd of a slot (from /proc)
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -179,6 +183,52 @@ static void spawn_threads(int n) {
         close(p[0]);
 }
 
+/*
+ * Fork a child that runs @first(@ids) (0 or an errno, reported back before
+ * this prints its pid), then @then(@ids) if given, then waits to be killed.
+ */
+static void spawn_becoming(int (*first)(const unsigned *ids), void (*then)(const unsigned *ids), const unsigned *ids) {
+        int p[2];
+        int err = 0;
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                printf("{\"ok\":false,\"code\":\"pipe\"}\n");
+                return;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+                err = first(ids);
+                if (write(p[1], &err, sizeof(err)) != sizeof(err) || err)
+                        _exit(1);
+                if (then)
+                        then(ids);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        if (pid < 0 || read(p[0], &err, sizeof(err)) != sizeof(err))
+                err = pid < 0 ? errno : EIO;
+        close(p[0]);
+        printf("{\"ok\":%s,\"pid\":%d,\"errno\":%d}\n", err ? "false" : "true", (int) pid, err);
+}
+
+/* @ids: real, effective and saved uid, then the gid for all three */
+static int take_ids(const unsigned *ids) {
+        return setresgid(ids[3], ids[3], ids[3]) < 0 || setresuid(ids[0], ids[1], ids[2]) < 0 ? errno : 0;
+}
+
+static int own_userns(const unsigned *ids) {
+        return unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+}
+
+/* In its user namespace: once the test maps 0 and 1, uids 0/1/0 and gid 0 there. */
+static void take_userns_ids(const unsigned *ids) {
+        while (getuid() != 0) /* unmapped: the overflow uid, until the test writes uid_map */
+                usleep(10000);
+        static const unsigned mine[] = { 0, 1, 0, 0 };
+        if (take_ids(mine))
+                _exit(1);
+}
+
 int main(int argc, char **argv) {
         const char *vm = argc > 1 && argv[1][0] ? argv[1] : NULL;
         delegate_ctx *ctx;
@@ -268,6 +318,14 @@ int main(int argc, char **argv) {
                                 printf("{\"ok\":true,\"route\":\"%s\",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64
                                        ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
                                        route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
+                } else if (!strcmp(cmd, "childids")) {
+                        char a4[64] = "";
+                        sscanf(line, "%*s %*s %*s %*s %63s", a4);
+                        const unsigned ids[] = { (unsigned) atoi(a1), (unsigned) atoi(a2), (unsigned) atoi(a3),
+                                                 (unsigned) atoi(a4) };
+                        spawn_becoming(take_ids, NULL, ids);
+                } else if (!strcmp(cmd, "childns")) {
+                        spawn_becoming(own_userns, take_userns_ids, NULL);
                 } else if (!strcmp(cmd, "threads")) {
                         spawn_threads(atoi(a1));
                 } else if (!strcmp(cmd, "rttime")) {

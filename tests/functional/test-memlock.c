@@ -2,8 +2,8 @@
 /*
  * test-memlock - memlock.set end to end: soft and hard raises, the rule's
  * maximum, targets in another pod or not descending from the caller, dead
- * and zombie targets, and the long-lived helper per target user that acts
- * without CAP_SYS_RESOURCE.  Assertions read /proc/PID/limits, not the
+ * and zombie targets, the long-lived helper per target user that acts
+ * without CAP_SYS_RESOURCE, and which ids it acts with.  Assertions read /proc/PID/limits, not the
  * broker's claim.
  */
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <grp.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "foundation-scenario.h"
@@ -335,11 +336,18 @@ static void memlock_helper(harness *h) {
         tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "one helper again");
         tap_ok(hp2[0] != hp[0], "a new one (pid %d)", (int) hp2[0]);
 
-        /* stopped: its request times out, the helper is killed, the broker serves on */
+        /* stopped: its request times out, the helper is killed, the broker serves on.  The timer was
+         * armed by the request 2 s before, at that one's deadline: this one still gets its own 5 s */
+        sleep(2);
         tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops the helper (SIGSTOP)");
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         tap_is_int(jint(r, "errno"), ETIMEDOUT, "the request times out (%s)", r);
         free(r);
+        double waited = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        tap_ok(waited >= 4.9, "after its own 5 s, not at the deadline of the request before it (%.2f s)", waited);
         tap_ok(reaped(hp2[0], 2000), "the stopped helper was killed and reaped");
         tap_ok(broker_alive(h), "the broker survives");
         r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
@@ -354,6 +362,138 @@ static void memlock_helper(harness *h) {
         tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
 }
 
+/* The policy of the scenarios below: a root launcher in a pod too. */
+static const char policy_ids[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"pod-launchers\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" } },\n"
+        "    { \"name\": \"pod-root\",\n"
+        "      \"match\": { \"uid\": 0, \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
+        "      \"memlock\": { \"max\": \"1G\" } }\n"
+        "  ]\n"
+        "}\n";
+
+/* Its Uid: line as "R E S" (real, effective, saved), within @ms. */
+static bool uids_are(pid_t pid, const char *want, int ms) {
+        char path[64], buf[4096], got[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        for (int t = 0; t <= ms; t += 10) {
+                harness_read_file(path, buf, sizeof(buf));
+                const char *u = strstr(buf, "\nUid:");
+                unsigned r, e, s;
+                if (u && sscanf(u + 5, "%u %u %u", &r, &e, &s) == 3) {
+                        snprintf(got, sizeof(got), "%u %u %u", r, e, s);
+                        if (!strcmp(got, want))
+                                return true;
+                }
+                usleep(10000);
+        }
+        return false;
+}
+
+static pid_t child_with_ids(tclient *c, uid_t r, uid_t e, uid_t s, gid_t g) {
+        char *out = tclient_call(c, "childids %u %u %u %u", (unsigned) r, (unsigned) e, (unsigned) s, (unsigned) g);
+        pid_t p = jint(out, "ok") == 1 ? (pid_t) jint(out, "pid") : -1;
+        free(out);
+        return p;
+}
+
+/*
+ * Which ids act: the broker first tries those of the one who asks, and the
+ * kernel's own check (the helper's or its own first prlimit()) says whether
+ * they are the target's.  A root launcher's child running as uid 1000 is
+ * changed by uid 1000's helper after that check fails (the ids then read
+ * from /proc); a child whose real, effective and saved ids differ is
+ * refused, after the checks against its hard limit, as documented.
+ */
+static void memlock_ids(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself, ids do "
+                             "not matter");
+        tclient a;
+        pid_t hp[8];
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 0, "vm-a");
+        char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "a root launcher sets its own limit (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "the broker did it itself: its own ids, no helper");
+
+        pid_t c = child_with_ids(&a, 1000, 1000, 1000, 1000);
+        tap_ok(c > 0 && uids_are(c, "1000 1000 1000", 2000), "its child runs as uid 1000 (pid %d)", (int) c);
+        read_memlock(c, &s0, &h0);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on it succeeds though the asker's ids are not its own (%s)", r);
+        tap_is_int(jint(r, "old_soft"), s0, "the old soft limit is the kernel's before");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_is_int(s, H / 4, "the kernel shows soft = H/4");
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 1, "uid 1000's helper did it");
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, h0 + 4096);
+        tap_is_str(jstr(r, "code"), "bad-request", "soft above its hard limit, through the helper: bad-request");
+        tap_has_str(jstr(r, "message"), "raise 'hard' too", "saying so (%s)", r);
+        free(r);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " %" PRIu64, (int) c, H / 4, h0 + 4096);
+        tap_is_int(jint(r, "errno"), EPERM, "a hard raise through the helper: EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "needs CAP_SYS_RESOURCE", "naming the capability");
+        tap_is_str(jstr(r, "rule"), "pod-root", "and the rule that allowed it");
+        free(r);
+
+        pid_t d = child_with_ids(&a, 1000, 1001, 1000, 1000);
+        tap_ok(d > 0 && uids_are(d, "1000 1001 1000", 2000), "another child runs as uids 1000/1001/1000 (pid %d)",
+               (int) d);
+        read_memlock(d, &s0, &h0);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) d, H / 4);
+        tap_is_int(jint(r, "errno"), EPERM, "differing ids: refused with EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "differing real/effective/saved ids", "saying why");
+        free(r);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) d, h0 + 4096);
+        tap_is_str(jstr(r, "code"), "bad-request", "but soft above its hard limit is reported first (%s)", r);
+        free(r);
+        read_memlock(d, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tclient_stop(&a);
+}
+
+/*
+ * A target in a user namespace its user owns: that user's helper passes the
+ * kernel's check there by owning the namespace, whatever the target's ids,
+ * so the broker reads them first.  Here they differ (1000/1001/1000 seen
+ * from the broker): refused, where trusting the kernel's check alone would
+ * have changed the limits.
+ */
+static void memlock_userns(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself");
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        char path[64];
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        char *r = tclient_call(&a, "childns");
+        pid_t c = (pid_t) jint(r, "pid");
+        if (jint(r, "ok") != 1) {
+                tap_diag("unshare(CLONE_NEWUSER) as uid 1000: errno %d", (int) jint(r, "errno"));
+                tclient_stop(&a);
+                tap_skip_all("user namespaces are not available to unprivileged users on this kernel");
+        }
+        free(r);
+        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) c);
+        tap_is_int(harness_write_file(path, "0 1000 1\n"), 0, "its gid 0 is 1000");
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) c);
+        tap_is_int(harness_write_file(path, "0 1000 1\n1 1001 1\n"), 0, "its uids 0 and 1 are 1000 and 1001");
+        tap_ok(uids_are(c, "1000 1001 1000", 2000), "the child in its own user namespace has uids 1000/1001/1000");
+        read_memlock(c, &s0, &h0);
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "errno"), EPERM, "memlock.set on it is refused with EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "differing real/effective/saved ids", "its ids differ");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -363,6 +503,8 @@ static const scenario scenarios[] = {
         { "memlock-dead-pid", policy_main, memlock_dead_pid },
         { "memlock-zombie", policy_main, memlock_zombie },
         { "memlock-helper", policy_main, memlock_helper },
+        { "memlock-ids", policy_ids, memlock_ids },
+        { "memlock-userns", policy_ids, memlock_userns },
 };
 
 int main(int argc, char **argv) {

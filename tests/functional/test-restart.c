@@ -7,7 +7,8 @@
  * network namespace, the cgroup removed, the state file dropped); a live
  * launcher that never resumes is undone after --resume-timeout; a request
  * retried with the same id after the restart gets its first answer and is
- * not redone.  Assertions read the kernel (ip link, the cgroup tree,
+ * not redone; a broker killed right after a reply leaves the change it
+ * reported on record.  Assertions read the kernel (ip link, the cgroup tree,
  * getrlimit) and the state directory.
  */
 #include <errno.h>
@@ -16,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -349,6 +352,63 @@ static void restart_same_id(harness *h) {
         close(fd);
 }
 
+/*
+ * What a reply reports is on disk before the client reads it: the broker
+ * is killed (SIGKILL) as soon as each of several memlock.set replies
+ * arrives (the helper's answer comes back in a later turn of the loop than
+ * the request), and the next broker resumes the session knowing the
+ * limits of the last one.  /run is tmpfs here: the files are written
+ * without fsync (delegate-broker(8), SESSIONS AND RESTARTS).
+ */
+static void restart_kill9_reply(harness *h) {
+        tclient a;
+        struct statfs sf;
+        if (statfs(STATE_DIR, &sf) == 0)
+                tap_diag("the state directory is %s", sf.f_type == TMPFS_MAGIC ? "on tmpfs: no fsync" : "not on tmpfs: fsync");
+        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(&a, "child");
+        pid_t child = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        for (int i = 0; i < 4; i++) {
+                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i + 1), s, hd;
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
+                kill9_broker(h);
+                tap_is_int(jint(r, "soft"), soft, "round %d: memlock.set answers soft %" PRIu64 ", then kill -9 (%s)", i,
+                           soft, r);
+                free(r);
+                tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+                r = tclient_call(&a, "connect");
+                tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)",
+                       r);
+                free(r);
+                r = tclient_call(&a, "state");
+                tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == soft,
+                       "the new broker knows soft %" PRIu64 " for pid %d (%s)", soft, (int) child, r);
+                free(r);
+                tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
+        }
+        /* the same limits again change nothing kept: no write, the file keeps its bytes */
+        char file[128], before[16384], after[16384];
+        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
+        harness_read_file(file, before, sizeof(before));
+        uint64_t last = harness_hard / 8 + 4096 * 4;
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, last);
+        tap_is_int(jint(r, "soft"), last, "the same limits again (%s)", r);
+        free(r);
+        harness_read_file(file, after, sizeof(after));
+        tap_is_str(after, before, "leave the state file as it was: nothing kept changed");
+        char prev[128];
+        snprintf(prev, sizeof(prev), STATE_DIR "/.session-%" PRIu64 ".json.tmp", session);
+        tap_ok(access(prev, F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
+        tclient_stop(&a);
+        tap_ok(WAIT_FOR(!state_file(session) && access(prev, F_OK) < 0),
+               "the session ends: its state file and the one before it are removed");
+}
+
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
         { "restart-dead", policy_restart, restart_dead },
@@ -356,6 +416,7 @@ static const scenario scenarios[] = {
         { "restart-timeout", policy_restart, restart_timeout },
         { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
+        { "restart-kill9-reply", policy_restart, restart_kill9_reply },
 };
 
 int main(int argc, char **argv) {

@@ -5,10 +5,12 @@
  * (tests/fuzz/corpus/state, read from the source tree) and on edits of
  * them: what is read, what is refused with which reason, what a refused
  * file still yields for undoing, and that saving what was read gives back
- * the broker's own bytes; files an older broker wrote are read too.
+ * the broker's own bytes; files an older broker wrote are read too; and
+ * state_save() writing into a directory.
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "broker-op.h"
 #include "broker.h"
@@ -202,6 +204,66 @@ static void test_older_file(void) {
         free(text);
 }
 
+/* @dir/@name's bytes, or NULL. */
+static char *read_at(int dir, const char *name) {
+        int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+        char *buf = fd >= 0 ? calloc(1, 1 << 16) : NULL;
+        ssize_t n = buf ? read(fd, buf, (1 << 16) - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n < 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/*
+ * state_save() into a directory of its own: each save leaves the file as
+ * state_gen() writes it, exactly, the version before it beside it, and a
+ * shorter state written over a longer old version is cut to its length.
+ */
+static void test_save(void) {
+        char dir[4096];
+        size_t len;
+        char *text = slurp("broker-all-records.json", &len);
+        client *c = NULL;
+        char msg[256] = "";
+        unit_tmpdir(dir, sizeof(dir), "test-state");
+        b.state_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        b.state_sync = true;
+        if (b.state_fd < 0 || state_parse(&b, text, len, &c, msg, sizeof(msg)) < 0)
+                unit_bail("setting up a session to save: %s", msg);
+        static const size_t name_len[] = { 200, 100, 1, 150 };
+        char *prev = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(name_len); i++) {
+                free(c->name);
+                c->name = calloc(1, name_len[i] + 1);
+                memset(c->name, 'a' + (int) i, name_len[i]);
+                tap_is_int(state_save(c), 0, "save %zu, client name of %zu bytes", i + 1, name_len[i]);
+                char *want = gen(c), *got = read_at(b.state_fd, "session-1.json"),
+                     *before = read_at(b.state_fd, ".session-1.json.tmp");
+                tap_ok(got && want && streq(got, want), "  the file is what state_gen() writes, to the byte");
+                if (prev)
+                        tap_ok(before && streq(before, prev), "  the version before it is kept beside it");
+                else
+                        tap_ok(!before, "  the first save leaves nothing beside it");
+                free(prev);
+                prev = want;
+                free(got);
+                free(before);
+        }
+        free(prev);
+        state_drop(c);
+        tap_ok(!read_at(b.state_fd, "session-1.json") && !read_at(b.state_fd, ".session-1.json.tmp"),
+               "state_drop(): both files are gone");
+        drop(c);
+        free(text);
+        close(b.state_fd);
+        b.state_fd = -EBADF;
+        rmdir(dir);
+}
+
 int main(int argc, char **argv) {
         if (argc < 2)
                 unit_bail("usage: %s CORPUS-DIR", argv[0]);
@@ -209,5 +271,6 @@ int main(int argc, char **argv) {
         broker_ops_register(); /* the session parts the state files name, as main() hands them over */
         test_real_file();
         test_older_file();
+        test_save();
         return tap_done();
 }
