@@ -189,15 +189,8 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         memcpy(rec.enslaved, o.enslaved, sizeof(rec.enslaved));
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
         req->helper_n_fds = 0;
-        if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
-                tap_remove_detached(req->b, "bridge.create finished after its session ended", &rec, 1);
-                safe_close(rec.netns_fd);
-                return request_reply_error(req, ERR_SYSTEM, c ? EDQUOT : ECONNRESET, NULL,
-                                           c ? "the session holds too many devices" : "the session ended");
-        }
-        TS(c)->rec[TS(c)->n++] = rec;
-        TS(c)->gen++;
-        c->state_dirty = true;
+        if (tap_record_add(req, &rec) < 0)
+                return;
         log_msg(c->b, LOG_INFO, "session %llu: bridge '%s' (ifindex %d, %u interface(s) enslaved%s) %s",
                 (unsigned long long) c->session, o.name, o.ifindex, o.n_enslaved,
                 o.addr_from ? ", their addresses and routes moved to it" : "", o.adopted ? "adopted" : "created");
@@ -224,8 +217,8 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
 }
 
 static void bridge_create(request *req, void *args, const policy_decision *d) {
-        tap_device_start(req, d, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing,
-                         &TS(req->c)->bridge_inflight, bridge_create_step, bridge_create_done);
+        tap_device_start(req, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing, &TS(req->c)->bridge_inflight,
+                         bridge_create_step, bridge_create_done);
 }
 
 

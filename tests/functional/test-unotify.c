@@ -13,7 +13,9 @@
  * A TAP made again under the same session after its first incarnation
  * vanished (libvirt's domain destroyed and started again) is a new device,
  * owned and counted, and one root made with that name meanwhile is never
- * attached to on the caller's behalf.
+ * attached to on the caller's behalf.  --max-tap holds for a TUNSETIFF as
+ * for a tap.create over the socket: devices still there fill it, vanished
+ * ones are pruned first.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +59,9 @@ static const char policy_template[] =
         "    { \"name\": \"seccomp-deny-unlimited\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-b\", \"via\": \"seccomp\" },\n"
         "      \"memlock\": { \"max\": %llu, \"unlimited\": \"deny\" } },\n"
+        "    { \"name\": \"socket-tap\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-t\", \"via\": \"socket\" },\n"
+        "      \"tap\": { \"template\": \"stap%%d\", \"max_devices\": 4 } },\n"
         "    { \"name\": \"sockets\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"via\": \"socket\" } }\n"
         "  ]\n"
@@ -65,11 +70,15 @@ static const char policy_template[] =
 /* until use_policy(): nothing is allowed */
 static const char policy_none[] = "{ \"version\": 1, \"rules\": [] }\n";
 
-static void use_policy(harness *h) {
+static void write_policy(void) {
         char text[sizeof(policy_template) + 64];
         unsigned long long max = H / 2;
         snprintf(text, sizeof(text), policy_template, max, max);
         harness_write_policy("10-scenario.json", text);
+}
+
+static void use_policy(harness *h) {
+        write_policy();
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 2 loaded"), "the scenario's policy is loaded (max H/2)");
 }
@@ -566,6 +575,65 @@ static void unotify_tap_again(harness *h) {
         waitpid(pause, NULL, 0);
 }
 
+/*
+ * --max-tap is applied alike to tap.create over the socket and to an
+ * intercepted TUNSETIFF: the session's devices that vanished are pruned
+ * first and free it; those still there fill it, whatever the rule's
+ * max_devices (4) says.
+ */
+static void unotify_max_tap(harness *h) {
+        char *out = NULL, cmd[512];
+        need("ip");
+        pod_tun();
+        write_policy();
+        harness_stop_broker(h);
+        const char *const max1[] = { "--max-tap", "1", NULL };
+        tap_is_int(harness_start_broker_args(h, max1), 0, "the broker runs with --max-tap 1 (the rules allow 4)");
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+
+        /* tap.create over the socket */
+        tclient t;
+        tap_is_int(tclient_start_netns(h, &t, POD_A, "pod-a", UID, UID, "vm-t"), 0, "a socket client in pod-a");
+        char *r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        int64_t slot = jint(r, "slot");
+        tap_is_str(jstr(r, "result.name"), "stap0", "tap.create: stap0 (%s)", r);
+        free(r);
+        r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        tap_is_int(jint(r, "errno"), EDQUOT, "tap.create while stap0 is there: over --max-tap 1, EDQUOT (%s)", r);
+        tap_has_str(jstr(r, "message"), "(--max-tap 1)", "naming the limit");
+        free(r);
+        tap_ok(!link_exists("pod-a", "stap1"), "kernel: no stap1");
+        free(tclient_call(&t, "close %" PRIi64, slot));
+        tap_ok(WAIT_FOR(!link_exists("pod-a", "stap0")), "its fds closed, the transient stap0 vanished");
+        r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        tap_is_int(jint(r, "ok"), 1, "tap.create once stap0 vanished: the vanished device is pruned first (%s)", r);
+        tap_ok(link_exists("pod-a", jstr(r, "result.name")), "kernel: %s is there", jstr(r, "result.name"));
+        free(r);
+        tclient_stop(&t);
+
+        /* an intercepted TUNSETIFF (ip tuntap), the same way */
+        snprintf(cmd, sizeof(cmd),
+                 "%s --vm vm-a -- /bin/sh -c 'ip tuntap add dev utap0 mode tap; echo A=$?; "
+                 "ip tuntap add dev utap1 mode tap; echo B=$?; ip tuntap del dev utap0 mode tap; echo C=$?; "
+                 "ip tuntap add dev utap1 mode tap; echo D=$?; ip -j -d link show dev utap1'",
+                 dr());
+        int st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "A=0"), "TUNSETIFF: utap0 is created (%s)", out ? out : "");
+        tap_ok(out && strstr(out, "Operation not permitted") && strstr(out, "B=1"),
+               "TUNSETIFF of utap1 while utap0 is there: over --max-tap 1, left to the kernel: EPERM");
+        tap_ok(out && strstr(out, "C=0"), "utap0 deleted (its persistence dropped by its owner)");
+        tap_ok(out && strstr(out, "D=0") && strstr(out, "\"ifname\":\"utap1\""),
+               "TUNSETIFF of utap1 once utap0 vanished: created, the vanished device pruned first");
+        free(out);
+        tap_ok(harness_log_contains("rule=seccomp-clamp: target refused: tap.create: the session holds 1 device(s) "
+                                    "(TAP devices and bridges), the most any session may (--max-tap 1)"),
+               "the audit names --max-tap for the refused TUNSETIFF, as for tap.create");
+        tap_ok(WAIT_FOR(!link_exists("pod-a", "utap1") && !link_exists("pod-a", "stap1")),
+               "the sessions ended: their devices are removed");
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 /* --- hostile: memory changed after the notification --- */
 
 static void unotify_toctou(harness *h) {
@@ -682,6 +750,7 @@ static const scenario scenarios[] = {
         { "unotify-pidns", policy_none, unotify_pidns },
         { "unotify-tuntap", policy_none, unotify_tuntap },
         { "unotify-tap-again", policy_none, unotify_tap_again },
+        { "unotify-max-tap", policy_none, unotify_max_tap },
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
         { "unotify-resume", policy_none, unotify_resume },
