@@ -27,7 +27,7 @@ typedef struct tap_record {
         int enslaved[BRIDGE_MAX_ENSLAVE];
         unsigned n_enslaved;
         int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
-        unsigned queues;  /* the queues made so far (tap.create, or an intercepted TUNSETIFF), not kept over a restart */
+        unsigned queues; /* TAP devices: the queues made so far (tap.create, or an intercepted TUNSETIFF) */
 } tap_record;
 
 /* session_part_tap: c->part[SESSION_PART_tap] */

@@ -724,6 +724,42 @@ static void unotify_resume(harness *h) {
         stop_pid(d);
 }
 
+/*
+ * A TAP record's queue count survives a broker restart: mq0 made with 2
+ * queues (the rule's max_queues), the broker restarted, a third queue is
+ * still one too many.
+ */
+static void unotify_tap_restart(harness *h) {
+        const char *log = "/run/delegate-test/dr-more.log", *go = "/run/delegate-test/go-more";
+        use_policy(h);
+        need("ip");
+        pod_tun();
+        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        char *const prog[] = { (char *) caller_prog(), "mq-more", "mq0", (char *) go, NULL };
+        pid_t d = spawn_dr(h, POD_A, "pod-a", log, "vm-a", prog);
+        bool two = harness_file_contains(log, "queues=2", 5000);
+        if (!two)
+                harness_dump_file(log, "delegate-run");
+        tap_ok(two, "mq0 made with 2 queues under delegate-run (max_queues 2)");
+        tap_ok(link_has("pod-a", "mq0", "\"numqueues\":2"), "the kernel shows 2 queues of mq0");
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st), "the broker stops");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_file_contains(log, "listener handed over again", 10000),
+               "delegate-run hands the listener over again");
+        harness_write_file(go, "");
+        bool more = harness_file_contains(log, "more=", 5000);
+        harness_dump_file(log, "delegate-run");
+        tap_ok(more && harness_file_contains(log, "more=0 Operation not permitted", 100),
+               "a third queue after the restart: over max_queues 2, EPERM");
+        tap_ok(link_has("pod-a", "mq0", "\"numqueues\":2"), "the kernel still shows 2 queues of mq0");
+        tap_ok(harness_log_contains("3 queues exceed the rule's tap max_queues 2"),
+               "the audit counts the restored record's 2 queues and this one");
+        stop_pid(d);
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 /* --- the shipped unit without its unotify.conf drop-in: @debug calls fail with EPERM --- */
 
 static void unotify_unit_filter(harness *h) {
@@ -754,6 +790,7 @@ static const scenario scenarios[] = {
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
         { "unotify-resume", policy_none, unotify_resume },
+        { "unotify-tap-restart", policy_none, unotify_tap_restart },
         { "unotify-unit-filter", policy_none, unotify_unit_filter },
 };
 

@@ -130,6 +130,8 @@ static void test_real_file(void) {
                "  the cgroup it created");
         tap_ok(count(v, "tap") == 2 && streq(at_str(v, "tap", 0, "name"), "vnet0") && at(v, "tap", 1, "ifindex") == 3,
                "  and two TAP records: vnet0, vnet1 at ifindex 3");
+        tap_ok(at(v, "tap", 0, "queues") == 1 && at(v, "tap", 1, "queues") == 2,
+               "  with their queues made so far: 1 and 2 (counted against max_queues after the restart)");
         json_free(v);
         size_t replies = 0;
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
@@ -170,6 +172,9 @@ static void test_real_file(void) {
         json_free(v);
         drop(c);
 
+        drop(refused_edit(text, "\"queues\":2}", "\"queues\":17}", "a TAP record with 17 queues",
+                          "tap[1]: \"queues\" must be an integer from 1 to 16"));
+
         drop(refused_edit(text, "\"token_sha256\":\"99a5", "\"token_sha256\":\"99A5", "an upper-case token hash",
                           "\"token_sha256\" must be 64 lower-case hex digits"));
 
@@ -190,6 +195,8 @@ static void test_older_file(void) {
         json_value *v = c ? shown(c) : NULL;
         tap_ok(count(v, "memlock") == 1 && at(v, "memlock", 0, "soft") == 4194304 && count(v, "tap") == 2,
                "  with its memlock record and both TAP records");
+        tap_ok(at(v, "tap", 0, "queues") == 1 && at(v, "tap", 1, "queues") == 1,
+               "  whose queues it did not keep: the first of each");
         json_free(v);
         char *t1 = gen(c);
         tap_is_int(state_parse(&b, t1, strlen(t1), &c2, msg, sizeof(msg)), 0, "  saved by this broker, read again");
