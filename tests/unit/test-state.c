@@ -172,6 +172,14 @@ static void test_real_file(void) {
         json_free(v);
         drop(c);
 
+        /* the client name as the hello takes it (client_name_valid(), common/names.c): 1-64 printable */
+        char long_name[96];
+        snprintf(long_name, sizeof(long_name), "\"client\":\"%065d\"", 0);
+        drop(refused_edit(text, "\"client\":\"test-client\"", long_name, "a client name of 65 characters",
+                          "\"client\" is not a valid string for it"));
+        drop(refused_edit(text, "\"client\":\"test-client\"", "\"client\":\"test\\u0007client\"",
+                          "a client name with a control character", "\"client\" is not a valid string for it"));
+
         drop(refused_edit(text, "\"queues\":2}", "\"queues\":17}", "a TAP record with 17 queues",
                           "tap[1]: \"queues\" must be an integer from 1 to 16"));
 
