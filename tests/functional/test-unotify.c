@@ -375,13 +375,24 @@ static void pod_tun(void) {
                ok ? "ok" : strerror(errno));
 }
 
+/* What a TAP scenario needs: Debian's ip, a /dev/net/tun the pod uid may open, pod-a's network namespace held
+ * by its pause process (returned: stop it with pod_a_end()). */
+static pid_t pod_a_for_taps(harness *h) {
+        need("ip");
+        pod_tun();
+        return harness_pod_with_pause(h, POD_A, "pod-a");
+}
+
+static void pod_a_end(pid_t pause) {
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 static void unotify_tuntap(harness *h) {
         char *out = NULL, cmd[512];
         use_policy(h);
-        need("ip");
         need("ifconfig");
-        pod_tun();
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
 
         int st = in_pod(h, POD_A, "pod-a", &out, "ip tuntap add dev utap0 mode tap");
         tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
@@ -464,8 +475,7 @@ static void unotify_tuntap(harness *h) {
         tap_ok(gone, "when delegate-run's session ends, utap0 and mq0 are removed");
         tap_ok(link_exists("pod-a", "utap7"), "root's utap7 stays");
         harness_sh(NULL, "ip -n pod-a link del utap7");
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
 }
 
 /* The "user" link_has() shows for a TAP owned by @uid. */
@@ -529,9 +539,7 @@ static void unotify_tap_again(harness *h) {
         char owner[96], root[96];
         pid_t d;
         use_policy(h);
-        need("ip");
-        pod_tun();
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
         user_needle(UID, owner, sizeof(owner));
         user_needle(0, root, sizeof(root));
 
@@ -571,8 +579,7 @@ static void unotify_tap_again(harness *h) {
         stop_pid(d);
         harness_sh(NULL, "ip -n pod-a link del mqr0");
 
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
 }
 
 /*
@@ -583,13 +590,11 @@ static void unotify_tap_again(harness *h) {
  */
 static void unotify_max_tap(harness *h) {
         char *out = NULL, cmd[512];
-        need("ip");
-        pod_tun();
         write_policy();
         harness_stop_broker(h);
         const char *const max1[] = { "--max-tap", "1", NULL };
         tap_is_int(harness_start_broker_args(h, max1), 0, "the broker runs with --max-tap 1 (the rules allow 4)");
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
 
         /* tap.create over the socket */
         tclient t;
@@ -630,8 +635,7 @@ static void unotify_max_tap(harness *h) {
                "the audit names --max-tap for the refused TUNSETIFF, as for tap.create");
         tap_ok(WAIT_FOR(!link_exists("pod-a", "utap1") && !link_exists("pod-a", "stap1")),
                "the sessions ended: their devices are removed");
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
 }
 
 /* --- hostile: memory changed after the notification --- */
@@ -732,9 +736,7 @@ static void unotify_resume(harness *h) {
 static void unotify_tap_restart(harness *h) {
         const char *log = "/run/delegate-test/dr-more.log", *go = "/run/delegate-test/go-more";
         use_policy(h);
-        need("ip");
-        pod_tun();
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
         char *const prog[] = { (char *) caller_prog(), "mq-more", "mq0", (char *) go, NULL };
         pid_t d = spawn_dr(h, POD_A, "pod-a", log, "vm-a", prog);
         bool two = harness_file_contains(log, "queues=2", 5000);
@@ -756,8 +758,7 @@ static void unotify_tap_restart(harness *h) {
         tap_ok(harness_log_contains("3 queues exceed the rule's tap max_queues 2"),
                "the audit counts the restored record's 2 queues and this one");
         stop_pid(d);
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
 }
 
 /* --- the shipped unit without its unotify.conf drop-in: @debug calls fail with EPERM --- */
