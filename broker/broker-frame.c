@@ -33,14 +33,6 @@ int frame_parse(const char *buf, size_t len, bool hello, json_value **ret, char 
         return 0;
 }
 
-static bool printable(const char *s, size_t max) {
-        size_t n = 0;
-        for (; *s; s++, n++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return false;
-        return n > 0 && n <= max;
-}
-
 int hello_frame_parse(const json_value *m, hello_frame *ret, err_code *ret_code, char *msg, size_t size) {
         const json_value *type = json_get(m, "type"), *api = json_get(m, "api"), *name = json_get(m, "client"),
                          *vm = json_get(m, "vm"), *resume = json_get(m, "resume");
@@ -68,7 +60,7 @@ int hello_frame_parse(const json_value *m, hello_frame *ret, err_code *ret_code,
                 snprintf(msg, size, "client speaks API %" PRIi64 ", broker speaks API %d", v, DELEGATE_API_VERSION);
                 return -EPROTONOSUPPORT;
         }
-        if (name && (!json_is_string(name) || !printable(name->string.str, 64)))
+        if (name && (!json_is_string(name) || !client_name_valid(name->string.str)))
                 return bad(msg, size, "hello: \"client\" must be 1-64 printable characters");
         if (vm && (!json_is_string(vm) || !vm_name_valid(vm->string.str)))
                 return bad(msg, size, "hello: \"vm\" must be 1-253 characters of [A-Za-z0-9._-]");

@@ -167,8 +167,9 @@ void limits_fd_budget(broker *b) {
                         (unsigned long long) rl.rlim_cur, b->limits.max_clients, b->limits.max_inflight, need);
 }
 
-/* {"type":"error","code":...,"errno":...,"message":...} */
-char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len) {
+/* {"type":"error","code":...,"errno":...,"message":...}: a refusal before there is a client (malloc'd, erase
+ * it); NULL: out of memory.  Once there is one, client_refuse() answers. */
+static char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         char *out = NULL;
         if (!g)

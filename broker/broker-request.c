@@ -117,7 +117,7 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
                       (unsigned long long) c->session, (int) c->cred.pid, (unsigned) c->cred.uid, msg);
         c->closing = true;
         if (!g)
-                return;
+                return client_flush(c); /* nothing to send: closes now */
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "type", "error");
         json_gen_kv_str(g, "code", err_code_name(code));
@@ -128,7 +128,9 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
         json_gen_kv_str(g, "message", msg);
         yajl_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
-                client_send(c, out, len, NULL, 0);
+                client_send(c, out, len, NULL, 0); /* closes once sent */
+        else
+                client_flush(c); /* nothing to send: closes now */
 }
 
 static void cache_drop(client *c, cached_reply *slot) {

@@ -90,7 +90,6 @@ static const allowed allow[] = {
         { "fstatfs", "cgroup v2 check (moving threads)" },
         { "lseek", "stdio (fclose of a partly read stream), libsystemd" },
         { "getdents64", "/proc/PID/task, policy directory" },
-        { "access", "/proc/PID/task/TID exists? (peer threads)" },
         { "faccessat", "libsystemd" },
         { "fsync", "session state files (write, fsync unless on tmpfs, rename)" },
         { "renameat", "session state files (rename into place)" },
@@ -265,22 +264,30 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
  * set in its environment at start, the broker answers SIGUSR1 with a call
  * its filter refuses, so the test suite can see the filter kill it:
  *   "unlisted"  getpgid(2), a harmless query that is not on the list;
+ *   "access"    access(2), off the list since nothing calls it after setup;
  *   "newuser"   clone(CLONE_NEWUSER), a listed call with refused arguments
  *               (were it allowed, the child would exit at once).
  * Production builds (-Dtest_hooks=false) have no such code.
  */
-static bool hook_newuser;
+static const char *hook_mode;
+
+static const char *hook_call(void) {
+        if (streq(hook_mode, "newuser"))
+                return "clone(CLONE_NEWUSER)";
+        return streq(hook_mode, "access") ? "access(2)" : "getpgid(2)";
+}
 
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_msg(userdata, LOG_WARNING, "test hook: calling %s, which the seccomp filter does not allow",
-                hook_newuser ? "clone(CLONE_NEWUSER)" : "getpgid(2)");
-        if (hook_newuser) {
+        log_msg(userdata, LOG_WARNING, "test hook: calling %s, which the seccomp filter does not allow", hook_call());
+        if (streq(hook_mode, "newuser")) {
                 long pid = syscall(SYS_clone, (unsigned long) (CLONE_NEWUSER | SIGCHLD), NULL, NULL, NULL, 0UL);
                 if (pid == 0)
                         _exit(0);
                 if (pid > 0)
                         waitpid((pid_t) pid, NULL, 0);
-        } else
+        } else if (streq(hook_mode, "access"))
+                syscall(SYS_access, "/", F_OK);
+        else
                 syscall(SYS_getpgid, 0);
         log_msg(userdata, LOG_ERR, "test hook: still alive after the call");
         return 0;
@@ -290,13 +297,12 @@ static int test_hook_setup(broker *b) {
         const char *e = getenv("DELEGATE_TEST_SECCOMP_TRIGGER");
         if (!e || !*e)
                 return 0;
-        hook_newuser = streq(e, "newuser");
+        hook_mode = e;
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGUSR1);
         sigprocmask(SIG_BLOCK, &ss, NULL);
-        log_msg(b, LOG_WARNING, "test hook armed: SIGUSR1 makes the broker call %s, outside its filter",
-                hook_newuser ? "clone(CLONE_NEWUSER)" : "getpgid(2)");
+        log_msg(b, LOG_WARNING, "test hook armed: SIGUSR1 makes the broker call %s, outside its filter", hook_call());
         return sd_event_add_signal(b->event, NULL, SIGUSR1, on_sigusr1, b);
 }
 #else

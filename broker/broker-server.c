@@ -167,23 +167,12 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 static int on_hello_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         client *c = userdata;
-        char msg[160];
-        size_t len;
         c->hello_timer = sd_event_source_disable_unref(c->hello_timer);
         if (c->welcomed || c->closing || c->dead)
                 return 0;
-        snprintf(msg, sizeof(msg), "no hello within %llu s of connecting (--hello-timeout); closing",
-                 (unsigned long long) (c->b->limits.hello_timeout_usec / 1000000ULL));
-        log_burst_msg(c->b, &c->b->log_refused, LOG_NOTICE, "connection from pid %d uid %u: %s", (int) c->cred.pid,
-                      (unsigned) c->cred.uid, msg);
-        c->closing = true;
-        char *out = limits_refusal_json(ERR_BAD_REQUEST, ETIMEDOUT, msg, &len);
-        if (out)
-                client_send(c, out, len, NULL, 0); /* closes once sent */
-        else {
-                c->dead = true;
-                sd_event_source_set_io_events(c->io, EPOLLOUT); /* freed by its I/O callback */
-        }
+        client_refuse_retry(c, ERR_BAD_REQUEST, ETIMEDOUT, 0,
+                            "no hello within %llu s of connecting (--hello-timeout); closing",
+                            (unsigned long long) (c->b->limits.hello_timeout_usec / 1000000ULL));
         return 0;
 }
 

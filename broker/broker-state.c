@@ -97,14 +97,6 @@ static char *get_str(state_check *ck, const json_value *o, const char *k, bool (
         return strdup(v->string.str);
 }
 
-static bool client_name_valid(const char *s) {
-        size_t n = 0;
-        for (; *s; s++, n++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return false;
-        return n <= 64;
-}
-
 /*
  * A detached client from a state file: everything but a connection.  With
  * any field wrong, *@ck says which; the client then holds only the records

@@ -128,13 +128,22 @@ void unotify_call_free(unotify_call *call) {
         free(call);
 }
 
-/* An errno the caller's program knows from this syscall: what it would have got without us. */
-static int reply_errno(const reply_info *r) {
-        if (r->error->code == ERR_DENIED || r->error->code == ERR_RATE_LIMITED || r->error->errno_value == EACCES)
+/*
+ * An errno the caller's program knows from this syscall, the one mapping of
+ * every intercepted call (delegate-run(1)): what it would have got without
+ * us for a refusal (EPERM), EINVAL for arguments the broker finds bad,
+ * ENODEV for a device that is gone and ESRCH for any other target that is,
+ * else the errno of the failure.
+ */
+int unotify_errno(const reply_info *r) {
+        int e = r->error->errno_value;
+        if (r->error->code == ERR_DENIED || r->error->code == ERR_RATE_LIMITED || e == EACCES)
                 return EPERM;
+        if (r->error->code == ERR_BAD_REQUEST)
+                return EINVAL;
         if (r->error->code == ERR_NOT_FOUND)
-                return ESRCH;
-        return r->error->errno_value > 0 && r->error->errno_value < 4096 ? r->error->errno_value : EPERM;
+                return e == ENODEV ? ENODEV : ESRCH;
+        return e > 0 && e < 4096 ? e : EPERM;
 }
 
 static uint64_t limit_of(const json_value *v) {
@@ -157,7 +166,7 @@ static void call_reply(request *req, const reply_info *r) {
         if (call->on_reply)
                 return call->on_reply(req, r);
         if (!r->ok)
-                return unotify_answer(call, 0, reply_errno(r));
+                return unotify_answer(call, 0, unotify_errno(r));
         if (call->old_ptr) {
                 /* prlimit64's old limits, from the operation's own reading */
                 _cleanup_json_ json_value *v = NULL;

@@ -62,10 +62,6 @@ struct unotify_call {
         bool tap_attach;      /* TUNSETIFF: another queue of a device this session made */
         bool tap_probed;      /* ... whose record was checked against the kernel first */
         int tap_ifindex;      /* ... its recorded ifindex: the only device the queue may join */
-        bool tap_continue;    /* TUNSETIFF: not ours to do (the name exists, no room): the kernel judges */
-        client *sess;         /* TUNSETIFF: the session, as the helper's copy of memory has it */
-        uint64_t tap_gen;     /* ... and its c->tap_gen then */
-        unsigned max_devices; /* ... the most TAP devices it may hold (rule and --max-tap) */
         /* set by the code that dispatches the call when it answers by itself (broker-unotify-tap.c) */
         void (*on_reply)(request *req, const reply_info *r);
         /* is a refusal @r "let the kernel judge it" (not logged as refused)? */
@@ -95,6 +91,8 @@ void unotify_gone_or_continue(unotify_call *call);
  */
 int unotify_dispatch(unotify_call *call, const char *op, const char *args_json,
                      void (*act)(request *req, void *args, const policy_decision *d));
+/* The errno a refused call returns to its caller (@r not ok): what its program knows from that syscall. */
+int unotify_errno(const reply_info *r);
 /* Free @call (its request ended). */
 void unotify_call_free(unotify_call *call);
 /* A call of @n for listener @u, counted in its calls in progress. */

@@ -7,7 +7,10 @@
  * TUNSETIFF is decided as tap.create {name, queues, vnet_hdr} and carried
  * out on a copy of the caller's own /dev/net/tun fd (pidfd_getfd()), so
  * the device appears where the caller opened that fd and its queue is the
- * caller's fd, as without interception.  The creation is exclusive
+ * caller's fd, as without interception.  It is admitted, counted and
+ * recorded by tap.create's own steps (tap_device_start(), tap_step_quota():
+ * vanished devices pruned first, then --max-tap and max_devices;
+ * tap_create_answer(), tap_record_add()).  The creation is exclusive
  * (IFF_TUN_EXCL): a device that already exists is never taken over, the
  * call goes back to the kernel, which lets the caller attach to a device
  * its uid owns (a pre-made TAP) and refuses the rest.  A device this
@@ -57,16 +60,6 @@
 
 #define TAP_FLAGS_KNOWN (IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_ONE_QUEUE | IFF_TUN_EXCL)
 
-typedef struct tun_out {
-        int err;      /* 0, or a positive errno */
-        bool exists;  /* the name is taken: the kernel judges the call */
-        bool full;    /* the session holds as many devices as it may: the kernel judges the call */
-        uint64_t gone; /* the session's records whose devices vanished (their fds were closed) */
-        char name[IFNAMSIZ];
-        int ifindex;
-        char msg[128];
-} tun_out;
-
 /* A copy of the caller's fd @fd, or -errno; the notification is checked to be pending after it. */
 static int caller_fd(const unotify_call *call, uint64_t fd) {
         _cleanup_close_ int pidfd = pidfd_open(call->n.pid, PIDFD_THREAD);
@@ -101,12 +94,11 @@ static tap_record *session_device(client *c, const char *name) {
 
 /* In the helper: enter the network namespace of nsfs fd @ns (kept in @fds for the loop); 0, or the size of
  * @o with the error. */
-static ssize_t enter_netns(int ns, tun_out *o, int *fds, size_t *n_fds) {
+static ssize_t enter_netns(int ns, tap_out *o, int *fds, size_t *n_fds) {
         if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "cannot enter the device's network namespace: %s", strerror(errno));
+                int e = errno;
                 safe_close(ns);
-                return sizeof(*o);
+                return tap_fail(o, ERR_SYSTEM, e, "cannot enter the device's network namespace: %s", strerror(e));
         }
         fds[(*n_fds)++] = ns;
         return 0;
@@ -117,7 +109,7 @@ static ssize_t enter_netns(int ns, tun_out *o, int *fds, size_t *n_fds) {
  * CAP_NET_ADMIN the kernel creates no device (the recorded one vanished meanwhile: EPERM) and attaches
  * only to one they may use; the queue stays only if it joined the device with the recorded ifindex.
  */
-static ssize_t attach_step(const unotify_call *call, tun_out *o, int *fds, size_t *n_fds) {
+static ssize_t attach_step(const unotify_call *call, tap_out *o, int *fds, size_t *n_fds) {
         struct ifreq ifr = {}, got = {};
         /* names resolve where the caller opened /dev/net/tun: the record's netns (checked by the loop) */
         ssize_t r = enter_netns(ioctl(call->tun_fd, SIOCGSKNS), o, fds, n_fds);
@@ -125,27 +117,21 @@ static ssize_t attach_step(const unotify_call *call, tun_out *o, int *fds, size_
                 return r;
         if (prctl(PR_SET_DUMPABLE, 0) < 0 || setgroups(0, NULL) < 0 ||
             setresgid(call->group, call->group, call->group) < 0 ||
-            setresuid(call->owner, call->owner, call->owner) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "cannot become uid %u: %s", (unsigned) call->owner, strerror(errno));
-                return sizeof(*o);
-        }
+            setresuid(call->owner, call->owner, call->owner) < 0)
+                return tap_fail(o, ERR_SYSTEM, errno, "cannot become uid %u: %m", (unsigned) call->owner);
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
         ifr.ifr_flags = (short) (call->ifr.ifr_flags & ~IFF_TUN_EXCL);
-        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "TUNSETIFF '%s' as uid %u: %s (the device of ifindex %d is gone?)",
-                         call->devname, (unsigned) call->owner, strerror(errno), call->tap_ifindex);
-                return sizeof(*o);
-        }
+        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0)
+                return tap_fail(o, ERR_SYSTEM, errno,
+                                "TUNSETIFF '%s' as uid %u: %m (the device of ifindex %d is gone?)", call->devname,
+                                (unsigned) call->owner, call->tap_ifindex);
         /* the queue pins the device it joined: its name gives its ifindex */
         if (ioctl(call->tun_fd, TUNGETIFF, &got) < 0 || (int) if_nametoindex(got.ifr_name) != call->tap_ifindex) {
                 struct ifreq off = { .ifr_flags = IFF_DETACH_QUEUE };
                 ioctl(call->tun_fd, TUNSETQUEUE, &off);
-                o->err = EBUSY;
-                snprintf(o->msg, sizeof(o->msg), "'%s' is no longer the device of ifindex %d: its queue was detached",
-                         call->devname, call->tap_ifindex);
-                return sizeof(*o);
+                return tap_fail(o, ERR_SYSTEM, EBUSY,
+                                "'%s' is no longer the device of ifindex %d: its queue was detached", call->devname,
+                                call->tap_ifindex);
         }
         memcpy(o->name, got.ifr_name, IFNAMSIZ);
         o->name[IFNAMSIZ - 1] = 0;
@@ -153,36 +139,32 @@ static ssize_t attach_step(const unotify_call *call, tun_out *o, int *fds, size_
         return sizeof(*o);
 }
 
-/* In the helper, root in the caller's network namespace: TUNSETIFF on the copy. */
+/*
+ * In the helper, root in the caller's network namespace: TUNSETIFF on the copy, after tap.create's own
+ * quota step (prune first, then --max-tap and the rule's max_devices).  A name that exists: ERR_EXISTS,
+ * the kernel's to judge (unotify_tap_to_kernel()).
+ */
 static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        unotify_call *call = arg;
-        tun_out *o = out;
+        request *req = arg;
+        const unotify_call *call = req->origin_data;
+        tap_out *o = out;
         struct ifreq ifr = {};
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
         if (call->tap_attach)
                 return attach_step(call, o, fds, n_fds);
-        /* devices whose last fd was closed are gone: they free the quota */
-        unsigned live = tap_prune(call->sess, &o->gone, false);
-        if (live + TS(call->sess)->tap_inflight > call->max_devices) { /* tap_inflight counts this one */
-                o->full = true;
-                return sizeof(*o);
-        }
+        ssize_t quota = tap_step_quota(req, o, false);
+        if (quota != 0)
+                return quota;
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
         ifr.ifr_flags = (short) (call->ifr.ifr_flags | IFF_TUN_EXCL);
-        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0) {
-                o->exists = errno == EBUSY;
-                o->err = o->exists ? 0 : errno;
-                snprintf(o->msg, sizeof(o->msg), "TUNSETIFF '%s': %s", call->devname, strerror(errno));
-                return sizeof(*o);
-        }
+        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0)
+                return tap_fail(o, errno == EBUSY ? ERR_EXISTS : ERR_SYSTEM, errno, "TUNSETIFF '%s': %m",
+                                call->devname);
         snprintf(o->name, sizeof(o->name), "%s", ifr.ifr_name);
-        if (ioctl(call->tun_fd, TUNSETOWNER, (unsigned long) call->owner) < 0) {
-                o->err = errno;
-                snprintf(o->msg, sizeof(o->msg), "TUNSETOWNER: %s", strerror(errno));
-                return sizeof(*o);
-        }
+        if (ioctl(call->tun_fd, TUNSETOWNER, (unsigned long) call->owner) < 0)
+                return tap_fail(o, ERR_SYSTEM, errno, "TUNSETOWNER: %m");
         /* where the device is: the netns the caller opened /dev/net/tun in */
         ssize_t r = enter_netns(ioctl(call->tun_fd, TUNGETDEVNETNS), o, fds, n_fds);
         if (r != 0)
@@ -194,46 +176,22 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
 static void tun_done(request *req, int status, const void *out, size_t len) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
-        tun_out o;
-        if (status < 0)
-                return request_reply_error(req, ERR_SYSTEM, -status, NULL, "TUNSETIFF helper: %s", strerror(-status));
-        if (len < sizeof(o))
-                return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper returned a short answer");
-        memcpy(&o, out, sizeof(o));
-        o.msg[sizeof(o.msg) - 1] = 0;
-        o.name[sizeof(o.name) - 1] = 0;
-        if (c && o.gone && TS(c)->gen == call->tap_gen)
-                tap_forget_gone(c, o.gone);
-        if (o.full) {
-                call->tap_continue = true;
-                return request_reply_error(req, ERR_DENIED, EDQUOT, req->rule,
-                                           "the session holds %u TAP device(s), the most it may", call->max_devices);
-        }
-        if (o.exists) {
-                /* not ours to take: what the caller may do with it, the kernel says */
-                call->tap_continue = true;
-                return request_reply_error(req, ERR_EXISTS, EEXIST, NULL, "device '%s' exists", call->devname);
-        }
-        if (o.err)
-                return request_reply_error(req, ERR_SYSTEM, o.err, NULL, "%s", o.msg);
+        tap_out o;
+        if (!tap_create_answer(req, status, out, len, DC(req)->gen, &o))
+                return;
         if (req->helper_n_fds != 1 || o.ifindex <= 0)
                 return request_reply_error(req, ERR_SYSTEM, EIO, NULL, "the helper did not find the new device");
         if (call->tap_attach) {
                 tap_record *rec = session_device(c, o.name);
-                if (rec && rec->ifindex == o.ifindex)
+                if (rec && rec->ifindex == o.ifindex) {
                         rec->queues++;
-        } else {
-                tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]),
-                                   .queues = 1 };
-                snprintf(rec.name, sizeof(rec.name), "%s", o.name);
-                if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
-                        tap_remove_detached(req->b, "TUNSETIFF finished after its session ended", &rec, 1);
-                        safe_close(rec.netns_fd);
-                        return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
+                        c->state_dirty = true;
                 }
-                TS(c)->rec[TS(c)->n++] = rec;
-                TS(c)->gen++;
-                c->state_dirty = true;
+        } else {
+                tap_record rec = { .ifindex = o.ifindex, .netns_fd = TAKE_FD(req->helper_fds[0]), .queues = 1 };
+                snprintf(rec.name, sizeof(rec.name), "%s", o.name);
+                if (tap_record_add(req, &rec) < 0)
+                        return;
         }
         if (c)
                 log_msg(c->b, LOG_INFO, "session %llu: seccomp: TUNSETIFF of pid %d: TAP device '%s' (ifindex %d) %s",
@@ -246,25 +204,13 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
         request_reply_result(req, res, NULL, 0);
 }
 
-/* tap.create allowed it: act (the device count as tap.create counts it) */
+/* tap.create allowed it: act, a creation admitted as tap.create admits one */
 static void tun_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
-        if (!call->tap_attach) {
-                /* counted now, checked by the helper once vanished devices are pruned */
-                unsigned used = TS(c)->bridge_inflight, max_tap = req->b->limits.max_tap;
-                for (size_t i = 0; i < TS(c)->n; i++)
-                        used += TS(c)->rec[i].bridge;
-                call->max_devices = d->rule->tap.max_devices;
-                unsigned room = used < max_tap ? max_tap - used : 0;
-                if (room < call->max_devices)
-                        call->max_devices = room;
-                TS(c)->tap_inflight++;
-                DC(req)->counted = true;
-        }
-        call->sess = c;
-        call->tap_gen = TS(c)->gen;
-        int r = helper_run_netns(req, c->pidfd, tun_step, call, tun_done);
+        if (!call->tap_attach)
+                return tap_device_start(req, d->rule->tap.max_devices, false, &TS(c)->tap_inflight, tun_step, tun_done);
+        int r = helper_run_netns(req, c->pidfd, tun_step, req, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
@@ -470,7 +416,7 @@ void unotify_netdev(unotify_call *call, uint64_t fd, uint64_t arg) {
  */
 bool unotify_tap_to_kernel(const unotify_call *call, const reply_info *r) {
         return !r->ok && call->ioctl_cmd == TUNSETIFF && !call->tap_attach &&
-               (call->tap_continue || r->error->code == ERR_DENIED);
+               (r->error->code == ERR_DENIED || r->error->code == ERR_EXISTS);
 }
 
 void unotify_tap_reply(request *req, const reply_info *r) {
@@ -478,10 +424,7 @@ void unotify_tap_reply(request *req, const reply_info *r) {
         if (!r->ok) {
                 if (unotify_tap_to_kernel(call, r))
                         return unotify_continue(call);
-                int e = r->error->code == ERR_DENIED ? EPERM : r->error->errno_value > 0 && r->error->errno_value < 4096 ? r->error->errno_value : EPERM;
-                if (r->error->code == ERR_BAD_REQUEST)
-                        e = EINVAL;
-                return unotify_answer(call, 0, e);
+                return unotify_answer(call, 0, unotify_errno(r));
         }
         if (call->ioctl_cmd == TUNSETIFF && unotify_write(call, call->ifr_ptr, call->devname, IFNAMSIZ) < 0)
                 return unotify_answer(call, 0, EFAULT);

@@ -340,8 +340,6 @@ void limits_fd_budget(broker *b);
 int limits_admit(broker *b, int cfd);
 /* accept4() failed with @error: out of fds pauses accepting a little. */
 void limits_accept_failed(broker *b, int error);
-/* {"type":"error",...}: a refusal before any hello (malloc'd, erase it); NULL: out of memory. */
-char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len);
 void limits_free(broker *b);
 /* A new client's token bucket (its hello timer: broker-server.c).  Undone by limits_client_end(). */
 int limits_client_start(client *c);

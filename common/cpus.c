@@ -89,13 +89,6 @@ const char *cpu_mask_format(const cpu_mask *m, char *buf, size_t size) {
         return buf;
 }
 
-bool cpu_mask_empty(const cpu_mask *m) {
-        for (size_t i = 0; i < CPU_MASK_MAX / 64; i++)
-                if (m->bits[i])
-                        return false;
-        return true;
-}
-
 bool cpu_mask_subset(const cpu_mask *a, const cpu_mask *b, unsigned *ret_cpu) {
         for (size_t i = 0; i < CPU_MASK_MAX / 64; i++) {
                 uint64_t extra = a->bits[i] & ~b->bits[i];

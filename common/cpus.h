@@ -31,7 +31,6 @@ static inline void cpu_mask_set(cpu_mask *m, unsigned cpu) {
 int cpu_mask_parse(const char *s, cpu_mask *ret, char *msg, size_t size);
 /* "0-3,8" (empty string for an empty mask). */
 const char *cpu_mask_format(const cpu_mask *m, char *buf, size_t size);
-bool cpu_mask_empty(const cpu_mask *m);
 /* Is every CPU of @a also in @b?  The first CPU that is not, in *ret_cpu. */
 bool cpu_mask_subset(const cpu_mask *a, const cpu_mask *b, unsigned *ret_cpu);
 

@@ -56,10 +56,6 @@ static yajl_alloc_funcs erasing_funcs = {
         .ctx = NULL,
 };
 
-const void *json_erasing_allocator(void) {
-        return &erasing_funcs;
-}
-
 /* --- tree --- */
 
 const char *json_type_name(json_type t) {

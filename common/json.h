@@ -121,6 +121,3 @@ void json_gen_kv_i64(yajl_gen g, const char *k, int64_t v);
 void json_gen_kv_bool(yajl_gen g, const char *k, bool v);
 /* Emit a parsed value (deep copy into the generator). */
 void json_gen_value(yajl_gen g, const json_value *v);
-
-/* The yajl allocator that erases every block it frees. */
-const void *json_erasing_allocator(void);

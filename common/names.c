@@ -16,6 +16,14 @@ bool vm_name_valid(const char *s) {
         return true;
 }
 
+bool client_name_valid(const char *s) {
+        size_t n = 0;
+        for (; *s; s++, n++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return n > 0 && n <= 64;
+}
+
 #define CGROUP_TARGET_MAX_DEPTH 8
 
 int cgroup_target_check(const char *s, bool glob, char *msg, size_t size) {

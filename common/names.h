@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * names.h - names checked the same way by the broker, the policy engine and
- * the launcher (names.c): VM names and cgroup targets.
+ * the launcher (names.c): VM and client names and cgroup targets.
  */
 #pragma once
 
@@ -10,6 +10,9 @@
 
 /* Validate a VM name: 1-253 characters of [A-Za-z0-9._-]. */
 bool vm_name_valid(const char *s);
+
+/* Validate a client name (the hello's "client"): 1-64 printable characters (no control character, no DEL). */
+bool client_name_valid(const char *s);
 
 /*
  * A cgroup target as requests and policies write it: a relative path of

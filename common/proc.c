@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <cap-ng.h>
 
 #include "util.h"
@@ -303,10 +302,6 @@ bool have_effective_cap(int cap) {
         if (capng_get_caps_process() < 0)
                 return false;
         return capng_have_capability(CAPNG_EFFECTIVE, cap) == 1;
-}
-
-bool have_bounding_cap(int cap) {
-        return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1;
 }
 
 static int parse_limit_word(const char **s, uint64_t *ret) {

@@ -51,8 +51,6 @@ int proc_children(pid_t pid, pid_t *list, size_t max, size_t *n);
 
 /* Is @cap in this process's effective set? */
 bool have_effective_cap(int cap);
-/* Is @cap in this process's bounding set? */
-bool have_bounding_cap(int cap);
 
 /* rlimit <-> our limit values (RLIM_INFINITY <-> UINT64_MAX) */
 static inline uint64_t rlim_to_u64(rlim_t r) {

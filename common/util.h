@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -115,4 +116,23 @@ static inline int random_hex(size_t n, char *out) {
         hex_format(raw, n, out);
         explicit_bzero(raw, n);
         return 0;
+}
+
+/*
+ * The reconnect back-off of the launcher, delegate-run and delegatectl
+ * (delegate-launcher(1), delegatectl(1)): 100 ms, doubling up to 2 s.
+ * Returns the wait after a wait of @delay_ms; the first one for 0.
+ */
+#define BACKOFF_FIRST_MS 100u
+#define BACKOFF_MAX_MS 2000u
+static inline unsigned backoff_next_ms(unsigned delay_ms) {
+        if (delay_ms == 0)
+                return BACKOFF_FIRST_MS;
+        return delay_ms >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : delay_ms * 2;
+}
+
+/* Sleep @ms milliseconds (a signal may end it early). */
+static inline void sleep_ms(unsigned ms) {
+        struct timespec d = { ms / 1000, (long) (ms % 1000) * 1000000L };
+        nanosleep(&d, NULL);
 }

@@ -7,11 +7,6 @@
 
 #include "ops-cgroup.h"
 
-#define bad ops_bad
-#define check_keys ops_check_keys
-#define parse_pid ops_parse_pid
-#define parse_cpus_arg ops_parse_cpus
-
 void cgroup_move_args_done(cgroup_move_args *a) {
         free(a->tids);
         a->tids = NULL;
@@ -25,32 +20,34 @@ int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *
         char m[384];
 
         if (!args || args->type != JSON_OBJECT)
-                return bad(msg, size, "cgroup.move: \"args\" must be an object with \"target\" and \"tids\" or \"pid\"");
-        int r = check_keys(args, op, keys, msg, size);
+                return ops_bad(msg, size,
+                               "cgroup.move: \"args\" must be an object with \"target\" and \"tids\" or \"pid\"");
+        int r = ops_check_keys(args, op, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *tids = json_get(args, "tids"), *pid = json_get(args, "pid"), *v;
         if (!!tids == !!pid)
-                return bad(msg, size, "cgroup.move: give exactly one of \"tids\" (threads) or \"pid\" (a whole process)");
+                return ops_bad(msg, size,
+                               "cgroup.move: give exactly one of \"tids\" (threads) or \"pid\" (a whole process)");
         if (pid) {
-                r = parse_pid(pid, op, "pid", &a.pid, msg, size);
+                r = ops_parse_pid(pid, op, "pid", &a.pid, msg, size);
                 if (r < 0)
                         return r;
                 a.by_pid = true;
         } else {
                 if (tids->type != JSON_ARRAY || tids->array.n == 0)
-                        return bad(msg, size, "cgroup.move: \"tids\" must be a non-empty array of thread ids");
+                        return ops_bad(msg, size, "cgroup.move: \"tids\" must be a non-empty array of thread ids");
                 if (tids->array.n > CGROUP_MOVE_MAX_TIDS)
-                        return bad(msg, size, "cgroup.move: %zu tids; at most %d per request", tids->array.n,
-                                   CGROUP_MOVE_MAX_TIDS);
+                        return ops_bad(msg, size, "cgroup.move: %zu tids; at most %d per request", tids->array.n,
+                                       CGROUP_MOVE_MAX_TIDS);
                 a.tids = calloc(tids->array.n, sizeof(pid_t));
                 if (!a.tids)
-                        return bad(msg, size, "out of memory");
+                        return ops_bad(msg, size, "out of memory");
                 for (size_t i = 0; i < tids->array.n; i++) {
-                        r = parse_pid(tids->array.items[i], op, "tids", &a.tids[i], msg, size);
+                        r = ops_parse_pid(tids->array.items[i], op, "tids", &a.tids[i], msg, size);
                         for (size_t k = 0; r >= 0 && k < i; k++)
                                 if (a.tids[k] == a.tids[i])
-                                        r = bad(msg, size, "cgroup.move: tid %d is listed twice", (int) a.tids[i]);
+                                        r = ops_bad(msg, size, "cgroup.move: tid %d is listed twice", (int) a.tids[i]);
                         if (r < 0) {
                                 cgroup_move_args_done(&a);
                                 return r;
@@ -61,27 +58,28 @@ int cgroup_move_args_parse(const json_value *args, cgroup_move_args *ret, char *
         v = json_get(args, "target");
         if (!v || v->type != JSON_STRING) {
                 cgroup_move_args_done(&a);
-                return bad(msg, size, "cgroup.move: \"target\" must be a cgroup path relative to the caller's own "
-                                      "cgroup, like \"housekeeping\"");
+                return ops_bad(msg, size,
+                               "cgroup.move: \"target\" must be a cgroup path relative to the caller's own "
+                               "cgroup, like \"housekeeping\"");
         }
         if (cgroup_target_check(v->string.str, false, m, sizeof(m)) < 0) {
                 cgroup_move_args_done(&a);
-                return bad(msg, size, "cgroup.move: %s", m);
+                return ops_bad(msg, size, "cgroup.move: %s", m);
         }
         snprintf(a.target, sizeof(a.target), "%s", v->string.str);
         v = json_get(args, "create");
         if (v && v->type != JSON_BOOL) {
                 cgroup_move_args_done(&a);
-                return bad(msg, size, "cgroup.move: \"create\" must be true or false");
+                return ops_bad(msg, size, "cgroup.move: \"create\" must be true or false");
         }
         a.create = v && v->boolean;
         v = json_get(args, "cpus");
         if (v) {
-                r = parse_cpus_arg(v, op, &a.cpus, msg, size);
+                r = ops_parse_cpus(v, op, &a.cpus, msg, size);
                 if (r >= 0 && !a.create)
-                        r = bad(msg, size,
-                                "cgroup.move: \"cpus\" (cpuset.cpus) applies only to a target the broker creates: "
-                                "add \"create\": true");
+                        r = ops_bad(msg, size,
+                                    "cgroup.move: \"cpus\" (cpuset.cpus) applies only to a target the broker creates: "
+                                    "add \"create\": true");
                 if (r < 0) {
                         cgroup_move_args_done(&a);
                         return r;

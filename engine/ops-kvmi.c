@@ -11,8 +11,6 @@
 #include "size.h"
 #include "wire.h"
 
-#define bad ops_bad
-
 /* 64 lowercase hex characters, as the broker makes them. */
 static bool secret_valid(const char *s) {
         size_t n = strspn(s, "0123456789abcdef");
@@ -27,22 +25,24 @@ int kvmi_attach_args_parse(const json_value *args, bool *ret_keyed, const char *
                         const json_member *m = &args->object.members[i];
                         if (streq(m->key, "keyed")) {
                                 if (m->value->type != JSON_BOOL)
-                                        return bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
+                                        return ops_bad(msg, size, "kvmi.attach: \"keyed\" must be true or false");
                                 keyed = m->value->boolean;
                         } else if (streq(m->key, "secret")) {
                                 if (m->value->type != JSON_STRING || !secret_valid(m->value->string.str))
-                                        return bad(msg, size,
-                                                   "kvmi.attach: \"secret\" must be 64 lowercase hex characters (the "
-                                                   "secret an earlier kvmi.attach returned)");
+                                        return ops_bad(
+                                                msg, size,
+                                                "kvmi.attach: \"secret\" must be 64 lowercase hex characters (the "
+                                                "secret an earlier kvmi.attach returned)");
                                 secret = m->value->string.str;
                         } else
-                                return bad(msg, size,
-                                           "kvmi.attach: unknown argument '%.64s' (allowed: keyed, secret)", m->key);
+                                return ops_bad(msg, size,
+                                               "kvmi.attach: unknown argument '%.64s' (allowed: keyed, secret)",
+                                               m->key);
                 }
         } else if (args && args->type != JSON_NULL)
-                return bad(msg, size, "kvmi.attach: \"args\" must be an object");
+                return ops_bad(msg, size, "kvmi.attach: \"args\" must be an object");
         if (secret && !keyed)
-                return bad(msg, size, "kvmi.attach: \"secret\" needs a keyed handshake");
+                return ops_bad(msg, size, "kvmi.attach: \"secret\" needs a keyed handshake");
         *ret_keyed = keyed;
         if (ret_secret)
                 *ret_secret = secret;
@@ -75,13 +75,14 @@ int kvmi_connect_args_parse(const json_value *args, int64_t *ret_index, char *ms
         const json_value *v = args && args->type == JSON_OBJECT ? json_get(args, "socket") : NULL;
         for (size_t i = 0; args && args->type == JSON_OBJECT && i < args->object.n; i++)
                 if (!streq(args->object.members[i].key, "socket"))
-                        return bad(msg, size, "kvmi.connect: unknown argument '%.64s' (allowed: socket)",
-                                   args->object.members[i].key);
+                        return ops_bad(msg, size, "kvmi.connect: unknown argument '%.64s' (allowed: socket)",
+                                       args->object.members[i].key);
         uint64_t idx;
         if (!v || v->type != JSON_NUMBER || json_to_u64(v, &idx) < 0 || idx >= DELEGATE_MAX_FDS)
-                return bad(msg, size,
-                           "kvmi.connect: \"socket\" must be the index of QEMU's connection among the request's fds "
-                           "(0)");
+                return ops_bad(
+                        msg, size,
+                        "kvmi.connect: \"socket\" must be the index of QEMU's connection among the request's fds "
+                        "(0)");
         *ret_index = (int64_t) idx;
         return 0;
 }
@@ -131,7 +132,8 @@ static int parse_access(const json_value *v) {
 int kvmi_spa_args_parse(const json_value *args, kvmi_spa_args *ret, char *msg, size_t size) {
         const json_value *entries = NULL, *memfd = NULL;
         if (!args || args->type != JSON_OBJECT)
-                return bad(msg, size, "kvmi.set-page-access: \"args\" must be an object with \"entries\" or \"memfd\"");
+                return ops_bad(msg, size,
+                               "kvmi.set-page-access: \"args\" must be an object with \"entries\" or \"memfd\"");
         for (size_t i = 0; i < args->object.n; i++) {
                 const json_member *m = &args->object.members[i];
                 if (streq(m->key, "entries"))
@@ -139,42 +141,47 @@ int kvmi_spa_args_parse(const json_value *args, kvmi_spa_args *ret, char *msg, s
                 else if (streq(m->key, "memfd"))
                         memfd = m->value;
                 else
-                        return bad(msg, size,
-                                   "kvmi.set-page-access: unknown argument '%.64s' (allowed: entries, memfd)", m->key);
+                        return ops_bad(msg, size,
+                                       "kvmi.set-page-access: unknown argument '%.64s' (allowed: entries, memfd)",
+                                       m->key);
         }
         if (!!entries == !!memfd)
-                return bad(msg, size, "kvmi.set-page-access: give exactly one of \"entries\" and \"memfd\"");
+                return ops_bad(msg, size, "kvmi.set-page-access: give exactly one of \"entries\" and \"memfd\"");
         if (memfd) {
                 uint64_t idx;
                 if (json_to_u64(memfd, &idx) < 0 || idx >= DELEGATE_MAX_FDS)
-                        return bad(msg, size,
-                                   "kvmi.set-page-access: \"memfd\" must be the index of the sealed memfd among the "
-                                   "request's file descriptors (0-%d)",
-                                   DELEGATE_MAX_FDS - 1);
+                        return ops_bad(
+                                msg, size,
+                                "kvmi.set-page-access: \"memfd\" must be the index of the sealed memfd among the "
+                                "request's file descriptors (0-%d)",
+                                DELEGATE_MAX_FDS - 1);
                 *ret = (kvmi_spa_args) { .memfd_index = (int) idx };
                 return 0;
         }
         if (entries->type != JSON_ARRAY || entries->array.n == 0)
-                return bad(msg, size, "kvmi.set-page-access: \"entries\" must be a non-empty array of [GPA, ACCESS]");
+                return ops_bad(msg, size,
+                               "kvmi.set-page-access: \"entries\" must be a non-empty array of [GPA, ACCESS]");
         kvmi_page_access_entry *e = calloc(entries->array.n, sizeof(*e));
         if (!e)
-                return bad(msg, size, "kvmi.set-page-access: out of memory");
+                return ops_bad(msg, size, "kvmi.set-page-access: out of memory");
         for (size_t i = 0; i < entries->array.n; i++) {
                 const json_value *x = entries->array.items[i];
                 int a;
                 if (x->type != JSON_ARRAY || x->array.n != 2) {
                         free(e);
-                        return bad(msg, size, "kvmi.set-page-access: entry %zu must be [GPA, ACCESS]", i);
+                        return ops_bad(msg, size, "kvmi.set-page-access: entry %zu must be [GPA, ACCESS]", i);
                 }
                 if (parse_gpa(x->array.items[0], &e[i].gpa) < 0) {
                         free(e);
-                        return bad(msg, size,
-                                   "kvmi.set-page-access: entry %zu: GPA must be a number or a \"0x...\" string", i);
+                        return ops_bad(msg, size,
+                                       "kvmi.set-page-access: entry %zu: GPA must be a number or a \"0x...\" string",
+                                       i);
                 }
                 if ((a = parse_access(x->array.items[1])) < 0) {
                         free(e);
-                        return bad(msg, size,
-                                   "kvmi.set-page-access: entry %zu: ACCESS must be like \"rw-\" or a number 0-7", i);
+                        return ops_bad(msg, size,
+                                       "kvmi.set-page-access: entry %zu: ACCESS must be like \"rw-\" or a number 0-7",
+                                       i);
                 }
                 e[i].access = (uint8_t) a;
         }

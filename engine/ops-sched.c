@@ -8,11 +8,6 @@
 
 #include "ops-sched.h"
 
-#define bad ops_bad
-#define check_keys ops_check_keys
-#define parse_pid ops_parse_pid
-#define parse_cpus_arg ops_parse_cpus
-
 int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t size) {
         static const char *const keys[] = { "tid", "policy", "priority", "nice", "cpus", NULL };
         const char *op = DELEGATE_OP_SCHED_SET;
@@ -20,49 +15,49 @@ int sched_args_parse(const json_value *args, sched_args *ret, char *msg, size_t 
         int64_t x;
 
         if (!args || args->type != JSON_OBJECT)
-                return bad(msg, size, "sched.set: \"args\" must be an object with \"tid\" and \"policy\"");
-        int r = check_keys(args, op, keys, msg, size);
+                return ops_bad(msg, size, "sched.set: \"args\" must be an object with \"tid\" and \"policy\"");
+        int r = ops_check_keys(args, op, keys, msg, size);
         if (r < 0)
                 return r;
         const json_value *v = json_get(args, "tid");
         if (!v)
-                return bad(msg, size, "sched.set: missing \"tid\"");
-        r = parse_pid(v, op, "tid", &a.tid, msg, size);
+                return ops_bad(msg, size, "sched.set: missing \"tid\"");
+        r = ops_parse_pid(v, op, "tid", &a.tid, msg, size);
         if (r < 0)
                 return r;
         v = json_get(args, "policy");
         if (!v)
-                return bad(msg, size, "sched.set: missing \"policy\" (%s)", SCHED_POLICY_NAMES);
+                return ops_bad(msg, size, "sched.set: missing \"policy\" (%s)", SCHED_POLICY_NAMES);
         a.policy = v->type == JSON_STRING ? sched_policy_from_name(v->string.str) : -1;
         if (a.policy < 0)
-                return bad(msg, size, "sched.set: \"policy\" must be one of %s", SCHED_POLICY_NAMES);
+                return ops_bad(msg, size, "sched.set: \"policy\" must be one of %s", SCHED_POLICY_NAMES);
         bool rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
         const json_value *prio = json_get(args, "priority"), *nice = json_get(args, "nice");
         if (rt) {
                 if (!prio)
-                        return bad(msg, size, "sched.set: policy %s needs \"priority\" (1-99)",
-                                   sched_policy_name(a.policy));
+                        return ops_bad(msg, size, "sched.set: policy %s needs \"priority\" (1-99)",
+                                       sched_policy_name(a.policy));
                 if (prio->type != JSON_NUMBER || json_to_i64(prio, &x) < 0 || x < 1 || x > 99)
-                        return bad(msg, size, "sched.set: \"priority\" must be an integer from 1 to 99");
+                        return ops_bad(msg, size, "sched.set: \"priority\" must be an integer from 1 to 99");
                 a.priority = (int) x;
                 if (nice)
-                        return bad(msg, size, "sched.set: \"nice\" does not apply to policy %s",
-                                   sched_policy_name(a.policy));
+                        return ops_bad(msg, size, "sched.set: \"nice\" does not apply to policy %s",
+                                       sched_policy_name(a.policy));
         } else {
                 if (prio)
-                        return bad(msg, size, "sched.set: \"priority\" applies only to fifo and rr, not %s",
-                                   sched_policy_name(a.policy));
+                        return ops_bad(msg, size, "sched.set: \"priority\" applies only to fifo and rr, not %s",
+                                       sched_policy_name(a.policy));
                 if (nice && a.policy == SCHED_IDLE)
-                        return bad(msg, size, "sched.set: \"nice\" does not apply to policy idle");
+                        return ops_bad(msg, size, "sched.set: \"nice\" does not apply to policy idle");
                 if (nice) {
                         if (nice->type != JSON_NUMBER || json_to_i64(nice, &x) < 0 || x < -20 || x > 19)
-                                return bad(msg, size, "sched.set: \"nice\" must be an integer from -20 to 19");
+                                return ops_bad(msg, size, "sched.set: \"nice\" must be an integer from -20 to 19");
                         a.nice = (int) x;
                 }
         }
         v = json_get(args, "cpus");
         if (v) {
-                r = parse_cpus_arg(v, op, &a.cpus, msg, size);
+                r = ops_parse_cpus(v, op, &a.cpus, msg, size);
                 if (r < 0)
                         return r;
                 a.has_cpus = true;

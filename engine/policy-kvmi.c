@@ -6,23 +6,10 @@
  *             "access": "rw", "max_entries": 65536, "require_key": true }
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "kvmi-proto.h"
 #include "policy-kvmi.h"
-
-static int at(const json_value *v, unsigned *line, unsigned *column, char *msg, size_t size, const char *fmt, ...)
-        _printf_(6, 7);
-static int at(const json_value *v, unsigned *line, unsigned *column, char *msg, size_t size, const char *fmt, ...) {
-        va_list ap;
-        *line = v->line;
-        *column = v->column;
-        va_start(ap, fmt);
-        vsnprintf(msg, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 /* "4096", "0x1000": a whole string, no sign, no overflow. */
 static int parse_addr(const char *s, const char **end, uint64_t *ret) {
@@ -56,10 +43,11 @@ static void clear(policy_rule *r) {
         r->kvmi.n_ranges = 0;
 }
 
-static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg,
-                      size_t size) {
-        if (v->type != JSON_OBJECT)
-                return at(v, line, column, msg, size, "\"kvmi\" must be an object, not %s", json_type_name(v->type));
+static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *column, char *msg, size_t size) {
+        policy_where w = { line, column, msg, size };
+        int q = policy_expect_object(&w, v, "kvmi");
+        if (q < 0)
+                return q;
         const json_value *gpa = NULL;
         r->kvmi.access = KVMI_PAGE_ACCESS_RWX;
         r->kvmi.max_entries = KVMI_POLICY_DEFAULT_MAX_ENTRIES;
@@ -72,33 +60,29 @@ static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *
                 else if (streq(m->key, "access")) {
                         int a = x->type == JSON_STRING ? kvmi_access_parse(x->string.str) : -EINVAL;
                         if (a < 0)
-                                return at(x, line, column, msg, size,
-                                          "kvmi access must be a string of the bits entries may hold, like \"rwx\" "
-                                          "or \"r-x\"");
+                                return policy_err(&w, x,
+                                                  "kvmi access must be a string of the bits entries may hold, like "
+                                                  "\"rwx\" or \"r-x\"");
                         r->kvmi.access = (uint8_t) a;
                 } else if (streq(m->key, "max_entries")) {
                         uint64_t n;
                         if (json_to_u64(x, &n) < 0 || n < 1 || n > KVMI_POLICY_MAX_MAX_ENTRIES)
-                                return at(x, line, column, msg, size, "kvmi max_entries must be 1-%d",
-                                          KVMI_POLICY_MAX_MAX_ENTRIES);
+                                return policy_err(&w, x, "kvmi max_entries must be 1-%d", KVMI_POLICY_MAX_MAX_ENTRIES);
                         r->kvmi.max_entries = n;
                 } else if (streq(m->key, "require_key")) {
                         if (x->type != JSON_BOOL)
-                                return at(x, line, column, msg, size, "kvmi require_key must be true or false");
+                                return policy_err(&w, x, "kvmi require_key must be true or false");
                         r->kvmi.require_key = x->boolean;
-                } else {
-                        *line = m->line;
-                        *column = m->column;
-                        snprintf(msg, size, "unknown kvmi key '%s' (allowed: gpa, access, max_entries, require_key)",
-                                 m->key);
-                        return -EINVAL;
-                }
+                } else
+                        return policy_err_at(&w, m->line, m->column,
+                                             "unknown kvmi key '%s' (allowed: gpa, access, max_entries, require_key)",
+                                             m->key);
         }
         if (!gpa)
-                return at(v, line, column, msg, size, "kvmi section needs \"gpa\", the allowed guest-physical ranges");
+                return policy_err(&w, v, "kvmi section needs \"gpa\", the allowed guest-physical ranges");
         size_t n = gpa->type == JSON_ARRAY ? gpa->array.n : 1;
         if (n == 0 || n > KVMI_POLICY_MAX_RANGES)
-                return at(gpa, line, column, msg, size, "kvmi gpa must list 1-%d ranges", KVMI_POLICY_MAX_RANGES);
+                return policy_err(&w, gpa, "kvmi gpa must list 1-%d ranges", KVMI_POLICY_MAX_RANGES);
         gpa_range *ranges = calloc(n, sizeof(*ranges));
         if (!ranges)
                 return -ENOMEM;
@@ -106,9 +90,9 @@ static int parse(const json_value *v, policy_rule *r, unsigned *line, unsigned *
                 const json_value *e = gpa->type == JSON_ARRAY ? gpa->array.items[i] : gpa;
                 if (parse_range(e, &ranges[i]) < 0) {
                         free(ranges);
-                        return at(e, line, column, msg, size,
-                                  "kvmi gpa range must be a string \"START-END\" (bytes, END inclusive, decimal or "
-                                  "0x hex, START <= END)");
+                        return policy_err(&w, e,
+                                          "kvmi gpa range must be a string \"START-END\" (bytes, END inclusive, "
+                                          "decimal or 0x hex, START <= END)");
                 }
         }
         r->kvmi.ranges = ranges;

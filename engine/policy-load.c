@@ -18,16 +18,14 @@ policy *policy_new(void) {
         return calloc(1, sizeof(policy));
 }
 
-#define strv_free policy_strv_free
-
 /* Free what a rule owns; every section that allocates frees it here. */
 static void rule_clear(policy_rule *r) {
         free(r->name);
         free(r->file);
         free(r->uids);
         free(r->gids);
-        strv_free(r->cgroups, r->n_cgroups);
-        strv_free(r->vms, r->n_vms);
+        policy_strv_free(r->cgroups, r->n_cgroups);
+        policy_strv_free(r->vms, r->n_vms);
         size_t n;
         const policy_section *const *s = policy_sections(&n);
         for (size_t i = 0; i < n; i++)
@@ -375,7 +373,7 @@ int policy_load_dir(const char *dir, policy **ret, policy_error *err) {
                 for (size_t i = 0; i < n && r == 0; i++)
                         r = load_file(p, dirfd(d), dir, names[i], err);
         }
-        strv_free(names, n);
+        policy_strv_free(names, n);
         closedir(d);
         if (r < 0)
                 return r;

@@ -5,37 +5,20 @@
  * namespace, and with what.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "policy-tap.h"
 #include "tap-names.h"
 
+/* A section being parsed: its name for messages ("tap" or "bridge") and where errors go. */
 typedef struct tap_ctx {
-        const char *section; /* "tap" or "bridge", for messages */
-        unsigned *line, *column;
-        char *msg;
-        size_t size;
+        const char *section;
+        policy_where w;
 } tap_ctx;
 
-static int err_at(tap_ctx *c, unsigned line, unsigned column, const char *fmt, ...) _printf_(4, 5);
-static int err_at(tap_ctx *c, unsigned line, unsigned column, const char *fmt, ...) {
-        va_list ap;
-        *c->line = line;
-        *c->column = column;
-        va_start(ap, fmt);
-        vsnprintf(c->msg, c->size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
-#define ERR_AT(c, v, ...) err_at((c), (v)->line, (v)->column, __VA_ARGS__)
-
-#define strv_free policy_strv_free
-
 static void tap_clear(policy_rule *r) {
-        strv_free(r->tap.templates, r->tap.n_templates);
-        strv_free(r->tap.bridges, r->tap.n_bridges);
+        policy_strv_free(r->tap.templates, r->tap.n_templates);
+        policy_strv_free(r->tap.bridges, r->tap.n_bridges);
         r->tap.templates = r->tap.bridges = NULL;
         r->tap.n_templates = r->tap.n_bridges = 0;
 }
@@ -45,10 +28,10 @@ static int parse_names(tap_ctx *c, const json_value *v, const char *key, bool (*
                        char ***ret, size_t *ret_n) {
         size_t n = v->type == JSON_ARRAY ? v->array.n : 1;
         if (v->type != JSON_ARRAY && v->type != JSON_STRING)
-                return ERR_AT(c, v, "%s %s must be a string or an array of strings, not %s", c->section, key,
-                              json_type_name(v->type));
+                return policy_err(&c->w, v, "%s %s must be a string or an array of strings, not %s", c->section, key,
+                                  json_type_name(v->type));
         if (v->type == JSON_ARRAY && (n == 0 || n > POLICY_TAP_MAX_LIST))
-                return ERR_AT(c, v, "%s %s must list 1 to %d names", c->section, key, POLICY_TAP_MAX_LIST);
+                return policy_err(&c->w, v, "%s %s must list 1 to %d names", c->section, key, POLICY_TAP_MAX_LIST);
         char **l = calloc(n, sizeof(char *));
         if (!l)
                 return -ENOMEM;
@@ -56,13 +39,14 @@ static int parse_names(tap_ctx *c, const json_value *v, const char *key, bool (*
                 const json_value *e = v->type == JSON_ARRAY ? v->array.items[i] : v;
                 int q = 0;
                 if (!json_is_string(e))
-                        q = ERR_AT(c, e, "%s %s must be a string, not %s", c->section, key, json_type_name(e->type));
+                        q = policy_err(&c->w, e, "%s %s must be a string, not %s", c->section, key,
+                                       json_type_name(e->type));
                 else if (!valid(e->string.str))
-                        q = ERR_AT(c, e, "%s %s '%.64s' is invalid: %s", c->section, key, e->string.str, rule);
+                        q = policy_err(&c->w, e, "%s %s '%.64s' is invalid: %s", c->section, key, e->string.str, rule);
                 else if (!(l[i] = strdup(e->string.str)))
                         q = -ENOMEM;
                 if (q < 0) {
-                        strv_free(l, n);
+                        policy_strv_free(l, n);
                         return q;
                 }
         }
@@ -76,9 +60,12 @@ static bool template_or_name_valid(const char *s) {
 }
 
 static int parse_u32(tap_ctx *c, const json_value *v, const char *key, uint32_t lo, uint32_t hi, uint32_t *ret) {
-        uint64_t x;
-        if (json_to_u64(v, &x) < 0 || x < lo || x > hi)
-                return ERR_AT(c, v, "%s %s must be an integer from %" PRIu32 " to %" PRIu32, c->section, key, lo, hi);
+        char what[64];
+        int64_t x;
+        snprintf(what, sizeof(what), "%s %s", c->section, key);
+        int q = policy_get_int(&c->w, v, what, lo, hi, &x);
+        if (q < 0)
+                return q;
         *ret = (uint32_t) x;
         return 0;
 }
@@ -95,27 +82,28 @@ static int parse_mtu(tap_ctx *c, const json_value *v, uint32_t *lo, uint32_t *hi
         if (!json_is_string(v) || sscanf(v->string.str, "%5u-%5u%n", &a, &b, &end) != 2 ||
             (size_t) end != v->string.len || v->string.str[0] < '0' || v->string.str[0] > '9' ||
             !strchr("0123456789", v->string.str[strcspn(v->string.str, "-") + 1]))
-                return ERR_AT(c, v, "%s mtu must be a number or a \"LOW-HIGH\" string like \"1280-9000\"", c->section);
+                return policy_err(&c->w, v, "%s mtu must be a number or a \"LOW-HIGH\" string like \"1280-9000\"",
+                                  c->section);
         if (a < POLICY_TAP_MTU_MIN || b > POLICY_TAP_MTU_MAX || a > b)
-                return ERR_AT(c, v, "%s mtu range '%s' must lie within %d-%d with LOW <= HIGH", c->section,
-                              v->string.str, POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
+                return policy_err(&c->w, v, "%s mtu range '%s' must lie within %d-%d with LOW <= HIGH", c->section,
+                                  v->string.str, POLICY_TAP_MTU_MIN, POLICY_TAP_MTU_MAX);
         *lo = a;
         *hi = b;
         return 0;
 }
 
 static int parse_bool(tap_ctx *c, const json_value *v, const char *key, bool *ret) {
-        if (v->type != JSON_BOOL)
-                return ERR_AT(c, v, "%s %s must be true or false, not %s", c->section, key, json_type_name(v->type));
-        *ret = v->boolean;
-        return 0;
+        char what[64];
+        snprintf(what, sizeof(what), "%s %s", c->section, key);
+        return policy_get_bool(&c->w, v, what, ret);
 }
 
 static int tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                      size_t size) {
-        tap_ctx c = { "tap", ret_line, ret_column, msg, size };
-        if (v->type != JSON_OBJECT)
-                return ERR_AT(&c, v, "\"tap\" must be an object, not %s", json_type_name(v->type));
+        tap_ctx c = { "tap", { ret_line, ret_column, msg, size } };
+        int q = policy_expect_object(&c.w, v, "tap");
+        if (q < 0)
+                return q;
         r->tap.max_devices = POLICY_TAP_DEFAULT_MAX_DEVICES;
         r->tap.max_queues = 1;
         r->tap.mtu_min = POLICY_TAP_MTU_MIN;
@@ -124,7 +112,6 @@ static int tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
         for (size_t i = 0; i < v->object.n; i++) {
                 const json_member *m = &v->object.members[i];
                 const json_value *x = m->value;
-                int q;
                 if (streq(m->key, "template"))
                         q = parse_names(&c, x, "template", template_or_name_valid,
                                         "a template has one \"%d\", a name none; [A-Za-z0-9._-], at most 15 "
@@ -148,10 +135,11 @@ static int tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
                 else if (streq(m->key, "vhost"))
                         q = parse_bool(&c, x, "vhost", &r->tap.vhost);
                 else
-                        q = err_at(&c, m->line, m->column,
-                                   "unknown tap key '%s' (allowed: template, max_devices, max_queues, bridges, mtu, "
-                                   "vnet_hdr, persist, adopt_existing, vhost)",
-                                   m->key);
+                        q = policy_err_at(
+                                &c.w, m->line, m->column,
+                                "unknown tap key '%s' (allowed: template, max_devices, max_queues, bridges, mtu, "
+                                "vnet_hdr, persist, adopt_existing, vhost)",
+                                m->key);
                 if (q < 0)
                         return q;
         }
@@ -166,24 +154,24 @@ static int tap_parse(const json_value *v, policy_rule *r, unsigned *ret_line, un
 }
 
 static void bridge_clear(policy_rule *r) {
-        strv_free(r->bridge.names, r->bridge.n_names);
-        strv_free(r->bridge.enslave, r->bridge.n_enslave);
+        policy_strv_free(r->bridge.names, r->bridge.n_names);
+        policy_strv_free(r->bridge.enslave, r->bridge.n_enslave);
         r->bridge.names = r->bridge.enslave = NULL;
         r->bridge.n_names = r->bridge.n_enslave = 0;
 }
 
 static int bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line, unsigned *ret_column, char *msg,
                         size_t size) {
-        tap_ctx c = { "bridge", ret_line, ret_column, msg, size };
-        if (v->type != JSON_OBJECT)
-                return ERR_AT(&c, v, "\"bridge\" must be an object, not %s", json_type_name(v->type));
+        tap_ctx c = { "bridge", { ret_line, ret_column, msg, size } };
+        int q = policy_expect_object(&c.w, v, "bridge");
+        if (q < 0)
+                return q;
         r->bridge.max_devices = POLICY_BRIDGE_DEFAULT_MAX_DEVICES;
         r->bridge.mtu_min = POLICY_TAP_MTU_MIN;
         r->bridge.mtu_max = POLICY_TAP_MTU_MAX;
         for (size_t i = 0; i < v->object.n; i++) {
                 const json_member *m = &v->object.members[i];
                 const json_value *x = m->value;
-                int q;
                 if (streq(m->key, "names"))
                         q = parse_names(&c, x, "names", tap_name_valid, "1-15 characters of [A-Za-z0-9._-]",
                                         &r->bridge.names, &r->bridge.n_names);
@@ -197,16 +185,17 @@ static int bridge_parse(const json_value *v, policy_rule *r, unsigned *ret_line,
                 else if (streq(m->key, "adopt_existing"))
                         q = parse_bool(&c, x, "adopt_existing", &r->bridge.adopt_existing);
                 else
-                        q = err_at(&c, m->line, m->column,
-                                   "unknown bridge key '%s' (allowed: names, enslave, max_devices, mtu, "
-                                   "adopt_existing)",
-                                   m->key);
+                        q = policy_err_at(&c.w, m->line, m->column,
+                                          "unknown bridge key '%s' (allowed: names, enslave, max_devices, mtu, "
+                                          "adopt_existing)",
+                                          m->key);
                 if (q < 0)
                         return q;
         }
         if (!r->bridge.names)
-                return err_at(&c, v->line, v->column, "bridge needs \"names\": the bridges the rule lets its "
-                              "subjects create");
+                return policy_err_at(&c.w, v->line, v->column,
+                                     "bridge needs \"names\": the bridges the rule lets its "
+                                     "subjects create");
         r->bridge.present = true;
         return 0;
 }

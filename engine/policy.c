@@ -141,7 +141,6 @@ int policy_via_from_name(const char *s, policy_via *ret) {
         return 0;
 }
 
-/* A string or an array of strings; each must be one of @names (NULL-terminated); bit i for names[i]. */
 int sched_policy_from_name(const char *s) {
         static const struct {
                 const char *name;

@@ -44,7 +44,7 @@ static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char 
                 size_t max_fds, size_t *n_fds, delegate_error *e) {
         struct timespec start;
         clock_gettime(CLOCK_MONOTONIC, &start);
-        unsigned delay_ms = 100;
+        unsigned delay_ms = 0;
         for (;;) {
                 int r = delegate_call(ctx, op, args, ret, fds, max_fds, n_fds, NULL, e);
                 if (r >= 0 || !connection_lost(e))
@@ -54,9 +54,8 @@ static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char 
                 if (now.tv_sec - start.tv_sec > RECONNECT_TIMEOUT_S)
                         return r;
                 launcher_say(s, "%s: the broker went away (%s); reconnecting", op, e->message);
-                struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
-                nanosleep(&d, NULL);
-                delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+                delay_ms = backoff_next_ms(delay_ms);
+                sleep_ms(delay_ms);
                 /* resumes the session (the broker kept what it did), then the same request
                  * goes again with the same id: done already, it is answered, not redone */
                 char *st = NULL;
@@ -383,8 +382,7 @@ int launch_steps(launch *l) {
         /* the broker's crash-loop back-off: wait as long as it says, then try again */
         while ((cr = delegate_connect(l->ctx, &e)) < 0 && streq(e.code, "rate-limited") && e.retry_after_ms > 0) {
                 launcher_say(s, "the broker asks to wait %u ms: %s", e.retry_after_ms, e.message);
-                struct timespec d = { e.retry_after_ms / 1000, (e.retry_after_ms % 1000) * 1000000L };
-                nanosleep(&d, NULL);
+                sleep_ms(e.retry_after_ms);
         }
         if (cr < 0) {
                 fprintf(stderr, "delegate-launcher[%s]: cannot start a session with the broker: %s\n", s->name,

@@ -65,7 +65,7 @@ static void broker_watch_event(broker_watch *w, const vm_spec *s) {
                 return;
         launcher_say(s, "the broker went away (%s); the VM keeps running; reconnecting", e.message);
         w->retry_at = mono_ms();
-        w->delay_ms = 100;
+        w->delay_ms = 0;
         w->attempts = 0;
 }
 
@@ -76,7 +76,7 @@ static void broker_watch_retry(broker_watch *w, const vm_spec *s) {
         if (delegate_connect(w->ctx, &e) < 0 || delegate_state_get(w->ctx, &st, &e) < 0) {
                 if (w->attempts == 1)
                         launcher_say(s, "the broker is not back yet (%s); retrying while the VM runs", e.message);
-                w->delay_ms = w->delay_ms < 2000 ? w->delay_ms * 2 : 2000;
+                w->delay_ms = backoff_next_ms(w->delay_ms);
                 w->retry_at = mono_ms() + w->delay_ms;
                 return;
         }

@@ -125,6 +125,7 @@ type State struct {
 		Ifindex int    `json:"ifindex"`
 		Persist bool   `json:"persist"`
 		Adopted bool   `json:"adopted"`
+		Queues  int    `json:"queues"` // TAP devices: the queues made so far; 0 for a bridge
 	} `json:"tap"`
 	KVMI    KVMIState    `json:"kvmi"`
 	Unotify UnotifyState `json:"unotify"`

@@ -19,9 +19,6 @@
 #include "broker-tap.h"
 #include "broker-op.h"
 
-#define fail tap_fail
-#define nl_errno tap_nl_errno
-
 /* The helper's step for bridge.create, in the peer's network namespace, as root. */
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
@@ -40,7 +37,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         if (q != 0)
                 return q;
         if ((r = tap_nl_open(&sk)) < 0)
-                return fail(o, ERR_SYSTEM, nl_errno(r), "netlink: %s", nl_geterror(r));
+                return tap_fail(o, ERR_SYSTEM, tap_nl_errno(r), "netlink: %s", nl_geterror(r));
         snprintf(o->name, sizeof(o->name), "%s", a->name);
 
         /* the interfaces to enslave: present, not enslaved yet, at most one with addresses */
@@ -48,23 +45,23 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         for (size_t i = 0; i < a->n_enslave; i++) {
                 _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
                 if (rtnl_link_get_kernel(sk, 0, a->enslave[i], &l) < 0)
-                        return fail(o, ERR_NOT_FOUND, ENODEV,
-                                    "interface '%s' to enslave does not exist in the caller's network namespace",
-                                    a->enslave[i]);
+                        return tap_fail(o, ERR_NOT_FOUND, ENODEV,
+                                        "interface '%s' to enslave does not exist in the caller's network namespace",
+                                        a->enslave[i]);
                 if (rtnl_link_get_master(l) > 0)
-                        return fail(o, ERR_EXISTS, EBUSY, "interface '%s' is already on a bridge", a->enslave[i]);
+                        return tap_fail(o, ERR_EXISTS, EBUSY, "interface '%s' is already on a bridge", a->enslave[i]);
                 slaves[i] = rtnl_link_get_ifindex(l);
                 moved here = {};
                 r = bridge_collect(sk, slaves[i], &here);
                 size_t n = here.n_addrs;
                 bridge_moved_done(&here);
                 if (r < 0)
-                        return fail(o, ERR_SYSTEM, -r, "reading the addresses and routes of '%s': %s", a->enslave[i],
-                                    strerror(-r));
+                        return tap_fail(o, ERR_SYSTEM, -r, "reading the addresses and routes of '%s': %s",
+                                        a->enslave[i], strerror(-r));
                 if (n > 0 && rec.addr_from)
-                        return fail(o, ERR_BAD_REQUEST, EINVAL,
-                                    "more than one interface to enslave has addresses: the bridge takes over the "
-                                    "addresses and routes of one");
+                        return tap_fail(o, ERR_BAD_REQUEST, EINVAL,
+                                        "more than one interface to enslave has addresses: the bridge takes over the "
+                                        "addresses and routes of one");
                 if (n > 0)
                         rec.addr_from = slaves[i];
         }
@@ -72,28 +69,30 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         r = rtnl_link_get_kernel(sk, 0, a->name, &br);
         if (r == 0) {
                 if (!DC(req)->adopt_existing)
-                        return fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
+                        return tap_fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
                 if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
-                        return fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
-                                    rtnl_link_get_type(br) ? rtnl_link_get_type(br) : "plain");
+                        return tap_fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
+                                        rtnl_link_get_type(br) ? rtnl_link_get_type(br) : "plain");
                 if (a->n_enslave > 0)
-                        return fail(o, ERR_BAD_REQUEST, EINVAL, "bridge '%s' exists and is adopted as it is: the "
-                                    "broker enslaves interfaces only to a bridge it creates", a->name);
+                        return tap_fail(o, ERR_BAD_REQUEST, EINVAL,
+                                        "bridge '%s' exists and is adopted as it is: the "
+                                        "broker enslaves interfaces only to a bridge it creates",
+                                        a->name);
                 o->adopted = true;
         } else {
                 _cleanup_rtnl_link_ struct rtnl_link *n = rtnl_link_bridge_alloc();
                 if (!n)
-                        return fail(o, ERR_SYSTEM, ENOMEM, "out of memory");
+                        return tap_fail(o, ERR_SYSTEM, ENOMEM, "out of memory");
                 rtnl_link_set_name(n, a->name);
                 if (a->mtu)
                         rtnl_link_set_mtu(n, a->mtu);
                 r = rtnl_link_add(sk, n, NLM_F_CREATE | NLM_F_EXCL);
                 if (r < 0)
-                        return fail(o, r == -NLE_EXIST ? ERR_EXISTS : ERR_SYSTEM, nl_errno(r),
-                                    "cannot create bridge '%s': %s", a->name, nl_geterror(r));
+                        return tap_fail(o, r == -NLE_EXIST ? ERR_EXISTS : ERR_SYSTEM, tap_nl_errno(r),
+                                        "cannot create bridge '%s': %s", a->name, nl_geterror(r));
                 if ((r = rtnl_link_get_kernel(sk, 0, a->name, &br)) < 0)
-                        return fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back bridge '%s': %s", a->name,
-                                    nl_geterror(r));
+                        return tap_fail(o, ERR_SYSTEM, tap_nl_errno(r), "cannot read back bridge '%s': %s", a->name,
+                                        nl_geterror(r));
         }
         snprintf(rec.name, sizeof(rec.name), "%s", a->name);
         rec.ifindex = rtnl_link_get_ifindex(br);
@@ -102,55 +101,59 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         /* enslave; the addresses and routes of the one that has them move to the bridge */
         ssize_t ret = 0;
         if (rec.addr_from && (r = bridge_collect(sk, rec.addr_from, &m)) < 0)
-                ret = fail(o, ERR_SYSTEM, -r, "reading addresses and routes: %s", strerror(-r));
+                ret = tap_fail(o, ERR_SYSTEM, -r, "reading addresses and routes: %s", strerror(-r));
         for (size_t i = 0; ret == 0 && i < a->n_enslave; i++) {
                 _cleanup_rtnl_link_ struct rtnl_link *l = NULL, *change = rtnl_link_alloc();
                 if (!change || (r = rtnl_link_get_kernel(sk, slaves[i], NULL, &l)) < 0) {
-                        ret = fail(o, ERR_SYSTEM, change ? nl_errno(r) : ENOMEM, "cannot read '%s' again",
-                                   a->enslave[i]);
+                        ret = tap_fail(o, ERR_SYSTEM, change ? tap_nl_errno(r) : ENOMEM, "cannot read '%s' again",
+                                       a->enslave[i]);
                         break;
                 }
                 rtnl_link_set_master(change, rec.ifindex);
                 rtnl_link_set_flags(change, IFF_UP);
                 if ((r = rtnl_link_change(sk, l, change, 0)) < 0)
-                        ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot put '%s' on bridge '%s': %s", a->enslave[i],
-                                   a->name, nl_geterror(r));
+                        ret = tap_fail(o, ERR_SYSTEM, tap_nl_errno(r), "cannot put '%s' on bridge '%s': %s",
+                                       a->enslave[i], a->name, nl_geterror(r));
                 else
                         rec.enslaved[rec.n_enslaved++] = slaves[i];
         }
         for (size_t i = 0; ret == 0 && i < m.n_addrs; i++)
                 if ((r = rtnl_addr_delete(sk, m.addrs[i], 0)) < 0 && r != -NLE_NOADDR)
-                        ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot remove an address from '%s': %s",
-                                   a->enslave[0], nl_geterror(r));
+                        ret = tap_fail(o, ERR_SYSTEM, tap_nl_errno(r), "cannot remove an address from '%s': %s",
+                                       a->enslave[0], nl_geterror(r));
         if (ret == 0 && (r = bridge_link_up(sk, rec.ifindex, o->adopted ? 0 : a->mtu)) < 0)
-                ret = fail(o, ERR_SYSTEM, -r, "cannot set bridge '%s' up: %s", a->name, strerror(-r));
+                ret = tap_fail(o, ERR_SYSTEM, -r, "cannot set bridge '%s' up: %s", a->name, strerror(-r));
         if (ret == 0 && (r = bridge_place(sk, &m, rec.ifindex)) < 0)
-                ret = fail(o, ERR_SYSTEM, -r, "cannot move the addresses and routes to bridge '%s': %s", a->name,
-                           strerror(-r));
+                ret = tap_fail(o, ERR_SYSTEM, -r, "cannot move the addresses and routes to bridge '%s': %s", a->name,
+                               strerror(-r));
 
         /* read back and verify */
         if (ret == 0 && (r = rtnl_link_get_kernel(sk, rec.ifindex, NULL, &now)) < 0)
-                ret = fail(o, ERR_SYSTEM, nl_errno(r), "cannot read back bridge '%s': %s", a->name, nl_geterror(r));
+                ret = tap_fail(o, ERR_SYSTEM, tap_nl_errno(r), "cannot read back bridge '%s': %s", a->name,
+                               nl_geterror(r));
         if (ret == 0 && (!streq_ptr(rtnl_link_get_name(now), a->name) || !streq_ptr(rtnl_link_get_type(now), "bridge") ||
                          !(rtnl_link_get_flags(now) & IFF_UP) || (a->mtu && !o->adopted && rtnl_link_get_mtu(now) != a->mtu)))
-                ret = fail(o, ERR_SYSTEM, EIO, "bridge '%s' does not show the requested settings after setup "
-                           "(type %s, flags 0x%x, MTU %u)", a->name, rtnl_link_get_type(now) ? rtnl_link_get_type(now) : "-",
-                           rtnl_link_get_flags(now), rtnl_link_get_mtu(now));
+                ret = tap_fail(o, ERR_SYSTEM, EIO,
+                               "bridge '%s' does not show the requested settings after setup "
+                               "(type %s, flags 0x%x, MTU %u)",
+                               a->name, rtnl_link_get_type(now) ? rtnl_link_get_type(now) : "-",
+                               rtnl_link_get_flags(now), rtnl_link_get_mtu(now));
         for (unsigned i = 0; ret == 0 && i < rec.n_enslaved; i++) {
                 _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
                 if (rtnl_link_get_kernel(sk, rec.enslaved[i], NULL, &l) < 0 || rtnl_link_get_master(l) != rec.ifindex)
-                        ret = fail(o, ERR_SYSTEM, EIO, "'%s' is not on bridge '%s' after setup", a->enslave[i], a->name);
+                        ret = tap_fail(o, ERR_SYSTEM, EIO, "'%s' is not on bridge '%s' after setup", a->enslave[i],
+                                       a->name);
         }
         if (ret == 0 && rec.addr_from) {
                 moved on = {};
                 r = bridge_collect(sk, rec.ifindex, &on);
                 if (r < 0 || on.n_addrs != m.n_addrs)
-                        ret = fail(o, ERR_SYSTEM, EIO, "bridge '%s' holds %zu of the %zu addresses moved to it",
-                                   a->name, on.n_addrs, m.n_addrs);
+                        ret = tap_fail(o, ERR_SYSTEM, EIO, "bridge '%s' holds %zu of the %zu addresses moved to it",
+                                       a->name, on.n_addrs, m.n_addrs);
                 bridge_moved_done(&on);
         }
         if (ret == 0 && (fds[0] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
-                ret = fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
+                ret = tap_fail(o, ERR_SYSTEM, errno, "cannot open the network namespace: %m");
         if (ret != 0) {
                 if (!rec.adopted) { /* undo: the interface gets back what it had */
                         tap_record undo = rec;
@@ -189,15 +192,8 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         memcpy(rec.enslaved, o.enslaved, sizeof(rec.enslaved));
         snprintf(rec.name, sizeof(rec.name), "%s", o.name);
         req->helper_n_fds = 0;
-        if (!c || TS(c)->n >= SESSION_MAX_TAP) { /* the session ended meanwhile: nothing may outlive it */
-                tap_remove_detached(req->b, "bridge.create finished after its session ended", &rec, 1);
-                safe_close(rec.netns_fd);
-                return request_reply_error(req, ERR_SYSTEM, c ? EDQUOT : ECONNRESET, NULL,
-                                           c ? "the session holds too many devices" : "the session ended");
-        }
-        TS(c)->rec[TS(c)->n++] = rec;
-        TS(c)->gen++;
-        c->state_dirty = true;
+        if (tap_record_add(req, &rec) < 0)
+                return;
         log_msg(c->b, LOG_INFO, "session %llu: bridge '%s' (ifindex %d, %u interface(s) enslaved%s) %s",
                 (unsigned long long) c->session, o.name, o.ifindex, o.n_enslaved,
                 o.addr_from ? ", their addresses and routes moved to it" : "", o.adopted ? "adopted" : "created");
@@ -224,8 +220,8 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
 }
 
 static void bridge_create(request *req, void *args, const policy_decision *d) {
-        tap_device_start(req, d, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing,
-                         &TS(req->c)->bridge_inflight, bridge_create_step, bridge_create_done);
+        tap_device_start(req, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing, &TS(req->c)->bridge_inflight,
+                         bridge_create_step, bridge_create_done);
 }
 
 

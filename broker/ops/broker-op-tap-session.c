@@ -26,6 +26,8 @@ static void state(const client *c, yajl_gen g) {
                 json_gen_kv_i64(g, "ifindex", s->rec[i].ifindex);
                 json_gen_kv_bool(g, "persist", s->rec[i].persist);
                 json_gen_kv_bool(g, "adopted", s->rec[i].adopted);
+                if (!s->rec[i].bridge)
+                        json_gen_kv_u64(g, "queues", s->rec[i].queues);
                 if (s->rec[i].bridge) {
                         json_gen_kv_str(g, "kind", "bridge");
                         json_gen_str(g, "enslaved");
@@ -78,6 +80,11 @@ static void restore(client *c, const json_value *st, state_check *ck) {
                 const json_value *kind = json_get(t, "kind"), *sl = json_get(t, "enslaved");
                 bool bridge = json_is_string(kind) && streq(kind->string.str, "bridge");
                 int addr_from = bridge ? (int) state_get_u64(&one, t, "addresses_from", 0, INT32_MAX, true) : 0;
+                /* a TAP device's queues made so far count against max_queues after a restart too; a file
+                 * of an older broker has none: the first */
+                unsigned queues = bridge ? 0 : 1;
+                if (!bridge && json_get(t, "queues"))
+                        queues = (unsigned) state_get_u64(&one, t, "queues", 1, POLICY_TAP_MAX_QUEUES, false);
                 if (!json_is_string(name) || !tap_name_valid(name->string.str))
                         state_bad(&one, "no valid interface name");
                 if (one.msg[0]) {
@@ -85,7 +92,8 @@ static void restore(client *c, const json_value *st, state_check *ck) {
                         continue;
                 }
                 tap_record *rec = &s->rec[s->n++];
-                *rec = (tap_record) { .ifindex = ifindex, .netns_fd = -EBADF, .persist = persist, .adopted = adopted };
+                *rec = (tap_record) { .ifindex = ifindex, .netns_fd = -EBADF, .persist = persist, .adopted = adopted,
+                                      .queues = queues };
                 snprintf(rec->name, sizeof(rec->name), "%s", name->string.str);
                 rec->bridge = bridge;
                 for (size_t k = 0; rec->bridge && sl && sl->type == JSON_ARRAY && k < sl->array.n &&

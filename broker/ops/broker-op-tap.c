@@ -39,8 +39,9 @@
 #include "broker-op.h"
 
 #define TEMPLATE_MAX_INDEX 4096
-
-
+/* the refusal over --max-tap (delegate-broker(8)): operation, devices held, " and creates more" or "", limit */
+#define MAX_TAP_FULL                                                                                                   \
+        "%s: the session holds %u device(s) (TAP devices and bridges)%s, the most any session may (--max-tap %u)"
 
 ssize_t tap_fail(tap_out *o, err_code code, int err, const char *fmt, ...) {
         va_list ap;
@@ -83,20 +84,19 @@ static int tun_open(const char *name, short flags) {
         return TAKE_FD(fd);
 }
 
-/* Records that vanished (QEMU closed a transient device): they free quota.
- * Returns how many of kind @bridges are still there. */
-unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges) {
-        unsigned live = 0;
+/* In a helper: the records whose devices vanished (QEMU closed a transient device) in bit i of *@ret_gone;
+ * how many TAP devices (@ret_live[0]) and bridges (@ret_live[1]) are still there. */
+static void prune(client *c, uint64_t *ret_gone, unsigned ret_live[2]) {
         *ret_gone = 0;
+        ret_live[0] = ret_live[1] = 0;
         for (size_t i = 0; i < TS(c)->n; i++) {
                 _cleanup_nl_sock_ struct nl_sock *sk = NULL;
                 if (setns(TS(c)->rec[i].netns_fd, CLONE_NEWNET) == 0 && tap_nl_open(&sk) == 0 &&
                     !tap_link_is(sk, TS(c)->rec[i].name, TS(c)->rec[i].ifindex))
                         *ret_gone |= UINT64_C(1) << i;
                 else
-                        live += TS(c)->rec[i].bridge == bridges;
+                        ret_live[TS(c)->rec[i].bridge]++;
         }
-        return live;
 }
 
 /* Link setup through libnl-route-3, then read back and verify. */
@@ -152,7 +152,6 @@ static ssize_t link_setup(const tap_create_args *a, tap_out *o) {
         return 0;
 }
 
-/* The helper's step, in the peer's network namespace, as root. */
 /* tap.destroy's and bridge.destroy's scratch: the record, a copy (the netns fd stays the session's) */
 typedef struct destroy_scratch {
         tap_record rec;
@@ -162,21 +161,33 @@ static destroy_scratch *DESTROY(const request *req) {
         return req->scratch;
 }
 
+/*
+ * Prune first, then count: the session's records whose devices vanished
+ * are marked gone (forgotten by tap_create_answer()) and free both limits.
+ * --max-tap counts the TAP devices and bridges still there and the other
+ * creations in progress; the rule's max_devices those of this kind.
+ */
 ssize_t tap_step_quota(request *req, tap_out *o, bool bridges) {
         client *c = req->c;
-        unsigned live = tap_prune(c, &o->gone, bridges);
+        unsigned live[2], max_tap = req->b->limits.max_tap;
+        prune(c, &o->gone, live);
         if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
                 return tap_fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
+        /* this creation is counted in its inflight (tap_device_start()) */
+        unsigned pending = TS(c)->tap_inflight + TS(c)->bridge_inflight - 1;
+        if (live[0] + live[1] + pending >= max_tap)
+                return tap_fail(o, ERR_DENIED, EDQUOT, MAX_TAP_FULL, req->op, live[0] + live[1],
+                                pending ? " and creates more" : "", max_tap);
         unsigned others = (bridges ? TS(c)->bridge_inflight : TS(c)->tap_inflight) - 1;
-        if (live + others >= DC(req)->max_devices)
+        if (live[bridges] + others >= DC(req)->max_devices)
                 return tap_fail(o, ERR_DENIED, EDQUOT,
-                                "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32,
-                                req->op, live, bridges ? "bridge(s)" : "TAP device(s)",
-                                others ? " and creates more" : "", bridges ? "bridge" : "tap",
-                                DC(req)->max_devices);
+                                "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32, req->op,
+                                live[bridges], bridges ? "bridge(s)" : "TAP device(s)",
+                                others ? " and creates more" : "", bridges ? "bridge" : "tap", DC(req)->max_devices);
         return 0;
 }
 
+/* tap.create's helper step, in the peer's network namespace, as root. */
 static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
         request *req = arg;
         client *c = req->c;
@@ -392,6 +403,35 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
         return true;
 }
 
+/*
+ * Record @rec, the device @req created, in its session (the netns fd is
+ * taken).  When the session ended meanwhile, or its records are full (a
+ * race of creations whose helpers saw different records), the device is
+ * removed and @req answered: -ECONNRESET or -EDQUOT.
+ */
+int tap_record_add(request *req, tap_record *rec) {
+        client *c = req->c;
+        unsigned max_tap = req->b->limits.max_tap;
+        if (c && TS(c)->n < max_tap) {
+                TS(c)->rec[TS(c)->n++] = *rec; /* --max-tap <= SESSION_MAX_TAP */
+                TS(c)->gen++;
+                c->state_dirty = true;
+                rec->netns_fd = -EBADF;
+                return 0;
+        }
+        char why[96];
+        snprintf(why, sizeof(why), "%s finished after its session %s", req->op, c ? "was full" : "ended");
+        tap_remove_detached(req->b, why, rec, 1); /* nothing may outlive the session or its limit */
+        rec->netns_fd = safe_close(rec->netns_fd);
+        if (!c) {
+                request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
+                return -ECONNRESET;
+        }
+        request_reply_error(req, ERR_DENIED, EDQUOT, req->rule, MAX_TAP_FULL, req->op, (unsigned) TS(c)->n, "",
+                            max_tap);
+        return -EDQUOT;
+}
+
 static void create_done(request *req, int status, const void *out, size_t len) {
         const tap_create_args *a = req->op_args;
         client *c = req->c;
@@ -410,17 +450,11 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         /* the reply's fds: the TAP queues, then the vhost-net fds */
         memmove(&req->helper_fds[a->queues], &req->helper_fds[a->queues + 1], n_vhost * sizeof(int));
         req->helper_n_fds--;
-        if (!c) { /* the session ended meanwhile: nothing may outlive it */
-                tap_remove_detached(req->b, "tap.create finished after its session ended", &rec, 1);
-                safe_close(rec.netns_fd);
-                return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
-        }
         /* intent, act, confirm: a persistent device outlives every fd, so it
          * is on disk before it becomes persistent; until then it goes with
          * the fds (a broker killed meanwhile leaves nothing behind) */
-        TS(c)->rec[TS(c)->n++] = rec; /* room: tap_device_admit() counted it, within --max-tap <= SESSION_MAX_TAP */
-        TS(c)->gen++;
-        c->state_dirty = true;
+        if (tap_record_add(req, &rec) < 0)
+                return;
         if (a->persist) {
                 int r = state_save(c);
                 if (r >= 0 && ioctl(req->helper_fds[0], TUNSETPERSIST, 1UL) < 0)
@@ -459,34 +493,19 @@ static void create_done(request *req, int status, const void *out, size_t len) {
 }
 
 /*
- * Admit one more device of the session, a TAP device or a bridge: they share
- * the records and --max-tap, and the creations still in progress count too,
- * so the records have room for every one that finishes.  0 with *@inflight
- * and *@counted raised, or -EDQUOT after replying.
+ * Start a creation of one more device of the session, a TAP device or a
+ * bridge, counted in *@inflight until the request is freed: its @step (in
+ * the peer's network namespace) checks the limits with tap_step_quota()
+ * once vanished devices are pruned, @done takes the answer with
+ * tap_create_answer() and records the device with tap_record_add().
  */
-int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted) {
-        client *c = req->c;
-        unsigned pending = TS(c)->tap_inflight + TS(c)->bridge_inflight;
-        if (TS(c)->n + pending >= req->b->limits.max_tap) {
-                request_reply_error(req, ERR_DENIED, EDQUOT, d->rule->name,
-                                    "%s: the session holds %zu device(s) (TAP devices and bridges)%s, the most any "
-                                    "session may (--max-tap %u)",
-                                    req->op, TS(c)->n, pending ? " and creates more" : "", req->b->limits.max_tap);
-                return -EDQUOT;
-        }
-        (*inflight)++;
-        *counted = true;
-        return 0;
-}
-
-void tap_device_start(request *req, const policy_decision *d, uint32_t max_devices, bool adopt_existing,
-                      unsigned *inflight, helper_fn step, void (*done)(request *req, int status, const void *out,
-                                                                      size_t len)) {
+void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, unsigned *inflight, helper_fn step,
+                      void (*done)(request *req, int status, const void *out, size_t len)) {
         client *c = req->c;
         DC(req)->max_devices = max_devices;
         DC(req)->adopt_existing = adopt_existing;
-        if (tap_device_admit(req, d, inflight, &DC(req)->counted) < 0)
-                return;
+        (*inflight)++;
+        DC(req)->counted = true;
         DC(req)->gen = TS(c)->gen;
         int r = helper_run_netns(req, c->pidfd, step, req, done);
         if (r < 0)
@@ -494,7 +513,7 @@ void tap_device_start(request *req, const policy_decision *d, uint32_t max_devic
 }
 
 static void tap_create(request *req, void *args, const policy_decision *d) {
-        tap_device_start(req, d, d->rule->tap.max_devices, d->rule->tap.adopt_existing, &TS(req->c)->tap_inflight,
+        tap_device_start(req, d->rule->tap.max_devices, d->rule->tap.adopt_existing, &TS(req->c)->tap_inflight,
                          create_step, create_done);
 }
 

@@ -14,8 +14,6 @@
 
 #include "broker-tap.h"
 
-#define nl_errno tap_nl_errno
-
 int tap_nl_errno(int nle) {
         switch (nle < 0 ? -nle : nle) {
         case NLE_NODEV:
@@ -92,7 +90,7 @@ int bridge_collect(struct nl_sock *sk, int ifindex, moved *m) {
         _cleanup_nl_cache_ struct nl_cache *ac = NULL, *rc = NULL;
         int r = rtnl_addr_alloc_cache(sk, &ac);
         if (r < 0 || (r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &rc)) < 0)
-                return -nl_errno(r);
+                return -tap_nl_errno(r);
         for (struct nl_object *o = nl_cache_get_first(ac); o; o = nl_cache_get_next(o)) {
                 struct rtnl_addr *a = (struct rtnl_addr *) o;
                 if (rtnl_addr_get_ifindex(a) != ifindex || !addr_moves(a))
@@ -149,7 +147,7 @@ int bridge_place(struct nl_sock *sk, const moved *m, int ifindex) {
         _cleanup_rtnl_link_ struct rtnl_link *l = NULL;
         int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
         if (r < 0)
-                return -nl_errno(r);
+                return -tap_nl_errno(r);
         for (size_t i = 0; i < m->n_addrs; i++) {
                 _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = (struct rtnl_addr *) nl_object_clone(
                         (struct nl_object *) m->addrs[i]);
@@ -160,7 +158,7 @@ int bridge_place(struct nl_sock *sk, const moved *m, int ifindex) {
                         rtnl_addr_set_label(a, rtnl_link_get_name(l));
                 int q = rtnl_addr_add(sk, a, NLM_F_REPLACE);
                 if (q < 0 && r == 0)
-                        r = -nl_errno(q);
+                        r = -tap_nl_errno(q);
         }
         for (size_t i = 0; i < m->n_routes; i++) {
                 _cleanup_(rtnl_route_putp) struct rtnl_route *rt = route_through(m->routes[i], ifindex);
@@ -168,7 +166,7 @@ int bridge_place(struct nl_sock *sk, const moved *m, int ifindex) {
                         return -ENOMEM;
                 int q = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
                 if (q < 0 && r == 0)
-                        r = -nl_errno(q);
+                        r = -tap_nl_errno(q);
         }
         return r;
 }
@@ -180,12 +178,12 @@ int bridge_link_up(struct nl_sock *sk, int ifindex, uint32_t mtu) {
                 return -ENOMEM;
         int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
         if (r < 0)
-                return -nl_errno(r);
+                return -tap_nl_errno(r);
         rtnl_link_set_flags(change, IFF_UP);
         if (mtu)
                 rtnl_link_set_mtu(change, mtu);
         r = rtnl_link_change(sk, l, change, 0);
-        return r < 0 ? -nl_errno(r) : 0;
+        return r < 0 ? -tap_nl_errno(r) : 0;
 }
 
 /*
@@ -199,7 +197,7 @@ int bridge_remove(const tap_record *rec, char *msg, size_t size) {
         moved m = {};
         int r = tap_nl_open(&sk);
         if (r < 0)
-                return -nl_errno(r);
+                return -tap_nl_errno(r);
         if (!tap_link_is(sk, rec->name, rec->ifindex))
                 return 0;
         if (rec->addr_from > 0 && rtnl_link_get_kernel(sk, rec->addr_from, NULL, &from) == 0 &&
@@ -208,7 +206,7 @@ int bridge_remove(const tap_record *rec, char *msg, size_t size) {
         if (r == 0 && rtnl_link_get_kernel(sk, rec->ifindex, NULL, &l) == 0) {
                 int q = rtnl_link_delete(sk, l); /* releases the enslaved interfaces */
                 if (q < 0 && q != -NLE_NODEV && q != -NLE_OBJ_NOTFOUND)
-                        r = -nl_errno(q);
+                        r = -tap_nl_errno(q);
         }
         if (r == 0 && from) {
                 bridge_link_up(sk, rec->addr_from, 0);

@@ -27,7 +27,7 @@ typedef struct tap_record {
         int enslaved[BRIDGE_MAX_ENSLAVE];
         unsigned n_enslaved;
         int addr_from; /* the enslaved interface whose addresses and routes it took over, 0: none */
-        unsigned queues;  /* the queues made so far (tap.create, or an intercepted TUNSETIFF), not kept over a restart */
+        unsigned queues; /* TAP devices: the queues made so far (tap.create, or an intercepted TUNSETIFF) */
 } tap_record;
 
 /* session_part_tap: c->part[SESSION_PART_tap] */
@@ -93,22 +93,20 @@ int tap_nl_errno(int nle);
 int tap_nl_open(struct nl_sock **ret);
 /* Is @name still the link @ifindex? */
 bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
-/* In a helper: how many of the session's records (@bridges: bridges, else TAP devices) still exist;
- * bit i of *@ret_gone for record i that does not. */
-unsigned tap_prune(client *c, uint64_t *ret_gone, bool bridges);
 /* In the loop, while TS(c)->gen is still what the helper saw: drop the records a helper found gone. */
 void tap_forget_gone(client *c, uint64_t gone);
-/* A helper's answer for a creation started at generation @gen: false when it failed (answered). */
+/* A helper's answer for a creation started at generation @gen, the records it found gone forgotten: false
+ * when it failed (answered). */
 bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
-/* In a creation helper: forget the session's records of this kind that are gone, return to the peer's
- * network namespace and check the rule's max_devices; 0, or the size of @o's error. */
+/* In a creation helper: prune first (mark the session's records whose devices vanished in o->gone), return
+ * to the peer's network namespace, then check --max-tap and the rule's max_devices of this kind; 0, or the
+ * size of @o's error. */
 ssize_t tap_step_quota(request *req, tap_out *o, bool bridges);
-/* Admit one more device of the session against --max-tap: 0, or -EDQUOT after replying. */
-int tap_device_admit(request *req, const policy_decision *d, unsigned *inflight, bool *counted);
-/* Admit a device creation (counted in *@inflight) and start its @step in the peer's network namespace. */
-void tap_device_start(request *req, const policy_decision *d, uint32_t max_devices, bool adopt_existing,
-                      unsigned *inflight, helper_fn step,
+/* Start a device creation (counted in *@inflight) whose @step runs in the peer's network namespace. */
+void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, unsigned *inflight, helper_fn step,
                       void (*done)(request *req, int status, const void *out, size_t len));
+/* Record the device @req created (its netns fd taken): 0, or -errno after removing it and answering. */
+int tap_record_add(request *req, tap_record *rec);
 /* In a detached child: remove @recs (not adopted) where they still exist. */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n);
 static inline void nl_cache_freep(struct nl_cache **p) {

@@ -13,7 +13,9 @@
  * A TAP made again under the same session after its first incarnation
  * vanished (libvirt's domain destroyed and started again) is a new device,
  * owned and counted, and one root made with that name meanwhile is never
- * attached to on the caller's behalf.
+ * attached to on the caller's behalf.  --max-tap holds for a TUNSETIFF as
+ * for a tap.create over the socket: devices still there fill it, vanished
+ * ones are pruned first.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +59,9 @@ static const char policy_template[] =
         "    { \"name\": \"seccomp-deny-unlimited\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-b\", \"via\": \"seccomp\" },\n"
         "      \"memlock\": { \"max\": %llu, \"unlimited\": \"deny\" } },\n"
+        "    { \"name\": \"socket-tap\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\", \"vm\": \"vm-t\", \"via\": \"socket\" },\n"
+        "      \"tap\": { \"template\": \"stap%%d\", \"max_devices\": 4 } },\n"
         "    { \"name\": \"sockets\",\n"
         "      \"match\": { \"uid\": \"1000-1999\", \"via\": \"socket\" } }\n"
         "  ]\n"
@@ -65,11 +70,15 @@ static const char policy_template[] =
 /* until use_policy(): nothing is allowed */
 static const char policy_none[] = "{ \"version\": 1, \"rules\": [] }\n";
 
-static void use_policy(harness *h) {
+static void write_policy(void) {
         char text[sizeof(policy_template) + 64];
         unsigned long long max = H / 2;
         snprintf(text, sizeof(text), policy_template, max, max);
         harness_write_policy("10-scenario.json", text);
+}
+
+static void use_policy(harness *h) {
+        write_policy();
         kill(h->broker_pid, SIGHUP);
         tap_ok(harness_log_contains("policy generation 2 loaded"), "the scenario's policy is loaded (max H/2)");
 }
@@ -366,13 +375,24 @@ static void pod_tun(void) {
                ok ? "ok" : strerror(errno));
 }
 
+/* What a TAP scenario needs: Debian's ip, a /dev/net/tun the pod uid may open, pod-a's network namespace held
+ * by its pause process (returned: stop it with pod_a_end()). */
+static pid_t pod_a_for_taps(harness *h) {
+        need("ip");
+        pod_tun();
+        return harness_pod_with_pause(h, POD_A, "pod-a");
+}
+
+static void pod_a_end(pid_t pause) {
+        kill(pause, SIGKILL);
+        waitpid(pause, NULL, 0);
+}
+
 static void unotify_tuntap(harness *h) {
         char *out = NULL, cmd[512];
         use_policy(h);
-        need("ip");
         need("ifconfig");
-        pod_tun();
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
 
         int st = in_pod(h, POD_A, "pod-a", &out, "ip tuntap add dev utap0 mode tap");
         tap_ok(st != 0 && out && strstr(out, "Operation not permitted"),
@@ -455,8 +475,7 @@ static void unotify_tuntap(harness *h) {
         tap_ok(gone, "when delegate-run's session ends, utap0 and mq0 are removed");
         tap_ok(link_exists("pod-a", "utap7"), "root's utap7 stays");
         harness_sh(NULL, "ip -n pod-a link del utap7");
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
 }
 
 /* The "user" link_has() shows for a TAP owned by @uid. */
@@ -520,9 +539,7 @@ static void unotify_tap_again(harness *h) {
         char owner[96], root[96];
         pid_t d;
         use_policy(h);
-        need("ip");
-        pod_tun();
-        pid_t pause = harness_pod_with_pause(h, POD_A, "pod-a");
+        pid_t pause = pod_a_for_taps(h);
         user_needle(UID, owner, sizeof(owner));
         user_needle(0, root, sizeof(root));
 
@@ -562,8 +579,63 @@ static void unotify_tap_again(harness *h) {
         stop_pid(d);
         harness_sh(NULL, "ip -n pod-a link del mqr0");
 
-        kill(pause, SIGKILL);
-        waitpid(pause, NULL, 0);
+        pod_a_end(pause);
+}
+
+/*
+ * --max-tap is applied alike to tap.create over the socket and to an
+ * intercepted TUNSETIFF: the session's devices that vanished are pruned
+ * first and free it; those still there fill it, whatever the rule's
+ * max_devices (4) says.
+ */
+static void unotify_max_tap(harness *h) {
+        char *out = NULL, cmd[512];
+        write_policy();
+        harness_stop_broker(h);
+        const char *const max1[] = { "--max-tap", "1", NULL };
+        tap_is_int(harness_start_broker_args(h, max1), 0, "the broker runs with --max-tap 1 (the rules allow 4)");
+        pid_t pause = pod_a_for_taps(h);
+
+        /* tap.create over the socket */
+        tclient t;
+        tap_is_int(tclient_start_netns(h, &t, POD_A, "pod-a", UID, UID, "vm-t"), 0, "a socket client in pod-a");
+        char *r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        int64_t slot = jint(r, "slot");
+        tap_is_str(jstr(r, "result.name"), "stap0", "tap.create: stap0 (%s)", r);
+        free(r);
+        r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        tap_is_int(jint(r, "errno"), EDQUOT, "tap.create while stap0 is there: over --max-tap 1, EDQUOT (%s)", r);
+        tap_has_str(jstr(r, "message"), "(--max-tap 1)", "naming the limit");
+        free(r);
+        tap_ok(!link_exists("pod-a", "stap1"), "kernel: no stap1");
+        free(tclient_call(&t, "close %" PRIi64, slot));
+        tap_ok(WAIT_FOR(!link_exists("pod-a", "stap0")), "its fds closed, the transient stap0 vanished");
+        r = tclient_call(&t, "call tap.create {\"name\":\"stap%%d\"}");
+        tap_is_int(jint(r, "ok"), 1, "tap.create once stap0 vanished: the vanished device is pruned first (%s)", r);
+        tap_ok(link_exists("pod-a", jstr(r, "result.name")), "kernel: %s is there", jstr(r, "result.name"));
+        free(r);
+        tclient_stop(&t);
+
+        /* an intercepted TUNSETIFF (ip tuntap), the same way */
+        snprintf(cmd, sizeof(cmd),
+                 "%s --vm vm-a -- /bin/sh -c 'ip tuntap add dev utap0 mode tap; echo A=$?; "
+                 "ip tuntap add dev utap1 mode tap; echo B=$?; ip tuntap del dev utap0 mode tap; echo C=$?; "
+                 "ip tuntap add dev utap1 mode tap; echo D=$?; ip -j -d link show dev utap1'",
+                 dr());
+        int st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "A=0"), "TUNSETIFF: utap0 is created (%s)", out ? out : "");
+        tap_ok(out && strstr(out, "Operation not permitted") && strstr(out, "B=1"),
+               "TUNSETIFF of utap1 while utap0 is there: over --max-tap 1, left to the kernel: EPERM");
+        tap_ok(out && strstr(out, "C=0"), "utap0 deleted (its persistence dropped by its owner)");
+        tap_ok(out && strstr(out, "D=0") && strstr(out, "\"ifname\":\"utap1\""),
+               "TUNSETIFF of utap1 once utap0 vanished: created, the vanished device pruned first");
+        free(out);
+        tap_ok(harness_log_contains("rule=seccomp-clamp: target refused: tap.create: the session holds 1 device(s) "
+                                    "(TAP devices and bridges), the most any session may (--max-tap 1)"),
+               "the audit names --max-tap for the refused TUNSETIFF, as for tap.create");
+        tap_ok(WAIT_FOR(!link_exists("pod-a", "utap1") && !link_exists("pod-a", "stap1")),
+               "the sessions ended: their devices are removed");
+        pod_a_end(pause);
 }
 
 /* --- hostile: memory changed after the notification --- */
@@ -656,6 +728,39 @@ static void unotify_resume(harness *h) {
         stop_pid(d);
 }
 
+/*
+ * A TAP record's queue count survives a broker restart: mq0 made with 2
+ * queues (the rule's max_queues), the broker restarted, a third queue is
+ * still one too many.
+ */
+static void unotify_tap_restart(harness *h) {
+        const char *log = "/run/delegate-test/dr-more.log", *go = "/run/delegate-test/go-more";
+        use_policy(h);
+        pid_t pause = pod_a_for_taps(h);
+        char *const prog[] = { (char *) caller_prog(), "mq-more", "mq0", (char *) go, NULL };
+        pid_t d = spawn_dr(h, POD_A, "pod-a", log, "vm-a", prog);
+        bool two = harness_file_contains(log, "queues=2", 5000);
+        if (!two)
+                harness_dump_file(log, "delegate-run");
+        tap_ok(two, "mq0 made with 2 queues under delegate-run (max_queues 2)");
+        tap_ok(link_has("pod-a", "mq0", "\"numqueues\":2"), "the kernel shows 2 queues of mq0");
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st), "the broker stops");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        tap_ok(harness_file_contains(log, "listener handed over again", 10000),
+               "delegate-run hands the listener over again");
+        harness_write_file(go, "");
+        bool more = harness_file_contains(log, "more=", 5000);
+        harness_dump_file(log, "delegate-run");
+        tap_ok(more && harness_file_contains(log, "more=0 Operation not permitted", 100),
+               "a third queue after the restart: over max_queues 2, EPERM");
+        tap_ok(link_has("pod-a", "mq0", "\"numqueues\":2"), "the kernel still shows 2 queues of mq0");
+        tap_ok(harness_log_contains("3 queues exceed the rule's tap max_queues 2"),
+               "the audit counts the restored record's 2 queues and this one");
+        stop_pid(d);
+        pod_a_end(pause);
+}
+
 /* --- the shipped unit without its unotify.conf drop-in: @debug calls fail with EPERM --- */
 
 static void unotify_unit_filter(harness *h) {
@@ -682,9 +787,11 @@ static const scenario scenarios[] = {
         { "unotify-pidns", policy_none, unotify_pidns },
         { "unotify-tuntap", policy_none, unotify_tuntap },
         { "unotify-tap-again", policy_none, unotify_tap_again },
+        { "unotify-max-tap", policy_none, unotify_max_tap },
         { "unotify-toctou", policy_none, unotify_toctou },
         { "unotify-flood", policy_none, unotify_flood },
         { "unotify-resume", policy_none, unotify_resume },
+        { "unotify-tap-restart", policy_none, unotify_tap_restart },
         { "unotify-unit-filter", policy_none, unotify_unit_filter },
 };
 

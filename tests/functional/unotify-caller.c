@@ -19,6 +19,10 @@
  *                                file GO exists two queues of NAME again, held for
  *                                30 s; prints "first=K", then "second=K".  With
  *                                "single": one queue of a single-queue TAP.
+ *   mq-more NAME GO              two queues of multi-queue TAP NAME, held; once
+ *                                the file GO exists a third; prints "queues=K",
+ *                                then "more=K" (1: the third was attached), then
+ *                                holds them for 30 s.
  *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
  *                                SCHED_FIFO, 99) as fast as they can; prints
  *                                "calls=N eperm=M".
@@ -159,6 +163,21 @@ int main(int argc, char **argv) {
                 sleep(30);
                 return 0;
         }
+        if (argc == 4 && !strcmp(argv[1], "mq-more")) {
+                int fds[3] = { -1, -1, -1 };
+                printf("queues=%d\n", mq_queues(argv[2], fds, 2));
+                fflush(stdout);
+                for (int i = 0; i < 300 && access(argv[3], F_OK) < 0; i++)
+                        usleep(100000);
+                struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE };
+                snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[2]);
+                fds[2] = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+                int more = fds[2] >= 0 && ioctl(fds[2], TUNSETIFF, &ifr) == 0;
+                printf("more=%d%s%s\n", more, more ? "" : " ", more ? "" : strerror(errno));
+                fflush(stdout);
+                sleep(30);
+                return 0;
+        }
         if (argc == 4 && !strcmp(argv[1], "flood")) {
                 int n = atoi(argv[2]);
                 pthread_t t[64];
@@ -170,6 +189,7 @@ int main(int argc, char **argv) {
                 printf("calls=%lu eperm=%lu\n", atomic_load(&calls), atomic_load(&eperm));
                 return 0;
         }
-        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | mq-again NAME GO [single] | flood THREADS SECONDS\n");
+        fprintf(stderr, "usage: unotify-caller race-memlock OK BAD HARD N | tun N | mq NAME N | mq-again NAME GO "
+                        "[single] | mq-more NAME GO | flood THREADS SECONDS\n");
         return 2;
 }

@@ -132,6 +132,8 @@ static void test_real_file(void) {
                "  the cgroup it created");
         tap_ok(count(v, "tap") == 2 && streq(at_str(v, "tap", 0, "name"), "vnet0") && at(v, "tap", 1, "ifindex") == 3,
                "  and two TAP records: vnet0, vnet1 at ifindex 3");
+        tap_ok(at(v, "tap", 0, "queues") == 1 && at(v, "tap", 1, "queues") == 2,
+               "  with their queues made so far: 1 and 2 (counted against max_queues after the restart)");
         json_free(v);
         size_t replies = 0;
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
@@ -172,6 +174,17 @@ static void test_real_file(void) {
         json_free(v);
         drop(c);
 
+        /* the client name as the hello takes it (client_name_valid(), common/names.c): 1-64 printable */
+        char long_name[96];
+        snprintf(long_name, sizeof(long_name), "\"client\":\"%065d\"", 0);
+        drop(refused_edit(text, "\"client\":\"test-client\"", long_name, "a client name of 65 characters",
+                          "\"client\" is not a valid string for it"));
+        drop(refused_edit(text, "\"client\":\"test-client\"", "\"client\":\"test\\u0007client\"",
+                          "a client name with a control character", "\"client\" is not a valid string for it"));
+
+        drop(refused_edit(text, "\"queues\":2}", "\"queues\":17}", "a TAP record with 17 queues",
+                          "tap[1]: \"queues\" must be an integer from 1 to 16"));
+
         drop(refused_edit(text, "\"token_sha256\":\"99a5", "\"token_sha256\":\"99A5", "an upper-case token hash",
                           "\"token_sha256\" must be 64 lower-case hex digits"));
 
@@ -192,6 +205,8 @@ static void test_older_file(void) {
         json_value *v = c ? shown(c) : NULL;
         tap_ok(count(v, "memlock") == 1 && at(v, "memlock", 0, "soft") == 4194304 && count(v, "tap") == 2,
                "  with its memlock record and both TAP records");
+        tap_ok(at(v, "tap", 0, "queues") == 1 && at(v, "tap", 1, "queues") == 1,
+               "  whose queues it did not keep: the first of each");
         json_free(v);
         char *t1 = gen(c);
         tap_is_int(state_parse(&b, t1, strlen(t1), &c2, msg, sizeof(msg)), 0, "  saved by this broker, read again");

@@ -123,7 +123,7 @@ static int attach(delegate_ctx *ctx, int listener) {
 
 /* The broker went away: reconnect (resuming the session) and attach again, with back-off. */
 static void reattach(delegate_ctx *ctx, int listener, int sfd, pid_t child, int *status, bool *exited) {
-        unsigned delay_ms = 100;
+        unsigned delay_ms = 0;
         for (;;) {
                 delegate_error err = {};
                 int r = delegate_connect(ctx, &err);
@@ -135,6 +135,7 @@ static void reattach(delegate_ctx *ctx, int listener, int sfd, pid_t child, int 
                 }
                 /* meanwhile signals are forwarded and the program may end */
                 struct pollfd p = { .fd = sfd, .events = POLLIN };
+                delay_ms = backoff_next_ms(delay_ms);
                 if (poll(&p, 1, (int) delay_ms) > 0) {
                         struct signalfd_siginfo si;
                         if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -147,8 +148,6 @@ static void reattach(delegate_ctx *ctx, int listener, int sfd, pid_t child, int 
                                         kill(child, (int) si.ssi_signo);
                         }
                 }
-                if (delay_ms < 2000)
-                        delay_ms *= 2;
         }
 }
 

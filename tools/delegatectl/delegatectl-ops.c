@@ -175,7 +175,7 @@ int cmd_memlock(int argc, char **argv) {
 
 /* Reconnect to the broker, resuming the session, for up to @timeout_ms. */
 static int reconnect(delegate_ctx *c, int timeout_ms, delegate_error *e) {
-        unsigned delay_ms = 100;
+        unsigned delay_ms = 0;
         for (int waited = 0;; waited += (int) delay_ms) {
                 if (delegate_connect(c, e) >= 0) {
                         fprintf(stderr, "delegatectl: reconnected to the broker: %s\n",
@@ -185,9 +185,8 @@ static int reconnect(delegate_ctx *c, int timeout_ms, delegate_error *e) {
                 }
                 if (waited >= timeout_ms)
                         return -ETIMEDOUT;
-                struct timespec d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
-                nanosleep(&d, NULL);
-                delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+                delay_ms = backoff_next_ms(delay_ms);
+                sleep_ms(delay_ms);
         }
 }
 
