@@ -34,11 +34,25 @@
  * broker holds no CAP_KILL for it (still alive), ESRCH that it is gone.
  */
 bool pidfd_alive(int pidfd) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        int r = poll(&p, 1, 0);
-        if (r < 0)
-                return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
-        return r == 0;
+        return pidfds_alive(&pidfd, 1);
+}
+
+bool pidfds_alive(const int *pidfds, size_t n) {
+        struct pollfd few[8];
+        _cleanup_free_ struct pollfd *many = n > ELEMENTSOF(few) ? calloc(n, sizeof(struct pollfd)) : NULL;
+        struct pollfd *p = n > ELEMENTSOF(few) ? many : few;
+        int r = -1;
+        if (p) {
+                for (size_t i = 0; i < n; i++)
+                        p[i] = (struct pollfd) { .fd = pidfds[i], .events = POLLIN };
+                r = poll(p, n, 0);
+        }
+        if (r >= 0)
+                return r == 0;
+        for (size_t i = 0; i < n; i++)
+                if (pidfd_send_signal(pidfds[i], 0, NULL, 0) < 0 && errno != EPERM)
+                        return false;
+        return true;
 }
 
 int peer_identify(client *c, op_error *err) {
@@ -225,30 +239,60 @@ void peer_threads_done(peer_thread *t, size_t n) {
 }
 
 /*
- * Is @host_tid a live thread of @tgid, which descends from the peer, in the
- * pod?  Its cgroup file, read once, says whether it lives (it is gone with
- * the thread) and, kept in *@ret_cpu_v1, its cgroup v1 "cpu" group.
+ * Is @t, pinned, a live thread of a process that descends from the peer, in
+ * the pod?  Its process and that one's parent come from the kernel's answer
+ * about the pidfd where it gave one (t->ppid > 0), else from /proc.  Its
+ * cgroup file, read once, says whether it lives (it is gone with the
+ * thread) and, kept in t->cpu_v1, its cgroup v1 "cpu" group.
  */
-static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, char **ret_cpu_v1, op_error *err) {
+static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
-        int r = proc_task_cgroups(tgid, host_tid, &cg, ret_cpu_v1);
+        int r = proc_task_cgroups(t->host_tgid, t->host_tid, &cg, &t->cpu_v1);
         if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
-        if (!descends_from_peer(c, tgid))
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        t->cpu_v1_read = r >= 0;
+        if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
+                                                             : descends_from_peer(c, t->host_tgid))))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) tid,
+                                 "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) t->tid,
                                  (int) c->ns_pid);
         if (r < 0)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
         if (!path_below(cg, c->cgroup))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) tid, cg,
+                                 "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) t->tid, cg,
                                  c->cgroup);
         return 0;
 }
 
+/*
+ * A tid of our own pid namespace, pinned first and then asked about: one
+ * pidfd_open(PIDFD_THREAD) and one PIDFD_GET_INFO give the thread's
+ * process, that one's parent and its cgroup id, all of the pinned thread,
+ * never of whatever had or will have that number.  1 when done so; 0 where
+ * the kernel cannot (PIDFD_THREAD is Linux 6.9, PIDFD_GET_INFO 6.13): then
+ * its process comes from /proc/TID/status before it is pinned, and the
+ * checks after pinning (the task's own cgroup file exists only while that
+ * thread of that process lives) catch a number that changed hands.
+ */
+static int thread_pin_by_info(peer_thread *t) {
+        _cleanup_close_ int fd = pidfd_open(t->tid, PIDFD_THREAD);
+        if (fd < 0)
+                return errno == ESRCH ? -ESRCH : 0;
+        pidfd_facts f;
+        int r = pidfd_facts_get(fd, &f);
+        if (r == -EOPNOTSUPP)
+                return 0;
+        if (r < 0)
+                return r;
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
+                             .cgroupid = f.cgroupid, .pidfd = TAKE_FD(fd) };
+        return 1;
+}
+
 int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
         _cleanup_free_ pid_t *procs = NULL;
+        _cleanup_free_ int *alive = NULL;
         size_t n_procs = 0, found = 0;
         int r;
 
@@ -259,12 +303,17 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                         ret[i].host_tid = ret[i].host_tgid = c->cred.pid;
                         found++;
                 }
-        /* the peer in our pid namespace: a tid is ours too, and its process is
-         * in its status; whether that process descends from the peer, in the
-         * pod, is checked below once the thread is pinned, as for any */
+        /* the peer in our pid namespace: a tid is ours too; whether its
+         * process descends from the peer, in the pod, is checked below once
+         * the thread is pinned, as for any */
         for (size_t i = 0; i < n && c->ns_level == 0; i++) {
                 pid_t tgid;
-                if (ret[i].host_tid == 0 && tids[i] > 0 && proc_tgid(tids[i], &tgid) == 0) {
+                if (ret[i].host_tid != 0 || tids[i] <= 0)
+                        continue;
+                r = thread_pin_by_info(&ret[i]);
+                if (r > 0)
+                        found++;
+                else if (r == 0 && proc_tgid(tids[i], &tgid) == 0) {
                         ret[i].host_tid = tids[i];
                         ret[i].host_tgid = tgid;
                         found++;
@@ -273,8 +322,10 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
         /* else the peer and every descendant, then each one's threads by their id in the peer's namespace */
         if (found < n && c->ns_level > 0) {
                 procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
-                if (!procs)
-                        return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                if (!procs) {
+                        r = op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                        goto fail;
+                }
                 procs[n_procs++] = c->cred.pid;
                 for (size_t head = 0; head < n_procs; head++)
                         proc_children(procs[head], procs, MAX_DESCENDANTS, &n_procs);
@@ -301,6 +352,11 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                 }
         }
 
+        alive = malloc(sizeof(int) * (n + 1));
+        if (!alive) {
+                r = op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                goto fail;
+        }
         for (size_t i = 0; i < n; i++) {
                 peer_thread *t = &ret[i];
                 if (t->host_tid == 0) {
@@ -316,8 +372,9 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                                               (int) t->tid);
                         goto fail;
                 }
-                /* pin the thread, then check what the number now refers to */
-                t->pidfd = pidfd_open(t->host_tid, PIDFD_THREAD);
+                /* pin the thread (unless pinned above), then check what the number now refers to */
+                if (t->pidfd < 0)
+                        t->pidfd = pidfd_open(t->host_tid, PIDFD_THREAD);
                 if (t->pidfd < 0 && errno == EINVAL && t->host_tid == t->host_tgid)
                         t->pidfd = pidfd_open(t->host_tid, 0); /* kernel without PIDFD_THREAD */
                 if (t->pidfd < 0) {
@@ -326,16 +383,20 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                                                        (int) t->host_tid);
                         goto fail;
                 }
-                r = thread_owned(c, t->host_tgid, t->host_tid, t->tid, &t->cpu_v1, err);
+                r = thread_owned(c, t, err);
                 if (r < 0)
                         goto fail;
-                if (!pidfd_alive(t->pidfd)) {
-                        r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
-                        goto fail;
-                }
+                alive[i] = t->pidfd;
         }
-        if (!pidfd_alive(c->pidfd)) {
+        /* what was read was theirs: every thread, and the caller, still there */
+        alive[n] = c->pidfd;
+        if (!pidfds_alive(alive, n + 1)) {
                 r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "the caller exited");
+                for (size_t i = 0; i < n; i++)
+                        if (!pidfd_alive(ret[i].pidfd)) {
+                                op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) ret[i].tid);
+                                break;
+                        }
                 goto fail;
         }
         return 0;

@@ -405,6 +405,8 @@ int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd
 int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
+/* Are all @n alive?  One poll() for all. */
+bool pidfds_alive(const int *pidfds, size_t n);
 
 /* A thread the peer named, resolved and pinned. */
 typedef struct peer_thread {
@@ -412,6 +414,9 @@ typedef struct peer_thread {
         pid_t host_tid;  /* in our pid namespace */
         pid_t host_tgid; /* its process */
         int pidfd;       /* of the thread itself (PIDFD_THREAD) */
+        pid_t ppid;      /* its process's parent, from PIDFD_GET_INFO (0: not asked, kernel before 6.13) */
+        uint64_t cgroupid; /* its cgroup v2's id from PIDFD_GET_INFO (0: not known) */
+        bool cpu_v1_read;  /* its cgroup file was read: cpu_v1 is what it says */
         char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;
 /*

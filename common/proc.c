@@ -5,28 +5,40 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <cap-ng.h>
 
 #include "util.h"
 
+/*
+ * The files read here (/proc/PID/..., /proc/sys, cgroup settings) are
+ * generated whole by the kernel when read from offset 0 (seq_file): one
+ * read with a buffer larger than the text returns all of it, so the
+ * second read that would only answer 0 is not made.  Text longer than
+ * @size - 1 is cut there, as before.  From offset 0 with pread(), so that
+ * a descriptor kept open reads the file anew each time.
+ */
+static int read_whole(int fd, char *buf, size_t size) {
+        ssize_t k;
+        do
+                k = pread(fd, buf, size - 1, 0);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        buf[k] = 0;
+        return (int) k;
+}
+
 static int read_small_file(const char *path, char *buf, size_t size) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        size_t got = 0;
-        while (got + 1 < size) {
-                ssize_t k = read(fd, buf + got, size - 1 - got);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                got += k;
-        }
-        buf[got] = 0;
-        return (int) got;
+        return read_whole(fd, buf, size);
+}
+
+int proc_pread(int fd, char *buf, size_t size) {
+        return read_whole(fd, buf, size);
 }
 
 static int cgroup_file_parse(const char *path, char **ret) {
@@ -533,4 +545,37 @@ int proc_i64_parse(const char *buf, int64_t *ret) {
 int cgroup2_mount_root(char *buf, size_t size) {
         char mnt[1024];
         return cgroup_mount_find(NULL, buf, size, mnt, sizeof(mnt));
+}
+
+/* The kernel's ABI (include/uapi/linux/pidfd.h, Linux 6.13), for C library headers older than it. */
+struct proc_pidfd_info {
+        uint64_t mask;
+        uint64_t cgroupid;
+        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+        uint32_t spare0[1];
+};
+#define PROC_PIDFD_GET_INFO _IOWR(0xFF, 11, struct proc_pidfd_info)
+#define PROC_PIDFD_INFO_CGROUPID (1UL << 2)
+
+unsigned long proc_pidfd_get_info_request(void) {
+        return PROC_PIDFD_GET_INFO;
+}
+
+int pidfd_facts_get(int pidfd, pidfd_facts *ret) {
+        struct proc_pidfd_info i = { .mask = PROC_PIDFD_INFO_CGROUPID };
+        if (ioctl(pidfd, PROC_PIDFD_GET_INFO, &i) < 0) {
+                /* ENOTTY (no such ioctl: before 6.13), EINVAL (an older layout) */
+                if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)
+                        return -EOPNOTSUPP;
+                return negative_errno();
+        }
+        if (i.pid == 0 || i.tgid == 0 || i.pid > INT_MAX || i.tgid > INT_MAX || i.ppid > INT_MAX)
+                return -ESRCH; /* not in our pid namespace, or gone */
+        *ret = (pidfd_facts) {
+                .pid = (pid_t) i.pid,
+                .tgid = (pid_t) i.tgid,
+                .ppid = (pid_t) i.ppid,
+                .cgroupid = i.mask & PROC_PIDFD_INFO_CGROUPID ? i.cgroupid : 0,
+        };
+        return 0;
 }

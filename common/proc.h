@@ -73,6 +73,26 @@ int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
 int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
+/*
+ * What the kernel says of the task of @pidfd (a process or, opened with
+ * PIDFD_THREAD, a thread) with one ioctl, PIDFD_GET_INFO (Linux 6.13):
+ * its pid (the thread's id for a thread), its process, that process's
+ * parent, all in our pid namespace, and the id of its cgroup v2 (the
+ * inode number of that cgroup's directory; 0 when the kernel gave none).
+ * Of the task pinned by the pidfd, whatever its number became.  -ESRCH
+ * when it exited; -EOPNOTSUPP on kernels without the ioctl.
+ */
+typedef struct pidfd_facts {
+        pid_t pid, tgid, ppid;
+        uint64_t cgroupid;
+} pidfd_facts;
+int pidfd_facts_get(int pidfd, pidfd_facts *ret);
+/* Its ioctl request number (the broker's seccomp allowlist names it). */
+unsigned long proc_pidfd_get_info_request(void);
+
+/* A kept /proc or cgroup file descriptor read anew from offset 0 (as the readers above: once, cut at @size - 1). */
+int proc_pread(int fd, char *buf, size_t size);
+
 /* The process a thread id belongs to. */
 int proc_tgid(pid_t tid, pid_t *ret);
 
