@@ -267,8 +267,31 @@ static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const ch
                 r < 0 ? strerror(-r) : "");
 }
 
+/*
+ * Where is thread @host (of @tgid, pinned by @pidfd) now?  Where the kernel
+ * answers PIDFD_GET_INFO, its cgroup id, of the pinned thread itself: the
+ * target's (@want_id, its directory's inode number) means it is in @want (a
+ * live cgroup v2 keeps its path: it cannot be renamed, and ids are not
+ * reused), any other id is looked up in the thread's cgroup file.  Else
+ * that file, trusted only while the thread is still the one pinned.
+ */
+static int moved_where(pid_t tgid, pid_t host, int pidfd, uint64_t want_id, const char *want, char **ret) {
+        pidfd_facts f;
+        int r = want_id ? pidfd_facts_get(pidfd, &f) : -EOPNOTSUPP;
+        if (r < 0 && r != -EOPNOTSUPP)
+                return r;
+        if (r >= 0 && f.cgroupid == want_id) {
+                *ret = strdup(want);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = tgid == host ? proc_cgroup(host, ret) : proc_task_cgroup(tgid, host, ret);
+        if (r < 0 || !pidfd_alive(pidfd))
+                return r < 0 ? r : -ESRCH;
+        return 0;
+}
+
 static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid_t host, int pidfd,
-                     const char *want, move_outcome *o) {
+                     uint64_t want_id, const char *want, move_outcome *o) {
         char num[32];
         _cleanup_free_ char *now = NULL;
         uint64_t started = 0;
@@ -291,9 +314,8 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
                 snprintf(o->error, sizeof(o->error), "exited during the move");
                 return;
         }
-        /* read back, and only trust it while the thread is the one we pinned */
-        int q = tgid == host ? proc_cgroup(host, &now) : proc_task_cgroup(tgid, host, &now);
-        if (q < 0 || !pidfd_alive(pidfd)) {
+        /* read back, of the thread we pinned */
+        if (moved_where(tgid, host, pidfd, whole ? 0 : want_id, want, &now) < 0) {
                 o->errno_value = ESRCH;
                 snprintf(o->error, sizeof(o->error), "exited during the move");
                 return;
@@ -395,22 +417,26 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
 
         /* act: every id, each reported */
         target_path(req->peer.cgroup, a.target, strlen(a.target), want, sizeof(want));
+        struct stat st;
+        uint64_t want_id = fstat(w.fd, &st) == 0 ? (uint64_t) st.st_ino : 0;
         size_t moved = 0;
         for (size_t i = 0; i < n; i++) {
                 if (a.by_pid) {
                         out[i].id = a.pid;
-                        move_one(req->b, w.fd, "cgroup.procs", host, host, pidfd, want, &out[i]);
+                        move_one(req->b, w.fd, "cgroup.procs", host, host, pidfd, 0, want, &out[i]);
                 } else {
                         out[i].id = th[i].tid;
                         move_one(req->b, w.fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid, th[i].pidfd,
-                                 want, &out[i]);
+                                 want_id, want, &out[i]);
                 }
                 moved += out[i].moved;
         }
         if (c)
                 CS(c)->n_threads_moved += moved;
-        log_msg(req->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) req->who.session,
-                moved, n, a.by_pid ? "process" : "threads", want);
+        /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
+        size_t l = strlen(req->reason);
+        snprintf(req->reason + l, sizeof(req->reason) - l, "; moved %zu of %zu %s to cgroup %s", moved, n,
+                 a.by_pid ? "process" : "threads", want);
 
         g = json_gen_new();
         if (!g) {

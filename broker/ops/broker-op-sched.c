@@ -232,7 +232,10 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 goto out;
         }
 
-        /* was it still our thread?  (its id cannot be reused while it lives) */
+        /* read back from the kernel; then was it still our thread all along?  (its id cannot be
+         * reused while it lives: alive after the read back, it was the one acted on and read) */
+        sched_attr_v0 now;
+        bool read = get_attr(t.host_tid, &now) >= 0 && sched_getaffinity(t.host_tid, sizeof(cpus), &cpus) >= 0;
         if (!pidfd_alive(t.pidfd)) {
                 (void) set_attr(t.host_tid, &old);
                 if (a.has_cpus)
@@ -242,11 +245,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                                     (int) a.tid);
                 goto out;
         }
-
-        /* read back from the kernel */
-        sched_attr_v0 now;
-        if (get_attr(t.host_tid, &now) < 0 || sched_getaffinity(t.host_tid, sizeof(cpus), &cpus) < 0 ||
-            !pidfd_alive(t.pidfd)) {
+        if (!read) {
                 request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
                 goto out;
         }
@@ -265,9 +264,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         }
         if (c)
                 SS(c)->n_changes++;
-        log_msg(req->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
-                (unsigned long long) req->who.session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
-                now.sched_priority, now.sched_nice, cpu_mask_format(&m, msg, sizeof(msg)));
+        /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
+        cpu_mask_format(&m, msg, sizeof(msg));
+        size_t l = strlen(req->reason);
+        snprintf(req->reason + l, sizeof(req->reason) - l, "; thread %d is now %s priority %u nice %d on CPUs %s",
+                 (int) t.host_tid, sched_policy_name((int) now.sched_policy), now.sched_priority, now.sched_nice, msg);
 
         g = json_gen_new();
         if (!g) {
@@ -280,7 +281,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         json_gen_kv_i64(g, "priority", now.sched_priority);
         json_gen_kv_i64(g, "nice", now.sched_nice);
         json_gen_kv_bool(g, "reset_on_fork", now.sched_flags & SCHED_FLAG_RESET_ON_FORK);
-        json_gen_kv_str(g, "cpus", cpu_mask_format(&m, msg, sizeof(msg)));
+        json_gen_kv_str(g, "cpus", msg);
         json_gen_str(g, "was");
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "policy", sched_policy_name((int) old.sched_policy));

@@ -113,6 +113,8 @@ static void cgroup_move_threads(harness *h) {
         tap_is_int(jint(r, "result.threads.0.tid"), t.tid[1], "per-thread report names the first tid");
         tap_is_str(jstr(r, "result.threads.0.cgroup"), want, "and where the kernel put it");
         free(r);
+        tap_ok(harness_log_contains("; moved 2 of 2 threads to cgroup /" POD_A "/housekeeping"),
+               "the request's audit record says what was moved");
 
         tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in housekeeping");
         tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
@@ -286,6 +288,9 @@ static void sched_fifo(harness *h) {
         tap_is_int(jint(r, "result.priority"), 5, "and priority 5");
         tap_is_int(jint(r, "result.reset_on_fork"), 1, "and SCHED_RESET_ON_FORK");
         free(r);
+        char rec[160];
+        snprintf(rec, sizeof(rec), "safety rttime; thread %d is now fifo priority 5 nice 0 on CPUs ", (int) t.tid[1]);
+        tap_ok(harness_log_contains(rec), "the request's audit record says what the kernel read back (%s)", rec);
         harness_sched_attr x = harness_sched_getattr(t.tid[1]);
         tap_is_int(x.sched_policy, SCHED_FIFO, "kernel: the thread is SCHED_FIFO");
         tap_is_int(x.sched_priority, 5, "kernel: priority 5");
