@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "broker.h"
@@ -102,9 +103,9 @@ int peer_identify(client *c, op_error *err) {
         return 0;
 }
 
-peer client_peer(const client *c) {
+peer client_peer(client *c) {
         return (peer) { .cred = c->cred, .pidfd = c->pidfd, .cgroup = c->cgroup, .ns_level = c->ns_level,
-                        .ns_pid = c->ns_pid };
+                        .ns_pid = c->ns_pid, .pod_ids = &c->pod_ids, .cgroup_root = c->b->cgroup_fd };
 }
 
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
@@ -138,7 +139,7 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
         if (!pidfd_alive(pidfd))
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "caller pid %d exited", (int) pid);
         *ret = (peer) { .cred = { .pid = pid, .uid = uid, .gid = gid }, .pidfd = pidfd, .cgroup = cg,
-                        .ns_level = n - 1, .ns_pid = ns[n - 1] };
+                        .ns_level = n - 1, .ns_pid = ns[n - 1], .cgroup_root = -EBADF };
         *ret_pidfd = TAKE_FD(pidfd);
         *ret_cgroup = TAKE_PTR(cg);
         return 0;
@@ -238,19 +239,53 @@ void peer_threads_done(peer_thread *t, size_t n) {
         }
 }
 
+static bool pod_id_known(const pod_cgroup_ids *ids, uint64_t id) {
+        for (size_t i = 0; ids && id && i < POD_CGROUP_IDS; i++)
+                if (ids->id[i] == id)
+                        return true;
+        return false;
+}
+
+void peer_pod_cgroup_known(const peer *c, uint64_t id) {
+        if (!c->pod_ids || !id || pod_id_known(c->pod_ids, id))
+                return;
+        c->pod_ids->id[c->pod_ids->next] = id;
+        c->pod_ids->next = (c->pod_ids->next + 1) % POD_CGROUP_IDS;
+}
+
+/*
+ * The thread's cgroup @path (in the pod) was read after the kernel gave its
+ * id as @id: remember @id only if @path, looked up now on the cgroup2
+ * mount, is that cgroup (the thread may have moved in between).
+ */
+static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
+        struct stat st;
+        if (!c->pod_ids || !id || c->cgroup_root < 0)
+                return;
+        if (c->pod_ids->dev == 0 && fstat(c->cgroup_root, &st) == 0)
+                c->pod_ids->dev = st.st_dev;
+        const char *rel = path[1] ? path + 1 : ".";
+        if (fstatat(c->cgroup_root, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_dev == c->pod_ids->dev && (uint64_t) st.st_ino == id)
+                peer_pod_cgroup_known(c, id);
+}
+
 /*
  * Is @t, pinned, a live thread of a process that descends from the peer, in
  * the pod?  Its process and that one's parent come from the kernel's answer
  * about the pidfd where it gave one (t->ppid > 0), else from /proc.  Its
- * cgroup file, read once, says whether it lives (it is gone with the
- * thread) and, kept in t->cpu_v1, its cgroup v1 "cpu" group.
+ * cgroup: where the kernel gave its id and that id is known to lie in the
+ * pod, nothing is read; else its cgroup file, read once, says whether it
+ * lives (it is gone with the thread) and, kept in t->cpu_v1, its cgroup v1
+ * "cpu" group.
  */
 static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
-        int r = proc_task_cgroups(t->host_tgid, t->host_tid, &cg, &t->cpu_v1);
+        bool known = pod_id_known(c->pod_ids, t->cgroupid);
+        int r = known ? 0 : proc_task_cgroups(t->host_tgid, t->host_tid, &cg, &t->cpu_v1);
         if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
-        t->cpu_v1_read = r >= 0;
+        t->cpu_v1_read = !known && r >= 0;
         if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
                                                              : descends_from_peer(c, t->host_tgid))))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
@@ -258,10 +293,13 @@ static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
                                  (int) c->ns_pid);
         if (r < 0)
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        if (known)
+                return 0;
         if (!path_below(cg, c->cgroup))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                                  "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) t->tid, cg,
                                  c->cgroup);
+        pod_id_learn(c, cg, t->cgroupid);
         return 0;
 }
 

@@ -79,12 +79,28 @@ enum {
  * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
  * borrowed from whoever owns the peer (the client, or the request).
  */
+/*
+ * cgroup v2 ids (their directories' inode numbers) known to be the pod
+ * cgroup or below it, so that a thread whose cgroup id the kernel gives
+ * (PIDFD_GET_INFO) needs no path read for the pod check: a live cgroup v2
+ * keeps its path (it cannot be renamed) and an id is not reused.  Each is
+ * put here only after its path was checked and found to be that id's.
+ */
+#define POD_CGROUP_IDS 8
+typedef struct pod_cgroup_ids {
+        uint64_t id[POD_CGROUP_IDS];
+        unsigned next; /* the slot to fill next, round robin */
+        uint64_t dev;  /* the cgroup2 file system's device (0: not read yet) */
+} pod_cgroup_ids;
+
 typedef struct peer {
         struct ucred cred;
         int pidfd;
         const char *cgroup;
         size_t ns_level; /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;    /* the peer's pid in its own namespace */
+        pod_cgroup_ids *pod_ids; /* the client's, NULL: none kept (D-Bus callers) */
+        int cgroup_root;         /* the broker's cgroup2 root (O_PATH), to check a path's id */
 } peer;
 
 /* Who asks, as the policy and the audit see it.  Owned copies. */
@@ -169,6 +185,7 @@ struct client {
         char *cgroup;     /* pod cgroup: the peer's cgroup v2 path */
         size_t ns_level;  /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;     /* the peer's pid in its own namespace */
+        pod_cgroup_ids pod_ids; /* cgroups known to lie in its pod cgroup (broker-peer.c) */
         bool revoked;     /* closed by RevokeSession */
         uint64_t starttime;           /* of the peer (/proc/PID/stat): a pid is not enough after a restart */
         uint64_t netns_dev, netns_ino; /* the peer's network namespace */
@@ -395,7 +412,7 @@ int broker_policy_reload(broker *b, char *err, size_t size);
 /* broker-peer.c */
 int peer_identify(client *c, op_error *err);
 /* The peer view of a client (borrows its pidfd and cgroup). */
-peer client_peer(const client *c);
+peer client_peer(client *c);
 /* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
                   op_error *err);
@@ -403,6 +420,8 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
 int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
 int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
+/* @id is a cgroup below the pod of @p (opened beneath it): no path read needed for it. */
+void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
 /* Are all @n alive?  One poll() for all. */

@@ -431,6 +431,9 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
                 }
                 moved += out[i].moved;
         }
+        /* opened beneath the pod's cgroup: a thread found there later needs no path read (broker-peer.c) */
+        if (moved && !a.by_pid)
+                peer_pod_cgroup_known(&req->peer, want_id);
         if (c)
                 CS(c)->n_threads_moved += moved;
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */

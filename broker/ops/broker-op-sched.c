@@ -120,9 +120,18 @@ static int rt_throttling_check(char *msg, size_t size) {
  * The rule's safety model for a realtime request on thread @t (asked as
  * @tid): 0 to go on, or -EPERM after replying why not.
  */
-static int rt_safety_check(request *req, const policy_rule *rule, const peer_thread *t, pid_t tid) {
+static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
         char msg[400], b1[64], b2[64], cg[256];
         int64_t budget;
+        /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
+        if (req->b->cpu_v1->found && !t->cpu_v1_read) {
+                _cleanup_free_ char *v2 = NULL;
+                if (proc_task_cgroups(t->host_tgid, t->host_tid, &v2, &t->cpu_v1) < 0) {
+                        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
+                        return -ESRCH;
+                }
+                t->cpu_v1_read = true;
+        }
         /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
         if (proc_cgroup_rt_budget(req->b->cpu_v1, t->cpu_v1, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
                 request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,

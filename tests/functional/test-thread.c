@@ -522,6 +522,55 @@ static void sched_rt_budget(harness *h) {
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
 }
 
+/*
+ * The pod check of a named thread, once the broker has seen that thread
+ * in the pod: the broker keeps the ids of cgroups it found in the pod and
+ * reads no path for a thread whose cgroup id (PIDFD_GET_INFO) is one of
+ * them.  A thread moved out of the pod between two requests has another
+ * cgroup id, so the second request is still checked and refused.
+ */
+static void thread_moved_out(harness *h) {
+        tclient a;
+        char path[512], pid[32];
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 2);
+
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\"}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "sched.set of a thread in the pod succeeds (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
+                         (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "cgroup.move of another into housekeeping succeeds (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\"}", (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "sched.set of the thread now in housekeeping succeeds (%s)", r);
+        free(r);
+
+        /* root moves the whole process into pod-b (its housekeeping thread first: threaded
+         * cgroups keep their domain's process) */
+        harness_cgroup_path(h, POD_A "/cgroup.threads", path, sizeof(path));
+        snprintf(pid, sizeof(pid), "%d", (int) t.tid[2]);
+        tap_is_int(harness_write_file(path, pid), 0, "root moves the housekeeping thread back to the pod cgroup");
+        harness_cgroup_path(h, POD_B "/cgroup.procs", path, sizeof(path));
+        snprintf(pid, sizeof(pid), "%d", (int) t.pid);
+        tap_is_int(harness_write_file(path, pid), 0, "root moves the threads' process into pod-b");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_B, "kernel: the thread is in pod-b");
+
+        for (int i = 1; i <= 2; i++) {
+                r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"nice\": 3}", (int) t.tid[i]);
+                tap_is_str(jstr(r, "code"), "denied", "sched.set of thread %d, now outside the pod, is refused (%s)", i, r);
+                tap_has_str(jstr(r, "message"), "outside the caller's cgroup", "saying where it is");
+                free(r);
+                tap_is_int(harness_sched_getattr(t.tid[i]).sched_policy, SCHED_BATCH, "kernel: thread %d is still SCHED_BATCH", i);
+        }
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[2]);
+        tap_is_str(jstr(r, "code"), "denied", "cgroup.move of it back into the pod is refused (%s)", r);
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), "/" POD_B, "kernel: it stayed in pod-b");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
@@ -532,6 +581,7 @@ static const scenario scenarios[] = {
         { "sched-burst", policy_burst, sched_burst },
         { "sched-dedicated", policy_dedicated, sched_dedicated },
         { "sched-rt-budget", policy_main, sched_rt_budget },
+        { "thread-moved-out", policy_main, thread_moved_out },
 };
 
 int main(int argc, char **argv) {
