@@ -509,7 +509,39 @@ const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         return cg;
 }
 
-int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
+/* The kept descriptor of @group's cpu.rt_runtime_us in @cpu, opened (or opened again) when @reopen. */
+static int rt_budget_fd(cgroup_v1_mount *cpu, const char *group, bool reopen) {
+        size_t i;
+        for (i = 0; i < CGROUP_V1_KEPT; i++)
+                if (cpu->kept[i].group && streq(cpu->kept[i].group, group))
+                        break;
+        if (i < CGROUP_V1_KEPT && !reopen)
+                return cpu->kept[i].fd;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s%s/cpu.rt_runtime_us", cpu->mnt,
+                     group + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno(); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+        if (i == CGROUP_V1_KEPT) {
+                i = cpu->next;
+                cpu->next = (cpu->next + 1) % CGROUP_V1_KEPT;
+                char *g = strdup(group);
+                if (!g)
+                        return -ENOMEM;
+                if (cpu->kept[i].group)
+                        safe_close(cpu->kept[i].fd);
+                free(cpu->kept[i].group);
+                cpu->kept[i].group = g;
+        } else
+                safe_close(cpu->kept[i].fd);
+        cpu->kept[i].fd = TAKE_FD(fd);
+        return cpu->kept[i].fd;
+}
+
+int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
+        char buf[64];
         if (!cpu->found)
                 return -ENOENT; /* no v1 cpu hierarchy: no RT budget per group */
         if (!cg)
@@ -517,11 +549,25 @@ int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path
         if (!path_below(cg, cpu->root))
                 return -ENOENT; /* its group is not visible in our mount */
         snprintf(path, size, "%s", cg);
-        _cleanup_free_ char *budget = NULL;
-        if (asprintf(&budget, "%s%s/cpu.rt_runtime_us", cpu->mnt,
-                     cg + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
-                return -ENOMEM;
-        return proc_read_i64(budget, ret_us); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+        int fd = rt_budget_fd(cpu, cg, false), r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
+        if (r == -ENODEV) { /* that group was removed: this name may be another one now */
+                fd = rt_budget_fd(cpu, cg, true);
+                r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
+        }
+        if (r < 0)
+                return r;
+        return proc_i64_parse(buf, ret_us);
+}
+
+void cgroup_v1_mount_free(cgroup_v1_mount *m) {
+        if (!m)
+                return;
+        for (size_t i = 0; i < CGROUP_V1_KEPT; i++)
+                if (m->kept[i].group) {
+                        free(m->kept[i].group);
+                        safe_close(m->kept[i].fd);
+                }
+        free(m);
 }
 
 int proc_read_i64(const char *path, int64_t *ret) {

@@ -97,11 +97,20 @@ int proc_pread(int fd, char *buf, size_t size);
 int proc_tgid(pid_t tid, pid_t *ret);
 
 /* Where a cgroup v1 hierarchy is mounted (cgroup_v1_mount_find()). */
+#define CGROUP_V1_KEPT 8
 typedef struct cgroup_v1_mount {
         bool found;
         char root[1024]; /* the cgroup it shows as its root */
         char mnt[1024];  /* its mount point */
+        /* groups' cpu.rt_runtime_us kept open (proc_cgroup_rt_budget()), round robin */
+        struct {
+                char *group;
+                int fd;
+        } kept[CGROUP_V1_KEPT];
+        unsigned next;
 } cgroup_v1_mount;
+/* Close what proc_cgroup_rt_budget() kept open, and free @m (NULL is fine). */
+void cgroup_v1_mount_free(cgroup_v1_mount *m);
 /* The first mount of the v1 hierarchy holding @controller, from
  * /proc/self/mountinfo: 0, or -ENOMEDIUM (ret->found false) when none. */
 int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
@@ -115,8 +124,12 @@ int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
  * in *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when
  * the kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted
  * or no group in it, then nothing is read, or no cpu.rt_runtime_us in it).
+ * The file of each group is kept open in @cpu and read anew with pread():
+ * a group removed since answers ENODEV, and is then opened again by its
+ * path (a group of that name made since is another group, with its own
+ * budget).
  */
-int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
+int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
 
 /* A file holding one decimal integer (a sysctl, a cgroup setting). */
 int proc_read_i64(const char *path, int64_t *ret);

@@ -517,6 +517,26 @@ static void sched_rt_budget(harness *h) {
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
         tap_is_int(jint(r, "ok"), 1, "in the root group (it has a budget) it is granted (%s)", r);
         free(r);
+
+        /* the broker keeps each group's cpu.rt_runtime_us open: a group removed and made again under
+         * the same name is another group, whose budget is read, not the old one's */
+        struct sched_param other = { .sched_priority = 0 };
+        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget");
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes the thread SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], grp), 0, "the thread moves into it");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "with a budget there it is granted (%s)", r);
+        free(r);
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s && mkdir %s && echo %d > %s/tasks", (int) t.tid[1],
+                              mnt, grp, grp, (int) t.tid[1], grp), 0,
+                   "the group is removed and made again (budget 0), and the thread moves into the new one");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "the new group's budget of 0 is what counts: denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
