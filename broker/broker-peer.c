@@ -324,7 +324,9 @@ static int thread_pin_by_info(peer_thread *t) {
         if (r < 0)
                 return r;
         *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
-                             .cgroupid = f.cgroupid, .pidfd = TAKE_FD(fd) };
+                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = TAKE_FD(fd) };
+        memcpy(t->uid, f.uid, sizeof(t->uid));
+        memcpy(t->gid, f.gid, sizeof(t->gid));
         return 1;
 }
 

@@ -435,6 +435,9 @@ typedef struct peer_thread {
         int pidfd;       /* of the thread itself (PIDFD_THREAD) */
         pid_t ppid;      /* its process's parent, from PIDFD_GET_INFO (0: not asked, kernel before 6.13) */
         uint64_t cgroupid; /* its cgroup v2's id from PIDFD_GET_INFO (0: not known) */
+        bool have_ids;     /* uid[], gid[] from PIDFD_GET_INFO: real, effective, saved */
+        uid_t uid[3];
+        gid_t gid[3];
         bool cpu_v1_read;  /* its cgroup file was read: cpu_v1 is what it says */
         char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;

@@ -622,6 +622,8 @@ int pidfd_facts_get(int pidfd, pidfd_facts *ret) {
                 .tgid = (pid_t) i.tgid,
                 .ppid = (pid_t) i.ppid,
                 .cgroupid = i.mask & PROC_PIDFD_INFO_CGROUPID ? i.cgroupid : 0,
+                .uid = { i.ruid, i.euid, i.suid },
+                .gid = { i.rgid, i.egid, i.sgid },
         };
         return 0;
 }

@@ -85,6 +85,8 @@ int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
 typedef struct pidfd_facts {
         pid_t pid, tgid, ppid;
         uint64_t cgroupid;
+        uid_t uid[3]; /* real, effective, saved (as seen from our user namespace) */
+        gid_t gid[3];
 } pidfd_facts;
 int pidfd_facts_get(int pidfd, pidfd_facts *ret);
 /* Its ioctl request number (the broker's seccomp allowlist names it). */

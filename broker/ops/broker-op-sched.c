@@ -24,12 +24,14 @@
  * sched_setattr() the change hit the right thread; if not, whatever now has
  * that id gets the attributes read just before acting back.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker-op.h"
 
@@ -37,6 +39,8 @@
 typedef struct sched_session {
         uint64_t n_changes;
         burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
+        pid_t limits_pid;   /* 0, or the process whose /proc/PID/limits is kept open in limits_fd */
+        int limits_fd;
 } sched_session;
 
 static sched_session *SS(const client *c) {
@@ -87,6 +91,58 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "unlimited");
         else
                 snprintf(buf, size, "%" PRIu64 " us", v);
+}
+
+/* Our real ids, which never change (the kernel's same-credentials rule for prlimit()). */
+static bool broker_ids_are(const peer_thread *t) {
+        static uid_t uid = (uid_t) -1;
+        static gid_t gid = (gid_t) -1;
+        if (uid == (uid_t) -1) {
+                uid = getuid();
+                gid = getgid();
+        }
+        return t->have_ids && t->uid[0] == uid && t->uid[1] == uid && t->uid[2] == uid && t->gid[0] == gid &&
+               t->gid[1] == gid && t->gid[2] == gid;
+}
+
+/*
+ * RLIMIT_RTTIME of the pinned thread @t's process.  prlimit(2) where the
+ * kernel lets the broker read another process's limits (CAP_SYS_RESOURCE,
+ * or our real uid and gid being the target's real, effective and saved
+ * ones); else its /proc/PID/limits, which a session keeps open for its
+ * last target process and reads anew with pread().  That file is of the
+ * process it was opened for, whatever its pid becomes: once that process
+ * is gone it answers ESRCH, and the pid, now perhaps another process's,
+ * is opened again.  Either way by pid: the caller checks after acting that
+ * the thread (so its process, which holds that pid while it lives) is
+ * still there.
+ */
+static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft, uint64_t *ret_hard) {
+        struct rlimit rl;
+        if ((req->b->cap_sys_resource || broker_ids_are(t)) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
+                *ret_soft = rlim_to_u64(rl.rlim_cur);
+                *ret_hard = rlim_to_u64(rl.rlim_max);
+                return 0;
+        }
+        if (!req->c)
+                return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
+        sched_session *s = SS(req->c);
+        char buf[PROC_LIMITS_FILE_MAX], path[64];
+        int r = s->limits_pid == t->host_tgid ? proc_pread(s->limits_fd, buf, sizeof(buf)) : -ESRCH;
+        if (r < 0) {
+                if (s->limits_pid)
+                        safe_close(s->limits_fd);
+                s->limits_pid = 0;
+                snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
+                s->limits_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (s->limits_fd < 0)
+                        return negative_errno();
+                s->limits_pid = t->host_tgid;
+                r = proc_pread(s->limits_fd, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+        }
+        return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
 }
 
 /*
@@ -149,7 +205,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return 0;
         }
         uint64_t soft, hard;
-        if (proc_rttime_limits(t->host_tgid, &soft, &hard) < 0) {
+        if (rttime_limits(req, t, &soft, &hard) < 0) {
                 request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
                 return -ESRCH;
         }
@@ -334,6 +390,12 @@ static void restore(client *c, const json_value *st, state_check *ck) {
         SS(c)->n_changes = state_get_u64(ck, st, "sched_changes", 0, UINT64_MAX, false);
 }
 
+static void release(client *c) {
+        if (SS(c)->limits_pid)
+                safe_close(SS(c)->limits_fd);
+        SS(c)->limits_pid = 0;
+}
+
 static const session_hook hooks[] = {
         { "sched_changes", count, state, NULL },
 };
@@ -343,6 +405,7 @@ const session_part session_part_sched = {
         .size = sizeof(sched_session),
         .hooks = hooks,
         .n_hooks = ELEMENTSOF(hooks),
+        .release = release,
         .save = save,
         .restore = restore,
 };

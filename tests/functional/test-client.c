@@ -5,7 +5,8 @@
  *
  *   ping | pings N | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
- *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
+ *   threads N [US]     fork a child with N extra threads (all idle), its RLIMIT_RTTIME set to US
+ *                      microseconds when given; prints its pid and tids
  *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
  *   call OP ARGS-JSON      any operation; received fds are kept in a slot
  *   fdinfo SLOT            the "iff:" device and the path of each fd of a slot (from /proc)
@@ -145,8 +146,9 @@ static void *idle_thread(void *arg) {
         return NULL;
 }
 
-/* A child with @n threads besides its main one; prints {"pid":P,"tids":[main, ...]}. */
-static void spawn_threads(int n) {
+/* A child with @n threads besides its main one (and its RLIMIT_RTTIME set to @rttime, unless 0);
+ * prints {"pid":P,"tids":[main, ...]}. */
+static void spawn_threads(int n, unsigned long long rttime) {
         int p[2];
         if (n < 0 || n > 64 || pipe2(p, O_CLOEXEC) < 0) {
                 printf("{\"ok\":false,\"code\":\"usage\"}\n");
@@ -156,6 +158,9 @@ static void spawn_threads(int n) {
         if (pid == 0) {
                 close(p[0]);
                 tid_pipe = p[1];
+                struct rlimit rl = { rttime, rttime };
+                if (rttime && setrlimit(RLIMIT_RTTIME, &rl) < 0)
+                        _exit(1);
                 pid_t self = gettid();
                 if (write(tid_pipe, &self, sizeof(self)) != sizeof(self))
                         _exit(1);
@@ -269,7 +274,7 @@ int main(int argc, char **argv) {
                                        ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
                                        route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
                 } else if (!strcmp(cmd, "threads")) {
-                        spawn_threads(atoi(a1));
+                        spawn_threads(atoi(a1), strtoull(a2, NULL, 10));
                 } else if (!strcmp(cmd, "rttime")) {
                         struct rlimit rl = { strtoull(a1, NULL, 10), strtoull(a1, NULL, 10) };
                         int r = setrlimit(RLIMIT_RTTIME, &rl);

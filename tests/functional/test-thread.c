@@ -63,9 +63,10 @@ typedef struct threads {
         int n;
 } threads;
 
-static threads spawn_threads(tclient *c, int n) {
+/* ... its RLIMIT_RTTIME set to @rttime microseconds (0: the client's) */
+static threads spawn_threads_rttime(tclient *c, int n, unsigned long rttime) {
         threads t = { 0 };
-        char *r = tclient_call(c, "threads %d", n);
+        char *r = tclient_call(c, "threads %d %lu", n, rttime);
         t.pid = (pid_t) jint(r, "pid");
         for (int i = 0; i <= n && i < 8; i++) {
                 char path[32];
@@ -76,6 +77,10 @@ static threads spawn_threads(tclient *c, int n) {
         tap_ok(t.pid > 0 && t.n == n + 1, "the launcher spawned a QEMU stand-in with %d threads (%s)", n + 1, r);
         free(r);
         return t;
+}
+
+static threads spawn_threads(tclient *c, int n) {
+        return spawn_threads_rttime(c, n, 0);
 }
 
 static void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
@@ -373,6 +378,47 @@ static void sched_rttime(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * The broker keeps a session's last target process's /proc/PID/limits open
+ * (RLIMIT_RTTIME, read anew at each request).  That process exits and its
+ * pid goes to a new process of the pod without a finite RLIMIT_RTTIME: the
+ * new one's limit is what counts, not the one the open file held.  The pid
+ * is handed out again through /proc/sys/kernel/ns_last_pid (other work on
+ * the machine may take it first: tried again, up to 100 times).
+ */
+static void sched_rttime_pid_reused(harness *h) {
+        tclient a;
+        char last[32];
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads_rttime(&a, 1, 100000);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "fifo for a thread of a process with RLIMIT_RTTIME 100 ms is granted (%s)", r);
+        free(r);
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+
+        threads u = { 0 };
+        int tries = 0;
+        for (; tries < 100 && u.pid != t.pid; tries++) {
+                if (u.pid > 0)
+                        free(tclient_call(&a, "reap %d", (int) u.pid));
+                snprintf(last, sizeof(last), "%d", (int) t.pid - 1);
+                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
+                        break;
+                char *s = tclient_call(&a, "threads 1");
+                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
+                free(s);
+        }
+        tap_is_int(u.pid, t.pid, "a new process of the pod (RLIMIT_RTTIME unlimited) got pid %d again (%d tries)",
+                   (int) t.pid, tries);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) u.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "fifo for its thread is denied: its own limit counts (%s)", r);
+        tap_has_str(jstr(r, "message"), "unlimited", "saying what it has");
+        free(r);
+        tap_is_int(harness_sched_getattr(u.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) u.pid));
+        tclient_stop(&a);
+}
+
 static void sched_burst(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
@@ -602,6 +648,7 @@ static const scenario scenarios[] = {
         { "sched-dedicated", policy_dedicated, sched_dedicated },
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "thread-moved-out", policy_main, thread_moved_out },
+        { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
 };
 
 int main(int argc, char **argv) {
