@@ -454,6 +454,18 @@ int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
+/* Files a session keeps open at most: sched.set's /proc/PID/limits, cgroup.move's 2 threaded targets. */
+#define SESSION_KEPT_FDS 3
+/* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
+typedef struct cgroup_kept {
+        char *target; /* as the request named it; NULL: an empty slot */
+        int threads_fd;
+        uint64_t id;
+} cgroup_kept;
+cgroup_kept *cgroup_kept_find(cgroup_kept *k, size_t n, const char *target);
+/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k, round robin from *@next. */
+void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *target, int *threads_fd, uint64_t id);
+void cgroup_kept_drop(cgroup_kept *e);
 int request_cgroup_open(request *req, op_error *err);
 
 /* broker-request.c */

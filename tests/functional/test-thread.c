@@ -158,6 +158,59 @@ static void cgroup_move_threads(harness *h) {
         tap_ok(harness_log_contains("removed cgroup /" POD_A "/housekeeping"), "the broker logs the removal");
 }
 
+/*
+ * The broker keeps a session's threaded targets open (their cgroup.threads)
+ * and writes there without walking and checking the path again while the
+ * target exists.  Removed and made again under the same name, as a domain
+ * cgroup, it is another cgroup: threads are refused there, and moved into
+ * it once it is threaded.
+ */
+static void cgroup_target_recreated(harness *h) {
+        tclient a;
+        char path[600], hk[512], want[128], ids[64];
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 2);
+        snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
+        harness_cgroup_path(h, POD_A "/housekeeping", hk, sizeof(hk));
+
+        char *r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
+                               (int) t.tid[1]);
+        tap_is_int(jint(r, "result.moved"), 1, "thread 1 moves into a created housekeeping (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[2]);
+        tap_is_int(jint(r, "result.moved"), 1, "thread 2 moves into the same target (%s)", r);
+        tap_is_str(jstr(r, "result.threads.0.cgroup"), want, "read back there");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
+
+        /* root: both back to the pod cgroup, housekeeping removed and made again (a domain cgroup) */
+        harness_cgroup_path(h, POD_A "/cgroup.threads", path, sizeof(path));
+        for (int i = 1; i <= 2; i++) {
+                snprintf(ids, sizeof(ids), "%d", (int) t.tid[i]);
+                tap_is_int(harness_write_file(path, ids), 0, "root moves thread %d back to the pod cgroup", i);
+        }
+        tap_is_int(rmdir(hk), 0, "root removes housekeeping");
+        tap_is_int(mkdir(hk, 0755), 0, "and makes it again");
+        snprintf(path, sizeof(path), "%s/cgroup.type", hk);
+        harness_read_line(path, ids, sizeof(ids));
+        tap_is_str(ids, "domain", "kernel: the new housekeeping is a domain cgroup");
+
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "bad-request", "threads are refused by the new, domain housekeeping (%s)", r);
+        tap_has_str(jstr(r, "message"), "threaded", "saying a threaded cgroup is needed");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_A, "kernel: thread 1 stayed in the pod cgroup");
+
+        tap_is_int(harness_write_file(path, "threaded"), 0, "root makes the new housekeeping threaded");
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[1]);
+        tap_is_int(jint(r, "result.moved"), 1, "now thread 1 moves into it (%s)", r);
+        tap_is_int(jint(r, "result.created"), 0, "which the broker did not create");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in the new housekeeping");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
 static void cgroup_move_process(harness *h) {
         tclient a;
         char path[512], buf[64];
@@ -649,6 +702,7 @@ static const scenario scenarios[] = {
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "thread-moved-out", policy_main, thread_moved_out },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
+        { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
 };
 
 int main(int argc, char **argv) {
