@@ -233,7 +233,7 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
 
 void peer_threads_done(peer_thread *t, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                t[i].pidfd = safe_close(t[i].pidfd);
+                t[i].pidfd = t[i].borrowed ? -EBADF : safe_close(t[i].pidfd);
                 free(t[i].cpu_v1);
                 t[i].cpu_v1 = NULL;
         }
@@ -282,7 +282,7 @@ static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
 static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
         bool known = pod_id_known(c->pod_ids, t->cgroupid);
-        int r = known ? 0 : proc_task_cgroups(t->host_tgid, t->host_tid, &cg, &t->cpu_v1);
+        int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, &t->cpu_v1);
         if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
         t->cpu_v1_read = !known && r >= 0;
@@ -330,7 +330,38 @@ static int thread_pin_by_info(peer_thread *t) {
         return 1;
 }
 
-int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
+void peer_thread_kept_drop(peer_thread_kept *k) {
+        if (k->tid) {
+                safe_close(k->pidfd);
+                safe_close(k->cgroup_fd);
+        }
+        *k = (peer_thread_kept) { .pidfd = -EBADF, .cgroup_fd = -EBADF };
+}
+
+/*
+ * The kept thread @k, when it is the one asked for as @t->tid and still
+ * there: the kernel's answer about its pidfd (ESRCH once it exited, and
+ * of that thread only) says so and gives the rest.  1 when @t was filled
+ * from it; 0 when it is another id, or it exited (then @k is dropped).
+ */
+static int thread_pin_kept(peer_thread_kept *k, peer_thread *t) {
+        pidfd_facts f;
+        if (!k || !k->tid || k->tid != t->tid)
+                return 0;
+        if (pidfd_facts_get(k->pidfd, &f) < 0 || f.pid != k->tid) {
+                peer_thread_kept_drop(k);
+                return 0;
+        }
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
+                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = k->pidfd, .borrowed = true,
+                             .cgroup_fd = &k->cgroup_fd };
+        memcpy(t->uid, f.uid, sizeof(t->uid));
+        memcpy(t->gid, f.gid, sizeof(t->gid));
+        return 1;
+}
+
+int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                         op_error *err) {
         _cleanup_free_ pid_t *procs = NULL;
         _cleanup_free_ int *alive = NULL;
         size_t n_procs = 0, found = 0;
@@ -350,7 +381,9 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                 pid_t tgid;
                 if (ret[i].host_tid != 0 || tids[i] <= 0)
                         continue;
-                r = thread_pin_by_info(&ret[i]);
+                r = n == 1 ? thread_pin_kept(kept, &ret[i]) : 0;
+                if (r == 0)
+                        r = thread_pin_by_info(&ret[i]);
                 if (r > 0)
                         found++;
                 else if (r == 0 && proc_tgid(tids[i], &tgid) == 0) {
@@ -439,6 +472,13 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                         }
                 goto fail;
         }
+        /* one thread pinned through the kernel's answer: kept for the session's next request */
+        if (kept && n == 1 && !ret[0].borrowed && ret[0].have_ids) {
+                peer_thread_kept_drop(kept);
+                *kept = (peer_thread_kept) { .tid = ret[0].host_tid, .pidfd = ret[0].pidfd, .cgroup_fd = -EBADF };
+                ret[0].borrowed = true;
+                ret[0].cgroup_fd = &kept->cgroup_fd;
+        }
         return 0;
 fail:
         peer_threads_done(ret, n);
@@ -457,10 +497,11 @@ int peer_cgroup_open(const peer *c, int cgroup_fd, op_error *err) {
         return fd;
 }
 
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                            op_error *err) {
         if (!req->has_peer)
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
-        return peer_resolve_threads(&req->peer, tids, n, ret, err);
+        return peer_resolve_threads(&req->peer, tids, n, kept, ret, err);
 }
 
 int request_cgroup_open(request *req, op_error *err) {

@@ -427,6 +427,19 @@ bool pidfd_alive(int pidfd);
 /* Are all @n alive?  One poll() for all. */
 bool pidfds_alive(const int *pidfds, size_t n);
 
+/*
+ * The last thread a session named alone, kept pinned between its requests
+ * (broker-peer.c): its pidfd, and its /proc cgroup file once read (-EBADF:
+ * not open).  tid 0: none.  Both are of that thread whatever its id
+ * becomes: asked again, a thread that exited answers ESRCH, and the id is
+ * resolved and pinned anew.
+ */
+typedef struct peer_thread_kept {
+        pid_t tid;
+        int pidfd;
+        int cgroup_fd;
+} peer_thread_kept;
+
 /* A thread the peer named, resolved and pinned. */
 typedef struct peer_thread {
         pid_t tid;       /* as the peer named it */
@@ -439,6 +452,8 @@ typedef struct peer_thread {
         uid_t uid[3];
         gid_t gid[3];
         bool cpu_v1_read;  /* its cgroup file was read: cpu_v1 is what it says */
+        bool borrowed;     /* pidfd is a peer_thread_kept's: not closed with the request */
+        int *cgroup_fd;    /* where its /proc cgroup file is kept open (a peer_thread_kept's), or NULL */
         char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;
 /*
@@ -446,16 +461,20 @@ typedef struct peer_thread {
  * thread of the peer or of a descendant inside the pod cgroup; all or
  * nothing.  Close the pidfds with peer_threads_done().
  */
-int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
+int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                         op_error *err);
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                            op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
+void peer_thread_kept_drop(peer_thread_kept *k);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
-/* Files a session keeps open at most: sched.set's /proc/PID/limits, cgroup.move's 2 threaded targets. */
-#define SESSION_KEPT_FDS 3
+/* Files a session keeps open at most: sched.set's /proc/PID/limits and its last thread's pidfd and cgroup
+ * file, cgroup.move's 2 threaded targets. */
+#define SESSION_KEPT_FDS 5
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
         char *target; /* as the request named it; NULL: an empty slot */

@@ -378,9 +378,23 @@ int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret) {
 }
 
 int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1) {
+        return proc_task_cgroups_kept(tgid, tid, NULL, ret, ret_cpu_v1);
+}
+
+int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1) {
         char path[96], buf[PROC_CGROUP_FILE_MAX], copy[PROC_CGROUP_FILE_MAX];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
-        int r = read_small_file(path, buf, sizeof(buf));
+        int r = fd && *fd >= 0 ? read_whole(*fd, buf, sizeof(buf)) : -EBADF;
+        if (r < 0) {
+                if (fd && *fd >= 0)
+                        *fd = safe_close(*fd);
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+                _cleanup_close_ int f = open(path, O_RDONLY | O_CLOEXEC);
+                if (f < 0)
+                        return negative_errno();
+                r = read_whole(f, buf, sizeof(buf));
+                if (r >= 0 && fd)
+                        *fd = TAKE_FD(f);
+        }
         if (r < 0)
                 return r;
         memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */

@@ -71,6 +71,9 @@ int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
 /* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file. */
 int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1);
+/* The same through a kept descriptor of that file: *@fd is read anew when open (>= 0), else (or when
+ * that read fails: its thread exited) the file is opened, and left open in *@fd. */
+int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
 /*

@@ -373,7 +373,7 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
                 if (r < 0)
                         return request_fail(req, &err);
         } else {
-                r = request_resolve_threads(req, a.tids, a.n_tids, th, &err);
+                r = request_resolve_threads(req, a.tids, a.n_tids, NULL, th, &err);
                 if (r < 0)
                         return request_fail(req, &err);
         }

@@ -41,6 +41,7 @@ typedef struct sched_session {
         burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
         pid_t limits_pid;   /* 0, or the process whose /proc/PID/limits is kept open in limits_fd */
         int limits_fd;
+        peer_thread_kept thread; /* the last thread named, kept pinned (broker-peer.c) */
 } sched_session;
 
 static sched_session *SS(const client *c) {
@@ -182,7 +183,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
         /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
         if (req->b->cpu_v1->found && !t->cpu_v1_read) {
                 _cleanup_free_ char *v2 = NULL;
-                if (proc_task_cgroups(t->host_tgid, t->host_tid, &v2, &t->cpu_v1) < 0) {
+                if (proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1) < 0) {
                         request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
                         return -ESRCH;
                 }
@@ -237,7 +238,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         _cleanup_erase_free_ char *res = NULL;
 
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
-        r = request_resolve_threads(req, &a.tid, 1, &t, &err);
+        r = request_resolve_threads(req, &a.tid, 1, c ? &SS(c)->thread : NULL, &t, &err);
         if (r < 0)
                 return request_fail(req, &err);
 
@@ -394,6 +395,7 @@ static void release(client *c) {
         if (SS(c)->limits_pid)
                 safe_close(SS(c)->limits_fd);
         SS(c)->limits_pid = 0;
+        peer_thread_kept_drop(&SS(c)->thread);
 }
 
 static const session_hook hooks[] = {

@@ -472,6 +472,57 @@ static void sched_rttime_pid_reused(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * The broker keeps the last thread a session named pinned (its pidfd and
+ * /proc cgroup file) for the next request.  That thread exits and its id
+ * goes to a thread of another pod (through /proc/sys/kernel/ns_last_pid,
+ * tried up to 100 times): the id is resolved anew and refused, and the
+ * other pod's thread is left alone.
+ */
+static void sched_tid_reused(harness *h) {
+        tclient a, b;
+        char last[32];
+        start_client(h, &a, POD_A, 1000);
+        start_client(h, &b, POD_B, 1001);
+        free(tclient_call(&a, "rttime 100000"));
+        threads t = spawn_threads(&a, 1);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"%s\"%s}", (int) t.tid[1],
+                                       i ? "fifo" : "batch", i ? ", \"priority\": 1" : "");
+                tap_is_int(jint(r, "ok"), 1, "sched.set %s of a thread in the pod succeeds (%s)", i ? "fifo" : "batch", r);
+                free(r);
+        }
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+
+        /* pod-b's new process (its main thread) or its second thread gets the id */
+        threads u = { 0 };
+        pid_t T = t.tid[1];
+        int tries = 0;
+        for (; tries < 100 && u.tid[0] != T && u.tid[1] != T; tries++) {
+                if (u.pid > 0)
+                        free(tclient_call(&b, "reap %d", (int) u.pid));
+                snprintf(last, sizeof(last), "%d", (int) T - 1 - tries % 2);
+                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
+                        break;
+                char *s = tclient_call(&b, "threads 1");
+                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
+                free(s);
+        }
+        tap_ok(u.tid[0] == T || u.tid[1] == T, "a thread of pod-b got tid %d again (%d tries)", (int) T, tries);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"%s\"%s}", (int) t.tid[1],
+                                       i ? "fifo" : "batch", i ? ", \"priority\": 1" : "");
+                tap_is_str(jstr(r, "code"), "denied", "pod-a naming that tid again is refused (%s)", r);
+                tap_has_str(jstr(r, "message"), "not a thread of the caller", "it is not pod-a's");
+                free(r);
+        }
+        harness_sched_attr x = harness_sched_getattr(T);
+        tap_is_int(x.sched_policy, SCHED_OTHER, "kernel: pod-b's thread is still SCHED_OTHER");
+        free(tclient_call(&b, "reap %d", (int) u.pid));
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
 static void sched_burst(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
@@ -703,6 +754,7 @@ static const scenario scenarios[] = {
         { "thread-moved-out", policy_main, thread_moved_out },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
         { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
+        { "sched-tid-reused", policy_main, sched_tid_reused },
 };
 
 int main(int argc, char **argv) {
