@@ -741,6 +741,23 @@ static void thread_moved_out(harness *h) {
         tclient_stop(&a);
 }
 
+/* The thread scenarios with PIDFD_GET_INFO failing with ENOTTY, as before Linux 6.13: the broker
+ * resolves thread ids through /proc, with every check as strict. */
+static void threads_no_pidfd_info(harness *h) {
+        char real[4096];
+        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
+        harness_stop_broker(h);
+        setenv("NO_PIDFD_INFO_EXEC", real, 1);
+        setenv("DELEGATE_BROKER", getenv("DELEGATE_NO_PIDFD_INFO"), 1);
+        tap_is_int(harness_start_broker(h), 0, "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+        setenv("DELEGATE_BROKER", real, 1);
+        sched_fifo(h);
+        cgroup_move_threads(h);
+        cgroup_move_refused(h);
+        thread_moved_out(h);
+        sched_tid_reused(h);
+}
+
 static const scenario scenarios[] = {
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
@@ -755,6 +772,7 @@ static const scenario scenarios[] = {
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
         { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
         { "sched-tid-reused", policy_main, sched_tid_reused },
+        { "threads-no-pidfd-info", policy_main, threads_no_pidfd_info },
 };
 
 int main(int argc, char **argv) {
