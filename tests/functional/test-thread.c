@@ -83,6 +83,29 @@ static threads spawn_threads(tclient *c, int n) {
         return spawn_threads_rttime(c, n, 0);
 }
 
+/*
+ * A child with one thread whose process (or, with @thread_too, thread) has
+ * id @id again, handed out through /proc/sys/kernel/ns_last_pid: other work
+ * on the machine may take it first, so up to 100 tries (in *@ret_tries).
+ */
+static threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries) {
+        threads u = { 0 };
+        char last[32];
+        int tries = 0;
+        for (; tries < 100 && u.tid[0] != id && !(thread_too && u.tid[1] == id); tries++) {
+                if (u.pid > 0)
+                        free(tclient_call(c, "reap %d", (int) u.pid));
+                snprintf(last, sizeof(last), "%d", (int) id - 1 - (thread_too ? tries % 2 : 0));
+                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
+                        break;
+                char *s = tclient_call(c, "threads 1");
+                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
+                free(s);
+        }
+        *ret_tries = tries;
+        return u;
+}
+
 static void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
         if (tclient_start(h, c, pod, uid, uid, "vm-a") < 0)
                 tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
@@ -441,7 +464,6 @@ static void sched_rttime(harness *h) {
  */
 static void sched_rttime_pid_reused(harness *h) {
         tclient a;
-        char last[32];
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads_rttime(&a, 1, 100000);
         char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
@@ -449,18 +471,8 @@ static void sched_rttime_pid_reused(harness *h) {
         free(r);
         free(tclient_call(&a, "reap %d", (int) t.pid));
 
-        threads u = { 0 };
-        int tries = 0;
-        for (; tries < 100 && u.pid != t.pid; tries++) {
-                if (u.pid > 0)
-                        free(tclient_call(&a, "reap %d", (int) u.pid));
-                snprintf(last, sizeof(last), "%d", (int) t.pid - 1);
-                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
-                        break;
-                char *s = tclient_call(&a, "threads 1");
-                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
-                free(s);
-        }
+        int tries;
+        threads u = spawn_with_id(&a, t.pid, false, &tries);
         tap_is_int(u.pid, t.pid, "a new process of the pod (RLIMIT_RTTIME unlimited) got pid %d again (%d tries)",
                    (int) t.pid, tries);
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) u.tid[1]);
@@ -481,7 +493,6 @@ static void sched_rttime_pid_reused(harness *h) {
  */
 static void sched_tid_reused(harness *h) {
         tclient a, b;
-        char last[32];
         start_client(h, &a, POD_A, 1000);
         start_client(h, &b, POD_B, 1001);
         free(tclient_call(&a, "rttime 100000"));
@@ -495,19 +506,9 @@ static void sched_tid_reused(harness *h) {
         free(tclient_call(&a, "reap %d", (int) t.pid));
 
         /* pod-b's new process (its main thread) or its second thread gets the id */
-        threads u = { 0 };
         pid_t T = t.tid[1];
-        int tries = 0;
-        for (; tries < 100 && u.tid[0] != T && u.tid[1] != T; tries++) {
-                if (u.pid > 0)
-                        free(tclient_call(&b, "reap %d", (int) u.pid));
-                snprintf(last, sizeof(last), "%d", (int) T - 1 - tries % 2);
-                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
-                        break;
-                char *s = tclient_call(&b, "threads 1");
-                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
-                free(s);
-        }
+        int tries;
+        threads u = spawn_with_id(&b, T, true, &tries);
         tap_ok(u.tid[0] == T || u.tid[1] == T, "a thread of pod-b got tid %d again (%d tries)", (int) T, tries);
         for (int i = 0; i < 2; i++) {
                 char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"%s\"%s}", (int) t.tid[1],
@@ -747,8 +748,10 @@ static void threads_no_pidfd_info(harness *h) {
         char real[4096];
         snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
         harness_stop_broker(h);
-        setenv("NO_PIDFD_INFO_EXEC", real, 1);
-        setenv("DELEGATE_BROKER", getenv("DELEGATE_NO_PIDFD_INFO"), 1);
+        setenv("DENY_CALLS_EXEC", real, 1);
+        /* PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h) */
+        setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
+        setenv("DELEGATE_BROKER", getenv("DELEGATE_DENY_CALLS"), 1);
         tap_is_int(harness_start_broker(h), 0, "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
         setenv("DELEGATE_BROKER", real, 1);
         sched_fifo(h);
