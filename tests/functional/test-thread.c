@@ -548,13 +548,8 @@ static void sched_burst(harness *h) {
 /* The same cgroup.move checks with openat2() failing with ENOSYS, as under
  * the unit's RestrictSUIDSGID=: the broker's component walk must be as strict. */
 static void cgroup_move_no_openat2(harness *h) {
-        char real[4096];
-        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
-        harness_stop_broker(h);
-        setenv("NO_OPENAT2_EXEC", real, 1);
-        setenv("DELEGATE_BROKER", getenv("DELEGATE_NO_OPENAT2"), 1);
-        tap_is_int(harness_start_broker(h), 0, "the broker runs with openat2() failing with ENOSYS");
-        setenv("DELEGATE_BROKER", real, 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_NO_OPENAT2", "NO_OPENAT2_EXEC"), 0,
+                   "the broker runs with openat2() failing with ENOSYS");
         cgroup_move_threads(h);
         cgroup_move_refused(h);
 }
@@ -745,15 +740,10 @@ static void thread_moved_out(harness *h) {
 /* The thread scenarios with PIDFD_GET_INFO failing with ENOTTY, as before Linux 6.13: the broker
  * resolves thread ids through /proc, with every check as strict. */
 static void threads_no_pidfd_info(harness *h) {
-        char real[4096];
-        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
-        harness_stop_broker(h);
-        setenv("DENY_CALLS_EXEC", real, 1);
         /* PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h) */
         setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
-        setenv("DELEGATE_BROKER", getenv("DELEGATE_DENY_CALLS"), 1);
-        tap_is_int(harness_start_broker(h), 0, "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
-        setenv("DELEGATE_BROKER", real, 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
         sched_fifo(h);
         cgroup_move_threads(h);
         cgroup_move_refused(h);
