@@ -86,3 +86,42 @@ int cgroup_open_beneath(int dirfd, const char *path) {
          * cannot read the mode inside struct open_how and so refuses every openat2() */
         return errno == ENOSYS ? open_beneath_walk(dirfd, path) : negative_errno();
 }
+
+/*
+ * A target kept open for a session: the cgroup.threads of a threaded
+ * cgroup it moved threads into, and that cgroup's id.  A threaded cgroup
+ * stays threaded and keeps its place in the tree while it exists (cgroup
+ * v2 cannot rename or move one); once removed, a write to its kept
+ * cgroup.threads fails with ENODEV (kernfs), and the target is opened and
+ * checked again by its path, where a cgroup made since under that name is
+ * another one.
+ */
+cgroup_kept *cgroup_kept_find(cgroup_kept *k, size_t n, const char *target) {
+        for (size_t i = 0; i < n; i++)
+                if (k[i].target && streq(k[i].target, target))
+                        return &k[i];
+        return NULL;
+}
+
+void cgroup_kept_drop(cgroup_kept *e) {
+        if (!e->target)
+                return;
+        free(e->target);
+        safe_close(e->threads_fd);
+        *e = (cgroup_kept) { .threads_fd = -EBADF };
+}
+
+void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *target, int *threads_fd, uint64_t id) {
+        cgroup_kept *e = cgroup_kept_find(k, n, target);
+        char *t = strdup(target);
+        if (!t || *threads_fd < 0 || !id) {
+                free(t);
+                return;
+        }
+        if (!e) {
+                e = &k[*next % n];
+                *next = (*next + 1) % n;
+        }
+        cgroup_kept_drop(e);
+        *e = (cgroup_kept) { .target = t, .threads_fd = TAKE_FD(*threads_fd), .id = id };
+}

@@ -148,7 +148,7 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
         lb->suppressed = 0;
 }
 
-/* What one connection may hold: its socket, its pidfd, an fd per request in flight. */
+/* What one connection may hold: its socket, its pidfd, what its session keeps open, an fd per request in flight. */
 void limits_fd_budget(broker *b) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -159,7 +159,7 @@ void limits_fd_budget(broker *b) {
                 setrlimit(RLIMIT_NOFILE, &rl);
                 getrlimit(RLIMIT_NOFILE, &rl);
         }
-        uint64_t need = (uint64_t) b->limits.max_clients * (2 + b->limits.max_inflight) + 64;
+        uint64_t need = (uint64_t) b->limits.max_clients * (2 + SESSION_KEPT_FDS + b->limits.max_inflight) + 64;
         if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
                 log_msg(b, LOG_WARNING,
                         "RLIMIT_NOFILE is %llu, but %u clients with %u requests in flight each may need %" PRIu64

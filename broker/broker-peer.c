@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "broker.h"
@@ -34,11 +35,25 @@
  * broker holds no CAP_KILL for it (still alive), ESRCH that it is gone.
  */
 bool pidfd_alive(int pidfd) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        int r = poll(&p, 1, 0);
-        if (r < 0)
-                return pidfd_send_signal(pidfd, 0, NULL, 0) == 0 || errno == EPERM;
-        return r == 0;
+        return pidfds_alive(&pidfd, 1);
+}
+
+bool pidfds_alive(const int *pidfds, size_t n) {
+        struct pollfd few[8];
+        _cleanup_free_ struct pollfd *many = n > ELEMENTSOF(few) ? calloc(n, sizeof(struct pollfd)) : NULL;
+        struct pollfd *p = n > ELEMENTSOF(few) ? many : few;
+        int r = -1;
+        if (p) {
+                for (size_t i = 0; i < n; i++)
+                        p[i] = (struct pollfd) { .fd = pidfds[i], .events = POLLIN };
+                r = poll(p, n, 0);
+        }
+        if (r >= 0)
+                return r == 0;
+        for (size_t i = 0; i < n; i++)
+                if (pidfd_send_signal(pidfds[i], 0, NULL, 0) < 0 && errno != EPERM)
+                        return false;
+        return true;
 }
 
 int peer_identify(client *c, op_error *err) {
@@ -88,9 +103,9 @@ int peer_identify(client *c, op_error *err) {
         return 0;
 }
 
-peer client_peer(const client *c) {
+peer client_peer(client *c) {
         return (peer) { .cred = c->cred, .pidfd = c->pidfd, .cgroup = c->cgroup, .ns_level = c->ns_level,
-                        .ns_pid = c->ns_pid };
+                        .ns_pid = c->ns_pid, .pod_ids = &c->pod_ids, .cgroup_root = c->b->cgroup_fd };
 }
 
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
@@ -124,7 +139,7 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
         if (!pidfd_alive(pidfd))
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "caller pid %d exited", (int) pid);
         *ret = (peer) { .cred = { .pid = pid, .uid = uid, .gid = gid }, .pidfd = pidfd, .cgroup = cg,
-                        .ns_level = n - 1, .ns_pid = ns[n - 1] };
+                        .ns_level = n - 1, .ns_pid = ns[n - 1], .cgroup_root = -EBADF };
         *ret_pidfd = TAKE_FD(pidfd);
         *ret_cgroup = TAKE_PTR(cg);
         return 0;
@@ -218,37 +233,137 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
 
 void peer_threads_done(peer_thread *t, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                t[i].pidfd = safe_close(t[i].pidfd);
+                t[i].pidfd = t[i].borrowed ? -EBADF : safe_close(t[i].pidfd);
                 free(t[i].cpu_v1);
                 t[i].cpu_v1 = NULL;
         }
 }
 
+static bool pod_id_known(const pod_cgroup_ids *ids, uint64_t id) {
+        for (size_t i = 0; ids && id && i < POD_CGROUP_IDS; i++)
+                if (ids->id[i] == id)
+                        return true;
+        return false;
+}
+
+void peer_pod_cgroup_known(const peer *c, uint64_t id) {
+        if (!c->pod_ids || !id || pod_id_known(c->pod_ids, id))
+                return;
+        c->pod_ids->id[c->pod_ids->next] = id;
+        c->pod_ids->next = (c->pod_ids->next + 1) % POD_CGROUP_IDS;
+}
+
 /*
- * Is @host_tid a live thread of @tgid, which descends from the peer, in the
- * pod?  Its cgroup file, read once, says whether it lives (it is gone with
- * the thread) and, kept in *@ret_cpu_v1, its cgroup v1 "cpu" group.
+ * The thread's cgroup @path (in the pod) was read after the kernel gave its
+ * id as @id: remember @id only if @path, looked up now on the cgroup2
+ * mount, is that cgroup (the thread may have moved in between).
  */
-static int thread_owned(const peer *c, pid_t tgid, pid_t host_tid, pid_t tid, char **ret_cpu_v1, op_error *err) {
+static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
+        struct stat st;
+        if (!c->pod_ids || !id || c->cgroup_root < 0)
+                return;
+        if (c->pod_ids->dev == 0 && fstat(c->cgroup_root, &st) == 0)
+                c->pod_ids->dev = st.st_dev;
+        const char *rel = path[1] ? path + 1 : ".";
+        if (fstatat(c->cgroup_root, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_dev == c->pod_ids->dev && (uint64_t) st.st_ino == id)
+                peer_pod_cgroup_known(c, id);
+}
+
+/*
+ * Is @t, pinned, a live thread of a process that descends from the peer, in
+ * the pod?  Its process and that one's parent come from the kernel's answer
+ * about the pidfd where it gave one (t->ppid > 0), else from /proc.  Its
+ * cgroup: where the kernel gave its id and that id is known to lie in the
+ * pod, nothing is read; else its cgroup file, read once, says whether it
+ * lives (it is gone with the thread) and, kept in t->cpu_v1, its cgroup v1
+ * "cpu" group.
+ */
+static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
-        int r = proc_task_cgroups(tgid, host_tid, &cg, ret_cpu_v1);
+        bool known = pod_id_known(c->pod_ids, t->cgroupid);
+        int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, &t->cpu_v1);
         if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
-        if (!descends_from_peer(c, tgid))
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        t->cpu_v1_read = !known && r >= 0;
+        if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
+                                                             : descends_from_peer(c, t->host_tgid))))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) tid,
+                                 "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) t->tid,
                                  (int) c->ns_pid);
         if (r < 0)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        if (known)
+                return 0;
         if (!path_below(cg, c->cgroup))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) tid, cg,
+                                 "tid %d is in cgroup '%s', outside the caller's cgroup '%s'", (int) t->tid, cg,
                                  c->cgroup);
+        pod_id_learn(c, cg, t->cgroupid);
         return 0;
 }
 
-int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
+/*
+ * A tid of our own pid namespace, pinned first and then asked about: one
+ * pidfd_open(PIDFD_THREAD) and one PIDFD_GET_INFO give the thread's
+ * process, that one's parent and its cgroup id, all of the pinned thread,
+ * never of whatever had or will have that number.  1 when done so; 0 where
+ * the kernel cannot (PIDFD_THREAD is Linux 6.9, PIDFD_GET_INFO 6.13): then
+ * its process comes from /proc/TID/status before it is pinned, and the
+ * checks after pinning (the task's own cgroup file exists only while that
+ * thread of that process lives) catch a number that changed hands.
+ */
+static int thread_pin_by_info(peer_thread *t) {
+        _cleanup_close_ int fd = pidfd_open(t->tid, PIDFD_THREAD);
+        if (fd < 0)
+                return errno == ESRCH ? -ESRCH : 0;
+        pidfd_facts f;
+        int r = pidfd_facts_get(fd, &f);
+        if (r == -EOPNOTSUPP)
+                return 0;
+        if (r < 0)
+                return r;
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
+                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = TAKE_FD(fd) };
+        memcpy(t->uid, f.uid, sizeof(t->uid));
+        memcpy(t->gid, f.gid, sizeof(t->gid));
+        return 1;
+}
+
+void peer_thread_kept_drop(peer_thread_kept *k) {
+        if (k->tid) {
+                safe_close(k->pidfd);
+                safe_close(k->cgroup_fd);
+        }
+        *k = (peer_thread_kept) { .pidfd = -EBADF, .cgroup_fd = -EBADF };
+}
+
+/*
+ * The kept thread @k, when it is the one asked for as @t->tid and still
+ * there: the kernel's answer about its pidfd (ESRCH once it exited, and
+ * of that thread only) says so and gives the rest.  1 when @t was filled
+ * from it; 0 when it is another id, or it exited (then @k is dropped).
+ */
+static int thread_pin_kept(peer_thread_kept *k, peer_thread *t) {
+        pidfd_facts f;
+        if (!k || !k->tid || k->tid != t->tid)
+                return 0;
+        if (pidfd_facts_get(k->pidfd, &f) < 0 || f.pid != k->tid) {
+                peer_thread_kept_drop(k);
+                return 0;
+        }
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
+                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = k->pidfd, .borrowed = true,
+                             .cgroup_fd = &k->cgroup_fd };
+        memcpy(t->uid, f.uid, sizeof(t->uid));
+        memcpy(t->gid, f.gid, sizeof(t->gid));
+        return 1;
+}
+
+int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                         op_error *err) {
         _cleanup_free_ pid_t *procs = NULL;
+        _cleanup_free_ int *alive = NULL;
         size_t n_procs = 0, found = 0;
         int r;
 
@@ -259,12 +374,19 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                         ret[i].host_tid = ret[i].host_tgid = c->cred.pid;
                         found++;
                 }
-        /* the peer in our pid namespace: a tid is ours too, and its process is
-         * in its status; whether that process descends from the peer, in the
-         * pod, is checked below once the thread is pinned, as for any */
+        /* the peer in our pid namespace: a tid is ours too; whether its
+         * process descends from the peer, in the pod, is checked below once
+         * the thread is pinned, as for any */
         for (size_t i = 0; i < n && c->ns_level == 0; i++) {
                 pid_t tgid;
-                if (ret[i].host_tid == 0 && tids[i] > 0 && proc_tgid(tids[i], &tgid) == 0) {
+                if (ret[i].host_tid != 0 || tids[i] <= 0)
+                        continue;
+                r = n == 1 ? thread_pin_kept(kept, &ret[i]) : 0;
+                if (r == 0)
+                        r = thread_pin_by_info(&ret[i]);
+                if (r > 0)
+                        found++;
+                else if (r == 0 && proc_tgid(tids[i], &tgid) == 0) {
                         ret[i].host_tid = tids[i];
                         ret[i].host_tgid = tgid;
                         found++;
@@ -273,8 +395,10 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
         /* else the peer and every descendant, then each one's threads by their id in the peer's namespace */
         if (found < n && c->ns_level > 0) {
                 procs = malloc(sizeof(pid_t) * MAX_DESCENDANTS);
-                if (!procs)
-                        return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                if (!procs) {
+                        r = op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                        goto fail;
+                }
                 procs[n_procs++] = c->cred.pid;
                 for (size_t head = 0; head < n_procs; head++)
                         proc_children(procs[head], procs, MAX_DESCENDANTS, &n_procs);
@@ -301,6 +425,11 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                 }
         }
 
+        alive = malloc(sizeof(int) * (n + 1));
+        if (!alive) {
+                r = op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+                goto fail;
+        }
         for (size_t i = 0; i < n; i++) {
                 peer_thread *t = &ret[i];
                 if (t->host_tid == 0) {
@@ -316,8 +445,9 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                                               (int) t->tid);
                         goto fail;
                 }
-                /* pin the thread, then check what the number now refers to */
-                t->pidfd = pidfd_open(t->host_tid, PIDFD_THREAD);
+                /* pin the thread (unless pinned above), then check what the number now refers to */
+                if (t->pidfd < 0)
+                        t->pidfd = pidfd_open(t->host_tid, PIDFD_THREAD);
                 if (t->pidfd < 0 && errno == EINVAL && t->host_tid == t->host_tgid)
                         t->pidfd = pidfd_open(t->host_tid, 0); /* kernel without PIDFD_THREAD */
                 if (t->pidfd < 0) {
@@ -326,17 +456,28 @@ int peer_resolve_threads(const peer *c, const pid_t *tids, size_t n, peer_thread
                                                        (int) t->host_tid);
                         goto fail;
                 }
-                r = thread_owned(c, t->host_tgid, t->host_tid, t->tid, &t->cpu_v1, err);
+                r = thread_owned(c, t, err);
                 if (r < 0)
                         goto fail;
-                if (!pidfd_alive(t->pidfd)) {
-                        r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
-                        goto fail;
-                }
+                alive[i] = t->pidfd;
         }
-        if (!pidfd_alive(c->pidfd)) {
+        /* what was read was theirs: every thread, and the caller, still there */
+        alive[n] = c->pidfd;
+        if (!pidfds_alive(alive, n + 1)) {
                 r = op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "the caller exited");
+                for (size_t i = 0; i < n; i++)
+                        if (!pidfd_alive(ret[i].pidfd)) {
+                                op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) ret[i].tid);
+                                break;
+                        }
                 goto fail;
+        }
+        /* one thread pinned through the kernel's answer: kept for the session's next request */
+        if (kept && n == 1 && !ret[0].borrowed && ret[0].have_ids) {
+                peer_thread_kept_drop(kept);
+                *kept = (peer_thread_kept) { .tid = ret[0].host_tid, .pidfd = ret[0].pidfd, .cgroup_fd = -EBADF };
+                ret[0].borrowed = true;
+                ret[0].cgroup_fd = &kept->cgroup_fd;
         }
         return 0;
 fail:
@@ -356,10 +497,11 @@ int peer_cgroup_open(const peer *c, int cgroup_fd, op_error *err) {
         return fd;
 }
 
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err) {
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                            op_error *err) {
         if (!req->has_peer)
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
-        return peer_resolve_threads(&req->peer, tids, n, ret, err);
+        return peer_resolve_threads(&req->peer, tids, n, kept, ret, err);
 }
 
 int request_cgroup_open(request *req, op_error *err) {

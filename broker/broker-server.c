@@ -45,7 +45,7 @@ int broker_new(broker **ret) {
         b->cpu_v1 = calloc(1, sizeof(*b->cpu_v1));
         int r = b->rx && b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
         if (r < 0) {
-                free(b->cpu_v1);
+                cgroup_v1_mount_free(b->cpu_v1);
                 free(b->rx);
                 free(b);
                 return r;
@@ -85,7 +85,7 @@ void broker_free(broker *b) {
         policy_free(b->policy);
         safe_close(b->cgroup_fd);
         free(b->cgroup_root);
-        free(b->cpu_v1);
+        cgroup_v1_mount_free(b->cpu_v1);
         limits_backoff_free(b);
         free(b->socket_path);
         free(b->policy_dir);

@@ -79,12 +79,28 @@ enum {
  * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
  * borrowed from whoever owns the peer (the client, or the request).
  */
+/*
+ * cgroup v2 ids (their directories' inode numbers) known to be the pod
+ * cgroup or below it, so that a thread whose cgroup id the kernel gives
+ * (PIDFD_GET_INFO) needs no path read for the pod check: a live cgroup v2
+ * keeps its path (it cannot be renamed) and an id is not reused.  Each is
+ * put here only after its path was checked and found to be that id's.
+ */
+#define POD_CGROUP_IDS 8
+typedef struct pod_cgroup_ids {
+        uint64_t id[POD_CGROUP_IDS];
+        unsigned next; /* the slot to fill next, round robin */
+        uint64_t dev;  /* the cgroup2 file system's device (0: not read yet) */
+} pod_cgroup_ids;
+
 typedef struct peer {
         struct ucred cred;
         int pidfd;
         const char *cgroup;
         size_t ns_level; /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;    /* the peer's pid in its own namespace */
+        pod_cgroup_ids *pod_ids; /* the client's, NULL: none kept (D-Bus callers) */
+        int cgroup_root;         /* the broker's cgroup2 root (O_PATH), to check a path's id */
 } peer;
 
 /* Who asks, as the policy and the audit see it.  Owned copies. */
@@ -169,6 +185,7 @@ struct client {
         char *cgroup;     /* pod cgroup: the peer's cgroup v2 path */
         size_t ns_level;  /* index of the peer's pid namespace in NSpid */
         pid_t ns_pid;     /* the peer's pid in its own namespace */
+        pod_cgroup_ids pod_ids; /* cgroups known to lie in its pod cgroup (broker-peer.c) */
         bool revoked;     /* closed by RevokeSession */
         uint64_t starttime;           /* of the peer (/proc/PID/stat): a pid is not enough after a restart */
         uint64_t netns_dev, netns_ino; /* the peer's network namespace */
@@ -396,7 +413,7 @@ int broker_policy_reload(broker *b, char *err, size_t size);
 /* broker-peer.c */
 int peer_identify(client *c, op_error *err);
 /* The peer view of a client (borrows its pidfd and cgroup). */
-peer client_peer(const client *c);
+peer client_peer(client *c);
 /* Identify the process @pid (a D-Bus caller): pidfd, cgroup, pid namespace. */
 int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, char **ret_cgroup,
                   op_error *err);
@@ -404,8 +421,25 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
 int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
 int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
+/* @id is a cgroup below the pod of @p (opened beneath it): no path read needed for it. */
+void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
+/* Are all @n alive?  One poll() for all. */
+bool pidfds_alive(const int *pidfds, size_t n);
+
+/*
+ * The last thread a session named alone, kept pinned between its requests
+ * (broker-peer.c): its pidfd, and its /proc cgroup file once read (-EBADF:
+ * not open).  tid 0: none.  Both are of that thread whatever its id
+ * becomes: asked again, a thread that exited answers ESRCH, and the id is
+ * resolved and pinned anew.
+ */
+typedef struct peer_thread_kept {
+        pid_t tid;
+        int pidfd;
+        int cgroup_fd;
+} peer_thread_kept;
 
 /* A thread the peer named, resolved and pinned. */
 typedef struct peer_thread {
@@ -413,6 +447,14 @@ typedef struct peer_thread {
         pid_t host_tid;  /* in our pid namespace */
         pid_t host_tgid; /* its process */
         int pidfd;       /* of the thread itself (PIDFD_THREAD) */
+        pid_t ppid;      /* its process's parent, from PIDFD_GET_INFO (0: not asked, kernel before 6.13) */
+        uint64_t cgroupid; /* its cgroup v2's id from PIDFD_GET_INFO (0: not known) */
+        bool have_ids;     /* uid[], gid[] from PIDFD_GET_INFO: real, effective, saved */
+        uid_t uid[3];
+        gid_t gid[3];
+        bool cpu_v1_read;  /* its cgroup file was read: cpu_v1 is what it says */
+        bool borrowed;     /* pidfd is a peer_thread_kept's: not closed with the request */
+        int *cgroup_fd;    /* where its /proc cgroup file is kept open (a peer_thread_kept's), or NULL */
         char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;
 /*
@@ -420,14 +462,30 @@ typedef struct peer_thread {
  * thread of the peer or of a descendant inside the pod cgroup; all or
  * nothing.  Close the pidfds with peer_threads_done().
  */
-int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
-int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread *ret, op_error *err);
+int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                         op_error *err);
+int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
+                            op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
+void peer_thread_kept_drop(peer_thread_kept *k);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
+/* Files a session keeps open at most: sched.set's /proc/PID/limits and its last thread's pidfd and cgroup
+ * file, cgroup.move's 2 threaded targets. */
+#define SESSION_KEPT_FDS 5
+/* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
+typedef struct cgroup_kept {
+        char *target; /* as the request named it; NULL: an empty slot */
+        int threads_fd;
+        uint64_t id;
+} cgroup_kept;
+cgroup_kept *cgroup_kept_find(cgroup_kept *k, size_t n, const char *target);
+/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k, round robin from *@next. */
+void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *target, int *threads_fd, uint64_t id);
+void cgroup_kept_drop(cgroup_kept *e);
 int request_cgroup_open(request *req, op_error *err);
 
 /* broker-request.c */

@@ -74,6 +74,10 @@ const char *cpu_mask_format(const cpu_mask *m, char *buf, size_t size) {
         size_t n = 0;
         buf[0] = 0;
         for (unsigned c = 0; c < CPU_MASK_MAX; c++) {
+                if (!(m->bits[c / 64] >> (c % 64))) {
+                        c |= 63; /* no CPU left in this word */
+                        continue;
+                }
                 if (!cpu_mask_test(m, c))
                         continue;
                 unsigned e = c;

@@ -5,27 +5,39 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <cap-ng.h>
 
 #include "util.h"
+
+/*
+ * The files read here (/proc/PID/..., /proc/sys, cgroup settings) are
+ * generated whole by the kernel when read from offset 0 (seq_file): one
+ * read with a buffer larger than the text returns all of it, so the
+ * second read that would only answer 0 is not made.  Text longer than
+ * @size - 1 is cut there, as before.  From offset 0 with pread(), so that
+ * a descriptor kept open reads the file anew each time.
+ */
+static int read_whole(int fd, char *buf, size_t size) {
+        ssize_t k;
+        do
+                k = pread(fd, buf, size - 1, 0);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        buf[k] = 0;
+        return (int) k;
+}
 
 static int read_small_file(const char *path, char *buf, size_t size) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        size_t got = 0;
-        while (got + 1 < size) {
-                ssize_t k = read(fd, buf + got, size - 1 - got);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                got += k;
-        }
-        buf[got] = 0;
-        return (int) got;
+        return read_whole(fd, buf, size);
+}
+
+int proc_pread(int fd, char *buf, size_t size) {
+        return read_whole(fd, buf, size);
 }
 
 static int cgroup_file_parse(const char *path, char **ret) {
@@ -361,9 +373,23 @@ int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret) {
 }
 
 int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1) {
+        return proc_task_cgroups_kept(tgid, tid, NULL, ret, ret_cpu_v1);
+}
+
+int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1) {
         char path[96], buf[PROC_CGROUP_FILE_MAX], copy[PROC_CGROUP_FILE_MAX];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
-        int r = read_small_file(path, buf, sizeof(buf));
+        int r = fd && *fd >= 0 ? read_whole(*fd, buf, sizeof(buf)) : -EBADF;
+        if (r < 0) {
+                if (fd && *fd >= 0)
+                        *fd = safe_close(*fd);
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+                _cleanup_close_ int f = open(path, O_RDONLY | O_CLOEXEC);
+                if (f < 0)
+                        return negative_errno();
+                r = read_whole(f, buf, sizeof(buf));
+                if (r >= 0 && fd)
+                        *fd = TAKE_FD(f);
+        }
         if (r < 0)
                 return r;
         memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */
@@ -492,7 +518,39 @@ const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         return cg;
 }
 
-int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
+/* The kept descriptor of @group's cpu.rt_runtime_us in @cpu, opened (or opened again) when @reopen. */
+static int rt_budget_fd(cgroup_v1_mount *cpu, const char *group, bool reopen) {
+        size_t i;
+        for (i = 0; i < CGROUP_V1_KEPT; i++)
+                if (cpu->kept[i].group && streq(cpu->kept[i].group, group))
+                        break;
+        if (i < CGROUP_V1_KEPT && !reopen)
+                return cpu->kept[i].fd;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s%s/cpu.rt_runtime_us", cpu->mnt,
+                     group + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno(); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+        if (i == CGROUP_V1_KEPT) {
+                i = cpu->next;
+                cpu->next = (cpu->next + 1) % CGROUP_V1_KEPT;
+                char *g = strdup(group);
+                if (!g)
+                        return -ENOMEM;
+                if (cpu->kept[i].group)
+                        safe_close(cpu->kept[i].fd);
+                free(cpu->kept[i].group);
+                cpu->kept[i].group = g;
+        } else
+                safe_close(cpu->kept[i].fd);
+        cpu->kept[i].fd = TAKE_FD(fd);
+        return cpu->kept[i].fd;
+}
+
+int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
+        char buf[64];
         if (!cpu->found)
                 return -ENOENT; /* no v1 cpu hierarchy: no RT budget per group */
         if (!cg)
@@ -500,11 +558,25 @@ int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path
         if (!path_below(cg, cpu->root))
                 return -ENOENT; /* its group is not visible in our mount */
         snprintf(path, size, "%s", cg);
-        _cleanup_free_ char *budget = NULL;
-        if (asprintf(&budget, "%s%s/cpu.rt_runtime_us", cpu->mnt,
-                     cg + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
-                return -ENOMEM;
-        return proc_read_i64(budget, ret_us); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+        int fd = rt_budget_fd(cpu, cg, false), r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
+        if (r == -ENODEV) { /* that group was removed: this name may be another one now */
+                fd = rt_budget_fd(cpu, cg, true);
+                r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
+        }
+        if (r < 0)
+                return r;
+        return proc_i64_parse(buf, ret_us);
+}
+
+void cgroup_v1_mount_free(cgroup_v1_mount *m) {
+        if (!m)
+                return;
+        for (size_t i = 0; i < CGROUP_V1_KEPT; i++)
+                if (m->kept[i].group) {
+                        free(m->kept[i].group);
+                        safe_close(m->kept[i].fd);
+                }
+        free(m);
 }
 
 int proc_read_i64(const char *path, int64_t *ret) {
@@ -528,4 +600,39 @@ int proc_i64_parse(const char *buf, int64_t *ret) {
 int cgroup2_mount_root(char *buf, size_t size) {
         char mnt[1024];
         return cgroup_mount_find(NULL, buf, size, mnt, sizeof(mnt));
+}
+
+/* The kernel's ABI (include/uapi/linux/pidfd.h, Linux 6.13), for C library headers older than it. */
+struct proc_pidfd_info {
+        uint64_t mask;
+        uint64_t cgroupid;
+        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+        uint32_t spare0[1];
+};
+#define PROC_PIDFD_GET_INFO _IOWR(0xFF, 11, struct proc_pidfd_info)
+#define PROC_PIDFD_INFO_CGROUPID (1UL << 2)
+
+unsigned long proc_pidfd_get_info_request(void) {
+        return PROC_PIDFD_GET_INFO;
+}
+
+int pidfd_facts_get(int pidfd, pidfd_facts *ret) {
+        struct proc_pidfd_info i = { .mask = PROC_PIDFD_INFO_CGROUPID };
+        if (ioctl(pidfd, PROC_PIDFD_GET_INFO, &i) < 0) {
+                /* ENOTTY (no such ioctl: before 6.13), EINVAL (an older layout) */
+                if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)
+                        return -EOPNOTSUPP;
+                return negative_errno();
+        }
+        if (i.pid == 0 || i.tgid == 0 || i.pid > INT_MAX || i.tgid > INT_MAX || i.ppid > INT_MAX)
+                return -ESRCH; /* not in our pid namespace, or gone */
+        *ret = (pidfd_facts) {
+                .pid = (pid_t) i.pid,
+                .tgid = (pid_t) i.tgid,
+                .ppid = (pid_t) i.ppid,
+                .cgroupid = i.mask & PROC_PIDFD_INFO_CGROUPID ? i.cgroupid : 0,
+                .uid = { i.ruid, i.euid, i.suid },
+                .gid = { i.rgid, i.egid, i.sgid },
+        };
+        return 0;
 }

@@ -69,17 +69,51 @@ int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
 /* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file. */
 int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1);
+/* The same through a kept descriptor of that file: *@fd is read anew when open (>= 0), else (or when
+ * that read fails: its thread exited) the file is opened, and left open in *@fd. */
+int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
+/*
+ * What the kernel says of the task of @pidfd (a process or, opened with
+ * PIDFD_THREAD, a thread) with one ioctl, PIDFD_GET_INFO (Linux 6.13):
+ * its pid (the thread's id for a thread), its process, that process's
+ * parent, all in our pid namespace, and the id of its cgroup v2 (the
+ * inode number of that cgroup's directory; 0 when the kernel gave none).
+ * Of the task pinned by the pidfd, whatever its number became.  -ESRCH
+ * when it exited; -EOPNOTSUPP on kernels without the ioctl.
+ */
+typedef struct pidfd_facts {
+        pid_t pid, tgid, ppid;
+        uint64_t cgroupid;
+        uid_t uid[3]; /* real, effective, saved (as seen from our user namespace) */
+        gid_t gid[3];
+} pidfd_facts;
+int pidfd_facts_get(int pidfd, pidfd_facts *ret);
+/* Its ioctl request number (the broker's seccomp allowlist names it). */
+unsigned long proc_pidfd_get_info_request(void);
+
+/* A kept /proc or cgroup file descriptor read anew from offset 0 (as the readers above: once, cut at @size - 1). */
+int proc_pread(int fd, char *buf, size_t size);
+
 /* The process a thread id belongs to. */
 int proc_tgid(pid_t tid, pid_t *ret);
 
 /* Where a cgroup v1 hierarchy is mounted (cgroup_v1_mount_find()). */
+#define CGROUP_V1_KEPT 8
 typedef struct cgroup_v1_mount {
         bool found;
         char root[1024]; /* the cgroup it shows as its root */
         char mnt[1024];  /* its mount point */
+        /* groups' cpu.rt_runtime_us kept open (proc_cgroup_rt_budget()), round robin */
+        struct {
+                char *group;
+                int fd;
+        } kept[CGROUP_V1_KEPT];
+        unsigned next;
 } cgroup_v1_mount;
+/* Close what proc_cgroup_rt_budget() kept open, and free @m (NULL is fine). */
+void cgroup_v1_mount_free(cgroup_v1_mount *m);
 /* The first mount of the v1 hierarchy holding @controller, from
  * /proc/self/mountinfo: 0, or -ENOMEDIUM (ret->found false) when none. */
 int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
@@ -93,8 +127,12 @@ int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
  * in *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when
  * the kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted
  * or no group in it, then nothing is read, or no cpu.rt_runtime_us in it).
+ * The file of each group is kept open in @cpu and read anew with pread():
+ * a group removed since answers ENODEV, and is then opened again by its
+ * path (a group of that name made since is another group, with its own
+ * budget).
  */
-int proc_cgroup_rt_budget(const cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
+int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
 
 /* A file holding one decimal integer (a sysctl, a cgroup setting). */
 int proc_read_i64(const char *path, int64_t *ret);

@@ -7,8 +7,10 @@
  * parse args -> (policy, in the dispatcher) -> resolve and pin every
  * thread, all or nothing -> open the target component by component with
  * openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV) from the
- * peer's cgroup, creating what is missing when asked and allowed -> write
- * each id -> read each thread's cgroup back from /proc and report per id.
+ * peer's cgroup, creating what is missing when asked and allowed (or, for
+ * a threaded target the session moved threads into before and that still
+ * exists, its kept cgroup.threads) -> write each id -> read each thread's
+ * cgroup back (its cgroup id, else its /proc cgroup file) and report per id.
  *
  * What the broker created is recorded in the session and removed as the
  * session ends, or, while threads remain in it, once it is empty.
@@ -27,12 +29,16 @@
 #include "proc.h"
 
 /* session_part_cgroup: c->part[SESSION_PART_cgroup] */
+#define CGROUP_SESSION_KEPT 2 /* of SESSION_KEPT_FDS */
 typedef struct cgroup_session {
         /* cgroups created for this session ("/a/b/housekeeping", as in /proc/PID/cgroup), parent before
          * child; removed (when empty) as the session ends */
         char *created[SESSION_MAX_CGROUPS];
         size_t n_created;
         uint64_t n_threads_moved;
+        /* threaded targets kept open (broker-cgroup-open.c): their cgroup.threads and ids */
+        cgroup_kept kept[CGROUP_SESSION_KEPT];
+        unsigned kept_next;
 } cgroup_session;
 
 static cgroup_session *CS(const client *c) {
@@ -50,6 +56,14 @@ static int read_at(int dirfd, const char *name, char *buf, size_t size) {
         while (k > 0 && buf[k - 1] == '\n')
                 buf[--k] = 0;
         return 0;
+}
+
+static int write_fd(int fd, const char *value) {
+        size_t n = strlen(value);
+        ssize_t k = write(fd, value, n);
+        if (k < 0)
+                return negative_errno();
+        return (size_t) k == n ? 0 : -EIO;
 }
 
 static int write_at(int dirfd, const char *name, const char *value) {
@@ -267,8 +281,32 @@ static void move_undo_stranger(broker *b, pid_t host, uint64_t started, const ch
                 r < 0 ? strerror(-r) : "");
 }
 
-static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid_t host, int pidfd,
-                     const char *want, move_outcome *o) {
+/*
+ * Where is thread @host (of @tgid, pinned by @pidfd) now?  Where the kernel
+ * answers PIDFD_GET_INFO, its cgroup id, of the pinned thread itself: the
+ * target's (@want_id, its directory's inode number) means it is in @want (a
+ * live cgroup v2 keeps its path: it cannot be renamed, and ids are not
+ * reused), any other id is looked up in the thread's cgroup file.  Else
+ * that file, trusted only while the thread is still the one pinned.
+ */
+static int moved_where(pid_t tgid, pid_t host, int pidfd, uint64_t want_id, const char *want, char **ret) {
+        pidfd_facts f;
+        int r = want_id ? pidfd_facts_get(pidfd, &f) : -EOPNOTSUPP;
+        if (r < 0 && r != -EOPNOTSUPP)
+                return r;
+        if (r >= 0 && f.cgroupid == want_id) {
+                *ret = strdup(want);
+                return *ret ? 0 : -ENOMEM;
+        }
+        r = tgid == host ? proc_cgroup(host, ret) : proc_task_cgroup(tgid, host, ret);
+        if (r < 0 || !pidfd_alive(pidfd))
+                return r < 0 ? r : -ESRCH;
+        return 0;
+}
+
+/* Move @host into the target: @file of @target_fd, or @file_fd (that file, open) when >= 0. */
+static void move_one(broker *b, int target_fd, int file_fd, const char *file, pid_t tgid, pid_t host, int pidfd,
+                     uint64_t want_id, const char *want, move_outcome *o) {
         char num[32];
         _cleanup_free_ char *now = NULL;
         uint64_t started = 0;
@@ -280,7 +318,7 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
                 return;
         }
         snprintf(num, sizeof(num), "%d", (int) host);
-        int r = write_at(target_fd, file, num);
+        int r = file_fd >= 0 ? write_fd(file_fd, num) : write_at(target_fd, file, num);
         if (r < 0) {
                 o->errno_value = -r;
                 snprintf(o->error, sizeof(o->error), "writing %s failed: %s", file, strerror(-r));
@@ -291,9 +329,8 @@ static void move_one(broker *b, int target_fd, const char *file, pid_t tgid, pid
                 snprintf(o->error, sizeof(o->error), "exited during the move");
                 return;
         }
-        /* read back, and only trust it while the thread is the one we pinned */
-        int q = tgid == host ? proc_cgroup(host, &now) : proc_task_cgroup(tgid, host, &now);
-        if (q < 0 || !pidfd_alive(pidfd)) {
+        /* read back, of the thread we pinned */
+        if (moved_where(tgid, host, pidfd, whole ? 0 : want_id, want, &now) < 0) {
                 o->errno_value = ESRCH;
                 snprintf(o->error, sizeof(o->error), "exited during the move");
                 return;
@@ -316,9 +353,10 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         size_t n = a.by_pid ? 1 : a.n_tids;
         _cleanup_free_ peer_thread *th = calloc(n, sizeof(peer_thread));
         _cleanup_free_ move_outcome *out = calloc(n, sizeof(move_outcome));
-        _cleanup_close_ int base = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int base = -EBADF, pidfd = -EBADF, threads_fd = -EBADF;
         walk_result w = { .fd = -EBADF };
         pid_t host = 0;
+        uint64_t want_id = 0;
         /* declared before the first goto: cleanups run on every path */
         _cleanup_json_gen_ yajl_gen g = NULL;
         _cleanup_erase_free_ char *res = NULL;
@@ -335,9 +373,33 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
                 if (r < 0)
                         return request_fail(req, &err);
         } else {
-                r = request_resolve_threads(req, a.tids, a.n_tids, th, &err);
+                r = request_resolve_threads(req, a.tids, a.n_tids, NULL, th, &err);
                 if (r < 0)
                         return request_fail(req, &err);
+        }
+
+        /* a threaded target this session moved threads into, still there: no walk, no type to read */
+        target_path(req->peer.cgroup, a.target, strlen(a.target), want, sizeof(want));
+        cgroup_kept *k = c && !a.by_pid && !a.has_cpus ? cgroup_kept_find(CS(c)->kept, CGROUP_SESSION_KEPT, a.target)
+                                                       : NULL;
+        if (k) {
+                for (size_t i = 0; i < n; i++) {
+                        out[i].id = th[i].tid;
+                        move_one(req->b, -EBADF, k->threads_fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid,
+                                 th[i].pidfd, k->id, want, &out[i]);
+                        if (i == 0 && out[0].errno_value == ENODEV) {
+                                /* removed since: open and check it again by its path */
+                                cgroup_kept_drop(k);
+                                k = NULL;
+                                out[0] = (move_outcome) {};
+                                break;
+                        }
+                }
+        }
+        if (k) {
+                want_id = k->id;
+                snprintf(type, sizeof(type), "threaded");
+                goto acted;
         }
 
         base = request_cgroup_open(req, &err);
@@ -394,23 +456,36 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         }
 
         /* act: every id, each reported */
-        target_path(req->peer.cgroup, a.target, strlen(a.target), want, sizeof(want));
-        size_t moved = 0;
+        struct stat st;
+        want_id = fstat(w.fd, &st) == 0 ? (uint64_t) st.st_ino : 0;
+        if (!a.by_pid)
+                threads_fd = openat(w.fd, "cgroup.threads", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         for (size_t i = 0; i < n; i++) {
                 if (a.by_pid) {
                         out[i].id = a.pid;
-                        move_one(req->b, w.fd, "cgroup.procs", host, host, pidfd, want, &out[i]);
+                        move_one(req->b, w.fd, -EBADF, "cgroup.procs", host, host, pidfd, 0, want, &out[i]);
                 } else {
                         out[i].id = th[i].tid;
-                        move_one(req->b, w.fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid, th[i].pidfd,
-                                 want, &out[i]);
+                        move_one(req->b, w.fd, threads_fd, "cgroup.threads", th[i].host_tgid, th[i].host_tid,
+                                 th[i].pidfd, want_id, want, &out[i]);
                 }
-                moved += out[i].moved;
         }
+        /* kept for the session's next moves into it */
+        if (c && !a.by_pid)
+                cgroup_kept_put(CS(c)->kept, CGROUP_SESSION_KEPT, &CS(c)->kept_next, a.target, &threads_fd, want_id);
+acted:;
+        size_t moved = 0;
+        for (size_t i = 0; i < n; i++)
+                moved += out[i].moved;
+        /* opened beneath the pod's cgroup: a thread found there later needs no path read (broker-peer.c) */
+        if (moved && !a.by_pid)
+                peer_pod_cgroup_known(&req->peer, want_id);
         if (c)
                 CS(c)->n_threads_moved += moved;
-        log_msg(req->b, LOG_INFO, "session %llu: moved %zu of %zu %s to cgroup %s", (unsigned long long) req->who.session,
-                moved, n, a.by_pid ? "process" : "threads", want);
+        /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
+        size_t l = strlen(req->reason);
+        snprintf(req->reason + l, sizeof(req->reason) - l, "; moved %zu of %zu %s to cgroup %s", moved, n,
+                 a.by_pid ? "process" : "threads", want);
 
         g = json_gen_new();
         if (!g) {
@@ -652,6 +727,8 @@ static void release(client *c) {
         for (size_t i = 0; i < CS(c)->n_created; i++)
                 free(CS(c)->created[i]);
         CS(c)->n_created = 0;
+        for (size_t i = 0; i < CGROUP_SESSION_KEPT; i++)
+                cgroup_kept_drop(&CS(c)->kept[i]);
 }
 
 static void save(const client *c, yajl_gen g) {

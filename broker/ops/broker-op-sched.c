@@ -24,12 +24,14 @@
  * sched_setattr() the change hit the right thread; if not, whatever now has
  * that id gets the attributes read just before acting back.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker-op.h"
 
@@ -37,6 +39,9 @@
 typedef struct sched_session {
         uint64_t n_changes;
         burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
+        pid_t limits_pid;   /* 0, or the process whose /proc/PID/limits is kept open in limits_fd */
+        int limits_fd;
+        peer_thread_kept thread; /* the last thread named, kept pinned (broker-peer.c) */
 } sched_session;
 
 static sched_session *SS(const client *c) {
@@ -89,6 +94,58 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
+/* Our real ids, which never change (the kernel's same-credentials rule for prlimit()). */
+static bool broker_ids_are(const peer_thread *t) {
+        static uid_t uid = (uid_t) -1;
+        static gid_t gid = (gid_t) -1;
+        if (uid == (uid_t) -1) {
+                uid = getuid();
+                gid = getgid();
+        }
+        return t->have_ids && t->uid[0] == uid && t->uid[1] == uid && t->uid[2] == uid && t->gid[0] == gid &&
+               t->gid[1] == gid && t->gid[2] == gid;
+}
+
+/*
+ * RLIMIT_RTTIME of the pinned thread @t's process.  prlimit(2) where the
+ * kernel lets the broker read another process's limits (CAP_SYS_RESOURCE,
+ * or our real uid and gid being the target's real, effective and saved
+ * ones); else its /proc/PID/limits, which a session keeps open for its
+ * last target process and reads anew with pread().  That file is of the
+ * process it was opened for, whatever its pid becomes: once that process
+ * is gone it answers ESRCH, and the pid, now perhaps another process's,
+ * is opened again.  Either way by pid: the caller checks after acting that
+ * the thread (so its process, which holds that pid while it lives) is
+ * still there.
+ */
+static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft, uint64_t *ret_hard) {
+        struct rlimit rl;
+        if ((req->b->cap_sys_resource || broker_ids_are(t)) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
+                *ret_soft = rlim_to_u64(rl.rlim_cur);
+                *ret_hard = rlim_to_u64(rl.rlim_max);
+                return 0;
+        }
+        if (!req->c)
+                return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
+        sched_session *s = SS(req->c);
+        char buf[PROC_LIMITS_FILE_MAX], path[64];
+        int r = s->limits_pid == t->host_tgid ? proc_pread(s->limits_fd, buf, sizeof(buf)) : -ESRCH;
+        if (r < 0) {
+                if (s->limits_pid)
+                        safe_close(s->limits_fd);
+                s->limits_pid = 0;
+                snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
+                s->limits_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (s->limits_fd < 0)
+                        return negative_errno();
+                s->limits_pid = t->host_tgid;
+                r = proc_pread(s->limits_fd, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+        }
+        return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
+}
+
 /*
  * Is the kernel's RT throttling in force now?  0 when realtime tasks get at
  * most sched_rt_runtime_us of every sched_rt_period_us; else -EPERM with
@@ -120,9 +177,18 @@ static int rt_throttling_check(char *msg, size_t size) {
  * The rule's safety model for a realtime request on thread @t (asked as
  * @tid): 0 to go on, or -EPERM after replying why not.
  */
-static int rt_safety_check(request *req, const policy_rule *rule, const peer_thread *t, pid_t tid) {
+static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
         char msg[400], b1[64], b2[64], cg[256];
         int64_t budget;
+        /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
+        if (req->b->cpu_v1->found && !t->cpu_v1_read) {
+                _cleanup_free_ char *v2 = NULL;
+                if (proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1) < 0) {
+                        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
+                        return -ESRCH;
+                }
+                t->cpu_v1_read = true;
+        }
         /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
         if (proc_cgroup_rt_budget(req->b->cpu_v1, t->cpu_v1, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
                 request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
@@ -140,7 +206,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, const peer_thr
                 return 0;
         }
         uint64_t soft, hard;
-        if (proc_rttime_limits(t->host_tgid, &soft, &hard) < 0) {
+        if (rttime_limits(req, t, &soft, &hard) < 0) {
                 request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
                 return -ESRCH;
         }
@@ -172,7 +238,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         _cleanup_erase_free_ char *res = NULL;
 
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
-        r = request_resolve_threads(req, &a.tid, 1, &t, &err);
+        r = request_resolve_threads(req, &a.tid, 1, c ? &SS(c)->thread : NULL, &t, &err);
         if (r < 0)
                 return request_fail(req, &err);
 
@@ -232,7 +298,10 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 goto out;
         }
 
-        /* was it still our thread?  (its id cannot be reused while it lives) */
+        /* read back from the kernel; then was it still our thread all along?  (its id cannot be
+         * reused while it lives: alive after the read back, it was the one acted on and read) */
+        sched_attr_v0 now;
+        bool read = get_attr(t.host_tid, &now) >= 0 && sched_getaffinity(t.host_tid, sizeof(cpus), &cpus) >= 0;
         if (!pidfd_alive(t.pidfd)) {
                 (void) set_attr(t.host_tid, &old);
                 if (a.has_cpus)
@@ -242,11 +311,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                                     (int) a.tid);
                 goto out;
         }
-
-        /* read back from the kernel */
-        sched_attr_v0 now;
-        if (get_attr(t.host_tid, &now) < 0 || sched_getaffinity(t.host_tid, sizeof(cpus), &cpus) < 0 ||
-            !pidfd_alive(t.pidfd)) {
+        if (!read) {
                 request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) a.tid);
                 goto out;
         }
@@ -265,9 +330,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         }
         if (c)
                 SS(c)->n_changes++;
-        log_msg(req->b, LOG_INFO, "session %llu: thread %d is now %s priority %u nice %d on CPUs %s",
-                (unsigned long long) req->who.session, (int) t.host_tid, sched_policy_name((int) now.sched_policy),
-                now.sched_priority, now.sched_nice, cpu_mask_format(&m, msg, sizeof(msg)));
+        /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
+        cpu_mask_format(&m, msg, sizeof(msg));
+        size_t l = strlen(req->reason);
+        snprintf(req->reason + l, sizeof(req->reason) - l, "; thread %d is now %s priority %u nice %d on CPUs %s",
+                 (int) t.host_tid, sched_policy_name((int) now.sched_policy), now.sched_priority, now.sched_nice, msg);
 
         g = json_gen_new();
         if (!g) {
@@ -280,7 +347,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         json_gen_kv_i64(g, "priority", now.sched_priority);
         json_gen_kv_i64(g, "nice", now.sched_nice);
         json_gen_kv_bool(g, "reset_on_fork", now.sched_flags & SCHED_FLAG_RESET_ON_FORK);
-        json_gen_kv_str(g, "cpus", cpu_mask_format(&m, msg, sizeof(msg)));
+        json_gen_kv_str(g, "cpus", msg);
         json_gen_str(g, "was");
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "policy", sched_policy_name((int) old.sched_policy));
@@ -324,6 +391,13 @@ static void restore(client *c, const json_value *st, state_check *ck) {
         SS(c)->n_changes = state_get_u64(ck, st, "sched_changes", 0, UINT64_MAX, false);
 }
 
+static void release(client *c) {
+        if (SS(c)->limits_pid)
+                safe_close(SS(c)->limits_fd);
+        SS(c)->limits_pid = 0;
+        peer_thread_kept_drop(&SS(c)->thread);
+}
+
 static const session_hook hooks[] = {
         { "sched_changes", count, state, NULL },
 };
@@ -333,6 +407,7 @@ const session_part session_part_sched = {
         .size = sizeof(sched_session),
         .hooks = hooks,
         .n_hooks = ELEMENTSOF(hooks),
+        .release = release,
         .save = save,
         .restore = restore,
 };

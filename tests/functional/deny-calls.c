@@ -4,10 +4,15 @@
  * syscall named in $DENY_CALLS (space-separated) failing with EPERM, as a
  * systemd unit's SystemCallFilter= does with SystemCallErrorNumber=EPERM.
  * test-unotify.c starts the broker through it to stand for the shipped
- * unit without its unotify.conf drop-in.
+ * unit without its unotify.conf drop-in.  An entry "ioctl:REQUEST" (a
+ * number, e.g. 0xc040ff0b) makes that ioctl request fail with ENOTTY
+ * whatever its size bits, as a kernel without it answers: test-thread.c
+ * stands for kernels before 6.13 with PIDFD_GET_INFO's.
  */
 #include <errno.h>
+#include <linux/ioctl.h>
 #include <seccomp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,16 @@ int main(int argc, char **argv) {
         scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
         char *list = strdup(calls), *save = NULL;
         for (char *n = list ? strtok_r(list, " ", &save) : NULL; c && n; n = strtok_r(NULL, " ", &save)) {
+                if (!strncmp(n, "ioctl:", 6)) {
+                        uint32_t mask = ~(uint32_t) (_IOC_SIZEMASK << _IOC_SIZESHIFT);
+                        uint32_t req = (uint32_t) strtoul(n + 6, NULL, 0);
+                        if (seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
+                                             SCMP_A1(SCMP_CMP_MASKED_EQ, mask, req & mask)) < 0) {
+                                fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);
+                                return 127;
+                        }
+                        continue;
+                }
                 int nr = seccomp_syscall_resolve_name(n);
                 if (nr == __NR_SCMP_ERROR || seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0) {
                         fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);

@@ -5,7 +5,8 @@
  *
  *   ping | pings N | state | child | reap PID | setsoft BYTES | mode auto|broker
  *   memlock PID SOFT HARD|keep
- *   threads N          fork a child with N extra threads (all idle); prints its pid and tids
+ *   threads N [US]     fork a child with N extra threads (all idle), its RLIMIT_RTTIME set to US
+ *                      microseconds when given; prints its pid and tids
  *   childids RUID EUID SUID GID   fork a child with these ids (needs a root client); prints its pid
  *   childns            fork a child in a user namespace of its own; once the test writes its maps
  *                      (0 and 1 mapped), it becomes uid 0/1/0, gid 0 in there; prints its pid
@@ -149,8 +150,9 @@ static void *idle_thread(void *arg) {
         return NULL;
 }
 
-/* A child with @n threads besides its main one; prints {"pid":P,"tids":[main, ...]}. */
-static void spawn_threads(int n) {
+/* A child with @n threads besides its main one (and its RLIMIT_RTTIME set to @rttime, unless 0);
+ * prints {"pid":P,"tids":[main, ...]}. */
+static void spawn_threads(int n, unsigned long long rttime) {
         int p[2];
         if (n < 0 || n > 64 || pipe2(p, O_CLOEXEC) < 0) {
                 printf("{\"ok\":false,\"code\":\"usage\"}\n");
@@ -160,6 +162,9 @@ static void spawn_threads(int n) {
         if (pid == 0) {
                 close(p[0]);
                 tid_pipe = p[1];
+                struct rlimit rl = { rttime, rttime };
+                if (rttime && setrlimit(RLIMIT_RTTIME, &rl) < 0)
+                        _exit(1);
                 pid_t self = gettid();
                 if (write(tid_pipe, &self, sizeof(self)) != sizeof(self))
                         _exit(1);
@@ -327,7 +332,7 @@ int main(int argc, char **argv) {
                 } else if (!strcmp(cmd, "childns")) {
                         spawn_becoming(own_userns, take_userns_ids, NULL);
                 } else if (!strcmp(cmd, "threads")) {
-                        spawn_threads(atoi(a1));
+                        spawn_threads(atoi(a1), strtoull(a2, NULL, 10));
                 } else if (!strcmp(cmd, "rttime")) {
                         struct rlimit rl = { strtoull(a1, NULL, 10), strtoull(a1, NULL, 10) };
                         int r = setrlimit(RLIMIT_RTTIME, &rl);

@@ -63,9 +63,10 @@ typedef struct threads {
         int n;
 } threads;
 
-static threads spawn_threads(tclient *c, int n) {
+/* ... its RLIMIT_RTTIME set to @rttime microseconds (0: the client's) */
+static threads spawn_threads_rttime(tclient *c, int n, unsigned long rttime) {
         threads t = { 0 };
-        char *r = tclient_call(c, "threads %d", n);
+        char *r = tclient_call(c, "threads %d %lu", n, rttime);
         t.pid = (pid_t) jint(r, "pid");
         for (int i = 0; i <= n && i < 8; i++) {
                 char path[32];
@@ -76,6 +77,33 @@ static threads spawn_threads(tclient *c, int n) {
         tap_ok(t.pid > 0 && t.n == n + 1, "the launcher spawned a QEMU stand-in with %d threads (%s)", n + 1, r);
         free(r);
         return t;
+}
+
+static threads spawn_threads(tclient *c, int n) {
+        return spawn_threads_rttime(c, n, 0);
+}
+
+/*
+ * A child with one thread whose process (or, with @thread_too, thread) has
+ * id @id again, handed out through /proc/sys/kernel/ns_last_pid: other work
+ * on the machine may take it first, so up to 100 tries (in *@ret_tries).
+ */
+static threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries) {
+        threads u = { 0 };
+        char last[32];
+        int tries = 0;
+        for (; tries < 100 && u.tid[0] != id && !(thread_too && u.tid[1] == id); tries++) {
+                if (u.pid > 0)
+                        free(tclient_call(c, "reap %d", (int) u.pid));
+                snprintf(last, sizeof(last), "%d", (int) id - 1 - (thread_too ? tries % 2 : 0));
+                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
+                        break;
+                char *s = tclient_call(c, "threads 1");
+                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
+                free(s);
+        }
+        *ret_tries = tries;
+        return u;
 }
 
 static void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
@@ -113,6 +141,8 @@ static void cgroup_move_threads(harness *h) {
         tap_is_int(jint(r, "result.threads.0.tid"), t.tid[1], "per-thread report names the first tid");
         tap_is_str(jstr(r, "result.threads.0.cgroup"), want, "and where the kernel put it");
         free(r);
+        tap_ok(harness_log_contains("; moved 2 of 2 threads to cgroup /" POD_A "/housekeeping"),
+               "the request's audit record says what was moved");
 
         tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in housekeeping");
         tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
@@ -149,6 +179,59 @@ static void cgroup_move_threads(harness *h) {
         }
         tap_ok(gone, "the created cgroup is removed when the session ends");
         tap_ok(harness_log_contains("removed cgroup /" POD_A "/housekeeping"), "the broker logs the removal");
+}
+
+/*
+ * The broker keeps a session's threaded targets open (their cgroup.threads)
+ * and writes there without walking and checking the path again while the
+ * target exists.  Removed and made again under the same name, as a domain
+ * cgroup, it is another cgroup: threads are refused there, and moved into
+ * it once it is threaded.
+ */
+static void cgroup_target_recreated(harness *h) {
+        tclient a;
+        char path[600], hk[512], want[128], ids[64];
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 2);
+        snprintf(want, sizeof(want), "/%s/housekeeping", POD_A);
+        harness_cgroup_path(h, POD_A "/housekeeping", hk, sizeof(hk));
+
+        char *r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
+                               (int) t.tid[1]);
+        tap_is_int(jint(r, "result.moved"), 1, "thread 1 moves into a created housekeeping (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[2]);
+        tap_is_int(jint(r, "result.moved"), 1, "thread 2 moves into the same target (%s)", r);
+        tap_is_str(jstr(r, "result.threads.0.cgroup"), want, "read back there");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), want, "kernel: thread 2 is in housekeeping");
+
+        /* root: both back to the pod cgroup, housekeeping removed and made again (a domain cgroup) */
+        harness_cgroup_path(h, POD_A "/cgroup.threads", path, sizeof(path));
+        for (int i = 1; i <= 2; i++) {
+                snprintf(ids, sizeof(ids), "%d", (int) t.tid[i]);
+                tap_is_int(harness_write_file(path, ids), 0, "root moves thread %d back to the pod cgroup", i);
+        }
+        tap_is_int(rmdir(hk), 0, "root removes housekeeping");
+        tap_is_int(mkdir(hk, 0755), 0, "and makes it again");
+        snprintf(path, sizeof(path), "%s/cgroup.type", hk);
+        harness_read_line(path, ids, sizeof(ids));
+        tap_is_str(ids, "domain", "kernel: the new housekeeping is a domain cgroup");
+
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "bad-request", "threads are refused by the new, domain housekeeping (%s)", r);
+        tap_has_str(jstr(r, "message"), "threaded", "saying a threaded cgroup is needed");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_A, "kernel: thread 1 stayed in the pod cgroup");
+
+        tap_is_int(harness_write_file(path, "threaded"), 0, "root makes the new housekeeping threaded");
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[1]);
+        tap_is_int(jint(r, "result.moved"), 1, "now thread 1 moves into it (%s)", r);
+        tap_is_int(jint(r, "result.created"), 0, "which the broker did not create");
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), want, "kernel: thread 1 is in the new housekeeping");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
 }
 
 static void cgroup_move_process(harness *h) {
@@ -286,6 +369,9 @@ static void sched_fifo(harness *h) {
         tap_is_int(jint(r, "result.priority"), 5, "and priority 5");
         tap_is_int(jint(r, "result.reset_on_fork"), 1, "and SCHED_RESET_ON_FORK");
         free(r);
+        char rec[160];
+        snprintf(rec, sizeof(rec), "safety rttime; thread %d is now fifo priority 5 nice 0 on CPUs ", (int) t.tid[1]);
+        tap_ok(harness_log_contains(rec), "the request's audit record says what the kernel read back (%s)", rec);
         harness_sched_attr x = harness_sched_getattr(t.tid[1]);
         tap_is_int(x.sched_policy, SCHED_FIFO, "kernel: the thread is SCHED_FIFO");
         tap_is_int(x.sched_priority, 5, "kernel: priority 5");
@@ -368,6 +454,76 @@ static void sched_rttime(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * The broker keeps a session's last target process's /proc/PID/limits open
+ * (RLIMIT_RTTIME, read anew at each request).  That process exits and its
+ * pid goes to a new process of the pod without a finite RLIMIT_RTTIME: the
+ * new one's limit is what counts, not the one the open file held.  The pid
+ * is handed out again through /proc/sys/kernel/ns_last_pid (other work on
+ * the machine may take it first: tried again, up to 100 times).
+ */
+static void sched_rttime_pid_reused(harness *h) {
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads_rttime(&a, 1, 100000);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "fifo for a thread of a process with RLIMIT_RTTIME 100 ms is granted (%s)", r);
+        free(r);
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+
+        int tries;
+        threads u = spawn_with_id(&a, t.pid, false, &tries);
+        tap_is_int(u.pid, t.pid, "a new process of the pod (RLIMIT_RTTIME unlimited) got pid %d again (%d tries)",
+                   (int) t.pid, tries);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) u.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "fifo for its thread is denied: its own limit counts (%s)", r);
+        tap_has_str(jstr(r, "message"), "unlimited", "saying what it has");
+        free(r);
+        tap_is_int(harness_sched_getattr(u.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) u.pid));
+        tclient_stop(&a);
+}
+
+/*
+ * The broker keeps the last thread a session named pinned (its pidfd and
+ * /proc cgroup file) for the next request.  That thread exits and its id
+ * goes to a thread of another pod (through /proc/sys/kernel/ns_last_pid,
+ * tried up to 100 times): the id is resolved anew and refused, and the
+ * other pod's thread is left alone.
+ */
+static void sched_tid_reused(harness *h) {
+        tclient a, b;
+        start_client(h, &a, POD_A, 1000);
+        start_client(h, &b, POD_B, 1001);
+        free(tclient_call(&a, "rttime 100000"));
+        threads t = spawn_threads(&a, 1);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"%s\"%s}", (int) t.tid[1],
+                                       i ? "fifo" : "batch", i ? ", \"priority\": 1" : "");
+                tap_is_int(jint(r, "ok"), 1, "sched.set %s of a thread in the pod succeeds (%s)", i ? "fifo" : "batch", r);
+                free(r);
+        }
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+
+        /* pod-b's new process (its main thread) or its second thread gets the id */
+        pid_t T = t.tid[1];
+        int tries;
+        threads u = spawn_with_id(&b, T, true, &tries);
+        tap_ok(u.tid[0] == T || u.tid[1] == T, "a thread of pod-b got tid %d again (%d tries)", (int) T, tries);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"%s\"%s}", (int) t.tid[1],
+                                       i ? "fifo" : "batch", i ? ", \"priority\": 1" : "");
+                tap_is_str(jstr(r, "code"), "denied", "pod-a naming that tid again is refused (%s)", r);
+                tap_has_str(jstr(r, "message"), "not a thread of the caller", "it is not pod-a's");
+                free(r);
+        }
+        harness_sched_attr x = harness_sched_getattr(T);
+        tap_is_int(x.sched_policy, SCHED_OTHER, "kernel: pod-b's thread is still SCHED_OTHER");
+        free(tclient_call(&b, "reap %d", (int) u.pid));
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
 static void sched_burst(harness *h) {
         tclient a;
         start_client(h, &a, POD_A, 1000);
@@ -392,13 +548,8 @@ static void sched_burst(harness *h) {
 /* The same cgroup.move checks with openat2() failing with ENOSYS, as under
  * the unit's RestrictSUIDSGID=: the broker's component walk must be as strict. */
 static void cgroup_move_no_openat2(harness *h) {
-        char real[4096];
-        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
-        harness_stop_broker(h);
-        setenv("NO_OPENAT2_EXEC", real, 1);
-        setenv("DELEGATE_BROKER", getenv("DELEGATE_NO_OPENAT2"), 1);
-        tap_is_int(harness_start_broker(h), 0, "the broker runs with openat2() failing with ENOSYS");
-        setenv("DELEGATE_BROKER", real, 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_NO_OPENAT2", "NO_OPENAT2_EXEC"), 0,
+                   "the broker runs with openat2() failing with ENOSYS");
         cgroup_move_threads(h);
         cgroup_move_refused(h);
 }
@@ -512,9 +663,92 @@ static void sched_rt_budget(harness *h) {
         r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
         tap_is_int(jint(r, "ok"), 1, "in the root group (it has a budget) it is granted (%s)", r);
         free(r);
+
+        /* the broker keeps each group's cpu.rt_runtime_us open: a group removed and made again under
+         * the same name is another group, whose budget is read, not the old one's */
+        struct sched_param other = { .sched_priority = 0 };
+        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget");
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes the thread SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], grp), 0, "the thread moves into it");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "with a budget there it is granted (%s)", r);
+        free(r);
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s && mkdir %s && echo %d > %s/tasks", (int) t.tid[1],
+                              mnt, grp, grp, (int) t.tid[1], grp), 0,
+                   "the group is removed and made again (budget 0), and the thread moves into the new one");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "the new group's budget of 0 is what counts: denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
+}
+
+/*
+ * The pod check of a named thread, once the broker has seen that thread
+ * in the pod: the broker keeps the ids of cgroups it found in the pod and
+ * reads no path for a thread whose cgroup id (PIDFD_GET_INFO) is one of
+ * them.  A thread moved out of the pod between two requests has another
+ * cgroup id, so the second request is still checked and refused.
+ */
+static void thread_moved_out(harness *h) {
+        tclient a;
+        char path[512], pid[32];
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 2);
+
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\"}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "sched.set of a thread in the pod succeeds (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\", \"create\": true}",
+                         (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "cgroup.move of another into housekeeping succeeds (%s)", r);
+        free(r);
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"batch\"}", (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "sched.set of the thread now in housekeeping succeeds (%s)", r);
+        free(r);
+
+        /* root moves the whole process into pod-b (its housekeeping thread first: threaded
+         * cgroups keep their domain's process) */
+        harness_cgroup_path(h, POD_A "/cgroup.threads", path, sizeof(path));
+        snprintf(pid, sizeof(pid), "%d", (int) t.tid[2]);
+        tap_is_int(harness_write_file(path, pid), 0, "root moves the housekeeping thread back to the pod cgroup");
+        harness_cgroup_path(h, POD_B "/cgroup.procs", path, sizeof(path));
+        snprintf(pid, sizeof(pid), "%d", (int) t.pid);
+        tap_is_int(harness_write_file(path, pid), 0, "root moves the threads' process into pod-b");
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[1]), "/" POD_B, "kernel: the thread is in pod-b");
+
+        for (int i = 1; i <= 2; i++) {
+                r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"other\", \"nice\": 3}", (int) t.tid[i]);
+                tap_is_str(jstr(r, "code"), "denied", "sched.set of thread %d, now outside the pod, is refused (%s)", i, r);
+                tap_has_str(jstr(r, "message"), "outside the caller's cgroup", "saying where it is");
+                free(r);
+                tap_is_int(harness_sched_getattr(t.tid[i]).sched_policy, SCHED_BATCH, "kernel: thread %d is still SCHED_BATCH", i);
+        }
+        r = tclient_call(&a, "call cgroup.move {\"tids\": [%d], \"target\": \"housekeeping\"}", (int) t.tid[2]);
+        tap_is_str(jstr(r, "code"), "denied", "cgroup.move of it back into the pod is refused (%s)", r);
+        free(r);
+        tap_is_str(harness_task_cgroup(t.pid, t.tid[2]), "/" POD_B, "kernel: it stayed in pod-b");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
+/* The thread scenarios with PIDFD_GET_INFO failing with ENOTTY, as before Linux 6.13: the broker
+ * resolves thread ids through /proc, with every check as strict. */
+static void threads_no_pidfd_info(harness *h) {
+        /* PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h) */
+        setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+        sched_fifo(h);
+        cgroup_move_threads(h);
+        cgroup_move_refused(h);
+        thread_moved_out(h);
+        sched_tid_reused(h);
 }
 
 static const scenario scenarios[] = {
@@ -527,6 +761,11 @@ static const scenario scenarios[] = {
         { "sched-burst", policy_burst, sched_burst },
         { "sched-dedicated", policy_dedicated, sched_dedicated },
         { "sched-rt-budget", policy_main, sched_rt_budget },
+        { "thread-moved-out", policy_main, thread_moved_out },
+        { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
+        { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
+        { "sched-tid-reused", policy_main, sched_tid_reused },
+        { "threads-no-pidfd-info", policy_main, threads_no_pidfd_info },
 };
 
 int main(int argc, char **argv) {

@@ -147,6 +147,20 @@ void harness_stop_dbus(harness *h) {
         h->dbus_pid = 0;
 }
 
+int harness_restart_broker_through(harness *h, const char *wrapper_var, const char *exec_var) {
+        char real[4096];
+        const char *wrapper = getenv(wrapper_var);
+        snprintf(real, sizeof(real), "%s", getenv("DELEGATE_BROKER"));
+        harness_stop_broker(h);
+        if (!wrapper)
+                return -ENOENT;
+        setenv(exec_var, real, 1);
+        setenv("DELEGATE_BROKER", wrapper, 1);
+        int r = harness_start_broker(h);
+        setenv("DELEGATE_BROKER", real, 1);
+        return r;
+}
+
 int harness_start_broker_bus(harness *h, const char *bus) {
         const char *extra[] = { "--bus", bus, NULL };
         return harness_start_broker_args(h, bus ? extra : NULL);

@@ -60,6 +60,9 @@ int harness_start_dbus(harness *h);
 void harness_stop_dbus(harness *h);
 /* SIGTERM, then SIGKILL after 5 s; returns the wait status. */
 int harness_stop_broker(harness *h);
+/* Stop the broker and start it again through the wrapper program named by $@wrapper_var (a path to
+ * run, with $@exec_var set to the real broker), as harness_start_broker() does: its result. */
+int harness_restart_broker_through(harness *h, const char *wrapper_var, const char *exec_var);
 /* Replace the policy file (name like "10-test.json") with @text. */
 void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */

@@ -34,6 +34,8 @@ static void test_thread_sections(void) {
         /* CPU lists */
         tap_is_int(cpu_mask_parse("0-3,8, 10", &m, msg, sizeof(msg)), 0, "cpu list '0-3,8, 10' parses");
         tap_is_str(cpu_mask_format(&m, buf, sizeof(buf)), "0-3,8,10", "and formats back");
+        tap_is_int(cpu_mask_parse("63-64,127,1000-1023", &m2, msg, sizeof(msg)), 0, "a list across 64-bit words parses");
+        tap_is_str(cpu_mask_format(&m2, buf, sizeof(buf)), "63-64,127,1000-1023", "and formats back, empty words skipped");
         tap_is_int(cpu_mask_parse("5", &m2, msg, sizeof(msg)), 0, "cpu list '5' parses");
         tap_ok(!cpu_mask_subset(&m2, &m, &cpu) && cpu == 5, "5 is not within 0-3,8,10, and CPU 5 is named");
         tap_is_int(cpu_mask_parse("2,8", &m2, msg, sizeof(msg)), 0, "cpu list '2,8' parses");
