@@ -83,10 +83,11 @@ static void finish(request *req, const struct rlimit *old, const struct rlimit *
                                            "process %d exited while its limit was being changed", (int) a->pid);
         if (req->c) {
                 record(req->c, a->pid, MEM(req)->host_pid, soft, hard);
-                log_msg(req->b, LOG_INFO, "session %llu: RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
-                        (unsigned long long) req->c->session, (int) MEM(req)->host_pid,
-                        format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         }
+        /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
+        size_t l = strlen(req->reason);
+        snprintf(req->reason + l, sizeof(req->reason) - l, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
+                 (int) MEM(req)->host_pid, format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g || (memlock_result_gen(g, a->pid, old, now), json_gen_take(g, &res, NULL)) < 0)

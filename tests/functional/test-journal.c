@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "size.h"
 
 static const char policy_main[] =
         "{ \"version\": 1,\n"
@@ -176,6 +177,11 @@ static void journal_record(harness *h) {
         tap_is_str(jget(&j, "DELEGATE_RULE", &c), "pod-launchers", "DELEGATE_RULE names the rule");
         snprintf(want, sizeof(want), "\"pid\":%d", (int) ch);
         tap_has_str(jget(&j, "DELEGATE_ARGS", &c), want, "DELEGATE_ARGS has the request's arguments");
+        tap_has_str(jget(&j, "DELEGATE_REASON", &c), "; RLIMIT_MEMLOCK of pid ",
+                    "DELEGATE_REASON goes on with what the kernel now holds (%s)", jget(&j, "DELEGATE_REASON", &c));
+        char sz[32];
+        snprintf(want, sizeof(want), " is now soft %s, hard ", format_size(harness_hard / 2, sz, sizeof(sz)));
+        tap_has_str(jget(&j, "DELEGATE_REASON", &c), want, "the soft limit as the kernel reads it back");
         jget(&j, "DELEGATE_SESSION", &c);
         tap_is_int(c, 1, "DELEGATE_SESSION once");
         jrecord_free(&j);
