@@ -131,10 +131,38 @@ section_load() {
         echo
         echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client | broker CPU us per request | CPUs busy % |"
         echo "|---|---|---|---|---|---|---|---|---|"
-        for c in 1 8 64 256; do
+        for c in ${LOAD_CLIENTS:-1 8 64 256}; do
+                # PERF=1: the broker's profile under 64 clients (PERF_CLIENTS), $OUT/perf-load-64.txt
+                local st=
+                if [ -n "${PERF:-}" ] && [ "$c" = "${PERF_CLIENTS:-64}" ]; then
+                        perf record -q -F 5000 -g -o "$OUT/perf-load-64.data" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                fi
+                # STRACE=1: the broker's system calls under 64 clients, $OUT/strace-load-64.txt
+                if [ -n "${STRACE:-}" ] && [ "$c" = 64 ]; then
+                        strace -c -f -o "$OUT/strace-load-64.txt" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                        sleep 0.5
+                fi
                 in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER"
+                if [ -n "$st" ] && [ -n "${STRACE:-}" ]; then
+                        kill -INT $st; wait $st || true
+                elif [ -n "$st" ]; then
+                        kill -INT $st; wait $st || true
+                        perf report -q --no-children --percent-limit 0.5 --stdio -g none \
+                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64.txt" 2>/dev/null || true
+                        perf report -q --children --percent-limit 2 --stdio -g none \
+                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64-children.txt" 2>/dev/null || true
+                fi
         done
-        for c in 1 64; do
+        # the floor of these rows: the same clients against a minimal epoll echo server (no broker),
+        # one event loop thread and two; what this machine can do at all
+        for e in ${LOAD_ECHO-echo echo2}; do
+                for c in ${LOAD_CLIENTS:-1 8 64 256}; do
+                        in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" $e
+                done
+        done
+        for c in ${LOAD_MEMLOCK-1 64}; do
                 in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set "$BROKER"
         done
         echo
