@@ -101,6 +101,7 @@ int broker_new(broker **ret) {
 void broker_free(broker *b) {
         if (!b)
                 return;
+        log_flush();
         b->exiting = true; /* saved sessions are kept, not undone */
         while (b->clients)
                 client_free(b->clients);
@@ -391,6 +392,11 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(b->event, 0);
 }
 
+static int on_dispatched(sd_event_source *s, void *userdata) {
+        log_flush();
+        return 0;
+}
+
 int broker_run(broker *b) {
         sigset_t ss;
         sigemptyset(&ss);
@@ -408,6 +414,9 @@ int broker_run(broker *b) {
         /* WatchdogSec=: WATCHDOG=1 from the loop itself, so a stuck loop is noticed */
         if (r >= 0)
                 r = sd_event_set_watchdog(b->event, true);
+        /* the journal records that wait (ping, state.get) go out once a dispatch is over (broker-log.h) */
+        if (r >= 0)
+                r = sd_event_add_post(b->event, NULL, on_dispatched, b);
         if (r < 0)
                 return r;
         if (!b->bus)
