@@ -127,11 +127,13 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
  * path for every entry; a send that finds the journal gone (journald
  * restarted, its socket made anew) connects again at once and sends again.
  *
- * Records of ping and state.get (debug level, quiet) wait in a queue and
- * go out together with one sendmmsg() when the event loop has dispatched
- * (log_flush()), at most JOURNAL_BATCH of them; every other entry flushes
- * the queue ahead of itself and is sent before the caller goes on, so a
- * policy decision's record leaves before its reply.  While no journal
+ * Records of ping and state.get (debug level, quiet) written while the
+ * loop serves a turn of clients (between log_batch_begin() and
+ * log_batch_end()) wait in a queue and go out together with one
+ * sendmmsg() at its end, at most JOURNAL_BATCH of them; every other entry
+ * (and a quiet one outside a turn) flushes the queue ahead of itself and
+ * is sent before the caller goes on, so a policy decision's record leaves
+ * before its reply.  While no journal
  * socket can be reached, a quiet record tries to connect at most every
  * JOURNAL_RETRY_NSEC (dropped in between, as every record was dropped
  * before when nothing listened); other entries try each time.  An entry
@@ -152,6 +154,7 @@ static struct {
         int fd;            /* connected; -1: not (yet) */
         uint64_t retry_ns; /* not connected: no attempt for a quiet record before (CLOCK_MONOTONIC) */
         bool atfork;       /* log_flush() registered to run before fork() */
+        bool batching;     /* between log_batch_begin() and log_batch_end() */
         size_t used, n;
         size_t off[JOURNAL_BATCH], len[JOURNAL_BATCH];
         char buf[JOURNAL_QUEUE_BYTES]; /* the queued datagrams, back to back; erased once sent */
@@ -188,9 +191,9 @@ static bool journal_gone(int r) {
 }
 
 /*
- * Send the queue with sendmmsg(), in order, and erase it.  Returns 0, or
- * the last -errno (an entry the journal refused is skipped; on any other
- * error the rest is dropped).
+ * Send the queue with sendmmsg(), in order, and erase it.  Returns 0 when
+ * the last entry went, else -errno (an entry the journal refused is
+ * skipped; on any other error the rest is dropped).
  */
 static int journal_flush(void) {
         struct mmsghdr mm[JOURNAL_BATCH];
@@ -209,6 +212,7 @@ static int journal_flush(void) {
                 int sent = sendmmsg(jq.fd, mm, (unsigned) k, MSG_NOSIGNAL);
                 if (sent > 0) {
                         done += (size_t) sent;
+                        r = 0; /* what is said is whether the last (the caller's own) went */
                         continue;
                 }
                 r = sent < 0 ? -errno : -EIO;
@@ -234,6 +238,15 @@ static int journal_flush(void) {
 void log_flush(void) {
         if (jq.n)
                 (void) journal_flush();
+}
+
+void log_batch_begin(void) {
+        jq.batching = true;
+}
+
+void log_batch_end(void) {
+        jq.batching = false;
+        log_flush();
 }
 
 /* The datagram's size: each field as KEY=VALUE\n, or in the binary form when its value holds a newline. */
@@ -268,13 +281,15 @@ static void journal_wire_put(const struct iovec *f) {
 
 /*
  * Send @j's fields, as one journal entry, and erase it: queued when @quiet
- * (sent by log_flush(), or by the next entry that is not), else sent now
- * with whatever waits before it.  Returns 0 or -errno (not sent).
+ * and the loop serves a turn (sent by log_batch_end(), or by the next
+ * entry that is not quiet), else sent now with whatever waits before it.
+ * Returns 0 or -errno (not sent).
  */
 static int journal_send_erase(journal_entry *j, bool quiet) {
         struct iovec iov[JOURNAL_FIELDS + JOURNAL_CODE_FIELDS];
         size_t n = 0;
         int r = 0;
+        quiet = quiet && jq.batching;
         for (size_t i = 0; i < j->n; i++)
                 iov[n++] = (struct iovec) { j->buf + j->off[i], j->len[i] };
         static const char file[] = "CODE_FILE=" __FILE__, line[] = "CODE_LINE=" JOURNAL_STR(__LINE__),

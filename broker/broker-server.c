@@ -43,11 +43,13 @@ static int on_clients(sd_event_source *s, int fd, uint32_t revents, void *userda
                 return 0;
         b->io_batch = ev;
         b->io_batch_n = (size_t) n;
+        log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
         for (int i = 0; i < n; i++) {
                 client *c = ev[i].data.ptr;
                 if (c)
                         client_io(c, c->fd, ev[i].events);
         }
+        log_batch_end();
         b->io_batch = NULL;
         b->io_batch_n = 0;
         return 0;
@@ -392,11 +394,6 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return sd_event_exit(b->event, 0);
 }
 
-static int on_dispatched(sd_event_source *s, void *userdata) {
-        log_flush();
-        return 0;
-}
-
 int broker_run(broker *b) {
         sigset_t ss;
         sigemptyset(&ss);
@@ -414,9 +411,6 @@ int broker_run(broker *b) {
         /* WatchdogSec=: WATCHDOG=1 from the loop itself, so a stuck loop is noticed */
         if (r >= 0)
                 r = sd_event_set_watchdog(b->event, true);
-        /* the journal records that wait (ping, state.get) go out once a dispatch is over (broker-log.h) */
-        if (r >= 0)
-                r = sd_event_add_post(b->event, NULL, on_dispatched, b);
         if (r < 0)
                 return r;
         if (!b->bus)

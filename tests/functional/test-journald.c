@@ -11,10 +11,11 @@
  * (77) when systemd-journald is not installed.
  *
  *   journald-native    a message with a newline (the protocol's binary
- *                      form), three quiet records (ping: queued until
- *                      log_flush()) and one policy decision (sent at once,
- *                      behind the queue), each with every field of
- *                      delegate-broker(8), AUDIT AND LOGGING
+ *                      form), three quiet records (ping: queued in a turn
+ *                      of the loop, log_batch_begin()) and one policy
+ *                      decision (sent at once, behind the queue), each
+ *                      with every field of delegate-broker(8), AUDIT AND
+ *                      LOGGING
  *   journald-restart   journald stopped and started again (a new socket
  *                      at the same path): the records after it reach the
  *                      new journald through a new connection
@@ -127,6 +128,7 @@ static void journald_native(const char *bin) {
         tap_ok(j > 0, "systemd-journald runs on a private /run (pid %d)", (int) j);
 
         log_msg(NULL, LOG_NOTICE, "first line of a message\nsecond line, 'quoted'");
+        log_batch_begin(); /* as the loop does around a turn of clients */
         static const char *const vms[] = { "vm-quiet-1", "vm-quiet-2", "vm-quiet-3" };
         for (size_t i = 0; i < 3; i++) {
                 log_decision d = base;
@@ -141,7 +143,7 @@ static void journald_native(const char *bin) {
         policy.args = "{\"pid\":77,\"soft\":1048576}";
         policy.vm = "vm-policy";
         log_decision_emit(&policy);
-        log_flush();
+        log_batch_end();
 
         int st = journald_stop(j);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "journald exits cleanly (status 0x%x)", st);
@@ -214,8 +216,9 @@ static void journald_restart(const char *bin) {
         log_decision_emit(&d);
         d.vm = "vm-after-quiet";
         d.quiet = true;
+        log_batch_begin();
         log_decision_emit(&d);
-        log_flush();
+        log_batch_end();
         journald_stop(j);
         json_value *e[64] = { 0 };
         size_t n = read_journal(e, 64);
