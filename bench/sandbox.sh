@@ -56,6 +56,20 @@ as_root_in_pod() {
         bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench "$@"' as-root "$POD" "$@"
 }
 
+# BENCH_JOURNALD=1: a real systemd-journald on the private /run (its journal in /run/log/journal,
+# /var/log hidden), so that the broker's records are received and stored as on a node; without it
+# nothing listens on the journal socket and the records are dropped
+start_journald() {
+        local j
+        for j in /usr/lib/systemd/systemd-journald /lib/systemd/systemd-journald; do [ -x $j ] && break; done
+        mount -t tmpfs -o mode=0755 tmpfs /var/log
+        mkdir -p /run/systemd/journal
+        $j >>$OUT/journald.log 2>&1 &
+        for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && return 0; sleep 0.05; done
+        echo "systemd-journald did not start" >&2
+        exit 1
+}
+
 start_broker() {
         # the limits are lifted for the load sections: 256 clients of one uid,
         # 1000 sessions, back-to-back requests (the defaults would rate-limit
@@ -379,6 +393,7 @@ section_hostile() {
         echo
 }
 
+[ -n "${BENCH_JOURNALD:-}" ] && start_journald
 start_broker
 for s in ${SECTIONS:-memory roundtrip syscalls instructions alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
