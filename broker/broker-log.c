@@ -151,7 +151,8 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
 #define JOURNAL_STR(x) JOURNAL_STR_(x)
 
 static struct {
-        int fd;            /* connected; -1: not (yet) */
+        int fd;            /* the journal socket, made once; -1: not (yet) */
+        bool connected;
         uint64_t retry_ns; /* not connected: no attempt for a quiet record before (CLOCK_MONOTONIC) */
         bool atfork;       /* log_flush() registered to run before fork() */
         bool batching;     /* between log_batch_begin() and log_batch_end() */
@@ -166,23 +167,27 @@ static uint64_t now_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-/* Connect to the journal; 0 or -errno (then quiet records wait JOURNAL_RETRY_NSEC). */
+/*
+ * Connect the journal socket (made on first use, kept: a datagram socket
+ * may connect again, so a failed attempt costs one connect(), as a failed
+ * send to the path did); 0 or -errno (then quiet records wait
+ * JOURNAL_RETRY_NSEC).
+ */
 static int journal_connect(void) {
         static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0) {
+        if (jq.fd < 0) {
+                jq.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (jq.fd < 0)
+                        return -errno;
                 int size = JOURNAL_SNDBUF;
-                (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-                if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0) {
-                        jq.fd = fd;
-                        return 0;
-                }
+                (void) setsockopt(jq.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
         }
-        int r = -errno;
-        if (fd >= 0)
-                close(fd);
+        if (connect(jq.fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0) {
+                jq.connected = true;
+                return 0;
+        }
         jq.retry_ns = now_ns() + JOURNAL_RETRY_NSEC;
-        return r;
+        return -errno;
 }
 
 /* journald went away under a connected socket: connect again */
@@ -202,7 +207,7 @@ static int journal_flush(void) {
         bool reconnected = false;
         int r = 0;
         while (done < jq.n) {
-                if (jq.fd < 0 && (r = journal_connect()) < 0)
+                if (!jq.connected && (r = journal_connect()) < 0)
                         break;
                 size_t k = jq.n - done;
                 for (size_t i = 0; i < k; i++) {
@@ -219,8 +224,7 @@ static int journal_flush(void) {
                 if (r == -EINTR)
                         continue;
                 if (journal_gone(r) && !reconnected) {
-                        close(jq.fd);
-                        jq.fd = -1;
+                        jq.connected = false;
                         reconnected = true;
                         continue;
                 }
@@ -303,7 +307,7 @@ static int journal_send_erase(journal_entry *j, bool quiet) {
                 jq.atfork = pthread_atfork(log_flush, NULL, NULL) == 0;
         if (j->failed || !j->n)
                 r = -ENOMEM;
-        else if (quiet && jq.fd < 0 && now_ns() < jq.retry_ns)
+        else if (quiet && !jq.connected && now_ns() < jq.retry_ns)
                 r = -ENOTCONN; /* no journal a moment ago: not asked again for a debug record */
         else if (size > sizeof(jq.buf)) {
                 log_flush();
