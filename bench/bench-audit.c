@@ -6,7 +6,7 @@
  * per record.  Run it under callgrind for instructions per record, which
  * a loaded machine does not move:
  *   bench-audit N          prints the mean microseconds per record
- * With no journald (as in bench/sandbox.sh) the journal's sendmsg fails
+ * With no journald (as in bench/sandbox.sh) the journal socket's connect fails
  * fast; the formatting is what is measured.
  */
 #include <stdio.h>

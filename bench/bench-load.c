@@ -9,6 +9,13 @@
  *       | broker CPU us per request | CPUs busy % |
  *       (-1 as the worst p99: a client got no request through; as the
  *       broker's CPU: no BROKER_PID given)
+ *   bench-load throughput CLIENTS SECONDS echo|echo2
+ *       the floor of those rows: the same clients against a minimal epoll
+ *       SEQPACKET echo server (no broker) that this program forks, with
+ *       one event loop thread (echo) or two (echo2, connections dealt to
+ *       them in turn); each client sends a ping's request and waits for
+ *       it to come back.  The server's CPU time stands in the broker's
+ *       column.
  *   bench-load sessions COUNT BROKER_PID
  *       the broker's RSS idle, then with COUNT open sessions; prints rows:
  *       | what | KiB |
@@ -19,11 +26,18 @@
 #include <delegate/delegate-internal.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +60,99 @@ static delegate_ctx *open_session(void) {
         return c;
 }
 
+/* --- the echo floor: a minimal epoll SEQPACKET server, one or two event loop threads --- */
+
+static bool is_echo(const char *op) {
+        return strncmp(op, "echo", 4) == 0;
+}
+
+/* an abstract name (the sandbox's network namespace is ours), per run */
+static socklen_t echo_address(struct sockaddr_un *sa, pid_t parent) {
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "delegate-bench-echo-%d", (int) parent);
+        return (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+typedef struct echo_loop {
+        int epfd;
+        int listen_fd; /* -1 but in the first loop */
+        struct echo_loop *all;
+        size_t n_loops, next;
+} echo_loop;
+
+static void *echo_run(void *userdata) {
+        echo_loop *l = userdata;
+        struct epoll_event ev[64];
+        char buf[4096];
+        for (;;) {
+                int n = epoll_wait(l->epfd, ev, 64, -1);
+                for (int i = 0; i < n; i++) {
+                        int fd = ev[i].data.fd;
+                        if (fd == l->listen_fd) {
+                                int cfd;
+                                while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                                        echo_loop *to = &l->all[l->next++ % l->n_loops];
+                                        struct epoll_event ce = { .events = EPOLLIN, .data.fd = cfd };
+                                        epoll_ctl(to->epfd, EPOLL_CTL_ADD, cfd, &ce);
+                                }
+                                continue;
+                        }
+                        ssize_t len = recv(fd, buf, sizeof(buf), 0);
+                        if (len > 0)
+                                send(fd, buf, (size_t) len, MSG_NOSIGNAL);
+                        else if (len == 0 || errno != EAGAIN)
+                                close(fd); /* closing removes it from the epoll set */
+                }
+        }
+        return NULL;
+}
+
+/* Forks the echo server with @threads event loops; returns its pid once it listens. */
+static pid_t echo_server_start(size_t threads) {
+        struct sockaddr_un sa;
+        socklen_t salen = echo_address(&sa, getpid());
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, salen) < 0 || listen(fd, 4096) < 0)
+                bench_die("echo server", strerror(errno));
+        pid_t pid = fork();
+        if (pid != 0) {
+                close(fd);
+                return pid;
+        }
+        echo_loop loops[2];
+        pthread_t t;
+        for (size_t i = 0; i < threads; i++) {
+                loops[i] = (echo_loop) { .epfd = epoll_create1(EPOLL_CLOEXEC), .listen_fd = i ? -1 : fd,
+                                         .all = loops, .n_loops = threads };
+                if (loops[i].epfd < 0)
+                        bench_die("epoll_create1", strerror(errno));
+        }
+        struct epoll_event le = { .events = EPOLLIN, .data.fd = fd };
+        epoll_ctl(loops[0].epfd, EPOLL_CTL_ADD, fd, &le);
+        for (size_t i = 1; i < threads; i++)
+                if (pthread_create(&t, NULL, echo_run, &loops[i]) != 0)
+                        bench_die("pthread_create", "failed");
+        echo_run(&loops[0]);
+        _exit(0);
+}
+
+/* A client's connection to the echo server of @parent. */
+static int echo_connect(pid_t parent) {
+        struct sockaddr_un sa;
+        socklen_t salen = echo_address(&sa, parent);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, salen) < 0)
+                bench_die("connect to the echo server", strerror(errno));
+        return fd;
+}
+
+static void echo_request(int fd, uint64_t id) {
+        char buf[128], back[128];
+        int len = snprintf(buf, sizeof(buf), "{\"id\":%llu,\"op\":\"ping\"}", (unsigned long long) id);
+        if (send(fd, buf, (size_t) len, 0) != len || recv(fd, back, sizeof(back), 0) != len)
+                bench_die("echo", "no answer");
+}
+
 static void one_request(delegate_ctx *c, const char *op, uint64_t soft) {
         delegate_error e;
         int r = strcmp(op, "ping") == 0 ? delegate_ping(c, &e)
@@ -55,8 +162,9 @@ static void one_request(delegate_ctx *c, const char *op, uint64_t soft) {
 }
 
 /* One client: waits for "go", then loops until @end_ns. */
-static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const char *op) {
-        delegate_ctx *c = open_session();
+static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const char *op, pid_t parent) {
+        delegate_ctx *c = is_echo(op) ? NULL : open_session();
+        int efd = is_echo(op) ? echo_connect(parent) : -1;
         size_t per = SAMPLES_MAX / clients, n = 0;
         struct rlimit rl;
         getrlimit(RLIMIT_MEMLOCK, &rl);
@@ -67,13 +175,18 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
                 uint64_t t0 = bench_now_ns();
                 if (t0 >= end)
                         break;
-                one_request(c, op, rl.rlim_cur);
+                if (efd >= 0)
+                        echo_request(efd, n);
+                else
+                        one_request(c, op, rl.rlim_cur);
                 if (n < per)
                         sh->samples[k * per + n] = bench_now_ns() - t0;
                 n++;
         }
         sh->requests[k] = n;
         delegate_ctx_free(c);
+        if (efd >= 0)
+                close(efd);
         _exit(0);
 }
 
@@ -110,18 +223,32 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (sh == MAP_FAILED || clients == 0 || clients > 256)
                 bench_die("bench-load", "1 to 256 clients");
+        pid_t parent = getpid(), echo = 0;
+        if (is_echo(op)) {
+                if (strcmp(op, "echo") != 0 && strcmp(op, "echo2") != 0)
+                        bench_die("bench-load", "the echo floor is 'echo' (one thread) or 'echo2' (two)");
+                broker = echo = echo_server_start(strcmp(op, "echo2") == 0 ? 2 : 1);
+        }
+        pid_t *kids = calloc(clients, sizeof(pid_t));
+        if (!kids)
+                bench_die("bench-load", "out of memory");
         for (size_t k = 0; k < clients; k++)
-                if (fork() == 0)
-                        client(sh, k, clients, seconds, op);
+                if ((kids[k] = fork()) == 0)
+                        client(sh, k, clients, seconds, op, parent);
         usleep(200000 + 2000 * clients); /* every session open before "go" */
         unsigned long long busy0, total0, busy1, total1;
         long long b0 = broker > 0 ? cpu_ticks(broker) : -1;
         cpu_busy(&busy0, &total0);
         sh->go = 1;
-        while (wait(NULL) > 0)
-                ;
+        for (size_t k = 0; k < clients; k++)
+                waitpid(kids[k], NULL, 0);
         long long b1 = broker > 0 ? cpu_ticks(broker) : -1;
         cpu_busy(&busy1, &total1);
+        free(kids);
+        if (echo > 0) {
+                kill(echo, SIGKILL);
+                waitpid(echo, NULL, 0);
+        }
         uint64_t total = 0, worst = 0, fewest = UINT64_MAX;
         size_t per = SAMPLES_MAX / clients, m = 0;
         uint64_t *one = malloc(per * sizeof(uint64_t));
@@ -148,7 +275,10 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         double hz = (double) sysconf(_SC_CLK_TCK);
         double broker_us = b0 >= 0 && b1 >= b0 && total ? (b1 - b0) / hz * 1e6 / total : -1;
         double busy = total1 > total0 ? 100.0 * (busy1 - busy0) / (total1 - total0) : -1;
-        printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " | %.1f | %.0f |\n", clients, op,
+        const char *what = !is_echo(op)                 ? op
+                           : strcmp(op, "echo2") == 0 ? "SEQPACKET echo, 2 threads, no broker (floor)"
+                                                      : "SEQPACKET echo, 1 thread, no broker (floor)";
+        printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " | %.1f | %.0f |\n", clients, what,
                (double) total / seconds, med / 1000.0, p99 / 1000.0, worst == UINT64_MAX ? -1.0 : worst / 1000.0,
                fewest, broker_us, busy);
         munmap(sh, sizeof(*sh));
@@ -193,6 +323,7 @@ int main(int argc, char **argv) {
                                   argc == 6 ? (pid_t) atoi(argv[5]) : 0);
         if (argc == 4 && strcmp(argv[1], "sessions") == 0)
                 return sessions(strtoul(argv[2], NULL, 10), (pid_t) atoi(argv[3]));
-        fprintf(stderr, "usage: bench-load throughput CLIENTS SECONDS OP [BROKER_PID] | sessions COUNT BROKER_PID\n");
+        fprintf(stderr, "usage: bench-load throughput CLIENTS SECONDS OP [BROKER_PID] | throughput CLIENTS SECONDS "
+                        "echo|echo2 | sessions COUNT BROKER_PID\n");
         return 2;
 }

@@ -56,6 +56,20 @@ as_root_in_pod() {
         bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench "$@"' as-root "$POD" "$@"
 }
 
+# BENCH_JOURNALD=1: a real systemd-journald on the private /run (its journal in /run/log/journal,
+# /var/log hidden), so that the broker's records are received and stored as on a node; without it
+# nothing listens on the journal socket and the records are dropped
+start_journald() {
+        local j
+        for j in /usr/lib/systemd/systemd-journald /lib/systemd/systemd-journald; do [ -x $j ] && break; done
+        mount -t tmpfs -o mode=0755 tmpfs /var/log
+        mkdir -p /run/systemd/journal
+        $j >>$OUT/journald.log 2>&1 &
+        for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && return 0; sleep 0.05; done
+        echo "systemd-journald did not start" >&2
+        exit 1
+}
+
 start_broker() {
         # the limits are lifted for the load sections: 256 clients of one uid,
         # 1000 sessions, back-to-back requests (the defaults would rate-limit
@@ -131,10 +145,38 @@ section_load() {
         echo
         echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client | broker CPU us per request | CPUs busy % |"
         echo "|---|---|---|---|---|---|---|---|---|"
-        for c in 1 8 64 256; do
+        for c in ${LOAD_CLIENTS:-1 8 64 256}; do
+                # PERF=1: the broker's profile under 64 clients (PERF_CLIENTS), $OUT/perf-load-64.txt
+                local st=
+                if [ -n "${PERF:-}" ] && [ "$c" = "${PERF_CLIENTS:-64}" ]; then
+                        perf record -q -F 5000 -g -o "$OUT/perf-load-64.data" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                fi
+                # STRACE=1: the broker's system calls under 64 clients, $OUT/strace-load-64.txt
+                if [ -n "${STRACE:-}" ] && [ "$c" = 64 ]; then
+                        strace -c -f -o "$OUT/strace-load-64.txt" -p "$BROKER" 2>/dev/null &
+                        st=$!
+                        sleep 0.5
+                fi
                 in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER"
+                if [ -n "$st" ] && [ -n "${STRACE:-}" ]; then
+                        kill -INT $st; wait $st || true
+                elif [ -n "$st" ]; then
+                        kill -INT $st; wait $st || true
+                        perf report -q --no-children --percent-limit 0.5 --stdio -g none \
+                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64.txt" 2>/dev/null || true
+                        perf report -q --children --percent-limit 2 --stdio -g none \
+                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64-children.txt" 2>/dev/null || true
+                fi
         done
-        for c in 1 64; do
+        # the floor of these rows: the same clients against a minimal epoll echo server (no broker),
+        # one event loop thread and two; what this machine can do at all
+        for e in ${LOAD_ECHO-echo echo2}; do
+                for c in ${LOAD_CLIENTS:-1 8 64 256}; do
+                        in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" $e
+                done
+        done
+        for c in ${LOAD_MEMLOCK-1 64}; do
                 in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set "$BROKER"
         done
         echo
@@ -351,6 +393,7 @@ section_hostile() {
         echo
 }
 
+[ -n "${BENCH_JOURNALD:-}" ] && start_journald
 start_broker
 for s in ${SECTIONS:-memory roundtrip syscalls instructions alternatives load kvmi vmstart guest hostile}; do
         "section_$s"

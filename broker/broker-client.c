@@ -48,7 +48,7 @@ void client_free(client *c) {
                 log_msg(b, LOG_INFO, "session %llu kept for the next broker (vm '%s', pid %d)",
                         (unsigned long long) c->session, c->vm ? c->vm : "", (int) c->cred.pid);
         sd_event_source_disable_unref(c->resume_timer);
-        sd_event_source_disable_unref(c->io);
+        client_io_stop(c);
         safe_close(c->fd);
         safe_close(c->pidfd);
         while (c->out_head) {

@@ -2,12 +2,13 @@
 /*
  * broker-conn.c - a client's connection, below everything that answers it:
  * the bounded queue of outgoing messages, sending without blocking, and
- * which events the loop waits for.  The replies (broker-reply.c), the
- * hello timeout and the loop (broker-server.c) send through it; it calls
- * nothing above it.
+ * which events the loop waits for (in its epoll set of client sockets).
+ * The replies (broker-reply.c), the hello timeout and the loop
+ * (broker-server.c) send through it; it calls nothing above it.
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <syslog.h>
 
 #include "broker.h"
@@ -21,6 +22,27 @@ void outmsg_free(outmsg *m) {
         free(m);
 }
 
+/* The loop's epoll set of client sockets (broker-server.c, on_clients()). */
+int client_io_set(client *c, uint32_t events) {
+        if (c->fd < 0 || c->io_events == events)
+                return 0;
+        struct epoll_event ev = { .events = events, .data.ptr = c };
+        if (epoll_ctl(c->b->clients_epfd, c->io_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
+                return negative_errno();
+        c->io_events = events;
+        return 0;
+}
+
+void client_io_stop(client *c) {
+        broker *b = c->b;
+        if (c->io_events && c->fd >= 0)
+                (void) epoll_ctl(b->clients_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        c->io_events = 0;
+        for (size_t i = 0; i < b->io_batch_n; i++) /* not served after it is gone */
+                if (b->io_batch[i].data.ptr == c)
+                        b->io_batch[i].data.ptr = NULL;
+}
+
 /* Read while we may; write while the queue has something. */
 void client_update_events(client *c) {
         uint32_t ev = EPOLLRDHUP;
@@ -28,7 +50,7 @@ void client_update_events(client *c) {
                 ev |= EPOLLIN;
         if (c->out_head)
                 ev |= EPOLLOUT;
-        sd_event_source_set_io_events(c->io, ev);
+        (void) client_io_set(c, ev);
 }
 
 /*
@@ -59,7 +81,7 @@ void client_flush(client *c) {
                 c->dead = true;
         if (c->dead) {
                 /* wake the I/O callback so it frees the client */
-                sd_event_source_set_io_events(c->io, EPOLLOUT);
+                (void) client_io_set(c, EPOLLOUT);
                 return;
         }
         client_update_events(c);

@@ -5,24 +5,31 @@
  * running in the foreground) always, and whatever a front-end registers.
  * A leaf: it calls nothing of the broker.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <syslog.h>
-#include <systemd/sd-journal.h>
-
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+/* the fallback below gets the CODE_* fields from us, like every other entry */
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+#include <unistd.h>
 
 #include "broker-log.h"
 
 /*
  * Journal entries are built here, field by field, into one buffer (on the
- * stack; on the heap only when an entry outgrows it) and sent with one
- * sd_journal_sendv(): sd_journal_send() formats through vasprintf(), whose
- * growing buffers are freed without being erased, and these fields carry
- * request content (arguments, client and VM names).  Fields are put
- * together from strings and integers without printf; the buffer is erased
- * after sending.
+ * stack; on the heap only when an entry outgrows it), then written into
+ * the journal queue below as one datagram: sd_journal_send() formats
+ * through vasprintf(), whose growing buffers are freed without being
+ * erased, and these fields carry request content (arguments, client and
+ * VM names).  Fields are put together from strings and integers without
+ * printf; the buffer and the queue are erased after sending.
  */
 #define JOURNAL_FIELDS 20
 #define JOURNAL_STACK 1024
@@ -111,11 +118,210 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
         field_close(j);
 }
 
-static int journal_send_erase(journal_entry *j) {
-        struct iovec iov[JOURNAL_FIELDS];
+/*
+ * The journal connection.  Entries go out in journald's native protocol
+ * (the "Native Journal Protocol" of systemd's documentation: a datagram of
+ * KEY=VALUE lines, or KEY, a newline, the value's length as a
+ * little-endian 64-bit number, the value and a newline when the value
+ * holds a newline) on a datagram socket connected once, not looked up by
+ * path for every entry; a send that finds the journal gone (journald
+ * restarted, its socket made anew) connects again at once and sends again.
+ *
+ * Records of ping and state.get (debug level, quiet) written while the
+ * loop serves a turn of clients (between log_batch_begin() and
+ * log_batch_end()) wait in a queue and go out together with one
+ * sendmmsg() at its end, at most JOURNAL_BATCH of them; every other entry
+ * (and a quiet one outside a turn) flushes the queue ahead of itself and
+ * is sent before the caller goes on, so a policy decision's record leaves
+ * before its reply.  While no journal
+ * socket can be reached, a quiet record tries to connect at most every
+ * JOURNAL_RETRY_NSEC (dropped in between, as every record was dropped
+ * before when nothing listened); other entries try each time.  An entry
+ * larger than the queue goes through sd_journal_sendv(), which passes
+ * what a datagram cannot carry in a memfd.
+ */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define JOURNAL_BATCH 32
+#define JOURNAL_QUEUE_BYTES 65536
+#define JOURNAL_RETRY_NSEC (100 * 1000000ULL)
+#define JOURNAL_SNDBUF (8 * 1024 * 1024) /* as sd-journal's own socket */
+/* where the entry is sent from, as sd_journal_sendv() adds it */
+#define JOURNAL_CODE_FIELDS 3
+#define JOURNAL_STR_(x) #x
+#define JOURNAL_STR(x) JOURNAL_STR_(x)
+
+static struct {
+        int fd;            /* the journal socket, made once; -1: not (yet) */
+        bool connected;
+        uint64_t retry_ns; /* not connected: no attempt for a quiet record before (CLOCK_MONOTONIC) */
+        bool atfork;       /* log_flush() registered to run before fork() */
+        bool batching;     /* between log_batch_begin() and log_batch_end() */
+        size_t used, n;
+        size_t off[JOURNAL_BATCH], len[JOURNAL_BATCH];
+        char buf[JOURNAL_QUEUE_BYTES]; /* the queued datagrams, back to back; erased once sent */
+} jq = { .fd = -1 };
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/*
+ * Connect the journal socket (made on first use, kept: a datagram socket
+ * may connect again, so a failed attempt costs one connect(), as a failed
+ * send to the path did); 0 or -errno (then quiet records wait
+ * JOURNAL_RETRY_NSEC).
+ */
+static int journal_connect(void) {
+        static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+        if (jq.fd < 0) {
+                jq.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (jq.fd < 0)
+                        return -errno;
+                int size = JOURNAL_SNDBUF;
+                (void) setsockopt(jq.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        }
+        if (connect(jq.fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0) {
+                jq.connected = true;
+                return 0;
+        }
+        jq.retry_ns = now_ns() + JOURNAL_RETRY_NSEC;
+        return -errno;
+}
+
+/* journald went away under a connected socket: connect again */
+static bool journal_gone(int r) {
+        return r == -ECONNREFUSED || r == -ENOTCONN || r == -ECONNRESET || r == -EPIPE;
+}
+
+/*
+ * Send the queue with sendmmsg(), in order, and erase it.  Returns 0 when
+ * the last entry went, else -errno (an entry the journal refused is
+ * skipped; on any other error the rest is dropped).
+ */
+static int journal_flush(void) {
+        struct mmsghdr mm[JOURNAL_BATCH];
+        struct iovec iov[JOURNAL_BATCH];
+        size_t done = 0;
+        bool reconnected = false;
+        int r = 0;
+        while (done < jq.n) {
+                if (!jq.connected && (r = journal_connect()) < 0)
+                        break;
+                size_t k = jq.n - done;
+                for (size_t i = 0; i < k; i++) {
+                        iov[i] = (struct iovec) { jq.buf + jq.off[done + i], jq.len[done + i] };
+                        mm[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+                }
+                int sent = sendmmsg(jq.fd, mm, (unsigned) k, MSG_NOSIGNAL);
+                if (sent > 0) {
+                        done += (size_t) sent;
+                        r = 0; /* what is said is whether the last (the caller's own) went */
+                        continue;
+                }
+                r = sent < 0 ? -errno : -EIO;
+                if (r == -EINTR)
+                        continue;
+                if (journal_gone(r) && !reconnected) {
+                        jq.connected = false;
+                        reconnected = true;
+                        continue;
+                }
+                if (r == -EMSGSIZE) { /* this one cannot go; the others may */
+                        done++;
+                        continue;
+                }
+                break;
+        }
+        explicit_bzero(jq.buf, jq.used);
+        jq.used = jq.n = 0;
+        return r;
+}
+
+void log_flush(void) {
+        if (jq.n)
+                (void) journal_flush();
+}
+
+void log_batch_begin(void) {
+        jq.batching = true;
+}
+
+void log_batch_end(void) {
+        jq.batching = false;
+        log_flush();
+}
+
+/* The datagram's size: each field as KEY=VALUE\n, or in the binary form when its value holds a newline. */
+static size_t journal_wire_size(const struct iovec *iov, size_t n) {
+        size_t size = 0;
+        for (size_t i = 0; i < n; i++)
+                size += iov[i].iov_len + 1 + (memchr(iov[i].iov_base, '\n', iov[i].iov_len) ? 8 : 0);
+        return size;
+}
+
+/* Append one field to the queue's last datagram (room checked by the caller). */
+static void journal_wire_put(const struct iovec *f) {
+        char *p = jq.buf + jq.used;
+        const char *field = f->iov_base, *eq = memchr(field, '=', f->iov_len);
+        if (!memchr(field, '\n', f->iov_len) || !eq) {
+                memcpy(p, field, f->iov_len);
+                p += f->iov_len;
+        } else {
+                size_t klen = (size_t) (eq - field);
+                uint64_t vlen = f->iov_len - klen - 1;
+                memcpy(p, field, klen);
+                p += klen;
+                *p++ = '\n';
+                for (int b = 0; b < 8; b++)
+                        *p++ = (char) (vlen >> (8 * b));
+                memcpy(p, eq + 1, vlen);
+                p += vlen;
+        }
+        *p++ = '\n';
+        jq.used = (size_t) (p - jq.buf);
+}
+
+/*
+ * Send @j's fields, as one journal entry, and erase it: queued when @quiet
+ * and the loop serves a turn (sent by log_batch_end(), or by the next
+ * entry that is not quiet), else sent now with whatever waits before it.
+ * Returns 0 or -errno (not sent).
+ */
+static int journal_send_erase(journal_entry *j, bool quiet) {
+        struct iovec iov[JOURNAL_FIELDS + JOURNAL_CODE_FIELDS];
+        size_t n = 0;
+        int r = 0;
+        quiet = quiet && jq.batching;
         for (size_t i = 0; i < j->n; i++)
-                iov[i] = (struct iovec) { j->buf + j->off[i], j->len[i] };
-        int r = j->failed || !j->n ? -ENOMEM : sd_journal_sendv(iov, (int) j->n);
+                iov[n++] = (struct iovec) { j->buf + j->off[i], j->len[i] };
+        static const char file[] = "CODE_FILE=" __FILE__, line[] = "CODE_LINE=" JOURNAL_STR(__LINE__),
+                          func[] = "CODE_FUNC=journal_send_erase";
+        iov[n++] = (struct iovec) { (char *) file, sizeof(file) - 1 };
+        iov[n++] = (struct iovec) { (char *) line, sizeof(line) - 1 };
+        iov[n++] = (struct iovec) { (char *) func, sizeof(func) - 1 };
+        size_t size = journal_wire_size(iov, n);
+
+        if (!jq.atfork) /* a forked helper must not send the queue a second time */
+                jq.atfork = pthread_atfork(log_flush, NULL, NULL) == 0;
+        if (j->failed || !j->n)
+                r = -ENOMEM;
+        else if (quiet && !jq.connected && now_ns() < jq.retry_ns)
+                r = -ENOTCONN; /* no journal a moment ago: not asked again for a debug record */
+        else if (size > sizeof(jq.buf)) {
+                log_flush();
+                r = sd_journal_sendv(iov, (int) n);
+        } else {
+                if (jq.n == JOURNAL_BATCH || size > sizeof(jq.buf) - jq.used)
+                        log_flush();
+                jq.off[jq.n] = jq.used;
+                for (size_t i = 0; i < n; i++)
+                        journal_wire_put(&iov[i]);
+                jq.len[jq.n++] = size;
+                if (!quiet)
+                        r = journal_flush();
+        }
         explicit_bzero(j->buf, j->used);
         if (j->buf != j->stack)
                 free(j->buf);
@@ -140,7 +346,7 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
         /* stderr with --foreground; else only an error the journal did not take
          * (no journald: a broker started by hand must not fail silently).  Under
          * systemd stderr goes to the journal too: never both. */
-        if (journal_send_erase(&j) < 0 ? foreground || prio <= LOG_ERR : foreground)
+        if (journal_send_erase(&j, false) < 0 ? foreground || prio <= LOG_ERR : foreground)
                 fprintf(stderr, "delegate-broker: %s\n", text);
 }
 
@@ -190,7 +396,7 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         field_str(&j, "DELEGATE_VM=", vm);
         field_str(&j, "DELEGATE_CLIENT=", d->client ? d->client : "");
         field_str(&j, "DELEGATE_VIA=", d->via);
-        journal_send_erase(&j);
+        journal_send_erase(&j, d->quiet);
 }
 
 static void journal_session_opened(void *userdata, const log_session *s) {

@@ -78,6 +78,15 @@ void log_sink_remove(const log_sink *sink, void *userdata);
  */
 void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
 void log_decision_emit(const log_decision *d);
+/*
+ * log_batch_begin(), log_batch_end() - around a turn of the event loop
+ * that serves clients: the journal records of ping and state.get written
+ * in between wait, and go out together at its end (or ahead of the next
+ * record that does not wait).  log_flush() sends what waits now.
+ */
+void log_batch_begin(void);
+void log_batch_end(void);
+void log_flush(void);
 void log_session_opened(const log_session *s);
 void log_session_closed(const log_session *s);
 void log_policy_changed(uint64_t generation);

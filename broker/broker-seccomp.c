@@ -74,6 +74,7 @@ static const allowed allow[] = {
         { "writev", "stderr through stdio; journal entries too large for one datagram" },
         { "recvmsg", "client requests with fds, helper answers, netlink" },
         { "sendmsg", "replies with fds, helper answers, journal, netlink" },
+        { "sendmmsg", "the journal records of one loop iteration (broker-log.c)" },
         { "recvfrom", "KVMI channel, netlink (libnl)" },
         { "sendto", "KVMI channel, netlink (libnl), sd_notify" },
         { "accept4", "new clients" },

@@ -177,7 +177,7 @@ struct client {
         broker *b;
         client *prev, *next;
         int fd;
-        sd_event_source *io;
+        uint32_t io_events; /* what b->clients_epfd waits for on fd; 0: not registered */
 
         /* identity, taken at accept */
         struct ucred cred;
@@ -229,6 +229,12 @@ struct client {
 struct broker {
         sd_event *event;
         int listen_fd;
+        /* every client's socket in one epoll set of our own, one sd-event source for them all
+         * (broker-server.c): a wakeup serves every ready client */
+        int clients_epfd;
+        sd_event_source *clients_src;
+        struct epoll_event *io_batch; /* the ready clients being served; freed ones are NULLed */
+        size_t io_batch_n;
         bool listen_owned; /* we bound it: unlink at exit */
         sd_event_source *listen_src;
         char *socket_path;
@@ -333,7 +339,11 @@ int broker_run(broker *b);
 /* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served (broker-bus.c). */
 void broker_notify_ready(broker *b);
 
-/* broker-conn.c: a client's outgoing queue */
+/* broker-conn.c: a client's outgoing queue, and its socket in b->clients_epfd */
+/* Wait for @events on @c's socket (registered on first use); 0 or -errno. */
+int client_io_set(client *c, uint32_t events);
+/* Stop waiting for @c (client_free, before its socket closes); a batch being served skips it. */
+void client_io_stop(client *c);
 /* Queue @buf (owned, erased when sent) with dups of @fds, and send what the socket takes. */
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
 void client_update_events(client *c);

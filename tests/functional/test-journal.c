@@ -32,7 +32,10 @@ static const char policy_main[] =
  * lines, or KEY, a newline, a little-endian 64-bit length and the value.
  * Every field of delegate-broker(8), AUDIT AND LOGGING, once, for a ping
  * (debug) and an allowed memlock.set (info), with a VM name of the longest
- * allowed length (a record of more than a kilobyte).
+ * allowed length (a record of more than a kilobyte); the memlock.set's
+ * record is there before its reply (a ping's may follow its reply: the
+ * records of one loop iteration go out together).  test-journald.c checks
+ * the same datagrams against a real systemd-journald.
  */
 #define JFIELDS 24
 typedef struct jrecord {
@@ -95,12 +98,12 @@ static const char *jget(const jrecord *j, const char *key, int *count) {
         return r;
 }
 
-/* the next record from the broker whose DELEGATE_OP is @op */
-static bool jrecord_wait(int fd, const char *op, jrecord *j) {
+/* the next record from the broker whose DELEGATE_OP is @op, waiting at most @timeout_ms for each datagram */
+static bool jrecord_wait(int fd, const char *op, jrecord *j, int timeout_ms) {
         static char buf[65536];
         for (;;) {
                 struct pollfd pfd = { fd, POLLIN, 0 };
-                if (poll(&pfd, 1, 5000) <= 0)
+                if (poll(&pfd, 1, timeout_ms) <= 0)
                         return false;
                 ssize_t n = recv(fd, buf, sizeof(buf), 0);
                 if (n < 0)
@@ -137,7 +140,8 @@ static void journal_record(harness *h) {
         jrecord j = { 0 };
         char want[512];
         int c;
-        tap_ok(jrecord_wait(fd, "ping", &j), "the ping's record reaches the journal socket");
+        /* a ping's record may wait for the end of the broker's loop iteration: waited for */
+        tap_ok(jrecord_wait(fd, "ping", &j, 5000), "the ping's record reaches the journal socket");
         tap_diag("the ping's record: %zu fields, %zu bytes", j.n, j.bytes);
         tap_ok(j.bytes > 1024, "it is longer than a kilobyte (%zu bytes)", j.bytes);
         static const char *const keys[] = { "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "DELEGATE_OP",
@@ -172,7 +176,9 @@ static void journal_record(harness *h) {
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ch, harness_hard / 2);
         tap_is_int(jint(r, "ok"), 1, "memlock.set succeeds");
         free(r);
-        tap_ok(jrecord_wait(fd, "memlock.set", &j), "the memlock.set's record reaches the journal socket");
+        /* a policy decision's record leaves before its reply: already there, no waiting */
+        tap_ok(jrecord_wait(fd, "memlock.set", &j, 0),
+               "the memlock.set's record is in the journal socket when its reply arrives");
         tap_is_str(jget(&j, "PRIORITY", &c), "6", "an allowed memlock.set is at info level");
         tap_is_str(jget(&j, "DELEGATE_RULE", &c), "pod-launchers", "DELEGATE_RULE names the rule");
         snprintf(want, sizeof(want), "\"pid\":%d", (int) ch);
@@ -190,8 +196,82 @@ static void journal_record(harness *h) {
         close(fd);
 }
 
+/* Read every datagram waiting on @fd; how many. */
+static int drain(int fd) {
+        char buf[65536];
+        int n = 0;
+        while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+                n++;
+        return n;
+}
+
+/*
+ * journal-before-reply: a policy decision's record leaves before its reply.
+ * The journal socket's queue is made full (a datagram queue of 2 in this
+ * scenario's network namespace, filled by the test), so the broker's
+ * journal send blocks: the memlock.set's reply must not arrive while the
+ * record cannot leave, and arrives once the journal is read.  A broker
+ * that wrote the record after the reply would answer at once.
+ */
+static void journal_before_reply(harness *h) {
+        tap_ok(harness_write_file("/proc/sys/net/unix/max_dgram_qlen", "1") == 0,
+               "a journal socket that holds 2 datagrams (net.unix.max_dgram_qlen in our network namespace)");
+        tap_ok(mkdir("/run/systemd", 0755) == 0 && mkdir("/run/systemd/journal", 0755) == 0,
+               "a private /run/systemd/journal");
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "a journal socket of our own");
+
+        tclient a;
+        tap_ok(tclient_start(h, &a, "kubepods.slice/pod-a", 1000, 1000, "vm-a") == 0, "a client");
+        char *r = tclient_call(&a, "ping"); /* the broker is connected to our journal now */
+        free(r);
+        r = tclient_call(&a, "child");
+        pid_t ch = (pid_t) jint(r, "pid");
+        free(r);
+        usleep(100000);
+        drain(fd);
+
+        int filler = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int filled = 0;
+        if (connect(filler, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                while (send(filler, "MESSAGE=filler\n", 15, MSG_DONTWAIT) == 15)
+                        filled++;
+        tap_ok(filled > 0, "the journal's queue is full (%d datagrams of ours)", filled);
+
+        /* over the rule's max: denied by the policy, a decision whose only record is its audit record */
+        char line[256];
+        int n = snprintf(line, sizeof(line), "memlock %d %" PRIu64 " keep\n", (int) ch, (uint64_t) 2 << 30);
+        tap_ok(write(a.in, line, (size_t) n) == n, "memlock.set over the rule's max sent");
+        struct pollfd p = { .fd = a.out, .events = POLLIN };
+        tap_is_int(poll(&p, 1, 500), 0, "no reply while its record cannot reach the journal");
+
+        char buf[64];
+        int ours = 0;
+        for (int i = 0; i < filled; i++) /* only ours: the broker's record may follow them at once */
+                ours += recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 15 && memcmp(buf, "MESSAGE=filler", 14) == 0;
+        tap_is_int(ours, filled, "our datagrams read, first in the queue");
+        jrecord j = { 0 };
+        int c;
+        tap_ok(jrecord_wait(fd, "memlock.set", &j, 5000), "then the memlock.set's record comes");
+        tap_is_str(jget(&j, "DELEGATE_DECISION", &c), "deny", "a denial");
+        jrecord_free(&j);
+        char reply[4096];
+        size_t len = 0;
+        while (len < sizeof(reply) - 1 && poll(&p, 1, 5000) == 1 && read(a.out, reply + len, 1) == 1 &&
+               reply[len] != '\n')
+                len++;
+        reply[len] = 0;
+        tap_is_str(jstr(reply, "code"), "denied", "and then its reply: denied");
+        tclient_stop(&a);
+        close(filler);
+        unlink(sa.sun_path);
+        close(fd);
+}
+
 static const scenario scenarios[] = {
         { "journal-record", policy_main, journal_record },
+        { "journal-before-reply", policy_main, journal_before_reply },
 };
 
 int main(int argc, char **argv) {

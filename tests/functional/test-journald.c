@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-journald - the broker's journal sink (broker/broker-log.c) against
+ * a real systemd-journald: the datagrams it writes in journald's native
+ * protocol, queued and sent together with sendmmsg(), must be parsed by
+ * journald itself, field for field, and read back with journalctl.
+ *
+ * journald runs in a mount namespace of this test's own: a private /run
+ * (its sockets and the volatile journal under /run/log/journal) and a
+ * private /var/log, so that nothing reaches the host's journal.  Skipped
+ * (77) when systemd-journald is not installed.
+ *
+ *   journald-native    a message with a newline (the protocol's binary
+ *                      form), three quiet records (ping: queued in a turn
+ *                      of the loop, log_batch_begin()) and one policy
+ *                      decision (sent at once, behind the queue), each
+ *                      with every field of delegate-broker(8), AUDIT AND
+ *                      LOGGING
+ *   journald-restart   journald stopped and started again (a new socket
+ *                      at the same path): the records after it reach the
+ *                      new journald through a new connection
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "broker-log.h"
+#include "json.h"
+#include "tap.h"
+
+static const char *journald_binary(void) {
+        static const char *const paths[] = { "/usr/lib/systemd/systemd-journald", "/lib/systemd/systemd-journald" };
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+                if (access(paths[i], X_OK) == 0)
+                        return paths[i];
+        return NULL;
+}
+
+static pid_t journald_start(const char *bin) {
+        unlink("/run/systemd/journal/socket");
+        pid_t pid = fork();
+        if (pid == 0) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                execl(bin, bin, (char *) NULL);
+                _exit(127);
+        }
+        struct stat st;
+        for (int i = 0; i < 500 && stat("/run/systemd/journal/socket", &st) < 0; i++)
+                usleep(10000);
+        return pid;
+}
+
+/* SIGTERM: journald writes what it received and exits */
+static int journald_stop(pid_t pid) {
+        int st = 0;
+        kill(pid, SIGTERM);
+        waitpid(pid, &st, 0);
+        return st;
+}
+
+static const log_decision base = {
+        .op = "ping",
+        .allowed = true,
+        .quiet = true,
+        .rule = "(no policy needed)",
+        .reason = "ping concerns only the caller",
+        .via = "socket",
+        .session = 4242,
+        .pid = 77,
+        .uid = 1000,
+        .gid = 1001,
+        .cgroup = "/kubepods.slice/pod-j",
+        .client = "test-journald",
+};
+
+/* Every entry of ours in the journal, oldest first: journalctl's JSON, one object per line. */
+static size_t read_journal(json_value **out, size_t max) {
+        FILE *f = popen("journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=delegate-broker", "r");
+        char *line = NULL;
+        size_t cap = 0, n = 0;
+        ssize_t len;
+        json_parse_error je;
+        while (f && (len = getline(&line, &cap, f)) > 0 && n < max)
+                if (json_parse(line, (size_t) len, false, &out[n], &je) == 0)
+                        n++;
+        free(line);
+        if (f)
+                pclose(f);
+        return n;
+}
+
+static const char *field(const json_value *e, const char *key) {
+        const json_value *v = json_get(e, key);
+        return json_is_string(v) ? v->string.str : NULL;
+}
+
+static const json_value *find_vm(json_value **e, size_t n, const char *vm) {
+        for (size_t i = 0; i < n; i++) {
+                const char *v = field(e[i], "DELEGATE_VM");
+                if (v && strcmp(v, vm) == 0)
+                        return e[i];
+        }
+        return NULL;
+}
+
+static size_t index_of(json_value **e, size_t n, const json_value *x) {
+        for (size_t i = 0; i < n; i++)
+                if (e[i] == x)
+                        return i;
+        return n;
+}
+
+static void journald_native(const char *bin) {
+        pid_t j = journald_start(bin);
+        tap_ok(j > 0, "systemd-journald runs on a private /run (pid %d)", (int) j);
+
+        log_msg(NULL, LOG_NOTICE, "first line of a message\nsecond line, 'quoted'");
+        log_batch_begin(); /* as the loop does around a turn of clients */
+        static const char *const vms[] = { "vm-quiet-1", "vm-quiet-2", "vm-quiet-3" };
+        for (size_t i = 0; i < 3; i++) {
+                log_decision d = base;
+                d.vm = vms[i];
+                log_decision_emit(&d);
+        }
+        log_decision policy = base;
+        policy.op = "memlock.set";
+        policy.quiet = false;
+        policy.rule = "pod-launchers";
+        policy.reason = "requested 1 MiB is within the rule's memlock max 1 GiB";
+        policy.args = "{\"pid\":77,\"soft\":1048576}";
+        policy.vm = "vm-policy";
+        log_decision_emit(&policy);
+        log_batch_end();
+
+        int st = journald_stop(j);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "journald exits cleanly (status 0x%x)", st);
+
+        json_value *e[64] = { 0 };
+        size_t n = read_journal(e, 64);
+        tap_is_int(n, 5, "journalctl reads back the 5 entries sent");
+        const json_value *m = NULL;
+        for (size_t i = 0; i < n; i++)
+                if (field(e[i], "MESSAGE") && strstr(field(e[i], "MESSAGE"), "first line"))
+                        m = e[i];
+        tap_is_str(m ? field(m, "MESSAGE") : NULL, "first line of a message\nsecond line, 'quoted'",
+                   "a MESSAGE with a newline comes back whole (the binary form)");
+        tap_is_str(m ? field(m, "PRIORITY") : NULL, "5", "its PRIORITY");
+
+        const json_value *q[3], *p = find_vm(e, n, "vm-policy");
+        for (size_t i = 0; i < 3; i++) {
+                q[i] = find_vm(e, n, vms[i]);
+                tap_ok(q[i] != NULL, "the queued ping record of %s is in the journal", vms[i]);
+        }
+        tap_ok(q[0] && q[1] && q[2] && p && index_of(e, n, q[0]) < index_of(e, n, q[1]) &&
+                       index_of(e, n, q[1]) < index_of(e, n, q[2]) && index_of(e, n, q[2]) < index_of(e, n, p),
+               "in the order they were written: the queue goes out ahead of the policy decision");
+        if (q[0]) {
+                tap_is_str(field(q[0], "PRIORITY"), "7", "ping: PRIORITY 7");
+                tap_is_str(field(q[0], "DELEGATE_OP"), "ping", "ping: DELEGATE_OP");
+                tap_is_str(field(q[0], "DELEGATE_ARGS"), "{}", "ping: DELEGATE_ARGS");
+                tap_is_str(field(q[0], "DELEGATE_RULE"), "(no policy needed)", "ping: DELEGATE_RULE");
+        }
+        if (p) {
+                static const char *const want[][2] = {
+                        { "MESSAGE", "allow memlock.set for pid 77 uid 1000 (vm vm-policy, via socket): rule "
+                                     "pod-launchers: requested 1 MiB is within the rule's memlock max 1 GiB" },
+                        { "PRIORITY", "6" },
+                        { "SYSLOG_IDENTIFIER", "delegate-broker" },
+                        { "DELEGATE_OP", "memlock.set" },
+                        { "DELEGATE_DECISION", "allow" },
+                        { "DELEGATE_RULE", "pod-launchers" },
+                        { "DELEGATE_REASON", "requested 1 MiB is within the rule's memlock max 1 GiB" },
+                        { "DELEGATE_ARGS", "{\"pid\":77,\"soft\":1048576}" },
+                        { "DELEGATE_SESSION", "4242" },
+                        { "DELEGATE_PEER_PID", "77" },
+                        { "DELEGATE_PEER_UID", "1000" },
+                        { "DELEGATE_PEER_GID", "1001" },
+                        { "DELEGATE_POD_CGROUP", "/kubepods.slice/pod-j" },
+                        { "DELEGATE_VM", "vm-policy" },
+                        { "DELEGATE_CLIENT", "test-journald" },
+                        { "DELEGATE_VIA", "socket" },
+                        { "_TRANSPORT", "journal" },
+                };
+                for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+                        tap_is_str(field(p, want[i][0]), want[i][1], "the policy decision's %s", want[i][0]);
+                tap_ok(field(p, "CODE_FILE") && field(p, "CODE_LINE") && field(p, "CODE_FUNC"),
+                       "CODE_FILE, CODE_LINE and CODE_FUNC, as sd_journal_sendv() adds them");
+        }
+        for (size_t i = 0; i < n; i++)
+                json_free(e[i]);
+}
+
+static void journald_restart(const char *bin) {
+        pid_t j = journald_start(bin);
+        log_decision d = base;
+        d.vm = "vm-before";
+        d.quiet = false;
+        log_decision_emit(&d); /* connects */
+        journald_stop(j);
+        j = journald_start(bin); /* the old socket is gone; a new one at the same path */
+        tap_ok(j > 0, "journald started again");
+        d.vm = "vm-after";
+        log_decision_emit(&d);
+        d.vm = "vm-after-quiet";
+        d.quiet = true;
+        log_batch_begin();
+        log_decision_emit(&d);
+        log_batch_end();
+        journald_stop(j);
+        json_value *e[64] = { 0 };
+        size_t n = read_journal(e, 64);
+        tap_ok(find_vm(e, n, "vm-before") != NULL, "the record before the restart is there");
+        tap_ok(find_vm(e, n, "vm-after") != NULL, "the record after it reaches the new journald (connected again)");
+        tap_ok(find_vm(e, n, "vm-after-quiet") != NULL, "and the queued one after it");
+        for (size_t i = 0; i < n; i++)
+                json_free(e[i]);
+}
+
+int main(int argc, char **argv) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        const char *bin = journald_binary();
+        if (!bin)
+                tap_skip_all("systemd-journald is not installed");
+        if (geteuid() != 0)
+                tap_skip_all("needs root (a mount namespace of its own for journald)");
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                tap_skip_all("cannot create a mount namespace here");
+        if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 ||
+            mount("tmpfs", "/var/log", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 ||
+            mkdir("/run/systemd", 0755) < 0 || mkdir("/run/systemd/journal", 0755) < 0) {
+                tap_ok(0, "a private /run and /var/log: %s", strerror(errno));
+                return tap_done();
+        }
+        if (argc > 1 && strcmp(argv[1], "journald-restart") == 0)
+                journald_restart(bin);
+        else
+                journald_native(bin);
+        return tap_done();
+}
