@@ -50,8 +50,10 @@ which shows mostly in the p99 columns.
 Every broker row is a **pod client**: uid 1000 in the pod cgroup
 \`NODE/kubepods.slice/pod-bench\` and its own netns (with bridge \`br0\`), talking to a root broker
 whose policy (\`bench/policy.d\`) matches that uid and cgroup -- the path a launcher takes.  The
-*path* column says what each row goes through.  No journald runs on this machine, so the
-broker's journal writes fail fast; its stderr log goes to a file.
+*path* column says what each row goes through.  The broker logs as the shipped unit has it (no
+\`--foreground\`).  $(if [ -n "${BENCH_JOURNALD:-}" ]; then
+echo "A real systemd-journald runs in the sandbox and stores every record."; else
+echo "No journald runs (\`BENCH_JOURNALD=1\` starts one), so the broker's journal writes fail fast."; fi)
 
 HDR
 cat "$IN"
