@@ -36,7 +36,7 @@ per=$(awk -F' *\\| *' '$2 == "per session" { print $3 + 0 }' "$IN")
 vm_cost=$(awk -F' *\\| *' '$2 ~ /delegation.s cost/ { gsub(/[*+]/, "", $5); print $5 }' "$IN")
 # the floor of each row and the ratio to it (client and broker on one CPU, like the echo)
 floor() { awk -v a="$echo_same" -v b="${1:-0}" 'BEGIN { print a + b }'; }
-x() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+x() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 {
 cat <<HDR
 # Benchmark results
@@ -64,10 +64,10 @@ cat <<PLOT
 
 | target | figures | verdict |
 |---|---|---|
-| ping <= 2.5x the SEQPACKET echo | ${png} us vs ${echo_same} us: $(x "$png" "$echo_same")x | $(verdict "$(x "$png" "$echo_same")" "<" 2.51) |
-| sched.set <= 4x (echo + sched_setattr) | ${ss} us vs $(floor "$sch") us: $(x "$ss" "$(floor "$sch")")x | $(verdict "$(x "$ss" "$(floor "$sch")")" "<" 4.01) |
-| cgroup.move <= 4x (echo + write to cgroup.threads) | ${cm} us vs $(floor "$cgw") us: $(x "$cm" "$(floor "$cgw")")x | $(verdict "$(x "$cm" "$(floor "$cgw")")" "<" 4.01) |
-| memlock.set <= 5x (echo + prlimit), no CAP_SYS_RESOURCE | ${ml} us vs $(floor "$prl") us: $(x "$ml" "$(floor "$prl")")x | $(verdict "$(x "$ml" "$(floor "$prl")")" "<" 5.01) |
+| ping <= 2.5x the SEQPACKET echo | ${png} us vs ${echo_same} us: $(x "$png" "$echo_same")x | $(verdict "$(x "$png" "$echo_same")" "<" 2.501) |
+| sched.set <= 4x (echo + sched_setattr) | ${ss} us vs $(floor "$sch") us: $(x "$ss" "$(floor "$sch")")x | $(verdict "$(x "$ss" "$(floor "$sch")")" "<" 4.001) |
+| cgroup.move <= 4x (echo + write to cgroup.threads) | ${cm} us vs $(floor "$cgw") us: $(x "$cm" "$(floor "$cgw")")x | $(verdict "$(x "$cm" "$(floor "$cgw")")" "<" 4.001) |
+| memlock.set <= 5x (echo + prlimit), no CAP_SYS_RESOURCE | ${ml} us vs $(floor "$prl") us: $(x "$ml" "$(floor "$prl")")x | $(verdict "$(x "$ml" "$(floor "$prl")")" "<" 5.001) |
 | sched.set >= 10x faster than rtkit | rtkit ${rt} us, broker ${rtb} us: $(ratio "$rt" "$rtb")x | $(verdict "$(ratio "$rt" "$rtb")" ">=" 10) |
 | tap.create >= 5x faster than qemu-bridge-helper | helper ${qbh} us, broker ${tap} us: $(ratio "$qbh" "$tap")x | $(verdict "$(ratio "$qbh" "$tap")" ">=" 5) |
 | >= 100k requests/s with 64 clients | ${rps64} ping/s (echo floor: ${erps64}/s one thread, ${erps64b}/s two) | $(verdict "${rps64:-0}" ">=" 100000) |
