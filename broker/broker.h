@@ -358,6 +358,9 @@ void client_free(client *c);
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
 void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _printf_(4, 5);
 /* Raise our own RLIMIT_NOFILE soft limit to the hard one; warn when the limits may not fit. */
+/* The descriptors @l lets the broker hold at most: per client its socket, pidfd, SESSION_KEPT_FDS, --max-tap
+ * and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT) and 64 of its own. */
+uint64_t limits_fd_need(const broker_limits *l);
 void limits_fd_budget(broker *b);
 /*
  * A fresh connection @cfd: over --max-clients or --max-sessions-per-uid it
@@ -483,9 +486,10 @@ int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
-/* Files a session keeps open at most: sched.set's /proc/PID/limits and its last thread's pidfd and cgroup
- * file, cgroup.move's 2 threaded targets. */
-#define SESSION_KEPT_FDS 5
+/* Files a session keeps open at most besides its TAP devices' network namespaces (one per device, up to
+ * --max-tap): sched.set's /proc/PID/limits and its last thread's pidfd and cgroup file, cgroup.move's 2
+ * threaded targets, its KVMI connection and its seccomp listener (limits_fd_need()). */
+#define SESSION_KEPT_FDS 7
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
         char *target; /* as the request named it; NULL: an empty slot */
