@@ -129,20 +129,16 @@ static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft,
                 return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
         sched_session *s = SS(req->c);
         char buf[PROC_LIMITS_FILE_MAX], path[64];
-        int r = s->limits_pid == t->host_tgid ? proc_pread(s->limits_fd, buf, sizeof(buf)) : -ESRCH;
-        if (r < 0) {
+        if (s->limits_pid != t->host_tgid) { /* another process's, or none (limits_fd then unset) */
                 if (s->limits_pid)
                         safe_close(s->limits_fd);
-                s->limits_pid = 0;
-                snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
-                s->limits_fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (s->limits_fd < 0)
-                        return negative_errno();
-                s->limits_pid = t->host_tgid;
-                r = proc_pread(s->limits_fd, buf, sizeof(buf));
-                if (r < 0)
-                        return r;
+                s->limits_fd = -EBADF;
         }
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
+        int r = proc_kept_read(&s->limits_fd, path, buf, sizeof(buf), NULL);
+        s->limits_pid = s->limits_fd >= 0 ? t->host_tgid : 0;
+        if (r < 0)
+                return r;
         return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
 }
 

@@ -682,7 +682,23 @@ static void sched_rt_budget(harness *h) {
         tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
         free(r);
         tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
+
+        /* v1 lets a group be renamed within its parent: a group renamed away, and another made under
+         * its old name, is judged by the new one's budget, not by the file kept open for the old */
+        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget again");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "granted there (%s)", r);
+        free(r);
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && mv %s %s.old && mkdir %s && echo %d > %s/tasks",
+                              (int) t.tid[1], mnt, grp, grp, grp, (int) t.tid[1], grp), 0,
+                   "the group is renamed, another made under its name (budget 0), and the thread moves in");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "the new group's budget of 0 counts, not the renamed one's (%s)", r);
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s.old", (int) t.tid[1], mnt, grp), 0,
+                   "the thread moves back; the renamed group is removed");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
