@@ -279,12 +279,19 @@ static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
  * lives (it is gone with the thread) and, kept in t->cpu_v1, its cgroup v1
  * "cpu" group.
  */
+int thread_read_failed(op_error *err, int r, pid_t tid, const char *file) {
+        if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
+        return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read %s of thread %d: %s", file, (int) tid,
+                            strerror(-r));
+}
+
 static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
         bool known = pod_id_known(c->pod_ids, t->cgroupid);
         int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, &t->cpu_v1);
-        if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        if (r == -ENOENT || r == -ESRCH)
+                return thread_read_failed(err, r, t->tid, PEER_THREAD_CGROUP_FILE);
         t->cpu_v1_read = !known && r >= 0;
         if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
                                                              : descends_from_peer(c, t->host_tgid))))
@@ -292,7 +299,7 @@ static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
                                  "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) t->tid,
                                  (int) c->ns_pid);
         if (r < 0)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+                return thread_read_failed(err, r, t->tid, PEER_THREAD_CGROUP_FILE);
         if (known)
                 return 0;
         if (!path_below(cg, c->cgroup))

@@ -480,6 +480,10 @@ int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread
 int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
                             op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
+/* A thread's /proc @file could not be read (r < 0): ESRCH "thread N exited" when it is gone (-ENOENT, -ESRCH),
+ * else ERR_SYSTEM with the real errno, naming the file.  Returns the error set. */
+#define PEER_THREAD_CGROUP_FILE "/proc/PID/task/TID/cgroup"
+int thread_read_failed(op_error *err, int r, pid_t tid, const char *file);
 void peer_thread_kept_drop(peer_thread_kept *k);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
