@@ -501,7 +501,8 @@ typedef struct cgroup_kept {
         uint64_t id;
 } cgroup_kept;
 cgroup_kept *cgroup_kept_find(cgroup_kept *k, size_t n, const char *target);
-/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k, round robin from *@next. */
+/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k: its own, the first empty one,
+ * else round robin from *@next. */
 void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *target, int *threads_fd, uint64_t id);
 void cgroup_kept_drop(cgroup_kept *e);
 int request_cgroup_open(request *req, op_error *err);
