@@ -320,6 +320,14 @@ static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
  * checks after pinning (the task's own cgroup file exists only while that
  * thread of that process lives) catch a number that changed hands.
  */
+/* @t (asked as @t->tid) from what the kernel says of its pidfd @pidfd. */
+static void thread_from_facts(peer_thread *t, const pidfd_facts *f, int pidfd) {
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f->pid, .host_tgid = f->tgid, .ppid = f->ppid,
+                             .cgroupid = f->cgroupid, .have_ids = true, .pidfd = pidfd };
+        memcpy(t->uid, f->uid, sizeof(t->uid));
+        memcpy(t->gid, f->gid, sizeof(t->gid));
+}
+
 static int thread_pin_by_info(peer_thread *t) {
         _cleanup_close_ int fd = pidfd_open(t->tid, PIDFD_THREAD);
         if (fd < 0)
@@ -330,10 +338,7 @@ static int thread_pin_by_info(peer_thread *t) {
                 return 0;
         if (r < 0)
                 return r;
-        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
-                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = TAKE_FD(fd) };
-        memcpy(t->uid, f.uid, sizeof(t->uid));
-        memcpy(t->gid, f.gid, sizeof(t->gid));
+        thread_from_facts(t, &f, TAKE_FD(fd));
         return 1;
 }
 
@@ -359,11 +364,9 @@ static int thread_pin_kept(peer_thread_kept *k, peer_thread *t) {
                 peer_thread_kept_drop(k);
                 return 0;
         }
-        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
-                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = k->pidfd, .borrowed = true,
-                             .cgroup_fd = &k->cgroup_fd };
-        memcpy(t->uid, f.uid, sizeof(t->uid));
-        memcpy(t->gid, f.gid, sizeof(t->gid));
+        thread_from_facts(t, &f, k->pidfd);
+        t->borrowed = true;
+        t->cgroup_fd = &k->cgroup_fd;
         return 1;
 }
 
