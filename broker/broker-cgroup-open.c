@@ -118,6 +118,9 @@ void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *targe
                 free(t);
                 return;
         }
+        for (size_t i = 0; !e && i < n; i++)
+                if (!k[i].target) /* an empty slot (one dropped after ENODEV), before evicting a live one */
+                        e = &k[i];
         if (!e) {
                 e = &k[*next % n];
                 *next = (*next + 1) % n;

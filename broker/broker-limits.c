@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "proc.h"
 
 #define ACCEPT_PAUSE_USEC (100 * 1000ULL)
 #define MAX_BUS_BUCKETS 1024
@@ -148,7 +149,10 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
         lb->suppressed = 0;
 }
 
-/* What one connection may hold: its socket, its pidfd, what its session keeps open, an fd per request in flight. */
+uint64_t limits_fd_need(const broker_limits *l) {
+        return (uint64_t) l->max_clients * (2 + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) + CGROUP_V1_KEPT + 64;
+}
+
 void limits_fd_budget(broker *b) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -159,12 +163,13 @@ void limits_fd_budget(broker *b) {
                 setrlimit(RLIMIT_NOFILE, &rl);
                 getrlimit(RLIMIT_NOFILE, &rl);
         }
-        uint64_t need = (uint64_t) b->limits.max_clients * (2 + SESSION_KEPT_FDS + b->limits.max_inflight) + 64;
+        uint64_t need = limits_fd_need(&b->limits);
         if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
                 log_msg(b, LOG_WARNING,
-                        "RLIMIT_NOFILE is %llu, but %u clients with %u requests in flight each may need %" PRIu64
-                        " fds; lower --max-clients or --max-inflight, or raise LimitNOFILE=",
-                        (unsigned long long) rl.rlim_cur, b->limits.max_clients, b->limits.max_inflight, need);
+                        "RLIMIT_NOFILE is %llu, but %u clients with %u requests in flight and %u TAP devices each may "
+                        "need %" PRIu64 " fds; lower --max-clients, --max-inflight or --max-tap, or raise LimitNOFILE=",
+                        (unsigned long long) rl.rlim_cur, b->limits.max_clients, b->limits.max_inflight,
+                        b->limits.max_tap, need);
 }
 
 /* {"type":"error","code":...,"errno":...,"message":...}: a refusal before there is a client (malloc'd, erase

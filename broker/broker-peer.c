@@ -279,12 +279,19 @@ static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
  * lives (it is gone with the thread) and, kept in t->cpu_v1, its cgroup v1
  * "cpu" group.
  */
+int thread_read_failed(op_error *err, int r, pid_t tid, const char *file) {
+        if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) tid);
+        return op_error_set(err, r, ERR_SYSTEM, -r, "cannot read %s of thread %d: %s", file, (int) tid,
+                            strerror(-r));
+}
+
 static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
         bool known = pod_id_known(c->pod_ids, t->cgroupid);
         int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, &t->cpu_v1);
-        if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+        if (r == -ENOENT || r == -ESRCH)
+                return thread_read_failed(err, r, t->tid, PEER_THREAD_CGROUP_FILE);
         t->cpu_v1_read = !known && r >= 0;
         if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
                                                              : descends_from_peer(c, t->host_tgid))))
@@ -292,7 +299,7 @@ static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
                                  "tid %d is not a thread of the caller (pid %d) or of its descendants", (int) t->tid,
                                  (int) c->ns_pid);
         if (r < 0)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "thread %d exited", (int) t->tid);
+                return thread_read_failed(err, r, t->tid, PEER_THREAD_CGROUP_FILE);
         if (known)
                 return 0;
         if (!path_below(cg, c->cgroup))
@@ -313,6 +320,14 @@ static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
  * checks after pinning (the task's own cgroup file exists only while that
  * thread of that process lives) catch a number that changed hands.
  */
+/* @t (asked as @t->tid) from what the kernel says of its pidfd @pidfd. */
+static void thread_from_facts(peer_thread *t, const pidfd_facts *f, int pidfd) {
+        *t = (peer_thread) { .tid = t->tid, .host_tid = f->pid, .host_tgid = f->tgid, .ppid = f->ppid,
+                             .cgroupid = f->cgroupid, .have_ids = true, .pidfd = pidfd };
+        memcpy(t->uid, f->uid, sizeof(t->uid));
+        memcpy(t->gid, f->gid, sizeof(t->gid));
+}
+
 static int thread_pin_by_info(peer_thread *t) {
         _cleanup_close_ int fd = pidfd_open(t->tid, PIDFD_THREAD);
         if (fd < 0)
@@ -323,10 +338,7 @@ static int thread_pin_by_info(peer_thread *t) {
                 return 0;
         if (r < 0)
                 return r;
-        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
-                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = TAKE_FD(fd) };
-        memcpy(t->uid, f.uid, sizeof(t->uid));
-        memcpy(t->gid, f.gid, sizeof(t->gid));
+        thread_from_facts(t, &f, TAKE_FD(fd));
         return 1;
 }
 
@@ -352,11 +364,9 @@ static int thread_pin_kept(peer_thread_kept *k, peer_thread *t) {
                 peer_thread_kept_drop(k);
                 return 0;
         }
-        *t = (peer_thread) { .tid = t->tid, .host_tid = f.pid, .host_tgid = f.tgid, .ppid = f.ppid,
-                             .cgroupid = f.cgroupid, .have_ids = true, .pidfd = k->pidfd, .borrowed = true,
-                             .cgroup_fd = &k->cgroup_fd };
-        memcpy(t->uid, f.uid, sizeof(t->uid));
-        memcpy(t->gid, f.gid, sizeof(t->gid));
+        thread_from_facts(t, &f, k->pidfd);
+        t->borrowed = true;
+        t->cgroup_fd = &k->cgroup_fd;
         return 1;
 }
 

@@ -358,6 +358,9 @@ void client_free(client *c);
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
 void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _printf_(4, 5);
 /* Raise our own RLIMIT_NOFILE soft limit to the hard one; warn when the limits may not fit. */
+/* The descriptors @l lets the broker hold at most: per client its socket, pidfd, SESSION_KEPT_FDS, --max-tap
+ * and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT) and 64 of its own. */
+uint64_t limits_fd_need(const broker_limits *l);
 void limits_fd_budget(broker *b);
 /*
  * A fresh connection @cfd: over --max-clients or --max-sessions-per-uid it
@@ -477,15 +480,20 @@ int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread
 int request_resolve_threads(request *req, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
                             op_error *err);
 void peer_threads_done(peer_thread *t, size_t n);
+/* A thread's /proc @file could not be read (r < 0): ESRCH "thread N exited" when it is gone (-ENOENT, -ESRCH),
+ * else ERR_SYSTEM with the real errno, naming the file.  Returns the error set. */
+#define PEER_THREAD_CGROUP_FILE "/proc/PID/task/TID/cgroup"
+int thread_read_failed(op_error *err, int r, pid_t tid, const char *file);
 void peer_thread_kept_drop(peer_thread_kept *k);
 /* Open the peer's own cgroup directory (O_PATH), beneath the cgroup2 root. */
 int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 /* @path below @dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV),
  * or, where openat2() answers ENOSYS, an equally strict walk (broker-cgroup-open.c); an O_PATH fd or -errno */
 int cgroup_open_beneath(int dirfd, const char *path);
-/* Files a session keeps open at most: sched.set's /proc/PID/limits and its last thread's pidfd and cgroup
- * file, cgroup.move's 2 threaded targets. */
-#define SESSION_KEPT_FDS 5
+/* Files a session keeps open at most besides its TAP devices' network namespaces (one per device, up to
+ * --max-tap): sched.set's /proc/PID/limits and its last thread's pidfd and cgroup file, cgroup.move's 2
+ * threaded targets, its KVMI connection and its seccomp listener (limits_fd_need()). */
+#define SESSION_KEPT_FDS 7
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
         char *target; /* as the request named it; NULL: an empty slot */
@@ -493,7 +501,8 @@ typedef struct cgroup_kept {
         uint64_t id;
 } cgroup_kept;
 cgroup_kept *cgroup_kept_find(cgroup_kept *k, size_t n, const char *target);
-/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k, round robin from *@next. */
+/* Keep @target's open cgroup.threads (*@threads_fd, taken) and id in a slot of @k: its own, the first empty one,
+ * else round robin from *@next. */
 void cgroup_kept_put(cgroup_kept *k, size_t n, unsigned *next, const char *target, int *threads_fd, uint64_t id);
 void cgroup_kept_drop(cgroup_kept *e);
 int request_cgroup_open(request *req, op_error *err);

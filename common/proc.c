@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <cap-ng.h>
 
 #include "util.h"
@@ -36,8 +37,20 @@ static int read_small_file(const char *path, char *buf, size_t size) {
         return read_whole(fd, buf, size);
 }
 
-int proc_pread(int fd, char *buf, size_t size) {
-        return read_whole(fd, buf, size);
+int proc_kept_read(int *fd, const char *path, char *buf, size_t size, bool *ret_opened) {
+        int r = *fd >= 0 ? read_whole(*fd, buf, size) : -EBADF;
+        if (ret_opened)
+                *ret_opened = r < 0;
+        if (r >= 0)
+                return r;
+        *fd = safe_close(*fd);
+        _cleanup_close_ int f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (f < 0)
+                return negative_errno();
+        r = read_whole(f, buf, size);
+        if (r >= 0)
+                *fd = TAKE_FD(f);
+        return r;
 }
 
 static int cgroup_file_parse(const char *path, char **ret) {
@@ -372,24 +385,11 @@ int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret) {
         return cgroup_file_parse(path, ret);
 }
 
-int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1) {
-        return proc_task_cgroups_kept(tgid, tid, NULL, ret, ret_cpu_v1);
-}
-
 int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1) {
         char path[96], buf[PROC_CGROUP_FILE_MAX], copy[PROC_CGROUP_FILE_MAX];
-        int r = fd && *fd >= 0 ? read_whole(*fd, buf, sizeof(buf)) : -EBADF;
-        if (r < 0) {
-                if (fd && *fd >= 0)
-                        *fd = safe_close(*fd);
-                snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
-                _cleanup_close_ int f = open(path, O_RDONLY | O_CLOEXEC);
-                if (f < 0)
-                        return negative_errno();
-                r = read_whole(f, buf, sizeof(buf));
-                if (r >= 0 && fd)
-                        *fd = TAKE_FD(f);
-        }
+        _cleanup_close_ int once = -EBADF;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) tgid, (int) tid);
+        int r = proc_kept_read(fd ? fd : &once, path, buf, sizeof(buf), NULL);
         if (r < 0)
                 return r;
         memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */
@@ -518,35 +518,45 @@ const char *proc_cgroup_v1_path(char *buf, const char *controller) {
         return cg;
 }
 
-/* The kept descriptor of @group's cpu.rt_runtime_us in @cpu, opened (or opened again) when @reopen. */
-static int rt_budget_fd(cgroup_v1_mount *cpu, const char *group, bool reopen) {
-        size_t i;
-        for (i = 0; i < CGROUP_V1_KEPT; i++)
-                if (cpu->kept[i].group && streq(cpu->kept[i].group, group))
-                        break;
-        if (i < CGROUP_V1_KEPT && !reopen)
-                return cpu->kept[i].fd;
+/*
+ * @group's cpu.rt_runtime_us read into @buf through its descriptor kept in @cpu.  A group removed since answers
+ * ENODEV; one renamed (v1 allows it within its parent) still reads, so the file its path names now is checked
+ * to be the one kept (one stat per request; opening it anew would be two calls more).
+ */
+static int rt_budget_read(cgroup_v1_mount *cpu, const char *group, char *buf, size_t size) {
         _cleanup_free_ char *path = NULL;
+        struct stat st;
+        bool opened;
+        size_t i;
         if (asprintf(&path, "%s%s/cpu.rt_runtime_us", cpu->mnt,
                      group + (streq(cpu->root, "/") ? 0 : strlen(cpu->root))) < 0)
                 return -ENOMEM;
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
+        if (stat(path, &st) < 0)
                 return negative_errno(); /* -ENOENT: no CONFIG_RT_GROUP_SCHED */
+        for (i = 0; i < CGROUP_V1_KEPT; i++)
+                if (cpu->kept[i].group && streq(cpu->kept[i].group, group))
+                        break;
         if (i == CGROUP_V1_KEPT) {
-                i = cpu->next;
-                cpu->next = (cpu->next + 1) % CGROUP_V1_KEPT;
                 char *g = strdup(group);
                 if (!g)
                         return -ENOMEM;
+                i = cpu->next;
+                cpu->next = (cpu->next + 1) % CGROUP_V1_KEPT;
                 if (cpu->kept[i].group)
                         safe_close(cpu->kept[i].fd);
                 free(cpu->kept[i].group);
                 cpu->kept[i].group = g;
-        } else
-                safe_close(cpu->kept[i].fd);
-        cpu->kept[i].fd = TAKE_FD(fd);
-        return cpu->kept[i].fd;
+                cpu->kept[i].fd = -EBADF;
+        } else if (cpu->kept[i].dev != st.st_dev || cpu->kept[i].ino != st.st_ino)
+                cpu->kept[i].fd = safe_close(cpu->kept[i].fd); /* another group has that name now */
+        int r = proc_kept_read(&cpu->kept[i].fd, path, buf, size, &opened);
+        if (r >= 0 && opened) {
+                if (fstat(cpu->kept[i].fd, &st) < 0)
+                        return negative_errno();
+                cpu->kept[i].dev = st.st_dev;
+                cpu->kept[i].ino = st.st_ino;
+        }
+        return r;
 }
 
 int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us) {
@@ -558,11 +568,7 @@ int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size
         if (!path_below(cg, cpu->root))
                 return -ENOENT; /* its group is not visible in our mount */
         snprintf(path, size, "%s", cg);
-        int fd = rt_budget_fd(cpu, cg, false), r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
-        if (r == -ENODEV) { /* that group was removed: this name may be another one now */
-                fd = rt_budget_fd(cpu, cg, true);
-                r = fd < 0 ? fd : read_whole(fd, buf, sizeof(buf));
-        }
+        int r = rt_budget_read(cpu, cg, buf, sizeof(buf));
         if (r < 0)
                 return r;
         return proc_i64_parse(buf, ret_us);

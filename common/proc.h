@@ -16,7 +16,7 @@
 #define PROC_CGROUP_FILE_MAX 8192   /* /proc/PID[/task/TID]/cgroup */
 #define PROC_STATUS_FILE_MAX 4096   /* /proc/PID/status, /proc/self/fdinfo/PIDFD */
 #define PROC_STAT_FILE_MAX 1024     /* /proc/PID/stat */
-#define PROC_LIMITS_FILE_MAX 4096   /* /proc/PID/limits */
+#define PROC_LIMITS_FILE_MAX 3072   /* /proc/PID/limits (17 lines, about 1.3 KiB) */
 #define PROC_CHILDREN_FILE_MAX 4096 /* /proc/PID/task/TID/children */
 #define PROC_MOUNTINFO_LINE_MAX 4096 /* one line of /proc/self/mountinfo */
 
@@ -67,10 +67,8 @@ int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 
 /* The cgroup v2 path of thread @tid of process @tgid. */
 int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
-/* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file. */
-int proc_task_cgroups(pid_t tgid, pid_t tid, char **ret, char **ret_cpu_v1);
-/* The same through a kept descriptor of that file: *@fd is read anew when open (>= 0), else (or when
- * that read fails: its thread exited) the file is opened, and left open in *@fd. */
+/* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file, kept
+ * open in *@fd (proc_kept_read(); NULL: not kept). */
 int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);
@@ -93,8 +91,13 @@ int pidfd_facts_get(int pidfd, pidfd_facts *ret);
 /* Its ioctl request number (the broker's seccomp allowlist names it). */
 unsigned long proc_pidfd_get_info_request(void);
 
-/* A kept /proc or cgroup file descriptor read anew from offset 0 (as the readers above: once, cut at @size - 1). */
-int proc_pread(int fd, char *buf, size_t size);
+/*
+ * A /proc or cgroup file kept open in *@fd (< 0: none yet) and read anew from offset 0 (as the readers above:
+ * once, cut at @size - 1).  When there is none or that read fails (its process or group is gone), the old one
+ * is closed and @path opened, read and kept instead; *@ret_opened (may be NULL) then says so.  The length
+ * read, or -errno of the open or read of @path (*@fd is then < 0).
+ */
+int proc_kept_read(int *fd, const char *path, char *buf, size_t size, bool *ret_opened);
 
 /* The process a thread id belongs to. */
 int proc_tgid(pid_t tid, pid_t *ret);
@@ -108,7 +111,9 @@ typedef struct cgroup_v1_mount {
         /* groups' cpu.rt_runtime_us kept open (proc_cgroup_rt_budget()), round robin */
         struct {
                 char *group;
-                int fd;
+                int fd;     /* < 0: none open */
+                dev_t dev;  /* of the file kept open */
+                ino_t ino;
         } kept[CGROUP_V1_KEPT];
         unsigned next;
 } cgroup_v1_mount;
@@ -120,17 +125,17 @@ int cgroup_v1_mount_find(const char *controller, cgroup_v1_mount *ret);
 
 /**
  * proc_cgroup_rt_budget() - the realtime budget the kernel gives the cgroup
- * v1 "cpu" group @cg of a thread (from proc_task_cgroups(); NULL: it has
+ * v1 "cpu" group @cg of a thread (from proc_task_cgroups_kept(); NULL: it has
  * none), with CONFIG_RT_GROUP_SCHED: its cpu.rt_runtime_us, @cpu being
  * where that hierarchy is mounted (found once with
  * cgroup_v1_mount_find("cpu")).  Returns 0 with the budget in microseconds
  * in *ret_us (-1: unlimited) and the group's path in @path; -ENOENT when
  * the kernel gives cgroups no RT budget here (no v1 cpu hierarchy mounted
  * or no group in it, then nothing is read, or no cpu.rt_runtime_us in it).
- * The file of each group is kept open in @cpu and read anew with pread():
- * a group removed since answers ENODEV, and is then opened again by its
- * path (a group of that name made since is another group, with its own
- * budget).
+ * The file of each group is kept open in @cpu and read anew with pread(),
+ * after a stat() of its path: a group removed since (ENODEV), or renamed
+ * (another file at that path now), is opened again by its path (a group of
+ * that name made since is another group, with its own budget).
  */
 int proc_cgroup_rt_budget(cgroup_v1_mount *cpu, const char *cg, char *path, size_t size, int64_t *ret_us);
 

@@ -70,11 +70,7 @@ static int write_at(int dirfd, const char *name, const char *value) {
         _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return negative_errno();
-        size_t n = strlen(value);
-        ssize_t k = write(fd, value, n);
-        if (k < 0)
-                return negative_errno();
-        return (size_t) k == n ? 0 : -EIO;
+        return write_fd(fd, value);
 }
 
 /* "/pod/cgroup/TARGET" (the first @len bytes of @target), as /proc/PID/cgroup writes it */

@@ -129,20 +129,16 @@ static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft,
                 return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
         sched_session *s = SS(req->c);
         char buf[PROC_LIMITS_FILE_MAX], path[64];
-        int r = s->limits_pid == t->host_tgid ? proc_pread(s->limits_fd, buf, sizeof(buf)) : -ESRCH;
-        if (r < 0) {
+        if (s->limits_pid != t->host_tgid) { /* another process's, or none (limits_fd then unset) */
                 if (s->limits_pid)
                         safe_close(s->limits_fd);
-                s->limits_pid = 0;
-                snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
-                s->limits_fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (s->limits_fd < 0)
-                        return negative_errno();
-                s->limits_pid = t->host_tgid;
-                r = proc_pread(s->limits_fd, buf, sizeof(buf));
-                if (r < 0)
-                        return r;
+                s->limits_fd = -EBADF;
         }
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
+        int r = proc_kept_read(&s->limits_fd, path, buf, sizeof(buf), NULL);
+        s->limits_pid = s->limits_fd >= 0 ? t->host_tgid : 0;
+        if (r < 0)
+                return r;
         return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
 }
 
@@ -180,12 +176,16 @@ static int rt_throttling_check(char *msg, size_t size) {
 static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
         char msg[400], b1[64], b2[64], cg[256];
         int64_t budget;
+        op_error err;
+        int r;
         /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
         if (req->b->cpu_v1->found && !t->cpu_v1_read) {
                 _cleanup_free_ char *v2 = NULL;
-                if (proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1) < 0) {
-                        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
-                        return -ESRCH;
+                r = proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1);
+                if (r < 0) {
+                        r = thread_read_failed(&err, r, tid, PEER_THREAD_CGROUP_FILE);
+                        request_fail(req, &err);
+                        return r;
                 }
                 t->cpu_v1_read = true;
         }
@@ -206,9 +206,11 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return 0;
         }
         uint64_t soft, hard;
-        if (rttime_limits(req, t, &soft, &hard) < 0) {
-                request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "thread %d exited", (int) tid);
-                return -ESRCH;
+        r = rttime_limits(req, t, &soft, &hard);
+        if (r < 0) {
+                r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
+                request_fail(req, &err);
+                return r;
         }
         uint64_t max = rule ? rule->sched.max_rttime_us : 0;
         if (hard == UINT64_MAX || hard > max) {

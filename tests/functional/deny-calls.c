@@ -7,7 +7,10 @@
  * unit without its unotify.conf drop-in.  An entry "ioctl:REQUEST" (a
  * number, e.g. 0xc040ff0b) makes that ioctl request fail with ENOTTY
  * whatever its size bits, as a kernel without it answers: test-thread.c
- * stands for kernels before 6.13 with PIDFD_GET_INFO's.
+ * stands for kernels before 6.13 with PIDFD_GET_INFO's.  "pread64:COUNT"
+ * makes only the pread64 calls asking for COUNT bytes fail with EPERM, so
+ * that one of the broker's readers (by its buffer size) meets an error
+ * other than its file being gone while the dynamic loader still works.
  */
 #include <errno.h>
 #include <linux/ioctl.h>
@@ -32,6 +35,14 @@ int main(int argc, char **argv) {
                         uint32_t req = (uint32_t) strtoul(n + 6, NULL, 0);
                         if (seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
                                              SCMP_A1(SCMP_CMP_MASKED_EQ, mask, req & mask)) < 0) {
+                                fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);
+                                return 127;
+                        }
+                        continue;
+                }
+                if (!strncmp(n, "pread64:", 8)) { /* only reads of that many bytes: one reader's buffer */
+                        if (seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pread64), 1,
+                                             SCMP_A2(SCMP_CMP_EQ, strtoull(n + 8, NULL, 0), 0)) < 0) {
                                 fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);
                                 return 127;
                         }

@@ -4,10 +4,10 @@
  * (delegate-broker(8), LIMITS): too many clients, sessions per uid,
  * requests in flight, message size, request rate (socket and D-Bus), fd
  * floods, a client that never reads, the hello timeout, TAP devices and
- * KVMI pages per session.  Each scenario restarts its broker with the
- * limit set low, hits it, and checks what the client sees and that the
- * broker's fds (/proc/PID/fd) and memory (VmRSS) stay bounded and other
- * clients are still served.
+ * KVMI pages per session, the start-up warning about descriptors.  Each
+ * scenario restarts its broker with the limit set low, hits it, and checks
+ * what the client sees and that the broker's fds (/proc/PID/fd) and memory
+ * (VmRSS) stay bounded and other clients are still served.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -501,6 +502,33 @@ static void limit_kvmi_pages(harness *h) {
         close(fd);
 }
 
+/*
+ * The start-up warning about descriptors: 10 clients with 4 requests in flight and 3 TAP devices each may hold
+ * 10 x (socket, pidfd, 7 kept files, 3 netns fds, 4 in flight) + 8 v1 groups' cpu.rt_runtime_us + 64 = 232.
+ * Counted here, not from the broker's headers; the broker raises its soft limit to the hard one we set.
+ */
+static void limit_fd_budget(harness *h) {
+        const unsigned need = 10 * (2 + 7 + 3 + 4) + 8 + 64;
+        char lim[16], needle[64];
+        struct rlimit rl = { need, need };
+        tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need);
+        restart(h, "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
+        snprintf(needle, sizeof(needle), "RLIMIT_NOFILE is %u,", need);
+        tap_is_int(log_count(needle), 0, "%u descriptors fit: no warning", need);
+        rl.rlim_cur = rl.rlim_max = need - 1;
+        tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need - 1);
+        restart(h, "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
+        snprintf(lim, sizeof(lim), "%u", need - 1);
+        snprintf(needle, sizeof(needle), "RLIMIT_NOFILE is %s, but 10 clients", lim);
+        tap_is_int(log_count(needle), 1, "one fewer: the broker warns");
+        snprintf(needle, sizeof(needle), "may need %u fds", need);
+        tap_is_int(log_count(needle), 1, "and says how many it may need");
+        tclient a;
+        start_client(h, &a, 1000, "vm-fd");
+        ping_ok(&a, "after the warning");
+        tclient_stop(&a);
+}
+
 static void limit_options(harness *h) {
         char *out = NULL;
         const char *broker = getenv("DELEGATE_BROKER");
@@ -531,6 +559,7 @@ static const scenario scenarios[] = {
         { "limit-tap", policy_limits, limit_tap },
         { "limit-kvmi-pages", policy_limits, limit_kvmi_pages },
         { "limit-options", policy_limits, limit_options },
+        { "limit-fd-budget", policy_limits, limit_fd_budget },
 };
 
 int main(int argc, char **argv) {

@@ -8,8 +8,6 @@
  * cgroup.threads, cgroup.type, sched_getattr(2), sched_getaffinity(2).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -682,7 +680,20 @@ static void sched_rt_budget(harness *h) {
         tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
         free(r);
         tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
+
+        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget again");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "granted there (%s)", r);
+        free(r);
+        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && mv %s %s.old && mkdir %s && echo %d > %s/tasks",
+                              (int) t.tid[1], mnt, grp, grp, grp, (int) t.tid[1], grp), 0,
+                   "the group is renamed, another made under its name (budget 0), and the thread moves in");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "v1 renamed the group: the new one's budget of 0 counts (%s)", r);
+        free(r);
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s.old", (int) t.tid[1], mnt, grp), 0,
+                   "the thread moves back; the renamed group is removed");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
@@ -751,6 +762,21 @@ static void threads_no_pidfd_info(harness *h) {
         sched_tid_reused(h);
 }
 
+/* /proc/PID/limits unreadable (reads of 3071 bytes, its reader's, fail): a system error naming it, not "exited" */
+static void thread_file_unreadable(harness *h) {
+        setenv("DENY_CALLS", "pread64:3071", 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0, "3071-byte reads: EPERM");
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 1);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_ok(!strcmp(jstr(r, "code"), "system") && jint(r, "errno") == EPERM &&
+               strstr(jstr(r, "message"), "cannot read /proc/PID/limits of thread"), "a system error naming it (%s)", r);
+        free(r);
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "cgroup-move-threads", policy_main, cgroup_move_threads },
         { "cgroup-move-process", policy_main, cgroup_move_process },
@@ -761,6 +787,7 @@ static const scenario scenarios[] = {
         { "sched-burst", policy_burst, sched_burst },
         { "sched-dedicated", policy_dedicated, sched_dedicated },
         { "sched-rt-budget", policy_main, sched_rt_budget },
+        { "thread-file-unreadable", policy_main, thread_file_unreadable },
         { "thread-moved-out", policy_main, thread_moved_out },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
         { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
