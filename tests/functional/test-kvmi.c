@@ -188,6 +188,17 @@ static void memfd_1m(harness *h) {
         tap_has_str(fs(r, "error.message"), "F_SEAL_WRITE", "the message names the seals");
         free(r);
         close(mfd);
+        /* sized, sealed, but never written: its holes would be allocated by the broker's reads */
+        mfd = memfd_create("kvmi-sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        tap_ok(mfd >= 0 && ftruncate(mfd, 1024 * 16) == 0 &&
+                       fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0,
+               "a sealed memfd of 1024 entries, never written");
+        r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
+        tap_is_str(fs(r, "error.code"), "bad-request", "a sparse memfd is refused");
+        tap_has_str(fs(r, "error.message"), "the memfd (fd 0) is sparse: 0 of its 16384 bytes are allocated",
+                    "the message names the fd and what is allocated");
+        free(r);
+        close(mfd);
         mfd = make_memfd(e, n, true);
         double t0 = now_s();
         r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
