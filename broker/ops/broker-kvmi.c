@@ -494,11 +494,17 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .top_gpa = top_gpa, .map = map, .map_len = map_len };
-        if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
+        /* the entries of the requests queued before this one, not recorded yet, count too */
+        size_t queued = 0;
+        for (kbatch *q = ch ? ch->bhead : NULL; q; q = q->next)
+                if (q->req)
+                        queued += q->n - q->applied;
+        if (KS(c)->shadow.n + queued + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
-                                    "%s: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)", op_kvmi_set_page_access.name,
-                                    KS(c)->shadow.n, n, req->b->limits.max_kvmi_pages);
+                                    "%s: the session's shadow holds %zu pages and its requests under way %zu "
+                                    "more; %zu more could exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    op_kvmi_set_page_access.name, KS(c)->shadow.n, queued, n,
+                                    req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;
