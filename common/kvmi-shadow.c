@@ -295,8 +295,10 @@ static __attribute__((noinline)) int page_set(kvmi_shadow *s, uint64_t gfn, uint
         if (!block) {
                 page_place(s->slots, s->cap, slot_for(gfn, access));
                 s->nslots++;
-        } else if (same + 1 < KVMI_SHADOW_BLOCK_MIN)
+        } else if (same + 1 < KVMI_SHADOW_BLOCK_MIN) {
                 s->loose--;
+                s->fresh[s->nfresh++] = gfn >> BLOCK_SHIFT; /* room: fresh_cap >= nfresh + loose */
+        }
         s->n++;
         s->by_access[access]++;
         return 0;
@@ -335,6 +337,11 @@ size_t kvmi_shadow_record(kvmi_shadow *s, const kvmi_page_access_entry *e, size_
         return failed;
 }
 
+/* The block slots for fewer than 8 pages a batch of @n entries may take. */
+static size_t loose_for(const kvmi_shadow *s, size_t n) {
+        return (s->max && n > s->max ? s->max : n) / KVMI_SHADOW_BLOCK_MIN;
+}
+
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n) {
         if (s->max && n > s->max)
                 n = s->max;
@@ -343,24 +350,39 @@ int kvmi_shadow_reserve(kvmi_shadow *s, size_t n) {
         int r = block_room(s, blocks > s->nblocks ? blocks - s->nblocks : 0);
         if (r < 0)
                 return r;
-        s->loose += n / KVMI_SHADOW_BLOCK_MIN;
+        size_t add = loose_for(s, n);
+        if (s->nfresh + s->loose + add > s->fresh_cap) {
+                size_t cap = s->nfresh + s->loose + add;
+                uint64_t *f = realloc(s->fresh, cap * sizeof(*f));
+                if (!f)
+                        return -ENOMEM;
+                s->fresh = f;
+                s->fresh_cap = cap;
+        }
+        s->loose += add;
+        s->reserved += add;
         return 0;
 }
 
-void kvmi_shadow_settle(kvmi_shadow *s) {
-        s->loose = 0;
-        for (size_t i = 0; s->underfull > 0 && i < s->bcap;) {
-                if (!s->blocks[i].key || block_pages(&s->blocks[i]) >= KVMI_SHADOW_BLOCK_MIN) {
-                        i++;
-                        continue;
-                }
-                size_t before = s->nblocks;
-                demote(s, i);
-                if (s->nblocks == before)
-                        break; /* no room in the page table: they stay */
-                /* slot i now holds what the deletion shifted back, or nothing: look at it again; a
-                 * slot shifted from the table's start to its end is met again, which is harmless */
+void kvmi_shadow_batch_done(kvmi_shadow *s, size_t n) {
+        size_t done = loose_for(s, n);
+        s->reserved -= done < s->reserved ? done : s->reserved;
+        /* what the batches still queued reserved: nfresh + loose >= reserved, so fresh_cap holds it */
+        s->loose = s->reserved;
+        for (size_t k = 0; k < s->nfresh && s->underfull > 0; k++) {
+                if (!s->nblocks)
+                        break;
+                size_t i = block_find(s, s->fresh[k]);
+                /* still a block slot of fewer pages (a block met twice is a full one or none then) */
+                if (s->blocks[i].key && block_pages(&s->blocks[i]) < KVMI_SHADOW_BLOCK_MIN)
+                        demote(s, i); /* no room in the page table: it stays, nothing wrong */
         }
+        s->nfresh = 0;
+}
+
+void kvmi_shadow_settle(kvmi_shadow *s) {
+        s->reserved = 0;
+        kvmi_shadow_batch_done(s, 0);
 }
 
 uint8_t kvmi_shadow_get(const kvmi_shadow *s, uint64_t gfn) {
@@ -380,6 +402,7 @@ uint8_t kvmi_shadow_get(const kvmi_shadow *s, uint64_t gfn) {
 void kvmi_shadow_clear(kvmi_shadow *s) {
         table_free(s->blocks, s->bcap * sizeof(kvmi_shadow_block));
         table_free(s->slots, s->cap * sizeof(uint64_t));
+        free(s->fresh);
         size_t max = s->max;
         memset(s, 0, sizeof(*s));
         s->max = max;

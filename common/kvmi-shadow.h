@@ -50,7 +50,10 @@ typedef struct kvmi_shadow {
         size_t cap;      /* power of two, or 0 */
         size_t nslots;
         size_t n;            /* restricted pages in all */
-        size_t loose;        /* block slots a batch under way may still take for fewer pages (reserve) */
+        size_t loose;        /* block slots the batches under way may still take for fewer pages (reserve) */
+        size_t reserved;     /* what kvmi_shadow_reserve() gave the batches under way: entries / 8 */
+        uint64_t *fresh;     /* blocks given a slot that way since the last batch ended, to settle */
+        size_t nfresh, fresh_cap; /* fresh_cap >= nfresh + loose */
         size_t underfull;    /* block slots holding fewer than KVMI_SHADOW_BLOCK_MIN pages */
         size_t by_access[8]; /* how many gfns hold each access value */
         size_t max;          /* most gfns it may hold (0: no limit) */
@@ -72,21 +75,31 @@ int kvmi_shadow_set(kvmi_shadow *s, uint64_t gfn, uint8_t access);
  */
 size_t kvmi_shadow_record(kvmi_shadow *s, const kvmi_page_access_entry *e, size_t n, size_t *ret_first);
 /**
- * kvmi_shadow_reserve() - a batch of @n entries is about to be recorded
- * (at most the maximum): block slots for it at once (for a batch with a
- * page in four of its blocks' gfns, so that a small shadow does not rehash
- * at every doubling; room already there, such as for a batch re-applying
- * recorded pages, is not added again), and until kvmi_shadow_settle() up
- * to @n / 8 block slots for blocks of fewer than 8 pages: a batch spread
- * over many blocks fills them without passing through the page table,
- * for at most 16 bytes more per entry of the batch (its memfd takes as
- * much).  Returns 0 or -ENOMEM (no page is lost).
+ * kvmi_shadow_reserve() - a batch of @n entries will be recorded (at most
+ * the maximum), now or after the batches queued before it: block slots for
+ * it at once (for a batch with a page in four of its blocks' gfns, so that
+ * a small shadow does not rehash at every doubling; room already there,
+ * such as for a batch re-applying recorded pages, is not added again), and
+ * until it ends (kvmi_shadow_batch_done()) up to @n / 8 block slots for
+ * blocks of fewer than 8 pages: a batch spread over many blocks fills them
+ * without passing through the page table, for at most 16 bytes more per
+ * entry of the batches under way (their memfds take as much).  Returns 0
+ * or -ENOMEM (no page is lost; the batch then takes no such slot).
  */
 int kvmi_shadow_reserve(kvmi_shadow *s, size_t n);
 /**
- * kvmi_shadow_settle() - the batches are recorded: blocks left with fewer
- * than 8 pages go back to the page table (16 bytes a page at most again).
- * Walks the block table only when there are such blocks.
+ * kvmi_shadow_batch_done() - the batch of @n entries given to
+ * kvmi_shadow_reserve() ended (0: one that reserved nothing): the blocks
+ * that took a slot for fewer than 8 pages since the last batch ended and
+ * still hold fewer go back to the page table, so that however many batches
+ * stay queued the shadow takes at most 16 bytes a page plus 16 per entry of
+ * the batches under way.  Takes time in the number of such blocks, never
+ * walks the table.
+ */
+void kvmi_shadow_batch_done(kvmi_shadow *s, size_t n);
+/**
+ * kvmi_shadow_settle() - no batch is under way any more (all ended, or
+ * dropped unrecorded): kvmi_shadow_batch_done() of them all.
  */
 void kvmi_shadow_settle(kvmi_shadow *s);
 /* Fibonacci hashing of a block number (gfn >> 7): the top bits of the product. */

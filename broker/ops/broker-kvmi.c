@@ -34,8 +34,8 @@
  * twice is idempotent), skipping those a later entry of the batch
  * overrides, which keeps the kernel's final state what the batch asked.
  * The shadow records what the kernel accepted, message by message (a batch
- * may give its blocks of gfns slots at once: kvmi_shadow_reserve(), settled
- * when the last batch ends).
+ * may give its blocks of gfns slots at once: kvmi_shadow_reserve() at
+ * submit, settled when that batch ends, whatever is queued behind it).
  *
  * Each connection's hello, setup and re-application of the shadow live in
  * broker-kvmi-setup.c; the connection itself (output queue, failing it,
@@ -109,10 +109,10 @@ static void record(kvmi_channel *ch, kbatch *b, size_t first, size_t n) {
 
 static void batch_done(kvmi_channel *ch, kbatch *b) {
         ch->bhead = b->next;
-        if (!ch->bhead) {
+        if (!ch->bhead)
                 ch->btail = NULL;
-                kvmi_shadow_settle(&KS(ch->c)->shadow);
-        }
+        /* a client's batch reserved room at submit; the re-application none */
+        kvmi_shadow_batch_done(&KS(ch->c)->shadow, b->req ? b->n : 0);
         double secs = (kvmi_now_usec() - b->started) / 1e6;
         if (!b->req) {
                 ch->last_reapply.applied = b->n - b->refused;
@@ -161,10 +161,9 @@ static bool batch_beyond_ram(kvmi_channel *ch, kbatch *b) {
         for (size_t i = 0; i < b->n; i++)
                 if (b->e[i].gpa >= max) {
                         ch->bhead = b->next;
-                        if (!ch->bhead) {
+                        if (!ch->bhead)
                                 ch->btail = NULL;
-                                kvmi_shadow_settle(&KS(ch->c)->shadow);
-                        }
+                        kvmi_shadow_batch_done(&KS(ch->c)->shadow, b->n);
                         request_reply_error(b->req, ERR_BAD_REQUEST, ERANGE, NULL,
                                             "%s: entry %zu: gpa 0x%" PRIx64
                                             " is beyond the guest's RAM (QEMU's hello: max_gpa 0x%" PRIx64
@@ -494,11 +493,17 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
         *b = (kbatch) { .req = req, .e = e, .n = n, .top_gpa = top_gpa, .map = map, .map_len = map_len };
-        if (KS(c)->shadow.n + n > req->b->limits.max_kvmi_pages) {
+        /* the entries of the requests queued before this one, not recorded yet, count too */
+        size_t queued = 0;
+        for (kbatch *q = ch ? ch->bhead : NULL; q; q = q->next)
+                if (q->req)
+                        queued += q->n - q->applied;
+        if (KS(c)->shadow.n + queued + n > req->b->limits.max_kvmi_pages) {
                 request_reply_error(req, ERR_TOO_LARGE, ENOSPC, NULL,
-                                    "%s: the session's shadow holds %zu pages; %zu more could "
-                                    "exceed its limit of %" PRIu64 " (--max-kvmi-pages)", op_kvmi_set_page_access.name,
-                                    KS(c)->shadow.n, n, req->b->limits.max_kvmi_pages);
+                                    "%s: the session's shadow holds %zu pages and its requests under way %zu "
+                                    "more; %zu more could exceed its limit of %" PRIu64 " (--max-kvmi-pages)",
+                                    op_kvmi_set_page_access.name, KS(c)->shadow.n, queued, n,
+                                    req->b->limits.max_kvmi_pages);
                 b->req = NULL;
                 batch_free(b);
                 return;
@@ -520,7 +525,7 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
         }
         b->err_index = SIZE_MAX;
         /* room for the whole batch now, not a rehash at every doubling while it is recorded, and
-         * block slots its pages may take at once (settled when the last batch ends) */
+         * block slots its pages may take at once (settled when it ends: batch_done()) */
         (void) kvmi_shadow_reserve(&KS(c)->shadow, n);
         if (ch->btail)
                 ch->btail->next = b;

@@ -84,8 +84,8 @@ static void kvmi_connect(request *req, void *args, const policy_decision *d) {
         /* answered by the channel */
 }
 
-/* Map the sealed memfd of packed entries; -errno with @msg. */
-static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_len, char *msg, size_t size) {
+/* Map the sealed memfd of packed entries (descriptor @idx of the request); -errno with @msg. */
+static int map_memfd(int fd, int idx, uint64_t max_entries, void **ret_map, size_t *ret_len, char *msg, size_t size) {
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return snprintf(msg, size, "the fd is not a memfd (not a regular file)"), -EINVAL;
@@ -106,6 +106,16 @@ static int map_memfd(int fd, uint64_t max_entries, void **ret_map, size_t *ret_l
                 return snprintf(msg, size, "%" PRIu64 " entries exceed the rule's kvmi max_entries %" PRIu64, n,
                                 max_entries),
                        -E2BIG;
+        /*
+         * Every byte written: reading a hole of a sealed memfd would allocate its pages now, charged
+         * to the broker's memory cgroup, not the client's (up to max_entries * 16 bytes a request).
+         */
+        if ((uint64_t) st.st_blocks * 512 < (uint64_t) st.st_size)
+                return snprintf(msg, size,
+                                "the memfd (fd %d) is sparse: %lld of its %lld bytes are allocated; write every "
+                                "entry before sealing it (holes are refused)",
+                                idx, (long long) st.st_blocks * 512, (long long) st.st_size),
+                       -EINVAL;
         /* populated: the entries are read at once, then sent */
         void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED)
@@ -134,7 +144,7 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                                            "kvmi.set-page-access: \"memfd\" is fd %d but the request carried "
                                            "%zu fds",
                                            a.memfd_index, req->n_fds);
-        int r = map_memfd(req->fds[a.memfd_index], d->rule->kvmi.max_entries, &map, &map_len, msg, sizeof(msg));
+        int r = map_memfd(req->fds[a.memfd_index], a.memfd_index, d->rule->kvmi.max_entries, &map, &map_len, msg, sizeof(msg));
         if (r == -E2BIG)
                 return request_reply_error(req, ERR_TOO_LARGE, E2BIG, d->rule->name, "kvmi.set-page-access: %s", msg);
         if (r < 0)

@@ -188,6 +188,17 @@ static void memfd_1m(harness *h) {
         tap_has_str(fs(r, "error.message"), "F_SEAL_WRITE", "the message names the seals");
         free(r);
         close(mfd);
+        /* sized, sealed, but never written: its holes would be allocated by the broker's reads */
+        mfd = memfd_create("kvmi-sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        tap_ok(mfd >= 0 && ftruncate(mfd, 1024 * 16) == 0 &&
+                       fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0,
+               "a sealed memfd of 1024 entries, never written");
+        r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
+        tap_is_str(fs(r, "error.code"), "bad-request", "a sparse memfd is refused");
+        tap_has_str(fs(r, "error.message"), "the memfd (fd 0) is sparse: 0 of its 16384 bytes are allocated",
+                    "the message names the fd and what is allocated");
+        free(r);
+        close(mfd);
         mfd = make_memfd(e, n, true);
         double t0 = now_s();
         r = call(c, "kvmi.set-page-access", "{\"memfd\":0}", &mfd, 1, NULL);
@@ -582,6 +593,57 @@ static void reapply_refused(harness *h) {
         delegate_ctx_free(c);
 }
 
+/*
+ * --max-kvmi-pages counts the requests under way: three requests of 40 pages sent back to back
+ * (the kernel answers each message after 300 ms, so the first is still in flight when the third
+ * arrives) against a limit of 100: the third could take the shadow to 120 and is refused.
+ */
+static void queued_limit(harness *h) {
+        harness_stop_broker(h);
+        const char *const args[] = { "--max-kvmi-pages", "100", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker restarts with --max-kvmi-pages 100");
+        delegate_ctx *c = open_ctx("vm-a");
+        peer p;
+        attach_connect(c, &p, "vm-a", false, NULL, "--delay-ms", "300");
+        int fd = delegate_ctx_fd(c);
+        uint8_t *want = blank_map();
+        for (int k = 0; k < 3; k++) {
+                char req[2048];
+                int len = snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"kvmi.set-page-access\",\"args\":{\"entries\":[",
+                                   9001 + k);
+                for (int i = 0; i < 40; i++)
+                        len += snprintf(req + len, sizeof(req) - len, "%s[%d,\"r\"]", i ? "," : "", (k * 40 + i + 1) * 4096);
+                snprintf(req + len, sizeof(req) - len, "]}}");
+                tap_is_int(raw_send(fd, req, strlen(req)), 0, "request %d of 40 pages sent without waiting", k + 1);
+                for (int i = 0; i < 40 && k < 2; i++)
+                        want[k * 40 + i + 1] = 1;
+        }
+        int ok[3] = { -1, -1, -1 };
+        for (int k = 0; k < 3; k++) {
+                char *r = raw_recv(fd, 5000);
+                int64_t id = r ? fi(r, "id") - 9001 : -1;
+                if (id < 0 || id > 2) {
+                        tap_diag("unexpected reply %s", r ? r : "(none)");
+                        free(r);
+                        continue;
+                }
+                ok[id] = strstr(r, "\"error\"") == NULL;
+                if (id == 2) {
+                        tap_is_int(fi(r, "error.errno"), ENOSPC, "the third, crossing the limit, is refused: ENOSPC (%s)", r);
+                        tap_is_str(fs(r, "error.code"), "too-large", "too-large");
+                        tap_has_str(fs(r, "error.message"), "could exceed its limit of 100 (--max-kvmi-pages)",
+                                    "naming the limit");
+                }
+                free(r);
+        }
+        tap_ok(ok[0] == 1 && ok[1] == 1, "the first two (80 pages) are applied");
+        char *s = wait_idle(c);
+        tap_is_int(fi(s, "result.kvmi.shadow.pages"), 80, "state.get: the shadow holds 80 pages, within the limit");
+        free(s);
+        stop_and_compare(&p, want, "the kernel holds the 80 pages of the first two");
+        delegate_ctx_free(c);
+}
+
 /* delegatectl kvmi run: the program it starts connects to $DELEGATE_KVMI_SOCKET like QEMU. */
 static void ctl_run(harness *h) {
         char *out = NULL;
@@ -618,6 +680,7 @@ static const scenario scenarios[] = {
         { "kvmi-unhook", policy_kvmi, unhook },
         { "kvmi-reapply-refused", policy_kvmi, reapply_refused },
         { "kvmi-delegatectl", policy_kvmi, ctl_run },
+        { "kvmi-queued-limit", policy_kvmi, queued_limit },
 };
 
 int main(int argc, char **argv) {

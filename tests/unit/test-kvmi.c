@@ -262,6 +262,47 @@ static void test_shadow_batch(void) {
         free(e);
 }
 
+/*
+ * Batches always one queued behind the one recorded (a client that never lets the queue empty),
+ * each page alone in its block: the block slots each batch takes for them go back to the page
+ * table when that batch ends, so the slots in use stay within 8 bytes a page plus 8 per entry of
+ * the batches under way (16 and 16 in tables at most half full).
+ */
+static void test_shadow_queued(void) {
+        enum { BATCHES = 40, N = 64 };
+        kvmi_shadow s = { .max = 0 };
+        static kvmi_page_access_entry e[BATCHES][N];
+        for (size_t k = 0; k < BATCHES; k++)
+                for (size_t i = 0; i < N; i++)
+                        e[k][i] = (kvmi_page_access_entry) { .gpa = (uint64_t) (k * N + i) * KVMI_SHADOW_BLOCK_GFNS << 12,
+                                                             .access = 1 };
+        bool ok = kvmi_shadow_reserve(&s, N) == 0, within = true;
+        size_t worst = 0, first = 0;
+        for (size_t k = 0; k < BATCHES; k++) {
+                bool queued = k + 1 < BATCHES;
+                if (queued)
+                        ok = ok && kvmi_shadow_reserve(&s, N) == 0;
+                ok = ok && kvmi_shadow_record(&s, e[k], N, &first) == 0;
+                kvmi_shadow_batch_done(&s, N);
+                size_t used = s.nblocks * sizeof(kvmi_shadow_block) + s.nslots * sizeof(uint64_t);
+                size_t bound = 8 * s.n + 8 * (queued ? N : 0);
+                worst = used > worst ? used : worst;
+                within = within && used <= bound && s.loose <= (queued ? N / KVMI_SHADOW_BLOCK_MIN : 0);
+                if (used > bound)
+                        tap_diag("after batch %zu: %zu bytes of slots in use for %zu pages, bound %zu", k, used, s.n,
+                                 bound);
+        }
+        tap_ok(ok, "%d batches of %d scattered pages recorded, one always queued behind", BATCHES, N);
+        tap_ok(within, "after each batch: slots in use within 8 bytes a page + 8 per queued entry (worst %zu)", worst);
+        tap_ok(s.n == BATCHES * N && s.nblocks == 0 && s.underfull == 0 && s.reserved == 0,
+               "all ended: the lone pages are in the page table, nothing reserved");
+        bool back = true;
+        for (size_t k = 0; k < BATCHES; k++)
+                back = back && kvmi_shadow_get(&s, e[k][N - 1].gpa >> 12) == 1;
+        tap_ok(back, "and read back");
+        kvmi_shadow_clear(&s);
+}
+
 static void test_shadow(void) {
         kvmi_shadow s = { .max = 0 };
         tap_is_int(kvmi_shadow_get(&s, 5), 7, "empty shadow: rwx");
@@ -446,6 +487,7 @@ int main(void) {
         test_shadow();
         test_shadow_model();
         test_shadow_batch();
+        test_shadow_queued();
         test_policy();
         return tap_done();
 }
