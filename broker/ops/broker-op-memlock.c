@@ -210,20 +210,33 @@ static void act_as(request *req, uid_t uid, gid_t gid) {
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
 
+/*
+ * After a read of /proc/PID by number: does the pid still name the target
+ * (its pidfd's process has not exited, so the pid was not reused)?  Else
+ * the request fails with ESRCH: what was read may be another process's.
+ */
+static bool read_of_target(request *req, int r) {
+        if (r >= 0 && pidfd_alive(MEM(req)->pidfd))
+                return true;
+        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited",
+                            (int) ((const memlock_args *) req->op_args)->pid);
+        return false;
+}
+
 /* Act as the ids /proc/PID/status shows: all equal, or the request fails. */
 static void act_by_ids(request *req) {
         const memlock_args *a = req->op_args;
         pid_t host = MEM(req)->host_pid;
         proc_creds cr;
         MEM(req)->ids_read = true;
-        if (proc_creds_read(host, &cr) < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
+        if (!read_of_target(req, proc_creds_read(host, &cr)))
+                return;
         if (cr.uid[0] == cr.uid[1] && cr.uid[0] == cr.uid[2] && cr.gid[0] == cr.gid[1] && cr.gid[0] == cr.gid[2])
                 return act_as(req, cr.uid[0], cr.gid[0]);
         /* nobody may read its limits with prlimit(): /proc, for the checks that come first */
         uint64_t old_soft, old_hard;
-        if (proc_memlock_limits(host, &old_soft, &old_hard) < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
+        if (!read_of_target(req, proc_memlock_limits(host, &old_soft, &old_hard)))
+                return;
         memlock_verdict v = memlock_verdict_of(old_hard, a->soft, a->hard, false);
         if (v != MEMLOCK_CHANGED)
                 return refuse(req, v, old_hard);
@@ -271,7 +284,10 @@ static void memlock_set(request *req, void *args, const policy_decision *d) {
          * ids read from /proc.  Outside our user namespace the helper's user may own the target's and
          * pass that check without the ids: read them first there.
          */
-        if (!in_our_userns(MEM(req)->host_pid))
+        bool ours = in_our_userns(MEM(req)->host_pid);
+        if (!read_of_target(req, 0))
+                return;
+        if (!ours)
                 return act_by_ids(req);
         act_as(req, req->peer.cred.uid, req->peer.cred.gid);
 }
