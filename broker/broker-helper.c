@@ -248,6 +248,7 @@ struct uid_helper {
         broker *b;
         uid_t uid;
         gid_t gid;
+        char *cgroup; /* the pod cgroup of the callers it serves ("": none known): a pod stalls only its own */
         uid_helper_fn fn;
         pid_t pid; /* 0: not running (started at the next call) */
         int fd;
@@ -327,6 +328,7 @@ static void uid_helper_free(uid_helper *h) {
                 }
         free(h->users);
         free(h->queue);
+        free(h->cgroup);
         free(h);
 }
 
@@ -369,9 +371,10 @@ static void uid_helper_answer(request *req, int status, const void *out, size_t 
 static void uid_helper_lost(uid_helper *h, int status) {
         uid_helper_slot *q = h->queue;
         size_t n = h->n_queue;
-        log_msg(h->b, LOG_WARNING, "memlock helper for uid %u (pid %d) %s; %zu request(s) in flight fail",
-                (unsigned) h->uid, (int) h->pid, status == -ETIMEDOUT ? "did not answer in time, killed" : "ended",
-                n);
+        log_msg(h->b, LOG_WARNING,
+                "memlock helper for uid %u of cgroup '%s' (pid %d) %s; %zu request(s) in flight fail",
+                (unsigned) h->uid, h->cgroup, (int) h->pid,
+                status == -ETIMEDOUT ? "did not answer in time, killed" : "ended", n);
         uid_helper_stop(h);
         h->queue = NULL;
         h->n_queue = h->n_alloc = 0;
@@ -483,7 +486,8 @@ static int uid_helper_start(uid_helper *h) {
         if (r < 0)
                 uid_helper_stop(h);
         else
-                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u started (pid %d)", (unsigned) h->uid, (int) pid);
+                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u of cgroup '%s' started (pid %d)", (unsigned) h->uid,
+                        h->cgroup, (int) pid);
         return r;
 }
 
@@ -504,16 +508,21 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
         broker *b = req->b;
         uid_helper *h;
         int r;
+        const char *cgroup = req->who.cgroup ? req->who.cgroup : "";
         if (in_len > UID_HELPER_MAX_IN)
                 return -EINVAL;
         for (h = b->uid_helpers; h; h = h->next)
-                if (h->uid == uid && h->gid == gid && h->fn == fn)
+                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cgroup))
                         break;
         if (!h) {
                 h = calloc(1, sizeof(*h));
-                if (!h)
+                char *cg = h ? strdup(cgroup) : NULL;
+                if (!cg) {
+                        free(h);
                         return -ENOMEM;
-                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .fn = fn, .fd = -EBADF };
+                }
+                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .cgroup = cg, .fn = fn,
+                                    .fd = -EBADF };
                 b->uid_helpers = h;
         }
         /* a session keeps the helper it used; a request without one (D-Bus) only while in flight */

@@ -271,7 +271,7 @@ struct broker {
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
-        uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid */
+        uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid and pod cgroup */
 };
 
 /*
@@ -600,7 +600,8 @@ typedef ssize_t (*uid_helper_fn)(const void *in, size_t in_len, void *out, size_
 #define UID_HELPER_MAX_IN 64 /* bytes of a step's input */
 /**
  * uid_helper_call() - run @fn on @in in the long-lived helper process of
- * @uid/@gid (all of real, effective, saved; no supplementary groups),
+ * @uid/@gid (all of real, effective, saved; no supplementary groups) for
+ * @req's pod cgroup (a pod that stops its helper stalls no other pod's),
  * started at the first call and reused; it ends with the last session that
  * used it (uid_helpers_session_end()).  @done runs in the event loop with
  * status (>= 0 length, or -errno; -ETIMEDOUT after HELPER_TIMEOUT_USEC,
