@@ -64,12 +64,6 @@ static int set_attr(pid_t tid, const sched_attr_v0 *a) {
         return syscall(SYS_sched_setattr, tid, &x, 0) < 0 ? negative_errno() : 0;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* rtkit's window: at most burst_n changes per burst_usec, counted from the first. */
 static bool burst_take(burst_window *w, const policy_rule *rule, uint64_t *retry_usec) {
         if (!rule || rule->sched.burst_n == 0)
