@@ -435,6 +435,8 @@ int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pid
 void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
+/* Are @uid and @gid the broker's own (read once: it never changes them)? */
+bool broker_ids_are(uid_t uid, gid_t gid);
 /* Are all @n alive?  One poll() for all. */
 bool pidfds_alive(const int *pidfds, size_t n);
 
@@ -513,6 +515,8 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
         _printf_(5, 6);
 /* Reply with @e, the error an operation found (ERR_DENIED: the target refused, audited as a denial). */
 void request_fail(request *req, const op_error *e);
+/* Add to the reason its audit record gives (what the kernel says after acting; cut at its size). */
+void request_reason_append(request *req, const char *fmt, ...) _printf_(2, 3);
 void request_free(request *req);
 void request_detach_all(client *c);
 /* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
