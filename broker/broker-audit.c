@@ -15,8 +15,8 @@ void audit_decision(_unused_ broker *b, const caller *who, const op_desc *op, co
         log_decision_emit(&(log_decision) {
                 .op = op->name,
                 .allowed = d->allowed,
-                /* ping and state.get concern only the caller */
-                .quiet = !op->needs_policy,
+                /* ping and state.get only: not kvmi.detach, unotify.attach (no rule either, but they act) */
+                .quiet = op->quiet,
                 .rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)",
                 .reason = d->reason,
                 .args = args_text,

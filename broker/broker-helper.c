@@ -248,6 +248,7 @@ struct uid_helper {
         broker *b;
         uid_t uid;
         gid_t gid;
+        char *cgroup; /* the pod cgroup of the callers it serves ("": none known): a pod stalls only its own */
         uid_helper_fn fn;
         pid_t pid; /* 0: not running (started at the next call) */
         int fd;
@@ -258,6 +259,8 @@ struct uid_helper {
         size_t n_queue, n_alloc;
         sd_event_source *timer; /* at the oldest slot's deadline, armed only while requests wait */
         uint64_t seq_next, seq_head; /* seq_head: that of queue[0] */
+        /* in its I/O or timer callback: a done() that calls it again and fails must not free it there */
+        bool dispatching;
 };
 
 static _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
@@ -325,6 +328,7 @@ static void uid_helper_free(uid_helper *h) {
                 }
         free(h->users);
         free(h->queue);
+        free(h->cgroup);
         free(h);
 }
 
@@ -335,9 +339,9 @@ static bool uid_helper_busy(const uid_helper *h) {
         return false;
 }
 
-/* Ended with its last session, once nothing waits for it. */
+/* Ended with its last session, once nothing waits for it (by its callback, when in one). */
 static void uid_helper_maybe_end(uid_helper *h) {
-        if (h->n_users == 0 && !uid_helper_busy(h))
+        if (!h->dispatching && h->n_users == 0 && !uid_helper_busy(h))
                 uid_helper_free(h);
 }
 
@@ -367,9 +371,10 @@ static void uid_helper_answer(request *req, int status, const void *out, size_t 
 static void uid_helper_lost(uid_helper *h, int status) {
         uid_helper_slot *q = h->queue;
         size_t n = h->n_queue;
-        log_msg(h->b, LOG_WARNING, "memlock helper for uid %u (pid %d) %s; %zu request(s) in flight fail",
-                (unsigned) h->uid, (int) h->pid, status == -ETIMEDOUT ? "did not answer in time, killed" : "ended",
-                n);
+        log_msg(h->b, LOG_WARNING,
+                "memlock helper for uid %u of cgroup '%s' (pid %d) %s; %zu request(s) in flight fail",
+                (unsigned) h->uid, h->cgroup, (int) h->pid,
+                status == -ETIMEDOUT ? "did not answer in time, killed" : "ended", n);
         uid_helper_stop(h);
         h->queue = NULL;
         h->n_queue = h->n_alloc = 0;
@@ -383,21 +388,26 @@ static void uid_helper_lost(uid_helper *h, int status) {
         uid_helper_maybe_end(h);
 }
 
-static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        uid_helper *h = userdata;
+/*
+ * Read and hand on the answers waiting.  A done() may call @h again (memlock:
+ * a wrong guess of the ids, then the ids read): uid_helper_maybe_end() waits
+ * for the end of the callback (@h->dispatching), and a call that stopped or
+ * restarted the process ends the reading here (@fd is no longer its socket).
+ */
+static void uid_helper_read(uid_helper *h, int fd) {
         /* a bounded number of answers per wakeup, as for clients; none expected when none is owed (an
          * EOF or a stray datagram is read on the first pass, the socket being readable) */
-        for (int i = 0; i < 16 && (i == 0 || h->n_queue > 0); i++) {
+        for (int i = 0; i < 16 && h->fd == fd && (i == 0 || h->n_queue > 0); i++) {
                 uid_helper_out out;
                 ssize_t n = recv(fd, &out, sizeof(out), MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
-                        return 0;
+                        return;
                 if (n < (ssize_t) offsetof(uid_helper_out, out) || h->n_queue == 0 || out.seq != h->seq_head) {
                         explicit_bzero(&out, sizeof(out));
                         uid_helper_lost(h, -EPIPE); /* EOF: it died; else it broke the protocol */
-                        return 0;
+                        return;
                 }
                 request *req = h->queue[0].req;
                 memmove(h->queue, h->queue + 1, sizeof(*h->queue) * --h->n_queue);
@@ -408,11 +418,17 @@ static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *
                         uid_helper_answer(req, status, out.out, out.status < 0 ? 0 : len);
                 }
                 explicit_bzero(&out, sizeof(out));
-                if (h->n_users == 0 && !uid_helper_busy(h)) {
-                        uid_helper_free(h); /* a D-Bus request's helper, or its sessions left */
-                        return 0;
-                }
+                if (h->n_users == 0 && !uid_helper_busy(h))
+                        return; /* a D-Bus request's helper, or its sessions left: freed by the caller */
         }
+}
+
+static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        uid_helper *h = userdata;
+        h->dispatching = true;
+        uid_helper_read(h, fd);
+        h->dispatching = false;
+        uid_helper_maybe_end(h);
         return 0;
 }
 
@@ -430,12 +446,13 @@ static int on_uid_helper_timer(sd_event_source *s, uint64_t usec, void *userdata
         uint64_t now;
         if (h->n_queue == 0)
                 return 0; /* off until the next call */
-        if (sd_event_now(h->b->event, CLOCK_MONOTONIC, &now) < 0 || h->queue[0].deadline <= now) {
+        h->dispatching = true; /* as in on_uid_helper_io(): the failed requests' done() may call it */
+        if (sd_event_now(h->b->event, CLOCK_MONOTONIC, &now) < 0 || h->queue[0].deadline <= now)
                 uid_helper_lost(h, -ETIMEDOUT);
-                return 0;
-        }
-        if (uid_helper_arm(h, h->queue[0].deadline) < 0)
+        else if (uid_helper_arm(h, h->queue[0].deadline) < 0)
                 uid_helper_lost(h, -ETIMEDOUT); /* no timer, no guarantee: start over */
+        h->dispatching = false;
+        uid_helper_maybe_end(h);
         return 0;
 }
 
@@ -469,7 +486,8 @@ static int uid_helper_start(uid_helper *h) {
         if (r < 0)
                 uid_helper_stop(h);
         else
-                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u started (pid %d)", (unsigned) h->uid, (int) pid);
+                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u of cgroup '%s' started (pid %d)", (unsigned) h->uid,
+                        h->cgroup, (int) pid);
         return r;
 }
 
@@ -490,16 +508,21 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
         broker *b = req->b;
         uid_helper *h;
         int r;
+        const char *cgroup = req->who.cgroup ? req->who.cgroup : "";
         if (in_len > UID_HELPER_MAX_IN)
                 return -EINVAL;
         for (h = b->uid_helpers; h; h = h->next)
-                if (h->uid == uid && h->gid == gid && h->fn == fn)
+                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cgroup))
                         break;
         if (!h) {
                 h = calloc(1, sizeof(*h));
-                if (!h)
+                char *cg = h ? strdup(cgroup) : NULL;
+                if (!cg) {
+                        free(h);
                         return -ENOMEM;
-                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .fn = fn, .fd = -EBADF };
+                }
+                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .cgroup = cg, .fn = fn,
+                                    .fd = -EBADF };
                 b->uid_helpers = h;
         }
         /* a session keeps the helper it used; a request without one (D-Bus) only while in flight */

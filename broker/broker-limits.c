@@ -41,12 +41,6 @@
 #define MAX_BUS_BUCKETS 1024
 #define MICRO 1000000ULL
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * MICRO + (uint64_t) ts.tv_nsec / 1000;
-}
-
 void limits_default(broker_limits *l) {
         *l = (broker_limits) {
                 .max_clients = LIMIT_DEFAULT_MAX_CLIENTS,

@@ -161,12 +161,6 @@ static struct {
         char buf[JOURNAL_QUEUE_BYTES]; /* the queued datagrams, back to back; erased once sent */
 } jq = { .fd = -1 };
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
 /*
  * Connect the journal socket (made on first use, kept: a datagram socket
  * may connect again, so a failed attempt costs one connect(), as a failed
@@ -186,7 +180,7 @@ static int journal_connect(void) {
                 jq.connected = true;
                 return 0;
         }
-        jq.retry_ns = now_ns() + JOURNAL_RETRY_NSEC;
+        jq.retry_ns = now_nsec() + JOURNAL_RETRY_NSEC;
         return -errno;
 }
 
@@ -307,7 +301,7 @@ static int journal_send_erase(journal_entry *j, bool quiet) {
                 jq.atfork = pthread_atfork(log_flush, NULL, NULL) == 0;
         if (j->failed || !j->n)
                 r = -ENOMEM;
-        else if (quiet && !jq.connected && now_ns() < jq.retry_ns)
+        else if (quiet && !jq.connected && now_nsec() < jq.retry_ns)
                 r = -ENOTCONN; /* no journal a moment ago: not asked again for a debug record */
         else if (size > sizeof(jq.buf)) {
                 log_flush();

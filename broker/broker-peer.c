@@ -38,6 +38,16 @@ bool pidfd_alive(int pidfd) {
         return pidfds_alive(&pidfd, 1);
 }
 
+bool broker_ids_are(uid_t uid, gid_t gid) {
+        static uid_t u = (uid_t) -1;
+        static gid_t g;
+        if (u == (uid_t) -1) {
+                u = getuid();
+                g = getgid();
+        }
+        return uid == u && gid == g;
+}
+
 bool pidfds_alive(const int *pidfds, size_t n) {
         struct pollfd few[8];
         _cleanup_free_ struct pollfd *many = n > ELEMENTSOF(few) ? calloc(n, sizeof(struct pollfd)) : NULL;

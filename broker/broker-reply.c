@@ -104,6 +104,14 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
         request_fail(req, &e);
 }
 
+void request_reason_append(request *req, const char *fmt, ...) {
+        size_t l = strlen(req->reason);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(req->reason + l, sizeof(req->reason) - l, fmt, ap);
+        va_end(ap);
+}
+
 void request_fail(request *req, const op_error *e) {
         reply_info r = { .error = e };
         request_reply(req, &r);

@@ -72,11 +72,12 @@ int broker_new(broker **ret) {
         b->listen_fd = -EBADF;
         b->state_fd = -EBADF;
         b->clients_epfd = epoll_create1(EPOLL_CLOEXEC);
+        int epoll_errno = errno; /* before malloc() and calloc() may change it */
         b->next_session = 1;
         limits_default(&b->limits);
         b->rx = malloc(DELEGATE_MAX_MESSAGE);
         b->cpu_v1 = calloc(1, sizeof(*b->cpu_v1));
-        int r = b->clients_epfd < 0 ? -errno : b->rx && b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
+        int r = b->clients_epfd < 0 ? -epoll_errno : b->rx && b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
         if (r >= 0)
                 r = sd_event_add_io(b->event, &b->clients_src, b->clients_epfd, EPOLLIN, on_clients, b);
         if (r < 0) {

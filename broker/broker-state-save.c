@@ -120,9 +120,9 @@ static int write_all(int fd, const char *buf, size_t len) {
 
 /*
  * Put @tmp in place of @name at once.  RENAME_EXCHANGE leaves the old file
- * as @tmp, for the next save to write over: no inode made and another
- * freed per save (on tmpfs a save costs a third less).  The session's
- * first save, or a file system without it, renames.
+ * as @tmp, for the next save to write over (once the directory is synced):
+ * no inode made and another freed per save (on tmpfs a save costs a third
+ * less).  The session's first save, or a file system without it, renames.
  */
 static int replace(broker *b, const char *tmp, const char *name) {
         if (!b->state_no_exchange) {
@@ -177,6 +177,16 @@ int state_save(client *c) {
                 return r;
         }
         c->state_saved = true;
+        /* the exchange on disk before the next save writes over the old file, now @tmp: else a power loss
+         * could leave @name naming it half written over */
+        if (b->state_sync && fsync(b->state_fd) < 0) {
+                r = negative_errno();
+                if (!c->state_error_logged)
+                        log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot sync the state directory '%s': %s",
+                                c->session, b->state_dir, strerror(-r));
+                c->state_error_logged = true;
+                return r; /* still dirty: the next change saves again */
+        }
         c->state_dirty = false;
         return 0;
 }

@@ -271,7 +271,7 @@ struct broker {
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
-        uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid */
+        uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid and pod cgroup */
 };
 
 /*
@@ -438,6 +438,8 @@ int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pid
 void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */
 bool pidfd_alive(int pidfd);
+/* Are @uid and @gid the broker's own (read once: it never changes them)? */
+bool broker_ids_are(uid_t uid, gid_t gid);
 /* Are all @n alive?  One poll() for all. */
 bool pidfds_alive(const int *pidfds, size_t n);
 
@@ -522,6 +524,8 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
         _printf_(5, 6);
 /* Reply with @e, the error an operation found (ERR_DENIED: the target refused, audited as a denial). */
 void request_fail(request *req, const op_error *e);
+/* Add to the reason its audit record gives (what the kernel says after acting; cut at its size). */
+void request_reason_append(request *req, const char *fmt, ...) _printf_(2, 3);
 void request_free(request *req);
 void request_detach_all(client *c);
 /* The broker stops: every request still in flight is freed unanswered, its helper killed and reaped. */
@@ -609,7 +613,8 @@ typedef ssize_t (*uid_helper_fn)(const void *in, size_t in_len, void *out, size_
 #define UID_HELPER_MAX_IN 64 /* bytes of a step's input */
 /**
  * uid_helper_call() - run @fn on @in in the long-lived helper process of
- * @uid/@gid (all of real, effective, saved; no supplementary groups),
+ * @uid/@gid (all of real, effective, saved; no supplementary groups) for
+ * @req's pod cgroup (a pod that stops its helper stalls no other pod's),
  * started at the first call and reused; it ends with the last session that
  * used it (uid_helpers_session_end()).  @done runs in the event loop with
  * status (>= 0 length, or -errno; -ETIMEDOUT after HELPER_TIMEOUT_USEC,

@@ -45,6 +45,10 @@ typedef struct proc_creds {
         gid_t gid[3];
 } proc_creds;
 int proc_creds_read(pid_t pid, proc_creds *ret);
+/* Are the real, effective and saved ids all the same (uid[0], gid[0])? */
+static inline bool proc_ids_all_same(const uid_t uid[3], const gid_t gid[3]) {
+        return uid[0] == uid[1] && uid[0] == uid[2] && gid[0] == gid[1] && gid[0] == gid[2];
+}
 
 /* Children of every thread of @pid, appended to @list (bounded by @max). */
 int proc_children(pid_t pid, pid_t *list, size_t max, size_t *n);

@@ -93,6 +93,16 @@ static inline bool streq_ptr(const char *a, const char *b) {
         return streq(a, b);
 }
 
+/* CLOCK_MONOTONIC, in nanoseconds and in microseconds. */
+static inline uint64_t now_nsec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+static inline uint64_t now_usec(void) {
+        return now_nsec() / 1000;
+}
+
 /* Returns a negative errno from errno, never 0 (EIO when errno is unset). */
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;

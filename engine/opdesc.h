@@ -44,8 +44,12 @@ enum {
 typedef struct op_desc {
         const char *name;
         /* a delegation: decided by a rule's @section and counted in the
-         * session (ping, state.get, kvmi.detach are not) */
+         * session (ping, state.get, kvmi.detach, unotify.attach are not) */
         bool needs_policy;
+        /* concerns only the caller and changes nothing (ping, state.get):
+         * its audit record is at debug level and may leave after its reply
+         * (delegate-broker(8), AUDIT AND LOGGING) */
+        bool quiet;
         unsigned flags; /* OP_* */
         const policy_section *section; /* NULL: no rule needed (!needs_policy) */
         /*

@@ -11,10 +11,12 @@ void ops_check_own_session(const policy_rule *rule _unused_, const void *args _u
 
 const op_desc op_ping = {
         .name = DELEGATE_OP_PING,
+        .quiet = true,
         .check = ops_check_own_session,
 };
 
 const op_desc op_state_get = {
         .name = DELEGATE_OP_STATE_GET,
+        .quiet = true,
         .check = ops_check_own_session,
 };

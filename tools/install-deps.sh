@@ -12,10 +12,11 @@ apt-get -o DPkg::Lock::Timeout=900 update -qq
 # util-linux (prlimit, chrt), iproute2 and net-tools (ifconfig): the unmodified programs
 # tests/functional/test-unotify.c runs under delegate-run
 # libvirt-*: the libvirt suite runs Debian's libvirtd unmodified (tests/libvirt/)
+# strace: tests/unit/test-state.c sees the state directory's fsync(2)
 apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev \
         libyajl-dev nettle-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
-        scdoc util-linux iproute2 net-tools python3 \
+        scdoc util-linux iproute2 net-tools python3 strace \
         qemu-system-x86 qemu-utils dbus golang-go kmod cpio \
         systemd-container debootstrap podman runc python3-yaml \
         libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients >/dev/null

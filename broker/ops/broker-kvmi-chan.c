@@ -218,7 +218,7 @@ static int ch_queue_cmd(kvmi_channel *ch, uint16_t id, uint32_t seq, size_t own,
         }
         *k = (kcmd) { .end = ch->tx_queued, .id = id, .seq = seq, .b = b, .first = first, .n = n, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
-                ch->progress_at = kvmi_now_usec();
+                ch->progress_at = now_usec();
         if (ch->tail)
                 ch->tail->next = k;
         else

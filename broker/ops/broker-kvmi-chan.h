@@ -122,12 +122,6 @@ struct kvmi_channel {
         uint64_t msgs_sent, entries_sent;
 };
 
-static inline uint64_t kvmi_now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* broker-kvmi-chan.c */
 void batch_free(kbatch *b);
 /* Fail @b's request (if any) with @why, and free @b. */

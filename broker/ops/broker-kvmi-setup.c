@@ -137,7 +137,7 @@ static void setup_done(kvmi_channel *ch) {
 
 /* A setup command's answer: next step, retry on -KVM_EPERM, or fail. */
 void setup_reply(kvmi_channel *ch, uint16_t id, int32_t err) {
-        uint64_t now = kvmi_now_usec();
+        uint64_t now = now_usec();
         if (err == -KVMI_KVM_EPERM && id != KVMI_VM_GET_INFO &&
             now + SETUP_RETRY_USEC + SETUP_LAST_TRY_USEC < ch->phase_deadline) {
                 /* QEMU hooks the socket first and grants the permissions right after */
@@ -233,7 +233,7 @@ static void hello_done(kvmi_channel *ch) {
         ch->rx_len = 0;
         ch->state = CH_SETUP;
         ch->step = STEP_VERSION;
-        ch->phase_deadline = kvmi_now_usec() + KVMI_TIMEOUT_USEC;
+        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
         /* QEMU hooks the socket into KVM after our answer; the kernel reads this then */
         setup_send(ch);
 }

@@ -113,7 +113,7 @@ static void batch_done(kvmi_channel *ch, kbatch *b) {
                 ch->btail = NULL;
         /* a client's batch reserved room at submit; the re-application none */
         kvmi_shadow_batch_done(&KS(ch->c)->shadow, b->req ? b->n : 0);
-        double secs = (kvmi_now_usec() - b->started) / 1e6;
+        double secs = (now_usec() - b->started) / 1e6;
         if (!b->req) {
                 ch->last_reapply.applied = b->n - b->refused;
                 ch->last_reapply.refused = b->refused;
@@ -182,7 +182,7 @@ static void ch_pump(kvmi_channel *ch) {
                 if (!b->started) {
                         if (batch_beyond_ram(ch, b))
                                 continue;
-                        b->started = kvmi_now_usec();
+                        b->started = now_usec();
                 }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
@@ -271,7 +271,7 @@ static void handle_reply(kvmi_channel *ch, const kvmi_msg_hdr *h, const uint8_t 
         if (ch->tail == k)
                 ch->tail = prev;
         ch->n_cmds--;
-        ch->progress_at = kvmi_now_usec();
+        ch->progress_at = now_usec();
 
         int32_t err;
         int r = 0;
@@ -361,7 +361,7 @@ static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int ch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         kvmi_channel *ch = userdata;
-        uint64_t now = kvmi_now_usec();
+        uint64_t now = now_usec();
         if (ch->state == CH_CLOSED || ch->state == CH_WAITING)
                 return 0;
         if (ch->head && ch->progress_at + KVMI_TIMEOUT_USEC <= now) {
@@ -460,7 +460,7 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         ch->version = ch->max_msg_size = ch->vcpus = 0;
         ch->unhook_enabled = false;
         ch->eperm_retries = 0;
-        ch->phase_deadline = kvmi_now_usec() + KVMI_TIMEOUT_USEC;
+        ch->phase_deadline = now_usec() + KVMI_TIMEOUT_USEC;
         ch->connect_req = req;
         log_msg(c->b, LOG_INFO, "session %llu: KVMI connection %llu from QEMU handed over; waiting for its hello",
                 (unsigned long long) c->session, (unsigned long long) ch->connections);

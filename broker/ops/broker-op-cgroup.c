@@ -479,9 +479,8 @@ acted:;
         if (c)
                 CS(c)->n_threads_moved += moved;
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
-        size_t l = strlen(req->reason);
-        snprintf(req->reason + l, sizeof(req->reason) - l, "; moved %zu of %zu %s to cgroup %s", moved, n,
-                 a.by_pid ? "process" : "threads", want);
+        request_reason_append(req, "; moved %zu of %zu %s to cgroup %s", moved, n, a.by_pid ? "process" : "threads",
+                              want);
 
         g = json_gen_new();
         if (!g) {

@@ -85,9 +85,8 @@ static void finish(request *req, const struct rlimit *old, const struct rlimit *
                 record(req->c, a->pid, MEM(req)->host_pid, soft, hard);
         }
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
-        size_t l = strlen(req->reason);
-        snprintf(req->reason + l, sizeof(req->reason) - l, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s",
-                 (int) MEM(req)->host_pid, format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
+        request_reason_append(req, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s", (int) MEM(req)->host_pid,
+                              format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g || (memlock_result_gen(g, a->pid, old, now), json_gen_take(g, &res, NULL)) < 0)
@@ -188,26 +187,28 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
         outcome(req, o.verdict, &o.old, &o.now);
 }
 
-/* The ids the broker runs with, read once (it never changes them). */
-static bool broker_ids(uid_t uid, gid_t gid) {
-        static uid_t u = (uid_t) -1;
-        static gid_t g;
-        if (u == (uid_t) -1) {
-                u = getuid();
-                g = getgid();
-        }
-        return uid == u && gid == g;
-}
-
 /* Act as @uid/@gid: here when they are the broker's, else in their helper. */
 static void act_as(request *req, uid_t uid, gid_t gid) {
         const memlock_args *a = req->op_args;
-        if (broker_ids(uid, gid))
+        if (broker_ids_are(uid, gid))
                 return act_here(req);
         memlock_in m = { MEM(req)->host_pid, a->soft, a->hard };
         int r = uid_helper_call(req, uid, gid, helper_apply, &m, sizeof(m), helper_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+/*
+ * After a read of /proc/PID by number: does the pid still name the target
+ * (its pidfd's process has not exited, so the pid was not reused)?  Else
+ * the request fails with ESRCH: what was read may be another process's.
+ */
+static bool read_of_target(request *req, int r) {
+        if (r >= 0 && pidfd_alive(MEM(req)->pidfd))
+                return true;
+        request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited",
+                            (int) ((const memlock_args *) req->op_args)->pid);
+        return false;
 }
 
 /* Act as the ids /proc/PID/status shows: all equal, or the request fails. */
@@ -216,14 +217,14 @@ static void act_by_ids(request *req) {
         pid_t host = MEM(req)->host_pid;
         proc_creds cr;
         MEM(req)->ids_read = true;
-        if (proc_creds_read(host, &cr) < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
-        if (cr.uid[0] == cr.uid[1] && cr.uid[0] == cr.uid[2] && cr.gid[0] == cr.gid[1] && cr.gid[0] == cr.gid[2])
+        if (!read_of_target(req, proc_creds_read(host, &cr)))
+                return;
+        if (proc_ids_all_same(cr.uid, cr.gid))
                 return act_as(req, cr.uid[0], cr.gid[0]);
         /* nobody may read its limits with prlimit(): /proc, for the checks that come first */
         uint64_t old_soft, old_hard;
-        if (proc_memlock_limits(host, &old_soft, &old_hard) < 0)
-                return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited", (int) a->pid);
+        if (!read_of_target(req, proc_memlock_limits(host, &old_soft, &old_hard)))
+                return;
         memlock_verdict v = memlock_verdict_of(old_hard, a->soft, a->hard, false);
         if (v != MEMLOCK_CHANGED)
                 return refuse(req, v, old_hard);
@@ -271,7 +272,10 @@ static void memlock_set(request *req, void *args, const policy_decision *d) {
          * ids read from /proc.  Outside our user namespace the helper's user may own the target's and
          * pass that check without the ids: read them first there.
          */
-        if (!in_our_userns(MEM(req)->host_pid))
+        bool ours = in_our_userns(MEM(req)->host_pid);
+        if (!read_of_target(req, 0))
+                return;
+        if (!ours)
                 return act_by_ids(req);
         act_as(req, req->peer.cred.uid, req->peer.cred.gid);
 }

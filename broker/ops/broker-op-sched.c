@@ -64,12 +64,6 @@ static int set_attr(pid_t tid, const sched_attr_v0 *a) {
         return syscall(SYS_sched_setattr, tid, &x, 0) < 0 ? negative_errno() : 0;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* rtkit's window: at most burst_n changes per burst_usec, counted from the first. */
 static bool burst_take(burst_window *w, const policy_rule *rule, uint64_t *retry_usec) {
         if (!rule || rule->sched.burst_n == 0)
@@ -94,18 +88,6 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
-/* Our real ids, which never change (the kernel's same-credentials rule for prlimit()). */
-static bool broker_ids_are(const peer_thread *t) {
-        static uid_t uid = (uid_t) -1;
-        static gid_t gid = (gid_t) -1;
-        if (uid == (uid_t) -1) {
-                uid = getuid();
-                gid = getgid();
-        }
-        return t->have_ids && t->uid[0] == uid && t->uid[1] == uid && t->uid[2] == uid && t->gid[0] == gid &&
-               t->gid[1] == gid && t->gid[2] == gid;
-}
-
 /*
  * RLIMIT_RTTIME of the pinned thread @t's process.  prlimit(2) where the
  * kernel lets the broker read another process's limits (CAP_SYS_RESOURCE,
@@ -120,7 +102,9 @@ static bool broker_ids_are(const peer_thread *t) {
  */
 static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft, uint64_t *ret_hard) {
         struct rlimit rl;
-        if ((req->b->cap_sys_resource || broker_ids_are(t)) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
+        /* our real ids are its (the kernel's same-credentials rule for prlimit()) */
+        bool ours = t->have_ids && proc_ids_all_same(t->uid, t->gid) && broker_ids_are(t->uid[0], t->gid[0]);
+        if ((req->b->cap_sys_resource || ours) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
                 *ret_soft = rlim_to_u64(rl.rlim_cur);
                 *ret_hard = rlim_to_u64(rl.rlim_max);
                 return 0;
@@ -334,9 +318,8 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 SS(c)->n_changes++;
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
         cpu_mask_format(&m, msg, sizeof(msg));
-        size_t l = strlen(req->reason);
-        snprintf(req->reason + l, sizeof(req->reason) - l, "; thread %d is now %s priority %u nice %d on CPUs %s",
-                 (int) t.host_tid, sched_policy_name((int) now.sched_policy), now.sched_priority, now.sched_nice, msg);
+        request_reason_append(req, "; thread %d is now %s priority %u nice %d on CPUs %s", (int) t.host_tid,
+                              sched_policy_name((int) now.sched_policy), now.sched_priority, now.sched_nice, msg);
 
         g = json_gen_new();
         if (!g) {

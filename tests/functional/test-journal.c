@@ -191,6 +191,17 @@ static void journal_record(harness *h) {
         jget(&j, "DELEGATE_SESSION", &c);
         tap_is_int(c, 1, "DELEGATE_SESSION once");
         jrecord_free(&j);
+
+        /* no rule either, but not quiet: only ping and state.get are (delegate-broker(8)) */
+        static const char *const unruled[][2] = { { "kvmi.detach", "" }, { "unotify.attach", "{\"listener\":0}" } };
+        for (size_t i = 0; i < 2; i++) {
+                free(tclient_call(&a, "call %s %s", unruled[i][0], unruled[i][1]));
+                tap_ok(jrecord_wait(fd, unruled[i][0], &j, 0),
+                       "the %s's record is in the journal socket when its reply arrives", unruled[i][0]);
+                tap_is_str(jget(&j, "PRIORITY", &c), "6", "%s is at info level", unruled[i][0]);
+                tap_is_str(jget(&j, "DELEGATE_RULE", &c), "(no policy needed)", "%s needs no rule", unruled[i][0]);
+                jrecord_free(&j);
+        }
         tclient_stop(&a);
         unlink(sa.sun_path);
         close(fd);
@@ -206,12 +217,63 @@ static int drain(int fd) {
 }
 
 /*
+ * With the journal socket's queue full (our datagrams), send @line: no reply
+ * while @op's record cannot leave; our datagrams, then the record, then the
+ * reply with error @code.
+ */
+static void journal_blocks_reply(tclient *a, int fd, const struct sockaddr_un *sa, const char *line, const char *op,
+                                 const char *code) {
+        drain(fd);
+        int filler = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int filled = 0;
+        if (connect(filler, (const struct sockaddr *) sa, sizeof(*sa)) == 0)
+                while (send(filler, "MESSAGE=filler\n", 15, MSG_DONTWAIT) == 15)
+                        filled++;
+        tap_ok(filled > 0, "the journal's queue is full (%d datagrams of ours)", filled);
+
+        size_t n = strlen(line);
+        tap_ok(write(a->in, line, n) == (ssize_t) n, "%s sent", op);
+        struct pollfd p = { .fd = a->out, .events = POLLIN };
+        tap_is_int(poll(&p, 1, 500), 0, "no %s reply while its record cannot reach the journal", op);
+
+        /* only up to our last: the broker's record may follow them at once.  A datagram the broker sent
+         * before ours (after the drain) may come first: the record can only follow, the queue being FIFO */
+        char buf[64];
+        int ours = 0, before = 0;
+        while (ours < filled && before < 8) {
+                ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (got < 0)
+                        break;
+                if (got == 15 && memcmp(buf, "MESSAGE=filler", 14) == 0)
+                        ours++;
+                else
+                        before++;
+        }
+        tap_is_int(ours, filled, "our datagrams read (%d of the broker's before them)", before);
+        jrecord j = { 0 };
+        int c;
+        tap_ok(jrecord_wait(fd, op, &j, 5000), "then the %s's record comes", op);
+        tap_is_str(jget(&j, "DELEGATE_DECISION", &c), strcmp(code, "denied") ? "allow" : "deny", "decision %s",
+                   jget(&j, "DELEGATE_DECISION", &c));
+        jrecord_free(&j);
+        char reply[4096];
+        size_t len = 0;
+        while (len < sizeof(reply) - 1 && poll(&p, 1, 5000) == 1 && read(a->out, reply + len, 1) == 1 &&
+               reply[len] != '\n')
+                len++;
+        reply[len] = 0;
+        tap_is_str(jstr(reply, "code"), code, "and then its reply: %s", code);
+        close(filler);
+}
+
+/*
  * journal-before-reply: a policy decision's record leaves before its reply.
  * The journal socket's queue is made full (a datagram queue of 2 in this
  * scenario's network namespace, filled by the test), so the broker's
  * journal send blocks: the memlock.set's reply must not arrive while the
  * record cannot leave, and arrives once the journal is read.  A broker
- * that wrote the record after the reply would answer at once.
+ * that wrote the record after the reply would answer at once.  The same
+ * for unotify.attach, which needs no rule but is no ping.
  */
 static void journal_before_reply(harness *h) {
         tap_ok(harness_write_file("/proc/sys/net/unix/max_dgram_qlen", "1") == 0,
@@ -232,39 +294,16 @@ static void journal_before_reply(harness *h) {
         usleep(100000);
         drain(fd);
 
-        int filler = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int filled = 0;
-        if (connect(filler, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                while (send(filler, "MESSAGE=filler\n", 15, MSG_DONTWAIT) == 15)
-                        filled++;
-        tap_ok(filled > 0, "the journal's queue is full (%d datagrams of ours)", filled);
-
-        /* over the rule's max: denied by the policy, a decision whose only record is its audit record */
+        /*
+         * Over the rule's max: denied by the policy, a decision whose only
+         * record is its audit record.  unotify.attach (no rule, allowed;
+         * the missing listener fails it without a message): not quiet either.
+         */
         char line[256];
-        int n = snprintf(line, sizeof(line), "memlock %d %" PRIu64 " keep\n", (int) ch, (uint64_t) 2 << 30);
-        tap_ok(write(a.in, line, (size_t) n) == n, "memlock.set over the rule's max sent");
-        struct pollfd p = { .fd = a.out, .events = POLLIN };
-        tap_is_int(poll(&p, 1, 500), 0, "no reply while its record cannot reach the journal");
-
-        char buf[64];
-        int ours = 0;
-        for (int i = 0; i < filled; i++) /* only ours: the broker's record may follow them at once */
-                ours += recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 15 && memcmp(buf, "MESSAGE=filler", 14) == 0;
-        tap_is_int(ours, filled, "our datagrams read, first in the queue");
-        jrecord j = { 0 };
-        int c;
-        tap_ok(jrecord_wait(fd, "memlock.set", &j, 5000), "then the memlock.set's record comes");
-        tap_is_str(jget(&j, "DELEGATE_DECISION", &c), "deny", "a denial");
-        jrecord_free(&j);
-        char reply[4096];
-        size_t len = 0;
-        while (len < sizeof(reply) - 1 && poll(&p, 1, 5000) == 1 && read(a.out, reply + len, 1) == 1 &&
-               reply[len] != '\n')
-                len++;
-        reply[len] = 0;
-        tap_is_str(jstr(reply, "code"), "denied", "and then its reply: denied");
+        snprintf(line, sizeof(line), "memlock %d %" PRIu64 " keep\n", (int) ch, (uint64_t) 2 << 30);
+        journal_blocks_reply(&a, fd, &sa, line, "memlock.set", "denied");
+        journal_blocks_reply(&a, fd, &sa, "call unotify.attach {\"listener\":0}\n", "unotify.attach", "bad-request");
         tclient_stop(&a);
-        close(filler);
         unlink(sa.sun_path);
         close(fd);
 }

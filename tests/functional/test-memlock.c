@@ -287,19 +287,21 @@ static size_t helpers_settle(harness *h, uid_t uid, size_t want, pid_t *ret) {
 
 /*
  * Without CAP_SYS_RESOURCE, memlock.set runs in a helper holding the
- * target's ids: one long-lived process per uid, reused by every request and
- * session, ended with the last session; the pod's uid may kill or stop it,
- * which fails its requests alone, never the broker.
+ * target's ids: one long-lived process per uid and pod cgroup, reused by
+ * every request and session of that pod, ended with its last session; the
+ * pod's uid may kill or stop it, which fails its requests alone, never the
+ * broker, nor another pod's of the same uid (every KubeVirt pod runs as 107).
  */
 static void memlock_helper(harness *h) {
         if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1) {
                 tap_diag("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself");
                 tap_skip_all("the helper is only used without CAP_SYS_RESOURCE");
         }
-        tclient a, b;
+        tclient a, a2, b;
         pid_t hp[8], hp2[8];
         uint64_t s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t c = spawn_child(&a);
         tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "no helper before the first memlock.set");
@@ -314,11 +316,16 @@ static void memlock_helper(harness *h) {
         }
         read_memlock(c, &s, &hd);
         tap_is_int(s, H / 4, "20 more requests applied (the kernel shows the last)");
-        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
-        tap_is_int(jint(r, "ok"), 1, "another session of the same uid succeeds (%s)", r);
+        r = tclient_call(&a2, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "another session of the same uid and pod succeeds (%s)", r);
         free(r);
         tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "still one helper for uid 1000");
         tap_is_int(hp2[0], hp[0], "the same process served every request of both sessions");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "a session of the same uid in another pod succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 2, "with a helper of its own: two for uid 1000");
+        pid_t hb = hp2[0] == hp[0] ? hp2[1] : hp2[0];
         tap_ok(harness_fd_count(hp[0]) <= 4, "the helper holds no fd of the broker's but its socket (%d open)",
                harness_fd_count(hp[0]));
         tap_is_int(as_uid(1000, open_its_fds, hp[0]), EACCES, "uid 1000 cannot open the helper's fds (not dumpable)");
@@ -333,13 +340,19 @@ static void memlock_helper(harness *h) {
         free(r);
         read_memlock(c, &s, &hd);
         tap_is_int(s, H / 2, "the kernel shows it");
-        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "one helper again");
-        tap_ok(hp2[0] != hp[0], "a new one (pid %d)", (int) hp2[0]);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 2, "pod-a has a helper again");
+        if (hp2[0] == hb) /* hp2[0]: pod-a's */
+                hp2[0] = hp2[1];
+        tap_ok(hp2[0] != hp[0] && hp2[0] != hb, "a new one (pid %d)", (int) hp2[0]);
 
         /* stopped: its request times out, the helper is killed, the broker serves on.  The timer was
          * armed by the request 2 s before, at that one's deadline: this one still gets its own 5 s */
         sleep(2);
-        tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops the helper (SIGSTOP)");
+        tap_is_int(as_uid(1000, stop_it, hp2[0]), 0, "uid 1000 stops pod-a's helper (SIGSTOP)");
+        /* pod-b's helper is its own: a request of pod-b is answered, not stalled behind pod-a's (5 s) */
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
+        tap_is_int(jint(r, "ok"), 1, "pod-b's memlock.set, same uid, is served by its own helper (%s)", r);
+        free(r);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
@@ -350,13 +363,16 @@ static void memlock_helper(harness *h) {
         tap_ok(waited >= 4.9, "after its own 5 s, not at the deadline of the request before it (%.2f s)", waited);
         tap_ok(reaped(hp2[0], 2000), "the stopped helper was killed and reaped");
         tap_ok(broker_alive(h), "the broker survives");
-        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 8);
-        tap_is_int(jint(r, "ok"), 1, "and the next request starts a new helper (%s)", r);
+        r = tclient_call(&a2, "memlock 0 %" PRIu64 " keep", H / 8);
+        tap_is_int(jint(r, "ok"), 1, "and the next request of pod-a starts a new helper (%s)", r);
         free(r);
 
         /* it ends with the last session that used it */
         tclient_stop(&a);
-        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one session left: the helper stays");
+        tap_is_int(helpers_settle(h, 1000, 2, hp), 2, "one session of pod-a left: both helpers stay");
+        tclient_stop(&a2);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "pod-a's last session ended: so did its helper");
+        tap_is_int(hp[0], hb, "pod-b's stays");
         tclient_stop(&b);
         tap_is_int(helpers_settle(h, 1000, 0, hp), 0, "the last session ended: so did the helper");
         tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");

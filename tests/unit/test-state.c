@@ -6,10 +6,12 @@
  * them: what is read, what is refused with which reason, what a refused
  * file still yields for undoing, and that saving what was read gives back
  * the broker's own bytes; files an older broker wrote are read too; and
- * state_save() writing into a directory.
+ * state_save() writing into a directory, syncing it as strace(1) sees.
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "broker-op.h"
@@ -279,11 +281,72 @@ static void test_save(void) {
         rmdir(dir);
 }
 
+/*
+ * test_save() again under strace(1), its output thrown away: each rename
+ * or exchange of a state file is followed by an fsync(2) of its directory
+ * before the next one, which writes over the old file it left as .tmp (a
+ * power loss must not find the name on the half-written file).
+ */
+static void test_save_syncs_dir(const char *self) {
+        char log[4096];
+        snprintf(log, sizeof(log), "%s/strace.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        int lfd = mkstemp(log);
+        pid_t pid = lfd < 0 ? -1 : fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(null, 1);
+                dup2(null, 2);
+                /* LeakSanitizer cannot run under ptrace (in the sanitizer build) */
+                char asan[1024];
+                snprintf(asan, sizeof(asan), "%s%sdetect_leaks=0", getenv("ASAN_OPTIONS") ?: "",
+                         getenv("ASAN_OPTIONS") ? ":" : "");
+                setenv("ASAN_OPTIONS", asan, 1);
+                execlp("strace", "strace", "-qq", "-o", log, "-e", "trace=fsync,renameat,renameat2", self, corpus,
+                       "save", (char *) NULL);
+                _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0)
+                unit_bail("running strace: %m");
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+                tap_ok(1, "# SKIP strace(1) is not installed: the directory's fsync is not checked");
+                unlink(log);
+                close(lfd);
+                return;
+        }
+        FILE *f = fdopen(lfd, "r");
+        char line[1024];
+        int renames = 0, unsynced = -1, bad = 0;
+        while (f && fgets(line, sizeof(line), f)) {
+                int dir;
+                const char *eq = strrchr(line, '=');
+                bool ok = eq && strncmp(eq, "= 0", 3) == 0; /* strace pads short calls: ")        = 0" */
+                if ((sscanf(line, "renameat2(%d,", &dir) == 1 || sscanf(line, "renameat(%d,", &dir) == 1) && ok) {
+                        renames++;
+                        bad += unsynced >= 0; /* the one before was never synced */
+                        unsynced = dir;
+                } else if (sscanf(line, "fsync(%d)", &dir) == 1 && dir == unsynced && ok)
+                        unsynced = -1;
+        }
+        if (f)
+                fclose(f);
+        unlink(log);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the saves under strace pass too");
+        tap_ok(renames >= 4 && bad == 0 && unsynced < 0,
+               "each of the %d renames and exchanges is followed by an fsync of the directory (%d were not)", renames,
+               bad + (unsynced >= 0));
+}
+
 int main(int argc, char **argv) {
         if (argc < 2)
-                unit_bail("usage: %s CORPUS-DIR", argv[0]);
+                unit_bail("usage: %s CORPUS-DIR [save]", argv[0]);
         snprintf(corpus, sizeof(corpus), "%s", argv[1]);
         broker_ops_register(); /* the session parts the state files name, as main() hands them over */
+        if (argc > 2 && streq(argv[2], "save")) {
+                test_save();
+                return tap_done();
+        }
+        test_save_syncs_dir(argv[0]);
         test_real_file();
         test_older_file();
         test_save();

@@ -24,12 +24,6 @@
 #include "size.h"
 #include "wire.h"
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *str_of(const json_value *v) {
         return json_is_string(v) ? v->string.str : "";
 }
