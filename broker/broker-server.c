@@ -269,14 +269,14 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 r = peer_identify(c, &err);
                 if (r < 0) {
                         log_burst_msg(b, &b->log_refused, LOG_WARNING, "rejecting client: %s", err.message);
-                        client_refuse(c, err.code, "%s", err.message);
+                        client_refuse_retry(c, err.code, err.errno_value, 0, "%s", err.message);
                         continue;
                 }
                 r = hello_timer_start(c);
                 if (r >= 0)
                         r = limits_client_start(c);
                 if (r < 0)
-                        client_refuse(c, ERR_SYSTEM, "cannot set up the connection: %s", strerror(-r));
+                        client_refuse_retry(c, ERR_SYSTEM, -r, 0, "cannot set up the connection: %s", strerror(-r));
         }
         return 0;
 }

@@ -83,6 +83,7 @@ static void cgroup_outside(harness *h) {
         tap_is_str(jstr(buf, "type"), "error", "it is refused (%s)", buf);
         tap_has_str(jstr(buf, "message"), "lies outside the broker's cgroup namespace",
                     "the message says the cgroup lies outside the broker's cgroup namespace");
+        tap_is_int(jint(buf, "errno"), EXDEV, "and its errno is EXDEV");
         tap_ok(!harness_log_contains("session 1 opened"), "no session was opened for '/../...'");
         (void) h;
 }
