@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "launcher.h"
 
@@ -24,12 +23,6 @@ void qmp_done(qmp *q) {
         free(q->buf);
         q->buf = NULL;
         q->fd = safe_close(q->fd);
-}
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Fill the buffer; timeout_ms < 0: do not wait.  0 on data, -EAGAIN, -ECONNRESET, -ETIMEDOUT. */
@@ -69,7 +62,7 @@ static int next_message(qmp *q, int64_t deadline, json_value **ret) {
                 }
                 if (r != -EAGAIN)
                         return r;
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - mono_ms();
                 if (left <= 0)
                         return -ETIMEDOUT;
                 r = fill(q, (int) left);
@@ -93,7 +86,7 @@ static int send_all(int fd, const char *s, size_t n) {
 
 int qmp_handshake(qmp *q, int timeout_ms, char *err, size_t size) {
         _cleanup_json_ json_value *g = NULL;
-        int r = next_message(q, now_ms() + timeout_ms, &g);
+        int r = next_message(q, mono_ms() + timeout_ms, &g);
         if (r < 0) {
                 snprintf(err, size, "no QMP greeting from QEMU: %s", strerror(-r));
                 return r;
@@ -120,7 +113,7 @@ int qmp_execute(qmp *q, const char *cmd, const char *args_json, json_value **ret
                 snprintf(err, size, "QMP %s: cannot send: %s", cmd, strerror(-r));
                 return r;
         }
-        int64_t deadline = now_ms() + timeout_ms;
+        int64_t deadline = mono_ms() + timeout_ms;
         for (;;) {
                 _cleanup_json_ json_value *v = NULL;
                 r = next_message(q, deadline, &v);

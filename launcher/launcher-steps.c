@@ -34,12 +34,6 @@ static bool connection_lost(const delegate_error *e) {
  * One operation through the broker.  When the broker went away (restart),
  * reconnect for up to RECONNECT_TIMEOUT_S, re-read state.get, and retry.
  */
-static int64_t mono_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int call(delegate_ctx *ctx, const vm_spec *s, const char *op, const char *args, char **ret, int *fds,
                 size_t max_fds, size_t *n_fds, delegate_error *e) {
         struct timespec start;

@@ -102,6 +102,14 @@ typedef struct vm_spec {
         size_t n_extra_args;
 } vm_spec;
 
+/* CLOCK_MONOTONIC (common's now_usec()) as signed numbers, for the launcher's deadline arithmetic */
+static inline int64_t mono_us(void) {
+        return (int64_t) now_usec();
+}
+static inline int64_t mono_ms(void) {
+        return mono_us() / 1000;
+}
+
 /* launcher-spec.c */
 /**
  * vm_spec_load() - read and validate the VM spec at @path.  On error returns
