@@ -5,7 +5,6 @@
  * route (a process of the caller's own that needs no broker).
  */
 #include <inttypes.h>
-#include <linux/capability.h>
 #include <stdio.h>
 
 #include "memlock.h"
@@ -83,19 +82,11 @@ static int local(const void *args, char **ret_result, delegate_error *err) {
         const memlock_args *a = args;
         struct rlimit old, now;
         pid_t pid = a->pid ? a->pid : getpid();
-        if (prlimit(pid, RLIMIT_MEMLOCK, NULL, &old) < 0) {
-                if (errno == ESRCH)
-                        return error_set(err, -ESRCH, "not-found", ESRCH, "no process %d", (int) pid);
-                return 0; /* EPERM: not ours to change */
-        }
-        uint64_t hard = a->hard == DELEGATE_LIMIT_KEEP ? rlim_to_u64(old.rlim_max) : a->hard;
-        if (hard > rlim_to_u64(old.rlim_max) && !have_effective_cap(CAP_SYS_RESOURCE))
-                return 0; /* raising a hard limit needs CAP_SYS_RESOURCE */
-        if (a->soft > hard)
-                return 0; /* the broker may raise the hard limit first */
+        /* read, checked, set and read back in one place; the kernel judges a hard raise */
         int r = memlock_apply(pid, a->soft, a->hard, &old, &now);
-        if (r == -EPERM)
-                return 0;
+        if (r == -EPERM || r == -EINVAL)
+                return 0; /* not ours to change (another's ids, a hard raise without CAP_SYS_RESOURCE), or
+                           * soft over the hard limit in force: the broker may raise the hard limit first */
         if (r == -ESRCH)
                 return error_set(err, r, "not-found", ESRCH, "no process %d", (int) pid);
         if (r < 0)
