@@ -16,8 +16,9 @@
  *              /proc/sys/kernel at each decision, so that the other tasks
  *              of that CPU keep the rest of every period.
  * Where the kernel gives cgroups an RT budget (cgroup v1 cpu with
- * CONFIG_RT_GROUP_SCHED), a target whose group has none is refused with
- * what is missing instead of sched_setattr()'s bare EPERM.
+ * CONFIG_RT_GROUP_SCHED), sched_setattr() refuses a target whose group has
+ * none with a bare EPERM; the broker then reads that group and says what
+ * is missing.
  *
  * The thread is pinned with a thread pidfd before acting.  A thread id is
  * only reused after its thread is gone, so if the pidfd still answers after
@@ -158,30 +159,8 @@ static int rt_throttling_check(char *msg, size_t size) {
  * @tid): 0 to go on, or -EPERM after replying why not.
  */
 static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
-        char msg[400], b1[64], b2[64], cg[256];
-        int64_t budget;
+        char msg[400], b1[64], b2[64];
         op_error err;
-        int r;
-        /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
-        if (req->b->cpu_v1->found && !t->cpu_v1_read) {
-                _cleanup_free_ char *v2 = NULL;
-                r = proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1);
-                if (r < 0) {
-                        r = thread_read_failed(&err, r, tid, PEER_THREAD_CGROUP_FILE);
-                        request_fail(req, &err);
-                        return r;
-                }
-                t->cpu_v1_read = true;
-        }
-        /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
-        if (proc_cgroup_rt_budget(req->b->cpu_v1, t->cpu_v1, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
-                request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
-                                    "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
-                                    "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
-                                    "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
-                                    "that has one (delegate-broker(8), REALTIME BUDGET)", (int) tid, cg);
-                return -EPERM;
-        }
         if (rule && rule->sched.safety == RT_SAFETY_DEDICATED) {
                 if (rt_throttling_check(msg, sizeof(msg)) < 0) {
                         request_reply_error(req, ERR_DENIED, EPERM, rule->name, "%s", msg);
@@ -190,7 +169,7 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return 0;
         }
         uint64_t soft, hard;
-        r = rttime_limits(req, t, &soft, &hard);
+        int r = rttime_limits(req, t, &soft, &hard);
         if (r < 0) {
                 r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
                 request_fail(req, &err);
@@ -208,6 +187,30 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return -EPERM;
         }
         return 0;
+}
+
+/*
+ * sched_setattr() refused realtime for @t with EPERM: where cgroups have an
+ * RT budget (cgroup v1 cpu, CONFIG_RT_GROUP_SCHED) the kernel refuses a
+ * group that has none, so the thread's group is read now, and true after
+ * replying so when its cpu.rt_runtime_us is 0 (false: the refusal is
+ * something else).  The kernel checks the budget itself, in the same call
+ * as the change: nothing is read for a request it grants.
+ */
+static bool rt_budget_refused(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
+        _cleanup_free_ char *v2 = NULL, *v1 = NULL;
+        char cg[256];
+        int64_t budget;
+        if (!req->b->cpu_v1->found ||
+            proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1) < 0 ||
+            proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
+                return false;
+        request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
+                            "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
+                            "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
+                            "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
+                            "that has one (delegate-broker(8), REALTIME BUDGET)", (int) tid, cg);
+        return true;
 }
 
 static void sched_set(request *req, void *args, const policy_decision *d) {
@@ -233,7 +236,8 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
 
         uint64_t retry;
         /* per session; D-Bus callers acting for themselves share one window */
-        if (!burst_take(c ? &SS(c)->burst : &req->b->bus_sched_burst, rule, &retry)) {
+        burst_window *burst = c ? &SS(c)->burst : &req->b->bus_sched_burst;
+        if (!burst_take(burst, rule, &retry)) {
                 request_reply_error(req, ERR_RATE_LIMITED, EBUSY, rule->name,
                                     "more than %u sched.set in %" PRIu64 " ms for this %s; retry in %" PRIu64 " ms",
                                     rule->sched.burst_n, rule->sched.burst_usec / 1000,
@@ -278,6 +282,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 int e = -r;
                 if (a.has_cpus)
                         (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid)) {
+                        if (rule && rule->sched.burst_n && burst->count)
+                                burst->count--; /* denied for its group, as before any change: not counted */
+                        goto out;
+                }
                 request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
                                     "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
                                     sched_policy_name(a.policy), strerror(e));

@@ -2,8 +2,10 @@
 /*
  * test-sched - functional scenarios of sched.set's realtime checks: the
  * rule's safety "rttime" (the target process's hard RLIMIT_RTTIME), the
- * burst limit and the cgroup v1 RT budget (cpu.rt_runtime_us).  Assertions
- * read the kernel: sched_getattr(2), sched_getaffinity(2).
+ * burst limit, and the cgroup v1 RT budget (cpu.rt_runtime_us), which the
+ * kernel checks in sched_setattr() and the broker explains when the kernel
+ * refuses.  Assertions read the kernel: sched_getattr(2),
+ * sched_getaffinity(2).
  */
 #include <errno.h>
 #include <sched.h>
@@ -14,6 +16,17 @@
 #include <unistd.h>
 
 #include "thread-scenario.h"
+
+/* realtime with an affinity, a burst of 3 a minute */
+static const char policy_budget[] =
+        "{ \"version\": 1,\n"
+        "  \"rules\": [\n"
+        "    { \"name\": \"budget\",\n"
+        "      \"match\": { \"uid\": \"1000-1999\" },\n"
+        "      \"sched\": { \"policies\": [\"other\", \"fifo\"], \"max_priority\": 10, \"max_rttime_us\": 200000,\n"
+        "                 \"cpus\": \"0\", \"burst\": \"3/60s\" } }\n"
+        "  ]\n"
+        "}\n";
 
 static void sched_rttime(harness *h) {
         tclient a;
@@ -118,14 +131,20 @@ static bool cpu_v1_mount(char *buf, size_t size) {
         return found && access(p, F_OK) == 0;
 }
 
+/* Where the kernel gives cgroups an RT budget (else a skip): its mount in @mnt, the pod's client in @a
+ * (RLIMIT_RTTIME 100 ms) and a child of it with @n threads. */
+static threads rt_budget_start(harness *h, tclient *a, char *mnt, size_t size, int n) {
+        if (!cpu_v1_mount(mnt, size))
+                tap_skip_all("the kernel gives cgroups no RT budget here (no v1 cpu hierarchy with cpu.rt_runtime_us)");
+        start_client(h, a, POD_A, 1000);
+        free(tclient_call(a, "rttime 100000"));
+        return spawn_threads(a, n);
+}
+
 static void sched_rt_budget(harness *h) {
         char mnt[1024], grp[1200];
-        if (!cpu_v1_mount(mnt, sizeof(mnt)))
-                tap_skip_all("the kernel gives cgroups no RT budget here (no v1 cpu hierarchy with cpu.rt_runtime_us)");
         tclient a;
-        start_client(h, &a, POD_A, 1000);
-        free(tclient_call(&a, "rttime 100000"));
-        threads t = spawn_threads(&a, 1);
+        threads t = rt_budget_start(h, &a, mnt, sizeof(mnt), 1);
         /* a new group gets no realtime time: cpu.rt_runtime_us 0 */
         snprintf(grp, sizeof(grp), "%s/delegate-rt-test.%d", mnt, (int) getpid());
         tap_is_int(mkdir(grp, 0755), 0, "a cpu cgroup of our own");
@@ -183,12 +202,54 @@ static void sched_rt_budget(harness *h) {
         tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
 }
 
+/*
+ * The kernel checks the group's RT budget in sched_setattr() itself; the
+ * broker reads the group only when the kernel refuses.  By then the
+ * affinity the request asked for was set and a burst slot taken: both are
+ * given back, so a refused request leaves the thread and the session's
+ * burst as they were.
+ */
+static void sched_rt_budget_refused(harness *h) {
+        char mnt[1024], grp[1200];
+        tclient a;
+        threads t = rt_budget_start(h, &a, mnt, sizeof(mnt), 3);
+        cpu_set_t before, after;
+        CPU_ZERO(&before);
+        CPU_ZERO(&after);
+        tap_is_int(sched_getaffinity(t.tid[1], sizeof(before), &before), 0, "the thread's affinity (%d CPUs)",
+                   CPU_COUNT(&before));
+        snprintf(grp, sizeof(grp), "%s/delegate-rt-refused.%d", mnt, (int) getpid());
+        tap_is_int(mkdir(grp, 0755), 0, "a cpu cgroup of our own");
+        tap_is_int(harness_sh(NULL, "cat %s/cpu.rt_runtime_us | grep -qx 0 && echo %d > %s/tasks", grp, (int) t.tid[1],
+                              grp), 0, "its cpu.rt_runtime_us is 0; the thread moves in");
+        for (int i = 1; i <= 3; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1, "
+                                           "\"cpus\": \"0\"}", (int) t.tid[1]);
+                tap_is_str(jstr(r, "code"), "denied", "request %d: denied for the group's budget (%s)", i, r);
+                tap_has_str(jstr(r, "message"), "/delegate-rt-refused.", "naming the group");
+                free(r);
+        }
+        tap_is_int(sched_getaffinity(t.tid[1], sizeof(after), &after), 0, "the thread's affinity now");
+        tap_ok(CPU_EQUAL(&before, &after), "kernel: its affinity is as it was (%d CPUs), not CPU 0", CPU_COUNT(&after));
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s", (int) t.tid[1], mnt, grp), 0,
+                   "the thread moves back to the root group (it has a budget); ours is removed");
+        for (int i = 1; i <= 3; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}",
+                                       (int) t.tid[i]);
+                tap_is_int(jint(r, "ok"), 1, "change %d of the burst of 3 is granted: the refusals took none (%s)", i, r);
+                free(r);
+        }
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
 
 static const scenario scenarios[] = {
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
         { "sched-burst", policy_burst, sched_burst },
         { "sched-rt-budget", policy_main, sched_rt_budget },
+        { "sched-rt-budget-refused", policy_budget, sched_rt_budget_refused },
 };
 
 int main(int argc, char **argv) {
