@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
@@ -40,8 +41,10 @@
 typedef struct sched_session {
         uint64_t n_changes;
         burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
-        pid_t limits_pid;   /* 0, or the process whose /proc/PID/limits is kept open in limits_fd */
-        int limits_fd;
+        /* the hard RLIMIT_RTTIME last read from /proc of a process, kept with that process pinned */
+        pid_t rt_tgid; /* 0: none; else the process of rt_pidfd, whose hard limit was rt_hard */
+        int rt_pidfd;
+        uint64_t rt_hard;
         peer_thread_kept thread; /* the last thread named, kept pinned (broker-peer.c) */
 } sched_session;
 
@@ -89,42 +92,57 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
+static void rt_kept_drop(sched_session *s) {
+        if (s->rt_tgid)
+                safe_close(s->rt_pidfd);
+        s->rt_tgid = 0;
+        s->rt_pidfd = -EBADF;
+}
+
 /*
- * RLIMIT_RTTIME of the pinned thread @t's process.  prlimit(2) where the
- * kernel lets the broker read another process's limits (CAP_SYS_RESOURCE,
- * or our real uid and gid being the target's real, effective and saved
- * ones); else its /proc/PID/limits, which a session keeps open for its
- * last target process and reads anew with pread().  That file is of the
- * process it was opened for, whatever its pid becomes: once that process
- * is gone it answers ESRCH, and the pid, now perhaps another process's,
- * is opened again.  Either way by pid: the caller checks after acting that
- * the thread (so its process, which holds that pid while it lives) is
- * still there.
+ * The hard RLIMIT_RTTIME of the pinned thread @t's process, for a rule
+ * whose max_rttime_us is @max.  prlimit(2) where the kernel lets the broker
+ * read another process's limits (CAP_SYS_RESOURCE, or our real uid and gid
+ * being the target's real, effective and saved ones); else its
+ * /proc/PID/limits (16 formatted lines).  A session keeps what it read
+ * there for its last target process, with that process pinned (a pidfd),
+ * and uses it again while that process lives and the value is within
+ * @max: no process can raise its own hard limit (or another's) without
+ * CAP_SYS_RESOURCE, and one holding it could as well raise it just after
+ * any reading.  A value above @max is read again (the process may have
+ * lowered it since).  Either way by pid: the caller checks after acting
+ * that the thread (so its process, which holds that pid while it lives)
+ * is still there; the pinned process, alive now, held that pid when the
+ * thread was asked about, so it is the thread's.
  */
-static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft, uint64_t *ret_hard) {
+static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_t *ret) {
         struct rlimit rl;
+        uint64_t soft;
         /* our real ids are its (the kernel's same-credentials rule for prlimit()) */
         bool ours = t->have_ids && proc_ids_all_same(t->uid, t->gid) && broker_ids_are(t->uid[0], t->gid[0]);
         if ((req->b->cap_sys_resource || ours) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
-                *ret_soft = rlim_to_u64(rl.rlim_cur);
-                *ret_hard = rlim_to_u64(rl.rlim_max);
+                *ret = rlim_to_u64(rl.rlim_max);
                 return 0;
         }
         if (!req->c)
-                return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
+                return proc_rttime_limits(t->host_tgid, &soft, ret);
         sched_session *s = SS(req->c);
-        char buf[PROC_LIMITS_FILE_MAX], path[64];
-        if (s->limits_pid != t->host_tgid) { /* another process's, or none (limits_fd then unset) */
-                if (s->limits_pid)
-                        safe_close(s->limits_fd);
-                s->limits_fd = -EBADF;
+        if (s->rt_tgid == t->host_tgid && s->rt_hard <= max && pidfd_alive(s->rt_pidfd)) {
+                *ret = s->rt_hard;
+                return 0;
         }
-        snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
-        int r = proc_kept_read(&s->limits_fd, path, buf, sizeof(buf), NULL);
-        s->limits_pid = s->limits_fd >= 0 ? t->host_tgid : 0;
+        rt_kept_drop(s);
+        /* pinned before reading: if its pid changes hands in between, the pidfd is dead and never used */
+        _cleanup_close_ int pidfd = pidfd_open(t->host_tgid, 0);
+        if (pidfd < 0)
+                return negative_errno();
+        int r = proc_rttime_limits(t->host_tgid, &soft, ret);
         if (r < 0)
                 return r;
-        return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
+        s->rt_tgid = t->host_tgid;
+        s->rt_pidfd = TAKE_FD(pidfd);
+        s->rt_hard = *ret;
+        return 0;
 }
 
 /*
@@ -168,14 +186,13 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 }
                 return 0;
         }
-        uint64_t soft, hard;
-        int r = rttime_limits(req, t, &soft, &hard);
+        uint64_t hard, max = rule ? rule->sched.max_rttime_us : 0;
+        int r = rttime_hard(req, t, max, &hard);
         if (r < 0) {
                 r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
                 request_fail(req, &err);
                 return r;
         }
-        uint64_t max = rule ? rule->sched.max_rttime_us : 0;
         if (hard == UINT64_MAX || hard > max) {
                 fmt_usec(hard, b1, sizeof(b1));
                 fmt_usec(max, b2, sizeof(b2));
@@ -386,9 +403,7 @@ static void restore(client *c, const json_value *st, state_check *ck) {
 }
 
 static void release(client *c) {
-        if (SS(c)->limits_pid)
-                safe_close(SS(c)->limits_fd);
-        SS(c)->limits_pid = 0;
+        rt_kept_drop(SS(c));
         peer_thread_kept_drop(&SS(c)->thread);
 }
 

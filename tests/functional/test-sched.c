@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-sched - functional scenarios of sched.set's realtime checks: the
- * rule's safety "rttime" (the target process's hard RLIMIT_RTTIME), the
- * burst limit, and the cgroup v1 RT budget (cpu.rt_runtime_us), which the
- * kernel checks in sched_setattr() and the broker explains when the kernel
- * refuses.  Assertions read the kernel: sched_getattr(2),
- * sched_getaffinity(2).
+ * rule's safety "rttime" (the target process's hard RLIMIT_RTTIME, which a
+ * session reads once per process and keeps while that process lives and
+ * the value is within the rule), the burst limit, and the cgroup v1 RT
+ * budget (cpu.rt_runtime_us), which the kernel checks in sched_setattr()
+ * and the broker explains when the kernel refuses.  Assertions read the
+ * kernel: sched_getattr(2), sched_getaffinity(2).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,12 +63,12 @@ static void sched_rttime(harness *h) {
 }
 
 /*
- * The broker keeps a session's last target process's /proc/PID/limits open
- * (RLIMIT_RTTIME, read anew at each request).  That process exits and its
- * pid goes to a new process of the pod without a finite RLIMIT_RTTIME: the
- * new one's limit is what counts, not the one the open file held.  The pid
- * is handed out again through /proc/sys/kernel/ns_last_pid (other work on
- * the machine may take it first: tried again, up to 100 times).
+ * The broker keeps what it read of a session's last target process's
+ * RLIMIT_RTTIME, with that process pinned by a pidfd.  That process exits
+ * and its pid goes to a new process of the pod without a finite
+ * RLIMIT_RTTIME: the new one's limit is what counts, not the one kept.  The
+ * pid is handed out again through /proc/sys/kernel/ns_last_pid (other work
+ * on the machine may take it first: tried again, up to 100 times).
  */
 static void sched_rttime_pid_reused(harness *h) {
         tclient a;
@@ -88,6 +92,60 @@ static void sched_rttime_pid_reused(harness *h) {
         tclient_stop(&a);
 }
 
+
+/* The pod's client sets the hard (and soft) RLIMIT_RTTIME of its child @pid to @us (root may not here:
+ * CAP_SYS_RESOURCE is what lets another uid's process do so). */
+static bool set_rttime(tclient *c, pid_t pid, unsigned long us) {
+        char *r = tclient_call(c, "rttime %lu %d", us, (int) pid);
+        bool ok = jint(r, "ok") == 1;
+        free(r);
+        return ok;
+}
+
+/*
+ * The session keeps the hard RLIMIT_RTTIME it read of its last target
+ * process while that process lives, but only a value within the rule: a
+ * process may lower its limit at any time, so one found too high (or
+ * unlimited) is read again at the next request, and one kept is compared
+ * with the rule in force (a reload may lower max_rttime_us).
+ */
+static void sched_rttime_lowered(harness *h) {
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads(&a, 3);
+        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "fifo for a process without RLIMIT_RTTIME is denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "unlimited", "saying what it has");
+        free(r);
+        tap_ok(set_rttime(&a, t.pid, 300000), "its hard RLIMIT_RTTIME is lowered to 300 ms");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_str(jstr(r, "code"), "denied", "still above max_rttime_us: denied (%s)", r);
+        tap_has_str(jstr(r, "message"), "300000 us", "the new limit is what the broker read");
+        free(r);
+        tap_ok(set_rttime(&a, t.pid, 150000), "lowered again, to 150 ms, within the rule");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
+        tap_is_int(jint(r, "ok"), 1, "the same thread is granted now (%s)", r);
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_FIFO, "kernel: SCHED_FIFO");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[2]);
+        tap_is_int(jint(r, "ok"), 1, "another thread of that process is granted (%s)", r);
+        free(r);
+
+        /* a reload lowers the rule's max_rttime_us below the limit the session read */
+        char text[2048];
+        const char *at = strstr(policy_main, "200000");
+        snprintf(text, sizeof(text), "%.*s100000%s", (int) (at - policy_main), policy_main, at + 6);
+        harness_write_policy("10-scenario.json", text);
+        kill(h->broker_pid, SIGHUP);
+        tap_ok(harness_log_contains("policy generation 2 loaded"), "a rule with max_rttime_us 100000 is loaded");
+        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[3]);
+        tap_is_str(jstr(r, "code"), "denied", "the rule in force decides: 150 ms is above it (%s)", r);
+        tap_has_str(jstr(r, "message"), "150000 us", "naming the process's limit");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[3]).sched_policy, SCHED_OTHER, "kernel: that thread is still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
 
 static void sched_burst(harness *h) {
         tclient a;
@@ -247,6 +305,7 @@ static void sched_rt_budget_refused(harness *h) {
 static const scenario scenarios[] = {
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
+        { "sched-rttime-lowered", policy_main, sched_rttime_lowered },
         { "sched-burst", policy_burst, sched_burst },
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "sched-rt-budget-refused", policy_budget, sched_rt_budget_refused },
