@@ -105,16 +105,26 @@ bool cpu_mask_subset(const cpu_mask *a, const cpu_mask *b, unsigned *ret_cpu) {
         return true;
 }
 
+/*
+ * cpu_set_t is an array of unsigned longs (__bits) in which CPU c is bit c % (bits of a long) of word
+ * c / (bits of a long), in glibc and musl alike: both conversions walk the words and, within a
+ * word, only the CPUs set (a thread's affinity names a few CPUs of CPU_SETSIZE 1024).
+ */
+#define SET_WORD_BITS (8 * sizeof(unsigned long))
+
 void cpu_mask_to_set(const cpu_mask *m, cpu_set_t *set) {
         CPU_ZERO(set);
-        for (unsigned c = 0; c < CPU_MASK_MAX && c < CPU_SETSIZE; c++)
-                if (cpu_mask_test(m, c))
-                        CPU_SET(c, set);
+        for (unsigned w = 0; w < CPU_MASK_MAX / 64; w++)
+                for (uint64_t b = m->bits[w]; b; b &= b - 1) {
+                        unsigned c = w * 64 + (unsigned) __builtin_ctzll(b);
+                        if (c < CPU_SETSIZE)
+                                CPU_SET(c, set);
+                }
 }
 
 void cpu_mask_from_set(const cpu_set_t *set, cpu_mask *m) {
         memset(m, 0, sizeof(*m));
-        for (unsigned c = 0; c < CPU_MASK_MAX && c < CPU_SETSIZE; c++)
-                if (CPU_ISSET(c, set))
-                        cpu_mask_set(m, c);
+        for (unsigned w = 0; w < sizeof(set->__bits) / sizeof(set->__bits[0]); w++)
+                for (unsigned long b = set->__bits[w]; b; b &= b - 1)
+                        cpu_mask_set(m, w * (unsigned) SET_WORD_BITS + (unsigned) __builtin_ctzl(b));
 }

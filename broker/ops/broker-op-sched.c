@@ -16,8 +16,9 @@
  *              /proc/sys/kernel at each decision, so that the other tasks
  *              of that CPU keep the rest of every period.
  * Where the kernel gives cgroups an RT budget (cgroup v1 cpu with
- * CONFIG_RT_GROUP_SCHED), a target whose group has none is refused with
- * what is missing instead of sched_setattr()'s bare EPERM.
+ * CONFIG_RT_GROUP_SCHED), sched_setattr() refuses a target whose group has
+ * none with a bare EPERM; the broker then reads that group and says what
+ * is missing.
  *
  * The thread is pinned with a thread pidfd before acting.  A thread id is
  * only reused after its thread is gone, so if the pidfd still answers after
@@ -28,6 +29,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
@@ -39,8 +41,10 @@
 typedef struct sched_session {
         uint64_t n_changes;
         burst_window burst; /* the sched.set burst window (per session, as rtkit's per-user window) */
-        pid_t limits_pid;   /* 0, or the process whose /proc/PID/limits is kept open in limits_fd */
-        int limits_fd;
+        /* the hard RLIMIT_RTTIME last read from /proc of a process, kept with that process pinned */
+        pid_t rt_tgid; /* 0: none; else the process of rt_pidfd, whose hard limit was rt_hard */
+        int rt_pidfd;
+        uint64_t rt_hard;
         peer_thread_kept thread; /* the last thread named, kept pinned (broker-peer.c) */
 } sched_session;
 
@@ -88,42 +92,57 @@ static void fmt_usec(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "%" PRIu64 " us", v);
 }
 
+static void rt_kept_drop(sched_session *s) {
+        if (s->rt_tgid)
+                safe_close(s->rt_pidfd);
+        s->rt_tgid = 0;
+        s->rt_pidfd = -EBADF;
+}
+
 /*
- * RLIMIT_RTTIME of the pinned thread @t's process.  prlimit(2) where the
- * kernel lets the broker read another process's limits (CAP_SYS_RESOURCE,
- * or our real uid and gid being the target's real, effective and saved
- * ones); else its /proc/PID/limits, which a session keeps open for its
- * last target process and reads anew with pread().  That file is of the
- * process it was opened for, whatever its pid becomes: once that process
- * is gone it answers ESRCH, and the pid, now perhaps another process's,
- * is opened again.  Either way by pid: the caller checks after acting that
- * the thread (so its process, which holds that pid while it lives) is
- * still there.
+ * The hard RLIMIT_RTTIME of the pinned thread @t's process, for a rule
+ * whose max_rttime_us is @max.  prlimit(2) where the kernel lets the broker
+ * read another process's limits (CAP_SYS_RESOURCE, or our real uid and gid
+ * being the target's real, effective and saved ones); else its
+ * /proc/PID/limits (16 formatted lines).  A session keeps what it read
+ * there for its last target process, with that process pinned (a pidfd),
+ * and uses it again while that process lives and the value is within
+ * @max: no process can raise its own hard limit (or another's) without
+ * CAP_SYS_RESOURCE, and one holding it could as well raise it just after
+ * any reading.  A value above @max is read again (the process may have
+ * lowered it since).  Either way by pid: the caller checks after acting
+ * that the thread (so its process, which holds that pid while it lives)
+ * is still there; the pinned process, alive now, held that pid when the
+ * thread was asked about, so it is the thread's.
  */
-static int rttime_limits(request *req, const peer_thread *t, uint64_t *ret_soft, uint64_t *ret_hard) {
+static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_t *ret) {
         struct rlimit rl;
+        uint64_t soft;
         /* our real ids are its (the kernel's same-credentials rule for prlimit()) */
         bool ours = t->have_ids && proc_ids_all_same(t->uid, t->gid) && broker_ids_are(t->uid[0], t->gid[0]);
         if ((req->b->cap_sys_resource || ours) && prlimit(t->host_tgid, RLIMIT_RTTIME, NULL, &rl) == 0) {
-                *ret_soft = rlim_to_u64(rl.rlim_cur);
-                *ret_hard = rlim_to_u64(rl.rlim_max);
+                *ret = rlim_to_u64(rl.rlim_max);
                 return 0;
         }
         if (!req->c)
-                return proc_rttime_limits(t->host_tgid, ret_soft, ret_hard);
+                return proc_rttime_limits(t->host_tgid, &soft, ret);
         sched_session *s = SS(req->c);
-        char buf[PROC_LIMITS_FILE_MAX], path[64];
-        if (s->limits_pid != t->host_tgid) { /* another process's, or none (limits_fd then unset) */
-                if (s->limits_pid)
-                        safe_close(s->limits_fd);
-                s->limits_fd = -EBADF;
+        if (s->rt_tgid == t->host_tgid && s->rt_hard <= max && pidfd_alive(s->rt_pidfd)) {
+                *ret = s->rt_hard;
+                return 0;
         }
-        snprintf(path, sizeof(path), "/proc/%d/limits", (int) t->host_tgid);
-        int r = proc_kept_read(&s->limits_fd, path, buf, sizeof(buf), NULL);
-        s->limits_pid = s->limits_fd >= 0 ? t->host_tgid : 0;
+        rt_kept_drop(s);
+        /* pinned before reading: if its pid changes hands in between, the pidfd is dead and never used */
+        _cleanup_close_ int pidfd = pidfd_open(t->host_tgid, 0);
+        if (pidfd < 0)
+                return negative_errno();
+        int r = proc_rttime_limits(t->host_tgid, &soft, ret);
         if (r < 0)
                 return r;
-        return proc_limits_parse(buf, "Max realtime timeout", ret_soft, ret_hard);
+        s->rt_tgid = t->host_tgid;
+        s->rt_pidfd = TAKE_FD(pidfd);
+        s->rt_hard = *ret;
+        return 0;
 }
 
 /*
@@ -158,30 +177,8 @@ static int rt_throttling_check(char *msg, size_t size) {
  * @tid): 0 to go on, or -EPERM after replying why not.
  */
 static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
-        char msg[400], b1[64], b2[64], cg[256];
-        int64_t budget;
+        char msg[400], b1[64], b2[64];
         op_error err;
-        int r;
-        /* the thread's v1 cpu group, unless the pod check read its cgroup file already */
-        if (req->b->cpu_v1->found && !t->cpu_v1_read) {
-                _cleanup_free_ char *v2 = NULL;
-                r = proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &t->cpu_v1);
-                if (r < 0) {
-                        r = thread_read_failed(&err, r, tid, PEER_THREAD_CGROUP_FILE);
-                        request_fail(req, &err);
-                        return r;
-                }
-                t->cpu_v1_read = true;
-        }
-        /* where cgroups have an RT budget, none means sched_setattr() fails with EPERM */
-        if (proc_cgroup_rt_budget(req->b->cpu_v1, t->cpu_v1, cg, sizeof(cg), &budget) >= 0 && budget == 0) {
-                request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
-                                    "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
-                                    "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
-                                    "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
-                                    "that has one (delegate-broker(8), REALTIME BUDGET)", (int) tid, cg);
-                return -EPERM;
-        }
         if (rule && rule->sched.safety == RT_SAFETY_DEDICATED) {
                 if (rt_throttling_check(msg, sizeof(msg)) < 0) {
                         request_reply_error(req, ERR_DENIED, EPERM, rule->name, "%s", msg);
@@ -189,14 +186,13 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 }
                 return 0;
         }
-        uint64_t soft, hard;
-        r = rttime_limits(req, t, &soft, &hard);
+        uint64_t hard, max = rule ? rule->sched.max_rttime_us : 0;
+        int r = rttime_hard(req, t, max, &hard);
         if (r < 0) {
                 r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
                 request_fail(req, &err);
                 return r;
         }
-        uint64_t max = rule ? rule->sched.max_rttime_us : 0;
         if (hard == UINT64_MAX || hard > max) {
                 fmt_usec(hard, b1, sizeof(b1));
                 fmt_usec(max, b2, sizeof(b2));
@@ -208,6 +204,30 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return -EPERM;
         }
         return 0;
+}
+
+/*
+ * sched_setattr() refused realtime for @t with EPERM: where cgroups have an
+ * RT budget (cgroup v1 cpu, CONFIG_RT_GROUP_SCHED) the kernel refuses a
+ * group that has none, so the thread's group is read now, and true after
+ * replying so when its cpu.rt_runtime_us is 0 (false: the refusal is
+ * something else).  The kernel checks the budget itself, in the same call
+ * as the change: nothing is read for a request it grants.
+ */
+static bool rt_budget_refused(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
+        _cleanup_free_ char *v2 = NULL, *v1 = NULL;
+        char cg[256];
+        int64_t budget;
+        if (!req->b->cpu_v1->found ||
+            proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1) < 0 ||
+            proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
+                return false;
+        request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
+                            "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
+                            "(CONFIG_RT_GROUP_SCHED) gives that group no realtime time; give it a budget "
+                            "(cpu.rt_runtime_us of the group and its parents) or run the thread in a group "
+                            "that has one (delegate-broker(8), REALTIME BUDGET)", (int) tid, cg);
+        return true;
 }
 
 static void sched_set(request *req, void *args, const policy_decision *d) {
@@ -233,7 +253,8 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
 
         uint64_t retry;
         /* per session; D-Bus callers acting for themselves share one window */
-        if (!burst_take(c ? &SS(c)->burst : &req->b->bus_sched_burst, rule, &retry)) {
+        burst_window *burst = c ? &SS(c)->burst : &req->b->bus_sched_burst;
+        if (!burst_take(burst, rule, &retry)) {
                 request_reply_error(req, ERR_RATE_LIMITED, EBUSY, rule->name,
                                     "more than %u sched.set in %" PRIu64 " ms for this %s; retry in %" PRIu64 " ms",
                                     rule->sched.burst_n, rule->sched.burst_usec / 1000,
@@ -278,6 +299,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 int e = -r;
                 if (a.has_cpus)
                         (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
+                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid)) {
+                        if (rule && rule->sched.burst_n && burst->count)
+                                burst->count--; /* denied for its group, as before any change: not counted */
+                        goto out;
+                }
                 request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
                                     "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
                                     sched_policy_name(a.policy), strerror(e));
@@ -377,9 +403,7 @@ static void restore(client *c, const json_value *st, state_check *ck) {
 }
 
 static void release(client *c) {
-        if (SS(c)->limits_pid)
-                safe_close(SS(c)->limits_fd);
-        SS(c)->limits_pid = 0;
+        rt_kept_drop(SS(c));
         peer_thread_kept_drop(&SS(c)->thread);
 }
 

@@ -10,7 +10,8 @@
  *   childids RUID EUID SUID GID   fork a child with these ids (needs a root client); prints its pid
  *   childns            fork a child in a user namespace of its own; once the test writes its maps
  *                      (0 and 1 mapped), it becomes uid 0/1/0, gid 0 in there; prints its pid
- *   rttime US          set this process's RLIMIT_RTTIME (soft and hard) to US microseconds
+ *   rttime US [PID]    set the RLIMIT_RTTIME (soft and hard) of this process (or of PID, a child) to US
+ *                      microseconds
  *   call OP ARGS-JSON      any operation; received fds are kept in a slot
  *   fdinfo SLOT            the "iff:" device and the path of each fd of a slot (from /proc)
  *   frame SLOT-A SLOT-B HDRLEN   write a broadcast frame (after HDRLEN zero
@@ -335,7 +336,7 @@ int main(int argc, char **argv) {
                         spawn_threads(atoi(a1), strtoull(a2, NULL, 10));
                 } else if (!strcmp(cmd, "rttime")) {
                         struct rlimit rl = { strtoull(a1, NULL, 10), strtoull(a1, NULL, 10) };
-                        int r = setrlimit(RLIMIT_RTTIME, &rl);
+                        int r = prlimit((pid_t) atoi(a2), RLIMIT_RTTIME, &rl, NULL);
                         printf("{\"ok\":%s}\n", r == 0 ? "true" : "false");
                 } else if (!strcmp(cmd, "call")) {
                         char op[64] = "", *args = NULL, *res = NULL;

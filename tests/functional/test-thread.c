@@ -14,100 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness.h"
-
-#define POD_A "kubepods.slice/pod-a"
-#define POD_B "kubepods.slice/pod-b"
-
-static const char policy_main[] =
-        "{ \"version\": 1,\n"
-        "  \"rules\": [\n"
-        "    { \"name\": \"pod-launchers\",\n"
-        "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\" },\n"
-        "      // housekeeping for QEMU's non-vCPU threads; evil/* only to prove links are not followed\n"
-        "      \"cgroup\": { \"targets\": [\"housekeeping\", \"vcpu*\", \"plain\", \"evil/*\", \"missing\"],\n"
-        "                  \"create\": true, \"cpus\": \"0\" },\n"
-        "      \"sched\": { \"policies\": [\"other\", \"batch\", \"fifo\", \"rr\"], \"max_priority\": 10,\n"
-        "                 \"min_nice\": 0, \"cpus\": \"0\", \"max_rttime_us\": 200000 } }\n"
-        "  ]\n"
-        "}\n";
-
-static const char policy_burst[] =
-        "{ \"version\": 1,\n"
-        "  \"rules\": [\n"
-        "    { \"name\": \"bursty\",\n"
-        "      \"match\": { \"uid\": \"1000-1999\" },\n"
-        "      \"sched\": { \"policies\": [\"fifo\"], \"max_priority\": 10, \"max_rttime_us\": 200000,\n"
-        "                 \"burst\": \"3/60s\" } }\n"
-        "  ]\n"
-        "}\n";
-
-/* realtime vCPUs on a dedicated CPU: no RLIMIT_RTTIME, confined to CPU 1 */
-static const char policy_dedicated[] =
-        "{ \"version\": 1,\n"
-        "  \"rules\": [\n"
-        "    { \"name\": \"dedicated\",\n"
-        "      \"match\": { \"uid\": \"1000-1999\" },\n"
-        "      \"sched\": { \"policies\": [\"other\", \"fifo\"], \"max_priority\": 10,\n"
-        "                 \"safety\": \"dedicated\", \"cpus\": \"1\" } }\n"
-        "  ]\n"
-        "}\n";
-
-/* --- helpers --- */
-
-typedef struct threads {
-        pid_t pid;
-        pid_t tid[8]; /* tid[0] is the main thread */
-        int n;
-} threads;
-
-/* ... its RLIMIT_RTTIME set to @rttime microseconds (0: the client's) */
-static threads spawn_threads_rttime(tclient *c, int n, unsigned long rttime) {
-        threads t = { 0 };
-        char *r = tclient_call(c, "threads %d %lu", n, rttime);
-        t.pid = (pid_t) jint(r, "pid");
-        for (int i = 0; i <= n && i < 8; i++) {
-                char path[32];
-                snprintf(path, sizeof(path), "tids.%d", i);
-                t.tid[i] = (pid_t) jint(r, path);
-                t.n += t.tid[i] > 0;
-        }
-        tap_ok(t.pid > 0 && t.n == n + 1, "the launcher spawned a QEMU stand-in with %d threads (%s)", n + 1, r);
-        free(r);
-        return t;
-}
-
-static threads spawn_threads(tclient *c, int n) {
-        return spawn_threads_rttime(c, n, 0);
-}
-
-/*
- * A child with one thread whose process (or, with @thread_too, thread) has
- * id @id again, handed out through /proc/sys/kernel/ns_last_pid: other work
- * on the machine may take it first, so up to 100 tries (in *@ret_tries).
- */
-static threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries) {
-        threads u = { 0 };
-        char last[32];
-        int tries = 0;
-        for (; tries < 100 && u.tid[0] != id && !(thread_too && u.tid[1] == id); tries++) {
-                if (u.pid > 0)
-                        free(tclient_call(c, "reap %d", (int) u.pid));
-                snprintf(last, sizeof(last), "%d", (int) id - 1 - (thread_too ? tries % 2 : 0));
-                if (harness_write_file("/proc/sys/kernel/ns_last_pid", last) < 0)
-                        break;
-                char *s = tclient_call(c, "threads 1");
-                u = (threads) { .pid = (pid_t) jint(s, "pid"), .tid = { (pid_t) jint(s, "tids.0"), (pid_t) jint(s, "tids.1") } };
-                free(s);
-        }
-        *ret_tries = tries;
-        return u;
-}
-
-static void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
-        if (tclient_start(h, c, pod, uid, uid, "vm-a") < 0)
-                tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
-}
+#include "thread-scenario.h"
 
 static bool file_has_id(const char *path, pid_t id) {
         char line[64];
@@ -422,66 +329,6 @@ static void sched_fifo(harness *h) {
         tclient_stop(&a);
 }
 
-static void sched_rttime(harness *h) {
-        tclient a;
-        start_client(h, &a, POD_A, 1000);
-        threads t = spawn_threads(&a, 1);
-        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "fifo for a process without RLIMIT_RTTIME is denied (%s)", r);
-        tap_has_str(jstr(r, "message"), "RLIMIT_RTTIME", "the message names RLIMIT_RTTIME");
-        tap_has_str(jstr(r, "message"), "unlimited", "and what the process has");
-        free(r);
-        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
-
-        free(tclient_call(&a, "rttime 300000"));
-        threads u = spawn_threads(&a, 1);
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 1}", (int) u.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "an RLIMIT_RTTIME above max_rttime_us is denied (%s)", r);
-        tap_has_str(jstr(r, "message"), "300000 us", "the message names the process's limit");
-        free(r);
-
-        free(tclient_call(&a, "rttime 200000"));
-        threads v = spawn_threads(&a, 1);
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"rr\", \"priority\": 2}", (int) v.tid[1]);
-        tap_is_int(jint(r, "ok"), 1, "with RLIMIT_RTTIME at max_rttime_us, SCHED_RR is granted (%s)", r);
-        free(r);
-        tap_is_int(harness_sched_getattr(v.tid[1]).sched_policy, SCHED_RR, "kernel: SCHED_RR");
-        free(tclient_call(&a, "reap %d", (int) t.pid));
-        free(tclient_call(&a, "reap %d", (int) u.pid));
-        free(tclient_call(&a, "reap %d", (int) v.pid));
-        tclient_stop(&a);
-}
-
-/*
- * The broker keeps a session's last target process's /proc/PID/limits open
- * (RLIMIT_RTTIME, read anew at each request).  That process exits and its
- * pid goes to a new process of the pod without a finite RLIMIT_RTTIME: the
- * new one's limit is what counts, not the one the open file held.  The pid
- * is handed out again through /proc/sys/kernel/ns_last_pid (other work on
- * the machine may take it first: tried again, up to 100 times).
- */
-static void sched_rttime_pid_reused(harness *h) {
-        tclient a;
-        start_client(h, &a, POD_A, 1000);
-        threads t = spawn_threads_rttime(&a, 1, 100000);
-        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_int(jint(r, "ok"), 1, "fifo for a thread of a process with RLIMIT_RTTIME 100 ms is granted (%s)", r);
-        free(r);
-        free(tclient_call(&a, "reap %d", (int) t.pid));
-
-        int tries;
-        threads u = spawn_with_id(&a, t.pid, false, &tries);
-        tap_is_int(u.pid, t.pid, "a new process of the pod (RLIMIT_RTTIME unlimited) got pid %d again (%d tries)",
-                   (int) t.pid, tries);
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) u.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "fifo for its thread is denied: its own limit counts (%s)", r);
-        tap_has_str(jstr(r, "message"), "unlimited", "saying what it has");
-        free(r);
-        tap_is_int(harness_sched_getattr(u.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
-        free(tclient_call(&a, "reap %d", (int) u.pid));
-        tclient_stop(&a);
-}
-
 /*
  * The broker keeps the last thread a session named pinned (its pidfd and
  * /proc cgroup file) for the next request.  That thread exits and its id
@@ -520,27 +367,6 @@ static void sched_tid_reused(harness *h) {
         free(tclient_call(&b, "reap %d", (int) u.pid));
         tclient_stop(&a);
         tclient_stop(&b);
-}
-
-static void sched_burst(harness *h) {
-        tclient a;
-        start_client(h, &a, POD_A, 1000);
-        free(tclient_call(&a, "rttime 100000"));
-        threads t = spawn_threads(&a, 4);
-        for (int i = 1; i <= 3; i++) {
-                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}",
-                               (int) t.tid[i]);
-                tap_is_int(jint(r, "ok"), 1, "change %d of the burst of 3 succeeds", i);
-                free(r);
-        }
-        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[4]);
-        tap_is_str(jstr(r, "code"), "rate-limited", "the 4th change within 60 s is rate-limited (%s)", r);
-        tap_has_str(jstr(r, "message"), "retry in", "the message says when to retry");
-        tap_is_str(jstr(r, "rule"), "bursty", "and names the rule");
-        free(r);
-        tap_is_int(harness_sched_getattr(t.tid[4]).sched_policy, SCHED_OTHER, "kernel: the 4th thread is still SCHED_OTHER");
-        free(tclient_call(&a, "reap %d", (int) t.pid));
-        tclient_stop(&a);
 }
 
 /* The same cgroup.move checks with openat2() failing with ENOSYS, as under
@@ -611,92 +437,6 @@ static void sched_dedicated(harness *h) {
         tap_ok(!runs_only_on(t.tid[2], 1), "kernel: a SCHED_OTHER thread keeps its affinity");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
-}
-
-/* The v1 cpu hierarchy, when the kernel gives cgroups an RT budget (CONFIG_RT_GROUP_SCHED). */
-static bool cpu_v1_mount(char *buf, size_t size) {
-        FILE *f = fopen("/proc/self/mountinfo", "re");
-        char line[4096], mnt[1024], opts[1024];
-        bool found = false;
-        while (f && !found && fgets(line, sizeof(line), f)) {
-                char *sep = strstr(line, " - cgroup ");
-                if (!sep || sscanf(sep + 10, "%*s %1023s", opts) != 1 || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
-                        continue;
-                for (char *o = strtok(opts, ","); o && !found; o = strtok(NULL, ","))
-                        found = strcmp(o, "cpu") == 0;
-                if (found)
-                        snprintf(buf, size, "%s", mnt);
-        }
-        if (f)
-                fclose(f);
-        char p[1100];
-        snprintf(p, sizeof(p), "%s/cpu.rt_runtime_us", buf);
-        return found && access(p, F_OK) == 0;
-}
-
-static void sched_rt_budget(harness *h) {
-        char mnt[1024], grp[1200];
-        if (!cpu_v1_mount(mnt, sizeof(mnt)))
-                tap_skip_all("the kernel gives cgroups no RT budget here (no v1 cpu hierarchy with cpu.rt_runtime_us)");
-        tclient a;
-        start_client(h, &a, POD_A, 1000);
-        free(tclient_call(&a, "rttime 100000"));
-        threads t = spawn_threads(&a, 1);
-        /* a new group gets no realtime time: cpu.rt_runtime_us 0 */
-        snprintf(grp, sizeof(grp), "%s/delegate-rt-test.%d", mnt, (int) getpid());
-        tap_is_int(mkdir(grp, 0755), 0, "a cpu cgroup of our own");
-        tap_is_int(harness_sh(NULL, "cat %s/cpu.rt_runtime_us | grep -qx 0 && echo %d > %s/tasks", grp, (int) t.tid[1],
-                              grp), 0, "its cpu.rt_runtime_us is 0; the thread moves in");
-        char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "realtime for a thread in a group without RT budget is denied (%s)", r);
-        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
-        tap_has_str(jstr(r, "message"), "/delegate-rt-test.", "and which group");
-        free(r);
-        /* the kernel agrees: root itself cannot make that thread realtime */
-        struct sched_param sp = { .sched_priority = 1 };
-        errno = 0;
-        tap_ok(sched_setscheduler(t.tid[1], SCHED_FIFO, &sp) < 0 && errno == EPERM,
-               "kernel: sched_setscheduler() as root fails with EPERM there too");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], mnt), 0, "the thread moves back");
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_int(jint(r, "ok"), 1, "in the root group (it has a budget) it is granted (%s)", r);
-        free(r);
-
-        /* the broker keeps each group's cpu.rt_runtime_us open: a group removed and made again under
-         * the same name is another group, whose budget is read, not the old one's */
-        struct sched_param other = { .sched_priority = 0 };
-        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget");
-        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes the thread SCHED_OTHER again");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks", (int) t.tid[1], grp), 0, "the thread moves into it");
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_int(jint(r, "ok"), 1, "with a budget there it is granted (%s)", r);
-        free(r);
-        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s && mkdir %s && echo %d > %s/tasks", (int) t.tid[1],
-                              mnt, grp, grp, (int) t.tid[1], grp), 0,
-                   "the group is removed and made again (budget 0), and the thread moves into the new one");
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "the new group's budget of 0 is what counts: denied (%s)", r);
-        tap_has_str(jstr(r, "message"), "cpu.rt_runtime_us is 0", "saying what is missing");
-        free(r);
-        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
-
-        tap_is_int(harness_sh(NULL, "echo 10000 > %s/cpu.rt_runtime_us", grp), 0, "our group gets a budget again");
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_int(jint(r, "ok"), 1, "granted there (%s)", r);
-        free(r);
-        tap_is_int(sched_setscheduler(t.tid[1], SCHED_OTHER, &other), 0, "root makes it SCHED_OTHER again");
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && mv %s %s.old && mkdir %s && echo %d > %s/tasks",
-                              (int) t.tid[1], mnt, grp, grp, grp, (int) t.tid[1], grp), 0,
-                   "the group is renamed, another made under its name (budget 0), and the thread moves in");
-        r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
-        tap_is_str(jstr(r, "code"), "denied", "v1 renamed the group: the new one's budget of 0 counts (%s)", r);
-        free(r);
-        tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s.old", (int) t.tid[1], mnt, grp), 0,
-                   "the thread moves back; the renamed group is removed");
-        free(tclient_call(&a, "reap %d", (int) t.pid));
-        tclient_stop(&a);
-        tap_is_int(rmdir(grp), 0, "our cpu cgroup is removed");
 }
 
 /*
@@ -783,13 +523,9 @@ static const scenario scenarios[] = {
         { "cgroup-move-refused", policy_main, cgroup_move_refused },
         { "cgroup-move-no-openat2", policy_main, cgroup_move_no_openat2 },
         { "sched-fifo", policy_main, sched_fifo },
-        { "sched-rttime", policy_main, sched_rttime },
-        { "sched-burst", policy_burst, sched_burst },
         { "sched-dedicated", policy_dedicated, sched_dedicated },
-        { "sched-rt-budget", policy_main, sched_rt_budget },
         { "thread-file-unreadable", policy_main, thread_file_unreadable },
         { "thread-moved-out", policy_main, thread_moved_out },
-        { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
         { "cgroup-target-recreated", policy_main, cgroup_target_recreated },
         { "sched-tid-reused", policy_main, sched_tid_reused },
         { "threads-no-pidfd-info", policy_main, threads_no_pidfd_info },

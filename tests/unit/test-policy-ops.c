@@ -48,6 +48,20 @@ static void test_thread_sections(void) {
         tap_has_str(msg, "is not like \"0-3,8\"", "with a message showing the form");
         tap_is_int(cpu_mask_parse("1024", &m, msg, sizeof(msg)), -EINVAL, "CPU 1024 is refused");
         tap_has_str(msg, "below 1024", "with the bound");
+        /* to and from the kernel's cpu_set_t, checked against glibc's own CPU_ISSET/CPU_SET, bit by bit */
+        cpu_set_t set;
+        bool same = true;
+        tap_is_int(cpu_mask_parse("0,5,63-65,127-128,700,1023", &m, msg, sizeof(msg)), 0, "a list across words");
+        cpu_mask_to_set(&m, &set);
+        for (unsigned c = 0; c < CPU_SETSIZE; c++)
+                same = same && !!CPU_ISSET(c, &set) == cpu_mask_test(&m, c);
+        tap_ok(same && CPU_COUNT(&set) == 9, "to a cpu_set_t: the same 9 CPUs");
+        CPU_ZERO(&set);
+        CPU_SET(1, &set);
+        CPU_SET(64, &set);
+        CPU_SET(1023, &set);
+        cpu_mask_from_set(&set, &m2);
+        tap_is_str(cpu_mask_format(&m2, buf, sizeof(buf)), "1,64,1023", "from a cpu_set_t: CPUs 1, 64 and 1023");
 
         /* cgroup targets */
         tap_is_int(cgroup_target_check("housekeeping", false, msg, sizeof(msg)), 0, "target housekeeping");

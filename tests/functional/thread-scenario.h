@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * thread-scenario.h - what the thread scenarios (test-thread.c: cgroup.move
+ * and sched.set; test-sched.c: sched.set's realtime checks) share: the
+ * pods, their policies, and a pod's "QEMU" with threads (thread-scenario.c).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+#define POD_A "kubepods.slice/pod-a"
+#define POD_B "kubepods.slice/pod-b"
+
+/* pod-launchers: cgroup targets and sched (fifo/rr up to 10, CPU 0, max_rttime_us 200000) */
+extern const char policy_main[];
+/* bursty: fifo, burst 3/60s */
+extern const char policy_burst[];
+/* dedicated: realtime vCPUs on a dedicated CPU: no RLIMIT_RTTIME, confined to CPU 1 */
+extern const char policy_dedicated[];
+
+typedef struct threads {
+        pid_t pid;
+        pid_t tid[8]; /* tid[0] is the main thread */
+        int n;
+} threads;
+
+/* A child of the client with @n threads besides its main one, its RLIMIT_RTTIME set to @rttime
+ * microseconds (0: the client's) */
+threads spawn_threads_rttime(tclient *c, int n, unsigned long rttime);
+threads spawn_threads(tclient *c, int n);
+/*
+ * A child with one thread whose process (or, with @thread_too, thread) has
+ * id @id again, handed out through /proc/sys/kernel/ns_last_pid: other work
+ * on the machine may take it first, so up to 100 tries (in *@ret_tries).
+ */
+threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries);
+void start_client(harness *h, tclient *c, const char *pod, uid_t uid);
