@@ -17,8 +17,8 @@
  *              of that CPU keep the rest of every period.
  * Where the kernel gives cgroups an RT budget (cgroup v1 cpu with
  * CONFIG_RT_GROUP_SCHED), sched_setattr() refuses a target whose group has
- * none with a bare EPERM; the broker then reads that group and says what
- * is missing.
+ * none with a bare EPERM while RT throttling is on; the broker then reads
+ * that group and says what is missing.
  *
  * The thread is pinned with a thread pidfd before acting.  A thread id is
  * only reused after its thread is gone, so if the pidfd still answers after
@@ -209,18 +209,31 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
 /*
  * sched_setattr() refused realtime for @t with EPERM: where cgroups have an
  * RT budget (cgroup v1 cpu, CONFIG_RT_GROUP_SCHED) the kernel refuses a
- * group that has none, so the thread's group is read now, and true after
- * replying so when its cpu.rt_runtime_us is 0 (false: the refusal is
- * something else).  The kernel checks the budget itself, in the same call
- * as the change: nothing is read for a request it grants.
+ * group that has none while its RT throttling is on, so then the thread's
+ * group is read now.  True after replying: its cpu.rt_runtime_us is 0
+ * ("denied" naming it), or the thread is gone (its cgroup file with it).
+ * False when the budget cannot be the cause (throttling off:
+ * sched_rt_runtime_us -1, no v1 cpu hierarchy, a group with a budget, or
+ * its file unreadable for another reason): the refusal is something else
+ * (an LSM, a seccomp filter, RLIMIT_RTPRIO without CAP_SYS_NICE).  The
+ * kernel checks the budget itself, in the same call as the change:
+ * nothing is read for a request it grants.
  */
 static bool rt_budget_refused(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
         _cleanup_free_ char *v2 = NULL, *v1 = NULL;
         char cg[256];
-        int64_t budget;
+        int64_t budget, runtime;
+        op_error err;
         if (!req->b->cpu_v1->found ||
-            proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1) < 0 ||
-            proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
+            (proc_read_i64("/proc/sys/kernel/sched_rt_runtime_us", &runtime) >= 0 && runtime < 0))
+                return false;
+        int r = proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1);
+        if (r == -ENOENT || r == -ESRCH) {
+                thread_read_failed(&err, r, tid, PEER_THREAD_CGROUP_FILE);
+                request_fail(req, &err);
+                return true;
+        }
+        if (r < 0 || proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
                 return false;
         request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
                             "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
@@ -299,11 +312,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 int e = -r;
                 if (a.has_cpus)
                         (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
-                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid)) {
-                        if (rule && rule->sched.burst_n && burst->count)
-                                burst->count--; /* denied for its group, as before any change: not counted */
+                /* refused, the affinity put back: nothing changed, so the burst slot is given back */
+                if (rule && rule->sched.burst_n && burst->count)
+                        burst->count--;
+                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid))
                         goto out;
-                }
                 request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
                                     "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
                                     sched_policy_name(a.policy), strerror(e));
