@@ -16,7 +16,7 @@
 #define PROC_CGROUP_FILE_MAX 8192   /* /proc/PID[/task/TID]/cgroup */
 #define PROC_STATUS_FILE_MAX 4096   /* /proc/PID/status, /proc/self/fdinfo/PIDFD */
 #define PROC_STAT_FILE_MAX 1024     /* /proc/PID/stat */
-#define PROC_LIMITS_FILE_MAX 3072   /* /proc/PID/limits (17 lines, about 1.3 KiB) */
+#define PROC_LIMITS_FILE_MAX 3072   /* /proc/PID/limits (17 lines: a header and 16 limits, about 1.3 KiB) */
 #define PROC_CHILDREN_FILE_MAX 4096 /* /proc/PID/task/TID/children */
 #define PROC_MOUNTINFO_LINE_MAX 4096 /* one line of /proc/self/mountinfo */
 

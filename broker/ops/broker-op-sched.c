@@ -104,16 +104,18 @@ static void rt_kept_drop(sched_session *s) {
  * whose max_rttime_us is @max.  prlimit(2) where the kernel lets the broker
  * read another process's limits (CAP_SYS_RESOURCE, or our real uid and gid
  * being the target's real, effective and saved ones); else its
- * /proc/PID/limits (16 formatted lines).  A session keeps what it read
- * there for its last target process, with that process pinned (a pidfd),
- * and uses it again while that process lives and the value is within
- * @max: no process can raise its own hard limit (or another's) without
- * CAP_SYS_RESOURCE, and one holding it could as well raise it just after
- * any reading.  A value above @max is read again (the process may have
- * lowered it since).  Either way by pid: the caller checks after acting
- * that the thread (so its process, which holds that pid while it lives)
- * is still there; the pinned process, alive now, held that pid when the
- * thread was asked about, so it is the thread's.
+ * /proc/PID/limits (17 lines: a header and one per limit).  A session
+ * keeps what it read there for its last target process, with that process
+ * pinned (a pidfd), and uses it again while that process lives and the
+ * value is within @max: no process can raise its own hard limit (or
+ * another's) without CAP_SYS_RESOURCE in the initial user namespace (the
+ * root of a user namespace cannot raise a hard limit), and one holding it
+ * could as well raise it just after any reading.  A value above @max is
+ * read again (the process may have lowered it since).  Either way by pid:
+ * the caller checks after acting that the thread (so its process, which
+ * holds that pid while it lives) is still there; the pinned process, alive
+ * now, held that pid when the thread was asked about, so it is the
+ * thread's.
  */
 static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_t *ret) {
         struct rlimit rl;
