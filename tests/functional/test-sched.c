@@ -64,7 +64,8 @@ static void sched_rttime(harness *h) {
 
 /*
  * The broker keeps what it read of a session's last target process's
- * RLIMIT_RTTIME, with that process pinned by a pidfd.  That process exits
+ * RLIMIT_RTTIME from /proc (it runs without CAP_SYS_RESOURCE here, else it
+ * would ask prlimit() each time), with that process pinned by a pidfd.  That process exits
  * and its pid goes to a new process of the pod without a finite
  * RLIMIT_RTTIME: the new one's limit is what counts, not the one kept.  The
  * pid is handed out again through /proc/sys/kernel/ns_last_pid (other work
@@ -72,6 +73,7 @@ static void sched_rttime(harness *h) {
  */
 static void sched_rttime_pid_reused(harness *h) {
         tclient a;
+        broker_without_sys_resource(h, NULL, NULL);
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads_rttime(&a, 1, 100000);
         char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
@@ -103,14 +105,16 @@ static bool set_rttime(tclient *c, pid_t pid, unsigned long us) {
 }
 
 /*
- * The session keeps the hard RLIMIT_RTTIME it read of its last target
- * process while that process lives, but only a value within the rule: a
+ * The session keeps the hard RLIMIT_RTTIME it read from /proc (the broker
+ * runs without CAP_SYS_RESOURCE) of its last target process while that
+ * process lives, but only a value within the rule: a
  * process may lower its limit at any time, so one found too high (or
  * unlimited) is read again at the next request, and one kept is compared
  * with the rule in force (a reload may lower max_rttime_us).
  */
 static void sched_rttime_lowered(harness *h) {
         tclient a;
+        broker_without_sys_resource(h, NULL, NULL);
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads(&a, 3);
         char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
