@@ -115,9 +115,10 @@ static void rt_kept_drop(sched_session *s) {
  * the caller checks after acting that the thread (so its process, which
  * holds that pid while it lives) is still there; the pinned process, alive
  * now, held that pid when the thread was asked about, so it is the
- * thread's.
+ * thread's.  On failure @err says what failed (the pidfd, the file;
+ * "exited" when the process is gone).
  */
-static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_t *ret) {
+static int rttime_hard(request *req, const peer_thread *t, pid_t tid, uint64_t max, uint64_t *ret, op_error *err) {
         struct rlimit rl;
         uint64_t soft;
         /* our real ids are its (the kernel's same-credentials rule for prlimit()) */
@@ -126,8 +127,11 @@ static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_
                 *ret = rlim_to_u64(rl.rlim_max);
                 return 0;
         }
-        if (!req->c)
-                return proc_rttime_limits(t->host_tgid, &soft, ret);
+        int r;
+        if (!req->c) {
+                r = proc_rttime_limits(t->host_tgid, &soft, ret);
+                return r < 0 ? thread_read_failed(err, r, tid, "/proc/PID/limits") : 0;
+        }
         sched_session *s = SS(req->c);
         if (s->rt_tgid == t->host_tgid && s->rt_hard <= max && pidfd_alive(s->rt_pidfd)) {
                 *ret = s->rt_hard;
@@ -136,11 +140,16 @@ static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_
         rt_kept_drop(s);
         /* pinned before reading: if its pid changes hands in between, the pidfd is dead and never used */
         _cleanup_close_ int pidfd = pidfd_open(t->host_tgid, 0);
-        if (pidfd < 0)
-                return negative_errno();
-        int r = proc_rttime_limits(t->host_tgid, &soft, ret);
+        if (pidfd < 0) {
+                int e = errno;
+                if (e == ESRCH) /* its process is gone, with the thread */
+                        return thread_read_failed(err, -e, tid, "/proc/PID/limits");
+                return op_error_set(err, -e, ERR_SYSTEM, e, "cannot pin the process of thread %d to read its "
+                                    "RLIMIT_RTTIME: pidfd_open() failed: %s", (int) tid, strerror(e));
+        }
+        r = proc_rttime_limits(t->host_tgid, &soft, ret);
         if (r < 0)
-                return r;
+                return thread_read_failed(err, r, tid, "/proc/PID/limits");
         s->rt_tgid = t->host_tgid;
         s->rt_pidfd = TAKE_FD(pidfd);
         s->rt_hard = *ret;
@@ -189,9 +198,8 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return 0;
         }
         uint64_t hard, max = rule ? rule->sched.max_rttime_us : 0;
-        int r = rttime_hard(req, t, max, &hard);
+        int r = rttime_hard(req, t, tid, max, &hard, &err);
         if (r < 0) {
-                r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
                 request_fail(req, &err);
                 return r;
         }

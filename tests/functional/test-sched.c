@@ -368,6 +368,26 @@ static void sched_setattr_refused(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * The broker pins a target process with pidfd_open() before reading its
+ * /proc/PID/limits (without CAP_SYS_RESOURCE); when that fails (here a
+ * seccomp filter; EMFILE in life) the answer says so, not that the file
+ * could not be read.
+ */
+static void sched_rttime_pin_fails(harness *h) {
+        tclient a;
+        threads t;
+        char *r = sched_fifo_denied(h, "pidfd_open:0", "the broker's pidfd_open() of a process (flags 0) fails with EPERM",
+                                    100000, &a, &t);
+        tap_ok(!strcmp(jstr(r, "code"), "system") && jint(r, "errno") == EPERM, "system, EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "pidfd_open", "naming what failed");
+        tap_ok(!strstr(jstr(r, "message"), "/proc/PID/limits"), "not the file it did not get to read");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
@@ -376,6 +396,7 @@ static const scenario scenarios[] = {
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "sched-rt-budget-refused", policy_budget, sched_rt_budget_refused },
         { "sched-setattr-refused", policy_budget, sched_setattr_refused },
+        { "sched-rttime-pin-fails", policy_main, sched_rttime_pin_fails },
 };
 
 int main(int argc, char **argv) {

@@ -115,3 +115,13 @@ void broker_without_sys_resource(harness *h, const char *wrapper_var, const char
         tap_diag("path under test: RLIMIT_RTTIME read from /proc/PID/limits and kept per session, not prlimit() "
                  "(a pod's process has another uid than the broker)");
 }
+
+char *sched_fifo_denied(harness *h, const char *deny, const char *what, unsigned long rttime, tclient *c,
+                        threads *t) {
+        setenv("DENY_CALLS", deny, 1);
+        broker_without_sys_resource(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC");
+        tap_diag("%s", what);
+        start_client(h, c, POD_A, 1000);
+        *t = spawn_threads_rttime(c, 1, rttime);
+        return tclient_call(c, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t->tid[1]);
+}
