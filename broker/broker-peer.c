@@ -244,8 +244,6 @@ int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd
 void peer_threads_done(peer_thread *t, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 t[i].pidfd = t[i].borrowed ? -EBADF : safe_close(t[i].pidfd);
-                free(t[i].cpu_v1);
-                t[i].cpu_v1 = NULL;
         }
 }
 
@@ -286,8 +284,7 @@ static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
  * about the pidfd where it gave one (t->ppid > 0), else from /proc.  Its
  * cgroup: where the kernel gave its id and that id is known to lie in the
  * pod, nothing is read; else its cgroup file, read once, says whether it
- * lives (it is gone with the thread) and, kept in t->cpu_v1, its cgroup v1
- * "cpu" group.
+ * lives (it is gone with the thread).
  */
 int thread_read_failed(op_error *err, int r, pid_t tid, const char *file) {
         if (r == -ENOENT || r == -ESRCH) /* the file is gone with the thread */
@@ -299,10 +296,9 @@ int thread_read_failed(op_error *err, int r, pid_t tid, const char *file) {
 static int thread_owned(const peer *c, peer_thread *t, op_error *err) {
         _cleanup_free_ char *cg = NULL;
         bool known = pod_id_known(c->pod_ids, t->cgroupid);
-        int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, &t->cpu_v1);
+        int r = known ? 0 : proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &cg, NULL);
         if (r == -ENOENT || r == -ESRCH)
                 return thread_read_failed(err, r, t->tid, PEER_THREAD_CGROUP_FILE);
-        t->cpu_v1_read = !known && r >= 0;
         if (!(t->host_tgid == c->cred.pid || (t->ppid > 0 ? descends_from_peer(c, t->ppid)
                                                              : descends_from_peer(c, t->host_tgid))))
                 return op_error_set(err, -EACCES, ERR_DENIED, EACCES,

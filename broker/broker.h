@@ -467,10 +467,8 @@ typedef struct peer_thread {
         bool have_ids;     /* uid[], gid[] from PIDFD_GET_INFO: real, effective, saved */
         uid_t uid[3];
         gid_t gid[3];
-        bool cpu_v1_read;  /* its cgroup file was read: cpu_v1 is what it says */
         bool borrowed;     /* pidfd is a peer_thread_kept's: not closed with the request */
         int *cgroup_fd;    /* where its /proc cgroup file is kept open (a peer_thread_kept's), or NULL */
-        char *cpu_v1;    /* its cgroup v1 "cpu" group as the pod check read it, NULL: none */
 } peer_thread;
 /*
  * Resolve @n thread ids (0: the peer's main thread) that must each be a

@@ -392,17 +392,20 @@ int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **re
         int r = proc_kept_read(fd ? fd : &once, path, buf, sizeof(buf), NULL);
         if (r < 0)
                 return r;
-        memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */
-        const char *cpu = proc_cgroup_v1_path(copy, "cpu");
         char *v1 = NULL;
-        if (cpu && !(v1 = strdup(cpu)))
-                return -ENOMEM;
+        if (ret_cpu_v1) {
+                memcpy(copy, buf, (size_t) r + 1); /* both parsers cut their buffer into lines */
+                const char *cpu = proc_cgroup_v1_path(copy, "cpu");
+                if (cpu && !(v1 = strdup(cpu)))
+                        return -ENOMEM;
+        }
         r = proc_cgroup_parse(buf, ret);
         if (r < 0) {
                 free(v1);
                 return r;
         }
-        *ret_cpu_v1 = v1;
+        if (ret_cpu_v1)
+                *ret_cpu_v1 = v1;
         return 0;
 }
 

@@ -16,7 +16,7 @@
 #define PROC_CGROUP_FILE_MAX 8192   /* /proc/PID[/task/TID]/cgroup */
 #define PROC_STATUS_FILE_MAX 4096   /* /proc/PID/status, /proc/self/fdinfo/PIDFD */
 #define PROC_STAT_FILE_MAX 1024     /* /proc/PID/stat */
-#define PROC_LIMITS_FILE_MAX 3072   /* /proc/PID/limits (17 lines, about 1.3 KiB) */
+#define PROC_LIMITS_FILE_MAX 3072   /* /proc/PID/limits (17 lines: a header and 16 limits, about 1.3 KiB) */
 #define PROC_CHILDREN_FILE_MAX 4096 /* /proc/PID/task/TID/children */
 #define PROC_MOUNTINFO_LINE_MAX 4096 /* one line of /proc/self/mountinfo */
 
@@ -71,8 +71,8 @@ int proc_rttime_limits(pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 
 /* The cgroup v2 path of thread @tid of process @tgid. */
 int proc_task_cgroup(pid_t tgid, pid_t tid, char **ret);
-/* The same, and in *@ret_cpu_v1 its cgroup v1 "cpu" path (NULL: none), from one read of the file, kept
- * open in *@fd (proc_kept_read(); NULL: not kept). */
+/* The same, and in *@ret_cpu_v1 (unless NULL) its cgroup v1 "cpu" path (NULL: none), from one read of the
+ * file, kept open in *@fd (proc_kept_read(); NULL: not kept). */
 int proc_task_cgroups_kept(pid_t tgid, pid_t tid, int *fd, char **ret, char **ret_cpu_v1);
 /* The id of thread @tid (of @tgid) in the pid namespace at @level of its NSpid. */
 int proc_task_nstid(pid_t tgid, pid_t tid, size_t level, pid_t *ret);

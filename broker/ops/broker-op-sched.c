@@ -17,8 +17,8 @@
  *              of that CPU keep the rest of every period.
  * Where the kernel gives cgroups an RT budget (cgroup v1 cpu with
  * CONFIG_RT_GROUP_SCHED), sched_setattr() refuses a target whose group has
- * none with a bare EPERM; the broker then reads that group and says what
- * is missing.
+ * none with a bare EPERM while RT throttling is on; the broker then reads
+ * that group and says what is missing.
  *
  * The thread is pinned with a thread pidfd before acting.  A thread id is
  * only reused after its thread is gone, so if the pidfd still answers after
@@ -104,18 +104,21 @@ static void rt_kept_drop(sched_session *s) {
  * whose max_rttime_us is @max.  prlimit(2) where the kernel lets the broker
  * read another process's limits (CAP_SYS_RESOURCE, or our real uid and gid
  * being the target's real, effective and saved ones); else its
- * /proc/PID/limits (16 formatted lines).  A session keeps what it read
- * there for its last target process, with that process pinned (a pidfd),
- * and uses it again while that process lives and the value is within
- * @max: no process can raise its own hard limit (or another's) without
- * CAP_SYS_RESOURCE, and one holding it could as well raise it just after
- * any reading.  A value above @max is read again (the process may have
- * lowered it since).  Either way by pid: the caller checks after acting
- * that the thread (so its process, which holds that pid while it lives)
- * is still there; the pinned process, alive now, held that pid when the
- * thread was asked about, so it is the thread's.
+ * /proc/PID/limits (17 lines: a header and one per limit).  A session
+ * keeps what it read there for its last target process, with that process
+ * pinned (a pidfd), and uses it again while that process lives and the
+ * value is within @max: no process can raise its own hard limit (or
+ * another's) without CAP_SYS_RESOURCE in the initial user namespace (the
+ * root of a user namespace cannot raise a hard limit), and one holding it
+ * could as well raise it just after any reading.  A value above @max is
+ * read again (the process may have lowered it since).  Either way by pid:
+ * the caller checks after acting that the thread (so its process, which
+ * holds that pid while it lives) is still there; the pinned process, alive
+ * now, held that pid when the thread was asked about, so it is the
+ * thread's.  On failure @err says what failed (the pidfd, the file;
+ * "exited" when the process is gone).
  */
-static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_t *ret) {
+static int rttime_hard(request *req, const peer_thread *t, pid_t tid, uint64_t max, uint64_t *ret, op_error *err) {
         struct rlimit rl;
         uint64_t soft;
         /* our real ids are its (the kernel's same-credentials rule for prlimit()) */
@@ -124,8 +127,11 @@ static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_
                 *ret = rlim_to_u64(rl.rlim_max);
                 return 0;
         }
-        if (!req->c)
-                return proc_rttime_limits(t->host_tgid, &soft, ret);
+        int r;
+        if (!req->c) {
+                r = proc_rttime_limits(t->host_tgid, &soft, ret);
+                return r < 0 ? thread_read_failed(err, r, tid, "/proc/PID/limits") : 0;
+        }
         sched_session *s = SS(req->c);
         if (s->rt_tgid == t->host_tgid && s->rt_hard <= max && pidfd_alive(s->rt_pidfd)) {
                 *ret = s->rt_hard;
@@ -134,11 +140,16 @@ static int rttime_hard(request *req, const peer_thread *t, uint64_t max, uint64_
         rt_kept_drop(s);
         /* pinned before reading: if its pid changes hands in between, the pidfd is dead and never used */
         _cleanup_close_ int pidfd = pidfd_open(t->host_tgid, 0);
-        if (pidfd < 0)
-                return negative_errno();
-        int r = proc_rttime_limits(t->host_tgid, &soft, ret);
+        if (pidfd < 0) {
+                int e = errno;
+                if (e == ESRCH) /* its process is gone, with the thread */
+                        return thread_read_failed(err, -e, tid, "/proc/PID/limits");
+                return op_error_set(err, -e, ERR_SYSTEM, e, "cannot pin the process of thread %d to read its "
+                                    "RLIMIT_RTTIME: pidfd_open() failed: %s", (int) tid, strerror(e));
+        }
+        r = proc_rttime_limits(t->host_tgid, &soft, ret);
         if (r < 0)
-                return r;
+                return thread_read_failed(err, r, tid, "/proc/PID/limits");
         s->rt_tgid = t->host_tgid;
         s->rt_pidfd = TAKE_FD(pidfd);
         s->rt_hard = *ret;
@@ -187,9 +198,8 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
                 return 0;
         }
         uint64_t hard, max = rule ? rule->sched.max_rttime_us : 0;
-        int r = rttime_hard(req, t, max, &hard);
+        int r = rttime_hard(req, t, tid, max, &hard, &err);
         if (r < 0) {
-                r = thread_read_failed(&err, r, tid, "/proc/PID/limits");
                 request_fail(req, &err);
                 return r;
         }
@@ -209,18 +219,31 @@ static int rt_safety_check(request *req, const policy_rule *rule, peer_thread *t
 /*
  * sched_setattr() refused realtime for @t with EPERM: where cgroups have an
  * RT budget (cgroup v1 cpu, CONFIG_RT_GROUP_SCHED) the kernel refuses a
- * group that has none, so the thread's group is read now, and true after
- * replying so when its cpu.rt_runtime_us is 0 (false: the refusal is
- * something else).  The kernel checks the budget itself, in the same call
- * as the change: nothing is read for a request it grants.
+ * group that has none while its RT throttling is on, so then the thread's
+ * group is read now.  True after replying: its cpu.rt_runtime_us is 0
+ * ("denied" naming it), or the thread is gone (its cgroup file with it).
+ * False when the budget cannot be the cause (throttling off:
+ * sched_rt_runtime_us -1, no v1 cpu hierarchy, a group with a budget, or
+ * its file unreadable for another reason): the refusal is something else
+ * (an LSM, a seccomp filter, RLIMIT_RTPRIO without CAP_SYS_NICE).  The
+ * kernel checks the budget itself, in the same call as the change:
+ * nothing is read for a request it grants.
  */
 static bool rt_budget_refused(request *req, const policy_rule *rule, peer_thread *t, pid_t tid) {
         _cleanup_free_ char *v2 = NULL, *v1 = NULL;
         char cg[256];
-        int64_t budget;
+        int64_t budget, runtime;
+        op_error err;
         if (!req->b->cpu_v1->found ||
-            proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1) < 0 ||
-            proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
+            (proc_read_i64("/proc/sys/kernel/sched_rt_runtime_us", &runtime) >= 0 && runtime < 0))
+                return false;
+        int r = proc_task_cgroups_kept(t->host_tgid, t->host_tid, t->cgroup_fd, &v2, &v1);
+        if (r == -ENOENT || r == -ESRCH) {
+                thread_read_failed(&err, r, tid, PEER_THREAD_CGROUP_FILE);
+                request_fail(req, &err);
+                return true;
+        }
+        if (r < 0 || proc_cgroup_rt_budget(req->b->cpu_v1, v1, cg, sizeof(cg), &budget) < 0 || budget != 0)
                 return false;
         request_reply_error(req, ERR_DENIED, EPERM, rule ? rule->name : NULL,
                             "thread %d is in cpu cgroup '%s', whose cpu.rt_runtime_us is 0: the kernel "
@@ -299,11 +322,11 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 int e = -r;
                 if (a.has_cpus)
                         (void) sched_setaffinity(t.host_tid, sizeof(old_cpus), &old_cpus);
-                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid)) {
-                        if (rule && rule->sched.burst_n && burst->count)
-                                burst->count--; /* denied for its group, as before any change: not counted */
+                /* refused, the affinity put back: nothing changed, so the burst slot is given back */
+                if (rule && rule->sched.burst_n && burst->count)
+                        burst->count--;
+                if (rt && e == EPERM && rt_budget_refused(req, rule, &t, a.tid))
                         goto out;
-                }
                 request_reply_error(req, e == ESRCH ? ERR_NOT_FOUND : ERR_SYSTEM, e, NULL,
                                     "sched_setattr(thread %d, %s) failed: %s", (int) a.tid,
                                     sched_policy_name(a.policy), strerror(e));

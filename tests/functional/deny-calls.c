@@ -10,7 +10,9 @@
  * stands for kernels before 6.13 with PIDFD_GET_INFO's.  "pread64:COUNT"
  * makes only the pread64 calls asking for COUNT bytes fail with EPERM, so
  * that one of the broker's readers (by its buffer size) meets an error
- * other than its file being gone while the dynamic loader still works.
+ * other than its file being gone while the dynamic loader still works;
+ * "pidfd_open:FLAGS" only the pidfd_open calls with those flags (0: of a
+ * process, not of a thread).
  */
 #include <errno.h>
 #include <linux/ioctl.h>
@@ -20,6 +22,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* "NAME:VALUE": only the calls whose argument number arg is VALUE fail with EPERM */
+static const struct {
+        const char *name;
+        unsigned arg;
+} by_arg[] = {
+        { "pread64", 2 },    /* reads of that many bytes: one reader's buffer */
+        { "pidfd_open", 1 }, /* pidfds with these flags */
+};
+
+static int deny_by_arg(scmp_filter_ctx c, char *n) {
+        char *value = strchr(n, ':');
+        *value++ = '\0';
+        for (size_t i = 0; i < sizeof(by_arg) / sizeof(by_arg[0]); i++)
+                if (!strcmp(n, by_arg[i].name)) {
+                        struct scmp_arg_cmp cmp = { .arg = by_arg[i].arg, .op = SCMP_CMP_EQ,
+                                                    .datum_a = strtoull(value, NULL, 0) };
+                        return seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), seccomp_syscall_resolve_name(n), 1, cmp);
+                }
+        return -EINVAL;
+}
 
 int main(int argc, char **argv) {
         const char *exe = getenv("DENY_CALLS_EXEC"), *calls = getenv("DENY_CALLS");
@@ -40,9 +63,8 @@ int main(int argc, char **argv) {
                         }
                         continue;
                 }
-                if (!strncmp(n, "pread64:", 8)) { /* only reads of that many bytes: one reader's buffer */
-                        if (seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pread64), 1,
-                                             SCMP_A2(SCMP_CMP_EQ, strtoull(n + 8, NULL, 0), 0)) < 0) {
+                if (strchr(n, ':')) {
+                        if (deny_by_arg(c, n) < 0) {
                                 fprintf(stderr, "deny-calls: cannot deny '%s'\n", n);
                                 return 127;
                         }

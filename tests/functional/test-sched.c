@@ -64,7 +64,8 @@ static void sched_rttime(harness *h) {
 
 /*
  * The broker keeps what it read of a session's last target process's
- * RLIMIT_RTTIME, with that process pinned by a pidfd.  That process exits
+ * RLIMIT_RTTIME from /proc (it runs without CAP_SYS_RESOURCE here, else it
+ * would ask prlimit() each time), with that process pinned by a pidfd.  That process exits
  * and its pid goes to a new process of the pod without a finite
  * RLIMIT_RTTIME: the new one's limit is what counts, not the one kept.  The
  * pid is handed out again through /proc/sys/kernel/ns_last_pid (other work
@@ -72,6 +73,7 @@ static void sched_rttime(harness *h) {
  */
 static void sched_rttime_pid_reused(harness *h) {
         tclient a;
+        broker_without_sys_resource(h, NULL, NULL);
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads_rttime(&a, 1, 100000);
         char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
@@ -103,14 +105,16 @@ static bool set_rttime(tclient *c, pid_t pid, unsigned long us) {
 }
 
 /*
- * The session keeps the hard RLIMIT_RTTIME it read of its last target
- * process while that process lives, but only a value within the rule: a
+ * The session keeps the hard RLIMIT_RTTIME it read from /proc (the broker
+ * runs without CAP_SYS_RESOURCE) of its last target process while that
+ * process lives, but only a value within the rule: a
  * process may lower its limit at any time, so one found too high (or
  * unlimited) is read again at the next request, and one kept is compared
  * with the rule in force (a reload may lower max_rttime_us).
  */
 static void sched_rttime_lowered(harness *h) {
         tclient a;
+        broker_without_sys_resource(h, NULL, NULL);
         start_client(h, &a, POD_A, 1000);
         threads t = spawn_threads(&a, 3);
         char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t.tid[1]);
@@ -166,6 +170,34 @@ static void sched_burst(harness *h) {
         tap_is_int(harness_sched_getattr(t.tid[4]).sched_policy, SCHED_OTHER, "kernel: the 4th thread is still SCHED_OTHER");
         free(tclient_call(&a, "reap %d", (int) t.pid));
         tclient_stop(&a);
+}
+
+/*
+ * For scenarios that check a refused request's affinity is put back: our
+ * affinity (which the pod's threads inherit) in @set, a skip unless it
+ * has CPU 0 and another, so that asking for CPU 0 alone changes it.
+ */
+static void affinity_wide(cpu_set_t *set) {
+        char why[200];
+        CPU_ZERO(set);
+        if (sched_getaffinity(0, sizeof(*set), set) < 0 || !CPU_ISSET(0, set) || CPU_COUNT(set) < 2) {
+                snprintf(why, sizeof(why), "the threads here may run on %d CPU(s), CPU 0 %s: asking for CPU 0 "
+                         "alone would not change their affinity, so putting it back could not be seen",
+                         CPU_COUNT(set), CPU_ISSET(0, set) ? "among them" : "not among them");
+                tap_skip_all(why);
+        }
+}
+
+/* Thread @tid's affinity is @before (checked first to differ from CPU 0 alone, what was asked for). */
+static void affinity_is(pid_t tid, const cpu_set_t *before) {
+        cpu_set_t after, asked;
+        CPU_ZERO(&after);
+        CPU_ZERO(&asked);
+        CPU_SET(0, &asked);
+        tap_ok(!CPU_EQUAL(before, &asked), "the requests asked for CPU 0 alone, not the thread's %d CPUs",
+               CPU_COUNT(before));
+        tap_is_int(sched_getaffinity(tid, sizeof(after), &after), 0, "the thread's affinity now");
+        tap_ok(CPU_EQUAL(before, &after), "kernel: its affinity is as it was (%d CPUs), not CPU 0", CPU_COUNT(&after));
 }
 
 /* The v1 cpu hierarchy, when the kernel gives cgroups an RT budget (CONFIG_RT_GROUP_SCHED). */
@@ -270,10 +302,9 @@ static void sched_rt_budget(harness *h) {
 static void sched_rt_budget_refused(harness *h) {
         char mnt[1024], grp[1200];
         tclient a;
+        cpu_set_t before;
+        affinity_wide(&before);
         threads t = rt_budget_start(h, &a, mnt, sizeof(mnt), 3);
-        cpu_set_t before, after;
-        CPU_ZERO(&before);
-        CPU_ZERO(&after);
         tap_is_int(sched_getaffinity(t.tid[1], sizeof(before), &before), 0, "the thread's affinity (%d CPUs)",
                    CPU_COUNT(&before));
         snprintf(grp, sizeof(grp), "%s/delegate-rt-refused.%d", mnt, (int) getpid());
@@ -287,8 +318,7 @@ static void sched_rt_budget_refused(harness *h) {
                 tap_has_str(jstr(r, "message"), "/delegate-rt-refused.", "naming the group");
                 free(r);
         }
-        tap_is_int(sched_getaffinity(t.tid[1], sizeof(after), &after), 0, "the thread's affinity now");
-        tap_ok(CPU_EQUAL(&before, &after), "kernel: its affinity is as it was (%d CPUs), not CPU 0", CPU_COUNT(&after));
+        affinity_is(t.tid[1], &before);
         tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
         tap_is_int(harness_sh(NULL, "echo %d > %s/tasks && rmdir %s", (int) t.tid[1], mnt, grp), 0,
                    "the thread moves back to the root group (it has a budget); ours is removed");
@@ -302,6 +332,60 @@ static void sched_rt_budget_refused(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * sched_setattr() refuses with EPERM for another reason than a group's RT
+ * budget (here a seccomp filter, as an LSM or RLIMIT_RTPRIO without
+ * CAP_SYS_NICE would): the answer is "system" with the kernel's errno,
+ * never explained as a budget, the affinity set for the request is put
+ * back and the refusal takes no burst slot (the 4th of a burst of 3 is
+ * refused by the kernel again, not rate-limited).  Runs on every host.
+ */
+static void sched_setattr_refused(harness *h) {
+        cpu_set_t before;
+        affinity_wide(&before);
+        setenv("DENY_CALLS", "sched_setattr", 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "the broker runs with sched_setattr() failing with EPERM");
+        tclient a;
+        start_client(h, &a, POD_A, 1000);
+        threads t = spawn_threads_rttime(&a, 1, 100000);
+        tap_is_int(sched_getaffinity(t.tid[1], sizeof(before), &before), 0, "the thread's affinity (%d CPUs)",
+                   CPU_COUNT(&before));
+        for (int i = 1; i <= 4; i++) {
+                char *r = tclient_call(&a, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1, "
+                                           "\"cpus\": \"0\"}", (int) t.tid[1]);
+                tap_ok(!strcmp(jstr(r, "code"), "system") && jint(r, "errno") == EPERM,
+                       "request %d (the rule allows a burst of 3): system, EPERM (%s)", i, r);
+                tap_ok(strstr(jstr(r, "message"), "sched_setattr") && !strstr(jstr(r, "message"), "budget") &&
+                       !strstr(jstr(r, "message"), "rt_runtime"), "naming sched_setattr, not an RT budget");
+                free(r);
+        }
+        affinity_is(t.tid[1], &before);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
+/*
+ * The broker pins a target process with pidfd_open() before reading its
+ * /proc/PID/limits (without CAP_SYS_RESOURCE); when that fails (here a
+ * seccomp filter; EMFILE in life) the answer says so, not that the file
+ * could not be read.
+ */
+static void sched_rttime_pin_fails(harness *h) {
+        tclient a;
+        threads t;
+        char *r = sched_fifo_denied(h, "pidfd_open:0", "the broker's pidfd_open() of a process (flags 0) fails with EPERM",
+                                    100000, &a, &t);
+        tap_ok(!strcmp(jstr(r, "code"), "system") && jint(r, "errno") == EPERM, "system, EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "pidfd_open", "naming what failed");
+        tap_ok(!strstr(jstr(r, "message"), "/proc/PID/limits"), "not the file it did not get to read");
+        free(r);
+        tap_is_int(harness_sched_getattr(t.tid[1]).sched_policy, SCHED_OTHER, "kernel: still SCHED_OTHER");
+        free(tclient_call(&a, "reap %d", (int) t.pid));
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "sched-rttime", policy_main, sched_rttime },
         { "sched-rttime-pid-reused", policy_main, sched_rttime_pid_reused },
@@ -309,6 +393,8 @@ static const scenario scenarios[] = {
         { "sched-burst", policy_burst, sched_burst },
         { "sched-rt-budget", policy_main, sched_rt_budget },
         { "sched-rt-budget-refused", policy_budget, sched_rt_budget_refused },
+        { "sched-setattr-refused", policy_budget, sched_setattr_refused },
+        { "sched-rttime-pin-fails", policy_main, sched_rttime_pin_fails },
 };
 
 int main(int argc, char **argv) {

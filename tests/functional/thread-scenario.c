@@ -3,8 +3,10 @@
  * thread-scenario.c - the pods' policies and the helpers of the thread
  * scenarios (thread-scenario.h).
  */
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include "thread-scenario.h"
 
@@ -81,4 +83,45 @@ threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries) {
 void start_client(harness *h, tclient *c, const char *pod, uid_t uid) {
         if (tclient_start(h, c, pod, uid, uid, "vm-a") < 0)
                 tap_ok(0, "start test-client in %s as uid %u", pod, (unsigned) uid);
+}
+
+/* Is capability @cap in the effective set of process @pid (/proc/PID/status)? */
+static bool has_effective_cap(pid_t pid, int cap) {
+        char path[64], line[256];
+        unsigned long long eff = 0;
+        bool found = false;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        while (f && !found && fgets(line, sizeof(line), f))
+                found = sscanf(line, "CapEff: %llx", &eff) == 1;
+        if (f)
+                fclose(f);
+        return found && (eff >> cap & 1);
+}
+
+void broker_without_sys_resource(harness *h, const char *wrapper_var, const char *exec_var) {
+        tap_diag("the broker was started with%s CAP_SYS_RESOURCE", has_effective_cap(h->broker_pid, CAP_SYS_RESOURCE)
+                 ? "" : "out");
+        tap_is_int(prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0), 0, "CAP_SYS_RESOURCE leaves the bounding set");
+        int r;
+        if (wrapper_var)
+                r = harness_restart_broker_through(h, wrapper_var, exec_var);
+        else {
+                harness_stop_broker(h);
+                r = harness_start_broker(h);
+        }
+        tap_is_int(r, 0, "the broker restarts without it");
+        tap_ok(r == 0 && !has_effective_cap(h->broker_pid, CAP_SYS_RESOURCE), "the broker lacks CAP_SYS_RESOURCE");
+        tap_diag("path under test: RLIMIT_RTTIME read from /proc/PID/limits and kept per session, not prlimit() "
+                 "(a pod's process has another uid than the broker)");
+}
+
+char *sched_fifo_denied(harness *h, const char *deny, const char *what, unsigned long rttime, tclient *c,
+                        threads *t) {
+        setenv("DENY_CALLS", deny, 1);
+        broker_without_sys_resource(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC");
+        tap_diag("%s", what);
+        start_client(h, c, POD_A, 1000);
+        *t = spawn_threads_rttime(c, 1, rttime);
+        return tclient_call(c, "call sched.set {\"tid\": %d, \"policy\": \"fifo\", \"priority\": 1}", (int) t->tid[1]);
 }

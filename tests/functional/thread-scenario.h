@@ -38,3 +38,20 @@ threads spawn_threads(tclient *c, int n);
  */
 threads spawn_with_id(tclient *c, pid_t id, bool thread_too, int *ret_tries);
 void start_client(harness *h, tclient *c, const char *pod, uid_t uid);
+/*
+ * Restart the broker (through the program named by $@wrapper_var, as
+ * harness_restart_broker_through(); NULL: itself) without CAP_SYS_RESOURCE
+ * in its bounding set, whatever this machine grants root: it then reads a
+ * target's hard RLIMIT_RTTIME from /proc/PID/limits (what a session keeps),
+ * not with prlimit().  Checks the broker's effective set and says so.
+ */
+void broker_without_sys_resource(harness *h, const char *wrapper_var, const char *exec_var);
+/*
+ * The broker restarted as broker_without_sys_resource() through deny-calls
+ * with $DENY_CALLS set to @deny (@what: the diagnostic saying what fails),
+ * the pod's client in @c and a child of it with one thread, its
+ * RLIMIT_RTTIME @rttime us (0: the client's), in @t: the answer to fifo
+ * for that thread (malloc'd).
+ */
+char *sched_fifo_denied(harness *h, const char *deny, const char *what, unsigned long rttime, tclient *c,
+                        threads *t);
