@@ -434,6 +434,17 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
 int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
 int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
+/* A target resolved with what the kernel says of it (peer_resolve_pinned(), broker-peer.c). */
+typedef struct peer_target {
+        pid_t host_pid;
+        int pidfd;     /* pins it: the peer's own when @borrowed (not to be closed; gone with the peer) */
+        bool borrowed;
+        bool have_ids; /* the kernel gave its real, effective, saved ids (PIDFD_GET_INFO) */
+        uid_t uid[3];
+        gid_t gid[3];
+} peer_target;
+int peer_resolve_pinned(const peer *p, pid_t pid, peer_target *ret, op_error *err);
+int request_resolve_pinned(request *req, pid_t pid, peer_target *ret, op_error *err);
 /* @id is a cgroup below the pod of @p (opened beneath it): no path read needed for it. */
 void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */

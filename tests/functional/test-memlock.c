@@ -160,6 +160,53 @@ static void memlock_other_pod(harness *h) {
         tclient_stop(&b);
 }
 
+/*
+ * The pod check of a target whose cgroup id the broker already found in the
+ * pod on this connection (PIDFD_GET_INFO gives it; no path read then): a
+ * child and the launcher itself, each changed twice (the first request
+ * reads the path and learns the id, the second finds it known), then moved
+ * into pod-b, are refused: they have another cgroup id now, checked again.
+ */
+static void memlock_moved_out(harness *h) {
+        tclient a, b;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t c = spawn_child(&a);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / (4 + 4 * i));
+                tap_is_int(jint(r, "ok"), 1, "memlock.set on A's child in pod-a, %s time, succeeds (%s)",
+                           i ? "second" : "first", r);
+                free(r);
+        }
+        tap_is_int(harness_move(h, c, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
+        read_memlock(c, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "then it is refused (%s)", r);
+        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+                    "the message names the pod cgroup");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+
+        for (int i = 0; i < 2; i++) {
+                r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
+                tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself, %s time, succeeds (%s)",
+                           i ? "second" : "first", r);
+                free(r);
+        }
+        tap_is_int(harness_move(h, a.pid, "kubepods.slice/pod-b"), 0, "move the launcher itself into pod-b");
+        read_memlock(a.pid, &s0, &h0);
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "then its own memlock.set is refused (%s)", r);
+        free(r);
+        read_memlock(a.pid, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        ping_ok(&b, "pod-b's client is served meanwhile");
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
 static void memlock_not_descendant(harness *h) {
         tclient a, a2;
         uint64_t s0, h0, s, hd;
@@ -510,6 +557,33 @@ static void memlock_userns(harness *h) {
         tclient_stop(&a);
 }
 
+/* PIDFD_GET_INFO failing with ENOTTY, as before Linux 6.13: the broker resolves targets through /proc and
+ * tries the asker's ids first, with every check as strict.  (The refusals first: memlock-other-pod wants no
+ * allowed memlock.set in the log before it.) */
+static void deny_pidfd_info(harness *h) {
+        /* PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h) */
+        setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+}
+
+static void memlock_no_pidfd_info(harness *h) {
+        deny_pidfd_info(h);
+        memlock_other_pod(h);
+        memlock_not_descendant(h);
+        memlock_dead_pid(h);
+        memlock_zombie(h);
+        deny_pidfd_info(h); /* a new broker: the refusals above leave uid 1000 no crash-loop back-off */
+        memlock_raise(h);
+        memlock_moved_out(h);
+}
+
+static void memlock_ids_no_pidfd_info(harness *h) {
+        deny_pidfd_info(h);
+        memlock_ids(h);
+        memlock_userns(h);
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -521,6 +595,9 @@ static const scenario scenarios[] = {
         { "memlock-helper", policy_main, memlock_helper },
         { "memlock-ids", policy_ids, memlock_ids },
         { "memlock-userns", policy_ids, memlock_userns },
+        { "memlock-moved-out", policy_main, memlock_moved_out },
+        { "memlock-no-pidfd-info", policy_main, memlock_no_pidfd_info },
+        { "memlock-ids-no-pidfd-info", policy_ids, memlock_ids_no_pidfd_info },
 };
 
 int main(int argc, char **argv) {
