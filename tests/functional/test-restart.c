@@ -409,6 +409,62 @@ static void restart_kill9_reply(harness *h) {
                "the session ends: its state file and the one before it are removed");
 }
 
+/*
+ * On tmpfs a session's saves after its first two write over the version
+ * before the last through a descriptor kept open, cover the rest of a
+ * longer one with spaces instead of cutting it, and exchange the two.  A
+ * record shorter than the one written over (soft 0 after many 7-digit
+ * limits, the retry cache full of equally long answers), the broker killed
+ * right after its reply: the file holds it whole, spaces after it, and the
+ * next broker reads it back.
+ */
+static void restart_kill9_shorter(harness *h) {
+        tclient a;
+        struct statfs sf;
+        bool tmpfs = statfs(STATE_DIR, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(&a, "child");
+        pid_t child = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        bool all = true;
+        for (int i = 0; i < 40; i++) { /* more than the 32 answers the retry cache keeps */
+                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i % 2 + 1);
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
+                all = all && (uint64_t) jint(r, "soft") == soft;
+                free(r);
+        }
+        tap_ok(all, "40 memlock.set, each a save of a record as long as the last");
+        r = tclient_call(&a, "memlock %d 0 keep", (int) child);
+        kill9_broker(h);
+        tap_is_int(jint(r, "ok"), 1, "then soft 0, a shorter record, answered; then kill -9 (%s)", r);
+        free(r);
+        char file[128], text[65536] = "";
+        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
+        harness_read_file(file, text, sizeof(text));
+        size_t n = strlen(text);
+        const char *end = strrchr(text, '}');
+        if (!tmpfs)
+                tap_diag("the state directory is not on tmpfs: saved the usual way (written, cut, synced), no spaces");
+        else
+                tap_ok(end && end[1] == ' ' && strspn(end + 1, " ") == strlen(end + 1),
+                       "the file holds it, then spaces where the longer version was (%zu bytes)", n);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_ok(jint(r, "state.memlock.0.pid") == child && jint(r, "state.memlock.0.soft") == 0,
+               "the new broker knows soft 0 for pid %d (%s)", (int) child, r);
+        free(r);
+        uint64_t s, hd;
+        tap_ok(read_memlock(child, &s, &hd) == 0 && s == 0, "as the kernel does");
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
         { "restart-dead", policy_restart, restart_dead },
@@ -417,6 +473,7 @@ static const scenario scenarios[] = {
         { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
         { "restart-kill9-reply", policy_restart, restart_kill9_reply },
+        { "restart-kill9-shorter", policy_restart, restart_kill9_shorter },
 };
 
 int main(int argc, char **argv) {
