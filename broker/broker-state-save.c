@@ -66,6 +66,32 @@ static int file_name(uint64_t session, char *buf, size_t size) {
         return snprintf(buf, size, "session-%" PRIu64 ".json", session) < (int) size ? 0 : -ENAMETOOLONG;
 }
 
+/*
+ * @s (@len bytes, the broker's own JSON answer: valid UTF-8, as json_gen
+ * made it or json_parse checked it) as a JSON string literal, quotes
+ * included, in @out (room for 6 * @len + 2 bytes); its length.
+ */
+static size_t quote(const char *s, size_t len, char *out) {
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+        out[o++] = '"';
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char) s[i];
+                if (ch == '"' || ch == '\\') {
+                        out[o++] = '\\';
+                        out[o++] = (char) ch;
+                } else if (ch < 0x20) {
+                        memcpy(out + o, "\\u00", 4);
+                        out[o + 4] = hex[ch >> 4];
+                        out[o + 5] = hex[ch & 15];
+                        o += 6;
+                } else
+                        out[o++] = (char) ch;
+        }
+        out[o++] = '"';
+        return o;
+}
+
 void state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
@@ -92,6 +118,12 @@ void state_gen(const client *c, yajl_gen g) {
                         parts[i]->save(c, g);
         json_gen_str(g, "replies");
         yajl_gen_array_open(g);
+        size_t most = 0;
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
+                if (c->cache[k].buf && c->cache[k].len > most)
+                        most = c->cache[k].len;
+        size_t room = 6 * most + 3;
+        char *q = malloc(room);
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
                 /* oldest first, so that restoring keeps the order */
                 const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
@@ -99,9 +131,16 @@ void state_gen(const client *c, yajl_gen g) {
                         continue; /* fds cannot be sent again: such requests are redone */
                 yajl_gen_map_open(g);
                 json_gen_kv_u64(g, "id", r->id);
-                json_gen_kv_str(g, "reply", r->buf);
+                json_gen_str(g, "reply");
+                if (q) /* the literal as is, where yajl would escape it byte by byte through a callback */
+                        yajl_gen_number(g, q, quote(r->buf, strnlen(r->buf, r->len), q));
+                else
+                        json_gen_str(g, r->buf);
                 yajl_gen_map_close(g);
         }
+        if (q) /* it held answers: erased whole, not only to its first NUL */
+                explicit_bzero(q, room);
+        free(q);
         yajl_gen_array_close(g);
         yajl_gen_map_close(g);
 }

@@ -305,6 +305,11 @@ static void restart_same_id(harness *h) {
         snprintf(token, sizeof(token), "%s", jstr(w, "resume_token"));
         tap_is_int((int) strlen(token), 32, "the welcome carries a 128-bit resume token");
         free(w);
+        /* an answer quoting a key with a quote, a backslash and a control character: saved with the next change */
+        const char *odd = "{\"id\":6,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":1,\"a\\\"b\\\\c\\u0001\":1}}";
+        raw_send(fd, odd, strlen(odd));
+        char *refused = raw_recv(fd, 5000);
+        tap_is_str(jstr(refused, "error.code"), "bad-request", "request 6 with an odd key is refused (%s)", refused);
         snprintf(buf, sizeof(buf), "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
                  harness_hard / 4);
         raw_send(fd, buf, strlen(buf));
@@ -329,6 +334,11 @@ static void restart_same_id(harness *h) {
         raw_send(fd, buf, strlen(buf));
         char *again = raw_recv(fd, 5000);
         tap_is_str(again, first, "request 7 retried after the restart gets the first answer");
+        raw_send(fd, odd, strlen(odd));
+        char *refused_again = raw_recv(fd, 5000);
+        tap_is_str(refused_again, refused, "request 6 retried after the restart gets its answer, escapes and all");
+        free(refused);
+        free(refused_again);
         tap_is_int(soft_memlock(), harness_hard / 4, "and is not redone: the kernel still shows H/4");
         snprintf(buf, sizeof(buf), "{\"id\":8,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
                  harness_hard / 2);
