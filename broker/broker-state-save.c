@@ -69,7 +69,7 @@ static int file_name(uint64_t session, char *buf, size_t size) {
 /*
  * @s (@len bytes, the broker's own JSON answer: valid UTF-8, as json_gen
  * made it or json_parse checked it) as a JSON string literal, quotes
- * included, in @out (room for 6 * @len + 2 bytes); its length.
+ * included, at @out (room for 6 * @len + 2 bytes); its length.
  */
 static size_t quote(const char *s, size_t len, char *out) {
         static const char hex[] = "0123456789abcdef";
@@ -89,6 +89,41 @@ static size_t quote(const char *s, size_t len, char *out) {
                         out[o++] = (char) ch;
         }
         out[o++] = '"';
+        return o;
+}
+
+/*
+ * The retry cache as the state file's "replies" array, oldest first (so
+ * that restoring keeps the order): [{"id":N,"reply":"..."},...], at @out
+ * (room for 6 * len + 48 bytes per answer, and 2); its length.  Answers
+ * that carried fds are left out: they cannot be sent again, such requests
+ * are redone.
+ */
+static size_t replies(const client *c, char *out) {
+        size_t o = 0;
+        out[o++] = '[';
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
+                const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
+                if (!r->buf || r->has_fds)
+                        continue;
+                if (o > 1)
+                        out[o++] = ',';
+                char digits[24];
+                size_t n = 0;
+                uint64_t id = r->id;
+                do
+                        digits[n++] = (char) ('0' + id % 10);
+                while ((id /= 10) > 0);
+                memcpy(out + o, "{\"id\":", 6);
+                o += 6;
+                while (n > 0)
+                        out[o++] = digits[--n];
+                memcpy(out + o, ",\"reply\":", 9);
+                o += 9;
+                o += quote(r->buf, strnlen(r->buf, r->len), out + o);
+                out[o++] = '}';
+        }
+        out[o++] = ']';
         return o;
 }
 
@@ -117,31 +152,28 @@ void state_gen(const client *c, yajl_gen g) {
                 if (parts[i]->save)
                         parts[i]->save(c, g);
         json_gen_str(g, "replies");
-        yajl_gen_array_open(g);
-        size_t most = 0;
+        size_t room = 2;
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
-                if (c->cache[k].buf && c->cache[k].len > most)
-                        most = c->cache[k].len;
-        size_t room = 6 * most + 3;
+                if (c->cache[k].buf)
+                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
         char *q = malloc(room);
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
-                /* oldest first, so that restoring keeps the order */
-                const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
-                if (!r->buf || r->has_fds)
-                        continue; /* fds cannot be sent again: such requests are redone */
-                yajl_gen_map_open(g);
-                json_gen_kv_u64(g, "id", r->id);
-                json_gen_str(g, "reply");
-                if (q) /* the literal as is, where yajl would escape it byte by byte through a callback */
-                        yajl_gen_number(g, q, quote(r->buf, strnlen(r->buf, r->len), q));
-                else
-                        json_gen_str(g, r->buf);
-                yajl_gen_map_close(g);
+        if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
+                yajl_gen_number(g, q, replies(c, q));
+                explicit_bzero(q, room); /* it held answers: erased whole */
+                free(q);
+        } else {
+                yajl_gen_array_open(g);
+                for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
+                        const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
+                        if (!r->buf || r->has_fds)
+                                continue;
+                        yajl_gen_map_open(g);
+                        json_gen_kv_u64(g, "id", r->id);
+                        json_gen_kv_str(g, "reply", r->buf);
+                        yajl_gen_map_close(g);
+                }
+                yajl_gen_array_close(g);
         }
-        if (q) /* it held answers: erased whole, not only to its first NUL */
-                explicit_bzero(q, room);
-        free(q);
-        yajl_gen_array_close(g);
         yajl_gen_map_close(g);
 }
 
