@@ -425,6 +425,42 @@ static void memlock_helper(harness *h) {
         tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
 }
 
+static int cont_it(pid_t pid) {
+        return kill(pid, SIGCONT) == 0 ? 0 : 1;
+}
+
+/*
+ * A memlock.set on the caller itself borrows the caller's own pidfd (no
+ * copy).  The caller killed while its request waits on the helper (stopped
+ * by its uid), then the helper let go: its answer reaches a request whose
+ * caller, and pidfd, are gone.  The broker lives on and serves the next
+ * caller; its limits are changed by the next request, not by a stale one.
+ */
+static void memlock_caller_leaves(harness *h) {
+        tclient a, b;
+        pid_t hp[8];
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-a", 1000, "vm-b");
+        char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on itself starts pod-a's helper (%s)", r);
+        free(r);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one helper");
+        tap_is_int(as_uid(1000, stop_it, hp[0]), 0, "uid 1000 stops it (SIGSTOP)");
+        tap_ok(dprintf(a.in, "memlock 0 %" PRIu64 " keep\n", H / 2) > 0, "the caller asks again, without waiting");
+        usleep(200 * 1000);
+        kill(a.pid, SIGKILL);
+        tclient_stop(&a);
+        usleep(200 * 1000);
+        tap_is_int(as_uid(1000, cont_it, hp[0]), 0, "the caller is gone; the helper goes on (SIGCONT)");
+        usleep(200 * 1000);
+        tap_ok(broker_alive(h), "the broker lives");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the next caller is served (%s)", r);
+        tap_is_int(jint(r, "old_soft"), H / 8, "its own limits, not the gone caller's (%s)", r);
+        free(r);
+        tclient_stop(&b);
+}
+
 /* The policy of the scenarios below: a root launcher in a pod too. */
 static const char policy_ids[] =
         "{ \"version\": 1,\n"
@@ -596,6 +632,7 @@ static const scenario scenarios[] = {
         { "memlock-ids", policy_ids, memlock_ids },
         { "memlock-userns", policy_ids, memlock_userns },
         { "memlock-moved-out", policy_main, memlock_moved_out },
+        { "memlock-caller-leaves", policy_main, memlock_caller_leaves },
         { "memlock-no-pidfd-info", policy_main, memlock_no_pidfd_info },
         { "memlock-ids-no-pidfd-info", policy_ids, memlock_ids_no_pidfd_info },
 };
