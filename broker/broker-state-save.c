@@ -158,8 +158,9 @@ void state_gen(const client *c, yajl_gen g) {
                         room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
         char *q = malloc(room);
         if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
-                yajl_gen_number(g, q, replies(c, q));
-                explicit_bzero(q, room); /* it held answers: erased whole */
+                size_t used = replies(c, q);
+                yajl_gen_number(g, q, used);
+                explicit_bzero(q, used); /* it held answers */
                 free(q);
         } else {
                 yajl_gen_array_open(g);
