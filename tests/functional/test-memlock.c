@@ -126,6 +126,20 @@ static void memlock_over_max(harness *h) {
         tclient_stop(&x);
 }
 
+/* @c (pod-a's launcher) asks for @pid (as it names it: 0 is itself; @host ours), moved into pod-b: refused,
+ * naming the pod cgroup, its limits untouched. */
+static void refused_outside_pod(tclient *c, pid_t pid, pid_t host, const char *what) {
+        uint64_t s0, h0, s, hd;
+        read_memlock(host, &s0, &h0);
+        char *r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "%s is refused (%s)", what, r);
+        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+                    "the message names the pod cgroup");
+        free(r);
+        read_memlock(host, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+}
+
 static void memlock_other_pod(harness *h) {
         tclient a, b;
         uint64_t s0, h0, s, hd;
@@ -142,14 +156,7 @@ static void memlock_other_pod(harness *h) {
         /* a descendant of A that has been moved into pod-b */
         pid_t ca = spawn_child(&a);
         tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
-        read_memlock(ca, &s0, &h0);
-        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
-        tap_is_str(jstr(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
-        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
-                    "the message names the pod cgroup");
-        free(r);
-        read_memlock(ca, &s, &hd);
-        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        refused_outside_pod(&a, ca, ca, "A's own child outside A's pod cgroup");
         tap_ok(harness_log_contains("target refused"), "the refusal is audited");
         /* decided once: the policy allowed it, acting found the target refused; one line, a denial */
         tap_ok(!harness_log_contains("ALLOW memlock.set"), "and audited once, as a denial (no allow line first)");
@@ -169,7 +176,6 @@ static void memlock_other_pod(harness *h) {
  */
 static void memlock_moved_out(harness *h) {
         tclient a, b;
-        uint64_t s0, h0, s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t c = spawn_child(&a);
@@ -180,28 +186,16 @@ static void memlock_moved_out(harness *h) {
                 free(r);
         }
         tap_is_int(harness_move(h, c, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
-        read_memlock(c, &s0, &h0);
-        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
-        tap_is_str(jstr(r, "code"), "denied", "then it is refused (%s)", r);
-        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
-                    "the message names the pod cgroup");
-        free(r);
-        read_memlock(c, &s, &hd);
-        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        refused_outside_pod(&a, c, c, "then the child");
 
         for (int i = 0; i < 2; i++) {
-                r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
+                char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
                 tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself, %s time, succeeds (%s)",
                            i ? "second" : "first", r);
                 free(r);
         }
         tap_is_int(harness_move(h, a.pid, "kubepods.slice/pod-b"), 0, "move the launcher itself into pod-b");
-        read_memlock(a.pid, &s0, &h0);
-        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
-        tap_is_str(jstr(r, "code"), "denied", "then its own memlock.set is refused (%s)", r);
-        free(r);
-        read_memlock(a.pid, &s, &hd);
-        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        refused_outside_pod(&a, 0, a.pid, "then its own memlock.set");
         ping_ok(&b, "pod-b's client is served meanwhile");
         tclient_stop(&a);
         tclient_stop(&b);

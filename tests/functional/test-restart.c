@@ -362,6 +362,19 @@ static void restart_same_id(harness *h) {
         close(fd);
 }
 
+/* A launcher stand-in in pod-a with a child (*@ret_child); its session. */
+static uint64_t launcher_with_child(harness *h, tclient *a, pid_t *ret_child) {
+        if (tclient_start(h, a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(a, "child");
+        *ret_child = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        return session;
+}
+
 /*
  * What a reply reports is on disk before the client reads it: the broker
  * is killed (SIGKILL) as soon as each of several memlock.set replies
@@ -375,14 +388,9 @@ static void restart_kill9_reply(harness *h) {
         struct statfs sf;
         if (statfs(STATE_DIR, &sf) == 0)
                 tap_diag("the state directory is %s", sf.f_type == TMPFS_MAGIC ? "on tmpfs: no fsync" : "not on tmpfs: fsync");
-        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
-                tap_ok(0, "start the launcher stand-in");
-        char *r = tclient_call(&a, "child");
-        pid_t child = (pid_t) jint(r, "pid");
-        free(r);
-        r = tclient_call(&a, "ping");
-        uint64_t session = (uint64_t) jint(r, "session");
-        free(r);
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child);
+        char *r;
         for (int i = 0; i < 4; i++) {
                 uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i + 1), s, hd;
                 r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
@@ -432,14 +440,9 @@ static void restart_kill9_shorter(harness *h) {
         tclient a;
         struct statfs sf;
         bool tmpfs = statfs(STATE_DIR, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
-        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
-                tap_ok(0, "start the launcher stand-in");
-        char *r = tclient_call(&a, "child");
-        pid_t child = (pid_t) jint(r, "pid");
-        free(r);
-        r = tclient_call(&a, "ping");
-        uint64_t session = (uint64_t) jint(r, "session");
-        free(r);
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child);
+        char *r;
         bool all = true;
         for (int i = 0; i < 40; i++) { /* more than the 32 answers the retry cache keeps */
                 uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i % 2 + 1);
