@@ -190,48 +190,67 @@ int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pid
         return peer_resolve_target(&req->peer, pid, ret_pid, ret_pidfd, err);
 }
 
+/* The pid the peer names (0: itself) in our pid namespace, found among its descendants. */
+static int target_host(const peer *c, pid_t pid, pid_t *ret, op_error *err) {
+        if (pid == 0 || pid == c->ns_pid) {
+                *ret = c->cred.pid;
+                return 0;
+        }
+        pid_t host = find_descendant(c, pid);
+        if (host == -ENOMEM)
+                return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
+        if (host < 0) {
+                /* same pid namespace: we can tell a stranger from a ghost */
+                if (c->ns_level == 0 && (kill(pid, 0) == 0 || errno == EPERM))
+                        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
+                                         "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid,
+                                         (int) c->ns_pid);
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
+                                 "no process %d among the caller's own processes (it may have exited)", (int) pid);
+        }
+        *ret = host;
+        return 0;
+}
+
+/* pidfd_open() or the dup of the peer's pidfd failed for target @pid (ours: @host). */
+static int pin_failed(pid_t pid, pid_t host, op_error *err) {
+        if (errno == ESRCH)
+                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+        return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m", (int) host);
+}
+
+static int not_ours(const peer *c, pid_t pid, op_error *err) {
+        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
+                         "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid, (int) c->ns_pid);
+}
+
+static int outside_pod(const peer *c, pid_t pid, const char *cg, op_error *err) {
+        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
+                         "pid %d is in cgroup '%s', outside the caller's pod cgroup '%s'", (int) pid, cg, c->cgroup);
+}
+
+static int exited(pid_t pid, op_error *err) {
+        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+}
+
 int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err) {
         pid_t host;
-
-        if (pid == 0 || pid == c->ns_pid)
-                host = c->cred.pid;
-        else {
-                host = find_descendant(c, pid);
-                if (host == -ENOMEM)
-                        return op_error_set(err, -ENOMEM, ERR_SYSTEM, ENOMEM, "out of memory");
-                if (host < 0) {
-                        /* same pid namespace: we can tell a stranger from a ghost */
-                        if (c->ns_level == 0 && (kill(pid, 0) == 0 || errno == EPERM))
-                                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                                 "pid %d is neither the caller (pid %d) nor one of its descendants",
-                                                 (int) pid, (int) c->ns_pid);
-                        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
-                                         "no process %d among the caller's own processes (it may have exited)",
-                                         (int) pid);
-                }
-        }
-
+        int r = target_host(c, pid, &host, err);
+        if (r < 0)
+                return r;
         _cleanup_close_ int pidfd = host == c->cred.pid ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3) : pidfd_open(host, 0);
-        if (pidfd < 0) {
-                if (errno == ESRCH)
-                        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
-                return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m", (int) host);
-        }
+        if (pidfd < 0)
+                return pin_failed(pid, host, err);
         /* with the process pinned, check what the pid now refers to */
         if (!descends_from_peer(c, host))
-                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid,
-                                 (int) c->ns_pid);
+                return not_ours(c, pid, err);
         _cleanup_free_ char *cg = NULL;
-        int r = proc_cgroup(host, &cg);
-        if (r < 0)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+        if (proc_cgroup(host, &cg) < 0)
+                return exited(pid, err);
         if (!path_below(cg, c->cgroup))
-                return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                 "pid %d is in cgroup '%s', outside the caller's pod cgroup '%s'", (int) pid, cg,
-                                 c->cgroup);
+                return outside_pod(c, pid, cg, err);
         if (!pidfd_alive(pidfd) || !pidfd_alive(c->pidfd))
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+                return exited(pid, err);
         *ret_pid = host;
         *ret_pidfd = TAKE_FD(pidfd);
         return 0;
@@ -276,6 +295,60 @@ static void pod_id_learn(const peer *c, const char *path, uint64_t id) {
         if (fstatat(c->cgroup_root, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
             st.st_dev == c->pod_ids->dev && (uint64_t) st.st_ino == id)
                 peer_pod_cgroup_known(c, id);
+}
+
+/*
+ * Like peer_resolve_target(), with what the kernel says of the pinned
+ * process (PIDFD_GET_INFO, Linux 6.13) where it answers: its parent, its
+ * cgroup v2 id (one this connection already found in the pod needs no
+ * path read) and its ids.  The peer itself is not pinned again: its own
+ * pidfd is lent (@ret->borrowed), valid while the request has its peer.
+ * What was read by number from /proc (the cgroup file, parents beyond the
+ * first) is of the pinned process if it and the peer still live after it:
+ * one poll() of both, which also refuses an exited (zombie) target.
+ */
+int peer_resolve_pinned(const peer *c, pid_t pid, peer_target *ret, op_error *err) {
+        pid_t host;
+        int r = target_host(c, pid, &host, err);
+        if (r < 0)
+                return r;
+        bool self = host == c->cred.pid;
+        _cleanup_close_ int own = self ? -EBADF : pidfd_open(host, 0);
+        if (!self && own < 0)
+                return pin_failed(pid, host, err);
+        int pidfd = self ? c->pidfd : own;
+        pidfd_facts f;
+        r = pidfd_facts_get(pidfd, &f);
+        if (r == -ESRCH || (r >= 0 && f.tgid != host))
+                return exited(pid, err);
+        bool facts = r >= 0; /* else (before 6.13) all from /proc */
+        if (!self && !descends_from_peer(c, facts ? f.ppid : host))
+                return not_ours(c, pid, err);
+        if (!facts || !pod_id_known(c->pod_ids, f.cgroupid)) {
+                _cleanup_free_ char *cg = NULL;
+                if (proc_cgroup(host, &cg) < 0)
+                        return exited(pid, err);
+                if (!path_below(cg, c->cgroup))
+                        return outside_pod(c, pid, cg, err);
+                if (facts)
+                        pod_id_learn(c, cg, f.cgroupid);
+        }
+        int both[2] = { pidfd, c->pidfd };
+        if (!pidfds_alive(both, self ? 1 : 2))
+                return exited(pid, err);
+        *ret = (peer_target) { .host_pid = host, .pidfd = self ? c->pidfd : TAKE_FD(own), .borrowed = self,
+                               .have_ids = facts };
+        if (facts) {
+                memcpy(ret->uid, f.uid, sizeof(ret->uid));
+                memcpy(ret->gid, f.gid, sizeof(ret->gid));
+        }
+        return 0;
+}
+
+int request_resolve_pinned(request *req, pid_t pid, peer_target *ret, op_error *err) {
+        if (!req->has_peer)
+                return op_error_set(err, -EACCES, ERR_DENIED, EACCES, "this request has no process to act for");
+        return peer_resolve_pinned(&req->peer, pid, ret, err);
 }
 
 /*

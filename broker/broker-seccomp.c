@@ -100,6 +100,7 @@ static const allowed allow[] = {
         { "renameat", "session state files (rename into place)" },
         { "renameat2", "session state files (RENAME_EXCHANGE into place)" },
         { "ftruncate", "session state files (the previous version written over, cut to length)" },
+        { "pwritev", "session state files on tmpfs (the version before the last written over, kept open)" },
         { "mkdirat", "creating cgroup targets" },
         { "unlinkat", "removing created cgroups (AT_REMOVEDIR), state files" },
         { "unlink", "the socket at exit" },

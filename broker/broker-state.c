@@ -482,6 +482,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         }
         c->cache_next = z->cache_next;
         c->cache_bytes = z->cache_bytes;
+        state_kept_close(c); /* of its own number, if it saved one: the files of z's are its own now */
         c->state_saved = true;
         z->state_saved = false; /* the file is the resumed session's now */
         z->detached_keep = true;

@@ -194,6 +194,9 @@ struct client {
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
         bool state_saved;        /* its state file exists */
+        bool state_kept;         /* on tmpfs: its file and the version before it kept open (broker-state-save.c) */
+        int state_kept_fd[2];    /* [0] names the state file, [1] the version before it; valid when state_kept */
+        size_t state_kept_len[2];
         bool state_dirty;        /* what it holds changed since the last save */
         bool state_error_logged;
         bool detached;           /* recovered from a state file, waiting for its launcher */
@@ -434,6 +437,17 @@ int peer_from_pid(pid_t pid, uid_t uid, gid_t gid, peer *ret, int *ret_pidfd, ch
 int peer_resolve_target(const peer *p, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
 /* The same, for the peer of @req (-EACCES when the request has none). */
 int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err);
+/* A target resolved with what the kernel says of it (peer_resolve_pinned(), broker-peer.c). */
+typedef struct peer_target {
+        pid_t host_pid;
+        int pidfd;     /* pins it: the peer's own when @borrowed (not to be closed; gone with the peer) */
+        bool borrowed;
+        bool have_ids; /* the kernel gave its real, effective, saved ids (PIDFD_GET_INFO) */
+        uid_t uid[3];
+        gid_t gid[3];
+} peer_target;
+int peer_resolve_pinned(const peer *p, pid_t pid, peer_target *ret, op_error *err);
+int request_resolve_pinned(request *req, pid_t pid, peer_target *ret, op_error *err);
 /* @id is a cgroup below the pod of @p (opened beneath it): no path read needed for it. */
 void peer_pod_cgroup_known(const peer *p, uint64_t id);
 /* Is the process behind @pidfd still alive? */
@@ -492,8 +506,9 @@ int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 int cgroup_open_beneath(int dirfd, const char *path);
 /* Files a session keeps open at most besides its TAP devices' network namespaces (one per device, up to
  * --max-tap): sched.set's /proc/PID/limits and its last thread's pidfd and cgroup file, cgroup.move's 2
- * threaded targets, its KVMI connection and its seccomp listener (limits_fd_need()). */
-#define SESSION_KEPT_FDS 7
+ * threaded targets, its KVMI connection and its seccomp listener, its state file and the version before it
+ * (limits_fd_need()). */
+#define SESSION_KEPT_FDS 9
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
         char *target; /* as the request named it; NULL: an empty slot */
@@ -581,6 +596,8 @@ int state_peer_identity(client *c);
 int state_save(client *c);
 /* Remove @c's state file (its session ended for good). */
 void state_drop(client *c);
+/* Close the files kept open for @c's next saves (broker-state-save.c). */
+void state_kept_close(client *c);
 /* broker-state.c, again: recovery and resume */
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */
 int state_resume(client *c, const json_value *resume, err_code *ret_code, char *msg, size_t size);

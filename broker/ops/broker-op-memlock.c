@@ -13,9 +13,10 @@
  * caller's real/effective/saved ids equal the target's, so soft changes (up
  * to the hard limit) run in a helper process holding the target's ids (one
  * per uid/gid, long-lived: broker-helper.c), and a hard raise is refused
- * with EPERM naming the missing capability.  Which ids: those of the one
- * who asks, confirmed by the kernel's check of the first prlimit(); when
- * that fails, those /proc/PID/status shows.
+ * with EPERM naming the missing capability.  Which ids: those the kernel
+ * gives for the pinned target (PIDFD_GET_INFO, Linux 6.13); before it,
+ * those of the one who asks, confirmed by the kernel's check of the first
+ * prlimit(), and when that fails, those /proc/PID/status shows.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,13 +47,20 @@ static memlock_session *MS(const client *c) {
 
 /* A request's scratch: the target, resolved and pinned. */
 typedef struct memlock_scratch {
-        pid_t host_pid;
-        int pidfd;
-        bool ids_read; /* its ids came from /proc/PID/status, not from the first try */
+        peer_target t;
+        bool ids_read; /* its ids came from the kernel or /proc/PID/status, not from the first try */
 } memlock_scratch;
 
 static memlock_scratch *MEM(const request *req) {
         return req->scratch;
+}
+
+/* Is the target still the process resolved (its pidfd has not polled exited)?  A pidfd lent by the peer is
+ * gone with it (the client left while the helper worked): then no longer known, so no. */
+static bool target_alive(request *req) {
+        if (MEM(req)->t.borrowed && !req->has_peer)
+                return false;
+        return pidfd_alive(MEM(req)->t.pidfd);
 }
 
 static void record(client *c, pid_t pid, pid_t host, uint64_t soft, uint64_t hard) {
@@ -78,14 +86,14 @@ static void finish(request *req, const struct rlimit *old, const struct rlimit *
         char b1[32], b2[32];
 
         /* only trust what was read while the target lives (the pid was not reused meanwhile) */
-        if (!pidfd_alive(MEM(req)->pidfd))
+        if (!target_alive(req))
                 return request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL,
                                            "process %d exited while its limit was being changed", (int) a->pid);
         if (req->c) {
-                record(req->c, a->pid, MEM(req)->host_pid, soft, hard);
+                record(req->c, a->pid, MEM(req)->t.host_pid, soft, hard);
         }
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
-        request_reason_append(req, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s", (int) MEM(req)->host_pid,
+        request_reason_append(req, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s", (int) MEM(req)->t.host_pid,
                               format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
@@ -138,7 +146,7 @@ static void outcome(request *req, int r, const struct rlimit *old, const struct 
 static void act_here(request *req) {
         const memlock_args *a = req->op_args;
         struct rlimit old, now;
-        int r = memlock_change(MEM(req)->host_pid, a->soft, a->hard, req->b->cap_sys_resource, &old, &now);
+        int r = memlock_change(MEM(req)->t.host_pid, a->soft, a->hard, req->b->cap_sys_resource, &old, &now);
         outcome(req, r, &old, &now);
 }
 
@@ -192,7 +200,7 @@ static void act_as(request *req, uid_t uid, gid_t gid) {
         const memlock_args *a = req->op_args;
         if (broker_ids_are(uid, gid))
                 return act_here(req);
-        memlock_in m = { MEM(req)->host_pid, a->soft, a->hard };
+        memlock_in m = { MEM(req)->t.host_pid, a->soft, a->hard };
         int r = uid_helper_call(req, uid, gid, helper_apply, &m, sizeof(m), helper_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -204,23 +212,20 @@ static void act_as(request *req, uid_t uid, gid_t gid) {
  * the request fails with ESRCH: what was read may be another process's.
  */
 static bool read_of_target(request *req, int r) {
-        if (r >= 0 && pidfd_alive(MEM(req)->pidfd))
+        if (r >= 0 && target_alive(req))
                 return true;
         request_reply_error(req, ERR_NOT_FOUND, ESRCH, NULL, "process %d exited",
                             (int) ((const memlock_args *) req->op_args)->pid);
         return false;
 }
 
-/* Act as the ids /proc/PID/status shows: all equal, or the request fails. */
-static void act_by_ids(request *req) {
+/* Act as the target's ids @cr (real, effective, saved): all equal, or the request fails. */
+static void act_by_creds(request *req, const proc_creds *cr) {
         const memlock_args *a = req->op_args;
-        pid_t host = MEM(req)->host_pid;
-        proc_creds cr;
+        pid_t host = MEM(req)->t.host_pid;
         MEM(req)->ids_read = true;
-        if (!read_of_target(req, proc_creds_read(host, &cr)))
-                return;
-        if (proc_ids_all_same(cr.uid, cr.gid))
-                return act_as(req, cr.uid[0], cr.gid[0]);
+        if (proc_ids_all_same(cr->uid, cr->gid))
+                return act_as(req, cr->uid[0], cr->gid[0]);
         /* nobody may read its limits with prlimit(): /proc, for the checks that come first */
         uint64_t old_soft, old_hard;
         if (!read_of_target(req, proc_memlock_limits(host, &old_soft, &old_hard)))
@@ -232,6 +237,13 @@ static void act_by_ids(request *req) {
                             "pid %d has differing real/effective/saved ids; without CAP_SYS_RESOURCE "
                             "the kernel lets nobody change its limits",
                             (int) a->pid);
+}
+
+/* Act as the ids /proc/PID/status shows. */
+static void act_by_ids(request *req) {
+        proc_creds cr;
+        if (read_of_target(req, proc_creds_read(MEM(req)->t.host_pid, &cr)))
+                act_by_creds(req, &cr);
 }
 
 /* Is @pid in the broker's user namespace?  There the kernel lets a helper without capabilities read and
@@ -260,19 +272,26 @@ static void memlock_set(request *req, void *args, const policy_decision *d) {
         op_error err;
 
         memlock_args_clamp(d->rule, a); /* the rule may answer "unlimited" with its max */
-        int r = request_resolve_target(req, a->pid, &MEM(req)->host_pid, &MEM(req)->pidfd, &err);
+        int r = request_resolve_pinned(req, a->pid, &MEM(req)->t, &err);
         if (r < 0)
                 return request_fail(req, &err);
         if (req->b->cap_sys_resource)
                 return act_here(req);
         /*
-         * Without CAP_SYS_RESOURCE only a process with the target's ids may change its limits.  First try
-         * the ids of the one who asks (a launcher and its QEMU share them): the kernel's own check in
-         * the first prlimit() says whether they are the target's, and only when they are not are its
-         * ids read from /proc.  Outside our user namespace the helper's user may own the target's and
-         * pass that check without the ids: read them first there.
+         * Without CAP_SYS_RESOURCE only a process with the target's ids may change its limits.  The
+         * kernel gave them with the target pinned (PIDFD_GET_INFO): act as those.  Before Linux 6.13,
+         * first try the ids of the one who asks (a launcher and its QEMU share them): the kernel's own
+         * check in the first prlimit() says whether they are the target's, and only when they are not
+         * are its ids read from /proc.  Outside our user namespace the helper's user may own the
+         * target's and pass that check without the ids: read them first there.
          */
-        bool ours = in_our_userns(MEM(req)->host_pid);
+        if (MEM(req)->t.have_ids) {
+                proc_creds cr;
+                memcpy(cr.uid, MEM(req)->t.uid, sizeof(cr.uid));
+                memcpy(cr.gid, MEM(req)->t.gid, sizeof(cr.gid));
+                return act_by_creds(req, &cr);
+        }
+        bool ours = in_our_userns(MEM(req)->t.host_pid);
         if (!read_of_target(req, 0))
                 return;
         if (!ours)
@@ -322,11 +341,12 @@ static const broker_bus_method memlock_bus = {
 };
 
 static void memlock_request_init(request *req) {
-        MEM(req)->pidfd = -EBADF;
+        MEM(req)->t.pidfd = -EBADF;
 }
 
 static void memlock_request_free(request *req) {
-        safe_close(MEM(req)->pidfd);
+        if (!MEM(req)->t.borrowed)
+                safe_close(MEM(req)->t.pidfd);
 }
 
 const broker_op bop_memlock_set = {

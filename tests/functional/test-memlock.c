@@ -126,6 +126,20 @@ static void memlock_over_max(harness *h) {
         tclient_stop(&x);
 }
 
+/* @c (pod-a's launcher) asks for @pid (as it names it: 0 is itself; @host ours), moved into pod-b: refused,
+ * naming the pod cgroup, its limits untouched. */
+static void refused_outside_pod(tclient *c, pid_t pid, pid_t host, const char *what) {
+        uint64_t s0, h0, s, hd;
+        read_memlock(host, &s0, &h0);
+        char *r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 2);
+        tap_is_str(jstr(r, "code"), "denied", "%s is refused (%s)", what, r);
+        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
+                    "the message names the pod cgroup");
+        free(r);
+        read_memlock(host, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+}
+
 static void memlock_other_pod(harness *h) {
         tclient a, b;
         uint64_t s0, h0, s, hd;
@@ -142,20 +156,47 @@ static void memlock_other_pod(harness *h) {
         /* a descendant of A that has been moved into pod-b */
         pid_t ca = spawn_child(&a);
         tap_is_int(harness_move(h, ca, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
-        read_memlock(ca, &s0, &h0);
-        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) ca, H / 2);
-        tap_is_str(jstr(r, "code"), "denied", "A's own child outside A's pod cgroup is refused");
-        tap_has_str(jstr(r, "message"), "outside the caller's pod cgroup '/kubepods.slice/pod-a'",
-                    "the message names the pod cgroup");
-        free(r);
-        read_memlock(ca, &s, &hd);
-        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        refused_outside_pod(&a, ca, ca, "A's own child outside A's pod cgroup");
         tap_ok(harness_log_contains("target refused"), "the refusal is audited");
         /* decided once: the policy allowed it, acting found the target refused; one line, a denial */
         tap_ok(!harness_log_contains("ALLOW memlock.set"), "and audited once, as a denial (no allow line first)");
         r = tclient_call(&a, "state");
         tap_ok(r && strstr(r, "\"allowed\":0,\"denied\":2"), "counted once, as denials (%s)", r ? r : "");
         free(r);
+        tclient_stop(&a);
+        tclient_stop(&b);
+}
+
+/*
+ * The pod check of a target whose cgroup id the broker already found in the
+ * pod on this connection (PIDFD_GET_INFO gives it; no path read then): a
+ * child and the launcher itself, each changed twice (the first request
+ * reads the path and learns the id, the second finds it known), then moved
+ * into pod-b, are refused: they have another cgroup id now, checked again.
+ */
+static void memlock_moved_out(harness *h) {
+        tclient a, b;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
+        pid_t c = spawn_child(&a);
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / (4 + 4 * i));
+                tap_is_int(jint(r, "ok"), 1, "memlock.set on A's child in pod-a, %s time, succeeds (%s)",
+                           i ? "second" : "first", r);
+                free(r);
+        }
+        tap_is_int(harness_move(h, c, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
+        refused_outside_pod(&a, c, c, "then the child");
+
+        for (int i = 0; i < 2; i++) {
+                char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
+                tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself, %s time, succeeds (%s)",
+                           i ? "second" : "first", r);
+                free(r);
+        }
+        tap_is_int(harness_move(h, a.pid, "kubepods.slice/pod-b"), 0, "move the launcher itself into pod-b");
+        refused_outside_pod(&a, 0, a.pid, "then its own memlock.set");
+        ping_ok(&b, "pod-b's client is served meanwhile");
         tclient_stop(&a);
         tclient_stop(&b);
 }
@@ -378,6 +419,42 @@ static void memlock_helper(harness *h) {
         tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
 }
 
+static int cont_it(pid_t pid) {
+        return kill(pid, SIGCONT) == 0 ? 0 : 1;
+}
+
+/*
+ * A memlock.set on the caller itself borrows the caller's own pidfd (no
+ * copy).  The caller killed while its request waits on the helper (stopped
+ * by its uid), then the helper let go: its answer reaches a request whose
+ * caller, and pidfd, are gone.  The broker lives on and serves the next
+ * caller; its limits are changed by the next request, not by a stale one.
+ */
+static void memlock_caller_leaves(harness *h) {
+        tclient a, b;
+        pid_t hp[8];
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        start_client(h, &b, "kubepods.slice/pod-a", 1000, "vm-b");
+        char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on itself starts pod-a's helper (%s)", r);
+        free(r);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one helper");
+        tap_is_int(as_uid(1000, stop_it, hp[0]), 0, "uid 1000 stops it (SIGSTOP)");
+        tap_ok(dprintf(a.in, "memlock 0 %" PRIu64 " keep\n", H / 2) > 0, "the caller asks again, without waiting");
+        usleep(200 * 1000);
+        kill(a.pid, SIGKILL);
+        tclient_stop(&a);
+        usleep(200 * 1000);
+        tap_is_int(as_uid(1000, cont_it, hp[0]), 0, "the caller is gone; the helper goes on (SIGCONT)");
+        usleep(200 * 1000);
+        tap_ok(broker_alive(h), "the broker lives");
+        r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the next caller is served (%s)", r);
+        tap_is_int(jint(r, "old_soft"), H / 8, "its own limits, not the gone caller's (%s)", r);
+        free(r);
+        tclient_stop(&b);
+}
+
 /* The policy of the scenarios below: a root launcher in a pod too. */
 static const char policy_ids[] =
         "{ \"version\": 1,\n"
@@ -510,6 +587,33 @@ static void memlock_userns(harness *h) {
         tclient_stop(&a);
 }
 
+/* PIDFD_GET_INFO failing with ENOTTY, as before Linux 6.13: the broker resolves targets through /proc and
+ * tries the asker's ids first, with every check as strict.  (The refusals first: memlock-other-pod wants no
+ * allowed memlock.set in the log before it.) */
+static void deny_pidfd_info(harness *h) {
+        /* PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h) */
+        setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+}
+
+static void memlock_no_pidfd_info(harness *h) {
+        deny_pidfd_info(h);
+        memlock_other_pod(h);
+        memlock_not_descendant(h);
+        memlock_dead_pid(h);
+        memlock_zombie(h);
+        deny_pidfd_info(h); /* a new broker: the refusals above leave uid 1000 no crash-loop back-off */
+        memlock_raise(h);
+        memlock_moved_out(h);
+}
+
+static void memlock_ids_no_pidfd_info(harness *h) {
+        deny_pidfd_info(h);
+        memlock_ids(h);
+        memlock_userns(h);
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -521,6 +625,10 @@ static const scenario scenarios[] = {
         { "memlock-helper", policy_main, memlock_helper },
         { "memlock-ids", policy_ids, memlock_ids },
         { "memlock-userns", policy_ids, memlock_userns },
+        { "memlock-moved-out", policy_main, memlock_moved_out },
+        { "memlock-caller-leaves", policy_main, memlock_caller_leaves },
+        { "memlock-no-pidfd-info", policy_main, memlock_no_pidfd_info },
+        { "memlock-ids-no-pidfd-info", policy_ids, memlock_ids_no_pidfd_info },
 };
 
 int main(int argc, char **argv) {

@@ -305,6 +305,11 @@ static void restart_same_id(harness *h) {
         snprintf(token, sizeof(token), "%s", jstr(w, "resume_token"));
         tap_is_int((int) strlen(token), 32, "the welcome carries a 128-bit resume token");
         free(w);
+        /* an answer quoting a key with a quote, a backslash and a control character: saved with the next change */
+        const char *odd = "{\"id\":6,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":1,\"a\\\"b\\\\c\\u0001\":1}}";
+        raw_send(fd, odd, strlen(odd));
+        char *refused = raw_recv(fd, 5000);
+        tap_is_str(jstr(refused, "error.code"), "bad-request", "request 6 with an odd key is refused (%s)", refused);
         snprintf(buf, sizeof(buf), "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
                  harness_hard / 4);
         raw_send(fd, buf, strlen(buf));
@@ -329,6 +334,11 @@ static void restart_same_id(harness *h) {
         raw_send(fd, buf, strlen(buf));
         char *again = raw_recv(fd, 5000);
         tap_is_str(again, first, "request 7 retried after the restart gets the first answer");
+        raw_send(fd, odd, strlen(odd));
+        char *refused_again = raw_recv(fd, 5000);
+        tap_is_str(refused_again, refused, "request 6 retried after the restart gets its answer, escapes and all");
+        free(refused);
+        free(refused_again);
         tap_is_int(soft_memlock(), harness_hard / 4, "and is not redone: the kernel still shows H/4");
         snprintf(buf, sizeof(buf), "{\"id\":8,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":%" PRIu64 "}}",
                  harness_hard / 2);
@@ -352,6 +362,42 @@ static void restart_same_id(harness *h) {
         close(fd);
 }
 
+/* Where the object that @t begins with ends (strings and their escapes skipped): its length, 0 if it does not. */
+static size_t object_length(const char *t) {
+        int depth = 0;
+        bool str = false, esc = false;
+        for (size_t i = 0; t[i]; i++) {
+                char ch = t[i];
+                if (str) {
+                        if (esc)
+                                esc = false;
+                        else if (ch == '\\')
+                                esc = true;
+                        else if (ch == '"')
+                                str = false;
+                } else if (ch == '"')
+                        str = true;
+                else if (ch == '{' || ch == '[')
+                        depth++;
+                else if ((ch == '}' || ch == ']') && --depth == 0)
+                        return i + 1;
+        }
+        return 0;
+}
+
+/* A launcher stand-in in pod-a with a child (*@ret_child); its session. */
+static uint64_t launcher_with_child(harness *h, tclient *a, pid_t *ret_child) {
+        if (tclient_start(h, a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(a, "child");
+        *ret_child = (pid_t) jint(r, "pid");
+        free(r);
+        r = tclient_call(a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        return session;
+}
+
 /*
  * What a reply reports is on disk before the client reads it: the broker
  * is killed (SIGKILL) as soon as each of several memlock.set replies
@@ -365,14 +411,9 @@ static void restart_kill9_reply(harness *h) {
         struct statfs sf;
         if (statfs(STATE_DIR, &sf) == 0)
                 tap_diag("the state directory is %s", sf.f_type == TMPFS_MAGIC ? "on tmpfs: no fsync" : "not on tmpfs: fsync");
-        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
-                tap_ok(0, "start the launcher stand-in");
-        char *r = tclient_call(&a, "child");
-        pid_t child = (pid_t) jint(r, "pid");
-        free(r);
-        r = tclient_call(&a, "ping");
-        uint64_t session = (uint64_t) jint(r, "session");
-        free(r);
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child);
+        char *r;
         for (int i = 0; i < 4; i++) {
                 uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i + 1), s, hd;
                 r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
@@ -409,6 +450,95 @@ static void restart_kill9_reply(harness *h) {
                "the session ends: its state file and the one before it are removed");
 }
 
+/*
+ * On tmpfs a session's saves after its first two write over the version
+ * before the last through a descriptor kept open, cover the rest of a
+ * longer one with spaces instead of cutting it, and exchange the two.  A
+ * record shorter than the one written over (soft 0 after many 7-digit
+ * limits, the retry cache full of equally long answers), the broker killed
+ * right after its reply: the file holds it whole, spaces after it, and the
+ * next broker reads it back.
+ */
+static void restart_kill9_shorter(harness *h) {
+        tclient a;
+        struct statfs sf;
+        bool tmpfs = statfs(STATE_DIR, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child);
+        char *r;
+        bool all = true;
+        for (int i = 0; i < 40; i++) { /* more than the 32 answers the retry cache keeps */
+                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i % 2 + 1);
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
+                all = all && (uint64_t) jint(r, "soft") == soft;
+                free(r);
+        }
+        tap_ok(all, "40 memlock.set, each a save of a record as long as the last");
+        r = tclient_call(&a, "memlock %d 0 keep", (int) child);
+        kill9_broker(h);
+        tap_is_int(jint(r, "ok"), 1, "then soft 0, a shorter record, answered; then kill -9 (%s)", r);
+        free(r);
+        char file[128], text[65536] = "";
+        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
+        harness_read_file(file, text, sizeof(text));
+        size_t n = strlen(text), m = object_length(text);
+        if (!tmpfs)
+                tap_diag("the state directory is not on tmpfs: saved the usual way (written, cut, synced), no spaces");
+        else
+                tap_ok(m > 0 && m < n && strspn(text + m, " ") == n - m,
+                       "the file holds it, then spaces where the longer version was (%zu bytes, %zu of them spaces)", n,
+                       n - m);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_ok(jint(r, "state.memlock.0.pid") == child && jint(r, "state.memlock.0.soft") == 0,
+               "the new broker knows soft 0 for pid %d (%s)", (int) child, r);
+        free(r);
+        uint64_t s, hd;
+        tap_ok(read_memlock(child, &s, &hd) == 0 && s == 0, "as the kernel does");
+        tclient_stop(&a);
+}
+
+/*
+ * The same when the version written over is more than 4 KiB longer: cut to
+ * length, not covered.  16 state.get answers (about 500 bytes each, in the
+ * retry cache) are in the second save's file; 33 pings push them out of
+ * the cache; the fourth save writes over that file, kill -9 after its
+ * reply: the file ends with the record, and the next broker reads it back.
+ */
+static void restart_kill9_cut(harness *h) {
+        tclient a;
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child), soft[2] = { harness_hard / 8 + 4096, harness_hard / 4 };
+        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[0]));
+        for (int i = 0; i < 16; i++)
+                free(tclient_call(&a, "state"));
+        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[1]));
+        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[0]));
+        for (int i = 0; i < 33; i++)
+                free(tclient_call(&a, "ping"));
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[1]);
+        kill9_broker(h);
+        tap_is_int(jint(r, "soft"), soft[1], "the fourth save, over a file 16 answers longer; then kill -9 (%s)", r);
+        free(r);
+        char file[128], text[65536] = "";
+        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
+        harness_read_file(file, text, sizeof(text));
+        size_t n = strlen(text);
+        tap_ok(n > 0 && object_length(text) == n, "the file is the record, nothing after it: cut, not covered (%zu bytes)",
+               n);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_ok((uint64_t) jint(r, "state.memlock.0.soft") == soft[1], "the new broker knows the last soft limit (%s)", r);
+        free(r);
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
         { "restart-dead", policy_restart, restart_dead },
@@ -417,6 +547,8 @@ static const scenario scenarios[] = {
         { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
         { "restart-kill9-reply", policy_restart, restart_kill9_reply },
+        { "restart-kill9-shorter", policy_restart, restart_kill9_shorter },
+        { "restart-kill9-cut", policy_restart, restart_kill9_cut },
 };
 
 int main(int argc, char **argv) {
