@@ -112,6 +112,12 @@ static void field_str(journal_entry *j, const char *name, const char *value) {
         field_close(j);
 }
 
+static void field_u64(journal_entry *j, const char *name, uint64_t value) {
+        field_open(j, name);
+        put_u64(j, value);
+        field_close(j);
+}
+
 static void field_int(journal_entry *j, const char *name, int64_t value) {
         field_open(j, name);
         put_i64(j, value);
@@ -429,9 +435,7 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         field_str(&j, "DELEGATE_RULE=", d->rule);
         field_str(&j, "DELEGATE_REASON=", d->reason);
         field_str(&j, "DELEGATE_ARGS=", args);
-        field_open(&j, "DELEGATE_SESSION=");
-        put_u64(&j, d->session);
-        field_close(&j);
+        field_u64(&j, "DELEGATE_SESSION=", d->session);
         field_int(&j, "DELEGATE_PEER_PID=", d->pid);
         field_int(&j, "DELEGATE_PEER_UID=", d->uid);
         field_int(&j, "DELEGATE_PEER_GID=", d->gid);
@@ -475,19 +479,11 @@ static void journal_session_closed(_unused_ void *userdata, const log_session *s
                         j.buf + j.off[0] + strlen("MESSAGE="));
         field_int(&j, "PRIORITY=", LOG_INFO);
         field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
-        field_open(&j, "DELEGATE_SESSION=");
-        put_u64(&j, s->session);
-        field_close(&j);
+        field_u64(&j, "DELEGATE_SESSION=", s->session);
         field_str(&j, "DELEGATE_CLOSED=", s->reason ? s->reason : "");
-        field_open(&j, "DELEGATE_ALLOWED=");
-        put_u64(&j, s->allowed);
-        field_close(&j);
-        field_open(&j, "DELEGATE_DENIED=");
-        put_u64(&j, s->denied);
-        field_close(&j);
-        field_open(&j, "DELEGATE_QUIET=");
-        put_u64(&j, s->quiet);
-        field_close(&j);
+        field_u64(&j, "DELEGATE_ALLOWED=", s->allowed);
+        field_u64(&j, "DELEGATE_DENIED=", s->denied);
+        field_u64(&j, "DELEGATE_QUIET=", s->quiet);
         field_int(&j, "DELEGATE_PEER_PID=", s->pid);
         field_int(&j, "DELEGATE_PEER_UID=", s->uid);
         field_str(&j, "DELEGATE_POD_CGROUP=", s->cgroup ? s->cgroup : "");
