@@ -8,17 +8,22 @@
 
 void audit_decision(_unused_ broker *b, const caller *who, const op_desc *op, const json_value *args,
                     const policy_decision *d) {
+        audit_record(who, op, args, d->allowed, d->rule ? d->rule->name : NULL, d->reason);
+}
+
+void audit_record(const caller *who, const op_desc *op, const json_value *args, bool allowed, const char *rule,
+                  const char *reason) {
         _cleanup_erase_free_ char *args_text = NULL;
 
         if (args)
                 json_dump(args, &args_text);
         log_decision_emit(&(log_decision) {
                 .op = op->name,
-                .allowed = d->allowed,
+                .allowed = allowed,
                 /* ping and state.get only: not kvmi.detach, unotify.attach (no rule either, but they act) */
                 .quiet = op->quiet,
-                .rule = d->rule ? d->rule->name : d->allowed ? "(no policy needed)" : "(default deny)",
-                .reason = d->reason,
+                .rule = rule ? rule : allowed ? "(no policy needed)" : "(default deny)",
+                .reason = reason,
                 .args = args_text,
                 .via = who->via_bus ? "dbus" : who->via_seccomp ? "seccomp" : "socket",
                 .session = who->session,
@@ -40,6 +45,9 @@ static log_session session_record(const client *c, const char *reason) {
                 .client = c->name,
                 .vm = c->vm,
                 .reason = reason,
+                .allowed = c->n_allowed,
+                .denied = c->n_denied,
+                .quiet = c->n_quiet,
         };
 }
 

@@ -112,6 +112,12 @@ static void field_str(journal_entry *j, const char *name, const char *value) {
         field_close(j);
 }
 
+static void field_u64(journal_entry *j, const char *name, uint64_t value) {
+        field_open(j, name);
+        put_u64(j, value);
+        field_close(j);
+}
+
 static void field_int(journal_entry *j, const char *name, int64_t value) {
         field_open(j, name);
         put_i64(j, value);
@@ -127,23 +133,24 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
  * path for every entry; a send that finds the journal gone (journald
  * restarted, its socket made anew) connects again at once and sends again.
  *
- * Records of ping and state.get (debug level, quiet) written while the
- * loop serves a turn of clients (between log_batch_begin() and
- * log_batch_end()) wait in a queue and go out together with one
- * sendmmsg() at its end, at most JOURNAL_BATCH of them; every other entry
- * (and a quiet one outside a turn) flushes the queue ahead of itself and
- * is sent before the caller goes on, so a policy decision's record leaves
- * before its reply.  While no journal
- * socket can be reached, a quiet record tries to connect at most every
- * JOURNAL_RETRY_NSEC (dropped in between, as every record was dropped
- * before when nothing listened); other entries try each time.  An entry
- * larger than the queue goes through sd_journal_sendv(), which passes
- * what a datagram cannot carry in a memfd.
+ * Records of ping and state.get (debug level, quiet: written only when
+ * the log level is debug, log_level below) written while the loop serves
+ * a turn of clients (between log_batch_begin() and log_batch_end()) wait
+ * in a queue and go out together with one sendmmsg() at its end, at most
+ * JOURNAL_BATCH of them; every other entry (and a quiet one outside a
+ * turn) flushes the queue ahead of itself and is sent before the caller
+ * goes on, so a policy decision's record leaves before its reply.  While
+ * no journal socket can be reached, the next attempt to connect waits:
+ * 100 ms after the first failure, doubling up to 2 s (backoff_next_ms());
+ * entries in between are dropped without a system call, as every entry
+ * was dropped when nothing listened (errors still go to stderr: their
+ * send fails).  An entry larger than the queue goes through
+ * sd_journal_sendv(), which passes what a datagram cannot carry in a
+ * memfd.
  */
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define JOURNAL_BATCH 32
 #define JOURNAL_QUEUE_BYTES 65536
-#define JOURNAL_RETRY_NSEC (100 * 1000000ULL)
 #define JOURNAL_SNDBUF (8 * 1024 * 1024) /* as sd-journal's own socket */
 /* where the entry is sent from, as sd_journal_sendv() adds it */
 #define JOURNAL_CODE_FIELDS 3
@@ -153,7 +160,8 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
 static struct {
         int fd;            /* the journal socket, made once; -1: not (yet) */
         bool connected;
-        uint64_t retry_ns; /* not connected: no attempt for a quiet record before (CLOCK_MONOTONIC) */
+        uint64_t retry_ns; /* not connected: no attempt before (CLOCK_MONOTONIC) */
+        unsigned backoff_ms; /* the wait after the last failed attempt, 0: none failed */
         bool atfork;       /* log_flush() registered to run before fork() */
         bool batching;     /* between log_batch_begin() and log_batch_end() */
         size_t used, n;
@@ -163,12 +171,14 @@ static struct {
 
 /*
  * Connect the journal socket (made on first use, kept: a datagram socket
- * may connect again, so a failed attempt costs one connect(), as a failed
- * send to the path did); 0 or -errno (then quiet records wait
- * JOURNAL_RETRY_NSEC).
+ * may connect again, so a failed attempt costs one connect()); 0 or
+ * -errno.  After a failure no attempt is made for the back-off's wait
+ * (-ENOTCONN then, without a system call).
  */
 static int journal_connect(void) {
         static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+        if (jq.backoff_ms && now_nsec() < jq.retry_ns)
+                return -ENOTCONN; /* no journal a moment ago: not asked again yet */
         if (jq.fd < 0) {
                 jq.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
                 if (jq.fd < 0)
@@ -178,10 +188,13 @@ static int journal_connect(void) {
         }
         if (connect(jq.fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0) {
                 jq.connected = true;
+                jq.backoff_ms = 0;
                 return 0;
         }
-        jq.retry_ns = now_nsec() + JOURNAL_RETRY_NSEC;
-        return -errno;
+        int r = -errno;
+        jq.backoff_ms = backoff_next_ms(jq.backoff_ms);
+        jq.retry_ns = now_nsec() + jq.backoff_ms * 1000000ULL;
+        return r;
 }
 
 /* journald went away under a connected socket: connect again */
@@ -301,9 +314,11 @@ static int journal_send_erase(journal_entry *j, bool quiet) {
                 jq.atfork = pthread_atfork(log_flush, NULL, NULL) == 0;
         if (j->failed || !j->n)
                 r = -ENOMEM;
-        else if (quiet && !jq.connected && now_nsec() < jq.retry_ns)
-                r = -ENOTCONN; /* no journal a moment ago: not asked again for a debug record */
-        else if (size > sizeof(jq.buf)) {
+        else if (!jq.connected && (r = journal_connect()) < 0) {
+                /* nothing listens: whatever waits in the queue goes (is dropped) with it */
+                explicit_bzero(jq.buf, jq.used);
+                jq.used = jq.n = 0;
+        } else if (size > sizeof(jq.buf)) {
                 log_flush();
                 r = sd_journal_sendv(iov, (int) n);
         } else {
@@ -326,12 +341,49 @@ static int journal_send_erase(journal_entry *j, bool quiet) {
 /* --- the journal sink, always first --- */
 
 static bool foreground;
+/* set once at start ($DELEGATE_LOG_LEVEL, log_set_level()), read-only after */
+static int log_level = LOG_INFO;
 
 void log_set_foreground(bool on) {
         foreground = on;
 }
 
+void log_set_level(int level) {
+        log_level = level < LOG_EMERG ? LOG_EMERG : level > LOG_DEBUG ? LOG_DEBUG : level;
+}
+
+int log_get_level(void) {
+        return log_level;
+}
+
+int log_level_parse(const char *s) {
+        static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+        if (s[0] >= '0' && s[0] <= '7' && !s[1])
+                return s[0] - '0';
+        for (int i = 0; i < (int) ELEMENTSOF(names); i++)
+                if (streq(s, names[i]))
+                        return i;
+        return -EINVAL;
+}
+
+/* $DELEGATE_LOG_LEVEL, read before main() runs: no thread reads log_level before it is set */
+static void __attribute__((constructor)) log_level_from_env(void) {
+        const char *e = getenv("DELEGATE_LOG_LEVEL");
+        if (!e || !*e)
+                return;
+        int l = log_level_parse(e);
+        if (l >= 0)
+                log_level = l;
+        else
+                fprintf(stderr,
+                        "delegate-broker: DELEGATE_LOG_LEVEL='%.32s' is not a level (emerg, alert, crit, err, warning, "
+                        "notice, info, debug or 0-7); using info\n",
+                        e);
+}
+
 static void journal_message(_unused_ void *userdata, int prio, const char *text) {
+        if (prio > log_level)
+                return;
         journal_entry j;
         JOURNAL_ENTRY_INIT(&j);
         field_str(&j, "MESSAGE=", text);
@@ -347,6 +399,9 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
 static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         const char *vm = d->vm ? d->vm : "", *args = d->args ? d->args : "{}";
         int prio = d->quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;
+        /* a ping's or state.get's record only at debug (the session counts them); a policy decision's always */
+        if (d->quiet && log_level < LOG_DEBUG)
+                return;
 
         if (foreground && !d->quiet)
                 fprintf(stderr,
@@ -380,9 +435,7 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         field_str(&j, "DELEGATE_RULE=", d->rule);
         field_str(&j, "DELEGATE_REASON=", d->reason);
         field_str(&j, "DELEGATE_ARGS=", args);
-        field_open(&j, "DELEGATE_SESSION=");
-        put_u64(&j, d->session);
-        field_close(&j);
+        field_u64(&j, "DELEGATE_SESSION=", d->session);
         field_int(&j, "DELEGATE_PEER_PID=", d->pid);
         field_int(&j, "DELEGATE_PEER_UID=", d->uid);
         field_int(&j, "DELEGATE_PEER_GID=", d->gid);
@@ -402,10 +455,48 @@ static void journal_session_opened(void *userdata, const log_session *s) {
         explicit_bzero(msg, sizeof(msg));
 }
 
+/* "session N closed (REASON): A allowed, D denied, Q ping and state.get", with its fields */
+static void journal_session_closed(_unused_ void *userdata, const log_session *s) {
+        if (LOG_INFO > log_level)
+                return;
+        journal_entry j;
+        JOURNAL_ENTRY_INIT(&j);
+        field_open(&j, "MESSAGE=");
+        put_str(&j, "session ");
+        put_u64(&j, s->session);
+        put_str(&j, " closed (");
+        put_str(&j, s->reason ? s->reason : "");
+        put_str(&j, "): ");
+        put_u64(&j, s->allowed);
+        put_str(&j, " allowed, ");
+        put_u64(&j, s->denied);
+        put_str(&j, " denied, ");
+        put_u64(&j, s->quiet);
+        put_str(&j, " ping and state.get");
+        field_close(&j);
+        if (foreground && !j.failed)
+                fprintf(stderr, "delegate-broker: %.*s\n", (int) (j.len[0] - strlen("MESSAGE=")),
+                        j.buf + j.off[0] + strlen("MESSAGE="));
+        field_int(&j, "PRIORITY=", LOG_INFO);
+        field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
+        field_u64(&j, "DELEGATE_SESSION=", s->session);
+        field_str(&j, "DELEGATE_CLOSED=", s->reason ? s->reason : "");
+        field_u64(&j, "DELEGATE_ALLOWED=", s->allowed);
+        field_u64(&j, "DELEGATE_DENIED=", s->denied);
+        field_u64(&j, "DELEGATE_QUIET=", s->quiet);
+        field_int(&j, "DELEGATE_PEER_PID=", s->pid);
+        field_int(&j, "DELEGATE_PEER_UID=", s->uid);
+        field_str(&j, "DELEGATE_POD_CGROUP=", s->cgroup ? s->cgroup : "");
+        field_str(&j, "DELEGATE_VM=", s->vm ? s->vm : "");
+        field_str(&j, "DELEGATE_CLIENT=", s->client ? s->client : "");
+        journal_send_erase(&j, false);
+}
+
 static const log_sink journal_sink = {
         .message = journal_message,
         .decision = journal_decision,
         .session_opened = journal_session_opened,
+        .session_closed = journal_session_closed,
 };
 
 /* --- the sinks --- */

@@ -46,6 +46,8 @@ typedef struct log_session {
         const char *client;
         const char *vm;
         const char *reason; /* closed: "disconnected", "revoked", "broker-stopped" */
+        uint64_t allowed, denied; /* closed: its decisions so far */
+        uint64_t quiet;           /* closed: its ping and state.get requests (recorded one by one only at debug) */
 } log_session;
 
 /*
@@ -65,6 +67,16 @@ typedef struct log_sink {
 
 /* Also write messages and decisions to stderr (--foreground). */
 void log_set_foreground(bool foreground);
+/*
+ * The journal sink's level (syslog priority, LOG_INFO unless
+ * $DELEGATE_LOG_LEVEL, read at start, says otherwise): messages above it
+ * are not written, and the records of ping and state.get only at
+ * LOG_DEBUG; a policy decision's record always.  Set before the loop
+ * starts; log_level_parse(): a name (emerg ... debug) or digit, or -EINVAL.
+ */
+void log_set_level(int level);
+int log_get_level(void);
+int log_level_parse(const char *s);
 /* Add @sink (static storage) with @userdata after the journal; -ENOSPC beyond LOG_MAX_SINKS. */
 int log_sink_add(const log_sink *sink, void *userdata);
 /* Remove what log_sink_add(@sink, @userdata) added; nothing if it is not there. */

@@ -59,21 +59,25 @@ policy_subject caller_subject(const caller *who) {
  * Counted in the session (delegations only) at the same time.
  */
 static void audit_outcome(request *req, const op_error *e) {
-        policy_rule r = { .name = req->rule };
-        policy_decision d = { .allowed = req->allowed, .rule = req->rule[0] ? &r : NULL };
+        char refused[512];
+        const char *reason = req->reason;
+        bool allowed = req->allowed;
         if (!req->decided || req->audited)
                 return;
         req->audited = true;
         if (req->allowed && e && e->code == ERR_DENIED) {
-                d.allowed = false;
-                snprintf(d.reason, sizeof(d.reason), "target refused: %.400s", e->message);
-        } else
-                snprintf(d.reason, sizeof(d.reason), "%s", req->reason);
-        audit_decision(req->b, &req->who, req->bop->op, req->args, &d); /* decided: its operation was found */
-        if (req->c && req->counted) {
-                req->c->n_allowed += d.allowed;
-                req->c->n_denied += !d.allowed;
+                allowed = false;
+                snprintf(refused, sizeof(refused), "target refused: %.400s", e->message);
+                reason = refused;
         }
+        /* decided: its operation was found */
+        audit_record(&req->who, req->bop->op, req->args, allowed, req->rule[0] ? req->rule : NULL, reason);
+        if (req->c && req->counted) {
+                req->c->n_allowed += allowed;
+                req->c->n_denied += !allowed;
+        }
+        if (req->c && req->bop->op->quiet)
+                req->c->n_quiet++;
 }
 
 static void request_reply(request *req, const reply_info *r) {

@@ -17,6 +17,13 @@
 #include "broker.h"
 #include "config.h"
 
+/* @src into @dst of @size bytes, cut to fit and terminated (snprintf's "%s" without its formatting) */
+static void copy_str(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
 static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule,
                              const char *msg, uint64_t retry_after_ms, size_t *ret_len) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
@@ -135,7 +142,9 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
 
 static void cache_drop(client *c, cached_reply *slot) {
         c->cache_bytes -= slot->len;
-        erase_free(slot->buf);
+        if (slot->buf) /* its length is known: no strlen() of a reply long out of the CPU's cache */
+                explicit_bzero(slot->buf, slot->len);
+        free(slot->buf);
         *slot = (cached_reply) {};
 }
 
@@ -169,11 +178,22 @@ static void socket_reply(request *req, const reply_info *r) {
         if (!req->c) /* the client left meanwhile */
                 return;
         if (r->ok) {
-                size_t cap = strlen(r->result_json) + 64;
-                buf = malloc(cap);
+                /* {"id":ID,"ok":true,"result":RESULT}, put together without printf */
+                static const char head[] = "{\"id\":", mid[] = ",\"ok\":true,\"result\":";
+                size_t rlen = strlen(r->result_json);
+                buf = malloc(sizeof(head) + JSON_U64_MAX + sizeof(mid) + rlen + 2);
                 if (!buf)
                         return;
-                len = snprintf(buf, cap, "{\"id\":%" PRIu64 ",\"ok\":true,\"result\":%s}", req->id, r->result_json);
+                len = 0;
+                memcpy(buf, head, sizeof(head) - 1);
+                len += sizeof(head) - 1;
+                len += json_format_u64(buf + len, req->id);
+                memcpy(buf + len, mid, sizeof(mid) - 1);
+                len += sizeof(mid) - 1;
+                memcpy(buf + len, r->result_json, rlen);
+                len += rlen;
+                buf[len++] = '}';
+                buf[len] = 0;
         } else {
                 const op_error *e = r->error;
                 buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message, &len);
@@ -240,9 +260,9 @@ void request_dispatch_act(request *req, void (*act)(request *req, void *args, co
         req->decided = true;
         req->allowed = d.allowed;
         req->counted = o->needs_policy; /* delegations, not pings */
-        snprintf(req->reason, sizeof(req->reason), "%s", d.reason);
+        copy_str(req->reason, sizeof(req->reason), d.reason);
         if (d.rule)
-                snprintf(req->rule, sizeof(req->rule), "%s", d.rule->name);
+                copy_str(req->rule, sizeof(req->rule), d.rule->name);
         if (!d.allowed)
                 return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
                                            req->op, d.reason);

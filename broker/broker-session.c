@@ -31,6 +31,7 @@ void session_state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
+        json_gen_kv_u64(g, "quiet", c->n_quiet);
         yajl_gen_map_close(g);
         SESSION_HOOKS_FOREACH(h) {
                 json_gen_str(g, h->name);

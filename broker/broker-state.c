@@ -475,6 +475,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         snprintf(c->token, sizeof(c->token), "%s", token);
         c->n_allowed = z->n_allowed;
         c->n_denied = z->n_denied;
+        c->n_quiet = z->n_quiet; /* not saved in the state file: counted by this broker */
         session_parts_swap(c, z);
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
                 c->cache[i] = z->cache[i];

@@ -211,6 +211,7 @@ struct client {
         char *vm;
         uint64_t session;
         uint64_t n_allowed, n_denied;
+        uint64_t n_quiet; /* ping and state.get answered (journaled one by one only at debug level) */
         uint64_t opened_usec; /* CLOCK_MONOTONIC at the welcome */
         bool failed;          /* a request of it was answered with an error */
         /* what it holds, per session part (broker-op.h): each part's own type, known to its own files */
@@ -323,6 +324,9 @@ struct request {
 
 /* broker-audit.c: decisions and session events, as records, to the sinks of broker-log.h */
 void audit_decision(broker *b, const caller *who, const op_desc *op, const json_value *args, const policy_decision *d);
+/* The same from its parts (@rule NULL: none decided). */
+void audit_record(const caller *who, const op_desc *op, const json_value *args, bool allowed, const char *rule,
+                  const char *reason);
 void audit_session_opened(const client *c);
 void audit_session_closed(const client *c, const char *reason);
 void audit_policy_changed(const broker *b);

@@ -583,15 +583,27 @@ void json_gen_str(yajl_gen g, const char *s) {
         yajl_gen_string(g, (const unsigned char *) t, o);
 }
 
+size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v) {
+        char tmp[JSON_U64_MAX], *p = tmp + sizeof(tmp);
+        do
+                *--p = (char) ('0' + v % 10);
+        while (v /= 10);
+        size_t n = (size_t) (tmp + sizeof(tmp) - p);
+        memcpy(buf, p, n);
+        return n;
+}
+
 void json_gen_u64(yajl_gen g, uint64_t v) {
-        char buf[32];
-        int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        yajl_gen_number(g, buf, n);
+        char buf[JSON_U64_MAX];
+        yajl_gen_number(g, buf, json_format_u64(buf, v));
 }
 
 void json_gen_i64(yajl_gen g, int64_t v) {
-        char buf[32];
-        int n = snprintf(buf, sizeof(buf), "%" PRIi64, v);
+        char buf[JSON_U64_MAX + 1];
+        size_t n = 0;
+        if (v < 0)
+                buf[n++] = '-';
+        n += json_format_u64(buf + n, v < 0 ? -(uint64_t) v : (uint64_t) v);
         yajl_gen_number(g, buf, n);
 }
 

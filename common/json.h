@@ -110,6 +110,9 @@ void json_gen_str(yajl_gen g, const char *s);
 /* Offset of the first byte of @s that is not well-formed UTF-8 (RFC 3629:
  * no overlong forms, surrogates or code points above U+10FFFF), or SIZE_MAX. */
 size_t json_utf8_invalid(const char *s, size_t len);
+/* @v in decimal into @buf, not terminated (at most 20 digits); its length.  No printf. */
+#define JSON_U64_MAX 20
+size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v);
 void json_gen_u64(yajl_gen g, uint64_t v);
 void json_gen_i64(yajl_gen g, int64_t v);
 void json_gen_bool(yajl_gen g, bool b);

@@ -87,7 +87,8 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
         return 0;
 }
 
-ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
+static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof,
+                        int flags) {
         struct iovec iov = { .iov_base = buf, .iov_len = size };
         union {
                 struct cmsghdr align;
@@ -111,7 +112,7 @@ ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size
 
         *ret_n_fds = 0;
         *ret_eof = false;
-        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
         if (n < 0)
                 return negative_errno();
 
@@ -152,4 +153,12 @@ ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size
         }
         *ret_n_fds = n_fds;
         return n;
+}
+
+ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
+        return recv_one(fd, buf, size, fds, max_fds, ret_n_fds, ret_eof, MSG_DONTWAIT);
+}
+
+ssize_t wire_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
+        return recv_one(fd, buf, size, fds, max_fds, ret_n_fds, ret_eof, 0);
 }

@@ -68,5 +68,12 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
  * consumed and dropped, fds closed); -EAGAIN; another -errno.
  */
 ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof);
+/*
+ * wire_recv_wait() - the same, waiting for the datagram as the socket
+ * does (a blocking socket: until one arrives, or its SO_RCVTIMEO passes:
+ * -EAGAIN; a signal: -EINTR).  One recvmsg() where wire_recv() and a poll()
+ * would take three.
+ */
+ssize_t wire_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof);
 
 void close_fds(int *fds, size_t n);

@@ -13,6 +13,7 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include "launcher.h"
 
@@ -120,7 +121,14 @@ int launcher_seccomp(char *err, size_t size) {
                         return r;
                 }
         }
-        int r = seccomp_load(ctx);
+        /* libdelegate's wait for a reply on a new connection (SO_RCVTIMEO, set once per connection) */
+        int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET, 0),
+                                 SCMP_A2(SCMP_CMP_EQ, SO_RCVTIMEO, 0));
+        if (r < 0) {
+                snprintf(err, size, "seccomp: cannot allow setsockopt: %s", strerror(-r));
+                return r;
+        }
+        r = seccomp_load(ctx);
         if (r < 0) {
                 snprintf(err, size, "seccomp_load: %s", strerror(-r));
                 return r;

@@ -4,6 +4,7 @@
  * handler model.  The library never logs: every failure is a -errno and a
  * filled delegate_error.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -43,6 +44,8 @@ struct delegate_ctx {
         bool resumed;
         uint64_t lost_id;  /* the request whose answer was lost, 0: none */
         char *lost_req;    /* its op, args and fd count, to recognise it when retried */
+        char *rbuf;        /* DELEGATE_MAX_MESSAGE bytes for replies, made at the first; erased after each */
+        bool rcvtimeo;     /* the socket's SO_RCVTIMEO is the wait's limit: receives block */
         handler handlers[MAX_HANDLERS];
         size_t n_handlers;
 };
@@ -81,6 +84,9 @@ void delegate_ctx_free(delegate_ctx *c) {
                 return;
         disconnect(c);
         erase_free(c->lost_req);
+        if (c->rbuf) /* erased after each reply already; once more for good measure */
+                explicit_bzero(c->rbuf, DELEGATE_MAX_MESSAGE);
+        free(c->rbuf);
         free(c->socket_path);
         /* the identity travels in every hello: request content */
         erase_free(c->client);
@@ -153,6 +159,11 @@ static const char *socket_path(delegate_ctx *c) {
         return e && *e ? e : DEFAULT_SOCKET_PATH; /* meson's socket_path option */
 }
 
+static int timed_out(delegate_error *err) {
+        return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT, "the broker did not answer within %d seconds",
+                         CLIENT_TIMEOUT_MS / 1000);
+}
+
 static int wait_fd(int fd, short events, delegate_error *err) {
         struct pollfd p = { .fd = fd, .events = events };
         for (;;) {
@@ -162,8 +173,7 @@ static int wait_fd(int fd, short events, delegate_error *err) {
                 if (r < 0)
                         return error_set(err, negative_errno(), "local", errno, "poll on the broker socket: %m");
                 if (r == 0)
-                        return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT,
-                                         "the broker did not answer within %d seconds", CLIENT_TIMEOUT_MS / 1000);
+                        return timed_out(err);
                 return 0;
         }
 }
@@ -187,16 +197,27 @@ static int send_msg(delegate_ctx *c, const char *buf, size_t len, const int *fds
         }
 }
 
-/* Receive one message and parse it; fds into @fds. */
+/*
+ * Receive one message and parse it; fds into @fds.  The socket blocks
+ * (only sends say MSG_DONTWAIT) and carries the wait's limit as its
+ * SO_RCVTIMEO, set at connect: one recvmsg() a reply.  -EAGAIN is that
+ * limit passing, or a socket the caller made non-blocking (a poll then).
+ */
 static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds, size_t *ret_n_fds,
                     delegate_error *err) {
-        _cleanup_free_ char *buf = malloc(DELEGATE_MAX_MESSAGE);
-        if (!buf)
+        if (!c->rbuf && !(c->rbuf = malloc(DELEGATE_MAX_MESSAGE)))
                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
+        char *buf = c->rbuf;
         for (;;) {
                 bool eof;
-                ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
+                ssize_t n = c->rcvtimeo ? wire_recv_wait(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof)
+                                        : wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
+                if (n == -EINTR)
+                        continue; /* as poll() was: the wait starts again */
                 if (n == -EAGAIN) {
+                        int fl = c->rcvtimeo ? fcntl(c->fd, F_GETFL) : O_NONBLOCK;
+                        if (fl < 0 || !(fl & O_NONBLOCK))
+                                return timed_out(err);
                         int r = wait_fd(c->fd, POLLIN, err);
                         if (r < 0)
                                 return r;
@@ -289,6 +310,10 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
                 return error_set(err, negative_errno(), "local", errno, "socket: %m");
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return error_set(err, negative_errno(), "local", errno, "cannot connect to the broker at '%s': %m", path);
+        /* the wait for each reply (recv_msg()); set once per connection, not per call.  Refused (a
+         * seccomp filter of the caller's saying EPERM): each wait is a poll() before the receive */
+        struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_MS / 1000, .tv_usec = (CLIENT_TIMEOUT_MS % 1000) * 1000 };
+        c->rcvtimeo = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
         c->fd = TAKE_FD(fd);
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
@@ -446,7 +471,10 @@ static char *lost_key(const char *op, const json_value *args, size_t n_fds) {
         return key;
 }
 
-static void remember_lost(delegate_ctx *c, uint64_t id, char **key) {
+static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *op, const json_value *args,
+                          size_t n_fds) {
+        if (!*key)
+                *key = lost_key(op, args, n_fds);
         erase_free(c->lost_req);
         c->lost_req = *key;
         *key = NULL;
@@ -461,9 +489,10 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 if (r < 0)
                         return r;
         }
-        _cleanup_erase_free_ char *key = lost_key(op, args, n_in_fds);
+        /* what identifies the request for a retry: made only when one is owed, or when its answer is lost */
+        _cleanup_erase_free_ char *key = c->lost_id && c->lost_req ? lost_key(op, args, n_in_fds) : NULL;
         uint64_t id;
-        if (c->lost_id && c->lost_req && key && streq(key, c->lost_req)) {
+        if (key && streq(key, c->lost_req)) {
                 id = c->lost_id; /* the retry of a request whose answer was lost */
                 c->lost_id = 0;
                 erase_free(c->lost_req);
@@ -490,7 +519,7 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
         if (r < 0) {
                 if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
                         disconnect(c); /* the next call connects afresh */
-                        remember_lost(c, id, &key);
+                        remember_lost(c, id, &key, op, args, n_in_fds);
                 }
                 return r;
         }
@@ -503,7 +532,7 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 if (r < 0) {
                         if (r == -ECONNRESET) {
                                 disconnect(c);
-                                remember_lost(c, id, &key);
+                                remember_lost(c, id, &key, op, args, n_in_fds);
                         }
                         return r;
                 }

@@ -373,7 +373,7 @@ func TestBrokerOps(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Session != w.Session || st.Client != "go-test" || st.VM != "vm-go" || st.Peer.PID != os.Getpid() ||
-			st.Requests.Allowed == 0 || st.Requests.Denied < 3 || st.ThreadsMoved != 1 || st.SchedChanges != 2 ||
+			st.Requests.Allowed == 0 || st.Requests.Denied < 3 || st.Requests.Quiet == 0 || st.ThreadsMoved != 1 || st.SchedChanges != 2 ||
 			len(st.CgroupsCreated) != 1 || len(st.Memlock) != 1 || st.Unotify.Attached || st.Unotify.Notified != 0 {
 			b, _ := json.Marshal(st)
 			t.Fatalf("state %s", b)

@@ -111,6 +111,7 @@ type State struct {
 	Requests         struct {
 		Allowed uint64 `json:"allowed"`
 		Denied  uint64 `json:"denied"`
+		Quiet   uint64 `json:"quiet"` // ping and state.get answered before this one
 	} `json:"requests"`
 	Memlock []struct {
 		PID  int   `json:"pid"`

@@ -31,11 +31,12 @@ static const char policy_main[] =
  * journald's native protocol (docs: "Native Journal Protocol"): KEY=VALUE
  * lines, or KEY, a newline, a little-endian 64-bit length and the value.
  * Every field of delegate-broker(8), AUDIT AND LOGGING, once, for a ping
- * (debug) and an allowed memlock.set (info), with a VM name of the longest
- * allowed length (a record of more than a kilobyte); the memlock.set's
- * record is there before its reply (a ping's may follow its reply: the
- * records of one loop iteration go out together).  test-journald.c checks
- * the same datagrams against a real systemd-journald.
+ * (debug: the broker runs with DELEGATE_LOG_LEVEL=debug) and an allowed
+ * memlock.set (info), with a VM name of the longest allowed length (a
+ * record of more than a kilobyte); the memlock.set's record is there
+ * before its reply (a ping's may follow its reply: the records of one loop
+ * iteration go out together).  test-journald.c checks the same datagrams
+ * against a real systemd-journald.
  */
 #define JFIELDS 24
 typedef struct jrecord {
@@ -120,14 +121,31 @@ static bool jrecord_wait(int fd, const char *op, jrecord *j, int timeout_ms) {
         }
 }
 
-static void journal_record(harness *h) {
+/*
+ * A journal socket of our own in the private /run, then the broker started
+ * again (with @level in DELEGATE_LOG_LEVEL, NULL: none) so that it finds the
+ * socket at its first record, not after a back-off.
+ */
+static int journal_socket(harness *h, struct sockaddr_un *sa, const char *level) {
         tap_ok(mkdir("/run/systemd", 0755) == 0 && mkdir("/run/systemd/journal", 0755) == 0,
                "a private /run/systemd/journal");
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
         int big = 1 << 20;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-        tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "a journal socket of our own");
+        tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) sa, sizeof(*sa)) == 0, "a journal socket of our own");
+        if (level)
+                setenv("DELEGATE_LOG_LEVEL", level, 1);
+        harness_stop_broker(h);
+        tap_is_int(harness_start_broker(h), 0, "the broker started again%s%s", level ? ", DELEGATE_LOG_LEVEL=" : "",
+                   level ? level : "");
+        unsetenv("DELEGATE_LOG_LEVEL");
+        return fd;
+}
+
+static void journal_record(harness *h) {
+        struct sockaddr_un sa;
+        int fd = journal_socket(h, &sa, "debug");
 
         char vm[254];
         memset(vm, 'v', 253);
@@ -293,10 +311,20 @@ static void journal_before_reply(harness *h) {
         free(r);
         tap_ok(ch > 0, "a child of the client");
 
-        /* the broker connects to it with its next record that is not a ping's or state.get's */
+        /* the broker connects to it with a record after its back-off (at most 2 s): kvmi.detach's
+         * (needs no rule, recorded at info) asked for until one comes, each read at once */
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
         tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "a journal socket of our own");
+        jrecord j = { 0 };
+        int tries = 0;
+        bool reached = false;
+        while (!reached && tries++ < 100) {
+                free(tclient_call(&a, "call kvmi.detach"));
+                reached = jrecord_wait(fd, "kvmi.detach", &j, 100);
+                jrecord_free(&j);
+        }
+        tap_ok(reached, "the broker's records reach it (after %d kvmi.detach requests)", tries);
 
         /*
          * Over the rule's max: denied by the policy, a decision whose only
@@ -312,8 +340,70 @@ static void journal_before_reply(harness *h) {
         close(fd);
 }
 
+/*
+ * journal-quiet: at the default level (info) pings and state.get requests
+ * are not recorded one by one: none of their records comes before the
+ * next policy decision's (records leave in order), and the session counts
+ * them: state.get's "requests" has "quiet", and the session's end record
+ * (MESSAGE "session N closed (disconnected): ...", DELEGATE_QUIET) says
+ * how many there were.
+ */
+static void journal_quiet(harness *h) {
+        struct sockaddr_un sa;
+        int fd = journal_socket(h, &sa, NULL);
+        tclient a;
+        tap_ok(tclient_start(h, &a, "kubepods.slice/pod-a", 1000, 1000, "vm-quiet") == 0, "a client");
+        for (int i = 0; i < 3; i++)
+                free(tclient_call(&a, "ping"));
+        char *r = tclient_call(&a, "state");
+        tap_is_int(jint(r, "state.requests.quiet"), 3, "state.get counts the 3 pings before it (%s)", r);
+        free(r);
+        /* over the rule's max: denied by the policy (no child holding the client's socket open) */
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", (uint64_t) 2 << 30);
+        tap_is_str(jstr(r, "code"), "denied", "a memlock.set is denied");
+        free(r);
+        jrecord j = { 0 };
+        int c, quiet = 0;
+        char buf[65536];
+        ssize_t n;
+        /* every datagram up to the memlock.set's record, which is there before its reply */
+        bool found = false;
+        while (!found && (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+                if (!jrecord_parse(&j, buf, (size_t) n))
+                        break;
+                const char *op = jget(&j, "DELEGATE_OP", &c);
+                quiet += op && (!strcmp(op, "ping") || !strcmp(op, "state.get"));
+                found = op && !strcmp(op, "memlock.set");
+                jrecord_free(&j);
+        }
+        tap_ok(found, "the memlock.set's record is there");
+        tap_is_int(quiet, 0, "no record of a ping or state.get before it");
+        tclient_stop(&a);
+        bool closed = false;
+        while (!closed) {
+                struct pollfd p = { fd, POLLIN, 0 };
+                if (poll(&p, 1, 5000) <= 0 || (n = recv(fd, buf, sizeof(buf), 0)) < 0 || !jrecord_parse(&j, buf, (size_t) n))
+                        break;
+                const char *m = jget(&j, "MESSAGE", &c), *op = jget(&j, "DELEGATE_OP", &c);
+                quiet += op && (!strcmp(op, "ping") || !strcmp(op, "state.get"));
+                if (m && strstr(m, " closed (disconnected): ")) {
+                        closed = true;
+                        tap_has_str(m, ": 0 allowed, 1 denied, 4 ping and state.get", "the session's end record: %s", m);
+                        tap_is_str(jget(&j, "DELEGATE_QUIET", &c), "4", "DELEGATE_QUIET");
+                        tap_is_str(jget(&j, "DELEGATE_VM", &c), "vm-quiet", "DELEGATE_VM");
+                        tap_is_str(jget(&j, "PRIORITY", &c), "6", "at info level");
+                }
+                jrecord_free(&j);
+        }
+        tap_ok(closed, "the session's end record comes when its client leaves");
+        tap_is_int(quiet, 0, "no record of a ping or state.get at all");
+        unlink(sa.sun_path);
+        close(fd);
+}
+
 static const scenario scenarios[] = {
         { "journal-record", policy_main, journal_record },
+        { "journal-quiet", policy_main, journal_quiet },
         { "journal-before-reply", policy_main, journal_before_reply },
 };
 

@@ -11,14 +11,19 @@
  * (77) when systemd-journald is not installed.
  *
  *   journald-native    a message with a newline (the protocol's binary
- *                      form), three quiet records (ping: queued in a turn
- *                      of the loop, log_batch_begin()) and one policy
- *                      decision (sent at once, behind the queue), each
- *                      with every field of delegate-broker(8), AUDIT AND
- *                      LOGGING
+ *                      form), three quiet records (ping) at the default
+ *                      level (not written) and three at debug level
+ *                      (queued in a turn of the loop, log_batch_begin()),
+ *                      one policy decision (sent at once, behind the
+ *                      queue) and a session's end record with its counts,
+ *                      each with every field of delegate-broker(8), AUDIT
+ *                      AND LOGGING
  *   journald-restart   journald stopped and started again (a new socket
  *                      at the same path): the records after it reach the
  *                      new journald through a new connection
+ *   journald-later     no journal at first (the sink backs off: 100 ms
+ *                      doubling to 2 s between attempts), then journald
+ *                      starts: records reach it again within the back-off
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +133,24 @@ static void journald_native(const char *bin) {
         tap_ok(j > 0, "systemd-journald runs on a private /run (pid %d)", (int) j);
 
         log_msg(NULL, LOG_NOTICE, "first line of a message\nsecond line, 'quoted'");
+        tap_is_int(log_get_level(), LOG_INFO, "the default level is info");
+        tap_ok(log_level_parse("debug") == LOG_DEBUG && log_level_parse("7") == LOG_DEBUG &&
+                       log_level_parse("err") == LOG_ERR && log_level_parse("0") == LOG_EMERG,
+               "DELEGATE_LOG_LEVEL's names and numbers");
+        tap_ok(log_level_parse("warn") == -EINVAL && log_level_parse("8") == -EINVAL &&
+                       log_level_parse("77") == -EINVAL && log_level_parse("") == -EINVAL,
+               "anything else is refused");
+        /* at info, a ping's record is not written (its session counts it) */
+        static const char *const hidden[] = { "vm-hidden-1", "vm-hidden-2", "vm-hidden-3" };
+        log_batch_begin();
+        for (size_t i = 0; i < 3; i++) {
+                log_decision d = base;
+                d.vm = hidden[i];
+                log_decision_emit(&d);
+        }
+        log_batch_end();
+        log_msg(NULL, LOG_DEBUG, "a debug message at info level");
+        log_set_level(LOG_DEBUG); /* DELEGATE_LOG_LEVEL=debug */
         log_batch_begin(); /* as the loop does around a turn of clients */
         static const char *const vms[] = { "vm-quiet-1", "vm-quiet-2", "vm-quiet-3" };
         for (size_t i = 0; i < 3; i++) {
@@ -144,13 +167,32 @@ static void journald_native(const char *bin) {
         policy.vm = "vm-policy";
         log_decision_emit(&policy);
         log_batch_end();
+        log_set_level(LOG_INFO);
+        log_session_closed(&(log_session) { .session = 4242, .pid = 77, .uid = 1000, .cgroup = "/kubepods.slice/pod-j",
+                                            .client = "test-journald", .vm = "vm-closed", .reason = "disconnected",
+                                            .allowed = 5, .denied = 2, .quiet = 1234 });
 
         int st = journald_stop(j);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "journald exits cleanly (status 0x%x)", st);
 
         json_value *e[64] = { 0 };
         size_t n = read_journal(e, 64);
-        tap_is_int(n, 5, "journalctl reads back the 5 entries sent");
+        tap_is_int(n, 6, "journalctl reads back the 6 entries sent (not the pings' at info level)");
+        for (size_t i = 0; i < 3; i++)
+                tap_ok(!find_vm(e, n, hidden[i]), "no record of %s's ping at info level", hidden[i]);
+        bool dbg = false;
+        for (size_t i = 0; i < n; i++)
+                dbg |= field(e[i], "MESSAGE") && strstr(field(e[i], "MESSAGE"), "a debug message") != NULL;
+        tap_ok(!dbg, "no debug message at info level");
+        const json_value *cl = find_vm(e, n, "vm-closed");
+        tap_is_str(cl ? field(cl, "MESSAGE") : NULL, "session 4242 closed (disconnected): 5 allowed, 2 denied, 1234 ping and state.get",
+                   "the session's end record counts its pings and state.get requests");
+        static const char *const closed[][2] = { { "PRIORITY", "6" }, { "DELEGATE_SESSION", "4242" },
+                { "DELEGATE_CLOSED", "disconnected" }, { "DELEGATE_ALLOWED", "5" }, { "DELEGATE_DENIED", "2" },
+                { "DELEGATE_QUIET", "1234" }, { "DELEGATE_PEER_PID", "77" }, { "DELEGATE_PEER_UID", "1000" },
+                { "DELEGATE_POD_CGROUP", "/kubepods.slice/pod-j" }, { "DELEGATE_CLIENT", "test-journald" } };
+        for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
+                tap_is_str(cl ? field(cl, closed[i][0]) : NULL, closed[i][1], "the end record's %s", closed[i][0]);
         const json_value *m = NULL;
         for (size_t i = 0; i < n; i++)
                 if (field(e[i], "MESSAGE") && strstr(field(e[i], "MESSAGE"), "first line"))
@@ -216,6 +258,7 @@ static void journald_restart(const char *bin) {
         log_decision_emit(&d);
         d.vm = "vm-after-quiet";
         d.quiet = true;
+        log_set_level(LOG_DEBUG);
         log_batch_begin();
         log_decision_emit(&d);
         log_batch_end();
@@ -225,6 +268,47 @@ static void journald_restart(const char *bin) {
         tap_ok(find_vm(e, n, "vm-before") != NULL, "the record before the restart is there");
         tap_ok(find_vm(e, n, "vm-after") != NULL, "the record after it reaches the new journald (connected again)");
         tap_ok(find_vm(e, n, "vm-after-quiet") != NULL, "and the queued one after it");
+        for (size_t i = 0; i < n; i++)
+                json_free(e[i]);
+}
+
+/*
+ * No journal: the sink's attempts back off (100 ms doubling to 2 s), so
+ * records written while it waits are dropped without a connect().  Then
+ * journald starts: one message every 50 ms for 4 s (longer than the
+ * longest wait) must reach it again, from some point on, and all of
+ * them after that point.
+ */
+static void journald_later(const char *bin) {
+        for (int i = 0; i < 20; i++) { /* 1 s without a journal: the wait grows to 800 ms or 1.6 s */
+                log_msg(NULL, LOG_NOTICE, "no journal yet %d", i);
+                usleep(50000);
+        }
+        pid_t j = journald_start(bin);
+        tap_ok(j > 0, "systemd-journald starts later (pid %d)", (int) j);
+        enum { N = 80 };
+        for (int i = 0; i < N; i++) {
+                log_msg(NULL, LOG_NOTICE, "journal back %d", i);
+                usleep(50000);
+        }
+        journald_stop(j);
+        json_value *e[256] = { 0 };
+        size_t n = read_journal(e, 256);
+        int first = -1, got = 0, before = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *m = field(e[i], "MESSAGE");
+                int k;
+                if (m && sscanf(m, "journal back %d", &k) == 1) {
+                        if (first < 0)
+                                first = k;
+                        got++;
+                } else if (m && strstr(m, "no journal yet"))
+                        before++;
+        }
+        tap_is_int(before, 0, "nothing written while no journal listened is there");
+        tap_ok(first >= 0, "records reach the journald that appeared (the first: message %d of %d, one every 50 ms)",
+               first, N);
+        tap_is_int(got, first >= 0 ? N - first : -1, "... and every one after it");
         for (size_t i = 0; i < n; i++)
                 json_free(e[i]);
 }
@@ -246,6 +330,8 @@ int main(int argc, char **argv) {
         }
         if (argc > 1 && strcmp(argv[1], "journald-restart") == 0)
                 journald_restart(bin);
+        else if (argc > 1 && strcmp(argv[1], "journald-later") == 0)
+                journald_later(bin);
         else
                 journald_native(bin);
         return tap_done();

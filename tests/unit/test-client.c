@@ -13,12 +13,16 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
+#include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "json.h"
 #include "tap.h"
@@ -85,6 +89,8 @@ typedef struct fake {
         int rounds;            /* connections to serve one after the other (0: 1) */
         int drop_rounds;       /* the first N connections read the request and hang up unanswered */
         const char *welcome2;  /* answer to the second hello, when set */
+        int delay_ms;          /* wait before the reply */
+        int requests;          /* requests answered on each connection (0: 1) */
 
         int listen_fd;
         char path[300];
@@ -105,8 +111,26 @@ static uint64_t request_id(const char *request) {
         return id;
 }
 
-static void fake_serve(fake *f) {
+/* One request on connection @c: -1 when the connection is to end. */
+static int serve_request(fake *f, int c) {
         char reply[4096];
+        ssize_t n = recv(c, f->request, sizeof(f->request) - 1, 0);
+        if (n <= 0)
+                return -1;
+        f->request[n] = 0;
+        if (f->accepted == 1 && !f->first_request[0])
+                memcpy(f->first_request, f->request, sizeof(f->request));
+        if (f->accepted <= f->drop_rounds)
+                return -1; /* the "broker" dies before it answers */
+        if (f->stale && send(c, f->stale, strlen(f->stale), MSG_NOSIGNAL) < 0)
+                return -1;
+        if (f->delay_ms)
+                poll(NULL, 0, f->delay_ms);
+        snprintf(reply, sizeof(reply), f->reply_fmt, (unsigned long long) request_id(f->request));
+        return wire_send(c, reply, strlen(reply), &f->reply_fd, f->reply_fd >= 0 ? 1 : 0);
+}
+
+static void fake_serve(fake *f) {
         int c = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0)
                 return; /* the listening socket was shut down */
@@ -118,18 +142,9 @@ static void fake_serve(fake *f) {
         const char *w = f->welcome2 && f->accepted == 2 ? f->welcome2 : f->welcome;
         if (send(c, w, strlen(w), MSG_NOSIGNAL) < 0 || !f->reply_fmt)
                 goto out;
-        n = recv(c, f->request, sizeof(f->request) - 1, 0);
-        if (n <= 0)
-                goto out;
-        f->request[n] = 0;
-        if (f->accepted == 1)
-                memcpy(f->first_request, f->request, sizeof(f->request));
-        if (f->accepted <= f->drop_rounds)
-                goto out; /* the "broker" dies before it answers */
-        if (f->stale && send(c, f->stale, strlen(f->stale), MSG_NOSIGNAL) < 0)
-                goto out;
-        snprintf(reply, sizeof(reply), f->reply_fmt, (unsigned long long) request_id(f->request));
-        wire_send(c, reply, strlen(reply), &f->reply_fd, f->reply_fd >= 0 ? 1 : 0);
+        for (int i = 0; i < (f->requests > 0 ? f->requests : 1); i++)
+                if (serve_request(f, c) < 0)
+                        break;
 out:
         close(c);
 }
@@ -530,6 +545,64 @@ static void test_fake_ping(void) {
         tap_ok(q && streq_ptr(json_str(q, "op"), "ping") && !json_get(q, "args"), "request has \"op\":\"ping\", no args");
 }
 
+static void on_alarm(_unused_ int sig) { }
+
+/* fork(); in the child (0 returned) system calls @nr1 and @nr2 (-1: none) fail with @err (exit 2 if not) */
+static pid_t fork_denying(int err, int nr1, int nr2) {
+        pid_t pid = fork();
+        if (pid < 0)
+                unit_bail("fork: %m");
+        scmp_filter_ctx sc = pid == 0 ? seccomp_init(SCMP_ACT_ALLOW) : NULL;
+        if (pid == 0 && (!sc || seccomp_rule_add(sc, SCMP_ACT_ERRNO(err), nr1, 0) < 0 ||
+                         (nr2 >= 0 && seccomp_rule_add(sc, SCMP_ACT_ERRNO(err), nr2, 0) < 0) || seccomp_load(sc) < 0))
+                _exit(2);
+        return pid;
+}
+
+/* A call waits for its reply in one receive (SO_RCVTIMEO: 30 s), not a receive, a poll() and a receive:
+ * with poll() and ppoll() failing, pings answered after 150 ms succeed, one interrupted by a signal too. */
+static void test_fake_wait(void) {
+        fake f = {
+                .welcome = "{\"type\":\"welcome\",\"api\":1}",
+                .reply_fmt = "{\"id\":%llu,\"ok\":true,\"result\":{}}",
+                .reply_fd = -1,
+                .rounds = 3,
+                .requests = 2,
+                .delay_ms = 150,
+        };
+        fake_start(&f, "wait.sock");
+        delegate_ctx *c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+        delegate_error e = {};
+        tap_is_int(delegate_connect(c, &e), 0, "connected to a fake broker that answers after 150 ms");
+        pid_t pid = fork_denying(ENOSYS, SCMP_SYS(poll), SCMP_SYS(ppoll));
+        struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+        struct itimerval it = { .it_value = { .tv_usec = 50000 } };
+        if (pid == 0) /* 3: the first ping failed; 4: the second */
+                _exit(delegate_ping(c, &e) < 0                                                           ? 3
+                      : sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0 ? 2
+                      : delegate_ping(c, &e) < 0                                                       ? 4
+                                                                                                       : 0);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "... in a child whose poll() and ppoll() fail, a ping and one interrupted by SIGALRM (status 0x%x)", status);
+        delegate_ctx_free(c);
+        /* a caller whose seccomp filter refuses setsockopt (EPERM): the wait is a poll(), still 30 s at most */
+        if ((pid = fork_denying(EPERM, SCMP_SYS(setsockopt), -1)) == 0)
+                _exit(delegate_ping(new_ctx(f.path, DELEGATE_MODE_BROKER), &e) < 0 ? 3 : 0);
+        waitpid(pid, &status, 0);
+        tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "a caller whose setsockopt() fails connects and waits for its reply with poll() (status 0x%x)", status);
+        /* a caller that made the socket non-blocking (it may only poll it; this must not break the call) */
+        c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+        tap_is_int(delegate_connect(c, &e), 0, "connected again");
+        int fd = delegate_ctx_fd(c);
+        tap_ok(fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0, "... its socket made non-blocking");
+        tap_is_int(delegate_ping(c, &e), 0, "... a ping still waits for its reply (%s)", e.message);
+        delegate_ctx_free(c);
+        fake_stop(&f);
+}
+
 /* The fake hangs up after each answer: the call after that fails, the next one connects afresh. */
 static void test_fake_reconnect(void) {
         fake f = {
@@ -715,6 +788,7 @@ int main(void) {
         test_fake_api_mismatch();
         test_fake_ping();
         test_fake_reconnect();
+        test_fake_wait();
         test_fake_resume();
         test_fake_resume_refused();
         test_fake_denied();

@@ -285,11 +285,33 @@ static void test_utf8(void) {
         tap_ok(out && json_utf8_invalid(out, strlen(out)) == SIZE_MAX, "the output is valid UTF-8");
 }
 
+/* the generator's integers (json_format_u64(), no printf): the extremes, read back exactly */
+static void test_gen_integers(void) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_free_ char *out = NULL;
+        yajl_gen_array_open(g);
+        json_gen_u64(g, 0);
+        json_gen_u64(g, 9);
+        json_gen_u64(g, 10);
+        json_gen_u64(g, UINT64_MAX);
+        json_gen_i64(g, -1);
+        json_gen_i64(g, INT64_MIN);
+        json_gen_i64(g, INT64_MAX);
+        yajl_gen_array_close(g);
+        tap_ok(json_gen_take(g, &out, NULL) == 0, "integers generated");
+        tap_is_str(out, "[0,9,10,18446744073709551615,-1,-9223372036854775808,9223372036854775807]",
+                   "0, 9, 10, UINT64_MAX, -1, INT64_MIN, INT64_MAX in decimal");
+        char buf[JSON_U64_MAX];
+        tap_ok(json_format_u64(buf, UINT64_MAX) == 20 && memcmp(buf, "18446744073709551615", 20) == 0,
+               "json_format_u64: 20 digits for UINT64_MAX, no terminator needed");
+}
+
 int main(void) {
         test_round_trips();
         test_positions();
         test_integers();
         test_malformed();
         test_utf8();
+        test_gen_integers();
         return tap_done();
 }
