@@ -55,8 +55,9 @@ static memlock_scratch *MEM(const request *req) {
         return req->scratch;
 }
 
-/* Is the target still the process resolved (its pidfd has not polled exited)?  A pidfd lent by the peer is
- * gone with it (the client left while the helper worked): then no longer known, so no. */
+/* Is the target still the process resolved (its pidfd has not polled exited)?  A pidfd lent by the peer
+ * became the request's own copy when the client left (memlock_request_detach()); only when that copy could
+ * not be made is the target no longer known: then no. */
 static bool target_alive(request *req) {
         if (MEM(req)->t.borrowed && !req->has_peer)
                 return false;
@@ -349,12 +350,27 @@ static void memlock_request_free(request *req) {
                 safe_close(MEM(req)->t.pidfd);
 }
 
+/* The client leaves while its request on itself is under way (in the helper): its pidfd, lent, is closed
+ * next; a copy keeps the target pinned, so that the answer says what the helper did (only then: no cost
+ * while the client stays). */
+static void memlock_request_detach(request *req) {
+        peer_target *t = &MEM(req)->t;
+        if (!t->borrowed || t->pidfd < 0)
+                return;
+        int fd = fcntl(t->pidfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) /* out of fds: no longer known (target_alive()) */
+                return;
+        t->pidfd = fd;
+        t->borrowed = false;
+}
+
 const broker_op bop_memlock_set = {
         .op = &op_memlock_set,
         .act = memlock_set,
         .scratch_size = sizeof(memlock_scratch),
         .request_init = memlock_request_init,
         .request_free = memlock_request_free,
+        .request_detach = memlock_request_detach,
         .bus = &memlock_bus,
 };
 
