@@ -193,7 +193,7 @@ struct client {
         /* persistence (broker-state.c) */
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
-        bool state_saved;        /* its state file exists */
+        bool state_saved;        /* its state file exists (a save that failed leaves the one before) */
         bool state_kept;         /* on tmpfs: its file and the version before it kept open (broker-state-save.c) */
         int state_kept_fd[2];    /* [0] names the state file, [1] the version before it; valid when state_kept */
         size_t state_kept_len[2];
