@@ -12,7 +12,9 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -167,11 +169,55 @@ static void memlock_other_pod(harness *h) {
         tclient_stop(&b);
 }
 
+/* /proc/@pid/cgroup reads as @text (a file bind-mounted over it, in the broker's mount namespace, which
+ * is ours) while @on; false when that could not be done. */
+static bool fake_cgroup_file(pid_t pid, const char *text, bool on) {
+        char path[64];
+        static const char fake[] = "/run/delegate-test/fake-cgroup";
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        if (!on)
+                return umount2(path, MNT_DETACH) == 0;
+        return harness_write_file(fake, text) == 0 && mount(fake, path, NULL, MS_BIND, NULL) == 0;
+}
+
+static bool pidfd_info_denied; /* the broker runs with PIDFD_GET_INFO failing (deny_pidfd_info()) */
+
+/* Does the kernel answer PIDFD_GET_INFO (Linux 6.13), and the broker may ask it? */
+static bool broker_has_pidfd_info(void) {
+        unsigned char info[64] = { 0 };
+        int fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        /* _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h); request mask 0: nothing asked */
+        bool ok = fd >= 0 && ioctl(fd, 0xc040ff0b, info) == 0;
+        if (fd >= 0)
+                close(fd);
+        return ok && !pidfd_info_denied;
+}
+
+/* memlock.set on @pid (as @c names it; @host ours) twice: the first reads its cgroup path and learns the
+ * id; for the second its /proc/PID/cgroup says pod-b, which a read would refuse: it succeeds, no path read
+ * (refused where the kernel gives no cgroup id: the path is read each time). */
+static void twice_no_path_read(tclient *c, pid_t pid, pid_t host, const char *what) {
+        bool info = broker_has_pidfd_info();
+        char *r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on %s in pod-a, first time, succeeds (%s)", what, r);
+        free(r);
+        tap_ok(fake_cgroup_file(host, "0::/kubepods.slice/pod-b\n", true),
+               "its /proc/PID/cgroup now reads pod-b (a file bind-mounted over it)");
+        r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 8);
+        if (info)
+                tap_is_int(jint(r, "ok"), 1, "the second time succeeds: its cgroup id is known, no path read (%s)", r);
+        else
+                tap_is_str(jstr(r, "code"), "denied", "without PIDFD_GET_INFO the path is read again: refused (%s)", r);
+        free(r);
+        tap_ok(fake_cgroup_file(host, NULL, false), "its /proc/PID/cgroup is its own again");
+}
+
 /*
  * The pod check of a target whose cgroup id the broker already found in the
  * pod on this connection (PIDFD_GET_INFO gives it; no path read then): a
  * child and the launcher itself, each changed twice (the first request
- * reads the path and learns the id, the second finds it known), then moved
+ * reads the path and learns the id, the second finds it known: its
+ * /proc/PID/cgroup, made to name pod-b meanwhile, is not read), then moved
  * into pod-b, are refused: they have another cgroup id now, checked again.
  */
 static void memlock_moved_out(harness *h) {
@@ -179,21 +225,11 @@ static void memlock_moved_out(harness *h) {
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t c = spawn_child(&a);
-        for (int i = 0; i < 2; i++) {
-                char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / (4 + 4 * i));
-                tap_is_int(jint(r, "ok"), 1, "memlock.set on A's child in pod-a, %s time, succeeds (%s)",
-                           i ? "second" : "first", r);
-                free(r);
-        }
+        twice_no_path_read(&a, c, c, "A's child");
         tap_is_int(harness_move(h, c, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
         refused_outside_pod(&a, c, c, "then the child");
 
-        for (int i = 0; i < 2; i++) {
-                char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
-                tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself, %s time, succeeds (%s)",
-                           i ? "second" : "first", r);
-                free(r);
-        }
+        twice_no_path_read(&a, 0, a.pid, "the launcher itself");
         tap_is_int(harness_move(h, a.pid, "kubepods.slice/pod-b"), 0, "move the launcher itself into pod-b");
         refused_outside_pod(&a, 0, a.pid, "then its own memlock.set");
         ping_ok(&b, "pod-b's client is served meanwhile");
@@ -605,6 +641,7 @@ static void deny_pidfd_info(harness *h) {
         setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
         tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
                    "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+        pidfd_info_denied = true;
 }
 
 static void memlock_no_pidfd_info(harness *h) {
