@@ -454,6 +454,10 @@ void peer_pod_cgroup_known(const peer *p, uint64_t id);
 bool pidfd_alive(int pidfd);
 /* Are @uid and @gid the broker's own (read once: it never changes them)? */
 bool broker_ids_are(uid_t uid, gid_t gid);
+/* Are some of @uid/@gid (real, effective, saved) ids the broker's user namespace cannot name (the kernel
+ * shows them as the overflow ids, given in @ret_uid/@ret_gid)?  Never in the initial user namespace,
+ * which names every id; in another, an id that reads as the overflow id may be either. */
+bool broker_ids_unnamed(const uid_t uid[3], const gid_t gid[3], uid_t *ret_uid, gid_t *ret_gid);
 /* Are all @n alive?  One poll() for all. */
 bool pidfds_alive(const int *pidfds, size_t n);
 

@@ -224,7 +224,15 @@ static bool read_of_target(request *req, int r) {
 static void act_by_creds(request *req, const proc_creds *cr) {
         const memlock_args *a = req->op_args;
         pid_t host = MEM(req)->t.host_pid;
+        uid_t ou;
+        gid_t og;
         MEM(req)->ids_read = true;
+        if (broker_ids_unnamed(cr->uid, cr->gid, &ou, &og))
+                return request_reply_error(req, ERR_SYSTEM, EPERM, NULL,
+                                           "pid %d runs with ids the broker's user namespace cannot name (they read "
+                                           "as the overflow uid %u / gid %u); without CAP_SYS_RESOURCE the broker "
+                                           "cannot act as them",
+                                           (int) a->pid, (unsigned) ou, (unsigned) og);
         if (proc_ids_all_same(cr->uid, cr->gid))
                 return act_as(req, cr->uid[0], cr->gid[0]);
         /* nobody may read its limits with prlimit(): /proc, for the checks that come first */

@@ -661,6 +661,47 @@ static void memlock_ids_no_pidfd_info(harness *h) {
         memlock_userns(h);
 }
 
+/*
+ * A broker in a user namespace that maps only uid and gid 0 (as a broker in
+ * a container might run): a root launcher's child running as uid 1000, which
+ * that namespace cannot name, reads there as the overflow id (65534) from
+ * PIDFD_GET_INFO and from /proc alike.  memlock.set on it is refused,
+ * saying so, rather than acted on by a helper running as 65534.
+ */
+static void memlock_unnamed_ids(harness *h) {
+        static const char wrap[] = "/run/delegate-test/userns-broker";
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself, ids do "
+                             "not matter");
+        if (access("/usr/bin/unshare", X_OK) < 0)
+                tap_skip_all("unshare(1) (util-linux) is missing");
+        tap_is_int(harness_write_file(wrap, "#!/bin/sh\nexec /usr/bin/unshare --user --map-root-user -- "
+                                            "\"$USERNS_BROKER_EXEC\" \"$@\"\n"),
+                   0, "a wrapper starting the broker in a user namespace mapping uid and gid 0 only");
+        chmod(wrap, 0755);
+        setenv("USERNS_BROKER", wrap, 1);
+        tap_is_int(harness_restart_broker_through(h, "USERNS_BROKER", "USERNS_BROKER_EXEC"), 0,
+                   "the broker runs in it");
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 0, "vm-a");
+        pid_t c = child_with_ids(&a, 1000, 1000, 1000, 1000);
+        tap_ok(c > 0 && uids_are(c, "1000 1000 1000", 2000), "its child runs as uid 1000 (pid %d)", (int) c);
+        read_memlock(c, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "errno"), EPERM, "memlock.set on it is refused with EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "ids the broker's user namespace cannot name", "saying why");
+        tap_has_str(jstr(r, "message"), "overflow uid 65534", "naming the overflow id");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tap_ok(!harness_log_contains("memlock helper for uid 65534"), "no helper was started as 65534");
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "the launcher's own limit, ids the namespace names, is still served (%s)", r);
+        free(r);
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -676,6 +717,7 @@ static const scenario scenarios[] = {
         { "memlock-caller-leaves", policy_main, memlock_caller_leaves },
         { "memlock-no-pidfd-info", policy_main, memlock_no_pidfd_info },
         { "memlock-ids-no-pidfd-info", policy_ids, memlock_ids_no_pidfd_info },
+        { "memlock-unnamed-ids", policy_ids, memlock_unnamed_ids },
 };
 
 int main(int argc, char **argv) {
