@@ -234,6 +234,16 @@ static void take_userns_ids(const unsigned *ids) {
                 _exit(1);
 }
 
+/* Close the connection of *@ctx and start a new context (not connected yet). */
+static int reopen(delegate_ctx **ctx, const char *vm) {
+        delegate_error e;
+        delegate_ctx_free(*ctx);
+        if (delegate_ctx_new(DELEGATE_API_VERSION, ctx, &e) < 0 || delegate_ctx_set_identity(*ctx, "test-client", vm) < 0)
+                return -1;
+        delegate_ctx_set_mode(*ctx, DELEGATE_MODE_BROKER);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *vm = argc > 1 && argv[1][0] ? argv[1] : NULL;
         delegate_ctx *ctx;
@@ -339,12 +349,13 @@ int main(int argc, char **argv) {
                                 kill(p, SIGKILL);
                                 waitpid(p, NULL, 0);
                         }
-                        delegate_ctx_free(ctx);
-                        if (delegate_ctx_new(DELEGATE_API_VERSION, &ctx, &e) < 0 ||
-                            delegate_ctx_set_identity(ctx, "test-client", vm) < 0)
+                        if (reopen(&ctx, vm) < 0)
                                 return 1;
-                        delegate_ctx_set_mode(ctx, DELEGATE_MODE_BROKER);
                         printf("{\"ok\":%s}\n", p > 0 ? "true" : "false");
+                } else if (!strcmp(cmd, "disconnect")) { /* the connection closed, this process lives on */
+                        if (reopen(&ctx, vm) < 0)
+                                return 1;
+                        printf("{\"ok\":true}\n");
                 } else if (!strcmp(cmd, "childids")) {
                         char a4[64] = "";
                         sscanf(line, "%*s %*s %*s %*s %63s", a4);
