@@ -51,6 +51,7 @@ void client_free(client *c) {
         client_io_stop(c);
         safe_close(c->fd);
         safe_close(c->pidfd);
+        state_kept_close(c); /* kept too (the broker stops with it saved): the file stays, its fds go */
         while (c->out_head) {
                 outmsg *m = c->out_head;
                 c->out_head = m->next;

@@ -44,6 +44,9 @@ struct broker_op {
         void (*request_init)(request *req);
         /* Release what the operation keeps in @req (its scratch) as the request is freed; NULL: nothing. */
         void (*request_free)(request *req);
+        /* @req loses its client while under way (request_detach_all()): keep its own copy of what the
+         * operation borrowed from the client (its pidfd), which closes next; NULL: borrows nothing. */
+        void (*request_detach)(request *req);
         const broker_bus_method *bus; /* NULL: socket only */
 };
 

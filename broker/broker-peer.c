@@ -48,6 +48,53 @@ bool broker_ids_are(uid_t uid, gid_t gid) {
         return uid == u && gid == g;
 }
 
+/* The first number in file @path, or @def. */
+static unsigned long number_in(const char *path, unsigned long def) {
+        char buf[64] = "";
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (n <= 0)
+                return def;
+        buf[n] = 0;
+        char *end;
+        unsigned long v = strtoul(buf, &end, 10);
+        return end == buf ? def : v;
+}
+
+/* Does @path (/proc/self/uid_map, gid_map) map every id, as the initial user namespace's does? */
+static bool maps_all(const char *path) {
+        char buf[128] = "";
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        unsigned long in, out, count;
+        char rest;
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        return sscanf(buf, " %lu %lu %lu %c", &in, &out, &count, &rest) == 3 && in == 0 && out == 0 &&
+               count == 4294967295UL;
+}
+
+bool broker_ids_unnamed(const uid_t uid[3], const gid_t gid[3], uid_t *ret_uid, gid_t *ret_gid) {
+        static bool read_once, all;
+        static uid_t ou;
+        static gid_t og;
+        if (!read_once) { /* once: none of it changes while the broker runs */
+                all = maps_all("/proc/self/uid_map") && maps_all("/proc/self/gid_map");
+                ou = (uid_t) number_in("/proc/sys/kernel/overflowuid", 65534);
+                og = (gid_t) number_in("/proc/sys/kernel/overflowgid", 65534);
+                read_once = true;
+        }
+        *ret_uid = ou;
+        *ret_gid = og;
+        if (all)
+                return false;
+        for (size_t i = 0; i < 3; i++)
+                if (uid[i] == ou || gid[i] == og)
+                        return true;
+        return false;
+}
+
 bool pidfds_alive(const int *pidfds, size_t n) {
         struct pollfd few[8];
         _cleanup_free_ struct pollfd *many = n > ELEMENTSOF(few) ? calloc(n, sizeof(struct pollfd)) : NULL;

@@ -170,13 +170,21 @@ void request_free(request *req) {
         free(req);
 }
 
+/* What the operation of @r borrowed from its client (the client's pidfd) becomes the request's own. */
+static void request_detach(request *r) {
+        if (r->bop && r->bop->request_detach && r->scratch)
+                r->bop->request_detach(r);
+}
+
 void request_detach_all(client *c) {
         /* requests that borrowed the client's peer lose it with the client */
         for (request *r = c->pending; r; r = r->next) {
+                request_detach(r);
                 r->c = NULL;
                 r->has_peer = false;
         }
         for (request *r = c->acting; r; r = r->next) {
+                request_detach(r);
                 r->c = NULL;
                 if (r->own_pidfd < 0)
                         r->has_peer = false;

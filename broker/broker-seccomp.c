@@ -14,8 +14,8 @@
  *   socket()      AF_UNIX, and AF_NETLINK with NETLINK_ROUTE only
  *   socketpair()  AF_UNIX only
  *   ioctl()       the TUN requests of tap.create, TCGETS (isatty()), and
- *                 PIDFD_GET_INFO (what a pinned thread is: its process, parent,
- *                 cgroup id)
+ *                 PIDFD_GET_INFO (what a pinned thread or process target
+ *                 is: its process, parent, cgroup id and ids)
  *   clone()       fork-like only: no new namespace (so no CLONE_NEWUSER),
  *                 no thread; clone3() fails with ENOSYS (its flags sit
  *                 behind a pointer seccomp cannot read), so the C library
@@ -236,7 +236,7 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         r = r ?: ALLOW_IF(b, ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         for (size_t i = 0; i < ELEMENTSOF(ioctls); i++)
                 r = r ?: ALLOW_IF(b, ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
-        /* peer threads (broker-peer.c): what a pidfd's task is, in one call */
+        /* thread and process targets (broker-peer.c): what a pidfd's task is, in one call */
         r = r ?: ALLOW_IF(b, ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, proc_pidfd_get_info_request()));
         /* fork() of helpers and cleanup processes */
         r = r ?: ALLOW_IF(b, ctx, "clone", SCMP_A0(SCMP_CMP_MASKED_EQ, clone_refused, 0));

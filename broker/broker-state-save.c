@@ -319,8 +319,7 @@ int state_save(client *c) {
                         log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot save its state in '%s': %s; it will not "
                                 "survive a broker restart", c->session, b->state_dir, strerror(-r));
                 c->state_error_logged = true;
-                c->state_saved = false;
-                return r;
+                return r; /* state_saved unchanged: a file saved before still holds the version before */
         }
         c->state_saved = true;
         if (!b->state_sync && !b->state_no_exchange) /* tmpfs: the next saves write through kept descriptors */

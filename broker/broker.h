@@ -193,7 +193,7 @@ struct client {
         /* persistence (broker-state.c) */
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
-        bool state_saved;        /* its state file exists */
+        bool state_saved;        /* its state file exists (a save that failed leaves the one before) */
         bool state_kept;         /* on tmpfs: its file and the version before it kept open (broker-state-save.c) */
         int state_kept_fd[2];    /* [0] names the state file, [1] the version before it; valid when state_kept */
         size_t state_kept_len[2];
@@ -458,6 +458,10 @@ void peer_pod_cgroup_known(const peer *p, uint64_t id);
 bool pidfd_alive(int pidfd);
 /* Are @uid and @gid the broker's own (read once: it never changes them)? */
 bool broker_ids_are(uid_t uid, gid_t gid);
+/* Are some of @uid/@gid (real, effective, saved) ids the broker's user namespace cannot name (the kernel
+ * shows them as the overflow ids, given in @ret_uid/@ret_gid)?  Never in the initial user namespace,
+ * which names every id; in another, an id that reads as the overflow id may be either. */
+bool broker_ids_unnamed(const uid_t uid[3], const gid_t gid[3], uid_t *ret_uid, gid_t *ret_gid);
 /* Are all @n alive?  One poll() for all. */
 bool pidfds_alive(const int *pidfds, size_t n);
 

@@ -55,8 +55,9 @@ static memlock_scratch *MEM(const request *req) {
         return req->scratch;
 }
 
-/* Is the target still the process resolved (its pidfd has not polled exited)?  A pidfd lent by the peer is
- * gone with it (the client left while the helper worked): then no longer known, so no. */
+/* Is the target still the process resolved (its pidfd has not polled exited)?  A pidfd lent by the peer
+ * became the request's own copy when the client left (memlock_request_detach()); only when that copy could
+ * not be made is the target no longer known: then no. */
 static bool target_alive(request *req) {
         if (MEM(req)->t.borrowed && !req->has_peer)
                 return false;
@@ -223,7 +224,15 @@ static bool read_of_target(request *req, int r) {
 static void act_by_creds(request *req, const proc_creds *cr) {
         const memlock_args *a = req->op_args;
         pid_t host = MEM(req)->t.host_pid;
+        uid_t ou;
+        gid_t og;
         MEM(req)->ids_read = true;
+        if (broker_ids_unnamed(cr->uid, cr->gid, &ou, &og))
+                return request_reply_error(req, ERR_SYSTEM, EPERM, NULL,
+                                           "pid %d runs with ids the broker's user namespace cannot name (they read "
+                                           "as the overflow uid %u / gid %u); without CAP_SYS_RESOURCE the broker "
+                                           "cannot act as them",
+                                           (int) a->pid, (unsigned) ou, (unsigned) og);
         if (proc_ids_all_same(cr->uid, cr->gid))
                 return act_as(req, cr->uid[0], cr->gid[0]);
         /* nobody may read its limits with prlimit(): /proc, for the checks that come first */
@@ -349,12 +358,27 @@ static void memlock_request_free(request *req) {
                 safe_close(MEM(req)->t.pidfd);
 }
 
+/* The client leaves while its request on itself is under way (in the helper): its pidfd, lent, is closed
+ * next; a copy keeps the target pinned, so that the answer says what the helper did (only then: no cost
+ * while the client stays). */
+static void memlock_request_detach(request *req) {
+        peer_target *t = &MEM(req)->t;
+        if (!t->borrowed || t->pidfd < 0)
+                return;
+        int fd = fcntl(t->pidfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) /* out of fds: no longer known (target_alive()) */
+                return;
+        t->pidfd = fd;
+        t->borrowed = false;
+}
+
 const broker_op bop_memlock_set = {
         .op = &op_memlock_set,
         .act = memlock_set,
         .scratch_size = sizeof(memlock_scratch),
         .request_init = memlock_request_init,
         .request_free = memlock_request_free,
+        .request_detach = memlock_request_detach,
         .bus = &memlock_bus,
 };
 

@@ -235,6 +235,16 @@ static void take_userns_ids(const unsigned *ids) {
                 _exit(1);
 }
 
+/* Close the connection of *@ctx and start a new context (not connected yet). */
+static int reopen(delegate_ctx **ctx, const char *vm) {
+        delegate_error e;
+        delegate_ctx_free(*ctx);
+        if (delegate_ctx_new(DELEGATE_API_VERSION, ctx, &e) < 0 || delegate_ctx_set_identity(*ctx, "test-client", vm) < 0)
+                return -1;
+        delegate_ctx_set_mode(*ctx, DELEGATE_MODE_BROKER);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *vm = argc > 1 && argv[1][0] ? argv[1] : NULL;
         delegate_ctx *ctx;
@@ -324,6 +334,29 @@ int main(int argc, char **argv) {
                                 printf("{\"ok\":true,\"route\":\"%s\",\"soft\":%" PRIu64 ",\"hard\":%" PRIu64
                                        ",\"old_soft\":%" PRIu64 ",\"old_hard\":%" PRIu64 "}\n",
                                        route_name(res.route), res.soft, res.hard, res.old_soft, res.old_hard);
+                } else if (!strcmp(cmd, "memlock-leave")) {
+                        /* memlock.set on @a1 sent from a child sharing the connection, which is then closed
+                         * (the child killed, ours closed) before the answer while this process, the caller
+                         * the broker knows, stays; a new context for what follows */
+                        uint64_t soft;
+                        pid_t p = delegate_parse_size(a2, &soft) < 0 || delegate_ping(ctx, &e) < 0 ? -1 : fork();
+                        if (p == 0) {
+                                delegate_memlock_result res;
+                                _exit(delegate_memlock_set(ctx, (pid_t) atoi(a1), soft, DELEGATE_LIMIT_KEEP, &res,
+                                                           &e) < 0);
+                        }
+                        usleep((useconds_t) atoi(a3) * 1000); /* the request reaches the broker */
+                        if (p > 0) {
+                                kill(p, SIGKILL);
+                                waitpid(p, NULL, 0);
+                        }
+                        if (reopen(&ctx, vm) < 0)
+                                return 1;
+                        printf("{\"ok\":%s}\n", p > 0 ? "true" : "false");
+                } else if (!strcmp(cmd, "disconnect")) { /* the connection closed, this process lives on */
+                        if (reopen(&ctx, vm) < 0)
+                                return 1;
+                        printf("{\"ok\":true}\n");
                 } else if (!strcmp(cmd, "childids")) {
                         char a4[64] = "";
                         sscanf(line, "%*s %*s %*s %*s %63s", a4);

@@ -14,6 +14,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -735,11 +737,60 @@ static void bus_ops(harness *h) {
         sd_bus_flush_close_unref(bus);
 }
 
+/* SetMemlock's answer: "soft N", or the error. */
+static int on_set_memlock(sd_bus_message *m, void *out, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        uint64_t v[4] = { 0 };
+        if (e)
+                snprintf(out, 600, "error %s: %s", e->name, e->message);
+        else if (sd_bus_message_read(m, "tttt", &v[0], &v[1], &v[2], &v[3]) >= 0)
+                snprintf(out, 600, "soft %" PRIu64, v[2]);
+        return 0;
+}
+
+/* SetMemlock for a session with pid 0 acts on the session's client, borrowing its pidfd.  The client drops
+ * its connection (and lives on) while the call waits on the helper (stopped); the helper let go changes the
+ * client's limit: the call's reply says so, not that it exited. */
+static void bus_memlock_caller_leaves(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself, no helper");
+        sd_bus *bus = setup(h);
+        char id[32] = "", got[600] = "", e[600], want[64], kids[64];
+        uint64_t s, hd;
+        tclient a;
+        if (!bus)
+                return;
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        tap_is_int(list_sessions(bus, "vm-a", id, sizeof(id), NULL), 1, "one session (%s)", id);
+        tap_ok(call(bus, NULL, e, sizeof(e), "SetMemlock", "sutt", id, (uint32_t) 0, H / 4, KEEP) >= 0,
+               "a first SetMemlock for the session starts the helper for uid 1000 (%s)", e);
+        snprintf(want, sizeof(want), "/proc/%d/task/%d/children", (int) h->broker_pid, (int) h->broker_pid);
+        harness_read_file(want, kids, sizeof(kids)); /* its only child */
+        pid_t hp = atoi(kids);
+        tap_ok(hp > 0 && kill(hp, SIGSTOP) == 0, "the helper (pid %d) is stopped", (int) hp);
+        tap_ok(sd_bus_call_method_async(bus, NULL, DEST, PATH, IFACE, "SetMemlock", on_set_memlock, got, "sutt", id,
+                                        (uint32_t) 0, H / 2, KEEP) >= 0 && sd_bus_flush(bus) >= 0,
+               "SetMemlock for session %s, pid 0 (its client), sent", id);
+        usleep(300 * 1000); /* it reaches the helper */
+        free(cmd(&a, "disconnect")); /* the session's client drops its connection, living on */
+        usleep(100 * 1000);
+        tap_ok(kill(hp, SIGCONT) == 0, "the client dropped its connection; the helper goes on (SIGCONT)");
+        for (int i = 0; i < 250 && !got[0]; i++)
+                if (sd_bus_process(bus, NULL) == 0)
+                        sd_bus_wait(bus, 20000);
+        snprintf(want, sizeof(want), "soft %" PRIu64, H / 2);
+        tap_is_str(got, want, "the reply says the change was made");
+        tap_ok(read_memlock(a.pid, &s, &hd) == 0 && s == H / 2, "the kernel shows the client's soft H/2");
+        tclient_stop(&a);
+        sd_bus_flush_close_unref(bus);
+}
+
 static const scenario scenarios[] = {
         { "bus-api", policy_bus, bus_api },
         { "bus-reload", policy_bus, bus_reload },
         { "bus-late", policy_bus, bus_late },
         { "bus-ops", policy_bus_ops, bus_ops },
+        { "bus-memlock-caller-leaves", policy_bus, bus_memlock_caller_leaves },
 };
 
 int main(int argc, char **argv) {

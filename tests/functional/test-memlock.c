@@ -12,7 +12,9 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -167,11 +169,55 @@ static void memlock_other_pod(harness *h) {
         tclient_stop(&b);
 }
 
+/* /proc/@pid/cgroup reads as @text (a file bind-mounted over it, in the broker's mount namespace, which
+ * is ours) while @on; false when that could not be done. */
+static bool fake_cgroup_file(pid_t pid, const char *text, bool on) {
+        char path[64];
+        static const char fake[] = "/run/delegate-test/fake-cgroup";
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        if (!on)
+                return umount2(path, MNT_DETACH) == 0;
+        return harness_write_file(fake, text) == 0 && mount(fake, path, NULL, MS_BIND, NULL) == 0;
+}
+
+static bool pidfd_info_denied; /* the broker runs with PIDFD_GET_INFO failing (deny_pidfd_info()) */
+
+/* Does the kernel answer PIDFD_GET_INFO (Linux 6.13), and the broker may ask it? */
+static bool broker_has_pidfd_info(void) {
+        unsigned char info[64] = { 0 };
+        int fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        /* _IOWR(0xFF, 11, struct pidfd_info) (include/uapi/linux/pidfd.h); request mask 0: nothing asked */
+        bool ok = fd >= 0 && ioctl(fd, 0xc040ff0b, info) == 0;
+        if (fd >= 0)
+                close(fd);
+        return ok && !pidfd_info_denied;
+}
+
+/* memlock.set on @pid (as @c names it; @host ours) twice: the first reads its cgroup path and learns the
+ * id; for the second its /proc/PID/cgroup says pod-b, which a read would refuse: it succeeds, no path read
+ * (refused where the kernel gives no cgroup id: the path is read each time). */
+static void twice_no_path_read(tclient *c, pid_t pid, pid_t host, const char *what) {
+        bool info = broker_has_pidfd_info();
+        char *r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set on %s in pod-a, first time, succeeds (%s)", what, r);
+        free(r);
+        tap_ok(fake_cgroup_file(host, "0::/kubepods.slice/pod-b\n", true),
+               "its /proc/PID/cgroup now reads pod-b (a file bind-mounted over it)");
+        r = tclient_call(c, "memlock %d %" PRIu64 " keep", (int) pid, H / 8);
+        if (info)
+                tap_is_int(jint(r, "ok"), 1, "the second time succeeds: its cgroup id is known, no path read (%s)", r);
+        else
+                tap_is_str(jstr(r, "code"), "denied", "without PIDFD_GET_INFO the path is read again: refused (%s)", r);
+        free(r);
+        tap_ok(fake_cgroup_file(host, NULL, false), "its /proc/PID/cgroup is its own again");
+}
+
 /*
  * The pod check of a target whose cgroup id the broker already found in the
  * pod on this connection (PIDFD_GET_INFO gives it; no path read then): a
  * child and the launcher itself, each changed twice (the first request
- * reads the path and learns the id, the second finds it known), then moved
+ * reads the path and learns the id, the second finds it known: its
+ * /proc/PID/cgroup, made to name pod-b meanwhile, is not read), then moved
  * into pod-b, are refused: they have another cgroup id now, checked again.
  */
 static void memlock_moved_out(harness *h) {
@@ -179,21 +225,11 @@ static void memlock_moved_out(harness *h) {
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t c = spawn_child(&a);
-        for (int i = 0; i < 2; i++) {
-                char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / (4 + 4 * i));
-                tap_is_int(jint(r, "ok"), 1, "memlock.set on A's child in pod-a, %s time, succeeds (%s)",
-                           i ? "second" : "first", r);
-                free(r);
-        }
+        twice_no_path_read(&a, c, c, "A's child");
         tap_is_int(harness_move(h, c, "kubepods.slice/pod-b"), 0, "move A's child into pod-b");
         refused_outside_pod(&a, c, c, "then the child");
 
-        for (int i = 0; i < 2; i++) {
-                char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / (4 + 4 * i));
-                tap_is_int(jint(r, "ok"), 1, "memlock.set on the launcher itself, %s time, succeeds (%s)",
-                           i ? "second" : "first", r);
-                free(r);
-        }
+        twice_no_path_read(&a, 0, a.pid, "the launcher itself");
         tap_is_int(harness_move(h, a.pid, "kubepods.slice/pod-b"), 0, "move the launcher itself into pod-b");
         refused_outside_pod(&a, 0, a.pid, "then its own memlock.set");
         ping_ok(&b, "pod-b's client is served meanwhile");
@@ -425,33 +461,43 @@ static int cont_it(pid_t pid) {
 
 /*
  * A memlock.set on the caller itself borrows the caller's own pidfd (no
- * copy).  The caller killed while its request waits on the helper (stopped
- * by its uid), then the helper let go: its answer reaches a request whose
- * caller, and pidfd, are gone.  The broker lives on and serves the next
- * caller; its limits are changed by the next request, not by a stale one.
+ * copy).  The caller drops its connection (but lives on) while its request
+ * waits on the helper (stopped by its uid); other clients connect, so the
+ * broker's fd numbers of the one that left are taken again; then the helper
+ * is let go.  Its prlimit() on the live caller succeeds: the audit record
+ * says what the kernel now shows, not that the process exited, and the
+ * broker serves the next caller.
  */
 static void memlock_caller_leaves(harness *h) {
-        tclient a, b;
+        tclient a, b, more[3];
         pid_t hp[8];
+        uint64_t s, hd;
+        char want[96];
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         start_client(h, &b, "kubepods.slice/pod-a", 1000, "vm-b");
-        char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
-        tap_is_int(jint(r, "ok"), 1, "memlock.set on itself starts pod-a's helper (%s)", r);
+        char *r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set of another session starts pod-a's helper (%s)", r);
         free(r);
         tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "one helper");
         tap_is_int(as_uid(1000, stop_it, hp[0]), 0, "uid 1000 stops it (SIGSTOP)");
-        tap_ok(dprintf(a.in, "memlock 0 %" PRIu64 " keep\n", H / 2) > 0, "the caller asks again, without waiting");
-        usleep(200 * 1000);
-        kill(a.pid, SIGKILL);
-        tclient_stop(&a);
-        usleep(200 * 1000);
-        tap_is_int(as_uid(1000, cont_it, hp[0]), 0, "the caller is gone; the helper goes on (SIGCONT)");
-        usleep(200 * 1000);
+        r = tclient_call(&a, "memlock-leave 0 %" PRIu64 " 300", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the caller asks for itself and drops its connection, living on (%s)", r);
+        free(r);
+        usleep(100 * 1000); /* the broker sees the hang-up before the connections below */
+        for (int i = 0; i < 3; i++)
+                start_client(h, &more[i], "kubepods.slice/pod-b", 1000, "vm-more");
+        tap_is_int(as_uid(1000, cont_it, hp[0]), 0, "other clients connected; the helper goes on (SIGCONT)");
+        tap_ok(WAIT_FOR(read_memlock(a.pid, &s, &hd) == 0 && s == H / 2), "the kernel shows the caller's soft H/2");
+        snprintf(want, sizeof(want), "RLIMIT_MEMLOCK of pid %d is now soft", (int) a.pid);
+        tap_ok(harness_log_contains(want), "the audit record says the change was made ('%s')", want);
         tap_ok(broker_alive(h), "the broker lives");
         r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 2);
         tap_is_int(jint(r, "ok"), 1, "the next caller is served (%s)", r);
-        tap_is_int(jint(r, "old_soft"), H / 8, "its own limits, not the gone caller's (%s)", r);
+        tap_is_int(jint(r, "old_soft"), H / 4, "its own limits, not the gone caller's (%s)", r);
         free(r);
+        for (int i = 0; i < 3; i++)
+                tclient_stop(&more[i]);
+        tclient_stop(&a);
         tclient_stop(&b);
 }
 
@@ -595,6 +641,7 @@ static void deny_pidfd_info(harness *h) {
         setenv("DENY_CALLS", "ioctl:0xc040ff0b", 1);
         tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
                    "the broker runs with PIDFD_GET_INFO failing with ENOTTY");
+        pidfd_info_denied = true;
 }
 
 static void memlock_no_pidfd_info(harness *h) {
@@ -614,6 +661,47 @@ static void memlock_ids_no_pidfd_info(harness *h) {
         memlock_userns(h);
 }
 
+/*
+ * A broker in a user namespace that maps only uid and gid 0 (as a broker in
+ * a container might run): a root launcher's child running as uid 1000, which
+ * that namespace cannot name, reads there as the overflow id (65534) from
+ * PIDFD_GET_INFO and from /proc alike.  memlock.set on it is refused,
+ * saying so, rather than acted on by a helper running as 65534.
+ */
+static void memlock_unnamed_ids(harness *h) {
+        static const char wrap[] = "/run/delegate-test/userns-broker";
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("CAP_SYS_RESOURCE is in the bounding set: the broker calls prlimit() itself, ids do "
+                             "not matter");
+        if (access("/usr/bin/unshare", X_OK) < 0)
+                tap_skip_all("unshare(1) (util-linux) is missing");
+        tap_is_int(harness_write_file(wrap, "#!/bin/sh\nexec /usr/bin/unshare --user --map-root-user -- "
+                                            "\"$USERNS_BROKER_EXEC\" \"$@\"\n"),
+                   0, "a wrapper starting the broker in a user namespace mapping uid and gid 0 only");
+        chmod(wrap, 0755);
+        setenv("USERNS_BROKER", wrap, 1);
+        tap_is_int(harness_restart_broker_through(h, "USERNS_BROKER", "USERNS_BROKER_EXEC"), 0,
+                   "the broker runs in it");
+        tclient a;
+        uint64_t s0, h0, s, hd;
+        start_client(h, &a, "kubepods.slice/pod-a", 0, "vm-a");
+        pid_t c = child_with_ids(&a, 1000, 1000, 1000, 1000);
+        tap_ok(c > 0 && uids_are(c, "1000 1000 1000", 2000), "its child runs as uid 1000 (pid %d)", (int) c);
+        read_memlock(c, &s0, &h0);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 4);
+        tap_is_int(jint(r, "errno"), EPERM, "memlock.set on it is refused with EPERM (%s)", r);
+        tap_has_str(jstr(r, "message"), "ids the broker's user namespace cannot name", "saying why");
+        tap_has_str(jstr(r, "message"), "overflow uid 65534", "naming the overflow id");
+        free(r);
+        read_memlock(c, &s, &hd);
+        tap_ok(s == s0 && hd == h0, "its limits are untouched");
+        tap_ok(!harness_log_contains("memlock helper for uid 65534"), "no helper was started as 65534");
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 4);
+        tap_is_int(jint(r, "ok"), 1, "the launcher's own limit, ids the namespace names, is still served (%s)", r);
+        free(r);
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "memlock-raise", policy_main, memlock_raise },
         { "memlock-hard-raise", policy_main, memlock_hard_raise },
@@ -629,6 +717,7 @@ static const scenario scenarios[] = {
         { "memlock-caller-leaves", policy_main, memlock_caller_leaves },
         { "memlock-no-pidfd-info", policy_main, memlock_no_pidfd_info },
         { "memlock-ids-no-pidfd-info", policy_ids, memlock_ids_no_pidfd_info },
+        { "memlock-unnamed-ids", policy_ids, memlock_unnamed_ids },
 };
 
 int main(int argc, char **argv) {

@@ -8,7 +8,8 @@
  * launcher that never resumes is undone after --resume-timeout; a request
  * retried with the same id after the restart gets its first answer and is
  * not redone; a broker killed right after a reply leaves the change it
- * reported on record.  Assertions read the kernel (ip link, the cgroup tree,
+ * reported on record; a session whose last save failed leaves no file for
+ * the next broker once it ended.  Assertions read the kernel (ip link, the cgroup tree,
  * getrlimit) and the state directory.
  */
 #include <errno.h>
@@ -539,6 +540,43 @@ static void restart_kill9_cut(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * A save that fails leaves the version before it in the state file: when
+ * the session then ends, that file is removed all the same, so the next
+ * broker recovers nothing.  The save fails for real: the state directory
+ * made read-only for its owner (the broker holds no CAP_DAC_OVERRIDE), so
+ * the rename that publishes a new version is refused.
+ */
+static void restart_save_failed(harness *h) {
+        tclient a;
+        struct stat st;
+        if (tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") < 0)
+                tap_ok(0, "start the launcher stand-in");
+        char *r = tclient_call(&a, "call memlock.set {\"pid\":0,\"soft\":%" PRIu64 "}", harness_hard / 4);
+        tap_is_int(jint(r, "ok"), 1, "memlock.set is served (%s)", r);
+        free(r);
+        r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        tap_ok(state_file(session), "session %" PRIu64 "'s state file exists", session);
+        tap_is_int(stat(STATE_DIR, &st), 0, "stat the state directory");
+        tap_is_int(chmod(STATE_DIR, 0500), 0, "the state directory made read-only (0500)");
+        r = tclient_call(&a, "call memlock.set {\"pid\":0,\"soft\":%" PRIu64 "}", harness_hard / 2);
+        tap_is_int(jint(r, "ok"), 1, "the next memlock.set is served (%s)", r);
+        free(r);
+        tap_ok(harness_log_contains("cannot save its state"), "its save failed, as logged");
+        tap_is_int(chmod(STATE_DIR, st.st_mode & 07777), 0, "the directory writable again");
+        tap_ok(state_file(session), "the file still holds the version before");
+        tclient_stop(&a);
+        tap_ok(WAIT_FOR(!state_file(session)), "the session ended: its state file is removed all the same");
+        int s = harness_stop_broker(h);
+        tap_ok(WIFEXITED(s) && WEXITSTATUS(s) == 0, "the broker stops on SIGTERM");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        char again[64];
+        snprintf(again, sizeof(again), "session %" PRIu64 " (vm", session);
+        tap_ok(!harness_log_contains(again), "it finds no file of session %" PRIu64 " to recover or undo", session);
+}
+
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
         { "restart-dead", policy_restart, restart_dead },
@@ -549,6 +587,7 @@ static const scenario scenarios[] = {
         { "restart-kill9-reply", policy_restart, restart_kill9_reply },
         { "restart-kill9-shorter", policy_restart, restart_kill9_shorter },
         { "restart-kill9-cut", policy_restart, restart_kill9_cut },
+        { "restart-save-failed", policy_restart, restart_save_failed },
 };
 
 int main(int argc, char **argv) {
