@@ -136,6 +136,8 @@ static int journal_socket(harness *h, struct sockaddr_un *sa, const char *level)
         tap_ok(fd >= 0 && bind(fd, (struct sockaddr *) sa, sizeof(*sa)) == 0, "a journal socket of our own");
         if (level)
                 setenv("DELEGATE_LOG_LEVEL", level, 1);
+        else
+                unsetenv("DELEGATE_LOG_LEVEL"); /* the default (info), whatever the caller's environment says */
         harness_stop_broker(h);
         tap_is_int(harness_start_broker(h), 0, "the broker started again%s%s", level ? ", DELEGATE_LOG_LEVEL=" : "",
                    level ? level : "");
