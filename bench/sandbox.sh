@@ -58,7 +58,8 @@ as_root_in_pod() {
 
 # BENCH_JOURNALD=1: a real systemd-journald on the private /run (its journal in /run/log/journal,
 # /var/log hidden), so that the broker's records are received and stored as on a node; without it
-# nothing listens on the journal socket and the records are dropped
+# nothing listens on the journal socket: messages and ping/state.get records are dropped, and each
+# policy decision's line goes to the broker's stderr, $OUT/broker.log (a file, never a pipe that could fill)
 start_journald() {
         local j
         for j in /usr/lib/systemd/systemd-journald /lib/systemd/systemd-journald; do [ -x $j ] && break; done
@@ -75,8 +76,10 @@ start_broker() {
         # 1000 sessions, back-to-back requests (the defaults would rate-limit
         # them, which is what section_hostile shows instead).  Its logging is the
         # shipped unit's (deploy/systemd: no --foreground): records go to the
-        # journal only, and what the journal does not take of LOG_ERR and worse
-        # to broker.log; --foreground would add a stderr line per decision.
+        # journal only; what the journal does not take of LOG_ERR and worse, and
+        # every policy decision it does not take (no BENCH_JOURNALD: all of
+        # them, one write each), to broker.log, a file: a pipe could fill and
+        # block the broker.  --foreground would add a line per decision always.
         "$B/broker/delegate-broker" --policy-dir bench/policy.d \
                 --socket /run/delegate/broker.sock --bus none --state-dir /run/delegate/state \
                 --rate 0 --max-clients 4096 --max-sessions-per-uid 4096 2>>$OUT/broker.log &

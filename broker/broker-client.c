@@ -61,7 +61,10 @@ void client_free(client *c) {
                 erase_free(c->cache[i].buf);
         c->dead = true; /* not counted by SessionCount any more */
         if (was_session || (c->revoked && !c->detached))
-                audit_session_closed(c, c->revoked ? "revoked" : keep ? "broker-stopped" : "disconnected");
+                audit_session_closed(c, c->revoked ? "revoked"
+                                        : keep     ? "kept" /* saved for the next broker */
+                                        : b->exiting ? "broker-stopped" /* undone: no state directory, or not saved */
+                                                     : "disconnected");
         free(c->cgroup);
         erase_free(c->name); /* from the client's hello */
         erase_free(c->vm);

@@ -142,9 +142,9 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
  * goes on, so a policy decision's record leaves before its reply.  While
  * no journal socket can be reached, the next attempt to connect waits:
  * 100 ms after the first failure, doubling up to 2 s (backoff_next_ms());
- * entries in between are dropped without a system call, as every entry
- * was dropped when nothing listened (errors still go to stderr: their
- * send fails).  An entry larger than the queue goes through
+ * entries in between are not sent (no system call): a policy decision's
+ * record and an error go to stderr instead (their send fails), other
+ * messages and the quiet records are dropped.  An entry larger than the queue goes through
  * sd_journal_sendv(), which passes what a datagram cannot carry in a
  * memfd.
  */
@@ -396,6 +396,14 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
                 fprintf(stderr, "delegate-broker: %s\n", text);
 }
 
+/* "delegate-broker: ALLOW|DENY OP session=... rule=R: REASON" on stderr */
+static void decision_stderr(const log_decision *d) {
+        fprintf(stderr, "delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s rule=%s: %s\n",
+                d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session, (int) d->pid, (unsigned) d->uid,
+                d->cgroup ? d->cgroup : "", d->vm && *d->vm ? d->vm : "-", d->via, d->args ? d->args : "{}", d->rule,
+                d->reason);
+}
+
 static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         const char *vm = d->vm ? d->vm : "", *args = d->args ? d->args : "{}";
         int prio = d->quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;
@@ -404,11 +412,7 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
                 return;
 
         if (foreground && !d->quiet)
-                fprintf(stderr,
-                        "delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s rule=%s: %s\n",
-                        d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session, (int) d->pid,
-                        (unsigned) d->uid, d->cgroup ? d->cgroup : "", *vm ? vm : "-", d->via, args, d->rule,
-                        d->reason);
+                decision_stderr(d);
         journal_entry j;
         JOURNAL_ENTRY_INIT(&j);
         /* "allow|deny OP for pid P uid U (vm V, via VIA): rule R: REASON" */
@@ -443,7 +447,10 @@ static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         field_str(&j, "DELEGATE_VM=", vm);
         field_str(&j, "DELEGATE_CLIENT=", d->client ? d->client : "");
         field_str(&j, "DELEGATE_VIA=", d->via);
-        journal_send_erase(&j, d->quiet);
+        /* a policy decision the journal did not take (none, backing off, send failed) goes to stderr:
+         * every decision is recorded somewhere, before its reply */
+        if (journal_send_erase(&j, d->quiet) < 0 && !d->quiet && !foreground)
+                decision_stderr(d);
 }
 
 static void journal_session_opened(void *userdata, const log_session *s) {

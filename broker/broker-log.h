@@ -45,7 +45,7 @@ typedef struct log_session {
         const char *cgroup;
         const char *client;
         const char *vm;
-        const char *reason; /* closed: "disconnected", "revoked", "broker-stopped" */
+        const char *reason; /* closed: "disconnected", "revoked", "broker-stopped", "kept", "not-resumed" */
         uint64_t allowed, denied; /* closed: its decisions so far */
         uint64_t quiet;           /* closed: its ping and state.get requests (recorded one by one only at debug) */
 } log_session;

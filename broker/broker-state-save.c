@@ -146,6 +146,7 @@ void state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_close(g);
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
+        json_gen_kv_u64(g, "quiet", c->n_quiet);
         size_t n;
         const session_part *const *parts = session_part_registry(&n);
         for (size_t i = 0; i < n; i++)

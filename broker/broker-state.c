@@ -143,6 +143,7 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         c->netns_ino = get_u64(ck, pv, "netns_ino", 0, UINT64_MAX, false);
         c->n_allowed = get_u64(ck, s, "allowed", 0, UINT64_MAX, false);
         c->n_denied = get_u64(ck, s, "denied", 0, UINT64_MAX, false);
+        c->n_quiet = get_u64(ck, s, "quiet", 0, UINT64_MAX, true); /* absent in files of older brokers: 0 */
         if (!c->name || !c->vm) {
                 client_free(c);
                 return -ENOMEM;
@@ -205,6 +206,7 @@ static void detached_end(client *c, const char *why) {
                         break;
                 }
         c->next = NULL;
+        audit_session_closed(c, "not-resumed"); /* its end record: the counts of its whole life */
         client_free(c);
 }
 
@@ -475,7 +477,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         snprintf(c->token, sizeof(c->token), "%s", token);
         c->n_allowed = z->n_allowed;
         c->n_denied = z->n_denied;
-        c->n_quiet = z->n_quiet; /* not saved in the state file: counted by this broker */
+        c->n_quiet = z->n_quiet;
         session_parts_swap(c, z);
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
                 c->cache[i] = z->cache[i];

@@ -5,7 +5,8 @@
  * 1. At start: no capabilities at all (libcap-ng clears every set, should
  *    the pod have granted any) and PR_SET_NO_NEW_PRIVS, inherited by QEMU.
  * 2. Once QEMU runs and every delegated step is done: a libseccomp
- *    allowlist for the supervisor, default action kill.  From then on the
+ *    allowlist for the supervisor, default action kill (setsockopt other
+ *    than SO_RCVTIMEO: EPERM).  From then on the
  *    launcher only waits for signals and QEMU's exit, talks QMP, and
  *    (re)connects to the broker.
  */
@@ -121,11 +122,42 @@ int launcher_seccomp(char *err, size_t size) {
                         return r;
                 }
         }
-        /* libdelegate's wait for a reply on a new connection (SO_RCVTIMEO, set once per connection) */
-        int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2, SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET, 0),
-                                 SCMP_A2(SCMP_CMP_EQ, SO_RCVTIMEO, 0));
+        /* libdelegate's wait for a reply on a new connection (SO_RCVTIMEO, set once per connection; glibc on
+         * 32-bit time64 systems may use SO_RCVTIMEO_OLD or _NEW) is allowed; any other setsockopt fails with
+         * EPERM (the library then waits with poll()), it does not kill the launcher.  An unconditional EPERM
+         * rule would override the allowing ones, and libseccomp takes one comparison per argument: EPERM
+         * for another level, and for each option below, between (one by one: 45 on x86-64) and above the
+         * allowed ones (kept sorted). */
+        static const scmp_datum_t rcvtimeo[] = { SO_RCVTIMEO,
+#if defined(SO_RCVTIMEO_OLD) && SO_RCVTIMEO_OLD != SO_RCVTIMEO
+                                                 SO_RCVTIMEO_OLD,
+#endif
+#if defined(SO_RCVTIMEO_NEW) && SO_RCVTIMEO_NEW != SO_RCVTIMEO
+                                                 SO_RCVTIMEO_NEW,
+#endif
+        };
+        scmp_datum_t v[ELEMENTSOF(rcvtimeo)];
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(rcvtimeo); i++) { /* insertion sort of 3 at most */
+                size_t k = n++;
+                for (; k > 0 && v[k - 1] > rcvtimeo[i]; k--)
+                        v[k] = v[k - 1];
+                v[k] = rcvtimeo[i];
+        }
+        const uint32_t eperm = SCMP_ACT_ERRNO(EPERM), nr = (uint32_t) SCMP_SYS(setsockopt);
+        const struct scmp_arg_cmp sol = SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET, 0);
+        int r = seccomp_rule_add(ctx, eperm, (int) nr, 1, SCMP_A1(SCMP_CMP_NE, SOL_SOCKET, 0));
+        if (r >= 0)
+                r = seccomp_rule_add(ctx, eperm, (int) nr, 2, sol, SCMP_A2(SCMP_CMP_LT, v[0], 0));
+        if (r >= 0)
+                r = seccomp_rule_add(ctx, eperm, (int) nr, 2, sol, SCMP_A2(SCMP_CMP_GT, v[n - 1], 0));
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, (int) nr, 2, sol, SCMP_A2(SCMP_CMP_EQ, v[i], 0));
+                for (scmp_datum_t o = v[i] + 1; r >= 0 && i + 1 < n && o < v[i + 1]; o++)
+                        r = seccomp_rule_add(ctx, eperm, (int) nr, 2, sol, SCMP_A2(SCMP_CMP_EQ, o, 0));
+        }
         if (r < 0) {
-                snprintf(err, size, "seccomp: cannot allow setsockopt: %s", strerror(-r));
+                snprintf(err, size, "seccomp: cannot add the setsockopt rules: %s", strerror(-r));
                 return r;
         }
         r = seccomp_load(ctx);

@@ -46,9 +46,16 @@ struct delegate_ctx {
         char *lost_req;    /* its op, args and fd count, to recognise it when retried */
         char *rbuf;        /* DELEGATE_MAX_MESSAGE bytes for replies, made at the first; erased after each */
         bool rcvtimeo;     /* the socket's SO_RCVTIMEO is the wait's limit: receives block */
+        bool rcvtimeo_cut; /* ... set shorter (what was left of a call): set back at the next call */
+        bool waited;       /* this call has spent a wait: the next one is only for what is left */
+        int timeout_ms;    /* a call's limit, CLIENT_TIMEOUT_MS */
+        bool in_call;      /* a call connects: its deadline covers the hello too */
+        uint64_t deadline; /* the call's end (CLOCK_MONOTONIC, ns) */
         handler handlers[MAX_HANDLERS];
         size_t n_handlers;
 };
+
+static int client_timeout_ms(void);
 
 static int api_check(int api, delegate_error *err) {
         if (api != DELEGATE_API_VERSION)
@@ -66,6 +73,7 @@ int delegate_ctx_new(int api_version, delegate_ctx **ret, delegate_error *err) {
                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
         c->api = api_version;
         c->fd = -EBADF;
+        c->timeout_ms = client_timeout_ms();
         c->next_id = 1;
         *ret = c;
         return 0;
@@ -159,22 +167,67 @@ static const char *socket_path(delegate_ctx *c) {
         return e && *e ? e : DEFAULT_SOCKET_PATH; /* meson's socket_path option */
 }
 
-static int timed_out(delegate_error *err) {
-        return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT, "the broker did not answer within %d seconds",
-                         CLIENT_TIMEOUT_MS / 1000);
+/*
+ * A call's limit: CLIENT_TIMEOUT_MS; in test builds (meson option
+ * test_hooks) $DELEGATE_TEST_CLIENT_TIMEOUT_MS, read when the context is
+ * made, so that a test sees a call time out without waiting 30 s.
+ */
+static int client_timeout_ms(void) {
+#if DELEGATE_TEST_HOOKS
+        const char *e = getenv("DELEGATE_TEST_CLIENT_TIMEOUT_MS");
+        char *end;
+        long v = e && *e ? strtol(e, &end, 10) : 0;
+        if (v > 0 && v <= CLIENT_TIMEOUT_MS && !*end)
+                return (int) v;
+#endif
+        return CLIENT_TIMEOUT_MS;
 }
 
-static int wait_fd(int fd, short events, delegate_error *err) {
-        struct pollfd p = { .fd = fd, .events = events };
+static int timed_out(delegate_ctx *c, delegate_error *err) {
+        if (c->timeout_ms % 1000)
+                return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT, "the broker did not answer within %d ms",
+                                 c->timeout_ms);
+        return error_set(err, -ETIMEDOUT, "local", ETIMEDOUT, "the broker did not answer within %d seconds",
+                         c->timeout_ms / 1000);
+}
+
+static int set_rcvtimeo(int fd, int ms) {
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+        return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * A call's one deadline: every wait of it (for room to send, for its
+ * reply, again after a signal or a stale reply) is for what is left of
+ * it.  The socket's SO_RCVTIMEO, cut short by the last call, is set back.
+ */
+static void call_begin(delegate_ctx *c) {
+        if (c->rcvtimeo_cut && set_rcvtimeo(c->fd, c->timeout_ms) == 0)
+                c->rcvtimeo_cut = false;
+        c->waited = false;
+        c->deadline = now_nsec() + (uint64_t) c->timeout_ms * 1000000;
+}
+
+/* What is left of the call in ms, rounded up; 0: nothing */
+static int left_ms(const delegate_ctx *c) {
+        uint64_t now = now_nsec();
+        return now >= c->deadline ? 0 : (int) ((c->deadline - now + 999999) / 1000000);
+}
+
+static int wait_fd(delegate_ctx *c, short events, delegate_error *err) {
+        struct pollfd p = { .fd = c->fd, .events = events };
+        c->waited = true;
         for (;;) {
-                int r = poll(&p, 1, CLIENT_TIMEOUT_MS);
+                int left = left_ms(c);
+                if (left == 0)
+                        return timed_out(c, err);
+                int r = poll(&p, 1, left);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0)
                         return error_set(err, negative_errno(), "local", errno, "poll on the broker socket: %m");
-                if (r == 0)
-                        return timed_out(err);
-                return 0;
+                if (r > 0)
+                        return 0;
         }
 }
 
@@ -183,7 +236,7 @@ static int send_msg(delegate_ctx *c, const char *buf, size_t len, const int *fds
         for (;;) {
                 int r = wire_send(c->fd, buf, len, fds, n_fds);
                 if (r == -EAGAIN) {
-                        r = wait_fd(c->fd, POLLOUT, err);
+                        r = wait_fd(c, POLLOUT, err);
                         if (r < 0)
                                 return r;
                         continue;
@@ -202,6 +255,8 @@ static int send_msg(delegate_ctx *c, const char *buf, size_t len, const int *fds
  * (only sends say MSG_DONTWAIT) and carries the wait's limit as its
  * SO_RCVTIMEO, set at connect: one recvmsg() a reply.  -EAGAIN is that
  * limit passing, or a socket the caller made non-blocking (a poll then).
+ * A wait after the call's first (a signal, a stale reply, a wait to send)
+ * is for what is left of the call: SO_RCVTIMEO cut to it, or a poll().
  */
 static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds, size_t *ret_n_fds,
                     delegate_error *err) {
@@ -210,15 +265,27 @@ static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds,
         char *buf = c->rbuf;
         for (;;) {
                 bool eof;
-                ssize_t n = c->rcvtimeo ? wire_recv_wait(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof)
-                                        : wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
+                bool block = c->rcvtimeo;
+                if (block && c->waited) {
+                        int left = left_ms(c);
+                        if (left == 0)
+                                return timed_out(c, err);
+                        block = set_rcvtimeo(c->fd, left) == 0;
+                        c->rcvtimeo_cut = true;
+                }
+                ssize_t n;
+                if (block) {
+                        n = wire_recv_wait(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
+                        c->waited = true;
+                } else
+                        n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, max_fds, ret_n_fds, &eof);
                 if (n == -EINTR)
-                        continue; /* as poll() was: the wait starts again */
+                        continue; /* the wait goes on, for what is left of the call */
                 if (n == -EAGAIN) {
-                        int fl = c->rcvtimeo ? fcntl(c->fd, F_GETFL) : O_NONBLOCK;
+                        int fl = block ? fcntl(c->fd, F_GETFL) : O_NONBLOCK;
                         if (fl < 0 || !(fl & O_NONBLOCK))
-                                return timed_out(err);
-                        int r = wait_fd(c->fd, POLLIN, err);
+                                return timed_out(c, err);
+                        int r = wait_fd(c, POLLIN, err);
                         if (r < 0)
                                 return r;
                         continue;
@@ -312,9 +379,11 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
                 return error_set(err, negative_errno(), "local", errno, "cannot connect to the broker at '%s': %m", path);
         /* the wait for each reply (recv_msg()); set once per connection, not per call.  Refused (a
          * seccomp filter of the caller's saying EPERM): each wait is a poll() before the receive */
-        struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_MS / 1000, .tv_usec = (CLIENT_TIMEOUT_MS % 1000) * 1000 };
-        c->rcvtimeo = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+        c->rcvtimeo = set_rcvtimeo(fd, c->timeout_ms) == 0;
+        c->rcvtimeo_cut = false;
         c->fd = TAKE_FD(fd);
+        if (!c->in_call)
+                call_begin(c); /* the hello's wait; a call that connects counts it in its own */
 
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *hello = NULL;
@@ -484,8 +553,11 @@ static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *
 static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
                        char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
+        call_begin(c); /* one deadline for the whole call, a connect included */
         if (c->fd < 0) {
+                c->in_call = true;
                 r = delegate_connect(c, err);
+                c->in_call = false;
                 if (r < 0)
                         return r;
         }

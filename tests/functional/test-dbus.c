@@ -376,6 +376,19 @@ static void bus_api(harness *h) {
         ev = evaluate(bus, "memlock.set", args, 1000, "/kubepods.slice/pod-a", "vm-a", "dbus", rule, reason, e);
         tap_is_int(ev, 0, "Evaluate: the same uid via dbus is not a launcher");
         tap_ok(wait_signal(bus, "Decision:memlock.set"), "Decision is signalled for real decisions");
+        /* a ping and a state.get are no policy decisions: at the default level (info) no Decision signal,
+         * as no journal record; the denied memlock.set after them is signalled (signals keep their order) */
+        while (sd_bus_process(bus, NULL) > 0)
+                ;
+        sigbuf[0] = 0;
+        free(cmd(&a, "ping"));
+        free(cmd(&a, "state"));
+        r = cmd(&a, "memlock %d 2G 2G", (int) c);
+        tap_is_str(field_str(r, "code"), "denied", "a ping, a state.get, then a denied memlock.set");
+        free(r);
+        tap_ok(wait_signal(bus, "Decision:memlock.set"), "the memlock.set's Decision is signalled");
+        tap_ok(!strstr(sigbuf, "Decision:ping") && !strstr(sigbuf, "Decision:state.get"),
+               "no Decision signal for the ping or the state.get before it (at info level)");
 
         /* Evaluate's bad input */
         tap_ok(evaluate(bus, "memlock.set", "{\"pid\":", 1000, "/x", "", "socket", rule, reason, e) < 0, "bad JSON");

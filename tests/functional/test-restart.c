@@ -114,17 +114,24 @@ static void restart_resume(harness *h) {
         if (tclient_start_netns(h, &a, POD_A, "pod-a", 1000, 1000, "vm-a") < 0)
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, false);
+        char *r = tclient_call(&a, "state");
+        tap_is_int(jint(r, "state.requests.quiet"), 1, "state.get counts the ping before it (%s)", r);
+        free(r);
 
         int st = harness_stop_broker(h);
         tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
         tap_ok(harness_log_contains("kept for the next broker"), "it keeps the session for the next broker");
+        char want[128];
+        snprintf(want, sizeof(want), "session %" PRIu64 " closed (kept): 2 allowed, 0 denied, 2 ping and state.get",
+                 session);
+        tap_ok(harness_log_contains(want), "its end record says kept, with its counts: %s", want);
         tap_ok(link_exists("vnet0") && cgroup_exists(h, POD_A "/housekeeping"),
                "the VM's TAP and cgroup are left alone");
         tap_ok(state_file(session), "the state file stays");
 
         tap_is_int(harness_start_broker(h), 0, "a new broker starts");
         tap_ok(harness_log_contains("recovered: waiting 90 s for its launcher"), "it recovers the session");
-        char *r = tclient_call(&a, "connect");
+        r = tclient_call(&a, "connect");
         tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session,
                "the launcher reconnects and resumes session %" PRIu64 " (%s)", session, r);
         free(r);
@@ -133,6 +140,7 @@ static void restart_resume(harness *h) {
         tap_has_str(jstr(r, "state.cgroups_created.0"), "/kubepods.slice/pod-a/housekeeping",
                     "and the created cgroup");
         tap_is_int(jint(r, "state.requests.allowed"), 2, "and the counts");
+        tap_is_int(jint(r, "state.requests.quiet"), 2, "... the ping and state.get too, saved with the session");
         free(r);
         r = tclient_call(&a, "call memlock.set {\"pid\":0,\"soft\":%" PRIu64 "}", harness_hard / 4);
         tap_is_int(jint(r, "ok"), 1, "the resumed session is served (%s)", r);
@@ -144,8 +152,31 @@ static void restart_resume(harness *h) {
         tap_ok(WAIT_FOR(!link_exists("vnet0")), "when the launcher exits, vnet0 goes");
         tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
         tap_ok(WAIT_FOR(!state_file(session)), "and the state file");
+        snprintf(want, sizeof(want),
+                 "session %" PRIu64 " closed (disconnected): 3 allowed, 0 denied, 3 ping and state.get", session);
+        tap_ok(harness_log_contains(want), "its end record counts its whole life, across the restart: %s", want);
         kill(pause, SIGKILL);
         waitpid(pause, NULL, 0);
+}
+
+/* The broker stops with no state directory: the session is undone, and its end record says so. */
+static void restart_no_state(harness *h) {
+        harness_stop_broker(h);
+        const char *const extra[] = { "--state-dir", "none", NULL };
+        tap_is_int(harness_start_broker_args(h, extra), 0, "a broker with --state-dir none");
+        tclient a;
+        tap_ok(tclient_start(h, &a, POD_A, 1000, 1000, "vm-a") == 0, "a client");
+        char *r = tclient_call(&a, "ping");
+        uint64_t session = (uint64_t) jint(r, "session");
+        free(r);
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "session %" PRIu64 " closed (broker-stopped): 0 allowed, 0 denied, 1 ping and state.get", session);
+        tap_ok(harness_log_contains(want), "its end record says the stopping broker ended it: %s", want);
+        tclient_stop(&a);
+        tap_is_int(harness_start_broker(h), 0, "a broker again, for the harness to stop");
 }
 
 static void restart_dead(harness *h) {
@@ -165,6 +196,11 @@ static void restart_dead(harness *h) {
         tap_is_int(harness_start_broker(h), 0, "a new broker starts");
         tap_ok(harness_log_contains("its launcher exited while the broker was down"),
                "it finds the launcher gone");
+        char want[128];
+        /* the counts as last saved, before the TAP was made (kill -9 since): its tap.create is not in them */
+        snprintf(want, sizeof(want),
+                 "session %" PRIu64 " closed (not-resumed): 1 allowed, 0 denied, 1 ping and state.get", session);
+        tap_ok(harness_log_contains(want), "the session's end record, with the counts saved: %s", want);
         tap_ok(WAIT_FOR(!link_exists("vnet0")), "and removes vnet0 from pod-a's netns");
         tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
         tap_ok(!state_file(session), "and the state file");
@@ -276,6 +312,11 @@ static void restart_timeout(harness *h) {
         tap_ok(harness_log_contains("recovered: waiting 2 s"), "it waits for the live launcher");
         tap_ok(link_exists("vnet0"), "meanwhile vnet0 stays");
         tap_ok(harness_log_contains("did not resume it in time"), "the launcher never resumes: undone");
+        char want[128];
+        /* the counts as last saved, before the TAP was made (kill -9 since): its tap.create is not in them */
+        snprintf(want, sizeof(want),
+                 "session %" PRIu64 " closed (not-resumed): 1 allowed, 0 denied, 1 ping and state.get", session);
+        tap_ok(harness_log_contains(want), "the session's end record, with the counts saved: %s", want);
         tap_ok(WAIT_FOR(!link_exists("vnet0")), "vnet0 is removed");
         tap_ok(WAIT_FOR(!cgroup_exists(h, POD_A "/housekeeping")), "and the housekeeping cgroup");
         tap_ok(!state_file(session), "and the state file");
@@ -579,6 +620,7 @@ static void restart_save_failed(harness *h) {
 
 static const scenario scenarios[] = {
         { "restart-resume", policy_restart, restart_resume },
+        { "restart-no-state", policy_restart, restart_no_state },
         { "restart-dead", policy_restart, restart_dead },
         { "restart-dead-sibling", policy_restart, restart_dead_sibling },
         { "restart-timeout", policy_restart, restart_timeout },

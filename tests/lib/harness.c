@@ -166,11 +166,14 @@ int harness_start_broker_bus(harness *h, const char *bus) {
         return harness_start_broker_args(h, bus ? extra : NULL);
 }
 
+bool harness_broker_foreground = true;
+
 int harness_start_broker_args(harness *h, const char *const *extra) {
         const char *broker = getenv("DELEGATE_BROKER");
-        const char *argv[32] = { "delegate-broker", "--foreground", "--socket", HARNESS_SOCKET, "--policy-dir",
-                                 HARNESS_POLICY_DIR };
-        size_t n = 6;
+        const char *argv[32] = { "delegate-broker", "--socket", HARNESS_SOCKET, "--policy-dir", HARNESS_POLICY_DIR };
+        size_t n = 5;
+        if (harness_broker_foreground)
+                argv[n++] = "--foreground";
         if (!broker)
                 die("DELEGATE_BROKER is not set (meson sets it)");
         for (size_t i = 0; extra && extra[i]; i++) {

@@ -50,6 +50,8 @@ typedef struct scenario {
 int harness_main(int argc, char **argv, const scenario *list, size_t n);
 
 /* Broker control */
+/* Start brokers with --foreground (the default: true; false: as the shipped unit runs it). */
+extern bool harness_broker_foreground;
 int harness_start_broker(harness *h);
 /* The same with "--bus @bus" (NULL: the broker's default). */
 int harness_start_broker_bus(harness *h, const char *bus);

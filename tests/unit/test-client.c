@@ -24,12 +24,14 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "config.h"
 #include "json.h"
 #include "tap.h"
+#include "fake-broker.h"
 #include "unit-util.h"
 #include "wire.h"
 
-static char tmpdir[200];
+char tmpdir[200]; /* fake-broker.h */
 
 static delegate_ctx *new_ctx(const char *socket, delegate_mode mode) {
         delegate_ctx *c = NULL;
@@ -60,115 +62,11 @@ static bool have_cap_sys_resource(void) {
         return d[CAP_TO_INDEX(CAP_SYS_RESOURCE)].effective & CAP_TO_MASK(CAP_SYS_RESOURCE);
 }
 
-/* --- a listening socket in tmpdir --- */
-
-static int listen_at(const char *name, char *ret_path, size_t size) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(ret_path, size, "%s/%s", tmpdir, name);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ret_path);
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-                unit_bail("listening socket: %m");
-        return fd;
-}
-
 /* Did anyone connect?  A connection to a listening unix socket is queued by
  * connect() itself, so a zero-timeout poll answers without waiting. */
 static bool nobody_connected(int listen_fd) {
         struct pollfd p = { .fd = listen_fd, .events = POLLIN };
         return poll(&p, 1, 0) == 0;
-}
-
-/* --- a scripted fake broker, served from a thread --- */
-
-typedef struct fake {
-        const char *welcome;   /* answer to the hello */
-        const char *stale;     /* sent before the reply (an abandoned request's answer), may be NULL */
-        const char *reply_fmt; /* NULL: no request expected; "%llu" stands for the request's id */
-        int reply_fd;          /* attached to the reply when >= 0 */
-        int rounds;            /* connections to serve one after the other (0: 1) */
-        int drop_rounds;       /* the first N connections read the request and hang up unanswered */
-        const char *welcome2;  /* answer to the second hello, when set */
-        int delay_ms;          /* wait before the reply */
-        int requests;          /* requests answered on each connection (0: 1) */
-
-        int listen_fd;
-        char path[300];
-        pthread_t thread;
-        /* what the fake saw */
-        int accepted;
-        char hello[4096];
-        char request[4096];
-        char first_request[4096]; /* on the first connection */
-} fake;
-
-static uint64_t request_id(const char *request) {
-        _cleanup_json_ json_value *v = NULL;
-        json_parse_error e;
-        uint64_t id = 0;
-        if (json_parse(request, strlen(request), false, &v, &e) == 0)
-                json_to_u64(json_get(v, "id"), &id);
-        return id;
-}
-
-/* One request on connection @c: -1 when the connection is to end. */
-static int serve_request(fake *f, int c) {
-        char reply[4096];
-        ssize_t n = recv(c, f->request, sizeof(f->request) - 1, 0);
-        if (n <= 0)
-                return -1;
-        f->request[n] = 0;
-        if (f->accepted == 1 && !f->first_request[0])
-                memcpy(f->first_request, f->request, sizeof(f->request));
-        if (f->accepted <= f->drop_rounds)
-                return -1; /* the "broker" dies before it answers */
-        if (f->stale && send(c, f->stale, strlen(f->stale), MSG_NOSIGNAL) < 0)
-                return -1;
-        if (f->delay_ms)
-                poll(NULL, 0, f->delay_ms);
-        snprintf(reply, sizeof(reply), f->reply_fmt, (unsigned long long) request_id(f->request));
-        return wire_send(c, reply, strlen(reply), &f->reply_fd, f->reply_fd >= 0 ? 1 : 0);
-}
-
-static void fake_serve(fake *f) {
-        int c = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-                return; /* the listening socket was shut down */
-        f->accepted++;
-        ssize_t n = recv(c, f->hello, sizeof(f->hello) - 1, 0);
-        if (n <= 0)
-                goto out;
-        f->hello[n] = 0;
-        const char *w = f->welcome2 && f->accepted == 2 ? f->welcome2 : f->welcome;
-        if (send(c, w, strlen(w), MSG_NOSIGNAL) < 0 || !f->reply_fmt)
-                goto out;
-        for (int i = 0; i < (f->requests > 0 ? f->requests : 1); i++)
-                if (serve_request(f, c) < 0)
-                        break;
-out:
-        close(c);
-}
-
-static void *fake_main(void *arg) {
-        fake *f = arg;
-        for (int i = 0; i < (f->rounds > 0 ? f->rounds : 1); i++)
-                fake_serve(f);
-        return NULL;
-}
-
-static void fake_start(fake *f, const char *name) {
-        f->listen_fd = listen_at(name, f->path, sizeof(f->path));
-        int r = pthread_create(&f->thread, NULL, fake_main, f);
-        if (r != 0)
-                unit_bail("pthread_create: %s", strerror(r));
-}
-
-/* Call after the client let go of its connection (delegate_ctx_free()). */
-static void fake_stop(fake *f) {
-        shutdown(f->listen_fd, SHUT_RDWR); /* wakes accept() if nobody came */
-        pthread_join(f->thread, NULL);
-        close(f->listen_fd);
-        unlink(f->path);
 }
 
 /* A string member of a JSON object text, or NULL. */
@@ -603,6 +501,52 @@ static void test_fake_wait(void) {
         fake_stop(&f);
 }
 
+/*
+ * A call has one deadline: a broker that never answers in time, a stale
+ * reply, and SIGALRM every 100 ms must not keep the call waiting past it
+ * (each wait was its full length again after every interruption).  The
+ * limit is cut to 1.5 s (DELEGATE_TEST_CLIENT_TIMEOUT_MS, test builds only);
+ * the fake sends a stale reply at once and the real one after 3 s, which
+ * the call must not see: -ETIMEDOUT.  Not a speed: the 3 s show whether
+ * the call ended at its deadline or waited on.
+ */
+static void test_fake_deadline(void) {
+#if DELEGATE_TEST_HOOKS
+        fake f = {
+                .welcome = "{\"type\":\"welcome\",\"api\":1}",
+                .stale = "{\"id\":999999,\"ok\":true,\"result\":{}}",
+                .reply_fmt = "{\"id\":%llu,\"ok\":true,\"result\":{}}",
+                .reply_fd = -1,
+                .delay_ms = 3000,
+        };
+        fake_start(&f, "deadline.sock");
+        setenv("DELEGATE_TEST_CLIENT_TIMEOUT_MS", "1500", 1);
+        delegate_ctx *c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+        unsetenv("DELEGATE_TEST_CLIENT_TIMEOUT_MS");
+        delegate_error e = {};
+        tap_is_int(delegate_connect(c, &e), 0, "connected to a fake broker that answers after 3 s");
+        pid_t pid = fork();
+        if (pid == 0) {
+                struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+                struct itimerval it = { .it_value = { .tv_usec = 100000 }, .it_interval = { .tv_usec = 100000 } };
+                if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0)
+                        _exit(2);
+                int r = delegate_ping(c, &e);
+                _exit(r == -ETIMEDOUT && strstr(e.message, "within 1500 ms") ? 0 : r == 0 ? 3 : 4);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "a ping with a stale reply and SIGALRM every 100 ms times out at its 1.5 s (status 0x%x; 3: answered "
+               "after 3 s)",
+               status);
+        delegate_ctx_free(c);
+        fake_stop(&f);
+#else
+        tap_ok(1, "# SKIP the call's deadline needs a test build (-Dtest_hooks=true)");
+#endif
+}
+
 /* The fake hangs up after each answer: the call after that fails, the next one connects afresh. */
 static void test_fake_reconnect(void) {
         fake f = {
@@ -789,6 +733,7 @@ int main(void) {
         test_fake_ping();
         test_fake_reconnect();
         test_fake_wait();
+        test_fake_deadline();
         test_fake_resume();
         test_fake_resume_refused();
         test_fake_denied();

@@ -141,6 +141,8 @@ static void test_real_file(void) {
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 replies += c->cache[i].buf != NULL;
         tap_is_int(replies, 3, "  three cached replies");
+        tap_ok(c->n_allowed == 4 && c->n_denied == 0 && c->n_quiet == 2,
+               "  its counts, the pings and state.get requests too: 4 allowed, 0 denied, 2 quiet");
         char *again = gen(c);
         tap_ok(again && strlen(again) == len && memcmp(again, text, len) == 0,
                "  saved again: the broker's own bytes, unchanged");
