@@ -453,16 +453,10 @@ static void faults_state_files(harness *h) {
 
 /* --- faults-zombies --- */
 
-/* A child of @pid (from /proc/PID/task/PID/children), or 0. */
+/* A child of @pid (of any of its threads), or 0. */
 static pid_t child_of(pid_t pid) {
-        char path[64], buf[256] = "";
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) pid, (int) pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        buf[n > 0 ? n : 0] = 0;
+        char buf[256];
+        harness_children(pid, buf, sizeof(buf));
         return (pid_t) atoi(buf);
 }
 

@@ -217,10 +217,9 @@ static void memlock_zombie(harness *h) {
 
 /* The broker's children running as @uid (its memlock helpers for that uid). */
 static size_t broker_children_as(harness *h, uid_t uid, pid_t *ret, size_t max) {
-        char path[96], buf[4096];
+        char buf[4096];
         size_t n = 0;
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) h->broker_pid, (int) h->broker_pid);
-        harness_read_file(path, buf, sizeof(buf));
+        harness_children(h->broker_pid, buf, sizeof(buf));
         for (char *p = buf, *end; *p; p = end) {
                 long pid = strtol(p, &end, 10);
                 if (end == p)

@@ -63,7 +63,7 @@ LAYERS = [
     ("sessions: client_free, recovery and resume, the dispatcher",
      ["broker/broker-client", "broker/broker-state", "broker/broker-request"]),
     ("front: the loop, the bus, the seccomp listener of delegate-run's programs, the registry's tables, main",
-     ["broker/broker-server", "broker/broker-bus", "broker/broker-unotify*", "broker/broker-ops-table",
+     ["broker/broker-server", "broker/broker-loop", "broker/broker-bus", "broker/broker-unotify*", "broker/broker-ops-table",
       "broker/main"]),
 ]
 

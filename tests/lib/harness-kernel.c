@@ -93,6 +93,26 @@ void harness_read_file(const char *path, char *buf, size_t size) {
         }
 }
 
+void harness_children(pid_t pid, char *buf, size_t size) {
+        char path[320];
+        size_t used = 0;
+        buf[0] = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || used + 1 >= size)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int) pid, de->d_name);
+                harness_read_file(path, buf + used, size - used);
+                if (strncmp(buf + used, "(unreadable)", 12) == 0)
+                        buf[used] = 0;
+                used += strlen(buf + used);
+        }
+        closedir(d);
+}
+
 void harness_read_line(const char *path, char *buf, size_t size) {
         harness_read_file(path, buf, size);
         buf[strcspn(buf, "\n")] = 0;
