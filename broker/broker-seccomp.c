@@ -158,6 +158,14 @@ static const allowed allow[] = {
         { "sched_setattr", "scheduling changes" },
         { "sched_getaffinity", "scheduling changes: the old affinity" },
         { "sched_setaffinity", "scheduling changes: cpus" },
+#ifdef __SANITIZE_THREAD__
+        /* TSan builds only (found by the kernel's audit records of SIGSYS kills over test-threads): its
+         * runtime reads the time, yields and sleeps while it synchronises its own state */
+        { "gettimeofday", "TSan" }, { "sched_yield", "TSan" }, { "nanosleep", "TSan" },
+        { "clock_nanosleep", "TSan" },
+        { "fstat", "TSan" }, { "open", "TSan reports: /proc/self/maps" }, { "readlink", "TSan reports" },
+        { "getdents", "TSan reports" },
+#endif
 #ifdef __SANITIZE_ADDRESS__
         /* ASan/LSan builds only (found with SCMP_ACT_LOG over the suite): the
          * leak check at exit runs a tracer task (clone with CLONE_VM, then
