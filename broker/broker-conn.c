@@ -85,7 +85,8 @@ void client_update_events(client *c) {
         uint32_t ev = EPOLLRDHUP;
         if (limits_may_read(c))
                 ev |= EPOLLIN;
-        if (c->out_head)
+        /* its loop sends what is queued right after the handler, or is sending it (client_flush_owner()) */
+        if (c->out_head && !c->io_busy && !loop_serving(c))
                 ev |= EPOLLOUT;
         (void) client_io_set(c, ev);
 }

@@ -225,7 +225,12 @@ static int loop_init(broker *b, broker_loop *l, unsigned index) {
 int loops_new(broker *b, unsigned n) {
         if (n < 1 || n > BROKER_MAX_THREADS)
                 return -EINVAL;
-        int r = pthread_mutex_init(&b->lock, NULL);
+        /* held for a few microseconds at a time: spin a while before sleeping in the kernel */
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+        int r = pthread_mutex_init(&b->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
         if (r > 0)
                 return -r;
         b->main_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
