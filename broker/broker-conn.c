@@ -31,12 +31,8 @@ void loop_wake(broker_loop *l) {
         (void) !write(l->wake_fd, &one, sizeof(one));
 }
 
-void loop_event_fresh(broker *b) {
-        if (!loop_self || loop_self->index == 0)
-                return; /* the main thread: sd-event's clock was read by the wait before this dispatch */
-        loop_self->touched = true;
-        if (b->main_parked && sd_event_get_state(b->event) == SD_EVENT_ARMED && sd_event_wait(b->event, 0) < 0)
-                log_msg(b, LOG_WARNING, "cannot read the event loop's clock again");
+broker_loop *loop_current(void) {
+        return loop_self;
 }
 
 /* Released by its own loop only, after its batch: no pointer to @c, no I/O on its fd can remain then. */

@@ -3,20 +3,23 @@
  * broker-loop.c - the client event loops (--threads N) and the broker lock.
  *
  * Every client's socket is in the epoll set of one loop, the one with the
- * fewest clients when it connected.  Loop 0 is one sd-event source of the
- * main thread, which also runs everything else (accepting, timers, helpers,
- * D-Bus, signals); loops 1..N-1 are threads.  One mutex, the broker lock,
- * is held for every piece of broker state; outside it a loop only waits
- * (epoll_wait) and does its clients' socket I/O: it receives a message into
- * its own buffer (erased after use), and sends the replies that handling it
- * queued.  The main thread waits for sd-event's fd and its wake eventfd
- * outside the lock and runs sd-event under it; a loop thread that may have
- * changed sd-event sources (a request that was not a ping or state.get, a
- * client that ended) wakes it, so that it arms its timers again.
+ * fewest clients when it connected.  With one loop (--threads 1) it is an
+ * sd-event source of the main thread, as the broker always had it.  With
+ * more, every loop is a thread of its own and the main thread runs only the
+ * rest (accepting, timers, helpers, D-Bus, signals): a client's request
+ * then costs its loop one epoll_wait(), not sd-event's wait and then the
+ * loop's.  One mutex, the broker lock, is held for every piece of broker
+ * state; outside it a loop only waits (epoll_wait) and does its clients'
+ * socket I/O: it receives a message into its own buffer (erased after
+ * use), and sends the replies that handling it queued.  The main thread
+ * waits for sd-event's fd and its wake eventfd outside the lock and runs
+ * sd-event under it; a loop thread that changed a timer or left a D-Bus
+ * message queued wakes it, so that it arms its timers again and sd-bus
+ * asks for its socket's events (broker-event.c).
  *
  * A client is released (its fd closed, its memory freed) only by its own
- * loop, at the end of a batch of ready clients or, for loop 0, after an
- * sd-event dispatch: no pointer to it from that loop's epoll_wait() can
+ * loop, at the end of a batch of ready clients or, for the main thread's
+ * loop, after an sd-event dispatch: no pointer to it from that loop's epoll_wait() can
  * remain, and no other thread can be in recvmsg()/sendmsg() on its fd (the
  * owner is the only one doing socket I/O outside the lock; under it,
  * nobody touches an ended client).  Another thread that ends a client
@@ -107,16 +110,11 @@ static int client_read_one(broker_loop *l, client *c) {
                 client_free(c);
                 return -1;
         }
-        bool quiet = c->welcomed;
-        uint64_t decided = c->n_allowed + c->n_denied;
         l->serving = c;
         client_handle_message(c, buf, n, fds, n_fds);
         l->serving = NULL;
         close_fds(fds, n_fds); /* those the request did not keep */
         explicit_bzero(buf, n);
-        /* a ping or state.get changes no sd-event source: no need to wake the main thread for it */
-        if (!quiet || c->n_allowed + c->n_denied != decided || c->n_pending || c->closing || c->dead || b->bus)
-                l->touched = true;
         if (!c->dead)
                 client_flush_owner(c);
         if (c->dead) {
@@ -245,6 +243,8 @@ int loops_new(broker *b, unsigned n) {
                 if (r < 0)
                         return r;
         }
+        if (n > 1)
+                return 0; /* every loop a thread (loops_start()) */
         loop_self_set(&b->loops[0]);
         return sd_event_add_io(b->event, &b->clients_src, b->loops[0].epfd, EPOLLIN, on_clients, &b->loops[0]);
 }
@@ -256,8 +256,9 @@ int loops_start(broker *b) {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int r = 0;
-        for (unsigned i = 1; i < b->n_loops && r == 0; i++) {
+        for (unsigned i = 0; i < b->n_loops && b->n_loops > 1 && r == 0; i++) {
                 broker_loop *l = &b->loops[i];
+                l->threaded = true;
                 if (sem_init(&l->running, 0, 0) < 0)
                         r = negative_errno();
                 else
@@ -274,16 +275,16 @@ int loops_start(broker *b) {
 
 void loops_stop(broker *b) {
         bool any = false;
-        for (unsigned i = 1; i < b->n_loops; i++)
+        for (unsigned i = 0; i < b->n_loops; i++)
                 any |= b->loops[i].started;
         if (!any)
                 return;
         b->loops_stop = true;
-        for (unsigned i = 1; i < b->n_loops; i++)
+        for (unsigned i = 0; i < b->n_loops; i++)
                 if (b->loops[i].started)
                         loop_wake(&b->loops[i]);
         pthread_mutex_unlock(&b->lock);
-        for (unsigned i = 1; i < b->n_loops; i++)
+        for (unsigned i = 0; i < b->n_loops; i++)
                 if (b->loops[i].started) {
                         pthread_join(b->loops[i].thread, NULL);
                         b->loops[i].started = false;
@@ -318,6 +319,16 @@ int loops_run_main(broker *b) {
         sd_event *e = b->event;
         int r = 0;
         pthread_mutex_lock(&b->lock);
+        if (b->n_loops == 1) { /* no other thread: the lock is never wanted meanwhile, sd-event waits itself */
+                while (r >= 0 && sd_event_get_state(e) != SD_EVENT_FINISHED) {
+                        r = sd_event_run(e, UINT64_MAX);
+                        loop_release_zombies(&b->loops[0]);
+                }
+                if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
+                        r = 0;
+                pthread_mutex_unlock(&b->lock);
+                return r;
+        }
         while (sd_event_get_state(e) != SD_EVENT_FINISHED) {
                 r = sd_event_prepare(e);
                 if (r == 0) {
@@ -338,7 +349,6 @@ int loops_run_main(broker *b) {
                 }
                 if (r > 0)
                         r = sd_event_dispatch(e);
-                loop_release_zombies(&b->loops[0]);
                 if (r < 0)
                         break;
         }

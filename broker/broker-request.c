@@ -246,7 +246,6 @@ void request_dispatch_act(request *req, void (*act)(request *req, void *args, co
         if (!d.allowed)
                 return request_reply_error(req, ERR_DENIED, EPERM, d.rule ? d.rule->name : "(default deny)", "%s: %s",
                                            req->op, d.reason);
-        loop_event_fresh(req->b); /* the act may arm sd-event timers relative to its clock */
         (act ? act : bop->act)(req, req->op_args, &d);
 }
 

@@ -8,7 +8,8 @@
  *   base        broker-log (a leaf: sinks), broker-limits, broker-audit,
  *               broker-caps, broker-seccomp, broker-helper, broker-peer,
  *               broker-cgroup-open, broker-policy, broker-conn (a client's
- *               outgoing queue), broker-reply (a request's life and its one
+ *               outgoing queue, the loop that owns it), broker-event (what
+ *               a loop thread does to sd-event and sd-bus), broker-reply (a request's life and its one
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
@@ -238,8 +239,8 @@ struct client {
 struct broker {
         sd_event *event;
         int listen_fd;
-        /* the client event loops (broker-loop.c): loop 0 is an sd-event source of the main thread, the
-         * others threads; every client's socket is in the epoll set of one of them */
+        /* the client event loops (broker-loop.c): one, an sd-event source of the main thread, or
+         * several, each a thread; every client's socket is in the epoll set of one of them */
         broker_loop *loops;
         unsigned n_loops;
         sd_event_source *clients_src;
@@ -356,7 +357,8 @@ struct broker_loop {
         unsigned index;
         int epfd;         /* its clients' sockets */
         int wake_fd;      /* eventfd in epfd: a client of ours ended elsewhere, or stop */
-        pthread_t thread; /* loops 1..N-1 */
+        pthread_t thread; /* with --threads 2 or more: every loop */
+        bool threaded;    /* a thread of its own; else the main thread's sd-event source */
         bool started;
         size_t n_clients;
         char *rx;         /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
@@ -400,13 +402,8 @@ void loop_wake(broker_loop *l);
 void loop_client_ended(client *c);
 /* Is the caller @c's loop, serving it right now (its replies then leave after the handler)? */
 bool loop_serving(const client *c);
-/*
- * Before an operation acts on a loop thread: while the main thread waits,
- * sd-event's cached clock (sd_event_now(), what relative timers start
- * from) is as old as its wait; read it again, and have the main thread
- * arm its timers again after the turn.
- */
-void loop_event_fresh(broker *b);
+/* The loop the calling thread runs, or NULL (the main thread with --threads 2 or more). */
+broker_loop *loop_current(void);
 /* Its loop, after handling a message of @c: send the queued replies outside the lock. */
 void client_flush_owner(client *c);
 
