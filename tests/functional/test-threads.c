@@ -31,11 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-scenario.h"
 #include "foundation-scenario.h"
-
-#define DEST "org.delegate.Broker1"
-#define PATH "/org/delegate/Broker1"
-#define IFACE "org.delegate.Broker1"
 
 #define N_CLIENTS 48
 #define ROUNDS 300
@@ -53,38 +50,6 @@ static const char policy_admin_b[] =
         "    { \"name\": \"node-admin-b\",\n"
         "      \"match\": { \"uid\": 0, \"via\": \"dbus\" },\n"
         "      \"manage\": [ \"inspect\", \"evaluate\", \"reload\", \"revoke\" ] } ] }\n";
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static sd_bus *bus_open(void) {
-        sd_bus *bus = NULL;
-        if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, HARNESS_BUS_ADDRESS) < 0 ||
-            sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0) {
-                sd_bus_unref(bus);
-                return NULL;
-        }
-        return bus;
-}
-
-static bool wait_name(sd_bus *bus, int ms) {
-        uint64_t t0 = now_ms();
-        do {
-                sd_bus_message *reply = NULL;
-                int has = 0;
-                if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "NameHasOwner", NULL, &reply, "s", DEST) >= 0)
-                        sd_bus_message_read(reply, "b", &has);
-                sd_bus_message_unref(reply);
-                if (has)
-                        return true;
-                usleep(50000);
-        } while (now_ms() - t0 < (uint64_t) ms);
-        return false;
-}
 
 /* --- threads-stress --- */
 
@@ -354,20 +319,8 @@ static void threads_stress(harness *h) {
 
 /* The broker's child running as @uid (its memlock helper), or 0. */
 static pid_t helper_of(harness *h, uid_t uid) {
-        char buf[1024];
-        harness_children(h->broker_pid, buf, sizeof(buf));
-        for (char *p = buf, *end; *p; p = end) {
-                long pid = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                char path[64], st[4096];
-                snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-                harness_read_file(path, st, sizeof(st));
-                char *u = strstr(st, "\nUid:");
-                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid)
-                        return (pid_t) pid;
-        }
-        return 0;
+        pid_t p = 0;
+        return harness_children_as(h->broker_pid, uid, &p, 1) == 1 ? p : 0;
 }
 
 /* After the main thread waited 8 s, @c's memlock.set meets a stopped helper: it must get its full 5 s. */

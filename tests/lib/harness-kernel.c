@@ -113,6 +113,24 @@ void harness_children(pid_t pid, char *buf, size_t size) {
         closedir(d);
 }
 
+size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max) {
+        char buf[4096];
+        size_t n = 0;
+        harness_children(pid, buf, sizeof(buf));
+        for (char *p = buf, *end; *p; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                char status[64], text[4096];
+                snprintf(status, sizeof(status), "/proc/%ld/status", child);
+                harness_read_file(status, text, sizeof(text));
+                char *u = strstr(text, "\nUid:");
+                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
+                        ret[n++] = (pid_t) child;
+        }
+        return n;
+}
+
 void harness_read_line(const char *path, char *buf, size_t size) {
         harness_read_file(path, buf, size);
         buf[strcspn(buf, "\n")] = 0;
