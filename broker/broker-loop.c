@@ -27,6 +27,7 @@
  *
  * Each turn serves one message per ready client, per loop, as one loop did.
  */
+#include <malloc.h>
 #include <poll.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -252,6 +253,11 @@ int loops_new(broker *b, unsigned n) {
 int loops_start(broker *b) {
         /* the threads take no signal (every one stays with the main thread's signalfd and sigwait), and they
          * inherit the capabilities dropped before; the seccomp filter follows with TSYNC */
+        /* one malloc arena for all threads, as the broker had with one: allocations are made under the
+         * broker lock anyway, and a thread's own arena keeps what a burst of sessions took (stress-sessions
+         * saw the RSS of a second round of 9900 sessions grow by 63 MiB) */
+        if (b->n_loops > 1)
+                (void) mallopt(M_ARENA_MAX, 1);
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
