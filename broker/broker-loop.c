@@ -19,8 +19,9 @@
  *
  * A client is released (its fd closed, its memory freed) only by its own
  * loop, at the end of a batch of ready clients or, for the main thread's
- * loop, after an sd-event dispatch: no pointer to it from that loop's epoll_wait() can
- * remain, and no other thread can be in recvmsg()/sendmsg() on its fd (the
+ * loop, after an sd-event dispatch: no pointer to it from that loop's
+ * epoll_wait() can remain, and no other thread can be in recvmsg() or
+ * sendmsg() on its fd (the
  * owner is the only one doing socket I/O outside the lock; under it,
  * nobody touches an ended client).  Another thread that ends a client
  * (RevokeSession, a timer) marks it (c->ended) and wakes its loop.
@@ -251,8 +252,8 @@ int loops_new(broker *b, unsigned n) {
 }
 
 int loops_start(broker *b) {
-        /* the threads take no signal (every one stays with the main thread's signalfd and sigwait), and they
-         * inherit the capabilities dropped before; the seccomp filter follows with TSYNC */
+        /* the threads take no signal (the main thread's signalfds take them all), and they inherit the
+         * capabilities dropped before; the seccomp filter follows with TSYNC */
         /* one malloc arena for all threads, as the broker had with one: allocations are made under the
          * broker lock anyway, and a thread's own arena keeps what a burst of sessions took (stress-sessions
          * saw the RSS of a second round of 9900 sessions grow by 63 MiB) */
