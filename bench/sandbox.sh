@@ -97,11 +97,11 @@ section_roundtrip() {
         echo "|---|---|---|---|---|"
         as_root_in_pod "$B/bench/bench-floor" "$N" "$POD_IN" br0
         in_pod "$B/bench/bench-roundtrip" "$N" "unpinned"
-        taskset -p -c 0 $BROKER >/dev/null
+        taskset -a -p -c 0 $BROKER >/dev/null
         BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client and broker on CPU 0"
-        taskset -p -c 1 $BROKER >/dev/null
+        taskset -a -p -c 1 $BROKER >/dev/null
         BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client on CPU 0, broker on CPU 1"
-        taskset -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
+        taskset -a -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
         # syscalls of an unmodified program, intercepted (delegate-run(1), bench/bench-unotify.c);
         # the pod's uid opens /dev/net/tun, as a device plugin lets it
         mknod -m 0666 /run/tun-pod c 10 200 && mount --bind /run/tun-pod /dev/net/tun

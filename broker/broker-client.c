@@ -20,7 +20,7 @@
  * undone: the VM keeps running and the state stays (broker-state.c).
  */
 void client_free(client *c) {
-        if (!c)
+        if (!c || c->ended)
                 return;
         broker *b = c->b;
         bool was_session = c->welcomed && !c->dead && !c->detached;
@@ -49,7 +49,6 @@ void client_free(client *c) {
                         (unsigned long long) c->session, c->vm ? c->vm : "", (int) c->cred.pid);
         sd_event_source_disable_unref(c->resume_timer);
         client_io_stop(c);
-        safe_close(c->fd);
         safe_close(c->pidfd);
         state_kept_close(c); /* kept too (the broker stops with it saved): the file stays, its fds go */
         while (c->out_head) {
@@ -68,6 +67,15 @@ void client_free(client *c) {
         free(c->cgroup);
         erase_free(c->name); /* from the client's hello */
         erase_free(c->vm);
+        c->cgroup = c->name = c->vm = NULL;
+        if (c->loop)
+                return loop_client_ended(c); /* its socket and memory: released by its loop */
+        client_release(c);
+}
+
+/* The last of @c: its socket and its memory (its loop, once no pointer to it can remain: broker-loop.c). */
+void client_release(client *c) {
+        safe_close(c->fd);
         explicit_bzero(c, sizeof(*c));
         free(c);
 }

@@ -10,8 +10,44 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "broker.h"
+
+/* --- which loop owns a client (broker-loop.c runs them) --- */
+
+static _Thread_local broker_loop *loop_self;
+
+void loop_self_set(broker_loop *l) {
+        loop_self = l;
+}
+
+bool loop_serving(const client *c) {
+        return c->loop && c->loop == loop_self && loop_self->serving == c;
+}
+
+void loop_wake(broker_loop *l) {
+        uint64_t one = 1;
+        (void) !write(l->wake_fd, &one, sizeof(one));
+}
+
+broker_loop *loop_current(void) {
+        return loop_self;
+}
+
+/* Released by its own loop only, after its batch: no pointer to @c, no I/O on its fd can remain then. */
+void loop_client_ended(client *c) {
+        broker_loop *l = c->loop;
+        c->ended = true;
+        c->dead = true;
+        l->n_clients--;
+        c->zombie_next = l->zombies;
+        l->zombies = c;
+        if (loop_self)
+                loop_self->touched = true;
+        if (l != loop_self)
+                loop_wake(l);
+}
 
 void outmsg_free(outmsg *m) {
         if (!m)
@@ -22,25 +58,22 @@ void outmsg_free(outmsg *m) {
         free(m);
 }
 
-/* The loop's epoll set of client sockets (broker-server.c, on_clients()). */
+/* Its loop's epoll set of client sockets (broker-loop.c); epoll_ctl() may come from any thread. */
 int client_io_set(client *c, uint32_t events) {
-        if (c->fd < 0 || c->io_events == events)
+        if (c->fd < 0 || c->ended || !c->loop || c->io_events == events)
                 return 0;
         struct epoll_event ev = { .events = events, .data.ptr = c };
-        if (epoll_ctl(c->b->clients_epfd, c->io_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        if (epoll_ctl(c->loop->epfd, c->io_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
                 return negative_errno();
         c->io_events = events;
         return 0;
 }
 
+/* Out of its loop's set; a batch being served skips it (c->ended), its loop frees it after the batch. */
 void client_io_stop(client *c) {
-        broker *b = c->b;
-        if (c->io_events && c->fd >= 0)
-                (void) epoll_ctl(b->clients_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        if (c->io_events && c->fd >= 0 && c->loop)
+                (void) epoll_ctl(c->loop->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         c->io_events = 0;
-        for (size_t i = 0; i < b->io_batch_n; i++) /* not served after it is gone */
-                if (b->io_batch[i].data.ptr == c)
-                        b->io_batch[i].data.ptr = NULL;
 }
 
 /* Read while we may; write while the queue has something. */
@@ -48,7 +81,8 @@ void client_update_events(client *c) {
         uint32_t ev = EPOLLRDHUP;
         if (limits_may_read(c))
                 ev |= EPOLLIN;
-        if (c->out_head)
+        /* its loop sends what is queued right after the handler, or is sending it (client_flush_owner()) */
+        if (c->out_head && !c->io_busy && !loop_serving(c))
                 ev |= EPOLLOUT;
         (void) client_io_set(c, ev);
 }
@@ -59,6 +93,8 @@ void client_update_events(client *c) {
  * the stack, frees it.
  */
 void client_flush(client *c) {
+        if (c->ended || c->io_busy || loop_serving(c))
+                return; /* its loop sends, outside the lock: after the handler, or once its send is done */
         while (c->out_head && !c->dead) {
                 outmsg *m = c->out_head;
                 int r = wire_send(c->fd, m->buf, m->len, m->fds, m->n_fds);
@@ -88,7 +124,7 @@ void client_flush(client *c) {
 }
 
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds) {
-        outmsg *m = c->dead ? NULL : calloc(1, sizeof(*m));
+        outmsg *m = c->dead || c->ended ? NULL : calloc(1, sizeof(*m));
         if (!m) {
                 erase_free(buf);
                 return;
@@ -107,3 +143,60 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
         client_flush(c);
 }
 
+
+/*
+ * Its loop, after a message of @c was handled (lock held): the replies go
+ * out with the lock released, so that the other loops work meanwhile.
+ * Nobody else sends on @c's socket then (c->io_busy), and what others
+ * queue meanwhile goes after them; its fd stays open (only this loop
+ * closes it).  The journal records of the decisions were sent before
+ * (under the lock, by the handler), so each leaves before its reply.
+ */
+void client_flush_owner(client *c) {
+        broker *b = c->b;
+        outmsg *head = c->dead ? NULL : c->out_head, *m;
+        size_t sent = 0, sent_bytes = 0;
+        int r = 0;
+        if (head) {
+                c->out_head = c->out_tail = NULL;
+                c->io_busy = true;
+                pthread_mutex_unlock(&b->lock);
+                while (head) {
+                        m = head;
+                        r = wire_send(c->fd, m->buf, m->len, m->fds, m->n_fds);
+                        if (r < 0)
+                                break;
+                        head = m->next;
+                        sent++;
+                        sent_bytes += m->len;
+                        outmsg_free(m);
+                }
+                pthread_mutex_lock(&b->lock);
+                c->io_busy = false;
+        }
+        if (c->ended) { /* ended meanwhile by another thread: what was left goes with it */
+                while (head) {
+                        m = head;
+                        head = m->next;
+                        outmsg_free(m);
+                }
+                return;
+        }
+        c->n_out -= sent;
+        c->out_bytes -= sent_bytes;
+        if (head) { /* back in front of what was queued meanwhile */
+                outmsg *tail = head;
+                while (tail->next)
+                        tail = tail->next;
+                tail->next = c->out_head;
+                if (!c->out_head)
+                        c->out_tail = tail;
+                c->out_head = head;
+        }
+        if (r < 0 && r != -EAGAIN) {
+                log_msg(b, LOG_DEBUG, "session %llu: send failed (%s), dropping client",
+                        (unsigned long long) c->session, strerror(-r));
+                c->dead = true;
+        }
+        client_flush(c);
+}

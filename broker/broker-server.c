@@ -6,7 +6,8 @@
  *
  * No client can stall another: every socket is non-blocking, replies that
  * do not fit are queued (bounded), and a client that stops reading stops
- * being read from until its queue drains.
+ * being read from until its queue drains.  The clients' sockets are served
+ * by the client loops (broker-loop.c).
  */
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -21,39 +22,6 @@
 #include "broker-op.h"
 #include "broker.h"
 #include "proc.h"
-
-static void client_io(client *c, int fd, uint32_t revents);
-
-/*
- * Clients' sockets are not sd-event sources of their own: sd-event waits
- * (epoll_wait) before each dispatch of one source, and every wait copies
- * out every ready socket, so with N clients waiting a request cost O(N).
- * They are in one epoll set of ours instead, itself one sd-event source:
- * a wakeup takes up to CLIENTS_BATCH ready clients with one epoll_wait and
- * serves each once (one message; level-triggered, a client with more is
- * reported again by the next wait).
- */
-#define CLIENTS_BATCH 64
-
-static int on_clients(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        broker *b = userdata;
-        struct epoll_event ev[CLIENTS_BATCH];
-        int n = epoll_wait(b->clients_epfd, ev, CLIENTS_BATCH, 0);
-        if (n <= 0)
-                return 0;
-        b->io_batch = ev;
-        b->io_batch_n = (size_t) n;
-        log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
-        for (int i = 0; i < n; i++) {
-                client *c = ev[i].data.ptr;
-                if (c)
-                        client_io(c, c->fd, ev[i].events);
-        }
-        log_batch_end();
-        b->io_batch = NULL;
-        b->io_batch_n = 0;
-        return 0;
-}
 
 int broker_new(broker **ret) {
         /* the signals the loop handles are blocked from the start: one that
@@ -71,20 +39,13 @@ int broker_new(broker **ret) {
                 return -ENOMEM;
         b->listen_fd = -EBADF;
         b->state_fd = -EBADF;
-        b->clients_epfd = epoll_create1(EPOLL_CLOEXEC);
-        int epoll_errno = errno; /* before malloc() and calloc() may change it */
+        b->main_wake_fd = -EBADF;
         b->next_session = 1;
         limits_default(&b->limits);
-        b->rx = malloc(DELEGATE_MAX_MESSAGE);
         b->cpu_v1 = calloc(1, sizeof(*b->cpu_v1));
-        int r = b->clients_epfd < 0 ? -epoll_errno : b->rx && b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
-        if (r >= 0)
-                r = sd_event_add_io(b->event, &b->clients_src, b->clients_epfd, EPOLLIN, on_clients, b);
+        int r = b->cpu_v1 ? sd_event_new(&b->event) : -ENOMEM;
         if (r < 0) {
-                sd_event_unref(b->event);
-                safe_close(b->clients_epfd);
                 cgroup_v1_mount_free(b->cpu_v1);
-                free(b->rx);
                 free(b);
                 return r;
         }
@@ -104,6 +65,11 @@ int broker_new(broker **ret) {
 void broker_free(broker *b) {
         if (!b)
                 return;
+        if (b->n_loops) { /* a setup step that failed after the loop threads started: stop them first */
+                pthread_mutex_lock(&b->lock);
+                loops_stop(b);
+                pthread_mutex_unlock(&b->lock);
+        }
         log_flush();
         b->exiting = true; /* saved sessions are kept, not undone */
         while (b->clients)
@@ -118,7 +84,10 @@ void broker_free(broker *b) {
         limits_free(b);
         sd_event_source_unref(b->listen_src);
         sd_event_source_disable_unref(b->clients_src);
-        safe_close(b->clients_epfd);
+        loops_free(b);
+        safe_close(b->main_wake_fd);
+        if (b->n_loops)
+                pthread_mutex_destroy(&b->lock);
         if (b->listen_owned && b->socket_path)
                 unlink(b->socket_path);
         safe_close(b->listen_fd);
@@ -130,84 +99,7 @@ void broker_free(broker *b) {
         limits_backoff_free(b);
         free(b->socket_path);
         free(b->policy_dir);
-        if (b->rx)
-                explicit_bzero(b->rx, DELEGATE_MAX_MESSAGE);
-        free(b->rx);
         free(b);
-}
-
-/* Read and handle one message of @c; -1 when @c was freed. */
-static int client_read_one(client *c, int fd) {
-        char *buf = c->b->rx;
-        int fds[BROKER_MAX_FDS_IN];
-        size_t n_fds;
-        bool eof;
-        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
-        ssize_t n = wire_recv(fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
-        if (n == -EAGAIN)
-                return 0;
-        if (n == -EMSGSIZE || n > (ssize_t) c->b->limits.max_message) {
-                if (n > 0) {
-                        close_fds(fds, n_fds);
-                        explicit_bzero(buf, n);
-                }
-                client_reply_error_noid(c, ERR_TOO_LARGE, EMSGSIZE,
-                                        "message larger than %zu bytes (--max-message) dropped",
-                                        c->b->limits.max_message);
-                return 0;
-        }
-        if (n == -ETOOMANYREFS) {
-                client_reply_error_noid(c, ERR_BAD_REQUEST, EBADF,
-                                        "more than %d file descriptor(s) on one message, or a truncated "
-                                        "SCM_RIGHTS; the message was dropped and every fd that arrived closed",
-                                        BROKER_MAX_FDS_IN);
-                return 0;
-        }
-        if (n < 0 || eof) {
-                close_fds(fds, n_fds);
-                if (n < 0)
-                        log_msg(c->b, LOG_DEBUG, "session %llu: receive failed: %s", (unsigned long long) c->session,
-                                strerror((int) -n));
-                client_free(c);
-                return -1;
-        }
-        client_handle_message(c, buf, n, fds, n_fds);
-        close_fds(fds, n_fds); /* those the request did not keep */
-        explicit_bzero(buf, n);
-        if (c->dead) {
-                client_free(c);
-                return -1;
-        }
-        return 0;
-}
-
-static void client_io(client *c, int fd, uint32_t revents) {
-
-        if (c->dead) {
-                client_free(c);
-                return;
-        }
-        if (revents & EPOLLOUT) {
-                client_flush(c);
-                if (c->dead) {
-                        client_free(c);
-                        return;
-                }
-        }
-        if (revents & EPOLLIN) {
-                /* one message per wakeup: the loop's epoll (level-triggered) says, for every client in one call,
-                 * whether another one waits, so no recvmsg is spent finding the queue empty, and no client
-                 * gets a second turn before the others had theirs */
-                if (limits_may_read(c) && client_read_one(c, fd) < 0)
-                        return; /* freed */
-                client_update_events(c);
-                return;
-        }
-        if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-                /* hung up with nothing left to read */
-                client_free(c);
-                return;
-        }
 }
 
 static int on_hello_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -252,6 +144,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 c->b = b;
                 c->fd = cfd;
                 c->pidfd = -EBADF;
+                c->loop = loops_pick(b);
+                c->loop->n_clients++;
                 c->session = state_session_next(b);
                 c->next = b->clients;
                 if (b->clients)
@@ -405,7 +299,7 @@ int broker_run(broker *b) {
                 return r;
         if (!b->bus)
                 broker_notify_ready(b); /* else once the bus name is ours (broker-bus.c) */
-        r = sd_event_loop(b->event);
+        r = loops_run_main(b);
         sd_notify(false, "STOPPING=1");
         return r;
 }

@@ -8,7 +8,8 @@
  *   base        broker-log (a leaf: sinks), broker-limits, broker-audit,
  *               broker-caps, broker-seccomp, broker-helper, broker-peer,
  *               broker-cgroup-open, broker-policy, broker-conn (a client's
- *               outgoing queue), broker-reply (a request's life and its one
+ *               outgoing queue, the loop that owns it), broker-event (what
+ *               a loop thread does to sd-event and sd-bus), broker-reply (a request's life and its one
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
@@ -18,13 +19,17 @@
  *               broker-reply.c and save through broker-state-save.c
  *   sessions    broker-client (client_free, session_revoke), broker-state
  *               (recovery, resume), broker-request (hello, dispatcher)
- *   front       broker-server (the loop), broker-bus, broker-ops-table (the
- *               only file that names every operation), main
+ *   front       broker-server (accepting, signals), broker-loop (the client
+ *               loops, their threads and the broker lock), broker-bus,
+ *               broker-ops-table (the only file that names every
+ *               operation), main
  * Nothing below calls up: what must run up there goes through a pointer
  * (a descriptor's hooks, a request's origin, a log sink).
  */
 #pragma once
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -57,6 +62,7 @@ typedef struct kvmi_channel kvmi_channel;
 typedef struct broker broker;
 typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
+typedef struct broker_loop broker_loop; /* broker-loop.c */
 typedef struct request request;
 typedef struct bus_state bus_state;
 typedef struct uid_helper uid_helper;
@@ -177,7 +183,11 @@ struct client {
         broker *b;
         client *prev, *next;
         int fd;
-        uint32_t io_events; /* what b->clients_epfd waits for on fd; 0: not registered */
+        uint32_t io_events; /* what its loop's epoll set waits for on fd; 0: not registered */
+        broker_loop *loop;  /* the event loop that owns the socket (broker-loop.c); NULL: detached */
+        client *zombie_next; /* ended, its memory and fd released by its loop (broker-loop.c) */
+        bool ended;          /* client_free() ran: only its loop's release remains */
+        bool io_busy;        /* its loop sends its replies outside the broker lock: nobody else sends */
 
         /* identity, taken at accept */
         struct ucred cred;
@@ -233,12 +243,15 @@ struct client {
 struct broker {
         sd_event *event;
         int listen_fd;
-        /* every client's socket in one epoll set of our own, one sd-event source for them all
-         * (broker-server.c): a wakeup serves every ready client */
-        int clients_epfd;
+        /* the client event loops (broker-loop.c): one, an sd-event source of the main thread, or
+         * several, each a thread; every client's socket is in the epoll set of one of them */
+        broker_loop *loops;
+        unsigned n_loops;
         sd_event_source *clients_src;
-        struct epoll_event *io_batch; /* the ready clients being served; freed ones are NULLed */
-        size_t io_batch_n;
+        pthread_mutex_t lock; /* the broker lock: held for everything but waiting and client socket I/O */
+        int main_wake_fd;     /* eventfd: a loop thread changed sd-event sources while the main thread waits */
+        bool main_parked;     /* the main thread waits outside the lock (broker-loop.c) */
+        bool loops_stop;
         bool listen_owned; /* we bound it: unlink at exit */
         sd_event_source *listen_src;
         char *socket_path;
@@ -255,7 +268,6 @@ struct broker {
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
         struct cgroup_v1_mount *cpu_v1; /* the v1 cpu hierarchy (RT budgets, sched.set): found once at start */
-        char *rx; /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
         bus_state *bus; /* broker-bus.c; NULL with --bus none */
         bool exiting;   /* stopping: saved sessions are kept for the next broker */
         char *state_dir;
@@ -346,7 +358,39 @@ int broker_run(broker *b);
 /* Tell the service manager READY=1, once: the socket and (with --bus) the bus name are served (broker-bus.c). */
 void broker_notify_ready(broker *b);
 
-/* broker-conn.c: a client's outgoing queue, and its socket in b->clients_epfd */
+/* A client event loop (broker-loop.c; what it owns is kept by broker-conn.c). */
+struct broker_loop {
+        broker *b;
+        unsigned index;
+        int epfd;         /* its clients' sockets */
+        int wake_fd;      /* eventfd in epfd: a client of ours ended elsewhere, or stop */
+        pthread_t thread; /* with --threads 2 or more: every loop */
+        bool threaded;    /* a thread of its own; else the main thread's sd-event source */
+        bool started;
+        size_t n_clients;
+        char *rx;         /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
+        client *serving;  /* whose message is being handled: its replies wait for client_flush_owner() */
+        client *zombies;  /* ended, released at the end of the batch */
+        bool touched;     /* this batch may have changed sd-event sources or queued D-Bus messages */
+        sem_t running;    /* posted by the thread once started: what the C library does at a thread's
+                           * start (rseq registration) is done before the seccomp filter */
+};
+
+/* broker-loop.c: the client event loops (--threads) and the broker lock */
+#define BROKER_MAX_THREADS 8
+/* The loops' epoll sets and loop 0's sd-event source; 0 or -errno. */
+int loops_new(broker *b, unsigned n);
+/* Start the loop threads (after the capabilities are final, before the seccomp filter); 0 or -errno. */
+int loops_start(broker *b);
+/* Stop and join them (the main thread holds the lock; it is released while they finish). */
+void loops_stop(broker *b);
+void loops_free(broker *b);
+/* The loop a new connection goes to: the one with the fewest clients. */
+broker_loop *loops_pick(broker *b);
+/* The main thread's loop: sd-event run under the lock, waiting outside it; the exit code. */
+int loops_run_main(broker *b);
+
+/* broker-conn.c: a client's outgoing queue, and its socket in its loop's epoll set */
 /* Wait for @events on @c's socket (registered on first use); 0 or -errno. */
 int client_io_set(client *c, uint32_t events);
 /* Stop waiting for @c (client_free, before its socket closes); a batch being served skips it. */
@@ -357,9 +401,22 @@ void client_update_events(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
 void outmsg_free(outmsg *m);
+/* The loop the calling thread runs (loop 0: the main thread; NULL: none). */
+void loop_self_set(broker_loop *l);
+/* Wake @l's thread (its wake eventfd). */
+void loop_wake(broker_loop *l);
+/* @c ended (client_free()): its loop releases its fd and memory where no pointer to it can remain. */
+void loop_client_ended(client *c);
+/* Is the caller @c's loop, serving it right now (its replies then leave after the handler)? */
+bool loop_serving(const client *c);
+/* The loop the calling thread runs, or NULL (the main thread with --threads 2 or more). */
+broker_loop *loop_current(void);
+/* Its loop, after handling a message of @c: send the queued replies outside the lock. */
+void client_flush_owner(client *c);
 
 /* broker-client.c */
 void client_free(client *c);
+void client_release(client *c);
 
 /* broker-limits.c */
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */

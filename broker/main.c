@@ -25,6 +25,7 @@ static const char *arg_bus = "system";
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static unsigned arg_resume_timeout = 90;
 static broker_limits arg_limits;
+static unsigned arg_threads = 0; /* 0: the default, 2 with 2+ CPUs online */
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -44,6 +45,8 @@ static void help(void) {
                "      --end-sessions       undo every session saved in the state directory and\n"
                "                           exit (a final stop: the socket unit's ExecStopPost=)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
+               "      --threads N          client event loops, 1-%d (default: 2 with 2 or more\n"
+               "                           CPUs online, else 1)\n"
                "\n"
                "Limits (see LIMITS in delegate-broker(8)):\n"
                "      --max-clients N           connections in all (default %d)\n"
@@ -62,13 +65,14 @@ static void help(void) {
                "Signals: SIGHUP reloads the policy atomically; SIGTERM/SIGINT stop.\n"
                "See delegate-broker(8), delegate-policy(5), delegate-protocol(7).\n",
                DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR, DEFAULT_STATE_DIR,
+               BROKER_MAX_THREADS,
                LIMIT_DEFAULT_MAX_CLIENTS, LIMIT_DEFAULT_SESSIONS_PER_UID, LIMIT_DEFAULT_INFLIGHT, LIMIT_DEFAULT_RATE,
                LIMIT_DEFAULT_BURST, LIMIT_DEFAULT_HELLO_TIMEOUT_USEC / 1000000ULL, DELEGATE_MAX_MESSAGE,
                SESSION_MAX_TAP, SESSION_MAX_KVMI_PAGES);
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT, ARG_END_SESSIONS, ARG_LIMIT };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_STATE_DIR, ARG_RESUME_TIMEOUT, ARG_END_SESSIONS, ARG_LIMIT, ARG_THREADS };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "policy-dir", required_argument, NULL, 'p' },
@@ -78,6 +82,7 @@ static int parse_argv(int argc, char **argv) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "resume-timeout", required_argument, NULL, ARG_RESUME_TIMEOUT },
                 { "end-sessions", no_argument, NULL, ARG_END_SESSIONS },
+                { "threads", required_argument, NULL, ARG_THREADS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "max-clients", required_argument, NULL, ARG_LIMIT },
@@ -135,6 +140,18 @@ static int parse_argv(int argc, char **argv) {
                                 return -EINVAL;
                         }
                         arg_resume_timeout = (unsigned) v;
+                        break;
+                }
+                case ARG_THREADS: {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (errno || *end || end == optarg || v < 1 || v > BROKER_MAX_THREADS) {
+                                fprintf(stderr, "delegate-broker: --threads must be 1-%d, not '%s'\n",
+                                        BROKER_MAX_THREADS, optarg);
+                                return -EINVAL;
+                        }
+                        arg_threads = (unsigned) v;
                         break;
                 }
                 case ARG_END_SESSIONS:
@@ -278,6 +295,14 @@ static int run(void) {
                 broker_free(b);
                 return r;
         }
+        if (!arg_threads) /* one loop per CPU would only add lock contention past two: see bench/NOTES.md */
+                arg_threads = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+        r = loops_new(b, arg_threads);
+        if (r < 0) {
+                fprintf(stderr, "delegate-broker: cannot set up the client loops: %s\n", strerror(-r));
+                broker_free(b);
+                return r;
+        }
         r = broker_policy_load(b);
         if (r >= 0)
                 r = state_setup(b, arg_state_dir);
@@ -288,6 +313,9 @@ static int run(void) {
         /* setup done: the last privilege stages (broker-caps.c, broker-seccomp.c) */
         if (r >= 0)
                 r = broker_caps_drop(b);
+        /* the loop threads inherit the final capabilities; the filter is then installed on every thread */
+        if (r >= 0)
+                r = loops_start(b);
         if (r >= 0)
                 r = broker_seccomp_install(b);
         if (r >= 0)

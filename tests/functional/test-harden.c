@@ -5,11 +5,14 @@
  *                   its operations need (of those this machine granted),
  *                   empty inheritable/bounding/ambient sets, no_new_privs,
  *                   a seccomp filter; and an operation still works.
+ *   harden-threads  the same on every thread of a broker with --threads 4,
+ *                   and the signals blocked on all but the main thread.
  *   harden-seccomp  syscalls outside the allowlist (getpgid, access), and clone() with
  *                   CLONE_NEWUSER, kill the broker with SIGSYS (the test
  *                   hook of builds with -Dtest_hooks=true), and the kernel
  *                   logs it (audit type 1326).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,16 +35,21 @@ static const char policy_main[] =
         "      \"match\": { \"uid\": \"1000-1999\", \"cgroup\": \"/kubepods.slice/*\", \"vm\": \"vm-*\" },\n"
         "      \"memlock\": { \"max\": \"1G\" } } ] }\n";
 
-/* A "Key:\t<hex or decimal>" line of /proc/PID/status; UINT64_MAX when absent. */
-static uint64_t status_field(pid_t pid, const char *key, int base) {
-        char path[64], buf[8192];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+/* A "Key:\t<hex or decimal>" line of /proc/PID/task/TID/status; UINT64_MAX when absent. */
+static uint64_t task_status_field(pid_t pid, pid_t tid, const char *key, int base) {
+        char path[96], buf[8192];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int) pid, (int) tid);
         harness_read_file(path, buf, sizeof(buf));
         size_t kl = strlen(key);
         for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
                 if (strncmp(l, key, kl) == 0 && l[kl] == ':')
                         return strtoull(l + kl + 1, NULL, base);
         return UINT64_MAX;
+}
+
+/* The same of /proc/PID/status (its main thread). */
+static uint64_t status_field(pid_t pid, const char *key, int base) {
+        return task_status_field(pid, pid, key, base);
 }
 
 /* The harness sees the socket before the broker finishes setup: wait for
@@ -181,8 +189,74 @@ static void harden_seccomp(harness *h) {
         expect_kill(h, "newuser", SYS_clone, "clone(CLONE_NEWUSER), refused by its arguments,");
 }
 
+/*
+ * Every thread of a broker with client loop threads (--threads 4): the same
+ * capabilities as the main thread, no_new_privs and the one filter (the
+ * kernel installed it on all of them at once, TSYNC), and every signal
+ * blocked but on the main thread (its signalfd takes them).
+ */
+static void harden_threads(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "4", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 4");
+        pid_t b = h->broker_pid;
+        tap_ok(wait_sandboxed(b), "the broker finishes setup");
+        static const char *const same[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb" };
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) b);
+        DIR *d = opendir(path);
+        int n = 0, bad_caps = 0, bad_filter = 0, bad_mask = 0;
+        uint64_t want_blocked = BIT(SIGHUP - 1) | BIT(SIGINT - 1) | BIT(SIGTERM - 1) | BIT(SIGCHLD - 1) |
+                                BIT(SIGUSR1 - 1) | BIT(SIGUSR2 - 1) | BIT(SIGPIPE - 1);
+        for (struct dirent *de; d && (de = readdir(d));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                pid_t t = (pid_t) atoi(de->d_name);
+                n++;
+                for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+                        if (task_status_field(b, t, same[i], 16) != status_field(b, same[i], 16) && bad_caps++ < 3)
+                                tap_diag("thread %d: %s %016" PRIx64 ", the main thread's %016" PRIx64, (int) t,
+                                         same[i], task_status_field(b, t, same[i], 16), status_field(b, same[i], 16));
+                if ((task_status_field(b, t, "NoNewPrivs", 10) != 1 || task_status_field(b, t, "Seccomp", 10) != 2 ||
+                     task_status_field(b, t, "Seccomp_filters", 10) != 1) &&
+                    bad_filter++ < 3)
+                        tap_diag("thread %d: NoNewPrivs %" PRIu64 " Seccomp %" PRIu64 " Seccomp_filters %" PRIu64,
+                                 (int) t, task_status_field(b, t, "NoNewPrivs", 10),
+                                 task_status_field(b, t, "Seccomp", 10), task_status_field(b, t, "Seccomp_filters", 10));
+                if (t != b && (task_status_field(b, t, "SigBlk", 16) & want_blocked) != want_blocked && bad_mask++ < 3)
+                        tap_diag("thread %d: SigBlk %016" PRIx64, (int) t, task_status_field(b, t, "SigBlk", 16));
+        }
+        if (d)
+                closedir(d);
+        /* 4 loop threads and the main thread; sanitizer runtimes may add a thread of their own */
+        tap_ok(n >= 5, "the broker has its 4 loop threads and the main thread (%d tasks)", n);
+        tap_is_int(bad_caps, 0, "every thread holds exactly the main thread's capability sets");
+        tap_is_int(bad_filter, 0, "every thread has no_new_privs and the one seccomp filter");
+        tap_is_int(bad_mask, 0, "every other thread blocks the signals the main thread handles");
+
+        /* sessions on several loops: an operation through a helper works on each */
+        tclient c[4];
+        for (int i = 0; i < 4; i++) {
+                char vm[16];
+                snprintf(vm, sizeof(vm), "vm-%d", i);
+                if (tclient_start(h, &c[i], "kubepods.slice/pod-a", 1000, 1000, vm) < 0) {
+                        tap_ok(0, "start test-client %d", i);
+                        return;
+                }
+        }
+        for (int i = 0; i < 4; i++) {
+                char *r = tclient_call(&c[i], "memlock 0 %" PRIu64 " keep", harness_hard / 4);
+                tap_is_int(jint(r, "ok"), 1, "session %d: memlock.set works (%s)", i, r);
+                free(r);
+        }
+        for (int i = 0; i < 4; i++)
+                tclient_stop(&c[i]);
+        tap_ok(kill(b, 0) == 0, "the broker is alive");
+}
+
 static const scenario scenarios[] = {
         { "harden-caps", policy_main, harden_caps },
+        { "harden-threads", policy_main, harden_threads },
         { "harden-seccomp", policy_main, harden_seccomp },
 };
 

@@ -294,22 +294,7 @@ static void memlock_zombie(harness *h) {
 
 /* The broker's children running as @uid (its memlock helpers for that uid). */
 static size_t broker_children_as(harness *h, uid_t uid, pid_t *ret, size_t max) {
-        char path[96], buf[4096];
-        size_t n = 0;
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) h->broker_pid, (int) h->broker_pid);
-        harness_read_file(path, buf, sizeof(buf));
-        for (char *p = buf, *end; *p; p = end) {
-                long pid = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                char status[96], line[4096];
-                snprintf(status, sizeof(status), "/proc/%ld/status", pid);
-                harness_read_file(status, line, sizeof(line));
-                char *u = strstr(line, "\nUid:");
-                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
-                        ret[n++] = (pid_t) pid;
-        }
-        return n;
+        return harness_children_as(h->broker_pid, uid, ret, max);
 }
 
 /* Run @fn(@arg) in a child process holding @uid's ids; its exit status. */

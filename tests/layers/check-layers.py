@@ -55,7 +55,7 @@ LEAVES = ["broker/broker-log"]
 LAYERS = [
     ("base: leaves, the connection, replies, the state file writer, the registry as walked",
      ["broker/broker-log", "broker/broker-limits", "broker/broker-audit", "broker/broker-caps",
-      "broker/broker-seccomp", "broker/broker-helper", "broker/broker-conn", "broker/broker-reply",
+      "broker/broker-seccomp", "broker/broker-helper", "broker/broker-conn", "broker/broker-event", "broker/broker-reply",
       "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
       "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session",
       "broker/broker-frame"]),
@@ -63,7 +63,7 @@ LAYERS = [
     ("sessions: client_free, recovery and resume, the dispatcher",
      ["broker/broker-client", "broker/broker-state", "broker/broker-request"]),
     ("front: the loop, the bus, the seccomp listener of delegate-run's programs, the registry's tables, main",
-     ["broker/broker-server", "broker/broker-bus", "broker/broker-unotify*", "broker/broker-ops-table",
+     ["broker/broker-server", "broker/broker-loop", "broker/broker-bus", "broker/broker-unotify*", "broker/broker-ops-table",
       "broker/main"]),
 ]
 

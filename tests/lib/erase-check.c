@@ -12,7 +12,9 @@
  * the marker is a finding: one line "FREED pid size offset context" and a
  * backtrace are appended to DELEGATE_ERASE_REPORT.
  *
- * SIGUSR2 scans every private writable mapping except the stack (heap,
+ * SIGUSR2 scans every private writable mapping except the stacks (dead
+ * frames: the main thread's, and the other threads' found by their stack
+ * pointers in /proc/self/task/TID/syscall) (heap,
  * anonymous mmaps such as the broker's receive buffer) for the marker and
  * appends "LIVE address context" per occurrence, then "SCAN-DONE pid N"
  * with the count: with no session open, no request content may remain.
@@ -30,11 +32,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void (*real_free)(void *);
 static void *(*real_realloc)(void *, size_t);
 static const char *marker; /* points into the environment, on the stack */
+
+/* The stack pointers of the process's other threads, blocked in a system call (/proc/self/task/TID/syscall
+ * ends with the stack and instruction pointers); with only system calls, for the signal handler. */
+static size_t thread_stack_pointers(unsigned long *sps, size_t max) {
+        char dents[4096];
+        size_t n = 0;
+        int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        long k;
+        while (dfd >= 0 && (k = syscall(SYS_getdents64, dfd, dents, sizeof(dents))) > 0)
+                for (long off = 0; off < k;) {
+                        struct linux_dirent64 {
+                                unsigned long long d_ino;
+                                long long d_off;
+                                unsigned short d_reclen;
+                                unsigned char d_type;
+                                char d_name[];
+                        } *d = (void *) (dents + off);
+                        off += d->d_reclen;
+                        if (d->d_name[0] == '.' || atoi(d->d_name) == (int) syscall(SYS_gettid) || n == max)
+                                continue;
+                        char path[64], text[512];
+                        snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", d->d_name);
+                        int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        ssize_t r = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+                        if (fd >= 0)
+                                close(fd);
+                        if (r <= 0)
+                                continue;
+                        text[r] = 0;
+                        /* "NR a1 ... a6 SP PC": the second last field */
+                        char *last = strrchr(text, ' ');
+                        if (!last)
+                                continue;
+                        *last = 0;
+                        char *sp = strrchr(text, ' ');
+                        if (sp)
+                                sps[n++] = strtoul(sp + 1, NULL, 16);
+                }
+        if (dfd >= 0)
+                close(dfd);
+        return n;
+}
 static size_t marker_len;
 static const char *report;
 static bool active;
@@ -143,6 +188,8 @@ static void on_scan(int sig) {
         if (fd >= 0)
                 close(fd);
         maps[len] = 0;
+        unsigned long sps[16];
+        size_t n_sps = thread_stack_pointers(sps, 16);
         for (char *l = maps; l && *l;) {
                 char *nl = strchr(l, '\n');
                 if (nl)
@@ -153,8 +200,13 @@ static void on_scan(int sig) {
                 unsigned long hi = hex(&s);
                 s++;
                 bool rw = s[0] == 'r' && s[1] == 'w' && s[3] == 'p';
-                /* the stack holds the environment (the marker itself) and dead frames */
-                if (rw && !strstr(l, "[stack]") && !strstr(l, "[vvar]") && !strstr(l, "[vsyscall]")) {
+                /* the stack holds the environment (the marker itself) and dead frames; so do the stacks of
+                 * the other threads (the broker's client loops), anonymous mappings found by their threads'
+                 * stack pointers */
+                bool thread_stack = false;
+                for (size_t i = 0; i < n_sps; i++)
+                        thread_stack |= sps[i] >= lo && sps[i] < hi;
+                if (rw && !thread_stack && !strstr(l, "[stack]") && !strstr(l, "[vvar]") && !strstr(l, "[vsyscall]")) {
                         const char *p = (const char *) lo, *end = (const char *) hi;
                         while (p < end) {
                                 const char *hit = memmem(p, (size_t) (end - p), marker, marker_len);

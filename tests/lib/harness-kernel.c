@@ -93,6 +93,44 @@ void harness_read_file(const char *path, char *buf, size_t size) {
         }
 }
 
+void harness_children(pid_t pid, char *buf, size_t size) {
+        char path[320];
+        size_t used = 0;
+        buf[0] = 0;
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || used + 1 >= size)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int) pid, de->d_name);
+                harness_read_file(path, buf + used, size - used);
+                if (strncmp(buf + used, "(unreadable)", 12) == 0)
+                        buf[used] = 0;
+                used += strlen(buf + used);
+        }
+        closedir(d);
+}
+
+size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max) {
+        char buf[4096];
+        size_t n = 0;
+        harness_children(pid, buf, sizeof(buf));
+        for (char *p = buf, *end; *p; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                char status[64], text[4096];
+                snprintf(status, sizeof(status), "/proc/%ld/status", child);
+                harness_read_file(status, text, sizeof(text));
+                char *u = strstr(text, "\nUid:");
+                if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
+                        ret[n++] = (pid_t) child;
+        }
+        return n;
+}
+
 void harness_read_line(const char *path, char *buf, size_t size) {
         harness_read_file(path, buf, size);
         buf[strcspn(buf, "\n")] = 0;

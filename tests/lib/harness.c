@@ -176,10 +176,19 @@ int harness_start_broker_args(harness *h, const char *const *extra) {
                 argv[n++] = "--foreground";
         if (!broker)
                 die("DELEGATE_BROKER is not set (meson sets it)");
+        bool threads = false;
         for (size_t i = 0; extra && extra[i]; i++) {
                 if (n + 1 >= sizeof(argv) / sizeof(argv[0]))
                         die("too many broker arguments");
+                threads |= strcmp(extra[i], "--threads") == 0;
                 argv[n++] = extra[i];
+        }
+        /* DELEGATE_TEST_BROKER_THREADS: the whole suite against another number of client loops (--threads),
+         * where a scenario does not choose its own */
+        const char *t = getenv("DELEGATE_TEST_BROKER_THREADS");
+        if (t && *t && !threads && n + 2 < sizeof(argv) / sizeof(argv[0])) {
+                argv[n++] = "--threads";
+                argv[n++] = t;
         }
         argv[n] = NULL;
         pid_t pid = fork();

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-event.c - what a client loop thread does to sd-event and sd-bus,
+ * both the main thread's (broker-loop.c): the broker's calls that change
+ * when sd-event must wake up, or that read its clock, are linked to the
+ * wrappers below (-Wl,--wrap, broker/meson.build), so that a loop thread
+ *   - reads the clock itself for sd_event_now() and a relative timer:
+ *     while the main thread waits, sd-event's cached time is as old as its
+ *     wait, and a helper's 5 s deadline counted from it would have passed
+ *     already (the main thread's own calls keep sd-event's time, that of
+ *     its last wait, as before);
+ *   - wakes the main thread after its turn when it changed a timer or an
+ *     event source's state, or left a D-Bus message queued: sd-event arms
+ *     its timer fds, and sd-bus asks for its socket's events, only when the
+ *     main thread prepares its next wait.
+ * A ping or a sched.set changes none of these: the main thread sleeps on.
+ * On the main thread (and with --threads 1) the wrappers only call through.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+
+#include "broker.h"
+
+int __real_sd_event_now(sd_event *e, clockid_t clock, uint64_t *usec);
+int __real_sd_event_add_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata);
+int __real_sd_event_add_time_relative(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec,
+                                      uint64_t accuracy, sd_event_time_handler_t callback, void *userdata);
+int __real_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
+int __real_sd_event_source_set_enabled(sd_event_source *s, int enabled);
+int __real_sd_event_exit(sd_event *e, int code);
+int __real_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie);
+
+int __wrap_sd_event_now(sd_event *e, clockid_t clock, uint64_t *usec);
+int __wrap_sd_event_add_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata);
+int __wrap_sd_event_add_time_relative(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec,
+                                      uint64_t accuracy, sd_event_time_handler_t callback, void *userdata);
+int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
+int __wrap_sd_event_source_set_enabled(sd_event_source *s, int enabled);
+int __wrap_sd_event_exit(sd_event *e, int code);
+int __wrap_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie);
+int __wrap_sd_bus_emit_signal(sd_bus *bus, const char *path, const char *interface, const char *member,
+                              const char *types, ...);
+int __wrap_sd_bus_emit_properties_changed(sd_bus *bus, const char *path, const char *interface, const char *name,
+                                          ...);
+
+/* On a loop thread, the time now: sd-event's own (that of the main thread's last wait) may be seconds old. */
+static bool loop_thread_now(clockid_t clock, uint64_t *usec) {
+        broker_loop *l = loop_current();
+        struct timespec ts;
+        if (!l || !l->threaded || clock_gettime(clock, &ts) < 0)
+                return false;
+        *usec = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        return true;
+}
+
+static void touched(void) {
+        broker_loop *l = loop_current();
+        if (l && l->threaded)
+                l->touched = true;
+}
+
+int __wrap_sd_event_now(sd_event *e, clockid_t clock, uint64_t *usec) {
+        return loop_thread_now(clock, usec) ? 0 : __real_sd_event_now(e, clock, usec);
+}
+
+int __wrap_sd_event_add_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata) {
+        touched();
+        return __real_sd_event_add_time(e, s, clock, usec, accuracy, callback, userdata);
+}
+
+int __wrap_sd_event_add_time_relative(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec,
+                                      uint64_t accuracy, sd_event_time_handler_t callback, void *userdata) {
+        uint64_t now;
+        if (!loop_thread_now(clock, &now))
+                return __real_sd_event_add_time_relative(e, s, clock, usec, accuracy, callback, userdata);
+        if (usec >= UINT64_MAX - now)
+                return -EOVERFLOW;
+        touched();
+        return __real_sd_event_add_time(e, s, clock, now + usec, accuracy, callback, userdata);
+}
+
+int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec) {
+        touched();
+        return __real_sd_event_source_set_time(s, usec);
+}
+
+int __wrap_sd_event_source_set_enabled(sd_event_source *s, int enabled) {
+        touched();
+        return __real_sd_event_source_set_enabled(s, enabled);
+}
+
+int __wrap_sd_event_exit(sd_event *e, int code) {
+        touched();
+        return __real_sd_event_exit(e, code);
+}
+
+/* A message sd-bus could not write at once waits for the main thread's loop to ask for EPOLLOUT. */
+static int bus_sent(sd_bus *bus, int r) {
+        uint64_t queued = 0;
+        if (bus && sd_bus_get_n_queued_write(bus, &queued) >= 0 && queued > 0)
+                touched();
+        return r;
+}
+
+int __wrap_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie) {
+        int r = __real_sd_bus_send(bus, m, cookie);
+        return bus_sent(bus ? bus : sd_bus_message_get_bus(m), r);
+}
+
+int __wrap_sd_bus_emit_signal(sd_bus *bus, const char *path, const char *interface, const char *member,
+                              const char *types, ...) {
+        va_list ap;
+        va_start(ap, types);
+        int r = sd_bus_emit_signalv(bus, path, interface, member, types, ap);
+        va_end(ap);
+        return bus_sent(bus, r);
+}
+
+/* the names, up to the NULL that ends them, as sd_bus_emit_properties_changed() takes them */
+int __wrap_sd_bus_emit_properties_changed(sd_bus *bus, const char *path, const char *interface, const char *name,
+                                          ...) {
+        char *names[9] = { (char *) name };
+        size_t n = 1;
+        va_list ap;
+        va_start(ap, name);
+        for (const char *p; name && n < 8 && (p = va_arg(ap, const char *));)
+                names[n++] = (char *) p;
+        va_end(ap);
+        return bus_sent(bus, sd_bus_emit_properties_changed_strv(bus, path, interface, name ? names : NULL));
+}

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-loop.c - the client event loops (--threads N) and the broker lock.
+ *
+ * Every client's socket is in the epoll set of one loop, the one with the
+ * fewest clients when it connected.  With one loop (--threads 1) it is an
+ * sd-event source of the main thread, as the broker always had it.  With
+ * more, every loop is a thread of its own and the main thread runs only the
+ * rest (accepting, timers, helpers, D-Bus, signals): a client's request
+ * then costs its loop one epoll_wait(), not sd-event's wait and then the
+ * loop's.  One mutex, the broker lock, is held for every piece of broker
+ * state; outside it a loop only waits (epoll_wait) and does its clients'
+ * socket I/O: it receives a message into its own buffer (erased after
+ * use), and sends the replies that handling it queued.  The main thread
+ * waits for sd-event's fd and its wake eventfd outside the lock and runs
+ * sd-event under it; a loop thread that changed a timer or left a D-Bus
+ * message queued wakes it, so that it arms its timers again and sd-bus
+ * asks for its socket's events (broker-event.c).
+ *
+ * A client is released (its fd closed, its memory freed) only by its own
+ * loop, at the end of a batch of ready clients or, for the main thread's
+ * loop, after an sd-event dispatch: no pointer to it from that loop's
+ * epoll_wait() can remain, and no other thread can be in recvmsg() or
+ * sendmsg() on its fd (the
+ * owner is the only one doing socket I/O outside the lock; under it,
+ * nobody touches an ended client).  Another thread that ends a client
+ * (RevokeSession, a timer) marks it (c->ended) and wakes its loop.
+ *
+ * Each turn serves one message per ready client, per loop, as one loop did.
+ */
+#include <malloc.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "broker-op.h"
+#include "broker.h"
+
+/*
+ * Clients' sockets are not sd-event sources of their own: sd-event waits
+ * (epoll_wait) before each dispatch of one source, and every wait copies
+ * out every ready socket, so with N clients waiting a request cost O(N).
+ * They are in one epoll set per loop instead: a wakeup takes up to
+ * CLIENTS_BATCH ready clients with one epoll_wait and serves each once (one
+ * message; level-triggered, a client with more is reported again by the
+ * next wait).
+ */
+#define CLIENTS_BATCH 64
+
+broker_loop *loops_pick(broker *b) {
+        broker_loop *best = &b->loops[0];
+        for (unsigned i = 1; i < b->n_loops; i++)
+                if (b->loops[i].n_clients < best->n_clients)
+                        best = &b->loops[i];
+        return best;
+}
+
+static void loop_release_zombies(broker_loop *l) {
+        while (l->zombies) {
+                client *c = l->zombies;
+                l->zombies = c->zombie_next;
+                client_release(c);
+        }
+}
+
+/* Read and handle one message of @c (lock held, released for the recvmsg); -1 when @c ended. */
+static int client_read_one(broker_loop *l, client *c) {
+        broker *b = l->b;
+        char *buf = l->rx;
+        int fds[BROKER_MAX_FDS_IN];
+        size_t n_fds = 0;
+        bool eof = false;
+        pthread_mutex_unlock(&b->lock);
+        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
+        ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
+        pthread_mutex_lock(&b->lock);
+        if (c->ended) { /* ended by another thread meanwhile */
+                if (n > 0) {
+                        close_fds(fds, n_fds);
+                        explicit_bzero(buf, n);
+                }
+                return -1;
+        }
+        if (n == -EAGAIN)
+                return 0;
+        if (n == -EMSGSIZE || n > (ssize_t) b->limits.max_message) {
+                if (n > 0) {
+                        close_fds(fds, n_fds);
+                        explicit_bzero(buf, n);
+                }
+                client_reply_error_noid(c, ERR_TOO_LARGE, EMSGSIZE,
+                                        "message larger than %zu bytes (--max-message) dropped", b->limits.max_message);
+                return 0;
+        }
+        if (n == -ETOOMANYREFS) {
+                client_reply_error_noid(c, ERR_BAD_REQUEST, EBADF,
+                                        "more than %d file descriptor(s) on one message, or a truncated "
+                                        "SCM_RIGHTS; the message was dropped and every fd that arrived closed",
+                                        BROKER_MAX_FDS_IN);
+                return 0;
+        }
+        if (n < 0 || eof) {
+                close_fds(fds, n_fds);
+                if (n < 0)
+                        log_msg(b, LOG_DEBUG, "session %llu: receive failed: %s", (unsigned long long) c->session,
+                                strerror((int) -n));
+                client_free(c);
+                return -1;
+        }
+        l->serving = c;
+        client_handle_message(c, buf, n, fds, n_fds);
+        l->serving = NULL;
+        close_fds(fds, n_fds); /* those the request did not keep */
+        explicit_bzero(buf, n);
+        if (!c->dead)
+                client_flush_owner(c);
+        if (c->dead) {
+                client_free(c);
+                return -1;
+        }
+        return 0;
+}
+
+static void client_io(broker_loop *l, client *c, uint32_t revents) {
+        if (c->dead) {
+                client_free(c);
+                return;
+        }
+        if (revents & EPOLLOUT) {
+                client_flush(c);
+                if (c->dead) {
+                        client_free(c);
+                        return;
+                }
+        }
+        if (revents & EPOLLIN) {
+                /* one message per wakeup: the loop's epoll (level-triggered) says, for every client in one call,
+                 * whether another one waits, so no recvmsg is spent finding the queue empty, and no client
+                 * gets a second turn before the others had theirs */
+                if (limits_may_read(c) && client_read_one(l, c) < 0)
+                        return; /* ended */
+                client_update_events(c);
+                return;
+        }
+        if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+                client_free(c); /* hung up with nothing left to read */
+}
+
+/* One turn of @l over @n ready events (lock held). */
+static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
+        log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
+        for (int i = 0; i < n; i++) {
+                client *c = ev[i].data.ptr;
+                if (!c) {
+                        uint64_t v;
+                        (void) !read(l->wake_fd, &v, sizeof(v));
+                        continue;
+                }
+                if (!c->ended)
+                        client_io(l, c, ev[i].events);
+        }
+        log_batch_end();
+        loop_release_zombies(l);
+}
+
+/* Loop 0: an sd-event source of the main thread, which holds the lock while it dispatches. */
+static int on_clients(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        broker_loop *l = userdata;
+        struct epoll_event ev[CLIENTS_BATCH];
+        int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, 0);
+        if (n > 0)
+                loop_serve(l, ev, n);
+        return 0;
+}
+
+static void *loop_thread(void *userdata) {
+        broker_loop *l = userdata;
+        broker *b = l->b;
+        struct epoll_event ev[CLIENTS_BATCH];
+        loop_self_set(l);
+        sem_post(&l->running);
+        for (;;) {
+                int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, -1);
+                if (n < 0 && errno != EINTR)
+                        break;
+                pthread_mutex_lock(&b->lock);
+                if (n > 0 && !b->loops_stop) {
+                        l->touched = false;
+                        loop_serve(l, ev, n);
+                        /* sd-event arms its timers in sd_event_prepare(), and sd-bus its socket's events:
+                         * the main thread does that again once it has the lock */
+                        if (l->touched && b->main_parked) {
+                                uint64_t one = 1;
+                                (void) !write(b->main_wake_fd, &one, sizeof(one));
+                        }
+                }
+                bool stop = b->loops_stop;
+                pthread_mutex_unlock(&b->lock);
+                if (stop)
+                        break;
+        }
+        return NULL;
+}
+
+static int loop_init(broker *b, broker_loop *l, unsigned index) {
+        *l = (broker_loop) { .b = b, .index = index, .epfd = -EBADF, .wake_fd = -EBADF };
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (l->epfd < 0)
+                return negative_errno();
+        l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (l->wake_fd < 0)
+                return negative_errno();
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
+                return negative_errno();
+        l->rx = malloc(DELEGATE_MAX_MESSAGE);
+        return l->rx ? 0 : -ENOMEM;
+}
+
+int loops_new(broker *b, unsigned n) {
+        if (n < 1 || n > BROKER_MAX_THREADS)
+                return -EINVAL;
+        /* held for a few microseconds at a time: spin a while before sleeping in the kernel */
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+        int r = pthread_mutex_init(&b->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+        if (r > 0)
+                return -r;
+        b->main_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (b->main_wake_fd < 0)
+                return negative_errno();
+        b->loops = calloc(n, sizeof(*b->loops));
+        if (!b->loops)
+                return -ENOMEM;
+        b->n_loops = n;
+        for (unsigned i = 0; i < n; i++) {
+                r = loop_init(b, &b->loops[i], i);
+                if (r < 0)
+                        return r;
+        }
+        if (n > 1)
+                return 0; /* every loop a thread (loops_start()) */
+        loop_self_set(&b->loops[0]);
+        return sd_event_add_io(b->event, &b->clients_src, b->loops[0].epfd, EPOLLIN, on_clients, &b->loops[0]);
+}
+
+int loops_start(broker *b) {
+        /* the threads take no signal (the main thread's signalfds take them all), and they inherit the
+         * capabilities dropped before; the seccomp filter follows with TSYNC */
+        /* one malloc arena for all threads, as the broker had with one: allocations are made under the
+         * broker lock anyway, and a thread's own arena keeps what a burst of sessions took (stress-sessions
+         * saw the RSS of a second round of 9900 sessions grow by 63 MiB) */
+        if (b->n_loops > 1)
+                (void) mallopt(M_ARENA_MAX, 1);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int r = 0;
+        for (unsigned i = 0; i < b->n_loops && b->n_loops > 1 && r == 0; i++) {
+                broker_loop *l = &b->loops[i];
+                l->threaded = true;
+                if (sem_init(&l->running, 0, 0) < 0)
+                        r = negative_errno();
+                else
+                        r = -pthread_create(&l->thread, NULL, loop_thread, l);
+                l->started = r == 0;
+                while (l->started && sem_wait(&l->running) < 0 && errno == EINTR)
+                        ;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                log_msg(b, LOG_ERR, "cannot start the client loop threads: %s", strerror(-r));
+        return r;
+}
+
+void loops_stop(broker *b) {
+        bool any = false;
+        for (unsigned i = 0; i < b->n_loops; i++)
+                any |= b->loops[i].started;
+        if (!any)
+                return;
+        b->loops_stop = true;
+        for (unsigned i = 0; i < b->n_loops; i++)
+                if (b->loops[i].started)
+                        loop_wake(&b->loops[i]);
+        pthread_mutex_unlock(&b->lock);
+        for (unsigned i = 0; i < b->n_loops; i++)
+                if (b->loops[i].started) {
+                        pthread_join(b->loops[i].thread, NULL);
+                        b->loops[i].started = false;
+                }
+        pthread_mutex_lock(&b->lock);
+        for (unsigned i = 0; i < b->n_loops; i++)
+                loop_release_zombies(&b->loops[i]);
+}
+
+void loops_free(broker *b) {
+        if (!b->loops)
+                return;
+        for (unsigned i = 0; i < b->n_loops; i++) {
+                broker_loop *l = &b->loops[i];
+                loop_release_zombies(l);
+                safe_close(l->epfd);
+                safe_close(l->wake_fd);
+                if (l->rx)
+                        explicit_bzero(l->rx, DELEGATE_MAX_MESSAGE);
+                free(l->rx);
+        }
+        free(b->loops);
+        b->loops = NULL;
+        loop_self_set(NULL);
+}
+
+/*
+ * The main thread: sd-event's prepare, wait and dispatch under the lock,
+ * the wait itself (sd-event's epoll fd and our wake eventfd) outside it.
+ */
+int loops_run_main(broker *b) {
+        sd_event *e = b->event;
+        int r = 0;
+        pthread_mutex_lock(&b->lock);
+        if (b->n_loops == 1) { /* no other thread: the lock is never wanted meanwhile, sd-event waits itself */
+                while (r >= 0 && sd_event_get_state(e) != SD_EVENT_FINISHED) {
+                        r = sd_event_run(e, UINT64_MAX);
+                        loop_release_zombies(&b->loops[0]);
+                }
+                if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
+                        r = 0;
+                pthread_mutex_unlock(&b->lock);
+                return r;
+        }
+        while (sd_event_get_state(e) != SD_EVENT_FINISHED) {
+                r = sd_event_prepare(e);
+                if (r == 0) {
+                        struct pollfd p[2] = { { .fd = sd_event_get_fd(e), .events = POLLIN },
+                                               { .fd = b->main_wake_fd, .events = POLLIN } };
+                        b->main_parked = true;
+                        pthread_mutex_unlock(&b->lock);
+                        (void) poll(p, 2, -1);
+                        pthread_mutex_lock(&b->lock);
+                        b->main_parked = false;
+                        if (p[1].revents) {
+                                uint64_t v;
+                                (void) !read(b->main_wake_fd, &v, sizeof(v));
+                        }
+                        /* a loop thread may have run sd_event_wait() meanwhile (loop_event_fresh()) */
+                        int state = sd_event_get_state(e);
+                        r = state == SD_EVENT_ARMED ? sd_event_wait(e, 0) : state == SD_EVENT_PENDING;
+                }
+                if (r > 0)
+                        r = sd_event_dispatch(e);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
+                r = 0;
+        loops_stop(b);
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
