@@ -30,8 +30,10 @@
  */
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -51,6 +53,18 @@
  * next wait).
  */
 #define CLIENTS_BATCH 64
+
+/* The main thread takes the lock again after its wait: after a loop thread that waits for it, if any
+ * (broker_lock_loop(), broker-conn.c, says why). */
+static void broker_lock_main(broker *b) {
+        unsigned handoffs = atomic_load_explicit(&b->lock_handoffs, memory_order_relaxed);
+        /* bounded: a waiter that is not scheduled soon does not stop the main thread for long */
+        for (int i = 0; i < 64 && atomic_load_explicit(&b->lock_waiting, memory_order_relaxed) > 0 &&
+                        atomic_load_explicit(&b->lock_handoffs, memory_order_relaxed) == handoffs;
+             i++)
+                sched_yield();
+        pthread_mutex_lock(&b->lock);
+}
 
 broker_loop *loops_pick(broker *b) {
         broker_loop *best = &b->loops[0];
@@ -78,7 +92,7 @@ static int client_read_one(broker_loop *l, client *c) {
         pthread_mutex_unlock(&b->lock);
         /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
         ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
-        pthread_mutex_lock(&b->lock);
+        broker_lock_loop(b);
         if (c->ended) { /* ended by another thread meanwhile */
                 if (n > 0) {
                         close_fds(fds, n_fds);
@@ -188,7 +202,7 @@ static void *loop_thread(void *userdata) {
                 int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, -1);
                 if (n < 0 && errno != EINTR)
                         break;
-                pthread_mutex_lock(&b->lock);
+                broker_lock_loop(b);
                 if (n > 0 && !b->loops_stop) {
                         l->touched = false;
                         loop_serve(l, ev, n);
@@ -344,7 +358,7 @@ int loops_run_main(broker *b) {
                         b->main_parked = true;
                         pthread_mutex_unlock(&b->lock);
                         (void) poll(p, 2, -1);
-                        pthread_mutex_lock(&b->lock);
+                        broker_lock_main(b);
                         b->main_parked = false;
                         if (p[1].revents) {
                                 uint64_t v;
@@ -358,6 +372,12 @@ int loops_run_main(broker *b) {
                         r = sd_event_dispatch(e);
                 if (r < 0)
                         break;
+                if (atomic_load_explicit(&b->lock_waiting, memory_order_relaxed) > 0) {
+                        /* between two dispatches too (sd_event_prepare() finds another one pending without
+                         * a wait): a loop thread waiting for the lock has it first */
+                        pthread_mutex_unlock(&b->lock);
+                        broker_lock_main(b);
+                }
         }
         if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
                 r = 0;

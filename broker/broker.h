@@ -251,6 +251,10 @@ struct broker {
         pthread_mutex_t lock; /* the broker lock: held for everything but waiting and client socket I/O */
         int main_wake_fd;     /* eventfd: a loop thread changed sd-event sources while the main thread waits */
         bool main_parked;     /* the main thread waits outside the lock (broker-loop.c) */
+        /* loop threads waiting for the lock, and how often one got it after waiting: the main thread
+         * lets one of them in before it takes the lock again (broker_lock_main()) */
+        _Atomic unsigned lock_waiting;
+        _Atomic unsigned lock_handoffs;
         bool loops_stop;
         bool listen_owned; /* we bound it: unlink at exit */
         sd_event_source *listen_src;
@@ -389,8 +393,12 @@ void loops_free(broker *b);
 broker_loop *loops_pick(broker *b);
 /* The main thread's loop: sd-event run under the lock, waiting outside it; the exit code. */
 int loops_run_main(broker *b);
+/* Take the broker lock on a loop thread (counted while it waits: broker_lock_main() lets it in first). */
+void broker_lock_loop(broker *b);
 
 /* broker-conn.c: a client's outgoing queue, and its socket in its loop's epoll set */
+/* Take the broker lock on a loop thread (counted while it waits: the main thread lets it in first). */
+void broker_lock_loop(broker *b);
 /* Wait for @events on @c's socket (registered on first use); 0 or -errno. */
 int client_io_set(client *c, uint32_t events);
 /* Stop waiting for @c (client_free, before its socket closes); a batch being served skips it. */
