@@ -94,10 +94,10 @@ static int client_read_one(broker_loop *l, client *c) {
         ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
         broker_lock_loop(b);
         if (c->ended) { /* ended by another thread meanwhile */
-                if (n > 0) {
+                if (n >= 0) /* an empty datagram may carry fds too */
                         close_fds(fds, n_fds);
+                if (n > 0)
                         explicit_bzero(buf, n);
-                }
                 return -1;
         }
         if (n == -EAGAIN)
