@@ -93,12 +93,21 @@ static int client_read_one(broker_loop *l, client *c) {
         /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
         ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
         broker_lock_loop(b);
-        if (c->ended) { /* ended by another thread meanwhile */
+        /* ended by another thread meanwhile, or refused (closing: the hello timeout; dead: its refusal could
+         * not be sent): the message is not handled; a resume hello would take a detached session that
+         * client_free() then undoes */
+        if (c->ended || c->closing || c->dead) {
                 if (n >= 0) /* an empty datagram may carry fds too */
                         close_fds(fds, n_fds);
                 if (n > 0)
                         explicit_bzero(buf, n);
-                return -1;
+                if (c->ended)
+                        return -1;
+                if (c->dead) {
+                        client_free(c);
+                        return -1;
+                }
+                return 0;
         }
         if (n == -EAGAIN)
                 return 0;
