@@ -13,8 +13,8 @@
  * socket I/O: it receives a message into its own buffer (erased after
  * use), and sends the replies that handling it queued.  The main thread
  * waits for sd-event's fd and its wake eventfd outside the lock and runs
- * sd-event under it; a loop thread that changed a timer or left a D-Bus
- * message queued wakes it, so that it arms its timers again and sd-bus
+ * sd-event under it; a loop thread that changed a timer, or whose turn
+ * left a D-Bus message queued, wakes it, so that it arms its timers again and sd-bus
  * asks for its socket's events (broker-event.c).
  *
  * A client is released (its fd closed, its memory freed) only by its own
@@ -216,8 +216,10 @@ static void *loop_thread(void *userdata) {
                         l->touched = false;
                         loop_serve(l, ev, n);
                         /* sd-event arms its timers in sd_event_prepare(), and sd-bus its socket's events:
-                         * the main thread does that again once it has the lock */
-                        if (l->touched && b->main_parked) {
+                         * the main thread does that again once it has the lock.  A D-Bus message this turn
+                         * left queued (a reply, a signal: sd_bus_reply_method_*() send through sd-bus's
+                         * own sd_bus_send(), which no wrapper sees) is looked for once, here */
+                        if ((l->touched || bus_write_queued(b)) && b->main_parked) {
                                 uint64_t one = 1;
                                 (void) !write(b->main_wake_fd, &one, sizeof(one));
                         }

@@ -9,7 +9,7 @@
  *               broker-caps, broker-seccomp, broker-helper, broker-peer,
  *               broker-cgroup-open, broker-policy, broker-conn (a client's
  *               outgoing queue, the loop that owns it), broker-event (what
- *               a loop thread does to sd-event and sd-bus), broker-reply (a request's life and its one
+ *               a loop thread does to sd-event), broker-reply (a request's life and its one
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
@@ -692,6 +692,8 @@ int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
 int bus_setup(broker *b, const char *spec);
+/* A message waits in sd-bus's write queue (the main thread asks for the socket's EPOLLOUT when it prepares). */
+bool bus_write_queued(broker *b);
 void bus_free(broker *b);
 
 /* broker-helper.c */
