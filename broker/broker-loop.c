@@ -375,7 +375,8 @@ int loops_run_main(broker *b) {
                                 uint64_t v;
                                 (void) !read(b->main_wake_fd, &v, sizeof(v));
                         }
-                        /* a loop thread may have run sd_event_wait() meanwhile (loop_event_fresh()) */
+                        /* only this thread prepares, waits and dispatches, so sd-event is still ARMED
+                         * here (a loop thread adds or changes sources, never runs it); checked, not assumed */
                         int state = sd_event_get_state(e);
                         r = state == SD_EVENT_ARMED ? sd_event_wait(e, 0) : state == SD_EVENT_PENDING;
                 }

@@ -24,11 +24,15 @@
  *                        lock from the loop threads, and pings waited
  *                        seconds), and the broker's fds come back to
  *                        their count before the flood.
+ *   threads-affinity     without --threads, a broker confined to one CPU
+ *                        (its affinity) runs one loop, on two it runs two.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,7 +344,10 @@ static void stopped_helper_after_idle(harness *h, tclient *c, const char *who) {
         free(r);
         pid_t hp = helper_of(h, 1000);
         tap_ok(hp > 0 && kill(hp, SIGSTOP) == 0, "%s: its helper (pid %d) is stopped", who, (int) hp);
-        sleep(8); /* the main thread waits: nothing of sd-event's is due (--bus none) */
+        /* the main thread waits: the helper's timer, armed for the first call's 5 s deadline, fires once
+         * meanwhile and finds nothing queued; after it nothing is due (--bus none), so sd-event's clock is
+         * 3 s old when the next call comes */
+        sleep(8);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = tclient_call(c, "memlock 0 %" PRIu64 " keep", H / 8);
@@ -440,10 +447,56 @@ static void threads_flood(harness *h) {
                 close(fd);
 }
 
+/* --- threads-affinity --- */
+
+/* @pid's threads, once it served a hello (its loop threads are all running by then). */
+static int tasks_of(pid_t pid) {
+        char path[64];
+        int fd = raw_hello();
+        if (fd < 0)
+                return -1;
+        close(fd);
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -1;
+        for (struct dirent *e; (e = readdir(d));)
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* The default --threads counts the CPUs the broker may run on: confined to one, it runs one loop. */
+static void threads_affinity(harness *h) {
+        cpu_set_t all, one;
+        if (sched_getaffinity(0, sizeof(all), &all) < 0 || CPU_COUNT(&all) < 2)
+                tap_skip_all("fewer than 2 CPUs to run on: the default is one loop anyway");
+        int first = 0;
+        while (!CPU_ISSET(first, &all))
+                first++;
+        harness_stop_broker(h);
+        CPU_ZERO(&one);
+        CPU_SET(first, &one);
+        tap_is_int(sched_setaffinity(0, sizeof(one), &one), 0, "confined to CPU %d", first);
+        const char *args[] = { "--bus", "none", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts without --threads (inheriting that)");
+        sched_setaffinity(0, sizeof(all), &all);
+        int confined = tasks_of(h->broker_pid);
+        harness_stop_broker(h);
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts again on %d CPUs", CPU_COUNT(&all));
+        int free_ = tasks_of(h->broker_pid);
+        tap_is_int(confined, 1, "confined, it runs one thread: one loop, on the main thread");
+        /* at least: a sanitizer's runtime may start a thread of its own along with the second (TSan does) */
+        tap_ok(free_ >= 3, "on %d CPUs it runs the main thread and two loop threads (%d threads)", CPU_COUNT(&all),
+               free_);
+}
+
 static const scenario scenarios[] = {
         { "threads-stress", policy_admin, threads_stress },
         { "threads-stale-clock", policy_main, threads_stale_clock },
         { "threads-flood", policy_main, threads_flood },
+        { "threads-affinity", policy_main, threads_affinity },
 };
 
 int main(int argc, char **argv) {
