@@ -82,7 +82,7 @@ start_broker() {
         # block the broker.  --foreground would add a line per decision always.
         "$B/broker/delegate-broker" --policy-dir bench/policy.d \
                 --socket /run/delegate/broker.sock --bus none --state-dir /run/delegate/state \
-                --rate 0 --max-clients 4096 --max-sessions-per-uid 4096 2>>$OUT/broker.log &
+                --rate 0 --max-clients 4096 --max-sessions-per-uid 4096 ${BROKER_ARGS:-} 2>>$OUT/broker.log &
         BROKER=$!
         for _ in $(seq 100); do [ -S /run/delegate/broker.sock ] && return 0; sleep 0.05; done
         echo "the broker did not start" >&2

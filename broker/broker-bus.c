@@ -764,6 +764,11 @@ int bus_setup(broker *b, const char *spec) {
         return 0;
 }
 
+bool bus_write_queued(broker *b) {
+        uint64_t n = 0;
+        return b->bus && b->bus->bus && sd_bus_get_n_queued_write(b->bus->bus, &n) >= 0 && n > 0;
+}
+
 void bus_free(broker *b) {
         bus_state *s = b->bus;
         if (!s)

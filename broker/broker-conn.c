@@ -7,6 +7,7 @@
  * (broker-server.c) send through it; it calls nothing above it.
  */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <syslog.h>
@@ -145,6 +146,27 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
 
 
 /*
+ * The broker lock is not fair: a thread that releases it and takes it again
+ * at once (the main thread: prepare, poll(), which returns at once while
+ * connections wait to be accepted, wait and dispatch) gets it back before a
+ * waiter that the release woke is running.  Under a connect/close flood the
+ * main thread then accepted all the time while the loop threads, which serve
+ * every client's requests and free the closed connections, waited: a ping
+ * waited seconds, and the closed connections piled up to --max-clients.
+ * So a loop thread counts itself while it waits, and the main thread, before
+ * it takes the lock again, lets one such waiter have it first.  Without a
+ * waiter (a loop thread's usual turn) this costs one trylock.
+ */
+void broker_lock_loop(broker *b) {
+        if (pthread_mutex_trylock(&b->lock) == 0)
+                return;
+        atomic_fetch_add_explicit(&b->lock_waiting, 1, memory_order_relaxed);
+        pthread_mutex_lock(&b->lock);
+        atomic_fetch_sub_explicit(&b->lock_waiting, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->lock_handoffs, 1, memory_order_relaxed);
+}
+
+/*
  * Its loop, after a message of @c was handled (lock held): the replies go
  * out with the lock released, so that the other loops work meanwhile.
  * Nobody else sends on @c's socket then (c->io_busy), and what others
@@ -171,7 +193,7 @@ void client_flush_owner(client *c) {
                         sent_bytes += m->len;
                         outmsg_free(m);
                 }
-                pthread_mutex_lock(&b->lock);
+                broker_lock_loop(b);
                 c->io_busy = false;
         }
         if (c->ended) { /* ended meanwhile by another thread: what was left goes with it */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-event.c - what a client loop thread does to sd-event and sd-bus,
- * both the main thread's (broker-loop.c): the broker's calls that change
+ * broker-event.c - what a client loop thread does to sd-event, the main
+ * thread's (broker-loop.c): the broker's calls that change
  * when sd-event must wake up, or that read its clock, are linked to the
  * wrappers below (-Wl,--wrap, broker/meson.build), so that a loop thread
  *   - reads the clock itself for sd_event_now() and a relative timer:
@@ -10,15 +10,16 @@
  *     already (the main thread's own calls keep sd-event's time, that of
  *     its last wait, as before);
  *   - wakes the main thread after its turn when it changed a timer or an
- *     event source's state, or left a D-Bus message queued: sd-event arms
- *     its timer fds, and sd-bus asks for its socket's events, only when the
- *     main thread prepares its next wait.
+ *     event source's state: sd-event arms its timer fds only when the main
+ *     thread prepares its next wait.  (A D-Bus message left in sd-bus's
+ *     write queue is looked for once at the end of the turn, broker-loop.c:
+ *     sd-bus asks for its socket's EPOLLOUT also only then, and its reply
+ *     functions send through its own sd_bus_send(), which --wrap cannot
+ *     catch.)
  * A ping or a sched.set changes none of these: the main thread sleeps on.
  * On the main thread (and with --threads 1) the wrappers only call through.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <systemd/sd-bus.h>
 #include <time.h>
 
 #include "broker.h"
@@ -31,7 +32,6 @@ int __real_sd_event_add_time_relative(sd_event *e, sd_event_source **s, clockid_
 int __real_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
 int __real_sd_event_source_set_enabled(sd_event_source *s, int enabled);
 int __real_sd_event_exit(sd_event *e, int code);
-int __real_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie);
 
 int __wrap_sd_event_now(sd_event *e, clockid_t clock, uint64_t *usec);
 int __wrap_sd_event_add_time(sd_event *e, sd_event_source **s, clockid_t clock, uint64_t usec, uint64_t accuracy,
@@ -41,11 +41,6 @@ int __wrap_sd_event_add_time_relative(sd_event *e, sd_event_source **s, clockid_
 int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
 int __wrap_sd_event_source_set_enabled(sd_event_source *s, int enabled);
 int __wrap_sd_event_exit(sd_event *e, int code);
-int __wrap_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie);
-int __wrap_sd_bus_emit_signal(sd_bus *bus, const char *path, const char *interface, const char *member,
-                              const char *types, ...);
-int __wrap_sd_bus_emit_properties_changed(sd_bus *bus, const char *path, const char *interface, const char *name,
-                                          ...);
 
 /* On a loop thread, the time now: sd-event's own (that of the main thread's last wait) may be seconds old. */
 static bool loop_thread_now(clockid_t clock, uint64_t *usec) {
@@ -97,39 +92,4 @@ int __wrap_sd_event_source_set_enabled(sd_event_source *s, int enabled) {
 int __wrap_sd_event_exit(sd_event *e, int code) {
         touched();
         return __real_sd_event_exit(e, code);
-}
-
-/* A message sd-bus could not write at once waits for the main thread's loop to ask for EPOLLOUT. */
-static int bus_sent(sd_bus *bus, int r) {
-        uint64_t queued = 0;
-        if (bus && sd_bus_get_n_queued_write(bus, &queued) >= 0 && queued > 0)
-                touched();
-        return r;
-}
-
-int __wrap_sd_bus_send(sd_bus *bus, sd_bus_message *m, uint64_t *cookie) {
-        int r = __real_sd_bus_send(bus, m, cookie);
-        return bus_sent(bus ? bus : sd_bus_message_get_bus(m), r);
-}
-
-int __wrap_sd_bus_emit_signal(sd_bus *bus, const char *path, const char *interface, const char *member,
-                              const char *types, ...) {
-        va_list ap;
-        va_start(ap, types);
-        int r = sd_bus_emit_signalv(bus, path, interface, member, types, ap);
-        va_end(ap);
-        return bus_sent(bus, r);
-}
-
-/* the names, up to the NULL that ends them, as sd_bus_emit_properties_changed() takes them */
-int __wrap_sd_bus_emit_properties_changed(sd_bus *bus, const char *path, const char *interface, const char *name,
-                                          ...) {
-        char *names[9] = { (char *) name };
-        size_t n = 1;
-        va_list ap;
-        va_start(ap, name);
-        for (const char *p; name && n < 8 && (p = va_arg(ap, const char *));)
-                names[n++] = (char *) p;
-        va_end(ap);
-        return bus_sent(bus, sd_bus_emit_properties_changed_strv(bus, path, interface, name ? names : NULL));
 }

@@ -135,8 +135,11 @@ static void field_int(journal_entry *j, const char *name, int64_t value) {
  *
  * Records of ping and state.get (debug level, quiet: written only when
  * the log level is debug, log_level below) written while the loop serves
- * a turn of clients (between log_batch_begin() and log_batch_end()) wait
- * in a queue and go out together with one sendmmsg() at its end, at most
+ * a turn of clients (between log_batch_begin() and log_batch_end(), on
+ * the thread of that loop: the flag is the thread's own, so that a record
+ * written by the main thread or another loop meanwhile does not wait for
+ * this turn, and one loop's end does not end another's turn) wait
+ * in a queue (shared, under the broker lock) and go out together with one sendmmsg() at its end, at most
  * JOURNAL_BATCH of them; every other entry (and a quiet one outside a
  * turn) flushes the queue ahead of itself and is sent before the caller
  * goes on, so a policy decision's record leaves before its reply.  While
@@ -163,11 +166,12 @@ static struct {
         uint64_t retry_ns; /* not connected: no attempt before (CLOCK_MONOTONIC) */
         unsigned backoff_ms; /* the wait after the last failed attempt, 0: none failed */
         bool atfork;       /* log_flush() registered to run before fork() */
-        bool batching;     /* between log_batch_begin() and log_batch_end() */
         size_t used, n;
         size_t off[JOURNAL_BATCH], len[JOURNAL_BATCH];
         char buf[JOURNAL_QUEUE_BYTES]; /* the queued datagrams, back to back; erased once sent */
 } jq = { .fd = -1 };
+/* this thread serves a turn of its loop's clients: between log_batch_begin() and log_batch_end() */
+static _Thread_local bool batching;
 
 /*
  * Connect the journal socket (made on first use, kept: a datagram socket
@@ -252,11 +256,11 @@ void log_flush(void) {
 }
 
 void log_batch_begin(void) {
-        jq.batching = true;
+        batching = true;
 }
 
 void log_batch_end(void) {
-        jq.batching = false;
+        batching = false;
         log_flush();
 }
 
@@ -300,7 +304,7 @@ static int journal_send_erase(journal_entry *j, bool quiet) {
         struct iovec iov[JOURNAL_FIELDS + JOURNAL_CODE_FIELDS];
         size_t n = 0;
         int r = 0;
-        quiet = quiet && jq.batching;
+        quiet = quiet && batching;
         for (size_t i = 0; i < j->n; i++)
                 iov[n++] = (struct iovec) { j->buf + j->off[i], j->len[i] };
         static const char file[] = "CODE_FILE=" __FILE__, line[] = "CODE_LINE=" JOURNAL_STR(__LINE__),

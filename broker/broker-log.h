@@ -92,8 +92,8 @@ void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
 void log_decision_emit(const log_decision *d);
 /*
  * log_batch_begin(), log_batch_end() - around a turn of the event loop
- * that serves clients: the journal records of ping and state.get written
- * in between wait, and go out together at its end (or ahead of the next
+ * that serves clients, on the thread that serves it: the journal records
+ * of ping and state.get that thread writes in between wait, and go out together at its end (or ahead of the next
  * record that does not wait).  log_flush() sends what waits now.
  */
 void log_batch_begin(void);

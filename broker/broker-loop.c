@@ -13,8 +13,8 @@
  * socket I/O: it receives a message into its own buffer (erased after
  * use), and sends the replies that handling it queued.  The main thread
  * waits for sd-event's fd and its wake eventfd outside the lock and runs
- * sd-event under it; a loop thread that changed a timer or left a D-Bus
- * message queued wakes it, so that it arms its timers again and sd-bus
+ * sd-event under it; a loop thread that changed a timer, or whose turn
+ * left a D-Bus message queued, wakes it, so that it arms its timers again and sd-bus
  * asks for its socket's events (broker-event.c).
  *
  * A client is released (its fd closed, its memory freed) only by its own
@@ -30,8 +30,10 @@
  */
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -51,6 +53,18 @@
  * next wait).
  */
 #define CLIENTS_BATCH 64
+
+/* The main thread takes the lock again after its wait: after a loop thread that waits for it, if any
+ * (broker_lock_loop(), broker-conn.c, says why). */
+static void broker_lock_main(broker *b) {
+        unsigned handoffs = atomic_load_explicit(&b->lock_handoffs, memory_order_relaxed);
+        /* bounded: a waiter that is not scheduled soon does not stop the main thread for long */
+        for (int i = 0; i < 64 && atomic_load_explicit(&b->lock_waiting, memory_order_relaxed) > 0 &&
+                        atomic_load_explicit(&b->lock_handoffs, memory_order_relaxed) == handoffs;
+             i++)
+                sched_yield();
+        pthread_mutex_lock(&b->lock);
+}
 
 broker_loop *loops_pick(broker *b) {
         broker_loop *best = &b->loops[0];
@@ -78,13 +92,22 @@ static int client_read_one(broker_loop *l, client *c) {
         pthread_mutex_unlock(&b->lock);
         /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
         ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
-        pthread_mutex_lock(&b->lock);
-        if (c->ended) { /* ended by another thread meanwhile */
-                if (n > 0) {
+        broker_lock_loop(b);
+        /* ended by another thread meanwhile, or refused (closing: the hello timeout; dead: its refusal could
+         * not be sent): the message is not handled; a resume hello would take a detached session that
+         * client_free() then undoes */
+        if (c->ended || c->closing || c->dead) {
+                if (n >= 0) /* an empty datagram may carry fds too */
                         close_fds(fds, n_fds);
+                if (n > 0)
                         explicit_bzero(buf, n);
+                if (c->ended)
+                        return -1;
+                if (c->dead) {
+                        client_free(c);
+                        return -1;
                 }
-                return -1;
+                return 0;
         }
         if (n == -EAGAIN)
                 return 0;
@@ -188,13 +211,15 @@ static void *loop_thread(void *userdata) {
                 int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, -1);
                 if (n < 0 && errno != EINTR)
                         break;
-                pthread_mutex_lock(&b->lock);
+                broker_lock_loop(b);
                 if (n > 0 && !b->loops_stop) {
                         l->touched = false;
                         loop_serve(l, ev, n);
                         /* sd-event arms its timers in sd_event_prepare(), and sd-bus its socket's events:
-                         * the main thread does that again once it has the lock */
-                        if (l->touched && b->main_parked) {
+                         * the main thread does that again once it has the lock.  A D-Bus message this turn
+                         * left queued (a reply, a signal: sd_bus_reply_method_*() send through sd-bus's
+                         * own sd_bus_send(), which no wrapper sees) is looked for once, here */
+                        if ((l->touched || bus_write_queued(b)) && b->main_parked) {
                                 uint64_t one = 1;
                                 (void) !write(b->main_wake_fd, &one, sizeof(one));
                         }
@@ -344,13 +369,14 @@ int loops_run_main(broker *b) {
                         b->main_parked = true;
                         pthread_mutex_unlock(&b->lock);
                         (void) poll(p, 2, -1);
-                        pthread_mutex_lock(&b->lock);
+                        broker_lock_main(b);
                         b->main_parked = false;
                         if (p[1].revents) {
                                 uint64_t v;
                                 (void) !read(b->main_wake_fd, &v, sizeof(v));
                         }
-                        /* a loop thread may have run sd_event_wait() meanwhile (loop_event_fresh()) */
+                        /* only this thread prepares, waits and dispatches, so sd-event is still ARMED
+                         * here (a loop thread adds or changes sources, never runs it); checked, not assumed */
                         int state = sd_event_get_state(e);
                         r = state == SD_EVENT_ARMED ? sd_event_wait(e, 0) : state == SD_EVENT_PENDING;
                 }
@@ -358,6 +384,12 @@ int loops_run_main(broker *b) {
                         r = sd_event_dispatch(e);
                 if (r < 0)
                         break;
+                if (atomic_load_explicit(&b->lock_waiting, memory_order_relaxed) > 0) {
+                        /* between two dispatches too (sd_event_prepare() finds another one pending without
+                         * a wait): a loop thread waiting for the lock has it first */
+                        pthread_mutex_unlock(&b->lock);
+                        broker_lock_main(b);
+                }
         }
         if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
                 r = 0;

@@ -9,7 +9,7 @@
  *               broker-caps, broker-seccomp, broker-helper, broker-peer,
  *               broker-cgroup-open, broker-policy, broker-conn (a client's
  *               outgoing queue, the loop that owns it), broker-event (what
- *               a loop thread does to sd-event and sd-bus), broker-reply (a request's life and its one
+ *               a loop thread does to sd-event), broker-reply (a request's life and its one
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
@@ -251,6 +251,10 @@ struct broker {
         pthread_mutex_t lock; /* the broker lock: held for everything but waiting and client socket I/O */
         int main_wake_fd;     /* eventfd: a loop thread changed sd-event sources while the main thread waits */
         bool main_parked;     /* the main thread waits outside the lock (broker-loop.c) */
+        /* loop threads waiting for the lock, and how often one got it after waiting: the main thread
+         * lets one of them in before it takes the lock again (broker_lock_main()) */
+        _Atomic unsigned lock_waiting;
+        _Atomic unsigned lock_handoffs;
         bool loops_stop;
         bool listen_owned; /* we bound it: unlink at exit */
         sd_event_source *listen_src;
@@ -389,8 +393,12 @@ void loops_free(broker *b);
 broker_loop *loops_pick(broker *b);
 /* The main thread's loop: sd-event run under the lock, waiting outside it; the exit code. */
 int loops_run_main(broker *b);
+/* Take the broker lock on a loop thread (counted while it waits: broker_lock_main() lets it in first). */
+void broker_lock_loop(broker *b);
 
 /* broker-conn.c: a client's outgoing queue, and its socket in its loop's epoll set */
+/* Take the broker lock on a loop thread (counted while it waits: the main thread lets it in first). */
+void broker_lock_loop(broker *b);
 /* Wait for @events on @c's socket (registered on first use); 0 or -errno. */
 int client_io_set(client *c, uint32_t events);
 /* Stop waiting for @c (client_free, before its socket closes); a batch being served skips it. */
@@ -684,6 +692,8 @@ int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
 int bus_setup(broker *b, const char *spec);
+/* A message waits in sd-bus's write queue (the main thread asks for the socket's EPOLLOUT when it prepares). */
+bool bus_write_queued(broker *b);
 void bus_free(broker *b);
 
 /* broker-helper.c */

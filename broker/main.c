@@ -25,7 +25,7 @@ static const char *arg_bus = "system";
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static unsigned arg_resume_timeout = 90;
 static broker_limits arg_limits;
-static unsigned arg_threads = 0; /* 0: the default, 2 with 2+ CPUs online */
+static unsigned arg_threads = 0; /* 0: the default, 2 with 2+ CPUs to run on */
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -45,8 +45,8 @@ static void help(void) {
                "      --end-sessions       undo every session saved in the state directory and\n"
                "                           exit (a final stop: the socket unit's ExecStopPost=)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
-               "      --threads N          client event loops, 1-%d (default: 2 with 2 or more\n"
-               "                           CPUs online, else 1)\n"
+               "      --threads N          client event loops, 1-%d (default: 2 when it may run\n"
+               "                           on 2 or more CPUs, else 1)\n"
                "\n"
                "Limits (see LIMITS in delegate-broker(8)):\n"
                "      --max-clients N           connections in all (default %d)\n"
@@ -295,8 +295,11 @@ static int run(void) {
                 broker_free(b);
                 return r;
         }
-        if (!arg_threads) /* one loop per CPU would only add lock contention past two: see bench/NOTES.md */
-                arg_threads = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+        if (!arg_threads) { /* one loop per CPU would only add lock contention past two: see bench/NOTES.md */
+                /* the CPUs it may run on (affinity, a cpuset: CPUAffinity=, taskset), not those online */
+                cpu_set_t cpus;
+                arg_threads = sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || CPU_COUNT(&cpus) >= 2 ? 2 : 1;
+        }
         r = loops_new(b, arg_threads);
         if (r < 0) {
                 fprintf(stderr, "delegate-broker: cannot set up the client loops: %s\n", strerror(-r));

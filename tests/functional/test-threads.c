@@ -15,15 +15,29 @@
  *                        deadline is counted from sd-event's clock, which a
  *                        loop thread reads again (without that, the request
  *                        timed out at once).
+ *   threads-flood        a well-behaved client pings 3000 times while a
+ *                        connect/close flood and a garbage sender (as uid
+ *                        65534) hammer a broker with --threads 2: every
+ *                        ping is answered, none after more than 2 s (a
+ *                        liveness bound, not a speed check: the main
+ *                        thread, accepting all the time, kept the broker
+ *                        lock from the loop threads, and pings waited
+ *                        seconds), and the broker's fds come back to
+ *                        their count before the flood.
+ *   threads-affinity     without --threads, a broker confined to one CPU
+ *                        (its affinity) runs one loop, on two it runs two.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -330,7 +344,10 @@ static void stopped_helper_after_idle(harness *h, tclient *c, const char *who) {
         free(r);
         pid_t hp = helper_of(h, 1000);
         tap_ok(hp > 0 && kill(hp, SIGSTOP) == 0, "%s: its helper (pid %d) is stopped", who, (int) hp);
-        sleep(8); /* the main thread waits: nothing of sd-event's is due (--bus none) */
+        /* the main thread waits: the helper's timer, armed for the first call's 5 s deadline, fires once
+         * meanwhile and finds nothing queued; after it nothing is due (--bus none), so sd-event's clock is
+         * 3 s old when the next call comes */
+        sleep(8);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = tclient_call(c, "memlock 0 %" PRIu64 " keep", H / 8);
@@ -361,9 +378,125 @@ static void threads_stale_clock(harness *h) {
         tclient_stop(&b);
 }
 
+/* --- threads-flood --- */
+
+#define FLOOD_PINGS 3000
+#define FLOOD_BOUND_MS 2000
+
+/* A hostile child as uid 65534: connect and close at once, or say hello and send garbage. */
+static pid_t flooder(bool garbage) {
+        pid_t pid = fork();
+        if (pid != 0)
+                return pid;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                _exit(1);
+        char junk[512], drain[4096];
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = (char) (i * 131 + 7);
+        for (;;) {
+                int fd = garbage ? raw_hello() : raw_connect();
+                if (fd < 0) {
+                        usleep(1000);
+                        continue;
+                }
+                while (garbage && raw_send(fd, junk, sizeof(junk)) >= 0)
+                        while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+                                ;
+                close(fd);
+        }
+}
+
+static void threads_flood(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "2", "--bus", "none", "--rate", "0", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 2");
+        int fd = raw_hello();
+        tap_ok(fd >= 0, "the well-behaved client is welcomed");
+        int fds_before = harness_fd_count(h->broker_pid);
+        pid_t kids[] = { flooder(false), flooder(true) };
+        usleep(300 * 1000); /* the flood builds up */
+        unsigned answered = 0, late = 0;
+        uint64_t worst = 0;
+        uint64_t start = now_ms();
+        /* the meson timeout is 180 s: a broker that answers but too slowly fails here instead */
+        for (int i = 0; i < FLOOD_PINGS && fd >= 0 && now_ms() - start < 60000; i++) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "{\"id\":%d,\"op\":\"ping\"}", i + 1);
+                uint64_t t0 = now_ms();
+                char *r = raw_call(fd, msg);
+                uint64_t took = now_ms() - t0;
+                if (r && jint(r, "ok") == 1 && jint(r, "id") == i + 1)
+                        answered++;
+                else if (answered + 5 > (unsigned) i)
+                        tap_diag("ping %d: %s", i + 1, r ? r : "no answer within 5 s");
+                free(r);
+                late += took > FLOOD_BOUND_MS;
+                worst = took > worst ? took : worst;
+        }
+        for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
+                kill(kids[i], SIGKILL);
+                waitpid(kids[i], NULL, 0);
+        }
+        tap_is_int((int) answered, FLOOD_PINGS, "every ping is answered under the flood");
+        tap_is_int((int) late, 0, "no ping waited more than %d ms (the slowest %" PRIu64 " ms)", FLOOD_BOUND_MS,
+                   worst);
+        int fds_after = harness_fd_count_settle(h->broker_pid, fds_before, 10000);
+        tap_is_int(fds_after, fds_before, "the broker's fds come back to their count before the flood");
+        if (fd >= 0)
+                close(fd);
+}
+
+/* --- threads-affinity --- */
+
+/* @pid's threads, once it served a hello (its loop threads are all running by then). */
+static int tasks_of(pid_t pid) {
+        char path[64];
+        int fd = raw_hello();
+        if (fd < 0)
+                return -1;
+        close(fd);
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -1;
+        for (struct dirent *e; (e = readdir(d));)
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* The default --threads counts the CPUs the broker may run on: confined to one, it runs one loop. */
+static void threads_affinity(harness *h) {
+        cpu_set_t all, one;
+        if (sched_getaffinity(0, sizeof(all), &all) < 0 || CPU_COUNT(&all) < 2)
+                tap_skip_all("fewer than 2 CPUs to run on: the default is one loop anyway");
+        int first = 0;
+        while (!CPU_ISSET(first, &all))
+                first++;
+        harness_stop_broker(h);
+        CPU_ZERO(&one);
+        CPU_SET(first, &one);
+        tap_is_int(sched_setaffinity(0, sizeof(one), &one), 0, "confined to CPU %d", first);
+        const char *args[] = { "--bus", "none", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts without --threads (inheriting that)");
+        sched_setaffinity(0, sizeof(all), &all);
+        int confined = tasks_of(h->broker_pid);
+        harness_stop_broker(h);
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts again on %d CPUs", CPU_COUNT(&all));
+        int free_ = tasks_of(h->broker_pid);
+        tap_is_int(confined, 1, "confined, it runs one thread: one loop, on the main thread");
+        /* at least: a sanitizer's runtime may start a thread of its own along with the second (TSan does) */
+        tap_ok(free_ >= 3, "on %d CPUs it runs the main thread and two loop threads (%d threads)", CPU_COUNT(&all),
+               free_);
+}
+
 static const scenario scenarios[] = {
         { "threads-stress", policy_admin, threads_stress },
         { "threads-stale-clock", policy_main, threads_stale_clock },
+        { "threads-flood", policy_main, threads_flood },
+        { "threads-affinity", policy_main, threads_affinity },
 };
 
 int main(int argc, char **argv) {
