@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "broker-log.h"
+#include "json.h"
 
 /*
  * Journal entries are built here, field by field, into one buffer (on the
@@ -78,11 +79,8 @@ static void put_str(journal_entry *j, const char *s) {
 }
 
 static void put_u64(journal_entry *j, uint64_t v) {
-        char tmp[24], *p = tmp + sizeof(tmp);
-        do
-                *--p = (char) ('0' + v % 10);
-        while (v /= 10);
-        put(j, p, (size_t) (tmp + sizeof(tmp) - p));
+        char tmp[JSON_U64_MAX];
+        put(j, tmp, json_format_u64(tmp, v));
 }
 
 static void put_i64(journal_entry *j, int64_t v) {

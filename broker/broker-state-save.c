@@ -108,16 +108,9 @@ static size_t replies(const client *c, char *out) {
                         continue;
                 if (o > 1)
                         out[o++] = ',';
-                char digits[24];
-                size_t n = 0;
-                uint64_t id = r->id;
-                do
-                        digits[n++] = (char) ('0' + id % 10);
-                while ((id /= 10) > 0);
                 memcpy(out + o, "{\"id\":", 6);
                 o += 6;
-                while (n > 0)
-                        out[o++] = digits[--n];
+                o += json_format_u64(out + o, r->id);
                 memcpy(out + o, ",\"reply\":", 9);
                 o += 9;
                 o += quote(r->buf, strnlen(r->buf, r->len), out + o);
