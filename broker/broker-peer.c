@@ -48,17 +48,10 @@ bool broker_ids_are(uid_t uid, gid_t gid) {
         return uid == u && gid == g;
 }
 
-/* The first number in file @path, or @def. */
-static unsigned long number_in(const char *path, unsigned long def) {
-        char buf[64] = "";
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-        if (n <= 0)
-                return def;
-        buf[n] = 0;
-        char *end;
-        unsigned long v = strtoul(buf, &end, 10);
-        return end == buf ? def : v;
+/* The number in file @path (a sysctl), or @def. */
+static int64_t number_in(const char *path, int64_t def) {
+        int64_t v;
+        return proc_read_i64(path, &v) < 0 ? def : v;
 }
 
 /* Does @path (/proc/self/uid_map, gid_map) map every id, as the initial user namespace's does? */
@@ -237,6 +230,15 @@ int request_resolve_target(request *req, pid_t pid, pid_t *ret_pid, int *ret_pid
         return peer_resolve_target(&req->peer, pid, ret_pid, ret_pidfd, err);
 }
 
+static int not_ours(const peer *c, pid_t pid, op_error *err) {
+        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
+                         "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid, (int) c->ns_pid);
+}
+
+static int exited(pid_t pid, op_error *err) {
+        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+}
+
 /* The pid the peer names (0: itself) in our pid namespace, found among its descendants. */
 static int target_host(const peer *c, pid_t pid, pid_t *ret, op_error *err) {
         if (pid == 0 || pid == c->ns_pid) {
@@ -249,9 +251,7 @@ static int target_host(const peer *c, pid_t pid, pid_t *ret, op_error *err) {
         if (host < 0) {
                 /* same pid namespace: we can tell a stranger from a ghost */
                 if (c->ns_level == 0 && (kill(pid, 0) == 0 || errno == EPERM))
-                        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                                         "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid,
-                                         (int) c->ns_pid);
+                        return not_ours(c, pid, err);
                 return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH,
                                  "no process %d among the caller's own processes (it may have exited)", (int) pid);
         }
@@ -262,22 +262,13 @@ static int target_host(const peer *c, pid_t pid, pid_t *ret, op_error *err) {
 /* pidfd_open() or the dup of the peer's pidfd failed for target @pid (ours: @host). */
 static int pin_failed(pid_t pid, pid_t host, op_error *err) {
         if (errno == ESRCH)
-                return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
+                return exited(pid, err);
         return op_error_set(err, negative_errno(), ERR_SYSTEM, errno, "pidfd_open(%d): %m", (int) host);
-}
-
-static int not_ours(const peer *c, pid_t pid, op_error *err) {
-        return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
-                         "pid %d is neither the caller (pid %d) nor one of its descendants", (int) pid, (int) c->ns_pid);
 }
 
 static int outside_pod(const peer *c, pid_t pid, const char *cg, op_error *err) {
         return op_error_set(err, -EACCES, ERR_DENIED, EACCES,
                          "pid %d is in cgroup '%s', outside the caller's pod cgroup '%s'", (int) pid, cg, c->cgroup);
-}
-
-static int exited(pid_t pid, op_error *err) {
-        return op_error_set(err, -ESRCH, ERR_NOT_FOUND, ESRCH, "process %d exited", (int) pid);
 }
 
 int peer_resolve_target(const peer *c, pid_t pid, pid_t *ret_pid, int *ret_pidfd, op_error *err) {
