@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -427,6 +428,30 @@ static size_t object_length(const char *t) {
         return 0;
 }
 
+/* Session @session's state file in slot @slot (0: session-N.json, 1: session-N.b.json). */
+static void slot_path(uint64_t session, int slot, char *buf, size_t size) {
+        snprintf(buf, size, STATE_DIR "/session-%" PRIu64 "%s.json", session, slot ? ".b" : "");
+}
+
+/* The generation a state file's text names at its start, 0 if none. */
+static uint64_t generation_of(const char *text) {
+        const char *p = strstr(text, "{\"generation\":");
+        return p == text ? strtoull(text + 14, NULL, 10) : 0;
+}
+
+/* Which slot holds the newer version of @session's state (the higher generation), read into @text. */
+static int newest_slot(uint64_t session, char *text, size_t size) {
+        char path[128], other[65536];
+        slot_path(session, 0, path, sizeof(path));
+        harness_read_file(path, text, size);
+        slot_path(session, 1, path, sizeof(path));
+        harness_read_file(path, other, sizeof(other));
+        if (generation_of(other) <= generation_of(text))
+                return 0;
+        snprintf(text, size, "%s", other);
+        return 1;
+}
+
 /* A launcher stand-in in pod-a with a child (*@ret_child); its session. */
 static uint64_t launcher_with_child(harness *h, tclient *a, pid_t *ret_child) {
         if (tclient_start(h, a, POD_A, 1000, 1000, "vm-a") < 0)
@@ -474,31 +499,33 @@ static void restart_kill9_reply(harness *h) {
                 free(r);
                 tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
         }
-        /* the same limits again change nothing kept: no write, the file keeps its bytes */
-        char file[128], before[16384], after[16384];
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, before, sizeof(before));
+        /* the same limits again change nothing kept: no write, the files keep their bytes */
+        char file[2][128], before[2][16384], after[2][16384];
+        for (int k = 0; k < 2; k++) {
+                slot_path(session, k, file[k], sizeof(file[k]));
+                harness_read_file(file[k], before[k], sizeof(before[k]));
+        }
         uint64_t last = harness_hard / 8 + 4096 * 4;
         r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, last);
         tap_is_int(jint(r, "soft"), last, "the same limits again (%s)", r);
         free(r);
-        harness_read_file(file, after, sizeof(after));
-        tap_is_str(after, before, "leave the state file as it was: nothing kept changed");
-        char prev[128];
-        snprintf(prev, sizeof(prev), STATE_DIR "/.session-%" PRIu64 ".json.tmp", session);
-        tap_ok(access(prev, F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
+        for (int k = 0; k < 2; k++) {
+                harness_read_file(file[k], after[k], sizeof(after[k]));
+                tap_is_str(after[k], before[k], "leave %s as it was: nothing kept changed", file[k]);
+        }
+        tap_ok(access(file[1], F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
         tclient_stop(&a);
-        tap_ok(WAIT_FOR(!state_file(session) && access(prev, F_OK) < 0),
-               "the session ends: its state file and the one before it are removed");
+        tap_ok(WAIT_FOR(!state_file(session) && access(file[1], F_OK) < 0),
+               "the session ends: both its state files are removed");
 }
 
 /*
- * On tmpfs a session's saves after its first two write over the version
- * before the last through a descriptor kept open, cover the rest of a
- * longer one with spaces instead of cutting it, and exchange the two.  A
- * record shorter than the one written over (soft 0 after many 7-digit
- * limits, the retry cache full of equally long answers), the broker killed
- * right after its reply: the file holds it whole, spaces after it, and the
+ * On tmpfs a session's saves after its first two write over the older of
+ * its two files through a descriptor kept open, and cover the rest of a
+ * longer version with spaces instead of cutting it.  A record shorter than
+ * the one written over (soft 0 after many 7-digit limits, the retry cache
+ * full of equally long answers), the broker killed right after its reply:
+ * the newer file holds it whole, its newline, spaces after it, and the
  * next broker reads it back.
  */
 static void restart_kill9_shorter(harness *h) {
@@ -520,16 +547,15 @@ static void restart_kill9_shorter(harness *h) {
         kill9_broker(h);
         tap_is_int(jint(r, "ok"), 1, "then soft 0, a shorter record, answered; then kill -9 (%s)", r);
         free(r);
-        char file[128], text[65536] = "";
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, text, sizeof(text));
+        char text[65536] = "";
+        newest_slot(session, text, sizeof(text));
         size_t n = strlen(text), m = object_length(text);
         if (!tmpfs)
-                tap_diag("the state directory is not on tmpfs: saved the usual way (written, cut, synced), no spaces");
+                tap_diag("the state directory is not on tmpfs: saved the usual way (written, synced, renamed), no spaces");
         else
-                tap_ok(m > 0 && m < n && strspn(text + m, " ") == n - m,
-                       "the file holds it, then spaces where the longer version was (%zu bytes, %zu of them spaces)", n,
-                       n - m);
+                tap_ok(m > 0 && m + 1 < n && text[m] == '\n' && strspn(text + m + 1, " ") == n - m - 1,
+                       "the newer slot holds it, its newline, then spaces where the longer version was (%zu bytes, %zu "
+                       "of them spaces)", n, n - m - 1);
         tap_is_int(harness_start_broker(h), 0, "a new broker starts");
         r = tclient_call(&a, "connect");
         tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
@@ -565,18 +591,104 @@ static void restart_kill9_cut(harness *h) {
         kill9_broker(h);
         tap_is_int(jint(r, "soft"), soft[1], "the fourth save, over a file 16 answers longer; then kill -9 (%s)", r);
         free(r);
-        char file[128], text[65536] = "";
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, text, sizeof(text));
+        char text[65536] = "";
+        newest_slot(session, text, sizeof(text));
         size_t n = strlen(text);
-        tap_ok(n > 0 && object_length(text) == n, "the file is the record, nothing after it: cut, not covered (%zu bytes)",
-               n);
+        tap_ok(n > 0 && object_length(text) == n - 1 && text[n - 1] == '\n',
+               "the newer slot is the record and its newline, nothing after it: cut, not covered (%zu bytes)", n);
         tap_is_int(harness_start_broker(h), 0, "a new broker starts");
         r = tclient_call(&a, "connect");
         tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
         free(r);
         r = tclient_call(&a, "state");
         tap_ok((uint64_t) jint(r, "state.memlock.0.soft") == soft[1], "the new broker knows the last soft limit (%s)", r);
+        free(r);
+        tclient_stop(&a);
+}
+
+/*
+ * A save killed half way (a write stops between pages on SIGKILL) leaves
+ * its file cut: the next broker takes the whole version in the other file,
+ * never the newer cut one.  Real files: 60 memlock.set fill the retry cache
+ * with answers of one length, both files are copied, one more memlock.set
+ * (soft S3) writes the older file again; after kill -9 that file is made
+ * what a write stopped at each page boundary leaves (the new version's
+ * pages before it, the old one's after: of the same length, so the splice
+ * is valid JSON and only the generations at its ends tell; or nothing
+ * after it, as a file cut there), the other file
+ * put back, and each time a new broker must resume the session with the
+ * soft limit of the other file's version, and log the cut one.  The whole
+ * new version, put back last, gives S3.
+ */
+static void restart_kill9_torn(harness *h) {
+        tclient a;
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child), s3 = harness_hard / 8 + 4096 * 3;
+        char *r;
+        bool all = true;
+        for (int i = 0; i < 60; i++) { /* the retry cache then holds no id of one digit: answers of one length */
+                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i % 2 + 1);
+                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
+                all = all && (uint64_t) jint(r, "soft") == soft;
+                free(r);
+        }
+        tap_ok(all, "60 memlock.set answered");
+        static char older[65536], newer_whole[65536], other[65536], torn[65536];
+        int slot = !newest_slot(session, other, sizeof(other)); /* the older one: the next save writes it */
+        char path[128], other_path[128];
+        slot_path(session, slot, path, sizeof(path));
+        slot_path(session, !slot, other_path, sizeof(other_path));
+        harness_read_file(path, older, sizeof(older));
+        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, s3);
+        kill9_broker(h);
+        tap_is_int(jint(r, "soft"), s3, "then soft %" PRIu64 ", into %s; kill -9 (%s)", s3, path, r);
+        free(r);
+        harness_read_file(path, newer_whole, sizeof(newer_whole));
+        uint64_t g_old = generation_of(older), g_other = generation_of(other), g_new = generation_of(newer_whole);
+        size_t n = strlen(newer_whole);
+        tap_ok(g_old > 0 && g_other == g_old + 1 && g_new == g_other + 1,
+               "generations %" PRIu64 " (written over), %" PRIu64 " (beside it), %" PRIu64 " (the new one)", g_old,
+               g_other, g_new);
+        tap_ok(strlen(older) == n && n > 4096,
+               "the new version is as long as the one it was written over, more than a page (%zu and %zu bytes)", n,
+               strlen(older));
+        uint64_t want = (uint64_t) jint(other, "state.memlock.0.soft");
+        tap_ok(want && want != s3, "the version beside it says soft %" PRIu64, want);
+        size_t pages = 0, good = 0;
+        for (size_t i = 0; 4096 * (i / 2 + 1) < n; i++) { /* each boundary twice: the older version after it, nothing */
+                size_t cut = 4096 * (i / 2 + 1);
+                memcpy(torn, newer_whole, cut);
+                memcpy(torn + cut, older + cut, n - cut + 1);
+                if (i % 2)
+                        torn[cut] = 0; /* the file cut there */
+                pages++;
+                if (harness_write_file(path, torn) < 0 || harness_write_file(other_path, other) < 0)
+                        tap_ok(0, "write the state files");
+                if (harness_start_broker(h) < 0)
+                        break;
+                r = tclient_call(&a, "connect");
+                bool resumed = jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session;
+                free(r);
+                r = tclient_call(&a, "state");
+                uint64_t got = (uint64_t) jint(r, "state.memlock.0.soft");
+                free(r);
+                char logged[160];
+                snprintf(logged, sizeof(logged), "generation %" PRIu64 " was cut short", g_new);
+                bool said = harness_log_contains(logged);
+                kill9_broker(h);
+                tap_ok(resumed && got == want && said,
+                       "cut at byte %zu%s: the session resumes with soft %" PRIu64 " (want %" PRIu64 "), the cut one logged",
+                       cut, i % 2 ? ", nothing after it" : ", the older version after it", got, want);
+                good += resumed && got == want && said;
+        }
+        tap_ok(pages > 0 && good == pages, "at each page boundary (%zu cuts) the version before is taken", pages);
+        if (harness_write_file(path, newer_whole) < 0 || harness_write_file(other_path, other) < 0)
+                tap_ok(0, "write the state files");
+        tap_is_int(harness_start_broker(h), 0, "the new version whole again: a new broker starts");
+        r = tclient_call(&a, "connect");
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_is_int(jint(r, "state.memlock.0.soft"), s3, "it takes the new version: soft %" PRIu64 " (%s)", s3, r);
         free(r);
         tclient_stop(&a);
 }
@@ -629,6 +741,7 @@ static const scenario scenarios[] = {
         { "restart-kill9-reply", policy_restart, restart_kill9_reply },
         { "restart-kill9-shorter", policy_restart, restart_kill9_shorter },
         { "restart-kill9-cut", policy_restart, restart_kill9_cut },
+        { "restart-kill9-torn", policy_restart, restart_kill9_torn },
         { "restart-save-failed", policy_restart, restart_save_failed },
 };
 
