@@ -729,6 +729,10 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
                     void (*done)(request *req, int status, const void *out, size_t len));
 /* @c ends: the helpers no other session uses end with it. */
 void uid_helpers_session_end(broker *b, client *c);
+/* A helper's socket is in a client loop's epoll set with this bit in its data (client pointers never have it). */
+#define UID_HELPER_IO_KEY (UINT64_C(1) << 63)
+/* Its event, in that loop (lock held); @key: the event's data. */
+void uid_helper_loop_io(broker *b, uint64_t key);
 /* The broker stops: every helper is killed and reaped. */
 void uid_helpers_free(broker *b);
 /*
