@@ -64,8 +64,11 @@ static void pod_netns(void) {
 
 /* One command from the Go side; the answer is "ok" or "fail". */
 static bool broker_ctl(harness *h, const char *cmd) {
-        if (!strcmp(cmd, "stop"))
-                return kill(h->broker_pid, SIGSTOP) == 0;
+        if (!strcmp(cmd, "stop")) { /* acked once every thread stopped: kill() returns before they do */
+                int st = 0;
+                return kill(h->broker_pid, SIGSTOP) == 0 && waitpid(h->broker_pid, &st, WUNTRACED) == h->broker_pid &&
+                       WIFSTOPPED(st);
+        }
         if (!strcmp(cmd, "cont"))
                 return kill(h->broker_pid, SIGCONT) == 0;
         if (!strcmp(cmd, "kill")) {
