@@ -116,7 +116,17 @@ static size_t replies(const client *c, char *out) {
         return o;
 }
 
-void state_gen(const client *c, yajl_gen g) {
+/* The room replies() needs for @c's retry cache. */
+static size_t replies_room(const client *c) {
+        size_t room = 2;
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
+                if (c->cache[k].buf)
+                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
+        return room;
+}
+
+/* The record's fields but its last, "replies": the map left open. */
+static void gen_fields(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -141,12 +151,12 @@ void state_gen(const client *c, yajl_gen g) {
         for (size_t i = 0; i < n; i++)
                 if (parts[i]->save)
                         parts[i]->save(c, g);
+}
+
+void state_gen(const client *c, yajl_gen g) {
+        gen_fields(c, g);
         json_gen_str(g, "replies");
-        size_t room = 2;
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
-                if (c->cache[k].buf)
-                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
-        char *q = malloc(room);
+        char *q = malloc(replies_room(c));
         if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
                 size_t used = replies(c, q);
                 yajl_gen_number(g, q, used);
@@ -190,8 +200,8 @@ void state_kept_close(client *c) {
 #define STATE_PAD_MAX 4096
 static const char spaces[STATE_PAD_MAX] = { [0 ... STATE_PAD_MAX - 1] = ' ' };
 
-/* @iov[0..3] (the frame's start, the record, its end), all of it from offset 0 of @fd; -errno. */
-static int write_iov(int fd, struct iovec *iov, int n) {
+/* @iov[0..@n) (the frame's start, the record in pieces, its end), all of it from offset 0 of @fd; -errno. */
+static int write_iov(int fd, const struct iovec *iov, int n) {
         size_t want = 0;
         for (int i = 0; i < n; i++)
                 want += iov[i].iov_len;
@@ -211,7 +221,7 @@ static int write_iov(int fd, struct iovec *iov, int n) {
  * during the write leaves the slot cut (state_unframe() sees it), the
  * other slot whole: the next broker reads that one.
  */
-static int save_in_place(client *c, int slot, struct iovec iov[4], size_t len) {
+static int save_in_place(client *c, int slot, struct iovec *iov, int n, size_t len) {
         int fd = c->state_kept_fd[slot];
         size_t pad = c->state_kept_len[slot] > len ? c->state_kept_len[slot] - len : 0;
         if (pad > STATE_PAD_MAX) {
@@ -219,8 +229,8 @@ static int save_in_place(client *c, int slot, struct iovec iov[4], size_t len) {
                         return negative_errno();
                 pad = 0;
         }
-        iov[3] = (struct iovec) { (void *) spaces, pad };
-        int r = write_iov(fd, iov, pad ? 4 : 3);
+        iov[n] = (struct iovec) { (void *) spaces, pad }; /* @iov has room for it */
+        int r = write_iov(fd, iov, pad ? n + 1 : n);
         if (r < 0)
                 return r;
         c->state_kept_len[slot] = len + pad;
@@ -235,13 +245,13 @@ static int save_in_place(client *c, int slot, struct iovec iov[4], size_t len) {
  * directory: a power loss can leave pages of a file written in place in
  * any order, which the frame would not always see.
  */
-static int save_new(client *c, int slot, struct iovec iov[4], size_t len, int *dir_err) {
+static int save_new(client *c, int slot, const struct iovec *iov, int n, size_t len, int *dir_err) {
         broker *b = c->b;
         char name[64], tmp[80];
         file_name(c->session, slot, name, sizeof(name));
         tmp_name(c->session, tmp, sizeof(tmp));
         _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        int r = fd < 0 ? negative_errno() : write_iov(fd, iov, 3);
+        int r = fd < 0 ? negative_errno() : write_iov(fd, iov, n);
         if (r >= 0 && b->state_sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(b->state_fd, tmp, b->state_fd, name) < 0)
@@ -276,28 +286,39 @@ int state_save(client *c) {
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
         state_peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
+        /* what state_gen() writes, in pieces: the fields through yajl, the map closed (a small buffer, which
+         * yajl grows, copies and erases no more), then the replies array as replies() writes it */
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
-        size_t len;
+        size_t len, room = replies_room(c);
         if (!g)
                 return -ENOMEM;
-        state_gen(c, g);
+        gen_fields(c, g);
+        yajl_gen_map_close(g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
                 return r;
+        _cleanup_free_ char *rep = malloc(room);
+        if (!rep)
+                return -ENOMEM;
+        size_t rep_len = replies(c, rep);
         /* a generation is used once, whatever becomes of the write (a failed one may leave part of it) */
         uint64_t gen = ++c->state_generation;
         int slot = c->state_next, dir_err = 0;
         char head[64], end[48];
         int hl = snprintf(head, sizeof(head), STATE_FRAME_HEAD "%" PRIu64 STATE_FRAME_STATE, gen);
-        int el = snprintf(end, sizeof(end), STATE_FRAME_END "%" PRIu64 "}\n", gen);
-        struct iovec iov[4] = { { head, (size_t) hl }, { text, len }, { end, (size_t) el } };
-        size_t total = (size_t) hl + len + (size_t) el;
+        int el = snprintf(end, sizeof(end), "}" STATE_FRAME_END "%" PRIu64 "}\n", gen);
+        struct iovec iov[6] = { { head, (size_t) hl }, { text, len - 1 }, /* its '}' after the replies */
+                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, (size_t) el } };
+        size_t total = 0;
+        for (int i = 0; i < 5; i++)
+                total += iov[i].iov_len;
         r = -EBADF;
-        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, total)) < 0)
+        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 5, total)) < 0)
                 state_kept_close(c); /* anew, then kept again */
         if (r < 0)
-                r = save_new(c, slot, iov, total, &dir_err);
+                r = save_new(c, slot, iov, 5, total, &dir_err);
+        explicit_bzero(rep, rep_len); /* it held answers */
         if (r >= 0)
                 c->state_next = !slot;
         if (dir_err < 0) { /* renamed, but maybe not yet on disk */
