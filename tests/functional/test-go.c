@@ -71,11 +71,8 @@ static bool broker_ctl(harness *h, const char *cmd) {
         }
         if (!strcmp(cmd, "cont"))
                 return kill(h->broker_pid, SIGCONT) == 0;
-        if (!strcmp(cmd, "kill")) {
-                bool ok = kill(h->broker_pid, SIGKILL) == 0 && waitpid(h->broker_pid, NULL, 0) == h->broker_pid;
-                h->broker_pid = 0;
-                return ok;
-        }
+        if (!strcmp(cmd, "kill"))
+                return harness_kill_broker(h) == 0;
         if (!strcmp(cmd, "term")) {
                 int st = harness_stop_broker(h);
                 return WIFEXITED(st) && WEXITSTATUS(st) == 0;
