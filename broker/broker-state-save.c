@@ -248,6 +248,13 @@ static int save_in_place(client *c, int slot, struct iovec *iov, int n, size_t l
 static int save_new(client *c, int slot, const struct iovec *iov, int n, size_t len, int *dir_err) {
         broker *b = c->b;
         char name[64], tmp[80];
+        if (!c->state_saved) {
+                /* a session's first save: a file of an earlier session of this number left in the other slot
+                 * (not recovered, not removed) might name a higher generation, and win at the next start */
+                file_name(c->session, !slot, name, sizeof(name));
+                if (unlinkat(b->state_fd, name, 0) < 0 && errno != ENOENT)
+                        return negative_errno();
+        }
         file_name(c->session, slot, name, sizeof(name));
         tmp_name(c->session, tmp, sizeof(tmp));
         _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -278,8 +278,6 @@ int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg
 /* A session read from its state file: kept, detached, until its launcher resumes it or is gone. */
 static void recovered_one(broker *b, client *c) {
         int r;
-        if (c->session >= b->next_session)
-                b->next_session = c->session + 1;
         c->next = b->detached;
         b->detached = c;
         if (!peer_alive(c)) {
@@ -357,6 +355,10 @@ static void recover_one(broker *b, const char *name) {
                         reject_file(b, name, "not a name the broker writes (session-N.json, session-N.b.json)");
                 return;
         }
+        /* a new session never takes the number of a file seen here, recovered or not: one left in place (no
+         * memory, or it could not be moved aside) would otherwise stand beside the new session's files */
+        if (num >= b->next_session)
+                b->next_session = num + 1;
         for (client *z = b->detached; z; z = z->next)
                 if (z->session == num)
                         return; /* read with its other slot */

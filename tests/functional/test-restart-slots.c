@@ -5,8 +5,9 @@
  * after a reply leaves the change it reported on record, also when the new
  * version is shorter than the one written over (covered with spaces) or
  * much shorter (cut); a save killed half way leaves the version before it
- * to be taken.  Real files in the real state directory; assertions read
- * the kernel (getrlimit) and the files.
+ * to be taken; a new session's first save removes a stale file of its
+ * number from the other slot.  Real files in the real state
+ * directory; assertions read the kernel (getrlimit) and the files.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -321,11 +322,72 @@ static void restart_kill9_torn(harness *h) {
         tclient_stop(&a);
 }
 
+/* @text (a framed state file) with generation @gen at both ends, into @out; false if it is not framed. */
+static bool reframe(const char *text, uint64_t gen, char *out, size_t size) {
+        const char *inner = strstr(text, ",\"state\":"), *end = strrchr(text, ',');
+        if (generation_of(text) == 0 || !inner || !end || end < inner || strncmp(end, ",\"end\":", 7) != 0)
+                return false;
+        int n = snprintf(out, size, "{\"generation\":%" PRIu64 "%.*s,\"end\":%" PRIu64 "}\n", gen,
+                         (int) (end - inner), inner, gen);
+        return n > 0 && (size_t) n < size;
+}
+
+/*
+ * A file of an earlier session of the same number, left in the second
+ * slot (a broker that could neither recover nor move it aside), whole and
+ * of a high generation: a new session of that number, its first save (in
+ * the first slot, generation 1), kill -9; the next broker must take the
+ * new session's file, not the stale one.  Real files: the stale one is the
+ * saved state of an ended session (soft S1, its launcher gone) with
+ * generation 57 at both ends, planted after the broker started (so it saw
+ * no file) and before the new session's first save (soft S2).
+ */
+static void restart_stale_slot(harness *h) {
+        tclient a, b;
+        pid_t child;
+        uint64_t s1 = harness_hard / 8 + 4096, s2 = harness_hard / 8 + 8192;
+        uint64_t session = launcher_with_child(h, &a, &child);
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, s1);
+        tap_is_int(jint(r, "soft"), s1, "session %" PRIu64 ": soft %" PRIu64 " (%s)", session, s1, r);
+        free(r);
+        static char text[65536], stale[65536];
+        newest_slot(session, text, sizeof(text));
+        tap_ok(reframe(text, 57, stale, sizeof(stale)), "its saved state, made generation 57");
+        char path[128], first[128];
+        slot_path(session, 1, path, sizeof(path));
+        slot_path(session, 0, first, sizeof(first));
+        tclient_stop(&a);
+        tap_ok(WAIT_FOR(access(first, F_OK) < 0 && access(path, F_OK) < 0), "the session ends: its files are removed");
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the broker stops on SIGTERM");
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts (no state file: sessions count from 1 again)");
+        tap_is_int(harness_write_file(path, stale), 0, "the stale file planted as %s", path);
+        uint64_t again = launcher_with_child(h, &b, &child);
+        tap_is_int(again, session, "a new launcher gets session %" PRIu64 " again", session);
+        r = tclient_call(&b, "memlock %d %" PRIu64 " keep", (int) child, s2);
+        harness_kill_broker(h);
+        tap_is_int(jint(r, "soft"), s2, "its first save: soft %" PRIu64 "; then kill -9 (%s)", s2, r);
+        free(r);
+        tap_ok(access(first, F_OK) == 0 && access(path, F_OK) < 0,
+               "the first save wrote %s and removed the stale file beside it", first);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        r = tclient_call(&b, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the new session resumes (%s)",
+               r);
+        free(r);
+        r = tclient_call(&b, "state");
+        tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == s2,
+               "the new broker knows soft %" PRIu64 " for pid %d: the new session's state (%s)", s2, (int) child, r);
+        free(r);
+        tclient_stop(&b);
+}
+
 static const scenario scenarios[] = {
         { "restart-kill9-reply", policy_slots, restart_kill9_reply },
         { "restart-kill9-shorter", policy_slots, restart_kill9_shorter },
         { "restart-kill9-cut", policy_slots, restart_kill9_cut },
         { "restart-kill9-torn", policy_slots, restart_kill9_torn },
+        { "restart-stale-slot", policy_slots, restart_stale_slot },
 };
 
 int main(int argc, char **argv) {
