@@ -308,34 +308,59 @@ typedef struct slot_text {
         int whole; /* state_unframe(): 1 whole, 0 an older broker's file (whole), -EBADMSG cut */
 } slot_text;
 
-/* Read @s->name into @s (absent: nothing); a file that is not of the kind the broker writes is moved aside. */
-static void read_slot(broker *b, slot_text *s) {
+/* A file that could not be read for a reason other than its content: it and its other slot stay for the next start. */
+static int left(broker *b, const char *name, const char *why, int r) {
+        log_msg(b, LOG_ERR, "state '%s/%s': cannot be read: %s; the session's files are left for the next start",
+                b->state_dir, name, why);
+        return r;
+}
+
+/*
+ * Read @s->name into @s (absent: nothing); a file that is not of the kind the broker writes is moved aside.
+ * -errno when it could not be read for another reason (no memory or descriptors, a read error, a short read:
+ * it changed while read): nothing is known to be wrong with it, so it is left for the next start.
+ */
+static int read_slot(broker *b, slot_text *s) {
         char msg[160];
         /* O_NONBLOCK: a FIFO of that name must not hang the start; O_NOFOLLOW: no symlink */
         _cleanup_close_ int fd = openat(b->state_fd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         struct stat st;
         if (fd < 0 && errno == ENOENT)
-                return;
+                return 0;
+        if (fd < 0 && (errno == ENOMEM || errno == EMFILE || errno == ENFILE)) {
+                int r = negative_errno();
+                return left(b, s->name, strerror(-r), r);
+        }
         if (fd < 0 || fstat(fd, &st) < 0) {
                 snprintf(msg, sizeof(msg), "cannot be opened: %m");
-                return reject_file(b, s->name, msg);
+                reject_file(b, s->name, msg);
+                return 0;
         }
         if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE || st.st_uid != geteuid() || st.st_nlink != 1) {
                 snprintf(msg, sizeof(msg), "not a regular file of at most %d bytes with one link, owned by uid %u",
                          STATE_MAX_FILE, (unsigned) geteuid());
-                return reject_file(b, s->name, msg);
+                reject_file(b, s->name, msg);
+                return 0;
         }
         s->text = malloc((size_t) st.st_size + 1);
-        ssize_t n = s->text ? read(fd, s->text, (size_t) st.st_size) : -1;
-        if (s->text)
-                s->text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
-        if (!s->text || n != st.st_size) {
+        if (!s->text)
+                return left(b, s->name, strerror(ENOMEM), -ENOMEM);
+        ssize_t n = read(fd, s->text, (size_t) st.st_size);
+        int r = n < 0 ? negative_errno() : n != st.st_size ? -EIO : 0;
+        s->text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
+        if (r < 0) {
                 erase_free(s->text);
                 s->text = NULL;
-                return reject_file(b, s->name, n < 0 && errno == ENOMEM ? "out of memory" : "short read");
+                if (n < 0)
+                        snprintf(msg, sizeof(msg), "%s", strerror(-r));
+                else
+                        snprintf(msg, sizeof(msg), "%zd of %jd bytes read (it changed meanwhile)", n,
+                                 (intmax_t) st.st_size);
+                return left(b, s->name, msg, r);
         }
         s->len = (size_t) n;
         s->whole = state_unframe(s->text, s->len, &s->inner, &s->inner_len, &s->gen);
+        return 0;
 }
 
 /*
@@ -367,7 +392,8 @@ static void recover_one(broker *b, const char *name) {
         uint64_t top = 0;
         for (int k = 0; k < 2; k++) {
                 snprintf(sl[k].name, sizeof(sl[k].name), "session-%" PRIu64 "%s.json", num, k ? ".b" : "");
-                read_slot(b, &sl[k]);
+                if (read_slot(b, &sl[k]) < 0)
+                        goto out; /* the other file may be the older version: neither taken, neither moved aside */
                 if (!sl[k].text)
                         continue;
                 if (sl[k].gen > top)

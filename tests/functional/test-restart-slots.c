@@ -6,7 +6,8 @@
  * version is shorter than the one written over (covered with spaces) or
  * much shorter (cut); a save killed half way leaves the version before it
  * to be taken; a new session's first save removes a stale file of its
- * number from the other slot.  Real files in the real state
+ * number from the other slot; a file that cannot be read is left for the
+ * next broker, with the one beside it.  Real files in the real state
  * directory; assertions read the kernel (getrlimit) and the files.
  */
 #include <errno.h>
@@ -382,12 +383,73 @@ static void restart_stale_slot(harness *h) {
         tclient_stop(&b);
 }
 
+/*
+ * A state file that cannot be read for a reason other than what it holds
+ * (no memory, a read error, a short read) is not a bad file: the newer of
+ * a session's two files failing so must not make the broker move it aside
+ * and take the older one (whatever was granted since would be forgotten).
+ * The read fails for real: the broker runs under deny-calls with read()s
+ * of exactly the newer file's size failing with EPERM.  Both files stay as
+ * they were, nothing is moved aside, a new session takes another number;
+ * the next broker, reading normally, resumes the session with the newer
+ * file's soft limit.
+ */
+static void restart_unreadable_slot(harness *h) {
+        tclient a, b;
+        pid_t child;
+        uint64_t session = launcher_with_child(h, &a, &child), s1 = harness_hard / 8 + 4096, s2 = harness_hard / 4;
+        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, s1));
+        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, s2);
+        harness_kill_broker(h);
+        tap_is_int(jint(r, "soft"), s2, "soft %" PRIu64 ", then %" PRIu64 ", each saved; then kill -9 (%s)", s1, s2, r);
+        free(r);
+        static char newer[65536], older[65536], now[65536];
+        int slot = newest_slot(session, newer, sizeof(newer));
+        char path[128], other[128], deny[64];
+        slot_path(session, slot, path, sizeof(path));
+        slot_path(session, !slot, other, sizeof(other));
+        harness_read_file(other, older, sizeof(older));
+        tap_ok(strlen(newer) != strlen(older) && strlen(newer) != 832,
+               "the newer version in %s, %zu bytes (the older %zu; the dynamic loader reads 832)", path, strlen(newer),
+               strlen(older));
+        snprintf(deny, sizeof(deny), "read:%zu", strlen(newer));
+        setenv("DENY_CALLS", deny, 1);
+        tap_is_int(harness_restart_broker_through(h, "DELEGATE_DENY_CALLS", "DENY_CALLS_EXEC"), 0,
+                   "a new broker starts with read()s of %zu bytes failing (EPERM)", strlen(newer));
+        char logged[200];
+        snprintf(logged, sizeof(logged), "state '" STATE_DIR "/%s': cannot be read: %s; the session's files are left",
+                 strrchr(path, '/') + 1, strerror(EPERM));
+        tap_ok(harness_log_contains(logged), "it logs: %s", logged);
+        harness_read_file(path, now, sizeof(now));
+        tap_is_str(now, newer, "%s is left as it was", path);
+        harness_read_file(other, now, sizeof(now));
+        tap_is_str(now, older, "so is %s", other);
+        tap_ok(harness_sh(NULL, "ls " STATE_DIR " | grep -q rejected") != 0, "nothing is moved aside");
+        if (tclient_start(h, &b, POD_A, 1000, 1000, "vm-b") < 0)
+                tap_ok(0, "start a second launcher stand-in");
+        r = tclient_call(&b, "ping");
+        tap_ok((uint64_t) jint(r, "session") > session, "a new session takes a number above %" PRIu64 " (%s)", session,
+               r);
+        free(r);
+        tclient_stop(&b);
+        harness_kill_broker(h);
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts, reading normally");
+        r = tclient_call(&a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
+        free(r);
+        r = tclient_call(&a, "state");
+        tap_is_int(jint(r, "state.memlock.0.soft"), s2, "with the newer file's soft limit (%s)", r);
+        free(r);
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "restart-kill9-reply", policy_slots, restart_kill9_reply },
         { "restart-kill9-shorter", policy_slots, restart_kill9_shorter },
         { "restart-kill9-cut", policy_slots, restart_kill9_cut },
         { "restart-kill9-torn", policy_slots, restart_kill9_torn },
         { "restart-stale-slot", policy_slots, restart_stale_slot },
+        { "restart-unreadable-slot", policy_slots, restart_unreadable_slot },
 };
 
 int main(int argc, char **argv) {
