@@ -580,8 +580,7 @@ int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 int cgroup_open_beneath(int dirfd, const char *path);
 /* Files a session keeps open at most besides its TAP devices' network namespaces (one per device, up to
  * --max-tap): sched.set's /proc/PID/limits and its last thread's pidfd and cgroup file, cgroup.move's 2
- * threaded targets, its KVMI connection and its seccomp listener, its state file and the version before it
- * (limits_fd_need()). */
+ * threaded targets, its KVMI connection and its seccomp listener, its two state files (limits_fd_need()). */
 #define SESSION_KEPT_FDS 9
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
