@@ -95,6 +95,19 @@ static uint64_t launcher_with_child(harness *h, tclient *a, pid_t *ret_child) {
         return session;
 }
 
+/* A new broker starts; @a reconnects and resumes @session, and the broker knows soft limit @soft for @child. */
+static void resumes_knowing(harness *h, tclient *a, uint64_t session, pid_t child, uint64_t soft) {
+        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
+        char *r = tclient_call(a, "connect");
+        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "session %" PRIu64 " resumes (%s)",
+               session, r);
+        free(r);
+        r = tclient_call(a, "state");
+        tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == soft,
+               "the new broker knows soft %" PRIu64 " for pid %d (%s)", soft, (int) child, r);
+        free(r);
+}
+
 /*
  * What a reply reports is on disk before the client reads it: the broker
  * is killed (SIGKILL) as soon as each of several memlock.set replies
@@ -118,15 +131,7 @@ static void restart_kill9_reply(harness *h) {
                 tap_is_int(jint(r, "soft"), soft, "round %d: memlock.set answers soft %" PRIu64 ", then kill -9 (%s)", i,
                            soft, r);
                 free(r);
-                tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-                r = tclient_call(&a, "connect");
-                tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)",
-                       r);
-                free(r);
-                r = tclient_call(&a, "state");
-                tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == soft,
-                       "the new broker knows soft %" PRIu64 " for pid %d (%s)", soft, (int) child, r);
-                free(r);
+                resumes_knowing(h, &a, session, child, soft);
                 tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
         }
         /* the same limits again change nothing kept: no write, the files keep their bytes */
@@ -186,14 +191,7 @@ static void restart_kill9_shorter(harness *h) {
                 tap_ok(m > 0 && m + 1 < n && text[m] == '\n' && strspn(text + m + 1, " ") == n - m - 1,
                        "the newer slot holds it, its newline, then spaces where the longer version was (%zu bytes, %zu "
                        "of them spaces)", n, n - m - 1);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-        r = tclient_call(&a, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
-        free(r);
-        r = tclient_call(&a, "state");
-        tap_ok(jint(r, "state.memlock.0.pid") == child && jint(r, "state.memlock.0.soft") == 0,
-               "the new broker knows soft 0 for pid %d (%s)", (int) child, r);
-        free(r);
+        resumes_knowing(h, &a, session, child, 0);
         uint64_t s, hd;
         tap_ok(read_memlock(child, &s, &hd) == 0 && s == 0, "as the kernel does");
         tclient_stop(&a);
@@ -226,13 +224,7 @@ static void restart_kill9_cut(harness *h) {
         size_t n = strlen(text);
         tap_ok(n > 0 && object_length(text) == n - 1 && text[n - 1] == '\n',
                "the newer slot is the record and its newline, nothing after it: cut, not covered (%zu bytes)", n);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-        r = tclient_call(&a, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
-        free(r);
-        r = tclient_call(&a, "state");
-        tap_ok((uint64_t) jint(r, "state.memlock.0.soft") == soft[1], "the new broker knows the last soft limit (%s)", r);
-        free(r);
+        resumes_knowing(h, &a, session, child, soft[1]);
         tclient_stop(&a);
 }
 
@@ -371,15 +363,7 @@ static void restart_stale_slot(harness *h) {
         free(r);
         tap_ok(access(first, F_OK) == 0 && access(path, F_OK) < 0,
                "the first save wrote %s and removed the stale file beside it", first);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-        r = tclient_call(&b, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the new session resumes (%s)",
-               r);
-        free(r);
-        r = tclient_call(&b, "state");
-        tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == s2,
-               "the new broker knows soft %" PRIu64 " for pid %d: the new session's state (%s)", s2, (int) child, r);
-        free(r);
+        resumes_knowing(h, &b, session, child, s2); /* the new session's state, not the stale file's */
         tclient_stop(&b);
 }
 
@@ -433,13 +417,7 @@ static void restart_unreadable_slot(harness *h) {
         free(r);
         tclient_stop(&b);
         harness_kill_broker(h);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts, reading normally");
-        r = tclient_call(&a, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
-        free(r);
-        r = tclient_call(&a, "state");
-        tap_is_int(jint(r, "state.memlock.0.soft"), s2, "with the newer file's soft limit (%s)", r);
-        free(r);
+        resumes_knowing(h, &a, session, child, s2); /* reading normally: the newer file's limit */
         tclient_stop(&a);
 }
 
