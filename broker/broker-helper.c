@@ -14,7 +14,9 @@
  *   - uid helpers (uid_helper_call(): memlock.set without CAP_SYS_RESOURCE)
  *     are long-lived, one per target uid/gid and step: started at the first
  *     request, reused by every session after it (a request is one datagram
- *     each way on a SOCK_SEQPACKET socketpair, answered in order), ended
+ *     each way on a SOCK_SEQPACKET socketpair, answered in order; its
+ *     socket in the epoll set of the client loop that started it, which
+ *     reads the answers: uid_helper_loop_io()), ended
  *     with the last session that used it.  The helper closes every fd it
  *     inherited but its socket, is not dumpable (no ptrace, no /proc/PID/fd
  *     for the uid it runs as) and exits when the broker goes (EOF on its
@@ -34,6 +36,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -252,7 +255,8 @@ struct uid_helper {
         uid_helper_fn fn;
         pid_t pid; /* 0: not running (started at the next call) */
         int fd;
-        sd_event_source *io;
+        broker_loop *loop; /* whose epoll set has fd: the loop of the request that started it */
+        uint64_t io_key;   /* its epoll data: UID_HELPER_IO_KEY and a number never used before */
         client **users; /* the sessions that used it: it ends with the last */
         size_t n_users;
         uid_helper_slot *queue; /* in flight, in the order sent */
@@ -307,7 +311,10 @@ static _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t
 
 /* Stop the process (if any): its socket closed, SIGKILL, reaped. */
 static void uid_helper_stop(uid_helper *h) {
-        h->io = sd_event_source_disable_unref(h->io);
+        if (h->loop && h->fd >= 0)
+                epoll_ctl(h->loop->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+        h->loop = NULL;
+        h->io_key = 0; /* an event its loop took before this finds no helper (uid_helper_loop_io()) */
         sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
         h->fd = safe_close(h->fd);
         if (h->pid > 0) {
@@ -423,13 +430,29 @@ static void uid_helper_read(uid_helper *h, int fd) {
         }
 }
 
-static int on_uid_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        uid_helper *h = userdata;
+/*
+ * An event of a helper's socket, in the loop whose epoll set has it (under
+ * the lock): the answer is read by the thread that sent the request when
+ * the client is on that loop, with no other thread to wake (the main
+ * thread's wake and its sd-event turn cost a memlock.set about 12 us).
+ * Found by its key, not a pointer: a helper stopped or freed by another
+ * thread after this loop's epoll_wait() took its event is not found.
+ */
+void uid_helper_loop_io(broker *b, uint64_t key) {
+        uid_helper **p = &b->uid_helpers, *h;
+        for (; (h = *p) && h->io_key != key; p = &h->next)
+                ;
+        if (!h)
+                return;
+        if (p != &b->uid_helpers) { /* to the front: the one answering now is looked for first next time */
+                *p = h->next;
+                h->next = b->uid_helpers;
+                b->uid_helpers = h;
+        }
         h->dispatching = true;
-        uid_helper_read(h, fd);
+        uid_helper_read(h, h->fd);
         h->dispatching = false;
         uid_helper_maybe_end(h);
-        return 0;
 }
 
 /* The timer runs at @deadline, once. */
@@ -477,12 +500,22 @@ static int uid_helper_start(uid_helper *h) {
                 return pid;
         if (pid == 0)
                 uid_helper_child(fd, parent, h->uid, h->gid, h->fn);
+        static uint64_t keys; /* under the lock */
         h->pid = pid;
         h->fd = fd;
         h->seq_head = h->seq_next;
         int r = fcntl(h->fd, F_SETFL, O_NONBLOCK) < 0 ? negative_errno() : 0;
-        if (r >= 0)
-                r = sd_event_add_io(h->b->event, &h->io, h->fd, EPOLLIN, on_uid_helper_io, h);
+        /* the loop of the client asking (the main thread's requests, D-Bus: loop 0's) */
+        broker_loop *l = loop_current() ? loop_current() : h->b->n_loops ? &h->b->loops[0] : NULL;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UID_HELPER_IO_KEY | ++keys };
+        if (r >= 0 && !l)
+                r = -EINVAL;
+        if (r >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
+                r = negative_errno();
+        if (r >= 0) {
+                h->loop = l;
+                h->io_key = ev.data.u64;
+        }
         if (r < 0)
                 uid_helper_stop(h);
         else

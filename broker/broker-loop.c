@@ -179,6 +179,10 @@ static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
         log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
         for (int i = 0; i < n; i++) {
                 client *c = ev[i].data.ptr;
+                if (ev[i].data.u64 & UID_HELPER_IO_KEY) { /* a memlock helper's answer (broker-helper.c) */
+                        uid_helper_loop_io(l->b, ev[i].data.u64);
+                        continue;
+                }
                 if (!c) {
                         uint64_t v;
                         (void) !read(l->wake_fd, &v, sizeof(v));

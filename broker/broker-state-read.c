@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * broker-state-read.c - the checked reads of a state file's fields, for
- * broker-state.c and each session part's restore (broker-op.h).
+ * broker-state.c and each session part's restore (broker-op.h), and of
+ * its frame (state_unframe(): is the file whole?).
  */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "broker-op.h"
 
@@ -50,3 +52,58 @@ const json_value *state_get_array(state_check *ck, const json_value *o, const ch
         return a;
 }
 
+
+/* The decimal number at @p (at most 20 digits, no leading zero) as *@x; its length, 0 if none. */
+static size_t digits(const char *p, const char *end, uint64_t *x) {
+        size_t n = 0;
+        uint64_t v = 0;
+        while (p + n < end && n < 21 && p[n] >= '0' && p[n] <= '9') {
+                unsigned d = (unsigned) (p[n] - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return 0;
+                v = v * 10 + d;
+                n++;
+        }
+        if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
+                return 0;
+        *x = v;
+        return n;
+}
+
+/*
+ * Why the generation at both ends proves the file whole: a save writes
+ * the record with one write, from its first byte, and a write that a
+ * signal stops stops between pages, the pages before written, those after
+ * not (a save killed half way); the start then names the new generation,
+ * while the first newline is the end of the old record, or none.  The
+ * number at the end equals the start's only when the write reached it:
+ * no version ever written to either slot of a session had the same
+ * generation (the next broker goes on from the highest it read, torn ones
+ * too).
+ */
+int state_unframe(const char *text, size_t len, const char **inner, size_t *inner_len, uint64_t *gen) {
+        const size_t head = strlen(STATE_FRAME_HEAD), mid = strlen(STATE_FRAME_STATE), tail = strlen(STATE_FRAME_END);
+        const char *end = text + len;
+        *gen = 0;
+        if (len < head && memcmp(text, STATE_FRAME_HEAD, len) == 0)
+                return -EBADMSG; /* cut before its generation (empty: cut at once) */
+        if (len < head || memcmp(text, STATE_FRAME_HEAD, head) != 0) {
+                *inner = text;
+                *inner_len = len;
+                return 0;
+        }
+        const char *g = text + head;
+        size_t n = digits(g, end, gen);
+        if (n == 0 || (size_t) (end - (g + n)) < mid || memcmp(g + n, STATE_FRAME_STATE, mid) != 0)
+                return -EBADMSG;
+        const char *obj = g + n + mid, *nl = memchr(obj, '\n', (size_t) (end - obj));
+        /* before the newline: ,"end":G} with G the same digits */
+        if (!nl || (size_t) (nl - obj) < tail + n + 1 + 2 || nl[-1] != '}')
+                return -EBADMSG;
+        const char *t = nl - 1 - n - tail;
+        if (memcmp(t, STATE_FRAME_END, tail) != 0 || memcmp(t + tail, g, n) != 0)
+                return -EBADMSG;
+        *inner = obj;
+        *inner_len = (size_t) (t - obj);
+        return 1;
+}

@@ -62,10 +62,6 @@ int state_peer_identity(client *c) {
 
 /* --- writing --- */
 
-static int file_name(uint64_t session, char *buf, size_t size) {
-        return snprintf(buf, size, "session-%" PRIu64 ".json", session) < (int) size ? 0 : -ENAMETOOLONG;
-}
-
 /*
  * @s (@len bytes, the broker's own JSON answer: valid UTF-8, as json_gen
  * made it or json_parse checked it) as a JSON string literal, quotes
@@ -120,7 +116,17 @@ static size_t replies(const client *c, char *out) {
         return o;
 }
 
-void state_gen(const client *c, yajl_gen g) {
+/* The room replies() needs for @c's retry cache. */
+static size_t replies_room(const client *c) {
+        size_t room = 2;
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
+                if (c->cache[k].buf)
+                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
+        return room;
+}
+
+/* The record's fields but its last, "replies": the map left open. */
+static void gen_fields(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -145,12 +151,12 @@ void state_gen(const client *c, yajl_gen g) {
         for (size_t i = 0; i < n; i++)
                 if (parts[i]->save)
                         parts[i]->save(c, g);
+}
+
+void state_gen(const client *c, yajl_gen g) {
+        gen_fields(c, g);
         json_gen_str(g, "replies");
-        size_t room = 2;
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
-                if (c->cache[k].buf)
-                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
-        char *q = malloc(room);
+        char *q = malloc(replies_room(c));
         if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
                 size_t used = replies(c, q);
                 yajl_gen_number(g, q, used);
@@ -172,161 +178,170 @@ void state_gen(const client *c, yajl_gen g) {
         yajl_gen_map_close(g);
 }
 
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                buf += n;
-                len -= (size_t) n;
-        }
-        return 0;
+/* The two slots of session @session's state: session-N.json, session-N.b.json. */
+static int file_name(uint64_t session, int slot, char *buf, size_t size) {
+        return snprintf(buf, size, "session-%" PRIu64 "%s.json", session, slot ? ".b" : "") < (int) size ? 0
+                                                                                                          : -ENAMETOOLONG;
 }
 
-/*
- * Put @tmp in place of @name at once.  RENAME_EXCHANGE leaves the old file
- * as @tmp, for the next save to write over (once the directory is synced):
- * no inode made and another freed per save (on tmpfs a save costs a third
- * less).  The session's first save, or a file system without it, renames.
- * 1 when exchanged, 0 when renamed.
- */
-static int replace(broker *b, const char *tmp, const char *name) {
-        if (!b->state_no_exchange) {
-                if (renameat2(b->state_fd, tmp, b->state_fd, name, RENAME_EXCHANGE) == 0)
-                        return 1;
-                if (errno == EINVAL || errno == ENOSYS)
-                        b->state_no_exchange = true;
-                else if (errno != ENOENT)
-                        return negative_errno();
-        }
-        return renameat(b->state_fd, tmp, b->state_fd, name) < 0 ? negative_errno() : 0;
-}
-
-static void tmp_name(const char *name, char *buf, size_t size) {
-        snprintf(buf, size, ".%s.tmp", name);
+static void tmp_name(uint64_t session, char *buf, size_t size) {
+        snprintf(buf, size, ".session-%" PRIu64 ".json.tmp", session);
 }
 
 void state_kept_close(client *c) {
         if (!c->state_kept)
                 return;
-        safe_close(c->state_kept_fd[0]);
-        safe_close(c->state_kept_fd[1]);
+        c->state_kept_fd[0] = safe_close(c->state_kept_fd[0]);
+        c->state_kept_fd[1] = safe_close(c->state_kept_fd[1]);
         c->state_kept = false;
 }
 
-/*
- * After a save the usual way on tmpfs: keep @fd, the state file now, and
- * the one it was exchanged with, the version before it now (a rename
- * removed that one), for the next saves to write without open or close.
- */
-static void keep(client *c, int fd, size_t len, bool exchanged) {
-        int was = c->state_kept ? c->state_kept_fd[0] : -EBADF;
-        size_t was_len = c->state_kept_len[0];
-        if (c->state_kept)
-                safe_close(c->state_kept_fd[1]);
-        if (!exchanged)
-                was = safe_close(was);
-        c->state_kept = true;
-        c->state_kept_fd[0] = fd;
-        c->state_kept_len[0] = len;
-        c->state_kept_fd[1] = was;
-        c->state_kept_len[1] = was_len;
-}
-
-/* Spaces, which JSON allows after the object: what covers the rest of a longer version written over. */
+/* Spaces: what covers the rest of a longer version written over (the reader stops at the frame's newline). */
 #define STATE_PAD_MAX 4096
 static const char spaces[STATE_PAD_MAX] = { [0 ... STATE_PAD_MAX - 1] = ' ' };
 
+/* @iov[0..@n) (the frame's start, the record in pieces, its end), all of it from offset 0 of @fd; -errno. */
+static int write_iov(int fd, const struct iovec *iov, int n) {
+        size_t want = 0;
+        for (int i = 0; i < n; i++)
+                want += iov[i].iov_len;
+        ssize_t w;
+        do
+                w = pwritev(fd, iov, n, 0);
+        while (w < 0 && errno == EINTR);
+        if (w < 0)
+                return negative_errno();
+        return (size_t) w == want ? 0 : -EIO; /* regular files write all, but for a full disk */
+}
+
 /*
- * A save on tmpfs with both files kept (keep()): @text written over the
- * version before the last through its kept descriptor, the rest of that
- * (longer) version covered with spaces rather than cut off (much longer:
- * cut), and the file exchanged with the current one, as the usual way
- * does: @name still shows the old version whole until the exchange, and
- * the new one whole after it, whenever the broker is killed.  Two system
- * calls.  -errno: nothing was exchanged, the caller saves the usual way.
+ * On tmpfs, with the slot's file kept open: @iov written over the older
+ * version in it, in one pwritev(), the rest of that version (longer)
+ * covered with spaces, or cut off when much longer.  A broker killed
+ * during the write leaves the slot cut (state_unframe() sees it), the
+ * other slot whole: the next broker reads that one.
  */
-static int save_kept(client *c, const char *text, size_t len, const char *tmp, const char *name) {
-        int fd = c->state_kept_fd[1];
-        size_t pad = c->state_kept_len[1] > len ? c->state_kept_len[1] - len : 0;
+static int save_in_place(client *c, int slot, struct iovec *iov, int n, size_t len) {
+        int fd = c->state_kept_fd[slot];
+        size_t pad = c->state_kept_len[slot] > len ? c->state_kept_len[slot] - len : 0;
         if (pad > STATE_PAD_MAX) {
                 if (ftruncate(fd, (off_t) len) < 0)
                         return negative_errno();
                 pad = 0;
         }
-        struct iovec iov[2] = { { (void *) text, len }, { (void *) spaces, pad } };
-        ssize_t n = pwritev(fd, iov, pad ? 2 : 1, 0);
-        if (n < 0)
-                return negative_errno();
-        if ((size_t) n != len + pad)
-                return -EIO;
-        if (renameat2(c->b->state_fd, tmp, c->b->state_fd, name, RENAME_EXCHANGE) < 0)
-                return negative_errno();
-        c->state_kept_fd[1] = c->state_kept_fd[0];
-        c->state_kept_len[1] = c->state_kept_len[0];
-        c->state_kept_fd[0] = fd;
-        c->state_kept_len[0] = len + pad;
+        iov[n] = (struct iovec) { (void *) spaces, pad }; /* @iov has room for it */
+        int r = write_iov(fd, iov, pad ? n + 1 : n);
+        if (r < 0)
+                return r;
+        c->state_kept_len[slot] = len + pad;
         return 0;
 }
 
-int state_save(client *c) {
+/*
+ * A new file for the slot: written as .tmp, synced unless on tmpfs, renamed
+ * over the slot, the directory synced unless on tmpfs (the rename on disk
+ * before the next save renames over the other slot); on tmpfs its fd kept
+ * for the saves after it.  The way of every save in a persistent
+ * directory: a power loss can leave pages of a file written in place in
+ * any order, which the frame would not always see.
+ */
+static int save_new(client *c, int slot, const struct iovec *iov, int n, size_t len, int *dir_err) {
         broker *b = c->b;
         char name[64], tmp[80];
+        if (!c->state_saved) {
+                /* a session's first save: a file of an earlier session of this number left in the other slot
+                 * (not recovered, not removed) might name a higher generation, and win at the next start */
+                file_name(c->session, !slot, name, sizeof(name));
+                if (unlinkat(b->state_fd, name, 0) < 0 && errno != ENOENT)
+                        return negative_errno();
+        }
+        file_name(c->session, slot, name, sizeof(name));
+        tmp_name(c->session, tmp, sizeof(tmp));
+        _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int r = fd < 0 ? negative_errno() : write_iov(fd, iov, n);
+        if (r >= 0 && b->state_sync && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && renameat(b->state_fd, tmp, b->state_fd, name) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlinkat(b->state_fd, tmp, 0);
+                return r;
+        }
+        c->state_saved = true;
+        if (b->state_sync) {
+                if (fsync(b->state_fd) < 0)
+                        *dir_err = negative_errno();
+                return 0;
+        }
+        if (!c->state_kept) {
+                c->state_kept = true;
+                c->state_kept_fd[0] = c->state_kept_fd[1] = -EBADF;
+        }
+        safe_close(c->state_kept_fd[slot]);
+        c->state_kept_fd[slot] = TAKE_FD(fd);
+        c->state_kept_len[slot] = len;
+        return 0;
+}
+
+/*
+ * Each save writes the slot that does not hold the newest whole version,
+ * with the next generation: a save killed half way leaves that one whole.
+ * On tmpfs, once both slots are kept open, a save is one pwritev().
+ */
+int state_save(client *c) {
+        broker *b = c->b;
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
         state_peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
+        /* what state_gen() writes, in pieces: the fields through yajl, the map closed (a small buffer, which
+         * yajl grows, copies and erases no more), then the replies array as replies() writes it */
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
-        size_t len;
+        size_t len, room = replies_room(c);
         if (!g)
                 return -ENOMEM;
-        state_gen(c, g);
+        gen_fields(c, g);
+        yajl_gen_map_close(g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
                 return r;
-        file_name(c->session, name, sizeof(name));
-        tmp_name(name, tmp, sizeof(tmp));
-        if (c->state_kept && c->state_kept_fd[1] >= 0) {
-                if (save_kept(c, text, len, tmp, name) >= 0) {
-                        c->state_saved = true;
-                        c->state_dirty = false;
-                        return 0;
-                }
-                state_kept_close(c); /* the usual way, then kept again */
-        }
-        /* the version before the last, if there is one, is written over and cut to length: its pages are
-         * reused (O_TRUNC would free them and the write allocate them again) */
-        _cleanup_close_ int fd = openat(b->state_fd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                r = negative_errno();
-        else if ((r = write_all(fd, text, len)) >= 0 &&
-                 (ftruncate(fd, (off_t) len) < 0 || (b->state_sync && fsync(fd) < 0)))
-                r = negative_errno();
-        int exchanged = r >= 0 ? replace(b, tmp, name) : r;
-        if (exchanged < 0)
-                r = exchanged;
-        if (r < 0) {
-                unlinkat(b->state_fd, tmp, 0);
-                if (!c->state_error_logged)
-                        log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot save its state in '%s': %s; it will not "
-                                "survive a broker restart", c->session, b->state_dir, strerror(-r));
-                c->state_error_logged = true;
-                return r; /* state_saved unchanged: a file saved before still holds the version before */
-        }
-        c->state_saved = true;
-        if (!b->state_sync && !b->state_no_exchange) /* tmpfs: the next saves write through kept descriptors */
-                keep(c, TAKE_FD(fd), len, exchanged > 0);
-        /* the exchange on disk before the next save writes over the old file, now @tmp: else a power loss
-         * could leave @name naming it half written over */
-        if (b->state_sync && fsync(b->state_fd) < 0) {
-                r = negative_errno();
+        _cleanup_free_ char *rep = malloc(room);
+        if (!rep)
+                return -ENOMEM;
+        size_t rep_len = replies(c, rep);
+        /* a generation is used once, whatever becomes of the write (a failed one may leave part of it) */
+        uint64_t gen = ++c->state_generation;
+        int slot = c->state_next, dir_err = 0;
+        char head[64], end[48];
+        int hl = snprintf(head, sizeof(head), STATE_FRAME_HEAD "%" PRIu64 STATE_FRAME_STATE, gen);
+        int el = snprintf(end, sizeof(end), "}" STATE_FRAME_END "%" PRIu64 "}\n", gen);
+        struct iovec iov[6] = { { head, (size_t) hl }, { text, len - 1 }, /* its '}' after the replies */
+                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, (size_t) el } };
+        size_t total = 0;
+        for (int i = 0; i < 5; i++)
+                total += iov[i].iov_len;
+        r = -EBADF;
+        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 5, total)) < 0)
+                state_kept_close(c); /* anew, then kept again */
+        if (r < 0)
+                r = save_new(c, slot, iov, 5, total, &dir_err);
+        explicit_bzero(rep, rep_len); /* it held answers */
+        if (r >= 0)
+                c->state_next = !slot;
+        if (dir_err < 0) { /* renamed, but maybe not yet on disk */
+                r = dir_err;
                 if (!c->state_error_logged)
                         log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot sync the state directory '%s': %s",
                                 c->session, b->state_dir, strerror(-r));
                 c->state_error_logged = true;
                 return r; /* still dirty: the next change saves again */
+        }
+        if (r < 0) {
+                if (!c->state_error_logged)
+                        log_msg(b, LOG_WARNING, "session %" PRIu64 ": cannot save its state in '%s': %s; it will not "
+                                "survive a broker restart", c->session, b->state_dir, strerror(-r));
+                c->state_error_logged = true;
+                return r; /* the other slot, if saved before, still holds the version before */
         }
         c->state_dirty = false;
         return 0;
@@ -337,10 +352,14 @@ void state_drop(client *c) {
         state_kept_close(c);
         if (c->b->state_fd < 0 || !c->state_saved)
                 return;
-        file_name(c->session, name, sizeof(name));
-        tmp_name(name, tmp, sizeof(tmp));
-        unlinkat(c->b->state_fd, tmp, 0); /* the version before the last, if any */
-        if (unlinkat(c->b->state_fd, name, 0) < 0 && errno != ENOENT)
-                log_msg(c->b, LOG_WARNING, "session %" PRIu64 ": cannot remove its state file: %m", c->session);
+        tmp_name(c->session, tmp, sizeof(tmp));
+        unlinkat(c->b->state_fd, tmp, 0);
+        for (int slot = 1; slot >= 0; slot--) {
+                file_name(c->session, slot, name, sizeof(name));
+                if (unlinkat(c->b->state_fd, name, 0) < 0 && errno != ENOENT)
+                        log_msg(c->b, LOG_WARNING, "session %" PRIu64 ": cannot remove its state file '%s': %m",
+                                c->session, name);
+        }
         c->state_saved = false;
+        c->state_next = 0;
 }

@@ -2,9 +2,11 @@
 /*
  * broker-state.c - sessions outlive the broker process.
  *
- * Each session that holds something is written to STATE_DIR/session-N.json
- * (write to a temporary file, fsync unless on tmpfs, exchange or rename: a
- * crash leaves the old file or the new one, never half of one): the peer's identity, a SHA-256 of its
+ * Each session that holds something is written to one of two files,
+ * STATE_DIR/session-N.json and session-N.b.json, in turn, each version
+ * framed with its generation at both ends (broker-state-save.c): a save
+ * killed half way leaves its file cut, which the next broker sees, and the
+ * other file whole: the peer's identity, a SHA-256 of its
  * resume token, what it was granted (memlock records, created cgroups, TAP
  * devices, counts) and the answers it was last given (the retry cache).
  *
@@ -273,55 +275,9 @@ int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg
         return 0;
 }
 
-static void recover_one(broker *b, const char *name) {
-        char msg[320];
-        uint64_t num;
-        int used = 0;
-        /* the name itself: session-N.json, N as the broker writes it */
-        if (sscanf(name, "session-%" SCNu64 ".json%n", &num, &used) != 1 || (size_t) used != strlen(name) ||
-            num == 0 || num > STATE_MAX_SESSION) {
-                if (!strstr(name, ".rejected"))
-                        reject_file(b, name, "not a name the broker writes (session-N.json)");
-                return;
-        }
-        /* O_NONBLOCK: a FIFO of that name must not hang the start; O_NOFOLLOW: no symlink */
-        _cleanup_close_ int fd = openat(b->state_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                snprintf(msg, sizeof(msg), "cannot be opened: %m");
-                return reject_file(b, name, msg);
-        }
-        if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE || st.st_uid != geteuid() || st.st_nlink != 1) {
-                snprintf(msg, sizeof(msg), "not a regular file of at most %d bytes with one link, owned by uid %u",
-                         STATE_MAX_FILE, (unsigned) geteuid());
-                return reject_file(b, name, msg);
-        }
-        _cleanup_erase_free_ char *text = malloc((size_t) st.st_size + 1);
-        ssize_t n = text ? read(fd, text, (size_t) st.st_size) : -1;
-        if (text)
-                text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
-        client *c = NULL;
-        state_check ck = {};
-        int r = n == st.st_size ? state_parse(b, text, (size_t) n, &c, ck.msg, sizeof(ck.msg)) : -EIO;
-        if (r == -EIO || r == -EBADMSG)
-                return reject_file(b, name, r == -EIO ? "short read" : ck.msg);
-        if (r < 0 && r != -EINVAL) {
-                log_msg(b, LOG_ERR, "state '%s/%s': %s; left for the next start", b->state_dir, name, strerror(-r));
-                return;
-        }
-        if (!ck.msg[0] && c->session != num)
-                snprintf(ck.msg, sizeof(ck.msg), "it names session %" PRIu64, c->session);
-        if (!ck.msg[0])
-                for (client *z = b->detached; z; z = z->next)
-                        if (z->session == c->session)
-                                snprintf(ck.msg, sizeof(ck.msg), "session %" PRIu64 " is recovered already",
-                                         c->session);
-        if (ck.msg[0]) {
-                reject_file(b, name, ck.msg);
-                return salvage(c);
-        }
-        if (c->session >= b->next_session)
-                b->next_session = c->session + 1;
+/* A session read from its state file: kept, detached, until its launcher resumes it or is gone. */
+static void recovered_one(broker *b, client *c) {
+        int r;
         c->next = b->detached;
         b->detached = c;
         if (!peer_alive(c)) {
@@ -339,6 +295,151 @@ static void recover_one(broker *b, const char *name) {
                 return detached_end(c, "no timer to wait for its launcher");
         log_msg(b, LOG_NOTICE, "session %" PRIu64 " (vm '%s', pid %d) recovered: waiting %" PRIu64 " s for its "
                 "launcher to resume it", c->session, c->vm, (int) c->cred.pid, b->resume_timeout_usec / 1000000);
+}
+
+/* One slot of a session's state as the start finds it. */
+typedef struct slot_text {
+        char name[64];
+        char *text; /* NULL: absent, or moved aside */
+        size_t len;
+        const char *inner; /* the record in it */
+        size_t inner_len;
+        uint64_t gen;
+        int whole; /* state_unframe(): 1 whole, 0 an older broker's file (whole), -EBADMSG cut */
+} slot_text;
+
+/* A file that could not be read for a reason other than its content: it and its other slot stay for the next start. */
+static int left(broker *b, const char *name, const char *why, int r) {
+        log_msg(b, LOG_ERR, "state '%s/%s': cannot be read: %s; the session's files are left for the next start",
+                b->state_dir, name, why);
+        return r;
+}
+
+/*
+ * Read @s->name into @s (absent: nothing); a file that is not of the kind the broker writes is moved aside.
+ * -errno when it could not be read for another reason (no memory or descriptors, a read error, a short read:
+ * it changed while read): nothing is known to be wrong with it, so it is left for the next start.
+ */
+static int read_slot(broker *b, slot_text *s) {
+        char msg[160];
+        /* O_NONBLOCK: a FIFO of that name must not hang the start; O_NOFOLLOW: no symlink */
+        _cleanup_close_ int fd = openat(b->state_fd, s->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        struct stat st;
+        if (fd < 0 && errno == ENOENT)
+                return 0;
+        if (fd < 0 && (errno == ENOMEM || errno == EMFILE || errno == ENFILE)) {
+                int r = negative_errno();
+                return left(b, s->name, strerror(-r), r);
+        }
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                snprintf(msg, sizeof(msg), "cannot be opened: %m");
+                reject_file(b, s->name, msg);
+                return 0;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE || st.st_uid != geteuid() || st.st_nlink != 1) {
+                snprintf(msg, sizeof(msg), "not a regular file of at most %d bytes with one link, owned by uid %u",
+                         STATE_MAX_FILE, (unsigned) geteuid());
+                reject_file(b, s->name, msg);
+                return 0;
+        }
+        s->text = malloc((size_t) st.st_size + 1);
+        if (!s->text)
+                return left(b, s->name, strerror(ENOMEM), -ENOMEM);
+        ssize_t n = read(fd, s->text, (size_t) st.st_size);
+        int r = n < 0 ? negative_errno() : n != st.st_size ? -EIO : 0;
+        s->text[n > 0 ? n : 0] = 0; /* erase_free() measures it */
+        if (r < 0) {
+                erase_free(s->text);
+                s->text = NULL;
+                if (n < 0)
+                        snprintf(msg, sizeof(msg), "%s", strerror(-r));
+                else
+                        snprintf(msg, sizeof(msg), "%zd of %jd bytes read (it changed meanwhile)", n,
+                                 (intmax_t) st.st_size);
+                return left(b, s->name, msg, r);
+        }
+        s->len = (size_t) n;
+        s->whole = state_unframe(s->text, s->len, &s->inner, &s->inner_len, &s->gen);
+        return 0;
+}
+
+/*
+ * Session @num's two slots (broker-state-save.c): the whole version of the
+ * highest generation is recovered.  A slot cut short (its save killed half
+ * way) is passed over, and written over by the session's next save; the
+ * next generation is above every one either slot names, cut ones too.
+ */
+static void recover_one(broker *b, const char *name) {
+        uint64_t num;
+        int used = 0;
+        /* the name itself: session-N.json or session-N.b.json, N as the broker writes it */
+        if (sscanf(name, "session-%" SCNu64 "%n", &num, &used) != 1 ||
+            (!streq(name + used, ".json") && !streq(name + used, ".b.json")) || num == 0 ||
+            num > STATE_MAX_SESSION || name[8] < '1' || name[8] > '9') {
+                if (!strstr(name, ".rejected"))
+                        reject_file(b, name, "not a name the broker writes (session-N.json, session-N.b.json)");
+                return;
+        }
+        /* a new session never takes the number of a file seen here, recovered or not: one left in place (no
+         * memory, or it could not be moved aside) would otherwise stand beside the new session's files */
+        if (num >= b->next_session)
+                b->next_session = num + 1;
+        for (client *z = b->detached; z; z = z->next)
+                if (z->session == num)
+                        return; /* read with its other slot */
+        slot_text sl[2] = {};
+        int best = -1;
+        uint64_t top = 0;
+        for (int k = 0; k < 2; k++) {
+                snprintf(sl[k].name, sizeof(sl[k].name), "session-%" PRIu64 "%s.json", num, k ? ".b" : "");
+                if (read_slot(b, &sl[k]) < 0)
+                        goto out; /* the other file may be the older version: neither taken, neither moved aside */
+                if (!sl[k].text)
+                        continue;
+                if (sl[k].gen > top)
+                        top = sl[k].gen;
+                if (sl[k].whole >= 0 && (best < 0 || sl[k].gen > sl[best].gen))
+                        best = k;
+        }
+        if (best < 0) {
+                for (int k = 0; k < 2; k++)
+                        if (sl[k].text)
+                                reject_file(b, sl[k].name, "cut short (a save killed half way), and no whole version "
+                                            "beside it");
+                goto out;
+        }
+        slot_text *s = &sl[best], *o = &sl[!best];
+        if (o->text && o->whole < 0 && o->gen > s->gen)
+                log_msg(b, LOG_NOTICE, "state '%s/%s': generation %" PRIu64 " was cut short (a save killed half way); "
+                        "the version before it, generation %" PRIu64 " in '%s', is recovered", b->state_dir, o->name,
+                        o->gen, s->gen, s->name);
+        client *c = NULL;
+        state_check ck = {};
+        int r = state_parse(b, s->inner, s->inner_len, &c, ck.msg, sizeof(ck.msg));
+        if (r < 0 && r != -EINVAL && r != -EBADMSG) {
+                log_msg(b, LOG_ERR, "state '%s/%s': %s; left for the next start", b->state_dir, s->name, strerror(-r));
+                goto out;
+        }
+        if (r == -EBADMSG && !ck.msg[0])
+                snprintf(ck.msg, sizeof(ck.msg), "not JSON");
+        if (!ck.msg[0] && c->session != num)
+                snprintf(ck.msg, sizeof(ck.msg), "it names session %" PRIu64, c->session);
+        if (ck.msg[0]) {
+                reject_file(b, s->name, ck.msg);
+                if (o->text) /* else the next start would take it */
+                        reject_file(b, o->name, "the version before a rejected one");
+                if (c)
+                        salvage(c);
+                goto out;
+        }
+        c->state_generation = top;
+        c->state_next = !best;
+        for (int k = 0; k < 2; k++)
+                erase_free(sl[k].text);
+        return recovered_one(b, c);
+out:
+        for (int k = 0; k < 2; k++)
+                erase_free(sl[k].text);
 }
 
 uint64_t state_session_next(broker *b) {
@@ -487,6 +588,8 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         c->cache_bytes = z->cache_bytes;
         state_kept_close(c); /* of its own number, if it saved one: the files of z's are its own now */
         c->state_saved = true;
+        c->state_generation = z->state_generation;
+        c->state_next = z->state_next;
         z->state_saved = false; /* the file is the resumed session's now */
         z->detached_keep = true;
         client_free(z);

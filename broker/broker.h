@@ -204,9 +204,11 @@ struct client {
         char token[2 * STATE_TOKEN_BYTES + 1]; /* handed to the client in the welcome */
         char token_hash[65];                   /* SHA-256 of it, hex: what the state file keeps */
         bool state_saved;        /* its state file exists (a save that failed leaves the one before) */
-        bool state_kept;         /* on tmpfs: its file and the version before it kept open (broker-state-save.c) */
-        int state_kept_fd[2];    /* [0] names the state file, [1] the version before it; valid when state_kept */
+        bool state_kept;         /* on tmpfs: its two state files kept open (broker-state-save.c) */
+        int state_kept_fd[2];    /* by slot (session-N.json, session-N.b.json); -EBADF: not open */
         size_t state_kept_len[2];
+        uint64_t state_generation; /* the highest written or read in either slot (torn ones too) */
+        int state_next;          /* the slot the next save writes: not the one holding the newest whole version */
         bool state_dirty;        /* what it holds changed since the last save */
         bool state_error_logged;
         bool detached;           /* recovered from a state file, waiting for its launcher */
@@ -277,7 +279,6 @@ struct broker {
         char *state_dir;
         int state_fd;    /* -EBADF: --state-dir none */
         bool state_sync; /* fsync each state file: its directory is not on tmpfs/ramfs (broker-state.c) */
-        bool state_no_exchange; /* its file system refused RENAME_EXCHANGE: plain renames (broker-state-save.c) */
         client *detached; /* recovered sessions waiting to be resumed (linked by next) */
         uint64_t resume_timeout_usec;
         burst_window bus_sched_burst; /* sched.set by D-Bus callers acting for themselves */
@@ -579,8 +580,7 @@ int peer_cgroup_open(const peer *p, int cgroup_fd, op_error *err);
 int cgroup_open_beneath(int dirfd, const char *path);
 /* Files a session keeps open at most besides its TAP devices' network namespaces (one per device, up to
  * --max-tap): sched.set's /proc/PID/limits and its last thread's pidfd and cgroup file, cgroup.move's 2
- * threaded targets, its KVMI connection and its seccomp listener, its state file and the version before it
- * (limits_fd_need()). */
+ * threaded targets, its KVMI connection and its seccomp listener, its two state files (limits_fd_need()). */
 #define SESSION_KEPT_FDS 9
 /* A threaded cgroup.move target a session keeps open (broker-cgroup-open.c): its cgroup.threads and id. */
 typedef struct cgroup_kept {
@@ -689,6 +689,20 @@ uint64_t state_session_next(broker *b);
 void state_gen(const client *c, yajl_gen g);
 int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg, size_t size);
 
+/*
+ * A state file's frame: {"generation":G,"state":OBJECT,"end":G} and a
+ * newline (the first in the file: JSON text as the broker writes it has
+ * none), G the same digits at both ends.  state_unframe(): 1 with
+ * *@inner the object when the file is whole; 0 when it is not framed (an
+ * older broker's file: all of it is the object, generation 0); -EBADMSG
+ * when cut (a save killed half way), *@gen then the generation its start
+ * names (0 if none).
+ */
+#define STATE_FRAME_HEAD "{\"generation\":"
+#define STATE_FRAME_STATE ",\"state\":"
+#define STATE_FRAME_END ",\"end\":"
+int state_unframe(const char *text, size_t len, const char **inner, size_t *inner_len, uint64_t *gen);
+
 /* broker-bus.c: the D-Bus interface org.delegate.Broker1 */
 /* @spec: "system", "session", "none" or an address; an unreachable bus is retried. */
 int bus_setup(broker *b, const char *spec);
@@ -714,6 +728,10 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
                     void (*done)(request *req, int status, const void *out, size_t len));
 /* @c ends: the helpers no other session uses end with it. */
 void uid_helpers_session_end(broker *b, client *c);
+/* A helper's socket is in a client loop's epoll set with this bit in its data (client pointers never have it). */
+#define UID_HELPER_IO_KEY (UINT64_C(1) << 63)
+/* Its event, in that loop (lock held); @key: the event's data. */
+void uid_helper_loop_io(broker *b, uint64_t key);
 /* The broker stops: every helper is killed and reaped. */
 void uid_helpers_free(broker *b);
 /*

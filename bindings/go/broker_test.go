@@ -431,6 +431,7 @@ func TestBrokerOps(t *testing.T) {
 			t.Fatalf("cancelled: %v", err)
 		}
 		harnessCtl(t, "stop") // the broker is frozen: nothing answers
+		harnessCtl(t, "stop") // asked again: acked at once, still frozen
 		dctx, dcancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		_, err := c.Ping(dctx)
 		dcancel()

@@ -11,6 +11,8 @@
  * makes only the pread64 calls asking for COUNT bytes fail with EPERM, so
  * that one of the broker's readers (by its buffer size) meets an error
  * other than its file being gone while the dynamic loader still works;
+ * "read:COUNT" the same for read() (test-restart-slots.c: a state file read
+ * whole, by its size, fails);
  * "pidfd_open:FLAGS" only the pidfd_open calls with those flags (0: of a
  * process, not of a thread).
  */
@@ -29,6 +31,7 @@ static const struct {
         unsigned arg;
 } by_arg[] = {
         { "pread64", 2 },    /* reads of that many bytes: one reader's buffer */
+        { "read", 2 },       /* the same for read(): a file read whole by its size */
         { "pidfd_open", 1 }, /* pidfds with these flags */
 };
 

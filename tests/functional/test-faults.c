@@ -711,9 +711,7 @@ static void faults_chaos(harness *h) {
                 usleep((useconds_t) (rand() % 15000));
                 bool kill_broker = rand() % 3 != 0;
                 if (kill_broker) {
-                        kill(h->broker_pid, SIGKILL);
-                        waitpid(h->broker_pid, NULL, 0);
-                        h->broker_pid = 0;
+                        harness_kill_broker(h);
                         kills++;
                 }
                 kill(a.pid, SIGKILL);

@@ -64,15 +64,25 @@ static void pod_netns(void) {
 
 /* One command from the Go side; the answer is "ok" or "fail". */
 static bool broker_ctl(harness *h, const char *cmd) {
-        if (!strcmp(cmd, "stop"))
-                return kill(h->broker_pid, SIGSTOP) == 0;
-        if (!strcmp(cmd, "cont"))
-                return kill(h->broker_pid, SIGCONT) == 0;
-        if (!strcmp(cmd, "kill")) {
-                bool ok = kill(h->broker_pid, SIGKILL) == 0 && waitpid(h->broker_pid, NULL, 0) == h->broker_pid;
-                h->broker_pid = 0;
-                return ok;
+        static bool stopped; /* waitpid(WUNTRACED) reports a stop once: a second "stop" must not wait for another */
+        if (!strcmp(cmd, "stop")) { /* acked once every thread stopped: kill() returns before they do */
+                int st = 0;
+                if (stopped)
+                        return true;
+                stopped = kill(h->broker_pid, SIGSTOP) == 0 && waitpid(h->broker_pid, &st, WUNTRACED) == h->broker_pid &&
+                          WIFSTOPPED(st);
+                return stopped;
         }
+        if (!strcmp(cmd, "cont")) {
+                stopped = false;
+                return kill(h->broker_pid, SIGCONT) == 0;
+        }
+        /* a stopped broker would not act on "term"'s SIGTERM; "kill" leaves it stopped until SIGKILL */
+        if (stopped && h->broker_pid > 0 && !strcmp(cmd, "term"))
+                kill(h->broker_pid, SIGCONT);
+        stopped = false;
+        if (!strcmp(cmd, "kill"))
+                return harness_kill_broker(h) == 0;
         if (!strcmp(cmd, "term")) {
                 int st = harness_stop_broker(h);
                 return WIFEXITED(st) && WEXITSTATUS(st) == 0;

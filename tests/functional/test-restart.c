@@ -7,20 +7,19 @@
  * network namespace, the cgroup removed, the state file dropped); a live
  * launcher that never resumes is undone after --resume-timeout; a request
  * retried with the same id after the restart gets its first answer and is
- * not redone; a broker killed right after a reply leaves the change it
- * reported on record; a session whose last save failed leaves no file for
- * the next broker once it ended.  Assertions read the kernel (ip link, the cgroup tree,
- * getrlimit) and the state directory.
+ * not redone; a session whose last save failed leaves no file for the
+ * next broker once it ended (its two state files across kill -9:
+ * test-restart-slots.c).  Assertions read the kernel (ip link, the cgroup
+ * tree, getrlimit) and the state directory.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,12 +71,6 @@ static bool state_file(uint64_t session) {
         char p[128];
         snprintf(p, sizeof(p), STATE_DIR "/session-%" PRIu64 ".json", session);
         return access(p, F_OK) == 0;
-}
-
-static void kill9_broker(harness *h) {
-        kill(h->broker_pid, SIGKILL);
-        waitpid(h->broker_pid, NULL, 0);
-        h->broker_pid = 0;
 }
 
 /*
@@ -188,7 +181,7 @@ static void restart_dead(harness *h) {
         uint64_t session = session_with_things(&a, &child, true);
         free(tclient_call(&a, "reap %d", (int) child)); /* the cgroup is empty, removable */
 
-        kill9_broker(h);
+        harness_kill_broker(h);
         tclient_stop(&a);
         tap_ok(link_exists("vnet0") && cgroup_exists(h, POD_A "/housekeeping") && state_file(session),
                "kill -9 of the broker, then of the launcher: the persistent TAP, cgroup and state remain");
@@ -239,7 +232,7 @@ static void restart_dead_sibling(harness *h) {
                 tap_ok(0, "start the launcher stand-in");
         uint64_t session = session_with_things(&a, &child, true);
         free(tclient_call(&a, "reap %d", (int) child));
-        kill9_broker(h);
+        harness_kill_broker(h);
         tclient_stop(&a);
         tap_ok(link_exists("vnet0") && state_file(session), "kill -9 of the broker, then of the launcher: vnet0 remains");
         tap_is_int(harness_sh(NULL, "umount /run/netns/pod-a"), 0, "again only the pause process holds the netns");
@@ -285,7 +278,7 @@ static void restart_bridge(harness *h) {
         tap_has_str(r, "\"kind\":\"bridge\"", "the resumed session still holds the bridge (%s)", r);
         free(r);
 
-        kill9_broker(h);
+        harness_kill_broker(h);
         tclient_stop(&a);
         tap_ok(link_exists("br0"), "kill -9 of the broker, then of the launcher: br0 remains");
         tap_is_int(harness_start_broker(h), 0, "a third broker starts");
@@ -306,7 +299,7 @@ static void restart_timeout(harness *h) {
         uint64_t session = session_with_things(&a, &child, true);
         free(tclient_call(&a, "reap %d", (int) child));
 
-        kill9_broker(h);
+        harness_kill_broker(h);
         const char *const extra[] = { "--resume-timeout", "2", NULL };
         tap_is_int(harness_start_broker_args(h, extra), 0, "a new broker starts with --resume-timeout 2");
         tap_ok(harness_log_contains("recovered: waiting 2 s"), "it waits for the live launcher");
@@ -359,7 +352,7 @@ static void restart_same_id(harness *h) {
         tap_is_int(jint(first, "ok"), 1, "request 7 raises the soft limit to H/4 (%s)", first);
         tap_is_int(soft_memlock(), harness_hard / 4, "the kernel shows H/4");
 
-        kill9_broker(h);
+        harness_kill_broker(h);
         close(fd);
         tap_is_int(harness_start_broker(h), 0, "a new broker starts after kill -9");
         fd = raw_connect();
@@ -402,183 +395,6 @@ static void restart_same_id(harness *h) {
         tap_is_str(jstr(w, "code"), "not-found", "an unknown session cannot be resumed (%s)", w);
         free(w);
         close(fd);
-}
-
-/* Where the object that @t begins with ends (strings and their escapes skipped): its length, 0 if it does not. */
-static size_t object_length(const char *t) {
-        int depth = 0;
-        bool str = false, esc = false;
-        for (size_t i = 0; t[i]; i++) {
-                char ch = t[i];
-                if (str) {
-                        if (esc)
-                                esc = false;
-                        else if (ch == '\\')
-                                esc = true;
-                        else if (ch == '"')
-                                str = false;
-                } else if (ch == '"')
-                        str = true;
-                else if (ch == '{' || ch == '[')
-                        depth++;
-                else if ((ch == '}' || ch == ']') && --depth == 0)
-                        return i + 1;
-        }
-        return 0;
-}
-
-/* A launcher stand-in in pod-a with a child (*@ret_child); its session. */
-static uint64_t launcher_with_child(harness *h, tclient *a, pid_t *ret_child) {
-        if (tclient_start(h, a, POD_A, 1000, 1000, "vm-a") < 0)
-                tap_ok(0, "start the launcher stand-in");
-        char *r = tclient_call(a, "child");
-        *ret_child = (pid_t) jint(r, "pid");
-        free(r);
-        r = tclient_call(a, "ping");
-        uint64_t session = (uint64_t) jint(r, "session");
-        free(r);
-        return session;
-}
-
-/*
- * What a reply reports is on disk before the client reads it: the broker
- * is killed (SIGKILL) as soon as each of several memlock.set replies
- * arrives (the helper's answer comes back in a later turn of the loop than
- * the request), and the next broker resumes the session knowing the
- * limits of the last one.  /run is tmpfs here: the files are written
- * without fsync (delegate-broker(8), SESSIONS AND RESTARTS).
- */
-static void restart_kill9_reply(harness *h) {
-        tclient a;
-        struct statfs sf;
-        if (statfs(STATE_DIR, &sf) == 0)
-                tap_diag("the state directory is %s", sf.f_type == TMPFS_MAGIC ? "on tmpfs: no fsync" : "not on tmpfs: fsync");
-        pid_t child;
-        uint64_t session = launcher_with_child(h, &a, &child);
-        char *r;
-        for (int i = 0; i < 4; i++) {
-                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i + 1), s, hd;
-                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
-                kill9_broker(h);
-                tap_is_int(jint(r, "soft"), soft, "round %d: memlock.set answers soft %" PRIu64 ", then kill -9 (%s)", i,
-                           soft, r);
-                free(r);
-                tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-                r = tclient_call(&a, "connect");
-                tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)",
-                       r);
-                free(r);
-                r = tclient_call(&a, "state");
-                tap_ok(jint(r, "state.memlock.0.pid") == child && (uint64_t) jint(r, "state.memlock.0.soft") == soft,
-                       "the new broker knows soft %" PRIu64 " for pid %d (%s)", soft, (int) child, r);
-                free(r);
-                tap_ok(read_memlock(child, &s, &hd) == 0 && s == soft, "as the kernel does");
-        }
-        /* the same limits again change nothing kept: no write, the file keeps its bytes */
-        char file[128], before[16384], after[16384];
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, before, sizeof(before));
-        uint64_t last = harness_hard / 8 + 4096 * 4;
-        r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, last);
-        tap_is_int(jint(r, "soft"), last, "the same limits again (%s)", r);
-        free(r);
-        harness_read_file(file, after, sizeof(after));
-        tap_is_str(after, before, "leave the state file as it was: nothing kept changed");
-        char prev[128];
-        snprintf(prev, sizeof(prev), STATE_DIR "/.session-%" PRIu64 ".json.tmp", session);
-        tap_ok(access(prev, F_OK) == 0, "the version before the last is kept beside it (the next save writes over it)");
-        tclient_stop(&a);
-        tap_ok(WAIT_FOR(!state_file(session) && access(prev, F_OK) < 0),
-               "the session ends: its state file and the one before it are removed");
-}
-
-/*
- * On tmpfs a session's saves after its first two write over the version
- * before the last through a descriptor kept open, cover the rest of a
- * longer one with spaces instead of cutting it, and exchange the two.  A
- * record shorter than the one written over (soft 0 after many 7-digit
- * limits, the retry cache full of equally long answers), the broker killed
- * right after its reply: the file holds it whole, spaces after it, and the
- * next broker reads it back.
- */
-static void restart_kill9_shorter(harness *h) {
-        tclient a;
-        struct statfs sf;
-        bool tmpfs = statfs(STATE_DIR, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
-        pid_t child;
-        uint64_t session = launcher_with_child(h, &a, &child);
-        char *r;
-        bool all = true;
-        for (int i = 0; i < 40; i++) { /* more than the 32 answers the retry cache keeps */
-                uint64_t soft = harness_hard / 8 + 4096 * (uint64_t) (i % 2 + 1);
-                r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft);
-                all = all && (uint64_t) jint(r, "soft") == soft;
-                free(r);
-        }
-        tap_ok(all, "40 memlock.set, each a save of a record as long as the last");
-        r = tclient_call(&a, "memlock %d 0 keep", (int) child);
-        kill9_broker(h);
-        tap_is_int(jint(r, "ok"), 1, "then soft 0, a shorter record, answered; then kill -9 (%s)", r);
-        free(r);
-        char file[128], text[65536] = "";
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, text, sizeof(text));
-        size_t n = strlen(text), m = object_length(text);
-        if (!tmpfs)
-                tap_diag("the state directory is not on tmpfs: saved the usual way (written, cut, synced), no spaces");
-        else
-                tap_ok(m > 0 && m < n && strspn(text + m, " ") == n - m,
-                       "the file holds it, then spaces where the longer version was (%zu bytes, %zu of them spaces)", n,
-                       n - m);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-        r = tclient_call(&a, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
-        free(r);
-        r = tclient_call(&a, "state");
-        tap_ok(jint(r, "state.memlock.0.pid") == child && jint(r, "state.memlock.0.soft") == 0,
-               "the new broker knows soft 0 for pid %d (%s)", (int) child, r);
-        free(r);
-        uint64_t s, hd;
-        tap_ok(read_memlock(child, &s, &hd) == 0 && s == 0, "as the kernel does");
-        tclient_stop(&a);
-}
-
-/*
- * The same when the version written over is more than 4 KiB longer: cut to
- * length, not covered.  16 state.get answers (about 500 bytes each, in the
- * retry cache) are in the second save's file; 33 pings push them out of
- * the cache; the fourth save writes over that file, kill -9 after its
- * reply: the file ends with the record, and the next broker reads it back.
- */
-static void restart_kill9_cut(harness *h) {
-        tclient a;
-        pid_t child;
-        uint64_t session = launcher_with_child(h, &a, &child), soft[2] = { harness_hard / 8 + 4096, harness_hard / 4 };
-        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[0]));
-        for (int i = 0; i < 16; i++)
-                free(tclient_call(&a, "state"));
-        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[1]));
-        free(tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[0]));
-        for (int i = 0; i < 33; i++)
-                free(tclient_call(&a, "ping"));
-        char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) child, soft[1]);
-        kill9_broker(h);
-        tap_is_int(jint(r, "soft"), soft[1], "the fourth save, over a file 16 answers longer; then kill -9 (%s)", r);
-        free(r);
-        char file[128], text[65536] = "";
-        snprintf(file, sizeof(file), STATE_DIR "/session-%" PRIu64 ".json", session);
-        harness_read_file(file, text, sizeof(text));
-        size_t n = strlen(text);
-        tap_ok(n > 0 && object_length(text) == n, "the file is the record, nothing after it: cut, not covered (%zu bytes)",
-               n);
-        tap_is_int(harness_start_broker(h), 0, "a new broker starts");
-        r = tclient_call(&a, "connect");
-        tap_ok(jint(r, "resumed") == 1 && (uint64_t) jint(r, "session") == session, "the session resumes (%s)", r);
-        free(r);
-        r = tclient_call(&a, "state");
-        tap_ok((uint64_t) jint(r, "state.memlock.0.soft") == soft[1], "the new broker knows the last soft limit (%s)", r);
-        free(r);
-        tclient_stop(&a);
 }
 
 /*
@@ -626,9 +442,6 @@ static const scenario scenarios[] = {
         { "restart-timeout", policy_restart, restart_timeout },
         { "restart-bridge", policy_restart, restart_bridge },
         { "restart-same-id", policy_restart, restart_same_id },
-        { "restart-kill9-reply", policy_restart, restart_kill9_reply },
-        { "restart-kill9-shorter", policy_restart, restart_kill9_shorter },
-        { "restart-kill9-cut", policy_restart, restart_kill9_cut },
         { "restart-save-failed", policy_restart, restart_save_failed },
 };
 

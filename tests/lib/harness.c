@@ -221,6 +221,16 @@ int harness_start_broker_args(harness *h, const char *const *extra) {
         return -ETIMEDOUT;
 }
 
+int harness_kill_broker(harness *h) {
+        pid_t pid = h->broker_pid;
+        h->broker_pid = 0;
+        if (pid <= 0)
+                return -ECHILD;
+        if (kill(pid, SIGKILL) < 0)
+                return -errno;
+        return waitpid(pid, NULL, 0) == pid ? 0 : -errno;
+}
+
 int harness_stop_broker(harness *h) {
         int status = 0;
         if (h->broker_pid <= 0)

@@ -62,6 +62,8 @@ int harness_start_dbus(harness *h);
 void harness_stop_dbus(harness *h);
 /* SIGTERM, then SIGKILL after 5 s; returns the wait status. */
 int harness_stop_broker(harness *h);
+/* kill -9 the broker and reap it: 0 or -errno. */
+int harness_kill_broker(harness *h);
 /* Stop the broker and start it again through the wrapper program named by $@wrapper_var (a path to
  * run, with $@exec_var set to the real broker), as harness_start_broker() does: its result. */
 int harness_restart_broker_through(harness *h, const char *wrapper_var, const char *exec_var);

@@ -5,10 +5,12 @@
  * (tests/fuzz/corpus/state, read from the source tree) and on edits of
  * them: what is read, what is refused with which reason, what a refused
  * file still yields for undoing, and that saving what was read gives back
- * the broker's own bytes; files an older broker wrote are read too; and
+ * the broker's own bytes; files an older broker wrote are read too; the
+ * frame that tells a whole file from one a killed save cut; and
  * state_save() writing into a directory, syncing it as strace(1) sees.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -237,10 +239,18 @@ static char *read_at(int dir, const char *name) {
         return buf;
 }
 
+/* @text framed as generation @gen: what a state file holds. */
+static char *framed(const char *text, uint64_t gen) {
+        char *out = NULL;
+        if (asprintf(&out, "{\"generation\":%" PRIu64 ",\"state\":%s,\"end\":%" PRIu64 "}\n", gen, text, gen) < 0)
+                unit_bail("asprintf");
+        return out;
+}
+
 /*
- * state_save() into a directory of its own: each save leaves the file as
- * state_gen() writes it, exactly, the version before it beside it, and a
- * shorter state written over a longer old version is cut to its length.
+ * state_save() into a directory of its own: the saves go to the two slots
+ * in turn, each the record state_gen() writes, exactly, framed with its
+ * generation, the version before it whole in the other slot.
  */
 static void test_save(void) {
         char dir[4096];
@@ -253,6 +263,7 @@ static void test_save(void) {
         b.state_sync = true;
         if (b.state_fd < 0 || state_parse(&b, text, len, &c, msg, sizeof(msg)) < 0)
                 unit_bail("setting up a session to save: %s", msg);
+        static const char *const slot[] = { "session-1.json", "session-1.b.json" };
         static const size_t name_len[] = { 200, 100, 1, 150 };
         char *prev = NULL;
         for (size_t i = 0; i < ELEMENTSOF(name_len); i++) {
@@ -260,13 +271,16 @@ static void test_save(void) {
                 c->name = calloc(1, name_len[i] + 1);
                 memset(c->name, 'a' + (int) i, name_len[i]);
                 tap_is_int(state_save(c), 0, "save %zu, client name of %zu bytes", i + 1, name_len[i]);
-                char *want = gen(c), *got = read_at(b.state_fd, "session-1.json"),
-                     *before = read_at(b.state_fd, ".session-1.json.tmp");
-                tap_ok(got && want && streq(got, want), "  the file is what state_gen() writes, to the byte");
+                char *rec = gen(c), *want = framed(rec, i + 1), *got = read_at(b.state_fd, slot[i % 2]),
+                     *before = read_at(b.state_fd, slot[(i + 1) % 2]);
+                tap_ok(got && want && streq(got, want), "  %s is what state_gen() writes, to the byte, framed as "
+                       "generation %zu", slot[i % 2], i + 1);
                 if (prev)
-                        tap_ok(before && streq(before, prev), "  the version before it is kept beside it");
+                        tap_ok(before && streq(before, prev), "  the version before it is whole in %s",
+                               slot[(i + 1) % 2]);
                 else
                         tap_ok(!before, "  the first save leaves nothing beside it");
+                free(rec);
                 free(prev);
                 prev = want;
                 free(got);
@@ -274,13 +288,66 @@ static void test_save(void) {
         }
         free(prev);
         state_drop(c);
-        tap_ok(!read_at(b.state_fd, "session-1.json") && !read_at(b.state_fd, ".session-1.json.tmp"),
-               "state_drop(): both files are gone");
+        tap_ok(!read_at(b.state_fd, slot[0]) && !read_at(b.state_fd, slot[1]), "state_drop(): both files are gone");
         drop(c);
         free(text);
         close(b.state_fd);
         b.state_fd = -EBADF;
         rmdir(dir);
+}
+
+/*
+ * state_unframe(): a whole file gives the record; an older broker's file
+ * (no frame) is all record, generation 0; a file cut anywhere, or a newer
+ * version cut at any page boundary over an older one of the same length
+ * (the older one's end, newline included, after it: a write killed
+ * between pages), is cut (-EBADMSG), and says the newer generation.
+ */
+static void test_unframe(void) {
+        size_t len;
+        char *file = slurp("broker-all-records.json", &len), pad[10040];
+        /* longer than two pages (with the retry cache full, state files are about 5 KiB) */
+        snprintf(pad, sizeof(pad), "\"pad\":\"%09999d\",\"client\":", 0);
+        char *rec = edit(file, "\"client\":", pad);
+        len = strlen(rec);
+        free(file);
+        const char *inner;
+        size_t inner_len;
+        uint64_t g;
+        /* two versions of the same length: the generations have as many digits, as in the runs that matter */
+        char *older = framed(rec, 41), *newer = framed(rec, 43);
+        newer[strlen(newer) / 2] = older[strlen(older) / 2] == 'x' ? 'y' : 'x'; /* they differ inside too */
+        size_t n = strlen(newer);
+        tap_is_int(state_unframe(older, n, &inner, &inner_len, &g), 1, "a whole file: whole");
+        tap_ok(g == 41 && inner_len == len && memcmp(inner, rec, len) == 0, "  generation 41, the record as written");
+        tap_is_int(state_unframe(rec, len, &inner, &inner_len, &g), 0, "an older broker's file: not framed");
+        tap_ok(g == 0 && inner == rec && inner_len == len, "  all of it the record, generation 0");
+        size_t cut_ok = 0;
+        for (size_t k = 0; k < n; k++)
+                cut_ok += state_unframe(newer, k, &inner, &inner_len, &g) == -EBADMSG;
+        tap_is_int(cut_ok, n, "cut at each of its %zu bytes: cut", n);
+        char *torn = malloc(n + 1);
+        size_t pages = 0, torn_ok = 0;
+        for (size_t k = 4096; k < n; k += 4096, pages++) {
+                memcpy(torn, newer, k);
+                memcpy(torn + k, older + k, n - k + 1);
+                torn_ok += state_unframe(torn, n, &inner, &inner_len, &g) == -EBADMSG && g == 43;
+        }
+        tap_ok(pages >= 1 && torn_ok == pages,
+               "generation 43 written over 41 and stopped at each of its %zu page boundaries: cut, of generation 43",
+               pages);
+        memcpy(torn, newer, n + 1);
+        tap_is_int(state_unframe(torn, n, &inner, &inner_len, &g), 1, "  written to its end: whole");
+        char *spaced = NULL;
+        if (asprintf(&spaced, "%s      %s", newer, older + n / 2) < 0)
+                unit_bail("asprintf");
+        tap_is_int(state_unframe(spaced, strlen(spaced), &inner, &inner_len, &g), 1,
+                   "a version followed by spaces and the rest of an older one: whole (it ends at its newline)");
+        free(spaced);
+        free(torn);
+        free(older);
+        free(newer);
+        free(rec);
 }
 
 /*
@@ -351,6 +418,7 @@ int main(int argc, char **argv) {
         test_save_syncs_dir(argv[0]);
         test_real_file();
         test_older_file();
+        test_unframe();
         test_save();
         return tap_done();
 }
