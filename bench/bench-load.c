@@ -8,7 +8,9 @@
  *       | clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client
  *       | broker CPU us per request | CPUs busy % |
  *       (-1 as the worst p99: a client got no request through; as the
- *       broker's CPU: no BROKER_PID given)
+ *       broker's CPU: no BROKER_PID given); and on stderr, per request,
+ *       the server's context switches (voluntary, involuntary: every
+ *       thread) and user and system CPU, and the clients' (all of them)
  *   bench-load throughput CLIENTS SECONDS echo|echo2
  *       the floor of those rows: the same clients against a minimal epoll
  *       SEQPACKET echo server (no broker) that this program forks, with
