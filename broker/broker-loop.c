@@ -10,8 +10,8 @@
  * then costs its loop one epoll_wait(), not sd-event's wait and then the
  * loop's.  One mutex, the broker lock, is held for every piece of broker
  * state; outside it a loop only waits (epoll_wait) and does its clients'
- * socket I/O: it receives its ready clients' messages into its own buffer
- * (erased after use), and sends the replies that handling each queued.  The main thread
+ * socket I/O: it receives a message into its own buffer (erased after
+ * use), and sends the replies that handling it queued.  The main thread
  * waits for sd-event's fd and its wake eventfd outside the lock and runs
  * sd-event under it; a loop thread that changed a timer, or whose turn
  * left a D-Bus message queued, wakes it, so that it arms its timers again and sd-bus
@@ -26,8 +26,7 @@
  * nobody touches an ended client).  Another thread that ends a client
  * (RevokeSession, a timer) marks it (c->ended) and wakes its loop.
  *
- * Each turn serves one message per ready client, per loop, as one loop did:
- * it receives them all, then handles them (loop_serve()).
+ * Each turn serves one message per ready client, per loop, as one loop did.
  */
 #include <malloc.h>
 #include <poll.h>
@@ -83,41 +82,23 @@ static void loop_release_zombies(broker_loop *l) {
         }
 }
 
-/*
- * A turn receives every ready client's message with the lock released once,
- * then handles them in the order epoll gave them (client_flush_owner()
- * releases it again for each one's replies): the lock is taken once per
- * turn for the receiving, not once per message, and the messages of a turn
- * are in before the first reply's wake-up can preempt the loop.  They share
- * the loop's receive buffer, RX_ROOM bytes of room each (every datagram up
- * to DELEGATE_MAX_MESSAGE is read whole, so a larger one is still told
- * apart, -EMSGSIZE); a client whose message would not fit any more is read
- * in the next turn (level-triggered: epoll reports it again).
- */
-#define RX_ROOM DELEGATE_MAX_MESSAGE
-#define RX_BUF (2 * RX_ROOM)
-
-typedef struct rx_slot {
-        client *c;
-        size_t off; /* its message in l->rx */
-        ssize_t n;  /* wire_recv()'s answer */
-        bool eof;
-        int fds[BROKER_MAX_FDS_IN];
-        size_t n_fds;
-} rx_slot;
-
-/* Handle the message received for @s->c (lock held, released for the replies); -1 when the client ended. */
-static int client_handle_rx(broker_loop *l, rx_slot *s) {
+/* Read and handle one message of @c (lock held, released for the recvmsg); -1 when @c ended. */
+static int client_read_one(broker_loop *l, client *c) {
         broker *b = l->b;
-        client *c = s->c;
-        char *buf = l->rx + s->off;
-        ssize_t n = s->n;
-        /* ended by another thread meanwhile (or by a message handled before it in this turn), or refused
-         * (closing: the hello timeout; dead: its refusal could not be sent): the message is not handled; a
-         * resume hello would take a detached session that client_free() then undoes */
+        char *buf = l->rx;
+        int fds[BROKER_MAX_FDS_IN];
+        size_t n_fds = 0;
+        bool eof = false;
+        pthread_mutex_unlock(&b->lock);
+        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
+        ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
+        broker_lock_loop(b);
+        /* ended by another thread meanwhile, or refused (closing: the hello timeout; dead: its refusal could
+         * not be sent): the message is not handled; a resume hello would take a detached session that
+         * client_free() then undoes */
         if (c->ended || c->closing || c->dead) {
                 if (n >= 0) /* an empty datagram may carry fds too */
-                        close_fds(s->fds, s->n_fds);
+                        close_fds(fds, n_fds);
                 if (n > 0)
                         explicit_bzero(buf, n);
                 if (c->ended)
@@ -132,7 +113,7 @@ static int client_handle_rx(broker_loop *l, rx_slot *s) {
                 return 0;
         if (n == -EMSGSIZE || n > (ssize_t) b->limits.max_message) {
                 if (n > 0) {
-                        close_fds(s->fds, s->n_fds);
+                        close_fds(fds, n_fds);
                         explicit_bzero(buf, n);
                 }
                 client_reply_error_noid(c, ERR_TOO_LARGE, EMSGSIZE,
@@ -146,8 +127,8 @@ static int client_handle_rx(broker_loop *l, rx_slot *s) {
                                         BROKER_MAX_FDS_IN);
                 return 0;
         }
-        if (n < 0 || s->eof) {
-                close_fds(s->fds, s->n_fds);
+        if (n < 0 || eof) {
+                close_fds(fds, n_fds);
                 if (n < 0)
                         log_msg(b, LOG_DEBUG, "session %llu: receive failed: %s", (unsigned long long) c->session,
                                 strerror((int) -n));
@@ -155,9 +136,9 @@ static int client_handle_rx(broker_loop *l, rx_slot *s) {
                 return -1;
         }
         l->serving = c;
-        client_handle_message(c, buf, n, s->fds, s->n_fds);
+        client_handle_message(c, buf, n, fds, n_fds);
         l->serving = NULL;
-        close_fds(s->fds, s->n_fds); /* those the request did not keep */
+        close_fds(fds, n_fds); /* those the request did not keep */
         explicit_bzero(buf, n);
         if (!c->dead)
                 client_flush_owner(c);
@@ -168,38 +149,33 @@ static int client_handle_rx(broker_loop *l, rx_slot *s) {
         return 0;
 }
 
-/* What @c's events ask for before its message is read (lock held); true: read one message of it. */
-static bool client_io(client *c, uint32_t revents) {
+static void client_io(broker_loop *l, client *c, uint32_t revents) {
         if (c->dead) {
                 client_free(c);
-                return false;
+                return;
         }
         if (revents & EPOLLOUT) {
                 client_flush(c);
                 if (c->dead) {
                         client_free(c);
-                        return false;
+                        return;
                 }
         }
         if (revents & EPOLLIN) {
                 /* one message per wakeup: the loop's epoll (level-triggered) says, for every client in one call,
                  * whether another one waits, so no recvmsg is spent finding the queue empty, and no client
                  * gets a second turn before the others had theirs */
-                if (limits_may_read(c))
-                        return true;
+                if (limits_may_read(c) && client_read_one(l, c) < 0)
+                        return; /* ended */
                 client_update_events(c);
-                return false;
+                return;
         }
         if (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
                 client_free(c); /* hung up with nothing left to read */
-        return false;
 }
 
 /* One turn of @l over @n ready events (lock held). */
 static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
-        broker *b = l->b;
-        rx_slot rx[CLIENTS_BATCH];
-        size_t n_rx = 0;
         log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
         for (int i = 0; i < n; i++) {
                 client *c = ev[i].data.ptr;
@@ -208,34 +184,8 @@ static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
                         (void) !read(l->wake_fd, &v, sizeof(v));
                         continue;
                 }
-                if (!c->ended && client_io(c, ev[i].events) && n_rx < CLIENTS_BATCH)
-                        rx[n_rx++] = (rx_slot) { .c = c };
-        }
-        if (n_rx > 0) {
-                /* only this loop does I/O on its clients' sockets and releases them (after the turn): the
-                 * fds stay open; whatever others do to them meanwhile is looked at once the lock is back */
-                size_t off = 0, got = 0;
-                pthread_mutex_unlock(&b->lock);
-                for (; got < n_rx && off + RX_ROOM <= RX_BUF; got++) {
-                        rx_slot *s = &rx[got];
-                        s->off = off;
-                        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach
-                         * our table */
-                        s->n = wire_recv(s->c->fd, l->rx + off, RX_ROOM, s->fds, BROKER_MAX_FDS_IN, &s->n_fds,
-                                         &s->eof);
-                        if (s->n > 0)
-                                off += ((size_t) s->n + 15) & ~(size_t) 15;
-                }
-                broker_lock_loop(b);
-                for (size_t i = 0; i < n_rx; i++) {
-                        client *c = rx[i].c;
-                        if (i < got ? client_handle_rx(l, &rx[i]) < 0 : c->ended)
-                                continue;
-                        if (i >= got && c->dead) /* refused meanwhile, its message not read */
-                                client_free(c);
-                        else /* read in the next turn if there was no room left in this one */
-                                client_update_events(c);
-                }
+                if (!c->ended)
+                        client_io(l, c, ev[i].events);
         }
         log_batch_end();
         loop_release_zombies(l);
@@ -293,7 +243,7 @@ static int loop_init(broker *b, broker_loop *l, unsigned index) {
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
                 return negative_errno();
-        l->rx = malloc(RX_BUF);
+        l->rx = malloc(DELEGATE_MAX_MESSAGE);
         return l->rx ? 0 : -ENOMEM;
 }
 
@@ -385,7 +335,7 @@ void loops_free(broker *b) {
                 safe_close(l->epfd);
                 safe_close(l->wake_fd);
                 if (l->rx)
-                        explicit_bzero(l->rx, RX_BUF);
+                        explicit_bzero(l->rx, DELEGATE_MAX_MESSAGE);
                 free(l->rx);
         }
         free(b->loops);

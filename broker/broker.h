@@ -372,7 +372,7 @@ struct broker_loop {
         bool threaded;    /* a thread of its own; else the main thread's sd-event source */
         bool started;
         size_t n_clients;
-        char *rx;         /* a turn's datagrams are read here, then erased (broker-loop.c: RX_BUF) */
+        char *rx;         /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
         client *serving;  /* whose message is being handled: its replies wait for client_flush_owner() */
         client *zombies;  /* ended, released at the end of the batch */
         bool touched;     /* this batch may have changed sd-event sources or queued D-Bus messages */

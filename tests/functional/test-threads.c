@@ -26,13 +26,6 @@
  *                        their count before the flood.
  *   threads-affinity     without --threads, a broker confined to one CPU
  *                        (its affinity) runs one loop, on two it runs two.
- *   threads-full-turn    six clients' requests of 40000 bytes each wait
- *                        together (the broker stopped, SIGSTOP, while they
- *                        are sent), more than a turn's receive buffer holds
- *                        (broker-loop.c receives a turn's messages before it
- *                        handles them): with one loop and with two, each is
- *                        answered once, with its own id, and each client is
- *                        served again afterwards.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -501,87 +494,11 @@ static void threads_affinity(harness *h) {
                free_);
 }
 
-/* --- threads-full-turn --- */
-
-#define TURN_CLIENTS 6
-#define TURN_PAD 40000
-
-/* Wait up to 5 s for @pid's state (/proc/PID/stat) to be @state. */
-static bool proc_state_is(pid_t pid, char state) {
-        char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        for (int i = 0; i < 500; i++) {
-                harness_read_file(path, buf, sizeof(buf));
-                char *p = strrchr(buf, ')');
-                if (p && p[1] == ' ' && p[2] == state)
-                        return true;
-                usleep(10 * 1000);
-        }
-        return false;
-}
-
-static void full_turn(harness *h, const char *threads) {
-        harness_stop_broker(h);
-        const char *args[] = { "--threads", threads, "--bus", "none", "--rate", "0", NULL };
-        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads %s", threads);
-        int fd[TURN_CLIENTS];
-        for (int i = 0; i < TURN_CLIENTS; i++)
-                fd[i] = raw_hello();
-        /* each request is a ping with a pad of its own letter before its id: one read over another's bytes
-         * changes the id or breaks the JSON */
-        size_t size = TURN_PAD + 64;
-        char *msg = malloc(size);
-        tap_ok(msg != NULL, "room for the requests");
-        if (!msg)
-                return;
-        tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "the broker is stopped");
-        tap_ok(proc_state_is(h->broker_pid, 'T'), "its state says so");
-        unsigned sent = 0;
-        for (int i = 0; i < TURN_CLIENTS; i++) {
-                int n = snprintf(msg, size, "{\"op\":\"ping\",\"pad\":\"%0*d\",\"id\":%d}", TURN_PAD, 0, i + 1);
-                memset(msg + strlen("{\"op\":\"ping\",\"pad\":\""), 'a' + i, TURN_PAD);
-                sent += fd[i] >= 0 && raw_send(fd[i], msg, (size_t) n) == 0;
-        }
-        free(msg);
-        tap_is_int((int) sent, TURN_CLIENTS, "%d requests of %d bytes wait together", TURN_CLIENTS, TURN_PAD + 40);
-        tap_is_int(kill(h->broker_pid, SIGCONT), 0, "the broker goes on");
-        unsigned own = 0, extra = 0, again = 0;
-        for (int i = 0; i < TURN_CLIENTS; i++) {
-                char *r = fd[i] >= 0 ? raw_recv(fd[i], 5000) : NULL;
-                if (r && jint(r, "id") == i + 1)
-                        own++;
-                else
-                        tap_diag("client %d: %.300s", i + 1, r ? r : "no reply within 5 s");
-                free(r);
-        }
-        for (int i = 0; i < TURN_CLIENTS; i++) {
-                char *r = fd[i] >= 0 ? raw_recv(fd[i], 200) : NULL;
-                extra += r != NULL;
-                free(r);
-                char ping[64];
-                snprintf(ping, sizeof(ping), "{\"id\":%d,\"op\":\"ping\"}", 100 + i);
-                r = fd[i] >= 0 ? raw_call(fd[i], ping) : NULL;
-                again += r && jint(r, "ok") == 1 && jint(r, "id") == 100 + i;
-                free(r);
-                if (fd[i] >= 0)
-                        close(fd[i]);
-        }
-        tap_is_int((int) own, TURN_CLIENTS, "every request is answered with its own id (--threads %s)", threads);
-        tap_is_int((int) extra, 0, "and only once");
-        tap_is_int((int) again, TURN_CLIENTS, "every client is served again afterwards");
-}
-
-static void threads_full_turn(harness *h) {
-        full_turn(h, "1");
-        full_turn(h, "2");
-}
-
 static const scenario scenarios[] = {
         { "threads-stress", policy_admin, threads_stress },
         { "threads-stale-clock", policy_main, threads_stale_clock },
         { "threads-flood", policy_main, threads_flood },
         { "threads-affinity", policy_main, threads_affinity },
-        { "threads-full-turn", policy_main, threads_full_turn },
 };
 
 int main(int argc, char **argv) {
