@@ -10,7 +10,9 @@
  *       (-1 as the worst p99: a client got no request through; as the
  *       broker's CPU: no BROKER_PID given); and on stderr, per request,
  *       the server's context switches (voluntary, involuntary: every
- *       thread) and user and system CPU, and the clients' (all of them)
+ *       thread) and user and system CPU from "go" to the last client's
+ *       end, and the clients' (all of them, each its own from "go" to
+ *       the end of its last request: not its fork, session or wait)
  *   bench-load throughput CLIENTS SECONDS echo|echo2
  *       the floor of those rows: the same clients against a minimal epoll
  *       SEQPACKET echo server (no broker) that this program forks, with
@@ -49,8 +51,14 @@
 
 #define SAMPLES_MAX (1u << 21) /* latency samples kept, shared by all clients */
 
+/* what a client used while it made its requests (getrusage of its own, from "go" to its last reply) */
+typedef struct usage {
+        uint64_t user_us, sys_us, vol, invol;
+} usage;
+
 typedef struct shared {
         uint64_t requests[256];
+        usage used[256];
         uint64_t samples[SAMPLES_MAX];
 } shared;
 
@@ -164,8 +172,12 @@ static void one_request(delegate_ctx *c, const char *op, uint64_t soft) {
                 bench_die(op, e.message);
 }
 
-/* One client: waits for "go" (the end of @go_fd: one sleep, not a poll that would count as context switches
- * and CPU time of the clients), then loops until @end_ns. */
+static uint64_t tv_us(struct timeval tv) {
+        return (uint64_t) tv.tv_sec * 1000000u + (uint64_t) tv.tv_usec;
+}
+
+/* One client: waits for "go" (the end of @go_fd), then loops until @end_ns; what it used meanwhile in
+ * sh->used[@k] (its setup and its wait are not counted). */
 static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const char *op, pid_t parent, int go_fd) {
         delegate_ctx *c = is_echo(op) ? NULL : open_session();
         int efd = is_echo(op) ? echo_connect(parent) : -1;
@@ -176,6 +188,8 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
         while (read(go_fd, &go, 1) < 0 && errno == EINTR)
                 ;
         close(go_fd);
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
         uint64_t end = bench_now_ns() + seconds * 1000000000ULL;
         for (;;) {
                 uint64_t t0 = bench_now_ns();
@@ -189,6 +203,11 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
                         sh->samples[k * per + n] = bench_now_ns() - t0;
                 n++;
         }
+        getrusage(RUSAGE_SELF, &r1);
+        sh->used[k] = (usage) { .user_us = tv_us(r1.ru_utime) - tv_us(r0.ru_utime),
+                                .sys_us = tv_us(r1.ru_stime) - tv_us(r0.ru_stime),
+                                .vol = (uint64_t) (r1.ru_nvcsw - r0.ru_nvcsw),
+                                .invol = (uint64_t) (r1.ru_nivcsw - r0.ru_nivcsw) };
         sh->requests[k] = n;
         delegate_ctx_free(c);
         if (efd >= 0)
@@ -243,10 +262,6 @@ static bool ctx_switches(pid_t pid, unsigned long long *vol, unsigned long long 
         return true;
 }
 
-static double tv_us(struct timeval tv) {
-        return tv.tv_sec * 1e6 + tv.tv_usec;
-}
-
 /* busy and total ticks of all CPUs, from /proc/stat */
 static void cpu_busy(unsigned long long *busy, unsigned long long *total) {
         unsigned long long v[8] = { 0 };
@@ -295,20 +310,23 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         long long b1 = broker > 0 ? cpu_ticks(broker, &bu1, &bs1) : -1;
         have_cs = have_cs && ctx_switches(broker, &bv1, &bi1);
         cpu_busy(&busy1, &total1);
-        struct rusage kru; /* the clients' own, all reaped above */
-        getrusage(RUSAGE_CHILDREN, &kru);
         free(kids);
         if (echo > 0) {
                 kill(echo, SIGKILL);
                 waitpid(echo, NULL, 0);
         }
         uint64_t total = 0, worst = 0, fewest = UINT64_MAX;
+        usage used = { 0 };
         size_t per = SAMPLES_MAX / clients, m = 0;
         uint64_t *one = malloc(per * sizeof(uint64_t));
         if (!one)
                 bench_die("bench-load", "out of memory");
         for (size_t k = 0; k < clients; k++) {
                 total += sh->requests[k];
+                used.user_us += sh->used[k].user_us;
+                used.sys_us += sh->used[k].sys_us;
+                used.vol += sh->used[k].vol;
+                used.invol += sh->used[k].invol;
                 if (sh->requests[k] < fewest)
                         fewest = sh->requests[k];
                 size_t got = sh->requests[k] < per ? sh->requests[k] : per;
@@ -331,15 +349,15 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         const char *what = !is_echo(op)                 ? op
                            : strcmp(op, "echo2") == 0 ? "SEQPACKET echo, 2 threads, no broker (floor)"
                                                       : "SEQPACKET echo, 1 thread, no broker (floor)";
-        /* on stderr, not in the table: context switches per request, the server's (every thread) and
-         * the clients' (a client waiting for its reply sleeps once at least) */
+        /* on stderr, not in the table: context switches and CPU per request, the server's (every thread)
+         * and the clients' (a client waiting for its reply sleeps once at least) */
         if (have_cs && total)
                 fprintf(stderr, "# %zu clients, %s: context switches per request: server %.2f voluntary, %.2f "
                                 "involuntary, CPU us %.2f user + %.2f system; clients %.2f voluntary, %.2f involuntary, "
                         "CPU us %.2f user + %.2f system\n",
                         clients, op, (double) (bv1 - bv0) / total, (double) (bi1 - bi0) / total,
-                        (bu1 - bu0) / hz * 1e6 / total, (bs1 - bs0) / hz * 1e6 / total, (double) kru.ru_nvcsw / total,
-                        (double) kru.ru_nivcsw / total, tv_us(kru.ru_utime) / total, tv_us(kru.ru_stime) / total);
+                        (bu1 - bu0) / hz * 1e6 / total, (bs1 - bs0) / hz * 1e6 / total, (double) used.vol / total,
+                        (double) used.invol / total, (double) used.user_us / total, (double) used.sys_us / total);
         printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " | %.1f | %.0f |\n", clients, what,
                (double) total / seconds, med / 1000.0, p99 / 1000.0, worst == UINT64_MAX ? -1.0 : worst / 1000.0,
                fewest, broker_us, busy);
