@@ -8,7 +8,11 @@
  *       | clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client
  *       | broker CPU us per request | CPUs busy % |
  *       (-1 as the worst p99: a client got no request through; as the
- *       broker's CPU: no BROKER_PID given)
+ *       broker's CPU: no BROKER_PID given); and on stderr, per request,
+ *       the server's context switches (voluntary, involuntary: every
+ *       thread) and user and system CPU from "go" to the last client's
+ *       end, and the clients' (all of them, each its own from "go" to
+ *       the end of its last request: not its fork, session or wait)
  *   bench-load throughput CLIENTS SECONDS echo|echo2
  *       the floor of those rows: the same clients against a minimal epoll
  *       SEQPACKET echo server (no broker) that this program forks, with
@@ -31,10 +35,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -45,9 +51,14 @@
 
 #define SAMPLES_MAX (1u << 21) /* latency samples kept, shared by all clients */
 
+/* what a client used while it made its requests (getrusage of its own, from "go" to its last reply) */
+typedef struct usage {
+        uint64_t user_us, sys_us, vol, invol;
+} usage;
+
 typedef struct shared {
-        volatile int go;
         uint64_t requests[256];
+        usage used[256];
         uint64_t samples[SAMPLES_MAX];
 } shared;
 
@@ -161,15 +172,24 @@ static void one_request(delegate_ctx *c, const char *op, uint64_t soft) {
                 bench_die(op, e.message);
 }
 
-/* One client: waits for "go", then loops until @end_ns. */
-static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const char *op, pid_t parent) {
+static uint64_t tv_us(struct timeval tv) {
+        return (uint64_t) tv.tv_sec * 1000000u + (uint64_t) tv.tv_usec;
+}
+
+/* One client: waits for "go" (the end of @go_fd), then loops until @end_ns; what it used meanwhile in
+ * sh->used[@k] (its setup and its wait are not counted). */
+static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const char *op, pid_t parent, int go_fd) {
         delegate_ctx *c = is_echo(op) ? NULL : open_session();
         int efd = is_echo(op) ? echo_connect(parent) : -1;
         size_t per = SAMPLES_MAX / clients, n = 0;
         struct rlimit rl;
         getrlimit(RLIMIT_MEMLOCK, &rl);
-        while (!sh->go)
-                usleep(1000);
+        char go;
+        while (read(go_fd, &go, 1) < 0 && errno == EINTR)
+                ;
+        close(go_fd);
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
         uint64_t end = bench_now_ns() + seconds * 1000000000ULL;
         for (;;) {
                 uint64_t t0 = bench_now_ns();
@@ -183,6 +203,11 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
                         sh->samples[k * per + n] = bench_now_ns() - t0;
                 n++;
         }
+        getrusage(RUSAGE_SELF, &r1);
+        sh->used[k] = (usage) { .user_us = tv_us(r1.ru_utime) - tv_us(r0.ru_utime),
+                                .sys_us = tv_us(r1.ru_stime) - tv_us(r0.ru_stime),
+                                .vol = (uint64_t) (r1.ru_nvcsw - r0.ru_nvcsw),
+                                .invol = (uint64_t) (r1.ru_nivcsw - r0.ru_nivcsw) };
         sh->requests[k] = n;
         delegate_ctx_free(c);
         if (efd >= 0)
@@ -190,8 +215,8 @@ static void client(shared *sh, size_t k, size_t clients, uint64_t seconds, const
         _exit(0);
 }
 
-/* utime + stime of @pid in clock ticks; -1 when unreadable */
-static long long cpu_ticks(pid_t pid) {
+/* utime + stime of @pid in clock ticks (and each of them in @user, @sys); -1 when unreadable */
+static long long cpu_ticks(pid_t pid, long long *user, long long *sys) {
         char path[64], buf[1024];
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         FILE *f = fopen(path, "re");
@@ -203,7 +228,38 @@ static long long cpu_ticks(pid_t pid) {
         unsigned long long ut, st;
         if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
                 return -1;
+        *user = (long long) ut;
+        *sys = (long long) st;
         return (long long) (ut + st);
+}
+
+/* Context switches of every thread of @pid (voluntary: it slept, a wait or a lock; involuntary: it was
+ * preempted), from /proc/PID/task/TID/status; false when unreadable.  A thread that ended meanwhile
+ * is not counted: the broker's loop threads live as long as it does. */
+static bool ctx_switches(pid_t pid, unsigned long long *vol, unsigned long long *invol) {
+        char path[96], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        DIR *d = opendir(path);
+        struct dirent *de;
+        *vol = *invol = 0;
+        if (!d)
+                return false;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%.20s/status", (int) pid, de->d_name);
+                FILE *f = fopen(path, "re");
+                unsigned long long v;
+                while (f && fgets(line, sizeof(line), f))
+                        if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+                                *vol += v;
+                        else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+                                *invol += v;
+                if (f)
+                        fclose(f);
+        }
+        closedir(d);
+        return true;
 }
 
 /* busy and total ticks of all CPUs, from /proc/stat */
@@ -232,17 +288,27 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         pid_t *kids = calloc(clients, sizeof(pid_t));
         if (!kids)
                 bench_die("bench-load", "out of memory");
+        int go[2]; /* "go": the write end closed */
+        if (pipe2(go, O_CLOEXEC) < 0)
+                bench_die("pipe2", strerror(errno));
         for (size_t k = 0; k < clients; k++)
-                if ((kids[k] = fork()) == 0)
-                        client(sh, k, clients, seconds, op, parent);
+                if ((kids[k] = fork()) == 0) {
+                        close(go[1]);
+                        client(sh, k, clients, seconds, op, parent, go[0]);
+                }
+        close(go[0]);
         usleep(200000 + 2000 * clients); /* every session open before "go" */
         unsigned long long busy0, total0, busy1, total1;
-        long long b0 = broker > 0 ? cpu_ticks(broker) : -1;
+        long long bu0 = 0, bs0 = 0, bu1 = 0, bs1 = 0;
+        long long b0 = broker > 0 ? cpu_ticks(broker, &bu0, &bs0) : -1;
+        unsigned long long bv0 = 0, bi0 = 0, bv1 = 0, bi1 = 0;
+        bool have_cs = broker > 0 && ctx_switches(broker, &bv0, &bi0);
         cpu_busy(&busy0, &total0);
-        sh->go = 1;
+        close(go[1]);
         for (size_t k = 0; k < clients; k++)
                 waitpid(kids[k], NULL, 0);
-        long long b1 = broker > 0 ? cpu_ticks(broker) : -1;
+        long long b1 = broker > 0 ? cpu_ticks(broker, &bu1, &bs1) : -1;
+        have_cs = have_cs && ctx_switches(broker, &bv1, &bi1);
         cpu_busy(&busy1, &total1);
         free(kids);
         if (echo > 0) {
@@ -250,12 +316,17 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
                 waitpid(echo, NULL, 0);
         }
         uint64_t total = 0, worst = 0, fewest = UINT64_MAX;
+        usage used = { 0 };
         size_t per = SAMPLES_MAX / clients, m = 0;
         uint64_t *one = malloc(per * sizeof(uint64_t));
         if (!one)
                 bench_die("bench-load", "out of memory");
         for (size_t k = 0; k < clients; k++) {
                 total += sh->requests[k];
+                used.user_us += sh->used[k].user_us;
+                used.sys_us += sh->used[k].sys_us;
+                used.vol += sh->used[k].vol;
+                used.invol += sh->used[k].invol;
                 if (sh->requests[k] < fewest)
                         fewest = sh->requests[k];
                 size_t got = sh->requests[k] < per ? sh->requests[k] : per;
@@ -278,6 +349,15 @@ static int throughput(size_t clients, uint64_t seconds, const char *op, pid_t br
         const char *what = !is_echo(op)                 ? op
                            : strcmp(op, "echo2") == 0 ? "SEQPACKET echo, 2 threads, no broker (floor)"
                                                       : "SEQPACKET echo, 1 thread, no broker (floor)";
+        /* on stderr, not in the table: context switches and CPU per request, the server's (every thread)
+         * and the clients' (a client waiting for its reply sleeps once at least) */
+        if (have_cs && total)
+                fprintf(stderr, "# %zu clients, %s: context switches per request: server %.2f voluntary, %.2f "
+                                "involuntary, CPU us %.2f user + %.2f system; clients %.2f voluntary, %.2f involuntary, "
+                        "CPU us %.2f user + %.2f system\n",
+                        clients, op, (double) (bv1 - bv0) / total, (double) (bi1 - bi0) / total,
+                        (bu1 - bu0) / hz * 1e6 / total, (bs1 - bs0) / hz * 1e6 / total, (double) used.vol / total,
+                        (double) used.invol / total, (double) used.user_us / total, (double) used.sys_us / total);
         printf("| %zu | %s | %.0f | %.1f | %.1f | %.1f | %" PRIu64 " | %.1f | %.0f |\n", clients, what,
                (double) total / seconds, med / 1000.0, p99 / 1000.0, worst == UINT64_MAX ? -1.0 : worst / 1000.0,
                fewest, broker_us, busy);

@@ -26,6 +26,14 @@
  *                        their count before the flood.
  *   threads-affinity     without --threads, a broker confined to one CPU
  *                        (its affinity) runs one loop, on two it runs two.
+ *   threads-large-fair   --threads 1: while the broker is stopped (SIGSTOP),
+ *                        3 streamers queue 24 requests of 40 kB each, then a
+ *                        pinger 4 pings; once it goes on, the kernel's time
+ *                        stamps of the replies show that at most 5 of a
+ *                        streamer's were sent before the last pong (one
+ *                        message per ready connection per turn, whatever
+ *                        their size), in each of 3 rounds; every reply has
+ *                        its own id and the expected answer.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -494,11 +502,166 @@ static void threads_affinity(harness *h) {
                free_);
 }
 
+/* --- threads-large-fair --- */
+
+#define FAIR_STREAMERS 3
+#define FAIR_QUEUED 24 /* large requests each streamer has waiting when the pings come */
+#define FAIR_PINGS 4
+#define FAIR_ROUNDS 3
+#define FAIR_PAD 40000
+
+/* Are all of @pid's threads stopped (waiting up to 5 s)? */
+static bool all_stopped(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        for (int i = 0; i < 500; i++, usleep(10 * 1000)) {
+                DIR *d = opendir(path);
+                bool all = d != NULL;
+                for (struct dirent *e; d && (e = readdir(d));) {
+                        char stat[128], buf[512];
+                        if (e->d_name[0] == '.')
+                                continue;
+                        snprintf(stat, sizeof(stat), "%s/%.32s/stat", path, e->d_name);
+                        harness_read_file(stat, buf, sizeof(buf));
+                        char *q = strrchr(buf, ')');
+                        all &= q && q[1] == ' ' && q[2] == 'T';
+                }
+                if (d)
+                        closedir(d);
+                if (all)
+                        return true;
+        }
+        return false;
+}
+
+/* One datagram from @fd (waiting up to 5 s) into @buf, and when the kernel queued it (SO_TIMESTAMPNS); -1: none. */
+static ssize_t recv_stamped(int fd, char *buf, size_t size, struct timespec *ts) {
+        union {
+                struct cmsghdr h;
+                char space[CMSG_SPACE(sizeof(struct timespec))];
+        } ctl;
+        struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 5000) != 1)
+                return -1;
+        ssize_t n = recvmsg(fd, &m, 0);
+        if (n <= 0)
+                return -1;
+        buf[n] = 0;
+        *ts = (struct timespec) { 0 };
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS)
+                        memcpy(ts, CMSG_DATA(c), sizeof(*ts));
+        return n;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b) {
+        return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * One round: the broker stopped, each streamer queues FAIR_QUEUED requests
+ * of 40 kB, then the pinger FAIR_PINGS pings; the broker goes on.  A fair
+ * turn reads one message of every ready connection, the pinger's among
+ * them, so the last pong goes out in the FAIR_PINGS-th turn (one more if a
+ * turn was under way), and before it at most one request per streamer per
+ * turn is answered.  The kernel's receive time stamps order the replies
+ * (one loop thread sends them all), whatever the test's own scheduling.
+ * Returns the most of a streamer's requests answered before the last pong.
+ */
+static unsigned fair_round(harness *h, int pinger, const int *fd, int round, char *msg, unsigned *bad) {
+        char buf[4096];
+        tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "round %d: the broker is stopped", round);
+        tap_ok(all_stopped(h->broker_pid), "round %d: all its threads are", round);
+        unsigned queued = 0;
+        int len = 0;
+        for (int i = 0; i < FAIR_STREAMERS; i++)
+                for (int k = 1; k <= FAIR_QUEUED; k++) {
+                        len = snprintf(msg, FAIR_PAD + 128, "{\"id\":%d,\"op\":\"ping\",\"args\":{\"pad\":\"%0*d\"}}",
+                                       round * 1000 + k, FAIR_PAD, 0);
+                        queued += send(fd[i], msg, (size_t) len, MSG_DONTWAIT | MSG_NOSIGNAL) == len;
+                }
+        for (int k = 1; k <= FAIR_PINGS; k++) {
+                int n = snprintf(buf, sizeof(buf), "{\"id\":%d,\"op\":\"ping\"}", round * 1000 + k);
+                queued += raw_send(pinger, buf, (size_t) n) == 0;
+        }
+        tap_is_int((int) queued, FAIR_STREAMERS * FAIR_QUEUED + FAIR_PINGS,
+                   "round %d: %d requests of %d bytes from each of %d streamers wait, then %d pings", round,
+                   FAIR_QUEUED, len, FAIR_STREAMERS, FAIR_PINGS);
+        tap_is_int(kill(h->broker_pid, SIGCONT), 0, "round %d: the broker goes on", round);
+
+        struct timespec last = { 0 }, ts;
+        for (int k = 1; k <= FAIR_PINGS; k++) {
+                ssize_t n = recv_stamped(pinger, buf, sizeof(buf), &ts);
+                if (n < 0 || jint(buf, "id") != round * 1000 + k || jint(buf, "result.pong") != 1 || !ts.tv_sec) {
+                        if ((*bad)++ < 5)
+                                tap_diag("round %d: ping %d answered with %s", round, k, n < 0 ? "nothing" : buf);
+                } else
+                        last = ts;
+        }
+        unsigned most = 0;
+        for (int i = 0; i < FAIR_STREAMERS; i++) {
+                unsigned before = 0;
+                for (int k = 1; k <= FAIR_QUEUED; k++) {
+                        ssize_t n = recv_stamped(fd[i], buf, sizeof(buf), &ts);
+                        if (n < 0 || jint(buf, "id") != round * 1000 + k ||
+                            strcmp(jstr(buf, "error.code"), "bad-request") != 0 || jint(buf, "error.errno") != EINVAL ||
+                            !ts.tv_sec) {
+                                if ((*bad)++ < 5)
+                                        tap_diag("round %d: streamer %d's request %d answered with %.300s", round,
+                                                 i + 1, k, n < 0 ? "nothing" : buf);
+                        } else
+                                before += ts_before(&ts, &last);
+                }
+                tap_diag("round %d: streamer %d: %u of its %d requests answered before the last pong", round, i + 1,
+                         before, FAIR_QUEUED);
+                most = before > most ? before : most;
+        }
+        return most;
+}
+
+static void threads_large_fair(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "1", "--bus", "none", "--rate", "0", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1 --rate 0");
+        int fd[FAIR_STREAMERS + 1], welcomed = 0, stamped = 0, one = 1;
+        for (int i = 0; i <= FAIR_STREAMERS; i++) {
+                fd[i] = raw_hello();
+                welcomed += fd[i] >= 0;
+                /* room for the queued requests while the broker is stopped (root may exceed wmem_max) */
+                int room = 4 << 20;
+                if (fd[i] >= 0 && setsockopt(fd[i], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof(room)) < 0)
+                        (void) setsockopt(fd[i], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+                stamped += fd[i] >= 0 && setsockopt(fd[i], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0;
+        }
+        tap_is_int(welcomed, FAIR_STREAMERS + 1, "%d streamers and a pinger are welcomed", FAIR_STREAMERS);
+        tap_is_int(stamped, FAIR_STREAMERS + 1, "their replies are time-stamped by the kernel (SO_TIMESTAMPNS)");
+        char *msg = malloc(FAIR_PAD + 128);
+        if (welcomed != FAIR_STREAMERS + 1 || !msg) {
+                free(msg);
+                return;
+        }
+        unsigned bad = 0, most = 0;
+        for (int round = 1; round <= FAIR_ROUNDS; round++) {
+                unsigned m = fair_round(h, fd[FAIR_STREAMERS], fd, round, msg, &bad);
+                most = m > most ? m : most;
+        }
+        free(msg);
+        for (int i = 0; i <= FAIR_STREAMERS; i++)
+                close(fd[i]);
+        /* each large one: a ping with an argument, "pad", which ping does not take, read whole and refused */
+        tap_is_int((int) bad, 0, "every request is answered once, with its own id: a pong, or bad-request, EINVAL");
+        tap_ok(most <= FAIR_PINGS + 1, "the pings do not wait behind the streamers: at most %u of a streamer's "
+               "requests answered before the last pong (a fair turn: at most %d)", most, FAIR_PINGS + 1);
+}
+
 static const scenario scenarios[] = {
         { "threads-stress", policy_admin, threads_stress },
         { "threads-stale-clock", policy_main, threads_stale_clock },
         { "threads-flood", policy_main, threads_flood },
         { "threads-affinity", policy_main, threads_affinity },
+        { "threads-large-fair", policy_main, threads_large_fair },
 };
 
 int main(int argc, char **argv) {
