@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "client-msg.h"
 #include "json.h"
 #include "local.h"
 #include "ops.h"
@@ -299,7 +300,7 @@ static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds,
                 if (n == 0 && eof)
                         return error_set(err, -ECONNRESET, "local", ECONNRESET, "the broker closed the connection");
                 json_parse_error je;
-                int r = json_parse(buf, n, false, ret, &je);
+                int r = json_parse_flags(buf, n, JSON_PARSE_NO_POSITIONS, ret, &je);
                 explicit_bzero(buf, n);
                 if (r < 0 || (*ret)->type != JSON_OBJECT) {
                         if (r == 0) {
@@ -312,53 +313,6 @@ static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds,
                 }
                 return 0;
         }
-}
-
-/* Fill @err from a reply's "error" object; returns a -errno. */
-static int reply_error(const json_value *e, delegate_error *err) {
-        const json_value *code = json_get(e, "code"), *msg = json_get(e, "message"), *rule = json_get(e, "rule"),
-                         *eno = json_get(e, "errno");
-        int64_t en = 0;
-        if (eno)
-                json_to_i64(eno, &en);
-        const char *cs = json_is_string(code) ? code->string.str : "system";
-        int ret;
-        switch (err_code_from_name(cs)) {
-        case ERR_BAD_REQUEST:
-                ret = -EINVAL;
-                break;
-        case ERR_API_MISMATCH:
-                ret = -EPROTO;
-                break;
-        case ERR_DENIED:
-                ret = -EACCES;
-                break;
-        case ERR_NOT_FOUND:
-                ret = -ESRCH;
-                break;
-        case ERR_EXISTS:
-                ret = -EEXIST;
-                break;
-        case ERR_TOO_LARGE:
-                ret = -EMSGSIZE;
-                break;
-        case ERR_RATE_LIMITED:
-                ret = -EBUSY;
-                break;
-        case ERR_UNSUPPORTED:
-                ret = -EOPNOTSUPP;
-                break;
-        default:
-                ret = en > 0 && en < 4096 ? -(int) en : -EIO;
-        }
-        error_set(err, ret, cs, (int) en, "%s", json_is_string(msg) ? msg->string.str : "(no message)");
-        if (err && json_is_string(rule))
-                snprintf(err->rule, sizeof(err->rule), "%s", rule->string.str);
-        uint64_t retry;
-        const json_value *rv = json_get(e, "retry_after_ms");
-        if (err && rv && json_to_u64(rv, &retry) == 0)
-                err->retry_after_ms = retry > UINT32_MAX ? UINT32_MAX : (uint32_t) retry;
-        return ret;
 }
 
 static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
@@ -529,17 +483,6 @@ int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn
         return 0;
 }
 
-/* What identifies a request for a retry: op, args and how many fds it carries. */
-static char *lost_key(const char *op, const json_value *args, size_t n_fds) {
-        _cleanup_erase_free_ char *a = NULL;
-        char *key = NULL;
-        if (args && json_dump(args, &a) < 0)
-                return NULL;
-        if (asprintf(&key, "%s\n%s\n%zu", op, a ? a : "", n_fds) < 0)
-                return NULL;
-        return key;
-}
-
 static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *op, const json_value *args,
                           size_t n_fds) {
         if (!*key)
@@ -550,8 +493,9 @@ static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *
         c->lost_id = c->lost_req ? id : 0;
 }
 
-static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
-                       char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
+static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const char *args_text,
+                       size_t args_len, const int *in_fds, size_t n_in_fds, char **ret_result, int *ret_fds,
+                       size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
         call_begin(c); /* one deadline for the whole call, a connect included */
         if (c->fd < 0) {
@@ -571,23 +515,14 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 c->lost_req = NULL;
         } else
                 id = c->next_id++;
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *req = NULL;
+        _cleanup_erase_free_ char *heap = NULL;
+        char small[256];
         size_t len;
-        if (!g)
-                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
-        yajl_gen_map_open(g);
-        json_gen_kv_u64(g, "id", id);
-        json_gen_kv_str(g, "op", op);
-        if (args) {
-                json_gen_str(g, "args");
-                json_gen_value(g, args);
-        }
-        yajl_gen_map_close(g);
-        r = json_gen_take(g, &req, &len);
-        if (r < 0)
-                return error_set(err, r, "local", -r, "cannot build the request");
+        const char *req = request_text(id, op, args_text, args_len, small, sizeof(small), &heap, &len);
+        if (!req)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "cannot build the request: out of memory");
         r = send_msg(c, req, len, in_fds, n_in_fds, err);
+        explicit_bzero(req == small ? small : heap, len);
         if (r < 0) {
                 if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
                         disconnect(c); /* the next call connects afresh */
@@ -656,16 +591,9 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                 *ret_n_fds = 0;
         if (!op || !*op)
                 return error_set(err, -EINVAL, "bad-request", EINVAL, "no operation named");
-        if (args_json) {
-                json_parse_error je;
-                r = json_parse(args_json, strlen(args_json), false, &args, &je);
-                if (r < 0)
-                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
-                                         je.message);
-                if (args->type != JSON_OBJECT)
-                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
-                                         json_type_name(args->type));
-        }
+        size_t args_len = 0;
+        if (args_json && (r = args_parse(args_json, &args, &args_len, err)) < 0)
+                return r;
 
         for (size_t i = 0; i < c->n_handlers; i++) {
                 if (!streq(c->handlers[i].op, op))
@@ -704,7 +632,7 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                         return error_set(err, -EPERM, "unsupported", EPERM,
                                          "%s cannot be performed locally by this caller (mode is local-only)", op);
         }
-        r = broker_call(c, op, args, NULL, 0, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        r = broker_call(c, op, args, args_json, args_len, NULL, 0, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
         if (r >= 0 && ret_route)
                 *ret_route = DELEGATE_ROUTE_BROKER;
         return r;
@@ -721,17 +649,12 @@ int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_jso
         if (n_fds > DELEGATE_MAX_FDS)
                 return error_set(err, -ETOOMANYREFS, "local", ETOOMANYREFS, "at most %d fds travel with a request",
                                  DELEGATE_MAX_FDS);
-        if (args_json) {
-                json_parse_error je;
-                int r = json_parse(args_json, strlen(args_json), false, &args, &je);
-                if (r < 0)
-                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
-                                         je.message);
-                if (args->type != JSON_OBJECT)
-                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
-                                         json_type_name(args->type));
-        }
-        return broker_call(c, op, args, fds, n_fds, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        size_t args_len = 0;
+        int r;
+        if (args_json && (r = args_parse(args_json, &args, &args_len, err)) < 0)
+                return r;
+        return broker_call(c, op, args, args_json, args_len, fds, n_fds, ret_result_json, ret_fds, max_fds, ret_n_fds,
+                           err);
 }
 
 int delegate_ping(delegate_ctx *c, delegate_error *err) {
