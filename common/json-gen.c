@@ -3,6 +3,7 @@
  * json-gen.c - JSON text out of yajl's generator (always valid UTF-8, every
  * buffer yajl frees erased first), and the UTF-8 rules the parser applies.
  */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "json-gen.h"
@@ -85,24 +86,63 @@ size_t json_utf8_invalid(const char *s, size_t len) {
 
 /* --- generator --- */
 
+/*
+ * Each thread keeps its last generator for its next json_gen_new():
+ * yajl_gen_alloc() is three allocations (the generator, its buffer and the
+ * buffer's first 2 KiB), each erased in full when freed.  What a generator
+ * wrote is erased before it is kept (the rest of its buffer was never
+ * written since the last erasure); one whose output outgrew GEN_KEEP_MAX is
+ * freed, not kept with its big buffer.  A thread's kept generator is freed
+ * when the thread ends.
+ */
+#define GEN_KEEP_MAX 4096
+
+static pthread_key_t gen_key;
+static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
+static bool gen_key_ok;
+static _Thread_local yajl_gen gen_big; /* this thread's generator whose output outgrew GEN_KEEP_MAX */
+
+static void gen_key_free(void *g) {
+        yajl_gen_free(g);
+}
+
+static void gen_key_init(void) {
+        gen_key_ok = pthread_key_create(&gen_key, gen_key_free) == 0;
+}
+
 yajl_gen json_gen_new(void) {
+        (void) pthread_once(&gen_once, gen_key_init);
+        yajl_gen g = gen_key_ok ? pthread_getspecific(gen_key) : NULL;
+        if (g && pthread_setspecific(gen_key, NULL) == 0)
+                return g;
         return yajl_gen_alloc((yajl_alloc_funcs *) &erasing_funcs);
 }
 
-/* Erase what @g generated.  Kept out of line: inlined into its caller, GCC
+/* Erase what @g generated; its length.  Kept out of line: inlined into its caller, GCC
  * at -O2 takes the addresses handed to yajl_gen_get_buf() for pointers
  * stored in @g and warns (-Wdangling-pointer) at the yajl_gen_free() after. */
-static __attribute__((noinline)) void gen_erase(yajl_gen g) {
+static __attribute__((noinline)) size_t gen_erase(yajl_gen g) {
         const unsigned char *buf;
         size_t len;
-        if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
-                explicit_bzero((void *) buf, len);
+        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+                return 0;
+        explicit_bzero((void *) buf, len);
+        return len;
 }
 
 void json_gen_freep(yajl_gen *g) {
         if (!*g)
                 return;
-        gen_erase(*g);
+        bool big = gen_erase(*g) > GEN_KEEP_MAX || gen_big == *g;
+        if (gen_big == *g)
+                gen_big = NULL;
+        if (!big && gen_key_ok && !pthread_getspecific(gen_key)) {
+                /* as new: empty, at the top level (an abandoned generation's nesting dropped) */
+                yajl_gen_clear(*g);
+                yajl_gen_reset(*g, NULL);
+                if (pthread_setspecific(gen_key, *g) == 0)
+                        return;
+        }
         yajl_gen_free(*g);
 }
 
@@ -118,6 +158,8 @@ int json_gen_take(yajl_gen g, char **ret, size_t *ret_len) {
         s[len] = 0;
         explicit_bzero((void *) buf, len);
         yajl_gen_clear(g);
+        if (len > GEN_KEEP_MAX)
+                gen_big = g; /* its buffer grew: not to be kept */
         *ret = s;
         if (ret_len)
                 *ret_len = len;

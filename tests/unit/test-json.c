@@ -3,9 +3,11 @@
  * test-json.c - the JSON tree of common/json.c: round trips through
  * json_dump(), source positions, strict integer conversion, the exact
  * line and column of every class of malformed input (with and without
- * JSON_PARSE_NO_POSITIONS), and values taken out of their tree.
+ * JSON_PARSE_NO_POSITIONS), values taken out of their tree, and the
+ * generators a thread reuses.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "json-equal.h"
@@ -325,8 +327,8 @@ static void test_no_positions(void) {
         const char *text = "{\"a\": [1, {\"b\": \"x\\n\"}], \"c\": null}";
         _cleanup_json_ json_value *a = parse(text, false), *b = NULL;
         json_parse_error e;
-        tap_ok(json_parse_flags(text, strlen(text), JSON_PARSE_NO_POSITIONS, &b, &e) == 0 && json_tree_equal(a, b, true),
-               "no positions: the same tree");
+        int r = json_parse_flags(text, strlen(text), JSON_PARSE_NO_POSITIONS, &b, &e);
+        tap_ok(r == 0 && json_tree_equal(a, b, true), "no positions: the same tree");
         const json_value *inner = b ? json_get(json_get(b, "a")->array.items[1], "b") : NULL;
         tap_ok(b && b->line == 0 && b->column == 0 && b->object.members[1].line == 0 && inner && inner->line == 0 &&
                        inner->column == 0,
@@ -387,6 +389,53 @@ static void test_detach(void) {
         }
 }
 
+static void *gen_in_thread(void *arg) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        json_gen_str(g, arg);
+        char *out = NULL;
+        if (json_gen_take(g, &out, NULL) < 0)
+                return NULL;
+        return out;
+}
+
+/*
+ * json_gen_new() hands out the thread's last generator again: as new, even
+ * after a generation abandoned half-way, and one whose output grew past
+ * 4 KiB is not kept.  A thread's kept generator goes with the thread (ASan's
+ * leak check would name it).
+ */
+static void test_gen_reuse(void) {
+        for (int round = 0; round < 3; round++) {
+                yajl_gen g = json_gen_new();
+                yajl_gen_map_open(g);
+                json_gen_kv_str(g, "abandoned", round == 1 ? "x" : "y");
+                yajl_gen_array_open(g);
+                if (round == 2) {
+                        /* a big one: more than the 4 KiB a kept generator may have written */
+                        char big[6000];
+                        memset(big, 'b', sizeof(big) - 1);
+                        big[sizeof(big) - 1] = 0;
+                        json_gen_str(g, big);
+                        _cleanup_free_ char *t = NULL;
+                        tap_ok(json_gen_take(g, &t, NULL) == 0 && strlen(t) > 6000, "a 6 kB generation");
+                }
+                json_gen_freep(&g);
+                _cleanup_json_gen_ yajl_gen h = json_gen_new();
+                _cleanup_free_ char *out = NULL;
+                yajl_gen_array_open(h);
+                json_gen_u64(h, 1);
+                yajl_gen_array_close(h);
+                tap_ok(json_gen_take(h, &out, NULL) == 0 && out && streq(out, "[1]"),
+                       "round %d: the next generator starts afresh (%s)", round, out ? out : "(none)");
+        }
+        pthread_t t;
+        void *res = NULL;
+        tap_ok(pthread_create(&t, NULL, gen_in_thread, (void *) "in a thread") == 0 && pthread_join(t, &res) == 0 &&
+                       res && streq(res, "\"in a thread\""),
+               "a thread's generator");
+        free(res);
+}
+
 int main(void) {
         test_round_trips();
         test_no_positions();
@@ -397,5 +446,6 @@ int main(void) {
         test_malformed();
         test_utf8();
         test_gen_integers();
+        test_gen_reuse();
         return tap_done();
 }
