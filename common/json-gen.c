@@ -76,6 +76,10 @@ static size_t utf8_seq(const unsigned char *s, size_t len) {
 size_t json_utf8_invalid(const char *s, size_t len) {
         const unsigned char *u = (const unsigned char *) s;
         for (size_t i = 0; i < len;) {
+                if (u[i] < 0x80) {
+                        i++;
+                        continue;
+                }
                 size_t n = utf8_seq(u + i, len - i);
                 if (n == 0)
                         return i;

@@ -247,6 +247,11 @@ static void *scratch_realloc(void *ctx, void *p, size_t sz) {
 
 /* --- parser --- */
 
+typedef struct open_container {
+        json_value *v;
+        size_t first;
+} open_container;
+
 typedef struct parse_ctx {
         yajl_handle h;
         const char *text;
@@ -262,15 +267,11 @@ typedef struct parse_ctx {
         json_arena *arena;
         json_value *root;
         /* the open containers, and where each one's children start in @kids */
-        struct {
-                json_value *v;
-                size_t first;
-        } stack[JSON_MAX_DEPTH];
+        open_container *stack;
         size_t depth;
         /* the children of the open containers, innermost last (an array's: .value only) */
-        json_member *kids;
+        json_member *kids, *kids_inline;
         size_t n_kids, max_kids;
-        json_member kids_inline[32];
         /* pending object key (in the arena), set by the map_key callback */
         char *key;
         size_t key_len;
@@ -279,9 +280,19 @@ typedef struct parse_ctx {
         bool failed;
         int error;
         unsigned err_line, err_column;
-        char err_message[256];
-        scratch scratch;
+        char *err_message; /* ERR_MESSAGE_MAX bytes */
 } parse_ctx;
+
+#define KIDS_INLINE 32
+#define ERR_MESSAGE_MAX 256
+
+/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first. */
+typedef struct parse_room {
+        open_container stack[JSON_MAX_DEPTH];
+        json_member kids[KIDS_INLINE];
+        char err_message[ERR_MESSAGE_MAX];
+        scratch scratch;
+} parse_room;
 
 static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned *column) {
         unsigned l = 1, c = 1;
@@ -350,7 +361,7 @@ static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const c
 static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(p->err_message, sizeof(p->err_message), fmt, ap);
+        vsnprintf(p->err_message, ERR_MESSAGE_MAX, fmt, ap);
         va_end(ap);
         p->failed = true;
         p->error = error;
@@ -430,10 +441,19 @@ static int cb_number(void *ctx, const char *s, size_t len) {
 /* NULL when @s is fine for a string or key; else why not (@bad: where) */
 static const char *string_refused(const unsigned char *s, size_t len, size_t *bad) {
         *bad = SIZE_MAX;
-        if (memchr(s, 0, len))
+        /* most are ASCII without NUL: one pass over them, no call */
+        size_t i = 0;
+        while (i < len && (unsigned char) (s[i] - 1) < 0x7f)
+                i++;
+        if (i == len)
+                return NULL;
+        if (memchr(s + i, 0, len - i))
                 return "contains a NUL character";
-        *bad = json_utf8_invalid((const char *) s, len);
-        return *bad == SIZE_MAX ? NULL : "is not valid UTF-8";
+        size_t b = json_utf8_invalid((const char *) s + i, len - i); /* what comes before is ASCII */
+        if (b == SIZE_MAX)
+                return NULL;
+        *bad = i + b;
+        return "is not valid UTF-8";
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
@@ -566,17 +586,19 @@ static size_t arena_hint(size_t len) {
 }
 
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
+        parse_room room;
         parse_ctx p = { .text = text, .len = len, .positions = !(flags & JSON_PARSE_NO_POSITIONS), .root_end = SIZE_MAX,
-                        .max_kids = 32 };
+                        .stack = room.stack, .kids = room.kids, .kids_inline = room.kids, .max_kids = KIDS_INLINE,
+                        .err_message = room.err_message };
         yajl_alloc_funcs funcs = {
                 .malloc = scratch_malloc,
                 .realloc = scratch_realloc,
                 .free = scratch_free,
-                .ctx = &p.scratch,
+                .ctx = &room.scratch,
         };
         int r = 0;
 
-        p.kids = p.kids_inline;
+        room.scratch.used = 0;
         p.arena = arena_new(arena_hint(len));
         if (!p.arena)
                 return -ENOMEM;
@@ -623,7 +645,7 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
                 }
         }
         yajl_free(p.h);
-        explicit_bzero(p.scratch.buf, p.scratch.used);
+        explicit_bzero(room.scratch.buf, room.scratch.used);
         if (p.kids != p.kids_inline)
                 free(p.kids);
         if (r < 0) {
