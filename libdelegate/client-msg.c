@@ -63,6 +63,7 @@ const char *request_text(uint64_t id, const char *op, const char *args_text, siz
                 n += args_len;
         }
         b[n++] = '}';
+        b[n] = 0; /* for erase_free() of *@heap, should the caller not erase it first */
         *ret_len = n;
         return b;
 }

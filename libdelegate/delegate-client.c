@@ -493,9 +493,10 @@ static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *
         c->lost_id = c->lost_req ? id : 0;
 }
 
+/* The result of a call as text (*@ret_result) or as a tree (*@ret_tree: NULL when the reply has none) */
 static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const char *args_text,
-                       size_t args_len, const int *in_fds, size_t n_in_fds, char **ret_result, int *ret_fds,
-                       size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
+                       size_t args_len, const int *in_fds, size_t n_in_fds, char **ret_result, json_value **ret_tree,
+                       int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
         call_begin(c); /* one deadline for the whole call, a connect included */
         if (c->fd < 0) {
@@ -574,6 +575,13 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
                         }
                 }
+                if (ret_tree) {
+                        /* taken out of the reply's tree, which is freed without it */
+                        *ret_tree = NULL;
+                        for (size_t i = 0; i < rep->object.n; i++)
+                                if (streq(rep->object.members[i].key, "result"))
+                                        *ret_tree = TAKE_PTR(rep->object.members[i].value);
+                }
                 for (size_t i = 0; i < nfds; i++)
                         ret_fds[i] = fds[i];
                 if (ret_n_fds)
@@ -582,8 +590,17 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
         }
 }
 
-int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, int *ret_fds,
-                  size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
+/* A handler's or the local route's result text as a tree, for call(); @text is erased and freed */
+static int result_tree(char *text, json_value **ret, delegate_error *err) {
+        json_parse_error je;
+        int r = json_parse_flags(text ? text : "{}", text ? strlen(text) : 2, JSON_PARSE_NO_POSITIONS, ret, &je);
+        erase_free(text);
+        return r < 0 ? error_set(err, -EBADMSG, "local", EBADMSG, "malformed result: %s", je.message) : 0;
+}
+
+/* delegate_call(); its result as text (*@ret_result_json) or instead as a tree (*@ret_tree: the library's own calls) */
+static int call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, json_value **ret_tree,
+                int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
         _cleanup_json_ json_value *args = NULL;
         int r;
 
@@ -608,7 +625,10 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                                 error_set(err, r, "system", -r, "handler for %s failed: %s", op, strerror(-r));
                         return r;
                 }
-                if (ret_result_json) {
+                if (ret_tree) {
+                        if (result_tree(res, ret_tree, err) < 0)
+                                return -EBADMSG;
+                } else if (ret_result_json) {
                         *ret_result_json = res ? res : strdup("{}");
                         if (!*ret_result_json)
                                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
@@ -620,7 +640,10 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
         }
 
         if (c->mode != DELEGATE_MODE_BROKER) {
-                r = local_try(op, args, ret_result_json, err);
+                char *text = NULL;
+                r = local_try(op, args, ret_tree ? &text : ret_result_json, err);
+                if (r > 0 && ret_tree && result_tree(text, ret_tree, err) < 0)
+                        return -EBADMSG;
                 if (r > 0) {
                         if (ret_route)
                                 *ret_route = DELEGATE_ROUTE_LOCAL;
@@ -632,10 +655,16 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                         return error_set(err, -EPERM, "unsupported", EPERM,
                                          "%s cannot be performed locally by this caller (mode is local-only)", op);
         }
-        r = broker_call(c, op, args, args_json, args_len, NULL, 0, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        r = broker_call(c, op, args, args_json, args_len, NULL, 0, ret_result_json, ret_tree, ret_fds, max_fds,
+                        ret_n_fds, err);
         if (r >= 0 && ret_route)
                 *ret_route = DELEGATE_ROUTE_BROKER;
         return r;
+}
+
+int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, int *ret_fds,
+                  size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
+        return call(c, op, args_json, ret_result_json, NULL, ret_fds, max_fds, ret_n_fds, ret_route, err);
 }
 
 int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_json, const int *fds, size_t n_fds,
@@ -653,8 +682,8 @@ int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_jso
         int r;
         if (args_json && (r = args_parse(args_json, &args, &args_len, err)) < 0)
                 return r;
-        return broker_call(c, op, args, args_json, args_len, fds, n_fds, ret_result_json, ret_fds, max_fds, ret_n_fds,
-                           err);
+        return broker_call(c, op, args, args_json, args_len, fds, n_fds, ret_result_json, NULL, ret_fds, max_fds,
+                           ret_n_fds, err);
 }
 
 int delegate_ping(delegate_ctx *c, delegate_error *err) {
@@ -683,7 +712,7 @@ static uint64_t limit_of(const json_value *v) {
 int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t hard, delegate_memlock_result *ret,
                          delegate_error *err) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL, *res = NULL;
+        _cleanup_erase_free_ char *args = NULL;
         _cleanup_json_ json_value *rv = NULL;
         delegate_route route = 0;
         int r;
@@ -699,13 +728,11 @@ int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t har
         r = json_gen_take(g, &args, NULL);
         if (r < 0)
                 return error_set(err, r, "local", -r, "out of memory");
-        r = delegate_call(c, op_memlock_set.name, args, &res, NULL, 0, NULL, &route, err);
+        /* the result as a tree: not written out as text and parsed again */
+        r = call(c, op_memlock_set.name, args, NULL, ret ? &rv : NULL, NULL, 0, NULL, &route, err);
         if (r < 0)
                 return r;
         if (ret) {
-                json_parse_error je;
-                if (json_parse(res, strlen(res), false, &rv, &je) < 0)
-                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed %s result", op_memlock_set.name);
                 const json_value *old = json_get(rv, "old");
                 *ret = (delegate_memlock_result) {
                         .soft = limit_of(json_get(rv, "soft")),

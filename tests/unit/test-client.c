@@ -753,7 +753,9 @@ static void test_fake_request_text(void) {
                 tap_ok(r == 0 && streq_ptr(json_str(q, "op"), ops[i]) && json_to_u64(json_get(q, "id"), &id) == 0 &&
                                id == 1 && (args[i] ? json_tree_equal(got, want, true) : !got) &&
                                q->object.n == (args[i] ? 3u : 2u),
-                       "request %zu: op and args as given (%.80s)", i, f.request);
+                       "request %zu: op and args as given", i);
+                if (!q)
+                        tap_diag("  the broker read: %s", f.request);
         }
 }
 
