@@ -8,33 +8,54 @@
 
 #include "json-gen.h"
 
-/* --- erasing allocator: every block yajl frees is zeroed first --- */
+/* --- erasing allocator: every block yajl frees is zeroed first; a scratch's blocks when it is done --- */
 
 typedef struct {
         size_t size;
         size_t pad; /* keeps the payload 16-byte aligned */
 } block_hdr;
 
-static void *erasing_malloc(void *ctx _unused_, size_t sz) {
-        block_hdr *h = malloc(sizeof(*h) + sz);
-        if (!h)
+static size_t round16(size_t n) {
+        return (n + 15) & ~(size_t) 15;
+}
+
+static bool in_scratch(const json_scratch *s, const void *p) {
+        return s && (const unsigned char *) p >= s->buf && (const unsigned char *) p < s->buf + sizeof(s->buf);
+}
+
+static void *erasing_malloc(void *ctx, size_t sz) {
+        json_scratch *s = ctx;
+        size_t need = sizeof(block_hdr) + round16(sz);
+        block_hdr *h;
+        if (s && need <= sizeof(s->buf) - s->used) {
+                h = (block_hdr *) (s->buf + s->used);
+                s->used += need;
+        } else if (!(h = malloc(sizeof(*h) + sz)))
                 return NULL;
         h->size = sz;
         return h + 1;
 }
 
-static void erasing_free(void *ctx _unused_, void *p) {
-        if (!p)
-                return;
+static void erasing_free(void *ctx, void *p) {
+        if (!p || in_scratch(ctx, p))
+                return; /* erased with the rest of the scratch by its owner */
         block_hdr *h = (block_hdr *) p - 1;
         explicit_bzero(p, h->size);
         free(h);
 }
 
 static void *erasing_realloc(void *ctx, void *p, size_t sz) {
+        json_scratch *s = ctx;
         if (!p)
                 return erasing_malloc(ctx, sz);
         block_hdr *h = (block_hdr *) p - 1;
+        /* the last block of the scratch grows in place when there is room */
+        if (in_scratch(s, p) && (unsigned char *) p + round16(h->size) == s->buf + s->used &&
+            round16(sz) <= sizeof(s->buf) - ((unsigned char *) p - s->buf)) {
+                s->used = (size_t) ((unsigned char *) p - s->buf) + round16(sz);
+                h->size = sz;
+                return p;
+        }
         void *n = erasing_malloc(ctx, sz);
         if (!n)
                 return NULL;
@@ -43,12 +64,16 @@ static void *erasing_realloc(void *ctx, void *p, size_t sz) {
         return n;
 }
 
-static yajl_alloc_funcs erasing_funcs = {
-        .malloc = erasing_malloc,
-        .realloc = erasing_realloc,
-        .free = erasing_free,
-        .ctx = NULL,
-};
+yajl_alloc_funcs json_erasing_alloc(json_scratch *scratch) {
+        if (scratch)
+                scratch->used = 0;
+        return (yajl_alloc_funcs) {
+                .malloc = erasing_malloc,
+                .realloc = erasing_realloc,
+                .free = erasing_free,
+                .ctx = scratch,
+        };
+}
 
 /* --- UTF-8 --- */
 /*
@@ -119,7 +144,8 @@ yajl_gen json_gen_new(void) {
         yajl_gen g = gen_key_ok ? pthread_getspecific(gen_key) : NULL;
         if (g && pthread_setspecific(gen_key, NULL) == 0)
                 return g;
-        return yajl_gen_alloc((yajl_alloc_funcs *) &erasing_funcs);
+        yajl_alloc_funcs funcs = json_erasing_alloc(NULL);
+        return yajl_gen_alloc(&funcs);
 }
 
 /* Erase what @g generated; its length.  Kept out of line: inlined into its caller, GCC

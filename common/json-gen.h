@@ -6,12 +6,27 @@
  */
 #pragma once
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <yajl/yajl_gen.h>
 
 #include "util.h"
+
+/*
+ * yajl's allocations: every block is erased (explicit_bzero) when freed.
+ * With @scratch, blocks come from it while it has room, and freeing one
+ * of those does nothing: when yajl is done, the scratch's owner erases its
+ * first @used bytes.  The handle yajl_gen_alloc() or yajl_alloc() makes
+ * copies these functions (and @scratch's address).
+ */
+#define JSON_SCRATCH_SIZE 3072
+typedef struct json_scratch {
+        size_t used;
+        alignas(16) unsigned char buf[JSON_SCRATCH_SIZE];
+} json_scratch;
+yajl_alloc_funcs json_erasing_alloc(json_scratch *scratch);
 
 yajl_gen json_gen_new(void);
 void json_gen_freep(yajl_gen *g);

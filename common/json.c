@@ -17,7 +17,6 @@
 #include "json.h"
 
 #include <inttypes.h>
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <yajl/yajl_parse.h>
@@ -182,69 +181,6 @@ int json_to_i64(const json_value *v, int64_t *ret) {
         return 0;
 }
 
-/* --- yajl's scratch: its blocks on the parser's stack, erased when the parse ends --- */
-
-#define SCRATCH_SIZE 3072 /* yajl's handle, lexer, state stack and a first 2 KiB buffer */
-
-typedef struct scratch {
-        size_t used;
-        alignas(16) unsigned char buf[SCRATCH_SIZE];
-} scratch;
-
-typedef struct {
-        size_t size;
-        size_t pad; /* keeps the payload 16-byte aligned */
-} block_hdr;
-
-static size_t round16(size_t n) {
-        return (n + 15) & ~(size_t) 15;
-}
-
-static bool in_scratch(const scratch *s, const void *p) {
-        return (const unsigned char *) p >= s->buf && (const unsigned char *) p < s->buf + sizeof(s->buf);
-}
-
-static void *scratch_malloc(void *ctx, size_t sz) {
-        scratch *s = ctx;
-        size_t need = sizeof(block_hdr) + round16(sz);
-        block_hdr *h;
-        if (need <= sizeof(s->buf) - s->used) {
-                h = (block_hdr *) (s->buf + s->used);
-                s->used += need;
-        } else if (!(h = malloc(sizeof(*h) + sz)))
-                return NULL;
-        h->size = sz;
-        return h + 1;
-}
-
-static void scratch_free(void *ctx, void *p) {
-        if (!p || in_scratch(ctx, p))
-                return; /* erased with the rest of the scratch when the parse ends */
-        block_hdr *h = (block_hdr *) p - 1;
-        explicit_bzero(p, h->size);
-        free(h);
-}
-
-static void *scratch_realloc(void *ctx, void *p, size_t sz) {
-        scratch *s = ctx;
-        if (!p)
-                return scratch_malloc(ctx, sz);
-        block_hdr *h = (block_hdr *) p - 1;
-        /* the last block of the scratch grows in place when there is room */
-        if (in_scratch(s, p) && (unsigned char *) p + round16(h->size) == s->buf + s->used &&
-            round16(sz) <= sizeof(s->buf) - ((unsigned char *) p - s->buf)) {
-                s->used = (size_t) ((unsigned char *) p - s->buf) + round16(sz);
-                h->size = sz;
-                return p;
-        }
-        void *n = scratch_malloc(ctx, sz);
-        if (!n)
-                return NULL;
-        memcpy(n, p, h->size < sz ? h->size : sz);
-        scratch_free(ctx, p);
-        return n;
-}
-
 /* --- parser --- */
 
 typedef struct open_container {
@@ -291,7 +227,7 @@ typedef struct parse_room {
         open_container stack[JSON_MAX_DEPTH];
         json_member kids[KIDS_INLINE];
         char err_message[ERR_MESSAGE_MAX];
-        scratch scratch;
+        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
 } parse_room;
 
 static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned *column) {
@@ -590,15 +526,9 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
         parse_ctx p = { .text = text, .len = len, .positions = !(flags & JSON_PARSE_NO_POSITIONS), .root_end = SIZE_MAX,
                         .stack = room.stack, .kids = room.kids, .kids_inline = room.kids, .max_kids = KIDS_INLINE,
                         .err_message = room.err_message };
-        yajl_alloc_funcs funcs = {
-                .malloc = scratch_malloc,
-                .realloc = scratch_realloc,
-                .free = scratch_free,
-                .ctx = &room.scratch,
-        };
+        yajl_alloc_funcs funcs = json_erasing_alloc(&room.scratch);
         int r = 0;
 
-        room.scratch.used = 0;
         p.arena = arena_new(arena_hint(len));
         if (!p.arena)
                 return -ENOMEM;
