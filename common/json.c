@@ -131,9 +131,8 @@ void json_free(json_value *v) {
         if (!v)
                 return;
         json_arena *a = v->arena;
-        size_t n = count_values(v);
-        a->live = a->live > n ? a->live - n : 0;
-        if (a->live == 0)
+        /* atomic: the parts of one tree may be freed by different threads (a request's args, its message) */
+        if (__atomic_sub_fetch(&a->live, count_values(v), __ATOMIC_ACQ_REL) == 0)
                 arena_free(a);
 }
 

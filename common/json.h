@@ -85,7 +85,8 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
 /*
  * Free @v and what it holds.  A value may be taken out of its tree (its
  * slot in the parent set to NULL) and freed on its own, before or after the
- * rest: the arena of their parse is erased and freed with the last of them.
+ * rest, by another thread too: the arena of their parse is erased and freed
+ * with the last of them.
  */
 void json_free(json_value *v);
 static inline void json_freep(json_value **v) {
