@@ -149,18 +149,27 @@ int json_to_u64(const json_value *v, uint64_t *ret) {
         if (!v || v->type != JSON_NUMBER)
                 return -EINVAL;
         const char *s = v->number;
+        /* the common case (ids, pids, sizes): plain digits, at most 19 of them, cannot overflow */
+        uint64_t x = 0;
+        size_t i = 0;
+        while (i < 19 && s[i] >= '0' && s[i] <= '9')
+                x = x * 10 + (uint64_t) (s[i++] - '0');
+        if (i > 0 && !s[i]) {
+                *ret = x;
+                return 0;
+        }
         if (*s == '-')
                 return streq(s, "-0") ? (*ret = 0, 0) : -ERANGE;
         if (strpbrk(s, ".eE"))
                 return -EINVAL;
         errno = 0;
         char *end;
-        unsigned long long x = strtoull(s, &end, 10);
+        unsigned long long y = strtoull(s, &end, 10);
         if (errno == ERANGE)
                 return -ERANGE;
         if (*end || end == s)
                 return -EINVAL;
-        *ret = x;
+        *ret = y;
         return 0;
 }
 
