@@ -17,7 +17,8 @@ int frame_parse(const char *buf, size_t len, bool hello, json_value **ret, char 
         json_value *m = NULL;
         if (len == 0)
                 return bad(msg, size, hello ? "empty message instead of hello" : "empty message");
-        int r = json_parse(buf, len, false, &m, &je);
+        /* a message: no position of its values is ever read (a syntax error's is given all the same) */
+        int r = json_parse_flags(buf, len, JSON_PARSE_NO_POSITIONS, &m, &je);
         if (r < 0)
                 return snprintf(msg, size, hello ? "malformed hello: line %u, column %u: %s"
                                                  : "malformed JSON at line %u, column %u: %s",

@@ -6,6 +6,13 @@
  * and column of the offending value, so we build the tree from yajl's
  * callbacks and locate each token by scanning forward from the end of the
  * previous one (skipping blanks, comments, ',' and ':').
+ *
+ * The cost of a small message is in its allocations, not its bytes: a
+ * parse makes no more than one (its arena) in the common case.  yajl's
+ * handle, lexer and buffers come from a scratch buffer on the parser's
+ * stack, erased when the parse ends; the tree goes into one arena, its
+ * containers' children gathered on a stack and copied there at their end,
+ * exactly sized; keys, strings and numbers are copied next to them.
  */
 #include "json.h"
 
@@ -14,47 +21,80 @@
 #include <stdio.h>
 #include <yajl/yajl_parse.h>
 
-/* --- erasing allocator: every block yajl frees is zeroed first --- */
+/* --- the tree's arena: erased and freed once, with the last of its values --- */
 
-typedef struct {
-        size_t size;
-        size_t pad; /* keeps the payload 16-byte aligned */
-} block_hdr;
+typedef struct arena_chunk {
+        struct arena_chunk *next;
+        size_t size, used;
+        alignas(16) unsigned char data[];
+} arena_chunk;
 
-static void *erasing_malloc(void *ctx _unused_, size_t sz) {
-        block_hdr *h = malloc(sizeof(*h) + sz);
-        if (!h)
-                return NULL;
-        h->size = sz;
-        return h + 1;
-}
-
-static void erasing_free(void *ctx _unused_, void *p) {
-        if (!p)
-                return;
-        block_hdr *h = (block_hdr *) p - 1;
-        explicit_bzero(p, h->size);
-        free(h);
-}
-
-static void *erasing_realloc(void *ctx, void *p, size_t sz) {
-        if (!p)
-                return erasing_malloc(ctx, sz);
-        block_hdr *h = (block_hdr *) p - 1;
-        void *n = erasing_malloc(ctx, sz);
-        if (!n)
-                return NULL;
-        memcpy(n, p, h->size < sz ? h->size : sz);
-        erasing_free(ctx, p);
-        return n;
-}
-
-static yajl_alloc_funcs erasing_funcs = {
-        .malloc = erasing_malloc,
-        .realloc = erasing_realloc,
-        .free = erasing_free,
-        .ctx = NULL,
+struct json_arena {
+        size_t live;         /* values made and not yet freed */
+        arena_chunk *chunks; /* newest first; the first holds this struct */
 };
+
+#define ARENA_ALIGN 8
+#define ARENA_MAX_CHUNK (1u << 20)
+
+static void *chunk_take(arena_chunk *c, size_t size) {
+        size = (size + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
+        if (c->size - c->used < size)
+                return NULL;
+        void *p = c->data + c->used;
+        c->used += size;
+        return p;
+}
+
+static arena_chunk *chunk_new(size_t size) {
+        arena_chunk *c = malloc(sizeof(*c) + size);
+        if (c)
+                *c = (arena_chunk) { .size = size };
+        return c;
+}
+
+/* An arena whose first chunk holds @hint bytes (the tree of a text of that size, usually). */
+static json_arena *arena_new(size_t hint) {
+        arena_chunk *c = chunk_new(sizeof(json_arena) + hint);
+        if (!c)
+                return NULL;
+        json_arena *a = chunk_take(c, sizeof(*a));
+        *a = (json_arena) { .chunks = c };
+        return a;
+}
+
+static void *arena_alloc(json_arena *a, size_t size) {
+        void *p = chunk_take(a->chunks, size);
+        if (p)
+                return p;
+        size_t want = a->chunks->size < ARENA_MAX_CHUNK ? 2 * a->chunks->size : ARENA_MAX_CHUNK;
+        arena_chunk *c = chunk_new(want > size + ARENA_ALIGN ? want : size + ARENA_ALIGN);
+        if (!c)
+                return NULL;
+        c->next = a->chunks;
+        a->chunks = c;
+        return chunk_take(c, size);
+}
+
+static char *arena_strndup(json_arena *a, const void *s, size_t len) {
+        char *d = arena_alloc(a, len + 1);
+        if (d) {
+                memcpy(d, s, len);
+                d[len] = 0;
+        }
+        return d;
+}
+
+static void arena_free(json_arena *a) {
+        if (!a)
+                return;
+        /* @a lives in the last chunk of the list: read it before that is erased */
+        for (arena_chunk *c = a->chunks, *next; c; c = next) {
+                next = c->next;
+                explicit_bzero(c->data, c->used);
+                free(c);
+        }
+}
 
 /* --- tree --- */
 
@@ -76,36 +116,24 @@ const char *json_type_name(json_type t) {
         return "unknown";
 }
 
+static size_t count_values(const json_value *v) {
+        size_t n = 1;
+        if (v->type == JSON_ARRAY)
+                for (size_t i = 0; i < v->array.n; i++)
+                        n += v->array.items[i] ? count_values(v->array.items[i]) : 0;
+        else if (v->type == JSON_OBJECT)
+                for (size_t i = 0; i < v->object.n; i++)
+                        n += v->object.members[i].value ? count_values(v->object.members[i].value) : 0;
+        return n;
+}
+
 void json_free(json_value *v) {
         if (!v)
                 return;
-        switch (v->type) {
-        case JSON_NUMBER:
-                erase_free(v->number);
-                break;
-        case JSON_STRING:
-                if (v->string.str) {
-                        explicit_bzero(v->string.str, v->string.len);
-                        free(v->string.str);
-                }
-                break;
-        case JSON_ARRAY:
-                for (size_t i = 0; i < v->array.n; i++)
-                        json_free(v->array.items[i]);
-                free(v->array.items);
-                break;
-        case JSON_OBJECT:
-                for (size_t i = 0; i < v->object.n; i++) {
-                        erase_free(v->object.members[i].key);
-                        json_free(v->object.members[i].value);
-                }
-                free(v->object.members);
-                break;
-        default:
-                break;
-        }
-        explicit_bzero(v, sizeof(*v));
-        free(v);
+        json_arena *a = v->arena;
+        /* atomic: the parts of one tree may be freed by different threads (a request's args, its message) */
+        if (__atomic_sub_fetch(&a->live, count_values(v), __ATOMIC_ACQ_REL) == 0)
+                arena_free(a);
 }
 
 json_value *json_get(const json_value *obj, const char *key) {
@@ -121,18 +149,27 @@ int json_to_u64(const json_value *v, uint64_t *ret) {
         if (!v || v->type != JSON_NUMBER)
                 return -EINVAL;
         const char *s = v->number;
+        /* the common case (ids, pids, sizes): plain digits, at most 19 of them, cannot overflow */
+        uint64_t x = 0;
+        size_t i = 0;
+        while (i < 19 && s[i] >= '0' && s[i] <= '9')
+                x = x * 10 + (uint64_t) (s[i++] - '0');
+        if (i > 0 && !s[i]) {
+                *ret = x;
+                return 0;
+        }
         if (*s == '-')
                 return streq(s, "-0") ? (*ret = 0, 0) : -ERANGE;
         if (strpbrk(s, ".eE"))
                 return -EINVAL;
         errno = 0;
         char *end;
-        unsigned long long x = strtoull(s, &end, 10);
+        unsigned long long y = strtoull(s, &end, 10);
         if (errno == ERANGE)
                 return -ERANGE;
         if (*end || end == s)
                 return -EINVAL;
-        *ret = x;
+        *ret = y;
         return 0;
 }
 
@@ -154,6 +191,11 @@ int json_to_i64(const json_value *v, int64_t *ret) {
 
 /* --- parser --- */
 
+typedef struct open_container {
+        json_value *v;
+        size_t first;
+} open_container;
+
 typedef struct parse_ctx {
         yajl_handle h;
         const char *text;
@@ -164,18 +206,37 @@ typedef struct parse_ctx {
         size_t pos_off;
         unsigned pos_line, pos_column;
         bool finishing;  /* in yajl_complete_parse(): offsets are not ours */
+        bool positions;  /* JSON_PARSE_NO_POSITIONS not given */
+        size_t root_end; /* just after the top-level object or array, once it has ended */
+        json_arena *arena;
         json_value *root;
-        json_value *stack[JSON_MAX_DEPTH];
+        /* the open containers, and where each one's children start in @kids */
+        open_container *stack;
         size_t depth;
-        /* pending object key, set by the map_key callback */
+        /* the children of the open containers, innermost last (an array's: .value only) */
+        json_member *kids, *kids_inline;
+        size_t n_kids, max_kids;
+        /* pending object key (in the arena), set by the map_key callback */
         char *key;
+        size_t key_len;
         unsigned key_line, key_column;
         /* error raised by a callback */
         bool failed;
         int error;
         unsigned err_line, err_column;
-        char err_message[256];
+        char *err_message; /* ERR_MESSAGE_MAX bytes */
 } parse_ctx;
+
+#define KIDS_INLINE 32
+#define ERR_MESSAGE_MAX 256
+
+/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first. */
+typedef struct parse_room {
+        open_container stack[JSON_MAX_DEPTH];
+        json_member kids[KIDS_INLINE];
+        char err_message[ERR_MESSAGE_MAX];
+        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
+} parse_room;
 
 static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned *column) {
         unsigned l = 1, c = 1;
@@ -219,6 +280,10 @@ static size_t token_end(const parse_ctx *p) {
 }
 
 static void locate(parse_ctx *p, unsigned *line, unsigned *column) {
+        if (!p->positions) {
+                *line = *column = 0;
+                return;
+        }
         size_t off = token_start(p);
         if (off < p->pos_off || p->pos_line == 0) {
                 p->pos_off = 0;
@@ -240,7 +305,7 @@ static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const c
 static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(p->err_message, sizeof(p->err_message), fmt, ap);
+        vsnprintf(p->err_message, ERR_MESSAGE_MAX, fmt, ap);
         va_end(ap);
         p->failed = true;
         p->error = error;
@@ -249,31 +314,30 @@ static int fail(parse_ctx *p, int error, unsigned line, unsigned column, const c
         return 0; /* tells yajl to stop */
 }
 
+static int oom(parse_ctx *p) {
+        return fail(p, -ENOMEM, 0, 0, "out of memory");
+}
+
 static int add_value(parse_ctx *p, json_value *v) {
         if (p->depth == 0) {
                 p->root = v;
                 return 1;
         }
-        json_value *parent = p->stack[p->depth - 1];
-        if (parent->type == JSON_ARRAY) {
-                json_value **n = realloc(parent->array.items, (parent->array.n + 1) * sizeof(*n));
-                if (!n) {
-                        json_free(v);
-                        return fail(p, -ENOMEM, v->line, v->column, "out of memory");
-                }
-                parent->array.items = n;
-                n[parent->array.n++] = v;
-                return 1;
+        if (p->n_kids == p->max_kids) {
+                size_t n = p->max_kids * 2;
+                json_member *k = malloc(n * sizeof(*k));
+                if (!k)
+                        return oom(p);
+                memcpy(k, p->kids, p->n_kids * sizeof(*k));
+                if (p->kids != p->kids_inline)
+                        free(p->kids); /* positions and pointers into the arena: nothing of the text */
+                p->kids = k;
+                p->max_kids = n;
         }
-        /* object: the pending key names this value */
-        json_member *m = realloc(parent->object.members, (parent->object.n + 1) * sizeof(*m));
-        if (!m) {
-                json_free(v);
-                return fail(p, -ENOMEM, v->line, v->column, "out of memory");
-        }
-        parent->object.members = m;
-        m[parent->object.n++] = (json_member) {
+        /* in an object, the pending key names this value */
+        p->kids[p->n_kids++] = (json_member) {
                 .key = TAKE_PTR(p->key),
+                .key_len = p->key_len,
                 .line = p->key_line,
                 .column = p->key_column,
                 .value = v,
@@ -282,12 +346,13 @@ static int add_value(parse_ctx *p, json_value *v) {
 }
 
 static json_value *new_value(parse_ctx *p, json_type t) {
-        json_value *v = calloc(1, sizeof(*v));
+        json_value *v = arena_alloc(p->arena, sizeof(*v));
         if (!v) {
-                fail(p, -ENOMEM, 0, 0, "out of memory");
+                oom(p);
                 return NULL;
         }
-        v->type = t;
+        *v = (json_value) { .type = t, .arena = p->arena };
+        p->arena->live++;
         locate(p, &v->line, &v->column);
         return v;
 }
@@ -312,71 +377,44 @@ static int cb_number(void *ctx, const char *s, size_t len) {
         json_value *v = new_value(p, JSON_NUMBER);
         if (!v)
                 return 0;
-        v->number = strndup(s, len);
-        if (!v->number) {
-                json_free(v);
-                return fail(p, -ENOMEM, 0, 0, "out of memory");
-        }
+        if (!(v->number = arena_strndup(p->arena, s, len)))
+                return oom(p);
         return add_value(p, v);
 }
 
-
-/*
- * Length of the well-formed UTF-8 sequence at @s (at most @len bytes) as
- * RFC 3629 defines it: no overlong forms, no encoded surrogates
- * (U+D800-U+DFFF), nothing above U+10FFFF.  0 when it is not one.
- */
-static size_t utf8_seq(const unsigned char *s, size_t len) {
-        unsigned char c = s[0];
-        if (c < 0x80)
-                return 1;
-        size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        if (n == 0 || n > len)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        /* the second byte's range rules out the overlong, surrogate and too-large forms */
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-            (c == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return n;
-}
-
-size_t json_utf8_invalid(const char *s, size_t len) {
-        const unsigned char *u = (const unsigned char *) s;
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_seq(u + i, len - i);
-                if (n == 0)
-                        return i;
-                i += n;
-        }
-        return SIZE_MAX;
+/* NULL when @s is fine for a string or key; else why not (@bad: where) */
+static const char *string_refused(const unsigned char *s, size_t len, size_t *bad) {
+        *bad = SIZE_MAX;
+        /* most are ASCII without NUL: one pass over them, no call */
+        size_t i = 0;
+        while (i < len && (unsigned char) (s[i] - 1) < 0x7f)
+                i++;
+        if (i == len)
+                return NULL;
+        if (memchr(s + i, 0, len - i))
+                return "contains a NUL character";
+        size_t b = json_utf8_invalid((const char *) s + i, len - i); /* what comes before is ASCII */
+        if (b == SIZE_MAX)
+                return NULL;
+        *bad = i + b;
+        return "is not valid UTF-8";
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
         parse_ctx *p = ctx;
         json_value *v = new_value(p, JSON_STRING);
+        size_t bad;
         if (!v)
                 return 0;
-        if (memchr(s, 0, len)) {
-                unsigned l = v->line, c = v->column;
-                json_free(v);
-                return fail(p, -EINVAL, l, c, "string contains a NUL character");
-        }
-        size_t bad = json_utf8_invalid((const char *) s, len);
-        if (bad != SIZE_MAX) {
-                unsigned l = v->line, c = v->column;
-                json_free(v);
-                return fail(p, -EINVAL, l, c, "string is not valid UTF-8 at byte %zu (overlong forms, surrogates "
-                            "and code points above U+10FFFF are refused)", bad);
-        }
-        v->string.str = strndup((const char *) s, len);
+        const char *why = string_refused(s, len, &bad);
+        if (why && bad == SIZE_MAX)
+                return fail(p, -EINVAL, v->line, v->column, "string %s", why);
+        if (why)
+                return fail(p, -EINVAL, v->line, v->column, "string %s at byte %zu (overlong forms, surrogates "
+                            "and code points above U+10FFFF are refused)", why, bad);
+        if (!(v->string.str = arena_strndup(p->arena, s, len)))
+                return oom(p);
         v->string.len = len;
-        if (!v->string.str) {
-                json_free(v);
-                return fail(p, -ENOMEM, 0, 0, "out of memory");
-        }
         return add_value(p, v);
 }
 
@@ -384,21 +422,44 @@ static int push(parse_ctx *p, json_type t) {
         json_value *v = new_value(p, t);
         if (!v)
                 return 0;
-        if (p->depth >= JSON_MAX_DEPTH) {
-                unsigned l = v->line, c = v->column;
-                json_free(v);
-                return fail(p, -EINVAL, l, c, "nesting deeper than %d levels", JSON_MAX_DEPTH);
-        }
+        if (p->depth >= JSON_MAX_DEPTH)
+                return fail(p, -EINVAL, v->line, v->column, "nesting deeper than %d levels", JSON_MAX_DEPTH);
         if (!add_value(p, v))
                 return 0;
-        p->stack[p->depth++] = v;
+        p->stack[p->depth].v = v;
+        p->stack[p->depth++].first = p->n_kids;
         return 1;
 }
 
+/* The end of the innermost container: its children, gathered on @kids, into the arena. */
 static int pop(void *ctx) {
         parse_ctx *p = ctx;
-        p->prev_end = token_end(p);
-        p->depth--;
+        if (p->positions)
+                p->prev_end = token_end(p);
+        json_value *v = p->stack[--p->depth].v;
+        if (p->depth == 0)
+                p->root_end = yajl_get_bytes_consumed(p->h);
+        size_t first = p->stack[p->depth].first, n = p->n_kids - first;
+        const json_member *k = p->kids + first;
+        p->n_kids = first;
+        if (n == 0)
+                return 1;
+        if (v->type == JSON_ARRAY) {
+                json_value **items = arena_alloc(p->arena, n * sizeof(*items));
+                if (!items)
+                        return oom(p);
+                for (size_t i = 0; i < n; i++)
+                        items[i] = k[i].value;
+                v->array.items = items;
+                v->array.n = n;
+        } else {
+                json_member *m = arena_alloc(p->arena, n * sizeof(*m));
+                if (!m)
+                        return oom(p);
+                memcpy(m, k, n * sizeof(*m));
+                v->object.members = m;
+                v->object.n = n;
+        }
         return 1;
 }
 
@@ -413,23 +474,23 @@ static int cb_start_array(void *ctx) {
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
         parse_ctx *p = ctx;
         unsigned l, c;
+        size_t bad;
         locate(p, &l, &c);
-        if (memchr(s, 0, len))
-                return fail(p, -EINVAL, l, c, "object key contains a NUL character");
-        size_t bad = json_utf8_invalid((const char *) s, len);
-        if (bad != SIZE_MAX)
-                return fail(p, -EINVAL, l, c, "object key is not valid UTF-8 at byte %zu (overlong forms, "
-                            "surrogates and code points above U+10FFFF are refused)", bad);
-        json_value *obj = p->stack[p->depth - 1];
-        for (size_t i = 0; i < obj->object.n; i++)
-                if (strlen(obj->object.members[i].key) == len && memcmp(obj->object.members[i].key, s, len) == 0)
+        const char *why = string_refused(s, len, &bad);
+        if (why && bad == SIZE_MAX)
+                return fail(p, -EINVAL, l, c, "object key %s", why);
+        if (why)
+                return fail(p, -EINVAL, l, c, "object key %s at byte %zu (overlong forms, surrogates and code "
+                            "points above U+10FFFF are refused)", why, bad);
+        for (size_t i = p->stack[p->depth - 1].first; i < p->n_kids; i++) {
+                const json_member *m = &p->kids[i];
+                if (m->key_len == len && memcmp(m->key, s, len) == 0)
                         return fail(p, -EINVAL, l, c, "duplicate key '%.*s' (first at line %u, column %u)",
-                                    (int) (len > 64 ? 64 : len), s, obj->object.members[i].line,
-                                    obj->object.members[i].column);
-        erase_free(p->key);
-        p->key = strndup((const char *) s, len);
-        if (!p->key)
-                return fail(p, -ENOMEM, 0, 0, "out of memory");
+                                    (int) (len > 64 ? 64 : len), s, m->line, m->column);
+        }
+        if (!(p->key = arena_strndup(p->arena, s, len)))
+                return oom(p);
+        p->key_len = len;
         p->key_line = l;
         p->key_column = c;
         return 1;
@@ -462,25 +523,44 @@ static void copy_yajl_error(yajl_handle h, const char *text, size_t len, char *b
                 yajl_free_error(h, m);
 }
 
-int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err) {
-        parse_ctx p = { .text = text, .len = len };
+/* The arena's first chunk: about what the tree of a message of @len bytes takes */
+static size_t arena_hint(size_t len) {
+        size_t hint = 256 + 6 * len;
+        return hint < 64 * 1024 ? hint : 64 * 1024;
+}
+
+int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
+        parse_room room;
+        parse_ctx p = { .text = text, .len = len, .positions = !(flags & JSON_PARSE_NO_POSITIONS), .root_end = SIZE_MAX,
+                        .stack = room.stack, .kids = room.kids, .kids_inline = room.kids, .max_kids = KIDS_INLINE,
+                        .err_message = room.err_message };
+        yajl_alloc_funcs funcs = json_erasing_alloc(&room.scratch);
         int r = 0;
 
-        p.h = yajl_alloc(&callbacks, (yajl_alloc_funcs *) &erasing_funcs, &p);
-        if (!p.h)
+        p.arena = arena_new(arena_hint(len));
+        if (!p.arena)
                 return -ENOMEM;
-        if (allow_comments)
+        p.h = yajl_alloc(&callbacks, &funcs, &p);
+        if (!p.h) {
+                arena_free(p.arena);
+                return -ENOMEM;
+        }
+        if (flags & JSON_PARSE_COMMENTS)
                 yajl_config(p.h, yajl_allow_comments, 1);
 
         yajl_status st = yajl_parse(p.h, (const unsigned char *) text, len);
         size_t off = yajl_get_bytes_consumed(p.h);
-        if (st == yajl_status_ok) {
+        /* An object or array that ends the text is the whole document: finishing
+         * would only read one more blank, into a 2 KiB lexer buffer */
+        if (st == yajl_status_ok && p.root_end != len) {
                 p.finishing = true;
                 st = yajl_complete_parse(p.h);
                 off = len;
         }
 
-        if (p.failed) {
+        if ((p.failed || st != yajl_status_ok) && !p.positions && err) {
+                r = -EAGAIN; /* the error's position: the same parse again, locating every token */
+        } else if (p.failed) {
                 r = p.error;
                 if (err) {
                         err->line = p.err_line;
@@ -503,137 +583,22 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
                 }
         }
         yajl_free(p.h);
-        erase_free(p.key);
+        explicit_bzero(room.scratch.buf, room.scratch.used);
+        if (p.kids != p.kids_inline)
+                free(p.kids);
         if (r < 0) {
-                json_free(p.root);
-                return r;
+                arena_free(p.arena); /* whatever was made of the text */
+                return r == -EAGAIN ? json_parse_flags(text, len, flags & ~JSON_PARSE_NO_POSITIONS, ret, err) : r;
         }
         *ret = p.root;
         return 0;
 }
 
-/* --- generator --- */
-
-yajl_gen json_gen_new(void) {
-        return yajl_gen_alloc((yajl_alloc_funcs *) &erasing_funcs);
+int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err) {
+        return json_parse_flags(text, len, allow_comments ? JSON_PARSE_COMMENTS : 0, ret, err);
 }
 
-/* Erase what @g generated.  Kept out of line: inlined into its caller, GCC
- * at -O2 takes the addresses handed to yajl_gen_get_buf() for pointers
- * stored in @g and warns (-Wdangling-pointer) at the yajl_gen_free() after. */
-static __attribute__((noinline)) void gen_erase(yajl_gen g) {
-        const unsigned char *buf;
-        size_t len;
-        if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
-                explicit_bzero((void *) buf, len);
-}
-
-void json_gen_freep(yajl_gen *g) {
-        if (!*g)
-                return;
-        gen_erase(*g);
-        yajl_gen_free(*g);
-}
-
-int json_gen_take(yajl_gen g, char **ret, size_t *ret_len) {
-        const unsigned char *buf;
-        size_t len;
-        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
-                return -EINVAL;
-        char *s = malloc(len + 1);
-        if (!s)
-                return -ENOMEM;
-        memcpy(s, buf, len);
-        s[len] = 0;
-        explicit_bzero((void *) buf, len);
-        yajl_gen_clear(g);
-        *ret = s;
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
-void json_gen_str(yajl_gen g, const char *s) {
-        size_t len = strlen(s), bad = json_utf8_invalid(s, len);
-        if (bad == SIZE_MAX) {
-                yajl_gen_string(g, (const unsigned char *) s, len);
-                return;
-        }
-        /* never emit invalid UTF-8 (a message quoting refused or truncated
-         * input): each byte that does not start a valid sequence becomes U+FFFD */
-        _cleanup_erase_free_ char *t = malloc(3 * len + 1);
-        if (!t) {
-                yajl_gen_string(g, (const unsigned char *) "", 0);
-                return;
-        }
-        size_t o = 0;
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_seq((const unsigned char *) s + i, len - i);
-                if (n == 0) {
-                        memcpy(t + o, "\xef\xbf\xbd", 3);
-                        o += 3;
-                        i++;
-                        continue;
-                }
-                memcpy(t + o, s + i, n);
-                o += n;
-                i += n;
-        }
-        t[o] = 0;
-        yajl_gen_string(g, (const unsigned char *) t, o);
-}
-
-size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v) {
-        char tmp[JSON_U64_MAX], *p = tmp + sizeof(tmp);
-        do
-                *--p = (char) ('0' + v % 10);
-        while (v /= 10);
-        size_t n = (size_t) (tmp + sizeof(tmp) - p);
-        memcpy(buf, p, n);
-        return n;
-}
-
-void json_gen_u64(yajl_gen g, uint64_t v) {
-        char buf[JSON_U64_MAX];
-        yajl_gen_number(g, buf, json_format_u64(buf, v));
-}
-
-void json_gen_i64(yajl_gen g, int64_t v) {
-        char buf[JSON_U64_MAX + 1];
-        size_t n = 0;
-        if (v < 0)
-                buf[n++] = '-';
-        n += json_format_u64(buf + n, v < 0 ? -(uint64_t) v : (uint64_t) v);
-        yajl_gen_number(g, buf, n);
-}
-
-void json_gen_bool(yajl_gen g, bool b) {
-        yajl_gen_bool(g, b);
-}
-
-void json_gen_null(yajl_gen g) {
-        yajl_gen_null(g);
-}
-
-void json_gen_kv_str(yajl_gen g, const char *k, const char *v) {
-        json_gen_str(g, k);
-        json_gen_str(g, v);
-}
-
-void json_gen_kv_u64(yajl_gen g, const char *k, uint64_t v) {
-        json_gen_str(g, k);
-        json_gen_u64(g, v);
-}
-
-void json_gen_kv_i64(yajl_gen g, const char *k, int64_t v) {
-        json_gen_str(g, k);
-        json_gen_i64(g, v);
-}
-
-void json_gen_kv_bool(yajl_gen g, const char *k, bool v) {
-        json_gen_str(g, k);
-        json_gen_bool(g, v);
-}
+/* --- a tree back to text --- */
 
 void json_gen_value(yajl_gen g, const json_value *v) {
         switch (v->type) {

@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * json.h - a JSON value tree with source positions, parsed by yajl, and a
- * generator wrapper.  Used for wire messages and policy files alike.
+ * generator wrapper (json-gen.h).  Used for wire messages and policy files alike.
  *
- * Every string the tree holds is erased (explicit_bzero) when the tree is
- * freed, and yajl's own buffers are erased through a custom allocator:
- * request content never lingers in freed heap memory.
+ * A parse puts its whole tree (values, keys, strings, numbers) into one
+ * arena, erased (explicit_bzero) and freed once, when the last of its values
+ * is freed; yajl's own buffers are erased too (a scratch buffer on the
+ * parser's stack, a custom allocator beyond it): request content never
+ * lingers in freed heap memory.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <yajl/yajl_gen.h>
 
+#include "json-gen.h"
 #include "util.h"
 
 typedef enum json_type {
@@ -26,9 +28,11 @@ typedef enum json_type {
 } json_type;
 
 typedef struct json_value json_value;
+typedef struct json_arena json_arena;
 
 typedef struct json_member {
         char *key;
+        size_t key_len;
         unsigned line, column; /* position of the key */
         json_value *value;
 } json_member;
@@ -36,6 +40,7 @@ typedef struct json_member {
 struct json_value {
         json_type type;
         unsigned line, column; /* 1-based position of the value's first byte */
+        json_arena *arena;     /* json.c's: where the parse put it */
         union {
                 bool boolean;
                 char *number; /* raw text, as written */
@@ -70,6 +75,20 @@ typedef struct json_parse_error {
  */
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err);
 
+enum {
+        JSON_PARSE_COMMENTS = 1 << 0,     /* allow comments */
+        /* every value's and key's line and column are 0 (a message, not a file): the
+         * parse does not locate each token.  A failure's position is given all the same */
+        JSON_PARSE_NO_POSITIONS = 1 << 1,
+};
+int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
+
+/*
+ * Free @v and what it holds.  A value may be taken out of its tree (its
+ * slot in the parent set to NULL) and freed on its own, before or after the
+ * rest, by another thread too: the arena of their parse is erased and freed
+ * with the last of them.
+ */
 void json_free(json_value *v);
 static inline void json_freep(json_value **v) {
         json_free(*v);
@@ -95,32 +114,5 @@ static inline bool json_is_string(const json_value *v) {
 /* Serialise a value back to compact JSON (for audit logs). */
 int json_dump(const json_value *v, char **ret);
 
-/* --- generator --- */
-
-yajl_gen json_gen_new(void);
-void json_gen_freep(yajl_gen *g);
-#define _cleanup_json_gen_ _cleanup_(json_gen_freep)
-
-/* Copy the generated text out (NUL-terminated) and erase yajl's buffer. */
-int json_gen_take(yajl_gen g, char **ret, size_t *ret_len);
-
-/* A string; bytes that are not valid UTF-8 are replaced by U+FFFD, so
- * what is generated is always valid UTF-8. */
-void json_gen_str(yajl_gen g, const char *s);
-/* Offset of the first byte of @s that is not well-formed UTF-8 (RFC 3629:
- * no overlong forms, surrogates or code points above U+10FFFF), or SIZE_MAX. */
-size_t json_utf8_invalid(const char *s, size_t len);
-/* @v in decimal into @buf, not terminated (at most 20 digits); its length.  No printf. */
-#define JSON_U64_MAX 20
-size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v);
-void json_gen_u64(yajl_gen g, uint64_t v);
-void json_gen_i64(yajl_gen g, int64_t v);
-void json_gen_bool(yajl_gen g, bool b);
-void json_gen_null(yajl_gen g);
-/* Key + value helpers for objects. */
-void json_gen_kv_str(yajl_gen g, const char *k, const char *v);
-void json_gen_kv_u64(yajl_gen g, const char *k, uint64_t v);
-void json_gen_kv_i64(yajl_gen g, const char *k, int64_t v);
-void json_gen_kv_bool(yajl_gen g, const char *k, bool v);
 /* Emit a parsed value (deep copy into the generator). */
 void json_gen_value(yajl_gen g, const json_value *v);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "client-msg.h"
 #include "json.h"
 #include "local.h"
 #include "ops.h"
@@ -299,7 +300,7 @@ static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds,
                 if (n == 0 && eof)
                         return error_set(err, -ECONNRESET, "local", ECONNRESET, "the broker closed the connection");
                 json_parse_error je;
-                int r = json_parse(buf, n, false, ret, &je);
+                int r = json_parse_flags(buf, n, JSON_PARSE_NO_POSITIONS, ret, &je);
                 explicit_bzero(buf, n);
                 if (r < 0 || (*ret)->type != JSON_OBJECT) {
                         if (r == 0) {
@@ -312,53 +313,6 @@ static int recv_msg(delegate_ctx *c, json_value **ret, int *fds, size_t max_fds,
                 }
                 return 0;
         }
-}
-
-/* Fill @err from a reply's "error" object; returns a -errno. */
-static int reply_error(const json_value *e, delegate_error *err) {
-        const json_value *code = json_get(e, "code"), *msg = json_get(e, "message"), *rule = json_get(e, "rule"),
-                         *eno = json_get(e, "errno");
-        int64_t en = 0;
-        if (eno)
-                json_to_i64(eno, &en);
-        const char *cs = json_is_string(code) ? code->string.str : "system";
-        int ret;
-        switch (err_code_from_name(cs)) {
-        case ERR_BAD_REQUEST:
-                ret = -EINVAL;
-                break;
-        case ERR_API_MISMATCH:
-                ret = -EPROTO;
-                break;
-        case ERR_DENIED:
-                ret = -EACCES;
-                break;
-        case ERR_NOT_FOUND:
-                ret = -ESRCH;
-                break;
-        case ERR_EXISTS:
-                ret = -EEXIST;
-                break;
-        case ERR_TOO_LARGE:
-                ret = -EMSGSIZE;
-                break;
-        case ERR_RATE_LIMITED:
-                ret = -EBUSY;
-                break;
-        case ERR_UNSUPPORTED:
-                ret = -EOPNOTSUPP;
-                break;
-        default:
-                ret = en > 0 && en < 4096 ? -(int) en : -EIO;
-        }
-        error_set(err, ret, cs, (int) en, "%s", json_is_string(msg) ? msg->string.str : "(no message)");
-        if (err && json_is_string(rule))
-                snprintf(err->rule, sizeof(err->rule), "%s", rule->string.str);
-        uint64_t retry;
-        const json_value *rv = json_get(e, "retry_after_ms");
-        if (err && rv && json_to_u64(rv, &retry) == 0)
-                err->retry_after_ms = retry > UINT32_MAX ? UINT32_MAX : (uint32_t) retry;
-        return ret;
 }
 
 static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
@@ -529,17 +483,6 @@ int delegate_set_handler(delegate_ctx *c, const char *op, delegate_handler_fn fn
         return 0;
 }
 
-/* What identifies a request for a retry: op, args and how many fds it carries. */
-static char *lost_key(const char *op, const json_value *args, size_t n_fds) {
-        _cleanup_erase_free_ char *a = NULL;
-        char *key = NULL;
-        if (args && json_dump(args, &a) < 0)
-                return NULL;
-        if (asprintf(&key, "%s\n%s\n%zu", op, a ? a : "", n_fds) < 0)
-                return NULL;
-        return key;
-}
-
 static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *op, const json_value *args,
                           size_t n_fds) {
         if (!*key)
@@ -550,8 +493,10 @@ static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *
         c->lost_id = c->lost_req ? id : 0;
 }
 
-static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const int *in_fds, size_t n_in_fds,
-                       char **ret_result, int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
+/* The result of a call as text (*@ret_result) or as a tree (*@ret_tree: NULL when the reply has none) */
+static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const char *args_text,
+                       size_t args_len, const int *in_fds, size_t n_in_fds, char **ret_result, json_value **ret_tree,
+                       int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_error *err) {
         int r;
         call_begin(c); /* one deadline for the whole call, a connect included */
         if (c->fd < 0) {
@@ -571,23 +516,14 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                 c->lost_req = NULL;
         } else
                 id = c->next_id++;
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *req = NULL;
+        _cleanup_erase_free_ char *heap = NULL;
+        char small[256];
         size_t len;
-        if (!g)
-                return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
-        yajl_gen_map_open(g);
-        json_gen_kv_u64(g, "id", id);
-        json_gen_kv_str(g, "op", op);
-        if (args) {
-                json_gen_str(g, "args");
-                json_gen_value(g, args);
-        }
-        yajl_gen_map_close(g);
-        r = json_gen_take(g, &req, &len);
-        if (r < 0)
-                return error_set(err, r, "local", -r, "cannot build the request");
+        const char *req = request_text(id, op, args_text, args_len, small, sizeof(small), &heap, &len);
+        if (!req)
+                return error_set(err, -ENOMEM, "local", ENOMEM, "cannot build the request: out of memory");
         r = send_msg(c, req, len, in_fds, n_in_fds, err);
+        explicit_bzero(req == small ? small : heap, len);
         if (r < 0) {
                 if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN) {
                         disconnect(c); /* the next call connects afresh */
@@ -639,6 +575,13 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
                         }
                 }
+                if (ret_tree) {
+                        /* taken out of the reply's tree, which is freed without it */
+                        *ret_tree = NULL;
+                        for (size_t i = 0; i < rep->object.n; i++)
+                                if (streq(rep->object.members[i].key, "result"))
+                                        *ret_tree = TAKE_PTR(rep->object.members[i].value);
+                }
                 for (size_t i = 0; i < nfds; i++)
                         ret_fds[i] = fds[i];
                 if (ret_n_fds)
@@ -647,8 +590,17 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
         }
 }
 
-int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, int *ret_fds,
-                  size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
+/* A handler's or the local route's result text as a tree, for call(); @text is erased and freed */
+static int result_tree(char *text, json_value **ret, delegate_error *err) {
+        json_parse_error je;
+        int r = json_parse_flags(text ? text : "{}", text ? strlen(text) : 2, JSON_PARSE_NO_POSITIONS, ret, &je);
+        erase_free(text);
+        return r < 0 ? error_set(err, -EBADMSG, "local", EBADMSG, "malformed result: %s", je.message) : 0;
+}
+
+/* delegate_call(); its result as text (*@ret_result_json) or instead as a tree (*@ret_tree: the library's own calls) */
+static int call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, json_value **ret_tree,
+                int *ret_fds, size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
         _cleanup_json_ json_value *args = NULL;
         int r;
 
@@ -656,16 +608,9 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                 *ret_n_fds = 0;
         if (!op || !*op)
                 return error_set(err, -EINVAL, "bad-request", EINVAL, "no operation named");
-        if (args_json) {
-                json_parse_error je;
-                r = json_parse(args_json, strlen(args_json), false, &args, &je);
-                if (r < 0)
-                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
-                                         je.message);
-                if (args->type != JSON_OBJECT)
-                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
-                                         json_type_name(args->type));
-        }
+        size_t args_len = 0;
+        if (args_json && (r = args_parse(args_json, &args, &args_len, err)) < 0)
+                return r;
 
         for (size_t i = 0; i < c->n_handlers; i++) {
                 if (!streq(c->handlers[i].op, op))
@@ -680,7 +625,10 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                                 error_set(err, r, "system", -r, "handler for %s failed: %s", op, strerror(-r));
                         return r;
                 }
-                if (ret_result_json) {
+                if (ret_tree) {
+                        if (result_tree(res, ret_tree, err) < 0)
+                                return -EBADMSG;
+                } else if (ret_result_json) {
                         *ret_result_json = res ? res : strdup("{}");
                         if (!*ret_result_json)
                                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
@@ -692,7 +640,10 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
         }
 
         if (c->mode != DELEGATE_MODE_BROKER) {
-                r = local_try(op, args, ret_result_json, err);
+                char *text = NULL;
+                r = local_try(op, args, ret_tree ? &text : ret_result_json, err);
+                if (r > 0 && ret_tree && result_tree(text, ret_tree, err) < 0)
+                        return -EBADMSG;
                 if (r > 0) {
                         if (ret_route)
                                 *ret_route = DELEGATE_ROUTE_LOCAL;
@@ -704,10 +655,16 @@ int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char *
                         return error_set(err, -EPERM, "unsupported", EPERM,
                                          "%s cannot be performed locally by this caller (mode is local-only)", op);
         }
-        r = broker_call(c, op, args, NULL, 0, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        r = broker_call(c, op, args, args_json, args_len, NULL, 0, ret_result_json, ret_tree, ret_fds, max_fds,
+                        ret_n_fds, err);
         if (r >= 0 && ret_route)
                 *ret_route = DELEGATE_ROUTE_BROKER;
         return r;
+}
+
+int delegate_call(delegate_ctx *c, const char *op, const char *args_json, char **ret_result_json, int *ret_fds,
+                  size_t max_fds, size_t *ret_n_fds, delegate_route *ret_route, delegate_error *err) {
+        return call(c, op, args_json, ret_result_json, NULL, ret_fds, max_fds, ret_n_fds, ret_route, err);
 }
 
 int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_json, const int *fds, size_t n_fds,
@@ -721,17 +678,12 @@ int delegate_call_with_fds(delegate_ctx *c, const char *op, const char *args_jso
         if (n_fds > DELEGATE_MAX_FDS)
                 return error_set(err, -ETOOMANYREFS, "local", ETOOMANYREFS, "at most %d fds travel with a request",
                                  DELEGATE_MAX_FDS);
-        if (args_json) {
-                json_parse_error je;
-                int r = json_parse(args_json, strlen(args_json), false, &args, &je);
-                if (r < 0)
-                        return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
-                                         je.message);
-                if (args->type != JSON_OBJECT)
-                        return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
-                                         json_type_name(args->type));
-        }
-        return broker_call(c, op, args, fds, n_fds, ret_result_json, ret_fds, max_fds, ret_n_fds, err);
+        size_t args_len = 0;
+        int r;
+        if (args_json && (r = args_parse(args_json, &args, &args_len, err)) < 0)
+                return r;
+        return broker_call(c, op, args, args_json, args_len, fds, n_fds, ret_result_json, NULL, ret_fds, max_fds,
+                           ret_n_fds, err);
 }
 
 int delegate_ping(delegate_ctx *c, delegate_error *err) {
@@ -760,7 +712,7 @@ static uint64_t limit_of(const json_value *v) {
 int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t hard, delegate_memlock_result *ret,
                          delegate_error *err) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *args = NULL, *res = NULL;
+        _cleanup_erase_free_ char *args = NULL;
         _cleanup_json_ json_value *rv = NULL;
         delegate_route route = 0;
         int r;
@@ -776,13 +728,11 @@ int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t har
         r = json_gen_take(g, &args, NULL);
         if (r < 0)
                 return error_set(err, r, "local", -r, "out of memory");
-        r = delegate_call(c, op_memlock_set.name, args, &res, NULL, 0, NULL, &route, err);
+        /* the result as a tree: not written out as text and parsed again */
+        r = call(c, op_memlock_set.name, args, NULL, ret ? &rv : NULL, NULL, 0, NULL, &route, err);
         if (r < 0)
                 return r;
         if (ret) {
-                json_parse_error je;
-                if (json_parse(res, strlen(res), false, &rv, &je) < 0)
-                        return error_set(err, -EBADMSG, "local", EBADMSG, "malformed %s result", op_memlock_set.name);
                 const json_value *old = json_get(rv, "old");
                 *ret = (delegate_memlock_result) {
                         .soft = limit_of(json_get(rv, "soft")),

@@ -4,7 +4,9 @@
  * (common/json.c) without comments, the message shape (hello or
  * request), every operation's argument parser and policy check
  * (engine/ops*.c) against a policy with every section, and the
- * generator: dump(parse(dump(v))) must equal dump(v).
+ * generator: dump(parse(dump(v))) must equal dump(v).  The parse without
+ * positions (JSON_PARSE_NO_POSITIONS, what the library and the broker use
+ * for messages) must agree with the one with them: outcome, error, tree.
  *
  * Seeds: tests/fuzz/corpus/wire (a hello and a valid request of each op).
  */
@@ -103,11 +105,24 @@ static void roundtrip(const json_value *v) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size > DELEGATE_MAX_MESSAGE)
                 return 0; /* the transport never delivers more */
-        _cleanup_json_ json_value *m = NULL;
-        json_parse_error je;
-        if (json_parse((const char *) data, size, false, &m, &je) < 0) {
+        _cleanup_json_ json_value *m = NULL, *fast = NULL;
+        json_parse_error je, fe;
+        int r = json_parse((const char *) data, size, false, &m, &je);
+        /* the library's and the broker's parse of a message, which does not locate each token: the same
+         * outcome, the same error at the same place */
+        int fr = json_parse_flags((const char *) data, size, JSON_PARSE_NO_POSITIONS, &fast, &fe);
+        if (r != -ENOMEM && fr != -ENOMEM) {
+                FUZZ_ASSERT(fr == r);
+                FUZZ_ASSERT(r == 0 || (fe.line == je.line && fe.column == je.column && streq(fe.message, je.message)));
+        }
+        if (r < 0) {
                 FUZZ_ASSERT(memchr(je.message, 0, sizeof(je.message)));
                 return 0;
+        }
+        if (fr == 0) {
+                _cleanup_free_ char *a = NULL, *b = NULL;
+                if (json_dump(m, &a) == 0 && json_dump(fast, &b) == 0)
+                        FUZZ_ASSERT(streq(a, b));
         }
         roundtrip(m);
         if (m->type != JSON_OBJECT)

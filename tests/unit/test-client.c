@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 
 #include "config.h"
+#include "json-equal.h"
 #include "json.h"
 #include "tap.h"
 #include "fake-broker.h"
@@ -720,6 +721,44 @@ static void test_fake_success(void) {
         close(p[1]);
 }
 
+/*
+ * The request as the broker reads it: an op name that needs escaping (quote, backslash, control
+ * character, non-ASCII) arrives as it was given, args with blanks and escapes arrive equal to what
+ * the caller wrote, one long enough not to fit the library's stack buffer too.
+ */
+static void test_fake_request_text(void) {
+        static const char *const ops[] = { "state.get", "we\"ird\\op\t\xc3\xa9", "ping" };
+        char big[1200];
+        int n = snprintf(big, sizeof(big), "{ \"pad\" :\n \"");
+        while (n < (int) sizeof(big) - 16)
+                big[n++] = 'p';
+        snprintf(big + n, sizeof(big) - n, "\" }");
+        const char *const args[] = { "{ \"a\" : [ 1 , \"x\\u00e9\\n\" ] ,\n \"b\":{} }", NULL, big };
+        for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
+                fake f = {
+                        .welcome = "{\"type\":\"welcome\",\"api\":1}",
+                        .reply_fmt = "{\"id\":%llu,\"ok\":true,\"result\":{}}",
+                        .reply_fd = -1,
+                };
+                fake_start(&f, "text.sock");
+                delegate_ctx *c = new_ctx(f.path, DELEGATE_MODE_BROKER);
+                delegate_error e = {};
+                int r = delegate_call(c, ops[i], args[i], NULL, NULL, 0, NULL, NULL, &e);
+                delegate_ctx_free(c);
+                fake_stop(&f);
+                _cleanup_json_ json_value *q = parse_or_null(f.request);
+                _cleanup_json_ json_value *want = args[i] ? parse_or_null(args[i]) : NULL;
+                const json_value *got = json_get(q, "args");
+                uint64_t id = 0;
+                tap_ok(r == 0 && streq_ptr(json_str(q, "op"), ops[i]) && json_to_u64(json_get(q, "id"), &id) == 0 &&
+                               id == 1 && (args[i] ? json_tree_equal(got, want, true) : !got) &&
+                               q->object.n == (args[i] ? 3u : 2u),
+                       "request %zu: op and args as given", i);
+                if (!q)
+                        tap_diag("  the broker read: %s", f.request);
+        }
+}
+
 int main(void) {
         unit_tmpdir(tmpdir, sizeof(tmpdir), "test-client");
         char nosocket[300];
@@ -738,6 +777,7 @@ int main(void) {
         test_fake_resume_refused();
         test_fake_denied();
         test_fake_success();
+        test_fake_request_text();
         test_local_only(); /* last: may lower the hard limit for good */
 
         rmdir(tmpdir);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-json.c - the JSON tree of common/json.c: round trips through
- * json_dump(), source positions, strict integer conversion, and the exact
- * line and column of every class of malformed input.
+ * json_dump(), source positions, strict integer conversion, the exact
+ * line and column of every class of malformed input (with and without
+ * JSON_PARSE_NO_POSITIONS), values taken out of their tree, and the
+ * generators a thread reuses.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "json-equal.h"
@@ -52,6 +55,15 @@ static void bad_len(const char *text, size_t len, bool comments, unsigned line, 
         tap_has_str(e.message, msg, "%s: message", what);
         tap_ok(v == (json_value *) 0x1, "%s: *ret untouched", what);
         if (r == 0 && v != (json_value *) 0x1)
+                json_free(v);
+
+        /* a message's parse, which does not locate each token, says the same */
+        json_parse_error e2 = {};
+        v = NULL;
+        r = json_parse_flags(text, len, (comments ? JSON_PARSE_COMMENTS : 0) | JSON_PARSE_NO_POSITIONS, &v, &e2);
+        tap_ok(r == -EINVAL && e2.line == e.line && e2.column == e.column && streq(e2.message, e.message),
+               "%s: the same without positions (%u:%u %s)", what, e2.line, e2.column, e2.message);
+        if (r == 0)
                 json_free(v);
 }
 
@@ -124,6 +136,7 @@ static void test_integers(void) {
                 { "0", 0, 0 },
                 { "42", 0, 42 },
                 { "-0", 0, 0 },
+                { "9999999999999999999", 0, 9999999999999999999ULL }, /* 19 digits: the most read without strtoull() */
                 { "18446744073709551615", 0, UINT64_MAX },
                 { "18446744073709551616", -ERANGE, 0 },
                 { "99999999999999999999999", -ERANGE, 0 },
@@ -203,6 +216,10 @@ static void test_malformed(void) {
         bad("[1] [2]", 1, 5, "trailing garbage", "two documents");
         bad("{\"a\":1}}", 1, 8, "trailing garbage", "extra closing brace");
         bad("1 2", 1, 3, "trailing garbage", "two numbers");
+        /* the start of a token after the document: only finishing the parse finds it */
+        bad("{}/", 1, 3, "trailing garbage", "a '/' after the object");
+        bad("[1]*", 1, 4, "trailing garbage", "a '*' after the array");
+        bad("{}/*}", 1, 3, "trailing garbage", "a comment's start after the object, a '}' last");
 
         /* duplicate keys: the second one's position, the first one's in the message */
         bad("{\"a\":1,\"b\":2,\n \"a\":3}", 2, 2, "duplicate key 'a' (first at line 1, column 2)", "duplicate key");
@@ -306,12 +323,130 @@ static void test_gen_integers(void) {
                "json_format_u64: 20 digits for UINT64_MAX, no terminator needed");
 }
 
+/* JSON_PARSE_NO_POSITIONS: the same tree, every position 0 */
+static void test_no_positions(void) {
+        const char *text = "{\"a\": [1, {\"b\": \"x\\n\"}], \"c\": null}";
+        _cleanup_json_ json_value *a = parse(text, false), *b = NULL;
+        json_parse_error e;
+        int r = json_parse_flags(text, strlen(text), JSON_PARSE_NO_POSITIONS, &b, &e);
+        tap_ok(r == 0 && json_tree_equal(a, b, true), "no positions: the same tree");
+        const json_value *inner = b ? json_get(json_get(b, "a")->array.items[1], "b") : NULL;
+        tap_ok(b && b->line == 0 && b->column == 0 && b->object.members[1].line == 0 && inner && inner->line == 0 &&
+                       inner->column == 0,
+               "no positions: values and keys at 0:0");
+}
+
+/* big texts: yajl's buffers beyond the scratch on the stack, the arena beyond its first chunk, many children */
+static void test_big(void) {
+        size_t n = 200000;
+        _cleanup_free_ char *t = malloc(n + 64);
+        size_t k = 0;
+        k += (size_t) sprintf(t + k, "{\"s\":\"");
+        while (k < n / 2)
+                k += (size_t) sprintf(t + k, "\\\"\\n\\u00e9");
+        k += (size_t) sprintf(t + k, "\",\"a\":[");
+        for (int i = 0; k < n; i++)
+                k += (size_t) sprintf(t + k, "%s{\"k%d\":%d}", i ? "," : "", i, i);
+        k += (size_t) sprintf(t + k, "]}");
+        _cleanup_json_ json_value *v = parse(t, false);
+        const json_value *s = json_get(v, "s"), *a = json_get(v, "a");
+        tap_ok(json_is_string(s) && s->string.len > 30000 && memcmp(s->string.str, "\"\n\xc3\xa9\"", 5) == 0,
+               "a 100 kB text of escapes decodes (%zu bytes)", s ? s->string.len : 0);
+        tap_ok(a && a->type == JSON_ARRAY && a->array.n > 5000 &&
+                       json_get(a->array.items[a->array.n - 1], "k0") == NULL &&
+                       json_get(a->array.items[a->array.n - 1], t) == NULL && json_get(a->array.items[7], "k7"),
+               "an array of %zu objects", a ? a->array.n : 0);
+        round_trip(t, "200 kB document");
+}
+
+/*
+ * A value taken out of its tree (its slot set to NULL, as the broker does
+ * with a request's args) outlives the tree, and the tree outlives it: the
+ * arena goes with the last of them.  MALLOC_PERTURB_ (meson test) or ASan
+ * would show a value read after its memory went back.
+ */
+static void test_detach(void) {
+        for (int order = 0; order < 2; order++) {
+                const char *text = "{\"id\":1,\"args\":{\"name\":\"kept\",\"list\":[1,2,3]},\"op\":\"x\"}";
+                json_value *m = parse(text, false), *args = NULL;
+                for (size_t i = 0; m && i < m->object.n; i++)
+                        if (streq(m->object.members[i].key, "args")) {
+                                args = m->object.members[i].value;
+                                m->object.members[i].value = NULL;
+                        }
+                if (order == 0) {
+                        json_free(m);
+                        m = NULL;
+                } else {
+                        json_free(args);
+                        args = NULL;
+                }
+                json_value *left = order == 0 ? args : m;
+                const json_value *x = order == 0 ? json_get(left, "name") : json_get(left, "op");
+                tap_ok(json_is_string(x) && streq(x->string.str, order == 0 ? "kept" : "x") &&
+                               (order == 1 || json_get(left, "list")->array.n == 3),
+                       "%s freed first: the other is whole", order == 0 ? "the tree" : "the detached value");
+                json_free(left);
+        }
+}
+
+static void *gen_in_thread(void *arg) {
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        json_gen_str(g, arg);
+        char *out = NULL;
+        if (json_gen_take(g, &out, NULL) < 0)
+                return NULL;
+        return out;
+}
+
+/*
+ * json_gen_new() hands out the thread's last generator again: as new, even
+ * after a generation abandoned half-way, and one whose output grew past
+ * 4 KiB is not kept.  A thread's kept generator goes with the thread (ASan's
+ * leak check would name it).
+ */
+static void test_gen_reuse(void) {
+        for (int round = 0; round < 3; round++) {
+                yajl_gen g = json_gen_new();
+                yajl_gen_map_open(g);
+                json_gen_kv_str(g, "abandoned", round == 1 ? "x" : "y");
+                yajl_gen_array_open(g);
+                if (round == 2) {
+                        /* a big one: more than the 4 KiB a kept generator may have written */
+                        char big[6000];
+                        memset(big, 'b', sizeof(big) - 1);
+                        big[sizeof(big) - 1] = 0;
+                        json_gen_str(g, big);
+                        _cleanup_free_ char *t = NULL;
+                        tap_ok(json_gen_take(g, &t, NULL) == 0 && strlen(t) > 6000, "a 6 kB generation");
+                }
+                json_gen_freep(&g);
+                _cleanup_json_gen_ yajl_gen h = json_gen_new();
+                _cleanup_free_ char *out = NULL;
+                yajl_gen_array_open(h);
+                json_gen_u64(h, 1);
+                yajl_gen_array_close(h);
+                tap_ok(json_gen_take(h, &out, NULL) == 0 && out && streq(out, "[1]"),
+                       "round %d: the next generator starts afresh (%s)", round, out ? out : "(none)");
+        }
+        pthread_t t;
+        void *res = NULL;
+        tap_ok(pthread_create(&t, NULL, gen_in_thread, (void *) "in a thread") == 0 && pthread_join(t, &res) == 0 &&
+                       res && streq(res, "\"in a thread\""),
+               "a thread's generator");
+        free(res);
+}
+
 int main(void) {
         test_round_trips();
+        test_no_positions();
+        test_big();
+        test_detach();
         test_positions();
         test_integers();
         test_malformed();
         test_utf8();
         test_gen_integers();
+        test_gen_reuse();
         return tap_done();
 }
