@@ -222,6 +222,27 @@ char *wait_idle(delegate_ctx *c) {
         return s;
 }
 
+/*
+ * Poll state.get until the channel is @want: the broker learns that QEMU's
+ * connection ended from its own event loop, and another loop may answer
+ * state.get before that.  The bound (2000 polls, over 20 s) only keeps a
+ * broker that never notices from hanging the test; it measures no speed.
+ */
+char *wait_channel(delegate_ctx *c, const char *want) {
+        const int tries = 2000;
+        char *s = NULL;
+        for (int i = 0; i < tries; i++) {
+                free(s);
+                s = call(c, "state.get", NULL, NULL, 0, NULL);
+                if (!strcmp(fs(s, "result.kvmi.channel"), want))
+                        return s;
+                usleep(10000);
+        }
+        tap_diag("the KVMI channel was still '%s', not '%s', after %d state.get polls 10 ms apart; the last: %s",
+                 fs(s, "result.kvmi.channel"), want, tries, s);
+        return s;
+}
+
 int attach(delegate_ctx *c, bool keyed, char *secret, size_t size) {
         char *r = call(c, "kvmi.attach", keyed ? "{\"keyed\":true}" : "{\"keyed\":false}", NULL, 0, NULL);
         if (!tap_ok(fi(r, "ok") == 1, "kvmi.attach (%s) opens the channel", keyed ? "keyed" : "unkeyed"))

@@ -52,6 +52,8 @@ bool attach_connect(delegate_ctx *c, peer *p, const char *vm, bool keyed, const 
                   const char *extra1, const char *extra2);
 /* Poll state.get until the channel is ready and idle (or closed). */
 char *wait_idle(delegate_ctx *c);
+/* Poll state.get until the channel is @want (a bounded wait, then a diagnostic naming what it was). */
+char *wait_channel(delegate_ctx *c, const char *want);
 int attach(delegate_ctx *c, bool keyed, char *secret, size_t size);
 /* Entries i = 0..n-1 with a pattern that revisits pages and uses every access value. */
 void gen_entries(kvmi_page_access_entry *e, size_t n, uint64_t seed);

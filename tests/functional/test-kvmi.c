@@ -398,8 +398,9 @@ static void reattach(harness *h) {
         free(r);
         kill(p.pid, SIGKILL); /* QEMU dies */
         waitpid(p.pid, NULL, 0);
-        char *s = wait_idle(c);
+        char *s = wait_channel(c, "closed");
         tap_is_str(fs(s, "result.kvmi.channel"), "closed", "the broker notices QEMU is gone");
+        tap_has_str(fs(s, "result.kvmi.closed_because"), "closed the connection", "state.get: QEMU closed it");
         free(s);
         peer_start(&p, "vm-a", NULL, NULL); /* a new QEMU (say, the migration target) */
         r = connect_next(c);
@@ -571,7 +572,9 @@ static void reapply_refused(harness *h) {
         free(r);
         kill(p.pid, SIGKILL);
         waitpid(p.pid, NULL, 0);
-        free(wait_idle(c));
+        char *s = wait_channel(c, "closed");
+        tap_is_str(fs(s, "result.kvmi.channel"), "closed", "the broker notices QEMU is gone");
+        free(s);
         char pages[32];
         snprintf(pages, sizeof(pages), "%u", PAGES - 800);
         peer_start(&p, "vm-a", NULL, "--hole", "500000-501000", "--pages", pages, NULL);
@@ -582,7 +585,7 @@ static void reapply_refused(harness *h) {
         tap_is_int(fi(r, "result.reapplied.applied"), 200, "200 applied");
         tap_is_int(fi(r, "result.shadow_pages"), 200, "the shadow keeps only what the kernel holds");
         free(r);
-        char *s = call(c, "state.get", NULL, NULL, 0, NULL);
+        s = call(c, "state.get", NULL, NULL, 0, NULL);
         tap_is_int(fi(s, "result.kvmi.shadow.pages"), 200, "state.get agrees: 200");
         tap_is_int(fi(s, "result.kvmi.last_reapply.refused"), 100, "and reports the refusals");
         free(s);
