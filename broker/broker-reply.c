@@ -7,14 +7,28 @@
  * calls nothing that dispatches (broker-request.c is above it).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "broker-op.h"
 #include "broker.h"
 
+/*
+ * A request is 2 KiB, most of it the reason and the helper's output, which
+ * few requests fill: a freed request is erased where it was written (see
+ * request_erase()), so that it is all zero again, and kept for the next
+ * one (at most REQUEST_SPARE of them, under the broker lock like every
+ * request) instead of calloc() clearing 2 KiB and free() returning it.
+ */
+#define REQUEST_SPARE 8
+
 request *request_new(broker *b, const request_origin *origin) {
-        request *req = calloc(1, sizeof(*req));
-        if (!req)
+        request *req = b->spare_requests;
+        if (req) {
+                b->spare_requests = req->next;
+                b->n_spare_requests--;
+                req->next = NULL;
+        } else if (!(req = calloc(1, sizeof(*req))))
                 return NULL;
         req->b = b;
         req->all_next = b->requests;
@@ -25,6 +39,37 @@ request *request_new(broker *b, const request_origin *origin) {
         req->helper_fd = -EBADF;
         req->own_pidfd = -EBADF;
         return req;
+}
+
+/*
+ * Erase @req back to all zero, the bytes it used only: every field but the
+ * two large buffers; the reason up to its end (only ever written by
+ * appending a string to what is there: copy_str(), request_reason_append());
+ * the helper's output only when a helper was asked (its length is reset
+ * before the answer is read, so the whole buffer).
+ */
+static void request_erase(request *req) {
+        const size_t r0 = offsetof(request, reason), r1 = r0 + sizeof(req->reason);
+        const size_t h0 = offsetof(request, helper_out), h1 = h0 + sizeof(req->helper_out);
+        bool helper = req->helper_done;
+        char *p = (char *) req;
+        explicit_bzero(req->reason, strnlen(req->reason, sizeof(req->reason)));
+        if (helper)
+                explicit_bzero(req->helper_out, sizeof(req->helper_out));
+        _Static_assert(offsetof(request, reason) < offsetof(request, helper_out), "the ranges below are in order");
+        explicit_bzero(p, r0);
+        explicit_bzero(p + r1, h0 - r1);
+        explicit_bzero(p + h1, sizeof(*req) - h1);
+}
+
+static void request_release(request *req) {
+        broker *b = req->b;
+        request_erase(req);
+        if (b->n_spare_requests >= REQUEST_SPARE)
+                return free(req);
+        req->next = b->spare_requests;
+        b->spare_requests = req;
+        b->n_spare_requests++;
 }
 
 int caller_from_client(caller *who, const client *c) {
@@ -166,8 +211,7 @@ void request_free(request *req) {
         caller_clear(&req->who);
         erase_free(req->op);
         json_free(req->args);
-        explicit_bzero(req, sizeof(*req));
-        free(req);
+        request_release(req);
 }
 
 /* What the operation of @r borrowed from its client (the client's pidfd) becomes the request's own. */
@@ -196,4 +240,10 @@ void request_detach_all(client *c) {
 void request_free_all(broker *b) {
         while (b->requests)
                 request_free(b->requests);
+        while (b->spare_requests) {
+                request *req = b->spare_requests;
+                b->spare_requests = req->next;
+                free(req);
+        }
+        b->n_spare_requests = REQUEST_SPARE; /* the broker ends: a request freed after this is not kept */
 }

@@ -291,6 +291,8 @@ struct broker {
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
+        request *spare_requests; /* freed requests kept for the next ones, erased: all zero (broker-reply.c) */
+        unsigned n_spare_requests;
         uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid and pod cgroup */
 };
 
