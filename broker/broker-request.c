@@ -157,7 +157,10 @@ static void cache_store(client *c, uint64_t id, const char *buf, size_t len, boo
                 cache_drop(c, &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE]);
         cache_drop(c, slot);
         c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
-        slot->buf = strndup(buf, len);
+        if ((slot->buf = malloc(len + 1))) {
+                memcpy(slot->buf, buf, len);
+                slot->buf[len] = 0;
+        }
         slot->len = slot->buf ? len : 0;
         slot->id = id;
         slot->has_fds = has_fds;
@@ -173,38 +176,41 @@ static const cached_reply *cache_find(client *c, uint64_t id) {
 
 /* The socket origin: the answer goes to the client, and into its cache. */
 static void socket_reply(request *req, const reply_info *r) {
-        char *buf;
-        size_t len;
+        outmsg *m;
         if (!req->c) /* the client left meanwhile */
                 return;
         if (r->ok) {
-                /* {"id":ID,"ok":true,"result":RESULT}, put together without printf */
+                /* {"id":ID,"ok":true,"result":RESULT}, put together without printf, in the message itself */
                 static const char head[] = "{\"id\":", mid[] = ",\"ok\":true,\"result\":";
-                size_t rlen = strlen(r->result_json);
-                buf = malloc(sizeof(head) + JSON_U64_MAX + sizeof(mid) + rlen + 2);
-                if (!buf)
+                char id[JSON_U64_MAX];
+                size_t rlen = strlen(r->result_json), ilen = json_format_u64(id, req->id), len = 0;
+                m = outmsg_new(sizeof(head) - 1 + ilen + sizeof(mid) - 1 + rlen + 1);
+                if (!m)
                         return;
-                len = 0;
-                memcpy(buf, head, sizeof(head) - 1);
+                memcpy(m->buf, head, sizeof(head) - 1);
                 len += sizeof(head) - 1;
-                len += json_format_u64(buf + len, req->id);
-                memcpy(buf + len, mid, sizeof(mid) - 1);
+                memcpy(m->buf + len, id, ilen);
+                len += ilen;
+                memcpy(m->buf + len, mid, sizeof(mid) - 1);
                 len += sizeof(mid) - 1;
-                memcpy(buf + len, r->result_json, rlen);
+                memcpy(m->buf + len, r->result_json, rlen);
                 len += rlen;
-                buf[len++] = '}';
-                buf[len] = 0;
+                m->buf[len] = '}';
         } else {
                 const op_error *e = r->error;
-                buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message, &len);
+                size_t len;
+                char *buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message,
+                                      &len);
                 if (!buf)
                         return;
+                cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+                return client_send(req->c, buf, len, r->fds, r->n_fds);
         }
-        cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+        cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0);
         /* what a delegation changed is on disk before the client hears of it */
         if (r->ok && req->counted && req->c->state_dirty)
                 state_save(req->c);
-        client_send(req->c, buf, len, r->fds, r->n_fds);
+        client_send_msg(req->c, m, r->fds, r->n_fds);
 }
 
 static const request_origin socket_origin = { .reply = socket_reply, .saves_state = true };

@@ -407,6 +407,10 @@ int client_io_set(client *c, uint32_t events);
 void client_io_stop(client *c);
 /* Queue @buf (owned, erased when sent) with dups of @fds, and send what the socket takes. */
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
+/* A message of @len bytes (and a NUL) to fill in before client_send_msg(), in one allocation; NULL: none. */
+outmsg *outmsg_new(size_t len);
+/* Queue @m (from outmsg_new(), filled in) like client_send(). */
+void client_send_msg(client *c, outmsg *m, const int *fds, size_t n_fds);
 void client_update_events(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
