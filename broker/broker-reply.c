@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <syslog.h>
 
 #include "broker-op.h"
 #include "broker.h"
@@ -72,21 +73,46 @@ static void request_release(request *req) {
         b->n_spare_requests++;
 }
 
+/*
+ * A request of a client's lives in its pending or acting list while the
+ * client does, and the client's names do not change meanwhile (they are
+ * set by its hello or its state file, before any request): the request
+ * borrows them rather than copying three strings per request.
+ */
 int caller_from_client(caller *who, const client *c) {
-        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session };
-        if (!(who->cgroup = strdup(c->cgroup ? c->cgroup : "")) || (c->vm && !(who->vm = strdup(c->vm))) ||
-            (c->name && !(who->name = strdup(c->name)))) {
-                caller_clear(who);
+        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session,
+                          .borrowed = true, .cgroup = c->cgroup ? c->cgroup : (char *) "", .vm = c->vm,
+                          .name = c->name };
+        return 0;
+}
+
+int caller_own(caller *who) {
+        if (!who->borrowed)
+                return 0;
+        char *cgroup = strdup(who->cgroup), *vm = who->vm ? strdup(who->vm) : NULL,
+             *name = who->name ? strdup(who->name) : NULL;
+        if (!cgroup || (who->vm && !vm) || (who->name && !name)) {
+                erase_free(cgroup);
+                erase_free(vm);
+                erase_free(name);
+                who->cgroup = (char *) ""; /* still borrowed: a constant, never freed */
+                who->vm = who->name = NULL;
                 return -ENOMEM;
         }
+        who->borrowed = false;
+        who->cgroup = cgroup;
+        who->vm = vm;
+        who->name = name;
         return 0;
 }
 
 /* The names came from a request (hello, bus caller): erased like it. */
 void caller_clear(caller *who) {
-        erase_free(who->cgroup);
-        erase_free(who->vm);
-        erase_free(who->name);
+        if (!who->borrowed) {
+                erase_free(who->cgroup);
+                erase_free(who->vm);
+                erase_free(who->name);
+        }
         *who = (caller) {};
 }
 
@@ -220,14 +246,25 @@ static void request_detach(request *r) {
                 r->bop->request_detach(r);
 }
 
+/* @r keeps its caller's names, borrowed from @c until now */
+static void request_own_names(request *r, client *c) {
+        if (caller_own(&r->who) < 0)
+                log_msg(c->b, LOG_WARNING,
+                        "session %llu: out of memory: a request in flight loses its caller's cgroup, VM and client "
+                        "names (its audit record names the session, pid and uid only)",
+                        (unsigned long long) c->session);
+}
+
 void request_detach_all(client *c) {
         /* requests that borrowed the client's peer lose it with the client */
         for (request *r = c->pending; r; r = r->next) {
+                request_own_names(r, c);
                 request_detach(r);
                 r->c = NULL;
                 r->has_peer = false;
         }
         for (request *r = c->acting; r; r = r->next) {
+                request_own_names(r, c);
                 request_detach(r);
                 r->c = NULL;
                 if (r->own_pidfd < 0)

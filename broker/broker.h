@@ -109,9 +109,10 @@ typedef struct peer {
         int cgroup_root;         /* the broker's cgroup2 root (O_PATH), to check a path's id */
 } peer;
 
-/* Who asks, as the policy and the audit see it.  Owned copies. */
+/* Who asks, as the policy and the audit see it.  Owned copies, or the client's own (borrowed). */
 typedef struct caller {
         bool via_bus;     /* D-Bus method call (else the socket) */
+        bool borrowed;    /* cgroup, vm, name are the client's (caller_from_client()) until caller_own() */
         bool via_seccomp; /* a syscall intercepted by seccomp user notification (broker-unotify.c) */
         uid_t uid;
         gid_t gid;
@@ -624,8 +625,11 @@ void request_detach_all(client *c);
 void request_free_all(broker *b);
 /* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
 request *request_new(broker *b, const request_origin *origin);
-/* Fill req->who from the socket client @c (copies). */
+/* Fill req->who from the socket client @c: its names borrowed, valid while the request is @c's (its
+ * pending or acting list), copied by request_detach_all() when @c goes. */
 int caller_from_client(caller *who, const client *c);
+/* Copies of borrowed names: 0, or -ENOMEM (the names are then "" and none). */
+int caller_own(caller *who);
 void caller_clear(caller *who);
 policy_subject caller_subject(const caller *who);
 
