@@ -235,7 +235,8 @@ void request_free(request *req) {
         safe_close(req->own_pidfd);
         free(req->own_cgroup);
         caller_clear(&req->who);
-        erase_free(req->op);
+        if (req->op != req->op_inline)
+                erase_free(req->op);
         json_free(req->args);
         request_release(req);
 }

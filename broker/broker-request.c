@@ -391,8 +391,10 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         const json_value *args;
         if (request_body_parse(m, &op, &args, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-        req->op = strdup(op);
-        if (!req->op)
+        size_t op_len = strlen(op);
+        if (op_len < sizeof(req->op_inline))
+                req->op = memcpy(req->op_inline, op, op_len + 1); /* erased with the request */
+        else if (!(req->op = strdup(op)))
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
         /* the request keeps the args: detach them from the message tree */

@@ -311,7 +311,8 @@ struct request {
         request *next;
         request *all_prev, *all_next; /* b->requests: every request not yet freed */
         uint64_t id;
-        char *op;
+        char *op;           /* op_inline, or its own allocation (erased and freed with the request) */
+        char op_inline[48]; /* a socket request's op name when it fits */
         json_value *args;
         const broker_op *bop; /* found once by the dispatcher */
         void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */

@@ -5,7 +5,8 @@
  * for the next request; no more than a few are kept, and the broker's end
  * frees them.  The request is filled the way the broker fills one: the
  * reason by appending, the helper's output by a helper whose length was
- * then reset (a timeout after a partial answer).
+ * then reset (a timeout after a partial answer), the op name in the
+ * request itself or allocated.
  */
 #include <string.h>
 
@@ -57,6 +58,8 @@ int main(void) {
         for (size_t i = 0; i < 20; i++) {
                 many[i] = request_new(&b, NULL);
                 request_reason_append(many[i], "reason %zu " MARKER, i);
+                /* a socket request's op name in the request itself, or allocated (a long one, the bus's) */
+                many[i]->op = i % 2 ? strcpy(many[i]->op_inline, "op-" MARKER) : strdup("op-" MARKER);
         }
         for (size_t i = 0; i < 20; i++)
                 request_free(many[i]);
