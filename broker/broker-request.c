@@ -155,11 +155,23 @@ static void cache_store(client *c, uint64_t id, const char *buf, size_t len, boo
         cached_reply *slot = &c->cache[c->cache_next];
         for (size_t k = 0; k < CLIENT_REPLY_CACHE && c->cache_bytes + len > LIMIT_CACHE_BYTES; k++)
                 cache_drop(c, &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE]);
-        cache_drop(c, slot);
+        /* the oldest answer's buffer takes this one when it fits (answers of one client are mostly alike):
+         * erased, then filled, rather than freed and another allocated */
+        char *keep = NULL;
+        size_t size = len + 1;
+        if (slot->buf && slot->size >= size) {
+                keep = slot->buf;
+                size = slot->size;
+                explicit_bzero(keep, slot->len);
+                c->cache_bytes -= slot->len;
+                *slot = (cached_reply) {};
+        } else
+                cache_drop(c, slot);
         c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
-        if ((slot->buf = malloc(len + 1))) {
+        if ((slot->buf = keep ? keep : malloc(size))) {
                 memcpy(slot->buf, buf, len);
                 slot->buf[len] = 0;
+                slot->size = size;
         }
         slot->len = slot->buf ? len : 0;
         slot->id = id;

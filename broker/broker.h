@@ -164,6 +164,7 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
+        size_t size; /* of buf, when known (0: not reused, broker-request.c) */
         bool has_fds; /* the answer carried fds: not kept across restarts */
 } cached_reply;
 
