@@ -6,6 +6,7 @@
  * request_reply_result(), request_reply_error() or request_fail() here; it
  * calls nothing that dispatches (broker-request.c is above it).
  */
+#include <sanitizer/asan_interface.h> /* ASAN_*_MEMORY_REGION: nothing unless built with ASan */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,12 +21,15 @@
  * request_erase()), so that it is all zero again, and kept for the next
  * one (at most REQUEST_SPARE of them, under the broker lock like every
  * request) instead of calloc() clearing 2 KiB and free() returning it.
+ * Under ASan a kept request is poisoned but for its link, so that a use
+ * after request_free() is still reported as long as it is not reused.
  */
 #define REQUEST_SPARE 8
 
 request *request_new(broker *b, const request_origin *origin) {
         request *req = b->spare_requests;
         if (req) {
+                ASAN_UNPOISON_MEMORY_REGION(req, sizeof(*req));
                 b->spare_requests = req->next;
                 b->n_spare_requests--;
                 req->next = NULL;
@@ -71,6 +75,9 @@ static void request_release(request *req) {
         req->next = b->spare_requests;
         b->spare_requests = req;
         b->n_spare_requests++;
+        ASAN_POISON_MEMORY_REGION(req, offsetof(request, next));
+        ASAN_POISON_MEMORY_REGION((char *) req + offsetof(request, next) + sizeof(req->next),
+                                  sizeof(*req) - offsetof(request, next) - sizeof(req->next));
 }
 
 /*
@@ -281,6 +288,7 @@ void request_free_all(broker *b) {
         while (b->spare_requests) {
                 request *req = b->spare_requests;
                 b->spare_requests = req->next;
+                ASAN_UNPOISON_MEMORY_REGION(req, sizeof(*req));
                 free(req);
         }
         b->n_spare_requests = REQUEST_SPARE; /* the broker ends: a request freed after this is not kept */
