@@ -158,7 +158,7 @@ static void cache_store(client *c, uint64_t id, const char *buf, size_t len, boo
         /* the oldest answer's buffer takes this one when it fits (answers of one client are mostly alike):
          * erased, then filled, rather than freed and another allocated */
         char *keep = NULL;
-        size_t size = len + 1;
+        uint32_t size = len + 1; /* len <= LIMIT_CACHE_BYTES */
         if (slot->buf && slot->size >= size) {
                 keep = slot->buf;
                 size = slot->size;

@@ -164,9 +164,10 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
-        size_t size; /* of buf, when known (0: not reused, broker-request.c) */
+        uint32_t size; /* of buf, when known (0: not reused, broker-request.c); with has_fds in len's padding */
         bool has_fds; /* the answer carried fds: not kept across restarts */
 } cached_reply;
+_Static_assert(sizeof(cached_reply) == 32, "32 of them per session");
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 #define STATE_VERSION 1      /* of the state files (broker-state-save.c writes, broker-state.c reads) */
