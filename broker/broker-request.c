@@ -194,20 +194,20 @@ static void socket_reply(request *req, const reply_info *r) {
         if (r->ok) {
                 /* {"id":ID,"ok":true,"result":RESULT}, put together without printf, in the message itself */
                 static const char head[] = "{\"id\":", mid[] = ",\"ok\":true,\"result\":";
-                char id[JSON_U64_MAX];
-                size_t rlen = strlen(r->result_json), ilen = json_format_u64(id, req->id), len = 0;
-                m = outmsg_new(sizeof(head) - 1 + ilen + sizeof(mid) - 1 + rlen + 1);
+                size_t rlen = strlen(r->result_json), len = 0;
+                m = outmsg_new(sizeof(head) - 1 + JSON_U64_MAX + sizeof(mid) - 1 + rlen + 1);
                 if (!m)
                         return;
                 memcpy(m->buf, head, sizeof(head) - 1);
                 len += sizeof(head) - 1;
-                memcpy(m->buf + len, id, ilen);
-                len += ilen;
+                len += json_format_u64(m->buf + len, req->id);
                 memcpy(m->buf + len, mid, sizeof(mid) - 1);
                 len += sizeof(mid) - 1;
                 memcpy(m->buf + len, r->result_json, rlen);
                 len += rlen;
-                m->buf[len] = '}';
+                m->buf[len++] = '}';
+                m->buf[len] = 0;
+                m->len = len; /* the id's digits took what they needed of JSON_U64_MAX */
         } else {
                 const op_error *e = r->error;
                 size_t len;

@@ -28,6 +28,7 @@ static void ping(request *req, void *args, const policy_decision *d) {
         res[len++] = '}';
         res[len] = 0;
         request_reply_result(req, res, NULL, 0);
+        explicit_bzero(res, len); /* an answer, erased like the generator's buffer was */
 }
 
 static void state_get(request *req, void *args, const policy_decision *d) {
