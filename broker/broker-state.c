@@ -168,6 +168,8 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                 erase_free(slot->buf);
                 slot->buf = strdup(text->string.str);
                 slot->len = slot->buf ? strlen(slot->buf) : 0;
+                slot->size = slot->buf ? slot->len + 1 : 0; /* what a reuse may fill (broker-request.c) */
+                slot->has_fds = false;
                 slot->id = id;
                 c->cache_bytes += slot->len;
         }
