@@ -140,52 +140,6 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
                 client_flush(c); /* nothing to send: closes now */
 }
 
-static void cache_drop(client *c, cached_reply *slot) {
-        c->cache_bytes -= slot->len;
-        if (slot->buf) /* its length is known: no strlen() of a reply long out of the CPU's cache */
-                explicit_bzero(slot->buf, slot->len);
-        free(slot->buf);
-        *slot = (cached_reply) {};
-}
-
-/* The oldest answers make room: at most CLIENT_REPLY_CACHE and LIMIT_CACHE_BYTES. */
-static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
-        if (len > LIMIT_CACHE_BYTES)
-                return;
-        cached_reply *slot = &c->cache[c->cache_next];
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE && c->cache_bytes + len > LIMIT_CACHE_BYTES; k++)
-                cache_drop(c, &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE]);
-        /* the oldest answer's buffer takes this one when it fits (answers of one client are mostly alike):
-         * erased, then filled, rather than freed and another allocated */
-        char *keep = NULL;
-        uint32_t size = len + 1; /* len <= LIMIT_CACHE_BYTES */
-        if (slot->buf && slot->size >= size) {
-                keep = slot->buf;
-                size = slot->size;
-                explicit_bzero(keep, slot->len);
-                c->cache_bytes -= slot->len;
-                *slot = (cached_reply) {};
-        } else
-                cache_drop(c, slot);
-        c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
-        if ((slot->buf = keep ? keep : malloc(size))) {
-                memcpy(slot->buf, buf, len);
-                slot->buf[len] = 0;
-                slot->size = size;
-        }
-        slot->len = slot->buf ? len : 0;
-        slot->id = id;
-        slot->has_fds = has_fds;
-        c->cache_bytes += slot->len;
-}
-
-static const cached_reply *cache_find(client *c, uint64_t id) {
-        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
-                if (c->cache[i].buf && c->cache[i].id == id)
-                        return &c->cache[i];
-        return NULL;
-}
-
 /* The socket origin: the answer goes to the client, and into its cache. */
 static void socket_reply(request *req, const reply_info *r) {
         outmsg *m;
@@ -215,10 +169,10 @@ static void socket_reply(request *req, const reply_info *r) {
                                       &len);
                 if (!buf)
                         return;
-                cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+                client_cache_store(req->c, req->id, buf, len, r->n_fds > 0);
                 return client_send(req->c, buf, len, r->fds, r->n_fds);
         }
-        cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0);
+        client_cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0);
         /* what a delegation changed is on disk before the client hears of it */
         if (r->ok && req->counted && req->c->state_dirty)
                 state_save(req->c);
@@ -368,7 +322,7 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
                 return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "%s", msg);
 
         /* a retried id gets the first answer again, and nothing is redone */
-        const cached_reply *cached = cache_find(c, id);
+        const cached_reply *cached = client_cache_find(c, id);
         if (cached) {
                 char *copy = strndup(cached->buf, cached->len);
                 if (copy)

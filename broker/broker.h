@@ -13,7 +13,8 @@
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
- *               start), broker-bus-args
+ *               start), broker-bus-args, broker-cache (a client's
+ *               remembered answers)
  *   operations  broker-op-*.c with their channels and netlink steps
  *               (broker-kvmi*.c, broker-tap-net.c): they answer through
  *               broker-reply.c and save through broker-state-save.c
@@ -164,8 +165,8 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
-        uint32_t size; /* of buf, when known (0: not reused, broker-request.c); with has_fds in len's padding */
-        bool has_fds; /* the answer carried fds: not kept across restarts */
+        uint32_t size; /* allocated for buf (len + 1 or more: a reused buffer), counted in cache_bytes */
+        bool has_fds;  /* the answer carried fds: not kept across restarts */
 } cached_reply;
 _Static_assert(sizeof(cached_reply) == 32, "32 of them per session");
 
@@ -240,7 +241,7 @@ struct client {
         request *acting;        /* D-Bus requests acting for this session */
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
-        size_t cache_bytes; /* bounded by LIMIT_CACHE_BYTES */
+        size_t cache_bytes; /* the cache's allocated buffer sizes: bounded by LIMIT_CACHE_BYTES */
 };
 
 struct broker {
@@ -431,6 +432,12 @@ bool loop_serving(const client *c);
 broker_loop *loop_current(void);
 /* Its loop, after handling a message of @c: send the queued replies outside the lock. */
 void client_flush_owner(client *c);
+
+/* broker-cache.c */
+/* Remember an answer for a retried id (its buffer, in the place of the oldest; LIMIT_CACHE_BYTES in all). */
+void client_cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds);
+/* The answer remembered for @id, or NULL. */
+const cached_reply *client_cache_find(const client *c, uint64_t id);
 
 /* broker-client.c */
 void client_free(client *c);
