@@ -150,6 +150,8 @@ static void audit_outcome(request *req, const op_error *e) {
         }
         /* decided: its operation was found */
         audit_record(&req->who, req->bop->op, req->args, allowed, req->rule[0] ? req->rule : NULL, reason);
+        if (reason == refused) /* it quoted what the operation found, from the request's own data */
+                explicit_bzero(refused, sizeof(refused));
         if (req->c && req->counted) {
                 req->c->n_allowed += allowed;
                 req->c->n_denied += !allowed;
@@ -184,6 +186,7 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
         va_end(ap);
         snprintf(e.rule, sizeof(e.rule), "%s", rule ? rule : "");
         request_fail(req, &e);
+        explicit_bzero(&e, sizeof(e)); /* the message may quote the request */
 }
 
 void request_reason_append(request *req, const char *fmt, ...) {
