@@ -54,9 +54,19 @@ void outmsg_free(outmsg *m) {
         if (!m)
                 return;
         explicit_bzero(m->buf, m->len);
-        free(m->buf);
+        if (m->buf != (char *) (m + 1)) /* not its own bytes (outmsg_new()) */
+                free(m->buf);
         close_fds(m->fds, m->n_fds);
         free(m);
+}
+
+outmsg *outmsg_new(size_t len) {
+        outmsg *m = len < SIZE_MAX - sizeof(*m) ? malloc(sizeof(*m) + len + 1) : NULL;
+        if (!m)
+                return NULL;
+        *m = (outmsg) { .buf = (char *) (m + 1), .len = len };
+        m->buf[len] = 0;
+        return m;
 }
 
 /* Its loop's epoll set of client sockets (broker-loop.c); epoll_ctl() may come from any thread. */
@@ -132,6 +142,12 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
         }
         m->buf = buf;
         m->len = len;
+        client_send_msg(c, m, fds, n_fds);
+}
+
+void client_send_msg(client *c, outmsg *m, const int *fds, size_t n_fds) {
+        if (c->dead || c->ended)
+                return outmsg_free(m);
         for (size_t i = 0; i < n_fds && i < DELEGATE_MAX_FDS; i++)
                 m->fds[m->n_fds++] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
         if (c->out_tail)
@@ -140,7 +156,7 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
                 c->out_head = m;
         c->out_tail = m;
         c->n_out++;
-        c->out_bytes += len;
+        c->out_bytes += m->len;
         client_flush(c);
 }
 

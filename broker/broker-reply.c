@@ -6,15 +6,34 @@
  * request_reply_result(), request_reply_error() or request_fail() here; it
  * calls nothing that dispatches (broker-request.c is above it).
  */
+#include <sanitizer/asan_interface.h> /* ASAN_*_MEMORY_REGION: nothing unless built with ASan */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <syslog.h>
 
 #include "broker-op.h"
 #include "broker.h"
 
+/*
+ * A request is 2 KiB, most of it the reason and the helper's output, which
+ * few requests fill: a freed request is erased where it was written (see
+ * request_erase()), so that it is all zero again, and kept for the next
+ * one (at most REQUEST_SPARE of them, under the broker lock like every
+ * request) instead of calloc() clearing 2 KiB and free() returning it.
+ * Under ASan a kept request is poisoned but for its link, so that a use
+ * after request_free() is still reported as long as it is not reused.
+ */
+#define REQUEST_SPARE 8
+
 request *request_new(broker *b, const request_origin *origin) {
-        request *req = calloc(1, sizeof(*req));
-        if (!req)
+        request *req = b->spare_requests;
+        if (req) {
+                ASAN_UNPOISON_MEMORY_REGION(req, sizeof(*req));
+                b->spare_requests = req->next;
+                b->n_spare_requests--;
+                req->next = NULL;
+        } else if (!(req = calloc(1, sizeof(*req))))
                 return NULL;
         req->b = b;
         req->all_next = b->requests;
@@ -27,21 +46,80 @@ request *request_new(broker *b, const request_origin *origin) {
         return req;
 }
 
+/*
+ * Erase @req back to all zero, the bytes it used only: every field but the
+ * two large buffers; the reason up to its end (only ever written by
+ * appending a string to what is there: copy_str(), request_reason_append());
+ * the helper's output only when a helper was asked (its length is reset
+ * before the answer is read, so the whole buffer).
+ */
+static void request_erase(request *req) {
+        const size_t r0 = offsetof(request, reason), r1 = r0 + sizeof(req->reason);
+        const size_t h0 = offsetof(request, helper_out), h1 = h0 + sizeof(req->helper_out);
+        bool helper = req->helper_done;
+        char *p = (char *) req;
+        explicit_bzero(req->reason, strnlen(req->reason, sizeof(req->reason)));
+        if (helper)
+                explicit_bzero(req->helper_out, sizeof(req->helper_out));
+        _Static_assert(offsetof(request, reason) < offsetof(request, helper_out), "the ranges below are in order");
+        explicit_bzero(p, r0);
+        explicit_bzero(p + r1, h0 - r1);
+        explicit_bzero(p + h1, sizeof(*req) - h1);
+}
+
+static void request_release(request *req) {
+        broker *b = req->b;
+        request_erase(req);
+        if (b->n_spare_requests >= REQUEST_SPARE)
+                return free(req);
+        req->next = b->spare_requests;
+        b->spare_requests = req;
+        b->n_spare_requests++;
+        ASAN_POISON_MEMORY_REGION(req, offsetof(request, next));
+        ASAN_POISON_MEMORY_REGION((char *) req + offsetof(request, next) + sizeof(req->next),
+                                  sizeof(*req) - offsetof(request, next) - sizeof(req->next));
+}
+
+/*
+ * A request of a client's lives in its pending or acting list while the
+ * client does, and the client's names do not change meanwhile (they are
+ * set by its hello or its state file, before any request): the request
+ * borrows them rather than copying three strings per request.
+ */
 int caller_from_client(caller *who, const client *c) {
-        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session };
-        if (!(who->cgroup = strdup(c->cgroup ? c->cgroup : "")) || (c->vm && !(who->vm = strdup(c->vm))) ||
-            (c->name && !(who->name = strdup(c->name)))) {
-                caller_clear(who);
+        *who = (caller) { .uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid, .session = c->session,
+                          .borrowed = true, .cgroup = c->cgroup ? c->cgroup : (char *) "", .vm = c->vm,
+                          .name = c->name };
+        return 0;
+}
+
+int caller_own(caller *who) {
+        if (!who->borrowed)
+                return 0;
+        char *cgroup = strdup(who->cgroup), *vm = who->vm ? strdup(who->vm) : NULL,
+             *name = who->name ? strdup(who->name) : NULL;
+        if (!cgroup || (who->vm && !vm) || (who->name && !name)) {
+                erase_free(cgroup);
+                erase_free(vm);
+                erase_free(name);
+                who->cgroup = (char *) ""; /* still borrowed: a constant, never freed */
+                who->vm = who->name = NULL;
                 return -ENOMEM;
         }
+        who->borrowed = false;
+        who->cgroup = cgroup;
+        who->vm = vm;
+        who->name = name;
         return 0;
 }
 
 /* The names came from a request (hello, bus caller): erased like it. */
 void caller_clear(caller *who) {
-        erase_free(who->cgroup);
-        erase_free(who->vm);
-        erase_free(who->name);
+        if (!who->borrowed) {
+                erase_free(who->cgroup);
+                erase_free(who->vm);
+                erase_free(who->name);
+        }
         *who = (caller) {};
 }
 
@@ -72,6 +150,8 @@ static void audit_outcome(request *req, const op_error *e) {
         }
         /* decided: its operation was found */
         audit_record(&req->who, req->bop->op, req->args, allowed, req->rule[0] ? req->rule : NULL, reason);
+        if (reason == refused) /* it quoted what the operation found, from the request's own data */
+                explicit_bzero(refused, sizeof(refused));
         if (req->c && req->counted) {
                 req->c->n_allowed += allowed;
                 req->c->n_denied += !allowed;
@@ -106,6 +186,7 @@ void request_reply_error(request *req, err_code code, int errno_value, const cha
         va_end(ap);
         snprintf(e.rule, sizeof(e.rule), "%s", rule ? rule : "");
         request_fail(req, &e);
+        explicit_bzero(&e, sizeof(e)); /* the message may quote the request */
 }
 
 void request_reason_append(request *req, const char *fmt, ...) {
@@ -164,10 +245,10 @@ void request_free(request *req) {
         safe_close(req->own_pidfd);
         free(req->own_cgroup);
         caller_clear(&req->who);
-        erase_free(req->op);
+        if (req->op != req->op_inline)
+                erase_free(req->op);
         json_free(req->args);
-        explicit_bzero(req, sizeof(*req));
-        free(req);
+        request_release(req);
 }
 
 /* What the operation of @r borrowed from its client (the client's pidfd) becomes the request's own. */
@@ -176,14 +257,25 @@ static void request_detach(request *r) {
                 r->bop->request_detach(r);
 }
 
+/* @r keeps its caller's names, borrowed from @c until now */
+static void request_own_names(request *r, client *c) {
+        if (caller_own(&r->who) < 0)
+                log_msg(c->b, LOG_WARNING,
+                        "session %llu: out of memory: a request in flight loses its caller's cgroup, VM and client "
+                        "names (its audit record names the session, pid and uid only)",
+                        (unsigned long long) c->session);
+}
+
 void request_detach_all(client *c) {
         /* requests that borrowed the client's peer lose it with the client */
         for (request *r = c->pending; r; r = r->next) {
+                request_own_names(r, c);
                 request_detach(r);
                 r->c = NULL;
                 r->has_peer = false;
         }
         for (request *r = c->acting; r; r = r->next) {
+                request_own_names(r, c);
                 request_detach(r);
                 r->c = NULL;
                 if (r->own_pidfd < 0)
@@ -196,4 +288,11 @@ void request_detach_all(client *c) {
 void request_free_all(broker *b) {
         while (b->requests)
                 request_free(b->requests);
+        while (b->spare_requests) {
+                request *req = b->spare_requests;
+                b->spare_requests = req->next;
+                ASAN_UNPOISON_MEMORY_REGION(req, sizeof(*req));
+                free(req);
+        }
+        b->n_spare_requests = REQUEST_SPARE; /* the broker ends: a request freed after this is not kept */
 }

@@ -140,71 +140,43 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
                 client_flush(c); /* nothing to send: closes now */
 }
 
-static void cache_drop(client *c, cached_reply *slot) {
-        c->cache_bytes -= slot->len;
-        if (slot->buf) /* its length is known: no strlen() of a reply long out of the CPU's cache */
-                explicit_bzero(slot->buf, slot->len);
-        free(slot->buf);
-        *slot = (cached_reply) {};
-}
-
-/* The oldest answers make room: at most CLIENT_REPLY_CACHE and LIMIT_CACHE_BYTES. */
-static void cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds) {
-        if (len > LIMIT_CACHE_BYTES)
-                return;
-        cached_reply *slot = &c->cache[c->cache_next];
-        for (size_t k = 0; k < CLIENT_REPLY_CACHE && c->cache_bytes + len > LIMIT_CACHE_BYTES; k++)
-                cache_drop(c, &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE]);
-        cache_drop(c, slot);
-        c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
-        slot->buf = strndup(buf, len);
-        slot->len = slot->buf ? len : 0;
-        slot->id = id;
-        slot->has_fds = has_fds;
-        c->cache_bytes += slot->len;
-}
-
-static const cached_reply *cache_find(client *c, uint64_t id) {
-        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
-                if (c->cache[i].buf && c->cache[i].id == id)
-                        return &c->cache[i];
-        return NULL;
-}
-
 /* The socket origin: the answer goes to the client, and into its cache. */
 static void socket_reply(request *req, const reply_info *r) {
-        char *buf;
-        size_t len;
+        outmsg *m;
         if (!req->c) /* the client left meanwhile */
                 return;
         if (r->ok) {
-                /* {"id":ID,"ok":true,"result":RESULT}, put together without printf */
+                /* {"id":ID,"ok":true,"result":RESULT}, put together without printf, in the message itself */
                 static const char head[] = "{\"id\":", mid[] = ",\"ok\":true,\"result\":";
-                size_t rlen = strlen(r->result_json);
-                buf = malloc(sizeof(head) + JSON_U64_MAX + sizeof(mid) + rlen + 2);
-                if (!buf)
+                size_t rlen = strlen(r->result_json), len = 0;
+                m = outmsg_new(sizeof(head) - 1 + JSON_U64_MAX + sizeof(mid) - 1 + rlen + 1);
+                if (!m)
                         return;
-                len = 0;
-                memcpy(buf, head, sizeof(head) - 1);
+                memcpy(m->buf, head, sizeof(head) - 1);
                 len += sizeof(head) - 1;
-                len += json_format_u64(buf + len, req->id);
-                memcpy(buf + len, mid, sizeof(mid) - 1);
+                len += json_format_u64(m->buf + len, req->id);
+                memcpy(m->buf + len, mid, sizeof(mid) - 1);
                 len += sizeof(mid) - 1;
-                memcpy(buf + len, r->result_json, rlen);
+                memcpy(m->buf + len, r->result_json, rlen);
                 len += rlen;
-                buf[len++] = '}';
-                buf[len] = 0;
+                m->buf[len++] = '}';
+                m->buf[len] = 0;
+                m->len = len; /* the id's digits took what they needed of JSON_U64_MAX */
         } else {
                 const op_error *e = r->error;
-                buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message, &len);
+                size_t len;
+                char *buf = gen_error(true, req->id, e->code, e->errno_value, e->rule[0] ? e->rule : NULL, e->message,
+                                      &len);
                 if (!buf)
                         return;
+                client_cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+                return client_send(req->c, buf, len, r->fds, r->n_fds);
         }
-        cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+        client_cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0);
         /* what a delegation changed is on disk before the client hears of it */
         if (r->ok && req->counted && req->c->state_dirty)
                 state_save(req->c);
-        client_send(req->c, buf, len, r->fds, r->n_fds);
+        client_send_msg(req->c, m, r->fds, r->n_fds);
 }
 
 static const request_origin socket_origin = { .reply = socket_reply, .saves_state = true };
@@ -350,7 +322,7 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
                 return client_reply_error_noid(c, ERR_BAD_REQUEST, EINVAL, "%s", msg);
 
         /* a retried id gets the first answer again, and nothing is redone */
-        const cached_reply *cached = cache_find(c, id);
+        const cached_reply *cached = client_cache_find(c, id);
         if (cached) {
                 char *copy = strndup(cached->buf, cached->len);
                 if (copy)
@@ -385,8 +357,10 @@ void client_handle_message(client *c, char *buf, size_t len, int *fds, size_t n_
         const json_value *args;
         if (request_body_parse(m, &op, &args, msg, sizeof(msg)) < 0)
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "%s", msg);
-        req->op = strdup(op);
-        if (!req->op)
+        size_t op_len = strlen(op);
+        if (op_len < sizeof(req->op_inline))
+                req->op = memcpy(req->op_inline, op, op_len + 1); /* erased with the request */
+        else if (!(req->op = strdup(op)))
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
 
         /* the request keeps the args: detach them from the message tree */

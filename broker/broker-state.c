@@ -164,14 +164,8 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                         bad(ck, "replies[%zu] has no reply text", i);
                         continue;
                 }
-                cached_reply *slot = &c->cache[c->cache_next];
-                c->cache_next = (c->cache_next + 1) % CLIENT_REPLY_CACHE;
-                c->cache_bytes -= slot->len;
-                erase_free(slot->buf);
-                slot->buf = strdup(text->string.str);
-                slot->len = slot->buf ? strlen(slot->buf) : 0;
-                slot->id = id;
-                c->cache_bytes += slot->len;
+                /* as the broker stored it (and within LIMIT_CACHE_BYTES in all, whatever the file says) */
+                client_cache_store(c, id, text->string.str, strlen(text->string.str), false);
         }
         *ret = c;
         return 0;

@@ -13,7 +13,8 @@
  *               answer), broker-state-save and broker-state-read (the state
  *               files), broker-session (what a session holds), broker-op
  *               (the registry as walked: the tables are handed over at
- *               start), broker-bus-args
+ *               start), broker-bus-args, broker-cache (a client's
+ *               remembered answers)
  *   operations  broker-op-*.c with their channels and netlink steps
  *               (broker-kvmi*.c, broker-tap-net.c): they answer through
  *               broker-reply.c and save through broker-state-save.c
@@ -109,9 +110,10 @@ typedef struct peer {
         int cgroup_root;         /* the broker's cgroup2 root (O_PATH), to check a path's id */
 } peer;
 
-/* Who asks, as the policy and the audit see it.  Owned copies. */
+/* Who asks, as the policy and the audit see it.  Owned copies, or the client's own (borrowed). */
 typedef struct caller {
         bool via_bus;     /* D-Bus method call (else the socket) */
+        bool borrowed;    /* cgroup, vm, name are the client's (caller_from_client()) until caller_own() */
         bool via_seccomp; /* a syscall intercepted by seccomp user notification (broker-unotify.c) */
         uid_t uid;
         gid_t gid;
@@ -163,8 +165,12 @@ typedef struct cached_reply {
         uint64_t id;
         char *buf; /* NULL: slot empty */
         size_t len;
-        bool has_fds; /* the answer carried fds: not kept across restarts */
+        uint32_t size; /* allocated for buf (len + 1 or more: a reused buffer), counted in cache_bytes */
+        bool has_fds;  /* the answer carried fds: not kept across restarts */
 } cached_reply;
+/* on LP64, size and has_fds sit in the tail padding after len: 32 bytes, as without them (a 32-bit
+ * build, i386 or armhf, packs the struct into 24; tests/layers/check-32bit.py compiles it there) */
+_Static_assert(sizeof(cached_reply) <= 4 * sizeof(uint64_t), "32 bytes at most: 32 of them per session");
 
 #define STATE_TOKEN_BYTES 16 /* resume tokens: 128 random bits, as hex */
 #define STATE_VERSION 1      /* of the state files (broker-state-save.c writes, broker-state.c reads) */
@@ -239,7 +245,7 @@ struct client {
         request *acting;        /* D-Bus requests acting for this session */
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
-        size_t cache_bytes; /* bounded by LIMIT_CACHE_BYTES */
+        size_t cache_bytes; /* the cache's allocated buffer sizes: bounded by LIMIT_CACHE_BYTES */
 };
 
 struct broker {
@@ -292,6 +298,8 @@ struct broker {
         crash_backoff *backoffs; /* broker-limits.c: per uid and pod cgroup, sessions that failed at once */
         size_t n_backoffs;
         request *requests; /* every live request, so that a stop frees (and reaps) what is in flight */
+        request *spare_requests; /* freed requests kept for the next ones, erased: all zero (broker-reply.c) */
+        unsigned n_spare_requests;
         uid_helper *uid_helpers; /* broker-helper.c: long-lived helpers per target uid/gid and pod cgroup */
 };
 
@@ -309,7 +317,8 @@ struct request {
         request *next;
         request *all_prev, *all_next; /* b->requests: every request not yet freed */
         uint64_t id;
-        char *op;
+        char *op;           /* op_inline, or its own allocation (erased and freed with the request) */
+        char op_inline[48]; /* a socket request's op name when it fits */
         json_value *args;
         const broker_op *bop; /* found once by the dispatcher */
         void *op_args;        /* parsed once from args (bop->op->parse), freed with the request */
@@ -406,6 +415,10 @@ int client_io_set(client *c, uint32_t events);
 void client_io_stop(client *c);
 /* Queue @buf (owned, erased when sent) with dups of @fds, and send what the socket takes. */
 void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds);
+/* A message of @len bytes (and a NUL) to fill in before client_send_msg(), in one allocation; NULL: none. */
+outmsg *outmsg_new(size_t len);
+/* Queue @m (from outmsg_new(), filled in) like client_send(). */
+void client_send_msg(client *c, outmsg *m, const int *fds, size_t n_fds);
 void client_update_events(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
@@ -422,6 +435,12 @@ bool loop_serving(const client *c);
 broker_loop *loop_current(void);
 /* Its loop, after handling a message of @c: send the queued replies outside the lock. */
 void client_flush_owner(client *c);
+
+/* broker-cache.c */
+/* Remember an answer for a retried id (its buffer, in the place of the oldest; LIMIT_CACHE_BYTES in all). */
+void client_cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds);
+/* The answer remembered for @id, or NULL. */
+const cached_reply *client_cache_find(const client *c, uint64_t id);
 
 /* broker-client.c */
 void client_free(client *c);
@@ -618,8 +637,11 @@ void request_detach_all(client *c);
 void request_free_all(broker *b);
 /* A new request from @origin (id, op and who still to fill); NULL: ENOMEM. */
 request *request_new(broker *b, const request_origin *origin);
-/* Fill req->who from the socket client @c (copies). */
+/* Fill req->who from the socket client @c: its names borrowed, valid while the request is @c's (its
+ * pending or acting list), copied by request_detach_all() when @c goes. */
 int caller_from_client(caller *who, const client *c);
+/* Copies of borrowed names: 0, or -ENOMEM (the names are then "" and none). */
+int caller_own(caller *who);
 void caller_clear(caller *who);
 policy_subject caller_subject(const caller *who);
 

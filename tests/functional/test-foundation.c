@@ -321,8 +321,48 @@ static void state_and_retry(harness *h) {
         tap_has_str(r, want, "for the child, at H/2");
         free(r);
 
+        /* ping's answer (put together by hand, not by the generator the welcome comes from): what the
+         * welcome said, and parsed back */
+        int fd = raw_connect();
+        char *w = raw_call(fd, "{\"type\":\"hello\",\"api\":1,\"client\":\"pinger\"}");
+        char *p = raw_call(fd, "{\"id\":9007199254740991,\"op\":\"ping\"}");
+        tap_is_str(jstr(w, "type"), "welcome", "a raw client is welcomed");
+        tap_is_int(jint(p, "id"), 9007199254740991LL, "ping's answer has the request's id (%s)", p);
+        tap_is_int(jint(p, "ok"), 1, "ok");
+        tap_is_int(jint(p, "result.pong"), 1, "pong");
+        tap_is_int(jint(p, "result.api"), jint(w, "api"), "the API of the welcome");
+        tap_is_str(jstr(p, "result.broker"), jstr(w, "broker"), "the broker version of the welcome");
+        tap_is_int(jint(p, "result.session"), jint(w, "session"), "the session of the welcome");
+        tap_is_int(jint(p, "result.policy_generation"), jint(w, "policy_generation"),
+                   "the policy generation of the welcome");
+        char *again = raw_call(fd, "{\"id\":9007199254740991,\"op\":\"ping\"}");
+        tap_is_str(again, p, "a retried ping id gets the same bytes again");
+        free(again);
+        /* 40 state.get answers (each counts the one before): the ring of 32 remembered answers comes
+         * round, the buffers of the first 8 (long ids) taking the last 8 (short ids) */
+        char *answers[40];
+        unsigned same = 0;
+        for (unsigned i = 0; i < 40; i++) {
+                char req[96];
+                snprintf(req, sizeof(req), "{\"id\":%u,\"op\":\"state.get\"}", i >= 32 ? 1000 + i : 1000000000 + i);
+                answers[i] = raw_call(fd, req);
+        }
+        for (unsigned i = 8; i < 40; i++) {
+                char req[96];
+                snprintf(req, sizeof(req), "{\"id\":%u,\"op\":\"state.get\"}", i >= 32 ? 1000 + i : 1000000000 + i);
+                again = raw_call(fd, req);
+                same += again && answers[i] && !strcmp(again, answers[i]);
+                free(again);
+        }
+        for (unsigned i = 0; i < 40; i++)
+                free(answers[i]);
+        tap_is_int(same, 32, "the last 32 of them, retried, get their first answers byte for byte");
+        free(p);
+        free(w);
+        close(fd);
+
         /* a retried id returns the first answer and does not act again */
-        int fd = raw_hello();
+        fd = raw_hello();
         struct rlimit rl;
         getrlimit(RLIMIT_MEMLOCK, &rl);
         char req[128];
@@ -386,6 +426,8 @@ static void erase_request_buffers(harness *h) {
                 "{\"id\":11,\"op\":\"state.get\"}",
                 "{\"id\":11,\"op\":\"state.get\",\"args\":{\"retry\":\"" MARKER "\"}}",
                 "{\"id\":12,\"op\":\"" MARKER "\" \"not json",
+                /* its answer names the marker further in than a ping's answer reaches (below) */
+                "{\"id\":13,\"op\":\"padding-padding-padding-padding-padding-" MARKER "\"}",
                 "[\"" MARKER "\"]",
         };
         unsigned answered = 0, echoed = 0;
@@ -398,6 +440,17 @@ static void erase_request_buffers(harness *h) {
         }
         tap_is_int(answered, sizeof(requests) / sizeof(requests[0]), "every request is answered");
         tap_ok(echoed > 0, "some replies echo the marker (%u): reply buffers are covered too", echoed);
+        /* shorter answers after them: the ring of remembered answers comes round, and the buffers of those
+         * that echoed the marker take the new ones (erased before: nothing is left past their end) */
+        unsigned pongs = 0;
+        for (unsigned i = 0; i < 40; i++) {
+                char ping[64];
+                snprintf(ping, sizeof(ping), "{\"id\":%u,\"op\":\"ping\"}", 100 + i);
+                char *r = raw_call(fd, ping);
+                pongs += jint(r, "result.pong") == 1;
+                free(r);
+        }
+        tap_is_int(pongs, 40, "40 pings after them are answered");
 
         size_t big = 80 * 1024;
         char *huge = malloc(big);

@@ -475,6 +475,9 @@ static void memlock_caller_leaves(harness *h) {
         tap_ok(WAIT_FOR(read_memlock(a.pid, &s, &hd) == 0 && s == H / 2), "the kernel shows the caller's soft H/2");
         snprintf(want, sizeof(want), "RLIMIT_MEMLOCK of pid %d is now soft", (int) a.pid);
         tap_ok(harness_log_contains(want), "the audit record says the change was made ('%s')", want);
+        /* written after the caller left: the names it borrowed from the connection are its own by then */
+        snprintf(want, sizeof(want), "pid=%d uid=1000 cgroup=/kubepods.slice/pod-a vm=vm-a via=socket", (int) a.pid);
+        tap_ok(harness_log_contains(want), "and names the gone caller's cgroup and VM ('%s')", want);
         tap_ok(broker_alive(h), "the broker lives");
         r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 2);
         tap_is_int(jint(r, "ok"), 1, "the next caller is served (%s)", r);

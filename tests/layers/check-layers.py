@@ -58,7 +58,7 @@ LAYERS = [
       "broker/broker-seccomp", "broker/broker-helper", "broker/broker-conn", "broker/broker-event", "broker/broker-reply",
       "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
       "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session",
-      "broker/broker-frame"]),
+      "broker/broker-frame", "broker/broker-cache"]),
     ("operations", ["broker/ops/*"]),
     ("sessions: client_free, recovery and resume, the dispatcher",
      ["broker/broker-client", "broker/broker-state", "broker/broker-request"]),

@@ -143,6 +143,12 @@ static void test_real_file(void) {
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 replies += c->cache[i].buf != NULL;
         tap_is_int(replies, 3, "  three cached replies");
+        bool sized = true;
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
+                if (c->cache[i].buf)
+                        sized = sized && c->cache[i].len == strlen(c->cache[i].buf) &&
+                                c->cache[i].size == c->cache[i].len + 1;
+        tap_ok(sized, "  each of their buffers' sizes known: its length and a NUL (what a reuse may fill)");
         tap_ok(c->n_allowed == 4 && c->n_denied == 0 && c->n_quiet == 2,
                "  its counts, the pings and state.get requests too: 4 allowed, 0 denied, 2 quiet");
         char *again = gen(c);

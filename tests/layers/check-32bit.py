@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""check-32bit.py - the broker's and its libraries' sources compile for a
+32-bit target (i386: what armhf and i386 Debian builds see too): each .c of
+common/, engine/, libdelegate/ and broker/ is checked with its own command
+from the build's compile_commands.json, -m32 -fsyntax-only added.  Only
+errors count (a _Static_assert that holds for LP64 alone, a type that does
+not exist there); warnings do not (-Werror left out): this build is not one
+we ship, its format warnings are not this check's business.
+
+Skipped (77) when the compiler cannot build for -m32 here (Debian:
+libc6-dev-i386, tools/install-deps.sh).
+
+Arguments: SOURCE_ROOT BUILD_ROOT.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+src, build = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
+DIRS = ("common", "engine", "libdelegate", "broker")
+
+with open(os.path.join(build, "compile_commands.json")) as f:
+    entries = json.load(f)
+
+
+def argv32(entry):
+    """The entry's compiler command for a syntax check of a 32-bit build."""
+    args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
+    out = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-o", "-MQ", "-MF", "-MT"):
+            skip = True
+            continue
+        if a in ("-c", "-MD", "-MMD", "-Werror", "-fdiagnostics-color=always") or a.startswith("-fsanitize"):
+            continue
+        out.append(a)
+    return out + ["-m32", "-fsyntax-only"]
+
+
+sources = []
+for e in entries:
+    path = os.path.realpath(os.path.join(e["directory"], e["file"]))
+    rel = os.path.relpath(path, src)
+    if rel.endswith(".c") and rel.split(os.sep)[0] in DIRS and rel not in [s[0] for s in sources]:
+        sources.append((rel, e))
+if not sources:
+    print("1..0 # SKIP no sources of %s in compile_commands.json" % ", ".join(DIRS))
+    sys.exit(77)
+
+# can this compiler build for i386 here at all?
+cc = argv32(sources[0][1])[0]
+probe = subprocess.run([cc, "-m32", "-fsyntax-only", "-x", "c", "-"], input="#include <pthread.h>\n",
+                       capture_output=True, text=True)
+if probe.returncode != 0:
+    print("1..0 # SKIP %s -m32 cannot compile here (no 32-bit libc headers: libc6-dev-i386): %s"
+          % (cc, probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "?"))
+    sys.exit(77)
+
+n = failed = 0
+for rel, e in sorted(sources, key=lambda s: s[0]):
+    r = subprocess.run(argv32(e), cwd=e["directory"], capture_output=True, text=True)
+    n += 1
+    errors = [l for l in r.stderr.splitlines() if " error: " in l or l.startswith("error:")]
+    if r.returncode == 0:
+        print("ok %d - %s compiles for i386" % (n, rel))
+    else:
+        failed += 1
+        print("not ok %d - %s compiles for i386" % (n, rel))
+        for l in (errors or r.stderr.splitlines())[:10]:
+            print("#   " + l)
+print("1..%d" % n)
+sys.exit(1 if failed else 0)
