@@ -594,6 +594,20 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
         return 0;
 }
 
+int json_check_blanks(const char *text, size_t len, json_parse_error *err) {
+        for (size_t i = 0; i < len; i++)
+                if (text[i] == '\v' || text[i] == '\f') {
+                        if (err) {
+                                offset_to_pos(text, i, &err->line, &err->column);
+                                snprintf(err->message, sizeof(err->message),
+                                         "%s is not a JSON blank (those are space, tab, line feed and carriage return)",
+                                         text[i] == '\v' ? "a vertical tab" : "a form feed");
+                        }
+                        return -EINVAL;
+                }
+        return 0;
+}
+
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err) {
         return json_parse_flags(text, len, allow_comments ? JSON_PARSE_COMMENTS : 0, ret, err);
 }

@@ -84,6 +84,14 @@ enum {
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
 
 /*
+ * yajl takes a vertical tab or a form feed for a blank, RFC 8259 does not:
+ * for a text json_parse() accepted without comments (where such a byte can
+ * only stand between tokens: a string refuses raw control characters),
+ * -EINVAL with *err filled at the first one, else 0.
+ */
+int json_check_blanks(const char *text, size_t len, json_parse_error *err);
+
+/*
  * Free @v and what it holds.  A value may be taken out of its tree (its
  * slot in the parent set to NULL) and freed on its own, before or after the
  * rest, by another thread too: the arena of their parse is erased and freed
