@@ -529,6 +529,13 @@ static size_t arena_hint(size_t len) {
         return hint < 64 * 1024 ? hint : 64 * 1024;
 }
 
+/* what a callback's oom() says too */
+static int parse_oom(json_parse_error *err) {
+        if (err)
+                *err = (json_parse_error) { .message = "out of memory" };
+        return -ENOMEM;
+}
+
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
         parse_room room;
         parse_ctx p = { .text = text, .len = len, .positions = !(flags & JSON_PARSE_NO_POSITIONS), .root_end = SIZE_MAX,
@@ -539,11 +546,11 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
 
         p.arena = arena_new(arena_hint(len));
         if (!p.arena)
-                return -ENOMEM;
+                return parse_oom(err);
         p.h = yajl_alloc(&callbacks, &funcs, &p);
         if (!p.h) {
                 arena_free(p.arena);
-                return -ENOMEM;
+                return parse_oom(err);
         }
         if (flags & JSON_PARSE_COMMENTS)
                 yajl_config(p.h, yajl_allow_comments, 1);

@@ -71,7 +71,8 @@ typedef struct json_parse_error {
  * @allow_comments) into a tree.
  * Returns 0 and the tree in *ret, or -EINVAL with *err filled (position and
  * reason: syntax error, duplicate key, NUL in a string, nesting deeper than
- * JSON_MAX_DEPTH), or -ENOMEM.  The caller frees the tree with json_free().
+ * JSON_MAX_DEPTH), or -ENOMEM with *err saying "out of memory" at line and
+ * column 0.  The caller frees the tree with json_free().
  */
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err);
 
