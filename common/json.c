@@ -116,14 +116,24 @@ const char *json_type_name(json_type t) {
         return "unknown";
 }
 
-static size_t count_values(const json_value *v) {
+/* A misuse of the tree that would go on as a use after free: stop here, saying what. */
+static _noreturn_ void json_misuse(const char *what) {
+        fprintf(stderr, "json: %s\n", what);
+        abort();
+}
+
+/* @v's values, each marked freed (no arena) on the way: one found marked was freed before. */
+static size_t release_values(json_value *v) {
+        if (!v->arena)
+                json_misuse("json_free() of a value already freed");
+        v->arena = NULL;
         size_t n = 1;
         if (v->type == JSON_ARRAY)
                 for (size_t i = 0; i < v->array.n; i++)
-                        n += v->array.items[i] ? count_values(v->array.items[i]) : 0;
+                        n += v->array.items[i] ? release_values(v->array.items[i]) : 0;
         else if (v->type == JSON_OBJECT)
                 for (size_t i = 0; i < v->object.n; i++)
-                        n += v->object.members[i].value ? count_values(v->object.members[i].value) : 0;
+                        n += v->object.members[i].value ? release_values(v->object.members[i].value) : 0;
         return n;
 }
 
@@ -131,8 +141,14 @@ void json_free(json_value *v) {
         if (!v)
                 return;
         json_arena *a = v->arena;
+        if (!a)
+                json_misuse("json_free() of a value already freed");
+        size_t n = release_values(v);
         /* atomic: the parts of one tree may be freed by different threads (a request's args, its message) */
-        if (__atomic_sub_fetch(&a->live, count_values(v), __ATOMIC_ACQ_REL) == 0)
+        size_t before = __atomic_fetch_sub(&a->live, n, __ATOMIC_ACQ_REL);
+        if (before < n)
+                json_misuse("json_free() of more values than the arena holds (one freed twice, or in two trees)");
+        if (before == n)
                 arena_free(a);
 }
 

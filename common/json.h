@@ -96,7 +96,8 @@ int json_check_blanks(const char *text, size_t len, json_parse_error *err);
  * Free @v and what it holds.  A value may be taken out of its tree (its
  * slot in the parent set to NULL) and freed on its own, before or after the
  * rest, by another thread too: the arena of their parse is erased and freed
- * with the last of them.
+ * with the last of them.  A value freed twice (or freed on its own and then
+ * with its tree) stops the program: a message on stderr, then abort().
  */
 void json_free(json_value *v);
 static inline void json_freep(json_value **v) {

@@ -8,7 +8,10 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "json-equal.h"
 #include "json.h"
@@ -390,6 +393,43 @@ static void test_detach(void) {
         }
 }
 
+/* One misuse of json_free(), in a child: 0 when it returned, else the signal that stopped it. */
+static int free_misuse(int how) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                json_value *m = parse("{\"a\":{\"x\":1},\"b\":{\"y\":[2,3]}}", false);
+                json_value *a = m->object.members[0].value, *b = m->object.members[1].value;
+                m->object.members[0].value = NULL;
+                if (how == 0) {
+                        /* a detached value freed twice, the tree next: the arena would go while b is in use */
+                        m->object.members[1].value = NULL;
+                        json_free(a);
+                        json_free(a);
+                        json_free(m);
+                        json_free(b);
+                } else {
+                        /* b freed on its own while still in the tree, then with the tree */
+                        json_free(b);
+                        json_free(m);
+                        json_free(a);
+                }
+                _exit(0);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) < 0)
+                return -1;
+        return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/* A value freed twice stops the program (abort, with a message), before the arena goes while in use. */
+static void test_free_twice(void) {
+        tap_is_int(free_misuse(0), SIGABRT, "a detached value freed twice: abort");
+        tap_is_int(free_misuse(1), SIGABRT, "a value freed on its own and with its tree: abort");
+}
+
 static void *gen_in_thread(void *arg) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         json_gen_str(g, arg);
@@ -442,6 +482,7 @@ int main(void) {
         test_no_positions();
         test_big();
         test_detach();
+        test_free_twice();
         test_positions();
         test_integers();
         test_malformed();
