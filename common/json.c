@@ -607,6 +607,8 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
         }
         yajl_free(p.h);
         explicit_bzero(room.scratch.buf, room.scratch.used);
+        if (p.failed) /* only fail() writes it: a duplicate key's message quotes the key */
+                explicit_bzero(room.err_message, sizeof(room.err_message));
         if (p.kids != p.kids_inline)
                 free(p.kids);
         if (r < 0) {
