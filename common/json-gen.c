@@ -122,7 +122,8 @@ size_t json_utf8_invalid(const char *s, size_t len) {
  * wrote is erased before it is kept (the rest of its buffer was never
  * written since the last erasure); one whose output outgrew GEN_KEEP_MAX is
  * freed, not kept with its big buffer.  A thread's kept generator is freed
- * when the thread ends.
+ * when the thread ends (libdelegate.so is linked -z nodelete for it: that
+ * destructor must outlive a dlclose()).
  */
 #define GEN_KEEP_MAX 4096
 

@@ -28,6 +28,14 @@ typedef struct json_scratch {
 } json_scratch;
 yajl_alloc_funcs json_erasing_alloc(json_scratch *scratch);
 
+/*
+ * json_gen_new() - a generator with yajl's default options: compact, no
+ * validation of UTF-8, '/' not escaped.  It may be the calling thread's last
+ * one, handed back by json_gen_freep() (json-gen.c): emptied and reset, but
+ * its yajl_gen_config() options stay with it, and yajl cannot tell them.  So
+ * never call yajl_gen_config() on one (none of ours does); a generator that
+ * needs options is yajl_gen_alloc()'s own, freed with yajl_gen_free().
+ */
 yajl_gen json_gen_new(void);
 void json_gen_freep(yajl_gen *g);
 #define _cleanup_json_gen_ _cleanup_(json_gen_freep)

@@ -116,14 +116,24 @@ const char *json_type_name(json_type t) {
         return "unknown";
 }
 
-static size_t count_values(const json_value *v) {
+/* A misuse of the tree that would go on as a use after free: stop here, saying what. */
+static _noreturn_ void json_misuse(const char *what) {
+        fprintf(stderr, "json: %s\n", what);
+        abort();
+}
+
+/* @v's values, each marked freed (no arena) on the way: one found marked was freed before. */
+static size_t release_values(json_value *v) {
+        if (!v->arena)
+                json_misuse("json_free() of a value already freed");
+        v->arena = NULL;
         size_t n = 1;
         if (v->type == JSON_ARRAY)
                 for (size_t i = 0; i < v->array.n; i++)
-                        n += v->array.items[i] ? count_values(v->array.items[i]) : 0;
+                        n += v->array.items[i] ? release_values(v->array.items[i]) : 0;
         else if (v->type == JSON_OBJECT)
                 for (size_t i = 0; i < v->object.n; i++)
-                        n += v->object.members[i].value ? count_values(v->object.members[i].value) : 0;
+                        n += v->object.members[i].value ? release_values(v->object.members[i].value) : 0;
         return n;
 }
 
@@ -131,8 +141,14 @@ void json_free(json_value *v) {
         if (!v)
                 return;
         json_arena *a = v->arena;
+        if (!a)
+                json_misuse("json_free() of a value already freed");
+        size_t n = release_values(v);
         /* atomic: the parts of one tree may be freed by different threads (a request's args, its message) */
-        if (__atomic_sub_fetch(&a->live, count_values(v), __ATOMIC_ACQ_REL) == 0)
+        size_t before = __atomic_fetch_sub(&a->live, n, __ATOMIC_ACQ_REL);
+        if (before < n)
+                json_misuse("json_free() of more values than the arena holds (one freed twice, or in two trees)");
+        if (before == n)
                 arena_free(a);
 }
 
@@ -529,6 +545,13 @@ static size_t arena_hint(size_t len) {
         return hint < 64 * 1024 ? hint : 64 * 1024;
 }
 
+/* what a callback's oom() says too */
+static int parse_oom(json_parse_error *err) {
+        if (err)
+                *err = (json_parse_error) { .message = "out of memory" };
+        return -ENOMEM;
+}
+
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
         parse_room room;
         parse_ctx p = { .text = text, .len = len, .positions = !(flags & JSON_PARSE_NO_POSITIONS), .root_end = SIZE_MAX,
@@ -539,11 +562,11 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
 
         p.arena = arena_new(arena_hint(len));
         if (!p.arena)
-                return -ENOMEM;
+                return parse_oom(err);
         p.h = yajl_alloc(&callbacks, &funcs, &p);
         if (!p.h) {
                 arena_free(p.arena);
-                return -ENOMEM;
+                return parse_oom(err);
         }
         if (flags & JSON_PARSE_COMMENTS)
                 yajl_config(p.h, yajl_allow_comments, 1);
@@ -584,6 +607,8 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
         }
         yajl_free(p.h);
         explicit_bzero(room.scratch.buf, room.scratch.used);
+        if (p.failed) /* only fail() writes it: a duplicate key's message quotes the key */
+                explicit_bzero(room.err_message, sizeof(room.err_message));
         if (p.kids != p.kids_inline)
                 free(p.kids);
         if (r < 0) {
@@ -591,6 +616,20 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
                 return r == -EAGAIN ? json_parse_flags(text, len, flags & ~JSON_PARSE_NO_POSITIONS, ret, err) : r;
         }
         *ret = p.root;
+        return 0;
+}
+
+int json_check_blanks(const char *text, size_t len, json_parse_error *err) {
+        for (size_t i = 0; i < len; i++)
+                if (text[i] == '\v' || text[i] == '\f') {
+                        if (err) {
+                                offset_to_pos(text, i, &err->line, &err->column);
+                                snprintf(err->message, sizeof(err->message),
+                                         "%s is not a JSON blank (those are space, tab, line feed and carriage return)",
+                                         text[i] == '\v' ? "a vertical tab" : "a form feed");
+                        }
+                        return -EINVAL;
+                }
         return 0;
 }
 

@@ -71,7 +71,8 @@ typedef struct json_parse_error {
  * @allow_comments) into a tree.
  * Returns 0 and the tree in *ret, or -EINVAL with *err filled (position and
  * reason: syntax error, duplicate key, NUL in a string, nesting deeper than
- * JSON_MAX_DEPTH), or -ENOMEM.  The caller frees the tree with json_free().
+ * JSON_MAX_DEPTH), or -ENOMEM with *err saying "out of memory" at line and
+ * column 0.  The caller frees the tree with json_free().
  */
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err);
 
@@ -84,10 +85,19 @@ enum {
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
 
 /*
+ * yajl takes a vertical tab or a form feed for a blank, RFC 8259 does not:
+ * for a text json_parse() accepted without comments (where such a byte can
+ * only stand between tokens: a string refuses raw control characters),
+ * -EINVAL with *err filled at the first one, else 0.
+ */
+int json_check_blanks(const char *text, size_t len, json_parse_error *err);
+
+/*
  * Free @v and what it holds.  A value may be taken out of its tree (its
  * slot in the parent set to NULL) and freed on its own, before or after the
  * rest, by another thread too: the arena of their parse is erased and freed
- * with the last of them.
+ * with the last of them.  A value freed twice (or freed on its own and then
+ * with its tree) stops the program: a message on stderr, then abort().
  */
 void json_free(json_value *v);
 static inline void json_freep(json_value **v) {

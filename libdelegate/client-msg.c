@@ -68,17 +68,22 @@ const char *request_text(uint64_t id, const char *op, const char *args_text, siz
         return b;
 }
 
-/* A caller's args: a JSON object, into *@ret (its length into *@ret_len). */
+/* A caller's args: a JSON object, into *@ret (its length into *@ret_len).  The text goes to the
+ * broker as written, so it must be RFC 8259 JSON: yajl's extra blanks (\v, \f) are refused. */
 int args_parse(const char *args_json, json_value **ret, size_t *ret_len, delegate_error *err) {
         json_parse_error je;
         size_t len = strlen(args_json);
-        int r = json_parse_flags(args_json, len, JSON_PARSE_NO_POSITIONS, ret, &je);
+        _cleanup_json_ json_value *v = NULL;
+        int r = json_parse_flags(args_json, len, JSON_PARSE_NO_POSITIONS, &v, &je);
+        if (r == 0)
+                r = json_check_blanks(args_json, len, &je);
         if (r < 0)
                 return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
                                  je.message);
-        if ((*ret)->type != JSON_OBJECT)
+        if (v->type != JSON_OBJECT)
                 return error_set(err, -EINVAL, "bad-request", EINVAL, "args must be a JSON object, not %s",
-                                 json_type_name((*ret)->type));
+                                 json_type_name(v->type));
+        *ret = TAKE_PTR(v);
         *ret_len = len;
         return 0;
 }

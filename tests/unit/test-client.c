@@ -209,6 +209,20 @@ static void test_handlers(const char *nosocket) {
         tap_is_str(e.message, "args: line 1, column 2: premature EOF", "... message with position");
         r = delegate_call(c, "memlock.set", "[1]", NULL, NULL, 0, NULL, NULL, &e);
         tap_ok(r == -EINVAL && streq(e.message, "args must be a JSON object, not array"), "args not an object");
+        /* yajl's lexer takes \v and \f for blanks; RFC 8259 does not, and the args go as written */
+        static const char *const blanks[][3] = { { "\v{}", "line 1, column 1", "a vertical tab" },
+                                                 { "{\f}", "line 1, column 2", "a form feed" },
+                                                 { "{ \"pid\" : 0\n\f}", "line 2, column 1", "a form feed" } };
+        for (size_t i = 0; i < ELEMENTSOF(blanks); i++) {
+                char want[256];
+                snprintf(want, sizeof(want),
+                         "args: %s: %s is not a JSON blank (those are space, tab, line feed and carriage return)",
+                         blanks[i][1], blanks[i][2]);
+                r = delegate_call(c, "memlock.set", blanks[i][0], NULL, NULL, 0, NULL, NULL, &e);
+                tap_ok(r == -EINVAL && streq(e.code, "bad-request") && h.calls == calls,
+                       "args with %s: bad-request, no handler call", blanks[i][2]);
+                tap_is_str(e.message, want, "... says where and what is allowed");
+        }
         r = delegate_call(c, "", NULL, NULL, NULL, 0, NULL, NULL, &e);
         tap_ok(r == -EINVAL && streq(e.code, "bad-request") && streq(e.message, "no operation named"), "empty op name");
 

@@ -8,7 +8,10 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "json-equal.h"
 #include "json.h"
@@ -390,6 +393,81 @@ static void test_detach(void) {
         }
 }
 
+/* One misuse of json_free(), in a child: 0 when it returned, else the signal that stopped it. */
+static int free_misuse(int how) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                json_value *m = parse("{\"a\":{\"x\":1},\"b\":{\"y\":[2,3]}}", false);
+                json_value *a = m->object.members[0].value, *b = m->object.members[1].value;
+                m->object.members[0].value = NULL;
+                if (how == 0) {
+                        /* a detached value freed twice, the tree next: the arena would go while b is in use */
+                        m->object.members[1].value = NULL;
+                        json_free(a);
+                        json_free(a);
+                        json_free(m);
+                        json_free(b);
+                } else {
+                        /* b freed on its own while still in the tree, then with the tree */
+                        json_free(b);
+                        json_free(m);
+                        json_free(a);
+                }
+                _exit(0);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) < 0)
+                return -1;
+        return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/* A value freed twice stops the program (abort, with a message), before the arena goes while in use. */
+static void test_free_twice(void) {
+        tap_is_int(free_misuse(0), SIGABRT, "a detached value freed twice: abort");
+        tap_is_int(free_misuse(1), SIGABRT, "a value freed on its own and with its tree: abort");
+}
+
+#define STACK_MARKER "zq-secret-key-7f3a"
+
+/* A failed parse that quotes a key of its text in the error; the error erased by us. */
+static __attribute__((noinline)) int parse_dup_key(const char *key) {
+        json_value *v = NULL;
+        json_parse_error err;
+        char text[128];
+        int len = snprintf(text, sizeof(text), "{\"%s\":1,\"%s\":2}", key, key);
+        int r = json_parse(text, len, false, &v, &err);
+        int found = r == -EINVAL && strstr(err.message, key) != NULL;
+        explicit_bzero(text, sizeof(text));
+        explicit_bzero(&err, sizeof(err));
+        return found;
+}
+
+/* Where the parse's frame was, now dead: how many copies of the marker are left there. */
+static __attribute__((noinline)) int dead_stack_copies(void) {
+        char area[64 * 1024];
+        /* what the frames below this one left, read through an opaque pointer (not initialised here) */
+        char *volatile p = area;
+        int n = 0;
+        size_t m = strlen(STACK_MARKER);
+        for (size_t i = 0; i + m <= sizeof(area); i++)
+                if (memcmp(p + i, STACK_MARKER, m) == 0)
+                        n++;
+        return n;
+}
+
+/* The message of a failed parse, on the parse's own stack, is erased before it returns. */
+static void test_err_erased(void) {
+        /* first a key of no interest: the dynamic linker, binding a function at its first call,
+         * saves the vector registers (which may hold bytes of the key just compared) on the stack */
+        parse_dup_key("warm-up");
+        int quoted = parse_dup_key(STACK_MARKER);
+        int left = dead_stack_copies();
+        tap_ok(quoted && left == 0, "a duplicate key's message quotes it, and no copy is left on the stack (%d)", left);
+}
+
 static void *gen_in_thread(void *arg) {
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         json_gen_str(g, arg);
@@ -442,6 +520,8 @@ int main(void) {
         test_no_positions();
         test_big();
         test_detach();
+        test_free_twice();
+        test_err_erased();
         test_positions();
         test_integers();
         test_malformed();
