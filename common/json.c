@@ -545,6 +545,23 @@ static size_t arena_hint(size_t len) {
         return hint < 64 * 1024 ? hint : 64 * 1024;
 }
 
+/* yajl's lexer takes a vertical tab or a form feed for a blank, RFC 8259 does not.  In
+ * a text yajl accepted without comments such a byte can only stand between tokens (a
+ * string refuses raw control characters): refused at the first one */
+static int check_blanks(const char *text, size_t len, json_parse_error *err) {
+        for (size_t i = 0; i < len; i++)
+                if (text[i] == '\v' || text[i] == '\f') {
+                        if (err) {
+                                offset_to_pos(text, i, &err->line, &err->column);
+                                snprintf(err->message, sizeof(err->message),
+                                         "%s is not a JSON blank (those are space, tab, line feed and carriage return)",
+                                         text[i] == '\v' ? "a vertical tab" : "a form feed");
+                        }
+                        return -EINVAL;
+                }
+        return 0;
+}
+
 /* what a callback's oom() says too */
 static int parse_oom(json_parse_error *err) {
         if (err)
@@ -604,6 +621,8 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
                         offset_to_pos(text, len, &err->line, &err->column);
                         snprintf(err->message, sizeof(err->message), "empty document");
                 }
+        } else if (!(flags & JSON_PARSE_COMMENTS)) {
+                r = check_blanks(text, len, err);
         }
         yajl_free(p.h);
         explicit_bzero(room.scratch.buf, room.scratch.used);
@@ -619,19 +638,6 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
         return 0;
 }
 
-int json_check_blanks(const char *text, size_t len, json_parse_error *err) {
-        for (size_t i = 0; i < len; i++)
-                if (text[i] == '\v' || text[i] == '\f') {
-                        if (err) {
-                                offset_to_pos(text, i, &err->line, &err->column);
-                                snprintf(err->message, sizeof(err->message),
-                                         "%s is not a JSON blank (those are space, tab, line feed and carriage return)",
-                                         text[i] == '\v' ? "a vertical tab" : "a form feed");
-                        }
-                        return -EINVAL;
-                }
-        return 0;
-}
 
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err) {
         return json_parse_flags(text, len, allow_comments ? JSON_PARSE_COMMENTS : 0, ret, err);

@@ -71,7 +71,9 @@ typedef struct json_parse_error {
  * @allow_comments) into a tree.
  * Returns 0 and the tree in *ret, or -EINVAL with *err filled (position and
  * reason: syntax error, duplicate key, NUL in a string, nesting deeper than
- * JSON_MAX_DEPTH), or -ENOMEM with *err saying "out of memory" at line and
+ * JSON_MAX_DEPTH; without comments also a vertical tab or form feed
+ * between tokens, which yajl would take for a blank and RFC 8259 does not),
+ * or -ENOMEM with *err saying "out of memory" at line and
  * column 0.  The caller frees the tree with json_free().
  */
 int json_parse(const char *text, size_t len, bool allow_comments, json_value **ret, json_parse_error *err);
@@ -83,14 +85,6 @@ enum {
         JSON_PARSE_NO_POSITIONS = 1 << 1,
 };
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
-
-/*
- * yajl takes a vertical tab or a form feed for a blank, RFC 8259 does not:
- * for a text json_parse() accepted without comments (where such a byte can
- * only stand between tokens: a string refuses raw control characters),
- * -EINVAL with *err filled at the first one, else 0.
- */
-int json_check_blanks(const char *text, size_t len, json_parse_error *err);
 
 /*
  * Free @v and what it holds.  A value may be taken out of its tree (its

@@ -75,8 +75,6 @@ int args_parse(const char *args_json, json_value **ret, size_t *ret_len, delegat
         size_t len = strlen(args_json);
         _cleanup_json_ json_value *v = NULL;
         int r = json_parse_flags(args_json, len, JSON_PARSE_NO_POSITIONS, &v, &je);
-        if (r == 0)
-                r = json_check_blanks(args_json, len, &je);
         if (r < 0)
                 return error_set(err, r, "bad-request", -r, "args: line %u, column %u: %s", je.line, je.column,
                                  je.message);

@@ -27,6 +27,11 @@ static void test_frame(void) {
         tap_has_str(msg, "malformed JSON at line 1, column", "  with the position");
         tap_is_int(frame_parse("[1]", 3, true, &m, msg, sizeof(msg)), -EINVAL, "an array as hello");
         tap_is_str(msg, "hello must be a JSON object, not array", "  says what it got");
+        /* RFC 8259's blanks only (yajl alone would take a vertical tab for one) */
+        tap_is_int(frame_parse("{\"id\":1,\v\"op\":\"ping\"}", 21, false, &m, msg, sizeof(msg)), -EINVAL,
+                   "a vertical tab between tokens");
+        tap_is_str(msg, "malformed JSON at line 1, column 9: a vertical tab is not a JSON blank (those are space, tab, "
+                        "line feed and carriage return)", "  says what and where");
         /* the length counts, not a NUL: the datagram's bytes after the object are no part of it */
         tap_is_int(frame_parse("{} x", 2, false, &m, msg, sizeof(msg)), 0, "the first 2 bytes of '{} x' are '{}'");
         json_free(m);

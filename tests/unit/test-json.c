@@ -229,6 +229,13 @@ static void test_malformed(void) {
         bad("{\"o\": {\n  \"kk\": 1,\n  \"kk\": 2}}", 3, 3, "duplicate key 'kk' (first at line 2, column 3)",
             "duplicate key in a nested object");
 
+        /* yajl's lexer takes \v and \f for blanks, RFC 8259 does not: refused, but inside a comment */
+        bad("{\"a\":\v1}", 1, 6, "a vertical tab is not a JSON blank", "a vertical tab between tokens");
+        bad("[1,\n2]\f", 2, 3, "a form feed is not a JSON blank", "a form feed after the document");
+        json_value *c = NULL;
+        tap_is_int(json_parse("[1] /* \f */", 11, true, &c, NULL), 0, "a form feed inside a comment (comments allowed)");
+        json_free(c);
+
         /* NUL characters */
         bad("[\"x\\u0000y\"]", 1, 2, "string contains a NUL character", "NUL in a string");
         bad("{\n \"k\\u0000\": 1}", 2, 2, "object key contains a NUL character", "NUL in a key");
