@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -383,6 +384,48 @@ static void __attribute__((constructor)) log_level_from_env(void) {
                         e);
 }
 
+/*
+ * One line on stderr, formatted into a buffer of ours and erased after the
+ * write(): a decision's line holds a request's args and reason, and stdio's
+ * unbuffered stderr would format it in a stack buffer of the C library's
+ * that nothing erases.  A line longer than the stack buffer is formatted on
+ * the heap (erased and freed); out of memory, it is cut.
+ */
+static void __attribute__((format(printf, 1, 2))) stderr_line(const char *fmt, ...) {
+        char small[2048], *buf = small;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(small, sizeof(small), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        size_t len = (size_t) n;
+        if (len >= sizeof(small)) {
+                char *big = malloc(len + 1);
+                if (big) {
+                        va_start(ap, fmt);
+                        (void) vsnprintf(big, len + 1, fmt, ap);
+                        va_end(ap);
+                        buf = big;
+                } else
+                        len = sizeof(small) - 1;
+        }
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(STDERR_FILENO, buf + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                off += (size_t) w;
+        }
+        if (buf == small)
+                explicit_bzero(small, len + 1 < sizeof(small) ? len + 1 : sizeof(small));
+        else {
+                explicit_bzero(buf, len + 1);
+                free(buf);
+        }
+}
+
 static void journal_message(_unused_ void *userdata, int prio, const char *text) {
         if (prio > log_level)
                 return;
@@ -395,12 +438,12 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
          * (no journald: a broker started by hand must not fail silently).  Under
          * systemd stderr goes to the journal too: never both. */
         if (journal_send_erase(&j, false) < 0 ? foreground || prio <= LOG_ERR : foreground)
-                fprintf(stderr, "delegate-broker: %s\n", text);
+                stderr_line("delegate-broker: %s\n", text);
 }
 
 /* "delegate-broker: ALLOW|DENY OP session=... rule=R: REASON" on stderr */
 static void decision_stderr(const log_decision *d) {
-        fprintf(stderr, "delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s rule=%s: %s\n",
+        stderr_line("delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s rule=%s: %s\n",
                 d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session, (int) d->pid, (unsigned) d->uid,
                 d->cgroup ? d->cgroup : "", d->vm && *d->vm ? d->vm : "-", d->via, d->args ? d->args : "{}", d->rule,
                 d->reason);
@@ -484,7 +527,7 @@ static void journal_session_closed(_unused_ void *userdata, const log_session *s
         put_str(&j, " ping and state.get");
         field_close(&j);
         if (foreground && !j.failed)
-                fprintf(stderr, "delegate-broker: %.*s\n", (int) (j.len[0] - strlen("MESSAGE=")),
+                stderr_line("delegate-broker: %.*s\n", (int) (j.len[0] - strlen("MESSAGE=")),
                         j.buf + j.off[0] + strlen("MESSAGE="));
         field_int(&j, "PRIORITY=", LOG_INFO);
         field_str(&j, "SYSLOG_IDENTIFIER=", "delegate-broker");
