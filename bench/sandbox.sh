@@ -21,6 +21,12 @@
 # namespace: SCHED_FIFO, mknod; or are not measured this way); every row says
 # it was measured in the user namespace.
 set -euo pipefail
+USERNS=${BENCH_USERNS:-}
+USERNS_OPS="echo ping memlock.set"
+if [ -n "$USERNS" ] && { [ -z "${BENCH_USERNS_OUTER:-}" ] || [ "$(readlink /proc/self/ns/user)" = "$BENCH_USERNS_OUTER" ]; }; then
+        echo "BENCH_USERNS=1: not in a user namespace of its own (start it through bench/userns.sh, as bench/run does)" >&2
+        exit 1
+fi
 B=${BENCH_BUILD:?}
 N=${N:-20000}
 POD_UID=1000
@@ -34,12 +40,6 @@ POD=$NODE/kubepods.slice/pod-bench
 ORIG=$CG$(sed -n 's/^0:://p' /proc/self/cgroup)
 BROKER=
 capeff=
-USERNS=${BENCH_USERNS:-}
-USERNS_OPS="echo ping memlock.set"
-if [ -n "$USERNS" ] && { [ -z "${BENCH_USERNS_OUTER:-}" ] || [ "$(readlink /proc/self/ns/user)" = "$BENCH_USERNS_OUTER" ]; }; then
-        echo "BENCH_USERNS=1: not in a user namespace of its own (start it through bench/userns.sh, as bench/run does)" >&2
-        exit 1
-fi
 
 cleanup() {
         set +e
