@@ -8,7 +8,8 @@
  *
  * CGROUP_DIR holds two threaded cgroups "floor-a" and "floor-b" (created
  * here and removed afterwards); BRIDGE exists in the current netns.  Runs
- * as root (bench/run starts it in the pod's netns and cgroup).
+ * as root (bench/run starts it in the pod's netns and cgroup).  BENCH_OPS
+ * ("memlock.set sched.set cgroup.move tap.create") picks the floors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,10 +143,15 @@ int main(int argc, char **argv) {
                 bench_die("pthread_create", "failed");
         while (!__atomic_load_n(&worker_tid, __ATOMIC_ACQUIRE))
                 usleep(1000);
-        floor_prlimit(t, n);
-        floor_sched(t, n);
-        floor_cgroup(t, n, argv[2]);
-        floor_tap(t, n, argv[3]);
+        /* BENCH_OPS: only the floors of those ops (bench_wanted()) */
+        if (bench_wanted("memlock.set"))
+                floor_prlimit(t, n);
+        if (bench_wanted("sched.set"))
+                floor_sched(t, n);
+        if (bench_wanted("cgroup.move"))
+                floor_cgroup(t, n, argv[2]);
+        if (bench_wanted("tap.create"))
+                floor_tap(t, n, argv[3]);
         free(t);
         return 0;
 }

@@ -13,6 +13,9 @@
  * The thread that sched.set and cgroup.move act on is a second thread of
  * this process, as a vCPU thread is one of QEMU's.  LABEL is appended to
  * each row's name (e.g. "both on CPU 0").  BENCH_CPU pins this process.
+ * BENCH_MEMLOCK_ROW and BENCH_MEMLOCK_PATH, when set, replace the
+ * memlock.set row's name and path (the broker's path without a helper,
+ * with CAP_SYS_RESOURCE: bench/sandbox.sh says which it measured).
  *
  * Prints markdown rows (see bench-util.h).
  */
@@ -35,17 +38,7 @@
 
 static const char *label = "";
 
-/* BENCH_OPS ("ping memlock.set ..."): only those rows; unset: every row */
-static bool wanted(const char *op) {
-        const char *ops = getenv("BENCH_OPS");
-        if (!ops)
-                return true;
-        size_t n = strlen(op);
-        for (const char *p = strstr(ops, op); p; p = strstr(p + 1, op))
-                if ((p == ops || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
-                        return true;
-        return false;
-}
+#define wanted bench_wanted
 
 static void row(const char *what, const char *path, uint64_t *t, size_t n) {
         char name[256];
@@ -127,8 +120,10 @@ static void bench_ops(delegate_ctx *c, uint64_t *t, size_t n) {
                         bench_die("memlock.set", e.message);
                 t[i] = bench_now_ns() - t0;
         }
-        if (wanted("memlock.set"))
-                row("memlock.set", "pod uid -> broker -> helper process as pod uid", t, n);
+        if (wanted("memlock.set")) {
+                const char *name = getenv("BENCH_MEMLOCK_ROW"), *via = getenv("BENCH_MEMLOCK_PATH");
+                row(name ? name : "memlock.set", via ? via : "pod uid -> broker -> helper process as pod uid", t, n);
+        }
 
         for (size_t i = 0; i < n && wanted("sched.set"); i++) {
                 if (i % 2)

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,4 +66,15 @@ int bench_pin(int cpu) {
 void bench_die(const char *what, const char *msg) {
         fprintf(stderr, "%s: %s\n", what, msg);
         exit(1);
+}
+
+bool bench_wanted(const char *op) {
+        const char *ops = getenv("BENCH_OPS");
+        if (!ops)
+                return true;
+        size_t n = strlen(op);
+        for (const char *p = strstr(ops, op); p; p = strstr(p + 1, op))
+                if ((p == ops || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+                        return true;
+        return false;
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,3 +23,5 @@ long bench_rss_kib(int pid);
 int bench_pin(int cpu);
 /* Print "what: msg" on stderr and exit 1. */
 void bench_die(const char *what, const char *msg) __attribute__((noreturn));
+/* BENCH_OPS ("echo ping memlock.set ..."): whether @op's rows are wanted; unset: every row */
+bool bench_wanted(const char *op);

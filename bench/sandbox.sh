@@ -9,7 +9,24 @@
 #   NODE/kubepods.slice/pod-bench   the pod: uid 1000, its own netns with br0
 #
 # Each section prints markdown to stdout; bench/run turns it into RESULTS.md.
+#
+# BENCH_USERNS=1 (bench/run starts this through bench/userns.sh then): all of
+# the above inside a user namespace owned by root with identity uid/gid maps,
+# where the broker holds CAP_SYS_RESOURCE (its creator's full capability set)
+# over the pod's processes and so changes a soft RLIMIT_MEMLOCK itself, with
+# no helper: the "with CAP_SYS_RESOURCE" memlock.set row, which this node's
+# initial namespace cannot give (CAP_SYS_RESOURCE is not in its bounding set).
+# Only the roundtrip and syscalls sections and only the echo, ping and
+# memlock.set rows run in there (the others need capabilities of the initial
+# namespace: SCHED_FIFO, mknod; or are not measured this way); every row says
+# it was measured in the user namespace.
 set -euo pipefail
+USERNS=${BENCH_USERNS:-}
+USERNS_OPS="echo ping memlock.set"
+if [ -n "$USERNS" ] && { [ -z "${BENCH_USERNS_OUTER:-}" ] || [ "$(readlink /proc/self/ns/user)" = "$BENCH_USERNS_OUTER" ]; }; then
+        echo "BENCH_USERNS=1: not in a user namespace of its own (start it through bench/userns.sh, as bench/run does)" >&2
+        exit 1
+fi
 B=${BENCH_BUILD:?}
 N=${N:-20000}
 POD_UID=1000
@@ -22,6 +39,7 @@ NODE=$CG/delegate-bench.$$
 POD=$NODE/kubepods.slice/pod-bench
 ORIG=$CG$(sed -n 's/^0:://p' /proc/self/cgroup)
 BROKER=
+capeff=
 
 cleanup() {
         set +e
@@ -106,6 +124,43 @@ section_roundtrip() {
         # the pod's uid opens /dev/net/tun, as a device plugin lets it
         mknod -m 0666 /run/tun-pod c 10 200 && mount --bind /run/tun-pod /dev/net/tun
         in_pod "$B/tools/delegate-run" --vm bench -- "$B/bench/bench-unotify" "$N" "unpinned"
+        echo
+}
+
+# BENCH_USERNS=1: what the memlock.set rows are called, from the broker's effective capabilities
+userns_memlock_row() {
+        capeff=$(awk '/^CapEff:/ { print $2 }' /proc/$BROKER/status)
+        if (( (16#$capeff >> 24) & 1 )); then # CAP_SYS_RESOURCE
+                export BENCH_MEMLOCK_ROW="memlock.set with CAP_SYS_RESOURCE (identity-mapped user namespace)"
+                export BENCH_MEMLOCK_PATH="pod uid -> broker, its own prlimit() (no helper)"
+        else
+                export BENCH_MEMLOCK_ROW="memlock.set without CAP_SYS_RESOURCE (identity-mapped user namespace)"
+        fi
+}
+
+# BENCH_USERNS=1: the pod client and the broker on CPU 0, in the identity-mapped user namespace
+section_roundtrip_userns() {
+        local ops=${BENCH_OPS:-$USERNS_OPS} op
+        for op in $ops; do
+                [[ " $USERNS_OPS " == *" $op "* ]] && continue
+                echo "BENCH_USERNS=1: $op is not measured in the user namespace (only $USERNS_OPS)" >&2
+                exit 1
+        done
+        echo "## Round trip latency in an identity-mapped user namespace (microseconds)"
+        echo
+        echo "BENCH_USERNS=1: the broker, the pod and the floors run in a user namespace owned by root whose uid and"
+        echo "gid maps are the identity (bench/userns.sh), not in the initial one.  The broker holds every capability"
+        echo "over the processes of that namespace (its CapEff: $capeff), CAP_SYS_RESOURCE among them, which this"
+        echo "node's initial namespace does not give; a hard limit above the current one would still be refused."
+        echo
+        echo "| what | path | n | median | p99 |"
+        echo "|---|---|---|---|---|"
+        BENCH_OPS="$ops" as_root_in_pod "$B/bench/bench-floor" "$N" "$POD_IN" br0
+        # the echo rows (bench-roundtrip prints them when not pinned)
+        [[ " $ops " == *" echo "* ]] && BENCH_OPS=echo in_pod "$B/bench/bench-roundtrip" "$N"
+        taskset -a -p -c 0 $BROKER >/dev/null
+        BENCH_OPS="$ops" BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client and broker on CPU 0"
+        taskset -a -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
         echo
 }
 
@@ -334,19 +389,22 @@ PY
 # one pod client sends NS requests of one op): repeatable where the
 # latencies are not, and the profile that says where a row's time goes.
 section_syscalls() {
-        local ns=${NS:-500} op f
-        echo "## Broker system calls per request (strace -c -f, $ns requests of one op, the broker and its helpers)"
+        local ns=${NS:-500} op f ops="ping memlock.set sched.set cgroup.move" name
+        [ -n "$USERNS" ] && ops="ping memlock.set"
+        echo "## Broker system calls per request (strace -c -f, $ns requests of one op, the broker and its helpers)${USERNS:+, in an identity-mapped user namespace}"
         echo
         echo "| op | syscalls per request | the most frequent (calls per request) |"
         echo "|---|---|---|"
-        for op in ping memlock.set sched.set cgroup.move; do
+        for op in $ops; do
                 f=$OUT/strace-$op.txt
+                name=$op
+                [ "$op" = memlock.set ] && name=${BENCH_MEMLOCK_ROW:-$op}
                 strace -c -f -o "$f" -p "$BROKER" 2>/dev/null &
                 local st=$!
                 sleep 0.5
                 BENCH_CPU=0 BENCH_OPS=$op in_pod "$B/bench/bench-roundtrip" "$ns" >/dev/null
                 kill -INT $st; wait $st || true
-                awk -v n="$ns" -v op="$op" '
+                awk -v n="$ns" -v op="$name" '
                         $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { c = $4; name = $NF; tot += c; if (c >= n / 2) top = top sprintf("%s %.1f, ", name, c / n) }
                         END { sub(/, $/, "", top); printf "| %s | %.1f | %s |\n", op, tot / n, top }' "$f"
                 # PERF=1: where the broker's CPU time goes, $OUT/perf-OP.txt
@@ -401,6 +459,17 @@ section_hostile() {
 
 [ -n "${BENCH_JOURNALD:-}" ] && start_journald
 start_broker
+if [ -n "$USERNS" ]; then
+        userns_memlock_row
+        for s in ${SECTIONS:-roundtrip syscalls}; do
+                case $s in
+                roundtrip) section_roundtrip_userns ;;
+                syscalls) section_syscalls ;;
+                *) echo "BENCH_USERNS=1: section $s skipped (only roundtrip and syscalls run in the user namespace)" >&2 ;;
+                esac
+        done
+        exit 0
+fi
 for s in ${SECTIONS:-memory roundtrip syscalls instructions alternatives load kvmi vmstart guest hostile}; do
         "section_$s"
 done
