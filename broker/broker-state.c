@@ -468,7 +468,7 @@ static bool state_dir_persistent(int dir_fd) {
         struct statfs sf;
         if (fstatfs(dir_fd, &sf) < 0)
                 return true;
-        return sf.f_type != TMPFS_MAGIC && sf.f_type != RAMFS_MAGIC;
+        return (uint32_t) sf.f_type != TMPFS_MAGIC && (uint32_t) sf.f_type != RAMFS_MAGIC; /* int on 32-bit */
 }
 
 int state_setup(broker *b, const char *dir) {

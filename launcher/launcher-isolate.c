@@ -13,6 +13,7 @@
 #include <cap-ng.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -128,21 +129,25 @@ int launcher_seccomp(char *err, size_t size) {
          * rule would override the allowing ones, and libseccomp takes one comparison per argument: EPERM
          * for another level, and for each option below, between (one by one: 45 on x86-64) and above the
          * allowed ones (kept sorted). */
-        static const scmp_datum_t rcvtimeo[] = { SO_RCVTIMEO,
-#if defined(SO_RCVTIMEO_OLD) && SO_RCVTIMEO_OLD != SO_RCVTIMEO
-                                                 SO_RCVTIMEO_OLD,
+        const scmp_datum_t rcvtimeo[] = { SO_RCVTIMEO, /* an expression on 32-bit: not for #if */
+#ifdef SO_RCVTIMEO_OLD
+                                          SO_RCVTIMEO_OLD,
 #endif
-#if defined(SO_RCVTIMEO_NEW) && SO_RCVTIMEO_NEW != SO_RCVTIMEO
-                                                 SO_RCVTIMEO_NEW,
+#ifdef SO_RCVTIMEO_NEW
+                                          SO_RCVTIMEO_NEW,
 #endif
         };
         scmp_datum_t v[ELEMENTSOF(rcvtimeo)];
         size_t n = 0;
-        for (size_t i = 0; i < ELEMENTSOF(rcvtimeo); i++) { /* insertion sort of 3 at most */
-                size_t k = n++;
+        for (size_t i = 0; i < ELEMENTSOF(rcvtimeo); i++) { /* insertion sort of 3 at most, without duplicates */
+                size_t k = n;
                 for (; k > 0 && v[k - 1] > rcvtimeo[i]; k--)
-                        v[k] = v[k - 1];
+                        ;
+                if (k > 0 && v[k - 1] == rcvtimeo[i])
+                        continue;
+                memmove(v + k + 1, v + k, (n - k) * sizeof(v[0]));
                 v[k] = rcvtimeo[i];
+                n++;
         }
         const uint32_t eperm = SCMP_ACT_ERRNO(EPERM), nr = (uint32_t) SCMP_SYS(setsockopt);
         const struct scmp_arg_cmp sol = SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET, 0);
