@@ -124,8 +124,12 @@ static int hello_timer_start(client *c) {
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         broker *b = userdata;
-        /* a bounded number per wakeup: a connection flood cannot starve the clients */
-        for (int i = 0; i < LIMIT_ACCEPT_BURST; i++) {
+        /* a bounded number per wakeup: a connection flood cannot starve the clients.  With one loop the
+         * clients' turns are this thread's too: one connection, then their turn (sd-event dispatches the
+         * sources that were pending before this one first), so that a ping waits for one connection's
+         * setup at most, not a burst's */
+        int burst = b->n_loops > 1 ? LIMIT_ACCEPT_BURST : 1;
+        for (int i = 0; i < burst; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
                         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)

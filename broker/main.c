@@ -25,7 +25,15 @@ static const char *arg_bus = "system";
 static const char *arg_state_dir = DEFAULT_STATE_DIR;
 static unsigned arg_resume_timeout = 90;
 static broker_limits arg_limits;
-static unsigned arg_threads = 0; /* 0: the default, 2 with 2+ CPUs to run on */
+static unsigned arg_threads = 0; /* 0: the default, 2 with TWO_LOOPS_CPUS or more CPUs to run on */
+
+/*
+ * The CPUs the broker may run on from which its default is two client loops, not one: on
+ * two CPUs shared with the clients a second loop thread costs more CPU a request (the lock's
+ * hand-off, two threads' wake-ups) than it overlaps, and widens the tail (bench/NOTES.md,
+ * rounds 6 and 7); with four a loop thread has a CPU the clients need not share.
+ */
+#define TWO_LOOPS_CPUS 4
 
 static void help(void) {
         printf("Usage: delegate-broker [OPTIONS]\n"
@@ -46,7 +54,7 @@ static void help(void) {
                "                           exit (a final stop: the socket unit's ExecStopPost=)\n"
                "  -f, --foreground         also log decisions and messages to stderr\n"
                "      --threads N          client event loops, 1-%d (default: 2 when it may run\n"
-               "                           on 2 or more CPUs, else 1)\n"
+               "                           on %d or more CPUs, else 1)\n"
                "\n"
                "Limits (see LIMITS in delegate-broker(8)):\n"
                "      --max-clients N           connections in all (default %d)\n"
@@ -65,7 +73,7 @@ static void help(void) {
                "Signals: SIGHUP reloads the policy atomically; SIGTERM/SIGINT stop.\n"
                "See delegate-broker(8), delegate-policy(5), delegate-protocol(7).\n",
                DELEGATE_API_VERSION, DELEGATE_SOCKET_ENV, DEFAULT_SOCKET_PATH, DEFAULT_POLICY_DIR, DEFAULT_STATE_DIR,
-               BROKER_MAX_THREADS,
+               BROKER_MAX_THREADS, TWO_LOOPS_CPUS,
                LIMIT_DEFAULT_MAX_CLIENTS, LIMIT_DEFAULT_SESSIONS_PER_UID, LIMIT_DEFAULT_INFLIGHT, LIMIT_DEFAULT_RATE,
                LIMIT_DEFAULT_BURST, LIMIT_DEFAULT_HELLO_TIMEOUT_USEC / 1000000ULL, DELEGATE_MAX_MESSAGE,
                SESSION_MAX_TAP, SESSION_MAX_KVMI_PAGES);
@@ -295,10 +303,11 @@ static int run(void) {
                 broker_free(b);
                 return r;
         }
-        if (!arg_threads) { /* one loop per CPU would only add lock contention past two: see bench/NOTES.md */
+        if (!arg_threads) { /* never more than two: one loop per CPU would only add lock contention (bench/NOTES.md) */
                 /* the CPUs it may run on (affinity, a cpuset: CPUAffinity=, taskset), not those online */
                 cpu_set_t cpus;
-                arg_threads = sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || CPU_COUNT(&cpus) >= 2 ? 2 : 1;
+                bool many = sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || CPU_COUNT(&cpus) >= TWO_LOOPS_CPUS;
+                arg_threads = many ? 2 : 1;
         }
         r = loops_new(b, arg_threads);
         if (r < 0) {

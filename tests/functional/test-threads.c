@@ -25,7 +25,13 @@
  *                        seconds), and the broker's fds come back to
  *                        their count before the flood.
  *   threads-affinity     without --threads, a broker confined to one CPU
- *                        (its affinity) runs one loop, on two it runs two.
+ *                        (its affinity) runs one loop, on two or three
+ *                        one, on four or more two (where there are four).
+ *   threads-accept-fair  --threads 1: while the broker is stopped, 16 new
+ *                        connections queue a hello each, then a pinger 8
+ *                        pings; by the kernel's time stamps, at most k + 1
+ *                        welcomes go out before the k-th pong (one
+ *                        connection accepted per turn of the clients).
  *   threads-large-fair   --threads 1: while the broker is stopped (SIGSTOP),
  *                        3 streamers queue 24 requests of 40 kB each, then a
  *                        pinger 4 pings; once it goes on, the kernel's time
@@ -477,29 +483,45 @@ static int tasks_of(pid_t pid) {
         return n;
 }
 
-/* The default --threads counts the CPUs the broker may run on: confined to one, it runs one loop. */
-static void threads_affinity(harness *h) {
-        cpu_set_t all, one;
-        if (sched_getaffinity(0, sizeof(all), &all) < 0 || CPU_COUNT(&all) < 2)
-                tap_skip_all("fewer than 2 CPUs to run on: the default is one loop anyway");
-        int first = 0;
-        while (!CPU_ISSET(first, &all))
-                first++;
+/* The broker started without --threads, confined to the first @k CPUs of @all: its threads */
+static int tasks_confined(harness *h, const cpu_set_t *all, int k) {
+        cpu_set_t some;
+        CPU_ZERO(&some);
+        for (int cpu = 0, n = 0; n < k && cpu < CPU_SETSIZE; cpu++)
+                if (CPU_ISSET(cpu, all)) {
+                        CPU_SET(cpu, &some);
+                        n++;
+                }
         harness_stop_broker(h);
-        CPU_ZERO(&one);
-        CPU_SET(first, &one);
-        tap_is_int(sched_setaffinity(0, sizeof(one), &one), 0, "confined to CPU %d", first);
+        tap_is_int(sched_setaffinity(0, sizeof(some), &some), 0, "confined to %d CPU(s)", k);
         const char *args[] = { "--bus", "none", NULL };
         tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts without --threads (inheriting that)");
-        sched_setaffinity(0, sizeof(all), &all);
-        int confined = tasks_of(h->broker_pid);
-        harness_stop_broker(h);
-        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts again on %d CPUs", CPU_COUNT(&all));
-        int free_ = tasks_of(h->broker_pid);
-        tap_is_int(confined, 1, "confined, it runs one thread: one loop, on the main thread");
+        sched_setaffinity(0, sizeof(*all), all);
+        return tasks_of(h->broker_pid);
+}
+
+/*
+ * The default --threads counts the CPUs the broker may run on: below four it runs one loop (on the main
+ * thread), from four on two loop threads.  What this machine has decides how much of that is seen.
+ */
+static void threads_affinity(harness *h) {
+        cpu_set_t all;
+        if (sched_getaffinity(0, sizeof(all), &all) < 0 || CPU_COUNT(&all) < 2)
+                tap_skip_all("fewer than 2 CPUs to run on: the default is one loop anyway");
+        int cpus = CPU_COUNT(&all);
+        setenv("DELEGATE_TEST_BROKER_THREADS", "default", 1); /* the harness would say --threads otherwise */
+        tap_is_int(tasks_confined(h, &all, 1), 1, "on 1 CPU it runs one thread: one loop, on the main thread");
+        int below = cpus < 3 ? cpus : 3;
+        tap_is_int(tasks_confined(h, &all, below), 1, "on %d CPUs it runs one thread: one loop, on the main thread",
+                   below);
+        if (cpus < 4) {
+                tap_diag("%d CPUs here: the default of two loop threads from 4 CPUs on is not seen on this machine",
+                         cpus);
+                return;
+        }
+        int free_ = tasks_confined(h, &all, cpus);
         /* at least: a sanitizer's runtime may start a thread of its own along with the second (TSan does) */
-        tap_ok(free_ >= 3, "on %d CPUs it runs the main thread and two loop threads (%d threads)", CPU_COUNT(&all),
-               free_);
+        tap_ok(free_ >= 3, "on %d CPUs it runs the main thread and two loop threads (%d threads)", cpus, free_);
 }
 
 /* --- threads-large-fair --- */
@@ -656,11 +678,88 @@ static void threads_large_fair(harness *h) {
                "requests answered before the last pong (a fair turn: at most %d)", most, FAIR_PINGS + 1);
 }
 
+/* --- threads-accept-fair --- */
+
+#define ACCEPT_NEW 16   /* connections waiting to be accepted, each with its hello */
+#define ACCEPT_PINGS 8 /* pings waiting on a connection already served */
+
+/*
+ * --threads 1: the clients' turns and the accepting share the main thread.
+ * While the broker is stopped, ACCEPT_NEW connections queue a hello each
+ * (sent before the broker accepts them), then a welcomed pinger
+ * ACCEPT_PINGS pings; once it goes on, a turn answers one ping (one message
+ * per ready connection), so the pongs count the turns, and the welcomes
+ * before the k-th pong (by the kernel's time stamps) are the connections
+ * accepted before the k-th turn: one a turn (k + 1 with one accepted
+ * before the first), not a burst of them.
+ */
+static void threads_accept_fair(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "1", "--bus", "none", "--rate", "0", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1 --rate 0");
+        int one = 1, pinger = raw_hello(), fd[ACCEPT_NEW];
+        tap_ok(pinger >= 0 && setsockopt(pinger, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0,
+               "a pinger is welcomed, its replies time-stamped by the kernel (SO_TIMESTAMPNS)");
+        tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "the broker is stopped");
+        tap_ok(all_stopped(h->broker_pid), "all its threads are");
+        static const char hello[] = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
+        int queued = 0;
+        for (int i = 0; i < ACCEPT_NEW; i++) {
+                fd[i] = raw_connect();
+                queued += fd[i] >= 0 && setsockopt(fd[i], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0 &&
+                          raw_send(fd[i], hello, sizeof(hello) - 1) == 0;
+        }
+        char buf[4096];
+        for (int k = 1; k <= ACCEPT_PINGS; k++) {
+                int n = snprintf(buf, sizeof(buf), "{\"id\":%d,\"op\":\"ping\"}", k);
+                queued += pinger >= 0 && raw_send(pinger, buf, (size_t) n) == 0;
+        }
+        tap_is_int(queued, ACCEPT_NEW + ACCEPT_PINGS, "%d connections wait to be accepted, with their hellos, then %d "
+                   "pings", ACCEPT_NEW, ACCEPT_PINGS);
+        tap_is_int(kill(h->broker_pid, SIGCONT), 0, "the broker goes on");
+
+        struct timespec pong[ACCEPT_PINGS] = { 0 }, ts;
+        int bad = 0;
+        for (int k = 1; k <= ACCEPT_PINGS; k++) {
+                ssize_t n = pinger >= 0 ? recv_stamped(pinger, buf, sizeof(buf), &ts) : -1;
+                if (n < 0 || jint(buf, "id") != k || jint(buf, "result.pong") != 1 || !ts.tv_sec) {
+                        if (bad++ < 5)
+                                tap_diag("ping %d answered with %s", k, n < 0 ? "nothing" : buf);
+                } else
+                        pong[k - 1] = ts;
+        }
+        int before[ACCEPT_PINGS] = { 0 };
+        for (int i = 0; i < ACCEPT_NEW; i++) {
+                ssize_t n = fd[i] >= 0 ? recv_stamped(fd[i], buf, sizeof(buf), &ts) : -1;
+                if (n < 0 || strcmp(jstr(buf, "type"), "welcome") != 0 || !ts.tv_sec) {
+                        if (bad++ < 5)
+                                tap_diag("connection %d: its hello answered with %s", i + 1, n < 0 ? "nothing" : buf);
+                        continue;
+                }
+                for (int k = 0; k < ACCEPT_PINGS; k++)
+                        before[k] += ts_before(&ts, &pong[k]);
+        }
+        tap_is_int(bad, 0, "every ping is answered with a pong, every hello with a welcome");
+        int worst = 0;
+        for (int k = 0; k < ACCEPT_PINGS; k++) {
+                tap_diag("welcomes before pong %d: %d", k + 1, before[k]);
+                worst = before[k] - (k + 1) > worst ? before[k] - (k + 1) : worst;
+        }
+        tap_ok(worst <= 1, "one connection accepted a turn: at most k + 1 welcomes before the k-th pong (%d more)",
+               worst);
+        for (int i = 0; i < ACCEPT_NEW; i++)
+                if (fd[i] >= 0)
+                        close(fd[i]);
+        if (pinger >= 0)
+                close(pinger);
+}
+
 static const scenario scenarios[] = {
         { "threads-stress", policy_admin, threads_stress },
         { "threads-stale-clock", policy_main, threads_stale_clock },
         { "threads-flood", policy_main, threads_flood },
         { "threads-affinity", policy_main, threads_affinity },
+        { "threads-accept-fair", policy_main, threads_accept_fair },
         { "threads-large-fair", policy_main, threads_large_fair },
 };
 

@@ -184,9 +184,12 @@ int harness_start_broker_args(harness *h, const char *const *extra) {
                 argv[n++] = extra[i];
         }
         /* DELEGATE_TEST_BROKER_THREADS: the whole suite against another number of client loops (--threads),
-         * where a scenario does not choose its own */
+         * where a scenario does not choose its own; unset, two loop threads (the concurrent loops, which the
+         * broker's own default runs only from 4 CPUs on); "default": no --threads, the broker's default */
         const char *t = getenv("DELEGATE_TEST_BROKER_THREADS");
-        if (t && *t && !threads && n + 2 < sizeof(argv) / sizeof(argv[0])) {
+        if (!t || !*t)
+                t = "2";
+        if (strcmp(t, "default") != 0 && !threads && n + 2 < sizeof(argv) / sizeof(argv[0])) {
                 argv[n++] = "--threads";
                 argv[n++] = t;
         }
