@@ -318,6 +318,7 @@ def launcher(pat):
     return [float(re.search(pat, l).group(1)) for l in lines]
 L = {"total": launcher(r"running ([0-9.]+) ms after the launcher started"),
      "exec_to_cont": launcher(r"([0-9.]+) ms after QEMU's exec"),
+     "start": launcher(r"\(start ([0-9.]+) ms"),
      "session": launcher(r"session ([0-9.]+) ms"),
      "taps": launcher(r"TAPs \+ fork ([0-9.]+) ms"),
      "memlock": launcher(r"memlock ([0-9.]+) ms before exec"),
@@ -328,7 +329,7 @@ L = {"total": launcher(r"running ([0-9.]+) ms after the launcher started"),
      "cont": launcher(r"cont ([0-9.]+) ms\)")}
 D = {k: [r[k] for r in direct] for k in ("total", "exec_to_cont", "taps", "memlock", "housekeeping", "realtime",
                                          "cpus", "status", "cont")}
-D["session"] = [0.0] * n
+D["start"] = D["session"] = [0.0] * n
 for X in (L, D):
     X["qmp"] = [e - c - h - r - s - o for e, c, h, r, s, o in
                 zip(X["exec_to_cont"], X["cpus"], X["housekeeping"], X["realtime"], X["status"], X["cont"])]
@@ -350,8 +351,9 @@ if gp:
     D["gp"] = [max(r["hk_writes"]) for r in direct]
     for X in (L, D):
         X["housekeeping"] = [h - g for h, g in zip(X["housekeeping"], X["gp"])]
-DELEGATED = ("session", "taps", "memlock", "housekeeping", "realtime")
-rows = [("session", "the launcher's session with the broker (direct: nothing)"),
+DELEGATED = ("start", "session", "taps", "memlock", "housekeeping", "realtime")
+rows = [("start", "the launcher's own start: capabilities dropped, the spec read (direct: nothing)"),
+        ("session", "the launcher's session with the broker (direct: nothing)"),
         ("taps", "TAP (2 queues, on br0, up) + QEMU forked to its gate"),
         ("memlock", "RLIMIT_MEMLOCK of QEMU's pid, then exec"),
         ("qmp", "QEMU itself: exec to QMP ready (its own start, qmp_capabilities)"),
@@ -382,8 +384,8 @@ print("minus the direct start's; the table gives their median and middle half (q
 print("itself\" and \"the kernel itself\" are the same work either way (QEMU's own start and its answers on QMP;")
 print("the grace period that the first write to cgroup.threads waits for in percpu_down_write -> rcu_sync_enter")
 print("-> synchronize_rcu, on a cgroup2 mount without favordynmods): their differences are noise, not delegation.")
-print("Delegation's cost is, per pair, the sum of the other steps' differences (the session, the TAP, memlock,")
-print(f"housekeeping, SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
+print("Delegation's cost is, per pair, the sum of the other steps' differences (the launcher's start and session,")
+print(f"the TAP, memlock, housekeeping, SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
 if gp:
     print("The grace period: the longest of the housekeeping writes on each side, the broker's from")
     print("\"perf trace -e write\" on the broker (its other steps pay that tracing too), the direct start's timed by")
