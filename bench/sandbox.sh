@@ -276,7 +276,7 @@ section_kvmi() {
 # delegate-launcher's own account of a start, and QEMU started directly by
 # root doing the same steps itself (bench/vm-start.py), runs alternating
 section_vmstart() {
-        local d=/run/vm-bench runs=${VM_RUNS:-9} i l memlock=$(( $(ulimit -l) * 1024 ))
+        local d=/run/vm-bench runs=${VM_RUNS:-40} i l memlock=$(( $(ulimit -l) * 1024 ))
         mkdir -p $d && chown $POD_UID:$POD_UID $d
         # memlock: what the pod already has (no CAP_SYS_RESOURCE here to go above the hard limit)
         cat > $d/spec.json <<JSON
@@ -297,13 +297,16 @@ JSON
                 pt=$!
                 sleep 1
         fi
+        # pair i: the launcher's run i and the direct start's run i, one right after the other, in turn
+        # first (so that neither side always follows the other's QEMU)
         for i in $(seq "$runs"); do
+                if [ $((i % 2)) = 0 ]; then as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl; fi
                 in_pod "$B/launcher/delegate-launcher" --spec $d/spec.json > $d/l$i.log 2>&1 &
                 l=$!
-                for _ in $(seq 600); do grep -q "guest running" $d/l$i.log && break; sleep 0.1; done
+                for _ in $(seq 3000); do grep -q "guest running" $d/l$i.log && break; sleep 0.02; done
                 grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; }
                 kill -TERM $l; wait $l || true
-                as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl
+                if [ $((i % 2)) = 1 ]; then as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl; fi
         done
         if [ -n "$pt" ]; then kill -INT $pt; wait $pt || true; fi
         cp $d/launcher.txt $d/direct.jsonl $d/broker-writes.txt $OUT/
@@ -334,7 +337,7 @@ for X in (L, D):
     X["qmp"] = [e - c - h - r - s - o for e, c, h, r, s, o in
                 zip(X["exec_to_cont"], X["cpus"], X["housekeeping"], X["realtime"], X["status"], X["cont"])]
 # The grace period: the longest of the housekeeping step's writes of thread ids; the
-# broker's from perf trace, one group of writes per launcher run (runs are 0.5 s or more apart)
+# broker's from perf trace, one group of writes per launcher run
 writes = []
 for l in open(sys.argv[3], errors="replace"):
     m = re.match(r"\s*([0-9.]+) \(\s*([0-9.]+) ms\): .*write\(.*count: ([0-9]+)", l)
@@ -342,7 +345,7 @@ for l in open(sys.argv[3], errors="replace"):
         writes.append((float(m.group(1)), float(m.group(2))))
 clusters = []
 for t, dur in sorted(writes):
-    if not clusters or t - sum(clusters[-1][-1]) > 100:  # 100 ms after the last one ended
+    if not clusters or t - sum(clusters[-1][-1]) > 20:  # a run's follow within 1 ms; runs: QEMU's start apart
         clusters.append([])
     clusters[-1].append((t, dur))
 gp = len(clusters) == n
@@ -379,13 +382,14 @@ for k, what in rows:
 print(f"| **delegation's cost: the delegated steps' differences, summed per pair** | | | **{med(cost):+.2f}** "
       f"| {spread(cost)} |")
 print()
-print(f"{n} pairs of runs (the launcher, then the direct start).  A difference is one pair's, the launcher's time")
-print("minus the direct start's; the table gives their median and middle half (quartiles).  The rows \"QEMU")
-print("itself\" and \"the kernel itself\" are the same work either way (QEMU's own start and its answers on QMP;")
-print("the grace period that the first write to cgroup.threads waits for in percpu_down_write -> rcu_sync_enter")
-print("-> synchronize_rcu, on a cgroup2 mount without favordynmods): their differences are noise, not delegation.")
-print("Delegation's cost is, per pair, the sum of the other steps' differences (the launcher's start and session,")
-print(f"the TAP, memlock, housekeeping, SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
+print(f"{n} pairs of runs, one side right after the other, each side first in turn.  A difference is one")
+print("pair's, the launcher's time minus the direct start's; the table gives their median and middle half")
+print("(quartiles).  The rows \"QEMU itself\" and \"the kernel itself\" are the same work either way (QEMU's own")
+print("start and its answers on QMP; the grace period that the first write to cgroup.threads waits for in")
+print("percpu_down_write -> rcu_sync_enter -> synchronize_rcu, on a cgroup2 mount without favordynmods): their")
+print("differences are noise, not delegation.  Delegation's cost is, per pair, the sum of the other steps'")
+print("differences (the launcher's start and session, the TAP, memlock, housekeeping, SCHED_FIFO); over the")
+print(f"pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
 if gp:
     print("The grace period: the longest of the housekeeping writes on each side, the broker's from")
     print("\"perf trace -e write\" on the broker (its other steps pay that tracing too), the direct start's timed by")
