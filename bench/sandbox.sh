@@ -276,7 +276,7 @@ section_kvmi() {
 # delegate-launcher's own account of a start, and QEMU started directly by
 # root doing the same steps itself (bench/vm-start.py), runs alternating
 section_vmstart() {
-        local d=/run/vm-bench runs=${VM_RUNS:-40} i l memlock=$(( $(ulimit -l) * 1024 ))
+        local d=/run/vm-bench runs=${VM_RUNS:-60} i l memlock=$(( $(ulimit -l) * 1024 ))
         mkdir -p $d && chown $POD_UID:$POD_UID $d
         # memlock: what the pod already has (no CAP_SYS_RESOURCE here to go above the hard limit)
         cat > $d/spec.json <<JSON
@@ -309,6 +309,8 @@ JSON
                 if [ $((i % 2)) = 1 ]; then as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl; fi
         done
         if [ -n "$pt" ]; then kill -INT $pt; wait $pt || true; fi
+        echo "## VM start, like for like: QEMU started directly by root doing the same steps, and through delegate-launcher"
+        echo
         cp $d/launcher.txt $d/direct.jsonl $d/broker-writes.txt $OUT/
         python3 - $d/launcher.txt $d/direct.jsonl $d/broker-writes.txt <<'PY'
 import json, re, statistics, sys
