@@ -297,16 +297,21 @@ JSON
                 pt=$!
                 sleep 1
         fi
+        vm_direct() {
+                as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl ||
+                        echo '{"failed": '$1'}' >> $d/direct.jsonl
+        }
         # pair i: the launcher's run i and the direct start's run i, one right after the other, in turn
         # first (so that neither side always follows the other's QEMU)
         for i in $(seq "$runs"); do
-                if [ $((i % 2)) = 0 ]; then as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl; fi
+                if [ $((i % 2)) = 0 ]; then vm_direct $i; fi
                 in_pod "$B/launcher/delegate-launcher" --spec $d/spec.json > $d/l$i.log 2>&1 &
                 l=$!
                 for _ in $(seq 3000); do grep -q "guest running" $d/l$i.log && break; sleep 0.02; done
-                grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; }
-                kill -TERM $l; wait $l || true
-                if [ $((i % 2)) = 1 ]; then as_root_in_pod python3 bench/vm-start.py "$POD_IN" br0 "$memlock" 1 >> $d/direct.jsonl; fi
+                grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; echo "run $i failed" >> $d/launcher.txt; }
+                kill -TERM $l 2>/dev/null || true  # QEMU may be gone already (RLIMIT_RTTIME, see the spec)
+                wait $l || true
+                if [ $((i % 2)) = 1 ]; then vm_direct $i; fi
         done
         if [ -n "$pt" ]; then kill -INT $pt; wait $pt || true; fi
         echo "## VM start, like for like: QEMU started directly by root doing the same steps, and through delegate-launcher"
@@ -316,8 +321,11 @@ JSON
 import json, re, statistics, sys
 lines = open(sys.argv[1]).read().splitlines()
 direct = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-n = min(len(lines), len(direct))  # run i of each side is a pair (alternated: the launcher, then the direct start)
-lines, direct = lines[:n], direct[:n]
+# run i of each side is a pair; a pair where either side failed is left out (said below)
+keep = [l.startswith("guest running") and "total" in r for l, r in zip(lines, direct)]
+launcher_ok = all(l.startswith("guest running") for l in lines)
+runs, n = len(keep), sum(keep)
+lines, direct = [l for l, k in zip(lines, keep) if k], [r for r, k in zip(direct, keep) if k]
 med = statistics.median
 def launcher(pat):
     return [float(re.search(pat, l).group(1)) for l in lines]
@@ -350,9 +358,9 @@ for t, dur in sorted(writes):
     if not clusters or t - sum(clusters[-1][-1]) > 20:  # a run's follow within 1 ms; runs: QEMU's start apart
         clusters.append([])
     clusters[-1].append((t, dur))
-gp = len(clusters) == n
+gp = len(clusters) == runs and launcher_ok  # one group per launcher run; a failed one: not used
 if gp:
-    L["gp"] = [max(d for _, d in c) for c in clusters]
+    L["gp"] = [max(d for _, d in c) for c, k in zip(clusters, keep) if k]
     D["gp"] = [max(r["hk_writes"]) for r in direct]
     for X in (L, D):
         X["housekeeping"] = [h - g for h, g in zip(X["housekeeping"], X["gp"])]
@@ -384,14 +392,14 @@ for k, what in rows:
 print(f"| **delegation's cost: the delegated steps' differences, summed per pair** | | | **{med(cost):+.2f}** "
       f"| {spread(cost)} |")
 print()
-print(f"{n} pairs of runs, one side right after the other, each side first in turn.  A difference is one")
-print("pair's, the launcher's time minus the direct start's; the table gives their median and middle half")
-print("(quartiles).  The rows \"QEMU itself\" and \"the kernel itself\" are the same work either way (QEMU's own")
-print("start and its answers on QMP; the grace period that the first write to cgroup.threads waits for in")
-print("percpu_down_write -> rcu_sync_enter -> synchronize_rcu, on a cgroup2 mount without favordynmods): their")
-print("differences are noise, not delegation.  Delegation's cost is, per pair, the sum of the other steps'")
-print("differences (the launcher's start and session, the TAP, memlock, housekeeping, SCHED_FIFO); over the")
-print(f"pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
+print(f"{n} pairs of runs ({runs - n} left out: a side failed), one side right after the other, each side")
+print("first in turn.  A difference is one pair's, the launcher's time minus the direct start's; the table gives")
+print("their median and middle half (quartiles).  The rows \"QEMU itself\" and \"the kernel itself\" are the same")
+print("work either way (QEMU's own start and its answers on QMP; the grace period that the first write to")
+print("cgroup.threads waits for in percpu_down_write -> rcu_sync_enter -> synchronize_rcu, on a cgroup2 mount")
+print("without favordynmods): their differences are noise, not delegation.  Delegation's cost is, per pair, the")
+print("sum of the other steps' differences (the launcher's start and session, the TAP, memlock, housekeeping,")
+print(f"SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
 if gp:
     print("The grace period: the longest of the housekeeping writes on each side, the broker's from")
     print("\"perf trace -e write\" on the broker (its other steps pay that tracing too), the direct start's timed by")
