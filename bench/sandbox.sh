@@ -346,21 +346,27 @@ D["start"] = D["session"] = [0.0] * n
 for X in (L, D):
     X["qmp"] = [e - c - h - r - s - o for e, c, h, r, s, o in
                 zip(X["exec_to_cont"], X["cpus"], X["housekeeping"], X["realtime"], X["status"], X["cont"])]
-# The grace period: the longest of the housekeeping step's writes of thread ids; the
-# broker's from perf trace, one group of writes per launcher run
+# The grace period: the longest of the housekeeping step's writes of thread ids.  The broker's from
+# perf trace: a run's writes of thread ids are those before the next longer write (the decision's line
+# on the broker's stderr, after the moves; or, with the journal, a pause of 20 ms and another fd)
 writes = []
 for l in open(sys.argv[3], errors="replace"):
-    m = re.match(r"\s*([0-9.]+) \(\s*([0-9.]+) ms\): .*write\(.*count: ([0-9]+)", l)
-    if m and int(m.group(3)) <= 7:  # a thread id (pid_max: 7 digits at most); not an eventfd's 8 bytes
-        writes.append((float(m.group(1)), float(m.group(2))))
-clusters = []
-for t, dur in sorted(writes):
-    if not clusters or t - sum(clusters[-1][-1]) > 20:  # a run's follow within 1 ms; runs: QEMU's start apart
-        clusters.append([])
-    clusters[-1].append((t, dur))
+    m = re.match(r"\s*([0-9.]+) \(\s*([0-9.]+) ms\): .*write\(fd: ([0-9]+).*count: ([0-9]+)", l)
+    if m:
+        writes.append((float(m.group(1)), float(m.group(2)), int(m.group(3)), int(m.group(4))))
+clusters, closed = [], True
+for t, dur, fd, count in sorted(writes):
+    if count > 8:  # a line; 8: an eventfd's counter; up to 7: a thread id (pid_max has 7 digits at most)
+        closed = True
+    elif count < 8:
+        last = clusters[-1][-1] if clusters else None
+        if closed or t - (last[0] + last[1]) > 20 and fd != last[2]:
+            clusters.append([])
+        clusters[-1].append((t, dur, fd))
+        closed = False
 gp = len(clusters) == runs and launcher_ok  # one group per launcher run; a failed one: not used
 if gp:
-    L["gp"] = [max(d for _, d in c) for c, k in zip(clusters, keep) if k]
+    L["gp"] = [max(d for _, d, _ in c) for c, k in zip(clusters, keep) if k]
     D["gp"] = [max(r["hk_writes"]) for r in direct]
     for X in (L, D):
         X["housekeeping"] = [h - g for h, g in zip(X["housekeeping"], X["gp"])]
