@@ -333,15 +333,16 @@ L = {"total": launcher(r"running ([0-9.]+) ms after the launcher started"),
      "exec_to_cont": launcher(r"([0-9.]+) ms after QEMU's exec"),
      "start": launcher(r"\(start ([0-9.]+) ms"),
      "session": launcher(r"session ([0-9.]+) ms"),
-     "taps": launcher(r"TAPs \+ fork ([0-9.]+) ms"),
+     "taps": launcher(r"TAPs ([0-9.]+) ms"),
+     "fork": launcher(r"fork ([0-9.]+) ms"),
      "memlock": launcher(r"memlock ([0-9.]+) ms before exec"),
      "housekeeping": launcher(r"housekeeping ([0-9.]+) ms"),
      "realtime": launcher(r"realtime ([0-9.]+) ms after QMP"),
      "cpus": launcher(r"query-cpus-fast ([0-9.]+) ms"),
      "status": launcher(r"query-status ([0-9.]+) ms"),
      "cont": launcher(r"cont ([0-9.]+) ms\)")}
-D = {k: [r[k] for r in direct] for k in ("total", "exec_to_cont", "taps", "memlock", "housekeeping", "realtime",
-                                         "cpus", "status", "cont")}
+D = {k: [r[k] for r in direct] for k in ("total", "exec_to_cont", "taps", "fork", "memlock", "housekeeping",
+                                         "realtime", "cpus", "status", "cont")}
 D["start"] = D["session"] = [0.0] * n
 for X in (L, D):
     X["qmp"] = [e - c - h - r - s - o for e, c, h, r, s, o in
@@ -370,10 +371,11 @@ if gp:
     D["gp"] = [max(r["hk_writes"]) for r in direct]
     for X in (L, D):
         X["housekeeping"] = [h - g for h, g in zip(X["housekeeping"], X["gp"])]
-DELEGATED = ("start", "session", "taps", "memlock", "housekeeping", "realtime")
+DELEGATED = ("start", "session", "taps", "fork", "memlock", "housekeeping", "realtime")
 rows = [("start", "the launcher's own start: capabilities dropped, the spec read (direct: nothing)"),
         ("session", "the launcher's session with the broker (direct: nothing)"),
-        ("taps", "TAP (2 queues, on br0, up) + QEMU forked to its gate"),
+        ("taps", "TAP (2 queues, on br0, up)"),
+        ("fork", "QEMU's command line, its process forked to its gate"),
         ("memlock", "RLIMIT_MEMLOCK of QEMU's pid, then exec"),
         ("qmp", "QEMU itself: exec to QMP ready (its own start, qmp_capabilities)"),
         ("cpus", "QEMU itself: query-cpus-fast (a QMP round trip)"),
@@ -404,8 +406,8 @@ print("their median and middle half (quartiles).  The rows \"QEMU itself\" and \
 print("work either way (QEMU's own start and its answers on QMP; the grace period that the first write to")
 print("cgroup.threads waits for in percpu_down_write -> rcu_sync_enter -> synchronize_rcu, on a cgroup2 mount")
 print("without favordynmods): their differences are noise, not delegation.  Delegation's cost is, per pair, the")
-print("sum of the other steps' differences (the launcher's start and session, the TAP, memlock, housekeeping,")
-print(f"SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
+print("sum of the other steps' differences (the launcher's start and session, the TAP, the fork, memlock,")
+print(f"housekeeping, SCHED_FIFO); over the pairs it ranged {min(cost):+.1f} .. {max(cost):+.1f} ms.")
 if gp:
     print("The grace period: the longest of the housekeeping writes on each side, the broker's from")
     print("\"perf trace -e write\" on the broker (its other steps pay that tracing too), the direct start's timed by")

@@ -6,8 +6,9 @@ QEMU with the arguments the launcher gives it (same machine, memory,
 vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
 
   taps     a 2-queue TAP (vnet_hdr) opened on /dev/net/tun, put on the
-           bridge and up; QEMU forked and held at a gate (as the launcher
-           holds it) with the fds and the QMP socket
+           bridge and up
+  fork     QEMU forked and held at a gate (as the launcher holds it) with
+           the fds and the QMP socket
   memlock  prlimit(RLIMIT_MEMLOCK) of QEMU's pid, then the gate opens (exec)
   qmp      QMP greeting and qmp_capabilities
   after    query-cpus-fast; QEMU's non-vCPU threads into a threaded
@@ -53,6 +54,7 @@ def main():
     hk = os.path.join(pod, "housekeeping-direct.%d" % os.getpid())
     t_start = time.monotonic()
     fds = tap("bdirect%d" % (os.getpid() % 10000))
+    t_fork = time.monotonic()
     qmp_ours, qmp_qemu = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     gate_r, gate_w = os.pipe()
     argv = ["qemu-system-x86_64", "-name", "guest=bench-direct,debug-threads=on", "-S", "-nodefaults",
@@ -130,7 +132,8 @@ def main():
                 break
             except OSError:
                 time.sleep(0.01)
-    print(json.dumps({"total": ms(t_start, t_run), "exec_to_cont": ms(t_exec, t_run), "taps": ms(t_start, t_gate),
+    print(json.dumps({"total": ms(t_start, t_run), "exec_to_cont": ms(t_exec, t_run), "taps": ms(t_start, t_fork),
+                      "fork": ms(t_fork, t_gate),
                       "memlock": ms(t_gate, t_exec), "qmp": ms(t_exec, t_qmp), "after": ms(t_qmp, t_run),
                       "cpus": ms(t_qmp, t_cpus), "housekeeping": ms(t_cpus, t_hk), "realtime": ms(t_hk, t_rt),
                       "status": ms(t_rt, t_status), "cont": ms(t_status, t_run),
