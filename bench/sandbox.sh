@@ -276,7 +276,7 @@ section_kvmi() {
 # delegate-launcher's own account of a start, and QEMU started directly by
 # root doing the same steps itself (bench/vm-start.py), runs alternating
 section_vmstart() {
-        local d=/run/vm-bench runs=${VM_RUNS:-60} i l memlock=$(( $(ulimit -l) * 1024 ))
+        local d=/run/vm-bench runs=${VM_RUNS:-50} i l memlock=$(( $(ulimit -l) * 1024 ))
         mkdir -p $d && chown $POD_UID:$POD_UID $d
         # memlock: what the pod already has (no CAP_SYS_RESOURCE here to go above the hard limit)
         cat > $d/spec.json <<JSON
