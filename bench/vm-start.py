@@ -6,8 +6,9 @@ QEMU with the arguments the launcher gives it (same machine, memory,
 vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
 
   taps     a 2-queue TAP (vnet_hdr) opened on /dev/net/tun, put on the
-           bridge and up; QEMU forked and held at a gate (as the launcher
-           holds it) with the fds and the QMP socket
+           bridge and up
+  fork     QEMU forked and held at a gate (as the launcher holds it) with
+           the fds and the QMP socket
   memlock  prlimit(RLIMIT_MEMLOCK) of QEMU's pid, then the gate opens (exec)
   qmp      QMP greeting and qmp_capabilities
   after    query-cpus-fast; QEMU's non-vCPU threads into a threaded
@@ -18,7 +19,12 @@ vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
 usage: vm-start.py POD_CGROUP_DIR BRIDGE MEMLOCK_BYTES RT_VCPU
        (one run, in the pod's cgroup and network namespace, as root)
 prints one JSON line: each step's milliseconds, "total" (first step to
-cont answered) and "exec_to_cont", the launcher's own figures' names."""
+cont answered) and "exec_to_cont", the launcher's own figures' names; the
+"after" step by its parts, as the launcher's timing line gives them:
+"cpus" (query-cpus-fast), "housekeeping", "realtime", "status"
+(query-status), "cont"; and the housekeeping's own parts: "hk_mkdir",
+"hk_type" (cgroup.type) and "hk_writes", each cgroup.threads write (the
+first one waits for an RCU grace period, cgroup_threadgroup_rwsem)."""
 import fcntl, json, os, resource, socket, struct, sys, time
 
 from qmpc import qmp
@@ -48,6 +54,7 @@ def main():
     hk = os.path.join(pod, "housekeeping-direct.%d" % os.getpid())
     t_start = time.monotonic()
     fds = tap("bdirect%d" % (os.getpid() % 10000))
+    t_fork = time.monotonic()
     qmp_ours, qmp_qemu = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     gate_r, gate_w = os.pipe()
     argv = ["qemu-system-x86_64", "-name", "guest=bench-direct,debug-threads=on", "-S", "-nodefaults",
@@ -86,17 +93,26 @@ def main():
         t_qmp = time.monotonic()
         cpus = qmp(qmp_ours, f, "query-cpus-fast")["return"]
         vcpus = {c["cpu-index"]: c["thread-id"] for c in cpus}
+        t_cpus = time.monotonic()
         os.mkdir(hk)
+        t_mkdir = time.monotonic()
         with open(os.path.join(hk, "cgroup.type"), "w") as t:
             t.write("threaded")
+        t_type = time.monotonic()
+        writes = []
         with open(os.path.join(hk, "cgroup.threads"), "w") as t:
             for tid in os.listdir("/proc/%d/task" % pid):
                 if int(tid) not in vcpus.values():
+                    w = time.monotonic()
                     t.write(tid)
                     t.flush()
+                    writes.append(ms(w, time.monotonic()))
+        t_hk = time.monotonic()
         os.sched_setscheduler(vcpus[rt_vcpu], os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(1))
+        t_rt = time.monotonic()
         if qmp(qmp_ours, f, "query-status")["return"]["status"] != "prelaunch":
             sys.exit("QEMU is not paused")
+        t_status = time.monotonic()
         r = qmp(qmp_ours, f, "cont")
         t_run = time.monotonic()
         if "error" in r:
@@ -116,8 +132,12 @@ def main():
                 break
             except OSError:
                 time.sleep(0.01)
-    print(json.dumps({"total": ms(t_start, t_run), "exec_to_cont": ms(t_exec, t_run), "taps": ms(t_start, t_gate),
-                      "memlock": ms(t_gate, t_exec), "qmp": ms(t_exec, t_qmp), "after": ms(t_qmp, t_run)}))
+    print(json.dumps({"total": ms(t_start, t_run), "exec_to_cont": ms(t_exec, t_run), "taps": ms(t_start, t_fork),
+                      "fork": ms(t_fork, t_gate),
+                      "memlock": ms(t_gate, t_exec), "qmp": ms(t_exec, t_qmp), "after": ms(t_qmp, t_run),
+                      "cpus": ms(t_qmp, t_cpus), "housekeeping": ms(t_cpus, t_hk), "realtime": ms(t_hk, t_rt),
+                      "status": ms(t_rt, t_status), "cont": ms(t_status, t_run),
+                      "hk_mkdir": ms(t_cpus, t_mkdir), "hk_type": ms(t_mkdir, t_type), "hk_writes": writes}))
 
 
 main()

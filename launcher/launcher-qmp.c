@@ -52,7 +52,6 @@ static int next_message(qmp *q, int64_t deadline, json_value **ret) {
                 if (r == 0) {
                         if (qmp_classify(v) == QMP_EVENT) {
                                 q->shutdown_seen |= qmp_is_shutdown_event(v);
-                        q->resume_seen |= qmp_is_event(v, "RESUME");
                                 q->resume_seen |= qmp_is_event(v, "RESUME");
                                 json_free(v);
                                 continue;

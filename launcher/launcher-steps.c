@@ -364,6 +364,7 @@ int launch_steps(launch *l) {
         delegate_error e;
 
         /* 1. the broker, API version 1 */
+        int64_t t_session = mono_us(); /* the launcher's own start (privileges, spec) until here */
         if (delegate_ctx_new(DELEGATE_API_VERSION, &l->ctx, &e) < 0) {
                 fprintf(stderr, "delegate-launcher: %s\n", e.message);
                 return -ENOMEM;
@@ -390,6 +391,7 @@ int launch_steps(launch *l) {
         int64_t t_taps = mono_us();
         if (create_taps(l->ctx, s, l->fds, l->n_fds) < 0)
                 return -EIO;
+        int64_t t_fork = mono_us(); /* then KVMI's channel, QEMU's command line and its fork */
         if (s->kvmi) {
                 if (kvmi_hand_prepare(l->ctx, s, &l->kh, err, sizeof(err)) < 0) {
                         fprintf(stderr, "delegate-launcher[%s]: KVMI: %s\n", s->name, err);
@@ -431,7 +433,7 @@ int launch_steps(launch *l) {
         launcher_say(s, "QEMU pid %d, accel %s (%s)", (int) l->qp.pid, accel, why);
 
         /* 3. memlock for QEMU's pid, before QEMU runs (it may lock memory at start) */
-        int64_t t_gate = mono_us(), taps_us = t_gate - t_taps; /* TAPs, then QEMU forked to its gate */
+        int64_t t_gate = mono_us();
         if (set_memlock(l->ctx, s, l->qp.pid) < 0)
                 return -EIO;
         int64_t t_exec = mono_us();
@@ -452,15 +454,19 @@ int launch_steps(launch *l) {
         size_t n_vcpus = 0;
         if (vcpu_threads(&l->q, &l->qp, s, vcpus, SPEC_MAX_VCPUS, &n_vcpus) < 0)
                 return -EIO;
+        int64_t t_cpus = mono_us();
         if (s->housekeeping && housekeeping(l->ctx, s, l->qp.pid, vcpus, n_vcpus) < 0)
                 return -EIO;
+        int64_t t_hk = mono_us();
         if (s->realtime && realtime(l->ctx, s, vcpus, n_vcpus) < 0)
                 return -EIO;
+        int64_t t_rt = mono_us();
 
         /* 5. run (what QEMU said so far goes to the log first) */
         (void) qemu_stderr_pump(&l->qp);
         if (check_paused(&l->q, &l->qp, s, l->incoming ? "inmigrate" : "prelaunch") < 0)
                 return -EIO;
+        int64_t t_status = mono_us();
         if (l->incoming) {
                 _cleanup_json_gen_ yajl_gen g = json_gen_new();
                 _cleanup_free_ char *a = NULL;
@@ -484,13 +490,22 @@ int launch_steps(launch *l) {
                         return -EIO;
                 }
                 int64_t t_run = mono_us();
-                /* what delegation added to this VM's start: before exec, and between QMP and cont */
+                /* what delegation added to this VM's start (the launcher's own start and session, TAPs, memlock
+                 * before exec; housekeeping and realtime once QMP is ready), apart from QEMU's answers on QMP */
+                double ms_start = (t_session - l->t_start) / 1000.0, ms_session = (t_taps - t_session) / 1000.0,
+                       ms_taps = (t_fork - t_taps) / 1000.0, ms_fork = (t_gate - t_fork) / 1000.0,
+                       ms_memlock = (t_exec - t_gate) / 1000.0,
+                       ms_hk = (t_hk - t_cpus) / 1000.0, ms_rt = (t_rt - t_hk) / 1000.0,
+                       ms_cpus = (t_cpus - t_qmp) / 1000.0, ms_status = (t_status - t_rt) / 1000.0,
+                       ms_cont = (t_run - t_status) / 1000.0;
                 launcher_say(s, "guest running %.1f ms after the launcher started, %.1f ms after QEMU's exec; the delegated "
-                             "steps took %.1f ms (TAPs + fork %.1f ms, memlock %.1f ms before exec; vCPU threads, "
-                             "housekeeping, realtime, status %.1f ms before cont)",
+                             "steps took %.1f ms (start %.1f ms, session %.1f ms, TAPs %.1f ms, fork %.1f ms, memlock "
+                             "%.1f ms before exec; housekeeping %.1f ms, realtime %.1f ms after QMP was ready); QEMU's "
+                             "QMP answers took %.1f ms (query-cpus-fast %.1f ms, query-status %.1f ms, cont %.1f ms)",
                              (t_run - l->t_start) / 1000.0, (t_run - t_exec) / 1000.0,
-                             (taps_us + t_exec - t_gate + t_run - t_qmp) / 1000.0, taps_us / 1000.0, (t_exec - t_gate) / 1000.0,
-                             (t_run - t_qmp) / 1000.0);
+                             ms_start + ms_session + ms_taps + ms_fork + ms_memlock + ms_hk + ms_rt, ms_start,
+                             ms_session, ms_taps, ms_fork, ms_memlock, ms_hk, ms_rt, ms_cpus + ms_status + ms_cont,
+                             ms_cpus, ms_status, ms_cont);
         }
         return 0;
 }

@@ -19,6 +19,41 @@
 
 #include "launcher-scenario.h"
 
+/*
+ * The launcher's timing line names each step apart: the delegated ones (the launcher's own start, the
+ * session, TAPs, QEMU's fork, memlock, housekeeping, realtime) and QEMU's own answers on QMP (query-cpus-fast,
+ * query-status, cont), whose sums are the two totals it gives; bench/sandbox.sh reads it this way.
+ */
+static double absd(double x) {
+        return x < 0 ? -x : x;
+}
+
+static void check_timing_line(void) {
+        static char log[65536];
+        harness_read_file(LOG, log, sizeof(log));
+        const char *line = strstr(log, "guest running ");
+        double total = -1, after_exec = -1, delegated = -1, start = -1, session = -1, taps = -1, qfork = -1,
+               memlock = -1, hk = -1, rt = -1, answers = -1, cpus = -1, status = -1, cont = -1;
+        int n = line ? sscanf(line, "guest running %lf ms after the launcher started, %lf ms after QEMU's exec; "
+                              "the delegated steps took %lf ms (start %lf ms, session %lf ms, TAPs %lf ms, fork %lf "
+                              "ms, memlock %lf ms before exec; housekeeping %lf ms, realtime %lf ms after QMP was "
+                              "ready); QEMU's QMP answers took %lf ms (query-cpus-fast %lf ms, query-status %lf "
+                              "ms, cont %lf ms)",
+                              &total, &after_exec, &delegated, &start, &session, &taps, &qfork, &memlock, &hk, &rt,
+                              &answers, &cpus, &status, &cont) : 0;
+        tap_is_int(n, 14, "the timing line gives each step: the launcher's start, the session, TAPs, fork, "
+                   "memlock, housekeeping, realtime, query-cpus-fast, query-status, cont");
+        /* each figure is rounded to 0.1 ms: a sum of k of them is within k * 0.05 of its total */
+        tap_ok(n == 14 && absd(delegated - (start + session + taps + qfork + memlock + hk + rt)) <= 0.4,
+               "the delegated steps' total (%.1f ms) is the sum of its seven steps", delegated);
+        tap_ok(n == 14 && absd(answers - (cpus + status + cont)) <= 0.2,
+               "QEMU's QMP answers' total (%.1f ms) is the sum of its three", answers);
+        tap_ok(n == 14 && after_exec + 0.35 >= hk + rt + answers &&
+                       total + 0.6 >= after_exec + start + session + taps + qfork + memlock,
+               "the steps after exec fit in the time after exec (%.1f ms), and every step in the total (%.1f ms)",
+               after_exec, total);
+}
+
 static void launcher_vm(harness *h) {
         char buf[8192];
         uint64_t want_memlock = harness_hard / 2;
@@ -35,6 +70,7 @@ static void launcher_vm(harness *h) {
         }
         pid_t q = qemu_pid_from_log();
         tap_ok(q > 0, "QEMU's pid is in the launcher's log (%d)", (int) q);
+        check_timing_line();
 
         /* the launcher: no capabilities, no_new_privs, seccomp filter */
         tap_is_str(status_field(l, "CapEff"), "0000000000000000", "launcher: no effective capabilities");
