@@ -8,7 +8,8 @@ vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
   taps     a 2-queue TAP (vnet_hdr) opened on /dev/net/tun, put on the
            bridge and up
   fork     QEMU forked and held at a gate (as the launcher holds it) with
-           the fds and the QMP socket
+           the fds and the QMP socket, under RLIMIT_RTTIME (the same work
+           as the launcher's, in Python: slower, not counted as delegation's)
   memlock  prlimit(RLIMIT_MEMLOCK) of QEMU's pid, then the gate opens (exec)
   qmp      QMP greeting and qmp_capabilities
   after    query-cpus-fast; QEMU's non-vCPU threads into a threaded
