@@ -8,7 +8,8 @@ vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
   taps     a 2-queue TAP (vnet_hdr) opened on /dev/net/tun, put on the
            bridge and up
   fork     QEMU forked and held at a gate (as the launcher holds it) with
-           the fds and the QMP socket
+           the fds and the QMP socket, under RLIMIT_RTTIME (the same work
+           as the launcher's, in Python: slower, not counted as delegation's)
   memlock  prlimit(RLIMIT_MEMLOCK) of QEMU's pid, then the gate opens (exec)
   qmp      QMP greeting and qmp_capabilities
   after    query-cpus-fast; QEMU's non-vCPU threads into a threaded
@@ -16,8 +17,10 @@ vCPUs, -S, QMP on a socket pair, a 2-queue virtio-net NIC on TAP fds):
            realtime vCPU SCHED_FIFO 1 with SCHED_RESET_ON_FORK; query-status;
            cont
 
-usage: vm-start.py POD_CGROUP_DIR BRIDGE MEMLOCK_BYTES RT_VCPU
-       (one run, in the pod's cgroup and network namespace, as root)
+usage: vm-start.py POD_CGROUP_DIR BRIDGE MEMLOCK_BYTES RT_VCPU RTTIME_US
+       (one run, in the pod's cgroup and network namespace, as root;
+       QEMU runs under RLIMIT_RTTIME RTTIME_US, as the launcher's spec
+       "rttime_us" has it)
 prints one JSON line: each step's milliseconds, "total" (first step to
 cont answered) and "exec_to_cont", the launcher's own figures' names; the
 "after" step by its parts, as the launcher's timing line gives them:
@@ -29,7 +32,7 @@ import fcntl, json, os, resource, socket, struct, sys, time
 
 from qmpc import qmp
 
-pod, bridge, memlock, rt_vcpu = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pod, bridge, memlock, rt_vcpu, rttime = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 TUNSETIFF, SIOCBRADDIF, SIOCGIFFLAGS, SIOCSIFFLAGS = 0x400454CA, 0x89A2, 0x8913, 0x8914
 IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, IFF_UP = 0x2, 0x1000, 0x4000, 0x100, 0x1
 QUEUES = 2
@@ -71,6 +74,7 @@ def main():
             devnull = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
+            resource.setrlimit(resource.RLIMIT_RTTIME, (rttime, rttime))  # as the launcher's child does
             for fd in fds + [qmp_qemu.fileno()]:
                 os.set_inheritable(fd, True)
             if os.read(gate_r, 1) == b"x":

@@ -364,7 +364,7 @@ int launch_steps(launch *l) {
         delegate_error e;
 
         /* 1. the broker, API version 1 */
-        int64_t t_session = mono_us(); /* the launcher's own start (privileges, spec) until here */
+        int64_t t_session = mono_us(); /* the launcher's own start (privileges, spec, devices, signals) until here */
         if (delegate_ctx_new(DELEGATE_API_VERSION, &l->ctx, &e) < 0) {
                 fprintf(stderr, "delegate-launcher: %s\n", e.message);
                 return -ENOMEM;
