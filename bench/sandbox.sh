@@ -69,6 +69,14 @@ in_pod() {
         bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench setpriv --reuid '$POD_UID' \
                 --regid '$POD_UID' --clear-groups -- "$@"' in-pod "$POD" "$@"
 }
+# The pids of $1's descendants (a background in_pod's launcher runs below its subshell).
+descendants() {
+        local c
+        for c in $(pgrep -P "$1"); do
+                echo "$c"
+                descendants "$c"
+        done
+}
 # Run "$@" as root in the pod's cgroup and netns (the floors, the alternatives).
 as_root_in_pod() {
         bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench "$@"' as-root "$POD" "$@"
@@ -309,8 +317,18 @@ JSON
                 l=$!
                 for _ in $(seq 3000); do grep -q "guest running" $d/l$i.log && break; sleep 0.02; done
                 grep -o "guest running.*" $d/l$i.log >> $d/launcher.txt || { cat $d/l$i.log >&2; echo "run $i failed" >> $d/launcher.txt; }
-                kill -TERM $l 2>/dev/null || true  # QEMU may be gone already (RLIMIT_RTTIME, see the spec)
+                # the launcher itself, not $l (in_pod's subshell, whose death would leave the launcher and
+                # its QEMU running into the next runs): its SIGTERM ends QEMU (system_powerdown, quit after
+                # shutdown_timeout) unless QEMU is gone already (RLIMIT_RTTIME, see the spec)
+                for p in $(descendants $l); do
+                        [ "$(cat /proc/$p/comm 2>/dev/null)" = delegate-launch ] && kill -TERM $p 2>/dev/null
+                done
                 wait $l || true
+                # and the broker's end of that session (TAP and cgroup removed, its state files with them)
+                for _ in $(seq 500); do
+                        compgen -G "/run/delegate/state/session-*" >/dev/null || break
+                        sleep 0.01
+                done
                 if [ $((i % 2)) = 1 ]; then vm_direct $i; fi
         done
         if [ -n "$pt" ]; then kill -INT $pt; wait $pt || true; fi
