@@ -14,7 +14,10 @@
  * the measured client, uid 0, is never rate-limited.  Prints one markdown
  * table row per round: median and p99 in us, broker fds and RSS in KiB.
  * With 2 cores the hostile processes also compete for CPU with the broker
- * and the measured client; the numbers include that.
+ * and the measured client; the numbers include that.  Two more rows time a
+ * new client instead, from connect(2) to the broker's welcome, alone and
+ * while LOAD_PINGERS clients ping as fast as they are answered (the price
+ * of the accepting's turn under load, delegate-broker(8) LIMITS).
  */
 #define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
 #include <delegate/delegate-internal.h>
@@ -39,6 +42,7 @@
 #include "bench-util.h"
 
 #define MAX_HOSTILE 8
+#define LOAD_PINGERS 64
 
 static const char *sock_path(void) {
         const char *e = getenv("DELEGATE_SOCKET");
@@ -152,6 +156,15 @@ static void hostile_connect_flood(void) {
         }
 }
 
+/* Not hostile: one of LOAD_PINGERS well-behaved clients, a ping as soon as the last is answered. */
+static void busy_pinger(void) {
+        static const char msg[] = "{\"id\":1,\"op\":\"ping\"}";
+        char buf[4096];
+        int fd = raw_hello();
+        while (fd >= 0 && send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL) > 0 && recv(fd, buf, sizeof(buf), 0) > 0)
+                ;
+}
+
 typedef void (*hostile_fn)(void);
 
 static pid_t spawn(hostile_fn fn) {
@@ -180,6 +193,15 @@ static int broker_fds(pid_t pid) {
         return n;
 }
 
+/* The table row of @n times @t: median and p99 in us, then the broker's fds and RSS. */
+static void report(const char *what, size_t n, uint64_t *t, pid_t broker) {
+        uint64_t med, p99;
+        bench_stats(t, n, &med, &p99);
+        printf("| %s | %zu | %.1f | %.1f | %d | %ld |\n", what, n, med / 1000.0, p99 / 1000.0, broker_fds(broker),
+               bench_rss_kib(broker));
+        fflush(stdout);
+}
+
 static int measure(const char *what, delegate_ctx *ctx, size_t n, uint64_t *t, pid_t broker) {
         delegate_error e;
         for (size_t i = 0; i < n; i++) {
@@ -190,11 +212,23 @@ static int measure(const char *what, delegate_ctx *ctx, size_t n, uint64_t *t, p
                 }
                 t[i] = bench_now_ns() - t0;
         }
-        uint64_t med, p99;
-        bench_stats(t, n, &med, &p99);
-        printf("| %s | %zu | %.1f | %.1f | %d | %ld |\n", what, n, med / 1000.0, p99 / 1000.0, broker_fds(broker),
-               bench_rss_kib(broker));
-        fflush(stdout);
+        report(what, n, t, broker);
+        return 0;
+}
+
+/* A new client, @n times: connect, hello, the welcome (then close). */
+static int measure_welcome(const char *what, size_t n, uint64_t *t, pid_t broker) {
+        for (size_t i = 0; i < n; i++) {
+                uint64_t t0 = bench_now_ns();
+                int fd = raw_hello();
+                if (fd < 0) {
+                        fprintf(stderr, "bench-hostile: %s: not welcomed\n", what);
+                        return -1;
+                }
+                t[i] = bench_now_ns() - t0;
+                close(fd);
+        }
+        report(what, n, t, broker);
         return 0;
 }
 
@@ -254,6 +288,18 @@ int main(int argc, char **argv) {
                 r = measure(rounds[k].what, ctx, n, t, cr.pid);
                 stop(pids, np);
                 usleep(200 * 1000);
+        }
+        /* a new client's way in, a tenth as many (each is a session opened and closed) */
+        size_t nw = n / 10 ? n / 10 : 1;
+        if (r == 0)
+                r = measure_welcome("new client, connect to welcome, alone", nw, t, cr.pid);
+        if (r == 0) {
+                pid_t pids[LOAD_PINGERS];
+                for (size_t i = 0; i < LOAD_PINGERS; i++)
+                        pids[i] = spawn(busy_pinger);
+                usleep(300 * 1000);
+                r = measure_welcome("new client, connect to welcome, 64 clients pinging", nw, t, cr.pid);
+                stop(pids, LOAD_PINGERS);
         }
         delegate_ctx_free(ctx);
         free(t);

@@ -23,7 +23,7 @@
 #define LIMIT_MIN_MESSAGE 1024
 #define LIMIT_OUTQ_BYTES (256 * 1024) /* queued reply bytes per client before we stop reading */
 #define LIMIT_CACHE_BYTES (128 * 1024) /* remembered reply bytes per client */
-#define LIMIT_ACCEPT_BURST 8           /* connections accepted per wakeup */
+#define LIMIT_ACCEPT_BURST 8           /* connections accepted per wakeup while no client waits (else 1) */
 #define LIMIT_LOG_WINDOW_USEC (10 * 1000000ULL)
 
 typedef struct broker_limits {

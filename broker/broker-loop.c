@@ -74,6 +74,23 @@ broker_loop *loops_pick(broker *b) {
         return best;
 }
 
+/*
+ * Whether a client's turn waits for the main thread while it accepts connections (lock held, main
+ * thread; @first: before the first of a dispatch's).  With one loop its turn is an sd-event source of
+ * this thread: one with a message waiting is seen as the loop's epoll set being ready (one poll(),
+ * before the first connection only: the connections accepted since are in that set too, their hellos
+ * often with them).  With loop threads, one is waiting for the broker lock, which the main thread holds
+ * for its whole dispatch; it has the lock as soon as that dispatch returns (loops_run_main()).
+ */
+bool loops_clients_waiting(broker *b, bool first) {
+        if (b->n_loops > 1)
+                return atomic_load_explicit(&b->lock_waiting, memory_order_relaxed) > 0;
+        if (!first)
+                return false;
+        struct pollfd p = { .fd = b->loops[0].epfd, .events = POLLIN };
+        return poll(&p, 1, 0) > 0;
+}
+
 static void loop_release_zombies(broker_loop *l) {
         while (l->zombies) {
                 client *c = l->zombies;

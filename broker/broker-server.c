@@ -124,12 +124,11 @@ static int hello_timer_start(client *c) {
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         broker *b = userdata;
-        /* a bounded number per wakeup: a connection flood cannot starve the clients.  With one loop the
-         * clients' turns are this thread's too: one connection, then their turn (sd-event dispatches the
-         * sources that were pending before this one first), so that a ping waits for one connection's
-         * setup at most, not a burst's */
-        int burst = b->n_loops > 1 ? LIMIT_ACCEPT_BURST : 1;
-        for (int i = 0; i < burst; i++) {
+        /* a bounded number per wakeup, so that a connection flood cannot starve the clients: up to
+         * LIMIT_ACCEPT_BURST while no client waits, one while one does, so that its request waits for one
+         * connection's setup at most, not a burst's (loops_clients_waiting() says how each is seen) */
+        bool waiting = loops_clients_waiting(b, true);
+        for (int i = 0; i < LIMIT_ACCEPT_BURST && (i == 0 || !(waiting || loops_clients_waiting(b, false))); i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
                         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)

@@ -401,6 +401,8 @@ void loops_stop(broker *b);
 void loops_free(broker *b);
 /* The loop a new connection goes to: the one with the fewest clients. */
 broker_loop *loops_pick(broker *b);
+/* Main thread, accepting: does a client wait for its turn meanwhile (@first: before the first connection)? */
+bool loops_clients_waiting(broker *b, bool first);
 /* The main thread's loop: sd-event run under the lock, waiting outside it; the exit code. */
 int loops_run_main(broker *b);
 /* Take the broker lock on a loop thread (counted while it waits: broker_lock_main() lets it in first). */
