@@ -63,37 +63,14 @@ int state_peer_identity(client *c) {
 /* --- writing --- */
 
 /*
- * @s (@len bytes, the broker's own JSON answer: valid UTF-8, as json_gen
- * made it or json_parse checked it) as a JSON string literal, quotes
- * included, at @out (room for 6 * @len + 2 bytes); its length.
- */
-static size_t quote(const char *s, size_t len, char *out) {
-        static const char hex[] = "0123456789abcdef";
-        size_t o = 0;
-        out[o++] = '"';
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = (unsigned char) s[i];
-                if (ch == '"' || ch == '\\') {
-                        out[o++] = '\\';
-                        out[o++] = (char) ch;
-                } else if (ch < 0x20) {
-                        memcpy(out + o, "\\u00", 4);
-                        out[o + 4] = hex[ch >> 4];
-                        out[o + 5] = hex[ch & 15];
-                        o += 6;
-                } else
-                        out[o++] = (char) ch;
-        }
-        out[o++] = '"';
-        return o;
-}
-
-/*
  * The retry cache as the state file's "replies" array, oldest first (so
- * that restoring keeps the order): [{"id":N,"reply":"..."},...], at @out
- * (room for 6 * len + 48 bytes per answer, and 2); its length.  Answers
- * that carried fds are left out: they cannot be sent again, such requests
- * are redone.
+ * that restoring keeps the order): [REPLY,...], each answer as it was sent,
+ * a JSON object that names its own id; at @out (room: replies_room()); its
+ * length.  Each is the broker's own answer (json_gen made it, or a restore
+ * took it from json_dump(): valid JSON on one line), so it goes in as it
+ * is, not quoted as a string: a save copies the cache, it does not
+ * escape it byte by byte.  Answers that carried fds are left out: they
+ * cannot be sent again, such requests are redone.
  */
 static size_t replies(const client *c, char *out) {
         size_t o = 0;
@@ -104,13 +81,8 @@ static size_t replies(const client *c, char *out) {
                         continue;
                 if (o > 1)
                         out[o++] = ',';
-                memcpy(out + o, "{\"id\":", 6);
-                o += 6;
-                o += json_format_u64(out + o, r->id);
-                memcpy(out + o, ",\"reply\":", 9);
-                o += 9;
-                o += quote(r->buf, strnlen(r->buf, r->len), out + o);
-                out[o++] = '}';
+                memcpy(out + o, r->buf, r->len);
+                o += r->len;
         }
         out[o++] = ']';
         return o;
@@ -121,7 +93,7 @@ static size_t replies_room(const client *c) {
         size_t room = 2;
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
                 if (c->cache[k].buf)
-                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
+                        room += c->cache[k].len + 1; /* REPLY, */
         return room;
 }
 
@@ -156,25 +128,14 @@ static void gen_fields(const client *c, yajl_gen g) {
 void state_gen(const client *c, yajl_gen g) {
         gen_fields(c, g);
         json_gen_str(g, "replies");
-        char *q = malloc(replies_room(c));
-        if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
-                size_t used = replies(c, q);
-                yajl_gen_number(g, q, used);
-                explicit_bzero(q, used); /* it held answers */
-                free(q);
-        } else {
-                yajl_gen_array_open(g);
-                for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
-                        const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
-                        if (!r->buf || r->has_fds)
-                                continue;
-                        yajl_gen_map_open(g);
-                        json_gen_kv_u64(g, "id", r->id);
-                        json_gen_kv_str(g, "reply", r->buf);
-                        yajl_gen_map_close(g);
-                }
-                yajl_gen_array_close(g);
+        /* each answer as it is (yajl_gen_number() takes raw text), as replies() writes them */
+        yajl_gen_array_open(g);
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
+                const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
+                if (r->buf && !r->has_fds)
+                        yajl_gen_number(g, r->buf, r->len);
         }
+        yajl_gen_array_close(g);
         yajl_gen_map_close(g);
 }
 

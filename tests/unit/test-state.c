@@ -231,6 +231,46 @@ static void test_older_file(void) {
         free(text);
 }
 
+/*
+ * The retry cache in the file: this broker writes each answer unquoted,
+ * as it was sent (a save copies it, it does not escape it); the file of
+ * the broker before it (the same session, each answer quoted in
+ * {"id":N,"reply":"..."}) is read to the same cache and saved as this
+ * broker's file, to the byte.  An answer that is not an object naming
+ * its id, or an older file's text that is not JSON or answers another id,
+ * is refused.
+ */
+static void test_replies(void) {
+        size_t len, new_len;
+        char *text = slurp("older-broker-quoted-replies.json", &len), *now = slurp("broker-all-records.json", &new_len);
+        client *c = NULL;
+        char msg[256] = "";
+        tap_ok(strstr(now, "\"replies\":[{\"id\":1,\"ok\":true,\"result\":{\"pong\":true,") != NULL,
+               "this broker's file holds the answers unquoted");
+        tap_is_int(state_parse(&b, text, len, &c, msg, sizeof(msg)), 0, "the previous broker's file, answers quoted, is read");
+        const cached_reply *r = c ? client_cache_find(c, 2) : NULL;
+        tap_ok(r && streq(r->buf, "{\"id\":2,\"ok\":true,\"result\":{\"pid\":0,\"soft\":4194304,\"hard\":8388608,"
+                                  "\"old\":{\"soft\":8388608,\"hard\":8388608}}}") && r->len == strlen(r->buf),
+               "  the answer to id 2 in the cache, as it was sent");
+        char *again = c ? gen(c) : NULL;
+        tap_ok(again && strlen(again) == new_len && memcmp(again, now, new_len) == 0,
+               "  saved again: this broker's file of the same session, to the byte");
+        free(again);
+        drop(c);
+
+        drop(refused_edit(now, "{\"id\":2,\"ok\"", "{\"ok\"", "an answer without its id",
+                          "\"id\" must be an integer from 0 to 9007199254740991"));
+        drop(refused_edit(now, "\"replies\":[{\"id\":1,", "\"replies\":[7,{\"id\":1,", "an answer that is a number",
+                          "replies[0] is not a reply object"));
+        drop(refused_edit(text, "{\"id\":2,\"reply\":\"{\\\"id\\\":2,", "{\"id\":2,\"reply\":\"{\\\"id\\\":5,",
+                          "an older file's answer to another id", "replies[1]: its reply answers id 5, not 2"));
+        drop(refused_edit(text, "{\"id\":2,\"reply\":\"{", "{\"id\":2,\"reply\":\"{{",
+                          "an older file's answer that is not JSON",
+                          "replies[1]: its reply is not JSON: invalid object key (must be a string)"));
+        free(text);
+        free(now);
+}
+
 /* @dir/@name's bytes, or NULL. */
 static char *read_at(int dir, const char *name) {
         int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
@@ -424,6 +464,7 @@ int main(int argc, char **argv) {
         test_save_syncs_dir(argv[0]);
         test_real_file();
         test_older_file();
+        test_replies();
         test_unframe();
         test_save();
         return tap_done();
