@@ -97,8 +97,8 @@ static size_t replies_room(const client *c) {
         return room;
 }
 
-/* The record's fields but its last, "replies": the map left open. */
-static void gen_fields(const client *c, yajl_gen g) {
+/* The record's first fields, which never change in a session: who it is, its peer; the map left open. */
+static void gen_head(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -115,6 +115,10 @@ static void gen_fields(const client *c, yajl_gen g) {
         json_gen_kv_u64(g, "netns_dev", c->netns_dev);
         json_gen_kv_u64(g, "netns_ino", c->netns_ino);
         yajl_gen_map_close(g);
+}
+
+/* The fields after it but "replies": the counts, what each session part holds. */
+static void gen_rest(const client *c, yajl_gen g) {
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
         json_gen_kv_u64(g, "quiet", c->n_quiet);
@@ -123,6 +127,44 @@ static void gen_fields(const client *c, yajl_gen g) {
         for (size_t i = 0; i < n; i++)
                 if (parts[i]->save)
                         parts[i]->save(c, g);
+}
+
+static void gen_fields(const client *c, yajl_gen g) {
+        gen_head(c, g);
+        gen_rest(c, g);
+}
+
+/*
+ * @c's head (gen_head()) as text, "{...,"peer":{...}" without the map's
+ * end, made at its first save and kept for the next ones: its strings
+ * (the token's hash, client, VM, pod cgroup) are not escaped again for
+ * every delegation.  Not kept while the peer's identity is unknown (it
+ * may still be read at the next save): then the caller's, in *@ret_once,
+ * to erase and free.  Forgotten by state_kept_close() (a resume gives the
+ * client another session and token); NULL without memory.
+ */
+static const char *head_of(client *c, size_t *ret_len, char **ret_once) {
+        if (c->state_head) {
+                *ret_len = c->state_head_len;
+                return c->state_head;
+        }
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *text = NULL;
+        size_t len;
+        if (!g)
+                return NULL;
+        gen_head(c, g);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &text, &len) < 0)
+                return NULL;
+        len--; /* its '}': the fields after it follow */
+        if (c->starttime) {
+                c->state_head = text;
+                c->state_head_len = len;
+        } else
+                *ret_once = text;
+        *ret_len = len;
+        return text;
 }
 
 void state_gen(const client *c, yajl_gen g) {
@@ -149,12 +191,19 @@ static void tmp_name(uint64_t session, char *buf, size_t size) {
         snprintf(buf, size, ".session-%" PRIu64 ".json.tmp", session);
 }
 
-void state_kept_close(client *c) {
+/* The slots' files kept open (on tmpfs), closed; the head stays. */
+static void kept_fds_close(client *c) {
         if (!c->state_kept)
                 return;
         c->state_kept_fd[0] = safe_close(c->state_kept_fd[0]);
         c->state_kept_fd[1] = safe_close(c->state_kept_fd[1]);
         c->state_kept = false;
+}
+
+void state_kept_close(client *c) {
+        erase_free(c->state_head);
+        c->state_head = NULL;
+        kept_fds_close(c);
 }
 
 /* Spaces: what covers the rest of a longer version written over (the reader stops at the frame's newline). */
@@ -254,14 +303,20 @@ int state_save(client *c) {
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
         state_peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
-        /* what state_gen() writes, in pieces: the fields through yajl, the map closed (a small buffer, which
-         * yajl grows, copies and erases no more), then the replies array as replies() writes it */
+        /* what state_gen() writes, in pieces: the head as kept (head_of()), the other fields through yajl
+         * (a small buffer, which yajl grows, copies and erases no more), then the replies array as replies()
+         * writes it */
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
-        size_t len, room = replies_room(c);
+        size_t head_len, len, room = replies_room(c);
         if (!g)
                 return -ENOMEM;
-        gen_fields(c, g);
+        _cleanup_erase_free_ char *head_once = NULL;
+        const char *head_text = head_of(c, &head_len, &head_once);
+        if (!head_text)
+                return -ENOMEM;
+        yajl_gen_map_open(g);
+        gen_rest(c, g);
         yajl_gen_map_close(g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
@@ -276,16 +331,18 @@ int state_save(client *c) {
         char head[64], end[48];
         int hl = snprintf(head, sizeof(head), STATE_FRAME_HEAD "%" PRIu64 STATE_FRAME_STATE, gen);
         int el = snprintf(end, sizeof(end), "}" STATE_FRAME_END "%" PRIu64 "}\n", gen);
-        struct iovec iov[6] = { { head, (size_t) hl }, { text, len - 1 }, /* its '}' after the replies */
+        /* the rest's map: its '{' becomes the comma after the head, its '}' goes after the replies */
+        text[0] = ',';
+        struct iovec iov[7] = { { head, (size_t) hl }, { (void *) head_text, head_len }, { text, len - 1 },
                                 { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, (size_t) el } };
         size_t total = 0;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 6; i++)
                 total += iov[i].iov_len;
         r = -EBADF;
-        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 5, total)) < 0)
-                state_kept_close(c); /* anew, then kept again */
+        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 6, total)) < 0)
+                kept_fds_close(c); /* anew, then kept again (iov[1] may be the kept head: it stays) */
         if (r < 0)
-                r = save_new(c, slot, iov, 5, total, &dir_err);
+                r = save_new(c, slot, iov, 6, total, &dir_err);
         explicit_bzero(rep, rep_len); /* it held answers */
         if (r >= 0)
                 c->state_next = !slot;

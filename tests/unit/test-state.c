@@ -310,13 +310,15 @@ static void test_save(void) {
         if (b.state_fd < 0 || state_parse(&b, text, len, &c, msg, sizeof(msg)) < 0)
                 unit_bail("setting up a session to save: %s", msg);
         static const char *const slot[] = { "session-1.json", "session-1.b.json" };
-        static const size_t name_len[] = { 200, 100, 1, 150 };
+        static const size_t pad_len[] = { 200, 100, 1, 150 };
         char *prev = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(name_len); i++) {
-                free(c->name);
-                c->name = calloc(1, name_len[i] + 1);
-                memset(c->name, 'a' + (int) i, name_len[i]);
-                tap_is_int(state_save(c), 0, "save %zu, client name of %zu bytes", i + 1, name_len[i]);
+        for (size_t i = 0; i < ELEMENTSOF(pad_len); i++) {
+                /* versions of other lengths: the newest answer in the retry cache (a session's name never changes) */
+                char reply[256];
+                snprintf(reply, sizeof(reply), "{\"id\":%zu,\"ok\":true,\"result\":{\"pad\":\"%0*d\"}}", 10 + i,
+                         (int) pad_len[i], 0);
+                client_cache_store(c, 10 + i, reply, strlen(reply), false);
+                tap_is_int(state_save(c), 0, "save %zu, an answer of %zu bytes cached", i + 1, strlen(reply));
                 char *rec = gen(c), *want = framed(rec, i + 1), *got = read_at(b.state_fd, slot[i % 2]),
                      *before = read_at(b.state_fd, slot[(i + 1) % 2]);
                 tap_ok(got && want && streq(got, want), "  %s is what state_gen() writes, to the byte, framed as "
@@ -332,6 +334,24 @@ static void test_save(void) {
                 free(got);
                 free(before);
         }
+        /* the head of the record is made at the first save and kept; what forgets the files kept (a resume:
+         * another session number and token) forgets it too, and the next save makes it anew */
+        static const char head1[] = "{\"version\":1,\"session\":1,";
+        tap_ok(c->state_head && strncmp(c->state_head, head1, strlen(head1)) == 0,
+               "the record's head is kept after the first save");
+        state_kept_close(c);
+        c->session = 7;
+        tap_ok(!c->state_head, "state_kept_close() forgets it");
+        tap_is_int(state_save(c), 0, "a save after it, the client now session 7");
+        char *rec = gen(c), *want = framed(rec, 5), *got = read_at(b.state_fd, "session-7.json");
+        tap_ok(got && want && streq(got, want) && strstr(got, "\"session\":7,"),
+               "  session-7.json is what state_gen() writes, to the byte: session 7");
+        free(rec);
+        free(want);
+        free(got);
+        unlinkat(b.state_fd, "session-7.json", 0);
+        c->session = 1;
+        state_kept_close(c);
         free(prev);
         state_drop(c);
         tap_ok(!read_at(b.state_fd, slot[0]) && !read_at(b.state_fd, slot[1]), "state_drop(): both files are gone");
@@ -352,7 +372,7 @@ static void test_save(void) {
 static void test_unframe(void) {
         size_t len;
         char *file = slurp("broker-all-records.json", &len), pad[10040];
-        /* longer than two pages (with the retry cache full, state files are about 5 KiB) */
+        /* longer than two pages (with the retry cache full of memlock answers, state files are about 4 KiB) */
         snprintf(pad, sizeof(pad), "\"pad\":\"%09999d\",\"client\":", 0);
         char *rec = edit(file, "\"client\":", pad);
         len = strlen(rec);
