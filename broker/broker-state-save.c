@@ -293,6 +293,15 @@ static int save_new(client *c, int slot, const struct iovec *iov, int n, size_t 
         return 0;
 }
 
+/* @before, the generation's @dl digits, @after at @out (room for them): the frame's start or end; its length. */
+static size_t frame_part(char *out, const char *before, const char *digits, size_t dl, const char *after) {
+        size_t b = strlen(before), a = strlen(after);
+        memcpy(out, before, b);
+        memcpy(out + b, digits, dl);
+        memcpy(out + b + dl, after, a);
+        return b + dl + a;
+}
+
 /*
  * Each save writes the slot that does not hold the newest whole version,
  * with the next generation: a save killed half way leaves that one whole.
@@ -328,13 +337,14 @@ int state_save(client *c) {
         /* a generation is used once, whatever becomes of the write (a failed one may leave part of it) */
         uint64_t gen = ++c->state_generation;
         int slot = c->state_next, dir_err = 0;
-        char head[64], end[48];
-        int hl = snprintf(head, sizeof(head), STATE_FRAME_HEAD "%" PRIu64 STATE_FRAME_STATE, gen);
-        int el = snprintf(end, sizeof(end), "}" STATE_FRAME_END "%" PRIu64 "}\n", gen);
+        char head[64], end[48], digits[JSON_U64_MAX];
+        size_t dl = json_format_u64(digits, gen);
+        size_t hl = frame_part(head, STATE_FRAME_HEAD, digits, dl, STATE_FRAME_STATE);
+        size_t el = frame_part(end, "}" STATE_FRAME_END, digits, dl, "}\n");
         /* the rest's map: its '{' becomes the comma after the head, its '}' goes after the replies */
         text[0] = ',';
-        struct iovec iov[7] = { { head, (size_t) hl }, { (void *) head_text, head_len }, { text, len - 1 },
-                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, (size_t) el } };
+        struct iovec iov[7] = { { head, hl }, { (void *) head_text, head_len }, { text, len - 1 },
+                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, el } };
         size_t total = 0;
         for (int i = 0; i < 6; i++)
                 total += iov[i].iov_len;
