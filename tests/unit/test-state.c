@@ -104,6 +104,14 @@ static size_t count(const json_value *v, const char *key) {
         return a && a->type == JSON_ARRAY ? a->array.n : SIZE_MAX;
 }
 
+/* Does saving @c (NULL: no) give @want's @len bytes?  Says so as @what; drops @c. */
+static void saved_as(client *c, const char *want, size_t len, const char *what) {
+        char *again = c ? gen(c) : NULL;
+        tap_ok(again && strlen(again) == len && memcmp(again, want, len) == 0, "%s", what);
+        free(again);
+        drop(c);
+}
+
 /* Parse @text with @from replaced by @to: -EINVAL with @want expected; the client it yields (to drop). */
 static client *refused_edit(const char *text, const char *from, const char *to, const char *what, const char *want) {
         char msg[256] = "";
@@ -151,11 +159,7 @@ static void test_real_file(void) {
         tap_ok(sized, "  each of their buffers' sizes known: its length and a NUL (what a reuse may fill)");
         tap_ok(c->n_allowed == 4 && c->n_denied == 0 && c->n_quiet == 2,
                "  its counts, the pings and state.get requests too: 4 allowed, 0 denied, 2 quiet");
-        char *again = gen(c);
-        tap_ok(again && strlen(again) == len && memcmp(again, text, len) == 0,
-               "  saved again: the broker's own bytes, unchanged");
-        free(again);
-        drop(c);
+        saved_as(c, text, len, "  saved again: the broker's own bytes, unchanged");
 
         drop(refused_edit(text, "\"session\":1,", "\"session\":9007199254740992,", "session 2^53",
                           "\"session\" must be an integer from 1 to 9007199254740991"));
@@ -252,11 +256,7 @@ static void test_replies(void) {
         tap_ok(r && streq(r->buf, "{\"id\":2,\"ok\":true,\"result\":{\"pid\":0,\"soft\":4194304,\"hard\":8388608,"
                                   "\"old\":{\"soft\":8388608,\"hard\":8388608}}}") && r->len == strlen(r->buf),
                "  the answer to id 2 in the cache, as it was sent");
-        char *again = c ? gen(c) : NULL;
-        tap_ok(again && strlen(again) == new_len && memcmp(again, now, new_len) == 0,
-               "  saved again: this broker's file of the same session, to the byte");
-        free(again);
-        drop(c);
+        saved_as(c, now, new_len, "  saved again: this broker's file of the same session, to the byte");
 
         drop(refused_edit(now, "{\"id\":2,\"ok\"", "{\"ok\"", "an answer without its id",
                           "\"id\" must be an integer from 0 to 9007199254740991"));
