@@ -384,6 +384,18 @@ static void __attribute__((constructor)) log_level_from_env(void) {
                         e);
 }
 
+/* @len bytes at @buf to stderr, all of them (but for an error). */
+static void stderr_write(const char *buf, size_t len) {
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(STDERR_FILENO, buf + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                off += (size_t) w;
+        }
+}
+
 /*
  * One line on stderr, formatted into a buffer of ours and erased after the
  * write(): a decision's line holds a request's args and reason, and stdio's
@@ -410,14 +422,7 @@ static void __attribute__((format(printf, 1, 2))) stderr_line(const char *fmt, .
                 } else
                         len = sizeof(small) - 1;
         }
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(STDERR_FILENO, buf + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        break;
-                off += (size_t) w;
-        }
+        stderr_write(buf, len);
         if (buf == small)
                 explicit_bzero(small, len + 1 < sizeof(small) ? len + 1 : sizeof(small));
         else {
@@ -441,12 +446,47 @@ static void journal_message(_unused_ void *userdata, int prio, const char *text)
                 stderr_line("delegate-broker: %s\n", text);
 }
 
-/* "delegate-broker: ALLOW|DENY OP session=... rule=R: REASON" on stderr */
+/*
+ * "delegate-broker: ALLOW|DENY OP session=... rule=R: REASON" on stderr,
+ * put together from strings and integers as the journal's fields are (a
+ * record for every decision the journal does not take: no printf), in an
+ * entry's buffer, erased after the write.  Out of memory: through
+ * stderr_line(), cut to its buffer.
+ */
 static void decision_stderr(const log_decision *d) {
-        stderr_line("delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s rule=%s: %s\n",
-                d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session, (int) d->pid, (unsigned) d->uid,
-                d->cgroup ? d->cgroup : "", d->vm && *d->vm ? d->vm : "-", d->via, d->args ? d->args : "{}", d->rule,
-                d->reason);
+        journal_entry j;
+        JOURNAL_ENTRY_INIT(&j);
+        put_str(&j, d->allowed ? "delegate-broker: ALLOW " : "delegate-broker: DENY ");
+        put_str(&j, d->op);
+        put_str(&j, " session=");
+        put_u64(&j, d->session);
+        put_str(&j, " pid=");
+        put_i64(&j, d->pid);
+        put_str(&j, " uid=");
+        put_u64(&j, d->uid);
+        put_str(&j, " cgroup=");
+        put_str(&j, d->cgroup ? d->cgroup : "");
+        put_str(&j, " vm=");
+        put_str(&j, d->vm && *d->vm ? d->vm : "-");
+        put_str(&j, " via=");
+        put_str(&j, d->via);
+        put_str(&j, " args=");
+        put_str(&j, d->args ? d->args : "{}");
+        put_str(&j, " rule=");
+        put_str(&j, d->rule);
+        put_str(&j, ": ");
+        put_str(&j, d->reason);
+        put(&j, "\n", 1);
+        if (!j.failed)
+                stderr_write(j.buf, j.used);
+        else
+                stderr_line("delegate-broker: %s %s session=%llu pid=%d uid=%u cgroup=%s vm=%s via=%s args=%s "
+                            "rule=%s: %s\n", d->allowed ? "ALLOW" : "DENY", d->op, (unsigned long long) d->session,
+                            (int) d->pid, (unsigned) d->uid, d->cgroup ? d->cgroup : "",
+                            d->vm && *d->vm ? d->vm : "-", d->via, d->args ? d->args : "{}", d->rule, d->reason);
+        explicit_bzero(j.buf, j.used);
+        if (j.buf != j.stack)
+                free(j.buf);
 }
 
 static void journal_decision(_unused_ void *userdata, const log_decision *d) {

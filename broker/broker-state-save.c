@@ -63,37 +63,14 @@ int state_peer_identity(client *c) {
 /* --- writing --- */
 
 /*
- * @s (@len bytes, the broker's own JSON answer: valid UTF-8, as json_gen
- * made it or json_parse checked it) as a JSON string literal, quotes
- * included, at @out (room for 6 * @len + 2 bytes); its length.
- */
-static size_t quote(const char *s, size_t len, char *out) {
-        static const char hex[] = "0123456789abcdef";
-        size_t o = 0;
-        out[o++] = '"';
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = (unsigned char) s[i];
-                if (ch == '"' || ch == '\\') {
-                        out[o++] = '\\';
-                        out[o++] = (char) ch;
-                } else if (ch < 0x20) {
-                        memcpy(out + o, "\\u00", 4);
-                        out[o + 4] = hex[ch >> 4];
-                        out[o + 5] = hex[ch & 15];
-                        o += 6;
-                } else
-                        out[o++] = (char) ch;
-        }
-        out[o++] = '"';
-        return o;
-}
-
-/*
  * The retry cache as the state file's "replies" array, oldest first (so
- * that restoring keeps the order): [{"id":N,"reply":"..."},...], at @out
- * (room for 6 * len + 48 bytes per answer, and 2); its length.  Answers
- * that carried fds are left out: they cannot be sent again, such requests
- * are redone.
+ * that restoring keeps the order): [REPLY,...], each answer as it was sent,
+ * a JSON object that names its own id; at @out (room: replies_room()); its
+ * length.  Each is the broker's own answer (json_gen made it, or a restore
+ * took it from json_dump(): valid JSON on one line), so it goes in as it
+ * is, not quoted as a string: a save copies the cache, it does not
+ * escape it byte by byte.  Answers that carried fds are left out: they
+ * cannot be sent again, such requests are redone.
  */
 static size_t replies(const client *c, char *out) {
         size_t o = 0;
@@ -104,13 +81,8 @@ static size_t replies(const client *c, char *out) {
                         continue;
                 if (o > 1)
                         out[o++] = ',';
-                memcpy(out + o, "{\"id\":", 6);
-                o += 6;
-                o += json_format_u64(out + o, r->id);
-                memcpy(out + o, ",\"reply\":", 9);
-                o += 9;
-                o += quote(r->buf, strnlen(r->buf, r->len), out + o);
-                out[o++] = '}';
+                memcpy(out + o, r->buf, r->len);
+                o += r->len;
         }
         out[o++] = ']';
         return o;
@@ -121,12 +93,12 @@ static size_t replies_room(const client *c) {
         size_t room = 2;
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++)
                 if (c->cache[k].buf)
-                        room += 6 * c->cache[k].len + 48; /* {"id":...,"reply":""}, */
+                        room += c->cache[k].len + 1; /* REPLY, */
         return room;
 }
 
-/* The record's fields but its last, "replies": the map left open. */
-static void gen_fields(const client *c, yajl_gen g) {
+/* The record's first fields, which never change in a session: who it is, its peer; the map left open. */
+static void gen_head(const client *c, yajl_gen g) {
         yajl_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
@@ -143,6 +115,10 @@ static void gen_fields(const client *c, yajl_gen g) {
         json_gen_kv_u64(g, "netns_dev", c->netns_dev);
         json_gen_kv_u64(g, "netns_ino", c->netns_ino);
         yajl_gen_map_close(g);
+}
+
+/* The fields after it but "replies": the counts, what each session part holds. */
+static void gen_rest(const client *c, yajl_gen g) {
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
         json_gen_kv_u64(g, "quiet", c->n_quiet);
@@ -153,28 +129,55 @@ static void gen_fields(const client *c, yajl_gen g) {
                         parts[i]->save(c, g);
 }
 
+static void gen_fields(const client *c, yajl_gen g) {
+        gen_head(c, g);
+        gen_rest(c, g);
+}
+
+/*
+ * @c's head (gen_head()) as text, "{...,"peer":{...}" without the map's
+ * end, made at its first save and kept for the next ones: its strings
+ * (the token's hash, client, VM, pod cgroup) are not escaped again for
+ * every delegation.  Not kept while the peer's identity is unknown (it
+ * may still be read at the next save): then the caller's, in *@ret_once,
+ * to erase and free.  Forgotten by state_kept_close() (a resume gives the
+ * client another session and token); NULL without memory.
+ */
+static const char *head_of(client *c, size_t *ret_len, char **ret_once) {
+        if (c->state_head) {
+                *ret_len = c->state_head_len;
+                return c->state_head;
+        }
+        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        char *text = NULL;
+        size_t len;
+        if (!g)
+                return NULL;
+        gen_head(c, g);
+        yajl_gen_map_close(g);
+        if (json_gen_take(g, &text, &len) < 0)
+                return NULL;
+        len--; /* its '}': the fields after it follow */
+        if (c->starttime) {
+                c->state_head = text;
+                c->state_head_len = len;
+        } else
+                *ret_once = text;
+        *ret_len = len;
+        return text;
+}
+
 void state_gen(const client *c, yajl_gen g) {
         gen_fields(c, g);
         json_gen_str(g, "replies");
-        char *q = malloc(replies_room(c));
-        if (q) { /* the array as is, where yajl would take 6 calls per answer and escape it byte by byte */
-                size_t used = replies(c, q);
-                yajl_gen_number(g, q, used);
-                explicit_bzero(q, used); /* it held answers */
-                free(q);
-        } else {
-                yajl_gen_array_open(g);
-                for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
-                        const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
-                        if (!r->buf || r->has_fds)
-                                continue;
-                        yajl_gen_map_open(g);
-                        json_gen_kv_u64(g, "id", r->id);
-                        json_gen_kv_str(g, "reply", r->buf);
-                        yajl_gen_map_close(g);
-                }
-                yajl_gen_array_close(g);
+        /* each answer as it is (yajl_gen_number() takes raw text), as replies() writes them */
+        yajl_gen_array_open(g);
+        for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
+                const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
+                if (r->buf && !r->has_fds)
+                        yajl_gen_number(g, r->buf, r->len);
         }
+        yajl_gen_array_close(g);
         yajl_gen_map_close(g);
 }
 
@@ -188,12 +191,19 @@ static void tmp_name(uint64_t session, char *buf, size_t size) {
         snprintf(buf, size, ".session-%" PRIu64 ".json.tmp", session);
 }
 
-void state_kept_close(client *c) {
+/* The slots' files kept open (on tmpfs), closed; the head stays. */
+static void kept_fds_close(client *c) {
         if (!c->state_kept)
                 return;
         c->state_kept_fd[0] = safe_close(c->state_kept_fd[0]);
         c->state_kept_fd[1] = safe_close(c->state_kept_fd[1]);
         c->state_kept = false;
+}
+
+void state_kept_close(client *c) {
+        erase_free(c->state_head);
+        c->state_head = NULL;
+        kept_fds_close(c);
 }
 
 /* Spaces: what covers the rest of a longer version written over (the reader stops at the frame's newline). */
@@ -283,6 +293,15 @@ static int save_new(client *c, int slot, const struct iovec *iov, int n, size_t 
         return 0;
 }
 
+/* @before, the generation's @dl digits, @after at @out (room for them): the frame's start or end; its length. */
+static size_t frame_part(char *out, const char *before, const char *digits, size_t dl, const char *after) {
+        size_t b = strlen(before), a = strlen(after);
+        memcpy(out, before, b);
+        memcpy(out + b, digits, dl);
+        memcpy(out + b + dl, after, a);
+        return b + dl + a;
+}
+
 /*
  * Each save writes the slot that does not hold the newest whole version,
  * with the next generation: a save killed half way leaves that one whole.
@@ -293,14 +312,20 @@ int state_save(client *c) {
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
         state_peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
-        /* what state_gen() writes, in pieces: the fields through yajl, the map closed (a small buffer, which
-         * yajl grows, copies and erases no more), then the replies array as replies() writes it */
+        /* what state_gen() writes, in pieces: the head as kept (head_of()), the other fields through yajl
+         * (a small buffer, which yajl grows, copies and erases no more), then the replies array as replies()
+         * writes it */
         _cleanup_json_gen_ yajl_gen g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
-        size_t len, room = replies_room(c);
+        size_t head_len, len, room = replies_room(c);
         if (!g)
                 return -ENOMEM;
-        gen_fields(c, g);
+        _cleanup_erase_free_ char *head_once = NULL;
+        const char *head_text = head_of(c, &head_len, &head_once);
+        if (!head_text)
+                return -ENOMEM;
+        yajl_gen_map_open(g);
+        gen_rest(c, g);
         yajl_gen_map_close(g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
@@ -312,19 +337,22 @@ int state_save(client *c) {
         /* a generation is used once, whatever becomes of the write (a failed one may leave part of it) */
         uint64_t gen = ++c->state_generation;
         int slot = c->state_next, dir_err = 0;
-        char head[64], end[48];
-        int hl = snprintf(head, sizeof(head), STATE_FRAME_HEAD "%" PRIu64 STATE_FRAME_STATE, gen);
-        int el = snprintf(end, sizeof(end), "}" STATE_FRAME_END "%" PRIu64 "}\n", gen);
-        struct iovec iov[6] = { { head, (size_t) hl }, { text, len - 1 }, /* its '}' after the replies */
-                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, (size_t) el } };
+        char head[64], end[48], digits[JSON_U64_MAX];
+        size_t dl = json_format_u64(digits, gen);
+        size_t hl = frame_part(head, STATE_FRAME_HEAD, digits, dl, STATE_FRAME_STATE);
+        size_t el = frame_part(end, "}" STATE_FRAME_END, digits, dl, "}\n");
+        /* the rest's map: its '{' becomes the comma after the head, its '}' goes after the replies */
+        text[0] = ',';
+        struct iovec iov[7] = { { head, hl }, { (void *) head_text, head_len }, { text, len - 1 },
+                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, el } };
         size_t total = 0;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 6; i++)
                 total += iov[i].iov_len;
         r = -EBADF;
-        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 5, total)) < 0)
-                state_kept_close(c); /* anew, then kept again */
+        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 6, total)) < 0)
+                kept_fds_close(c); /* anew, then kept again (iov[1] may be the kept head: it stays) */
         if (r < 0)
-                r = save_new(c, slot, iov, 5, total, &dir_err);
+                r = save_new(c, slot, iov, 6, total, &dir_err);
         explicit_bzero(rep, rep_len); /* it held answers */
         if (r >= 0)
                 c->state_next = !slot;

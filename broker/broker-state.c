@@ -100,6 +100,59 @@ static char *get_str(state_check *ck, const json_value *o, const char *k, bool (
 }
 
 /*
+ * replies[@i], @r, into @c's retry cache.  This broker writes each answer
+ * as it was sent, a JSON object naming its own "id"; brokers before it
+ * wrote {"id":N,"reply":"TEXT"}, the answer quoted, which is parsed here
+ * and must name the same id.  Either way the answer is kept as
+ * json_dump() writes it again: valid JSON on one line, as every save then
+ * copies it into the file unquoted, whatever the file held.  0, or
+ * -ENOMEM (nothing else: a wrong entry is reported in *@ck).
+ */
+static int restore_reply(client *c, const json_value *r, size_t i, state_check *ck) {
+        _cleanup_json_ json_value *parsed = NULL;
+        const json_value *reply = r, *text = json_get(r, "reply");
+        uint64_t id = 0, own;
+        json_parse_error je;
+        if (text) { /* an older broker's */
+                id = get_u64(ck, r, "id", 0, STATE_MAX_SESSION, false);
+                if (!json_is_string(text) || text->string.len > LIMIT_CACHE_BYTES) {
+                        bad(ck, "replies[%zu] has no reply text", i);
+                        return 0;
+                }
+                int k = json_parse(text->string.str, text->string.len, false, &parsed, &je);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0) {
+                        bad(ck, "replies[%zu]: its reply is not JSON: %s", i, je.message);
+                        return 0;
+                }
+                reply = parsed;
+        }
+        if (!reply || reply->type != JSON_OBJECT) {
+                bad(ck, "replies[%zu] is not a reply object", i);
+                return 0;
+        }
+        own = get_u64(ck, reply, "id", 0, STATE_MAX_SESSION, false);
+        if (!text)
+                id = own;
+        else if (own != id) {
+                bad(ck, "replies[%zu]: its reply answers id %" PRIu64 ", not %" PRIu64, i, own, id);
+                return 0;
+        }
+        _cleanup_erase_free_ char *dump = NULL;
+        if (json_dump(reply, &dump) < 0)
+                return -ENOMEM;
+        size_t len = strlen(dump);
+        if (len > LIMIT_CACHE_BYTES) {
+                bad(ck, "replies[%zu] is longer than %d bytes", i, LIMIT_CACHE_BYTES);
+                return 0;
+        }
+        /* as the broker stored it (and within LIMIT_CACHE_BYTES in all, whatever the file says) */
+        client_cache_store(c, id, dump, len, false);
+        return 0;
+}
+
+/*
  * A detached client from a state file: everything but a connection.  With
  * any field wrong, *@ck says which; the client then holds only the records
  * that were valid on their own (cgroups below a valid pod cgroup, TAP
@@ -157,16 +210,11 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
                 if (parts[i]->restore)
                         parts[i]->restore(c, s, ck);
         const json_value *a = get_array(ck, s, "replies", CLIENT_REPLY_CACHE);
-        for (size_t i = 0; a && i < a->array.n; i++) {
-                const json_value *r = a->array.items[i], *text = json_get(r, "reply");
-                uint64_t id = get_u64(ck, r, "id", 0, STATE_MAX_SESSION, false);
-                if (!json_is_string(text) || text->string.len > LIMIT_CACHE_BYTES) {
-                        bad(ck, "replies[%zu] has no reply text", i);
-                        continue;
+        for (size_t i = 0; a && i < a->array.n; i++)
+                if (restore_reply(c, a->array.items[i], i, ck) == -ENOMEM) {
+                        client_free(c);
+                        return -ENOMEM;
                 }
-                /* as the broker stored it (and within LIMIT_CACHE_BYTES in all, whatever the file says) */
-                client_cache_store(c, id, text->string.str, strlen(text->string.str), false);
-        }
         *ret = c;
         return 0;
 }

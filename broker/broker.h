@@ -213,6 +213,8 @@ struct client {
         bool state_kept;         /* on tmpfs: its two state files kept open (broker-state-save.c) */
         int state_kept_fd[2];    /* by slot (session-N.json, session-N.b.json); -EBADF: not open */
         size_t state_kept_len[2];
+        char *state_head;        /* the record's fields that never change in a session, as saved: NULL: not made */
+        size_t state_head_len;
         uint64_t state_generation; /* the highest written or read in either slot (torn ones too) */
         int state_next;          /* the slot the next save writes: not the one holding the newest whole version */
         bool state_dirty;        /* what it holds changed since the last save */
@@ -693,7 +695,7 @@ int state_peer_identity(client *c);
 int state_save(client *c);
 /* Remove @c's state file (its session ended for good). */
 void state_drop(client *c);
-/* Close the files kept open for @c's next saves (broker-state-save.c). */
+/* Close the files kept open for @c's next saves, forget its record's head (broker-state-save.c). */
 void state_kept_close(client *c);
 /* broker-state.c, again: recovery and resume */
 /* hello's "resume": take over a detached session; -errno with *ret_code and @msg. */

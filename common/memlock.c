@@ -63,3 +63,36 @@ void memlock_result_gen(yajl_gen g, pid_t pid, const struct rlimit *old, const s
         yajl_gen_map_close(g);
         yajl_gen_map_close(g);
 }
+
+/* @v as json_gen_limit() writes it: a number, or "unlimited" */
+static size_t put_limit(char *out, uint64_t v) {
+        if (v != UINT64_MAX)
+                return json_format_u64(out, v);
+        memcpy(out, "\"unlimited\"", 11);
+        return 11;
+}
+
+static size_t put_lit(char *out, const char *s) {
+        size_t n = strlen(s);
+        memcpy(out, s, n);
+        return n;
+}
+
+size_t memlock_result_format(char out[static MEMLOCK_RESULT_MAX], pid_t pid, const struct rlimit *old,
+                             const struct rlimit *now) {
+        size_t o = put_lit(out, "{\"pid\":");
+        if (pid < 0)
+                out[o++] = '-';
+        o += json_format_u64(out + o, pid < 0 ? -(uint64_t) (int64_t) pid : (uint64_t) pid);
+        o += put_lit(out + o, ",\"soft\":");
+        o += put_limit(out + o, rlim_to_u64(now->rlim_cur));
+        o += put_lit(out + o, ",\"hard\":");
+        o += put_limit(out + o, rlim_to_u64(now->rlim_max));
+        o += put_lit(out + o, ",\"old\":{\"soft\":");
+        o += put_limit(out + o, rlim_to_u64(old->rlim_cur));
+        o += put_lit(out + o, ",\"hard\":");
+        o += put_limit(out + o, rlim_to_u64(old->rlim_max));
+        o += put_lit(out + o, "}}");
+        out[o] = 0;
+        return o;
+}

@@ -63,6 +63,24 @@ const char *format_size(uint64_t v, char *buf, size_t size) {
                 snprintf(buf, size, "unlimited");
                 return buf;
         }
+        /* a whole number of its unit (most sizes, and every memlock.set's audit record): without printf.
+         * Below 2^53 the double below is exact, so "whole" is the same test */
+        if (v < UINT64_C(1) << 53) {
+                unsigned k = 0;
+                uint64_t unit = 1;
+                while (v / unit >= 1024 && k + 1 < ELEMENTSOF(units)) {
+                        unit <<= 10;
+                        k++;
+                }
+                char num[JSON_U64_MAX];
+                size_t n = v % unit == 0 ? json_format_u64(num, v / unit) : 0, ul = strlen(units[k]);
+                if (n && n + 1 + ul < size) {
+                        memcpy(buf, num, n);
+                        buf[n] = ' ';
+                        memcpy(buf + n + 1, units[k], ul + 1);
+                        return buf;
+                }
+        }
         unsigned u = 0;
         double d = (double) v;
         while (d >= 1024.0 && u + 1 < ELEMENTSOF(units)) {

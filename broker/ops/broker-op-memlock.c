@@ -96,11 +96,10 @@ static void finish(request *req, const struct rlimit *old, const struct rlimit *
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
         request_reason_append(req, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s", (int) MEM(req)->t.host_pid,
                               format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
-        _cleanup_erase_free_ char *res = NULL;
-        if (!g || (memlock_result_gen(g, a->pid, old, now), json_gen_take(g, &res, NULL)) < 0)
-                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
+        char res[MEMLOCK_RESULT_MAX]; /* numbers only: no yajl, no allocation */
+        size_t len = memlock_result_format(res, a->pid, old, now);
         request_reply_result(req, res, NULL, 0);
+        explicit_bzero(res, len);
 }
 
 static void fail_apply(request *req, int r) {

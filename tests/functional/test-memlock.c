@@ -53,6 +53,14 @@ static void memlock_raise(harness *h) {
         tap_is_int(s, H / 4, "the kernel shows the launcher's soft = H/4");
         tap_ok(harness_log_contains("ALLOW memlock.set"), "the decision is in the audit log");
         tap_ok(harness_log_contains("rule=pod-launchers"), "the audit names the deciding rule");
+        /* the whole record, field by field, as delegate-broker(8) gives it (no journald here: the stderr line) */
+        char line[1024];
+        snprintf(line, sizeof(line), " pid=%d uid=1000 cgroup=/kubepods.slice/pod-a vm=vm-a via=socket args={\"pid\":%d,"
+                 "\"soft\":%" PRIu64 "} rule=pod-launchers: requested 4 MiB is within the rule's memlock max 1 GiB; "
+                 "RLIMIT_MEMLOCK of pid %d is now soft 4 MiB, hard %" PRIu64 " MiB\n", (int) a.pid, (int) c, (uint64_t) (H / 2),
+                 (int) c, (uint64_t) (h0 / MiB));
+        tap_ok(harness_log_contains("\ndelegate-broker: ALLOW memlock.set session=") && harness_log_contains(line),
+               "the record holds the caller, its pod, the args, the rule, the reason and what the kernel now says");
         tclient_stop(&a);
 }
 

@@ -155,7 +155,44 @@ static void test_other_ids(void) {
         reap(c);
 }
 
+/*
+ * memlock_result_format(), the broker's reply to every memlock.set, gives
+ * the bytes memlock_result_gen() gives through yajl (what libdelegate's
+ * local route and delegatectl send), for pids and limits at their ends:
+ * 0, a page, the largest finite rlim_t, RLIM_INFINITY ("unlimited").
+ */
+static void test_result_format(void) {
+        static const rlim_t lim[] = { 0, 4096, 8388608, RLIM_INFINITY - 1, RLIM_INFINITY };
+        static const pid_t pids[] = { 0, 1, 4194304, INT32_MAX, -1 };
+        size_t n = 0, same = 0, longest = 0;
+        char first_bad[512] = "";
+        for (size_t p = 0; p < ELEMENTSOF(pids); p++)
+                for (size_t i = 0; i < ELEMENTSOF(lim) * ELEMENTSOF(lim); i++) {
+                        struct rlimit old = { lim[i % ELEMENTSOF(lim)], lim[i / ELEMENTSOF(lim)] },
+                                      now = { lim[i / ELEMENTSOF(lim)], lim[(i + 2) % ELEMENTSOF(lim)] };
+                        yajl_gen g = json_gen_new();
+                        char *want = NULL, got[MEMLOCK_RESULT_MAX];
+                        memlock_result_gen(g, pids[p], &old, &now);
+                        json_gen_take(g, &want, NULL);
+                        json_gen_freep(&g);
+                        size_t len = memlock_result_format(got, pids[p], &old, &now);
+                        n++;
+                        longest = len > longest ? len : longest;
+                        if (want && len == strlen(got) && streq(got, want))
+                                same++;
+                        else if (!first_bad[0])
+                                snprintf(first_bad, sizeof(first_bad), "got %s, want %s", got, want ? want : "(none)");
+                        free(want);
+                }
+        tap_is_int(same, n, "memlock_result_format() writes what memlock_result_gen() does, for %zu pids and limits",
+                   n);
+        if (first_bad[0])
+                tap_diag("%s", first_bad);
+        tap_ok(longest < MEMLOCK_RESULT_MAX, "  the longest of them, %zu bytes, fits its buffer", longest);
+}
+
 int main(void) {
+        test_result_format();
         test_verdict();
         test_change();
         test_other_ids();

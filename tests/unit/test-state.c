@@ -104,6 +104,14 @@ static size_t count(const json_value *v, const char *key) {
         return a && a->type == JSON_ARRAY ? a->array.n : SIZE_MAX;
 }
 
+/* Does saving @c (NULL: no) give @want's @len bytes?  Says so as @what; drops @c. */
+static void saved_as(client *c, const char *want, size_t len, const char *what) {
+        char *again = c ? gen(c) : NULL;
+        tap_ok(again && strlen(again) == len && memcmp(again, want, len) == 0, "%s", what);
+        free(again);
+        drop(c);
+}
+
 /* Parse @text with @from replaced by @to: -EINVAL with @want expected; the client it yields (to drop). */
 static client *refused_edit(const char *text, const char *from, const char *to, const char *what, const char *want) {
         char msg[256] = "";
@@ -151,11 +159,7 @@ static void test_real_file(void) {
         tap_ok(sized, "  each of their buffers' sizes known: its length and a NUL (what a reuse may fill)");
         tap_ok(c->n_allowed == 4 && c->n_denied == 0 && c->n_quiet == 2,
                "  its counts, the pings and state.get requests too: 4 allowed, 0 denied, 2 quiet");
-        char *again = gen(c);
-        tap_ok(again && strlen(again) == len && memcmp(again, text, len) == 0,
-               "  saved again: the broker's own bytes, unchanged");
-        free(again);
-        drop(c);
+        saved_as(c, text, len, "  saved again: the broker's own bytes, unchanged");
 
         drop(refused_edit(text, "\"session\":1,", "\"session\":9007199254740992,", "session 2^53",
                           "\"session\" must be an integer from 1 to 9007199254740991"));
@@ -231,6 +235,42 @@ static void test_older_file(void) {
         free(text);
 }
 
+/*
+ * The retry cache in the file: this broker writes each answer unquoted,
+ * as it was sent (a save copies it, it does not escape it); the file of
+ * the broker before it (the same session, each answer quoted in
+ * {"id":N,"reply":"..."}) is read to the same cache and saved as this
+ * broker's file, to the byte.  An answer that is not an object naming
+ * its id, or an older file's text that is not JSON or answers another id,
+ * is refused.
+ */
+static void test_replies(void) {
+        size_t len, new_len;
+        char *text = slurp("older-broker-quoted-replies.json", &len), *now = slurp("broker-all-records.json", &new_len);
+        client *c = NULL;
+        char msg[256] = "";
+        tap_ok(strstr(now, "\"replies\":[{\"id\":1,\"ok\":true,\"result\":{\"pong\":true,") != NULL,
+               "this broker's file holds the answers unquoted");
+        tap_is_int(state_parse(&b, text, len, &c, msg, sizeof(msg)), 0, "the previous broker's file, answers quoted, is read");
+        const cached_reply *r = c ? client_cache_find(c, 2) : NULL;
+        tap_ok(r && streq(r->buf, "{\"id\":2,\"ok\":true,\"result\":{\"pid\":0,\"soft\":4194304,\"hard\":8388608,"
+                                  "\"old\":{\"soft\":8388608,\"hard\":8388608}}}") && r->len == strlen(r->buf),
+               "  the answer to id 2 in the cache, as it was sent");
+        saved_as(c, now, new_len, "  saved again: this broker's file of the same session, to the byte");
+
+        drop(refused_edit(now, "{\"id\":2,\"ok\"", "{\"ok\"", "an answer without its id",
+                          "\"id\" must be an integer from 0 to 9007199254740991"));
+        drop(refused_edit(now, "\"replies\":[{\"id\":1,", "\"replies\":[7,{\"id\":1,", "an answer that is a number",
+                          "replies[0] is not a reply object"));
+        drop(refused_edit(text, "{\"id\":2,\"reply\":\"{\\\"id\\\":2,", "{\"id\":2,\"reply\":\"{\\\"id\\\":5,",
+                          "an older file's answer to another id", "replies[1]: its reply answers id 5, not 2"));
+        drop(refused_edit(text, "{\"id\":2,\"reply\":\"{", "{\"id\":2,\"reply\":\"{{",
+                          "an older file's answer that is not JSON",
+                          "replies[1]: its reply is not JSON: invalid object key (must be a string)"));
+        free(text);
+        free(now);
+}
+
 /* @dir/@name's bytes, or NULL. */
 static char *read_at(int dir, const char *name) {
         int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
@@ -270,13 +310,15 @@ static void test_save(void) {
         if (b.state_fd < 0 || state_parse(&b, text, len, &c, msg, sizeof(msg)) < 0)
                 unit_bail("setting up a session to save: %s", msg);
         static const char *const slot[] = { "session-1.json", "session-1.b.json" };
-        static const size_t name_len[] = { 200, 100, 1, 150 };
+        static const size_t pad_len[] = { 200, 100, 1, 150 };
         char *prev = NULL;
-        for (size_t i = 0; i < ELEMENTSOF(name_len); i++) {
-                free(c->name);
-                c->name = calloc(1, name_len[i] + 1);
-                memset(c->name, 'a' + (int) i, name_len[i]);
-                tap_is_int(state_save(c), 0, "save %zu, client name of %zu bytes", i + 1, name_len[i]);
+        for (size_t i = 0; i < ELEMENTSOF(pad_len); i++) {
+                /* versions of other lengths: the newest answer in the retry cache (a session's name never changes) */
+                char reply[256];
+                snprintf(reply, sizeof(reply), "{\"id\":%zu,\"ok\":true,\"result\":{\"pad\":\"%0*d\"}}", 10 + i,
+                         (int) pad_len[i], 0);
+                client_cache_store(c, 10 + i, reply, strlen(reply), false);
+                tap_is_int(state_save(c), 0, "save %zu, an answer of %zu bytes cached", i + 1, strlen(reply));
                 char *rec = gen(c), *want = framed(rec, i + 1), *got = read_at(b.state_fd, slot[i % 2]),
                      *before = read_at(b.state_fd, slot[(i + 1) % 2]);
                 tap_ok(got && want && streq(got, want), "  %s is what state_gen() writes, to the byte, framed as "
@@ -292,6 +334,24 @@ static void test_save(void) {
                 free(got);
                 free(before);
         }
+        /* the head of the record is made at the first save and kept; what forgets the files kept (a resume:
+         * another session number and token) forgets it too, and the next save makes it anew */
+        static const char head1[] = "{\"version\":1,\"session\":1,";
+        tap_ok(c->state_head && strncmp(c->state_head, head1, strlen(head1)) == 0,
+               "the record's head is kept after the first save");
+        state_kept_close(c);
+        c->session = 7;
+        tap_ok(!c->state_head, "state_kept_close() forgets it");
+        tap_is_int(state_save(c), 0, "a save after it, the client now session 7");
+        char *rec = gen(c), *want = framed(rec, 5), *got = read_at(b.state_fd, "session-7.json");
+        tap_ok(got && want && streq(got, want) && strstr(got, "\"session\":7,"),
+               "  session-7.json is what state_gen() writes, to the byte: session 7");
+        free(rec);
+        free(want);
+        free(got);
+        unlinkat(b.state_fd, "session-7.json", 0);
+        c->session = 1;
+        state_kept_close(c);
         free(prev);
         state_drop(c);
         tap_ok(!read_at(b.state_fd, slot[0]) && !read_at(b.state_fd, slot[1]), "state_drop(): both files are gone");
@@ -312,7 +372,7 @@ static void test_save(void) {
 static void test_unframe(void) {
         size_t len;
         char *file = slurp("broker-all-records.json", &len), pad[10040];
-        /* longer than two pages (with the retry cache full, state files are about 5 KiB) */
+        /* longer than two pages (with the retry cache full of memlock answers, state files are about 4 KiB) */
         snprintf(pad, sizeof(pad), "\"pad\":\"%09999d\",\"client\":", 0);
         char *rec = edit(file, "\"client\":", pad);
         len = strlen(rec);
@@ -424,6 +484,7 @@ int main(int argc, char **argv) {
         test_save_syncs_dir(argv[0]);
         test_real_file();
         test_older_file();
+        test_replies();
         test_unframe();
         test_save();
         return tap_done();
