@@ -249,8 +249,8 @@ static void test_replies(void) {
         char *text = slurp("older-broker-quoted-replies.json", &len), *now = slurp("broker-all-records.json", &new_len);
         client *c = NULL;
         char msg[256] = "";
-        tap_ok(strstr(now, "\"replies\":[{\"id\":1,\"ok\":true,\"result\":{\"pong\":true,") != NULL,
-               "this broker's file holds the answers unquoted");
+        tap_ok(strstr(now, "\"replies\":[],\"sent\":[{\"id\":1,\"ok\":true,\"result\":{\"pong\":true,") != NULL,
+               "this broker's file holds the answers unquoted in \"sent\", \"replies\" empty");
         tap_is_int(state_parse(&b, text, len, &c, msg, sizeof(msg)), 0, "the previous broker's file, answers quoted, is read");
         const cached_reply *r = c ? client_cache_find(c, 2) : NULL;
         tap_ok(r && streq(r->buf, "{\"id\":2,\"ok\":true,\"result\":{\"pid\":0,\"soft\":4194304,\"hard\":8388608,"
@@ -260,13 +260,24 @@ static void test_replies(void) {
 
         drop(refused_edit(now, "{\"id\":2,\"ok\"", "{\"ok\"", "an answer without its id",
                           "\"id\" must be an integer from 0 to 9007199254740991"));
-        drop(refused_edit(now, "\"replies\":[{\"id\":1,", "\"replies\":[7,{\"id\":1,", "an answer that is a number",
-                          "replies[0] is not a reply object"));
+        drop(refused_edit(now, "\"sent\":[{\"id\":1,", "\"sent\":[7,{\"id\":1,", "an answer that is a number",
+                          "sent[0] is not a reply object"));
         drop(refused_edit(text, "{\"id\":2,\"reply\":\"{\\\"id\\\":2,", "{\"id\":2,\"reply\":\"{\\\"id\\\":5,",
                           "an older file's answer to another id", "replies[1]: its reply answers id 5, not 2"));
         drop(refused_edit(text, "{\"id\":2,\"reply\":\"{", "{\"id\":2,\"reply\":\"{{",
                           "an older file's answer that is not JSON",
                           "replies[1]: its reply is not JSON: invalid object key (must be a string)"));
+
+        /* what a broker before this one sees: "replies" empty, "sent" a key it does not know (it has no
+         * check for unknown keys); here the same file without "sent": the session, no retry cache */
+        char *cut = edit(now, ",\"sent\":[", ",\"unread\":[");
+        c = NULL;
+        tap_is_int(state_parse(&b, cut, strlen(cut), &c, msg, sizeof(msg)), 0,
+                   "this broker's file without \"sent\" (an older broker's view): read (%s)", msg);
+        tap_ok(c && c->session == 1 && !client_cache_find(c, 2) && c->name && streq(c->vm, "vm-seed3"),
+               "  its session, without the retry cache");
+        drop(c);
+        free(cut);
         free(text);
         free(now);
 }
