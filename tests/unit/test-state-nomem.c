@@ -21,37 +21,11 @@
 #include "broker-op.h"
 #include "broker.h"
 #include "tap.h"
+#include "wrap-malloc.h"
 #include "unit-util.h"
-
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-
-static bool armed;
-static unsigned fail_at, seen;
-
-void *__wrap_malloc(size_t size) {
-        if (armed && ++seen == fail_at)
-                return NULL;
-        return __real_malloc(size);
-}
 
 static broker b = { .state_fd = -EBADF };
 static char corpus[4096];
-
-static char *slurp(const char *name, size_t *ret_len) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", corpus, name);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                unit_bail("%s: %m", path);
-        char *buf = calloc(1, 1 << 20);
-        size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        fclose(f);
-        if (!buf || n == 0)
-                unit_bail("%s: empty", path);
-        *ret_len = n;
-        return buf;
-}
 
 static void put(const char *name, const char *text, size_t len) {
         int fd = openat(b.state_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -66,7 +40,7 @@ static bool present(const char *name) {
 
 static void each_failure(const char *file) {
         size_t len;
-        char *text = slurp(file, &len);
+        char *text = unit_slurp(corpus, file, &len);
         unsigned failures = 0, bad = 0;
         put("session-1.json", text, len);
         put("session-1.b.json", text, len);
@@ -112,9 +86,8 @@ int main(int argc, char **argv) {
         if (argc < 2)
                 unit_bail("usage: %s CORPUS-DIR", argv[0]);
         snprintf(corpus, sizeof(corpus), "%s", argv[1]);
-        char dir[] = "/tmp/test-state-nomem.XXXXXX";
-        if (!mkdtemp(dir))
-                unit_bail("mkdtemp: %m");
+        char dir[4096];
+        unit_tmpdir(dir, sizeof(dir), "test-state-nomem");
         b.state_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (b.state_fd < 0)
                 unit_bail("%s: %m", dir);

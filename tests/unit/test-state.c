@@ -25,18 +25,7 @@ static broker b = { .state_fd = -EBADF };
 static char corpus[4096];
 
 static char *slurp(const char *name, size_t *ret_len) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", corpus, name);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                unit_bail("%s: %m", path);
-        char *buf = calloc(1, 1 << 20);
-        size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-        fclose(f);
-        if (!buf || n == 0)
-                unit_bail("%s: empty", path);
-        *ret_len = n;
-        return buf;
+        return unit_slurp(corpus, name, ret_len);
 }
 
 static void drop(client *c) {
