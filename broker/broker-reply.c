@@ -173,6 +173,13 @@ static void request_reply(request *req, const reply_info *r) {
         request_free(req);
 }
 
+/*
+ * @result_json must be one valid JSON object on one line (valid UTF-8, no
+ * raw control character, strings escaped, no NaN): the socket's answer is
+ * cached and copied as it is into the session's state file, whose framing
+ * and parse rely on it (socket_reply()).  Hand-built results (printf,
+ * memcpy) must hold to it as json_gen's do.
+ */
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds) {
         reply_info r = { .ok = true, .result_json = result_json, .fds = fds, .n_fds = n_fds };
         request_reply(req, &r);

@@ -140,7 +140,15 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
                 client_flush(c); /* nothing to send: closes now */
 }
 
-/* The socket origin: the answer goes to the client, and into its cache. */
+/*
+ * The socket origin: the answer goes to the client, and into its cache.
+ * The cache's answers are copied into the session's state file as they
+ * are (broker-state-save.c), between its frame's lines: each must be one
+ * valid JSON object on one line (no raw newline, valid UTF-8, its
+ * strings escaped).  gen_error() escapes the message; a result must be
+ * such an object itself (request_reply_result()).  Answers with fds or a
+ * secret (req->reply_unsaved) are cached but never written to the file.
+ */
 static void socket_reply(request *req, const reply_info *r) {
         outmsg *m;
         if (!req->c) /* the client left meanwhile */
@@ -169,10 +177,10 @@ static void socket_reply(request *req, const reply_info *r) {
                                       &len);
                 if (!buf)
                         return;
-                client_cache_store(req->c, req->id, buf, len, r->n_fds > 0);
+                client_cache_store(req->c, req->id, buf, len, r->n_fds > 0 || req->reply_unsaved);
                 return client_send(req->c, buf, len, r->fds, r->n_fds);
         }
-        client_cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0);
+        client_cache_store(req->c, req->id, m->buf, m->len, r->n_fds > 0 || req->reply_unsaved);
         /* what a delegation changed is on disk before the client hears of it */
         if (r->ok && req->counted && req->c->state_dirty)
                 state_save(req->c);

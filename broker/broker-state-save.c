@@ -63,14 +63,18 @@ int state_peer_identity(client *c) {
 /* --- writing --- */
 
 /*
- * The retry cache as the state file's "replies" array, oldest first (so
+ * The retry cache as the state file's "sent" array, oldest first (so
  * that restoring keeps the order): [REPLY,...], each answer as it was sent,
  * a JSON object that names its own id; at @out (room: replies_room()); its
  * length.  Each is the broker's own answer (json_gen made it, or a restore
  * took it from json_dump(): valid JSON on one line), so it goes in as it
  * is, not quoted as a string: a save copies the cache, it does not
  * escape it byte by byte.  Answers that carried fds are left out: they
- * cannot be sent again, such requests are redone.
+ * cannot be sent again, such requests are redone.  "replies" beside it is
+ * always written empty: brokers before this one read only that key (each
+ * answer quoted in it) and would refuse these answers there, so an older
+ * broker resumes the session without its retry cache (such requests are
+ * redone), rather than rejecting the file and undoing the session.
  */
 static size_t replies(const client *c, char *out) {
         size_t o = 0;
@@ -169,7 +173,10 @@ static const char *head_of(client *c, size_t *ret_len, char **ret_once) {
 
 void state_gen(const client *c, yajl_gen g) {
         gen_fields(c, g);
-        json_gen_str(g, "replies");
+        json_gen_str(g, "replies"); /* empty: an older broker reads it (see replies()) */
+        yajl_gen_array_open(g);
+        yajl_gen_array_close(g);
+        json_gen_str(g, "sent");
         /* each answer as it is (yajl_gen_number() takes raw text), as replies() writes them */
         yajl_gen_array_open(g);
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
@@ -344,7 +351,7 @@ int state_save(client *c) {
         /* the rest's map: its '{' becomes the comma after the head, its '}' goes after the replies */
         text[0] = ',';
         struct iovec iov[7] = { { head, hl }, { (void *) head_text, head_len }, { text, len - 1 },
-                                { (void *) ",\"replies\":", 11 }, { rep, rep_len }, { end, el } };
+                                { (void *) ",\"replies\":[],\"sent\":", 21 }, { rep, rep_len }, { end, el } };
         size_t total = 0;
         for (int i = 0; i < 6; i++)
                 total += iov[i].iov_len;

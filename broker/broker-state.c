@@ -100,43 +100,46 @@ static char *get_str(state_check *ck, const json_value *o, const char *k, bool (
 }
 
 /*
- * replies[@i], @r, into @c's retry cache.  This broker writes each answer
- * as it was sent, a JSON object naming its own "id"; brokers before it
- * wrote {"id":N,"reply":"TEXT"}, the answer quoted, which is parsed here
- * and must name the same id.  Either way the answer is kept as
+ * An answer of the retry cache, @r (entry @i of @key), into @c's retry
+ * cache.  This broker writes each answer as it was sent, a JSON object
+ * naming its own "id", in "sent" (and "replies" empty, so that an older
+ * broker, which reads only "replies", resumes the session without its retry
+ * cache rather than rejecting the file); brokers before it wrote "replies"
+ * of {"id":N,"reply":"TEXT"}, the answer quoted (@quoted), which is parsed
+ * here and must name the same id.  Either way the answer is kept as
  * json_dump() writes it again: valid JSON on one line, as every save then
  * copies it into the file unquoted, whatever the file held.  0, or
  * -ENOMEM (nothing else: a wrong entry is reported in *@ck).
  */
-static int restore_reply(client *c, const json_value *r, size_t i, state_check *ck) {
+static int restore_reply(client *c, const json_value *r, const char *key, size_t i, bool quoted, state_check *ck) {
         _cleanup_json_ json_value *parsed = NULL;
-        const json_value *reply = r, *text = json_get(r, "reply");
+        const json_value *reply = r, *text = quoted ? json_get(r, "reply") : NULL;
         uint64_t id = 0, own;
         json_parse_error je;
-        if (text) { /* an older broker's */
+        if (quoted) { /* an older broker's */
                 id = get_u64(ck, r, "id", 0, STATE_MAX_SESSION, false);
                 if (!json_is_string(text) || text->string.len > LIMIT_CACHE_BYTES) {
-                        bad(ck, "replies[%zu] has no reply text", i);
+                        bad(ck, "%s[%zu] has no reply text", key, i);
                         return 0;
                 }
                 int k = json_parse(text->string.str, text->string.len, false, &parsed, &je);
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0) {
-                        bad(ck, "replies[%zu]: its reply is not JSON: %s", i, je.message);
+                        bad(ck, "%s[%zu]: its reply is not JSON: %s", key, i, je.message);
                         return 0;
                 }
                 reply = parsed;
         }
         if (!reply || reply->type != JSON_OBJECT) {
-                bad(ck, "replies[%zu] is not a reply object", i);
+                bad(ck, "%s[%zu] is not a reply object", key, i);
                 return 0;
         }
         own = get_u64(ck, reply, "id", 0, STATE_MAX_SESSION, false);
-        if (!text)
+        if (!quoted)
                 id = own;
         else if (own != id) {
-                bad(ck, "replies[%zu]: its reply answers id %" PRIu64 ", not %" PRIu64, i, own, id);
+                bad(ck, "%s[%zu]: its reply answers id %" PRIu64 ", not %" PRIu64, key, i, own, id);
                 return 0;
         }
         _cleanup_erase_free_ char *dump = NULL;
@@ -144,7 +147,7 @@ static int restore_reply(client *c, const json_value *r, size_t i, state_check *
                 return -ENOMEM;
         size_t len = strlen(dump);
         if (len > LIMIT_CACHE_BYTES) {
-                bad(ck, "replies[%zu] is longer than %d bytes", i, LIMIT_CACHE_BYTES);
+                bad(ck, "%s[%zu] is longer than %d bytes", key, i, LIMIT_CACHE_BYTES);
                 return 0;
         }
         /* as the broker stored it (and within LIMIT_CACHE_BYTES in all, whatever the file says) */
@@ -166,6 +169,7 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         c->b = b;
         c->fd = c->pidfd = -EBADF;
         if (session_parts_new(c) < 0) {
+                c->detached = c->detached_keep = true; /* on no list, nothing of it undone */
                 client_free(c);
                 return -ENOMEM;
         }
@@ -200,6 +204,7 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         c->n_denied = get_u64(ck, s, "denied", 0, UINT64_MAX, false);
         c->n_quiet = get_u64(ck, s, "quiet", 0, UINT64_MAX, true); /* absent in files of older brokers: 0 */
         if (!c->name || !c->vm) {
+                c->detached_keep = true; /* nothing undone, no file dropped: left for the next start */
                 client_free(c);
                 return -ENOMEM;
         }
@@ -209,9 +214,15 @@ static int client_from_state(broker *b, const json_value *s, client **ret, state
         for (size_t i = 0; i < n; i++)
                 if (parts[i]->restore)
                         parts[i]->restore(c, s, ck);
+        /* "sent" (this broker's) or else "replies" (quoted, an older broker's; beside "sent", empty) */
         const json_value *a = get_array(ck, s, "replies", CLIENT_REPLY_CACHE);
+        bool quoted = !json_get(s, "sent");
+        const char *key = quoted ? "replies" : "sent";
+        if (!quoted)
+                a = get_array(ck, s, key, CLIENT_REPLY_CACHE);
         for (size_t i = 0; a && i < a->array.n; i++)
-                if (restore_reply(c, a->array.items[i], i, ck) == -ENOMEM) {
+                if (restore_reply(c, a->array.items[i], key, i, quoted, ck) == -ENOMEM) {
+                        c->detached_keep = true; /* the parts restored: nothing undone, no file dropped */
                         client_free(c);
                         return -ENOMEM;
                 }

@@ -166,7 +166,7 @@ typedef struct cached_reply {
         char *buf; /* NULL: slot empty */
         size_t len;
         uint32_t size; /* allocated for buf (len + 1 or more: a reused buffer), counted in cache_bytes */
-        bool has_fds;  /* the answer carried fds: not kept across restarts */
+        bool has_fds;  /* the answer carried fds, or a secret (request.reply_unsaved): not kept across restarts */
 } cached_reply;
 /* on LP64, size and has_fds sit in the tail padding after len: 32 bytes, as without them (a 32-bit
  * build, i386 or armhf, packs the struct into 24; tests/layers/check-32bit.py compiles it there) */
@@ -330,6 +330,7 @@ struct request {
         int fds[DELEGATE_MAX_FDS]; /* received with the request (kvmi.set-page-access: the memfd) */
         size_t n_fds;
         bool counted;  /* a delegation: counted in c->n_allowed or n_denied once audited */
+        bool reply_unsaved; /* its answer holds a secret (kvmi.attach): cached, but never in the state file */
         caller who;
         peer peer;
         bool has_peer;

@@ -57,6 +57,7 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
                 "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages); waiting for QEMU's "
                 "connections (kvmi.connect)",
                 (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", KS(c)->shadow.n);
+        req->reply_unsaved = true; /* KVMI channels are not kept across restarts: nor is the answer (its secret) */
         request_reply_result(req, res, NULL, 0);
 }
 

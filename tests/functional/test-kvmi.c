@@ -667,6 +667,40 @@ static void ctl_run(harness *h) {
                 fclose(f);
 }
 
+/*
+ * A session saved with a keyed channel's kvmi.attach answer in its retry
+ * cache: the state files hold no "secret" (the channel is not kept across
+ * restarts, so neither is its answer; the broker's files are read as
+ * they are on disk, the session saved as the broker stops with it).
+ */
+static void state_file(harness *h) {
+        delegate_ctx *c = open_ctx("vm-a");
+        char *r = call(c, "kvmi.attach", "{\"keyed\":true}", NULL, 0, NULL);
+        const char *secret = fs(r, "result.secret");
+        char held[80];
+        snprintf(held, sizeof(held), "%s", secret ? secret : "");
+        tap_is_int(fi(r, "ok"), 1, "kvmi.attach (keyed): the secret in the answer (%zu characters)", strlen(held));
+        free(r);
+        r = call(c, "ping", NULL, NULL, 0, NULL);
+        int64_t session = fi(r, "result.session");
+        free(r);
+        int st = harness_stop_broker(h);
+        tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM stops the broker, the session saved");
+        char path[128], text[65536] = "", other[65536] = "";
+        snprintf(path, sizeof(path), "/run/delegate/state/session-%" PRId64 ".json", session);
+        harness_read_file(path, text, sizeof(text));
+        snprintf(path, sizeof(path), "/run/delegate/state/session-%" PRId64 ".b.json", session);
+        harness_read_file(path, other, sizeof(other));
+        tap_ok(strstr(text, "\"sent\":[") || strstr(other, "\"sent\":["), "session %" PRId64 "'s state file is there",
+               session);
+        tap_ok(held[0] && !strstr(text, held) && !strstr(other, held) && !strstr(text, "\"secret\"") &&
+                       !strstr(other, "\"secret\""),
+               "  and holds neither the secret nor a \"secret\" key");
+        tap_ok(strstr(text, "\"pong\":true") || strstr(other, "\"pong\":true"), "  (the ping's answer is in it)");
+        delegate_ctx_free(c);
+        tap_is_int(harness_start_broker(h), 0, "the broker starts again");
+}
+
 static const scenario scenarios[] = {
         { "kvmi-handshakes", policy_kvmi, handshakes },
         { "kvmi-inline-100k", policy_kvmi, inline_100k },
@@ -684,6 +718,7 @@ static const scenario scenarios[] = {
         { "kvmi-reapply-refused", policy_kvmi, reapply_refused },
         { "kvmi-delegatectl", policy_kvmi, ctl_run },
         { "kvmi-queued-limit", policy_kvmi, queued_limit },
+        { "kvmi-state-file", policy_kvmi, state_file },
 };
 
 int main(int argc, char **argv) {

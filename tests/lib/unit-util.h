@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * unit-util.h - small helpers shared by the unit tests: giving up in TAP
- * terms, a private temporary directory, counting our open fds.
+ * terms, a private temporary directory, a file's contents, counting our
+ * open fds.
  */
 #pragma once
 
@@ -28,6 +29,22 @@ static inline void unit_tmpdir(char *buf, size_t size, const char *name) {
         snprintf(buf, size, "%s/%s-XXXXXX", t && *t ? t : "/tmp", name);
         if (!mkdtemp(buf))
                 unit_bail("mkdtemp %s: %m", buf);
+}
+
+/* @dir/@name's contents (at most 1 MiB, not empty), NUL-terminated, its length in *@ret_len; free() it. */
+static inline char *unit_slurp(const char *dir, const char *name, size_t *ret_len) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                unit_bail("%s: %m", path);
+        char *buf = calloc(1, 1 << 20);
+        size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+        fclose(f);
+        if (!buf || n == 0)
+                unit_bail("%s: empty", path);
+        *ret_len = n;
+        return buf;
 }
 
 /* How many fds this process has open (from /proc/self/fd). */

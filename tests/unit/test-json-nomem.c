@@ -14,18 +14,8 @@
 #include <string.h>
 #include "json.h"
 #include "tap.h"
+#include "wrap-malloc.h"
 
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-
-static bool armed;
-static unsigned fail_at, seen;
-
-void *__wrap_malloc(size_t size) {
-        if (armed && ++seen == fail_at)
-                return NULL;
-        return __real_malloc(size);
-}
 
 static void each_failure(const char *name, const char *text, unsigned flags) {
         unsigned failures = 0, bad = 0;
