@@ -12,12 +12,15 @@
  *
  * Two kinds:
  *   - uid helpers (uid_helper_call(): memlock.set without CAP_SYS_RESOURCE)
- *     are long-lived, one per target uid/gid and step: started at the first
- *     request, reused by every session after it (a request is one datagram
- *     each way on a SOCK_SEQPACKET socketpair, answered in order; its
- *     socket in the epoll set of the client loop that started it, which
- *     reads the answers: uid_helper_loop_io()), ended
- *     with the last session that used it.  The helper closes every fd it
+ *     are long-lived, one per target uid/gid and step: started when a
+ *     session that may use it begins (uid_helper_prestart(), once its
+ *     welcome is sent: its fork and id change overlap the client's next
+ *     steps) or else at the first request, reused by every session after
+ *     it (a request is one datagram each way on a SOCK_SEQPACKET
+ *     socketpair, answered in order; its socket in the epoll set of the
+ *     client loop that started it, which reads the answers:
+ *     uid_helper_loop_io()), ended with the last session that used it (a
+ *     session that started it counts, though it never asked).  The helper closes every fd it
  *     inherited but its socket, is not dumpable (no ptrace, no /proc/PID/fd
  *     for the uid it runs as) and exits when the broker goes (EOF on its
  *     socket, and PR_SET_PDEATHSIG set after the id change, which clears
@@ -536,28 +539,47 @@ static int add_user(uid_helper *h, client *c) {
         return 0;
 }
 
+/* The helper of @uid/@gid, @fn and pod @cgroup, found or made (not started): NULL when out of memory. */
+static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn fn, const char *cgroup) {
+        uid_helper *h;
+        for (h = b->uid_helpers; h; h = h->next)
+                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cgroup))
+                        return h;
+        h = calloc(1, sizeof(*h));
+        char *cg = h ? strdup(cgroup) : NULL;
+        if (!cg) {
+                free(h);
+                return NULL;
+        }
+        *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .cgroup = cg, .fn = fn,
+                            .fd = -EBADF };
+        b->uid_helpers = h;
+        return h;
+}
+
+int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn) {
+        uid_helper *h = uid_helper_get(c->b, uid, gid, fn, c->cgroup ? c->cgroup : "");
+        if (!h)
+                return -ENOMEM;
+        /* a user from now on: it ends with the session's end like one it asked (uid_helpers_session_end()) */
+        int r = add_user(h, c);
+        if (r >= 0 && h->pid == 0)
+                r = uid_helper_start(h);
+        if (r < 0)
+                uid_helper_maybe_end(h);
+        return r;
+}
+
 int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const void *in, size_t in_len,
                     void (*done)(request *req, int status, const void *out, size_t len)) {
         broker *b = req->b;
         uid_helper *h;
         int r;
-        const char *cgroup = req->who.cgroup ? req->who.cgroup : "";
         if (in_len > UID_HELPER_MAX_IN)
                 return -EINVAL;
-        for (h = b->uid_helpers; h; h = h->next)
-                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cgroup))
-                        break;
-        if (!h) {
-                h = calloc(1, sizeof(*h));
-                char *cg = h ? strdup(cgroup) : NULL;
-                if (!cg) {
-                        free(h);
-                        return -ENOMEM;
-                }
-                *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .cgroup = cg, .fn = fn,
-                                    .fd = -EBADF };
-                b->uid_helpers = h;
-        }
+        h = uid_helper_get(b, uid, gid, fn, req->who.cgroup ? req->who.cgroup : "");
+        if (!h)
+                return -ENOMEM;
         /* a session keeps the helper it used; a request without one (D-Bus) only while in flight */
         r = req->c ? add_user(h, req->c) : 0;
         if (r >= 0 && h->n_queue >= UID_HELPER_MAX_QUEUE)

@@ -159,6 +159,12 @@ static int client_read_one(broker_loop *l, client *c) {
         explicit_bzero(buf, n);
         if (!c->dead)
                 client_flush_owner(c);
+        /* a hello answered: what the session may use is prepared after its welcome left, while the client
+         * reads it and goes on (the memlock helper's fork) */
+        if (c->begin_pending && !c->dead && !c->ended) {
+                c->begin_pending = false;
+                session_parts_begin(c);
+        }
         if (c->dead) {
                 client_free(c);
                 return -1;

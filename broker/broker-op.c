@@ -62,6 +62,12 @@ void session_parts_free(client *c) {
         }
 }
 
+void session_parts_begin(client *c) {
+        for (size_t i = 0; i < n_parts; i++)
+                if (parts[i]->begin && c->part[parts[i]->slot])
+                        parts[i]->begin(c);
+}
+
 void session_parts_end(client *c) {
         for (size_t i = 0; i < n_parts; i++)
                 if (parts[i]->end && c->part[parts[i]->slot])

@@ -72,6 +72,8 @@ struct session_part {
          * broker-client.c). */
         const session_hook *hooks;
         size_t n_hooks;
+        /* The session began (its hello, new or resuming, answered; the welcome sent): prepare what it may use. */
+        void (*begin)(client *c);
         /* The session ended for good (not kept for a resume or the next broker): undo what it created. */
         void (*end)(client *c);
         /* The client is freed, ended or kept: close and free what the state holds. */
@@ -103,6 +105,8 @@ const session_part *const *session_part_registry(size_t *ret_n);
 int session_parts_new(client *c);
 /* Release and free every part's state (client_free()). */
 void session_parts_free(client *c);
+/* The session began: every part prepares what it may use. */
+void session_parts_begin(client *c);
 /* The session ends for good: every part undoes what it created. */
 void session_parts_end(client *c);
 /* Hand what @from holds over to @to, and @to's (fresh) state to @from (a resume). */

@@ -225,6 +225,7 @@ struct client {
 
         /* session */
         bool welcomed;
+        bool begin_pending; /* its hello was answered: session_parts_begin() runs after (broker-loop.c) */
         bool closing; /* close once the queued replies are out */
         bool dead;    /* to be freed by the I/O callback */
         char *name;
@@ -746,13 +747,21 @@ typedef ssize_t (*uid_helper_fn)(const void *in, size_t in_len, void *out, size_
  * uid_helper_call() - run @fn on @in in the long-lived helper process of
  * @uid/@gid (all of real, effective, saved; no supplementary groups) for
  * @req's pod cgroup (a pod that stops its helper stalls no other pod's),
- * started at the first call and reused; it ends with the last session that
- * used it (uid_helpers_session_end()).  @done runs in the event loop with
- * status (>= 0 length, or -errno; -ETIMEDOUT after HELPER_TIMEOUT_USEC,
- * -EPIPE when the helper died) and the output.
+ * started by uid_helper_prestart() or else at the first call, and reused;
+ * it ends with the last session that used it (uid_helpers_session_end()).
+ * @done runs in the event loop with status (>= 0 length, or -errno;
+ * -ETIMEDOUT after HELPER_TIMEOUT_USEC, -EPIPE when the helper died) and
+ * the output.
  */
 int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const void *in, size_t in_len,
                     void (*done)(request *req, int status, const void *out, size_t len));
+/*
+ * uid_helper_prestart() - start the helper uid_helper_call() would use for
+ * @uid/@gid, @fn and @c's pod cgroup now (it is @c's from now on, ended with
+ * its last session), so that @c's first call finds it running: 0 or -errno
+ * (then the first call starts it).
+ */
+int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn);
 /* @c ends: the helpers no other session uses end with it. */
 void uid_helpers_session_end(broker *b, client *c);
 /* A helper's socket is in a client loop's epoll set with this bit in its data (client pointers never have it). */

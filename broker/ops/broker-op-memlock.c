@@ -440,6 +440,41 @@ static const session_hook hooks[] = {
         { "memlock", count, state, NULL },
 };
 
+/* Could @c's memlock.set be allowed: does the rule matching it, on its socket or through its programs'
+ * intercepted calls (delegate-run(1)), have a memlock section? */
+static bool may_set(const client *c) {
+        static const policy_via vias[] = { POLICY_VIA_SOCKET, POLICY_VIA_SECCOMP };
+        caller who;
+        caller_from_client(&who, c);
+        policy_subject subj = caller_subject(&who);
+        for (size_t i = 0; i < ELEMENTSOF(vias); i++) {
+                subj.via = vias[i];
+                const policy_rule *r = policy_match(c->b->policy, &subj, NULL, NULL);
+                if (r && r->memlock.present)
+                        return true;
+        }
+        return false;
+}
+
+/*
+ * The session began: when its memlock.set would go through the helper of its uid (no CAP_SYS_RESOURCE,
+ * ids not the broker's and named in its user namespace) and its rule may allow one, that helper is
+ * started now, not at its first memlock.set (a VM's start waited for the fork and the id change there).
+ */
+static void begin(client *c) {
+        const uid_t u[3] = { c->cred.uid, c->cred.uid, c->cred.uid };
+        const gid_t g[3] = { c->cred.gid, c->cred.gid, c->cred.gid };
+        uid_t ou;
+        gid_t og;
+        if (c->b->cap_sys_resource || broker_ids_are(c->cred.uid, c->cred.gid) ||
+            broker_ids_unnamed(u, g, &ou, &og) || !may_set(c))
+                return;
+        int r = uid_helper_prestart(c, c->cred.uid, c->cred.gid, helper_apply);
+        if (r < 0)
+                log_msg(c->b, LOG_NOTICE, "session %llu: cannot start the memlock helper of uid %u yet: %s",
+                        (unsigned long long) c->session, (unsigned) c->cred.uid, strerror(-r));
+}
+
 /* The session no longer uses the long-lived helpers it asked (broker-helper.c): each ends with its last
  * session. */
 static void release(client *c) {
@@ -451,6 +486,7 @@ const session_part session_part_memlock = {
         .size = sizeof(memlock_session),
         .hooks = hooks,
         .n_hooks = ELEMENTSOF(hooks),
+        .begin = begin,
         .release = release,
         .save = save,
         .restore = restore,

@@ -372,9 +372,7 @@ static void memlock_helper(harness *h) {
         uint64_t s, hd;
         start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
         start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
-        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         pid_t c = spawn_child(&a);
-        tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "no helper before the first memlock.set");
 
         char *r = tclient_call(&a, "memlock %d %" PRIu64 " keep", (int) c, H / 2);
         tap_is_int(jint(r, "ok"), 1, "memlock.set through the helper succeeds (%s)", r);
@@ -391,6 +389,7 @@ static void memlock_helper(harness *h) {
         free(r);
         tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "still one helper for uid 1000");
         tap_is_int(hp2[0], hp[0], "the same process served every request of both sessions");
+        start_client(h, &b, "kubepods.slice/pod-b", 1000, "vm-b");
         r = tclient_call(&b, "memlock 0 %" PRIu64 " keep", H / 4);
         tap_is_int(jint(r, "ok"), 1, "a session of the same uid in another pod succeeds (%s)", r);
         free(r);
@@ -446,6 +445,83 @@ static void memlock_helper(harness *h) {
         tclient_stop(&b);
         tap_is_int(helpers_settle(h, 1000, 0, hp), 0, "the last session ended: so did the helper");
         tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged the helper's loss");
+}
+
+static bool uids_are(pid_t pid, const char *want, int ms);
+
+/* Start @c's session (test-client connects at its first command) and see a request of it answered: the
+ * broker's work at the session's start (after the welcome left) is done then. */
+static void settled(tclient *c) {
+        free(tclient_call(c, "ping"));
+        usleep(200 * 1000); /* a helper forked then holds the broker's ids until its id change */
+}
+
+/*
+ * The helper is started when a session that may use it begins, not at its
+ * first memlock.set (a VM's start waited there for the fork and the id
+ * change): right after the hello of a session whose rule has a memlock
+ * section, and not for one whose rule has none or that no rule matches.
+ * That same process serves the first memlock.set; two sessions of the pod
+ * share it; it ends with the last of them, though that one never asked.
+ */
+static void memlock_helper_prestart(harness *h) {
+        if (prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1)
+                tap_skip_all("the helper is only used without CAP_SYS_RESOURCE");
+        tclient a, a2, n, x;
+        pid_t hp[8], hp2[8];
+        start_client(h, &n, "kubepods.slice/pod-a", 3000, "vm-n");
+        start_client(h, &x, "kubepods.slice/pod-a", 1000, "other-vm");
+        settled(&n);
+        settled(&x);
+        tap_is_int(broker_children_as(h, 3000, hp, 8), 0, "no helper for a session whose rule has no memlock section");
+        tap_is_int(broker_children_as(h, 1000, hp, 8), 0, "nor for one no rule matches (default deny)");
+
+        start_client(h, &a2, "kubepods.slice/pod-a", 1000, "vm-a2");
+        settled(&a2);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "right after the hello of a session whose rule allows "
+                                                      "memlock.set, its helper runs as uid 1000 (pid %d)",
+                   (int) hp[0]);
+        tap_ok(uids_are(hp[0], "1000 1000 1000", 2000), "holding uid 1000 as real, effective and saved id");
+        start_client(h, &a, "kubepods.slice/pod-a", 1000, "vm-a");
+        settled(&a);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "a second session of the pod shares it");
+        tap_is_int(hp2[0], hp[0], "the same process");
+        char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the first memlock.set succeeds (%s)", r);
+        free(r);
+        usleep(200 * 1000);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "no second helper started for it");
+        tap_is_int(hp2[0], hp[0], "the helper started with the sessions served it (pid %d)", (int) hp2[0]);
+
+        tclient_stop(&a);
+        usleep(100 * 1000);
+        tap_is_int(helpers_settle(h, 1000, 1, hp2), 1, "the session that used it ended: it stays for the other");
+        tclient_stop(&a2);
+        tap_ok(reaped(hp[0], 2000), "the last session ended without a memlock.set: its helper ended and was reaped");
+        tap_is_int(helpers_settle(h, 1000, 0, hp2), 0, "no helper of uid 1000 is left");
+
+        /* killed by its uid before any request: reported, and the first memlock.set starts another (in pod-b:
+         * two sessions of pod-a ending within 10 s of their start are what the crash-loop back-off counts) */
+        start_client(h, &a, "kubepods.slice/pod-b", 1000, "vm-b");
+        settled(&a);
+        tap_is_int(helpers_settle(h, 1000, 1, hp), 1, "a session of pod-b starts its helper (pid %d)", (int) hp[0]);
+        tap_is_int(as_uid(1000, kill_it, hp[0]), 0, "uid 1000 kills it before any request");
+        tap_ok(reaped(hp[0], 2000), "it is gone (reaped by the broker)");
+        char lost[128];
+        snprintf(lost, sizeof(lost), "memlock helper for uid 1000 of cgroup '/kubepods.slice/pod-b' (pid %d) ended",
+                 (int) hp[0]);
+        tap_ok(WAIT_FOR(harness_log_contains(lost)), "the broker logged its loss ('%s')", lost);
+        r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
+        tap_is_int(jint(r, "ok"), 1, "the first memlock.set still succeeds (%s)", r);
+        free(r);
+        tap_is_int(broker_children_as(h, 1000, hp2, 8), 1, "through a new helper");
+        tap_ok(hp2[0] != hp[0], "not the killed one (pid %d)", (int) hp2[0]);
+        tclient_stop(&a);
+        tap_ok(reaped(hp2[0], 2000), "which ends with the session");
+        tap_ok(broker_alive(h), "the broker lives");
+        ping_ok(&n, "after the helpers came and went");
+        tclient_stop(&n);
+        tclient_stop(&x);
 }
 
 static int cont_it(pid_t pid) {
@@ -707,6 +783,7 @@ static const scenario scenarios[] = {
         { "memlock-dead-pid", policy_main, memlock_dead_pid },
         { "memlock-zombie", policy_main, memlock_zombie },
         { "memlock-helper", policy_main, memlock_helper },
+        { "memlock-helper-prestart", policy_main, memlock_helper_prestart },
         { "memlock-ids", policy_ids, memlock_ids },
         { "memlock-userns", policy_ids, memlock_userns },
         { "memlock-moved-out", policy_main, memlock_moved_out },
