@@ -561,6 +561,10 @@ int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn) {
         uid_helper *h = uid_helper_get(c->b, uid, gid, fn, c->cgroup ? c->cgroup : "");
         if (!h)
                 return -ENOMEM;
+        if (h->pid == 0 && !limits_prestart_take(&c->b->limits, now_usec())) {
+                uid_helper_maybe_end(h); /* over the budget: forked at the first request, as without this */
+                return 0;
+        }
         /* a user from now on: it ends with the session's end like one it asked (uid_helpers_session_end()) */
         int r = add_user(h, c);
         if (r >= 0 && h->pid == 0)

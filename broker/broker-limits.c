@@ -400,6 +400,17 @@ static void backoff_drop(broker *b, size_t i) {
         }
 }
 
+bool limits_prestart_take(broker_limits *l, uint64_t now) {
+        if (now - l->prestart_window >= LIMIT_PRESTART_WINDOW_USEC) {
+                l->prestart_window = now;
+                l->prestart_n = 0;
+        }
+        if (l->prestart_n >= LIMIT_PRESTART_BURST)
+                return false;
+        l->prestart_n++;
+        return true;
+}
+
 uint64_t limits_backoff_ms(client *c, unsigned *ret_fails) {
         crash_backoff *e = c->cgroup ? backoff_find(c->b, c->cred.uid, c->cgroup) : NULL;
         uint64_t now = now_usec();

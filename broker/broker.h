@@ -475,6 +475,8 @@ void limits_client_welcomed(client *c);
 /* Crash-loop back-off: 0, or the ms a new session of @c's uid and pod cgroup must still wait
  * (its last sessions failed soon after they started); limits_session_end() counts them. */
 uint64_t limits_backoff_ms(client *c, unsigned *ret_fails);
+/* May a helper be forked ahead of a request at @now (us)?  LIMIT_PRESTART_BURST per window, counted. */
+bool limits_prestart_take(broker_limits *l, uint64_t now);
 void limits_session_end(client *c);
 void limits_backoff_free(broker *b);
 void limits_client_end(client *c);
