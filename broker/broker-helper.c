@@ -557,14 +557,23 @@ static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn
         return h;
 }
 
-int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn) {
-        uid_helper *h = uid_helper_get(c->b, uid, gid, fn, c->cgroup ? c->cgroup : "");
+int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn, bool (*wanted)(const client *c)) {
+        broker *b = c->b;
+        const char *cg = c->cgroup ? c->cgroup : "";
+        uid_helper *h;
+        for (h = b->uid_helpers; h; h = h->next)
+                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cg))
+                        break;
+        bool running = h && h->pid != 0;
+        /* over the budget, a session's helper is forked at its first request, as without this; and a hello
+         * then costs no policy walk either (@wanted last) */
+        if ((!running && !limits_prestart_take(b, now_usec(), false)) || !wanted(c))
+                return 0;
+        if (!running)
+                (void) limits_prestart_take(b, now_usec(), true);
+        h = uid_helper_get(b, uid, gid, fn, cg);
         if (!h)
                 return -ENOMEM;
-        if (h->pid == 0 && !limits_prestart_take(&c->b->limits, now_usec())) {
-                uid_helper_maybe_end(h); /* over the budget: forked at the first request, as without this */
-                return 0;
-        }
         /* a user from now on: it ends with the session's end like one it asked (uid_helpers_session_end()) */
         int r = add_user(h, c);
         if (r >= 0 && h->pid == 0)

@@ -400,14 +400,19 @@ static void backoff_drop(broker *b, size_t i) {
         }
 }
 
-bool limits_prestart_take(broker_limits *l, uint64_t now) {
-        if (now - l->prestart_window >= LIMIT_PRESTART_WINDOW_USEC) {
-                l->prestart_window = now;
-                l->prestart_n = 0;
-        }
-        if (l->prestart_n >= LIMIT_PRESTART_BURST)
+bool limits_prestart_take(broker *b, uint64_t now, bool take) {
+        const uint64_t full = (uint64_t) LIMIT_PRESTART_BURST * MICRO;
+        if (b->prestart_last == 0 || now - b->prestart_last >= LIMIT_PRESTART_BURST * LIMIT_PRESTART_EVERY_USEC)
+                b->prestart_tokens = full;
+        else
+                b->prestart_tokens += (now - b->prestart_last) * MICRO / LIMIT_PRESTART_EVERY_USEC;
+        if (b->prestart_tokens > full)
+                b->prestart_tokens = full;
+        b->prestart_last = now;
+        if (b->prestart_tokens < MICRO)
                 return false;
-        l->prestart_n++;
+        if (take)
+                b->prestart_tokens -= MICRO;
         return true;
 }
 

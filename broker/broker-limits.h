@@ -26,10 +26,11 @@
 #define LIMIT_ACCEPT_BURST 8           /* connections accepted per wakeup while no client waits (else 1) */
 #define LIMIT_LOG_WINDOW_USEC (10 * 1000000ULL)
 /* memlock helpers forked at a session's start, ahead of a request (hellos are not rate-limited: a
- * connect/close loop must not make the broker fork at its pace), broker-wide per window; past that a
- * session's helper is forked at its first request, as without the early start */
+ * connect/close loop must not make the broker fork at its pace): a token bucket, broker-wide, of
+ * LIMIT_PRESTART_BURST, one more every LIMIT_PRESTART_EVERY_USEC; past it a session's helper is forked at
+ * its first request, as without the early start */
 #define LIMIT_PRESTART_BURST 8
-#define LIMIT_PRESTART_WINDOW_USEC (10 * 1000000ULL)
+#define LIMIT_PRESTART_EVERY_USEC (1250 * 1000ULL)
 
 typedef struct broker_limits {
         unsigned max_clients;          /* --max-clients */
@@ -41,8 +42,6 @@ typedef struct broker_limits {
         size_t max_message;            /* --max-message, bytes, at most DELEGATE_MAX_MESSAGE */
         unsigned max_tap;              /* --max-tap, devices per session */
         uint64_t max_kvmi_pages;       /* --max-kvmi-pages, shadow pages per session */
-        uint64_t prestart_window;      /* limits_prestart_take(): the current window's start, us */
-        unsigned prestart_n;           /* helpers forked ahead in it */
 } broker_limits;
 
 /* A token bucket: of a peer process (socket) or of a uid (D-Bus). */

@@ -72,7 +72,7 @@ struct session_part {
          * broker-client.c). */
         const session_hook *hooks;
         size_t n_hooks;
-        /* The session began (its hello, new or resuming, answered; the welcome sent): prepare what it may use. */
+        /* The session began (its hello answered, the welcome sent; not for a resumed session, whose VM runs already): prepare what it may use. */
         void (*begin)(client *c);
         /* The session ended for good (not kept for a resume or the next broker): undo what it created. */
         void (*end)(client *c);

@@ -278,7 +278,7 @@ static void handle_hello(client *c, const json_value *m) {
                         return client_refuse(c, ERR_SYSTEM, "no random bytes for a session token");
         }
         c->welcomed = true;
-        c->begin_pending = true;
+        c->begin_pending = !resume; /* a resumed session's VM runs already: its memlock was set long ago */
         if (resume)
                 state_save(c); /* the file is this session's now; others are saved once they hold something */
         limits_client_welcomed(c);

@@ -52,6 +52,7 @@ int broker_new(broker **ret) {
         /* the node's cgroup mounts do not move while it runs: not read per request */
         (void) cgroup_v1_mount_find("cpu", b->cpu_v1);
         b->cap_sys_resource = have_effective_cap(CAP_SYS_RESOURCE);
+        b->cap_setids = have_effective_cap(CAP_SETUID) && have_effective_cap(CAP_SETGID);
         b->cgroup_fd = -EBADF;
         char cg[1024];
         if (cgroup2_mount(cg, sizeof(cg)) == 0) {

@@ -225,7 +225,7 @@ struct client {
 
         /* session */
         bool welcomed;
-        bool begin_pending; /* its hello was answered: session_parts_begin() runs after (broker-loop.c) */
+        bool begin_pending; /* its new session was welcomed: session_parts_begin() runs after (broker-loop.c) */
         bool closing; /* close once the queued replies are out */
         bool dead;    /* to be freed by the I/O callback */
         char *name;
@@ -279,6 +279,9 @@ struct broker {
         size_t n_clients;
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
+        bool cap_setids;       /* CAP_SETUID and CAP_SETGID effective at start (the memlock helper's id change) */
+        uint64_t prestart_tokens; /* limits_prestart_take(): memlock helpers that may be forked ahead, * 1e6 */
+        uint64_t prestart_last;   /* CLOCK_MONOTONIC us of its last refill; 0: never (a full bucket) */
         uint64_t caps_kept;    /* the capabilities kept after setup (broker-caps.c) */
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
@@ -475,8 +478,9 @@ void limits_client_welcomed(client *c);
 /* Crash-loop back-off: 0, or the ms a new session of @c's uid and pod cgroup must still wait
  * (its last sessions failed soon after they started); limits_session_end() counts them. */
 uint64_t limits_backoff_ms(client *c, unsigned *ret_fails);
-/* May a helper be forked ahead of a request at @now (us)?  LIMIT_PRESTART_BURST per window, counted. */
-bool limits_prestart_take(broker_limits *l, uint64_t now);
+/* May a memlock helper be forked ahead of a request at @now (us)?  A token of the broker's bucket
+ * (LIMIT_PRESTART_BURST, refilled one per LIMIT_PRESTART_EVERY_USEC): taken when @take, else only looked at. */
+bool limits_prestart_take(broker *b, uint64_t now, bool take);
 void limits_session_end(client *c);
 void limits_backoff_free(broker *b);
 void limits_client_end(client *c);
@@ -763,7 +767,7 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
  * its last session), so that @c's first call finds it running: 0 or -errno
  * (then the first call starts it).
  */
-int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn);
+int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn, bool (*wanted)(const client *c));
 /* @c ends: the helpers no other session uses end with it. */
 void uid_helpers_session_end(broker *b, client *c);
 /* A helper's socket is in a client loop's epoll set with this bit in its data (client pointers never have it). */

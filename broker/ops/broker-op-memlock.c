@@ -466,10 +466,10 @@ static void begin(client *c) {
         const gid_t g[3] = { c->cred.gid, c->cred.gid, c->cred.gid };
         uid_t ou;
         gid_t og;
-        if (c->b->cap_sys_resource || broker_ids_are(c->cred.uid, c->cred.gid) ||
-            broker_ids_unnamed(u, g, &ou, &og) || !may_set(c))
-                return;
-        int r = uid_helper_prestart(c, c->cred.uid, c->cred.gid, helper_apply);
+        if (c->b->cap_sys_resource || !c->b->cap_setids || broker_ids_are(c->cred.uid, c->cred.gid) ||
+            broker_ids_unnamed(u, g, &ou, &og))
+                return; /* without CAP_SETUID/CAP_SETGID a helper could not take the ids: none forked for nothing */
+        int r = uid_helper_prestart(c, c->cred.uid, c->cred.gid, helper_apply, may_set);
         if (r < 0)
                 log_msg(c->b, LOG_NOTICE, "session %llu: cannot start the memlock helper of uid %u yet: %s",
                         (unsigned long long) c->session, (unsigned) c->cred.uid, strerror(-r));

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-prestart-budget - the broker forks memlock helpers ahead of a
- * request (at a session's start) at most LIMIT_PRESTART_BURST times per
- * LIMIT_PRESTART_WINDOW_USEC, broker-wide (limits_prestart_take(),
- * broker-limits.c): a loop of connections, which no rate limit slows, gets
- * its first ones started early and the rest at their first request; the
- * next window has the whole budget again.
+ * request (at a session's start) from a token bucket, broker-wide
+ * (limits_prestart_take(), broker-limits.c): LIMIT_PRESTART_BURST at once,
+ * then one every LIMIT_PRESTART_EVERY_USEC.  A loop of connections, which
+ * no rate limit slows, gets its first ones started early and the rest at
+ * their first request; looking at the bucket takes nothing.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,21 +13,31 @@
 #include "broker.h"
 #include "tap.h"
 
+static broker b; /* only its bucket is used */
+
 int main(void) {
-        broker_limits l;
-        memset(&l, 0, sizeof(l));
-        const uint64_t t0 = 5 * LIMIT_PRESTART_WINDOW_USEC; /* CLOCK_MONOTONIC: any value, never 0 here */
+        const uint64_t t0 = 1000 * 1000000ULL, every = LIMIT_PRESTART_EVERY_USEC;
+        tap_ok(limits_prestart_take(&b, t0, false), "a broker that just started has its budget");
+        tap_ok(limits_prestart_take(&b, t0, false), "looking takes nothing");
         unsigned n = 0;
         for (unsigned i = 0; i < 3 * LIMIT_PRESTART_BURST; i++)
-                n += limits_prestart_take(&l, t0 + i * 1000); /* a session's start each millisecond */
-        tap_is_int((int) n, LIMIT_PRESTART_BURST, "%d sessions in %d ms: %u helpers forked ahead (budget %d)",
+                n += limits_prestart_take(&b, t0 + i * 1000, true); /* a session's start each millisecond */
+        tap_is_int((int) n, LIMIT_PRESTART_BURST, "%d sessions in %d ms: %u helpers forked ahead (burst %d)",
                    3 * LIMIT_PRESTART_BURST, 3 * LIMIT_PRESTART_BURST, n, LIMIT_PRESTART_BURST);
-        tap_ok(!limits_prestart_take(&l, t0 + LIMIT_PRESTART_WINDOW_USEC - 1), "none until the window ends");
+        uint64_t t = t0 + 3 * LIMIT_PRESTART_BURST * 1000;
+        tap_ok(!limits_prestart_take(&b, t + every / 2, true), "none half a refill later");
+        tap_ok(limits_prestart_take(&b, t + every, true), "one a whole refill later");
+        tap_ok(!limits_prestart_take(&b, t + every + 1000, true), "and only one");
+        /* a steady loop: one session a millisecond for 20 refills gets about one helper per refill */
+        n = 0;
+        for (uint64_t u = 0; u < 20 * every; u += 1000)
+                n += limits_prestart_take(&b, t + every + 1000 + u, true);
+        tap_ok(n >= 19 && n <= 21, "a loop of 20 refills' length: %u forked ahead, one per refill", n);
+        /* idle for a whole bucket's time: full again, not more */
+        t += 100 * every;
         n = 0;
         for (unsigned i = 0; i < 2 * LIMIT_PRESTART_BURST; i++)
-                n += limits_prestart_take(&l, t0 + LIMIT_PRESTART_WINDOW_USEC + i);
-        tap_is_int((int) n, LIMIT_PRESTART_BURST, "the next window has the whole budget again (%u)", n);
-        memset(&l, 0, sizeof(l));
-        tap_ok(limits_prestart_take(&l, 1), "a broker that just started has its budget (time 1 us)");
+                n += limits_prestart_take(&b, t + i, true);
+        tap_is_int((int) n, LIMIT_PRESTART_BURST, "after a long idle time the burst again, not more (%u)", n);
         return tap_done();
 }
