@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * foundation-scenario.h - what test-foundation and test-memlock share: the
- * scenario policy and a few test-client steps (foundation-scenario.c).
+ * foundation-scenario.h - what test-foundation, test-memlock and
+ * test-memlock-prestart share: the scenario policy and a few test-client
+ * steps (foundation-scenario.c).
  */
 #pragma once
 

@@ -113,20 +113,31 @@ void harness_children(pid_t pid, char *buf, size_t size) {
         closedir(d);
 }
 
-size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max) {
+size_t harness_children_all(pid_t pid, pid_t *ret, size_t max) {
         char buf[4096];
         size_t n = 0;
         harness_children(pid, buf, sizeof(buf));
-        for (char *p = buf, *end; *p; p = end) {
+        for (char *p = buf, *end;; p = end) {
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         break;
+                if (n < max)
+                        ret[n] = (pid_t) child;
+                n++;
+        }
+        return n;
+}
+
+size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max) {
+        pid_t all[512];
+        size_t k = harness_children_all(pid, all, sizeof(all) / sizeof(all[0])), n = 0;
+        for (size_t i = 0; i < k && i < sizeof(all) / sizeof(all[0]); i++) {
                 char status[64], text[4096];
-                snprintf(status, sizeof(status), "/proc/%ld/status", child);
+                snprintf(status, sizeof(status), "/proc/%d/status", (int) all[i]);
                 harness_read_file(status, text, sizeof(text));
                 char *u = strstr(text, "\nUid:");
                 if (u && (uid_t) strtoul(u + 5, NULL, 10) == uid && n < max)
-                        ret[n++] = (pid_t) child;
+                        ret[n++] = all[i];
         }
         return n;
 }

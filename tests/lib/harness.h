@@ -163,6 +163,9 @@ void harness_read_file(const char *path, char *buf, size_t size);
 /* The children of every thread of @pid (/proc/PID/task/TID/children: a helper's parent is the thread that
  * forked it), space-separated into @buf. */
 void harness_children(pid_t pid, char *buf, size_t size);
+/* All of them, whatever ids they hold (a child just forked may not have changed its ids yet): up to @max into
+ * @ret; how many there are. */
+size_t harness_children_all(pid_t pid, pid_t *ret, size_t max);
 /* Those of them running as @uid (a broker's memlock helpers), up to @max into @ret; how many. */
 size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max);
 /* Its first line, without the newline. */
