@@ -179,11 +179,11 @@ static void helper_done(request *req, int status, const void *out, size_t len) {
         if (status == -ETIMEDOUT)
                 return request_reply_error(req, ERR_SYSTEM, ETIMEDOUT, NULL,
                                            "the helper acting as pid %d's user did not finish in time",
-                                           (int) ((const memlock_args *) req->op_args)->pid);
+                                           (int) MEM(req)->t.host_pid);
         if (status == -EPIPE)
                 return request_reply_error(req, ERR_SYSTEM, EPIPE, NULL,
                                            "the helper acting as pid %d's user ended before it answered (killed?)",
-                                           (int) ((const memlock_args *) req->op_args)->pid);
+                                           (int) MEM(req)->t.host_pid);
         if (status < 0)
                 return fail_apply(req, status);
         memlock_out o;
@@ -200,6 +200,11 @@ static void act_as(request *req, uid_t uid, gid_t gid) {
         const memlock_args *a = req->op_args;
         if (broker_ids_are(uid, gid))
                 return act_here(req);
+        if (!req->b->cap_setids) /* its helper could not take the ids: no fork for a certain failure */
+                return request_reply_error(req, ERR_SYSTEM, EPERM, NULL,
+                                           "cannot change RLIMIT_MEMLOCK of pid %d (uid %u): the broker has neither "
+                                           "CAP_SYS_RESOURCE nor CAP_SETUID and CAP_SETGID to act as that uid",
+                                           (int) MEM(req)->t.host_pid, (unsigned) uid);
         memlock_in m = { MEM(req)->t.host_pid, a->soft, a->hard };
         int r = uid_helper_call(req, uid, gid, helper_apply, &m, sizeof(m), helper_done);
         if (r < 0)

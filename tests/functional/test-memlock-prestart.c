@@ -205,9 +205,11 @@ static void memlock_prestart_nocaps(harness *h) {
 
         read_memlock(a.pid, &s0, &h0);
         char *r = tclient_call(&a, "memlock 0 %" PRIu64 " keep", H / 2);
-        tap_is_int(jint(r, "ok"), 0, "its memlock.set fails: the helper forked for it cannot take uid 1000 (%s)", r);
+        tap_is_int(jint(r, "ok"), 0, "its memlock.set fails (%s)", r);
+        tap_ok(strstr(r, "neither CAP_SYS_RESOURCE nor CAP_SETUID and CAP_SETGID") != NULL && jint(r, "errno") == EPERM,
+               "with EPERM, naming the capabilities the broker lacks");
         free(r);
-        tap_ok(harness_log_contains("memlock helper for uid 1000"), "the broker logged that helper's end");
+        tap_is_int(children(h), 0, "without forking a helper that could not take the ids");
         read_memlock(a.pid, &s, &hd);
         tap_ok(s == s0 && hd == h0, "the kernel's limits are unchanged");
         ping_ok(&a, "after the failed memlock.set");
