@@ -114,7 +114,9 @@ static void write_file(const char *path, const char *text) {
 
 
 
-/* The rest of the console line that starts with "DT: @prefix", waiting up to @timeout_ms. */
+/* The rest of the console line that starts with "DT: @prefix", waiting up to @timeout_ms.  Only a whole
+ * line counts: the guest writes its console through a slow (TCG) serial port, so the file's last line may
+ * still be growing ("1048576 byt" was read once for "1048576 bytes <sha256>"). */
 static bool console_line(const char *prefix, char *out, size_t size, int timeout_ms) {
         char want[256];
         snprintf(want, sizeof(want), "DT: %s", prefix);
@@ -124,7 +126,7 @@ static bool console_line(const char *prefix, char *out, size_t size, int timeout
                 bool found = false;
                 while (f && !found && fgets(line, sizeof(line), f)) {
                         char *p = strstr(line, want);
-                        if (p) {
+                        if (p && strchr(p, '\n')) {
                                 p[strcspn(p, "\r\n")] = 0;
                                 snprintf(out, size, "%s", p + strlen(want));
                                 found = true;
