@@ -539,12 +539,19 @@ static int add_user(uid_helper *h, client *c) {
         return 0;
 }
 
-/* The helper of @uid/@gid, @fn and pod @cgroup, found or made (not started): NULL when out of memory. */
-static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn fn, const char *cgroup) {
-        uid_helper *h;
-        for (h = b->uid_helpers; h; h = h->next)
+/* The helper of @uid/@gid, @fn and pod @cgroup, if there is one (started or not). */
+static uid_helper *uid_helper_find(broker *b, uid_t uid, gid_t gid, uid_helper_fn fn, const char *cgroup) {
+        for (uid_helper *h = b->uid_helpers; h; h = h->next)
                 if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cgroup))
                         return h;
+        return NULL;
+}
+
+/* The helper of @uid/@gid, @fn and pod @cgroup, found or made (not started): NULL when out of memory. */
+static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn fn, const char *cgroup) {
+        uid_helper *h = uid_helper_find(b, uid, gid, fn, cgroup);
+        if (h)
+                return h;
         h = calloc(1, sizeof(*h));
         char *cg = h ? strdup(cgroup) : NULL;
         if (!cg) {
@@ -560,17 +567,15 @@ static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn
 int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn, bool (*wanted)(const client *c)) {
         broker *b = c->b;
         const char *cg = c->cgroup ? c->cgroup : "";
-        uid_helper *h;
-        for (h = b->uid_helpers; h; h = h->next)
-                if (h->uid == uid && h->gid == gid && h->fn == fn && streq(h->cgroup, cg))
-                        break;
+        uid_helper *h = uid_helper_find(b, uid, gid, fn, cg);
         bool running = h && h->pid != 0;
+        uint64_t now = now_usec();
         /* over the budget, a session's helper is forked at its first request, as without this; and a hello
          * then costs no policy walk either (@wanted last) */
-        if ((!running && !limits_prestart_take(b, now_usec(), false)) || !wanted(c))
+        if ((!running && !limits_prestart_take(b, now, false)) || !wanted(c))
                 return 0;
         if (!running)
-                (void) limits_prestart_take(b, now_usec(), true);
+                (void) limits_prestart_take(b, now, true);
         h = uid_helper_get(b, uid, gid, fn, cg);
         if (!h)
                 return -ENOMEM;
