@@ -308,12 +308,19 @@ bool limits_may_read(const client *c) {
 }
 
 /* Refill @k and take one token; false with the wait until one is there. */
-static bool bucket_take(const broker_limits *l, rate_bucket *k, uint64_t *ret_retry_ms) {
-        uint64_t now = now_usec(), cap = (uint64_t) l->burst * MICRO;
-        k->micro += (now - k->last) * l->rate;
-        if (k->micro > cap)
+/* @k's tokens at @now: @num / @den micro-tokens a microsecond since its last refill, at most @cap. */
+static void bucket_refill(rate_bucket *k, uint64_t now, uint64_t num, uint64_t den, uint64_t cap) {
+        uint64_t dt = now - k->last;
+        /* idle for at least the time it takes to fill up from empty: full (and dt * num cannot overflow) */
+        if (dt >= cap / num * den + den)
+                k->micro = cap;
+        else if ((k->micro += dt * num / den) > cap)
                 k->micro = cap;
         k->last = now;
+}
+
+static bool bucket_take(const broker_limits *l, rate_bucket *k, uint64_t *ret_retry_ms) {
+        bucket_refill(k, now_usec(), l->rate, 1, (uint64_t) l->burst * MICRO);
         if (k->micro >= MICRO) {
                 k->micro -= MICRO;
                 return true;
@@ -402,17 +409,13 @@ static void backoff_drop(broker *b, size_t i) {
 
 bool limits_prestart_take(broker *b, uint64_t now, bool take) {
         const uint64_t full = (uint64_t) LIMIT_PRESTART_BURST * MICRO;
-        if (b->prestart_last == 0 || now - b->prestart_last >= LIMIT_PRESTART_BURST * LIMIT_PRESTART_EVERY_USEC)
-                b->prestart_tokens = full;
-        else
-                b->prestart_tokens += (now - b->prestart_last) * MICRO / LIMIT_PRESTART_EVERY_USEC;
-        if (b->prestart_tokens > full)
-                b->prestart_tokens = full;
-        b->prestart_last = now;
-        if (b->prestart_tokens < MICRO)
+        if (b->prestart.last == 0) /* the broker's first look: a full bucket */
+                b->prestart = (rate_bucket) { .micro = full, .last = now };
+        bucket_refill(&b->prestart, now, MICRO, LIMIT_PRESTART_EVERY_USEC, full);
+        if (b->prestart.micro < MICRO)
                 return false;
         if (take)
-                b->prestart_tokens -= MICRO;
+                b->prestart.micro -= MICRO;
         return true;
 }
 

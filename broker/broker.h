@@ -280,8 +280,7 @@ struct broker {
         uint64_t next_session;
         bool cap_sys_resource; /* effective at start */
         bool cap_setids;       /* CAP_SETUID and CAP_SETGID effective at start (the memlock helper's id change) */
-        uint64_t prestart_tokens; /* limits_prestart_take(): memlock helpers that may be forked ahead, * 1e6 */
-        uint64_t prestart_last;   /* CLOCK_MONOTONIC us of its last refill; 0: never (a full bucket) */
+        rate_bucket prestart; /* limits_prestart_take(): memlock helpers that may be forked ahead; last 0: never */
         uint64_t caps_kept;    /* the capabilities kept after setup (broker-caps.c) */
         char *cgroup_root;     /* cgroup v2 mount point; NULL: none */
         int cgroup_fd;         /* O_PATH of it, or -EBADF */
