@@ -290,6 +290,18 @@ void json_gen_number(json_gen *g, const char *s, size_t len) {
  */
 #define GEN_STR_PIECE 512
 
+/* Whether the 8 bytes at @s are all written as they are: none below 0x20, '"', '\\' or from 0x80 on. */
+static inline bool plain8(const unsigned char *s) {
+        const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+        uint64_t w, q, b;
+        memcpy(&w, s, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        /* a byte below 0x20 borrows (w - 0x20 in it has its high bit while w's is clear); a byte
+         * equal to '"' or '\\' is a zero byte of q or b, found the same way; then the high bits */
+        return !((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high);
+}
+
 void json_gen_strn(json_gen *g, const char *str, size_t len) {
         static const char hex[] = "0123456789ABCDEF";
         const unsigned char *s = (const unsigned char *) str;
@@ -304,6 +316,12 @@ void json_gen_strn(json_gen *g, const char *str, size_t len) {
                         return;
                 o = g->buf + g->len;
                 while (i < end) {
+                        if (end - i >= 8 && plain8(s + i)) {
+                                memcpy(o, s + i, 8);
+                                o += 8;
+                                i += 8;
+                                continue;
+                        }
                         unsigned char c = s[i];
                         if (c >= 0x80) {
                                 /* a sequence starting before @end may end after it: at most 4 bytes for
