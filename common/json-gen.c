@@ -302,8 +302,40 @@ static inline bool plain8(const unsigned char *s) {
         return !((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high);
 }
 
-void json_gen_strn(json_gen *g, const char *str, size_t len) {
+/* The escape of @c (a control character, '"' or '\\') at @o, as yajl writes it; past its end. */
+static char *put_escaped(char *o, unsigned char c) {
         static const char hex[] = "0123456789ABCDEF";
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+                *o++ = (char) c;
+                break;
+        case '\b':
+                *o++ = 'b';
+                break;
+        case '\f':
+                *o++ = 'f';
+                break;
+        case '\n':
+                *o++ = 'n';
+                break;
+        case '\r':
+                *o++ = 'r';
+                break;
+        case '\t':
+                *o++ = 't';
+                break;
+        default:
+                memcpy(o, "u00", 3);
+                o[3] = hex[c >> 4];
+                o[4] = hex[c & 0xf];
+                o += 5;
+        }
+        return o;
+}
+
+void json_gen_strn(json_gen *g, const char *str, size_t len) {
         const unsigned char *s = (const unsigned char *) str;
         if (!gen_begin(g, true, 2))
                 return;
@@ -343,33 +375,7 @@ void json_gen_strn(json_gen *g, const char *str, size_t len) {
                                 *o++ = (char) c;
                                 continue;
                         }
-                        *o++ = '\\';
-                        switch (c) {
-                        case '"':
-                        case '\\':
-                                *o++ = (char) c;
-                                break;
-                        case '\b':
-                                *o++ = 'b';
-                                break;
-                        case '\f':
-                                *o++ = 'f';
-                                break;
-                        case '\n':
-                                *o++ = 'n';
-                                break;
-                        case '\r':
-                                *o++ = 'r';
-                                break;
-                        case '\t':
-                                *o++ = 't';
-                                break;
-                        default:
-                                memcpy(o, "u00", 3);
-                                o[3] = hex[c >> 4];
-                                o[4] = hex[c & 0xf];
-                                o += 5;
-                        }
+                        o = put_escaped(o, c);
                 }
         }
         *o++ = '"';
