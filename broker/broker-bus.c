@@ -172,7 +172,7 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
         broker *b = userdata;
         _cleanup_(callerp) caller who = {};
         _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_json_gen_ json_gen *g = NULL;
         _cleanup_free_ char *state = NULL;
         const char *id;
         client *c;

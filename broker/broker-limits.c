@@ -169,16 +169,16 @@ void limits_fd_budget(broker *b) {
 /* {"type":"error","code":...,"errno":...,"message":...}: a refusal before there is a client (malloc'd, erase
  * it); NULL: out of memory.  Once there is one, client_refuse() answers. */
 static char *limits_refusal_json(err_code code, int errno_value, const char *msg, size_t *ret_len) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *out = NULL;
         if (!g)
                 return NULL;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "type", "error");
         json_gen_kv_str(g, "code", err_code_name(code));
         json_gen_kv_i64(g, "errno", errno_value);
         json_gen_kv_str(g, "message", msg);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &out, ret_len) < 0)
                 return NULL;
         return out;

@@ -80,7 +80,7 @@ struct session_part {
         void (*release)(client *c);
         /* The state file (broker-state-save.c, broker-state.c): write its keys into the open map / read
          * them back, checking every field into @ck.  NULL: not kept across a restart. */
-        void (*save)(const client *c, yajl_gen g);
+        void (*save)(const client *c, json_gen *g);
         void (*restore)(client *c, const json_value *s, state_check *ck);
         /* A restored session: reopen what it needs, through @pid (its launcher) or, when 0, anything. */
         void (*recovered)(client *c, pid_t pid);

@@ -26,11 +26,11 @@ static void copy_str(char *dst, size_t size, const char *src) {
 
 static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_value, const char *rule,
                              const char *msg, uint64_t retry_after_ms, size_t *ret_len) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *out = NULL;
         if (!g)
                 return NULL;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         if (!has_id) {
                 json_gen_str(g, "id");
                 json_gen_null(g);
@@ -38,7 +38,7 @@ static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_
                 json_gen_kv_u64(g, "id", id);
         json_gen_kv_bool(g, "ok", false);
         json_gen_str(g, "error");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "code", err_code_name(code));
         json_gen_kv_i64(g, "errno", errno_value);
         json_gen_kv_str(g, "message", msg);
@@ -46,8 +46,8 @@ static char *gen_error_retry(bool has_id, uint64_t id, err_code code, int errno_
                 json_gen_kv_str(g, "rule", rule);
         if (retry_after_ms)
                 json_gen_kv_u64(g, "retry_after_ms", retry_after_ms);
-        yajl_gen_map_close(g);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &out, ret_len) < 0)
                 return NULL;
         return out;
@@ -117,7 +117,7 @@ void client_refuse_retry(client *c, err_code code, int errno_value, uint64_t ret
 }
 
 static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms, const char *msg) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *out;
         size_t len;
         log_burst_msg(c->b, &c->b->log_hello, LOG_NOTICE, "session %llu (pid %d, uid %u): handshake refused: %s",
@@ -125,7 +125,7 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
         c->closing = true;
         if (!g)
                 return client_flush(c); /* nothing to send: closes now */
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "type", "error");
         json_gen_kv_str(g, "code", err_code_name(code));
         if (errno_value)
@@ -133,7 +133,7 @@ static void refuse(client *c, err_code code, int errno_value, uint64_t retry_ms,
         if (retry_ms)
                 json_gen_kv_u64(g, "retry_after_ms", retry_ms);
         json_gen_kv_str(g, "message", msg);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
                 client_send(c, out, len, NULL, 0); /* closes once sent */
         else
@@ -283,12 +283,12 @@ static void handle_hello(client *c, const json_value *m) {
                 state_save(c); /* the file is this session's now; others are saved once they hold something */
         limits_client_welcomed(c);
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *out;
         size_t len;
         if (!g)
                 return;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "type", "welcome");
         json_gen_kv_i64(g, "api", DELEGATE_API_VERSION);
         json_gen_kv_str(g, "broker", DELEGATE_VERSION);
@@ -300,7 +300,7 @@ static void handle_hello(client *c, const json_value *m) {
         json_gen_kv_u64(g, "policy_generation", c->b->policy_generation);
         json_gen_kv_str(g, "resume_token", c->token);
         json_gen_kv_bool(g, "resumed", resume != NULL);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &out, &len) == 0)
                 client_send(c, out, len, NULL, 0);
         audit_session_opened(c);

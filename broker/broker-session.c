@@ -14,30 +14,30 @@
 #include "broker-op.h"
 #include "size.h"
 
-void session_state_gen(const client *c, yajl_gen g) {
-        yajl_gen_map_open(g);
+void session_state_gen(const client *c, json_gen *g) {
+        json_gen_map_open(g);
         json_gen_kv_u64(g, "session", c->session);
         json_gen_kv_str(g, "client", c->name ? c->name : "");
         json_gen_kv_str(g, "vm", c->vm ? c->vm : "");
         json_gen_str(g, "peer");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "pid", c->ns_pid);
         json_gen_kv_u64(g, "uid", c->cred.uid);
         json_gen_kv_u64(g, "gid", c->cred.gid);
         json_gen_kv_str(g, "cgroup", c->cgroup);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         json_gen_kv_u64(g, "policy_generation", c->b->policy_generation);
         json_gen_str(g, "requests");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
         json_gen_kv_u64(g, "quiet", c->n_quiet);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         SESSION_HOOKS_FOREACH(h) {
                 json_gen_str(g, h->name);
                 h->state(c, g);
         }
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
 }
 
 client *session_find(broker *b, const char *id) {

@@ -102,15 +102,15 @@ static size_t replies_room(const client *c) {
 }
 
 /* The record's first fields, which never change in a session: who it is, its peer; the map left open. */
-static void gen_head(const client *c, yajl_gen g) {
-        yajl_gen_map_open(g);
+static void gen_head(const client *c, json_gen *g) {
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "version", STATE_VERSION);
         json_gen_kv_u64(g, "session", c->session);
         json_gen_kv_str(g, "token_sha256", c->token_hash);
         json_gen_kv_str(g, "client", c->name ? c->name : "");
         json_gen_kv_str(g, "vm", c->vm ? c->vm : "");
         json_gen_str(g, "peer");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "pid", c->cred.pid);
         json_gen_kv_u64(g, "starttime", c->starttime);
         json_gen_kv_u64(g, "uid", c->cred.uid);
@@ -118,11 +118,11 @@ static void gen_head(const client *c, yajl_gen g) {
         json_gen_kv_str(g, "cgroup", c->cgroup ? c->cgroup : "");
         json_gen_kv_u64(g, "netns_dev", c->netns_dev);
         json_gen_kv_u64(g, "netns_ino", c->netns_ino);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
 }
 
 /* The fields after it but "replies": the counts, what each session part holds. */
-static void gen_rest(const client *c, yajl_gen g) {
+static void gen_rest(const client *c, json_gen *g) {
         json_gen_kv_u64(g, "allowed", c->n_allowed);
         json_gen_kv_u64(g, "denied", c->n_denied);
         json_gen_kv_u64(g, "quiet", c->n_quiet);
@@ -133,7 +133,7 @@ static void gen_rest(const client *c, yajl_gen g) {
                         parts[i]->save(c, g);
 }
 
-static void gen_fields(const client *c, yajl_gen g) {
+static void gen_fields(const client *c, json_gen *g) {
         gen_head(c, g);
         gen_rest(c, g);
 }
@@ -152,13 +152,13 @@ static const char *head_of(client *c, size_t *ret_len, char **ret_once) {
                 *ret_len = c->state_head_len;
                 return c->state_head;
         }
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *text = NULL;
         size_t len;
         if (!g)
                 return NULL;
         gen_head(c, g);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &text, &len) < 0)
                 return NULL;
         len--; /* its '}': the fields after it follow */
@@ -171,21 +171,21 @@ static const char *head_of(client *c, size_t *ret_len, char **ret_once) {
         return text;
 }
 
-void state_gen(const client *c, yajl_gen g) {
+void state_gen(const client *c, json_gen *g) {
         gen_fields(c, g);
         json_gen_str(g, "replies"); /* empty: an older broker reads it (see replies()) */
-        yajl_gen_array_open(g);
-        yajl_gen_array_close(g);
+        json_gen_array_open(g);
+        json_gen_array_close(g);
         json_gen_str(g, "sent");
-        /* each answer as it is (yajl_gen_number() takes raw text), as replies() writes them */
-        yajl_gen_array_open(g);
+        /* each answer as it is (json_gen_number() takes raw text), as replies() writes them */
+        json_gen_array_open(g);
         for (size_t k = 0; k < CLIENT_REPLY_CACHE; k++) {
                 const cached_reply *r = &c->cache[(c->cache_next + k) % CLIENT_REPLY_CACHE];
                 if (r->buf && !r->has_fds)
-                        yajl_gen_number(g, r->buf, r->len);
+                        json_gen_number(g, r->buf, r->len);
         }
-        yajl_gen_array_close(g);
-        yajl_gen_map_close(g);
+        json_gen_array_close(g);
+        json_gen_map_close(g);
 }
 
 /* The two slots of session @session's state: session-N.json, session-N.b.json. */
@@ -319,10 +319,10 @@ int state_save(client *c) {
         if (b->state_fd < 0 || !c->welcomed)
                 return 0;
         state_peer_identity(c); /* best effort: a session without it saves, it just cannot be resumed */
-        /* what state_gen() writes, in pieces: the head as kept (head_of()), the other fields through yajl
-         * (a small buffer, which yajl grows, copies and erases no more), then the replies array as replies()
-         * writes it */
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        /* what state_gen() writes, in pieces: the head as kept (head_of()), the other fields through the
+         * generator (a small buffer, which it grows, copies and erases no more), then the replies array as
+         * replies() writes it */
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *text = NULL;
         size_t head_len, len, room = replies_room(c);
         if (!g)
@@ -331,9 +331,9 @@ int state_save(client *c) {
         const char *head_text = head_of(c, &head_len, &head_once);
         if (!head_text)
                 return -ENOMEM;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         gen_rest(c, g);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         int r = json_gen_take(g, &text, &len);
         if (r < 0)
                 return r;

@@ -347,14 +347,14 @@ static size_t count(const client *c) {
         return US(c)->listener != NULL;
 }
 
-static void unotify_state_gen(const client *c, yajl_gen g) {
+static void unotify_state_gen(const client *c, json_gen *g) {
         const unotify *u = US(c)->listener;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_bool(g, "attached", u != NULL);
         json_gen_kv_u64(g, "notified", u ? u->n_notified : 0);
         json_gen_kv_u64(g, "continued", u ? u->n_continued : 0);
         json_gen_kv_u64(g, "in_progress", u ? u->inflight : 0);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
 }
 
 static const session_hook hooks[] = { { "unotify", count, unotify_state_gen, NULL } };

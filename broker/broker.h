@@ -519,7 +519,7 @@ void kvmi_session_end(client *c);
  */
 void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, uint64_t top_gpa);
 /* The session's KVMI state as a JSON object (state.get). */
-void kvmi_state_gen(const client *c, yajl_gen g);
+void kvmi_state_gen(const client *c, json_gen *g);
 
 /* broker-policy.c */
 int broker_policy_load(broker *b);
@@ -677,11 +677,11 @@ void request_dispatch_act(request *req, void (*act)(request *req, void *args, co
 typedef struct session_hook {
         const char *name;
         size_t (*count)(const client *c);
-        void (*state)(const client *c, yajl_gen g);
+        void (*state)(const client *c, json_gen *g);
         int (*revoke)(client *c);
 } session_hook;
 /* The state.get object of @c. */
-void session_state_gen(const client *c, yajl_gen g);
+void session_state_gen(const client *c, json_gen *g);
 /* A welcomed session by its decimal id, or NULL. */
 client *session_find(broker *b, const char *id);
 size_t session_count(broker *b);
@@ -719,7 +719,7 @@ uint64_t state_session_next(broker *b);
  * holding only the records valid on their own (for undoing, never for
  * resuming); -ENOMEM.
  */
-void state_gen(const client *c, yajl_gen g);
+void state_gen(const client *c, json_gen *g);
 int state_parse(broker *b, const char *text, size_t len, client **ret, char *msg, size_t size);
 
 /*

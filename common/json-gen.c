@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * json-gen.c - JSON text out of yajl's generator (always valid UTF-8, every
- * buffer yajl frees erased first), and the UTF-8 rules the parser applies.
+ * json-gen.c - our JSON generator (it replaced yajl's, which does not check
+ * its allocations: see json-gen.h), always valid UTF-8, every allocation
+ * checked, every buffer erased before it is freed; the erasing allocator
+ * the parser hands yajl; and the UTF-8 rules both apply.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -116,115 +118,372 @@ size_t json_utf8_invalid(const char *s, size_t len) {
 /* --- generator --- */
 
 /*
- * Each thread keeps its last generator for its next json_gen_new():
- * yajl_gen_alloc() is three allocations (the generator, its buffer and the
- * buffer's first 2 KiB), each erased in full when freed.  What a generator
- * wrote is erased before it is kept (the rest of its buffer was never
- * written since the last erasure); one whose output outgrew GEN_KEEP_MAX is
- * freed, not kept with its big buffer.  A thread's kept generator is freed
- * when the thread ends (libdelegate.so is linked -z nodelete for it: that
- * destructor must outlive a dlclose()).
+ * What a level of nesting expects next, as yajl's generator tracks it (the
+ * bytes are the same: a ',' before a map's key or an array's item after the
+ * first, a ':' before a map's value).  The top level is state[0].
+ */
+enum {
+        ST_START,       /* nothing written yet */
+        ST_MAP_START,   /* a map's first key */
+        ST_MAP_KEY,     /* a map's next key */
+        ST_MAP_VAL,     /* a map's value */
+        ST_ARRAY_START, /* an array's first item */
+        ST_IN_ARRAY,    /* an array's next item */
+        ST_COMPLETE,    /* the top-level value is written */
+};
+#define GEN_MAX_DEPTH 128 /* yajl's YAJL_MAX_DEPTH: 127 containers deep at most */
+
+struct json_gen {
+        char *buf; /* NULL until the first write */
+        size_t len, cap;
+        int err; /* the first failure, kept */
+        unsigned depth;
+        uint8_t state[GEN_MAX_DEPTH];
+};
+
+/* after a value at the level: what comes next there */
+static const uint8_t after_value[] = {
+        [ST_START] = ST_COMPLETE,     [ST_MAP_START] = ST_MAP_VAL,    [ST_MAP_KEY] = ST_MAP_VAL,
+        [ST_MAP_VAL] = ST_MAP_KEY,    [ST_ARRAY_START] = ST_IN_ARRAY, [ST_IN_ARRAY] = ST_IN_ARRAY,
+        [ST_COMPLETE] = ST_COMPLETE,
+};
+/* what is written before a value at the level */
+static const char separator[] = {
+        [ST_MAP_KEY] = ',', [ST_MAP_VAL] = ':', [ST_IN_ARRAY] = ',', [ST_COMPLETE] = 0,
+};
+
+#define GEN_INIT_SIZE 2048 /* yajl's first buffer, enough for any reply but state.get's */
+
+static void gen_reset(json_gen *g) {
+        if (g->buf)
+                explicit_bzero(g->buf, g->len);
+        g->len = 0;
+        g->err = 0;
+        g->depth = 0;
+        g->state[0] = ST_START;
+}
+
+/* Keep @err as @g's failure (the first one only) and drop what it wrote; false. */
+static bool gen_fail(json_gen *g, int err) {
+        if (g->buf)
+                explicit_bzero(g->buf, g->len);
+        g->len = 0;
+        if (!g->err)
+                g->err = err;
+        return false;
+}
+
+/*
+ * A buffer with room for @want more bytes: a new one, twice as big (or
+ * more), the text copied over and the old one erased and freed; there is
+ * no realloc(), which would leave the old copy unerased.  False (and @g
+ * failed) without memory.
+ */
+static __attribute__((noinline)) bool gen_grow(json_gen *g, size_t want) {
+        size_t cap = g->cap ? g->cap : GEN_INIT_SIZE;
+        while (cap - g->len < want) {
+                if (cap > SIZE_MAX / 2)
+                        return gen_fail(g, -ENOMEM);
+                cap *= 2;
+        }
+        char *n = malloc(cap);
+        if (!n)
+                return gen_fail(g, -ENOMEM);
+        if (g->buf) {
+                memcpy(n, g->buf, g->len);
+                explicit_bzero(g->buf, g->len);
+                free(g->buf);
+        }
+        g->buf = n;
+        g->cap = cap;
+        return true;
+}
+
+static inline bool gen_room(json_gen *g, size_t want) {
+        return __builtin_expect(g->cap - g->len >= want, 1) || gen_grow(g, want);
+}
+
+/*
+ * Ready for a value of @want bytes (a key if @key) at the current level,
+ * its separator written; false (and nothing written) when @g failed
+ * before or fails now.
+ */
+static bool gen_begin(json_gen *g, bool key, size_t want) {
+        if (g->err)
+                return false;
+        uint8_t st = g->state[g->depth];
+        if (st == ST_COMPLETE || (!key && (st == ST_MAP_START || st == ST_MAP_KEY)))
+                return gen_fail(g, -EINVAL);
+        if (!gen_room(g, want + 1))
+                return false;
+        if (separator[st])
+                g->buf[g->len++] = separator[st];
+        return true;
+}
+
+static void gen_end(json_gen *g) {
+        g->state[g->depth] = after_value[g->state[g->depth]];
+}
+
+static void gen_raw(json_gen *g, const char *s, size_t len) {
+        if (!gen_begin(g, false, len))
+                return;
+        memcpy(g->buf + g->len, s, len);
+        g->len += len;
+        gen_end(g);
+}
+
+static void gen_open(json_gen *g, char c, uint8_t st) {
+        if (!gen_begin(g, false, 1))
+                return;
+        if (g->depth + 1 >= GEN_MAX_DEPTH) {
+                gen_fail(g, -EINVAL);
+                return;
+        }
+        g->buf[g->len++] = c;
+        g->state[++g->depth] = st;
+}
+
+/* a close that matches the open (@a, @b: the level's states) and leaves no key without its value */
+static void gen_close(json_gen *g, char c, uint8_t a, uint8_t b) {
+        if (g->err)
+                return;
+        uint8_t st = g->state[g->depth];
+        if (g->depth == 0 || (st != a && st != b)) {
+                gen_fail(g, -EINVAL);
+                return;
+        }
+        if (!gen_room(g, 1))
+                return;
+        g->buf[g->len++] = c;
+        g->depth--;
+        gen_end(g);
+}
+
+void json_gen_map_open(json_gen *g) {
+        gen_open(g, '{', ST_MAP_START);
+}
+
+void json_gen_map_close(json_gen *g) {
+        gen_close(g, '}', ST_MAP_START, ST_MAP_KEY);
+}
+
+void json_gen_array_open(json_gen *g) {
+        gen_open(g, '[', ST_ARRAY_START);
+}
+
+void json_gen_array_close(json_gen *g) {
+        gen_close(g, ']', ST_ARRAY_START, ST_IN_ARRAY);
+}
+
+void json_gen_number(json_gen *g, const char *s, size_t len) {
+        gen_raw(g, s, len);
+}
+
+/*
+ * Each byte of a string's @len at @s as yajl_string_encode() writes it
+ * (without '/' escaped), except that a byte not starting a well-formed
+ * UTF-8 sequence becomes U+FFFD: the escapes are all ASCII, so replacing
+ * first and escaping after, as we did with yajl, gives the same bytes.  In
+ * pieces of GEN_STR_PIECE bytes, for each of which the room is made first
+ * (6 bytes out for one in at most, and the closing quote).
+ */
+#define GEN_STR_PIECE 512
+
+/* Whether the 8 bytes at @s are all written as they are: none below 0x20, '"', '\\' or from 0x80 on. */
+static inline bool plain8(const unsigned char *s) {
+        const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+        uint64_t w, q, b;
+        memcpy(&w, s, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        /* a byte below 0x20 borrows (w - 0x20 in it has its high bit while w's is clear); a byte
+         * equal to '"' or '\\' is a zero byte of q or b, found the same way; then the high bits */
+        return !((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high);
+}
+
+/* The escape of @c (a control character, '"' or '\\') at @o, as yajl writes it; past its end. */
+static char *put_escaped(char *o, unsigned char c) {
+        static const char hex[] = "0123456789ABCDEF";
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+                *o++ = (char) c;
+                break;
+        case '\b':
+                *o++ = 'b';
+                break;
+        case '\f':
+                *o++ = 'f';
+                break;
+        case '\n':
+                *o++ = 'n';
+                break;
+        case '\r':
+                *o++ = 'r';
+                break;
+        case '\t':
+                *o++ = 't';
+                break;
+        default:
+                memcpy(o, "u00", 3);
+                o[3] = hex[c >> 4];
+                o[4] = hex[c & 0xf];
+                o += 5;
+        }
+        return o;
+}
+
+void json_gen_strn(json_gen *g, const char *str, size_t len) {
+        const unsigned char *s = (const unsigned char *) str;
+        if (!gen_begin(g, true, 2))
+                return;
+        char *o = g->buf + g->len;
+        *o++ = '"';
+        for (size_t i = 0; i < len;) {
+                size_t end = len - i < GEN_STR_PIECE ? len : i + GEN_STR_PIECE;
+                g->len = (size_t) (o - g->buf);
+                if (!gen_room(g, 6 * (end - i) + 1))
+                        return;
+                o = g->buf + g->len;
+                while (i < end) {
+                        if (end - i >= 8 && plain8(s + i)) {
+                                memcpy(o, s + i, 8);
+                                o += 8;
+                                i += 8;
+                                continue;
+                        }
+                        unsigned char c = s[i];
+                        if (c >= 0x80) {
+                                /* a sequence starting before @end may end after it: at most 4 bytes for
+                                 * its first one's 6 */
+                                size_t n = utf8_seq(s + i, len - i);
+                                if (n == 0) {
+                                        memcpy(o, "\xef\xbf\xbd", 3);
+                                        o += 3;
+                                        i++;
+                                } else {
+                                        memcpy(o, s + i, n);
+                                        o += n;
+                                        i += n;
+                                }
+                                continue;
+                        }
+                        i++;
+                        if (c >= 0x20 && c != '"' && c != '\\') {
+                                *o++ = (char) c;
+                                continue;
+                        }
+                        o = put_escaped(o, c);
+                }
+        }
+        *o++ = '"';
+        g->len = (size_t) (o - g->buf);
+        gen_end(g);
+}
+
+void json_gen_str(json_gen *g, const char *s) {
+        json_gen_strn(g, s, strlen(s));
+}
+
+/*
+ * Each thread keeps its last generator for its next json_gen_new(): no
+ * allocation then, neither of the generator nor of its first buffer.  What
+ * it wrote is erased before it is kept (the rest of its buffer was never
+ * written since the last erasure); a buffer that outgrew GEN_KEEP_MAX is
+ * erased and freed, not kept.  The kept one is freed when the thread ends
+ * (libdelegate.so is linked -z nodelete for it: that destructor must
+ * outlive a dlclose()); the key's value only marks the thread as having
+ * one, the generator itself is in gen_kept.
  */
 #define GEN_KEEP_MAX 4096
 
 static pthread_key_t gen_key;
 static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
 static bool gen_key_ok;
-static _Thread_local yajl_gen gen_big; /* this thread's generator whose output outgrew GEN_KEEP_MAX */
+static _Thread_local json_gen *gen_kept;
+static _Thread_local bool gen_key_set;
 
-static void gen_key_free(void *g) {
-        yajl_gen_free(g);
+static void gen_destroy(json_gen *g) {
+        if (!g)
+                return;
+        if (g->buf) {
+                explicit_bzero(g->buf, g->len);
+                free(g->buf);
+        }
+        free(g);
+}
+
+static void gen_key_free(void *unused) {
+        (void) unused;
+        json_gen *g = gen_kept;
+        gen_kept = NULL;
+        gen_key_set = false;
+        gen_destroy(g);
 }
 
 static void gen_key_init(void) {
         gen_key_ok = pthread_key_create(&gen_key, gen_key_free) == 0;
 }
 
-yajl_gen json_gen_new(void) {
-        (void) pthread_once(&gen_once, gen_key_init);
-        yajl_gen g = gen_key_ok ? pthread_getspecific(gen_key) : NULL;
-        if (g && pthread_setspecific(gen_key, NULL) == 0)
+json_gen *json_gen_new(void) {
+        json_gen *g = gen_kept;
+        if (g) {
+                gen_kept = NULL;
                 return g;
-        yajl_alloc_funcs funcs = json_erasing_alloc(NULL);
-        return yajl_gen_alloc(&funcs);
-}
-
-/* Erase what @g generated; its length.  Kept out of line: inlined into its caller, GCC
- * at -O2 takes the addresses handed to yajl_gen_get_buf() for pointers
- * stored in @g and warns (-Wdangling-pointer) at the yajl_gen_free() after. */
-static __attribute__((noinline)) size_t gen_erase(yajl_gen g) {
-        const unsigned char *buf;
-        size_t len;
-        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
-                return 0;
-        explicit_bzero((void *) buf, len);
-        return len;
-}
-
-void json_gen_freep(yajl_gen *g) {
-        if (!*g)
-                return;
-        bool big = gen_erase(*g) > GEN_KEEP_MAX || gen_big == *g;
-        if (gen_big == *g)
-                gen_big = NULL;
-        if (!big && gen_key_ok && !pthread_getspecific(gen_key)) {
-                /* as new: empty, at the top level (an abandoned generation's nesting dropped) */
-                yajl_gen_clear(*g);
-                yajl_gen_reset(*g, NULL);
-                if (pthread_setspecific(gen_key, *g) == 0)
-                        return;
         }
-        yajl_gen_free(*g);
+        g = malloc(sizeof(*g));
+        if (!g)
+                return NULL;
+        *g = (json_gen) { .buf = NULL };
+        return g;
 }
 
-int json_gen_take(yajl_gen g, char **ret, size_t *ret_len) {
-        const unsigned char *buf;
-        size_t len;
-        if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
-                return -EINVAL;
-        char *s = malloc(len + 1);
-        if (!s)
-                return -ENOMEM;
-        memcpy(s, buf, len);
-        s[len] = 0;
-        explicit_bzero((void *) buf, len);
-        yajl_gen_clear(g);
-        if (len > GEN_KEEP_MAX)
-                gen_big = g; /* its buffer grew: not to be kept */
-        *ret = s;
-        if (ret_len)
-                *ret_len = len;
-        return 0;
+/* The thread's generator can be kept: its key is set (the value only makes its destructor run). */
+static bool gen_keep_ready(void) {
+        if (gen_key_set)
+                return true;
+        (void) pthread_once(&gen_once, gen_key_init);
+        gen_key_set = gen_key_ok && pthread_setspecific(gen_key, &gen_key) == 0;
+        return gen_key_set;
 }
 
-void json_gen_str(yajl_gen g, const char *s) {
-        size_t len = strlen(s), bad = json_utf8_invalid(s, len);
-        if (bad == SIZE_MAX) {
-                yajl_gen_string(g, (const unsigned char *) s, len);
+void json_gen_free(json_gen *g) {
+        if (!g)
+                return;
+        if (gen_kept || !gen_keep_ready()) {
+                gen_destroy(g);
                 return;
         }
-        /* never emit invalid UTF-8 (a message quoting refused or truncated
-         * input): each byte that does not start a valid sequence becomes U+FFFD */
-        _cleanup_erase_free_ char *t = malloc(3 * len + 1);
-        if (!t) {
-                yajl_gen_string(g, (const unsigned char *) "", 0);
-                return;
+        gen_reset(g);
+        if (g->cap > GEN_KEEP_MAX) {
+                free(g->buf); /* erased by gen_reset() */
+                g->buf = NULL;
+                g->cap = 0;
         }
-        size_t o = 0;
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_seq((const unsigned char *) s + i, len - i);
-                if (n == 0) {
-                        memcpy(t + o, "\xef\xbf\xbd", 3);
-                        o += 3;
-                        i++;
-                        continue;
-                }
-                memcpy(t + o, s + i, n);
-                o += n;
-                i += n;
+        gen_kept = g;
+}
+
+void json_gen_freep(json_gen **g) {
+        json_gen_free(*g);
+}
+
+int json_gen_take(json_gen *g, char **ret, size_t *ret_len) {
+        int r = g->err;
+        char *s = NULL;
+        if (r == 0 && !(s = malloc(g->len + 1)))
+                r = -ENOMEM;
+        if (r == 0) {
+                if (g->len)
+                        memcpy(s, g->buf, g->len);
+                s[g->len] = 0;
+                *ret = s;
+                if (ret_len)
+                        *ret_len = g->len;
         }
-        t[o] = 0;
-        yajl_gen_string(g, (const unsigned char *) t, o);
+        gen_reset(g);
+        return r;
 }
 
 size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v) {
@@ -237,44 +496,47 @@ size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v) {
         return n;
 }
 
-void json_gen_u64(yajl_gen g, uint64_t v) {
+void json_gen_u64(json_gen *g, uint64_t v) {
         char buf[JSON_U64_MAX];
-        yajl_gen_number(g, buf, json_format_u64(buf, v));
+        gen_raw(g, buf, json_format_u64(buf, v));
 }
 
-void json_gen_i64(yajl_gen g, int64_t v) {
+void json_gen_i64(json_gen *g, int64_t v) {
         char buf[JSON_U64_MAX + 1];
         size_t n = 0;
         if (v < 0)
                 buf[n++] = '-';
         n += json_format_u64(buf + n, v < 0 ? -(uint64_t) v : (uint64_t) v);
-        yajl_gen_number(g, buf, n);
+        gen_raw(g, buf, n);
 }
 
-void json_gen_bool(yajl_gen g, bool b) {
-        yajl_gen_bool(g, b);
+void json_gen_bool(json_gen *g, bool b) {
+        if (b)
+                gen_raw(g, "true", 4);
+        else
+                gen_raw(g, "false", 5);
 }
 
-void json_gen_null(yajl_gen g) {
-        yajl_gen_null(g);
+void json_gen_null(json_gen *g) {
+        gen_raw(g, "null", 4);
 }
 
-void json_gen_kv_str(yajl_gen g, const char *k, const char *v) {
+void json_gen_kv_str(json_gen *g, const char *k, const char *v) {
         json_gen_str(g, k);
         json_gen_str(g, v);
 }
 
-void json_gen_kv_u64(yajl_gen g, const char *k, uint64_t v) {
+void json_gen_kv_u64(json_gen *g, const char *k, uint64_t v) {
         json_gen_str(g, k);
         json_gen_u64(g, v);
 }
 
-void json_gen_kv_i64(yajl_gen g, const char *k, int64_t v) {
+void json_gen_kv_i64(json_gen *g, const char *k, int64_t v) {
         json_gen_str(g, k);
         json_gen_i64(g, v);
 }
 
-void json_gen_kv_bool(yajl_gen g, const char *k, bool v) {
+void json_gen_kv_bool(json_gen *g, const char *k, bool v) {
         json_gen_str(g, k);
         json_gen_bool(g, v);
 }

@@ -645,39 +645,39 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
 
 /* --- a tree back to text --- */
 
-void json_gen_value(yajl_gen g, const json_value *v) {
+void json_gen_value(json_gen *g, const json_value *v) {
         switch (v->type) {
         case JSON_NULL:
-                yajl_gen_null(g);
+                json_gen_null(g);
                 break;
         case JSON_BOOL:
-                yajl_gen_bool(g, v->boolean);
+                json_gen_bool(g, v->boolean);
                 break;
         case JSON_NUMBER:
-                yajl_gen_number(g, v->number, strlen(v->number));
+                json_gen_number(g, v->number, strlen(v->number));
                 break;
         case JSON_STRING:
-                yajl_gen_string(g, (const unsigned char *) v->string.str, v->string.len);
+                json_gen_strn(g, v->string.str, v->string.len);
                 break;
         case JSON_ARRAY:
-                yajl_gen_array_open(g);
+                json_gen_array_open(g);
                 for (size_t i = 0; i < v->array.n; i++)
                         json_gen_value(g, v->array.items[i]);
-                yajl_gen_array_close(g);
+                json_gen_array_close(g);
                 break;
         case JSON_OBJECT:
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 for (size_t i = 0; i < v->object.n; i++) {
                         json_gen_str(g, v->object.members[i].key);
                         json_gen_value(g, v->object.members[i].value);
                 }
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
                 break;
         }
 }
 
 int json_dump(const json_value *v, char **ret) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         if (!g)
                 return -ENOMEM;
         json_gen_value(g, v);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * json.h - a JSON value tree with source positions, parsed by yajl, and a
- * generator wrapper (json-gen.h).  Used for wire messages and policy files alike.
+ * json.h - a JSON value tree with source positions, parsed by yajl, and our
+ * generator (json-gen.h).  Used for wire messages and policy files alike.
  *
  * A parse puts its whole tree (values, keys, strings, numbers) into one
  * arena, erased (explicit_bzero) and freed once, when the last of its values
@@ -119,4 +119,4 @@ static inline bool json_is_string(const json_value *v) {
 int json_dump(const json_value *v, char **ret);
 
 /* Emit a parsed value (deep copy into the generator). */
-void json_gen_value(yajl_gen g, const json_value *v);
+void json_gen_value(json_gen *g, const json_value *v);

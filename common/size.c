@@ -96,7 +96,7 @@ const char *format_size(uint64_t v, char *buf, size_t size) {
         return buf;
 }
 
-void json_gen_limit(yajl_gen g, uint64_t v) {
+void json_gen_limit(json_gen *g, uint64_t v) {
         if (v == UINT64_MAX)
                 json_gen_str(g, "unlimited");
         else

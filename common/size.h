@@ -20,4 +20,4 @@ int json_to_size(const json_value *v, uint64_t *ret);
 const char *format_size(uint64_t v, char *buf, size_t size);
 
 /* Emit a limit: a number, or the string "unlimited" for UINT64_MAX. */
-void json_gen_limit(yajl_gen g, uint64_t v);
+void json_gen_limit(json_gen *g, uint64_t v);

@@ -92,7 +92,7 @@ static int local(const void *args, char **ret_result, delegate_error *err) {
         if (r < 0)
                 return error_set(err, r, "system", -r, "prlimit(%d, RLIMIT_MEMLOCK): %s", (int) pid, strerror(-r));
         if (ret_result) {
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_json_gen_ json_gen *g = json_gen_new();
                 if (!g)
                         return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
                 memlock_result_gen(g, pid, &old, &now);

@@ -144,21 +144,21 @@ static int opts_path(const char *path, char **ret) {
 
 /* -blockdev in QEMU's JSON syntax: paths need no escaping there. */
 static int blockdev_json(const disk_spec *d, bool file_node, char **ret) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char node[48], child[48], secret[48];
         if (!g)
                 return -ENOMEM;
         snprintf(node, sizeof(node), "%s-%s", d->id, file_node ? "file" : "format");
         snprintf(child, sizeof(child), "%s-file", d->id);
         snprintf(secret, sizeof(secret), "%s-key", d->id);
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "node-name", node);
         json_gen_kv_bool(g, "read-only", d->readonly);
         json_gen_str(g, "cache");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_bool(g, "direct", cache_direct(d->cache));
         json_gen_kv_bool(g, "no-flush", d->cache == DISK_CACHE_UNSAFE);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (file_node) {
                 json_gen_kv_str(g, "driver", "file");
                 json_gen_kv_str(g, "filename", d->path);
@@ -168,10 +168,10 @@ static int blockdev_json(const disk_spec *d, bool file_node, char **ret) {
                         json_gen_kv_str(g, "driver", "qcow2");
                         if (d->key_file) {
                                 json_gen_str(g, "encrypt");
-                                yajl_gen_map_open(g);
+                                json_gen_map_open(g);
                                 json_gen_kv_str(g, "format", "luks");
                                 json_gen_kv_str(g, "key-secret", secret);
-                                yajl_gen_map_close(g);
+                                json_gen_map_close(g);
                         }
                 } else if (d->key_file) {
                         /* a raw LUKS volume: QEMU's luks driver over the file */
@@ -180,7 +180,7 @@ static int blockdev_json(const disk_spec *d, bool file_node, char **ret) {
                 } else
                         json_gen_kv_str(g, "driver", "raw");
         }
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         return json_gen_take(g, ret, NULL);
 }
 

@@ -68,30 +68,30 @@ static int fail(const vm_spec *s, const char *what, const delegate_error *e) {
 
 /* bridge.create's arguments for @n (names from the spec are written as JSON strings, escaped); NULL: no memory. */
 static char *bridge_args(const nic_spec *n) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *args = NULL;
         if (!g)
                 return NULL;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", n->bridge);
         if (n->mtu)
                 json_gen_kv_u64(g, "mtu", n->mtu);
         json_gen_str(g, "enslave");
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t k = 0; k < n->n_enslave; k++)
                 json_gen_str(g, n->enslave[k]);
-        yajl_gen_array_close(g);
-        yajl_gen_map_close(g);
+        json_gen_array_close(g);
+        json_gen_map_close(g);
         return json_gen_take(g, &args, NULL) < 0 ? NULL : args;
 }
 
 /* tap.create's arguments for @n, with or without vhost-net; NULL: no memory. */
 static char *tap_args(const nic_spec *n, bool vhost) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         char *args = NULL;
         if (!g)
                 return NULL;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", "vnet%d");
         json_gen_kv_u64(g, "queues", n->queues);
         json_gen_kv_bool(g, "vnet_hdr", true);
@@ -103,7 +103,7 @@ static char *tap_args(const nic_spec *n, bool vhost) {
                 json_gen_kv_str(g, "bridge", n->bridge);
         if (vhost)
                 json_gen_kv_bool(g, "vhost", true);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         return json_gen_take(g, &args, NULL) < 0 ? NULL : args;
 }
 
@@ -234,14 +234,14 @@ static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const p
         _cleanup_(closedirp) DIR *d = opendir(path);
         if (!d)
                 return -ESRCH;
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_free_ char *args = NULL, *res = NULL;
         size_t n = 0;
         if (!g)
                 return -ENOMEM;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_str(g, "tids");
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (struct dirent *de; (de = readdir(d));) {
                 pid_t t = (pid_t) atoi(de->d_name);
                 bool vcpu = false;
@@ -252,10 +252,10 @@ static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const p
                 json_gen_i64(g, t);
                 n++;
         }
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
         json_gen_kv_str(g, "target", s->housekeeping);
         json_gen_kv_bool(g, "create", true);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return -ENOMEM;
         delegate_error e;
@@ -468,13 +468,13 @@ int launch_steps(launch *l) {
                 return -EIO;
         int64_t t_status = mono_us();
         if (l->incoming) {
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_json_gen_ json_gen *g = json_gen_new();
                 _cleanup_free_ char *a = NULL;
                 if (!g)
                         return -EIO;
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_str(g, "uri", l->incoming);
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
                 if (json_gen_take(g, &a, NULL) < 0)
                         return -EIO;
                 r = qmp_execute(&l->q, "migrate-incoming", a, NULL, QMP_TIMEOUT_MS, err, sizeof(err));

@@ -20,7 +20,7 @@ static bool plain_name(const char *s, size_t len) {
 }
 
 /*
- * Put together without yajl's generator: @args_text is a JSON object that
+ * Put together without the generator: @args_text is a JSON object that
  * args_parse() accepted, so it goes as it is; an operation's name (letters,
  * digits, '.', '_', '-') is written as it is, any other @op through the
  * generator, which escapes it.
@@ -31,7 +31,7 @@ const char *request_text(uint64_t id, const char *op, const char *args_text, siz
         size_t op_len = strlen(op);
         _cleanup_erase_free_ char *quoted = NULL;
         if (!plain_name(op, op_len)) {
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_json_gen_ json_gen *g = json_gen_new();
                 if (!g)
                         return NULL;
                 json_gen_str(g, op);

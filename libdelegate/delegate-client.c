@@ -339,12 +339,12 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
         if (!c->in_call)
                 call_begin(c); /* the hello's wait; a call that connects counts it in its own */
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *hello = NULL;
         size_t len;
         if (!g)
                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "type", "hello");
         json_gen_kv_i64(g, "api", c->api);
         json_gen_kv_str(g, "client", c->client ? c->client : program_invocation_short_name);
@@ -352,12 +352,12 @@ static int connect_once(delegate_ctx *c, bool resume, delegate_error *err) {
                 json_gen_kv_str(g, "vm", c->vm);
         if (resume) {
                 json_gen_str(g, "resume");
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_u64(g, "session", c->resume_session);
                 json_gen_kv_str(g, "token", c->resume_token);
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
         }
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         r = json_gen_take(g, &hello, &len);
         if (r < 0)
                 return error_set(err, r, "local", -r, "cannot build hello");
@@ -698,7 +698,7 @@ int delegate_state_get(delegate_ctx *c, char **ret_json, delegate_error *err) {
         return delegate_call(c, op_state_get.name, NULL, ret_json, NULL, 0, NULL, NULL, err);
 }
 
-static void gen_limit_arg(yajl_gen g, const char *k, uint64_t v) {
+static void gen_limit_arg(json_gen *g, const char *k, uint64_t v) {
         json_gen_str(g, k);
         json_gen_limit(g, v);
 }
@@ -711,7 +711,7 @@ static uint64_t limit_of(const json_value *v) {
 
 int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t hard, delegate_memlock_result *ret,
                          delegate_error *err) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *args = NULL;
         _cleanup_json_ json_value *rv = NULL;
         delegate_route route = 0;
@@ -719,12 +719,12 @@ int delegate_memlock_set(delegate_ctx *c, pid_t pid, uint64_t soft, uint64_t har
 
         if (!g)
                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "pid", pid);
         gen_limit_arg(g, "soft", soft);
         if (hard != DELEGATE_LIMIT_KEEP)
                 gen_limit_arg(g, "hard", hard);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         r = json_gen_take(g, &args, NULL);
         if (r < 0)
                 return error_set(err, r, "local", -r, "out of memory");

@@ -535,11 +535,11 @@ void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, s
         ch_pump(ch);
 }
 
-void kvmi_state_gen(const client *c, yajl_gen g) {
+void kvmi_state_gen(const client *c, json_gen *g) {
         static const char *const names[] = { "waiting", "hello", "setup", "ready", "closed" };
         kvmi_channel *ch = KS(c)->ch;
         char a[4];
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "channel", ch ? names[ch->state] : "detached");
         if (ch) {
                 json_gen_kv_bool(g, "keyed", ch->keyed);
@@ -555,12 +555,12 @@ void kvmi_state_gen(const client *c, yajl_gen g) {
                         json_gen_kv_bool(g, "unhook_enabled", ch->unhook_enabled);
                 }
                 json_gen_str(g, "last_reapply");
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_u64(g, "pages", ch->last_reapply.pages);
                 json_gen_kv_u64(g, "applied", ch->last_reapply.applied);
                 json_gen_kv_u64(g, "refused", ch->last_reapply.refused);
                 json_gen_kv_u64(g, "beyond_ram", ch->last_reapply.beyond_ram);
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
                 json_gen_kv_u64(g, "messages_sent", ch->msgs_sent);
                 json_gen_kv_u64(g, "entries_sent", ch->entries_sent);
                 json_gen_kv_u64(g, "commands_in_flight", ch->n_cmds);
@@ -570,14 +570,14 @@ void kvmi_state_gen(const client *c, yajl_gen g) {
                 json_gen_kv_u64(g, "batches_pending", waiting);
         }
         json_gen_str(g, "shadow");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_u64(g, "pages", KS(c)->shadow.n);
         json_gen_str(g, "by_access");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         for (uint8_t i = 0; i < 7; i++)
                 if (KS(c)->shadow.by_access[i])
                         json_gen_kv_u64(g, kvmi_access_format(i, a), KS(c)->shadow.by_access[i]);
-        yajl_gen_map_close(g);
-        yajl_gen_map_close(g);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
+        json_gen_map_close(g);
+        json_gen_map_close(g);
 }

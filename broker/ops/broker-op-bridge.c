@@ -198,22 +198,22 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
                 (unsigned long long) c->session, o.name, o.ifindex, o.n_enslaved,
                 o.addr_from ? ", their addresses and routes moved to it" : "", o.adopted ? "adopted" : "created");
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", o.name);
         json_gen_kv_i64(g, "ifindex", o.ifindex);
         json_gen_kv_u64(g, "mtu", o.mtu);
         json_gen_str(g, "enslaved");
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t i = 0; i < a->n_enslave && i < o.n_enslaved; i++)
                 json_gen_str(g, a->enslave[i]);
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
         json_gen_kv_bool(g, "addresses_moved", o.addr_from != 0);
         json_gen_kv_bool(g, "adopted", o.adopted);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         request_reply_result(req, res, NULL, 0);

@@ -354,7 +354,7 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         pid_t host = 0;
         uint64_t want_id = 0;
         /* declared before the first goto: cleanups run on every path */
-        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_json_gen_ json_gen *g = NULL;
         _cleanup_erase_free_ char *res = NULL;
 
         if (!th || !out)
@@ -487,7 +487,7 @@ acted:;
                 request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
                 goto done;
         }
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "target", a.target);
         json_gen_kv_str(g, "cgroup", want);
         json_gen_kv_str(g, "type", type);
@@ -495,9 +495,9 @@ acted:;
         json_gen_kv_u64(g, "moved", moved);
         json_gen_kv_u64(g, "failed", n - moved);
         json_gen_str(g, a.by_pid ? "processes" : "threads");
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t i = 0; i < n; i++) {
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_i64(g, a.by_pid ? "pid" : "tid", out[i].id);
                 json_gen_kv_bool(g, "moved", out[i].moved);
                 if (out[i].cgroup[0])
@@ -506,10 +506,10 @@ acted:;
                         json_gen_kv_i64(g, "errno", out[i].errno_value);
                         json_gen_kv_str(g, "error", out[i].error);
                 }
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
         }
-        yajl_gen_array_close(g);
-        yajl_gen_map_close(g);
+        json_gen_array_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         else
@@ -695,11 +695,11 @@ static size_t cgroups_count(const client *c) {
         return CS(c)->n_created;
 }
 
-static void cgroups_state(const client *c, yajl_gen g) {
-        yajl_gen_array_open(g);
+static void cgroups_state(const client *c, json_gen *g) {
+        json_gen_array_open(g);
         for (size_t i = 0; i < CS(c)->n_created; i++)
                 json_gen_str(g, CS(c)->created[i]);
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
 }
 
 /* Created cgroups are removed where empty; a revoked VM's threads still in
@@ -714,8 +714,8 @@ static size_t threads_count(const client *c) {
         return CS(c)->n_threads_moved;
 }
 
-static void threads_state(const client *c, yajl_gen g) {
-        yajl_gen_integer(g, (long long) CS(c)->n_threads_moved);
+static void threads_state(const client *c, json_gen *g) {
+        json_gen_i64(g, (int64_t) CS(c)->n_threads_moved);
 }
 
 static void release(client *c) {
@@ -726,7 +726,7 @@ static void release(client *c) {
                 cgroup_kept_drop(&CS(c)->kept[i]);
 }
 
-static void save(const client *c, yajl_gen g) {
+static void save(const client *c, json_gen *g) {
         json_gen_kv_u64(g, "threads_moved", CS(c)->n_threads_moved);
         json_gen_str(g, "cgroups_created");
         cgroups_state(c, g);

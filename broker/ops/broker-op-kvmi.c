@@ -39,18 +39,18 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "kvmi.attach: cannot open the channel: %s",
                                            strerror(-r));
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "vm", c->vm);
         json_gen_kv_bool(g, "keyed", keyed);
         if (secret)
                 json_gen_kv_str(g, "secret", secret);
         json_gen_kv_u64(g, "shadow_pages", KS(c)->shadow.n);
         json_gen_kv_u64(g, "timeout_ms", KVMI_TIMEOUT_USEC / 1000);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         log_msg(c->b, LOG_INFO,

@@ -96,7 +96,7 @@ static void finish(request *req, const struct rlimit *old, const struct rlimit *
         /* what the kernel now says, in the request's one audit record (delegate-broker(8)) */
         request_reason_append(req, "; RLIMIT_MEMLOCK of pid %d is now soft %s, hard %s", (int) MEM(req)->t.host_pid,
                               format_size(soft, b1, sizeof(b1)), format_size(hard, b2, sizeof(b2)));
-        char res[MEMLOCK_RESULT_MAX]; /* numbers only: no yajl, no allocation */
+        char res[MEMLOCK_RESULT_MAX]; /* numbers only: no generator, no allocation */
         size_t len = memlock_result_format(res, a->pid, old, now);
         request_reply_result(req, res, NULL, 0);
         explicit_bzero(res, len);
@@ -392,34 +392,34 @@ static size_t count(const client *c) {
         return MS(c)->n;
 }
 
-static void state(const client *c, yajl_gen g) {
+static void state(const client *c, json_gen *g) {
         const memlock_session *s = MS(c);
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t i = 0; i < s->n; i++) {
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_i64(g, "pid", s->rec[i].pid);
                 json_gen_str(g, "soft");
                 json_gen_limit(g, s->rec[i].soft);
                 json_gen_str(g, "hard");
                 json_gen_limit(g, s->rec[i].hard);
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
         }
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
 }
 
-static void save(const client *c, yajl_gen g) {
+static void save(const client *c, json_gen *g) {
         const memlock_session *s = MS(c);
         json_gen_str(g, "memlock");
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t i = 0; i < s->n; i++) {
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_i64(g, "pid", s->rec[i].pid);
                 json_gen_kv_i64(g, "host_pid", s->rec[i].host_pid);
                 json_gen_kv_u64(g, "soft", s->rec[i].soft);
                 json_gen_kv_u64(g, "hard", s->rec[i].hard);
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
         }
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
 }
 
 static void restore(client *c, const json_value *st, state_check *ck) {

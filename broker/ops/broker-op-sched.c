@@ -263,7 +263,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         bool rt;
         int r;
         /* declared before the first goto: cleanups run on every path */
-        _cleanup_json_gen_ yajl_gen g = NULL;
+        _cleanup_json_gen_ json_gen *g = NULL;
         _cleanup_erase_free_ char *res = NULL;
 
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
@@ -375,7 +375,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
                 request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
                 goto out;
         }
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "tid", a.tid);
         json_gen_kv_str(g, "policy", sched_policy_name((int) now.sched_policy));
         json_gen_kv_i64(g, "priority", now.sched_priority);
@@ -383,12 +383,12 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         json_gen_kv_bool(g, "reset_on_fork", now.sched_flags & SCHED_FLAG_RESET_ON_FORK);
         json_gen_kv_str(g, "cpus", msg);
         json_gen_str(g, "was");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "policy", sched_policy_name((int) old.sched_policy));
         json_gen_kv_i64(g, "priority", old.sched_priority);
         json_gen_kv_i64(g, "nice", old.sched_nice);
-        yajl_gen_map_close(g);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         else
@@ -413,11 +413,11 @@ static size_t count(const client *c) {
         return SS(c)->n_changes;
 }
 
-static void state(const client *c, yajl_gen g) {
-        yajl_gen_integer(g, (long long) SS(c)->n_changes);
+static void state(const client *c, json_gen *g) {
+        json_gen_i64(g, (int64_t) SS(c)->n_changes);
 }
 
-static void save(const client *c, yajl_gen g) {
+static void save(const client *c, json_gen *g) {
         json_gen_kv_u64(g, "sched_changes", SS(c)->n_changes);
 }
 

@@ -32,7 +32,7 @@ static void ping(request *req, void *args, const policy_decision *d) {
 }
 
 static void state_get(request *req, void *args, const policy_decision *d) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");

@@ -17,11 +17,11 @@ static size_t count(const client *c) {
         return TS(c)->n;
 }
 
-static void state(const client *c, yajl_gen g) {
+static void state(const client *c, json_gen *g) {
         const tap_session *s = TS(c);
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         for (size_t i = 0; i < s->n; i++) {
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_kv_str(g, "name", s->rec[i].name);
                 json_gen_kv_i64(g, "ifindex", s->rec[i].ifindex);
                 json_gen_kv_bool(g, "persist", s->rec[i].persist);
@@ -31,15 +31,15 @@ static void state(const client *c, yajl_gen g) {
                 if (s->rec[i].bridge) {
                         json_gen_kv_str(g, "kind", "bridge");
                         json_gen_str(g, "enslaved");
-                        yajl_gen_array_open(g);
+                        json_gen_array_open(g);
                         for (unsigned k = 0; k < s->rec[i].n_enslaved; k++)
-                                yajl_gen_integer(g, s->rec[i].enslaved[k]);
-                        yajl_gen_array_close(g);
+                                json_gen_i64(g, s->rec[i].enslaved[k]);
+                        json_gen_array_close(g);
                         json_gen_kv_i64(g, "addresses_from", s->rec[i].addr_from);
                 }
-                yajl_gen_map_close(g);
+                json_gen_map_close(g);
         }
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
 }
 
 /* Every device the session created goes (adopted ones stay): QEMU's fds
@@ -64,7 +64,7 @@ static void release(client *c) {
 }
 
 /* as state.get shows them */
-static void save(const client *c, yajl_gen g) {
+static void save(const client *c, json_gen *g) {
         json_gen_str(g, "tap");
         state(c, g);
 }

@@ -470,11 +470,11 @@ static void create_done(request *req, int status, const void *out, size_t len) {
                 c->session, o.name, o.ifindex, a->queues, a->persist ? ", persistent" : "",
                 a->bridge[0] ? ", on a bridge" : "", o.adopted ? "adopted" : "created");
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", o.name);
         json_gen_kv_i64(g, "ifindex", o.ifindex);
         json_gen_kv_u64(g, "queues", a->queues);
@@ -486,7 +486,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         a->bridge[0] ? json_gen_str(g, a->bridge) : json_gen_null(g);
         json_gen_kv_bool(g, "adopted", o.adopted);
         json_gen_kv_bool(g, "vhost", a->vhost);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &res, NULL) < 0)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         request_reply_result(req, res, req->helper_fds, a->queues + n_vhost);

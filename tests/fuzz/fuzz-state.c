@@ -34,7 +34,7 @@ static void drop(client *c) {
 }
 
 static char *gen(const client *c, size_t *ret_len) {
-        yajl_gen g = json_gen_new();
+        json_gen *g = json_gen_new();
         char *text = NULL;
         FUZZ_ASSERT(g);
         state_gen(c, g);

@@ -303,7 +303,7 @@ static void test_utf8(void) {
         tap_ok(v && v->array.n == 1, "2-, 3- and 4-byte sequences up to U+10FFFF are accepted");
 
         /* the generator replaces what is not UTF-8: a message quoting a truncated name stays valid */
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_free_ char *out = NULL;
         json_gen_str(g, "target 'h\xc3' \xed\xa0\x80!");
         tap_ok(json_gen_take(g, &out, NULL) == 0, "a string with invalid UTF-8 is generated");
@@ -314,9 +314,9 @@ static void test_utf8(void) {
 
 /* the generator's integers (json_format_u64(), no printf): the extremes, read back exactly */
 static void test_gen_integers(void) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_free_ char *out = NULL;
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         json_gen_u64(g, 0);
         json_gen_u64(g, 9);
         json_gen_u64(g, 10);
@@ -324,7 +324,7 @@ static void test_gen_integers(void) {
         json_gen_i64(g, -1);
         json_gen_i64(g, INT64_MIN);
         json_gen_i64(g, INT64_MAX);
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
         tap_ok(json_gen_take(g, &out, NULL) == 0, "integers generated");
         tap_is_str(out, "[0,9,10,18446744073709551615,-1,-9223372036854775808,9223372036854775807]",
                    "0, 9, 10, UINT64_MAX, -1, INT64_MIN, INT64_MAX in decimal");
@@ -476,7 +476,7 @@ static void test_err_erased(void) {
 }
 
 static void *gen_in_thread(void *arg) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         json_gen_str(g, arg);
         char *out = NULL;
         if (json_gen_take(g, &out, NULL) < 0)
@@ -492,10 +492,11 @@ static void *gen_in_thread(void *arg) {
  */
 static void test_gen_reuse(void) {
         for (int round = 0; round < 3; round++) {
-                yajl_gen g = json_gen_new();
-                yajl_gen_map_open(g);
+                json_gen *g = json_gen_new();
+                json_gen_map_open(g);
                 json_gen_kv_str(g, "abandoned", round == 1 ? "x" : "y");
-                yajl_gen_array_open(g);
+                json_gen_str(g, "items");
+                json_gen_array_open(g);
                 if (round == 2) {
                         /* a big one: more than the 4 KiB a kept generator may have written */
                         char big[6000];
@@ -506,11 +507,11 @@ static void test_gen_reuse(void) {
                         tap_ok(json_gen_take(g, &t, NULL) == 0 && strlen(t) > 6000, "a 6 kB generation");
                 }
                 json_gen_freep(&g);
-                _cleanup_json_gen_ yajl_gen h = json_gen_new();
+                _cleanup_json_gen_ json_gen *h = json_gen_new();
                 _cleanup_free_ char *out = NULL;
-                yajl_gen_array_open(h);
+                json_gen_array_open(h);
                 json_gen_u64(h, 1);
-                yajl_gen_array_close(h);
+                json_gen_array_close(h);
                 tap_ok(json_gen_take(h, &out, NULL) == 0 && out && streq(out, "[1]"),
                        "round %d: the next generator starts afresh (%s)", round, out ? out : "(none)");
         }

@@ -157,7 +157,7 @@ static void test_other_ids(void) {
 
 /*
  * memlock_result_format(), the broker's reply to every memlock.set, gives
- * the bytes memlock_result_gen() gives through yajl (what libdelegate's
+ * the bytes memlock_result_gen() gives through json_gen (what libdelegate's
  * local route and delegatectl send), for pids and limits at their ends:
  * 0, a page, the largest finite rlim_t, RLIM_INFINITY ("unlimited").
  */
@@ -170,7 +170,7 @@ static void test_result_format(void) {
                 for (size_t i = 0; i < ELEMENTSOF(lim) * ELEMENTSOF(lim); i++) {
                         struct rlimit old = { lim[i % ELEMENTSOF(lim)], lim[i / ELEMENTSOF(lim)] },
                                       now = { lim[i / ELEMENTSOF(lim)], lim[(i + 2) % ELEMENTSOF(lim)] };
-                        yajl_gen g = json_gen_new();
+                        json_gen *g = json_gen_new();
                         char *want = NULL, got[MEMLOCK_RESULT_MAX];
                         memlock_result_gen(g, pids[p], &old, &now);
                         json_gen_take(g, &want, NULL);

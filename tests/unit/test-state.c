@@ -36,7 +36,7 @@ static void drop(client *c) {
 }
 
 static char *gen(const client *c) {
-        yajl_gen g = json_gen_new();
+        json_gen *g = json_gen_new();
         char *text = NULL;
         state_gen(c, g);
         json_gen_take(g, &text, NULL);
@@ -57,7 +57,7 @@ static char *edit(const char *text, const char *from, const char *to) {
 
 /* What state.get shows of @c (session_state_gen()), parsed. */
 static json_value *shown(const client *c) {
-        yajl_gen g = json_gen_new();
+        json_gen *g = json_gen_new();
         char *text = NULL;
         json_value *v = NULL;
         json_parse_error je;

@@ -265,13 +265,13 @@ static void test_sizes(void) {
         format_size(UINT64_C(64) << 30, b, sizeof(b));
         tap_ok(parse_size(b, &back) == 0 && back == UINT64_C(64) << 30, "parse_size(format_size(64G)) = 64G");
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_free_ char *out = NULL;
-        yajl_gen_array_open(g);
+        json_gen_array_open(g);
         json_gen_limit(g, 5);
         json_gen_limit(g, UINT64_MAX);
         json_gen_limit(g, UINT64_MAX - 1);
-        yajl_gen_array_close(g);
+        json_gen_array_close(g);
         tap_ok(json_gen_take(g, &out, NULL) == 0 && out && streq(out, "[5,\"unlimited\",18446744073709551614]"),
                "json_gen_limit writes numbers and \"unlimited\" (got %s)", out ? out : "(null)");
 }

@@ -88,27 +88,27 @@ static int command(delegate_ctx *c, char *line, bool json) {
                 return print_reply(r, res, &e, json);
         }
         if (streq(w, "set")) {
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_json_gen_ json_gen *g = json_gen_new();
                 _cleanup_erase_free_ char *args = NULL;
-                yajl_gen_map_open(g);
+                json_gen_map_open(g);
                 json_gen_str(g, "entries");
-                yajl_gen_array_open(g);
+                json_gen_array_open(g);
                 for (char *gpa; (gpa = strtok_r(NULL, " \t\n", &save));) {
                         char *acc = strtok_r(NULL, " \t\n", &save);
                         if (!acc) {
                                 fprintf(stderr, "delegatectl: kvmi: set takes GPA ACCESS pairs\n");
                                 return 1;
                         }
-                        yajl_gen_array_open(g);
+                        json_gen_array_open(g);
                         if (!strncmp(gpa, "0x", 2))
                                 json_gen_str(g, gpa);
                         else
                                 json_gen_u64(g, strtoull(gpa, NULL, 10));
                         json_gen_str(g, acc);
-                        yajl_gen_array_close(g);
+                        json_gen_array_close(g);
                 }
-                yajl_gen_array_close(g);
-                yajl_gen_map_close(g);
+                json_gen_array_close(g);
+                json_gen_map_close(g);
                 if (json_gen_take(g, &args, NULL) < 0)
                         return 1;
                 int r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_SET_PAGE_ACCESS, args, NULL, 0, &res, NULL, 0, NULL,

@@ -151,7 +151,7 @@ int cmd_memlock(int argc, char **argv) {
                 /* the protocol's own result shape, from the one generator of it */
                 struct rlimit old = { u64_to_rlim(res.old_soft), u64_to_rlim(res.old_hard) };
                 struct rlimit now = { u64_to_rlim(res.soft), u64_to_rlim(res.hard) };
-                _cleanup_json_gen_ yajl_gen g = json_gen_new();
+                _cleanup_json_gen_ json_gen *g = json_gen_new();
                 _cleanup_erase_free_ char *out = NULL;
                 if (!g)
                         return 1;
@@ -318,11 +318,11 @@ int cmd_tap_create(int argc, char **argv) {
         if (optind < argc)
                 return usage_error("unexpected argument '%s'", argv[optind]);
 
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *args = NULL, *res = NULL;
         if (!g)
                 return 1;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", name);
         if (queues)
                 json_gen_kv_u64(g, "queues", queues);
@@ -338,7 +338,7 @@ int cmd_tap_create(int argc, char **argv) {
                 json_gen_kv_bool(g, "persist", true);
         if (vhost)
                 json_gen_kv_bool(g, "vhost", true);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
 
@@ -392,13 +392,13 @@ int cmd_tap_create(int argc, char **argv) {
 int cmd_tap_destroy(int argc, char **argv) {
         if (argc != 2)
                 return usage_error("tap destroy takes one interface name");
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *args = NULL, *res = NULL;
         if (!g)
                 return 1;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_str(g, "name", argv[1]);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
         delegate_ctx *c;
@@ -465,7 +465,7 @@ int cmd_cgroup_move(int argc, char **argv) {
                 { "pid", required_argument, NULL, 'p' },    { "create", no_argument, NULL, 'c' },
                 { "cpus", required_argument, NULL, 'C' },   {},
         };
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *args = NULL;
         const char *target = NULL, *cpus = NULL;
         int64_t tids[64], pid = -1;
@@ -503,22 +503,22 @@ int cmd_cgroup_move(int argc, char **argv) {
                 return usage_error("unexpected argument '%s'", argv[optind]);
         if (!g)
                 return 1;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         if (pid >= 0)
                 json_gen_kv_i64(g, "pid", pid);
         else {
                 json_gen_str(g, "tids");
-                yajl_gen_array_open(g);
+                json_gen_array_open(g);
                 for (size_t i = 0; i < n; i++)
                         json_gen_i64(g, tids[i]);
-                yajl_gen_array_close(g);
+                json_gen_array_close(g);
         }
         json_gen_kv_str(g, "target", target);
         if (create)
                 json_gen_kv_bool(g, "create", true);
         if (cpus)
                 json_gen_kv_str(g, "cpus", cpus);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
         return call_op(DELEGATE_OP_CGROUP_MOVE, args, show_moved);
@@ -539,7 +539,7 @@ int cmd_sched(int argc, char **argv) {
                 { "priority", required_argument, NULL, 'r' }, { "nice", required_argument, NULL, 'n' },
                 { "cpus", required_argument, NULL, 'C' },     {},
         };
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *args = NULL;
         const char *pol = NULL, *cpus = NULL;
         int64_t tid = -1, prio = 0, nice = 0;
@@ -580,7 +580,7 @@ int cmd_sched(int argc, char **argv) {
                 return usage_error("unexpected argument '%s'", argv[optind]);
         if (!g)
                 return 1;
-        yajl_gen_map_open(g);
+        json_gen_map_open(g);
         json_gen_kv_i64(g, "tid", tid);
         json_gen_kv_str(g, "policy", pol);
         if (have_prio)
@@ -589,7 +589,7 @@ int cmd_sched(int argc, char **argv) {
                 json_gen_kv_i64(g, "nice", nice);
         if (cpus)
                 json_gen_kv_str(g, "cpus", cpus);
-        yajl_gen_map_close(g);
+        json_gen_map_close(g);
         if (json_gen_take(g, &args, NULL) < 0)
                 return 1;
         return call_op(DELEGATE_OP_SCHED_SET, args, show_sched);

@@ -40,19 +40,19 @@ int cmd_policy_check(int argc, char **argv) {
 }
 
 typedef struct explain_ctx {
-        yajl_gen g;
+        json_gen *g;
 } explain_ctx;
 
 static void explain_rule(const policy_rule *r, bool matched, const char *why, void *userdata) {
         explain_ctx *x = userdata;
         if (x->g) {
-                yajl_gen_map_open(x->g);
+                json_gen_map_open(x->g);
                 json_gen_kv_str(x->g, "rule", r->name);
                 json_gen_kv_str(x->g, "file", r->file);
                 json_gen_kv_u64(x->g, "line", r->line);
                 json_gen_kv_bool(x->g, "matched", matched);
                 json_gen_kv_str(x->g, "why", why);
-                yajl_gen_map_close(x->g);
+                json_gen_map_close(x->g);
         } else
                 printf("  rule '%s' (%s:%u): %s: %s\n", r->name, r->file, r->line, matched ? "matches" : "skipped",
                        why);
@@ -121,15 +121,15 @@ int cmd_policy_explain(int argc, char **argv) {
         policy_decision d;
         char msg[512] = "";
         if (x.g) {
-                yajl_gen_map_open(x.g);
+                json_gen_map_open(x.g);
                 json_gen_str(x.g, "rules");
-                yajl_gen_array_open(x.g);
+                json_gen_array_open(x.g);
         } else
                 printf("%s by uid %u gid %u, cgroup '%s', vm '%s':\n", op, (unsigned) s.uid, (unsigned) s.gid,
                        s.cgroup, s.vm ? s.vm : "");
         int r = policy_decide(p, &s, op, args, &d, msg, sizeof(msg), explain_rule, &x);
         if (x.g) {
-                yajl_gen_array_close(x.g);
+                json_gen_array_close(x.g);
                 if (r < 0) {
                         json_gen_kv_str(x.g, "error", msg);
                 } else {
@@ -138,11 +138,11 @@ int cmd_policy_explain(int argc, char **argv) {
                         d.rule ? json_gen_str(x.g, d.rule->name) : json_gen_null(x.g);
                         json_gen_kv_str(x.g, "reason", d.reason);
                 }
-                yajl_gen_map_close(x.g);
+                json_gen_map_close(x.g);
                 _cleanup_erase_free_ char *out = NULL;
                 if (json_gen_take(x.g, &out, NULL) == 0)
                         printf("%s\n", out);
-                yajl_gen_free(x.g);
+                json_gen_free(x.g);
         } else if (r < 0)
                 printf("=> bad request: %s\n", msg);
         else

@@ -26,7 +26,7 @@ int usage_error(const char *fmt, ...) {
 }
 
 void print_json_string(const char *s) {
-        _cleanup_json_gen_ yajl_gen g = json_gen_new();
+        _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *out = NULL;
         json_gen_str(g, s);
         if (json_gen_take(g, &out, NULL) == 0)
