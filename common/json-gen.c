@@ -472,6 +472,9 @@ void json_gen_freep(json_gen **g) {
 int json_gen_take(json_gen *g, char **ret, size_t *ret_len) {
         int r = g->err;
         char *s = NULL;
+        /* an open container, or no value at all: not a JSON text */
+        if (r == 0 && (g->depth != 0 || g->state[0] != ST_COMPLETE))
+                r = -EINVAL;
         if (r == 0 && !(s = malloc(g->len + 1)))
                 r = -ENOMEM;
         if (r == 0) {

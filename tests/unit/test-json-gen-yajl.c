@@ -412,6 +412,19 @@ static void m_mismatch(pair *p) {
         p_array_open(p);
         p_map_close(p);
 }
+static void m_unclosed_map(pair *p) {
+        p_map_open(p);
+        p_str(p, (const unsigned char *) "k", 1);
+        p_null(p);
+}
+static void m_unclosed_array(pair *p) {
+        p_array_open(p);
+        p_array_open(p);
+        p_array_close(p);
+}
+static void m_nothing(pair *p) {
+        (void) p;
+}
 static void m_close_nothing(pair *p) {
         p_array_close(p); /* yajl's depth wraps: nothing after it */
 }
@@ -425,6 +438,9 @@ static void test_misuse(void) {
                 { "a close with nothing open", m_close_nothing, true },
                 { "a map closed after a key", m_key_without_value, false },
                 { "an array closed as a map", m_mismatch, false },
+                { "a map left open", m_unclosed_map, false },
+                { "an array left open", m_unclosed_array, false },
+                { "no value at all", m_nothing, false },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 pair p;

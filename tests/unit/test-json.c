@@ -503,6 +503,8 @@ static void test_gen_reuse(void) {
                         memset(big, 'b', sizeof(big) - 1);
                         big[sizeof(big) - 1] = 0;
                         json_gen_str(g, big);
+                        json_gen_array_close(g);
+                        json_gen_map_close(g);
                         _cleanup_free_ char *t = NULL;
                         tap_ok(json_gen_take(g, &t, NULL) == 0 && strlen(t) > 6000, "a 6 kB generation");
                 }
