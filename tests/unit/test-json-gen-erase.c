@@ -8,6 +8,8 @@
  * json_gen_free() drops, a generator freed while the thread keeps another
  * (gen_destroy()), the one a thread keeps, freed when the thread ends, after
  * a take, after an abandoned document, after a failed growth (gen_fail()).
+ * And a document of plain strings under the first buffer's 2 KiB never
+ * grows it: no block is freed from json_gen_new() to json_gen_free().
  */
 #include <errno.h>
 #include <malloc.h>
@@ -123,6 +125,8 @@ static void test_thread(bool take) {
         }
         tap_ok(n_freed >= 2 && n_marked == 0, "a thread's kept generator, its document %s, freed at the thread's end: %u freed, %u with the marker",
                take ? "taken" : "abandoned", n_freed, n_marked);
+        tap_ok(t.during == 0, "  plain strings of 330 and 1500 bytes: the first buffer not outgrown (%u blocks freed before json_gen_free())",
+               t.during);
 }
 
 /* the Nth allocation failing, for each N a growth makes: what was written is erased at the failure */
