@@ -3,8 +3,8 @@
  * The generator's buffers are erased before they go back to the allocator
  * (json-gen.c): this program is linked with --wrap=free (and --wrap=malloc,
  * wrap-malloc.h, to fail an allocation), and every block our code frees is
- * scanned, all of it (malloc_usable_size()), for a marker that each string
- * written carries.  The old buffer a growth leaves, a buffer over 4 KiB that
+ * scanned, all of it (wrap-free.h), for a marker that each string written
+ * carries.  The old buffer a growth leaves, a buffer over 4 KiB that
  * json_gen_free() drops, a generator freed while the thread keeps another
  * (gen_destroy()), the one a thread keeps, freed when the thread ends, after
  * a take, after an abandoned document, after a failed growth (gen_fail()).
@@ -12,27 +12,15 @@
  * grows it: no block is freed from json_gen_new() to json_gen_free().
  */
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "json-gen.h"
 #include "tap.h"
+#include "wrap-free.h"
 #include "wrap-malloc.h"
 
-void __real_free(void *p);
-void __wrap_free(void *p);
-
 #define MARKER "json-gen-erase-marker"
-static unsigned n_freed, n_marked;
-
-void __wrap_free(void *p) {
-        if (p) {
-                n_freed++;
-                n_marked += memmem(p, malloc_usable_size(p), MARKER, sizeof(MARKER) - 1) != NULL;
-        }
-        __real_free(p);
-}
 
 static void count_reset(void) {
         n_freed = n_marked = 0;
@@ -153,6 +141,7 @@ static void test_failure(void) {
 }
 
 int main(void) {
+        free_marker = MARKER;
         test_growth_and_drop(true);
         test_growth_and_drop(false);
         test_destroy(false);
