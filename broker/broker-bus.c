@@ -188,8 +188,9 @@ static int method_get_session(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (!(g = json_gen_new()))
                 return -ENOMEM;
         session_state_gen(c, g);
-        if (json_gen_take(g, &state, NULL) < 0)
-                return -ENOMEM;
+        r = json_gen_take(g, &state, NULL);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "cannot write the reply: %s", strerror(-r));
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");

@@ -185,6 +185,16 @@ void request_reply_result(request *req, const char *result_json, const int *fds,
         request_reply(req, &r);
 }
 
+int request_reply_gen(request *req, json_gen *g, const int *fds, size_t n_fds) {
+        _cleanup_erase_free_ char *res = NULL;
+        int r = json_gen_take(g, &res, NULL);
+        if (r < 0)
+                request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot write the reply: %s", strerror(-r));
+        else
+                request_reply_result(req, res, fds, n_fds);
+        return r;
+}
+
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...) {
         op_error e = { .code = code, .errno_value = errno_value };
         va_list ap;

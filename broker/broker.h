@@ -636,6 +636,8 @@ void client_reply_error_noid(client *c, err_code code, int errno_value, const ch
 
 /* broker-reply.c: a request's life, below the operations */
 void request_reply_result(request *req, const char *result_json, const int *fds, size_t n_fds);
+/* Reply @g's document (taken), or the take's failure ("cannot write the reply: ...", its errno); returns it. */
+int request_reply_gen(request *req, json_gen *g, const int *fds, size_t n_fds);
 void request_reply_error(request *req, err_code code, int errno_value, const char *rule, const char *fmt, ...)
         _printf_(5, 6);
 /* Reply with @e, the error an operation found (ERR_DENIED: the target refused, audited as a denial). */

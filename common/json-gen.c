@@ -152,7 +152,9 @@ static const char separator[] = {
         [ST_MAP_KEY] = ',', [ST_MAP_VAL] = ':', [ST_IN_ARRAY] = ',', [ST_COMPLETE] = 0,
 };
 
-#define GEN_INIT_SIZE 2048 /* yajl's first buffer, enough for any reply but state.get's */
+/* yajl's first buffer: a plain string costs it its length, so most replies fit; state.get's, and those
+ * with many items or strings to escape, grow it */
+#define GEN_INIT_SIZE 2048
 
 static void gen_reset(json_gen *g) {
         if (g->buf)
@@ -285,8 +287,11 @@ void json_gen_number(json_gen *g, const char *s, size_t len) {
  * (without '/' escaped), except that a byte not starting a well-formed
  * UTF-8 sequence becomes U+FFFD: the escapes are all ASCII, so replacing
  * first and escaping after, as we did with yajl, gives the same bytes.  In
- * pieces of GEN_STR_PIECE bytes, for each of which the room is made first
- * (6 bytes out for one in at most, and the closing quote).
+ * pieces of GEN_STR_PIECE bytes, for each of which the room for one byte
+ * out per byte in and the closing quote is made first: what writes more
+ * (an escape, 6 bytes for one; U+FFFD, 3; a sequence that runs past the
+ * piece's end) makes room for the rest itself (str_room()), so a plain
+ * string costs the buffer no more than its length.
  */
 #define GEN_STR_PIECE 512
 
@@ -335,6 +340,19 @@ static char *put_escaped(char *o, unsigned char c) {
         return o;
 }
 
+/*
+ * @o, in @g's buffer, with room after it for @out bytes, the @left bytes
+ * of the piece still to come and the closing quote: @o again, or where it
+ * is in a grown buffer (@g's length is set to @o's offset first, so that
+ * the growth copies what is written); NULL when @g failed.
+ */
+static char *str_room(json_gen *g, char *o, size_t out, size_t left) {
+        g->len = (size_t) (o - g->buf);
+        if (!gen_room(g, out + left + 1))
+                return NULL;
+        return g->buf + g->len;
+}
+
 void json_gen_strn(json_gen *g, const char *str, size_t len) {
         const unsigned char *s = (const unsigned char *) str;
         if (!gen_begin(g, true, 2))
@@ -343,10 +361,8 @@ void json_gen_strn(json_gen *g, const char *str, size_t len) {
         *o++ = '"';
         for (size_t i = 0; i < len;) {
                 size_t end = len - i < GEN_STR_PIECE ? len : i + GEN_STR_PIECE;
-                g->len = (size_t) (o - g->buf);
-                if (!gen_room(g, 6 * (end - i) + 1))
+                if (!(o = str_room(g, o, 0, end - i)))
                         return;
-                o = g->buf + g->len;
                 while (i < end) {
                         if (end - i >= 8 && plain8(s + i)) {
                                 memcpy(o, s + i, 8);
@@ -356,9 +372,10 @@ void json_gen_strn(json_gen *g, const char *str, size_t len) {
                         }
                         unsigned char c = s[i];
                         if (c >= 0x80) {
-                                /* a sequence starting before @end may end after it: at most 4 bytes for
-                                 * its first one's 6 */
-                                size_t n = utf8_seq(s + i, len - i);
+                                /* a sequence starting before @end may end after it */
+                                size_t n = utf8_seq(s + i, len - i), in = n ? n : 1;
+                                if (!(o = str_room(g, o, n ? n : 3, end > i + in ? end - i - in : 0)))
+                                        return;
                                 if (n == 0) {
                                         memcpy(o, "\xef\xbf\xbd", 3);
                                         o += 3;
@@ -375,6 +392,8 @@ void json_gen_strn(json_gen *g, const char *str, size_t len) {
                                 *o++ = (char) c;
                                 continue;
                         }
+                        if (!(o = str_room(g, o, 6, end - i)))
+                                return;
                         o = put_escaped(o, c);
                 }
         }
@@ -472,6 +491,9 @@ void json_gen_freep(json_gen **g) {
 int json_gen_take(json_gen *g, char **ret, size_t *ret_len) {
         int r = g->err;
         char *s = NULL;
+        /* an open container, or no value at all: not a JSON text */
+        if (r == 0 && (g->depth != 0 || g->state[0] != ST_COMPLETE))
+                r = -EINVAL;
         if (r == 0 && !(s = malloc(g->len + 1)))
                 r = -ENOMEM;
         if (r == 0) {

@@ -40,7 +40,8 @@ yajl_alloc_funcs json_erasing_alloc(json_scratch *scratch);
  * returns it, -ENOMEM, or -EINVAL for a call out of order (a key that is
  * not a string, a second top-level value, a close that matches no open or
  * leaves a key without its value, nesting of more than 127 containers,
- * yajl's limit).
+ * yajl's limit; at json_gen_take(), a container left open or no value
+ * written at all).
  */
 typedef struct json_gen json_gen;
 
@@ -56,7 +57,7 @@ void json_gen_freep(json_gen **g);
 #define _cleanup_json_gen_ _cleanup_(json_gen_freep)
 
 /*
- * json_gen_take() - the text generated so far, copied into a new
+ * json_gen_take() - the text generated, one whole JSON value, copied into a new
  * NUL-terminated string for the caller to erase and free (*@ret, its
  * length in *@ret_len if not NULL).  @g is erased and emptied either way,
  * ready for a new document.  Returns 0, or the generator's first failure

@@ -185,7 +185,7 @@ static int blockdev_json(const disk_spec *d, bool file_node, char **ret) {
 }
 
 static int disk_argv(const disk_spec *d, bool *scsi_added, qemu_proc *q) {
-        _cleanup_free_ char *file = NULL, *format = NULL;
+        _cleanup_erase_free_ char *file = NULL, *format = NULL;
         int r = 0;
         if (blockdev_json(d, true, &file) < 0 || blockdev_json(d, false, &format) < 0)
                 return -ENOMEM;
@@ -233,7 +233,7 @@ int devices_argv(const vm_spec *s, qemu_proc *q) {
         for (size_t i = 0; r >= 0 && i < s->n_disks; i++)
                 r = disk_argv(&s->disks[i], &scsi, q);
         if (r >= 0 && (s->console.file || s->console.socket)) {
-                _cleanup_free_ char *path = NULL;
+                _cleanup_erase_free_ char *path = NULL;
                 if (opts_path(s->console.file ? s->console.file : s->console.socket, &path) < 0)
                         return -ENOMEM;
                 r |= qemu_arg(q, "-chardev");

@@ -137,7 +137,7 @@ void qemu_proc_done(qemu_proc *q) {
         }
         q->err_fd = safe_close(q->err_fd);
         for (size_t i = 0; i < q->argc; i++)
-                free(q->argv[i]);
+                erase_free(q->argv[i]); /* the blockdev requests, the console's path, the kernel's command line */
         free(q->argv);
         q->argv = NULL;
         q->argc = 0;

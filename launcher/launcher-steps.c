@@ -111,7 +111,7 @@ static char *tap_args(const nic_spec *n, bool vhost) {
 static int create_bridge(delegate_ctx *ctx, const vm_spec *s, size_t i) {
         const nic_spec *n = &s->nics[i];
         delegate_error e;
-        _cleanup_free_ char *res = NULL, *args = NULL;
+        _cleanup_erase_free_ char *res = NULL, *args = NULL;
         for (size_t k = 0; k < i; k++)
                 if (s->nics[k].bridge_create && streq(s->nics[k].bridge, n->bridge))
                         return 0;
@@ -129,9 +129,9 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                 if (n->bridge_create && create_bridge(ctx, s, i) < 0)
                         return -EPERM;
                 delegate_error e;
-                _cleanup_free_ char *res = NULL;
+                _cleanup_erase_free_ char *res = NULL;
                 bool vhost = n->vhost != NIC_VHOST_OFF;
-                _cleanup_free_ char *args = tap_args(n, vhost);
+                _cleanup_erase_free_ char *args = tap_args(n, vhost);
                 if (!args)
                         return -ENOMEM;
                 int r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
@@ -139,7 +139,7 @@ static int create_taps(delegate_ctx *ctx, const vm_spec *s, int (*fds)[NIC_MAX_Q
                         launcher_say(s, "nic %s: no vhost-net (%s); \"vhost\": \"optional\": QEMU's own virtio-net instead", n->id,
                                      e.message);
                         vhost = false;
-                        free(args);
+                        erase_free(args);
                         if (!(args = tap_args(n, false)))
                                 return -ENOMEM;
                         r = call(ctx, s, DELEGATE_OP_TAP_CREATE, args, &res, fds[i], NIC_MAX_QUEUES, &n_fds[i], &e);
@@ -175,7 +175,7 @@ static int set_memlock(delegate_ctx *ctx, const vm_spec *s, pid_t qemu) {
                 return -ESRCH;
         delegate_error e;
         char args[128];
-        _cleanup_free_ char *res = NULL;
+        _cleanup_erase_free_ char *res = NULL;
         _cleanup_json_ json_value *v = NULL;
         json_parse_error je;
         /* raise the hard limit only when it is too low: that needs the broker's CAP_SYS_RESOURCE */
@@ -235,7 +235,7 @@ static int housekeeping(delegate_ctx *ctx, const vm_spec *s, pid_t qemu, const p
         if (!d)
                 return -ESRCH;
         _cleanup_json_gen_ json_gen *g = json_gen_new();
-        _cleanup_free_ char *args = NULL, *res = NULL;
+        _cleanup_erase_free_ char *args = NULL, *res = NULL;
         size_t n = 0;
         if (!g)
                 return -ENOMEM;
@@ -308,7 +308,7 @@ static int realtime(delegate_ctx *ctx, const vm_spec *s, const pid_t *vcpus, siz
                         continue;
                 char args[256], cpus[128] = "", how[320];
                 delegate_error e;
-                _cleanup_free_ char *res = NULL;
+                _cleanup_erase_free_ char *res = NULL;
                 if (s->rt_dedicated) {
                         cpu_mask m;
                         rt_vcpu_cpus(s, k++, &m);
@@ -469,7 +469,7 @@ int launch_steps(launch *l) {
         int64_t t_status = mono_us();
         if (l->incoming) {
                 _cleanup_json_gen_ json_gen *g = json_gen_new();
-                _cleanup_free_ char *a = NULL;
+                _cleanup_erase_free_ char *a = NULL;
                 if (!g)
                         return -EIO;
                 json_gen_map_open(g);

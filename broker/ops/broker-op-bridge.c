@@ -199,7 +199,6 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
                 o.addr_from ? ", their addresses and routes moved to it" : "", o.adopted ? "adopted" : "created");
 
         _cleanup_json_gen_ json_gen *g = json_gen_new();
-        _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         json_gen_map_open(g);
@@ -214,9 +213,7 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
         json_gen_kv_bool(g, "addresses_moved", o.addr_from != 0);
         json_gen_kv_bool(g, "adopted", o.adopted);
         json_gen_map_close(g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        request_reply_result(req, res, NULL, 0);
+        (void) request_reply_gen(req, g, NULL, 0);
 }
 
 static void bridge_create(request *req, void *args, const policy_decision *d) {

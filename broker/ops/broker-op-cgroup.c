@@ -355,7 +355,6 @@ static void cgroup_move(request *req, void *args, const policy_decision *d) {
         uint64_t want_id = 0;
         /* declared before the first goto: cleanups run on every path */
         _cleanup_json_gen_ json_gen *g = NULL;
-        _cleanup_erase_free_ char *res = NULL;
 
         if (!th || !out)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
@@ -510,10 +509,7 @@ acted:;
         }
         json_gen_array_close(g);
         json_gen_map_close(g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        else
-                request_reply_result(req, res, NULL, 0);
+        (void) request_reply_gen(req, g, NULL, 0);
         goto done;
 fail:
         request_fail(req, &err);

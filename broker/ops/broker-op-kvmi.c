@@ -40,7 +40,6 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "kvmi.attach: cannot open the channel: %s",
                                            strerror(-r));
         _cleanup_json_gen_ json_gen *g = json_gen_new();
-        _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         json_gen_map_open(g);
@@ -51,14 +50,12 @@ static void kvmi_attach(request *req, void *args, const policy_decision *d) {
         json_gen_kv_u64(g, "shadow_pages", KS(c)->shadow.n);
         json_gen_kv_u64(g, "timeout_ms", KVMI_TIMEOUT_USEC / 1000);
         json_gen_map_close(g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         log_msg(c->b, LOG_INFO,
                 "session %llu: KVMI channel opened for vm '%s' (%s handshake, %zu shadow pages); waiting for QEMU's "
                 "connections (kvmi.connect)",
                 (unsigned long long) c->session, c->vm, keyed ? "keyed" : "unkeyed", KS(c)->shadow.n);
         req->reply_unsaved = true; /* KVMI channels are not kept across restarts: nor is the answer (its secret) */
-        request_reply_result(req, res, NULL, 0);
+        (void) request_reply_gen(req, g, NULL, 0);
 }
 
 static void kvmi_connect(request *req, void *args, const policy_decision *d) {

@@ -264,7 +264,6 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         int r;
         /* declared before the first goto: cleanups run on every path */
         _cleanup_json_gen_ json_gen *g = NULL;
-        _cleanup_erase_free_ char *res = NULL;
 
         rt = a.policy == SCHED_FIFO || a.policy == SCHED_RR;
         r = request_resolve_threads(req, &a.tid, 1, c ? &SS(c)->thread : NULL, &t, &err);
@@ -389,10 +388,7 @@ static void sched_set(request *req, void *args, const policy_decision *d) {
         json_gen_kv_i64(g, "nice", old.sched_nice);
         json_gen_map_close(g);
         json_gen_map_close(g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        else
-                request_reply_result(req, res, NULL, 0);
+        (void) request_reply_gen(req, g, NULL, 0);
 out:
         peer_threads_done(&t, 1);
 }

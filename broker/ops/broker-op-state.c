@@ -33,13 +33,10 @@ static void ping(request *req, void *args, const policy_decision *d) {
 
 static void state_get(request *req, void *args, const policy_decision *d) {
         _cleanup_json_gen_ json_gen *g = json_gen_new();
-        _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         session_state_gen(req->c, g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        request_reply_result(req, res, NULL, 0);
+        (void) request_reply_gen(req, g, NULL, 0);
 }
 
 const broker_op bop_ping = { .op = &op_ping, .act = ping };

@@ -471,7 +471,6 @@ static void create_done(request *req, int status, const void *out, size_t len) {
                 a->bridge[0] ? ", on a bridge" : "", o.adopted ? "adopted" : "created");
 
         _cleanup_json_gen_ json_gen *g = json_gen_new();
-        _cleanup_erase_free_ char *res = NULL;
         if (!g)
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         json_gen_map_open(g);
@@ -487,9 +486,7 @@ static void create_done(request *req, int status, const void *out, size_t len) {
         json_gen_kv_bool(g, "adopted", o.adopted);
         json_gen_kv_bool(g, "vhost", a->vhost);
         json_gen_map_close(g);
-        if (json_gen_take(g, &res, NULL) < 0)
-                return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
-        request_reply_result(req, res, req->helper_fds, a->queues + n_vhost);
+        (void) request_reply_gen(req, g, req->helper_fds, a->queues + n_vhost);
 }
 
 /*

@@ -8,7 +8,8 @@
  * handing a string to yajl: here the oracle does it with a decoder of its
  * own (code point ranges, not json-gen.c's table of second bytes).
  *
- * Every string of one and two bytes; strings of every escape class, UTF-8
+ * Every string of one and two bytes; runs of plain bytes with one other at
+ * each offset (the 8-byte fast path and its edges); strings of every escape class, UTF-8
  * sequences valid and not, long ones (over a piece of 512 and over the
  * first 2 KiB buffer); random documents of maps, arrays, strings, integers
  * at their ends, booleans, null and raw numbers, empty containers among
@@ -319,6 +320,35 @@ static void test_short_strings(void) {
                n, bad);
 }
 
+/*
+ * Runs of 'a' of 0 to 40 bytes (none to five whole 8-byte words, and the
+ * tail after them), with one byte that is not written as it is at each
+ * offset: the word holding it must leave the fast path (plain8()), the
+ * words around it must not lose a byte.
+ */
+static void test_plain_runs(void) {
+        static const unsigned char odd[] = { 0x00, 0x08, 0x1f, '"', '\\', '/', 0x7f, 0x80, 0xc3, 0xff };
+        unsigned long n = 0, bad = 0;
+        unsigned char s[40];
+        for (size_t len = 0; len <= sizeof(s); len++) {
+                pair p;
+                memset(s, 'a', len);
+                pair_begin(&p);
+                p_str(&p, s, len);
+                bad += !pair_end(&p, "plain run", n++);
+                for (size_t k = 0; k < sizeof(odd); k++)
+                        for (size_t at = 0; at < len; at++) {
+                                memset(s, 'a', len);
+                                s[at] = odd[k];
+                                pair_begin(&p);
+                                p_str(&p, s, len);
+                                bad += !pair_end(&p, "plain run", n++);
+                        }
+        }
+        tap_ok(bad == 0, "runs of 0 to 40 'a' with each of 10 bytes at each offset, %lu in all: the same bytes as yajl "
+               "(%lu differ)", n, bad);
+}
+
 static void test_random_documents(void) {
         unsigned long bad = 0, big = 0;
         const unsigned long count = 20000;
@@ -412,6 +442,19 @@ static void m_mismatch(pair *p) {
         p_array_open(p);
         p_map_close(p);
 }
+static void m_unclosed_map(pair *p) {
+        p_map_open(p);
+        p_str(p, (const unsigned char *) "k", 1);
+        p_null(p);
+}
+static void m_unclosed_array(pair *p) {
+        p_array_open(p);
+        p_array_open(p);
+        p_array_close(p);
+}
+static void m_nothing(pair *p) {
+        (void) p;
+}
 static void m_close_nothing(pair *p) {
         p_array_close(p); /* yajl's depth wraps: nothing after it */
 }
@@ -425,6 +468,9 @@ static void test_misuse(void) {
                 { "a close with nothing open", m_close_nothing, true },
                 { "a map closed after a key", m_key_without_value, false },
                 { "an array closed as a map", m_mismatch, false },
+                { "a map left open", m_unclosed_map, false },
+                { "an array left open", m_unclosed_array, false },
+                { "no value at all", m_nothing, false },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 pair p;
@@ -455,6 +501,7 @@ static void test_misuse(void) {
 
 int main(void) {
         test_short_strings();
+        test_plain_runs();
         test_random_documents();
         test_big_document();
         test_depth();

@@ -486,9 +486,9 @@ static void *gen_in_thread(void *arg) {
 
 /*
  * json_gen_new() hands out the thread's last generator again: as new, even
- * after a generation abandoned half-way, and one whose output grew past
- * 4 KiB is not kept.  A thread's kept generator goes with the thread (ASan's
- * leak check would name it).
+ * after a generation abandoned half-way, or one whose output grew past
+ * 4 KiB (the generator is kept, its buffer erased and freed).  A thread's
+ * kept generator goes with the thread (ASan's leak check would name it).
  */
 static void test_gen_reuse(void) {
         for (int round = 0; round < 3; round++) {
@@ -498,11 +498,13 @@ static void test_gen_reuse(void) {
                 json_gen_str(g, "items");
                 json_gen_array_open(g);
                 if (round == 2) {
-                        /* a big one: more than the 4 KiB a kept generator may have written */
+                        /* a big one: more than the 4 KiB of buffer a kept generator keeps */
                         char big[6000];
                         memset(big, 'b', sizeof(big) - 1);
                         big[sizeof(big) - 1] = 0;
                         json_gen_str(g, big);
+                        json_gen_array_close(g);
+                        json_gen_map_close(g);
                         _cleanup_free_ char *t = NULL;
                         tap_ok(json_gen_take(g, &t, NULL) == 0 && strlen(t) > 6000, "a 6 kB generation");
                 }
@@ -512,8 +514,9 @@ static void test_gen_reuse(void) {
                 json_gen_array_open(h);
                 json_gen_u64(h, 1);
                 json_gen_array_close(h);
-                tap_ok(json_gen_take(h, &out, NULL) == 0 && out && streq(out, "[1]"),
-                       "round %d: the next generator starts afresh (%s)", round, out ? out : "(none)");
+                int r = json_gen_take(h, &out, NULL);
+                tap_ok(r == 0 && out && streq(out, "[1]"), "round %d: the next generator starts afresh (%s)", round,
+                       out ? out : "(none)");
         }
         pthread_t t;
         void *res = NULL;

@@ -90,6 +90,10 @@ static int command(delegate_ctx *c, char *line, bool json) {
         if (streq(w, "set")) {
                 _cleanup_json_gen_ json_gen *g = json_gen_new();
                 _cleanup_erase_free_ char *args = NULL;
+                if (!g) {
+                        fprintf(stderr, "delegatectl: kvmi: set: %s\n", strerror(ENOMEM));
+                        return 1;
+                }
                 json_gen_map_open(g);
                 json_gen_str(g, "entries");
                 json_gen_array_open(g);
@@ -109,9 +113,12 @@ static int command(delegate_ctx *c, char *line, bool json) {
                 }
                 json_gen_array_close(g);
                 json_gen_map_close(g);
-                if (json_gen_take(g, &args, NULL) < 0)
+                int r = json_gen_take(g, &args, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "delegatectl: kvmi: set: cannot write the arguments: %s\n", strerror(-r));
                         return 1;
-                int r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_SET_PAGE_ACCESS, args, NULL, 0, &res, NULL, 0, NULL,
+                }
+                r = delegate_call_with_fds(c, DELEGATE_OP_KVMI_SET_PAGE_ACCESS, args, NULL, 0, &res, NULL, 0, NULL,
                                                &e);
                 return print_reply(r, res, &e, json);
         }

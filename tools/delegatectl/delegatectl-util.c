@@ -28,9 +28,10 @@ int usage_error(const char *fmt, ...) {
 void print_json_string(const char *s) {
         _cleanup_json_gen_ json_gen *g = json_gen_new();
         _cleanup_erase_free_ char *out = NULL;
-        json_gen_str(g, s);
-        if (json_gen_take(g, &out, NULL) == 0)
-                fputs(out, stdout);
+        if (g)
+                json_gen_str(g, s);
+        /* without memory for it, null: what is around it stays JSON */
+        fputs(g && json_gen_take(g, &out, NULL) == 0 ? out : "null", stdout);
 }
 
 int report_error(const char *op, const delegate_error *e) {

@@ -16,7 +16,7 @@ extern const char *arg_bus;
 
 /* "delegatectl: <message>" and the hint to --help on stderr; returns 2, the usage exit status. */
 int usage_error(const char *fmt, ...) _printf_(1, 2);
-/* @s as a JSON string on stdout. */
+/* @s as a JSON string on stdout; null without the memory to escape it. */
 void print_json_string(const char *s);
 /* @op failed with @e: a JSON error object on stdout with --json, else a sentence on stderr; returns 1. */
 int report_error(const char *op, const delegate_error *e);
