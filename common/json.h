@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * json.h - a JSON value tree with source positions, parsed by yajl, and a
- * generator wrapper (json-gen.h).  Used for wire messages and policy files alike.
+ * json.h - a JSON value tree with source positions, parsed by yajl (a
+ * message without positions by json-parse.c's own reader), and a generator
+ * wrapper (json-gen.h).  Used for wire messages and policy files alike.
  *
  * A parse puts its whole tree (values, keys, strings, numbers) into one
  * arena, erased (explicit_bzero) and freed once, when the last of its values
@@ -40,7 +41,7 @@ typedef struct json_member {
 struct json_value {
         json_type type;
         unsigned line, column; /* 1-based position of the value's first byte */
-        json_arena *arena;     /* json.c's: where the parse put it */
+        json_arena *arena;     /* json-arena.h: where the parse put it */
         union {
                 bool boolean;
                 char *number; /* raw text, as written */
@@ -81,7 +82,9 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
 enum {
         JSON_PARSE_COMMENTS = 1 << 0,     /* allow comments */
         /* every value's and key's line and column are 0 (a message, not a file): the
-         * parse does not locate each token.  A failure's position is given all the same */
+         * parse does not locate each token.  A failure's position is given all the same.
+         * Alone (no comments), the text is read by json-parse.c's own parser, not yajl's:
+         * the same tree and the same errors, with no lexer or handle per message */
         JSON_PARSE_NO_POSITIONS = 1 << 1,
 };
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
