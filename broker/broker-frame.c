@@ -95,16 +95,10 @@ int resume_frame_parse(const json_value *resume, uint64_t *ret_session, const ch
         return 0;
 }
 
-/* Whether member @k is named @key (a literal): by its length first, with no strcmp() (a key holds no NUL) */
-static bool key_is_n(const json_member *k, const char *key, size_t len) {
-        return k->key_len == len && memcmp(k->key, key, len) == 0;
-}
-#define key_is(k, key) key_is_n(k, key, sizeof(key) - 1)
-
 int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t size) {
         const json_value *idv = NULL;
         for (size_t i = 0; i < m->object.n && !idv; i++)
-                if (key_is(&m->object.members[i], "id"))
+                if (json_key_is(&m->object.members[i], "id"))
                         idv = m->object.members[i].value;
         uint64_t id;
         if (!idv)
@@ -122,11 +116,11 @@ int request_body_parse(const json_value *m, const char **ret_op, const json_valu
         const json_value *opv = NULL, *args = NULL;
         for (size_t i = 0; i < m->object.n; i++) {
                 const json_member *k = &m->object.members[i];
-                if (key_is(k, "op"))
+                if (json_key_is(k, "op"))
                         opv = k->value;
-                else if (key_is(k, "args"))
+                else if (json_key_is(k, "args"))
                         args = k->value;
-                else if (!key_is(k, "id"))
+                else if (!json_key_is(k, "id"))
                         return bad(msg, size, "unknown request key '%.64s' (allowed: id, op, args)", k->key);
         }
         if (!opv)

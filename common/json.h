@@ -118,6 +118,13 @@ static inline bool json_is_string(const json_value *v) {
         return v && v->type == JSON_STRING;
 }
 
+/* Whether member @m is named @key, a string literal: by its length first, with no strcmp() (a parsed key
+ * holds no NUL).  For a pass over a message's members that picks out several (json_get() finds one). */
+static inline bool json_key_is_n(const json_member *m, const char *key, size_t len) {
+        return m->key_len == len && memcmp(m->key, key, len) == 0;
+}
+#define json_key_is(m, key) json_key_is_n(m, key, sizeof(key) - 1)
+
 /* Serialise a value back to compact JSON (for audit logs). */
 int json_dump(const json_value *v, char **ret);
 
