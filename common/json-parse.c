@@ -459,35 +459,17 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                         oom(p);
                         return NULL;
                 }
+                /* each escape but \u (its decoding is yajl's), and what it stands for */
+                static const char escapes[] = "\"\\/bfnrt", bytes[] = "\"\\/\b\f\n\r\t";
                 for (const char *c = b; c < s; c++) {
                         if (*c != '\\') {
                                 d[n++] = *c;
                                 continue;
                         }
-                        switch (*++c) {
-                        case '"':
-                        case '\\':
-                        case '/':
-                                d[n++] = *c;
-                                break;
-                        case 'b':
-                                d[n++] = '\b';
-                                break;
-                        case 'f':
-                                d[n++] = '\f';
-                                break;
-                        case 'n':
-                                d[n++] = '\n';
-                                break;
-                        case 'r':
-                                d[n++] = '\r';
-                                break;
-                        case 't':
-                                d[n++] = '\t';
-                                break;
-                        default:
+                        const char *e = memchr(escapes, *++c, sizeof(escapes) - 1);
+                        if (!e)
                                 return NULL; /* \u, or not an escape */
-                        }
+                        d[n++] = bytes[e - escapes];
                 }
                 str = d;
                 len = n;
