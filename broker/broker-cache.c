@@ -4,7 +4,9 @@
  * with the same id: the last CLIENT_REPLY_CACHE, in LIMIT_CACHE_BYTES of
  * buffers in all (what was allocated, not what the answers filled), erased
  * when forgotten or overwritten.  Stored by the socket's replies
- * (broker-request.c) and by a restored session (broker-state.c).
+ * (broker-request.c) and by a restored session (broker-state.c), moved to
+ * the connection that resumes a session (broker-state.c).  Looked up for
+ * every request: an id above all it held is not looked for in the slots.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,12 +55,26 @@ void client_cache_store(client *c, uint64_t id, const char *buf, size_t len, boo
         slot->len = len;
         slot->id = id;
         slot->has_fds = has_fds;
+        if (id >= c->cache_top)
+                c->cache_top = id + 1;
 }
 
 const cached_reply *client_cache_find(const client *c, uint64_t id) {
+        /* a client's ids mostly grow: a new one is above all it sent, and no slot needs a look */
+        if (id >= c->cache_top)
+                return NULL;
         for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
                 if (c->cache[i].buf && c->cache[i].id == id)
                         return &c->cache[i];
         return NULL;
 }
 
+void client_cache_move(client *to, client *from) {
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
+                to->cache[i] = from->cache[i];
+                from->cache[i].buf = NULL;
+        }
+        to->cache_next = from->cache_next;
+        to->cache_bytes = from->cache_bytes;
+        to->cache_top = from->cache_top;
+}

@@ -96,7 +96,10 @@ int resume_frame_parse(const json_value *resume, uint64_t *ret_session, const ch
 }
 
 int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t size) {
-        const json_value *idv = json_get(m, "id");
+        const json_value *idv = NULL;
+        for (size_t i = 0; i < m->object.n && !idv; i++)
+                if (json_key_is(&m->object.members[i], "id"))
+                        idv = m->object.members[i].value;
         uint64_t id;
         if (!idv)
                 return bad(msg, size, "request without \"id\"");
@@ -110,11 +113,15 @@ int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t si
 }
 
 int request_body_parse(const json_value *m, const char **ret_op, const json_value **ret_args, char *msg, size_t size) {
-        const json_value *opv = json_get(m, "op"), *args = json_get(m, "args");
+        const json_value *opv = NULL, *args = NULL;
         for (size_t i = 0; i < m->object.n; i++) {
-                const char *k = m->object.members[i].key;
-                if (!streq(k, "id") && !streq(k, "op") && !streq(k, "args"))
-                        return bad(msg, size, "unknown request key '%.64s' (allowed: id, op, args)", k);
+                const json_member *k = &m->object.members[i];
+                if (json_key_is(k, "op"))
+                        opv = k->value;
+                else if (json_key_is(k, "args"))
+                        args = k->value;
+                else if (!json_key_is(k, "id"))
+                        return bad(msg, size, "unknown request key '%.64s' (allowed: id, op, args)", k->key);
         }
         if (!opv)
                 return bad(msg, size, "request without \"op\"");

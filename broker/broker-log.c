@@ -491,10 +491,8 @@ static void decision_stderr(const log_decision *d) {
 
 static void journal_decision(_unused_ void *userdata, const log_decision *d) {
         const char *vm = d->vm ? d->vm : "", *args = d->args ? d->args : "{}";
+        /* a ping's or state.get's record comes only at debug (log_decision_emit()); a policy decision's always */
         int prio = d->quiet ? LOG_DEBUG : d->allowed ? LOG_INFO : LOG_WARNING;
-        /* a ping's or state.get's record only at debug (the session counts them); a policy decision's always */
-        if (d->quiet && log_level < LOG_DEBUG)
-                return;
 
         if (foreground && !d->quiet)
                 decision_stderr(d);
@@ -632,8 +630,13 @@ void log_msg(_unused_ broker *b, int prio, const char *fmt, ...) {
         explicit_bzero(msg, sizeof(msg));
 }
 
+bool log_decision_wanted(bool quiet) {
+        return !quiet || log_level >= LOG_DEBUG;
+}
+
 void log_decision_emit(const log_decision *d) {
-        EACH_SINK(decision, d);
+        if (log_decision_wanted(d->quiet))
+                EACH_SINK(decision, d);
 }
 
 void log_session_opened(const log_session *s) {

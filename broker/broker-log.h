@@ -89,7 +89,10 @@ void log_sink_remove(const log_sink *sink, void *userdata);
  * it can go with one sed.
  */
 void log_msg(broker *b, int prio, const char *fmt, ...) _printf_(3, 4);
+/* A decision to every sink: a quiet one (ping, state.get) only at LOG_DEBUG, where every sink records
+ * those; log_decision_wanted(): whether one is handed on, so that a caller need not make it for nothing */
 void log_decision_emit(const log_decision *d);
+bool log_decision_wanted(bool quiet);
 /*
  * log_batch_begin(), log_batch_end() - around a turn of the event loop
  * that serves clients, on the thread that serves it: the journal records

@@ -148,8 +148,9 @@ static void audit_outcome(request *req, const op_error *e) {
                 snprintf(refused, sizeof(refused), "target refused: %.400s", e->message);
                 reason = refused;
         }
-        /* decided: its operation was found */
-        audit_record(&req->who, req->bop->op, req->args, allowed, req->rule[0] ? req->rule : NULL, reason);
+        /* decided: its operation was found.  A ping's record is written at debug level only (counted below) */
+        if (log_decision_wanted(req->bop->op->quiet))
+                audit_record(&req->who, req->bop->op, req->args, allowed, req->rule[0] ? req->rule : NULL, reason);
         if (reason == refused) /* it quoted what the operation found, from the request's own data */
                 explicit_bzero(refused, sizeof(refused));
         if (req->c && req->counted) {

@@ -633,12 +633,7 @@ int state_resume(client *c, const json_value *resume, err_code *ret_code, char *
         c->n_denied = z->n_denied;
         c->n_quiet = z->n_quiet;
         session_parts_swap(c, z);
-        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
-                c->cache[i] = z->cache[i];
-                z->cache[i].buf = NULL;
-        }
-        c->cache_next = z->cache_next;
-        c->cache_bytes = z->cache_bytes;
+        client_cache_move(c, z);
         state_kept_close(c); /* of its own number, if it saved one: the files of z's are its own now */
         c->state_saved = true;
         c->state_generation = z->state_generation;

@@ -249,6 +249,7 @@ struct client {
         cached_reply cache[CLIENT_REPLY_CACHE];
         size_t cache_next;
         size_t cache_bytes; /* the cache's allocated buffer sizes: bounded by LIMIT_CACHE_BYTES */
+        uint64_t cache_top; /* above every id the cache has held (0: none): a larger id is not in it */
 };
 
 struct broker {
@@ -447,8 +448,9 @@ void client_flush_owner(client *c);
 /* broker-cache.c */
 /* Remember an answer for a retried id (its buffer, in the place of the oldest; LIMIT_CACHE_BYTES in all). */
 void client_cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds);
-/* The answer remembered for @id, or NULL. */
+/* The answer remembered for @id, or NULL; client_cache_move(): @to (resuming a session) takes @from's answers. */
 const cached_reply *client_cache_find(const client *c, uint64_t id);
+void client_cache_move(client *to, client *from);
 
 /* broker-client.c */
 void client_free(client *c);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * json.h - a JSON value tree with source positions, parsed by yajl, and our
+ * json.h - a JSON value tree with source positions, parsed by yajl (a
+ * message without positions by json-parse.c's own reader), and our
  * generator (json-gen.h).  Used for wire messages and policy files alike.
  *
  * A parse puts its whole tree (values, keys, strings, numbers) into one
@@ -40,7 +41,7 @@ typedef struct json_member {
 struct json_value {
         json_type type;
         unsigned line, column; /* 1-based position of the value's first byte */
-        json_arena *arena;     /* json.c's: where the parse put it */
+        json_arena *arena;     /* json-arena.h: where the parse put it */
         union {
                 bool boolean;
                 char *number; /* raw text, as written */
@@ -81,7 +82,9 @@ int json_parse(const char *text, size_t len, bool allow_comments, json_value **r
 enum {
         JSON_PARSE_COMMENTS = 1 << 0,     /* allow comments */
         /* every value's and key's line and column are 0 (a message, not a file): the
-         * parse does not locate each token.  A failure's position is given all the same */
+         * parse does not locate each token.  A failure's position is given all the same.
+         * Alone (no comments), the text is read by json-parse.c's own parser, not yajl's:
+         * the same tree and the same errors, with no lexer or handle per message */
         JSON_PARSE_NO_POSITIONS = 1 << 1,
 };
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);
@@ -114,6 +117,13 @@ int json_to_i64(const json_value *v, int64_t *ret);
 static inline bool json_is_string(const json_value *v) {
         return v && v->type == JSON_STRING;
 }
+
+/* Whether member @m is named @key, a string literal: by its length first, with no strcmp() (a parsed key
+ * holds no NUL).  For a pass over a message's members that picks out several (json_get() finds one). */
+static inline bool json_key_is_n(const json_member *m, const char *key, size_t len) {
+        return m->key_len == len && memcmp(m->key, key, len) == 0;
+}
+#define json_key_is(m, key) json_key_is_n(m, key, sizeof(key) - 1)
 
 /* Serialise a value back to compact JSON (for audit logs). */
 int json_dump(const json_value *v, char **ret);

@@ -493,6 +493,28 @@ static void remember_lost(delegate_ctx *c, uint64_t id, char **key, const char *
         c->lost_id = c->lost_req ? id : 0;
 }
 
+/* What a call reads of a reply, found in one pass over its members */
+typedef struct reply_parts {
+        const json_value *id, *ok, *error;
+        json_value **result; /* its slot in the reply, to be taken out of the tree */
+} reply_parts;
+
+static reply_parts reply_split(json_value *rep) {
+        reply_parts p = {};
+        for (size_t i = 0; i < rep->object.n; i++) {
+                json_member *m = &rep->object.members[i];
+                if (json_key_is(m, "id"))
+                        p.id = m->value;
+                else if (json_key_is(m, "ok"))
+                        p.ok = m->value;
+                else if (json_key_is(m, "result"))
+                        p.result = &m->value;
+                else if (json_key_is(m, "error"))
+                        p.error = m->value;
+        }
+        return p;
+}
+
 /* The result of a call as text (*@ret_result) or as a tree (*@ret_tree: NULL when the reply has none) */
 static int broker_call(delegate_ctx *c, const char *op, const json_value *args, const char *args_text,
                        size_t args_len, const int *in_fds, size_t n_in_fds, char **ret_result, json_value **ret_tree,
@@ -545,17 +567,15 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                         return r;
                 }
                 uint64_t rid;
-                const json_value *idv = json_get(rep, "id");
-                bool null_id = !idv || idv->type == JSON_NULL;
-                if (!null_id && (json_to_u64(idv, &rid) < 0 || rid != id)) {
+                reply_parts part = reply_split(rep);
+                bool null_id = !part.id || part.id->type == JSON_NULL;
+                if (!null_id && (json_to_u64(part.id, &rid) < 0 || rid != id)) {
                         close_fds(fds, nfds); /* a late answer to an abandoned request */
                         continue;
                 }
-                const json_value *ok = json_get(rep, "ok");
-                if (!ok || ok->type != JSON_BOOL || !ok->boolean) {
+                if (!part.ok || part.ok->type != JSON_BOOL || !part.ok->boolean) {
                         close_fds(fds, nfds);
-                        const json_value *e = json_get(rep, "error");
-                        return reply_error(e ? e : rep, err);
+                        return reply_error(part.error ? part.error : rep, err);
                 }
                 if (nfds > max_fds || (nfds > 0 && !ret_fds)) {
                         close_fds(fds, nfds);
@@ -563,7 +583,7 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                                          "the reply carried %zu fds, the caller takes %zu", nfds, max_fds);
                 }
                 if (ret_result) {
-                        const json_value *res = json_get(rep, "result");
+                        const json_value *res = part.result ? *part.result : NULL;
                         if (res) {
                                 r = json_dump(res, ret_result);
                                 if (r < 0) {
@@ -575,13 +595,9 @@ static int broker_call(delegate_ctx *c, const char *op, const json_value *args, 
                                 return error_set(err, -ENOMEM, "local", ENOMEM, "out of memory");
                         }
                 }
-                if (ret_tree) {
-                        /* taken out of the reply's tree, which is freed without it */
-                        *ret_tree = NULL;
-                        for (size_t i = 0; i < rep->object.n; i++)
-                                if (streq(rep->object.members[i].key, "result"))
-                                        *ret_tree = TAKE_PTR(rep->object.members[i].value);
-                }
+                /* taken out of the reply's tree, which is freed without it */
+                if (ret_tree)
+                        *ret_tree = part.result ? TAKE_PTR(*part.result) : NULL;
                 for (size_t i = 0; i < nfds; i++)
                         ret_fds[i] = fds[i];
                 if (ret_n_fds)

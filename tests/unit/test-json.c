@@ -3,7 +3,8 @@
  * test-json.c - the JSON tree of common/json.c: round trips through
  * json_dump(), source positions, strict integer conversion, the exact
  * line and column of every class of malformed input (with and without
- * JSON_PARSE_NO_POSITIONS), values taken out of their tree, and the
+ * JSON_PARSE_NO_POSITIONS), a message's parse (json-parse.c's own reader) against
+ * yajl's, values taken out of their tree, and the
  * generators a thread reuses.
  */
 #include <inttypes.h>
@@ -526,7 +527,92 @@ static void test_gen_reuse(void) {
         free(res);
 }
 
+/* @a and @b are the same tree, keys' lengths included, and @b has no position (JSON_PARSE_NO_POSITIONS) */
+static bool same_tree(const json_value *a, const json_value *b) {
+        if (!json_tree_equal(a, b, true) || b->line != 0 || b->column != 0)
+                return false;
+        if (a->type == JSON_ARRAY)
+                for (size_t i = 0; i < a->array.n; i++)
+                        if (!same_tree(a->array.items[i], b->array.items[i]))
+                                return false;
+        if (a->type == JSON_OBJECT)
+                for (size_t i = 0; i < a->object.n; i++) {
+                        const json_member *ma = &a->object.members[i], *mb = &b->object.members[i];
+                        if (ma->key_len != mb->key_len || mb->line != 0 || mb->column != 0 ||
+                            !same_tree(ma->value, mb->value))
+                                return false;
+                }
+        return true;
+}
+
+/* A message's parse (JSON_PARSE_NO_POSITIONS: json-parse.c's own reader, or yajl where that gives up)
+ * against yajl's with every token located: the same outcome, the same error at the same place, the same tree */
+static bool message_parse_agrees(const char *text, size_t len) {
+        json_value *a = NULL, *b = NULL;
+        json_parse_error ea = {}, eb = {};
+        int ra = json_parse_flags(text, len, 0, &a, &ea), rb = json_parse_flags(text, len, JSON_PARSE_NO_POSITIONS, &b, &eb);
+        bool ok = ra == rb && (ra < 0 ? ea.line == eb.line && ea.column == eb.column && streq(ea.message, eb.message)
+                                      : same_tree(a, b));
+        if (!ok)
+                tap_diag("  '%.*s' (%zu bytes): %d %u:%u '%s' against %d %u:%u '%s'", (int) len, text, len, ra, ea.line,
+                         ea.column, ea.message, rb, eb.line, eb.column, eb.message);
+        json_free(a);
+        json_free(b);
+        return ok;
+}
+
+static void test_messages(void) {
+        static const char *const texts[] = {
+                "{\"id\":7,\"ok\":true,\"result\":{\"pong\":true,\"api\":1,\"broker\":\"0.1\",\"session\":3,\"policy_generation\":1}}",
+                "{\"id\":18446744073709551615,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":\"64M\",\"hard\":null}}",
+                "{\"type\":\"hello\",\"api\":1,\"client\":\"bench\",\"vm\":\"vm-1\",\"resume\":{\"session\":2,\"token\":\"ab\"}}",
+                "{\"id\":1,\"ok\":false,\"error\":{\"code\":\"denied\",\"message\":\"rule \\\"a\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}}",
+                " \t\r\n[ 1 , -0 , 0.5 , -1.5e10 , 1E+2 , 1e-2 , 12345678901234567890123 , true , false , null ] \n",
+                "[01]", "[1.]", "[.5]", "[-]", "[+1]", "[1e]", "[1e+]", "[2.e3]", "[-01]", "[1true]", "[0x1]",
+                "1", "-2.5", "\"s\"", "true", "null", " 5 ", "1 2", "", "   ", "tru", "nul", "truex", "[nulls]",
+                "[]", "{}", "[[]]", "{\"a\":{}}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "{\"a\"}", "[1 2]", "{,}",
+                "[\"\\u00e9\"]", "[\"\\ud83d\\ude00\"]", "[\"\\ud800\"]", "[\"\\ud800x\"]", "[\"\\udc00\"]", "[\"a\\u0000\"]",
+                "[\"\\x\"]", "[\"\\\"]", "[\"\\", "{\"\\u0061\":1,\"a\":2}", "{\"a\\/\":1,\"a/\":2}", "{\"a\":1,\"a\":2}",
+                "{\"a\":1,\"b\":{\"a\":2}}", "[\"\xc3\xa9\"]", "{\"\xc3\xa9\":1}", "[\"\xff\"]", "[\"\xc0\xaf\"]",
+                "[\"\xed\xa0\x80\"]", "[\"\x7f\"]", "[\"\x01\"]", "[\"a\tb\"]", "{}\v", "\f[]", "[1,\v2]", "[1/*c*/]",
+                "// c\n[1]", "{} x", "{}}", "[1]]", "[\"a\":1]", "{\"a\":[1,{\"b\":[]}],\"c\":\"\"}",
+        };
+        for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+                const char *text = texts[t];
+                size_t n = strlen(text), bad = 0;
+                char cut[256];
+                /* the text, each of its prefixes, and the text without each one of its bytes */
+                for (size_t k = 0; k <= n; k++)
+                        bad += !message_parse_agrees(text, k);
+                for (size_t k = 0; k < n && n < sizeof(cut); k++) {
+                        memcpy(cut, text, k);
+                        memcpy(cut + k, text + k + 1, n - k - 1);
+                        bad += !message_parse_agrees(cut, n - 1);
+                }
+                char shown[256];
+                size_t m = 0;
+                for (size_t k = 0; k < n && m + 1 < sizeof(shown); k++)
+                        shown[m++] = text[k] >= 0x20 && text[k] < 0x7f ? text[k] : '.';
+                shown[m] = 0;
+                tap_ok(bad == 0, "a message's parse agrees with the located one: '%s', its prefixes and cuts", shown);
+        }
+        /* a byte that is not a blank between tokens, and a raw NUL: the length says where the text ends */
+        tap_ok(message_parse_agrees("[1,\0 2]", 7) && message_parse_agrees("[\"a\0b\"]", 7), "NUL bytes");
+        /* nesting: JSON_MAX_DEPTH levels are taken, one more is not */
+        char deep[4 * JSON_MAX_DEPTH + 8];
+        for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH + 1; depth++) {
+                size_t n = 0;
+                for (int i = 0; i < depth; i++)
+                        n += (size_t) snprintf(deep + n, sizeof(deep) - n, i % 2 ? "[" : "{\"k\":");
+                deep[n++] = '1';
+                for (int i = depth - 1; i >= 0; i--)
+                        deep[n++] = i % 2 ? ']' : '}';
+                tap_ok(message_parse_agrees(deep, n), "%d nested containers", depth);
+        }
+}
+
 int main(void) {
+        test_messages();
         test_round_trips();
         test_no_positions();
         test_big();

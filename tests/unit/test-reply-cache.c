@@ -8,6 +8,8 @@
  * allocator gave, not the cache's own count), must stay below the limit
  * (and a little per buffer for the allocator's rounding), while the small
  * answers since the last large one are all still there to be retried.
+ * client_cache_find() finds what is stored whatever the order of the ids,
+ * also after client_cache_move() (a resumed session's cache).
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -100,7 +102,26 @@ int main(void) {
         tap_ok(!holds(&c, id, huge, LIMIT_CACHE_BYTES) && c.cache_bytes == before,
                "an answer of LIMIT_CACHE_BYTES is not remembered, and nothing else is forgotten for it");
 
-        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++)
+        /* lookups: ids out of order, an id above all, and a session's cache moved to a resuming connection */
+        char msg[64];
+        const cached_reply *r;
+        ping(msg, sizeof(msg), id + 100);
+        client_cache_store(&c, id + 100, msg, strlen(msg), false);
+        ping(msg, sizeof(msg), id + 5);
+        client_cache_store(&c, id + 5, msg, strlen(msg), false);
+        tap_ok((r = client_cache_find(&c, id + 5)) && r->id == id + 5 && (r = client_cache_find(&c, id + 100)) &&
+                       r->id == id + 100 && !client_cache_find(&c, id + 6) && !client_cache_find(&c, id + 101),
+               "found by id, stored in any order; an id above all is not found");
+        client resumed = {};
+        client_cache_move(&resumed, &c);
+        tap_ok((r = client_cache_find(&resumed, id + 5)) && r->len == strlen(msg) && memcmp(r->buf, msg, r->len) == 0 &&
+                       client_cache_find(&resumed, id + 100) && !client_cache_find(&c, id + 5),
+               "the cache moved to a resuming connection: its answers found there, no longer in the old one");
+        tap_ok(resumed.cache_bytes == counted(&resumed), "and counted there");
+
+        for (size_t i = 0; i < CLIENT_REPLY_CACHE; i++) {
                 free(c.cache[i].buf);
+                free(resumed.cache[i].buf);
+        }
         return tap_done();
 }
