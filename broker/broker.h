@@ -445,15 +445,13 @@ broker_loop *loop_current(void);
 /* Its loop, after handling a message of @c: send the queued replies outside the lock. */
 void client_flush_owner(client *c);
 
-/* broker-cache.c */
-/* Remember an answer for a retried id (its buffer, in the place of the oldest; LIMIT_CACHE_BYTES in all). */
+/* broker-cache.c: remember an answer for a retried id (its buffer, in the oldest's place; LIMIT_CACHE_BYTES in all) */
 void client_cache_store(client *c, uint64_t id, const char *buf, size_t len, bool has_fds);
 /* The answer remembered for @id, or NULL; client_cache_move(): @to (resuming a session) takes @from's answers. */
 const cached_reply *client_cache_find(const client *c, uint64_t id);
 void client_cache_move(client *to, client *from);
 
-/* broker-client.c */
-void client_free(client *c);
+void client_free(client *c); /* broker-client.c */
 void client_release(client *c);
 
 /* broker-limits.c */
