@@ -256,6 +256,7 @@ static void *loop_thread(void *userdata) {
                 if (stop)
                         break;
         }
+        loop_self_set(NULL); /* and its spare messages freed */
         return NULL;
 }
 

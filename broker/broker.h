@@ -156,7 +156,7 @@ typedef struct burst_window {
 typedef struct outmsg {
         struct outmsg *next;
         char *buf;
-        size_t len;
+        size_t len, size; /* size: the bytes after the structure (outmsg_new()), 0 for client_send()'s */
         int fds[DELEGATE_MAX_FDS];
         size_t n_fds;
 } outmsg;
@@ -432,7 +432,7 @@ void client_update_events(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
 void outmsg_free(outmsg *m);
-/* The loop the calling thread runs (loop 0: the main thread; NULL: none). */
+/* The loop the calling thread runs (loop 0: the main thread; NULL: none, its spare messages freed). */
 void loop_self_set(broker_loop *l);
 /* Wake @l's thread (its wake eventfd). */
 void loop_wake(broker_loop *l);

@@ -508,13 +508,27 @@ int json_gen_take(json_gen *g, char **ret, size_t *ret_len) {
         return r;
 }
 
+/* "00" to "99": two digits a division */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
 size_t json_format_u64(char buf[static JSON_U64_MAX], uint64_t v) {
-        char tmp[JSON_U64_MAX], *p = tmp + sizeof(tmp);
-        do
-                *--p = (char) ('0' + v % 10);
-        while (v /= 10);
-        size_t n = (size_t) (tmp + sizeof(tmp) - p);
-        memcpy(buf, p, n);
+        /* the length first (compares, not divisions), then the digits from the end straight into @buf */
+        size_t n = 1;
+        for (uint64_t t = 10; n < JSON_U64_MAX && v >= t; t *= 10)
+                n++;
+        char *p = buf + n;
+        while (v >= 100) {
+                unsigned r = (unsigned) (v % 100);
+                v /= 100;
+                p -= 2;
+                memcpy(p, digit_pairs + 2 * r, 2);
+        }
+        if (v >= 10)
+                memcpy(p - 2, digit_pairs + 2 * v, 2);
+        else
+                p[-1] = (char) ('0' + v);
         return n;
 }
 

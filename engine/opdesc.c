@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int ops_bad(char *msg, size_t size, const char *fmt, ...) {
         va_list ap;
@@ -44,6 +45,13 @@ void ops_allow(policy_decision *d, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
         va_end(ap);
+        d->allowed = true;
+}
+
+void ops_allow_text(policy_decision *d, const char *reason) {
+        size_t n = strnlen(reason, sizeof(d->reason) - 1);
+        memcpy(d->reason, reason, n);
+        d->reason[n] = 0;
         d->allowed = true;
 }
 

@@ -86,6 +86,8 @@ int ops_check_keys(const json_value *args, const char *op, const char *const *al
 int ops_deny(policy_decision *d, const char *fmt, ...) _printf_(2, 3);
 /* d->allowed = true with a reason. */
 void ops_allow(policy_decision *d, const char *fmt, ...) _printf_(2, 3);
+/* The same with a reason taken as it is (no format: cut where ops_allow() would cut it). */
+void ops_allow_text(policy_decision *d, const char *reason);
 /* A process ("pid") or thread ("tid") id, 0 for the caller itself. */
 int ops_parse_pid(const json_value *v, const char *op, const char *what, pid_t *ret, char *msg, size_t size);
 /* A "cpus" argument: a CPU list string. */

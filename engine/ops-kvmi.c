@@ -93,7 +93,7 @@ static int connect_parse(const json_value *args, void *ret, char *msg, size_t si
 }
 
 static void connect_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
-        ops_allow(d, "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
+        ops_allow_text(d, "the rule has a kvmi section; QEMU's connection for kvmi.attach's channel");
 }
 
 const op_desc op_kvmi_connect = {
@@ -275,7 +275,7 @@ static void spa_done(void *args) {
 static void spa_check(const policy_rule *rule, const void *args, policy_decision *d) {
         const kvmi_spa_args *a = args;
         if (a->memfd_index >= 0)
-                ops_allow(d, "the rule has a kvmi section; the memfd's entries are checked when it is read");
+                ops_allow_text(d, "the rule has a kvmi section; the memfd's entries are checked when it is read");
         else
                 kvmi_entries_check(rule, a->entries, a->n, d);
 }

@@ -6,7 +6,7 @@
 #include "opdesc.h"
 
 void ops_check_own_session(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
-        ops_allow(d, "always allowed: it only concerns the caller's own session");
+        ops_allow_text(d, "always allowed: it only concerns the caller's own session");
 }
 
 const op_desc op_ping = {

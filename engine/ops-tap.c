@@ -246,11 +246,11 @@ static void bridge_create_check(const policy_rule *rule, const void *args, polic
 }
 
 static void bridge_destroy_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
-        ops_allow(d, "the rule has a bridge section; only bridges of the caller's own session can be destroyed");
+        ops_allow_text(d, "the rule has a bridge section; only bridges of the caller's own session can be destroyed");
 }
 
 static void tap_destroy_check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
-        ops_allow(d, "the rule has a tap section; only devices of the caller's own session can be destroyed");
+        ops_allow_text(d, "the rule has a tap section; only devices of the caller's own session can be destroyed");
 }
 
 static int tap_create_parse(const json_value *args, void *ret, char *msg, size_t size) {

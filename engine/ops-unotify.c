@@ -33,7 +33,7 @@ static int parse(const json_value *args, void *ret, char *msg, size_t size) {
 }
 
 static void check(const policy_rule *rule _unused_, const void *args _unused_, policy_decision *d) {
-        ops_allow(d, "attaching grants nothing: each notified call is decided as its own operation, via seccomp");
+        ops_allow_text(d, "attaching grants nothing: each notified call is decided as its own operation, via seccomp");
 }
 
 const op_desc op_unotify_attach = {

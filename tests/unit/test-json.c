@@ -332,6 +332,32 @@ static void test_gen_integers(void) {
         char buf[JSON_U64_MAX];
         tap_ok(json_format_u64(buf, UINT64_MAX) == 20 && memcmp(buf, "18446744073709551615", 20) == 0,
                "json_format_u64: 20 digits for UINT64_MAX, no terminator needed");
+        /* each length's ends (10^k - 1, 10^k, 10^k + 1), some digit patterns, against printf */
+        unsigned bad = 0, n = 0;
+        for (uint64_t t = 1;; t *= 10) {
+                const uint64_t vs[] = { t - 1, t, t + 1, t * 2 - 1, t * 9, t / 3 * 7, t + t / 2 };
+                for (size_t i = 0; i < ELEMENTSOF(vs); i++) {
+                        char want[32], got[JSON_U64_MAX + 1];
+                        int wl = snprintf(want, sizeof(want), "%" PRIu64, vs[i]);
+                        memset(got, 'x', sizeof(got));
+                        size_t gl = json_format_u64(got, vs[i]);
+                        n++;
+                        if (gl != (size_t) wl || memcmp(got, want, gl) != 0 || (gl < sizeof(got) && got[gl] != 'x'))
+                                bad++, tap_diag("json_format_u64(%s): %.*s", want, (int) gl, got);
+                }
+                if (t > UINT64_MAX / 10)
+                        break;
+        }
+        for (uint64_t v = 0; v < 100000; v++) {
+                char want[32], got[JSON_U64_MAX];
+                int wl = snprintf(want, sizeof(want), "%" PRIu64, v);
+                size_t gl = json_format_u64(got, v);
+                n++;
+                if (gl != (size_t) wl || memcmp(got, want, gl) != 0)
+                        bad++;
+        }
+        tap_ok(bad == 0, "json_format_u64: %u values (every value below 100000, each length's ends) as printf writes "
+                         "them, nothing written after them; %u differ", n, bad);
 }
 
 /* JSON_PARSE_NO_POSITIONS: the same tree, every position 0 */

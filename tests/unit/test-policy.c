@@ -12,6 +12,7 @@
 
 #define DELEGATE_INTERNAL_UNSTABLE_API_OPT_IN
 #include "delegate/delegate-internal.h"
+#include "opdesc.h"
 #include "ops.h"
 #include "policy.h"
 #include "tap.h"
@@ -501,6 +502,27 @@ static void test_decide(void) {
         decide_result ping = decide(p, 5, "ping", NULL);
         decided(ping, true, NULL, "always allowed", "ping without args");
         tap_is_int(ping.n_explained, 0, "ping consults no rule");
+        tap_is_str(ping.d.reason, "always allowed: it only concerns the caller's own session", "ping's whole reason");
+        /* a reason taken as it is: the same bytes, cut at the same place, as through the format */
+        char longer[sizeof(ping.d.reason) + 40];
+        for (size_t i = 0; i < sizeof(longer) - 1; i++)
+                longer[i] = (char) ('a' + i % 26);
+        longer[sizeof(longer) - 1] = 0;
+        const size_t cuts[] = { 0, 1, sizeof(ping.d.reason) - 2, sizeof(ping.d.reason) - 1, sizeof(ping.d.reason),
+                                sizeof(longer) - 1 };
+        for (size_t i = 0; i < ELEMENTSOF(cuts); i++) {
+                char text[sizeof(longer)];
+                memcpy(text, longer, cuts[i]);
+                text[cuts[i]] = 0;
+                policy_decision viaf, as_is;
+                memset(&viaf, 'x', sizeof(viaf));
+                memset(&as_is, 'y', sizeof(as_is));
+                ops_allow(&viaf, "%s", text);
+                ops_allow_text(&as_is, text);
+                tap_ok(as_is.allowed && strlen(as_is.reason) == strlen(viaf.reason) &&
+                               streq(as_is.reason, viaf.reason),
+                       "ops_allow_text() of %zu bytes: %zu kept, as ops_allow() keeps", cuts[i], strlen(as_is.reason));
+        }
         decided(decide(NULL, 5, "ping", "{}"), true, NULL, "always allowed", "ping with {} and no policy");
         decided(decide(p, 5, "ping", "null"), true, NULL, "always allowed", "ping with null args");
         rejected(decide(p, 5, "ping", "{\"x\":1}"), -EINVAL, "ping takes no arguments", "ping with args");
