@@ -13,6 +13,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <sanitizer/asan_interface.h> /* ASAN_*_MEMORY_REGION: nothing unless built with ASan */
+#include <stddef.h>
+
 #include "broker.h"
 
 /* --- which loop owns a client (broker-loop.c runs them) --- */
@@ -31,12 +34,24 @@ static _Thread_local broker_loop *loop_self;
 static _Thread_local outmsg *spares;
 static _Thread_local unsigned n_spares;
 
+/* A kept message is poisoned for AddressSanitizer but for its link, as a freed one would be: a use
+ * after outmsg_free() or a second outmsg_free() is reported, not a reply shared by two clients. */
+static void spare_poison(outmsg *m, bool poison) {
+        char *after = (char *) m + offsetof(outmsg, next) + sizeof(m->next);
+        size_t n = sizeof(*m) + OUTMSG_SPARE_SIZE - (size_t) (after - (char *) m);
+        if (poison)
+                ASAN_POISON_MEMORY_REGION(after, n);
+        else
+                ASAN_UNPOISON_MEMORY_REGION(after, n);
+}
+
 void loop_self_set(broker_loop *l) {
         loop_self = l;
         if (!l)
                 while (spares) {
                         outmsg *m = spares;
                         spares = m->next;
+                        spare_poison(m, false);
                         free(m);
                         n_spares--;
                 }
@@ -78,6 +93,7 @@ void outmsg_free(outmsg *m) {
                 m->next = spares;
                 spares = m;
                 n_spares++;
+                spare_poison(m, true);
                 return;
         }
         if (!m->size) /* not its own bytes (client_send()) */
@@ -86,12 +102,14 @@ void outmsg_free(outmsg *m) {
 }
 
 outmsg *outmsg_new(size_t len) {
-        size_t size = len < OUTMSG_SPARE_SIZE ? OUTMSG_SPARE_SIZE : len + 1;
+        /* rounded up to a spare's size only on a thread that keeps spares: the queue limits count len */
+        size_t size = len < OUTMSG_SPARE_SIZE && loop_self ? OUTMSG_SPARE_SIZE : len + 1;
         outmsg *m;
         if (size == OUTMSG_SPARE_SIZE && spares) {
                 m = spares;
                 spares = m->next;
                 n_spares--;
+                spare_poison(m, false);
         } else if (!(m = len < SIZE_MAX - sizeof(*m) ? malloc(sizeof(*m) + size) : NULL))
                 return NULL;
         *m = (outmsg) { .buf = (char *) (m + 1), .len = len, .size = size };

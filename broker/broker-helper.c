@@ -52,7 +52,7 @@ static void uid_helper_forget(request *req);
 void helper_cancel(request *req) {
         if (!req->uid_helper && !req->helper_src && !req->timeout_src && req->helper_fd < 0 &&
             req->helper_n_fds == 0 && req->helper_pid <= 0)
-                return; /* it had no helper (every request is freed through here) */
+                return; /* no helper (every request is freed through here); each field reset below is tested here */
         uid_helper_forget(req);
         req->helper_src = sd_event_source_disable_unref(req->helper_src);
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);

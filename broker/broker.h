@@ -432,7 +432,7 @@ void client_update_events(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
 void outmsg_free(outmsg *m);
-/* The loop the calling thread runs (loop 0: the main thread; NULL: none, its spare messages freed). */
+/* The loop the calling thread runs (--threads 1: the main thread's; NULL: none, its spare messages freed). */
 void loop_self_set(broker_loop *l);
 /* Wake @l's thread (its wake eventfd). */
 void loop_wake(broker_loop *l);
