@@ -23,6 +23,9 @@
 #include <yajl/yajl_parse.h>
 
 #include "json-arena.h"
+#include "json-parse-stats.h"
+
+_Thread_local unsigned long json_parse_yajl_runs;
 
 /* --- the tree, from a parser's callbacks --- */
 
@@ -601,6 +604,7 @@ static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_va
         }
         if (flags & JSON_PARSE_COMMENTS)
                 yajl_config(p.h, yajl_allow_comments, 1);
+        json_parse_yajl_runs++;
 
         yajl_status st = yajl_parse(p.h, (const unsigned char *) text, len);
         size_t off = yajl_get_bytes_consumed(p.h);
