@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "json-equal.h"
+#include "json-arena.h"
 #include "json.h"
 #include "json-parse-stats.h"
 #include "tap.h"
@@ -606,6 +607,52 @@ static void test_messages(void) {
         }
         /* a byte that is not a blank between tokens, and a raw NUL: the length says where the text ends */
         tap_ok(message_parse_agrees("[1,\0 2]", 7) && message_parse_agrees("[\"a\0b\"]", 7), "NUL bytes");
+        /* a 40 kB message of escapes (none \u) and many strings: the arena beyond its first chunk, an
+         * array's children beyond the 32 gathered on the stack; an object of 100 members */
+        size_t size = 40 * 1024, k = 0;
+        _cleanup_free_ char *big = malloc(size + 64);
+        k += (size_t) sprintf(big + k, "{\"s\":\"");
+        while (k < size / 2)
+                k += (size_t) sprintf(big + k, "a\\\"\\\\\\/\\b\\f\\n\\r\\t");
+        k += (size_t) sprintf(big + k, "\",\"list\":[");
+        for (int i = 0; k < size; i++)
+                k += (size_t) sprintf(big + k, "%s\"%d\\t\\\"\"", i ? "," : "", i);
+        k += (size_t) sprintf(big + k, "]}");
+        char members[2048];
+        size_t m = 0;
+        for (int i = 0; i < 100; i++)
+                m += (size_t) snprintf(members + m, sizeof(members) - m, "%s\"k%d\":%d", i ? "," : "{", i, i);
+        m += (size_t) snprintf(members + m, sizeof(members) - m, "}");
+        for (int t = 0; t < 2; t++) {
+                const char *text = t ? members : big;
+                size_t n = t ? m : k;
+                unsigned long runs = json_parse_yajl_runs;
+                _cleanup_json_ json_value *v = NULL;
+                int r = json_parse_flags(text, n, JSON_PARSE_NO_POSITIONS, &v, NULL);
+                runs = json_parse_yajl_runs - runs;
+                size_t chunks = 0, items = 0;
+                for (const json_arena_chunk *c = v ? v->arena->chunks : NULL; c; c = c->next)
+                        chunks++;
+                const json_value *list = json_get(v, "list"), *s = json_get(v, "s");
+                char want[32];
+                uint64_t u;
+                /* items: how many are what the text says, each at its place */
+                if (t == 0 && list && list->type == JSON_ARRAY && json_is_string(s) &&
+                    memcmp(s->string.str, "a\"\\/\b\f\n\r\ta\"", 10) == 0)
+                        while (items < list->array.n && (snprintf(want, sizeof(want), "%zu\t\"", items),
+                                                         json_is_string(list->array.items[items])) &&
+                               streq(list->array.items[items]->string.str, want))
+                                items++;
+                if (t == 1 && v && v->type == JSON_OBJECT)
+                        while (items < v->object.n && (snprintf(want, sizeof(want), "k%zu", items),
+                                                       streq(v->object.members[items].key, want)) &&
+                               json_to_u64(v->object.members[items].value, &u) == 0 && u == items)
+                                items++;
+                tap_ok(r == 0 && runs == 0 && message_parse_agrees(text, n) && (t ? items == 100 : items > 1000 && items == list->array.n && chunks > 1),
+                       "%s: read without yajl (%d, yajl ran %lu times), as the located parse (%zu %s, %zu chunks)",
+                       t ? "an object of 100 members" : "a 40 kB message of escapes", r, runs, items,
+                       t ? "members" : "strings in its list", chunks);
+        }
         /* nesting: JSON_MAX_DEPTH levels are taken, one more is not */
         char deep[4 * JSON_MAX_DEPTH + 8];
         for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH + 1; depth++) {
