@@ -46,6 +46,7 @@ typedef struct parse_ctx {
         bool finishing;  /* in yajl_complete_parse(): offsets are not ours */
         bool positions;  /* JSON_PARSE_NO_POSITIONS not given */
         size_t root_end; /* just after the top-level object or array, once it has ended */
+        size_t doc_end;  /* yajl: just after the top-level value, once it has ended */
         json_arena *arena;
         json_value *root;
         /* the open containers, and where each one's children start in @kids */
@@ -159,6 +160,8 @@ static int oom(parse_ctx *p) {
 static int add_value(parse_ctx *p, json_value *v) {
         if (p->depth == 0) {
                 p->root = v;
+                if (p->h && v->type != JSON_OBJECT && v->type != JSON_ARRAY) /* a container's: pop() */
+                        p->doc_end = token_end(p);
                 return 1;
         }
         if (p->n_kids == p->max_kids) {
@@ -280,7 +283,7 @@ static int pop(void *ctx) {
                 p->prev_end = token_end(p);
         json_value *v = p->stack[--p->depth].v;
         if (p->depth == 0 && p->h) /* not with direct_parse() */
-                p->root_end = yajl_get_bytes_consumed(p->h);
+                p->doc_end = p->root_end = yajl_get_bytes_consumed(p->h);
         size_t first = p->stack[p->depth].first, n = p->n_kids - first;
         const json_member *k = p->kids + first;
         p->n_kids = first;
@@ -390,6 +393,25 @@ static int check_blanks(const char *text, size_t len, json_parse_error *err) {
                         return -EINVAL;
                 }
         return 0;
+}
+
+/* Where the document that ends at @from is followed by more than blanks (and, with @comments, comments); SIZE_MAX:
+ * it is not.  yajl takes a document followed by a token it never sees the end of (a string or comment not closed,
+ * the text's end taken for "more to come"), where RFC 8259 and our pages allow nothing */
+static size_t trailing_garbage(const char *text, size_t from, size_t len, bool comments) {
+        for (size_t i = from; i < len;) {
+                const char *c;
+                if (text[i] && strchr(" \t\n\r\v\f", text[i])) /* \v, \f: check_blanks() */
+                        i++;
+                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '/')
+                        i = (c = memchr(text + i, '\n', len - i)) ? (size_t) (c - text) : len;
+                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '*' &&
+                         (c = memmem(text + i + 2, len - i - 2, "*/", 2)))
+                        i = (size_t) (c - text) + 2;
+                else
+                        return i;
+        }
+        return SIZE_MAX;
 }
 
 /* what a callback's oom() says too */
@@ -641,6 +663,14 @@ static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_va
                 }
         } else if (!(flags & JSON_PARSE_COMMENTS)) {
                 r = check_blanks(text, len, err);
+        }
+        size_t at;
+        if (r == 0 && (at = trailing_garbage(text, p.doc_end, len, flags & JSON_PARSE_COMMENTS)) != SIZE_MAX) {
+                r = -EINVAL;
+                if (err) {
+                        offset_to_pos(text, at, &err->line, &err->column);
+                        snprintf(err->message, sizeof(err->message), "trailing garbage"); /* as yajl says it */
+                }
         }
         yajl_free(p.h);
         explicit_bzero(room.scratch.buf, room.scratch.used);

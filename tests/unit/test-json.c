@@ -226,6 +226,17 @@ static void test_malformed(void) {
         bad("{}/", 1, 3, "trailing garbage", "a '/' after the object");
         bad("[1]*", 1, 4, "trailing garbage", "a '*' after the array");
         bad("{}/*}", 1, 3, "trailing garbage", "a comment's start after the object, a '}' last");
+        /* a string or comment not closed after the document: yajl's lexer waits for its end, and takes the text */
+        bad("{}\"abc", 1, 3, "trailing garbage", "an unclosed string after the object");
+        bad("[1]\n  \"x\\u", 2, 3, "trailing garbage", "an unclosed string after the array, on the next line");
+        bad("5\"/}", 1, 2, "trailing garbage", "an unclosed string after a number");
+        bad("true \"", 1, 6, "trailing garbage", "a quote after true");
+        bad("{\"id\":1,\"op\":\"ping\"}\"", 1, 21, "trailing garbage", "a quote after a request");
+        bad_len("{} /* c */ /* d", 15, true, 1, 12, "trailing garbage", "an unclosed comment after a closed one");
+        bad_len("[1] /* c\n\"x", 11, true, 1, 5, "trailing garbage", "a string in an unclosed comment");
+        json_value *t = NULL;
+        tap_ok(json_parse("{} /* c */ // d\n\t/**/ ", 21, true, &t, NULL) == 0 && t, "comments after the object");
+        json_free(t);
 
         /* duplicate keys: the second one's position, the first one's in the message */
         bad("{\"a\":1,\"b\":2,\n \"a\":3}", 2, 2, "duplicate key 'a' (first at line 1, column 2)", "duplicate key");
