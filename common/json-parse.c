@@ -59,6 +59,8 @@ typedef struct parse_ctx {
         char *key;
         size_t key_len;
         unsigned key_line, key_column;
+        /* direct_parse(): a \u escape met (its decoding is yajl's), not a text yajl refuses too */
+        bool deferred;
         /* error raised by a callback */
         bool failed;
         int error;
@@ -446,7 +448,10 @@ static void ctx_done(parse_ctx *p) {
  * (blanks: space, tab, line feed, carriage return; no comment) and gives
  * up on anything else, a \u escape included (yajl's decoding of those is
  * its own), and on any callback's failure: then yajl parses the text, and
- * says what is wrong, where.  NULL: given up.
+ * says what is wrong, where.  NULL: given up.  Short of a \u escape, what
+ * it gives up on is a text yajl refuses too (a syntax error, or a string,
+ * key or nesting the callbacks refuse): that one is parsed only to locate
+ * its error (json_parse_flags()).
  */
 static const char *direct_blanks(const char *s, const char *end) {
         while (s < end && (unsigned char) *s <= ' ' && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r'))
@@ -492,8 +497,10 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                                 continue;
                         }
                         const char *e = memchr(escapes, *++c, sizeof(escapes) - 1);
-                        if (!e)
+                        if (!e) {
+                                p->deferred = *c == 'u';
                                 return NULL; /* \u, or not an escape */
+                        }
                         d[n++] = bytes[e - escapes];
                 }
                 str = d;
@@ -587,7 +594,8 @@ static const char *direct_value(parse_ctx *p, const char *s, const char *end) {
         }
 }
 
-/* 0 and the tree in *@ret; -ENOMEM; -EAGAIN: not taken (yajl's to parse) */
+/* 0 and the tree in *@ret; -ENOMEM; -EAGAIN: not taken (yajl's to parse); -EINVAL: not JSON, nor a text
+ * yajl takes (yajl's to say why) */
 static int direct_parse(const char *text, size_t len, json_value **ret) {
         parse_room room;
         parse_ctx p = ctx_new(text, len, JSON_PARSE_NO_POSITIONS, &room);
@@ -596,7 +604,7 @@ static int direct_parse(const char *text, size_t len, json_value **ret) {
         if (!(p.arena = json_arena_new(arena_hint(len))))
                 return -ENOMEM;
         s = direct_value(&p, direct_blanks(text, end), end);
-        int r = !s || direct_blanks(s, end) != end ? -EAGAIN : 0;
+        int r = s && direct_blanks(s, end) == end ? 0 : p.deferred ? -EAGAIN : -EINVAL;
         if (p.failed && p.error == -ENOMEM)
                 r = -ENOMEM;
         ctx_done(&p);
@@ -688,8 +696,10 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
                 int r = direct_parse(text, len, ret);
                 if (r == -ENOMEM)
                         return parse_oom(err);
-                if (r != -EAGAIN)
+                if (r == 0)
                         return r;
+                if (r == -EINVAL && err) /* straight to the parse that locates its error: the first would fail */
+                        flags = 0;
         }
         return yajl_parse_text(text, len, flags, ret, err);
 }
