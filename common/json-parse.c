@@ -243,8 +243,9 @@ static const char *string_refused(const unsigned char *s, size_t len, size_t *ba
         return "is not valid UTF-8";
 }
 
-/* A string value; @ascii: its bytes are ASCII without NUL, seen by the caller (string_refused() passes those) */
-static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool ascii) {
+/* A string value; @ascii: its bytes are ASCII without NUL, seen by the caller (string_refused() passes those);
+ * @decoded: @s is in the arena, NUL-terminated, and is the value's string (not copied again) */
+static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool ascii, bool decoded) {
         json_value *v = new_value(p, JSON_STRING);
         size_t bad;
         if (!v)
@@ -255,14 +256,15 @@ static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool asc
         if (why)
                 return fail(p, -EINVAL, v->line, v->column, "string %s at byte %zu (overlong forms, surrogates "
                             "and code points above U+10FFFF are refused)", why, bad);
-        if (!(v->string.str = json_arena_strndup(p->arena, s, len)))
+        v->string.str = decoded ? (char *) s : json_arena_strndup(p->arena, s, len);
+        if (!v->string.str)
                 return oom(p);
         v->string.len = len;
         return add_value(p, v);
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
-        return add_string(ctx, s, len, false);
+        return add_string(ctx, s, len, false, false);
 }
 
 static int push(parse_ctx *p, json_type t) {
@@ -318,8 +320,8 @@ static int cb_start_array(void *ctx) {
         return push(ctx, JSON_ARRAY);
 }
 
-/* An object's key; @ascii as for add_string() */
-static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii) {
+/* An object's key; @ascii and @decoded as for add_string() */
+static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii, bool decoded) {
         unsigned l, c;
         size_t bad;
         locate(p, &l, &c);
@@ -335,7 +337,8 @@ static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii)
                         return fail(p, -EINVAL, l, c, "duplicate key '%.*s' (first at line %u, column %u)",
                                     (int) (len > 64 ? 64 : len), s, m->line, m->column);
         }
-        if (!(p->key = json_arena_strndup(p->arena, s, len)))
+        p->key = decoded ? (char *) s : json_arena_strndup(p->arena, s, len);
+        if (!p->key)
                 return oom(p);
         p->key_len = len;
         p->key_line = l;
@@ -344,7 +347,7 @@ static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii)
 }
 
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
-        return add_key(ctx, s, len, false);
+        return add_key(ctx, s, len, false, false);
 }
 
 static const yajl_callbacks callbacks = {
@@ -464,7 +467,7 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
         if (s == end || *s != '"')
                 return NULL;
         const char *b = ++s;
-        bool escaped = false;
+        size_t n_escapes = 0;
         unsigned char seen = 0; /* every byte or'ed: below 0x80 when all are ASCII */
         for (; s < end && *s != '"'; s++) {
                 unsigned char ch = *s;
@@ -472,7 +475,7 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                         return NULL; /* a raw control character */
                 seen |= ch;
                 if (ch == '\\') {
-                        escaped = true;
+                        n_escapes++;
                         if (++s == end)
                                 return NULL;
                 }
@@ -481,9 +484,9 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                 return NULL;
         size_t len = s - b;
         const unsigned char *str = (const unsigned char *) b;
-        if (escaped) {
-                /* decoded into the arena, erased and freed with the tree */
-                unsigned char *d = json_arena_alloc(p->arena, len);
+        if (n_escapes > 0) {
+                /* decoded into the arena, where the tree keeps it: each escape taken here is one byte */
+                unsigned char *d = json_arena_alloc(p->arena, len - n_escapes + 1);
                 size_t n = 0;
                 if (!d) {
                         oom(p);
@@ -503,11 +506,12 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                         }
                         d[n++] = bytes[e - escapes];
                 }
+                d[n] = 0;
                 str = d;
                 len = n;
         }
         /* escapes decoded here are ASCII, and none is NUL (\u0000 is given up on) */
-        return (key ? add_key : add_string)(p, str, len, seen < 0x80) ? s + 1 : NULL;
+        return (key ? add_key : add_string)(p, str, len, seen < 0x80, n_escapes > 0) ? s + 1 : NULL;
 }
 
 static const char *direct_digits(const char *s, const char *end) {

@@ -678,8 +678,30 @@ static void test_messages(void) {
         }
 }
 
+/* A string of escapes the message reader decodes goes into the arena once: the tree takes less room than the text */
+static void test_escapes_decoded_once(void) {
+        char text[4096 + 16];
+        size_t n = 0;
+        n += (size_t) snprintf(text, sizeof(text), "{\"");
+        while (n < 1024)
+                n += (size_t) snprintf(text + n, sizeof(text) - n, "\\n");
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "\":\"");
+        while (n < 4096)
+                n += (size_t) snprintf(text + n, sizeof(text) - n, "\\t");
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "\"}");
+        _cleanup_json_ json_value *v = NULL;
+        int r = json_parse_flags(text, n, JSON_PARSE_NO_POSITIONS, &v, NULL);
+        size_t used = 0;
+        for (const json_arena_chunk *c = r == 0 ? v->arena->chunks : NULL; c; c = c->next)
+                used += c->used;
+        tap_ok(r == 0 && v->object.n == 1 && v->object.members[0].key_len == 511 &&
+                       v->object.members[0].value->string.len == 1535 && used > 2046 && used < n,
+               "a key and a string of %zu bytes of escapes: %zu bytes of arena", n, used);
+}
+
 int main(void) {
         test_messages();
+        test_escapes_decoded_once();
         test_round_trips();
         test_no_positions();
         test_big();
