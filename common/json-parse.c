@@ -71,12 +71,12 @@ typedef struct parse_ctx {
 #define KIDS_INLINE 32
 #define ERR_MESSAGE_MAX 256
 
-/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first. */
+/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first.  yajl's
+ * json_scratch is yajl_parse_text()'s own: the message reader has no use for it. */
 typedef struct parse_room {
         open_container stack[JSON_MAX_DEPTH];
         json_member kids[KIDS_INLINE];
         char err_message[ERR_MESSAGE_MAX];
-        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
 } parse_room;
 
 static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned *column) {
@@ -624,8 +624,9 @@ static int direct_parse(const char *text, size_t len, json_value **ret) {
 /* A text by yajl's parser (comments; every token located unless JSON_PARSE_NO_POSITIONS) */
 static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
         parse_room room;
+        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
         parse_ctx p = ctx_new(text, len, flags, &room);
-        yajl_alloc_funcs funcs = json_erasing_alloc(&room.scratch);
+        yajl_alloc_funcs funcs = json_erasing_alloc(&scratch);
         int r = 0;
 
         p.arena = json_arena_new(arena_hint(len));
@@ -685,7 +686,7 @@ static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_va
                 }
         }
         yajl_free(p.h);
-        explicit_bzero(room.scratch.buf, room.scratch.used);
+        explicit_bzero(scratch.buf, scratch.used);
         ctx_done(&p);
         if (r < 0) {
                 json_arena_free(p.arena); /* whatever was made of the text */
