@@ -187,10 +187,37 @@ static void test_request(void) {
         }
 }
 
+/* A request that is not an object (frame_parse() refuses it first: a caller that skips it), refused as frame_parse()
+ * does, without reading an array's items or a string's bytes as members */
+static void test_request_not_object(void) {
+        static const char *const texts[] = { "[]", "[\"id\",1,\"op\",\"ping\"]", "\"id\"", "null", "7" };
+        static const char *const types[] = { "array", "array", "string", "null", "number" };
+        char msg[512], want[128];
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                _cleanup_json_ json_value *m = NULL;
+                if (json_parse(texts[i], strlen(texts[i]), false, &m, NULL) < 0) {
+                        tap_ok(false, "%s parses", texts[i]);
+                        continue;
+                }
+                snprintf(want, sizeof(want), "a request must be a JSON object, not %s", types[i]);
+                uint64_t id = 77;
+                msg[0] = 0;
+                tap_is_int(request_id_parse(m, &id, msg, sizeof(msg)), -EINVAL, "%s: no id read", texts[i]);
+                tap_is_str(msg, want, "  says what it got");
+                const char *op = NULL;
+                const json_value *args = NULL;
+                msg[0] = 0;
+                tap_is_int(request_body_parse(m, &op, &args, msg, sizeof(msg)), -EINVAL, "  nor the rest");
+                tap_is_str(msg, want, "  says what it got");
+                tap_ok(id == 77 && !op && !args, "  nothing set");
+        }
+}
+
 int main(void) {
         test_frame();
         test_hello();
         test_resume();
         test_request();
+        test_request_not_object();
         return tap_done();
 }
