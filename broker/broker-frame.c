@@ -103,7 +103,7 @@ int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t si
         const json_value *idv = NULL;
         if (m->type != JSON_OBJECT)
                 return request_not_object(m, msg, size);
-        for (size_t i = 0; i < m->object.n && !idv; i++)
+        for (size_t i = 0; i < m->object.n; i++) /* the last, as request_body_parse() and reply_split() */
                 if (json_key_is(&m->object.members[i], "id"))
                         idv = m->object.members[i].value;
         uint64_t id;
