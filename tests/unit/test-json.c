@@ -619,8 +619,22 @@ static void test_messages(void) {
         }
         /* a byte that is not a blank between tokens, and a raw NUL: the length says where the text ends */
         tap_ok(message_parse_agrees("[1,\0 2]", 7) && message_parse_agrees("[\"a\0b\"]", 7), "NUL bytes");
-        /* a 40 kB message of escapes (none \u) and many strings: the arena beyond its first chunk, an
-         * array's children beyond the 32 gathered on the stack; an object of 100 members */
+        /* nesting: JSON_MAX_DEPTH levels are taken, one more is not */
+        char deep[4 * JSON_MAX_DEPTH + 8];
+        for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH + 1; depth++) {
+                size_t n = 0;
+                for (int i = 0; i < depth; i++)
+                        n += (size_t) snprintf(deep + n, sizeof(deep) - n, i % 2 ? "[" : "{\"k\":");
+                deep[n++] = '1';
+                for (int i = depth - 1; i >= 0; i--)
+                        deep[n++] = i % 2 ? ']' : '}';
+                tap_ok(message_parse_agrees(deep, n), "%d nested containers", depth);
+        }
+}
+
+/* A 40 kB message of escapes (none \u) and many strings: the arena beyond its first chunk, an array's children
+ * beyond the 32 gathered on the stack; an object of 100 members.  The message reader takes both */
+static void test_messages_big(void) {
         size_t size = 40 * 1024, k = 0;
         _cleanup_free_ char *big = malloc(size + 64);
         k += (size_t) sprintf(big + k, "{\"s\":\"");
@@ -665,17 +679,6 @@ static void test_messages(void) {
                        t ? "an object of 100 members" : "a 40 kB message of escapes", r, runs, items,
                        t ? "members" : "strings in its list", chunks);
         }
-        /* nesting: JSON_MAX_DEPTH levels are taken, one more is not */
-        char deep[4 * JSON_MAX_DEPTH + 8];
-        for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH + 1; depth++) {
-                size_t n = 0;
-                for (int i = 0; i < depth; i++)
-                        n += (size_t) snprintf(deep + n, sizeof(deep) - n, i % 2 ? "[" : "{\"k\":");
-                deep[n++] = '1';
-                for (int i = depth - 1; i >= 0; i--)
-                        deep[n++] = i % 2 ? ']' : '}';
-                tap_ok(message_parse_agrees(deep, n), "%d nested containers", depth);
-        }
 }
 
 /* A string of escapes the message reader decodes goes into the arena once: the tree takes less room than the text */
@@ -701,6 +704,7 @@ static void test_escapes_decoded_once(void) {
 
 int main(void) {
         test_messages();
+        test_messages_big();
         test_escapes_decoded_once();
         test_round_trips();
         test_no_positions();
