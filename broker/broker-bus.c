@@ -587,8 +587,9 @@ static void emit_session_closed(void *userdata, const log_session *e) {
 
 static void emit_decision(void *userdata, const log_decision *d) {
         sd_bus *bus = live_bus(userdata);
-        /* a ping or state.get is signalled, as journaled, only at debug level (the session counts it) */
-        if (!bus || (d->quiet && log_get_level() < LOG_DEBUG))
+        /* a ping or state.get is signalled, as journaled, only at debug level (the session counts it):
+         * log_decision_emit() hands a sink no other */
+        if (!bus)
                 return;
         sd_bus_emit_signal(bus, BUS_PATH, BUS_IFACE, "Decision", "sa{sv}bss", d->op, 7, "via", "s", d->via, "uid",
                            "u", (uint32_t) d->uid, "gid", "u", (uint32_t) d->gid, "pid", "u", (uint32_t) d->pid,

@@ -12,6 +12,10 @@
 
 #define bad(msg, size, ...) (snprintf(msg, size, __VA_ARGS__), -EINVAL)
 
+static int request_not_object(const json_value *m, char *msg, size_t size) {
+        return bad(msg, size, "a request must be a JSON object, not %s", json_type_name(m->type));
+}
+
 int frame_parse(const char *buf, size_t len, bool hello, json_value **ret, char *msg, size_t size) {
         json_parse_error je;
         json_value *m = NULL;
@@ -25,8 +29,8 @@ int frame_parse(const char *buf, size_t len, bool hello, json_value **ret, char 
                                 je.line, je.column, je.message),
                        r == -ENOMEM ? r : -EINVAL;
         if (m->type != JSON_OBJECT) {
-                r = bad(msg, size, hello ? "hello must be a JSON object, not %s" : "a request must be a JSON object, not %s",
-                        json_type_name(m->type));
+                r = hello ? bad(msg, size, "hello must be a JSON object, not %s", json_type_name(m->type))
+                          : request_not_object(m, msg, size);
                 json_free(m);
                 return r;
         }
@@ -97,7 +101,9 @@ int resume_frame_parse(const json_value *resume, uint64_t *ret_session, const ch
 
 int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t size) {
         const json_value *idv = NULL;
-        for (size_t i = 0; i < m->object.n && !idv; i++)
+        if (m->type != JSON_OBJECT)
+                return request_not_object(m, msg, size);
+        for (size_t i = 0; i < m->object.n; i++) /* the last, as request_body_parse() and reply_split() */
                 if (json_key_is(&m->object.members[i], "id"))
                         idv = m->object.members[i].value;
         uint64_t id;
@@ -114,6 +120,8 @@ int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t si
 
 int request_body_parse(const json_value *m, const char **ret_op, const json_value **ret_args, char *msg, size_t size) {
         const json_value *opv = NULL, *args = NULL;
+        if (m->type != JSON_OBJECT)
+                return request_not_object(m, msg, size);
         for (size_t i = 0; i < m->object.n; i++) {
                 const json_member *k = &m->object.members[i];
                 if (json_key_is(k, "op"))

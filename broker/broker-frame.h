@@ -49,7 +49,8 @@ int resume_frame_parse(const json_value *resume, uint64_t *ret_session, const ch
 
 /**
  * request_id_parse() - a request's "id": 0 to FRAME_MAX_ID.  Returns 0, or
- * -EINVAL with @msg (answered with "id": null).
+ * -EINVAL with @msg (answered with "id": null); a request @m that is not an
+ * object, with frame_parse()'s message.
  */
 int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t size);
 
@@ -57,6 +58,6 @@ int request_id_parse(const json_value *m, uint64_t *ret_id, char *msg, size_t si
  * request_body_parse() - the rest of a request: keys id, op, args only; op a
  * string; args absent or an object.  Returns 0 with *@ret_op and *@ret_args
  * (NULL when absent) pointing into @m, or -EINVAL with @msg (answered with
- * the request's id).
+ * the request's id); @m not an object, as request_id_parse().
  */
 int request_body_parse(const json_value *m, const char **ret_op, const json_value **ret_args, char *msg, size_t size);

@@ -23,6 +23,9 @@
 #include <yajl/yajl_parse.h>
 
 #include "json-arena.h"
+#include "json-parse-stats.h"
+
+_Thread_local unsigned long json_parse_yajl_runs;
 
 /* --- the tree, from a parser's callbacks --- */
 
@@ -43,6 +46,7 @@ typedef struct parse_ctx {
         bool finishing;  /* in yajl_complete_parse(): offsets are not ours */
         bool positions;  /* JSON_PARSE_NO_POSITIONS not given */
         size_t root_end; /* just after the top-level object or array, once it has ended */
+        size_t doc_end;  /* yajl: just after the top-level value, once it has ended */
         json_arena *arena;
         json_value *root;
         /* the open containers, and where each one's children start in @kids */
@@ -55,6 +59,8 @@ typedef struct parse_ctx {
         char *key;
         size_t key_len;
         unsigned key_line, key_column;
+        /* direct_parse(): a \u escape met (its decoding is yajl's), not a text yajl refuses too */
+        bool deferred;
         /* error raised by a callback */
         bool failed;
         int error;
@@ -65,12 +71,12 @@ typedef struct parse_ctx {
 #define KIDS_INLINE 32
 #define ERR_MESSAGE_MAX 256
 
-/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first. */
+/* A parse's bigger buffers, on its stack but apart from parse_ctx: not zeroed first.  yajl's
+ * json_scratch is yajl_parse_text()'s own: the message reader has no use for it. */
 typedef struct parse_room {
         open_container stack[JSON_MAX_DEPTH];
         json_member kids[KIDS_INLINE];
         char err_message[ERR_MESSAGE_MAX];
-        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
 } parse_room;
 
 static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned *column) {
@@ -156,6 +162,8 @@ static int oom(parse_ctx *p) {
 static int add_value(parse_ctx *p, json_value *v) {
         if (p->depth == 0) {
                 p->root = v;
+                if (p->h && v->type != JSON_OBJECT && v->type != JSON_ARRAY) /* a container's: pop() */
+                        p->doc_end = token_end(p);
                 return 1;
         }
         if (p->n_kids == p->max_kids) {
@@ -235,8 +243,9 @@ static const char *string_refused(const unsigned char *s, size_t len, size_t *ba
         return "is not valid UTF-8";
 }
 
-/* A string value; @ascii: its bytes are ASCII without NUL, seen by the caller (string_refused() passes those) */
-static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool ascii) {
+/* A string value; @ascii: its bytes are ASCII without NUL, seen by the caller (string_refused() passes those);
+ * @decoded: @s is in the arena, NUL-terminated, and is the value's string (not copied again) */
+static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool ascii, bool decoded) {
         json_value *v = new_value(p, JSON_STRING);
         size_t bad;
         if (!v)
@@ -247,14 +256,15 @@ static int add_string(parse_ctx *p, const unsigned char *s, size_t len, bool asc
         if (why)
                 return fail(p, -EINVAL, v->line, v->column, "string %s at byte %zu (overlong forms, surrogates "
                             "and code points above U+10FFFF are refused)", why, bad);
-        if (!(v->string.str = json_arena_strndup(p->arena, s, len)))
+        v->string.str = decoded ? (char *) s : json_arena_strndup(p->arena, s, len);
+        if (!v->string.str)
                 return oom(p);
         v->string.len = len;
         return add_value(p, v);
 }
 
 static int cb_string(void *ctx, const unsigned char *s, size_t len) {
-        return add_string(ctx, s, len, false);
+        return add_string(ctx, s, len, false, false);
 }
 
 static int push(parse_ctx *p, json_type t) {
@@ -277,7 +287,7 @@ static int pop(void *ctx) {
                 p->prev_end = token_end(p);
         json_value *v = p->stack[--p->depth].v;
         if (p->depth == 0 && p->h) /* not with direct_parse() */
-                p->root_end = yajl_get_bytes_consumed(p->h);
+                p->doc_end = p->root_end = yajl_get_bytes_consumed(p->h);
         size_t first = p->stack[p->depth].first, n = p->n_kids - first;
         const json_member *k = p->kids + first;
         p->n_kids = first;
@@ -310,8 +320,8 @@ static int cb_start_array(void *ctx) {
         return push(ctx, JSON_ARRAY);
 }
 
-/* An object's key; @ascii as for add_string() */
-static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii) {
+/* An object's key; @ascii and @decoded as for add_string() */
+static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii, bool decoded) {
         unsigned l, c;
         size_t bad;
         locate(p, &l, &c);
@@ -327,7 +337,8 @@ static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii)
                         return fail(p, -EINVAL, l, c, "duplicate key '%.*s' (first at line %u, column %u)",
                                     (int) (len > 64 ? 64 : len), s, m->line, m->column);
         }
-        if (!(p->key = json_arena_strndup(p->arena, s, len)))
+        p->key = decoded ? (char *) s : json_arena_strndup(p->arena, s, len);
+        if (!p->key)
                 return oom(p);
         p->key_len = len;
         p->key_line = l;
@@ -336,7 +347,7 @@ static int add_key(parse_ctx *p, const unsigned char *s, size_t len, bool ascii)
 }
 
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len) {
-        return add_key(ctx, s, len, false);
+        return add_key(ctx, s, len, false, false);
 }
 
 static const yajl_callbacks callbacks = {
@@ -389,6 +400,25 @@ static int check_blanks(const char *text, size_t len, json_parse_error *err) {
         return 0;
 }
 
+/* Where the document that ends at @from is followed by more than blanks (and, with @comments, comments); SIZE_MAX:
+ * it is not.  yajl takes a document followed by a token it never sees the end of (a string or comment not closed,
+ * the text's end taken for "more to come"), where RFC 8259 and our pages allow nothing */
+static size_t trailing_garbage(const char *text, size_t from, size_t len, bool comments) {
+        for (size_t i = from; i < len;) {
+                const char *c;
+                if (text[i] && strchr(" \t\n\r\v\f", text[i])) /* \v, \f: check_blanks() */
+                        i++;
+                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '/')
+                        i = (c = memchr(text + i, '\n', len - i)) ? (size_t) (c - text) : len;
+                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '*' &&
+                         (c = memmem(text + i + 2, len - i - 2, "*/", 2)))
+                        i = (size_t) (c - text) + 2;
+                else
+                        return i;
+        }
+        return SIZE_MAX;
+}
+
 /* what a callback's oom() says too */
 static int parse_oom(json_parse_error *err) {
         if (err)
@@ -421,7 +451,10 @@ static void ctx_done(parse_ctx *p) {
  * (blanks: space, tab, line feed, carriage return; no comment) and gives
  * up on anything else, a \u escape included (yajl's decoding of those is
  * its own), and on any callback's failure: then yajl parses the text, and
- * says what is wrong, where.  NULL: given up.
+ * says what is wrong, where.  NULL: given up.  Short of a \u escape, what
+ * it gives up on is a text yajl refuses too (a syntax error, or a string,
+ * key or nesting the callbacks refuse): that one is parsed only to locate
+ * its error (json_parse_flags()).
  */
 static const char *direct_blanks(const char *s, const char *end) {
         while (s < end && (unsigned char) *s <= ' ' && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r'))
@@ -434,7 +467,7 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
         if (s == end || *s != '"')
                 return NULL;
         const char *b = ++s;
-        bool escaped = false;
+        size_t n_escapes = 0;
         unsigned char seen = 0; /* every byte or'ed: below 0x80 when all are ASCII */
         for (; s < end && *s != '"'; s++) {
                 unsigned char ch = *s;
@@ -442,7 +475,7 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                         return NULL; /* a raw control character */
                 seen |= ch;
                 if (ch == '\\') {
-                        escaped = true;
+                        n_escapes++;
                         if (++s == end)
                                 return NULL;
                 }
@@ -451,9 +484,9 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                 return NULL;
         size_t len = s - b;
         const unsigned char *str = (const unsigned char *) b;
-        if (escaped) {
-                /* decoded into the arena, erased and freed with the tree */
-                unsigned char *d = json_arena_alloc(p->arena, len);
+        if (n_escapes > 0) {
+                /* decoded into the arena, where the tree keeps it: each escape taken here is one byte */
+                unsigned char *d = json_arena_alloc(p->arena, len - n_escapes + 1);
                 size_t n = 0;
                 if (!d) {
                         oom(p);
@@ -467,15 +500,18 @@ static const char *direct_string(parse_ctx *p, const char *s, const char *end, b
                                 continue;
                         }
                         const char *e = memchr(escapes, *++c, sizeof(escapes) - 1);
-                        if (!e)
+                        if (!e) {
+                                p->deferred = *c == 'u';
                                 return NULL; /* \u, or not an escape */
+                        }
                         d[n++] = bytes[e - escapes];
                 }
+                d[n] = 0;
                 str = d;
                 len = n;
         }
         /* escapes decoded here are ASCII, and none is NUL (\u0000 is given up on) */
-        return (key ? add_key : add_string)(p, str, len, seen < 0x80) ? s + 1 : NULL;
+        return (key ? add_key : add_string)(p, str, len, seen < 0x80, n_escapes > 0) ? s + 1 : NULL;
 }
 
 static const char *direct_digits(const char *s, const char *end) {
@@ -562,7 +598,8 @@ static const char *direct_value(parse_ctx *p, const char *s, const char *end) {
         }
 }
 
-/* 0 and the tree in *@ret; -ENOMEM; -EAGAIN: not taken (yajl's to parse) */
+/* 0 and the tree in *@ret; -ENOMEM; -EAGAIN: not taken (yajl's to parse); -EINVAL: not JSON, nor a text
+ * yajl takes (yajl's to say why) */
 static int direct_parse(const char *text, size_t len, json_value **ret) {
         parse_room room;
         parse_ctx p = ctx_new(text, len, JSON_PARSE_NO_POSITIONS, &room);
@@ -571,7 +608,7 @@ static int direct_parse(const char *text, size_t len, json_value **ret) {
         if (!(p.arena = json_arena_new(arena_hint(len))))
                 return -ENOMEM;
         s = direct_value(&p, direct_blanks(text, end), end);
-        int r = !s || direct_blanks(s, end) != end ? -EAGAIN : 0;
+        int r = s && direct_blanks(s, end) == end ? 0 : p.deferred ? -EAGAIN : -EINVAL;
         if (p.failed && p.error == -ENOMEM)
                 r = -ENOMEM;
         ctx_done(&p);
@@ -587,8 +624,9 @@ static int direct_parse(const char *text, size_t len, json_value **ret) {
 /* A text by yajl's parser (comments; every token located unless JSON_PARSE_NO_POSITIONS) */
 static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err) {
         parse_room room;
+        json_scratch scratch; /* yajl's handle, lexer, state stack and first buffer */
         parse_ctx p = ctx_new(text, len, flags, &room);
-        yajl_alloc_funcs funcs = json_erasing_alloc(&room.scratch);
+        yajl_alloc_funcs funcs = json_erasing_alloc(&scratch);
         int r = 0;
 
         p.arena = json_arena_new(arena_hint(len));
@@ -601,6 +639,7 @@ static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_va
         }
         if (flags & JSON_PARSE_COMMENTS)
                 yajl_config(p.h, yajl_allow_comments, 1);
+        json_parse_yajl_runs++;
 
         yajl_status st = yajl_parse(p.h, (const unsigned char *) text, len);
         size_t off = yajl_get_bytes_consumed(p.h);
@@ -638,8 +677,16 @@ static int yajl_parse_text(const char *text, size_t len, unsigned flags, json_va
         } else if (!(flags & JSON_PARSE_COMMENTS)) {
                 r = check_blanks(text, len, err);
         }
+        size_t at;
+        if (r == 0 && (at = trailing_garbage(text, p.doc_end, len, flags & JSON_PARSE_COMMENTS)) != SIZE_MAX) {
+                r = -EINVAL;
+                if (err) {
+                        offset_to_pos(text, at, &err->line, &err->column);
+                        snprintf(err->message, sizeof(err->message), "trailing garbage"); /* as yajl says it */
+                }
+        }
         yajl_free(p.h);
-        explicit_bzero(room.scratch.buf, room.scratch.used);
+        explicit_bzero(scratch.buf, scratch.used);
         ctx_done(&p);
         if (r < 0) {
                 json_arena_free(p.arena); /* whatever was made of the text */
@@ -654,8 +701,10 @@ int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **
                 int r = direct_parse(text, len, ret);
                 if (r == -ENOMEM)
                         return parse_oom(err);
-                if (r != -EAGAIN)
+                if (r == 0)
                         return r;
+                if (r == -EINVAL && err) /* straight to the parse that locates its error: the first would fail */
+                        flags = 0;
         }
         return yajl_parse_text(text, len, flags, ret, err);
 }

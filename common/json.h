@@ -83,8 +83,10 @@ enum {
         JSON_PARSE_COMMENTS = 1 << 0,     /* allow comments */
         /* every value's and key's line and column are 0 (a message, not a file): the
          * parse does not locate each token.  A failure's position is given all the same.
-         * Alone (no comments), the text is read by json-parse.c's own parser, not yajl's:
-         * the same tree and the same errors, with no lexer or handle per message */
+         * Alone (no comments), the text is read by json-parse.c's own parser, with no
+         * lexer or handle per message: the same tree as yajl's.  yajl's parser reads
+         * what that one gives up on (a \u escape; any error, whose message and position
+         * are always yajl's parse's, locating every token) */
         JSON_PARSE_NO_POSITIONS = 1 << 1,
 };
 int json_parse_flags(const char *text, size_t len, unsigned flags, json_value **ret, json_parse_error *err);

@@ -210,6 +210,8 @@ static void malformed_input(harness *h) {
                 { "{\"id\":7,\"op\":\"memlock.set\",\"args\":{\"pid\":0,\"soft\":1,\"x\":1}}", "unknown argument 'x'" },
                 { "{\"id\":8,\"op\":\"ping\",\"extra\":1}", "unknown request key 'extra'" },
                 { "{\"id\":9,\"op\":\"ping\",\"id\":10}", "duplicate key 'id'" },
+                /* a string not closed after the request (yajl alone took the text) */
+                { "{\"id\":11,\"op\":\"ping\"} \"", "malformed JSON at line 1, column 23: trailing garbage" },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 r = raw_call(fd, cases[i].msg);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fuzz-wire.c - one datagram as the broker receives it: the JSON codec
- * (common/json.c) without comments, the message shape (hello or
+ * fuzz-wire.c - one datagram as the broker receives it: the JSON parser
+ * (common/json-parse.c) without comments, the message shape (hello or
  * request), every operation's argument parser and policy check
  * (engine/ops*.c) against a policy with every section, and the
- * generator: dump(parse(dump(v))) must equal dump(v).  The parse without
- * positions (JSON_PARSE_NO_POSITIONS, what the library and the broker use
- * for messages) must agree with the one with them: outcome, error, tree.
+ * generator (common/json-gen.c): dump(parse(dump(v))) must equal dump(v).
+ * The parse without positions (JSON_PARSE_NO_POSITIONS, what the library
+ * and the broker use for messages) must agree with the one with them:
+ * outcome, error, tree; and json-parse.c's own reader must have taken
+ * every valid text without a \u escape (yajl's parser not run), and
+ * yajl's parser read an invalid one only once (to locate its error).
  *
  * Seeds: tests/fuzz/corpus/wire (a hello and a valid request of each op).
  */
@@ -15,6 +18,7 @@
 
 #include "fuzz.h"
 #include "fuzz-policy-once.h"
+#include "json-parse-stats.h"
 #include "ops.h"
 #include "wire.h"
 #include "policy.h"
@@ -110,10 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int r = json_parse((const char *) data, size, false, &m, &je);
         /* the library's and the broker's parse of a message, which does not locate each token: the same
          * outcome, the same error at the same place */
+        unsigned long runs = json_parse_yajl_runs;
         int fr = json_parse_flags((const char *) data, size, JSON_PARSE_NO_POSITIONS, &fast, &fe);
+        runs = json_parse_yajl_runs - runs;
         if (r != -ENOMEM && fr != -ENOMEM) {
                 FUZZ_ASSERT(fr == r);
                 FUZZ_ASSERT(r == 0 || (fe.line == je.line && fe.column == je.column && streq(fe.message, je.message)));
+                if (!memmem(data, size, "\\u", 2))
+                        FUZZ_ASSERT(runs == (fr == 0 ? 0 : 1));
         }
         if (r < 0) {
                 FUZZ_ASSERT(memchr(je.message, 0, sizeof(je.message)));

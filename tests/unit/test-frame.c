@@ -187,10 +187,57 @@ static void test_request(void) {
         }
 }
 
+/* A request that is not an object (frame_parse() refuses it first: a caller that skips it), refused as frame_parse()
+ * does, without reading an array's items or a string's bytes as members */
+static void test_request_not_object(void) {
+        static const char *const texts[] = { "[]", "[\"id\",1,\"op\",\"ping\"]", "\"id\"", "null", "7" };
+        static const char *const types[] = { "array", "array", "string", "null", "number" };
+        char msg[512], want[128];
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                _cleanup_json_ json_value *m = NULL;
+                if (json_parse(texts[i], strlen(texts[i]), false, &m, NULL) < 0) {
+                        tap_ok(false, "%s parses", texts[i]);
+                        continue;
+                }
+                snprintf(want, sizeof(want), "a request must be a JSON object, not %s", types[i]);
+                uint64_t id = 77;
+                msg[0] = 0;
+                tap_is_int(request_id_parse(m, &id, msg, sizeof(msg)), -EINVAL, "%s: no id read", texts[i]);
+                tap_is_str(msg, want, "  says what it got");
+                const char *op = NULL;
+                const json_value *args = NULL;
+                msg[0] = 0;
+                tap_is_int(request_body_parse(m, &op, &args, msg, sizeof(msg)), -EINVAL, "  nor the rest");
+                tap_is_str(msg, want, "  says what it got");
+                tap_ok(id == 77 && !op && !args, "  nothing set");
+        }
+}
+
+/* A key twice (a parse refuses it; a tree made otherwise): the id, the op and the args are each the last one given,
+ * as the library's reply_split() takes a reply's */
+static void test_request_last_key(void) {
+        char msg[512];
+        _cleanup_json_ json_value *m = NULL;
+        const char *text = "{\"id\":1,\"op\":\"ping\",\"args\":{},\"iD\":2,\"oP\":\"state.get\",\"argS\":{\"x\":1}}";
+        tap_is_int(json_parse(text, strlen(text), false, &m, NULL), 0, "a request with each key twice, but for case");
+        for (size_t i = 3; m && i < m->object.n; i++) /* now really twice */
+                m->object.members[i].key[m->object.members[i].key_len - 1] |= 0x20;
+        uint64_t id = 0;
+        const char *op = NULL;
+        const json_value *args = NULL;
+        int ri = m ? request_id_parse(m, &id, msg, sizeof(msg)) : -1;
+        tap_ok(ri == 0 && id == 2, "the last id (%llu)", (unsigned long long) id);
+        int rb = m ? request_body_parse(m, &op, &args, msg, sizeof(msg)) : -1;
+        tap_ok(rb == 0 && op && streq(op, "state.get") && args && args->object.n == 1, "the last op and args (%s)",
+               op ? op : "none");
+}
+
 int main(void) {
         test_frame();
         test_hello();
         test_resume();
         test_request();
+        test_request_not_object();
+        test_request_last_key();
         return tap_done();
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-json.c - the JSON tree of common/json.c: round trips through
- * json_dump(), source positions, strict integer conversion, the exact
- * line and column of every class of malformed input (with and without
- * JSON_PARSE_NO_POSITIONS), a message's parse (json-parse.c's own reader) against
- * yajl's, values taken out of their tree, and the
- * generators a thread reuses.
+ * test-json.c - the JSON tree of common/json.c and json-parse.c: round
+ * trips through json_dump(), source positions, strict integer conversion,
+ * the exact line and column of every class of malformed input (with and
+ * without JSON_PARSE_NO_POSITIONS), a message's parse (json-parse.c's own
+ * reader, which yajl's parser must not have to read again) against yajl's,
+ * values taken out of their tree, and the generators a thread reuses.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "json-equal.h"
+#include "json-arena.h"
 #include "json.h"
+#include "json-parse-stats.h"
 #include "tap.h"
 
 static json_value *parse(const char *text, bool comments) {
@@ -224,6 +226,17 @@ static void test_malformed(void) {
         bad("{}/", 1, 3, "trailing garbage", "a '/' after the object");
         bad("[1]*", 1, 4, "trailing garbage", "a '*' after the array");
         bad("{}/*}", 1, 3, "trailing garbage", "a comment's start after the object, a '}' last");
+        /* a string or comment not closed after the document: yajl's lexer waits for its end, and takes the text */
+        bad("{}\"abc", 1, 3, "trailing garbage", "an unclosed string after the object");
+        bad("[1]\n  \"x\\u", 2, 3, "trailing garbage", "an unclosed string after the array, on the next line");
+        bad("5\"/}", 1, 2, "trailing garbage", "an unclosed string after a number");
+        bad("true \"", 1, 6, "trailing garbage", "a quote after true");
+        bad("{\"id\":1,\"op\":\"ping\"}\"", 1, 21, "trailing garbage", "a quote after a request");
+        bad_len("{} /* c */ /* d", 15, true, 1, 12, "trailing garbage", "an unclosed comment after a closed one");
+        bad_len("[1] /* c\n\"x", 11, true, 1, 5, "trailing garbage", "a string in an unclosed comment");
+        json_value *t = NULL;
+        tap_ok(json_parse("{} /* c */ // d\n\t/**/ ", 21, true, &t, NULL) == 0 && t, "comments after the object");
+        json_free(t);
 
         /* duplicate keys: the second one's position, the first one's in the message */
         bad("{\"a\":1,\"b\":2,\n \"a\":3}", 2, 2, "duplicate key 'a' (first at line 1, column 2)", "duplicate key");
@@ -572,16 +585,24 @@ static bool same_tree(const json_value *a, const json_value *b) {
 }
 
 /* A message's parse (JSON_PARSE_NO_POSITIONS: json-parse.c's own reader, or yajl where that gives up)
- * against yajl's with every token located: the same outcome, the same error at the same place, the same tree */
+ * against yajl's with every token located: the same outcome, the same error at the same place, the same tree.
+ * The reader takes every valid text without a \u escape: yajl reads none of those, and an invalid one
+ * only once (the parse that locates its error) */
 static bool message_parse_agrees(const char *text, size_t len) {
         json_value *a = NULL, *b = NULL;
         json_parse_error ea = {}, eb = {};
-        int ra = json_parse_flags(text, len, 0, &a, &ea), rb = json_parse_flags(text, len, JSON_PARSE_NO_POSITIONS, &b, &eb);
+        int ra = json_parse_flags(text, len, 0, &a, &ea);
+        unsigned long before = json_parse_yajl_runs;
+        int rb = json_parse_flags(text, len, JSON_PARSE_NO_POSITIONS, &b, &eb);
+        unsigned long runs = json_parse_yajl_runs - before;
         bool ok = ra == rb && (ra < 0 ? ea.line == eb.line && ea.column == eb.column && streq(ea.message, eb.message)
                                       : same_tree(a, b));
+        if (!memmem(text, len, "\\u", 2))
+                ok = ok && runs == (rb == 0 ? 0 : 1);
         if (!ok)
-                tap_diag("  '%.*s' (%zu bytes): %d %u:%u '%s' against %d %u:%u '%s'", (int) len, text, len, ra, ea.line,
-                         ea.column, ea.message, rb, eb.line, eb.column, eb.message);
+                tap_diag("  '%.*s' (%zu bytes): %d %u:%u '%s' against %d %u:%u '%s' (yajl ran %lu times)",
+                         (int) (len > 200 ? 200 : len), text, len, ra, ea.line, ea.column, ea.message, rb, eb.line,
+                         eb.column, eb.message, runs);
         json_free(a);
         json_free(b);
         return ok;
@@ -637,8 +658,80 @@ static void test_messages(void) {
         }
 }
 
+/* A 40 kB message of escapes (none \u) and many strings: the arena beyond its first chunk, an array's children
+ * beyond the 32 gathered on the stack; an object of 100 members.  The message reader takes both */
+static void test_messages_big(void) {
+        size_t size = 40 * 1024, k = 0;
+        _cleanup_free_ char *big = malloc(size + 64);
+        k += (size_t) sprintf(big + k, "{\"s\":\"");
+        while (k < size / 2)
+                k += (size_t) sprintf(big + k, "a\\\"\\\\\\/\\b\\f\\n\\r\\t");
+        k += (size_t) sprintf(big + k, "\",\"list\":[");
+        for (int i = 0; k < size; i++)
+                k += (size_t) sprintf(big + k, "%s\"%d\\t\\\"\"", i ? "," : "", i);
+        k += (size_t) sprintf(big + k, "]}");
+        char members[2048];
+        size_t m = 0;
+        for (int i = 0; i < 100; i++)
+                m += (size_t) snprintf(members + m, sizeof(members) - m, "%s\"k%d\":%d", i ? "," : "{", i, i);
+        m += (size_t) snprintf(members + m, sizeof(members) - m, "}");
+        for (int t = 0; t < 2; t++) {
+                const char *text = t ? members : big;
+                size_t n = t ? m : k;
+                unsigned long runs = json_parse_yajl_runs;
+                _cleanup_json_ json_value *v = NULL;
+                int r = json_parse_flags(text, n, JSON_PARSE_NO_POSITIONS, &v, NULL);
+                runs = json_parse_yajl_runs - runs;
+                size_t chunks = 0, items = 0;
+                for (const json_arena_chunk *c = v ? v->arena->chunks : NULL; c; c = c->next)
+                        chunks++;
+                const json_value *list = json_get(v, "list"), *s = json_get(v, "s");
+                char want[32];
+                uint64_t u;
+                /* items: how many are what the text says, each at its place */
+                if (t == 0 && list && list->type == JSON_ARRAY && json_is_string(s) &&
+                    memcmp(s->string.str, "a\"\\/\b\f\n\r\ta\"", 10) == 0)
+                        while (items < list->array.n && (snprintf(want, sizeof(want), "%zu\t\"", items),
+                                                         json_is_string(list->array.items[items])) &&
+                               streq(list->array.items[items]->string.str, want))
+                                items++;
+                if (t == 1 && v && v->type == JSON_OBJECT)
+                        while (items < v->object.n && (snprintf(want, sizeof(want), "k%zu", items),
+                                                       streq(v->object.members[items].key, want)) &&
+                               json_to_u64(v->object.members[items].value, &u) == 0 && u == items)
+                                items++;
+                tap_ok(r == 0 && runs == 0 && message_parse_agrees(text, n) && (t ? items == 100 : items > 1000 && items == list->array.n && chunks > 1),
+                       "%s: read without yajl (%d, yajl ran %lu times), as the located parse (%zu %s, %zu chunks)",
+                       t ? "an object of 100 members" : "a 40 kB message of escapes", r, runs, items,
+                       t ? "members" : "strings in its list", chunks);
+        }
+}
+
+/* A string of escapes the message reader decodes goes into the arena once: the tree takes less room than the text */
+static void test_escapes_decoded_once(void) {
+        char text[4096 + 16];
+        size_t n = 0;
+        n += (size_t) snprintf(text, sizeof(text), "{\"");
+        while (n < 1024)
+                n += (size_t) snprintf(text + n, sizeof(text) - n, "\\n");
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "\":\"");
+        while (n < 4096)
+                n += (size_t) snprintf(text + n, sizeof(text) - n, "\\t");
+        n += (size_t) snprintf(text + n, sizeof(text) - n, "\"}");
+        _cleanup_json_ json_value *v = NULL;
+        int r = json_parse_flags(text, n, JSON_PARSE_NO_POSITIONS, &v, NULL);
+        size_t used = 0;
+        for (const json_arena_chunk *c = r == 0 ? v->arena->chunks : NULL; c; c = c->next)
+                used += c->used;
+        tap_ok(r == 0 && v->object.n == 1 && v->object.members[0].key_len == 511 &&
+                       v->object.members[0].value->string.len == 1535 && used > 2046 && used < n,
+               "a key and a string of %zu bytes of escapes: %zu bytes of arena", n, used);
+}
+
 int main(void) {
         test_messages();
+        test_messages_big();
+        test_escapes_decoded_once();
         test_round_trips();
         test_no_positions();
         test_big();
