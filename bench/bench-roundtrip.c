@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
                 bench_echo(t, n, -1, -1, "SEQPACKET echo, unpinned");
                 bench_echo(t, n, 0, 0, "SEQPACKET echo, both ends on CPU 0");
                 bench_echo(t, n, 0, 1, "SEQPACKET echo, ends on CPU 0 and 1");
-        } else
+        } else if (cpu) /* unpinned otherwise (BENCH_OPS without echo) */
                 bench_pin(atoi(cpu));
 
         /* sched.set's realtime rules want a finite RLIMIT_RTTIME */
