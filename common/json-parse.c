@@ -92,25 +92,32 @@ static void offset_to_pos(const char *text, size_t off, unsigned *line, unsigned
         *column = c;
 }
 
+/* Just after the comment at @i of @text (@len bytes): a line comment ends at its line feed; @i when no comment
+ * starts there; SIZE_MAX: a block comment that is never closed. */
+static size_t comment_end(const char *text, size_t i, size_t len) {
+        const char *c;
+        if (len - i < 2 || text[i] != '/')
+                return i;
+        if (text[i + 1] == '/')
+                return (c = memchr(text + i, '\n', len - i)) ? (size_t) (c - text) : len;
+        if (text[i + 1] == '*')
+                return (c = memmem(text + i + 2, len - i - 2, "*/", 2)) ? (size_t) (c - text) + 2 : SIZE_MAX;
+        return i;
+}
+
 /* Find where the current token starts: skip blanks, comments, ',' and ':'. */
 static size_t token_start(const parse_ctx *p) {
-        size_t i = p->prev_end;
+        size_t i = p->prev_end, e;
         while (i < p->len) {
                 char ch = p->text[i];
-                if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ',' || ch == ':') {
+                if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ',' || ch == ':')
                         i++;
-                } else if (ch == '/' && i + 1 < p->len && p->text[i + 1] == '/') {
-                        while (i < p->len && p->text[i] != '\n')
-                                i++;
-                } else if (ch == '/' && i + 1 < p->len && p->text[i + 1] == '*') {
-                        i += 2;
-                        while (i + 1 < p->len && !(p->text[i] == '*' && p->text[i + 1] == '/'))
-                                i++;
-                        i += 2;
-                } else
+                else if ((e = comment_end(p->text, i, p->len)) != i)
+                        i = e == SIZE_MAX ? p->len : e;
+                else
                         break;
         }
-        return i < p->len ? i : p->len;
+        return i;
 }
 
 /* Where the token just handed to a callback ends.  yajl_complete_parse()
@@ -404,15 +411,11 @@ static int check_blanks(const char *text, size_t len, json_parse_error *err) {
  * it is not.  yajl takes a document followed by a token it never sees the end of (a string or comment not closed,
  * the text's end taken for "more to come"), where RFC 8259 and our pages allow nothing */
 static size_t trailing_garbage(const char *text, size_t from, size_t len, bool comments) {
-        for (size_t i = from; i < len;) {
-                const char *c;
+        for (size_t i = from, e; i < len;) {
                 if (text[i] && strchr(" \t\n\r\v\f", text[i])) /* \v, \f: check_blanks() */
                         i++;
-                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '/')
-                        i = (c = memchr(text + i, '\n', len - i)) ? (size_t) (c - text) : len;
-                else if (comments && len - i >= 2 && text[i] == '/' && text[i + 1] == '*' &&
-                         (c = memmem(text + i + 2, len - i - 2, "*/", 2)))
-                        i = (size_t) (c - text) + 2;
+                else if (comments && (e = comment_end(text, i, len)) != i && e != SIZE_MAX)
+                        i = e;
                 else
                         return i;
         }
