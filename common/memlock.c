@@ -47,24 +47,7 @@ int memlock_apply(pid_t pid, uint64_t soft, uint64_t hard, struct rlimit *ret_ol
         return 0;
 }
 
-void memlock_result_gen(json_gen *g, pid_t pid, const struct rlimit *old, const struct rlimit *now) {
-        json_gen_map_open(g);
-        json_gen_kv_i64(g, "pid", pid);
-        json_gen_str(g, "soft");
-        json_gen_limit(g, rlim_to_u64(now->rlim_cur));
-        json_gen_str(g, "hard");
-        json_gen_limit(g, rlim_to_u64(now->rlim_max));
-        json_gen_str(g, "old");
-        json_gen_map_open(g);
-        json_gen_str(g, "soft");
-        json_gen_limit(g, rlim_to_u64(old->rlim_cur));
-        json_gen_str(g, "hard");
-        json_gen_limit(g, rlim_to_u64(old->rlim_max));
-        json_gen_map_close(g);
-        json_gen_map_close(g);
-}
-
-/* @v as json_gen_limit() writes it: a number, or "unlimited" */
+/* @v as json_gen_limit() writes it (the protocol's limit): a number, or "unlimited" */
 static size_t put_limit(char *out, uint64_t v) {
         if (v != UINT64_MAX)
                 return json_format_u64(out, v);

@@ -48,14 +48,13 @@ int memlock_change(pid_t pid, uint64_t soft, uint64_t hard, bool may_raise_hard,
  */
 int memlock_apply(pid_t pid, uint64_t soft, uint64_t hard, struct rlimit *ret_old, struct rlimit *ret_new);
 
-/* The result object: {"pid":P,"soft":..,"hard":..,"old":{"soft":..,"hard":..}} */
-void memlock_result_gen(json_gen *g, pid_t pid, const struct rlimit *old, const struct rlimit *now);
-
 /* The longest result: its fixed text, a pid, four limits of 20 digits, a NUL */
 #define MEMLOCK_RESULT_MAX (64 + 12 + 4 * JSON_U64_MAX + 1)
 /*
- * memlock_result_format() - the same object, the same bytes, put together
- * at @out without the generator (the broker's reply to every memlock.set); its
+ * memlock_result_format() - memlock.set's result object,
+ * {"pid":P,"soft":..,"hard":..,"old":{"soft":..,"hard":..}}, the bytes the
+ * generator would write, put together at @out without it (the broker's
+ * reply to every memlock.set, libdelegate's local route, delegatectl); its
  * length, @out NUL-terminated.
  */
 size_t memlock_result_format(char out[static MEMLOCK_RESULT_MAX], pid_t pid, const struct rlimit *old,

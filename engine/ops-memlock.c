@@ -92,13 +92,12 @@ static int local(const void *args, char **ret_result, delegate_error *err) {
         if (r < 0)
                 return error_set(err, r, "system", -r, "prlimit(%d, RLIMIT_MEMLOCK): %s", (int) pid, strerror(-r));
         if (ret_result) {
-                _cleanup_json_gen_ json_gen *g = json_gen_new();
-                if (!g)
+                char res[MEMLOCK_RESULT_MAX];
+                size_t len = memlock_result_format(res, pid, &old, &now);
+                *ret_result = strndup(res, len);
+                explicit_bzero(res, len);
+                if (!*ret_result)
                         return error_set(err, -ENOMEM, "system", ENOMEM, "out of memory");
-                memlock_result_gen(g, pid, &old, &now);
-                r = json_gen_take(g, ret_result, NULL);
-                if (r < 0)
-                        return error_set(err, r, "system", -r, "out of memory");
         }
         return 1;
 }

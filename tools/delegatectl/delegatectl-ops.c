@@ -148,16 +148,11 @@ int cmd_memlock(int argc, char **argv) {
                 return report_error(DELEGATE_OP_MEMLOCK_SET, &e);
         char b1[32], b2[32], b3[32], b4[32];
         if (arg_json) {
-                /* the protocol's own result shape, from the one generator of it */
+                /* the protocol's own result shape, from the one writer of it */
                 struct rlimit old = { u64_to_rlim(res.old_soft), u64_to_rlim(res.old_hard) };
                 struct rlimit now = { u64_to_rlim(res.soft), u64_to_rlim(res.hard) };
-                _cleanup_json_gen_ json_gen *g = json_gen_new();
-                _cleanup_erase_free_ char *out = NULL;
-                if (!g)
-                        return 1;
-                memlock_result_gen(g, (pid_t) pid, &old, &now);
-                if (json_gen_take(g, &out, NULL) < 0)
-                        return 1;
+                char out[MEMLOCK_RESULT_MAX];
+                memlock_result_format(out, (pid_t) pid, &old, &now);
                 printf("%s\n", out);
         } else
                 printf("RLIMIT_MEMLOCK of pid %" PRIi64 "%s: soft %s (was %s), hard %s (was %s)\n", pid,
