@@ -29,9 +29,10 @@ static unsigned arg_threads = 0; /* 0: the default, 2 with TWO_LOOPS_CPUS or mor
 
 /*
  * The CPUs the broker may run on from which its default is two client loops, not one: on
- * two CPUs shared with the clients a second loop thread costs more CPU a request (the lock's
- * hand-off, two threads' wake-ups) than it overlaps, and widens the tail (bench/NOTES.md,
- * rounds 6 and 7); with four a loop thread has a CPU the clients need not share.
+ * two CPUs shared with the clients the scheduler keeps both loop threads on one CPU, where
+ * they take turns, so a second loop costs more CPU a request than it overlaps and widens
+ * the tail (bench/NOTES.md, rounds 6 to 8: the broker lock is seldom contended); with four a
+ * loop thread has a CPU the clients need not share (not measured here).
  */
 #define TWO_LOOPS_CPUS 4
 
