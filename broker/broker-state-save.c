@@ -350,18 +350,17 @@ int state_save(client *c) {
         size_t el = frame_part(end, "}" STATE_FRAME_END, digits, dl, "}\n");
         /* the rest's map: its '{' becomes the comma after the head, its '}' goes after the replies */
         text[0] = ',';
-        static const char keys[] = ",\"replies\":[],\"sent\":";
-        struct iovec iov[] = { { head, hl }, { (void *) head_text, head_len }, { text, len - 1 },
-                               { (void *) keys, sizeof(keys) - 1 }, { rep, rep_len }, { end, el } };
+        /* six pieces, and a seventh slot: save_in_place()'s room for the padding after them */
+        struct iovec iov[7] = { { head, hl }, { (void *) head_text, head_len }, { text, len - 1 },
+                                { (void *) ",\"replies\":[],\"sent\":", 21 }, { rep, rep_len }, { end, el } };
         size_t total = 0;
-        for (size_t i = 0; i < ELEMENTSOF(iov); i++)
+        for (int i = 0; i < 6; i++)
                 total += iov[i].iov_len;
         r = -EBADF;
-        if (c->state_kept && c->state_kept_fd[slot] >= 0 &&
-            (r = save_in_place(c, slot, iov, ELEMENTSOF(iov), total)) < 0)
+        if (c->state_kept && c->state_kept_fd[slot] >= 0 && (r = save_in_place(c, slot, iov, 6, total)) < 0)
                 kept_fds_close(c); /* anew, then kept again (iov[1] may be the kept head: it stays) */
         if (r < 0)
-                r = save_new(c, slot, iov, ELEMENTSOF(iov), total, &dir_err);
+                r = save_new(c, slot, iov, 6, total, &dir_err);
         explicit_bzero(rep, rep_len); /* it held answers */
         if (r >= 0)
                 c->state_next = !slot;
