@@ -113,6 +113,7 @@ static int caller_may(sd_bus_message *m, broker *b, const op_desc *op, caller *r
 }
 
 static int find_session(broker *b, const char *id, client **ret, sd_bus_error *error) {
+        *ret = NULL; /* on error too: the compiler cannot see that sd_bus_error_setf() returns < 0 */
         if (!*id || strspn(id, "0123456789") != strlen(id) || strlen(id) > 19)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "session id '%.64s' is not a session number (see ListSessions)", id);

@@ -94,10 +94,11 @@ static int build_guest(void) {
                 line[strcspn(line, "\n")] = 0;
                 if (sscanf(line, "vmlinuz=%511s initrd=%511s busybox=%511s", g_vmlinuz, g_initrd, g_busybox) == 3)
                         continue;
-                if (strncmp(line, "kernel=", 7) == 0)
-                        snprintf(g_kernel, sizeof(g_kernel), "%s", line + 7);
-                else if (strncmp(line, "accel=", 6) == 0)
-                        snprintf(g_accel, sizeof(g_accel), "%s", line + 6);
+                /* a value too long for its buffer is left empty: the check below then says what is missing */
+                if (strncmp(line, "kernel=", 7) == 0 && strlen(line + 7) < sizeof(g_kernel))
+                        memcpy(g_kernel, line + 7, strlen(line + 7) + 1);
+                else if (strncmp(line, "accel=", 6) == 0 && strlen(line + 6) < sizeof(g_accel))
+                        memcpy(g_accel, line + 6, strlen(line + 6) + 1);
         }
         int st = f ? pclose(f) : -1;
         if (st != 0 || !g_vmlinuz[0] || !g_accel[0]) {

@@ -64,8 +64,10 @@ static int find_cgroup2(char *buf, size_t size) {
                 if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
                         continue;
                 if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1) {
-                        snprintf(buf, size, "%s", mnt);
                         fclose(f);
+                        if (strlen(mnt) >= size)
+                                return -ENAMETOOLONG;
+                        memcpy(buf, mnt, strlen(mnt) + 1);
                         return 0;
                 }
         }

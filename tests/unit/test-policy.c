@@ -201,7 +201,8 @@ static char tmpdir[256];
 
 static void write_file(const char *dir, const char *name, const char *text) {
         char path[512];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int) sizeof(path))
+                unit_bail("path %s/%s is too long", dir, name);
         FILE *f = fopen(path, "we");
         if (!f || fputs(text, f) < 0 || fclose(f) != 0)
                 unit_bail("cannot write %s", path);
@@ -210,8 +211,8 @@ static void write_file(const char *dir, const char *name, const char *text) {
 static void remove_dir(const char *dir, const char *const *names) {
         char path[512];
         for (const char *const *n = names; *n; n++) {
-                snprintf(path, sizeof(path), "%s/%s", dir, *n);
-                unlink(path);
+                if (snprintf(path, sizeof(path), "%s/%s", dir, *n) < (int) sizeof(path))
+                        unlink(path);
         }
         rmdir(dir);
 }
