@@ -49,6 +49,7 @@ void client_free(client *c) {
                         (unsigned long long) c->session, c->vm ? c->vm : "", (int) c->cred.pid);
         sd_event_source_disable_unref(c->resume_timer);
         client_io_stop(c);
+        client_ahead_drop(c); /* a request read ahead of its turn, never handled */
         safe_close(c->pidfd);
         state_kept_close(c); /* kept too (the broker stops with it saved): the file stays, its fds go */
         while (c->out_head) {

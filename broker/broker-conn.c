@@ -2,9 +2,10 @@
 /*
  * broker-conn.c - a client's connection, below everything that answers it:
  * the bounded queue of outgoing messages, sending without blocking, and
- * which events the loop waits for (in its epoll set of client sockets).
- * The replies (broker-reply.c), the hello timeout and the loop
- * (broker-server.c) send through it; it calls nothing above it.
+ * which events the loop waits for (in its epoll set of client sockets),
+ * and the message its loop read ahead of its turn.  The replies
+ * (broker-reply.c), the hello timeout and the loop (broker-server.c) send
+ * through it; it calls nothing above it.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -136,14 +137,104 @@ void client_io_stop(client *c) {
 }
 
 /* Read while we may; write while the queue has something. */
+/*
+ * Edge-triggered: epoll reports a client once per datagram that arrived
+ * since its last report, in the order they arrived, so a turn serves the
+ * clients in the order their requests came (broker-loop.c).  One the loop
+ * read from and that has more waiting is told by the read itself
+ * (wire_recv_two(): the datagram after it is its read-ahead); one whose
+ * events change (reading stopped, then resumed: limits_may_read()) is
+ * looked at again by the kernel, which reports it if it is ready.
+ */
 void client_update_events(client *c) {
-        uint32_t ev = EPOLLRDHUP;
-        if (limits_may_read(c))
+        uint32_t ev = EPOLLRDHUP | EPOLLET;
+        if (limits_may_read(c)) {
                 ev |= EPOLLIN;
+                client_ahead_queue(c); /* a message read ahead, held while reading was stopped */
+        }
         /* its loop sends what is queued right after the handler, or is sending it (client_flush_owner()) */
         if (c->out_head && !c->io_busy && !loop_serving(c))
                 ev |= EPOLLOUT;
         (void) client_io_set(c, ev);
+}
+
+/* --- a client's message read ahead of its turn (broker-loop.c) --- */
+
+struct read_ahead {
+        ssize_t n; /* what wire_recv() returned for it */
+        bool eof;
+        int fds[BROKER_MAX_FDS_IN];
+        size_t n_fds;
+        char buf[]; /* its n bytes */
+};
+
+bool client_ahead_keep(client *c, const wire_msg *m) {
+        size_t len = m->n > 0 ? (size_t) m->n : 0;
+        read_ahead *a = malloc(sizeof(*a) + len);
+        if (!a) {
+                close_fds(m->fds, m->n_fds);
+                explicit_bzero(m->buf, len);
+                return false;
+        }
+        *a = (read_ahead) { .n = m->n, .eof = m->eof, .n_fds = m->n_fds };
+        memcpy(a->fds, m->fds, m->n_fds * sizeof(int));
+        memcpy(a->buf, m->buf, len);
+        explicit_bzero(m->buf, len);
+        c->ahead = a;
+        return true;
+}
+
+void client_ahead_queue(client *c) {
+        broker_loop *l = c->loop;
+        if (!c->ahead || c->ahead_queued || c->ended || !l || !limits_may_read(c))
+                return;
+        c->ahead_queued = true;
+        c->ahead_next = NULL;
+        if (l->ahead_last)
+                l->ahead_last->ahead_next = c;
+        else {
+                l->ahead_first = c;
+                loop_wake(l); /* its next epoll_wait() returns at once: the eventfd is ready */
+        }
+        l->ahead_last = c;
+}
+
+void client_ahead_take(client *c, wire_msg *m) {
+        read_ahead *a = c->ahead;
+        size_t len = a->n > 0 ? (size_t) a->n : 0;
+        c->ahead = NULL;
+        m->n = a->n;
+        m->eof = a->eof;
+        m->n_fds = a->n_fds;
+        memcpy(m->fds, a->fds, a->n_fds * sizeof(int));
+        memcpy(m->buf, a->buf, len);
+        explicit_bzero(a, sizeof(*a) + len);
+        free(a);
+}
+
+void client_ahead_drop(client *c) {
+        broker_loop *l = c->loop;
+        if (c->ahead_queued && l) {
+                /* off its loop's list (a turn's own list is taken off it first: not found there) */
+                client *prev = NULL;
+                for (client *i = l->ahead_first; i; prev = i, i = i->ahead_next)
+                        if (i == c) {
+                                if (prev)
+                                        prev->ahead_next = c->ahead_next;
+                                else
+                                        l->ahead_first = c->ahead_next;
+                                if (l->ahead_last == c)
+                                        l->ahead_last = prev;
+                                c->ahead_queued = false;
+                                break;
+                        }
+        }
+        read_ahead *a = TAKE_PTR(c->ahead);
+        if (!a)
+                return;
+        close_fds(a->fds, a->n_fds);
+        explicit_bzero(a, sizeof(*a) + (a->n > 0 ? (size_t) a->n : 0));
+        free(a);
 }
 
 /*

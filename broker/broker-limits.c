@@ -143,8 +143,10 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
         lb->suppressed = 0;
 }
 
+/* a connection: its socket, its pidfd, a request read ahead of its turn (broker-loop.c), its requests in flight */
 uint64_t limits_fd_need(const broker_limits *l) {
-        return (uint64_t) l->max_clients * (2 + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) + CGROUP_V1_KEPT + 64;
+        return (uint64_t) l->max_clients * (2 + BROKER_MAX_FDS_IN + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) +
+               CGROUP_V1_KEPT + 64;
 }
 
 void limits_fd_budget(broker *b) {

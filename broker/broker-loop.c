@@ -49,8 +49,13 @@
  * out every ready socket, so with N clients waiting a request cost O(N).
  * They are in one epoll set per loop instead: a wakeup takes up to
  * CLIENTS_BATCH ready clients with one epoll_wait and serves each once (one
- * message; level-triggered, a client with more is reported again by the
- * next wait).
+ * message).  Edge-triggered (broker-conn.c), the clients come in the order
+ * their messages arrived: a request that came just after a turn began is
+ * first in the next one, not behind every client the turn served, as it
+ * was with the set level-triggered (their places kept from turn to turn),
+ * which gave the last such one nearly two turns' wait.  A client with more
+ * waiting is known from the read itself (client_read()) and served again in
+ * the next turn, first.
  */
 #define CLIENTS_BATCH 64
 
@@ -99,25 +104,27 @@ static void loop_release_zombies(broker_loop *l) {
         }
 }
 
-/* Read and handle one message of @c (lock held, released for the recvmsg); -1 when @c ended. */
-static int client_read_one(broker_loop *l, client *c) {
+/* A message's fds and text let go unhandled */
+static void msg_drop(wire_msg *m) {
+        if (m->n >= 0) /* an empty datagram may carry fds too */
+                close_fds(m->fds, m->n_fds);
+        if (m->n > 0)
+                explicit_bzero(m->buf, m->n);
+}
+
+/* Handle message @m of @c (lock held): what wire_recv() returned; -1 when @c ended. */
+static int client_take(broker_loop *l, client *c, wire_msg *m) {
         broker *b = l->b;
-        char *buf = l->rx;
-        int fds[BROKER_MAX_FDS_IN];
-        size_t n_fds = 0;
-        bool eof = false;
-        pthread_mutex_unlock(&b->lock);
-        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
-        ssize_t n = wire_recv(c->fd, buf, DELEGATE_MAX_MESSAGE, fds, BROKER_MAX_FDS_IN, &n_fds, &eof);
-        broker_lock_loop(b);
+        char *buf = m->buf;
+        int *fds = m->fds;
+        size_t n_fds = m->n_fds;
+        ssize_t n = m->n;
+        bool eof = m->eof;
         /* ended by another thread meanwhile, or refused (closing: the hello timeout; dead: its refusal could
          * not be sent): the message is not handled; a resume hello would take a detached session that
          * client_free() then undoes */
         if (c->ended || c->closing || c->dead) {
-                if (n >= 0) /* an empty datagram may carry fds too */
-                        close_fds(fds, n_fds);
-                if (n > 0)
-                        explicit_bzero(buf, n);
+                msg_drop(m);
                 if (c->ended)
                         return -1;
                 if (c->dead) {
@@ -172,6 +179,73 @@ static int client_read_one(broker_loop *l, client *c) {
         return 0;
 }
 
+/* Out of memory for a message read ahead: that request is lost, so the connection ends, after what is queued */
+static void ahead_lost(client *c) {
+        if (c->closing || c->dead)
+                return;
+        client_reply_error_noid(c, ERR_SYSTEM, ENOMEM,
+                                "out of memory: a request read ahead of its turn was dropped; the connection closes");
+        c->closing = true;
+        client_flush(c); /* closes once the queue is out */
+}
+
+/*
+ * Read @c's next message and handle it (lock held, released for the read); -1 when @c ended.  One
+ * recvmmsg() takes it and, if one follows it already, the next: that one is kept (client_ahead_keep())
+ * for the loop's next turn, which handles it and reads on, since epoll, edge-triggered, reports only
+ * datagrams that arrive later (broker-conn.c).
+ */
+static int client_read(broker_loop *l, client *c) {
+        broker *b = l->b;
+        int fds[2][BROKER_MAX_FDS_IN];
+        wire_msg m[2] = { { .buf = l->rx, .size = DELEGATE_MAX_MESSAGE, .fds = fds[0] },
+                          { .buf = l->rx2, .size = DELEGATE_MAX_MESSAGE, .fds = fds[1] } };
+        pthread_mutex_unlock(&b->lock);
+        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
+        int got = wire_recv_two(c->fd, m, BROKER_MAX_FDS_IN);
+        broker_lock_loop(b);
+        if (got < 0)
+                m[0].n = got;
+        /* kept before the first is handled: a client that handling ends drops it with the rest */
+        bool lost = false;
+        if (got == 2 && (c->ended || c->closing || c->dead))
+                msg_drop(&m[1]);
+        else if (got == 2)
+                lost = !client_ahead_keep(c, &m[1]);
+        int r = client_take(l, c, &m[0]);
+        if (r == 0 && lost)
+                ahead_lost(c);
+        return r;
+}
+
+/*
+ * @c's turn for its message read ahead, then its next one read ahead in turn (lock held, @c not ended);
+ * -1 when @c ended.  Held while it may not be read (client_update_events() queues it again).
+ */
+static int client_ahead_serve(broker_loop *l, client *c) {
+        if (!limits_may_read(c))
+                return 0;
+        int fds[BROKER_MAX_FDS_IN];
+        wire_msg m = { .buf = l->rx, .size = DELEGATE_MAX_MESSAGE, .fds = fds };
+        client_ahead_take(c, &m);
+        if (client_take(l, c, &m) < 0)
+                return -1;
+        if (c->closing || c->dead || !limits_may_read(c))
+                return 0;
+        int fds2[BROKER_MAX_FDS_IN];
+        wire_msg next = { .buf = l->rx2, .size = DELEGATE_MAX_MESSAGE, .fds = fds2 };
+        pthread_mutex_unlock(&l->b->lock);
+        next.n = wire_recv(c->fd, next.buf, next.size, next.fds, BROKER_MAX_FDS_IN, &next.n_fds, &next.eof);
+        broker_lock_loop(l->b);
+        if (next.n == -EAGAIN) /* all read: epoll reports the next one */
+                return 0;
+        if (c->ended || c->closing || c->dead || c->ahead)
+                msg_drop(&next);
+        else if (!client_ahead_keep(c, &next))
+                ahead_lost(c);
+        return 0;
+}
+
 static void client_io(broker_loop *l, client *c, uint32_t revents) {
         if (c->dead) {
                 client_free(c);
@@ -185,10 +259,9 @@ static void client_io(broker_loop *l, client *c, uint32_t revents) {
                 }
         }
         if (revents & EPOLLIN) {
-                /* one message per wakeup: the loop's epoll (level-triggered) says, for every client in one call,
-                 * whether another one waits, so no recvmsg is spent finding the queue empty, and no client
-                 * gets a second turn before the others had theirs */
-                if (limits_may_read(c) && client_read_one(l, c) < 0)
+                /* one message a turn, so that no client gets a second turn before the others had theirs; one
+                 * with a message read ahead reads on when that one has its turn (client_ahead_serve()) */
+                if (!c->ahead && limits_may_read(c) && client_read(l, c) < 0)
                         return; /* ended */
                 client_update_events(c);
                 return;
@@ -200,6 +273,16 @@ static void client_io(broker_loop *l, client *c, uint32_t revents) {
 /* One turn of @l over @n ready events (lock held). */
 static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
         log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
+        /* first those with a message read ahead in the turn before (queued since: the next turn's) */
+        client *ahead = l->ahead_first;
+        l->ahead_first = l->ahead_last = NULL;
+        for (client *c = ahead, *next; c; c = next) {
+                next = c->ahead_next; /* ended ones stay allocated until the turn's end */
+                c->ahead_next = NULL;
+                c->ahead_queued = false;
+                if (!c->ended && c->ahead && client_ahead_serve(l, c) == 0)
+                        client_update_events(c);
+        }
         for (int i = 0; i < n; i++) {
                 client *c = ev[i].data.ptr;
                 if (ev[i].data.u64 & UID_HELPER_IO_KEY) { /* a memlock helper's answer (broker-helper.c) */
@@ -214,6 +297,8 @@ static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
                 if (!c->ended)
                         client_io(l, c, ev[i].events);
         }
+        if (l->ahead_first) /* the wake client_ahead_queue() gave may have been read in this turn */
+                loop_wake(l);
         log_batch_end();
         loop_release_zombies(l);
 }
@@ -272,7 +357,8 @@ static int loop_init(broker *b, broker_loop *l, unsigned index) {
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
                 return negative_errno();
         l->rx = malloc(DELEGATE_MAX_MESSAGE);
-        return l->rx ? 0 : -ENOMEM;
+        l->rx2 = malloc(DELEGATE_MAX_MESSAGE);
+        return l->rx && l->rx2 ? 0 : -ENOMEM;
 }
 
 int loops_new(broker *b, unsigned n) {
@@ -364,7 +450,10 @@ void loops_free(broker *b) {
                 safe_close(l->wake_fd);
                 if (l->rx)
                         explicit_bzero(l->rx, DELEGATE_MAX_MESSAGE);
+                if (l->rx2)
+                        explicit_bzero(l->rx2, DELEGATE_MAX_MESSAGE);
                 free(l->rx);
+                free(l->rx2);
         }
         free(b->loops);
         b->loops = NULL;

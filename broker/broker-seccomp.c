@@ -75,6 +75,7 @@ static const allowed allow[] = {
         { "write", "stderr, cgroup files" },
         { "writev", "stderr through stdio; journal entries too large for one datagram" },
         { "recvmsg", "client requests with fds, helper answers, netlink" },
+        { "recvmmsg", "client requests: one and, if it follows already, the next (broker-loop.c)" },
         { "sendmsg", "replies with fds, helper answers, journal, netlink" },
         { "sendmmsg", "the journal records of one loop iteration (broker-log.c)" },
         { "recvfrom", "KVMI channel, netlink (libnl)" },

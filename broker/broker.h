@@ -5,25 +5,19 @@
  *
  * The layers (lowest first; a file calls only into its own layer and the
  * ones below; tests/layers/check-layers.py checks it, LAYERS):
- *   base        broker-log (a leaf: sinks), broker-limits, broker-audit,
- *               broker-caps, broker-seccomp, broker-helper, broker-peer,
- *               broker-cgroup-open, broker-policy, broker-conn (a client's
- *               outgoing queue, the loop that owns it), broker-event (what
- *               a loop thread does to sd-event), broker-reply (a request's life and its one
- *               answer), broker-state-save and broker-state-read (the state
- *               files), broker-session (what a session holds), broker-op
- *               (the registry as walked: the tables are handed over at
- *               start), broker-bus-args, broker-cache (a client's
- *               remembered answers)
- *   operations  broker-op-*.c with their channels and netlink steps
- *               (broker-kvmi*.c, broker-tap-net.c): they answer through
- *               broker-reply.c and save through broker-state-save.c
- *   sessions    broker-client (client_free, session_revoke), broker-state
- *               (recovery, resume), broker-request (hello, dispatcher)
- *   front       broker-server (accepting, signals), broker-loop (the client
- *               loops, their threads and the broker lock), broker-bus,
- *               broker-ops-table (the only file that names every
- *               operation), main
+ *   base        broker-log (a leaf: sinks), broker-limits, broker-audit, broker-caps, broker-seccomp,
+ *               broker-helper, broker-peer, broker-cgroup-open, broker-policy, broker-conn (a client's
+ *               outgoing queue, the loop that owns it, its message read ahead), broker-event (what a loop
+ *               thread does to sd-event), broker-reply (a request's life and its one answer),
+ *               broker-state-save and broker-state-read (the state files), broker-session (what a session
+ *               holds), broker-op (the registry as walked: the tables are handed over at start),
+ *               broker-bus-args, broker-cache (a client's remembered answers)
+ *   operations  broker-op-*.c with their channels and netlink steps (broker-kvmi*.c, broker-tap-net.c):
+ *               they answer through broker-reply.c and save through broker-state-save.c
+ *   sessions    broker-client (client_free, session_revoke), broker-state (recovery, resume),
+ *               broker-request (hello, dispatcher)
+ *   front       broker-server (accepting, signals), broker-loop (the client loops, their threads and the
+ *               broker lock), broker-bus, broker-ops-table (the only file that names every operation), main
  * Nothing below calls up: what must run up there goes through a pointer
  * (a descriptor's hooks, a request's origin, a log sink).
  */
@@ -64,6 +58,7 @@ typedef struct broker broker;
 typedef struct cgroup_reap cgroup_reap;
 typedef struct client client;
 typedef struct broker_loop broker_loop; /* broker-loop.c */
+typedef struct read_ahead read_ahead;   /* broker-conn.c */
 typedef struct request request;
 typedef struct bus_state bus_state;
 typedef struct uid_helper uid_helper;
@@ -81,17 +76,15 @@ enum {
 };
 
 /*
- * A process whose processes a request may name (CLIENT IDENTITY in
- * delegate-broker(8)): a socket
- * client, or a D-Bus caller acting for itself.  The pidfd and cgroup are
- * borrowed from whoever owns the peer (the client, or the request).
+ * A process whose processes a request may name (CLIENT IDENTITY in delegate-broker(8)): a socket client, or a
+ * D-Bus caller acting for itself.  The pidfd and cgroup are borrowed from whoever owns the peer (the client,
+ * or the request).
  */
 /*
- * cgroup v2 ids (their directories' inode numbers) known to be the pod
- * cgroup or below it, so that a thread whose cgroup id the kernel gives
- * (PIDFD_GET_INFO) needs no path read for the pod check: a live cgroup v2
- * keeps its path (it cannot be renamed) and an id is not reused.  Each is
- * put here only after its path was checked and found to be that id's.
+ * cgroup v2 ids (their directories' inode numbers) known to be the pod cgroup or below it, so that a thread
+ * whose cgroup id the kernel gives (PIDFD_GET_INFO) needs no path read for the pod check: a live cgroup v2
+ * keeps its path (it cannot be renamed) and an id is not reused.  Each is put here only after its path was
+ * checked and found to be that id's.
  */
 #define POD_CGROUP_IDS 8
 typedef struct pod_cgroup_ids {
@@ -134,10 +127,9 @@ typedef struct reply_info {
 } reply_info;
 
 /*
- * Where a request came from, and how its answer goes back: the socket
- * (broker-request.c) or D-Bus (broker-bus.c).  The op layer only calls
- * request_reply_*() (broker-reply.c), which ends in @reply; @release drops what the origin
- * keeps in request->origin_data.  Either may be NULL.
+ * Where a request came from, and how its answer goes back: the socket (broker-request.c) or D-Bus
+ * (broker-bus.c).  The op layer only calls request_reply_*() (broker-reply.c), which ends in @reply; @release
+ * drops what the origin keeps in request->origin_data.  Either may be NULL.
  */
 typedef struct request_origin {
         void (*reply)(request *req, const reply_info *r);
@@ -194,6 +186,9 @@ struct client {
         client *zombie_next; /* ended, its memory and fd released by its loop (broker-loop.c) */
         bool ended;          /* client_free() ran: only its loop's release remains */
         bool io_busy;        /* its loop sends its replies outside the broker lock: nobody else sends */
+        read_ahead *ahead;   /* its next message, read with the one before it: served at its loop's next turn */
+        client *ahead_next;  /* on its loop's list of those (ahead_queued): broker-conn.c */
+        bool ahead_queued;
 
         /* identity, taken at accept */
         struct ucred cred;
@@ -310,10 +305,9 @@ struct broker {
 };
 
 /*
- * A request being served.  c is the session it belongs to (socket) or acts
- * for (D-Bus); NULL when there is none or it went away first.  The peer is
- * whose processes the request may name: the client's (borrowed), or a
- * D-Bus caller's own (owned: own_pidfd, own_cgroup).
+ * A request being served.  c is the session it belongs to (socket) or acts for (D-Bus); NULL when there is
+ * none or it went away first.  The peer is whose processes the request may name: the client's (borrowed), or
+ * a D-Bus caller's own (owned: own_pidfd, own_cgroup).
  */
 struct request {
         broker *b;
@@ -390,6 +384,8 @@ struct broker_loop {
         bool started;
         size_t n_clients;
         char *rx;         /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
+        char *rx2;        /* the same, for the datagram after it (read ahead) */
+        client *ahead_first, *ahead_last; /* clients with a message read ahead, for the next turn */
         client *serving;  /* whose message is being handled: its replies wait for client_flush_owner() */
         client *zombies;  /* ended, released at the end of the batch */
         bool touched;     /* this batch may have changed sd-event sources or queued D-Bus messages */
@@ -429,6 +425,13 @@ outmsg *outmsg_new(size_t len);
 /* Queue @m (from outmsg_new(), filled in) like client_send(). */
 void client_send_msg(client *c, outmsg *m, const int *fds, size_t n_fds);
 void client_update_events(client *c);
+/* broker-conn.c, a client's message read ahead (the datagram after the one its turn took): kept (false
+ * without memory: dropped), queued for its loop's next turn if it may be read (limits_may_read()), taken
+ * back as wire_recv() returns it (into @m's buffer and fds), dropped (client_free()) */
+bool client_ahead_keep(client *c, const wire_msg *m);
+void client_ahead_queue(client *c);
+void client_ahead_take(client *c, wire_msg *m);
+void client_ahead_drop(client *c);
 /* Send what is queued; never frees @c (marks it dead for the I/O callback). */
 void client_flush(client *c);
 void outmsg_free(outmsg *m);
@@ -463,9 +466,8 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _pr
 uint64_t limits_fd_need(const broker_limits *l);
 void limits_fd_budget(broker *b);
 /*
- * A fresh connection @cfd: over --max-clients or --max-sessions-per-uid it
- * is sent a rate-limited error and -EUSERS/-EAGAIN is returned (the caller
- * closes it); else 0.
+ * A fresh connection @cfd: over --max-clients or --max-sessions-per-uid it is sent a rate-limited error and
+ * -EUSERS/-EAGAIN is returned (the caller closes it); else 0.
  */
 int limits_admit(broker *b, int cfd);
 /* accept4() failed with @error: out of fds pauses accepting a little. */
@@ -562,11 +564,9 @@ bool broker_ids_unnamed(const uid_t uid[3], const gid_t gid[3], uid_t *ret_uid, 
 bool pidfds_alive(const int *pidfds, size_t n);
 
 /*
- * The last thread a session named alone, kept pinned between its requests
- * (broker-peer.c): its pidfd, and its /proc cgroup file once read (-EBADF:
- * not open).  tid 0: none.  Both are of that thread whatever its id
- * becomes: asked again, a thread that exited answers ESRCH, and the id is
- * resolved and pinned anew.
+ * The last thread a session named alone, kept pinned between its requests (broker-peer.c): its pidfd, and its
+ * /proc cgroup file once read (-EBADF: not open).  tid 0: none.  Both are of that thread whatever its id
+ * becomes: asked again, a thread that exited answers ESRCH, and the id is resolved and pinned anew.
  */
 typedef struct peer_thread_kept {
         pid_t tid;
@@ -589,9 +589,8 @@ typedef struct peer_thread {
         int *cgroup_fd;    /* where its /proc cgroup file is kept open (a peer_thread_kept's), or NULL */
 } peer_thread;
 /*
- * Resolve @n thread ids (0: the peer's main thread) that must each be a
- * thread of the peer or of a descendant inside the pod cgroup; all or
- * nothing.  Close the pidfds with peer_threads_done().
+ * Resolve @n thread ids (0: the peer's main thread) that must each be a thread of the peer or of a descendant
+ * inside the pod cgroup; all or nothing.  Close the pidfds with peer_threads_done().
  */
 int peer_resolve_threads(const peer *p, const pid_t *tids, size_t n, peer_thread_kept *kept, peer_thread *ret,
                          op_error *err);
@@ -660,9 +659,8 @@ policy_subject caller_subject(const caller *who);
 
 /* broker-request.c, again */
 /*
- * Decide and carry out @req (op, args, who and peer set): policy, audit,
- * counting on req->c, then the operation.  Always ends in exactly one
- * reply, now or later, and frees @req then.
+ * Decide and carry out @req (op, args, who and peer set): policy, audit, counting on req->c, then the
+ * operation.  Always ends in exactly one reply, now or later, and frees @req then.
  */
 void request_dispatch(request *req);
 /* The same, with @act (when not NULL) acting instead of the operation's own, after the same parsing,
@@ -671,9 +669,8 @@ void request_dispatch_act(request *req, void (*act)(request *req, void *args, co
 
 /* broker-session.c */
 /*
- * What an operation leaves in a session: how many things (@count), its
- * part of the state (@state writes one JSON value, under key @name), and
- * how to undo them on RevokeSession (@revoke returns how many it undid or
+ * What an operation leaves in a session: how many things (@count), its part of the state (@state writes one
+ * JSON value, under key @name), and how to undo them on RevokeSession (@revoke returns how many it undid or
  * -errno; NULL: nothing to undo).
  */
 typedef struct session_hook {
@@ -763,10 +760,9 @@ typedef ssize_t (*uid_helper_fn)(const void *in, size_t in_len, void *out, size_
 int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const void *in, size_t in_len,
                     void (*done)(request *req, int status, const void *out, size_t len));
 /*
- * uid_helper_prestart() - start the helper uid_helper_call() would use for
- * @uid/@gid, @fn and @c's pod cgroup now (it is @c's from now on, ended with
- * its last session), so that @c's first call finds it running: 0 or -errno
- * (then the first call starts it).
+ * uid_helper_prestart() - start the helper uid_helper_call() would use for @uid/@gid, @fn and @c's pod cgroup
+ * now (it is @c's from now on, ended with its last session), so that @c's first call finds it running: 0 or
+ * -errno (then the first call starts it).
  */
 int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn, bool (*wanted)(const client *c));
 /* @c ends: the helpers no other session uses end with it. */
@@ -778,10 +774,9 @@ void uid_helper_loop_io(broker *b, uint64_t key);
 /* The broker stops: every helper is killed and reaped. */
 void uid_helpers_free(broker *b);
 /*
- * A helper step that may also return fds: it stores up to
- * ELEMENTSOF(req->helper_fds) in @fds and their count in *@n_fds; they
- * reach @done in req->helper_fds (owned by the request: take them with
- * TAKE_FD, the rest is closed with the request).
+ * A helper step that may also return fds: it stores up to ELEMENTSOF(req->helper_fds) in @fds and their count
+ * in *@n_fds; they reach @done in req->helper_fds (owned by the request: take them with TAKE_FD, the rest is
+ * closed with the request).
  */
 typedef ssize_t (*helper_fn)(void *arg, void *out, size_t size, int *fds, size_t *n_fds);
 /**

@@ -87,36 +87,42 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
         return 0;
 }
 
-static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof,
-                        int flags) {
-        struct iovec iov = { .iov_base = buf, .iov_len = size };
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * DELEGATE_MAX_FDS)];
-        } control;
-        /*
-         * Room for @max_fds only: the kernel installs no more than fit and
-         * drops the references to the rest itself (MSG_CTRUNC), so a flood
-         * of fds never enters our fd table.
-         */
-        if (!fds || max_fds > DELEGATE_MAX_FDS)
-                max_fds = fds ? DELEGATE_MAX_FDS : 0;
-        struct msghdr mh = {
-                .msg_iov = &iov,
+/* Room for @max_fds fds of one datagram (DELEGATE_MAX_FDS at most, none without @fds) */
+typedef union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * DELEGATE_MAX_FDS)];
+} fd_room;
+
+/*
+ * Room for @max_fds only: the kernel installs no more than fit and drops
+ * the references to the rest itself (MSG_CTRUNC), so a flood of fds never
+ * enters our fd table.
+ */
+static size_t fd_room_size(const int *fds, size_t max_fds) {
+        if (!fds)
+                return 0;
+        return max_fds > DELEGATE_MAX_FDS ? DELEGATE_MAX_FDS : max_fds;
+}
+
+static struct msghdr recv_header(struct iovec *iov, fd_room *control, size_t max_fds) {
+        return (struct msghdr) {
+                .msg_iov = iov,
                 .msg_iovlen = 1,
-                .msg_control = max_fds ? control.buf : NULL,
+                .msg_control = max_fds ? control->buf : NULL,
                 .msg_controllen = max_fds ? CMSG_SPACE(sizeof(int) * max_fds) : 0,
         };
-        size_t n_fds = 0;
+}
+
+/* What wire_recv() returns for the datagram of @n bytes that @mh received: its fds taken, checked */
+static ssize_t recv_done(int fd, struct msghdr *mh, ssize_t n, int *fds, size_t max_fds, size_t *ret_n_fds,
+                         bool *ret_eof) {
+        void *buf = mh->msg_iov->iov_base;
+        size_t size = mh->msg_iov->iov_len, n_fds = 0;
         bool extra = false;
 
         *ret_n_fds = 0;
         *ret_eof = false;
-        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
-        if (n < 0)
-                return negative_errno();
-
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
                 if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                         continue;
                 size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -130,7 +136,7 @@ static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds
                         }
                 }
         }
-        if (mh.msg_flags & MSG_CTRUNC)
+        if (mh->msg_flags & MSG_CTRUNC)
                 extra = true;
 
         if (n == 0 && n_fds == 0 && !extra) {
@@ -141,7 +147,7 @@ static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds
                         *ret_eof = true;
                 return 0;
         }
-        if (mh.msg_flags & MSG_TRUNC) {
+        if (mh->msg_flags & MSG_TRUNC) {
                 explicit_bzero(buf, size);
                 close_fds(fds, n_fds);
                 return -EMSGSIZE;
@@ -155,10 +161,47 @@ static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds
         return n;
 }
 
+static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof,
+                        int flags) {
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        fd_room control;
+        max_fds = fd_room_size(fds, max_fds);
+        struct msghdr mh = recv_header(&iov, &control, max_fds);
+        *ret_n_fds = 0;
+        *ret_eof = false;
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
+        if (n < 0)
+                return negative_errno();
+        return recv_done(fd, &mh, n, fds, max_fds, ret_n_fds, ret_eof);
+}
+
 ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
         return recv_one(fd, buf, size, fds, max_fds, ret_n_fds, ret_eof, MSG_DONTWAIT);
 }
 
 ssize_t wire_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof) {
         return recv_one(fd, buf, size, fds, max_fds, ret_n_fds, ret_eof, 0);
+}
+
+int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds) {
+        struct iovec iov[2];
+        fd_room control[2];
+        struct mmsghdr mm[2];
+        size_t room[2];
+        for (size_t i = 0; i < 2; i++) {
+                room[i] = fd_room_size(msg[i].fds, max_fds);
+                iov[i] = (struct iovec) { .iov_base = msg[i].buf, .iov_len = msg[i].size };
+                mm[i] = (struct mmsghdr) { .msg_hdr = recv_header(&iov[i], &control[i], room[i]) };
+                msg[i].n = -EAGAIN;
+                msg[i].n_fds = 0;
+                msg[i].eof = false;
+        }
+        /* the second only if it is there already: MSG_DONTWAIT for both */
+        int got = recvmmsg(fd, mm, 2, MSG_CMSG_CLOEXEC | MSG_DONTWAIT, NULL);
+        if (got < 0)
+                return negative_errno();
+        for (int i = 0; i < got; i++)
+                msg[i].n = recv_done(fd, &mm[i].msg_hdr, (ssize_t) mm[i].msg_len, msg[i].fds, room[i], &msg[i].n_fds,
+                                     &msg[i].eof);
+        return got;
 }

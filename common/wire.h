@@ -76,4 +76,22 @@ ssize_t wire_recv(int fd, void *buf, size_t size, int *fds, size_t max_fds, size
  */
 ssize_t wire_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds, size_t *ret_n_fds, bool *ret_eof);
 
+/* One datagram of wire_recv_two() */
+typedef struct wire_msg {
+        void *buf; /* room for @size bytes, at least DELEGATE_MAX_MESSAGE */
+        size_t size;
+        int *fds; /* room for wire_recv_two()'s @max_fds; NULL: none taken */
+        size_t n_fds;
+        ssize_t n; /* what wire_recv() returns for it; -EAGAIN: none came */
+        bool eof;
+} wire_msg;
+/*
+ * wire_recv_two() - up to two datagrams waiting on @fd, with one
+ * recvmmsg() (never waits): the second tells the caller whether another
+ * one followed the first.  Returns how many came (1 or 2), each with what
+ * wire_recv() returns for it in @msg[i].n; -EAGAIN when none was waiting;
+ * another -errno.
+ */
+int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds);
+
 void close_fds(int *fds, size_t n);
