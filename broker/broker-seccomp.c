@@ -79,7 +79,7 @@ static const allowed allow[] = {
         { "sendmsg", "replies with fds, helper answers, journal, netlink" },
         { "sendmmsg", "the journal records of one loop iteration (broker-log.c)" },
         { "recvfrom", "KVMI channel, netlink (libnl)" },
-        { "sendto", "KVMI channel, netlink (libnl), sd_notify" },
+        { "sendto", "replies without fds (send), KVMI channel, netlink (libnl), sd_notify" },
         { "accept4", "new clients" },
         { "connect", "journal and sd_notify sockets" },
         { "bind", "netlink sockets (libnl binds its port)" },
