@@ -16,9 +16,11 @@ Arguments: SOURCE_ROOT BUILD_ROOT.
 """
 import json
 import os
-import shlex
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from compile_args import compile_args  # noqa: E402
 
 src, build = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
 DIRS = ("common", "engine", "libdelegate", "broker", "launcher")
@@ -29,20 +31,7 @@ with open(os.path.join(build, "compile_commands.json")) as f:
 
 def argv32(entry):
     """The entry's compiler command for a syntax check of a 32-bit build."""
-    args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
-    out = []
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("-o", "-MQ", "-MF", "-MT"):
-            skip = True
-            continue
-        if a in ("-c", "-MD", "-MMD", "-fdiagnostics-color=always") or a.startswith("-fsanitize"):
-            continue
-        out.append(a)
-    return out + ["-m32", "-fsyntax-only"]
+    return compile_args(entry, lambda a: a == "-c" or a.startswith("-fsanitize")) + ["-m32", "-fsyntax-only"]
 
 
 sources = []

@@ -14,10 +14,12 @@ optimizer warns about, and the same sources are checked by that build.
 """
 import json
 import os
-import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from compile_args import compile_args  # noqa: E402
 
 src, build = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
 LEVELS = ("-O3", "-Os")
@@ -28,20 +30,7 @@ with open(os.path.join(build, "compile_commands.json")) as f:
 
 def argv_at(entry, level):
     """The entry's compiler command at optimization @level, writing no object."""
-    args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
-    out = []
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("-o", "-MQ", "-MF", "-MT"):
-            skip = True
-            continue
-        if a in ("-MD", "-MMD", "-fdiagnostics-color=always") or (a.startswith("-O") and len(a) <= 3):
-            continue
-        out.append(a)
-    return out + [level, "-o", os.devnull]
+    return compile_args(entry, lambda a: a.startswith("-O") and len(a) <= 3) + [level, "-o", os.devnull]
 
 
 sources = {}
