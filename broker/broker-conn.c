@@ -136,17 +136,20 @@ void client_io_stop(client *c) {
         c->io_events = 0;
 }
 
-/* Read while we may; write while the queue has something. */
 /*
- * Edge-triggered: epoll reports a client once per datagram that arrived
- * since its last report, in the order they arrived, so a turn serves the
- * clients in the order their requests came (broker-loop.c).  One the loop
- * read from and that has more waiting is told by the read itself
- * (wire_recv_two(): the datagram after it is its read-ahead); one whose
- * events change (reading stopped, then resumed: limits_may_read()) is
- * looked at again by the kernel, which reports it if it is ready.
+ * Read while we may; write while the queue has something.  Edge-triggered:
+ * epoll lists a client when a datagram arrives (once for all that arrive
+ * before it reports it), so a turn serves the clients in the order their
+ * requests came (broker-loop.c).  A datagram already waiting behind the
+ * one read is not reported again: the read itself tells (wire_recv_two():
+ * it is the client's read-ahead).  A client whose events change (reading
+ * stopped, then resumed: limits_may_read()) is looked at again by the
+ * kernel, which reports it if it is ready.  A dead client keeps what
+ * client_flush() set (EPOLLOUT, level-triggered: its loop frees it).
  */
 void client_update_events(client *c) {
+        if (c->dead)
+                return;
         uint32_t ev = EPOLLRDHUP | EPOLLET;
         if (limits_may_read(c)) {
                 ev |= EPOLLIN;
@@ -165,21 +168,22 @@ struct read_ahead {
         bool eof;
         int fds[BROKER_MAX_FDS_IN];
         size_t n_fds;
-        char buf[]; /* its n bytes */
+        size_t len; /* bytes kept: n, or none when it is over --max-message (refused by its length alone) */
+        char buf[];
 };
 
 bool client_ahead_keep(client *c, const wire_msg *m) {
-        size_t len = m->n > 0 ? (size_t) m->n : 0;
+        size_t n = m->n > 0 ? (size_t) m->n : 0, len = n > c->b->limits.max_message ? 0 : n;
         read_ahead *a = malloc(sizeof(*a) + len);
         if (!a) {
                 close_fds(m->fds, m->n_fds);
-                explicit_bzero(m->buf, len);
+                explicit_bzero(m->buf, n);
                 return false;
         }
-        *a = (read_ahead) { .n = m->n, .eof = m->eof, .n_fds = m->n_fds };
+        *a = (read_ahead) { .n = m->n, .eof = m->eof, .n_fds = m->n_fds, .len = len };
         memcpy(a->fds, m->fds, m->n_fds * sizeof(int));
         memcpy(a->buf, m->buf, len);
-        explicit_bzero(m->buf, len);
+        explicit_bzero(m->buf, n);
         c->ahead = a;
         return true;
 }
@@ -201,7 +205,7 @@ void client_ahead_queue(client *c) {
 
 void client_ahead_take(client *c, wire_msg *m) {
         read_ahead *a = c->ahead;
-        size_t len = a->n > 0 ? (size_t) a->n : 0;
+        size_t len = a->len;
         c->ahead = NULL;
         m->n = a->n;
         m->eof = a->eof;
@@ -233,7 +237,7 @@ void client_ahead_drop(client *c) {
         if (!a)
                 return;
         close_fds(a->fds, a->n_fds);
-        explicit_bzero(a, sizeof(*a) + (a->n > 0 ? (size_t) a->n : 0));
+        explicit_bzero(a, sizeof(*a) + a->len);
         free(a);
 }
 
