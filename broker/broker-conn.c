@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "broker.h"
+#include "config.h"
 
 /* --- which loop owns a client (broker-loop.c runs them) --- */
 
@@ -172,9 +173,26 @@ struct read_ahead {
         char buf[];
 };
 
+#if DELEGATE_TEST_HOOKS
+/* Test builds only (meson option test_hooks): with DELEGATE_TEST_FAIL_READ_AHEAD=N in its environment the
+ * broker's Nth read-ahead finds no memory (functional limit-read-ahead).  Called under the broker lock. */
+static bool ahead_alloc_fails(void) {
+        static long left = -2;
+        if (left == -2) {
+                const char *e = getenv("DELEGATE_TEST_FAIL_READ_AHEAD");
+                left = e ? atol(e) : -1;
+        }
+        return left > 0 && --left == 0;
+}
+#else
+static bool ahead_alloc_fails(void) {
+        return false;
+}
+#endif
+
 bool client_ahead_keep(client *c, const wire_msg *m) {
         size_t n = m->n > 0 ? (size_t) m->n : 0, len = n > c->b->limits.max_message ? 0 : n;
-        read_ahead *a = malloc(sizeof(*a) + len);
+        read_ahead *a = ahead_alloc_fails() ? NULL : malloc(sizeof(*a) + len);
         if (!a) {
                 close_fds(m->fds, m->n_fds);
                 explicit_bzero(m->buf, n);

@@ -206,9 +206,10 @@ static int client_read(broker_loop *l, client *c) {
         broker_lock_loop(b);
         if (got < 0)
                 m[0].n = got;
-        /* kept before the first is handled: a client that handling ends drops it with the rest */
+        /* kept before the first is handled: a client that handling ends drops it with the rest; after the
+         * end of the stream (a hang-up reads as two empty datagrams) there is nothing to keep */
         bool lost = false;
-        if (got == 2 && (c->ended || c->closing || c->dead))
+        if (got == 2 && (c->ended || c->closing || c->dead || m[0].eof))
                 msg_drop(&m[1]);
         else if (got == 2)
                 lost = !client_ahead_keep(c, &m[1]);

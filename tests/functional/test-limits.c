@@ -284,7 +284,8 @@ static void limit_message(harness *h) {
  * turn and reads the next with it (delegate-broker(8), "messages per wakeup"), so each is answered, in the
  * order sent; the one read ahead is refused or served like any other; hanging up with requests waiting
  * leaves no descriptor behind; with --max-inflight 1 reached, the requests behind wait (one of them read
- * ahead, held) and then go in order.
+ * ahead, held) and then go in order.  A read-ahead without memory (the test hook
+ * DELEGATE_TEST_FAIL_READ_AHEAD): the client is told, and the connection closes.
  */
 static void limit_read_ahead(harness *h) {
         restart(h, "--max-message", "2048", "--rate", "0", NULL);
@@ -393,6 +394,50 @@ static void limit_read_ahead(harness *h) {
                "then kvmi.connect's answer, the first ping's, the second's (%" PRIi64 ", %" PRIi64 ", %" PRIi64 ")",
                order[0], order[1], order[2]);
         close(fd);
+
+        /* two pings queued while the broker is stopped, so that one read takes both; no memory for the second */
+        setenv("DELEGATE_TEST_FAIL_READ_AHEAD", "1", 1);
+        restart(h, "--rate", "0", NULL);
+        unsetenv("DELEGATE_TEST_FAIL_READ_AHEAD");
+        fd = hello_as(1000, NULL);
+        kill(h->broker_pid, SIGSTOP);
+        bool stopped = false; /* every thread of it: its client loops too (--threads) */
+        for (int i = 0; i < 500 && !stopped; i++) {
+                char path[64], stat[512];
+                snprintf(path, sizeof(path), "/proc/%d/task", (int) h->broker_pid);
+                DIR *d = opendir(path);
+                stopped = d != NULL;
+                for (struct dirent *e; d && (e = readdir(d));) {
+                        if (e->d_name[0] == '.')
+                                continue;
+                        snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int) h->broker_pid, e->d_name);
+                        harness_read_file(path, stat, sizeof(stat));
+                        const char *st = strrchr(stat, ')');
+                        stopped = stopped && st && st[1] == ' ' && st[2] == 'T';
+                }
+                if (d)
+                        closedir(d);
+                if (!stopped)
+                        usleep(10 * 1000);
+        }
+        tap_ok(stopped, "the broker is stopped, every thread of it (SIGSTOP)");
+        raw_send(fd, "{\"id\":1,\"op\":\"ping\"}", strlen("{\"id\":1,\"op\":\"ping\"}"));
+        raw_send(fd, "{\"id\":2,\"op\":\"ping\"}", strlen("{\"id\":2,\"op\":\"ping\"}"));
+        kill(h->broker_pid, SIGCONT);
+        r = raw_recv(fd, 5000);
+        tap_is_int(jint(r, "id"), 1, "the first ping is answered (%s)", r ? r : "nothing");
+        free(r);
+        r = raw_recv(fd, 5000);
+        tap_is_int(jint(r, "error.errno"), ENOMEM, "the second, read ahead without memory, is reported lost (%s)",
+                   r ? r : "nothing");
+        tap_has_str(jstr(r, "error.message"), "the connection closes", "saying the connection closes");
+        free(r);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char byte;
+        bool eof = poll(&p, 1, 3000) == 1 && recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+        tap_ok(eof, "and it does close");
+        close(fd);
+        tap_ok(kill(h->broker_pid, 0) == 0, "the broker runs on");
 }
 
 static void limit_rate(harness *h) {
