@@ -349,7 +349,7 @@ static void limit_read_ahead(harness *h) {
         tap_ok(kill(h->broker_pid, 0) == 0, "and runs on");
 
         /* --max-inflight 1: a kvmi.connect that waits for QEMU's hello holds the connection; the two pings
-         * sent with it in one sendmmsg(), one of them read with it, wait, then go in order */
+         * queued with it while the broker is stopped, one of them read with it, wait, then go in order */
         restart(h, "--max-inflight", "1", NULL);
         fd = hello_as(0, "vm-ra");
         r = call(fd, "{\"id\":1,\"op\":\"kvmi.attach\",\"args\":{\"keyed\":false}}");
@@ -357,28 +357,13 @@ static void limit_read_ahead(harness *h) {
         free(r);
         int sv[2];
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-        const char *const msgs[] = { "{\"id\":2,\"op\":\"kvmi.connect\",\"args\":{\"socket\":0}}",
-                                     "{\"id\":3,\"op\":\"ping\"}", "{\"id\":4,\"op\":\"ping\"}" };
-        struct iovec iov[3];
-        struct mmsghdr mm[3];
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } ctl;
-        memset(mm, 0, sizeof(mm));
-        for (int i = 0; i < 3; i++) {
-                iov[i] = (struct iovec) { .iov_base = (void *) msgs[i], .iov_len = strlen(msgs[i]) };
-                mm[i].msg_hdr.msg_iov = &iov[i];
-                mm[i].msg_hdr.msg_iovlen = 1;
-        }
-        mm[0].msg_hdr.msg_control = ctl.buf;
-        mm[0].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mm[0].msg_hdr);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &sv[0], sizeof(int));
-        tap_is_int(sendmmsg(fd, mm, 3, MSG_NOSIGNAL), 3, "kvmi.connect and two pings sent at once");
+        kill(h->broker_pid, SIGSTOP);
+        tap_ok(harness_all_stopped(h->broker_pid), "the broker is stopped, every thread of it (SIGSTOP)");
+        int queued = send_fds(fd, "{\"id\":2,\"op\":\"kvmi.connect\",\"args\":{\"socket\":0}}", sv[0], 1) == 0;
+        queued += raw_send(fd, "{\"id\":3,\"op\":\"ping\"}", strlen("{\"id\":3,\"op\":\"ping\"}")) == 0;
+        queued += raw_send(fd, "{\"id\":4,\"op\":\"ping\"}", strlen("{\"id\":4,\"op\":\"ping\"}")) == 0;
+        kill(h->broker_pid, SIGCONT);
+        tap_is_int(queued, 3, "kvmi.connect and two pings queued at once");
         close(sv[0]);
         r = raw_recv(fd, 1000);
         tap_ok(r == NULL, "with kvmi.connect in flight (--max-inflight 1) no ping is answered (%s)", r ? r : "");
@@ -401,26 +386,7 @@ static void limit_read_ahead(harness *h) {
         unsetenv("DELEGATE_TEST_FAIL_READ_AHEAD");
         fd = hello_as(1000, NULL);
         kill(h->broker_pid, SIGSTOP);
-        bool stopped = false; /* every thread of it: its client loops too (--threads) */
-        for (int i = 0; i < 500 && !stopped; i++) {
-                char path[64], stat[512];
-                snprintf(path, sizeof(path), "/proc/%d/task", (int) h->broker_pid);
-                DIR *d = opendir(path);
-                stopped = d != NULL;
-                for (struct dirent *e; d && (e = readdir(d));) {
-                        if (e->d_name[0] == '.')
-                                continue;
-                        snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int) h->broker_pid, e->d_name);
-                        harness_read_file(path, stat, sizeof(stat));
-                        const char *st = strrchr(stat, ')');
-                        stopped = stopped && st && st[1] == ' ' && st[2] == 'T';
-                }
-                if (d)
-                        closedir(d);
-                if (!stopped)
-                        usleep(10 * 1000);
-        }
-        tap_ok(stopped, "the broker is stopped, every thread of it (SIGSTOP)");
+        tap_ok(harness_all_stopped(h->broker_pid), "the broker is stopped, every thread of it (SIGSTOP)");
         raw_send(fd, "{\"id\":1,\"op\":\"ping\"}", strlen("{\"id\":1,\"op\":\"ping\"}"));
         raw_send(fd, "{\"id\":2,\"op\":\"ping\"}", strlen("{\"id\":2,\"op\":\"ping\"}"));
         kill(h->broker_pid, SIGCONT);

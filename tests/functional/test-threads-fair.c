@@ -22,7 +22,6 @@
  *                        their size), in each of 3 rounds; every reply has
  *                        its own id and the expected answer.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,30 +43,6 @@
 #define FAIR_PINGS 4
 #define FAIR_ROUNDS 3
 #define FAIR_PAD 40000
-
-/* Are all of @pid's threads stopped (waiting up to 5 s)? */
-static bool all_stopped(pid_t pid) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
-        for (int i = 0; i < 500; i++, usleep(10 * 1000)) {
-                DIR *d = opendir(path);
-                bool all = d != NULL;
-                for (struct dirent *e; d && (e = readdir(d));) {
-                        char stat[128], buf[512];
-                        if (e->d_name[0] == '.')
-                                continue;
-                        snprintf(stat, sizeof(stat), "%s/%.32s/stat", path, e->d_name);
-                        harness_read_file(stat, buf, sizeof(buf));
-                        char *q = strrchr(buf, ')');
-                        all &= q && q[1] == ' ' && q[2] == 'T';
-                }
-                if (d)
-                        closedir(d);
-                if (all)
-                        return true;
-        }
-        return false;
-}
 
 /* One datagram from @fd (waiting up to 5 s) into @buf, and when the kernel queued it (SO_TIMESTAMPNS); -1: none. */
 static ssize_t recv_stamped(int fd, char *buf, size_t size, struct timespec *ts) {
@@ -108,7 +83,7 @@ static bool ts_before(const struct timespec *a, const struct timespec *b) {
 static unsigned fair_round(harness *h, int pinger, const int *fd, int round, char *msg, unsigned *bad) {
         char buf[4096];
         tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "round %d: the broker is stopped", round);
-        tap_ok(all_stopped(h->broker_pid), "round %d: all its threads are", round);
+        tap_ok(harness_all_stopped(h->broker_pid), "round %d: all its threads are", round);
         unsigned queued = 0;
         int len = 0;
         for (int i = 0; i < FAIR_STREAMERS; i++)
@@ -214,7 +189,7 @@ static void threads_accept_fair(harness *h) {
         tap_ok(pinger >= 0 && setsockopt(pinger, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == 0,
                "a pinger is welcomed, its replies time-stamped by the kernel (SO_TIMESTAMPNS)");
         tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "the broker is stopped");
-        tap_ok(all_stopped(h->broker_pid), "all its threads are");
+        tap_ok(harness_all_stopped(h->broker_pid), "all its threads are");
         static const char hello[] = "{\"type\":\"hello\",\"api\":1,\"client\":\"raw\"}";
         int queued = 0;
         for (int i = 0; i < ACCEPT_NEW; i++) {
@@ -290,7 +265,7 @@ static void threads_accept_idle(harness *h) {
         tap_ok(idle >= 0, "a client is welcomed, and then says nothing");
         int base = harness_fd_count(h->broker_pid);
         tap_is_int(kill(h->broker_pid, SIGSTOP), 0, "the broker is stopped");
-        tap_ok(all_stopped(h->broker_pid), "all its threads are");
+        tap_ok(harness_all_stopped(h->broker_pid), "all its threads are");
         int queued = 0;
         for (int i = 0; i < ACCEPT_NEW; i++)
                 queued += (fd[i] = raw_connect()) >= 0;

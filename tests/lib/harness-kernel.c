@@ -41,6 +41,29 @@ int harness_fd_count(pid_t pid) {
         return n - 2; /* . and .. */
 }
 
+bool harness_all_stopped(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        for (int i = 0; i < 500; i++, usleep(10 * 1000)) {
+                DIR *d = opendir(path);
+                bool all = d != NULL;
+                for (struct dirent *e; d && (e = readdir(d));) {
+                        char stat[128], buf[512];
+                        if (e->d_name[0] == '.')
+                                continue;
+                        snprintf(stat, sizeof(stat), "%s/%.32s/stat", path, e->d_name);
+                        harness_read_file(stat, buf, sizeof(buf));
+                        char *q = strrchr(buf, ')');
+                        all &= q && q[1] == ' ' && q[2] == 'T';
+                }
+                if (d)
+                        closedir(d);
+                if (all)
+                        return true;
+        }
+        return false;
+}
+
 int harness_fd_count_settle(pid_t pid, int want, int timeout_ms) {
         int n = harness_fd_count(pid);
         for (int i = 0; i < timeout_ms / 10 && n != want; i++) {

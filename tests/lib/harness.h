@@ -141,6 +141,8 @@ bool harness_file_contains(const char *path, const char *needle, int timeout_ms)
 /* How many fds @pid holds (-1: gone); waiting up to @timeout_ms for the count to settle at @want. */
 int harness_fd_count(pid_t pid);
 int harness_fd_count_settle(pid_t pid, int want, int timeout_ms);
+/* Are all of @pid's threads stopped (SIGSTOP), waiting up to 5 s for it? */
+bool harness_all_stopped(pid_t pid);
 /* VmRSS of @pid in KiB (-1: gone). */
 long harness_rss_kib(pid_t pid);
 
