@@ -148,9 +148,9 @@ void client_io_stop(client *c) {
  * kernel, which reports it if it is ready.  A dead client keeps what
  * client_flush() set (EPOLLOUT, level-triggered: its loop frees it).
  */
-void client_update_events(client *c) {
+int client_update_events(client *c) {
         if (c->dead)
-                return;
+                return 0;
         uint32_t ev = EPOLLRDHUP | EPOLLET;
         if (limits_may_read(c)) {
                 ev |= EPOLLIN;
@@ -159,7 +159,7 @@ void client_update_events(client *c) {
         /* its loop sends what is queued right after the handler, or is sending it (client_flush_owner()) */
         if (c->out_head && !c->io_busy && !loop_serving(c))
                 ev |= EPOLLOUT;
-        (void) client_io_set(c, ev);
+        return client_io_set(c, ev);
 }
 
 /* --- a client's message read ahead of its turn (broker-loop.c) --- */
@@ -190,12 +190,11 @@ static bool ahead_alloc_fails(void) {
 }
 #endif
 
-bool client_ahead_keep(client *c, const wire_msg *m) {
+bool client_ahead_keep(client *c, wire_msg *m) {
         size_t n = m->n > 0 ? (size_t) m->n : 0, len = n > c->b->limits.max_message ? 0 : n;
         read_ahead *a = ahead_alloc_fails() ? NULL : malloc(sizeof(*a) + len);
         if (!a) {
-                close_fds(m->fds, m->n_fds);
-                explicit_bzero(m->buf, n);
+                wire_msg_drop(m);
                 return false;
         }
         *a = (read_ahead) { .n = m->n, .eof = m->eof, .n_fds = m->n_fds, .len = len };

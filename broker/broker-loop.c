@@ -104,14 +104,6 @@ static void loop_release_zombies(broker_loop *l) {
         }
 }
 
-/* A message's fds and text let go unhandled */
-static void msg_drop(wire_msg *m) {
-        if (m->n >= 0) /* an empty datagram may carry fds too */
-                close_fds(m->fds, m->n_fds);
-        if (m->n > 0)
-                explicit_bzero(m->buf, m->n);
-}
-
 /* Handle message @m of @c (lock held): what wire_recv() returned; -1 when @c ended. */
 static int client_take(broker_loop *l, client *c, wire_msg *m) {
         broker *b = l->b;
@@ -124,7 +116,7 @@ static int client_take(broker_loop *l, client *c, wire_msg *m) {
          * not be sent): the message is not handled; a resume hello would take a detached session that
          * client_free() then undoes */
         if (c->ended || c->closing || c->dead) {
-                msg_drop(m);
+                wire_msg_drop(m);
                 if (c->ended)
                         return -1;
                 if (c->dead) {
@@ -210,7 +202,7 @@ static int client_read(broker_loop *l, client *c) {
          * end of the stream (a hang-up reads as two empty datagrams) there is nothing to keep */
         bool lost = false;
         if (got == 2 && (c->ended || c->closing || c->dead || m[0].eof))
-                msg_drop(&m[1]);
+                wire_msg_drop(&m[1]);
         else if (got == 2)
                 lost = !client_ahead_keep(c, &m[1]);
         int r = client_take(l, c, &m[0]);
@@ -241,7 +233,7 @@ static int client_ahead_serve(broker_loop *l, client *c) {
         if (next.n == -EAGAIN) /* all read: epoll reports the next one */
                 return 0;
         if (c->ended || c->closing || c->dead || c->ahead)
-                msg_drop(&next);
+                wire_msg_drop(&next);
         else if (!client_ahead_keep(c, &next))
                 ahead_lost(c);
         return 0;

@@ -158,7 +158,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 b->n_clients++;
                 int r = session_parts_new(c);
                 if (r >= 0)
-                        r = client_io_set(c, EPOLLIN | EPOLLRDHUP | EPOLLET); /* as client_update_events() */
+                        r = client_update_events(c);
                 if (r < 0) {
                         client_free(c);
                         continue;

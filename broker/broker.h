@@ -424,11 +424,12 @@ void client_send(client *c, char *buf, size_t len, const int *fds, size_t n_fds)
 outmsg *outmsg_new(size_t len);
 /* Queue @m (from outmsg_new(), filled in) like client_send(). */
 void client_send_msg(client *c, outmsg *m, const int *fds, size_t n_fds);
-void client_update_events(client *c);
+/* Its loop's epoll set waits for what @c needs now (the first registration at accept too); 0 or -errno. */
+int client_update_events(client *c);
 /* broker-conn.c, a client's message read ahead (the datagram after the one its turn took): kept (false
  * without memory: dropped), queued for its loop's next turn if it may be read (limits_may_read()), taken
  * back as wire_recv() returns it (into @m's buffer and fds), dropped (client_free()) */
-bool client_ahead_keep(client *c, const wire_msg *m);
+bool client_ahead_keep(client *c, wire_msg *m);
 void client_ahead_queue(client *c);
 void client_ahead_take(client *c, wire_msg *m);
 void client_ahead_drop(client *c);

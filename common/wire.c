@@ -183,6 +183,13 @@ ssize_t wire_recv_wait(int fd, void *buf, size_t size, int *fds, size_t max_fds,
         return recv_one(fd, buf, size, fds, max_fds, ret_n_fds, ret_eof, 0);
 }
 
+void wire_msg_drop(wire_msg *m) {
+        if (m->n >= 0) /* an empty datagram may carry fds too */
+                close_fds(m->fds, m->n_fds);
+        if (m->n > 0)
+                explicit_bzero(m->buf, m->n);
+}
+
 int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds) {
         struct iovec iov[2];
         fd_room control[2];

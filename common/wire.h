@@ -93,5 +93,7 @@ typedef struct wire_msg {
  * another -errno.
  */
 int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds);
+/* Let @m go unhandled: its fds closed, its text erased. */
+void wire_msg_drop(wire_msg *m);
 
 void close_fds(int *fds, size_t n);
