@@ -23,6 +23,13 @@
  *   bench-load sessions COUNT BROKER_PID
  *       the broker's RSS idle, then with COUNT open sessions; prints rows:
  *       | what | KiB |
+ *   bench-load stalls MS
+ *       how much of MS milliseconds each CPU was not this program's to use
+ *       although nothing else of ours ran: one thread pinned to each CPU
+ *       reads the clock in a loop and sums the gaps over 100 us between
+ *       two reads (the hypervisor running something else in this vCPU's
+ *       place, or the kernel's own work); prints one table cell:
+ *       "CPU0 0.4 ms (max 0.2), CPU1 6.1 ms (max 4.3)"
  *
  * Run as the pod's uid in its pod cgroup (bench/run does).
  */
@@ -397,13 +404,62 @@ static int sessions(size_t count, pid_t broker) {
         return 0;
 }
 
+/* --- the machine itself: time a CPU was taken away while the load rows' clients and server were idle --- */
+
+#define STALL_NS 100000 /* a gap between two clock reads longer than this is time the CPU was not ours */
+
+typedef struct stall_probe {
+        pthread_t thread;
+        int cpu;
+        uint64_t ns, lost_ns, max_ns;
+} stall_probe;
+
+static void *stall_run(void *userdata) {
+        stall_probe *p = userdata;
+        if (bench_pin(p->cpu) < 0)
+                bench_die("stalls", "cannot pin a thread to its CPU");
+        uint64_t start = bench_now_ns(), prev = start, end = start + p->ns;
+        for (uint64_t t; (t = bench_now_ns()) < end; prev = t) {
+                uint64_t gap = t - prev;
+                if (gap > STALL_NS) {
+                        p->lost_ns += gap;
+                        if (gap > p->max_ns)
+                                p->max_ns = gap;
+                }
+        }
+        return NULL;
+}
+
+static int stalls(uint64_t ms) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1 || n > 1024 || ms == 0 || ms > 60000)
+                bench_die("stalls", "1 to 60000 ms, on 1 to 1024 CPUs");
+        stall_probe *p = calloc((size_t) n, sizeof(*p));
+        if (!p)
+                bench_die("stalls", "out of memory");
+        for (long i = 0; i < n; i++) {
+                p[i] = (stall_probe) { .cpu = (int) i, .ns = ms * 1000000 };
+                if (pthread_create(&p[i].thread, NULL, stall_run, &p[i]) != 0)
+                        bench_die("pthread_create", "failed");
+        }
+        for (long i = 0; i < n; i++) {
+                pthread_join(p[i].thread, NULL);
+                printf("%sCPU%ld %.1f ms (max %.1f)", i ? ", " : "", i, p[i].lost_ns / 1e6, p[i].max_ns / 1e6);
+        }
+        printf("\n");
+        free(p);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         if ((argc == 5 || argc == 6) && strcmp(argv[1], "throughput") == 0)
                 return throughput(strtoul(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4],
                                   argc == 6 ? (pid_t) atoi(argv[5]) : 0);
         if (argc == 4 && strcmp(argv[1], "sessions") == 0)
                 return sessions(strtoul(argv[2], NULL, 10), (pid_t) atoi(argv[3]));
+        if (argc == 3 && strcmp(argv[1], "stalls") == 0)
+                return stalls(strtoull(argv[2], NULL, 10));
         fprintf(stderr, "usage: bench-load throughput CLIENTS SECONDS OP [BROKER_PID] | throughput CLIENTS SECONDS "
-                        "echo|echo2 | sessions COUNT BROKER_PID\n");
+                        "echo|echo2 | sessions COUNT BROKER_PID | stalls MS\n");
         return 2;
 }

@@ -28,6 +28,13 @@ rps64=$(load 64 3) p99_64=$(load 64 5) worst64=$(load 64 6) p99_256=$(load 256 5
 # the same clients against a bare echo server (bench-load echo|echo2): what the machine can do at all
 echo_load() { awk -F' *\\| *' -v c="$1" -v t="$2" -v k="$3" \
         '$2 == c && $3 == "SEQPACKET echo, " t ", no broker (floor)" { print $(k + 1) }' "$IN"; }
+# the repeated load rows (sandbox.sh section_load): the table above holds each row's middle run by p99;
+# " (of N runs, the middle by p99; the N: X-Y; M met the target)" from the every-run table's column @2
+runs() { awk -F' *\\| *' -v c="$1" -v k="$2" -v op="$3" -v y="$4" -v u="$5" '
+        NF == 11 && $2 == c && $3 ~ /^[0-9]+$/ { v = $(k + 1) + 0; n++; m += (op == "<") ? (v < y) : (v >= y)
+                if (n == 1 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
+        END { if (n > 1) printf " (of %d runs, the middle by p99; the %d: %s-%s%s; %d met the target)", n, n, lo, hi, u, m }' "$IN"; }
+runs_rps64=$(runs 64 3 ">=" 100000 /s) runs_p99_64=$(runs 64 4 "<" 1000 " us") runs_p99_256=$(runs 256 4 "<" 5000 " us")
 erps64=$(echo_load 64 "1 thread" 3) erps64b=$(echo_load 64 "2 threads" 3)
 ep99_64=$(echo_load 64 "1 thread" 5) ep99_256=$(echo_load 256 "1 thread" 5)
 memfd=$(awk -F' *\\| *' '$2 == "sealed memfd, one request" { print $5 * 1000 }' "$IN")
@@ -72,9 +79,9 @@ cat <<PLOT
 | memlock.set <= 5x (echo + prlimit), no CAP_SYS_RESOURCE | ${ml} us vs $(floor "$prl") us: $(x "$ml" "$(floor "$prl")")x | $(verdict "$(x "$ml" "$(floor "$prl")")" "<" 5.001) |
 | sched.set >= 10x faster than rtkit | rtkit ${rt} us, broker ${rtb} us: $(ratio "$rt" "$rtb")x | $(verdict "$(ratio "$rt" "$rtb")" ">=" 10) |
 | tap.create >= 5x faster than qemu-bridge-helper | helper ${qbh} us, broker ${tap} us: $(ratio "$qbh" "$tap")x | $(verdict "$(ratio "$qbh" "$tap")" ">=" 5) |
-| >= 100k requests/s with 64 clients | ${rps64} ping/s (echo floor: ${erps64}/s one thread, ${erps64b}/s two) | $(verdict "${rps64:-0}" ">=" 100000) |
-| p99 < 1 ms with 64 clients | ${p99_64} us (worst client ${worst64} us; echo floor ${ep99_64} us) | $(verdict "${p99_64:-1e9}" "<" 1000) |
-| p99 < 5 ms with 256 clients | ${p99_256} us (worst client ${worst256} us; echo floor ${ep99_256} us) | $(verdict "${p99_256:-1e9}" "<" 5000) |
+| >= 100k requests/s with 64 clients | ${rps64} ping/s${runs_rps64} (echo floor: ${erps64}/s one thread, ${erps64b}/s two) | $(verdict "${rps64:-0}" ">=" 100000) |
+| p99 < 1 ms with 64 clients | ${p99_64} us${runs_p99_64} (worst client ${worst64} us; echo floor ${ep99_64} us) | $(verdict "${p99_64:-1e9}" "<" 1000) |
+| p99 < 5 ms with 256 clients | ${p99_256} us${runs_p99_256} (worst client ${worst256} us; echo floor ${ep99_256} us) | $(verdict "${p99_256:-1e9}" "<" 5000) |
 | 1M KVMI entries via memfd < 40 ms | ${memfd} ms | $(verdict "${memfd:-1e9}" "<" 40) |
 | < 8 MiB RSS idle | ${idle} KiB | $(verdict "${idle:-1e9}" "<" 8192) |
 | < 16 KiB per session | ${per} KiB | $(verdict "${per:-1e9}" "<" 16) |

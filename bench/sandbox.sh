@@ -209,44 +209,92 @@ section_alternatives() {
         echo
 }
 
+# The middle of a repeated row's runs by p99 (column 5): the lower middle of an even count.
+middle_row() {
+        sort -t'|' -k6,6g "$1" | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"
+}
+
+# The load rows with targets (LOAD_REPEATED, 64 and 256 clients) run LOAD_REPEAT times (5), the
+# broker's row and the echo floor's alternated, each pair after a probe of what the machine itself
+# took from its CPUs (bench-load stalls): one 3-second window's p99 is the slowest 1% of its
+# requests, about 30 ms of it, the size of what a stall of the host can take (several ms at a time
+# on this VM); the table gives each row's middle run by p99, and the next table every run
 section_load() {
+        local reps=${LOAD_REPEAT:-5} runs=$OUT/load-runs
+        rm -rf "$runs"
+        mkdir -p "$runs"
         echo "## Throughput (pod clients, one session each, back-to-back requests for ${SECS:-3} s)"
         echo
         echo "| clients | op | requests/s | median us | p99 us | worst client's p99 us | fewest requests of a client | broker CPU us per request | CPUs busy % |"
         echo "|---|---|---|---|---|---|---|---|---|"
         for c in ${LOAD_CLIENTS:-1 8 64 256}; do
-                # PERF=1: the broker's profile under 64 clients (PERF_CLIENTS), $OUT/perf-load-64.txt
-                local st=
-                if [ -n "${PERF:-}" ] && [ "$c" = "${PERF_CLIENTS:-64}" ]; then
-                        perf record -q -F 5000 -g -o "$OUT/perf-load-64.data" -p "$BROKER" 2>/dev/null &
-                        st=$!
-                fi
-                # STRACE=1: the broker's system calls under 64 clients, $OUT/strace-load-64.txt
-                if [ -n "${STRACE:-}" ] && [ "$c" = 64 ]; then
-                        strace -c -f -o "$OUT/strace-load-64.txt" -p "$BROKER" 2>/dev/null &
-                        st=$!
-                        sleep 0.5
-                fi
-                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER"
-                if [ -n "$st" ] && [ -n "${STRACE:-}" ]; then
-                        kill -INT $st; wait $st || true
-                elif [ -n "$st" ]; then
-                        kill -INT $st; wait $st || true
-                        perf report -q --no-children --percent-limit 0.5 --stdio -g none \
-                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64.txt" 2>/dev/null || true
-                        perf report -q --children --percent-limit 2 --stdio -g none \
-                                -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64-children.txt" 2>/dev/null || true
-                fi
+                local k=1 r
+                case " ${LOAD_REPEATED-64 256} " in *" $c "*) k=$reps ;; esac
+                for r in $(seq "$k"); do
+                        # PERF=1: the broker's profile under 64 clients (PERF_CLIENTS), $OUT/perf-load-64.txt
+                        local st=
+                        if [ -n "${PERF:-}" ] && [ "$c" = "${PERF_CLIENTS:-64}" ] && [ "$r" = 1 ]; then
+                                perf record -q -F 5000 -g -o "$OUT/perf-load-64.data" -p "$BROKER" 2>/dev/null &
+                                st=$!
+                        fi
+                        # STRACE=1: the broker's system calls under 64 clients, $OUT/strace-load-64.txt
+                        if [ -n "${STRACE:-}" ] && [ "$c" = 64 ] && [ "$r" = 1 ]; then
+                                strace -c -f -o "$OUT/strace-load-64.txt" -p "$BROKER" 2>/dev/null &
+                                st=$!
+                                sleep 0.5
+                        fi
+                        [ "$k" -gt 1 ] && in_pod "$B/bench/bench-load" stalls 1000 >> "$runs/stalls-$c"
+                        in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" ping "$BROKER" >> "$runs/ping-$c"
+                        if [ -n "$st" ] && [ -n "${STRACE:-}" ]; then
+                                kill -INT $st; wait $st || true
+                        elif [ -n "$st" ]; then
+                                kill -INT $st; wait $st || true
+                                perf report -q --no-children --percent-limit 0.5 --stdio -g none \
+                                        -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64.txt" 2>/dev/null || true
+                                perf report -q --children --percent-limit 2 --stdio -g none \
+                                        -i "$OUT/perf-load-64.data" > "$OUT/perf-load-64-children.txt" 2>/dev/null || true
+                        fi
+                        # the echo floor of a repeated row right after it, the same machine's state
+                        if [ "$k" -gt 1 ] && [[ " ${LOAD_ECHO-echo echo2} " == *" echo "* ]]; then
+                                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" echo >> "$runs/echo-$c"
+                        fi
+                done
+                middle_row "$runs/ping-$c"
         done
         # the floor of these rows: the same clients against a minimal epoll echo server (no broker),
         # one event loop thread and two; what this machine can do at all
         for e in ${LOAD_ECHO-echo echo2}; do
                 for c in ${LOAD_CLIENTS:-1 8 64 256}; do
-                        in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" $e
+                        if [ ! -s "$runs/$e-$c" ]; then
+                                in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" $e
+                        else
+                                middle_row "$runs/$e-$c"
+                        fi
                 done
         done
         for c in ${LOAD_MEMLOCK-1 64}; do
                 in_pod "$B/bench/bench-load" throughput $c "${SECS:-3}" memlock.set "$BROKER"
+        done
+        echo
+        ls "$runs"/stalls-* > /dev/null 2>&1 || return 0
+        echo "## Throughput, every run of the repeated rows (ping, then the one-thread echo floor right after it)"
+        echo
+        echo "| clients | run | ping requests/s | ping p99 us | worst client's p99 us | broker CPU us per request | echo floor requests/s | echo floor p99 us | the CPUs taken from us in the second before (ms of 1000, longest) |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        for c in ${LOAD_CLIENTS:-1 8 64 256}; do
+                [ -s "$runs/stalls-$c" ] || continue
+                # paste the three files' lines side by side: ping row | echo row (or none) | stalls
+                local -a pr er sr
+                mapfile -t pr < "$runs/ping-$c"
+                mapfile -t sr < "$runs/stalls-$c"
+                er=()
+                [ -s "$runs/echo-$c" ] && mapfile -t er < "$runs/echo-$c"
+                for r in "${!pr[@]}"; do
+                        awk -F' *\\| *' -v c="$c" -v r=$((r + 1)) -v e="${er[$r]:-}" -v s="${sr[$r]:-}" '{
+                                ok = split(e, f, / *\| */) > 6 # an echo row came
+                                printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, r, $4, $6, $7, $9,
+                                        (ok ? f[4] : "-"), (ok ? f[6] : "-"), s }' <<< "${pr[$r]}"
+                done
         done
         echo
 }
