@@ -76,7 +76,7 @@ void client_free(client *c) {
 
 /* The last of @c: its socket and its memory (its loop, once no pointer to it can remain: broker-loop.c). */
 void client_release(client *c) {
-        safe_close(c->fd);
+        close_fds(&c->fd, 1); /* the closer's (broker-closer.c): its queue may hold datagrams with fds */
         explicit_bzero(c, sizeof(*c));
         free(c);
 }

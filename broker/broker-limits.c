@@ -34,6 +34,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "broker-closer.h"
 #include "broker.h"
 #include "proc.h"
 
@@ -143,10 +144,11 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
         lb->suppressed = 0;
 }
 
-/* a connection: its socket, its pidfd, a request read ahead of its turn (broker-loop.c), its requests in flight */
+/* a connection: its socket, its pidfd, a request read ahead of its turn (broker-loop.c), its requests in flight;
+ * the closer's queue (broker-closer.c) and the fds of the two datagrams a receive may take before it hands them on */
 uint64_t limits_fd_need(const broker_limits *l) {
         return (uint64_t) l->max_clients * (2 + BROKER_MAX_FDS_IN + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) +
-               CGROUP_V1_KEPT + 64;
+               CGROUP_V1_KEPT + 64 + CLOSER_BACKLOG + 2 * WIRE_FDS_PER_DATAGRAM;
 }
 
 void limits_fd_budget(broker *b) {

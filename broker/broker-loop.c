@@ -193,7 +193,8 @@ static int client_read(broker_loop *l, client *c) {
         wire_msg m[2] = { { .buf = l->rx, .size = DELEGATE_MAX_MESSAGE, .fds = fds[0] },
                           { .buf = l->rx2, .size = DELEGATE_MAX_MESSAGE, .fds = fds[1] } };
         pthread_mutex_unlock(&b->lock);
-        /* room for BROKER_MAX_FDS_IN fds only: the kernel drops any more before they reach our table */
+        /* BROKER_MAX_FDS_IN fds taken; any more are closed by the closer thread (broker-closer.c), and so are
+         * these once done with: never here, where a release that waits would stop every client */
         int got = wire_recv_two(c->fd, m, BROKER_MAX_FDS_IN);
         broker_lock_loop(b);
         if (got < 0)

@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "broker-op.h"
+#include "broker-closer.h"
 #include "broker.h"
 #include "proc.h"
 
@@ -85,7 +86,11 @@ void broker_free(broker *b) {
         limits_free(b);
         sd_event_source_unref(b->listen_src);
         sd_event_source_disable_unref(b->clients_src);
-        loops_free(b);
+        loops_free(b); /* the ended clients' sockets handed over */
+        /* the clients' last fds, handed over above, closed; what is closed from here on is the broker's own */
+        if (closer_stop() < 0)
+                log_msg(b, LOG_WARNING, "a client's descriptor was still being closed after %d s (its release "
+                        "waits); exiting all the same", CLOSER_STOP_WAIT_SEC);
         safe_close(b->main_wake_fd);
         if (b->n_loops)
                 pthread_mutex_destroy(&b->lock);

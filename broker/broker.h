@@ -5,7 +5,8 @@
  *
  * The layers (lowest first; a file calls only into its own layer and the
  * ones below; tests/layers/check-layers.py checks it, LAYERS):
- *   base        broker-log (a leaf: sinks), broker-limits, broker-audit, broker-caps, broker-seccomp,
+ *   base        broker-log (a leaf: sinks), broker-closer (a leaf: clients' fds closed off the loops),
+ *               broker-limits, broker-audit, broker-caps, broker-seccomp,
  *               broker-helper, broker-peer, broker-cgroup-open, broker-policy, broker-conn (a client's
  *               outgoing queue, the loop that owns it, its message read ahead), broker-event (what a loop
  *               thread does to sd-event), broker-reply (a request's life and its one answer),
@@ -463,7 +464,7 @@ void client_release(client *c);
 void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _printf_(4, 5);
 /* Raise our own RLIMIT_NOFILE soft limit to the hard one; warn when the limits may not fit. */
 /* The descriptors @l lets the broker hold at most: per client its socket, pidfd, SESSION_KEPT_FDS, --max-tap
- * and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT) and 64 of its own. */
+ * and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT), 64 of its own, the closer's. */
 uint64_t limits_fd_need(const broker_limits *l);
 void limits_fd_budget(broker *b);
 /*

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "broker-op.h"
+#include "broker-closer.h"
 #include "broker.h"
 #include "config.h"
 #include "proc.h"
@@ -326,7 +327,10 @@ static int run(void) {
         /* setup done: the last privilege stages (broker-caps.c, broker-seccomp.c) */
         if (r >= 0)
                 r = broker_caps_drop(b);
-        /* the loop threads inherit the final capabilities; the filter is then installed on every thread */
+        /* the loop threads and the closer inherit the final capabilities; the filter is then installed on every
+         * thread */
+        if (r >= 0 && (r = closer_start()) < 0)
+                log_msg(b, LOG_ERR, "cannot start the thread that closes clients' fds: %s", strerror(-r));
         if (r >= 0)
                 r = loops_start(b);
         if (r >= 0)

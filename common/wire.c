@@ -51,7 +51,15 @@ int op_error_set(op_error *e, int ret, err_code code, int errno_value, const cha
         return ret;
 }
 
+static void (*fds_closer)(int *fds, size_t n);
+
+void wire_set_fds_closer(void (*closer)(int *fds, size_t n)) {
+        fds_closer = closer;
+}
+
 void close_fds(int *fds, size_t n) {
+        if (fds_closer && n)
+                return fds_closer(fds, n);
         for (size_t i = 0; i < n; i++)
                 fds[i] = safe_close(fds[i]);
 }
@@ -87,16 +95,17 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
         return 0;
 }
 
-/* Room for @max_fds fds of one datagram (DELEGATE_MAX_FDS at most, none without @fds) */
+/* Room for every fd a datagram can carry (WIRE_FDS_PER_DATAGRAM) */
 typedef union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * DELEGATE_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * WIRE_FDS_PER_DATAGRAM)];
 } fd_room;
 
 /*
- * Room for @max_fds only: the kernel installs no more than fit and drops
- * the references to the rest itself (MSG_CTRUNC), so a flood of fds never
- * enters our fd table.
+ * How many fds of a datagram the caller takes (DELEGATE_MAX_FDS at most,
+ * none without @fds).  The receive has room for all of them all the same:
+ * those over the count are closed with close_fds() (see
+ * WIRE_FDS_PER_DATAGRAM), and the datagram is refused (-ETOOMANYREFS).
  */
 static size_t fd_room_size(const int *fds, size_t max_fds) {
         if (!fds)
@@ -104,12 +113,12 @@ static size_t fd_room_size(const int *fds, size_t max_fds) {
         return max_fds > DELEGATE_MAX_FDS ? DELEGATE_MAX_FDS : max_fds;
 }
 
-static struct msghdr recv_header(struct iovec *iov, fd_room *control, size_t max_fds) {
+static struct msghdr recv_header(struct iovec *iov, fd_room *control) {
         return (struct msghdr) {
                 .msg_iov = iov,
                 .msg_iovlen = 1,
-                .msg_control = max_fds ? control->buf : NULL,
-                .msg_controllen = max_fds ? CMSG_SPACE(sizeof(int) * max_fds) : 0,
+                .msg_control = control->buf,
+                .msg_controllen = sizeof(control->buf),
         };
 }
 
@@ -117,7 +126,8 @@ static struct msghdr recv_header(struct iovec *iov, fd_room *control, size_t max
 static ssize_t recv_done(int fd, struct msghdr *mh, ssize_t n, int *fds, size_t max_fds, size_t *ret_n_fds,
                          bool *ret_eof) {
         void *buf = mh->msg_iov->iov_base;
-        size_t size = mh->msg_iov->iov_len, n_fds = 0;
+        size_t size = mh->msg_iov->iov_len, n_fds = 0, n_extra = 0;
+        int extra_fds[WIRE_FDS_PER_DATAGRAM];
         bool extra = false;
 
         *ret_n_fds = 0;
@@ -131,11 +141,15 @@ static ssize_t recv_done(int fd, struct msghdr *mh, ssize_t n, int *fds, size_t 
                         if (n_fds < max_fds && fds)
                                 fds[n_fds++] = in[i];
                         else {
-                                safe_close(in[i]);
+                                if (n_extra < ELEMENTSOF(extra_fds))
+                                        extra_fds[n_extra++] = in[i];
+                                else
+                                        safe_close(in[i]); /* more than a datagram carries: not from this kernel */
                                 extra = true;
                         }
                 }
         }
+        close_fds(extra_fds, n_extra);
         if (mh->msg_flags & MSG_CTRUNC)
                 extra = true;
 
@@ -166,7 +180,7 @@ static ssize_t recv_one(int fd, void *buf, size_t size, int *fds, size_t max_fds
         struct iovec iov = { .iov_base = buf, .iov_len = size };
         fd_room control;
         max_fds = fd_room_size(fds, max_fds);
-        struct msghdr mh = recv_header(&iov, &control, max_fds);
+        struct msghdr mh = recv_header(&iov, &control);
         *ret_n_fds = 0;
         *ret_eof = false;
         ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
@@ -198,7 +212,7 @@ int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds) {
         for (size_t i = 0; i < 2; i++) {
                 room[i] = fd_room_size(msg[i].fds, max_fds);
                 iov[i] = (struct iovec) { .iov_base = msg[i].buf, .iov_len = msg[i].size };
-                mm[i] = (struct mmsghdr) { .msg_hdr = recv_header(&iov[i], &control[i], room[i]) };
+                mm[i] = (struct mmsghdr) { .msg_hdr = recv_header(&iov[i], &control[i]) };
                 msg[i].n = -EAGAIN;
                 msg[i].n_fds = 0;
                 msg[i].eof = false;

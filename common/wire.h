@@ -96,4 +96,17 @@ int wire_recv_two(int fd, wire_msg msg[2], size_t max_fds);
 /* Let @m go unhandled: its fds closed, its text erased. */
 void wire_msg_drop(wire_msg *m);
 
+/*
+ * The most fds one datagram can carry (the kernel's SCM_MAX_FD, not in its
+ * uapi headers).  A receive always has room for all of them: fds that do
+ * not fit are dropped by the kernel in the receiving thread, whose last
+ * reference's release (a lingering socket, a TAP queue) would then run
+ * there; here they are taken and closed like any other, with close_fds().
+ */
+#define WIRE_FDS_PER_DATAGRAM 253
+
+/* Close @fds (each set to -EBADF): in the caller, or handed to the hook set by wire_set_fds_closer() */
 void close_fds(int *fds, size_t n);
+/* The process's hook for close_fds() (the broker's closer thread, broker-closer.c); NULL: close in the caller.
+ * Set it while one thread runs, before the others start, or from the thread that ends them. */
+void wire_set_fds_closer(void (*closer)(int *fds, size_t n));

@@ -58,7 +58,7 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         ch->io = sd_event_source_disable_unref(ch->io);
         if (ch->timer)
                 sd_event_source_set_enabled(ch->timer, SD_EVENT_OFF);
-        ch->fd = safe_close(ch->fd);
+        close_fds(&ch->fd, 1); /* the client's socket: by the closer (broker-closer.c), its queue may hold fds */
         while (ch->head) {
                 kcmd *k = ch->head;
                 ch->head = k->next;

@@ -4,7 +4,8 @@
  * (delegate-broker(8), LIMITS): too many clients, sessions per uid,
  * requests in flight, message size, request rate (socket and D-Bus), fd
  * floods, a client that never reads, several requests waiting at once (one
- * read ahead of its turn), the hello timeout, TAP devices and
+ * read ahead of its turn), descriptors whose last close waits (a
+ * lingering socket), the hello timeout, TAP devices and
  * KVMI pages per session, the start-up warning about descriptors.  Each
  * scenario restarts its broker with the limit set low, hits it, and checks
  * what the client sees and that the broker's fds (/proc/PID/fd) and memory
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -100,8 +102,8 @@ static char *call(int fd, const char *msg) {
         return raw_recv(fd, 5000);
 }
 
-/* One datagram carrying @n copies of @pass (SCM_RIGHTS). */
-static int send_fds(int fd, const char *msg, int pass, size_t n) {
+/* One datagram carrying @fds (SCM_RIGHTS), each once: 253 at most. */
+static int send_fd_list(int fd, const char *msg, const int *fds, size_t n) {
         struct iovec iov = { .iov_base = (void *) msg, .iov_len = strlen(msg) };
         union {
                 struct cmsghdr align;
@@ -113,9 +115,16 @@ static int send_fds(int fd, const char *msg, int pass, size_t n) {
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        for (size_t i = 0; i < n; i++)
-                memcpy(CMSG_DATA(cm) + i * sizeof(int), &pass, sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
         return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* One datagram carrying @n copies of @pass. */
+static int send_fds(int fd, const char *msg, int pass, size_t n) {
+        int fds[253];
+        for (size_t i = 0; i < n && i < 253; i++)
+                fds[i] = pass;
+        return send_fd_list(fd, msg, fds, n < 253 ? n : 253);
 }
 
 /* How many lines of the broker's log contain @needle. */
@@ -521,6 +530,88 @@ static void limit_fd_flood(harness *h) {
         tclient_stop(&a);
 }
 
+/*
+ * A TCP socket whose close waits @linger_s seconds: connected over lo to a
+ * peer that never reads, its send queue full, SO_LINGER on.  The last
+ * close(2) of it waits until the queue drains or the time passes (tcp_close);
+ * -errno when it cannot be made.
+ */
+static int lingering_socket(int linger_s, int *ret_peer) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(sa);
+        int small = 4096, r = 0;
+        int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        *ret_peer = -1;
+        if (ls < 0 || s < 0 || bind(ls, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
+            getsockname(ls, (struct sockaddr *) &sa, &l) < 0 ||
+            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
+            connect(s, (struct sockaddr *) &sa, sizeof(sa)) < 0 || (*ret_peer = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+            setsockopt(*ret_peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0)
+                r = -errno;
+        if (ls >= 0)
+                close(ls);
+        if (r < 0) {
+                if (s >= 0)
+                        close(s);
+                return r;
+        }
+        static char junk[65536];
+        size_t queued = 0;
+        for (ssize_t n; (n = send(s, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0;)
+                queued += (size_t) n;
+        struct linger lg = { .l_onoff = 1, .l_linger = linger_s };
+        if (queued == 0 || setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0) {
+                close(s);
+                return -EIO;
+        }
+        return s;
+}
+
+/*
+ * A client that sends the broker a descriptor and closes its own copy
+ * leaves the broker the last close: a lingering socket's waits up to its
+ * linger time.  The broker's closer thread takes it (with SO_LINGER turned
+ * off), so no loop waits: another client is served at once, and so is the
+ * sender.  Once as the descriptor a request carries, once as one too many
+ * (with room for one, the kernel used to drop it in the broker's receive).
+ */
+static void limit_fd_release(harness *h) {
+        tclient a;
+        start_client(h, &a, 1000, "vm-a");
+        ping_ok(&a, "at the start");
+        int fd = hello_as(0, NULL);
+        int before = harness_fd_count(h->broker_pid);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        for (int round = 0; round < 2; round++) {
+                const char *how = round == 0 ? "the request's one fd" : "its second fd, one too many";
+                int peer, s = lingering_socket(60, &peer);
+                if (s < 0) {
+                        tap_ok(0, "a lingering TCP socket over lo: %s", strerror(-s));
+                        break;
+                }
+                int pass[2] = { round == 0 ? s : null, s };
+                int sent = send_fd_list(fd, "{\"id\":1,\"op\":\"ping\"}", pass, (size_t) round + 1);
+                close(s); /* the copy in flight, then the broker's, is the last */
+                tap_is_int(sent, 0, "a ping carrying a socket that lingers 60 s, as %s, is sent and our copy closed", how);
+                uint64_t t0 = now_ms();
+                ping_ok(&a, "while the broker holds the last copy");
+                char *r = raw_recv(fd, 5000);
+                tap_is_str(jstr(r, "error.code"), "bad-request", "the sender is answered (%s) after %" PRIu64 " ms", r,
+                           now_ms() - t0);
+                free(r);
+                r = call(fd, "{\"id\":2,\"op\":\"ping\"}");
+                tap_is_int(jint(r, "ok"), 1, "and served again");
+                free(r);
+                tap_is_int(harness_fd_count_settle(h->broker_pid, before, 5000), before,
+                           "the broker holds no more fds than before: the socket was closed, not kept");
+                close(peer);
+        }
+        close(null);
+        close(fd);
+        tclient_stop(&a);
+}
+
 static void limit_never_reading(harness *h) {
         tclient b;
         start_client(h, &b, 1000, "vm-b");
@@ -634,13 +725,13 @@ static void limit_kvmi_pages(harness *h) {
 /*
  * The start-up warning about descriptors: 10 clients with 4 requests in flight and 3 TAP devices each may hold
  * 10 x (socket, pidfd, the fd of a request read ahead, 9 kept files, 3 netns fds, 4 in flight) + 8 v1 groups'
- * cpu.rt_runtime_us + 64 = 262
+ * cpu.rt_runtime_us + 64 + the closer's queue of 4096 and 2 datagrams' 253 fds each (broker-closer.c) = 4864
  * (the kept files: sched.set's 3, cgroup.move's 2, the KVMI connection, the seccomp listener, on tmpfs the state
  * file and the version before it).
  * Counted here, not from the broker's headers; the broker raises its soft limit to the hard one we set.
  */
 static void limit_fd_budget(harness *h) {
-        const unsigned need = 10 * (3 + 9 + 3 + 4) + 8 + 64;
+        const unsigned need = 10 * (3 + 9 + 3 + 4) + 8 + 64 + 4096 + 2 * 253;
         char lim[16], needle[64];
         struct rlimit rl = { need, need };
         tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need);
@@ -687,6 +778,7 @@ static const scenario scenarios[] = {
         { "limit-rate", policy_limits, limit_rate },
         { "limit-rate-bus", policy_limits, limit_rate_bus },
         { "limit-fd-flood", policy_limits, limit_fd_flood },
+        { "limit-fd-release", policy_limits, limit_fd_release },
         { "limit-never-reading", policy_limits, limit_never_reading },
         { "limit-hello-timeout", policy_limits, limit_hello_timeout },
         { "limit-tap", policy_limits, limit_tap },

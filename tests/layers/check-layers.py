@@ -47,14 +47,14 @@ MAX_LINES = 800
 PENDING_CIRCLES = []
 PENDING_LONG = {}
 # modules that must depend on nothing else of their directory
-LEAVES = ["broker/broker-log"]
+LEAVES = ["broker/broker-log", "broker/broker-closer"]
 # The broker's layers, lowest first (the comment at the top of broker/broker.h
 # says why): a module may depend on modules of its own layer or of a lower
 # one, never of a higher one; every module of broker/ has a layer (fnmatch
 # patterns, the first layer that matches counts).
 LAYERS = [
     ("base: leaves, the connection, replies, the state file writer, the registry as walked",
-     ["broker/broker-log", "broker/broker-limits", "broker/broker-audit", "broker/broker-caps",
+     ["broker/broker-log", "broker/broker-closer", "broker/broker-limits", "broker/broker-audit", "broker/broker-caps",
       "broker/broker-seccomp", "broker/broker-helper", "broker/broker-conn", "broker/broker-event", "broker/broker-reply",
       "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
       "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session",
