@@ -695,6 +695,10 @@ static int bus_connect(bus_state *s) {
                 r = sd_bus_set_address(bus, s->address);
         if (r >= 0)
                 r = sd_bus_set_bus_client(bus, true);
+        /* no method takes an fd, and the last close of one could wait (broker-closer.c): dbus-daemon refuses to
+         * pass one to a connection that did not negotiate them */
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, false);
         if (r >= 0)
                 r = sd_bus_set_description(bus, "delegate-broker");
         if (r >= 0)

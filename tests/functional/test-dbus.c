@@ -487,6 +487,13 @@ static void bus_api(harness *h) {
         tap_has_str(e, "NoSuchSession", "is NoSuchSession");
         tap_ok(wait_signal(bus, "PropertiesChanged:" IFACE), "SessionCount changes are signalled");
 
+        /* the broker takes no fds on the bus (its last close of one could wait: broker-closer.c), so it does
+         * not negotiate them and dbus-daemon refuses a message carrying one */
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        tap_ok(call(bus, NULL, e, sizeof(e), "ListSessions", "h", null) < 0, "a call carrying an fd is refused");
+        tap_has_str(e, "NotSupported", "by the bus: the broker does not take fds (%s)", e);
+        close(null);
+
         tclient_stop(&a);
         sd_bus_flush_close_unref(bus);
 }
