@@ -1,28 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-closer.c - the descriptors clients sent (and those the broker
- * sent them) are closed by a thread of their own, never by a loop.
+ * broker-closer.c - the descriptors clients sent are closed by a thread of
+ * their own, never by a loop.
  *
  * The last close(2) of a file runs its release, and some releases wait:
  * a TCP socket with unsent data and SO_LINGER waits up to its linger time
- * (the client chooses it: seconds, days); a TAP queue waits for an RCU
- * grace period (tun's detach: 12-20 ms measured here); a FUSE file waits
- * for its server's answer to FLUSH.  The broker holds the last reference
+ * (the client chooses it: seconds, days); an AF_UNIX socket releases the
+ * descriptors in flight in its queue, each as it comes (a lingering socket
+ * among them); a TAP queue waits for an RCU grace period (tun's detach:
+ * 12-20 ms measured here); a FUSE file waits for its server's answer to
+ * the FLUSH that every close sends.  The broker holds the last reference
  * whenever the client closed its own copy first: a request's fds once the
- * client let them go in flight, the copies of a reply's fds the client
- * took and closed at once.  Closed in a loop, one such fd stood the broker
- * still for every client (a pod client's lingering socket: 3 s per
- * message, measured).  So close_fds() (common/wire.c), through the hook
- * set here, hands them to this thread, and so does client_release() with
- * a connection's socket (its queue may still hold datagrams with fds).
+ * client let them go in flight, a connection's socket with datagrams still
+ * queued.  Closed in a loop, one such fd stood the broker still for every
+ * client (a pod client's lingering socket: 3 s per message, measured).  So
+ * close_fds() (common/wire.c), through the hook set here, hands them to
+ * this thread: a request's fds, those over the count a datagram may carry,
+ * a connection's socket (client_release(), and one refused before its
+ * hello), KVMI's connection, unotify's copies of a process's fds.  The
+ * broker's own copies of fds it sends (TAP queues) are closed at once with
+ * close_fds_here(), as the reply leaves: the client's close is then the
+ * last, and a device goes when its client lets it go, not when this
+ * thread's queue gets to it.
  *
- * The thread turns SO_LINGER off on each socket before it closes it (a
- * graceful close that does not wait; on anything else setsockopt() fails
- * with ENOTSOCK and nothing changes), so a lingering socket does not hold
- * up the rest.  A release that waits all the same (a FUSE server that
- * never answers) holds up only this thread and the fds queued behind it:
- * at most CLOSER_BACKLOG of them; beyond that the loop closes them itself,
- * as before, rather than let a stuck release fill the fd table.
+ * The thread turns SO_LINGER off on each socket and empties an AF_UNIX
+ * one (drain()) before it closes it, releasing what it held the same way,
+ * so that only a release that waits by itself (a TAP queue, a FUSE file)
+ * holds it up, and with it the fds queued behind it, whose connections
+ * then see their end late.  At most CLOSER_BACKLOG wait; beyond that the
+ * caller releases them itself, as this thread would, rather than let a
+ * stuck release fill the fd table.
  *
  * A forked helper has no such thread: pthread_atfork() clears the hook in
  * the child, which closes its fds itself.
@@ -33,6 +40,9 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +52,7 @@
 #include "wire.h"
 
 #define CLOSER_BATCH 512 /* fds per write (2 KiB, atomic: under PIPE_BUF) and per read */
+#define DRAIN_MAX 4096   /* datagrams read from one socket at most (what its peer's send buffer holds, and more) */
 
 static int queue_fd = -EBADF; /* the pipe's write end, O_NONBLOCK; -EBADF: close here */
 static pthread_t thread;
@@ -49,10 +60,87 @@ static bool started;
 static atomic_uint pending; /* queued, not yet closed */
 static sem_t running;       /* the thread has started: its own set-up calls (rseq) made before the filter */
 
+/*
+ * An AF_UNIX socket's close releases what waits in it: the fds of its
+ * queued datagrams and, listening, its connections not yet accepted with
+ * theirs, each release as it comes (a lingering socket's too).  So those
+ * are taken out first, onto @work, to be released like any other (fds in
+ * flight nest 4 deep at most: af_unix's limit on recursion).  What the
+ * datagrams said is erased.  True: it stopped for want of room on @work
+ * (a datagram may carry WIRE_FDS_PER_DATAGRAM), and has more to give.
+ */
+static bool drain(int fd, int *work, size_t *n_work, size_t max_work) {
+        int listening = 0;
+        socklen_t l = sizeof(listening);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) == 0 && listening) {
+                for (int c; *n_work < max_work;) {
+                        if ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+                                return false;
+                        work[(*n_work)++] = c;
+                }
+                return true;
+        }
+        static _Thread_local char buf[65536];
+        /* a bound: a peer still sending must not keep the thread here */
+        for (unsigned empty = 0, got = 0; got < DRAIN_MAX; got++) {
+                if (max_work - *n_work < WIRE_FDS_PER_DATAGRAM)
+                        return true;
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * WIRE_FDS_PER_DATAGRAM)];
+                } control;
+                struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                                     .msg_controllen = sizeof(control.buf) };
+                ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                if (n > 0)
+                        explicit_bzero(buf, (size_t) n);
+                for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        int *in = (int *) CMSG_DATA(c);
+                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+                                work[(*n_work)++] = in[i]; /* room for a datagram's: checked above */
+                }
+                if (n < 0) /* nothing left (EAGAIN), or an error */
+                        return false;
+                /* 0 bytes and no fds: the end of a stream, or (SEQPACKET) an empty datagram or the end; the end
+                 * again each time asked.  Going on while bytes are queued (SIOCINQ: the bytes of every queued
+                 * datagram), and for a few more, finds what waits behind empty ones */
+                int inq = 0;
+                if (n == 0 && mh.msg_controllen == 0 && (ioctl(fd, SIOCINQ, &inq) < 0 || inq == 0) && ++empty > 8)
+                        return false;
+        }
+        return false;
+}
+
+/* Closes @fd without waiting for its linger time or for what waits in it (drain()); only a release
+ * that waits by itself (a TAP queue's grace period, a FUSE file's flush) is waited for */
 static void release(int fd) {
-        struct linger off = { .l_onoff = 0 };
-        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
-        close(fd);
+        int work[4 * WIRE_FDS_PER_DATAGRAM];
+        size_t n = 0;
+        work[n++] = fd;
+        while (n > 0) {
+                int f = work[--n], domain = 0;
+                struct linger off = { .l_onoff = 0 };
+                socklen_t l = sizeof(domain);
+                /* drained while there is room for a datagram's fds (and for @f again): a drain then takes one
+                 * at least, so this ends; with no room left (sockets in flight inside sockets, a thousand deep
+                 * in all) the rest are closed as they are */
+                if (setsockopt(f, SOL_SOCKET, SO_LINGER, &off, sizeof(off)) == 0 &&
+                    getsockopt(f, SOL_SOCKET, SO_DOMAIN, &domain, &l) == 0 && domain == AF_UNIX &&
+                    ELEMENTSOF(work) - 1 - n >= WIRE_FDS_PER_DATAGRAM) {
+                        size_t base = n;
+                        if (drain(f, work, &n, ELEMENTSOF(work) - 1)) {
+                                /* more in it: back under what it gave, drained again once those are released */
+                                memmove(&work[base + 1], &work[base], (n - base) * sizeof(int));
+                                work[base] = f;
+                                n++;
+                                continue;
+                        }
+                }
+                close(f);
+        }
 }
 
 static void *closer_run(void *userdata) {
@@ -79,7 +167,7 @@ static void *closer_run(void *userdata) {
         return NULL;
 }
 
-/* close_fds()'s hook: @fds queued for the thread (set to -EBADF); those that do not fit closed here */
+/* close_fds()'s hook: @fds queued for the thread (set to -EBADF); those that do not fit released here */
 static void closer_take(int *fds, size_t n) {
         size_t i = 0;
         while (i < n && queue_fd >= 0) {
@@ -88,9 +176,15 @@ static void closer_take(int *fds, size_t n) {
                 for (size_t j = 0; j < k; j++)
                         if (fds[i + j] >= 0)
                                 batch[m++] = fds[i + j];
-                if (m && atomic_load_explicit(&pending, memory_order_relaxed) + m > CLOSER_BACKLOG)
+                /* room for @m in the backlog, taken at once (loop threads hand fds over concurrently) */
+                unsigned was = atomic_load_explicit(&pending, memory_order_relaxed);
+                do
+                        if (was + m > CLOSER_BACKLOG)
+                                break;
+                while (!atomic_compare_exchange_weak_explicit(&pending, &was, was + (unsigned) m, memory_order_relaxed,
+                                                              memory_order_relaxed));
+                if (was + m > CLOSER_BACKLOG)
                         break;
-                atomic_fetch_add_explicit(&pending, (unsigned) m, memory_order_relaxed);
                 if (m && write(queue_fd, batch, m * sizeof(int)) != (ssize_t) (m * sizeof(int))) {
                         atomic_fetch_sub_explicit(&pending, (unsigned) m, memory_order_relaxed);
                         break; /* the pipe is full (or gone): these are closed below */
@@ -167,17 +261,17 @@ int closer_stop(void) {
         (void) fcntl(fd, F_SETFL, 0); /* the mark must go in: wait for room (there is: CLOSER_BACKLOG) */
         while (write(fd, &mark, sizeof(mark)) < 0 && errno == EINTR)
                 ;
-        /* a release that never ends (a FUSE server that does not answer) must not keep the broker from
-         * exiting: its exit ends the thread */
+        /* a release that never ends must not keep the broker from exiting for long: a lingering socket's
+         * wait ends with the process; a FUSE file's flush does not (the process stays until its server
+         * answers or ends), but the broker has done all else by then */
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += CLOSER_STOP_WAIT_SEC;
-        r = -pthread_timedjoin_np(thread, NULL, &until);
+        r = -pthread_clockjoin_np(thread, NULL, CLOCK_MONOTONIC, &until);
         close(fd);
-        started = r == 0 ? false : started;
+        if (r == 0) {
+                sem_destroy(&running);
+                started = false;
+        }
         return r;
-}
-
-unsigned closer_pending(void) {
-        return atomic_load_explicit(&pending, memory_order_relaxed);
 }

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * broker-closer.h - the thread that closes the descriptors clients sent
- * (and the broker's copies of those it sent them), so that a release
- * that waits never stops a loop (broker-closer.c says which do).
+ * broker-closer.h - the thread that closes the descriptors clients sent,
+ * so that a release that waits never stops a loop (broker-closer.c says
+ * which do, and which descriptors go there).
  */
 #pragma once
 
-/* fds queued and not yet closed, at most; past it close_fds() closes in the caller */
+/* fds queued and not yet closed, at most; past it close_fds() releases them in the caller (as the thread does) */
 #define CLOSER_BACKLOG 4096
 
 /* Starts the thread and sets close_fds()'s hook (before the seccomp filter: it makes a thread); 0 or -errno. */
@@ -14,7 +14,5 @@ int closer_start(void);
 /* How long closer_stop() waits for the thread to close what is queued */
 #define CLOSER_STOP_WAIT_SEC 5
 /* Closes what is queued, then ends the thread, waiting CLOSER_STOP_WAIT_SEC at most (-ETIMEDOUT: it is still
- * in a release, and ends with the process); close_fds() closes in the caller again. */
+ * in a release, which the process's exit ends but for a FUSE flush); close_fds() closes in the caller again. */
 int closer_stop(void);
-/* How many fds are queued and not yet closed (tests, limits). */
-unsigned closer_pending(void);

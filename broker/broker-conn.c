@@ -90,7 +90,9 @@ void outmsg_free(outmsg *m) {
         if (!m)
                 return;
         explicit_bzero(m->buf, m->len);
-        close_fds(m->fds, m->n_fds);
+        /* the broker's copies of what it sent (TAP queues): here, at once, so that the client's close is the
+         * last and a device goes when the client lets it go, not when the closer's queue gets to it */
+        close_fds_here(m->fds, m->n_fds);
         if (m->size == OUTMSG_SPARE_SIZE && loop_self && n_spares < OUTMSG_SPARES) {
                 m->next = spares;
                 spares = m;

@@ -145,10 +145,11 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
 }
 
 /* a connection: its socket, its pidfd, a request read ahead of its turn (broker-loop.c), its requests in flight;
- * the closer's queue (broker-closer.c) and the fds of the two datagrams a receive may take before it hands them on */
-uint64_t limits_fd_need(const broker_limits *l) {
+ * the closer's queue (broker-closer.c) and, per loop, the fds of the two datagrams a receive may take before it
+ * hands them on */
+uint64_t limits_fd_need(const broker_limits *l, unsigned loops) {
         return (uint64_t) l->max_clients * (2 + BROKER_MAX_FDS_IN + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) +
-               CGROUP_V1_KEPT + 64 + CLOSER_BACKLOG + 2 * WIRE_FDS_PER_DATAGRAM;
+               CGROUP_V1_KEPT + 64 + CLOSER_BACKLOG + (uint64_t) (loops ? loops : 1) * 2 * WIRE_FDS_PER_DATAGRAM;
 }
 
 void limits_fd_budget(broker *b) {
@@ -161,7 +162,7 @@ void limits_fd_budget(broker *b) {
                 setrlimit(RLIMIT_NOFILE, &rl);
                 getrlimit(RLIMIT_NOFILE, &rl);
         }
-        uint64_t need = limits_fd_need(&b->limits);
+        uint64_t need = limits_fd_need(&b->limits, b->n_loops);
         if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
                 log_msg(b, LOG_WARNING,
                         "RLIMIT_NOFILE is %llu, but %u clients with %u requests in flight and %u TAP devices each may "

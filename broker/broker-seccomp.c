@@ -228,7 +228,9 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
                 /* unotify: a queue that joined another device than the recorded one is detached */
                 TUNSETQUEUE,
                 /* unotify: a caller's pid namespace and those above it, to read the ids it names */
-                NS_GET_PARENT };
+                NS_GET_PARENT,
+                /* the closer (broker-closer.c): what a client's AF_UNIX socket still holds before it is closed */
+                SIOCINQ };
         /* no new namespace of any kind, so no user namespace */
         const uint64_t new_ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                 CLONE_NEWPID | CLONE_NEWNET;

@@ -141,13 +141,14 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 limits_accept_failed(b, errno);
                         return 0;
                 }
+                /* refused: by the closer (broker-closer.c), since datagrams with fds may wait in its queue */
                 if (limits_admit(b, cfd) < 0) {
-                        safe_close(cfd);
+                        close_fds(&cfd, 1);
                         continue;
                 }
                 client *c = calloc(1, sizeof(*c));
                 if (!c) {
-                        safe_close(cfd);
+                        close_fds(&cfd, 1);
                         return 0;
                 }
                 c->b = b;

@@ -54,6 +54,7 @@ struct unotify_call {
         uint64_t ifr_ptr;     /* TUNSETIFF: where the name goes back */
         char devname[16];      /* the ifreq's device name, NUL-terminated */
         int tun_fd;           /* TUNSETIFF: our copy of the caller's fd */
+        bool tun_device;      /* tun_fd is /dev/net/tun, checked: closed at once (unotify_call_free()) */
         int sock_fd;          /* SIOCSIF*: our copy of the caller's socket */
         uint32_t ioctl_cmd;
         struct ifreq ifr;     /* TUNSETIFF, SIOCSIF*: the request as read, once */

@@ -73,7 +73,7 @@ static int caller_fd(const unotify_call *call, uint64_t fd) {
         if (copy < 0)
                 return negative_errno();
         if (!unotify_valid(call)) { /* the thread id may name another task by now */
-                safe_close(copy);
+                close_fds(&copy, 1); /* a copy of the caller's: by the closer (broker-closer.c) */
                 return -ESRCH;
         }
         return copy;
@@ -347,6 +347,7 @@ void unotify_tunsetiff(unotify_call *call, uint64_t fd, uint64_t arg) {
             minor(st.st_rdev) != 200 || ioctl(call->tun_fd, TUNGETIFF, &probe) == 0 ||
             (flags & (IFF_TUN | IFF_TAP)) != IFF_TAP || (flags & ~TAP_FLAGS_KNOWN))
                 return unotify_continue(call), unotify_call_free(call);
+        call->tun_device = true;
         if (!call->devname[0])
                 snprintf(call->devname, sizeof(call->devname), "tap%%d"); /* the kernel's default */
         if (strchr(call->devname, '%') ? !tap_template_valid(call->devname) : !tap_name_valid(call->devname))

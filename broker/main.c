@@ -293,7 +293,6 @@ static int run(void) {
         }
         log_set_foreground(arg_foreground);
         b->limits = arg_limits;
-        limits_fd_budget(b);
         b->policy_dir = strdup(arg_policy_dir);
         if (!b->policy_dir) {
                 broker_free(b);
@@ -317,6 +316,7 @@ static int run(void) {
                 broker_free(b);
                 return r;
         }
+        limits_fd_budget(b); /* with the number of loops: each may hold two datagrams' fds */
         r = broker_policy_load(b);
         if (r >= 0)
                 r = state_setup(b, arg_state_dir);

@@ -57,11 +57,15 @@ void wire_set_fds_closer(void (*closer)(int *fds, size_t n)) {
         fds_closer = closer;
 }
 
+void close_fds_here(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
 void close_fds(int *fds, size_t n) {
         if (fds_closer && n)
                 return fds_closer(fds, n);
-        for (size_t i = 0; i < n; i++)
-                fds[i] = safe_close(fds[i]);
+        close_fds_here(fds, n);
 }
 
 int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds) {

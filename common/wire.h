@@ -107,6 +107,8 @@ void wire_msg_drop(wire_msg *m);
 
 /* Close @fds (each set to -EBADF): in the caller, or handed to the hook set by wire_set_fds_closer() */
 void close_fds(int *fds, size_t n);
+/* Close @fds (each set to -EBADF) in the caller, whatever the hook */
+void close_fds_here(int *fds, size_t n);
 /* The process's hook for close_fds() (the broker's closer thread, broker-closer.c); NULL: close in the caller.
  * Set it while one thread runs, before the others start, or from the thread that ends them. */
 void wire_set_fds_closer(void (*closer)(int *fds, size_t n));

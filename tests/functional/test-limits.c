@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -531,69 +530,44 @@ static void limit_fd_flood(harness *h) {
 }
 
 /*
- * A TCP socket whose close waits @linger_s seconds: connected over lo to a
- * peer that never reads, its send queue full, SO_LINGER on.  The last
- * close(2) of it waits until the queue drains or the time passes (tcp_close);
- * -errno when it cannot be made.
- */
-static int lingering_socket(int linger_s, int *ret_peer) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t l = sizeof(sa);
-        int small = 4096, r = 0;
-        int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        *ret_peer = -1;
-        if (ls < 0 || s < 0 || bind(ls, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
-            getsockname(ls, (struct sockaddr *) &sa, &l) < 0 ||
-            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
-            connect(s, (struct sockaddr *) &sa, sizeof(sa)) < 0 || (*ret_peer = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
-            setsockopt(*ret_peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0)
-                r = -errno;
-        if (ls >= 0)
-                close(ls);
-        if (r < 0) {
-                if (s >= 0)
-                        close(s);
-                return r;
-        }
-        static char junk[65536];
-        size_t queued = 0;
-        for (ssize_t n; (n = send(s, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0;)
-                queued += (size_t) n;
-        struct linger lg = { .l_onoff = 1, .l_linger = linger_s };
-        if (queued == 0 || setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0) {
-                close(s);
-                return -EIO;
-        }
-        return s;
-}
-
-/*
  * A client that sends the broker a descriptor and closes its own copy
  * leaves the broker the last close: a lingering socket's waits up to its
  * linger time.  The broker's closer thread takes it (with SO_LINGER turned
- * off), so no loop waits: another client is served at once, and so is the
- * sender.  Once as the descriptor a request carries, once as one too many
- * (with room for one, the kernel used to drop it in the broker's receive).
+ * off, an AF_UNIX socket emptied first), so no loop waits: another client
+ * is served at once, and so is the sender.  As the descriptor a request
+ * carries, as one too many (with room for one, the kernel used to drop it
+ * in the broker's receive), and in flight inside another socket.
  */
 static void limit_fd_release(harness *h) {
+        static const char *const how[] = { "as the request's one fd", "as its second fd, one too many",
+                                           "in flight in an AF_UNIX datagram socket sent as the request's fd",
+                                           "in flight in a SEQPACKET socket, behind 3 empty datagrams" };
         tclient a;
         start_client(h, &a, 1000, "vm-a");
         ping_ok(&a, "at the start");
         int fd = hello_as(0, NULL);
         int before = harness_fd_count(h->broker_pid);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        for (int round = 0; round < 2; round++) {
-                const char *how = round == 0 ? "the request's one fd" : "its second fd, one too many";
-                int peer, s = lingering_socket(60, &peer);
+        for (int round = 0; round < 4; round++) {
+                int peer, s = harness_lingering_socket(60, &peer), sp[2] = { -1, -1 };
                 if (s < 0) {
                         tap_ok(0, "a lingering TCP socket over lo: %s", strerror(-s));
                         break;
                 }
-                int pass[2] = { round == 0 ? s : null, s };
-                int sent = send_fd_list(fd, "{\"id\":1,\"op\":\"ping\"}", pass, (size_t) round + 1);
+                if (round >= 2) { /* the socket in flight in another: its release comes with the other's */
+                        socketpair(AF_UNIX, (round == 2 ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, sp);
+                        for (int i = 0; round == 3 && i < 3; i++)
+                                send(sp[0], "", 0, 0);
+                        send_fd_list(sp[0], "x", &s, 1);
+                        close(s);
+                        close(sp[0]);
+                        s = sp[1];
+                }
+                int pass[2] = { round == 1 ? null : s, s };
+                int sent = send_fd_list(fd, "{\"id\":1,\"op\":\"ping\"}", pass, round == 1 ? 2 : 1);
                 close(s); /* the copy in flight, then the broker's, is the last */
-                tap_is_int(sent, 0, "a ping carrying a socket that lingers 60 s, as %s, is sent and our copy closed", how);
+                tap_is_int(sent, 0, "a ping carrying a socket that lingers 60 s, %s, is sent and our copy closed",
+                           how[round]);
                 uint64_t t0 = now_ms();
                 ping_ok(&a, "while the broker holds the last copy");
                 char *r = raw_recv(fd, 5000);
@@ -605,6 +579,17 @@ static void limit_fd_release(harness *h) {
                 free(r);
                 tap_is_int(harness_fd_count_settle(h->broker_pid, before, 5000), before,
                            "the broker holds no more fds than before: the socket was closed, not kept");
+                /* nor does the closer wait out the linger: a pipe's read end sent next is closed at once */
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) == 0) {
+                        send_fd_list(fd, "{\"id\":3,\"op\":\"ping\"}", &p[0], 1);
+                        close(p[0]);
+                        free(raw_recv(fd, 5000));
+                        struct pollfd pw = { .fd = p[1], .events = 0 }; /* POLLERR only: no reader left */
+                        tap_ok(poll(&pw, 1, 5000) == 1 && (pw.revents & POLLERR),
+                               "the closer is not held: a pipe's read end sent next is closed (its writer sees POLLERR)");
+                        close(p[1]);
+                }
                 close(peer);
         }
         close(null);
@@ -725,7 +710,8 @@ static void limit_kvmi_pages(harness *h) {
 /*
  * The start-up warning about descriptors: 10 clients with 4 requests in flight and 3 TAP devices each may hold
  * 10 x (socket, pidfd, the fd of a request read ahead, 9 kept files, 3 netns fds, 4 in flight) + 8 v1 groups'
- * cpu.rt_runtime_us + 64 + the closer's queue of 4096 and 2 datagrams' 253 fds each (broker-closer.c) = 4864
+ * cpu.rt_runtime_us + 64 + the closer's queue of 4096 and, for its one loop (--threads 1), 2 datagrams' 253 fds
+ * each (broker-closer.c) = 4864
  * (the kept files: sched.set's 3, cgroup.move's 2, the KVMI connection, the seccomp listener, on tmpfs the state
  * file and the version before it).
  * Counted here, not from the broker's headers; the broker raises its soft limit to the hard one we set.
@@ -735,12 +721,12 @@ static void limit_fd_budget(harness *h) {
         char lim[16], needle[64];
         struct rlimit rl = { need, need };
         tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need);
-        restart(h, "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
+        restart(h, "--threads", "1", "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
         snprintf(needle, sizeof(needle), "RLIMIT_NOFILE is %u,", need);
         tap_is_int(log_count(needle), 0, "%u descriptors fit: no warning", need);
         rl.rlim_cur = rl.rlim_max = need - 1;
         tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need - 1);
-        restart(h, "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
+        restart(h, "--threads", "1", "--max-clients", "10", "--max-inflight", "4", "--max-tap", "3", NULL);
         snprintf(lim, sizeof(lim), "%u", need - 1);
         snprintf(needle, sizeof(needle), "RLIMIT_NOFILE is %s, but 10 clients", lim);
         tap_is_int(log_count(needle), 1, "one fewer: the broker warns");

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -137,4 +138,42 @@ bool json_field_i64(const char *json, const char *path, int64_t *ret) {
         }
         json_free(root);
         return ok;
+}
+
+/*
+ * A TCP socket whose close waits @linger_s seconds: connected over lo to a
+ * peer that never reads, its send queue full, SO_LINGER on.  The last
+ * close(2) of it waits until the queue drains or the time passes (tcp_close);
+ * -errno when it cannot be made.
+ */
+int harness_lingering_socket(int linger_s, int *ret_peer) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(sa);
+        int small = 4096, r = 0;
+        int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        *ret_peer = -1;
+        if (ls < 0 || s < 0 || bind(ls, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
+            getsockname(ls, (struct sockaddr *) &sa, &l) < 0 ||
+            setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
+            connect(s, (struct sockaddr *) &sa, sizeof(sa)) < 0 || (*ret_peer = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+            setsockopt(*ret_peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0)
+                r = -errno;
+        if (ls >= 0)
+                close(ls);
+        if (r < 0) {
+                if (s >= 0)
+                        close(s);
+                return r;
+        }
+        static char junk[65536];
+        size_t queued = 0;
+        for (ssize_t n; (n = send(s, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0;)
+                queued += (size_t) n;
+        struct linger lg = { .l_onoff = 1, .l_linger = linger_s };
+        if (queued == 0 || setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0) {
+                close(s);
+                return -EIO;
+        }
+        return s;
 }

@@ -151,6 +151,9 @@ int raw_connect(void);
 int raw_send(int fd, const void *buf, size_t len);
 /* Receive one datagram as a malloc'd NUL-terminated string (NULL on EOF). */
 char *raw_recv(int fd, int timeout_ms);
+/* A TCP socket over lo whose last close waits @linger_s s (a peer, *@ret_peer, that never reads; SO_LINGER);
+ * -errno */
+int harness_lingering_socket(int linger_s, int *ret_peer);
 /* raw_send() then raw_recv() with 5 s; NULL when either failed. */
 char *raw_call(int fd, const char *msg);
 /* raw_connect() and a hello (client "raw"); the fd once welcomed, else -1. */
