@@ -13,9 +13,10 @@ apt-get -o DPkg::Lock::Timeout=900 update -qq
 # tests/functional/test-unotify.c runs under delegate-run
 # libvirt-*: the libvirt suite runs Debian's libvirtd unmodified (tests/libvirt/)
 # strace: tests/unit/test-state.c sees the state directory's fsync(2)
-# libc6-dev-i386: tests/layers/check-32bit.py compiles the broker for a 32-bit target
+# libc6-dev-i386 and gcc-multilib: tests/layers/check-32bit.py compiles the broker for a 32-bit target
+# (the second gives -m32 the kernel's asm/ headers: without it <sys/socket.h> does not compile there)
 apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
-        meson ninja-build pkg-config gcc libc6-dev libc6-dev-i386 clang libclang-rt-14-dev \
+        meson ninja-build pkg-config gcc libc6-dev libc6-dev-i386 gcc-multilib clang libclang-rt-14-dev \
         libyajl-dev nettle-dev libsystemd-dev libcap-ng-dev libseccomp-dev libnl-3-dev libnl-route-3-dev \
         scdoc util-linux iproute2 net-tools python3 strace \
         qemu-system-x86 qemu-utils dbus golang-go kmod cpio \

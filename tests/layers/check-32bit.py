@@ -10,7 +10,7 @@ SO_RCVTIMEO on i386 is one: not for #if), a comparison whose signedness
 differs there, a format that does not fit the type there.
 
 Skipped (77) when the compiler cannot build for -m32 here (Debian:
-libc6-dev-i386, tools/install-deps.sh).
+libc6-dev-i386 and gcc-multilib, tools/install-deps.sh).
 
 Arguments: SOURCE_ROOT BUILD_ROOT.
 """
@@ -46,10 +46,12 @@ if not sources:
 
 # can this compiler build for i386 here at all?
 cc = argv32(sources[0][1])[0]
-probe = subprocess.run([cc, "-m32", "-fsyntax-only", "-x", "c", "-"], input="#include <pthread.h>\n",
+# (the C library's headers and the kernel's asm/ ones, which <sys/socket.h> includes)
+probe = subprocess.run([cc, "-m32", "-fsyntax-only", "-x", "c", "-"],
+                       input="#include <pthread.h>\n#include <sys/socket.h>\n#include <linux/types.h>\n",
                        capture_output=True, text=True)
 if probe.returncode != 0:
-    print("1..0 # SKIP %s -m32 cannot compile here (no 32-bit libc headers: libc6-dev-i386): %s"
+    print("1..0 # SKIP %s -m32 cannot compile here (no 32-bit headers: libc6-dev-i386, gcc-multilib): %s"
           % (cc, probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "?"))
     sys.exit(77)
 
