@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +79,9 @@ static void launcher_vm(harness *h) {
         tap_is_str(status_field(l, "CapPrm"), "0000000000000000", "launcher: no permitted capabilities");
         tap_is_str(status_field(l, "CapAmb"), "0000000000000000", "launcher: no ambient capabilities");
         tap_is_str(status_field(l, "NoNewPrivs"), "1", "launcher: no_new_privs");
+        /* the filter goes on after the line "guest running" (launcher-main.c): looked for until it is there */
+        for (int i = 0; i < 500 && strcmp(status_field(l, "Seccomp"), "2") != 0; i++)
+                usleep(10000);
         tap_is_str(status_field(l, "Seccomp"), "2", "launcher: confined by a seccomp filter");
         tap_is_str(status_field(q, "NoNewPrivs"), "1", "QEMU inherits no_new_privs");
         tap_is_str(status_field(q, "Uid"), "1000\t1000\t1000\t1000", "QEMU runs as the pod's uid");
