@@ -2,8 +2,9 @@
 /*
  * bench-hostile - ping latency of a well-behaved client, alone and while
  * hostile clients hammer the broker: garbage datagrams, SCM_RIGHTS floods
- * (253 fds per datagram), a client that never reads its replies, and a
- * connect/close flood.  Also the broker's fd count and RSS after each
+ * (253 fds per datagram), a client that never reads its replies, a
+ * connect/close flood, and a client that creates TAP devices and closes
+ * each queue as it arrives.  Also the broker's fd count and RSS after each
  * round (from /proc, the broker's pid from SO_PEERCRED), which must stay
  * flat.
  *
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -148,6 +150,43 @@ static void hostile_non_reader(void) {
         }
 }
 
+/* Not hostile as such, but a pattern that made the broker's own close of a TAP queue the last: tap.create,
+ * the queue closed as soon as it arrives, again (the device's teardown waits for an RCU grace period) */
+static void hostile_tap_churn(void) {
+        char buf[4096], msg[128];
+        uint64_t id = 0;
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 8)];
+        } ctl;
+        for (;;) {
+                int fd = raw_hello();
+                if (fd < 0) {
+                        usleep(1000);
+                        continue;
+                }
+                for (;;) {
+                        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+                        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                                             .msg_controllen = sizeof(ctl.buf) };
+                        /* a new id each time: the broker answers a repeated one from its cache */
+                        int n = snprintf(msg, sizeof(msg),
+                                         "{\"id\":%" PRIu64 ",\"op\":\"tap.create\",\"args\":{\"name\":\"hostile%%d\"}}",
+                                         ++id);
+                        if (send(fd, msg, (size_t) n, MSG_NOSIGNAL) < 0 || recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) <= 0)
+                                break;
+                        size_t got = 0;
+                        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++, got++)
+                                                close(((int *) CMSG_DATA(c))[i]);
+                        if (!got) /* refused (its limit while the closed ones go): not a busy loop */
+                                usleep(1000);
+                }
+                close(fd);
+        }
+}
+
 static void hostile_connect_flood(void) {
         for (;;) {
                 int fd = raw_connect();
@@ -250,6 +289,7 @@ int main(int argc, char **argv) {
                 { "ping + SCM_RIGHTS flood (253 fds/datagram)", { hostile_fd_flood } },
                 { "ping + client that never reads", { hostile_non_reader } },
                 { "ping + connect/close flood", { hostile_connect_flood } },
+                { "ping + tap.create churn (each queue closed as it arrives)", { hostile_tap_churn } },
                 { "ping + all four at once", { hostile_garbage, hostile_fd_flood, hostile_non_reader,
                                                hostile_connect_flood } },
                 { "ping alone, after", { NULL } },

@@ -155,6 +155,7 @@ static void bench_ops(delegate_ctx *c, uint64_t *t, size_t n) {
                 call(c, "tap.create", "{\"name\":\"bench%d\",\"bridge\":\"br0\"}", &fd, 1, &k);
                 t[i] = bench_now_ns() - t0;
                 close(fd); /* transient: the device goes with its last fd */
+                bench_taps_gone("bench");
         }
         if (m)
                 row("tap.create + bridge", "pod uid -> broker -> helper in pod netns", t, m);

@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
                         bench_die("open + TUNSETIFF, intercepted", strerror(errno));
                 t[i] = bench_now_ns() - t0;
                 close(fd);
+                bench_taps_gone("bench");
         }
         row("open /dev/net/tun + TUNSETIFF creating a TAP, intercepted (tap.create)", t, n_tap);
         free(t);

@@ -5,6 +5,7 @@
 #include "bench-util.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,20 @@ int bench_pin(int cpu) {
                 if (cpu < 0 || i == cpu)
                         CPU_SET(i, &set);
         return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+void bench_taps_gone(const char *prefix) {
+        for (int i = 0; i < 10000; i++) {
+                struct if_nameindex *l = if_nameindex();
+                bool any = false;
+                for (struct if_nameindex *p = l; p && p->if_index; p++)
+                        any |= strncmp(p->if_name, prefix, strlen(prefix)) == 0;
+                if (l)
+                        if_freenameindex(l);
+                if (!any)
+                        return;
+                usleep(200);
+        }
 }
 
 void bench_die(const char *what, const char *msg) {

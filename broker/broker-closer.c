@@ -17,11 +17,14 @@
  * close_fds() (common/wire.c), through the hook set here, hands them to
  * this thread: a request's fds, those over the count a datagram may carry,
  * a connection's socket (client_release(), and one refused before its
- * hello), KVMI's connection, unotify's copies of a process's fds.  The
- * broker's own copies of fds it sends (TAP queues) are closed at once with
- * close_fds_here(), as the reply leaves: the client's close is then the
- * last, and a device goes when its client lets it go, not when this
- * thread's queue gets to it.
+ * hello), KVMI's connection, unotify's copies of a process's fds; the
+ * broker's own copies of fds it sends (TAP queues) and those a helper sent
+ * it, the same: a client that closed its TAP queue before the broker did
+ * left the broker's close the last, and a loop waited out the grace period
+ * (16 ms, bench's tap.create row).  A creation that finds its name taken
+ * or its limit reached while fds wait here runs once more after them
+ * (closer_fence(), tap_create_answer()): a device its client let go is
+ * gone by then, as if the client's close had been the last.
  *
  * The thread turns SO_LINGER off on each socket and empties an AF_UNIX
  * one (drain()) before it closes it, releasing what it held the same way,
@@ -36,10 +39,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -48,6 +53,7 @@
 #include <unistd.h>
 
 #include "broker-closer.h"
+#include "config.h"
 #include "util.h"
 #include "wire.h"
 
@@ -59,6 +65,26 @@ static pthread_t thread;
 static bool started;
 static atomic_uint pending; /* queued, not yet closed */
 static sem_t running;       /* the thread has started: its own set-up calls (rseq) made before the filter */
+
+#if DELEGATE_TEST_HOOKS
+/* Test builds only (meson option test_hooks): DELEGATE_TEST_CLOSER_DELAY_MS=N in the broker's environment
+ * makes the thread wait N ms before each fd it releases, a release that takes that long (functional
+ * tap-closer-order: what a step in a network namespace waits for) */
+static int test_delay_ms;
+static void test_delay(void) {
+        if (test_delay_ms > 0)
+                (void) poll(NULL, 0, test_delay_ms);
+}
+static void test_delay_init(void) {
+        const char *e = getenv("DELEGATE_TEST_CLOSER_DELAY_MS");
+        test_delay_ms = e ? atoi(e) : 0;
+}
+#else
+static void test_delay(void) {
+}
+static void test_delay_init(void) {
+}
+#endif
 
 /*
  * An AF_UNIX socket's close releases what waits in it: the fds of its
@@ -159,6 +185,7 @@ static void *closer_run(void *userdata) {
                                 close(rfd);
                                 return NULL;
                         }
+                        test_delay();
                         release(batch[i]);
                         atomic_fetch_sub_explicit(&pending, 1, memory_order_relaxed);
                 }
@@ -200,6 +227,20 @@ static void closer_take(int *fds, size_t n) {
                 }
 }
 
+unsigned closer_pending(void) {
+        return atomic_load_explicit(&pending, memory_order_relaxed);
+}
+
+int closer_fence(void) {
+        int p[2];
+        /* a socket pair (the broker's seccomp filter has no pipe2() past the start); one end queued last, or
+         * closed here: empty, its release never waits */
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, p) < 0)
+                return -errno;
+        close_fds(&p[1], 1);
+        return p[0];
+}
+
 static void closer_forked(void) {
         /* the child has no closer thread: it closes its own fds (the pipe's ends close with its other fds) */
         queue_fd = -EBADF;
@@ -226,6 +267,7 @@ int closer_start(void) {
                 return -ENOMEM;
         }
         atfork = true;
+        test_delay_init();
         /* it takes no signal: the main thread's signalfds take them all */
         sigset_t all, old;
         sigfillset(&all);

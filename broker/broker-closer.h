@@ -11,6 +11,13 @@
 
 /* Starts the thread and sets close_fds()'s hook (before the seccomp filter: it makes a thread); 0 or -errno. */
 int closer_start(void);
+/* fds queued and not yet closed (0 with no thread) */
+unsigned closer_pending(void);
+/*
+ * An AF_UNIX socket (O_CLOEXEC, O_NONBLOCK) that turns readable, at its end of file, once every fd queued
+ * before this call is closed (its peer is queued last); readable at once with no thread; or -errno.
+ */
+int closer_fence(void);
 /* How long closer_stop() waits for the thread to close what is queued */
 #define CLOSER_STOP_WAIT_SEC 5
 /* Closes what is queued, then ends the thread, waiting CLOSER_STOP_WAIT_SEC at most (-ETIMEDOUT: it is still

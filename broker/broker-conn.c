@@ -90,9 +90,10 @@ void outmsg_free(outmsg *m) {
         if (!m)
                 return;
         explicit_bzero(m->buf, m->len);
-        /* the broker's copies of what it sent (TAP queues): here, at once, so that the client's close is the
-         * last and a device goes when the client lets it go, not when the closer's queue gets to it */
-        close_fds_here(m->fds, m->n_fds);
+        /* the broker's copies of what it sent (TAP queues): by the closer, whose queue a later step in a
+         * network namespace waits for (helper_run_netns()); the client may have closed its own already, and
+         * the last close of a TAP queue waits for a grace period */
+        close_fds(m->fds, m->n_fds);
         if (m->size == OUTMSG_SPARE_SIZE && loop_self && n_spares < OUTMSG_SPARES) {
                 m->next = spares;
                 spares = m;

@@ -57,7 +57,7 @@ void helper_cancel(request *req) {
         req->helper_src = sd_event_source_disable_unref(req->helper_src);
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         req->helper_fd = safe_close(req->helper_fd);
-        close_fds_here(req->helper_fds, req->helper_n_fds); /* the broker's own (TAP queues): as outmsg_free() */
+        close_fds(req->helper_fds, req->helper_n_fds); /* the broker's own (TAP queues): as outmsg_free() */
         req->helper_n_fds = 0;
         if (req->helper_pid > 0) {
                 kill(req->helper_pid, SIGKILL);
@@ -122,7 +122,7 @@ static int on_helper_io(sd_event_source *s, int fd, uint32_t revents, void *user
         }
         explicit_bzero(buf, sizeof(buf));
         if (status < 0) {
-                close_fds_here(req->helper_fds, req->helper_n_fds);
+                close_fds(req->helper_fds, req->helper_n_fds);
                 req->helper_n_fds = 0;
         }
         helper_finish(req, status);

@@ -29,12 +29,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <syslog.h>
 
+#include "broker-closer.h"
 #include "broker-tap.h"
 #include "broker-op.h"
 
@@ -371,10 +373,50 @@ void tap_forget_gone(client *c, uint64_t gone) {
                         forget(c, i);
 }
 
+/* The closer's fence fell, or the wait for it ended: the step again, in the caller's namespace. */
+static void again_go(request *req) {
+        req->helper_src = sd_event_source_disable_unref(req->helper_src); /* the fence with it */
+        req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
+        int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
+        if (r < 0)
+                request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+static int on_again(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        again_go(userdata);
+        return 0;
+}
+
+static int on_again_time(sd_event_source *s, uint64_t usec, void *userdata) {
+        again_go(userdata);
+        return 0;
+}
+
+/* @req's step again once the fds queued for the closer thread by now are closed (closer_fence(), in the
+ * request's helper sources: a request freed meanwhile lets them go), TAP_AGAIN_WAIT_USEC at most */
+static int again_after_closer(request *req) {
+        int fence = closer_fence();
+        if (fence < 0)
+                return helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
+        int r = sd_event_add_io(req->b->event, &req->helper_src, fence, EPOLLIN, on_again, req);
+        if (r < 0) {
+                safe_close(fence);
+                return r;
+        }
+        sd_event_source_set_io_fd_own(req->helper_src, true);
+        r = sd_event_add_time_relative(req->b->event, &req->timeout_src, CLOCK_MONOTONIC, TAP_AGAIN_WAIT_USEC, 0,
+                                       on_again_time, req);
+        if (r < 0)
+                helper_cancel(req);
+        return r;
+}
+
 /*
  * A create helper's answer in @o, the session's records that vanished
  * meanwhile forgotten (when its records are still those the helper saw,
- * @gen); false when it failed, answered already.
+ * @gen); false when it failed, answered already, or when its step runs
+ * again once the closer's queue is closed (the name taken or the limit
+ * reached while the closer had fds to close).
  */
 bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o) {
         client *c = req->c;
@@ -394,6 +436,18 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
         o->name[sizeof(o->name) - 1] = o->error.message[sizeof(o->error.message) - 1] = 0;
         if (c && TS(c)->gen == gen)
                 tap_forget_gone(c, o->gone);
+        /* The name taken or the limit reached, while the closer thread still has fds to close: the broker's
+         * copy of a TAP queue may be the last of a device its client let go (the client closed its own
+         * first), and that device goes when the thread gets to it.  Once more, then, after those. */
+        if ((o->error.errno_value == EEXIST || o->error.errno_value == EDQUOT) && c && DC(req)->step &&
+            !DC(req)->again && closer_pending() > 0) {
+                DC(req)->again = true;
+                DC(req)->gen = TS(c)->gen;
+                int r = again_after_closer(req);
+                if (r < 0)
+                        request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+                return false;
+        }
         if (o->error.errno_value) {
                 if (o->error.code == ERR_DENIED)
                         snprintf(o->error.rule, sizeof(o->error.rule), "%s", req->rule);
@@ -504,6 +558,8 @@ void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, u
         (*inflight)++;
         DC(req)->counted = true;
         DC(req)->gen = TS(c)->gen;
+        DC(req)->step = step;
+        DC(req)->done = done;
         int r = helper_run_netns(req, c->pidfd, step, req, done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));

@@ -50,11 +50,19 @@ void tap_session_end(client *c);
 /* --- shared by broker-op-tap.c and broker-op-bridge.c (the netlink steps: broker-tap-net.c) --- */
 
 /* A creation's scratch (tap.create, bridge.create): req->scratch */
+/* how long a creation run again waits for the fds queued for the closer before it (tap_create_answer()) */
+#define TAP_AGAIN_WAIT_USEC (250 * 1000ULL)
+
 typedef struct device_create {
         uint32_t max_devices;
         bool adopt_existing;
         bool counted; /* in the session's tap_inflight or bridge_inflight */
         uint64_t gen; /* the session's device generation when the helper started */
+        /* the step and its answer's handler, run again once (again) when the name was taken or the limit
+         * reached while the closer still had fds to close: tap_create_answer() */
+        helper_fn step;
+        void (*done)(request *req, int status, const void *out, size_t len);
+        bool again;
 } device_create;
 
 static inline device_create *DC(const request *req) {
@@ -96,7 +104,8 @@ bool tap_link_is(struct nl_sock *sk, const char *name, int ifindex);
 /* In the loop, while TS(c)->gen is still what the helper saw: drop the records a helper found gone. */
 void tap_forget_gone(client *c, uint64_t gone);
 /* A helper's answer for a creation started at generation @gen, the records it found gone forgotten: false
- * when it failed (answered). */
+ * when it failed (answered), or when the step runs again once the closer's queue is closed (the name taken
+ * or the limit reached while the closer had fds to close). */
 bool tap_create_answer(request *req, int status, const void *out, size_t len, uint64_t gen, tap_out *o);
 /* In a creation helper: prune first (mark the session's records whose devices vanished in o->gone), return
  * to the peer's network namespace, then check --max-tap and the rule's max_devices of this kind; 0, or the

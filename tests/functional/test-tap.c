@@ -525,6 +525,67 @@ static void tap_vhost(harness *h) {
         tclient_stop(&v);
 }
 
+/*
+ * The broker's copies of the TAP queues it sends are closed by its closer thread, which may come to them
+ * after the client closed its own: the broker's close is then the last, and the device lives until it.  Made
+ * certain here (a test build's DELEGATE_TEST_CLOSER_DELAY_MS holds each release 30 ms): a client that closes
+ * its queue and asks again at once gets the name, and is not refused for devices it let go (max_devices 3):
+ * a creation that finds the name taken or the limit reached runs once more after what the closer had queued.
+ */
+static void tap_closer_order(harness *h) {
+        tclient a;
+        pods_netns();
+        harness_stop_broker(h);
+        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", "30", 1);
+        int r = harness_start_broker(h);
+        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
+        tap_is_int(r, 0, "the broker restarts, each release by its closer thread held 30 ms (test build)");
+        start_a(h, &a, UID_A);
+        for (int i = 0; i < 4; i++) {
+                char *c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\",\"bridge\":\"br0\"}");
+                tap_is_str(jstr(c, "result.name"), "tap-a0",
+                           "round %d: tap-a0 is made again right after its queue was closed: the name is free (%s)", i,
+                           c);
+                int64_t slot = jint(c, "slot");
+                free(c);
+                free(tclient_call(&a, "close %" PRIi64, slot));
+        }
+        for (int i = 0; i < 5; i++) {
+                char *c = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+                tap_is_int(jint(c, "ok"), 1,
+                           "round %d of 5 from the template: made, the closed ones not counted (max_devices 3) (%s)", i,
+                           c);
+                int64_t slot = jint(c, "slot");
+                free(c);
+                free(tclient_call(&a, "close %" PRIi64, slot));
+        }
+        tap_ok(link_gone_soon("pod-a", "vnet0") && link_gone_soon("pod-a", "vnet1") && link_gone_soon("pod-a", "vnet2") &&
+                       !link_exists("pod-a", "tap-a0"),
+               "and none is left");
+        tclient_stop(&a);
+
+        /* a release that takes longer than the wait (400 ms each, the wait 250 ms): the kernel's answer stands */
+        harness_stop_broker(h);
+        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", "400", 1);
+        r = harness_start_broker(h);
+        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
+        tap_is_int(r, 0, "the broker restarts, each release held 400 ms");
+        start_a(h, &a, UID_A);
+        char *c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
+        int64_t slot = jint(c, "slot");
+        free(c);
+        free(tclient_call(&a, "close %" PRIi64, slot));
+        c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
+        tap_is_str(jstr(c, "code"), "exists",
+                   "asked again at once: the wait for the closer ends at 250 ms, and the name is still taken (%s)", c);
+        free(c);
+        tap_ok(link_gone_soon("pod-a", "tap-a0"), "the device goes once the closer gets to it");
+        c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
+        tap_is_str(jstr(c, "result.name"), "tap-a0", "and the name is free again (%s)", c);
+        free(c);
+        tclient_stop(&a);
+}
+
 static const scenario scenarios[] = {
         { "bridge-create", policy_bridge, bridge_create },
         { "bridge-refused", policy_bridge, bridge_refused },
@@ -535,6 +596,7 @@ static const scenario scenarios[] = {
         { "tap-persist-destroy", policy_tap, tap_persist_destroy },
         { "tap-client-dies", policy_tap, tap_client_dies },
         { "tap-delegatectl", policy_tap, tap_delegatectl },
+        { "tap-closer-order", policy_tap, tap_closer_order },
 };
 
 int main(int argc, char **argv) {
