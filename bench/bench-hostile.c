@@ -76,6 +76,16 @@ static int raw_hello(void) {
         return fd;
 }
 
+/* raw_hello() until welcomed (a hostile client starts again after each refusal) */
+static int hello_again(void) {
+        for (;;) {
+                int fd = raw_hello();
+                if (fd >= 0)
+                        return fd;
+                usleep(1000);
+        }
+}
+
 /* Drain whatever replies are there, without waiting. */
 static void drain(int fd) {
         char buf[65536];
@@ -88,11 +98,7 @@ static void hostile_garbage(void) {
         for (size_t i = 0; i < sizeof(junk); i++)
                 junk[i] = (char) (i * 131 + 7);
         for (;;) {
-                int fd = raw_hello();
-                if (fd < 0) {
-                        usleep(1000);
-                        continue;
-                }
+                int fd = hello_again();
                 while (send(fd, junk, sizeof(junk), MSG_NOSIGNAL) >= 0)
                         drain(fd);
                 close(fd);
@@ -106,11 +112,7 @@ static void hostile_fd_flood(void) {
                 char buf[CMSG_SPACE(sizeof(int) * 253)];
         } ctl;
         for (;;) {
-                int fd = raw_hello();
-                if (fd < 0) {
-                        usleep(1000);
-                        continue;
-                }
+                int fd = hello_again();
                 for (;;) {
                         static const char msg[] = "{\"id\":1,\"op\":\"ping\"}";
                         struct iovec iov = { .iov_base = (void *) msg, .iov_len = sizeof(msg) - 1 };
@@ -133,11 +135,7 @@ static void hostile_fd_flood(void) {
 static void hostile_non_reader(void) {
         static const char msg[] = "{\"id\":1,\"op\":\"state.get\"}";
         for (;;) {
-                int fd = raw_hello();
-                if (fd < 0) {
-                        usleep(1000);
-                        continue;
-                }
+                int fd = hello_again();
                 /* fill everything, then keep poking without ever reading */
                 while (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0 || errno == EAGAIN) {
                         if (errno == EAGAIN) {
@@ -160,11 +158,7 @@ static void hostile_tap_churn(void) {
                 char buf[CMSG_SPACE(sizeof(int) * 8)];
         } ctl;
         for (;;) {
-                int fd = raw_hello();
-                if (fd < 0) {
-                        usleep(1000);
-                        continue;
-                }
+                int fd = hello_again();
                 for (;;) {
                         struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
                         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,

@@ -299,15 +299,19 @@ static void tap_persist_destroy(harness *h) {
         tap_ok(harness_log_contains("TAP device 'vnet0' removed"), "the removal is logged");
 }
 
+/* tap.create with @args, its queues closed as the reply arrives: the reply */
+static char *create_closed(tclient *a, const char *args) {
+        char *r = tclient_call(a, "call tap.create %s", args);
+        free(tclient_call(a, "close %" PRIi64, jint(r, "slot")));
+        return r;
+}
+
 static void tap_client_dies(harness *h) {
         tclient a;
         pods_netns();
         start_a(h, &a, UID_A);
-        char *r = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\",\"persist\":true}");
-        int64_t slot = jint(r, "slot");
-        free(r);
-        free(tclient_call(&a, "close %" PRIi64, slot));
-        r = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\",\"persist\":true}");
+        free(create_closed(&a, "{\"name\":\"vnet%d\",\"persist\":true}"));
+        char *r = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\",\"persist\":true}");
         tap_is_int(jint(r, "ok"), 1, "two persistent devices (%s)", r);
         free(r);
         tap_ok(link_exists("pod-a", "vnet0") && link_exists("pod-a", "tap-a0"), "both exist");
@@ -525,6 +529,15 @@ static void tap_vhost(harness *h) {
         tclient_stop(&v);
 }
 
+/* The broker restarted with each release by its closer thread held @ms (a test build's hook). */
+static void restart_closer_delay(harness *h, const char *ms) {
+        harness_stop_broker(h);
+        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", ms, 1);
+        int r = harness_start_broker(h);
+        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
+        tap_is_int(r, 0, "the broker restarts, each release by its closer thread held %s ms (test build)", ms);
+}
+
 /*
  * The broker's copies of the TAP queues it sends are closed by its closer thread, which may come to them
  * after the client closed its own: the broker's close is then the last, and the device lives until it.  Made
@@ -535,29 +548,21 @@ static void tap_vhost(harness *h) {
 static void tap_closer_order(harness *h) {
         tclient a;
         pods_netns();
-        harness_stop_broker(h);
-        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", "30", 1);
-        int r = harness_start_broker(h);
-        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
-        tap_is_int(r, 0, "the broker restarts, each release by its closer thread held 30 ms (test build)");
+        restart_closer_delay(h, "30");
         start_a(h, &a, UID_A);
         for (int i = 0; i < 4; i++) {
-                char *c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\",\"bridge\":\"br0\"}");
+                char *c = create_closed(&a, "{\"name\":\"tap-a0\",\"bridge\":\"br0\"}");
                 tap_is_str(jstr(c, "result.name"), "tap-a0",
                            "round %d: tap-a0 is made again right after its queue was closed: the name is free (%s)", i,
                            c);
-                int64_t slot = jint(c, "slot");
                 free(c);
-                free(tclient_call(&a, "close %" PRIi64, slot));
         }
         for (int i = 0; i < 5; i++) {
-                char *c = tclient_call(&a, "call tap.create {\"name\":\"vnet%%d\"}");
+                char *c = create_closed(&a, "{\"name\":\"vnet%d\"}");
                 tap_is_int(jint(c, "ok"), 1,
                            "round %d of 5 from the template: made, the closed ones not counted (max_devices 3) (%s)", i,
                            c);
-                int64_t slot = jint(c, "slot");
                 free(c);
-                free(tclient_call(&a, "close %" PRIi64, slot));
         }
         tap_ok(link_gone_soon("pod-a", "vnet0") && link_gone_soon("pod-a", "vnet1") && link_gone_soon("pod-a", "vnet2") &&
                        !link_exists("pod-a", "tap-a0"),
@@ -565,17 +570,10 @@ static void tap_closer_order(harness *h) {
         tclient_stop(&a);
 
         /* a release that takes longer than the wait (400 ms each, the wait 250 ms): the kernel's answer stands */
-        harness_stop_broker(h);
-        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", "400", 1);
-        r = harness_start_broker(h);
-        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
-        tap_is_int(r, 0, "the broker restarts, each release held 400 ms");
+        restart_closer_delay(h, "400");
         start_a(h, &a, UID_A);
+        free(create_closed(&a, "{\"name\":\"tap-a0\"}"));
         char *c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
-        int64_t slot = jint(c, "slot");
-        free(c);
-        free(tclient_call(&a, "close %" PRIi64, slot));
-        c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
         tap_is_str(jstr(c, "code"), "exists",
                    "asked again at once: the wait for the closer ends at 250 ms, and the name is still taken (%s)", c);
         free(c);
