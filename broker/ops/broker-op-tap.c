@@ -377,6 +377,8 @@ void tap_forget_gone(client *c, uint64_t gone) {
 static void again_go(request *req) {
         req->helper_src = sd_event_source_disable_unref(req->helper_src); /* the fence with it */
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
+        if (!req->c) /* the session ended while it waited */
+                return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
         int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
         if (r < 0)
                 request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));

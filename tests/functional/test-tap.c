@@ -578,9 +578,35 @@ static void tap_closer_order(harness *h) {
                    "asked again at once: the wait for the closer ends at 250 ms, and the name is still taken (%s)", c);
         free(c);
         tap_ok(link_gone_soon("pod-a", "tap-a0"), "the device goes once the closer gets to it");
-        c = tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}");
+        c = create_closed(&a, "{\"name\":\"tap-a0\"}");
         tap_is_str(jstr(c, "result.name"), "tap-a0", "and the name is free again (%s)", c);
         free(c);
+
+        /* killed while its creation waits to run again (the name still taken): the wait ends after its session
+         * did (a client without a VM name: nothing keeps the session for a resume) */
+        tclient_stop(&a);
+        if (tclient_start_netns(h, &a, "kubepods.slice/pod-a", "pod-a", UID_A, UID_A, NULL) < 0)
+                tap_ok(0, "start test-client in pod-a as uid %u without a VM name", (unsigned) UID_A);
+        free(create_closed(&a, "{\"name\":\"tap-a0\"}"));
+        pid_t killer = fork();
+        if (killer == 0) {
+                usleep(100000);
+                kill(a.pid, SIGKILL);
+                _exit(0);
+        }
+        free(tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}"));
+        waitpid(killer, NULL, 0);
+        waitpid(a.pid, NULL, 0);
+        a.pid = 0;
+        close(a.in);
+        close(a.out);
+        usleep(600000); /* past the wait's 250 ms */
+        start_a(h, &a, UID_A);
+        c = tclient_call(&a, "ping");
+        tap_is_int(jint(c, "ok"), 1, "a client killed while its tap.create waited: 600 ms on, the broker serves the next (%s)",
+                   c);
+        free(c);
+        tap_ok(link_gone_soon("pod-a", "tap-a0"), "and the dead session's device is removed");
         tclient_stop(&a);
 }
 
