@@ -17,14 +17,15 @@
  * close_fds() (common/wire.c), through the hook set here, hands them to
  * this thread: a request's fds, those over the count a datagram may carry,
  * a connection's socket (client_release(), and one refused before its
- * hello), KVMI's connection, unotify's copies of a process's fds; the
- * broker's own copies of fds it sends (TAP queues) and those a helper sent
- * it, the same: a client that closed its TAP queue before the broker did
- * left the broker's close the last, and a loop waited out the grace period
- * (16 ms, bench's tap.create row).  A creation that finds its name taken
- * or its limit reached while fds wait here runs once more after them
- * (closer_fence(), tap_create_answer()): a device its client let go is
- * gone by then, as if the client's close had been the last.
+ * hello), KVMI's connection, unotify's copies of a process's fds (but a
+ * TAP queue it checked); the broker's own copies of fds it sends (TAP
+ * queues) and those a helper sent it, the same: a client that closed its
+ * TAP queue before the broker did left the broker's close the last, and a
+ * loop waited out the device's teardown (14 ms a tap.create, perf trace).
+ * A creation that finds its name taken or its limit reached while fds
+ * wait here runs once more after them (closer_fence(),
+ * tap_create_answer()): a device its client let go is gone by then, as if
+ * the client's close had been the last.
  *
  * The thread turns SO_LINGER off on each socket and empties an AF_UNIX
  * one (drain()) before it closes it, releasing what it held the same way,
@@ -35,10 +36,14 @@
  * stuck release fill the fd table.
  *
  * A forked helper has no such thread: pthread_atfork() clears the hook in
- * the child, which closes its fds itself.
+ * the child, which closes its fds itself, and closes at once its copies of
+ * those still queued here (the broker's own are still open then, so the
+ * child's close is not the last; nor is its exit, which the loop that
+ * reaps it waits for).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -48,6 +53,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,11 +65,40 @@
 
 #define CLOSER_BATCH 512 /* fds per write (2 KiB, atomic: under PIPE_BUF) and per read */
 #define DRAIN_MAX 4096   /* datagrams read from one socket at most (what its peer's send buffer holds, and more) */
+#define QUEUED_MAX_FDS (1U << 22) /* fds noted as queued at most (512 KiB of bits, untouched but where used) */
 
 static int queue_fd = -EBADF; /* the pipe's write end, O_NONBLOCK; -EBADF: close here */
 static pthread_t thread;
 static bool started;
 static atomic_uint pending; /* queued, not yet closed */
+static atomic_ulong released; /* closed by the thread so far */
+
+/*
+ * The fds queued and not yet released, a bit each (those below queued_max): a child forked meanwhile
+ * closes its copies of them at once (closer_forked()), while the broker still holds its own, so that
+ * neither the child's work nor its exit is the last close of one (a TAP device's teardown, which the loop
+ * that reaps the child would wait for).  A bit is set before its fd is queued and cleared before the fd is
+ * closed: a bit that is set names an fd still open.
+ */
+static atomic_ulong *queued;
+static size_t queued_max;
+static atomic_size_t queued_top; /* one above the highest fd ever marked: how far a child looks */
+
+static void queued_mark(int fd, bool on) {
+        if (fd < 0 || (size_t) fd >= queued_max)
+                return;
+        unsigned long bit = 1UL << ((size_t) fd % LONG_BIT);
+        if (!on) {
+                atomic_fetch_and_explicit(&queued[(size_t) fd / LONG_BIT], ~bit, memory_order_release);
+                return;
+        }
+        size_t top = atomic_load_explicit(&queued_top, memory_order_relaxed);
+        while (top <= (size_t) fd &&
+               !atomic_compare_exchange_weak_explicit(&queued_top, &top, (size_t) fd + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                ;
+        atomic_fetch_or_explicit(&queued[(size_t) fd / LONG_BIT], bit, memory_order_release);
+}
 static sem_t running;       /* the thread has started: its own set-up calls (rseq) made before the filter */
 
 #if DELEGATE_TEST_HOOKS
@@ -186,8 +221,10 @@ static void *closer_run(void *userdata) {
                                 return NULL;
                         }
                         test_delay();
+                        queued_mark(batch[i], false);
                         release(batch[i]);
                         atomic_fetch_sub_explicit(&pending, 1, memory_order_relaxed);
+                        atomic_fetch_add_explicit(&released, 1, memory_order_release);
                 }
         }
         close(rfd);
@@ -212,7 +249,11 @@ static void closer_take(int *fds, size_t n) {
                                                               memory_order_relaxed));
                 if (was + m > CLOSER_BACKLOG)
                         break;
+                for (size_t j = 0; j < m; j++)
+                        queued_mark(batch[j], true);
                 if (m && write(queue_fd, batch, m * sizeof(int)) != (ssize_t) (m * sizeof(int))) {
+                        for (size_t j = 0; j < m; j++)
+                                queued_mark(batch[j], false);
                         atomic_fetch_sub_explicit(&pending, (unsigned) m, memory_order_relaxed);
                         break; /* the pipe is full (or gone): these are closed below */
                 }
@@ -231,6 +272,10 @@ unsigned closer_pending(void) {
         return atomic_load_explicit(&pending, memory_order_relaxed);
 }
 
+unsigned long closer_released(void) {
+        return atomic_load_explicit(&released, memory_order_acquire);
+}
+
 int closer_fence(void) {
         int p[2];
         /* a socket pair (the broker's seccomp filter has no pipe2() past the start); one end queued last, or
@@ -242,6 +287,12 @@ int closer_fence(void) {
 }
 
 static void closer_forked(void) {
+        /* the child's copies of what waits for the thread: closed now, the broker's still open (not the last) */
+        size_t top = atomic_load_explicit(&queued_top, memory_order_relaxed);
+        for (size_t w = 0; queued && w < (top + LONG_BIT - 1) / LONG_BIT; w++)
+                for (unsigned long bits = atomic_load_explicit(&queued[w], memory_order_acquire); bits;
+                     bits &= bits - 1)
+                        close((int) (w * LONG_BIT + (size_t) __builtin_ctzl(bits)));
         /* the child has no closer thread: it closes its own fds (the pipe's ends close with its other fds) */
         queue_fd = -EBADF;
         started = false;
@@ -268,6 +319,13 @@ int closer_start(void) {
         }
         atfork = true;
         test_delay_init();
+        struct rlimit nofile;
+        if (!queued && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+                queued_max = nofile.rlim_cur < QUEUED_MAX_FDS ? (size_t) nofile.rlim_cur : QUEUED_MAX_FDS;
+                queued = calloc((queued_max + LONG_BIT - 1) / LONG_BIT, sizeof(*queued));
+                if (!queued)
+                        queued_max = 0; /* not noted: a child keeps its copies, as before */
+        }
         /* it takes no signal: the main thread's signalfds take them all */
         sigset_t all, old;
         sigfillset(&all);

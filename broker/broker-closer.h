@@ -13,6 +13,8 @@
 int closer_start(void);
 /* fds queued and not yet closed (0 with no thread) */
 unsigned closer_pending(void);
+/* fds the thread closed so far: a change says it closed some since */
+unsigned long closer_released(void);
 /*
  * An AF_UNIX socket (O_CLOEXEC, O_NONBLOCK) that turns readable, at its end of file, once every fd queued
  * before this call is closed (its peer is queued last); readable at once with no thread; or -errno.

@@ -90,9 +90,9 @@ void outmsg_free(outmsg *m) {
         if (!m)
                 return;
         explicit_bzero(m->buf, m->len);
-        /* the broker's copies of what it sent (TAP queues): by the closer, whose queue a later step in a
-         * network namespace waits for (helper_run_netns()); the client may have closed its own already, and
-         * the last close of a TAP queue waits for a grace period */
+        /* the broker's copies of what it sent (TAP queues): by the closer (the client may have closed its own
+         * already, and the last close of a TAP queue waits for the device's teardown); a creation that finds
+         * the name taken or its limit reached meanwhile runs again after them (tap_create_answer()) */
         close_fds(m->fds, m->n_fds);
         if (m->size == OUTMSG_SPARE_SIZE && loop_self && n_spares < OUTMSG_SPARES) {
                 m->next = spares;

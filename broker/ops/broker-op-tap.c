@@ -379,6 +379,7 @@ static void again_go(request *req) {
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         if (!req->c) /* the session ended while it waited */
                 return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
+        DC(req)->gen = TS(req->c)->gen; /* the records as this run sees them */
         int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
         if (r < 0)
                 request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -438,13 +439,14 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
         o->name[sizeof(o->name) - 1] = o->error.message[sizeof(o->error.message) - 1] = 0;
         if (c && TS(c)->gen == gen)
                 tap_forget_gone(c, o->gone);
-        /* The name taken or the limit reached, while the closer thread still has fds to close: the broker's
-         * copy of a TAP queue may be the last of a device its client let go (the client closed its own
-         * first), and that device goes when the thread gets to it.  Once more, then, after those. */
-        if ((o->error.errno_value == EEXIST || o->error.errno_value == EDQUOT) && c && DC(req)->step &&
-            !DC(req)->again && closer_pending() > 0) {
+        /* The name taken or the limit reached while the closer thread had fds to close (or closed some since
+         * the step started): the broker's copy of a TAP queue may have been the last of a device its client
+         * let go (the client closed its own first), and that device goes when the thread gets to it.  Once
+         * more, then, after those. */
+        if ((o->error.code == ERR_EXISTS || (o->error.code == ERR_DENIED && o->error.errno_value == EDQUOT)) && c &&
+            DC(req)->step && !DC(req)->again &&
+            (closer_pending() > 0 || closer_released() != DC(req)->released)) {
                 DC(req)->again = true;
-                DC(req)->gen = TS(c)->gen;
                 int r = again_after_closer(req);
                 if (r < 0)
                         request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
@@ -562,6 +564,7 @@ void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, u
         DC(req)->gen = TS(c)->gen;
         DC(req)->step = step;
         DC(req)->done = done;
+        DC(req)->released = closer_released();
         int r = helper_run_netns(req, c->pidfd, step, req, done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));

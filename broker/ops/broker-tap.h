@@ -59,10 +59,11 @@ typedef struct device_create {
         bool counted; /* in the session's tap_inflight or bridge_inflight */
         uint64_t gen; /* the session's device generation when the helper started */
         /* the step and its answer's handler, run again once (again) when the name was taken or the limit
-         * reached while the closer still had fds to close: tap_create_answer() */
+         * reached while the closer had fds to close, or closed some meanwhile: tap_create_answer() */
         helper_fn step;
         void (*done)(request *req, int status, const void *out, size_t len);
         bool again;
+        unsigned long released; /* closer_released() as the step started */
 } device_create;
 
 static inline device_create *DC(const request *req) {

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "harness.h"
 
 #define UID_A 1500 /* pod-a's launcher */
@@ -531,11 +532,8 @@ static void tap_vhost(harness *h) {
 
 /* The broker restarted with each release by its closer thread held @ms (a test build's hook). */
 static void restart_closer_delay(harness *h, const char *ms) {
-        harness_stop_broker(h);
-        setenv("DELEGATE_TEST_CLOSER_DELAY_MS", ms, 1);
-        int r = harness_start_broker(h);
-        unsetenv("DELEGATE_TEST_CLOSER_DELAY_MS");
-        tap_is_int(r, 0, "the broker restarts, each release by its closer thread held %s ms (test build)", ms);
+        tap_is_int(harness_restart_broker_env(h, "DELEGATE_TEST_CLOSER_DELAY_MS", ms), 0,
+                   "the broker restarts, each release by its closer thread held %s ms (test build)", ms);
 }
 
 /*
@@ -547,6 +545,10 @@ static void restart_closer_delay(harness *h, const char *ms) {
  */
 static void tap_closer_order(harness *h) {
         tclient a;
+        if (!DELEGATE_TEST_HOOKS) { /* nothing to hold the closer's releases with */
+                tap_ok(1, "# SKIP the broker was built with -Dtest_hooks=false");
+                return;
+        }
         pods_netns();
         restart_closer_delay(h, "30");
         start_a(h, &a, UID_A);

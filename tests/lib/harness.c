@@ -163,6 +163,14 @@ int harness_restart_broker_through(harness *h, const char *wrapper_var, const ch
         return r;
 }
 
+int harness_restart_broker_env(harness *h, const char *name, const char *value) {
+        harness_stop_broker(h);
+        setenv(name, value, 1);
+        int r = harness_start_broker(h);
+        unsetenv(name);
+        return r;
+}
+
 int harness_start_broker_bus(harness *h, const char *bus) {
         const char *extra[] = { "--bus", bus, NULL };
         return harness_start_broker_args(h, bus ? extra : NULL);

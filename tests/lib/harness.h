@@ -67,6 +67,9 @@ int harness_kill_broker(harness *h);
 /* Stop the broker and start it again through the wrapper program named by $@wrapper_var (a path to
  * run, with $@exec_var set to the real broker), as harness_start_broker() does: its result. */
 int harness_restart_broker_through(harness *h, const char *wrapper_var, const char *exec_var);
+/* Stop the broker and start it again with @name=@value in its environment only (a test build's hook): its
+ * result. */
+int harness_restart_broker_env(harness *h, const char *name, const char *value);
 /* Replace the policy file (name like "10-test.json") with @text. */
 void harness_write_policy(const char *name, const char *text);
 /* Does the broker's log contain @needle (waits up to 5 s for it)? */
