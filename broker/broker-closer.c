@@ -72,6 +72,7 @@ static pthread_t thread;
 static bool started;
 static atomic_uint pending; /* queued, not yet closed */
 static atomic_ulong released; /* closed by the thread so far */
+static sem_t running;         /* the thread has started: its own set-up calls (rseq) made before the filter */
 
 /*
  * The fds queued and not yet released, a bit each (those below queued_max): a child forked meanwhile
@@ -99,7 +100,6 @@ static void queued_mark(int fd, bool on) {
                 ;
         atomic_fetch_or_explicit(&queued[(size_t) fd / LONG_BIT], bit, memory_order_release);
 }
-static sem_t running;       /* the thread has started: its own set-up calls (rseq) made before the filter */
 
 #if DELEGATE_TEST_HOOKS
 /* Test builds only (meson option test_hooks): DELEGATE_TEST_CLOSER_DELAY_MS=N in the broker's environment

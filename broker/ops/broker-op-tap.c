@@ -373,16 +373,22 @@ void tap_forget_gone(client *c, uint64_t gone) {
                         forget(c, i);
 }
 
-/* The closer's fence fell, or the wait for it ended: the step again, in the caller's namespace. */
+/* A creation's step (DC(req)->step, its answer to DC(req)->done) in the caller's network namespace, seeing
+ * the session's records as they are now; answered when its helper cannot start. */
+static void device_step_run(request *req) {
+        DC(req)->gen = TS(req->c)->gen;
+        int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
+        if (r < 0)
+                request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+}
+
+/* The closer's fence fell, or the wait for it ended: the step again. */
 static void again_go(request *req) {
         req->helper_src = sd_event_source_disable_unref(req->helper_src); /* the fence with it */
         req->timeout_src = sd_event_source_disable_unref(req->timeout_src);
         if (!req->c) /* the session ended while it waited */
                 return request_reply_error(req, ERR_SYSTEM, ECONNRESET, NULL, "the session ended");
-        DC(req)->gen = TS(req->c)->gen; /* the records as this run sees them */
-        int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
-        if (r < 0)
-                request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+        device_step_run(req);
 }
 
 static int on_again(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -397,21 +403,22 @@ static int on_again_time(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* @req's step again once the fds queued for the closer thread by now are closed (closer_fence(), in the
  * request's helper sources: a request freed meanwhile lets them go), TAP_AGAIN_WAIT_USEC at most */
-static int again_after_closer(request *req) {
+static void again_after_closer(request *req) {
         int fence = closer_fence();
         if (fence < 0)
-                return helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
+                return device_step_run(req);
         int r = sd_event_add_io(req->b->event, &req->helper_src, fence, EPOLLIN, on_again, req);
-        if (r < 0) {
-                safe_close(fence);
-                return r;
-        }
-        sd_event_source_set_io_fd_own(req->helper_src, true);
-        r = sd_event_add_time_relative(req->b->event, &req->timeout_src, CLOCK_MONOTONIC, TAP_AGAIN_WAIT_USEC, 0,
-                                       on_again_time, req);
         if (r < 0)
+                safe_close(fence);
+        else {
+                sd_event_source_set_io_fd_own(req->helper_src, true);
+                r = sd_event_add_time_relative(req->b->event, &req->timeout_src, CLOCK_MONOTONIC, TAP_AGAIN_WAIT_USEC,
+                                               0, on_again_time, req);
+        }
+        if (r < 0) {
                 helper_cancel(req);
-        return r;
+                request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+        }
 }
 
 /*
@@ -447,9 +454,7 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
             DC(req)->step && !DC(req)->again &&
             (closer_pending() > 0 || closer_released() != DC(req)->released)) {
                 DC(req)->again = true;
-                int r = again_after_closer(req);
-                if (r < 0)
-                        request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+                again_after_closer(req);
                 return false;
         }
         if (o->error.errno_value) {
@@ -556,18 +561,14 @@ static void create_done(request *req, int status, const void *out, size_t len) {
  */
 void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, unsigned *inflight, helper_fn step,
                       void (*done)(request *req, int status, const void *out, size_t len)) {
-        client *c = req->c;
         DC(req)->max_devices = max_devices;
         DC(req)->adopt_existing = adopt_existing;
         (*inflight)++;
         DC(req)->counted = true;
-        DC(req)->gen = TS(c)->gen;
         DC(req)->step = step;
         DC(req)->done = done;
         DC(req)->released = closer_released();
-        int r = helper_run_netns(req, c->pidfd, step, req, done);
-        if (r < 0)
-                return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
+        device_step_run(req);
 }
 
 static void tap_create(request *req, void *args, const policy_decision *d) {

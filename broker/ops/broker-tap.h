@@ -49,10 +49,10 @@ void tap_session_end(client *c);
 
 /* --- shared by broker-op-tap.c and broker-op-bridge.c (the netlink steps: broker-tap-net.c) --- */
 
-/* A creation's scratch (tap.create, bridge.create): req->scratch */
 /* how long a creation run again waits for the fds queued for the closer before it (tap_create_answer()) */
 #define TAP_AGAIN_WAIT_USEC (250 * 1000ULL)
 
+/* A creation's scratch (tap.create, bridge.create): req->scratch */
 typedef struct device_create {
         uint32_t max_devices;
         bool adopt_existing;

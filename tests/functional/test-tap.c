@@ -317,10 +317,7 @@ static void tap_client_dies(harness *h) {
         free(r);
         tap_ok(link_exists("pod-a", "vnet0") && link_exists("pod-a", "tap-a0"), "both exist");
         kill(a.pid, SIGKILL);
-        waitpid(a.pid, NULL, 0);
-        a.pid = 0;
-        close(a.in);
-        close(a.out);
+        tclient_stop(&a); /* reaped, its pipes closed */
         tap_ok(link_gone_soon("pod-a", "vnet0"), "vnet0 is removed when the client dies (kill -9)");
         tap_ok(link_gone_soon("pod-a", "tap-a0"), "tap-a0 too");
         tap_ok(harness_log_contains("ended: removing TAP device(s) vnet0 tap-a0"), "the broker logs the clean-up");
@@ -598,10 +595,7 @@ static void tap_closer_order(harness *h) {
         }
         free(tclient_call(&a, "call tap.create {\"name\":\"tap-a0\"}"));
         waitpid(killer, NULL, 0);
-        waitpid(a.pid, NULL, 0);
-        a.pid = 0;
-        close(a.in);
-        close(a.out);
+        tclient_stop(&a); /* reaped, its pipes closed */
         usleep(600000); /* past the wait's 250 ms */
         start_a(h, &a, UID_A);
         c = tclient_call(&a, "ping");
