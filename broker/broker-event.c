@@ -17,7 +17,10 @@
  *     functions send through its own sd_bus_send(), which --wrap cannot
  *     catch.)
  * A ping or a sched.set changes none of these: the main thread sleeps on.
- * On the main thread (and with --threads 1) the wrappers only call through.
+ * With --threads 1 the main thread's loop is the same: its turns run
+ * between sd-event's waits, not in its dispatch (broker-loop.c), and a turn
+ * that changed one of these has the main thread prepare sd-event again.
+ * Only inside sd-event's dispatch do the wrappers call through.
  */
 #include <errno.h>
 #include <time.h>
@@ -42,11 +45,11 @@ int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
 int __wrap_sd_event_source_set_enabled(sd_event_source *s, int enabled);
 int __wrap_sd_event_exit(sd_event *e, int code);
 
-/* On a loop thread, the time now: sd-event's own (that of the main thread's last wait) may be seconds old. */
+/* In a loop's turn, the time now: sd-event's own (that of the main thread's last wait) may be seconds old. */
 static bool loop_thread_now(clockid_t clock, uint64_t *usec) {
         broker_loop *l = loop_current();
         struct timespec ts;
-        if (!l || !l->threaded || clock_gettime(clock, &ts) < 0)
+        if (!l || !l->outside || clock_gettime(clock, &ts) < 0)
                 return false;
         *usec = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
         return true;
@@ -54,7 +57,7 @@ static bool loop_thread_now(clockid_t clock, uint64_t *usec) {
 
 static void touched(void) {
         broker_loop *l = loop_current();
-        if (l && l->threaded)
+        if (l && l->outside)
                 l->touched = true;
 }
 

@@ -3,12 +3,14 @@
  * broker-loop.c - the client event loops (--threads N) and the broker lock.
  *
  * Every client's socket is in the epoll set of one loop, the one with the
- * fewest clients when it connected.  With one loop (--threads 1) it is an
- * sd-event source of the main thread, as the broker always had it.  With
- * more, every loop is a thread of its own and the main thread runs only the
- * rest (accepting, timers, helpers, D-Bus, signals): a client's request
- * then costs its loop one epoll_wait(), not sd-event's wait and then the
- * loop's.  One mutex, the broker lock, is held for every piece of broker
+ * fewest clients when it connected.  With one loop (--threads 1) the main
+ * thread waits in that loop's epoll set, where sd-event's own fd is one
+ * more member: a client's request costs one epoll_wait(), and sd-event
+ * waits and dispatches only when its fd is ready or a turn changed what it
+ * waits for (run_one_loop()).  With more, every loop is a thread of its own
+ * and the main thread runs only the rest (accepting, timers, helpers,
+ * D-Bus, signals): a client's request again costs its loop one
+ * epoll_wait(), not sd-event's wait and then the loop's.  One mutex, the broker lock, is held for every piece of broker
  * state; outside it a loop only waits (epoll_wait) and does its clients'
  * socket I/O: it receives a message into its own buffer (erased after
  * use), and sends the replies that handling it queued.  The main thread
@@ -58,6 +60,10 @@
  * the next turn, first.
  */
 #define CLIENTS_BATCH 64
+
+/* With --threads 1, the epoll data of sd-event's fd in loop 0's set: no client's address, not NULL (the wake
+ * eventfd), without UID_HELPER_IO_KEY */
+#define LOOP_SD_EVENT_KEY UINT64_C(1)
 
 /* The main thread takes the lock again after its wait: after a loop thread that waits for it, if any
  * (broker_lock_loop(), broker-conn.c, says why). */
@@ -264,8 +270,9 @@ static void client_io(broker_loop *l, client *c, uint32_t revents) {
                 client_free(c); /* hung up with nothing left to read */
 }
 
-/* One turn of @l over @n ready events (lock held). */
-static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
+/* One turn of @l over @n ready events (lock held); whether sd-event's fd was one of them (--threads 1). */
+static bool loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
+        bool sd_event_ready = false;
         log_batch_begin(); /* the turn's ping and state.get records go out together at its end */
         /* first those with a message read ahead in the turn before (queued since: the next turn's) */
         client *ahead = l->ahead_first;
@@ -279,6 +286,10 @@ static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
         }
         for (int i = 0; i < n; i++) {
                 client *c = ev[i].data.ptr;
+                if (ev[i].data.u64 == LOOP_SD_EVENT_KEY) { /* after this turn (run_one_loop()) */
+                        sd_event_ready = true;
+                        continue;
+                }
                 if (ev[i].data.u64 & UID_HELPER_IO_KEY) { /* a memlock helper's answer (broker-helper.c) */
                         uid_helper_loop_io(l->b, ev[i].data.u64);
                         continue;
@@ -295,16 +306,7 @@ static void loop_serve(broker_loop *l, const struct epoll_event *ev, int n) {
                 loop_wake(l);
         log_batch_end();
         loop_release_zombies(l);
-}
-
-/* Loop 0: an sd-event source of the main thread, which holds the lock while it dispatches. */
-static int on_clients(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        broker_loop *l = userdata;
-        struct epoll_event ev[CLIENTS_BATCH];
-        int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, 0);
-        if (n > 0)
-                loop_serve(l, ev, n);
-        return 0;
+        return sd_event_ready;
 }
 
 static void *loop_thread(void *userdata) {
@@ -320,7 +322,7 @@ static void *loop_thread(void *userdata) {
                 broker_lock_loop(b);
                 if (n > 0 && !b->loops_stop) {
                         l->touched = false;
-                        loop_serve(l, ev, n);
+                        (void) loop_serve(l, ev, n);
                         /* sd-event arms its timers in sd_event_prepare(), and sd-bus its socket's events:
                          * the main thread does that again once it has the lock.  A D-Bus message this turn
                          * left queued (a reply, a signal: sd_bus_reply_method_*() send through sd-bus's
@@ -380,8 +382,17 @@ int loops_new(broker *b, unsigned n) {
         }
         if (n > 1)
                 return 0; /* every loop a thread (loops_start()) */
+        /* the main thread waits in loop 0's set, sd-event's fd one of its members (run_one_loop()), not
+         * asked for until that first wait */
         loop_self_set(&b->loops[0]);
-        return sd_event_add_io(b->event, &b->clients_src, b->loops[0].epfd, EPOLLIN, on_clients, &b->loops[0]);
+        struct epoll_event ev = { .events = 0, .data.u64 = LOOP_SD_EVENT_KEY };
+        return epoll_ctl(b->loops[0].epfd, EPOLL_CTL_ADD, sd_event_get_fd(b->event), &ev) < 0 ? negative_errno() : 0;
+}
+
+/* --threads 1: whether loop 0's set reports sd-event's fd (once: EPOLLONESHOT), or not at all. */
+static int sd_event_fd_ask(broker *b, bool ask) {
+        struct epoll_event ev = { .events = ask ? EPOLLIN | EPOLLONESHOT : 0, .data.u64 = LOOP_SD_EVENT_KEY };
+        return epoll_ctl(b->loops[0].epfd, EPOLL_CTL_MOD, sd_event_get_fd(b->event), &ev) < 0 ? negative_errno() : 0;
 }
 
 int loops_start(broker *b) {
@@ -398,7 +409,7 @@ int loops_start(broker *b) {
         int r = 0;
         for (unsigned i = 0; i < b->n_loops && b->n_loops > 1 && r == 0; i++) {
                 broker_loop *l = &b->loops[i];
-                l->threaded = true;
+                l->threaded = l->outside = true;
                 if (sem_init(&l->running, 0, 0) < 0)
                         r = negative_errno();
                 else
@@ -455,6 +466,64 @@ void loops_free(broker *b) {
 }
 
 /*
+ * --threads 1: the main thread, holding the lock throughout (no other thread
+ * wants it), waits in loop 0's epoll set, where sd-event's fd is a member.
+ * sd-event is prepared (its timers armed, sd-bus's events asked for) before
+ * the wait and stays so over the client turns that follow, as it does while
+ * the main thread of --threads 2 waits: a turn that changed what it waits
+ * for (a timer, a source's state, a D-Bus message queued: l->touched,
+ * bus_write_queued(), broker-event.c) or its fd ready has it wait (without
+ * blocking) and dispatch, then prepare again.  A turn that touches none of
+ * these costs the one epoll_wait().  The set reports sd-event's fd once
+ * (EPOLLONESHOT), asked again before the next blocking wait: while sd-event
+ * dispatches, that fd (a connection waiting in the listening socket, say)
+ * does not make the set look ready to loops_clients_waiting().
+ */
+static int run_one_loop(broker *b) {
+        sd_event *e = b->event;
+        broker_loop *l = &b->loops[0];
+        struct epoll_event ev[CLIENTS_BATCH];
+        bool asked = false; /* the set reports sd-event's fd (not yet reported) */
+        int r = 0;
+        while (r >= 0 && sd_event_get_state(e) != SD_EVENT_FINISHED) {
+                r = sd_event_prepare(e);
+                while (r == 0) { /* armed: wait, and serve clients until sd-event has something to do */
+                        if (!asked && (r = sd_event_fd_ask(b, true)) < 0)
+                                break;
+                        asked = true;
+                        int n = epoll_wait(l->epfd, ev, CLIENTS_BATCH, -1);
+                        if (n < 0 && errno != EINTR) {
+                                r = negative_errno();
+                                break;
+                        }
+                        l->touched = false;
+                        l->outside = true;
+                        bool ready = n > 0 && loop_serve(l, ev, n);
+                        l->outside = false;
+                        if (ready)
+                                asked = false; /* reported once: no longer asked */
+                        else if (!l->touched && !bus_write_queued(b))
+                                continue; /* still armed as it was */
+                        r = sd_event_wait(e, 0); /* 0: nothing pending, prepared again */
+                        break;
+                }
+                /* pending (prepared or waited): dispatch, sd-event's fd not asked for meanwhile */
+                if (r > 0 && asked) {
+                        int k = sd_event_fd_ask(b, false);
+                        asked = false;
+                        if (k < 0)
+                                r = k;
+                }
+                if (r > 0)
+                        r = sd_event_dispatch(e);
+                loop_release_zombies(l);
+        }
+        if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
+                r = 0;
+        return r;
+}
+
+/*
  * The main thread: sd-event's prepare, wait and dispatch under the lock,
  * the wait itself (sd-event's epoll fd and our wake eventfd) outside it.
  */
@@ -462,13 +531,8 @@ int loops_run_main(broker *b) {
         sd_event *e = b->event;
         int r = 0;
         pthread_mutex_lock(&b->lock);
-        if (b->n_loops == 1) { /* no other thread: the lock is never wanted meanwhile, sd-event waits itself */
-                while (r >= 0 && sd_event_get_state(e) != SD_EVENT_FINISHED) {
-                        r = sd_event_run(e, UINT64_MAX);
-                        loop_release_zombies(&b->loops[0]);
-                }
-                if (r >= 0 && sd_event_get_exit_code(e, &r) < 0)
-                        r = 0;
+        if (b->n_loops == 1) {
+                r = run_one_loop(b);
                 pthread_mutex_unlock(&b->lock);
                 return r;
         }

@@ -85,7 +85,6 @@ void broker_free(broker *b) {
         bus_free(b);
         limits_free(b);
         sd_event_source_unref(b->listen_src);
-        sd_event_source_disable_unref(b->clients_src);
         loops_free(b); /* the ended clients' sockets handed over */
         /* the clients' last fds, handed over above, closed; what is closed from here on is the broker's own */
         if (closer_stop() < 0)

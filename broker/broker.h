@@ -255,7 +255,6 @@ struct broker {
          * several, each a thread; every client's socket is in the epoll set of one of them */
         broker_loop *loops;
         unsigned n_loops;
-        sd_event_source *clients_src;
         pthread_mutex_t lock; /* the broker lock: held for everything but waiting and client socket I/O */
         int main_wake_fd;     /* eventfd: a loop thread changed sd-event sources while the main thread waits */
         bool main_parked;     /* the main thread waits outside the lock (broker-loop.c) */
@@ -381,7 +380,8 @@ struct broker_loop {
         int epfd;         /* its clients' sockets */
         int wake_fd;      /* eventfd in epfd: a client of ours ended elsewhere, or stop */
         pthread_t thread; /* with --threads 2 or more: every loop */
-        bool threaded;    /* a thread of its own; else the main thread's sd-event source */
+        bool threaded;    /* a thread of its own; else the main thread's, which also runs sd-event */
+        bool outside;     /* its turns run outside sd-event's dispatch (every loop: broker-event.c) */
         bool started;
         size_t n_clients;
         char *rx;         /* DELEGATE_MAX_MESSAGE bytes: every datagram is read here, then erased */
