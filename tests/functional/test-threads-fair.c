@@ -13,6 +13,9 @@
  *   threads-accept-idle  --threads 1, an idle client: 16 connections
  *                        that say nothing, queued while the broker is
  *                        stopped, are accepted 8 a dispatch (strace(1)).
+ *   threads-one-wait     --threads 1: 200 pings one after another cost
+ *                        the broker one epoll_wait(2) each, not sd-event's
+ *                        wait and then the client set's (strace(1)).
  *   threads-large-fair   --threads 1: while the broker is stopped (SIGSTOP),
  *                        3 streamers queue 24 requests of 40 kB each, then a
  *                        pinger 4 pings; once it goes on, the kernel's time
@@ -249,13 +252,55 @@ static void threads_accept_fair(harness *h) {
 /* --- threads-accept-idle --- */
 
 /*
+ * strace(1) following the broker's system calls @what (its -e) into @log:
+ * its pid once /proc says the broker is traced (strace attaches while the
+ * broker is stopped, too), or -1, having said why (a skip when strace is
+ * not installed: then @followed is not followed).
+ */
+static pid_t strace_follow(harness *h, const char *what, const char *log, const char *followed) {
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", (int) h->broker_pid);
+        pid_t tracer = fork();
+        if (tracer == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(null, 1);
+                dup2(null, 2);
+                execlp("strace", "strace", "-qq", "-o", log, "-e", what, "-p", pid, (char *) NULL);
+                _exit(127);
+        }
+        bool traced = false;
+        for (int i = 0; tracer > 0 && i < 500 && !traced; i++) {
+                char path[64], line[256];
+                snprintf(path, sizeof(path), "/proc/%d/status", (int) h->broker_pid);
+                FILE *f = fopen(path, "re");
+                while (f && fgets(line, sizeof(line), f))
+                        traced |= strncmp(line, "TracerPid:", 10) == 0 && atoi(line + 10) > 0;
+                if (f)
+                        fclose(f);
+                int st;
+                if (!traced && waitpid(tracer, &st, WNOHANG) == tracer) {
+                        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+                                tap_ok(1, "# SKIP strace(1) is not installed: %s is not followed", followed);
+                        else
+                                tap_ok(0, "strace(1) could not follow the broker (status %d)", st);
+                        return -1;
+                }
+                if (!traced)
+                        usleep(10000);
+        }
+        if (tracer > 0)
+                tap_ok(traced, "strace(1) follows the broker");
+        return tracer;
+}
+
+/*
  * --threads 1 with no client waiting: a connection flood is accepted up to
  * LIMIT_ACCEPT_BURST (8) a turn, not one.  While the broker is stopped, a
  * welcomed client stays idle and ACCEPT_NEW connections wait to be accepted,
  * saying nothing; strace(1) then follows the broker's accept4(2) and
  * epoll_wait(2) calls: a dispatch of the listening socket is the successful
- * accept4() calls with no epoll_wait() between them (sd-event waits before
- * each turn; on_clients() looks at the loop's set with one too).
+ * accept4() calls with no epoll_wait() between them (the main thread waits
+ * in the loop's set before each turn, sd-event's fd one of its members).
  */
 static void threads_accept_idle(harness *h) {
         harness_stop_broker(h);
@@ -271,42 +316,9 @@ static void threads_accept_idle(harness *h) {
                 queued += (fd[i] = raw_connect()) >= 0;
         tap_is_int(queued, ACCEPT_NEW, "%d connections wait to be accepted, saying nothing", ACCEPT_NEW);
 
-        char log[] = "/tmp/threads-accept-idle.XXXXXX", pid[16];
+        char log[] = "/tmp/threads-accept-idle.XXXXXX";
         int lfd = mkstemp(log);
-        snprintf(pid, sizeof(pid), "%d", (int) h->broker_pid);
-        pid_t tracer = lfd < 0 ? -1 : fork();
-        if (tracer == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                dup2(null, 1);
-                dup2(null, 2);
-                execlp("strace", "strace", "-qq", "-o", log, "-e", "trace=accept4,epoll_wait", "-p", pid,
-                       (char *) NULL);
-                _exit(127);
-        }
-        /* traced once /proc says so (strace attaches while the broker is stopped, too) */
-        bool traced = false;
-        for (int i = 0; tracer > 0 && i < 500 && !traced; i++) {
-                char path[64], line[256];
-                snprintf(path, sizeof(path), "/proc/%d/status", (int) h->broker_pid);
-                FILE *f = fopen(path, "re");
-                while (f && fgets(line, sizeof(line), f))
-                        traced |= strncmp(line, "TracerPid:", 10) == 0 && atoi(line + 10) > 0;
-                if (f)
-                        fclose(f);
-                int st;
-                if (!traced && waitpid(tracer, &st, WNOHANG) == tracer) {
-                        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-                                tap_ok(1, "# SKIP strace(1) is not installed: the accepting is not followed");
-                        else
-                                tap_ok(0, "strace(1) could not follow the broker (status %d)", st);
-                        tracer = -1;
-                        break;
-                }
-                if (!traced)
-                        usleep(10000);
-        }
-        if (tracer > 0)
-                tap_ok(traced, "strace(1) follows the broker");
+        pid_t tracer = lfd < 0 ? -1 : strace_follow(h, "trace=accept4,epoll_wait", log, "the accepting");
         tap_is_int(kill(h->broker_pid, SIGCONT), 0, "the broker goes on");
         /* every connection accepted: the broker holds a socket for each, and its fd count stays put */
         int fds = harness_fd_count(h->broker_pid), same = 0;
@@ -351,10 +363,65 @@ static void threads_accept_idle(harness *h) {
                 close(idle);
 }
 
+/* --- threads-one-wait --- */
+
+#define ONE_WAIT_PINGS 200
+
+/*
+ * --threads 1: the main thread waits in the client loop's epoll set, where
+ * sd-event's fd is a member, so a ping that finds the broker waiting costs
+ * it one epoll_wait(2).  A pinger waits for each pong before the next ping,
+ * so the broker waits before each; strace(1) counts the waits.  With
+ * sd-event waiting on the set as one of its sources there were two a ping.
+ */
+static void threads_one_wait(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "1", "--bus", "none", "--rate", "0", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1 --rate 0");
+        int pinger = raw_hello();
+        tap_ok(pinger >= 0, "a pinger is welcomed");
+        char log[] = "/tmp/threads-one-wait.XXXXXX";
+        int lfd = mkstemp(log);
+        pid_t tracer = lfd < 0 || pinger < 0 ? -1 : strace_follow(h, "trace=epoll_wait", log, "the waiting");
+        int pongs = 0;
+        for (int k = 0; pinger >= 0 && k < ONE_WAIT_PINGS; k++) {
+                char req[64];
+                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"ping\"}", k + 1);
+                char *reply = raw_call(pinger, req);
+                pongs += reply && strstr(reply, "\"ok\":true") != NULL;
+                free(reply);
+        }
+        tap_is_int(pongs, ONE_WAIT_PINGS, "%d pings, one after another, each answered", ONE_WAIT_PINGS);
+        if (tracer > 0) {
+                kill(tracer, SIGINT); /* it detaches */
+                waitpid(tracer, NULL, 0);
+                FILE *f = fdopen(lfd, "re");
+                char line[512];
+                int waits = 0;
+                while (f && fgets(line, sizeof(line), f))
+                        waits += strncmp(line, "epoll_wait(", 11) == 0;
+                if (f)
+                        fclose(f);
+                else
+                        close(lfd);
+                lfd = -1;
+                /* a few more: strace's attaching and detaching, a wake of the loop's own */
+                tap_ok(waits >= ONE_WAIT_PINGS / 2 && waits <= ONE_WAIT_PINGS + ONE_WAIT_PINGS / 10,
+                       "the broker waited %d times for %d pings: one wait a ping (want %d to %d)", waits,
+                       ONE_WAIT_PINGS, ONE_WAIT_PINGS / 2, ONE_WAIT_PINGS + ONE_WAIT_PINGS / 10);
+        }
+        if (lfd >= 0)
+                close(lfd);
+        unlink(log);
+        if (pinger >= 0)
+                close(pinger);
+}
+
 static const scenario scenarios[] = {
         { "threads-large-fair", policy_main, threads_large_fair },
         { "threads-accept-fair", policy_main, threads_accept_fair },
         { "threads-accept-idle", policy_main, threads_accept_idle },
+        { "threads-one-wait", policy_main, threads_one_wait },
 };
 
 int main(int argc, char **argv) {
