@@ -237,6 +237,33 @@ void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e
         entries_allowed(n, d);
 }
 
+/*
+ * The common case first, in a pass without branches: every entry well-formed, its access within the
+ * rule's, and all their pages in one of the rule's ranges (from the lowest page to the highest).  True with
+ * *@ret_top the highest gpa; false when the pass in order must find the first entry that is not so.
+ */
+static bool memfd_all_allowed(const policy_rule *r, const kvmi_page_access_entry *e, size_t n, uint64_t *ret_top) {
+        uint64_t words = 0, lo = UINT64_MAX, hi = 0;
+        uint8_t access = 0;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t w;
+                memcpy(&w, &e[i].access, sizeof(w));
+                words |= w;
+                access |= e[i].access;
+                lo = e[i].gpa < lo ? e[i].gpa : lo;
+                hi = e[i].gpa > hi ? e[i].gpa : hi;
+        }
+        if ((words & ~KVMI_ENTRY_ACCESS_BITS) != 0 || (access & ~r->kvmi.access) != 0)
+                return false;
+        lo &= ~(uint64_t) 4095;
+        for (size_t i = 0; i < r->kvmi.n_ranges; i++)
+                if (lo >= r->kvmi.ranges[i].lo && (hi | 4095) <= r->kvmi.ranges[i].hi) {
+                        *ret_top = hi;
+                        return true;
+                }
+        return false;
+}
+
 ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, policy_decision *d,
                          uint64_t *ret_top_gpa, char *msg, size_t size) {
         int r = kvmi_memfd_size_check(len, msg, size);
@@ -247,6 +274,10 @@ ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, p
         uint64_t top = 0;
         if (!entries_count_ok(rule, n, d))
                 denied = n; /* the entries are still decoded: a malformed one is bad-request first */
+        else if (memfd_all_allowed(rule, e, n, ret_top_gpa)) {
+                entries_allowed(n, d);
+                return (ssize_t) n;
+        }
         for (size_t i = 0; i < n; i++) {
                 if (!kvmi_entry_valid(&e[i]))
                         return kvmi_memfd_entry_invalid(&e[i], i, msg, size);

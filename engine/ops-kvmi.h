@@ -48,11 +48,13 @@ void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e
 
 /*
  * kvmi_memfd_check() - a memfd's @len bytes of packed entries at @buf (a
- * mapping) in one pass: what kvmi_memfd_decode() checks (-EINVAL with
- * @msg naming the first malformed entry, whatever else is wrong), and what
+ * mapping): what kvmi_memfd_decode() checks (-EINVAL with @msg naming the
+ * first malformed entry, whatever else is wrong), and what
  * kvmi_entries_check() checks against @rule (@d, denied naming the first
- * entry it refuses), and the highest gpa (*@ret_top_gpa).  Returns the
- * number of entries (at @buf), or -EINVAL.
+ * entry it refuses), and the highest gpa (*@ret_top_gpa).  One pass without
+ * branches when every entry is well-formed and allowed with all their pages
+ * in one of the rule's ranges; else a second, in order, finds the first
+ * entry that is not.  Returns the number of entries (at @buf), or -EINVAL.
  */
 ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, policy_decision *d,
                          uint64_t *ret_top_gpa, char *msg, size_t size);
