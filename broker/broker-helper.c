@@ -31,7 +31,11 @@
  *     child enters the pod's network namespace with setns() and stays
  *     root, so the broker's own threads never change namespace.  The
  *     answer travels back as one datagram, with any fds the step opened as
- *     SCM_RIGHTS.
+ *     SCM_RIGHTS; after those the child closes its copies and sends one
+ *     byte more.  The request is answered once that byte (or an answer
+ *     without fds) is in, and the child reaped after that: a client that
+ *     closes a TAP queue it was given at once is not kept waiting for the
+ *     child's exit, nor is its device held by the child's copy.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -49,9 +53,15 @@
 
 static void uid_helper_forget(request *req);
 
+static void helper_reap(pid_t pid) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
 void helper_cancel(request *req) {
         if (!req->uid_helper && !req->helper_src && !req->timeout_src && req->helper_fd < 0 &&
-            req->helper_n_fds == 0 && req->helper_pid <= 0)
+            req->helper_n_fds == 0 && !req->helper_answered && req->helper_pid <= 0)
                 return; /* no helper (every request is freed through here); each field reset below is tested here */
         uid_helper_forget(req);
         req->helper_src = sd_event_source_disable_unref(req->helper_src);
@@ -59,32 +69,55 @@ void helper_cancel(request *req) {
         req->helper_fd = safe_close(req->helper_fd);
         close_fds(req->helper_fds, req->helper_n_fds); /* the broker's own (TAP queues): as outmsg_free() */
         req->helper_n_fds = 0;
+        req->helper_answered = false;
         if (req->helper_pid > 0) {
-                kill(req->helper_pid, SIGKILL);
-                while (waitpid(req->helper_pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+                helper_reap(req->helper_pid);
                 req->helper_pid = 0;
         }
 }
 
-static void helper_finish(request *req, int status) {
+/* The step's answer to its request; the child is reaped after @done when @reap_after (it holds no copy of
+ * what it sent any more), else before. */
+static void helper_finish(request *req, int status, bool reap_after) {
         void (*done)(request *, int, const void *, size_t) = req->helper_done;
         unsigned char out[sizeof(req->helper_out)];
         size_t len = req->helper_len, n_fds = req->helper_n_fds;
         int fds[ELEMENTSOF(req->helper_fds)];
+        pid_t pid = reap_after ? req->helper_pid : 0;
         memcpy(out, req->helper_out, len);
         memcpy(fds, req->helper_fds, sizeof(int) * n_fds);
         req->helper_n_fds = 0; /* kept from helper_cancel(): they are the answer */
+        if (pid > 0)
+                req->helper_pid = 0; /* @done may start another step, and another child, on this request */
         helper_cancel(req);
         memcpy(req->helper_fds, fds, sizeof(int) * n_fds);
         req->helper_n_fds = n_fds;
         done(req, status, out, len);
         explicit_bzero(out, sizeof(out));
+        if (pid > 0)
+                helper_reap(pid);
+}
+
+/* After an answer with fds: the byte that says the child closed its copies of them. */
+static void helper_released(request *req, int fd) {
+        char b;
+        ssize_t n;
+        do
+                n = recv(fd, &b, 1, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+                return; /* not yet: its event comes */
+        /* else it ended first (EOF, an error): its copies go only as it is reaped, before the answer */
+        helper_finish(req, req->helper_status, n == 1);
 }
 
 /* The helper's answer: one datagram, an int status, its output, maybe fds. */
 static int on_helper_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         request *req = userdata;
+        if (req->helper_answered) {
+                helper_released(req, fd);
+                return 0;
+        }
         union {
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int) * ELEMENTSOF(req->helper_fds))];
@@ -125,14 +158,25 @@ static int on_helper_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 close_fds(req->helper_fds, req->helper_n_fds);
                 req->helper_n_fds = 0;
         }
-        helper_finish(req, status);
+        if (req->helper_n_fds > 0) { /* answered once the child's copies are closed */
+                req->helper_answered = true;
+                req->helper_status = status;
+                helper_released(req, fd);
+                return 0;
+        }
+        /* no fds: nothing of the answer held by the child (EOF or a bad answer: reaped first, as before) */
+        helper_finish(req, status, n > 0);
         return 0;
 }
 
 static int on_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         request *req = userdata;
         req->helper_len = 0;
-        helper_finish(req, -ETIMEDOUT);
+        if (req->helper_answered) { /* the fds came, its copies were never said closed: not the answer */
+                close_fds(req->helper_fds, req->helper_n_fds);
+                req->helper_n_fds = 0;
+        }
+        helper_finish(req, -ETIMEDOUT, false);
         return 0;
 }
 
@@ -176,6 +220,13 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         }
         ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
         explicit_bzero(out, sizeof(out));
+        if (mh.msg_control) { /* our copies closed, then one byte more: the broker answers only then */
+                char released = 1;
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                if (w == (ssize_t) len && send(sock, &released, 1, MSG_NOSIGNAL) != 1)
+                        w = -1;
+        }
         _exit(w == (ssize_t) len ? 0 : 1);
 }
 
