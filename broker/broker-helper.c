@@ -31,11 +31,13 @@
  *     child enters the pod's network namespace with setns() and stays
  *     root, so the broker's own threads never change namespace.  The
  *     answer travels back as one datagram, with any fds the step opened as
- *     SCM_RIGHTS; after those the child closes its copies and sends one
- *     byte more.  The request is answered once that byte (or an answer
- *     without fds) is in, and the child reaped after that: a client that
- *     closes a TAP queue it was given at once is not kept waiting for the
- *     child's exit, nor is its device held by the child's copy.
+ *     SCM_RIGHTS; then the child closes every fd but its socket (its
+ *     copies of what it sent, and of what it inherited: the caller's
+ *     /dev/net/tun under unotify, say) and sends one byte more.  The
+ *     request is answered once that byte is in, and the child reaped after
+ *     that: a client that closes a TAP queue it was given at once is not
+ *     kept waiting for the child's exit, nor is its device held by a copy
+ *     of the child's.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -98,7 +100,7 @@ static void helper_finish(request *req, int status, bool reap_after) {
                 helper_reap(pid);
 }
 
-/* After an answer with fds: the byte that says the child closed its copies of them. */
+/* After an answer: the byte that says the child closed every fd it held (but the socket). */
 static void helper_released(request *req, int fd) {
         char b;
         ssize_t n;
@@ -158,21 +160,20 @@ static int on_helper_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 close_fds(req->helper_fds, req->helper_n_fds);
                 req->helper_n_fds = 0;
         }
-        if (req->helper_n_fds > 0) { /* answered once the child's copies are closed */
-                req->helper_answered = true;
+        if (n >= (ssize_t) sizeof(int) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                req->helper_answered = true; /* answered once the child holds nothing */
                 req->helper_status = status;
                 helper_released(req, fd);
                 return 0;
         }
-        /* no fds: nothing of the answer held by the child (EOF or a bad answer: reaped first, as before) */
-        helper_finish(req, status, n > 0);
+        helper_finish(req, status, false); /* EOF, an error, a bad answer: reaped first */
         return 0;
 }
 
 static int on_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         request *req = userdata;
         req->helper_len = 0;
-        if (req->helper_answered) { /* the fds came, its copies were never said closed: not the answer */
+        if (req->helper_answered) { /* the answer came, the byte did not: not the answer */
                 close_fds(req->helper_fds, req->helper_n_fds);
                 req->helper_n_fds = 0;
         }
@@ -220,13 +221,13 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
         }
         ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
         explicit_bzero(out, sizeof(out));
-        if (mh.msg_control) { /* our copies closed, then one byte more: the broker answers only then */
-                char released = 1;
-                for (size_t i = 0; i < n_fds; i++)
-                        close(fds[i]);
-                if (w == (ssize_t) len && send(sock, &released, 1, MSG_NOSIGNAL) != 1)
-                        w = -1;
-        }
+        /* every fd but the socket closed (what it sent, what it inherited), then one byte more: the broker
+         * answers the request only then */
+        char released = 1;
+        if (w == (ssize_t) len && ((sock > 3 && close_range(3, (unsigned) sock - 1, 0) < 0) ||
+                                   close_range((unsigned) sock + 1, ~0U, 0) < 0 ||
+                                   send(sock, &released, 1, MSG_NOSIGNAL) != 1))
+                w = -1;
         _exit(w == (ssize_t) len ? 0 : 1);
 }
 

@@ -343,7 +343,7 @@ struct request {
         size_t helper_len;
         int helper_fds[DELEGATE_MAX_FDS + 1]; /* fds the helper sent, owned here */
         size_t helper_n_fds;
-        bool helper_answered; /* its answer came with fds: waiting for its copies to be closed */
+        bool helper_answered; /* its answer came: waiting for the byte that says the child holds no fd */
         int helper_status;    /* that answer's status */
         uid_helper *uid_helper; /* the long-lived helper whose answer it waits for */
         /* the operation's own scratch: bop->scratch_size bytes, zeroed, then bop->request_init; its type

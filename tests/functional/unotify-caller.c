@@ -17,8 +17,10 @@
  *   mq-again NAME GO [single]    two queues of multi-queue TAP NAME, closed (a
  *                                transient device goes with them), then once the
  *                                file GO exists two queues of NAME again, held for
- *                                30 s; prints "first=K", then "second=K".  With
- *                                "single": one queue of a single-queue TAP.
+ *                                30 s; prints "first=K", "gone=1" if NAME no longer
+ *                                exists right after the close (0 if it does), then
+ *                                "second=K".  With "single": one queue of a
+ *                                single-queue TAP.
  *   mq-more NAME GO              two queues of multi-queue TAP NAME, held; once
  *                                the file GO exists a third; prints "queues=K",
  *                                then "more=K" (1: the third was attached), then
@@ -156,6 +158,8 @@ int main(int argc, char **argv) {
                 for (int i = 0; i < 2; i++)
                         if (fds[i] >= 0)
                                 close(fds[i]);
+                printf("gone=%d\n", if_nametoindex(argv[2]) == 0);
+                fflush(stdout);
                 for (int i = 0; i < 300 && access(argv[3], F_OK) < 0; i++)
                         usleep(100000);
                 printf("second=%d\n", mq_queues(argv[2], fds, n));
