@@ -504,7 +504,10 @@ static int run_one_loop(broker *b) {
                                 asked = false; /* reported once: no longer asked */
                         else if (!l->touched && !bus_write_queued(b))
                                 continue; /* still armed as it was */
-                        r = sd_event_wait(e, 0); /* 0: nothing pending, prepared again */
+                        /* only this thread prepares, waits and dispatches, and a turn never runs sd-event,
+                         * so it is still ARMED here; checked, not assumed (0: nothing pending, prepare again) */
+                        int state = sd_event_get_state(e);
+                        r = state == SD_EVENT_ARMED ? sd_event_wait(e, 0) : state == SD_EVENT_PENDING;
                         break;
                 }
                 /* pending (prepared or waited): dispatch, sd-event's fd not asked for meanwhile */
