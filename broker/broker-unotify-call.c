@@ -51,13 +51,17 @@ bool unotify_valid(const unotify_call *call) {
         return ioctl(call->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-static void send_resp(const unotify_call *call, struct seccomp_notif_resp *resp) {
+static void send_resp(unotify_call *call, struct seccomp_notif_resp *resp) {
+        /* our checked copy of its /dev/net/tun closed first: once its ioctl returns, the process's close of
+         * that queue is the last one, seen so by anyone (netlink too), not only by its next TUNSETIFF */
+        if (call->tun_device)
+                close_fds_here(&call->tun_fd, 1);
         if (ioctl(call->listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
                 log_msg(NULL, LOG_WARNING, "seccomp: cannot answer %s of tid %d: %m", call->syscall,
                         (int) call->n.pid);
 }
 
-void unotify_answer(const unotify_call *call, int64_t val, int error) {
+void unotify_answer(unotify_call *call, int64_t val, int error) {
         struct seccomp_notif_resp resp = { .id = call->n.id, .val = error ? 0 : val, .error = error ? -error : 0 };
         send_resp(call, &resp);
 }
@@ -68,7 +72,7 @@ void unotify_gone_or_continue(unotify_call *call) {
         unotify_call_free(call);
 }
 
-void unotify_continue(const unotify_call *call) {
+void unotify_continue(unotify_call *call) {
         struct seccomp_notif_resp resp = { .id = call->n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
         if (call->u)
                 call->u->n_continued++;
@@ -122,7 +126,8 @@ void unotify_call_free(unotify_call *call) {
                 return;
         unotify_call_unlink(call);
         /* copies of a pod process's fds: by the closer (broker-closer.c), never here, but for a TAP queue we
-         * checked: at once, as before, so that the process's close is the last and the device goes with it.
+         * checked: at once (before the answer already, send_resp()), so that the process's close is the last
+         * and the device goes with it.
          * Its next TUNSETIFF of that name (the probe, then the kernel's own judgement, or a creation that
          * reads EBUSY) must not find it alive in the closer's queue */
         close_fds(&call->listener, 1);

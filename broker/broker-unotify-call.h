@@ -54,7 +54,7 @@ struct unotify_call {
         uint64_t ifr_ptr;     /* TUNSETIFF: where the name goes back */
         char devname[16];      /* the ifreq's device name, NUL-terminated */
         int tun_fd;           /* TUNSETIFF: our copy of the caller's fd */
-        bool tun_device;      /* tun_fd is /dev/net/tun, checked: closed at once (unotify_call_free()) */
+        bool tun_device;      /* tun_fd is /dev/net/tun, checked: closed at once, before the answer (send_resp()) */
         int sock_fd;          /* SIOCSIF*: our copy of the caller's socket */
         uint32_t ioctl_cmd;
         struct ifreq ifr;     /* TUNSETIFF, SIOCSIF*: the request as read, once */
@@ -76,9 +76,9 @@ int unotify_write(const unotify_call *call, uint64_t addr, const void *buf, size
 /* Is the notification still waiting (its caller has not gone or been interrupted)? */
 bool unotify_valid(const unotify_call *call);
 /* Answer: @error 0 and @val, or a positive errno. Consumes nothing. */
-void unotify_answer(const unotify_call *call, int64_t val, int error);
+void unotify_answer(unotify_call *call, int64_t val, int error);
 /* Let the kernel judge the call as if nothing intercepted it. */
-void unotify_continue(const unotify_call *call);
+void unotify_continue(unotify_call *call);
 /* A call the broker cannot serve (its caller's fd or process could not be read): if it still waits, the
  * kernel judges it (a caller is never left blocked); either way @call is freed. */
 void unotify_gone_or_continue(unotify_call *call);
