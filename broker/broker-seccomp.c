@@ -112,7 +112,7 @@ static const allowed allow[] = {
         { "brk", "malloc" },
         { "munmap", "malloc, KVMI memfd" },
         { "mremap", "realloc" },
-        { "madvise", "free" },
+        { "madvise", "free; huge pages for a KVMI shadow table of 2 MiB or more (MADV_HUGEPAGE, MADV_POPULATE_WRITE)" },
         { "memfd_create", "journal: entries too large for a datagram travel as a sealed memfd" },
         /* event loop (sd-event) */
         { "epoll_create1", "sd-event" },
