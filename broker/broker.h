@@ -519,12 +519,12 @@ void kvmi_channel_close(client *c, const char *why);
 /* The session ends: channel closed, shadow dropped. */
 void kvmi_session_end(client *c);
 /**
- * kvmi_submit() - program @n entries for @req (which it answers).  @e is
- * owned (freed) when @map is NULL, else it points into the mapping @map of
- * @map_len bytes, which is unmapped when done.  The entries' padding is
- * zero (they are sent as they are); @top_gpa is the highest gpa among them.
+ * kvmi_submit() - program @n entries for @req (which it answers): owned @e, or in the mapping @map
+ * (@map_len bytes) of the memfd @memfd, read as sent (kbatch in broker-kvmi-chan.h), both released when
+ * done.  The entries' padding is zero; @top_gpa is the highest gpa among them.
  */
-void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, uint64_t top_gpa);
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, int memfd,
+                 uint64_t top_gpa);
 /* The session's KVMI state as a JSON object (state.get). */
 void kvmi_state_gen(const client *c, json_gen *g);
 

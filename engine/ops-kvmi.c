@@ -239,12 +239,11 @@ void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e
 
 /*
  * The common case first, in a pass without branches: every entry well-formed, its access within the
- * rule's, and all their pages in one of the rule's ranges (from the lowest page to the highest).  True with
- * *@ret_top the highest gpa; false when the pass in order must find the first entry that is not so.
+ * rule's, and all their pages in one of the rule's ranges (from the lowest page to the highest).
  */
-static bool memfd_all_allowed(const policy_rule *r, const kvmi_page_access_entry *e, size_t n, uint64_t *ret_top) {
-        uint64_t words = 0, lo = UINT64_MAX, hi = 0;
-        uint8_t access = 0;
+void kvmi_memfd_scan_add(kvmi_memfd_scan *s, const kvmi_page_access_entry *e, size_t n) {
+        uint64_t words = s->words, lo = s->lo, hi = s->hi;
+        uint8_t access = s->access;
         for (size_t i = 0; i < n; i++) {
                 uint64_t w;
                 memcpy(&w, &e[i].access, sizeof(w));
@@ -253,15 +252,29 @@ static bool memfd_all_allowed(const policy_rule *r, const kvmi_page_access_entry
                 lo = e[i].gpa < lo ? e[i].gpa : lo;
                 hi = e[i].gpa > hi ? e[i].gpa : hi;
         }
-        if ((words & ~KVMI_ENTRY_ACCESS_BITS) != 0 || (access & ~r->kvmi.access) != 0)
+        *s = (kvmi_memfd_scan) { .words = words, .lo = lo, .hi = hi, .access = access };
+}
+
+/* True with *@ret_top the highest gpa when the scanned entries are all so; false when the pass in order
+ * must find the first entry that is not. */
+static bool scan_allowed(const policy_rule *r, const kvmi_memfd_scan *s, uint64_t *ret_top) {
+        if ((s->words & ~KVMI_ENTRY_ACCESS_BITS) != 0 || (s->access & ~r->kvmi.access) != 0)
                 return false;
-        lo &= ~(uint64_t) 4095;
+        uint64_t lo = s->lo & ~(uint64_t) 4095;
         for (size_t i = 0; i < r->kvmi.n_ranges; i++)
-                if (lo >= r->kvmi.ranges[i].lo && (hi | 4095) <= r->kvmi.ranges[i].hi) {
-                        *ret_top = hi;
+                if (lo >= r->kvmi.ranges[i].lo && (s->hi | 4095) <= r->kvmi.ranges[i].hi) {
+                        *ret_top = s->hi;
                         return true;
                 }
         return false;
+}
+
+size_t kvmi_memfd_scan_check(const policy_rule *rule, const kvmi_memfd_scan *s, size_t n, policy_decision *d,
+                             uint64_t *ret_top_gpa) {
+        if (n == 0 || n > rule->kvmi.max_entries || !scan_allowed(rule, s, ret_top_gpa))
+                return 0;
+        entries_allowed(n, d);
+        return n;
 }
 
 ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, policy_decision *d,
@@ -274,9 +287,13 @@ ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, p
         uint64_t top = 0;
         if (!entries_count_ok(rule, n, d))
                 denied = n; /* the entries are still decoded: a malformed one is bad-request first */
-        else if (memfd_all_allowed(rule, e, n, ret_top_gpa)) {
-                entries_allowed(n, d);
-                return (ssize_t) n;
+        else {
+                kvmi_memfd_scan sc = KVMI_MEMFD_SCAN_INIT;
+                kvmi_memfd_scan_add(&sc, e, n);
+                if (scan_allowed(rule, &sc, ret_top_gpa)) {
+                        entries_allowed(n, d);
+                        return (ssize_t) n;
+                }
         }
         for (size_t i = 0; i < n; i++) {
                 if (!kvmi_entry_valid(&e[i]))

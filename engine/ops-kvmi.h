@@ -58,3 +58,22 @@ void kvmi_entries_check(const policy_rule *rule, const kvmi_page_access_entry *e
  */
 ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, policy_decision *d,
                          uint64_t *ret_top_gpa, char *msg, size_t size);
+
+/*
+ * kvmi_memfd_scan - kvmi_memfd_check()'s pass without branches, fed chunk
+ * by chunk (entries read from the memfd into a buffer, never mapped):
+ * start zeroed but for lo = UINT64_MAX (KVMI_MEMFD_SCAN_INIT), add every
+ * entry once, in any chunks.  kvmi_memfd_scan_check() then gives the
+ * verdict of the common case: the count of entries (@d allowed, the
+ * highest gpa in *@ret_top_gpa) when the @n entries are within @rule and
+ * all well-formed, else 0: kvmi_memfd_check() over the entries must find
+ * the first that is not (and say why).
+ */
+typedef struct kvmi_memfd_scan {
+        uint64_t words, lo, hi; /* OR of the entries' access words; lowest and highest gpa */
+        uint8_t access;
+} kvmi_memfd_scan;
+#define KVMI_MEMFD_SCAN_INIT ((kvmi_memfd_scan) { .lo = UINT64_MAX })
+void kvmi_memfd_scan_add(kvmi_memfd_scan *s, const kvmi_page_access_entry *e, size_t n);
+size_t kvmi_memfd_scan_check(const policy_rule *rule, const kvmi_memfd_scan *s, size_t n, policy_decision *d,
+                             uint64_t *ret_top_gpa);

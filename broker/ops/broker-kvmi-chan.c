@@ -19,9 +19,14 @@
 #include "broker-kvmi-chan.h"
 
 void batch_free(kbatch *b) {
-        if (b->map)
+        if (b->stage) {
+                explicit_bzero(b->stage, 2 * b->stage_half * sizeof(*b->stage));
+                free(b->stage);
+        }
+        if (b->map) {
                 munmap(b->map, b->map_len);
-        else if (b->e) {
+                close_fds(&b->memfd, 1); /* by the closer: its last close may free the memfd's pages */
+        } else if (b->e) {
                 explicit_bzero(b->e, b->n * sizeof(*b->e));
                 free(b->e);
         }
@@ -216,7 +221,7 @@ static int ch_queue_cmd(kvmi_channel *ch, uint16_t id, uint32_t seq, size_t own,
                 free(k);
                 return -ENOMEM; /* the caller fails the connection: the queue is dropped whole */
         }
-        *k = (kcmd) { .end = ch->tx_queued, .id = id, .seq = seq, .b = b, .first = first, .n = n, .probe = probe };
+        *k = (kcmd) { .end = ch->tx_queued, .id = id, .seq = seq, .b = b, .first = first, .n = n, .half = -1, .probe = probe };
         if (ch->n_cmds == 0) /* the timeout counts from here, then from each reply */
                 ch->progress_at = now_usec();
         if (ch->tail)
@@ -241,14 +246,23 @@ int ch_send_simple(kvmi_channel *ch, uint16_t id, const void *payload, size_t le
         return n < 0 ? n : ch_queue_cmd(ch, id, seq, (size_t) n, NULL, 0, NULL, 0, 0, false);
 }
 
-int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe) {
+int ch_queue_page_access(kvmi_channel *ch, kbatch *b, const kvmi_page_access_entry *src, size_t first, size_t n,
+                         int half, bool probe) {
         if (tx_reserve(ch, KVMI_PAGE_ACCESS_HEAD_SIZE) < 0)
                 return -ENOMEM;
         uint32_t seq = ch->seq++;
         int len = kvmi_set_page_access_head(ch->tx + ch->tx_len, seq, n);
-        return len < 0 ? len
-                       : ch_queue_cmd(ch, KVMI_VM_SET_PAGE_ACCESS, seq, (size_t) len, b->e + first,
-                                      n * sizeof(kvmi_page_access_entry), b, first, n, probe);
+        if (len < 0)
+                return len;
+        int r = ch_queue_cmd(ch, KVMI_VM_SET_PAGE_ACCESS, seq, (size_t) len, src, n * sizeof(kvmi_page_access_entry),
+                             b, first, n, probe);
+        if (r >= 0) {
+                ch->tail->src = src;
+                ch->tail->half = half;
+                if (half >= 0)
+                        b->stage_busy[half]++;
+        }
+        return r;
 }
 
 ssize_t ch_recv(kvmi_channel *ch, void *buf, size_t len) {

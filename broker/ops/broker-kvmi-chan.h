@@ -42,6 +42,19 @@ typedef struct kbatch {
         uint64_t top_gpa; /* the highest gpa among the entries */
         void *map; /* e points into this memfd mapping, or NULL: e is owned */
         size_t map_len;
+        int memfd; /* a memfd batch's own copy of the memfd (map set; else unused) */
+        /*
+         * A memfd batch's main pass is sent and recorded from here, never through the mapping: two
+         * halves of STAGE_MSGS messages' entries, each read from the memfd (pread(), the kernel's copy
+         * of its pages) when all the messages of the half's previous window were answered.  A user
+         * space first touch of each page of a new mapping costs a page walk, and on a hypervisor that
+         * shadows the guest's page tables an exit (1.2-1.5 us a page on this project's VMs); the
+         * mapping is touched only by the rare paths (probing a refused message, naming an entry).
+         */
+        kvmi_page_access_entry *stage;
+        size_t stage_half;    /* entries a half holds: STAGE_MSGS * per_msg */
+        size_t stage_win[2];  /* the window (first entry / stage_half) a half holds; SIZE_MAX: none */
+        size_t stage_busy[2]; /* its messages in flight */
         size_t next_entry; /* main pass: next entry to send */
         size_t in_flight;
         size_t n_msgs, n_answered;
@@ -63,8 +76,13 @@ typedef struct kcmd {
         uint32_t seq;
         kbatch *b;
         size_t first, n;
+        const kvmi_page_access_entry *src; /* where its entries were sent from, and are recorded from */
+        int half; /* the half of b's stage src lies in; -1: none */
         bool probe;
 } kcmd;
+
+/* Messages whose entries a half of a memfd batch's stage holds: two halves fill KVMI_WINDOW. */
+#define STAGE_MSGS (KVMI_WINDOW / 2)
 
 #define RX_CAP (KVMI_HDR_SIZE + KVMI_MAX_MSG_SIZE)
 #define SETUP_RETRY_USEC (50 * 1000ULL) /* between tries of a setup command answered -KVM_EPERM */
@@ -126,8 +144,12 @@ struct kvmi_channel {
 void batch_free(kbatch *b);
 /* Fail @b's request (if any) with @why, and free @b. */
 void batch_fail(kbatch *b, err_code code, int errno_value, const char *why);
-/* Queue a KVMI_VM_SET_PAGE_ACCESS of @n entries from @first of batch @b, built in place in the output queue. */
-int ch_queue_page_access(kvmi_channel *ch, kbatch *b, size_t first, size_t n, bool probe);
+/*
+ * Queue a KVMI_VM_SET_PAGE_ACCESS of the @n entries at @src (entries @first.. of batch @b, in @b's stage
+ * half @half, or -1), its head built in place in the output queue, its entries sent from @src.
+ */
+int ch_queue_page_access(kvmi_channel *ch, kbatch *b, const kvmi_page_access_entry *src, size_t first, size_t n,
+                         int half, bool probe);
 /* Wait for output only while some is queued. */
 void ch_update_io(kvmi_channel *ch);
 /* Close the connection and fail everything pending with @why (errno @e); the channel stays. */

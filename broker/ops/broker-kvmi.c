@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "broker-kvmi-chan.h"
 
@@ -97,14 +98,67 @@ static bool overridden_later(const kbatch *b, size_t i) {
         return lo > 0 && b->last_gfn_index[2 * (lo - 1)] == gfn && b->last_gfn_index[2 * (lo - 1) + 1] > i;
 }
 
-static void record(kvmi_channel *ch, kbatch *b, size_t first, size_t n) {
-        size_t bad = 0, failed = kvmi_shadow_record(&KS(ch->c)->shadow, b->e + first, n, &bad);
+static void record(kvmi_channel *ch, kbatch *b, const kvmi_page_access_entry *e, size_t n) {
+        size_t bad = 0, failed = kvmi_shadow_record(&KS(ch->c)->shadow, e, n, &bad);
         if (failed > 0)
                 log_msg(ch->c->b, LOG_WARNING,
                         "session %llu: KVMI shadow full: %zu of the %zu pages of a message not recorded (first gpa "
                         "0x%" PRIx64 ")",
-                        (unsigned long long) ch->c->session, failed, n, b->e[first + bad].gpa);
+                        (unsigned long long) ch->c->session, failed, n, e[bad].gpa);
         b->applied += n;
+}
+
+/* pread() of @len bytes at @off whole: 0, or -errno (-EIO: the memfd ended early, which its seals forbid). */
+static int read_whole(int fd, void *buf, size_t len, off_t off) {
+        for (size_t got = 0; got < len;) {
+                ssize_t r = pread(fd, (uint8_t *) buf + got, len - got, off + (off_t) got);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return r < 0 ? negative_errno() : -EIO;
+                got += (size_t) r;
+        }
+        return 0;
+}
+
+/*
+ * Where the main pass sends the @n entries from @first of batch @b from (*@ret_half: the stage's half, or
+ * -1): owned entries where they are; a memfd batch's from its stage, the half of their window read in
+ * from the memfd first once its previous window's messages were all answered.  NULL: not yet (they will
+ * be: a reply is due).  Without a stage (no memory) or when a read fails, the mapping.
+ */
+static const kvmi_page_access_entry *main_entries(kvmi_channel *ch, kbatch *b, size_t first, size_t n,
+                                                  int *ret_half) {
+        *ret_half = -1;
+        if (!b->map)
+                return b->e + first;
+        if (!b->stage && b->stage_half == 0) {
+                b->stage_half = STAGE_MSGS * ch->per_msg;
+                b->stage_win[0] = b->stage_win[1] = SIZE_MAX;
+                b->stage = malloc(2 * b->stage_half * sizeof(*b->stage));
+        }
+        size_t w = first / b->stage_half; /* a message never spans two: stage_half is a multiple of per_msg */
+        int h = (int) (w & 1);
+        if (!b->stage || first + n > (w + 1) * b->stage_half)
+                return b->e + first;
+        kvmi_page_access_entry *half = b->stage + (size_t) h * b->stage_half;
+        if (b->stage_win[h] != w) {
+                if (b->stage_busy[h] > 0)
+                        return NULL;
+                size_t k = b->n - w * b->stage_half < b->stage_half ? b->n - w * b->stage_half : b->stage_half;
+                b->stage_win[h] = SIZE_MAX;
+                int r = read_whole(b->memfd, half, k * sizeof(*half), (off_t) (w * b->stage_half * sizeof(*half)));
+                if (r < 0) {
+                        log_msg(ch->c->b, LOG_WARNING,
+                                "session %llu: reading the KVMI memfd's entries %zu.. failed (%s); sending them "
+                                "from its mapping",
+                                (unsigned long long) ch->c->session, w * b->stage_half, strerror(-r));
+                        return b->e + first;
+                }
+                b->stage_win[h] = w;
+        }
+        *ret_half = h;
+        return half + (first - w * b->stage_half);
 }
 
 static void batch_done(kvmi_channel *ch, kbatch *b) {
@@ -186,7 +240,11 @@ static void ch_pump(kvmi_channel *ch) {
                 }
                 while (ch->n_cmds < KVMI_WINDOW && b->next_entry < b->n) {
                         size_t k = b->n - b->next_entry < ch->per_msg ? b->n - b->next_entry : ch->per_msg;
-                        if (ch_queue_page_access(ch, b, b->next_entry, k, false) < 0)
+                        int half;
+                        const kvmi_page_access_entry *src = main_entries(ch, b, b->next_entry, k, &half);
+                        if (!src)
+                                break; /* its half of the stage still has messages in flight */
+                        if (ch_queue_page_access(ch, b, src, b->next_entry, k, half, false) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                         b->next_entry += k;
                         b->n_msgs++;
@@ -205,7 +263,7 @@ static void ch_pump(kvmi_channel *ch) {
                         }
                         if (overridden_later(b, i))
                                 continue;
-                        if (ch_queue_page_access(ch, b, i, 1, true) < 0)
+                        if (ch_queue_page_access(ch, b, b->e + i, i, 1, -1, true) < 0)
                                 return ch_fail(ch, ENOMEM, "out of memory building KVMI messages");
                 }
                 if (b->probe_msg < b->n_failed || b->in_flight > 0)
@@ -221,10 +279,12 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         b->in_flight--;
         if (!k->probe)
                 b->n_answered++;
-        if (err == 0) {
-                record(ch, b, k->first, k->n);
+        if (err == 0)
+                record(ch, b, k->src, k->n);
+        if (k->half >= 0)
+                b->stage_busy[k->half]--; /* after its entries were recorded from it */
+        if (err == 0)
                 return;
-        }
         if (k->probe) {
                 b->refused++;
                 if (!b->req) /* the kernel does not hold it: neither does the shadow */
@@ -481,18 +541,20 @@ void kvmi_session_end(client *c) {
         kvmi_shadow_clear(&KS(c)->shadow);
 }
 
-void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, uint64_t top_gpa) {
+void kvmi_submit(request *req, kvmi_page_access_entry *e, size_t n, void *map, size_t map_len, int memfd,
+                 uint64_t top_gpa) {
         client *c = req->c;
         kvmi_channel *ch = KS(c)->ch;
         kbatch *b = calloc(1, sizeof(*b));
         if (!b) {
-                if (map)
+                if (map) {
                         munmap(map, map_len);
-                else
+                        close_fds(&memfd, 1);
+                } else
                         free(e);
                 return request_reply_error(req, ERR_SYSTEM, ENOMEM, NULL, "out of memory");
         }
-        *b = (kbatch) { .req = req, .e = e, .n = n, .top_gpa = top_gpa, .map = map, .map_len = map_len };
+        *b = (kbatch) { .req = req, .e = e, .n = n, .top_gpa = top_gpa, .map = map, .map_len = map_len, .memfd = memfd };
         /* the entries of the requests queued before this one, not recorded yet, count too */
         size_t queued = 0;
         for (kbatch *q = ch ? ch->bhead : NULL; q; q = q->next)

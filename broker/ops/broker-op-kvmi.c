@@ -114,13 +114,43 @@ static int map_memfd(int fd, int idx, uint64_t max_entries, void **ret_map, size
                                 "entry before sealing it (holes are refused)",
                                 idx, (long long) st.st_blocks * 512, (long long) st.st_size),
                        -EINVAL;
-        /* populated: the entries are read at once, then sent */
-        void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+        /*
+         * Not populated: the common path reads the entries with pread() (check_memfd(), and the batch's
+         * stage as they are sent), only the rare ones through the mapping.
+         */
+        void *m = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED)
                 return snprintf(msg, size, "cannot map the memfd: %m"), negative_errno();
         *ret_map = m;
         *ret_len = st.st_size;
         return 0;
+}
+
+/*
+ * kvmi_memfd_check() of the memfd @fd's @len bytes, mapped at @map: the common case's pass read through a
+ * buffer on the stack with pread() (the kernel's copy of the memfd's pages, against a first touch of each
+ * page of a new mapping: see kbatch in broker-kvmi-chan.h); the pass in order through the mapping when
+ * that pass does not allow them all, or a read fails.
+ */
+static ssize_t check_memfd(const policy_rule *rule, int fd, const void *map, size_t len, policy_decision *d,
+                           uint64_t *ret_top, char *msg, size_t size) {
+        kvmi_page_access_entry buf[4096]; /* 64 KiB */
+        kvmi_memfd_scan sc = KVMI_MEMFD_SCAN_INIT;
+        size_t n = len / sizeof(*buf), at = 0, allowed = 0;
+        while (at < n) {
+                size_t k = n - at < ELEMENTSOF(buf) ? n - at : ELEMENTSOF(buf);
+                ssize_t r = pread(fd, buf, k * sizeof(*buf), (off_t) (at * sizeof(*buf)));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || r % (ssize_t) sizeof(*buf))
+                        break;
+                kvmi_memfd_scan_add(&sc, buf, (size_t) r / sizeof(*buf));
+                at += (size_t) r / sizeof(*buf);
+        }
+        if (at == n && len % sizeof(*buf) == 0)
+                allowed = kvmi_memfd_scan_check(rule, &sc, n, d, ret_top);
+        explicit_bzero(buf, sizeof(buf));
+        return allowed > 0 ? (ssize_t) allowed : kvmi_memfd_check(rule, map, len, d, ret_top, msg, size);
 }
 
 static void kvmi_set_page_access(request *req, void *args, const policy_decision *d) {
@@ -135,7 +165,7 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                 /* checked against the rule by the policy check; built zeroed by the parser */
                 for (size_t i = 0; i < a.n; i++)
                         top = a.entries[i].gpa > top ? a.entries[i].gpa : top;
-                return kvmi_submit(req, a.entries, a.n, NULL, 0, top);
+                return kvmi_submit(req, a.entries, a.n, NULL, 0, -EBADF, top);
         }
         if ((size_t) a.memfd_index >= req->n_fds)
                 return request_reply_error(req, ERR_BAD_REQUEST, EBADF, NULL,
@@ -149,7 +179,8 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                 return request_reply_error(req, ERR_BAD_REQUEST, -r, NULL, "kvmi.set-page-access: %s", msg);
         /* one pass: each entry decoded and checked against the rule before anything is sent */
         policy_decision ed = { .rule = d->rule };
-        ssize_t n = kvmi_memfd_check(d->rule, map, map_len, &ed, &top, msg, sizeof(msg));
+        int fd = req->fds[a.memfd_index];
+        ssize_t n = check_memfd(d->rule, fd, map, map_len, &ed, &top, msg, sizeof(msg));
         if (n < 0) {
                 munmap(map, map_len);
                 return request_reply_error(req, ERR_BAD_REQUEST, EINVAL, NULL, "kvmi.set-page-access: %s", msg);
@@ -158,7 +189,14 @@ static void kvmi_set_page_access(request *req, void *args, const policy_decision
                 munmap(map, map_len);
                 return request_reply_error(req, ERR_DENIED, EPERM, d->rule->name, "%s: %s", req->op, ed.reason);
         }
-        kvmi_submit(req, map, (size_t) n, map, map_len, top);
+        int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (own < 0) {
+                int e = errno;
+                munmap(map, map_len);
+                return request_reply_error(req, ERR_SYSTEM, e, NULL, "kvmi.set-page-access: cannot keep the memfd: %s",
+                                           strerror(e));
+        }
+        kvmi_submit(req, map, (size_t) n, map, map_len, own, top);
 }
 
 static void kvmi_detach(request *req, void *args, const policy_decision *d) {
