@@ -71,7 +71,7 @@ typedef struct allowed {
 static const allowed allow[] = {
         /* I/O on client sockets, helper sockets, KVMI channels, files */
         { "read", "signalfd, timerfd, /proc and policy files" },
-        { "pread64", "/proc and cgroup files read whole from offset 0, some kept open (sched.set)" },
+        { "pread64", "/proc and cgroup files read whole from offset 0, some kept open (sched.set); KVMI memfd entries" },
         { "write", "stderr, cgroup files" },
         { "writev", "stderr through stdio; journal entries too large for one datagram" },
         { "recvmsg", "client requests with fds, helper answers, netlink" },
