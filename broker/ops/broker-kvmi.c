@@ -20,7 +20,8 @@
  *
  * Never blocking: the socket is non-blocking in the sd-event loop, output
  * waits in a queue (the messages' heads in bytes of its own, a batch's
- * entries sent from the batch: a memfd's mapping is not copied; an answer
+ * entries sent from where it holds them: its own array, or a memfd batch's
+ * stage, never copied into the queue; an answer
  * to a command not yet sent whole is a protocol error, so a batch never
  * ends while its entries wait to be sent), at most KVMI_WINDOW commands
  * are in flight, and the channel fails when commands are in flight and no
