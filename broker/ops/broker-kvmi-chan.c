@@ -18,6 +18,18 @@
 
 #include "broker-kvmi-chan.h"
 
+int memfd_read(int fd, void *buf, size_t len, off_t off) {
+        for (size_t got = 0; got < len;) {
+                ssize_t r = pread(fd, (uint8_t *) buf + got, len - got, off + (off_t) got);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return r < 0 ? negative_errno() : -EIO;
+                got += (size_t) r;
+        }
+        return 0;
+}
+
 void batch_free(kbatch *b) {
         if (b->stage) {
                 explicit_bzero(b->stage, 2 * b->stage_half * sizeof(*b->stage));

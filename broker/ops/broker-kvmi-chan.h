@@ -141,6 +141,8 @@ struct kvmi_channel {
 };
 
 /* broker-kvmi-chan.c */
+/* pread() of @len bytes at @off of a memfd, whole: 0, or -errno (-EIO: it ended early, which its seals forbid). */
+int memfd_read(int fd, void *buf, size_t len, off_t off);
 void batch_free(kbatch *b);
 /* Fail @b's request (if any) with @why, and free @b. */
 void batch_fail(kbatch *b, err_code code, int errno_value, const char *why);

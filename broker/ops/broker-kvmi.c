@@ -109,19 +109,6 @@ static void record(kvmi_channel *ch, kbatch *b, const kvmi_page_access_entry *e,
         b->applied += n;
 }
 
-/* pread() of @len bytes at @off whole: 0, or -errno (-EIO: the memfd ended early, which its seals forbid). */
-static int read_whole(int fd, void *buf, size_t len, off_t off) {
-        for (size_t got = 0; got < len;) {
-                ssize_t r = pread(fd, (uint8_t *) buf + got, len - got, off + (off_t) got);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        return r < 0 ? negative_errno() : -EIO;
-                got += (size_t) r;
-        }
-        return 0;
-}
-
 /*
  * Where the main pass sends the @n entries from @first of batch @b from (*@ret_half: the stage's half, or
  * -1): owned entries where they are; a memfd batch's from its stage, the half of their window read in
@@ -148,7 +135,7 @@ static const kvmi_page_access_entry *main_entries(kvmi_channel *ch, kbatch *b, s
                         return NULL;
                 size_t k = b->n - w * b->stage_half < b->stage_half ? b->n - w * b->stage_half : b->stage_half;
                 b->stage_win[h] = SIZE_MAX;
-                int r = read_whole(b->memfd, half, k * sizeof(*half), (off_t) (w * b->stage_half * sizeof(*half)));
+                int r = memfd_read(b->memfd, half, k * sizeof(*half), (off_t) (w * b->stage_half * sizeof(*half)));
                 if (r < 0) {
                         log_msg(ch->c->b, LOG_WARNING,
                                 "session %llu: reading the KVMI memfd's entries %zu.. failed (%s); sending them "
@@ -280,12 +267,12 @@ static void batch_reply(kvmi_channel *ch, kcmd *k, int32_t err) {
         b->in_flight--;
         if (!k->probe)
                 b->n_answered++;
-        if (err == 0)
-                record(ch, b, k->src, k->n);
         if (k->half >= 0)
-                b->stage_busy[k->half]--; /* after its entries were recorded from it */
-        if (err == 0)
+                b->stage_busy[k->half]--; /* its half is read anew only by ch_pump(), after this reply */
+        if (err == 0) {
+                record(ch, b, k->src, k->n);
                 return;
+        }
         if (k->probe) {
                 b->refused++;
                 if (!b->req) /* the kernel does not hold it: neither does the shadow */

@@ -139,13 +139,10 @@ static ssize_t check_memfd(const policy_rule *rule, int fd, const void *map, siz
         size_t n = len / sizeof(*buf), at = 0, allowed = 0;
         while (at < n) {
                 size_t k = n - at < ELEMENTSOF(buf) ? n - at : ELEMENTSOF(buf);
-                ssize_t r = pread(fd, buf, k * sizeof(*buf), (off_t) (at * sizeof(*buf)));
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0 || r % (ssize_t) sizeof(*buf))
+                if (memfd_read(fd, buf, k * sizeof(*buf), (off_t) (at * sizeof(*buf))) < 0)
                         break;
-                kvmi_memfd_scan_add(&sc, buf, (size_t) r / sizeof(*buf));
-                at += (size_t) r / sizeof(*buf);
+                kvmi_memfd_scan_add(&sc, buf, k);
+                at += k;
         }
         if (at == n && len % sizeof(*buf) == 0)
                 allowed = kvmi_memfd_scan_check(rule, &sc, n, d, ret_top);
