@@ -58,7 +58,11 @@ say "the pod names a process that is not its own (pid 1): refused"
 in_pod "$B/tools/delegatectl" --vm demo-vm memlock --pid 1 --soft $WANT || true
 
 # --- the main job: a real VM from the unprivileged pod ---
-say "the pod gets its own network namespace with a bridge br0, and /dev/kvm as a device plugin would give it"
+if [ -c /dev/kvm ]; then
+        say "the pod gets its own network namespace with a bridge br0, and /dev/kvm as a device plugin would give it"
+else
+        say "the pod gets its own network namespace with a bridge br0 (this host has no /dev/kvm: the VM will use TCG)"
+fi
 ip netns add pod-demo
 ip -n pod-demo link set lo up
 ip -n pod-demo link add br0 type bridge
