@@ -27,9 +27,10 @@
  *     it).  If it dies (its uid may kill it), its requests in flight fail
  *     with EPIPE and the next request starts a new one; if it hangs or is
  *     stopped, the request times out and the helper is killed.
- *   - netns helpers (helper_run_netns(): TAP steps) are short-lived: the
- *     child enters the pod's network namespace with setns() and stays
- *     root, so the broker's own threads never change namespace.  The
+ *   - netns helpers (helper_run_netns(): TAP steps the netns worker thread
+ *     does not take, broker-netns-worker.c) are short-lived: the child
+ *     enters the pod's network namespace with setns() and stays root, so
+ *     the broker's loops never change namespace.  The
  *     answer travels back as one datagram, with any fds the step opened as
  *     SCM_RIGHTS; then the child closes every fd but its socket (its
  *     copies of what it sent, and of what it inherited: the caller's
@@ -51,7 +52,7 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
-#include "broker.h"
+#include "broker-helper.h"
 
 static void uid_helper_forget(request *req);
 
@@ -252,14 +253,7 @@ static pid_t fork_paired(int flags, int *ret_fd) {
         return pid;
 }
 
-static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
-                 void (*done)(request *req, int status, const void *out, size_t len)) {
-        int fd;
-        pid_t pid = fork_paired(SOCK_NONBLOCK, &fd);
-        if (pid < 0)
-                return pid;
-        if (pid == 0)
-                child(fd, setup, fn, arg);
+int helper_watch(request *req, int fd, pid_t pid, void (*done)(request *req, int status, const void *out, size_t len)) {
         req->helper_pid = pid;
         req->helper_fd = fd;
         req->helper_len = 0;
@@ -275,6 +269,17 @@ static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *ar
                 return r;
         }
         return 0;
+}
+
+static int spawn(request *req, const helper_setup *setup, helper_fn fn, void *arg,
+                 void (*done)(request *req, int status, const void *out, size_t len)) {
+        int fd;
+        pid_t pid = fork_paired(SOCK_NONBLOCK, &fd);
+        if (pid < 0)
+                return pid;
+        if (pid == 0)
+                child(fd, setup, fn, arg);
+        return helper_watch(req, fd, pid, done);
 }
 
 int helper_run_netns(request *req, int netns_fd, helper_fn fn, void *arg,

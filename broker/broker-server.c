@@ -21,6 +21,7 @@
 
 #include "broker-op.h"
 #include "broker-closer.h"
+#include "broker-netns-worker.h"
 #include "broker.h"
 #include "proc.h"
 
@@ -86,6 +87,7 @@ void broker_free(broker *b) {
         limits_free(b);
         sd_event_source_unref(b->listen_src);
         loops_free(b); /* the ended clients' sockets handed over */
+        netns_worker_stop();
         /* the clients' last fds, handed over above, closed; what is closed from here on is the broker's own */
         if (closer_stop() < 0)
                 log_msg(b, LOG_WARNING, "a client's descriptor was still being closed after %d s (its release "

@@ -145,8 +145,8 @@ static ssize_t attach_step(const unotify_call *call, tap_out *o, int *fds, size_
  * the kernel's to judge (unotify_tap_to_kernel()).
  */
 static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        request *req = arg;
-        const unotify_call *call = req->origin_data;
+        const tap_step_in *in = arg; /* a forked helper's copy: the call's fds are the loop's */
+        const unotify_call *call = in->call;
         tap_out *o = out;
         struct ifreq ifr = {};
         if (size < sizeof(*o))
@@ -154,7 +154,7 @@ static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_f
         memset(o, 0, sizeof(*o));
         if (call->tap_attach)
                 return attach_step(call, o, fds, n_fds);
-        ssize_t quota = tap_step_quota(req, o, false);
+        ssize_t quota = tap_step_quota(in, o, false);
         if (quota != 0)
                 return quota;
         memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
@@ -208,9 +208,10 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
 static void tun_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
+        DC(req)->in.call = call; /* the step forks (device_step_run()) */
         if (!call->tap_attach)
                 return tap_device_start(req, d->rule->tap.max_devices, false, &TS(c)->tap_inflight, tun_step, tun_done);
-        int r = helper_run_netns(req, c->pidfd, tun_step, req, tun_done);
+        int r = helper_run_netns(req, c->pidfd, tun_step, &DC(req)->in, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }

@@ -13,6 +13,7 @@
 
 #include "broker-op.h"
 #include "broker-closer.h"
+#include "broker-netns-worker.h"
 #include "broker.h"
 #include "config.h"
 #include "proc.h"
@@ -331,6 +332,10 @@ static int run(void) {
          * thread */
         if (r >= 0 && (r = closer_start()) < 0)
                 log_msg(b, LOG_ERR, "cannot start the thread that closes clients' fds: %s", strerror(-r));
+        int w = r >= 0 ? netns_worker_start() : 0;
+        if (w < 0) /* not fatal: every step in a pod's network namespace forks a helper then */
+                log_msg(b, LOG_WARNING, "cannot start the thread for steps in pods' network namespaces (%s): they "
+                        "run in forked helpers", strerror(-w));
         if (r >= 0)
                 r = loops_start(b);
         if (r >= 0)

@@ -21,8 +21,8 @@
 
 /* The helper's step for bridge.create, in the peer's network namespace, as root. */
 static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        request *req = arg;
-        const bridge_create_args *a = req->op_args;
+        const tap_step_in *in = arg;
+        const bridge_create_args *a = &in->a.bridge;
         tap_out *o = out;
         _cleanup_nl_sock_ struct nl_sock *sk = NULL;
         _cleanup_rtnl_link_ struct rtnl_link *br = NULL, *now = NULL;
@@ -33,7 +33,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        ssize_t q = tap_step_quota(req, o, true);
+        ssize_t q = tap_step_quota(in, o, true);
         if (q != 0)
                 return q;
         if ((r = tap_nl_open(&sk)) < 0)
@@ -68,7 +68,7 @@ static ssize_t bridge_create_step(void *arg, void *out, size_t size, int *fds, s
 
         r = rtnl_link_get_kernel(sk, 0, a->name, &br);
         if (r == 0) {
-                if (!DC(req)->adopt_existing)
+                if (!in->adopt_existing)
                         return tap_fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", a->name);
                 if (!streq_ptr(rtnl_link_get_type(br), "bridge"))
                         return tap_fail(o, ERR_EXISTS, EEXIST, "'%s' exists and is a %s device, not a bridge", a->name,
@@ -217,6 +217,7 @@ static void bridge_create_done(request *req, int status, const void *out, size_t
 }
 
 static void bridge_create(request *req, void *args, const policy_decision *d) {
+        DC(req)->in.a.bridge = *(const bridge_create_args *) args;
         tap_device_start(req, d->rule->bridge.max_devices, d->rule->bridge.adopt_existing, &TS(req->c)->bridge_inflight,
                          bridge_create_step, bridge_create_done);
 }

@@ -3,13 +3,14 @@
  * broker-op-tap.c - tap.create and tap.destroy: TAP devices in the peer's
  * own network namespace, handed over as fds; the session's record of them.
  *
- * parse args -> (policy, in the dispatcher) -> in a helper process that
+ * parse args -> (policy, in the dispatcher) -> in the netns worker thread
+ * (broker-netns-worker.c), or a helper process when it is busy, that
  * entered the peer's network namespace with setns(pidfd): check the
  * session quota, pick or check the name, create the queues, owner and
  * group, link setup with libnl-route-3 (MTU, MAC, master, up), persist ->
  * read the link back and verify -> fds to the client.
  *
- * The broker's own threads never change namespace.  A device is created
+ * The broker's loops never change namespace.  A device is created
  * with IFF_TUN_EXCL, so the kernel itself refuses a name that exists; a
  * pre-existing device is attached to only when the rule says
  * adopt_existing.  Every device the session created is recorded with its
@@ -37,6 +38,7 @@
 #include <syslog.h>
 
 #include "broker-closer.h"
+#include "broker-netns-worker.h"
 #include "broker-tap.h"
 #include "broker-op.h"
 
@@ -88,16 +90,16 @@ static int tun_open(const char *name, short flags) {
 
 /* In a helper: the records whose devices vanished (QEMU closed a transient device) in bit i of *@ret_gone;
  * how many TAP devices (@ret_live[0]) and bridges (@ret_live[1]) are still there. */
-static void prune(client *c, uint64_t *ret_gone, unsigned ret_live[2]) {
+static void prune(const tap_step_in *in, uint64_t *ret_gone, unsigned ret_live[2]) {
         *ret_gone = 0;
         ret_live[0] = ret_live[1] = 0;
-        for (size_t i = 0; i < TS(c)->n; i++) {
+        for (size_t i = 0; i < in->n; i++) {
                 _cleanup_nl_sock_ struct nl_sock *sk = NULL;
-                if (setns(TS(c)->rec[i].netns_fd, CLONE_NEWNET) == 0 && tap_nl_open(&sk) == 0 &&
-                    !tap_link_is(sk, TS(c)->rec[i].name, TS(c)->rec[i].ifindex))
+                if (setns(in->rec[i].netns_fd, CLONE_NEWNET) == 0 && tap_nl_open(&sk) == 0 &&
+                    !tap_link_is(sk, in->rec[i].name, in->rec[i].ifindex))
                         *ret_gone |= UINT64_C(1) << i;
                 else
-                        ret_live[TS(c)->rec[i].bridge]++;
+                        ret_live[in->rec[i].bridge]++;
         }
 }
 
@@ -169,31 +171,29 @@ static destroy_scratch *DESTROY(const request *req) {
  * --max-tap counts the TAP devices and bridges still there and the other
  * creations in progress; the rule's max_devices those of this kind.
  */
-ssize_t tap_step_quota(request *req, tap_out *o, bool bridges) {
-        client *c = req->c;
-        unsigned live[2], max_tap = req->b->limits.max_tap;
-        prune(c, &o->gone, live);
-        if (setns(c->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
+ssize_t tap_step_quota(const tap_step_in *in, tap_out *o, bool bridges) {
+        unsigned live[2], max_tap = in->max_tap;
+        prune(in, &o->gone, live);
+        if (setns(in->pidfd, CLONE_NEWNET) < 0) /* back from the records' namespaces */
                 return tap_fail(o, ERR_NOT_FOUND, ESRCH, "the caller exited");
         /* this creation is counted in its inflight (tap_device_start()) */
-        unsigned pending = TS(c)->tap_inflight + TS(c)->bridge_inflight - 1;
+        unsigned pending = in->tap_inflight + in->bridge_inflight - 1;
         if (live[0] + live[1] + pending >= max_tap)
-                return tap_fail(o, ERR_DENIED, EDQUOT, MAX_TAP_FULL, req->op, live[0] + live[1],
+                return tap_fail(o, ERR_DENIED, EDQUOT, MAX_TAP_FULL, in->op, live[0] + live[1],
                                 pending ? " and creates more" : "", max_tap);
-        unsigned others = (bridges ? TS(c)->bridge_inflight : TS(c)->tap_inflight) - 1;
-        if (live[bridges] + others >= DC(req)->max_devices)
+        unsigned others = (bridges ? in->bridge_inflight : in->tap_inflight) - 1;
+        if (live[bridges] + others >= in->max_devices)
                 return tap_fail(o, ERR_DENIED, EDQUOT,
-                                "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32, req->op,
+                                "%s: the session already holds %u %s%s, the rule's %s max_devices is %" PRIu32, in->op,
                                 live[bridges], bridges ? "bridge(s)" : "TAP device(s)",
-                                others ? " and creates more" : "", bridges ? "bridge" : "tap", DC(req)->max_devices);
+                                others ? " and creates more" : "", bridges ? "bridge" : "tap", in->max_devices);
         return 0;
 }
 
 /* tap.create's helper step, in the peer's network namespace, as root. */
 static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        request *req = arg;
-        client *c = req->c;
-        const tap_create_args *a = req->op_args;
+        const tap_step_in *in = arg;
+        const tap_create_args *a = &in->a.tap;
         tap_out *o = out;
         _cleanup_close_ int first = -EBADF;
         short flags = IFF_TAP | IFF_NO_PI | (a->vnet_hdr ? IFF_VNET_HDR : 0) | (a->queues > 1 ? IFF_MULTI_QUEUE : 0);
@@ -202,7 +202,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        ssize_t quota = tap_step_quota(req, o, false);
+        ssize_t quota = tap_step_quota(in, o, false);
         if (quota != 0)
                 return quota;
 
@@ -220,7 +220,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                 memcpy(o->name, a->name, sizeof(o->name) - 1); /* an exact name: at most 15 */
                 first = tun_open(o->name, flags | IFF_TUN_EXCL);
                 if (first == -EBUSY) {
-                        if (!DC(req)->adopt_existing)
+                        if (!in->adopt_existing)
                                 return tap_fail(o, ERR_EXISTS, EEXIST, "interface '%s' already exists", o->name);
                         first = tun_open(o->name, flags);
                         o->adopted = true;
@@ -234,8 +234,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         if (first < 0)
                 return tap_fail(o, ERR_SYSTEM, -first, "cannot create TAP device '%s': %s", o->name, strerror(-first));
 
-        if (ioctl(first, TUNSETOWNER, (unsigned long) c->cred.uid) < 0 ||
-            ioctl(first, TUNSETGROUP, (unsigned long) c->cred.gid) < 0)
+        if (ioctl(first, TUNSETOWNER, (unsigned long) in->uid) < 0 || ioctl(first, TUNSETGROUP, (unsigned long) in->gid) < 0)
                 return tap_fail(o, ERR_SYSTEM, errno, "setting owner and group of '%s': %m", o->name);
         fds[n++] = TAKE_FD(first);
         while (n < a->queues) {
@@ -373,11 +372,58 @@ void tap_forget_gone(client *c, uint64_t gone) {
                         forget(c, i);
 }
 
+static void step_in_free(void *arg) {
+        tap_step_in *in = arg;
+        if (!in)
+                return;
+        safe_close(in->pidfd);
+        for (size_t i = 0; i < in->n; i++)
+                safe_close(in->rec[i].netns_fd);
+        free(in);
+}
+
+/* @in's copy for the netns worker, with fds of its own; NULL: none (the step forks). */
+static tap_step_in *step_in_dup(const tap_step_in *in) {
+        tap_step_in *d = malloc(sizeof(*d));
+        if (!d)
+                return NULL;
+        *d = *in;
+        d->n = 0;
+        d->pidfd = fcntl(in->pidfd, F_DUPFD_CLOEXEC, 3);
+        for (size_t i = 0; d->pidfd >= 0 && i < in->n; i++, d->n++)
+                if ((d->rec[i].netns_fd = fcntl(in->rec[i].netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                        break;
+        if (d->pidfd < 0 || d->n < in->n) {
+                step_in_free(d);
+                return NULL;
+        }
+        return d;
+}
+
 /* A creation's step (DC(req)->step, its answer to DC(req)->done) in the caller's network namespace, seeing
- * the session's records as they are now; answered when its helper cannot start. */
+ * the session's records as they are now: in the netns worker when it is idle and the step reads no
+ * intercepted call, else in a forked helper; answered when neither can start. */
 static void device_step_run(request *req) {
-        DC(req)->gen = TS(req->c)->gen;
-        int r = helper_run_netns(req, req->c->pidfd, DC(req)->step, req, DC(req)->done);
+        client *c = req->c;
+        tap_step_in *in = &DC(req)->in;
+        DC(req)->gen = TS(c)->gen;
+        snprintf(in->op, sizeof(in->op), "%s", req->op);
+        in->uid = c->cred.uid;
+        in->gid = c->cred.gid;
+        in->pidfd = c->pidfd;
+        in->n = TS(c)->n;
+        memcpy(in->rec, TS(c)->rec, sizeof(in->rec[0]) * in->n);
+        in->tap_inflight = TS(c)->tap_inflight;
+        in->bridge_inflight = TS(c)->bridge_inflight;
+        in->max_tap = req->b->limits.max_tap;
+        in->max_devices = DC(req)->max_devices;
+        in->adopt_existing = DC(req)->adopt_existing;
+        int r = -EBUSY;
+        tap_step_in *copy = in->call ? NULL : step_in_dup(in);
+        if (copy && (r = netns_worker_run(req, c->pidfd, DC(req)->step, copy, step_in_free, DC(req)->done)) < 0)
+                step_in_free(copy);
+        if (r < 0)
+                r = helper_run_netns(req, c->pidfd, DC(req)->step, in, DC(req)->done);
         if (r < 0)
                 request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }
@@ -572,13 +618,13 @@ void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, u
 }
 
 static void tap_create(request *req, void *args, const policy_decision *d) {
+        DC(req)->in.a.tap = *(const tap_create_args *) args;
         tap_device_start(req, d->rule->tap.max_devices, d->rule->tap.adopt_existing, &TS(req->c)->tap_inflight,
                          create_step, create_done);
 }
 
 static ssize_t destroy_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        request *req = arg;
-        const tap_record *rec = &DESTROY(req)->rec;
+        const tap_record *rec = arg; /* a copy, its netns_fd -EBADF: the step runs in that namespace */
         tap_out *o = out;
         char why[256] = "";
         if (size < sizeof(*o))
@@ -636,8 +682,14 @@ static void destroy(request *req, const tap_destroy_args *a, bool bridge) {
                 return request_reply_error(req, ERR_DENIED, EPERM, NULL,
                                            "bridge '%s' was adopted, not created by this session: it stays", a->name);
         DESTROY(req)->rec = TS(c)->rec[i];
-        DESTROY(req)->rec.netns_fd = -EBADF; /* the helper uses the session's, by fd number */
-        int r = helper_run_netns(req, TS(c)->rec[i].netns_fd, destroy_step, req, destroy_done);
+        DESTROY(req)->rec.netns_fd = -EBADF; /* the step runs in it: the worker's dup, or a helper's copy */
+        int r = -EBUSY;
+        tap_record *copy = malloc(sizeof(*copy));
+        if (copy && (*copy = DESTROY(req)->rec,
+                     r = netns_worker_run(req, TS(c)->rec[i].netns_fd, destroy_step, copy, free, destroy_done)) < 0)
+                free(copy);
+        if (r < 0)
+                r = helper_run_netns(req, TS(c)->rec[i].netns_fd, destroy_step, &DESTROY(req)->rec, destroy_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }

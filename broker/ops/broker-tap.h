@@ -52,6 +52,30 @@ void tap_session_end(client *c);
 /* how long a creation run again waits for the fds queued for the closer before it (tap_create_answer()) */
 #define TAP_AGAIN_WAIT_USEC (250 * 1000ULL)
 
+/*
+ * What a creation's step reads, the loop's view as the step started: a
+ * forked helper reads its own copy of the request's, the netns worker a
+ * copy with fds of its own (device_step_run()): the loop may change the
+ * session's records, or end the request, while the step runs.
+ */
+typedef struct tap_step_in {
+        char op[32]; /* for messages: "tap.create", "bridge.create" */
+        uid_t uid;   /* the session's */
+        gid_t gid;
+        int pidfd; /* the caller's: its network namespace */
+        tap_record rec[SESSION_MAX_TAP];
+        size_t n;
+        unsigned tap_inflight, bridge_inflight; /* the session's, this creation counted */
+        unsigned max_tap;                       /* --max-tap */
+        uint32_t max_devices;                   /* the rule's, of this kind */
+        bool adopt_existing;
+        union {
+                tap_create_args tap;
+                bridge_create_args bridge;
+        } a;
+        const void *call; /* an intercepted TUNSETIFF's unotify_call: the step runs in a forked helper only */
+} tap_step_in;
+
 /* A creation's scratch (tap.create, bridge.create): req->scratch */
 typedef struct device_create {
         uint32_t max_devices;
@@ -64,6 +88,7 @@ typedef struct device_create {
         void (*done)(request *req, int status, const void *out, size_t len);
         bool again;
         unsigned long released; /* closer_released() as the step started */
+        tap_step_in in;         /* the step's view: args and call filled by the operation, the rest at each start */
 } device_create;
 
 static inline device_create *DC(const request *req) {
@@ -111,7 +136,7 @@ bool tap_create_answer(request *req, int status, const void *out, size_t len, ui
 /* In a creation helper: prune first (mark the session's records whose devices vanished in o->gone), return
  * to the peer's network namespace, then check --max-tap and the rule's max_devices of this kind; 0, or the
  * size of @o's error. */
-ssize_t tap_step_quota(request *req, tap_out *o, bool bridges);
+ssize_t tap_step_quota(const tap_step_in *in, tap_out *o, bool bridges);
 /* Start a device creation (counted in *@inflight) whose @step runs in the peer's network namespace. */
 void tap_device_start(request *req, uint32_t max_devices, bool adopt_existing, unsigned *inflight, helper_fn step,
                       void (*done)(request *req, int status, const void *out, size_t len));

@@ -228,8 +228,9 @@ static void harden_threads(harness *h) {
         }
         if (d)
                 closedir(d);
-        /* 4 loop threads, the closer and the main thread; sanitizer runtimes may add a thread of their own */
-        tap_ok(n >= 6, "the broker has its 4 loop threads, the closer and the main thread (%d tasks)", n);
+        /* 4 loop threads, the closer, the netns worker and the main thread; sanitizer runtimes may add one */
+        tap_ok(n >= 7, "the broker has its 4 loop threads, the closer, the netns worker and the main thread (%d tasks)",
+               n);
         tap_is_int(bad_caps, 0, "every thread holds exactly the main thread's capability sets");
         tap_is_int(bad_filter, 0, "every thread has no_new_privs and the one seccomp filter");
         tap_is_int(bad_mask, 0, "every other thread blocks the signals the main thread handles");

@@ -491,7 +491,8 @@ static int tasks_confined(harness *h, const cpu_set_t *all, int k) {
 
 /*
  * The default --threads counts the CPUs the broker may run on: below four it runs one loop (on the main
- * thread), from four on two loop threads; and always the thread that closes clients' fds (broker-closer.c).
+ * thread), from four on two loop threads; and always the thread that closes clients' fds (broker-closer.c)
+ * and the netns worker, which runs TAP steps in pods' network namespaces (broker-netns-worker.c).
  * What this machine has decides how much of that is seen.
  */
 static void threads_affinity(harness *h) {
@@ -500,22 +501,22 @@ static void threads_affinity(harness *h) {
                 tap_skip_all("fewer than 2 CPUs to run on: the default is one loop anyway");
         int cpus = CPU_COUNT(&all);
         setenv("DELEGATE_TEST_BROKER_THREADS", "default", 1); /* the harness would say --threads otherwise */
-        tap_is_int(tasks_confined(h, &all, 1), 2, "on 1 CPU it runs two threads: one loop, on the main thread, and the "
-                   "closer");
-        tap_is_int(tasks_confined(h, &all, 2), 2, "on 2 CPUs it runs two threads: one loop, on the main thread, and the "
-                   "closer");
+        tap_is_int(tasks_confined(h, &all, 1), 3, "on 1 CPU it runs three threads: one loop, on the main thread, the "
+                   "closer and the netns worker");
+        tap_is_int(tasks_confined(h, &all, 2), 3, "on 2 CPUs it runs three threads: one loop, on the main thread, the "
+                   "closer and the netns worker");
         /* the boundary: 3 CPUs still one loop, exactly 4 two */
         if (cpus >= 3)
-                tap_is_int(tasks_confined(h, &all, 3), 2, "on 3 CPUs it runs two threads: one loop, on the main "
-                           "thread, and the closer");
+                tap_is_int(tasks_confined(h, &all, 3), 3, "on 3 CPUs it runs three threads: one loop, on the "
+                           "main thread, the closer and the netns worker");
         else
                 tap_ok(1, "# SKIP %d CPUs here: the broker on 3 CPUs (still one loop) is not seen", cpus);
         if (cpus >= 4) {
                 /* at least: a sanitizer's runtime may start a thread of its own along with the second (TSan
                  * does) */
                 int four = tasks_confined(h, &all, 4);
-                tap_ok(four >= 4, "on 4 CPUs it runs the main thread, two loop threads and the closer (%d threads)",
-                       four);
+                tap_ok(four >= 5, "on 4 CPUs it runs the main thread, two loop threads, the closer and the netns "
+                       "worker (%d threads)", four);
         } else
                 tap_ok(1, "# SKIP %d CPUs here: the broker on 4 CPUs (two loop threads) is not seen", cpus);
 }

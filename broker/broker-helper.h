@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-helper.h - what broker-helper.c offers beyond broker.h: the loop's
+ * side of a step's answer, for a step that runs elsewhere than in a forked
+ * helper (broker-netns-worker.c).
+ */
+#pragma once
+
+#include "broker.h"
+
+/*
+ * helper_watch() - read a step's answer from @fd (the loop's end of a
+ * SOCK_SEQPACKET, non-blocking socketpair) as from a helper's: one
+ * datagram (an int status, the output, maybe fds as SCM_RIGHTS), then one
+ * byte once the other end holds no copy of what it sent; @done gets it,
+ * or -ETIMEDOUT after HELPER_TIMEOUT_USEC.  @pid: the child to kill and
+ * reap with the request, 0 for none.  Takes @fd; on failure the request's
+ * helper state is reset (helper_cancel()) and -errno returned.
+ */
+int helper_watch(request *req, int fd, pid_t pid, void (*done)(request *req, int status, const void *out, size_t len));

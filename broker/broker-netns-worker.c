@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker-netns-worker.c - one long-lived thread that runs a root step in a
+ * pod's network namespace (tap.create's, bridge.create's, the destroys'),
+ * where a forked helper (helper_run_netns()) would cost a fork of the
+ * broker: a copy of its page tables and the faults that follow, which on
+ * a VM whose page tables the hypervisor shadows cost more than the step
+ * (delegate-broker(8), TAP DEVICES; bench/NOTES.md, round 13).
+ *
+ * The thread is started with the closer, before the seccomp filter (which
+ * refuses new threads), so it has the broker's final capabilities and
+ * filter.  It takes one step at a time: a step asked for while it is busy,
+ * or after it stopped, runs in a forked helper as before (the caller's
+ * fallback), so a step that hangs delays no other; its request times out
+ * as a helper's does, and its answer, if it ever comes, is dropped.
+ *
+ * A step enters the namespace with setns(), which changes only this
+ * thread's, and the thread returns to the broker's own before it takes the
+ * next; if it cannot, it ends and every later step forks.  The step sees
+ * only what it was given: its argument is a copy the caller made, with fds
+ * of its own (the loop may change or close the session's meanwhile), freed
+ * here after the answer.  The answer reaches the loop as a helper's does
+ * (helper_watch()): one datagram with the fds the step opened, then, once
+ * this thread closed its copies of them, one byte.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "broker-helper.h"
+#include "broker-netns-worker.h"
+
+typedef struct job {
+        int sock;     /* the worker's end */
+        int netns_fd; /* the step's namespace: the worker's own dup */
+        helper_fn fn;
+        void *arg;
+        void (*arg_free)(void *arg);
+} job;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_t thread;
+static pthread_cond_t running_cond = PTHREAD_COND_INITIALIZER;
+static bool started, running, stopping, ended; /* ended: the thread returned (cannot go back to its namespace) */
+static job *pending;                  /* handed over, not yet taken */
+static bool busy;                     /* a step handed over and not finished */
+static int own_netns = -EBADF;        /* the broker's network namespace */
+
+static void job_free(job *j) {
+        safe_close(j->sock);
+        safe_close(j->netns_fd);
+        if (j->arg_free)
+                j->arg_free(j->arg);
+        free(j);
+}
+
+/* The step, and its answer in a forked helper's format (broker-helper.c, child()); false: the thread must end. */
+static bool run(job *j) {
+        _Alignas(max_align_t) unsigned char out[sizeof(((request *) NULL)->helper_out)];
+        int fds[ELEMENTSOF(((request *) NULL)->helper_fds)];
+        size_t n_fds = 0;
+        ssize_t n = 0;
+        int status;
+        if (setns(j->netns_fd, CLONE_NEWNET) < 0)
+                status = negative_errno();
+        else {
+                n = j->fn(j->arg, out, sizeof(out), fds, &n_fds);
+                status = n < 0 ? (int) n : 0;
+        }
+        size_t len = sizeof(int) + (n > 0 ? (size_t) n : 0);
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(fds))];
+        } cm = {};
+        struct iovec iov[2] = { { &status, sizeof(int) }, { out, len - sizeof(int) } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+        if (status >= 0 && n_fds > 0) {
+                mh.msg_control = &cm;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
+        ssize_t w = sendmsg(j->sock, &mh, MSG_NOSIGNAL);
+        explicit_bzero(out, sizeof(out));
+        close_fds(fds, n_fds);
+        char released = 1;
+        if (w == (ssize_t) len)
+                (void) send(j->sock, &released, 1, MSG_NOSIGNAL);
+        bool back = setns(own_netns, CLONE_NEWNET) == 0;
+        job_free(j);
+        return back;
+}
+
+static void *worker(void *unused) {
+        pthread_mutex_lock(&lock);
+        running = true;
+        pthread_cond_signal(&running_cond);
+        for (;;) {
+                while (!pending && !stopping)
+                        pthread_cond_wait(&cond, &lock);
+                if (stopping)
+                        break;
+                job *j = pending;
+                pending = NULL;
+                pthread_mutex_unlock(&lock);
+                bool back = run(j);
+                pthread_mutex_lock(&lock);
+                busy = false;
+                if (!back) {
+                        ended = true;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&lock);
+        return NULL;
+}
+
+int netns_worker_start(void) {
+        if (started)
+                return 0;
+        own_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own_netns < 0)
+                return negative_errno();
+        /* it takes no signal: the main thread's signalfds take them all */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int r = -pthread_create(&thread, NULL, worker, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0) {
+                own_netns = safe_close(own_netns);
+                return r;
+        }
+        /* running before the seccomp filter follows: a thread still starting makes calls it refuses (rseq) */
+        pthread_mutex_lock(&lock);
+        while (!running)
+                pthread_cond_wait(&running_cond, &lock);
+        pthread_mutex_unlock(&lock);
+        started = true;
+        return 0;
+}
+
+void netns_worker_stop(void) {
+        if (!started)
+                return;
+        pthread_mutex_lock(&lock);
+        stopping = true;
+        job *j = TAKE_PTR(pending);
+        bool hung = busy && j == NULL;
+        pthread_cond_signal(&cond);
+        pthread_mutex_unlock(&lock);
+        if (j)
+                job_free(j);
+        if (hung)
+                pthread_detach(thread); /* a step that hangs: it goes with the process */
+        else
+                pthread_join(thread, NULL);
+        started = false;
+}
+
+int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
+                     void (*done)(request *req, int status, const void *out, size_t len)) {
+        pthread_mutex_lock(&lock);
+        bool idle = started && !stopping && !ended && !busy;
+        if (idle)
+                busy = true; /* taken: another loop thread's step forks */
+        pthread_mutex_unlock(&lock);
+        if (!idle)
+                return -EBUSY;
+        int p[2] = { -EBADF, -EBADF }, ns = -EBADF, r;
+        job *j = calloc(1, sizeof(*j));
+        if (!j)
+                r = -ENOMEM;
+        else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0 ||
+                 fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 || (ns = fcntl(netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                r = negative_errno();
+        else
+                r = helper_watch(req, TAKE_FD(p[0]), 0, done); /* takes p[0], even when it fails */
+        if (r < 0) {
+                safe_close(p[0]);
+                safe_close(p[1]);
+                safe_close(ns);
+                free(j);
+                pthread_mutex_lock(&lock);
+                busy = false;
+                pthread_mutex_unlock(&lock);
+                return r;
+        }
+        *j = (job) { .sock = p[1], .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
+        pthread_mutex_lock(&lock);
+        pending = j;
+        pthread_cond_signal(&cond);
+        pthread_mutex_unlock(&lock);
+        return 0;
+}
