@@ -391,7 +391,7 @@ static tap_step_in *step_in_dup(const tap_step_in *in) {
         d->n = 0;
         d->pidfd = fcntl(in->pidfd, F_DUPFD_CLOEXEC, 3);
         for (size_t i = 0; d->pidfd >= 0 && i < in->n; i++, d->n++)
-                if ((d->rec[i].netns_fd = fcntl(in->rec[i].netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                if (in->rec[i].netns_fd >= 0 && (d->rec[i].netns_fd = fcntl(in->rec[i].netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
                         break;
         if (d->pidfd < 0 || d->n < in->n) {
                 step_in_free(d);
