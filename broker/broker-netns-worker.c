@@ -59,8 +59,11 @@ static void job_free(job *j) {
         free(j);
 }
 
-/* The step, and its answer in a forked helper's format (broker-helper.c, child()); false: the thread must end. */
-static bool run(job *j) {
+/*
+ * The step and its answer, in a forked helper's format (broker-helper.c, child()), then back to the
+ * broker's namespace: false if it cannot (the thread must end).  *@ret_sent: the answer went out.
+ */
+static bool run(job *j, bool *ret_sent) {
         _Alignas(max_align_t) unsigned char out[sizeof(((request *) NULL)->helper_out)];
         int fds[ELEMENTSOF(((request *) NULL)->helper_fds)];
         size_t n_fds = 0;
@@ -89,15 +92,12 @@ static bool run(job *j) {
                 memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
         }
         /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
-        ssize_t w = sendmsg(j->sock, &mh, MSG_NOSIGNAL);
+        *ret_sent = sendmsg(j->sock, &mh, MSG_NOSIGNAL) == (ssize_t) len;
         explicit_bzero(out, sizeof(out));
         close_fds(fds, n_fds);
-        char released = 1;
-        if (w == (ssize_t) len)
-                (void) send(j->sock, &released, 1, MSG_NOSIGNAL);
-        bool back = setns(own_netns, CLONE_NEWNET) == 0;
-        job_free(j);
-        return back;
+        if (j->arg_free)
+                j->arg_free(TAKE_PTR(j->arg));
+        return setns(own_netns, CLONE_NEWNET) == 0;
 }
 
 static void *worker(void *unused) {
@@ -112,13 +112,19 @@ static void *worker(void *unused) {
                 job *j = pending;
                 pending = NULL;
                 pthread_mutex_unlock(&lock);
-                bool back = run(j);
+                bool sent, back = run(j, &sent);
+                /* free before the byte that lets the loop answer: the caller's next step finds it idle */
                 pthread_mutex_lock(&lock);
                 busy = false;
-                if (!back) {
-                        ended = true;
+                ended = !back;
+                pthread_mutex_unlock(&lock);
+                char released = 1;
+                if (sent) /* it holds no copy of what it sent any more */
+                        (void) send(j->sock, &released, 1, MSG_NOSIGNAL);
+                job_free(j);
+                pthread_mutex_lock(&lock);
+                if (ended)
                         break;
-                }
         }
         pthread_mutex_unlock(&lock);
         return NULL;

@@ -16,6 +16,9 @@
  *   threads-one-wait     --threads 1: 200 pings one after another cost
  *                        the broker one epoll_wait(2) each, not sd-event's
  *                        wait and then the client set's (strace(1)).
+ *   threads-tap-no-fork  --threads 1: 20 tap.create one after another
+ *                        fork nothing: the netns worker thread runs each
+ *                        step (strace(1) counts the loop's clones).
  *   threads-large-fair   --threads 1: while the broker is stopped (SIGSTOP),
  *                        3 streamers queue 24 requests of 40 kB each, then a
  *                        pinger 4 pings; once it goes on, the kernel's time
@@ -417,11 +420,69 @@ static void threads_one_wait(harness *h) {
                 close(pinger);
 }
 
+/* --- threads-tap-no-fork --- */
+
+#define NO_FORK_TAPS 20
+
+static const char policy_tap[] = "{ \"version\": 1, \"rules\": [ { \"name\": \"node-root\",\n"
+                                 "  \"match\": { \"uid\": 0, \"cgroup\": \"/system\" }, \"tap\": {} } ] }\n";
+
+/*
+ * Each TAP step runs in the netns worker thread when it is idle: requests
+ * one after another find it idle, so the loop forks no helper for them (a
+ * fork a step before it; clone(2) and its kin counted with strace(1) on
+ * the loop's thread).
+ */
+static void threads_tap_no_fork(harness *h) {
+        harness_stop_broker(h);
+        const char *args[] = { "--threads", "1", NULL };
+        tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1");
+        int fd = raw_hello();
+        tap_ok(fd >= 0, "a node client is welcomed");
+        char log[] = "/tmp/threads-tap-no-fork.XXXXXX";
+        int lfd = mkstemp(log);
+        pid_t tracer = lfd < 0 || fd < 0 ? -1 : strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
+        int made = 0;
+        for (int k = 0; fd >= 0 && k < NO_FORK_TAPS; k++) {
+                char req[128]; /* the queue's fd is dropped with the reply: the device goes */
+                snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"tap.create\",\"args\":{\"name\":\"vnet%%d\"}}", k + 1);
+                char *reply = raw_call(fd, req);
+                made += reply && strstr(reply, "\"ok\":true") != NULL;
+                if (k == 0 && !(reply && strstr(reply, "\"ok\":true")))
+                        tap_diag("the first reply: %s", reply ? reply : "none");
+                free(reply);
+        }
+        tap_is_int(made, NO_FORK_TAPS, "%d TAP devices created one after another", NO_FORK_TAPS);
+        if (tracer > 0) {
+                kill(tracer, SIGINT);
+                waitpid(tracer, NULL, 0);
+                FILE *f = fdopen(lfd, "re");
+                char line[512];
+                int forks = 0;
+                while (f && fgets(line, sizeof(line), f))
+                        forks += strncmp(line, "clone", 5) == 0 || strncmp(line, "fork", 4) == 0 ||
+                                 strncmp(line, "vfork", 5) == 0;
+                if (f)
+                        fclose(f);
+                else
+                        close(lfd);
+                lfd = -1;
+                tap_is_int(forks, 0, "the loop forked %d times for %d tap.create (the netns worker ran them)", forks,
+                           NO_FORK_TAPS);
+        }
+        if (lfd >= 0)
+                close(lfd);
+        unlink(log);
+        if (fd >= 0)
+                close(fd);
+}
+
 static const scenario scenarios[] = {
         { "threads-large-fair", policy_main, threads_large_fair },
         { "threads-accept-fair", policy_main, threads_accept_fair },
         { "threads-accept-idle", policy_main, threads_accept_idle },
         { "threads-one-wait", policy_main, threads_one_wait },
+        { "threads-tap-no-fork", policy_tap, threads_tap_no_fork },
 };
 
 int main(int argc, char **argv) {
