@@ -187,6 +187,19 @@ typedef struct helper_setup {
         int netns_fd; /* setns(CLONE_NEWNET) into it, staying root */
 } helper_setup;
 
+ssize_t helper_send_answer(int sock, int status, const void *out, size_t len, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * ELEMENTSOF(((request *) NULL)->helper_fds))];
+        } cm = {};
+        /* the answer: the status, then the output */
+        struct iovec iov[2] = { { &status, sizeof(int) }, { (void *) out, len } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+        if (status >= 0 && n_fds > 0 && n_fds <= ELEMENTSOF(((request *) NULL)->helper_fds))
+                wire_put_fds(&mh, cm.b, fds, n_fds);
+        return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
 static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, void *arg) {
         sigset_t all;
         sigemptyset(&all);
@@ -204,23 +217,7 @@ static _noreturn_ void child(int sock, const helper_setup *setup, helper_fn fn, 
                 status = n < 0 ? (int) n : 0;
         }
         size_t len = sizeof(int) + (n > 0 ? (size_t) n : 0);
-        union {
-                struct cmsghdr h;
-                char b[CMSG_SPACE(sizeof(fds))];
-        } cm = {};
-        /* the answer: the status, then the output */
-        struct iovec iov[2] = { { &status, sizeof(int) }, { out, len - sizeof(int) } };
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-        if (status >= 0 && n_fds > 0) {
-                mh.msg_control = &cm;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        }
-        ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        ssize_t w = helper_send_answer(sock, status, out, len - sizeof(int), fds, n_fds);
         explicit_bzero(out, sizeof(out));
         /* every fd but the socket closed (what it sent, what it inherited), then one byte more: the broker
          * answers the request only then */

@@ -18,3 +18,11 @@
  * helper state is reset (helper_cancel()) and -errno returned.
  */
 int helper_watch(request *req, int fd, pid_t pid, void (*done)(request *req, int status, const void *out, size_t len));
+
+/*
+ * helper_send_answer() - a step's answer on @sock, as helper_watch() reads
+ * it: @status, then @len bytes of @out, and when @status >= 0 the @n_fds
+ * fds (SCM_RIGHTS).  What sendmsg() returns (the whole is sizeof(int) +
+ * @len).
+ */
+ssize_t helper_send_answer(int sock, int status, const void *out, size_t len, const int *fds, size_t n_fds);

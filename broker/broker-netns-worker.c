@@ -75,24 +75,9 @@ static bool run(job *j, bool *ret_sent) {
                 n = j->fn(j->arg, out, sizeof(out), fds, &n_fds);
                 status = n < 0 ? (int) n : 0;
         }
-        size_t len = sizeof(int) + (n > 0 ? (size_t) n : 0);
-        union {
-                struct cmsghdr h;
-                char b[CMSG_SPACE(sizeof(fds))];
-        } cm = {};
-        struct iovec iov[2] = { { &status, sizeof(int) }, { out, len - sizeof(int) } };
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-        if (status >= 0 && n_fds > 0) {
-                mh.msg_control = &cm;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        }
+        size_t len = (n > 0 ? (size_t) n : 0);
         /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
-        *ret_sent = sendmsg(j->sock, &mh, MSG_NOSIGNAL) == (ssize_t) len;
+        *ret_sent = helper_send_answer(j->sock, status, out, len, fds, n_fds) == (ssize_t) (sizeof(int) + len);
         explicit_bzero(out, sizeof(out));
         close_fds(fds, n_fds);
         if (j->arg_free)

@@ -68,6 +68,16 @@ void close_fds(int *fds, size_t n) {
         close_fds_here(fds, n);
 }
 
+void wire_put_fds(struct msghdr *mh, void *control, const int *fds, size_t n_fds) {
+        mh->msg_control = control;
+        mh->msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+}
+
 int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds) {
         if (len > DELEGATE_MAX_MESSAGE)
                 return -EMSGSIZE;
@@ -83,13 +93,7 @@ int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds)
 
         if (n_fds > 0) {
                 memset(&control, 0, sizeof(control));
-                mh.msg_control = control.buf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+                wire_put_fds(&mh, control.buf, fds, n_fds);
         }
         ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)

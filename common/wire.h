@@ -57,6 +57,9 @@ int error_set(delegate_error *e, int ret, const char *code, int errno_value, con
  * more than DELEGATE_MAX_MESSAGE bytes, another -errno otherwise.
  */
 int wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_fds);
+/* @mh's control message: @n_fds (> 0) fds as SCM_RIGHTS in @control, which holds CMSG_SPACE() of them. */
+struct msghdr;
+void wire_put_fds(struct msghdr *mh, void *control, const int *fds, size_t n_fds);
 
 /**
  * wire_recv() - receive one datagram into @buf (@size bytes, at least

@@ -366,6 +366,23 @@ static void threads_accept_idle(harness *h) {
                 close(idle);
 }
 
+/* Stop @tracer (it detaches), then count the lines of its log @lfd (closed) that begin with one of @calls. */
+static int strace_count(pid_t tracer, int lfd, const char *const *calls) {
+        kill(tracer, SIGINT);
+        waitpid(tracer, NULL, 0);
+        FILE *f = fdopen(lfd, "re");
+        char line[512];
+        int n = 0;
+        while (f && fgets(line, sizeof(line), f))
+                for (const char *const *c = calls; *c; c++)
+                        n += strncmp(line, *c, strlen(*c)) == 0;
+        if (f)
+                fclose(f);
+        else
+                close(lfd);
+        return n;
+}
+
 /* --- threads-one-wait --- */
 
 #define ONE_WAIT_PINGS 200
@@ -396,17 +413,8 @@ static void threads_one_wait(harness *h) {
         }
         tap_is_int(pongs, ONE_WAIT_PINGS, "%d pings, one after another, each answered", ONE_WAIT_PINGS);
         if (tracer > 0) {
-                kill(tracer, SIGINT); /* it detaches */
-                waitpid(tracer, NULL, 0);
-                FILE *f = fdopen(lfd, "re");
-                char line[512];
-                int waits = 0;
-                while (f && fgets(line, sizeof(line), f))
-                        waits += strncmp(line, "epoll_wait(", 11) == 0;
-                if (f)
-                        fclose(f);
-                else
-                        close(lfd);
+                const char *const calls[] = { "epoll_wait(", NULL };
+                int waits = strace_count(tracer, lfd, calls);
                 lfd = -1;
                 /* a few more: strace's attaching and detaching, a wake of the loop's own */
                 tap_ok(waits >= ONE_WAIT_PINGS / 2 && waits <= ONE_WAIT_PINGS + ONE_WAIT_PINGS / 10,
@@ -429,9 +437,9 @@ static const char policy_tap[] = "{ \"version\": 1, \"rules\": [ { \"name\": \"n
 
 /*
  * Each TAP step runs in the netns worker thread when it is idle: requests
- * one after another find it idle, so the loop forks no helper for them (a
- * fork a step before it; clone(2) and its kin counted with strace(1) on
- * the loop's thread).
+ * one after another find it idle, so the loop forks no helper for them
+ * (before it, each step forked one).  strace(1) on the loop's thread
+ * counts clone(2) and its kin.
  */
 static void threads_tap_no_fork(harness *h) {
         harness_stop_broker(h);
@@ -454,18 +462,8 @@ static void threads_tap_no_fork(harness *h) {
         }
         tap_is_int(made, NO_FORK_TAPS, "%d TAP devices created one after another", NO_FORK_TAPS);
         if (tracer > 0) {
-                kill(tracer, SIGINT);
-                waitpid(tracer, NULL, 0);
-                FILE *f = fdopen(lfd, "re");
-                char line[512];
-                int forks = 0;
-                while (f && fgets(line, sizeof(line), f))
-                        forks += strncmp(line, "clone", 5) == 0 || strncmp(line, "fork", 4) == 0 ||
-                                 strncmp(line, "vfork", 5) == 0;
-                if (f)
-                        fclose(f);
-                else
-                        close(lfd);
+                const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
+                int forks = strace_count(tracer, lfd, calls);
                 lfd = -1;
                 tap_is_int(forks, 0, "the loop forked %d times for %d tap.create (the netns worker ran them)", forks,
                            NO_FORK_TAPS);
