@@ -189,7 +189,7 @@ int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (
         *j = (job) { .sock = p[1], .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
         pthread_mutex_lock(&lock);
         pending = j;
-        pthread_cond_signal(&cond);
         pthread_mutex_unlock(&lock);
+        pthread_cond_signal(&cond); /* after the unlock: woken, it does not wait for the lock on this thread */
         return 0;
 }
