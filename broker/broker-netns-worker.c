@@ -14,6 +14,12 @@
  * fallback), so a step that hangs delays no other; its request times out
  * as a helper's does, and its answer, if it ever comes, is dropped.
  *
+ * A fork() by another thread while a step runs waits for the step to end
+ * (FORK_WAIT_MSEC at most, a pthread_atfork() handler): libnl holds
+ * process-wide locks inside its calls, and a child forked while this
+ * thread held one would wait for it forever (the fallback helper, the
+ * detached removal of a session's devices).
+ *
  * A step enters the namespace with setns(), which changes only this
  * thread's, and the thread returns to the broker's own before it takes the
  * next; if it cannot, it ends and every later step forks.  The step sees
@@ -30,6 +36,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "broker-helper.h"
 #include "broker-netns-worker.h"
@@ -51,6 +58,30 @@ static job *pending;                  /* handed over, not yet taken */
 static bool busy;                     /* a step handed over and not finished */
 static int own_netns = -EBADF;        /* the broker's network namespace */
 
+/* held by the worker while a step runs; a fork() takes it first (fork_prepare()) */
+static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool fork_locked; /* fork_prepare() got it: the parent releases it, the child starts afresh */
+#define FORK_WAIT_MSEC 200 /* then the fork goes on (a step that hangs: its child may wait on libnl's lock) */
+#define STOP_WAIT_SEC 2    /* netns_worker_stop(): the step in progress, then it is left to the process's end */
+
+static void fork_prepare(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += FORK_WAIT_MSEC * 1000000L;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        fork_locked = pthread_mutex_clocklock(&step_lock, CLOCK_MONOTONIC, &t) == 0;
+}
+
+static void fork_parent(void) {
+        if (fork_locked)
+                pthread_mutex_unlock(&step_lock);
+}
+
+static void fork_child(void) {
+        pthread_mutex_init(&step_lock, NULL);
+}
+
 static void job_free(job *j) {
         safe_close(j->sock);
         safe_close(j->netns_fd);
@@ -69,17 +100,21 @@ static bool run(job *j, bool *ret_sent) {
         size_t n_fds = 0;
         ssize_t n = 0;
         int status;
+        pthread_mutex_lock(&step_lock);
         if (setns(j->netns_fd, CLONE_NEWNET) < 0)
                 status = negative_errno();
         else {
                 n = j->fn(j->arg, out, sizeof(out), fds, &n_fds);
                 status = n < 0 ? (int) n : 0;
         }
+        pthread_mutex_unlock(&step_lock);
         size_t len = (n > 0 ? (size_t) n : 0);
         /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
         *ret_sent = helper_send_answer(j->sock, status, out, len, fds, n_fds) == (ssize_t) (sizeof(int) + len);
         explicit_bzero(out, sizeof(out));
-        close_fds(fds, n_fds);
+        /* here, not by the closer: unsent (a cancelled request), a device goes before the step is over, as
+         * with a helper's exit */
+        close_fds_here(fds, n_fds);
         if (j->arg_free)
                 j->arg_free(TAKE_PTR(j->arg));
         return setns(own_netns, CLONE_NEWNET) == 0;
@@ -121,6 +156,12 @@ int netns_worker_start(void) {
         own_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (own_netns < 0)
                 return negative_errno();
+        static bool atfork;
+        if (!atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
+                own_netns = safe_close(own_netns);
+                return -ENOMEM;
+        }
+        atfork = true;
         /* it takes no signal: the main thread's signalfds take them all */
         sigset_t all, old;
         sigfillset(&all);
@@ -146,16 +187,26 @@ void netns_worker_stop(void) {
         pthread_mutex_lock(&lock);
         stopping = true;
         job *j = TAKE_PTR(pending);
-        bool hung = busy && j == NULL;
+        bool busy_step = busy && j == NULL;
         pthread_cond_signal(&cond);
         pthread_mutex_unlock(&lock);
         if (j)
                 job_free(j);
-        if (hung)
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_sec += STOP_WAIT_SEC;
+        if (busy_step && pthread_clockjoin_np(thread, NULL, CLOCK_MONOTONIC, &t) != 0)
                 pthread_detach(thread); /* a step that hangs: it goes with the process */
-        else
+        else if (!busy_step)
                 pthread_join(thread, NULL);
         started = false;
+}
+
+bool netns_worker_idle(void) {
+        pthread_mutex_lock(&lock);
+        bool idle = started && !stopping && !ended && !busy;
+        pthread_mutex_unlock(&lock);
+        return idle;
 }
 
 int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),

@@ -9,7 +9,7 @@
 
 /* Start the thread (before the seccomp filter: it refuses new threads); 0 or -errno. */
 int netns_worker_start(void);
-/* Stop it at exit (a step that hangs is left to the process's end). */
+/* Stop it at exit (a step still running after 2 s is left to the process's end). */
 void netns_worker_stop(void);
 /*
  * netns_worker_run() - run @fn(@arg) in the worker, in the network
@@ -20,5 +20,7 @@ void netns_worker_stop(void);
  * in a forked helper instead), another -errno when the step could not be
  * handed over; the caller keeps @arg on any failure.
  */
+/* Would netns_worker_run() take a step now?  (A hint: another loop thread may take it first.) */
+bool netns_worker_idle(void);
 int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
                      void (*done)(request *req, int status, const void *out, size_t len));

@@ -5,10 +5,11 @@
  *
  * Installed after setup (the socket is bound, the policy loaded, the
  * capabilities dropped: broker-caps.c) and before the event loop.  The
- * helper processes (broker-helper.c: memlock as the target's user, TAP
- * steps in the peer's network namespace) and the detached TAP cleanup
- * processes are forked from the broker and inherit the filter, so the list
- * covers them too.  Each syscall says who needs it; a few are allowed only
+ * netns worker thread (broker-netns-worker.c: TAP steps in the peer's
+ * network namespace) gets it with TSYNC; the helper processes
+ * (broker-helper.c: memlock as the target's user, TAP steps while the
+ * worker is busy) and the detached TAP cleanup processes are forked from
+ * the broker and inherit it, so the list covers them too.  Each syscall says who needs it; a few are allowed only
  * with certain arguments, where that is cheap and shuts a door:
  *
  *   socket()      AF_UNIX, and AF_NETLINK with NETLINK_ROUTE only

@@ -240,7 +240,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         while (n < a->queues) {
                 int q = tun_open(o->name, flags);
                 if (q < 0) {
-                        close_fds(fds, n);
+                        close_fds_here(fds, n); /* not the closer's (the netns worker): gone before the answer */
                         return tap_fail(o, ERR_SYSTEM, -q, "opening queue %zu of '%s': %s", n, o->name, strerror(-q));
                 }
                 fds[n++] = q;
@@ -265,7 +265,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                         r = tap_fail(o, ERR_SYSTEM, errno, "tap.create: vhost: cannot open /dev/vhost-net: %m");
         }
         if (r != 0) {
-                close_fds(fds, n); /* a transient device goes with its last fd */
+                close_fds_here(fds, n); /* a transient device goes with its last fd, before the answer */
                 return r;
         }
         *n_fds = n;
@@ -419,7 +419,7 @@ static void device_step_run(request *req) {
         in->max_devices = DC(req)->max_devices;
         in->adopt_existing = DC(req)->adopt_existing;
         int r = -EBUSY;
-        tap_step_in *copy = in->call ? NULL : step_in_dup(in);
+        tap_step_in *copy = in->call || !netns_worker_idle() ? NULL : step_in_dup(in);
         if (copy && (r = netns_worker_run(req, c->pidfd, DC(req)->step, copy, step_in_free, DC(req)->done)) < 0)
                 step_in_free(copy);
         if (r < 0)
