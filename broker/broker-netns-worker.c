@@ -60,7 +60,7 @@ static int own_netns = -EBADF;        /* the broker's network namespace */
 
 /* held by the worker while a step runs; a fork() takes it first (fork_prepare()) */
 static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool fork_locked; /* fork_prepare() got it: the parent releases it, the child starts afresh */
+static _Thread_local bool fork_locked; /* this thread's fork_prepare() got it: its parent side releases it */
 #define FORK_WAIT_MSEC 200 /* then the fork goes on (a step that hangs: its child may wait on libnl's lock) */
 #define STOP_WAIT_SEC 2    /* netns_worker_stop(): the step in progress, then it is left to the process's end */
 
