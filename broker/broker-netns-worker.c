@@ -112,15 +112,16 @@ static bool run(job *j, bool *ret_sent) {
         /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
         *ret_sent = helper_send_answer(j->sock, status, out, len, fds, n_fds) == (ssize_t) (sizeof(int) + len);
         explicit_bzero(out, sizeof(out));
-        /* here, not by the closer: unsent (a cancelled request), a device goes before the step is over, as
-         * with a helper's exit */
-        close_fds_here(fds, n_fds);
+        close_fds(fds, n_fds); /* unsent (a cancelled request): a device goes before the step is over */
         if (j->arg_free)
                 j->arg_free(TAKE_PTR(j->arg));
         return setns(own_netns, CLONE_NEWNET) == 0;
 }
 
 static void *worker(void *unused) {
+        /* what a step closes (its fds on a refusal, its copies of those it sent) is closed here, before its
+         * answer or byte, as in a forked helper, which has no closer thread: not after the closer's backlog */
+        wire_close_fds_here_on_this_thread();
         pthread_mutex_lock(&lock);
         running = true;
         pthread_cond_signal(&running_cond);
@@ -202,9 +203,14 @@ void netns_worker_stop(void) {
         started = false;
 }
 
+/* Under the lock: would a step be taken now? */
+static bool idle_locked(void) {
+        return started && !stopping && !ended && !busy;
+}
+
 bool netns_worker_idle(void) {
         pthread_mutex_lock(&lock);
-        bool idle = started && !stopping && !ended && !busy;
+        bool idle = idle_locked();
         pthread_mutex_unlock(&lock);
         return idle;
 }
@@ -212,7 +218,7 @@ bool netns_worker_idle(void) {
 int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
                      void (*done)(request *req, int status, const void *out, size_t len)) {
         pthread_mutex_lock(&lock);
-        bool idle = started && !stopping && !ended && !busy;
+        bool idle = idle_locked();
         if (idle)
                 busy = true; /* taken: another loop thread's step forks */
         pthread_mutex_unlock(&lock);

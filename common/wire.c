@@ -52,6 +52,7 @@ int op_error_set(op_error *e, int ret, err_code code, int errno_value, const cha
 }
 
 static void (*fds_closer)(int *fds, size_t n);
+static _Thread_local bool fds_here; /* this thread closes its own: wire_close_fds_here_on_this_thread() */
 
 void wire_set_fds_closer(void (*closer)(int *fds, size_t n)) {
         fds_closer = closer;
@@ -62,8 +63,12 @@ void close_fds_here(int *fds, size_t n) {
                 fds[i] = safe_close(fds[i]);
 }
 
+void wire_close_fds_here_on_this_thread(void) {
+        fds_here = true;
+}
+
 void close_fds(int *fds, size_t n) {
-        if (fds_closer && n)
+        if (fds_closer && n && !fds_here)
                 return fds_closer(fds, n);
         close_fds_here(fds, n);
 }

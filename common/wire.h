@@ -115,3 +115,6 @@ void close_fds_here(int *fds, size_t n);
 /* The process's hook for close_fds() (the broker's closer thread, broker-closer.c); NULL: close in the caller.
  * Set it while one thread runs, before the others start, or from the thread that ends them. */
 void wire_set_fds_closer(void (*closer)(int *fds, size_t n));
+/* On the calling thread only: close_fds() closes in the caller, whatever the hook (the broker's netns worker,
+ * whose steps close what they opened before their answer, as a forked helper without the hook does). */
+void wire_close_fds_here_on_this_thread(void);

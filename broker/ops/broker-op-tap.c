@@ -240,7 +240,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
         while (n < a->queues) {
                 int q = tun_open(o->name, flags);
                 if (q < 0) {
-                        close_fds_here(fds, n); /* not the closer's (the netns worker): gone before the answer */
+                        close_fds(fds, n);
                         return tap_fail(o, ERR_SYSTEM, -q, "opening queue %zu of '%s': %s", n, o->name, strerror(-q));
                 }
                 fds[n++] = q;
@@ -265,7 +265,7 @@ static ssize_t create_step(void *arg, void *out, size_t size, int *fds, size_t *
                         r = tap_fail(o, ERR_SYSTEM, errno, "tap.create: vhost: cannot open /dev/vhost-net: %m");
         }
         if (r != 0) {
-                close_fds_here(fds, n); /* a transient device goes with its last fd, before the answer */
+                close_fds(fds, n); /* a transient device goes with its last fd */
                 return r;
         }
         *n_fds = n;
@@ -684,7 +684,7 @@ static void destroy(request *req, const tap_destroy_args *a, bool bridge) {
         DESTROY(req)->rec = TS(c)->rec[i];
         DESTROY(req)->rec.netns_fd = -EBADF; /* the step runs in it: the worker's dup, or a helper's copy */
         int r = -EBUSY;
-        tap_record *copy = malloc(sizeof(*copy));
+        tap_record *copy = netns_worker_idle() ? malloc(sizeof(*copy)) : NULL;
         if (copy && (*copy = DESTROY(req)->rec,
                      r = netns_worker_run(req, TS(c)->rec[i].netns_fd, destroy_step, copy, free, destroy_done)) < 0)
                 free(copy);
