@@ -290,10 +290,8 @@ ssize_t kvmi_memfd_check(const policy_rule *rule, const void *buf, size_t len, p
         else {
                 kvmi_memfd_scan sc = KVMI_MEMFD_SCAN_INIT;
                 kvmi_memfd_scan_add(&sc, e, n);
-                if (scan_allowed(rule, &sc, ret_top_gpa)) {
-                        entries_allowed(n, d);
+                if (kvmi_memfd_scan_check(rule, &sc, n, d, ret_top_gpa) > 0)
                         return (ssize_t) n;
-                }
         }
         for (size_t i = 0; i < n; i++) {
                 if (!kvmi_entry_valid(&e[i]))
