@@ -47,6 +47,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -313,8 +314,11 @@ struct uid_helper {
         gid_t gid;
         char *cgroup; /* the pod cgroup of the callers it serves ("": none known): a pod stalls only its own */
         uid_helper_fn fn;
-        pid_t pid; /* 0: not running (started at the next call) */
+        pid_t pid; /* 0: not running (started at the next call); -1: the forker is starting it */
         int fd;
+        int pidfd;      /* a helper of the forker's (not our child): ended through it; else -EBADF */
+        uint64_t token; /* while the forker starts it: the answer's (broker-forker.c) */
+        bool starting;  /* the forker is starting it: no fd yet */
         broker_loop *loop; /* whose epoll set has fd: the loop of the request that started it */
         uint64_t io_key;   /* its epoll data: UID_HELPER_IO_KEY and a number never used before */
         client **users; /* the sessions that used it: it ends with the last */
@@ -327,7 +331,7 @@ struct uid_helper {
         bool dispatching;
 };
 
-static _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
+_noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -377,11 +381,16 @@ static void uid_helper_stop(uid_helper *h) {
         h->io_key = 0; /* an event its loop took before this finds no helper (uid_helper_loop_io()) */
         sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
         h->fd = safe_close(h->fd);
-        if (h->pid > 0) {
+        if (h->pidfd >= 0) /* the forker's child: it reaps it */
+                pidfd_send_signal(h->pidfd, SIGKILL, NULL, 0);
+        else if (h->pid > 0) {
                 kill(h->pid, SIGKILL);
                 while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
                         ;
         }
+        h->pidfd = safe_close(h->pidfd);
+        h->starting = false; /* its answer, if it comes, finds no helper and ends it */
+        h->token = 0;
         h->pid = 0;
 }
 
@@ -553,35 +562,89 @@ static bool uid_helper_armed(const uid_helper *h) {
         return h->timer && sd_event_source_get_enabled(h->timer, &e) >= 0 && e != SD_EVENT_OFF;
 }
 
-static int uid_helper_start(uid_helper *h) {
+/* The loop of the client asking (the main thread's requests, D-Bus: loop 0's), whose epoll set gets the helper's
+ * socket; NULL when there is none. */
+static broker_loop *uid_helper_loop(const broker *b) {
+        return loop_current() ? loop_current() : b->n_loops ? &b->loops[0] : NULL;
+}
+
+/* The helper @pid runs: its socket @fd in @h->loop's epoll set.  Takes @fd and @pidfd (-EBADF: our child). */
+static int uid_helper_attach(uid_helper *h, pid_t pid, int fd, int pidfd) {
+        static uint64_t keys; /* under the lock */
+        h->pid = pid;
+        h->fd = fd;
+        h->pidfd = pidfd;
+        h->seq_head = h->seq_next;
+        int r = fcntl(h->fd, F_SETFL, O_NONBLOCK) < 0 ? negative_errno() : 0;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UID_HELPER_IO_KEY | ++keys };
+        if (r >= 0 && epoll_ctl(h->loop->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                h->io_key = ev.data.u64;
+        if (r < 0)
+                uid_helper_stop(h);
+        else
+                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u of cgroup '%s' started (pid %d%s)", (unsigned) h->uid,
+                        h->cgroup, (int) pid, pidfd >= 0 ? ", by the forker" : "");
+        return r;
+}
+
+/* Fork the helper here, on the calling thread (no forker, or it could not be asked). */
+static int uid_helper_start_here(uid_helper *h) {
         int fd;
         pid_t parent = getpid(), pid = fork_paired(0, &fd);
         if (pid < 0)
                 return pid;
         if (pid == 0)
                 uid_helper_child(fd, parent, h->uid, h->gid, h->fn);
-        static uint64_t keys; /* under the lock */
-        h->pid = pid;
-        h->fd = fd;
-        h->seq_head = h->seq_next;
-        int r = fcntl(h->fd, F_SETFL, O_NONBLOCK) < 0 ? negative_errno() : 0;
-        /* the loop of the client asking (the main thread's requests, D-Bus: loop 0's) */
-        broker_loop *l = loop_current() ? loop_current() : h->b->n_loops ? &h->b->loops[0] : NULL;
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UID_HELPER_IO_KEY | ++keys };
-        if (r >= 0 && !l)
-                r = -EINVAL;
-        if (r >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
-                r = negative_errno();
-        if (r >= 0) {
-                h->loop = l;
-                h->io_key = ev.data.u64;
+        return uid_helper_attach(h, pid, fd, -EBADF);
+}
+
+/* Start the helper: asked of the forker (its answer comes later: @h->starting), else forked here. */
+static int uid_helper_start(uid_helper *h) {
+        if (!h->loop && !(h->loop = uid_helper_loop(h->b)))
+                return -EINVAL;
+        uint64_t token;
+        if (forker_request(h->b, h->uid, h->gid, h->fn, &token) < 0)
+                return uid_helper_start_here(h);
+        h->starting = true;
+        h->token = token;
+        h->pid = -1;
+        return 0;
+}
+
+void uid_helper_started(broker *b, uint64_t token, int status, pid_t pid, int fd, int pidfd) {
+        uid_helper *h = b->uid_helpers;
+        while (h && !(h->starting && h->token == token))
+                h = h->next;
+        if (!h) { /* stopped meanwhile (its sessions ended): the helper goes at once */
+                if (pidfd >= 0)
+                        pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+                safe_close(fd);
+                safe_close(pidfd);
+                return;
         }
-        if (r < 0)
-                uid_helper_stop(h);
-        else
-                log_msg(h->b, LOG_DEBUG, "memlock helper for uid %u of cgroup '%s' started (pid %d)", (unsigned) h->uid,
-                        h->cgroup, (int) pid);
-        return r;
+        h->starting = false;
+        h->token = 0;
+        h->pid = 0;
+        int r = status < 0 ? status : uid_helper_attach(h, pid, fd, pidfd);
+        if (r < 0) /* its first request forks it here (uid_helper_call()) */
+                log_msg(b, LOG_NOTICE, "the forker could not start the memlock helper for uid %u: %s", (unsigned) h->uid,
+                        strerror(-r));
+        uid_helper_maybe_end(h);
+}
+
+void uid_helpers_forker_lost(broker *b) {
+        for (uid_helper *h = b->uid_helpers; h; h = h->next)
+                if (h->starting) {
+                        h->starting = false;
+                        h->token = 0;
+                        h->pid = 0;
+                        int r = uid_helper_start_here(h);
+                        if (r < 0)
+                                log_msg(b, LOG_NOTICE, "cannot start the memlock helper for uid %u: %s", (unsigned) h->uid,
+                                        strerror(-r));
+                }
 }
 
 static int add_user(uid_helper *h, client *c) {
@@ -616,7 +679,7 @@ static uid_helper *uid_helper_get(broker *b, uid_t uid, gid_t gid, uid_helper_fn
                 return NULL;
         }
         *h = (uid_helper) { .next = b->uid_helpers, .b = b, .uid = uid, .gid = gid, .cgroup = cg, .fn = fn,
-                            .fd = -EBADF };
+                            .fd = -EBADF, .pidfd = -EBADF };
         b->uid_helpers = h;
         return h;
 }
@@ -657,32 +720,49 @@ int uid_helper_call(request *req, uid_t uid, gid_t gid, uid_helper_fn fn, const 
                 return -ENOMEM;
         /* a session keeps the helper it used; a request without one (D-Bus) only while in flight */
         r = req->c ? add_user(h, req->c) : 0;
-        if (r >= 0 && h->n_queue >= UID_HELPER_MAX_QUEUE)
-                r = -EBUSY;
-        if (r >= 0 && h->n_queue == h->n_alloc) {
-                size_t k = h->n_alloc ? 2 * h->n_alloc : 4;
-                uid_helper_slot *q = realloc(h->queue, sizeof(*q) * k);
-                if (q) {
-                        h->queue = q;
-                        h->n_alloc = k;
-                } else
-                        r = -ENOMEM;
-        }
-        if (r >= 0 && h->pid == 0)
-                r = uid_helper_start(h);
         uint64_t now = 0;
-        if (r >= 0)
-                r = sd_event_now(b->event, CLOCK_MONOTONIC, &now);
-        /* the timer is armed at the oldest deadline: this one's when nothing else waits */
-        if (r >= 0 && !uid_helper_armed(h))
-                r = uid_helper_arm(h, now + HELPER_TIMEOUT_USEC);
-        if (r >= 0) {
-                uid_helper_in m = { .seq = h->seq_next };
-                memcpy(m.in, in, in_len);
-                ssize_t w = send(h->fd, &m, offsetof(uid_helper_in, in) + in_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                explicit_bzero(&m, sizeof(m));
-                r = w < 0 ? (errno == EAGAIN ? -EBUSY : negative_errno()) : 0;
+        bool was = h->dispatching;
+        h->dispatching = true; /* not freed by the answers read or the loss below */
+        for (int attempt = 0; r >= 0; attempt++) {
+                if (h->n_queue >= UID_HELPER_MAX_QUEUE)
+                        r = -EBUSY;
+                if (r >= 0 && h->n_queue == h->n_alloc) {
+                        size_t k = h->n_alloc ? 2 * h->n_alloc : 4;
+                        uid_helper_slot *q = realloc(h->queue, sizeof(*q) * k);
+                        if (q) {
+                                h->queue = q;
+                                h->n_alloc = k;
+                        } else
+                                r = -ENOMEM;
+                }
+                if (r >= 0 && h->pid == 0)
+                        r = uid_helper_start(h);
+                if (r >= 0 && h->starting) { /* the forker's answer first */
+                        forker_wait(b, &h->starting);
+                        if (h->pid == 0) /* it could not start it: once more, here */
+                                r = uid_helper_start_here(h);
+                }
+                if (r >= 0)
+                        r = sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+                /* the timer is armed at the oldest deadline: this one's when nothing else waits */
+                if (r >= 0 && !uid_helper_armed(h))
+                        r = uid_helper_arm(h, now + HELPER_TIMEOUT_USEC);
+                if (r >= 0) {
+                        uid_helper_in m = { .seq = h->seq_next };
+                        memcpy(m.in, in, in_len);
+                        ssize_t w = send(h->fd, &m, offsetof(uid_helper_in, in) + in_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        explicit_bzero(&m, sizeof(m));
+                        r = w < 0 ? (errno == EAGAIN ? -EBUSY : negative_errno()) : 0;
+                }
+                /* it died before this request (its end not read yet, say with the forker): lost, and a new one */
+                if ((r == -EPIPE || r == -ECONNRESET) && attempt == 0) {
+                        uid_helper_lost(h, -EPIPE);
+                        r = 0;
+                        continue;
+                }
+                break;
         }
+        h->dispatching = was;
         if (r < 0) {
                 uid_helper_maybe_end(h);
                 return r;

@@ -8,7 +8,8 @@
  * netns worker thread (broker-netns-worker.c: TAP steps in the peer's
  * network namespace) gets it with TSYNC; the helper processes
  * (broker-helper.c: memlock as the target's user, TAP steps while the
- * worker is busy) and the detached TAP cleanup processes are forked from
+ * worker is busy), the forker that forks the memlock helpers
+ * (broker-forker.c) and the detached TAP cleanup processes are forked from
  * the broker and inherit it, so the list covers them too.  Each syscall says who needs it; a few are allowed only
  * with certain arguments, where that is cheap and shuts a door:
  *
@@ -24,9 +25,11 @@
  *                 behind a pointer seccomp cannot read), so the C library
  *                 falls back to clone()
  *   setns()       network namespaces only
- *   prctl()       PR_SET_PDEATHSIG and PR_SET_DUMPABLE 0 only (helpers)
+ *   prctl()       PR_SET_PDEATHSIG and PR_SET_DUMPABLE 0 only (helpers),
+ *                 PR_GET_NAME and PR_SET_NAME (naming the forker)
  *   kill()        signal 0 (does it exist?) and SIGKILL (a hung helper)
- *   pidfd_send_signal()  signal 0 only (is it alive?)
+ *   pidfd_send_signal()  signal 0 (is it alive?) and SIGKILL (a hung
+ *                 helper of the forker's)
  *   setgroups()   to the empty list only
  *   mmap(), mprotect()  never PROT_EXEC: no new code after setup
  *
@@ -261,6 +264,9 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
         /* the uid helper makes itself undumpable (no ptrace by the uid it runs as) */
         r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE), SCMP_A1(SCMP_CMP_EQ, 0));
+        /* the forker is named at its fork, and its helpers after it (broker-forker.c) */
+        r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+        r = r ?: ALLOW_IF(b, ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
 #else
         /* ASan builds: LSan's tracer uses other prctl()s too */
         r = r ?: rule(b, ctx, SCMP_ACT_ALLOW, "prctl", 0, NULL);
@@ -275,6 +281,8 @@ static int add_restricted(broker *b, scmp_filter_ctx ctx) {
         r = r ?: ALLOW_IF(b, ctx, "setgroups", SCMP_A0(SCMP_CMP_EQ, 0));
         /* pidfd_alive(): signal 0 */
         r = r ?: ALLOW_IF(b, ctx, "pidfd_send_signal", SCMP_A1(SCMP_CMP_EQ, 0));
+        /* a memlock helper of the forker's, ended through its pidfd */
+        r = r ?: ALLOW_IF(b, ctx, "pidfd_send_signal", SCMP_A1(SCMP_CMP_EQ, SIGKILL));
         /* TAP helpers and cleanup enter network namespaces, no other kind */
         r = r ?: ALLOW_IF(b, ctx, "setns", SCMP_A1(SCMP_CMP_EQ, CLONE_NEWNET));
         /* clone3's flags are behind a pointer: make the C library use clone() */

@@ -21,6 +21,7 @@
 
 #include "broker-op.h"
 #include "broker-closer.h"
+#include "broker-helper.h"
 #include "broker-netns-worker.h"
 #include "broker.h"
 #include "proc.h"
@@ -80,6 +81,7 @@ void broker_free(broker *b) {
         state_free_detached(b);
         request_free_all(b); /* what the clients left in flight: helpers killed and reaped */
         uid_helpers_free(b);
+        forker_stop();
         safe_close(b->state_fd);
         free(b->state_dir);
         cgroup_reap_all_free(b);

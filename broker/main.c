@@ -13,6 +13,7 @@
 
 #include "broker-op.h"
 #include "broker-closer.h"
+#include "broker-helper.h"
 #include "broker-netns-worker.h"
 #include "broker.h"
 #include "config.h"
@@ -340,6 +341,10 @@ static int run(void) {
                 r = loops_start(b);
         if (r >= 0)
                 r = broker_seccomp_install(b);
+        /* the memlock helpers' forker inherits the filter; without it the broker forks them itself */
+        if (r >= 0 && (w = forker_start(b)) < 0)
+                log_msg(b, LOG_WARNING, "cannot start the forker (%s): the memlock helpers are forked by the broker",
+                        strerror(-w));
         if (r >= 0)
                 r = broker_run(b);
         broker_free(b);

@@ -5,18 +5,23 @@
  * helper processes: the broker-wide budget of such forks (a token bucket of
  * 8, one more every 1.25 s) and the sessions that use none of it, a resumed
  * session (none forked at its hello), and a broker without CAP_SETUID and
- * CAP_SETGID (none forked: the helper could not take the ids).  The basic
- * behaviour is memlock-helper-prestart (test-memlock.c).
+ * CAP_SETGID (none forked: the helper could not take the ids); the forker
+ * that forks them, and the broker forking them itself once the forker was
+ * killed.  The basic behaviour is memlock-helper-prestart (test-memlock.c).
  *
- * Helpers are counted as the broker's child processes, every one whatever
- * its ids (a child just forked may still hold the broker's), right after a
- * request of the session was answered: the broker forks before it reads the
- * session's next message, so the count is exact then.  Zombies are still
- * children: a count of 0 means every helper was reaped.
+ * Helpers are counted as the broker's helper processes, every one whatever
+ * its ids (a child just forked may still hold the broker's): the children
+ * of its forker (harness_children()).  The forker forks a session's helper
+ * after the welcome, while the session goes on, so a count that should
+ * grow is waited for; one that should not is read at once, and the exact
+ * counts after the next memlock.set (which waits for its helper) would see
+ * a fork that came late.  Zombies are still children: a count of 0 means
+ * every helper was reaped.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +105,8 @@ static void memlock_prestart_budget(harness *h) {
         for (int i = 0; i < BUDGET - 1; i++) {
                 snprintf(who, sizeof(who), "pod-%d", i + 1);
                 hello(&pod[i], who);
-                tap_is_int(children(h), i + 1, "right after the hello of %s's session: %d helper(s)", who, i + 1);
+                tap_ok(WAIT_FOR(children(h) == (size_t) i + 1), "after the hello of %s's session: %d helper(s) (%zu)",
+                       who, i + 1, children(h));
         }
         for (int j = 0; j < N_MORE; j++) {
                 hello(&more[j], "pod-1");
@@ -108,8 +114,8 @@ static void memlock_prestart_budget(harness *h) {
                            BUDGET - 1);
         }
         hello(&pod[BUDGET - 1], "pod-8");
-        tap_is_int(children(h), BUDGET, "pod-8's hello still forks its helper: pod-1's sessions took none of the "
-                                        "budget (%d)", BUDGET);
+        tap_ok(WAIT_FOR(children(h) == BUDGET), "pod-8's hello still forks its helper: pod-1's sessions took none "
+                                                "of the budget (%d)", BUDGET);
         hello(&pod[BUDGET], "pod-9");
         double took = now_s() - t0;
         tap_is_int(children(h), BUDGET, "pod-9's hello, past the budget of %d, forks none", BUDGET);
@@ -146,7 +152,7 @@ static void memlock_prestart_resume(harness *h) {
         char *r = tclient_call(&a, "ping");
         uint64_t session = (uint64_t) jint(r, "session");
         free(r);
-        tap_is_int(children(h), 1, "a new session: its helper is forked at its hello");
+        tap_ok(WAIT_FOR(children(h) == 1), "a new session: its helper is forked at its hello (%zu)", children(h));
         set_own(&a, H / 4, "the session");
 
         int st = harness_stop_broker(h);
@@ -168,7 +174,8 @@ static void memlock_prestart_resume(harness *h) {
 
         start_client(h, &b, POD_B, 1000, "vm-b");
         hello(&b, "pod-b");
-        tap_is_int(children(h), 2, "a new session's hello at this broker forks its helper: the budget is there");
+        tap_ok(WAIT_FOR(children(h) == 2), "a new session's hello at this broker forks its helper: the budget is there "
+                                           "(%zu)", children(h));
         tclient_stop(&a);
         tclient_stop(&b);
         tap_ok(WAIT_FOR(children(h) == 0), "the sessions ended: their helpers were reaped");
@@ -217,10 +224,87 @@ static void memlock_prestart_nocaps(harness *h) {
         tap_ok(WAIT_FOR(children(h) == 0), "the broker has no child left");
 }
 
+/* The PPid: line of @pid's status; 0 when it is gone. */
+static pid_t parent_of(pid_t pid) {
+        char path[64], text[4096];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        harness_read_file(path, text, sizeof(text));
+        const char *p = strstr(text, "\nPPid:");
+        return p ? (pid_t) atoi(p + 6) : 0;
+}
+
+/* The fds @pid holds above stderr, and whether every one of them is a socket. */
+static int fds_above_stdio(pid_t pid, bool *all_sockets) {
+        char path[64], link[128];
+        int n = 0;
+        *all_sockets = true;
+        for (int fd = 3; fd < 1024; fd++) {
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) pid, fd);
+                ssize_t k = readlink(path, link, sizeof(link) - 1);
+                if (k < 0)
+                        continue;
+                link[k] = 0;
+                n++;
+                *all_sockets &= strncmp(link, "socket:", 7) == 0;
+        }
+        return n;
+}
+
+/*
+ * The memlock helpers are forked by the broker's forker, a child forked
+ * once at start that holds nothing but its socket: a session's helper is
+ * the forker's child, not the broker's (the broker's loop forked nothing).
+ * Once the forker is killed, the broker says so and forks its helpers
+ * itself: the next memlock.set works, through a helper that is its own
+ * child, and so does a new session's early start.
+ */
+static void memlock_prestart_forker(harness *h) {
+        need_helpers();
+        pid_t fk = 0;
+        tap_ok(WAIT_FOR((fk = harness_forker(h->broker_pid)) > 0),
+               "the broker has a child named delegate-forker (pid %d; forked once it serves)", (int) fk);
+        bool sockets = false;
+        int nfd = fk > 0 ? fds_above_stdio(fk, &sockets) : -1;
+        tap_ok(nfd == 1 && sockets, "it holds one fd beside stdin, stdout and stderr, its socket (%d, %s)", nfd,
+               sockets ? "sockets" : "not only sockets");
+        tclient a, b;
+        pid_t hp[4];
+        start_client(h, &a, POD_A, 1000, "vm-a");
+        hello(&a, "pod-a");
+        tap_ok(WAIT_FOR(harness_children_as(h->broker_pid, 1000, hp, 4) == 1), "pod-a's helper runs as uid 1000");
+        tap_is_int(parent_of(hp[0]), fk, "the forker's child (pid %d), not the broker's (%d)", (int) hp[0],
+                   (int) h->broker_pid);
+        set_own(&a, H / 4, "pod-a's client");
+
+        if (fk <= 0)
+                return;
+        tap_is_int(kill(fk, SIGKILL), 0, "the forker is killed (SIGKILL)");
+        tap_ok(WAIT_FOR(harness_log_contains("the forker (pid") &&
+                        harness_log_contains("the broker forks its memlock helpers itself from now on")),
+               "the broker says it forks its helpers itself from now on");
+        char ended[96];
+        snprintf(ended, sizeof(ended), "(pid %d) ended; 0 request(s) in flight fail", (int) hp[0]);
+        tap_ok(WAIT_FOR(harness_children_as(h->broker_pid, 1000, hp, 4) == 0 && harness_log_contains(ended)),
+               "pod-a's helper ended with the forker (PR_SET_PDEATHSIG), and the broker saw it end");
+        set_own(&a, H / 2, "pod-a's client again");
+        tap_is_int(harness_children_as(h->broker_pid, 1000, hp, 4), 1, "through a new helper");
+        tap_is_int(parent_of(hp[0]), h->broker_pid, "the broker's own child (pid %d)", (int) hp[0]);
+        start_client(h, &b, POD_B, 1000, "vm-b");
+        hello(&b, "pod-b");
+        tap_ok(WAIT_FOR(harness_children_as(h->broker_pid, 1000, hp, 4) == 2),
+               "a new session of pod-b still gets its helper at its hello");
+        set_own(&b, H / 4, "pod-b's client");
+        tclient_stop(&a);
+        tclient_stop(&b);
+        tap_ok(WAIT_FOR(children(h) == 0), "the sessions ended: their helpers were reaped");
+        tap_ok(kill(h->broker_pid, 0) == 0, "the broker runs on");
+}
+
 static const scenario scenarios[] = {
         { "memlock-prestart-budget", policy_main, memlock_prestart_budget },
         { "memlock-prestart-resume", policy_main, memlock_prestart_resume },
         { "memlock-prestart-nocaps", policy_main, memlock_prestart_nocaps },
+        { "memlock-prestart-forker", policy_main, memlock_prestart_forker },
 };
 
 int main(int argc, char **argv) {

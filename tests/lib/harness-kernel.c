@@ -116,7 +116,8 @@ void harness_read_file(const char *path, char *buf, size_t size) {
         }
 }
 
-void harness_children(pid_t pid, char *buf, size_t size) {
+/* The children of every thread of @pid, as they are. */
+static void children_raw(pid_t pid, char *buf, size_t size) {
         char path[320];
         size_t used = 0;
         buf[0] = 0;
@@ -134,6 +135,41 @@ void harness_children(pid_t pid, char *buf, size_t size) {
                 used += strlen(buf + used);
         }
         closedir(d);
+}
+
+pid_t harness_forker(pid_t broker) {
+        char buf[4096], path[64], comm[64];
+        children_raw(broker, buf, sizeof(buf));
+        for (char *p = buf, *end;; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        return 0;
+                snprintf(path, sizeof(path), "/proc/%ld/comm", child);
+                harness_read_line(path, comm, sizeof(comm));
+                if (strcmp(comm, "delegate-forker") == 0)
+                        return (pid_t) child;
+        }
+}
+
+void harness_children(pid_t pid, char *buf, size_t size) {
+        pid_t forker = harness_forker(pid);
+        char raw[4096];
+        size_t used = 0;
+        children_raw(pid, raw, sizeof(raw));
+        buf[0] = 0;
+        for (char *p = raw, *end;; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                int k = child == forker ? 0 : snprintf(buf + used, size - used, "%ld ", child);
+                if (k < 0 || (size_t) k >= size - used) {
+                        buf[used] = 0;
+                        break;
+                }
+                used += (size_t) k;
+        }
+        if (forker > 0 && used + 1 < size)
+                children_raw(forker, buf + used, size - used);
 }
 
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max) {
