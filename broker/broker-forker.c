@@ -10,11 +10,22 @@
  * VM's TAP, waited for both: +2.5 ms on the VM start's TAP step
  * (bench/NOTES.md, round 14).  The forker is forked once, after the
  * seccomp filter is installed (it inherits the filter and the final
- * capabilities); it keeps no fd but its socket, and forks a helper for
- * each request.  A loop only sends a datagram; the answer (the helper's
- * pid, its socket and a pidfd of it, as SCM_RIGHTS) is read by the main
- * thread's event loop, or by the first request that needs the helper
- * before it came, which waits for it (forker_wait()).
+ * capabilities); it keeps no fd of the broker's but its socket.  A loop
+ * only sends a datagram; the answer (the helper's pid, its socket and a
+ * pidfd of it, as SCM_RIGHTS) is read by the main thread's event loop, or
+ * by the first request that needs the helper before it came, which waits
+ * for it (forker_wait()).
+ *
+ * Not even the forker forks while a VM starts: on a node of two CPUs a
+ * fork beside the session's next step (the TAP, in the netns worker)
+ * slowed that step as much as a fork on the loop had.  The forker holds a
+ * spare: a helper forked ahead ("delegate-spare"), root still, its fds
+ * closed, waiting for its role, which is its socket's first datagram (the
+ * ids and the step; the broker's requests follow).  A request gives the
+ * spare its role and hands its socket on; the next spare is forked once no
+ * request came for SPARE_AFTER_MS, and a request that finds none forks
+ * its helper at once.  The forker runs SCHED_IDLE; a helper goes back to
+ * SCHED_OTHER as it takes its role.
  *
  * The helpers are the forker's children, reaped by the kernel (SIGCHLD
  * ignored in the forker); the broker ends one with pidfd_send_signal(),
@@ -39,6 +50,7 @@
 #include "ops-sched.h"
 
 #define FORKER_TIMEOUT_MS 2000 /* for one answer, waited for by a request: it forks, nothing else */
+#define SPARE_AFTER_MS 100     /* the next spare's fork, after the last was taken and no request came */
 
 typedef struct forker_req {
         uint64_t token;
@@ -64,25 +76,88 @@ static void set_idle(bool idle) {
         (void) syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
-/* One request: a helper forked, the answer sent; false when the answer could not be sent. */
-static bool forker_serve(int sock, const forker_req *q) {
-        forker_ans a = { .token = q->token };
-        int p[2] = { -EBADF, -EBADF }, pidfd = -EBADF;
-        pid_t self = getpid(), pid = -1;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0 || (pid = fork()) < 0)
-                a.status = -errno;
-        else if (pid == 0) {
-                safe_close(sock);
-                safe_close(p[0]);
-                (void) prctl(PR_SET_NAME, "delegate-broker"); /* a helper is named as before the forker */
-                set_idle(false);
-                uid_helper_child(p[1], self, (uid_t) q->uid, (gid_t) q->gid, (uid_helper_fn) q->fn);
-        } else if ((pidfd = pidfd_open(pid, 0)) < 0) {
-                a.status = -errno;
+/* What a spare becomes: its first datagram, from the forker (the broker's requests follow on its socket). */
+typedef struct spare_role {
+        uint32_t uid, gid;
+        uintptr_t fn;
+} spare_role;
+
+/* The forker's spare: a helper forked ahead, not yet given ids; pid 0: none.  @fd: the forker's end of its
+ * socket, handed to the broker with @pidfd. */
+static struct {
+        pid_t pid;
+        int fd, pidfd;
+} spare = { 0, -EBADF, -EBADF };
+
+/*
+ * Fork a helper: the child closes what it inherited, then either waits as
+ * the spare for its role (@q NULL) or takes @q's at once.  Its pid, and the
+ * forker's end of its socket and a pidfd in @ret_fds; -errno.
+ */
+static pid_t helper_fork(int sock, const forker_req *q, int ret_fds[2]) {
+        int p[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
+                return negative_errno();
+        pid_t self = getpid(), pid = fork();
+        if (pid == 0) {
+                /* first (until then it shows as the forker): a helper is named as before the forker */
+                (void) prctl(PR_SET_NAME, q ? "delegate-broker" : "delegate-spare");
+                uid_helper_child_setup(p[1]); /* our end of the broker's socket and p[0] closed with the rest */
+                spare_role role = {};
+                if (q)
+                        role = (spare_role) { q->uid, q->gid, q->fn };
+                else {
+                        ssize_t n;
+                        while ((n = recv(p[1], &role, sizeof(role), 0)) < 0 && errno == EINTR)
+                                ;
+                        if (n != (ssize_t) sizeof(role))
+                                _exit(0); /* the forker went, or let us go */
+                        (void) prctl(PR_SET_NAME, "delegate-broker");
+                }
+                set_idle(false); /* the forker's SCHED_IDLE is not for requests someone waits for */
+                uid_helper_child_serve(p[1], self, (uid_t) role.uid, (gid_t) role.gid, (uid_helper_fn) role.fn);
+        }
+        int r = pid < 0 ? negative_errno() : 0, pidfd = pid > 0 ? pidfd_open(pid, 0) : -EBADF;
+        if (pid > 0 && pidfd < 0) {
+                r = negative_errno();
                 kill(pid, SIGKILL);
         }
-        a.pid = (int32_t) pid;
-        const int fds[2] = { p[0], pidfd };
+        safe_close(p[1]);
+        if (r < 0) {
+                safe_close(p[0]);
+                return r;
+        }
+        ret_fds[0] = p[0];
+        ret_fds[1] = pidfd;
+        return pid;
+}
+
+static void spare_drop(void) {
+        spare.fd = safe_close(spare.fd);
+        spare.pidfd = safe_close(spare.pidfd);
+        spare.pid = 0;
+}
+
+/* One request: the spare takes the role, or a helper is forked for it; the answer sent (false: it could not
+ * be). */
+static bool forker_serve(int sock, const forker_req *q) {
+        forker_ans a = { .token = q->token };
+        int fds[2] = { -EBADF, -EBADF };
+        spare_role role = { q->uid, q->gid, q->fn };
+        if (spare.pid > 0 && send(spare.fd, &role, sizeof(role), MSG_NOSIGNAL) == (ssize_t) sizeof(role)) {
+                a.pid = spare.pid;
+                fds[0] = TAKE_FD(spare.fd);
+                fds[1] = TAKE_FD(spare.pidfd);
+                spare.pid = 0;
+        } else {
+                if (spare.pid > 0) { /* gone: forked anew below */
+                        pidfd_send_signal(spare.pidfd, SIGKILL, NULL, 0);
+                        spare_drop();
+                }
+                pid_t pid = helper_fork(sock, q, fds);
+                a.status = pid < 0 ? pid : 0;
+                a.pid = pid;
+        }
         union {
                 struct cmsghdr h;
                 char b[CMSG_SPACE(sizeof(fds))];
@@ -92,9 +167,8 @@ static bool forker_serve(int sock, const forker_req *q) {
         if (a.status == 0)
                 wire_put_fds(&mh, cm.b, fds, 2);
         bool sent = sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t) sizeof(a);
-        safe_close(p[0]);
-        safe_close(p[1]);
-        safe_close(pidfd);
+        safe_close(fds[0]);
+        safe_close(fds[1]);
         return sent;
 }
 
@@ -110,14 +184,37 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
                 _exit(1);
         /* its forks run on a CPU nothing else wants: beside a VM's next steps, not in their way */
         set_idle(true);
-        for (;;) {
-                forker_req q;
-                ssize_t n = recv(sock, &q, sizeof(q), 0);
-                if (n < 0 && errno == EINTR)
+        for (bool first = true;; first = false) {
+                /* a spare is forked at the start, and again once no request came for SPARE_AFTER_MS after it
+                 * was taken: a VM's start that took it has gone on by then */
+                struct pollfd p = { sock, POLLIN, 0 };
+                int n = spare.pid > 0 ? 1 : poll(&p, 1, first ? 0 : SPARE_AFTER_MS);
+                if (n < 0 && errno != EINTR)
+                        _exit(1);
+                if (n == 0) {
+                        int fds[2];
+                        pid_t pid = helper_fork(sock, NULL, fds);
+                        if (pid > 0) {
+                                spare.pid = pid;
+                                spare.fd = fds[0];
+                                spare.pidfd = fds[1];
+                        }
                         continue;
-                if (n != (ssize_t) sizeof(q) || !forker_serve(sock, &q))
-                        _exit(n == 0 ? 0 : 1); /* EOF: the broker closed its end, or went */
+                }
+                forker_req q;
+                ssize_t k = recv(sock, &q, sizeof(q), 0);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k != (ssize_t) sizeof(q) || !forker_serve(sock, &q))
+                        break; /* EOF: the broker closed its end, or went */
         }
+        /* no child outlives it, to be reaped by another: the spare is killed, the helpers were by the broker
+         * (with SA_NOCLDWAIT, wait() returns once every child is gone) */
+        if (spare.pid > 0)
+                pidfd_send_signal(spare.pidfd, SIGKILL, NULL, 0);
+        while (wait(NULL) >= 0 || errno == EINTR)
+                ;
+        _exit(0);
 }
 
 /* The forker is gone or broken: no more of it; the helpers it was starting are started by the broker. */

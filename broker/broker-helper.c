@@ -331,7 +331,7 @@ struct uid_helper {
         bool dispatching;
 };
 
-_noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
+void uid_helper_child_setup(int sock) {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -346,6 +346,9 @@ _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, u
                         close(fd);
         }
         closedir(TAKE_PTR(d));
+}
+
+_noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
         /* the id change clears PR_SET_PDEATHSIG: set it after; not dumpable,
          * so the uid we become can neither ptrace us nor open our fds */
         if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 ||
@@ -371,6 +374,11 @@ _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, u
                 if (w != (ssize_t) len)
                         _exit(1);
         }
+}
+
+_noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
+        uid_helper_child_setup(sock);
+        uid_helper_child_serve(sock, parent, uid, gid, fn);
 }
 
 /* Stop the process (if any): its socket closed, SIGKILL, reaped. */

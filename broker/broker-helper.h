@@ -29,8 +29,11 @@ ssize_t helper_send_answer(int sock, int status, const void *out, size_t len, co
 
 /* --- the forker (broker-forker.c) and the memlock helpers it starts --- */
 
-/* A memlock helper's life (never returns): its requests on @sock, as @uid/@gid, its parent @parent. */
+/* A memlock helper's life (never returns): its requests on @sock, as @uid/@gid, its parent @parent.  In two
+ * parts: every signal unblocked and every fd but @sock and stdio closed; then the id change and the requests. */
 _noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn);
+void uid_helper_child_setup(int sock);
+_noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn);
 /*
  * forker_start() - fork the forker (after the seccomp filter): 0, or -errno
  * (not fatal: the broker forks its helpers itself then).  forker_stop():

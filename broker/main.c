@@ -337,14 +337,18 @@ static int run(void) {
         if (w < 0) /* not fatal: every step in a pod's network namespace forks a helper then */
                 log_msg(b, LOG_WARNING, "cannot start the thread for steps in pods' network namespaces (%s): they "
                         "run in forked helpers", strerror(-w));
-        if (r >= 0)
+        if (r >= 0) {
+                /* the loop threads serve once setup is done (they wait for the lock): the filter, the forker */
+                pthread_mutex_lock(&b->lock);
                 r = loops_start(b);
-        if (r >= 0)
-                r = broker_seccomp_install(b);
-        /* the memlock helpers' forker inherits the filter; without it the broker forks them itself */
-        if (r >= 0 && (w = forker_start(b)) < 0)
-                log_msg(b, LOG_WARNING, "cannot start the forker (%s): the memlock helpers are forked by the broker",
-                        strerror(-w));
+                if (r >= 0)
+                        r = broker_seccomp_install(b);
+                /* the memlock helpers' forker inherits the filter; without it the broker forks them itself */
+                if (r >= 0 && (w = forker_start(b)) < 0)
+                        log_msg(b, LOG_WARNING, "cannot start the forker (%s): the memlock helpers are forked by "
+                                "the broker", strerror(-w));
+                pthread_mutex_unlock(&b->lock);
+        }
         if (r >= 0)
                 r = broker_run(b);
         broker_free(b);

@@ -233,11 +233,11 @@ static pid_t parent_of(pid_t pid) {
         return p ? (pid_t) atoi(p + 6) : 0;
 }
 
-/* The fds @pid holds above stderr, and whether every one of them is a socket. */
-static int fds_above_stdio(pid_t pid, bool *all_sockets) {
+/* The fds @pid holds above stderr: how many, and how many of them are sockets and pidfds. */
+static int fds_above_stdio(pid_t pid, int *sockets, int *pidfds) {
         char path[64], link[128];
         int n = 0;
-        *all_sockets = true;
+        *sockets = *pidfds = 0;
         for (int fd = 3; fd < 1024; fd++) {
                 snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) pid, fd);
                 ssize_t k = readlink(path, link, sizeof(link) - 1);
@@ -245,35 +245,56 @@ static int fds_above_stdio(pid_t pid, bool *all_sockets) {
                         continue;
                 link[k] = 0;
                 n++;
-                *all_sockets &= strncmp(link, "socket:", 7) == 0;
+                *sockets += strncmp(link, "socket:", 7) == 0;
+                *pidfds += strcmp(link, "anon_inode:[pidfd]") == 0;
         }
         return n;
 }
 
+/* The Uid: line of @pid's status (its real uid); -1 when it is gone. */
+static long uid_of(pid_t pid) {
+        char path[64], text[4096];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        harness_read_file(path, text, sizeof(text));
+        const char *p = strstr(text, "\nUid:");
+        return p ? strtol(p + 5, NULL, 10) : -1;
+}
+
 /*
  * The memlock helpers are forked by the broker's forker, a child forked
- * once at start that holds nothing but its socket: a session's helper is
- * the forker's child, not the broker's (the broker's loop forked nothing).
- * Once the forker is killed, the broker says so and forks its helpers
- * itself: the next memlock.set works, through a helper that is its own
- * child, and so does a new session's early start.
+ * once at start that holds nothing of the broker's: a session's helper is
+ * the forker's spare, forked ahead and waiting as root with no fd but its
+ * socket, which takes the session's ids at its hello (no fork then, by
+ * either); another spare follows.  Once the forker is killed, the broker
+ * says so and forks its helpers itself: the next memlock.set works,
+ * through a helper that is its own child, and so does a new session's
+ * early start.
  */
 static void memlock_prestart_forker(harness *h) {
         need_helpers();
-        pid_t fk = 0;
+        pid_t fk = 0, sp = 0;
+        int nfd, socks, pidfds;
         tap_ok(WAIT_FOR((fk = harness_forker(h->broker_pid)) > 0),
                "the broker has a child named delegate-forker (pid %d; forked once it serves)", (int) fk);
-        bool sockets = false;
-        int nfd = fk > 0 ? fds_above_stdio(fk, &sockets) : -1;
-        tap_ok(nfd == 1 && sockets, "it holds one fd beside stdin, stdout and stderr, its socket (%d, %s)", nfd,
-               sockets ? "sockets" : "not only sockets");
+        tap_ok(WAIT_FOR((sp = harness_spare(h->broker_pid)) > 0), "the forker has a spare, delegate-spare (pid %d)",
+               (int) sp);
+        nfd = fk > 0 ? fds_above_stdio(fk, &socks, &pidfds) : -1;
+        tap_ok(nfd == 3 && socks == 2 && pidfds == 1,
+               "the forker holds its socket, and the spare's socket and pidfd, beside stdio (%d: %d sockets, %d pidfds)",
+               nfd, socks, pidfds);
+        nfd = sp > 0 ? fds_above_stdio(sp, &socks, &pidfds) : -1;
+        tap_ok(nfd == 1 && socks == 1, "the spare holds its socket only beside stdio (%d, %d sockets)", nfd, socks);
+        tap_is_int(uid_of(sp), 0, "the spare has taken no ids yet");
         tclient a, b;
         pid_t hp[4];
         start_client(h, &a, POD_A, 1000, "vm-a");
         hello(&a, "pod-a");
         tap_ok(WAIT_FOR(harness_children_as(h->broker_pid, 1000, hp, 4) == 1), "pod-a's helper runs as uid 1000");
-        tap_is_int(parent_of(hp[0]), fk, "the forker's child (pid %d), not the broker's (%d)", (int) hp[0],
-                   (int) h->broker_pid);
+        tap_is_int(hp[0], sp, "it is the spare that was waiting: nothing was forked for it");
+        tap_is_int(parent_of(hp[0]), fk, "the forker's child, not the broker's (%d)", (int) h->broker_pid);
+        pid_t sp2 = 0;
+        tap_ok(WAIT_FOR((sp2 = harness_spare(h->broker_pid)) > 0 && sp2 != sp), "another spare follows (pid %d)",
+               (int) sp2);
         set_own(&a, H / 4, "pod-a's client");
 
         if (fk <= 0)

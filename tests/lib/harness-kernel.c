@@ -137,18 +137,28 @@ static void children_raw(pid_t pid, char *buf, size_t size) {
         closedir(d);
 }
 
-pid_t harness_forker(pid_t broker) {
+/* The child of @pid named @name; 0 when it has none. */
+static pid_t child_named(pid_t pid, const char *name) {
         char buf[4096], path[64], comm[64];
-        children_raw(broker, buf, sizeof(buf));
+        children_raw(pid, buf, sizeof(buf));
         for (char *p = buf, *end;; p = end) {
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         return 0;
                 snprintf(path, sizeof(path), "/proc/%ld/comm", child);
                 harness_read_line(path, comm, sizeof(comm));
-                if (strcmp(comm, "delegate-forker") == 0)
+                if (strcmp(comm, name) == 0)
                         return (pid_t) child;
         }
+}
+
+pid_t harness_forker(pid_t broker) {
+        return child_named(broker, "delegate-forker");
+}
+
+pid_t harness_spare(pid_t broker) {
+        pid_t f = harness_forker(broker);
+        return f > 0 ? child_named(f, "delegate-spare") : 0;
 }
 
 void harness_children(pid_t pid, char *buf, size_t size) {
@@ -168,8 +178,25 @@ void harness_children(pid_t pid, char *buf, size_t size) {
                 }
                 used += (size_t) k;
         }
-        if (forker > 0 && used + 1 < size)
-                children_raw(forker, buf + used, size - used);
+        if (forker <= 0)
+                return;
+        children_raw(forker, raw, sizeof(raw));
+        for (char *p = raw, *end;; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                /* the spare, or one just forked that has not named itself yet, is no helper (yet) */
+                char path[64], comm[64];
+                snprintf(path, sizeof(path), "/proc/%ld/comm", child);
+                harness_read_line(path, comm, sizeof(comm));
+                bool helper = strcmp(comm, "delegate-spare") != 0 && strcmp(comm, "delegate-forker") != 0;
+                int k = !helper ? 0 : snprintf(buf + used, size - used, "%ld ", child);
+                if (k < 0 || (size_t) k >= size - used) {
+                        buf[used] = 0;
+                        break;
+                }
+                used += (size_t) k;
+        }
 }
 
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max) {

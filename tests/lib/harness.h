@@ -170,15 +170,18 @@ bool json_field_i64(const char *json, const char *path, int64_t *ret);
 void harness_read_file(const char *path, char *buf, size_t size);
 /* The children of every thread of @pid (/proc/PID/task/TID/children: a helper's parent is the thread that
  * forked it), space-separated into @buf; a broker's forker (named "delegate-forker", delegate-broker(8)) stands
- * for its own children, the memlock helpers it forked for the broker. */
+ * for its own children, the memlock helpers it forked for the broker, but its spare (and a child just forked,
+ * still named as the forker: a helper names itself first thing). */
 void harness_children(pid_t pid, char *buf, size_t size);
 /* All of them, whatever ids they hold (a child just forked may not have changed its ids yet): up to @max into
  * @ret; how many there are. */
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max);
 /* Those of them running as @uid (a broker's memlock helpers), up to @max into @ret; how many. */
 size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max);
-/* The broker's forker, its child named "delegate-forker"; 0 when it has none. */
+/* The broker's forker, its child named "delegate-forker"; the forker's spare helper, its child named
+ * "delegate-spare" (not yet a helper: harness_children() leaves it out); 0 when there is none. */
 pid_t harness_forker(pid_t broker);
+pid_t harness_spare(pid_t broker);
 /* Its first line, without the newline. */
 void harness_read_line(const char *path, char *buf, size_t size);
 /* The cgroup v2 path of thread @tid of @pid, from /proc ("(unreadable)" when gone);
