@@ -46,7 +46,7 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
-#include "broker-helper.h"
+#include "broker-forker.h"
 #include "ops-sched.h"
 
 #define FORKER_TIMEOUT_MS 2000 /* for one answer, waited for by a request: it forks, nothing else */
@@ -69,6 +69,7 @@ static int forker_fd = -EBADF;
 static pid_t forker_pid;
 static sd_event_source *forker_src;
 static uint64_t forker_tokens;
+static const forker_ops *ops; /* the same in the forker: it is forked after forker_start() set it */
 
 /* The calling thread's policy: SCHED_IDLE, or back to SCHED_OTHER at nice 0 (CAP_SYS_NICE: the broker's). */
 static void set_idle(bool idle) {
@@ -102,7 +103,7 @@ static pid_t helper_fork(int sock, const forker_req *q, int ret_fds[2]) {
         if (pid == 0) {
                 /* first (until then it shows as the forker): a helper is named as before the forker */
                 (void) prctl(PR_SET_NAME, q ? "delegate-broker" : "delegate-spare");
-                uid_helper_child_setup(p[1]); /* our end of the broker's socket and p[0] closed with the rest */
+                ops->child_setup(p[1]); /* our end of the broker's socket and p[0] closed with the rest */
                 spare_role role = {};
                 if (q)
                         role = (spare_role) { q->uid, q->gid, q->fn };
@@ -115,7 +116,8 @@ static pid_t helper_fork(int sock, const forker_req *q, int ret_fds[2]) {
                         (void) prctl(PR_SET_NAME, "delegate-broker");
                 }
                 set_idle(false); /* the forker's SCHED_IDLE is not for requests someone waits for */
-                uid_helper_child_serve(p[1], self, (uid_t) role.uid, (gid_t) role.gid, (uid_helper_fn) role.fn);
+                ops->child_serve(p[1], self, (uid_t) role.uid, (gid_t) role.gid, (uid_helper_fn) role.fn);
+                _exit(1);
         }
         int r = pid < 0 ? negative_errno() : 0, pidfd = pid > 0 ? pidfd_open(pid, 0) : -EBADF;
         if (pid > 0 && pidfd < 0) {
@@ -229,7 +231,7 @@ static void forker_lost(broker *b, const char *why) {
         while (waitpid(forker_pid, NULL, 0) < 0 && errno == EINTR)
                 ;
         forker_pid = 0;
-        uid_helpers_forker_lost(b);
+        ops->lost(b);
 }
 
 /* Every answer waiting, each to its helper (uid_helper_started()); false when the forker is gone. */
@@ -268,7 +270,7 @@ static bool forker_read(broker *b) {
                         forker_lost(b, n == 0 ? "ended" : "broke the protocol");
                         return false;
                 }
-                uid_helper_started(b, a.token, a.status, a.pid, fds[0], fds[1]);
+                ops->started(b, a.token, a.status, a.pid, fds[0], fds[1]);
         }
 }
 
@@ -277,7 +279,8 @@ static int on_forker_io(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
-int forker_start(broker *b) {
+int forker_start(broker *b, const forker_ops *o) {
+        ops = o;
         int p[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
                 return negative_errno();

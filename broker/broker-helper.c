@@ -12,21 +12,20 @@
  *
  * Two kinds:
  *   - uid helpers (uid_helper_call(): memlock.set without CAP_SYS_RESOURCE)
- *     are long-lived, one per target uid/gid and step: started when a
- *     session that may use it begins (uid_helper_prestart(), once its
- *     welcome is sent: its fork and id change overlap the client's next
- *     steps) or else at the first request, reused by every session after
- *     it (a request is one datagram each way on a SOCK_SEQPACKET
- *     socketpair, answered in order; its socket in the epoll set of the
- *     client loop that started it, which reads the answers:
+ *     are long-lived, one per target uid/gid and step, forked by the
+ *     forker (broker-forker.c; by the broker when there is none): started
+ *     when a session that may use it begins (uid_helper_prestart(), once
+ *     its welcome is sent) or else at the first request, reused by every
+ *     session after it (a request is one datagram each way on a
+ *     SOCK_SEQPACKET socketpair, answered in order; its socket in the epoll
+ *     set of the client loop that started it, which reads the answers:
  *     uid_helper_loop_io()), ended with the last session that used it (a
- *     session that started it counts, though it never asked).  The helper closes every fd it
- *     inherited but its socket, is not dumpable (no ptrace, no /proc/PID/fd
- *     for the uid it runs as) and exits when the broker goes (EOF on its
- *     socket, and PR_SET_PDEATHSIG set after the id change, which clears
- *     it).  If it dies (its uid may kill it), its requests in flight fail
- *     with EPIPE and the next request starts a new one; if it hangs or is
- *     stopped, the request times out and the helper is killed.
+ *     session that started it counts, though it never asked).  The helper
+ *     closes every fd it inherited but its socket, is not dumpable and exits
+ *     when the broker goes (EOF on its socket; PR_SET_PDEATHSIG).  If it dies
+ *     (its uid may kill it), its requests in flight fail with EPIPE and the
+ *     next request starts a new one; if it hangs or is stopped, the request
+ *     times out and the helper is killed.
  *   - netns helpers (helper_run_netns(): TAP steps the netns worker thread
  *     does not take, broker-netns-worker.c) are short-lived: the child
  *     enters the pod's network namespace with setns() and stays root, so
@@ -53,6 +52,7 @@
 #include <sys/wait.h>
 #include <syslog.h>
 
+#include "broker-forker.h"
 #include "broker-helper.h"
 
 static void uid_helper_forget(request *req);
@@ -331,7 +331,7 @@ struct uid_helper {
         bool dispatching;
 };
 
-void uid_helper_child_setup(int sock) {
+static void uid_helper_child_setup(int sock) {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -348,7 +348,7 @@ void uid_helper_child_setup(int sock) {
         closedir(TAKE_PTR(d));
 }
 
-_noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
+static _noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
         /* the id change clears PR_SET_PDEATHSIG: set it after; not dumpable,
          * so the uid we become can neither ptrace us nor open our fds */
         if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 ||
@@ -376,11 +376,6 @@ _noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t 
         }
 }
 
-_noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn) {
-        uid_helper_child_setup(sock);
-        uid_helper_child_serve(sock, parent, uid, gid, fn);
-}
-
 /* Stop the process (if any): its socket closed, SIGKILL, reaped. */
 static void uid_helper_stop(uid_helper *h) {
         if (h->loop && h->fd >= 0)
@@ -398,7 +393,6 @@ static void uid_helper_stop(uid_helper *h) {
         }
         h->pidfd = safe_close(h->pidfd);
         h->starting = false; /* its answer, if it comes, finds no helper and ends it */
-        h->token = 0;
         h->pid = 0;
 }
 
@@ -570,12 +564,6 @@ static bool uid_helper_armed(const uid_helper *h) {
         return h->timer && sd_event_source_get_enabled(h->timer, &e) >= 0 && e != SD_EVENT_OFF;
 }
 
-/* The loop of the client asking (the main thread's requests, D-Bus: loop 0's), whose epoll set gets the helper's
- * socket; NULL when there is none. */
-static broker_loop *uid_helper_loop(const broker *b) {
-        return loop_current() ? loop_current() : b->n_loops ? &b->loops[0] : NULL;
-}
-
 /* The helper @pid runs: its socket @fd in @h->loop's epoll set.  Takes @fd and @pidfd (-EBADF: our child). */
 static int uid_helper_attach(uid_helper *h, pid_t pid, int fd, int pidfd) {
         static uint64_t keys; /* under the lock */
@@ -603,14 +591,17 @@ static int uid_helper_start_here(uid_helper *h) {
         pid_t parent = getpid(), pid = fork_paired(0, &fd);
         if (pid < 0)
                 return pid;
-        if (pid == 0)
-                uid_helper_child(fd, parent, h->uid, h->gid, h->fn);
+        if (pid == 0) {
+                uid_helper_child_setup(fd);
+                uid_helper_child_serve(fd, parent, h->uid, h->gid, h->fn);
+        }
         return uid_helper_attach(h, pid, fd, -EBADF);
 }
 
 /* Start the helper: asked of the forker (its answer comes later: @h->starting), else forked here. */
 static int uid_helper_start(uid_helper *h) {
-        if (!h->loop && !(h->loop = uid_helper_loop(h->b)))
+        /* the loop of the client asking (the main thread's requests, D-Bus: loop 0's) gets its socket */
+        if (!h->loop && !(h->loop = loop_current() ? loop_current() : h->b->n_loops ? &h->b->loops[0] : NULL))
                 return -EINVAL;
         uint64_t token;
         if (forker_request(h->b, h->uid, h->gid, h->fn, &token) < 0)
@@ -621,19 +612,17 @@ static int uid_helper_start(uid_helper *h) {
         return 0;
 }
 
-void uid_helper_started(broker *b, uint64_t token, int status, pid_t pid, int fd, int pidfd) {
+static void uid_helper_started(broker *b, uint64_t token, int status, pid_t pid, int fd, int pidfd) {
         uid_helper *h = b->uid_helpers;
         while (h && !(h->starting && h->token == token))
                 h = h->next;
         if (!h) { /* stopped meanwhile (its sessions ended): the helper goes at once */
-                if (pidfd >= 0)
-                        pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+                pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
                 safe_close(fd);
                 safe_close(pidfd);
                 return;
         }
-        h->starting = false;
-        h->token = 0;
+        h->starting = false; /* (its token is matched only while it starts) */
         h->pid = 0;
         int r = status < 0 ? status : uid_helper_attach(h, pid, fd, pidfd);
         if (r < 0) /* its first request forks it here (uid_helper_call()) */
@@ -642,17 +631,22 @@ void uid_helper_started(broker *b, uint64_t token, int status, pid_t pid, int fd
         uid_helper_maybe_end(h);
 }
 
-void uid_helpers_forker_lost(broker *b) {
+static void uid_helpers_forker_lost(broker *b) {
         for (uid_helper *h = b->uid_helpers; h; h = h->next)
                 if (h->starting) {
                         h->starting = false;
-                        h->token = 0;
                         h->pid = 0;
                         int r = uid_helper_start_here(h);
                         if (r < 0)
                                 log_msg(b, LOG_NOTICE, "cannot start the memlock helper for uid %u: %s", (unsigned) h->uid,
                                         strerror(-r));
                 }
+}
+
+int uid_helpers_forker_start(broker *b) {
+        static const forker_ops ops = { uid_helper_child_setup, uid_helper_child_serve, uid_helper_started,
+                                        uid_helpers_forker_lost };
+        return forker_start(b, &ops);
 }
 
 static int add_user(uid_helper *h, client *c) {

@@ -27,27 +27,6 @@ int helper_watch(request *req, int fd, pid_t pid, void (*done)(request *req, int
  */
 ssize_t helper_send_answer(int sock, int status, const void *out, size_t len, const int *fds, size_t n_fds);
 
-/* --- the forker (broker-forker.c) and the memlock helpers it starts --- */
-
-/* A memlock helper's life (never returns): its requests on @sock, as @uid/@gid, its parent @parent.  In two
- * parts: every signal unblocked and every fd but @sock and stdio closed; then the id change and the requests. */
-_noreturn_ void uid_helper_child(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn);
-void uid_helper_child_setup(int sock);
-_noreturn_ void uid_helper_child_serve(int sock, pid_t parent, uid_t uid, gid_t gid, uid_helper_fn fn);
-/*
- * forker_start() - fork the forker (after the seccomp filter): 0, or -errno
- * (not fatal: the broker forks its helpers itself then).  forker_stop():
- * its socket closed, the forker reaped (at exit).
- */
-int forker_start(broker *b);
-void forker_stop(void);
-/* Ask the forker for a helper of @uid/@gid running @fn; *@ret_token names its answer.  -errno when there is
- * no forker or it cannot be asked now (the caller forks the helper itself). */
-int forker_request(broker *b, uid_t uid, gid_t gid, uid_helper_fn fn, uint64_t *ret_token);
-/* Read the forker's answers until *@pending is false (the caller's helper started, or the forker was given up
- * after FORKER_TIMEOUT_MS: then the broker started it itself).  Under the lock. */
-void forker_wait(broker *b, const bool *pending);
-/* broker-helper.c: the answer for @token (@status < 0: no helper; else its @pid, socket @fd and @pidfd, taken),
- * and the forker's loss (the helpers it was starting are forked by the broker). */
-void uid_helper_started(broker *b, uint64_t token, int status, pid_t pid, int fd, int pidfd);
-void uid_helpers_forker_lost(broker *b);
+/* The memlock helpers' forker (broker-forker.c), started with what its helpers run and where its answers go;
+ * 0 or -errno (not fatal: the broker forks its helpers itself then). */
+int uid_helpers_forker_start(broker *b);

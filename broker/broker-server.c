@@ -21,7 +21,7 @@
 
 #include "broker-op.h"
 #include "broker-closer.h"
-#include "broker-helper.h"
+#include "broker-forker.h"
 #include "broker-netns-worker.h"
 #include "broker.h"
 #include "proc.h"

@@ -344,7 +344,7 @@ static int run(void) {
                 if (r >= 0)
                         r = broker_seccomp_install(b);
                 /* the memlock helpers' forker inherits the filter; without it the broker forks them itself */
-                if (r >= 0 && (w = forker_start(b)) < 0)
+                if (r >= 0 && (w = uid_helpers_forker_start(b)) < 0)
                         log_msg(b, LOG_WARNING, "cannot start the forker (%s): the memlock helpers are forked by "
                                 "the broker", strerror(-w));
                 pthread_mutex_unlock(&b->lock);

@@ -55,7 +55,7 @@ LEAVES = ["broker/broker-log", "broker/broker-closer"]
 LAYERS = [
     ("base: leaves, the connection, replies, the state file writer, the registry as walked",
      ["broker/broker-log", "broker/broker-closer", "broker/broker-limits", "broker/broker-audit", "broker/broker-caps",
-      "broker/broker-seccomp", "broker/broker-helper", "broker/broker-netns-worker",
+      "broker/broker-seccomp", "broker/broker-forker", "broker/broker-helper", "broker/broker-netns-worker",
       "broker/broker-conn", "broker/broker-event", "broker/broker-reply",
       "broker/broker-op", "broker/broker-cgroup-open", "broker/broker-peer", "broker/broker-policy",
       "broker/broker-bus-args", "broker/broker-state-read", "broker/broker-state-save", "broker/broker-session",
