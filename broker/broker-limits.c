@@ -148,8 +148,10 @@ void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) {
  * the closer's queue (broker-closer.c) and, per loop, the fds of the two datagrams a receive may take before it
  * hands them on */
 uint64_t limits_fd_need(const broker_limits *l, unsigned loops) {
-        return (uint64_t) l->max_clients * (2 + BROKER_MAX_FDS_IN + SESSION_KEPT_FDS + l->max_tap + l->max_inflight) +
-               CGROUP_V1_KEPT + 64 + CLOSER_BACKLOG + (uint64_t) (loops ? loops : 1) * 2 * WIRE_FDS_PER_DATAGRAM;
+        return (uint64_t) l->max_clients *
+                       (2 + BROKER_MAX_FDS_IN + SESSION_KEPT_FDS + LIMIT_FDS_UID_HELPER + l->max_tap + l->max_inflight) +
+               CGROUP_V1_KEPT + 64 + LIMIT_FDS_FORKER + LIMIT_FDS_NETNS_WORKER + CLOSER_BACKLOG +
+               (uint64_t) (loops ? loops : 1) * 2 * WIRE_FDS_PER_DATAGRAM;
 }
 
 void limits_fd_budget(broker *b) {

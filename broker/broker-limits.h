@@ -31,6 +31,13 @@
  * its first request, as without the early start */
 #define LIMIT_PRESTART_BURST 8
 #define LIMIT_PRESTART_EVERY_USEC (1250 * 1000ULL)
+/* Descriptors in limits_fd_need(): a memlock helper's in the broker, its socket and pidfd (one helper per
+ * pod: at most one a session); the forker's socket; what the netns worker holds during a step at most, its copy
+ * of the step's input (the caller's pidfd, a network namespace per TAP record: SESSION_MAX_TAP), its socket
+ * pair and its dup of the target namespace, the step's answer (DELEGATE_MAX_FDS + 1) and its netlink socket */
+#define LIMIT_FDS_UID_HELPER 2
+#define LIMIT_FDS_FORKER 1
+#define LIMIT_FDS_NETNS_WORKER (1 + SESSION_MAX_TAP + 3 + DELEGATE_MAX_FDS + 1 + 1)
 
 typedef struct broker_limits {
         unsigned max_clients;          /* --max-clients */

@@ -465,9 +465,9 @@ void client_release(client *c);
 /* Log at most once per LIMIT_LOG_WINDOW_USEC for @lb; says how many were suppressed. */
 void log_burst_msg(broker *b, log_burst *lb, int prio, const char *fmt, ...) _printf_(4, 5);
 /* Raise our own RLIMIT_NOFILE soft limit to the hard one; warn when the limits may not fit. */
-/* The descriptors @l lets the broker hold at most: per client its socket, pidfd, SESSION_KEPT_FDS, --max-tap
- * and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT), 64 of its own, the closer's;
- * per loop (@loops) two datagrams' fds. */
+/* The descriptors @l lets the broker hold at most: per client its socket, pidfd, SESSION_KEPT_FDS, a memlock
+ * helper's, --max-tap and --max-inflight; once the v1 groups' cpu.rt_runtime_us (CGROUP_V1_KEPT), 64 of its
+ * own, the forker's, the netns worker's, the closer's; per loop (@loops) two datagrams' fds. */
 uint64_t limits_fd_need(const broker_limits *l, unsigned loops);
 void limits_fd_budget(broker *b);
 /*

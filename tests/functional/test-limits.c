@@ -709,15 +709,17 @@ static void limit_kvmi_pages(harness *h) {
 
 /*
  * The start-up warning about descriptors: 10 clients with 4 requests in flight and 3 TAP devices each may hold
- * 10 x (socket, pidfd, the fd of a request read ahead, 9 kept files, 3 netns fds, 4 in flight) + 8 v1 groups'
- * cpu.rt_runtime_us + 64 + the closer's queue of 4096 and, for its one loop (--threads 1), 2 datagrams' 253 fds
- * each (broker-closer.c) = 4864
+ * 10 x (socket, pidfd, the fd of a request read ahead, 9 kept files, their pod's memlock helper's socket and
+ * pidfd, 3 netns fds, 4 in flight) + 8 v1 groups' cpu.rt_runtime_us + 64 + the forker's socket + the netns
+ * worker's step (the caller's pidfd and 64 TAP records' namespaces copied, its socket pair and namespace, 17 fds
+ * of an answer, a netlink socket: 86) + the closer's queue of 4096 and, for its one loop (--threads 1), 2
+ * datagrams' 253 fds each (broker-closer.c) = 4971
  * (the kept files: sched.set's 3, cgroup.move's 2, the KVMI connection, the seccomp listener, on tmpfs the state
  * file and the version before it).
  * Counted here, not from the broker's headers; the broker raises its soft limit to the hard one we set.
  */
 static void limit_fd_budget(harness *h) {
-        const unsigned need = 10 * (3 + 9 + 3 + 4) + 8 + 64 + 4096 + 2 * 253;
+        const unsigned need = 10 * (3 + 9 + 2 + 3 + 4) + 8 + 64 + 1 + 86 + 4096 + 2 * 253;
         char lim[16], needle[64];
         struct rlimit rl = { need, need };
         tap_is_int(setrlimit(RLIMIT_NOFILE, &rl), 0, "RLIMIT_NOFILE of the broker-to-be: %u", need);

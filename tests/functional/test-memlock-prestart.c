@@ -273,7 +273,7 @@ static long uid_of(pid_t pid) {
 static void memlock_prestart_forker(harness *h) {
         need_helpers();
         pid_t fk = 0, sp = 0;
-        int nfd, socks, pidfds;
+        int nfd, socks = 0, pidfds = 0;
         tap_ok(WAIT_FOR((fk = harness_forker(h->broker_pid)) > 0),
                "the broker has a child named delegate-forker (pid %d; forked once it serves)", (int) fk);
         tap_ok(WAIT_FOR((sp = harness_spare(h->broker_pid)) > 0), "the forker has a spare, delegate-spare (pid %d)",
