@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * broker-netns-worker.c - one long-lived thread that runs a root step in a
- * pod's network namespace (tap.create's, bridge.create's, the destroys'),
+ * pod's network namespace (tap.create's, bridge.create's, the destroys',
+ * an intercepted TUNSETIFF's creation: never one that changes ids),
  * where a forked helper (helper_run_netns()) would cost a fork of the
  * broker: a copy of its page tables and the faults that follow, which on
  * a VM whose page tables the hypervisor shadows cost more than the step

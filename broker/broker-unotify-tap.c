@@ -145,28 +145,27 @@ static ssize_t attach_step(const unotify_call *call, tap_out *o, int *fds, size_
  * the kernel's to judge (unotify_tap_to_kernel()).
  */
 static ssize_t tun_step(void *arg, void *out, size_t size, int *fds, size_t *n_fds) {
-        const tap_step_in *in = arg; /* a forked helper's copy: the call's fds are the loop's */
-        const unotify_call *call = in->call;
+        const tap_step_in *in = arg; /* a forked helper's copy (the call's fds are the loop's), or the worker's */
         tap_out *o = out;
         struct ifreq ifr = {};
         if (size < sizeof(*o))
                 return -ENOBUFS;
         memset(o, 0, sizeof(*o));
-        if (call->tap_attach)
-                return attach_step(call, o, fds, n_fds);
+        if (in->tun.attach) /* a forked helper only: it changes ids */
+                return attach_step(in->call, o, fds, n_fds);
         ssize_t quota = tap_step_quota(in, o, false);
         if (quota != 0)
                 return quota;
-        memcpy(ifr.ifr_name, call->devname, IFNAMSIZ);
-        ifr.ifr_flags = (short) (call->ifr.ifr_flags | IFF_TUN_EXCL);
-        if (ioctl(call->tun_fd, TUNSETIFF, &ifr) < 0)
+        memcpy(ifr.ifr_name, in->tun.devname, IFNAMSIZ);
+        ifr.ifr_flags = (short) (in->tun.flags | IFF_TUN_EXCL);
+        if (ioctl(in->tun.fd, TUNSETIFF, &ifr) < 0)
                 return tap_fail(o, errno == EBUSY ? ERR_EXISTS : ERR_SYSTEM, errno, "TUNSETIFF '%s': %m",
-                                call->devname);
+                                in->tun.devname);
         snprintf(o->name, sizeof(o->name), "%s", ifr.ifr_name);
-        if (ioctl(call->tun_fd, TUNSETOWNER, (unsigned long) call->owner) < 0)
+        if (ioctl(in->tun.fd, TUNSETOWNER, (unsigned long) in->tun.owner) < 0)
                 return tap_fail(o, ERR_SYSTEM, errno, "TUNSETOWNER: %m");
         /* where the device is: the netns the caller opened /dev/net/tun in */
-        ssize_t r = enter_netns(ioctl(call->tun_fd, TUNGETDEVNETNS), o, fds, n_fds);
+        ssize_t r = enter_netns(ioctl(in->tun.fd, TUNGETDEVNETNS), o, fds, n_fds);
         if (r != 0)
                 return r;
         o->ifindex = (int) if_nametoindex(o->name);
@@ -208,10 +207,16 @@ static void tun_done(request *req, int status, const void *out, size_t len) {
 static void tun_run(request *req, void *args _unused_, const policy_decision *d) {
         unotify_call *call = req->origin_data;
         client *c = req->c;
-        DC(req)->in.call = call; /* the step forks (device_step_run()) */
+        tap_step_in *in = &DC(req)->in;
+        in->call = call;
+        in->tun.fd = call->tun_fd;
+        in->tun.attach = call->tap_attach; /* a forked helper: device_step_run() or below */
+        memcpy(in->tun.devname, call->devname, sizeof(in->tun.devname));
+        in->tun.flags = call->ifr.ifr_flags;
+        in->tun.owner = call->owner;
         if (!call->tap_attach)
                 return tap_device_start(req, d->rule->tap.max_devices, false, &TS(c)->tap_inflight, tun_step, tun_done);
-        int r = helper_run_netns(req, c->pidfd, tun_step, &DC(req)->in, tun_done);
+        int r = helper_run_netns(req, c->pidfd, tun_step, in, tun_done);
         if (r < 0)
                 return request_reply_error(req, ERR_SYSTEM, -r, NULL, "cannot start the helper: %s", strerror(-r));
 }

@@ -379,6 +379,8 @@ static void step_in_free(void *arg) {
         safe_close(in->pidfd);
         for (size_t i = 0; i < in->n; i++)
                 safe_close(in->rec[i].netns_fd);
+        if (in->call)
+                safe_close(in->tun.fd);
         free(in);
 }
 
@@ -389,11 +391,12 @@ static tap_step_in *step_in_dup(const tap_step_in *in) {
                 return NULL;
         *d = *in;
         d->n = 0;
+        d->tun.fd = in->call ? fcntl(in->tun.fd, F_DUPFD_CLOEXEC, 3) : -EBADF;
         d->pidfd = fcntl(in->pidfd, F_DUPFD_CLOEXEC, 3);
         for (size_t i = 0; d->pidfd >= 0 && i < in->n; i++, d->n++)
                 if (in->rec[i].netns_fd >= 0 && (d->rec[i].netns_fd = fcntl(in->rec[i].netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
                         break;
-        if (d->pidfd < 0 || d->n < in->n) {
+        if (d->pidfd < 0 || d->n < in->n || (in->call && d->tun.fd < 0)) {
                 step_in_free(d);
                 return NULL;
         }
@@ -401,8 +404,9 @@ static tap_step_in *step_in_dup(const tap_step_in *in) {
 }
 
 /* A creation's step (DC(req)->step, its answer to DC(req)->done) in the caller's network namespace, seeing
- * the session's records as they are now: in the netns worker when it is idle and the step reads no
- * intercepted call, else in a forked helper; answered when neither can start. */
+ * the session's records as they are now: in the netns worker when it is idle (an intercepted TUNSETIFF's
+ * creation too, on its own dup of the caller's /dev/net/tun), else in a forked helper; answered when neither
+ * can start. */
 static void device_step_run(request *req) {
         client *c = req->c;
         tap_step_in *in = &DC(req)->in;
@@ -419,7 +423,7 @@ static void device_step_run(request *req) {
         in->max_devices = DC(req)->max_devices;
         in->adopt_existing = DC(req)->adopt_existing;
         int r = -EBUSY;
-        tap_step_in *copy = in->call || !netns_worker_idle() ? NULL : step_in_dup(in);
+        tap_step_in *copy = in->tun.attach || !netns_worker_idle() ? NULL : step_in_dup(in);
         if (copy && (r = netns_worker_run(req, c->pidfd, DC(req)->step, copy, step_in_free, DC(req)->done)) < 0)
                 step_in_free(copy);
         if (r < 0)

@@ -73,7 +73,17 @@ typedef struct tap_step_in {
                 tap_create_args tap;
                 bridge_create_args bridge;
         } a;
-        const void *call; /* an intercepted TUNSETIFF's unotify_call: the step runs in a forked helper only */
+        /* an intercepted TUNSETIFF (broker-unotify-tap.c): its unotify_call, read only by a forked helper's
+         * attach step (which changes ids: never on the worker); and what the creation reads of it, with the
+         * broker's copy of the caller's /dev/net/tun (the worker's copy of this struct has a dup of its own) */
+        const void *call;
+        struct {
+                int fd;
+                bool attach;
+                char devname[16];
+                short flags;
+                uid_t owner;
+        } tun;
 } tap_step_in;
 
 /* A creation's scratch (tap.create, bridge.create): req->scratch */
