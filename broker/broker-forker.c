@@ -23,9 +23,11 @@
  * closed, waiting for its role, which is its socket's first datagram (the
  * ids and the step; the broker's requests follow).  A request gives the
  * spare its role and hands its socket on; the next spare is forked once no
- * request came for SPARE_AFTER_MS, and a request that finds none forks
- * its helper at once.  The forker runs SCHED_IDLE; a helper goes back to
- * SCHED_OTHER as it takes its role.
+ * request came for SPARE_AFTER_MS (SCHED_IDLE, as the spare stays until
+ * its role), and a request that finds none forks its helper at once.  A
+ * session's early start waits for the answer (uid_helper_prestart()): with
+ * the spare, a datagram each way, and the helper's fds are held before the
+ * session's next request is read, as when the broker forked it.
  *
  * The helpers are the forker's children, reaped by the kernel (SIGCHLD
  * ignored in the forker); the broker ends one with pidfd_send_signal(),
@@ -184,8 +186,6 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
             close_range((unsigned) sock + 1, ~0U, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
             getppid() != broker_pid)
                 _exit(1);
-        /* its forks run on a CPU nothing else wants: beside a VM's next steps, not in their way */
-        set_idle(true);
         for (bool first = true;; first = false) {
                 /* a spare is forked at the start, and again once no request came for SPARE_AFTER_MS after it
                  * was taken: a VM's start that took it has gone on by then */
@@ -194,8 +194,12 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
                 if (n < 0 && errno != EINTR)
                         _exit(1);
                 if (n == 0) {
+                        /* the spare's fork on a CPU nothing else wants (it keeps SCHED_IDLE until its role):
+                         * beside a VM's next steps, not in their way; the forker answers at SCHED_OTHER */
                         int fds[2];
+                        set_idle(true);
                         pid_t pid = helper_fork(sock, NULL, fds);
+                        set_idle(false);
                         if (pid > 0) {
                                 spare.pid = pid;
                                 spare.fd = fds[0];

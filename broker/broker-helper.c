@@ -28,8 +28,7 @@
  *     times out and the helper is killed.
  *   - netns helpers (helper_run_netns(): TAP steps the netns worker thread
  *     does not take, broker-netns-worker.c) are short-lived: the child
- *     enters the pod's network namespace with setns() and stays root, so
- *     the broker's loops never change namespace.  The
+ *     enters the pod's network namespace with setns() and stays root.  The
  *     answer travels back as one datagram, with any fds the step opened as
  *     SCM_RIGHTS; then the child closes every fd but its socket (its
  *     copies of what it sent, and of what it inherited: the caller's
@@ -44,11 +43,9 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
 
@@ -636,10 +633,7 @@ static void uid_helpers_forker_lost(broker *b) {
                 if (h->starting) {
                         h->starting = false;
                         h->pid = 0;
-                        int r = uid_helper_start_here(h);
-                        if (r < 0)
-                                log_msg(b, LOG_NOTICE, "cannot start the memlock helper for uid %u: %s", (unsigned) h->uid,
-                                        strerror(-r));
+                        (void) uid_helper_start_here(h); /* if it fails, its first request tries again, and says why */
                 }
 }
 
@@ -705,6 +699,12 @@ int uid_helper_prestart(client *c, uid_t uid, gid_t gid, uid_helper_fn fn, bool 
         int r = add_user(h, c);
         if (r >= 0 && h->pid == 0)
                 r = uid_helper_start(h);
+        /* the forker's answer now (the spare: a datagram each way): its fds are held before the session's
+         * next request; if it failed, the first request starts it */
+        h->dispatching = r >= 0 && h->starting; /* not freed meanwhile (not in a callback of its own here) */
+        if (h->dispatching)
+                forker_wait(b, &h->starting);
+        h->dispatching = false;
         if (r < 0)
                 uid_helper_maybe_end(h);
         return r;
