@@ -110,8 +110,9 @@ static bool run(job *j, bool *ret_sent) {
         }
         pthread_mutex_unlock(&step_lock);
         size_t len = (n > 0 ? (size_t) n : 0);
-        /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies */
-        *ret_sent = helper_send_answer(j->sock, status, out, len, fds, n_fds) == (ssize_t) (sizeof(int) + len);
+        /* a request cancelled meanwhile closed its end: EPIPE, and the fds go with this thread's copies; a
+         * detached step has no socket */
+        *ret_sent = j->sock >= 0 && helper_send_answer(j->sock, status, out, len, fds, n_fds) == (ssize_t) (sizeof(int) + len);
         explicit_bzero(out, sizeof(out));
         close_fds(fds, n_fds); /* unsent (a cancelled request): a device goes before the step is over */
         if (j->arg_free)
@@ -129,7 +130,7 @@ static void *worker(void *unused) {
         for (;;) {
                 while (!pending && !stopping)
                         pthread_cond_wait(&cond, &lock);
-                if (stopping)
+                if (!pending) /* stopping; a detached step handed over before is still taken */
                         break;
                 job *j = pending;
                 pending = NULL;
@@ -188,7 +189,8 @@ void netns_worker_stop(void) {
                 return;
         pthread_mutex_lock(&lock);
         stopping = true;
-        job *j = TAKE_PTR(pending);
+        /* a request's step not yet taken is dropped (its request goes); a detached one (a removal) runs */
+        job *j = pending && pending->sock >= 0 ? TAKE_PTR(pending) : NULL;
         bool busy_step = busy && j == NULL;
         pthread_cond_signal(&cond);
         pthread_mutex_unlock(&lock);
@@ -214,6 +216,33 @@ bool netns_worker_idle(void) {
         bool idle = idle_locked();
         pthread_mutex_unlock(&lock);
         return idle;
+}
+
+int netns_worker_detached(int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg)) {
+        pthread_mutex_lock(&lock);
+        bool idle = idle_locked();
+        if (idle)
+                busy = true;
+        pthread_mutex_unlock(&lock);
+        if (!idle)
+                return -EBUSY;
+        int ns = fcntl(netns_fd, F_DUPFD_CLOEXEC, 3);
+        job *j = ns >= 0 ? calloc(1, sizeof(*j)) : NULL;
+        if (!j) {
+                int r = ns < 0 ? negative_errno() : -ENOMEM;
+                safe_close(ns);
+                pthread_mutex_lock(&lock);
+                busy = false;
+                pthread_mutex_unlock(&lock);
+                return r;
+        }
+        /* no socket: nobody waits for the answer (run() sends none, and no byte follows) */
+        *j = (job) { .sock = -EBADF, .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
+        pthread_mutex_lock(&lock);
+        pending = j;
+        pthread_mutex_unlock(&lock);
+        pthread_cond_signal(&cond);
+        return 0;
 }
 
 int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),

@@ -24,3 +24,8 @@ void netns_worker_stop(void);
 bool netns_worker_idle(void);
 int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
                      void (*done)(request *req, int status, const void *out, size_t len));
+/* netns_worker_detached() - @fn(@arg) in the worker, in the network namespace of @netns_fd (dup'ed), with no
+ * answer: nothing waits for it (a session's devices removed as it ends).  On success the worker frees @arg
+ * with @arg_free after the step; -EBUSY when the worker is busy or not running, another -errno when the step
+ * could not be handed over: the caller keeps @arg and does the work another way. */
+int netns_worker_detached(int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg));

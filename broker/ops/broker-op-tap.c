@@ -15,7 +15,9 @@
  * pre-existing device is attached to only when the rule says
  * adopt_existing.  Every device the session created is recorded with its
  * ifindex and an fd of its network namespace; when the session ends the
- * ones still there are removed (tap_session_end()), in a detached process.
+ * ones still there are removed (tap_session_end()), by the netns worker
+ * when it is idle, else (and as the broker exits) in a detached process;
+ * nothing waits for either.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -313,29 +315,69 @@ static void cleanup_watch(broker *b, pid_t pid) {
         sd_event_source_unref(src);
 }
 
-/* In a child process: remove @recs (not adopted) where they still exist. */
+/* What the netns worker removes: the records not adopted, each with its own dup of its namespace. */
+typedef struct removal {
+        size_t n;
+        tap_record rec[SESSION_MAX_TAP];
+} removal;
+
+static void removal_free(void *arg) {
+        removal *rm = arg;
+        for (size_t i = 0; rm && i < rm->n; i++)
+                safe_close(rm->rec[i].netns_fd);
+        free(rm);
+}
+
+/* Remove @recs (not adopted) where they still exist, each in its own network namespace. */
+static void remove_all(const tap_record *recs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!recs[i].adopted && setns(recs[i].netns_fd, CLONE_NEWNET) == 0)
+                        recs[i].bridge ? bridge_remove(&recs[i], NULL, 0) : link_remove(recs[i].name, recs[i].ifindex);
+}
+
+static ssize_t removal_step(void *arg, void *out _unused_, size_t size _unused_, int *fds _unused_,
+                            size_t *n_fds _unused_) {
+        const removal *rm = arg;
+        remove_all(rm->rec, rm->n);
+        return 0;
+}
+
+/* On the netns worker when it is idle (no fork of the broker), else (and as the broker exits: the child
+ * outlives it) in a child process: remove @recs (not adopted) where they still exist. */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n) {
+        removal *rm = b->exiting ? NULL : calloc(1, sizeof(*rm));
+        for (size_t i = 0; rm && i < n; i++)
+                if (!recs[i].adopted) {
+                        rm->rec[rm->n] = recs[i];
+                        if ((rm->rec[rm->n].netns_fd = fcntl(recs[i].netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                                break;
+                        rm->n++;
+                }
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
                 k += !recs[i].adopted;
-        if (k == 0)
-                return;
-        pid_t pid = fork();
-        if (pid < 0) {
-                log_msg(b, LOG_ERR, "%s: cannot fork to remove TAP devices: %m", why);
+        if (k == 0) {
+                removal_free(rm);
                 return;
         }
-        if (pid == 0) {
-                sigset_t all;
-                sigemptyset(&all);
-                sigprocmask(SIG_SETMASK, &all, NULL);
-                alarm(HELPER_TIMEOUT_USEC / 1000000);
-                for (size_t i = 0; i < n; i++)
-                        if (!recs[i].adopted && setns(recs[i].netns_fd, CLONE_NEWNET) == 0)
-                                recs[i].bridge ? bridge_remove(&recs[i], NULL, 0) : link_remove(recs[i].name, recs[i].ifindex);
-                _exit(0);
+        if (!rm || rm->n < k || netns_worker_detached(rm->rec[0].netns_fd, removal_step, rm, removal_free) < 0) {
+                if (rm)
+                        removal_free(rm);
+                pid_t pid = fork();
+                if (pid < 0) {
+                        log_msg(b, LOG_ERR, "%s: cannot fork to remove TAP devices: %m", why);
+                        return;
+                }
+                if (pid == 0) {
+                        sigset_t all;
+                        sigemptyset(&all);
+                        sigprocmask(SIG_SETMASK, &all, NULL);
+                        alarm(HELPER_TIMEOUT_USEC / 1000000);
+                        remove_all(recs, n);
+                        _exit(0);
+                }
+                cleanup_watch(b, pid);
         }
-        cleanup_watch(b, pid);
         char taps[SESSION_MAX_TAP * (TAP_NAME_MAX + 2)] = "", bridges[sizeof(taps)] = "";
         for (size_t i = 0; i < n; i++) {
                 char *l = recs[i].bridge ? bridges : taps;
