@@ -16,9 +16,10 @@
  *   threads-one-wait     --threads 1: 200 pings one after another cost
  *                        the broker one epoll_wait(2) each, not sd-event's
  *                        wait and then the client set's (strace(1)).
- *   threads-tap-no-fork  --threads 1: 20 tap.create one after another
- *                        fork nothing: the netns worker thread runs each
- *                        step (strace(1) counts the loop's clones).
+ *   threads-tap-no-fork  --threads 1: 20 tap.create one after another,
+ *                        and the removal at the session's end, fork
+ *                        nothing: the netns worker thread runs each step
+ *                        (strace(1) counts the loop's clones).
  *   threads-large-fair   --threads 1: while the broker is stopped (SIGSTOP),
  *                        3 streamers queue 24 requests of 40 kB each, then a
  *                        pinger 4 pings; once it goes on, the kernel's time
@@ -461,18 +462,21 @@ static void threads_tap_no_fork(harness *h) {
                 free(reply);
         }
         tap_is_int(made, NO_FORK_TAPS, "%d TAP devices created one after another", NO_FORK_TAPS);
+        /* the session ends: the removal of what it recorded runs on the worker too */
+        if (fd >= 0)
+                close(fd);
+        tap_ok(WAIT_FOR(harness_log_contains("ended: removing TAP device(s)")), "the session ended, its devices removed");
+        usleep(100 * 1000); /* the worker's removal runs after that line */
         if (tracer > 0) {
                 const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
                 int forks = strace_count(tracer, lfd, calls);
                 lfd = -1;
-                tap_is_int(forks, 0, "the loop forked %d times for %d tap.create (the netns worker ran them)", forks,
-                           NO_FORK_TAPS);
+                tap_is_int(forks, 0, "the loop forked %d times for %d tap.create and the session's end (the netns worker "
+                           "ran them)", forks, NO_FORK_TAPS);
         }
         if (lfd >= 0)
                 close(lfd);
         unlink(log);
-        if (fd >= 0)
-                close(fd);
 }
 
 static const scenario scenarios[] = {
