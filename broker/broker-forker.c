@@ -23,7 +23,7 @@
  * closed, waiting for its role, which is its socket's first datagram (the
  * ids and the step; the broker's requests follow).  A request gives the
  * spare its role and hands its socket on; the next spare is forked once no
- * request came for SPARE_AFTER_MS (SCHED_IDLE, as the spare stays until
+ * request came for SPARE_AFTER_MS (at nice 19, as the spare stays until
  * its role), and a request that finds none forks its helper at once.  A
  * session's early start waits for the answer (uid_helper_prestart()): with
  * the spare, a datagram each way, and the helper's fds are held before the
@@ -73,9 +73,10 @@ static sd_event_source *forker_src;
 static uint64_t forker_tokens;
 static const forker_ops *ops; /* the same in the forker: it is forked after forker_start() set it */
 
-/* The calling thread's policy: SCHED_IDLE, or back to SCHED_OTHER at nice 0 (CAP_SYS_NICE: the broker's). */
-static void set_idle(bool idle) {
-        sched_attr_v0 a = { .size = sizeof(a), .sched_policy = idle ? SCHED_IDLE : SCHED_OTHER };
+/* The calling thread at nice 19, or back at nice 0 (CAP_SYS_NICE: the broker's), SCHED_OTHER either way: not
+ * SCHED_IDLE, which gets next to no CPU on a node whose CPUs are busy (a request could wait for its spare). */
+static void set_background(bool background) {
+        sched_attr_v0 a = { .size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_nice = background ? 19 : 0 };
         (void) syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
@@ -117,7 +118,7 @@ static pid_t helper_fork(int sock, const forker_req *q, int ret_fds[2]) {
                                 _exit(0); /* the forker went, or let us go */
                         (void) prctl(PR_SET_NAME, "delegate-broker");
                 }
-                set_idle(false); /* the forker's SCHED_IDLE is not for requests someone waits for */
+                set_background(false); /* a spare's nice 19 is not for requests someone waits for */
                 ops->child_serve(p[1], self, (uid_t) role.uid, (gid_t) role.gid, (uid_helper_fn) role.fn);
                 _exit(1);
         }
@@ -194,12 +195,12 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
                 if (n < 0 && errno != EINTR)
                         _exit(1);
                 if (n == 0) {
-                        /* the spare's fork on a CPU nothing else wants (it keeps SCHED_IDLE until its role):
-                         * beside a VM's next steps, not in their way; the forker answers at SCHED_OTHER */
+                        /* the spare's fork at nice 19 (it keeps it until its role), out of other work's way:
+                         * beside a VM's next steps, not in their way; the forker answers at nice 0 */
                         int fds[2];
-                        set_idle(true);
+                        set_background(true);
                         pid_t pid = helper_fork(sock, NULL, fds);
-                        set_idle(false);
+                        set_background(false);
                         if (pid > 0) {
                                 spare.pid = pid;
                                 spare.fd = fds[0];
