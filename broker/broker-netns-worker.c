@@ -218,65 +218,64 @@ bool netns_worker_idle(void) {
         return idle;
 }
 
-int netns_worker_detached(int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg)) {
+/* Take the worker for a step: false when it is busy or not running (another loop thread's step forks then). */
+static bool take(void) {
         pthread_mutex_lock(&lock);
         bool idle = idle_locked();
         if (idle)
                 busy = true;
         pthread_mutex_unlock(&lock);
-        if (!idle)
-                return -EBUSY;
+        return idle;
+}
+
+/* Give the taken worker back, its step not handed over; returns @r. */
+static int give_back(int r) {
+        pthread_mutex_lock(&lock);
+        busy = false;
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+/* Hand the taken worker its step, in the network namespace of @netns_fd (dup'ed), its answer to @sock
+ * (taken; -EBADF: none, nobody waits for it); -errno when it could not be handed over (@sock still the
+ * caller's). */
+static int hand_over(int sock, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg)) {
         int ns = fcntl(netns_fd, F_DUPFD_CLOEXEC, 3);
         job *j = ns >= 0 ? calloc(1, sizeof(*j)) : NULL;
         if (!j) {
                 int r = ns < 0 ? negative_errno() : -ENOMEM;
                 safe_close(ns);
-                pthread_mutex_lock(&lock);
-                busy = false;
-                pthread_mutex_unlock(&lock);
                 return r;
         }
-        /* no socket: nobody waits for the answer (run() sends none, and no byte follows) */
-        *j = (job) { .sock = -EBADF, .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
-        pthread_mutex_lock(&lock);
-        pending = j;
-        pthread_mutex_unlock(&lock);
-        pthread_cond_signal(&cond);
-        return 0;
-}
-
-int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
-                     void (*done)(request *req, int status, const void *out, size_t len)) {
-        pthread_mutex_lock(&lock);
-        bool idle = idle_locked();
-        if (idle)
-                busy = true; /* taken: another loop thread's step forks */
-        pthread_mutex_unlock(&lock);
-        if (!idle)
-                return -EBUSY;
-        int p[2] = { -EBADF, -EBADF }, ns = -EBADF, r;
-        job *j = calloc(1, sizeof(*j));
-        if (!j)
-                r = -ENOMEM;
-        else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0 ||
-                 fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 || (ns = fcntl(netns_fd, F_DUPFD_CLOEXEC, 3)) < 0)
-                r = negative_errno();
-        else
-                r = helper_watch(req, TAKE_FD(p[0]), 0, done); /* takes p[0], even when it fails */
-        if (r < 0) {
-                safe_close(p[0]);
-                safe_close(p[1]);
-                safe_close(ns);
-                free(j);
-                pthread_mutex_lock(&lock);
-                busy = false;
-                pthread_mutex_unlock(&lock);
-                return r;
-        }
-        *j = (job) { .sock = p[1], .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
+        *j = (job) { .sock = sock, .netns_fd = ns, .fn = fn, .arg = arg, .arg_free = arg_free };
         pthread_mutex_lock(&lock);
         pending = j;
         pthread_mutex_unlock(&lock);
         pthread_cond_signal(&cond); /* after the unlock: woken, it does not wait for the lock on this thread */
+        return 0;
+}
+
+int netns_worker_detached(int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg)) {
+        if (!take())
+                return -EBUSY;
+        int r = hand_over(-EBADF, netns_fd, fn, arg, arg_free);
+        return r < 0 ? give_back(r) : 0;
+}
+
+int netns_worker_run(request *req, int netns_fd, helper_fn fn, void *arg, void (*arg_free)(void *arg),
+                     void (*done)(request *req, int status, const void *out, size_t len)) {
+        if (!take())
+                return -EBUSY;
+        int p[2] = { -EBADF, -EBADF }, r;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) < 0)
+                r = negative_errno();
+        else if ((r = helper_watch(req, TAKE_FD(p[0]), 0, done)) >= 0 && /* takes p[0], even when it fails */
+                 (r = hand_over(p[1], netns_fd, fn, arg, arg_free)) < 0)
+                helper_cancel(req); /* the watch undone: the caller forks the step */
+        if (r < 0) {
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return give_back(r);
+        }
         return 0;
 }
