@@ -137,16 +137,22 @@ static void children_raw(pid_t pid, char *buf, size_t size) {
         closedir(d);
 }
 
+/* The name of process @pid (its comm) into @comm. */
+static void comm_of(long pid, char *comm, size_t size) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+        harness_read_line(path, comm, size);
+}
+
 /* The child of @pid named @name; 0 when it has none. */
 static pid_t child_named(pid_t pid, const char *name) {
-        char buf[4096], path[64], comm[64];
+        char buf[4096], comm[64];
         children_raw(pid, buf, sizeof(buf));
         for (char *p = buf, *end;; p = end) {
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         return 0;
-                snprintf(path, sizeof(path), "/proc/%ld/comm", child);
-                harness_read_line(path, comm, sizeof(comm));
+                comm_of(child, comm, sizeof(comm));
                 if (strcmp(comm, name) == 0)
                         return (pid_t) child;
         }
@@ -161,42 +167,34 @@ pid_t harness_spare(pid_t broker) {
         return f > 0 ? child_named(f, "delegate-spare") : 0;
 }
 
+/* The children of @pid but the forker, its spare and a child just forked that has not named itself yet (it
+ * shows as the forker), after the @*used bytes of @buf. */
+static void append_helpers(pid_t pid, char *buf, size_t size, size_t *used) {
+        char raw[4096], comm[64];
+        children_raw(pid, raw, sizeof(raw));
+        for (char *p = raw, *end;; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        return;
+                comm_of(child, comm, sizeof(comm));
+                if (strcmp(comm, "delegate-forker") == 0 || strcmp(comm, "delegate-spare") == 0)
+                        continue;
+                int k = snprintf(buf + *used, size - *used, "%ld ", child);
+                if (k < 0 || (size_t) k >= size - *used) {
+                        buf[*used] = 0;
+                        return;
+                }
+                *used += (size_t) k;
+        }
+}
+
 void harness_children(pid_t pid, char *buf, size_t size) {
         pid_t forker = harness_forker(pid);
-        char raw[4096];
         size_t used = 0;
-        children_raw(pid, raw, sizeof(raw));
         buf[0] = 0;
-        for (char *p = raw, *end;; p = end) {
-                long child = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                int k = child == forker ? 0 : snprintf(buf + used, size - used, "%ld ", child);
-                if (k < 0 || (size_t) k >= size - used) {
-                        buf[used] = 0;
-                        break;
-                }
-                used += (size_t) k;
-        }
-        if (forker <= 0)
-                return;
-        children_raw(forker, raw, sizeof(raw));
-        for (char *p = raw, *end;; p = end) {
-                long child = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                /* the spare, or one just forked that has not named itself yet, is no helper (yet) */
-                char path[64], comm[64];
-                snprintf(path, sizeof(path), "/proc/%ld/comm", child);
-                harness_read_line(path, comm, sizeof(comm));
-                bool helper = strcmp(comm, "delegate-spare") != 0 && strcmp(comm, "delegate-forker") != 0;
-                int k = !helper ? 0 : snprintf(buf + used, size - used, "%ld ", child);
-                if (k < 0 || (size_t) k >= size - used) {
-                        buf[used] = 0;
-                        break;
-                }
-                used += (size_t) k;
-        }
+        append_helpers(pid, buf, size, &used);
+        if (forker > 0)
+                append_helpers(forker, buf, size, &used);
 }
 
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max) {
