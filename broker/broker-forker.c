@@ -95,31 +95,31 @@ static struct {
 
 /*
  * Fork a helper: the child closes what it inherited, then either waits as
- * the spare for its role (@q NULL) or takes @q's at once.  Its pid, and the
- * forker's end of its socket and a pidfd in @ret_fds; -errno.
+ * the spare for its role (@role NULL) or takes @role at once.  Its pid, and
+ * the forker's end of its socket and a pidfd in @ret_fds; -errno.
  */
-static pid_t helper_fork(int sock, const forker_req *q, int ret_fds[2]) {
+static pid_t helper_fork(const spare_role *role, int ret_fds[2]) {
         int p[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
                 return negative_errno();
         pid_t self = getpid(), pid = fork();
         if (pid == 0) {
                 /* first (until then it shows as the forker): a helper is named as before the forker */
-                (void) prctl(PR_SET_NAME, q ? "delegate-broker" : "delegate-spare");
+                (void) prctl(PR_SET_NAME, role ? "delegate-broker" : "delegate-spare");
                 ops->child_setup(p[1]); /* our end of the broker's socket and p[0] closed with the rest */
-                spare_role role = {};
-                if (q)
-                        role = (spare_role) { q->uid, q->gid, q->fn };
+                spare_role mine = {};
+                if (role)
+                        mine = *role;
                 else {
                         ssize_t n;
-                        while ((n = recv(p[1], &role, sizeof(role), 0)) < 0 && errno == EINTR)
+                        while ((n = recv(p[1], &mine, sizeof(mine), 0)) < 0 && errno == EINTR)
                                 ;
-                        if (n != (ssize_t) sizeof(role))
+                        if (n != (ssize_t) sizeof(mine))
                                 _exit(0); /* the forker went, or let us go */
                         (void) prctl(PR_SET_NAME, "delegate-broker");
                 }
                 set_background(false); /* a spare's nice 19 is not for requests someone waits for */
-                ops->child_serve(p[1], self, (uid_t) role.uid, (gid_t) role.gid, (uid_helper_fn) role.fn);
+                ops->child_serve(p[1], self, (uid_t) mine.uid, (gid_t) mine.gid, (uid_helper_fn) mine.fn);
                 _exit(1);
         }
         int r = pid < 0 ? negative_errno() : 0, pidfd = pid > 0 ? pidfd_open(pid, 0) : -EBADF;
@@ -159,7 +159,7 @@ static bool forker_serve(int sock, const forker_req *q) {
                         pidfd_send_signal(spare.pidfd, SIGKILL, NULL, 0);
                         spare_drop();
                 }
-                pid_t pid = helper_fork(sock, q, fds);
+                pid_t pid = helper_fork(&role, fds);
                 a.status = pid < 0 ? pid : 0;
                 a.pid = pid;
         }
@@ -199,7 +199,7 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
                          * beside a VM's next steps, not in their way; the forker answers at nice 0 */
                         int fds[2];
                         set_background(true);
-                        pid_t pid = helper_fork(sock, NULL, fds);
+                        pid_t pid = helper_fork(NULL, fds);
                         set_background(false);
                         if (pid > 0) {
                                 spare.pid = pid;
