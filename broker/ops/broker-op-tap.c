@@ -345,6 +345,11 @@ static ssize_t removal_step(void *arg, void *out _unused_, size_t size _unused_,
 /* On the netns worker when it is idle (no fork of the broker), else (and as the broker exits: the child
  * outlives it) in a child process: remove @recs (not adopted) where they still exist. */
 void tap_remove_detached(broker *b, const char *why, const tap_record *recs, size_t n) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                k += !recs[i].adopted;
+        if (k == 0)
+                return;
         removal *rm = b->exiting ? NULL : calloc(1, sizeof(*rm));
         for (size_t i = 0; rm && i < n; i++)
                 if (!recs[i].adopted) {
@@ -353,16 +358,8 @@ void tap_remove_detached(broker *b, const char *why, const tap_record *recs, siz
                                 break;
                         rm->n++;
                 }
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-                k += !recs[i].adopted;
-        if (k == 0) {
-                removal_free(rm);
-                return;
-        }
         if (!rm || rm->n < k || netns_worker_detached(rm->rec[0].netns_fd, removal_step, rm, removal_free) < 0) {
-                if (rm)
-                        removal_free(rm);
+                removal_free(rm);
                 pid_t pid = fork();
                 if (pid < 0) {
                         log_msg(b, LOG_ERR, "%s: cannot fork to remove TAP devices: %m", why);
