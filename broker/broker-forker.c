@@ -243,36 +243,19 @@ static void forker_lost(broker *b, const char *why) {
 static bool forker_read(broker *b) {
         for (;;) {
                 forker_ans a;
-                union {
-                        struct cmsghdr h;
-                        char b[CMSG_SPACE(sizeof(int) * 2)];
-                } cm;
-                struct iovec iov = { &a, sizeof(a) };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm) };
-                ssize_t n = recvmsg(forker_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return true;
                 int fds[2] = { -EBADF, -EBADF };
                 size_t k = 0;
-                for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                                for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                                        int fd = ((int *) CMSG_DATA(c))[i];
-                                        if (k < 2)
-                                                fds[k++] = fd;
-                                        else
-                                                safe_close(fd);
-                                }
-                bool good = n == (ssize_t) sizeof(a) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-                            (a.status < 0 ? k == 0 : k == 2 && a.pid > 0);
-                if (!good) {
-                        if (fds[1] >= 0)
+                bool eof = false;
+                ssize_t n = wire_recv(forker_fd, &a, sizeof(a), fds, 2, &k, &eof);
+                if (n == -EINTR)
+                        continue;
+                if (n == -EAGAIN)
+                        return true;
+                if (n != (ssize_t) sizeof(a) || (a.status < 0 ? k != 0 : k != 2 || a.pid <= 0)) {
+                        if (k == 2)
                                 pidfd_send_signal(fds[1], SIGKILL, NULL, 0);
-                        safe_close(fds[0]);
-                        safe_close(fds[1]);
-                        forker_lost(b, n == 0 ? "ended" : "broke the protocol");
+                        close_fds(fds, k);
+                        forker_lost(b, eof ? "ended" : "broke the protocol");
                         return false;
                 }
                 ops->started(b, a.token, a.status, a.pid, fds[0], fds[1]);
