@@ -28,28 +28,51 @@ static inline void tap_plan(int n) {
         fflush(stdout);
 }
 
+/*
+ * Prints @prefix and the text @fmt makes as one TAP line: a newline inside
+ * it (a command's output, say) would end the line, and meson refuses what
+ * follows as unknown TAP; @more ("# " for a diagnostic, NULL to join the
+ * lines with a space) starts each further line instead.
+ */
+static inline void tap_line_(const char *prefix, const char *more, const char *fmt, va_list ap) {
+        char *text = NULL;
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        fputs(prefix, stdout);
+        size_t len = text ? strlen(text) : 0;
+        while (len > 0 && text[len - 1] == '\n')
+                len--;
+        for (size_t i = 0; i < len; i++) {
+                if (text[i] != '\n')
+                        putchar(text[i]);
+                else if (more)
+                        printf("\n%s", more);
+                else
+                        putchar(' ');
+        }
+        putchar('\n');
+        fflush(stdout);
+        free(text);
+}
+
 __attribute__((format(printf, 2, 3))) static inline int tap_ok(int cond, const char *fmt, ...) {
         va_list ap;
+        char prefix[32];
         tap_n_++;
         if (!cond)
                 tap_failed_++;
-        printf("%s %d - ", cond ? "ok" : "not ok", tap_n_);
+        snprintf(prefix, sizeof(prefix), "%s %d - ", cond ? "ok" : "not ok", tap_n_);
         va_start(ap, fmt);
-        vprintf(fmt, ap);
+        tap_line_(prefix, NULL, fmt, ap);
         va_end(ap);
-        printf("\n");
-        fflush(stdout);
         return cond;
 }
 
 __attribute__((format(printf, 1, 2))) static inline void tap_diag(const char *fmt, ...) {
         va_list ap;
-        printf("# ");
         va_start(ap, fmt);
-        vprintf(fmt, ap);
+        tap_line_("# ", "# ", fmt, ap);
         va_end(ap);
-        printf("\n");
-        fflush(stdout);
 }
 
 #define tap_is_int(got, want, ...)                                                                  \
