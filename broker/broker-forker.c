@@ -23,8 +23,10 @@
  * closed, waiting for its role, which is its socket's first datagram (the
  * ids and the step; the broker's requests follow).  A request gives the
  * spare its role and hands its socket on; the next spare is forked once no
- * request came for SPARE_AFTER_MS (at nice 19, as the spare stays until
- * its role), and a request that finds none forks its helper at once.  A
+ * request came for SPARE_AFTER_MS (at nice 19, which the spare keeps
+ * while it waits; the forker sets it back to nice 0 before it sends its
+ * role, so that it runs at once for the request that waits for it), and a
+ * request that finds none forks its helper at once.  A
  * session's early start waits for the answer (uid_helper_prestart()): with
  * the spare, a datagram each way, and the helper's fds are held before the
  * session's next request is read, as when the broker forked it.
@@ -73,11 +75,11 @@ static sd_event_source *forker_src;
 static uint64_t forker_tokens;
 static const forker_ops *ops; /* the same in the forker: it is forked after forker_start() set it */
 
-/* The calling thread at nice 19, or back at nice 0 (CAP_SYS_NICE: the broker's), SCHED_OTHER either way: not
- * SCHED_IDLE, which gets next to no CPU on a node whose CPUs are busy (a request could wait for its spare). */
-static void set_background(bool background) {
+/* Process @pid (0: the calling thread) at nice 19, or back at nice 0 (CAP_SYS_NICE: the broker's), SCHED_OTHER
+ * either way: not SCHED_IDLE, which gets next to no CPU on a node whose CPUs are busy. */
+static int set_background(pid_t pid, bool background) {
         sched_attr_v0 a = { .size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_nice = background ? 19 : 0 };
-        (void) syscall(SYS_sched_setattr, 0, &a, 0);
+        return (int) syscall(SYS_sched_setattr, pid, &a, 0);
 }
 
 /* What a spare becomes: its first datagram, from the forker (the broker's requests follow on its socket). */
@@ -118,7 +120,7 @@ static pid_t helper_fork(const spare_role *role, int ret_fds[2]) {
                                 _exit(0); /* the forker went, or let us go */
                         (void) prctl(PR_SET_NAME, "delegate-broker");
                 }
-                set_background(false); /* a spare's nice 19 is not for requests someone waits for */
+                set_background(0, false); /* the forker did it already, unless it could not (no CAP_SYS_NICE) */
                 ops->child_serve(p[1], self, (uid_t) mine.uid, (gid_t) mine.gid, (uid_helper_fn) mine.fn);
                 _exit(1);
         }
@@ -149,6 +151,10 @@ static bool forker_serve(int sock, const forker_req *q) {
         forker_ans a = { .token = q->token };
         int fds[2] = { -EBADF, -EBADF };
         spare_role role = { q->uid, q->gid, q->fn };
+        /* the spare back to nice 0 before its role: it runs for someone waiting, at once even on a busy CPU, and
+         * shows as a helper (not at nice 19) before it has run */
+        if (spare.pid > 0)
+                (void) set_background(spare.pid, false);
         if (spare.pid > 0 && send(spare.fd, &role, sizeof(role), MSG_NOSIGNAL) == (ssize_t) sizeof(role)) {
                 a.pid = spare.pid;
                 fds[0] = TAKE_FD(spare.fd);
@@ -198,9 +204,9 @@ static _noreturn_ void forker_main(int sock, pid_t broker_pid) {
                         /* the spare's fork at nice 19 (it keeps it until its role), out of other work's way:
                          * beside a VM's next steps, not in their way; the forker answers at nice 0 */
                         int fds[2];
-                        set_background(true);
+                        set_background(0, true);
                         pid_t pid = helper_fork(NULL, fds);
-                        set_background(false);
+                        set_background(0, false);
                         if (pid > 0) {
                                 spare.pid = pid;
                                 spare.fd = fds[0];

@@ -297,13 +297,7 @@ static void limit_message(harness *h) {
  */
 static void limit_read_ahead(harness *h) {
         restart(h, "--max-message", "2048", "--rate", "0", NULL);
-        /* what the broker holds once its start is over: the same count 200 ms apart */
-        int fds0 = harness_fd_count(h->broker_pid);
-        for (int i = 0, prev = -1; i < 50 && fds0 != prev; i++) {
-                usleep(200 * 1000);
-                prev = fds0;
-                fds0 = harness_fd_count(h->broker_pid);
-        }
+        int fds0 = harness_fd_count_steady(h->broker_pid); /* once its start is over */
         int fd = hello_as(1000, NULL);
         tap_ok(fd >= 0, "a client connects");
         char req[64], big[4096];

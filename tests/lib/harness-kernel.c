@@ -41,6 +41,27 @@ int harness_fd_count(pid_t pid) {
         return n - 2; /* . and .. */
 }
 
+void harness_fd_list(pid_t pid, char *buf, size_t size) {
+        char path[64], link[320], target[256];
+        size_t used = 0;
+        buf[0] = 0;
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        for (struct dirent *e; d && (e = readdir(d));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                snprintf(link, sizeof(link), "%s/%.32s", path, e->d_name);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                target[n > 0 ? n : 0] = 0;
+                int k = snprintf(buf + used, size - used, "%s%s:%s", used ? " " : "", e->d_name, target);
+                if (k < 0 || (size_t) k >= size - used)
+                        break;
+                used += (size_t) k;
+        }
+        if (d)
+                closedir(d);
+}
+
 bool harness_all_stopped(pid_t pid) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
@@ -68,6 +89,16 @@ int harness_fd_count_settle(pid_t pid, int want, int timeout_ms) {
         int n = harness_fd_count(pid);
         for (int i = 0; i < timeout_ms / 10 && n != want; i++) {
                 usleep(10000);
+                n = harness_fd_count(pid);
+        }
+        return n;
+}
+
+int harness_fd_count_steady(pid_t pid) {
+        int n = harness_fd_count(pid);
+        for (int i = 0, prev = -1; i < 50 && n != prev; i++) {
+                usleep(200 * 1000);
+                prev = n;
                 n = harness_fd_count(pid);
         }
         return n;
@@ -162,22 +193,55 @@ pid_t harness_forker(pid_t broker) {
         return child_named(broker, "delegate-forker");
 }
 
-pid_t harness_spare(pid_t broker) {
-        pid_t f = harness_forker(broker);
-        return f > 0 ? child_named(f, "delegate-spare") : 0;
+/* The nice value of process @pid; 0 when it cannot be read. */
+static int nice_of(long pid) {
+        char path[64], stat[1024];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        harness_read_file(path, stat, sizeof(stat));
+        char *p = strrchr(stat, ')'); /* the name may hold spaces and parentheses */
+        long nice = 0;
+        for (int field = 2; p && field <= 19; field++) { /* ")" ends field 2; nice is field 19 */
+                p = strchr(p + 1, ' ');
+                if (p && field == 18)
+                        nice = strtol(p + 1, NULL, 10);
+        }
+        return (int) nice;
 }
 
-/* The children of @pid but the forker, its spare and a child just forked that has not named itself yet (it
- * shows as the forker), after the @*used bytes of @buf. */
-static void append_helpers(pid_t pid, char *buf, size_t size, size_t *used) {
-        char raw[4096], comm[64];
+/*
+ * Is @pid, a child of the forker, its spare?  The forker forks it at nice 19 (named after the forker until
+ * it names itself delegate-spare) and sets it to nice 0 before it sends it its role, so that a spare that
+ * took its role is a helper here at once, before it has run to rename itself.
+ */
+static bool is_spare(long pid) {
+        char comm[64];
+        comm_of(pid, comm, sizeof(comm));
+        return (strcmp(comm, "delegate-spare") == 0 || strcmp(comm, "delegate-forker") == 0) && nice_of(pid) == 19;
+}
+
+pid_t harness_spare(pid_t broker) {
+        pid_t f = harness_forker(broker);
+        char buf[4096];
+        children_raw(f, buf, sizeof(buf));
+        for (char *p = buf, *end; f > 0; p = end) {
+                long child = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                if (is_spare(child))
+                        return (pid_t) child;
+        }
+        return 0;
+}
+
+/* The children of @pid but @forker (the broker's) and the forker's spare, after the @*used bytes of @buf. */
+static void append_helpers(pid_t pid, pid_t forker, char *buf, size_t size, size_t *used) {
+        char raw[4096];
         children_raw(pid, raw, sizeof(raw));
         for (char *p = raw, *end;; p = end) {
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         return;
-                comm_of(child, comm, sizeof(comm));
-                if (strcmp(comm, "delegate-forker") == 0 || strcmp(comm, "delegate-spare") == 0)
+                if (child == forker || (pid == forker && is_spare(child)))
                         continue;
                 int k = snprintf(buf + *used, size - *used, "%ld ", child);
                 if (k < 0 || (size_t) k >= size - *used) {
@@ -192,9 +256,9 @@ void harness_children(pid_t pid, char *buf, size_t size) {
         pid_t forker = harness_forker(pid);
         size_t used = 0;
         buf[0] = 0;
-        append_helpers(pid, buf, size, &used);
+        append_helpers(pid, forker, buf, size, &used);
         if (forker > 0)
-                append_helpers(forker, buf, size, &used);
+                append_helpers(forker, forker, buf, size, &used);
 }
 
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max) {

@@ -144,6 +144,14 @@ bool harness_file_contains(const char *path, const char *needle, int timeout_ms)
 /* How many fds @pid holds (-1: gone); waiting up to @timeout_ms for the count to settle at @want. */
 int harness_fd_count(pid_t pid);
 int harness_fd_count_settle(pid_t pid, int want, int timeout_ms);
+/*
+ * What @pid holds once what it was doing is over: the same count 200 ms apart (at most 10 s).  A broker just
+ * started, say, may still hold the connection of harness_start_broker()'s probe, and a session just welcomed
+ * its memlock helper's fds still on their way.
+ */
+int harness_fd_count_steady(pid_t pid);
+/* The open fds of @pid and what each is ("3:socket:[123] 4:anon_inode:[pidfd]"), for a diagnostic. */
+void harness_fd_list(pid_t pid, char *buf, size_t size);
 /* Are all of @pid's threads stopped (SIGSTOP), waiting up to 5 s for it? */
 bool harness_all_stopped(pid_t pid);
 /* VmRSS of @pid in KiB (-1: gone). */
@@ -170,16 +178,17 @@ bool json_field_i64(const char *json, const char *path, int64_t *ret);
 void harness_read_file(const char *path, char *buf, size_t size);
 /* The children of every thread of @pid (/proc/PID/task/TID/children: a helper's parent is the thread that
  * forked it), space-separated into @buf; a broker's forker (named "delegate-forker", delegate-broker(8)) stands
- * for its own children, the memlock helpers it forked for the broker, but its spare (and a child just forked,
- * still named as the forker: a helper names itself first thing). */
+ * for its own children, the memlock helpers it forked for the broker, but its spare (at nice 19, named
+ * "delegate-spare" or, just forked, as the forker; the forker sets it to nice 0 before it gives it its role,
+ * so that it counts as a helper before it has run). */
 void harness_children(pid_t pid, char *buf, size_t size);
 /* All of them, whatever ids they hold (a child just forked may not have changed its ids yet): up to @max into
  * @ret; how many there are. */
 size_t harness_children_all(pid_t pid, pid_t *ret, size_t max);
 /* Those of them running as @uid (a broker's memlock helpers), up to @max into @ret; how many. */
 size_t harness_children_as(pid_t pid, uid_t uid, pid_t *ret, size_t max);
-/* The broker's forker, its child named "delegate-forker"; the forker's spare helper, its child named
- * "delegate-spare" (not yet a helper: harness_children() leaves it out); 0 when there is none. */
+/* The broker's forker, its child named "delegate-forker"; the forker's spare helper, its child at nice 19
+ * named "delegate-spare" (not yet a helper: harness_children() leaves it out); 0 when there is none. */
 pid_t harness_forker(pid_t broker);
 pid_t harness_spare(pid_t broker);
 /* Its first line, without the newline. */
