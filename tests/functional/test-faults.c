@@ -717,7 +717,7 @@ static void faults_chaos(harness *h) {
         unsigned seed = (unsigned) time(NULL) ^ (unsigned) getpid();
         tap_diag("seed %u", seed);
         srand(seed);
-        int base_fds = harness_fd_count(h->broker_pid), kills = 0, bad = 0, orphans = 0;
+        int base_fds = harness_fd_count_steady(h->broker_pid), kills = 0, bad = 0, orphans = 0;
         time_t t0 = time(NULL);
         int cycle;
         for (cycle = 0; cycle < CHAOS_CYCLES && time(NULL) - t0 < CHAOS_SECONDS; cycle++) {

@@ -92,8 +92,7 @@ static void stress_sessions(harness *h) {
         pid_t b = h->broker_pid;
         int fd = session_finish(session_start()); /* one session first: lazily allocated things exist */
         close(fd);
-        usleep(1000000); /* the start-up probes and this session are gone */
-        int fds0 = harness_fd_count(b);
+        int fds0 = harness_fd_count_steady(b); /* the start-up probe and this session gone */
         long rss0 = harness_rss_kib(b);
         tap_diag("broker at start: %d fds, RSS %ld KiB", fds0, rss0);
 
