@@ -256,48 +256,6 @@ static void threads_accept_fair(harness *h) {
 /* --- threads-accept-idle --- */
 
 /*
- * strace(1) following the broker's system calls @what (its -e) into @log:
- * its pid once /proc says the broker is traced (strace attaches while the
- * broker is stopped, too), or -1, having said why (a skip when strace is
- * not installed: then @followed is not followed).
- */
-static pid_t strace_follow(harness *h, const char *what, const char *log, const char *followed) {
-        char pid[16];
-        snprintf(pid, sizeof(pid), "%d", (int) h->broker_pid);
-        pid_t tracer = fork();
-        if (tracer == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                dup2(null, 1);
-                dup2(null, 2);
-                execlp("strace", "strace", "-qq", "-o", log, "-e", what, "-p", pid, (char *) NULL);
-                _exit(127);
-        }
-        bool traced = false;
-        for (int i = 0; tracer > 0 && i < 500 && !traced; i++) {
-                char path[64], line[256];
-                snprintf(path, sizeof(path), "/proc/%d/status", (int) h->broker_pid);
-                FILE *f = fopen(path, "re");
-                while (f && fgets(line, sizeof(line), f))
-                        traced |= strncmp(line, "TracerPid:", 10) == 0 && atoi(line + 10) > 0;
-                if (f)
-                        fclose(f);
-                int st;
-                if (!traced && waitpid(tracer, &st, WNOHANG) == tracer) {
-                        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-                                tap_ok(1, "# SKIP strace(1) is not installed: %s is not followed", followed);
-                        else
-                                tap_ok(0, "strace(1) could not follow the broker (status %d)", st);
-                        return -1;
-                }
-                if (!traced)
-                        usleep(10000);
-        }
-        if (tracer > 0)
-                tap_ok(traced, "strace(1) follows the broker");
-        return tracer;
-}
-
-/*
  * --threads 1 with no client waiting: a connection flood is accepted up to
  * LIMIT_ACCEPT_BURST (8) a turn, not one.  While the broker is stopped, a
  * welcomed client stays idle and ACCEPT_NEW connections wait to be accepted,
@@ -322,7 +280,7 @@ static void threads_accept_idle(harness *h) {
 
         char log[] = "/tmp/threads-accept-idle.XXXXXX";
         int lfd = mkstemp(log);
-        pid_t tracer = lfd < 0 ? -1 : strace_follow(h, "trace=accept4,epoll_wait", log, "the accepting");
+        pid_t tracer = lfd < 0 ? -1 : harness_strace_follow(h, "trace=accept4,epoll_wait", log, "the accepting");
         tap_is_int(kill(h->broker_pid, SIGCONT), 0, "the broker goes on");
         /* every connection accepted: the broker holds a socket for each, and its fd count stays put */
         int fds = harness_fd_count(h->broker_pid), same = 0;
@@ -367,23 +325,6 @@ static void threads_accept_idle(harness *h) {
                 close(idle);
 }
 
-/* Stop @tracer (it detaches), then count the lines of its log @lfd (closed) that begin with one of @calls. */
-static int strace_count(pid_t tracer, int lfd, const char *const *calls) {
-        kill(tracer, SIGINT);
-        waitpid(tracer, NULL, 0);
-        FILE *f = fdopen(lfd, "re");
-        char line[512];
-        int n = 0;
-        while (f && fgets(line, sizeof(line), f))
-                for (const char *const *c = calls; *c; c++)
-                        n += strncmp(line, *c, strlen(*c)) == 0;
-        if (f)
-                fclose(f);
-        else
-                close(lfd);
-        return n;
-}
-
 /* --- threads-one-wait --- */
 
 #define ONE_WAIT_PINGS 200
@@ -403,7 +344,7 @@ static void threads_one_wait(harness *h) {
         tap_ok(pinger >= 0, "a pinger is welcomed");
         char log[] = "/tmp/threads-one-wait.XXXXXX";
         int lfd = mkstemp(log);
-        pid_t tracer = lfd < 0 || pinger < 0 ? -1 : strace_follow(h, "trace=epoll_wait", log, "the waiting");
+        pid_t tracer = lfd < 0 || pinger < 0 ? -1 : harness_strace_follow(h, "trace=epoll_wait", log, "the waiting");
         int pongs = 0;
         for (int k = 0; pinger >= 0 && k < ONE_WAIT_PINGS; k++) {
                 char req[64];
@@ -415,7 +356,7 @@ static void threads_one_wait(harness *h) {
         tap_is_int(pongs, ONE_WAIT_PINGS, "%d pings, one after another, each answered", ONE_WAIT_PINGS);
         if (tracer > 0) {
                 const char *const calls[] = { "epoll_wait(", NULL };
-                int waits = strace_count(tracer, lfd, calls);
+                int waits = harness_strace_count(tracer, lfd, calls);
                 lfd = -1;
                 /* a few more: strace's attaching and detaching, a wake of the loop's own */
                 tap_ok(waits >= ONE_WAIT_PINGS / 2 && waits <= ONE_WAIT_PINGS + ONE_WAIT_PINGS / 10,
@@ -450,7 +391,7 @@ static void threads_tap_no_fork(harness *h) {
         tap_ok(fd >= 0, "a node client is welcomed");
         char log[] = "/tmp/threads-tap-no-fork.XXXXXX";
         int lfd = mkstemp(log);
-        pid_t tracer = lfd < 0 || fd < 0 ? -1 : strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
+        pid_t tracer = lfd < 0 || fd < 0 ? -1 : harness_strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
         int made = 0;
         for (int k = 0; fd >= 0 && k < NO_FORK_TAPS; k++) {
                 char req[128]; /* the queue's fd is dropped with the reply: the device goes */
@@ -469,7 +410,7 @@ static void threads_tap_no_fork(harness *h) {
         usleep(100 * 1000); /* the worker's removal runs after that line */
         if (tracer > 0) {
                 const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
-                int forks = strace_count(tracer, lfd, calls);
+                int forks = harness_strace_count(tracer, lfd, calls);
                 lfd = -1;
                 tap_is_int(forks, 0, "the loop forked %d times for %d tap.create and the session's end (the netns worker "
                            "ran them)", forks, NO_FORK_TAPS);

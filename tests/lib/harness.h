@@ -150,6 +150,14 @@ int harness_fd_count_settle(pid_t pid, int want, int timeout_ms);
  * its memlock helper's fds still on their way.
  */
 int harness_fd_count_steady(pid_t pid);
+/*
+ * strace(1) following the broker's (main thread's) system calls @what (its -e) into @log: its pid once /proc
+ * says the broker is traced, or -1, having said why (a skip when strace is not installed: @followed is what
+ * is then not followed).  harness_strace_count() stops it and counts the lines of @log (its fd @lfd, closed)
+ * that begin with one of @calls (NULL-terminated).
+ */
+pid_t harness_strace_follow(harness *h, const char *what, const char *log, const char *followed);
+int harness_strace_count(pid_t tracer, int lfd, const char *const *calls);
 /* The open fds of @pid and what each is ("3:socket:[123] 4:anon_inode:[pidfd]"), for a diagnostic. */
 void harness_fd_list(pid_t pid, char *buf, size_t size);
 /* Are all of @pid's threads stopped (SIGSTOP), waiting up to 5 s for it? */
