@@ -389,9 +389,9 @@ static void threads_tap_no_fork(harness *h) {
         tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1");
         int fd = raw_hello();
         tap_ok(fd >= 0, "a node client is welcomed");
-        char log[] = "/tmp/threads-tap-no-fork.XXXXXX";
-        int lfd = mkstemp(log);
-        pid_t tracer = lfd < 0 || fd < 0 ? -1 : harness_strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
+        char log[64];
+        int lfd = -1;
+        pid_t tracer = fd < 0 ? -1 : harness_forks_follow(h, log, sizeof(log), &lfd);
         int made = 0;
         for (int k = 0; fd >= 0 && k < NO_FORK_TAPS; k++) {
                 char req[128]; /* the queue's fd is dropped with the reply: the device goes */
@@ -408,16 +408,10 @@ static void threads_tap_no_fork(harness *h) {
                 close(fd);
         tap_ok(WAIT_FOR(harness_log_contains("ended: removing TAP device(s)")), "the session ended, its devices removed");
         usleep(100 * 1000); /* the worker's removal runs after that line */
-        if (tracer > 0) {
-                const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
-                int forks = harness_strace_count(tracer, lfd, calls);
-                lfd = -1;
+        int forks = harness_forks_count(tracer, lfd, log);
+        if (tracer > 0)
                 tap_is_int(forks, 0, "the loop forked %d times for %d tap.create and the session's end (the netns worker "
                            "ran them)", forks, NO_FORK_TAPS);
-        }
-        if (lfd >= 0)
-                close(lfd);
-        unlink(log);
 }
 
 static const scenario scenarios[] = {

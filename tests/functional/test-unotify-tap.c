@@ -314,14 +314,14 @@ static void unotify_tap_restart(harness *h) {
  * asked here.
  */
 static void unotify_tap_no_fork(harness *h) {
-        char *out = NULL, cmd[512], log[] = "/tmp/unotify-tap-no-fork.XXXXXX";
+        char *out = NULL, cmd[512], log[64];
+        int lfd;
         write_policy();
         harness_stop_broker(h);
         const char *const args[] = { "--threads", "1", NULL };
         tap_is_int(harness_start_broker_args(h, args), 0, "the broker starts with --threads 1");
         pid_t pause = pod_a_for_taps(h);
-        int lfd = mkstemp(log);
-        pid_t tracer = lfd < 0 ? -1 : harness_strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
+        pid_t tracer = harness_forks_follow(h, log, sizeof(log), &lfd);
         snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s tun %d", dr(), caller_prog(), NO_FORK_TAPS);
         int st = in_pod(h, POD_A, "pod-a", &out, cmd);
         tap_ok(st == 0 && out && strstr(out, "created=6"),
@@ -330,16 +330,10 @@ static void unotify_tap_no_fork(harness *h) {
         free(out);
         tap_ok(WAIT_FOR(harness_log_contains("closed (disconnected)")), "delegate-run's session ended");
         usleep(100 * 1000); /* what the session's end hands the worker runs after that line */
-        if (tracer > 0) {
-                const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
-                int forks = harness_strace_count(tracer, lfd, calls);
-                lfd = -1;
+        int forks = harness_forks_count(tracer, lfd, log);
+        if (tracer > 0)
                 tap_is_int(forks, 0, "the loop forked %d times for %d intercepted TUNSETIFF and the session's end (the "
                            "netns worker ran them)", forks, NO_FORK_TAPS);
-        }
-        if (lfd >= 0)
-                close(lfd);
-        unlink(log);
         pod_a_end(pause);
 }
 

@@ -4,6 +4,7 @@
  */
 
 #include "harness.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +69,26 @@ int harness_strace_count(pid_t tracer, int lfd, const char *const *calls) {
         else
                 close(lfd);
         return n;
+}
+
+pid_t harness_forks_follow(harness *h, char *log, size_t size, int *ret_lfd) {
+        snprintf(log, size, "/tmp/delegate-forks.XXXXXX");
+        *ret_lfd = mkstemp(log);
+        if (*ret_lfd < 0) {
+                tap_ok(0, "a log file for strace(1): %s", strerror(errno));
+                return -1;
+        }
+        return harness_strace_follow(h, "trace=clone,clone3,fork,vfork", log, "its forks");
+}
+
+int harness_forks_count(pid_t tracer, int lfd, const char *log) {
+        static const char *const calls[] = { "clone(", "clone3(", "fork(", "vfork(", NULL };
+        int forks = -1;
+        if (tracer > 0)
+                forks = harness_strace_count(tracer, lfd, calls); /* closes lfd */
+        else if (lfd >= 0)
+                close(lfd);
+        if (lfd >= 0)
+                unlink(log);
+        return forks;
 }

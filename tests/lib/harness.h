@@ -158,6 +158,11 @@ int harness_fd_count_steady(pid_t pid);
  */
 pid_t harness_strace_follow(harness *h, const char *what, const char *log, const char *followed);
 int harness_strace_count(pid_t tracer, int lfd, const char *const *calls);
+/* strace(1) following the broker's forks (clone, clone3, fork, vfork; its main thread: the loop with --threads
+ * 1) into a temporary @log (@size bytes; its fd in *@ret_lfd); harness_forks_count() stops it, removes the log
+ * and says how many it saw (-1: strace did not follow, having said why). */
+pid_t harness_forks_follow(harness *h, char *log, size_t size, int *ret_lfd);
+int harness_forks_count(pid_t tracer, int lfd, const char *log);
 /* The open fds of @pid and what each is ("3:socket:[123] 4:anon_inode:[pidfd]"), for a diagnostic. */
 void harness_fd_list(pid_t pid, char *buf, size_t size);
 /* Are all of @pid's threads stopped (SIGSTOP), waiting up to 5 s for it? */
