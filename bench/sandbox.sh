@@ -77,6 +77,18 @@ descendants() {
                 descendants "$c"
         done
 }
+# The broker on CPUs $1, with its helpers: every thread of it, and of its
+# descendants (the forker, its spare and the memlock helpers it forked, which
+# are not the broker's threads; before the forker they were its children,
+# forked after the pin, and inherited it).  Helpers forked later inherit it
+# from the forker.
+pin_broker() {
+        local p
+        taskset -a -p -c "$1" $BROKER >/dev/null
+        for p in $(descendants $BROKER); do
+                taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true # one may have ended meanwhile
+        done
+}
 # Run "$@" as root in the pod's cgroup and netns (the floors, the alternatives).
 as_root_in_pod() {
         bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec ip netns exec pod-bench "$@"' as-root "$POD" "$@"
@@ -123,11 +135,11 @@ section_roundtrip() {
         echo "|---|---|---|---|---|"
         as_root_in_pod "$B/bench/bench-floor" "$N" "$POD_IN" br0
         in_pod "$B/bench/bench-roundtrip" "$N" "unpinned"
-        taskset -a -p -c 0 $BROKER >/dev/null
+        pin_broker 0
         BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client and broker on CPU 0"
-        taskset -a -p -c 1 $BROKER >/dev/null
+        pin_broker 1
         BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client on CPU 0, broker on CPU 1"
-        taskset -a -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
+        pin_broker 0-$(($(nproc) - 1))
         # syscalls of an unmodified program, intercepted (delegate-run(1), bench/bench-unotify.c);
         # the pod's uid opens /dev/net/tun, as a device plugin lets it
         mknod -m 0666 /run/tun-pod c 10 200 && mount --bind /run/tun-pod /dev/net/tun
@@ -166,9 +178,9 @@ section_roundtrip_userns() {
         BENCH_OPS="$ops" as_root_in_pod "$B/bench/bench-floor" "$N" "$POD_IN" br0
         # the echo rows (bench-roundtrip prints them when not pinned)
         [[ " $ops " == *" echo "* ]] && BENCH_OPS=echo in_pod "$B/bench/bench-roundtrip" "$N"
-        taskset -a -p -c 0 $BROKER >/dev/null
+        pin_broker 0
         BENCH_OPS="$ops" BENCH_CPU=0 in_pod "$B/bench/bench-roundtrip" "$N" "client and broker on CPU 0"
-        taskset -a -p -c 0-$(($(nproc) - 1)) $BROKER >/dev/null
+        pin_broker 0-$(($(nproc) - 1))
         echo
 }
 
