@@ -1,7 +1,9 @@
 #!/bin/bash
 # The README's test command: install, build, run every suite in three
-# build directories, and end with one line "N passed, N failed, N skipped"
-# summing meson's results of all of them.
+# build directories, name each failed test (its build directory, name and
+# first "not ok" lines), and end with one line "N passed, N failed, N
+# skipped" summing meson's results of all of them: a CI log kept only by its
+# end still says what failed.
 #   build/          gcc: unit, functional, fuzz (seed replay), system (a real
 #                   systemd booted with systemd-nspawn; tests/system/), runtime
 #                   (the shipped Kubernetes examples in podman; tests/runtime/),
@@ -49,6 +51,7 @@ import json, re, sys
 # a sanitizer report that did not make its test fail still fails it here
 report = re.compile(r"runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer")
 passed = failed = skipped = 0
+named = []  # the failed tests, said again right before the last line: a log kept only by its end names them
 for path in sys.argv[1:]:
     with open(path) as f:
         for line in f:
@@ -67,6 +70,12 @@ for path in sys.argv[1:]:
                 skipped += 1
             else:
                 failed += 1
+                notok = [l for l in (t.get("stdout") or "").splitlines() if l.startswith("not ok")]
+                named.append(f"FAILED {path.split('/')[0]}: {t.get('name')} ({r})"
+                             + "".join(f"\n    {l[:200]}" for l in notok[:3])
+                             + (f"\n    (+{len(notok) - 3} more)" if len(notok) > 3 else ""))
+for line in named:
+    print(line)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
