@@ -77,9 +77,9 @@ static const forker_ops *ops; /* the same in the forker: it is forked after fork
 
 /* Process @pid (0: the calling thread) at nice 19, or back at nice 0 (CAP_SYS_NICE: the broker's), SCHED_OTHER
  * either way: not SCHED_IDLE, which gets next to no CPU on a node whose CPUs are busy. */
-static int set_background(pid_t pid, bool background) {
+static void set_background(pid_t pid, bool background) {
         sched_attr_v0 a = { .size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_nice = background ? 19 : 0 };
-        return (int) syscall(SYS_sched_setattr, pid, &a, 0);
+        (void) syscall(SYS_sched_setattr, pid, &a, 0);
 }
 
 /* What a spare becomes: its first datagram, from the forker (the broker's requests follow on its socket). */
@@ -154,7 +154,7 @@ static bool forker_serve(int sock, const forker_req *q) {
         /* the spare back to nice 0 before its role: it runs for someone waiting, at once even on a busy CPU, and
          * shows as a helper (not at nice 19) before it has run */
         if (spare.pid > 0)
-                (void) set_background(spare.pid, false);
+                set_background(spare.pid, false);
         if (spare.pid > 0 && send(spare.fd, &role, sizeof(role), MSG_NOSIGNAL) == (ssize_t) sizeof(role)) {
                 a.pid = spare.pid;
                 fds[0] = TAKE_FD(spare.fd);

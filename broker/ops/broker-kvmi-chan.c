@@ -95,7 +95,7 @@ void ch_fail(kvmi_channel *ch, int e, const char *fmt, ...) {
         ch->segs = NULL;
         ch->seg_head = ch->seg_n = ch->seg_cap = ch->seg_skip = 0;
         ch->tx_queued = ch->tx_sent = 0;
-        ch->tx_error = 0;
+        ch->peer_gone = false;
         explicit_bzero(ch->rx, sizeof(ch->rx));
         ch->rx_len = 0;
         while (ch->bhead) {
@@ -197,7 +197,7 @@ static void tx_consumed(kvmi_channel *ch, size_t n) {
 }
 
 void ch_flush(kvmi_channel *ch) {
-        while (ch->state != CH_CLOSED && !ch->tx_error && ch->seg_head < ch->seg_n) {
+        while (ch->state != CH_CLOSED && !ch->peer_gone && ch->seg_head < ch->seg_n) {
                 struct iovec iov[TX_IOV];
                 size_t k = 0, pos = ch->tx_off;
                 for (size_t i = ch->seg_head; i < ch->seg_n && k < TX_IOV; i++, k++) {
@@ -218,7 +218,7 @@ void ch_flush(kvmi_channel *ch) {
                         break;
                 if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
                         /* the peer went: what it answered before is still to be read (and recorded) */
-                        ch->tx_error = EPIPE;
+                        ch->peer_gone = true;
                         break;
                 }
                 if (n < 0)

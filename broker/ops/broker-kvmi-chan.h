@@ -123,7 +123,7 @@ struct kvmi_channel {
         uint64_t tx_queued, tx_sent; /* bytes put in the queue and sent, since the connection began */
         /* a send found the peer gone (EPIPE, ECONNRESET): nothing more is sent, and the channel fails once
          * the answers the peer sent before it went are read (ch_io()) */
-        int tx_error;
+        bool peer_gone;
         kcmd *head, *tail;
         size_t n_cmds;
         uint64_t progress_at; /* last reply, or the send that started the in-flight set */

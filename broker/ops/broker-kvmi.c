@@ -394,8 +394,8 @@ static int ch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 if (r == 0 && ch->state == CH_HELLO && (revents & (EPOLLHUP | EPOLLRDHUP)))
                         r = -EPIPE;
         }
-        if (r >= 0 && ch->tx_error && ch->state != CH_CLOSED)
-                r = -ch->tx_error; /* a send found the peer gone; what it answered before was read above */
+        if (r >= 0 && ch->peer_gone && ch->state != CH_CLOSED)
+                r = -EPIPE; /* a send found the peer gone; what it answered before was read above */
         if (r < 0) {
                 size_t unanswered = ch->n_cmds;
                 if (r == -EPIPE || r == -ECONNRESET)
