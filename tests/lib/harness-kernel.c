@@ -175,22 +175,29 @@ static void comm_of(long pid, char *comm, size_t size) {
         harness_read_line(path, comm, size);
 }
 
-/* The child of @pid named @name; 0 when it has none. */
-static pid_t child_named(pid_t pid, const char *name) {
-        char buf[4096], comm[64];
+/* The first child of @pid that @match takes; 0 when none does. */
+static pid_t first_child(pid_t pid, bool (*match)(long child)) {
+        char buf[4096];
+        if (pid <= 0)
+                return 0;
         children_raw(pid, buf, sizeof(buf));
         for (char *p = buf, *end;; p = end) {
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         return 0;
-                comm_of(child, comm, sizeof(comm));
-                if (strcmp(comm, name) == 0)
+                if (match(child))
                         return (pid_t) child;
         }
 }
 
+static bool is_forker(long pid) {
+        char comm[64];
+        comm_of(pid, comm, sizeof(comm));
+        return strcmp(comm, "delegate-forker") == 0;
+}
+
 pid_t harness_forker(pid_t broker) {
-        return child_named(broker, "delegate-forker");
+        return first_child(broker, is_forker);
 }
 
 /* The nice value of process @pid; 0 when it cannot be read. */
@@ -199,13 +206,9 @@ static int nice_of(long pid) {
         snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
         harness_read_file(path, stat, sizeof(stat));
         char *p = strrchr(stat, ')'); /* the name may hold spaces and parentheses */
-        long nice = 0;
-        for (int field = 2; p && field <= 19; field++) { /* ")" ends field 2; nice is field 19 */
+        for (int field = 3; p && field <= 19; field++) /* ")" ends field 2; a space starts each next one */
                 p = strchr(p + 1, ' ');
-                if (p && field == 18)
-                        nice = strtol(p + 1, NULL, 10);
-        }
-        return (int) nice;
+        return p ? (int) strtol(p + 1, NULL, 10) : 0; /* nice is field 19 */
 }
 
 /*
@@ -220,17 +223,7 @@ static bool is_spare(long pid) {
 }
 
 pid_t harness_spare(pid_t broker) {
-        pid_t f = harness_forker(broker);
-        char buf[4096];
-        children_raw(f, buf, sizeof(buf));
-        for (char *p = buf, *end; f > 0; p = end) {
-                long child = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                if (is_spare(child))
-                        return (pid_t) child;
-        }
-        return 0;
+        return first_child(harness_forker(broker), is_spare);
 }
 
 /* The children of @pid but @forker (the broker's) and the forker's spare, after the @*used bytes of @buf. */
