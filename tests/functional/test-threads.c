@@ -362,6 +362,10 @@ static void stopped_helper_after_idle(harness *h, tclient *c, const char *who) {
         free(r);
         /* a lower bound, not a speed: a deadline counted from a clock read seconds before had passed early */
         tap_ok(waited >= 4.9, "%s: after its own 5 s (%.2f s), not at once", who, waited);
+        /* the broker killed it: gone, before the next call starts another (a dying one would still be listed
+         * among the forker's children, and helper_of() would name it) */
+        tap_ok(WAIT_FOR(kill(hp, 0) < 0 && errno == ESRCH), "%s: the helper that did not answer is killed and gone",
+               who);
 }
 
 static void threads_stale_clock(harness *h) {
