@@ -76,7 +76,7 @@ static void handshakes(harness *h) {
                "keyed handshake with a 204-byte hello: ready");
         tap_ok(peer_said(&p, "answer 1 ok"), "QEMU found the SHA-1 of the secret in the answer");
         r = call(c, "kvmi.set-page-access", "{\"entries\":[[8192,\"x\"]]}", NULL, 0, NULL);
-        tap_is_int(fi(r, "ok"), 1, "an entry is applied over the keyed channel");
+        tap_is_int(fi(r, "ok"), 1, "an entry is applied over the keyed channel (%s)", r ? r : "no reply");
         free(r);
         peer_stop(&p);
 
