@@ -178,6 +178,24 @@ int harness_start_broker_bus(harness *h, const char *bus) {
 
 bool harness_broker_foreground = true;
 
+/* The start's probe connection @fd, half-closed and read until the broker closes its end: a test that
+ * counts the broker's fds or clients right after the start must not find the probe still held. */
+static int probe_released(int fd, uint64_t deadline) {
+        shutdown(fd, SHUT_WR);
+        char buf[4096];
+        int r = -ETIMEDOUT;
+        for (uint64_t t; r == -ETIMEDOUT && (t = now_ms()) < deadline;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, (int) (deadline - t)) <= 0)
+                        continue;
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                        r = 0; /* the broker closed its end */
+        }
+        close(fd);
+        return r;
+}
+
 int harness_start_broker_args(harness *h, const char *const *extra) {
         const char *broker = getenv("DELEGATE_BROKER");
         const char *argv[32] = { "delegate-broker", "--socket", HARNESS_SOCKET, "--policy-dir", HARNESS_POLICY_DIR };
@@ -221,10 +239,8 @@ int harness_start_broker_args(harness *h, const char *const *extra) {
         uint64_t t0 = now_ms();
         while (now_ms() - t0 < 10000) {
                 int fd = raw_connect();
-                if (fd >= 0) {
-                        close(fd);
-                        return 0;
-                }
+                if (fd >= 0)
+                        return probe_released(fd, t0 + 10000);
                 if (waitpid(pid, NULL, WNOHANG) == pid) {
                         h->broker_pid = 0;
                         return -ECHILD;
