@@ -18,22 +18,26 @@
  * this thread: a request's fds, those over the count a datagram may carry,
  * a connection's socket (client_release(), and one refused before its
  * hello), KVMI's connection, unotify's copies of a process's fds (but a
- * TAP queue it checked); the broker's own copies of fds it sends (TAP
- * queues) and those a helper sent it, the same: a client that closed its
- * TAP queue before the broker did left the broker's close the last, and a
- * loop waited out the device's teardown (14 ms a tap.create, perf trace).
- * A creation that finds its name taken or its limit reached while fds
- * wait here runs once more after them (closer_fence(),
- * tap_create_answer()): a device its client let go is gone by then, as if
- * the client's close had been the last.
+ * TAP queue it checked: close_copies()); the broker's own copies of fds
+ * it sends (TAP queues) and those a helper sent it, the same: a client
+ * that closed its TAP queue before the broker did left the broker's close
+ * the last, and a loop waited out the device's teardown (14 ms a
+ * tap.create, perf trace).  A creation that finds its name taken or its
+ * limit reached while fds wait here runs once more after them
+ * (closer_fence(), tap_create_answer()): a device its client let go is
+ * gone by then, as if the client's close had been the last.
  *
  * The thread turns SO_LINGER off on each socket and empties an AF_UNIX
  * one (drain()) before it closes it, releasing what it held the same way,
  * so that only a release that waits by itself (a TAP queue, a FUSE file)
  * holds it up, and with it the fds queued behind it, whose connections
- * then see their end late.  At most CLOSER_BACKLOG wait; beyond that the
- * caller releases them itself, as this thread would, rather than let a
- * stuck release fill the fd table.
+ * then see their end late.  So the broker hands over only what it holds
+ * for itself, never a descriptor beside a dup of it that it goes on using
+ * (kvmi.connect's once was: QEMU's answers were read here and lost), and
+ * copies of what a process still uses go through close_copies(), closed
+ * as they are (what waits in a socket is its owner's to read).  At most
+ * CLOSER_BACKLOG wait; beyond that the caller releases them itself, as
+ * this thread would, rather than let a stuck release fill the fd table.
  *
  * A forked helper has no such thread: pthread_atfork() clears the hook in
  * the child, which closes its fds itself, and closes at once its copies of
@@ -66,6 +70,7 @@
 #define CLOSER_BATCH 512 /* fds per write (2 KiB, atomic: under PIPE_BUF) and per read */
 #define DRAIN_MAX 4096   /* datagrams read from one socket at most (what its peer's send buffer holds, and more) */
 #define QUEUED_MAX_FDS (1U << 22) /* fds noted as queued at most (512 KiB of bits, untouched but where used) */
+#define AS_IS (1 << 30) /* queued with an fd (below: nr_open's ceiling is under 1 << 30): close_copies()'s */
 
 static int queue_fd = -EBADF; /* the pipe's write end, O_NONBLOCK; -EBADF: close here */
 static pthread_t thread;
@@ -221,8 +226,12 @@ static void *closer_run(void *userdata) {
                                 return NULL;
                         }
                         test_delay();
-                        queued_mark(batch[i], false);
-                        release(batch[i]);
+                        int fd = batch[i] & ~AS_IS;
+                        queued_mark(fd, false);
+                        if (batch[i] & AS_IS)
+                                close(fd);
+                        else
+                                release(fd);
                         atomic_fetch_sub_explicit(&pending, 1, memory_order_relaxed);
                         atomic_fetch_add_explicit(&released, 1, memory_order_release);
                 }
@@ -231,15 +240,15 @@ static void *closer_run(void *userdata) {
         return NULL;
 }
 
-/* close_fds()'s hook: @fds queued for the thread (set to -EBADF); those that do not fit released here */
-static void closer_take(int *fds, size_t n) {
+/* @fds queued for the thread (set to -EBADF), marked @as_is; those that do not fit released here */
+static void queue_fds(int *fds, size_t n, int as_is) {
         size_t i = 0;
         while (i < n && queue_fd >= 0) {
                 size_t k = n - i < CLOSER_BATCH ? n - i : CLOSER_BATCH, m = 0;
                 int batch[CLOSER_BATCH];
                 for (size_t j = 0; j < k; j++)
                         if (fds[i + j] >= 0)
-                                batch[m++] = fds[i + j];
+                                batch[m++] = fds[i + j] | as_is;
                 /* room for @m in the backlog, taken at once (loop threads hand fds over concurrently) */
                 unsigned was = atomic_load_explicit(&pending, memory_order_relaxed);
                 do
@@ -250,10 +259,10 @@ static void closer_take(int *fds, size_t n) {
                 if (was + m > CLOSER_BACKLOG)
                         break;
                 for (size_t j = 0; j < m; j++)
-                        queued_mark(batch[j], true);
+                        queued_mark(batch[j] & ~AS_IS, true);
                 if (m && write(queue_fd, batch, m * sizeof(int)) != (ssize_t) (m * sizeof(int))) {
                         for (size_t j = 0; j < m; j++)
-                                queued_mark(batch[j], false);
+                                queued_mark(batch[j] & ~AS_IS, false);
                         atomic_fetch_sub_explicit(&pending, (unsigned) m, memory_order_relaxed);
                         break; /* the pipe is full (or gone): these are closed below */
                 }
@@ -263,9 +272,23 @@ static void closer_take(int *fds, size_t n) {
         }
         for (; i < n; i++)
                 if (fds[i] >= 0) {
-                        release(fds[i]);
+                        if (as_is)
+                                close(fds[i]);
+                        else
+                                release(fds[i]);
                         fds[i] = -EBADF;
                 }
+}
+
+/* close_fds()'s hook */
+static void closer_take(int *fds, size_t n) {
+        queue_fds(fds, n, 0);
+}
+
+void close_copies(int *fds, size_t n) {
+        if (!started) /* no thread (a forked child's too): as close_fds() does then */
+                return close_fds_here(fds, n);
+        queue_fds(fds, n, AS_IS);
 }
 
 unsigned closer_pending(void) {

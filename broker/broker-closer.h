@@ -11,6 +11,12 @@
 
 /* Starts the thread and sets close_fds()'s hook (before the seccomp filter: it makes a thread); 0 or -errno. */
 int closer_start(void);
+/*
+ * Copies of descriptors someone else still uses (a pod process's, taken with pidfd_getfd()): closed by the
+ * thread like close_fds() does, but as they are: a socket is neither emptied nor its SO_LINGER changed, for
+ * what waits in it is its owner's to read.  (Set to -EBADF.)
+ */
+void close_copies(int *fds, size_t n);
 /* fds queued and not yet closed (0 with no thread) */
 unsigned closer_pending(void);
 /* fds the thread closed so far: a change says it closed some since */

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <syslog.h>
 
+#include "broker-closer.h"
 #include "broker-unotify-call.h"
 #include "ops.h"
 
@@ -125,17 +126,18 @@ void unotify_call_free(unotify_call *call) {
         if (!call)
                 return;
         unotify_call_unlink(call);
-        /* copies of a pod process's fds: by the closer (broker-closer.c), never here, but for a TAP queue we
-         * checked: at once (before the answer already, send_resp()), so that the process's close is the last
-         * and the device goes with it.
+        /* copies of a pod process's fds: by the closer (broker-closer.c), never here, and as they are (a
+         * socket of the process's is its to read: not emptied), but for a TAP queue we checked: at once
+         * (before the answer already, send_resp()), so that the process's close is the last and the device
+         * goes with it.
          * Its next TUNSETIFF of that name (the probe, then the kernel's own judgement, or a creation that
          * reads EBUSY) must not find it alive in the closer's queue */
         close_fds(&call->listener, 1);
         if (call->tun_device)
                 close_fds_here(&call->tun_fd, 1);
         else
-                close_fds(&call->tun_fd, 1);
-        close_fds(&call->sock_fd, 1);
+                close_copies(&call->tun_fd, 1);
+        close_copies(&call->sock_fd, 1);
         explicit_bzero(call, sizeof(*call));
         free(call);
 }

@@ -49,6 +49,7 @@
 #include <sys/sysmacros.h>
 #include <syslog.h>
 
+#include "broker-closer.h"
 #include "broker-unotify-tap.h"
 
 #ifndef PIDFD_THREAD
@@ -73,7 +74,7 @@ static int caller_fd(const unotify_call *call, uint64_t fd) {
         if (copy < 0)
                 return negative_errno();
         if (!unotify_valid(call)) { /* the thread id may name another task by now */
-                close_fds(&copy, 1); /* a copy of the caller's: by the closer (broker-closer.c) */
+                close_copies(&copy, 1); /* a copy of the caller's: by the closer, as it is (broker-closer.h) */
                 return -ESRCH;
         }
         return copy;

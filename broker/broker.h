@@ -507,13 +507,13 @@ bool limits_rate_take_uid(broker *b, uid_t uid, uint64_t *ret_retry_ms);
  */
 int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secret);
 /**
- * kvmi_channel_connect() - adopt a connection QEMU made (a dup of @fd) for
- * the channel of @req's session, replacing any live one.  The hello, the
- * setup and the re-application of the shadow run in the event loop; @req
- * is answered when they are done or failed.  Returns 0, or -errno with
- * @msg (then @req is the caller's to answer).
+ * kvmi_channel_connect() - adopt QEMU's connection *@fd (@req's) for its
+ * session's channel, replacing a live one; *@fd is then -EBADF (no dup: the
+ * closer empties a socket it closes, broker-closer.c).  The hello, setup and
+ * re-application of the shadow run in the event loop; @req is answered when
+ * done or failed.  Returns 0, or -errno with @msg (@req and *@fd the caller's).
  */
-int kvmi_channel_connect(request *req, int fd, char *msg, size_t size);
+int kvmi_channel_connect(request *req, int *fd, char *msg, size_t size);
 /* Close the channel (its requests fail with @why); the shadow stays. */
 void kvmi_channel_close(client *c, const char *why);
 /* The session ends: channel closed, shadow dropped. */

@@ -476,7 +476,7 @@ int kvmi_channel_open(client *c, bool keyed, const char *given, char **ret_secre
         return 0;
 }
 
-int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
+int kvmi_channel_connect(request *req, int *fd, char *msg, size_t size) {
         client *c = req->c;
         kvmi_channel *ch = KS(c)->ch;
         if (!ch) {
@@ -486,21 +486,16 @@ int kvmi_channel_connect(request *req, int fd, char *msg, size_t size) {
         }
         if (ch->state != CH_CLOSED && ch->state != CH_WAITING)
                 ch_fail(ch, ECONNRESET, "replaced by a new connection from QEMU (it reconnected)");
-        _cleanup_close_ int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (own < 0) {
-                snprintf(msg, size, "%s: cannot keep the connection: %m", op_kvmi_connect.name);
-                return negative_errno();
-        }
-        if (fcntl(own, F_SETFL, fcntl(own, F_GETFL) | O_NONBLOCK) < 0) {
+        if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK) < 0) {
                 snprintf(msg, size, "%s: cannot make the connection non-blocking: %m", op_kvmi_connect.name);
                 return negative_errno();
         }
-        int r = sd_event_add_io(c->b->event, &ch->io, own, EPOLLIN | EPOLLRDHUP, ch_io, ch);
+        int r = sd_event_add_io(c->b->event, &ch->io, *fd, EPOLLIN | EPOLLRDHUP, ch_io, ch);
         if (r < 0) {
                 snprintf(msg, size, "%s: cannot watch the connection: %s", op_kvmi_connect.name, strerror(-r));
                 return r;
         }
-        ch->fd = TAKE_FD(own);
+        ch->fd = TAKE_FD(*fd); /* the request's no longer: see kvmi_channel_connect() in broker.h */
         ch->connections++;
         ch->state = CH_HELLO;
         ch->why[0] = 0;

@@ -74,7 +74,7 @@ static void kvmi_connect(request *req, void *args, const policy_decision *d) {
                 return request_reply_error(req, ERR_BAD_REQUEST, ENOTSOCK, NULL,
                                            "kvmi.connect: the fd is not a connected AF_UNIX stream socket (QEMU's "
                                            "introspection chardev connects with one)");
-        int r = kvmi_channel_connect(req, fd, msg, sizeof(msg));
+        int r = kvmi_channel_connect(req, &req->fds[idx], msg, sizeof(msg));
         if (r == -ENOTCONN)
                 return request_reply_error(req, ERR_NOT_FOUND, ENOTCONN, NULL, "%s", msg);
         if (r < 0)

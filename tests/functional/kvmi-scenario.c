@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,6 +178,7 @@ bool peer_said(peer *p, const char *line) {
 
 /* Accept QEMU's next connection and hand it over; kvmi.connect's reply (answered once ready). */
 int connect_sndbuf;
+unsigned long connect_ino;
 
 char *connect_next(delegate_ctx *c) {
         struct pollfd pf = { lfd, POLLIN, 0 };
@@ -185,6 +187,8 @@ char *connect_next(delegate_ctx *c) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0 && connect_sndbuf > 0)
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &connect_sndbuf, sizeof(connect_sndbuf));
+        struct stat st;
+        connect_ino = fd >= 0 && fstat(fd, &st) == 0 ? (unsigned long) st.st_ino : 0;
         char *r = call(c, "kvmi.connect", "{\"socket\":0}", &fd, 1, NULL);
         close(fd);
         return r;

@@ -47,6 +47,8 @@ bool peer_said(peer *p, const char *line);
 char *connect_next(delegate_ctx *c);
 /* SO_SNDBUF of the broker's end of the connections connect_next() hands over (0: the default). */
 extern int connect_sndbuf;
+/* The inode of the broker's end of the last connection connect_next() handed over. */
+extern unsigned long connect_ino;
 /* Attach, start the peer, hand over its first connection: ok or not. */
 bool attach_connect(delegate_ctx *c, peer *p, const char *vm, bool keyed, const char *peer_secret_override,
                   const char *extra1, const char *extra2);

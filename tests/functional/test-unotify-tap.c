@@ -81,6 +81,17 @@ static void unotify_tuntap(harness *h) {
         free(out);
         tap_ok(!link_has("pod-a", "utap7", "\"user\""), "utap7 is still root's (no owner set)");
 
+        /* hostile: TUNSETIFF on a socket of the program's with bytes waiting in it.  The broker's copy of that
+         * socket is closed as it is: the bytes stay the program's to read (its closing thread empties a
+         * socket handed to the broker before it closes it, never a copy of one that is still in use) */
+        snprintf(cmd, sizeof(cmd), "%s --vm vm-a -- %s sock-tunsetiff", dr(), caller_prog());
+        st = in_pod(h, POD_A, "pod-a", &out, cmd);
+        tap_ok(st == 0 && out && strstr(out, "tunsetiff=-1 (Inappropriate ioctl for device)"),
+               "TUNSETIFF on an AF_UNIX socket is left to the kernel: ENOTTY (%s)", out ? out : "");
+        tap_ok(out && strstr(out, "kept=4"), "the 4 bytes waiting in that socket are still there 1 s later (%s)",
+               out ? out : "");
+        free(out);
+
         /* multi-queue: two queues of mq0, held by one process */
         char *const mq[] = { "/bin/sh", "-c",
                              "ip tuntap add dev mq0 mode tap multi_queue && echo MQ && exec sleep 30", NULL };

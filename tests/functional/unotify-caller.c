@@ -25,6 +25,10 @@
  *                                the file GO exists a third; prints "queues=K",
  *                                then "more=K" (1: the third was attached), then
  *                                holds them for 30 s.
+ *   sock-tunsetiff               TUNSETIFF {"utap%d", IFF_TAP} on its end of an
+ *                                AF_UNIX stream socket pair with 4 bytes waiting
+ *                                to be read in it; 1 s later reads them; prints
+ *                                "tunsetiff=R (ERRNO) kept=N" (N: bytes read).
  *   flood THREADS SECONDS        THREADS threads ask sched_setscheduler(0,
  *                                SCHED_FIFO, 99) as fast as they can; prints
  *                                "calls=N eperm=M".
@@ -42,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +124,19 @@ int main(int argc, char **argv) {
                 atomic_store(&stop, true);
                 pthread_join(t, NULL);
                 printf("ok=%d denied=%d bad=%d\n", ok, denied, bad);
+                return 0;
+        }
+        if (argc == 2 && !strcmp(argv[1], "sock-tunsetiff")) {
+                int sp[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || write(sp[0], "kept", 4) != 4)
+                        return perror("socketpair"), 1;
+                struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+                snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "utap%%d");
+                int r = ioctl(sp[1], TUNSETIFF, &ifr), e = r < 0 ? errno : 0;
+                sleep(1);
+                char buf[16];
+                ssize_t n = recv(sp[1], buf, sizeof(buf), MSG_DONTWAIT);
+                printf("tunsetiff=%d (%s) kept=%zd\n", r, strerror(e), n);
                 return 0;
         }
         if (argc == 3 && !strcmp(argv[1], "tun")) {
