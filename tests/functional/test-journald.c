@@ -37,7 +37,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -73,9 +75,40 @@ static pid_t journald_start(const char *bin) {
         return pid;
 }
 
-/* SIGTERM: journald writes what it received and exits */
+/*
+ * A datagram of our own sent to journald, then waited for in the journal
+ * (10 s at most): journald read its socket up to it, so everything sent
+ * before it is written too.  Without it a SIGTERM could come first: a
+ * journald still starting (its socket is bound before it takes signals)
+ * died of it with a record in its queue (journald-restart, beside two busy
+ * loops).
+ */
+static void journald_settle(void) {
+        static unsigned serial;
+        char msg[96], cmd[200];
+        int len = snprintf(msg, sizeof(msg), "MESSAGE=settle %u\nSYSLOG_IDENTIFIER=test-journald-settle\n", ++serial);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || sendto(fd, msg, (size_t) len, 0, (struct sockaddr *) &sa, sizeof(sa)) != len) {
+                tap_diag("cannot send to journald: %m");
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        close(fd);
+        snprintf(cmd, sizeof(cmd),
+                 "journalctl -D /run/log/journal -o cat --no-pager SYSLOG_IDENTIFIER=test-journald-settle | "
+                 "grep -qx 'settle %u'", serial);
+        for (int i = 0; i < 500; i++, usleep(20000))
+                if (system(cmd) == 0)
+                        return;
+        tap_diag("journald did not write 'settle %u' within 10 s", serial);
+}
+
+/* SIGTERM once it read what was sent: journald writes what it received and exits */
 static int journald_stop(pid_t pid) {
         int st = 0;
+        journald_settle();
         kill(pid, SIGTERM);
         waitpid(pid, &st, 0);
         return st;
